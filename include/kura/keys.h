@@ -1,0 +1,104 @@
+/*
+ * keys.h — the key-provider interface.
+ *
+ * A key provider holds key-encryption keys (KEKs) apart from the data and
+ * performs wrap/unwrap with them; a KEK never leaves a provider that can keep
+ * it (HSM, KMIP).  Implementations: local keystore (default, src/keys/local.c);
+ * PKCS#11 and KMIP follow the same contract.
+ *
+ * Model: curl's vtls backends and SQLite's VFS.  Each implementation exports
+ * one const struct kura_keys_ops; the core allocates priv_size zeroed bytes
+ * for its state and passes them back on every call.  Optional slots may be
+ * NULL; callers check (or query caps).
+ *
+ * KEK identifiers are printable ASCII strings of at most KURA_KEK_ID_MAX-1
+ * bytes chosen by the provider; kura stores them beside what they wrap.
+ *
+ * Every function must be safe to call from many threads at once.
+ */
+#ifndef KURA_KEYS_H
+#define KURA_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kura/config.h"
+#include "kura/err.h"
+#include "kura/secret.h"
+
+#define KURA_KEK_ID_MAX 128
+#define KURA_WRAPPED_MAX 512	/* largest wrapped key any provider returns */
+
+enum kura_keys_cap {
+	KURA_KEYS_CAP_HARDWARE = 1u << 0,	/* KEKs never in host memory */
+	KURA_KEYS_CAP_SIGN = 1u << 1,		/* has sign slot */
+	KURA_KEYS_CAP_IMPORT = 1u << 2,		/* has kek_import slot */
+	KURA_KEYS_CAP_DESTROY = 1u << 3,	/* has kek_destroy slot */
+};
+
+struct kura_keys_ops {
+	const char *name;	/* as named in [keys] provider = ... */
+	unsigned caps;		/* enum kura_keys_cap bits */
+	size_t priv_size;	/* state the core allocates (zeroed) */
+
+	/* Connect/load using the [keys] section of cfg; data_dir is kura's data
+	 * directory.  On failure the provider must leave nothing to release. */
+	enum kura_err (*open)(void *priv, const struct kura_config *cfg,
+			      const char *data_dir, struct kura_error *err);
+
+	/* Release everything; wipe any key material held.  Called once, only
+	 * after a successful open. */
+	void (*close)(void *priv);
+
+	/* Create a new AES-256 KEK.  label is a human hint (may be stored by
+	 * the provider, never trusted).  Writes the new id to id_out. */
+	enum kura_err (*kek_create)(void *priv, const char *label,
+				    char id_out[KURA_KEK_ID_MAX],
+				    struct kura_error *err);
+
+	/* Seal plain (1..64 bytes) under KEK id, binding aad (may be empty):
+	 * out receives the provider's self-describing wrapped form, at most
+	 * KURA_WRAPPED_MAX bytes.  KURA_ENOENT for an unknown id, KURA_EKEY
+	 * when the KEK is destroyed or disabled or the provider unreachable. */
+	enum kura_err (*wrap)(void *priv, const char *kek_id,
+			      const struct kura_secret *plain,
+			      const uint8_t *aad, size_t aad_len,
+			      uint8_t out[KURA_WRAPPED_MAX], size_t *out_len,
+			      struct kura_error *err);
+
+	/* Inverse of wrap.  KURA_EINTEGRITY when the wrapped bytes or aad do
+	 * not authenticate; KURA_ENOENT / KURA_EKEY as for wrap.  *out is a
+	 * new secret the caller frees. */
+	enum kura_err (*unwrap)(void *priv, const char *kek_id,
+				const uint8_t *in, size_t in_len,
+				const uint8_t *aad, size_t aad_len,
+				struct kura_secret **out,
+				struct kura_error *err);
+
+	/* Optional: destroy a KEK irrevocably (crypto-shredding). */
+	enum kura_err (*kek_destroy)(void *priv, const char *kek_id,
+				     struct kura_error *err);
+};
+
+/* A provider instance: its operations and its private state. */
+struct kura_keys {
+	const struct kura_keys_ops *ops;
+	void *priv;
+};
+
+/* Implementations compiled in. */
+extern const struct kura_keys_ops kura_keys_local;
+
+/* NULL-terminated table of compiled-in providers. */
+extern const struct kura_keys_ops *const kura_keys_providers[];
+
+/* Look up [keys] provider in cfg (default "local"), allocate its state and
+ * open it.  KURA_ECONFIG for an unknown provider name. */
+enum kura_err kura_keys_open(const struct kura_config *cfg,
+			     const char *data_dir, struct kura_keys **out,
+			     struct kura_error *err);
+
+/* Close and free.  NULL is a no-op. */
+void kura_keys_close(struct kura_keys *keys);
+
+#endif

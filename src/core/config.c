@@ -1,0 +1,323 @@
+/*
+ * config.c — the table of every configuration key, INI loading (libinih),
+ * validation and lookup.
+ *
+ * Invariant: every value held has been validated against its key's type.
+ * Values are looked up by (section, key) with a linear scan of a small
+ * table; lookups happen at start-up, not per request.
+ */
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "kura/config.h"
+#include "kura/parse.h"
+#include "kura/banned.h"
+
+static const struct kura_config_key keys[] = {
+	{ "server", "listen", KURA_CFG_ADDR, "127.0.0.1:9000",
+	  "address and port of the S3 listener; plain HTTP is refused on a "
+	  "non-loopback address unless tls_cert and tls_key are set" },
+	{ "server", "data_dir", KURA_CFG_STRING, "./var",
+	  "directory for metadata, keystore, blobs and credentials" },
+	{ "server", "region", KURA_CFG_STRING, "us-east-1",
+	  "region name clients must sign for (SigV4 credential scope)" },
+	{ "server", "virtual_host_domains", KURA_CFG_STRING, "localhost",
+	  "comma-separated domains for virtual-host-style addressing: "
+	  "a request to BUCKET.DOMAIN addresses BUCKET" },
+	{ "server", "tls_cert", KURA_CFG_STRING, NULL,
+	  "PEM certificate chain for TLS on the S3 listener" },
+	{ "server", "tls_key", KURA_CFG_STRING, NULL,
+	  "PEM private key for tls_cert" },
+	{ "server", "max_connections", KURA_CFG_U64, "512",
+	  "maximum simultaneous client connections" },
+	{ "server", "connection_timeout", KURA_CFG_U64, "60",
+	  "seconds a connection may stay idle (slow clients are cut off)" },
+	{ "server", "log_level", KURA_CFG_STRING, "info",
+	  "debug, info, warn or error" },
+	{ "server", "log_file", KURA_CFG_STRING, NULL,
+	  "append log lines to this file instead of standard error" },
+	{ "limits", "max_object_size", KURA_CFG_SIZE, "5G",
+	  "largest single PUT body (EntityTooLarge above)" },
+	{ "limits", "max_header_bytes", KURA_CFG_SIZE, "16K",
+	  "largest total size of request headers" },
+	{ "limits", "max_url_bytes", KURA_CFG_SIZE, "8K",
+	  "longest request target (path and query)" },
+	{ "limits", "max_xml_body", KURA_CFG_SIZE, "1M",
+	  "largest XML request body" },
+	{ "limits", "clock_skew", KURA_CFG_U64, "900",
+	  "seconds a signed request's time may differ from the server's "
+	  "(RequestTimeTooSkewed beyond)" },
+	{ "storage", "backend", KURA_CFG_STRING, "fs",
+	  "data backend: fs (local filesystem)" },
+	{ "storage", "path", KURA_CFG_STRING, NULL,
+	  "fs backend root directory (default DATA_DIR/blobs)" },
+	{ "storage", "segment_size", KURA_CFG_SIZE, "256K",
+	  "plaintext bytes per sealed segment for new objects: a power of two "
+	  "from 4K to 16M" },
+	{ "meta", "driver", KURA_CFG_STRING, "sqlite",
+	  "metadata store: sqlite" },
+	{ "meta", "path", KURA_CFG_STRING, NULL,
+	  "SQLite database file (default DATA_DIR/meta.db)" },
+	{ "keys", "provider", KURA_CFG_STRING, "local",
+	  "key provider: local (keystore file sealed by a master key)" },
+	{ "keys", "master_key_file", KURA_CFG_STRING, NULL,
+	  "local provider: 32-byte master key file, mode 0600 (default "
+	  "DATA_DIR/keys/master.key; keep it on other media than the data)" },
+	{ "keys", "keystore_file", KURA_CFG_STRING, NULL,
+	  "local provider: sealed keystore file (default DATA_DIR/keys/keystore)" },
+	{ "keys", "bucket_key_ttl", KURA_CFG_U64, "300",
+	  "seconds an unwrapped bucket key stays cached in locked memory" },
+	{ NULL, NULL, KURA_CFG_STRING, NULL, NULL },
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]) - 1)
+
+struct kura_config {
+	char *values[NKEYS];	/* NULL: not set */
+};
+
+const struct kura_config_key *kura_config_keys(void)
+{
+	return keys;
+}
+
+static int find(const char *section, const char *key)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].section, section) == 0 &&
+		    strcmp(keys[i].key, key) == 0)
+			return (int)i;
+	return -1;
+}
+
+enum kura_err kura_config_new(struct kura_config **out, struct kura_error *err)
+{
+	struct kura_config *cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL)
+		return kura_fail(err, KURA_ENOMEM, "configuration");
+	*out = cfg;
+	return KURA_OK;
+}
+
+void kura_config_free(struct kura_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < NKEYS; i++)
+		free(cfg->values[i]);
+	free(cfg);
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+	for (int i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = true;
+			return true;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+enum kura_err kura_config_split_addr(const char *addr, char *host,
+				     size_t host_cap, uint16_t *port,
+				     struct kura_error *err)
+{
+	const char *colon;
+	const char *h = addr;
+	size_t hlen;
+	if (addr[0] == '[') {
+		const char *close = strchr(addr, ']');
+		if (close == NULL || close[1] != ':')
+			return kura_fail(err, KURA_ECONFIG,
+					 "bad address '%s' (want [IPV6]:PORT)", addr);
+		h = addr + 1;
+		hlen = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(addr, ':');
+		if (colon == NULL)
+			return kura_fail(err, KURA_ECONFIG,
+					 "bad address '%s' (want HOST:PORT)", addr);
+		hlen = (size_t)(colon - addr);
+	}
+	uint64_t p;
+	if (hlen == 0 || hlen >= host_cap ||
+	    kura_parse_u64(colon + 1, strlen(colon + 1), 65535, &p) != KURA_OK ||
+	    p == 0)
+		return kura_fail(err, KURA_ECONFIG, "bad address '%s'", addr);
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	*port = (uint16_t)p;
+	return KURA_OK;
+}
+
+static enum kura_err validate(const struct kura_config_key *k, const char *v,
+			      struct kura_error *err)
+{
+	uint64_t n;
+	bool b;
+	char host[256];
+	uint16_t port;
+	switch (k->type) {
+	case KURA_CFG_STRING:
+		for (const char *p = v; *p; p++)
+			if ((unsigned char)*p < 0x20)
+				return kura_fail(err, KURA_ECONFIG,
+						 "[%s] %s: control character in value",
+						 k->section, k->key);
+		return KURA_OK;
+	case KURA_CFG_U64:
+		if (kura_parse_u64(v, strlen(v), UINT64_MAX, &n) != KURA_OK)
+			return kura_fail(err, KURA_ECONFIG,
+					 "[%s] %s: '%s' is not a number",
+					 k->section, k->key, v);
+		return KURA_OK;
+	case KURA_CFG_SIZE:
+		if (kura_parse_size(v, &n) != KURA_OK)
+			return kura_fail(err, KURA_ECONFIG,
+					 "[%s] %s: '%s' is not a size (e.g. 512K, 5G)",
+					 k->section, k->key, v);
+		return KURA_OK;
+	case KURA_CFG_BOOL:
+		if (!parse_bool(v, &b))
+			return kura_fail(err, KURA_ECONFIG,
+					 "[%s] %s: '%s' is not true or false",
+					 k->section, k->key, v);
+		return KURA_OK;
+	case KURA_CFG_ADDR: {
+		struct kura_error e = { 0 };
+		if (kura_config_split_addr(v, host, sizeof(host), &port, &e) != KURA_OK)
+			return kura_fail(err, KURA_ECONFIG, "[%s] %s: %s",
+					 k->section, k->key, e.msg);
+		return KURA_OK;
+	}
+	}
+	return KURA_OK;
+}
+
+enum kura_err kura_config_set(struct kura_config *cfg, const char *section,
+			      const char *key, const char *value,
+			      struct kura_error *err)
+{
+	int i = find(section, key);
+	if (i < 0)
+		return kura_fail(err, KURA_ECONFIG, "unknown key '%s' in section [%s]",
+				 key, section);
+	enum kura_err rc = validate(&keys[i], value, err);
+	if (rc != KURA_OK)
+		return rc;
+	char *copy = strdup(value);
+	if (copy == NULL)
+		return kura_fail(err, KURA_ENOMEM, "configuration value");
+	free(cfg->values[i]);
+	cfg->values[i] = copy;
+	return KURA_OK;
+}
+
+struct load_ctx {
+	struct kura_config *cfg;
+	struct kura_error *err;
+	const char *path;
+};
+
+static int on_ini_value(void *user, const char *section, const char *name,
+			const char *value)
+{
+	struct load_ctx *ctx = user;
+	struct kura_error e = { 0 };
+	if (kura_config_set(ctx->cfg, section, name, value, &e) != KURA_OK) {
+		kura_fail(ctx->err, KURA_ECONFIG, "%s: %s", ctx->path, e.msg);
+		return 0;
+	}
+	return 1;
+}
+
+enum kura_err kura_config_load(struct kura_config *cfg, const char *path,
+			       struct kura_error *err)
+{
+	struct load_ctx ctx = { cfg, err, path };
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return kura_fail_errno(err, KURA_ECONFIG, errno,
+				       "cannot open configuration '%s'", path);
+	int line = ini_parse_file(f, on_ini_value, &ctx);
+	fclose(f);
+	if (line != 0)
+		return kura_fail(err, KURA_ECONFIG,
+				 "%s:%d: malformed configuration line", path, line);
+	return KURA_OK;
+}
+
+const char *kura_config_get(const struct kura_config *cfg, const char *section,
+			    const char *key)
+{
+	int i = find(section, key);
+	assert(i >= 0 && "configuration key missing from the table");
+	if (i < 0)
+		return NULL;
+	return cfg->values[i] ? cfg->values[i] : keys[i].default_value;
+}
+
+uint64_t kura_config_get_u64(const struct kura_config *cfg,
+			     const char *section, const char *key)
+{
+	const char *v = kura_config_get(cfg, section, key);
+	uint64_t n = 0;
+	if (v == NULL)
+		return 0;
+	int i = find(section, key);
+	if (keys[i].type == KURA_CFG_SIZE)
+		(void)kura_parse_size(v, &n);
+	else
+		(void)kura_parse_u64(v, strlen(v), UINT64_MAX, &n);
+	return n;
+}
+
+bool kura_config_get_bool(const struct kura_config *cfg, const char *section,
+			  const char *key)
+{
+	const char *v = kura_config_get(cfg, section, key);
+	bool b = false;
+	if (v)
+		(void)parse_bool(v, &b);
+	return b;
+}
+
+bool kura_config_is_set(const struct kura_config *cfg, const char *section,
+			const char *key)
+{
+	int i = find(section, key);
+	return i >= 0 && cfg->values[i] != NULL;
+}
+
+void kura_config_write_doc(FILE *out)
+{
+	static const char *const type_names[] = { "string", "integer", "size",
+						  "boolean", "address" };
+	const char *section = "";
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strcmp(section, keys[i].section) != 0) {
+			section = keys[i].section;
+			fprintf(out, "\n### [%s]\n\n| key | type | default | meaning |\n|---|---|---|---|\n",
+				section);
+		}
+		fprintf(out, "| `%s` | %s | %s | %s |\n", keys[i].key,
+			type_names[keys[i].type],
+			keys[i].default_value ? keys[i].default_value : "(unset)",
+			keys[i].description);
+	}
+}
