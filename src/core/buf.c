@@ -73,7 +73,8 @@ static enum kura_err grow(struct kura_buf *b, size_t n)
 	size_t cap = b->cap ? b->cap : 64;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	if (cap > b->max + 1)
+	/* Written as cap - 1 > max so that max == SIZE_MAX cannot wrap. */
+	if (cap - 1 > b->max)
 		cap = b->max + 1;
 	char *p = realloc(b->data, cap);
 	if (p == NULL)

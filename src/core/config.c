@@ -232,7 +232,20 @@ struct load_ctx {
 	struct kura_config *cfg;
 	struct kura_error *err;
 	const char *path;
+	FILE *f;
+	int line;	/* lines read so far: the line inih is handling */
 };
+
+/* inih's reader, counting lines so that a value error can name its line
+ * (inih reports the line only through its return value). */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct load_ctx *ctx = stream;
+	char *r = fgets(str, num, ctx->f);
+	if (r != NULL)
+		ctx->line++;
+	return r;
+}
 
 static int on_ini_value(void *user, const char *section, const char *name,
 			const char *value)
@@ -240,7 +253,8 @@ static int on_ini_value(void *user, const char *section, const char *name,
 	struct load_ctx *ctx = user;
 	struct kura_error e = { 0 };
 	if (kura_config_set(ctx->cfg, section, name, value, &e) != KURA_OK) {
-		kura_fail(ctx->err, KURA_ECONFIG, "%s: %s", ctx->path, e.msg);
+		kura_fail(ctx->err, KURA_ECONFIG, "%s:%d: %s", ctx->path,
+			  ctx->line, e.msg);
 		return 0;
 	}
 	return 1;
@@ -249,12 +263,13 @@ static int on_ini_value(void *user, const char *section, const char *name,
 enum kura_err kura_config_load(struct kura_config *cfg, const char *path,
 			       struct kura_error *err)
 {
-	struct load_ctx ctx = { cfg, err, path };
+	struct load_ctx ctx = { cfg, err, path, NULL, 0 };
 	FILE *f = fopen(path, "re");
 	if (f == NULL)
 		return kura_fail_errno(err, KURA_ECONFIG, errno,
 				       "cannot open configuration '%s'", path);
-	int line = ini_parse_file(f, on_ini_value, &ctx);
+	ctx.f = f;
+	int line = ini_parse_stream(read_line, &ctx, on_ini_value, &ctx);
 	fclose(f);
 	if (line != 0)
 		return kura_fail(err, KURA_ECONFIG,

@@ -50,12 +50,24 @@ enum kura_err kura_hex_decode(const char *in, size_t in_len, uint8_t *out,
 	return KURA_OK;
 }
 
+/* Undo a partial append so that a failed encoder leaves out as it was. */
+static enum kura_err truncate_to(struct kura_buf *out, size_t len,
+				 enum kura_err rc)
+{
+	if (out->data != NULL) {
+		out->len = len;
+		out->data[len] = '\0';
+	}
+	return rc;
+}
+
 static const char b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 enum kura_err kura_base64_encode(const uint8_t *in, size_t n,
 				 struct kura_buf *out)
 {
+	size_t start = out->len;
 	for (size_t i = 0; i < n; i += 3) {
 		uint32_t v = (uint32_t)in[i] << 16;
 		if (i + 1 < n)
@@ -67,7 +79,7 @@ enum kura_err kura_base64_encode(const uint8_t *in, size_t n,
 			      i + 2 < n ? b64[v & 63] : '=' };
 		enum kura_err rc = kura_buf_add(out, q, 4);
 		if (rc != KURA_OK)
-			return rc;
+			return truncate_to(out, start, rc);
 	}
 	if (out->data == NULL)
 		return kura_buf_add(out, "", 0);
@@ -89,44 +101,57 @@ static int b64val(unsigned char c)
 	return -1;
 }
 
+/* Decode the quantum at q into *w; false when it is malformed or, for the
+ * last quantum, non-canonical (stray bits under the padding), so that each
+ * value has exactly one encoding. */
+static bool b64_quantum(const char *q, bool last, size_t pad, uint32_t *w)
+{
+	int v[4];
+	for (int j = 0; j < 4; j++) {
+		unsigned char c = (unsigned char)q[j];
+		if (c == '=' && last && j >= 4 - (int)pad) {
+			v[j] = 0;
+			continue;
+		}
+		v[j] = b64val(c);
+		if (v[j] < 0)
+			return false;
+	}
+	*w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
+	     (uint32_t)v[2] << 6 | (uint32_t)v[3];
+	if (last && pad == 1 && (*w & 0xff) != 0)
+		return false;
+	if (last && pad == 2 && (*w & 0xffff) != 0)
+		return false;
+	return true;
+}
+
 enum kura_err kura_base64_decode(const char *in, size_t in_len, uint8_t *out,
 				 size_t out_cap, size_t *out_len)
 {
 	if (in_len % 4 != 0)
 		return KURA_EINVAL;
 	size_t pad = 0;
-	if (in_len >= 1 && in[in_len - 1] == '=')
+	if (in_len >= 1 && in[in_len - 1] == '=') {
 		pad++;
-	if (in_len >= 2 && in[in_len - 2] == '=')
-		pad++;
+		if (in[in_len - 2] == '=')
+			pad++;
+	}
+	uint32_t w;
+	/* Validate everything first: out is written only on success. */
+	for (size_t i = 0; i < in_len; i += 4)
+		if (!b64_quantum(in + i, i + 4 == in_len, pad, &w))
+			return KURA_EINVAL;
 	size_t n = in_len / 4 * 3 - pad;
 	if (n > out_cap)
 		return KURA_ETOOBIG;
 	size_t o = 0;
 	for (size_t i = 0; i < in_len; i += 4) {
 		bool last = i + 4 == in_len;
-		int v[4];
-		for (int j = 0; j < 4; j++) {
-			unsigned char c = (unsigned char)in[i + (size_t)j];
-			if (c == '=' && last && j >= 4 - (int)pad) {
-				v[j] = 0;
-				continue;
-			}
-			v[j] = b64val(c);
-			if (v[j] < 0)
-				return KURA_EINVAL;
-		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-			     (uint32_t)v[2] << 6 | (uint32_t)v[3];
+		(void)b64_quantum(in + i, last, pad, &w);
 		uint8_t bytes[3] = { (uint8_t)(w >> 16), (uint8_t)(w >> 8),
 				     (uint8_t)w };
 		size_t take = last ? 3 - pad : 3;
-		/* Non-canonical encodings (stray bits under the padding) are
-		 * rejected so that each value has exactly one encoding. */
-		if (last && pad == 1 && (w & 0xff) != 0)
-			return KURA_EINVAL;
-		if (last && pad == 2 && (w & 0xffff) != 0)
-			return KURA_EINVAL;
 		memcpy(out + o, bytes, take);
 		o += take;
 	}
@@ -136,21 +161,22 @@ enum kura_err kura_base64_decode(const char *in, size_t in_len, uint8_t *out,
 
 enum kura_err kura_uri_decode(const char *in, size_t n, struct kura_buf *out)
 {
+	size_t start = out->len;
 	for (size_t i = 0; i < n; i++) {
 		char c = in[i];
 		if (c == '%') {
 			if (n - i < 3)
-				return KURA_EINVAL;
+				return truncate_to(out, start, KURA_EINVAL);
 			int hi = hexval((unsigned char)in[i + 1]);
 			int lo = hexval((unsigned char)in[i + 2]);
 			if (hi < 0 || lo < 0)
-				return KURA_EINVAL;
+				return truncate_to(out, start, KURA_EINVAL);
 			c = (char)(hi << 4 | lo);
 			i += 2;
 		}
 		enum kura_err rc = kura_buf_addch(out, c);
 		if (rc != KURA_OK)
-			return rc;
+			return truncate_to(out, start, rc);
 	}
 	if (out->data == NULL)
 		return kura_buf_add(out, "", 0);
@@ -168,6 +194,7 @@ enum kura_err kura_uri_encode(const char *in, size_t n, bool keep_slash,
 			      struct kura_buf *out)
 {
 	static const char up[] = "0123456789ABCDEF";
+	size_t start = out->len;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)in[i];
 		enum kura_err rc;
@@ -178,7 +205,7 @@ enum kura_err kura_uri_encode(const char *in, size_t n, bool keep_slash,
 			rc = kura_buf_add(out, e, 3);
 		}
 		if (rc != KURA_OK)
-			return rc;
+			return truncate_to(out, start, rc);
 	}
 	if (out->data == NULL)
 		return kura_buf_add(out, "", 0);

@@ -38,6 +38,8 @@ const char *kura_errname(enum kura_err code)
 	return names[code];
 }
 
+/* The format attribute lets clang's -Wformat-nonliteral accept fmt. */
+__attribute__((format(printf, 4, 0)))
 static void record(struct kura_error *err, enum kura_err code,
 		   const char *suffix, const char *fmt, va_list ap)
 {

@@ -37,6 +37,8 @@ struct kura_pool {
 
 static struct block *block_new(size_t size)
 {
+	if (size > SIZE_MAX - sizeof(struct block))
+		return NULL;
 	struct block *b = malloc(sizeof(*b) + size);
 	if (b == NULL)
 		return NULL;

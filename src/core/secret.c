@@ -113,6 +113,10 @@ struct kura_secret *kura_secret_dup(const struct kura_secret *s)
 enum kura_err kura_secret_random(size_t len, struct kura_secret **out,
 				 struct kura_error *err)
 {
+	if (len == 0 || len > KURA_SECRET_MAX)
+		return kura_fail(err, KURA_EINVAL,
+				 "a secret must be 1 to %d bytes, not %zu",
+				 KURA_SECRET_MAX, len);
 	struct kura_secret *s = kura_secret_new(len);
 	if (s == NULL)
 		return kura_fail(err, KURA_ENOMEM,
