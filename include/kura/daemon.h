@@ -1,0 +1,25 @@
+/*
+ * daemon.h — running the server: bootstrap of a data directory (root tenant
+ * and its credentials), start-up recovery, the listener, periodic
+ * background work and clean shutdown on SIGTERM/SIGINT.
+ */
+#ifndef KURA_DAEMON_H
+#define KURA_DAEMON_H
+
+#include "kura/config.h"
+#include "kura/err.h"
+#include "kura/service.h"
+
+#define KURA_ROOT_CREDENTIALS_FILE "root-credentials"
+
+/* Make sure the root tenant exists and has credentials: those of
+ * KURA_ROOT_ACCESS_KEY / KURA_ROOT_SECRET_KEY when set, else generated ones,
+ * which are printed once and saved (mode 0600) to
+ * DATA_DIR/root-credentials. */
+enum kura_err kura_daemon_bootstrap(struct kura_service *svc,
+				    struct kura_error *err);
+
+/* Run the server until SIGTERM or SIGINT; returns the process exit code. */
+int kura_daemon_run(const struct kura_config *cfg);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * service.h — one running kura: configuration plus the opened metadata
+ * store, data store, key provider, bucket-key cache and system key.
+ *
+ * Assembled by src/daemon/service.c for the server and for CLI commands
+ * that need the same parts (tenant add).  Read-only after open, shared by
+ * all request threads.
+ */
+#ifndef KURA_SERVICE_H
+#define KURA_SERVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kura/config.h"
+#include "kura/crypt.h"
+#include "kura/err.h"
+#include "kura/keys.h"
+#include "kura/meta.h"
+#include "kura/secret.h"
+#include "kura/store.h"
+
+#define KURA_MAX_VHOST_DOMAINS 16
+
+struct kura_service {
+	const struct kura_config *cfg;
+	char data_dir[4096];
+	struct kura_meta *meta;
+	struct kura_store *store;
+	struct kura_keys *keys;
+	struct kura_keycache *keycache;
+	struct kura_secret *system_key;
+
+	/* Settings read once from cfg. */
+	char region[64];
+	uint32_t seg_size;
+	uint64_t max_object_size;
+	uint64_t max_header_bytes;
+	uint64_t max_url_bytes;
+	uint64_t max_xml_body;
+	uint64_t clock_skew;
+	char vhost_domains[KURA_MAX_VHOST_DOMAINS][256];
+	size_t n_vhost_domains;
+};
+
+/*
+ * Open everything under the data directory (created 0700 when missing).
+ * init: create the system key when absent (server start); CLI commands
+ * that only read pass false.
+ */
+enum kura_err kura_service_open(const struct kura_config *cfg, bool init,
+				struct kura_service **out,
+				struct kura_error *err);
+
+/* Start-up recovery: publish or discard staged blobs, then collect queued
+ * garbage.  Logs what it did. */
+enum kura_err kura_service_recover(struct kura_service *svc,
+				   struct kura_error *err);
+
+/* Remove up to max queued garbage blobs; *removed receives the count. */
+enum kura_err kura_service_collect(struct kura_service *svc, size_t max,
+				   size_t *removed, struct kura_error *err);
+
+void kura_service_close(struct kura_service *svc);
+
+#endif

@@ -1,0 +1,215 @@
+/*
+ * server.c — the server process: bootstrap, recovery, listener, background
+ * garbage collection, and shutdown.
+ *
+ * Signals: SIGTERM and SIGINT are blocked in every thread (the mask is set
+ * before any thread starts) and taken synchronously by the main thread with
+ * sigtimedwait, which doubles as the timer for background work.  Shutdown
+ * stops accepting connections, lets requests in flight finish for a grace
+ * period, then closes everything; anything not committed by then is
+ * discarded by the same rules that make crashes safe.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kura/auth.h"
+#include "kura/daemon.h"
+#include "kura/fsutil.h"
+#include "kura/http.h"
+#include "kura/log.h"
+#include "kura/s3.h"
+#include "kura/secret.h"
+#include "kura/banned.h"
+
+#define GC_INTERVAL_SECS 30
+#define GC_BATCH 4096
+#define SHUTDOWN_GRACE_MS 10000
+
+static enum kura_err save_credentials(struct kura_service *svc, const char *id,
+				      const char *secret, struct kura_error *err)
+{
+	char path[4200];
+	char text[512];
+	int n = snprintf(text, sizeof(text),
+			 "AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n"
+			 "AWS_DEFAULT_REGION=%s\n", id, secret, svc->region);
+	snprintf(path, sizeof(path), "%s/%s", svc->data_dir, KURA_ROOT_CREDENTIALS_FILE);
+	enum kura_err rc = kura_write_file_atomic(path, text, (size_t)n, 0600, err);
+	kura_wipe(text, sizeof(text));
+	return rc;
+}
+
+enum kura_err kura_daemon_bootstrap(struct kura_service *svc,
+				    struct kura_error *err)
+{
+	struct kura_meta *meta = svc->meta;
+	struct kura_tenant root;
+	const char *env_id = getenv("KURA_ROOT_ACCESS_KEY");
+	const char *env_secret = getenv("KURA_ROOT_SECRET_KEY");
+	if ((env_id == NULL) != (env_secret == NULL))
+		return kura_fail(err, KURA_ECONFIG,
+				 "set both KURA_ROOT_ACCESS_KEY and KURA_ROOT_SECRET_KEY, or neither");
+	enum kura_err rc = meta->ops->tenant_get_by_name(meta->priv, KURA_ROOT_TENANT,
+							 &root, err);
+	if (rc == KURA_ENOENT) {
+		kura_error_clear(err);
+		memset(&root, 0, sizeof(root));
+		snprintf(root.name, sizeof(root.name), "%s", KURA_ROOT_TENANT);
+		root.created_ms = 0;
+		rc = meta->ops->tenant_create(meta->priv, &root, err);
+		if (rc == KURA_EEXIST) {
+			kura_error_clear(err);
+			rc = meta->ops->tenant_get_by_name(meta->priv, KURA_ROOT_TENANT,
+							   &root, err);
+		}
+		if (rc != KURA_OK)
+			return rc;
+		if (env_id == NULL) {
+			char id[KURA_ACCESS_KEY_LEN + 1], secret[KURA_SECRET_KEY_LEN + 1];
+			rc = kura_auth_generate_key(id, secret, err);
+			if (rc == KURA_OK)
+				rc = kura_auth_add_key(meta, svc->system_key, root.id, id,
+						       secret, err);
+			if (rc == KURA_OK)
+				rc = save_credentials(svc, id, secret, err);
+			if (rc == KURA_OK)
+				fprintf(stderr,
+					"kura: created the root tenant; its credentials "
+					"(shown once, saved to %s/%s):\n"
+					"  AWS_ACCESS_KEY_ID=%s\n  AWS_SECRET_ACCESS_KEY=%s\n",
+					svc->data_dir, KURA_ROOT_CREDENTIALS_FILE, id, secret);
+			kura_wipe(secret, sizeof(secret));
+			if (rc != KURA_OK)
+				return rc;
+		}
+	} else if (rc != KURA_OK) {
+		return rc;
+	}
+	if (env_id != NULL) {
+		struct kura_access_key existing;
+		struct kura_error e = { 0 };
+		rc = meta->ops->access_key_get(meta->priv, env_id, &existing, &e);
+		if (rc == KURA_ENOENT) {
+			rc = kura_auth_add_key(meta, svc->system_key, root.id, env_id,
+					       env_secret, err);
+			if (rc == KURA_OK)
+				rc = save_credentials(svc, env_id, env_secret, err);
+			if (rc != KURA_OK)
+				return rc;
+			kura_info(NULL, "root tenant: added access key '%s' from the "
+				  "environment", env_id);
+		} else if (rc != KURA_OK) {
+			return kura_fail(err, rc, "%s", e.msg);
+		} else if (existing.tenant_id != root.id) {
+			return kura_fail(err, KURA_ECONFIG,
+					 "KURA_ROOT_ACCESS_KEY '%s' belongs to another tenant",
+					 env_id);
+		}
+	}
+	return KURA_OK;
+}
+
+static void collect_garbage(struct kura_service *svc)
+{
+	struct kura_error err = { 0 };
+	size_t n = 0;
+	if (kura_service_collect(svc, GC_BATCH, &n, &err) != KURA_OK)
+		kura_warn(NULL, "garbage collection: %s", err.msg);
+	else if (n > 0)
+		kura_debug(NULL, "garbage collection removed %zu blobs", n);
+}
+
+static int open_append(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+}
+
+static int open_log(const struct kura_config *cfg)
+{
+	const char *level = kura_config_get(cfg, "server", "log_level");
+	int lv = kura_log_level_parse(level);
+	if (lv < 0) {
+		fprintf(stderr, "kura: [server] log_level '%s' is not debug, info, "
+			"warn or error\n", level);
+		return -1;
+	}
+	kura_log_threshold = (enum kura_log_level)lv;
+	const char *file = kura_config_get(cfg, "server", "log_file");
+	if (file != NULL) {
+		int fd = open_append(file);
+		if (fd < 0) {
+			fprintf(stderr, "kura: cannot open log file '%s': %s\n", file,
+				strerror(errno));
+			return -1;
+		}
+		kura_log_set_fd(fd);
+	}
+	return 0;
+}
+
+int kura_daemon_run(const struct kura_config *cfg)
+{
+	struct kura_error err = { 0 };
+	struct kura_service *svc = NULL;
+	struct kura_http_server *srv = NULL;
+	struct kura_http_handler handler;
+	sigset_t sigs;
+	int code = 1;
+
+	if (open_log(cfg) != 0)
+		return 1;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (kura_secret_harden_process(&err) != KURA_OK ||
+	    kura_service_open(cfg, true, &svc, &err) != KURA_OK ||
+	    kura_daemon_bootstrap(svc, &err) != KURA_OK ||
+	    kura_service_recover(svc, &err) != KURA_OK) {
+		kura_error(NULL, "cannot start: %s", err.msg);
+		goto out;
+	}
+	kura_s3_handler_init(&handler, svc);
+	if (kura_http_start(cfg, &handler, &srv, &err) != KURA_OK) {
+		kura_error(NULL, "cannot start: %s", err.msg);
+		goto out;
+	}
+	const char *listen = kura_config_get(cfg, "server", "listen");
+	bool tls = kura_config_get(cfg, "server", "tls_cert") != NULL;
+	kura_info(NULL, "kura listening on %s://%s (data dir '%s', region %s, key "
+		  "provider %s)", tls ? "https" : "http", listen, svc->data_dir,
+		  svc->region, svc->keys->ops->name);
+
+	for (;;) {
+		struct timespec ts = { GC_INTERVAL_SECS, 0 };
+		int sig = sigtimedwait(&sigs, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			kura_info(NULL, "received %s: shutting down",
+				  sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			break;
+		}
+		if (sig < 0 && errno != EAGAIN && errno != EINTR) {
+			kura_error(NULL, "sigtimedwait: %s", strerror(errno));
+			break;
+		}
+		collect_garbage(svc);
+	}
+	kura_http_stop(srv, SHUTDOWN_GRACE_MS);
+	srv = NULL;
+	collect_garbage(svc);
+	kura_info(NULL, "kura stopped");
+	code = 0;
+out:
+	kura_http_stop(srv, 0);
+	kura_service_close(svc);
+	return code;
+}

@@ -1,0 +1,169 @@
+/*
+ * service.c — assemble and tear down a struct kura_service (see service.h),
+ * and the recovery and garbage collection that keep blobs and metadata in
+ * step.
+ *
+ * Order matters: metadata first (it is the source of truth), then the key
+ * provider and system key, then the store, whose recovery asks metadata
+ * which staged blobs are referenced.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "kura/auth.h"
+#include "kura/fsutil.h"
+#include "kura/log.h"
+#include "kura/service.h"
+#include "kura/banned.h"
+
+#define GC_BATCH 256
+
+static enum kura_err read_settings(struct kura_service *svc,
+				   struct kura_error *err)
+{
+	const struct kura_config *cfg = svc->cfg;
+	snprintf(svc->region, sizeof(svc->region), "%s",
+		 kura_config_get(cfg, "server", "region"));
+	uint64_t seg = kura_config_get_u64(cfg, "storage", "segment_size");
+	if (seg > UINT32_MAX || !kura_seg_size_valid((uint32_t)seg))
+		return kura_fail(err, KURA_ECONFIG,
+				 "[storage] segment_size must be a power of two "
+				 "from 4K to 16M");
+	svc->seg_size = (uint32_t)seg;
+	svc->max_object_size = kura_config_get_u64(cfg, "limits", "max_object_size");
+	svc->max_header_bytes = kura_config_get_u64(cfg, "limits", "max_header_bytes");
+	svc->max_url_bytes = kura_config_get_u64(cfg, "limits", "max_url_bytes");
+	svc->max_xml_body = kura_config_get_u64(cfg, "limits", "max_xml_body");
+	svc->clock_skew = kura_config_get_u64(cfg, "limits", "clock_skew");
+
+	const char *domains = kura_config_get(cfg, "server", "virtual_host_domains");
+	const char *p = domains ? domains : "";
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		size_t n = strcspn(p, ", ");
+		if (n == 0)
+			break;
+		if (svc->n_vhost_domains == KURA_MAX_VHOST_DOMAINS || n >= 256)
+			return kura_fail(err, KURA_ECONFIG,
+					 "[server] virtual_host_domains: too many or too long");
+		memcpy(svc->vhost_domains[svc->n_vhost_domains], p, n);
+		svc->vhost_domains[svc->n_vhost_domains][n] = '\0';
+		svc->n_vhost_domains++;
+		p += n;
+	}
+	return KURA_OK;
+}
+
+enum kura_err kura_service_open(const struct kura_config *cfg, bool init,
+				struct kura_service **out,
+				struct kura_error *err)
+{
+	struct kura_service *svc = calloc(1, sizeof(*svc));
+	if (svc == NULL)
+		return kura_fail(err, KURA_ENOMEM, "service");
+	svc->cfg = cfg;
+	const char *dir = kura_config_get(cfg, "server", "data_dir");
+	enum kura_err rc;
+	if (snprintf(svc->data_dir, sizeof(svc->data_dir), "%s", dir) >=
+	    (int)sizeof(svc->data_dir)) {
+		rc = kura_fail(err, KURA_ECONFIG, "data_dir is too long");
+		goto fail;
+	}
+	if ((rc = read_settings(svc, err)) != KURA_OK)
+		goto fail;
+	if ((rc = kura_mkdirs(svc->data_dir, 0700, err)) != KURA_OK)
+		goto fail;
+	(void)chmod(svc->data_dir, 0700);
+	if ((rc = kura_meta_open(cfg, svc->data_dir, &svc->meta, err)) != KURA_OK)
+		goto fail;
+	if ((rc = kura_keys_open(cfg, svc->data_dir, &svc->keys, err)) != KURA_OK)
+		goto fail;
+	if ((rc = kura_auth_system_key(svc->meta, svc->keys, init,
+				       &svc->system_key, err)) != KURA_OK)
+		goto fail;
+	uint64_t ttl = kura_config_get_u64(cfg, "keys", "bucket_key_ttl");
+	if ((rc = kura_keycache_new(svc->keys, ttl * 1000, &svc->keycache, err)) != KURA_OK)
+		goto fail;
+	if ((rc = kura_store_open(cfg, svc->data_dir, &svc->store, err)) != KURA_OK)
+		goto fail;
+	*out = svc;
+	return KURA_OK;
+fail:
+	kura_service_close(svc);
+	return rc;
+}
+
+static bool is_referenced(void *ctx, const uint8_t id[KURA_BLOB_ID_LEN])
+{
+	struct kura_service *svc = ctx;
+	bool ref = true;	/* when in doubt, keep the blob */
+	struct kura_error e = { 0 };
+	if (svc->meta->ops->blob_referenced(svc->meta->priv, id, &ref, &e) != KURA_OK) {
+		kura_warn(NULL, "recovery: cannot check a staged blob: %s", e.msg);
+		return true;
+	}
+	return ref;
+}
+
+enum kura_err kura_service_collect(struct kura_service *svc, size_t max,
+				   size_t *removed, struct kura_error *err)
+{
+	uint8_t ids[GC_BATCH][KURA_BLOB_ID_LEN];
+	size_t total = 0;
+	while (total < max) {
+		size_t n = 0, want = max - total < GC_BATCH ? max - total : GC_BATCH;
+		enum kura_err rc = svc->meta->ops->gc_next(svc->meta->priv, ids, want, &n, err);
+		if (rc != KURA_OK)
+			return rc;
+		if (n == 0)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			rc = svc->store->ops->remove(svc->store->priv, ids[i], err);
+			if (rc != KURA_OK)
+				return rc;
+		}
+		rc = svc->meta->ops->gc_done(svc->meta->priv,
+					     (const uint8_t (*)[KURA_BLOB_ID_LEN])ids, n, err);
+		if (rc != KURA_OK)
+			return rc;
+		total += n;
+		if (n < want)
+			break;
+	}
+	if (removed)
+		*removed = total;
+	return KURA_OK;
+}
+
+enum kura_err kura_service_recover(struct kura_service *svc,
+				   struct kura_error *err)
+{
+	uint64_t staged = 0;
+	size_t collected = 0;
+	enum kura_err rc = svc->store->ops->recover(svc->store->priv, is_referenced,
+						    svc, &staged, err);
+	if (rc != KURA_OK)
+		return rc;
+	rc = kura_service_collect(svc, SIZE_MAX, &collected, err);
+	if (rc != KURA_OK)
+		return rc;
+	if (staged || collected)
+		kura_info(NULL, "recovery: removed %llu unreferenced staged blobs "
+			  "and %zu deleted blobs", (unsigned long long)staged, collected);
+	return KURA_OK;
+}
+
+void kura_service_close(struct kura_service *svc)
+{
+	if (svc == NULL)
+		return;
+	kura_store_close(svc->store);
+	kura_keycache_free(svc->keycache);
+	kura_secret_free(svc->system_key);
+	kura_keys_close(svc->keys);
+	kura_meta_close(svc->meta);
+	free(svc);
+}

@@ -1,0 +1,166 @@
+/*
+ * authn.c — authenticate an S3 request with SigV4 (Authorization header or
+ * presigned query) and map each failure to the error AWS returns.
+ *
+ * The access key's secret is unsealed only for the duration of the check;
+ * what the request keeps is the derived signing key (needed for
+ * aws-chunked bodies), in locked memory, freed when the request ends.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "kura/auth.h"
+#include "kura/log.h"
+#include "kura/timefmt.h"
+#include "s3_int.h"
+#include "kura/banned.h"
+
+static void sig_error(struct s3_req *r, enum kura_sigv4_result res)
+{
+	char msg[256];
+	bool q = r->sig.presigned;
+	enum s3_error malformed = q ? S3_AuthorizationQueryParametersError
+				    : S3_AuthorizationHeaderMalformed;
+	switch (res) {
+	case KURA_SIGV4_OK:
+		return;
+	case KURA_SIGV4_MALFORMED:
+	case KURA_SIGV4_BAD_DATE:
+	case KURA_SIGV4_HOST_UNSIGNED:
+	case KURA_SIGV4_WRONG_SERVICE:
+		s3_error(r, malformed, NULL, "malformed SigV4 credentials");
+		return;
+	case KURA_SIGV4_UNSUPPORTED:
+		s3_error(r, S3_InvalidArgument,
+			 "The authorization mechanism you have provided is not "
+			 "supported. Please use AWS4-HMAC-SHA256.", NULL);
+		return;
+	case KURA_SIGV4_WRONG_REGION:
+		snprintf(msg, sizeof(msg),
+			 "The authorization header is malformed; the region '%.63s' "
+			 "is wrong; expecting '%s'", r->sig.region, r->svc->region);
+		s3_error(r, malformed, msg, NULL);
+		return;
+	case KURA_SIGV4_SKEWED:
+		s3_error(r, S3_RequestTimeTooSkewed, NULL, NULL);
+		return;
+	case KURA_SIGV4_EXPIRED:
+		s3_error(r, S3_AccessDenied, "Request has expired", NULL);
+		return;
+	case KURA_SIGV4_NOT_YET_VALID:
+		s3_error(r, S3_AccessDenied, "Request is not valid yet", NULL);
+		return;
+	case KURA_SIGV4_MISMATCH:
+		s3_error(r, S3_SignatureDoesNotMatch, NULL, NULL);
+		return;
+	}
+	s3_error(r, S3_AccessDenied, NULL, "unknown SigV4 result");
+}
+
+/* X-Amz-Date, or the Date header converted to the SigV4 basic format. */
+static struct kura_str request_date(struct s3_req *r, char buf[KURA_TIME_AMZ_LEN])
+{
+	const struct kura_str *d = s3_header(r, "x-amz-date");
+	if (d != NULL)
+		return *d;
+	d = s3_header(r, "Date");
+	int64_t secs;
+	if (d != NULL && kura_time_parse_http(d->p, d->len, &secs) == KURA_OK) {
+		kura_time_amz(secs * 1000, buf);
+		return kura_str_from(buf);
+	}
+	return KURA_STR_LIT("");
+}
+
+/* Collect the request headers in the form the SigV4 module reads. */
+static struct kura_sigv4_header *sig_headers(struct s3_req *r)
+{
+	struct kura_http_req *h = r->http;
+	struct kura_sigv4_header *hs =
+		kura_palloc(r->pool, (h->nheaders + 1) * sizeof(*hs));
+	if (hs == NULL)
+		return NULL;
+	for (size_t i = 0; i < h->nheaders; i++) {
+		hs[i].name = h->headers[i].name;
+		hs[i].value = h->headers[i].value;
+	}
+	return hs;
+}
+
+bool s3_authenticate(struct s3_req *r)
+{
+	struct kura_http_req *h = r->http;
+	const struct kura_str *authz = s3_header(r, "Authorization");
+	enum kura_sigv4_result res;
+	char datebuf[KURA_TIME_AMZ_LEN];
+
+	if (kura_sigv4_query_is_presigned(h->query)) {
+		r->sig.presigned = true;
+		res = kura_sigv4_parse_query(h->query, &r->sig);
+	} else if (authz != NULL) {
+		if (!kura_str_has_prefix(*authz, KURA_SIGV4_ALGORITHM)) {
+			s3_error(r, S3_InvalidArgument,
+				 "The authorization mechanism you have provided is not "
+				 "supported. Please use AWS4-HMAC-SHA256.", NULL);
+			return false;
+		}
+		res = kura_sigv4_parse_header(*authz, request_date(r, datebuf), &r->sig);
+	} else {
+		s3_error(r, S3_AccessDenied, NULL, "anonymous request");
+		return false;
+	}
+	if (res != KURA_SIGV4_OK) {
+		sig_error(r, res);
+		return false;
+	}
+	snprintf(r->access_key, sizeof(r->access_key), "%s", r->sig.access_key);
+
+	struct kura_access_key rec;
+	struct kura_secret *secret = NULL;
+	struct kura_error err = { 0 };
+	enum kura_err rc = kura_auth_lookup_key(r->svc->meta, r->svc->system_key,
+						r->sig.access_key, &rec, &secret, &err);
+	if (rc == KURA_ENOENT) {
+		s3_error(r, S3_InvalidAccessKeyId, NULL, NULL);
+		return false;
+	}
+	if (rc != KURA_OK) {
+		s3_error(r, S3_InternalError, NULL, err.msg);
+		return false;
+	}
+
+	const struct kura_str *psha = s3_header(r, "x-amz-content-sha256");
+	struct kura_sigv4_request sreq = {
+		.method = kura_str_from(h->method),
+		.raw_path = h->path,
+		.raw_query = h->query,
+		.headers = sig_headers(r),
+		.nheaders = h->nheaders,
+		.payload_hash = psha ? *psha : KURA_STR_LIT(KURA_SIGV4_UNSIGNED_PAYLOAD),
+	};
+	if (sreq.headers == NULL) {
+		kura_secret_free(secret);
+		s3_error(r, S3_InternalError, NULL, "out of memory");
+		return false;
+	}
+	if (!r->sig.presigned && psha == NULL) {
+		kura_secret_free(secret);
+		s3_error(r, S3_InvalidRequest,
+			 "Missing required header for this request: x-amz-content-sha256",
+			 NULL);
+		return false;
+	}
+	res = kura_sigv4_verify(&r->sig, &sreq, secret, r->svc->region,
+				kura_now_ms() / 1000, r->svc->clock_skew,
+				&r->signing_key, &err);
+	kura_secret_free(secret);
+	if (res != KURA_SIGV4_OK) {
+		if (err.code != KURA_OK)
+			kura_warn(h->id, "signature check failed: %s", err.msg);
+		sig_error(r, res);
+		return false;
+	}
+	kura_sigv4_scope(&r->sig, r->scope, sizeof(r->scope));
+	r->tenant_id = rec.tenant_id;
+	return true;
+}

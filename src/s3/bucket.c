@@ -1,0 +1,281 @@
+/*
+ * bucket.c — bucket operations: ListBuckets, CreateBucket, HeadBucket,
+ * DeleteBucket, GetBucketLocation, GetBucketVersioning; and the shared
+ * bucket lookup with its ownership check (tenants never see each other's
+ * buckets: AccessDenied).
+ *
+ * Each bucket gets its own KEK in the key provider and a bucket key wrapped
+ * by it; deleting the (empty) bucket destroys that KEK.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "kura/auth.h"
+#include "kura/encode.h"
+#include "kura/log.h"
+#include "kura/timefmt.h"
+#include "s3_int.h"
+#include "kura/banned.h"
+
+bool s3_bucket_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	if (n < 3 || n > 63)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		if (!alnum && c != '-' && c != '.')
+			return false;
+		if ((i == 0 || i == n - 1) && !alnum)
+			return false;
+		if (c == '.' && (name[i + 1] == '.' || name[i + 1] == '-' ||
+				 (i > 0 && name[i - 1] == '-')))
+			return false;
+	}
+	/* Not formatted as an IPv4 address. */
+	unsigned a, b, c, d;
+	char tail;
+	if (sscanf(name, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4)
+		return false;
+	if (strncmp(name, "xn--", 4) == 0 || strncmp(name, "sthree-", 7) == 0)
+		return false;
+	if (n > 8 && strcmp(name + n - 8, "-s3alias") == 0)
+		return false;
+	if (n > 6 && strcmp(name + n - 6, "--ol-s3") == 0)
+		return false;
+	return true;
+}
+
+bool s3_load_bucket(struct s3_req *r)
+{
+	struct kura_error err = { 0 };
+	struct kura_meta *meta = r->svc->meta;
+	if (strlen(r->bucket_name) >= KURA_BUCKET_NAME_MAX) {
+		s3_error(r, S3_NoSuchBucket, NULL, NULL);
+		return false;
+	}
+	enum kura_err rc = meta->ops->bucket_get(meta->priv, r->bucket_name,
+						 &r->bucket, &err);
+	if (rc == KURA_ENOENT) {
+		s3_error(r, S3_NoSuchBucket, NULL, NULL);
+		return false;
+	}
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return false;
+	}
+	if (r->bucket.tenant_id != r->tenant_id) {
+		s3_error(r, S3_AccessDenied, NULL, "bucket belongs to another tenant");
+		return false;
+	}
+	r->have_bucket = true;
+	return true;
+}
+
+void s3_list_buckets(struct s3_req *r)
+{
+	struct kura_meta *meta = r->svc->meta;
+	struct kura_error err = { 0 };
+	struct kura_bucket *bs = NULL;
+	size_t n = 0;
+	struct kura_tenant t;
+	enum kura_err rc = meta->ops->bucket_list(meta->priv, r->tenant_id, r->pool,
+						  &bs, &n, &err);
+	if (rc == KURA_OK)
+		rc = meta->ops->tenant_get(meta->priv, r->tenant_id, &t, &err);
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return;
+	}
+	struct kura_buf b;
+	char id[32], ts[KURA_TIME_ISO8601_LEN];
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)t.id);
+	kura_buf_init(&b, 64u << 20);
+	s3_xml_decl(&b);
+	kura_buf_addstr(&b, "<ListAllMyBucketsResult xmlns=\"" S3_XMLNS "\">");
+	s3_xml_open(&b, "Owner");
+	s3_xml_elem_str(&b, "ID", id);
+	s3_xml_elem_str(&b, "DisplayName", t.name);
+	s3_xml_close(&b, "Owner");
+	s3_xml_open(&b, "Buckets");
+	for (size_t i = 0; i < n; i++) {
+		kura_time_iso8601(bs[i].created_ms, ts);
+		s3_xml_open(&b, "Bucket");
+		s3_xml_elem_str(&b, "Name", bs[i].name);
+		s3_xml_elem_str(&b, "CreationDate", ts);
+		s3_xml_close(&b, "Bucket");
+	}
+	s3_xml_close(&b, "Buckets");
+	if (s3_xml_close(&b, "ListAllMyBucketsResult") != KURA_OK)
+		s3_error(r, S3_InternalError, NULL, "listing too large");
+	else
+		s3_respond_xml(r, &b);
+	kura_buf_release(&b);
+}
+
+/* ---- CreateBucket ---- */
+
+static void create_bucket_finish(struct s3_req *r)
+{
+	struct kura_service *svc = r->svc;
+	struct kura_meta *meta = svc->meta;
+	struct kura_error err = { 0 };
+	struct kura_bucket b = { 0 };
+
+	if (r->xml_body.len > 0) {
+		struct s3_xml_node *root;
+		if (s3_xml_parse(r->xml_body.data, r->xml_body.len, r->pool, &root) != KURA_OK ||
+		    strcmp(root->name, "CreateBucketConfiguration") != 0) {
+			s3_error(r, S3_MalformedXML, NULL, NULL);
+			return;
+		}
+		const struct s3_xml_node *lc = s3_xml_child(root, "LocationConstraint");
+		if (lc != NULL && lc->text_len > 0 &&
+		    (lc->text_len != strlen(svc->region) ||
+		     memcmp(lc->text, svc->region, lc->text_len) != 0)) {
+			s3_error(r, S3_InvalidLocationConstraint, NULL, NULL);
+			return;
+		}
+	}
+
+	/* Answer a clash before creating any key material. */
+	enum kura_err rc = meta->ops->bucket_get(meta->priv, r->bucket_name, &b, &err);
+	if (rc == KURA_OK) {
+		s3_error(r, b.tenant_id == r->tenant_id ? S3_BucketAlreadyOwnedByYou
+							: S3_BucketAlreadyExists,
+			 NULL, NULL);
+		return;
+	}
+	if (rc != KURA_ENOENT) {
+		s3_error_from(r, rc, &err);
+		return;
+	}
+	kura_error_clear(&err);
+	memset(&b, 0, sizeof(b));
+	uint8_t rnd[8];
+	if (kura_random_bytes(rnd, sizeof(rnd), &err) != KURA_OK) {
+		s3_error_from(r, KURA_ECRYPTO, &err);
+		return;
+	}
+	/* Random ids (never 0) are known before the row exists, so the
+	 * bucket key can be bound to the id in one step. */
+	for (size_t i = 0; i < 8; i++)
+		b.id = b.id << 8 | rnd[i];
+	b.id = (b.id >> 1) | 1;
+	b.tenant_id = r->tenant_id;
+	snprintf(b.name, sizeof(b.name), "%s", r->bucket_name);
+	snprintf(b.region, sizeof(b.region), "%s", svc->region);
+	b.created_ms = kura_now_ms();
+	char label[128];
+	snprintf(label, sizeof(label), "bucket %s", b.name);
+	rc = kura_bucket_key_create(svc->keys, b.tenant_id, b.id, label, b.kek_id,
+				    b.key_wrapped, &b.key_wrapped_len, &err);
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return;
+	}
+	rc = meta->ops->bucket_create(meta->priv, &b, &err);
+	if (rc != KURA_OK) {
+		if (svc->keys->ops->kek_destroy)
+			(void)svc->keys->ops->kek_destroy(svc->keys->priv, b.kek_id, NULL);
+		if (rc == KURA_EEXIST) {
+			/* Lost a race with another CreateBucket. */
+			struct kura_bucket other;
+			bool mine = meta->ops->bucket_get(meta->priv, b.name, &other, NULL) ==
+					    KURA_OK && other.tenant_id == r->tenant_id;
+			s3_error(r, mine ? S3_BucketAlreadyOwnedByYou : S3_BucketAlreadyExists,
+				 NULL, NULL);
+		} else {
+			s3_error_from(r, rc, &err);
+		}
+		return;
+	}
+	char loc[KURA_BUCKET_NAME_MAX + 1];
+	snprintf(loc, sizeof(loc), "/%s", b.name);
+	if (s3_respond(r, 200) != KURA_OK ||
+	    kura_http_resp_header(r->http, "Location", loc) != KURA_OK)
+		s3_error(r, S3_InternalError, NULL, "out of memory");
+}
+
+void s3_create_bucket(struct s3_req *r)
+{
+	if (!s3_bucket_name_valid(r->bucket_name)) {
+		s3_error(r, S3_InvalidBucketName, NULL, NULL);
+		return;
+	}
+	kura_buf_init(&r->xml_body, r->svc->max_xml_body);
+	r->max_body = r->svc->max_xml_body;
+	r->op_body = s3_collect_xml;
+	r->op_finish = create_bucket_finish;
+	s3_payload_begin(r);
+}
+
+void s3_head_bucket(struct s3_req *r)
+{
+	if (!s3_load_bucket(r))
+		return;
+	if (s3_respond(r, 200) != KURA_OK ||
+	    kura_http_resp_header(r->http, "x-amz-bucket-region", r->bucket.region) != KURA_OK)
+		s3_error(r, S3_InternalError, NULL, "out of memory");
+}
+
+void s3_delete_bucket(struct s3_req *r)
+{
+	struct kura_service *svc = r->svc;
+	struct kura_error err = { 0 };
+	if (!s3_load_bucket(r))
+		return;
+	enum kura_err rc = svc->meta->ops->bucket_delete(svc->meta->priv, r->bucket.id, &err);
+	if (rc == KURA_ENOTEMPTY) {
+		s3_error(r, S3_BucketNotEmpty, NULL, NULL);
+		return;
+	}
+	if (rc == KURA_ENOENT) {
+		s3_error(r, S3_NoSuchBucket, NULL, NULL);
+		return;
+	}
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return;
+	}
+	/* The bucket is gone and held no objects: its key can go too. */
+	kura_keycache_evict(svc->keycache, r->bucket.id);
+	if (svc->keys->ops->kek_destroy) {
+		kura_error_clear(&err);
+		if (svc->keys->ops->kek_destroy(svc->keys->priv, r->bucket.kek_id, &err) != KURA_OK)
+			kura_warn(r->http->id, "bucket '%s' deleted but its KEK '%s' was "
+				  "not destroyed: %s", r->bucket.name, r->bucket.kek_id, err.msg);
+	}
+	s3_respond(r, 204);
+}
+
+void s3_get_bucket_location(struct s3_req *r)
+{
+	if (!s3_load_bucket(r))
+		return;
+	struct kura_buf b;
+	kura_buf_init(&b, 4096);
+	s3_xml_decl(&b);
+	kura_buf_addstr(&b, "<LocationConstraint xmlns=\"" S3_XMLNS "\">");
+	/* S3 reports us-east-1 as an empty constraint. */
+	if (strcmp(r->bucket.region, "us-east-1") != 0)
+		s3_xml_escape(&b, r->bucket.region, strlen(r->bucket.region));
+	kura_buf_addstr(&b, "</LocationConstraint>");
+	s3_respond_xml(r, &b);
+	kura_buf_release(&b);
+}
+
+void s3_get_bucket_versioning(struct s3_req *r)
+{
+	if (!s3_load_bucket(r))
+		return;
+	struct kura_buf b;
+	kura_buf_init(&b, 4096);
+	s3_xml_decl(&b);
+	/* Versioning has never been enabled: S3 answers with an empty
+	 * configuration. */
+	kura_buf_addstr(&b, "<VersioningConfiguration xmlns=\"" S3_XMLNS "\"/>");
+	s3_respond_xml(r, &b);
+	kura_buf_release(&b);
+}

@@ -1,0 +1,127 @@
+/*
+ * errors.c — S3 error responses: the table of codes, statuses and messages
+ * (s3_int.h), the XML error document, and the mapping from kura errors.
+ *
+ * Clients see only the S3 code, a fixed message and the request id; the
+ * internal detail (paths, library messages) goes to the server log with the
+ * same request id, so an operator can match a client's report to a cause.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "kura/log.h"
+#include "s3_int.h"
+#include "kura/banned.h"
+
+struct s3_error_info {
+	const char *name;
+	unsigned status;
+	const char *message;
+};
+
+static const struct s3_error_info errors[] = {
+#define S3_ERR_INFO_(n, s, m) { #n, s, m },
+	S3_ERROR_TABLE(S3_ERR_INFO_)
+#undef S3_ERR_INFO_
+};
+
+const char *s3_error_name(enum s3_error code)
+{
+	return (unsigned)code < S3_ERROR_COUNT_ ? errors[code].name : "InternalError";
+}
+
+unsigned s3_error_status(enum s3_error code)
+{
+	return (unsigned)code < S3_ERROR_COUNT_ ? errors[code].status : 500;
+}
+
+enum kura_err s3_respond(struct s3_req *r, unsigned status)
+{
+	struct kura_http_req *h = r->http;
+	enum kura_err rc = kura_http_respond(h, status);
+	if (rc == KURA_OK)
+		rc = kura_http_resp_header(h, "x-amz-request-id", h->id);
+	if (rc == KURA_OK)
+		rc = kura_http_resp_header(h, "x-amz-id-2", h->id);
+	return rc;
+}
+
+void s3_respond_xml(struct s3_req *r, const struct kura_buf *xml)
+{
+	if (s3_respond(r, 200) != KURA_OK ||
+	    kura_http_resp_header(r->http, "Content-Type", "application/xml") != KURA_OK ||
+	    kura_http_resp_body(r->http, xml->data, xml->len) != KURA_OK)
+		s3_error(r, S3_InternalError, NULL, "out of memory building a response");
+}
+
+/* The resource as S3 reports it: "/bucket/key" with the key as sent. */
+static void append_resource(struct s3_req *r, struct kura_buf *b)
+{
+	kura_buf_addch(b, '/');
+	if (r->bucket_name) {
+		s3_xml_escape(b, r->bucket_name, strlen(r->bucket_name));
+		if (r->key) {
+			kura_buf_addch(b, '/');
+			s3_xml_escape(b, r->key, r->key_len);
+		}
+	}
+}
+
+void s3_error(struct s3_req *r, enum s3_error code, const char *message,
+	      const char *detail)
+{
+	struct kura_http_req *h = r->http;
+	struct kura_buf b;
+	const char *name = s3_error_name(code);
+	unsigned status = s3_error_status(code);
+	r->failed = true;
+	r->error_code = name;
+	if (detail != NULL)
+		KURA_LOG(status >= 500 ? KURA_LOG_ERROR : KURA_LOG_INFO, h->id,
+			 "%s: %s", name, detail);
+	kura_buf_init(&b, 64 * 1024);
+	s3_xml_decl(&b);
+	s3_xml_open(&b, "Error");
+	s3_xml_elem_str(&b, "Code", name);
+	s3_xml_elem_str(&b, "Message", message ? message : errors[code].message);
+	if (r->bucket_name)
+		s3_xml_elem_str(&b, "BucketName", r->bucket_name);
+	if (r->key)
+		s3_xml_elem(&b, "Key", r->key, r->key_len);
+	kura_buf_addstr(&b, "<Resource>");
+	append_resource(r, &b);
+	kura_buf_addstr(&b, "</Resource>");
+	s3_xml_elem_str(&b, "RequestId", h->id);
+	s3_xml_elem_str(&b, "HostId", h->id);
+	s3_xml_close(&b, "Error");
+	if (s3_respond(r, status) == KURA_OK &&
+	    kura_http_resp_header(h, "Content-Type", "application/xml") == KURA_OK &&
+	    b.data != NULL && !r->head)
+		kura_http_resp_body(h, b.data, b.len);
+	kura_buf_release(&b);
+}
+
+void s3_error_from(struct s3_req *r, enum kura_err code,
+		   const struct kura_error *err)
+{
+	const char *detail = err && err->msg[0] ? err->msg : kura_strerror(code);
+	switch (code) {
+	case KURA_ENOSPC:
+		s3_error(r, S3_ServiceUnavailable,
+			 "The server has no space left to store this object.", detail);
+		break;
+	case KURA_EBUSY:
+		s3_error(r, S3_ServiceUnavailable, NULL, detail);
+		break;
+	case KURA_EKEY:
+		s3_error(r, S3_AccessDenied,
+			 "The key protecting this data is not available.", detail);
+		break;
+	case KURA_ETOOBIG:
+		s3_error(r, S3_EntityTooLarge, NULL, detail);
+		break;
+	default:
+		s3_error(r, S3_InternalError, NULL, detail);
+		break;
+	}
+}

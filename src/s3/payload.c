@@ -1,0 +1,236 @@
+/*
+ * payload.c — the request body between the wire and an operation:
+ * aws-chunked decoding (with chunk signatures), the x-amz-content-sha256
+ * and Content-MD5 checks, and the length checks.
+ *
+ * Bytes reach the operation as they arrive; an operation must therefore not
+ * commit anything before s3_payload_end() has succeeded — PUT stages its
+ * blob and commits metadata only after this point.
+ */
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "kura/encode.h"
+#include "kura/parse.h"
+#include "s3_int.h"
+#include "kura/banned.h"
+
+static enum kura_err decoded(void *ctx, const void *p, size_t n,
+			     struct kura_error *err)
+{
+	struct s3_req *r = ctx;
+	if (n > r->max_body - r->decoded_len)
+		return kura_fail(err, KURA_ETOOBIG, "body exceeds %llu bytes",
+				 (unsigned long long)r->max_body);
+	if (r->have_declared_len && r->decoded_len + n > r->declared_len)
+		return kura_fail(err, KURA_EPROTO, "body longer than declared");
+	r->decoded_len += n;
+	if (r->sha256 && EVP_DigestUpdate(r->sha256, p, n) != 1)
+		return kura_fail(err, KURA_ECRYPTO, "SHA-256");
+	if (r->md5 && EVP_DigestUpdate(r->md5, p, n) != 1)
+		return kura_fail(err, KURA_ECRYPTO, "MD5");
+	if (r->op_body)
+		return r->op_body(r, p, n, err);
+	return KURA_OK;
+}
+
+static bool digest_init(struct s3_req *r, EVP_MD_CTX **ctx, const EVP_MD *md)
+{
+	*ctx = EVP_MD_CTX_new();
+	if (*ctx == NULL || EVP_DigestInit_ex(*ctx, md, NULL) != 1) {
+		s3_error(r, S3_InternalError, NULL, "digest init");
+		return false;
+	}
+	return true;
+}
+
+static bool content_md5(struct s3_req *r)
+{
+	const struct kura_str *h = s3_header(r, "Content-MD5");
+	size_t n;
+	if (h == NULL)
+		return true;
+	if (kura_base64_decode(h->p, h->len, r->content_md5,
+			       sizeof(r->content_md5), &n) != KURA_OK || n != 16) {
+		s3_error(r, S3_InvalidDigest, NULL, NULL);
+		return false;
+	}
+	r->have_content_md5 = true;
+	return true;
+}
+
+static bool start_chunked(struct s3_req *r, struct kura_str mode)
+{
+	enum kura_chunked_mode m;
+	if (kura_str_eq_cstr(mode, KURA_SIGV4_STREAMING_SIGNED))
+		m = KURA_CHUNKED_SIGNED;
+	else if (kura_str_eq_cstr(mode, KURA_SIGV4_STREAMING_SIGNED_TRAILER))
+		m = KURA_CHUNKED_SIGNED_TRAILER;
+	else
+		m = KURA_CHUNKED_UNSIGNED_TRAILER;
+	const struct kura_str *dl = s3_header(r, "x-amz-decoded-content-length");
+	if (dl != NULL) {
+		if (kura_parse_u64(dl->p, dl->len, UINT64_MAX, &r->declared_len) != KURA_OK) {
+			s3_error(r, S3_InvalidArgument,
+				 "x-amz-decoded-content-length is not a number", NULL);
+			return false;
+		}
+		r->have_declared_len = true;
+	} else if (m != KURA_CHUNKED_UNSIGNED_TRAILER) {
+		s3_error(r, S3_MissingContentLength, NULL,
+			 "aws-chunked body without x-amz-decoded-content-length");
+		return false;
+	}
+	const struct kura_str *tr = s3_header(r, "x-amz-trailer");
+	const char *trailer = tr ? kura_pstrndup(r->pool, tr->p, tr->len) : NULL;
+	struct kura_error err = { 0 };
+	if (m != KURA_CHUNKED_UNSIGNED_TRAILER && r->signing_key == NULL) {
+		s3_error(r, S3_AccessDenied, NULL, "signed chunks without a signing key");
+		return false;
+	}
+	if (kura_chunked_new(m, m == KURA_CHUNKED_UNSIGNED_TRAILER ? NULL : r->signing_key,
+			     r->sig.amz_date, r->scope, r->sig.signature, trailer,
+			     decoded, r, &r->chunked, &err) != KURA_OK) {
+		s3_error(r, S3_InternalError, NULL, err.msg);
+		return false;
+	}
+	return true;
+}
+
+bool s3_payload_begin(struct s3_req *r)
+{
+	const struct kura_str *psha = s3_header(r, "x-amz-content-sha256");
+	struct kura_str mode = psha ? *psha : KURA_STR_LIT(KURA_SIGV4_UNSIGNED_PAYLOAD);
+	r->payload_started = true;
+	if (r->max_body == 0)
+		r->max_body = UINT64_MAX;
+	if (!content_md5(r))
+		return false;
+	if ((r->have_content_md5 || r->md5_wanted) && !digest_init(r, &r->md5, EVP_md5()))
+		return false;
+
+	if (kura_str_has_prefix(mode, "STREAMING-")) {
+		if (!kura_str_eq_cstr(mode, KURA_SIGV4_STREAMING_SIGNED) &&
+		    !kura_str_eq_cstr(mode, KURA_SIGV4_STREAMING_SIGNED_TRAILER) &&
+		    !kura_str_eq_cstr(mode, KURA_SIGV4_STREAMING_UNSIGNED_TRAILER)) {
+			s3_error(r, S3_InvalidArgument,
+				 "x-amz-content-sha256 names an unknown streaming mode", NULL);
+			return false;
+		}
+		r->payload = S3_PAYLOAD_CHUNKED;
+		return start_chunked(r, mode);
+	}
+	if (kura_str_eq_cstr(mode, KURA_SIGV4_UNSIGNED_PAYLOAD)) {
+		r->payload = S3_PAYLOAD_UNSIGNED;
+	} else {
+		if (kura_hex_decode(mode.p, mode.len, r->want_sha256, 32) != KURA_OK) {
+			s3_error(r, S3_InvalidArgument,
+				 "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a "
+				 "STREAMING- mode or a SHA-256 hex digest", NULL);
+			return false;
+		}
+		r->payload = S3_PAYLOAD_HASHED;
+		if (!digest_init(r, &r->sha256, EVP_sha256()))
+			return false;
+	}
+	const struct kura_str *cl = s3_header(r, "Content-Length");
+	if (cl != NULL) {
+		if (kura_parse_u64(cl->p, cl->len, UINT64_MAX, &r->declared_len) != KURA_OK) {
+			s3_error(r, S3_InvalidArgument, "Content-Length is not a number", NULL);
+			return false;
+		}
+		r->have_declared_len = true;
+	}
+	if (r->have_declared_len && r->declared_len > r->max_body) {
+		s3_error(r, S3_EntityTooLarge, NULL, NULL);
+		return false;
+	}
+	return true;
+}
+
+static void body_error(struct s3_req *r, enum kura_err rc,
+		       const struct kura_error *err)
+{
+	if (kura_http_resp_ready(r->http))
+		return;	/* the operation already answered */
+	switch (rc) {
+	case KURA_ETOOBIG:
+		s3_error(r, S3_EntityTooLarge, NULL, err->msg);
+		break;
+	case KURA_EAUTH:
+		s3_error(r, S3_SignatureDoesNotMatch, NULL, err->msg);
+		break;
+	case KURA_EPROTO:
+		s3_error(r, r->have_declared_len ? S3_IncompleteBody : S3_InvalidRequest,
+			 NULL, err->msg);
+		break;
+	default:
+		s3_error_from(r, rc, err);
+		break;
+	}
+}
+
+void s3_payload_feed(struct s3_req *r, const uint8_t *p, size_t n)
+{
+	struct kura_error err = { 0 };
+	enum kura_err rc;
+	if (r->failed || !r->payload_started)
+		return;
+	if (r->chunked)
+		rc = kura_chunked_feed(r->chunked, p, n, &err);
+	else
+		rc = decoded(r, p, n, &err);
+	if (rc != KURA_OK)
+		body_error(r, rc, &err);
+}
+
+bool s3_payload_end(struct s3_req *r)
+{
+	struct kura_error err = { 0 };
+	if (r->failed)
+		return false;
+	if (!r->payload_started)
+		return true;
+	if (r->chunked) {
+		uint64_t total;
+		enum kura_err rc = kura_chunked_finish(r->chunked, &total, &err);
+		if (rc != KURA_OK) {
+			body_error(r, rc, &err);
+			return false;
+		}
+	}
+	if (r->have_declared_len && r->decoded_len != r->declared_len) {
+		s3_error(r, S3_IncompleteBody, NULL, NULL);
+		return false;
+	}
+	if (r->sha256) {
+		uint8_t got[32];
+		unsigned len = 0;
+		if (EVP_DigestFinal_ex(r->sha256, got, &len) != 1 || len != 32 ||
+		    !kura_ct_equal(got, r->want_sha256, 32)) {
+			s3_error(r, S3_XAmzContentSHA256Mismatch, NULL, NULL);
+			return false;
+		}
+	}
+	if (r->md5) {
+		unsigned len = 0;
+		if (EVP_DigestFinal_ex(r->md5, r->body_md5, &len) != 1 || len != 16) {
+			s3_error(r, S3_InternalError, NULL, "MD5 final");
+			return false;
+		}
+		if (r->have_content_md5 && memcmp(r->body_md5, r->content_md5, 16) != 0) {
+			s3_error(r, S3_BadDigest, NULL, NULL);
+			return false;
+		}
+	}
+	return true;
+}
+
+enum kura_err s3_collect_xml(struct s3_req *r, const uint8_t *p, size_t n,
+			     struct kura_error *err)
+{
+	if (kura_buf_add(&r->xml_body, p, n) != KURA_OK)
+		return kura_fail(err, KURA_ETOOBIG, "XML body too large");
+	return KURA_OK;
+}

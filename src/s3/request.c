@@ -1,0 +1,380 @@
+/*
+ * request.c — the S3 handler behind the HTTP layer: request limits,
+ * addressing (path style and virtual-host style), query parameters,
+ * authentication, routing to operations, and the access log.
+ *
+ * Order of checks, as S3 does it: request shape and limits, then
+ * authentication, then the operation (so an unauthenticated client learns
+ * nothing about which buckets exist).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "kura/encode.h"
+#include "kura/log.h"
+#include "kura/s3.h"
+#include "kura/timefmt.h"
+#include "s3_int.h"
+#include "kura/banned.h"
+
+#define MAX_PARAMS 64
+
+static const char *const op_names[] = {
+	"-",
+#define S3_OP_NAME_(name) #name,
+	S3_OP_TABLE(S3_OP_NAME_)
+#undef S3_OP_NAME_
+};
+
+const struct s3_param *s3_param_get(const struct s3_req *r, const char *name)
+{
+	for (size_t i = 0; i < r->nparams; i++)
+		if (strcmp(r->params[i].name, name) == 0)
+			return &r->params[i];
+	return NULL;
+}
+
+const struct kura_str *s3_header(const struct s3_req *r, const char *name)
+{
+	return kura_http_header_get(r->http, name);
+}
+
+/* Decode one query component: '+' means space (form encoding, as S3 reads
+ * query strings), then percent-decoding. */
+static const char *decode_component(struct kura_pool *pool, const char *s,
+				    size_t n, size_t *out_len)
+{
+	struct kura_buf tmp, dec;
+	const char *res = NULL;
+	kura_buf_init(&tmp, n);
+	kura_buf_init(&dec, n);
+	if (kura_buf_add(&tmp, s, n) != KURA_OK)
+		goto out;
+	for (size_t i = 0; i < tmp.len; i++)
+		if (tmp.data[i] == '+')
+			tmp.data[i] = ' ';
+	if (kura_uri_decode(tmp.data, tmp.len, &dec) != KURA_OK)
+		goto out;
+	res = kura_pstrndup(pool, dec.data, dec.len);
+	*out_len = dec.len;
+out:
+	kura_buf_release(&tmp);
+	kura_buf_release(&dec);
+	return res;
+}
+
+static bool parse_params(struct s3_req *r)
+{
+	struct kura_str q = r->http->query;
+	if (q.len == 0)
+		return true;
+	r->params = kura_palloc(r->pool, MAX_PARAMS * sizeof(*r->params));
+	if (r->params == NULL)
+		return false;
+	size_t pos = 0;
+	while (pos <= q.len) {
+		const char *amp = memchr(q.p + pos, '&', q.len - pos);
+		size_t end = amp ? (size_t)(amp - q.p) : q.len;
+		if (end > pos) {
+			if (r->nparams == MAX_PARAMS)
+				return false;
+			const char *item = q.p + pos;
+			size_t ilen = end - pos;
+			const char *eq = memchr(item, '=', ilen);
+			size_t nlen = eq ? (size_t)(eq - item) : ilen, vlen = 0, dummy;
+			struct s3_param *p = &r->params[r->nparams];
+			p->name = decode_component(r->pool, item, nlen, &dummy);
+			p->value = eq ? decode_component(r->pool, eq + 1, ilen - nlen - 1, &vlen)
+				      : "";
+			p->value_len = vlen;
+			if (p->name == NULL || p->value == NULL)
+				return false;
+			/* A NUL in a parameter would be silently truncated by
+			 * C string handling; refuse it. */
+			if (strlen(p->name) != dummy || strlen(p->value) != vlen)
+				return false;
+			r->nparams++;
+		}
+		if (amp == NULL)
+			break;
+		pos = end + 1;
+	}
+	return true;
+}
+
+/* The bucket named by a virtual-host-style Host header, or NULL. */
+static const char *vhost_bucket(struct s3_req *r)
+{
+	const struct kura_str *host = s3_header(r, "Host");
+	if (host == NULL || host->len == 0 || host->len > 300)
+		return NULL;
+	size_t n = host->len;
+	/* Strip ":port" (not inside an IPv6 literal). */
+	if (host->p[0] != '[') {
+		const char *colon = memchr(host->p, ':', n);
+		if (colon)
+			n = (size_t)(colon - host->p);
+	}
+	for (size_t i = 0; i < r->svc->n_vhost_domains; i++) {
+		const char *d = r->svc->vhost_domains[i];
+		size_t dl = strlen(d);
+		if (n > dl + 1 && host->p[n - dl - 1] == '.' &&
+		    strncasecmp(host->p + n - dl, d, dl) == 0)
+			return kura_pstrndup(r->pool, host->p, n - dl - 1);
+	}
+	return NULL;
+}
+
+/* Split the decoded path into bucket and key.  Returns false on a malformed
+ * target (responds). */
+static bool parse_addressing(struct s3_req *r)
+{
+	struct kura_str path = r->http->path;
+	struct kura_buf dec;
+	if (path.len == 0 || path.p[0] != '/') {
+		s3_error(r, S3_InvalidURI, NULL, "request target is not an absolute path");
+		return false;
+	}
+	kura_buf_init(&dec, path.len);
+	if (kura_uri_decode(path.p, path.len, &dec) != KURA_OK) {
+		kura_buf_release(&dec);
+		s3_error(r, S3_InvalidURI, NULL, "bad percent-encoding in path");
+		return false;
+	}
+	const char *p = kura_pstrndup(r->pool, dec.data, dec.len);
+	size_t n = dec.len;
+	kura_buf_release(&dec);
+	if (p == NULL) {
+		s3_error(r, S3_InternalError, NULL, "out of memory");
+		return false;
+	}
+	const char *rest = p + 1;	/* after the leading '/' */
+	size_t rest_len = n - 1;
+	const char *vb = vhost_bucket(r);
+	if (vb != NULL) {
+		r->bucket_name = vb;
+	} else if (rest_len > 0) {
+		const char *slash = memchr(rest, '/', rest_len);
+		size_t blen = slash ? (size_t)(slash - rest) : rest_len;
+		r->bucket_name = kura_pstrndup(r->pool, rest, blen);
+		if (r->bucket_name == NULL) {
+			s3_error(r, S3_InternalError, NULL, "out of memory");
+			return false;
+		}
+		rest = slash ? slash + 1 : rest + rest_len;
+		rest_len = slash ? rest_len - blen - 1 : 0;
+		if (blen == 0)
+			r->bucket_name = NULL;
+	}
+	if (r->bucket_name != NULL && rest_len > 0) {
+		r->key = rest;
+		r->key_len = rest_len;
+	}
+	return true;
+}
+
+static bool check_key(struct s3_req *r)
+{
+	if (r->key == NULL)
+		return true;
+	if (r->key_len > KURA_OBJECT_KEY_MAX) {
+		s3_error(r, S3_KeyTooLongError, NULL, NULL);
+		return false;
+	}
+	if (!kura_utf8_valid(r->key, r->key_len) || memchr(r->key, 0, r->key_len)) {
+		s3_error(r, S3_InvalidArgument, "Object key is not valid UTF-8.", NULL);
+		return false;
+	}
+	return true;
+}
+
+/* Query parameters that select a sub-resource kura does not implement.
+ * Requests naming one answer NotImplemented rather than being mistaken for
+ * a plain object or bucket request. */
+static const char *const unimplemented_subresources[] = {
+	"acl", "tagging", "uploads", "uploadId", "partNumber", "versions",
+	"versionId", "policy", "policyStatus", "cors", "lifecycle", "delete",
+	"website", "logging", "notification", "replication", "encryption",
+	"object-lock", "legal-hold", "retention", "restore", "select",
+	"torrent", "accelerate", "requestPayment", "analytics", "inventory",
+	"metrics", "intelligent-tiering", "ownershipControls",
+	"publicAccessBlock", "attributes", NULL,
+};
+
+static const char *unimplemented_param(const struct s3_req *r)
+{
+	for (size_t i = 0; unimplemented_subresources[i]; i++)
+		if (s3_param_get(r, unimplemented_subresources[i]))
+			return unimplemented_subresources[i];
+	return NULL;
+}
+
+static enum s3_op route(struct s3_req *r, const char **why)
+{
+	const char *m = r->http->method;
+	bool get = strcmp(m, "GET") == 0, put = strcmp(m, "PUT") == 0,
+	     head = strcmp(m, "HEAD") == 0, del = strcmp(m, "DELETE") == 0;
+	*why = NULL;
+	if (r->bucket_name == NULL)
+		return get ? S3_OP_ListBuckets : S3_OP_NONE;
+	if ((*why = unimplemented_param(r)) != NULL)
+		return S3_OP_NONE;
+	if (r->key == NULL) {
+		if (s3_param_get(r, "location"))
+			return get ? S3_OP_GetBucketLocation : S3_OP_NONE;
+		if (s3_param_get(r, "versioning"))
+			return get ? S3_OP_GetBucketVersioning : S3_OP_NONE;
+		if (get) {
+			const struct s3_param *lt = s3_param_get(r, "list-type");
+			return lt && strcmp(lt->value, "2") == 0 ? S3_OP_ListObjectsV2
+								  : S3_OP_ListObjects;
+		}
+		if (put)
+			return S3_OP_CreateBucket;
+		if (head)
+			return S3_OP_HeadBucket;
+		if (del)
+			return S3_OP_DeleteBucket;
+		return S3_OP_NONE;
+	}
+	if (put) {
+		if (s3_header(r, "x-amz-copy-source")) {
+			*why = "x-amz-copy-source";
+			return S3_OP_NONE;
+		}
+		return S3_OP_PutObject;
+	}
+	if (get)
+		return S3_OP_GetObject;
+	if (head)
+		return S3_OP_HeadObject;
+	if (del)
+		return S3_OP_DeleteObject;
+	return S3_OP_NONE;
+}
+
+static void dispatch(struct s3_req *r)
+{
+	switch (r->op) {
+	case S3_OP_ListBuckets: s3_list_buckets(r); break;
+	case S3_OP_CreateBucket: s3_create_bucket(r); break;
+	case S3_OP_HeadBucket: s3_head_bucket(r); break;
+	case S3_OP_DeleteBucket: s3_delete_bucket(r); break;
+	case S3_OP_GetBucketLocation: s3_get_bucket_location(r); break;
+	case S3_OP_GetBucketVersioning: s3_get_bucket_versioning(r); break;
+	case S3_OP_ListObjects:
+	case S3_OP_ListObjectsV2: s3_list_objects(r); break;
+	case S3_OP_PutObject: s3_put_object(r); break;
+	case S3_OP_GetObject:
+	case S3_OP_HeadObject: s3_get_object(r); break;
+	case S3_OP_DeleteObject: s3_delete_object(r); break;
+	case S3_OP_NONE:
+	case S3_OP_COUNT_: break;
+	}
+}
+
+static void on_begin(void *ctx, struct kura_http_req *h)
+{
+	struct kura_service *svc = ctx;
+	struct s3_req *r = kura_palloc(h->pool, sizeof(*r));
+	if (r == NULL)
+		return;	/* the http layer answers 500 */
+	r->svc = svc;
+	r->http = h;
+	r->pool = h->pool;
+	r->head = strcmp(h->method, "HEAD") == 0;
+	h->handler_ctx = r;
+
+	if (h->header_bytes > svc->max_header_bytes) {
+		s3_error(r, S3_RequestHeaderSectionTooLarge, NULL, NULL);
+		return;
+	}
+	if (h->target.len > svc->max_url_bytes) {
+		s3_error(r, S3_InvalidURI, "The request URI is too long.", NULL);
+		return;
+	}
+	if (!parse_params(r)) {
+		s3_error(r, S3_InvalidURI, NULL, "malformed or too many query parameters");
+		return;
+	}
+	if (!parse_addressing(r) || !check_key(r))
+		return;
+	if (!s3_authenticate(r))
+		return;
+	const char *why;
+	r->op = route(r, &why);
+	if (r->op == S3_OP_NONE) {
+		if (why != NULL)
+			s3_error(r, S3_NotImplemented, NULL, why);
+		else
+			s3_error(r, S3_MethodNotAllowed, NULL, NULL);
+		return;
+	}
+	dispatch(r);
+}
+
+static void on_body(void *ctx, struct kura_http_req *h, const uint8_t *p,
+		    size_t n)
+{
+	struct s3_req *r = h->handler_ctx;
+	(void)ctx;
+	if (r == NULL || r->failed)
+		return;
+	s3_payload_feed(r, p, n);
+}
+
+static void on_end(void *ctx, struct kura_http_req *h)
+{
+	struct s3_req *r = h->handler_ctx;
+	(void)ctx;
+	if (r == NULL || kura_http_resp_ready(h))
+		return;
+	if (!s3_payload_end(r))
+		return;
+	if (r->op_finish)
+		r->op_finish(r);
+	if (!kura_http_resp_ready(h))
+		s3_error(r, S3_InternalError, NULL, "operation gave no response");
+}
+
+static void on_done(void *ctx, struct kura_http_req *h, bool completed)
+{
+	struct s3_req *r = h->handler_ctx;
+	(void)ctx;
+	if (r == NULL)
+		return;
+	if (r->op_cleanup)
+		r->op_cleanup(r);
+	if (r->chunked)
+		kura_chunked_free(r->chunked);
+	EVP_MD_CTX_free(r->sha256);
+	EVP_MD_CTX_free(r->md5);
+	kura_secret_free(r->signing_key);
+	kura_buf_release(&r->xml_body);
+	uint64_t us = (kura_mono_ns() - h->start_ns) / 1000;
+	/* Object keys are left out of the info-level access log: names can be
+	 * sensitive and the operator does not need them to run the service. */
+	kura_info(h->id, "%s %s op=%s bucket=%s tenant=%llu ak=%s status=%u%s%s "
+		  "in=%llu out=%llu us=%llu%s",
+		  h->remote[0] ? h->remote : "-", h->method,
+		  op_names[r->op < S3_OP_COUNT_ ? r->op : 0],
+		  r->bucket_name ? r->bucket_name : "-",
+		  (unsigned long long)r->tenant_id,
+		  r->access_key[0] ? r->access_key : "-",
+		  kura_http_resp_status(h), r->error_code ? " error=" : "",
+		  r->error_code ? r->error_code : "",
+		  (unsigned long long)h->bytes_in, (unsigned long long)h->bytes_out,
+		  (unsigned long long)us, completed ? "" : " aborted");
+}
+
+void kura_s3_handler_init(struct kura_http_handler *handler,
+			  struct kura_service *svc)
+{
+	handler->begin = on_begin;
+	handler->body = on_body;
+	handler->end = on_end;
+	handler->done = on_done;
+	handler->ctx = svc;
+}

@@ -1,0 +1,318 @@
+/*
+ * s3_int.h — what the files of src/s3 share: the per-request S3 context,
+ * the error table, the XML writer and reader, and each operation's entry
+ * points.  Not a public contract; nothing outside src/s3 includes it.
+ *
+ * Lifecycle of a request (driven by request.c through the http handler):
+ *   begin:  parse addressing and query, authenticate, route to an operation,
+ *           run the operation's start (which may answer at once)
+ *   body:   raw bytes -> payload (aws-chunked decoding, SHA-256/MD5
+ *           verification) -> operation's body sink
+ *   end:    payload checks, then the operation's finish, which responds
+ *   done:   the operation's cleanup (aborts anything not committed)
+ */
+#ifndef KURA_S3_INT_H
+#define KURA_S3_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "kura/buf.h"
+#include "kura/http.h"
+#include "kura/meta.h"
+#include "kura/service.h"
+#include "kura/sigv4.h"
+
+/* ---- errors ---- */
+
+#define S3_ERROR_TABLE(X)                                                     \
+	X(AccessDenied, 403, "Access Denied")                                 \
+	X(AuthorizationHeaderMalformed, 400,                                  \
+	  "The authorization header is malformed.")                            \
+	X(AuthorizationQueryParametersError, 400,                             \
+	  "The query parameters that provide authentication are malformed.")  \
+	X(BadDigest, 400,                                                     \
+	  "The Content-MD5 you specified did not match what we received.")    \
+	X(BucketAlreadyExists, 409,                                           \
+	  "The requested bucket name is not available. The bucket namespace " \
+	  "is shared by all users of the system. Please select a different "  \
+	  "name and try again.")                                              \
+	X(BucketAlreadyOwnedByYou, 409,                                       \
+	  "Your previous request to create the named bucket succeeded and "   \
+	  "you already own it.")                                              \
+	X(BucketNotEmpty, 409, "The bucket you tried to delete is not empty") \
+	X(EntityTooLarge, 400,                                                \
+	  "Your proposed upload exceeds the maximum allowed object size.")    \
+	X(EntityTooSmall, 400,                                                \
+	  "Your proposed upload is smaller than the minimum allowed object size.") \
+	X(IncompleteBody, 400,                                                \
+	  "You did not provide the number of bytes specified by the "         \
+	  "Content-Length HTTP header.")                                      \
+	X(InternalError, 500,                                                 \
+	  "We encountered an internal error. Please try again.")             \
+	X(InvalidAccessKeyId, 403,                                            \
+	  "The AWS access key Id you provided does not exist in our records.") \
+	X(InvalidArgument, 400, "Invalid Argument")                           \
+	X(InvalidBucketName, 400, "The specified bucket is not valid.")       \
+	X(InvalidDigest, 400, "The Content-MD5 you specified is not valid.")  \
+	X(InvalidLocationConstraint, 400,                                     \
+	  "The specified location-constraint is not valid")                   \
+	X(InvalidPart, 400,                                                   \
+	  "One or more of the specified parts could not be found.")           \
+	X(InvalidPartOrder, 400,                                              \
+	  "The list of parts was not in ascending order.")                    \
+	X(InvalidRange, 416, "The requested range is not satisfiable")        \
+	X(InvalidRequest, 400, "Invalid Request")                             \
+	X(InvalidURI, 400, "Couldn't parse the specified URI.")               \
+	X(KeyTooLongError, 400, "Your key is too long")                       \
+	X(MalformedXML, 400,                                                  \
+	  "The XML you provided was not well-formed or did not validate "     \
+	  "against our published schema")                                     \
+	X(MetadataTooLarge, 400,                                              \
+	  "Your metadata headers exceed the maximum allowed metadata size.")  \
+	X(MethodNotAllowed, 405,                                              \
+	  "The specified method is not allowed against this resource.")       \
+	X(MissingContentLength, 411,                                          \
+	  "You must provide the Content-Length HTTP header.")                 \
+	X(NoSuchBucket, 404, "The specified bucket does not exist")           \
+	X(NoSuchKey, 404, "The specified key does not exist.")                \
+	X(NoSuchUpload, 404,                                                  \
+	  "The specified multipart upload does not exist. The upload ID might " \
+	  "be invalid, or the multipart upload might have been aborted or "   \
+	  "completed.")                                                       \
+	X(NotImplemented, 501,                                                \
+	  "A header you provided implies functionality that is not implemented.") \
+	X(PreconditionFailed, 412,                                            \
+	  "At least one of the pre-conditions you specified did not hold")    \
+	X(RequestHeaderSectionTooLarge, 400,                                  \
+	  "Your request header section exceeds the maximum allowed size.")    \
+	X(RequestTimeTooSkewed, 403,                                          \
+	  "The difference between the request time and the current time is " \
+	  "too large.")                                                       \
+	X(ServiceUnavailable, 503, "Please reduce your request rate.")        \
+	X(SignatureDoesNotMatch, 403,                                         \
+	  "The request signature we calculated does not match the signature " \
+	  "you provided. Check your key and signing method.")                 \
+	X(XAmzContentSHA256Mismatch, 400,                                     \
+	  "The provided 'x-amz-content-sha256' header does not match what "   \
+	  "was computed.")
+
+enum s3_error {
+#define S3_ERR_ENUM_(name, status, msg) S3_##name,
+	S3_ERROR_TABLE(S3_ERR_ENUM_)
+#undef S3_ERR_ENUM_
+	S3_ERROR_COUNT_
+};
+
+/* ---- operations ---- */
+
+#define S3_OP_TABLE(X)                 \
+	X(ListBuckets)                 \
+	X(CreateBucket)                \
+	X(HeadBucket)                  \
+	X(DeleteBucket)                \
+	X(GetBucketLocation)           \
+	X(GetBucketVersioning)         \
+	X(ListObjects)                 \
+	X(ListObjectsV2)               \
+	X(PutObject)                   \
+	X(GetObject)                   \
+	X(HeadObject)                  \
+	X(DeleteObject)
+
+enum s3_op {
+	S3_OP_NONE = 0,
+#define S3_OP_ENUM_(name) S3_OP_##name,
+	S3_OP_TABLE(S3_OP_ENUM_)
+#undef S3_OP_ENUM_
+	S3_OP_COUNT_
+};
+
+/* A decoded query parameter. */
+struct s3_param {
+	const char *name;
+	const char *value;	/* "" when the parameter had no '=' */
+	size_t value_len;
+};
+
+enum s3_payload {
+	S3_PAYLOAD_HASHED,	/* x-amz-content-sha256 is a hex digest */
+	S3_PAYLOAD_UNSIGNED,	/* UNSIGNED-PAYLOAD */
+	S3_PAYLOAD_CHUNKED,	/* one of the STREAMING-* forms */
+};
+
+struct s3_req {
+	struct kura_service *svc;
+	struct kura_http_req *http;
+	struct kura_pool *pool;
+	enum s3_op op;
+	bool head;			/* HEAD request: error bodies omitted */
+
+	/* Addressing (decoded). */
+	const char *bucket_name;	/* NULL when the request has none */
+	const char *key;		/* NULL when none; may hold any byte */
+	size_t key_len;
+	struct s3_param *params;
+	size_t nparams;
+
+	/* Authentication. */
+	struct kura_sigv4 sig;
+	uint64_t tenant_id;
+	char access_key[KURA_ACCESS_KEY_ID_MAX];
+	struct kura_secret *signing_key;
+	char scope[128];
+
+	/* The bucket addressed, once looked up and checked for ownership. */
+	struct kura_bucket bucket;
+	bool have_bucket;
+
+	/* Payload verification (set up by s3_payload_begin). */
+	bool payload_started;
+	enum s3_payload payload;
+	uint8_t want_sha256[32];
+	EVP_MD_CTX *sha256;		/* for S3_PAYLOAD_HASHED */
+	EVP_MD_CTX *md5;		/* when Content-MD5 is given or md5_wanted */
+	bool md5_wanted;		/* the operation needs the body's MD5 */
+	bool have_content_md5;
+	uint8_t content_md5[16];
+	uint8_t body_md5[16];		/* valid after a successful payload end */
+	uint64_t declared_len;		/* decoded length announced, if any */
+	bool have_declared_len;
+	uint64_t decoded_len;		/* decoded bytes seen */
+	uint64_t max_body;		/* decoded bytes allowed */
+	struct kura_chunked *chunked;
+
+	/* The operation's body handling (NULL: body ignored). */
+	enum kura_err (*op_body)(struct s3_req *r, const uint8_t *p, size_t n,
+				 struct kura_error *err);
+	void (*op_finish)(struct s3_req *r);
+	void (*op_cleanup)(struct s3_req *r);
+	void *op_state;
+	struct kura_buf xml_body;	/* for operations with an XML body */
+
+	/* Outcome, for the access log. */
+	const char *error_code;
+	bool failed;
+};
+
+/* Respond with an S3 error; message NULL means the table's message.  The
+ * internal detail (may be NULL) goes to the log only, never to the client. */
+void s3_error(struct s3_req *r, enum s3_error code, const char *message,
+	      const char *detail);
+/* Map a kura error from a lower layer to an S3 error and respond. */
+void s3_error_from(struct s3_req *r, enum kura_err code,
+		   const struct kura_error *err);
+const char *s3_error_name(enum s3_error code);
+unsigned s3_error_status(enum s3_error code);
+
+/* Start a successful response with the common headers. */
+enum kura_err s3_respond(struct s3_req *r, unsigned status);
+/* Respond with an XML document (status 200). */
+void s3_respond_xml(struct s3_req *r, const struct kura_buf *xml);
+
+/* Query parameter lookup (decoded); NULL when absent. */
+const struct s3_param *s3_param_get(const struct s3_req *r, const char *name);
+
+/* Request header lookup (raw view); NULL when absent. */
+const struct kura_str *s3_header(const struct s3_req *r, const char *name);
+
+/* Look up r->bucket_name, check the tenant owns it, fill r->bucket; on
+ * failure respond (NoSuchBucket / AccessDenied / InternalError) and return
+ * false. */
+bool s3_load_bucket(struct s3_req *r);
+
+/* Validate a bucket name by S3's rules. */
+bool s3_bucket_name_valid(const char *name);
+
+/* ---- XML ---- */
+
+#define S3_XMLNS "http://s3.amazonaws.com/doc/2006-03-01/"
+
+/* Append the XML declaration. */
+enum kura_err s3_xml_decl(struct kura_buf *b);
+/* <name> / </name> */
+enum kura_err s3_xml_open(struct kura_buf *b, const char *name);
+enum kura_err s3_xml_close(struct kura_buf *b, const char *name);
+/* <name>escaped text</name> */
+enum kura_err s3_xml_elem(struct kura_buf *b, const char *name,
+			  const char *text, size_t len);
+enum kura_err s3_xml_elem_str(struct kura_buf *b, const char *name,
+			      const char *text);
+enum kura_err s3_xml_elem_u64(struct kura_buf *b, const char *name,
+			      uint64_t v);
+/* Append text escaped for XML character data / attribute values.  Bytes that
+ * XML 1.0 cannot carry (control characters other than tab, CR, LF) are
+ * written as numeric references so that the document stays well-formed. */
+enum kura_err s3_xml_escape(struct kura_buf *b, const char *s, size_t n);
+
+/* A parsed XML element (a small DOM with hard limits). */
+struct s3_xml_node {
+	const char *name;		/* local name, namespace stripped */
+	const char *text;		/* concatenated character data */
+	size_t text_len;
+	struct s3_xml_node *child;	/* first child */
+	struct s3_xml_node *next;	/* next sibling */
+};
+
+#define S3_XML_MAX_DEPTH 8
+#define S3_XML_MAX_NODES 20000
+
+/* Parse doc into nodes allocated from pool.  KURA_EINVAL when it is not
+ * well-formed, too deep, has too many elements, or has a DOCTYPE (entity
+ * expansion is never allowed). */
+enum kura_err s3_xml_parse(const char *doc, size_t n, struct kura_pool *pool,
+			   struct s3_xml_node **root);
+/* First child element named name, or NULL. */
+const struct s3_xml_node *s3_xml_child(const struct s3_xml_node *n,
+				       const char *name);
+
+/* ---- ranges ---- */
+
+enum s3_range_result {
+	S3_RANGE_NONE,		/* no usable Range: serve the whole object */
+	S3_RANGE_OK,		/* [*first, *last] inclusive */
+	S3_RANGE_UNSATISFIABLE,	/* 416 */
+};
+
+/* Parse a Range header value for an object of size bytes.  Syntactically
+ * invalid or multi-range values yield S3_RANGE_NONE (served whole, as
+ * RFC 9110 allows and S3 does). */
+enum s3_range_result s3_range_parse(const char *value, size_t n, uint64_t size,
+				    uint64_t *first, uint64_t *last);
+
+/* ---- payload (request body) ---- */
+
+/* Prepare body verification from the request headers; responds and returns
+ * false on a bad header. */
+bool s3_payload_begin(struct s3_req *r);
+/* Feed raw body bytes. */
+void s3_payload_feed(struct s3_req *r, const uint8_t *p, size_t n);
+/* The body ended: checks lengths, SHA-256, Content-MD5; responds and returns
+ * false on a mismatch. */
+bool s3_payload_end(struct s3_req *r);
+
+/* An operation body sink that collects an XML document into r->xml_body. */
+enum kura_err s3_collect_xml(struct s3_req *r, const uint8_t *p, size_t n,
+			     struct kura_error *err);
+
+/* ---- operations: start functions (run after authentication) ---- */
+
+void s3_list_buckets(struct s3_req *r);
+void s3_create_bucket(struct s3_req *r);
+void s3_head_bucket(struct s3_req *r);
+void s3_delete_bucket(struct s3_req *r);
+void s3_get_bucket_location(struct s3_req *r);
+void s3_get_bucket_versioning(struct s3_req *r);
+void s3_list_objects(struct s3_req *r);
+void s3_put_object(struct s3_req *r);
+void s3_get_object(struct s3_req *r);
+void s3_delete_object(struct s3_req *r);
+
+/* Authenticate r (SigV4 header or presigned query).  Responds and returns
+ * false on failure. */
+bool s3_authenticate(struct s3_req *r);
+
+#endif
