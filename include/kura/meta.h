@@ -39,6 +39,8 @@
 #define KURA_ETAG_MAX 48		/* "<32 hex>-10000" + NUL */
 #define KURA_OBJECT_KEY_MAX 1024	/* bytes, as S3 */
 #define KURA_SETTING_MAX 4096
+#define KURA_UPLOAD_ID_MAX 65		/* including NUL */
+#define KURA_MAX_PARTS 10000
 
 struct kura_tenant {
 	uint64_t id;
@@ -74,6 +76,7 @@ struct kura_part {
 	uint32_t seg_size;
 	uint8_t dek_wrapped[KURA_WRAPPED_DEK_LEN];
 	char etag[KURA_ETAG_MAX];		/* hex MD5 of the plaintext */
+	int64_t mtime_ms;			/* when the part was uploaded */
 };
 
 struct kura_object {
@@ -94,8 +97,31 @@ struct kura_object {
 	/* x-amz-meta-* as a JSON object {"name": "value"} with lowercased
 	 * names without the prefix; NULL when there is none. */
 	const char *user_meta_json;
+	/* Object tags as a JSON object {"key": "value"}; NULL when none. */
+	const char *tags_json;
 	uint32_t part_count;
 	struct kura_part *parts;	/* part_count entries, in object order */
+};
+
+/* A multipart upload in progress.  Its parts are stored under its
+ * version_uid; completing the upload turns that version_uid into the
+ * object's, so no part's bytes are copied or re-encrypted. */
+struct kura_upload {
+	char id[KURA_UPLOAD_ID_MAX];	/* opaque printable id given to clients */
+	uint64_t bucket_id;
+	const char *key;
+	size_t key_len;
+	uint8_t version_uid[KURA_UID_LEN];
+	int64_t created_ms;
+	/* What the object will carry (as in struct kura_object). */
+	const char *content_type;
+	const char *content_encoding;
+	const char *content_language;
+	const char *content_disposition;
+	const char *cache_control;
+	const char *expires;
+	const char *user_meta_json;
+	const char *tags_json;
 };
 
 /* A listing row. */
@@ -162,7 +188,8 @@ struct kura_meta_ops {
 				     struct kura_pool *pool,
 				     struct kura_bucket **out, size_t *count,
 				     struct kura_error *err);
-	/* KURA_ENOTEMPTY when the bucket holds objects; KURA_ENOENT. */
+	/* KURA_ENOTEMPTY when the bucket holds objects; KURA_ENOENT.
+	 * Uploads in progress are aborted in the same transaction. */
 	enum kura_err (*bucket_delete)(void *priv, uint64_t bucket_id,
 				       struct kura_error *err);
 
@@ -195,6 +222,71 @@ struct kura_meta_ops {
 				     struct kura_list_entry **out,
 				     size_t *count, struct kura_error *err);
 
+	/* Replace the tags of an existing object (tags_json NULL removes
+	 * them).  KURA_ENOENT when the object does not exist. */
+	enum kura_err (*object_set_tags)(void *priv, uint64_t bucket_id,
+					 const char *key, size_t key_len,
+					 const char *tags_json,
+					 struct kura_error *err);
+
+	/* -- multipart uploads -- */
+
+	/* KURA_ENOENT when the bucket no longer exists; KURA_EEXIST for a
+	 * duplicate id. */
+	enum kura_err (*upload_create)(void *priv, const struct kura_upload *u,
+				       struct kura_error *err);
+	/* KURA_ENOENT when no such upload exists in the bucket. */
+	enum kura_err (*upload_get)(void *priv, uint64_t bucket_id,
+				    const char *upload_id,
+				    struct kura_pool *pool,
+				    struct kura_upload **out,
+				    struct kura_error *err);
+	/* Insert or replace part p->part_no of the upload; a replaced part's
+	 * blob is queued for gc.  KURA_ENOENT when the upload is gone. */
+	enum kura_err (*upload_put_part)(void *priv, uint64_t bucket_id,
+					 const char *upload_id,
+					 const struct kura_part *p,
+					 struct kura_error *err);
+	/* Up to limit parts with part_no > after, ascending.  KURA_ENOENT
+	 * when the upload does not exist. */
+	enum kura_err (*upload_list_parts)(void *priv, uint64_t bucket_id,
+					   const char *upload_id, uint32_t after,
+					   size_t limit, struct kura_pool *pool,
+					   struct kura_part **out, size_t *count,
+					   struct kura_error *err);
+	/*
+	 * Complete: in one transaction, check the upload exists, insert or
+	 * replace the object obj (obj->version_uid is the upload's; obj->parts
+	 * names the chosen parts, which must all belong to the upload with the
+	 * same blob ids), queue the replaced object's blobs and every part of
+	 * the upload not chosen for gc, and delete the upload.  KURA_ENOENT
+	 * when the upload is gone; KURA_ESTATE when a chosen part does not
+	 * match the upload's.
+	 */
+	enum kura_err (*upload_complete)(void *priv, const char *upload_id,
+					 const struct kura_object *obj,
+					 struct kura_error *err);
+	/* Delete the upload and queue its parts' blobs.  KURA_ENOENT. */
+	enum kura_err (*upload_abort)(void *priv, uint64_t bucket_id,
+				      const char *upload_id,
+				      struct kura_error *err);
+	/* Uploads of a bucket ordered by (key, id), starting after
+	 * (key_marker, id_marker): with an empty id_marker, after every upload
+	 * of key_marker; up to limit, keys starting with prefix. */
+	enum kura_err (*upload_list)(void *priv, uint64_t bucket_id,
+				     const char *prefix, size_t prefix_len,
+				     const char *key_marker, size_t km_len,
+				     const char *id_marker, size_t limit,
+				     struct kura_pool *pool,
+				     struct kura_upload **out, size_t *count,
+				     struct kura_error *err);
+	/* Up to limit uploads of any bucket created before before_ms (for the
+	 * sweeper of abandoned uploads). */
+	enum kura_err (*upload_expired)(void *priv, int64_t before_ms,
+					size_t limit, struct kura_pool *pool,
+					struct kura_upload **out, size_t *count,
+					struct kura_error *err);
+
 	/* -- blob garbage collection and recovery -- */
 
 	/* Up to max queued blob ids into ids; *count may be 0. */
@@ -205,8 +297,8 @@ struct kura_meta_ops {
 	enum kura_err (*gc_done)(void *priv,
 				 const uint8_t (*ids)[KURA_BLOB_ID_LEN],
 				 size_t count, struct kura_error *err);
-	/* Is the blob referenced by any object version (or queued for gc,
-	 * which counts as referenced until gc_done)? */
+	/* Is the blob referenced by any object version or upload part (or
+	 * queued for gc, which counts as referenced until gc_done)? */
 	enum kura_err (*blob_referenced)(void *priv,
 					 const uint8_t id[KURA_BLOB_ID_LEN],
 					 bool *referenced,
