@@ -16,180 +16,35 @@
 #include <strings.h>
 
 #include "kura/encode.h"
+#include "kura/parse.h"
 #include "kura/log.h"
 #include "kura/timefmt.h"
 #include "s3_int.h"
 #include "kura/banned.h"
 
 struct get_stream {
-	struct kura_service *svc;
-	const struct kura_object *obj;
-	struct kura_bucket bucket;
-	char reqid[KURA_REQUEST_ID_LEN + 1];
+	struct s3_objread *or;
 	uint64_t first;		/* object offset of body byte 0 */
-	/* The part currently open. */
-	uint32_t part_idx;
-	uint64_t part_start;	/* object offset of the part's first byte */
-	bool part_open;
-	struct kura_store_reader *reader;
-	struct kura_opener *opener;
-	/* The segment currently decrypted. */
-	uint8_t *ct;		/* seg_size + tag */
-	uint8_t *plain;		/* seg_size */
-	size_t buf_cap;
-	uint64_t seg_start;	/* object offset of plain[0] */
-	size_t seg_len;
-	bool seg_valid;
+	char reqid[KURA_REQUEST_ID_LEN + 1];
 };
-
-static void part_close(struct get_stream *gs)
-{
-	if (gs->reader)
-		gs->svc->store->ops->reader_close(gs->reader);
-	gs->reader = NULL;
-	kura_opener_free(gs->opener);
-	gs->opener = NULL;
-	gs->part_open = false;
-	gs->seg_valid = false;
-}
 
 static void stream_free(void *cls)
 {
 	struct get_stream *gs = cls;
-	part_close(gs);
-	if (gs->plain)
-		kura_wipe(gs->plain, gs->buf_cap);
-	free(gs->ct);
-	free(gs->plain);
+	s3_objread_free(gs->or);
 	free(gs);
-}
-
-/* Open part idx: unwrap its DEK, open the blob, check header and size. */
-static enum kura_err part_open(struct get_stream *gs, uint32_t idx,
-			       struct kura_error *err)
-{
-	const struct kura_part *p = &gs->obj->parts[idx];
-	struct kura_store *store = gs->svc->store;
-	struct kura_secret *bk = NULL, *dek = NULL;
-	struct kura_binding b = { gs->bucket.tenant_id, gs->bucket.id, { 0 }, p->part_no };
-	uint8_t hdr[KURA_BLOB_HEADER_LEN];
-	uint64_t size;
-	memcpy(b.version_uid, gs->obj->version_uid, KURA_UID_LEN);
-	part_close(gs);
-
-	size_t need = (size_t)p->seg_size + KURA_SEG_TAG_LEN;
-	if (need > gs->buf_cap) {
-		free(gs->ct);
-		if (gs->plain)
-			kura_wipe(gs->plain, gs->buf_cap);
-		free(gs->plain);
-		gs->ct = malloc(need);
-		gs->plain = malloc(need);
-		gs->buf_cap = gs->ct && gs->plain ? need : 0;
-		if (gs->buf_cap == 0)
-			return kura_fail(err, KURA_ENOMEM, "segment buffers");
-	}
-	enum kura_err rc = kura_keycache_get(gs->svc->keycache, gs->bucket.tenant_id,
-					     gs->bucket.id, gs->bucket.kek_id,
-					     gs->bucket.key_wrapped,
-					     gs->bucket.key_wrapped_len, &bk, err);
-	if (rc == KURA_OK)
-		rc = kura_dek_unwrap(bk, &b, p->dek_wrapped, &dek, err);
-	kura_secret_free(bk);
-	if (rc == KURA_OK)
-		rc = kura_opener_new(dek, &b, p->seg_size, p->size, &gs->opener, err);
-	kura_secret_free(dek);
-	if (rc != KURA_OK)
-		return rc;
-	rc = store->ops->reader_open(store->priv, p->blob_id, &gs->reader, &size, err);
-	if (rc == KURA_ENOENT)
-		return kura_fail(err, KURA_EINTEGRITY, "blob of part %u is missing", p->part_no);
-	if (rc != KURA_OK)
-		return rc;
-	if (size != kura_blob_size(p->size, p->seg_size))
-		return kura_fail(err, KURA_EINTEGRITY,
-				 "blob of part %u has %llu bytes, expected %llu", p->part_no,
-				 (unsigned long long)size,
-				 (unsigned long long)kura_blob_size(p->size, p->seg_size));
-	rc = store->ops->reader_pread(gs->reader, hdr, sizeof(hdr), 0, err);
-	if (rc == KURA_OK)
-		rc = kura_blob_header_check(hdr, p->seg_size, p->blob_id, err);
-	if (rc != KURA_OK)
-		return rc;
-	gs->part_idx = idx;
-	gs->part_open = true;
-	return KURA_OK;
-}
-
-/* Make the segment holding object offset off the current one. */
-static enum kura_err load_segment(struct get_stream *gs, uint64_t off,
-				  struct kura_error *err)
-{
-	const struct kura_object *o = gs->obj;
-	/* Find the part holding off, moving forward from the current one (the
-	 * stream is sequential); restart from the beginning otherwise. */
-	uint32_t idx = gs->part_open ? gs->part_idx : 0;
-	uint64_t start = gs->part_open ? gs->part_start : 0;
-	if (off < start) {
-		idx = 0;
-		start = 0;
-	}
-	while (idx < o->part_count && off >= start + o->parts[idx].size) {
-		start += o->parts[idx].size;
-		idx++;
-	}
-	if (idx >= o->part_count)
-		return kura_fail(err, KURA_EINTEGRITY, "offset beyond the object");
-	if (!gs->part_open || gs->part_idx != idx) {
-		enum kura_err rc = part_open(gs, idx, err);
-		if (rc != KURA_OK)
-			return rc;
-		gs->part_start = start;
-	}
-	const struct kura_part *p = &o->parts[idx];
-	uint64_t seg = (off - start) / p->seg_size;
-	size_t plen = kura_seg_plain_len(seg, p->size, p->seg_size);
-	size_t clen = plen + KURA_SEG_TAG_LEN;
-	gs->seg_valid = false;
-	enum kura_err rc = gs->svc->store->ops->reader_pread(
-		gs->reader, gs->ct, clen, kura_seg_offset(seg, p->seg_size), err);
-	if (rc == KURA_OK)
-		rc = kura_opener_segment(gs->opener, seg, gs->ct, clen, gs->plain, err);
-	if (rc != KURA_OK)
-		return rc;
-	gs->seg_start = start + seg * p->seg_size;
-	gs->seg_len = plen;
-	gs->seg_valid = true;
-	return KURA_OK;
 }
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct get_stream *gs = cls;
-	uint64_t off = gs->first + pos;
-	size_t done = 0;
-	while (done < max) {
-		if (!gs->seg_valid || off < gs->seg_start ||
-		    off >= gs->seg_start + gs->seg_len) {
-			struct kura_error err = { 0 };
-			if (load_segment(gs, off, &err) != KURA_OK) {
-				kura_error(gs->reqid, "GET aborted mid-body: %s", err.msg);
-				return done > 0 ? (ssize_t)done : -1;
-			}
-		}
-		size_t in_seg = (size_t)(off - gs->seg_start);
-		size_t n = gs->seg_len - in_seg;
-		if (n > max - done)
-			n = max - done;
-		memcpy(buf + done, gs->plain + in_seg, n);
-		done += n;
-		off += n;
-		/* Stop at the end of the object's part list (the HTTP layer
-		 * knows the body size and never asks beyond it). */
-		if (off >= gs->obj->size)
-			break;
+	struct kura_error err = { 0 };
+	size_t got = 0;
+	if (s3_objread_read(gs->or, gs->first + pos, buf, max, &got, &err) != KURA_OK) {
+		kura_error(gs->reqid, "GET aborted mid-body: %s", err.msg);
+		return -1;
 	}
-	return (ssize_t)done;
+	return (ssize_t)got;
 }
 
 /* ---- conditional requests (RFC 9110 §13.2.2 order, as S3) ---- */
@@ -290,6 +145,13 @@ static enum kura_err object_headers(struct s3_req *r, const struct kura_object *
 		rc = kura_http_resp_header(r->http, "Accept-Ranges", "bytes");
 	if (rc == KURA_OK)
 		rc = kura_http_resp_header(r->http, "x-amz-server-side-encryption", "AES256");
+	if (rc == KURA_OK && o->tags_json != NULL) {
+		json_t *tags = json_loads(o->tags_json, 0, NULL);
+		char count[16];
+		snprintf(count, sizeof(count), "%zu", json_object_size(tags));
+		json_decref(tags);
+		rc = kura_http_resp_header(r->http, "x-amz-tagging-count", count);
+	}
 	if (rc != KURA_OK || o->user_meta_json == NULL)
 		return rc;
 	json_t *meta = json_loads(o->user_meta_json, 0, NULL);
@@ -331,6 +193,48 @@ static bool check_overrides(struct s3_req *r)
 	return true;
 }
 
+/* GET/HEAD ?partNumber=N: the N-th part (in object order) of a multipart
+ * object, as a range; partNumber=1 of a simple object is the whole object. */
+static bool select_part(struct s3_req *r, const struct kura_object *o,
+			const struct s3_param *pn, bool has_range, uint64_t *first,
+			uint64_t *last, unsigned *status, unsigned *parts_count)
+{
+	uint64_t n;
+	if (has_range) {
+		s3_error(r, S3_InvalidRequest,
+			 "Cannot specify both Range header and partNumber query parameter",
+			 NULL);
+		return false;
+	}
+	if (kura_parse_u64(pn->value, pn->value_len, KURA_MAX_PARTS, &n) != KURA_OK ||
+	    n == 0) {
+		s3_error(r, S3_InvalidArgument,
+			 "Part number must be an integer between 1 and 10000, inclusive",
+			 NULL);
+		return false;
+	}
+	bool multipart = strchr(o->etag, '-') != NULL;
+	if (!multipart) {
+		if (n != 1) {
+			s3_error(r, S3_InvalidPartNumber, NULL, NULL);
+			return false;
+		}
+		return true;
+	}
+	if (n > o->part_count) {
+		s3_error(r, S3_InvalidPartNumber, NULL, NULL);
+		return false;
+	}
+	uint64_t start = 0;
+	for (uint64_t i = 0; i + 1 < n; i++)
+		start += o->parts[i].size;
+	*first = start;
+	*last = start + o->parts[n - 1].size - (o->parts[n - 1].size ? 1 : 0);
+	*status = 206;
+	*parts_count = o->part_count;
+	return true;
+}
+
 void s3_get_object(struct s3_req *r)
 {
 	struct kura_service *svc = r->svc;
@@ -365,9 +269,14 @@ void s3_get_object(struct s3_req *r)
 	}
 
 	uint64_t first = 0, last = o->size ? o->size - 1 : 0;
-	unsigned status = 200;
+	unsigned status = 200, parts_count = 0;
 	const struct kura_str *range = s3_header(r, "Range");
-	if (range != NULL) {
+	const struct s3_param *pn = s3_param_get(r, "partNumber");
+	if (pn != NULL) {
+		if (!select_part(r, o, pn, range != NULL, &first, &last, &status,
+				 &parts_count))
+			return;
+	} else if (range != NULL) {
 		switch (s3_range_parse(range->p, range->len, o->size, &first, &last)) {
 		case S3_RANGE_NONE:
 			first = 0;
@@ -388,17 +297,16 @@ void s3_get_object(struct s3_req *r)
 	uint64_t len = o->size == 0 ? 0 : last - first + 1;
 
 	struct get_stream *gs = calloc(1, sizeof(*gs));
-	if (gs == NULL) {
+	if (gs == NULL || s3_objread_new(svc, &r->bucket, o, &gs->or, &err) != KURA_OK) {
+		free(gs);
 		s3_error(r, S3_InternalError, NULL, "out of memory");
 		return;
 	}
-	gs->svc = svc;
-	gs->obj = o;
-	gs->bucket = r->bucket;
 	gs->first = first;
 	memcpy(gs->reqid, r->http->id, sizeof(gs->reqid));
-	/* Decrypt the first segment now: errors get a proper status. */
-	if (r->op == S3_OP_GetObject && (rc = load_segment(gs, first, &err)) != KURA_OK) {
+	/* Authenticate the first segment now: errors get a proper status. */
+	if (r->op == S3_OP_GetObject &&
+	    (rc = s3_objread_verify_at(gs->or, first, &err)) != KURA_OK) {
 		stream_free(gs);
 		if (rc == KURA_EINTEGRITY)
 			s3_error(r, S3_InternalError,
@@ -417,6 +325,11 @@ void s3_get_object(struct s3_req *r)
 		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)first,
 			 (unsigned long long)last, (unsigned long long)o->size);
 		kura_http_resp_header(r->http, "Content-Range", cr);
+	}
+	if (parts_count > 0) {
+		char pc[16];
+		snprintf(pc, sizeof(pc), "%u", parts_count);
+		kura_http_resp_header(r->http, "x-amz-mp-parts-count", pc);
 	}
 	if (kura_http_resp_stream(r->http, len, stream_read, gs, stream_free) != KURA_OK)
 		s3_error(r, S3_InternalError, NULL, "response stream");

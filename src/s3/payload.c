@@ -107,7 +107,7 @@ bool s3_payload_begin(struct s3_req *r)
 		r->max_body = UINT64_MAX;
 	if (!content_md5(r))
 		return false;
-	if ((r->have_content_md5 || r->md5_wanted) && !digest_init(r, &r->md5, EVP_md5()))
+	if (r->have_content_md5 && !r->md5_by_op && !digest_init(r, &r->md5, EVP_md5()))
 		return false;
 
 	if (kura_str_has_prefix(mode, "STREAMING-")) {
@@ -215,11 +215,12 @@ bool s3_payload_end(struct s3_req *r)
 	}
 	if (r->md5) {
 		unsigned len = 0;
-		if (EVP_DigestFinal_ex(r->md5, r->body_md5, &len) != 1 || len != 16) {
+		uint8_t md5[16];
+		if (EVP_DigestFinal_ex(r->md5, md5, &len) != 1 || len != 16) {
 			s3_error(r, S3_InternalError, NULL, "MD5 final");
 			return false;
 		}
-		if (r->have_content_md5 && memcmp(r->body_md5, r->content_md5, 16) != 0) {
+		if (memcmp(md5, r->content_md5, 16) != 0) {
 			s3_error(r, S3_BadDigest, NULL, NULL);
 			return false;
 		}

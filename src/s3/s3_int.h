@@ -36,6 +36,7 @@
 	  "The query parameters that provide authentication are malformed.")  \
 	X(BadDigest, 400,                                                     \
 	  "The Content-MD5 you specified did not match what we received.")    \
+	X(BadRequest, 400, "Bad Request")                                     \
 	X(BucketAlreadyExists, 409,                                           \
 	  "The requested bucket name is not available. The bucket namespace " \
 	  "is shared by all users of the system. Please select a different "  \
@@ -64,8 +65,12 @@
 	  "One or more of the specified parts could not be found.")           \
 	X(InvalidPartOrder, 400,                                              \
 	  "The list of parts was not in ascending order.")                    \
+	X(InvalidPartNumber, 416, "The requested partnumber is not satisfiable") \
 	X(InvalidRange, 416, "The requested range is not satisfiable")        \
 	X(InvalidRequest, 400, "Invalid Request")                             \
+	X(InvalidStorageClass, 400,                                           \
+	  "The storage class you specified is not valid")                     \
+	X(InvalidTag, 400, "The tag provided was not a valid tag.")           \
 	X(InvalidURI, 400, "Couldn't parse the specified URI.")               \
 	X(KeyTooLongError, 400, "Your key is too long")                       \
 	X(MalformedXML, 400,                                                  \
@@ -79,6 +84,7 @@
 	  "You must provide the Content-Length HTTP header.")                 \
 	X(NoSuchBucket, 404, "The specified bucket does not exist")           \
 	X(NoSuchKey, 404, "The specified key does not exist.")                \
+	X(NoSuchTagSet, 404, "There is no tag set associated with the object.") \
 	X(NoSuchUpload, 404,                                                  \
 	  "The specified multipart upload does not exist. The upload ID might " \
 	  "be invalid, or the multipart upload might have been aborted or "   \
@@ -174,11 +180,10 @@ struct s3_req {
 	enum s3_payload payload;
 	uint8_t want_sha256[32];
 	EVP_MD_CTX *sha256;		/* for S3_PAYLOAD_HASHED */
-	EVP_MD_CTX *md5;		/* when Content-MD5 is given or md5_wanted */
-	bool md5_wanted;		/* the operation needs the body's MD5 */
+	EVP_MD_CTX *md5;		/* when Content-MD5 is given, unless md5_by_op */
+	bool md5_by_op;			/* the operation checks Content-MD5 itself */
 	bool have_content_md5;
 	uint8_t content_md5[16];
-	uint8_t body_md5[16];		/* valid after a successful payload end */
 	uint64_t declared_len;		/* decoded length announced, if any */
 	bool have_declared_len;
 	uint64_t decoded_len;		/* decoded bytes seen */
@@ -210,6 +215,9 @@ unsigned s3_error_status(enum s3_error code);
 
 /* Start a successful response with the common headers. */
 enum kura_err s3_respond(struct s3_req *r, unsigned status);
+/* Respond 200 with ETag and x-amz-server-side-encryption for a stored
+ * object or part. */
+void s3_respond_stored(struct s3_req *r, const char *etag_hex);
 /* Respond with an XML document (status 200). */
 void s3_respond_xml(struct s3_req *r, const struct kura_buf *xml);
 
@@ -297,6 +305,80 @@ bool s3_payload_end(struct s3_req *r);
 /* An operation body sink that collects an XML document into r->xml_body. */
 enum kura_err s3_collect_xml(struct s3_req *r, const uint8_t *p, size_t n,
 			     struct kura_error *err);
+
+/* ---- writing a blob (blob_write.c) ---- */
+
+struct s3_blob {
+	struct kura_store *store;
+	struct kura_binding binding;
+	struct kura_part part;		/* filled as the blob is written */
+	struct kura_secret *dek;
+	struct kura_store_writer *writer;
+	struct kura_sealer *sealer;
+	EVP_MD_CTX *md5;
+	uint8_t md5_raw[16];		/* valid after s3_blob_stage */
+	bool active;
+	bool staged;			/* durable, not yet referenced */
+	bool committed;			/* metadata references it */
+};
+
+/* A new blob for part part_no of object version version_uid in bucket. */
+enum kura_err s3_blob_begin(struct s3_blob *b, struct kura_service *svc,
+			    const struct kura_bucket *bucket,
+			    const uint8_t version_uid[KURA_UID_LEN],
+			    uint32_t part_no, struct kura_error *err);
+enum kura_err s3_blob_write(struct s3_blob *b, const void *p, size_t n,
+			    struct kura_error *err);
+/* Seal the last segment and make the blob durable; fills b->part (size,
+ * etag, mtime) and b->md5_raw. */
+enum kura_err s3_blob_stage(struct s3_blob *b, struct kura_error *err);
+/* After the metadata commit: mark committed and publish. */
+void s3_blob_publish(struct s3_blob *b, const char *reqid);
+/* Release everything; remove the staged blob unless committed.  Safe to
+ * call more than once and on a blob that never began. */
+void s3_blob_discard(struct s3_blob *b);
+
+/* ---- reading an object's plaintext (obj_read.c) ---- */
+
+struct s3_objread;
+
+/* obj (and its parts) must outlive the reader. */
+enum kura_err s3_objread_new(struct kura_service *svc,
+			     const struct kura_bucket *bucket,
+			     const struct kura_object *obj,
+			     struct s3_objread **out, struct kura_error *err);
+/* Up to n bytes at object offset off into buf; *got == 0 only at the end.
+ * KURA_EINTEGRITY when stored data fails authentication. */
+enum kura_err s3_objread_read(struct s3_objread *or, uint64_t off, void *buf,
+			      size_t n, size_t *got, struct kura_error *err);
+/* Authenticate the segment holding off now (to fail before a response). */
+enum kura_err s3_objread_verify_at(struct s3_objread *or, uint64_t off,
+				   struct kura_error *err);
+void s3_objread_free(struct s3_objread *or);
+
+/* ---- request headers shared by PUT, multipart and copy (obj_headers.c) ---- */
+
+/* Fill content-* headers, user metadata (x-amz-meta-*, 2 KiB limit) and
+ * tags (x-amz-tagging) of o from the request.  Responds and returns false
+ * on a bad header. */
+bool s3_object_headers_from_request(struct s3_req *r, struct kura_object *o);
+/* Headers naming features kura does not provide: respond NotImplemented
+ * (or AccessDenied for public ACLs) and return false. */
+bool s3_check_unsupported_put_headers(struct s3_req *r);
+/* Parse a form-encoded tag set (x-amz-tagging) into JSON: NULL with *ok
+ * for no tags; responds and sets *ok false on a bad tag set. */
+const char *s3_tags_from_query(struct s3_req *r, const char *q, size_t n,
+			       bool *ok);
+
+#define S3_MAX_TAGS 10
+/* Tag sets are built as a jansson object (json_t *). */
+struct json_t;
+/* Add one tag after S3's checks (count, lengths, UTF-8, duplicates);
+ * responds and returns false on failure. */
+bool s3_tag_add(struct s3_req *r, struct json_t *obj, const char *k,
+		size_t klen, const char *v, size_t vlen);
+/* JSON text of a tag set in the pool (NULL when empty or on error). */
+const char *s3_tags_json(struct s3_req *r, struct json_t *obj);
 
 /* ---- operations: start functions (run after authentication) ---- */
 

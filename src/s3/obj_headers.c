@@ -1,0 +1,275 @@
+/*
+ * obj_headers.c — what a write request says about the object it creates:
+ * stored content-* headers, user metadata (x-amz-meta-*), tags
+ * (x-amz-tagging), and refusal of headers asking for features kura does not
+ * provide (refused loudly, never silently ignored).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "kura/encode.h"
+#include "s3_int.h"
+#include "kura/banned.h"
+
+#define USER_META_MAX 2048	/* bytes of names and values, as S3 */
+
+static const char *header_copy(struct s3_req *r, const char *name)
+{
+	const struct kura_str *v = s3_header(r, name);
+	return v ? kura_pstrndup(r->pool, v->p, v->len) : NULL;
+}
+
+/* Content-Encoding without the aws-chunked token, which describes the
+ * transfer, not the object.  NULL when nothing remains. */
+static const char *content_encoding(struct s3_req *r)
+{
+	const struct kura_str *v = s3_header(r, "Content-Encoding");
+	if (v == NULL)
+		return NULL;
+	struct kura_buf out;
+	kura_buf_init(&out, v->len);
+	size_t i = 0;
+	while (i < v->len) {
+		size_t j = i;
+		while (j < v->len && v->p[j] != ',')
+			j++;
+		size_t a = i, b = j;
+		while (a < b && v->p[a] == ' ')
+			a++;
+		while (b > a && v->p[b - 1] == ' ')
+			b--;
+		if (b > a && !(b - a == 11 && strncasecmp(v->p + a, "aws-chunked", 11) == 0)) {
+			if (out.len)
+				kura_buf_addch(&out, ',');
+			kura_buf_add(&out, v->p + a, b - a);
+		}
+		i = j + 1;
+	}
+	const char *res = out.len ? kura_pstrndup(r->pool, out.data, out.len) : NULL;
+	kura_buf_release(&out);
+	return res;
+}
+
+static const char *json_to_pool(struct s3_req *r, json_t *obj)
+{
+	char *s = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+	if (s == NULL)
+		return NULL;
+	const char *res = kura_pstrdup(r->pool, s);
+	free(s);
+	return res;
+}
+
+/* Collect x-amz-meta-* into JSON (lowercased names). */
+static bool user_metadata(struct s3_req *r, const char **json_out)
+{
+	struct kura_http_req *h = r->http;
+	static const char prefix[] = "x-amz-meta-";
+	const size_t plen = sizeof(prefix) - 1;
+	size_t total = 0;
+	json_t *obj = NULL;
+	bool ok = false;
+	*json_out = NULL;
+	for (size_t i = 0; i < h->nheaders; i++) {
+		struct kura_str name = h->headers[i].name, value = h->headers[i].value;
+		if (name.len <= plen || strncasecmp(name.p, prefix, plen) != 0)
+			continue;
+		total += name.len - plen + value.len;
+		char lname[256];
+		size_t nl = name.len - plen;
+		if (total > USER_META_MAX || nl >= sizeof(lname)) {
+			s3_error(r, S3_MetadataTooLarge, NULL, NULL);
+			goto out;
+		}
+		for (size_t k = 0; k < nl; k++)
+			lname[k] = (char)tolower((unsigned char)name.p[plen + k]);
+		lname[nl] = '\0';
+		for (size_t k = 0; k < value.len; k++) {
+			unsigned char c = (unsigned char)value.p[k];
+			if (c < 0x20 && c != '\t') {
+				s3_error(r, S3_InvalidArgument,
+					 "Metadata values may not contain control characters.",
+					 NULL);
+				goto out;
+			}
+		}
+		if (obj == NULL && (obj = json_object()) == NULL)
+			goto oom;
+		json_t *jv = json_stringn(value.p, value.len);
+		if (jv == NULL) {
+			/* Not UTF-8: clients must RFC 2047-encode such values. */
+			s3_error(r, S3_InvalidArgument,
+				 "Metadata values must be US-ASCII or UTF-8.", NULL);
+			goto out;
+		}
+		if (json_object_set_new(obj, lname, jv) != 0)
+			goto oom;
+	}
+	if (obj != NULL && (*json_out = json_to_pool(r, obj)) == NULL)
+		goto oom;
+	ok = true;
+	goto out;
+oom:
+	s3_error(r, S3_InternalError, NULL, "out of memory");
+out:
+	json_decref(obj);
+	return ok;
+}
+
+/* Add one tag to obj after S3's checks; responds on failure. */
+bool s3_tag_add(struct s3_req *r, json_t *obj, const char *k, size_t klen,
+		const char *v, size_t vlen)
+{
+	if (json_object_size(obj) >= S3_MAX_TAGS) {
+		s3_error(r, S3_BadRequest, "Object tags cannot be greater than 10", NULL);
+		return false;
+	}
+	if (klen == 0 || klen > 128 * 4 || vlen > 256 * 4 ||
+	    !kura_utf8_valid(k, klen) || !kura_utf8_valid(v, vlen) ||
+	    memchr(k, 0, klen) || memchr(v, 0, vlen)) {
+		s3_error(r, S3_InvalidTag, "The TagKey or TagValue you have provided is invalid",
+			 NULL);
+		return false;
+	}
+	char key[128 * 4 + 1];
+	memcpy(key, k, klen);
+	key[klen] = '\0';
+	if (json_object_get(obj, key) != NULL) {
+		s3_error(r, S3_InvalidTag, "Cannot provide multiple Tags with the same key",
+			 NULL);
+		return false;
+	}
+	json_t *jv = json_stringn(v, vlen);
+	if (jv == NULL || json_object_set_new(obj, key, jv) != 0) {
+		s3_error(r, S3_InternalError, NULL, "out of memory");
+		return false;
+	}
+	return true;
+}
+
+const char *s3_tags_json(struct s3_req *r, json_t *obj)
+{
+	if (json_object_size(obj) == 0)
+		return NULL;
+	const char *s = json_to_pool(r, obj);
+	if (s == NULL)
+		s3_error(r, S3_InternalError, NULL, "out of memory");
+	return s;
+}
+
+/* Decode one form-encoded component ('+' is a space). */
+static bool form_decode(const char *s, size_t n, struct kura_buf *out)
+{
+	struct kura_buf tmp;
+	kura_buf_init(&tmp, n);
+	bool ok = kura_buf_add(&tmp, s, n) == KURA_OK;
+	for (size_t i = 0; ok && i < tmp.len; i++)
+		if (tmp.data[i] == '+')
+			tmp.data[i] = ' ';
+	ok = ok && kura_uri_decode(tmp.data ? tmp.data : "", tmp.len, out) == KURA_OK;
+	kura_buf_release(&tmp);
+	return ok;
+}
+
+const char *s3_tags_from_query(struct s3_req *r, const char *q, size_t n,
+			       bool *ok)
+{
+	json_t *obj = json_object();
+	const char *res = NULL;
+	*ok = false;
+	if (obj == NULL) {
+		s3_error(r, S3_InternalError, NULL, "out of memory");
+		return NULL;
+	}
+	size_t pos = 0;
+	while (pos < n) {
+		const char *amp = memchr(q + pos, '&', n - pos);
+		size_t end = amp ? (size_t)(amp - q) : n;
+		const char *item = q + pos;
+		size_t ilen = end - pos;
+		const char *eq = memchr(item, '=', ilen);
+		size_t klen = eq ? (size_t)(eq - item) : ilen;
+		struct kura_buf k, v;
+		kura_buf_init(&k, 4096);
+		kura_buf_init(&v, 4096);
+		bool good = ilen > 0 && form_decode(item, klen, &k) &&
+			    form_decode(eq ? eq + 1 : "", eq ? ilen - klen - 1 : 0, &v);
+		if (!good)
+			s3_error(r, S3_InvalidArgument, "The header 'x-amz-tagging' shall be "
+				 "encoded as UTF-8 then URLEncoded URL query parameters "
+				 "without tag name duplicates.", NULL);
+		else
+			good = s3_tag_add(r, obj, k.data, k.len, v.data ? v.data : "", v.len);
+		kura_buf_release(&k);
+		kura_buf_release(&v);
+		if (!good)
+			goto out;
+		pos = end + 1;
+	}
+	res = s3_tags_json(r, obj);
+	*ok = !r->failed;
+out:
+	json_decref(obj);
+	return res;
+}
+
+bool s3_object_headers_from_request(struct s3_req *r, struct kura_object *o)
+{
+	o->content_type = header_copy(r, "Content-Type");
+	o->content_encoding = content_encoding(r);
+	o->content_language = header_copy(r, "Content-Language");
+	o->content_disposition = header_copy(r, "Content-Disposition");
+	o->cache_control = header_copy(r, "Cache-Control");
+	o->expires = header_copy(r, "Expires");
+	if (!user_metadata(r, &o->user_meta_json))
+		return false;
+	const struct kura_str *t = s3_header(r, "x-amz-tagging");
+	o->tags_json = NULL;
+	if (t != NULL) {
+		bool ok;
+		o->tags_json = s3_tags_from_query(r, t->p, t->len, &ok);
+		return ok;
+	}
+	return true;
+}
+
+bool s3_check_unsupported_put_headers(struct s3_req *r)
+{
+	static const char *const refused[] = {
+		"x-amz-server-side-encryption-customer-algorithm",
+		"x-amz-server-side-encryption-aws-kms-key-id",
+		"x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
+		"x-amz-object-lock-legal-hold", "x-amz-website-redirect-location",
+		"x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp",
+		"x-amz-grant-write-acp", "x-amz-grant-full-control", NULL,
+	};
+	for (size_t i = 0; refused[i]; i++) {
+		if (s3_header(r, refused[i])) {
+			s3_error(r, S3_NotImplemented, NULL, refused[i]);
+			return false;
+		}
+	}
+	const struct kura_str *sse = s3_header(r, "x-amz-server-side-encryption");
+	if (sse && !kura_str_eq_cstr(*sse, "AES256")) {
+		s3_error(r, S3_NotImplemented,
+			 "Only AES256 server-side encryption is available; every "
+			 "object is encrypted.", NULL);
+		return false;
+	}
+	const struct kura_str *acl = s3_header(r, "x-amz-acl");
+	if (acl && !kura_str_eq_cstr(*acl, "private") &&
+	    !kura_str_eq_cstr(*acl, "bucket-owner-full-control")) {
+		s3_error(r, S3_AccessDenied, "kura never makes data public.", NULL);
+		return false;
+	}
+	const struct kura_str *sc = s3_header(r, "x-amz-storage-class");
+	if (sc && !kura_str_eq_cstr(*sc, "STANDARD")) {
+		s3_error(r, S3_InvalidStorageClass, NULL, NULL);
+		return false;
+	}
+	return true;
+}
