@@ -404,6 +404,9 @@ static size_t keep_raw(void *cls, struct MHD_Connection *conn, char *s)
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[512];
 	(void)cls;

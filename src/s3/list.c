@@ -139,20 +139,6 @@ static enum kura_err run_listing(struct s3_req *r, const struct list_params *lp,
 	}
 }
 
-static enum kura_err add_text(struct kura_buf *b, const char *name,
-			      const char *s, size_t n, bool url)
-{
-	if (!url)
-		return s3_xml_elem(b, name, s, n);
-	struct kura_buf enc;
-	kura_buf_init(&enc, 4 * n + 16);
-	enum kura_err rc = kura_uri_encode(s, n, true, &enc);
-	if (rc == KURA_OK)
-		rc = s3_xml_elem(b, name, enc.data, enc.len);
-	kura_buf_release(&enc);
-	return rc;
-}
-
 static char *make_token(struct s3_req *r, const struct list_result *res)
 {
 	struct kura_buf raw, out;
@@ -252,14 +238,14 @@ static void write_result(struct s3_req *r, const struct list_params *lp,
 	s3_xml_decl(&b);
 	kura_buf_addstr(&b, "<ListBucketResult xmlns=\"" S3_XMLNS "\">");
 	s3_xml_elem_str(&b, "Name", r->bucket.name);
-	add_text(&b, "Prefix", lp->prefix.p, lp->prefix.len, lp->url);
+	s3_xml_elem_enc(&b, "Prefix", lp->prefix.p, lp->prefix.len, lp->url);
 	if (!lp->v2) {
 		p = s3_param_get(r, "marker");
-		add_text(&b, "Marker", p ? p->value : "", p ? p->value_len : 0, lp->url);
+		s3_xml_elem_enc(&b, "Marker", p ? p->value : "", p ? p->value_len : 0, lp->url);
 	}
 	s3_xml_elem_u64(&b, "MaxKeys", lp->max_keys);
 	if (lp->delimiter.len > 0)
-		add_text(&b, "Delimiter", lp->delimiter.p, lp->delimiter.len, lp->url);
+		s3_xml_elem_enc(&b, "Delimiter", lp->delimiter.p, lp->delimiter.len, lp->url);
 	if (lp->url)
 		s3_xml_elem_str(&b, "EncodingType", "url");
 	s3_xml_elem_str(&b, "IsTruncated", res->truncated ? "true" : "false");
@@ -268,14 +254,14 @@ static void write_result(struct s3_req *r, const struct list_params *lp,
 		if ((p = s3_param_get(r, "continuation-token")) != NULL)
 			s3_xml_elem(&b, "ContinuationToken", p->value, p->value_len);
 		else if ((p = s3_param_get(r, "start-after")) != NULL)
-			add_text(&b, "StartAfter", p->value, p->value_len, lp->url);
+			s3_xml_elem_enc(&b, "StartAfter", p->value, p->value_len, lp->url);
 		if (res->truncated) {
 			char *tok = make_token(r, res);
 			if (tok)
 				s3_xml_elem_str(&b, "NextContinuationToken", tok);
 		}
 	} else if (res->truncated && lp->delimiter.len > 0) {
-		add_text(&b, "NextMarker", res->next, res->next_len, lp->url);
+		s3_xml_elem_enc(&b, "NextMarker", res->next, res->next_len, lp->url);
 	}
 	for (size_t i = 0; i < res->count; i++) {
 		const struct list_item *it = &res->items[i];
@@ -284,7 +270,7 @@ static void write_result(struct s3_req *r, const struct list_params *lp,
 		kura_time_iso8601(it->entry->mtime_ms, ts);
 		snprintf(etag, sizeof(etag), "\"%s\"", it->entry->etag);
 		s3_xml_open(&b, "Contents");
-		add_text(&b, "Key", it->key, it->len, lp->url);
+		s3_xml_elem_enc(&b, "Key", it->key, it->len, lp->url);
 		s3_xml_elem_str(&b, "LastModified", ts);
 		s3_xml_elem_str(&b, "ETag", etag);
 		s3_xml_elem_u64(&b, "Size", it->entry->size);
@@ -302,7 +288,7 @@ static void write_result(struct s3_req *r, const struct list_params *lp,
 		if (it->entry != NULL)
 			continue;
 		s3_xml_open(&b, "CommonPrefixes");
-		add_text(&b, "Prefix", it->key, it->len, lp->url);
+		s3_xml_elem_enc(&b, "Prefix", it->key, it->len, lp->url);
 		s3_xml_close(&b, "CommonPrefixes");
 	}
 	if (s3_xml_close(&b, "ListBucketResult") != KURA_OK)

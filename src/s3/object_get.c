@@ -82,22 +82,24 @@ static bool date_header(struct s3_req *r, const char *name, int64_t *secs)
 	return v && kura_time_parse_http(v->p, v->len, secs) == KURA_OK;
 }
 
-/* 0: proceed; 304 or 412 otherwise. */
-static unsigned evaluate_conditions(struct s3_req *r, const struct kura_object *o)
+unsigned s3_conditions(struct s3_req *r, const struct kura_object *o,
+		       const char *if_match, const char *if_none_match,
+		       const char *if_modified_since,
+		       const char *if_unmodified_since)
 {
 	int64_t mtime = o->mtime_ms / 1000, d;
-	const struct kura_str *im = s3_header(r, "If-Match");
-	const struct kura_str *inm = s3_header(r, "If-None-Match");
+	const struct kura_str *im = s3_header(r, if_match);
+	const struct kura_str *inm = s3_header(r, if_none_match);
 	if (im != NULL) {
 		if (!etag_listed(*im, o->etag))
 			return 412;
-	} else if (date_header(r, "If-Unmodified-Since", &d) && mtime > d) {
+	} else if (date_header(r, if_unmodified_since, &d) && mtime > d) {
 		return 412;
 	}
 	if (inm != NULL) {
 		if (etag_listed(*inm, o->etag))
 			return 304;
-	} else if (date_header(r, "If-Modified-Since", &d) && mtime <= d) {
+	} else if (date_header(r, if_modified_since, &d) && mtime <= d) {
 		return 304;
 	}
 	return 0;
@@ -252,7 +254,8 @@ void s3_get_object(struct s3_req *r)
 		s3_error_from(r, rc, &err);
 		return;
 	}
-	unsigned cond = evaluate_conditions(r, o);
+	unsigned cond = s3_conditions(r, o, "If-Match", "If-None-Match",
+				      "If-Modified-Since", "If-Unmodified-Since");
 	if (cond == 412) {
 		s3_error(r, S3_PreconditionFailed, NULL, NULL);
 		return;

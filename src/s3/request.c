@@ -194,13 +194,12 @@ static bool check_key(struct s3_req *r)
  * Requests naming one answer NotImplemented rather than being mistaken for
  * a plain object or bucket request. */
 static const char *const unimplemented_subresources[] = {
-	"acl", "tagging", "uploads", "uploadId", "partNumber", "versions",
-	"versionId", "policy", "policyStatus", "cors", "lifecycle", "delete",
+	"versions", "versionId", "policy", "policyStatus", "cors", "lifecycle",
 	"website", "logging", "notification", "replication", "encryption",
-	"object-lock", "legal-hold", "retention", "restore", "select",
-	"torrent", "accelerate", "requestPayment", "analytics", "inventory",
-	"metrics", "intelligent-tiering", "ownershipControls",
-	"publicAccessBlock", "attributes", NULL,
+	"object-lock", "legal-hold", "retention", "restore", "select", "torrent",
+	"accelerate", "requestPayment", "analytics", "inventory", "metrics",
+	"intelligent-tiering", "ownershipControls", "publicAccessBlock",
+	"attributes", NULL,
 };
 
 static const char *unimplemented_param(const struct s3_req *r)
@@ -211,69 +210,125 @@ static const char *unimplemented_param(const struct s3_req *r)
 	return NULL;
 }
 
-static enum s3_op route(struct s3_req *r, const char **why)
+enum method { M_GET, M_PUT, M_HEAD, M_DELETE, M_POST, M_OTHER };
+
+static enum method method_of(const char *m)
 {
-	const char *m = r->http->method;
-	bool get = strcmp(m, "GET") == 0, put = strcmp(m, "PUT") == 0,
-	     head = strcmp(m, "HEAD") == 0, del = strcmp(m, "DELETE") == 0;
-	*why = NULL;
-	if (r->bucket_name == NULL)
-		return get ? S3_OP_ListBuckets : S3_OP_NONE;
-	if ((*why = unimplemented_param(r)) != NULL)
-		return S3_OP_NONE;
-	if (r->key == NULL) {
-		if (s3_param_get(r, "location"))
-			return get ? S3_OP_GetBucketLocation : S3_OP_NONE;
-		if (s3_param_get(r, "versioning"))
-			return get ? S3_OP_GetBucketVersioning : S3_OP_NONE;
-		if (get) {
-			const struct s3_param *lt = s3_param_get(r, "list-type");
-			return lt && strcmp(lt->value, "2") == 0 ? S3_OP_ListObjectsV2
-								  : S3_OP_ListObjects;
-		}
-		if (put)
-			return S3_OP_CreateBucket;
-		if (head)
-			return S3_OP_HeadBucket;
-		if (del)
-			return S3_OP_DeleteBucket;
-		return S3_OP_NONE;
-	}
-	if (put) {
-		if (s3_header(r, "x-amz-copy-source")) {
-			*why = "x-amz-copy-source";
-			return S3_OP_NONE;
-		}
-		return S3_OP_PutObject;
-	}
-	if (get)
-		return S3_OP_GetObject;
-	if (head)
-		return S3_OP_HeadObject;
-	if (del)
-		return S3_OP_DeleteObject;
-	return S3_OP_NONE;
+	static const char *const names[] = { "GET", "PUT", "HEAD", "DELETE", "POST" };
+	for (int i = 0; i < 5; i++)
+		if (strcmp(m, names[i]) == 0)
+			return (enum method)i;
+	return M_OTHER;
 }
 
-static void dispatch(struct s3_req *r)
+static bool has(const struct s3_req *r, const char *param)
 {
-	switch (r->op) {
-	case S3_OP_ListBuckets: s3_list_buckets(r); break;
-	case S3_OP_CreateBucket: s3_create_bucket(r); break;
-	case S3_OP_HeadBucket: s3_head_bucket(r); break;
-	case S3_OP_DeleteBucket: s3_delete_bucket(r); break;
-	case S3_OP_GetBucketLocation: s3_get_bucket_location(r); break;
-	case S3_OP_GetBucketVersioning: s3_get_bucket_versioning(r); break;
-	case S3_OP_ListObjects:
-	case S3_OP_ListObjectsV2: s3_list_objects(r); break;
-	case S3_OP_PutObject: s3_put_object(r); break;
-	case S3_OP_GetObject:
-	case S3_OP_HeadObject: s3_get_object(r); break;
-	case S3_OP_DeleteObject: s3_delete_object(r); break;
-	case S3_OP_NONE:
-	case S3_OP_COUNT_: break;
+	return s3_param_get(r, param) != NULL;
+}
+
+static enum s3_op route_bucket(struct s3_req *r, enum method m, const char **why)
+{
+	if (has(r, "tagging")) {
+		*why = "bucket tagging";
+		return S3_OP_NONE;
+	}
+	if (has(r, "location"))
+		return m == M_GET ? S3_OP_GetBucketLocation : S3_OP_NONE;
+	if (has(r, "versioning"))
+		return m == M_GET ? S3_OP_GetBucketVersioning : S3_OP_NONE;
+	if (has(r, "acl"))
+		return m == M_GET ? S3_OP_GetBucketAcl
+		       : m == M_PUT ? S3_OP_PutBucketAcl : S3_OP_NONE;
+	if (has(r, "uploads"))
+		return m == M_GET ? S3_OP_ListMultipartUploads : S3_OP_NONE;
+	if (has(r, "delete"))
+		return m == M_POST ? S3_OP_DeleteObjects : S3_OP_NONE;
+	switch (m) {
+	case M_GET: {
+		const struct s3_param *lt = s3_param_get(r, "list-type");
+		return lt && strcmp(lt->value, "2") == 0 ? S3_OP_ListObjectsV2
+							  : S3_OP_ListObjects;
+	}
+	case M_PUT: return S3_OP_CreateBucket;
+	case M_HEAD: return S3_OP_HeadBucket;
+	case M_DELETE: return S3_OP_DeleteBucket;
+	default: return S3_OP_NONE;
 	}
 }
+
+static enum s3_op route_object(struct s3_req *r, enum method m)
+{
+	bool copy = s3_header(r, "x-amz-copy-source") != NULL;
+	if (has(r, "uploads"))
+		return m == M_POST ? S3_OP_CreateMultipartUpload : S3_OP_NONE;
+	if (has(r, "uploadId")) {
+		switch (m) {
+		case M_PUT: return copy ? S3_OP_UploadPartCopy : S3_OP_UploadPart;
+		case M_POST: return S3_OP_CompleteMultipartUpload;
+		case M_DELETE: return S3_OP_AbortMultipartUpload;
+		case M_GET: return S3_OP_ListParts;
+		default: return S3_OP_NONE;
+		}
+	}
+	if (has(r, "tagging"))
+		return m == M_GET ? S3_OP_GetObjectTagging
+		       : m == M_PUT ? S3_OP_PutObjectTagging
+		       : m == M_DELETE ? S3_OP_DeleteObjectTagging : S3_OP_NONE;
+	if (has(r, "acl"))
+		return m == M_GET ? S3_OP_GetObjectAcl
+		       : m == M_PUT ? S3_OP_PutObjectAcl : S3_OP_NONE;
+	switch (m) {
+	case M_PUT: return copy ? S3_OP_CopyObject : S3_OP_PutObject;
+	case M_GET: return S3_OP_GetObject;
+	case M_HEAD: return S3_OP_HeadObject;
+	case M_DELETE: return S3_OP_DeleteObject;
+	default: return S3_OP_NONE;
+	}
+}
+
+static enum s3_op route(struct s3_req *r, const char **why)
+{
+	enum method m = method_of(r->http->method);
+	*why = NULL;
+	if (r->bucket_name == NULL)
+		return m == M_GET ? S3_OP_ListBuckets : S3_OP_NONE;
+	if ((*why = unimplemented_param(r)) != NULL)
+		return S3_OP_NONE;
+	return r->key == NULL ? route_bucket(r, m, why) : route_object(r, m);
+}
+
+typedef void (*s3_op_fn)(struct s3_req *r);
+
+static const s3_op_fn op_handlers[S3_OP_COUNT_] = {
+	[S3_OP_ListBuckets] = s3_list_buckets,
+	[S3_OP_CreateBucket] = s3_create_bucket,
+	[S3_OP_HeadBucket] = s3_head_bucket,
+	[S3_OP_DeleteBucket] = s3_delete_bucket,
+	[S3_OP_GetBucketLocation] = s3_get_bucket_location,
+	[S3_OP_GetBucketVersioning] = s3_get_bucket_versioning,
+	[S3_OP_ListObjects] = s3_list_objects,
+	[S3_OP_ListObjectsV2] = s3_list_objects,
+	[S3_OP_PutObject] = s3_put_object,
+	[S3_OP_GetObject] = s3_get_object,
+	[S3_OP_HeadObject] = s3_get_object,
+	[S3_OP_DeleteObject] = s3_delete_object,
+	[S3_OP_CreateMultipartUpload] = s3_create_multipart_upload,
+	[S3_OP_UploadPart] = s3_upload_part,
+	[S3_OP_CompleteMultipartUpload] = s3_complete_multipart_upload,
+	[S3_OP_AbortMultipartUpload] = s3_abort_multipart_upload,
+	[S3_OP_ListParts] = s3_list_parts,
+	[S3_OP_ListMultipartUploads] = s3_list_multipart_uploads,
+	[S3_OP_CopyObject] = s3_copy_object,
+	[S3_OP_UploadPartCopy] = s3_upload_part_copy,
+	[S3_OP_DeleteObjects] = s3_delete_objects,
+	[S3_OP_GetObjectTagging] = s3_get_object_tagging,
+	[S3_OP_PutObjectTagging] = s3_put_object_tagging,
+	[S3_OP_DeleteObjectTagging] = s3_delete_object_tagging,
+	[S3_OP_GetBucketAcl] = s3_get_acl,
+	[S3_OP_PutBucketAcl] = s3_put_acl,
+	[S3_OP_GetObjectAcl] = s3_get_acl,
+	[S3_OP_PutObjectAcl] = s3_put_acl,
+};
 
 static void on_begin(void *ctx, struct kura_http_req *h)
 {
@@ -312,7 +367,7 @@ static void on_begin(void *ctx, struct kura_http_req *h)
 			s3_error(r, S3_MethodNotAllowed, NULL, NULL);
 		return;
 	}
-	dispatch(r);
+	op_handlers[r->op](r);
 }
 
 static void on_body(void *ctx, struct kura_http_req *h, const uint8_t *p,

@@ -127,7 +127,23 @@ enum s3_error {
 	X(PutObject)                   \
 	X(GetObject)                   \
 	X(HeadObject)                  \
-	X(DeleteObject)
+	X(DeleteObject)                \
+	X(CreateMultipartUpload)       \
+	X(UploadPart)                  \
+	X(CompleteMultipartUpload)     \
+	X(AbortMultipartUpload)        \
+	X(ListParts)                   \
+	X(ListMultipartUploads)        \
+	X(CopyObject)                  \
+	X(UploadPartCopy)              \
+	X(DeleteObjects)               \
+	X(GetObjectTagging)            \
+	X(PutObjectTagging)            \
+	X(DeleteObjectTagging)         \
+	X(GetBucketAcl)                \
+	X(PutBucketAcl)                \
+	X(GetObjectAcl)                \
+	X(PutObjectAcl)
 
 enum s3_op {
 	S3_OP_NONE = 0,
@@ -251,6 +267,10 @@ enum kura_err s3_xml_elem_str(struct kura_buf *b, const char *name,
 			      const char *text);
 enum kura_err s3_xml_elem_u64(struct kura_buf *b, const char *name,
 			      uint64_t v);
+/* Like s3_xml_elem, percent-encoding the text first when url is true
+ * (encoding-type=url in listings). */
+enum kura_err s3_xml_elem_enc(struct kura_buf *b, const char *name,
+			      const char *text, size_t len, bool url);
 /* Append text escaped for XML character data / attribute values.  Bytes that
  * XML 1.0 cannot carry (control characters other than tab, CR, LF) are
  * written as numeric references so that the document stays well-formed. */
@@ -290,6 +310,16 @@ enum s3_range_result {
  * RFC 9110 allows and S3 does). */
 enum s3_range_result s3_range_parse(const char *value, size_t n, uint64_t size,
 				    uint64_t *first, uint64_t *last);
+
+/* ---- conditional requests (object_get.c) ---- */
+
+/* Evaluate If-Match / If-None-Match / If-Modified-Since /
+ * If-Unmodified-Since style headers (named by the caller) against o in
+ * RFC 9110 order: 0 to proceed, 412 or 304. */
+unsigned s3_conditions(struct s3_req *r, const struct kura_object *o,
+		       const char *if_match, const char *if_none_match,
+		       const char *if_modified_since,
+		       const char *if_unmodified_since);
 
 /* ---- payload (request body) ---- */
 
@@ -392,6 +422,26 @@ void s3_list_objects(struct s3_req *r);
 void s3_put_object(struct s3_req *r);
 void s3_get_object(struct s3_req *r);
 void s3_delete_object(struct s3_req *r);
+void s3_create_multipart_upload(struct s3_req *r);
+void s3_upload_part(struct s3_req *r);
+void s3_complete_multipart_upload(struct s3_req *r);
+void s3_abort_multipart_upload(struct s3_req *r);
+void s3_list_parts(struct s3_req *r);
+void s3_list_multipart_uploads(struct s3_req *r);
+void s3_copy_object(struct s3_req *r);
+void s3_upload_part_copy(struct s3_req *r);
+void s3_delete_objects(struct s3_req *r);
+void s3_get_object_tagging(struct s3_req *r);
+void s3_put_object_tagging(struct s3_req *r);
+void s3_delete_object_tagging(struct s3_req *r);
+void s3_get_acl(struct s3_req *r);
+void s3_put_acl(struct s3_req *r);
+
+/* Shared by UploadPart and UploadPartCopy (multipart.c). */
+bool s3_part_begin(struct s3_req *r, struct kura_upload **upload,
+		   struct s3_blob *blob);
+void s3_commit_part(struct s3_req *r, struct kura_upload *u,
+		    struct s3_blob *blob, bool copy_result);
 
 /* Authenticate r (SigV4 header or presigned query).  Responds and returns
  * false on failure. */

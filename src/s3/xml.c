@@ -9,6 +9,8 @@
 
 #include <expat.h>
 
+#include "kura/encode.h"
+
 #include "s3_int.h"
 #include "kura/banned.h"
 
@@ -82,6 +84,20 @@ enum kura_err s3_xml_elem_str(struct kura_buf *b, const char *name,
 enum kura_err s3_xml_elem_u64(struct kura_buf *b, const char *name, uint64_t v)
 {
 	return kura_buf_addf(b, "<%s>%llu</%s>", name, (unsigned long long)v, name);
+}
+
+enum kura_err s3_xml_elem_enc(struct kura_buf *b, const char *name,
+			      const char *text, size_t len, bool url)
+{
+	if (!url)
+		return s3_xml_elem(b, name, text, len);
+	struct kura_buf enc;
+	kura_buf_init(&enc, 3 * len + 16);
+	enum kura_err rc = kura_uri_encode(text, len, true, &enc);
+	if (rc == KURA_OK)
+		rc = s3_xml_elem(b, name, enc.data, enc.len);
+	kura_buf_release(&enc);
+	return rc;
 }
 
 /* ---- reader ---- */

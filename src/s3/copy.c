@@ -1,0 +1,291 @@
+/*
+ * copy.c — CopyObject and UploadPartCopy.
+ *
+ * A copy decrypts the source and re-encrypts into a new blob under a fresh
+ * DEK bound to the target (bucket, version, part): ciphertext is never
+ * reused across objects, so the AAD binding of every blob stays exact.
+ * Source and target must belong to the same tenant.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kura/encode.h"
+#include "kura/log.h"
+#include "kura/parse.h"
+#include "kura/timefmt.h"
+#include "s3_int.h"
+#include "kura/banned.h"
+
+#define COPY_BUF (1u << 20)
+#define MAX_COPY_SIZE (5ull * 1024 * 1024 * 1024)
+#define GC_INLINE 16
+
+struct copy_source {
+	struct kura_bucket bucket;
+	struct kura_object *obj;
+};
+
+/* Parse x-amz-copy-source ("[/]bucket/key[?versionId=...]", URL-encoded),
+ * load the source and check ownership; responds on failure. */
+static bool load_source(struct s3_req *r, struct copy_source *src)
+{
+	struct kura_meta *meta = r->svc->meta;
+	struct kura_error err = { 0 };
+	const struct kura_str *h = s3_header(r, "x-amz-copy-source");
+	struct kura_buf dec;
+	const char *v = h->p;
+	size_t n = h->len;
+	const char *q = memchr(v, '?', n);
+	if (q != NULL) {
+		if (!(n - (size_t)(q - v) == 15 && memcmp(q, "?versionId=null", 15) == 0)) {
+			s3_error(r, S3_NotImplemented, "Versioning is not enabled.", NULL);
+			return false;
+		}
+		n = (size_t)(q - v);
+	}
+	kura_buf_init(&dec, n);
+	if (kura_uri_decode(v, n, &dec) != KURA_OK) {
+		kura_buf_release(&dec);
+		s3_error(r, S3_InvalidArgument, "Invalid copy source encoding", NULL);
+		return false;
+	}
+	const char *s = dec.data;
+	size_t len = dec.len;
+	if (len > 0 && s[0] == '/') {
+		s++;
+		len--;
+	}
+	const char *slash = memchr(s, '/', len);
+	size_t blen = slash ? (size_t)(slash - s) : 0;
+	size_t klen = slash ? len - blen - 1 : 0;
+	if (slash == NULL || blen == 0 || blen >= KURA_BUCKET_NAME_MAX || klen == 0 ||
+	    klen > KURA_OBJECT_KEY_MAX) {
+		kura_buf_release(&dec);
+		s3_error(r, S3_InvalidArgument, "Copy Source must mention the source "
+			 "bucket and key: sourcebucket/sourcekey", NULL);
+		return false;
+	}
+	char bname[KURA_BUCKET_NAME_MAX];
+	memcpy(bname, s, blen);
+	bname[blen] = '\0';
+	const char *key = kura_pstrndup(r->pool, slash + 1, klen);
+	kura_buf_release(&dec);
+	if (key == NULL) {
+		s3_error(r, S3_InternalError, NULL, "out of memory");
+		return false;
+	}
+	enum kura_err rc = meta->ops->bucket_get(meta->priv, bname, &src->bucket, &err);
+	if (rc == KURA_ENOENT) {
+		s3_error(r, S3_NoSuchBucket, NULL, NULL);
+		return false;
+	}
+	if (rc == KURA_OK && src->bucket.tenant_id != r->tenant_id) {
+		s3_error(r, S3_AccessDenied, NULL, "copy source belongs to another tenant");
+		return false;
+	}
+	if (rc == KURA_OK)
+		rc = meta->ops->object_get(meta->priv, src->bucket.id, key, klen, r->pool,
+					   &src->obj, &err);
+	if (rc == KURA_ENOENT) {
+		s3_error(r, S3_NoSuchKey, NULL, NULL);
+		return false;
+	}
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return false;
+	}
+	return true;
+}
+
+/* x-amz-copy-source-if-*: the same rules as GET conditions, but every
+ * failure is 412. */
+static bool source_conditions(struct s3_req *r, const struct kura_object *o)
+{
+	unsigned c = s3_conditions(r, o, "x-amz-copy-source-if-match",
+				   "x-amz-copy-source-if-none-match",
+				   "x-amz-copy-source-if-modified-since",
+				   "x-amz-copy-source-if-unmodified-since");
+	if (c != 0) {
+		s3_error(r, S3_PreconditionFailed, NULL, NULL);
+		return false;
+	}
+	return true;
+}
+
+/* Decrypt [first, first+len) of the source and seal it into blob. */
+static enum kura_err copy_bytes(struct s3_req *r, const struct copy_source *src,
+				uint64_t first, uint64_t len, struct s3_blob *blob,
+				struct kura_error *err)
+{
+	struct s3_objread *or = NULL;
+	uint8_t *buf = malloc(COPY_BUF);
+	enum kura_err rc = buf ? s3_objread_new(r->svc, &src->bucket, src->obj, &or, err)
+			       : kura_fail(err, KURA_ENOMEM, "copy buffer");
+	uint64_t done = 0;
+	while (rc == KURA_OK && done < len) {
+		size_t want = len - done < COPY_BUF ? (size_t)(len - done) : COPY_BUF, got = 0;
+		rc = s3_objread_read(or, first + done, buf, want, &got, err);
+		if (rc == KURA_OK && got == 0)
+			rc = kura_fail(err, KURA_EINTEGRITY, "source ended early");
+		if (rc == KURA_OK)
+			rc = s3_blob_write(blob, buf, got, err);
+		done += got;
+	}
+	if (rc == KURA_OK && len == 0 && src->obj->size == 0)
+		rc = s3_objread_verify_at(or, 0, err);
+	s3_objread_free(or);
+	if (buf)
+		kura_wipe(buf, COPY_BUF);
+	free(buf);
+	return rc;
+}
+
+static void copy_error(struct s3_req *r, enum kura_err rc, const struct kura_error *err)
+{
+	if (rc == KURA_EINTEGRITY)
+		s3_error(r, S3_InternalError, "The source object failed its integrity check.",
+			 err->msg);
+	else
+		s3_error_from(r, rc, err);
+}
+
+void s3_copy_object(struct s3_req *r)
+{
+	struct kura_service *svc = r->svc;
+	struct kura_error err = { 0 };
+	struct copy_source src;
+	struct kura_object o = { 0 };
+	struct s3_blob blob = { 0 };
+	if (!s3_load_bucket(r) || !s3_check_unsupported_put_headers(r) ||
+	    !load_source(r, &src) || !source_conditions(r, src.obj))
+		return;
+	if (src.obj->size > MAX_COPY_SIZE) {
+		s3_error(r, S3_InvalidRequest, "The specified copy source is larger than "
+			 "the maximum allowable size for a copy source: 5368709120", NULL);
+		return;
+	}
+	const struct kura_str *dir = s3_header(r, "x-amz-metadata-directive");
+	bool replace = dir && kura_str_eq_cstr(*dir, "REPLACE");
+	if (dir && !replace && !kura_str_eq_cstr(*dir, "COPY")) {
+		s3_error(r, S3_InvalidArgument, "Unknown metadata directive.", NULL);
+		return;
+	}
+	const struct kura_str *tdir = s3_header(r, "x-amz-tagging-directive");
+	bool replace_tags = tdir && kura_str_eq_cstr(*tdir, "REPLACE");
+	if (tdir && !replace_tags && !kura_str_eq_cstr(*tdir, "COPY")) {
+		s3_error(r, S3_InvalidArgument, "Unknown tagging directive.", NULL);
+		return;
+	}
+	bool same = src.bucket.id == r->bucket.id && src.obj->key_len == r->key_len &&
+		    memcmp(src.obj->key, r->key, r->key_len) == 0;
+	if (same && !replace) {
+		s3_error(r, S3_InvalidRequest,
+			 "This copy request is illegal because it is trying to copy an "
+			 "object to itself without changing the object's metadata, "
+			 "storage class, website redirect location or encryption "
+			 "attributes.", NULL);
+		return;
+	}
+	if (replace) {
+		if (!s3_object_headers_from_request(r, &o))
+			return;
+	} else {
+		o = *src.obj;
+		if (s3_header(r, "x-amz-tagging") != NULL && replace_tags) {
+			struct kura_object t = { 0 };
+			if (!s3_object_headers_from_request(r, &t))
+				return;
+			o.tags_json = t.tags_json;
+		}
+	}
+	if (replace && !replace_tags)
+		o.tags_json = src.obj->tags_json;
+	o.bucket_id = r->bucket.id;
+	o.key = r->key;
+	o.key_len = r->key_len;
+	enum kura_err rc = kura_random_bytes(o.version_uid, KURA_UID_LEN, &err);
+	if (rc == KURA_OK)
+		rc = s3_blob_begin(&blob, svc, &r->bucket, o.version_uid, 0, &err);
+	if (rc == KURA_OK)
+		rc = copy_bytes(r, &src, 0, src.obj->size, &blob, &err);
+	if (rc == KURA_OK)
+		rc = s3_blob_stage(&blob, &err);
+	if (rc != KURA_OK) {
+		copy_error(r, rc, &err);
+		goto out;
+	}
+	o.parts = &blob.part;
+	o.part_count = 1;
+	o.size = blob.part.size;
+	memcpy(o.etag, blob.part.etag, sizeof(o.etag));
+	o.mtime_ms = kura_now_ms();
+	rc = svc->meta->ops->object_put(svc->meta->priv, &o, &err);
+	if (rc != KURA_OK) {
+		if (rc == KURA_ENOENT)
+			s3_error(r, S3_NoSuchBucket, NULL, NULL);
+		else
+			s3_error_from(r, rc, &err);
+		goto out;
+	}
+	s3_blob_publish(&blob, r->http->id);
+	kura_error_clear(&err);
+	if (kura_service_collect(svc, GC_INLINE, NULL, &err) != KURA_OK)
+		kura_warn(r->http->id, "garbage collection: %s", err.msg);
+
+	struct kura_buf b;
+	char ts[KURA_TIME_ISO8601_LEN], etag[KURA_ETAG_MAX + 2];
+	kura_time_iso8601(o.mtime_ms, ts);
+	snprintf(etag, sizeof(etag), "\"%s\"", o.etag);
+	kura_buf_init(&b, 4096);
+	s3_xml_decl(&b);
+	kura_buf_addstr(&b, "<CopyObjectResult xmlns=\"" S3_XMLNS "\">");
+	s3_xml_elem_str(&b, "LastModified", ts);
+	s3_xml_elem_str(&b, "ETag", etag);
+	s3_xml_close(&b, "CopyObjectResult");
+	s3_respond_xml(r, &b);
+	kura_http_resp_header(r->http, "x-amz-server-side-encryption", "AES256");
+	kura_buf_release(&b);
+out:
+	s3_blob_discard(&blob);
+}
+
+void s3_upload_part_copy(struct s3_req *r)
+{
+	struct kura_error err = { 0 };
+	struct copy_source src;
+	struct kura_upload *u;
+	struct s3_blob blob = { 0 };
+	if (!s3_part_begin(r, &u, &blob))
+		goto out;
+	if (!load_source(r, &src) || !source_conditions(r, src.obj))
+		goto out;
+	uint64_t first = 0, last = src.obj->size ? src.obj->size - 1 : 0;
+	const struct kura_str *range = s3_header(r, "x-amz-copy-source-range");
+	if (range != NULL) {
+		if (s3_range_parse(range->p, range->len, src.obj->size, &first, &last) !=
+			    S3_RANGE_OK ||
+		    range->len < 7 || memchr(range->p, '-', range->len) == range->p + 6) {
+			s3_error(r, S3_InvalidArgument,
+				 "The x-amz-copy-source-range value must be of the form "
+				 "bytes=first-last where first and last are the zero-based "
+				 "offsets of the first and last bytes to copy", NULL);
+			goto out;
+		}
+	}
+	uint64_t len = src.obj->size == 0 ? 0 : last - first + 1;
+	if (len > MAX_COPY_SIZE) {
+		s3_error(r, S3_InvalidRequest, "The specified copy range is too large.", NULL);
+		goto out;
+	}
+	enum kura_err rc = copy_bytes(r, &src, first, len, &blob, &err);
+	if (rc == KURA_OK)
+		rc = s3_blob_stage(&blob, &err);
+	if (rc != KURA_OK) {
+		copy_error(r, rc, &err);
+		goto out;
+	}
+	s3_commit_part(r, u, &blob, true);
+out:
+	s3_blob_discard(&blob);
+}

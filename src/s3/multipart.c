@@ -1,0 +1,729 @@
+/*
+ * multipart.c — multipart uploads: CreateMultipartUpload, UploadPart,
+ * CompleteMultipartUpload, AbortMultipartUpload, ListParts and
+ * ListMultipartUploads.
+ *
+ * Each part is its own blob with its own DEK, bound (AAD) to the upload's
+ * version uid and the part number.  Completing an upload only rewrites
+ * metadata: the upload's version uid becomes the object's, the chosen parts
+ * become its parts in order — no byte is copied or re-encrypted.  Parts
+ * uploaded but not chosen, and parts of aborted or expired uploads, are
+ * queued for deletion in the same transaction.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "kura/encode.h"
+#include "kura/log.h"
+#include "kura/parse.h"
+#include "kura/timefmt.h"
+#include "s3_int.h"
+#include "kura/banned.h"
+
+#define MIN_PART_SIZE (5u * 1024 * 1024)
+#define MAX_PART_SIZE (5ull * 1024 * 1024 * 1024)
+#define LIST_MAX 1000
+#define GC_INLINE 64
+
+/* Load the upload named by ?uploadId and check it belongs to the key;
+ * responds NoSuchUpload otherwise. */
+static bool load_upload(struct s3_req *r, struct kura_upload **out)
+{
+	struct kura_meta *meta = r->svc->meta;
+	struct kura_error err = { 0 };
+	const struct s3_param *id = s3_param_get(r, "uploadId");
+	if (id == NULL || id->value_len == 0 || id->value_len >= KURA_UPLOAD_ID_MAX) {
+		s3_error(r, S3_NoSuchUpload, NULL, NULL);
+		return false;
+	}
+	enum kura_err rc = meta->ops->upload_get(meta->priv, r->bucket.id, id->value,
+						 r->pool, out, &err);
+	if (rc == KURA_ENOENT || (rc == KURA_OK && ((*out)->key_len != r->key_len ||
+						    memcmp((*out)->key, r->key, r->key_len) != 0))) {
+		s3_error(r, S3_NoSuchUpload, NULL, NULL);
+		return false;
+	}
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return false;
+	}
+	return true;
+}
+
+static void write_owner(struct s3_req *r, struct kura_buf *b, const char *tag)
+{
+	char id[32];
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)r->tenant_id);
+	s3_xml_open(b, tag);
+	s3_xml_elem_str(b, "ID", id);
+	s3_xml_elem_str(b, "DisplayName", id);
+	s3_xml_close(b, tag);
+}
+
+/* ---- CreateMultipartUpload ---- */
+
+void s3_create_multipart_upload(struct s3_req *r)
+{
+	struct kura_meta *meta = r->svc->meta;
+	struct kura_error err = { 0 };
+	struct kura_object o = { 0 };
+	struct kura_upload u = { 0 };
+	uint8_t rnd[10];
+	if (!s3_load_bucket(r) || !s3_check_unsupported_put_headers(r) ||
+	    !s3_object_headers_from_request(r, &o))
+		return;
+	enum kura_err rc = kura_random_bytes(u.version_uid, KURA_UID_LEN, &err);
+	if (rc == KURA_OK)
+		rc = kura_random_bytes(rnd, sizeof(rnd), &err);
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return;
+	}
+	/* A time prefix makes id order follow creation order, as S3 lists
+	 * uploads of one key by initiation time. */
+	u.created_ms = kura_now_ms();
+	char hex[21];
+	kura_hex_encode(rnd, sizeof(rnd), hex);
+	snprintf(u.id, sizeof(u.id), "%012llx%s", (unsigned long long)u.created_ms, hex);
+	u.bucket_id = r->bucket.id;
+	u.key = r->key;
+	u.key_len = r->key_len;
+	u.content_type = o.content_type;
+	u.content_encoding = o.content_encoding;
+	u.content_language = o.content_language;
+	u.content_disposition = o.content_disposition;
+	u.cache_control = o.cache_control;
+	u.expires = o.expires;
+	u.user_meta_json = o.user_meta_json;
+	u.tags_json = o.tags_json;
+	rc = meta->ops->upload_create(meta->priv, &u, &err);
+	if (rc == KURA_ENOENT) {
+		s3_error(r, S3_NoSuchBucket, NULL, NULL);
+		return;
+	}
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return;
+	}
+	struct kura_buf b;
+	kura_buf_init(&b, 16 * 1024);
+	s3_xml_decl(&b);
+	kura_buf_addstr(&b, "<InitiateMultipartUploadResult xmlns=\"" S3_XMLNS "\">");
+	s3_xml_elem_str(&b, "Bucket", r->bucket.name);
+	s3_xml_elem(&b, "Key", r->key, r->key_len);
+	s3_xml_elem_str(&b, "UploadId", u.id);
+	s3_xml_close(&b, "InitiateMultipartUploadResult");
+	s3_respond_xml(r, &b);
+	kura_http_resp_header(r->http, "x-amz-server-side-encryption", "AES256");
+	kura_buf_release(&b);
+}
+
+/* ---- UploadPart ---- */
+
+struct part_state {
+	struct kura_upload *upload;
+	struct s3_blob blob;
+};
+
+static bool parse_part_number(struct s3_req *r, uint32_t *out)
+{
+	const struct s3_param *pn = s3_param_get(r, "partNumber");
+	uint64_t n;
+	if (pn == NULL ||
+	    kura_parse_u64(pn->value, pn->value_len, KURA_MAX_PARTS, &n) != KURA_OK ||
+	    n == 0) {
+		s3_error(r, S3_InvalidArgument,
+			 "Part number must be an integer between 1 and 10000, inclusive",
+			 NULL);
+		return false;
+	}
+	*out = (uint32_t)n;
+	return true;
+}
+
+static enum kura_err part_body(struct s3_req *r, const uint8_t *p, size_t n,
+			       struct kura_error *err)
+{
+	struct part_state *st = r->op_state;
+	return s3_blob_write(&st->blob, p, n, err);
+}
+
+static void part_cleanup(struct s3_req *r)
+{
+	struct part_state *st = r->op_state;
+	if (st != NULL)
+		s3_blob_discard(&st->blob);
+	r->op_state = NULL;
+}
+
+/* Commit a staged part blob to its upload and respond (shared with
+ * UploadPartCopy). */
+void s3_commit_part(struct s3_req *r, struct kura_upload *u, struct s3_blob *blob,
+		    bool copy_result)
+{
+	struct kura_meta *meta = r->svc->meta;
+	struct kura_error err = { 0 };
+	enum kura_err rc = meta->ops->upload_put_part(meta->priv, r->bucket.id, u->id,
+						      &blob->part, &err);
+	if (rc == KURA_ENOENT) {
+		s3_error(r, S3_NoSuchUpload, NULL, NULL);
+		return;
+	}
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return;
+	}
+	s3_blob_publish(blob, r->http->id);
+	if (kura_service_collect(r->svc, GC_INLINE, NULL, &err) != KURA_OK)
+		kura_warn(r->http->id, "garbage collection: %s", err.msg);
+	if (!copy_result) {
+		s3_respond_stored(r, blob->part.etag);
+		return;
+	}
+	struct kura_buf b;
+	char ts[KURA_TIME_ISO8601_LEN], etag[KURA_ETAG_MAX + 2];
+	kura_time_iso8601(blob->part.mtime_ms, ts);
+	snprintf(etag, sizeof(etag), "\"%s\"", blob->part.etag);
+	kura_buf_init(&b, 4096);
+	s3_xml_decl(&b);
+	kura_buf_addstr(&b, "<CopyPartResult xmlns=\"" S3_XMLNS "\">");
+	s3_xml_elem_str(&b, "LastModified", ts);
+	s3_xml_elem_str(&b, "ETag", etag);
+	s3_xml_close(&b, "CopyPartResult");
+	s3_respond_xml(r, &b);
+	kura_buf_release(&b);
+}
+
+static void part_finish(struct s3_req *r)
+{
+	struct part_state *st = r->op_state;
+	struct kura_error err = { 0 };
+	enum kura_err rc = s3_blob_stage(&st->blob, &err);
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return;
+	}
+	if (r->have_content_md5 && memcmp(st->blob.md5_raw, r->content_md5, 16) != 0) {
+		s3_error(r, S3_BadDigest, NULL, NULL);
+		return;
+	}
+	s3_commit_part(r, st->upload, &st->blob, false);
+}
+
+/* Shared start of UploadPart and UploadPartCopy: bucket, part number,
+ * upload, and a blob bound to (upload version, part number). */
+bool s3_part_begin(struct s3_req *r, struct kura_upload **upload,
+		   struct s3_blob *blob)
+{
+	struct kura_error err = { 0 };
+	uint32_t part_no;
+	if (!s3_load_bucket(r) || !parse_part_number(r, &part_no) ||
+	    !load_upload(r, upload))
+		return false;
+	enum kura_err rc = s3_blob_begin(blob, r->svc, &r->bucket, (*upload)->version_uid,
+					 part_no, &err);
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return false;
+	}
+	return true;
+}
+
+void s3_upload_part(struct s3_req *r)
+{
+	if (s3_header(r, "Content-Length") == NULL &&
+	    s3_header(r, "Transfer-Encoding") == NULL) {
+		s3_error(r, S3_MissingContentLength, NULL, NULL);
+		return;
+	}
+	struct part_state *st = kura_palloc(r->pool, sizeof(*st));
+	if (st == NULL) {
+		s3_error(r, S3_InternalError, NULL, "out of memory");
+		return;
+	}
+	r->op_state = st;
+	r->op_cleanup = part_cleanup;
+	if (!s3_part_begin(r, &st->upload, &st->blob))
+		return;
+	r->md5_by_op = true;
+	r->max_body = MAX_PART_SIZE;
+	r->op_body = part_body;
+	r->op_finish = part_finish;
+	s3_payload_begin(r);
+}
+
+/* ---- CompleteMultipartUpload ---- */
+
+struct wanted_part {
+	uint32_t part_no;
+	const char *etag;	/* without quotes */
+	size_t etag_len;
+};
+
+/* Parse the CompleteMultipartUpload document; responds on error. */
+static bool parse_complete(struct s3_req *r, struct wanted_part **out, size_t *count)
+{
+	struct s3_xml_node *root;
+	if (r->xml_body.len == 0 ||
+	    s3_xml_parse(r->xml_body.data, r->xml_body.len, r->pool, &root) != KURA_OK ||
+	    strcmp(root->name, "CompleteMultipartUpload") != 0) {
+		s3_error(r, S3_MalformedXML, NULL, NULL);
+		return false;
+	}
+	size_t n = 0;
+	for (const struct s3_xml_node *c = root->child; c; c = c->next)
+		if (strcmp(c->name, "Part") == 0)
+			n++;
+	if (n == 0 || n > KURA_MAX_PARTS) {
+		s3_error(r, S3_MalformedXML, NULL, "no parts or too many");
+		return false;
+	}
+	struct wanted_part *w = kura_palloc(r->pool, n * sizeof(*w));
+	if (w == NULL) {
+		s3_error(r, S3_InternalError, NULL, "out of memory");
+		return false;
+	}
+	size_t i = 0;
+	for (const struct s3_xml_node *c = root->child; c; c = c->next) {
+		if (strcmp(c->name, "Part") != 0)
+			continue;
+		const struct s3_xml_node *pn = s3_xml_child(c, "PartNumber");
+		const struct s3_xml_node *et = s3_xml_child(c, "ETag");
+		uint64_t num;
+		if (pn == NULL || et == NULL ||
+		    kura_parse_u64(pn->text, pn->text_len, KURA_MAX_PARTS, &num) != KURA_OK ||
+		    num == 0) {
+			s3_error(r, S3_MalformedXML, NULL, "bad Part element");
+			return false;
+		}
+		if (i > 0 && num <= w[i - 1].part_no) {
+			s3_error(r, S3_InvalidPartOrder, NULL, NULL);
+			return false;
+		}
+		const char *e = et->text;
+		size_t el = et->text_len;
+		/* Clients send the ETag quoted, sometimes as &quot;. */
+		if (el >= 2 && e[0] == '"' && e[el - 1] == '"') {
+			e++;
+			el -= 2;
+		}
+		w[i].part_no = (uint32_t)num;
+		w[i].etag = e;
+		w[i].etag_len = el;
+		i++;
+	}
+	*out = w;
+	*count = n;
+	return true;
+}
+
+/* All parts of the upload, ascending (at most KURA_MAX_PARTS). */
+static bool load_all_parts(struct s3_req *r, const struct kura_upload *u,
+			   struct kura_part **out, size_t *count)
+{
+	struct kura_meta *meta = r->svc->meta;
+	struct kura_error err = { 0 };
+	struct kura_part *all = kura_palloc(r->pool, KURA_MAX_PARTS * sizeof(*all));
+	size_t total = 0;
+	uint32_t after = 0;
+	if (all == NULL) {
+		s3_error(r, S3_InternalError, NULL, "out of memory");
+		return false;
+	}
+	for (;;) {
+		struct kura_part *page;
+		size_t n = 0;
+		enum kura_err rc = meta->ops->upload_list_parts(meta->priv, r->bucket.id, u->id,
+								after, LIST_MAX, r->pool,
+								&page, &n, &err);
+		if (rc == KURA_ENOENT) {
+			s3_error(r, S3_NoSuchUpload, NULL, NULL);
+			return false;
+		}
+		if (rc != KURA_OK) {
+			s3_error_from(r, rc, &err);
+			return false;
+		}
+		if (n > KURA_MAX_PARTS - total)
+			n = KURA_MAX_PARTS - total;
+		memcpy(all + total, page, n * sizeof(*page));
+		total += n;
+		if (n < LIST_MAX || total == KURA_MAX_PARTS)
+			break;
+		after = all[total - 1].part_no;
+	}
+	*out = all;
+	*count = total;
+	return true;
+}
+
+static void complete_finish(struct s3_req *r)
+{
+	struct kura_meta *meta = r->svc->meta;
+	struct kura_error err = { 0 };
+	struct kura_upload *u = r->op_state;
+	struct wanted_part *want;
+	struct kura_part *have;
+	size_t nwant, nhave;
+	if (!parse_complete(r, &want, &nwant) || !load_all_parts(r, u, &have, &nhave))
+		return;
+	struct kura_part *chosen = kura_palloc(r->pool, nwant * sizeof(*chosen));
+	EVP_MD_CTX *md5 = EVP_MD_CTX_new();
+	if (chosen == NULL || md5 == NULL || EVP_DigestInit_ex(md5, EVP_md5(), NULL) != 1) {
+		EVP_MD_CTX_free(md5);
+		s3_error(r, S3_InternalError, NULL, "out of memory");
+		return;
+	}
+	uint64_t size = 0;
+	size_t j = 0;
+	for (size_t i = 0; i < nwant; i++) {
+		while (j < nhave && have[j].part_no < want[i].part_no)
+			j++;
+		uint8_t raw[16];
+		if (j == nhave || have[j].part_no != want[i].part_no ||
+		    strlen(have[j].etag) != want[i].etag_len ||
+		    memcmp(have[j].etag, want[i].etag, want[i].etag_len) != 0 ||
+		    kura_hex_decode(have[j].etag, 32, raw, 16) != KURA_OK) {
+			EVP_MD_CTX_free(md5);
+			s3_error(r, S3_InvalidPart, NULL, NULL);
+			return;
+		}
+		if (i + 1 < nwant && have[j].size < MIN_PART_SIZE) {
+			EVP_MD_CTX_free(md5);
+			s3_error(r, S3_EntityTooSmall, NULL, NULL);
+			return;
+		}
+		EVP_DigestUpdate(md5, raw, 16);
+		chosen[i] = have[j];
+		size += have[j].size;
+	}
+	uint8_t digest[16];
+	unsigned dlen = 0;
+	EVP_DigestFinal_ex(md5, digest, &dlen);
+	EVP_MD_CTX_free(md5);
+
+	struct kura_object o = { 0 };
+	char hex[33];
+	kura_hex_encode(digest, 16, hex);
+	snprintf(o.etag, sizeof(o.etag), "%s-%zu", hex, nwant);
+	o.bucket_id = r->bucket.id;
+	o.key = r->key;
+	o.key_len = r->key_len;
+	memcpy(o.version_uid, u->version_uid, KURA_UID_LEN);
+	o.size = size;
+	o.mtime_ms = kura_now_ms();
+	o.content_type = u->content_type;
+	o.content_encoding = u->content_encoding;
+	o.content_language = u->content_language;
+	o.content_disposition = u->content_disposition;
+	o.cache_control = u->cache_control;
+	o.expires = u->expires;
+	o.user_meta_json = u->user_meta_json;
+	o.tags_json = u->tags_json;
+	o.part_count = (uint32_t)nwant;
+	o.parts = chosen;
+	enum kura_err rc = meta->ops->upload_complete(meta->priv, u->id, &o, &err);
+	if (rc == KURA_ENOENT) {
+		s3_error(r, S3_NoSuchUpload, NULL, NULL);
+		return;
+	}
+	if (rc == KURA_ESTATE) {
+		s3_error(r, S3_InvalidPart, NULL, err.msg);
+		return;
+	}
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return;
+	}
+	kura_error_clear(&err);
+	if (kura_service_collect(r->svc, GC_INLINE, NULL, &err) != KURA_OK)
+		kura_warn(r->http->id, "garbage collection: %s", err.msg);
+
+	struct kura_buf b;
+	char etag[KURA_ETAG_MAX + 2];
+	snprintf(etag, sizeof(etag), "\"%s\"", o.etag);
+	kura_buf_init(&b, 16 * 1024);
+	s3_xml_decl(&b);
+	kura_buf_addstr(&b, "<CompleteMultipartUploadResult xmlns=\"" S3_XMLNS "\">");
+	kura_buf_addstr(&b, "<Location>/");
+	s3_xml_escape(&b, r->bucket.name, strlen(r->bucket.name));
+	kura_buf_addch(&b, '/');
+	s3_xml_escape(&b, r->key, r->key_len);
+	kura_buf_addstr(&b, "</Location>");
+	s3_xml_elem_str(&b, "Bucket", r->bucket.name);
+	s3_xml_elem(&b, "Key", r->key, r->key_len);
+	s3_xml_elem_str(&b, "ETag", etag);
+	s3_xml_close(&b, "CompleteMultipartUploadResult");
+	s3_respond_xml(r, &b);
+	kura_http_resp_header(r->http, "x-amz-server-side-encryption", "AES256");
+	kura_buf_release(&b);
+}
+
+void s3_complete_multipart_upload(struct s3_req *r)
+{
+	struct kura_upload *u;
+	if (!s3_load_bucket(r) || !load_upload(r, &u))
+		return;
+	r->op_state = u;
+	/* 10000 parts of about 100 bytes of XML each. */
+	uint64_t max = r->svc->max_xml_body > (2u << 20) ? r->svc->max_xml_body : (2u << 20);
+	kura_buf_init(&r->xml_body, max);
+	r->max_body = max;
+	r->op_body = s3_collect_xml;
+	r->op_finish = complete_finish;
+	s3_payload_begin(r);
+}
+
+/* ---- AbortMultipartUpload ---- */
+
+void s3_abort_multipart_upload(struct s3_req *r)
+{
+	struct kura_meta *meta = r->svc->meta;
+	struct kura_error err = { 0 };
+	struct kura_upload *u;
+	if (!s3_load_bucket(r) || !load_upload(r, &u))
+		return;
+	enum kura_err rc = meta->ops->upload_abort(meta->priv, r->bucket.id, u->id, &err);
+	if (rc == KURA_ENOENT) {
+		s3_error(r, S3_NoSuchUpload, NULL, NULL);
+		return;
+	}
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return;
+	}
+	kura_error_clear(&err);
+	if (kura_service_collect(r->svc, GC_INLINE, NULL, &err) != KURA_OK)
+		kura_warn(r->http->id, "garbage collection: %s", err.msg);
+	s3_respond(r, 204);
+}
+
+/* ---- ListParts ---- */
+
+void s3_list_parts(struct s3_req *r)
+{
+	struct kura_meta *meta = r->svc->meta;
+	struct kura_error err = { 0 };
+	struct kura_upload *u;
+	uint64_t marker = 0, max = LIST_MAX;
+	const struct s3_param *p;
+	if (!s3_load_bucket(r) || !load_upload(r, &u))
+		return;
+	if ((p = s3_param_get(r, "part-number-marker")) != NULL &&
+	    kura_parse_u64(p->value, p->value_len, UINT32_MAX, &marker) != KURA_OK) {
+		s3_error(r, S3_InvalidArgument, "Invalid part-number-marker", NULL);
+		return;
+	}
+	if ((p = s3_param_get(r, "max-parts")) != NULL) {
+		if (kura_parse_u64(p->value, p->value_len, INT32_MAX, &max) != KURA_OK) {
+			s3_error(r, S3_InvalidArgument, "Invalid max-parts", NULL);
+			return;
+		}
+		if (max > LIST_MAX)
+			max = LIST_MAX;
+	}
+	struct kura_part *parts = NULL;
+	size_t n = 0;
+	enum kura_err rc = KURA_OK;
+	if (max > 0)
+		rc = meta->ops->upload_list_parts(meta->priv, r->bucket.id, u->id,
+						  (uint32_t)marker, (size_t)max + 1, r->pool,
+						  &parts, &n, &err);
+	if (rc == KURA_ENOENT) {
+		s3_error(r, S3_NoSuchUpload, NULL, NULL);
+		return;
+	}
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return;
+	}
+	bool truncated = n > max;
+	if (truncated)
+		n = (size_t)max;
+	struct kura_buf b;
+	char ts[KURA_TIME_ISO8601_LEN], etag[KURA_ETAG_MAX + 2];
+	kura_buf_init(&b, 4u << 20);
+	s3_xml_decl(&b);
+	kura_buf_addstr(&b, "<ListPartsResult xmlns=\"" S3_XMLNS "\">");
+	s3_xml_elem_str(&b, "Bucket", r->bucket.name);
+	s3_xml_elem(&b, "Key", r->key, r->key_len);
+	s3_xml_elem_str(&b, "UploadId", u->id);
+	write_owner(r, &b, "Initiator");
+	write_owner(r, &b, "Owner");
+	s3_xml_elem_str(&b, "StorageClass", "STANDARD");
+	s3_xml_elem_u64(&b, "PartNumberMarker", marker);
+	s3_xml_elem_u64(&b, "NextPartNumberMarker", n ? parts[n - 1].part_no : 0);
+	s3_xml_elem_u64(&b, "MaxParts", max);
+	s3_xml_elem_str(&b, "IsTruncated", truncated ? "true" : "false");
+	for (size_t i = 0; i < n; i++) {
+		kura_time_iso8601(parts[i].mtime_ms, ts);
+		snprintf(etag, sizeof(etag), "\"%s\"", parts[i].etag);
+		s3_xml_open(&b, "Part");
+		s3_xml_elem_u64(&b, "PartNumber", parts[i].part_no);
+		s3_xml_elem_str(&b, "LastModified", ts);
+		s3_xml_elem_str(&b, "ETag", etag);
+		s3_xml_elem_u64(&b, "Size", parts[i].size);
+		s3_xml_close(&b, "Part");
+	}
+	s3_xml_close(&b, "ListPartsResult");
+	s3_respond_xml(r, &b);
+	kura_buf_release(&b);
+}
+
+/* ---- ListMultipartUploads ---- */
+
+void s3_list_multipart_uploads(struct s3_req *r)
+{
+	struct kura_meta *meta = r->svc->meta;
+	struct kura_error err = { 0 };
+	const struct s3_param *p;
+	struct kura_str prefix = KURA_STR_LIT(""), delim = KURA_STR_LIT(""),
+			kmark = KURA_STR_LIT("");
+	const char *idmark = "";
+	uint64_t max = LIST_MAX;
+	bool url = false;
+	if (!s3_load_bucket(r))
+		return;
+	if ((p = s3_param_get(r, "prefix")) != NULL)
+		prefix = (struct kura_str){ p->value, p->value_len };
+	if ((p = s3_param_get(r, "delimiter")) != NULL)
+		delim = (struct kura_str){ p->value, p->value_len };
+	if ((p = s3_param_get(r, "key-marker")) != NULL)
+		kmark = (struct kura_str){ p->value, p->value_len };
+	if ((p = s3_param_get(r, "upload-id-marker")) != NULL && kmark.len > 0)
+		idmark = p->value;
+	if ((p = s3_param_get(r, "encoding-type")) != NULL) {
+		if (strcmp(p->value, "url") != 0) {
+			s3_error(r, S3_InvalidArgument,
+				 "Invalid Encoding Method specified in Request", NULL);
+			return;
+		}
+		url = true;
+	}
+	if ((p = s3_param_get(r, "max-uploads")) != NULL) {
+		if (kura_parse_u64(p->value, p->value_len, INT32_MAX, &max) != KURA_OK) {
+			s3_error(r, S3_InvalidArgument, "Invalid max-uploads", NULL);
+			return;
+		}
+		if (max > LIST_MAX)
+			max = LIST_MAX;
+	}
+
+	/* Collect uploads and common prefixes, skipping past a prefix once it
+	 * has been rolled up (as listing objects does). */
+	struct kura_upload *items[LIST_MAX];
+	const char *cps[LIST_MAX];
+	size_t cp_lens[LIST_MAX];
+	bool is_cp[LIST_MAX];
+	size_t count = 0;
+	bool truncated = false;
+	const char *after = kmark.p;
+	size_t after_len = kmark.len;
+	const char *after_id = idmark;
+	for (;;) {
+		struct kura_upload *us = NULL;
+		size_t n = 0, want = (size_t)(max - count) + 1;
+		enum kura_err rc = meta->ops->upload_list(meta->priv, r->bucket.id, prefix.p,
+							  prefix.len, after, after_len, after_id,
+							  want, r->pool, &us, &n, &err);
+		if (rc != KURA_OK) {
+			s3_error_from(r, rc, &err);
+			return;
+		}
+		bool rescan = false;
+		for (size_t i = 0; i < n && !rescan && !truncated; i++) {
+			if (count == max) {
+				truncated = true;
+				break;
+			}
+			const char *cp = NULL;
+			size_t cpl = 0;
+			if (delim.len > 0 && us[i].key_len > prefix.len) {
+				const char *d = memmem(us[i].key + prefix.len,
+						       us[i].key_len - prefix.len, delim.p, delim.len);
+				if (d) {
+					cp = us[i].key;
+					cpl = (size_t)(d - us[i].key) + delim.len;
+				}
+			}
+			items[count] = &us[i];
+			is_cp[count] = cp != NULL;
+			cps[count] = cp;
+			cp_lens[count] = cpl;
+			count++;
+			if (cp) {
+				/* Resume after every key under cp. */
+				size_t len = KURA_OBJECT_KEY_MAX + 1;
+				char *s = kura_palloc(r->pool, len);
+				if (s == NULL) {
+					s3_error(r, S3_InternalError, NULL, "out of memory");
+					return;
+				}
+				memcpy(s, cp, cpl);
+				memset(s + cpl, 0xff, len - cpl);
+				after = s;
+				after_len = len;
+				after_id = "";
+				rescan = true;
+			} else {
+				after = us[i].key;
+				after_len = us[i].key_len;
+				after_id = us[i].id;
+			}
+		}
+		if (truncated || (!rescan && n < want))
+			break;
+	}
+
+	struct kura_buf b;
+	char ts[KURA_TIME_ISO8601_LEN];
+	kura_buf_init(&b, 16u << 20);
+	s3_xml_decl(&b);
+	kura_buf_addstr(&b, "<ListMultipartUploadsResult xmlns=\"" S3_XMLNS "\">");
+	s3_xml_elem_str(&b, "Bucket", r->bucket.name);
+	s3_xml_elem_enc(&b, "KeyMarker", kmark.p, kmark.len, url);
+	s3_xml_elem_str(&b, "UploadIdMarker", idmark);
+	if (truncated && count > 0) {
+		size_t last = count - 1;
+		if (is_cp[last]) {
+			s3_xml_elem_enc(&b, "NextKeyMarker", cps[last], cp_lens[last], url);
+			s3_xml_elem_str(&b, "NextUploadIdMarker", "");
+		} else {
+			s3_xml_elem_enc(&b, "NextKeyMarker", items[last]->key, items[last]->key_len, url);
+			s3_xml_elem_str(&b, "NextUploadIdMarker", items[last]->id);
+		}
+	}
+	s3_xml_elem_enc(&b, "Prefix", prefix.p, prefix.len, url);
+	if (delim.len)
+		s3_xml_elem_enc(&b, "Delimiter", delim.p, delim.len, url);
+	if (url)
+		s3_xml_elem_str(&b, "EncodingType", "url");
+	s3_xml_elem_u64(&b, "MaxUploads", max);
+	s3_xml_elem_str(&b, "IsTruncated", truncated ? "true" : "false");
+	for (size_t i = 0; i < count; i++) {
+		if (is_cp[i])
+			continue;
+		kura_time_iso8601(items[i]->created_ms, ts);
+		s3_xml_open(&b, "Upload");
+		s3_xml_elem_enc(&b, "Key", items[i]->key, items[i]->key_len, url);
+		s3_xml_elem_str(&b, "UploadId", items[i]->id);
+		write_owner(r, &b, "Initiator");
+		write_owner(r, &b, "Owner");
+		s3_xml_elem_str(&b, "StorageClass", "STANDARD");
+		s3_xml_elem_str(&b, "Initiated", ts);
+		s3_xml_close(&b, "Upload");
+	}
+	for (size_t i = 0; i < count; i++) {
+		if (!is_cp[i])
+			continue;
+		s3_xml_open(&b, "CommonPrefixes");
+		s3_xml_elem_enc(&b, "Prefix", cps[i], cp_lens[i], url);
+		s3_xml_close(&b, "CommonPrefixes");
+	}
+	s3_xml_close(&b, "ListMultipartUploadsResult");
+	s3_respond_xml(r, &b);
+	kura_buf_release(&b);
+}

@@ -1,0 +1,121 @@
+/*
+ * tagging.c — GetObjectTagging, PutObjectTagging, DeleteObjectTagging.
+ * Tags are at most 10 per object, keys up to 128 and values up to 256
+ * characters, keys unique (S3's limits), stored as JSON with the object.
+ */
+#include <string.h>
+
+#include <jansson.h>
+
+#include "s3_int.h"
+#include "kura/banned.h"
+
+static bool load_object(struct s3_req *r, struct kura_object **o)
+{
+	struct kura_meta *meta = r->svc->meta;
+	struct kura_error err = { 0 };
+	if (!s3_load_bucket(r))
+		return false;
+	enum kura_err rc = meta->ops->object_get(meta->priv, r->bucket.id, r->key,
+						 r->key_len, r->pool, o, &err);
+	if (rc == KURA_ENOENT) {
+		s3_error(r, S3_NoSuchKey, NULL, NULL);
+		return false;
+	}
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return false;
+	}
+	return true;
+}
+
+void s3_get_object_tagging(struct s3_req *r)
+{
+	struct kura_object *o;
+	if (!load_object(r, &o))
+		return;
+	json_t *tags = o->tags_json ? json_loads(o->tags_json, 0, NULL) : NULL;
+	struct kura_buf b;
+	const char *k;
+	json_t *v;
+	kura_buf_init(&b, 64 * 1024);
+	s3_xml_decl(&b);
+	kura_buf_addstr(&b, "<Tagging xmlns=\"" S3_XMLNS "\"><TagSet>");
+	json_object_foreach(tags, k, v) {
+		s3_xml_open(&b, "Tag");
+		s3_xml_elem_str(&b, "Key", k);
+		s3_xml_elem(&b, "Value", json_string_value(v), json_string_length(v));
+		s3_xml_close(&b, "Tag");
+	}
+	kura_buf_addstr(&b, "</TagSet></Tagging>");
+	json_decref(tags);
+	s3_respond_xml(r, &b);
+	kura_buf_release(&b);
+}
+
+static void set_tags(struct s3_req *r, const char *json, unsigned status)
+{
+	struct kura_meta *meta = r->svc->meta;
+	struct kura_error err = { 0 };
+	enum kura_err rc = meta->ops->object_set_tags(meta->priv, r->bucket.id, r->key,
+						      r->key_len, json, &err);
+	if (rc == KURA_ENOENT)
+		s3_error(r, S3_NoSuchKey, NULL, NULL);
+	else if (rc != KURA_OK)
+		s3_error_from(r, rc, &err);
+	else
+		s3_respond(r, status);
+}
+
+static void put_tagging_finish(struct s3_req *r)
+{
+	struct s3_xml_node *root;
+	if (r->xml_body.len == 0 ||
+	    s3_xml_parse(r->xml_body.data, r->xml_body.len, r->pool, &root) != KURA_OK ||
+	    strcmp(root->name, "Tagging") != 0) {
+		s3_error(r, S3_MalformedXML, NULL, NULL);
+		return;
+	}
+	const struct s3_xml_node *set = s3_xml_child(root, "TagSet");
+	json_t *obj = json_object();
+	if (set == NULL || obj == NULL) {
+		json_decref(obj);
+		s3_error(r, S3_MalformedXML, NULL, NULL);
+		return;
+	}
+	for (const struct s3_xml_node *t = set->child; t; t = t->next) {
+		const struct s3_xml_node *k = s3_xml_child(t, "Key");
+		const struct s3_xml_node *v = s3_xml_child(t, "Value");
+		if (strcmp(t->name, "Tag") != 0 || k == NULL || v == NULL) {
+			json_decref(obj);
+			s3_error(r, S3_MalformedXML, NULL, NULL);
+			return;
+		}
+		if (!s3_tag_add(r, obj, k->text, k->text_len, v->text, v->text_len)) {
+			json_decref(obj);
+			return;
+		}
+	}
+	const char *json = s3_tags_json(r, obj);
+	json_decref(obj);
+	if (!r->failed)
+		set_tags(r, json, 200);
+}
+
+void s3_put_object_tagging(struct s3_req *r)
+{
+	struct kura_object *o;
+	if (!load_object(r, &o))
+		return;
+	kura_buf_init(&r->xml_body, 64 * 1024);
+	r->max_body = 64 * 1024;
+	r->op_body = s3_collect_xml;
+	r->op_finish = put_tagging_finish;
+	s3_payload_begin(r);
+}
+
+void s3_delete_object_tagging(struct s3_req *r)
+{
+	if (s3_load_bucket(r))
+		set_tags(r, NULL, 204);
+}
