@@ -26,10 +26,12 @@
 #include "kura/log.h"
 #include "kura/s3.h"
 #include "kura/secret.h"
+#include "kura/timefmt.h"
 #include "kura/banned.h"
 
 #define GC_INTERVAL_SECS 30
 #define GC_BATCH 4096
+#define UPLOAD_SWEEP_BATCH 256
 #define SHUTDOWN_GRACE_MS 10000
 
 static enum kura_err save_credentials(struct kura_service *svc, const char *id,
@@ -114,6 +116,33 @@ enum kura_err kura_daemon_bootstrap(struct kura_service *svc,
 		}
 	}
 	return KURA_OK;
+}
+
+/* Abort multipart uploads older than [storage] abandoned_upload_age. */
+static void sweep_uploads(struct kura_service *svc)
+{
+	uint64_t age = kura_config_get_u64(svc->cfg, "storage", "abandoned_upload_age");
+	struct kura_meta *meta = svc->meta;
+	struct kura_pool *pool;
+	if (age == 0 || (pool = kura_pool_new(0)) == NULL)
+		return;
+	struct kura_upload *us = NULL;
+	size_t n = 0;
+	struct kura_error err = { 0 };
+	int64_t before = kura_now_ms() - (int64_t)(age * 1000);
+	if (meta->ops->upload_expired(meta->priv, before, UPLOAD_SWEEP_BATCH, pool,
+				      &us, &n, &err) != KURA_OK)
+		kura_warn(NULL, "upload sweeper: %s", err.msg);
+	for (size_t i = 0; i < n; i++) {
+		kura_error_clear(&err);
+		enum kura_err rc = meta->ops->upload_abort(meta->priv, us[i].bucket_id,
+							   us[i].id, &err);
+		if (rc == KURA_OK)
+			kura_info(NULL, "aborted abandoned multipart upload '%s'", us[i].id);
+		else if (rc != KURA_ENOENT)
+			kura_warn(NULL, "upload sweeper: %s", err.msg);
+	}
+	kura_pool_free(pool);
 }
 
 static void collect_garbage(struct kura_service *svc)
@@ -201,6 +230,7 @@ int kura_daemon_run(const struct kura_config *cfg)
 			kura_error(NULL, "sigtimedwait: %s", strerror(errno));
 			break;
 		}
+		sweep_uploads(svc);
 		collect_garbage(svc);
 	}
 	kura_http_stop(srv, SHUTDOWN_GRACE_MS);

@@ -30,6 +30,9 @@ static enum kura_err decoded(void *ctx, const void *p, size_t n,
 		return kura_fail(err, KURA_ECRYPTO, "SHA-256");
 	if (r->md5 && EVP_DigestUpdate(r->md5, p, n) != 1)
 		return kura_fail(err, KURA_ECRYPTO, "MD5");
+	if (r->checksum.algo != KURA_CHECKSUM_NONE &&
+	    kura_checksum_update(&r->checksum, p, n, err) != KURA_OK)
+		return KURA_ECRYPTO;
 	if (r->op_body)
 		return r->op_body(r, p, n, err);
 	return KURA_OK;
@@ -57,6 +60,29 @@ static bool content_md5(struct s3_req *r)
 		return false;
 	}
 	r->have_content_md5 = true;
+	return true;
+}
+
+/* An x-amz-checksum-* request header is verified against the decoded body. */
+static bool checksum_header(struct s3_req *r)
+{
+	struct kura_http_req *h = r->http;
+	struct kura_error err = { 0 };
+	for (size_t i = 0; i < h->nheaders; i++) {
+		enum kura_checksum_algo a = kura_checksum_algo_of(h->headers[i].name);
+		if (a == KURA_CHECKSUM_NONE)
+			continue;
+		if (r->checksum.algo != KURA_CHECKSUM_NONE) {
+			s3_error(r, S3_InvalidRequest,
+				 "Expecting a single x-amz-checksum- header", NULL);
+			return false;
+		}
+		if (kura_checksum_init(&r->checksum, a, &err) != KURA_OK) {
+			s3_error(r, S3_InternalError, NULL, err.msg);
+			return false;
+		}
+		r->checksum_value = h->headers[i].value;
+	}
 	return true;
 }
 
@@ -105,7 +131,7 @@ bool s3_payload_begin(struct s3_req *r)
 	r->payload_started = true;
 	if (r->max_body == 0)
 		r->max_body = UINT64_MAX;
-	if (!content_md5(r))
+	if (!content_md5(r) || !checksum_header(r))
 		return false;
 	if (r->have_content_md5 && !r->md5_by_op && !digest_init(r, &r->md5, EVP_md5()))
 		return false;
@@ -210,6 +236,20 @@ bool s3_payload_end(struct s3_req *r)
 		if (EVP_DigestFinal_ex(r->sha256, got, &len) != 1 || len != 32 ||
 		    !kura_ct_equal(got, r->want_sha256, 32)) {
 			s3_error(r, S3_XAmzContentSHA256Mismatch, NULL, NULL);
+			return false;
+		}
+	}
+	if (r->checksum.algo != KURA_CHECKSUM_NONE) {
+		enum kura_err rc = kura_checksum_verify(&r->checksum, r->checksum_value, &err);
+		if (rc == KURA_EINVAL) {
+			s3_error(r, S3_InvalidRequest,
+				 "Value for the x-amz-checksum- header is invalid.", NULL);
+			return false;
+		}
+		if (rc != KURA_OK) {
+			s3_error(r, S3_BadDigest,
+				 "The checksum you specified did not match the calculated "
+				 "checksum.", err.msg);
 			return false;
 		}
 	}

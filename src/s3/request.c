@@ -406,6 +406,7 @@ static void on_done(void *ctx, struct kura_http_req *h, bool completed)
 		kura_chunked_free(r->chunked);
 	EVP_MD_CTX_free(r->sha256);
 	EVP_MD_CTX_free(r->md5);
+	kura_checksum_release(&r->checksum);
 	kura_secret_free(r->signing_key);
 	kura_buf_release(&r->xml_body);
 	uint64_t us = (kura_mono_ns() - h->start_ns) / 1000;

@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 
 #include "kura/buf.h"
+#include "kura/checksum.h"
 #include "kura/http.h"
 #include "kura/meta.h"
 #include "kura/service.h"
@@ -200,6 +201,8 @@ struct s3_req {
 	bool md5_by_op;			/* the operation checks Content-MD5 itself */
 	bool have_content_md5;
 	uint8_t content_md5[16];
+	struct kura_checksum checksum;	/* x-amz-checksum-* header, if any */
+	struct kura_str checksum_value;
 	uint64_t declared_len;		/* decoded length announced, if any */
 	bool have_declared_len;
 	uint64_t decoded_len;		/* decoded bytes seen */
