@@ -145,6 +145,22 @@ static void sweep_uploads(struct kura_service *svc)
 	kura_pool_free(pool);
 }
 
+/* How to reach the server, on standard error for the person who started
+ * it (the secret itself is printed only when it is created). */
+static void print_banner(const struct kura_service *svc, const char *scheme,
+			 const char *listen)
+{
+	fprintf(stderr,
+		"\nkura is ready.\n"
+		"  endpoint:     %s://%s   (region %s)\n"
+		"  credentials:  %s/%s\n"
+		"                load them with:  set -a; . %s/%s; set +a\n"
+		"  try:          aws --endpoint-url %s://%s s3 mb s3://demo\n"
+		"  stop:         Ctrl-C or SIGTERM\n\n",
+		scheme, listen, svc->region, svc->data_dir, KURA_ROOT_CREDENTIALS_FILE,
+		svc->data_dir, KURA_ROOT_CREDENTIALS_FILE, scheme, listen);
+}
+
 static void collect_garbage(struct kura_service *svc)
 {
 	struct kura_error err = { 0 };
@@ -217,6 +233,7 @@ int kura_daemon_run(const struct kura_config *cfg)
 	kura_info(NULL, "kura listening on %s://%s (data dir '%s', region %s, key "
 		  "provider %s)", tls ? "https" : "http", listen, svc->data_dir,
 		  svc->region, svc->keys->ops->name);
+	print_banner(svc, tls ? "https" : "http", listen);
 
 	for (;;) {
 		struct timespec ts = { GC_INTERVAL_SECS, 0 };
