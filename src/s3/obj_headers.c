@@ -245,7 +245,10 @@ bool s3_check_unsupported_put_headers(struct s3_req *r)
 		"x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
 		"x-amz-object-lock-legal-hold", "x-amz-website-redirect-location",
 		"x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp",
-		"x-amz-grant-write-acp", "x-amz-grant-full-control", NULL,
+		"x-amz-grant-write-acp", "x-amz-grant-full-control",
+		/* Conditional writes would need an atomic check in the
+		 * metadata commit; refusing beats silently overwriting. */
+		"If-None-Match", "If-Match", NULL,
 	};
 	for (size_t i = 0; refused[i]; i++) {
 		if (s3_header(r, refused[i])) {
