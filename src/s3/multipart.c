@@ -465,6 +465,10 @@ static void complete_finish(struct s3_req *r)
 void s3_complete_multipart_upload(struct s3_req *r)
 {
 	struct kura_upload *u;
+	if (s3_header(r, "If-None-Match") || s3_header(r, "If-Match")) {
+		s3_error(r, S3_NotImplemented, NULL, "conditional write");
+		return;
+	}
 	if (!s3_load_bucket(r) || !load_upload(r, &u))
 		return;
 	r->op_state = u;
