@@ -349,6 +349,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 			return MHD_NO;
 		struct header_collect hc = { req, MAX_HEADERS, false };
 		MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_header, &hc);
+		if (hc.too_many)	/* reported as an oversized header section */
+			req->header_bytes = SIZE_MAX;
 		detect_body(req);
 		srv->handler.begin(srv->handler.ctx, req);
 		/* An early answer to a request with a body is sent at once:

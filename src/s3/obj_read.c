@@ -25,11 +25,11 @@ struct s3_objread {
 	bool part_open;
 	struct kura_store_reader *reader;
 	struct kura_opener *opener;
-	/* The segment currently decrypted. */
-	uint8_t *ct;		/* seg_size + tag */
-	uint8_t *plain;		/* seg_size */
+	/* The segment currently decrypted, in place: ciphertext is read into
+	 * buf and replaced by its plaintext once the tag verified. */
+	uint8_t *buf;		/* seg_size + tag */
 	size_t buf_cap;
-	uint64_t seg_start;	/* object offset of plain[0] */
+	uint64_t seg_start;	/* object offset of buf[0] */
 	size_t seg_len;
 	bool seg_valid;
 };
@@ -65,10 +65,9 @@ void s3_objread_free(struct s3_objread *or)
 	if (or == NULL)
 		return;
 	part_close(or);
-	if (or->plain)
-		kura_wipe(or->plain, or->buf_cap);
-	free(or->ct);
-	free(or->plain);
+	if (or->buf)
+		kura_wipe(or->buf, or->buf_cap);
+	free(or->buf);
 	free(or);
 }
 
@@ -77,15 +76,13 @@ static enum kura_err grow_buffers(struct s3_objread *or, size_t need,
 {
 	if (need <= or->buf_cap)
 		return KURA_OK;
-	free(or->ct);
-	if (or->plain)
-		kura_wipe(or->plain, or->buf_cap);
-	free(or->plain);
-	or->ct = malloc(need);
-	or->plain = malloc(need);
-	or->buf_cap = or->ct && or->plain ? need : 0;
-	if (or->buf_cap == 0)
-		return kura_fail(err, KURA_ENOMEM, "segment buffers");
+	if (or->buf)
+		kura_wipe(or->buf, or->buf_cap);
+	free(or->buf);
+	or->buf = malloc(need);
+	or->buf_cap = or->buf ? need : 0;
+	if (or->buf == NULL)
+		return kura_fail(err, KURA_ENOMEM, "segment buffer");
 	return KURA_OK;
 }
 
@@ -171,9 +168,9 @@ static enum kura_err load_segment(struct s3_objread *or, uint64_t off,
 	size_t clen = plen + KURA_SEG_TAG_LEN;
 	or->seg_valid = false;
 	enum kura_err rc = or->svc->store->ops->reader_pread(
-		or->reader, or->ct, clen, kura_seg_offset(seg, p->seg_size), err);
+		or->reader, or->buf, clen, kura_seg_offset(seg, p->seg_size), err);
 	if (rc == KURA_OK)
-		rc = kura_opener_segment(or->opener, seg, or->ct, clen, or->plain, err);
+		rc = kura_opener_segment(or->opener, seg, or->buf, clen, or->buf, err);
 	if (rc != KURA_OK)
 		return rc;
 	or->seg_start = start + seg * p->seg_size;
@@ -214,7 +211,7 @@ enum kura_err s3_objread_read(struct s3_objread *or, uint64_t off, void *buf,
 		size_t k = or->seg_len - in_seg;
 		if (k > n - done)
 			k = n - done;
-		memcpy(out + done, or->plain + in_seg, k);
+		memcpy(out + done, or->buf + in_seg, k);
 		done += k;
 		off += k;
 	}
