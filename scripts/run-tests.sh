@@ -1,0 +1,582 @@
+#!/bin/bash
+# run-tests.sh — every test of kura, as run by `make test` and CI.
+#
+# Stages, each counted per test case:
+#   1. source check        scripts/check-source.sh, one test
+#   2. unit tests          build/ (normal build), cmocka cases via meson test
+#   3. unit tests again    build-san/ (ASan + UBSan, leaks are errors)
+#   4. integration tests   pytest tests/integration against each build in
+#                          KURA_TEST_BUILDS (default "san normal":
+#                          build-san/kura, then build/kura)
+#   5. fuzz smoke          build-fuzz/ (clang, libFuzzer, ASan + UBSan): each
+#                          fuzz/<target>.c runs FUZZ_SECONDS (default 20) over
+#                          its committed corpus fuzz/corpus/<target>/, one test
+#                          per target
+# The last line of output is exactly "N passed, N failed"; the exit status
+# is 1 when anything failed.  A stage that cannot run (a build that fails, a
+# missing tool, a target without a corpus) counts as a failure, never as a
+# skip.  Only pytest tests that skip themselves (with a reason) are counted
+# neither passed nor failed; they are listed.
+#
+# Environment: KURA_TEST_BUILDS, FUZZ_SECONDS, JOBS (parallel unit test
+# programs, default nproc).  Logs go to build-logs/.
+set -u -o pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+# Debian's tools first (see Makefile), and no .pyc files in the tree.
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+export PYTHONDONTWRITEBYTECODE=1
+PY=/usr/bin/python3
+
+KURA_TEST_BUILDS=${KURA_TEST_BUILDS:-san normal}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+INTEGRATION_TIMEOUT=${INTEGRATION_TIMEOUT:-900}
+LOGS=$ROOT/build-logs
+
+SAN_OPTS=(-Db_sanitize=address,undefined -Db_lundef=false)
+SAN_ENV=(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
+
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+
+STAGE_NAMES=()
+STAGE_PASS=()
+STAGE_FAIL=()
+STAGE_SKIP=()
+STAGE_SECS=()
+FAILS=()
+SKIPS=()
+START=$SECONDS
+
+# Current stage's counters.
+s_pass=0
+s_fail=0
+s_skip=0
+s_start=0
+
+say() {
+	printf '%s\n' "$*"
+}
+
+stage_begin() {
+	s_pass=0
+	s_fail=0
+	s_skip=0
+	s_start=$SECONDS
+	say ""
+	say "==> $1"
+}
+
+stage_end() {
+	STAGE_NAMES+=("$1")
+	STAGE_PASS+=("$s_pass")
+	STAGE_FAIL+=("$s_fail")
+	STAGE_SKIP+=("$s_skip")
+	STAGE_SECS+=($((SECONDS - s_start)))
+	say "    $1: $s_pass pass, $s_fail fail, $s_skip skip" \
+	    "($((SECONDS - s_start)) s)"
+}
+
+failure() {
+	s_fail=$((s_fail + 1))
+	FAILS+=("$1")
+	say "    FAIL $1"
+}
+
+# Show at most $2 lines of file $1, indented.
+show() {
+	local n=${2:-30}
+	[ -s "$1" ] || return 0
+	say "    ---- $(basename "$1") (last $n lines; full log in ${1#"$ROOT"/}) ----"
+	tail -n "$n" "$1" | sed -e 's/^/    | /'
+}
+
+# Show compiler errors from a build log (first lines around "error").
+show_errors() {
+	local out
+	out=$(grep -n -A2 -E '(error|Error|ERROR):|^FAILED:|undefined reference' \
+		"$1" | grep -v '^[0-9]*-\[[0-9]*/[0-9]*\] ' | head -n 40)
+	if [ -n "$out" ]; then
+		say "    ---- errors from ${1#"$ROOT"/} ----"
+		printf '%s\n' "$out" | sed -e 's/^/    | /'
+	else
+		show "$1" 30
+	fi
+}
+
+# Python helpers: parse meson's and pytest's result files into lines
+#   COUNTS pass fail skip   (the FAIL and SKIP lines are included in these)
+#   FAIL description
+#   SKIP description
+#   MISSING description     (a failure not included in any COUNTS)
+#   RUN name                (a unit test program to run)
+helper() {
+	"$PY" - "$@" <<'PYEOF'
+import json
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+cmd = sys.argv[1]
+
+
+def up_to_date(builddir, path):
+    rel = os.path.relpath(path, os.path.abspath(builddir))
+    r = subprocess.run(["ninja", "-C", builddir, "-n", rel],
+                       capture_output=True, text=True)
+    return r.returncode == 0 and "no work to do" in r.stdout
+
+
+def emit(kind, text=""):
+    text = " ".join(str(text).split())
+    print(f"{kind} {text}".rstrip())
+
+
+if cmd == "tests-present":
+    # tests-present BUILDDIR: which unit test programs are built and up to
+    # date (a program left over from an earlier build does not count).
+    path = os.path.join(sys.argv[2], "meson-info", "intro-tests.json")
+    try:
+        tests = json.load(open(path))
+    except (OSError, ValueError) as e:
+        emit("MISSING", f"{sys.argv[2]}: cannot read the test list ({e})")
+        sys.exit(0)
+    for t in tests:
+        exe = t["cmd"][0] if t.get("cmd") else ""
+        if exe and os.path.exists(exe) and up_to_date(sys.argv[2], exe):
+            emit("RUN", t["name"])
+        else:
+            emit("MISSING", f"{sys.argv[2]}: {t['name']}: not built "
+                            "(compile error above)")
+
+elif cmd == "tap":
+    # tap TESTLOG.JSON LABEL [NAMES...]: count TAP cases per program.
+    log, label, want = sys.argv[2], sys.argv[3], set(sys.argv[4:])
+    seen_names = set()
+    p = f = s = 0
+    try:
+        lines = open(log).read().splitlines()
+    except OSError as e:
+        emit("FAIL", f"{label}: no meson test log ({e})")
+        lines = []
+    for line in lines:
+        if not line.strip():
+            continue
+        t = json.loads(line)
+        name = t["name"]
+        seen_names.add(name)
+        rc = t.get("returncode")
+        result = t.get("result")
+        plan = None
+        results = 0
+        failed_here = 0
+        last_fail = None
+        bail = None
+        for out in (t.get("stdout") or "").splitlines():
+            m = re.match(r"^1\.\.(\d+)", out)
+            if m:
+                plan = int(m.group(1))
+                continue
+            if out.startswith("Bail out!"):
+                bail = out
+                continue
+            if re.match(r"^#\s*(not )?ok - ", out):
+                continue        # cmocka's group summary
+            if last_fail is not None and out.startswith("#") and \
+                    len(last_fail[1]) < 3:
+                last_fail[1].append(out[1:].strip())
+                continue
+            m = re.match(r"^(not )?ok\b\s*(\d*)\s*-?\s*([^#]*)(#\s*(\w+)\s*(.*))?",
+                         out)
+            if not m:
+                continue
+            results += 1
+            case = m.group(3).strip() or m.group(2)
+            directive = (m.group(5) or "").upper()
+            if directive == "SKIP":
+                s += 1
+                emit("SKIP", f"{label}: {name}: {case} "
+                             f"{m.group(6) or ''}".strip())
+            elif directive == "TODO":
+                s += 1
+                emit("SKIP", f"{label}: {name}: {case} (TODO)")
+            elif m.group(1):
+                f += 1
+                failed_here += 1
+                if last_fail is not None:
+                    emit("FAIL", f"{label}: {name}: {last_fail[0]} -- "
+                                 + " | ".join(last_fail[1]))
+                last_fail = (case, [])
+            else:
+                p += 1
+        if last_fail is not None:
+            emit("FAIL", f"{label}: {name}: {last_fail[0]} -- "
+                         + " | ".join(last_fail[1]))
+        status = f"exit status {rc}" if rc is not None else str(result)
+        if result == "TIMEOUT":
+            status = "timed out"
+        # The first sanitizer or crash lines say what happened.
+        why = [x.strip() for x in (t.get("stderr") or "").splitlines()
+               if re.search(r"ERROR: \w+Sanitizer|runtime error:|SUMMARY: ", x)]
+        if why:
+            status += "; " + " | ".join(why[:2])
+        if bail:
+            f += 1
+            emit("FAIL", f"{label}: {name}: {bail}")
+        if plan is None and results == 0:
+            f += 1
+            emit("FAIL", f"{label}: {name}: produced no TAP output "
+                         f"({status})")
+            continue
+        if plan is not None and results < plan:
+            missing = plan - results
+            f += missing
+            emit("FAIL", f"{label}: {name}: {missing} of {plan} cases did not "
+                         f"run ({status}; crash or sanitizer abort?)")
+        elif (rc not in (0, None) or result == "TIMEOUT") and \
+                failed_here == 0 and not bail:
+            f += 1
+            emit("FAIL", f"{label}: {name}: all cases passed but the program "
+                         f"failed ({status}; leak or sanitizer report at exit?)")
+    for name in sorted(want - seen_names):
+        f += 1
+        emit("FAIL", f"{label}: {name}: did not run")
+    emit("COUNTS", f"{p} {f} {s}")
+
+elif cmd == "junit":
+    # junit FILE LABEL: count pytest cases.
+    path, label = sys.argv[2], sys.argv[3]
+    p = f = s = 0
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as e:
+        emit("FAIL", f"{label}: no pytest report ({e})")
+        emit("COUNTS", "0 1 0")
+        sys.exit(0)
+    for case in root.iter("testcase"):
+        name = case.get("classname", "") + "::" + case.get("name", "")
+        name = name.replace("tests.integration.", "")
+        bad = case.find("failure")
+        if bad is None:
+            bad = case.find("error")
+        skip = case.find("skipped")
+        if bad is not None:
+            f += 1
+            msg = bad.get("message") or (bad.text or "").strip()
+            msg = msg.splitlines()[0] if msg else ""
+            emit("FAIL", f"{label}: {name}: {msg[:300]}")
+        elif skip is not None:
+            s += 1
+            emit("SKIP", f"{label}: {name}: {skip.get('message', '')[:300]}")
+        else:
+            p += 1
+    emit("COUNTS", f"{p} {f} {s}")
+
+elif cmd == "options":
+    # options BUILDDIR COMPILER KEY=VALUE...: 0 when the build directory is
+    # configured so, 1 when options differ, 2 when the compiler differs.
+    d, compiler = sys.argv[2], sys.argv[3]
+    try:
+        opts = json.load(open(os.path.join(d, "meson-info",
+                                           "intro-buildoptions.json")))
+        comps = json.load(open(os.path.join(d, "meson-info",
+                                            "intro-compilers.json")))
+    except (OSError, ValueError):
+        sys.exit(2)
+    if compiler:
+        cc = comps.get("host", {}).get("c", {}).get("id", "")
+        if cc != compiler:
+            sys.exit(2)
+    have = {o["name"]: o["value"] for o in opts}
+    for kv in sys.argv[4:]:
+        k, v = kv.split("=", 1)
+        cur = have.get(k)
+        if isinstance(cur, list):
+            cur = ",".join(cur)
+        elif isinstance(cur, bool):
+            cur = "true" if cur else "false"
+        if str(cur) != v:
+            sys.exit(1)
+    sys.exit(0)
+PYEOF
+}
+
+# Read helper output into the current stage's counters and lists.
+absorb() {
+	local kind rest p f s
+	while IFS= read -r line; do
+		kind=${line%% *}
+		rest=${line#* }
+		case "$kind" in
+		COUNTS)
+			read -r p f s <<<"$rest"
+			s_pass=$((s_pass + p))
+			s_fail=$((s_fail + f))
+			s_skip=$((s_skip + s))
+			;;
+		FAIL)
+			FAILS+=("$rest")
+			say "    FAIL $rest"
+			;;
+		SKIP)
+			SKIPS+=("$rest")
+			;;
+		MISSING)
+			failure "$rest"
+			;;
+		RUN)
+			RUN_NAMES+=("$rest")
+			;;
+		esac
+	done
+}
+
+# ensure_builddir DIR CC_ID [meson options...]: configure DIR if needed.
+# CC_ID "clang" forces CC=clang; "" accepts the default compiler.
+ensure_builddir() {
+	local dir=$1 cc=$2
+	shift 2
+	local log=$LOGS/$dir-build.log
+	local kv=()
+	local o
+	for o in "$@"; do
+		kv+=("${o#-D}")
+	done
+	if [ -f "$dir/build.ninja" ]; then
+		helper options "$dir" "$cc" "${kv[@]}"
+		case $? in
+		0) return 0 ;;
+		1)
+			meson configure "$dir" "$@" >>"$log" 2>&1 && return 0
+			;;
+		esac
+	fi
+	# Missing, half-configured or configured with another compiler.
+	rm -rf "$dir"
+	if [ -n "$cc" ]; then
+		CC=$cc meson setup "$dir" "$@" >>"$log" 2>&1
+	else
+		meson setup "$dir" "$@" >>"$log" 2>&1
+	fi
+}
+
+# build DIR CC_ID [meson options...]: configure and compile everything that
+# compiles (-k 0), so one broken file does not hide the other results.
+# Returns 1 (after counting one failure) when anything failed to build.
+build() {
+	local dir=$1
+	local log=$LOGS/$dir-build.log
+	: >"$log"
+	if ! ensure_builddir "$@"; then
+		failure "$dir: meson setup failed"
+		show "$log" 30
+		return 2
+	fi
+	if ! ninja -C "$dir" -k 0 >>"$log" 2>&1; then
+		failure "$dir: compile errors (log: ${log#"$ROOT"/})"
+		show_errors "$log"
+		return 1
+	fi
+	return 0
+}
+
+# unit_stage LABEL DIR TIMEOUT_MULTIPLIER ENV... -- MESON_OPTIONS...
+unit_stage() {
+	local label=$1 dir=$2 mult=$3
+	shift 3
+	local envs=()
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+		envs+=("$1")
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	stage_begin "$label"
+	build "$dir" "" "$@"
+	if [ $? -eq 2 ]; then
+		stage_end "$label"
+		return
+	fi
+	RUN_NAMES=()
+	local before=$s_fail
+	absorb < <(helper tests-present "$dir")
+	if [ ${#RUN_NAMES[@]} -eq 0 ]; then
+		[ "$s_fail" -gt "$before" ] ||
+			failure "$dir: no unit test program to run"
+		stage_end "$label"
+		return
+	fi
+	local log=$LOGS/$dir-unit.log
+	rm -f "$dir/meson-logs/testlog.json"
+	env "${envs[@]}" meson test -C "$dir" --no-rebuild --print-errorlogs \
+		--num-processes "$JOBS" --timeout-multiplier "$mult" \
+		"${RUN_NAMES[@]}" >"$log" 2>&1
+	before=$s_fail
+	absorb < <(helper tap "$dir/meson-logs/testlog.json" "$dir" \
+		"${RUN_NAMES[@]}")
+	if [ "$s_fail" -gt "$before" ]; then
+		show "$log" 40
+	fi
+	stage_end "$label"
+}
+
+integration_stage() {
+	local which=$1 dir bin envs=()
+	case "$which" in
+	san) dir=build-san ;;
+	normal) dir=build ;;
+	*) dir=$which ;;
+	esac
+	bin=$dir/kura
+	[ "$dir" = build-san ] && envs=("${SAN_ENV[@]}")
+	local label="integration ($bin)"
+	stage_begin "$label"
+	if [ ! -x "$bin" ] ||
+		! ninja -C "$dir" -n kura 2>/dev/null | grep -q 'no work to do'; then
+		failure "$label: $bin was not built (or is out of date: build failed)"
+		stage_end "$label"
+		return
+	fi
+	local xml=$LOGS/integration-$which.xml
+	local log=$LOGS/integration-$which.log
+	env "${envs[@]}" KURA_BIN="$bin" timeout "$INTEGRATION_TIMEOUT" \
+		"$PY" -m pytest tests/integration -p no:cacheprovider -q -rfEs \
+		--tb=short \
+		--junitxml="$xml" -o junit_family=xunit2 >"$log" 2>&1
+	local rc=$?
+	local before=$s_fail
+	absorb < <(helper junit "$xml" "$which")
+	case $rc in
+	0 | 1) ;;
+	124) failure "$label: pytest timed out after $INTEGRATION_TIMEOUT s" ;;
+	5) failure "$label: pytest collected no test" ;;
+	*) failure "$label: pytest could not run (exit status $rc)" ;;
+	esac
+	if [ "$s_fail" -gt "$before" ]; then
+		if grep -q 'short test summary info' "$log"; then
+			say "    ---- pytest summary (full log in ${log#"$ROOT"/}) ----"
+			sed -n '/short test summary info/,$p' "$log" |
+				head -n 40 | sed -e 's/^/    | /'
+		else
+			show "$log" 40
+		fi
+	fi
+	stage_end "$label"
+}
+
+fuzz_stage() {
+	local label="fuzz smoke (build-fuzz, ${FUZZ_SECONDS} s per target)"
+	stage_begin "$label"
+	if ! command -v clang >/dev/null 2>&1; then
+		failure "fuzz: clang is not installed (run scripts/setup.sh)"
+		stage_end "$label"
+		return
+	fi
+	build build-fuzz clang -Dfuzz=true -Dtests=false "${SAN_OPTS[@]}"
+	if [ $? -eq 2 ]; then
+		stage_end "$label"
+		return
+	fi
+	local src t bin corpus work log
+	local found=0
+	mkdir -p fuzz/corpus-work/artifacts
+	for src in fuzz/*.c; do
+		[ -e "$src" ] || continue
+		found=1
+		t=$(basename "$src" .c)
+		bin=build-fuzz/fuzz/$t
+		corpus=fuzz/corpus/$t
+		work=fuzz/corpus-work/$t
+		log=$LOGS/fuzz-$t.log
+		if [ ! -x "$bin" ] ||
+			! ninja -C build-fuzz -n "fuzz/$t" 2>/dev/null |
+			grep -q 'no work to do'; then
+			failure "fuzz: $t was not built (compile error, or missing from fuzz/meson.build)"
+			continue
+		fi
+		if [ ! -d "$corpus" ] || [ -z "$(ls -A "$corpus" 2>/dev/null)" ]; then
+			failure "fuzz: $t has no seed corpus in $corpus/"
+			continue
+		fi
+		mkdir -p "$work"
+		# New inputs go to the work corpus (git-ignored); the committed
+		# corpus is only read.
+		if env ASAN_OPTIONS=detect_leaks=1 \
+			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			timeout $((FUZZ_SECONDS + 300)) "$bin" \
+			-max_total_time="$FUZZ_SECONDS" -timeout=25 \
+			-rss_limit_mb=4096 -print_final_stats=1 \
+			-artifact_prefix="fuzz/corpus-work/artifacts/$t-" \
+			"$work" "$corpus" >"$log" 2>&1; then
+			s_pass=$((s_pass + 1))
+			say "    ok   $t ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?') runs)"
+		else
+			failure "fuzz: $t found a problem (artifact in fuzz/corpus-work/artifacts/, log ${log#"$ROOT"/})"
+			show "$log" 30
+		fi
+	done
+	[ "$found" -eq 1 ] || say "    (no fuzz targets yet)"
+	stage_end "$label"
+}
+
+# ---------------------------------------------------------------------------
+
+stage_begin "source check"
+if sh scripts/check-source.sh >"$LOGS/check-source.log" 2>&1; then
+	s_pass=1
+else
+	failure "source check: scripts/check-source.sh found problems"
+	sed -e 's/^/    | /' "$LOGS/check-source.log" | head -n 40
+fi
+stage_end "source check"
+
+unit_stage "unit tests (build)" build 1 -- -Dtests=true -Db_sanitize=none
+unit_stage "unit tests, ASan+UBSan (build-san)" build-san 3 "${SAN_ENV[@]}" \
+	-- -Dtests=true "${SAN_OPTS[@]}"
+
+for b in $KURA_TEST_BUILDS; do
+	integration_stage "$b"
+done
+
+fuzz_stage
+
+# ---------------------------------------------------------------------------
+
+total_pass=0
+total_fail=0
+total_skip=0
+say ""
+say "================================ kura tests ================================"
+printf '%-52s %5s %5s %5s %7s\n' "stage" "pass" "fail" "skip" "time"
+for i in "${!STAGE_NAMES[@]}"; do
+	printf '%-52s %5d %5d %5d %6ds\n' "${STAGE_NAMES[$i]}" \
+		"${STAGE_PASS[$i]}" "${STAGE_FAIL[$i]}" "${STAGE_SKIP[$i]}" \
+		"${STAGE_SECS[$i]}"
+	total_pass=$((total_pass + STAGE_PASS[i]))
+	total_fail=$((total_fail + STAGE_FAIL[i]))
+	total_skip=$((total_skip + STAGE_SKIP[i]))
+done
+if [ ${#SKIPS[@]} -gt 0 ]; then
+	say "skipped ($total_skip, counted neither passed nor failed):"
+	for s in "${SKIPS[@]}"; do
+		say "  - $s"
+	done
+fi
+if [ ${#FAILS[@]} -gt 0 ]; then
+	say "failures:"
+	for s in "${FAILS[@]}"; do
+		say "  - $s"
+	done
+fi
+elapsed=$((SECONDS - START))
+say "total time $((elapsed / 60))m $((elapsed % 60))s; logs in build-logs/"
+say "$total_pass passed, $total_fail failed"
+if [ "$total_fail" -ne 0 ] || [ "$total_pass" -eq 0 ]; then
+	exit 1
+fi
+exit 0
