@@ -42,7 +42,7 @@ bool s3_bucket_name_valid(const char *name)
 		return false;
 	if (n > 8 && strcmp(name + n - 8, "-s3alias") == 0)
 		return false;
-	if (n > 6 && strcmp(name + n - 6, "--ol-s3") == 0)
+	if (n > 7 && strcmp(name + n - 7, "--ol-s3") == 0)
 		return false;
 	return true;
 }
