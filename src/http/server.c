@@ -315,8 +315,12 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct conn_req *cr)
 						     MHD_RESPMEM_PERSISTENT);
 	if (mr == NULL)
 		return MHD_NO;
+	/* libmicrohttpd 0.9.75 refuses an empty value (S3 returns empty user
+	 * metadata): a single space is the same field value on the wire,
+	 * since clients strip the optional whitespace around it. */
 	for (size_t i = 0; i < r->nheaders; i++)
-		MHD_add_response_header(mr, r->headers[i].name, r->headers[i].value);
+		MHD_add_response_header(mr, r->headers[i].name,
+					r->headers[i].value[0] ? r->headers[i].value : " ");
 	MHD_add_response_header(mr, "Server", "kura");
 	if (!r->reader && !cr->is_head)
 		req->bytes_out = r->body_len;
