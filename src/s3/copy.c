@@ -250,6 +250,38 @@ out:
 	s3_blob_discard(&blob);
 }
 
+/* x-amz-copy-source-range: exactly "bytes=first-last" (no open or suffix
+ * form), first <= last < source size.  Unlike a GET Range, a range past
+ * the end is an error, never clamped: the part would silently be shorter
+ * than the client asked for.  Responds on failure. */
+static bool copy_range(struct s3_req *r, struct kura_str v, uint64_t size,
+		       uint64_t *first, uint64_t *last)
+{
+	const char *dash = v.len > 6 ? memchr(v.p + 6, '-', v.len - 6) : NULL;
+	uint64_t a, b;
+	if (dash == NULL || memcmp(v.p, "bytes=", 6) != 0 ||
+	    kura_parse_u64(v.p + 6, (size_t)(dash - v.p) - 6, UINT64_MAX, &a) != KURA_OK ||
+	    kura_parse_u64(dash + 1, v.len - (size_t)(dash - v.p) - 1, UINT64_MAX, &b) !=
+		    KURA_OK ||
+	    a > b) {
+		s3_error(r, S3_InvalidArgument,
+			 "The x-amz-copy-source-range value must be of the form "
+			 "bytes=first-last where first and last are the zero-based "
+			 "offsets of the first and last bytes to copy", NULL);
+		return false;
+	}
+	if (b >= size) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "Range specified is not valid for source object "
+			 "of size: %llu", (unsigned long long)size);
+		s3_error(r, S3_InvalidArgument, msg, NULL);
+		return false;
+	}
+	*first = a;
+	*last = b;
+	return true;
+}
+
 void s3_upload_part_copy(struct s3_req *r)
 {
 	struct kura_error err = { 0 };
@@ -262,17 +294,8 @@ void s3_upload_part_copy(struct s3_req *r)
 		goto out;
 	uint64_t first = 0, last = src.obj->size ? src.obj->size - 1 : 0;
 	const struct kura_str *range = s3_header(r, "x-amz-copy-source-range");
-	if (range != NULL) {
-		if (s3_range_parse(range->p, range->len, src.obj->size, &first, &last) !=
-			    S3_RANGE_OK ||
-		    range->len < 7 || memchr(range->p, '-', range->len) == range->p + 6) {
-			s3_error(r, S3_InvalidArgument,
-				 "The x-amz-copy-source-range value must be of the form "
-				 "bytes=first-last where first and last are the zero-based "
-				 "offsets of the first and last bytes to copy", NULL);
-			goto out;
-		}
-	}
+	if (range != NULL && !copy_range(r, *range, src.obj->size, &first, &last))
+		goto out;
 	uint64_t len = src.obj->size == 0 ? 0 : last - first + 1;
 	if (len > MAX_COPY_SIZE) {
 		s3_error(r, S3_InvalidRequest, "The specified copy range is too large.", NULL);

@@ -120,6 +120,17 @@ out:
 	return ok;
 }
 
+/* Characters (code points) in valid UTF-8: S3 limits tags in characters,
+ * not bytes. */
+static size_t utf8_chars(const char *s, size_t n)
+{
+	size_t c = 0;
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)s[i] & 0xC0) != 0x80)
+			c++;
+	return c;
+}
+
 /* Add one tag to obj after S3's checks; responds on failure. */
 bool s3_tag_add(struct s3_req *r, json_t *obj, const char *k, size_t klen,
 		const char *v, size_t vlen)
@@ -130,6 +141,7 @@ bool s3_tag_add(struct s3_req *r, json_t *obj, const char *k, size_t klen,
 	}
 	if (klen == 0 || klen > 128 * 4 || vlen > 256 * 4 ||
 	    !kura_utf8_valid(k, klen) || !kura_utf8_valid(v, vlen) ||
+	    utf8_chars(k, klen) > 128 || utf8_chars(v, vlen) > 256 ||
 	    memchr(k, 0, klen) || memchr(v, 0, vlen)) {
 		s3_error(r, S3_InvalidTag, "The TagKey or TagValue you have provided is invalid",
 			 NULL);
