@@ -17,7 +17,7 @@
  * SQLITE_BUSY from another process is waited out by the busy timeout and
  * the transaction retried BUSY_RETRIES times before KURA_EBUSY.
  *
- * Schema (version 1; docs/METADATA.md describes every column).  All tables
+ * Schema (version 2; docs/METADATA.md describes every column).  All tables
  * are STRICT, so a key can never be stored as TEXT and sort out of byte
  * order; 64-bit unsigned ids are stored bit-for-bit in signed INTEGERs.
  *   settings(name TEXT PK, value BLOB)
@@ -30,14 +30,32 @@
  *   objects(bucket_id -> buckets, key BLOB, version_uid BLOB UNIQUE, size,
  *           etag, mtime_ms, content_type, content_encoding,
  *           content_language, content_disposition, cache_control, expires,
- *           user_meta_json, part_count, PK(bucket_id, key)) WITHOUT ROWID
+ *           user_meta_json, part_count, tags_json (v2),
+ *           PK(bucket_id, key)) WITHOUT ROWID
  *   parts(version_uid -> objects(version_uid), part_no, blob_id BLOB UNIQUE,
- *         size, seg_size, dek_wrapped BLOB, etag,
+ *         size, seg_size, dek_wrapped BLOB, etag, mtime_ms (v2; NULL in
+ *         rows written by v1: read as the object's mtime),
  *         PK(version_uid, part_no)) WITHOUT ROWID
  *   gc(blob_id BLOB PK) WITHOUT ROWID  blobs to delete from the store
+ *   uploads(id TEXT PK, bucket_id -> buckets, key BLOB, version_uid BLOB
+ *           UNIQUE, created_ms, the object's headers, user_meta_json,
+ *           tags_json) WITHOUT ROWID                              (v2)
+ *     index (bucket_id, key, id) for listing, (created_ms) for expiry
+ *   upload_parts(version_uid -> uploads(version_uid), part_no 1..10000,
+ *                blob_id BLOB UNIQUE, size, seg_size, dek_wrapped, etag,
+ *                mtime_ms, PK(version_uid, part_no)) WITHOUT ROWID  (v2)
  * Keys are BLOBs: SQLite compares BLOBs with memcmp (then length), which is
  * exactly S3's UTF-8 byte order; objects is clustered on (bucket_id, key)
  * so a listing page is one range scan of the primary key.
+ *
+ * Multipart uploads: an upload's parts live in upload_parts under the
+ * upload's version_uid (each blob's ciphertext is bound to that uid and its
+ * part_no).  Completing moves the chosen rows, unchanged, into parts under
+ * the same uid, which becomes the object's: metadata rows only, never blob
+ * bytes, at most KURA_MAX_PARTS single-row INSERT ... SELECTs in the one
+ * transaction.  Separate tables keep both foreign keys (a part row always
+ * belongs to an object or to an upload, so no blob can be orphaned by a
+ * dangling row) and left migration 2 free of any table rebuild.
  *
  * Migrations: PRAGMA user_version is the schema version; migrations[i]
  * takes version i to i+1 in its own IMMEDIATE transaction together with the
@@ -49,9 +67,12 @@
  * deleted objects do not linger in free space; old page images may remain
  * in the WAL until it is checkpointed and overwritten.
  *
- * Blob safety: a blob id leaves parts and enters gc in the same
- * transaction, unless the new version reuses it; a part may not name a blob
- * already queued in gc (it may be being deleted right now).
+ * Blob safety: a blob id is in at most one of parts, upload_parts and gc
+ * at any commit.  It leaves parts or upload_parts and enters gc in the same
+ * transaction, unless the new version (or upload part) reuses it; a new
+ * part may not name a blob already queued in gc (it may be being deleted
+ * right now) nor one the other table holds.  gc queueing is guarded by
+ * NOT EXISTS in both part tables, so a blob still in use is never queued.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -147,6 +168,40 @@ static const char *const migrations[] = {
 	"CREATE TABLE gc (\n"
 	"  blob_id BLOB PRIMARY KEY NOT NULL CHECK (length(blob_id) = 16)\n"
 	") WITHOUT ROWID, STRICT;\n",
+
+	/* 1 -> 2: object tags, part mtimes, multipart uploads.  ADD COLUMN
+	 * only rewrites the schema text, so existing rows are not touched:
+	 * parts.mtime_ms stays NULL in old rows (read as the object's). */
+	"ALTER TABLE objects ADD COLUMN tags_json TEXT;\n"
+	"ALTER TABLE parts ADD COLUMN mtime_ms INTEGER;\n"
+	"CREATE TABLE uploads (\n"
+	"  id TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 64),\n"
+	"  bucket_id INTEGER NOT NULL REFERENCES buckets(id),\n"
+	"  key BLOB NOT NULL CHECK (length(key) BETWEEN 1 AND 1024),\n"
+	"  version_uid BLOB NOT NULL UNIQUE CHECK (length(version_uid) = 16),\n"
+	"  created_ms INTEGER NOT NULL,\n"
+	"  content_type TEXT,\n"
+	"  content_encoding TEXT,\n"
+	"  content_language TEXT,\n"
+	"  content_disposition TEXT,\n"
+	"  cache_control TEXT,\n"
+	"  expires TEXT,\n"
+	"  user_meta_json TEXT,\n"
+	"  tags_json TEXT\n"
+	") WITHOUT ROWID, STRICT;\n"
+	"CREATE INDEX uploads_key ON uploads(bucket_id, key, id);\n"
+	"CREATE INDEX uploads_created ON uploads(created_ms);\n"
+	"CREATE TABLE upload_parts (\n"
+	"  version_uid BLOB NOT NULL REFERENCES uploads(version_uid),\n"
+	"  part_no INTEGER NOT NULL CHECK (part_no BETWEEN 1 AND 10000),\n"
+	"  blob_id BLOB NOT NULL UNIQUE CHECK (length(blob_id) = 16),\n"
+	"  size INTEGER NOT NULL CHECK (size >= 0),\n"
+	"  seg_size INTEGER NOT NULL,\n"
+	"  dek_wrapped BLOB NOT NULL,\n"
+	"  etag TEXT NOT NULL,\n"
+	"  mtime_ms INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (version_uid, part_no)\n"
+	") WITHOUT ROWID, STRICT;\n",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -182,7 +237,9 @@ enum st {
 	ST_PARTS_DELETE,
 	ST_PART_INSERT,
 	ST_PARTS_GET,
-	ST_GC_HAS,
+	ST_OBJ_SET_TAGS,
+	ST_OBJ_UID_EXISTS,
+	ST_BLOB_STATE,
 	ST_GC_QUEUE,
 	ST_GC_NEXT,
 	ST_GC_DELETE,
@@ -195,11 +252,43 @@ enum st {
 	ST_LIST_GE_LT,
 	ST_LIST_GT,
 	ST_LIST_GT_LT,
+	ST_UPLOAD_INSERT,
+	ST_UPLOAD_UID_EXISTS,
+	ST_UPLOAD_FIND,
+	ST_UPLOAD_GET,
+	ST_UPLOAD_DELETE,
+	ST_UPLOAD_EXPIRED,
+	ST_UPART_BLOB,
+	ST_UPART_DELETE_ONE,
+	ST_UPART_INSERT,
+	ST_UPART_LIST,
+	ST_UPART_MOVE,
+	ST_UPART_GC_ALL,
+	ST_UPART_DELETE_ALL,
+	ST_BUCKET_UPARTS_GC,
+	ST_BUCKET_UPARTS_DELETE,
+	ST_BUCKET_UPLOADS_DELETE,
+	/* Upload listing: lower bound none / >= prefix / key > marker /
+	 * (key, id) > (marker, id marker), times upper bound none /
+	 * < successor(prefix).  Keep the eight in this order. */
+	ST_ULIST,
+	ST_ULIST_LT,
+	ST_ULIST_GE,
+	ST_ULIST_GE_LT,
+	ST_ULIST_GT,
+	ST_ULIST_GT_LT,
+	ST_ULIST_GTID,
+	ST_ULIST_GTID_LT,
 	ST_COUNT_
 };
 
 #define LIST_COLS "SELECT key, size, etag, mtime_ms FROM objects "
 #define LIST_TAIL " ORDER BY key LIMIT ?4"
+#define UPLOAD_COLS                                                         \
+	"SELECT id, bucket_id, key, version_uid, created_ms, content_type, "  \
+	"content_encoding, content_language, content_disposition, "         \
+	"cache_control, expires, user_meta_json, tags_json FROM uploads "
+#define ULIST_TAIL " ORDER BY key, id LIMIT ?5"
 
 static const char *const sql_text[ST_COUNT_] = {
 	[ST_BEGIN] = "BEGIN",
@@ -247,31 +336,40 @@ static const char *const sql_text[ST_COUNT_] = {
 		"INSERT INTO objects (bucket_id, key, version_uid, size, etag, "
 		"mtime_ms, content_type, content_encoding, content_language, "
 		"content_disposition, cache_control, expires, user_meta_json, "
-		"part_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-		"?11, ?12, ?13, ?14)",
+		"tags_json, part_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+		"?9, ?10, ?11, ?12, ?13, ?14, ?15)",
 	[ST_OBJ_GET] =
 		"SELECT version_uid, size, etag, mtime_ms, content_type, "
 		"content_encoding, content_language, content_disposition, "
-		"cache_control, expires, user_meta_json, part_count "
+		"cache_control, expires, user_meta_json, tags_json, part_count "
 		"FROM objects WHERE bucket_id = ?1 AND key = ?2",
 	[ST_PARTS_BLOBS] = "SELECT blob_id FROM parts WHERE version_uid = ?1",
 	[ST_PARTS_DELETE] = "DELETE FROM parts WHERE version_uid = ?1",
 	[ST_PART_INSERT] =
 		"INSERT INTO parts (version_uid, part_no, blob_id, size, "
-		"seg_size, dek_wrapped, etag) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+		"seg_size, dek_wrapped, etag, mtime_ms) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[ST_PARTS_GET] =
-		"SELECT part_no, blob_id, size, seg_size, dek_wrapped, etag "
-		"FROM parts WHERE version_uid = ?1 ORDER BY part_no",
-	[ST_GC_HAS] = "SELECT 1 FROM gc WHERE blob_id = ?1",
-	/* A blob the new version still uses is not garbage. */
+		"SELECT part_no, blob_id, size, seg_size, dek_wrapped, etag, "
+		"mtime_ms FROM parts WHERE version_uid = ?1 ORDER BY part_no",
+	[ST_OBJ_SET_TAGS] =
+		"UPDATE objects SET tags_json = ?3 "
+		"WHERE bucket_id = ?1 AND key = ?2",
+	[ST_OBJ_UID_EXISTS] = "SELECT 1 FROM objects WHERE version_uid = ?1",
+	[ST_BLOB_STATE] =
+		"SELECT EXISTS (SELECT 1 FROM gc WHERE blob_id = ?1), "
+		"EXISTS (SELECT 1 FROM parts WHERE blob_id = ?1), "
+		"EXISTS (SELECT 1 FROM upload_parts WHERE blob_id = ?1)",
+	/* A blob the new version or an upload still uses is not garbage. */
 	[ST_GC_QUEUE] =
 		"INSERT OR IGNORE INTO gc (blob_id) SELECT ?1 WHERE NOT EXISTS "
-		"(SELECT 1 FROM parts WHERE blob_id = ?1)",
+		"(SELECT 1 FROM parts WHERE blob_id = ?1) AND NOT EXISTS "
+		"(SELECT 1 FROM upload_parts WHERE blob_id = ?1)",
 	[ST_GC_NEXT] = "SELECT blob_id FROM gc LIMIT ?1",
 	[ST_GC_DELETE] = "DELETE FROM gc WHERE blob_id = ?1",
 	[ST_BLOB_REFERENCED] =
 		"SELECT EXISTS (SELECT 1 FROM parts WHERE blob_id = ?1) "
+		"OR EXISTS (SELECT 1 FROM upload_parts WHERE blob_id = ?1) "
 		"OR EXISTS (SELECT 1 FROM gc WHERE blob_id = ?1)",
 	[ST_LIST] = LIST_COLS "WHERE bucket_id = ?1" LIST_TAIL,
 	[ST_LIST_LT] = LIST_COLS "WHERE bucket_id = ?1 AND key < ?3" LIST_TAIL,
@@ -281,6 +379,70 @@ static const char *const sql_text[ST_COUNT_] = {
 	[ST_LIST_GT] = LIST_COLS "WHERE bucket_id = ?1 AND key > ?2" LIST_TAIL,
 	[ST_LIST_GT_LT] = LIST_COLS
 		"WHERE bucket_id = ?1 AND key > ?2 AND key < ?3" LIST_TAIL,
+	[ST_UPLOAD_INSERT] =
+		"INSERT INTO uploads (id, bucket_id, key, version_uid, "
+		"created_ms, content_type, content_encoding, content_language, "
+		"content_disposition, cache_control, expires, user_meta_json, "
+		"tags_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+		"?11, ?12, ?13)",
+	[ST_UPLOAD_UID_EXISTS] = "SELECT 1 FROM uploads WHERE version_uid = ?1",
+	[ST_UPLOAD_FIND] =
+		"SELECT bucket_id, key, version_uid FROM uploads WHERE id = ?1",
+	[ST_UPLOAD_GET] = UPLOAD_COLS "WHERE id = ?1",
+	[ST_UPLOAD_DELETE] = "DELETE FROM uploads WHERE id = ?1",
+	/* The index on created_ms holds (created_ms, id): no sort. */
+	[ST_UPLOAD_EXPIRED] = UPLOAD_COLS
+		"WHERE created_ms < ?1 ORDER BY created_ms, id LIMIT ?2",
+	[ST_UPART_BLOB] =
+		"SELECT blob_id FROM upload_parts "
+		"WHERE version_uid = ?1 AND part_no = ?2",
+	[ST_UPART_DELETE_ONE] =
+		"DELETE FROM upload_parts WHERE version_uid = ?1 AND part_no = ?2",
+	[ST_UPART_INSERT] =
+		"INSERT INTO upload_parts (version_uid, part_no, blob_id, size, "
+		"seg_size, dek_wrapped, etag, mtime_ms) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_UPART_LIST] =
+		"SELECT part_no, blob_id, size, seg_size, dek_wrapped, etag, "
+		"mtime_ms FROM upload_parts WHERE version_uid = ?1 AND "
+		"part_no > ?2 ORDER BY part_no LIMIT ?3",
+	/* Completion: one chosen part, copied only if it is the caller's. */
+	[ST_UPART_MOVE] =
+		"INSERT INTO parts (version_uid, part_no, blob_id, size, "
+		"seg_size, dek_wrapped, etag, mtime_ms) SELECT version_uid, "
+		"part_no, blob_id, size, seg_size, dek_wrapped, etag, mtime_ms "
+		"FROM upload_parts WHERE version_uid = ?1 AND part_no = ?2 AND "
+		"blob_id = ?3 AND size = ?4 AND etag = ?5",
+	/* Parts moved to the object are in parts by now and stay live. */
+	[ST_UPART_GC_ALL] =
+		"INSERT OR IGNORE INTO gc (blob_id) SELECT u.blob_id "
+		"FROM upload_parts u WHERE u.version_uid = ?1 AND NOT EXISTS "
+		"(SELECT 1 FROM parts p WHERE p.blob_id = u.blob_id)",
+	[ST_UPART_DELETE_ALL] = "DELETE FROM upload_parts WHERE version_uid = ?1",
+	[ST_BUCKET_UPARTS_GC] =
+		"INSERT OR IGNORE INTO gc (blob_id) SELECT p.blob_id "
+		"FROM uploads u JOIN upload_parts p "
+		"ON p.version_uid = u.version_uid WHERE u.bucket_id = ?1",
+	[ST_BUCKET_UPARTS_DELETE] =
+		"DELETE FROM upload_parts WHERE version_uid IN "
+		"(SELECT version_uid FROM uploads WHERE bucket_id = ?1)",
+	[ST_BUCKET_UPLOADS_DELETE] = "DELETE FROM uploads WHERE bucket_id = ?1",
+	[ST_ULIST] = UPLOAD_COLS "WHERE bucket_id = ?1" ULIST_TAIL,
+	[ST_ULIST_LT] = UPLOAD_COLS
+		"WHERE bucket_id = ?1 AND key < ?4" ULIST_TAIL,
+	[ST_ULIST_GE] = UPLOAD_COLS
+		"WHERE bucket_id = ?1 AND key >= ?2" ULIST_TAIL,
+	[ST_ULIST_GE_LT] = UPLOAD_COLS
+		"WHERE bucket_id = ?1 AND key >= ?2 AND key < ?4" ULIST_TAIL,
+	[ST_ULIST_GT] = UPLOAD_COLS
+		"WHERE bucket_id = ?1 AND key > ?2" ULIST_TAIL,
+	[ST_ULIST_GT_LT] = UPLOAD_COLS
+		"WHERE bucket_id = ?1 AND key > ?2 AND key < ?4" ULIST_TAIL,
+	[ST_ULIST_GTID] = UPLOAD_COLS
+		"WHERE bucket_id = ?1 AND (key, id) > (?2, ?3)" ULIST_TAIL,
+	[ST_ULIST_GTID_LT] = UPLOAD_COLS
+		"WHERE bucket_id = ?1 AND (key, id) > (?2, ?3) AND key < ?4"
+		ULIST_TAIL,
 };
 
 /* ---- state ---- */
@@ -1033,6 +1195,28 @@ static enum kura_err exists(struct conn *c, enum st id, uint64_t key,
 	return r;
 }
 
+/* Like exists, keyed by a blob (a version uid). */
+static enum kura_err exists_blob(struct conn *c, enum st id, const void *key,
+				 size_t len, bool *found,
+				 struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, id, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_blob(s, 1, key, len);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		*found = rc == SQLITE_ROW;
+	else
+		r = sql_fail(err, c->db, rc, "lookup");
+	stmt_done(s);
+	return r;
+}
+
 struct tenant_arg {
 	const struct kura_tenant *t;
 	uint64_t id;
@@ -1414,6 +1598,10 @@ out:
 static enum kura_err bucket_delete_body(struct conn *c, void *arg,
 					struct kura_error *err)
 {
+	static const enum st steps[] = {
+		ST_BUCKET_UPARTS_GC, ST_BUCKET_UPARTS_DELETE,
+		ST_BUCKET_UPLOADS_DELETE, ST_BUCKET_DELETE, ST_BUCKET_RETIRE,
+	};
 	const uint64_t *id = arg;
 	sqlite3_stmt *s = NULL;
 	bool found = false;
@@ -1432,9 +1620,11 @@ static enum kura_err bucket_delete_body(struct conn *c, void *arg,
 	if (found)
 		return kura_fail(err, KURA_ENOTEMPTY, "bucket %016llx not empty",
 				 (unsigned long long)*id);
-	for (int i = 0; i < 2; i++) {
-		r = stmt_get(c, i == 0 ? ST_BUCKET_DELETE : ST_BUCKET_RETIRE,
-			     &s, err);
+	/* Abort the uploads in progress (their parts' blobs to gc, parts
+	 * before uploads before the bucket, as the foreign keys want), then
+	 * drop and retire the bucket. */
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		r = stmt_get(c, steps[i], &s, err);
 		if (r != KURA_OK)
 			return r;
 		rc = bind_u64(s, 1, *id);
@@ -1578,35 +1768,44 @@ static enum kura_err gc_queue(struct conn *c, const struct blob_list *bl,
 	return r;
 }
 
-static enum kura_err part_insert(struct conn *c, const struct kura_object *o,
-				 const struct kura_part *p,
-				 struct kura_error *err)
+/* Where a blob id is already recorded. */
+struct blob_state {
+	bool queued;		/* in gc */
+	bool in_parts;		/* part of an object version */
+	bool in_uploads;	/* part of an upload in progress */
+};
+
+static enum kura_err blob_state_get(struct conn *c,
+				    const uint8_t id[KURA_BLOB_ID_LEN],
+				    struct blob_state *out,
+				    struct kura_error *err)
 {
 	sqlite3_stmt *s = NULL;
-	bool queued = false;
-	enum kura_err r;
+	enum kura_err r = stmt_get(c, ST_BLOB_STATE, &s, err);
 	int rc;
 
-	r = stmt_get(c, ST_GC_HAS, &s, err);
 	if (r != KURA_OK)
 		return r;
-	rc = bind_blob(s, 1, p->blob_id, KURA_BLOB_ID_LEN);
+	rc = bind_blob(s, 1, id, KURA_BLOB_ID_LEN);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->queued = sqlite3_column_int(s, 0) != 0;
+		out->in_parts = sqlite3_column_int(s, 1) != 0;
+		out->in_uploads = sqlite3_column_int(s, 2) != 0;
+	} else {
+		r = sql_fail(err, c->db, rc, "check blob state");
+	}
 	stmt_done(s);
-	if (rc == SQLITE_ROW)
-		queued = true;
-	else if (rc != SQLITE_DONE)
-		return sql_fail(err, c->db, rc, "check gc queue");
-	if (queued)
-		return kura_fail(err, KURA_EEXIST,
-				 "part %u names a blob queued for deletion",
-				 p->part_no);
+	return r;
+}
 
-	r = stmt_get(c, ST_PART_INSERT, &s, err);
-	if (r != KURA_OK)
-		return r;
-	rc = bind_blob(s, 1, o->version_uid, KURA_UID_LEN);
+/* Bind the columns shared by parts and upload_parts inserts. */
+static int bind_part(sqlite3_stmt *s, const uint8_t uid[KURA_UID_LEN],
+		     const struct kura_part *p)
+{
+	int rc = bind_blob(s, 1, uid, KURA_UID_LEN);
+
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(s, 2, p->part_no);
 	if (rc == SQLITE_OK)
@@ -1619,6 +1818,35 @@ static enum kura_err part_insert(struct conn *c, const struct kura_object *o,
 		rc = bind_blob(s, 6, p->dek_wrapped, KURA_WRAPPED_DEK_LEN);
 	if (rc == SQLITE_OK)
 		rc = bind_text(s, 7, p->etag);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 8, p->mtime_ms);
+	return rc;
+}
+
+static enum kura_err part_insert(struct conn *c, const struct kura_object *o,
+				 const struct kura_part *p,
+				 struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	struct blob_state bs;
+	enum kura_err r;
+	int rc;
+
+	r = blob_state_get(c, p->blob_id, &bs, err);
+	if (r != KURA_OK)
+		return r;
+	if (bs.queued)
+		return kura_fail(err, KURA_EEXIST,
+				 "part %u names a blob queued for deletion",
+				 p->part_no);
+	if (bs.in_uploads)
+		return kura_fail(err, KURA_EEXIST,
+				 "part %u names a blob of an upload", p->part_no);
+
+	r = stmt_get(c, ST_PART_INSERT, &s, err);
+	if (r != KURA_OK)
+		return r;
+	rc = bind_part(s, o->version_uid, p);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	stmt_done(s);
@@ -1633,10 +1861,10 @@ static enum kura_err part_insert(struct conn *c, const struct kura_object *o,
 static enum kura_err object_insert(struct conn *c, const struct kura_object *o,
 				   struct kura_error *err)
 {
-	const char *strs[7] = {
+	const char *strs[8] = {
 		o->content_type, o->content_encoding, o->content_language,
 		o->content_disposition, o->cache_control, o->expires,
-		o->user_meta_json,
+		o->user_meta_json, o->tags_json,
 	};
 	sqlite3_stmt *s = NULL;
 	enum kura_err r = stmt_get(c, ST_OBJ_INSERT, &s, err);
@@ -1655,10 +1883,10 @@ static enum kura_err object_insert(struct conn *c, const struct kura_object *o,
 		rc = bind_text(s, 5, o->etag);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(s, 6, o->mtime_ms);
-	for (int i = 0; i < 7 && rc == SQLITE_OK; i++)
+	for (int i = 0; i < 8 && rc == SQLITE_OK; i++)
 		rc = bind_text(s, 7 + i, strs[i]);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(s, 14, o->part_count);
+		rc = sqlite3_bind_int64(s, 15, o->part_count);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	stmt_done(s);
@@ -1685,6 +1913,16 @@ static enum kura_err object_put_body(struct conn *c, void *arg,
 			      (unsigned long long)o->bucket_id);
 		goto out;
 	}
+	/* An upload's uid becomes its object's on completion. */
+	r = exists_blob(c, ST_UPLOAD_UID_EXISTS, o->version_uid, KURA_UID_LEN,
+			&found, err);
+	if (r != KURA_OK)
+		goto out;
+	if (found) {
+		r = kura_fail(err, KURA_EEXIST,
+			      "version uid belongs to an upload");
+		goto out;
+	}
 	r = object_remove(c, o->bucket_id, o->key, o->key_len, &found, &old,
 			  err);
 	if (r != KURA_OK)
@@ -1709,9 +1947,10 @@ static enum kura_err check_key(const char *key, size_t key_len,
 	return KURA_OK;
 }
 
-static enum kura_err sqlite_object_put(void *priv,
-				       const struct kura_object *obj,
-				       struct kura_error *err)
+/* Validate an object record; a multipart one (from upload_complete) has
+ * at least one part and part numbers 1..KURA_MAX_PARTS. */
+static enum kura_err check_object(const struct kura_object *obj,
+				  bool multipart, struct kura_error *err)
 {
 	uint64_t sum = 0;
 	enum kura_err r;
@@ -1723,13 +1962,17 @@ static enum kura_err sqlite_object_put(void *priv,
 		return r;
 	if (!str_ok(obj->etag, sizeof(obj->etag), true) ||
 	    obj->size > INT64_MAX || obj->part_count > PARTS_MAX ||
-	    (obj->part_count > 0 && obj->parts == NULL))
+	    (obj->part_count > 0 && obj->parts == NULL) ||
+	    (multipart &&
+	     (obj->part_count == 0 || obj->part_count > KURA_MAX_PARTS)))
 		return kura_fail(err, KURA_EINVAL, "bad object record");
 	for (uint32_t i = 0; i < obj->part_count; i++) {
 		const struct kura_part *p = &obj->parts[i];
 		if (!str_ok(p->etag, sizeof(p->etag), true) ||
 		    p->size > INT64_MAX - sum ||
-		    (i > 0 && p->part_no <= obj->parts[i - 1].part_no))
+		    (i > 0 && p->part_no <= obj->parts[i - 1].part_no) ||
+		    (multipart &&
+		     (p->part_no < 1 || p->part_no > KURA_MAX_PARTS)))
 			return kura_fail(err, KURA_EINVAL, "bad part %u",
 					 p->part_no);
 		sum += p->size;
@@ -1740,7 +1983,39 @@ static enum kura_err sqlite_object_put(void *priv,
 				 "(%llu)",
 				 (unsigned long long)obj->size,
 				 (unsigned long long)sum);
+	return KURA_OK;
+}
+
+static enum kura_err sqlite_object_put(void *priv,
+				       const struct kura_object *obj,
+				       struct kura_error *err)
+{
+	enum kura_err r = check_object(obj, false, err);
+
+	if (r != KURA_OK)
+		return r;
 	return write_tx(priv, object_put_body, (void *)obj, err);
+}
+
+/* One row of ST_PARTS_GET / ST_UPART_LIST columns. */
+static enum kura_err part_row(sqlite3_stmt *s, struct kura_part *p,
+			       struct kura_error *err)
+{
+	enum kura_err r;
+
+	memset(p, 0, sizeof(*p));
+	p->part_no = (uint32_t)sqlite3_column_int64(s, 0);
+	r = col_blob(s, 1, p->blob_id, KURA_BLOB_ID_LEN, NULL, "blob id", err);
+	if (r != KURA_OK)
+		return r;
+	p->size = (uint64_t)sqlite3_column_int64(s, 2);
+	p->seg_size = (uint32_t)sqlite3_column_int64(s, 3);
+	r = col_blob(s, 4, p->dek_wrapped, KURA_WRAPPED_DEK_LEN, NULL,
+		     "wrapped dek", err);
+	if (r == KURA_OK)
+		r = col_text(s, 5, p->etag, sizeof(p->etag), "part etag", err);
+	p->mtime_ms = sqlite3_column_int64(s, 6);
+	return r;
 }
 
 static enum kura_err parts_read(struct conn *c, struct kura_object *o,
@@ -1770,20 +2045,12 @@ static enum kura_err parts_read(struct conn *c, struct kura_object *o,
 			goto out;
 		}
 		p = &o->parts[n];
-		p->part_no = (uint32_t)sqlite3_column_int64(s, 0);
-		r = col_blob(s, 1, p->blob_id, KURA_BLOB_ID_LEN, NULL,
-			     "blob id", err);
+		r = part_row(s, p, err);
 		if (r != KURA_OK)
 			goto out;
-		p->size = (uint64_t)sqlite3_column_int64(s, 2);
-		p->seg_size = (uint32_t)sqlite3_column_int64(s, 3);
-		r = col_blob(s, 4, p->dek_wrapped, KURA_WRAPPED_DEK_LEN, NULL,
-			     "wrapped dek", err);
-		if (r == KURA_OK)
-			r = col_text(s, 5, p->etag, sizeof(p->etag),
-				     "part etag", err);
-		if (r != KURA_OK)
-			goto out;
+		/* Rows written by schema 1 have no part time. */
+		if (sqlite3_column_type(s, 6) == SQLITE_NULL)
+			p->mtime_ms = o->mtime_ms;
 		n++;
 		rc = SQLITE_OK;
 	}
@@ -1808,7 +2075,7 @@ static enum kura_err sqlite_object_get(void *priv, uint64_t bucket_id,
 	struct conn *c = NULL;
 	sqlite3_stmt *s = NULL;
 	struct kura_object *o = NULL;
-	const char **strs[7];
+	const char **strs[8];
 	enum kura_err r;
 	int64_t v;
 	int rc;
@@ -1826,6 +2093,7 @@ static enum kura_err sqlite_object_get(void *priv, uint64_t bucket_id,
 	strs[4] = &o->cache_control;
 	strs[5] = &o->expires;
 	strs[6] = &o->user_meta_json;
+	strs[7] = &o->tags_json;
 
 	r = conn_acquire(m, &c, err);
 	if (r != KURA_OK)
@@ -1865,11 +2133,11 @@ static enum kura_err sqlite_object_get(void *priv, uint64_t bucket_id,
 	if (r != KURA_OK)
 		goto out;
 	o->mtime_ms = sqlite3_column_int64(s, 3);
-	for (int i = 0; i < 7 && r == KURA_OK; i++)
+	for (int i = 0; i < 8 && r == KURA_OK; i++)
 		r = col_ptext(s, 4 + i, pool, strs[i], err);
 	if (r != KURA_OK)
 		goto out;
-	v = sqlite3_column_int64(s, 11);
+	v = sqlite3_column_int64(s, 12);
 	if (v < 0 || v > PARTS_MAX) {
 		r = kura_fail(err, KURA_EIO, "sqlite: corrupt part count");
 		goto out;
@@ -2071,6 +2339,781 @@ out:
 	return r;
 }
 
+/* ---- object tags ---- */
+
+struct tags_arg {
+	uint64_t bucket_id;
+	const char *key;
+	size_t key_len;
+	const char *tags_json;
+};
+
+static enum kura_err set_tags_body(struct conn *c, void *arg,
+				   struct kura_error *err)
+{
+	struct tags_arg *a = arg;
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, ST_OBJ_SET_TAGS, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, a->bucket_id);
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 2, a->key, a->key_len);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 3, a->tags_json);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, "set object tags");
+	if (sqlite3_changes(c->db) == 0)
+		return kura_fail(err, KURA_ENOENT, "no such object");
+	return KURA_OK;
+}
+
+static enum kura_err sqlite_object_set_tags(void *priv, uint64_t bucket_id,
+					    const char *key, size_t key_len,
+					    const char *tags_json,
+					    struct kura_error *err)
+{
+	struct tags_arg a = { bucket_id, key, key_len, tags_json };
+	enum kura_err r = check_key(key, key_len, err);
+
+	if (r != KURA_OK)
+		return r;
+	return write_tx(priv, set_tags_body, &a, err);
+}
+
+/* ---- multipart uploads ---- */
+
+/* Upload ids are opaque to this layer: 1..64 printable ASCII characters
+ * (no space), so they sort and print safely. */
+static bool upload_id_ok(const char *id)
+{
+	size_t n = strnlen(id, KURA_UPLOAD_ID_MAX);
+
+	if (n == 0 || n >= KURA_UPLOAD_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)id[i] < 0x21 || (unsigned char)id[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* For the calls that look an upload up: an id that cannot exist is simply
+ * not found (clients send whatever uploadId they like). */
+static enum kura_err check_upload_ref(const char *id, struct kura_error *err)
+{
+	if (id == NULL)
+		return kura_fail(err, KURA_EINVAL, "upload id missing");
+	if (!upload_id_ok(id))
+		return kura_fail(err, KURA_ENOENT, "no such upload (bad id)");
+	return KURA_OK;
+}
+
+static enum kura_err check_part(const struct kura_part *p,
+				struct kura_error *err)
+{
+	if (p == NULL)
+		return kura_fail(err, KURA_EINVAL, "part missing");
+	if (p->part_no < 1 || p->part_no > KURA_MAX_PARTS ||
+	    !str_ok(p->etag, sizeof(p->etag), true) || p->size > INT64_MAX)
+		return kura_fail(err, KURA_EINVAL, "bad part %u", p->part_no);
+	return KURA_OK;
+}
+
+/* Upload id in bucket_id: its version uid and, when key is not NULL,
+ * whether its key is key.  KURA_ENOENT when there is none (also when it
+ * belongs to another bucket). */
+static enum kura_err upload_find(struct conn *c, const char *id,
+				 uint64_t bucket_id, const char *key,
+				 size_t key_len, uint8_t uid[KURA_UID_LEN],
+				 bool *key_match, struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, ST_UPLOAD_FIND, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_text(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE ||
+	    (rc == SQLITE_ROW &&
+	     i2u(sqlite3_column_int64(s, 0)) != bucket_id)) {
+		r = kura_fail(err, KURA_ENOENT, "no upload '%s'", id);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = sql_fail(err, c->db, rc, "find upload");
+		goto out;
+	}
+	if (key != NULL) {
+		const void *k = sqlite3_column_blob(s, 1);
+		int n = sqlite3_column_bytes(s, 1);
+		*key_match = k != NULL && n > 0 && (size_t)n == key_len &&
+			     memcmp(k, key, key_len) == 0;
+	}
+	r = col_blob(s, 2, uid, KURA_UID_LEN, NULL, "version uid", err);
+out:
+	stmt_done(s);
+	return r;
+}
+
+/* Run a statement whose only parameter ?1 is a version uid. */
+static enum kura_err run_uid(struct conn *c, enum st id,
+			     const uint8_t uid[KURA_UID_LEN], const char *what,
+			     struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, id, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_blob(s, 1, uid, KURA_UID_LEN);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, what);
+	return KURA_OK;
+}
+
+/* Queue every blob of the upload with uid that is not (now) an object's
+ * part, then delete its part rows and the upload row. */
+static enum kura_err upload_drop(struct conn *c, const char *id,
+				 const uint8_t uid[KURA_UID_LEN],
+				 struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum kura_err r;
+	int rc;
+
+	r = run_uid(c, ST_UPART_GC_ALL, uid, "queue upload parts", err);
+	if (r == KURA_OK)
+		r = run_uid(c, ST_UPART_DELETE_ALL, uid, "delete upload parts",
+			    err);
+	if (r == KURA_OK)
+		r = stmt_get(c, ST_UPLOAD_DELETE, &s, err);
+	if (r != KURA_OK)
+		return r;
+	rc = bind_text(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, "delete upload");
+	return KURA_OK;
+}
+
+static enum kura_err upload_create_body(struct conn *c, void *arg,
+					struct kura_error *err)
+{
+	const struct kura_upload *u = arg;
+	const char *strs[8] = {
+		u->content_type, u->content_encoding, u->content_language,
+		u->content_disposition, u->cache_control, u->expires,
+		u->user_meta_json, u->tags_json,
+	};
+	sqlite3_stmt *s = NULL;
+	bool found = false;
+	enum kura_err r;
+	int rc;
+
+	r = exists(c, ST_BUCKET_EXISTS, u->bucket_id, &found, err);
+	if (r != KURA_OK)
+		return r;
+	if (!found)
+		return kura_fail(err, KURA_ENOENT, "no bucket %016llx",
+				 (unsigned long long)u->bucket_id);
+	r = exists_blob(c, ST_OBJ_UID_EXISTS, u->version_uid, KURA_UID_LEN,
+			&found, err);
+	if (r != KURA_OK)
+		return r;
+	if (found)
+		return kura_fail(err, KURA_EEXIST,
+				 "version uid belongs to an object");
+	r = stmt_get(c, ST_UPLOAD_INSERT, &s, err);
+	if (r != KURA_OK)
+		return r;
+	rc = bind_text(s, 1, u->id);
+	if (rc == SQLITE_OK)
+		rc = bind_u64(s, 2, u->bucket_id);
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 3, u->key, u->key_len);
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 4, u->version_uid, KURA_UID_LEN);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 5, u->created_ms);
+	for (int i = 0; i < 8 && rc == SQLITE_OK; i++)
+		rc = bind_text(s, 6 + i, strs[i]);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc == SQLITE_DONE)
+		return KURA_OK;
+	if (map_rc(rc) == KURA_EEXIST)
+		return kura_fail(err, KURA_EEXIST,
+				 "upload '%s' (or its version uid) exists",
+				 u->id);
+	return sql_fail(err, c->db, rc, "insert upload");
+}
+
+static enum kura_err sqlite_upload_create(void *priv,
+					  const struct kura_upload *u,
+					  struct kura_error *err)
+{
+	enum kura_err r;
+
+	if (u == NULL || !upload_id_ok(u->id))
+		return kura_fail(err, KURA_EINVAL, "bad upload id");
+	r = check_key(u->key, u->key_len, err);
+	if (r != KURA_OK)
+		return r;
+	return write_tx(priv, upload_create_body, (void *)u, err);
+}
+
+/* One row of UPLOAD_COLS, strings from pool. */
+static enum kura_err upload_row(sqlite3_stmt *s, struct kura_pool *pool,
+				struct kura_upload *u, struct kura_error *err)
+{
+	const char **strs[8] = {
+		&u->content_type, &u->content_encoding, &u->content_language,
+		&u->content_disposition, &u->cache_control, &u->expires,
+		&u->user_meta_json, &u->tags_json,
+	};
+	const void *k;
+	enum kura_err r;
+	int klen;
+
+	memset(u, 0, sizeof(*u));
+	r = col_text(s, 0, u->id, sizeof(u->id), "upload id", err);
+	if (r != KURA_OK)
+		return r;
+	u->bucket_id = i2u(sqlite3_column_int64(s, 1));
+	k = sqlite3_column_blob(s, 2);
+	klen = sqlite3_column_bytes(s, 2);
+	if (k == NULL || klen <= 0)
+		return kura_fail(err, KURA_EIO, "sqlite: corrupt upload key");
+	u->key = kura_pstrndup(pool, k, (size_t)klen);
+	if (u->key == NULL)
+		return kura_fail(err, KURA_ENOMEM, "out of memory");
+	u->key_len = (size_t)klen;
+	r = col_blob(s, 3, u->version_uid, KURA_UID_LEN, NULL, "version uid",
+		     err);
+	if (r != KURA_OK)
+		return r;
+	u->created_ms = sqlite3_column_int64(s, 4);
+	for (int i = 0; i < 8 && r == KURA_OK; i++)
+		r = col_ptext(s, 5 + i, pool, strs[i], err);
+	return r;
+}
+
+static enum kura_err sqlite_upload_get(void *priv, uint64_t bucket_id,
+				       const char *upload_id,
+				       struct kura_pool *pool,
+				       struct kura_upload **out,
+				       struct kura_error *err)
+{
+	struct meta_sqlite *m = priv;
+	struct conn *c = NULL;
+	sqlite3_stmt *s = NULL;
+	struct kura_upload *u = NULL;
+	enum kura_err r;
+	int rc;
+
+	r = check_upload_ref(upload_id, err);
+	if (r != KURA_OK)
+		return r;
+	u = kura_palloc(pool, sizeof(*u));
+	if (u == NULL)
+		return kura_fail(err, KURA_ENOMEM, "out of memory");
+	r = conn_acquire(m, &c, err);
+	if (r == KURA_OK)
+		r = stmt_get(c, ST_UPLOAD_GET, &s, err);
+	if (r != KURA_OK)
+		goto out;
+	rc = bind_text(s, 1, upload_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE ||
+	    (rc == SQLITE_ROW &&
+	     i2u(sqlite3_column_int64(s, 1)) != bucket_id)) {
+		r = kura_fail(err, KURA_ENOENT, "no upload '%s'", upload_id);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = sql_fail(err, c->db, rc, "get upload");
+		goto out;
+	}
+	r = upload_row(s, pool, u, err);
+	if (r == KURA_OK)
+		*out = u;
+out:
+	stmt_done(s);
+	conn_release(m, c);
+	return r;
+}
+
+struct put_part_arg {
+	uint64_t bucket_id;
+	const char *id;
+	const struct kura_part *p;
+};
+
+static enum kura_err upload_put_part_body(struct conn *c, void *arg,
+					  struct kura_error *err)
+{
+	struct put_part_arg *a = arg;
+	const struct kura_part *p = a->p;
+	uint8_t uid[KURA_UID_LEN];
+	uint8_t old[1][KURA_BLOB_ID_LEN];
+	struct blob_list old_list = { old, 0 };
+	struct blob_state bs;
+	sqlite3_stmt *s = NULL;
+	enum kura_err r;
+	int rc;
+
+	r = upload_find(c, a->id, a->bucket_id, NULL, 0, uid, NULL, err);
+	if (r != KURA_OK)
+		return r;
+	/* The part this one replaces, if any: its row goes first so its
+	 * blob may be reused (a retried request) without a clash. */
+	r = stmt_get(c, ST_UPART_BLOB, &s, err);
+	if (r != KURA_OK)
+		return r;
+	rc = bind_blob(s, 1, uid, KURA_UID_LEN);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, p->part_no);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		r = col_blob(s, 0, old[0], KURA_BLOB_ID_LEN, NULL, "blob id",
+			     err);
+		old_list.n = 1;
+	} else if (rc != SQLITE_DONE) {
+		r = sql_fail(err, c->db, rc, "find upload part");
+	}
+	stmt_done(s);
+	if (r != KURA_OK)
+		return r;
+	if (old_list.n > 0) {
+		r = stmt_get(c, ST_UPART_DELETE_ONE, &s, err);
+		if (r != KURA_OK)
+			return r;
+		rc = bind_blob(s, 1, uid, KURA_UID_LEN);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(s, 2, p->part_no);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(s);
+		stmt_done(s);
+		if (rc != SQLITE_DONE)
+			return sql_fail(err, c->db, rc, "replace upload part");
+	}
+
+	r = blob_state_get(c, p->blob_id, &bs, err);
+	if (r != KURA_OK)
+		return r;
+	if (bs.queued)
+		return kura_fail(err, KURA_EEXIST,
+				 "part %u names a blob queued for deletion",
+				 p->part_no);
+	if (bs.in_parts || bs.in_uploads)
+		return kura_fail(err, KURA_EEXIST,
+				 "part %u: blob id already in use", p->part_no);
+	r = stmt_get(c, ST_UPART_INSERT, &s, err);
+	if (r != KURA_OK)
+		return r;
+	rc = bind_part(s, uid, p);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, "insert upload part");
+	/* After the insert, so a reused blob is not queued. */
+	return gc_queue(c, &old_list, err);
+}
+
+static enum kura_err sqlite_upload_put_part(void *priv, uint64_t bucket_id,
+					    const char *upload_id,
+					    const struct kura_part *p,
+					    struct kura_error *err)
+{
+	struct put_part_arg a = { bucket_id, upload_id, p };
+	enum kura_err r = check_upload_ref(upload_id, err);
+
+	if (r == KURA_OK)
+		r = check_part(p, err);
+	if (r != KURA_OK)
+		return r;
+	return write_tx(priv, upload_put_part_body, &a, err);
+}
+
+static enum kura_err sqlite_upload_list_parts(void *priv, uint64_t bucket_id,
+					      const char *upload_id,
+					      uint32_t after, size_t limit,
+					      struct kura_pool *pool,
+					      struct kura_part **out,
+					      size_t *count,
+					      struct kura_error *err)
+{
+	struct meta_sqlite *m = priv;
+	struct conn *c = NULL;
+	sqlite3_stmt *s = NULL;
+	struct kura_part *tmp = NULL, *res = NULL;
+	uint8_t uid[KURA_UID_LEN];
+	size_t n = 0, cap = 0;
+	enum kura_err r;
+	int rc;
+
+	r = check_upload_ref(upload_id, err);
+	if (r != KURA_OK)
+		return r;
+	if (limit > KURA_MAX_PARTS)
+		limit = KURA_MAX_PARTS;	/* "up to limit" */
+	r = conn_acquire(m, &c, err);
+	if (r != KURA_OK)
+		goto out;
+	/* One read transaction: the upload and its parts from one
+	 * snapshot. */
+	r = run_id(c, ST_BEGIN, "begin", err);
+	if (r == KURA_OK)
+		r = upload_find(c, upload_id, bucket_id, NULL, 0, uid, NULL,
+				err);
+	if (r == KURA_OK)
+		r = stmt_get(c, ST_UPART_LIST, &s, err);
+	if (r != KURA_OK)
+		goto out;
+	rc = bind_blob(s, 1, uid, KURA_UID_LEN);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, after);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, (int64_t)limit);
+	while (rc == SQLITE_OK && n < limit &&
+	       (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap == 0 ? 16 : cap * 2;
+			void *p = realloc(tmp, ncap * sizeof(*tmp));
+			if (p == NULL) {
+				r = kura_fail(err, KURA_ENOMEM, "out of memory");
+				goto out;
+			}
+			tmp = p;
+			cap = ncap;
+		}
+		r = part_row(s, &tmp[n], err);
+		if (r != KURA_OK)
+			goto out;
+		n++;
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_OK) {
+		r = sql_fail(err, c->db, rc, "list upload parts");
+		goto out;
+	}
+	stmt_done(s);
+	s = NULL;
+	r = run_id(c, ST_COMMIT, "end read", err);
+	if (r != KURA_OK)
+		goto out;
+	if (n > 0) {
+		res = kura_pmemdup(pool, tmp, n * sizeof(*tmp));
+		if (res == NULL) {
+			r = kura_fail(err, KURA_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	*out = res;
+	*count = n;
+out:
+	stmt_done(s);
+	conn_release(m, c);
+	free(tmp);
+	return r;
+}
+
+struct complete_arg {
+	const char *id;
+	const struct kura_object *o;
+};
+
+static enum kura_err upload_complete_body(struct conn *c, void *arg,
+					  struct kura_error *err)
+{
+	struct complete_arg *a = arg;
+	const struct kura_object *o = a->o;
+	struct blob_list old = { NULL, 0 };
+	uint8_t uid[KURA_UID_LEN];
+	sqlite3_stmt *s = NULL;
+	bool found = false, key_match = false;
+	enum kura_err r;
+
+	r = upload_find(c, a->id, o->bucket_id, o->key, o->key_len, uid,
+			&key_match, err);
+	if (r != KURA_OK)
+		goto out;
+	if (!key_match || memcmp(uid, o->version_uid, KURA_UID_LEN) != 0) {
+		r = kura_fail(err, KURA_EINVAL,
+			      "object key or version uid differs from upload "
+			      "'%s'",
+			      a->id);
+		goto out;
+	}
+	r = object_remove(c, o->bucket_id, o->key, o->key_len, &found, &old,
+			  err);
+	if (r == KURA_OK)
+		r = object_insert(c, o, err);
+	if (r != KURA_OK)
+		goto out;
+	/* Move each chosen part, row for row, if it is still the one the
+	 * caller saw (same blob, size and etag). */
+	r = stmt_get(c, ST_UPART_MOVE, &s, err);
+	for (uint32_t i = 0; r == KURA_OK && i < o->part_count; i++) {
+		const struct kura_part *p = &o->parts[i];
+		int rc = bind_blob(s, 1, uid, KURA_UID_LEN);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(s, 2, p->part_no);
+		if (rc == SQLITE_OK)
+			rc = bind_blob(s, 3, p->blob_id, KURA_BLOB_ID_LEN);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(s, 4, (int64_t)p->size);
+		if (rc == SQLITE_OK)
+			rc = bind_text(s, 5, p->etag);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(s);
+		stmt_done(s);
+		if (rc != SQLITE_DONE)
+			r = sql_fail(err, c->db, rc, "move upload part");
+		else if (sqlite3_changes(c->db) != 1)
+			r = kura_fail(err, KURA_ESTATE,
+				      "part %u does not match upload '%s'",
+				      p->part_no, a->id);
+	}
+	if (r != KURA_OK)
+		goto out;
+	r = upload_drop(c, a->id, uid, err);
+	if (r == KURA_OK)
+		r = gc_queue(c, &old, err);
+out:
+	free(old.ids);
+	return r;
+}
+
+static enum kura_err sqlite_upload_complete(void *priv, const char *upload_id,
+					    const struct kura_object *obj,
+					    struct kura_error *err)
+{
+	struct complete_arg a = { upload_id, obj };
+	enum kura_err r = check_upload_ref(upload_id, err);
+
+	if (r == KURA_OK)
+		r = check_object(obj, true, err);
+	if (r != KURA_OK)
+		return r;
+	return write_tx(priv, upload_complete_body, &a, err);
+}
+
+struct abort_arg {
+	uint64_t bucket_id;
+	const char *id;
+};
+
+static enum kura_err upload_abort_body(struct conn *c, void *arg,
+				       struct kura_error *err)
+{
+	struct abort_arg *a = arg;
+	uint8_t uid[KURA_UID_LEN];
+	enum kura_err r;
+
+	r = upload_find(c, a->id, a->bucket_id, NULL, 0, uid, NULL, err);
+	if (r == KURA_OK)
+		r = upload_drop(c, a->id, uid, err);
+	return r;
+}
+
+static enum kura_err sqlite_upload_abort(void *priv, uint64_t bucket_id,
+					 const char *upload_id,
+					 struct kura_error *err)
+{
+	struct abort_arg a = { bucket_id, upload_id };
+	enum kura_err r = check_upload_ref(upload_id, err);
+
+	if (r != KURA_OK)
+		return r;
+	return write_tx(priv, upload_abort_body, &a, err);
+}
+
+/* Step a bound UPLOAD_COLS statement into a pool array of at most limit
+ * rows. */
+static enum kura_err upload_rows(struct conn *c, sqlite3_stmt *s,
+				 size_t limit, struct kura_pool *pool,
+				 struct kura_upload **out, size_t *count,
+				 struct kura_error *err)
+{
+	struct kura_upload *tmp = NULL, *res = NULL;
+	size_t n = 0, cap = 0;
+	enum kura_err r = KURA_OK;
+	int rc = SQLITE_OK;
+
+	while (n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap == 0 ? (limit < 16 ? limit : 16)
+					       : cap * 2;
+			void *p = realloc(tmp, ncap * sizeof(*tmp));
+			if (p == NULL) {
+				r = kura_fail(err, KURA_ENOMEM, "out of memory");
+				goto out;
+			}
+			tmp = p;
+			cap = ncap;
+		}
+		r = upload_row(s, pool, &tmp[n], err);
+		if (r != KURA_OK)
+			goto out;
+		n++;
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_OK) {
+		r = sql_fail(err, c->db, rc, "list uploads");
+		goto out;
+	}
+	if (n > 0) {
+		res = kura_pmemdup(pool, tmp, n * sizeof(*tmp));
+		if (res == NULL) {
+			r = kura_fail(err, KURA_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	*out = res;
+	*count = n;
+out:
+	free(tmp);
+	return r;
+}
+
+static enum kura_err sqlite_upload_list(void *priv, uint64_t bucket_id,
+					const char *prefix, size_t prefix_len,
+					const char *key_marker, size_t km_len,
+					const char *id_marker, size_t limit,
+					struct kura_pool *pool,
+					struct kura_upload **out,
+					size_t *count, struct kura_error *err)
+{
+	struct meta_sqlite *m = priv;
+	struct conn *c = NULL;
+	sqlite3_stmt *s = NULL;
+	unsigned char *upper = NULL;
+	size_t upper_len = 0;
+	const char *lower = NULL;
+	size_t lower_len = 0;
+	/* 0 none, 1 >= prefix, 2 > key marker, 3 > (key marker, id marker) */
+	int variant = 0;
+	enum kura_err r;
+	int rc;
+
+	if ((prefix == NULL && prefix_len > 0) ||
+	    (key_marker == NULL && km_len > 0))
+		return kura_fail(err, KURA_EINVAL, "bad listing bounds");
+	if (limit == 0) {
+		*out = NULL;
+		*count = 0;
+		return KURA_OK;
+	}
+	if (prefix_len > 0) {
+		variant = 1;
+		lower = prefix;
+		lower_len = prefix_len;
+	}
+	/* Every key under the prefix sorts after a marker below it; a
+	 * marker at or above the prefix is the tighter bound.  As in S3,
+	 * the id marker only counts together with a key marker. */
+	if (km_len > 0 &&
+	    (prefix_len == 0 ||
+	     bytes_cmp(key_marker, km_len, prefix, prefix_len) >= 0)) {
+		variant = id_marker != NULL && id_marker[0] != '\0' ? 3 : 2;
+		lower = key_marker;
+		lower_len = km_len;
+	}
+	if (prefix_len > 0) {
+		upper = malloc(prefix_len);
+		if (upper == NULL)
+			return kura_fail(err, KURA_ENOMEM, "out of memory");
+		prefix_successor(prefix, prefix_len, upper, &upper_len);
+	}
+
+	r = conn_acquire(m, &c, err);
+	if (r == KURA_OK)
+		r = stmt_get(c, (enum st)(ST_ULIST + variant * 2 +
+					  (upper_len > 0 ? 1 : 0)),
+			     &s, err);
+	if (r != KURA_OK)
+		goto out;
+	rc = bind_u64(s, 1, bucket_id);
+	if (rc == SQLITE_OK && variant != 0)
+		rc = bind_blob(s, 2, lower, lower_len);
+	if (rc == SQLITE_OK && variant == 3)
+		rc = bind_text(s, 3, id_marker);
+	if (rc == SQLITE_OK && upper_len > 0)
+		rc = bind_blob(s, 4, upper, upper_len);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 5,
+					limit > INT64_MAX ? INT64_MAX
+							  : (int64_t)limit);
+	if (rc != SQLITE_OK) {
+		r = sql_fail(err, c->db, rc, "list uploads");
+		goto out;
+	}
+	r = upload_rows(c, s, limit, pool, out, count, err);
+out:
+	stmt_done(s);
+	conn_release(m, c);
+	free(upper);
+	return r;
+}
+
+static enum kura_err sqlite_upload_expired(void *priv, int64_t before_ms,
+					   size_t limit,
+					   struct kura_pool *pool,
+					   struct kura_upload **out,
+					   size_t *count,
+					   struct kura_error *err)
+{
+	struct meta_sqlite *m = priv;
+	struct conn *c = NULL;
+	sqlite3_stmt *s = NULL;
+	enum kura_err r;
+	int rc;
+
+	if (limit == 0) {
+		*out = NULL;
+		*count = 0;
+		return KURA_OK;
+	}
+	r = conn_acquire(m, &c, err);
+	if (r == KURA_OK)
+		r = stmt_get(c, ST_UPLOAD_EXPIRED, &s, err);
+	if (r != KURA_OK)
+		goto out;
+	rc = sqlite3_bind_int64(s, 1, before_ms);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2,
+					limit > INT64_MAX ? INT64_MAX
+							  : (int64_t)limit);
+	if (rc != SQLITE_OK) {
+		r = sql_fail(err, c->db, rc, "list expired uploads");
+		goto out;
+	}
+	r = upload_rows(c, s, limit, pool, out, count, err);
+out:
+	stmt_done(s);
+	conn_release(m, c);
+	return r;
+}
+
 /* ---- blob garbage ---- */
 
 static enum kura_err sqlite_gc_next(void *priv,
@@ -2211,6 +3254,15 @@ const struct kura_meta_ops kura_meta_sqlite = {
 	.object_get = sqlite_object_get,
 	.object_delete = sqlite_object_delete,
 	.object_list = sqlite_object_list,
+	.object_set_tags = sqlite_object_set_tags,
+	.upload_create = sqlite_upload_create,
+	.upload_get = sqlite_upload_get,
+	.upload_put_part = sqlite_upload_put_part,
+	.upload_list_parts = sqlite_upload_list_parts,
+	.upload_complete = sqlite_upload_complete,
+	.upload_abort = sqlite_upload_abort,
+	.upload_list = sqlite_upload_list,
+	.upload_expired = sqlite_upload_expired,
 	.gc_next = sqlite_gc_next,
 	.gc_done = sqlite_gc_done,
 	.blob_referenced = sqlite_blob_referenced,
