@@ -22,6 +22,8 @@
 
 #define KURA_MAX_VHOST_DOMAINS 16
 
+struct kura_pins;	/* blobs being read (service.c) */
+
 struct kura_service {
 	const struct kura_config *cfg;
 	char data_dir[4096];
@@ -30,6 +32,7 @@ struct kura_service {
 	struct kura_keys *keys;
 	struct kura_keycache *keycache;
 	struct kura_secret *system_key;
+	struct kura_pins *pins;
 
 	/* Settings read once from cfg. */
 	char region[64];
@@ -57,7 +60,21 @@ enum kura_err kura_service_open(const struct kura_config *cfg, bool init,
 enum kura_err kura_service_recover(struct kura_service *svc,
 				   struct kura_error *err);
 
-/* Remove up to max queued garbage blobs; *removed receives the count. */
+/*
+ * Pins: a reader pins the blobs of the version it reads before it sends
+ * anything, and garbage collection leaves pinned blobs alone (they stay
+ * queued and go in a later pass).  So an object replaced or deleted while
+ * it is being read keeps its blobs until the reader is done.  Pins are
+ * counted: the same blob may be pinned by several readers.
+ */
+enum kura_err kura_service_pin(struct kura_service *svc,
+			       const uint8_t (*ids)[KURA_BLOB_ID_LEN], size_t n,
+			       struct kura_error *err);
+void kura_service_unpin(struct kura_service *svc,
+			const uint8_t (*ids)[KURA_BLOB_ID_LEN], size_t n);
+
+/* Remove up to max queued garbage blobs that nobody has pinned; *removed
+ * receives the count. */
 enum kura_err kura_service_collect(struct kura_service *svc, size_t max,
 				   size_t *removed, struct kura_error *err);
 

@@ -7,6 +7,7 @@
  * provider and system key, then the store, whose recovery asks metadata
  * which staged blobs are referenced.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,98 @@
 #include "kura/banned.h"
 
 #define GC_BATCH 256
+#define PIN_BUCKETS 1024
+
+/* A counted set of blob ids, hashed on their (random) first bytes. */
+struct pin {
+	struct pin *next;
+	uint8_t id[KURA_BLOB_ID_LEN];
+	unsigned count;
+};
+
+struct kura_pins {
+	pthread_mutex_t lock;
+	struct pin *buckets[PIN_BUCKETS];
+};
+
+static struct pin **pin_slot(struct kura_pins *p, const uint8_t *id)
+{
+	unsigned h = ((unsigned)id[0] << 8 | id[1]) % PIN_BUCKETS;
+	struct pin **pp = &p->buckets[h];
+	while (*pp && memcmp((*pp)->id, id, KURA_BLOB_ID_LEN) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void unpin_locked(struct kura_pins *p, const uint8_t *id)
+{
+	struct pin **pp = pin_slot(p, id);
+	if (*pp && --(*pp)->count == 0) {
+		struct pin *dead = *pp;
+		*pp = dead->next;
+		free(dead);
+	}
+}
+
+enum kura_err kura_service_pin(struct kura_service *svc,
+			       const uint8_t (*ids)[KURA_BLOB_ID_LEN], size_t n,
+			       struct kura_error *err)
+{
+	struct kura_pins *p = svc->pins;
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct pin **pp = pin_slot(p, ids[i]);
+		if (*pp == NULL) {
+			struct pin *np = calloc(1, sizeof(*np));
+			if (np == NULL) {
+				while (i-- > 0)
+					unpin_locked(p, ids[i]);
+				pthread_mutex_unlock(&p->lock);
+				return kura_fail(err, KURA_ENOMEM, "pin");
+			}
+			memcpy(np->id, ids[i], KURA_BLOB_ID_LEN);
+			*pp = np;
+		}
+		(*pp)->count++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return KURA_OK;
+}
+
+void kura_service_unpin(struct kura_service *svc,
+			const uint8_t (*ids)[KURA_BLOB_ID_LEN], size_t n)
+{
+	struct kura_pins *p = svc->pins;
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < n; i++)
+		unpin_locked(p, ids[i]);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static bool is_pinned(struct kura_service *svc, const uint8_t *id)
+{
+	struct kura_pins *p = svc->pins;
+	pthread_mutex_lock(&p->lock);
+	bool pinned = *pin_slot(p, id) != NULL;
+	pthread_mutex_unlock(&p->lock);
+	return pinned;
+}
+
+static void pins_free(struct kura_pins *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < PIN_BUCKETS; i++) {
+		struct pin *x = p->buckets[i];
+		while (x) {
+			struct pin *next = x->next;
+			free(x);
+			x = next;
+		}
+	}
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
 
 static enum kura_err read_settings(struct kura_service *svc,
 				   struct kura_error *err)
@@ -65,6 +158,12 @@ enum kura_err kura_service_open(const struct kura_config *cfg, bool init,
 	if (svc == NULL)
 		return kura_fail(err, KURA_ENOMEM, "service");
 	svc->cfg = cfg;
+	svc->pins = calloc(1, sizeof(*svc->pins));
+	if (svc->pins == NULL) {
+		free(svc);
+		return kura_fail(err, KURA_ENOMEM, "service");
+	}
+	pthread_mutex_init(&svc->pins->lock, NULL);
 	const char *dir = kura_config_get(cfg, "server", "data_dir");
 	enum kura_err rc;
 	if (snprintf(svc->data_dir, sizeof(svc->data_dir), "%s", dir) >=
@@ -114,23 +213,33 @@ enum kura_err kura_service_collect(struct kura_service *svc, size_t max,
 	uint8_t ids[GC_BATCH][KURA_BLOB_ID_LEN];
 	size_t total = 0;
 	while (total < max) {
-		size_t n = 0, want = max - total < GC_BATCH ? max - total : GC_BATCH;
+		size_t n = 0, done = 0;
+		size_t want = max - total < GC_BATCH ? max - total : GC_BATCH;
 		enum kura_err rc = svc->meta->ops->gc_next(svc->meta->priv, ids, want, &n, err);
 		if (rc != KURA_OK)
 			return rc;
-		if (n == 0)
-			break;
+		/* Remove the unpinned blobs, compacting their ids to the front;
+		 * pinned ones stay queued for a later pass. */
 		for (size_t i = 0; i < n; i++) {
+			if (is_pinned(svc, ids[i]))
+				continue;
 			rc = svc->store->ops->remove(svc->store->priv, ids[i], err);
 			if (rc != KURA_OK)
 				return rc;
+			if (done != i)
+				memcpy(ids[done], ids[i], KURA_BLOB_ID_LEN);
+			done++;
 		}
-		rc = svc->meta->ops->gc_done(svc->meta->priv,
-					     (const uint8_t (*)[KURA_BLOB_ID_LEN])ids, n, err);
-		if (rc != KURA_OK)
-			return rc;
-		total += n;
-		if (n < want)
+		if (done > 0) {
+			rc = svc->meta->ops->gc_done(svc->meta->priv,
+						     (const uint8_t (*)[KURA_BLOB_ID_LEN])ids,
+						     done, err);
+			if (rc != KURA_OK)
+				return rc;
+		}
+		total += done;
+		/* Stop when the queue is drained or holds only pinned blobs. */
+		if (n < want || done == 0)
 			break;
 	}
 	if (removed)
@@ -165,5 +274,6 @@ void kura_service_close(struct kura_service *svc)
 	kura_secret_free(svc->system_key);
 	kura_keys_close(svc->keys);
 	kura_meta_close(svc->meta);
+	pins_free(svc->pins);
 	free(svc);
 }

@@ -4,6 +4,11 @@
  * and decrypt only the segments a read touches.  Shared by GetObject and
  * the copy operations.
  *
+ * The reader pins the version's blobs for its lifetime, so garbage
+ * collection cannot remove them while it reads (see service.h).  A blob
+ * found missing is reported as KURA_ENOENT: the version may have been
+ * replaced and collected before the pin.
+ *
  * Plaintext leaves a segment buffer only after the segment's tag verified.
  * Reads are expected to move forward; a backward read restarts from the
  * first part (correct, just slower).
@@ -19,6 +24,7 @@ struct s3_objread {
 	struct kura_service *svc;
 	const struct kura_object *obj;
 	struct kura_bucket bucket;
+	uint8_t (*pinned)[KURA_BLOB_ID_LEN];	/* blob ids pinned against gc */
 	/* The part currently open. */
 	uint32_t part_idx;
 	uint64_t part_start;	/* object offset of the part's first byte */
@@ -56,6 +62,22 @@ enum kura_err s3_objread_new(struct kura_service *svc,
 	or->svc = svc;
 	or->obj = obj;
 	or->bucket = *bucket;
+	if (obj->part_count > 0) {
+		or->pinned = malloc(obj->part_count * sizeof(*or->pinned));
+		if (or->pinned == NULL) {
+			free(or);
+			return kura_fail(err, KURA_ENOMEM, "object reader");
+		}
+		for (uint32_t i = 0; i < obj->part_count; i++)
+			memcpy(or->pinned[i], obj->parts[i].blob_id, KURA_BLOB_ID_LEN);
+		enum kura_err rc = kura_service_pin(svc, (const uint8_t (*)[KURA_BLOB_ID_LEN])
+						    or->pinned, obj->part_count, err);
+		if (rc != KURA_OK) {
+			free(or->pinned);
+			free(or);
+			return rc;
+		}
+	}
 	*out = or;
 	return KURA_OK;
 }
@@ -65,6 +87,11 @@ void s3_objread_free(struct s3_objread *or)
 	if (or == NULL)
 		return;
 	part_close(or);
+	if (or->pinned) {
+		kura_service_unpin(or->svc, (const uint8_t (*)[KURA_BLOB_ID_LEN])or->pinned,
+				   or->obj->part_count);
+		free(or->pinned);
+	}
 	if (or->buf)
 		kura_wipe(or->buf, or->buf_cap);
 	free(or->buf);
@@ -114,8 +141,8 @@ static enum kura_err part_open(struct s3_objread *or, uint32_t idx,
 	if (rc != KURA_OK)
 		return rc;
 	rc = store->ops->reader_open(store->priv, p->blob_id, &or->reader, &size, err);
-	if (rc == KURA_ENOENT)
-		return kura_fail(err, KURA_EINTEGRITY, "blob of part %u is missing",
+	if (rc == KURA_ENOENT)	/* collected before we pinned it, or lost */
+		return kura_fail(err, KURA_ENOENT, "blob of part %u is missing",
 				 p->part_no);
 	if (rc != KURA_OK)
 		return rc;

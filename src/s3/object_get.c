@@ -237,28 +237,30 @@ static bool select_part(struct s3_req *r, const struct kura_object *o,
 	return true;
 }
 
-void s3_get_object(struct s3_req *r)
+/* One attempt at GET/HEAD.  Returns false, having responded nothing, when
+ * the version read was replaced and its first blob collected between
+ * reading the metadata and pinning the blobs; the caller then tries again
+ * with fresh metadata. */
+static bool get_attempt(struct s3_req *r, bool last_attempt)
 {
 	struct kura_service *svc = r->svc;
 	struct kura_error err = { 0 };
 	struct kura_object *o = NULL;
-	if (!s3_load_bucket(r) || !check_overrides(r))
-		return;
 	enum kura_err rc = svc->meta->ops->object_get(svc->meta->priv, r->bucket.id,
 						      r->key, r->key_len, r->pool, &o, &err);
 	if (rc == KURA_ENOENT) {
 		s3_error(r, S3_NoSuchKey, NULL, NULL);
-		return;
+		return true;
 	}
 	if (rc != KURA_OK) {
 		s3_error_from(r, rc, &err);
-		return;
+		return true;
 	}
 	unsigned cond = s3_conditions(r, o, "If-Match", "If-None-Match",
 				      "If-Modified-Since", "If-Unmodified-Since");
 	if (cond == 412) {
 		s3_error(r, S3_PreconditionFailed, NULL, NULL);
-		return;
+		return true;
 	}
 	if (cond == 304) {
 		char lm[KURA_TIME_HTTP_LEN], etag[KURA_ETAG_MAX + 2];
@@ -268,7 +270,7 @@ void s3_get_object(struct s3_req *r)
 		    kura_http_resp_header(r->http, "ETag", etag) != KURA_OK ||
 		    kura_http_resp_header(r->http, "Last-Modified", lm) != KURA_OK)
 			s3_error(r, S3_InternalError, NULL, "out of memory");
-		return;
+		return true;
 	}
 
 	uint64_t first = 0, last = o->size ? o->size - 1 : 0;
@@ -278,7 +280,7 @@ void s3_get_object(struct s3_req *r)
 	if (pn != NULL) {
 		if (!select_part(r, o, pn, range != NULL, &first, &last, &status,
 				 &parts_count))
-			return;
+			return true;
 	} else if (range != NULL) {
 		switch (s3_range_parse(range->p, range->len, o->size, &first, &last)) {
 		case S3_RANGE_NONE:
@@ -293,7 +295,7 @@ void s3_get_object(struct s3_req *r)
 			snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)o->size);
 			s3_error(r, S3_InvalidRange, NULL, NULL);
 			kura_http_resp_header(r->http, "Content-Range", cr);
-			return;
+			return true;
 		}
 		}
 	}
@@ -303,7 +305,7 @@ void s3_get_object(struct s3_req *r)
 	if (gs == NULL || s3_objread_new(svc, &r->bucket, o, &gs->or, &err) != KURA_OK) {
 		free(gs);
 		s3_error(r, S3_InternalError, NULL, "out of memory");
-		return;
+		return true;
 	}
 	gs->first = first;
 	memcpy(gs->reqid, r->http->id, sizeof(gs->reqid));
@@ -311,17 +313,19 @@ void s3_get_object(struct s3_req *r)
 	if (r->op == S3_OP_GetObject &&
 	    (rc = s3_objread_verify_at(gs->or, first, &err)) != KURA_OK) {
 		stream_free(gs);
-		if (rc == KURA_EINTEGRITY)
+		if (rc == KURA_ENOENT && !last_attempt)
+			return false;
+		if (rc == KURA_EINTEGRITY || rc == KURA_ENOENT)
 			s3_error(r, S3_InternalError,
 				 "The stored object failed its integrity check.", err.msg);
 		else
 			s3_error_from(r, rc, &err);
-		return;
+		return true;
 	}
 	if (s3_respond(r, status) != KURA_OK || object_headers(r, o) != KURA_OK) {
 		stream_free(gs);
 		s3_error(r, S3_InternalError, NULL, "out of memory");
-		return;
+		return true;
 	}
 	if (status == 206) {
 		char cr[96];
@@ -336,4 +340,13 @@ void s3_get_object(struct s3_req *r)
 	}
 	if (kura_http_resp_stream(r->http, len, stream_read, gs, stream_free) != KURA_OK)
 		s3_error(r, S3_InternalError, NULL, "response stream");
+	return true;
+}
+
+void s3_get_object(struct s3_req *r)
+{
+	if (!s3_load_bucket(r) || !check_overrides(r))
+		return;
+	if (!get_attempt(r, false))
+		get_attempt(r, true);
 }
