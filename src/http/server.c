@@ -38,6 +38,7 @@
 
 #define MAX_HEADERS 256
 #define STREAM_BLOCK (256 * 1024)
+#define DISCARD_MAX (64u << 20)
 
 struct resp_header {
 	const char *name;
@@ -63,6 +64,7 @@ struct conn_req {
 	bool begun;
 	bool queued;
 	bool is_head;
+	uint64_t discarded;	/* body bytes read after the answer was decided */
 };
 
 struct kura_http_server {
@@ -367,12 +369,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
 		req->bytes_in += n;
-		if (kura_http_resp_ready(req))
-			return queue(conn, cr);
+		/* libmicrohttpd 0.9.75 cannot queue a response while the body
+		 * is being received (the connection would just be dropped), so
+		 * an answer decided mid-body waits for the body's end; the rest
+		 * is discarded, up to a bound past which the client gets no
+		 * answer and the connection closes. */
+		if (kura_http_resp_ready(req)) {
+			cr->discarded += n;
+			return cr->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+		}
 		srv->handler.body(srv->handler.ctx, req,
 				  (const uint8_t *)upload_data, n);
-		if (kura_http_resp_ready(req))
-			return queue(conn, cr);
 		return MHD_YES;
 	}
 	if (cr->queued)
