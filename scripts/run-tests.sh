@@ -43,6 +43,18 @@ SAN_ENV=(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
 
+# BUILT[dir]=1 when the last compile of dir succeeded: its outputs are then
+# current.  After a failed compile, outputs are checked one by one with
+# `ninja -n` so that stale leftovers of an earlier build are not tested.
+declare -A BUILT=()
+
+# current DIR TARGET: is TARGET of DIR built and current?
+current() {
+	[ -e "$1/$2" ] || return 1
+	[ "${BUILT[$1]:-0}" = 1 ] && return 0
+	ninja -C "$1" -n "$2" 2>/dev/null | grep -q 'no work to do'
+}
+
 STAGE_NAMES=()
 STAGE_PASS=()
 STAGE_FAIL=()
@@ -139,9 +151,11 @@ def emit(kind, text=""):
 
 
 if cmd == "tests-present":
-    # tests-present BUILDDIR: which unit test programs are built and up to
-    # date (a program left over from an earlier build does not count).
+    # tests-present BUILDDIR STRICT: which unit test programs are built; with
+    # STRICT=1 (the build failed) also up to date, so that a program left
+    # over from an earlier build does not count.
     path = os.path.join(sys.argv[2], "meson-info", "intro-tests.json")
+    strict = sys.argv[3] == "1"
     try:
         tests = json.load(open(path))
     except (OSError, ValueError) as e:
@@ -149,7 +163,8 @@ if cmd == "tests-present":
         sys.exit(0)
     for t in tests:
         exe = t["cmd"][0] if t.get("cmd") else ""
-        if exe and os.path.exists(exe) and up_to_date(sys.argv[2], exe):
+        if exe and os.path.exists(exe) and \
+                (not strict or up_to_date(sys.argv[2], exe)):
             emit("RUN", t["name"])
         else:
             emit("MISSING", f"{sys.argv[2]}: {t['name']}: not built "
@@ -269,7 +284,7 @@ elif cmd == "junit":
         if bad is not None:
             f += 1
             msg = bad.get("message") or (bad.text or "").strip()
-            msg = msg.splitlines()[0] if msg else ""
+            msg = " | ".join([x for x in msg.splitlines() if x.strip()][:3])
             emit("FAIL", f"{label}: {name}: {msg[:300]}")
         elif skip is not None:
             s += 1
@@ -378,11 +393,13 @@ build() {
 		show "$log" 30
 		return 2
 	fi
+	BUILT[$dir]=0
 	if ! ninja -C "$dir" -k 0 >>"$log" 2>&1; then
 		failure "$dir: compile errors (log: ${log#"$ROOT"/})"
 		show_errors "$log"
 		return 1
 	fi
+	BUILT[$dir]=1
 	return 0
 }
 
@@ -404,7 +421,7 @@ unit_stage() {
 	fi
 	RUN_NAMES=()
 	local before=$s_fail
-	absorb < <(helper tests-present "$dir")
+	absorb < <(helper tests-present "$dir" "$((1 - ${BUILT[$dir]:-0}))")
 	if [ ${#RUN_NAMES[@]} -eq 0 ]; then
 		[ "$s_fail" -gt "$before" ] ||
 			failure "$dir: no unit test program to run"
@@ -436,8 +453,7 @@ integration_stage() {
 	[ "$dir" = build-san ] && envs=("${SAN_ENV[@]}")
 	local label="integration ($bin)"
 	stage_begin "$label"
-	if [ ! -x "$bin" ] ||
-		! ninja -C "$dir" -n kura 2>/dev/null | grep -q 'no work to do'; then
+	if [ ! -x "$bin" ] || ! current "$dir" kura; then
 		failure "$label: $bin was not built (or is out of date: build failed)"
 		stage_end "$label"
 		return
@@ -493,9 +509,7 @@ fuzz_stage() {
 		corpus=fuzz/corpus/$t
 		work=fuzz/corpus-work/$t
 		log=$LOGS/fuzz-$t.log
-		if [ ! -x "$bin" ] ||
-			! ninja -C build-fuzz -n "fuzz/$t" 2>/dev/null |
-			grep -q 'no work to do'; then
+		if [ ! -x "$bin" ] || ! current build-fuzz "fuzz/$t"; then
 			failure "fuzz: $t was not built (compile error, or missing from fuzz/meson.build)"
 			continue
 		fi
