@@ -333,9 +333,10 @@ enum kura_sigv4_result kura_sigv4_parse_header(struct kura_str authorization,
 /* Calls fn for each non-empty '&'-separated parameter of a raw query with
  * its raw name and raw value (value empty when there is no '=').  Stops and
  * returns false when fn does, or when there are too many parameters. */
-typedef bool (*param_fn)(void *ctx, struct kura_str name, struct kura_str value);
-
-static bool each_param(struct kura_str q, param_fn fn, void *ctx)
+static bool each_param(struct kura_str q,
+		       bool (*fn)(void *ctx, struct kura_str name,
+				  struct kura_str value),
+		       void *ctx)
 {
 	size_t count = 0;
 	size_t start = 0;
@@ -469,27 +470,29 @@ out:
 	return res;
 }
 
-static bool find_signature_param(void *ctx, struct kura_str name,
-				 struct kura_str value)
-{
-	(void)value;
-	char nbuf[QUERY_NAME_MAX + 1];
-	size_t nlen;
-	if (decode_name(name, nbuf, &nlen) &&
-	    str_eq(nbuf, nlen, "X-Amz-Signature")) {
-		*(bool *)ctx = true;
-		return false;
-	}
-	return true;
-}
-
 bool kura_sigv4_query_is_presigned(struct kura_str raw_query)
 {
 	if (raw_query.p == NULL || raw_query.len > QUERY_MAX)
 		return false;
-	bool found = false;
-	(void)each_param(raw_query, find_signature_param, &found);
-	return found;
+	/* Every parameter is looked at, even past QUERY_PARAMS_MAX, so that a
+	 * presigned request with too many parameters is refused as such
+	 * rather than taken for an unsigned one. */
+	size_t start = 0;
+	for (size_t i = 0; i <= raw_query.len; i++) {
+		if (i < raw_query.len && raw_query.p[i] != '&')
+			continue;
+		const char *seg = raw_query.p + start;
+		size_t len = i - start;
+		start = i + 1;
+		const char *eq = len ? memchr(seg, '=', len) : NULL;
+		struct kura_str name = { seg, eq ? (size_t)(eq - seg) : len };
+		char nbuf[QUERY_NAME_MAX + 1];
+		size_t nlen;
+		if (decode_name(name, nbuf, &nlen) &&
+		    str_eq(nbuf, nlen, "X-Amz-Signature"))
+			return true;
+	}
+	return false;
 }
 
 /* ---- canonical request ---- */
@@ -695,7 +698,8 @@ enum kura_err kura_sigv4_canonical_request(
 		return kura_fail(err, KURA_EINVAL, "no output buffer");
 	if (!method_valid(method))
 		return kura_fail(err, KURA_EINVAL, "invalid request method");
-	if ((raw_path.p == NULL && raw_path.len != 0) ||
+	/* An origin-form path starts with '/'; empty stands for "/". */
+	if ((raw_path.len != 0 && (raw_path.p == NULL || raw_path.p[0] != '/')) ||
 	    raw_path.len > URI_PATH_MAX)
 		return kura_fail(err, KURA_EINVAL, "invalid request path");
 	if ((raw_query.p == NULL && raw_query.len != 0) ||
@@ -781,6 +785,10 @@ void kura_sigv4_scope(const struct kura_sigv4 *auth, char *out, size_t cap)
 {
 	if (out == NULL || cap == 0)
 		return;
+	if (auth == NULL) {
+		out[0] = '\0';
+		return;
+	}
 	int n = snprintf(out, cap, "%.8s/%.63s/%.15s/aws4_request", auth->date,
 			 auth->region, auth->service);
 	if (n < 0)

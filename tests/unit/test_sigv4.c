@@ -580,6 +580,8 @@ static void test_canonical_errors(void **state)
 		/* A signed header absent from the request. */
 		{ "GET", "/", "", "host;x-b", EMPTY_SHA256, KURA_EINVAL },
 		{ "GET", "/%zz", "", "host", EMPTY_SHA256, KURA_EINVAL },
+		{ "GET", "a/b", "", "host", EMPTY_SHA256, KURA_EINVAL },
+		{ "GET", "%2Fa", "", "host", EMPTY_SHA256, KURA_EINVAL },
 		{ "GET", "/%4", "", "host", EMPTY_SHA256, KURA_EINVAL },
 		{ "GET", "/", "a=%g0", "host", EMPTY_SHA256, KURA_EINVAL },
 		{ "GET", "/", "", "Host", EMPTY_SHA256, KURA_EINVAL },
@@ -858,6 +860,18 @@ static void test_query_is_presigned(void **state)
 	assert_false(kura_sigv4_query_is_presigned(S("x-amz-signature=1")));
 	assert_false(kura_sigv4_query_is_presigned(S("X-Amz-SignatureX=1")));
 	assert_false(kura_sigv4_query_is_presigned(S("a=X-Amz-Signature")));
+
+	/* Too many parameters: still recognised as presigned, and refused. */
+	struct kura_buf q;
+	kura_buf_init(&q, 1 << 16);
+	for (int i = 0; i < 300; i++)
+		assert_int_equal(kura_buf_addstr(&q, "a=b&"), KURA_OK);
+	assert_int_equal(kura_buf_addstr(&q, PRESIGN_QUERY), KURA_OK);
+	assert_true(kura_sigv4_query_is_presigned(S(q.data)));
+	struct kura_sigv4 a;
+	assert_int_equal(kura_sigv4_parse_query(S(q.data), &a),
+			 KURA_SIGV4_MALFORMED);
+	kura_buf_release(&q);
 }
 
 /* ------------------------------------------------------------------ */
