@@ -177,7 +177,7 @@ def sign(server, method, path, query="", headers=None, payload_hash=None,
 
 
 def send(server, method, path, query="", headers=None, body=b"", conn=None,
-         host=None, chunked=False):
+         host=None, chunked=False, content_length=True):
     """Send one request with exactly these headers (a Host header is added
     if missing); body is bytes, or an iterable of byte chunks when chunked
     (HTTP Transfer-Encoding: chunked).  Returns a RawResponse."""
@@ -192,7 +192,7 @@ def send(server, method, path, query="", headers=None, body=b"", conn=None,
             hdrs["Host"] = host or f"{server.host}:{server.port}"
         if chunked:
             hdrs["Transfer-Encoding"] = "chunked"
-        elif (body or method in ("PUT", "POST")) and \
+        elif content_length and (body or method in ("PUT", "POST")) and \
                 not any(k.lower() == "content-length" for k in hdrs):
             hdrs["Content-Length"] = str(len(body))
         for k, v in hdrs.items():
@@ -214,15 +214,18 @@ def send(server, method, path, query="", headers=None, body=b"", conn=None,
 
 
 def raw(server, method, path, query="", headers=None, body=b"", conn=None,
-        host=None, chunked=False, **signopts):
-    """Sign (see sign()) and send one request."""
+        host=None, chunked=False, content_length=True, **signopts):
+    """Sign (see sign()) and send one request.  With chunked, body is a
+    list of pieces and the signed payload hash covers their concatenation
+    unless payload_hash is given."""
     if isinstance(query, (list, dict)):
         query = encode_query(query)
     unsigned = tuple(signopts.pop("unsigned_headers", ()))
-    s = sign(server, method, path, query, headers, body=body, host=host,
+    sign_body = b"".join(body) if chunked else body
+    s = sign(server, method, path, query, headers, body=sign_body, host=host,
              unsigned_headers=unsigned, **signopts)
     return send(server, method, path, query, s.headers, body, conn=conn,
-                host=host, chunked=chunked)
+                host=host, chunked=chunked, content_length=content_length)
 
 
 def anonymous(server, method, path, query="", headers=None, body=b""):
