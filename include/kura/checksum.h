@@ -33,6 +33,10 @@ struct kura_checksum {
  * any case), or KURA_CHECKSUM_NONE. */
 enum kura_checksum_algo kura_checksum_algo_of(struct kura_str name);
 
+/* The lowercase header name of an algorithm ("x-amz-checksum-crc32"), or
+ * NULL for NONE. */
+const char *kura_checksum_name(enum kura_checksum_algo algo);
+
 /* Raw digest length of an algorithm (0 for NONE). */
 size_t kura_checksum_len(enum kura_checksum_algo algo);
 

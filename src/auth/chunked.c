@@ -43,15 +43,14 @@
  *
  * Not thread-safe: one decoder belongs to one request.
  */
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
-#include <zlib.h>
 
+#include "kura/checksum.h"
 #include "kura/encode.h"
 #include "kura/parse.h"
 #include "kura/sigv4.h"
@@ -74,19 +73,6 @@ enum state {
 	ST_FAILED,
 };
 
-enum checksum_alg { CK_NONE, CK_CRC32, CK_CRC32C, CK_SHA1, CK_SHA256 };
-
-static const struct {
-	const char *name;
-	enum checksum_alg alg;
-	size_t len;
-} checksums[] = {
-	{ "x-amz-checksum-crc32", CK_CRC32, 4 },
-	{ "x-amz-checksum-crc32c", CK_CRC32C, 4 },
-	{ "x-amz-checksum-sha1", CK_SHA1, 20 },
-	{ "x-amz-checksum-sha256", CK_SHA256, 32 },
-};
-
 struct kura_chunked {
 	enum kura_chunked_mode mode;
 	enum state state;
@@ -103,11 +89,8 @@ struct kura_chunked {
 	char chunk_sig[65];		/* signature announced for this chunk */
 	EVP_MD_CTX *chunk_md;		/* sha256 of this chunk (signed) */
 
-	enum checksum_alg alg;		/* announced trailer checksum */
-	const char *trailer_name;	/* lowercase, from checksums[] */
-	size_t digest_len;
-	uint32_t crc;
-	EVP_MD_CTX *sum_md;		/* sha1/sha256 of all decoded bytes */
+	const char *trailer_name;	/* lowercase checksum name, or NULL */
+	struct kura_checksum sum;	/* announced checksum of decoded bytes */
 
 	size_t trailer_bytes;
 	size_t trailer_lines;		/* non-empty trailer lines seen */
@@ -138,31 +121,6 @@ static enum kura_err fail(struct kura_chunked *c, struct kura_error *err,
 	c->state = ST_FAILED;
 	c->failed = code;
 	return kura_fail(err, code, "aws-chunked body: %s", msg);
-}
-
-/* ---- CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) ---- */
-
-static uint32_t crc32c_table[256];
-static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
-
-static void crc32c_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t v = i;
-		for (int k = 0; k < 8; k++)
-			v = (v >> 1) ^ (0x82F63B78u & (0u - (v & 1u)));
-		crc32c_table[i] = v;
-	}
-}
-
-/* Running CRC-32C: pass 0 first, then the previous result. */
-static uint32_t crc32c_update(uint32_t crc, const uint8_t *p, size_t n)
-{
-	pthread_once(&crc32c_once, crc32c_init);
-	crc = ~crc;
-	for (size_t i = 0; i < n; i++)
-		crc = crc32c_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-	return ~crc;
 }
 
 /* ---- helpers ---- */
@@ -244,8 +202,7 @@ enum kura_err kura_chunked_new(enum kura_chunked_mode mode,
 				 "aws-chunked: trailer announced without a trailer mode");
 
 	const char *tname = NULL;
-	enum checksum_alg alg = CK_NONE;
-	size_t dlen = 0;
+	enum kura_checksum_algo alg = KURA_CHECKSUM_NONE;
 	if (trailer_name != NULL) {
 		/* x-amz-trailer: trim, compare case-insensitively. */
 		struct kura_str t = kura_str_from(trailer_name);
@@ -255,13 +212,8 @@ enum kura_err kura_chunked_new(enum kura_chunked_mode mode,
 		}
 		while (t.len && (t.p[t.len - 1] == ' ' || t.p[t.len - 1] == '\t'))
 			t.len--;
-		for (size_t i = 0; i < sizeof(checksums) / sizeof(checksums[0]); i++) {
-			if (kura_str_caseeq_cstr(t, checksums[i].name)) {
-				tname = checksums[i].name;
-				alg = checksums[i].alg;
-				dlen = checksums[i].len;
-			}
-		}
+		alg = kura_checksum_algo_of(t);
+		tname = kura_checksum_name(alg);
 		if (tname == NULL)
 			return kura_fail(err, KURA_EINVAL,
 					 "aws-chunked: unsupported trailer '%.64s'",
@@ -276,9 +228,10 @@ enum kura_err kura_chunked_new(enum kura_chunked_mode mode,
 	c->state = ST_HEADER;
 	c->sink = sink;
 	c->sink_ctx = sink_ctx;
-	c->alg = alg;
 	c->trailer_name = tname;
-	c->digest_len = dlen;
+	rc = kura_checksum_init(&c->sum, alg, err);
+	if (rc != KURA_OK)
+		goto out;
 	if (sign) {
 		c->signing_key = kura_secret_dup(signing_key);
 		if (c->signing_key == NULL) {
@@ -301,17 +254,6 @@ enum kura_err kura_chunked_new(enum kura_chunked_mode mode,
 			goto out;
 		}
 	}
-	if (alg == CK_SHA1 || alg == CK_SHA256) {
-		c->sum_md = EVP_MD_CTX_new();
-		if (c->sum_md == NULL ||
-		    EVP_DigestInit_ex(c->sum_md,
-				      alg == CK_SHA1 ? EVP_sha1() : EVP_sha256(),
-				      NULL) != 1) {
-			rc = kura_fail_openssl(err, KURA_ECRYPTO,
-					       "trailer checksum digest");
-			goto out;
-		}
-	}
 	*out = c;
 	c = NULL;
 out:
@@ -325,7 +267,7 @@ void kura_chunked_free(struct kura_chunked *c)
 		return;
 	kura_secret_free(c->signing_key);
 	EVP_MD_CTX_free(c->chunk_md);
-	EVP_MD_CTX_free(c->sum_md);
+	kura_checksum_release(&c->sum);
 	free(c);
 }
 
@@ -409,36 +351,22 @@ static enum kura_err header_line(struct kura_chunked *c, struct kura_error *err)
 static bool checksum_matches(struct kura_chunked *c, struct kura_error *err,
 			     enum kura_err *rc)
 {
-	uint8_t want[48];
-	size_t wlen = 0;
-	size_t vlen = strlen(c->checksum_value);
-	if (vlen > 64 || kura_base64_decode(c->checksum_value, vlen, want,
-					    sizeof(want), &wlen) != KURA_OK ||
-	    wlen != c->digest_len) {
+	struct kura_error e = { 0 };
+	switch (kura_checksum_verify(&c->sum, kura_str_from(c->checksum_value), &e)) {
+	case KURA_OK:
+		return true;
+	case KURA_EINVAL:
 		*rc = fail(c, err, KURA_EAUTH, "%s is not a valid checksum",
 			   c->trailer_name);
 		return false;
-	}
-	uint8_t got[32];
-	if (c->alg == CK_CRC32 || c->alg == CK_CRC32C) {
-		got[0] = (uint8_t)(c->crc >> 24);
-		got[1] = (uint8_t)(c->crc >> 16);
-		got[2] = (uint8_t)(c->crc >> 8);
-		got[3] = (uint8_t)c->crc;
-	} else {
-		unsigned int len = 0;
-		if (EVP_DigestFinal_ex(c->sum_md, got, &len) != 1 ||
-		    len != c->digest_len) {
-			*rc = fail(c, err, KURA_ECRYPTO, "checksum digest");
-			return false;
-		}
-	}
-	if (!kura_ct_equal(got, want, c->digest_len)) {
+	case KURA_EINTEGRITY:
 		*rc = fail(c, err, KURA_EAUTH, "%s does not match the body",
 			   c->trailer_name);
 		return false;
+	default:
+		*rc = fail(c, err, KURA_ECRYPTO, "checksum: %s", e.msg);
+		return false;
 	}
-	return true;
 }
 
 /* All trailers are in: check the signature, then the checksum. */
@@ -569,29 +497,8 @@ static enum kura_err data_bytes(struct kura_chunked *c, const uint8_t *p,
 {
 	if (is_signed(c) && EVP_DigestUpdate(c->chunk_md, p, n) != 1)
 		return fail(c, err, KURA_ECRYPTO, "SHA-256 update");
-	switch (c->alg) {
-	case CK_CRC32: {
-		const uint8_t *q = p;
-		size_t left = n;
-		while (left > 0) {
-			uInt step = left > 0x40000000u ? 0x40000000u : (uInt)left;
-			c->crc = (uint32_t)crc32(c->crc, q, step);
-			q += step;
-			left -= step;
-		}
-		break;
-	}
-	case CK_CRC32C:
-		c->crc = crc32c_update(c->crc, p, n);
-		break;
-	case CK_SHA1:
-	case CK_SHA256:
-		if (EVP_DigestUpdate(c->sum_md, p, n) != 1)
-			return fail(c, err, KURA_ECRYPTO, "checksum update");
-		break;
-	case CK_NONE:
-		break;
-	}
+	if (kura_checksum_update(&c->sum, p, n, err) != KURA_OK)
+		return fail(c, err, KURA_ECRYPTO, "checksum update");
 	enum kura_err rc = c->sink(c->sink_ctx, p, n, err);
 	if (rc != KURA_OK) {
 		c->state = ST_FAILED;

@@ -37,21 +37,30 @@ uint32_t kura_crc32c(uint32_t crc, const void *data, size_t n)
 	return ~crc;
 }
 
+static const struct {
+	const char *name;
+	enum kura_checksum_algo algo;
+} names[] = {
+	{ "x-amz-checksum-crc32", KURA_CHECKSUM_CRC32 },
+	{ "x-amz-checksum-crc32c", KURA_CHECKSUM_CRC32C },
+	{ "x-amz-checksum-sha1", KURA_CHECKSUM_SHA1 },
+	{ "x-amz-checksum-sha256", KURA_CHECKSUM_SHA256 },
+};
+
 enum kura_checksum_algo kura_checksum_algo_of(struct kura_str name)
 {
-	static const struct {
-		const char *name;
-		enum kura_checksum_algo algo;
-	} names[] = {
-		{ "x-amz-checksum-crc32", KURA_CHECKSUM_CRC32 },
-		{ "x-amz-checksum-crc32c", KURA_CHECKSUM_CRC32C },
-		{ "x-amz-checksum-sha1", KURA_CHECKSUM_SHA1 },
-		{ "x-amz-checksum-sha256", KURA_CHECKSUM_SHA256 },
-	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (kura_str_caseeq_cstr(name, names[i].name))
 			return names[i].algo;
 	return KURA_CHECKSUM_NONE;
+}
+
+const char *kura_checksum_name(enum kura_checksum_algo algo)
+{
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].algo == algo)
+			return names[i].name;
+	return NULL;
 }
 
 size_t kura_checksum_len(enum kura_checksum_algo algo)

@@ -115,9 +115,17 @@ static bool start_chunked(struct s3_req *r, struct kura_str mode)
 		s3_error(r, S3_AccessDenied, NULL, "signed chunks without a signing key");
 		return false;
 	}
-	if (kura_chunked_new(m, m == KURA_CHUNKED_UNSIGNED_TRAILER ? NULL : r->signing_key,
-			     r->sig.amz_date, r->scope, r->sig.signature, trailer,
-			     decoded, r, &r->chunked, &err) != KURA_OK) {
+	enum kura_err rc = kura_chunked_new(
+		m, m == KURA_CHUNKED_UNSIGNED_TRAILER ? NULL : r->signing_key,
+		r->sig.amz_date, r->scope, r->sig.signature, trailer, decoded, r,
+		&r->chunked, &err);
+	if (rc == KURA_EINVAL) {
+		/* An x-amz-trailer kura cannot verify (e.g. crc64nvme). */
+		s3_error(r, S3_InvalidRequest,
+			 "The x-amz-trailer header names an unsupported checksum.", err.msg);
+		return false;
+	}
+	if (rc != KURA_OK) {
 		s3_error(r, S3_InternalError, NULL, err.msg);
 		return false;
 	}
