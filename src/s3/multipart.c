@@ -627,6 +627,26 @@ void s3_list_multipart_uploads(struct s3_req *r)
 	const char *after = kmark.p;
 	size_t after_len = kmark.len;
 	const char *after_id = idmark;
+	/* A key marker that is itself a common prefix (handed out as
+	 * NextKeyMarker) resumes after every key rolled up under it; resuming
+	 * at the marker would roll the same prefix up again, forever. */
+	if (delim.len > 0 && kmark.len >= prefix.len + delim.len &&
+	    kmark.len <= KURA_OBJECT_KEY_MAX && memcmp(kmark.p, prefix.p, prefix.len) == 0) {
+		const char *d = memmem(kmark.p + prefix.len, kmark.len - prefix.len, delim.p,
+				       delim.len);
+		if (d != NULL && (size_t)(d - kmark.p) + delim.len == kmark.len) {
+			char *s = kura_palloc(r->pool, KURA_OBJECT_KEY_MAX + 1);
+			if (s == NULL) {
+				s3_error(r, S3_InternalError, NULL, "out of memory");
+				return;
+			}
+			memcpy(s, kmark.p, kmark.len);
+			memset(s + kmark.len, 0xff, KURA_OBJECT_KEY_MAX + 1 - kmark.len);
+			after = s;
+			after_len = KURA_OBJECT_KEY_MAX + 1;
+			after_id = "";
+		}
+	}
 	for (;;) {
 		struct kura_upload *us = NULL;
 		size_t n = 0, want = (size_t)(max - count) + 1;

@@ -2,13 +2,15 @@
 complete, abort, ListParts, ListMultipartUploads, GET/HEAD by partNumber,
 and the blob files on disk (parts freed on abort, no copy on complete)."""
 
+import base64
 import concurrent.futures
+import hashlib
 import os
 
 import pytest
 
 from tools_helpers import (MiB, blob_files, expect_error, md5_hex,
-                           multipart_etag, wait_for)
+                           multipart_etag, raw_request, wait_for)
 
 BUCKET = "mp-bucket"
 
@@ -403,6 +405,26 @@ def test_list_multipart_uploads(s3m):
     assert [u["Key"] for u in r["Uploads"]] == ["b", "b", "c", "e"]
     assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["a/", "c/"]
 
+    # Paging with a delimiter: a common prefix handed out as NextKeyMarker
+    # resumes after everything under it (never the same prefix again).
+    entries, km, im, pages = [], None, None, 0
+    while True:
+        kw = {"MaxUploads": 1, "Delimiter": "/"}
+        if km is not None:
+            kw.update(KeyMarker=km, UploadIdMarker=im)
+        r = s3m.list_multipart_uploads(Bucket=b, **kw)
+        pages += 1
+        assert pages <= 10, f"paging does not end: {entries}"
+        page = [u["Key"] for u in r.get("Uploads", [])] + \
+            [p["Prefix"] for p in r.get("CommonPrefixes", [])]
+        assert len(page) == 1
+        entries += page
+        if not r["IsTruncated"]:
+            break
+        km, im = r["NextKeyMarker"], r.get("NextUploadIdMarker", "")
+        assert km == page[0]
+    assert entries == ["a/", "b", "b", "c", "c/", "e"]
+
     # Finished uploads leave the list.
     done = dict((k, u) for k, u in made if k in ("e", "a/1"))
     s3m.abort_multipart_upload(Bucket=b, Key="e", UploadId=done["e"])
@@ -411,6 +433,59 @@ def test_list_multipart_uploads(s3m):
     r = s3m.list_multipart_uploads(Bucket=b)
     assert [(u["Key"], u["UploadId"]) for u in r["Uploads"]] == \
         [kv for kv in want if kv[0] not in ("e", "a/1")]
+
+
+def test_list_multipart_uploads_encoding_type_url(kura_server_module, s3m):
+    b = "mp-list-enc"
+    s3m.create_bucket(Bucket=b)
+    key = "sp ace+ü/x"
+    uid = create(s3m, key, bucket=b)
+    r = raw_request(kura_server_module, "GET", f"/{b}",
+                    query=[("uploads", ""), ("encoding-type", "url"), ("delimiter", "/")])
+    assert r.status == 200, r
+    root = r.xml()
+    assert root.findtext("EncodingType") == "url"
+    assert [p.findtext("Prefix") for p in root.findall("CommonPrefixes")] == \
+        ["sp%20ace%2B%C3%BC/"]
+    r = raw_request(kura_server_module, "GET", f"/{b}",
+                    query=[("uploads", ""), ("encoding-type", "url")])
+    assert [u.findtext("Key") for u in r.xml().findall("Upload")] == \
+        ["sp%20ace%2B%C3%BC/x"]
+    ups = s3m.list_multipart_uploads(Bucket=b)["Uploads"]
+    assert [(u["Key"], u["UploadId"]) for u in ups] == [(key, uid)]
+
+
+def test_upload_part_bad_digest(s3m):
+    key = "bad-digest"
+    uid = create(s3m, key)
+    wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    expect_error(s3m.upload_part, "BadDigest", 400, Bucket=BUCKET, Key=key, UploadId=uid,
+                 PartNumber=1, Body=b"payload", ContentMD5=wrong)
+    assert s3m.list_parts(Bucket=BUCKET, Key=key, UploadId=uid).get("Parts", []) == []
+    s3m.abort_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid)
+
+
+@pytest.mark.parametrize("body", [
+    b"",
+    b"<CompleteMultipartUpload></CompleteMultipartUpload>",
+    b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber></Part>"
+    b"</CompleteMultipartUpload>",
+    b"<Other><Part><PartNumber>1</PartNumber><ETag>x</ETag></Part></Other>",
+    b"<CompleteMultipartUpload><Part><PartNumber>one</PartNumber><ETag>x</ETag></Part>"
+    b"</CompleteMultipartUpload>",
+    b"not xml",
+])
+def test_complete_malformed_xml(kura_server_module, s3m, body):
+    key = "malformed-complete"
+    uid = create(s3m, key)
+    put_part(s3m, key, uid, 1, b"data")
+    r = raw_request(kura_server_module, "POST", f"/{BUCKET}/{key}",
+                    query=[("uploadId", uid)], body=body)
+    assert r.status == 400, r
+    assert r.error_code() == "MalformedXML"
+    # The upload survives a bad request.
+    assert len(s3m.list_parts(Bucket=BUCKET, Key=key, UploadId=uid)["Parts"]) == 1
+    s3m.abort_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid)
 
 
 # -- blob files: abort frees, complete does not copy ----------------------------------------
