@@ -199,7 +199,8 @@ static bool check_overrides(struct s3_req *r)
  * object, as a range; partNumber=1 of a simple object is the whole object. */
 static bool select_part(struct s3_req *r, const struct kura_object *o,
 			const struct s3_param *pn, bool has_range, uint64_t *first,
-			uint64_t *last, unsigned *status, unsigned *parts_count)
+			uint64_t *last, unsigned *status, unsigned *parts_count,
+			bool *empty)
 {
 	uint64_t n;
 	if (has_range) {
@@ -230,10 +231,16 @@ static bool select_part(struct s3_req *r, const struct kura_object *o,
 	uint64_t start = 0;
 	for (uint64_t i = 0; i + 1 < n; i++)
 		start += o->parts[i].size;
-	*first = start;
-	*last = start + o->parts[n - 1].size - (o->parts[n - 1].size ? 1 : 0);
-	*status = 206;
 	*parts_count = o->part_count;
+	/* An empty part (an empty object, or an empty last part) has no byte
+	 * range to name: 200 and no body, read from offset 0. */
+	if (o->parts[n - 1].size == 0) {
+		*empty = true;
+		return true;
+	}
+	*first = start;
+	*last = start + o->parts[n - 1].size - 1;
+	*status = 206;
 	return true;
 }
 
@@ -275,11 +282,12 @@ static bool get_attempt(struct s3_req *r, bool last_attempt)
 
 	uint64_t first = 0, last = o->size ? o->size - 1 : 0;
 	unsigned status = 200, parts_count = 0;
+	bool empty_part = false;
 	const struct kura_str *range = s3_header(r, "Range");
 	const struct s3_param *pn = s3_param_get(r, "partNumber");
 	if (pn != NULL) {
 		if (!select_part(r, o, pn, range != NULL, &first, &last, &status,
-				 &parts_count))
+				 &parts_count, &empty_part))
 			return true;
 	} else if (range != NULL) {
 		switch (s3_range_parse(range->p, range->len, o->size, &first, &last)) {
@@ -299,7 +307,7 @@ static bool get_attempt(struct s3_req *r, bool last_attempt)
 		}
 		}
 	}
-	uint64_t len = o->size == 0 ? 0 : last - first + 1;
+	uint64_t len = o->size == 0 || empty_part ? 0 : last - first + 1;
 
 	struct get_stream *gs = calloc(1, sizeof(*gs));
 	if (gs == NULL || s3_objread_new(svc, &r->bucket, o, &gs->or, &err) != KURA_OK) {

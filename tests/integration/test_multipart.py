@@ -265,6 +265,35 @@ def test_get_and_head_part_number(s3m):
                  PartNumber=2)
 
 
+def test_empty_parts(s3m):
+    # An object of one empty part, and one whose last part is empty.
+    uid = create(s3m, "empty-mp")
+    e = put_part(s3m, "empty-mp", uid, 1, b"")
+    r = complete(s3m, "empty-mp", uid, [(1, e)])
+    assert r["ETag"] == f'"{multipart_etag([b""])}"'
+    g = s3m.get_object(Bucket=BUCKET, Key="empty-mp")
+    assert g["ContentLength"] == 0 and g["Body"].read() == b""
+    g = s3m.get_object(Bucket=BUCKET, Key="empty-mp", PartNumber=1)
+    assert g["ContentLength"] == 0 and g["Body"].read() == b""
+    assert g["PartsCount"] == 1
+
+    p1 = rnd(5 * MiB)
+    uid = create(s3m, "empty-last")
+    e1 = put_part(s3m, "empty-last", uid, 1, p1)
+    e2 = put_part(s3m, "empty-last", uid, 2, b"")
+    r = complete(s3m, "empty-last", uid, [(1, e1), (2, e2)])
+    assert r["ETag"] == f'"{multipart_etag([p1, b""])}"'
+    assert get_body(s3m, "empty-last") == p1
+    g = s3m.get_object(Bucket=BUCKET, Key="empty-last", PartNumber=2)
+    assert g["ResponseMetadata"]["HTTPStatusCode"] in (200, 206)
+    assert g["ContentLength"] == 0 and g["Body"].read() == b""
+    assert g["PartsCount"] == 2
+    h = s3m.head_object(Bucket=BUCKET, Key="empty-last", PartNumber=2)
+    assert h["ContentLength"] == 0 and h["PartsCount"] == 2
+    g = s3m.get_object(Bucket=BUCKET, Key="empty-last", PartNumber=1)
+    assert g["ContentLength"] == len(p1) and g["Body"].read() == p1
+
+
 # -- UploadPartCopy -------------------------------------------------------------------
 
 def test_upload_part_copy_with_ranges(s3m):
