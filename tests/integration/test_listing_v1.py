@@ -174,6 +174,13 @@ def test_marker_between_keys_and_past_end(s3l):
     assert "dir1/" not in cps and "dir10/" in cps
 
 
+def test_marker_outside_prefix(s3l):
+    _, contents, _ = list_v1(s3l, Prefix="dir3/", Marker="a")
+    assert contents == [k for k in KEYS if k.startswith("dir3/")][:1000]
+    _, contents, cps = list_v1(s3l, Prefix="dir3/", Marker="dir4", Delimiter="/")
+    assert contents == [] and cps == []
+
+
 def test_max_keys_values(s3l):
     r, contents, cps = list_v1(s3l, MaxKeys=0)
     assert contents == [] and cps == []

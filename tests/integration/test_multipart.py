@@ -353,9 +353,9 @@ def test_upload_part_copy_missing_source(s3m):
 
 # -- ListParts --------------------------------------------------------------------------
 
-def test_list_parts_paging(s3m):
+def test_list_parts_paging(kura_server_module, s3m):
     key = "list-parts"
-    uid = create(s3m, key, )
+    uid = create(s3m, key)
     bodies = {n: rnd(100 + n) for n in (1, 2, 3, 5, 8)}
     etags = {n: put_part(s3m, key, uid, n, b) for n, b in bodies.items()}
     full = s3m.list_parts(Bucket=BUCKET, Key=key, UploadId=uid)
@@ -384,6 +384,14 @@ def test_list_parts_paging(s3m):
     # A marker in a gap starts after it.
     r = s3m.list_parts(Bucket=BUCKET, Key=key, UploadId=uid, PartNumberMarker=4)
     assert [p["PartNumber"] for p in r["Parts"]] == [5, 8]
+    r = s3m.list_parts(Bucket=BUCKET, Key=key, UploadId=uid, PartNumberMarker=8)
+    assert r.get("Parts", []) == [] and r["IsTruncated"] is False
+    # max-parts is capped at 1000, as S3 does.
+    r = s3m.list_parts(Bucket=BUCKET, Key=key, UploadId=uid, MaxParts=5000)
+    assert r["MaxParts"] == 1000 and len(r["Parts"]) == 5
+    r = raw_request(kura_server_module, "GET", f"/{BUCKET}/{key}",
+                    query=[("uploadId", uid), ("max-parts", "abc")])
+    assert r.status == 400 and r.error_code() == "InvalidArgument", r
     s3m.abort_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid)
 
 
@@ -422,6 +430,9 @@ def test_list_multipart_uploads(s3m):
         km, im = r["NextKeyMarker"], r["NextUploadIdMarker"]
     assert seen == want
     assert pages == 4
+
+    r = s3m.list_multipart_uploads(Bucket=b, MaxUploads=5000)
+    assert r["MaxUploads"] == 1000 and len(r["Uploads"]) == len(made)
 
     # key-marker alone: only keys strictly after it.
     r = s3m.list_multipart_uploads(Bucket=b, KeyMarker="b")

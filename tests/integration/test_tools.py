@@ -137,9 +137,31 @@ def test_aws_s3_sync_round_trip(kura_server_module, s3_module, aws_module, big_t
     r = aws_module("s3", "ls", "--recursive", "s3://sync-bucket/", check=True)
     assert len([ln for ln in r.stdout.splitlines() if ln.strip()]) == 200
 
+    # Server-side copies: the 20 MiB file goes through UploadPartCopy with
+    # copy-source ranges, the small ones through CopyObject.
+    sub = "x/y/z/w/"
+    in_sub = {rel: size for rel, size in sizes.items() if rel.startswith(sub)}
+    assert max(in_sub.values()) == 20 * MiB
+    aws_module("s3", "cp", "--recursive", "--no-progress", f"{dest}{sub}",
+               f"s3://sync-bucket/copied/{sub}", timeout=TOOL_TIMEOUT, check=True)
+    down2 = tmp_path / "down2"
+    aws_module("s3", "sync", "--no-progress", f"s3://sync-bucket/copied/{sub}", down2,
+               timeout=TOOL_TIMEOUT, check=True)
+    assert tree_hashes(down2) == {rel[len(sub):]: h for rel, h in tree_hashes(src).items()
+                                  if rel.startswith(sub)}
+    big = next(rel for rel, size in in_sub.items() if size == 20 * MiB)
+    assert s3.head_object(Bucket="sync-bucket", Key="copied/" + big)["ETag"].endswith('-3"')
+    # mv: a copy, then a delete of the source.
+    aws_module("s3", "mv", "--no-progress", f"s3://sync-bucket/copied/{big}",
+               "s3://sync-bucket/moved.bin", check=True)
+    expect_error(s3.head_object, "404", 404, Bucket="sync-bucket", Key="copied/" + big)
+    assert s3.head_object(Bucket="sync-bucket", Key="moved.bin")["ContentLength"] == 20 * MiB
+    ncopies = len(in_sub)
+
     r = aws_module("s3", "rm", "--recursive", "s3://sync-bucket/", timeout=TOOL_TIMEOUT,
                    check=True)
-    assert len([ln for ln in r.stdout.splitlines() if ln.startswith("delete:")]) == 200
+    assert len([ln for ln in r.stdout.splitlines() if ln.startswith("delete:")]) == \
+        200 + ncopies
     assert all_keys(s3, "sync-bucket") == []
     s3.delete_bucket(Bucket="sync-bucket")
 
