@@ -16,6 +16,7 @@ import base64
 import binascii
 import concurrent.futures
 import datetime
+import email.utils
 import hashlib
 import hmac
 import http.client
@@ -82,6 +83,19 @@ class _Signer(SigV4Auth):
 
     def _normalize_url_path(self, path):
         return path
+
+    def _set_necessary_date_headers(self, request):
+        # A Date header (instead of X-Amz-Date) as an IMF-fixdate, which is
+        # what HTTP requires; botocore writes RFC 2822 "-0000" there.
+        if "Date" in request.headers:
+            del request.headers["Date"]
+            request.headers["Date"] = email.utils.format_datetime(
+                self._when.replace(tzinfo=datetime.timezone.utc, microsecond=0),
+                usegmt=True)
+            if "X-Amz-Date" in request.headers:
+                del request.headers["X-Amz-Date"]
+        else:
+            super()._set_necessary_date_headers(request)
 
     def add_auth(self, request):
         request.context["timestamp"] = self._when.strftime(AMZ_FMT)

@@ -6,7 +6,6 @@ wrong bytes."""
 
 import http.client
 import os
-import re
 import secrets
 import stat
 

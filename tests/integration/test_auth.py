@@ -3,6 +3,7 @@ aws-chunked uploads (signed chunks, unsigned payload with a checksum
 trailer), clock skew, credential scope, virtual-host-style addressing, and
 the shape of every error response."""
 
+import datetime
 import hashlib
 import hmac
 import os
@@ -130,16 +131,26 @@ def test_unsigned_payload_accepted(srv, s3):
 
 @pytest.mark.parametrize("minutes", [-20, 20, -60 * 24])
 def test_request_time_too_skewed(srv, s3, minutes):
-    when = H.utcnow() + __import__("datetime").timedelta(minutes=minutes)
+    when = H.utcnow() + datetime.timedelta(minutes=minutes)
     r = H.raw(srv, "PUT", H.key_path(BUCKET, "skewed"), body=b"late", when=when)
     H.assert_s3_error(r, 403, "RequestTimeTooSkewed", srv)
     absent(s3, "skewed")
 
 
 def test_small_skew_is_accepted(srv):
-    when = H.utcnow() - __import__("datetime").timedelta(minutes=10)
+    when = H.utcnow() - datetime.timedelta(minutes=10)
     r = H.raw(srv, "GET", "/", when=when)
     assert r.status == 200, r
+
+
+def test_date_header_instead_of_x_amz_date(srv):
+    """SigV4 accepts the Date header when X-Amz-Date is absent."""
+    r = H.raw(srv, "GET", "/", headers={"Date": "placeholder"})
+    assert r.status == 200, r
+    assert r.header("x-amz-request-id")
+    old = H.utcnow() - datetime.timedelta(minutes=20)
+    r = H.raw(srv, "GET", "/", when=old, headers={"Date": "placeholder"})
+    H.assert_s3_error(r, 403, "RequestTimeTooSkewed")
 
 
 def test_wrong_region_in_scope(srv, s3):
@@ -222,6 +233,18 @@ def test_streaming_bad_chunk_signature(srv, s3, corrupt):
         H.assert_s3_error(r, 403, "SignatureDoesNotMatch", srv)
     absent(s3, "chunked/bad-sig")
     assert read(s3, "chunked/existing") == b"previous"
+
+
+def test_streaming_with_content_md5(srv, s3):
+    data = os.urandom(10000)
+    r = H.put_streaming_signed(srv, BUCKET, "chunked/md5-good", data, chunk_size=4096,
+                               extra_headers={"Content-MD5": H.md5_b64(data)})
+    assert r.status == 200, r
+    assert read(s3, "chunked/md5-good") == data
+    r = H.put_streaming_signed(srv, BUCKET, "chunked/md5-bad", data, chunk_size=4096,
+                               extra_headers={"Content-MD5": H.md5_b64(data[1:])})
+    H.assert_s3_error(r, 400, "BadDigest")
+    absent(s3, "chunked/md5-bad")
 
 
 def test_streaming_tampered_chunk_data(srv, s3):

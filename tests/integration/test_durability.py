@@ -9,8 +9,6 @@ import random
 import threading
 import time
 
-import pytest
-
 import helpers as H
 
 BUCKET = "durable"

@@ -123,8 +123,9 @@ def test_oversized_headers(srv, s3):
 
 
 def test_huge_headers_beyond_connection_memory(srv, s3):
-    """Far beyond the limit (more than the connection buffer): kura answers
-    an HTTP error or closes the connection, and keeps serving."""
+    """Far beyond the limit (more than the connection buffer): libmicrohttpd
+    answers 431 (not an S3 document) and closes, or the connection is reset
+    while the client still sends; kura keeps serving."""
     sock = socket.create_connection((srv.host, srv.port), timeout=30)
     try:
         req = (f"GET /{BUCKET} HTTP/1.1\r\nHost: {srv.host}:{srv.port}\r\n").encode()
@@ -136,8 +137,7 @@ def test_huge_headers_beyond_connection_memory(srv, s3):
         except (ConnectionResetError, BrokenPipeError):
             reply = b""
         if reply:
-            status = int(reply.split(b" ", 2)[1])
-            assert 400 <= status < 500, reply[:200]
+            assert reply.startswith(b"HTTP/1.1 431 "), reply[:200]
     finally:
         sock.close()
     _fresh_request_works(srv)

@@ -211,6 +211,16 @@ def test_range_on_empty_object(srv, s3):
     assert r.header("Content-Range") == "bytes */0"
 
 
+def test_range_on_head(srv, range_obj):
+    r = H.raw(srv, "HEAD", H.key_path(BUCKET, range_obj), headers={"Range": "bytes=0-9"})
+    assert r.status == 206, r
+    assert r.header("Content-Range") == "bytes 0-9/1000"
+    assert r.header("Content-Length") == "10"
+    assert r.body == b""
+    r = H.raw(srv, "HEAD", H.key_path(BUCKET, range_obj), headers={"Range": "bytes=2000-"})
+    assert r.status == 416 and r.body == b""
+
+
 def test_range_with_boto3(s3, range_obj):
     g = s3.get_object(Bucket=BUCKET, Key=range_obj, Range="bytes=5-14")
     assert g["ContentRange"] == "bytes 5-14/1000"
@@ -376,7 +386,7 @@ def test_odd_keys_round_trip(s3, key):
 def test_odd_keys_are_distinct(s3):
     """Keys that a normalising server would merge stay distinct."""
     keys = ["dist/a", "dist//a", "dist/./a", "dist/x/../a", "dist/a/", "dist%2Fa",
-            "dist+a", "dist a", "dist/A"]
+            "dist+a", "dist a", "dist/A", "dist/\u00e9", "dist/e\u0301"]   # NFC vs NFD
     for i, k in enumerate(keys):
         s3.put_object(Bucket=BUCKET, Key=k, Body=str(i).encode())
     for i, k in enumerate(keys):
