@@ -4,6 +4,8 @@ where FUSE works).  Every transfer is checked byte for byte with hashes.
 Also: requests for features kura does not build answer 501 NotImplemented
 in S3 XML."""
 
+import hashlib
+import json
 import os
 import random
 import shutil
@@ -208,6 +210,16 @@ def test_rclone_copy_check_lsf_delete(kura_server_module, s3_module, small_tree,
     rclone("check", "--download", src, "kura:rclone-bucket/tree")
     r = rclone("lsf", "-R", "--files-only", "kura:rclone-bucket/tree")
     assert sorted(r.stdout.splitlines()) == sorted(sizes)
+    r = rclone("md5sum", "kura:rclone-bucket/tree")
+    remote_md5 = dict(reversed(ln.split("  ", 1)) for ln in r.stdout.splitlines())
+    assert remote_md5 == {rel: hashlib.md5((src / rel).read_bytes()).hexdigest()
+                          for rel in sizes}
+    r = rclone("size", "--json", "kura:rclone-bucket/tree")
+    got = json.loads(r.stdout)
+    assert (got["count"], got["bytes"]) == (len(sizes), sum(sizes.values()))
+    rclone("moveto", f"kura:rclone-bucket/tree/{big}", "kura:rclone-bucket/moved.bin")
+    expect_error(s3_module.head_object, "404", 404, Bucket="rclone-bucket", Key="tree/" + big)
+    rclone("moveto", "kura:rclone-bucket/moved.bin", f"kura:rclone-bucket/tree/{big}")
     down = tmp_path / "down"
     rclone("copy", "kura:rclone-bucket/tree", down)
     assert tree_hashes(down) == tree_hashes(src)
@@ -276,6 +288,22 @@ def test_s3cmd_put_get_ls_del(kura_server_module, s3_module, tmp_path):
         out.parent.mkdir(parents=True, exist_ok=True)
         s3cmd("get", "--force", f"s3://s3cmd-bucket/{name}", out)
         assert file_sha256(out) == file_sha256(p), name
+
+    # info reads HEAD and the ACL (and survives the 501s for policy/CORS).
+    r = s3cmd("info", "s3://s3cmd-bucket/small.txt")
+    assert "FULL_CONTROL" in r.stdout and "File size: 100" in r.stdout, r.stdout
+    s3cmd("setacl", "--acl-private", "s3://s3cmd-bucket/small.txt")
+    r = s3cmd("setacl", "--acl-public", "s3://s3cmd-bucket/small.txt", check=False)
+    assert r.returncode != 0 and "AccessDenied" in r.stderr, r.stderr
+    # Server-side copy, and modify (a copy onto itself with REPLACE).
+    s3cmd("cp", "s3://s3cmd-bucket/small.txt", "s3://s3cmd-bucket/copy.txt")
+    s3cmd("modify", "--add-header=x-amz-meta-color:green", "s3://s3cmd-bucket/copy.txt")
+    g = s3_module.get_object(Bucket="s3cmd-bucket", Key="copy.txt")
+    assert g["Metadata"].get("color") == "green"
+    assert g["Body"].read() == files["small.txt"].read_bytes()
+    files["copy.txt"] = files["small.txt"]
+    r = s3cmd("multipart", "s3://s3cmd-bucket")
+    assert "Initiated" in r.stdout
 
     for name in files:
         s3cmd("del", f"s3://s3cmd-bucket/{name}")
