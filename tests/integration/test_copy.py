@@ -206,6 +206,16 @@ def test_copy_of_multipart_object(s3c):
     cut = 5 * MiB
     rg = s3c.get_object(Bucket=DST, Key="mp-copy", Range=f"bytes={cut - 10}-{cut + 9}")
     assert rg["Body"].read() == whole[cut - 10:cut + 10]
+    # UploadPartCopy of a range straddling the source's part boundary.
+    uid = s3c.create_multipart_upload(Bucket=DST, Key="mp-range")["UploadId"]
+    lo, hi = cut - 1000, cut + 999
+    r = s3c.upload_part_copy(Bucket=DST, Key="mp-range", UploadId=uid, PartNumber=1,
+                             CopySource={"Bucket": SRC, "Key": "mp-src"},
+                             CopySourceRange=f"bytes={lo}-{hi}")
+    assert r["CopyPartResult"]["ETag"] == f'"{md5_hex(whole[lo:hi + 1])}"'
+    s3c.complete_multipart_upload(Bucket=DST, Key="mp-range", UploadId=uid, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": r["CopyPartResult"]["ETag"]}]})
+    assert body_of(s3c, "mp-range", DST) == whole[lo:hi + 1]
 
 
 def test_copy_across_tenants_denied(kura_server_module, s3c, tenant_module):
