@@ -372,6 +372,11 @@ def test_virtual_host_style(srv, s3):
     H.assert_s3_error(r, 404, "NoSuchKey")
     r = H.raw(srv, "GET", "/", host=f"no-such-vhost-bucket.localhost:{srv.port}")
     H.assert_s3_error(r, 404, "NoSuchBucket")
+    # A dotted bucket name: everything before the configured domain.
+    s3.create_bucket(Bucket="dotted.vhost.bucket")
+    r = H.raw(srv, "PUT", "/k", body=b"dotted", host=f"dotted.vhost.bucket.localhost:{srv.port}")
+    assert r.status == 200, r
+    assert s3.get_object(Bucket="dotted.vhost.bucket", Key="k")["Body"].read() == b"dotted"
 
 
 # -- error documents -----------------------------------------------------------

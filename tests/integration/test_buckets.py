@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 import boto3
 import pytest
+import requests
 from botocore.config import Config
 
 import helpers as H
@@ -204,6 +205,11 @@ def _assert_isolated(owner, other, bucket):
                    (other.head_bucket, {"Bucket": bucket})]:
         _, status, _ = H.client_error(fn, **kw)
         assert status == 403
+    # A URL presigned with the other tenant's credentials is refused too.
+    url = other.generate_presigned_url("get_object",
+                                       Params={"Bucket": bucket, "Key": "secret.txt"})
+    r = requests.get(url, timeout=30)
+    assert r.status_code == 403 and H.parse_error(r.content)["Code"] == "AccessDenied"
     # Nothing changed for the owner.
     assert owner.get_object(Bucket=bucket, Key="secret.txt")["Body"].read() == b"owner data"
     keys = [o["Key"] for o in owner.list_objects_v2(Bucket=bucket).get("Contents", [])]

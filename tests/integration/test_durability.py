@@ -196,3 +196,32 @@ def test_sigterm_with_upload_in_flight(kura_server):
     assert c.get_object(Bucket=BUCKET, Key="small-in-flight")["ContentLength"] == 2 << 20
     H.expect_error("NoSuchKey", 404, c.get_object, Bucket=BUCKET, Key="big-in-flight")
     assert published_blob_count(server) == 2
+
+
+def test_client_disconnect_mid_upload(kura_server):
+    """A client that goes away mid-body leaves nothing behind."""
+    server = kura_server
+    c = server.client()
+    c.create_bucket(Bucket=BUCKET)
+    c.put_object(Bucket=BUCKET, Key="cut-existing", Body=b"old")
+    for key in ("cut-new", "cut-existing"):
+        path = H.key_path(BUCKET, key)
+        total = 3 * H.SEG
+        signed = H.sign(server, "PUT", path, payload_hash="UNSIGNED-PAYLOAD",
+                        headers={"Content-Length": str(total)})
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
+        conn.putrequest("PUT", path, skip_host=True, skip_accept_encoding=True)
+        for k, v in signed.headers.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        conn.send(os.urandom(total // 2))
+        time.sleep(0.2)
+        conn.close()
+    deadline = time.monotonic() + 10
+    while staging_files(server):
+        assert time.monotonic() < deadline, staging_files(server)
+        time.sleep(0.05)
+    H.expect_error("NoSuchKey", 404, c.get_object, Bucket=BUCKET, Key="cut-new")
+    assert c.get_object(Bucket=BUCKET, Key="cut-existing")["Body"].read() == b"old"
+    assert set(all_objects(c)) == {"cut-existing"}
+    assert published_blob_count(server) == 1

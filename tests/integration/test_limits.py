@@ -122,6 +122,16 @@ def test_oversized_headers(srv, s3):
     _fresh_request_works(srv)
 
 
+def test_too_many_headers(srv, s3):
+    """More header fields than kura collects (256), though few bytes: an
+    oversized header section, never a silently shortened one."""
+    headers = {f"x-h-{i}": "v" for i in range(300)}
+    r = H.raw(srv, "PUT", H.key_path(BUCKET, "many-headers"), headers=headers, body=b"x")
+    H.assert_s3_error(r, 400, "RequestHeaderSectionTooLarge")
+    absent(s3, "many-headers")
+    _fresh_request_works(srv)
+
+
 def test_huge_headers_beyond_connection_memory(srv, s3):
     """Far beyond the limit (more than the connection buffer): libmicrohttpd
     answers 431 (not an S3 document) and closes, or the connection is reset

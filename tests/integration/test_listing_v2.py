@@ -135,6 +135,7 @@ def test_page_with_delimiter(srv, conn, max_keys):
     ("", "sub", 11),
     ("", "-", 500),
     ("\u00e9", None, 1),
+    ("", "\u00e9", 5),
     ("no-such-prefix", "/", 10),
 ])
 def test_prefix_and_delimiter(srv, conn, prefix, delimiter, max_keys):

@@ -367,6 +367,8 @@ ODD_KEYS = [
     "tilde~star*quote'\"",
     "brackets[]{}<>|^`\\",
     "tab\there",
+    ".",
+    "a/.",
 ]
 
 
