@@ -193,9 +193,11 @@ enum kura_err kura_chunked_new(enum kura_chunked_mode mode,
 			       void *sink_ctx, struct kura_chunked **out,
 			       struct kura_error *err);
 
-/* Feed raw body bytes.  KURA_EAUTH for a chunk or trailer signature or
- * checksum that does not match; KURA_EPROTO for bad framing; KURA_ETOOBIG
- * for an over-long line; the sink's error otherwise. */
+/* Feed raw body bytes.  KURA_EAUTH for a chunk or trailer signature that
+ * does not match; KURA_EINTEGRITY for a trailing checksum that does not
+ * match the body, KURA_EINVAL for one that is not a well-formed digest;
+ * KURA_EPROTO for bad framing; KURA_ETOOBIG for an over-long line; the
+ * sink's error otherwise. */
 enum kura_err kura_chunked_feed(struct kura_chunked *c, const uint8_t *p,
 				size_t n, struct kura_error *err);
 

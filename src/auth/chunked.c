@@ -356,11 +356,11 @@ static bool checksum_matches(struct kura_chunked *c, struct kura_error *err,
 	case KURA_OK:
 		return true;
 	case KURA_EINVAL:
-		*rc = fail(c, err, KURA_EAUTH, "%s is not a valid checksum",
+		*rc = fail(c, err, KURA_EINVAL, "%s is not a valid checksum",
 			   c->trailer_name);
 		return false;
 	case KURA_EINTEGRITY:
-		*rc = fail(c, err, KURA_EAUTH, "%s does not match the body",
+		*rc = fail(c, err, KURA_EINTEGRITY, "%s does not match the body",
 			   c->trailer_name);
 		return false;
 	default:

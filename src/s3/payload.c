@@ -195,6 +195,15 @@ static void body_error(struct s3_req *r, enum kura_err rc,
 	case KURA_EAUTH:
 		s3_error(r, S3_SignatureDoesNotMatch, NULL, err->msg);
 		break;
+	case KURA_EINTEGRITY:	/* a trailing checksum that does not match */
+		s3_error(r, S3_BadDigest,
+			 "The checksum you specified did not match the calculated "
+			 "checksum.", err->msg);
+		break;
+	case KURA_EINVAL:	/* a trailing checksum that is not a digest */
+		s3_error(r, S3_InvalidRequest,
+			 "The trailing x-amz-checksum- value is invalid.", err->msg);
+		break;
 	case KURA_EPROTO:
 		s3_error(r, r->have_declared_len ? S3_IncompleteBody : S3_InvalidRequest,
 			 NULL, err->msg);

@@ -286,16 +286,6 @@ def test_unsigned_trailer_wrong_checksum_rejected(srv, s3):
     absent(s3, "trailer/bad")
 
 
-TRAILER_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="a trailing x-amz-checksum-* that does not match the body answers 403 "
-           "SignatureDoesNotMatch, S3 answers 400 BadDigest: kura_chunked_feed/finish "
-           "report a checksum mismatch as KURA_EAUTH (sigv4.h contract), the same code "
-           "as a bad chunk signature, and payload.c maps KURA_EAUTH to "
-           "SignatureDoesNotMatch")
-
-
-@TRAILER_XFAIL
 def test_unsigned_trailer_wrong_checksum_is_bad_digest(srv, s3):
     data = b"trailer checked data" * 100
     r = H.put_unsigned_trailer(srv, BUCKET, "trailer/bad-digest", data,
@@ -348,7 +338,6 @@ def test_streaming_signed_with_trailer(srv, s3):
     absent(s3, "trailer/signed-bad")
 
 
-@TRAILER_XFAIL
 def test_streaming_signed_trailer_wrong_checksum_is_bad_digest(srv, s3):
     data = os.urandom(5000)
     r = _put_signed_trailer(srv, "trailer/signed-bad2", data, H.crc32_b64(data[:-1]))
