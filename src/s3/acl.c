@@ -11,26 +11,12 @@
 #include "s3_int.h"
 #include "kura/banned.h"
 
+/* The bucket, and the object when the request names one, must exist. */
 static bool load_target(struct s3_req *r)
 {
-	struct kura_meta *meta = r->svc->meta;
-	struct kura_error err = { 0 };
 	struct kura_object *o;
-	if (!s3_load_bucket(r))
-		return false;
-	if (r->key == NULL)
-		return true;
-	enum kura_err rc = meta->ops->object_get(meta->priv, r->bucket.id, r->key,
-						 r->key_len, r->pool, &o, &err);
-	if (rc == KURA_ENOENT) {
-		s3_error(r, S3_NoSuchKey, NULL, NULL);
-		return false;
-	}
-	if (rc != KURA_OK) {
-		s3_error_from(r, rc, &err);
-		return false;
-	}
-	return true;
+	return s3_load_bucket(r) &&
+	       (r->key == NULL || s3_load_object(r, r->bucket.id, r->key, r->key_len, &o));
 }
 
 void s3_get_acl(struct s3_req *r)
@@ -77,12 +63,9 @@ static bool grants_only_owner(struct s3_req *r, const struct s3_xml_node *root)
 static void put_acl_finish(struct s3_req *r)
 {
 	if (r->xml_body.len > 0) {
-		struct s3_xml_node *root;
-		if (s3_xml_parse(r->xml_body.data, r->xml_body.len, r->pool, &root) != KURA_OK ||
-		    strcmp(root->name, "AccessControlPolicy") != 0) {
-			s3_error(r, S3_MalformedXML, NULL, NULL);
+		const struct s3_xml_node *root = s3_xml_body(r, "AccessControlPolicy");
+		if (root == NULL)
 			return;
-		}
 		if (!grants_only_owner(r, root)) {
 			s3_error(r, S3_AccessDenied,
 				 "kura never grants access through ACLs; only the owner "
@@ -114,9 +97,5 @@ void s3_put_acl(struct s3_req *r)
 			return;
 		}
 	}
-	kura_buf_init(&r->xml_body, 64 * 1024);
-	r->max_body = 64 * 1024;
-	r->op_body = s3_collect_xml;
-	r->op_finish = put_acl_finish;
-	s3_payload_begin(r);
+	s3_expect_xml(r, 64 * 1024, put_acl_finish);
 }

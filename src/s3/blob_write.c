@@ -15,6 +15,10 @@
 #include "s3_int.h"
 #include "kura/banned.h"
 
+/* Blobs removed right after a commit that queued them (the rest go to
+ * the background collector). */
+#define GC_INLINE 64
+
 static enum kura_err to_store(void *ctx, const void *p, size_t n,
 			      struct kura_error *err)
 {
@@ -114,4 +118,62 @@ void s3_blob_discard(struct s3_blob *b)
 	EVP_MD_CTX_free(b->md5);
 	b->md5 = NULL;
 	b->active = false;
+}
+
+/* The operations' own glue for a blob in r->op_state (whose first member
+ * is the struct s3_blob). */
+
+void *s3_blob_op_start(struct s3_req *r, size_t size)
+{
+	if (s3_header(r, "Content-Length") == NULL &&
+	    s3_header(r, "Transfer-Encoding") == NULL) {
+		s3_error(r, S3_MissingContentLength, NULL, NULL);
+		return NULL;
+	}
+	void *st = kura_palloc(r->pool, size);
+	if (st == NULL) {
+		s3_error(r, S3_InternalError, NULL, "out of memory");
+		return NULL;
+	}
+	r->op_state = st;
+	r->op_cleanup = s3_blob_op_cleanup;
+	r->md5_by_op = true;	/* the blob's own MD5 is compared at the end */
+	r->op_body = s3_blob_op_body;
+	return st;
+}
+
+bool s3_blob_op_stage(struct s3_req *r)
+{
+	struct s3_blob *b = r->op_state;
+	struct kura_error err = { 0 };
+	enum kura_err rc = s3_blob_stage(b, &err);
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return false;
+	}
+	if (r->have_content_md5 && memcmp(b->md5_raw, r->content_md5, 16) != 0) {
+		s3_error(r, S3_BadDigest, NULL, NULL);
+		return false;
+	}
+	return true;
+}
+
+enum kura_err s3_blob_op_body(struct s3_req *r, const uint8_t *p, size_t n,
+			      struct kura_error *err)
+{
+	return s3_blob_write(r->op_state, p, n, err);
+}
+
+void s3_blob_op_cleanup(struct s3_req *r)
+{
+	if (r->op_state != NULL)
+		s3_blob_discard(r->op_state);
+	r->op_state = NULL;
+}
+
+void s3_collect_garbage(struct s3_req *r)
+{
+	struct kura_error err = { 0 };
+	if (kura_service_collect(r->svc, GC_INLINE, NULL, &err) != KURA_OK)
+		kura_warn(r->http->id, "garbage collection: %s", err.msg);
 }

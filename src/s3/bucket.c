@@ -57,20 +57,24 @@ bool s3_load_bucket(struct s3_req *r)
 	}
 	enum kura_err rc = meta->ops->bucket_get(meta->priv, r->bucket_name,
 						 &r->bucket, &err);
-	if (rc == KURA_ENOENT) {
-		s3_error(r, S3_NoSuchBucket, NULL, NULL);
+	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return false;
-	}
-	if (rc != KURA_OK) {
-		s3_error_from(r, rc, &err);
-		return false;
-	}
 	if (r->bucket.tenant_id != r->tenant_id) {
 		s3_error(r, S3_AccessDenied, NULL, "bucket belongs to another tenant");
 		return false;
 	}
 	r->have_bucket = true;
 	return true;
+}
+
+bool s3_load_object(struct s3_req *r, uint64_t bucket_id, const char *key,
+		    size_t key_len, struct kura_object **o)
+{
+	struct kura_meta *meta = r->svc->meta;
+	struct kura_error err = { 0 };
+	enum kura_err rc = meta->ops->object_get(meta->priv, bucket_id, key, key_len,
+						 r->pool, o, &err);
+	return s3_ok(r, rc, &err, S3_NoSuchKey);
 }
 
 void s3_list_buckets(struct s3_req *r)
@@ -124,12 +128,9 @@ static void create_bucket_finish(struct s3_req *r)
 	struct kura_bucket b = { 0 };
 
 	if (r->xml_body.len > 0) {
-		struct s3_xml_node *root;
-		if (s3_xml_parse(r->xml_body.data, r->xml_body.len, r->pool, &root) != KURA_OK ||
-		    strcmp(root->name, "CreateBucketConfiguration") != 0) {
-			s3_error(r, S3_MalformedXML, NULL, NULL);
+		const struct s3_xml_node *root = s3_xml_body(r, "CreateBucketConfiguration");
+		if (root == NULL)
 			return;
-		}
 		const struct s3_xml_node *lc = s3_xml_child(root, "LocationConstraint");
 		if (lc != NULL && lc->text_len > 0 &&
 		    (lc->text_len != strlen(svc->region) ||
@@ -204,11 +205,7 @@ void s3_create_bucket(struct s3_req *r)
 		s3_error(r, S3_InvalidBucketName, NULL, NULL);
 		return;
 	}
-	kura_buf_init(&r->xml_body, r->svc->max_xml_body);
-	r->max_body = r->svc->max_xml_body;
-	r->op_body = s3_collect_xml;
-	r->op_finish = create_bucket_finish;
-	s3_payload_begin(r);
+	s3_expect_xml(r, r->svc->max_xml_body, create_bucket_finish);
 }
 
 void s3_head_bucket(struct s3_req *r)
@@ -231,14 +228,8 @@ void s3_delete_bucket(struct s3_req *r)
 		s3_error(r, S3_BucketNotEmpty, NULL, NULL);
 		return;
 	}
-	if (rc == KURA_ENOENT) {
-		s3_error(r, S3_NoSuchBucket, NULL, NULL);
+	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return;
-	}
-	if (rc != KURA_OK) {
-		s3_error_from(r, rc, &err);
-		return;
-	}
 	/* The bucket is gone and held no objects: its key can go too. */
 	kura_keycache_evict(svc->keycache, r->bucket.id);
 	if (svc->keys->ops->kek_destroy) {

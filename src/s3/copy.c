@@ -19,7 +19,6 @@
 
 #define COPY_BUF (1u << 20)
 #define MAX_COPY_SIZE (5ull * 1024 * 1024 * 1024)
-#define GC_INLINE 16
 
 struct copy_source {
 	struct kura_bucket bucket;
@@ -76,26 +75,13 @@ static bool load_source(struct s3_req *r, struct copy_source *src)
 		return false;
 	}
 	enum kura_err rc = meta->ops->bucket_get(meta->priv, bname, &src->bucket, &err);
-	if (rc == KURA_ENOENT) {
-		s3_error(r, S3_NoSuchBucket, NULL, NULL);
+	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return false;
-	}
-	if (rc == KURA_OK && src->bucket.tenant_id != r->tenant_id) {
+	if (src->bucket.tenant_id != r->tenant_id) {
 		s3_error(r, S3_AccessDenied, NULL, "copy source belongs to another tenant");
 		return false;
 	}
-	if (rc == KURA_OK)
-		rc = meta->ops->object_get(meta->priv, src->bucket.id, key, klen, r->pool,
-					   &src->obj, &err);
-	if (rc == KURA_ENOENT) {
-		s3_error(r, S3_NoSuchKey, NULL, NULL);
-		return false;
-	}
-	if (rc != KURA_OK) {
-		s3_error_from(r, rc, &err);
-		return false;
-	}
-	return true;
+	return s3_load_object(r, src->bucket.id, key, klen, &src->obj);
 }
 
 /* x-amz-copy-source-if-*: the same rules as GET conditions, but every
@@ -229,9 +215,7 @@ void s3_copy_object(struct s3_req *r)
 		goto out;
 	}
 	s3_blob_publish(&blob, r->http->id);
-	kura_error_clear(&err);
-	if (kura_service_collect(svc, GC_INLINE, NULL, &err) != KURA_OK)
-		kura_warn(r->http->id, "garbage collection: %s", err.msg);
+	s3_collect_garbage(r);
 
 	struct kura_buf b;
 	char ts[KURA_TIME_ISO8601_LEN], etag[KURA_ETAG_MAX + 2];

@@ -13,18 +13,13 @@
 #include "kura/banned.h"
 
 #define MAX_KEYS 1000
-#define GC_INLINE 256
 
 static void delete_finish(struct s3_req *r)
 {
 	struct kura_meta *meta = r->svc->meta;
-	struct s3_xml_node *root;
-	if (r->xml_body.len == 0 ||
-	    s3_xml_parse(r->xml_body.data, r->xml_body.len, r->pool, &root) != KURA_OK ||
-	    strcmp(root->name, "Delete") != 0) {
-		s3_error(r, S3_MalformedXML, NULL, NULL);
+	const struct s3_xml_node *root = s3_xml_body(r, "Delete");
+	if (root == NULL)
 		return;
-	}
 	const struct s3_xml_node *quiet_n = s3_xml_child(root, "Quiet");
 	bool quiet = quiet_n && quiet_n->text_len == 4 && memcmp(quiet_n->text, "true", 4) == 0;
 	size_t n = 0;
@@ -79,9 +74,7 @@ static void delete_finish(struct s3_req *r)
 		}
 	}
 	s3_xml_close(&b, "DeleteResult");
-	struct kura_error err = { 0 };
-	if (kura_service_collect(r->svc, GC_INLINE, NULL, &err) != KURA_OK)
-		kura_warn(r->http->id, "garbage collection: %s", err.msg);
+	s3_collect_garbage(r);
 	s3_respond_xml(r, &b);
 	kura_buf_release(&b);
 }
@@ -101,9 +94,5 @@ void s3_delete_objects(struct s3_req *r)
 	}
 	/* 1000 keys of up to 1024 bytes, escaped. */
 	uint64_t max = 8u << 20;
-	kura_buf_init(&r->xml_body, max);
-	r->max_body = max;
-	r->op_body = s3_collect_xml;
-	r->op_finish = delete_finish;
-	s3_payload_begin(r);
+	s3_expect_xml(r, max, delete_finish);
 }

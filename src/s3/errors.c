@@ -125,3 +125,15 @@ void s3_error_from(struct s3_req *r, enum kura_err code,
 		break;
 	}
 }
+
+bool s3_ok(struct s3_req *r, enum kura_err rc, const struct kura_error *err,
+	   enum s3_error if_missing)
+{
+	if (rc == KURA_OK)
+		return true;
+	if (rc == KURA_ENOENT)
+		s3_error(r, if_missing, NULL, NULL);
+	else
+		s3_error_from(r, rc, err);
+	return false;
+}

@@ -26,7 +26,6 @@
 #define MIN_PART_SIZE (5u * 1024 * 1024)
 #define MAX_PART_SIZE (5ull * 1024 * 1024 * 1024)
 #define LIST_MAX 1000
-#define GC_INLINE 64
 
 /* Load the upload named by ?uploadId and check it belongs to the key;
  * responds NoSuchUpload otherwise. */
@@ -100,14 +99,8 @@ void s3_create_multipart_upload(struct s3_req *r)
 	u.user_meta_json = o.user_meta_json;
 	u.tags_json = o.tags_json;
 	rc = meta->ops->upload_create(meta->priv, &u, &err);
-	if (rc == KURA_ENOENT) {
-		s3_error(r, S3_NoSuchBucket, NULL, NULL);
+	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return;
-	}
-	if (rc != KURA_OK) {
-		s3_error_from(r, rc, &err);
-		return;
-	}
 	struct kura_buf b;
 	kura_buf_init(&b, 16 * 1024);
 	s3_xml_decl(&b);
@@ -124,8 +117,8 @@ void s3_create_multipart_upload(struct s3_req *r)
 /* ---- UploadPart ---- */
 
 struct part_state {
+	struct s3_blob blob;	/* first: s3_blob_op_body/_cleanup use it */
 	struct kura_upload *upload;
-	struct s3_blob blob;
 };
 
 static bool parse_part_number(struct s3_req *r, uint32_t *out)
@@ -144,21 +137,6 @@ static bool parse_part_number(struct s3_req *r, uint32_t *out)
 	return true;
 }
 
-static enum kura_err part_body(struct s3_req *r, const uint8_t *p, size_t n,
-			       struct kura_error *err)
-{
-	struct part_state *st = r->op_state;
-	return s3_blob_write(&st->blob, p, n, err);
-}
-
-static void part_cleanup(struct s3_req *r)
-{
-	struct part_state *st = r->op_state;
-	if (st != NULL)
-		s3_blob_discard(&st->blob);
-	r->op_state = NULL;
-}
-
 /* Commit a staged part blob to its upload and respond (shared with
  * UploadPartCopy). */
 void s3_commit_part(struct s3_req *r, struct kura_upload *u, struct s3_blob *blob,
@@ -168,17 +146,10 @@ void s3_commit_part(struct s3_req *r, struct kura_upload *u, struct s3_blob *blo
 	struct kura_error err = { 0 };
 	enum kura_err rc = meta->ops->upload_put_part(meta->priv, r->bucket.id, u->id,
 						      &blob->part, &err);
-	if (rc == KURA_ENOENT) {
-		s3_error(r, S3_NoSuchUpload, NULL, NULL);
+	if (!s3_ok(r, rc, &err, S3_NoSuchUpload))
 		return;
-	}
-	if (rc != KURA_OK) {
-		s3_error_from(r, rc, &err);
-		return;
-	}
 	s3_blob_publish(blob, r->http->id);
-	if (kura_service_collect(r->svc, GC_INLINE, NULL, &err) != KURA_OK)
-		kura_warn(r->http->id, "garbage collection: %s", err.msg);
+	s3_collect_garbage(r);
 	if (!copy_result) {
 		s3_respond_stored(r, blob->part.etag);
 		return;
@@ -200,17 +171,8 @@ void s3_commit_part(struct s3_req *r, struct kura_upload *u, struct s3_blob *blo
 static void part_finish(struct s3_req *r)
 {
 	struct part_state *st = r->op_state;
-	struct kura_error err = { 0 };
-	enum kura_err rc = s3_blob_stage(&st->blob, &err);
-	if (rc != KURA_OK) {
-		s3_error_from(r, rc, &err);
-		return;
-	}
-	if (r->have_content_md5 && memcmp(st->blob.md5_raw, r->content_md5, 16) != 0) {
-		s3_error(r, S3_BadDigest, NULL, NULL);
-		return;
-	}
-	s3_commit_part(r, st->upload, &st->blob, false);
+	if (s3_blob_op_stage(r))
+		s3_commit_part(r, st->upload, &st->blob, false);
 }
 
 /* Shared start of UploadPart and UploadPartCopy: bucket, part number,
@@ -234,23 +196,10 @@ bool s3_part_begin(struct s3_req *r, struct kura_upload **upload,
 
 void s3_upload_part(struct s3_req *r)
 {
-	if (s3_header(r, "Content-Length") == NULL &&
-	    s3_header(r, "Transfer-Encoding") == NULL) {
-		s3_error(r, S3_MissingContentLength, NULL, NULL);
+	struct part_state *st = s3_blob_op_start(r, sizeof(*st));
+	if (st == NULL || !s3_part_begin(r, &st->upload, &st->blob))
 		return;
-	}
-	struct part_state *st = kura_palloc(r->pool, sizeof(*st));
-	if (st == NULL) {
-		s3_error(r, S3_InternalError, NULL, "out of memory");
-		return;
-	}
-	r->op_state = st;
-	r->op_cleanup = part_cleanup;
-	if (!s3_part_begin(r, &st->upload, &st->blob))
-		return;
-	r->md5_by_op = true;
 	r->max_body = MAX_PART_SIZE;
-	r->op_body = part_body;
 	r->op_finish = part_finish;
 	s3_payload_begin(r);
 }
@@ -266,13 +215,9 @@ struct wanted_part {
 /* Parse the CompleteMultipartUpload document; responds on error. */
 static bool parse_complete(struct s3_req *r, struct wanted_part **out, size_t *count)
 {
-	struct s3_xml_node *root;
-	if (r->xml_body.len == 0 ||
-	    s3_xml_parse(r->xml_body.data, r->xml_body.len, r->pool, &root) != KURA_OK ||
-	    strcmp(root->name, "CompleteMultipartUpload") != 0) {
-		s3_error(r, S3_MalformedXML, NULL, NULL);
+	const struct s3_xml_node *root = s3_xml_body(r, "CompleteMultipartUpload");
+	if (root == NULL)
 		return false;
-	}
 	size_t n = 0;
 	for (const struct s3_xml_node *c = root->child; c; c = c->next)
 		if (strcmp(c->name, "Part") == 0)
@@ -339,14 +284,8 @@ static bool load_all_parts(struct s3_req *r, const struct kura_upload *u,
 		enum kura_err rc = meta->ops->upload_list_parts(meta->priv, r->bucket.id, u->id,
 								after, LIST_MAX, r->pool,
 								&page, &n, &err);
-		if (rc == KURA_ENOENT) {
-			s3_error(r, S3_NoSuchUpload, NULL, NULL);
+		if (!s3_ok(r, rc, &err, S3_NoSuchUpload))
 			return false;
-		}
-		if (rc != KURA_OK) {
-			s3_error_from(r, rc, &err);
-			return false;
-		}
 		if (n > KURA_MAX_PARTS - total)
 			n = KURA_MAX_PARTS - total;
 		memcpy(all + total, page, n * sizeof(*page));
@@ -438,9 +377,7 @@ static void complete_finish(struct s3_req *r)
 		s3_error_from(r, rc, &err);
 		return;
 	}
-	kura_error_clear(&err);
-	if (kura_service_collect(r->svc, GC_INLINE, NULL, &err) != KURA_OK)
-		kura_warn(r->http->id, "garbage collection: %s", err.msg);
+	s3_collect_garbage(r);
 
 	struct kura_buf b;
 	char etag[KURA_ETAG_MAX + 2];
@@ -474,11 +411,7 @@ void s3_complete_multipart_upload(struct s3_req *r)
 	r->op_state = u;
 	/* 10000 parts of about 100 bytes of XML each. */
 	uint64_t max = r->svc->max_xml_body > (2u << 20) ? r->svc->max_xml_body : (2u << 20);
-	kura_buf_init(&r->xml_body, max);
-	r->max_body = max;
-	r->op_body = s3_collect_xml;
-	r->op_finish = complete_finish;
-	s3_payload_begin(r);
+	s3_expect_xml(r, max, complete_finish);
 }
 
 /* ---- AbortMultipartUpload ---- */
@@ -491,17 +424,9 @@ void s3_abort_multipart_upload(struct s3_req *r)
 	if (!s3_load_bucket(r) || !load_upload(r, &u))
 		return;
 	enum kura_err rc = meta->ops->upload_abort(meta->priv, r->bucket.id, u->id, &err);
-	if (rc == KURA_ENOENT) {
-		s3_error(r, S3_NoSuchUpload, NULL, NULL);
+	if (!s3_ok(r, rc, &err, S3_NoSuchUpload))
 		return;
-	}
-	if (rc != KURA_OK) {
-		s3_error_from(r, rc, &err);
-		return;
-	}
-	kura_error_clear(&err);
-	if (kura_service_collect(r->svc, GC_INLINE, NULL, &err) != KURA_OK)
-		kura_warn(r->http->id, "garbage collection: %s", err.msg);
+	s3_collect_garbage(r);
 	s3_respond(r, 204);
 }
 
@@ -536,14 +461,8 @@ void s3_list_parts(struct s3_req *r)
 		rc = meta->ops->upload_list_parts(meta->priv, r->bucket.id, u->id,
 						  (uint32_t)marker, (size_t)max + 1, r->pool,
 						  &parts, &n, &err);
-	if (rc == KURA_ENOENT) {
-		s3_error(r, S3_NoSuchUpload, NULL, NULL);
+	if (!s3_ok(r, rc, &err, S3_NoSuchUpload))
 		return;
-	}
-	if (rc != KURA_OK) {
-		s3_error_from(r, rc, &err);
-		return;
-	}
 	bool truncated = n > max;
 	if (truncated)
 		n = (size_t)max;

@@ -8,8 +8,6 @@
 #include "s3_int.h"
 #include "kura/banned.h"
 
-#define GC_INLINE 16
-
 void s3_delete_object(struct s3_req *r)
 {
 	struct kura_service *svc = r->svc;
@@ -22,8 +20,6 @@ void s3_delete_object(struct s3_req *r)
 		s3_error_from(r, rc, &err);
 		return;
 	}
-	kura_error_clear(&err);
-	if (rc == KURA_OK && kura_service_collect(svc, GC_INLINE, NULL, &err) != KURA_OK)
-		kura_warn(r->http->id, "garbage collection: %s", err.msg);
+	s3_collect_garbage(r);
 	s3_respond(r, 204);
 }

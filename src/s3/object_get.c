@@ -253,16 +253,9 @@ static bool get_attempt(struct s3_req *r, bool last_attempt)
 	struct kura_service *svc = r->svc;
 	struct kura_error err = { 0 };
 	struct kura_object *o = NULL;
-	enum kura_err rc = svc->meta->ops->object_get(svc->meta->priv, r->bucket.id,
-						      r->key, r->key_len, r->pool, &o, &err);
-	if (rc == KURA_ENOENT) {
-		s3_error(r, S3_NoSuchKey, NULL, NULL);
+	enum kura_err rc;
+	if (!s3_load_object(r, r->bucket.id, r->key, r->key_len, &o))
 		return true;
-	}
-	if (rc != KURA_OK) {
-		s3_error_from(r, rc, &err);
-		return true;
-	}
 	unsigned cond = s3_conditions(r, o, "If-Match", "If-None-Match",
 				      "If-Modified-Since", "If-Unmodified-Since");
 	if (cond == 412) {

@@ -285,10 +285,19 @@ bool s3_payload_end(struct s3_req *r)
 	return true;
 }
 
-enum kura_err s3_collect_xml(struct s3_req *r, const uint8_t *p, size_t n,
-			     struct kura_error *err)
+static enum kura_err collect_xml(struct s3_req *r, const uint8_t *p, size_t n,
+				 struct kura_error *err)
 {
 	if (kura_buf_add(&r->xml_body, p, n) != KURA_OK)
 		return kura_fail(err, KURA_ETOOBIG, "XML body too large");
 	return KURA_OK;
+}
+
+void s3_expect_xml(struct s3_req *r, uint64_t max, void (*finish)(struct s3_req *r))
+{
+	kura_buf_init(&r->xml_body, max);
+	r->max_body = max;
+	r->op_body = collect_xml;
+	r->op_finish = finish;
+	s3_payload_begin(r);
 }

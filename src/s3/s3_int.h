@@ -229,6 +229,10 @@ void s3_error(struct s3_req *r, enum s3_error code, const char *message,
 /* Map a kura error from a lower layer to an S3 error and respond. */
 void s3_error_from(struct s3_req *r, enum kura_err code,
 		   const struct kura_error *err);
+/* rc == KURA_OK: true.  Otherwise respond — if_missing for KURA_ENOENT,
+ * the mapped error for anything else — and return false. */
+bool s3_ok(struct s3_req *r, enum kura_err rc, const struct kura_error *err,
+	   enum s3_error if_missing);
 const char *s3_error_name(enum s3_error code);
 unsigned s3_error_status(enum s3_error code);
 
@@ -296,6 +300,9 @@ struct s3_xml_node {
  * expansion is never allowed). */
 enum kura_err s3_xml_parse(const char *doc, size_t n, struct kura_pool *pool,
 			   struct s3_xml_node **root);
+/* The request's XML body parsed, with root element root_name; responds
+ * MalformedXML and returns NULL otherwise (also for an empty body). */
+const struct s3_xml_node *s3_xml_body(struct s3_req *r, const char *root_name);
 /* First child element named name, or NULL. */
 const struct s3_xml_node *s3_xml_child(const struct s3_xml_node *n,
 				       const char *name);
@@ -335,9 +342,9 @@ void s3_payload_feed(struct s3_req *r, const uint8_t *p, size_t n);
  * false on a mismatch. */
 bool s3_payload_end(struct s3_req *r);
 
-/* An operation body sink that collects an XML document into r->xml_body. */
-enum kura_err s3_collect_xml(struct s3_req *r, const uint8_t *p, size_t n,
-			     struct kura_error *err);
+/* The operation takes an XML body of at most max bytes: collect it into
+ * r->xml_body and call finish at the end (payload checks done). */
+void s3_expect_xml(struct s3_req *r, uint64_t max, void (*finish)(struct s3_req *r));
 
 /* ---- writing a blob (blob_write.c) ---- */
 
@@ -370,6 +377,26 @@ void s3_blob_publish(struct s3_blob *b, const char *reqid);
 /* Release everything; remove the staged blob unless committed.  Safe to
  * call more than once and on a blob that never began. */
 void s3_blob_discard(struct s3_blob *b);
+/* For operations that stream their body into one blob (PutObject,
+ * UploadPart): s3_blob_op_start requires a body length (Content-Length or
+ * chunked), allocates size zeroed bytes of r->op_state — whose first member
+ * must be a struct s3_blob — and sets op_body, op_cleanup and md5_by_op; it
+ * responds and returns NULL on failure.  s3_blob_op_stage, at the end,
+ * stages the blob and checks Content-MD5 against it; it responds and
+ * returns false on failure. */
+void *s3_blob_op_start(struct s3_req *r, size_t size);
+bool s3_blob_op_stage(struct s3_req *r);
+enum kura_err s3_blob_op_body(struct s3_req *r, const uint8_t *p, size_t n,
+			      struct kura_error *err);
+void s3_blob_op_cleanup(struct s3_req *r);
+/* Remove some queued garbage blobs now (after a commit that queued them);
+ * failures are logged, the background collector retries. */
+void s3_collect_garbage(struct s3_req *r);
+
+/* Load object key of bucket_id into *o (pool memory); responds NoSuchKey or
+ * the mapped error and returns false on failure. */
+bool s3_load_object(struct s3_req *r, uint64_t bucket_id, const char *key,
+		    size_t key_len, struct kura_object **o);
 
 /* ---- reading an object's plaintext (obj_read.c) ---- */
 

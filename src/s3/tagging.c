@@ -12,21 +12,8 @@
 
 static bool load_object(struct s3_req *r, struct kura_object **o)
 {
-	struct kura_meta *meta = r->svc->meta;
-	struct kura_error err = { 0 };
-	if (!s3_load_bucket(r))
-		return false;
-	enum kura_err rc = meta->ops->object_get(meta->priv, r->bucket.id, r->key,
-						 r->key_len, r->pool, o, &err);
-	if (rc == KURA_ENOENT) {
-		s3_error(r, S3_NoSuchKey, NULL, NULL);
-		return false;
-	}
-	if (rc != KURA_OK) {
-		s3_error_from(r, rc, &err);
-		return false;
-	}
-	return true;
+	return s3_load_bucket(r) &&
+	       s3_load_object(r, r->bucket.id, r->key, r->key_len, o);
 }
 
 void s3_get_object_tagging(struct s3_req *r)
@@ -69,13 +56,9 @@ static void set_tags(struct s3_req *r, const char *json, unsigned status)
 
 static void put_tagging_finish(struct s3_req *r)
 {
-	struct s3_xml_node *root;
-	if (r->xml_body.len == 0 ||
-	    s3_xml_parse(r->xml_body.data, r->xml_body.len, r->pool, &root) != KURA_OK ||
-	    strcmp(root->name, "Tagging") != 0) {
-		s3_error(r, S3_MalformedXML, NULL, NULL);
+	const struct s3_xml_node *root = s3_xml_body(r, "Tagging");
+	if (root == NULL)
 		return;
-	}
 	const struct s3_xml_node *set = s3_xml_child(root, "TagSet");
 	json_t *obj = json_object();
 	if (set == NULL || obj == NULL) {
@@ -107,11 +90,7 @@ void s3_put_object_tagging(struct s3_req *r)
 	struct kura_object *o;
 	if (!load_object(r, &o))
 		return;
-	kura_buf_init(&r->xml_body, 64 * 1024);
-	r->max_body = 64 * 1024;
-	r->op_body = s3_collect_xml;
-	r->op_finish = put_tagging_finish;
-	s3_payload_begin(r);
+	s3_expect_xml(r, 64 * 1024, put_tagging_finish);
 }
 
 void s3_delete_object_tagging(struct s3_req *r)
