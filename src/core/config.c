@@ -61,6 +61,9 @@ static const struct kura_config_key keys[] = {
 	{ "storage", "segment_size", KURA_CFG_SIZE, "256K",
 	  "plaintext bytes per sealed segment for new objects: a power of two "
 	  "from 4K to 16M" },
+	{ "storage", "background_interval", KURA_CFG_U64, "30",
+	  "seconds between runs of background work (garbage collection of "
+	  "removed blobs, the abandoned-upload sweeper); 1 to 3600" },
 	{ "storage", "abandoned_upload_age", KURA_CFG_U64, "604800",
 	  "seconds after which an incomplete multipart upload is aborted and "
 	  "its parts deleted (0: never)" },

@@ -29,7 +29,6 @@
 #include "kura/timefmt.h"
 #include "kura/banned.h"
 
-#define GC_INTERVAL_SECS 30
 #define GC_BATCH 4096
 #define UPLOAD_SWEEP_BATCH 256
 #define SHUTDOWN_GRACE_MS 10000
@@ -210,6 +209,12 @@ int kura_daemon_run(const struct kura_config *cfg)
 
 	if (open_log(cfg) != 0)
 		return 1;
+	uint64_t interval = kura_config_get_u64(cfg, "storage", "background_interval");
+	if (interval < 1 || interval > 3600) {
+		kura_error(NULL, "cannot start: [storage] background_interval must be "
+			   "1 to 3600 seconds");
+		return 1;
+	}
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
@@ -236,7 +241,7 @@ int kura_daemon_run(const struct kura_config *cfg)
 	print_banner(svc, tls ? "https" : "http", listen);
 
 	for (;;) {
-		struct timespec ts = { GC_INTERVAL_SECS, 0 };
+		struct timespec ts = { (time_t)interval, 0 };
 		int sig = sigtimedwait(&sigs, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT) {
 			kura_info(NULL, "received %s: shutting down",

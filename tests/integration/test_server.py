@@ -229,3 +229,50 @@ def test_log_lines_carry_request_ids_and_no_keys(kura_server):
     assert re.search(rf"req={rid} .*op=PutObject .*status=200", log), log
     assert secret_name not in log
     assert kura_server.secret_key not in log
+
+
+def test_abandoned_uploads_are_swept(tmp_path):
+    """[storage] abandoned_upload_age: an upload older than that is aborted
+    by the background sweeper and its parts' blobs are deleted; a fresh one
+    stays."""
+    cfg = tmp_path / "kura.ini"
+    cfg.write_text("[storage]\nbackground_interval = 1\nabandoned_upload_age = 2\n")
+    server = KuraServer(tmp_path, config=cfg)
+    server.start()
+    try:
+        s3 = server.client()
+        s3.create_bucket(Bucket="sweep")
+        old = s3.create_multipart_upload(Bucket="sweep", Key="old")["UploadId"]
+        s3.upload_part(Bucket="sweep", Key="old", UploadId=old, PartNumber=1,
+                       Body=b"x" * 1000)
+        blobs = lambda: [p for p in (server.data_dir / "blobs").rglob("*")
+                         if p.is_file()]
+        assert len(blobs()) == 1
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            ups = s3.list_multipart_uploads(Bucket="sweep").get("Uploads", [])
+            if not ups:
+                break
+            time.sleep(0.5)
+        assert s3.list_multipart_uploads(Bucket="sweep").get("Uploads", []) == []
+        with pytest.raises(s3.exceptions.NoSuchUpload):
+            s3.list_parts(Bucket="sweep", Key="old", UploadId=old)
+        # The part's blob goes in the same or the next background run.
+        deadline = time.monotonic() + 10
+        while blobs() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert blobs() == []
+        fresh = s3.create_multipart_upload(Bucket="sweep", Key="fresh")["UploadId"]
+        ups = s3.list_multipart_uploads(Bucket="sweep")["Uploads"]
+        assert [u["UploadId"] for u in ups] == [fresh]
+        assert "aborted abandoned multipart upload" in server.stderr_text()
+    finally:
+        server.close()
+
+
+def test_background_interval_is_checked(tmp_path):
+    cfg = tmp_path / "kura.ini"
+    cfg.write_text("[storage]\nbackground_interval = 0\n")
+    r = run_cli("server", "--config", cfg, "--data-dir", tmp_path / "d",
+                "--listen", f"127.0.0.1:{pick_free_port()}", timeout=30)
+    assert r.returncode != 0 and "background_interval" in r.stderr
