@@ -83,8 +83,16 @@ static enum kura_err run_listing(struct s3_req *r, const struct list_params *lp,
 		return kura_fail(err, KURA_ENOMEM, "listing");
 	if (lp->max_keys == 0)
 		return KURA_OK;
+	/* With a delimiter, a batch usually ends at the first key of the next
+	 * common prefix, so start small and grow only while keys are listed
+	 * one by one: rolling up 1000 prefixes then reads a few rows each, not
+	 * a thousand. */
+	size_t batch = lp->delimiter.len > 0 ? 8 : SIZE_MAX;
 	for (;;) {
 		size_t want = (size_t)(lp->max_keys - res->count) + 1, n = 0;
+		bool partial = batch < want;
+		if (partial)
+			want = batch;
 		struct kura_list_entry *es = NULL;
 		enum kura_err rc = meta->ops->object_list(meta->priv, r->bucket.id,
 							  lp->prefix.p, lp->prefix.len,
@@ -136,6 +144,8 @@ static enum kura_err run_listing(struct s3_req *r, const struct list_params *lp,
 		}
 		if (!rescan && n < want)
 			return KURA_OK;
+		if (partial && !rescan && batch < SIZE_MAX / 2)
+			batch *= 2;
 	}
 }
 
