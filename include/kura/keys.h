@@ -31,10 +31,14 @@
 
 enum kura_keys_cap {
 	KURA_KEYS_CAP_HARDWARE = 1u << 0,	/* KEKs never in host memory */
-	KURA_KEYS_CAP_SIGN = 1u << 1,		/* has sign slot */
+	KURA_KEYS_CAP_SIGN = 1u << 1,		/* has signer_create/sign/public_key */
 	KURA_KEYS_CAP_IMPORT = 1u << 2,		/* has kek_import slot */
 	KURA_KEYS_CAP_DESTROY = 1u << 3,	/* has kek_destroy slot */
+	KURA_KEYS_CAP_REMOTE = 1u << 4,		/* KEKs held by another party (KMIP) */
 };
+
+#define KURA_SIGNATURE_MAX 512	/* DER ECDSA P-256 or RSA-PSS up to 4096 bits */
+#define KURA_PUBKEY_MAX 1024	/* DER SubjectPublicKeyInfo */
 
 struct kura_keys_ops {
 	const char *name;	/* as named in [keys] provider = ... */
@@ -75,9 +79,42 @@ struct kura_keys_ops {
 				struct kura_secret **out,
 				struct kura_error *err);
 
-	/* Optional: destroy a KEK irrevocably (crypto-shredding). */
+	/* Optional: destroy a KEK irrevocably (crypto-shredding).  After it
+	 * returns, unwrap with kek_id fails (KURA_EKEY) in this and every
+	 * other process, and no session or cache of the provider keeps a usable
+	 * copy.  Destroying an already destroyed KEK is success. */
 	enum kura_err (*kek_destroy)(void *priv, const char *kek_id,
 				     struct kura_error *err);
+
+	/* Optional (KURA_KEYS_CAP_IMPORT): bring-your-own-key.  Store the
+	 * owner's 32-byte AES key as a new KEK, non-extractable where the
+	 * provider can enforce it, and return its id.  The caller wipes key. */
+	enum kura_err (*kek_import)(void *priv, const char *label,
+				    const struct kura_secret *key,
+				    char id_out[KURA_KEK_ID_MAX],
+				    struct kura_error *err);
+
+	/* Optional (KURA_KEYS_CAP_SIGN): create a signing key pair held by the
+	 * provider (ECDSA P-256 preferred, else RSA-PSS 3072 with SHA-256;
+	 * both CRYPTREC-listed) and return its id. */
+	enum kura_err (*signer_create)(void *priv, const char *label,
+				       char id_out[KURA_KEK_ID_MAX],
+				       struct kura_error *err);
+
+	/* Optional (KURA_KEYS_CAP_SIGN): sign the SHA-256 digest of a message
+	 * with signing key key_id.  The signature is DER (ECDSA-Sig-Value) for
+	 * ECDSA, or the raw RSASSA-PSS signature (salt length 32, MGF1-SHA-256);
+	 * public_key tells which. */
+	enum kura_err (*sign)(void *priv, const char *key_id,
+			      const uint8_t digest[32],
+			      uint8_t sig[KURA_SIGNATURE_MAX], size_t *sig_len,
+			      struct kura_error *err);
+
+	/* Optional (KURA_KEYS_CAP_SIGN): the public half of a signing key as a
+	 * DER SubjectPublicKeyInfo, so anyone can verify without the provider. */
+	enum kura_err (*public_key)(void *priv, const char *key_id,
+				    uint8_t der[KURA_PUBKEY_MAX], size_t *der_len,
+				    struct kura_error *err);
 };
 
 /* A provider instance: its operations and its private state. */
@@ -88,6 +125,8 @@ struct kura_keys {
 
 /* Implementations compiled in. */
 extern const struct kura_keys_ops kura_keys_local;
+extern const struct kura_keys_ops kura_keys_pkcs11;
+extern const struct kura_keys_ops kura_keys_kmip;
 
 /* NULL-terminated table of compiled-in providers. */
 extern const struct kura_keys_ops *const kura_keys_providers[];

@@ -80,6 +80,32 @@ static const struct kura_config_key keys[] = {
 	  "local provider: sealed keystore file (default DATA_DIR/keys/keystore)" },
 	{ "keys", "bucket_key_ttl", KURA_CFG_U64, "300",
 	  "seconds an unwrapped bucket key stays cached in locked memory" },
+	{ "keys", "module", KURA_CFG_STRING, NULL,
+	  "pkcs11 provider: path of the PKCS#11 module (e.g. "
+	  "/usr/lib/softhsm/libsofthsm2.so)" },
+	{ "keys", "token", KURA_CFG_STRING, NULL,
+	  "pkcs11 provider: label of the token to log into" },
+	{ "keys", "pin_file", KURA_CFG_STRING, NULL,
+	  "pkcs11 provider: file holding the user PIN (mode 0600); when unset the "
+	  "PIN is read from the environment variable KURA_PKCS11_PIN" },
+	{ "keys", "server", KURA_CFG_ADDR, NULL,
+	  "kmip provider: HOST:PORT of the KMIP server (TLS 1.2+)" },
+	{ "keys", "ca_file", KURA_CFG_STRING, NULL,
+	  "kmip provider: PEM CA certificate(s) that sign the KMIP server's "
+	  "certificate" },
+	{ "keys", "cert_file", KURA_CFG_STRING, NULL,
+	  "kmip provider: PEM client certificate presented to the KMIP server" },
+	{ "keys", "key_file", KURA_CFG_STRING, NULL,
+	  "kmip provider: PEM private key of cert_file (mode 0600)" },
+	{ "keys", "server_name", KURA_CFG_STRING, NULL,
+	  "kmip provider: name to verify in the server certificate (default: the "
+	  "host part of server)" },
+	{ "keys", "timeout", KURA_CFG_U64, "10",
+	  "kmip provider: seconds to wait for the KMIP server before failing" },
+	{ "keys", "kmip_allow_get", KURA_CFG_BOOL, "false",
+	  "kmip provider: when the server cannot encrypt, allow fetching the KEK "
+	  "into locked memory for at most bucket_key_ttl seconds (weaker: the KEK "
+	  "then exists on this host)" },
 	{ NULL, NULL, KURA_CFG_STRING, NULL, NULL },
 };
 

@@ -17,6 +17,12 @@
 
 const struct kura_keys_ops *const kura_keys_providers[] = {
 	&kura_keys_local,
+#ifdef KURA_HAVE_PKCS11
+	&kura_keys_pkcs11,
+#endif
+#ifdef KURA_HAVE_KMIP
+	&kura_keys_kmip,
+#endif
 	NULL,
 };
 

@@ -1,0 +1,4 @@
+/*
+ * kmip_ttlv.c — KMIP TTLV encoding and decoding (being written).
+ */
+#include "kura/banned.h"
