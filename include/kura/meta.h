@@ -40,6 +40,9 @@
 #define KURA_OBJECT_KEY_MAX 1024	/* bytes, as S3 */
 #define KURA_SETTING_MAX 4096
 #define KURA_UPLOAD_ID_MAX 65		/* including NUL */
+#define KURA_KEY_NAME_MAX 257		/* kura key names: 1..256 + NUL */
+#define KURA_PROVIDER_NAME_MAX 32
+#define KURA_SSEC_HMAC_LEN 32
 #define KURA_MAX_PARTS 10000
 
 struct kura_tenant {
@@ -57,15 +60,90 @@ struct kura_access_key {
 	bool active;
 };
 
+/*
+ * Keys.  A kura key is a tenant's named key with a lifecycle; each of its
+ * versions is one KEK in the key provider.  Data is never encrypted by a
+ * kura key directly: for every (bucket, kura key) pair in use there is a
+ * *bucket key* (random, wrapped by the key's current version), and bucket
+ * keys wrap the DEKs.  Rotation adds a version and new bucket keys; the
+ * old bucket keys are *retired* and their DEKs re-wrapped in the
+ * background, after which the old bucket keys and KEK version go.
+ */
+enum kura_key_kind {
+	KURA_KEY_BUCKET = 1,	/* a bucket's own key ("bucket/NAME") */
+	KURA_KEY_TENANT = 2,	/* a tenant-wide default key ([keys] kek_scope) */
+	KURA_KEY_NAMED = 3,	/* created or imported by the owner (SSE-KMS) */
+};
+
+enum kura_key_state {
+	KURA_KEY_ENABLED = 1,
+	KURA_KEY_DISABLED = 2,	/* reads and writes refused until enabled */
+	KURA_KEY_DESTROYED = 3,	/* every version destroyed in the provider */
+};
+
+enum kura_key_version_state {
+	KURA_KEYVER_ACTIVE = 1,		/* the current version */
+	KURA_KEYVER_RETIRED = 2,	/* superseded; may still wrap bucket keys */
+	KURA_KEYVER_DESTROYED = 3,	/* destroyed in the provider */
+};
+
+struct kura_key {
+	uint64_t id;			/* assigned by key_create */
+	uint64_t tenant_id;
+	char name[KURA_KEY_NAME_MAX];	/* unique per tenant among live keys */
+	enum kura_key_kind kind;
+	enum kura_key_state state;
+	uint32_t current_version;	/* 1 after creation */
+	char provider[KURA_PROVIDER_NAME_MAX];	/* provider that holds the KEKs */
+	bool imported;			/* version 1 came from the owner (BYOK) */
+	int64_t created_ms;
+	int64_t changed_ms;		/* last lifecycle change */
+};
+
+struct kura_key_version {
+	uint64_t key_id;
+	uint32_t version;
+	char kek_id[KURA_KEK_ID_MAX];
+	enum kura_key_version_state state;
+	int64_t created_ms;
+	int64_t destroyed_ms;		/* 0 unless destroyed */
+};
+
+/* A bucket key, with what reading it needs from its key and version. */
+struct kura_bucket_key {
+	uint64_t id;			/* assigned on insert, never reused */
+	uint64_t bucket_id;
+	uint64_t key_id;
+	uint32_t key_version;		/* the version whose KEK wrapped it */
+	uint8_t wrapped[KURA_WRAPPED_MAX];
+	size_t wrapped_len;
+	bool current;			/* used for new data of (bucket, key) */
+	int64_t created_ms;
+	int64_t retired_ms;		/* 0 while current */
+	/* Filled by the getters (joined): */
+	uint64_t tenant_id;		/* the bucket's tenant */
+	char kek_id[KURA_KEK_ID_MAX];	/* of key_version */
+	enum kura_key_state key_state;
+	enum kura_key_version_state version_state;
+};
+
+/* Server-side encryption modes an object can carry (S3's). */
+enum kura_sse {
+	KURA_SSE_S3 = 0,	/* "AES256": the bucket's own (or tenant) key */
+	KURA_SSE_KMS = 1,	/* "aws:kms": a kura key the client named */
+	KURA_SSE_C = 2,		/* customer-provided key (never stored) */
+};
+
 struct kura_bucket {
 	uint64_t id;		/* random, chosen by the caller, never reused */
 	uint64_t tenant_id;
 	char name[KURA_BUCKET_NAME_MAX];
 	char region[KURA_REGION_MAX];
 	int64_t created_ms;
-	char kek_id[KURA_KEK_ID_MAX];
-	uint8_t key_wrapped[KURA_WRAPPED_MAX];	/* bucket key under the KEK */
-	size_t key_wrapped_len;
+	uint64_t key_id;	/* kura key for SSE-S3 data (own or tenant's) */
+	/* Default encryption (PutBucketEncryption); KURA_SSE_S3 unless set. */
+	enum kura_sse default_sse;
+	uint64_t default_kms_key_id;	/* for KURA_SSE_KMS; 0 otherwise */
 };
 
 /* One blob of an object version: a simple PUT has one part (part_no 0). */
@@ -77,6 +155,9 @@ struct kura_part {
 	uint8_t dek_wrapped[KURA_WRAPPED_DEK_LEN];
 	char etag[KURA_ETAG_MAX];		/* hex MD5 of the plaintext */
 	int64_t mtime_ms;			/* when the part was uploaded */
+	uint64_t bk_id;				/* bucket key that wraps the DEK;
+						 * 0: none (SSE-C data, or the
+						 * key was destroyed) */
 };
 
 struct kura_object {
@@ -99,6 +180,10 @@ struct kura_object {
 	const char *user_meta_json;
 	/* Object tags as a JSON object {"key": "value"}; NULL when none. */
 	const char *tags_json;
+	/* Server-side encryption as the client asked for it. */
+	enum kura_sse sse;
+	uint64_t kms_key_id;			/* KURA_SSE_KMS: the named key */
+	uint8_t ssec_hmac[KURA_SSEC_HMAC_LEN];	/* KURA_SSE_C: key check value */
 	uint32_t part_count;
 	struct kura_part *parts;	/* part_count entries, in object order */
 };
@@ -122,6 +207,19 @@ struct kura_upload {
 	const char *expires;
 	const char *user_meta_json;
 	const char *tags_json;
+	enum kura_sse sse;
+	uint64_t kms_key_id;
+	uint8_t ssec_hmac[KURA_SSEC_HMAC_LEN];
+};
+
+/* One part whose DEK is to be re-wrapped (rewrap_next / rewrap_apply). */
+struct kura_rewrap {
+	uint8_t version_uid[KURA_UID_LEN];
+	uint32_t part_no;
+	bool upload_part;		/* in an upload in progress */
+	uint64_t bucket_id;
+	uint64_t tenant_id;
+	uint8_t dek_wrapped[KURA_WRAPPED_DEK_LEN];
 };
 
 /* A listing row. */
@@ -177,8 +275,24 @@ struct kura_meta_ops {
 
 	/* -- buckets -- */
 
-	/* KURA_EEXIST when the name (or the id) exists. */
-	enum kura_err (*bucket_create)(void *priv, const struct kura_bucket *b,
+	/*
+	 * Create bucket b and its first bucket key in one transaction.  When
+	 * new_key is not NULL, that key (kind KURA_KEY_BUCKET, version 1 =
+	 * new_kek_id) is created too and b->key_id and bk->key_id are set to
+	 * its id; otherwise b->key_id names an existing key.  bk holds the
+	 * bucket key wrapped under the key's current version (bk->key_version
+	 * must be that version: KURA_ESTATE otherwise, e.g. after a concurrent
+	 * rotation).  b->id, new_key->id and bk->id are filled on success
+	 * (bk->bucket_id and bk->key_id too: they need not be set).  A new
+	 * key must be enabled; its tenant_id 0 means the bucket's.  An
+	 * existing key must be enabled (KURA_ESTATE) and the bucket tenant's
+	 * (KURA_EPERM).  KURA_EEXIST when the bucket name (or id, or the new
+	 * key's name) exists.
+	 */
+	enum kura_err (*bucket_create)(void *priv, struct kura_bucket *b,
+				       struct kura_key *new_key,
+				       const char *new_kek_id,
+				       struct kura_bucket_key *bk,
 				       struct kura_error *err);
 	enum kura_err (*bucket_get)(void *priv, const char *name,
 				    struct kura_bucket *out,
@@ -189,15 +303,168 @@ struct kura_meta_ops {
 				     struct kura_bucket **out, size_t *count,
 				     struct kura_error *err);
 	/* KURA_ENOTEMPTY when the bucket holds objects; KURA_ENOENT.
-	 * Uploads in progress are aborted in the same transaction. */
+	 * Uploads in progress are aborted and the bucket's bucket keys deleted
+	 * in the same transaction.  The bucket's own key (kind
+	 * KURA_KEY_BUCKET) stays, for the caller to destroy. */
 	enum kura_err (*bucket_delete)(void *priv, uint64_t bucket_id,
 				       struct kura_error *err);
+	/* Set the bucket's default encryption (KURA_SSE_S3 clears it).
+	 * SSE-KMS needs a not destroyed key of the bucket's tenant
+	 * (KURA_ENOENT, KURA_ESTATE, KURA_EPERM); KURA_SSE_C: KURA_EINVAL. */
+	enum kura_err (*bucket_set_encryption)(void *priv, uint64_t bucket_id,
+					       enum kura_sse sse,
+					       uint64_t kms_key_id,
+					       struct kura_error *err);
+	/*
+	 * Crypto-shredding support: delete the bucket with everything in it —
+	 * objects, parts, uploads, upload parts, bucket keys — in one
+	 * transaction, queueing every blob for gc.  The bucket id is retired
+	 * as for bucket_delete.  KURA_ENOENT when it does not exist.
+	 */
+	enum kura_err (*bucket_purge)(void *priv, uint64_t bucket_id,
+				      struct kura_error *err);
+	/* Every blob of the bucket (object parts and upload parts) with its
+	 * size, for an inventory before a purge: calls fn for each, in no
+	 * particular order; fn returning non-OK stops and is returned. */
+	enum kura_err (*bucket_blobs)(void *priv, uint64_t bucket_id,
+				      enum kura_err (*fn)(void *ctx,
+							  const uint8_t id[KURA_BLOB_ID_LEN],
+							  uint64_t size),
+				      void *ctx, struct kura_error *err);
+
+	/* -- keys (see the comment at struct kura_key) --
+	 * Every call that changes a key, a version or a bucket key also bumps
+	 * the key generation (key_generation), so processes caching bucket
+	 * keys can tell that something changed. */
+
+	/* Create key k (k->current_version must be 1) with version 1 =
+	 * kek_id.  KURA_EEXIST when the tenant has a live key of that name.
+	 * k->id is filled. */
+	enum kura_err (*key_create)(void *priv, struct kura_key *k,
+				    const char *kek_id,
+				    struct kura_error *err);
+	enum kura_err (*key_get)(void *priv, uint64_t key_id,
+				 struct kura_key *out, struct kura_error *err);
+	/* The live (not destroyed) key of that name; KURA_ENOENT. */
+	enum kura_err (*key_get_by_name)(void *priv, uint64_t tenant_id,
+					 const char *name, struct kura_key *out,
+					 struct kura_error *err);
+	/* Keys of a tenant (tenant_id 0: every tenant), destroyed ones
+	 * included, by name. */
+	enum kura_err (*key_list)(void *priv, uint64_t tenant_id,
+				  struct kura_pool *pool, struct kura_key **out,
+				  size_t *count, struct kura_error *err);
+	/* Versions of a key, ascending. */
+	enum kura_err (*key_versions)(void *priv, uint64_t key_id,
+				      struct kura_pool *pool,
+				      struct kura_key_version **out,
+				      size_t *count, struct kura_error *err);
+	/* Enable or disable (KURA_ESTATE for a destroyed key). */
+	enum kura_err (*key_set_state)(void *priv, uint64_t key_id,
+				       enum kura_key_state state,
+				       struct kura_error *err);
+	/*
+	 * Rotation, in one transaction: add version (current_version + 1) =
+	 * kek_id as the ACTIVE version (the old one becomes RETIRED); for each
+	 * of the n bucket keys in new_bks (one per bucket currently using the
+	 * key, wrapped under the new version; key_version set to it), insert it
+	 * as current and retire the bucket's previous current bucket key
+	 * (retired_ms = now).  KURA_ESTATE when expected_version is no longer
+	 * the key's current version (a concurrent rotation) or the set of
+	 * buckets using the key changed: list them again and retry.  Fills
+	 * new_bks[i].id.  KURA_EINVAL when a new bucket key is not of this key
+	 * and the new version.  A disabled key may be rotated, a destroyed one
+	 * not (KURA_ESTATE).
+	 */
+	enum kura_err (*key_rotate)(void *priv, uint64_t key_id,
+				    uint32_t expected_version,
+				    const char *kek_id,
+				    struct kura_bucket_key *new_bks, size_t n,
+				    struct kura_error *err);
+	/* Does any bucket key (current or retired) still use this version?
+	 * The current version of a key that is not destroyed always counts
+	 * as in use (new bucket keys will be wrapped by it).  KURA_ENOENT for
+	 * no such version. */
+	enum kura_err (*key_version_in_use)(void *priv, uint64_t key_id,
+					    uint32_t version, bool *in_use,
+					    struct kura_error *err);
+	/* Record that a version's KEK is destroyed in the provider (again: a
+	 * no-op).  KURA_ENOENT for no such version. */
+	enum kura_err (*key_version_destroyed)(void *priv, uint64_t key_id,
+					       uint32_t version,
+					       struct kura_error *err);
+	/* Mark the key destroyed (after every version was destroyed:
+	 * KURA_ESTATE otherwise) and delete its bucket keys: DEKs under it
+	 * become unrecoverable.  Parts that used them keep their rows with
+	 * bk_id 0 until deleted or purged.  Again: a no-op. */
+	enum kura_err (*key_destroyed)(void *priv, uint64_t key_id,
+				       struct kura_error *err);
+	/* A counter bumped by every key, version or bucket-key change. */
+	enum kura_err (*key_generation)(void *priv, uint64_t *gen,
+					struct kura_error *err);
+
+	/* The current bucket key of (bucket, key); KURA_ENOENT when none. */
+	enum kura_err (*bucket_key_current)(void *priv, uint64_t bucket_id,
+					    uint64_t key_id,
+					    struct kura_bucket_key *out,
+					    struct kura_error *err);
+	/* A bucket key by id (current or retired); KURA_ENOENT. */
+	enum kura_err (*bucket_key_get)(void *priv, uint64_t bk_id,
+					struct kura_bucket_key *out,
+					struct kura_error *err);
+	/* Insert bk as the current bucket key of (bk->bucket_id, bk->key_id).
+	 * KURA_EEXIST when that pair already has one (a concurrent writer won:
+	 * use theirs); KURA_ESTATE when bk->key_version is not the key's
+	 * current version or the key is not enabled; KURA_EPERM when the key
+	 * is not the bucket tenant's.  Fills bk->id. */
+	enum kura_err (*bucket_key_insert)(void *priv,
+					   struct kura_bucket_key *bk,
+					   struct kura_error *err);
+	/* Current bucket keys of a key (one per bucket using it). */
+	enum kura_err (*bucket_keys_of_key)(void *priv, uint64_t key_id,
+					    struct kura_pool *pool,
+					    struct kura_bucket_key **out,
+					    size_t *count,
+					    struct kura_error *err);
+	/* Retired bucket keys (any key), oldest first, up to limit. */
+	enum kura_err (*bucket_keys_retired)(void *priv, size_t limit,
+					     struct kura_pool *pool,
+					     struct kura_bucket_key **out,
+					     size_t *count,
+					     struct kura_error *err);
+	/*
+	 * Re-wrapping after rotation.  rewrap_next lists up to limit parts
+	 * (object parts and upload parts alike) whose DEK is wrapped by bucket
+	 * key bk_id: each entry's version_uid, part_no and dek_wrapped.
+	 * rewrap_apply replaces, in one transaction, each listed part's
+	 * dek_wrapped with the new value and its bk_id with new_bk_id — only
+	 * where the part still has bk_id = old_bk_id (a part replaced meanwhile
+	 * is skipped).  new_bk_id must be a bucket key of the same bucket
+	 * (KURA_ESTATE).  Neither changes the key generation.
+	 */
+	enum kura_err (*rewrap_next)(void *priv, uint64_t bk_id, size_t limit,
+				     struct kura_pool *pool,
+				     struct kura_rewrap **out, size_t *count,
+				     struct kura_error *err);
+	enum kura_err (*rewrap_apply)(void *priv, uint64_t old_bk_id,
+				      uint64_t new_bk_id,
+				      const struct kura_rewrap *entries,
+				      size_t count, struct kura_error *err);
+	/* Delete a retired bucket key that no part references any more;
+	 * KURA_EBUSY while some part still does, KURA_ESTATE for a current
+	 * one, KURA_ENOENT. */
+	enum kura_err (*bucket_key_delete)(void *priv, uint64_t bk_id,
+					   struct kura_error *err);
 
 	/* -- objects -- */
 
 	/* Insert or replace (bucket_id, key) atomically with obj and its parts;
 	 * the replaced version's blobs are queued for gc in the same
-	 * transaction.  KURA_ENOENT when the bucket no longer exists. */
+	 * transaction.  KURA_ENOENT when the bucket no longer exists;
+	 * KURA_ESTATE when a part's bk_id names no bucket key of the bucket
+	 * (deleted after a rotation finished while the upload ran); bk_id 0
+	 * only for SSE-C (KURA_EINVAL).  kms_key_id is set exactly for
+	 * SSE-KMS (KURA_EINVAL). */
 	enum kura_err (*object_put)(void *priv, const struct kura_object *obj,
 				    struct kura_error *err);
 	/* KURA_ENOENT when absent. */
@@ -242,7 +509,8 @@ struct kura_meta_ops {
 				    struct kura_upload **out,
 				    struct kura_error *err);
 	/* Insert or replace part p->part_no of the upload; a replaced part's
-	 * blob is queued for gc.  KURA_ENOENT when the upload is gone. */
+	 * blob is queued for gc.  KURA_ENOENT when the upload is gone;
+	 * KURA_ESTATE when p->bk_id names no bucket key of the bucket. */
 	enum kura_err (*upload_put_part)(void *priv, uint64_t bucket_id,
 					 const char *upload_id,
 					 const struct kura_part *p,
@@ -261,7 +529,10 @@ struct kura_meta_ops {
 	 * same blob ids), queue the replaced object's blobs and every part of
 	 * the upload not chosen for gc, and delete the upload.  KURA_ENOENT
 	 * when the upload is gone; KURA_ESTATE when a chosen part does not
-	 * match the upload's.
+	 * match the upload's (or its key was destroyed).  The parts keep their
+	 * stored bk_id and dek_wrapped (re-wrapping may have changed them
+	 * since they were listed).  obj's sse, kms_key_id and ssec_hmac must
+	 * be the upload's (KURA_EINVAL).
 	 */
 	enum kura_err (*upload_complete)(void *priv, const char *upload_id,
 					 const struct kura_object *obj,

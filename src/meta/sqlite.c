@@ -17,7 +17,7 @@
  * SQLITE_BUSY from another process is waited out by the busy timeout and
  * the transaction retried BUSY_RETRIES times before KURA_EBUSY.
  *
- * Schema (version 2; docs/METADATA.md describes every column).  All tables
+ * Schema (version 3; docs/METADATA.md describes every column).  All tables
  * are STRICT, so a key can never be stored as TEXT and sort out of byte
  * order; 64-bit unsigned ids are stored bit-for-bit in signed INTEGERs.
  *   settings(name TEXT PK, value BLOB)
@@ -25,28 +25,46 @@
  *   access_keys(id TEXT PK, tenant_id -> tenants, secret_sealed BLOB,
  *               created_ms, active)
  *   buckets(id INTEGER PK (random, caller-chosen), tenant_id -> tenants,
- *           name TEXT UNIQUE, region, created_ms, kek_id, key_wrapped BLOB)
+ *           name TEXT UNIQUE, region, created_ms, key_id -> keys (v3),
+ *           default_sse (v3), default_kms_key_id -> keys (v3))
  *   retired_buckets(id INTEGER PK)     ids of deleted buckets, never reused
  *   objects(bucket_id -> buckets, key BLOB, version_uid BLOB UNIQUE, size,
  *           etag, mtime_ms, content_type, content_encoding,
  *           content_language, content_disposition, cache_control, expires,
- *           user_meta_json, part_count, tags_json (v2),
+ *           user_meta_json, part_count, tags_json (v2), sse,
+ *           kms_key_id -> keys, ssec_hmac (v3),
  *           PK(bucket_id, key)) WITHOUT ROWID
  *   parts(version_uid -> objects(version_uid), part_no, blob_id BLOB UNIQUE,
  *         size, seg_size, dek_wrapped BLOB, etag, mtime_ms (v2; NULL in
  *         rows written by v1: read as the object's mtime),
+ *         bk_id -> bucket_keys (v3; NULL: no bucket key, see below),
  *         PK(version_uid, part_no)) WITHOUT ROWID
  *   gc(blob_id BLOB PK) WITHOUT ROWID  blobs to delete from the store
  *   uploads(id TEXT PK, bucket_id -> buckets, key BLOB, version_uid BLOB
  *           UNIQUE, created_ms, the object's headers, user_meta_json,
- *           tags_json) WITHOUT ROWID                              (v2)
+ *           tags_json, sse, kms_key_id, ssec_hmac (v3)) WITHOUT ROWID  (v2)
  *     index (bucket_id, key, id) for listing, (created_ms) for expiry
  *   upload_parts(version_uid -> uploads(version_uid), part_no 1..10000,
  *                blob_id BLOB UNIQUE, size, seg_size, dek_wrapped, etag,
- *                mtime_ms, PK(version_uid, part_no)) WITHOUT ROWID  (v2)
- * Keys are BLOBs: SQLite compares BLOBs with memcmp (then length), which is
- * exactly S3's UTF-8 byte order; objects is clustered on (bucket_id, key)
- * so a listing page is one range scan of the primary key.
+ *                mtime_ms, bk_id (v3), PK(version_uid, part_no))
+ *                WITHOUT ROWID                                       (v2)
+ *   keys(id INTEGER PK AUTOINCREMENT, tenant_id -> tenants, name, kind,
+ *        state, current_version, provider, imported, created_ms,
+ *        changed_ms)                                                 (v3)
+ *     unique (tenant_id, name) WHERE state != destroyed, so a destroyed
+ *     key's name (a deleted bucket's "bucket/NAME") can be used again
+ *   key_versions(key_id -> keys, version, kek_id, state, created_ms,
+ *                destroyed_ms, PK(key_id, version)) WITHOUT ROWID    (v3)
+ *   bucket_keys(id INTEGER PK AUTOINCREMENT, bucket_id -> buckets,
+ *               (key_id, key_version) -> key_versions, wrapped, current,
+ *               created_ms, retired_ms)                              (v3)
+ *     unique (bucket_id, key_id) WHERE current: one current per pair;
+ *     indexes (bucket_id), (key_id, current), (key_id, key_version),
+ *     (retired_ms) WHERE NOT current
+ *   key_generation(one = 1, gen)       bumped by every key change    (v3)
+ * Object keys are BLOBs: SQLite compares BLOBs with memcmp (then length),
+ * which is exactly S3's UTF-8 byte order; objects is clustered on
+ * (bucket_id, key) so a listing page is one range scan of the primary key.
  *
  * Multipart uploads: an upload's parts live in upload_parts under the
  * upload's version_uid (each blob's ciphertext is bound to that uid and its
@@ -56,6 +74,19 @@
  * transaction.  Separate tables keep both foreign keys (a part row always
  * belongs to an object or to an upload, so no blob can be orphaned by a
  * dangling row) and left migration 2 free of any table rebuild.
+ *
+ * Keys (v3): a part's DEK is wrapped by the bucket key parts.bk_id (or
+ * upload_parts.bk_id).  That reference is ON DELETE RESTRICT, so a bucket
+ * key cannot go while a part uses it: bucket_key_delete checks first and
+ * says KURA_EBUSY, the constraint is the safety net.  Destroying a key
+ * (key_destroyed) is the one exception, on purpose: its parts' bk_id are
+ * set to NULL and then its bucket keys deleted, in one transaction; a part
+ * with a NULL bk_id outside SSE-C can never be read again (that is the
+ * point of destroying), and it stays listed until deleted or purged.
+ * SSE-C parts may carry no bucket key at all (bk_id NULL, read as 0).
+ * Every change to keys, key_versions or bucket_keys bumps
+ * key_generation.gen in the same transaction, so processes caching bucket
+ * keys notice changes made by another process.
  *
  * Migrations: PRAGMA user_version is the schema version; migrations[i]
  * takes version i to i+1 in its own IMMEDIATE transaction together with the
@@ -72,7 +103,9 @@
  * transaction, unless the new version (or upload part) reuses it; a new
  * part may not name a blob already queued in gc (it may be being deleted
  * right now) nor one the other table holds.  gc queueing is guarded by
- * NOT EXISTS in both part tables, so a blob still in use is never queued.
+ * NOT EXISTS in both part tables, so a blob still in use is never queued
+ * (bucket_purge, which queues a whole bucket, deletes every part row of it
+ * in the same transaction).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -90,6 +123,7 @@
 #include "kura/fsutil.h"
 #include "kura/log.h"
 #include "kura/meta.h"
+#include "kura/timefmt.h"
 #include "kura/banned.h"
 
 #define CONN_MAX 16
@@ -101,6 +135,7 @@
 #define PARTS_MAX 10001			/* part 0, or parts 1..10000 */
 #define SETTING_NAME_MAX 256
 #define GC_BATCH_MAX 65536
+#define BATCH_MAX 65536		/* rows per re-wrap or retired listing */
 #define WAL_SIZE_LIMIT (64 * 1024 * 1024)
 
 /* ---- schema ---- */
@@ -202,6 +237,110 @@ static const char *const migrations[] = {
 	"  mtime_ms INTEGER NOT NULL,\n"
 	"  PRIMARY KEY (version_uid, part_no)\n"
 	") WITHOUT ROWID, STRICT;\n",
+
+	/* 2 -> 3: key management.  Every existing bucket gets its own key
+	 * "bucket/NAME" (provider 'local', the only one a v1/v2 database can
+	 * have been written with) whose version 1 is the bucket's KEK, and a
+	 * current bucket key holding its wrapped key; every part and upload
+	 * part is pointed at it.  That UPDATE and the two bk_id indexes are
+	 * the only steps that touch every part row; objects are not rewritten
+	 * (their new columns have constant defaults and no CHECK, which would
+	 * make ADD COLUMN read every row).  buckets.kek_id and key_wrapped
+	 * move into the new tables and are dropped (buckets is small, so the
+	 * rewrite DROP COLUMN does is cheap).  Columns added to existing
+	 * tables with a reference must be nullable (ADD COLUMN rule): the
+	 * code always writes buckets.key_id. */
+	"CREATE TABLE keys (\n"
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id),\n"
+	"  name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 256),\n"
+	"  kind INTEGER NOT NULL CHECK (kind IN (1, 2, 3)),\n"
+	"  state INTEGER NOT NULL CHECK (state IN (1, 2, 3)),\n"
+	"  current_version INTEGER NOT NULL CHECK (current_version >= 1),\n"
+	"  provider TEXT NOT NULL CHECK (length(provider) BETWEEN 1 AND 31),\n"
+	"  imported INTEGER NOT NULL CHECK (imported IN (0, 1)),\n"
+	"  created_ms INTEGER NOT NULL,\n"
+	"  changed_ms INTEGER NOT NULL\n"
+	") STRICT;\n"
+	"CREATE UNIQUE INDEX keys_live_name ON keys(tenant_id, name) "
+	"WHERE state != 3;\n"
+	"CREATE INDEX keys_tenant ON keys(tenant_id, name);\n"
+	"CREATE TABLE key_versions (\n"
+	"  key_id INTEGER NOT NULL REFERENCES keys(id),\n"
+	"  version INTEGER NOT NULL CHECK (version >= 1),\n"
+	"  kek_id TEXT NOT NULL,\n"
+	"  state INTEGER NOT NULL CHECK (state IN (1, 2, 3)),\n"
+	"  created_ms INTEGER NOT NULL,\n"
+	"  destroyed_ms INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (key_id, version)\n"
+	") WITHOUT ROWID, STRICT;\n"
+	"CREATE TABLE bucket_keys (\n"
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+	"  bucket_id INTEGER NOT NULL REFERENCES buckets(id),\n"
+	"  key_id INTEGER NOT NULL,\n"
+	"  key_version INTEGER NOT NULL,\n"
+	"  wrapped BLOB NOT NULL CHECK (length(wrapped) <= 512),\n"
+	"  current INTEGER NOT NULL CHECK (current IN (0, 1)),\n"
+	"  created_ms INTEGER NOT NULL,\n"
+	"  retired_ms INTEGER NOT NULL,\n"
+	"  FOREIGN KEY (key_id, key_version)\n"
+	"    REFERENCES key_versions(key_id, version)\n"
+	") STRICT;\n"
+	"CREATE UNIQUE INDEX bucket_keys_current ON bucket_keys(bucket_id, "
+	"key_id) WHERE current = 1;\n"
+	"CREATE INDEX bucket_keys_bucket ON bucket_keys(bucket_id);\n"
+	"CREATE INDEX bucket_keys_key ON bucket_keys(key_id, current);\n"
+	"CREATE INDEX bucket_keys_version ON bucket_keys(key_id, "
+	"key_version);\n"
+	"CREATE INDEX bucket_keys_retired ON bucket_keys(retired_ms) "
+	"WHERE current = 0;\n"
+	"CREATE TABLE key_generation (\n"
+	"  one INTEGER PRIMARY KEY CHECK (one = 1),\n"
+	"  gen INTEGER NOT NULL\n"
+	") STRICT;\n"
+	"INSERT INTO key_generation (one, gen) VALUES (1, 1);\n"
+	"ALTER TABLE buckets ADD COLUMN key_id INTEGER REFERENCES keys(id);\n"
+	"ALTER TABLE buckets ADD COLUMN default_sse INTEGER NOT NULL "
+	"DEFAULT 0 CHECK (default_sse IN (0, 1));\n"
+	"ALTER TABLE buckets ADD COLUMN default_kms_key_id INTEGER "
+	"REFERENCES keys(id);\n"
+	"INSERT INTO keys (tenant_id, name, kind, state, current_version, "
+	"provider, imported, created_ms, changed_ms) SELECT tenant_id, "
+	"'bucket/' || name, 1, 1, 1, 'local', 0, created_ms, created_ms "
+	"FROM buckets ORDER BY id;\n"
+	"UPDATE buckets SET key_id = (SELECT k.id FROM keys k WHERE "
+	"k.tenant_id = buckets.tenant_id AND k.name = 'bucket/' || "
+	"buckets.name AND k.state != 3);\n"
+	"INSERT INTO key_versions (key_id, version, kek_id, state, "
+	"created_ms, destroyed_ms) SELECT key_id, 1, kek_id, 1, created_ms, 0 "
+	"FROM buckets;\n"
+	"INSERT INTO bucket_keys (bucket_id, key_id, key_version, wrapped, "
+	"current, created_ms, retired_ms) SELECT id, key_id, 1, key_wrapped, "
+	"1, created_ms, 0 FROM buckets ORDER BY id;\n"
+	"ALTER TABLE buckets DROP COLUMN kek_id;\n"
+	"ALTER TABLE buckets DROP COLUMN key_wrapped;\n"
+	"ALTER TABLE objects ADD COLUMN sse INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE objects ADD COLUMN kms_key_id INTEGER "
+	"REFERENCES keys(id);\n"
+	"ALTER TABLE objects ADD COLUMN ssec_hmac BLOB;\n"
+	"ALTER TABLE uploads ADD COLUMN sse INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE uploads ADD COLUMN kms_key_id INTEGER "
+	"REFERENCES keys(id);\n"
+	"ALTER TABLE uploads ADD COLUMN ssec_hmac BLOB;\n"
+	"ALTER TABLE parts ADD COLUMN bk_id INTEGER "
+	"REFERENCES bucket_keys(id) ON DELETE RESTRICT;\n"
+	"ALTER TABLE upload_parts ADD COLUMN bk_id INTEGER "
+	"REFERENCES bucket_keys(id) ON DELETE RESTRICT;\n"
+	"UPDATE parts SET bk_id = (SELECT bk.id FROM objects o JOIN buckets b "
+	"ON b.id = o.bucket_id JOIN bucket_keys bk ON bk.bucket_id = b.id AND "
+	"bk.key_id = b.key_id AND bk.current = 1 "
+	"WHERE o.version_uid = parts.version_uid);\n"
+	"UPDATE upload_parts SET bk_id = (SELECT bk.id FROM uploads u JOIN "
+	"buckets b ON b.id = u.bucket_id JOIN bucket_keys bk ON "
+	"bk.bucket_id = b.id AND bk.key_id = b.key_id AND bk.current = 1 "
+	"WHERE u.version_uid = upload_parts.version_uid);\n"
+	"CREATE INDEX parts_bk ON parts(bk_id);\n"
+	"CREATE INDEX upload_parts_bk ON upload_parts(bk_id);\n",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -279,6 +418,47 @@ enum st {
 	ST_ULIST_GT_LT,
 	ST_ULIST_GTID,
 	ST_ULIST_GTID_LT,
+	/* v3: buckets, keys, bucket keys, re-wrapping */
+	ST_BUCKET_TENANT,
+	ST_BUCKET_SET_ENC,
+	ST_BUCKET_PARTS_GC,
+	ST_BUCKET_PARTS_DELETE,
+	ST_BUCKET_OBJECTS_DELETE,
+	ST_BUCKET_BKS_DELETE,
+	ST_BUCKET_BLOBS,
+	ST_KEY_INSERT,
+	ST_KEY_GET,
+	ST_KEY_GET_BY_NAME,
+	ST_KEY_LIST,
+	ST_KEY_LIST_ALL,
+	ST_KEY_SET_STATE,
+	ST_KEY_SET_VERSION,
+	ST_KEYVER_INSERT,
+	ST_KEYVER_LIST,
+	ST_KEYVER_STATE,
+	ST_KEYVER_RETIRE,
+	ST_KEYVER_DESTROY,
+	ST_KEYVER_LIVE,
+	ST_KEYVER_IN_USE,
+	ST_GEN_BUMP,
+	ST_GEN_GET,
+	ST_BK_INSERT,
+	ST_BK_GET,
+	ST_BK_CURRENT,
+	ST_BK_OF_KEY,
+	ST_BK_RETIRED,
+	ST_BK_RETIRE,
+	ST_BK_STALE,
+	ST_BK_BUCKET,
+	ST_BK_IN_USE,
+	ST_BK_DELETE,
+	ST_BK_DELETE_KEY,
+	ST_PARTS_UNKEY,
+	ST_UPARTS_UNKEY,
+	ST_REWRAP_PARTS,
+	ST_REWRAP_UPARTS,
+	ST_REWRAP_PART,
+	ST_REWRAP_UPART,
 	ST_COUNT_
 };
 
@@ -287,7 +467,23 @@ enum st {
 #define UPLOAD_COLS                                                         \
 	"SELECT id, bucket_id, key, version_uid, created_ms, content_type, "  \
 	"content_encoding, content_language, content_disposition, "         \
-	"cache_control, expires, user_meta_json, tags_json FROM uploads "
+	"cache_control, expires, user_meta_json, tags_json, sse, "          \
+	"kms_key_id, ssec_hmac FROM uploads "
+#define BUCKET_COLS                                                         \
+	"SELECT id, tenant_id, name, region, created_ms, key_id, "            \
+	"default_sse, default_kms_key_id FROM buckets "
+#define KEY_COLS                                                            \
+	"SELECT id, tenant_id, name, kind, state, current_version, provider, " \
+	"imported, created_ms, changed_ms FROM keys "
+/* A bucket key with its bucket's tenant, its KEK id and both states. */
+#define BK_COLS                                                             \
+	"SELECT bk.id, bk.bucket_id, bk.key_id, bk.key_version, bk.wrapped, "  \
+	"bk.current, bk.created_ms, bk.retired_ms, b.tenant_id, kv.kek_id, "  \
+	"k.state, kv.state FROM bucket_keys bk "                              \
+	"JOIN buckets b ON b.id = bk.bucket_id "                              \
+	"JOIN keys k ON k.id = bk.key_id "                                    \
+	"JOIN key_versions kv ON kv.key_id = bk.key_id AND "                  \
+	"kv.version = bk.key_version "
 #define ULIST_TAIL " ORDER BY key, id LIMIT ?5"
 
 static const char *const sql_text[ST_COUNT_] = {
@@ -313,14 +509,10 @@ static const char *const sql_text[ST_COUNT_] = {
 		"FROM access_keys WHERE id = ?1",
 	[ST_BUCKET_INSERT] =
 		"INSERT INTO buckets (id, tenant_id, name, region, created_ms, "
-		"kek_id, key_wrapped) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+		"key_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_BUCKET_RETIRED] = "SELECT 1 FROM retired_buckets WHERE id = ?1",
-	[ST_BUCKET_GET] =
-		"SELECT id, tenant_id, name, region, created_ms, kek_id, "
-		"key_wrapped FROM buckets WHERE name = ?1",
-	[ST_BUCKET_LIST] =
-		"SELECT id, tenant_id, name, region, created_ms, kek_id, "
-		"key_wrapped FROM buckets WHERE tenant_id = ?1 ORDER BY name",
+	[ST_BUCKET_GET] = BUCKET_COLS "WHERE name = ?1",
+	[ST_BUCKET_LIST] = BUCKET_COLS "WHERE tenant_id = ?1 ORDER BY name",
 	[ST_BUCKET_EXISTS] = "SELECT 1 FROM buckets WHERE id = ?1",
 	[ST_BUCKET_HAS_OBJECTS] =
 		"SELECT 1 FROM objects WHERE bucket_id = ?1 LIMIT 1",
@@ -336,22 +528,25 @@ static const char *const sql_text[ST_COUNT_] = {
 		"INSERT INTO objects (bucket_id, key, version_uid, size, etag, "
 		"mtime_ms, content_type, content_encoding, content_language, "
 		"content_disposition, cache_control, expires, user_meta_json, "
-		"tags_json, part_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-		"?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+		"tags_json, part_count, sse, kms_key_id, ssec_hmac) VALUES (?1, "
+		"?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+		"?16, ?17, ?18)",
 	[ST_OBJ_GET] =
 		"SELECT version_uid, size, etag, mtime_ms, content_type, "
 		"content_encoding, content_language, content_disposition, "
-		"cache_control, expires, user_meta_json, tags_json, part_count "
+		"cache_control, expires, user_meta_json, tags_json, part_count, "
+		"sse, kms_key_id, ssec_hmac "
 		"FROM objects WHERE bucket_id = ?1 AND key = ?2",
 	[ST_PARTS_BLOBS] = "SELECT blob_id FROM parts WHERE version_uid = ?1",
 	[ST_PARTS_DELETE] = "DELETE FROM parts WHERE version_uid = ?1",
 	[ST_PART_INSERT] =
 		"INSERT INTO parts (version_uid, part_no, blob_id, size, "
-		"seg_size, dek_wrapped, etag, mtime_ms) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		"seg_size, dek_wrapped, etag, mtime_ms, bk_id) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[ST_PARTS_GET] =
 		"SELECT part_no, blob_id, size, seg_size, dek_wrapped, etag, "
-		"mtime_ms FROM parts WHERE version_uid = ?1 ORDER BY part_no",
+		"mtime_ms, bk_id FROM parts WHERE version_uid = ?1 "
+		"ORDER BY part_no",
 	[ST_OBJ_SET_TAGS] =
 		"UPDATE objects SET tags_json = ?3 "
 		"WHERE bucket_id = ?1 AND key = ?2",
@@ -383,11 +578,12 @@ static const char *const sql_text[ST_COUNT_] = {
 		"INSERT INTO uploads (id, bucket_id, key, version_uid, "
 		"created_ms, content_type, content_encoding, content_language, "
 		"content_disposition, cache_control, expires, user_meta_json, "
-		"tags_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-		"?11, ?12, ?13)",
+		"tags_json, sse, kms_key_id, ssec_hmac) VALUES (?1, ?2, ?3, ?4, "
+		"?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
 	[ST_UPLOAD_UID_EXISTS] = "SELECT 1 FROM uploads WHERE version_uid = ?1",
 	[ST_UPLOAD_FIND] =
-		"SELECT bucket_id, key, version_uid FROM uploads WHERE id = ?1",
+		"SELECT bucket_id, key, version_uid, sse, kms_key_id, ssec_hmac "
+		"FROM uploads WHERE id = ?1",
 	[ST_UPLOAD_GET] = UPLOAD_COLS "WHERE id = ?1",
 	[ST_UPLOAD_DELETE] = "DELETE FROM uploads WHERE id = ?1",
 	/* The index on created_ms holds (created_ms, id): no sort. */
@@ -400,19 +596,23 @@ static const char *const sql_text[ST_COUNT_] = {
 		"DELETE FROM upload_parts WHERE version_uid = ?1 AND part_no = ?2",
 	[ST_UPART_INSERT] =
 		"INSERT INTO upload_parts (version_uid, part_no, blob_id, size, "
-		"seg_size, dek_wrapped, etag, mtime_ms) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		"seg_size, dek_wrapped, etag, mtime_ms, bk_id) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[ST_UPART_LIST] =
 		"SELECT part_no, blob_id, size, seg_size, dek_wrapped, etag, "
-		"mtime_ms FROM upload_parts WHERE version_uid = ?1 AND "
+		"mtime_ms, bk_id FROM upload_parts WHERE version_uid = ?1 AND "
 		"part_no > ?2 ORDER BY part_no LIMIT ?3",
-	/* Completion: one chosen part, copied only if it is the caller's. */
+	/* Completion: one chosen part, copied only if it is the caller's
+	 * and still has a bucket key (?6: or needs none, SSE-C).  The stored
+	 * bk_id and dek_wrapped are copied: they may have been re-wrapped
+	 * since the caller listed the parts. */
 	[ST_UPART_MOVE] =
 		"INSERT INTO parts (version_uid, part_no, blob_id, size, "
-		"seg_size, dek_wrapped, etag, mtime_ms) SELECT version_uid, "
-		"part_no, blob_id, size, seg_size, dek_wrapped, etag, mtime_ms "
-		"FROM upload_parts WHERE version_uid = ?1 AND part_no = ?2 AND "
-		"blob_id = ?3 AND size = ?4 AND etag = ?5",
+		"seg_size, dek_wrapped, etag, mtime_ms, bk_id) SELECT "
+		"version_uid, part_no, blob_id, size, seg_size, dek_wrapped, "
+		"etag, mtime_ms, bk_id FROM upload_parts WHERE version_uid = ?1 "
+		"AND part_no = ?2 AND blob_id = ?3 AND size = ?4 AND etag = ?5 "
+		"AND (bk_id IS NOT NULL OR ?6)",
 	/* Parts moved to the object are in parts by now and stay live. */
 	[ST_UPART_GC_ALL] =
 		"INSERT OR IGNORE INTO gc (blob_id) SELECT u.blob_id "
@@ -443,6 +643,117 @@ static const char *const sql_text[ST_COUNT_] = {
 	[ST_ULIST_GTID_LT] = UPLOAD_COLS
 		"WHERE bucket_id = ?1 AND (key, id) > (?2, ?3) AND key < ?4"
 		ULIST_TAIL,
+	[ST_BUCKET_TENANT] = "SELECT tenant_id FROM buckets WHERE id = ?1",
+	[ST_BUCKET_SET_ENC] =
+		"UPDATE buckets SET default_sse = ?2, default_kms_key_id = ?3 "
+		"WHERE id = ?1",
+	/* Purge: every blob goes to gc before its row goes, in the same
+	 * transaction (blob ids are unique across both part tables, so none
+	 * of them can still be in use elsewhere). */
+	[ST_BUCKET_PARTS_GC] =
+		"INSERT OR IGNORE INTO gc (blob_id) SELECT p.blob_id "
+		"FROM objects o JOIN parts p ON p.version_uid = o.version_uid "
+		"WHERE o.bucket_id = ?1",
+	[ST_BUCKET_PARTS_DELETE] =
+		"DELETE FROM parts WHERE version_uid IN "
+		"(SELECT version_uid FROM objects WHERE bucket_id = ?1)",
+	[ST_BUCKET_OBJECTS_DELETE] = "DELETE FROM objects WHERE bucket_id = ?1",
+	[ST_BUCKET_BKS_DELETE] = "DELETE FROM bucket_keys WHERE bucket_id = ?1",
+	[ST_BUCKET_BLOBS] =
+		"SELECT p.blob_id, p.size FROM objects o JOIN parts p "
+		"ON p.version_uid = o.version_uid WHERE o.bucket_id = ?1 "
+		"UNION ALL SELECT p.blob_id, p.size FROM uploads u "
+		"JOIN upload_parts p ON p.version_uid = u.version_uid "
+		"WHERE u.bucket_id = ?1",
+	[ST_KEY_INSERT] =
+		"INSERT INTO keys (tenant_id, name, kind, state, "
+		"current_version, provider, imported, created_ms, changed_ms) "
+		"VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8)",
+	[ST_KEY_GET] = KEY_COLS "WHERE id = ?1",
+	/* "state != 3" verbatim, so the partial unique index serves it. */
+	[ST_KEY_GET_BY_NAME] =
+		KEY_COLS "WHERE tenant_id = ?1 AND name = ?2 AND state != 3",
+	[ST_KEY_LIST] = KEY_COLS "WHERE tenant_id = ?1 ORDER BY name, id",
+	[ST_KEY_LIST_ALL] = KEY_COLS "ORDER BY name, tenant_id, id",
+	[ST_KEY_SET_STATE] =
+		"UPDATE keys SET state = ?2, changed_ms = ?3 WHERE id = ?1",
+	[ST_KEY_SET_VERSION] =
+		"UPDATE keys SET current_version = ?2, changed_ms = ?3 "
+		"WHERE id = ?1",
+	[ST_KEYVER_INSERT] =
+		"INSERT INTO key_versions (key_id, version, kek_id, state, "
+		"created_ms, destroyed_ms) VALUES (?1, ?2, ?3, 1, ?4, 0)",
+	[ST_KEYVER_LIST] =
+		"SELECT key_id, version, kek_id, state, created_ms, "
+		"destroyed_ms FROM key_versions WHERE key_id = ?1 "
+		"ORDER BY version",
+	[ST_KEYVER_STATE] =
+		"SELECT state FROM key_versions WHERE key_id = ?1 AND "
+		"version = ?2",
+	[ST_KEYVER_RETIRE] =
+		"UPDATE key_versions SET state = 2 WHERE key_id = ?1 AND "
+		"state = 1",
+	[ST_KEYVER_DESTROY] =
+		"UPDATE key_versions SET state = 3, destroyed_ms = ?3 "
+		"WHERE key_id = ?1 AND version = ?2 AND state != 3",
+	[ST_KEYVER_LIVE] =
+		"SELECT 1 FROM key_versions WHERE key_id = ?1 AND state != 3 "
+		"LIMIT 1",
+	/* Whether the version exists, and whether a bucket key uses it or it
+	 * is the current version of a live key (which new bucket keys will
+	 * use, so it is never "unused"). */
+	[ST_KEYVER_IN_USE] =
+		"SELECT EXISTS (SELECT 1 FROM key_versions WHERE key_id = ?1 "
+		"AND version = ?2), EXISTS (SELECT 1 FROM bucket_keys WHERE "
+		"key_id = ?1 AND key_version = ?2) OR EXISTS (SELECT 1 FROM "
+		"keys WHERE id = ?1 AND current_version = ?2 AND state != 3)",
+	[ST_GEN_BUMP] = "UPDATE key_generation SET gen = gen + 1",
+	[ST_GEN_GET] = "SELECT gen FROM key_generation",
+	[ST_BK_INSERT] =
+		"INSERT INTO bucket_keys (bucket_id, key_id, key_version, "
+		"wrapped, current, created_ms, retired_ms) "
+		"VALUES (?1, ?2, ?3, ?4, 1, ?5, 0)",
+	[ST_BK_GET] = BK_COLS "WHERE bk.id = ?1",
+	[ST_BK_CURRENT] = BK_COLS
+		"WHERE bk.bucket_id = ?1 AND bk.key_id = ?2 AND bk.current = 1",
+	[ST_BK_OF_KEY] = BK_COLS
+		"WHERE bk.key_id = ?1 AND bk.current = 1 ORDER BY bk.id",
+	[ST_BK_RETIRED] = BK_COLS
+		"WHERE bk.current = 0 ORDER BY bk.retired_ms, bk.id LIMIT ?1",
+	/* Rotation: retire the pair's current bucket key unless it is
+	 * already the new version's (a bucket named twice). */
+	[ST_BK_RETIRE] =
+		"UPDATE bucket_keys SET current = 0, retired_ms = ?4 "
+		"WHERE bucket_id = ?1 AND key_id = ?2 AND current = 1 AND "
+		"key_version != ?3",
+	[ST_BK_STALE] =
+		"SELECT count(*) FROM bucket_keys WHERE key_id = ?1 AND "
+		"current = 1 AND key_version != ?2",
+	[ST_BK_BUCKET] =
+		"SELECT bucket_id, current FROM bucket_keys WHERE id = ?1",
+	[ST_BK_IN_USE] =
+		"SELECT EXISTS (SELECT 1 FROM parts WHERE bk_id = ?1) "
+		"OR EXISTS (SELECT 1 FROM upload_parts WHERE bk_id = ?1)",
+	[ST_BK_DELETE] = "DELETE FROM bucket_keys WHERE id = ?1",
+	[ST_BK_DELETE_KEY] = "DELETE FROM bucket_keys WHERE key_id = ?1",
+	[ST_PARTS_UNKEY] =
+		"UPDATE parts SET bk_id = NULL WHERE bk_id IN "
+		"(SELECT id FROM bucket_keys WHERE key_id = ?1)",
+	[ST_UPARTS_UNKEY] =
+		"UPDATE upload_parts SET bk_id = NULL WHERE bk_id IN "
+		"(SELECT id FROM bucket_keys WHERE key_id = ?1)",
+	[ST_REWRAP_PARTS] =
+		"SELECT version_uid, part_no, dek_wrapped FROM parts "
+		"WHERE bk_id = ?1 LIMIT ?2",
+	[ST_REWRAP_UPARTS] =
+		"SELECT version_uid, part_no, dek_wrapped FROM upload_parts "
+		"WHERE bk_id = ?1 LIMIT ?2",
+	[ST_REWRAP_PART] =
+		"UPDATE parts SET dek_wrapped = ?3, bk_id = ?5 "
+		"WHERE version_uid = ?1 AND part_no = ?2 AND bk_id = ?4",
+	[ST_REWRAP_UPART] =
+		"UPDATE upload_parts SET dek_wrapped = ?3, bk_id = ?5 "
+		"WHERE version_uid = ?1 AND part_no = ?2 AND bk_id = ?4",
 };
 
 /* ---- state ---- */
@@ -1417,14 +1728,384 @@ out:
 	return r;
 }
 
+/* ---- helpers for keys and bucket keys ---- */
+
+/* 0 means "none" for optional references: stored as NULL, so the foreign
+ * key holds. */
+static int bind_opt_u64(sqlite3_stmt *s, int i, uint64_t v)
+{
+	return v == 0 ? sqlite3_bind_null(s, i) : bind_u64(s, i, v);
+}
+
+static uint64_t col_opt_u64(sqlite3_stmt *s, int i)
+{
+	if (sqlite3_column_type(s, i) == SQLITE_NULL)
+		return 0;
+	return i2u(sqlite3_column_int64(s, i));
+}
+
+/* Run a statement whose only parameter ?1 is a 64-bit id. */
+static enum kura_err run_u64(struct conn *c, enum st id, uint64_t v,
+			     const char *what, struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, id, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, v);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, what);
+	return KURA_OK;
+}
+
+/* Every change to keys, key versions or bucket keys calls this inside its
+ * transaction. */
+static enum kura_err gen_bump(struct conn *c, struct kura_error *err)
+{
+	enum kura_err r = run_id(c, ST_GEN_BUMP, "bump key generation", err);
+
+	if (r == KURA_OK && sqlite3_changes(c->db) != 1)
+		r = kura_fail(err, KURA_EIO, "sqlite: key generation missing");
+	return r;
+}
+
+/* Step a bound statement into a pool array of at most limit rows of elem
+ * bytes, each filled by row(). */
+static enum kura_err collect_rows(struct conn *c, sqlite3_stmt *s,
+				  size_t elem, size_t limit,
+				  enum kura_err (*row)(sqlite3_stmt *, void *,
+						       struct kura_error *),
+				  struct kura_pool *pool, void **out,
+				  size_t *count, const char *what,
+				  struct kura_error *err)
+{
+	unsigned char *tmp = NULL;
+	void *res = NULL;
+	size_t n = 0, cap = 0;
+	enum kura_err r = KURA_OK;
+	int rc = SQLITE_OK;
+
+	while (n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap == 0 ? 8 : cap * 2;
+			void *p = realloc(tmp, ncap * elem);
+			if (p == NULL) {
+				r = kura_fail(err, KURA_ENOMEM, "out of memory");
+				goto out;
+			}
+			tmp = p;
+			cap = ncap;
+		}
+		r = row(s, tmp + n * elem, err);
+		if (r != KURA_OK)
+			goto out;
+		n++;
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_OK) {
+		r = sql_fail(err, c->db, rc, what);
+		goto out;
+	}
+	if (n > 0) {
+		res = kura_pmemdup(pool, tmp, n * elem);
+		if (res == NULL) {
+			r = kura_fail(err, KURA_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	*out = res;
+	*count = n;
+out:
+	if (tmp != NULL)
+		memset(tmp, 0, cap * elem);	/* wrapped keys: no copies */
+	free(tmp);
+	return r;
+}
+
+/* One row of KEY_COLS. */
+static enum kura_err key_row(sqlite3_stmt *s, void *out,
+			     struct kura_error *err)
+{
+	struct kura_key *k = out;
+	int64_t v;
+	enum kura_err r;
+
+	memset(k, 0, sizeof(*k));
+	k->id = i2u(sqlite3_column_int64(s, 0));
+	k->tenant_id = i2u(sqlite3_column_int64(s, 1));
+	r = col_text(s, 2, k->name, sizeof(k->name), "key name", err);
+	if (r != KURA_OK)
+		return r;
+	k->kind = (enum kura_key_kind)sqlite3_column_int(s, 3);
+	k->state = (enum kura_key_state)sqlite3_column_int(s, 4);
+	v = sqlite3_column_int64(s, 5);
+	if (v < 1 || v > UINT32_MAX)
+		return kura_fail(err, KURA_EIO, "sqlite: corrupt key version");
+	k->current_version = (uint32_t)v;
+	r = col_text(s, 6, k->provider, sizeof(k->provider), "key provider",
+		     err);
+	k->imported = sqlite3_column_int(s, 7) != 0;
+	k->created_ms = sqlite3_column_int64(s, 8);
+	k->changed_ms = sqlite3_column_int64(s, 9);
+	return r;
+}
+
+/* One row of ST_KEYVER_LIST. */
+static enum kura_err key_version_row(sqlite3_stmt *s, void *out,
+				     struct kura_error *err)
+{
+	struct kura_key_version *v = out;
+	int64_t n;
+
+	memset(v, 0, sizeof(*v));
+	v->key_id = i2u(sqlite3_column_int64(s, 0));
+	n = sqlite3_column_int64(s, 1);
+	if (n < 1 || n > UINT32_MAX)
+		return kura_fail(err, KURA_EIO, "sqlite: corrupt key version");
+	v->version = (uint32_t)n;
+	v->state = (enum kura_key_version_state)sqlite3_column_int(s, 3);
+	v->created_ms = sqlite3_column_int64(s, 4);
+	v->destroyed_ms = sqlite3_column_int64(s, 5);
+	return col_text(s, 2, v->kek_id, sizeof(v->kek_id), "kek id", err);
+}
+
+/* One row of BK_COLS. */
+static enum kura_err bk_row(sqlite3_stmt *s, void *out,
+			    struct kura_error *err)
+{
+	struct kura_bucket_key *bk = out;
+	int64_t v;
+	enum kura_err r;
+
+	memset(bk, 0, sizeof(*bk));
+	bk->id = i2u(sqlite3_column_int64(s, 0));
+	bk->bucket_id = i2u(sqlite3_column_int64(s, 1));
+	bk->key_id = i2u(sqlite3_column_int64(s, 2));
+	v = sqlite3_column_int64(s, 3);
+	if (v < 1 || v > UINT32_MAX)
+		return kura_fail(err, KURA_EIO,
+				 "sqlite: corrupt bucket key version");
+	bk->key_version = (uint32_t)v;
+	r = col_blob(s, 4, bk->wrapped, sizeof(bk->wrapped), &bk->wrapped_len,
+		     "wrapped bucket key", err);
+	if (r != KURA_OK)
+		return r;
+	bk->current = sqlite3_column_int(s, 5) != 0;
+	bk->created_ms = sqlite3_column_int64(s, 6);
+	bk->retired_ms = sqlite3_column_int64(s, 7);
+	bk->tenant_id = i2u(sqlite3_column_int64(s, 8));
+	bk->key_state = (enum kura_key_state)sqlite3_column_int(s, 10);
+	bk->version_state =
+		(enum kura_key_version_state)sqlite3_column_int(s, 11);
+	return col_text(s, 9, bk->kek_id, sizeof(bk->kek_id), "kek id", err);
+}
+
+/* Key key_id inside a transaction; KURA_ENOENT when there is none. */
+static enum kura_err key_fetch(struct conn *c, uint64_t key_id,
+			       struct kura_key *out, struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, ST_KEY_GET, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, key_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		r = kura_fail(err, KURA_ENOENT, "no key %llu",
+			      (unsigned long long)key_id);
+	else if (rc != SQLITE_ROW)
+		r = sql_fail(err, c->db, rc, "get key");
+	else
+		r = key_row(s, out, err);
+	stmt_done(s);
+	return r;
+}
+
+/* The tenant of bucket_id inside a transaction; KURA_ENOENT. */
+static enum kura_err bucket_tenant(struct conn *c, uint64_t bucket_id,
+				   uint64_t *tenant_id, struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, ST_BUCKET_TENANT, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, bucket_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		r = kura_fail(err, KURA_ENOENT, "no bucket %016llx",
+			      (unsigned long long)bucket_id);
+	else if (rc != SQLITE_ROW)
+		r = sql_fail(err, c->db, rc, "get bucket");
+	else
+		*tenant_id = i2u(sqlite3_column_int64(s, 0));
+	stmt_done(s);
+	return r;
+}
+
+/* A new key record as key_create and bucket_create take it. */
+static enum kura_err check_new_key(const struct kura_key *k,
+				   const char *kek_id, struct kura_error *err)
+{
+	if (k == NULL || !str_ok(k->name, sizeof(k->name), false) ||
+	    !str_ok(k->provider, sizeof(k->provider), false))
+		return kura_fail(err, KURA_EINVAL, "bad key record");
+	if (k->kind < KURA_KEY_BUCKET || k->kind > KURA_KEY_NAMED ||
+	    (k->state != KURA_KEY_ENABLED && k->state != KURA_KEY_DISABLED) ||
+	    k->current_version != 1)
+		return kura_fail(err, KURA_EINVAL,
+				 "bad key record '%s' (kind %d, state %d, "
+				 "version %u)",
+				 k->name, (int)k->kind, (int)k->state,
+				 k->current_version);
+	if (kek_id == NULL || !str_ok(kek_id, KURA_KEK_ID_MAX, false))
+		return kura_fail(err, KURA_EINVAL, "bad kek id for key '%s'",
+				 k->name);
+	return KURA_OK;
+}
+
+/* A bucket key's wrapped bytes. */
+static enum kura_err check_new_bk(const struct kura_bucket_key *bk,
+				  struct kura_error *err)
+{
+	if (bk == NULL || bk->wrapped_len == 0 ||
+	    bk->wrapped_len > sizeof(bk->wrapped))
+		return kura_fail(err, KURA_EINVAL, "bad bucket key record");
+	return KURA_OK;
+}
+
+/* Insert key k (already checked) and its version 1; *id receives the new
+ * key's id.  created/changed are the times to store. */
+static enum kura_err key_insert(struct conn *c, const struct kura_key *k,
+				const char *kek_id, int64_t created,
+				int64_t changed, uint64_t *id,
+				struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	bool found = false;
+	uint64_t kid;
+	enum kura_err r;
+	int rc;
+
+	r = exists(c, ST_TENANT_EXISTS, k->tenant_id, &found, err);
+	if (r != KURA_OK)
+		return r;
+	if (!found)
+		return kura_fail(err, KURA_ENOENT, "no tenant %llu",
+				 (unsigned long long)k->tenant_id);
+	r = stmt_get(c, ST_KEY_INSERT, &s, err);
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, k->tenant_id);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 2, k->name);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 3, (int)k->kind);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 4, (int)k->state);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 5, k->provider);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 6, k->imported ? 1 : 0);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 7, created);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 8, changed);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (map_rc(rc) == KURA_EEXIST)
+		return kura_fail(err, KURA_EEXIST, "key '%s' exists", k->name);
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, "insert key");
+	kid = i2u(sqlite3_last_insert_rowid(c->db));
+
+	r = stmt_get(c, ST_KEYVER_INSERT, &s, err);
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, kid);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, 1);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 3, kek_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 4, created);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, "insert key version");
+	*id = kid;
+	return KURA_OK;
+}
+
+/* Insert a current bucket key of (bucket_id, key_id); *id receives its
+ * id.  KURA_EEXIST when the pair has one already. */
+static enum kura_err bk_insert(struct conn *c, uint64_t bucket_id,
+			       uint64_t key_id, uint32_t version,
+			       const uint8_t *wrapped, size_t wrapped_len,
+			       int64_t created, uint64_t *id,
+			       struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, ST_BK_INSERT, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, bucket_id);
+	if (rc == SQLITE_OK)
+		rc = bind_u64(s, 2, key_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, version);
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 4, wrapped, wrapped_len);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 5, created);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (map_rc(rc) == KURA_EEXIST)
+		return kura_fail(err, KURA_EEXIST,
+				 "bucket %016llx already has a current bucket "
+				 "key of key %llu",
+				 (unsigned long long)bucket_id,
+				 (unsigned long long)key_id);
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, "insert bucket key");
+	*id = i2u(sqlite3_last_insert_rowid(c->db));
+	return KURA_OK;
+}
+
 /* ---- buckets ---- */
+
+struct bucket_create_arg {
+	const struct kura_bucket *b;
+	const struct kura_key *new_key;		/* NULL: b->key_id exists */
+	const char *new_kek_id;
+	const struct kura_bucket_key *bk;
+	int64_t key_created, key_changed, bk_created;
+	uint64_t key_id, bk_id;			/* results */
+};
 
 static enum kura_err bucket_create_body(struct conn *c, void *arg,
 					struct kura_error *err)
 {
-	const struct kura_bucket *b = arg;
+	struct bucket_create_arg *a = arg;
+	const struct kura_bucket *b = a->b;
 	sqlite3_stmt *s = NULL;
 	bool found = false;
+	uint64_t key_id = b->key_id;
 	enum kura_err r;
 	int rc;
 
@@ -1441,6 +2122,36 @@ static enum kura_err bucket_create_body(struct conn *c, void *arg,
 		return kura_fail(err, KURA_EEXIST,
 				 "bucket id %016llx was used before",
 				 (unsigned long long)b->id);
+	if (a->new_key != NULL) {
+		r = key_insert(c, a->new_key, a->new_kek_id, a->key_created,
+			       a->key_changed, &key_id, err);
+		if (r != KURA_OK)
+			return r;
+		if (a->bk->key_version != 1)
+			return kura_fail(err, KURA_ESTATE,
+					 "bucket key of version %u for a new "
+					 "key",
+					 a->bk->key_version);
+	} else {
+		struct kura_key k;
+		r = key_fetch(c, key_id, &k, err);
+		if (r != KURA_OK)
+			return r;
+		if (k.tenant_id != b->tenant_id)
+			return kura_fail(err, KURA_EPERM,
+					 "key %llu belongs to another tenant",
+					 (unsigned long long)key_id);
+		if (k.state != KURA_KEY_ENABLED)
+			return kura_fail(err, KURA_ESTATE,
+					 "key '%s' is not enabled", k.name);
+		if (a->bk->key_version != k.current_version)
+			return kura_fail(err, KURA_ESTATE,
+					 "bucket key wrapped by version %u of "
+					 "key '%s', current is %u",
+					 a->bk->key_version, k.name,
+					 k.current_version);
+	}
+
 	r = stmt_get(c, ST_BUCKET_INSERT, &s, err);
 	if (r != KURA_OK)
 		return r;
@@ -1454,30 +2165,82 @@ static enum kura_err bucket_create_body(struct conn *c, void *arg,
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(s, 5, b->created_ms);
 	if (rc == SQLITE_OK)
-		rc = bind_text(s, 6, b->kek_id);
-	if (rc == SQLITE_OK)
-		rc = bind_blob(s, 7, b->key_wrapped, b->key_wrapped_len);
+		rc = bind_u64(s, 6, key_id);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	stmt_done(s);
-	if (rc == SQLITE_DONE)
-		return KURA_OK;
 	if (map_rc(rc) == KURA_EEXIST)
 		return kura_fail(err, KURA_EEXIST, "bucket '%s' exists",
 				 b->name);
-	return sql_fail(err, c->db, rc, "insert bucket");
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, "insert bucket");
+	r = bk_insert(c, b->id, key_id, a->bk->key_version, a->bk->wrapped,
+		      a->bk->wrapped_len, a->bk_created, &a->bk_id, err);
+	if (r == KURA_OK)
+		r = gen_bump(c, err);
+	if (r == KURA_OK)
+		a->key_id = key_id;
+	return r;
 }
 
-static enum kura_err sqlite_bucket_create(void *priv,
-					  const struct kura_bucket *b,
+static enum kura_err sqlite_bucket_create(void *priv, struct kura_bucket *b,
+					  struct kura_key *new_key,
+					  const char *new_kek_id,
+					  struct kura_bucket_key *bk,
 					  struct kura_error *err)
 {
+	struct bucket_create_arg a = { b, NULL, new_kek_id, bk, 0, 0, 0, 0,
+				       0 };
+	struct kura_key nk;
+	int64_t now = kura_now_ms();
+	enum kura_err r;
+
 	if (b == NULL || !str_ok(b->name, sizeof(b->name), false) ||
-	    !str_ok(b->region, sizeof(b->region), true) ||
-	    !str_ok(b->kek_id, sizeof(b->kek_id), true) ||
-	    b->key_wrapped_len > sizeof(b->key_wrapped))
+	    !str_ok(b->region, sizeof(b->region), true))
 		return kura_fail(err, KURA_EINVAL, "bad bucket record");
-	return write_tx(priv, bucket_create_body, (void *)b, err);
+	r = check_new_bk(bk, err);
+	if (r != KURA_OK)
+		return r;
+	if (new_key != NULL) {
+		/* A new key without a tenant is the bucket's tenant's. */
+		nk = *new_key;
+		if (nk.tenant_id == 0)
+			nk.tenant_id = b->tenant_id;
+		r = check_new_key(&nk, new_kek_id, err);
+		if (r != KURA_OK)
+			return r;
+		if (nk.tenant_id != b->tenant_id ||
+		    nk.state != KURA_KEY_ENABLED)
+			return kura_fail(err, KURA_EINVAL,
+					 "bucket '%s': its new key must be an "
+					 "enabled key of its tenant",
+					 b->name);
+		a.key_created = nk.created_ms != 0 ? nk.created_ms : now;
+		a.key_changed = nk.changed_ms != 0 ? nk.changed_ms
+						   : a.key_created;
+		a.new_key = &nk;
+	} else if (b->key_id == 0) {
+		return kura_fail(err, KURA_EINVAL, "bucket '%s' has no key",
+				 b->name);
+	}
+	a.bk_created = bk->created_ms != 0 ? bk->created_ms : now;
+	r = write_tx(priv, bucket_create_body, &a, err);
+	if (r != KURA_OK)
+		return r;
+	b->key_id = a.key_id;
+	if (new_key != NULL) {
+		new_key->id = a.key_id;
+		new_key->tenant_id = b->tenant_id;
+		new_key->created_ms = a.key_created;
+		new_key->changed_ms = a.key_changed;
+	}
+	bk->id = a.bk_id;
+	bk->bucket_id = b->id;
+	bk->key_id = a.key_id;
+	bk->current = true;
+	bk->created_ms = a.bk_created;
+	bk->retired_ms = 0;
+	return KURA_OK;
 }
 
 static enum kura_err bucket_row(sqlite3_stmt *s, struct kura_bucket *b,
@@ -1492,11 +2255,9 @@ static enum kura_err bucket_row(sqlite3_stmt *s, struct kura_bucket *b,
 	if (r == KURA_OK)
 		r = col_text(s, 3, b->region, sizeof(b->region), "region", err);
 	b->created_ms = sqlite3_column_int64(s, 4);
-	if (r == KURA_OK)
-		r = col_text(s, 5, b->kek_id, sizeof(b->kek_id), "kek id", err);
-	if (r == KURA_OK)
-		r = col_blob(s, 6, b->key_wrapped, sizeof(b->key_wrapped),
-			     &b->key_wrapped_len, "wrapped bucket key", err);
+	b->key_id = col_opt_u64(s, 5);
+	b->default_sse = (enum kura_sse)sqlite3_column_int(s, 6);
+	b->default_kms_key_id = col_opt_u64(s, 7);
 	return r;
 }
 
@@ -1595,18 +2356,33 @@ out:
 	return r;
 }
 
+/* Run the steps, each with ?1 = id, in order. */
+static enum kura_err run_steps(struct conn *c, const enum st *steps,
+			       size_t n, uint64_t id, const char *what,
+			       struct kura_error *err)
+{
+	enum kura_err r = KURA_OK;
+
+	for (size_t i = 0; r == KURA_OK && i < n; i++)
+		r = run_u64(c, steps[i], id, what, err);
+	return r;
+}
+
 static enum kura_err bucket_delete_body(struct conn *c, void *arg,
 					struct kura_error *err)
 {
+	/* Abort the uploads in progress (their parts' blobs to gc, parts
+	 * before uploads before the bucket, as the foreign keys want), drop
+	 * the bucket keys (no part can use them now), then drop and retire
+	 * the bucket. */
 	static const enum st steps[] = {
 		ST_BUCKET_UPARTS_GC, ST_BUCKET_UPARTS_DELETE,
-		ST_BUCKET_UPLOADS_DELETE, ST_BUCKET_DELETE, ST_BUCKET_RETIRE,
+		ST_BUCKET_UPLOADS_DELETE, ST_BUCKET_BKS_DELETE,
+		ST_BUCKET_DELETE, ST_BUCKET_RETIRE,
 	};
 	const uint64_t *id = arg;
-	sqlite3_stmt *s = NULL;
 	bool found = false;
 	enum kura_err r;
-	int rc;
 
 	r = exists(c, ST_BUCKET_EXISTS, *id, &found, err);
 	if (r != KURA_OK)
@@ -1620,27 +2396,1210 @@ static enum kura_err bucket_delete_body(struct conn *c, void *arg,
 	if (found)
 		return kura_fail(err, KURA_ENOTEMPTY, "bucket %016llx not empty",
 				 (unsigned long long)*id);
-	/* Abort the uploads in progress (their parts' blobs to gc, parts
-	 * before uploads before the bucket, as the foreign keys want), then
-	 * drop and retire the bucket. */
-	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		r = stmt_get(c, steps[i], &s, err);
-		if (r != KURA_OK)
-			return r;
-		rc = bind_u64(s, 1, *id);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_step(s);
-		stmt_done(s);
-		if (rc != SQLITE_DONE)
-			return sql_fail(err, c->db, rc, "delete bucket");
-	}
-	return KURA_OK;
+	r = run_steps(c, steps, sizeof(steps) / sizeof(steps[0]), *id,
+		      "delete bucket", err);
+	if (r == KURA_OK)
+		r = gen_bump(c, err);
+	return r;
 }
 
 static enum kura_err sqlite_bucket_delete(void *priv, uint64_t bucket_id,
 					  struct kura_error *err)
 {
 	return write_tx(priv, bucket_delete_body, &bucket_id, err);
+}
+
+static enum kura_err bucket_purge_body(struct conn *c, void *arg,
+				       struct kura_error *err)
+{
+	/* Blobs to gc before their rows go; children before parents. */
+	static const enum st steps[] = {
+		ST_BUCKET_PARTS_GC, ST_BUCKET_PARTS_DELETE,
+		ST_BUCKET_OBJECTS_DELETE, ST_BUCKET_UPARTS_GC,
+		ST_BUCKET_UPARTS_DELETE, ST_BUCKET_UPLOADS_DELETE,
+		ST_BUCKET_BKS_DELETE, ST_BUCKET_DELETE, ST_BUCKET_RETIRE,
+	};
+	const uint64_t *id = arg;
+	bool found = false;
+	enum kura_err r;
+
+	r = exists(c, ST_BUCKET_EXISTS, *id, &found, err);
+	if (r != KURA_OK)
+		return r;
+	if (!found)
+		return kura_fail(err, KURA_ENOENT, "no bucket %016llx",
+				 (unsigned long long)*id);
+	r = run_steps(c, steps, sizeof(steps) / sizeof(steps[0]), *id,
+		      "purge bucket", err);
+	if (r == KURA_OK)
+		r = gen_bump(c, err);
+	return r;
+}
+
+static enum kura_err sqlite_bucket_purge(void *priv, uint64_t bucket_id,
+					 struct kura_error *err)
+{
+	return write_tx(priv, bucket_purge_body, &bucket_id, err);
+}
+
+struct set_enc_arg {
+	uint64_t bucket_id;
+	enum kura_sse sse;
+	uint64_t kms_key_id;
+};
+
+static enum kura_err set_enc_body(struct conn *c, void *arg,
+				  struct kura_error *err)
+{
+	struct set_enc_arg *a = arg;
+	sqlite3_stmt *s = NULL;
+	uint64_t tenant_id = 0;
+	enum kura_err r;
+	int rc;
+
+	r = bucket_tenant(c, a->bucket_id, &tenant_id, err);
+	if (r != KURA_OK)
+		return r;
+	if (a->sse == KURA_SSE_KMS) {
+		struct kura_key k;
+		r = key_fetch(c, a->kms_key_id, &k, err);
+		if (r != KURA_OK)
+			return r;
+		if (k.tenant_id != tenant_id)
+			return kura_fail(err, KURA_EPERM,
+					 "key %llu belongs to another tenant",
+					 (unsigned long long)a->kms_key_id);
+		if (k.state == KURA_KEY_DESTROYED)
+			return kura_fail(err, KURA_ESTATE,
+					 "key '%s' is destroyed", k.name);
+	}
+	r = stmt_get(c, ST_BUCKET_SET_ENC, &s, err);
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, a->bucket_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 2, (int)a->sse);
+	if (rc == SQLITE_OK)
+		rc = bind_opt_u64(s, 3,
+				  a->sse == KURA_SSE_KMS ? a->kms_key_id : 0);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, "set bucket encryption");
+	return KURA_OK;
+}
+
+static enum kura_err sqlite_bucket_set_encryption(void *priv,
+						  uint64_t bucket_id,
+						  enum kura_sse sse,
+						  uint64_t kms_key_id,
+						  struct kura_error *err)
+{
+	struct set_enc_arg a = { bucket_id, sse, kms_key_id };
+
+	/* SSE-C cannot be a default: the client brings the key. */
+	if (sse != KURA_SSE_S3 && sse != KURA_SSE_KMS)
+		return kura_fail(err, KURA_EINVAL,
+				 "bad default encryption %d", (int)sse);
+	if (sse == KURA_SSE_KMS && kms_key_id == 0)
+		return kura_fail(err, KURA_EINVAL,
+				 "default SSE-KMS without a key");
+	return write_tx(priv, set_enc_body, &a, err);
+}
+
+static enum kura_err sqlite_bucket_blobs(void *priv, uint64_t bucket_id,
+					 enum kura_err (*fn)(void *ctx,
+							     const uint8_t id[KURA_BLOB_ID_LEN],
+							     uint64_t size),
+					 void *ctx, struct kura_error *err)
+{
+	struct meta_sqlite *m = priv;
+	struct conn *c = NULL;
+	sqlite3_stmt *s = NULL;
+	uint64_t tenant_id = 0;
+	enum kura_err r;
+	int rc;
+
+	if (fn == NULL)
+		return kura_fail(err, KURA_EINVAL, "no blob callback");
+	r = conn_acquire(m, &c, err);
+	if (r != KURA_OK)
+		goto out;
+	/* One read transaction: the inventory is one snapshot. */
+	r = run_id(c, ST_BEGIN, "begin", err);
+	if (r == KURA_OK)
+		r = bucket_tenant(c, bucket_id, &tenant_id, err);
+	if (r == KURA_OK)
+		r = stmt_get(c, ST_BUCKET_BLOBS, &s, err);
+	if (r != KURA_OK)
+		goto out;
+	rc = bind_u64(s, 1, bucket_id);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		uint8_t id[KURA_BLOB_ID_LEN];
+		int64_t size = sqlite3_column_int64(s, 1);
+
+		r = col_blob(s, 0, id, sizeof(id), NULL, "blob id", err);
+		if (r == KURA_OK && size < 0)
+			r = kura_fail(err, KURA_EIO, "sqlite: corrupt size");
+		if (r == KURA_OK)
+			r = fn(ctx, id, (uint64_t)size);
+		if (r != KURA_OK)
+			goto out;
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sql_fail(err, c->db, rc, "list bucket blobs");
+		goto out;
+	}
+	stmt_done(s);
+	s = NULL;
+	r = run_id(c, ST_COMMIT, "end read", err);
+out:
+	stmt_done(s);
+	conn_release(m, c);
+	return r;
+}
+
+/* ---- keys ---- */
+
+struct key_create_arg {
+	const struct kura_key *k;
+	const char *kek_id;
+	int64_t created, changed;
+	uint64_t id;			/* result */
+};
+
+static enum kura_err key_create_body(struct conn *c, void *arg,
+				     struct kura_error *err)
+{
+	struct key_create_arg *a = arg;
+	enum kura_err r = key_insert(c, a->k, a->kek_id, a->created,
+				     a->changed, &a->id, err);
+
+	if (r == KURA_OK)
+		r = gen_bump(c, err);
+	return r;
+}
+
+static enum kura_err sqlite_key_create(void *priv, struct kura_key *k,
+				       const char *kek_id,
+				       struct kura_error *err)
+{
+	struct key_create_arg a = { k, kek_id, 0, 0, 0 };
+	enum kura_err r = check_new_key(k, kek_id, err);
+
+	if (r != KURA_OK)
+		return r;
+	a.created = k->created_ms != 0 ? k->created_ms : kura_now_ms();
+	a.changed = k->changed_ms != 0 ? k->changed_ms : a.created;
+	r = write_tx(priv, key_create_body, &a, err);
+	if (r != KURA_OK)
+		return r;
+	k->id = a.id;
+	k->created_ms = a.created;
+	k->changed_ms = a.changed;
+	return KURA_OK;
+}
+
+/* Read one row of stmt id bound to (?1 = key, ?2 = name when not NULL)
+ * with row(); what names the missing thing for KURA_ENOENT. */
+static enum kura_err read_one(struct meta_sqlite *m, enum st id, uint64_t key,
+			      const char *name,
+			      enum kura_err (*row)(sqlite3_stmt *, void *,
+						   struct kura_error *),
+			      void *out, const char *what,
+			      struct kura_error *err)
+{
+	struct conn *c = NULL;
+	sqlite3_stmt *s = NULL;
+	enum kura_err r;
+	int rc;
+
+	r = conn_acquire(m, &c, err);
+	if (r == KURA_OK)
+		r = stmt_get(c, id, &s, err);
+	if (r != KURA_OK)
+		goto out;
+	rc = bind_u64(s, 1, key);
+	if (rc == SQLITE_OK && name != NULL)
+		rc = bind_text(s, 2, name);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		r = name != NULL
+			    ? kura_fail(err, KURA_ENOENT, "no %s '%s'", what,
+					name)
+			    : kura_fail(err, KURA_ENOENT, "no %s %llu", what,
+					(unsigned long long)key);
+	else if (rc != SQLITE_ROW)
+		r = sql_fail(err, c->db, rc, what);
+	else
+		r = row(s, out, err);
+out:
+	stmt_done(s);
+	conn_release(m, c);
+	return r;
+}
+
+static enum kura_err sqlite_key_get(void *priv, uint64_t key_id,
+				    struct kura_key *out,
+				    struct kura_error *err)
+{
+	struct kura_key k;
+	enum kura_err r = read_one(priv, ST_KEY_GET, key_id, NULL, key_row, &k,
+				   "key", err);
+
+	if (r == KURA_OK)
+		*out = k;
+	return r;
+}
+
+static enum kura_err sqlite_key_get_by_name(void *priv, uint64_t tenant_id,
+					    const char *name,
+					    struct kura_key *out,
+					    struct kura_error *err)
+{
+	struct kura_key k;
+	enum kura_err r;
+
+	if (name == NULL)
+		return kura_fail(err, KURA_EINVAL, "key name missing");
+	r = read_one(priv, ST_KEY_GET_BY_NAME, tenant_id, name, key_row, &k,
+		     "key", err);
+	if (r == KURA_OK)
+		*out = k;
+	return r;
+}
+
+/* A listing: stmt id with ?1 = key (when bind_key), up to limit rows. */
+static enum kura_err read_list(struct meta_sqlite *m, enum st id,
+			       bool bind_key, uint64_t key, size_t limit,
+			       size_t elem,
+			       enum kura_err (*row)(sqlite3_stmt *, void *,
+						    struct kura_error *),
+			       struct kura_pool *pool, void **out,
+			       size_t *count, const char *what,
+			       struct kura_error *err)
+{
+	struct conn *c = NULL;
+	sqlite3_stmt *s = NULL;
+	enum kura_err r;
+	int rc = SQLITE_OK;
+
+	r = conn_acquire(m, &c, err);
+	if (r == KURA_OK)
+		r = stmt_get(c, id, &s, err);
+	if (r != KURA_OK)
+		goto out;
+	if (bind_key)
+		rc = bind_u64(s, 1, key);
+	if (rc != SQLITE_OK) {
+		r = sql_fail(err, c->db, rc, what);
+		goto out;
+	}
+	r = collect_rows(c, s, elem, limit, row, pool, out, count, what, err);
+out:
+	stmt_done(s);
+	conn_release(m, c);
+	return r;
+}
+
+static enum kura_err sqlite_key_list(void *priv, uint64_t tenant_id,
+				     struct kura_pool *pool,
+				     struct kura_key **out, size_t *count,
+				     struct kura_error *err)
+{
+	void *res = NULL;
+	size_t n = 0;
+	enum kura_err r;
+
+	r = read_list(priv, tenant_id != 0 ? ST_KEY_LIST : ST_KEY_LIST_ALL,
+		      tenant_id != 0, tenant_id, SIZE_MAX, sizeof(**out),
+		      key_row, pool, &res, &n, "list keys", err);
+	if (r == KURA_OK) {
+		*out = res;
+		*count = n;
+	}
+	return r;
+}
+
+static enum kura_err sqlite_key_versions(void *priv, uint64_t key_id,
+					 struct kura_pool *pool,
+					 struct kura_key_version **out,
+					 size_t *count, struct kura_error *err)
+{
+	void *res = NULL;
+	size_t n = 0;
+	enum kura_err r;
+
+	r = read_list(priv, ST_KEYVER_LIST, true, key_id, SIZE_MAX,
+		      sizeof(**out), key_version_row, pool, &res, &n,
+		      "list key versions", err);
+	if (r == KURA_OK) {
+		*out = res;
+		*count = n;
+	}
+	return r;
+}
+
+/* Set key_id's state (and changed_ms) to state. */
+static enum kura_err key_state_write(struct conn *c, uint64_t key_id,
+				     enum kura_key_state state,
+				     struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, ST_KEY_SET_STATE, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, key_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 2, (int)state);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, kura_now_ms());
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, "set key state");
+	return KURA_OK;
+}
+
+struct key_state_arg {
+	uint64_t key_id;
+	enum kura_key_state state;
+};
+
+static enum kura_err key_set_state_body(struct conn *c, void *arg,
+					struct kura_error *err)
+{
+	struct key_state_arg *a = arg;
+	struct kura_key k;
+	enum kura_err r = key_fetch(c, a->key_id, &k, err);
+
+	if (r != KURA_OK)
+		return r;
+	if (k.state == KURA_KEY_DESTROYED)
+		return kura_fail(err, KURA_ESTATE, "key '%s' is destroyed",
+				 k.name);
+	if (k.state == a->state)
+		return KURA_OK;
+	r = key_state_write(c, a->key_id, a->state, err);
+	if (r == KURA_OK)
+		r = gen_bump(c, err);
+	return r;
+}
+
+static enum kura_err sqlite_key_set_state(void *priv, uint64_t key_id,
+					  enum kura_key_state state,
+					  struct kura_error *err)
+{
+	struct key_state_arg a = { key_id, state };
+
+	/* Destruction has its own call (key_destroyed). */
+	if (state != KURA_KEY_ENABLED && state != KURA_KEY_DISABLED)
+		return kura_fail(err, KURA_EINVAL, "bad key state %d",
+				 (int)state);
+	return write_tx(priv, key_set_state_body, &a, err);
+}
+
+struct rotate_arg {
+	uint64_t key_id;
+	uint32_t expected;
+	const char *kek_id;
+	const struct kura_bucket_key *bks;
+	size_t n;
+	int64_t now;
+	int64_t *created;		/* n: the creation times to store */
+	uint64_t *ids;			/* n: results */
+};
+
+static enum kura_err key_rotate_body(struct conn *c, void *arg,
+				     struct kura_error *err)
+{
+	struct rotate_arg *a = arg;
+	sqlite3_stmt *s = NULL;
+	struct kura_key k;
+	uint32_t v;
+	enum kura_err r;
+	int rc;
+
+	r = key_fetch(c, a->key_id, &k, err);
+	if (r != KURA_OK)
+		return r;
+	if (k.state == KURA_KEY_DESTROYED)
+		return kura_fail(err, KURA_ESTATE, "key '%s' is destroyed",
+				 k.name);
+	if (k.current_version != a->expected)
+		return kura_fail(err, KURA_ESTATE,
+				 "key '%s' is at version %u, not %u", k.name,
+				 k.current_version, a->expected);
+	if (k.current_version == UINT32_MAX)
+		return kura_fail(err, KURA_EINVAL, "key '%s': no more versions",
+				 k.name);
+	v = k.current_version + 1;
+
+	/* The new version first: the new bucket keys reference it. */
+	r = run_u64(c, ST_KEYVER_RETIRE, a->key_id, "retire key version",
+		    err);
+	if (r == KURA_OK)
+		r = stmt_get(c, ST_KEYVER_INSERT, &s, err);
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, a->key_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, v);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 3, a->kek_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 4, a->now);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, "insert key version");
+	r = stmt_get(c, ST_KEY_SET_VERSION, &s, err);
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, a->key_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, v);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, a->now);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, "set key version");
+
+	/* Each named bucket must have had a current bucket key of an older
+	 * version (a bucket named twice finds the new one and fails). */
+	for (size_t i = 0; i < a->n; i++) {
+		const struct kura_bucket_key *bk = &a->bks[i];
+		if (bk->key_id != a->key_id || bk->key_version != v)
+			return kura_fail(err, KURA_EINVAL,
+					 "bucket key %zu is for key %llu "
+					 "version %u, not %llu version %u",
+					 i, (unsigned long long)bk->key_id,
+					 bk->key_version,
+					 (unsigned long long)a->key_id, v);
+		r = stmt_get(c, ST_BK_RETIRE, &s, err);
+		if (r != KURA_OK)
+			return r;
+		rc = bind_u64(s, 1, bk->bucket_id);
+		if (rc == SQLITE_OK)
+			rc = bind_u64(s, 2, a->key_id);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(s, 3, v);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(s, 4, a->now);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(s);
+		stmt_done(s);
+		if (rc != SQLITE_DONE)
+			return sql_fail(err, c->db, rc, "retire bucket key");
+		if (sqlite3_changes(c->db) != 1)
+			return kura_fail(err, KURA_ESTATE,
+					 "bucket %016llx does not use key '%s' "
+					 "(or is named twice)",
+					 (unsigned long long)bk->bucket_id,
+					 k.name);
+		r = bk_insert(c, bk->bucket_id, a->key_id, v, bk->wrapped,
+			      bk->wrapped_len, a->created[i], &a->ids[i], err);
+		if (r != KURA_OK)
+			return r;
+	}
+	/* Any current bucket key left on an old version belongs to a bucket
+	 * that started using the key after the caller listed them. */
+	r = stmt_get(c, ST_BK_STALE, &s, err);
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, a->key_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, v);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_int64(s, 0) != 0)
+		r = kura_fail(err, KURA_ESTATE,
+			      "key '%s': %lld more buckets use it now",
+			      k.name, (long long)sqlite3_column_int64(s, 0));
+	else if (rc != SQLITE_ROW)
+		r = sql_fail(err, c->db, rc, "count bucket keys");
+	stmt_done(s);
+	if (r == KURA_OK)
+		r = gen_bump(c, err);
+	return r;
+}
+
+static enum kura_err sqlite_key_rotate(void *priv, uint64_t key_id,
+				       uint32_t expected_version,
+				       const char *kek_id,
+				       struct kura_bucket_key *new_bks,
+				       size_t n, struct kura_error *err)
+{
+	struct rotate_arg a = { key_id, expected_version, kek_id, new_bks, n,
+				kura_now_ms(), NULL, NULL };
+	enum kura_err r = KURA_OK;
+
+	if (kek_id == NULL || !str_ok(kek_id, KURA_KEK_ID_MAX, false) ||
+	    (n > 0 && new_bks == NULL) || n > SIZE_MAX / sizeof(int64_t))
+		return kura_fail(err, KURA_EINVAL, "bad rotation");
+	for (size_t i = 0; r == KURA_OK && i < n; i++)
+		r = check_new_bk(&new_bks[i], err);
+	if (r != KURA_OK)
+		return r;
+	a.created = calloc(n > 0 ? n : 1, sizeof(*a.created));
+	a.ids = calloc(n > 0 ? n : 1, sizeof(*a.ids));
+	if (a.created == NULL || a.ids == NULL) {
+		r = kura_fail(err, KURA_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		a.created[i] = new_bks[i].created_ms != 0
+				       ? new_bks[i].created_ms
+				       : a.now;
+	r = write_tx(priv, key_rotate_body, &a, err);
+	if (r != KURA_OK)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		new_bks[i].id = a.ids[i];
+		new_bks[i].current = true;
+		new_bks[i].created_ms = a.created[i];
+		new_bks[i].retired_ms = 0;
+	}
+out:
+	free(a.created);
+	free(a.ids);
+	return r;
+}
+
+struct keyver_arg {
+	uint64_t key_id;
+	uint32_t version;
+};
+
+static enum kura_err key_version_destroyed_body(struct conn *c, void *arg,
+						struct kura_error *err)
+{
+	struct keyver_arg *a = arg;
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, ST_KEYVER_STATE, &s, err);
+	int state = 0;
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, a->key_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, a->version);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		state = sqlite3_column_int(s, 0);
+	stmt_done(s);
+	if (rc == SQLITE_DONE)
+		return kura_fail(err, KURA_ENOENT, "no version %u of key %llu",
+				 a->version, (unsigned long long)a->key_id);
+	if (rc != SQLITE_ROW)
+		return sql_fail(err, c->db, rc, "get key version");
+	/* Recording it twice is harmless (a retried destruction). */
+	if (state == KURA_KEYVER_DESTROYED)
+		return KURA_OK;
+	r = stmt_get(c, ST_KEYVER_DESTROY, &s, err);
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, a->key_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, a->version);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, kura_now_ms());
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, "destroy key version");
+	return gen_bump(c, err);
+}
+
+static enum kura_err sqlite_key_version_destroyed(void *priv, uint64_t key_id,
+						  uint32_t version,
+						  struct kura_error *err)
+{
+	struct keyver_arg a = { key_id, version };
+
+	return write_tx(priv, key_version_destroyed_body, &a, err);
+}
+
+static enum kura_err sqlite_key_version_in_use(void *priv, uint64_t key_id,
+					       uint32_t version, bool *in_use,
+					       struct kura_error *err)
+{
+	struct meta_sqlite *m = priv;
+	struct conn *c = NULL;
+	sqlite3_stmt *s = NULL;
+	enum kura_err r;
+	int rc;
+
+	r = conn_acquire(m, &c, err);
+	if (r == KURA_OK)
+		r = stmt_get(c, ST_KEYVER_IN_USE, &s, err);
+	if (r != KURA_OK)
+		goto out;
+	rc = bind_u64(s, 1, key_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, version);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW)
+		r = sql_fail(err, c->db, rc, "check key version");
+	else if (sqlite3_column_int(s, 0) == 0)
+		r = kura_fail(err, KURA_ENOENT, "no version %u of key %llu",
+			      version, (unsigned long long)key_id);
+	else
+		*in_use = sqlite3_column_int(s, 1) != 0;
+out:
+	stmt_done(s);
+	conn_release(m, c);
+	return r;
+}
+
+static enum kura_err key_destroyed_body(struct conn *c, void *arg,
+					struct kura_error *err)
+{
+	/* Parts lose their bucket key first (the reference is RESTRICT). */
+	static const enum st steps[] = {
+		ST_PARTS_UNKEY, ST_UPARTS_UNKEY, ST_BK_DELETE_KEY,
+	};
+	const uint64_t *key_id = arg;
+	struct kura_key k;
+	bool live = false;
+	enum kura_err r = key_fetch(c, *key_id, &k, err);
+
+	if (r != KURA_OK)
+		return r;
+	if (k.state == KURA_KEY_DESTROYED)
+		return KURA_OK;	/* idempotent */
+	r = exists(c, ST_KEYVER_LIVE, *key_id, &live, err);
+	if (r != KURA_OK)
+		return r;
+	if (live)
+		return kura_fail(err, KURA_ESTATE,
+				 "key '%s' has versions not yet destroyed",
+				 k.name);
+	r = run_steps(c, steps, sizeof(steps) / sizeof(steps[0]), *key_id,
+		      "destroy key", err);
+	if (r == KURA_OK)
+		r = key_state_write(c, *key_id, KURA_KEY_DESTROYED, err);
+	if (r == KURA_OK)
+		r = gen_bump(c, err);
+	return r;
+}
+
+static enum kura_err sqlite_key_destroyed(void *priv, uint64_t key_id,
+					  struct kura_error *err)
+{
+	return write_tx(priv, key_destroyed_body, &key_id, err);
+}
+
+static enum kura_err sqlite_key_generation(void *priv, uint64_t *gen,
+					   struct kura_error *err)
+{
+	struct meta_sqlite *m = priv;
+	struct conn *c = NULL;
+	sqlite3_stmt *s = NULL;
+	enum kura_err r;
+	int rc;
+
+	r = conn_acquire(m, &c, err);
+	if (r == KURA_OK)
+		r = stmt_get(c, ST_GEN_GET, &s, err);
+	if (r != KURA_OK)
+		goto out;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*gen = i2u(sqlite3_column_int64(s, 0));
+	else if (rc == SQLITE_DONE)
+		r = kura_fail(err, KURA_EIO, "sqlite: key generation missing");
+	else
+		r = sql_fail(err, c->db, rc, "get key generation");
+out:
+	stmt_done(s);
+	conn_release(m, c);
+	return r;
+}
+
+/* ---- bucket keys ---- */
+
+static enum kura_err sqlite_bucket_key_current(void *priv, uint64_t bucket_id,
+					       uint64_t key_id,
+					       struct kura_bucket_key *out,
+					       struct kura_error *err)
+{
+	struct meta_sqlite *m = priv;
+	struct conn *c = NULL;
+	sqlite3_stmt *s = NULL;
+	struct kura_bucket_key bk;
+	enum kura_err r;
+	int rc;
+
+	r = conn_acquire(m, &c, err);
+	if (r == KURA_OK)
+		r = stmt_get(c, ST_BK_CURRENT, &s, err);
+	if (r != KURA_OK)
+		goto out;
+	rc = bind_u64(s, 1, bucket_id);
+	if (rc == SQLITE_OK)
+		rc = bind_u64(s, 2, key_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		r = kura_fail(err, KURA_ENOENT,
+			      "bucket %016llx has no bucket key of key %llu",
+			      (unsigned long long)bucket_id,
+			      (unsigned long long)key_id);
+	else if (rc != SQLITE_ROW)
+		r = sql_fail(err, c->db, rc, "get bucket key");
+	else
+		r = bk_row(s, &bk, err);
+	if (r == KURA_OK)
+		*out = bk;
+out:
+	stmt_done(s);
+	conn_release(m, c);
+	memset(&bk, 0, sizeof(bk));
+	return r;
+}
+
+static enum kura_err sqlite_bucket_key_get(void *priv, uint64_t bk_id,
+					   struct kura_bucket_key *out,
+					   struct kura_error *err)
+{
+	struct kura_bucket_key bk;
+	enum kura_err r = read_one(priv, ST_BK_GET, bk_id, NULL, bk_row, &bk,
+				   "bucket key", err);
+
+	if (r == KURA_OK)
+		*out = bk;
+	memset(&bk, 0, sizeof(bk));
+	return r;
+}
+
+struct bk_insert_arg {
+	const struct kura_bucket_key *bk;
+	int64_t created;
+	uint64_t id;			/* result */
+};
+
+static enum kura_err bucket_key_insert_body(struct conn *c, void *arg,
+					    struct kura_error *err)
+{
+	struct bk_insert_arg *a = arg;
+	const struct kura_bucket_key *bk = a->bk;
+	struct kura_key k;
+	uint64_t tenant_id = 0;
+	enum kura_err r = key_fetch(c, bk->key_id, &k, err);
+
+	if (r != KURA_OK)
+		return r;
+	if (k.state != KURA_KEY_ENABLED)
+		return kura_fail(err, KURA_ESTATE, "key '%s' is not enabled",
+				 k.name);
+	if (bk->key_version != k.current_version)
+		return kura_fail(err, KURA_ESTATE,
+				 "bucket key wrapped by version %u of key '%s', "
+				 "current is %u",
+				 bk->key_version, k.name, k.current_version);
+	r = bucket_tenant(c, bk->bucket_id, &tenant_id, err);
+	if (r != KURA_OK)
+		return r;
+	if (tenant_id != k.tenant_id)
+		return kura_fail(err, KURA_EPERM,
+				 "key '%s' belongs to another tenant", k.name);
+	r = bk_insert(c, bk->bucket_id, bk->key_id, bk->key_version,
+		      bk->wrapped, bk->wrapped_len, a->created, &a->id, err);
+	if (r == KURA_OK)
+		r = gen_bump(c, err);
+	return r;
+}
+
+static enum kura_err sqlite_bucket_key_insert(void *priv,
+					      struct kura_bucket_key *bk,
+					      struct kura_error *err)
+{
+	struct bk_insert_arg a = { bk, 0, 0 };
+	enum kura_err r = check_new_bk(bk, err);
+
+	if (r != KURA_OK)
+		return r;
+	a.created = bk->created_ms != 0 ? bk->created_ms : kura_now_ms();
+	r = write_tx(priv, bucket_key_insert_body, &a, err);
+	if (r != KURA_OK)
+		return r;
+	bk->id = a.id;
+	bk->current = true;
+	bk->created_ms = a.created;
+	bk->retired_ms = 0;
+	return KURA_OK;
+}
+
+static enum kura_err sqlite_bucket_keys_of_key(void *priv, uint64_t key_id,
+					       struct kura_pool *pool,
+					       struct kura_bucket_key **out,
+					       size_t *count,
+					       struct kura_error *err)
+{
+	void *res = NULL;
+	size_t n = 0;
+	enum kura_err r;
+
+	r = read_list(priv, ST_BK_OF_KEY, true, key_id, SIZE_MAX,
+		      sizeof(**out), bk_row, pool, &res, &n,
+		      "list bucket keys", err);
+	if (r == KURA_OK) {
+		*out = res;
+		*count = n;
+	}
+	return r;
+}
+
+static enum kura_err sqlite_bucket_keys_retired(void *priv, size_t limit,
+						struct kura_pool *pool,
+						struct kura_bucket_key **out,
+						size_t *count,
+						struct kura_error *err)
+{
+	void *res = NULL;
+	size_t n = 0;
+	enum kura_err r;
+
+	if (limit == 0) {
+		*out = NULL;
+		*count = 0;
+		return KURA_OK;
+	}
+	if (limit > BATCH_MAX)
+		limit = BATCH_MAX;	/* "up to limit" */
+	/* ?1 is the LIMIT. */
+	r = read_list(priv, ST_BK_RETIRED, true, limit, limit, sizeof(**out),
+		      bk_row, pool, &res, &n, "list retired bucket keys", err);
+	if (r == KURA_OK) {
+		*out = res;
+		*count = n;
+	}
+	return r;
+}
+
+/* ---- re-wrapping ---- */
+
+/* Step a bound ST_REWRAP_* statement, appending to out[*n] up to max. */
+static enum kura_err rewrap_rows(struct conn *c, sqlite3_stmt *s,
+				 bool upload_part, uint64_t bucket_id,
+				 uint64_t tenant_id, struct kura_rewrap *out,
+				 size_t max, size_t *n, struct kura_error *err)
+{
+	enum kura_err r = KURA_OK;
+	int rc = SQLITE_DONE;
+
+	while (*n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct kura_rewrap *e = &out[*n];
+		int64_t part_no = sqlite3_column_int64(s, 1);
+
+		memset(e, 0, sizeof(*e));
+		r = col_blob(s, 0, e->version_uid, KURA_UID_LEN, NULL,
+			     "version uid", err);
+		if (r == KURA_OK)
+			r = col_blob(s, 2, e->dek_wrapped, KURA_WRAPPED_DEK_LEN,
+				     NULL, "wrapped dek", err);
+		if (r == KURA_OK && (part_no < 0 || part_no > KURA_MAX_PARTS))
+			r = kura_fail(err, KURA_EIO,
+				      "sqlite: corrupt part number");
+		if (r != KURA_OK)
+			return r;
+		e->part_no = (uint32_t)part_no;
+		e->upload_part = upload_part;
+		e->bucket_id = bucket_id;
+		e->tenant_id = tenant_id;
+		(*n)++;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return sql_fail(err, c->db, rc, "list parts to re-wrap");
+	return r;
+}
+
+static enum kura_err sqlite_rewrap_next(void *priv, uint64_t bk_id,
+					size_t limit, struct kura_pool *pool,
+					struct kura_rewrap **out,
+					size_t *count, struct kura_error *err)
+{
+	static const enum st lists[2] = { ST_REWRAP_PARTS, ST_REWRAP_UPARTS };
+	struct meta_sqlite *m = priv;
+	struct conn *c = NULL;
+	sqlite3_stmt *s = NULL;
+	struct kura_bucket_key bk;
+	struct kura_rewrap *tmp = NULL, *res = NULL;
+	size_t n = 0;
+	enum kura_err r;
+	int rc;
+
+	if (limit == 0) {
+		*out = NULL;
+		*count = 0;
+		return KURA_OK;
+	}
+	if (limit > BATCH_MAX)
+		limit = BATCH_MAX;	/* "up to limit" */
+	tmp = malloc(limit * sizeof(*tmp));
+	if (tmp == NULL)
+		return kura_fail(err, KURA_ENOMEM, "out of memory");
+	r = conn_acquire(m, &c, err);
+	if (r != KURA_OK)
+		goto out;
+	r = run_id(c, ST_BEGIN, "begin", err);
+	if (r == KURA_OK)
+		r = stmt_get(c, ST_BK_GET, &s, err);
+	if (r != KURA_OK)
+		goto out;
+	rc = bind_u64(s, 1, bk_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		r = kura_fail(err, KURA_ENOENT, "no bucket key %llu",
+			      (unsigned long long)bk_id);
+	else if (rc != SQLITE_ROW)
+		r = sql_fail(err, c->db, rc, "get bucket key");
+	else
+		r = bk_row(s, &bk, err);
+	stmt_done(s);
+	s = NULL;
+	/* Object parts first, then upload parts, up to limit in all. */
+	for (int t = 0; r == KURA_OK && t < 2 && n < limit; t++) {
+		r = stmt_get(c, lists[t], &s, err);
+		if (r != KURA_OK)
+			break;
+		rc = bind_u64(s, 1, bk_id);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(s, 2, (int64_t)(limit - n));
+		if (rc != SQLITE_OK)
+			r = sql_fail(err, c->db, rc, "list parts to re-wrap");
+		else
+			r = rewrap_rows(c, s, t == 1, bk.bucket_id,
+					bk.tenant_id, tmp, limit, &n, err);
+		stmt_done(s);
+		s = NULL;
+	}
+	if (r == KURA_OK)
+		r = run_id(c, ST_COMMIT, "end read", err);
+	if (r == KURA_OK && n > 0) {
+		res = kura_pmemdup(pool, tmp, n * sizeof(*tmp));
+		if (res == NULL)
+			r = kura_fail(err, KURA_ENOMEM, "out of memory");
+	}
+	if (r == KURA_OK) {
+		*out = res;
+		*count = n;
+	}
+out:
+	stmt_done(s);
+	conn_release(m, c);
+	memset(&bk, 0, sizeof(bk));
+	free(tmp);
+	return r;
+}
+
+struct rewrap_arg {
+	uint64_t old_bk, new_bk;
+	const struct kura_rewrap *entries;
+	size_t count;
+};
+
+/* Bucket and currency of bucket key bk_id; *found false when none. */
+static enum kura_err bk_bucket(struct conn *c, uint64_t bk_id, bool *found,
+			       uint64_t *bucket_id, bool *current,
+			       struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, ST_BK_BUCKET, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, bk_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*found = true;
+		*bucket_id = i2u(sqlite3_column_int64(s, 0));
+		*current = sqlite3_column_int(s, 1) != 0;
+	} else if (rc == SQLITE_DONE) {
+		*found = false;
+	} else {
+		r = sql_fail(err, c->db, rc, "get bucket key");
+	}
+	stmt_done(s);
+	return r;
+}
+
+/* Re-wrap one part in table t (0 parts, 1 upload_parts); *changed says
+ * whether the row was still on the old bucket key. */
+static enum kura_err rewrap_one(struct conn *c, int t,
+				const struct rewrap_arg *a,
+				const struct kura_rewrap *e, bool *changed,
+				struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, t == 0 ? ST_REWRAP_PART : ST_REWRAP_UPART,
+				   &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_blob(s, 1, e->version_uid, KURA_UID_LEN);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, e->part_no);
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 3, e->dek_wrapped, KURA_WRAPPED_DEK_LEN);
+	if (rc == SQLITE_OK)
+		rc = bind_u64(s, 4, a->old_bk);
+	if (rc == SQLITE_OK)
+		rc = bind_u64(s, 5, a->new_bk);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, "re-wrap part");
+	*changed = sqlite3_changes(c->db) > 0;
+	return KURA_OK;
+}
+
+static enum kura_err rewrap_apply_body(struct conn *c, void *arg,
+				       struct kura_error *err)
+{
+	struct rewrap_arg *a = arg;
+	uint64_t old_bucket = 0, new_bucket = 0;
+	bool old_found = false, new_found = false, current = false;
+	enum kura_err r;
+
+	r = bk_bucket(c, a->new_bk, &new_found, &new_bucket, &current, err);
+	if (r != KURA_OK)
+		return r;
+	if (!new_found)
+		return kura_fail(err, KURA_ESTATE, "no bucket key %llu",
+				 (unsigned long long)a->new_bk);
+	r = bk_bucket(c, a->old_bk, &old_found, &old_bucket, &current, err);
+	if (r != KURA_OK)
+		return r;
+	/* A gone old key has no parts left: nothing below matches. */
+	if (old_found && old_bucket != new_bucket)
+		return kura_fail(err, KURA_ESTATE,
+				 "bucket keys %llu and %llu belong to different "
+				 "buckets",
+				 (unsigned long long)a->old_bk,
+				 (unsigned long long)a->new_bk);
+	for (size_t i = 0; i < a->count; i++) {
+		const struct kura_rewrap *e = &a->entries[i];
+		int t = e->upload_part ? 1 : 0;
+		bool changed = false;
+
+		/* An upload part may have become an object's part since it
+		 * was listed (same uid and number, same binding). */
+		r = rewrap_one(c, t, a, e, &changed, err);
+		if (r == KURA_OK && !changed)
+			r = rewrap_one(c, 1 - t, a, e, &changed, err);
+		if (r != KURA_OK)
+			return r;
+	}
+	return KURA_OK;
+}
+
+static enum kura_err sqlite_rewrap_apply(void *priv, uint64_t old_bk_id,
+					 uint64_t new_bk_id,
+					 const struct kura_rewrap *entries,
+					 size_t count, struct kura_error *err)
+{
+	struct rewrap_arg a = { old_bk_id, new_bk_id, entries, count };
+
+	if (count == 0)
+		return KURA_OK;
+	if (entries == NULL || old_bk_id == new_bk_id)
+		return kura_fail(err, KURA_EINVAL, "bad re-wrap");
+	return write_tx(priv, rewrap_apply_body, &a, err);
+}
+
+/* The boolean that stmt id (with ?1 = key) yields in its one row. */
+static enum kura_err query_bool(struct conn *c, enum st id, uint64_t key,
+				bool *val, struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, id, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, key);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*val = sqlite3_column_int(s, 0) != 0;
+	else
+		r = sql_fail(err, c->db, rc, "query");
+	stmt_done(s);
+	return r;
+}
+
+struct bk_delete_arg {
+	uint64_t id;
+	bool in_use;		/* refused: a part still uses it */
+};
+
+static enum kura_err bucket_key_delete_body(struct conn *c, void *arg,
+					    struct kura_error *err)
+{
+	struct bk_delete_arg *a = arg;
+	uint64_t bucket_id = 0;
+	bool found = false, current = false, used = false;
+	enum kura_err r;
+
+	r = bk_bucket(c, a->id, &found, &bucket_id, &current, err);
+	if (r != KURA_OK)
+		return r;
+	if (!found)
+		return kura_fail(err, KURA_ENOENT, "no bucket key %llu",
+				 (unsigned long long)a->id);
+	if (current)
+		return kura_fail(err, KURA_ESTATE,
+				 "bucket key %llu is still current",
+				 (unsigned long long)a->id);
+	/* Checked here for a clear answer; the RESTRICT reference would
+	 * refuse the delete anyway.  Not KURA_EBUSY here: write_tx retries
+	 * that (it means a lock held by another process). */
+	r = query_bool(c, ST_BK_IN_USE, a->id, &used, err);
+	if (r != KURA_OK)
+		return r;
+	if (used) {
+		a->in_use = true;
+		return kura_fail(err, KURA_ESTATE,
+				 "bucket key %llu still wraps data keys",
+				 (unsigned long long)a->id);
+	}
+	r = run_u64(c, ST_BK_DELETE, a->id, "delete bucket key", err);
+	if (r == KURA_OK)
+		r = gen_bump(c, err);
+	return r;
+}
+
+static enum kura_err sqlite_bucket_key_delete(void *priv, uint64_t bk_id,
+					      struct kura_error *err)
+{
+	struct bk_delete_arg a = { bk_id, false };
+	struct kura_error e = { 0 };
+	enum kura_err r = write_tx(priv, bucket_key_delete_body, &a, &e);
+
+	if (r == KURA_OK)
+		return KURA_OK;
+	return kura_fail(err, a.in_use && r == KURA_ESTATE ? KURA_EBUSY : r,
+			 "%s", e.msg);
 }
 
 /* ---- objects ---- */
@@ -1820,7 +3779,88 @@ static int bind_part(sqlite3_stmt *s, const uint8_t uid[KURA_UID_LEN],
 		rc = bind_text(s, 7, p->etag);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(s, 8, p->mtime_ms);
+	if (rc == SQLITE_OK)
+		rc = bind_opt_u64(s, 9, p->bk_id);
 	return rc;
+}
+
+/* Bind an object's or upload's encryption at i, i+1, i+2 (the SSE-C key
+ * check value is stored only for SSE-C). */
+static int bind_sse(sqlite3_stmt *s, int i, enum kura_sse sse,
+		    uint64_t kms_key_id, const uint8_t *hmac)
+{
+	int rc = sqlite3_bind_int(s, i, (int)sse);
+
+	if (rc == SQLITE_OK)
+		rc = bind_opt_u64(s, i + 1, kms_key_id);
+	if (rc == SQLITE_OK)
+		rc = sse == KURA_SSE_C
+			     ? bind_blob(s, i + 2, hmac, KURA_SSEC_HMAC_LEN)
+			     : sqlite3_bind_null(s, i + 2);
+	return rc;
+}
+
+/* Read what bind_sse stored (columns i, i+1, i+2). */
+static enum kura_err col_sse(sqlite3_stmt *s, int i, enum kura_sse *sse,
+			     uint64_t *kms_key_id, uint8_t *hmac,
+			     struct kura_error *err)
+{
+	int v = sqlite3_column_int(s, i);
+
+	if (v != KURA_SSE_S3 && v != KURA_SSE_KMS && v != KURA_SSE_C)
+		return kura_fail(err, KURA_EIO, "sqlite: corrupt sse %d", v);
+	*sse = (enum kura_sse)v;
+	*kms_key_id = col_opt_u64(s, i + 1);
+	if (sqlite3_column_type(s, i + 2) == SQLITE_NULL) {
+		memset(hmac, 0, KURA_SSEC_HMAC_LEN);
+		return KURA_OK;
+	}
+	return col_blob(s, i + 2, hmac, KURA_SSEC_HMAC_LEN, NULL,
+			"sse-c key check", err);
+}
+
+static enum kura_err check_sse(enum kura_sse sse, uint64_t kms_key_id,
+			       struct kura_error *err)
+{
+	if (sse != KURA_SSE_S3 && sse != KURA_SSE_KMS && sse != KURA_SSE_C)
+		return kura_fail(err, KURA_EINVAL, "bad sse %d", (int)sse);
+	if ((sse == KURA_SSE_KMS) != (kms_key_id != 0))
+		return kura_fail(err, KURA_EINVAL,
+				 "a KMS key goes with SSE-KMS and only there");
+	return KURA_OK;
+}
+
+/* Part p's bucket key must be one of bucket_id's (KURA_ESTATE: e.g. it
+ * was deleted after a rotation while the upload ran); only SSE-C data may
+ * have none.  *known remembers the last key found good, since the parts
+ * of one object nearly always share it. */
+static enum kura_err bk_check(struct conn *c, uint64_t bucket_id,
+			      enum kura_sse sse, const struct kura_part *p,
+			      uint64_t *known, struct kura_error *err)
+{
+	uint64_t owner = 0;
+	bool found = false, current = false;
+	enum kura_err r;
+
+	if (p->bk_id == 0) {
+		if (sse == KURA_SSE_C)
+			return KURA_OK;
+		return kura_fail(err, KURA_EINVAL,
+				 "part %u has no bucket key", p->part_no);
+	}
+	if (p->bk_id == *known)
+		return KURA_OK;
+	r = bk_bucket(c, p->bk_id, &found, &owner, &current, err);
+	if (r != KURA_OK)
+		return r;
+	if (!found || owner != bucket_id)
+		return kura_fail(err, KURA_ESTATE,
+				 "part %u: no bucket key %llu in bucket "
+				 "%016llx",
+				 p->part_no, (unsigned long long)p->bk_id,
+				 (unsigned long long)bucket_id);
+	*known = p->bk_id;
+	return KURA_OK;
 }
 
 static enum kura_err part_insert(struct conn *c, const struct kura_object *o,
@@ -1888,6 +3928,8 @@ static enum kura_err object_insert(struct conn *c, const struct kura_object *o,
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(s, 15, o->part_count);
 	if (rc == SQLITE_OK)
+		rc = bind_sse(s, 16, o->sse, o->kms_key_id, o->ssec_hmac);
+	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	stmt_done(s);
 	if (rc == SQLITE_DONE)
@@ -1902,6 +3944,7 @@ static enum kura_err object_put_body(struct conn *c, void *arg,
 {
 	const struct kura_object *o = arg;
 	struct blob_list old = { NULL, 0 };
+	uint64_t known = 0;
 	bool found = false;
 	enum kura_err r;
 
@@ -1923,6 +3966,11 @@ static enum kura_err object_put_body(struct conn *c, void *arg,
 			      "version uid belongs to an upload");
 		goto out;
 	}
+	for (uint32_t i = 0; r == KURA_OK && i < o->part_count; i++)
+		r = bk_check(c, o->bucket_id, o->sse, &o->parts[i], &known,
+			     err);
+	if (r != KURA_OK)
+		goto out;
 	r = object_remove(c, o->bucket_id, o->key, o->key_len, &found, &old,
 			  err);
 	if (r != KURA_OK)
@@ -1958,6 +4006,8 @@ static enum kura_err check_object(const struct kura_object *obj,
 	if (obj == NULL)
 		return kura_fail(err, KURA_EINVAL, "object missing");
 	r = check_key(obj->key, obj->key_len, err);
+	if (r == KURA_OK)
+		r = check_sse(obj->sse, obj->kms_key_id, err);
 	if (r != KURA_OK)
 		return r;
 	if (!str_ok(obj->etag, sizeof(obj->etag), true) ||
@@ -2015,6 +4065,7 @@ static enum kura_err part_row(sqlite3_stmt *s, struct kura_part *p,
 	if (r == KURA_OK)
 		r = col_text(s, 5, p->etag, sizeof(p->etag), "part etag", err);
 	p->mtime_ms = sqlite3_column_int64(s, 6);
+	p->bk_id = col_opt_u64(s, 7);
 	return r;
 }
 
@@ -2143,6 +4194,9 @@ static enum kura_err sqlite_object_get(void *priv, uint64_t bucket_id,
 		goto out;
 	}
 	o->part_count = (uint32_t)v;
+	r = col_sse(s, 13, &o->sse, &o->kms_key_id, o->ssec_hmac, err);
+	if (r != KURA_OK)
+		goto out;
 	stmt_done(s);
 	s = NULL;
 	r = parts_read(c, o, pool, err);
@@ -2430,7 +4484,8 @@ static enum kura_err check_part(const struct kura_part *p,
 static enum kura_err upload_find(struct conn *c, const char *id,
 				 uint64_t bucket_id, const char *key,
 				 size_t key_len, uint8_t uid[KURA_UID_LEN],
-				 bool *key_match, struct kura_error *err)
+				 bool *key_match, struct kura_upload *sse,
+				 struct kura_error *err)
 {
 	sqlite3_stmt *s = NULL;
 	enum kura_err r = stmt_get(c, ST_UPLOAD_FIND, &s, err);
@@ -2458,6 +4513,9 @@ static enum kura_err upload_find(struct conn *c, const char *id,
 			     memcmp(k, key, key_len) == 0;
 	}
 	r = col_blob(s, 2, uid, KURA_UID_LEN, NULL, "version uid", err);
+	if (r == KURA_OK && sse != NULL)
+		r = col_sse(s, 3, &sse->sse, &sse->kms_key_id, sse->ssec_hmac,
+			    err);
 out:
 	stmt_done(s);
 	return r;
@@ -2552,6 +4610,8 @@ static enum kura_err upload_create_body(struct conn *c, void *arg,
 	for (int i = 0; i < 8 && rc == SQLITE_OK; i++)
 		rc = bind_text(s, 6 + i, strs[i]);
 	if (rc == SQLITE_OK)
+		rc = bind_sse(s, 14, u->sse, u->kms_key_id, u->ssec_hmac);
+	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	stmt_done(s);
 	if (rc == SQLITE_DONE)
@@ -2572,6 +4632,8 @@ static enum kura_err sqlite_upload_create(void *priv,
 	if (u == NULL || !upload_id_ok(u->id))
 		return kura_fail(err, KURA_EINVAL, "bad upload id");
 	r = check_key(u->key, u->key_len, err);
+	if (r == KURA_OK)
+		r = check_sse(u->sse, u->kms_key_id, err);
 	if (r != KURA_OK)
 		return r;
 	return write_tx(priv, upload_create_body, (void *)u, err);
@@ -2610,6 +4672,8 @@ static enum kura_err upload_row(sqlite3_stmt *s, struct kura_pool *pool,
 	u->created_ms = sqlite3_column_int64(s, 4);
 	for (int i = 0; i < 8 && r == KURA_OK; i++)
 		r = col_ptext(s, 5 + i, pool, strs[i], err);
+	if (r == KURA_OK)
+		r = col_sse(s, 13, &u->sse, &u->kms_key_id, u->ssec_hmac, err);
 	return r;
 }
 
@@ -2673,12 +4737,16 @@ static enum kura_err upload_put_part_body(struct conn *c, void *arg,
 	uint8_t uid[KURA_UID_LEN];
 	uint8_t old[1][KURA_BLOB_ID_LEN];
 	struct blob_list old_list = { old, 0 };
+	struct kura_upload up = { 0 };
+	uint64_t known = 0;
 	struct blob_state bs;
 	sqlite3_stmt *s = NULL;
 	enum kura_err r;
 	int rc;
 
-	r = upload_find(c, a->id, a->bucket_id, NULL, 0, uid, NULL, err);
+	r = upload_find(c, a->id, a->bucket_id, NULL, 0, uid, NULL, &up, err);
+	if (r == KURA_OK)
+		r = bk_check(c, a->bucket_id, up.sse, p, &known, err);
 	if (r != KURA_OK)
 		return r;
 	/* The part this one replaces, if any: its row goes first so its
@@ -2783,7 +4851,7 @@ static enum kura_err sqlite_upload_list_parts(void *priv, uint64_t bucket_id,
 	r = run_id(c, ST_BEGIN, "begin", err);
 	if (r == KURA_OK)
 		r = upload_find(c, upload_id, bucket_id, NULL, 0, uid, NULL,
-				err);
+				NULL, err);
 	if (r == KURA_OK)
 		r = stmt_get(c, ST_UPART_LIST, &s, err);
 	if (r != KURA_OK)
@@ -2847,19 +4915,29 @@ static enum kura_err upload_complete_body(struct conn *c, void *arg,
 	struct complete_arg *a = arg;
 	const struct kura_object *o = a->o;
 	struct blob_list old = { NULL, 0 };
+	struct kura_upload up = { 0 };
 	uint8_t uid[KURA_UID_LEN];
 	sqlite3_stmt *s = NULL;
 	bool found = false, key_match = false;
 	enum kura_err r;
 
 	r = upload_find(c, a->id, o->bucket_id, o->key, o->key_len, uid,
-			&key_match, err);
+			&key_match, &up, err);
 	if (r != KURA_OK)
 		goto out;
 	if (!key_match || memcmp(uid, o->version_uid, KURA_UID_LEN) != 0) {
 		r = kura_fail(err, KURA_EINVAL,
 			      "object key or version uid differs from upload "
 			      "'%s'",
+			      a->id);
+		goto out;
+	}
+	/* The parts were encrypted as the upload says. */
+	if (up.sse != o->sse || up.kms_key_id != o->kms_key_id ||
+	    (o->sse == KURA_SSE_C &&
+	     memcmp(up.ssec_hmac, o->ssec_hmac, KURA_SSEC_HMAC_LEN) != 0)) {
+		r = kura_fail(err, KURA_EINVAL,
+			      "object encryption differs from upload '%s'",
 			      a->id);
 		goto out;
 	}
@@ -2884,13 +4962,16 @@ static enum kura_err upload_complete_body(struct conn *c, void *arg,
 		if (rc == SQLITE_OK)
 			rc = bind_text(s, 5, p->etag);
 		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int(s, 6, o->sse == KURA_SSE_C);
+		if (rc == SQLITE_OK)
 			rc = sqlite3_step(s);
 		stmt_done(s);
 		if (rc != SQLITE_DONE)
 			r = sql_fail(err, c->db, rc, "move upload part");
 		else if (sqlite3_changes(c->db) != 1)
 			r = kura_fail(err, KURA_ESTATE,
-				      "part %u does not match upload '%s'",
+				      "part %u does not match upload '%s' (or "
+				      "its bucket key was destroyed)",
 				      p->part_no, a->id);
 	}
 	if (r != KURA_OK)
@@ -2929,7 +5010,8 @@ static enum kura_err upload_abort_body(struct conn *c, void *arg,
 	uint8_t uid[KURA_UID_LEN];
 	enum kura_err r;
 
-	r = upload_find(c, a->id, a->bucket_id, NULL, 0, uid, NULL, err);
+	r = upload_find(c, a->id, a->bucket_id, NULL, 0, uid, NULL, NULL,
+			err);
 	if (r == KURA_OK)
 		r = upload_drop(c, a->id, uid, err);
 	return r;
@@ -3250,6 +5332,28 @@ const struct kura_meta_ops kura_meta_sqlite = {
 	.bucket_get = sqlite_bucket_get,
 	.bucket_list = sqlite_bucket_list,
 	.bucket_delete = sqlite_bucket_delete,
+	.bucket_set_encryption = sqlite_bucket_set_encryption,
+	.bucket_purge = sqlite_bucket_purge,
+	.bucket_blobs = sqlite_bucket_blobs,
+	.key_create = sqlite_key_create,
+	.key_get = sqlite_key_get,
+	.key_get_by_name = sqlite_key_get_by_name,
+	.key_list = sqlite_key_list,
+	.key_versions = sqlite_key_versions,
+	.key_set_state = sqlite_key_set_state,
+	.key_rotate = sqlite_key_rotate,
+	.key_version_in_use = sqlite_key_version_in_use,
+	.key_version_destroyed = sqlite_key_version_destroyed,
+	.key_destroyed = sqlite_key_destroyed,
+	.key_generation = sqlite_key_generation,
+	.bucket_key_current = sqlite_bucket_key_current,
+	.bucket_key_get = sqlite_bucket_key_get,
+	.bucket_key_insert = sqlite_bucket_key_insert,
+	.bucket_keys_of_key = sqlite_bucket_keys_of_key,
+	.bucket_keys_retired = sqlite_bucket_keys_retired,
+	.rewrap_next = sqlite_rewrap_next,
+	.rewrap_apply = sqlite_rewrap_apply,
+	.bucket_key_delete = sqlite_bucket_key_delete,
 	.object_put = sqlite_object_put,
 	.object_get = sqlite_object_get,
 	.object_delete = sqlite_object_delete,

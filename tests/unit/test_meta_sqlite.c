@@ -17,6 +17,13 @@
  * the verbatim SQL of migration 1) are tested from test_migrate_v1 on; the
  * upload listing is checked against a brute-force model like the object
  * listing.
+ *
+ * Key management (schema 3) is tested from test_migrate_v2 on: the
+ * migration of real v2 data, keys and their lifecycle, bucket keys,
+ * rotation (also raced against buckets joining the key), re-wrapping,
+ * destruction, purge and the key generation.  Every bucket the tests make
+ * registers its first bucket key (bk_register), so make_object can give
+ * each part its bucket's key.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -58,7 +65,40 @@ struct fx {
 	void *priv;
 	uint64_t tenant;
 	uint64_t bucket;
+	uint64_t key;		/* the bucket's own key */
+	uint64_t bk;		/* its first bucket key */
 };
+
+/* Bucket -> bucket key for the parts the helpers make.  Reset by setup;
+ * written only by the main thread before any worker starts. */
+static struct {
+	uint64_t bucket, bk;
+} bk_reg[32];
+static size_t bk_reg_n;
+static uint64_t bk_default;	/* for make_part: the fixture bucket's */
+
+static void bk_register(uint64_t bucket, uint64_t bk)
+{
+	for (size_t i = 0; i < bk_reg_n; i++) {
+		if (bk_reg[i].bucket == bucket) {
+			bk_reg[i].bk = bk;
+			return;
+		}
+	}
+	assert_true(bk_reg_n < sizeof(bk_reg) / sizeof(bk_reg[0]));
+	bk_reg[bk_reg_n].bucket = bucket;
+	bk_reg[bk_reg_n].bk = bk;
+	bk_reg_n++;
+}
+
+/* The registered bucket key of bucket (0 for an unknown bucket). */
+static uint64_t bk_of(uint64_t bucket)
+{
+	for (size_t i = 0; i < bk_reg_n; i++)
+		if (bk_reg[i].bucket == bucket)
+			return bk_reg[i].bk;
+	return 0;
+}
 
 static int rm_entry(const char *path, const struct stat *st, int flag,
 		    struct FTW *ftw)
@@ -86,6 +126,80 @@ static void fx_close(struct fx *f)
 	f->meta = NULL;
 }
 
+/* A new key record for tenant (the fields a caller sets). */
+static void make_key(struct kura_key *k, uint64_t tenant, const char *name,
+		     enum kura_key_kind kind)
+{
+	memset(k, 0, sizeof(*k));
+	k->tenant_id = tenant;
+	snprintf(k->name, sizeof(k->name), "%s", name);
+	k->kind = kind;
+	k->state = KURA_KEY_ENABLED;
+	k->current_version = 1;
+	snprintf(k->provider, sizeof(k->provider), "local");
+	k->created_ms = 2000;
+}
+
+/* A bucket key of (bucket, key, version) with recognisable bytes. */
+static void make_bk(struct kura_bucket_key *bk, uint64_t bucket,
+		    uint64_t key, uint32_t version, uint8_t fill)
+{
+	memset(bk, 0, sizeof(*bk));
+	bk->bucket_id = bucket;
+	bk->key_id = key;
+	bk->key_version = version;
+	bk->wrapped_len = 60;
+	memset(bk->wrapped, fill, bk->wrapped_len);
+}
+
+/* Create bucket (id, name) of tenant with its own new key "bucket/NAME"
+ * (KEK "kek-NAME") and register its bucket key. */
+static enum kura_err create_bucket(struct fx *f, uint64_t tenant,
+				   uint64_t id, const char *name,
+				   struct kura_bucket *bout,
+				   struct kura_bucket_key *bkout)
+{
+	struct kura_error err = { 0 };
+	struct kura_bucket b = { 0 };
+	struct kura_key k;
+	struct kura_bucket_key bk;
+	char kname[KURA_KEY_NAME_MAX], kek[KURA_KEK_ID_MAX];
+	enum kura_err r;
+
+	b.id = id;
+	b.tenant_id = tenant;
+	snprintf(b.name, sizeof(b.name), "%s", name);
+	snprintf(b.region, sizeof(b.region), "us-east-1");
+	b.created_ms = 3000;
+	snprintf(kname, sizeof(kname), "bucket/%s", name);
+	snprintf(kek, sizeof(kek), "kek-%s", name);
+	make_key(&k, tenant, kname, KURA_KEY_BUCKET);
+	make_bk(&bk, 0, 0, 1, 0x5a);
+	r = f->ops->bucket_create(f->priv, &b, &k, kek, &bk, &err);
+	if (r != KURA_OK)
+		return r;
+	assert_int_equal(b.key_id, k.id);
+	assert_int_equal(bk.key_id, k.id);
+	assert_int_equal(bk.bucket_id, id);
+	assert_true(bk.id != 0);
+	bk_register(id, bk.id);
+	if (bout != NULL)
+		*bout = b;
+	if (bkout != NULL)
+		*bkout = bk;
+	return KURA_OK;
+}
+
+/* The key generation now. */
+static uint64_t gen(struct fx *f)
+{
+	struct kura_error err = { 0 };
+	uint64_t g = 0;
+
+	assert_int_equal(f->ops->key_generation(f->priv, &g, &err), KURA_OK);
+	return g;
+}
+
 /* A store with one tenant and one bucket. */
 static int setup(void **state)
 {
@@ -94,6 +208,7 @@ static int setup(void **state)
 	const char *base = getenv("TMPDIR");
 	struct kura_tenant t = { 0 };
 	struct kura_bucket b = { 0 };
+	struct kura_bucket_key bk;
 
 	assert_non_null(f);
 	if (base == NULL || base[0] == '\0')
@@ -108,15 +223,15 @@ static int setup(void **state)
 	t.created_ms = 1000;
 	assert_int_equal(f->ops->tenant_create(f->priv, &t, &err), KURA_OK);
 	f->tenant = t.id;
-	b.id = 0xfedcba9876543210ull;	/* above INT64_MAX on purpose */
-	b.tenant_id = t.id;
-	snprintf(b.name, sizeof(b.name), "photos");
-	snprintf(b.region, sizeof(b.region), "us-east-1");
-	snprintf(b.kek_id, sizeof(b.kek_id), "kek-1");
-	b.key_wrapped_len = 60;
-	memset(b.key_wrapped, 0x5a, b.key_wrapped_len);
-	assert_int_equal(f->ops->bucket_create(f->priv, &b, &err), KURA_OK);
+	bk_reg_n = 0;
+	/* Bucket id above INT64_MAX on purpose. */
+	assert_int_equal(create_bucket(f, t.id, 0xfedcba9876543210ull,
+				       "photos", &b, &bk),
+			 KURA_OK);
 	f->bucket = b.id;
+	f->key = b.key_id;
+	f->bk = bk.id;
+	bk_default = bk.id;
 	*state = f;
 	return 0;
 }
@@ -164,6 +279,7 @@ static void make_object(struct kura_object *o, struct kura_part *parts,
 		memset(p->dek_wrapped, (int)(i + tag) & 0xff,
 		       sizeof(p->dek_wrapped));
 		snprintf(p->etag, sizeof(p->etag), "%032x", i + tag);
+		p->bk_id = bk_of(bucket);
 		o->size += p->size;
 	}
 }
@@ -222,7 +338,7 @@ static void test_migrate_reopen(void **state)
 
 	assert_int_equal(stat(f->db, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
-	assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 2);
+	assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 3);
 	assert_int_equal(sql_int(f->db, "PRAGMA application_id"), 0x4b555241);
 	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_schema "
 					"WHERE name = 'objects'"),
@@ -263,7 +379,7 @@ static void test_migrate_reopen(void **state)
 			 KURA_ESTATE);
 	assert_null(m2);
 	kura_error_clear(&err);
-	sql_exec(f->db, "PRAGMA user_version = 2");
+	sql_exec(f->db, "PRAGMA user_version = 3");
 
 	/* A file mode widened behind our back is tightened again. */
 	assert_int_equal(chmod(f->db, 0644), 0);
@@ -464,54 +580,111 @@ static void test_buckets(void **state)
 	struct fx *f = *state;
 	struct kura_error err = { 0 };
 	struct kura_bucket b = { 0 }, got;
+	struct kura_bucket_key bk, gbk;
+	struct kura_key tk, k2, gk;
 	struct kura_pool *pool = kura_pool_new(0);
 	struct kura_bucket *list = NULL;
+	struct kura_bucket_key *bks = NULL;
 	size_t n = 0;
 	const char *names[] = { "zeta", "alpha", "mid-bucket" };
 
 	assert_non_null(pool);
+	/* Three buckets sharing a tenant key, each with its bucket key. */
+	make_key(&tk, f->tenant, "tenant/default", KURA_KEY_TENANT);
+	assert_int_equal(f->ops->key_create(f->priv, &tk, "kek-tenant", &err),
+			 KURA_OK);
 	b.tenant_id = f->tenant;
 	snprintf(b.region, sizeof(b.region), "eu-west-1");
-	snprintf(b.kek_id, sizeof(b.kek_id), "kek-2");
-	b.key_wrapped_len = 3;
-	memcpy(b.key_wrapped, "\x01\x02\x03", 3);
 	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
 		b.id = 100 + i;
 		b.created_ms = (int64_t)i;
+		b.key_id = tk.id;
 		snprintf(b.name, sizeof(b.name), "%s", names[i]);
-		assert_int_equal(f->ops->bucket_create(f->priv, &b, &err),
+		make_bk(&bk, 0, 0, 1, (uint8_t)(0x10 + i));
+		bk.wrapped_len = 3 + i;
+		assert_int_equal(f->ops->bucket_create(f->priv, &b, NULL, NULL,
+						       &bk, &err),
 				 KURA_OK);
+		assert_int_equal(b.key_id, tk.id);
+		assert_int_equal(bk.bucket_id, 100 + i);
+		assert_int_equal(bk.key_id, tk.id);
+		assert_true(bk.current);
 	}
-	/* Name clash and id clash. */
+	assert_int_equal(f->ops->bucket_keys_of_key(f->priv, tk.id, pool, &bks,
+						    &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 3);
+	/* Name clash and id clash; no bucket key is left behind. */
 	b.id = 200;
-	assert_int_equal(f->ops->bucket_create(f->priv, &b, &err),
+	make_bk(&bk, 0, 0, 1, 1);
+	assert_int_equal(f->ops->bucket_create(f->priv, &b, NULL, NULL, &bk,
+					       &err),
 			 KURA_EEXIST);
 	kura_error_clear(&err);
 	b.id = 100;
 	snprintf(b.name, sizeof(b.name), "fresh-name");
-	assert_int_equal(f->ops->bucket_create(f->priv, &b, &err),
+	assert_int_equal(f->ops->bucket_create(f->priv, &b, NULL, NULL, &bk,
+					       &err),
 			 KURA_EEXIST);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_keys_of_key(f->priv, tk.id, pool, &bks,
+						    &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 3);
+	/* With a new key: a bucket name clash leaves no key; a key name
+	 * clash leaves no bucket. */
+	assert_int_equal(create_bucket(f, f->tenant, 300, "zeta", NULL, NULL),
+			 KURA_EEXIST);
+	assert_int_equal(f->ops->key_get_by_name(f->priv, f->tenant,
+						 "bucket/zeta", &gk, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	make_key(&k2, f->tenant, "bucket/fresh", KURA_KEY_NAMED);
+	assert_int_equal(f->ops->key_create(f->priv, &k2, "kek-x", &err),
+			 KURA_OK);
+	assert_int_equal(create_bucket(f, f->tenant, 301, "fresh", NULL, NULL),
+			 KURA_EEXIST);
+	assert_int_equal(f->ops->bucket_get(f->priv, "fresh", &got, &err),
+			 KURA_ENOENT);
 	kura_error_clear(&err);
 	/* Unknown tenant. */
 	b.id = 201;
 	b.tenant_id = 999999;
-	assert_int_equal(f->ops->bucket_create(f->priv, &b, &err),
+	snprintf(b.name, sizeof(b.name), "nobody");
+	assert_int_equal(f->ops->bucket_create(f->priv, &b, NULL, NULL, &bk,
+					       &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
+	assert_int_equal(create_bucket(f, 999999, 202, "nobody", NULL, NULL),
+			 KURA_ENOENT);
 
 	assert_int_equal(f->ops->bucket_get(f->priv, "alpha", &got, &err),
 			 KURA_OK);
 	assert_int_equal(got.id, 101);
 	assert_int_equal(got.tenant_id, f->tenant);
 	assert_string_equal(got.region, "eu-west-1");
-	assert_string_equal(got.kek_id, "kek-2");
-	assert_int_equal(got.key_wrapped_len, 3);
-	assert_memory_equal(got.key_wrapped, "\x01\x02\x03", 3);
+	assert_int_equal(got.key_id, tk.id);
+	assert_int_equal(got.default_sse, KURA_SSE_S3);
+	assert_int_equal(got.default_kms_key_id, 0);
 	assert_int_equal(got.created_ms, 1);
+	assert_int_equal(f->ops->bucket_key_current(f->priv, 101, tk.id, &gbk,
+						    &err),
+			 KURA_OK);
+	assert_int_equal(gbk.bucket_id, 101);
+	assert_int_equal(gbk.key_version, 1);
+	assert_int_equal(gbk.wrapped_len, 4);
+	assert_memory_equal(gbk.wrapped, "\x11\x11\x11\x11", 4);
+	assert_string_equal(gbk.kek_id, "kek-tenant");
+	assert_int_equal(gbk.tenant_id, f->tenant);
 	assert_int_equal(f->ops->bucket_get(f->priv, "photos", &got, &err),
 			 KURA_OK);
 	assert_true(got.id == 0xfedcba9876543210ull);
-	assert_int_equal(got.key_wrapped_len, 60);
+	assert_int_equal(got.key_id, f->key);
+	assert_int_equal(f->ops->bucket_key_get(f->priv, f->bk, &gbk, &err),
+			 KURA_OK);
+	assert_int_equal(gbk.wrapped_len, 60);
+	assert_string_equal(gbk.kek_id, "kek-photos");
+	assert_true(gbk.bucket_id == 0xfedcba9876543210ull);
 	assert_int_equal(f->ops->bucket_get(f->priv, "nope", &got, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
@@ -524,6 +697,8 @@ static void test_buckets(void **state)
 	assert_string_equal(list[1].name, "mid-bucket");
 	assert_string_equal(list[2].name, "photos");
 	assert_string_equal(list[3].name, "zeta");
+	assert_int_equal(list[2].key_id, f->key);
+	assert_int_equal(list[3].key_id, tk.id);
 	assert_int_equal(f->ops->bucket_list(f->priv, 999999, pool, &list, &n,
 					     &err),
 			 KURA_OK);
@@ -545,15 +720,28 @@ static void test_buckets(void **state)
 	assert_int_equal(f->ops->bucket_get(f->priv, "photos", &got, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
-	/* The name is free again, the id never is. */
-	b.tenant_id = f->tenant;
-	b.id = f->bucket;
-	snprintf(b.name, sizeof(b.name), "photos");
-	assert_int_equal(f->ops->bucket_create(f->priv, &b, &err),
-			 KURA_EEXIST);
+	/* Its bucket keys went with it; its own key stays for the caller. */
+	assert_int_equal(f->ops->bucket_key_get(f->priv, f->bk, &gbk, &err),
+			 KURA_ENOENT);
 	kura_error_clear(&err);
-	b.id = 555;
-	assert_int_equal(f->ops->bucket_create(f->priv, &b, &err), KURA_OK);
+	assert_int_equal(f->ops->key_get(f->priv, f->key, &gk, &err), KURA_OK);
+	assert_int_equal(gk.state, KURA_KEY_ENABLED);
+	/* The name is free again, the id never is. */
+	assert_int_equal(create_bucket(f, f->tenant, f->bucket, "photos", NULL,
+				       NULL),
+			 KURA_EEXIST);
+	/* The name is free once the old bucket's key is destroyed too. */
+	assert_int_equal(create_bucket(f, f->tenant, 555, "photos", NULL,
+				       NULL),
+			 KURA_EEXIST);
+	assert_int_equal(f->ops->key_version_destroyed(f->priv, f->key, 1,
+						       &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->key_destroyed(f->priv, f->key, &err),
+			 KURA_OK);
+	assert_int_equal(create_bucket(f, f->tenant, 555, "photos", &b, NULL),
+			 KURA_OK);
+	assert_true(b.key_id != f->key);
 	/* Objects cannot go into a deleted bucket. */
 	assert_int_equal(put_simple(f, "k", 1, 2), KURA_ENOENT);
 	kura_pool_free(pool);
@@ -1269,7 +1457,7 @@ static void test_migrate_v1(void **state)
 
 	assert_int_equal(kura_meta_open(NULL, dir, &m, &err), KURA_OK);
 	ops = m->ops;
-	assert_int_equal(sql_int(db, "PRAGMA user_version"), 2);
+	assert_int_equal(sql_int(db, "PRAGMA user_version"), 3);
 	/* Migrating gives exactly the schema of a fresh database. */
 	fresh = schema_text(f->db);
 	migrated = schema_text(db);
@@ -1317,6 +1505,20 @@ static void test_migrate_v1(void **state)
 	p.size = 5;
 	p.mtime_ms = 11;
 	snprintf(p.etag, sizeof(p.etag), "p");
+	/* The migrated bucket key, which the old parts use too. */
+	p.bk_id = got->parts[0].bk_id;
+	assert_true(p.bk_id != 0);
+	assert_int_equal(got->parts[1].bk_id, p.bk_id);
+	{
+		struct kura_bucket_key bk;
+		assert_int_equal(ops->bucket_key_get(m->priv, p.bk_id, &bk,
+						     &err),
+				 KURA_OK);
+		assert_int_equal(bk.bucket_id, 7);
+		assert_string_equal(bk.kek_id, "kek-1");
+		assert_int_equal(bk.wrapped_len, 2);
+		assert_memory_equal(bk.wrapped, "", 2);
+	}
 	assert_int_equal(ops->upload_put_part(m->priv, 7, "legacy-upload", &p,
 					      &err),
 			 KURA_OK);
@@ -1454,6 +1656,7 @@ static void make_part(struct kura_part *p, uint32_t part_no, uint32_t tag,
 	memset(p->dek_wrapped, (int)(serial & 0xff), sizeof(p->dek_wrapped));
 	snprintf(p->etag, sizeof(p->etag), "%08x%08x", tag, serial);
 	p->mtime_ms = 1800000000000 + serial;
+	p->bk_id = bk_default;
 }
 
 static bool referenced(struct fx *f, const uint8_t id[16])
@@ -1997,12 +2200,9 @@ static void test_upload_list(void **state)
 	}
 	/* An upload in another bucket never shows. */
 	{
-		struct kura_bucket b = { 0 };
 		struct kura_upload up;
-		b.id = 77;
-		b.tenant_id = f->tenant;
-		snprintf(b.name, sizeof(b.name), "other");
-		assert_int_equal(f->ops->bucket_create(f->priv, &b, &err),
+		assert_int_equal(create_bucket(f, f->tenant, 77, "other", NULL,
+					       NULL),
 				 KURA_OK);
 		make_upload(&up, 77, "a", 1, "elsewhere", 300, 1);
 		assert_int_equal(f->ops->upload_create(f->priv, &up, &err),
@@ -2196,21 +2396,26 @@ static void test_bucket_delete_uploads(void **state)
 	struct kura_error err = { 0 };
 	struct kura_pool *pool = kura_pool_new(0);
 	struct kura_bucket b = { 0 };
+	struct kura_bucket_key bk;
 	struct kura_upload u, *got = NULL;
 	struct kura_part p[4], mine[5];
 	uint64_t bid = 0x8000000000000099ull;
 
 	assert_non_null(pool);
-	b.id = bid;
-	b.tenant_id = f->tenant;
-	snprintf(b.name, sizeof(b.name), "doomed");
-	assert_int_equal(f->ops->bucket_create(f->priv, &b, &err), KURA_OK);
+	assert_int_equal(create_bucket(f, f->tenant, bid, "doomed", &b, &bk),
+			 KURA_OK);
 	/* Two uploads in the doomed bucket (one without parts), one in
 	 * the fixture's bucket that must survive. */
 	make_upload(&u, bid, "x", 1, "D1", 400, 1);
 	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
 	for (uint32_t i = 0; i < 3; i++) {
 		make_part(&p[i], i + 1, 400, i);
+		/* The fixture bucket's key is not this bucket's. */
+		assert_int_equal(f->ops->upload_put_part(f->priv, bid, "D1",
+							 &p[i], &err),
+				 KURA_ESTATE);
+		kura_error_clear(&err);
+		p[i].bk_id = bk.id;
 		assert_int_equal(f->ops->upload_put_part(f->priv, bid, "D1",
 							 &p[i], &err),
 				 KURA_OK);
@@ -2237,8 +2442,27 @@ static void test_bucket_delete_uploads(void **state)
 			 KURA_OK);
 	assert_int_equal(gc_count(f), 1);
 
-	/* Only uploads left: deleted, their parts' blobs queued. */
-	assert_int_equal(f->ops->bucket_delete(f->priv, bid, &err), KURA_OK);
+	/* Only uploads left: deleted, their parts' blobs queued, the bucket
+	 * key gone (the generation says so), the bucket's own key left for
+	 * the caller. */
+	{
+		uint64_t g = gen(f);
+		assert_int_equal(f->ops->bucket_delete(f->priv, bid, &err),
+				 KURA_OK);
+		assert_int_equal(gen(f), g + 1);
+	}
+	{
+		struct kura_bucket_key g;
+		struct kura_key k;
+		assert_int_equal(f->ops->bucket_key_get(f->priv, bk.id, &g,
+							&err),
+				 KURA_ENOENT);
+		kura_error_clear(&err);
+		assert_int_equal(f->ops->key_get(f->priv, b.key_id, &k, &err),
+				 KURA_OK);
+		assert_string_equal(k.name, "bucket/doomed");
+		assert_int_equal(k.state, KURA_KEY_ENABLED);
+	}
 	assert_int_equal(gc_count(f), 4);
 	for (size_t i = 0; i < 3; i++)
 		assert_true(gc_contains(f, p[i].blob_id));
@@ -2304,7 +2528,7 @@ static void test_upload_complete_large(void **state)
 			sqlite3_prepare_v2(h,
 					   "INSERT INTO upload_parts VALUES (?, "
 					   "?, ?, 10, 65536, zeroblob(60), ?, "
-					   "?)",
+					   "?, ?)",
 					   -1, &s, NULL),
 			SQLITE_OK);
 		assert_int_equal(sqlite3_exec(h, "BEGIN", NULL, NULL, NULL),
@@ -2319,6 +2543,7 @@ static void test_upload_complete_large(void **state)
 					  SQLITE_TRANSIENT);
 			sqlite3_bind_text(s, 4, p.etag, -1, SQLITE_TRANSIENT);
 			sqlite3_bind_int64(s, 5, p.mtime_ms);
+			sqlite3_bind_int64(s, 6, (int64_t)f->bk);
 			assert_int_equal(sqlite3_step(s), SQLITE_DONE);
 			sqlite3_reset(s);
 		}
@@ -2415,6 +2640,7 @@ static void *up_worker_main(void *arg)
 		p.seg_size = 65536;
 		snprintf(p.etag, sizeof(p.etag), "%d-%d", w->no, i);
 		p.mtime_ms = i;
+		p.bk_id = f->bk;
 		r = f->ops->upload_put_part(f->priv, f->bucket,
 					    which == 0 ? "C" : "A", &p, &err);
 		if (r == KURA_OK) {
@@ -2698,6 +2924,2203 @@ static void test_concurrency(void **state)
 	kura_pool_free(pool);
 }
 
+/* ------------------------------------------------------------------ */
+/* key management (schema 3)                                           */
+
+/* Migration 2 of src/meta/sqlite.c, verbatim (see v1_schema). */
+static const char v2_step[] =
+	"ALTER TABLE objects ADD COLUMN tags_json TEXT;\n"
+	"ALTER TABLE parts ADD COLUMN mtime_ms INTEGER;\n"
+	"CREATE TABLE uploads (\n"
+	"  id TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 64),\n"
+	"  bucket_id INTEGER NOT NULL REFERENCES buckets(id),\n"
+	"  key BLOB NOT NULL CHECK (length(key) BETWEEN 1 AND 1024),\n"
+	"  version_uid BLOB NOT NULL UNIQUE CHECK (length(version_uid) = 16),\n"
+	"  created_ms INTEGER NOT NULL,\n"
+	"  content_type TEXT,\n"
+	"  content_encoding TEXT,\n"
+	"  content_language TEXT,\n"
+	"  content_disposition TEXT,\n"
+	"  cache_control TEXT,\n"
+	"  expires TEXT,\n"
+	"  user_meta_json TEXT,\n"
+	"  tags_json TEXT\n"
+	") WITHOUT ROWID, STRICT;\n"
+	"CREATE INDEX uploads_key ON uploads(bucket_id, key, id);\n"
+	"CREATE INDEX uploads_created ON uploads(created_ms);\n"
+	"CREATE TABLE upload_parts (\n"
+	"  version_uid BLOB NOT NULL REFERENCES uploads(version_uid),\n"
+	"  part_no INTEGER NOT NULL CHECK (part_no BETWEEN 1 AND 10000),\n"
+	"  blob_id BLOB NOT NULL UNIQUE CHECK (length(blob_id) = 16),\n"
+	"  size INTEGER NOT NULL CHECK (size >= 0),\n"
+	"  seg_size INTEGER NOT NULL,\n"
+	"  dek_wrapped BLOB NOT NULL,\n"
+	"  etag TEXT NOT NULL,\n"
+	"  mtime_ms INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (version_uid, part_no)\n"
+	") WITHOUT ROWID, STRICT;\n";
+
+#define UID_A "x'aa000000000000000000000000000001'"
+#define UID_B "x'aa000000000000000000000000000002'"
+#define UID_U "x'bb000000000000000000000000000001'"
+
+/* Data as kura schema 2 wrote it: tenants t1, t2; bucket 7 "legacy" (t1)
+ * and bucket -5 (0xff..fb) "neg" (t2); object "old" of bucket 7 with parts
+ * 1, 2 (blobs 01.., 02..; part 2 from schema 1, without a time); object
+ * "x" of bucket -5 with part 0 (blob 05..); upload "up-1" of bucket 7 with
+ * parts 1, 3 (blobs 11.., 13..); queued blob 03..; retired bucket 99. */
+static const char v2_data[] =
+	"BEGIN;\n"
+	"INSERT INTO tenants (name, created_ms) VALUES ('t1', 5);\n"
+	"INSERT INTO tenants (name, created_ms) VALUES ('t2', 6);\n"
+	"INSERT INTO buckets VALUES (7, 1, 'legacy', 'us-east-1', 6, "
+	"'kek-legacy', x'0102030405');\n"
+	"INSERT INTO buckets VALUES (-5, 2, 'neg', 'eu-west-1', 8, 'kek-neg', "
+	"x'aabbcc');\n"
+	"INSERT INTO retired_buckets VALUES (99);\n"
+	"INSERT INTO objects (bucket_id, key, version_uid, size, etag, "
+	"mtime_ms, content_type, part_count, tags_json) VALUES (7, "
+	"CAST('old' AS BLOB), " UID_A ", 30, 'e-old', 1600000000000, "
+	"'text/plain', 2, '{\"t\":\"1\"}');\n"
+	"INSERT INTO parts VALUES (" UID_A ", 1, "
+	"x'01000000000000000000000000000000', 10, 65536, zeroblob(60), 'p1', "
+	"1600000000001);\n"
+	"INSERT INTO parts VALUES (" UID_A ", 2, "
+	"x'02000000000000000000000000000000', 20, 65536, zeroblob(60), 'p2', "
+	"NULL);\n"
+	"INSERT INTO objects (bucket_id, key, version_uid, size, etag, "
+	"mtime_ms, part_count) VALUES (-5, CAST('x' AS BLOB), " UID_B ", 5, "
+	"'e-x', 1600000000002, 1);\n"
+	"INSERT INTO parts VALUES (" UID_B ", 0, "
+	"x'05000000000000000000000000000000', 5, 65536, zeroblob(60), 'p0', "
+	"1600000000002);\n"
+	"INSERT INTO uploads (id, bucket_id, key, version_uid, created_ms, "
+	"content_type) VALUES ('up-1', 7, CAST('big' AS BLOB), " UID_U ", "
+	"100, 'video/mp4');\n"
+	"INSERT INTO upload_parts VALUES (" UID_U ", 1, "
+	"x'11000000000000000000000000000000', 7, 65536, zeroblob(60), 'u1', "
+	"101);\n"
+	"INSERT INTO upload_parts VALUES (" UID_U ", 3, "
+	"x'13000000000000000000000000000000', 9, 65536, zeroblob(60), 'u3', "
+	"103);\n"
+	"INSERT INTO gc VALUES (x'03000000000000000000000000000000');\n"
+	"PRAGMA user_version = 2;\n"
+	"COMMIT;\n";
+
+static void test_migrate_v2(void **state)
+{
+	struct fx *f = *state;
+	struct kura_error err = { 0 };
+	struct kura_pool *pool = kura_pool_new(0);
+	struct kura_meta *m = NULL;
+	const struct kura_meta_ops *ops;
+	void *priv;
+	struct kura_key k, kn;
+	struct kura_key_version *vers = NULL;
+	struct kura_bucket b;
+	struct kura_bucket_key bk, bkn, *bks = NULL;
+	struct kura_object *got = NULL;
+	struct kura_upload *up = NULL;
+	struct kura_part *parts = NULL;
+	struct kura_rewrap *rw = NULL;
+	char dir[PATH_MAX + 16], db[PATH_MAX + 32];
+	char *fresh, *migrated;
+	uint8_t zero[KURA_SSEC_HMAC_LEN] = { 0 }, id[16] = { 0 };
+	uint64_t g = 0;
+	size_t n = 0;
+	bool ref = false;
+
+	assert_non_null(pool);
+	snprintf(dir, sizeof(dir), "%s/v2", f->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(db, sizeof(db), "%s/meta.db", dir);
+	sql_exec(db, v1_schema);
+	sql_exec(db, v2_step);
+	sql_exec(db, v2_data);
+	assert_int_equal(sql_int(db, "PRAGMA user_version"), 2);
+
+	assert_int_equal(kura_meta_open(NULL, dir, &m, &err), KURA_OK);
+	ops = m->ops;
+	priv = m->priv;
+	assert_int_equal(sql_int(db, "PRAGMA user_version"), 3);
+	fresh = schema_text(f->db);
+	migrated = schema_text(db);
+	assert_string_equal(migrated, fresh);
+	free(fresh);
+	free(migrated);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM "
+				     "pragma_foreign_key_check"),
+			 0);
+	assert_int_equal(sql_int(db, "SELECT integrity_check = 'ok' FROM "
+				     "pragma_integrity_check"),
+			 1);
+	/* The old columns are gone, not left behind. */
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM "
+				     "pragma_table_info('buckets') WHERE name "
+				     "IN ('kek_id', 'key_wrapped')"),
+			 0);
+
+	/* Each bucket got its own key, version 1 = its KEK, and a current
+	 * bucket key with its wrapped key. */
+	assert_int_equal(ops->key_get_by_name(priv, 1, "bucket/legacy", &k,
+					      &err),
+			 KURA_OK);
+	assert_int_equal(k.tenant_id, 1);
+	assert_int_equal(k.kind, KURA_KEY_BUCKET);
+	assert_int_equal(k.state, KURA_KEY_ENABLED);
+	assert_int_equal(k.current_version, 1);
+	assert_string_equal(k.provider, "local");
+	assert_false(k.imported);
+	assert_int_equal(k.created_ms, 6);
+	assert_int_equal(ops->key_versions(priv, k.id, pool, &vers, &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(vers[0].version, 1);
+	assert_string_equal(vers[0].kek_id, "kek-legacy");
+	assert_int_equal(vers[0].state, KURA_KEYVER_ACTIVE);
+	assert_int_equal(vers[0].destroyed_ms, 0);
+	assert_int_equal(ops->bucket_get(priv, "legacy", &b, &err), KURA_OK);
+	assert_int_equal(b.key_id, k.id);
+	assert_int_equal(b.default_sse, KURA_SSE_S3);
+	assert_int_equal(b.default_kms_key_id, 0);
+	assert_int_equal(ops->bucket_key_current(priv, 7, k.id, &bk, &err),
+			 KURA_OK);
+	assert_int_equal(bk.bucket_id, 7);
+	assert_int_equal(bk.key_id, k.id);
+	assert_int_equal(bk.key_version, 1);
+	assert_int_equal(bk.wrapped_len, 5);
+	assert_memory_equal(bk.wrapped, "\x01\x02\x03\x04\x05", 5);
+	assert_true(bk.current);
+	assert_int_equal(bk.retired_ms, 0);
+	assert_int_equal(bk.tenant_id, 1);
+	assert_string_equal(bk.kek_id, "kek-legacy");
+	assert_int_equal(bk.key_state, KURA_KEY_ENABLED);
+	assert_int_equal(bk.version_state, KURA_KEYVER_ACTIVE);
+
+	assert_int_equal(ops->key_get_by_name(priv, 2, "bucket/neg", &kn,
+					      &err),
+			 KURA_OK);
+	assert_int_equal(ops->bucket_get(priv, "neg", &b, &err), KURA_OK);
+	assert_true(b.id == 0xfffffffffffffffbull);
+	assert_int_equal(b.tenant_id, 2);
+	assert_int_equal(b.key_id, kn.id);
+	assert_int_equal(ops->bucket_key_current(priv, b.id, kn.id, &bkn,
+						 &err),
+			 KURA_OK);
+	assert_int_equal(bkn.wrapped_len, 3);
+	assert_string_equal(bkn.kek_id, "kek-neg");
+	assert_int_equal(bkn.tenant_id, 2);
+	assert_true(bkn.id != bk.id);
+	/* Names are per tenant: t1 has no "bucket/neg". */
+	assert_int_equal(ops->key_get_by_name(priv, 1, "bucket/neg", &kn,
+					      &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	{
+		struct kura_key *all = NULL;
+		assert_int_equal(ops->key_list(priv, 0, pool, &all, &n, &err),
+				 KURA_OK);
+		assert_int_equal(n, 2);
+		assert_string_equal(all[0].name, "bucket/legacy");
+		assert_string_equal(all[1].name, "bucket/neg");
+	}
+	assert_int_equal(ops->key_generation(priv, &g, &err), KURA_OK);
+	assert_int_equal(g, 1);
+
+	/* Every part and upload part reads with its bucket's bucket key. */
+	assert_int_equal(ops->object_get(priv, 7, "old", 3, pool, &got, &err),
+			 KURA_OK);
+	assert_int_equal(got->sse, KURA_SSE_S3);
+	assert_int_equal(got->kms_key_id, 0);
+	assert_memory_equal(got->ssec_hmac, zero, sizeof(zero));
+	assert_string_equal(got->tags_json, "{\"t\":\"1\"}");
+	assert_int_equal(got->part_count, 2);
+	assert_int_equal(got->parts[0].bk_id, bk.id);
+	assert_int_equal(got->parts[1].bk_id, bk.id);
+	assert_int_equal(got->parts[0].mtime_ms, 1600000000001);
+	assert_int_equal(got->parts[1].mtime_ms, 1600000000000);
+	assert_int_equal(ops->object_get(priv, 0xfffffffffffffffbull, "x", 1,
+					 pool, &got, &err),
+			 KURA_OK);
+	assert_int_equal(got->parts[0].bk_id, bkn.id);
+	assert_int_equal(ops->upload_get(priv, 7, "up-1", pool, &up, &err),
+			 KURA_OK);
+	assert_int_equal(up->sse, KURA_SSE_S3);
+	assert_int_equal(up->kms_key_id, 0);
+	assert_int_equal(ops->upload_list_parts(priv, 7, "up-1", 0, 10, pool,
+						&parts, &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(parts[0].bk_id, bk.id);
+	assert_int_equal(parts[1].bk_id, bk.id);
+	id[0] = 3;
+	assert_int_equal(ops->blob_referenced(priv, id, &ref, &err), KURA_OK);
+	assert_true(ref);
+
+	/* The re-wrap listing sees the migrated parts of both kinds. */
+	assert_int_equal(ops->rewrap_next(priv, bk.id, 100, pool, &rw, &n,
+					  &err),
+			 KURA_OK);
+	assert_int_equal(n, 4);
+	{
+		size_t nup = 0;
+		for (size_t i = 0; i < n; i++) {
+			assert_int_equal(rw[i].bucket_id, 7);
+			assert_int_equal(rw[i].tenant_id, 1);
+			nup += rw[i].upload_part;
+		}
+		assert_int_equal(nup, 2);
+	}
+
+	/* The migrated data takes part in the new operations: complete the
+	 * upload, rotate the bucket's key. */
+	{
+		struct kura_object o = { 0 };
+		struct kura_bucket_key nb;
+		o.bucket_id = 7;
+		o.key = "big";
+		o.key_len = 3;
+		memcpy(o.version_uid, up->version_uid, KURA_UID_LEN);
+		snprintf(o.etag, sizeof(o.etag), "e-big");
+		o.part_count = 2;
+		o.parts = parts;
+		o.size = 16;
+		assert_int_equal(ops->upload_complete(priv, "up-1", &o, &err),
+				 KURA_OK);
+		assert_int_equal(ops->object_get(priv, 7, "big", 3, pool, &got,
+						 &err),
+				 KURA_OK);
+		assert_int_equal(got->parts[1].bk_id, bk.id);
+		make_bk(&nb, 7, k.id, 2, 0x77);
+		assert_int_equal(ops->key_rotate(priv, k.id, 1, "kek-legacy-2",
+						 &nb, 1, &err),
+				 KURA_OK);
+		assert_int_equal(ops->bucket_keys_of_key(priv, k.id, pool, &bks,
+							 &n, &err),
+				 KURA_OK);
+		assert_int_equal(n, 1);
+		assert_int_equal(bks[0].id, nb.id);
+		assert_int_equal(bks[0].key_version, 2);
+		assert_string_equal(bks[0].kek_id, "kek-legacy-2");
+	}
+	kura_meta_close(m);
+
+	/* Fresh and migrated files open alike again. */
+	m = NULL;
+	assert_int_equal(kura_meta_open(NULL, dir, &m, &err), KURA_OK);
+	assert_int_equal(m->ops->key_generation(m->priv, &g, &err), KURA_OK);
+	assert_int_equal(g, 2);
+	kura_meta_close(m);
+	kura_pool_free(pool);
+}
+
+static void test_keys(void **state)
+{
+	struct fx *f = *state;
+	struct kura_error err = { 0 };
+	struct kura_pool *pool = kura_pool_new(0);
+	struct kura_key k, got, bad, *list = NULL;
+	struct kura_key_version *vers = NULL;
+	struct kura_tenant t = { 0 };
+	uint64_t g, old_id;
+	size_t n = 0;
+
+	assert_non_null(pool);
+	g = gen(f);
+	make_key(&k, f->tenant, "orders", KURA_KEY_NAMED);
+	k.imported = true;
+	k.created_ms = 0;	/* now */
+	assert_int_equal(f->ops->key_create(f->priv, &k, "kek-orders", &err),
+			 KURA_OK);
+	assert_true(k.id != 0 && k.id != f->key);
+	assert_true(k.created_ms > 1700000000000);
+	assert_int_equal(k.changed_ms, k.created_ms);
+	assert_int_equal(gen(f), g + 1);
+
+	/* Reads: every field, and they do not move the generation. */
+	assert_int_equal(f->ops->key_get(f->priv, k.id, &got, &err), KURA_OK);
+	assert_int_equal(got.id, k.id);
+	assert_int_equal(got.tenant_id, f->tenant);
+	assert_string_equal(got.name, "orders");
+	assert_int_equal(got.kind, KURA_KEY_NAMED);
+	assert_int_equal(got.state, KURA_KEY_ENABLED);
+	assert_int_equal(got.current_version, 1);
+	assert_string_equal(got.provider, "local");
+	assert_true(got.imported);
+	assert_int_equal(got.created_ms, k.created_ms);
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(f->ops->key_get_by_name(f->priv, f->tenant, "orders",
+						 &got, &err),
+			 KURA_OK);
+	assert_int_equal(got.id, k.id);
+	assert_int_equal(f->ops->key_versions(f->priv, k.id, pool, &vers, &n,
+					      &err),
+			 KURA_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(vers[0].key_id, k.id);
+	assert_int_equal(vers[0].version, 1);
+	assert_string_equal(vers[0].kek_id, "kek-orders");
+	assert_int_equal(vers[0].state, KURA_KEYVER_ACTIVE);
+	assert_int_equal(vers[0].created_ms, k.created_ms);
+	assert_int_equal(vers[0].destroyed_ms, 0);
+	assert_int_equal(gen(f), g + 1);
+	assert_int_equal(f->ops->key_get(f->priv, 999999, &got, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->key_get_by_name(f->priv, f->tenant, "order",
+						 &got, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+
+	/* A live name is unique per tenant, not across tenants. */
+	old_id = k.id;
+	assert_int_equal(f->ops->key_create(f->priv, &k, "kek-x", &err),
+			 KURA_EEXIST);
+	kura_error_clear(&err);
+	assert_int_equal(k.id, old_id);
+	assert_int_equal(gen(f), g + 1);
+	snprintf(t.name, sizeof(t.name), "other");
+	assert_int_equal(f->ops->tenant_create(f->priv, &t, &err), KURA_OK);
+	make_key(&bad, t.id, "orders", KURA_KEY_NAMED);
+	assert_int_equal(f->ops->key_create(f->priv, &bad, "kek-o2", &err),
+			 KURA_OK);
+
+	/* Bad records and an unknown tenant. */
+	{
+		/* One defect each. */
+		for (int i = 0; i < 7; i++) {
+			const char *kek = "kek";
+			make_key(&bad, f->tenant, "fine", KURA_KEY_NAMED);
+			switch (i) {
+			case 0: bad.current_version = 2; break;
+			case 1: bad.state = KURA_KEY_DESTROYED; break;
+			case 2: bad.kind = 0; break;
+			case 3: bad.name[0] = '\0'; break;
+			case 4: kek = NULL; break;
+			case 5: bad.provider[0] = '\0'; break;
+			case 6: kek = ""; break;
+			}
+			assert_int_equal(f->ops->key_create(f->priv, &bad, kek,
+							    &err),
+					 KURA_EINVAL);
+			kura_error_clear(&err);
+		}
+		make_key(&bad, 999999, "fine", KURA_KEY_NAMED);
+		assert_int_equal(f->ops->key_create(f->priv, &bad, "kek",
+						    &err),
+				 KURA_ENOENT);
+		kura_error_clear(&err);
+	}
+
+	/* Listing: by name, a tenant's or everyone's. */
+	assert_int_equal(f->ops->key_list(f->priv, f->tenant, pool, &list, &n,
+					  &err),
+			 KURA_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].name, "bucket/photos");
+	assert_string_equal(list[1].name, "orders");
+	assert_int_equal(f->ops->key_list(f->priv, 0, pool, &list, &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(f->ops->key_list(f->priv, 999999, pool, &list, &n,
+					  &err),
+			 KURA_OK);
+	assert_int_equal(n, 0);
+
+	/* Disable and enable: each change moves the generation, a no-op
+	 * does not. */
+	g = gen(f);
+	assert_int_equal(f->ops->key_set_state(f->priv, k.id,
+					       KURA_KEY_DISABLED, &err),
+			 KURA_OK);
+	assert_int_equal(gen(f), g + 1);
+	assert_int_equal(f->ops->key_get(f->priv, k.id, &got, &err), KURA_OK);
+	assert_int_equal(got.state, KURA_KEY_DISABLED);
+	assert_true(got.changed_ms >= got.created_ms);
+	assert_int_equal(f->ops->key_set_state(f->priv, k.id,
+					       KURA_KEY_DISABLED, &err),
+			 KURA_OK);
+	assert_int_equal(gen(f), g + 1);
+	assert_int_equal(f->ops->key_set_state(f->priv, k.id, KURA_KEY_ENABLED,
+					       &err),
+			 KURA_OK);
+	assert_int_equal(gen(f), g + 2);
+	assert_int_equal(f->ops->key_set_state(f->priv, k.id,
+					       KURA_KEY_DESTROYED, &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->key_set_state(f->priv, 999999,
+					       KURA_KEY_DISABLED, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+
+	/* Destruction: only once every version is destroyed. */
+	g = gen(f);
+	assert_int_equal(f->ops->key_destroyed(f->priv, k.id, &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	assert_int_equal(gen(f), g);
+	assert_int_equal(f->ops->key_version_destroyed(f->priv, k.id, 2, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->key_version_destroyed(f->priv, 999999, 1,
+						       &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->key_version_destroyed(f->priv, k.id, 1, &err),
+			 KURA_OK);
+	assert_int_equal(gen(f), g + 1);
+	assert_int_equal(f->ops->key_versions(f->priv, k.id, pool, &vers, &n,
+					      &err),
+			 KURA_OK);
+	assert_int_equal(vers[0].state, KURA_KEYVER_DESTROYED);
+	assert_true(vers[0].destroyed_ms > 0);
+	{
+		int64_t when = vers[0].destroyed_ms;
+		/* Recording it again changes nothing. */
+		assert_int_equal(f->ops->key_version_destroyed(f->priv, k.id, 1,
+							       &err),
+				 KURA_OK);
+		assert_int_equal(gen(f), g + 1);
+		assert_int_equal(f->ops->key_versions(f->priv, k.id, pool,
+						      &vers, &n, &err),
+				 KURA_OK);
+		assert_int_equal(vers[0].destroyed_ms, when);
+	}
+	/* The key itself is still enabled until key_destroyed. */
+	assert_int_equal(f->ops->key_get(f->priv, k.id, &got, &err), KURA_OK);
+	assert_int_equal(got.state, KURA_KEY_ENABLED);
+	assert_int_equal(f->ops->key_destroyed(f->priv, k.id, &err), KURA_OK);
+	assert_int_equal(gen(f), g + 2);
+	assert_int_equal(f->ops->key_destroyed(f->priv, k.id, &err), KURA_OK);
+	assert_int_equal(f->ops->key_destroyed(f->priv, 999999, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->key_get(f->priv, k.id, &got, &err), KURA_OK);
+	assert_int_equal(got.state, KURA_KEY_DESTROYED);
+	/* By name, a destroyed key is gone; listed, it is still there. */
+	assert_int_equal(f->ops->key_get_by_name(f->priv, f->tenant, "orders",
+						 &got, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->key_set_state(f->priv, k.id, KURA_KEY_ENABLED,
+					       &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->key_list(f->priv, f->tenant, pool, &list, &n,
+					  &err),
+			 KURA_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(list[1].id, k.id);
+	assert_int_equal(list[1].state, KURA_KEY_DESTROYED);
+
+	/* The name can be used again; both rows are listed, oldest first. */
+	make_key(&got, f->tenant, "orders", KURA_KEY_NAMED);
+	assert_int_equal(f->ops->key_create(f->priv, &got, "kek-orders-2",
+					    &err),
+			 KURA_OK);
+	assert_true(got.id > k.id);
+	assert_int_equal(f->ops->key_get_by_name(f->priv, f->tenant, "orders",
+						 &bad, &err),
+			 KURA_OK);
+	assert_int_equal(bad.id, got.id);
+	assert_int_equal(f->ops->key_list(f->priv, f->tenant, pool, &list, &n,
+					  &err),
+			 KURA_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(list[1].id, k.id);
+	assert_int_equal(list[2].id, got.id);
+	kura_pool_free(pool);
+}
+
+/* Bucket (id, name) of the fixture tenant on existing key key_id, with a
+ * bucket key of version; registers it. */
+static enum kura_err create_bucket_on(struct fx *f, uint64_t id,
+				      const char *name, uint64_t key_id,
+				      uint32_t version,
+				      struct kura_bucket_key *bkout)
+{
+	struct kura_error err = { 0 };
+	struct kura_bucket b = { 0 };
+	struct kura_bucket_key bk;
+	enum kura_err r;
+
+	b.id = id;
+	b.tenant_id = f->tenant;
+	snprintf(b.name, sizeof(b.name), "%s", name);
+	b.created_ms = 4000;
+	b.key_id = key_id;
+	make_bk(&bk, 0, 0, version, (uint8_t)id);
+	r = f->ops->bucket_create(f->priv, &b, NULL, NULL, &bk, &err);
+	if (r != KURA_OK)
+		return r;
+	assert_int_equal(bk.key_id, key_id);
+	assert_int_equal(bk.bucket_id, id);
+	bk_register(id, bk.id);
+	if (bkout != NULL)
+		*bkout = bk;
+	return KURA_OK;
+}
+
+/* Rotate key_id from version expected: a new bucket key for each bucket
+ * that now uses it.  Returns what key_rotate said. */
+static enum kura_err rotate_all(struct fx *f, uint64_t key_id,
+				uint32_t expected, const char *kek)
+{
+	struct kura_error err = { 0 };
+	struct kura_pool *pool = kura_pool_new(0);
+	struct kura_bucket_key *cur = NULL, *nb = NULL;
+	size_t n = 0;
+	enum kura_err r;
+
+	assert_non_null(pool);
+	assert_int_equal(f->ops->bucket_keys_of_key(f->priv, key_id, pool, &cur,
+						    &n, &err),
+			 KURA_OK);
+	nb = calloc(n > 0 ? n : 1, sizeof(*nb));
+	assert_non_null(nb);
+	for (size_t i = 0; i < n; i++)
+		make_bk(&nb[i], cur[i].bucket_id, key_id, expected + 1,
+			(uint8_t)(0x80 + i));
+	r = f->ops->key_rotate(f->priv, key_id, expected, kek, nb, n, &err);
+	for (size_t i = 0; r == KURA_OK && i < n; i++)
+		bk_register(nb[i].bucket_id, nb[i].id);
+	free(nb);
+	kura_pool_free(pool);
+	return r;
+}
+
+static void test_bucket_create_keys(void **state)
+{
+	struct fx *f = *state;
+	struct kura_error err = { 0 };
+	struct kura_key tk, k, got;
+	struct kura_bucket b = { 0 }, gb;
+	struct kura_bucket_key bk;
+	struct kura_tenant t = { 0 };
+	uint64_t g;
+
+	make_key(&tk, f->tenant, "tenant/default", KURA_KEY_TENANT);
+	assert_int_equal(f->ops->key_create(f->priv, &tk, "kek-t1", &err),
+			 KURA_OK);
+	g = gen(f);
+	assert_int_equal(create_bucket_on(f, 10, "b1", tk.id, 1, &bk), KURA_OK);
+	assert_int_equal(gen(f), g + 1);
+	assert_int_equal(bk.key_version, 1);
+	assert_int_equal(rotate_all(f, tk.id, 1, "kek-t2"), KURA_OK);
+
+	/* A bucket key under a version that is no longer current: ESTATE,
+	 * and nothing is created. */
+	g = gen(f);
+	assert_int_equal(create_bucket_on(f, 11, "b2", tk.id, 1, NULL),
+			 KURA_ESTATE);
+	assert_int_equal(gen(f), g);
+	assert_int_equal(f->ops->bucket_get(f->priv, "b2", &gb, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(create_bucket_on(f, 11, "b2", tk.id, 2, &bk), KURA_OK);
+	assert_int_equal(bk.key_version, 2);
+	/* A disabled key takes no new bucket. */
+	assert_int_equal(f->ops->key_set_state(f->priv, tk.id,
+					       KURA_KEY_DISABLED, &err),
+			 KURA_OK);
+	assert_int_equal(create_bucket_on(f, 12, "b3", tk.id, 2, NULL),
+			 KURA_ESTATE);
+	assert_int_equal(f->ops->key_set_state(f->priv, tk.id, KURA_KEY_ENABLED,
+					       &err),
+			 KURA_OK);
+	/* Another tenant's key, an unknown key, no key at all. */
+	snprintf(t.name, sizeof(t.name), "other");
+	assert_int_equal(f->ops->tenant_create(f->priv, &t, &err), KURA_OK);
+	make_key(&k, t.id, "theirs", KURA_KEY_NAMED);
+	assert_int_equal(f->ops->key_create(f->priv, &k, "kek-theirs", &err),
+			 KURA_OK);
+	assert_int_equal(create_bucket_on(f, 12, "b3", k.id, 1, NULL),
+			 KURA_EPERM);
+	assert_int_equal(create_bucket_on(f, 12, "b3", 999999, 1, NULL),
+			 KURA_ENOENT);
+	assert_int_equal(create_bucket_on(f, 12, "b3", 0, 1, NULL),
+			 KURA_EINVAL);
+
+	/* A new key: tenant defaults to the bucket's; it must be enabled;
+	 * its bucket key is of version 1; the bucket key needs bytes. */
+	b.id = 13;
+	b.tenant_id = f->tenant;
+	snprintf(b.name, sizeof(b.name), "b4");
+	make_key(&k, 0, "bucket/b4", KURA_KEY_BUCKET);
+	k.created_ms = 0;
+	make_bk(&bk, 0, 0, 2, 1);
+	assert_int_equal(f->ops->bucket_create(f->priv, &b, &k, "kek-b4", &bk,
+					       &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->key_get_by_name(f->priv, f->tenant,
+						 "bucket/b4", &got, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	bk.wrapped_len = 0;
+	bk.key_version = 1;
+	assert_int_equal(f->ops->bucket_create(f->priv, &b, &k, "kek-b4", &bk,
+					       &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_create(f->priv, &b, &k, "kek-b4", NULL,
+					       &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	bk.wrapped_len = KURA_WRAPPED_MAX + 1;
+	assert_int_equal(f->ops->bucket_create(f->priv, &b, &k, "kek-b4", &bk,
+					       &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	bk.wrapped_len = KURA_WRAPPED_MAX;
+	k.state = KURA_KEY_DISABLED;
+	assert_int_equal(f->ops->bucket_create(f->priv, &b, &k, "kek-b4", &bk,
+					       &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	k.state = KURA_KEY_ENABLED;
+	assert_int_equal(f->ops->bucket_create(f->priv, &b, &k, NULL, &bk,
+					       &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	k.tenant_id = t.id;
+	assert_int_equal(f->ops->bucket_create(f->priv, &b, &k, "kek-b4", &bk,
+					       &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	k.tenant_id = 0;
+	assert_int_equal(f->ops->bucket_create(f->priv, &b, &k, "kek-b4", &bk,
+					       &err),
+			 KURA_OK);
+	assert_int_equal(k.tenant_id, f->tenant);
+	assert_true(k.created_ms > 0);
+	assert_int_equal(b.key_id, k.id);
+	assert_int_equal(f->ops->key_get_by_name(f->priv, f->tenant,
+						 "bucket/b4", &got, &err),
+			 KURA_OK);
+	assert_int_equal(got.id, k.id);
+	assert_int_equal(got.kind, KURA_KEY_BUCKET);
+	assert_int_equal(f->ops->bucket_key_get(f->priv, bk.id, &bk, &err),
+			 KURA_OK);
+	assert_int_equal(bk.wrapped_len, KURA_WRAPPED_MAX);
+	assert_string_equal(bk.kek_id, "kek-b4");
+}
+
+static void test_bucket_key_insert(void **state)
+{
+	struct fx *f = *state;
+	struct kura_error err = { 0 };
+	struct kura_pool *pool = kura_pool_new(0);
+	struct kura_key k;
+	struct kura_bucket_key bk, got, *bks = NULL;
+	struct kura_tenant t = { 0 };
+	struct kura_bucket ob;
+	uint64_t g;
+	size_t n = 0;
+
+	assert_non_null(pool);
+	make_key(&k, f->tenant, "orders", KURA_KEY_NAMED);
+	assert_int_equal(f->ops->key_create(f->priv, &k, "kek-orders", &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->bucket_key_current(f->priv, f->bucket, k.id,
+						    &got, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_keys_of_key(f->priv, k.id, pool, &bks,
+						    &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 0);
+
+	g = gen(f);
+	make_bk(&bk, f->bucket, k.id, 1, 0x33);
+	assert_int_equal(f->ops->bucket_key_insert(f->priv, &bk, &err),
+			 KURA_OK);
+	assert_true(bk.id != 0 && bk.id != f->bk);
+	assert_true(bk.current);
+	assert_true(bk.created_ms > 0);
+	assert_int_equal(gen(f), g + 1);
+	/* A second current one for the pair: EEXIST (use theirs). */
+	{
+		struct kura_bucket_key again;
+		make_bk(&again, f->bucket, k.id, 1, 0x44);
+		assert_int_equal(f->ops->bucket_key_insert(f->priv, &again,
+							   &err),
+				 KURA_EEXIST);
+		kura_error_clear(&err);
+		assert_int_equal(again.id, 0);
+	}
+	assert_int_equal(gen(f), g + 1);
+	assert_int_equal(f->ops->bucket_key_current(f->priv, f->bucket, k.id,
+						    &got, &err),
+			 KURA_OK);
+	assert_int_equal(got.id, bk.id);
+	assert_int_equal(got.wrapped_len, 60);
+	assert_int_equal(got.wrapped[0], 0x33);
+	assert_int_equal(got.tenant_id, f->tenant);
+	assert_string_equal(got.kek_id, "kek-orders");
+	assert_int_equal(got.key_state, KURA_KEY_ENABLED);
+	assert_int_equal(got.version_state, KURA_KEYVER_ACTIVE);
+	/* The fixture bucket now has two current bucket keys, one per key. */
+	assert_int_equal(f->ops->bucket_key_current(f->priv, f->bucket, f->key,
+						    &got, &err),
+			 KURA_OK);
+	assert_int_equal(got.id, f->bk);
+	assert_int_equal(f->ops->bucket_keys_of_key(f->priv, k.id, pool, &bks,
+						    &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(bks[0].id, bk.id);
+
+	/* After a rotation, version 1 is stale. */
+	assert_int_equal(rotate_all(f, k.id, 1, "kek-orders-2"), KURA_OK);
+	assert_int_equal(create_bucket(f, f->tenant, 20, "second", &ob, NULL),
+			 KURA_OK);
+	make_bk(&bk, 20, k.id, 1, 0x55);
+	assert_int_equal(f->ops->bucket_key_insert(f->priv, &bk, &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	bk.key_version = 3;
+	assert_int_equal(f->ops->bucket_key_insert(f->priv, &bk, &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	bk.key_version = 2;
+	assert_int_equal(f->ops->key_set_state(f->priv, k.id,
+					       KURA_KEY_DISABLED, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->bucket_key_insert(f->priv, &bk, &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->key_set_state(f->priv, k.id, KURA_KEY_ENABLED,
+					       &err),
+			 KURA_OK);
+	/* Unknown key or bucket, another tenant's bucket, no bytes. */
+	bk.key_id = 999999;
+	assert_int_equal(f->ops->bucket_key_insert(f->priv, &bk, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	bk.key_id = k.id;
+	bk.bucket_id = 999999;
+	assert_int_equal(f->ops->bucket_key_insert(f->priv, &bk, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	snprintf(t.name, sizeof(t.name), "other");
+	assert_int_equal(f->ops->tenant_create(f->priv, &t, &err), KURA_OK);
+	assert_int_equal(create_bucket(f, t.id, 21, "theirs", NULL, NULL),
+			 KURA_OK);
+	bk.bucket_id = 21;
+	assert_int_equal(f->ops->bucket_key_insert(f->priv, &bk, &err),
+			 KURA_EPERM);
+	kura_error_clear(&err);
+	bk.bucket_id = 20;
+	bk.wrapped_len = 0;
+	assert_int_equal(f->ops->bucket_key_insert(f->priv, &bk, &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	bk.wrapped_len = 60;
+	assert_int_equal(f->ops->bucket_key_insert(f->priv, &bk, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->bucket_keys_of_key(f->priv, k.id, pool, &bks,
+						    &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(bks[i].key_version, 2);
+		assert_string_equal(bks[i].kek_id, "kek-orders-2");
+	}
+	kura_pool_free(pool);
+}
+
+static void test_rotate(void **state)
+{
+	struct fx *f = *state;
+	struct kura_error err = { 0 };
+	struct kura_pool *pool = kura_pool_new(0);
+	struct kura_key tk, nk, got;
+	struct kura_key_version *vers = NULL;
+	struct kura_bucket_key a1, b1, c1, nb[4], g1, *bks = NULL;
+	uint64_t g;
+	size_t n = 0;
+
+	assert_non_null(pool);
+	make_key(&tk, f->tenant, "tenant/default", KURA_KEY_TENANT);
+	assert_int_equal(f->ops->key_create(f->priv, &tk, "kek-t1", &err),
+			 KURA_OK);
+	assert_int_equal(create_bucket_on(f, 100, "a", tk.id, 1, &a1), KURA_OK);
+	assert_int_equal(create_bucket_on(f, 101, "b", tk.id, 1, &b1), KURA_OK);
+	make_bk(&nb[0], 100, tk.id, 2, 0xa2);
+	make_bk(&nb[1], 101, tk.id, 2, 0xb2);
+	make_bk(&nb[2], 102, tk.id, 2, 0xc2);
+	g = gen(f);
+
+	/* Refusals, each leaving everything as it was. */
+	assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 2, "kek-t2", nb, 2,
+					    &err),
+			 KURA_ESTATE);	/* stale expectation */
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 1, "kek-t2", nb, 1,
+					    &err),
+			 KURA_ESTATE);	/* bucket b left out */
+	kura_error_clear(&err);
+	{
+		struct kura_bucket_key dup[2] = { nb[0], nb[0] };
+		assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 1,
+						    "kek-t2", dup, 2, &err),
+				 KURA_ESTATE);	/* a named twice */
+		kura_error_clear(&err);
+		dup[1] = nb[1];
+		dup[1].bucket_id = f->bucket;	/* not on this key */
+		assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 1,
+						    "kek-t2", dup, 2, &err),
+				 KURA_ESTATE);
+		kura_error_clear(&err);
+		dup[1] = nb[1];
+		dup[1].key_version = 3;
+		assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 1,
+						    "kek-t2", dup, 2, &err),
+				 KURA_EINVAL);
+		kura_error_clear(&err);
+		dup[1] = nb[1];
+		dup[1].wrapped_len = 0;
+		assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 1,
+						    "kek-t2", dup, 2, &err),
+				 KURA_EINVAL);
+		kura_error_clear(&err);
+	}
+	assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 1, NULL, nb, 2,
+					    &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->key_rotate(f->priv, 999999, 1, "kek-t2", nb, 2,
+					    &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	/* Another writer adds bucket c to the key after the caller listed
+	 * a and b: the set changed. */
+	assert_int_equal(create_bucket_on(f, 102, "c", tk.id, 1, &c1), KURA_OK);
+	g = gen(f);
+	assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 1, "kek-t2", nb, 2,
+					    &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	assert_int_equal(gen(f), g);
+	assert_int_equal(f->ops->key_get(f->priv, tk.id, &got, &err), KURA_OK);
+	assert_int_equal(got.current_version, 1);
+	assert_int_equal(f->ops->bucket_key_current(f->priv, 100, tk.id, &g1,
+						    &err),
+			 KURA_OK);
+	assert_int_equal(g1.id, a1.id);
+	assert_int_equal(nb[0].id, 0);
+
+	/* The caller lists again and succeeds. */
+	assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 1, "kek-t2", nb, 3,
+					    &err),
+			 KURA_OK);
+	assert_int_equal(gen(f), g + 1);
+	for (size_t i = 0; i < 3; i++) {
+		assert_true(nb[i].id != 0);
+		assert_true(nb[i].current);
+		assert_true(nb[i].id != a1.id && nb[i].id != b1.id &&
+			    nb[i].id != c1.id);
+	}
+	assert_int_equal(f->ops->key_get(f->priv, tk.id, &got, &err), KURA_OK);
+	assert_int_equal(got.current_version, 2);
+	assert_int_equal(f->ops->key_versions(f->priv, tk.id, pool, &vers, &n,
+					      &err),
+			 KURA_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(vers[0].state, KURA_KEYVER_RETIRED);
+	assert_int_equal(vers[1].version, 2);
+	assert_string_equal(vers[1].kek_id, "kek-t2");
+	assert_int_equal(vers[1].state, KURA_KEYVER_ACTIVE);
+	/* New data uses the new bucket keys; the old ones are retired and
+	 * still readable. */
+	assert_int_equal(f->ops->bucket_key_current(f->priv, 101, tk.id, &g1,
+						    &err),
+			 KURA_OK);
+	assert_int_equal(g1.id, nb[1].id);
+	assert_int_equal(g1.key_version, 2);
+	assert_int_equal(g1.wrapped[0], 0xb2);
+	assert_string_equal(g1.kek_id, "kek-t2");
+	assert_int_equal(f->ops->bucket_key_get(f->priv, b1.id, &g1, &err),
+			 KURA_OK);
+	assert_false(g1.current);
+	assert_true(g1.retired_ms > 0);
+	assert_int_equal(g1.key_version, 1);
+	assert_string_equal(g1.kek_id, "kek-t1");
+	assert_int_equal(g1.version_state, KURA_KEYVER_RETIRED);
+	assert_int_equal(f->ops->bucket_keys_retired(f->priv, 10, pool, &bks,
+						     &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(bks[0].id, a1.id);	/* same time: by id */
+	assert_int_equal(bks[1].id, b1.id);
+	assert_int_equal(bks[2].id, c1.id);
+	assert_int_equal(f->ops->bucket_keys_retired(f->priv, 2, pool, &bks, &n,
+						     &err),
+			 KURA_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(f->ops->bucket_keys_retired(f->priv, 0, pool, &bks, &n,
+						     &err),
+			 KURA_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(f->ops->bucket_keys_of_key(f->priv, tk.id, pool, &bks,
+						    &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 3);
+	/* Version 1 is in use while its retired bucket keys exist; the
+	 * current version always is. */
+	{
+		bool in_use = false;
+		assert_int_equal(f->ops->key_version_in_use(f->priv, tk.id, 1,
+							    &in_use, &err),
+				 KURA_OK);
+		assert_true(in_use);
+		assert_int_equal(f->ops->bucket_key_delete(f->priv, a1.id,
+							   &err),
+				 KURA_OK);
+		assert_int_equal(f->ops->bucket_key_delete(f->priv, b1.id,
+							   &err),
+				 KURA_OK);
+		assert_int_equal(f->ops->key_version_in_use(f->priv, tk.id, 1,
+							    &in_use, &err),
+				 KURA_OK);
+		assert_true(in_use);	/* c's */
+		assert_int_equal(f->ops->bucket_key_delete(f->priv, c1.id,
+							   &err),
+				 KURA_OK);
+		assert_int_equal(f->ops->key_version_in_use(f->priv, tk.id, 1,
+							    &in_use, &err),
+				 KURA_OK);
+		assert_false(in_use);
+		in_use = false;
+		assert_int_equal(f->ops->key_version_in_use(f->priv, tk.id, 2,
+							    &in_use, &err),
+				 KURA_OK);
+		assert_true(in_use);
+		assert_int_equal(f->ops->key_version_in_use(f->priv, tk.id, 3,
+							    &in_use, &err),
+				 KURA_ENOENT);
+		kura_error_clear(&err);
+		assert_int_equal(f->ops->key_version_in_use(f->priv, 999999, 1,
+							    &in_use, &err),
+				 KURA_ENOENT);
+		kura_error_clear(&err);
+	}
+
+	/* Again: version 3, versions 1 and 2 retired. */
+	assert_int_equal(rotate_all(f, tk.id, 2, "kek-t3"), KURA_OK);
+	assert_int_equal(f->ops->key_versions(f->priv, tk.id, pool, &vers, &n,
+					      &err),
+			 KURA_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(vers[0].state, KURA_KEYVER_RETIRED);
+	assert_int_equal(vers[1].state, KURA_KEYVER_RETIRED);
+	assert_int_equal(vers[2].state, KURA_KEYVER_ACTIVE);
+	assert_int_equal(f->ops->bucket_keys_retired(f->priv, 100, pool, &bks,
+						     &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 3);
+	/* A disabled key can be rotated (e.g. after a suspected leak). */
+	assert_int_equal(f->ops->key_set_state(f->priv, tk.id,
+					       KURA_KEY_DISABLED, &err),
+			 KURA_OK);
+	assert_int_equal(rotate_all(f, tk.id, 3, "kek-t4"), KURA_OK);
+
+	/* A key no bucket uses rotates with no bucket keys; one that is
+	 * used cannot. */
+	make_key(&nk, f->tenant, "spare", KURA_KEY_NAMED);
+	assert_int_equal(f->ops->key_create(f->priv, &nk, "kek-s1", &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->key_rotate(f->priv, nk.id, 1, "kek-s2", NULL,
+					    0, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->key_get(f->priv, nk.id, &got, &err), KURA_OK);
+	assert_int_equal(got.current_version, 2);
+	{
+		bool in_use = true;
+		assert_int_equal(f->ops->key_version_in_use(f->priv, nk.id, 1,
+							    &in_use, &err),
+				 KURA_OK);
+		assert_false(in_use);
+		assert_int_equal(f->ops->key_version_in_use(f->priv, nk.id, 2,
+							    &in_use, &err),
+				 KURA_OK);
+		assert_true(in_use);
+		/* Once destroyed, not even the current version is. */
+		assert_int_equal(f->ops->key_version_destroyed(f->priv, nk.id,
+							       1, &err),
+				 KURA_OK);
+		assert_int_equal(f->ops->key_version_destroyed(f->priv, nk.id,
+							       2, &err),
+				 KURA_OK);
+		assert_int_equal(f->ops->key_destroyed(f->priv, nk.id, &err),
+				 KURA_OK);
+		assert_int_equal(f->ops->key_version_in_use(f->priv, nk.id, 2,
+							    &in_use, &err),
+				 KURA_OK);
+		assert_false(in_use);
+	}
+	assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 4, "kek-t5", NULL,
+					    0, &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	kura_pool_free(pool);
+}
+
+static void test_rewrap(void **state)
+{
+	struct fx *f = *state;
+	struct kura_error err = { 0 };
+	struct kura_pool *pool = kura_pool_new(0);
+	struct kura_object o, o2, *got = NULL;
+	struct kura_part p1[2], p2[1], p3[1], up[2], vp[1], *lp = NULL;
+	struct kura_upload u;
+	struct kura_rewrap *rw = NULL, *mine = NULL;
+	struct kura_bucket_key bk2, obk, g1, *bks = NULL;
+	uint64_t bk1 = f->bk, g;
+	size_t n = 0, nup = 0;
+
+	assert_non_null(pool);
+	/* Under bucket key bk1: objects o1 (2 parts) and o2, upload U (2
+	 * parts), upload V (1 part). */
+	make_object(&o, p1, 2, f->bucket, "o1", 2, 1);
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	make_object(&o, p2, 1, f->bucket, "o2", 2, 2);
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	make_upload(&u, f->bucket, "up", 2, "U", 3, 1);
+	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
+	for (uint32_t i = 0; i < 2; i++) {
+		make_part(&up[i], i + 1, 3, i + 1);
+		assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket,
+							 "U", &up[i], &err),
+				 KURA_OK);
+	}
+	make_upload(&u, f->bucket, "vp", 2, "V", 4, 1);
+	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
+	make_part(&vp[0], 1, 4, 1);
+	assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket, "V",
+						 &vp[0], &err),
+			 KURA_OK);
+
+	/* Rotate; o3 is written under the new bucket key. */
+	assert_int_equal(rotate_all(f, f->key, 1, "kek-photos-2"), KURA_OK);
+	assert_int_equal(f->ops->bucket_key_current(f->priv, f->bucket, f->key,
+						    &bk2, &err),
+			 KURA_OK);
+	assert_true(bk2.id != bk1);
+	make_object(&o, p3, 1, f->bucket, "o3", 2, 5);
+	assert_int_equal(p3[0].bk_id, bk2.id);
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+
+	/* The listing: object parts first, then upload parts. */
+	assert_int_equal(f->ops->rewrap_next(f->priv, bk1, 100, pool, &mine, &n,
+					     &err),
+			 KURA_OK);
+	assert_int_equal(n, 6);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(mine[i].bucket_id, f->bucket);
+		assert_int_equal(mine[i].tenant_id, f->tenant);
+		assert_int_equal(mine[i].upload_part, i >= 3);
+		nup += mine[i].upload_part;
+	}
+	assert_int_equal(nup, 3);
+	assert_int_equal(f->ops->rewrap_next(f->priv, bk1, 2, pool, &rw, &n,
+					     &err),
+			 KURA_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(f->ops->rewrap_next(f->priv, bk1, 4, pool, &rw, &n,
+					     &err),
+			 KURA_OK);
+	assert_int_equal(n, 4);
+	assert_false(rw[2].upload_part);
+	assert_true(rw[3].upload_part);
+	assert_int_equal(f->ops->rewrap_next(f->priv, bk1, 0, pool, &rw, &n,
+					     &err),
+			 KURA_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(f->ops->rewrap_next(f->priv, bk2.id, 100, pool, &rw,
+					     &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 1);		/* o3 */
+	assert_int_equal(f->ops->rewrap_next(f->priv, 999999, 10, pool, &rw,
+					     &n, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+
+	/* Deleting: the old one is in use, the new one current. */
+	assert_int_equal(f->ops->bucket_key_delete(f->priv, bk1, &err),
+			 KURA_EBUSY);
+	kura_error_clear(&err);
+	/* Behind the check, the reference itself refuses. */
+	{
+		sqlite3 *h = NULL;
+		char sql[96];
+		assert_int_equal(sqlite3_open_v2(f->db, &h,
+						 SQLITE_OPEN_READWRITE, NULL),
+				 SQLITE_OK);
+		sqlite3_busy_timeout(h, 10000);
+		snprintf(sql, sizeof(sql),
+			 "PRAGMA foreign_keys = ON; DELETE FROM bucket_keys "
+			 "WHERE id = %llu",
+			 (unsigned long long)bk1);
+		assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL),
+				 SQLITE_CONSTRAINT);
+		sqlite3_close(h);
+	}
+	assert_int_equal(f->ops->bucket_key_delete(f->priv, bk2.id, &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_key_delete(f->priv, 999999, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+
+	/* Meanwhile: o2 is replaced, upload part U/1 is replaced, upload V
+	 * is completed (its part moves to the object's parts). */
+	make_object(&o2, p2, 1, f->bucket, "o2", 2, 6);
+	assert_int_equal(f->ops->object_put(f->priv, &o2, &err), KURA_OK);
+	make_part(&up[0], 1, 3, 11);
+	assert_int_equal(up[0].bk_id, bk1);
+	up[0].bk_id = bk2.id;
+	assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket, "U",
+						 &up[0], &err),
+			 KURA_OK);
+	completed_object(&o, f->bucket, "vp", 4, vp, 1);
+	o.content_type = NULL;
+	assert_int_equal(f->ops->upload_complete(f->priv, "V", &o, &err),
+			 KURA_OK);
+
+	/* Apply new wrappings to everything listed. */
+	for (size_t i = 0; i < 6; i++)
+		memset(mine[i].dek_wrapped, 0xee, KURA_WRAPPED_DEK_LEN);
+	assert_int_equal(create_bucket(f, f->tenant, 30, "other", NULL, &obk),
+			 KURA_OK);
+	assert_int_equal(f->ops->rewrap_apply(f->priv, bk1, obk.id, mine, 6,
+					      &err),
+			 KURA_ESTATE);	/* another bucket's key */
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->rewrap_apply(f->priv, bk1, 999999, mine, 6,
+					      &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->rewrap_apply(f->priv, bk1, bk1, mine, 6,
+					      &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->rewrap_apply(f->priv, bk1, bk2.id, mine, 0,
+					      &err),
+			 KURA_OK);
+	g = gen(f);
+	assert_int_equal(f->ops->rewrap_apply(f->priv, bk1, bk2.id, mine, 6,
+					      &err),
+			 KURA_OK);
+	assert_int_equal(gen(f), g);	/* parts, not keys, changed */
+	assert_int_equal(f->ops->rewrap_next(f->priv, bk1, 100, pool, &rw, &n,
+					     &err),
+			 KURA_OK);
+	assert_int_equal(n, 0);
+
+	/* o1: both parts re-wrapped; o2: the replacement keeps its own DEK;
+	 * U: part 2 re-wrapped, part 1 (replaced) its own; vp: re-wrapped
+	 * in its new home. */
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "o1", 2, pool,
+					    &got, &err),
+			 KURA_OK);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(got->parts[i].bk_id, bk2.id);
+		assert_int_equal(got->parts[i].dek_wrapped[0], 0xee);
+	}
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "o2", 2, pool,
+					    &got, &err),
+			 KURA_OK);
+	assert_int_equal(got->parts[0].bk_id, bk2.id);
+	assert_memory_equal(got->parts[0].dek_wrapped, p2[0].dek_wrapped,
+			    KURA_WRAPPED_DEK_LEN);
+	assert_int_equal(list_parts(f, "U", 0, 10, pool, &lp), 2);
+	assert_int_equal(lp[0].bk_id, bk2.id);
+	assert_memory_equal(lp[0].dek_wrapped, up[0].dek_wrapped,
+			    KURA_WRAPPED_DEK_LEN);
+	assert_int_equal(lp[1].bk_id, bk2.id);
+	assert_int_equal(lp[1].dek_wrapped[0], 0xee);
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "vp", 2, pool,
+					    &got, &err),
+			 KURA_OK);
+	assert_int_equal(got->parts[0].bk_id, bk2.id);
+	assert_int_equal(got->parts[0].dek_wrapped[0], 0xee);
+
+	/* A writer that fetched bk1 before the rotation may still store a
+	 * part under it (it is retired, not gone): bk1 is busy again until
+	 * that part is re-wrapped too. */
+	make_object(&o, p3, 1, f->bucket, "late", 4, 7);
+	p3[0].bk_id = bk1;
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->bucket_key_delete(f->priv, bk1, &err),
+			 KURA_EBUSY);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->rewrap_next(f->priv, bk1, 100, pool, &rw, &n,
+					     &err),
+			 KURA_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(f->ops->rewrap_apply(f->priv, bk1, bk2.id, rw, n,
+					      &err),
+			 KURA_OK);
+	g = gen(f);
+	assert_int_equal(f->ops->bucket_key_delete(f->priv, bk1, &err),
+			 KURA_OK);
+	assert_int_equal(gen(f), g + 1);
+	assert_int_equal(f->ops->bucket_key_get(f->priv, bk1, &g1, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_keys_retired(f->priv, 10, pool, &bks,
+						     &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 0);
+	/* A part cannot name the deleted bucket key any more. */
+	make_object(&o, p3, 1, f->bucket, "later", 5, 8);
+	p3[0].bk_id = bk1;
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_ESTATE);
+	kura_error_clear(&err);
+	kura_pool_free(pool);
+}
+
+static void test_key_destroy(void **state)
+{
+	struct fx *f = *state;
+	struct kura_error err = { 0 };
+	struct kura_pool *pool = kura_pool_new(0);
+	struct kura_key k, got;
+	struct kura_bucket_key bk, g1, *bks = NULL;
+	struct kura_object o, *go = NULL;
+	struct kura_part pk[2], ps[1], pc[1], upk[1], *lp = NULL;
+	struct kura_upload u;
+	struct kura_list_entry *e = NULL;
+	uint64_t g;
+	size_t n = 0;
+
+	assert_non_null(pool);
+	make_key(&k, f->tenant, "orders", KURA_KEY_NAMED);
+	assert_int_equal(f->ops->key_create(f->priv, &k, "kek-orders", &err),
+			 KURA_OK);
+	make_bk(&bk, f->bucket, k.id, 1, 0x61);
+	assert_int_equal(f->ops->bucket_key_insert(f->priv, &bk, &err),
+			 KURA_OK);
+	/* SSE-KMS object and upload under k; an SSE-S3 object; an SSE-C
+	 * object without a bucket key. */
+	make_object(&o, pk, 2, f->bucket, "kms", 3, 1);
+	o.sse = KURA_SSE_KMS;
+	o.kms_key_id = k.id;
+	pk[0].bk_id = pk[1].bk_id = bk.id;
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	make_object(&o, ps, 1, f->bucket, "s3", 2, 2);
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	make_object(&o, pc, 1, f->bucket, "c", 1, 3);
+	o.sse = KURA_SSE_C;
+	memset(o.ssec_hmac, 0xc5, sizeof(o.ssec_hmac));
+	pc[0].bk_id = 0;
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	make_upload(&u, f->bucket, "up", 2, "UK", 4, 1);
+	u.sse = KURA_SSE_KMS;
+	u.kms_key_id = k.id;
+	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
+	make_part(&upk[0], 1, 4, 1);
+	upk[0].bk_id = bk.id;
+	assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket, "UK",
+						 &upk[0], &err),
+			 KURA_OK);
+
+	/* Not before every version is destroyed. */
+	assert_int_equal(f->ops->key_destroyed(f->priv, k.id, &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_key_get(f->priv, bk.id, &g1, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->key_version_destroyed(f->priv, k.id, 1, &err),
+			 KURA_OK);
+	/* Between the two, the bucket key shows its version destroyed. */
+	assert_int_equal(f->ops->bucket_key_get(f->priv, bk.id, &g1, &err),
+			 KURA_OK);
+	assert_int_equal(g1.version_state, KURA_KEYVER_DESTROYED);
+	assert_int_equal(g1.key_state, KURA_KEY_ENABLED);
+	g = gen(f);
+	assert_int_equal(f->ops->key_destroyed(f->priv, k.id, &err), KURA_OK);
+	assert_int_equal(gen(f), g + 1);
+	assert_int_equal(f->ops->key_destroyed(f->priv, k.id, &err), KURA_OK);
+	assert_int_equal(gen(f), g + 1);
+
+	/* The bucket keys are gone; the data under them stays listed, with
+	 * no bucket key (unreadable for good). */
+	assert_int_equal(f->ops->bucket_key_get(f->priv, bk.id, &g1, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_key_current(f->priv, f->bucket, k.id,
+						    &g1, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_keys_of_key(f->priv, k.id, pool, &bks,
+						    &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "kms", 3, pool,
+					    &go, &err),
+			 KURA_OK);
+	assert_int_equal(go->sse, KURA_SSE_KMS);
+	assert_int_equal(go->kms_key_id, k.id);
+	assert_int_equal(go->parts[0].bk_id, 0);
+	assert_int_equal(go->parts[1].bk_id, 0);
+	assert_int_equal(f->ops->object_list(f->priv, f->bucket, NULL, 0, NULL,
+					     0, 10, pool, &e, &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(list_parts(f, "UK", 0, 10, pool, &lp), 1);
+	assert_int_equal(lp[0].bk_id, 0);
+	/* Other data is untouched. */
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "s3", 2, pool,
+					    &go, &err),
+			 KURA_OK);
+	assert_int_equal(go->parts[0].bk_id, f->bk);
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "c", 1, pool,
+					    &go, &err),
+			 KURA_OK);
+	assert_int_equal(go->sse, KURA_SSE_C);
+	assert_int_equal(go->ssec_hmac[31], 0xc5);
+
+	/* Nothing more can be done with the key or its upload. */
+	{
+		struct kura_object co;
+		completed_object(&co, f->bucket, "up", 4, lp, 1);
+		co.content_type = NULL;
+		co.tags_json = NULL;
+		co.sse = KURA_SSE_KMS;
+		co.kms_key_id = k.id;
+		assert_int_equal(f->ops->upload_complete(f->priv, "UK", &co,
+							 &err),
+				 KURA_ESTATE);
+		kura_error_clear(&err);
+		assert_int_equal(list_parts(f, "UK", 0, 10, pool, &lp), 1);
+	}
+	make_bk(&g1, f->bucket, k.id, 1, 0x62);
+	assert_int_equal(f->ops->bucket_key_insert(f->priv, &g1, &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->key_rotate(f->priv, k.id, 1, "kek-new", NULL,
+					    0, &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->key_get(f->priv, k.id, &got, &err), KURA_OK);
+	assert_int_equal(got.state, KURA_KEY_DESTROYED);
+	assert_true(got.changed_ms > 0);
+	/* Deleting the dead object and aborting the upload free their
+	 * blobs as usual. */
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "kms", 3,
+					       &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->upload_abort(f->priv, f->bucket, "UK", &err),
+			 KURA_OK);
+	assert_int_equal(gc_count(f), 3);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM "
+					"pragma_foreign_key_check"),
+			 0);
+	kura_pool_free(pool);
+}
+
+static void test_part_keys(void **state)
+{
+	struct fx *f = *state;
+	struct kura_error err = { 0 };
+	struct kura_pool *pool = kura_pool_new(0);
+	struct kura_object o, *go = NULL;
+	struct kura_part p[2], *lp = NULL;
+	struct kura_upload u, *gu = NULL;
+	struct kura_bucket_key obk, kbk;
+	struct kura_key k;
+	uint8_t zero[KURA_SSEC_HMAC_LEN] = { 0 };
+
+	assert_non_null(pool);
+	assert_int_equal(create_bucket(f, f->tenant, 40, "other", NULL, &obk),
+			 KURA_OK);
+	/* An existing object the refused puts must not disturb. */
+	make_object(&o, p, 1, f->bucket, "obj", 3, 1);
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+
+	/* No such bucket key, another bucket's, none at all. */
+	make_object(&o, p, 2, f->bucket, "obj", 3, 2);
+	p[1].bk_id = 999999;
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_ESTATE);
+	kura_error_clear(&err);
+	p[1].bk_id = obk.id;
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_ESTATE);
+	kura_error_clear(&err);
+	p[1].bk_id = 0;
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_EINVAL);
+	kura_error_clear(&err);
+	assert_int_equal(gc_count(f), 0);
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "obj", 3, pool,
+					    &go, &err),
+			 KURA_OK);
+	assert_string_equal(go->etag, "etag-1");
+	/* The other bucket's own key works there. */
+	make_object(&o, p, 1, 40, "obj", 3, 3);
+	assert_int_equal(p[0].bk_id, obk.id);
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+
+	/* SSE-C: no bucket key needed; the key check value round-trips. */
+	make_object(&o, p, 1, f->bucket, "ssec", 4, 4);
+	o.sse = KURA_SSE_C;
+	for (size_t i = 0; i < KURA_SSEC_HMAC_LEN; i++)
+		o.ssec_hmac[i] = (uint8_t)(i + 1);
+	p[0].bk_id = 0;
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "ssec", 4,
+					    pool, &go, &err),
+			 KURA_OK);
+	assert_int_equal(go->sse, KURA_SSE_C);
+	assert_int_equal(go->kms_key_id, 0);
+	assert_memory_equal(go->ssec_hmac, o.ssec_hmac, KURA_SSEC_HMAC_LEN);
+	assert_int_equal(go->parts[0].bk_id, 0);
+	/* SSE-KMS: the key id round-trips. */
+	make_key(&k, f->tenant, "orders", KURA_KEY_NAMED);
+	assert_int_equal(f->ops->key_create(f->priv, &k, "kek-orders", &err),
+			 KURA_OK);
+	make_bk(&kbk, f->bucket, k.id, 1, 0x71);
+	assert_int_equal(f->ops->bucket_key_insert(f->priv, &kbk, &err),
+			 KURA_OK);
+	make_object(&o, p, 1, f->bucket, "kms", 3, 5);
+	o.sse = KURA_SSE_KMS;
+	o.kms_key_id = k.id;
+	memset(o.ssec_hmac, 0x99, KURA_SSEC_HMAC_LEN);	/* not stored */
+	p[0].bk_id = kbk.id;
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "kms", 3, pool,
+					    &go, &err),
+			 KURA_OK);
+	assert_int_equal(go->sse, KURA_SSE_KMS);
+	assert_int_equal(go->kms_key_id, k.id);
+	assert_memory_equal(go->ssec_hmac, zero, KURA_SSEC_HMAC_LEN);
+	assert_int_equal(go->parts[0].bk_id, kbk.id);
+	/* Inconsistent encryption fields. */
+	o.kms_key_id = 0;
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_EINVAL);
+	kura_error_clear(&err);
+	o.sse = KURA_SSE_S3;
+	o.kms_key_id = k.id;
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_EINVAL);
+	kura_error_clear(&err);
+	o.sse = (enum kura_sse)7;
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_EINVAL);
+	kura_error_clear(&err);
+	o.sse = KURA_SSE_KMS;
+	o.kms_key_id = 999999;	/* no such key */
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_ESTATE);
+	kura_error_clear(&err);
+
+	/* Uploads: SSE-C without bucket keys, checks on every part. */
+	make_upload(&u, f->bucket, "up", 2, "UC", 6, 1);
+	u.sse = KURA_SSE_C;
+	memset(u.ssec_hmac, 0xab, KURA_SSEC_HMAC_LEN);
+	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
+	assert_int_equal(f->ops->upload_get(f->priv, f->bucket, "UC", pool,
+					    &gu, &err),
+			 KURA_OK);
+	assert_int_equal(gu->sse, KURA_SSE_C);
+	assert_int_equal(gu->kms_key_id, 0);
+	assert_memory_equal(gu->ssec_hmac, u.ssec_hmac, KURA_SSEC_HMAC_LEN);
+	make_part(&p[0], 1, 6, 1);
+	p[0].bk_id = 999999;
+	assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket, "UC",
+						 &p[0], &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	p[0].bk_id = obk.id;
+	assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket, "UC",
+						 &p[0], &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	assert_int_equal(list_parts(f, "UC", 0, 10, pool, &lp), 0);
+	assert_false(referenced(f, p[0].blob_id));
+	p[0].bk_id = 0;
+	assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket, "UC",
+						 &p[0], &err),
+			 KURA_OK);
+	assert_int_equal(list_parts(f, "UC", 0, 10, pool, &lp), 1);
+	assert_int_equal(lp[0].bk_id, 0);
+	/* The completed object must say what the upload says. */
+	completed_object(&o, f->bucket, "up", 6, lp, 1);
+	assert_int_equal(f->ops->upload_complete(f->priv, "UC", &o, &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	o.sse = KURA_SSE_C;
+	memset(o.ssec_hmac, 0xac, KURA_SSEC_HMAC_LEN);
+	assert_int_equal(f->ops->upload_complete(f->priv, "UC", &o, &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	memset(o.ssec_hmac, 0xab, KURA_SSEC_HMAC_LEN);
+	assert_int_equal(f->ops->upload_complete(f->priv, "UC", &o, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "up", 2, pool,
+					    &go, &err),
+			 KURA_OK);
+	assert_int_equal(go->sse, KURA_SSE_C);
+	assert_int_equal(go->ssec_hmac[0], 0xab);
+	assert_int_equal(go->parts[0].bk_id, 0);
+	/* An SSE-S3 upload part needs a bucket key; an SSE-KMS upload
+	 * carries its key id. */
+	make_upload(&u, f->bucket, "up3", 3, "U3", 7, 1);
+	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
+	make_part(&p[0], 1, 7, 1);
+	p[0].bk_id = 0;
+	assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket, "U3",
+						 &p[0], &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	make_upload(&u, f->bucket, "upk", 3, "UK", 8, 1);
+	u.sse = KURA_SSE_KMS;
+	assert_int_equal(f->ops->upload_create(f->priv, &u, &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	u.kms_key_id = k.id;
+	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
+	assert_int_equal(f->ops->upload_get(f->priv, f->bucket, "UK", pool,
+					    &gu, &err),
+			 KURA_OK);
+	assert_int_equal(gu->sse, KURA_SSE_KMS);
+	assert_int_equal(gu->kms_key_id, k.id);
+	make_part(&p[0], 1, 8, 1);
+	p[0].bk_id = kbk.id;
+	assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket, "UK",
+						 &p[0], &err),
+			 KURA_OK);
+	completed_object(&o, f->bucket, "upk", 8, p, 1);
+	o.sse = KURA_SSE_KMS;
+	o.kms_key_id = f->key;	/* not the upload's key */
+	assert_int_equal(f->ops->upload_complete(f->priv, "UK", &o, &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	o.kms_key_id = k.id;
+	assert_int_equal(f->ops->upload_complete(f->priv, "UK", &o, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "upk", 3, pool,
+					    &go, &err),
+			 KURA_OK);
+	assert_int_equal(go->kms_key_id, k.id);
+	assert_int_equal(go->parts[0].bk_id, kbk.id);
+	kura_pool_free(pool);
+}
+
+struct inventory {
+	uint8_t ids[16][KURA_BLOB_ID_LEN];
+	uint64_t sizes[16];
+	size_t n;
+	size_t stop_after;	/* 0: never */
+};
+
+static enum kura_err inventory_add(void *ctx,
+				   const uint8_t id[KURA_BLOB_ID_LEN],
+				   uint64_t size)
+{
+	struct inventory *inv = ctx;
+
+	if (inv->stop_after > 0 && inv->n == inv->stop_after)
+		return KURA_EIO;
+	if (inv->n >= 16)
+		return KURA_ETOOBIG;
+	memcpy(inv->ids[inv->n], id, KURA_BLOB_ID_LEN);
+	inv->sizes[inv->n] = size;
+	inv->n++;
+	return KURA_OK;
+}
+
+/* The size inventory lists for blob id, or UINT64_MAX. */
+static uint64_t inventory_size(const struct inventory *inv,
+			       const uint8_t id[KURA_BLOB_ID_LEN])
+{
+	for (size_t i = 0; i < inv->n; i++)
+		if (memcmp(inv->ids[i], id, KURA_BLOB_ID_LEN) == 0)
+			return inv->sizes[i];
+	return UINT64_MAX;
+}
+
+static void test_bucket_purge(void **state)
+{
+	struct fx *f = *state;
+	struct kura_error err = { 0 };
+	struct kura_pool *pool = kura_pool_new(0);
+	struct kura_bucket b, gb;
+	struct kura_bucket_key bk, g1;
+	struct kura_key gk;
+	struct kura_object o, *go = NULL;
+	struct kura_part p3[3], p1[1], up[2], keep[1];
+	struct kura_upload u, *gu = NULL;
+	struct inventory inv = { 0 };
+	uint64_t bid = 0x9000000000000001ull, g;
+
+	assert_non_null(pool);
+	assert_int_equal(create_bucket(f, f->tenant, bid, "doomed", &b, &bk),
+			 KURA_OK);
+	make_object(&o, p3, 3, bid, "three", 5, 1);
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	make_object(&o, p1, 1, bid, "one", 3, 2);
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	make_upload(&u, bid, "up", 2, "P1", 3, 1);
+	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
+	for (uint32_t i = 0; i < 2; i++) {
+		make_part(&up[i], i + 1, 3, i + 1);
+		up[i].bk_id = bk.id;
+		assert_int_equal(f->ops->upload_put_part(f->priv, bid, "P1",
+							 &up[i], &err),
+				 KURA_OK);
+	}
+	make_upload(&u, bid, "empty", 5, "P2", 4, 1);
+	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
+	/* The fixture bucket's object must survive. */
+	make_object(&o, keep, 1, f->bucket, "keep", 4, 5);
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+
+	/* Inventory: every blob of the bucket with its size. */
+	assert_int_equal(f->ops->bucket_blobs(f->priv, bid, inventory_add, &inv,
+					      &err),
+			 KURA_OK);
+	assert_int_equal(inv.n, 6);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(inventory_size(&inv, p3[i].blob_id), 10);
+	assert_int_equal(inventory_size(&inv, p1[0].blob_id), 10);
+	assert_int_equal(inventory_size(&inv, up[0].blob_id), 11);
+	assert_int_equal(inventory_size(&inv, up[1].blob_id), 12);
+	assert_int_equal(inventory_size(&inv, keep[0].blob_id), UINT64_MAX);
+	/* The callback can stop it. */
+	memset(&inv, 0, sizeof(inv));
+	inv.stop_after = 2;
+	assert_int_equal(f->ops->bucket_blobs(f->priv, bid, inventory_add, &inv,
+					      &err),
+			 KURA_EIO);
+	assert_int_equal(inv.n, 2);
+	assert_int_equal(f->ops->bucket_blobs(f->priv, bid, NULL, NULL, &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+
+	/* Purge: everything goes in one transaction, every blob to gc. */
+	g = gen(f);
+	assert_int_equal(f->ops->bucket_purge(f->priv, bid, &err), KURA_OK);
+	assert_int_equal(gen(f), g + 1);
+	assert_int_equal(gc_count(f), 6);
+	for (size_t i = 0; i < 3; i++)
+		assert_true(gc_contains(f, p3[i].blob_id));
+	assert_true(gc_contains(f, p1[0].blob_id));
+	assert_true(gc_contains(f, up[0].blob_id));
+	assert_true(gc_contains(f, up[1].blob_id));
+	assert_false(gc_contains(f, keep[0].blob_id));
+	assert_int_equal(f->ops->bucket_get(f->priv, "doomed", &gb, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->object_get(f->priv, bid, "three", 5, pool, &go,
+					    &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->upload_get(f->priv, bid, "P1", pool, &gu,
+					    &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->upload_get(f->priv, bid, "P2", pool, &gu,
+					    &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_key_get(f->priv, bk.id, &g1, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM parts"), 1);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM upload_parts"),
+			 0);
+	/* The key stays for the caller to destroy; the id is retired. */
+	assert_int_equal(f->ops->key_get(f->priv, b.key_id, &gk, &err),
+			 KURA_OK);
+	assert_int_equal(gk.state, KURA_KEY_ENABLED);
+	assert_int_equal(create_bucket(f, f->tenant, bid, "reborn", NULL, NULL),
+			 KURA_EEXIST);
+	assert_int_equal(f->ops->bucket_purge(f->priv, bid, &err), KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_blobs(f->priv, bid, inventory_add, &inv,
+					      &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "keep", 4, pool,
+					    &go, &err),
+			 KURA_OK);
+	/* An empty bucket purges too. */
+	assert_int_equal(create_bucket(f, f->tenant, 41, "empty", NULL, NULL),
+			 KURA_OK);
+	memset(&inv, 0, sizeof(inv));
+	assert_int_equal(f->ops->bucket_blobs(f->priv, 41, inventory_add, &inv,
+					      &err),
+			 KURA_OK);
+	assert_int_equal(inv.n, 0);
+	assert_int_equal(f->ops->bucket_purge(f->priv, 41, &err), KURA_OK);
+	kura_pool_free(pool);
+}
+
+static void test_bucket_encryption(void **state)
+{
+	struct fx *f = *state;
+	struct kura_error err = { 0 };
+	struct kura_key k, theirs;
+	struct kura_tenant t = { 0 };
+	struct kura_bucket b;
+	uint64_t g;
+
+	make_key(&k, f->tenant, "orders", KURA_KEY_NAMED);
+	assert_int_equal(f->ops->key_create(f->priv, &k, "kek-orders", &err),
+			 KURA_OK);
+	g = gen(f);
+	assert_int_equal(f->ops->bucket_set_encryption(f->priv, f->bucket,
+						       KURA_SSE_KMS, k.id,
+						       &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->bucket_get(f->priv, "photos", &b, &err),
+			 KURA_OK);
+	assert_int_equal(b.default_sse, KURA_SSE_KMS);
+	assert_int_equal(b.default_kms_key_id, k.id);
+	assert_int_equal(b.key_id, f->key);
+	/* SSE-S3 clears it (a key id given with it is ignored). */
+	assert_int_equal(f->ops->bucket_set_encryption(f->priv, f->bucket,
+						       KURA_SSE_S3, k.id, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->bucket_get(f->priv, "photos", &b, &err),
+			 KURA_OK);
+	assert_int_equal(b.default_sse, KURA_SSE_S3);
+	assert_int_equal(b.default_kms_key_id, 0);
+	assert_int_equal(gen(f), g);
+	/* Refusals. */
+	assert_int_equal(f->ops->bucket_set_encryption(f->priv, f->bucket,
+						       KURA_SSE_C, 0, &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_set_encryption(f->priv, f->bucket,
+						       KURA_SSE_KMS, 0, &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_set_encryption(f->priv, 999999,
+						       KURA_SSE_S3, 0, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_set_encryption(f->priv, f->bucket,
+						       KURA_SSE_KMS, 999999,
+						       &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	snprintf(t.name, sizeof(t.name), "other");
+	assert_int_equal(f->ops->tenant_create(f->priv, &t, &err), KURA_OK);
+	make_key(&theirs, t.id, "theirs", KURA_KEY_NAMED);
+	assert_int_equal(f->ops->key_create(f->priv, &theirs, "kek-t", &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->bucket_set_encryption(f->priv, f->bucket,
+						       KURA_SSE_KMS, theirs.id,
+						       &err),
+			 KURA_EPERM);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->key_version_destroyed(f->priv, k.id, 1, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->key_destroyed(f->priv, k.id, &err), KURA_OK);
+	assert_int_equal(f->ops->bucket_set_encryption(f->priv, f->bucket,
+						       KURA_SSE_KMS, k.id,
+						       &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_get(f->priv, "photos", &b, &err),
+			 KURA_OK);
+	assert_int_equal(b.default_sse, KURA_SSE_S3);
+}
+
+/* The query plan of sql as one string, malloc'd. */
+static char *query_plan(const char *db, const char *sql)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *s = NULL;
+	char plan[2048] = "", q[2048];
+	char *out;
+
+	snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	if (sqlite3_prepare_v2(h, q, -1, &s, NULL) != SQLITE_OK)
+		fail_msg("prepare '%s': %s", sql, sqlite3_errmsg(h));
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(s, 3);
+		size_t used = strlen(plan);
+		snprintf(plan + used, sizeof(plan) - used, "%s;",
+			 d != NULL ? d : "");
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(h);
+	out = strdup(plan);
+	assert_non_null(out);
+	return out;
+}
+
+/* Every new query is an index search: no table scan, no sort.  The SQL is
+ * that of src/meta/sqlite.c. */
+static void test_key_plans(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char *sql;
+		const char *want[3];
+	} cases[] = {
+		{ "SELECT version_uid, part_no, dek_wrapped FROM parts "
+		  "WHERE bk_id = ?1 LIMIT ?2",
+		  { "SEARCH parts USING INDEX parts_bk (bk_id=?)" } },
+		{ "SELECT version_uid, part_no, dek_wrapped FROM upload_parts "
+		  "WHERE bk_id = ?1 LIMIT ?2",
+		  { "SEARCH upload_parts USING INDEX upload_parts_bk (bk_id=?)" } },
+		{ "SELECT EXISTS (SELECT 1 FROM parts WHERE bk_id = ?1) "
+		  "OR EXISTS (SELECT 1 FROM upload_parts WHERE bk_id = ?1)",
+		  { "parts_bk (bk_id=?)", "upload_parts_bk (bk_id=?)" } },
+		{ "UPDATE parts SET dek_wrapped = ?3, bk_id = ?5 "
+		  "WHERE version_uid = ?1 AND part_no = ?2 AND bk_id = ?4",
+		  { "SEARCH parts USING PRIMARY KEY (version_uid=? AND "
+		    "part_no=?)" } },
+		{ "UPDATE parts SET bk_id = NULL WHERE bk_id IN "
+		  "(SELECT id FROM bucket_keys WHERE key_id = ?1)",
+		  { "parts_bk (bk_id=?)", "SEARCH bucket_keys USING" } },
+		{ "SELECT 1 FROM keys WHERE tenant_id = ?1 AND name = ?2 AND "
+		  "state != 3",
+		  { "keys_live_name (tenant_id=? AND name=?)" } },
+		{ "SELECT id FROM keys WHERE tenant_id = ?1 ORDER BY name, id",
+		  { "keys_tenant (tenant_id=?)" } },
+		{ "SELECT bk.id FROM bucket_keys bk JOIN buckets b ON b.id = "
+		  "bk.bucket_id JOIN keys k ON k.id = bk.key_id JOIN "
+		  "key_versions kv ON kv.key_id = bk.key_id AND kv.version = "
+		  "bk.key_version WHERE bk.bucket_id = ?1 AND bk.key_id = ?2 "
+		  "AND bk.current = 1",
+		  { "bucket_keys_current (bucket_id=? AND key_id=?)",
+		    "SEARCH kv USING PRIMARY KEY (key_id=? AND version=?)" } },
+		{ "SELECT bk.id FROM bucket_keys bk JOIN buckets b ON b.id = "
+		  "bk.bucket_id JOIN keys k ON k.id = bk.key_id JOIN "
+		  "key_versions kv ON kv.key_id = bk.key_id AND kv.version = "
+		  "bk.key_version WHERE bk.key_id = ?1 AND bk.current = 1 "
+		  "ORDER BY bk.id",
+		  { "bucket_keys_key (key_id=? AND current=?)" } },
+		{ "SELECT bk.id FROM bucket_keys bk JOIN buckets b ON b.id = "
+		  "bk.bucket_id JOIN keys k ON k.id = bk.key_id JOIN "
+		  "key_versions kv ON kv.key_id = bk.key_id AND kv.version = "
+		  "bk.key_version WHERE bk.current = 0 ORDER BY bk.retired_ms, "
+		  "bk.id LIMIT ?1",
+		  /* An ordered walk of the partial index (retired rows
+		   * only), stopping at the limit. */
+		  { "SCAN bk USING INDEX bucket_keys_retired" } },
+		{ "SELECT count(*) FROM bucket_keys WHERE key_id = ?1 AND "
+		  "current = 1 AND key_version != ?2",
+		  { "bucket_keys_key (key_id=? AND current=?)" } },
+		{ "SELECT EXISTS (SELECT 1 FROM key_versions WHERE key_id = ?1 "
+		  "AND version = ?2), EXISTS (SELECT 1 FROM bucket_keys WHERE "
+		  "key_id = ?1 AND key_version = ?2) OR EXISTS (SELECT 1 FROM "
+		  "keys WHERE id = ?1 AND current_version = ?2 AND state != 3)",
+		  { "bucket_keys_version (key_id=? AND key_version=?)",
+		    "key_versions USING PRIMARY KEY (key_id=? AND version=?)" } },
+		{ "DELETE FROM bucket_keys WHERE bucket_id = ?1",
+		  { "bucket_keys_bucket (bucket_id=?)" } },
+		{ "SELECT p.blob_id, p.size FROM objects o JOIN parts p "
+		  "ON p.version_uid = o.version_uid WHERE o.bucket_id = ?1 "
+		  "UNION ALL SELECT p.blob_id, p.size FROM uploads u "
+		  "JOIN upload_parts p ON p.version_uid = u.version_uid "
+		  "WHERE u.bucket_id = ?1",
+		  { "SEARCH o USING PRIMARY KEY (bucket_id=?)",
+		    "SEARCH u USING INDEX uploads_key (bucket_id=?)",
+		    "SEARCH p USING PRIMARY KEY (version_uid=?)" } },
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		char *plan = query_plan(f->db, cases[i].sql);
+		for (size_t j = 0; j < 3 && cases[i].want[j] != NULL; j++)
+			if (strstr(plan, cases[i].want[j]) == NULL)
+				fail_msg("query %zu: no '%s' in plan %s", i,
+					 cases[i].want[j], plan);
+		/* "SCAN CONSTANT ROW" is no table scan, nor is the walk of
+		 * the retired index. */
+		if ((strstr(plan, "SCAN ") != NULL &&
+		     strstr(plan, "SCAN CONSTANT ROW") == NULL &&
+		     strstr(plan, "SCAN bk USING INDEX bucket_keys_retired;") !=
+			     plan) ||
+		    strstr(plan, "TEMP B-TREE") != NULL)
+			fail_msg("query %zu scans or sorts: %s", i, plan);
+		free(plan);
+	}
+}
+
+/* Buckets join a tenant key while it is rotated: every joiner and the
+ * rotator retry on KURA_ESTATE, and at the end every bucket has exactly
+ * one current bucket key, of the key's last version. */
+#define RACE_JOINERS 4
+#define RACE_BUCKETS 8		/* per joiner */
+#define RACE_ROTATIONS 6
+
+struct race {
+	struct fx *f;
+	uint64_t key_id;
+	int retries;		/* under mu */
+	pthread_mutex_t mu;
+};
+
+struct race_worker {
+	struct race *race;
+	int no;
+	int failures;
+	char msg[KURA_ERROR_MSG_MAX + 16];
+};
+
+static void *joiner_main(void *arg)
+{
+	struct race_worker *w = arg;
+	struct fx *f = w->race->f;
+
+	for (int i = 0; i < RACE_BUCKETS && w->failures == 0; i++) {
+		for (;;) {
+			struct kura_error err = { 0 };
+			struct kura_bucket b = { 0 };
+			struct kura_bucket_key bk;
+			struct kura_key k;
+			enum kura_err r;
+
+			r = f->ops->key_get(f->priv, w->race->key_id, &k, &err);
+			if (r != KURA_OK) {
+				w->failures++;
+				snprintf(w->msg, sizeof(w->msg), "get: %s",
+					 err.msg);
+				break;
+			}
+			b.id = 1000 + (uint64_t)w->no * 100 + (uint64_t)i;
+			b.tenant_id = f->tenant;
+			snprintf(b.name, sizeof(b.name), "race-%d-%d", w->no,
+				 i);
+			b.key_id = k.id;
+			make_bk(&bk, 0, 0, k.current_version, 0x42);
+			r = f->ops->bucket_create(f->priv, &b, NULL, NULL, &bk,
+						  &err);
+			if (r == KURA_OK)
+				break;
+			if (r == KURA_ESTATE) {
+				pthread_mutex_lock(&w->race->mu);
+				w->race->retries++;
+				pthread_mutex_unlock(&w->race->mu);
+				continue;
+			}
+			w->failures++;
+			snprintf(w->msg, sizeof(w->msg), "create: %s", err.msg);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void *rotator_main(void *arg)
+{
+	struct race_worker *w = arg;
+	struct fx *f = w->race->f;
+
+	for (int i = 0; i < RACE_ROTATIONS && w->failures == 0; i++) {
+		for (;;) {
+			struct kura_error err = { 0 };
+			struct kura_pool *pool = kura_pool_new(0);
+			struct kura_bucket_key *cur = NULL, *nb = NULL;
+			struct kura_key k;
+			char kek[32];
+			size_t n = 0;
+			enum kura_err r;
+
+			r = f->ops->key_get(f->priv, w->race->key_id, &k, &err);
+			if (r == KURA_OK)
+				r = f->ops->bucket_keys_of_key(f->priv, k.id,
+							       pool, &cur, &n,
+							       &err);
+			if (r == KURA_OK) {
+				nb = calloc(n > 0 ? n : 1, sizeof(*nb));
+				if (nb == NULL)
+					r = kura_fail(&err, KURA_ENOMEM, "oom");
+			}
+			for (size_t j = 0; r == KURA_OK && j < n; j++)
+				make_bk(&nb[j], cur[j].bucket_id, k.id,
+					k.current_version + 1, 0x43);
+			snprintf(kek, sizeof(kek), "kek-race-%u",
+				 k.current_version + 1);
+			if (r == KURA_OK)
+				r = f->ops->key_rotate(f->priv, k.id,
+						       k.current_version, kek,
+						       nb, n, &err);
+			free(nb);
+			kura_pool_free(pool);
+			if (r == KURA_OK)
+				break;
+			if (r == KURA_ESTATE) {
+				pthread_mutex_lock(&w->race->mu);
+				w->race->retries++;
+				pthread_mutex_unlock(&w->race->mu);
+				continue;
+			}
+			w->failures++;
+			snprintf(w->msg, sizeof(w->msg), "rotate: %s", err.msg);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void test_rotate_race(void **state)
+{
+	struct fx *f = *state;
+	struct kura_error err = { 0 };
+	struct kura_pool *pool = kura_pool_new(0);
+	struct race race = { .f = f };
+	struct race_worker w[RACE_JOINERS + 1];
+	pthread_t th[RACE_JOINERS + 1];
+	struct kura_key tk, got;
+	struct kura_bucket_key *bks = NULL;
+	size_t n = 0;
+
+	assert_non_null(pool);
+	pthread_mutex_init(&race.mu, NULL);
+	make_key(&tk, f->tenant, "tenant/default", KURA_KEY_TENANT);
+	assert_int_equal(f->ops->key_create(f->priv, &tk, "kek-race-1", &err),
+			 KURA_OK);
+	race.key_id = tk.id;
+	for (int i = 0; i <= RACE_JOINERS; i++) {
+		w[i] = (struct race_worker){ .race = &race, .no = i };
+		assert_int_equal(pthread_create(&th[i], NULL,
+						i < RACE_JOINERS ? joiner_main
+								 : rotator_main,
+						&w[i]),
+				 0);
+	}
+	for (int i = 0; i <= RACE_JOINERS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i <= RACE_JOINERS; i++)
+		if (w[i].failures != 0)
+			fail_msg("thread %d: %s", i, w[i].msg);
+
+	assert_int_equal(f->ops->key_get(f->priv, tk.id, &got, &err), KURA_OK);
+	assert_int_equal(got.current_version, 1 + RACE_ROTATIONS);
+	assert_int_equal(f->ops->bucket_keys_of_key(f->priv, tk.id, pool, &bks,
+						    &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, RACE_JOINERS * RACE_BUCKETS);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(bks[i].key_version, got.current_version);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM (SELECT "
+					"bucket_id FROM bucket_keys WHERE "
+					"current = 1 GROUP BY bucket_id, "
+					"key_id HAVING count(*) > 1)"),
+			 0);
+	print_message("# %d buckets joined during %d rotations, %d retries\n",
+		      RACE_JOINERS * RACE_BUCKETS, RACE_ROTATIONS, race.retries);
+	pthread_mutex_destroy(&race.mu);
+	kura_pool_free(pool);
+}
+
+
+/* Migration 2 -> 3 on a bigger v2 database: objects of 2 parts each in 8
+ * buckets plus uploads, bulk-loaded with plain SQL; the open that migrates
+ * is timed.  KURA_META_MIGRATE_OBJECTS overrides the 20000 objects. */
+static void test_migrate_v2_large(void **state)
+{
+	struct fx *f = *state;
+	struct kura_error err = { 0 };
+	const char *env = getenv("KURA_META_MIGRATE_OBJECTS");
+	uint32_t objects = 20000;
+	struct kura_meta *m = NULL;
+	char dir[PATH_MAX + 16], db[PATH_MAX + 32];
+	sqlite3 *h = NULL;
+	sqlite3_stmt *so = NULL, *sp = NULL;
+	double t0, dt;
+
+	if (env != NULL && env[0] != '\0') {
+		unsigned long v = strtoul(env, NULL, 10);
+		if (v >= 100 && v <= 50000000)
+			objects = (uint32_t)v;
+	}
+	snprintf(dir, sizeof(dir), "%s/v2big", f->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(db, sizeof(db), "%s/meta.db", dir);
+	sql_exec(db, v1_schema);
+	sql_exec(db, v2_step);
+	sql_exec(db, "BEGIN;"
+		     "INSERT INTO tenants (name, created_ms) VALUES ('t', 1);"
+		     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+		     "FROM n WHERE i < 8) INSERT INTO buckets SELECT i, 1, "
+		     "'b' || i, 'r', 2, 'kek-' || i, randomblob(60) FROM n;"
+		     "INSERT INTO uploads (id, bucket_id, key, version_uid, "
+		     "created_ms) VALUES ('u', 3, x'75', "
+		     "x'ffffffffffffffffffffffffffffffff', 3);"
+		     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+		     "FROM n WHERE i < 1000) INSERT INTO upload_parts SELECT "
+		     "x'ffffffffffffffffffffffffffffffff', i, "
+		     "randomblob(16), 1, 65536, zeroblob(60), 'e', 4 FROM n;"
+		     "PRAGMA user_version = 2;"
+		     "COMMIT;");
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "PRAGMA synchronous = OFF; BEGIN",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h,
+					    "INSERT INTO objects (bucket_id, "
+					    "key, version_uid, size, etag, "
+					    "mtime_ms, part_count) VALUES (?, "
+					    "?, ?, 2, 'e', 5, 2)",
+					    -1, &so, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h,
+					    "INSERT INTO parts VALUES (?, ?, "
+					    "?, 1, 65536, zeroblob(60), 'e', "
+					    "6)",
+					    -1, &sp, NULL),
+			 SQLITE_OK);
+	for (uint32_t i = 0; i < objects; i++) {
+		uint8_t uid[16] = { 0 }, blob[16] = { 0 };
+		char key[16];
+		int kn = snprintf(key, sizeof(key), "k%08u", i);
+
+		memcpy(uid, &i, sizeof(i));
+		uid[15] = 0xa1;
+		sqlite3_bind_int64(so, 1, 1 + i % 8);
+		sqlite3_bind_blob(so, 2, key, kn, SQLITE_TRANSIENT);
+		sqlite3_bind_blob(so, 3, uid, 16, SQLITE_TRANSIENT);
+		assert_int_equal(sqlite3_step(so), SQLITE_DONE);
+		sqlite3_reset(so);
+		for (int p = 1; p <= 2; p++) {
+			memcpy(blob, &i, sizeof(i));
+			blob[14] = (uint8_t)p;
+			blob[15] = 0xb2;
+			sqlite3_bind_blob(sp, 1, uid, 16, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(sp, 2, p);
+			sqlite3_bind_blob(sp, 3, blob, 16, SQLITE_TRANSIENT);
+			assert_int_equal(sqlite3_step(sp), SQLITE_DONE);
+			sqlite3_reset(sp);
+		}
+	}
+	sqlite3_finalize(so);
+	sqlite3_finalize(sp);
+	assert_int_equal(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(h);
+
+	t0 = now_ms();
+	assert_int_equal(kura_meta_open(NULL, dir, &m, &err), KURA_OK);
+	dt = now_ms() - t0;
+	kura_meta_close(m);
+	print_message("# migrate 2 -> 3: %u objects, %u parts, 1000 upload "
+		      "parts: %.0f ms\n",
+		      objects, objects * 2, dt);
+	assert_int_equal(sql_int(db, "PRAGMA user_version"), 3);
+	/* Every part got its bucket's bucket key. */
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM parts p JOIN objects "
+				     "o USING (version_uid) JOIN bucket_keys bk "
+				     "ON bk.id = p.bk_id AND bk.bucket_id = "
+				     "o.bucket_id"),
+			 (int)objects * 2);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM upload_parts p "
+				     "JOIN bucket_keys bk ON bk.id = p.bk_id "
+				     "WHERE bk.bucket_id = 3"),
+			 1000);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM bucket_keys"), 8);
+	assert_true(dt < 60000.0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2732,6 +5155,32 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_upload_complete_large,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upload_concurrency, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v2, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_keys, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bucket_create_keys, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bucket_key_insert, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rotate, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rewrap, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_key_destroy, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_part_keys, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bucket_purge, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bucket_encryption, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_key_plans, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rotate_race, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v2_large, setup,
 						teardown),
 	};
 
