@@ -134,6 +134,21 @@ enum kura_err kura_dek_unwrap(const struct kura_secret *bucket_key,
 			      struct kura_secret **out,
 			      struct kura_error *err);
 
+/* ---- SSE-C (customer-provided keys, never stored) ---- */
+
+/* The key that wraps DEKs of an SSE-C object:
+ * HMAC-SHA256(bucket key, "kura-ssec-wrap-v1" || customer key). */
+enum kura_err kura_ssec_wrap_key(const struct kura_secret *bucket_key,
+				 const struct kura_secret *customer_key,
+				 struct kura_secret **out,
+				 struct kura_error *err);
+
+/* The check value stored with an SSE-C object to recognise its key:
+ * HMAC-SHA256(customer key, "kura-ssec-check-v1" || version uid). */
+enum kura_err kura_ssec_check_value(const struct kura_secret *customer_key,
+				    const uint8_t version_uid[KURA_UID_LEN],
+				    uint8_t out[32], struct kura_error *err);
+
 /* ---- bucket keys ---- */
 
 #define KURA_BUCKET_KEY_AAD_LEN 34
@@ -170,13 +185,20 @@ enum kura_err kura_keycache_new(struct kura_keys *keys, uint64_t ttl_ms,
 				struct kura_error *err);
 void kura_keycache_free(struct kura_keycache *kc);
 
-/* A copy of the bucket's key (caller frees with kura_secret_free). */
-enum kura_err kura_keycache_get(struct kura_keycache *kc, uint64_t tenant_id,
-				uint64_t bucket_id, const char *kek_id,
-				const uint8_t *wrapped, size_t wrapped_len,
-				struct kura_secret **out,
+/* A copy of a bucket key (caller frees with kura_secret_free).  cache_id
+ * names the bucket key (its metadata row id); tenant_id and bucket_id are
+ * bound by the wrapping (kura_bucket_key_aad). */
+enum kura_err kura_keycache_get(struct kura_keycache *kc, uint64_t cache_id,
+				uint64_t tenant_id, uint64_t bucket_id,
+				const char *kek_id, const uint8_t *wrapped,
+				size_t wrapped_len, struct kura_secret **out,
 				struct kura_error *err);
 
-void kura_keycache_evict(struct kura_keycache *kc, uint64_t bucket_id);
+/* Drop one entry (wiped at once). */
+void kura_keycache_evict(struct kura_keycache *kc, uint64_t cache_id);
+
+/* Drop every entry (a key was disabled or destroyed, possibly by another
+ * process). */
+void kura_keycache_clear(struct kura_keycache *kc);
 
 #endif

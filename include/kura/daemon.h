@@ -19,6 +19,15 @@
 enum kura_err kura_daemon_bootstrap(struct kura_service *svc,
 				    struct kura_error *err);
 
+/*
+ * Crypto-shred bucket: destroy its key in the provider, delete it with
+ * every object and blob, and write a signed deletion certificate to
+ * DATA_DIR/certificates/; cert_path receives the file's path.
+ */
+enum kura_err kura_daemon_shred(struct kura_service *svc, const char *bucket,
+				char *cert_path, size_t cap,
+				struct kura_error *err);
+
 /* Run the server until SIGTERM or SIGINT; returns the process exit code. */
 int kura_daemon_run(const struct kura_config *cfg);
 

@@ -36,7 +36,9 @@
 	X(KURA_ESTATE, "invalid state")                                  \
 	X(KURA_ENOTEMPTY, "not empty")                                   \
 	X(KURA_EAUTH, "authentication failed")                           \
-	X(KURA_EINTERNAL, "internal error")
+	X(KURA_EINTERNAL, "internal error")                              \
+	X(KURA_EKEY_DISABLED, "key disabled")                            \
+	X(KURA_EKEY_DESTROYED, "key destroyed")
 
 enum kura_err {
 #define KURA_ERR_ENUM_(name, msg) name,

@@ -16,6 +16,7 @@
 #include "kura/crypt.h"
 #include "kura/err.h"
 #include "kura/keys.h"
+#include "kura/kms.h"
 #include "kura/meta.h"
 #include "kura/secret.h"
 #include "kura/store.h"
@@ -30,7 +31,7 @@ struct kura_service {
 	struct kura_meta *meta;
 	struct kura_store *store;
 	struct kura_keys *keys;
-	struct kura_keycache *keycache;
+	struct kura_kms *kms;		/* kura keys, bucket keys and their cache */
 	struct kura_secret *system_key;
 	struct kura_pins *pins;
 

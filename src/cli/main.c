@@ -1,12 +1,6 @@
 /*
- * main.c — the `kura` command: global options, then a subcommand.
- *
- *   kura [--config FILE] server [--data-dir DIR] [--listen ADDR:PORT]
- *   kura [--config FILE] tenant add NAME [--data-dir DIR]
- *   kura config-keys        print every configuration key (Markdown)
- *   kura version
- *
- * Options may appear before or after the subcommand; command-line values
+ * main.c — the `kura` command: options (anywhere on the line), then a
+ * subcommand, dispatched to the cmd_*.c files.  Command-line values
  * override the configuration file.
  */
 #include <stdio.h>
@@ -19,64 +13,83 @@
 #include "kura/log.h"
 #include "kura/secret.h"
 #include "kura/service.h"
+#include "cli.h"
 #include "kura/banned.h"
-
-#define MAX_ARGS 16
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: kura [--config FILE] COMMAND [OPTIONS]\n"
+		"usage: kura [--config FILE] [--data-dir DIR] COMMAND [OPTIONS]\n"
 		"\n"
-		"commands:\n"
-		"  server [--data-dir DIR] [--listen ADDR:PORT]\n"
-		"                       run the S3 server (default ./var, 127.0.0.1:9000)\n"
-		"  tenant add NAME [--data-dir DIR]\n"
-		"                       create a tenant and print its credentials once\n"
-		"  config-keys          list every configuration key\n"
-		"  version              print the version\n");
+		"server\n"
+		"  server [--listen ADDR:PORT]   run the S3 server (default ./var, 127.0.0.1:9000)\n"
+		"tenants\n"
+		"  tenant add NAME               create a tenant; print its credentials once\n"
+		"keys (default tenant: root; --tenant NAME for another)\n"
+		"  key list                      keys, versions and states\n"
+		"  key create NAME               a new key (its KEK in the key provider)\n"
+		"  key import NAME --from FILE   bring your own key: 32 raw bytes or 64 hex digits\n"
+		"  key rotate NAME               new KEK version; data keys re-wrapped in the background\n"
+		"  key disable NAME | key enable NAME\n"
+		"  key destroy NAME --yes        destroy every version: data under it is gone\n"
+		"buckets\n"
+		"  bucket shred BUCKET --yes     destroy the bucket's key and data; write a deletion\n"
+		"                                certificate (its path is printed)\n"
+		"certificates\n"
+		"  cert verify FILE [--public-key PEM]\n"
+		"                                check a deletion certificate (against the pinned\n"
+		"                                signer, or this data dir's signer)\n"
+		"  cert public-key               print the signer's public key (PEM) to pin\n"
+		"checks\n"
+		"  check                         report configuration problems (exit 1 on errors)\n"
+		"other\n"
+		"  config-keys                   every configuration key (Markdown)\n"
+		"  version\n");
 }
-
-struct cli {
-	const char *config;
-	const char *data_dir;
-	const char *listen;
-	const char *words[MAX_ARGS];	/* positional arguments */
-	int nwords;
-};
 
 /* Split argv into options (anywhere) and positional words. */
 static int parse_args(int argc, char **argv, struct cli *c)
 {
+	static const struct {
+		const char *name;
+		size_t offset;
+	} valued[] = {
+		{ "--config", offsetof(struct cli, config) },
+		{ "--data-dir", offsetof(struct cli, data_dir) },
+		{ "--listen", offsetof(struct cli, listen) },
+		{ "--tenant", offsetof(struct cli, tenant) },
+		{ "--from", offsetof(struct cli, from) },
+		{ "--public-key", offsetof(struct cli, public_key) },
+	};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		const char **slot = NULL;
-		if (strcmp(a, "--config") == 0)
-			slot = &c->config;
-		else if (strcmp(a, "--data-dir") == 0)
-			slot = &c->data_dir;
-		else if (strcmp(a, "--listen") == 0)
-			slot = &c->listen;
-		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+		bool matched = false;
+		for (size_t k = 0; k < sizeof(valued) / sizeof(valued[0]); k++) {
+			if (strcmp(a, valued[k].name) != 0)
+				continue;
+			if (i + 1 >= argc) {
+				fprintf(stderr, "kura: option '%s' needs a value\n", a);
+				return -1;
+			}
+			*(const char **)((char *)c + valued[k].offset) = argv[++i];
+			matched = true;
+		}
+		if (matched)
+			continue;
+		if (strcmp(a, "--yes") == 0) {
+			c->yes = true;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			usage(stdout);
 			exit(0);
 		} else if (a[0] == '-' && a[1] == '-') {
 			fprintf(stderr, "kura: unknown option '%s'\n", a);
 			return -1;
-		}
-		if (slot != NULL) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "kura: option '%s' needs a value\n", a);
-				return -1;
-			}
-			*slot = argv[++i];
-			continue;
-		}
-		if (c->nwords == MAX_ARGS) {
+		} else if (c->nwords == CLI_MAX_WORDS) {
 			fprintf(stderr, "kura: too many arguments\n");
 			return -1;
+		} else {
+			c->words[c->nwords++] = a;
 		}
-		c->words[c->nwords++] = a;
 	}
 	return 0;
 }
@@ -96,34 +109,64 @@ static struct kura_config *load_config(const struct cli *c)
 	return cfg;
 }
 
-static int cmd_tenant_add(const struct kura_config *cfg, const char *name)
+struct kura_service *cli_open_service(const struct kura_config *cfg)
 {
 	struct kura_error err = { 0 };
 	struct kura_service *svc = NULL;
-	struct kura_tenant t;
-	char id[KURA_ACCESS_KEY_LEN + 1], secret[KURA_SECRET_KEY_LEN + 1];
-	int code = 1;
 	kura_log_threshold = KURA_LOG_WARN;
 	if (kura_secret_harden_process(&err) != KURA_OK ||
 	    kura_service_open(cfg, true, &svc, &err) != KURA_OK) {
 		fprintf(stderr, "kura: %s\n", err.msg);
-		goto out;
+		kura_service_close(svc);
+		return NULL;
 	}
-	enum kura_err rc = kura_auth_create_tenant(svc->meta, svc->system_key, name, &t,
-						   id, secret, &err);
-	if (rc == KURA_EEXIST) {
-		fprintf(stderr, "kura: tenant '%s' already exists\n", name);
-		goto out;
+	return svc;
+}
+
+bool cli_tenant(struct kura_service *svc, const struct cli *c, uint64_t *id)
+{
+	struct kura_tenant t;
+	struct kura_error err = { 0 };
+	const char *name = c->tenant ? c->tenant : KURA_ROOT_TENANT;
+	enum kura_err rc = svc->meta->ops->tenant_get_by_name(svc->meta->priv, name, &t, &err);
+	if (rc == KURA_ENOENT) {
+		fprintf(stderr, "kura: no tenant '%s'\n", name);
+		return false;
 	}
 	if (rc != KURA_OK) {
 		fprintf(stderr, "kura: %s\n", err.msg);
-		goto out;
+		return false;
 	}
-	printf("# tenant '%s' created; the secret is shown only this once\n"
-	       "AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n", name, id, secret);
+	*id = t.id;
+	return true;
+}
+
+int cli_tenant_add(const struct kura_config *cfg, const struct cli *c)
+{
+	struct kura_error err = { 0 };
+	struct kura_tenant t;
+	char id[KURA_ACCESS_KEY_LEN + 1], secret[KURA_SECRET_KEY_LEN + 1];
+	int code = 1;
+	if (c->nwords != 3 || strcmp(c->words[1], "add") != 0) {
+		usage(stderr);
+		return 2;
+	}
+	struct kura_service *svc = cli_open_service(cfg);
+	if (svc == NULL)
+		return 1;
+	const char *name = c->words[2];
+	enum kura_err rc = kura_auth_create_tenant(svc->meta, svc->system_key, name, &t,
+						   id, secret, &err);
+	if (rc == KURA_EEXIST)
+		fprintf(stderr, "kura: tenant '%s' already exists\n", name);
+	else if (rc != KURA_OK)
+		fprintf(stderr, "kura: %s\n", err.msg);
+	else {
+		printf("# tenant '%s' created; the secret is shown only this once\n"
+		       "AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n", name, id, secret);
+		code = 0;
+	}
 	kura_wipe(secret, sizeof(secret));
-	code = 0;
-out:
 	kura_service_close(svc);
 	return code;
 }
@@ -131,11 +174,7 @@ out:
 int main(int argc, char **argv)
 {
 	struct cli c = { 0 };
-	if (parse_args(argc, argv, &c) != 0) {
-		usage(stderr);
-		return 2;
-	}
-	if (c.nwords == 0) {
+	if (parse_args(argc, argv, &c) != 0 || c.nwords == 0) {
 		usage(stderr);
 		return 2;
 	}
@@ -156,13 +195,20 @@ int main(int argc, char **argv)
 	if (cfg == NULL)
 		return 2;
 	int code = 2;
-	if (strcmp(cmd, "server") == 0 && c.nwords == 1) {
+	if (strcmp(cmd, "server") == 0 && c.nwords == 1)
 		code = kura_daemon_run(cfg);
-	} else if (strcmp(cmd, "tenant") == 0 && c.nwords == 3 &&
-		   strcmp(c.words[1], "add") == 0) {
-		code = cmd_tenant_add(cfg, c.words[2]);
-	} else {
-		fprintf(stderr, "kura: unknown command\n");
+	else if (strcmp(cmd, "tenant") == 0)
+		code = cli_tenant_add(cfg, &c);
+	else if (strcmp(cmd, "key") == 0)
+		code = cli_key(cfg, &c);
+	else if (strcmp(cmd, "bucket") == 0)
+		code = cli_bucket(cfg, &c);
+	else if (strcmp(cmd, "cert") == 0)
+		code = cli_cert(cfg, &c);
+	else if (strcmp(cmd, "check") == 0)
+		code = cli_check(cfg, &c);
+	else {
+		fprintf(stderr, "kura: unknown command '%s'\n", cmd);
 		usage(stderr);
 	}
 	kura_config_free(cfg);

@@ -80,6 +80,13 @@ static const struct kura_config_key keys[] = {
 	  "local provider: sealed keystore file (default DATA_DIR/keys/keystore)" },
 	{ "keys", "bucket_key_ttl", KURA_CFG_U64, "300",
 	  "seconds an unwrapped bucket key stays cached in locked memory" },
+	{ "keys", "kek_scope", KURA_CFG_STRING, "bucket",
+	  "bucket: every bucket gets its own key (KEK); tenant: a tenant's "
+	  "buckets share one key" },
+	{ "keys", "rotation_grace", KURA_CFG_U64, "3600",
+	  "seconds a replaced bucket key is kept after a rotation before it, and "
+	  "then its KEK version, may be destroyed (uploads begun before the "
+	  "rotation may still complete within it)" },
 	{ "keys", "module", KURA_CFG_STRING, NULL,
 	  "pkcs11 provider: path of the PKCS#11 module (e.g. "
 	  "/usr/lib/softhsm/libsofthsm2.so)" },

@@ -9,8 +9,10 @@
  *    next expiry (so an idle server does not keep keys either).
  *  - Entries are struct kura_secret (locked memory); evict() and every
  *    removal wipe at once (kura_secret_free).
- *  - A hit must match everything the caller presents (tenant, KEK id and
- *    wrapped bytes), so a re-keyed bucket never gets a stale key.
+ *  - Entries are found by the caller's cache id (the bucket key's row id);
+ *    a hit must also match everything else the caller presents (tenant,
+ *    bucket, KEK id and wrapped bytes), so a re-keyed bucket never gets a
+ *    stale key.
  *  - At most MAX_ENTRIES entries; inserting into a full cache drops the
  *    oldest.
  *  - An evict() that happens while another thread is unwrapping the same
@@ -38,6 +40,7 @@
 
 struct entry {
 	struct entry *next;		/* hash chain */
+	uint64_t cache_id;		/* the caller's name for this bucket key */
 	uint64_t tenant_id;
 	uint64_t bucket_id;
 	char *kek_id;
@@ -61,10 +64,10 @@ struct kura_keycache {
 	uint64_t last_sweep_ns;
 };
 
-static size_t slot_of(uint64_t bucket_id)
+static size_t slot_of(uint64_t cache_id)
 {
-	/* Bucket ids are random, but mix anyway in case one is not. */
-	uint64_t h = bucket_id * UINT64_C(0x9e3779b97f4a7c15);
+	/* Mix: cache ids may be small sequential row ids. */
+	uint64_t h = cache_id * UINT64_C(0x9e3779b97f4a7c15);
 	return (size_t)(h >> 32) & (NSLOTS - 1);
 }
 
@@ -93,10 +96,10 @@ static void remove_at(struct kura_keycache *kc, struct entry **pp)
 	entry_free(e);
 }
 
-static struct entry **find(struct kura_keycache *kc, uint64_t bucket_id)
+static struct entry **find(struct kura_keycache *kc, uint64_t cache_id)
 {
-	struct entry **pp = &kc->slots[slot_of(bucket_id)];
-	while (*pp != NULL && (*pp)->bucket_id != bucket_id)
+	struct entry **pp = &kc->slots[slot_of(cache_id)];
+	while (*pp != NULL && (*pp)->cache_id != cache_id)
 		pp = &(*pp)->next;
 	return pp;
 }
@@ -232,16 +235,18 @@ void kura_keycache_free(struct kura_keycache *kc)
 }
 
 static bool entry_matches(const struct entry *e, uint64_t tenant_id,
-			  const char *kek_id, const uint8_t *wrapped,
-			  size_t wrapped_len)
+			  uint64_t bucket_id, const char *kek_id,
+			  const uint8_t *wrapped, size_t wrapped_len)
 {
-	return e->tenant_id == tenant_id && strcmp(e->kek_id, kek_id) == 0 &&
+	return e->tenant_id == tenant_id && e->bucket_id == bucket_id &&
+	       strcmp(e->kek_id, kek_id) == 0 &&
 	       e->wrapped_len == wrapped_len &&
 	       memcmp(e->wrapped, wrapped, wrapped_len) == 0;
 }
 
 /* Build an entry holding a copy of key; NULL on allocation failure. */
-static struct entry *entry_new(uint64_t tenant_id, uint64_t bucket_id,
+static struct entry *entry_new(uint64_t cache_id, uint64_t tenant_id,
+			       uint64_t bucket_id,
 			       const char *kek_id, const uint8_t *wrapped,
 			       size_t wrapped_len,
 			       const struct kura_secret *key, uint64_t born)
@@ -249,6 +254,7 @@ static struct entry *entry_new(uint64_t tenant_id, uint64_t bucket_id,
 	struct entry *e = calloc(1, sizeof(*e));
 	if (e == NULL)
 		return NULL;
+	e->cache_id = cache_id;
 	e->tenant_id = tenant_id;
 	e->bucket_id = bucket_id;
 	e->born_ns = born;
@@ -264,8 +270,9 @@ static struct entry *entry_new(uint64_t tenant_id, uint64_t bucket_id,
 	return e;
 }
 
-enum kura_err kura_keycache_get(struct kura_keycache *kc, uint64_t tenant_id,
-				uint64_t bucket_id, const char *kek_id,
+enum kura_err kura_keycache_get(struct kura_keycache *kc, uint64_t cache_id,
+				uint64_t tenant_id, uint64_t bucket_id,
+				const char *kek_id,
 				const uint8_t *wrapped, size_t wrapped_len,
 				struct kura_secret **out,
 				struct kura_error *err)
@@ -280,10 +287,11 @@ enum kura_err kura_keycache_get(struct kura_keycache *kc, uint64_t tenant_id,
 	pthread_mutex_lock(&kc->lock);
 	if (now - kc->last_sweep_ns >= SWEEP_MIN_NS)
 		(void)sweep_locked(kc, now);
-	struct entry **pp = find(kc, bucket_id);
+	struct entry **pp = find(kc, cache_id);
 	if (*pp != NULL) {
 		if (!expired(kc, *pp, now) &&
-		    entry_matches(*pp, tenant_id, kek_id, wrapped, wrapped_len))
+		    entry_matches(*pp, tenant_id, bucket_id, kek_id, wrapped,
+				  wrapped_len))
 			key = kura_secret_dup((*pp)->key);
 		else
 			remove_at(kc, pp);
@@ -315,16 +323,16 @@ enum kura_err kura_keycache_get(struct kura_keycache *kc, uint64_t tenant_id,
 	}
 
 	/* Failing to cache is not an error: the caller has its key. */
-	struct entry *e = entry_new(tenant_id, bucket_id, kek_id, wrapped,
+	struct entry *e = entry_new(cache_id, tenant_id, bucket_id, kek_id, wrapped,
 				    wrapped_len, key, born);
 	pthread_mutex_lock(&kc->lock);
 	if (e != NULL && gen == kc->evict_gen) {
-		pp = find(kc, bucket_id);
+		pp = find(kc, cache_id);
 		if (*pp != NULL)
 			remove_at(kc, pp);
 		if (kc->count >= MAX_ENTRIES)
 			drop_oldest_locked(kc);
-		pp = &kc->slots[slot_of(bucket_id)];
+		pp = &kc->slots[slot_of(cache_id)];
 		e->next = *pp;
 		*pp = e;
 		kc->count++;
@@ -337,14 +345,26 @@ enum kura_err kura_keycache_get(struct kura_keycache *kc, uint64_t tenant_id,
 	return KURA_OK;
 }
 
-void kura_keycache_evict(struct kura_keycache *kc, uint64_t bucket_id)
+void kura_keycache_evict(struct kura_keycache *kc, uint64_t cache_id)
 {
 	if (kc == NULL)
 		return;
 	pthread_mutex_lock(&kc->lock);
 	kc->evict_gen++;
-	struct entry **pp = find(kc, bucket_id);
+	struct entry **pp = find(kc, cache_id);
 	if (*pp != NULL)
 		remove_at(kc, pp);
+	pthread_mutex_unlock(&kc->lock);
+}
+
+void kura_keycache_clear(struct kura_keycache *kc)
+{
+	if (kc == NULL)
+		return;
+	pthread_mutex_lock(&kc->lock);
+	kc->evict_gen++;
+	for (size_t i = 0; i < NSLOTS; i++)
+		while (kc->slots[i] != NULL)
+			remove_at(kc, &kc->slots[i]);
 	pthread_mutex_unlock(&kc->lock);
 }

@@ -23,6 +23,7 @@
 #include "kura/daemon.h"
 #include "kura/fsutil.h"
 #include "kura/http.h"
+#include "kura/kms.h"
 #include "kura/log.h"
 #include "kura/s3.h"
 #include "kura/secret.h"
@@ -31,6 +32,7 @@
 
 #define GC_BATCH 4096
 #define UPLOAD_SWEEP_BATCH 256
+#define REWRAP_BATCH 20000
 #define SHUTDOWN_GRACE_MS 10000
 
 static enum kura_err save_credentials(struct kura_service *svc, const char *id,
@@ -160,6 +162,17 @@ static void print_banner(const struct kura_service *svc, const char *scheme,
 		svc->data_dir, KURA_ROOT_CREDENTIALS_FILE, scheme, listen);
 }
 
+/* Move DEKs of rotated keys to their new bucket keys. */
+static void rewrap(struct kura_service *svc)
+{
+	struct kura_error err = { 0 };
+	size_t n = 0;
+	if (kura_kms_rewrap_step(svc->kms, REWRAP_BATCH, &n, &err) != KURA_OK)
+		kura_warn(NULL, "key rotation: %s", err.msg);
+	else if (n > 0)
+		kura_info(NULL, "key rotation: re-wrapped %zu data keys", n);
+}
+
 static void collect_garbage(struct kura_service *svc)
 {
 	struct kura_error err = { 0 };
@@ -228,6 +241,10 @@ int kura_daemon_run(const struct kura_config *cfg)
 		kura_error(NULL, "cannot start: %s", err.msg);
 		goto out;
 	}
+	if (kura_kms_watch(svc->kms, &err) != KURA_OK) {
+		kura_error(NULL, "cannot start: %s", err.msg);
+		goto out;
+	}
 	kura_s3_handler_init(&handler, svc);
 	if (kura_http_start(cfg, &handler, &srv, &err) != KURA_OK) {
 		kura_error(NULL, "cannot start: %s", err.msg);
@@ -253,6 +270,7 @@ int kura_daemon_run(const struct kura_config *cfg)
 			break;
 		}
 		sweep_uploads(svc);
+		rewrap(svc);
 		collect_garbage(svc);
 	}
 	kura_http_stop(srv, SHUTDOWN_GRACE_MS);

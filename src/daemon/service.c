@@ -183,8 +183,7 @@ enum kura_err kura_service_open(const struct kura_config *cfg, bool init,
 	if ((rc = kura_auth_system_key(svc->meta, svc->keys, init,
 				       &svc->system_key, err)) != KURA_OK)
 		goto fail;
-	uint64_t ttl = kura_config_get_u64(cfg, "keys", "bucket_key_ttl");
-	if ((rc = kura_keycache_new(svc->keys, ttl * 1000, &svc->keycache, err)) != KURA_OK)
+	if ((rc = kura_kms_new(svc->meta, svc->keys, cfg, &svc->kms, err)) != KURA_OK)
 		goto fail;
 	if ((rc = kura_store_open(cfg, svc->data_dir, &svc->store, err)) != KURA_OK)
 		goto fail;
@@ -270,7 +269,7 @@ void kura_service_close(struct kura_service *svc)
 	if (svc == NULL)
 		return;
 	kura_store_close(svc->store);
-	kura_keycache_free(svc->keycache);
+	kura_kms_free(svc->kms);
 	kura_secret_free(svc->system_key);
 	kura_keys_close(svc->keys);
 	kura_meta_close(svc->meta);

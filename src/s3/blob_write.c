@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kura/encode.h"
+#include "kura/kms.h"
 #include "kura/log.h"
 #include "kura/timefmt.h"
 #include "s3_int.h"
@@ -29,9 +30,10 @@ static enum kura_err to_store(void *ctx, const void *p, size_t n,
 enum kura_err s3_blob_begin(struct s3_blob *b, struct kura_service *svc,
 			    const struct kura_bucket *bucket,
 			    const uint8_t version_uid[KURA_UID_LEN],
-			    uint32_t part_no, struct kura_error *err)
+			    uint32_t part_no, const struct s3_sse *sse,
+			    struct kura_error *err)
 {
-	struct kura_secret *bucket_key = NULL;
+	struct kura_secret *bucket_key = NULL, *wrap_key = NULL;
 	memset(b, 0, sizeof(*b));
 	b->store = svc->store;
 	b->binding.tenant_id = bucket->tenant_id;
@@ -42,14 +44,20 @@ enum kura_err s3_blob_begin(struct s3_blob *b, struct kura_service *svc,
 	b->part.seg_size = svc->seg_size;
 	enum kura_err rc = kura_random_bytes(b->part.blob_id, KURA_BLOB_ID_LEN, err);
 	if (rc == KURA_OK)
-		rc = kura_keycache_get(svc->keycache, bucket->tenant_id, bucket->id,
-				       bucket->kek_id, bucket->key_wrapped,
-				       bucket->key_wrapped_len, &bucket_key, err);
+		rc = kura_kms_write_key(svc->kms, bucket,
+					sse->mode == KURA_SSE_KMS ? sse->kms_key_id : 0,
+					&b->part.bk_id, &bucket_key, err);
+	/* SSE-C: the DEK is wrapped by a key derived from the bucket key and
+	 * the customer's, so it needs both. */
+	if (rc == KURA_OK && sse->mode == KURA_SSE_C)
+		rc = kura_ssec_wrap_key(bucket_key, sse->customer_key, &wrap_key, err);
 	if (rc == KURA_OK)
 		rc = kura_dek_new(&b->dek, err);
 	if (rc == KURA_OK)
-		rc = kura_dek_wrap(bucket_key, &b->binding, b->dek, b->part.dek_wrapped, err);
+		rc = kura_dek_wrap(wrap_key ? wrap_key : bucket_key, &b->binding, b->dek,
+				   b->part.dek_wrapped, err);
 	kura_secret_free(bucket_key);
+	kura_secret_free(wrap_key);
 	if (rc == KURA_OK)
 		rc = b->store->ops->writer_open(b->store->priv, b->part.blob_id,
 						&b->writer, err);

@@ -12,6 +12,7 @@
 
 #include "kura/auth.h"
 #include "kura/encode.h"
+#include "kura/kms.h"
 #include "kura/log.h"
 #include "kura/timefmt.h"
 #include "s3_int.h"
@@ -168,18 +169,11 @@ static void create_bucket_finish(struct s3_req *r)
 	snprintf(b.name, sizeof(b.name), "%s", r->bucket_name);
 	snprintf(b.region, sizeof(b.region), "%s", svc->region);
 	b.created_ms = kura_now_ms();
-	char label[128];
-	snprintf(label, sizeof(label), "bucket %s", b.name);
-	rc = kura_bucket_key_create(svc->keys, b.tenant_id, b.id, label, b.kek_id,
-				    b.key_wrapped, &b.key_wrapped_len, &err);
+	b.default_sse = KURA_SSE_S3;
+	/* The bucket's own key (a new KEK in the provider) and its first
+	 * bucket key, created with the bucket in one transaction. */
+	rc = kura_kms_bucket_create(svc->kms, &b, &err);
 	if (rc != KURA_OK) {
-		s3_error_from(r, rc, &err);
-		return;
-	}
-	rc = meta->ops->bucket_create(meta->priv, &b, &err);
-	if (rc != KURA_OK) {
-		if (svc->keys->ops->kek_destroy)
-			(void)svc->keys->ops->kek_destroy(svc->keys->priv, b.kek_id, NULL);
 		if (rc == KURA_EEXIST) {
 			/* Lost a race with another CreateBucket. */
 			struct kura_bucket other;
@@ -230,14 +224,15 @@ void s3_delete_bucket(struct s3_req *r)
 	}
 	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return;
-	/* The bucket is gone and held no objects: its key can go too. */
-	kura_keycache_evict(svc->keycache, r->bucket.id);
-	if (svc->keys->ops->kek_destroy) {
-		kura_error_clear(&err);
-		if (svc->keys->ops->kek_destroy(svc->keys->priv, r->bucket.kek_id, &err) != KURA_OK)
-			kura_warn(r->http->id, "bucket '%s' deleted but its KEK '%s' was "
-				  "not destroyed: %s", r->bucket.name, r->bucket.kek_id, err.msg);
-	}
+	/* The bucket is gone and held no objects: its own key can go too
+	 * (a tenant-wide key stays: other buckets use it). */
+	struct kura_key k;
+	kura_error_clear(&err);
+	if (svc->meta->ops->key_get(svc->meta->priv, r->bucket.key_id, &k, &err) == KURA_OK &&
+	    k.kind == KURA_KEY_BUCKET &&
+	    kura_kms_key_destroy(svc->kms, k.id, NULL, &err) != KURA_OK)
+		kura_warn(r->http->id, "bucket '%s' deleted but its key '%s' was not "
+			  "destroyed: %s", r->bucket.name, k.name, err.msg);
 	s3_respond(r, 204);
 }
 

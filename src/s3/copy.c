@@ -23,6 +23,7 @@
 struct copy_source {
 	struct kura_bucket bucket;
 	struct kura_object *obj;
+	struct s3_sse sse;	/* how the source is encrypted (its SSE-C key) */
 };
 
 /* Parse x-amz-copy-source ("[/]bucket/key[?versionId=...]", URL-encoded),
@@ -81,7 +82,8 @@ static bool load_source(struct s3_req *r, struct copy_source *src)
 		s3_error(r, S3_AccessDenied, NULL, "copy source belongs to another tenant");
 		return false;
 	}
-	return s3_load_object(r, src->bucket.id, key, klen, &src->obj);
+	return s3_load_object(r, src->bucket.id, key, klen, &src->obj) &&
+	       s3_sse_for_read(r, src->obj, true, &src->sse);
 }
 
 /* x-amz-copy-source-if-*: the same rules as GET conditions, but every
@@ -106,7 +108,8 @@ static enum kura_err copy_bytes(struct s3_req *r, const struct copy_source *src,
 {
 	struct s3_objread *or = NULL;
 	uint8_t *buf = malloc(COPY_BUF);
-	enum kura_err rc = buf ? s3_objread_new(r->svc, &src->bucket, src->obj, &or, err)
+	enum kura_err rc = buf ? s3_objread_new(r->svc, &src->bucket, src->obj,
+						src->sse.customer_key, &or, err)
 			       : kura_fail(err, KURA_ENOMEM, "copy buffer");
 	uint64_t done = 0;
 	while (rc == KURA_OK && done < len) {
@@ -140,48 +143,51 @@ void s3_copy_object(struct s3_req *r)
 {
 	struct kura_service *svc = r->svc;
 	struct kura_error err = { 0 };
-	struct copy_source src;
+	struct copy_source src = { 0 };
 	struct kura_object o = { 0 };
 	struct s3_blob blob = { 0 };
 	if (!s3_load_bucket(r) || !s3_check_unsupported_put_headers(r) ||
-	    !load_source(r, &src) || !source_conditions(r, src.obj))
-		return;
+	    !load_source(r, &src) || !source_conditions(r, src.obj) ||
+	    !s3_sse_for_write(r, &r->sse))
+		goto out;
 	if (src.obj->size > MAX_COPY_SIZE) {
 		s3_error(r, S3_InvalidRequest, "The specified copy source is larger than "
 			 "the maximum allowable size for a copy source: 5368709120", NULL);
-		return;
+		goto out;
 	}
 	const struct kura_str *dir = s3_header(r, "x-amz-metadata-directive");
 	bool replace = dir && kura_str_eq_cstr(*dir, "REPLACE");
 	if (dir && !replace && !kura_str_eq_cstr(*dir, "COPY")) {
 		s3_error(r, S3_InvalidArgument, "Unknown metadata directive.", NULL);
-		return;
+		goto out;
 	}
 	const struct kura_str *tdir = s3_header(r, "x-amz-tagging-directive");
 	bool replace_tags = tdir && kura_str_eq_cstr(*tdir, "REPLACE");
 	if (tdir && !replace_tags && !kura_str_eq_cstr(*tdir, "COPY")) {
 		s3_error(r, S3_InvalidArgument, "Unknown tagging directive.", NULL);
-		return;
+		goto out;
 	}
 	bool same = src.bucket.id == r->bucket.id && src.obj->key_len == r->key_len &&
 		    memcmp(src.obj->key, r->key, r->key_len) == 0;
-	if (same && !replace) {
+	bool sse_change = s3_header(r, "x-amz-server-side-encryption") ||
+			  s3_header(r, "x-amz-server-side-encryption-customer-algorithm");
+	if (same && !replace && !sse_change) {
 		s3_error(r, S3_InvalidRequest,
 			 "This copy request is illegal because it is trying to copy an "
 			 "object to itself without changing the object's metadata, "
 			 "storage class, website redirect location or encryption "
 			 "attributes.", NULL);
-		return;
+		goto out;
 	}
 	if (replace) {
 		if (!s3_object_headers_from_request(r, &o))
-			return;
+			goto out;
 	} else {
 		o = *src.obj;
 		if (s3_header(r, "x-amz-tagging") != NULL && replace_tags) {
 			struct kura_object t = { 0 };
 			if (!s3_object_headers_from_request(r, &t))
-				return;
+				goto out;
 			o.tags_json = t.tags_json;
 		}
 	}
@@ -190,9 +196,15 @@ void s3_copy_object(struct s3_req *r)
 	o.bucket_id = r->bucket.id;
 	o.key = r->key;
 	o.key_len = r->key_len;
+	/* The copy is encrypted as this request (or the target bucket's
+	 * default) says, never inherited from the source. */
+	o.sse = r->sse.mode;
+	o.kms_key_id = r->sse.kms_key_id;
 	enum kura_err rc = kura_random_bytes(o.version_uid, KURA_UID_LEN, &err);
 	if (rc == KURA_OK)
-		rc = s3_blob_begin(&blob, svc, &r->bucket, o.version_uid, 0, &err);
+		rc = s3_sse_check_value(&r->sse, o.version_uid, o.ssec_hmac, &err);
+	if (rc == KURA_OK)
+		rc = s3_blob_begin(&blob, svc, &r->bucket, o.version_uid, 0, &r->sse, &err);
 	if (rc == KURA_OK)
 		rc = copy_bytes(r, &src, 0, src.obj->size, &blob, &err);
 	if (rc == KURA_OK)
@@ -228,10 +240,11 @@ void s3_copy_object(struct s3_req *r)
 	s3_xml_elem_str(&b, "ETag", etag);
 	s3_xml_close(&b, "CopyObjectResult");
 	s3_respond_xml(r, &b);
-	kura_http_resp_header(r->http, "x-amz-server-side-encryption", "AES256");
+	s3_sse_respond_headers(r, &r->sse);
 	kura_buf_release(&b);
 out:
 	s3_blob_discard(&blob);
+	s3_sse_release(&src.sse);
 }
 
 /* x-amz-copy-source-range: exactly "bytes=first-last" (no open or suffix
@@ -269,7 +282,7 @@ static bool copy_range(struct s3_req *r, struct kura_str v, uint64_t size,
 void s3_upload_part_copy(struct s3_req *r)
 {
 	struct kura_error err = { 0 };
-	struct copy_source src;
+	struct copy_source src = { 0 };
 	struct kura_upload *u;
 	struct s3_blob blob = { 0 };
 	if (!s3_part_begin(r, &u, &blob))
@@ -295,4 +308,5 @@ void s3_upload_part_copy(struct s3_req *r)
 	s3_commit_part(r, u, &blob, true);
 out:
 	s3_blob_discard(&blob);
+	s3_sse_release(&src.sse);
 }

@@ -20,7 +20,7 @@ struct s3_error_info {
 };
 
 static const struct s3_error_info errors[] = {
-#define S3_ERR_INFO_(n, s, m) { #n, s, m },
+#define S3_ERR_INFO_(n, code, s, m) { code, s, m },
 	S3_ERROR_TABLE(S3_ERR_INFO_)
 #undef S3_ERR_INFO_
 };
@@ -114,8 +114,14 @@ void s3_error_from(struct s3_req *r, enum kura_err code,
 		s3_error(r, S3_ServiceUnavailable, NULL, detail);
 		break;
 	case KURA_EKEY:
-		s3_error(r, S3_AccessDenied,
-			 "The key protecting this data is not available.", detail);
+		s3_error(r, S3_ServiceUnavailable,
+			 "The key provider is not reachable; try again later.", detail);
+		break;
+	case KURA_EKEY_DISABLED:
+		s3_error(r, S3_KMSDisabled, NULL, detail);
+		break;
+	case KURA_EKEY_DESTROYED:
+		s3_error(r, S3_KMSInvalidState, NULL, detail);
 		break;
 	case KURA_ETOOBIG:
 		s3_error(r, S3_EntityTooLarge, NULL, detail);

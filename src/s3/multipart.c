@@ -72,11 +72,13 @@ void s3_create_multipart_upload(struct s3_req *r)
 	struct kura_upload u = { 0 };
 	uint8_t rnd[10];
 	if (!s3_load_bucket(r) || !s3_check_unsupported_put_headers(r) ||
-	    !s3_object_headers_from_request(r, &o))
+	    !s3_object_headers_from_request(r, &o) || !s3_sse_for_write(r, &r->sse))
 		return;
 	enum kura_err rc = kura_random_bytes(u.version_uid, KURA_UID_LEN, &err);
 	if (rc == KURA_OK)
 		rc = kura_random_bytes(rnd, sizeof(rnd), &err);
+	if (rc == KURA_OK)
+		rc = s3_sse_check_value(&r->sse, u.version_uid, u.ssec_hmac, &err);
 	if (rc != KURA_OK) {
 		s3_error_from(r, rc, &err);
 		return;
@@ -98,6 +100,8 @@ void s3_create_multipart_upload(struct s3_req *r)
 	u.expires = o.expires;
 	u.user_meta_json = o.user_meta_json;
 	u.tags_json = o.tags_json;
+	u.sse = r->sse.mode;
+	u.kms_key_id = r->sse.kms_key_id;
 	rc = meta->ops->upload_create(meta->priv, &u, &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return;
@@ -110,7 +114,7 @@ void s3_create_multipart_upload(struct s3_req *r)
 	s3_xml_elem_str(&b, "UploadId", u.id);
 	s3_xml_close(&b, "InitiateMultipartUploadResult");
 	s3_respond_xml(r, &b);
-	kura_http_resp_header(r->http, "x-amz-server-side-encryption", "AES256");
+	s3_sse_respond_headers(r, &r->sse);
 	kura_buf_release(&b);
 }
 
@@ -185,8 +189,14 @@ bool s3_part_begin(struct s3_req *r, struct kura_upload **upload,
 	if (!s3_load_bucket(r) || !parse_part_number(r, &part_no) ||
 	    !load_upload(r, upload))
 		return false;
-	enum kura_err rc = s3_blob_begin(blob, r->svc, &r->bucket, (*upload)->version_uid,
-					 part_no, &err);
+	/* Parts are encrypted as the upload says; an SSE-C upload needs the
+	 * same customer key with every part. */
+	const struct kura_upload *u = *upload;
+	if (!s3_sse_match(r, u->sse, u->kms_key_id, u->ssec_hmac, u->version_uid, false,
+			  &r->sse))
+		return false;
+	enum kura_err rc = s3_blob_begin(blob, r->svc, &r->bucket, u->version_uid,
+					 part_no, &r->sse, &err);
 	if (rc != KURA_OK) {
 		s3_error_from(r, rc, &err);
 		return false;
@@ -362,6 +372,9 @@ static void complete_finish(struct s3_req *r)
 	o.expires = u->expires;
 	o.user_meta_json = u->user_meta_json;
 	o.tags_json = u->tags_json;
+	o.sse = u->sse;
+	o.kms_key_id = u->kms_key_id;
+	memcpy(o.ssec_hmac, u->ssec_hmac, sizeof(o.ssec_hmac));
 	o.part_count = (uint32_t)nwant;
 	o.parts = chosen;
 	enum kura_err rc = meta->ops->upload_complete(meta->priv, u->id, &o, &err);
@@ -395,7 +408,9 @@ static void complete_finish(struct s3_req *r)
 	s3_xml_elem_str(&b, "ETag", etag);
 	s3_xml_close(&b, "CompleteMultipartUploadResult");
 	s3_respond_xml(r, &b);
-	kura_http_resp_header(r->http, "x-amz-server-side-encryption", "AES256");
+	r->sse.mode = u->sse;
+	r->sse.kms_key_id = u->kms_key_id;
+	s3_sse_respond_headers(r, &r->sse);
 	kura_buf_release(&b);
 }
 

@@ -252,8 +252,6 @@ bool s3_object_headers_from_request(struct s3_req *r, struct kura_object *o)
 bool s3_check_unsupported_put_headers(struct s3_req *r)
 {
 	static const char *const refused[] = {
-		"x-amz-server-side-encryption-customer-algorithm",
-		"x-amz-server-side-encryption-aws-kms-key-id",
 		"x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
 		"x-amz-object-lock-legal-hold", "x-amz-website-redirect-location",
 		"x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp",
@@ -267,13 +265,6 @@ bool s3_check_unsupported_put_headers(struct s3_req *r)
 			s3_error(r, S3_NotImplemented, NULL, refused[i]);
 			return false;
 		}
-	}
-	const struct kura_str *sse = s3_header(r, "x-amz-server-side-encryption");
-	if (sse && !kura_str_eq_cstr(*sse, "AES256")) {
-		s3_error(r, S3_NotImplemented,
-			 "Only AES256 server-side encryption is available; every "
-			 "object is encrypted.", NULL);
-		return false;
 	}
 	const struct kura_str *acl = s3_header(r, "x-amz-acl");
 	if (acl && !kura_str_eq_cstr(*acl, "private") &&

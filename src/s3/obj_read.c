@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kura/kms.h"
 #include "kura/log.h"
 #include "s3_int.h"
 #include "kura/banned.h"
@@ -24,6 +25,7 @@ struct s3_objread {
 	struct kura_service *svc;
 	const struct kura_object *obj;
 	struct kura_bucket bucket;
+	struct kura_secret *customer_key;	/* SSE-C objects only */
 	uint8_t (*pinned)[KURA_BLOB_ID_LEN];	/* blob ids pinned against gc */
 	/* The part currently open. */
 	uint32_t part_idx;
@@ -54,6 +56,7 @@ static void part_close(struct s3_objread *or)
 enum kura_err s3_objread_new(struct kura_service *svc,
 			     const struct kura_bucket *bucket,
 			     const struct kura_object *obj,
+			     const struct kura_secret *customer_key,
 			     struct s3_objread **out, struct kura_error *err)
 {
 	struct s3_objread *or = calloc(1, sizeof(*or));
@@ -62,6 +65,14 @@ enum kura_err s3_objread_new(struct kura_service *svc,
 	or->svc = svc;
 	or->obj = obj;
 	or->bucket = *bucket;
+	if (obj->sse == KURA_SSE_C) {
+		or->customer_key = customer_key ? kura_secret_dup(customer_key) : NULL;
+		if (or->customer_key == NULL) {
+			free(or);
+			return kura_fail(err, customer_key ? KURA_ENOMEM : KURA_EINVAL,
+					 "an SSE-C object needs its customer key");
+		}
+	}
 	if (obj->part_count > 0) {
 		or->pinned = malloc(obj->part_count * sizeof(*or->pinned));
 		if (or->pinned == NULL) {
@@ -74,6 +85,7 @@ enum kura_err s3_objread_new(struct kura_service *svc,
 						    or->pinned, obj->part_count, err);
 		if (rc != KURA_OK) {
 			free(or->pinned);
+			kura_secret_free(or->customer_key);
 			free(or);
 			return rc;
 		}
@@ -95,6 +107,7 @@ void s3_objread_free(struct s3_objread *or)
 	if (or->buf)
 		kura_wipe(or->buf, or->buf_cap);
 	free(or->buf);
+	kura_secret_free(or->customer_key);
 	free(or);
 }
 
@@ -119,7 +132,7 @@ static enum kura_err part_open(struct s3_objread *or, uint32_t idx,
 {
 	const struct kura_part *p = &or->obj->parts[idx];
 	struct kura_store *store = or->svc->store;
-	struct kura_secret *bk = NULL, *dek = NULL;
+	struct kura_secret *bk = NULL, *wk = NULL, *dek = NULL;
 	struct kura_binding b = { or->bucket.tenant_id, or->bucket.id, { 0 }, p->part_no };
 	uint8_t hdr[KURA_BLOB_HEADER_LEN];
 	uint64_t size;
@@ -128,13 +141,13 @@ static enum kura_err part_open(struct s3_objread *or, uint32_t idx,
 
 	enum kura_err rc = grow_buffers(or, (size_t)p->seg_size + KURA_SEG_TAG_LEN, err);
 	if (rc == KURA_OK)
-		rc = kura_keycache_get(or->svc->keycache, or->bucket.tenant_id,
-				       or->bucket.id, or->bucket.kek_id,
-				       or->bucket.key_wrapped, or->bucket.key_wrapped_len,
-				       &bk, err);
+		rc = kura_kms_read_key(or->svc->kms, p->bk_id, &bk, err);
+	if (rc == KURA_OK && or->customer_key != NULL)
+		rc = kura_ssec_wrap_key(bk, or->customer_key, &wk, err);
 	if (rc == KURA_OK)
-		rc = kura_dek_unwrap(bk, &b, p->dek_wrapped, &dek, err);
+		rc = kura_dek_unwrap(wk ? wk : bk, &b, p->dek_wrapped, &dek, err);
 	kura_secret_free(bk);
+	kura_secret_free(wk);
 	if (rc == KURA_OK)
 		rc = kura_opener_new(dek, &b, p->seg_size, p->size, &or->opener, err);
 	kura_secret_free(dek);

@@ -146,7 +146,7 @@ static enum kura_err object_headers(struct s3_req *r, const struct kura_object *
 	if (rc == KURA_OK)
 		rc = kura_http_resp_header(r->http, "Accept-Ranges", "bytes");
 	if (rc == KURA_OK)
-		rc = kura_http_resp_header(r->http, "x-amz-server-side-encryption", "AES256");
+		s3_sse_respond_headers(r, &r->sse);
 	if (rc == KURA_OK && o->tags_json != NULL) {
 		json_t *tags = json_loads(o->tags_json, 0, NULL);
 		char count[16];
@@ -256,6 +256,9 @@ static bool get_attempt(struct s3_req *r, bool last_attempt)
 	enum kura_err rc;
 	if (!s3_load_object(r, r->bucket.id, r->key, r->key_len, &o))
 		return true;
+	s3_sse_release(&r->sse);	/* a retry parses the headers again */
+	if (!s3_sse_for_read(r, o, false, &r->sse))
+		return true;
 	unsigned cond = s3_conditions(r, o, "If-Match", "If-None-Match",
 				      "If-Modified-Since", "If-Unmodified-Since");
 	if (cond == 412) {
@@ -303,7 +306,8 @@ static bool get_attempt(struct s3_req *r, bool last_attempt)
 	uint64_t len = o->size == 0 || empty_part ? 0 : last - first + 1;
 
 	struct get_stream *gs = calloc(1, sizeof(*gs));
-	if (gs == NULL || s3_objread_new(svc, &r->bucket, o, &gs->or, &err) != KURA_OK) {
+	if (gs == NULL || s3_objread_new(svc, &r->bucket, o, r->sse.customer_key, &gs->or,
+					 &err) != KURA_OK) {
 		free(gs);
 		s3_error(r, S3_InternalError, NULL, "out of memory");
 		return true;

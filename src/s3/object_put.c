@@ -31,9 +31,11 @@ void s3_respond_stored(struct s3_req *r, const char *etag_hex)
 	char etag[KURA_ETAG_MAX + 2];
 	snprintf(etag, sizeof(etag), "\"%s\"", etag_hex);
 	if (s3_respond(r, 200) != KURA_OK ||
-	    kura_http_resp_header(r->http, "ETag", etag) != KURA_OK ||
-	    kura_http_resp_header(r->http, "x-amz-server-side-encryption", "AES256") != KURA_OK)
+	    kura_http_resp_header(r->http, "ETag", etag) != KURA_OK) {
 		s3_error(r, S3_InternalError, NULL, "out of memory");
+		return;
+	}
+	s3_sse_respond_headers(r, &r->sse);
 }
 
 static void put_finish(struct s3_req *r)
@@ -68,11 +70,16 @@ void s3_put_object(struct s3_req *r)
 	st->obj.bucket_id = r->bucket.id;
 	st->obj.key = r->key;
 	st->obj.key_len = r->key_len;
-	if (!s3_object_headers_from_request(r, &st->obj))
+	if (!s3_object_headers_from_request(r, &st->obj) || !s3_sse_for_write(r, &r->sse))
 		return;
+	st->obj.sse = r->sse.mode;
+	st->obj.kms_key_id = r->sse.kms_key_id;
 	enum kura_err rc = kura_random_bytes(st->obj.version_uid, KURA_UID_LEN, &err);
 	if (rc == KURA_OK)
-		rc = s3_blob_begin(&st->blob, svc, &r->bucket, st->obj.version_uid, 0, &err);
+		rc = s3_sse_check_value(&r->sse, st->obj.version_uid, st->obj.ssec_hmac, &err);
+	if (rc == KURA_OK)
+		rc = s3_blob_begin(&st->blob, svc, &r->bucket, st->obj.version_uid, 0,
+				   &r->sse, &err);
 	if (rc != KURA_OK) {
 		s3_error_from(r, rc, &err);
 		return;

@@ -195,7 +195,7 @@ static bool check_key(struct s3_req *r)
  * a plain object or bucket request. */
 static const char *const unimplemented_subresources[] = {
 	"versions", "versionId", "policy", "policyStatus", "cors", "lifecycle",
-	"website", "logging", "notification", "replication", "encryption",
+	"website", "logging", "notification", "replication",
 	"object-lock", "legal-hold", "retention", "restore", "select", "torrent",
 	"accelerate", "requestPayment", "analytics", "inventory", "metrics",
 	"intelligent-tiering", "ownershipControls", "publicAccessBlock",
@@ -241,6 +241,10 @@ static enum s3_op route_bucket(struct s3_req *r, enum method m, const char **why
 		       : m == M_PUT ? S3_OP_PutBucketAcl : S3_OP_NONE;
 	if (has(r, "uploads"))
 		return m == M_GET ? S3_OP_ListMultipartUploads : S3_OP_NONE;
+	if (has(r, "encryption"))
+		return m == M_GET ? S3_OP_GetBucketEncryption
+		       : m == M_PUT ? S3_OP_PutBucketEncryption
+		       : m == M_DELETE ? S3_OP_DeleteBucketEncryption : S3_OP_NONE;
 	if (has(r, "delete"))
 		return m == M_POST ? S3_OP_DeleteObjects : S3_OP_NONE;
 	switch (m) {
@@ -328,6 +332,9 @@ static const s3_op_fn op_handlers[S3_OP_COUNT_] = {
 	[S3_OP_PutBucketAcl] = s3_put_acl,
 	[S3_OP_GetObjectAcl] = s3_get_acl,
 	[S3_OP_PutObjectAcl] = s3_put_acl,
+	[S3_OP_GetBucketEncryption] = s3_get_bucket_encryption,
+	[S3_OP_PutBucketEncryption] = s3_put_bucket_encryption,
+	[S3_OP_DeleteBucketEncryption] = s3_delete_bucket_encryption,
 };
 
 static void on_begin(void *ctx, struct kura_http_req *h)
@@ -407,6 +414,7 @@ static void on_done(void *ctx, struct kura_http_req *h, bool completed)
 	EVP_MD_CTX_free(r->sha256);
 	EVP_MD_CTX_free(r->md5);
 	kura_checksum_release(&r->checksum);
+	s3_sse_release(&r->sse);
 	kura_secret_free(r->signing_key);
 	kura_buf_release(&r->xml_body);
 	uint64_t us = (kura_mono_ns() - h->start_ns) / 1000;

@@ -30,85 +30,93 @@
 /* ---- errors ---- */
 
 #define S3_ERROR_TABLE(X)                                                     \
-	X(AccessDenied, 403, "Access Denied")                                 \
-	X(AuthorizationHeaderMalformed, 400,                                  \
+	X(AccessDenied, "AccessDenied", 403, "Access Denied")                                 \
+	X(AuthorizationHeaderMalformed, "AuthorizationHeaderMalformed", 400,                                  \
 	  "The authorization header is malformed.")                            \
-	X(AuthorizationQueryParametersError, 400,                             \
+	X(AuthorizationQueryParametersError, "AuthorizationQueryParametersError", 400,                             \
 	  "The query parameters that provide authentication are malformed.")  \
-	X(BadDigest, 400,                                                     \
+	X(BadDigest, "BadDigest", 400,                                                     \
 	  "The Content-MD5 you specified did not match what we received.")    \
-	X(BadRequest, 400, "Bad Request")                                     \
-	X(BucketAlreadyExists, 409,                                           \
+	X(BadRequest, "BadRequest", 400, "Bad Request")                                     \
+	X(BucketAlreadyExists, "BucketAlreadyExists", 409,                                           \
 	  "The requested bucket name is not available. The bucket namespace " \
 	  "is shared by all users of the system. Please select a different "  \
 	  "name and try again.")                                              \
-	X(BucketAlreadyOwnedByYou, 409,                                       \
+	X(BucketAlreadyOwnedByYou, "BucketAlreadyOwnedByYou", 409,                                       \
 	  "Your previous request to create the named bucket succeeded and "   \
 	  "you already own it.")                                              \
-	X(BucketNotEmpty, 409, "The bucket you tried to delete is not empty") \
-	X(EntityTooLarge, 400,                                                \
+	X(BucketNotEmpty, "BucketNotEmpty", 409, "The bucket you tried to delete is not empty") \
+	X(EntityTooLarge, "EntityTooLarge", 400,                                                \
 	  "Your proposed upload exceeds the maximum allowed object size.")    \
-	X(EntityTooSmall, 400,                                                \
+	X(EntityTooSmall, "EntityTooSmall", 400,                                                \
 	  "Your proposed upload is smaller than the minimum allowed object size.") \
-	X(IncompleteBody, 400,                                                \
+	X(IncompleteBody, "IncompleteBody", 400,                                                \
 	  "You did not provide the number of bytes specified by the "         \
 	  "Content-Length HTTP header.")                                      \
-	X(InternalError, 500,                                                 \
+	X(InternalError, "InternalError", 500,                                                 \
 	  "We encountered an internal error. Please try again.")             \
-	X(InvalidAccessKeyId, 403,                                            \
+	X(InvalidAccessKeyId, "InvalidAccessKeyId", 403,                                            \
 	  "The AWS access key Id you provided does not exist in our records.") \
-	X(InvalidArgument, 400, "Invalid Argument")                           \
-	X(InvalidBucketName, 400, "The specified bucket is not valid.")       \
-	X(InvalidDigest, 400, "The Content-MD5 you specified is not valid.")  \
-	X(InvalidLocationConstraint, 400,                                     \
+	X(InvalidArgument, "InvalidArgument", 400, "Invalid Argument")                           \
+	X(InvalidBucketName, "InvalidBucketName", 400, "The specified bucket is not valid.")       \
+	X(InvalidDigest, "InvalidDigest", 400, "The Content-MD5 you specified is not valid.")  \
+	X(InvalidLocationConstraint, "InvalidLocationConstraint", 400,                                     \
 	  "The specified location-constraint is not valid")                   \
-	X(InvalidPart, 400,                                                   \
+	X(InvalidPart, "InvalidPart", 400,                                                   \
 	  "One or more of the specified parts could not be found.")           \
-	X(InvalidPartOrder, 400,                                              \
+	X(InvalidPartOrder, "InvalidPartOrder", 400,                                              \
 	  "The list of parts was not in ascending order.")                    \
-	X(InvalidPartNumber, 416, "The requested partnumber is not satisfiable") \
-	X(InvalidRange, 416, "The requested range is not satisfiable")        \
-	X(InvalidRequest, 400, "Invalid Request")                             \
-	X(InvalidStorageClass, 400,                                           \
+	X(InvalidPartNumber, "InvalidPartNumber", 416, "The requested partnumber is not satisfiable") \
+	X(InvalidRange, "InvalidRange", 416, "The requested range is not satisfiable")        \
+	X(InvalidRequest, "InvalidRequest", 400, "Invalid Request")                             \
+	X(InvalidStorageClass, "InvalidStorageClass", 400,                                           \
 	  "The storage class you specified is not valid")                     \
-	X(InvalidTag, 400, "The tag provided was not a valid tag.")           \
-	X(InvalidURI, 400, "Couldn't parse the specified URI.")               \
-	X(KeyTooLongError, 400, "Your key is too long")                       \
-	X(MalformedXML, 400,                                                  \
+	X(InvalidTag, "InvalidTag", 400, "The tag provided was not a valid tag.")           \
+	X(InvalidEncryptionAlgorithmError, "InvalidEncryptionAlgorithmError", 400, \
+	  "The encryption request you specified is not valid.")                \
+	X(InvalidURI, "InvalidURI", 400, "Couldn't parse the specified URI.")               \
+	X(KMSDisabled, "KMS.DisabledException", 400,                          \
+	  "The key protecting this data is disabled.")                        \
+	X(KMSInvalidState, "KMS.KMSInvalidStateException", 400,                \
+	  "The key protecting this data was destroyed.")                      \
+	X(KMSNotFound, "KMS.NotFoundException", 400,                          \
+	  "The key you specified does not exist or is not yours.")            \
+	X(KeyTooLongError, "KeyTooLongError", 400, "Your key is too long")                       \
+	X(MalformedXML, "MalformedXML", 400,                                                  \
 	  "The XML you provided was not well-formed or did not validate "     \
 	  "against our published schema")                                     \
-	X(MetadataTooLarge, 400,                                              \
+	X(MetadataTooLarge, "MetadataTooLarge", 400,                                              \
 	  "Your metadata headers exceed the maximum allowed metadata size.")  \
-	X(MethodNotAllowed, 405,                                              \
+	X(MethodNotAllowed, "MethodNotAllowed", 405,                                              \
 	  "The specified method is not allowed against this resource.")       \
-	X(MissingContentLength, 411,                                          \
+	X(MissingContentLength, "MissingContentLength", 411,                                          \
 	  "You must provide the Content-Length HTTP header.")                 \
-	X(NoSuchBucket, 404, "The specified bucket does not exist")           \
-	X(NoSuchKey, 404, "The specified key does not exist.")                \
-	X(NoSuchTagSet, 404, "There is no tag set associated with the object.") \
-	X(NoSuchUpload, 404,                                                  \
+	X(NoSuchBucket, "NoSuchBucket", 404, "The specified bucket does not exist")           \
+	X(NoSuchKey, "NoSuchKey", 404, "The specified key does not exist.")                \
+	X(NoSuchTagSet, "NoSuchTagSet", 404, "There is no tag set associated with the object.") \
+	X(NoSuchUpload, "NoSuchUpload", 404,                                                  \
 	  "The specified multipart upload does not exist. The upload ID might " \
 	  "be invalid, or the multipart upload might have been aborted or "   \
 	  "completed.")                                                       \
-	X(NotImplemented, 501,                                                \
+	X(NotImplemented, "NotImplemented", 501,                                                \
 	  "A header you provided implies functionality that is not implemented.") \
-	X(PreconditionFailed, 412,                                            \
+	X(PreconditionFailed, "PreconditionFailed", 412,                                            \
 	  "At least one of the pre-conditions you specified did not hold")    \
-	X(RequestHeaderSectionTooLarge, 400,                                  \
+	X(RequestHeaderSectionTooLarge, "RequestHeaderSectionTooLarge", 400,                                  \
 	  "Your request header section exceeds the maximum allowed size.")    \
-	X(RequestTimeTooSkewed, 403,                                          \
+	X(RequestTimeTooSkewed, "RequestTimeTooSkewed", 403,                                          \
 	  "The difference between the request time and the current time is " \
 	  "too large.")                                                       \
-	X(ServiceUnavailable, 503, "Please reduce your request rate.")        \
-	X(SignatureDoesNotMatch, 403,                                         \
+	X(ServiceUnavailable, "ServiceUnavailable", 503, "Please reduce your request rate.")        \
+	X(SignatureDoesNotMatch, "SignatureDoesNotMatch", 403,                                         \
 	  "The request signature we calculated does not match the signature " \
 	  "you provided. Check your key and signing method.")                 \
-	X(XAmzContentSHA256Mismatch, 400,                                     \
+	X(XAmzContentSHA256Mismatch, "XAmzContentSHA256Mismatch", 400,                                     \
 	  "The provided 'x-amz-content-sha256' header does not match what "   \
 	  "was computed.")
 
 enum s3_error {
-#define S3_ERR_ENUM_(name, status, msg) S3_##name,
+#define S3_ERR_ENUM_(name, code, status, msg) S3_##name,
 	S3_ERROR_TABLE(S3_ERR_ENUM_)
 #undef S3_ERR_ENUM_
 	S3_ERROR_COUNT_
@@ -144,7 +152,10 @@ enum s3_error {
 	X(GetBucketAcl)                \
 	X(PutBucketAcl)                \
 	X(GetObjectAcl)                \
-	X(PutObjectAcl)
+	X(PutObjectAcl)                \
+	X(GetBucketEncryption)         \
+	X(PutBucketEncryption)         \
+	X(DeleteBucketEncryption)
 
 enum s3_op {
 	S3_OP_NONE = 0,
@@ -152,6 +163,14 @@ enum s3_op {
 	S3_OP_TABLE(S3_OP_ENUM_)
 #undef S3_OP_ENUM_
 	S3_OP_COUNT_
+};
+
+/* Which key protects an object, as a request asked for it. */
+struct s3_sse {
+	enum kura_sse mode;
+	uint64_t kms_key_id;			/* KURA_SSE_KMS */
+	struct kura_secret *customer_key;	/* KURA_SSE_C, for this request */
+	char customer_key_md5[32];		/* base64, as the client sent it */
 };
 
 /* A decoded query parameter. */
@@ -187,6 +206,10 @@ struct s3_req {
 	char access_key[KURA_ACCESS_KEY_ID_MAX];
 	struct kura_secret *signing_key;
 	char scope[128];
+
+	/* Encryption the request asked for or the object needs (sse.c);
+	 * the customer key, if any, is wiped when the request ends. */
+	struct s3_sse sse;
 
 	/* The bucket addressed, once looked up and checked for ownership. */
 	struct kura_bucket bucket;
@@ -238,7 +261,7 @@ unsigned s3_error_status(enum s3_error code);
 
 /* Start a successful response with the common headers. */
 enum kura_err s3_respond(struct s3_req *r, unsigned status);
-/* Respond 200 with ETag and x-amz-server-side-encryption for a stored
+/* Respond 200 with the ETag and the SSE headers (r->sse) of a stored
  * object or part. */
 void s3_respond_stored(struct s3_req *r, const char *etag_hex);
 /* Respond with an XML document (status 200). */
@@ -346,6 +369,43 @@ bool s3_payload_end(struct s3_req *r);
  * r->xml_body and call finish at the end (payload checks done). */
 void s3_expect_xml(struct s3_req *r, uint64_t max, void (*finish)(struct s3_req *r));
 
+/* ---- server-side encryption headers (sse.c) ---- */
+
+
+/* For a write (PUT, CreateMultipartUpload, copy target): SSE-C headers,
+ * x-amz-server-side-encryption(-aws-kms-key-id), or the bucket's default.
+ * Responds and returns false on a bad or conflicting header. */
+bool s3_sse_for_write(struct s3_req *r, struct s3_sse *out);
+/* For reading o (GET, HEAD, copy source when copy_source): an SSE-C
+ * object needs its key (AccessDenied for a wrong one); others refuse SSE-C
+ * headers.  Responds and returns false on failure. */
+bool s3_sse_for_read(struct s3_req *r, const struct kura_object *o,
+		     bool copy_source, struct s3_sse *out);
+/* The same for anything stored with (mode, kms_key_id, ssec_hmac) under
+ * version_uid — an upload in progress, for UploadPart. */
+bool s3_sse_match(struct s3_req *r, enum kura_sse mode, uint64_t kms_key_id,
+		  const uint8_t *ssec_hmac, const uint8_t version_uid[KURA_UID_LEN],
+		  bool copy_source, struct s3_sse *out);
+/* The check value to store for data written as s says (zeros unless
+ * SSE-C). */
+enum kura_err s3_sse_check_value(const struct s3_sse *s,
+				 const uint8_t version_uid[KURA_UID_LEN],
+				 uint8_t out[KURA_SSEC_HMAC_LEN],
+				 struct kura_error *err);
+/* Parse SSE-C headers (the copy-source ones when copy_source); *present
+ * tells whether any was sent.  Responds and returns false when malformed. */
+bool s3_ssec_parse(struct s3_req *r, bool copy_source, struct s3_sse *out,
+		   bool *present);
+/* Resolve a KMS key id as clients send it (a kura key name, or an ARN
+ * ending in ":key/NAME") to an enabled key of the tenant; responds
+ * KMS.NotFoundException / KMS.DisabledException otherwise. */
+bool s3_sse_resolve_kms_key(struct s3_req *r, const struct kura_str *id,
+			    struct s3_sse *out);
+/* The SSE response headers AWS sends for data stored as s says. */
+void s3_sse_respond_headers(struct s3_req *r, const struct s3_sse *s);
+/* Wipe the customer key. */
+void s3_sse_release(struct s3_sse *s);
+
 /* ---- writing a blob (blob_write.c) ---- */
 
 struct s3_blob {
@@ -362,11 +422,14 @@ struct s3_blob {
 	bool committed;			/* metadata references it */
 };
 
-/* A new blob for part part_no of object version version_uid in bucket. */
+/* A new blob for part part_no of object version version_uid in bucket,
+ * encrypted as sse says (its DEK wrapped by the bucket key of the chosen
+ * kura key, and for SSE-C also bound to the customer's key). */
 enum kura_err s3_blob_begin(struct s3_blob *b, struct kura_service *svc,
 			    const struct kura_bucket *bucket,
 			    const uint8_t version_uid[KURA_UID_LEN],
-			    uint32_t part_no, struct kura_error *err);
+			    uint32_t part_no, const struct s3_sse *sse,
+			    struct kura_error *err);
 enum kura_err s3_blob_write(struct s3_blob *b, const void *p, size_t n,
 			    struct kura_error *err);
 /* Seal the last segment and make the blob durable; fills b->part (size,
@@ -402,10 +465,12 @@ bool s3_load_object(struct s3_req *r, uint64_t bucket_id, const char *key,
 
 struct s3_objread;
 
-/* obj (and its parts) must outlive the reader. */
+/* obj (and its parts) must outlive the reader.  customer_key: the SSE-C
+ * key of an SSE-C object (checked already), else NULL. */
 enum kura_err s3_objread_new(struct kura_service *svc,
 			     const struct kura_bucket *bucket,
 			     const struct kura_object *obj,
+			     const struct kura_secret *customer_key,
 			     struct s3_objread **out, struct kura_error *err);
 /* Up to n bytes at object offset off into buf; *got == 0 only at the end.
  * KURA_EINTEGRITY when stored data fails authentication. */
@@ -466,6 +531,9 @@ void s3_put_object_tagging(struct s3_req *r);
 void s3_delete_object_tagging(struct s3_req *r);
 void s3_get_acl(struct s3_req *r);
 void s3_put_acl(struct s3_req *r);
+void s3_put_bucket_encryption(struct s3_req *r);
+void s3_get_bucket_encryption(struct s3_req *r);
+void s3_delete_bucket_encryption(struct s3_req *r);
 
 /* Shared by UploadPart and UploadPartCopy (multipart.c). */
 bool s3_part_begin(struct s3_req *r, struct kura_upload **upload,

@@ -487,10 +487,10 @@ static void test_keycache_hit_and_evict(void **state)
 	assert_int_equal(kura_keycache_new(&f->keys, 60000, &kc, &err), KURA_OK);
 
 	struct kura_secret *a = NULL, *b = NULL, *c = NULL;
-	assert_int_equal(kura_keycache_get(kc, 5, 500, k.kek_id, k.wrapped,
+	assert_int_equal(kura_keycache_get(kc, 500, 5, 500, k.kek_id, k.wrapped,
 					   k.wrapped_len, &a, &err), KURA_OK);
 	assert_int_equal(atomic_load(&f->td.unwraps), 1);
-	assert_int_equal(kura_keycache_get(kc, 5, 500, k.kek_id, k.wrapped,
+	assert_int_equal(kura_keycache_get(kc, 500, 5, 500, k.kek_id, k.wrapped,
 					   k.wrapped_len, &b, &err), KURA_OK);
 	assert_int_equal(atomic_load(&f->td.unwraps), 1);	/* a hit */
 	assert_int_equal(a->len, 32);
@@ -511,7 +511,7 @@ static void test_keycache_hit_and_evict(void **state)
 	/* Evict: the next get asks the provider again. */
 	kura_keycache_evict(kc, 500);
 	kura_keycache_evict(kc, 12345);	/* absent: no-op */
-	assert_int_equal(kura_keycache_get(kc, 5, 500, k.kek_id, k.wrapped,
+	assert_int_equal(kura_keycache_get(kc, 500, 5, 500, k.kek_id, k.wrapped,
 					   k.wrapped_len, &c, &err), KURA_OK);
 	assert_int_equal(atomic_load(&f->td.unwraps), 2);
 	assert_memory_equal(b->data, c->data, 32);
@@ -521,7 +521,7 @@ static void test_keycache_hit_and_evict(void **state)
 	struct bk k2;
 	make_bucket_key(f, 5, 500, &k2);
 	struct kura_secret *d = NULL;
-	assert_int_equal(kura_keycache_get(kc, 5, 500, k2.kek_id, k2.wrapped,
+	assert_int_equal(kura_keycache_get(kc, 500, 5, 500, k2.kek_id, k2.wrapped,
 					   k2.wrapped_len, &d, &err), KURA_OK);
 	assert_int_equal(atomic_load(&f->td.unwraps), 3);
 	assert_memory_not_equal(c->data, d->data, 32);
@@ -549,16 +549,16 @@ static void test_keycache_ttl(void **state)
 	struct kura_keycache *kc = NULL;
 	assert_int_equal(kura_keycache_new(&f->keys, 40, &kc, &err), KURA_OK);
 	struct kura_secret *a = NULL;
-	assert_int_equal(kura_keycache_get(kc, 1, 1, k.kek_id, k.wrapped,
+	assert_int_equal(kura_keycache_get(kc, 1, 1, 1, k.kek_id, k.wrapped,
 					   k.wrapped_len, &a, &err), KURA_OK);
 	kura_secret_free(a);
-	assert_int_equal(kura_keycache_get(kc, 1, 1, k.kek_id, k.wrapped,
+	assert_int_equal(kura_keycache_get(kc, 1, 1, 1, k.kek_id, k.wrapped,
 					   k.wrapped_len, &a, &err), KURA_OK);
 	kura_secret_free(a);
 	int before = atomic_load(&f->td.unwraps);
 	assert_in_range(before, 1, 2);	/* 2 only on a very slow machine */
 	sleep_ms(80);
-	assert_int_equal(kura_keycache_get(kc, 1, 1, k.kek_id, k.wrapped,
+	assert_int_equal(kura_keycache_get(kc, 1, 1, 1, k.kek_id, k.wrapped,
 					   k.wrapped_len, &a, &err), KURA_OK);
 	kura_secret_free(a);
 	assert_int_equal(atomic_load(&f->td.unwraps), before + 1);
@@ -567,7 +567,7 @@ static void test_keycache_ttl(void **state)
 	/* ttl 0: nothing is cached. */
 	assert_int_equal(kura_keycache_new(&f->keys, 0, &kc, &err), KURA_OK);
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(kura_keycache_get(kc, 1, 1, k.kek_id, k.wrapped,
+		assert_int_equal(kura_keycache_get(kc, 1, 1, 1, k.kek_id, k.wrapped,
 						   k.wrapped_len, &a, &err),
 				 KURA_OK);
 		kura_secret_free(a);
@@ -592,7 +592,7 @@ static void test_keycache_provider_failure(void **state)
 	for (size_t i = 0; i < 3; i++) {
 		f->td.fail_unwrap = injected[i];
 		kura_error_clear(&err);
-		assert_int_equal(kura_keycache_get(kc, 3, 33, k.kek_id, k.wrapped,
+		assert_int_equal(kura_keycache_get(kc, 33, 3, 33, k.kek_id, k.wrapped,
 						   k.wrapped_len, &out, &err),
 				 injected[i]);
 		assert_ptr_equal(out, sentinel);
@@ -602,25 +602,25 @@ static void test_keycache_provider_failure(void **state)
 	/* Real failures from the provider: unknown KEK, wrong binding,
 	 * tampered wrapped key, destroyed KEK. */
 	kura_error_clear(&err);
-	assert_int_equal(kura_keycache_get(kc, 3, 33, "td-15", k.wrapped,
+	assert_int_equal(kura_keycache_get(kc, 33, 3, 33, "td-15", k.wrapped,
 					   k.wrapped_len, &out, &err), KURA_ENOENT);
 	kura_error_clear(&err);
-	assert_int_equal(kura_keycache_get(kc, 4, 33, k.kek_id, k.wrapped,
+	assert_int_equal(kura_keycache_get(kc, 33, 4, 33, k.kek_id, k.wrapped,
 					   k.wrapped_len, &out, &err),
 			 KURA_EINTEGRITY);
 	kura_error_clear(&err);
-	assert_int_equal(kura_keycache_get(kc, 3, 34, k.kek_id, k.wrapped,
+	assert_int_equal(kura_keycache_get(kc, 34, 3, 34, k.kek_id, k.wrapped,
 					   k.wrapped_len, &out, &err),
 			 KURA_EINTEGRITY);
 	k.wrapped[20] ^= 1;
 	kura_error_clear(&err);
-	assert_int_equal(kura_keycache_get(kc, 3, 33, k.kek_id, k.wrapped,
+	assert_int_equal(kura_keycache_get(kc, 33, 3, 33, k.kek_id, k.wrapped,
 					   k.wrapped_len, &out, &err),
 			 KURA_EINTEGRITY);
 	k.wrapped[20] ^= 1;
 	/* Nothing was cached by the failures: this one unwraps and works. */
 	int before = atomic_load(&f->td.unwraps);
-	assert_int_equal(kura_keycache_get(kc, 3, 33, k.kek_id, k.wrapped,
+	assert_int_equal(kura_keycache_get(kc, 33, 3, 33, k.kek_id, k.wrapped,
 					   k.wrapped_len, &out, &err), KURA_OK);
 	assert_int_equal(atomic_load(&f->td.unwraps), before + 1);
 	kura_secret_free(out);
@@ -629,12 +629,12 @@ static void test_keycache_provider_failure(void **state)
 	assert_int_equal(td_kek_destroy(&f->td, k.kek_id, &err), KURA_OK);
 	kura_keycache_evict(kc, 33);
 	kura_error_clear(&err);
-	assert_int_equal(kura_keycache_get(kc, 3, 33, k.kek_id, k.wrapped,
+	assert_int_equal(kura_keycache_get(kc, 33, 3, 33, k.kek_id, k.wrapped,
 					   k.wrapped_len, &out, &err), KURA_EKEY);
 	assert_ptr_equal(out, sentinel);
 	/* Malformed references never reach the provider. */
 	kura_error_clear(&err);
-	assert_int_equal(kura_keycache_get(kc, 3, 33, k.kek_id, k.wrapped, 0,
+	assert_int_equal(kura_keycache_get(kc, 33, 3, 33, k.kek_id, k.wrapped, 0,
 					   &out, &err), KURA_EINVAL);
 	kura_keycache_free(kc);
 }
@@ -672,7 +672,7 @@ static void *worker_main(void *arg)
 		}
 		struct kura_error err = { 0 };
 		struct kura_secret *k = NULL;
-		if (kura_keycache_get(c->kc, 9, (uint64_t)b + 1000,
+		if (kura_keycache_get(c->kc, (uint64_t)b + 1000, 9, (uint64_t)b + 1000,
 				      c->bk[b].kek_id, c->bk[b].wrapped,
 				      c->bk[b].wrapped_len, &k, &err) != KURA_OK ||
 		    k->len != 32 || memcmp(k->data, c->expect[b], 32) != 0)

@@ -1,0 +1,40 @@
+/*
+ * cli.h — what the files of src/cli share: parsed arguments and the
+ * command entry points.
+ */
+#ifndef KURA_CLI_H
+#define KURA_CLI_H
+
+#include <stdbool.h>
+
+#include "kura/config.h"
+#include "kura/service.h"
+
+#define CLI_MAX_WORDS 16
+
+struct cli {
+	const char *config;
+	const char *data_dir;
+	const char *listen;
+	const char *tenant;	/* --tenant (default: the root tenant) */
+	const char *from;	/* --from FILE (key import) */
+	const char *public_key;	/* --public-key PEM (cert verify) */
+	bool yes;		/* --yes: confirm a destructive command */
+	const char *words[CLI_MAX_WORDS];	/* positional arguments */
+	int nwords;
+};
+
+/* Open the service for a command; prints the error and returns NULL. */
+struct kura_service *cli_open_service(const struct kura_config *cfg);
+
+/* The tenant id named by --tenant (or the root tenant); prints and
+ * returns false on failure. */
+bool cli_tenant(struct kura_service *svc, const struct cli *c, uint64_t *id);
+
+int cli_tenant_add(const struct kura_config *cfg, const struct cli *c);
+int cli_key(const struct kura_config *cfg, const struct cli *c);
+int cli_bucket(const struct kura_config *cfg, const struct cli *c);
+int cli_cert(const struct kura_config *cfg, const struct cli *c);
+int cli_check(const struct kura_config *cfg, const struct cli *c);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * cmd_bucket.c — `kura bucket shred BUCKET --yes`: crypto-shredding with a
+ * deletion certificate (src/daemon/shred.c does the work).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "kura/daemon.h"
+#include "cli.h"
+#include "kura/banned.h"
+
+int cli_bucket(const struct kura_config *cfg, const struct cli *c)
+{
+	if (c->nwords != 3 || strcmp(c->words[1], "shred") != 0) {
+		fprintf(stderr, "usage: kura bucket shred BUCKET --yes\n");
+		return 2;
+	}
+	const char *bucket = c->words[2];
+	if (!c->yes) {
+		fprintf(stderr, "kura: shredding '%s' destroys its key and every object in it "
+			"for good; repeat with --yes\n", bucket);
+		return 2;
+	}
+	struct kura_service *svc = cli_open_service(cfg);
+	if (svc == NULL)
+		return 1;
+	char path[4096];
+	struct kura_error err = { 0 };
+	int code = 0;
+	enum kura_err rc = kura_daemon_shred(svc, bucket, path, sizeof(path), &err);
+	if (rc == KURA_ENOENT) {
+		fprintf(stderr, "kura: no bucket '%s'\n", bucket);
+		code = 1;
+	} else if (rc != KURA_OK) {
+		fprintf(stderr, "kura: shred '%s' failed: %s\n", bucket, err.msg);
+		code = 1;
+	} else {
+		printf("%s\n", path);
+	}
+	kura_service_close(svc);
+	return code;
+}

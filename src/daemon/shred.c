@@ -1,0 +1,203 @@
+/*
+ * shred.c — crypto-shredding a bucket with evidence (A-7, A-8, A-9).
+ *
+ * Order, chosen so that every step that can fail leaves the data either
+ * intact or unreadable, never "deleted but recoverable":
+ *   1. inventory: the bucket's objects and blobs are listed;
+ *   2. the bucket's own key is destroyed in the key provider — from here
+ *      on no copy of the ciphertext (backups, a stolen disk, an old copy of
+ *      the data directory) can be decrypted;
+ *   3. the bucket and everything in it leave the metadata store in one
+ *      transaction, its blobs queued for deletion;
+ *   4. every blob is removed from the data store, each removal recorded;
+ *   5. the deletion certificate is signed and written.
+ * Shared keys (tenant scope, SSE-KMS keys) are not destroyed — other
+ * buckets use them — but this bucket's bucket keys under them are deleted
+ * in step 3; the certificate says so.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kura/cert.h"
+#include "kura/daemon.h"
+#include "kura/fsutil.h"
+#include "kura/log.h"
+#include "kura/timefmt.h"
+#include "kura/banned.h"
+
+#define LIST_PAGE 1000
+#define GC_BATCH 512
+
+struct blob_entry {
+	uint8_t id[KURA_BLOB_ID_LEN];
+	uint64_t size;
+};
+
+struct blob_list {
+	struct blob_entry *v;
+	size_t n, cap;
+};
+
+static enum kura_err collect_blob(void *ctx, const uint8_t id[KURA_BLOB_ID_LEN],
+				  uint64_t size)
+{
+	struct blob_list *l = ctx;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 1024;
+		struct blob_entry *v = realloc(l->v, cap * sizeof(*v));
+		if (v == NULL)
+			return KURA_ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	memcpy(l->v[l->n].id, id, KURA_BLOB_ID_LEN);
+	l->v[l->n].size = size;
+	l->n++;
+	return KURA_OK;
+}
+
+/* Every object of the bucket into the certificate. */
+static enum kura_err add_objects(struct kura_service *svc, uint64_t bucket_id,
+				 struct kura_cert *cert, struct kura_error *err)
+{
+	struct kura_meta *meta = svc->meta;
+	char *after = NULL;
+	size_t after_len = 0;
+	enum kura_err rc = KURA_OK;
+	for (;;) {
+		struct kura_pool *pool = kura_pool_new(64 * 1024);
+		struct kura_list_entry *es = NULL;
+		size_t n = 0;
+		if (pool == NULL) {
+			rc = kura_fail(err, KURA_ENOMEM, "inventory");
+			break;
+		}
+		rc = meta->ops->object_list(meta->priv, bucket_id, "", 0, after, after_len,
+					    LIST_PAGE, pool, &es, &n, err);
+		for (size_t i = 0; rc == KURA_OK && i < n; i++)
+			rc = kura_cert_add_object(cert, es[i].key, es[i].key_len, es[i].size,
+						  es[i].etag, es[i].mtime_ms, err);
+		if (rc == KURA_OK && n > 0) {
+			char *next = malloc(es[n - 1].key_len);
+			if (next == NULL) {
+				rc = kura_fail(err, KURA_ENOMEM, "inventory");
+			} else {
+				memcpy(next, es[n - 1].key, es[n - 1].key_len);
+				free(after);
+				after = next;
+				after_len = es[n - 1].key_len;
+			}
+		}
+		kura_pool_free(pool);
+		if (rc != KURA_OK || n < LIST_PAGE)
+			break;
+	}
+	free(after);
+	return rc;
+}
+
+/* Destroy the bucket's own key, or record why a shared one stays. */
+static enum kura_err handle_key(struct kura_service *svc,
+				const struct kura_bucket *b, struct kura_cert *cert,
+				struct kura_error *err)
+{
+	struct kura_key k;
+	enum kura_err rc = svc->meta->ops->key_get(svc->meta->priv, b->key_id, &k, err);
+	if (rc != KURA_OK)
+		return rc;
+	if (k.kind != KURA_KEY_BUCKET)
+		return kura_cert_add_key_retained(
+			cert, &k,
+			"shared by the tenant's buckets: not destroyed; this bucket's "
+			"bucket keys under it were deleted", err);
+	struct kura_kms_destroyed d;
+	rc = kura_kms_key_destroy(svc->kms, k.id, &d, err);
+	if (rc == KURA_OK)
+		rc = kura_cert_add_key_destroyed(cert, &k, &d, err);
+	return rc;
+}
+
+/* Remove the blobs from the store, recording each in the certificate, then
+ * forget them in the gc queue. */
+static enum kura_err remove_blobs(struct kura_service *svc,
+				  const struct blob_list *blobs,
+				  struct kura_cert *cert, struct kura_error *err)
+{
+	char location[4200];
+	const char *path = kura_config_get(svc->cfg, "storage", "path");
+	if (path != NULL)
+		snprintf(location, sizeof(location), "%s", path);
+	else
+		snprintf(location, sizeof(location), "%s/blobs", svc->data_dir);
+	uint8_t done[GC_BATCH][KURA_BLOB_ID_LEN];
+	size_t nd = 0;
+	for (size_t i = 0; i < blobs->n; i++) {
+		const struct blob_entry *e = &blobs->v[i];
+		enum kura_err rc = svc->store->ops->remove(svc->store->priv, e->id, err);
+		if (rc == KURA_OK)
+			rc = kura_cert_add_replica(cert, svc->store->ops->name, location, e->id,
+						   e->size, kura_now_ms(), err);
+		if (rc != KURA_OK)
+			return rc;
+		memcpy(done[nd++], e->id, KURA_BLOB_ID_LEN);
+		if (nd == GC_BATCH || i + 1 == blobs->n) {
+			rc = svc->meta->ops->gc_done(svc->meta->priv,
+						     (const uint8_t (*)[KURA_BLOB_ID_LEN])done,
+						     nd, err);
+			if (rc != KURA_OK)
+				return rc;
+			nd = 0;
+		}
+	}
+	return KURA_OK;
+}
+
+enum kura_err kura_daemon_shred(struct kura_service *svc, const char *bucket,
+				char *cert_path, size_t cap,
+				struct kura_error *err)
+{
+	struct kura_meta *meta = svc->meta;
+	struct kura_bucket b;
+	struct kura_tenant t;
+	struct kura_cert *cert = NULL;
+	struct blob_list blobs = { 0 };
+	int64_t started = kura_now_ms();
+	char dir[4200], stamp[KURA_TIME_AMZ_LEN];
+
+	enum kura_err rc = meta->ops->bucket_get(meta->priv, bucket, &b, err);
+	if (rc == KURA_OK)
+		rc = meta->ops->tenant_get(meta->priv, b.tenant_id, &t, err);
+	if (rc == KURA_OK)
+		rc = kura_cert_new(&b, &t, started, &cert, err);
+	if (rc == KURA_OK)
+		rc = add_objects(svc, b.id, cert, err);
+	if (rc == KURA_OK)
+		rc = meta->ops->bucket_blobs(meta->priv, b.id, collect_blob, &blobs, err);
+	if (rc != KURA_OK)
+		goto out;
+	kura_info(NULL, "shred '%s': %zu blobs; destroying its key", bucket, blobs.n);
+	if ((rc = handle_key(svc, &b, cert, err)) != KURA_OK)
+		goto out;
+	if ((rc = meta->ops->bucket_purge(meta->priv, b.id, err)) != KURA_OK)
+		goto out;
+	if ((rc = remove_blobs(svc, &blobs, cert, err)) != KURA_OK)
+		goto out;
+
+	snprintf(dir, sizeof(dir), "%s/certificates", svc->data_dir);
+	kura_time_amz(kura_now_ms(), stamp);
+	if ((rc = kura_mkdirs(dir, 0700, err)) != KURA_OK)
+		goto out;
+	if (snprintf(cert_path, cap, "%s/deletion-%s-%s.json", dir, bucket, stamp) >= (int)cap) {
+		rc = kura_fail(err, KURA_EINVAL, "certificate path too long");
+		goto out;
+	}
+	rc = kura_cert_sign_and_write(cert, svc->kms, svc->system_key, kura_now_ms(),
+				      cert_path, err);
+	if (rc == KURA_OK)
+		kura_info(NULL, "shred '%s': done, certificate '%s'", bucket, cert_path);
+out:
+	free(blobs.v);
+	kura_cert_free(cert);
+	return rc;
+}

@@ -1,0 +1,54 @@
+/*
+ * kms_int.h — what the files of src/kms share (not a public contract).
+ */
+#ifndef KURA_KMS_INT_H
+#define KURA_KMS_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kura/crypt.h"
+#include "kura/kms.h"
+
+struct kura_kms {
+	struct kura_meta *meta;
+	struct kura_keys *keys;
+	struct kura_keycache *cache;
+	bool tenant_scope;		/* [keys] kek_scope = tenant */
+	int64_t retired_grace_ms;	/* [keys] rotation_grace */
+	/* Watcher of the key generation. */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t watcher;
+	bool watching;
+	bool stopping;
+	uint64_t generation;
+	/* Serialises creation of the signing key. */
+	pthread_mutex_t signer_lock;
+};
+
+/* Clear the cache when the metadata's key generation moved. */
+void kms_check_generation(struct kura_kms *kms);
+
+/* The KEK id of k's current version. */
+enum kura_err kms_current_kek(struct kura_kms *kms, const struct kura_key *k,
+			      char kek_id[KURA_KEK_ID_MAX],
+			      struct kura_error *err);
+
+/* A fresh random bucket key for (tenant, bucket) wrapped by kek_id into bk
+ * (wrapped, bucket_id, tenant_id, current, created); *key gets the key when
+ * key is not NULL. */
+enum kura_err kms_new_bucket_key(struct kura_kms *kms, uint64_t tenant_id,
+				 uint64_t bucket_id, const char *kek_id,
+				 struct kura_bucket_key *bk,
+				 struct kura_secret **key,
+				 struct kura_error *err);
+
+/* Create a key of any kind: a new KEK, or material imported (BYOK). */
+enum kura_err kms_create_key(struct kura_kms *kms, uint64_t tenant_id,
+			     const char *name, enum kura_key_kind kind,
+			     const struct kura_secret *material,
+			     struct kura_key *out, struct kura_error *err);
+
+#endif
