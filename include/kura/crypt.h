@@ -144,8 +144,10 @@ enum kura_err kura_ssec_wrap_key(const struct kura_secret *bucket_key,
 				 struct kura_error *err);
 
 /* The check value stored with an SSE-C object to recognise its key:
- * HMAC-SHA256(customer key, "kura-ssec-check-v1" || version uid). */
-enum kura_err kura_ssec_check_value(const struct kura_secret *customer_key,
+ * HMAC-SHA256(system key, "kura-ssec-check-v1" || customer key ||
+ * version uid). */
+enum kura_err kura_ssec_check_value(const struct kura_secret *system_key,
+				    const struct kura_secret *customer_key,
 				    const uint8_t version_uid[KURA_UID_LEN],
 				    uint8_t out[32], struct kura_error *err);
 

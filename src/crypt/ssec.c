@@ -4,7 +4,9 @@
  * the bucket key and the customer's key, so reading needs the customer's
  * key *and* the bucket's (shredding the bucket still destroys the data);
  * a check value lets kura refuse a wrong key with AccessDenied before any
- * decryption is attempted.  See docs/FORMAT.md §6.1.
+ * decryption is attempted.  The check value is keyed with kura's system
+ * key, so someone holding only the metadata cannot test guesses of a
+ * customer key against it.  See docs/KEYS.md.
  *
  * Thread-safe (no state).
  */
@@ -23,7 +25,7 @@ static enum kura_err hmac256(const uint8_t *key, size_t key_len,
 			     const uint8_t *a, size_t an, const uint8_t *b,
 			     size_t bn, uint8_t out[32], struct kura_error *err)
 {
-	uint8_t msg[64];
+	uint8_t msg[96];
 	size_t outl = 0;
 	if (an + bn > sizeof(msg))
 		return kura_fail(err, KURA_EINVAL, "ssec: message too long");
@@ -59,13 +61,18 @@ enum kura_err kura_ssec_wrap_key(const struct kura_secret *bucket_key,
 	return KURA_OK;
 }
 
-enum kura_err kura_ssec_check_value(const struct kura_secret *customer_key,
+enum kura_err kura_ssec_check_value(const struct kura_secret *system_key,
+				    const struct kura_secret *customer_key,
 				    const uint8_t version_uid[KURA_UID_LEN],
 				    uint8_t out[32], struct kura_error *err)
 {
+	uint8_t msg[sizeof(CHECK_LABEL) - 1 + KURA_AES256_KEY_LEN];
 	if (customer_key->len != KURA_AES256_KEY_LEN)
 		return kura_fail(err, KURA_EINVAL, "ssec: key must be 32 bytes");
-	return hmac256(customer_key->data, customer_key->len,
-		       (const uint8_t *)CHECK_LABEL, sizeof(CHECK_LABEL) - 1, version_uid,
-		       KURA_UID_LEN, out, err);
+	memcpy(msg, CHECK_LABEL, sizeof(CHECK_LABEL) - 1);
+	memcpy(msg + sizeof(CHECK_LABEL) - 1, customer_key->data, KURA_AES256_KEY_LEN);
+	enum kura_err rc = hmac256(system_key->data, system_key->len, msg, sizeof(msg),
+				   version_uid, KURA_UID_LEN, out, err);
+	kura_wipe(msg, sizeof(msg));
+	return rc;
 }

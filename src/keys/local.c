@@ -848,30 +848,32 @@ static void local_close(void *priv)
 	pthread_rwlock_destroy(&l->rw);
 }
 
-static enum kura_err local_kek_create(void *priv, const char *label,
-				      char id_out[KURA_KEK_ID_MAX],
-				      struct kura_error *err)
+/* Add a KEK holding key (taken over: freed on failure too). */
+static enum kura_err add_kek(struct local *l, const char *label,
+			     struct kura_secret *key, char id_out[KURA_KEK_ID_MAX],
+			     struct kura_error *err)
 {
-	struct local *l = priv;
 	struct kek k;
 	memset(&k, 0, sizeof(k));
 	size_t label_len = label ? strnlen(label, KS_LABEL_MAX + 1) : 0;
-	if (!label_valid(label ? label : "", label_len))
+	if (!label_valid(label ? label : "", label_len)) {
+		kura_secret_free(key);
 		return kura_fail(err, KURA_EINVAL,
 				 "KEK label must be at most %d bytes of UTF-8 without control characters",
 				 KS_LABEL_MAX);
+	}
 	memcpy(k.label, label ? label : "", label_len);
 	k.label[label_len] = '\0';
 	k.label_len = (uint8_t)label_len;
 	k.state = KEK_ACTIVE;
 	time_t now = time(NULL);
 	k.created = now > 0 ? (uint64_t)now : 0;
+	k.key = key;
 	enum kura_err rc = kura_random_bytes(k.id, sizeof(k.id), err);
-	if (rc != KURA_OK)
+	if (rc != KURA_OK) {
+		kura_secret_free(k.key);
 		return rc;
-	rc = kura_secret_random(KEK_LEN, &k.key, err);
-	if (rc != KURA_OK)
-		return rc;
+	}
 
 	rc = writer_begin(l, err);
 	if (rc != KURA_OK) {
@@ -916,6 +918,32 @@ out:
 	writer_end(l);
 	kura_secret_free(k.key);
 	return rc;
+}
+
+static enum kura_err local_kek_create(void *priv, const char *label,
+				      char id_out[KURA_KEK_ID_MAX],
+				      struct kura_error *err)
+{
+	struct kura_secret *key = NULL;
+	enum kura_err rc = kura_secret_random(KEK_LEN, &key, err);
+	if (rc != KURA_OK)
+		return rc;
+	return add_kek(priv, label, key, id_out, err);
+}
+
+/* Bring your own key: the owner's 32 bytes become a KEK like any other
+ * (the local keystore cannot make it non-extractable: it is a file). */
+static enum kura_err local_kek_import(void *priv, const char *label,
+				      const struct kura_secret *material,
+				      char id_out[KURA_KEK_ID_MAX],
+				      struct kura_error *err)
+{
+	if (material == NULL || material->len != KEK_LEN)
+		return kura_fail(err, KURA_EINVAL, "an imported KEK must be %d bytes", KEK_LEN);
+	struct kura_secret *key = kura_secret_dup(material);
+	if (key == NULL)
+		return kura_fail(err, KURA_ENOMEM, "locked memory for a KEK");
+	return add_kek(priv, label, key, id_out, err);
 }
 
 /* Find an active KEK.  On success returns with the read lock held; the
@@ -1045,7 +1073,7 @@ out:
 
 const struct kura_keys_ops kura_keys_local = {
 	.name = "local",
-	.caps = KURA_KEYS_CAP_DESTROY,
+	.caps = KURA_KEYS_CAP_DESTROY | KURA_KEYS_CAP_IMPORT,
 	.priv_size = sizeof(struct local),
 	.open = local_open,
 	.close = local_close,
@@ -1053,4 +1081,5 @@ const struct kura_keys_ops kura_keys_local = {
 	.wrap = local_wrap,
 	.unwrap = local_unwrap,
 	.kek_destroy = local_kek_destroy,
+	.kek_import = local_kek_import,
 };

@@ -172,8 +172,16 @@ static enum kura_err open_bucket_key(struct kura_kms *kms,
 	if (bk->version_state == KURA_KEYVER_DESTROYED)
 		return kura_fail(err, KURA_EKEY_DESTROYED, "version %u of key %llu is destroyed",
 				 bk->key_version, (unsigned long long)bk->key_id);
-	return kura_keycache_get(kms->cache, bk->id, bk->tenant_id, bk->bucket_id,
-				 bk->kek_id, bk->wrapped, bk->wrapped_len, key, err);
+	enum kura_err rc = kura_keycache_get(kms->cache, bk->id, bk->tenant_id,
+					     bk->bucket_id, bk->kek_id, bk->wrapped,
+					     bk->wrapped_len, key, err);
+	/* Metadata says the key is alive but the provider has no such KEK:
+	 * it was destroyed outside kura (e.g. by the HSM's or key manager's
+	 * own administrators).  For the data that is the same as destroyed. */
+	if (rc == KURA_ENOENT)
+		return kura_fail(err, KURA_EKEY_DESTROYED,
+				 "KEK '%s' no longer exists in the key provider", bk->kek_id);
+	return rc;
 }
 
 /* The KEK id of a key's current version. */
@@ -377,12 +385,41 @@ static enum kura_err bucket_with_tenant_key(struct kura_kms *kms,
 	return kura_fail(err, KURA_EBUSY, "tenant key keeps changing");
 }
 
+/* A live "bucket/NAME" key without its bucket is what a crash between a
+ * bucket's deletion and its key's destruction leaves: finish the job. */
+static enum kura_err destroy_orphan_key(struct kura_kms *kms, const struct kura_bucket *b,
+					struct kura_error *err)
+{
+	struct kura_key k;
+	char name[KURA_KEY_NAME_MAX];
+	struct kura_error e = { 0 };
+	snprintf(name, sizeof(name), "%s%s", KURA_BUCKET_KEY_PREFIX, b->name);
+	enum kura_err rc = kms->meta->ops->key_get_by_name(kms->meta->priv, b->tenant_id,
+							   name, &k, &e);
+	if (rc == KURA_ENOENT)
+		return KURA_OK;
+	if (rc != KURA_OK)
+		return kura_fail(err, rc, "%s", e.msg);
+	/* The key and its bucket are created in one transaction: if the
+	 * bucket is visible now, the key is not an orphan but a concurrent
+	 * CreateBucket's, and ours will fail with EEXIST. */
+	struct kura_bucket b2;
+	if (kms->meta->ops->bucket_get(kms->meta->priv, b->name, &b2, NULL) != KURA_ENOENT)
+		return KURA_OK;
+	kura_warn(NULL, "destroying key '%s' left behind by an interrupted bucket "
+		  "deletion", name);
+	return kura_kms_key_destroy(kms, k.id, NULL, err);
+}
+
 enum kura_err kura_kms_bucket_create(struct kura_kms *kms,
 				     struct kura_bucket *b,
 				     struct kura_error *err)
 {
 	if (kms->tenant_scope)
 		return bucket_with_tenant_key(kms, b, err);
+	enum kura_err orc = destroy_orphan_key(kms, b, err);
+	if (orc != KURA_OK)
+		return orc;
 
 	struct kura_keys *keys = kms->keys;
 	struct kura_key k = { 0 };

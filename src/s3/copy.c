@@ -202,7 +202,7 @@ void s3_copy_object(struct s3_req *r)
 	o.kms_key_id = r->sse.kms_key_id;
 	enum kura_err rc = kura_random_bytes(o.version_uid, KURA_UID_LEN, &err);
 	if (rc == KURA_OK)
-		rc = s3_sse_check_value(&r->sse, o.version_uid, o.ssec_hmac, &err);
+		rc = s3_sse_check_value(r, &r->sse, o.version_uid, o.ssec_hmac, &err);
 	if (rc == KURA_OK)
 		rc = s3_blob_begin(&blob, svc, &r->bucket, o.version_uid, 0, &r->sse, &err);
 	if (rc == KURA_OK)

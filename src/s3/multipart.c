@@ -78,7 +78,7 @@ void s3_create_multipart_upload(struct s3_req *r)
 	if (rc == KURA_OK)
 		rc = kura_random_bytes(rnd, sizeof(rnd), &err);
 	if (rc == KURA_OK)
-		rc = s3_sse_check_value(&r->sse, u.version_uid, u.ssec_hmac, &err);
+		rc = s3_sse_check_value(r, &r->sse, u.version_uid, u.ssec_hmac, &err);
 	if (rc != KURA_OK) {
 		s3_error_from(r, rc, &err);
 		return;

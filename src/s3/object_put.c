@@ -76,7 +76,7 @@ void s3_put_object(struct s3_req *r)
 	st->obj.kms_key_id = r->sse.kms_key_id;
 	enum kura_err rc = kura_random_bytes(st->obj.version_uid, KURA_UID_LEN, &err);
 	if (rc == KURA_OK)
-		rc = s3_sse_check_value(&r->sse, st->obj.version_uid, st->obj.ssec_hmac, &err);
+		rc = s3_sse_check_value(r, &r->sse, st->obj.version_uid, st->obj.ssec_hmac, &err);
 	if (rc == KURA_OK)
 		rc = s3_blob_begin(&st->blob, svc, &r->bucket, st->obj.version_uid, 0,
 				   &r->sse, &err);

@@ -388,7 +388,7 @@ bool s3_sse_match(struct s3_req *r, enum kura_sse mode, uint64_t kms_key_id,
 		  bool copy_source, struct s3_sse *out);
 /* The check value to store for data written as s says (zeros unless
  * SSE-C). */
-enum kura_err s3_sse_check_value(const struct s3_sse *s,
+enum kura_err s3_sse_check_value(struct s3_req *r, const struct s3_sse *s,
 				 const uint8_t version_uid[KURA_UID_LEN],
 				 uint8_t out[KURA_SSEC_HMAC_LEN],
 				 struct kura_error *err);

@@ -214,7 +214,7 @@ bool s3_sse_match(struct s3_req *r, enum kura_sse mode, uint64_t kms_key_id,
 		return false;
 	}
 	uint8_t check[32];
-	if (kura_ssec_check_value(out->customer_key, version_uid, check, &err) != KURA_OK) {
+	if (kura_ssec_check_value(r->svc->system_key, out->customer_key, version_uid, check, &err) != KURA_OK) {
 		s3_sse_release(out);
 		s3_error(r, S3_InternalError, NULL, err.msg);
 		return false;
@@ -234,7 +234,7 @@ bool s3_sse_for_read(struct s3_req *r, const struct kura_object *o,
 			    copy_source, out);
 }
 
-enum kura_err s3_sse_check_value(const struct s3_sse *s,
+enum kura_err s3_sse_check_value(struct s3_req *r, const struct s3_sse *s,
 				 const uint8_t version_uid[KURA_UID_LEN],
 				 uint8_t out[KURA_SSEC_HMAC_LEN],
 				 struct kura_error *err)
@@ -243,7 +243,8 @@ enum kura_err s3_sse_check_value(const struct s3_sse *s,
 		memset(out, 0, KURA_SSEC_HMAC_LEN);
 		return KURA_OK;
 	}
-	return kura_ssec_check_value(s->customer_key, version_uid, out, err);
+	return kura_ssec_check_value(r->svc->system_key, s->customer_key, version_uid,
+				     out, err);
 }
 
 void s3_sse_respond_headers(struct s3_req *r, const struct s3_sse *s)
