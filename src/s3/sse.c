@@ -170,7 +170,12 @@ bool s3_sse_for_write(struct s3_req *r, struct s3_sse *out)
 		out->mode = KURA_SSE_S3;
 		return true;
 	}
-	if (kura_str_eq_cstr(*sse, "aws:kms") || kura_str_eq_cstr(*sse, "aws:kms:dsse")) {
+	if (kura_str_eq_cstr(*sse, "aws:kms:dsse")) {
+		s3_error(r, S3_NotImplemented,
+			 "Dual-layer SSE-KMS is not available; use aws:kms.", NULL);
+		return false;
+	}
+	if (kura_str_eq_cstr(*sse, "aws:kms")) {
 		out->mode = KURA_SSE_KMS;
 		if (kid == NULL || kid->len == 0) {
 			/* No key named: the bucket's own key, as AWS's

@@ -64,12 +64,12 @@ def eventually(fn, timeout=15.0):
 def test_put_get_through_provider(env):
     server, peer, cfg = env
     s3 = server.client()
-    s3.create_bucket(Bucket="pg")
+    s3.create_bucket(Bucket="putget")
     data = os.urandom(3 * 1024 * 1024 + 17)
-    s3.put_object(Bucket="pg", Key="k", Body=data)
-    assert s3.get_object(Bucket="pg", Key="k")["Body"].read() == data
+    s3.put_object(Bucket="putget", Key="k", Body=data)
+    assert s3.get_object(Bucket="putget", Key="k")["Body"].read() == data
     keys = cli(server, cfg, peer, "key", "list")
-    line = [l for l in keys.splitlines() if l.startswith("bucket/pg ")][0]
+    line = [l for l in keys.splitlines() if l.startswith("bucket/putget ")][0]
     assert server.provider in line
     kek = {"pkcs11": "p11:", "kmip": "kmip:"}[server.provider]
     assert kek in line

@@ -437,7 +437,7 @@ LIFECYCLE = {"Rules": [{"ID": "expire", "Status": "Enabled", "Filter": {"Prefix"
     lambda s3: s3.get_bucket_lifecycle_configuration(Bucket="unimpl"),
     lambda s3: s3.list_object_versions(Bucket="unimpl"),
     lambda s3: s3.get_bucket_cors(Bucket="unimpl"),
-    lambda s3: s3.get_bucket_encryption(Bucket="unimpl"),
+    lambda s3: s3.get_bucket_replication(Bucket="unimpl"),
     lambda s3: s3.get_bucket_website(Bucket="unimpl"),
     lambda s3: s3.get_object_lock_configuration(Bucket="unimpl"),
     lambda s3: s3.get_bucket_tagging(Bucket="unimpl"),
@@ -445,7 +445,7 @@ LIFECYCLE = {"Rules": [{"ID": "expire", "Status": "Enabled", "Filter": {"Prefix"
     lambda s3: s3.get_object(Bucket="unimpl", Key="obj", VersionId="v1"),
 ], ids=["GetBucketPolicy", "PutBucketPolicy", "PutBucketLifecycleConfiguration",
         "GetBucketLifecycleConfiguration", "ListObjectVersions", "GetBucketCors",
-        "GetBucketEncryption", "GetBucketWebsite", "GetObjectLockConfiguration",
+        "GetBucketReplication", "GetBucketWebsite", "GetObjectLockConfiguration",
         "GetBucketTagging", "GetObjectRetention", "GetObjectVersion"])
 def test_unimplemented_answers_501(s3_module, call):
     s3 = s3_module
