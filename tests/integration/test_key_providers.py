@@ -10,6 +10,7 @@ KMIP, since PyKMIP cannot sign with a scheme kura accepts).
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -164,12 +165,19 @@ def test_provider_outage_and_recovery(env):
     assert s3.get_object(Bucket="outage", Key="k")["Body"].read() == b"survives"
 
 
-def test_shred_and_certificate(env):
+def test_shred_and_certificate(env, tmp_path):
     server, peer, cfg = env
     s3 = server.client()
     s3.create_bucket(Bucket="gone")
-    for i in range(3):
-        s3.put_object(Bucket="gone", Key=f"o{i}", Body=os.urandom(100))
+    bodies = {f"o{i}": os.urandom(100) for i in range(3)}
+    for k, v in bodies.items():
+        s3.put_object(Bucket="gone", Key=k, Body=v)
+    # A copy of everything on disk from before the shred (the keys stay in
+    # the token or the key manager, where shredding destroys them).
+    server.stop()
+    before = tmp_path / "before"
+    shutil.copytree(server.data_dir, before)
+    server.start()
     out = cli(server, cfg, peer, "bucket", "shred", "gone", "--yes")
     cert = Path(out.strip())
     doc = json.loads(cert.read_text())
@@ -186,3 +194,16 @@ def test_shred_and_certificate(env):
     assert v.returncode == 0 and "matches" in v.stdout, v.stdout + v.stderr
     with pytest.raises(ClientError):
         s3.head_bucket(Bucket="gone")
+
+    # Served from the pre-shred copy with the same provider, not one byte.
+    old = KuraServer(tmp_path, config=cfg, env=getattr(peer, "env", {}))
+    shutil.copytree(before, old.data_dir)
+    old.access_key, old.secret_key = server.access_key, server.secret_key
+    old.start()
+    try:
+        s3old = old.client()
+        for k in bodies:
+            with pytest.raises(ClientError):
+                s3old.get_object(Bucket="gone", Key=k)
+    finally:
+        old.close()

@@ -544,3 +544,48 @@ def forge_certificate(doc, tmp_path):
     v = run_cli("cert", "verify", out)
     assert v.returncode == 0 and "NOT pinned" in v.stdout
     return out
+
+
+def test_tenant_scope_keys(tmp_path):
+    """[keys] kek_scope = tenant: a tenant's buckets share one key, which
+    shredding one bucket cannot destroy (the certificate says so)."""
+    cfg = tmp_path / "kura.ini"
+    cfg.write_text("[keys]\nkek_scope = tenant\n")
+    server = KuraServer(tmp_path, config=cfg)
+    server.start()
+    try:
+        s3 = server.client()
+        s3.create_bucket(Bucket="tena")
+        s3.create_bucket(Bucket="tenb")
+        s3.put_object(Bucket="tena", Key="k", Body=b"a")
+        s3.put_object(Bucket="tenb", Key="k", Body=b"b")
+        keys = server.cli("key", "list", "--config", cfg).stdout
+        assert "tenant/default" in keys and "bucket/tena" not in keys
+        out = server.cli("bucket", "shred", "tena", "--yes", "--config", cfg)
+        assert out.returncode == 0, out.stderr
+        doc = json.loads(Path(out.stdout.strip()).read_text())
+        assert doc["keys_destroyed"] == []
+        assert doc["keys_retained"][0]["name"] == "tenant/default"
+        assert s3.get_object(Bucket="tenb", Key="k")["Body"].read() == b"b"
+        with pytest.raises(ClientError):
+            s3.head_bucket(Bucket="tena")
+    finally:
+        server.close()
+
+
+def test_copy_to_kms_target(kura_server):
+    s3 = kura_server.client()
+    s3.create_bucket(Bucket="cpk")
+    cli_ok(kura_server, "key", "create", "copy-key")
+    s3.put_object(Bucket="cpk", Key="src", Body=b"copy me")
+    r = s3.copy_object(Bucket="cpk", Key="dst", CopySource={"Bucket": "cpk", "Key": "src"},
+                       ServerSideEncryption="aws:kms", SSEKMSKeyId="copy-key")
+    assert r["ServerSideEncryption"] == "aws:kms" and r["SSEKMSKeyId"] == "copy-key"
+    got = s3.get_object(Bucket="cpk", Key="dst")
+    assert got["Body"].read() == b"copy me" and got["SSEKMSKeyId"] == "copy-key"
+    # The source keeps its own key.
+    assert s3.head_object(Bucket="cpk", Key="src")["ServerSideEncryption"] == "AES256"
+    # Copying onto itself to change the encryption is allowed.
+    s3.copy_object(Bucket="cpk", Key="src", CopySource={"Bucket": "cpk", "Key": "src"},
+                   ServerSideEncryption="aws:kms", SSEKMSKeyId="copy-key")
+    assert s3.head_object(Bucket="cpk", Key="src")["SSEKMSKeyId"] == "copy-key"
