@@ -420,6 +420,11 @@ struct kura_meta_ops {
 	enum kura_err (*bucket_key_insert)(void *priv,
 					   struct kura_bucket_key *bk,
 					   struct kura_error *err);
+	/* Ids of the keys that have bucket keys (current or retired) in the
+	 * bucket, ascending; *out from pool (NULL with *count 0 when none). */
+	enum kura_err (*bucket_key_ids)(void *priv, uint64_t bucket_id,
+					struct kura_pool *pool, uint64_t **out,
+					size_t *count, struct kura_error *err);
 	/* Current bucket keys of a key (one per bucket using it). */
 	enum kura_err (*bucket_keys_of_key)(void *priv, uint64_t key_id,
 					    struct kura_pool *pool,

@@ -97,24 +97,51 @@ static enum kura_err add_objects(struct kura_service *svc, uint64_t bucket_id,
 	return rc;
 }
 
-/* Destroy the bucket's own key, or record why a shared one stays. */
-static enum kura_err handle_key(struct kura_service *svc,
-				const struct kura_bucket *b, struct kura_cert *cert,
-				struct kura_error *err)
+/* Destroy the bucket's own key; record every other key that protects data
+ * of the bucket (the tenant's key, SSE-KMS keys) as retained: other buckets
+ * use them, so copies of this bucket's ciphertext and metadata made before
+ * the shred stay decryptable for as long as those keys live. */
+static enum kura_err handle_key(struct kura_service *svc, uint64_t key_id, bool own,
+				struct kura_cert *cert, struct kura_error *err)
 {
 	struct kura_key k;
-	enum kura_err rc = svc->meta->ops->key_get(svc->meta->priv, b->key_id, &k, err);
+	enum kura_err rc = svc->meta->ops->key_get(svc->meta->priv, key_id, &k, err);
 	if (rc != KURA_OK)
 		return rc;
-	if (k.kind != KURA_KEY_BUCKET)
-		return kura_cert_add_key_retained(
-			cert, &k,
-			"shared by the tenant's buckets: not destroyed; this bucket's "
-			"bucket keys under it were deleted", err);
-	struct kura_kms_destroyed d;
-	rc = kura_kms_key_destroy(svc->kms, k.id, &d, err);
+	if (own && k.kind == KURA_KEY_BUCKET) {
+		struct kura_kms_destroyed d;
+		rc = kura_kms_key_destroy(svc->kms, k.id, &d, err);
+		if (rc == KURA_OK)
+			rc = kura_cert_add_key_destroyed(cert, &k, &d, err);
+		return rc;
+	}
+	return kura_cert_add_key_retained(
+		cert, &k,
+		k.kind == KURA_KEY_TENANT
+			? "shared by the tenant's buckets: not destroyed; this bucket's "
+			  "bucket keys under it were deleted"
+			: "SSE-KMS key that other data may use: not destroyed; this "
+			  "bucket's bucket keys under it were deleted",
+		err);
+}
+
+static enum kura_err handle_keys(struct kura_service *svc,
+				 const struct kura_bucket *b, struct kura_cert *cert,
+				 struct kura_error *err)
+{
+	struct kura_pool *pool = kura_pool_new(0);
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	if (pool == NULL)
+		return kura_fail(err, KURA_ENOMEM, "shred");
+	enum kura_err rc = handle_key(svc, b->key_id, true, cert, err);
 	if (rc == KURA_OK)
-		rc = kura_cert_add_key_destroyed(cert, &k, &d, err);
+		rc = svc->meta->ops->bucket_key_ids(svc->meta->priv, b->id, pool, &ids, &n,
+						    err);
+	for (size_t i = 0; rc == KURA_OK && i < n; i++)
+		if (ids[i] != b->key_id)
+			rc = handle_key(svc, ids[i], false, cert, err);
+	kura_pool_free(pool);
 	return rc;
 }
 
@@ -177,7 +204,7 @@ enum kura_err kura_daemon_shred(struct kura_service *svc, const char *bucket,
 	if (rc != KURA_OK)
 		goto out;
 	kura_info(NULL, "shred '%s': %zu blobs; destroying its key", bucket, blobs.n);
-	if ((rc = handle_key(svc, &b, cert, err)) != KURA_OK)
+	if ((rc = handle_keys(svc, &b, cert, err)) != KURA_OK)
 		goto out;
 	if ((rc = meta->ops->bucket_purge(meta->priv, b.id, err)) != KURA_OK)
 		goto out;

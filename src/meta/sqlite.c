@@ -440,6 +440,7 @@ enum st {
 	ST_KEYVER_DESTROY,
 	ST_KEYVER_LIVE,
 	ST_KEYVER_IN_USE,
+	ST_BUCKET_KEY_IDS,
 	ST_GEN_BUMP,
 	ST_GEN_GET,
 	ST_BK_INSERT,
@@ -702,6 +703,9 @@ static const char *const sql_text[ST_COUNT_] = {
 	/* Whether the version exists, and whether a bucket key uses it or it
 	 * is the current version of a live key (which new bucket keys will
 	 * use, so it is never "unused"). */
+	[ST_BUCKET_KEY_IDS] =
+		"SELECT DISTINCT key_id FROM bucket_keys WHERE bucket_id = ?1 "
+		"ORDER BY key_id",
 	[ST_KEYVER_IN_USE] =
 		"SELECT EXISTS (SELECT 1 FROM key_versions WHERE key_id = ?1 "
 		"AND version = ?2), EXISTS (SELECT 1 FROM bucket_keys WHERE "
@@ -3065,6 +3069,51 @@ out:
 	return r;
 }
 
+static enum kura_err sqlite_bucket_key_ids(void *priv, uint64_t bucket_id,
+					   struct kura_pool *pool, uint64_t **out,
+					   size_t *count, struct kura_error *err)
+{
+	struct meta_sqlite *m = priv;
+	struct conn *c = NULL;
+	sqlite3_stmt *s = NULL;
+	uint64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	enum kura_err r = conn_acquire(m, &c, err);
+	int rc;
+
+	if (r == KURA_OK)
+		r = stmt_get(c, ST_BUCKET_KEY_IDS, &s, err);
+	if (r != KURA_OK)
+		goto out;
+	rc = bind_u64(s, 1, bucket_id);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? 2 * cap : 8;
+			uint64_t *nv = kura_palloc(pool, ncap * sizeof(*nv));
+			if (nv == NULL) {
+				r = kura_fail(err, KURA_ENOMEM, "out of memory");
+				goto out;
+			}
+			if (n)
+				memcpy(nv, ids, n * sizeof(*nv));
+			ids = nv;
+			cap = ncap;
+		}
+		ids[n++] = (uint64_t)sqlite3_column_int64(s, 0);
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_OK) {
+		r = sql_fail(err, c->db, rc, "list the bucket's keys");
+		goto out;
+	}
+	*out = ids;
+	*count = n;
+out:
+	stmt_done(s);
+	conn_release(m, c);
+	return r;
+}
+
 static enum kura_err key_destroyed_body(struct conn *c, void *arg,
 					struct kura_error *err)
 {
@@ -5343,6 +5392,7 @@ const struct kura_meta_ops kura_meta_sqlite = {
 	.key_set_state = sqlite_key_set_state,
 	.key_rotate = sqlite_key_rotate,
 	.key_version_in_use = sqlite_key_version_in_use,
+	.bucket_key_ids = sqlite_bucket_key_ids,
 	.key_version_destroyed = sqlite_key_version_destroyed,
 	.key_destroyed = sqlite_key_destroyed,
 	.key_generation = sqlite_key_generation,

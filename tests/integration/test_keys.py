@@ -589,3 +589,20 @@ def test_copy_to_kms_target(kura_server):
     s3.copy_object(Bucket="cpk", Key="src", CopySource={"Bucket": "cpk", "Key": "src"},
                    ServerSideEncryption="aws:kms", SSEKMSKeyId="copy-key")
     assert s3.head_object(Bucket="cpk", Key="src")["SSEKMSKeyId"] == "copy-key"
+
+
+def test_shred_lists_retained_kms_keys(kura_server):
+    """A shred destroys the bucket's own key; an SSE-KMS key that other
+    buckets may use is listed as retained, not silently left out."""
+    s3 = kura_server.client()
+    s3.create_bucket(Bucket="mixed")
+    cli_ok(kura_server, "key", "create", "shared-key")
+    s3.put_object(Bucket="mixed", Key="own", Body=b"own")
+    s3.put_object(Bucket="mixed", Key="kms", Body=b"kms", ServerSideEncryption="aws:kms",
+                  SSEKMSKeyId="shared-key")
+    out = cli_ok(kura_server, "bucket", "shred", "mixed", "--yes")
+    doc = json.loads(Path(out.strip()).read_text())
+    assert [k["name"] for k in doc["keys_destroyed"]] == ["bucket/mixed"]
+    assert [k["name"] for k in doc["keys_retained"]] == ["shared-key"]
+    assert "SSE-KMS" in doc["keys_retained"][0]["reason"]
+    assert "shared-key" in list_keys(kura_server)
