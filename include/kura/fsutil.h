@@ -33,6 +33,13 @@ enum kura_err kura_write_file_atomic(const char *path, const void *p,
 				     size_t n, mode_t mode,
 				     struct kura_error *err);
 
+/* A file holding a secret must be a regular file owned by the current
+ * user with no access for group or others.  fd is the open file; what
+ * names it in the message ("master key", "[keys] pin_file").  KURA_EPERM
+ * otherwise (KURA_EIO when fstat fails). */
+enum kura_err kura_check_private_file(int fd, const char *what,
+				      const char *path, struct kura_error *err);
+
 /* Read a whole file of at most max bytes into *out (malloc'd, caller frees,
  * NUL-terminated for convenience).  KURA_ETOOBIG when larger. */
 enum kura_err kura_read_file(const char *path, size_t max, char **out,

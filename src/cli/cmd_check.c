@@ -5,13 +5,17 @@
  * may be deliberate) or INFO.  It reads the configuration and the files it
  * names; it changes nothing and needs no running server.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "kura/fsutil.h"
 #include "cli.h"
 #include "kura/banned.h"
 
@@ -38,23 +42,22 @@ static void say(struct findings *f, const char *level, const char *item,
 	printf("\n");
 }
 
-/* A secret file must exist, be a regular file and be private. */
+/* A secret file must exist and be private (kura_check_private_file). */
 static void private_file(struct findings *f, const char *item, const char *path)
 {
-	struct stat st;
+	struct kura_error err = { 0 };
 	if (path == NULL)
 		return;
-	if (stat(path, &st) != 0) {
-		say(f, "ERROR", item, "'%s' does not exist", path);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		say(f, "ERROR", item, "'%s' cannot be opened: %s", path, strerror(errno));
 		return;
 	}
-	if (!S_ISREG(st.st_mode))
-		say(f, "ERROR", item, "'%s' is not a regular file", path);
-	else if (st.st_mode & 077)
-		say(f, "ERROR", item, "'%s' is readable by others (mode %04o): chmod 600",
-		    path, (unsigned)(st.st_mode & 07777));
+	if (kura_check_private_file(fd, item, path, &err) != KURA_OK)
+		say(f, "ERROR", item, "%s", err.msg);
 	else
 		say(f, "OK", item, "'%s' is private", path);
+	close(fd);
 }
 
 /* Is path inside dir (after resolving both)? */

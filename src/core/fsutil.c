@@ -141,6 +141,26 @@ enum kura_err kura_write_file_atomic(const char *path, const void *p,
 	return kura_fsync_dir(dir, err);
 }
 
+enum kura_err kura_check_private_file(int fd, const char *what,
+				      const char *path, struct kura_error *err)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return kura_fail_errno(err, KURA_EIO, errno, "stat '%s'", path);
+	if (!S_ISREG(st.st_mode))
+		return kura_fail(err, KURA_EPERM, "%s '%s' is not a regular file", what, path);
+	if (st.st_uid != geteuid())
+		return kura_fail(err, KURA_EPERM,
+				 "%s '%s' is owned by uid %u, not by the current user (uid %u)",
+				 what, path, (unsigned)st.st_uid, (unsigned)geteuid());
+	if ((st.st_mode & 077) != 0)
+		return kura_fail(err, KURA_EPERM,
+				 "%s '%s' has mode %04o: group and others must have no "
+				 "access (chmod 600 '%s')",
+				 what, path, (unsigned)(st.st_mode & 07777), path);
+	return KURA_OK;
+}
+
 enum kura_err kura_read_file(const char *path, size_t max, char **out,
 			     size_t *len, struct kura_error *err)
 {

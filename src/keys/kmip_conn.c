@@ -39,6 +39,7 @@
 #include "kura/kmip_ttlv.h"
 #include "kura/secret.h"
 #include "kura/timefmt.h"
+#include "kura/fsutil.h"
 #include "kmip_int.h"
 #include "kura/banned.h"
 
@@ -126,18 +127,12 @@ static enum kura_err need(const struct kura_config *cfg, const char *key,
  * which is all that stands between a thief and every KEK. */
 static enum kura_err key_file_check(const char *path, struct kura_error *err)
 {
-	struct stat st;
-	if (stat(path, &st) != 0)
-		return kura_fail_errno(err, KURA_ECONFIG, errno,
-				       "[keys] key_file '%s'", path);
-	if (!S_ISREG(st.st_mode))
-		return kura_fail(err, KURA_ECONFIG,
-				 "[keys] key_file '%s' is not a regular file", path);
-	if ((st.st_mode & 077) != 0)
-		return kura_fail(err, KURA_EPERM,
-				 "[keys] key_file '%s' has mode %04o: group and others must have no access (chmod 600 '%s')",
-				 path, (unsigned)(st.st_mode & 07777), path);
-	return KURA_OK;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return kura_fail_errno(err, KURA_ECONFIG, errno, "[keys] key_file '%s'", path);
+	enum kura_err rc = kura_check_private_file(fd, "[keys] key_file", path, err);
+	close(fd);
+	return rc;
 }
 
 static bool is_ip_literal(const char *s)

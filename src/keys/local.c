@@ -655,25 +655,10 @@ static enum kura_err master_load(struct local *l, bool *absent,
 	}
 	*absent = false;
 	struct stat st;
+	if ((rc = kura_check_private_file(fd, "master key", path, err)) != KURA_OK)
+		goto out;
 	if (fstat(fd, &st) != 0) {
 		rc = kura_fail_errno(err, KURA_EIO, errno, "stat '%s'", path);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = kura_fail(err, KURA_EPERM,
-			       "master key '%s' is not a regular file", path);
-		goto out;
-	}
-	if (st.st_uid != geteuid()) {
-		rc = kura_fail(err, KURA_EPERM,
-			       "master key '%s' is owned by uid %u, not by the current user (uid %u)",
-			       path, (unsigned)st.st_uid, (unsigned)geteuid());
-		goto out;
-	}
-	if ((st.st_mode & 077) != 0) {
-		rc = kura_fail(err, KURA_EPERM,
-			       "master key '%s' has mode %04o: group and others must have no access (chmod 600 '%s')",
-			       path, (unsigned)(st.st_mode & 07777), path);
 		goto out;
 	}
 	if (st.st_size != MASTER_KEY_LEN) {

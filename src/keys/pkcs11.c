@@ -162,25 +162,10 @@ static enum kura_err pin_from_file(const char *path, struct kura_secret **out,
 		return kura_fail_errno(err, KURA_ECONFIG, errno,
 				       "[keys] pin_file '%s'", path);
 	struct stat st;
+	if ((rc = kura_check_private_file(fd, "[keys] pin_file", path, err)) != KURA_OK)
+		goto out;
 	if (fstat(fd, &st) != 0) {
 		rc = kura_fail_errno(err, KURA_EIO, errno, "stat '%s'", path);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = kura_fail(err, KURA_EPERM,
-			       "[keys] pin_file '%s' is not a regular file", path);
-		goto out;
-	}
-	if (st.st_uid != geteuid()) {
-		rc = kura_fail(err, KURA_EPERM,
-			       "[keys] pin_file '%s' is owned by uid %u, not by the current user (uid %u)",
-			       path, (unsigned)st.st_uid, (unsigned)geteuid());
-		goto out;
-	}
-	if ((st.st_mode & 077) != 0) {
-		rc = kura_fail(err, KURA_EPERM,
-			       "[keys] pin_file '%s' has mode %04o: group and others must have no access (chmod 600 '%s')",
-			       path, (unsigned)(st.st_mode & 07777), path);
 		goto out;
 	}
 	if (st.st_size <= 0 || st.st_size > PIN_MAX) {
