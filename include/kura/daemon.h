@@ -28,6 +28,23 @@ enum kura_err kura_daemon_shred(struct kura_service *svc, const char *bucket,
 				char *cert_path, size_t cap,
 				struct kura_error *err);
 
+/* Make an opened key provider record every KEK operation (create, import,
+ * wrap, unwrap, destroy) in audit, in place: holders of keys see the
+ * audited provider (audit_keys.c). */
+enum kura_err kura_daemon_audit_keys(struct kura_keys *keys,
+				     struct kura_audit *audit,
+				     struct kura_error *err);
+
+/* The server's audit entries (server_audit.c): server.start with the
+ * effective configuration followed by a checkpoint (an error means the
+ * server must not start); a checkpoint (errors are logged); server.stop
+ * (reason: a constant such as "SIGTERM") with a final checkpoint. */
+enum kura_err kura_daemon_audit_start(struct kura_service *svc,
+				      const char *scheme, const char *listen,
+				      struct kura_error *err);
+void kura_daemon_audit_checkpoint(struct kura_service *svc);
+void kura_daemon_audit_stop(struct kura_service *svc, const char *reason);
+
 /* Run the server until SIGTERM or SIGINT; returns the process exit code. */
 int kura_daemon_run(const struct kura_config *cfg);
 

@@ -11,6 +11,9 @@
  *                         HTTP chunked transfer coding), never all at once
  *   end(req)              the body is complete: the handler must set a
  *                         response if it has not
+ *   before_send(req)      the response is complete and about to be sent:
+ *                         the last moment to record it (the audit log) or
+ *                         to replace it; optional
  *   done(req, ok)         the response was sent (ok) or the connection
  *                         failed: release everything; always called once
  *
@@ -78,6 +81,7 @@ struct kura_http_handler {
 	void (*body)(void *ctx, struct kura_http_req *req, const uint8_t *p,
 		     size_t n);
 	void (*end)(void *ctx, struct kura_http_req *req);
+	void (*before_send)(void *ctx, struct kura_http_req *req);
 	void (*done)(void *ctx, struct kura_http_req *req, bool completed);
 	void *ctx;
 };
@@ -89,6 +93,9 @@ const struct kura_str *kura_http_header_get(const struct kura_http_req *req,
 /* Has a response been set? */
 bool kura_http_resp_ready(const struct kura_http_req *req);
 unsigned kura_http_resp_status(const struct kura_http_req *req);
+
+/* Body bytes the response will carry (buffer length or stream size). */
+uint64_t kura_http_resp_length(const struct kura_http_req *req);
 
 /* Start the response with a status; headers and a body may follow.  Setting
  * a second response replaces the first (e.g. an error found late). */

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kura/audit.h"
 #include "kura/config.h"
 #include "kura/crypt.h"
 #include "kura/err.h"
@@ -34,6 +35,7 @@ struct kura_service {
 	struct kura_kms *kms;		/* kura keys, bucket keys and their cache */
 	struct kura_secret *system_key;
 	struct kura_pins *pins;
+	struct kura_audit *audit;	/* NULL when [audit] enabled = false */
 
 	/* Settings read once from cfg. */
 	char region[64];
@@ -55,6 +57,33 @@ struct kura_service {
 enum kura_err kura_service_open(const struct kura_config *cfg, bool init,
 				struct kura_service **out,
 				struct kura_error *err);
+
+/* Append a record to the audit log and return once it is durable (KURA_OK
+ * at once when auditing is off).  Every S3 request, admin and key command
+ * and key-provider use goes through here. */
+enum kura_err kura_service_audit(struct kura_service *svc,
+				 const struct kura_audit_record *r,
+				 struct kura_error *err);
+
+/* Record an event that is not an S3 request: type "admin", "key" or
+ * "server"; op names it ("tenant.create", "key.destroy", "server.start");
+ * actor is who did it (user@host, kura_service_actor); tenant and
+ * detail_json may be NULL; outcome KURA_OK or the error it ended with. */
+enum kura_err kura_service_audit_event(struct kura_service *svc,
+				       const char *type, const char *op,
+				       uint64_t tenant_id, const char *tenant,
+				       const char *detail_json,
+				       enum kura_err outcome,
+				       struct kura_error *err);
+
+/* Who this process acts for in the audit log: "user@host" of the real
+ * user id. */
+const char *kura_service_actor(void);
+
+/* Sign a checkpoint of everything appended so far (no-op when auditing is
+ * off or nothing is new).  The signer is kura's (kura_kms_sign). */
+enum kura_err kura_service_audit_checkpoint(struct kura_service *svc,
+					    struct kura_error *err);
 
 /* Start-up recovery: publish or discard staged blobs, then collect queued
  * garbage.  Logs what it did. */

@@ -27,6 +27,10 @@ int cli_bucket(const struct kura_config *cfg, const struct cli *c)
 	char path[4096];
 	struct kura_error err = { 0 };
 	int code = 0;
+	if (!cli_audit_request(svc, "bucket.shred", 0, NULL, bucket)) {
+		kura_service_close(svc);
+		return 1;
+	}
 	enum kura_err rc = kura_daemon_shred(svc, bucket, path, sizeof(path), &err);
 	if (rc == KURA_ENOENT) {
 		fprintf(stderr, "kura: no bucket '%s'\n", bucket);
@@ -37,6 +41,8 @@ int cli_bucket(const struct kura_config *cfg, const struct cli *c)
 	} else {
 		printf("%s\n", path);
 	}
+	if (!cli_audit_result(svc, "bucket.shred", 0, NULL, bucket, rc))
+		code = 1;
 	kura_service_close(svc);
 	return code;
 }

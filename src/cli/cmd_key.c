@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "kura/auth.h"
 #include "kura/encode.h"
 #include "kura/fsutil.h"
 #include "kura/kms.h"
@@ -102,70 +103,99 @@ static bool find_key(struct kura_service *svc, uint64_t tenant, const char *name
 	return rc == KURA_OK;
 }
 
+/* Each mutating command: its preconditions (nothing recorded when they
+ * fail), the audit request, the action, the audit result. */
+static enum kura_err act(struct kura_service *svc, const char *sub, uint64_t tenant,
+			 const char *name, const struct kura_key *k,
+			 const struct kura_secret *material, struct kura_error *err)
+{
+	struct kura_key made;
+	enum kura_err rc;
+	if (strcmp(sub, "create") == 0) {
+		rc = kura_kms_key_create(svc->kms, tenant, name, &made, err);
+		if (rc == KURA_EEXIST)
+			fprintf(stderr, "kura: key '%s' already exists\n", name);
+		else if (rc == KURA_OK)
+			printf("key '%s' created (%s)\n", made.name, made.provider);
+	} else if (strcmp(sub, "import") == 0) {
+		rc = kura_kms_key_import(svc->kms, tenant, name, material, &made, err);
+		if (rc == KURA_OK)
+			printf("key '%s' imported into %s\n", made.name, made.provider);
+	} else if (strcmp(sub, "rotate") == 0) {
+		uint32_t v = 0;
+		rc = kura_kms_key_rotate(svc->kms, k->id, &v, err);
+		if (rc == KURA_OK)
+			printf("key '%s' is now at version %u; existing data keys are "
+			       "re-wrapped in the background\n", k->name, v);
+	} else if (strcmp(sub, "disable") == 0 || strcmp(sub, "enable") == 0) {
+		bool on = strcmp(sub, "enable") == 0;
+		rc = kura_kms_key_set_state(svc->kms, k->id,
+					    on ? KURA_KEY_ENABLED : KURA_KEY_DISABLED, err);
+		if (rc == KURA_OK)
+			printf("key '%s' %s\n", k->name, on ? "enabled" : "disabled");
+	} else {
+		struct kura_kms_destroyed d;
+		rc = kura_kms_key_destroy(svc->kms, k->id, &d, err);
+		if (rc == KURA_OK)
+			printf("key '%s' destroyed (%zu versions)\n", k->name, d.count);
+	}
+	return rc;
+}
+
+static bool known_command(const char *sub)
+{
+	static const char *const subs[] = { "create", "import", "rotate", "disable",
+					    "enable", "destroy" };
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (strcmp(sub, subs[i]) == 0)
+			return true;
+	return false;
+}
+
 static int run(struct kura_service *svc, const struct cli *c, uint64_t tenant)
 {
 	const char *sub = c->words[1];
 	const char *name = c->nwords > 2 ? c->words[2] : NULL;
+	const char *tenant_name = c->tenant ? c->tenant : KURA_ROOT_TENANT;
 	struct kura_error err = { 0 };
-	struct kura_key k;
-	enum kura_err rc;
+	struct kura_key k = { 0 };
 	if (strcmp(sub, "list") == 0)
 		return list_keys(svc, tenant);
+	if (!known_command(sub)) {
+		fprintf(stderr, "kura: unknown key command '%s'\n", sub);
+		return 2;
+	}
 	if (name == NULL) {
 		fprintf(stderr, "kura: key %s needs a key name\n", sub);
 		return 2;
 	}
-	if (strcmp(sub, "create") == 0) {
-		rc = kura_kms_key_create(svc->kms, tenant, name, &k, &err);
-		if (rc == KURA_EEXIST)
-			fprintf(stderr, "kura: key '%s' already exists\n", name);
-		else if (rc == KURA_OK)
-			printf("key '%s' created (%s)\n", k.name, k.provider);
-	} else if (strcmp(sub, "import") == 0) {
-		if (c->from == NULL) {
-			fprintf(stderr, "kura: key import needs --from FILE\n");
-			return 2;
-		}
-		struct kura_secret *m = read_key_file(c->from);
-		if (m == NULL)
-			return 1;
-		rc = kura_kms_key_import(svc->kms, tenant, name, m, &k, &err);
-		kura_secret_free(m);
-		if (rc == KURA_OK)
-			printf("key '%s' imported into %s\n", k.name, k.provider);
-	} else {
-		if (!find_key(svc, tenant, name, &k))
-			return 1;
-		if (strcmp(sub, "rotate") == 0) {
-			uint32_t v = 0;
-			rc = kura_kms_key_rotate(svc->kms, k.id, &v, &err);
-			if (rc == KURA_OK)
-				printf("key '%s' is now at version %u; existing data keys are "
-				       "re-wrapped in the background\n", k.name, v);
-		} else if (strcmp(sub, "disable") == 0 || strcmp(sub, "enable") == 0) {
-			bool on = strcmp(sub, "enable") == 0;
-			rc = kura_kms_key_set_state(svc->kms, k.id,
-						    on ? KURA_KEY_ENABLED : KURA_KEY_DISABLED, &err);
-			if (rc == KURA_OK)
-				printf("key '%s' %s\n", k.name, on ? "enabled" : "disabled");
-		} else if (strcmp(sub, "destroy") == 0) {
-			if (!c->yes) {
-				fprintf(stderr, "kura: destroying key '%s' makes all data under it "
-					"unrecoverable; repeat with --yes\n", k.name);
-				return 2;
-			}
-			struct kura_kms_destroyed d;
-			rc = kura_kms_key_destroy(svc->kms, k.id, &d, &err);
-			if (rc == KURA_OK)
-				printf("key '%s' destroyed (%zu versions)\n", k.name, d.count);
-		} else {
-			fprintf(stderr, "kura: unknown key command '%s'\n", sub);
-			return 2;
-		}
+	bool is_new = strcmp(sub, "create") == 0 || strcmp(sub, "import") == 0;
+	if (strcmp(sub, "import") == 0 && c->from == NULL) {
+		fprintf(stderr, "kura: key import needs --from FILE\n");
+		return 2;
 	}
+	if (!is_new && !find_key(svc, tenant, name, &k))
+		return 1;
+	if (strcmp(sub, "destroy") == 0 && !c->yes) {
+		fprintf(stderr, "kura: destroying key '%s' makes all data under it "
+			"unrecoverable; repeat with --yes\n", k.name);
+		return 2;
+	}
+	struct kura_secret *material = NULL;
+	if (strcmp(sub, "import") == 0 && (material = read_key_file(c->from)) == NULL)
+		return 1;
+	char op[32];
+	snprintf(op, sizeof(op), "key.%s", sub);
+	if (!cli_audit_request(svc, op, tenant, tenant_name, name)) {
+		kura_secret_free(material);
+		return 1;
+	}
+	enum kura_err rc = act(svc, sub, tenant, name, &k, material, &err);
+	kura_secret_free(material);
 	if (rc != KURA_OK && rc != KURA_EEXIST)
 		fprintf(stderr, "kura: %s\n", err.msg);
-	return rc == KURA_OK ? 0 : 1;
+	bool recorded = cli_audit_result(svc, op, tenant, tenant_name, name, rc);
+	return rc == KURA_OK && recorded ? 0 : 1;
 }
 
 int cli_key(const struct kura_config *cfg, const struct cli *c)

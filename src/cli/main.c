@@ -155,6 +155,10 @@ int cli_tenant_add(const struct kura_config *cfg, const struct cli *c)
 	if (svc == NULL)
 		return 1;
 	const char *name = c->words[2];
+	if (!cli_audit_request(svc, "tenant.create", 0, name, name)) {
+		kura_service_close(svc);
+		return 1;
+	}
 	enum kura_err rc = kura_auth_create_tenant(svc->meta, svc->system_key, name, &t,
 						   id, secret, &err);
 	if (rc == KURA_EEXIST)
@@ -167,6 +171,11 @@ int cli_tenant_add(const struct kura_config *cfg, const struct cli *c)
 		code = 0;
 	}
 	kura_wipe(secret, sizeof(secret));
+	/* The new access key id is in the result's subject: S3 records name it. */
+	char subject[300];
+	snprintf(subject, sizeof(subject), "%s (access key %s)", name, rc == KURA_OK ? id : "-");
+	if (!cli_audit_result(svc, "tenant.create", rc == KURA_OK ? t.id : 0, name, subject, rc))
+		code = 1;
 	kura_service_close(svc);
 	return code;
 }

@@ -113,6 +113,18 @@ static const struct kura_config_key keys[] = {
 	  "kmip provider: when the server cannot encrypt, allow fetching the KEK "
 	  "into locked memory for at most bucket_key_ttl seconds (weaker: the KEK "
 	  "then exists on this host)" },
+	{ "audit", "enabled", KURA_CFG_BOOL, "true",
+	  "record every operation in the tamper-evident audit log (DATA_DIR/audit)" },
+	{ "audit", "checkpoint_interval", KURA_CFG_U64, "60",
+	  "seconds between signed checkpoints of the audit log (also written at "
+	  "every segment rollover and at shutdown)" },
+	{ "audit", "publish_dir", KURA_CFG_STRING, NULL,
+	  "a second directory (other media, another machine's mount) that gets a "
+	  "copy of every checkpoint" },
+	{ "audit", "segment_max", KURA_CFG_SIZE, "64M",
+	  "audit log segments roll over beyond this size" },
+	{ "audit", "segment_max_age", KURA_CFG_U64, "86400",
+	  "audit log segments roll over after this many seconds" },
 	{ NULL, NULL, KURA_CFG_STRING, NULL, NULL },
 };
 

@@ -49,6 +49,16 @@ static enum kura_err save_credentials(struct kura_service *svc, const char *id,
 	return rc;
 }
 
+/* The access key id is no secret; it is what S3 records will name. */
+static enum kura_err audit_key_added(struct kura_service *svc, uint64_t tenant,
+				     const char *id, struct kura_error *err)
+{
+	char detail[KURA_ACCESS_KEY_ID_MAX + 32];
+	snprintf(detail, sizeof(detail), "{\"access_key_id\":\"%s\"}", id);
+	return kura_service_audit_event(svc, "admin", "access_key.create", tenant,
+					KURA_ROOT_TENANT, detail, KURA_OK, err);
+}
+
 enum kura_err kura_daemon_bootstrap(struct kura_service *svc,
 				    struct kura_error *err)
 {
@@ -72,6 +82,9 @@ enum kura_err kura_daemon_bootstrap(struct kura_service *svc,
 			rc = meta->ops->tenant_get_by_name(meta->priv, KURA_ROOT_TENANT,
 							   &root, err);
 		}
+		if (rc == KURA_OK)
+			rc = kura_service_audit_event(svc, "admin", "tenant.create", root.id,
+						      root.name, NULL, KURA_OK, err);
 		if (rc != KURA_OK)
 			return rc;
 		if (env_id == NULL) {
@@ -80,6 +93,8 @@ enum kura_err kura_daemon_bootstrap(struct kura_service *svc,
 			if (rc == KURA_OK)
 				rc = kura_auth_add_key(meta, svc->system_key, root.id, id,
 						       secret, err);
+			if (rc == KURA_OK)
+				rc = audit_key_added(svc, root.id, id, err);
 			if (rc == KURA_OK)
 				rc = save_credentials(svc, id, secret, err);
 			if (rc == KURA_OK)
@@ -102,6 +117,8 @@ enum kura_err kura_daemon_bootstrap(struct kura_service *svc,
 		if (rc == KURA_ENOENT) {
 			rc = kura_auth_add_key(meta, svc->system_key, root.id, env_id,
 					       env_secret, err);
+			if (rc == KURA_OK)
+				rc = audit_key_added(svc, root.id, env_id, err);
 			if (rc == KURA_OK)
 				rc = save_credentials(svc, env_id, env_secret, err);
 			if (rc != KURA_OK)
@@ -183,6 +200,44 @@ static void collect_garbage(struct kura_service *svc)
 		kura_debug(NULL, "garbage collection removed %zu blobs", n);
 }
 
+/* Background work every interval seconds and an audit checkpoint every
+ * checkpoint_every seconds, until a signal; returns what stopped it. */
+static const char *run_loop(struct kura_service *svc, const sigset_t *sigs,
+			    uint64_t interval, uint64_t checkpoint_every)
+{
+	const uint64_t s = 1000000000ull;
+	uint64_t now = kura_mono_ns();
+	uint64_t next_work = now + interval * s;
+	uint64_t next_checkpoint = now + checkpoint_every * s;
+	for (;;) {
+		uint64_t next = next_work < next_checkpoint ? next_work : next_checkpoint;
+		uint64_t wait = next > now ? next - now : 0;
+		struct timespec ts = { (time_t)(wait / s), (long)(wait % s) };
+		int sig = sigtimedwait(sigs, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			const char *name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+			kura_info(NULL, "received %s: shutting down", name);
+			return name;
+		}
+		if (sig < 0 && errno != EAGAIN && errno != EINTR) {
+			kura_error(NULL, "sigtimedwait: %s", strerror(errno));
+			return "error";
+		}
+		now = kura_mono_ns();
+		if (now >= next_checkpoint) {
+			kura_daemon_audit_checkpoint(svc);
+			next_checkpoint = now + checkpoint_every * s;
+		}
+		if (now >= next_work) {
+			sweep_uploads(svc);
+			rewrap(svc);
+			collect_garbage(svc);
+			now = kura_mono_ns();
+			next_work = now + interval * s;
+		}
+	}
+}
+
 static int open_append(const char *path)
 {
 	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -228,6 +283,12 @@ int kura_daemon_run(const struct kura_config *cfg)
 			   "1 to 3600 seconds");
 		return 1;
 	}
+	uint64_t checkpoint_every = kura_config_get_u64(cfg, "audit", "checkpoint_interval");
+	if (checkpoint_every < 1 || checkpoint_every > 86400) {
+		kura_error(NULL, "cannot start: [audit] checkpoint_interval must be "
+			   "1 to 86400 seconds");
+		return 1;
+	}
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
@@ -255,27 +316,17 @@ int kura_daemon_run(const struct kura_config *cfg)
 	kura_info(NULL, "kura listening on %s://%s (data dir '%s', region %s, key "
 		  "provider %s)", tls ? "https" : "http", listen, svc->data_dir,
 		  svc->region, svc->keys->ops->name);
+	if (kura_daemon_audit_start(svc, tls ? "https" : "http", listen, &err) != KURA_OK) {
+		kura_error(NULL, "cannot start: audit log: %s", err.msg);
+		goto out;
+	}
 	print_banner(svc, tls ? "https" : "http", listen);
 
-	for (;;) {
-		struct timespec ts = { (time_t)interval, 0 };
-		int sig = sigtimedwait(&sigs, NULL, &ts);
-		if (sig == SIGTERM || sig == SIGINT) {
-			kura_info(NULL, "received %s: shutting down",
-				  sig == SIGTERM ? "SIGTERM" : "SIGINT");
-			break;
-		}
-		if (sig < 0 && errno != EAGAIN && errno != EINTR) {
-			kura_error(NULL, "sigtimedwait: %s", strerror(errno));
-			break;
-		}
-		sweep_uploads(svc);
-		rewrap(svc);
-		collect_garbage(svc);
-	}
+	const char *reason = run_loop(svc, &sigs, interval, checkpoint_every);
 	kura_http_stop(srv, SHUTDOWN_GRACE_MS);
 	srv = NULL;
 	collect_garbage(svc);
+	kura_daemon_audit_stop(svc, reason);
 	kura_info(NULL, "kura stopped");
 	code = 0;
 out:

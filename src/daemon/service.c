@@ -8,12 +8,16 @@
  * which staged blobs are referenced.
  */
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "kura/audit.h"
 #include "kura/auth.h"
+#include "kura/daemon.h"
 #include "kura/fsutil.h"
 #include "kura/log.h"
 #include "kura/service.h"
@@ -150,6 +154,102 @@ static enum kura_err read_settings(struct kura_service *svc,
 	return KURA_OK;
 }
 
+/* Checkpoints are signed like deletion certificates: by the provider's
+ * signing key where it has one, else by kura's signer sealed under the
+ * system key.  The system key may appear after the log is opened (it is
+ * created through the audited provider), so it is looked up per call. */
+static enum kura_err sign_checkpoint(void *ctx, const uint8_t digest[32],
+				     uint8_t *sig, size_t *sig_len, char alg[32],
+				     uint8_t *pub, size_t *pub_len, char signer[128],
+				     struct kura_error *err)
+{
+	struct kura_service *svc = ctx;
+	if (svc->kms == NULL || svc->system_key == NULL)
+		return kura_fail(err, KURA_EKEY, "audit checkpoint: no signer yet");
+	return kura_kms_sign(svc->kms, svc->system_key, digest, sig, sig_len, alg, pub,
+			     pub_len, signer, err);
+}
+
+static enum kura_err open_audit(struct kura_service *svc, struct kura_error *err)
+{
+	const struct kura_config *cfg = svc->cfg;
+	char dir[4200];
+	if (!kura_config_get_bool(cfg, "audit", "enabled"))
+		return KURA_OK;
+	snprintf(dir, sizeof(dir), "%s/audit", svc->data_dir);
+	struct kura_audit_options opt = {
+		.dir = dir,
+		.publish_dir = kura_config_get(cfg, "audit", "publish_dir"),
+		.segment_max_bytes = kura_config_get_u64(cfg, "audit", "segment_max"),
+		.segment_max_age_s = kura_config_get_u64(cfg, "audit", "segment_max_age"),
+		.sign = sign_checkpoint,
+		.sign_ctx = svc,
+	};
+	enum kura_err rc = kura_audit_open(&opt, &svc->audit, err);
+	if (rc == KURA_OK)
+		rc = kura_daemon_audit_keys(svc->keys, svc->audit, err);
+	return rc;
+}
+
+enum kura_err kura_service_audit(struct kura_service *svc,
+				 const struct kura_audit_record *r,
+				 struct kura_error *err)
+{
+	if (svc->audit == NULL)
+		return KURA_OK;
+	return kura_audit_append(svc->audit, r, NULL, err);
+}
+
+static char actor[320];
+static pthread_once_t actor_once = PTHREAD_ONCE_INIT;
+
+static void init_actor(void)
+{
+	char host[256] = "", buf[2048];
+	struct passwd pw, *found = NULL;
+	if (gethostname(host, sizeof(host) - 1) != 0)
+		host[0] = '\0';
+	if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &found) == 0 && found)
+		snprintf(actor, sizeof(actor), "%s@%s", found->pw_name,
+			 host[0] ? host : "?");
+	else
+		snprintf(actor, sizeof(actor), "uid%u@%s", (unsigned)getuid(),
+			 host[0] ? host : "?");
+}
+
+const char *kura_service_actor(void)
+{
+	pthread_once(&actor_once, init_actor);
+	return actor;
+}
+
+enum kura_err kura_service_audit_event(struct kura_service *svc,
+				       const char *type, const char *op,
+				       uint64_t tenant_id, const char *tenant,
+				       const char *detail_json,
+				       enum kura_err outcome,
+				       struct kura_error *err)
+{
+	struct kura_audit_record r = {
+		.type = type,
+		.op = op,
+		.tenant_id = tenant_id,
+		.tenant = tenant,
+		.actor = kura_service_actor(),
+		.error = outcome == KURA_OK ? NULL : kura_errname(outcome),
+		.detail_json = detail_json,
+	};
+	return kura_service_audit(svc, &r, err);
+}
+
+enum kura_err kura_service_audit_checkpoint(struct kura_service *svc,
+					    struct kura_error *err)
+{
+	if (svc->audit == NULL)
+		return KURA_OK;
+	return kura_audit_checkpoint(svc->audit, err);
+}
+
 enum kura_err kura_service_open(const struct kura_config *cfg, bool init,
 				struct kura_service **out,
 				struct kura_error *err)
@@ -179,6 +279,8 @@ enum kura_err kura_service_open(const struct kura_config *cfg, bool init,
 	if ((rc = kura_meta_open(cfg, svc->data_dir, &svc->meta, err)) != KURA_OK)
 		goto fail;
 	if ((rc = kura_keys_open(cfg, svc->data_dir, &svc->keys, err)) != KURA_OK)
+		goto fail;
+	if ((rc = open_audit(svc, err)) != KURA_OK)
 		goto fail;
 	if ((rc = kura_auth_system_key(svc->meta, svc->keys, init,
 				       &svc->system_key, err)) != KURA_OK)
@@ -272,6 +374,7 @@ void kura_service_close(struct kura_service *svc)
 	kura_kms_free(svc->kms);
 	kura_secret_free(svc->system_key);
 	kura_keys_close(svc->keys);
+	kura_audit_close(svc->audit);
 	kura_meta_close(svc->meta);
 	pins_free(svc->pins);
 	free(svc);

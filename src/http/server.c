@@ -97,6 +97,14 @@ unsigned kura_http_resp_status(const struct kura_http_req *req)
 	return req->resp ? req->resp->status : 0;
 }
 
+uint64_t kura_http_resp_length(const struct kura_http_req *req)
+{
+	const struct kura_http_resp *r = req->resp;
+	if (r == NULL)
+		return 0;
+	return r->reader ? r->stream_size : r->body_len;
+}
+
 static void resp_clear_stream(struct kura_http_resp *r)
 {
 	if (r->reader_free && r->reader_cls)
@@ -307,6 +315,10 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct conn_req *cr)
 		if (kura_http_respond(req, 500) != KURA_OK)
 			return MHD_NO;
 		r = req->resp;
+	}
+	if (cr->srv->handler.before_send) {
+		cr->srv->handler.before_send(cr->srv->handler.ctx, req);
+		r = req->resp;	/* the hook may have replaced the response */
 	}
 	if (r->reader)
 		mr = MHD_create_response_from_callback(r->stream_size,

@@ -82,6 +82,7 @@ static bool load_source(struct s3_req *r, struct copy_source *src)
 		s3_error(r, S3_AccessDenied, NULL, "copy source belongs to another tenant");
 		return false;
 	}
+	s3_audit_note_source(r, bname, key, klen);
 	return s3_load_object(r, src->bucket.id, key, klen, &src->obj) &&
 	       s3_sse_for_read(r, src->obj, true, &src->sse);
 }
@@ -227,6 +228,7 @@ void s3_copy_object(struct s3_req *r)
 		goto out;
 	}
 	s3_blob_publish(&blob, r->http->id);
+	s3_note_version(r, o.version_uid);
 	s3_collect_garbage(r);
 
 	struct kura_buf b;

@@ -192,6 +192,7 @@ bool s3_part_begin(struct s3_req *r, struct kura_upload **upload,
 	/* Parts are encrypted as the upload says; an SSE-C upload needs the
 	 * same customer key with every part. */
 	const struct kura_upload *u = *upload;
+	s3_note_version(r, u->version_uid);
 	if (!s3_sse_match(r, u->sse, u->kms_key_id, u->ssec_hmac, u->version_uid, false,
 			  &r->sse))
 		return false;
@@ -390,6 +391,7 @@ static void complete_finish(struct s3_req *r)
 		s3_error_from(r, rc, &err);
 		return;
 	}
+	s3_note_version(r, o.version_uid);
 	s3_collect_garbage(r);
 
 	struct kura_buf b;

@@ -256,6 +256,7 @@ static bool get_attempt(struct s3_req *r, bool last_attempt)
 	enum kura_err rc;
 	if (!s3_load_object(r, r->bucket.id, r->key, r->key_len, &o))
 		return true;
+	s3_note_version(r, o->version_uid);
 	s3_sse_release(&r->sse);	/* a retry parses the headers again */
 	if (!s3_sse_for_read(r, o, false, &r->sse))
 		return true;

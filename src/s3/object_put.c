@@ -54,6 +54,7 @@ static void put_finish(struct s3_req *r)
 	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return;
 	s3_blob_publish(&st->blob, r->http->id);
+	s3_note_version(r, st->obj.version_uid);
 	s3_collect_garbage(r);
 	s3_respond_stored(r, st->obj.etag);
 }

@@ -1,7 +1,8 @@
 /*
  * request.c — the S3 handler behind the HTTP layer: request limits,
  * addressing (path style and virtual-host style), query parameters,
- * authentication, routing to operations, and the access log.
+ * authentication, routing to operations, and the access log (the audit
+ * record is audit.c's).
  *
  * Order of checks, as S3 does it: request shape and limits, then
  * authentication, then the operation (so an unauthenticated client learns
@@ -27,6 +28,11 @@ static const char *const op_names[] = {
 	S3_OP_TABLE(S3_OP_NAME_)
 #undef S3_OP_NAME_
 };
+
+const char *s3_op_name(enum s3_op op)
+{
+	return op_names[(unsigned)op < S3_OP_COUNT_ ? op : 0];
+}
 
 const struct s3_param *s3_param_get(const struct s3_req *r, const char *name)
 {
@@ -439,6 +445,7 @@ void kura_s3_handler_init(struct kura_http_handler *handler,
 	handler->begin = on_begin;
 	handler->body = on_body;
 	handler->end = on_end;
+	handler->before_send = s3_audit_before_send;
 	handler->done = on_done;
 	handler->ctx = svc;
 }

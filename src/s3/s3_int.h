@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <openssl/evp.h>
 
@@ -240,10 +241,32 @@ struct s3_req {
 	void *op_state;
 	struct kura_buf xml_body;	/* for operations with an XML body */
 
-	/* Outcome, for the access log. */
+	/* Outcome, for the access log and the audit record. */
 	const char *error_code;
 	bool failed;
+	uint8_t version_uid[KURA_UID_LEN];	/* the object version touched */
+	bool have_version;
+	const char *audit_detail;	/* extra audit fields (JSON), or NULL */
 };
+
+/* Note the object version a request wrote, read or deleted (audit). */
+static inline void s3_note_version(struct s3_req *r,
+				   const uint8_t uid[KURA_UID_LEN])
+{
+	memcpy(r->version_uid, uid, KURA_UID_LEN);
+	r->have_version = true;
+}
+
+/* Note the source of a copy in the audit record. */
+void s3_audit_note_source(struct s3_req *r, const char *bucket,
+			  const char *key, size_t key_len);
+
+/* The operation's S3 name ("PutObject"), "-" for none. */
+const char *s3_op_name(enum s3_op op);
+
+/* The http layer's before_send hook: append the request's audit record;
+ * replace the response with 503 when the log cannot take it (audit.c). */
+void s3_audit_before_send(void *ctx, struct kura_http_req *h);
 
 /* Respond with an S3 error; message NULL means the table's message.  The
  * internal detail (may be NULL) goes to the log only, never to the client. */

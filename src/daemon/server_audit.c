@@ -1,0 +1,86 @@
+/*
+ * server_audit.c — the server's own entries in the audit log: start (with
+ * the effective configuration, so that an auditor sees every change of
+ * settings between runs), stop, and the periodic signed checkpoints.
+ *
+ * Called from the main thread only.
+ */
+#include <stdlib.h>
+
+#include <jansson.h>
+
+#include "kura/daemon.h"
+#include "kura/log.h"
+#include "kura/banned.h"
+
+/* Every configuration key with its effective value: the table holds no
+ * secrets, only paths to where they are kept. */
+static json_t *effective_config(const struct kura_config *cfg)
+{
+	json_t *c = json_object();
+	if (c == NULL)
+		return NULL;
+	for (const struct kura_config_key *k = kura_config_keys(); k->section; k++) {
+		const char *v = kura_config_get(cfg, k->section, k->key);
+		char name[128];
+		snprintf(name, sizeof(name), "%s.%s", k->section, k->key);
+		json_object_set_new(c, name, v ? json_string(v) : json_null());
+	}
+	return c;
+}
+
+static char *start_detail(const struct kura_service *svc, const char *scheme,
+			  const char *listen)
+{
+	json_t *d = json_object();
+	if (d == NULL)
+		return NULL;
+	json_object_set_new(d, "version", json_string(KURA_VERSION));
+	json_object_set_new(d, "endpoint", json_sprintf("%s://%s", scheme, listen));
+	json_object_set_new(d, "provider", json_string(svc->keys->ops->name));
+	json_object_set_new(d, "config", effective_config(svc->cfg));
+	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(d);
+	return text;
+}
+
+enum kura_err kura_daemon_audit_start(struct kura_service *svc, const char *scheme,
+				      const char *listen, struct kura_error *err)
+{
+	if (svc->audit == NULL) {
+		kura_warn(NULL, "the audit log is off ([audit] enabled = false): "
+			  "operations are not recorded");
+		return KURA_OK;
+	}
+	char *detail = start_detail(svc, scheme, listen);
+	if (detail == NULL)
+		return kura_fail(err, KURA_ENOMEM, "audit record");
+	enum kura_err rc = kura_service_audit_event(svc, "server", "server.start", 0, NULL,
+						    detail, KURA_OK, err);
+	free(detail);
+	/* Sign at once: records appended while no server ran (key commands)
+	 * are covered, and a signer that does not work is found now. */
+	if (rc == KURA_OK)
+		rc = kura_service_audit_checkpoint(svc, err);
+	return rc;
+}
+
+void kura_daemon_audit_checkpoint(struct kura_service *svc)
+{
+	struct kura_error err = { 0 };
+	if (kura_service_audit_checkpoint(svc, &err) != KURA_OK)
+		kura_error(NULL, "audit checkpoint: %s", err.msg);
+}
+
+void kura_daemon_audit_stop(struct kura_service *svc, const char *reason)
+{
+	struct kura_error err = { 0 };
+	char detail[128];
+	if (svc->audit == NULL)
+		return;
+	snprintf(detail, sizeof(detail), "{\"reason\":\"%s\"}", reason);
+	if (kura_service_audit_event(svc, "server", "server.stop", 0, NULL, detail,
+				     KURA_OK, &err) != KURA_OK)
+		kura_error(NULL, "audit log: cannot record the stop: %s", err.msg);
+	kura_daemon_audit_checkpoint(svc);
+}
