@@ -19,81 +19,20 @@ Prints a table and one line per case:
 import argparse
 import concurrent.futures
 import os
-import re
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import boto3
-from botocore.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path.insert(0, str(ROOT / "bench"))
 from providers import PyKMIP, SoftHSM  # noqa: E402
 
-AK, SK = "KBENCHKEYPROVIDERS00", "benchbenchbenchbenchbenchbenchbenchbench"
+from benchlib import CONNS, s3_client, start_kura, free_port, wrk, wrk_script  # noqa: E402
+
 SIZES = {"4K": 4096, "1M": 1 << 20}
 OBJECTS = {"4K": 3000, "1M": 300}
-CONNS = 16
-
-LUA = r"""
-local urls = {}
-for line in io.lines("%(urls)s") do urls[#urls + 1] = line end
-local counter = 0
-function setup(thread)
-  thread:set("offset", counter * 7919)
-  counter = counter + 1
-end
-local i = 0
-function init(args)
-  i = tonumber(offset) or 0
-  %(body)s
-end
-function request()
-  i = i + 1
-  return wrk.format("%(method)s", urls[(i %% #urls) + 1], nil, %(bodyvar)s)
-end
-"""
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_kura(kura, data, port, cfg, env):
-    env = dict(os.environ, KURA_ROOT_ACCESS_KEY=AK, KURA_ROOT_SECRET_KEY=SK, **env)
-    p = subprocess.Popen([kura, "server", "--data-dir", data, "--listen",
-                          f"127.0.0.1:{port}", "--config", cfg], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(400):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return p
-        except OSError:
-            time.sleep(0.05)
-    p.kill()
-    sys.exit("kura did not start")
-
-
-def wrk(script, url, seconds):
-    out = subprocess.run(["wrk", "-t2", f"-c{CONNS}", f"-d{seconds}s", "--latency",
-                          "-s", script, url], capture_output=True, text=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-
-    def pct(p):
-        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
-        if not m:
-            return float("nan")
-        v, unit = float(m.group(1)), m.group(2)
-        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rps, pct(50), pct(99), int(errors.group(1)) if errors else 0
 
 
 def kmip_decrypts(peer):
@@ -124,11 +63,7 @@ def run_provider(kura, name, cache, seconds, work):
     results = {}
     try:
         ep = f"http://127.0.0.1:{port}"
-        s3 = boto3.client("s3", endpoint_url=ep, aws_access_key_id=AK,
-                          aws_secret_access_key=SK, region_name="us-east-1",
-                          config=Config(signature_version="s3v4",
-                                        s3={"addressing_style": "path"},
-                                        max_pool_connections=16))
+        s3 = s3_client(ep)
         s3.create_bucket(Bucket="bench")
         for label, size in SIZES.items():
             body = os.urandom(size)
@@ -137,22 +72,10 @@ def run_provider(kura, name, cache, seconds, work):
                 list(ex.map(lambda k: s3.put_object(Bucket="bench", Key=k, Body=body),
                             keys))
             for method in ("GET", "PUT"):
-                urls = work / f"{label}-{method}.urls"
-                op = "get_object" if method == "GET" else "put_object"
                 targets = keys if method == "GET" else [f"{label}/new-{i:06d}"
                                                         for i in range(OBJECTS[label])]
-                with open(urls, "w") as f:
-                    for k in targets:
-                        u = s3.generate_presigned_url(op, Params={"Bucket": "bench",
-                                                                  "Key": k},
-                                                      ExpiresIn=3600)
-                        f.write(u[len(ep):] + "\n")
-                lua = work / f"{label}-{method}.lua"
-                lua.write_text(LUA % {
-                    "urls": urls, "method": method,
-                    "body": (f'payload = string.rep("x", {size})' if method == "PUT"
-                             else "payload = nil"),
-                    "bodyvar": "payload"})
+                lua = wrk_script(work, s3, ep, f"{label}-{method}", method, "bench",
+                                 targets, size)
                 before = kmip_decrypts(peer) if name == "kmip" else 0
                 rps, p50, p99, errs = wrk(str(lua), ep, seconds)
                 calls = kmip_decrypts(peer) - before if name == "kmip" else -1

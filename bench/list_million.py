@@ -26,7 +26,6 @@ import re
 import signal
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -126,7 +125,7 @@ def main():
         logf = open(Path(tmp) / "server.log", "w+")
         p = start(a.kura, data, port, logf)
         try:
-            mid = f"dir500/"
+            mid = "dir500/"
             token = s3.list_objects_v2(Bucket="big", StartAfter=key_of(a.keys // 2),
                                        MaxKeys=1)["NextContinuationToken"]
             cases = {
