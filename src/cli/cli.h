@@ -33,14 +33,16 @@ bool cli_tenant(struct kura_service *svc, const struct cli *c, uint64_t *id);
 
 /* Audit records of an admin command (cli_audit.c): the request before
  * acting (false: the log refused it; the error is printed and the command
- * must not act) and the result after, followed by a signed checkpoint
- * (false: recording or signing failed; printed). */
+ * must not act) and the result after — with the state before and after
+ * where there is one (else NULL) — followed by a signed checkpoint (false:
+ * recording or signing failed; printed). */
 bool cli_audit_request(struct kura_service *svc, const char *op,
 		       uint64_t tenant_id, const char *tenant,
 		       const char *subject);
 bool cli_audit_result(struct kura_service *svc, const char *op,
 		      uint64_t tenant_id, const char *tenant,
-		      const char *subject, enum kura_err outcome);
+		      const char *subject, const char *before,
+		      const char *after, enum kura_err outcome);
 
 int cli_tenant_add(const struct kura_config *cfg, const struct cli *c);
 int cli_key(const struct kura_config *cfg, const struct cli *c);

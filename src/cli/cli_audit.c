@@ -14,12 +14,16 @@
 
 static bool record(struct kura_service *svc, const char *op, uint64_t tenant_id,
 		   const char *tenant, const char *subject, const char *phase,
-		   enum kura_err outcome)
+		   const char *before, const char *after, enum kura_err outcome)
 {
 	struct kura_error err = { 0 };
 	json_t *d = json_pack("{s:s}", "phase", phase);
 	if (d != NULL && subject != NULL)
 		json_object_set_new(d, "subject", json_string(subject));
+	if (d != NULL && before != NULL)
+		json_object_set_new(d, "before", json_string(before));
+	if (d != NULL && after != NULL)
+		json_object_set_new(d, "after", json_string(after));
 	char *text = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(d);
 	enum kura_err rc = text == NULL
@@ -35,13 +39,15 @@ static bool record(struct kura_service *svc, const char *op, uint64_t tenant_id,
 bool cli_audit_request(struct kura_service *svc, const char *op, uint64_t tenant_id,
 		       const char *tenant, const char *subject)
 {
-	return record(svc, op, tenant_id, tenant, subject, "request", KURA_OK);
+	return record(svc, op, tenant_id, tenant, subject, "request", NULL, NULL, KURA_OK);
 }
 
 bool cli_audit_result(struct kura_service *svc, const char *op, uint64_t tenant_id,
-		      const char *tenant, const char *subject, enum kura_err outcome)
+		      const char *tenant, const char *subject, const char *before,
+		      const char *after, enum kura_err outcome)
 {
-	bool ok = record(svc, op, tenant_id, tenant, subject, "result", outcome);
+	bool ok = record(svc, op, tenant_id, tenant, subject, "result", before, after,
+			 outcome);
 	struct kura_error err = { 0 };
 	if (kura_service_audit_checkpoint(svc, &err) != KURA_OK) {
 		fprintf(stderr, "kura: audit checkpoint: %s\n", err.msg);

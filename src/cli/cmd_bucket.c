@@ -41,7 +41,10 @@ int cli_bucket(const struct kura_config *cfg, const struct cli *c)
 	} else {
 		printf("%s\n", path);
 	}
-	if (!cli_audit_result(svc, "bucket.shred", 0, NULL, bucket, rc))
+	char after[4200];
+	snprintf(after, sizeof(after), "shredded; certificate %s", path);
+	if (!cli_audit_result(svc, "bucket.shred", 0, NULL, bucket, "present",
+			      rc == KURA_OK ? after : NULL, rc))
 		code = 1;
 	kura_service_close(svc);
 	return code;

@@ -107,7 +107,8 @@ static bool find_key(struct kura_service *svc, uint64_t tenant, const char *name
  * fail), the audit request, the action, the audit result. */
 static enum kura_err act(struct kura_service *svc, const char *sub, uint64_t tenant,
 			 const char *name, const struct kura_key *k,
-			 const struct kura_secret *material, struct kura_error *err)
+			 const struct kura_secret *material, char *after, size_t cap,
+			 struct kura_error *err)
 {
 	struct kura_key made;
 	enum kura_err rc;
@@ -117,27 +118,32 @@ static enum kura_err act(struct kura_service *svc, const char *sub, uint64_t ten
 			fprintf(stderr, "kura: key '%s' already exists\n", name);
 		else if (rc == KURA_OK)
 			printf("key '%s' created (%s)\n", made.name, made.provider);
+		snprintf(after, cap, "enabled, version 1");
 	} else if (strcmp(sub, "import") == 0) {
 		rc = kura_kms_key_import(svc->kms, tenant, name, material, &made, err);
 		if (rc == KURA_OK)
 			printf("key '%s' imported into %s\n", made.name, made.provider);
+		snprintf(after, cap, "enabled, version 1, imported");
 	} else if (strcmp(sub, "rotate") == 0) {
 		uint32_t v = 0;
 		rc = kura_kms_key_rotate(svc->kms, k->id, &v, err);
 		if (rc == KURA_OK)
 			printf("key '%s' is now at version %u; existing data keys are "
 			       "re-wrapped in the background\n", k->name, v);
+		snprintf(after, cap, "version %u", v);
 	} else if (strcmp(sub, "disable") == 0 || strcmp(sub, "enable") == 0) {
 		bool on = strcmp(sub, "enable") == 0;
 		rc = kura_kms_key_set_state(svc->kms, k->id,
 					    on ? KURA_KEY_ENABLED : KURA_KEY_DISABLED, err);
 		if (rc == KURA_OK)
 			printf("key '%s' %s\n", k->name, on ? "enabled" : "disabled");
+		snprintf(after, cap, "%s", on ? "enabled" : "disabled");
 	} else {
 		struct kura_kms_destroyed d;
 		rc = kura_kms_key_destroy(svc->kms, k->id, &d, err);
 		if (rc == KURA_OK)
 			printf("key '%s' destroyed (%zu versions)\n", k->name, d.count);
+		snprintf(after, cap, "destroyed");
 	}
 	return rc;
 }
@@ -190,11 +196,19 @@ static int run(struct kura_service *svc, const struct cli *c, uint64_t tenant)
 		kura_secret_free(material);
 		return 1;
 	}
-	enum kura_err rc = act(svc, sub, tenant, name, &k, material, &err);
+	char before[64] = "", after[64] = "";
+	if (strcmp(sub, "rotate") == 0)
+		snprintf(before, sizeof(before), "version %u", k.current_version);
+	else if (!is_new)
+		snprintf(before, sizeof(before), "%s", state_name(k.state));
+	enum kura_err rc = act(svc, sub, tenant, name, &k, material, after, sizeof(after),
+			       &err);
 	kura_secret_free(material);
 	if (rc != KURA_OK && rc != KURA_EEXIST)
 		fprintf(stderr, "kura: %s\n", err.msg);
-	bool recorded = cli_audit_result(svc, op, tenant, tenant_name, name, rc);
+	bool recorded = cli_audit_result(svc, op, tenant, tenant_name, name,
+					 before[0] ? before : NULL,
+					 rc == KURA_OK ? after : NULL, rc);
 	return rc == KURA_OK && recorded ? 0 : 1;
 }
 

@@ -171,10 +171,11 @@ int cli_tenant_add(const struct kura_config *cfg, const struct cli *c)
 		code = 0;
 	}
 	kura_wipe(secret, sizeof(secret));
-	/* The new access key id is in the result's subject: S3 records name it. */
-	char subject[300];
-	snprintf(subject, sizeof(subject), "%s (access key %s)", name, rc == KURA_OK ? id : "-");
-	if (!cli_audit_result(svc, "tenant.create", rc == KURA_OK ? t.id : 0, name, subject, rc))
+	/* The new access key id goes in the result: S3 records name it. */
+	char after[300];
+	snprintf(after, sizeof(after), "created; access key %s", rc == KURA_OK ? id : "-");
+	if (!cli_audit_result(svc, "tenant.create", rc == KURA_OK ? t.id : 0, name, name, NULL,
+			      rc == KURA_OK ? after : NULL, rc))
 		code = 1;
 	kura_service_close(svc);
 	return code;
