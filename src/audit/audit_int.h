@@ -286,7 +286,9 @@ enum kura_err audit_walk(const char *dir, const struct audit_snapshot *s,
 			 uint64_t from_seg, uint64_t from_off, uint64_t from_seq,
 			 audit_walk_fn fn, void *ctx, struct kura_error *err);
 
-/* Test and benchmark knob: skip fdatasync/fsync in the writer. */
+/* Test and benchmark knobs: skip fdatasync/fsync in the writer; replace
+ * the clock that stamps records and checkpoints (NULL: kura_now_ms). */
 void audit_set_nosync(struct kura_audit *a, bool nosync);
+void audit_set_clock(struct kura_audit *a, int64_t (*now)(void *ctx), void *ctx);
 
 #endif

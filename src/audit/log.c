@@ -63,6 +63,8 @@ struct kura_audit {
 	kura_audit_sign_fn sign;
 	void *sign_ctx;
 	bool nosync;
+	int64_t (*clock)(void *ctx);
+	void *clock_ctx;
 
 	pthread_mutex_t mu;
 	pthread_cond_t work;	/* the writer waits for pending items */
@@ -86,6 +88,19 @@ struct kura_audit {
 void audit_set_nosync(struct kura_audit *a, bool nosync)
 {
 	a->nosync = nosync;
+}
+
+void audit_set_clock(struct kura_audit *a, int64_t (*now)(void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&a->mu);
+	a->clock = now;
+	a->clock_ctx = ctx;
+	pthread_mutex_unlock(&a->mu);
+}
+
+static int64_t now_ms(struct kura_audit *a)
+{
+	return a->clock ? a->clock(a->clock_ctx) : kura_now_ms();
 }
 
 static enum kura_err sync_fd(struct kura_audit *a, int fd, bool data_only,
@@ -345,7 +360,7 @@ static enum kura_err write_checkpoint(struct kura_audit *a, struct kura_error *e
 	uint8_t root[AUDIT_HASH];
 	struct kura_buf line;
 	audit_tree_root(&a->tree, root);
-	rc = audit_cp_sign(a->sign, a->sign_ctx, a->tree.size, root, kura_now_ms(), &cp, err);
+	rc = audit_cp_sign(a->sign, a->sign_ctx, a->tree.size, root, now_ms(a), &cp, err);
 	if (rc != KURA_OK)
 		return rc;
 	kura_buf_init(&line, AUDIT_CP_LINE_MAX);
@@ -375,7 +390,7 @@ static enum kura_err create_segment(struct kura_audit *a, uint64_t segno,
 {
 	char path[AUDIT_PATH_MAX];
 	struct audit_seg_header h = { .segno = segno, .first_seq = a->tree.size,
-				      .created_ms = kura_now_ms(), .tree = a->tree };
+				      .created_ms = now_ms(a), .tree = a->tree };
 	struct kura_buf b;
 	kura_buf_init(&b, AUDIT_SEG_HEADER_MAX);
 	audit_seg_path(a->dir, segno, path, sizeof(path));
@@ -442,7 +457,7 @@ static void write_batch(struct kura_audit *a, struct pending *list)
 	struct kura_error err = { 0 };
 	lock_ex(a);
 	enum kura_err rc = sync_state(a, &err);
-	int64_t now = kura_now_ms();
+	int64_t now = now_ms(a);
 	if (now < a->last_time_ms)
 		now = a->last_time_ms;
 	if (rc == KURA_OK)

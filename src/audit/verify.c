@@ -65,7 +65,7 @@ static void fingerprint(const uint8_t *der, size_t n, char out[17])
 /* Signatures, signer and order of one checkpoint list. */
 static bool check_cps(struct kura_audit_verify_report *rep,
 		      const struct audit_cp_list *l, const char *name,
-		      const uint8_t *trusted, size_t trusted_len)
+		      const uint8_t *trusted, size_t trusted_len, const char *anchor)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		const struct audit_checkpoint *c = &l->v[i];
@@ -83,7 +83,7 @@ static bool check_cps(struct kura_audit_verify_report *rep,
 			bad(rep, false, c->tree_size, "%s line %zu (tree_size %llu) is signed "
 			    "by another key (sha256:%s...) than %s", name, i + 1,
 			    (unsigned long long)c->tree_size, fp,
-			    trusted ? "the pinned one" : "the first checkpoint");
+			    trusted ? anchor : "the first checkpoint");
 			return false;
 		}
 		if (i > 0 && (c->tree_size < l->v[i - 1].tree_size ||
@@ -281,7 +281,8 @@ enum kura_err kura_audit_verify(const char *dir, const char *publish_dir,
 		kura_fail(err, rc, "%s", e.msg);
 		goto out;
 	}
-	if (!check_cps(&rep, &v.cps, "checkpoints.log", trusted, trusted_len))
+	if (!check_cps(&rep, &v.cps, "checkpoints.log", trusted, trusted_len,
+		       "the pinned one"))
 		goto done;
 	rep.checkpoints = v.cps.n;
 	if (publish_dir != NULL) {
@@ -299,7 +300,8 @@ enum kura_err kura_audit_verify(const char *dir, const char *publish_dir,
 		}
 		if (!check_cps(&rep, &pub, "published checkpoints.log",
 			       trusted ? trusted : (v.cps.n ? v.cps.v[0].pub : NULL),
-			       trusted ? trusted_len : (v.cps.n ? v.cps.v[0].pub_len : 0)))
+			       trusted ? trusted_len : (v.cps.n ? v.cps.v[0].pub_len : 0),
+			       trusted ? "the pinned one" : "the local checkpoints'"))
 			goto done;
 		check_published(&rep, &v.cps, &pub);
 		if (!rep.ok)
