@@ -18,7 +18,17 @@ struct cli {
 	const char *listen;
 	const char *tenant;	/* --tenant (default: the root tenant) */
 	const char *from;	/* --from FILE (key import) */
-	const char *public_key;	/* --public-key PEM (cert verify) */
+	const char *public_key;	/* --public-key PEM (cert verify, audit verify) */
+	/* kura audit: --from (above) is also the search's start time */
+	const char *seq;	/* --seq N */
+	const char *size;	/* --size N */
+	const char *to;		/* --to TIME */
+	const char *bucket;	/* --bucket B */
+	const char *key;	/* --key K */
+	const char *op;		/* --op OPERATION */
+	const char *request_id;	/* --request-id ID */
+	const char *published;	/* --published DIR */
+	const char *limit;	/* --limit N */
 	bool yes;		/* --yes: confirm a destructive command */
 	const char *words[CLI_MAX_WORDS];	/* positional arguments */
 	int nwords;
@@ -49,5 +59,6 @@ int cli_key(const struct kura_config *cfg, const struct cli *c);
 int cli_bucket(const struct kura_config *cfg, const struct cli *c);
 int cli_cert(const struct kura_config *cfg, const struct cli *c);
 int cli_check(const struct kura_config *cfg, const struct cli *c);
+int cli_audit(const struct kura_config *cfg, const struct cli *c);
 
 #endif

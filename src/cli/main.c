@@ -40,6 +40,16 @@ static void usage(FILE *out)
 		"                                check a deletion certificate (against the pinned\n"
 		"                                signer, or this data dir's signer)\n"
 		"  cert public-key               print the signer's public key (PEM) to pin\n"
+		"audit log (DATA_DIR/audit; docs/AUDIT.md)\n"
+		"  audit verify [--published DIR] [--public-key PEM]\n"
+		"                                check every record and signed checkpoint; exit 1\n"
+		"                                naming the first bad position\n"
+		"  audit proof --seq N [--size N] | audit proof consistency SIZE1 [SIZE2]\n"
+		"                                inclusion / consistency proof (JSON)\n"
+		"  audit export                  records, then checkpoints, as JSON lines\n"
+		"  audit search [--from T] [--to T] [--tenant T] [--bucket B] [--key K] [--op OP]\n"
+		"               [--request-id ID] [--limit N]\n"
+		"                                matching records, checked against the log\n"
 		"checks\n"
 		"  check                         report configuration problems (exit 1 on errors)\n"
 		"other\n"
@@ -60,6 +70,15 @@ static int parse_args(int argc, char **argv, struct cli *c)
 		{ "--tenant", offsetof(struct cli, tenant) },
 		{ "--from", offsetof(struct cli, from) },
 		{ "--public-key", offsetof(struct cli, public_key) },
+		{ "--seq", offsetof(struct cli, seq) },
+		{ "--size", offsetof(struct cli, size) },
+		{ "--to", offsetof(struct cli, to) },
+		{ "--bucket", offsetof(struct cli, bucket) },
+		{ "--key", offsetof(struct cli, key) },
+		{ "--op", offsetof(struct cli, op) },
+		{ "--request-id", offsetof(struct cli, request_id) },
+		{ "--published", offsetof(struct cli, published) },
+		{ "--limit", offsetof(struct cli, limit) },
 	};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -217,6 +236,8 @@ int main(int argc, char **argv)
 		code = cli_cert(cfg, &c);
 	else if (strcmp(cmd, "check") == 0)
 		code = cli_check(cfg, &c);
+	else if (strcmp(cmd, "audit") == 0)
+		code = cli_audit(cfg, &c);
 	else {
 		fprintf(stderr, "kura: unknown command '%s'\n", cmd);
 		usage(stderr);
