@@ -84,6 +84,8 @@ void s3_audit_before_send(void *ctx, struct kura_http_req *h)
 		.latency_us = (kura_mono_ns() - h->start_ns) / 1000,
 	};
 	if (r != NULL) {
+		if (r->head)
+			rec.bytes_out = 0;	/* the length is announced, not sent */
 		rec.tenant_id = r->tenant_id;
 		rec.access_key = r->access_key[0] ? r->access_key : NULL;
 		rec.bucket = r->bucket_name;

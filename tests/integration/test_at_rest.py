@@ -82,8 +82,14 @@ def test_no_plaintext_at_rest(srv, s3):
         assert H.files_containing(everything, body_marker[16:48]) == []
         for m in (key_marker.encode(), meta_marker.encode()):
             assert H.files_containing(blobs + keystore, m) == []
-            assert all("meta.db" in os.path.basename(p)
-                       for p in H.files_containing(everything, m))
+        # User metadata: only in the metadata database.  Object names also
+        # in the audit log (it records who touched which object) and its
+        # search index, both under audit/.
+        assert all("meta.db" in os.path.basename(p)
+                   for p in H.files_containing(everything, meta_marker.encode()))
+        key_files = H.files_containing(everything, key_marker.encode())
+        assert any("/audit/" in p for p in key_files)
+        assert all("meta.db" in os.path.basename(p) or "/audit/" in p for p in key_files)
         # Neither body nor key reaches the server's log.
         log = srv.stderr_text()
         assert body_marker.decode() not in log
