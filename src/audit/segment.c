@@ -343,6 +343,8 @@ enum kura_err audit_snapshot_take(const char *dir, struct audit_snapshot *s,
 	char path[AUDIT_PATH_MAX];
 	struct stat st;
 	memset(s, 0, sizeof(*s));
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return kura_fail(err, KURA_ENOENT, "no audit log in '%s'", dir);
 	snprintf(path, sizeof(path), "%s/lock", dir);
 	int lfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (lfd >= 0) {
