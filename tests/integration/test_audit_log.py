@@ -40,7 +40,7 @@ def new_server(tmp_path, config=None):
 
 
 def workload(s3, bucket, n=12):
-    """A mixed workload; returns {request id: (operation, key)} of every
+    """A mixed workload; returns {request id: (operation, key, bucket)} of every
     request that got an answer."""
     seen = {}
 
@@ -48,9 +48,9 @@ def workload(s3, bucket, n=12):
         try:
             r = fn(*args, **kwargs)
         except ClientError as e:
-            seen[request_id(e)] = (op, key)
+            seen[request_id(e)] = (op, key, bucket)
             return None
-        seen[request_id(r)] = (op, key)
+        seen[request_id(r)] = (op, key, bucket)
         return r
 
     rec("CreateBucket", None, s3.create_bucket, Bucket=bucket)
@@ -123,7 +123,7 @@ def test_every_request_recorded_and_no_secret(audited, tmp_path):
     for _, doc in records:
         if "request_id" in doc:
             by_req.setdefault(doc["request_id"], []).append(doc)
-    for rid, (op, key) in seen.items():
+    for rid, (op, key, _) in seen.items():
         assert rid in by_req, f"no audit record for {op} {key} ({rid})"
         docs = by_req[rid]
         assert any(d.get("op") == op for d in docs), (op, docs)
@@ -199,8 +199,8 @@ def test_search_who_read_this_object(audited):
                    "--op", "GetObject", "--from", frm, "--to", to)
     assert r.returncode == 0, r.stderr
     got = [json.loads(line)["request_id"] for line in r.stdout.splitlines()]
-    want = [rid for rid, (op, key) in seen.items()
-            if op == "GetObject" and key == "docs/report-1.pdf"]
+    want = [rid for rid, (op, key, bucket) in seen.items()
+            if op == "GetObject" and key == "docs/report-1.pdf" and bucket == "audited"]
     assert sorted(got) == sorted(want)
     # by request id
     rid = want[0]
