@@ -49,7 +49,7 @@ def fdatasync_rate(directory, seconds=2.0):
     return n / seconds
 
 
-def run_once(kura, audit_on, seconds, work):
+def run_once(kura, audit_on, seconds, work, conns):
     cfg = work / "kura.ini"
     cfg.write_text(f"[audit]\nenabled = {'true' if audit_on else 'false'}\n")
     port = free_port()
@@ -64,9 +64,10 @@ def run_once(kura, audit_on, seconds, work):
         with concurrent.futures.ThreadPoolExecutor(8) as ex:
             list(ex.map(lambda k: s3.put_object(Bucket="bench", Key=k, Body=body), keys))
         for method in ("GET", "PUT"):
-            targets = keys if method == "GET" else [f"new-{i:06d}" for i in range(OBJECTS)]
-            lua = wrk_script(work, s3, ep, f"4K-{method}", method, "bench", targets, SIZE)
-            results[f"{method}-4K"] = wrk(lua, ep, seconds)
+            for c in conns:
+                targets = keys if method == "GET" else [f"new{c}-{i:06d}" for i in range(OBJECTS)]
+                lua = wrk_script(work, s3, ep, f"4K-{method}-{c}", method, "bench", targets, SIZE)
+                results[f"{method}-4K-c{c}"] = wrk(lua, ep, seconds, c)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
@@ -80,13 +81,16 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--kura", default=str(ROOT / "build" / "kura"))
+    ap.add_argument("--conns", default="16,64",
+                    help="comma-separated connection counts")
     a = ap.parse_args()
+    conns = [int(c) for c in a.conns.split(",")]
     runs = {True: [], False: []}
     seg_bytes = []
     for _ in range(a.rounds):
         for audit_on in (True, False):
             with tempfile.TemporaryDirectory(prefix="kura-bench-audit-") as tmp:
-                res, nbytes = run_once(a.kura, audit_on, a.seconds, Path(tmp))
+                res, nbytes = run_once(a.kura, audit_on, a.seconds, Path(tmp), conns)
                 runs[audit_on].append(res)
                 if audit_on:
                     total = sum(r[0] for r in res.values()) * a.seconds + OBJECTS + 1
