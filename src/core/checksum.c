@@ -1,7 +1,12 @@
 /*
  * checksum.c — S3's additional upload checksums (see checksum.h): CRC-32
- * (zlib), CRC-32C (table-driven, Castagnoli polynomial 0x82F63B78,
- * reflected), SHA-1 and SHA-256 (OpenSSL).
+ * (zlib), CRC-32C (Castagnoli polynomial 0x82F63B78, reflected: the SSE4.2
+ * CRC32 instruction where the CPU has it, a table otherwise), SHA-1 and
+ * SHA-256 (OpenSSL).
+ *
+ * Performance: a checksum runs over every byte of an upload that carries
+ * one.  The table does ~0.45 GB/s (slower than the MD5 every PUT already
+ * pays); the instruction does 8 bytes per step, several GB/s.
  */
 #include <pthread.h>
 #include <string.h>
@@ -10,11 +15,16 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
 #include "kura/checksum.h"
 #include "kura/encode.h"
 #include "kura/banned.h"
 
 static uint32_t crc32c_table[256];
+static bool crc32c_hw_ok;	/* written once, under crc32c_once */
 static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
 
 static void crc32c_init(void)
@@ -25,13 +35,40 @@ static void crc32c_init(void)
 			v = (v >> 1) ^ (0x82F63B78u & (0u - (v & 1u)));
 		crc32c_table[i] = v;
 	}
+#if defined(__x86_64__)
+	crc32c_hw_ok = __builtin_cpu_supports("sse4.2");
+#endif
 }
+
+#if defined(__x86_64__)
+/* The CRC32 instruction implements exactly this polynomial and bit order
+ * (on the inverted register, like the table loop). */
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t n)
+{
+	uint64_t c = crc;
+	for (; n > 0 && ((uintptr_t)p & 7) != 0; n--)
+		c = _mm_crc32_u8((uint32_t)c, *p++);
+	for (; n >= 8; n -= 8, p += 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		c = _mm_crc32_u64(c, v);
+	}
+	for (; n > 0; n--)
+		c = _mm_crc32_u8((uint32_t)c, *p++);
+	return (uint32_t)c;
+}
+#endif
 
 uint32_t kura_crc32c(uint32_t crc, const void *data, size_t n)
 {
 	const uint8_t *p = data;
 	pthread_once(&crc32c_once, crc32c_init);
 	crc = ~crc;
+#if defined(__x86_64__)
+	if (crc32c_hw_ok)
+		return ~crc32c_hw(crc, p, n);
+#endif
 	for (size_t i = 0; i < n; i++)
 		crc = crc32c_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
 	return ~crc;

@@ -320,13 +320,18 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct conn_req *cr)
 		cr->srv->handler.before_send(cr->srv->handler.ctx, req);
 		r = req->resp;	/* the hook may have replaced the response */
 	}
-	if (r->reader)
+	if (r->reader) {
+		/* libmicrohttpd allocates (and zeroes) the whole block for
+		 * every response: a small body gets a block of its size. */
+		size_t block = r->stream_size < STREAM_BLOCK
+				       ? (size_t)r->stream_size : STREAM_BLOCK;
 		mr = MHD_create_response_from_callback(r->stream_size,
-						       STREAM_BLOCK, stream_reader,
-						       cr, NULL);
-	else
+						       block ? block : 1,
+						       stream_reader, cr, NULL);
+	} else {
 		mr = MHD_create_response_from_buffer(r->body_len, (void *)r->body,
 						     MHD_RESPMEM_PERSISTENT);
+	}
 	if (mr == NULL)
 		return MHD_NO;
 	/* libmicrohttpd 0.9.75 refuses an empty value (S3 returns empty user

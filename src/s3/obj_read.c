@@ -139,7 +139,11 @@ static enum kura_err part_open(struct s3_objread *or, uint32_t idx,
 	memcpy(b.version_uid, or->obj->version_uid, KURA_UID_LEN);
 	part_close(or);
 
-	enum kura_err rc = grow_buffers(or, (size_t)p->seg_size + KURA_SEG_TAG_LEN, err);
+	/* The largest segment of this part: a small object's whole body, not
+	 * a full segment (the buffer is wiped at the end, so its size is paid
+	 * on every GET). */
+	size_t seg_max = p->size < p->seg_size ? (size_t)p->size : p->seg_size;
+	enum kura_err rc = grow_buffers(or, seg_max + KURA_SEG_TAG_LEN, err);
 	if (rc == KURA_OK)
 		rc = kura_kms_read_key(or->svc->kms, p->bk_id, &bk, err);
 	if (rc == KURA_OK && or->customer_key != NULL)

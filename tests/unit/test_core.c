@@ -27,6 +27,7 @@
 
 #include "kura/box.h"
 #include "kura/buf.h"
+#include "kura/checksum.h"
 #include "kura/config.h"
 #include "kura/encode.h"
 #include "kura/err.h"
@@ -2153,6 +2154,60 @@ static void test_fsutil(void **state)
 	rm_rf(dir);
 }
 
+/* ---- CRC-32C ---- */
+
+/* Bit-at-a-time reference, independent of both implementations. */
+static uint32_t crc32c_ref(uint32_t crc, const uint8_t *p, size_t n)
+{
+	crc = ~crc;
+	for (size_t i = 0; i < n; i++) {
+		crc ^= p[i];
+		for (int k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
+	}
+	return ~crc;
+}
+
+static void test_crc32c(void **state)
+{
+	(void)state;
+	/* RFC 3720 B.4 check value and vectors. */
+	assert_int_equal(kura_crc32c(0, "123456789", 9), 0xE3069283u);
+	uint8_t v[48];
+	memset(v, 0, 32);
+	assert_int_equal(kura_crc32c(0, v, 32), 0x8A9136AAu);
+	memset(v, 0xff, 32);
+	assert_int_equal(kura_crc32c(0, v, 32), 0x62A8AB43u);
+	for (int i = 0; i < 32; i++)
+		v[i] = (uint8_t)i;
+	assert_int_equal(kura_crc32c(0, v, 32), 0x46DD794Eu);
+	assert_int_equal(kura_crc32c(0, v, 0), 0u);
+
+	/* Every alignment and short length, and a long buffer fed in
+	 * uneven pieces, against the reference. */
+	size_t big = 1u << 20;
+	uint8_t *b = malloc(big + 16);
+	assert_non_null(b);
+	uint32_t x = 12345;
+	for (size_t i = 0; i < big + 16; i++) {
+		x = x * 1103515245u + 12345u;
+		b[i] = (uint8_t)(x >> 16);
+	}
+	for (size_t off = 0; off < 8; off++)
+		for (size_t n = 0; n < 70; n++)
+			assert_int_equal(kura_crc32c(7, b + off, n), crc32c_ref(7, b + off, n));
+	uint32_t whole = kura_crc32c(0, b + 3, big);
+	assert_int_equal(whole, crc32c_ref(0, b + 3, big));
+	uint32_t inc = 0;
+	for (size_t done = 0, k = 1; done < big; k = k * 3 + 1) {
+		size_t take = k < big - done ? k : big - done;
+		inc = kura_crc32c(inc, b + 3 + done, take);
+		done += take;
+	}
+	assert_int_equal(inc, whole);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2198,6 +2253,7 @@ int main(void)
 		cmocka_unit_test(test_err_from_errno),
 		cmocka_unit_test(test_log),
 		cmocka_unit_test(test_fsutil),
+		cmocka_unit_test(test_crc32c),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
