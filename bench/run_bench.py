@@ -28,6 +28,7 @@ fdatasync'ed before its response — unless --audit off.
 
 Usage: bench/run_bench.py [--quick] [--seconds N] [--audit on|off]
                           [--kura build/kura] [--only GET,PUT,LIST,MIX,MPU]
+                          [--perf DIR]
 Output: a table, then one line per case:
   BENCH case=GET size=64M conns=16 server=kura rps=... mbps=... p50_ms=...
         p99_ms=... rss_peak_mb=... cpu_ns_per_byte=... errors=...
@@ -78,6 +79,7 @@ RSS_IDLE_LIMIT_MB = 32
 CPU_RATIO_LIMIT = 1.5
 
 _started = []          # every process we started, stopped in cleanup()
+PERF_DIR = None        # --perf: record kura's profile per case here
 
 
 def log(msg):
@@ -327,12 +329,21 @@ def run_wrk(server, work, name, seconds, conns, gets=(), puts=(), put_frac=0.0,
            gl, pl, str(put_frac), str(body)]
     pids = server.pids()
     cpu0 = cpu_seconds(pids)
+    perf = None
+    if PERF_DIR and server.name == "kura":
+        # System-wide: `perf record -p` misses the threads libmicrohttpd
+        # starts per connection.  Read with `perf report --pid PID`.
+        perf = spawn(["perf", "record", "-q", "-F", "499", "-g", "-a",
+                      "-o", str(PERF_DIR / f"{name}-kura{server.proc.pid}.perf")],
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     p = spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     mon = Monitor(pids, p.pid)
     mon.start()
     out, errout = p.communicate()
     _started.remove(p)
     peak = mon.finish()
+    if perf:
+        stop(perf, sig=signal.SIGINT)
     cpu = cpu_seconds(pids) - cpu0
     m = re.search(r"^WRKJSON (\{.*\})$", out, re.M)
     if not m:
@@ -466,6 +477,9 @@ def main():
                          "(default 5, --quick 2)")
     ap.add_argument("--audit", choices=("on", "off"), default="on")
     ap.add_argument("--kura", default=str(ROOT / "build" / "kura"))
+    ap.add_argument("--perf", metavar="DIR",
+                    help="record `perf record -a -g` per kura wrk case into DIR/CASE-kuraPID.perf "
+                         "(costs some CPU: figures are then not comparable)")
     ap.add_argument("--only", default="GET,PUT,LIST,MIX,MPU",
                     help="comma-separated subset of GET,PUT,LIST,MIX,MPU")
     a = ap.parse_args()
@@ -474,6 +488,10 @@ def main():
     big_mib = 256 if a.quick else 1024
     only = set(a.only.upper().split(","))
     sec_arg = f"{seconds:g}"
+    if a.perf:
+        global PERF_DIR
+        PERF_DIR = Path(a.perf).resolve()
+        PERF_DIR.mkdir(parents=True, exist_ok=True)
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
