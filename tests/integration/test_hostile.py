@@ -316,6 +316,31 @@ def test_slowloris(srv):
     still_serving(srv)
 
 
+@pytest.mark.xfail(strict=True, reason="kura enforces no minimum body data rate: "
+                   "libmicrohttpd's connection_timeout is idle-only and the "
+                   "watchdog covers request heads, so a body trickled one byte "
+                   "per second holds a connection thread until max_connections")
+def test_slow_body_is_cut_off(srv):
+    """A body trickled a byte at a time should be cut off like a slow head."""
+    sock = X.connect(srv)
+    try:
+        sock.sendall(put_head(srv, "slow-body", 1000))
+        t0 = time.monotonic()
+        closed = False
+        while time.monotonic() - t0 < CUT_OFF and not closed:
+            try:
+                sock.sendall(b"x")
+                sock.settimeout(0.5)
+                closed = sock.recv(4096) == b""
+            except socket.timeout:
+                pass
+            except OSError:
+                closed = True
+    finally:
+        sock.close()
+    assert closed, f"a body trickled at 2 bytes/s was still accepted after {CUT_OFF} s"
+
+
 def test_idle_connection_closed(srv):
     """A connection that sends nothing at all is closed by the timeout."""
     sock = X.connect(srv)
