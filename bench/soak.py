@@ -266,6 +266,12 @@ def main():
                 proc.kill()
                 rc = proc.wait()
         tail = errlog.read_text(errors="replace").splitlines()[-5:]
+        # Print before the data directory (tens of thousands of shard
+        # directories) is removed, which takes a while.
+        return report(a, seconds, res, idle, rc, alive, tail)
+
+
+def report(a, seconds, res, idle, rc, alive, tail):
 
     mib = lambda k: k / 1024                                  # noqa: E731
     print(f"soak: {seconds} s at {a.conns} connections, kura {a.kura}")
