@@ -9,6 +9,7 @@ GET/PUT/DELETE/List load at 64 connections against the binary under test.
   "ERROR: LeakSanitizer", both of which fail this test.
 """
 
+import os
 import shutil
 import statistics
 import subprocess
@@ -46,7 +47,6 @@ def is_asan(binary):
 @pytest.mark.skipif(shutil.which("wrk") is None,
                     reason="wrk is not installed (scripts/packages.txt)")
 def test_mixed_load_no_errors_no_leak(tmp_path):
-    import os
     asan = is_asan(kura_bin())
     env = {}
     if asan:
