@@ -6,7 +6,7 @@
 #                ASan+UBSan), integration tests, fuzz smoke; ends with
 #                "N passed, N failed"
 #
-# Other targets: build, san, fuzz, check, setup, clean.
+# Other targets: build, san, fuzz, check, setup, clean, bench.
 # Extra server flags: make run ARGS="--config kura.ini".
 
 # Debian's tools first: a user's pyenv/virtualenv python3, aws or meson
@@ -21,7 +21,7 @@ LISTEN ?= 127.0.0.1:9000
 
 SAN_OPTS = -Db_sanitize=address,undefined -Db_lundef=false
 
-.PHONY: all setup build run test san fuzz check clean
+.PHONY: all setup build run test san fuzz check clean bench
 
 all: build
 
@@ -49,6 +49,12 @@ fuzz: setup
 
 check:
 	@sh scripts/check-source.sh
+
+# kura against nginx, openssl speed and dd on the same bytes (about 10
+# minutes; see docs/PERFORMANCE.md).  BENCH_ARGS="--quick" for a short run.
+BENCH_ARGS ?=
+bench: build
+	/usr/bin/python3 bench/run_bench.py --kura build/kura $(BENCH_ARGS)
 
 # Never removes ./var: it holds the data of `make run`.
 clean:

@@ -2,8 +2,8 @@
  * fuzz_config.c — libFuzzer target for the configuration loader
  * (src/core/config.c over libinih).
  *
- * Input: an INI file.  It is written to a temporary file once per run and
- * loaded; every value that loads must read back as a valid value of its
+ * Input: an INI file.  It is written to a temporary file (removed at exit)
+ * and loaded; every value that loads must read back as a valid value of its
  * key's type.
  */
 #include <stdint.h>
@@ -17,11 +17,20 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static char path[64];
+
+static void teardown(void)
+{
+	if (path[0] != '\0')
+		unlink(path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char path[64];
-	if (path[0] == '\0')
+	if (path[0] == '\0') {
 		snprintf(path, sizeof(path), "/tmp/kura-fuzz-config-%d.ini", (int)getpid());
+		atexit(teardown);
+	}
 	FILE *f = fopen(path, "we");
 	if (f == NULL)
 		return 0;

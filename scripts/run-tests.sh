@@ -9,16 +9,17 @@
 #                          KURA_TEST_BUILDS (default "san normal":
 #                          build-san/kura, then build/kura)
 #   5. fuzz smoke          build-fuzz/ (clang, libFuzzer, ASan + UBSan): each
-#                          fuzz/<target>.c runs FUZZ_SECONDS (default 20) over
-#                          its committed corpus fuzz/corpus/<target>/, one test
-#                          per target
+#                          fuzz/<target>.c runs FUZZ_SECONDS (default 30) over
+#                          its committed corpus fuzz/corpus/<target>/ (with
+#                          fuzz/<target>.dict when present), FUZZ_JOBS (2) at
+#                          a time, one test per target
 # The last line of output is exactly "N passed, N failed"; the exit status
 # is 1 when anything failed.  A stage that cannot run (a build that fails, a
 # missing tool, a target without a corpus) counts as a failure, never as a
 # skip.  Only pytest tests that skip themselves (with a reason) are counted
 # neither passed nor failed; they are listed.
 #
-# Environment: KURA_TEST_BUILDS, FUZZ_SECONDS, JOBS (parallel unit test
+# Environment: KURA_TEST_BUILDS, FUZZ_SECONDS, FUZZ_JOBS, JOBS (parallel unit test
 # programs, default nproc).  Logs go to build-logs/.
 set -u -o pipefail
 
@@ -31,7 +32,7 @@ export PYTHONDONTWRITEBYTECODE=1
 PY=/usr/bin/python3
 
 KURA_TEST_BUILDS=${KURA_TEST_BUILDS:-san normal}
-FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}	# budget: see fuzz_stage
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 INTEGRATION_TIMEOUT=${INTEGRATION_TIMEOUT:-900}
 LOGS=$ROOT/build-logs
@@ -485,8 +486,17 @@ integration_stage() {
 	stage_end "$label"
 }
 
+# Fuzz budget.  15 targets (fuzz/*.c) run FUZZ_JOBS (2) at a time: 8 rounds
+# of FUZZ_SECONDS (default 30) plus ~2 s each for start-up (seed replay, the
+# S3 target opening its service) and exit (leak check) = ~260 s, plus
+# compiling build-fuzz from scratch (the library twice, plain and
+# coverage-instrumented: ~90 s on 2 cores) = ~350 s, inside the 6 minutes
+# this stage may take (measured: 361 s with the build, machine loaded).
+# Each target added costs FUZZ_SECONDS / 2.  Longer runs: FUZZ_SECONDS=600
+# make test, or one target by hand (docs/FUZZING.md).
 fuzz_stage() {
-	local label="fuzz smoke (build-fuzz, ${FUZZ_SECONDS} s per target)"
+	local jobs=${FUZZ_JOBS:-2}
+	local label="fuzz smoke (build-fuzz, ${FUZZ_SECONDS} s per target, $jobs at a time)"
 	stage_begin "$label"
 	if ! command -v clang >/dev/null 2>&1; then
 		failure "fuzz: clang is not installed (run scripts/setup.sh)"
@@ -499,8 +509,26 @@ fuzz_stage() {
 		return
 	fi
 	local src t bin corpus work log
-	local found=0
+	local found=0 done_n=0
+	local names=() pids=() dict=()
 	mkdir -p fuzz/corpus-work/artifacts
+	# fuzz_report I: wait for the I-th started target and count its result.
+	fuzz_report() {
+		local i=$1 t=${names[$1]} rc=0 art
+		local log=$LOGS/fuzz-$t.log
+		wait "${pids[$i]}" || rc=$?
+		if [ "$rc" -eq 0 ]; then
+			s_pass=$((s_pass + 1))
+			say "    ok   $t ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?') runs)"
+			return
+		fi
+		art=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
+		if [ -z "$art" ]; then
+			art="none written (exit status $rc: timeout or out of memory?); see the log"
+		fi
+		failure "fuzz: $t found a problem (artifact: $art; log ${log#"$ROOT"/})"
+		show "$log" 30
+	}
 	for src in fuzz/*.c; do
 		[ -e "$src" ] || continue
 		found=1
@@ -517,22 +545,30 @@ fuzz_stage() {
 			failure "fuzz: $t has no seed corpus in $corpus/"
 			continue
 		fi
+		dict=()
+		[ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
 		mkdir -p "$work"
 		# New inputs go to the work corpus (git-ignored); the committed
 		# corpus is only read.
-		if env ASAN_OPTIONS=detect_leaks=1 \
+		env ASAN_OPTIONS=detect_leaks=1 \
 			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 			timeout $((FUZZ_SECONDS + 300)) "$bin" \
 			-max_total_time="$FUZZ_SECONDS" -timeout=25 \
-			-rss_limit_mb=4096 -print_final_stats=1 \
+			-rss_limit_mb=4096 -print_final_stats=1 "${dict[@]}" \
 			-artifact_prefix="fuzz/corpus-work/artifacts/$t-" \
-			"$work" "$corpus" >"$log" 2>&1; then
-			s_pass=$((s_pass + 1))
-			say "    ok   $t ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?') runs)"
-		else
-			failure "fuzz: $t found a problem (artifact in fuzz/corpus-work/artifacts/, log ${log#"$ROOT"/})"
-			show "$log" 30
+			"$work" "$corpus" >"$log" 2>&1 &
+		names+=("$t")
+		pids+=($!)
+		# At most $jobs at once: collect the oldest before starting
+		# another (all run equally long, so it finishes first).
+		if [ $((${#pids[@]} - done_n)) -ge "$jobs" ]; then
+			fuzz_report "$done_n"
+			done_n=$((done_n + 1))
 		fi
+	done
+	while [ "$done_n" -lt "${#pids[@]}" ]; do
+		fuzz_report "$done_n"
+		done_n=$((done_n + 1))
 	done
 	[ "$found" -eq 1 ] || say "    (no fuzz targets yet)"
 	stage_end "$label"

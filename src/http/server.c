@@ -7,6 +7,15 @@
  * provider without stalling other clients, and concurrent PUTs can share a
  * group commit.  All request state lives in the request's pool.
  *
+ * Slow clients: libmicrohttpd's connection timeout counts idle time only,
+ * so a client sending one header byte a second would hold its thread
+ * forever.  A watchdog thread therefore shuts down any connection that has
+ * not completed a request head within connection_timeout seconds of
+ * connecting or of finishing its previous request (the connection thread
+ * then sees end-of-file and closes it).  A connection's entry is removed,
+ * under the same lock, when libmicrohttpd reports it closed, which happens
+ * before the socket is closed: the watchdog never touches a reused fd.
+ *
  * Keep-alive: libmicrohttpd 0.9.75 answers "Connection: close" when a
  * response is queued on the first call of the access handler, so responses
  * are queued on a later call — except early errors for requests that carry
@@ -14,6 +23,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -67,8 +77,23 @@ struct conn_req {
 	uint64_t discarded;	/* body bytes read after the answer was decided */
 };
 
+/* One TCP connection, as the slow-client watchdog sees it. */
+struct conn_watch {
+	struct conn_watch *prev, *next;
+	MHD_socket fd;
+	bool in_request;	/* head complete, request not finished */
+	uint64_t since_ns;	/* when it began waiting for a request head */
+};
+
 struct kura_http_server {
 	struct MHD_Daemon *daemon;
+	pthread_mutex_t watch_lock;
+	pthread_cond_t watch_wake;
+	struct conn_watch *watched;
+	uint64_t head_timeout_ns;
+	bool watch_stop;
+	bool watch_running;
+	pthread_t watch_thread;
 	struct kura_http_handler handler;
 	uint16_t port;
 	uint64_t max_header_bytes;
@@ -349,6 +374,101 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct conn_req *cr)
 	return rc;
 }
 
+/* ---- slow-client watchdog ---- */
+
+static void watch_mark(struct kura_http_server *srv,
+		       struct MHD_Connection *conn, bool in_request)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_watch *w = ci ? ci->socket_context : NULL;
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&srv->watch_lock);
+	w->in_request = in_request;
+	w->since_ns = kura_mono_ns();
+	pthread_mutex_unlock(&srv->watch_lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn,
+			  void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct kura_http_server *srv = cls;
+	struct conn_watch *w = *socket_context;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		w = calloc(1, sizeof(*w));
+		if (w == NULL || ci == NULL) {
+			free(w);	/* unwatched: only the idle timeout applies */
+			return;
+		}
+		w->fd = ci->connect_fd;
+		w->since_ns = kura_mono_ns();
+		pthread_mutex_lock(&srv->watch_lock);
+		w->next = srv->watched;
+		if (srv->watched)
+			srv->watched->prev = w;
+		srv->watched = w;
+		pthread_mutex_unlock(&srv->watch_lock);
+		*socket_context = w;
+		return;
+	}
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&srv->watch_lock);
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		srv->watched = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	pthread_mutex_unlock(&srv->watch_lock);
+	*socket_context = NULL;
+	free(w);
+}
+
+static void *watchdog(void *arg)
+{
+	struct kura_http_server *srv = arg;
+	pthread_mutex_lock(&srv->watch_lock);
+	while (!srv->watch_stop) {
+		uint64_t now = kura_mono_ns();
+		for (struct conn_watch *w = srv->watched; w; w = w->next) {
+			if (w->in_request || now < w->since_ns ||
+			    now - w->since_ns < srv->head_timeout_ns)
+				continue;
+			kura_debug(NULL, "http: no complete request head within the "
+				   "connection timeout: closing");
+			shutdown(w->fd, SHUT_RDWR);
+			w->since_ns = UINT64_MAX / 2;	/* once is enough */
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 250 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000 * 1000 * 1000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000 * 1000 * 1000;
+		}
+		pthread_cond_timedwait(&srv->watch_wake, &srv->watch_lock, &ts);
+	}
+	pthread_mutex_unlock(&srv->watch_lock);
+	return NULL;
+}
+
+static void watch_stop(struct kura_http_server *srv)
+{
+	if (!srv->watch_running)
+		return;
+	pthread_mutex_lock(&srv->watch_lock);
+	srv->watch_stop = true;
+	pthread_cond_signal(&srv->watch_wake);
+	pthread_mutex_unlock(&srv->watch_lock);
+	pthread_join(srv->watch_thread, NULL);
+	srv->watch_running = false;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
 				  const char *version, const char *upload_data,
@@ -364,6 +484,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
 	if (!cr->begun) {
 		cr->begun = true;
+		watch_mark(srv, conn, true);
 		req->method = kura_pstrdup(req->pool, method);
 		cr->is_head = strcmp(method, "HEAD") == 0;
 		req->headers = kura_palloc(req->pool,
@@ -411,13 +532,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 {
 	struct kura_http_server *srv = cls;
 	struct conn_req *cr = *req_cls;
-	(void)conn;
 	if (cr == NULL)
 		return;
 	*req_cls = NULL;
 	if (cr->begun)
 		srv->handler.done(srv->handler.ctx, &cr->req,
 				  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	watch_mark(srv, conn, false);
 	if (cr->req.resp)
 		resp_clear_stream(cr->req.resp);
 	kura_pool_free(cr->req.pool);
@@ -510,6 +631,8 @@ enum kura_err kura_http_start(const struct kura_config *cfg,
 	if (srv == NULL)
 		return kura_fail(err, KURA_ENOMEM, "http server");
 	srv->handler = *handler;
+	pthread_mutex_init(&srv->watch_lock, NULL);
+	pthread_cond_init(&srv->watch_wake, NULL);
 	srv->max_header_bytes = kura_config_get_u64(cfg, "limits", "max_header_bytes");
 	srv->max_url_bytes = kura_config_get_u64(cfg, "limits", "max_url_bytes");
 	if (cert != NULL) {
@@ -533,6 +656,7 @@ enum kura_err kura_http_start(const struct kura_config *cfg,
 		     32 * 1024;
 	unsigned max_conn = (unsigned)kura_config_get_u64(cfg, "server", "max_connections");
 	unsigned timeout = (unsigned)kura_config_get_u64(cfg, "server", "connection_timeout");
+	srv->head_timeout_ns = (uint64_t)(timeout ? timeout : 60) * 1000000000u;
 
 	struct MHD_OptionItem tls_opts[] = {
 		{ MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert },
@@ -546,11 +670,15 @@ enum kura_err kura_http_start(const struct kura_config *cfg,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 		MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
 		MHD_OPTION_CONNECTION_LIMIT, max_conn,
 		MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+		/* RFC 9112: a 400 for an HTTP/1.1 request without Host, and no
+		 * tolerance for header lines without a colon. */
+		MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
 		MHD_OPTION_ARRAY, cert != NULL ? tls_opts : &tls_opts[3],
 		MHD_OPTION_END);
@@ -560,12 +688,20 @@ enum kura_err kura_http_start(const struct kura_config *cfg,
 			       listen);
 		goto fail;
 	}
+	if (pthread_create(&srv->watch_thread, NULL, watchdog, srv) != 0) {
+		MHD_stop_daemon(srv->daemon);
+		rc = kura_fail(err, KURA_ENOMEM, "cannot start the connection watchdog");
+		goto fail;
+	}
+	srv->watch_running = true;
 	const union MHD_DaemonInfo *di =
 		MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = di ? di->port : 0;
 	*out = srv;
 	return KURA_OK;
 fail:
+	pthread_cond_destroy(&srv->watch_wake);
+	pthread_mutex_destroy(&srv->watch_lock);
 	free(srv->tls_cert);
 	free(srv->tls_key);
 	free(srv);
@@ -590,6 +726,9 @@ void kura_http_stop(struct kura_http_server *srv, unsigned grace_ms)
 		nanosleep(&ts, NULL);
 	}
 	MHD_stop_daemon(srv->daemon);
+	watch_stop(srv);
+	pthread_cond_destroy(&srv->watch_wake);
+	pthread_mutex_destroy(&srv->watch_lock);
 	if (srv->tls_key)
 		kura_wipe(srv->tls_key, strlen(srv->tls_key));
 	free(srv->tls_cert);

@@ -38,6 +38,9 @@ static enum kura_err decoded(void *ctx, const void *p, size_t n,
 	return KURA_OK;
 }
 
+static enum kura_err collect_xml(struct s3_req *r, const uint8_t *p, size_t n,
+				 struct kura_error *err);
+
 static bool digest_init(struct s3_req *r, EVP_MD_CTX **ctx, const EVP_MD *md)
 {
 	*ctx = EVP_MD_CTX_new();
@@ -177,7 +180,9 @@ bool s3_payload_begin(struct s3_req *r)
 		r->have_declared_len = true;
 	}
 	if (r->have_declared_len && r->declared_len > r->max_body) {
-		s3_error(r, S3_EntityTooLarge, NULL, NULL);
+		/* An XML request body is a message, not an object. */
+		s3_error(r, r->op_body == collect_xml ? S3_MaxMessageLengthExceeded
+						      : S3_EntityTooLarge, NULL, NULL);
 		return false;
 	}
 	return true;
@@ -190,7 +195,8 @@ static void body_error(struct s3_req *r, enum kura_err rc,
 		return;	/* the operation already answered */
 	switch (rc) {
 	case KURA_ETOOBIG:
-		s3_error(r, S3_EntityTooLarge, NULL, err->msg);
+		s3_error(r, r->op_body == collect_xml ? S3_MaxMessageLengthExceeded
+						      : S3_EntityTooLarge, NULL, err->msg);
 		break;
 	case KURA_EAUTH:
 		s3_error(r, S3_SignatureDoesNotMatch, NULL, err->msg);

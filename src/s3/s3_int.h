@@ -86,6 +86,8 @@
 	X(MalformedXML, "MalformedXML", 400,                                                  \
 	  "The XML you provided was not well-formed or did not validate "     \
 	  "against our published schema")                                     \
+	X(MaxMessageLengthExceeded, "MaxMessageLengthExceeded", 400,                              \
+	  "Your request was too big.")                                        \
 	X(MetadataTooLarge, "MetadataTooLarge", 400,                                              \
 	  "Your metadata headers exceed the maximum allowed metadata size.")  \
 	X(MethodNotAllowed, "MethodNotAllowed", 405,                                              \

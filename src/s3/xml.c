@@ -29,6 +29,17 @@ enum kura_err s3_xml_close(struct kura_buf *b, const char *name)
 	return kura_buf_addf(b, "</%s>", name);
 }
 
+/* Length of the valid UTF-8 sequence starting at s (a byte >= 0x80), or 0. */
+static size_t utf8_seq_len(const char *s, size_t avail)
+{
+	unsigned char c = (unsigned char)s[0];
+	size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+		     : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+	if (len == 0 || len > avail || !kura_utf8_valid(s, len))
+		return 0;
+	return len;
+}
+
 enum kura_err s3_xml_escape(struct kura_buf *b, const char *s, size_t n)
 {
 	size_t run = 0;	/* bytes copied verbatim in one go */
@@ -48,6 +59,17 @@ enum kura_err s3_xml_escape(struct kura_buf *b, const char *s, size_t n)
 				 * S3 clients only meet such keys with
 				 * encoding-type=url.  Keep the output well-formed. */
 				rep = "&#xFFFD;";
+			} else if (c >= 0x80) {
+				/* Bytes that are not UTF-8 (a rejected key echoed in
+				 * an error) would make the document ill-formed. */
+				size_t len = utf8_seq_len(s + i, n - i);
+				if (len == 0) {
+					rep = "&#xFFFD;";
+				} else {
+					run += len;
+					i += len - 1;
+					continue;
+				}
 			}
 		}
 		if (rep == NULL) {
