@@ -15,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "kura/encode.h"
 #include "kura/parse.h"
@@ -844,16 +846,49 @@ enum kura_err kura_sigv4_string_to_sign(const char *amz_date,
 }
 
 /* out = HMAC-SHA256(key, msg); out is a 32-byte secret. */
+/* HMAC-SHA256 runs five times per request (four for the signing key, one
+ * for the signature) and once per aws-chunked chunk.  OpenSSL 3's one-shot
+ * HMAC() fetches the MAC and the digest from the provider store on every
+ * call; a context with both fetched once is duplicated instead. */
+static EVP_MAC_CTX *hmac_template;	/* set once, never freed */
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void hmac_template_init(void)
+{
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *c = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	char digest[] = "SHA256";
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+		OSSL_PARAM_construct_end(),
+	};
+	EVP_MAC_free(mac);	/* the context keeps its own reference */
+	if (c != NULL && EVP_MAC_CTX_set_params(c, params) != 1) {
+		EVP_MAC_CTX_free(c);
+		c = NULL;
+	}
+	hmac_template = c;
+}
+
+static bool hmac_sha256(const void *key, size_t key_len, const void *msg,
+			size_t n, unsigned char out[SHA256_LEN])
+{
+	pthread_once(&hmac_once, hmac_template_init);
+	if (hmac_template == NULL)
+		return false;
+	EVP_MAC_CTX *c = EVP_MAC_CTX_dup(hmac_template);
+	size_t len = 0;
+	bool ok = c != NULL && EVP_MAC_init(c, key, key_len, NULL) == 1 &&
+		  EVP_MAC_update(c, msg, n) == 1 &&
+		  EVP_MAC_final(c, out, &len, SHA256_LEN) == 1 && len == SHA256_LEN;
+	EVP_MAC_CTX_free(c);	/* wipes the keyed state */
+	return ok;
+}
+
 static bool hmac_into(const struct kura_secret *key, const char *msg,
 		      struct kura_secret *out)
 {
-	unsigned int len = 0;
-	if (key->len > (size_t)INT32_MAX)
-		return false;
-	return HMAC(EVP_sha256(), key->data, (int)key->len,
-		    (const unsigned char *)msg, strlen(msg), out->data,
-		    &len) != NULL &&
-	       len == SHA256_LEN;
+	return hmac_sha256(key->data, key->len, msg, strlen(msg), out->data);
 }
 
 enum kura_err kura_sigv4_signing_key(const struct kura_secret *secret_key,
@@ -896,16 +931,12 @@ out:
 void kura_sigv4_hmac_hex(const struct kura_secret *signing_key,
 			 const void *msg, size_t n, char out[65])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
+	unsigned char md[SHA256_LEN];
 	/* On failure out is all zero bytes, which no hex signature equals. */
 	memset(out, 0, 65);
-	if (signing_key == NULL || signing_key->len == 0 ||
-	    signing_key->len > (size_t)INT32_MAX)
+	if (signing_key == NULL || signing_key->len == 0)
 		return;
-	if (HMAC(EVP_sha256(), signing_key->data, (int)signing_key->len,
-		 msg ? msg : "", n, md, &len) == NULL ||
-	    len != SHA256_LEN)
+	if (!hmac_sha256(signing_key->data, signing_key->len, msg ? msg : "", n, md))
 		return;
 	kura_hex_encode(md, SHA256_LEN, out);
 }

@@ -103,6 +103,13 @@ enum kura_err kura_buf_addstr(struct kura_buf *b, const char *s)
 
 enum kura_err kura_buf_addch(struct kura_buf *b, char c)
 {
+	/* Byte-at-a-time encoders call this for every byte: skip grow() while
+	 * the byte and the terminator fit. */
+	if (b->len + 2 <= b->cap && b->len < b->max) {
+		b->data[b->len++] = c;
+		b->data[b->len] = '\0';
+		return KURA_OK;
+	}
 	return kura_buf_add(b, &c, 1);
 }
 

@@ -164,16 +164,24 @@ enum kura_err kura_uri_decode(const char *in, size_t n, struct kura_buf *out)
 	size_t start = out->len;
 	for (size_t i = 0; i < n; i++) {
 		char c = in[i];
-		if (c == '%') {
-			if (n - i < 3)
-				return truncate_to(out, start, KURA_EINVAL);
-			int hi = hexval((unsigned char)in[i + 1]);
-			int lo = hexval((unsigned char)in[i + 2]);
-			if (hi < 0 || lo < 0)
-				return truncate_to(out, start, KURA_EINVAL);
-			c = (char)(hi << 4 | lo);
-			i += 2;
+		if (c != '%') {
+			/* Copy the run up to the next escape at once. */
+			const char *pct = memchr(in + i, '%', n - i);
+			size_t run = pct ? (size_t)(pct - (in + i)) : n - i;
+			enum kura_err rc = kura_buf_add(out, in + i, run);
+			if (rc != KURA_OK)
+				return truncate_to(out, start, rc);
+			i += run - 1;
+			continue;
 		}
+		if (n - i < 3)
+			return truncate_to(out, start, KURA_EINVAL);
+		int hi = hexval((unsigned char)in[i + 1]);
+		int lo = hexval((unsigned char)in[i + 2]);
+		if (hi < 0 || lo < 0)
+			return truncate_to(out, start, KURA_EINVAL);
+		c = (char)(hi << 4 | lo);
+		i += 2;
 		enum kura_err rc = kura_buf_addch(out, c);
 		if (rc != KURA_OK)
 			return truncate_to(out, start, rc);

@@ -653,7 +653,7 @@ enum kura_err kura_http_start(const struct kura_config *cfg,
 	 * room to spare, so that kura (not libmicrohttpd) enforces the limits
 	 * and answers with S3 errors; the rest buffers upload pieces. */
 	size_t mem = (size_t)(srv->max_header_bytes + srv->max_url_bytes) * 2 +
-		     256 * 1024;
+		     32 * 1024;
 	unsigned max_conn = (unsigned)kura_config_get_u64(cfg, "server", "max_connections");
 	unsigned timeout = (unsigned)kura_config_get_u64(cfg, "server", "connection_timeout");
 	srv->head_timeout_ns = (uint64_t)(timeout ? timeout : 60) * 1000000000u;

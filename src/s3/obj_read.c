@@ -178,8 +178,13 @@ static enum kura_err part_open(struct s3_objread *or, uint32_t idx,
 	return KURA_OK;
 }
 
-/* Make the segment holding object offset off the current one. */
+/* Make the segment holding object offset off the current one.  When dst
+ * is given, off is the segment's first byte and its whole plaintext fits in
+ * dst_cap, the segment is decrypted straight into dst instead (*direct set
+ * to its length; buf then holds ciphertext): a streamed GET hands over
+ * whole segments, and this saves copying every byte once more. */
 static enum kura_err load_segment(struct s3_objread *or, uint64_t off,
+				  uint8_t *dst, size_t dst_cap, size_t *direct,
 				  struct kura_error *err)
 {
 	const struct kura_object *o = or->obj;
@@ -210,13 +215,19 @@ static enum kura_err load_segment(struct s3_objread *or, uint64_t off,
 	uint64_t seg = (off - start) / p->seg_size;
 	size_t plen = kura_seg_plain_len(seg, p->size, p->seg_size);
 	size_t clen = plen + KURA_SEG_TAG_LEN;
+	bool to_dst = dst != NULL && off == start + seg * p->seg_size && plen <= dst_cap;
 	or->seg_valid = false;
 	enum kura_err rc = or->svc->store->ops->reader_pread(
 		or->reader, or->buf, clen, kura_seg_offset(seg, p->seg_size), err);
 	if (rc == KURA_OK)
-		rc = kura_opener_segment(or->opener, seg, or->buf, clen, or->buf, err);
+		rc = kura_opener_segment(or->opener, seg, or->buf, clen,
+					 to_dst ? dst : or->buf, err);
 	if (rc != KURA_OK)
 		return rc;
+	if (to_dst) {
+		*direct = plen;
+		return KURA_OK;
+	}
 	or->seg_start = start + seg * p->seg_size;
 	or->seg_len = plen;
 	or->seg_valid = true;
@@ -226,7 +237,7 @@ static enum kura_err load_segment(struct s3_objread *or, uint64_t off,
 enum kura_err s3_objread_verify_at(struct s3_objread *or, uint64_t off,
 				   struct kura_error *err)
 {
-	return load_segment(or, off, err);
+	return load_segment(or, off, NULL, 0, NULL, err);
 }
 
 enum kura_err s3_objread_read(struct s3_objread *or, uint64_t off, void *buf,
@@ -244,11 +255,18 @@ enum kura_err s3_objread_read(struct s3_objread *or, uint64_t off, void *buf,
 	while (done < n) {
 		if (!or->seg_valid || off < or->seg_start ||
 		    off >= or->seg_start + or->seg_len) {
-			enum kura_err rc = load_segment(or, off, err);
+			size_t direct = 0;
+			enum kura_err rc = load_segment(or, off, out + done, n - done,
+							&direct, err);
 			if (rc != KURA_OK) {
 				if (done > 0)
 					break;	/* deliver what verified; fail next time */
 				return rc;
+			}
+			if (direct > 0) {
+				done += direct;
+				off += direct;
+				continue;
 			}
 		}
 		size_t in_seg = (size_t)(off - or->seg_start);
