@@ -42,6 +42,7 @@ import ctypes
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -336,11 +337,14 @@ def run_wrk(server, work, name, seconds, conns, gets=(), puts=(), put_frac=0.0,
         perf = spawn(["perf", "record", "-q", "-F", "499", "-g", "-a",
                       "-o", str(PERF_DIR / f"{name}-kura{server.proc.pid}.perf")],
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     mon = Monitor(pids, p.pid)
     mon.start()
     out, errout = p.communicate()
     _started.remove(p)
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
     peak = mon.finish()
     if perf:
         stop(perf, sig=signal.SIGINT)
@@ -359,7 +363,8 @@ def run_wrk(server, work, name, seconds, conns, gets=(), puts=(), put_frac=0.0,
             "p99_ms": j["p99_us"] / 1000 if j["requests"] else nan,
             "rss_peak_mb": peak, "cpu_s": cpu,
             "cpu_ns_per_byte": cpu * 1e9 / wire if wire else float("nan"),
-            "errors": errors, "requests": j["requests"], "seconds": dur}
+            "errors": errors, "requests": j["requests"], "seconds": dur,
+            "client_cpu_s": client_cpu}
 
 
 # --------------------------------------------------------------- references
@@ -583,6 +588,7 @@ def main():
 
 def report(results, a, seconds, ossl_enc, ossl_dec, dd_sync, dd_direct, syncs,
            idle_rss, idle_after, elapsed):
+    nan = float("nan")
     lines, summary = [], []
     hdr = (f"{'case':8} {'size':>5} {'conns':>5} | {'kura req/s':>10} {'MB/s':>8} "
            f"{'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8} {'ns/B':>6} | "
@@ -614,7 +620,9 @@ def report(results, a, seconds, ossl_enc, ossl_dec, dd_sync, dd_direct, syncs,
             line = (f"BENCH case={case} size={size} conns={conns} server={srv} "
                     f"rps={f['rps']:.1f} mbps={f['mbps']:.1f} p50_ms={f['p50_ms']:.2f} "
                     f"p99_ms={f['p99_ms']:.2f} rss_peak_mb={f['rss_peak_mb']:.1f} "
-                    f"cpu_ns_per_byte={f['cpu_ns_per_byte']:.3f} errors={f['errors']}")
+                    f"cpu_ns_per_byte={f['cpu_ns_per_byte']:.3f} "
+                    f"server_cpu_s={f['cpu_s']:.2f} client_cpu_s={f.get('client_cpu_s', nan):.2f} "
+                    f"errors={f['errors']}")
             if srv == "kura":
                 line += (f" ratio_to_nginx={ratio:.3f} metric={metric}"
                          + (f" target={tgt[1]} met={met}" if tgt else ""))
