@@ -53,7 +53,10 @@ check:
 # kura against nginx, openssl speed and dd on the same bytes (about 10
 # minutes; see docs/PERFORMANCE.md).  BENCH_ARGS="--quick" for a short run.
 BENCH_ARGS ?=
-bench: build
+bench:
+	@sh scripts/setup.sh scripts/packages.txt scripts/packages-bench.txt
+	@test -f build/build.ninja || $(MESON) setup build
+	$(NINJA) -C build
 	/usr/bin/python3 bench/run_bench.py --kura build/kura $(BENCH_ARGS)
 
 # Never removes ./var: it holds the data of `make run`.

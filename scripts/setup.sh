@@ -1,7 +1,8 @@
 #!/bin/sh
 # setup.sh — install the Debian packages kura's build and tests need.
 #
-# The list lives in scripts/packages.txt.  Idempotent: when every package is
+# Usage: setup.sh [LIST ...]; the lists default to scripts/packages.txt
+# (`make bench` adds scripts/packages-bench.txt).  Idempotent: when every package is
 # already installed this prints nothing and runs no apt-get at all; otherwise
 # it runs `apt-get update` once and installs only the missing packages,
 # non-interactively, without recommends.  Works as root (no sudo needed);
@@ -10,7 +11,8 @@ set -eu
 
 cd "$(dirname "$0")/.."
 
-pkgs=$(sed -e 's/#.*//' scripts/packages.txt | tr -s ' \t' '\n\n' | sed -e '/^$/d')
+[ $# -gt 0 ] || set -- scripts/packages.txt
+pkgs=$(cat "$@" | sed -e 's/#.*//' | tr -s ' \t' '\n\n' | sed -e '/^$/d')
 
 missing=
 for p in $pkgs; do
@@ -57,4 +59,15 @@ if [ -n "$still" ]; then
 	echo "setup: still missing after apt-get install:$still" >&2
 	exit 1
 fi
+# Debian starts a freshly installed nginx on port 80 of every interface
+# where systemd runs; benchmarks start their own on 127.0.0.1 only.
+case " $missing " in
+*" nginx "*)
+	if command -v systemctl >/dev/null 2>&1 &&
+	   systemctl is-enabled nginx >/dev/null 2>&1; then
+		$as_root systemctl disable --now nginx >/dev/null 2>&1 || true
+		echo "setup: stopped and disabled the nginx service (bench runs its own)"
+	fi
+	;;
+esac
 echo "setup: done"
