@@ -45,9 +45,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s3_xml_elem(&b, "K", (const char *)data, size);
 	struct s3_xml_node *k = NULL;
 	bool representable = kura_utf8_valid((const char *)data, size);
-	for (size_t i = 0; i < size && representable; i++)
+	for (size_t i = 0; i < size && representable; i++) {
 		if (data[i] < 0x20 && data[i] != '\t' && data[i] != '\n' && data[i] != '\r')
 			representable = false;
+		/* U+FFFE and U+FFFF: UTF-8, but not XML characters. */
+		if (i + 2 < size && data[i] == 0xEF && data[i + 1] == 0xBF &&
+		    (data[i + 2] == 0xBE || data[i + 2] == 0xBF))
+			representable = false;
+	}
 	if (b.data != NULL) {
 		enum kura_err rc = s3_xml_parse(b.data, b.len, pool, &k);
 		if (representable && (rc != KURA_OK || k->text_len != size ||

@@ -38,7 +38,9 @@ static const struct kura_config_key keys[] = {
 	{ "server", "max_connections", KURA_CFG_U64, "512",
 	  "maximum simultaneous client connections" },
 	{ "server", "connection_timeout", KURA_CFG_U64, "60",
-	  "seconds a connection may stay idle (slow clients are cut off)" },
+	  "seconds a connection may stay idle; a request head must arrive within "
+	  "it and a body at 1 KiB/s or more over each such window (slow clients "
+	  "are cut off)" },
 	{ "server", "log_level", KURA_CFG_STRING, "info",
 	  "debug, info, warn or error" },
 	{ "server", "log_file", KURA_CFG_STRING, NULL,

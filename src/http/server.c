@@ -11,8 +11,10 @@
  * so a client sending one header byte a second would hold its thread
  * forever.  A watchdog thread therefore shuts down any connection that has
  * not completed a request head within connection_timeout seconds of
- * connecting or of finishing its previous request (the connection thread
- * then sees end-of-file and closes it).  A connection's entry is removed,
+ * connecting or of finishing its previous request, and one whose body
+ * arrives at less than BODY_RATE_MIN bytes per second over a window of
+ * connection_timeout seconds (the connection thread then sees end-of-file
+ * and closes it; a half-received upload is dropped like any aborted one).  A connection's entry is removed,
  * under the same lock, when libmicrohttpd reports it closed, which happens
  * before the socket is closed: the watchdog never touches a reused fd.
  *
@@ -68,9 +70,17 @@ struct kura_http_resp {
 };
 
 /* Per-request state private to this file, wrapping the public request. */
+/* The slowest body accepted, averaged over each connection_timeout window:
+ * far below any working link, far above a trickle meant to hold a
+ * connection thread. */
+#define BODY_RATE_MIN 1024u
+
+struct conn_watch;
+
 struct conn_req {
 	struct kura_http_req req;
 	struct kura_http_server *srv;
+	struct conn_watch *watch;	/* NULL when the connection is unwatched */
 	bool begun;
 	bool queued;
 	bool is_head;
@@ -83,6 +93,9 @@ struct conn_watch {
 	MHD_socket fd;
 	bool in_request;	/* head complete, request not finished */
 	uint64_t since_ns;	/* when it began waiting for a request head */
+	bool receiving;		/* the body is arriving */
+	uint64_t window_ns;	/* start of the current body-rate window */
+	uint64_t window_bytes;	/* body bytes received in it */
 };
 
 struct kura_http_server {
@@ -376,18 +389,57 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct conn_req *cr)
 
 /* ---- slow-client watchdog ---- */
 
-static void watch_mark(struct kura_http_server *srv,
-		       struct MHD_Connection *conn, bool in_request)
+static struct conn_watch *watch_of(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	struct conn_watch *w = ci ? ci->socket_context : NULL;
+	return ci ? ci->socket_context : NULL;
+}
+
+static void watch_mark(struct kura_http_server *srv, struct conn_watch *w,
+		       bool in_request)
+{
 	if (w == NULL)
 		return;
 	pthread_mutex_lock(&srv->watch_lock);
 	w->in_request = in_request;
 	w->since_ns = kura_mono_ns();
+	w->receiving = false;
 	pthread_mutex_unlock(&srv->watch_lock);
+}
+
+/* The body starts (receiving) or is complete; n more body bytes arrived. */
+static void watch_body(struct kura_http_server *srv, struct conn_watch *w,
+		       bool receiving, size_t n)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&srv->watch_lock);
+	if (receiving && !w->receiving) {
+		w->window_ns = kura_mono_ns();
+		w->window_bytes = 0;
+	}
+	w->receiving = receiving;
+	w->window_bytes += n;
+	pthread_mutex_unlock(&srv->watch_lock);
+}
+
+/* Is w too slow (called with watch_lock held)?  A body window that met the
+ * rate starts the next one. */
+static bool watch_too_slow(struct kura_http_server *srv, struct conn_watch *w,
+			   uint64_t now)
+{
+	if (!w->in_request)
+		return now >= w->since_ns && now - w->since_ns >= srv->head_timeout_ns;
+	if (!w->receiving || now < w->window_ns ||
+	    now - w->window_ns < srv->head_timeout_ns)
+		return false;
+	uint64_t need = BODY_RATE_MIN * (srv->head_timeout_ns / 1000000000u);
+	if (w->window_bytes < need)
+		return true;
+	w->window_ns = now;
+	w->window_bytes = 0;
+	return false;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn,
@@ -436,13 +488,15 @@ static void *watchdog(void *arg)
 	while (!srv->watch_stop) {
 		uint64_t now = kura_mono_ns();
 		for (struct conn_watch *w = srv->watched; w; w = w->next) {
-			if (w->in_request || now < w->since_ns ||
-			    now - w->since_ns < srv->head_timeout_ns)
+			if (!watch_too_slow(srv, w, now))
 				continue;
-			kura_debug(NULL, "http: no complete request head within the "
-				   "connection timeout: closing");
+			kura_debug(NULL, "http: %s: closing", w->in_request
+				   ? "request body slower than the minimum rate"
+				   : "no complete request head within the connection timeout");
 			shutdown(w->fd, SHUT_RDWR);
-			w->since_ns = UINT64_MAX / 2;	/* once is enough */
+			/* once is enough */
+			w->in_request = w->receiving = false;
+			w->since_ns = UINT64_MAX / 2;
 		}
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -484,7 +538,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
 	if (!cr->begun) {
 		cr->begun = true;
-		watch_mark(srv, conn, true);
+		cr->watch = watch_of(conn);
+		watch_mark(srv, cr->watch, true);
 		req->method = kura_pstrdup(req->pool, method);
 		cr->is_head = strcmp(method, "HEAD") == 0;
 		req->headers = kura_palloc(req->pool,
@@ -496,6 +551,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		if (hc.too_many)	/* reported as an oversized header section */
 			req->header_bytes = SIZE_MAX;
 		detect_body(req);
+		if (req->has_body)
+			watch_body(srv, cr->watch, true, 0);
 		srv->handler.begin(srv->handler.ctx, req);
 		/* An early answer to a request with a body is sent at once:
 		 * the body is then never read and the connection closes. */
@@ -507,6 +564,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
 		req->bytes_in += n;
+		watch_body(srv, cr->watch, true, n);
 		/* libmicrohttpd 0.9.75 cannot queue a response while the body
 		 * is being received (the connection would just be dropped), so
 		 * an answer decided mid-body waits for the body's end; the rest
@@ -522,6 +580,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	}
 	if (cr->queued)
 		return MHD_YES;
+	/* The body is complete: what follows is kura's work, not the client's. */
+	watch_body(srv, cr->watch, false, 0);
 	if (!kura_http_resp_ready(req))
 		srv->handler.end(srv->handler.ctx, req);
 	return queue(conn, cr);
@@ -538,7 +598,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	if (cr->begun)
 		srv->handler.done(srv->handler.ctx, &cr->req,
 				  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
-	watch_mark(srv, conn, false);
+	watch_mark(srv, watch_of(conn), false);
 	if (cr->req.resp)
 		resp_clear_stream(cr->req.resp);
 	kura_pool_free(cr->req.pool);

@@ -29,13 +29,17 @@ enum kura_err s3_xml_close(struct kura_buf *b, const char *name)
 	return kura_buf_addf(b, "</%s>", name);
 }
 
-/* Length of the valid UTF-8 sequence starting at s (a byte >= 0x80), or 0. */
+/* Length of the valid UTF-8 sequence starting at s (a byte >= 0x80), or 0
+ * when there is none or it encodes U+FFFE or U+FFFF, which are UTF-8 but
+ * not XML 1.0 characters (a document holding them is ill-formed). */
 static size_t utf8_seq_len(const char *s, size_t avail)
 {
-	unsigned char c = (unsigned char)s[0];
-	size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-		     : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+	const unsigned char *u = (const unsigned char *)s;
+	size_t len = u[0] >= 0xC2 && u[0] <= 0xDF ? 2 : u[0] >= 0xE0 && u[0] <= 0xEF ? 3
+		     : u[0] >= 0xF0 && u[0] <= 0xF4 ? 4 : 0;
 	if (len == 0 || len > avail || !kura_utf8_valid(s, len))
+		return 0;
+	if (len == 3 && u[0] == 0xEF && u[1] == 0xBF && (u[2] == 0xBE || u[2] == 0xBF))
 		return 0;
 	return len;
 }

@@ -316,12 +316,10 @@ def test_slowloris(srv):
     still_serving(srv)
 
 
-@pytest.mark.xfail(strict=True, reason="kura enforces no minimum body data rate: "
-                   "libmicrohttpd's connection_timeout is idle-only and the "
-                   "watchdog covers request heads, so a body trickled one byte "
-                   "per second holds a connection thread until max_connections")
-def test_slow_body_is_cut_off(srv):
-    """A body trickled a byte at a time should be cut off like a slow head."""
+def test_slow_body_is_cut_off(srv, s3):
+    """A body trickled a byte at a time is cut off like a slow head: below
+    1 KiB/s over a connection_timeout window (src/http/server.c,
+    BODY_RATE_MIN); nothing of it is stored."""
     sock = X.connect(srv)
     try:
         sock.sendall(put_head(srv, "slow-body", 1000))
@@ -339,6 +337,26 @@ def test_slow_body_is_cut_off(srv):
     finally:
         sock.close()
     assert closed, f"a body trickled at 2 bytes/s was still accepted after {CUT_OFF} s"
+    absent(s3, "slow-body")
+    still_serving(srv)
+
+
+def test_slow_but_steady_body_is_accepted(srv, s3):
+    """A body above the minimum rate is not cut off, however long it takes
+    (here 2.5 timeout windows at 4 KiB/s)."""
+    body = os.urandom(4096 * 5 * TIMEOUT // 2)
+    sock = X.connect(srv)
+    try:
+        sock.sendall(put_head(srv, "steady-body", len(body)))
+        for i in range(0, len(body), 1024):
+            sock.sendall(body[i:i + 1024])
+            time.sleep(0.25)
+        sock.settimeout(5)
+        first = sock.recv(4096)
+    finally:
+        sock.close()
+    assert first.startswith(b"HTTP/1.1 200"), first
+    assert s3.get_object(Bucket=BUCKET, Key="steady-body")["Body"].read() == body
 
 
 def test_idle_connection_closed(srv):
