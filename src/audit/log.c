@@ -11,8 +11,9 @@
  * it is too big or too old (a checkpoint first, so every segment starts
  * at a checkpointed size), writes all entries with one pwrite, fdatasyncs,
  * unlocks and wakes exactly the appenders of its batch with their sequence
- * numbers, then leads the next batch itself or hands leadership to the
- * first appender queued meanwhile.
+ * numbers, then hands leadership to the first appender queued meanwhile
+ * (leading further batches itself was tried: its own client then waits,
+ * and throughput fell).
  * While one batch is on its way to disk the next one queues, so the cost of
  * a sync is shared by everything that arrived during the previous one; no
  * thread hand-off is needed for the leader's own record, and no appender is
@@ -49,11 +50,6 @@
 #define DEFAULT_SEGMENT_BYTES (64ull << 20)
 #define DEFAULT_SEGMENT_AGE_S 86400ull
 #define BATCH_MAX (16u << 20)
-/* A leader whose own record is durable goes on with what queued meanwhile,
- * up to this many batches in all: it is already running, while waking the
- * next appender to lead costs a trip through the scheduler, which on a
- * busy two-core machine took longer than the fdatasync. */
-#define LEAD_BATCHES_MAX 1u
 
 enum pending_kind { PENDING_APPEND, PENDING_CHECKPOINT };
 
@@ -554,14 +550,8 @@ static enum kura_err submit(struct kura_audit *a, struct pending *p)
 	p->next = NULL;
 	*a->tail = p;
 	a->tail = &p->next;
-	for (unsigned batches = 0;;) {
-		bool can_lead = a->head != NULL && !a->leading;
-		if (p->done && (!can_lead || batches >= LEAD_BATCHES_MAX)) {
-			if (can_lead)
-				pthread_cond_signal(&a->head->wake);
-			break;
-		}
-		if (!can_lead) {
+	while (!p->done) {
+		if (a->leading || a->head == NULL) {
 			pthread_cond_wait(&p->wake, &a->mu);
 			continue;
 		}
@@ -572,7 +562,6 @@ static enum kura_err submit(struct kura_audit *a, struct pending *p)
 		pthread_mutex_unlock(&a->mu);
 
 		process(a, list);
-		batches++;
 
 		pthread_mutex_lock(&a->mu);
 		for (struct pending *q = list, *next; q; q = next) {
@@ -582,7 +571,9 @@ static enum kura_err submit(struct kura_audit *a, struct pending *p)
 				pthread_cond_signal(&q->wake);
 		}
 		a->leading = false;
-		if (a->head == NULL && a->closing)
+		if (a->head)
+			pthread_cond_signal(&a->head->wake);
+		else if (a->closing)
 			pthread_cond_broadcast(&a->idle);
 	}
 	pthread_mutex_unlock(&a->mu);
