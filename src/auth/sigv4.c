@@ -15,12 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <pthread.h>
-
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
 
 #include "kura/encode.h"
+#include "kura/hmac.h"
 #include "kura/parse.h"
 #include "kura/sigv4.h"
 #include "kura/timefmt.h"
@@ -846,49 +844,10 @@ enum kura_err kura_sigv4_string_to_sign(const char *amz_date,
 }
 
 /* out = HMAC-SHA256(key, msg); out is a 32-byte secret. */
-/* HMAC-SHA256 runs five times per request (four for the signing key, one
- * for the signature) and once per aws-chunked chunk.  OpenSSL 3's one-shot
- * HMAC() fetches the MAC and the digest from the provider store on every
- * call; a context with both fetched once is duplicated instead. */
-static EVP_MAC_CTX *hmac_template;	/* set once, never freed */
-static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
-
-static void hmac_template_init(void)
-{
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *c = mac ? EVP_MAC_CTX_new(mac) : NULL;
-	char digest[] = "SHA256";
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-		OSSL_PARAM_construct_end(),
-	};
-	EVP_MAC_free(mac);	/* the context keeps its own reference */
-	if (c != NULL && EVP_MAC_CTX_set_params(c, params) != 1) {
-		EVP_MAC_CTX_free(c);
-		c = NULL;
-	}
-	hmac_template = c;
-}
-
-static bool hmac_sha256(const void *key, size_t key_len, const void *msg,
-			size_t n, unsigned char out[SHA256_LEN])
-{
-	pthread_once(&hmac_once, hmac_template_init);
-	if (hmac_template == NULL)
-		return false;
-	EVP_MAC_CTX *c = EVP_MAC_CTX_dup(hmac_template);
-	size_t len = 0;
-	bool ok = c != NULL && EVP_MAC_init(c, key, key_len, NULL) == 1 &&
-		  EVP_MAC_update(c, msg, n) == 1 &&
-		  EVP_MAC_final(c, out, &len, SHA256_LEN) == 1 && len == SHA256_LEN;
-	EVP_MAC_CTX_free(c);	/* wipes the keyed state */
-	return ok;
-}
-
 static bool hmac_into(const struct kura_secret *key, const char *msg,
 		      struct kura_secret *out)
 {
-	return hmac_sha256(key->data, key->len, msg, strlen(msg), out->data);
+	return kura_hmac_sha256(key->data, key->len, msg, strlen(msg), out->data);
 }
 
 enum kura_err kura_sigv4_signing_key(const struct kura_secret *secret_key,
@@ -936,7 +895,7 @@ void kura_sigv4_hmac_hex(const struct kura_secret *signing_key,
 	memset(out, 0, 65);
 	if (signing_key == NULL || signing_key->len == 0)
 		return;
-	if (!hmac_sha256(signing_key->data, signing_key->len, msg ? msg : "", n, md))
+	if (!kura_hmac_sha256(signing_key->data, signing_key->len, msg ? msg : "", n, md))
 		return;
 	kura_hex_encode(md, SHA256_LEN, out);
 }

@@ -12,10 +12,9 @@
  */
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "kura/crypt.h"
 #include "kura/box.h"
+#include "kura/hmac.h"
 #include "kura/banned.h"
 
 #define WRAP_LABEL "kura-ssec-wrap-v1"
@@ -26,15 +25,13 @@ static enum kura_err hmac256(const uint8_t *key, size_t key_len,
 			     size_t bn, uint8_t out[32], struct kura_error *err)
 {
 	uint8_t msg[96];
-	size_t outl = 0;
 	if (an + bn > sizeof(msg))
 		return kura_fail(err, KURA_EINVAL, "ssec: message too long");
 	memcpy(msg, a, an);
 	memcpy(msg + an, b, bn);
-	unsigned char *r = EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, key_len,
-				     msg, an + bn, out, 32, &outl);
+	bool ok = kura_hmac_sha256(key, key_len, msg, an + bn, out);
 	kura_wipe(msg, sizeof(msg));
-	if (r == NULL || outl != 32)
+	if (!ok)
 		return kura_fail_openssl(err, KURA_ECRYPTO, "HMAC-SHA256");
 	return KURA_OK;
 }
