@@ -575,6 +575,34 @@ static enum kura_err server_refused(struct kmip *k, bool *local,
 	return use_local(k, local, err);
 }
 
+/* A server-side Encrypt or Decrypt that did not succeed: *refused (and
+ * KURA_OK) when the server does not offer the operation, so the caller
+ * falls back; an unknown or no longer active KEK says so; otherwise the
+ * server's answer — for a Decrypt other than a refused permission, a
+ * wrapped key that does not authenticate. */
+static enum kura_err gcm_failed(struct kmip *k, const struct kura_kmip_result *res,
+				uint32_t op, struct kura_str uid, bool *refused,
+				struct kura_error *err)
+{
+	if (res->reason == KURA_KMIP_REASON_OPERATION_NOT_SUPPORTED) {
+		*refused = true;
+		return KURA_OK;
+	}
+	if (res->reason == KURA_KMIP_REASON_ITEM_NOT_FOUND)
+		return kura_fail(err, KURA_ENOENT, "unknown KEK 'kmip:%.*s'",
+				 (int)uid.len, uid.p);
+	struct kura_error why = { 0 };
+	(void)result_fail(res, op, uid, &why);
+	enum kura_err rc = check_active(k, uid, err);
+	if (rc != KURA_OK)
+		return rc;
+	if (op == KURA_KMIP_OP_DECRYPT && res->reason != KURA_KMIP_REASON_PERMISSION_DENIED)
+		return kura_fail(err, KURA_EINTEGRITY,
+				 "wrapped key does not authenticate under KEK 'kmip:%.*s' (%s)",
+				 (int)uid.len, uid.p, why.msg);
+	return kura_fail(err, KURA_EKEY, "%s", why.msg);
+}
+
 static enum kura_err server_encrypt(struct kmip *k, struct kura_str uid,
 				    const struct kura_secret *plain,
 				    const uint8_t *aad, size_t aad_len,
@@ -596,18 +624,7 @@ static enum kura_err server_encrypt(struct kmip *k, struct kura_str uid,
 	if (rc != KURA_OK)
 		return rc;
 	if (res.status != KURA_KMIP_STATUS_SUCCESS) {
-		if (res.reason == KURA_KMIP_REASON_OPERATION_NOT_SUPPORTED) {
-			*refused = true;
-		} else if (res.reason == KURA_KMIP_REASON_ITEM_NOT_FOUND) {
-			rc = kura_fail(err, KURA_ENOENT, "unknown KEK 'kmip:%.*s'",
-				       (int)uid.len, uid.p);
-		} else {
-			struct kura_error why = { 0 };
-			(void)result_fail(&res, KURA_KMIP_OP_ENCRYPT, uid, &why);
-			rc = check_active(k, uid, err);
-			if (rc == KURA_OK)
-				rc = kura_fail(err, KURA_EKEY, "%s", why.msg);
-		}
+		rc = gcm_failed(k, &res, KURA_KMIP_OP_ENCRYPT, uid, refused, err);
 		goto out;
 	}
 	struct kura_ttlv it;
@@ -664,23 +681,7 @@ static enum kura_err server_decrypt(struct kmip *k, struct kura_str uid,
 	if (rc != KURA_OK)
 		return rc;
 	if (res.status != KURA_KMIP_STATUS_SUCCESS) {
-		if (res.reason == KURA_KMIP_REASON_OPERATION_NOT_SUPPORTED) {
-			*refused = true;
-		} else if (res.reason == KURA_KMIP_REASON_ITEM_NOT_FOUND) {
-			rc = kura_fail(err, KURA_ENOENT, "unknown KEK 'kmip:%.*s'",
-				       (int)uid.len, uid.p);
-		} else {
-			struct kura_error why = { 0 };
-			uint32_t reason = res.reason;
-			(void)result_fail(&res, KURA_KMIP_OP_DECRYPT, uid, &why);
-			rc = check_active(k, uid, err);
-			if (rc == KURA_OK && reason == KURA_KMIP_REASON_PERMISSION_DENIED)
-				rc = kura_fail(err, KURA_EKEY, "%s", why.msg);
-			else if (rc == KURA_OK)
-				rc = kura_fail(err, KURA_EINTEGRITY,
-					       "wrapped key does not authenticate under KEK 'kmip:%.*s' (%s)",
-					       (int)uid.len, uid.p, why.msg);
-		}
+		rc = gcm_failed(k, &res, KURA_KMIP_OP_DECRYPT, uid, refused, err);
 		goto out;
 	}
 	struct kura_ttlv it;
