@@ -15,32 +15,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "kura/cert.h"
+#include "fuzz_file.h"
 #include "kura/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char path[64];
-
-static void teardown(void)
-{
-	if (path[0] != '\0')
-		unlink(path);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (path[0] == '\0') {
-		snprintf(path, sizeof(path), "/tmp/kura-fuzz-cert-%d.json", (int)getpid());
-		atexit(teardown);
-	}
-	FILE *f = fopen(path, "we");
-	if (f == NULL)
+	const char *path = fuzz_file_write("cert.json", data, size);
+	if (path == NULL)
 		return 0;
-	fwrite(data, 1, size, f);
-	fclose(f);
 
 	struct kura_cert_summary s;
 	struct kura_error err = { 0 };

@@ -10,32 +10,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "kura/config.h"
+#include "fuzz_file.h"
 #include "kura/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char path[64];
-
-static void teardown(void)
-{
-	if (path[0] != '\0')
-		unlink(path);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (path[0] == '\0') {
-		snprintf(path, sizeof(path), "/tmp/kura-fuzz-config-%d.ini", (int)getpid());
-		atexit(teardown);
-	}
-	FILE *f = fopen(path, "we");
-	if (f == NULL)
+	const char *path = fuzz_file_write("config.ini", data, size);
+	if (path == NULL)
 		return 0;
-	fwrite(data, 1, size, f);
-	fclose(f);
 	struct kura_config *cfg = NULL;
 	struct kura_error err = { 0 };
 	if (kura_config_new(&cfg, &err) != KURA_OK)
