@@ -22,31 +22,15 @@ import signal
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from benchlib import free_port, s3_client, start_kura, wrk, wrk_script  # noqa: E402
+from benchlib import (fdatasync_rate, free_port, s3_client, start_kura, wrk,  # noqa: E402
+                      wrk_script)
 
 OBJECTS = 3000
 SIZE = 4096
-
-
-def fdatasync_rate(directory, seconds=2.0):
-    """Single 200-byte appends each followed by fdatasync, per second."""
-    path = Path(directory) / "sync-probe"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    n, end = 0, time.monotonic() + seconds
-    try:
-        while time.monotonic() < end:
-            os.write(fd, b"x" * 200)
-            os.fdatasync(fd)
-            n += 1
-    finally:
-        os.close(fd)
-        path.unlink()
-    return n / seconds
 
 
 def run_once(kura, audit_on, seconds, work, conns):
@@ -96,7 +80,7 @@ def main():
                     total = sum(r[0] for r in res.values()) * a.seconds + OBJECTS + 1
                     seg_bytes.append(nbytes / total)
     with tempfile.TemporaryDirectory(prefix="kura-bench-sync-") as tmp:
-        syncs = fdatasync_rate(tmp)
+        syncs = fdatasync_rate(tmp, seconds=2.0)
     cases = list(runs[True][0].keys())
     med = {on: {c: sorted((r[c] for r in runs[on]), key=lambda t: t[0])[len(runs[on]) // 2]
                 for c in cases} for on in runs}

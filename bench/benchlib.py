@@ -1,5 +1,6 @@
 """What the benchmarks share: starting kura, a boto3 client, presigned-URL
-scripts for wrk (a C load generator), and reading wrk's figures."""
+scripts for wrk (a C load generator), reading wrk's figures, a process's
+RSS and the disk's rate of single fdatasyncs."""
 
 import os
 import re
@@ -97,3 +98,32 @@ def wrk(script, url, seconds, conns=CONNS):
         return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return rps, pct(50), pct(99), int(errors.group(1)) if errors else 0
+
+
+def rss_kib(pid):
+    """Resident set size of pid in KiB (VmRSS), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def fdatasync_rate(directory, seconds=1.0):
+    """Single 256-byte appends each followed by fdatasync, per second: what
+    one flush per request would allow on this disk."""
+    path = os.path.join(directory, "sync-probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    n, end = 0, time.monotonic() + seconds
+    try:
+        while time.monotonic() < end:
+            os.write(fd, b"x" * 256)
+            os.fdatasync(fd)
+            n += 1
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return n / seconds

@@ -55,7 +55,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
-from benchlib import AK, SK, free_port, s3_client  # noqa: E402
+from benchlib import AK, SK, fdatasync_rate, free_port, rss_kib, s3_client  # noqa: E402
 
 from boto3.s3.transfer import TransferConfig  # noqa: E402
 
@@ -150,16 +150,7 @@ def proc_tree(pid):
 
 
 def rss_kb(pids):
-    total = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
+    return sum(rss_kib(p) or 0 for p in pids)
 
 
 def cpu_seconds(pids):
@@ -388,21 +379,6 @@ def dd_write(work, mib, flag):
     return int(m.group(1)) / float(m.group(2)) / 1e6 if m else float("nan")
 
 
-def fdatasync_rate(work, seconds=1.0):
-    path = work / "sync-probe"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    n, end = 0, time.monotonic() + seconds
-    try:
-        while time.monotonic() < end:
-            os.write(fd, b"x" * 256)
-            os.fdatasync(fd)
-            n += 1
-    finally:
-        os.close(fd)
-        path.unlink()
-    return n / seconds
-
-
 # ---------------------------------------------------------------- multipart
 
 def big_file(work, mib):
@@ -606,8 +582,8 @@ def limits(results, a, ossl_enc, ossl_dec, ossl_md5, dd_sync, syncs):
                    f"(nothing acknowledged is lost); this disk does {syncs:.0f} single "
                    f"fdatasync/s, group commit shares one among concurrent requests; "
                    f"`--audit off` shows the request path without it")
-    out.append(f"4 KiB PUT: durable before the answer — blob fsync, staging directory "
-               f"fsync, SQLite WAL commit, shard directory fsync after the rename"
+    out.append("4 KiB PUT: durable before the answer — blob fsync, staging directory "
+               "fsync, SQLite WAL commit, shard directory fsync after the rename"
                + (", audit record" if a.audit == "on" else "")
                + f" — against none for nginx dav; single fdatasync/s here: {syncs:.0f}")
     out.append(f"64 MiB PUT: every byte is hashed for the S3 ETag (MD5 of the content, "

@@ -40,7 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from benchlib import AK, SK, free_port, s3_client  # noqa: E402
+from benchlib import AK, SK, free_port, rss_kib, s3_client  # noqa: E402
 
 BUCKET = "soak"
 SMALL, MEDIUM = 4096, 256 * 1024
@@ -75,18 +75,6 @@ function request()
   return wrk.format(r[1], r[3], nil, r[2] > 0 and bodies[r[2]] or nil)
 end
 """
-
-
-def rss_kib(pid):
-    """Resident set size of pid in KiB (VmRSS), or None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 class RssSampler(threading.Thread):
