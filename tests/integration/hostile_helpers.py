@@ -60,12 +60,13 @@ def connect(srv, timeout=10):
     return socket.create_connection((srv.host, srv.port), timeout=timeout)
 
 
-def read_until_closed(sock, deadline):
-    """Read until the server closes or resets, or the deadline passes."""
+def read_until_closed(sock, deadline, enough=None):
+    """Read until the server closes or resets, or the deadline passes, or
+    enough(data so far) says so."""
     data = b""
     closed = False
     t0 = time.monotonic()
-    while True:
+    while enough is None or not enough(data):
         left = deadline - time.monotonic()
         if left <= 0:
             break
@@ -97,29 +98,11 @@ def exchange(srv, payload, wait=5.0, shut_write=False, until_responses=None):
         except (ConnectionResetError, BrokenPipeError):
             # The server answered early and closed: read what it said.
             return read_until_closed(sock, time.monotonic() + 1.0)
-        if until_responses is None:
-            return read_until_closed(sock, time.monotonic() + wait)
-        data = b""
-        t0 = time.monotonic()
-        deadline = t0 + wait
-        closed = False
-        while len(Reply(data, False, 0).responses()) < until_responses:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            sock.settimeout(left)
-            try:
-                piece = sock.recv(65536)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                closed = True
-                break
-            if not piece:
-                closed = True
-                break
-            data += piece
-        return Reply(data, closed, time.monotonic() - t0)
+        enough = None
+        if until_responses is not None:
+            def enough(data):
+                return len(Reply(data, False, 0).responses()) >= until_responses
+        return read_until_closed(sock, time.monotonic() + wait, enough)
     finally:
         sock.close()
 
