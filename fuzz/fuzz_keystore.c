@@ -18,7 +18,6 @@
  * refused; a failure says why.
  */
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@
 #include "kura/encode.h"
 #include "kura/keys.h"
 #include "kura/secret.h"
+#include "../tests/unit/rmtree.h"
 #include "kura/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -44,21 +44,12 @@ static char dir[64], master_path[128], store_path[128];
 static struct kura_config *cfg;
 static struct kura_secret *master;
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void teardown(void)
 {
 	kura_config_free(cfg);
 	kura_secret_free(master);
 	if (dir[0] != '\0')
-		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		rmtree(dir);
 }
 
 static bool write_file(const char *path, const void *p, size_t n)

@@ -31,7 +31,6 @@
  * the HTTP layer releases it.
  */
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +50,7 @@
 #include "kura/service.h"
 #include "kura/sigv4.h"
 #include "kura/timefmt.h"
+#include "../tests/unit/rmtree.h"
 #include "kura/banned.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -66,15 +66,6 @@ static struct kura_service *svc;
 static struct kura_http_handler handler;
 static struct kura_secret *secret;
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void teardown(void)
 {
 	if (svc != NULL)
@@ -85,7 +76,7 @@ static void teardown(void)
 	kura_secret_free(secret);
 	secret = NULL;
 	if (dir[0] != '\0')
-		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		rmtree(dir);
 }
 
 static void die(const char *what, const struct kura_error *err)

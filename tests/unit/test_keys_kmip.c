@@ -26,7 +26,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -46,6 +45,7 @@
 #include "kura/keys.h"
 #include "kura/secret.h"
 #include "kura/timefmt.h"
+#include "rmtree.h"
 #include "kura/banned.h"
 
 #define PYTHON "/usr/bin/python3"
@@ -67,15 +67,6 @@ struct fixture {
 };
 
 static struct fixture *g;
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static const char *in_dir(const char *name)
 {
@@ -264,7 +255,7 @@ static int group_teardown(void **state)
 	server_kill(&g->main);
 	server_kill(&g->refusing);
 	if (g->dir[0] != '\0')
-		nftw(g->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		rmtree(g->dir);
 	free(g);
 	g = NULL;
 	return 0;

@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +29,7 @@
 #include "kura/fsutil.h"
 #include "kura/keys.h"
 #include "kura/secret.h"
+#include "rmtree.h"
 #include "kura/banned.h"
 
 struct fixture {
@@ -38,15 +38,6 @@ struct fixture {
 	char keystore[PATH_MAX];
 	struct kura_config *cfg;
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -65,7 +56,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	kura_config_free(f->cfg);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	rmtree(f->dir);
 	free(f);
 	return 0;
 }

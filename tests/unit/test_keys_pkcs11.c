@@ -27,7 +27,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <spawn.h>
@@ -47,6 +46,7 @@
 #include "kura/keys.h"
 #include "kura/secret.h"
 #include "../../src/keys/pkcs11_int.h"
+#include "rmtree.h"
 #include "kura/banned.h"
 
 extern char **environ;
@@ -69,15 +69,6 @@ static const uint8_t aad1[] = "bucket-1|tenant-a";
 static const uint8_t aad2[] = "bucket-2|tenant-a";
 
 /* ---- helpers ---- */
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int run(char *const argv[])
 {
@@ -149,7 +140,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	nftw(g.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	rmtree(g.dir);
 	return 0;
 }
 

@@ -26,7 +26,6 @@
  * each part its bucket's key.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -49,6 +48,7 @@
 #include "kura/err.h"
 #include "kura/meta.h"
 #include "kura/pool.h"
+#include "rmtree.h"
 #include "kura/banned.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -98,15 +98,6 @@ static uint64_t bk_of(uint64_t bucket)
 		if (bk_reg[i].bucket == bucket)
 			return bk_reg[i].bk;
 	return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
 }
 
 static void fx_open(struct fx *f)
@@ -242,7 +233,7 @@ static int teardown(void **state)
 
 	fx_close(f);
 	kura_config_free(f->cfg);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	rmtree(f->dir);
 	free(f);
 	return 0;
 }

@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -28,6 +27,7 @@
 #include "kura/config.h"
 #include "kura/encode.h"
 #include "kura/store.h"
+#include "rmtree.h"
 #include "kura/banned.h"
 
 struct fixture {
@@ -36,15 +36,6 @@ struct fixture {
 	struct kura_config *cfg;
 	struct kura_store *st;
 };
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-		    struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -67,7 +58,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	kura_store_close(f->st);
 	kura_config_free(f->cfg);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	rmtree(f->dir);
 	free(f);
 	return 0;
 }
