@@ -36,6 +36,9 @@ struct kura_service {
 	struct kura_secret *system_key;
 	struct kura_pins *pins;
 	struct kura_audit *audit;	/* NULL when [audit] enabled = false */
+	/* Stored data or metadata that failed authentication since start
+	 * (read and bumped with __atomic builtins). */
+	uint64_t integrity_failures;
 
 	/* Settings read once from cfg. */
 	char region[64];

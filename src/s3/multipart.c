@@ -49,6 +49,25 @@ static bool load_upload(struct s3_req *r, struct kura_upload **out)
 		s3_error_from(r, rc, &err);
 		return false;
 	}
+	rc = kura_seal_upload_open(&r->seal, r->bucket.tenant_id, *out, &err);
+	return s3_seal_ok(r, rc, &err, r->bucket.name, (*out)->key, (*out)->key_len,
+			  (*out)->version_uid);
+}
+
+/* Check n parts of upload u against their seals (ETags restored);
+ * responds on failure. */
+static bool open_parts(struct s3_req *r, const struct kura_upload *u,
+		       struct kura_part *parts, size_t n)
+{
+	struct kura_error err = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		enum kura_err rc = kura_seal_part_open(&r->seal, r->bucket.tenant_id,
+						       r->bucket.id, u->version_uid, &parts[i],
+						       &err);
+		if (!s3_seal_ok(r, rc, &err, r->bucket.name, u->key, u->key_len,
+				u->version_uid))
+			return false;
+	}
 	return true;
 }
 
@@ -102,6 +121,11 @@ void s3_create_multipart_upload(struct s3_req *r)
 	u.tags_json = o.tags_json;
 	u.sse = r->sse.mode;
 	u.kms_key_id = r->sse.kms_key_id;
+	rc = kura_seal_upload(&r->seal, &r->bucket, &u, &err);
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return;
+	}
 	rc = meta->ops->upload_create(meta->priv, &u, &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return;
@@ -148,8 +172,11 @@ void s3_commit_part(struct s3_req *r, struct kura_upload *u, struct s3_blob *blo
 {
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_error err = { 0 };
-	enum kura_err rc = meta->ops->upload_put_part(meta->priv, r->bucket.id, u->id,
-						      &blob->part, &err);
+	enum kura_err rc = kura_seal_part(&r->seal, &r->bucket, u->version_uid,
+					  &blob->part, &err);
+	if (rc == KURA_OK)
+		rc = meta->ops->upload_put_part(meta->priv, r->bucket.id, u->id, &blob->part,
+						&err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchUpload))
 		return;
 	s3_blob_publish(blob, r->http->id);
@@ -295,7 +322,7 @@ static bool load_all_parts(struct s3_req *r, const struct kura_upload *u,
 		enum kura_err rc = meta->ops->upload_list_parts(meta->priv, r->bucket.id, u->id,
 								after, LIST_MAX, r->pool,
 								&page, &n, &err);
-		if (!s3_ok(r, rc, &err, S3_NoSuchUpload))
+		if (!s3_ok(r, rc, &err, S3_NoSuchUpload) || !open_parts(r, u, page, n))
 			return false;
 		if (n > KURA_MAX_PARTS - total)
 			n = KURA_MAX_PARTS - total;
@@ -378,6 +405,8 @@ static void complete_finish(struct s3_req *r)
 	memcpy(o.ssec_hmac, u->ssec_hmac, sizeof(o.ssec_hmac));
 	o.part_count = (uint32_t)nwant;
 	o.parts = chosen;
+	if (!s3_seal_new_object(r, &o))
+		return;
 	enum kura_err rc = meta->ops->upload_complete(meta->priv, u->id, &o, &err);
 	if (rc == KURA_ENOENT) {
 		s3_error(r, S3_NoSuchUpload, NULL, NULL);
@@ -478,7 +507,7 @@ void s3_list_parts(struct s3_req *r)
 		rc = meta->ops->upload_list_parts(meta->priv, r->bucket.id, u->id,
 						  (uint32_t)marker, (size_t)max + 1, r->pool,
 						  &parts, &n, &err);
-	if (!s3_ok(r, rc, &err, S3_NoSuchUpload))
+	if (!s3_ok(r, rc, &err, S3_NoSuchUpload) || !open_parts(r, u, parts, n))
 		return;
 	bool truncated = n > max;
 	if (truncated)
@@ -599,6 +628,10 @@ void s3_list_multipart_uploads(struct s3_req *r)
 				truncated = true;
 				break;
 			}
+			rc = kura_seal_upload_open(&r->seal, r->bucket.tenant_id, &us[i], &err);
+			if (!s3_seal_ok(r, rc, &err, r->bucket.name, us[i].key, us[i].key_len,
+					us[i].version_uid))
+				return;
 			const char *cp = NULL;
 			size_t cpl = 0;
 			if (delim.len > 0 && us[i].key_len > prefix.len) {

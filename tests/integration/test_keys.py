@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -426,7 +427,12 @@ def test_shred_with_certificate(tmp_path):
         assert cert.is_file()
 
         doc = json.loads(cert.read_text())
-        assert doc["format"] == "kura-deletion-certificate/1"
+        assert doc["format"] == "kura-deletion-certificate/2"
+        # Objects are named by version, never by a function of their
+        # plaintext such as an MD5 ETag.
+        assert all(set(o) == {"key", "size", "version", "last_modified"} and
+                   re.fullmatch(r"[0-9a-f]{32}", o["version"])
+                   for o in doc["objects"])
         assert doc["bucket"]["name"] == "shredme"
         assert sorted(o["key"] for o in doc["objects"]) == sorted(bodies)
         assert {o["key"]: o["size"] for o in doc["objects"]} == \

@@ -329,7 +329,7 @@ static void test_migrate_reopen(void **state)
 
 	assert_int_equal(stat(f->db, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
-	assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 3);
+	assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 4);
 	assert_int_equal(sql_int(f->db, "PRAGMA application_id"), 0x4b555241);
 	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_schema "
 					"WHERE name = 'objects'"),
@@ -370,7 +370,7 @@ static void test_migrate_reopen(void **state)
 			 KURA_ESTATE);
 	assert_null(m2);
 	kura_error_clear(&err);
-	sql_exec(f->db, "PRAGMA user_version = 3");
+	sql_exec(f->db, "PRAGMA user_version = 4");
 
 	/* A file mode widened behind our back is tightened again. */
 	assert_int_equal(chmod(f->db, 0644), 0);
@@ -1058,7 +1058,7 @@ static void test_list_order(void **state)
 		for (size_t ai = 0; ai < nb; ai++) {
 			for (size_t li = 0; li < ARRAY_LEN(limits); li++) {
 				struct kura_pool *pool = kura_pool_new(0);
-				struct kura_list_entry *e = NULL;
+				struct kura_object *e = NULL;
 				size_t cnt = 12345, want[NK], nw;
 
 				nw = model_list(sorted, NK, &bounds[pi],
@@ -1096,7 +1096,7 @@ static void test_list_order(void **state)
 		size_t last_len = 0, seen = 0, cnt;
 
 		do {
-			struct kura_list_entry *e = NULL;
+			struct kura_object *e = NULL;
 			assert_int_equal(f->ops->object_list(f->priv, f->bucket,
 							     NULL, 0, last,
 							     last_len, page,
@@ -1123,7 +1123,7 @@ static void test_list_order(void **state)
 	/* limit 0 and an empty or unknown bucket. */
 	{
 		struct kura_pool *pool = kura_pool_new(0);
-		struct kura_list_entry *e = NULL;
+		struct kura_object *e = NULL;
 		size_t cnt = 99;
 		assert_int_equal(f->ops->object_list(f->priv, f->bucket, NULL,
 						     0, NULL, 0, 0, pool, &e,
@@ -1205,7 +1205,7 @@ static double time_list(struct fx *f, const char *prefix, const char *after,
 {
 	struct kura_error err = { 0 };
 	struct kura_pool *pool = kura_pool_new(0);
-	struct kura_list_entry *e = NULL;
+	struct kura_object *e = NULL;
 	size_t cnt = 0;
 	double t0 = now_ms(), dt;
 
@@ -1448,7 +1448,7 @@ static void test_migrate_v1(void **state)
 
 	assert_int_equal(kura_meta_open(NULL, dir, &m, &err), KURA_OK);
 	ops = m->ops;
-	assert_int_equal(sql_int(db, "PRAGMA user_version"), 3);
+	assert_int_equal(sql_int(db, "PRAGMA user_version"), 4);
 	/* Migrating gives exactly the schema of a fresh database. */
 	fresh = schema_text(f->db);
 	migrated = schema_text(db);
@@ -1482,7 +1482,9 @@ static void test_migrate_v1(void **state)
 
 	/* The new operations work on the migrated file. */
 	assert_int_equal(ops->object_set_tags(m->priv, 7, "old", 3,
-					      "{\"k\":\"v\"}", &err),
+					      got->version_uid,
+					      "{\"k\":\"v\"}", NULL, 0, 0,
+					      &err),
 			 KURA_OK);
 	snprintf(u.id, sizeof(u.id), "legacy-upload");
 	u.bucket_id = 7;
@@ -1571,7 +1573,8 @@ static void test_tags(void **state)
 
 	/* Replace, then clear. */
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "tagged",
-						 6, "{\"a\":\"1\"}", &err),
+						 6, o.version_uid, "{\"a\":\"1\"}",
+						 NULL, 0, 0, &err),
 			 KURA_OK);
 	got = NULL;
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "tagged", 6,
@@ -1583,7 +1586,8 @@ static void test_tags(void **state)
 	assert_string_equal(got->etag, "etag-40");
 	assert_int_equal(got->mtime_ms, o.mtime_ms);
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "tagged",
-						 6, NULL, &err),
+						 6, o.version_uid, NULL, NULL, 0, 0,
+						 &err),
 			 KURA_OK);
 	got = NULL;
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "tagged", 6,
@@ -1593,21 +1597,36 @@ static void test_tags(void **state)
 
 	/* No such object (nor in another bucket, nor a bad key). */
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "tagge",
-						 5, "{}", &err),
+						 5, o.version_uid, "{}", NULL, 0, 0,
+						 &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket + 1,
-						 "tagged", 6, "{}", &err),
+						 "tagged", 6, o.version_uid, "{}",
+						 NULL, 0, 0, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "", 0,
-						 "{}", &err),
+						 o.version_uid, "{}", NULL, 0, 0,
+						 &err),
 			 KURA_EINVAL);
 	kura_error_clear(&err);
+	/* Only while it is still the version the caller read. */
+	{
+		uint8_t other[KURA_UID_LEN];
+		memcpy(other, o.version_uid, KURA_UID_LEN);
+		other[0] ^= 1;
+		assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket,
+							 "tagged", 6, other, "{}",
+							 NULL, 0, 0, &err),
+				 KURA_ESTATE);
+		kura_error_clear(&err);
+	}
 
 	/* A put replaces the tags with whatever the new record says. */
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "tagged",
-						 6, "{\"b\":\"2\"}", &err),
+						 6, o.version_uid, "{\"b\":\"2\"}",
+						 NULL, 0, 0, &err),
 			 KURA_OK);
 	make_object(&o, parts, 1, f->bucket, "tagged", 6, 41);
 	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
@@ -2519,7 +2538,7 @@ static void test_upload_complete_large(void **state)
 			sqlite3_prepare_v2(h,
 					   "INSERT INTO upload_parts VALUES (?, "
 					   "?, ?, 10, 65536, zeroblob(60), ?, "
-					   "?, ?)",
+					   "?, ?, NULL, NULL)",
 					   -1, &s, NULL),
 			SQLITE_OK);
 		assert_int_equal(sqlite3_exec(h, "BEGIN", NULL, NULL, NULL),
@@ -2837,7 +2856,7 @@ static void *worker_main(void *arg)
 		struct kura_pool *pool = kura_pool_new(0);
 		struct kura_object o, *got = NULL;
 		struct kura_part parts[2];
-		struct kura_list_entry *e = NULL;
+		struct kura_object *e = NULL;
 		char key[32], prefix[16];
 		size_t cnt = 0;
 		uint32_t tag = (uint32_t)(w->no * 1000 + i);
@@ -3033,7 +3052,7 @@ static void test_migrate_v2(void **state)
 	assert_int_equal(kura_meta_open(NULL, dir, &m, &err), KURA_OK);
 	ops = m->ops;
 	priv = m->priv;
-	assert_int_equal(sql_int(db, "PRAGMA user_version"), 3);
+	assert_int_equal(sql_int(db, "PRAGMA user_version"), 4);
 	fresh = schema_text(f->db);
 	migrated = schema_text(db);
 	assert_string_equal(migrated, fresh);
@@ -4184,7 +4203,7 @@ static void test_key_destroy(void **state)
 	struct kura_object o, *go = NULL;
 	struct kura_part pk[2], ps[1], pc[1], upk[1], *lp = NULL;
 	struct kura_upload u;
-	struct kura_list_entry *e = NULL;
+	struct kura_object *e = NULL;
 	uint64_t g;
 	size_t n = 0;
 
@@ -5097,7 +5116,7 @@ static void test_migrate_v2_large(void **state)
 	print_message("# migrate 2 -> 3: %u objects, %u parts, 1000 upload "
 		      "parts: %.0f ms\n",
 		      objects, objects * 2, dt);
-	assert_int_equal(sql_int(db, "PRAGMA user_version"), 3);
+	assert_int_equal(sql_int(db, "PRAGMA user_version"), 4);
 	/* Every part got its bucket's bucket key. */
 	assert_int_equal(sql_int(db, "SELECT count(*) FROM parts p JOIN objects "
 				     "o USING (version_uid) JOIN bucket_keys bk "
