@@ -446,3 +446,131 @@ def test_rollback_of_a_whole_row_is_out_of_reach_of_seals(server):
     r = server.cli("audit", "verify", "--against-meta")
     assert r.returncode != 0
     assert "rbk" in r.stdout + r.stderr and "doc" in r.stdout + r.stderr
+
+
+# -- the upgrade of metadata written before seals existed -----------------------
+
+def make_legacy(server, etags, part_etags, upload_part_etags):
+    """Turn a stopped server's meta.db back into a schema-3 database: no seal
+    columns, ETags in the clear as kura 3 stored them."""
+    con = sqlite3.connect(db_path(server))
+    try:
+        for idx in ("objects_seal_bk", "uploads_seal_bk", "upload_parts_seal_bk"):
+            con.execute(f"DROP INDEX {idx}")
+        for table, cols in (("objects", ("seal", "seal_bk_id", "parts_digest")),
+                            ("uploads", ("seal", "seal_bk_id")),
+                            ("upload_parts", ("seal", "seal_bk_id"))):
+            for col in cols:
+                con.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
+        for (bucket, key), etag in etags.items():
+            con.execute("UPDATE objects SET etag = ? WHERE key = ? AND bucket_id = "
+                        "(SELECT id FROM buckets WHERE name = ?)",
+                        (etag, key.encode(), bucket))
+        for (uid, part_no), etag in part_etags.items():
+            con.execute("UPDATE parts SET etag = ? WHERE version_uid = ? AND part_no = ?",
+                        (etag, uid, part_no))
+        for part_no, etag in upload_part_etags.items():
+            con.execute("UPDATE upload_parts SET etag = ? WHERE part_no = ?",
+                        (etag, part_no))
+        con.execute("DELETE FROM settings WHERE name = 'seal_pending'")
+        con.execute("PRAGMA user_version = 3")
+        con.commit()
+    finally:
+        con.close()
+
+
+def test_rows_written_before_seals_are_sealed_at_start(server):
+    s3 = server.client()
+    s3.create_bucket(Bucket="old")
+    etags, part_etags = {}, {}
+    for k in ("a", "b", "c"):
+        body = k.encode() * 100
+        s3.put_object(Bucket="old", Key=k, Body=body, ContentType="text/plain",
+                      Tagging="t=1")
+        etags[("old", k)] = H.md5_hex(body)
+    mp_body = put_multipart(s3, "old", "mp", [5 * MIB, 10])
+    uid = obj_row(server, "old", "mp")[0]
+    part_etags[(uid, 1)] = hashlib.md5(mp_body[:5 * MIB]).hexdigest()
+    part_etags[(uid, 2)] = hashlib.md5(mp_body[5 * MIB:]).hexdigest()
+    mp_etag = s3.head_object(Bucket="old", Key="mp")["ETag"].strip('"')
+    etags[("old", "mp")] = mp_etag
+    for k in ("a", "b", "c"):
+        u = obj_row(server, "old", k)[0]
+        part_etags[(u, 0)] = etags[("old", k)]
+    up = s3.create_multipart_upload(Bucket="old", Key="pending")
+    s3.upload_part(Bucket="old", Key="pending", UploadId=up["UploadId"], PartNumber=1,
+                   Body=b"x" * 100)
+    upload_part_etags = {1: H.md5_hex(b"x" * 100)}
+    assert not server.stop()
+    make_legacy(server, etags, part_etags, upload_part_etags)
+    # The old-style database holds the MD5s in the clear...
+    assert etags[("old", "a")].encode() in open(db_path(server), "rb").read()
+    server.start()
+    s3 = server.client()
+    # ...and after the start-up upgrade everything reads back as before.
+    for (b, k), etag in etags.items():
+        h = s3.head_object(Bucket=b, Key=k)
+        assert h["ETag"].strip('"') == etag
+    assert s3.get_object(Bucket="old", Key="a")["Body"].read() == b"a" * 100
+    assert s3.get_object(Bucket="old", Key="mp")["Body"].read() == mp_body
+    assert [o["ETag"].strip('"') for o in
+            s3.list_objects_v2(Bucket="old")["Contents"]] == \
+        [etags[("old", k)] for k in ("a", "b", "c", "mp")]
+    parts = s3.list_parts(Bucket="old", Key="pending", UploadId=up["UploadId"])["Parts"]
+    assert [p["ETag"].strip('"') for p in parts] == [upload_part_etags[1]]
+    s3.complete_multipart_upload(Bucket="old", Key="pending", UploadId=up["UploadId"],
+                                 MultipartUpload={"Parts": [
+                                     {"PartNumber": 1, "ETag": parts[0]["ETag"]}]})
+    # Every row is sealed, the upgrade is on record, and the marker is gone.
+    assert sql(server, "SELECT count(*) FROM objects WHERE seal IS NULL")[0][0] == 0
+    assert sql(server, "SELECT count(*) FROM settings WHERE name = 'seal_pending'")[0][0] == 0
+    r = server.cli("audit", "export")
+    seals = [json.loads(l) for l in r.stdout.splitlines() if '"meta.seal"' in l]
+    assert len(seals) == 1 and seals[0]["objects"] == 4 and seals[0]["uploads"] == 1 \
+        and seals[0]["upload_parts"] == 1 and seals[0]["done"] is True, seals
+    # From now on a row without a seal is an attack, not an old row.
+    before = len(integrity_records(server))
+    sql(server, "UPDATE objects SET seal = NULL, seal_bk_id = NULL WHERE key = ?", (b"a",))
+    assert_get_refused(s3, "old", "a")
+    assert_recorded(server, before, "old", "a")
+    # The MD5s in the clear are gone from the database file once the log
+    # of old pages has been folded back (at the clean stop).
+    assert not server.stop()
+    data = open(db_path(server), "rb").read()
+    for etag in etags.values():
+        assert etag.encode() not in data, etag
+    server.start()
+
+
+def test_upgrade_waits_for_a_disabled_key(tmp_path):
+    cfg = tmp_path / "kura.ini"
+    cfg.write_text("[storage]\nbackground_interval = 1\n")
+    server = KuraServer(tmp_path, config=cfg)
+    server.start()
+    try:
+        upgrade_waits_for_a_disabled_key(server)
+    finally:
+        server.close()
+
+
+def upgrade_waits_for_a_disabled_key(server):
+    s3 = server.client()
+    s3.create_bucket(Bucket="frozen")
+    s3.put_object(Bucket="frozen", Key="k", Body=b"cold")
+    etag = H.md5_hex(b"cold")
+    uid = obj_row(server, "frozen", "k")[0]
+    assert server.cli("key", "disable", "bucket/frozen").returncode == 0
+    assert not server.stop()
+    make_legacy(server, {("frozen", "k"): etag}, {(uid, 0): etag}, {})
+    server.start()
+    s3 = server.client()
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="frozen", Key="k")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert not integrity_records(server)
+    assert server.cli("key", "enable", "bucket/frozen").returncode == 0
+    def readable():
+        assert s3.get_object(Bucket="frozen", Key="k")["Body"].read() == b"cold"
+    H.eventually(readable, timeout=30)
+    assert s3.head_object(Bucket="frozen", Key="k")["ETag"].strip('"') == etag
+    assert sql(server, "SELECT count(*) FROM settings WHERE name = 'seal_pending'")[0][0] == 0

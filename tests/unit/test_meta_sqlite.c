@@ -3978,6 +3978,184 @@ static void test_rotate(void **state)
 	kura_pool_free(pool);
 }
 
+/* Metadata seals (schema 4): the store keeps them opaquely, never keeps a
+ * sealed row's ETag in the clear, finds rows never sealed and rows sealed
+ * by a bucket key, moves seals in one transaction only where they did not
+ * change meanwhile, and keeps a bucket key that seals anything. */
+static void fake_seal(uint8_t seal[KURA_SEAL_MAX], size_t *len, uint8_t v)
+{
+	memset(seal, v, 40);
+	*len = 40;
+}
+
+static void test_seals(void **state)
+{
+	struct fx *f = *state;
+	struct kura_error err = { 0 };
+	struct kura_pool *pool = kura_pool_new(0);
+	struct kura_object o, *got = NULL, *ls = NULL;
+	struct kura_part p[2], up;
+	struct kura_upload u, *gu = NULL;
+	struct kura_seal_batch b;
+	struct kura_bucket bucket;
+	struct kura_bucket_key bk2;
+	uint64_t ids[4];
+	size_t n = 0, applied = 0;
+
+	assert_non_null(pool);
+	/* A sealed object: seal, bucket key and digest stored, no clear
+	 * ETag for the object or its parts. */
+	make_object(&o, p, 2, f->bucket, "sealed", 6, 1);
+	fake_seal(o.seal, &o.seal_len, 0xa1);
+	o.seal_bk_id = f->bk;
+	memset(o.parts_digest, 0xd1, sizeof(o.parts_digest));
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "sealed", 6, pool, &got,
+					    &err),
+			 KURA_OK);
+	assert_string_equal(got->etag, "");
+	assert_string_equal(got->parts[0].etag, "");
+	assert_int_equal(got->seal_len, 40);
+	assert_memory_equal(got->seal, o.seal, 40);
+	assert_int_equal(got->seal_bk_id, f->bk);
+	assert_memory_equal(got->parts_digest, o.parts_digest, KURA_PARTS_DIGEST_LEN);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM objects WHERE "
+					"etag LIKE 'etag-%'"),
+			 0);
+	/* Listings carry the whole row. */
+	assert_int_equal(f->ops->object_list(f->priv, f->bucket, NULL, 0, NULL, 0, 10,
+					     pool, &ls, &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 1);
+	assert_null(ls[0].parts);
+	assert_int_equal(ls[0].part_count, 2);
+	assert_int_equal(ls[0].seal_bk_id, f->bk);
+	assert_memory_equal(ls[0].seal, o.seal, 40);
+	assert_memory_equal(ls[0].version_uid, o.version_uid, KURA_UID_LEN);
+
+	/* An unsealed object (as written before schema 4) and a sealed
+	 * upload with an unsealed part. */
+	make_object(&o, p, 1, f->bucket, "legacy", 6, 2);
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	make_upload(&u, f->bucket, "up", 2, "U", 3, 1);
+	fake_seal(u.seal, &u.seal_len, 0xb1);
+	u.seal_bk_id = f->bk;
+	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
+	assert_int_equal(f->ops->upload_get(f->priv, f->bucket, "U", pool, &gu, &err),
+			 KURA_OK);
+	assert_int_equal(gu->seal_len, 40);
+	assert_int_equal(gu->seal_bk_id, f->bk);
+	make_part(&up, 1, 3, 1);
+	assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket, "U", &up, &err),
+			 KURA_OK);
+
+	assert_int_equal(f->ops->seal_pending_buckets(f->priv, ids, 4, &n, &err), KURA_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(ids[0], f->bucket);
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(f->ops->seal_next(f->priv, f->bucket, 0, 100, pool, &b, &err),
+			 KURA_OK);
+	assert_int_equal(b.n_objects, 1);
+	assert_int_equal(b.n_uploads, 0);
+	assert_int_equal(b.n_parts, 1);
+	assert_int_equal(b.objects[0].tenant_id, f->tenant);
+	assert_string_equal(b.objects[0].etag, "etag-2");
+	assert_non_null(b.objects[0].parts);	/* for the digest */
+	assert_string_equal(b.parts[0].part.etag, up.etag);
+	assert_memory_equal(b.parts[0].version_uid, u.version_uid, KURA_UID_LEN);
+	/* A batch with a missing seal is refused whole. */
+	assert_int_equal(f->ops->seal_apply(f->priv, 0, &b, &applied, &err), KURA_EINVAL);
+	kura_error_clear(&err);
+	fake_seal(b.objects[0].seal, &b.objects[0].seal_len, 0xc1);
+	b.objects[0].seal_bk_id = f->bk;
+	fake_seal(b.parts[0].part.seal, &b.parts[0].part.seal_len, 0xc2);
+	b.parts[0].part.seal_bk_id = f->bk;
+	assert_int_equal(f->ops->seal_apply(f->priv, 0, &b, &applied, &err), KURA_OK);
+	assert_int_equal(applied, 2);
+	/* Applying again changes nothing (the rows are no longer unsealed). */
+	assert_int_equal(f->ops->seal_apply(f->priv, 0, &b, &applied, &err), KURA_OK);
+	assert_int_equal(applied, 0);
+	assert_int_equal(f->ops->seal_pending_buckets(f->priv, ids, 4, &n, &err), KURA_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM objects WHERE etag != ''"),
+			 0);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM parts WHERE etag != ''"), 0);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM upload_parts WHERE "
+					"etag != ''"),
+			 0);
+
+	/* After a rotation the rows sealed by the old bucket key move. */
+	assert_int_equal(rotate_all(f, f->key, 1, "kek-seal-2"), KURA_OK);
+	assert_int_equal(f->ops->bucket_key_current(f->priv, f->bucket, f->key, &bk2,
+						    &err),
+			 KURA_OK);
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(f->ops->seal_next(f->priv, f->bucket, f->bk, 100, pool, &b, &err),
+			 KURA_OK);
+	assert_int_equal(b.n_objects, 2);
+	assert_int_equal(b.n_uploads, 1);
+	assert_int_equal(b.n_parts, 1);
+	assert_null(b.objects[0].parts);
+	/* The old bucket key stays while something is sealed by it (its
+	 * parts' DEKs are re-wrapped first, as re-wrapping would). */
+	{
+		struct kura_rewrap *rw = NULL;
+		size_t nr = 0;
+		assert_int_equal(f->ops->rewrap_next(f->priv, f->bk, 100, pool, &rw, &nr,
+						     &err),
+				 KURA_OK);
+		assert_int_equal(f->ops->rewrap_apply(f->priv, f->bk, bk2.id, rw, nr, &err),
+				 KURA_OK);
+	}
+	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err), KURA_EBUSY);
+	kura_error_clear(&err);
+	for (size_t i = 0; i < b.n_objects; i++)
+		b.objects[i].seal_bk_id = bk2.id;
+	b.uploads[0].seal_bk_id = bk2.id;
+	b.parts[0].part.seal_bk_id = bk2.id;
+	/* A row changed meanwhile (sealed anew by bk2) is left alone. */
+	fake_seal(o.seal, &o.seal_len, 0xe1);
+	o.seal_bk_id = bk2.id;
+	make_object(&o, p, 1, f->bucket, "legacy", 6, 2);
+	fake_seal(o.seal, &o.seal_len, 0xe1);
+	o.seal_bk_id = bk2.id;
+	o.parts[0].bk_id = bk2.id;
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->seal_apply(f->priv, f->bk, &b, &applied, &err), KURA_OK);
+	assert_int_equal(applied, 3);
+	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err), KURA_OK);
+	got = NULL;
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "legacy", 6, pool, &got,
+					    &err),
+			 KURA_OK);
+	assert_int_equal(got->seal[0], 0xe1);
+
+	/* Tags replace the seal with the tags, only on the version read. */
+	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "legacy", 6,
+						 o.version_uid, "{}", o.seal, 41, bk2.id,
+						 &err),
+			 KURA_OK);
+	got = NULL;
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "legacy", 6, pool, &got,
+					    &err),
+			 KURA_OK);
+	assert_int_equal(got->seal_len, 41);
+
+	/* Settings can be removed (the upgrade's marker), twice. */
+	assert_int_equal(f->ops->setting_insert(f->priv, "seal_pending",
+						(const uint8_t *)"x", 1, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->setting_delete(f->priv, "seal_pending", &err), KURA_OK);
+	assert_int_equal(f->ops->setting_delete(f->priv, "seal_pending", &err), KURA_OK);
+	assert_int_equal(f->ops->bucket_get_id(f->priv, f->bucket, &bucket, &err),
+			 KURA_OK);
+	assert_int_equal(bucket.tenant_id, f->tenant);
+	assert_int_equal(f->ops->bucket_get_id(f->priv, 424242, &bucket, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	kura_pool_free(pool);
+}
+
 static void test_rewrap(void **state)
 {
 	struct fx *f = *state;
@@ -5176,6 +5354,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rotate, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_seals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rewrap, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_key_destroy, setup,
