@@ -407,6 +407,33 @@ static void on_end(void *ctx, struct kura_http_req *h)
 		s3_error(r, S3_InternalError, NULL, "operation gave no response");
 }
 
+/* One line per request for the operator.  Object keys are left out: names
+ * can be sensitive and the operator does not need them to run the service.
+ * Every value a client chose (method, bucket, claimed access key) goes
+ * through kura_log_field, so that no client can add fields or lines. */
+static void access_log(const struct kura_http_req *h, const struct s3_req *r,
+		       bool completed)
+{
+	if (KURA_LOG_INFO < kura_log_threshold)
+		return;
+	char method[64], bucket[KURA_LOG_FIELD_MAX], ak[KURA_LOG_FIELD_MAX];
+	uint64_t us = (kura_mono_ns() - h->start_ns) / 1000;
+	kura_log_field(method, sizeof(method), h->method, strlen(h->method));
+	kura_log_field(bucket, sizeof(bucket), r->bucket_name,
+		       r->bucket_name ? strlen(r->bucket_name) : 0);
+	kura_log_field(ak, sizeof(ak), r->access_key[0] ? r->access_key : NULL,
+		       strlen(r->access_key));
+	kura_info(h->id, "%s %s op=%s bucket=%s tenant=%llu ak=%s status=%u%s%s "
+		  "in=%llu out=%llu us=%llu%s",
+		  h->remote[0] ? h->remote : "-", method,
+		  op_names[r->op < S3_OP_COUNT_ ? r->op : 0], bucket,
+		  (unsigned long long)r->tenant_id, ak,
+		  kura_http_resp_status(h), r->error_code ? " error=" : "",
+		  r->error_code ? r->error_code : "",
+		  (unsigned long long)h->bytes_in, (unsigned long long)h->bytes_out,
+		  (unsigned long long)us, completed ? "" : " aborted");
+}
+
 static void on_done(void *ctx, struct kura_http_req *h, bool completed)
 {
 	struct s3_req *r = h->handler_ctx;
@@ -423,20 +450,7 @@ static void on_done(void *ctx, struct kura_http_req *h, bool completed)
 	s3_sse_release(&r->sse);
 	kura_secret_free(r->signing_key);
 	kura_buf_release(&r->xml_body);
-	uint64_t us = (kura_mono_ns() - h->start_ns) / 1000;
-	/* Object keys are left out of the info-level access log: names can be
-	 * sensitive and the operator does not need them to run the service. */
-	kura_info(h->id, "%s %s op=%s bucket=%s tenant=%llu ak=%s status=%u%s%s "
-		  "in=%llu out=%llu us=%llu%s",
-		  h->remote[0] ? h->remote : "-", h->method,
-		  op_names[r->op < S3_OP_COUNT_ ? r->op : 0],
-		  r->bucket_name ? r->bucket_name : "-",
-		  (unsigned long long)r->tenant_id,
-		  r->access_key[0] ? r->access_key : "-",
-		  kura_http_resp_status(h), r->error_code ? " error=" : "",
-		  r->error_code ? r->error_code : "",
-		  (unsigned long long)h->bytes_in, (unsigned long long)h->bytes_out,
-		  (unsigned long long)us, completed ? "" : " aborted");
+	access_log(h, r, completed);
 }
 
 void kura_s3_handler_init(struct kura_http_handler *handler,

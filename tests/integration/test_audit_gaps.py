@@ -1,0 +1,159 @@
+"""The audit trail has no gaps (issue 10, item 5): every request leaves
+evidence that says what really happened, whatever the client does.
+
+- The access log (one line per request on the server's standard error)
+  cannot be forged: values that come from the client (bucket names from
+  the path or the Host header, the method, the claimed access key) are
+  quoted and escaped, so an unauthenticated client cannot add `tenant=`,
+  `ak=` or `status=` fields or a second line.
+- A request aborted by the client (half a body, a download cut short, a
+  body too slow for the watchdog, a head never finished) still gets an
+  audit record: no `status`, an `aborted` reason, the bytes that moved.
+- DeleteObjects records every key it deleted or failed to delete, one
+  record per key, found by `kura audit search --key`.
+
+Raw sockets throughout: the clients here misbehave on purpose.
+"""
+
+import re
+import socket
+import time
+
+import pytest
+
+import helpers as H
+import hostile_helpers as X
+from conftest import KuraServer
+
+BUCKET = "gaps"
+TIMEOUT = 2                     # [server] connection_timeout
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    work = tmp_path_factory.mktemp("gaps")
+    cfg = work / "kura.ini"
+    cfg.write_text(f"[server]\nconnection_timeout = {TIMEOUT}\n")
+    server = KuraServer(work, config=cfg)
+    server.start()
+    server.client().create_bucket(Bucket=BUCKET)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+# -- the access log ----------------------------------------------------------
+
+LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
+                        r"(DEBUG|INFO|WARN|ERROR) req=([0-9A-F]{16}|-) (.*)$")
+# One field: name=value or a positional value; a value is a bare run of
+# characters without space, quote or '=' , or a double-quoted string with
+# backslash escapes.
+FIELD = re.compile(r'(?:([a-z_]+)=)?("(?:[^"\\]|\\.)*"|[^\s"=]+)(?: |$)')
+
+
+def parse_fields(message):
+    """(positionals, {name: value}) of one access-log message, asserting the
+    whole message splits into fields and no name appears twice."""
+    pos, named, i = [], {}, 0
+    while i < len(message):
+        m = FIELD.match(message, i)
+        assert m, f"unparseable at {i}: {message!r}"
+        name, value = m.group(1), unquote(m.group(2))
+        if name is None:
+            pos.append(value)
+        else:
+            assert name not in named, f"field {name}= twice: {message!r}"
+            named[name] = value
+        i = m.end()
+    return pos, named
+
+
+def unquote(v):
+    if not v.startswith('"'):
+        return v
+    out, i, body = bytearray(), 0, v[1:-1]
+    while i < len(body):
+        c = body[i]
+        if c != "\\":
+            out += c.encode()
+            i += 1
+        elif body[i + 1] == "x":
+            out.append(int(body[i + 2:i + 4], 16))
+            i += 4
+        else:
+            out += body[i + 1].encode()
+            i += 2
+    return out.decode("utf-8", errors="surrogateescape")
+
+
+def access_line(srv, rid, timeout=3.0):
+    """The access-log line (the one with op=) of request rid."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for line in srv.stderr_text().splitlines():
+            m = LOG_PREFIX.match(line)
+            if m and m.group(2) == rid and " op=" in m.group(3):
+                return m.group(3)
+        assert time.monotonic() < deadline, f"no access line for {rid}"
+        time.sleep(0.05)
+
+
+# (what is attacked, raw request head) — each names bucket FORGED... so
+# that every line mentioning it can be found.
+FORGERIES = [
+    ("percent-encoded spaces in the bucket",
+     b"GET /FORGED%20tenant=7%20ak=ROOTKEY%20status=200/k HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("quotes and backslashes",
+     b"GET /FORGED%22%20tenant=7%5C%22%20status=200/k HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("a raw quote",
+     b'GET /FORGED"tenant=7"status=200/k HTTP/1.1\r\nHost: x\r\n\r\n'),
+    ("encoded CR LF: a second line",
+     b"GET /FORGED%0D%0A2026-01-01T00:00:00.000Z%20INFO%20req=AAAAAAAAAAAAAAAA"
+     b"%20127.0.0.1%20GET%20op=GetObject%20bucket=x%20tenant=1%20ak=ROOTKEY"
+     b"%20status=200/k HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("non-ASCII and control bytes",
+     b"GET /FORGED%C3%A9%FF%1B[31m%09tenant=7/k HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("the method",
+     b"tenant=7 /FORGED/k HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("a virtual-host bucket from the Host header",
+     b"GET /k HTTP/1.1\r\nHost: FORGED tenant=7 ak=ROOTKEY status=200.localhost\r\n\r\n"),
+    ("a claimed access key",
+     b"GET /FORGED/k HTTP/1.1\r\nHost: x\r\nx-amz-date: 20260101T000000Z\r\n"
+     b"Authorization: AWS4-HMAC-SHA256 Credential=AK tenant=7/20260101/us-east-1/s3/"
+     b"aws4_request, SignedHeaders=host, Signature=00\r\n\r\n"),
+]
+
+
+@pytest.mark.parametrize("what,head", FORGERIES, ids=[f[0] for f in FORGERIES])
+def test_access_log_fields_cannot_be_forged(srv, what, head):
+    reply = X.exchange(srv, head, until_responses=1)
+    rs = reply.responses()
+    assert rs, reply
+    status, headers, _ = rs[0]
+    rid = headers["x-amz-request-id"]
+    msg = access_line(srv, rid)
+    pos, f = parse_fields(msg)
+    # Never authenticated: the true values, once each.
+    assert (f["tenant"], f["ak"], f["status"]) == ("0", "-", str(status)), msg
+    assert pos[0] == "127.0.0.1", msg
+    if what == "the method":
+        assert pos[1] == "tenant=7", msg
+    else:
+        assert "FORGED" in f["bucket"], msg
+    # Every line that mentions the attack is a whole log line of its own.
+    for line in srv.stderr_text().splitlines():
+        if "FORGED" in line or "tenant=7" in line:
+            assert LOG_PREFIX.match(line), f"forged line: {line!r}"
+
+
+def test_access_log_round_trips_the_bucket_name(srv):
+    """What the escaping writes decodes back to the bytes the client sent."""
+    name = 'FORGED a"b\\c=d\té'
+    path = "/" + "".join("%%%02X" % b for b in name.encode()) + "/k"
+    reply = X.exchange(srv, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+                       until_responses=1)
+    rid = reply.responses()[0][1]["x-amz-request-id"]
+    _, f = parse_fields(access_line(srv, rid))
+    assert f["bucket"] == name
