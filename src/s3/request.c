@@ -410,36 +410,37 @@ static void on_end(void *ctx, struct kura_http_req *h)
 /* One line per request for the operator.  Object keys are left out: names
  * can be sensitive and the operator does not need them to run the service.
  * Every value a client chose (method, bucket, claimed access key) goes
- * through kura_log_field, so that no client can add fields or lines. */
+ * through kura_log_field, so that no client can add fields or lines.  The
+ * status is what the client was sent: 0 when nothing was. */
 static void access_log(const struct kura_http_req *h, const struct s3_req *r,
 		       bool completed)
 {
 	if (KURA_LOG_INFO < kura_log_threshold)
 		return;
 	char method[64], bucket[KURA_LOG_FIELD_MAX], ak[KURA_LOG_FIELD_MAX];
+	const char *b = r ? r->bucket_name : NULL;
+	const char *a = r && r->access_key[0] ? r->access_key : NULL;
+	unsigned status = h->method == NULL ? h->refused_status
+			  : r != NULL && !r->answered ? 0 : kura_http_resp_status(h);
 	uint64_t us = (kura_mono_ns() - h->start_ns) / 1000;
-	kura_log_field(method, sizeof(method), h->method, strlen(h->method));
-	kura_log_field(bucket, sizeof(bucket), r->bucket_name,
-		       r->bucket_name ? strlen(r->bucket_name) : 0);
-	kura_log_field(ak, sizeof(ak), r->access_key[0] ? r->access_key : NULL,
-		       strlen(r->access_key));
+	kura_log_field(method, sizeof(method), h->method,
+		       h->method ? strlen(h->method) : 0);
+	kura_log_field(bucket, sizeof(bucket), b, b ? strlen(b) : 0);
+	kura_log_field(ak, sizeof(ak), a, a ? strlen(a) : 0);
 	kura_info(h->id, "%s %s op=%s bucket=%s tenant=%llu ak=%s status=%u%s%s "
-		  "in=%llu out=%llu us=%llu%s",
+		  "in=%llu out=%llu us=%llu%s%s",
 		  h->remote[0] ? h->remote : "-", method,
-		  op_names[r->op < S3_OP_COUNT_ ? r->op : 0], bucket,
-		  (unsigned long long)r->tenant_id, ak,
-		  kura_http_resp_status(h), r->error_code ? " error=" : "",
-		  r->error_code ? r->error_code : "",
+		  op_names[r && r->op < S3_OP_COUNT_ ? r->op : 0], bucket,
+		  (unsigned long long)(r ? r->tenant_id : 0), ak, status,
+		  r && r->error_code ? " error=" : "",
+		  r && r->error_code ? r->error_code : "",
 		  (unsigned long long)h->bytes_in, (unsigned long long)h->bytes_out,
-		  (unsigned long long)us, completed ? "" : " aborted");
+		  (unsigned long long)us, completed ? "" : " aborted=",
+		  completed ? "" : kura_http_abort_name(h->abort));
 }
 
-static void on_done(void *ctx, struct kura_http_req *h, bool completed)
+static void release(struct s3_req *r)
 {
-	struct s3_req *r = h->handler_ctx;
-	(void)ctx;
-	if (r == NULL)
-		return;
 	if (r->op_cleanup)
 		r->op_cleanup(r);
 	if (r->chunked)
@@ -450,6 +451,19 @@ static void on_done(void *ctx, struct kura_http_req *h, bool completed)
 	s3_sse_release(&r->sse);
 	kura_secret_free(r->signing_key);
 	kura_buf_release(&r->xml_body);
+}
+
+/* Release the request, then leave its evidence: an audit record when it
+ * was not answered completely (the answer's own was written before it was
+ * sent), and the access-log line.  Also called for requests whose head
+ * never reached on_begin (h->method NULL, no s3_req). */
+static void on_done(void *ctx, struct kura_http_req *h, bool completed)
+{
+	struct kura_service *svc = ctx;
+	struct s3_req *r = h->handler_ctx;
+	if (r != NULL)
+		release(r);
+	s3_audit_done(svc, h, completed);
 	access_log(h, r, completed);
 }
 

@@ -246,6 +246,7 @@ struct s3_req {
 	/* Outcome, for the access log and the audit record. */
 	const char *error_code;
 	bool failed;
+	bool answered;			/* before_send ran: the answer went out */
 	uint8_t version_uid[KURA_UID_LEN];	/* the object version touched */
 	bool have_version;
 	const char *audit_detail;	/* extra audit fields (JSON), or NULL */
@@ -269,6 +270,11 @@ const char *s3_op_name(enum s3_op op);
 /* The http layer's before_send hook: append the request's audit record;
  * replace the response with 503 when the log cannot take it (audit.c). */
 void s3_audit_before_send(void *ctx, struct kura_http_req *h);
+/* From the done hook: record a request that was not answered completely
+ * (aborted, cut short, or whose head never reached begin); nothing for
+ * one that was. */
+void s3_audit_done(struct kura_service *svc, struct kura_http_req *h,
+		   bool completed);
 
 /* Respond with an S3 error; message NULL means the table's message.  The
  * internal detail (may be NULL) goes to the log only, never to the client. */

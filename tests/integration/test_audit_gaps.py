@@ -157,3 +157,133 @@ def test_access_log_round_trips_the_bucket_name(srv):
     rid = reply.responses()[0][1]["x-amz-request-id"]
     _, f = parse_fields(access_line(srv, rid))
     assert f["bucket"] == name
+
+
+# -- aborted requests ----------------------------------------------------------
+
+def wait_records(srv, pred, timeout=5.0):
+    """The audit records pred accepts, once there is at least one (the
+    server writes an aborted request's record when it sees the connection
+    end, a moment after the client left)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [r for r in H.audit_export(srv)[0] if pred(r)]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def new_records(srv, before, pred=lambda r: True, timeout=5.0):
+    return wait_records(srv, lambda r: r["seq"] >= before and pred(r), timeout)
+
+
+def record_count(srv):
+    return len(H.audit_export(srv)[0])
+
+
+def put_head(srv, key, length):
+    """A signed PUT head (UNSIGNED-PAYLOAD) announcing length body bytes."""
+    return X.signed_bytes(srv, "PUT", H.key_path(BUCKET, key),
+                          headers={"Content-Length": str(length)},
+                          payload_hash="UNSIGNED-PAYLOAD")
+
+
+def test_put_aborted_mid_body_is_recorded(srv):
+    """Headers and a third of the body, then the client closes: the
+    request has a record (no status, aborted by the client, the bytes that
+    arrived) and nothing was stored."""
+    sent = 300 * 1024
+    sock = X.connect(srv)
+    sock.sendall(put_head(srv, "half-put", 3 * sent) + b"x" * sent)
+    sock.close()
+    recs = wait_records(srv, lambda r: r.get("key") == "half-put")
+    assert len(recs) == 1, recs
+    rec = recs[0]
+    assert (rec["type"], rec["op"], rec["bucket"], rec["aborted"]) == \
+        ("s3", "PutObject", BUCKET, "client"), rec
+    assert "status" not in rec and "bytes_out" not in rec, rec
+    assert rec["bytes_in"] == sent, rec
+    assert rec["access_key"] == srv.access_key and rec["tenant_id"] >= 1, rec
+    assert len(rec["request_id"]) == 16 and rec["source"] == "127.0.0.1", rec
+    H.expect_error("NoSuchKey", 404, srv.client().get_object, Bucket=BUCKET,
+                   Key="half-put")
+    assert "aborted=client" in access_line(srv, rec["request_id"])
+
+
+def test_get_cut_short_by_the_client_is_recorded(srv):
+    """A download the client resets after the first bytes: the answer's
+    record (status 200, the body's length) is followed by one saying the
+    response was aborted, with the bytes handed to the connection."""
+    size = 48 << 20
+    srv.client().put_object(Bucket=BUCKET, Key="big", Body=b"\0" * size)
+    sock = X.connect(srv)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(X.signed_bytes(srv, "GET", H.key_path(BUCKET, "big")))
+    got = X.read_until_closed(sock, time.monotonic() + 5,
+                              enough=lambda d: len(d) > 65536)
+    head = got.data.split(b"\r\n\r\n", 1)[0].decode()
+    rid = re.search(r"x-amz-request-id: (\w+)", head, re.I).group(1)
+    # Reset, not a clean close: unread data is pending.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+    sock.close()
+    recs = wait_records(srv, lambda r: r.get("request_id") == rid and "aborted" in r)
+    assert len(recs) == 1, recs
+    allrecs = [r for r in H.audit_export(srv)[0] if r.get("request_id") == rid]
+    assert len(allrecs) == 2, allrecs
+    answer, aborted = allrecs
+    assert (answer["op"], answer["status"], answer["bytes_out"]) == \
+        ("GetObject", 200, size), answer
+    assert "aborted" not in answer
+    assert (aborted["op"], aborted["key"], aborted["version"]) == \
+        ("GetObject", "big", answer["version"]), aborted
+    assert aborted["aborted"] == "connection" and "status" not in aborted, aborted
+    assert 0 < aborted.get("bytes_out", 0) < size, aborted
+    assert "aborted=connection" in access_line(srv, rid)
+
+
+def test_body_too_slow_for_the_watchdog_is_recorded(srv):
+    """A body trickled below the minimum rate is cut off by the server
+    (connection_timeout): the record says so."""
+    sock = X.connect(srv)
+    try:
+        sock.sendall(put_head(srv, "trickle", 100000) + b"y" * 100)
+        recs = wait_records(srv, lambda r: r.get("key") == "trickle",
+                            timeout=TIMEOUT + 6)
+    finally:
+        sock.close()
+    assert len(recs) == 1, recs
+    assert (recs[0]["aborted"], recs[0]["bytes_in"]) == ("timeout", 100), recs[0]
+    assert "status" not in recs[0]
+
+
+def test_head_never_finished_is_recorded(srv):
+    """A request line and part of the head, then the client leaves: not
+    a request kura could route, but it is on record."""
+    before = record_count(srv)
+    sock = X.connect(srv)
+    sock.sendall(f"GET /{BUCKET}/head-only HTTP/1.1\r\nHost: x\r\nX-Half: ".encode())
+    time.sleep(0.2)
+    sock.close()
+    recs = new_records(srv, before, lambda r: r.get("type") == "s3")
+    assert len(recs) == 1, recs
+    rec = recs[0]
+    assert (rec["op"], rec["head"], rec["aborted"], rec["source"]) == \
+        ("-", "incomplete", "client", "127.0.0.1"), rec
+    assert "status" not in rec and len(rec["request_id"]) == 16, rec
+    assert "aborted=client" in access_line(srv, rec["request_id"])
+
+
+def test_head_refused_by_the_http_layer_is_recorded(srv):
+    """An HTTP/1.1 request without Host is refused by libmicrohttpd before
+    kura sees it (400): on record all the same."""
+    before = record_count(srv)
+    reply = X.exchange(srv, f"GET /{BUCKET}/no-host HTTP/1.1\r\n\r\n".encode(),
+                       until_responses=1)
+    assert reply.status() == 400, reply
+    recs = new_records(srv, before, lambda r: r.get("type") == "s3")
+    assert len(recs) == 1, recs
+    rec = recs[0]
+    assert (rec["op"], rec["head"], rec["status"]) == ("-", "refused", 400), rec
+    assert "aborted" not in rec, rec
+    _, f = parse_fields(access_line(srv, rec["request_id"]))
+    assert (f["op"], f["status"]) == ("-", "400")
