@@ -10,6 +10,11 @@
  * gets 503 instead of its answer (the operation may have happened — as
  * when a connection drops — and a retry is recorded).
  *
+ * Records that belong to the request (one per key of DeleteObjects, an
+ * event found while answering) are queued with s3_audit_add and written
+ * with the request's own record as one group: all or none, consecutive,
+ * the request's record last.
+ *
  * Requests that fail authentication are recorded too, with the access key
  * they claimed: failed attempts are what a security officer looks for.
  *
@@ -24,6 +29,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -128,6 +134,81 @@ static void base_record(struct kura_http_req *h, struct s3_req *r,
 	}
 }
 
+enum kura_err s3_audit_add(struct s3_req *r, const struct kura_audit_record *rec)
+{
+	if (r->svc->audit == NULL)
+		return KURA_OK;
+	if (r->n_audit_extra == r->cap_audit_extra) {
+		size_t cap = r->cap_audit_extra ? 2 * r->cap_audit_extra : 16;
+		struct kura_audit_record *v = NULL;
+		if (cap < KURA_AUDIT_BATCH_MAX)
+			v = kura_palloc(r->pool, cap * sizeof(*v));
+		if (v == NULL) {
+			r->audit_lost = true;
+			return KURA_ENOMEM;
+		}
+		if (r->n_audit_extra)
+			memcpy(v, r->audit_extra, r->n_audit_extra * sizeof(*v));
+		r->audit_extra = v;
+		r->cap_audit_extra = cap;
+	}
+	r->audit_extra[r->n_audit_extra++] = *rec;
+	return KURA_OK;
+}
+
+enum kura_err s3_audit_event(struct s3_req *r, const char *type, const char *op,
+			     const char *error, const char *detail_json,
+			     struct kura_error *err)
+{
+	char *version = kura_palloc(r->pool, 2 * KURA_UID_LEN + 1);
+	struct kura_audit_record rec;
+	if (version == NULL)
+		return kura_fail(err, KURA_ENOMEM, "audit event");
+	base_record(r->http, r, &rec, version);
+	rec.type = type;
+	rec.op = op;
+	rec.error = error;
+	rec.bytes_in = 0;
+	rec.latency_us = 0;
+	if (!r->answered) {
+		rec.detail_json = detail_json ? kura_pstrdup(r->pool, detail_json) : NULL;
+		if ((detail_json && rec.detail_json == NULL) ||
+		    s3_audit_add(r, &rec) != KURA_OK)
+			return kura_fail(err, KURA_ENOMEM, "audit event");
+		return KURA_OK;
+	}
+	rec.detail_json = detail_json;
+	return kura_service_audit(r->svc, &rec, err);
+}
+
+/* The request's own record after the ones queued for it, as one group. */
+static enum kura_err append_all(struct kura_service *svc, struct s3_req *r,
+				const struct kura_audit_record *rec,
+				struct kura_error *err)
+{
+	if (r == NULL || r->n_audit_extra == 0)
+		return kura_service_audit(svc, rec, err);
+	if (r->audit_lost)
+		return kura_fail(err, KURA_ENOMEM, "a record of this request was lost");
+	size_t n = r->n_audit_extra;
+	for (size_t i = 0; i < n; i++) {
+		struct kura_audit_record *x = &r->audit_extra[i];
+		x->type = x->type ? x->type : rec->type;
+		x->op = x->op ? x->op : rec->op;
+		x->bucket = x->bucket ? x->bucket : rec->bucket;
+		x->request_id = rec->request_id;
+		x->tenant_id = rec->tenant_id;
+		x->access_key = rec->access_key;
+		x->source = rec->source;
+	}
+	struct kura_audit_record *all = kura_palloc(r->pool, (n + 1) * sizeof(*all));
+	if (all == NULL)
+		return kura_fail(err, KURA_ENOMEM, "audit records");
+	memcpy(all, r->audit_extra, n * sizeof(*all));
+	all[n] = *rec;
+	return kura_service_audit_batch(svc, all, n + 1, err);
+}
+
 void s3_audit_before_send(void *ctx, struct kura_http_req *h)
 {
 	struct kura_service *svc = ctx;
@@ -144,7 +225,7 @@ void s3_audit_before_send(void *ctx, struct kura_http_req *h)
 	rec.error = r ? r->error_code : NULL;
 	rec.detail_json = record_detail(h, r, NULL, NULL);
 	struct kura_error err = { 0 };
-	if (kura_service_audit(svc, &rec, &err) == KURA_OK)
+	if (append_all(svc, r, &rec, &err) == KURA_OK)
 		return;
 	kura_error(h->id, "audit log refused a record: %s", err.msg);
 	if (r != NULL)

@@ -250,6 +250,11 @@ struct s3_req {
 	uint8_t version_uid[KURA_UID_LEN];	/* the object version touched */
 	bool have_version;
 	const char *audit_detail;	/* extra audit fields (JSON), or NULL */
+	/* Records that go into the audit log together with the request's
+	 * own, just before it (s3_audit_add); in the pool. */
+	struct kura_audit_record *audit_extra;
+	size_t n_audit_extra, cap_audit_extra;
+	bool audit_lost;		/* one could not be kept: answer 503 */
 };
 
 /* Note the object version a request wrote, read or deleted (audit). */
@@ -270,6 +275,27 @@ const char *s3_op_name(enum s3_op op);
 /* The http layer's before_send hook: append the request's audit record;
  * replace the response with 503 when the log cannot take it (audit.c). */
 void s3_audit_before_send(void *ctx, struct kura_http_req *h);
+/* Queue a record to be written with the request's own, before it, in one
+ * group (all or none; the answer is 503 if the group cannot be written).
+ * The request's id, source, tenant, access key, and — when rec leaves them
+ * NULL — type, op and bucket are filled in; strings must live as long as
+ * the request (its pool, or static).  Out of memory: the request is marked
+ * so that it answers 503, and KURA_ENOMEM is returned. */
+enum kura_err s3_audit_add(struct s3_req *r, const struct kura_audit_record *rec);
+
+/*
+ * Record an event that belongs to request r — type and op name it (e.g.
+ * "integrity", "integrity.failure"), error and detail_json (a JSON object
+ * text) may be NULL — with the request's id, source, tenant, access key,
+ * bucket, key and version.  Before the answer is sent the event is queued
+ * with the request's own record (s3_audit_add: written together, all or
+ * none); once the answer has gone out (a streamed body) it is appended at
+ * once and this returns when it is durable, or the log's error.
+ */
+enum kura_err s3_audit_event(struct s3_req *r, const char *type, const char *op,
+			     const char *error, const char *detail_json,
+			     struct kura_error *err);
+
 /* From the done hook: record a request that was not answered completely
  * (aborted, cut short, or whose head never reached begin); nothing for
  * one that was. */

@@ -15,12 +15,14 @@ evidence that says what really happened, whatever the client does.
 Raw sockets throughout: the clients here misbehave on purpose.
 """
 
+import json
 import re
 import socket
 import time
 
 import pytest
 
+import fault_helpers as F
 import helpers as H
 import hostile_helpers as X
 from conftest import KuraServer
@@ -287,3 +289,109 @@ def test_head_refused_by_the_http_layer_is_recorded(srv):
     assert "aborted" not in rec, rec
     _, f = parse_fields(access_line(srv, rec["request_id"]))
     assert (f["op"], f["status"]) == ("-", "400")
+
+
+# -- DeleteObjects -------------------------------------------------------------
+
+def search(srv, *args):
+    r = srv.cli("audit", "search", *args)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def test_delete_objects_records_every_key(srv):
+    """One record per key with its outcome (deleted, absent, failed with
+    the S3 code the client saw), then the request's own record with the
+    counts; each key is found by `kura audit search --key`."""
+    s3 = srv.client()
+    present = ["del/a", "del/é x", 'del/q"uote\\']
+    for k in present:
+        s3.put_object(Bucket=BUCKET, Key=k, Body=b"x")
+    long_key = "del/" + "é" * 700           # 1404 bytes: over the limit
+    objects = [{"Key": k} for k in present] + [
+        {"Key": "del/missing"},
+        {"Key": "del/versioned", "VersionId": "3HL4kqtJlcpXroDTDmJ"},
+        {"Key": long_key},
+    ]
+    resp = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": objects})
+    rid = resp["ResponseMetadata"]["RequestId"]
+    assert sorted(d["Key"] for d in resp["Deleted"]) == sorted(present + ["del/missing"])
+    assert sorted(e["Code"] for e in resp["Errors"]) == ["KeyTooLongError", "NoSuchVersion"]
+
+    recs = search(srv, "--request-id", rid)
+    per_key, summary = recs[:-1], recs[-1]
+    assert [r["seq"] for r in recs] == list(range(recs[0]["seq"], recs[0]["seq"] + 7))
+    assert (summary["op"], summary["status"], summary.get("key")) == \
+        ("DeleteObjects", 200, None), summary
+    assert (summary["deleted"], summary["absent"], summary["failed"]) == (3, 1, 2)
+    for r in per_key:
+        assert (r["type"], r["op"], r["bucket"], r["access_key"]) == \
+            ("s3", "DeleteObjects", BUCKET, srv.access_key), r
+        assert r["tenant_id"] == summary["tenant_id"] and "status" not in r, r
+    outcome = {r["key"]: (r["result"], r.get("error")) for r in per_key}
+    cut = long_key.encode()[:1024].decode()
+    assert outcome == {
+        "del/a": ("deleted", None), "del/é x": ("deleted", None),
+        'del/q"uote\\': ("deleted", None), "del/missing": ("absent", None),
+        "del/versioned": ("failed", "NoSuchVersion"),
+        cut: ("failed", "KeyTooLongError"),
+    }, outcome
+    assert next(r for r in per_key if r["key"] == cut)["key_length"] == \
+        len(long_key.encode())
+
+    # Who deleted "del/é x"?  The search finds it by name.
+    found = search(srv, "--bucket", BUCKET, "--key", "del/é x", "--op", "DeleteObjects")
+    assert [(r["request_id"], r["result"]) for r in found] == [(rid, "deleted")]
+    assert srv.cli("audit", "verify").returncode == 0
+
+
+def test_delete_objects_1000_keys_one_batch(srv):
+    """The limit of 1000 keys: 1001 records, written together (one group
+    commit: this takes well under the 1000 fdatasyncs it would otherwise)."""
+    s3 = srv.client()
+    keys = [f"bulk/{i:04d}" for i in range(1000)]
+    H.put_many(s3, BUCKET, keys[::50])
+    t0 = time.monotonic()
+    resp = s3.delete_objects(Bucket=BUCKET, Delete={
+        "Quiet": True, "Objects": [{"Key": k} for k in keys]})
+    took = time.monotonic() - t0
+    rid = resp["ResponseMetadata"]["RequestId"]
+    recs = search(srv, "--request-id", rid, "--limit", "2000")
+    assert len(recs) == 1001
+    results = {r["key"]: r["result"] for r in recs[:-1]}
+    assert results == {k: "deleted" if i % 50 == 0 else "absent"
+                       for i, k in enumerate(keys)}
+    assert (recs[-1]["deleted"], recs[-1]["absent"]) == (20, 980)
+    found = search(srv, "--bucket", BUCKET, "--key", "bulk/0777")
+    assert [r["request_id"] for r in found] == [rid]
+    assert took < 20, took
+
+
+def test_delete_objects_fails_closed_when_its_records_cannot_be_written(tmp_path):
+    """The audit directory on a full tmpfs: DeleteObjects answers 503, not
+    a result the log does not hold (the deletions may have happened, as
+    for any request whose record was refused; AUDIT.md)."""
+    server = KuraServer(tmp_path)
+    audit = server.data_dir / "audit"
+    ok, why = F.mount_tmpfs(audit, "4m")
+    if not ok:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {why}")
+    try:
+        server.start()
+        s3 = server.client()
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key="k1", Body=b"1")
+        F.fill(str(audit / "filler"))
+        body = (f'<Delete><Object><Key>k1</Key></Object>'
+                f'<Object><Key>k2</Key></Object></Delete>').encode()
+        r = H.raw(server, "POST", f"/{BUCKET}", query="delete", body=body,
+                  headers={"Content-MD5": H.md5_b64(body)})
+        H.assert_s3_error(r, 503, "ServiceUnavailable")
+        (audit / "filler").unlink()
+        r = H.raw(server, "POST", f"/{BUCKET}", query="delete", body=body,
+                  headers={"Content-MD5": H.md5_b64(body)})
+        assert r.status == 200, r
+        assert server.cli("audit", "verify").returncode == 0
+    finally:
+        server.close()
+        F.umount(audit)
