@@ -6,9 +6,10 @@ evidence that says what really happened, whatever the client does.
   the path or the Host header, the method, the claimed access key) are
   quoted and escaped, so an unauthenticated client cannot add `tenant=`,
   `ak=` or `status=` fields or a second line.
-- A request aborted by the client (half a body, a download cut short, a
-  body too slow for the watchdog, a head never finished) still gets an
-  audit record: no `status`, an `aborted` reason, the bytes that moved.
+- A request that does not end normally (half a body, a download the
+  client or the server cuts short, a body too slow for the watchdog, a
+  head never finished or refused by libmicrohttpd) still gets an audit
+  record: no `status`, an `aborted` reason, the bytes that moved.
 - DeleteObjects records every key it deleted or failed to delete, one
   record per key, found by `kura audit search --key`.
 
@@ -16,6 +17,7 @@ Raw sockets throughout: the clients here misbehave on purpose.
 """
 
 import json
+import os
 import re
 import socket
 import time
@@ -243,6 +245,23 @@ def test_get_cut_short_by_the_client_is_recorded(srv):
     assert "aborted=connection" in access_line(srv, rid)
 
 
+def test_get_cut_by_the_server_is_recorded(srv):
+    """Damage found mid-stream: kura cuts the answer (the client gets a
+    short body, never wrong bytes) and the cut is on record as the server's
+    (aborted=server), after the answer's own record."""
+    before = F.blob_set(srv)
+    data = os.urandom(4 * H.SEG)
+    srv.client().put_object(Bucket=BUCKET, Key="damaged", Body=data)
+    (blob,) = F.blob_set(srv) - before
+    F.flip_byte(blob, F.segment_offset(2) + 40)
+    got = F.raw_get(srv, BUCKET, "damaged")
+    assert got.status == 200 and not got.complete, got
+    rid = got.headers["x-amz-request-id"]
+    recs = wait_records(srv, lambda r: r.get("request_id") == rid and "aborted" in r)
+    assert len(recs) == 1, recs
+    assert recs[0]["aborted"] == "server" and "status" not in recs[0], recs[0]
+    assert len(got.body) <= recs[0]["bytes_out"] < len(data), recs[0]
+
 def test_body_too_slow_for_the_watchdog_is_recorded(srv):
     """A body trickled below the minimum rate is cut off by the server
     (connection_timeout): the record says so."""
@@ -395,3 +414,4 @@ def test_delete_objects_fails_closed_when_its_records_cannot_be_written(tmp_path
     finally:
         server.close()
         F.umount(audit)
+
