@@ -84,12 +84,15 @@ static void method_token(const char *method, char m[17])
 static const char *record_detail(struct kura_http_req *h, struct s3_req *r,
 				 const char *aborted, const char *head)
 {
+	bool method = h->method != NULL && (r == NULL || r->op == S3_OP_NONE);
+	if (!method && aborted == NULL && head == NULL)
+		return r ? r->audit_detail : NULL;	/* the common case */
 	json_t *d = r != NULL && r->audit_detail != NULL
 		    ? json_loads(r->audit_detail, 0, NULL) : json_object();
 	const char *out = NULL;
 	if (d == NULL)
 		return NULL;
-	if (h->method != NULL && (r == NULL || r->op == S3_OP_NONE)) {
+	if (method) {
 		char m[17];
 		method_token(h->method, m);
 		json_object_set_new(d, "method", json_string(m));
