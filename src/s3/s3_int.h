@@ -274,6 +274,11 @@ void s3_audit_before_send(void *ctx, struct kura_http_req *h);
  * internal detail (may be NULL) goes to the log only, never to the client. */
 void s3_error(struct s3_req *r, enum s3_error code, const char *message,
 	      const char *detail);
+/* s3_error with one more element after <Message> (AWS's <Region> of
+ * AuthorizationHeaderMalformed, <HeadersNotSigned> ...); elem NULL for
+ * none. */
+void s3_error_elem(struct s3_req *r, enum s3_error code, const char *message,
+		   const char *detail, const char *elem, const char *text);
 /* Map a kura error from a lower layer to an S3 error and respond. */
 void s3_error_from(struct s3_req *r, enum kura_err code,
 		   const struct kura_error *err);
