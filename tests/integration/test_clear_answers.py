@@ -4,8 +4,8 @@
   v1's `aws s3 presign` makes by default), is told that only AWS4-HMAC-SHA256 is
   supported, in AWS's words (s3cmd recognises them).
 - A credential scope for the wrong region answers with the right one in
-  <Region>, as AWS does: s3cmd corrects itself from it, so the README's
-  s3cfg (without bucket_location) works.
+  <Region>, as AWS does: s3cmd corrects itself from it, so an s3cfg
+  without bucket_location (the README's old one) works.
 - Nothing unsupported is silently accepted: CreateBucket asking for object
   lock, public ACLs, grants, ownership controls or directory/tagged bucket
   configurations; PutBucketVersioning; writes asking for a storage class,
@@ -131,8 +131,8 @@ def test_wrong_region_presigned_names_the_right_one(srv):
 
 
 def s3cmd_readme_config(server, tmp_path):
-    """The README's s3cfg: no bucket_location, so s3cmd signs for its
-    default location "US" until the server names the region."""
+    """The s3cfg the README used to give: no bucket_location, so s3cmd signs
+    for its default location "US" until the server names the region."""
     conf = tmp_path / "s3cfg"
     conf.write_text(
         "[default]\n"
