@@ -304,6 +304,21 @@ def test_content_sha256_is_bound_without_being_listed(srv, s3):
     H.assert_s3_error(r, 403, "SignatureDoesNotMatch")
 
 
+def test_content_sha256_on_presigned_url_is_bound(srv, s3):
+    """A presigned URL signs UNSIGNED-PAYLOAD; a holder who adds another
+    x-amz-content-sha256 (a digest, or a streaming mode) breaks it."""
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": BUCKET, "Key": "pre-sha"},
+                                    ExpiresIn=300)
+    body = b"presigned body"
+    for value in (H.sha256_hex(body), "STREAMING-UNSIGNED-PAYLOAD-TRAILER"):
+        r = requests.put(url, data=body, headers={"x-amz-content-sha256": value}, timeout=30)
+        assert r.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in r.text, r.text
+    H.expect_error("NoSuchKey", 404, s3.get_object, Bucket=BUCKET, Key="pre-sha")
+    r = requests.put(url, data=body, headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"},
+                     timeout=30)
+    assert r.status_code == 200, r.text
+
+
 def test_not_x_amz_prefixed_headers_may_stay_unsigned(srv, s3):
     """The rule is about the x-amz- prefix exactly: x-amzn-trace-id (which
     SDKs leave unsigned on purpose) and ordinary headers pass."""
