@@ -1,6 +1,9 @@
 /*
  * authn.c — authenticate an S3 request with SigV4 (Authorization header or
- * presigned query) and map each failure to the error AWS returns.
+ * presigned query) and map each failure to the error AWS returns: among
+ * them x-amz-* headers outside the signature (AccessDenied naming them),
+ * Signature Version 2 in either form (InvalidRequest) and a wrong region
+ * (with the right one in <Region>).
  *
  * The access key's secret is unsealed only for the duration of the check;
  * what the request keeps is the derived signing key (needed for
