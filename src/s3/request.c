@@ -196,26 +196,6 @@ static bool check_key(struct s3_req *r)
 	return true;
 }
 
-/* Query parameters that select a sub-resource kura does not implement.
- * Requests naming one answer NotImplemented rather than being mistaken for
- * a plain object or bucket request. */
-static const char *const unimplemented_subresources[] = {
-	"versions", "versionId", "policy", "policyStatus", "cors", "lifecycle",
-	"website", "logging", "notification", "replication",
-	"object-lock", "legal-hold", "retention", "restore", "select", "torrent",
-	"accelerate", "requestPayment", "analytics", "inventory", "metrics",
-	"intelligent-tiering", "ownershipControls", "publicAccessBlock",
-	"attributes", NULL,
-};
-
-static const char *unimplemented_param(const struct s3_req *r)
-{
-	for (size_t i = 0; unimplemented_subresources[i]; i++)
-		if (s3_param_get(r, unimplemented_subresources[i]))
-			return unimplemented_subresources[i];
-	return NULL;
-}
-
 enum method { M_GET, M_PUT, M_HEAD, M_DELETE, M_POST, M_OTHER };
 
 static enum method method_of(const char *m)
@@ -232,16 +212,23 @@ static bool has(const struct s3_req *r, const char *param)
 	return s3_param_get(r, param) != NULL;
 }
 
+/* Operations kura implements on sub-resources whose other operations it
+ * does not (s3_unimplemented_op answers for those). */
+static enum s3_op route_bucket_partial(struct s3_req *r, enum method m)
+{
+	if (has(r, "versioning") && m == M_GET)
+		return S3_OP_GetBucketVersioning;
+	if (has(r, "policy") && m == M_GET)
+		return S3_OP_GetBucketPolicy;
+	if (has(r, "policy") && m == M_DELETE)
+		return S3_OP_DeleteBucketPolicy;
+	return S3_OP_NONE;
+}
+
 static enum s3_op route_bucket(struct s3_req *r, enum method m, const char **why)
 {
-	if (has(r, "tagging")) {
-		*why = "bucket tagging";
-		return S3_OP_NONE;
-	}
 	if (has(r, "location"))
 		return m == M_GET ? S3_OP_GetBucketLocation : S3_OP_NONE;
-	if (has(r, "versioning"))
-		return m == M_GET ? S3_OP_GetBucketVersioning : S3_OP_NONE;
 	if (has(r, "acl"))
 		return m == M_GET ? S3_OP_GetBucketAcl
 		       : m == M_PUT ? S3_OP_PutBucketAcl : S3_OP_NONE;
@@ -262,6 +249,9 @@ static enum s3_op route_bucket(struct s3_req *r, enum method m, const char **why
 	case M_PUT: return S3_OP_CreateBucket;
 	case M_HEAD: return S3_OP_HeadBucket;
 	case M_DELETE: return S3_OP_DeleteBucket;
+	case M_POST:
+		*why = "PostObject (browser-based form upload)";
+		return S3_OP_NONE;
 	default: return S3_OP_NONE;
 	}
 }
@@ -302,7 +292,10 @@ static enum s3_op route(struct s3_req *r, const char **why)
 	*why = NULL;
 	if (r->bucket_name == NULL)
 		return m == M_GET ? S3_OP_ListBuckets : S3_OP_NONE;
-	if ((*why = unimplemented_param(r)) != NULL)
+	enum s3_op op = r->key == NULL ? route_bucket_partial(r, m) : S3_OP_NONE;
+	if (op != S3_OP_NONE)
+		return op;
+	if ((*why = s3_unimplemented_op(r)) != NULL)
 		return S3_OP_NONE;
 	return r->key == NULL ? route_bucket(r, m, why) : route_object(r, m);
 }
@@ -341,6 +334,8 @@ static const s3_op_fn op_handlers[S3_OP_COUNT_] = {
 	[S3_OP_GetBucketEncryption] = s3_get_bucket_encryption,
 	[S3_OP_PutBucketEncryption] = s3_put_bucket_encryption,
 	[S3_OP_DeleteBucketEncryption] = s3_delete_bucket_encryption,
+	[S3_OP_GetBucketPolicy] = s3_get_bucket_policy,
+	[S3_OP_DeleteBucketPolicy] = s3_delete_bucket_policy,
 };
 
 static void on_begin(void *ctx, struct kura_http_req *h)
@@ -375,7 +370,7 @@ static void on_begin(void *ctx, struct kura_http_req *h)
 	r->op = route(r, &why);
 	if (r->op == S3_OP_NONE) {
 		if (why != NULL)
-			s3_error(r, S3_NotImplemented, NULL, why);
+			s3_not_implemented(r, why);
 		else
 			s3_error(r, S3_MethodNotAllowed, NULL, NULL);
 		return;

@@ -95,6 +95,8 @@
 	X(MissingContentLength, "MissingContentLength", 411,                                          \
 	  "You must provide the Content-Length HTTP header.")                 \
 	X(NoSuchBucket, "NoSuchBucket", 404, "The specified bucket does not exist")           \
+	X(NoSuchBucketPolicy, "NoSuchBucketPolicy", 404,                      \
+	  "The bucket policy does not exist")                                 \
 	X(NoSuchKey, "NoSuchKey", 404, "The specified key does not exist.")                \
 	X(NoSuchTagSet, "NoSuchTagSet", 404, "There is no tag set associated with the object.") \
 	X(NoSuchUpload, "NoSuchUpload", 404,                                                  \
@@ -158,7 +160,9 @@ enum s3_error {
 	X(PutObjectAcl)                \
 	X(GetBucketEncryption)         \
 	X(PutBucketEncryption)         \
-	X(DeleteBucketEncryption)
+	X(DeleteBucketEncryption)      \
+	X(GetBucketPolicy)             \
+	X(DeleteBucketPolicy)
 
 enum s3_op {
 	S3_OP_NONE = 0,
@@ -306,6 +310,11 @@ void s3_audit_done(struct kura_service *svc, struct kura_http_req *h,
  * internal detail (may be NULL) goes to the log only, never to the client. */
 void s3_error(struct s3_req *r, enum s3_error code, const char *message,
 	      const char *detail);
+/* s3_error with one more element after <Message> (AWS's <Region> of
+ * AuthorizationHeaderMalformed, <HeadersNotSigned> ...); elem NULL for
+ * none. */
+void s3_error_elem(struct s3_req *r, enum s3_error code, const char *message,
+		   const char *detail, const char *elem, const char *text);
 /* Map a kura error from a lower layer to an S3 error and respond. */
 void s3_error_from(struct s3_req *r, enum kura_err code,
 		   const struct kura_error *err);
@@ -544,9 +553,21 @@ void s3_objread_free(struct s3_objread *or);
  * tags (x-amz-tagging) of o from the request.  Responds and returns false
  * on a bad header. */
 bool s3_object_headers_from_request(struct s3_req *r, struct kura_object *o);
-/* Headers naming features kura does not provide: respond NotImplemented
- * (or AccessDenied for public ACLs) and return false. */
+/* ---- what kura does not build (unsupported.c) ---- */
+
+/* Respond 501 NotImplemented: "<what> is not implemented by this server."
+ * (logged at INFO). */
+void s3_not_implemented(struct s3_req *r, const char *what);
+/* The S3 operation (or feature) a request's sub-resource parameter asks
+ * for when kura does not implement it, else NULL. */
+const char *s3_unimplemented_op(const struct s3_req *r);
+/* Headers of a write (PUT, copy, CreateMultipartUpload) naming features
+ * kura does not provide: respond NotImplemented (AccessDenied for public
+ * ACLs, InvalidStorageClass for an unknown class) and return false. */
 bool s3_check_unsupported_put_headers(struct s3_req *r);
+/* The same for CreateBucket: object lock, grants, public ACLs, ownership
+ * controls other than BucketOwnerEnforced. */
+bool s3_check_unsupported_bucket_headers(struct s3_req *r);
 /* Parse a form-encoded tag set (x-amz-tagging) into JSON: NULL with *ok
  * for no tags; responds and sets *ok false on a bad tag set. */
 const char *s3_tags_from_query(struct s3_req *r, const char *q, size_t n,
@@ -591,6 +612,8 @@ void s3_put_acl(struct s3_req *r);
 void s3_put_bucket_encryption(struct s3_req *r);
 void s3_get_bucket_encryption(struct s3_req *r);
 void s3_delete_bucket_encryption(struct s3_req *r);
+void s3_get_bucket_policy(struct s3_req *r);
+void s3_delete_bucket_policy(struct s3_req *r);
 
 /* Shared by UploadPart and UploadPartCopy (multipart.c). */
 bool s3_part_begin(struct s3_req *r, struct kura_upload **upload,
