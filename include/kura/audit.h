@@ -99,6 +99,21 @@ enum kura_err kura_audit_append(struct kura_audit *a,
 				const struct kura_audit_record *r,
 				uint64_t *seq, struct kura_error *err);
 
+/* Most records in one kura_audit_append_batch (DeleteObjects: 1000 keys
+ * and the request itself, with room to spare). */
+#define KURA_AUDIT_BATCH_MAX 4096
+
+/*
+ * Append r[0..n) as consecutive records, all or none, with one sync, and
+ * return once they are durable; *first_seq (may be NULL) receives the
+ * first one's leaf index.  KURA_ETOOBIG when together they exceed what
+ * one write takes (16 MiB), KURA_EINVAL for n 0 or above
+ * KURA_AUDIT_BATCH_MAX.
+ */
+enum kura_err kura_audit_append_batch(struct kura_audit *a,
+				      const struct kura_audit_record *r, size_t n,
+				      uint64_t *first_seq, struct kura_error *err);
+
 /* Sign and store a checkpoint of the current tree (no-op when nothing was
  * appended since the last one). */
 enum kura_err kura_audit_checkpoint(struct kura_audit *a,

@@ -14,8 +14,15 @@
  *   before_send(req)      the response is complete and about to be sent:
  *                         the last moment to record it (the audit log) or
  *                         to replace it; optional
- *   done(req, ok)         the response was sent (ok) or the connection
- *                         failed: release everything; always called once
+ *   done(req, ok)         the response was sent (ok) or the request was
+ *                         aborted (req->abort says why): release
+ *                         everything; always called once — also for a
+ *                         request that never reached begin because its
+ *                         head was incomplete when the connection ended
+ *                         or libmicrohttpd refused it itself (malformed,
+ *                         no Host): then req->method is NULL, there are no
+ *                         headers, and req->refused_status is the status
+ *                         libmicrohttpd answered with (0: none)
  *
  * Responses are assembled with kura_http_resp_*: a status, headers, and a
  * body that is either a buffer or a stream pulled through a reader callback,
@@ -55,10 +62,31 @@ typedef ssize_t (*kura_http_reader_fn)(void *cls, uint64_t pos, char *buf,
 
 struct kura_http_resp;	/* private to the http layer */
 
+/* Why a request ended before its response was completely sent. */
+enum kura_http_abort {
+	KURA_HTTP_ABORT_NONE = 0,	/* not aborted (or not known) */
+	KURA_HTTP_ABORT_CLIENT,		/* the client closed or reset the
+					 * connection before its request was
+					 * complete */
+	KURA_HTTP_ABORT_CONNECTION,	/* the connection failed while the
+					 * answer was being sent (mostly: the
+					 * client went away) */
+	KURA_HTTP_ABORT_TIMEOUT,	/* idle beyond connection_timeout, or
+					 * cut off as too slow */
+	KURA_HTTP_ABORT_SHUTDOWN,	/* the server was stopping */
+	KURA_HTTP_ABORT_SERVER,		/* kura cut it: a streamed body's reader
+					 * failed, or an unread body was too
+					 * large to discard */
+};
+
+/* "client", "connection", "timeout", "shutdown", "server"; "unknown" for
+ * KURA_HTTP_ABORT_NONE. */
+const char *kura_http_abort_name(enum kura_http_abort a);
+
 struct kura_http_req {
 	struct kura_pool *pool;		/* freed after done() */
 	char id[KURA_REQUEST_ID_LEN + 1];	/* x-amz-request-id */
-	const char *method;		/* "GET", "PUT", ... */
+	const char *method;		/* "GET", "PUT", ...; NULL before begin */
 	struct kura_str target;		/* raw request target, path?query */
 	struct kura_str path;		/* raw (percent-encoded) path */
 	struct kura_str query;		/* raw query without '?', maybe empty */
@@ -71,7 +99,11 @@ struct kura_http_req {
 	int64_t start_ms;		/* wall clock at arrival */
 	uint64_t start_ns;		/* monotonic at arrival */
 	uint64_t bytes_in;		/* body bytes received so far */
-	uint64_t bytes_out;		/* body bytes sent so far */
+	uint64_t bytes_out;		/* body bytes handed to the connection so
+					 * far (a streamed body: up to one block
+					 * more than the client received) */
+	enum kura_http_abort abort;	/* set before done() */
+	unsigned refused_status;	/* see done() */
 	void *handler_ctx;		/* owned by the handler */
 	struct kura_http_resp *resp;	/* private */
 };

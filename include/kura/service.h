@@ -68,6 +68,12 @@ enum kura_err kura_service_audit(struct kura_service *svc,
 				 const struct kura_audit_record *r,
 				 struct kura_error *err);
 
+/* Append r[0..n) together — consecutive, all or none, durable on return
+ * (kura_audit_append_batch); KURA_OK at once when auditing is off. */
+enum kura_err kura_service_audit_batch(struct kura_service *svc,
+				       const struct kura_audit_record *r, size_t n,
+				       struct kura_error *err);
+
 /* Record an event that is not an S3 request: type "admin", "key" or
  * "server"; op names it ("tenant.create", "key.destroy", "server.start");
  * actor is who did it (user@host, kura_service_actor); tenant and

@@ -46,6 +46,7 @@ enum kura_sigv4_result {
 	KURA_SIGV4_NOT_YET_VALID,	/* presigned URL dated in the future */
 	KURA_SIGV4_HOST_UNSIGNED,	/* "host" missing from SignedHeaders */
 	KURA_SIGV4_MISMATCH,		/* signature does not match */
+	KURA_SIGV4_HEADERS_UNSIGNED,	/* an x-amz-* header is not signed */
 };
 
 /* One request header as received (name in any case, value untrimmed). */
@@ -143,11 +144,28 @@ struct kura_sigv4_request {
 };
 
 /*
+ * The request's x-amz-* headers that signed_headers does not list, which
+ * AWS refuses ("There were headers present in the request which were not
+ * signed"): every header named x-amz-* in any case, except
+ * x-amz-content-sha256, whose value the canonical request's payload-hash
+ * line covers anyway.  Returns how many distinct names there are; when out
+ * is not NULL, appends them lowercase, each once, in the order received,
+ * separated by ", " (AWS's <HeadersNotSigned>), as many as fit out's
+ * maximum.  At most the first 256 headers are examined, as in verification.
+ */
+size_t kura_sigv4_unsigned_headers(const char *signed_headers,
+				   const struct kura_sigv4_header *headers,
+				   size_t nheaders, struct kura_buf *out);
+
+/*
  * Verify a parsed request against the access key's secret:
  * region == expect_region, service "s3", scope date matches amz_date,
  * "host" signed, time within skew_secs of now (header auth) or within
  * [request_time - skew, request_time + expires] (presigned), then the
- * signature in constant time.  On KURA_SIGV4_OK and when signing_key_out
+ * signature in constant time, then that every x-amz-* header is signed
+ * (KURA_SIGV4_HEADERS_UNSIGNED; kura_sigv4_unsigned_headers names them) —
+ * checked last so that only a holder of the key or of the presigned URL
+ * learns of it.  On KURA_SIGV4_OK and when signing_key_out
  * is not NULL, *signing_key_out receives the derived signing key (for
  * chunk signatures).  A kura error (allocation, crypto) is reported as
  * KURA_SIGV4_MISMATCH with err set.

@@ -3,13 +3,16 @@
  * _close.
  *
  * Group commit, leader and followers: appenders render their record
- * (record.c) in their own thread and queue it.  The first appender to find
+ * (record.c) — or a group of records that must be written together, all
+ * or none and consecutively (kura_audit_append_batch) — in their own
+ * thread and queue it.  The first appender to find
  * no batch in progress becomes the leader: it takes everything queued and,
  * per batch, takes the exclusive flock on
  * DATA_DIR/audit/lock, folds in whatever other processes appended since
  * (hashing their entries into the frontier), rolls the segment over when
  * it is too big or too old (a checkpoint first, so every segment starts
- * at a checkpointed size), writes all entries with one pwrite, fdatasyncs,
+ * at a checkpointed size), writes all entries with one pwrite (one per
+ * 16 MiB, never splitting a group), fdatasyncs,
  * unlocks and wakes exactly the appenders of its batch with their sequence
  * numbers, then hands leadership to the first appender queued meanwhile
  * (leading further batches itself was tried: its own client then waits,
@@ -53,15 +56,21 @@
 
 enum pending_kind { PENDING_APPEND, PENDING_CHECKPOINT };
 
+/* The bytes a prepared record takes in a segment at most: its members,
+ * the braces, "seq" and "time" with their values, length and leaf hash. */
+#define ENTRY_EXTRA (80u + AUDIT_ENTRY_OVERHEAD)
+
 struct pending {
 	struct pending *next;
 	enum pending_kind kind;
-	struct audit_prepared rec;
+	struct audit_prepared *recs;	/* a group: all or none, in one run */
+	size_t nrecs;
+	size_t bytes;			/* the group's entries, at most */
 	bool done;
 	pthread_cond_t wake;	/* done, or this appender leads next */
 	enum kura_err rc;
 	struct kura_error err;
-	uint64_t seq;
+	uint64_t seq;			/* of the group's first record */
 };
 
 struct kura_audit {
@@ -459,6 +468,57 @@ static void fail_all(struct pending *list, enum kura_err rc,
 	}
 }
 
+/* Append p's records to the batch being built, all or none; t follows. */
+static void add_group(struct kura_audit *a, struct pending *p,
+		      struct audit_tree *t, int64_t now)
+{
+	size_t before = a->batch.len;
+	struct audit_tree t0 = *t;
+	for (size_t i = 0; i < p->nrecs; i++) {
+		uint8_t h[AUDIT_HASH];
+		kura_buf_reset(&a->rec);
+		enum kura_err r2 = audit_record_finish(&p->recs[i], t->size, now, &a->rec);
+		if (r2 == KURA_OK) {
+			audit_leaf_hash(a->rec.data, a->rec.len, h);
+			r2 = audit_entry_encode(a->rec.data, a->rec.len, h, &a->batch);
+		}
+		if (r2 != KURA_OK) {
+			a->batch.len = before;
+			*t = t0;
+			p->rc = kura_fail(&p->err, KURA_ETOOBIG, "audit record too large");
+			return;
+		}
+		audit_tree_push(t, h);
+	}
+	p->seq = t0.size;
+}
+
+/* Write and sync the batch built so far; t is the tree with it.  On
+ * failure nothing of it stays in the segment. */
+static enum kura_err flush(struct kura_audit *a, const struct audit_tree *t,
+			   int64_t now, struct kura_error *err)
+{
+	if (a->batch.len == 0)
+		return KURA_OK;
+	enum kura_err rc = pwrite_all(a->seg_fd, a->batch.data, a->batch.len,
+				      a->seg_size, "audit segment", err);
+	if (rc == KURA_OK)
+		rc = sync_fd(a, a->seg_fd, true, "audit segment", err);
+	if (rc != KURA_OK) {
+		if (ftruncate(a->seg_fd, (off_t)a->seg_size) != 0)
+			kura_warn(NULL, "audit: cannot remove a failed batch");
+		kura_error(NULL, "audit: append failed: %s", err->msg);
+		return rc;
+	}
+	a->seg_size += a->batch.len;
+	a->tree = *t;
+	a->last_time_ms = now;
+	kura_buf_reset(&a->batch);
+	return KURA_OK;
+}
+
+/* Write every queued group: as many as fit in BATCH_MAX per write and
+ * sync (a group always fits: kura_audit_append_batch checks). */
 static void write_batch(struct kura_audit *a, struct pending *list)
 {
 	struct kura_error err = { 0 };
@@ -473,43 +533,25 @@ static void write_batch(struct kura_audit *a, struct pending *list)
 		fail_all(list, rc, &err);
 		goto out;
 	}
+	/* Groups from `from` on are in the batch being built, or not yet. */
 	struct audit_tree t = a->tree;
+	struct pending *from = list;
 	kura_buf_reset(&a->batch);
 	for (struct pending *p = list; p; p = p->next) {
 		if (p->kind != PENDING_APPEND)
 			continue;
-		uint8_t h[AUDIT_HASH];
-		kura_buf_reset(&a->rec);
-		size_t before = a->batch.len;
-		enum kura_err r2 = audit_record_finish(&p->rec, t.size, now, &a->rec);
-		if (r2 == KURA_OK) {
-			audit_leaf_hash(a->rec.data, a->rec.len, h);
-			r2 = audit_entry_encode(a->rec.data, a->rec.len, h, &a->batch);
+		if (a->batch.len > 0 && a->batch.len + p->bytes > BATCH_MAX) {
+			rc = flush(a, &t, now, &err);
+			if (rc != KURA_OK)
+				break;
+			from = p;
 		}
-		if (r2 != KURA_OK) {
-			a->batch.len = before;
-			p->rc = kura_fail(&p->err, KURA_ETOOBIG, "audit record too large");
-			continue;
-		}
-		p->seq = t.size;
-		audit_tree_push(&t, h);
+		add_group(a, p, &t, now);
 	}
-	if (a->batch.len == 0)
-		goto out;
-	rc = pwrite_all(a->seg_fd, a->batch.data, a->batch.len, a->seg_size,
-			"audit segment", &err);
 	if (rc == KURA_OK)
-		rc = sync_fd(a, a->seg_fd, true, "audit segment", &err);
-	if (rc != KURA_OK) {
-		if (ftruncate(a->seg_fd, (off_t)a->seg_size) != 0)
-			kura_warn(NULL, "audit: cannot remove a failed batch");
-		kura_error(NULL, "audit: append failed: %s", err.msg);
-		fail_all(list, rc, &err);
-		goto out;
-	}
-	a->seg_size += a->batch.len;
-	a->tree = t;
-	a->last_time_ms = now;
+		rc = flush(a, &t, now, &err);
+	if (rc != KURA_OK)
+		fail_all(from, rc, &err);
 out:
 	unlock(a);
 }
@@ -581,23 +623,47 @@ static enum kura_err submit(struct kura_audit *a, struct pending *p)
 	return p->rc;
 }
 
+enum kura_err kura_audit_append_batch(struct kura_audit *a,
+				      const struct kura_audit_record *r, size_t n,
+				      uint64_t *first_seq, struct kura_error *err)
+{
+	struct pending p;
+	enum kura_err rc = KURA_OK;
+	memset(&p, 0, sizeof(p));
+	p.kind = PENDING_APPEND;
+	if (n == 0 || n > KURA_AUDIT_BATCH_MAX)
+		return kura_fail(err, KURA_EINVAL, "audit batch of %zu records", n);
+	p.recs = calloc(n, sizeof(*p.recs));
+	if (p.recs == NULL)
+		return kura_fail(err, KURA_ENOMEM, "audit batch");
+	for (; p.nrecs < n; p.nrecs++) {
+		rc = audit_record_prepare(&r[p.nrecs], &p.recs[p.nrecs], err);
+		if (rc != KURA_OK)
+			goto out;
+		const struct audit_prepared *x = &p.recs[p.nrecs];
+		p.bytes += x->pre_len + x->mid_len + x->post_len + ENTRY_EXTRA;
+	}
+	if (p.bytes > BATCH_MAX) {
+		rc = kura_fail(err, KURA_ETOOBIG, "audit batch of %zu bytes", p.bytes);
+		goto out;
+	}
+	rc = submit(a, &p);
+	if (rc != KURA_OK)
+		rc = kura_fail(err, rc, "%s", p.err.msg);
+	else if (first_seq)
+		*first_seq = p.seq;
+out:
+	for (size_t i = 0; i < p.nrecs; i++)
+		audit_prepared_release(&p.recs[i]);
+	free(p.recs);
+	return rc;
+}
+
 enum kura_err kura_audit_append(struct kura_audit *a,
 				const struct kura_audit_record *r,
 				uint64_t *seq, struct kura_error *err)
 {
-	struct pending p;
-	memset(&p, 0, sizeof(p));
-	p.kind = PENDING_APPEND;
-	enum kura_err rc = audit_record_prepare(r, &p.rec, err);
-	if (rc != KURA_OK)
-		return rc;
-	rc = submit(a, &p);
-	audit_prepared_release(&p.rec);
-	if (rc != KURA_OK)
-		return kura_fail(err, rc, "%s", p.err.msg);
-	if (seq)
-		*seq = p.seq;
-	return KURA_OK;
+	return kura_audit_append_batch(a, r, 1, seq, err);
 }
 
 enum kura_err kura_audit_checkpoint(struct kura_audit *a, struct kura_error *err)

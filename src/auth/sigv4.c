@@ -211,6 +211,39 @@ static bool signed_headers_has(const char *list, const char *name)
 	}
 }
 
+/* Is name (any case) one of the lowercase names of list "a;b;c"? */
+static bool signed_headers_has_ci(const char *list, const char *name, size_t n)
+{
+	const char *p = list;
+	for (;;) {
+		const char *semi = strchr(p, ';');
+		size_t len = semi ? (size_t)(semi - p) : strlen(p);
+		if (caseeq(p, len, name, n))
+			return true;
+		if (semi == NULL)
+			return false;
+		p = semi + 1;
+	}
+}
+
+/*
+ * AWS requires every x-amz-* header of a request to be signed: the server
+ * acts on them (copy source, SSE keys, tags, metadata, ACLs ...), so an
+ * unsigned one would let whoever relays or replays a signed request change
+ * what it does.  x-amz-content-sha256 alone needs no listing: its value is
+ * the last line of the canonical request (the payload hash), so the
+ * signature covers it whether or not SignedHeaders names it.
+ */
+static bool must_be_signed(struct kura_str name)
+{
+	static const char prefix[] = "x-amz-";
+	static const char content_sha[] = "x-amz-content-sha256";
+	if (name.p == NULL || name.len < sizeof(prefix) - 1 ||
+	    !caseeq(name.p, sizeof(prefix) - 1, prefix, sizeof(prefix) - 1))
+		return false;
+	return !caseeq(name.p, name.len, content_sha, sizeof(content_sha) - 1);
+}
+
 /* 64 hex digits, stored lowercase. */
 static bool signature_parse(struct kura_str s, char out[65])
 {
@@ -900,6 +933,47 @@ void kura_sigv4_hmac_hex(const struct kura_secret *signing_key,
 	kura_hex_encode(md, SHA256_LEN, out);
 }
 
+/* ---- headers the signature must cover ---- */
+
+size_t kura_sigv4_unsigned_headers(const char *signed_headers,
+				   const struct kura_sigv4_header *headers,
+				   size_t nheaders, struct kura_buf *out)
+{
+	size_t count = 0;
+	if (signed_headers == NULL || (headers == NULL && nheaders != 0))
+		return 0;
+	if (nheaders > REQUEST_HEADERS_MAX)
+		nheaders = REQUEST_HEADERS_MAX;
+	for (size_t i = 0; i < nheaders; i++) {
+		struct kura_str name = headers[i].name;
+		if (!must_be_signed(name) ||
+		    signed_headers_has_ci(signed_headers, name.p, name.len))
+			continue;
+		/* A repeated header (in any spelling) is named once. */
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = caseeq(headers[j].name.p, headers[j].name.len,
+				      name.p, name.len);
+		if (seen)
+			continue;
+		if (out != NULL) {
+			/* A list that does not fit is cut short; the count
+			 * stays exact. */
+			size_t mark = out->len;
+			bool ok = count == 0 ||
+				  kura_buf_addstr(out, ", ") == KURA_OK;
+			for (size_t k = 0; ok && k < name.len; k++)
+				ok = kura_buf_addch(out, lower(name.p[k])) == KURA_OK;
+			if (!ok && out->data != NULL) {
+				out->len = mark;
+				out->data[mark] = '\0';
+			}
+		}
+		count++;
+	}
+	return count;
+}
+
 /* ---- verification ---- */
 
 static bool field_terminated(const char *f, size_t cap)
@@ -994,6 +1068,11 @@ enum kura_sigv4_result kura_sigv4_verify(const struct kura_sigv4 *auth,
 	}
 	if (!kura_ct_equal(expect, auth->signature, 64))
 		goto out;
+	if (kura_sigv4_unsigned_headers(auth->signed_headers, req->headers,
+					req->nheaders, NULL) > 0) {
+		res = KURA_SIGV4_HEADERS_UNSIGNED;
+		goto out;
+	}
 	res = KURA_SIGV4_OK;
 	if (signing_key_out) {
 		*signing_key_out = key;

@@ -1,9 +1,11 @@
 /*
  * log.c — one line per event, written with a single write(2) so lines from
  * concurrent threads never interleave.  Lines longer than the line buffer are
- * truncated, never split.
+ * truncated, never split.  kura_log_field quotes values that come from
+ * clients.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -30,6 +32,68 @@ int kura_log_level_parse(const char *name)
 void kura_log_set_fd(int fd)
 {
 	log_fd = fd;
+}
+
+static bool bare_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+	       c == '~' || c == ':' || c == '/' || c == '@' || c == '+';
+}
+
+static bool bare_value(const char *s, size_t n, size_t cap)
+{
+	if (n == 0 || n >= cap || (n == 1 && s[0] == '-'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!bare_char((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+const char *kura_log_field(char *out, size_t cap, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	if (s == NULL) {
+		snprintf(out, cap, "-");
+		return out;
+	}
+	if (bare_value(s, n, cap)) {
+		memcpy(out, s, n);
+		out[n] = '\0';
+		return out;
+	}
+	/* Room for the closing quote, or for '..."' when the value is cut. */
+	size_t o = 0, limit = cap - 5;
+	out[o++] = '"';
+	size_t i = 0;
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char e[4];
+		size_t el = 0;
+		if (c == '"' || c == '\\') {
+			e[el++] = '\\';
+			e[el++] = (char)c;
+		} else if (c < 0x20 || c > 0x7e) {
+			e[el++] = '\\';
+			e[el++] = 'x';
+			e[el++] = hex[c >> 4];
+			e[el++] = hex[c & 15];
+		} else {
+			e[el++] = (char)c;
+		}
+		if (o + el > limit)
+			break;
+		memcpy(out + o, e, el);
+		o += el;
+	}
+	if (i < n) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+	return out;
 }
 
 /* Replace control characters so a hostile value cannot forge log lines. */

@@ -200,6 +200,15 @@ enum kura_err kura_service_audit(struct kura_service *svc,
 	return kura_audit_append(svc->audit, r, NULL, err);
 }
 
+enum kura_err kura_service_audit_batch(struct kura_service *svc,
+				       const struct kura_audit_record *r, size_t n,
+				       struct kura_error *err)
+{
+	if (svc->audit == NULL)
+		return KURA_OK;
+	return kura_audit_append_batch(svc->audit, r, n, NULL, err);
+}
+
 static char actor[320];
 static pthread_once_t actor_once = PTHREAD_ONCE_INIT;
 

@@ -18,6 +18,12 @@
  * under the same lock, when libmicrohttpd reports it closed, which happens
  * before the socket is closed: the watchdog never touches a reused fd.
  *
+ * Evidence: every request whose request line arrived reaches the handler's
+ * done() exactly once, with the reason it ended early (req->abort) — also
+ * one whose head never completed or that libmicrohttpd refused itself —
+ * so that the audit log can account for every request (what kura cut
+ * itself is told apart from what the client or the network did).
+ *
  * Keep-alive: libmicrohttpd 0.9.75 answers "Connection: close" when a
  * response is queued on the first call of the access handler, so responses
  * are queued on a later call — except early errors for requests that carry
@@ -84,6 +90,7 @@ struct conn_req {
 	bool begun;
 	bool queued;
 	bool is_head;
+	bool cut;		/* kura ended it: reader failed, body too large */
 	uint64_t discarded;	/* body bytes read after the answer was decided */
 };
 
@@ -92,6 +99,7 @@ struct conn_watch {
 	struct conn_watch *prev, *next;
 	MHD_socket fd;
 	bool in_request;	/* head complete, request not finished */
+	bool cut;		/* shut down as too slow */
 	uint64_t since_ns;	/* when it began waiting for a request head */
 	bool receiving;		/* the body is arriving */
 	uint64_t window_ns;	/* start of the current body-rate window */
@@ -335,8 +343,10 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	struct conn_req *cr = cls;
 	struct kura_http_resp *r = cr->req.resp;
 	ssize_t n = r->reader(r->reader_cls, pos, buf, max);
-	if (n < 0)
+	if (n < 0) {
+		cr->cut = true;
 		return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
 	if (n == 0)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	cr->req.bytes_out += (uint64_t)n;
@@ -494,6 +504,7 @@ static void *watchdog(void *arg)
 				   ? "request body slower than the minimum rate"
 				   : "no complete request head within the connection timeout");
 			shutdown(w->fd, SHUT_RDWR);
+			w->cut = true;
 			/* once is enough */
 			w->in_request = w->receiving = false;
 			w->since_ns = UINT64_MAX / 2;
@@ -572,7 +583,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		 * answer and the connection closes. */
 		if (kura_http_resp_ready(req)) {
 			cr->discarded += n;
-			return cr->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+			cr->cut = cr->discarded > DISCARD_MAX;
+			return cr->cut ? MHD_NO : MHD_YES;
 		}
 		srv->handler.body(srv->handler.ctx, req,
 				  (const uint8_t *)upload_data, n);
@@ -587,6 +599,40 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	return queue(conn, cr);
 }
 
+const char *kura_http_abort_name(enum kura_http_abort a)
+{
+	static const char *const names[] = {
+		"unknown", "client", "connection", "timeout", "shutdown", "server",
+	};
+	return (unsigned)a < sizeof(names) / sizeof(names[0]) ? names[a] : "unknown";
+}
+
+/* Why libmicrohttpd ended the request, in the handler's terms.  What kura
+ * did itself (cut, the watchdog) comes first: libmicrohttpd then sees only
+ * a failed or closed connection. */
+static enum kura_http_abort abort_reason(const struct conn_req *cr,
+					 const struct conn_watch *w,
+					 enum MHD_RequestTerminationCode toe)
+{
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		return KURA_HTTP_ABORT_NONE;
+	if (cr->cut)
+		return KURA_HTTP_ABORT_SERVER;
+	if (w != NULL && w->cut)
+		return KURA_HTTP_ABORT_TIMEOUT;
+	switch (toe) {
+	case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED:
+		return KURA_HTTP_ABORT_TIMEOUT;
+	case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN:
+		return KURA_HTTP_ABORT_SHUTDOWN;
+	case MHD_REQUEST_TERMINATED_READ_ERROR:
+	case MHD_REQUEST_TERMINATED_CLIENT_ABORT:
+		return KURA_HTTP_ABORT_CLIENT;
+	default:
+		return cr->queued ? KURA_HTTP_ABORT_CONNECTION : KURA_HTTP_ABORT_CLIENT;
+	}
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn,
 			 void **req_cls, enum MHD_RequestTerminationCode toe)
 {
@@ -595,10 +641,31 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	if (cr == NULL)
 		return;
 	*req_cls = NULL;
-	if (cr->begun)
-		srv->handler.done(srv->handler.ctx, &cr->req,
-				  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
-	watch_mark(srv, watch_of(conn), false);
+	struct conn_watch *w = watch_of(conn);
+	if (w != NULL) {
+		pthread_mutex_lock(&srv->watch_lock);
+		cr->req.abort = abort_reason(cr, w, toe);
+		pthread_mutex_unlock(&srv->watch_lock);
+	} else {
+		cr->req.abort = abort_reason(cr, NULL, toe);
+	}
+	bool completed = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+	if (!cr->begun && cr->req.target.p != NULL) {
+		/* The head never reached begin: libmicrohttpd refused it or
+		 * the connection ended first.  Still a request to account
+		 * for.  A refusal is answered and then the connection closed
+		 * "with error": the answer went out all the same. */
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+		cr->req.refused_status = ci ? ci->http_status : 0;
+		if (cr->req.refused_status != 0) {
+			completed = true;
+			cr->req.abort = KURA_HTTP_ABORT_NONE;
+		}
+	}
+	if (cr->req.target.p != NULL)
+		srv->handler.done(srv->handler.ctx, &cr->req, completed);
+	watch_mark(srv, w, false);
 	if (cr->req.resp)
 		resp_clear_stream(cr->req.resp);
 	kura_pool_free(cr->req.pool);

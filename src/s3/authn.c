@@ -1,6 +1,9 @@
 /*
  * authn.c — authenticate an S3 request with SigV4 (Authorization header or
- * presigned query) and map each failure to the error AWS returns.
+ * presigned query) and map each failure to the error AWS returns: among
+ * them x-amz-* headers outside the signature (AccessDenied naming them),
+ * Signature Version 2 in either form (InvalidRequest) and a wrong region
+ * (with the right one in <Region>).
  *
  * The access key's secret is unsealed only for the duration of the check;
  * what the request keeps is the derived signing key (needed for
@@ -15,9 +18,46 @@
 #include "s3_int.h"
 #include "kura/banned.h"
 
-static void sig_error(struct s3_req *r, enum kura_sigv4_result res)
+/* AWS's answer to Signature Version 2 (header or presigned query), word
+ * for word: s3cmd recognises it and switches to SigV4 by itself. */
+static void sigv2_refused(struct s3_req *r)
+{
+	s3_error(r, S3_InvalidRequest,
+		 "The authorization mechanism you have provided is not supported. "
+		 "Please use AWS4-HMAC-SHA256.", NULL);
+}
+
+/* The credential scope names another region.  AWS puts the right one in
+ * <Region>, from which clients (s3cmd) correct themselves and retry. */
+static void wrong_region(struct s3_req *r, enum s3_error code)
 {
 	char msg[256];
+	snprintf(msg, sizeof(msg), "%s the region '%.63s' is wrong; expecting '%s'",
+		 r->sig.presigned ? "Error parsing the X-Amz-Credential parameter;"
+				  : "The authorization header is malformed;",
+		 r->sig.region, r->svc->region);
+	s3_error_elem(r, code, msg, NULL, "Region", r->svc->region);
+}
+
+/* Name the x-amz-* headers the signature leaves out, as AWS does. */
+static void headers_unsigned(struct s3_req *r,
+			     const struct kura_sigv4_header *headers)
+{
+	struct kura_buf names;
+	kura_buf_init(&names, 4096);
+	kura_sigv4_unsigned_headers(r->sig.signed_headers, headers,
+				    r->http->nheaders, &names);
+	const char *list = names.len ? kura_pstrndup(r->pool, names.data, names.len) : NULL;
+	kura_buf_release(&names);
+	s3_error_elem(r, S3_AccessDenied,
+		      "There were headers present in the request which were not signed",
+		      "x-amz-* headers outside the signature", "HeadersNotSigned",
+		      list ? list : "");
+}
+
+static void sig_error(struct s3_req *r, enum kura_sigv4_result res,
+		      const struct kura_sigv4_header *headers)
+{
 	bool q = r->sig.presigned;
 	enum s3_error malformed = q ? S3_AuthorizationQueryParametersError
 				    : S3_AuthorizationHeaderMalformed;
@@ -31,15 +71,10 @@ static void sig_error(struct s3_req *r, enum kura_sigv4_result res)
 		s3_error(r, malformed, NULL, "malformed SigV4 credentials");
 		return;
 	case KURA_SIGV4_UNSUPPORTED:
-		s3_error(r, S3_InvalidArgument,
-			 "The authorization mechanism you have provided is not "
-			 "supported. Please use AWS4-HMAC-SHA256.", NULL);
+		sigv2_refused(r);
 		return;
 	case KURA_SIGV4_WRONG_REGION:
-		snprintf(msg, sizeof(msg),
-			 "The authorization header is malformed; the region '%.63s' "
-			 "is wrong; expecting '%s'", r->sig.region, r->svc->region);
-		s3_error(r, malformed, msg, NULL);
+		wrong_region(r, malformed);
 		return;
 	case KURA_SIGV4_SKEWED:
 		s3_error(r, S3_RequestTimeTooSkewed, NULL, NULL);
@@ -53,8 +88,19 @@ static void sig_error(struct s3_req *r, enum kura_sigv4_result res)
 	case KURA_SIGV4_MISMATCH:
 		s3_error(r, S3_SignatureDoesNotMatch, NULL, NULL);
 		return;
+	case KURA_SIGV4_HEADERS_UNSIGNED:
+		headers_unsigned(r, headers);
+		return;
 	}
 	s3_error(r, S3_AccessDenied, NULL, "unknown SigV4 result");
+}
+
+/* A Signature Version 2 presigned URL (aws-cli v1's default `s3 presign`):
+ * AWSAccessKeyId, Expires and Signature in the query. */
+static bool sigv2_presigned(const struct s3_req *r)
+{
+	return s3_param_get(r, "AWSAccessKeyId") != NULL &&
+	       s3_param_get(r, "Signature") != NULL;
 }
 
 /* X-Amz-Date, or the Date header converted to the SigV4 basic format. */
@@ -99,18 +145,19 @@ bool s3_authenticate(struct s3_req *r)
 		res = kura_sigv4_parse_query(h->query, &r->sig);
 	} else if (authz != NULL) {
 		if (!kura_str_has_prefix(*authz, KURA_SIGV4_ALGORITHM)) {
-			s3_error(r, S3_InvalidArgument,
-				 "The authorization mechanism you have provided is not "
-				 "supported. Please use AWS4-HMAC-SHA256.", NULL);
+			sigv2_refused(r);
 			return false;
 		}
 		res = kura_sigv4_parse_header(*authz, request_date(r, datebuf), &r->sig);
+	} else if (sigv2_presigned(r)) {
+		sigv2_refused(r);
+		return false;
 	} else {
 		s3_error(r, S3_AccessDenied, NULL, "anonymous request");
 		return false;
 	}
 	if (res != KURA_SIGV4_OK) {
-		sig_error(r, res);
+		sig_error(r, res, NULL);
 		return false;
 	}
 	snprintf(r->access_key, sizeof(r->access_key), "%s", r->sig.access_key);
@@ -157,7 +204,7 @@ bool s3_authenticate(struct s3_req *r)
 	if (res != KURA_SIGV4_OK) {
 		if (err.code != KURA_OK)
 			kura_warn(h->id, "signature check failed: %s", err.msg);
-		sig_error(r, res);
+		sig_error(r, res, sreq.headers);
 		return false;
 	}
 	kura_sigv4_scope(&r->sig, r->scope, sizeof(r->scope));

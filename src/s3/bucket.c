@@ -1,8 +1,9 @@
 /*
  * bucket.c — bucket operations: ListBuckets, CreateBucket, HeadBucket,
- * DeleteBucket, GetBucketLocation, GetBucketVersioning; and the shared
- * bucket lookup with its ownership check (tenants never see each other's
- * buckets: AccessDenied).
+ * DeleteBucket, GetBucketLocation, GetBucketVersioning, GetBucketPolicy,
+ * DeleteBucketPolicy; and the shared bucket lookup with its ownership check
+ * (tenants never see each other's buckets: AccessDenied) and the client's
+ * x-amz-expected-bucket-owner guard.
  *
  * Each bucket gets its own KEK in the key provider and a bucket key wrapped
  * by it; deleting the (empty) bucket destroys that KEK.
@@ -48,6 +49,29 @@ bool s3_bucket_name_valid(const char *name)
 	return true;
 }
 
+/* x-amz-expected-bucket-owner (and, for copies, x-amz-source-expected-
+ * bucket-owner) is the client's guard against writing to or reading from
+ * a bucket someone else owns: refused unless it names the owner.  Owner ids
+ * are tenant ids (ListBuckets' Owner/ID).  A copy source is always a bucket
+ * of the requester's own tenant (copy.c refuses any other), so the
+ * requester's tenant is its owner too. */
+static bool expected_owner_ok(struct s3_req *r)
+{
+	static const char *const headers[] = {
+		"x-amz-expected-bucket-owner", "x-amz-source-expected-bucket-owner",
+	};
+	char id[24];
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)r->tenant_id);
+	for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+		const struct kura_str *v = s3_header(r, headers[i]);
+		if (v != NULL && !kura_str_eq_cstr(*v, id)) {
+			s3_error(r, S3_AccessDenied, NULL, "expected bucket owner differs");
+			return false;
+		}
+	}
+	return true;
+}
+
 bool s3_load_bucket(struct s3_req *r)
 {
 	struct kura_error err = { 0 };
@@ -64,6 +88,8 @@ bool s3_load_bucket(struct s3_req *r)
 		s3_error(r, S3_AccessDenied, NULL, "bucket belongs to another tenant");
 		return false;
 	}
+	if (!expected_owner_ok(r))
+		return false;
 	r->have_bucket = true;
 	return true;
 }
@@ -111,6 +137,32 @@ void s3_list_buckets(struct s3_req *r)
 
 /* ---- CreateBucket ---- */
 
+/* CreateBucketConfiguration: a LocationConstraint naming the server's
+ * region.  Its other elements (a directory bucket's Bucket and Location,
+ * Tags) ask for what kura does not build; ignoring them would create a
+ * bucket other than the one asked for.  Responds on failure. */
+static bool bucket_configuration_ok(struct s3_req *r)
+{
+	const char *region = r->svc->region;
+	const struct s3_xml_node *root = s3_xml_body(r, "CreateBucketConfiguration");
+	if (root == NULL)
+		return false;
+	for (const struct s3_xml_node *c = root->child; c; c = c->next) {
+		if (strcmp(c->name, "LocationConstraint") != 0) {
+			char what[96];
+			snprintf(what, sizeof(what), "CreateBucketConfiguration <%.40s>", c->name);
+			s3_not_implemented(r, what);
+			return false;
+		}
+		if (c->text_len > 0 && (c->text_len != strlen(region) ||
+					memcmp(c->text, region, c->text_len) != 0)) {
+			s3_error(r, S3_InvalidLocationConstraint, NULL, NULL);
+			return false;
+		}
+	}
+	return true;
+}
+
 static void create_bucket_finish(struct s3_req *r)
 {
 	struct kura_service *svc = r->svc;
@@ -118,18 +170,8 @@ static void create_bucket_finish(struct s3_req *r)
 	struct kura_error err = { 0 };
 	struct kura_bucket b = { 0 };
 
-	if (r->xml_body.len > 0) {
-		const struct s3_xml_node *root = s3_xml_body(r, "CreateBucketConfiguration");
-		if (root == NULL)
-			return;
-		const struct s3_xml_node *lc = s3_xml_child(root, "LocationConstraint");
-		if (lc != NULL && lc->text_len > 0 &&
-		    (lc->text_len != strlen(svc->region) ||
-		     memcmp(lc->text, svc->region, lc->text_len) != 0)) {
-			s3_error(r, S3_InvalidLocationConstraint, NULL, NULL);
-			return;
-		}
-	}
+	if (r->xml_body.len > 0 && !bucket_configuration_ok(r))
+		return;
 
 	/* Answer a clash before creating any key material. */
 	enum kura_err rc = meta->ops->bucket_get(meta->priv, r->bucket_name, &b, &err);
@@ -189,6 +231,8 @@ void s3_create_bucket(struct s3_req *r)
 		s3_error(r, S3_InvalidBucketName, NULL, NULL);
 		return;
 	}
+	if (!s3_check_unsupported_bucket_headers(r))
+		return;
 	s3_expect_xml(r, r->svc->max_xml_body, create_bucket_finish);
 }
 
@@ -254,4 +298,22 @@ void s3_get_bucket_versioning(struct s3_req *r)
 	kura_buf_addstr(&b, "<VersioningConfiguration xmlns=\"" S3_XMLNS "\"/>");
 	s3_respond_xml(r, &b);
 	kura_buf_release(&b);
+}
+
+/* ---- bucket policies ---- */
+
+/* kura has no bucket policies (access is the owning tenant's alone), so
+ * every bucket is one "without a policy": AWS answers that with 404
+ * NoSuchBucketPolicy, and deleting the policy that is not there with 204.
+ * PutBucketPolicy is NotImplemented (unsupported.c). */
+void s3_get_bucket_policy(struct s3_req *r)
+{
+	if (s3_load_bucket(r))
+		s3_error(r, S3_NoSuchBucketPolicy, NULL, NULL);
+}
+
+void s3_delete_bucket_policy(struct s3_req *r)
+{
+	if (s3_load_bucket(r))
+		s3_respond(r, 204);
 }

@@ -67,8 +67,22 @@ static void append_resource(struct s3_req *r, struct kura_buf *b)
 	}
 }
 
+/* A 5xx that is the server's fault is an ERROR for the operator; a 501
+ * only tells a client what kura does not build, which is not. */
+static enum kura_log_level error_log_level(enum s3_error code, unsigned status)
+{
+	return status >= 500 && code != S3_NotImplemented ? KURA_LOG_ERROR
+							   : KURA_LOG_INFO;
+}
+
 void s3_error(struct s3_req *r, enum s3_error code, const char *message,
 	      const char *detail)
+{
+	s3_error_elem(r, code, message, detail, NULL, NULL);
+}
+
+void s3_error_elem(struct s3_req *r, enum s3_error code, const char *message,
+		   const char *detail, const char *elem, const char *text)
 {
 	struct kura_http_req *h = r->http;
 	struct kura_buf b;
@@ -77,13 +91,15 @@ void s3_error(struct s3_req *r, enum s3_error code, const char *message,
 	r->failed = true;
 	r->error_code = name;
 	if (detail != NULL)
-		KURA_LOG(status >= 500 ? KURA_LOG_ERROR : KURA_LOG_INFO, h->id,
-			 "%s: %s", name, detail);
+		KURA_LOG(error_log_level(code, status), h->id, "%s: %s", name,
+			 detail);
 	kura_buf_init(&b, 64 * 1024);
 	s3_xml_decl(&b);
 	s3_xml_open(&b, "Error");
 	s3_xml_elem_str(&b, "Code", name);
 	s3_xml_elem_str(&b, "Message", message ? message : errors[code].message);
+	if (elem != NULL && text != NULL)
+		s3_xml_elem_str(&b, elem, text);
 	if (r->bucket_name)
 		s3_xml_elem_str(&b, "BucketName", r->bucket_name);
 	if (r->key)

@@ -8,7 +8,9 @@
  * metadata: the upload's version uid becomes the object's, the chosen parts
  * become its parts in order — no byte is copied or re-encrypted.  Parts
  * uploaded but not chosen, and parts of aborted or expired uploads, are
- * queued for deletion in the same transaction.
+ * queued for deletion in the same transaction.  Upload ids carry the
+ * version uid, so that a retried Complete gets the same answer (see
+ * make_upload_id).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,31 +29,38 @@
 #define MAX_PART_SIZE (5ull * 1024 * 1024 * 1024)
 #define LIST_MAX 1000
 
-/* Load the upload named by ?uploadId and check it belongs to the key;
- * responds NoSuchUpload otherwise. */
-static bool load_upload(struct s3_req *r, struct kura_upload **out)
+/* The upload named by ?uploadId if it is one of this key's: KURA_ENOENT
+ * otherwise (also for a malformed id). */
+static enum kura_err find_upload(struct s3_req *r, struct kura_upload **out,
+				 struct kura_error *err)
 {
 	struct kura_meta *meta = r->svc->meta;
-	struct kura_error err = { 0 };
 	const struct s3_param *id = s3_param_get(r, "uploadId");
-	if (id == NULL || id->value_len == 0 || id->value_len >= KURA_UPLOAD_ID_MAX) {
-		s3_error(r, S3_NoSuchUpload, NULL, NULL);
-		return false;
-	}
+	if (id == NULL || id->value_len == 0 || id->value_len >= KURA_UPLOAD_ID_MAX)
+		return KURA_ENOENT;
 	enum kura_err rc = meta->ops->upload_get(meta->priv, r->bucket.id, id->value,
-						 r->pool, out, &err);
-	if (rc == KURA_ENOENT || (rc == KURA_OK && ((*out)->key_len != r->key_len ||
-						    memcmp((*out)->key, r->key, r->key_len) != 0))) {
-		s3_error(r, S3_NoSuchUpload, NULL, NULL);
-		return false;
-	}
-	if (rc != KURA_OK) {
-		s3_error_from(r, rc, &err);
-		return false;
-	}
-	rc = kura_seal_upload_open(&r->seal, r->bucket.tenant_id, *out, &err);
-	return s3_seal_ok(r, rc, &err, r->bucket.name, (*out)->key, (*out)->key_len,
-			  (*out)->version_uid);
+						 r->pool, out, err);
+	if (rc == KURA_OK && ((*out)->key_len != r->key_len ||
+			      memcmp((*out)->key, r->key, r->key_len) != 0))
+		return KURA_ENOENT;
+	return rc;
+}
+
+/* The upload checked against its seal; responds on failure. */
+static bool open_upload(struct s3_req *r, struct kura_upload *u)
+{
+	struct kura_error err = { 0 };
+	enum kura_err rc = kura_seal_upload_open(&r->seal, r->bucket.tenant_id, u, &err);
+	return s3_seal_ok(r, rc, &err, r->bucket.name, u->key, u->key_len, u->version_uid);
+}
+
+/* find_upload and open_upload, responding NoSuchUpload (or the mapped
+ * error) on failure. */
+static bool load_upload(struct s3_req *r, struct kura_upload **out)
+{
+	struct kura_error err = { 0 };
+	return s3_ok(r, find_upload(r, out, &err), &err, S3_NoSuchUpload) &&
+	       open_upload(r, *out);
 }
 
 /* Check n parts of upload u against their seals (ETags restored);
@@ -69,6 +78,40 @@ static bool open_parts(struct s3_req *r, const struct kura_upload *u,
 			return false;
 	}
 	return true;
+}
+
+/*
+ * Upload ids are the creation time in milliseconds (12 hex digits, so that
+ * ids of one key sort by initiation, as S3 lists them) followed by the
+ * upload's version uid (32 hex digits: 128 random bits).  Completing the
+ * upload makes that uid the object's, so the id alone tells, durably and
+ * without any table of completed uploads, which object version an upload
+ * became: a retried CompleteMultipartUpload whose first answer was lost is
+ * recognised while that version is still the one at the key.  The uid is
+ * no secret (it binds blobs to their object, and is stored in clear in
+ * meta.db); access still needs the bucket owner's credentials.  Ids made
+ * before this format (time and 20 random hex digits) simply have no
+ * retry answer.
+ */
+#define UPLOAD_ID_TIME_LEN 12
+
+static void make_upload_id(struct kura_upload *u)
+{
+	char hex[2 * KURA_UID_LEN + 1];
+	kura_hex_encode(u->version_uid, KURA_UID_LEN, hex);
+	snprintf(u->id, sizeof(u->id), "%012llx%s", (unsigned long long)u->created_ms, hex);
+}
+
+/* The version uid in an upload id of the current format. */
+static bool upload_id_version(const char *id, size_t n, uint8_t uid[KURA_UID_LEN])
+{
+	if (n != UPLOAD_ID_TIME_LEN + 2 * KURA_UID_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			return false;
+	return kura_hex_decode(id + UPLOAD_ID_TIME_LEN, 2 * KURA_UID_LEN, uid,
+			       KURA_UID_LEN) == KURA_OK;
 }
 
 static void write_owner(struct s3_req *r, struct kura_buf *b, const char *tag)
@@ -89,25 +132,18 @@ void s3_create_multipart_upload(struct s3_req *r)
 	struct kura_error err = { 0 };
 	struct kura_object o = { 0 };
 	struct kura_upload u = { 0 };
-	uint8_t rnd[10];
 	if (!s3_load_bucket(r) || !s3_check_unsupported_put_headers(r) ||
 	    !s3_object_headers_from_request(r, &o) || !s3_sse_for_write(r, &r->sse))
 		return;
 	enum kura_err rc = kura_random_bytes(u.version_uid, KURA_UID_LEN, &err);
-	if (rc == KURA_OK)
-		rc = kura_random_bytes(rnd, sizeof(rnd), &err);
 	if (rc == KURA_OK)
 		rc = s3_sse_check_value(r, &r->sse, u.version_uid, u.ssec_hmac, &err);
 	if (rc != KURA_OK) {
 		s3_error_from(r, rc, &err);
 		return;
 	}
-	/* A time prefix makes id order follow creation order, as S3 lists
-	 * uploads of one key by initiation time. */
 	u.created_ms = kura_now_ms();
-	char hex[21];
-	kura_hex_encode(rnd, sizeof(rnd), hex);
-	snprintf(u.id, sizeof(u.id), "%012llx%s", (unsigned long long)u.created_ms, hex);
+	make_upload_id(&u);
 	u.bucket_id = r->bucket.id;
 	u.key = r->key;
 	u.key_len = r->key_len;
@@ -337,55 +373,151 @@ static bool load_all_parts(struct s3_req *r, const struct kura_upload *u,
 	return true;
 }
 
-static void complete_finish(struct s3_req *r)
+/* The multipart ETag of the parts named: hex MD5 of their binary MD5s,
+ * "-N".  False when a named ETag is not a part ETag (32 hex digits). */
+static bool wanted_etag(const struct wanted_part *w, size_t n, char out[KURA_ETAG_MAX])
+{
+	EVP_MD_CTX *md5 = EVP_MD_CTX_new();
+	bool ok = md5 != NULL && EVP_DigestInit_ex(md5, EVP_md5(), NULL) == 1;
+	for (size_t i = 0; ok && i < n; i++) {
+		uint8_t raw[16];
+		ok = w[i].etag_len == 32 &&
+		     kura_hex_decode(w[i].etag, 32, raw, sizeof(raw)) == KURA_OK &&
+		     EVP_DigestUpdate(md5, raw, sizeof(raw)) == 1;
+	}
+	uint8_t digest[16];
+	unsigned dlen = 0;
+	ok = ok && EVP_DigestFinal_ex(md5, digest, &dlen) == 1 && dlen == sizeof(digest);
+	EVP_MD_CTX_free(md5);
+	if (ok) {
+		char hex[33];
+		kura_hex_encode(digest, sizeof(digest), hex);
+		snprintf(out, KURA_ETAG_MAX, "%s-%zu", hex, n);
+	}
+	return ok;
+}
+
+/* The successful answer for object o, the completed upload. */
+static void complete_respond(struct s3_req *r, const struct kura_object *o)
+{
+	struct kura_buf b;
+	char etag[KURA_ETAG_MAX + 2];
+	snprintf(etag, sizeof(etag), "\"%s\"", o->etag);
+	kura_buf_init(&b, 16 * 1024);
+	s3_xml_decl(&b);
+	kura_buf_addstr(&b, "<CompleteMultipartUploadResult xmlns=\"" S3_XMLNS "\">");
+	kura_buf_addstr(&b, "<Location>/");
+	s3_xml_escape(&b, r->bucket.name, strlen(r->bucket.name));
+	kura_buf_addch(&b, '/');
+	s3_xml_escape(&b, r->key, r->key_len);
+	kura_buf_addstr(&b, "</Location>");
+	s3_xml_elem_str(&b, "Bucket", r->bucket.name);
+	s3_xml_elem(&b, "Key", r->key, r->key_len);
+	s3_xml_elem_str(&b, "ETag", etag);
+	s3_xml_close(&b, "CompleteMultipartUploadResult");
+	s3_respond_xml(r, &b);
+	r->sse.mode = o->sse;
+	r->sse.kms_key_id = o->kms_key_id;
+	s3_sse_respond_headers(r, &r->sse);
+	kura_buf_release(&b);
+}
+
+/*
+ * The upload is gone.  If it completed into version uid and that version
+ * is still the object at the key, and the parts named are the ones it was
+ * completed with (same multipart ETag), this is a retry whose first answer
+ * was lost: give the same answer, as AWS does.  Anything else (aborted,
+ * expired, overwritten, deleted, other parts) is NoSuchUpload.
+ */
+static void complete_retry(struct s3_req *r, const uint8_t uid[KURA_UID_LEN],
+			   const struct wanted_part *want, size_t nwant)
 {
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_error err = { 0 };
-	struct kura_upload *u = r->op_state;
-	struct wanted_part *want;
-	struct kura_part *have;
-	size_t nwant, nhave;
-	if (!parse_complete(r, &want, &nwant) || !load_all_parts(r, u, &have, &nhave))
-		return;
-	struct kura_part *chosen = kura_palloc(r->pool, nwant * sizeof(*chosen));
-	EVP_MD_CTX *md5 = EVP_MD_CTX_new();
-	if (chosen == NULL || md5 == NULL || EVP_DigestInit_ex(md5, EVP_md5(), NULL) != 1) {
-		EVP_MD_CTX_free(md5);
-		s3_error(r, S3_InternalError, NULL, "out of memory");
+	struct kura_object *o = NULL;
+	char etag[KURA_ETAG_MAX];
+	enum kura_err rc = meta->ops->object_get(meta->priv, r->bucket.id, r->key, r->key_len,
+						 r->pool, &o, &err);
+	if (rc == KURA_OK)
+		rc = kura_seal_object_open(&r->seal, r->bucket.tenant_id, o, true, &err);
+	if (rc != KURA_OK && rc != KURA_ENOENT) {
+		s3_seal_ok(r, rc, &err, r->bucket.name, r->key, r->key_len,
+			   o ? o->version_uid : NULL);
 		return;
 	}
-	uint64_t size = 0;
+	if (rc == KURA_ENOENT || memcmp(o->version_uid, uid, KURA_UID_LEN) != 0 ||
+	    !wanted_etag(want, nwant, etag) || strcmp(etag, o->etag) != 0) {
+		s3_error(r, S3_NoSuchUpload, NULL, NULL);
+		return;
+	}
+	s3_note_version(r, o->version_uid);
+	complete_respond(r, o);
+}
+
+/* What CompleteMultipartUpload carries from its start to its finish. */
+struct complete_state {
+	struct kura_upload *upload;		/* NULL: gone, maybe completed */
+	uint8_t completed_uid[KURA_UID_LEN];	/* from the id, when gone */
+};
+
+/* The chosen parts of the upload, in order, with their total size; responds
+ * InvalidPart / EntityTooSmall when the list does not match the parts. */
+static bool choose_parts(struct s3_req *r, const struct wanted_part *want, size_t nwant,
+			 const struct kura_part *have, size_t nhave,
+			 struct kura_part **out, uint64_t *size)
+{
+	struct kura_part *chosen = kura_palloc(r->pool, nwant * sizeof(*chosen));
+	if (chosen == NULL) {
+		s3_error(r, S3_InternalError, NULL, "out of memory");
+		return false;
+	}
+	*size = 0;
 	size_t j = 0;
 	for (size_t i = 0; i < nwant; i++) {
 		while (j < nhave && have[j].part_no < want[i].part_no)
 			j++;
-		uint8_t raw[16];
 		if (j == nhave || have[j].part_no != want[i].part_no ||
 		    strlen(have[j].etag) != want[i].etag_len ||
-		    memcmp(have[j].etag, want[i].etag, want[i].etag_len) != 0 ||
-		    kura_hex_decode(have[j].etag, 32, raw, 16) != KURA_OK) {
-			EVP_MD_CTX_free(md5);
+		    memcmp(have[j].etag, want[i].etag, want[i].etag_len) != 0) {
 			s3_error(r, S3_InvalidPart, NULL, NULL);
-			return;
+			return false;
 		}
 		if (i + 1 < nwant && have[j].size < MIN_PART_SIZE) {
-			EVP_MD_CTX_free(md5);
 			s3_error(r, S3_EntityTooSmall, NULL, NULL);
-			return;
+			return false;
 		}
-		EVP_DigestUpdate(md5, raw, 16);
 		chosen[i] = have[j];
-		size += have[j].size;
+		*size += have[j].size;
 	}
-	uint8_t digest[16];
-	unsigned dlen = 0;
-	EVP_DigestFinal_ex(md5, digest, &dlen);
-	EVP_MD_CTX_free(md5);
+	*out = chosen;
+	return true;
+}
+
+static void complete_finish(struct s3_req *r)
+{
+	struct kura_meta *meta = r->svc->meta;
+	struct kura_error err = { 0 };
+	struct complete_state *st = r->op_state;
+	struct kura_upload *u = st->upload;
+	struct wanted_part *want;
+	struct kura_part *have, *chosen;
+	size_t nwant, nhave;
+	uint64_t size;
+	if (!parse_complete(r, &want, &nwant))
+		return;
+	if (u == NULL) {
+		complete_retry(r, st->completed_uid, want, nwant);
+		return;
+	}
+	if (!load_all_parts(r, u, &have, &nhave) ||
+	    !choose_parts(r, want, nwant, have, nhave, &chosen, &size))
+		return;
 
 	struct kura_object o = { 0 };
-	char hex[33];
-	kura_hex_encode(digest, 16, hex);
-	snprintf(o.etag, sizeof(o.etag), "%s-%zu", hex, nwant);
+	if (!wanted_etag(want, nwant, o.etag)) {
+		s3_error(r, S3_InvalidPart, NULL, "stored part ETag is not an MD5");
+		return;
+	}
 	o.bucket_id = r->bucket.id;
 	o.key = r->key;
 	o.key_len = r->key_len;
@@ -409,7 +541,8 @@ static void complete_finish(struct s3_req *r)
 		return;
 	enum kura_err rc = meta->ops->upload_complete(meta->priv, u->id, &o, &err);
 	if (rc == KURA_ENOENT) {
-		s3_error(r, S3_NoSuchUpload, NULL, NULL);
+		/* Lost a race with a concurrent Complete (or Abort) of it. */
+		complete_retry(r, u->version_uid, want, nwant);
 		return;
 	}
 	if (rc == KURA_ESTATE) {
@@ -422,39 +555,42 @@ static void complete_finish(struct s3_req *r)
 	}
 	s3_note_version(r, o.version_uid);
 	s3_collect_garbage(r);
-
-	struct kura_buf b;
-	char etag[KURA_ETAG_MAX + 2];
-	snprintf(etag, sizeof(etag), "\"%s\"", o.etag);
-	kura_buf_init(&b, 16 * 1024);
-	s3_xml_decl(&b);
-	kura_buf_addstr(&b, "<CompleteMultipartUploadResult xmlns=\"" S3_XMLNS "\">");
-	kura_buf_addstr(&b, "<Location>/");
-	s3_xml_escape(&b, r->bucket.name, strlen(r->bucket.name));
-	kura_buf_addch(&b, '/');
-	s3_xml_escape(&b, r->key, r->key_len);
-	kura_buf_addstr(&b, "</Location>");
-	s3_xml_elem_str(&b, "Bucket", r->bucket.name);
-	s3_xml_elem(&b, "Key", r->key, r->key_len);
-	s3_xml_elem_str(&b, "ETag", etag);
-	s3_xml_close(&b, "CompleteMultipartUploadResult");
-	s3_respond_xml(r, &b);
-	r->sse.mode = u->sse;
-	r->sse.kms_key_id = u->kms_key_id;
-	s3_sse_respond_headers(r, &r->sse);
-	kura_buf_release(&b);
+	complete_respond(r, &o);
 }
 
 void s3_complete_multipart_upload(struct s3_req *r)
 {
-	struct kura_upload *u;
+	struct kura_error err = { 0 };
 	if (s3_header(r, "If-None-Match") || s3_header(r, "If-Match")) {
-		s3_error(r, S3_NotImplemented, NULL, "conditional write");
+		s3_not_implemented(r, "Conditional writes (If-None-Match, If-Match)");
 		return;
 	}
-	if (!s3_load_bucket(r) || !load_upload(r, &u))
+	if (!s3_load_bucket(r))
 		return;
-	r->op_state = u;
+	struct complete_state *st = kura_palloc(r->pool, sizeof(*st));
+	if (st == NULL) {
+		s3_error(r, S3_InternalError, NULL, "out of memory");
+		return;
+	}
+	memset(st, 0, sizeof(*st));
+	enum kura_err rc = find_upload(r, &st->upload, &err);
+	if (rc == KURA_ENOENT) {
+		/* Perhaps completed already: complete_retry decides once the
+		 * body has named the parts. */
+		const struct s3_param *id = s3_param_get(r, "uploadId");
+		st->upload = NULL;
+		if (id == NULL || !upload_id_version(id->value, id->value_len,
+						     st->completed_uid)) {
+			s3_error(r, S3_NoSuchUpload, NULL, NULL);
+			return;
+		}
+	} else if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return;
+	} else if (!open_upload(r, st->upload)) {
+		return;
+	}
+	r->op_state = st;
 	/* 10000 parts of about 100 bytes of XML each. */
 	uint64_t max = r->svc->max_xml_body > (2u << 20) ? r->svc->max_xml_body : (2u << 20);
 	s3_expect_xml(r, max, complete_finish);

@@ -1,8 +1,8 @@
 /*
  * obj_headers.c — what a write request says about the object it creates:
  * stored content-* headers, user metadata (x-amz-meta-*), tags
- * (x-amz-tagging), and refusal of headers asking for features kura does not
- * provide (refused loudly, never silently ignored).
+ * (x-amz-tagging).  Headers asking for features kura does not provide are
+ * refused in unsupported.c.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -245,37 +245,6 @@ bool s3_object_headers_from_request(struct s3_req *r, struct kura_object *o)
 		bool ok;
 		o->tags_json = s3_tags_from_query(r, t->p, t->len, &ok);
 		return ok;
-	}
-	return true;
-}
-
-bool s3_check_unsupported_put_headers(struct s3_req *r)
-{
-	static const char *const refused[] = {
-		"x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
-		"x-amz-object-lock-legal-hold", "x-amz-website-redirect-location",
-		"x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp",
-		"x-amz-grant-write-acp", "x-amz-grant-full-control",
-		/* Conditional writes would need an atomic check in the
-		 * metadata commit; refusing beats silently overwriting. */
-		"If-None-Match", "If-Match", NULL,
-	};
-	for (size_t i = 0; refused[i]; i++) {
-		if (s3_header(r, refused[i])) {
-			s3_error(r, S3_NotImplemented, NULL, refused[i]);
-			return false;
-		}
-	}
-	const struct kura_str *acl = s3_header(r, "x-amz-acl");
-	if (acl && !kura_str_eq_cstr(*acl, "private") &&
-	    !kura_str_eq_cstr(*acl, "bucket-owner-full-control")) {
-		s3_error(r, S3_AccessDenied, "kura never makes data public.", NULL);
-		return false;
-	}
-	const struct kura_str *sc = s3_header(r, "x-amz-storage-class");
-	if (sc && !kura_str_eq_cstr(*sc, "STANDARD")) {
-		s3_error(r, S3_InvalidStorageClass, NULL, NULL);
-		return false;
 	}
 	return true;
 }

@@ -196,26 +196,6 @@ static bool check_key(struct s3_req *r)
 	return true;
 }
 
-/* Query parameters that select a sub-resource kura does not implement.
- * Requests naming one answer NotImplemented rather than being mistaken for
- * a plain object or bucket request. */
-static const char *const unimplemented_subresources[] = {
-	"versions", "versionId", "policy", "policyStatus", "cors", "lifecycle",
-	"website", "logging", "notification", "replication",
-	"object-lock", "legal-hold", "retention", "restore", "select", "torrent",
-	"accelerate", "requestPayment", "analytics", "inventory", "metrics",
-	"intelligent-tiering", "ownershipControls", "publicAccessBlock",
-	"attributes", NULL,
-};
-
-static const char *unimplemented_param(const struct s3_req *r)
-{
-	for (size_t i = 0; unimplemented_subresources[i]; i++)
-		if (s3_param_get(r, unimplemented_subresources[i]))
-			return unimplemented_subresources[i];
-	return NULL;
-}
-
 enum method { M_GET, M_PUT, M_HEAD, M_DELETE, M_POST, M_OTHER };
 
 static enum method method_of(const char *m)
@@ -232,16 +212,23 @@ static bool has(const struct s3_req *r, const char *param)
 	return s3_param_get(r, param) != NULL;
 }
 
+/* Operations kura implements on sub-resources whose other operations it
+ * does not (s3_unimplemented_op answers for those). */
+static enum s3_op route_bucket_partial(struct s3_req *r, enum method m)
+{
+	if (has(r, "versioning") && m == M_GET)
+		return S3_OP_GetBucketVersioning;
+	if (has(r, "policy") && m == M_GET)
+		return S3_OP_GetBucketPolicy;
+	if (has(r, "policy") && m == M_DELETE)
+		return S3_OP_DeleteBucketPolicy;
+	return S3_OP_NONE;
+}
+
 static enum s3_op route_bucket(struct s3_req *r, enum method m, const char **why)
 {
-	if (has(r, "tagging")) {
-		*why = "bucket tagging";
-		return S3_OP_NONE;
-	}
 	if (has(r, "location"))
 		return m == M_GET ? S3_OP_GetBucketLocation : S3_OP_NONE;
-	if (has(r, "versioning"))
-		return m == M_GET ? S3_OP_GetBucketVersioning : S3_OP_NONE;
 	if (has(r, "acl"))
 		return m == M_GET ? S3_OP_GetBucketAcl
 		       : m == M_PUT ? S3_OP_PutBucketAcl : S3_OP_NONE;
@@ -262,6 +249,9 @@ static enum s3_op route_bucket(struct s3_req *r, enum method m, const char **why
 	case M_PUT: return S3_OP_CreateBucket;
 	case M_HEAD: return S3_OP_HeadBucket;
 	case M_DELETE: return S3_OP_DeleteBucket;
+	case M_POST:
+		*why = "PostObject (browser-based form upload)";
+		return S3_OP_NONE;
 	default: return S3_OP_NONE;
 	}
 }
@@ -302,7 +292,10 @@ static enum s3_op route(struct s3_req *r, const char **why)
 	*why = NULL;
 	if (r->bucket_name == NULL)
 		return m == M_GET ? S3_OP_ListBuckets : S3_OP_NONE;
-	if ((*why = unimplemented_param(r)) != NULL)
+	enum s3_op op = r->key == NULL ? route_bucket_partial(r, m) : S3_OP_NONE;
+	if (op != S3_OP_NONE)
+		return op;
+	if ((*why = s3_unimplemented_op(r)) != NULL)
 		return S3_OP_NONE;
 	return r->key == NULL ? route_bucket(r, m, why) : route_object(r, m);
 }
@@ -341,6 +334,8 @@ static const s3_op_fn op_handlers[S3_OP_COUNT_] = {
 	[S3_OP_GetBucketEncryption] = s3_get_bucket_encryption,
 	[S3_OP_PutBucketEncryption] = s3_put_bucket_encryption,
 	[S3_OP_DeleteBucketEncryption] = s3_delete_bucket_encryption,
+	[S3_OP_GetBucketPolicy] = s3_get_bucket_policy,
+	[S3_OP_DeleteBucketPolicy] = s3_delete_bucket_policy,
 };
 
 static void on_begin(void *ctx, struct kura_http_req *h)
@@ -376,7 +371,7 @@ static void on_begin(void *ctx, struct kura_http_req *h)
 	r->op = route(r, &why);
 	if (r->op == S3_OP_NONE) {
 		if (why != NULL)
-			s3_error(r, S3_NotImplemented, NULL, why);
+			s3_not_implemented(r, why);
 		else
 			s3_error(r, S3_MethodNotAllowed, NULL, NULL);
 		return;
@@ -408,12 +403,40 @@ static void on_end(void *ctx, struct kura_http_req *h)
 		s3_error(r, S3_InternalError, NULL, "operation gave no response");
 }
 
-static void on_done(void *ctx, struct kura_http_req *h, bool completed)
+/* One line per request for the operator.  Object keys are left out: names
+ * can be sensitive and the operator does not need them to run the service.
+ * Every value a client chose (method, bucket, claimed access key) goes
+ * through kura_log_field, so that no client can add fields or lines.  The
+ * status is what the client was sent: 0 when nothing was. */
+static void access_log(const struct kura_http_req *h, const struct s3_req *r,
+		       bool completed)
 {
-	struct s3_req *r = h->handler_ctx;
-	(void)ctx;
-	if (r == NULL)
+	if (KURA_LOG_INFO < kura_log_threshold)
 		return;
+	char method[64], bucket[KURA_LOG_FIELD_MAX], ak[KURA_LOG_FIELD_MAX];
+	const char *b = r ? r->bucket_name : NULL;
+	const char *a = r && r->access_key[0] ? r->access_key : NULL;
+	unsigned status = h->method == NULL ? h->refused_status
+			  : r != NULL && !r->answered ? 0 : kura_http_resp_status(h);
+	uint64_t us = (kura_mono_ns() - h->start_ns) / 1000;
+	kura_log_field(method, sizeof(method), h->method,
+		       h->method ? strlen(h->method) : 0);
+	kura_log_field(bucket, sizeof(bucket), b, b ? strlen(b) : 0);
+	kura_log_field(ak, sizeof(ak), a, a ? strlen(a) : 0);
+	kura_info(h->id, "%s %s op=%s bucket=%s tenant=%llu ak=%s status=%u%s%s "
+		  "in=%llu out=%llu us=%llu%s%s",
+		  h->remote[0] ? h->remote : "-", method,
+		  op_names[r && r->op < S3_OP_COUNT_ ? r->op : 0], bucket,
+		  (unsigned long long)(r ? r->tenant_id : 0), ak, status,
+		  r && r->error_code ? " error=" : "",
+		  r && r->error_code ? r->error_code : "",
+		  (unsigned long long)h->bytes_in, (unsigned long long)h->bytes_out,
+		  (unsigned long long)us, completed ? "" : " aborted=",
+		  completed ? "" : kura_http_abort_name(h->abort));
+}
+
+static void release(struct s3_req *r)
+{
 	if (r->op_cleanup)
 		r->op_cleanup(r);
 	if (r->chunked)
@@ -425,20 +448,20 @@ static void on_done(void *ctx, struct kura_http_req *h, bool completed)
 	kura_seal_ctx_release(&r->seal);
 	kura_secret_free(r->signing_key);
 	kura_buf_release(&r->xml_body);
-	uint64_t us = (kura_mono_ns() - h->start_ns) / 1000;
-	/* Object keys are left out of the info-level access log: names can be
-	 * sensitive and the operator does not need them to run the service. */
-	kura_info(h->id, "%s %s op=%s bucket=%s tenant=%llu ak=%s status=%u%s%s "
-		  "in=%llu out=%llu us=%llu%s",
-		  h->remote[0] ? h->remote : "-", h->method,
-		  op_names[r->op < S3_OP_COUNT_ ? r->op : 0],
-		  r->bucket_name ? r->bucket_name : "-",
-		  (unsigned long long)r->tenant_id,
-		  r->access_key[0] ? r->access_key : "-",
-		  kura_http_resp_status(h), r->error_code ? " error=" : "",
-		  r->error_code ? r->error_code : "",
-		  (unsigned long long)h->bytes_in, (unsigned long long)h->bytes_out,
-		  (unsigned long long)us, completed ? "" : " aborted");
+}
+
+/* Release the request, then leave its evidence: an audit record when it
+ * was not answered completely (the answer's own was written before it was
+ * sent), and the access-log line.  Also called for requests whose head
+ * never reached on_begin (h->method NULL, no s3_req). */
+static void on_done(void *ctx, struct kura_http_req *h, bool completed)
+{
+	struct kura_service *svc = ctx;
+	struct s3_req *r = h->handler_ctx;
+	if (r != NULL)
+		release(r);
+	s3_audit_done(svc, h, completed);
+	access_log(h, r, completed);
 }
 
 void kura_s3_handler_init(struct kura_http_handler *handler,

@@ -96,6 +96,8 @@
 	X(MissingContentLength, "MissingContentLength", 411,                                          \
 	  "You must provide the Content-Length HTTP header.")                 \
 	X(NoSuchBucket, "NoSuchBucket", 404, "The specified bucket does not exist")           \
+	X(NoSuchBucketPolicy, "NoSuchBucketPolicy", 404,                      \
+	  "The bucket policy does not exist")                                 \
 	X(NoSuchKey, "NoSuchKey", 404, "The specified key does not exist.")                \
 	X(NoSuchTagSet, "NoSuchTagSet", 404, "There is no tag set associated with the object.") \
 	X(NoSuchUpload, "NoSuchUpload", 404,                                                  \
@@ -159,7 +161,9 @@ enum s3_error {
 	X(PutObjectAcl)                \
 	X(GetBucketEncryption)         \
 	X(PutBucketEncryption)         \
-	X(DeleteBucketEncryption)
+	X(DeleteBucketEncryption)      \
+	X(GetBucketPolicy)             \
+	X(DeleteBucketPolicy)
 
 enum s3_op {
 	S3_OP_NONE = 0,
@@ -250,9 +254,15 @@ struct s3_req {
 	/* Outcome, for the access log and the audit record. */
 	const char *error_code;
 	bool failed;
+	bool answered;			/* before_send ran: the answer went out */
 	uint8_t version_uid[KURA_UID_LEN];	/* the object version touched */
 	bool have_version;
 	const char *audit_detail;	/* extra audit fields (JSON), or NULL */
+	/* Records that go into the audit log together with the request's
+	 * own, just before it (s3_audit_add); in the pool. */
+	struct kura_audit_record *audit_extra;
+	size_t n_audit_extra, cap_audit_extra;
+	bool audit_lost;		/* one could not be kept: answer 503 */
 };
 
 /* Note the object version a request wrote, read or deleted (audit). */
@@ -273,11 +283,42 @@ const char *s3_op_name(enum s3_op op);
 /* The http layer's before_send hook: append the request's audit record;
  * replace the response with 503 when the log cannot take it (audit.c). */
 void s3_audit_before_send(void *ctx, struct kura_http_req *h);
+/* Queue a record to be written with the request's own, before it, in one
+ * group (all or none; the answer is 503 if the group cannot be written).
+ * The request's id, source, tenant, access key, and — when rec leaves them
+ * NULL — type, op and bucket are filled in; strings must live as long as
+ * the request (its pool, or static).  Out of memory: the request is marked
+ * so that it answers 503, and KURA_ENOMEM is returned. */
+enum kura_err s3_audit_add(struct s3_req *r, const struct kura_audit_record *rec);
+
+/*
+ * Record an event that belongs to request r — type and op name it (e.g.
+ * "integrity", "integrity.failure"), error and detail_json (a JSON object
+ * text) may be NULL — with the request's id, source, tenant, access key,
+ * bucket, key and version.  Before the answer is sent the event is queued
+ * with the request's own record (s3_audit_add: written together, all or
+ * none); once the answer has gone out (a streamed body) it is appended at
+ * once and this returns when it is durable, or the log's error.
+ */
+enum kura_err s3_audit_event(struct s3_req *r, const char *type, const char *op,
+			     const char *error, const char *detail_json,
+			     struct kura_error *err);
+
+/* From the done hook: record a request that was not answered completely
+ * (aborted, cut short, or whose head never reached begin); nothing for
+ * one that was. */
+void s3_audit_done(struct kura_service *svc, struct kura_http_req *h,
+		   bool completed);
 
 /* Respond with an S3 error; message NULL means the table's message.  The
  * internal detail (may be NULL) goes to the log only, never to the client. */
 void s3_error(struct s3_req *r, enum s3_error code, const char *message,
 	      const char *detail);
+/* s3_error with one more element after <Message> (AWS's <Region> of
+ * AuthorizationHeaderMalformed, <HeadersNotSigned> ...); elem NULL for
+ * none. */
+void s3_error_elem(struct s3_req *r, enum s3_error code, const char *message,
+		   const char *detail, const char *elem, const char *text);
 /* Map a kura error from a lower layer to an S3 error and respond. */
 void s3_error_from(struct s3_req *r, enum kura_err code,
 		   const struct kura_error *err);
@@ -546,9 +587,21 @@ void s3_objread_free(struct s3_objread *or);
  * tags (x-amz-tagging) of o from the request.  Responds and returns false
  * on a bad header. */
 bool s3_object_headers_from_request(struct s3_req *r, struct kura_object *o);
-/* Headers naming features kura does not provide: respond NotImplemented
- * (or AccessDenied for public ACLs) and return false. */
+/* ---- what kura does not build (unsupported.c) ---- */
+
+/* Respond 501 NotImplemented: "<what> is not implemented by this server."
+ * (logged at INFO). */
+void s3_not_implemented(struct s3_req *r, const char *what);
+/* The S3 operation (or feature) a request's sub-resource parameter asks
+ * for when kura does not implement it, else NULL. */
+const char *s3_unimplemented_op(const struct s3_req *r);
+/* Headers of a write (PUT, copy, CreateMultipartUpload) naming features
+ * kura does not provide: respond NotImplemented (AccessDenied for public
+ * ACLs, InvalidStorageClass for an unknown class) and return false. */
 bool s3_check_unsupported_put_headers(struct s3_req *r);
+/* The same for CreateBucket: object lock, grants, public ACLs, ownership
+ * controls other than BucketOwnerEnforced. */
+bool s3_check_unsupported_bucket_headers(struct s3_req *r);
 /* Parse a form-encoded tag set (x-amz-tagging) into JSON: NULL with *ok
  * for no tags; responds and sets *ok false on a bad tag set. */
 const char *s3_tags_from_query(struct s3_req *r, const char *q, size_t n,
@@ -593,6 +646,8 @@ void s3_put_acl(struct s3_req *r);
 void s3_put_bucket_encryption(struct s3_req *r);
 void s3_get_bucket_encryption(struct s3_req *r);
 void s3_delete_bucket_encryption(struct s3_req *r);
+void s3_get_bucket_policy(struct s3_req *r);
+void s3_delete_bucket_policy(struct s3_req *r);
 
 /* Shared by UploadPart and UploadPartCopy (multipart.c). */
 bool s3_part_begin(struct s3_req *r, struct kura_upload **upload,

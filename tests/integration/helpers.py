@@ -10,6 +10,7 @@
   Header: Transferring Payload in Multiple Chunks").
 - A model of ListObjectsV2 (UTF-8 byte order, delimiter roll-up, paging).
 - S3 error documents, grep over a data directory, bulk PUTs.
+- The audit log as `kura audit export` prints it.
 """
 
 import base64
@@ -20,6 +21,7 @@ import email.utils
 import hashlib
 import hmac
 import http.client
+import json
 import os
 import re
 import time
@@ -461,3 +463,18 @@ def eventually(fn, timeout=10.0, interval=0.2):
             if time.monotonic() > deadline:
                 raise
             time.sleep(interval)
+
+# -- the audit log -----------------------------------------------------------
+
+def audit_export(server):
+    """(records, checkpoints) of the server's audit log, read with `kura
+    audit export` (safe while the server runs); records are checked to be
+    numbered 0, 1, 2 ... without a gap."""
+    r = server.cli("audit", "export")
+    assert r.returncode == 0, r.stderr
+    records, checkpoints = [], []
+    for line in r.stdout.splitlines():
+        doc = json.loads(line)
+        (records if "seq" in doc else checkpoints).append(doc)
+    assert [rec["seq"] for rec in records] == list(range(len(records)))
+    return records, checkpoints

@@ -7,7 +7,6 @@ The log's format and its tamper evidence are test_audit_log.py's and the
 unit tests'; here the records are read with `kura audit export`.
 """
 
-import json
 import subprocess
 
 import pytest
@@ -18,16 +17,7 @@ from conftest import KuraServer
 BUCKET = "audited"
 
 
-def export(server):
-    """(records, checkpoints) of the server's data directory."""
-    r = server.cli("audit", "export")
-    assert r.returncode == 0, r.stderr
-    records, checkpoints = [], []
-    for line in r.stdout.splitlines():
-        doc = json.loads(line)
-        (records if "seq" in doc else checkpoints).append(doc)
-    assert [rec["seq"] for rec in records] == list(range(len(records)))
-    return records, checkpoints
+export = H.audit_export
 
 
 def by_request(records):

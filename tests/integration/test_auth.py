@@ -378,7 +378,7 @@ def test_error_documents_carry_request_id(srv, s3):
         (H.anonymous(srv, "GET", "/"), 403, "AccessDenied"),
         (H.raw(srv, "GET", "/", secret_key=bad_secret), 403, "SignatureDoesNotMatch"),
         (H.raw(srv, "GET", "/", access_key="KTNOSUCHKEY000000000"), 403, "InvalidAccessKeyId"),
-        (H.raw(srv, "POST", "/" + BUCKET), 405, "MethodNotAllowed"),
+        (H.raw(srv, "POST", H.key_path(BUCKET, "no-such-op")), 405, "MethodNotAllowed"),
         (H.raw(srv, "PUT", "/" + BUCKET), 409, "BucketAlreadyOwnedByYou"),
     ]
     ids = set()

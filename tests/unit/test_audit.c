@@ -973,6 +973,117 @@ static uint64_t search(const char *dir, const struct kura_audit_query *q, char *
 	return n;
 }
 
+/* A group of records of one DeleteObjects-like request. */
+struct group_writer {
+	struct kura_audit *a;
+	int id;
+	size_t n;
+	size_t key_bytes;	/* each record's key size */
+	uint64_t first;
+	enum kura_err rc;
+};
+
+static void *group_main(void *arg)
+{
+	struct group_writer *g = arg;
+	struct kura_audit_record *r = calloc(g->n, sizeof(*r));
+	char *key = malloc(g->key_bytes + 1);
+	char req[32];
+	struct kura_error err = { 0 };
+	assert_non_null(r);
+	assert_non_null(key);
+	memset(key, 'a' + g->id, g->key_bytes);
+	key[g->key_bytes] = '\0';
+	snprintf(req, sizeof(req), "GROUP%d", g->id);
+	for (size_t i = 0; i < g->n; i++)
+		r[i] = (struct kura_audit_record){ .type = "s3", .op = "DeleteObjects",
+						   .request_id = req, .bucket = "b",
+						   .key = key, .key_len = g->key_bytes };
+	g->rc = kura_audit_append_batch(g->a, r, g->n, &g->first, &err);
+	free(key);
+	free(r);
+	return NULL;
+}
+
+/* kura_audit_append_batch: a group is written all or none, its records
+ * consecutive even while others append; groups larger together than one
+ * write (16 MiB) are split between writes, never inside a group; a group
+ * too large alone is refused and leaves nothing. */
+static void test_append_batch(void **state)
+{
+	(void)state;
+	char dir[512];
+	make_dir(dir, sizeof(dir), "batch");
+	struct kura_audit *a = open_log(dir, NULL, 0, true);
+	struct kura_error err = { 0 };
+	struct kura_audit_record one = { .type = "s3", .op = "x" };
+	uint64_t first = UINT64_MAX;
+	assert_int_equal(kura_audit_append_batch(a, &one, 0, &first, &err), KURA_EINVAL);
+	append(a, "PutObject", "b", "k", "R0");
+
+	/* four groups of 1001 small records and single appends, together */
+	enum { GROUPS = 4, SINGLES = 4 };
+	pthread_t t[GROUPS + SINGLES];
+	struct group_writer g[GROUPS];
+	struct worker w[SINGLES];
+	static uint64_t seqs[SINGLES * 50];
+	for (int i = 0; i < GROUPS; i++) {
+		g[i] = (struct group_writer){ .a = a, .id = i, .n = 1001, .key_bytes = 100 };
+		pthread_create(&t[i], NULL, group_main, &g[i]);
+	}
+	for (int i = 0; i < SINGLES; i++) {
+		w[i] = (struct worker){ .a = a, .id = i, .count = 50, .seqs = seqs + i * 50 };
+		pthread_create(&t[GROUPS + i], NULL, worker_main, &w[i]);
+	}
+	for (int i = 0; i < GROUPS + SINGLES; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < GROUPS; i++) {
+		assert_int_equal(g[i].rc, KURA_OK);
+		/* no single append landed inside a group */
+		for (int j = 0; j < SINGLES * 50; j++)
+			assert_false(seqs[j] >= g[i].first && seqs[j] < g[i].first + 1001);
+	}
+	uint64_t total = 1 + GROUPS * 1001 + SINGLES * 50;
+
+	/* three groups of 12 records of 900 KB (10.8 MB each): more than one
+	 * write takes, so the leader splits between groups */
+	struct group_writer big[3];
+	for (int i = 0; i < 3; i++) {
+		big[i] = (struct group_writer){ .a = a, .id = 10 + i, .n = 12,
+						.key_bytes = 900000 };
+		pthread_create(&t[i], NULL, group_main, &big[i]);
+	}
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(big[i].rc, KURA_OK);
+	}
+	total += 3 * 12;
+
+	/* 20 records of 900 KB cannot go in one write: refused, nothing left */
+	struct group_writer huge = { .a = a, .id = 20, .n = 20, .key_bytes = 900000 };
+	group_main(&huge);
+	assert_int_equal(huge.rc, KURA_ETOOBIG);
+	checkpoint(a);
+	kura_audit_close(a);
+	expect_ok(dir, NULL, total);
+
+	/* each group is one run of consecutive records */
+	for (int i = 0; i < GROUPS; i++) {
+		char req[32], *text = NULL;
+		snprintf(req, sizeof(req), "GROUP%d", i);
+		struct kura_audit_query q = { .request_id = req, .limit = 2000 };
+		assert_int_equal(search(dir, &q, &text), 1001);
+		uint64_t expect = g[i].first;
+		for (char *line = text; line && *line; line = strchr(line, '\n') + 1) {
+			json_t *j = json_loads(line, JSON_DISABLE_EOF_CHECK, NULL);
+			assert_non_null(j);
+			assert_int_equal(json_integer_value(json_object_get(j, "seq")), expect++);
+			json_decref(j);
+		}
+		free(text);
+	}
+}
+
 static void test_search(void **state)
 {
 	(void)state;
@@ -1122,6 +1233,7 @@ int main(void)
 		cmocka_unit_test(test_torn_tail_repaired),
 		cmocka_unit_test(test_kill9_during_workload),
 		cmocka_unit_test(test_search),
+		cmocka_unit_test(test_append_batch),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2083,6 +2083,41 @@ static void test_log(void **state)
 	assert_int_equal(kura_time_parse_iso8601(out, 24, &secs), KURA_OK);
 }
 
+/* kura_log_field: bare tokens stay bare; anything else is quoted so that
+ * a client's value can never add fields to a line. */
+static void test_log_field(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in;
+		size_t n;
+		const char *want;
+	} cases[] = {
+		{ "my-bucket.2026", 14, "my-bucket.2026" },
+		{ "AKIA_~:/@+", 10, "AKIA_~:/@+" },
+		{ "", 0, "\"\"" },
+		{ "-", 1, "\"-\"" },
+		{ "a tenant=7", 10, "\"a tenant=7\"" },
+		{ "q\"b\\s", 5, "\"q\\\"b\\\\s\"" },
+		{ "\r\n\t\x1b\x7f", 5, "\"\\x0D\\x0A\\x09\\x1B\\x7F\"" },
+		{ "\xc3\xa9", 2, "\"\\xC3\\xA9\"" },
+		{ "a\0b", 3, "\"a\\x00b\"" },
+	};
+	char out[KURA_LOG_FIELD_MAX];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(kura_log_field(out, sizeof(out), cases[i].in,
+						   cases[i].n), cases[i].want);
+	assert_string_equal(kura_log_field(out, sizeof(out), NULL, 0), "-");
+	/* Too long: cut inside the quotes, never in the middle of an escape. */
+	char small[16];
+	assert_string_equal(kura_log_field(small, sizeof(small), "abcdefghijklmnopq", 17),
+			    "\"abcdefghij...\"");
+	assert_string_equal(kura_log_field(small, sizeof(small), "\x01\x02\x03\x04", 4),
+			    "\"\\x01\\x02...\"");
+	assert_string_equal(kura_log_field(small, sizeof(small), "abcdefghijklmno", 15),
+			    "abcdefghijklmno");
+}
+
 /* ------------------------------------------------------------------ */
 /* fsutil                                                              */
 
@@ -2252,6 +2287,7 @@ int main(void)
 		cmocka_unit_test(test_err_strerror),
 		cmocka_unit_test(test_err_from_errno),
 		cmocka_unit_test(test_log),
+		cmocka_unit_test(test_log_field),
 		cmocka_unit_test(test_fsutil),
 		cmocka_unit_test(test_crc32c),
 	};

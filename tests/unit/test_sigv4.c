@@ -1036,6 +1036,73 @@ static void test_verify_failures(void **state)
 	kura_secret_free(f.secret);
 }
 
+/* Every x-amz-* header must be signed (x-amz-content-sha256 excepted: the
+ * payload-hash line binds it); the names are listed as AWS lists them. */
+static void test_unsigned_headers(void **state)
+{
+	(void)state;
+	static const struct kura_sigv4_header hs[] = {
+		{ { "Host", 4 }, { "h", 1 } },
+		{ { "X-Amz-Tagging", 13 }, { "a=b", 3 } },
+		{ { "x-amz-date", 10 }, { S3_DATE, 16 } },
+		{ { "X-AMZ-META-A", 12 }, { "1", 1 } },
+		{ { "x-amz-content-sha256", 20 }, { "UNSIGNED-PAYLOAD", 16 } },
+		{ { "x-amz-tagging", 13 }, { "c=d", 3 } },
+		{ { "x-amzn-trace-id", 15 }, { "Root=1", 6 } },
+		{ { "x-amz", 5 }, { "", 0 } },
+		{ { "Range", 5 }, { "bytes=0-1", 9 } },
+		{ { "x-amz-acl", 9 }, { "private", 7 } },
+	};
+	const char *sh = "host;x-amz-date;x-amz-meta-a";
+	struct kura_buf b;
+	kura_buf_init(&b, 4096);
+	assert_int_equal(kura_sigv4_unsigned_headers(sh, hs, ARRAY_LEN(hs), &b), 2);
+	assert_int_equal(b.len, strlen("x-amz-tagging, x-amz-acl"));
+	assert_memory_equal(b.data, "x-amz-tagging, x-amz-acl", b.len);
+	kura_buf_release(&b);
+	assert_int_equal(kura_sigv4_unsigned_headers(sh, hs, ARRAY_LEN(hs), NULL), 2);
+	/* All signed (and the content hash unlisted): nothing to report. */
+	assert_int_equal(kura_sigv4_unsigned_headers(
+				 "host;range;x-amz-acl;x-amz-date;x-amz-meta-a;x-amz-tagging",
+				 hs, ARRAY_LEN(hs), NULL),
+			 0);
+	/* A list that does not fit is cut at a name; the count stays exact. */
+	kura_buf_init(&b, 16);
+	assert_int_equal(kura_sigv4_unsigned_headers(sh, hs, ARRAY_LEN(hs), &b), 2);
+	assert_int_equal(b.len, strlen("x-amz-tagging"));
+	assert_memory_equal(b.data, "x-amz-tagging", b.len);
+	kura_buf_release(&b);
+	assert_int_equal(kura_sigv4_unsigned_headers(NULL, hs, 1, NULL), 0);
+	assert_int_equal(kura_sigv4_unsigned_headers(sh, NULL, 0, NULL), 0);
+
+	/* verify: a valid signature plus an unsigned x-amz-* header is refused,
+	 * after the signature check (a bad signature still says so). */
+	struct fixture f;
+	f.secret = secret_of(S3_SECRET);
+	const int64_t t = 1369353600;
+	assert_int_equal(fixture_parse(&f, NULL, NULL, NULL, NULL), KURA_SIGV4_OK);
+	f.h[f.req.nheaders].name = S("x-amz-copy-source");
+	f.h[f.req.nheaders].value = S("/other/secret");
+	f.req.nheaders++;
+	assert_int_equal(fixture_verify(&f, "us-east-1", t),
+			 KURA_SIGV4_HEADERS_UNSIGNED);
+	char sig[65];
+	memcpy(sig, vectors[0].signature, 65);
+	sig[0] = sig[0] == 'a' ? 'b' : 'a';
+	assert_int_equal(fixture_parse(&f, NULL, NULL, sig, NULL), KURA_SIGV4_OK);
+	f.h[f.req.nheaders].name = S("x-amz-copy-source");
+	f.h[f.req.nheaders].value = S("/other/secret");
+	f.req.nheaders++;
+	assert_int_equal(fixture_verify(&f, "us-east-1", t), KURA_SIGV4_MISMATCH);
+	/* An ordinary extra header is the client's business. */
+	assert_int_equal(fixture_parse(&f, NULL, NULL, NULL, NULL), KURA_SIGV4_OK);
+	f.h[f.req.nheaders].name = S("User-Agent");
+	f.h[f.req.nheaders].value = S("test");
+	f.req.nheaders++;
+	assert_int_equal(fixture_verify(&f, "us-east-1", t), KURA_SIGV4_OK);
+	kura_secret_free(f.secret);
+}
+
 static void test_signing_key(void **state)
 {
 	(void)state;
@@ -1100,6 +1167,7 @@ int main(void)
 		cmocka_unit_test(test_parse_query_errors),
 		cmocka_unit_test(test_query_is_presigned),
 		cmocka_unit_test(test_verify_failures),
+		cmocka_unit_test(test_unsigned_headers),
 		cmocka_unit_test(test_signing_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
