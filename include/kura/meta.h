@@ -44,7 +44,7 @@
 #define KURA_PROVIDER_NAME_MAX 32
 #define KURA_SSEC_HMAC_LEN 32
 #define KURA_MAX_PARTS 10000
-/* A metadata seal (docs/FORMAT.md §11): box nonce || sealed ETag || tag. */
+/* A metadata seal (docs/FORMAT.md §10): box nonce || sealed ETag || tag. */
 #define KURA_SEAL_MAX (12 + KURA_ETAG_MAX + 16)
 #define KURA_PARTS_DIGEST_LEN 32
 
@@ -150,7 +150,7 @@ struct kura_bucket {
 };
 
 /*
- * Metadata seals (docs/FORMAT.md §11).  Rows that shape what a client
+ * Metadata seals (docs/FORMAT.md §10).  Rows that shape what a client
  * receives — objects, multipart uploads and their parts — carry a *seal*:
  * their ETag boxed (AES-256-GCM) under a key derived from a bucket key of
  * the bucket's own kura key, with every other field of the row as the

@@ -6,7 +6,7 @@
  * size, ETag, content headers, user metadata, tags, encryption — is
  * authenticated by a *seal*: the ETag boxed with AES-256-GCM under a key
  * derived from a bucket key of the bucket's own kura key, with every other
- * field as the additional data (docs/FORMAT.md §11).  Multipart uploads
+ * field as the additional data (docs/FORMAT.md §10).  Multipart uploads
  * and their parts are sealed the same way.  Someone who can read and
  * rewrite meta.db but holds no key can neither read a sealed ETag (a
  * function of the plaintext) nor change, swap, drop or reorder anything a

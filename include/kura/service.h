@@ -48,6 +48,8 @@ struct kura_service {
 	uint64_t max_url_bytes;
 	uint64_t max_xml_body;
 	uint64_t clock_skew;
+	bool tls;			/* the S3 listener speaks TLS */
+	bool ssec_over_http;		/* [server] allow_ssec_over_http */
 	char vhost_domains[KURA_MAX_VHOST_DOMAINS][256];
 	size_t n_vhost_domains;
 };

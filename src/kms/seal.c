@@ -1,5 +1,5 @@
 /*
- * seal.c — metadata seals (see seal.h; the format is docs/FORMAT.md §11).
+ * seal.c — metadata seals (see seal.h; the format is docs/FORMAT.md §10).
  *
  * A seal is kura_box (AES-256-GCM, random nonce) of the row's ETag under
  *   K = HMAC-SHA256(bucket key, "kura-meta-seal-v1")

@@ -342,7 +342,7 @@ static const char *const migrations[] = {
 	"CREATE INDEX parts_bk ON parts(bk_id);\n"
 	"CREATE INDEX upload_parts_bk ON upload_parts(bk_id);\n",
 
-	/* 3 -> 4: metadata seals (docs/FORMAT.md §11).  Existing rows keep a
+	/* 3 -> 4: metadata seals (docs/FORMAT.md §10).  Existing rows keep a
 	 * NULL seal and seal_bk_id — "never sealed" — until the upgrade job
 	 * (src/kms/seal.c) seals them with the keys, which SQL does not
 	 * have.  seal_bk_id has no foreign key: a seal whose bucket key went
