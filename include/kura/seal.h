@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kura/buf.h"
 #include "kura/err.h"
 #include "kura/kms.h"
 #include "kura/meta.h"
@@ -38,17 +39,29 @@
 /* Settings row present while rows written before schema 4 are unsealed. */
 #define KURA_SEAL_PENDING "seal_pending"
 
+struct kura_box_ctx;
+
 struct kura_seal_ctx {
 	struct kura_kms *kms;
 	struct kura_meta *meta;
-	uint64_t bk_id;			/* whose derived key is cached */
-	struct kura_secret *key;	/* that key, or NULL */
+	uint64_t bk_id;			/* whose keys are cached */
+	struct kura_secret *bucket_key;	/* that bucket key, or NULL */
+	struct kura_box_ctx *box;	/* the seal key derived from it */
+	struct kura_buf aad;		/* encodings, reused row after row */
 };
 
 void kura_seal_ctx_init(struct kura_seal_ctx *c, struct kura_kms *kms,
 			struct kura_meta *meta);
-/* Wipe the cached key.  Safe on a zeroed or released context. */
+/* Wipe the cached keys.  Safe on a zeroed or released context. */
 void kura_seal_ctx_release(struct kura_seal_ctx *c);
+
+/* A copy of bucket key bk_id (caller frees): the one cached when it is
+ * the sealing key in use, else read through kura_kms_read_key.  Lets a
+ * reader whose data key is wrapped by the same bucket key as its seal
+ * (SSE-S3) fetch it once. */
+enum kura_err kura_seal_bucket_key(struct kura_seal_ctx *c, uint64_t bk_id,
+				   struct kura_secret **out,
+				   struct kura_error *err);
 
 /*
  * Seal a row about to be written under the current bucket key of b's own

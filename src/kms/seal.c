@@ -41,20 +41,23 @@
 /* ---- canonical encoding with a sticky error ---- */
 
 struct enc {
-	struct kura_buf b;
+	struct kura_buf *b;	/* the context's, emptied for each row */
 	enum kura_err rc;
 };
 
-static void enc_init(struct enc *e)
+static void enc_init(struct enc *e, struct kura_seal_ctx *c)
 {
-	kura_buf_init(&e->b, AAD_MAX);
+	if (c->aad.max == 0)
+		kura_buf_init(&c->aad, AAD_MAX);
+	kura_buf_reset(&c->aad);
+	e->b = &c->aad;
 	e->rc = KURA_OK;
 }
 
 static void put(struct enc *e, const void *p, size_t n)
 {
 	if (e->rc == KURA_OK)
-		e->rc = kura_buf_add(&e->b, p, n);
+		e->rc = kura_buf_add(e->b, p, n);
 }
 
 static void put_u64(struct enc *e, uint64_t v)
@@ -210,27 +213,42 @@ void kura_seal_ctx_init(struct kura_seal_ctx *c, struct kura_kms *kms,
 	c->meta = meta;
 }
 
-void kura_seal_ctx_release(struct kura_seal_ctx *c)
+static void drop_keys(struct kura_seal_ctx *c)
 {
-	kura_secret_free(c->key);
-	c->key = NULL;
+	kura_secret_free(c->bucket_key);
+	c->bucket_key = NULL;
+	kura_box_ctx_free(c->box);
+	c->box = NULL;
 	c->bk_id = 0;
 }
 
-/* Derive the seal key from a bucket key and cache it as bk_id's. */
-static enum kura_err derive(struct kura_seal_ctx *c, uint64_t bk_id,
-			    struct kura_secret *bucket_key, struct kura_error *err)
+void kura_seal_ctx_release(struct kura_seal_ctx *c)
+{
+	drop_keys(c);
+	kura_buf_release(&c->aad);
+}
+
+/* Cache bucket key bk (taken over) as bk_id's, with the seal key derived
+ * from it ready for use. */
+static enum kura_err take_key(struct kura_seal_ctx *c, uint64_t bk_id,
+			      struct kura_secret *bk, struct kura_error *err)
 {
 	struct kura_secret *k = kura_secret_new(KURA_AES256_KEY_LEN);
+	enum kura_err rc = KURA_OK;
+	drop_keys(c);
 	if (k == NULL)
-		return kura_fail(err, KURA_ENOMEM, "seal: locked memory");
-	if (!kura_hmac_sha256(bucket_key->data, bucket_key->len, SEAL_LABEL,
-			      sizeof(SEAL_LABEL) - 1, k->data)) {
-		kura_secret_free(k);
-		return kura_fail_openssl(err, KURA_ECRYPTO, "seal key");
+		rc = kura_fail(err, KURA_ENOMEM, "seal: locked memory");
+	else if (!kura_hmac_sha256(bk->data, bk->len, SEAL_LABEL, sizeof(SEAL_LABEL) - 1,
+				   k->data))
+		rc = kura_fail_openssl(err, KURA_ECRYPTO, "seal key");
+	if (rc == KURA_OK)
+		rc = kura_box_ctx_new(k, &c->box, err);
+	kura_secret_free(k);
+	if (rc != KURA_OK) {
+		kura_secret_free(bk);
+		return rc;
 	}
-	kura_seal_ctx_release(c);
-	c->key = k;
+	c->bucket_key = bk;
 	c->bk_id = bk_id;
 	return KURA_OK;
 }
@@ -245,24 +263,32 @@ static enum kura_err key_for_write(struct kura_seal_ctx *c,
 	enum kura_err rc = kura_kms_write_key(c->kms, b, 0, &bk_id, &bk, err);
 	if (rc != KURA_OK)
 		return rc;
-	if (c->key == NULL || c->bk_id != bk_id)
-		rc = derive(c, bk_id, bk, err);
-	kura_secret_free(bk);
-	return rc;
+	if (c->box != NULL && c->bk_id == bk_id) {
+		kura_secret_free(bk);
+		return KURA_OK;
+	}
+	return take_key(c, bk_id, bk, err);
 }
 
 /* The seal key of bucket key bk_id (to open a row sealed by it). */
 static enum kura_err key_for_read(struct kura_seal_ctx *c, uint64_t bk_id,
 				  struct kura_error *err)
 {
-	if (c->key != NULL && c->bk_id == bk_id)
+	if (c->box != NULL && c->bk_id == bk_id)
 		return KURA_OK;
 	struct kura_secret *bk = NULL;
 	enum kura_err rc = kura_kms_read_key(c->kms, bk_id, &bk, err);
-	if (rc == KURA_OK)
-		rc = derive(c, bk_id, bk, err);
-	kura_secret_free(bk);
-	return rc;
+	return rc == KURA_OK ? take_key(c, bk_id, bk, err) : rc;
+}
+
+enum kura_err kura_seal_bucket_key(struct kura_seal_ctx *c, uint64_t bk_id,
+				   struct kura_secret **out, struct kura_error *err)
+{
+	if (c->bucket_key != NULL && c->bk_id == bk_id) {
+		*out = kura_secret_dup(c->bucket_key);
+		return *out ? KURA_OK : kura_fail(err, KURA_ENOMEM, "bucket key copy");
+	}
+	return kura_kms_read_key(c->kms, bk_id, out, err);
 }
 
 /* ---- sealing and opening ---- */
@@ -277,8 +303,8 @@ static enum kura_err seal_with(struct kura_seal_ctx *c, struct enc *e,
 		return kura_fail(err, e->rc, "seal: row too large to encode");
 	if (n >= KURA_ETAG_MAX)
 		return kura_fail(err, KURA_EINVAL, "seal: bad ETag");
-	enum kura_err rc = kura_box_seal(c->key, (const uint8_t *)e->b.data, e->b.len,
-					 (const uint8_t *)etag, n, seal, err);
+	enum kura_err rc = kura_box_ctx_seal(c->box, (const uint8_t *)e->b->data,
+					     e->b->len, (const uint8_t *)etag, n, seal, err);
 	if (rc != KURA_OK)
 		return rc;
 	*seal_len = n + KURA_BOX_OVERHEAD;
@@ -321,8 +347,8 @@ static enum kura_err open_with(struct kura_seal_ctx *c, struct enc *e,
 		return rc;
 	struct kura_error e2 = { 0 };
 	size_t n = seal_len - KURA_BOX_OVERHEAD;
-	rc = kura_box_open(c->key, (const uint8_t *)e->b.data, e->b.len, seal, seal_len,
-			   (uint8_t *)out, &e2);
+	rc = kura_box_ctx_open(c->box, (const uint8_t *)e->b->data, e->b->len, seal,
+			       seal_len, (uint8_t *)out, &e2);
 	if (rc == KURA_EINTEGRITY)
 		return kura_fail(err, rc, "%s does not match its seal", what);
 	if (rc != KURA_OK)
@@ -339,11 +365,10 @@ static enum kura_err seal_object_row(struct kura_seal_ctx *c, uint64_t tenant_id
 				     struct kura_object *o, struct kura_error *err)
 {
 	struct enc e;
-	enc_init(&e);
+	enc_init(&e, c);
 	encode_object(&e, tenant_id, o);
 	enum kura_err rc = seal_with(c, &e, o->etag, o->seal, &o->seal_len,
 				     &o->seal_bk_id, err);
-	kura_buf_release(&e.b);
 	return rc;
 }
 
@@ -364,10 +389,9 @@ enum kura_err kura_seal_upload(struct kura_seal_ctx *c, const struct kura_bucket
 	enum kura_err rc = key_for_write(c, b, err);
 	if (rc != KURA_OK)
 		return rc;
-	enc_init(&e);
+	enc_init(&e, c);
 	encode_upload(&e, b->tenant_id, u);
 	rc = seal_with(c, &e, "", u->seal, &u->seal_len, &u->seal_bk_id, err);
-	kura_buf_release(&e.b);
 	return rc;
 }
 
@@ -379,10 +403,9 @@ enum kura_err kura_seal_part(struct kura_seal_ctx *c, const struct kura_bucket *
 	enum kura_err rc = key_for_write(c, b, err);
 	if (rc != KURA_OK)
 		return rc;
-	enc_init(&e);
+	enc_init(&e, c);
 	encode_part(&e, b->tenant_id, b->id, version_uid, p);
 	rc = seal_with(c, &e, p->etag, p->seal, &p->seal_len, &p->seal_bk_id, err);
-	kura_buf_release(&e.b);
 	return rc;
 }
 
@@ -398,11 +421,10 @@ enum kura_err kura_seal_object_open(struct kura_seal_ctx *c, uint64_t tenant_id,
 			return kura_fail(err, KURA_EINTEGRITY,
 					 "object's parts do not match its seal");
 	}
-	enc_init(&e);
+	enc_init(&e, c);
 	encode_object(&e, tenant_id, o);
 	enum kura_err rc = open_with(c, &e, o->seal, o->seal_len, o->seal_bk_id, o->etag,
 				     "object", err);
-	kura_buf_release(&e.b);
 	return rc;
 }
 
@@ -411,11 +433,10 @@ enum kura_err kura_seal_upload_open(struct kura_seal_ctx *c, uint64_t tenant_id,
 {
 	struct enc e;
 	char none[KURA_ETAG_MAX] = "";
-	enc_init(&e);
+	enc_init(&e, c);
 	encode_upload(&e, tenant_id, u);
 	enum kura_err rc = open_with(c, &e, u->seal, u->seal_len, u->seal_bk_id, none,
 				     "upload", err);
-	kura_buf_release(&e.b);
 	if (rc == KURA_OK && none[0] != '\0')
 		rc = kura_fail(err, KURA_EINTEGRITY, "upload: malformed seal");
 	return rc;
@@ -427,11 +448,10 @@ enum kura_err kura_seal_part_open(struct kura_seal_ctx *c, uint64_t tenant_id,
 				  struct kura_part *p, struct kura_error *err)
 {
 	struct enc e;
-	enc_init(&e);
+	enc_init(&e, c);
 	encode_part(&e, tenant_id, bucket_id, version_uid, p);
 	enum kura_err rc = open_with(c, &e, p->seal, p->seal_len, p->seal_bk_id, p->etag,
 				     "upload part", err);
-	kura_buf_release(&e.b);
 	return rc;
 }
 

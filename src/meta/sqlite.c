@@ -4559,7 +4559,9 @@ static enum kura_err sqlite_object_list(void *priv, uint64_t bucket_id,
 							  : (int64_t)limit);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (n == cap) {
-			size_t ncap = cap == 0 ? (limit < 64 ? limit : 64)
+			/* A page of a listing at once (rows are whole object
+			 * rows now: growing copies them). */
+			size_t ncap = cap == 0 ? (limit < 1024 ? limit : 1024)
 					       : cap * 2;
 			void *p = realloc(tmp, ncap * sizeof(*tmp));
 			if (p == NULL) {

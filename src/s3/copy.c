@@ -110,7 +110,7 @@ static enum kura_err copy_bytes(struct s3_req *r, const struct copy_source *src,
 	struct s3_objread *or = NULL;
 	uint8_t *buf = malloc(COPY_BUF);
 	enum kura_err rc = buf ? s3_objread_new(r->svc, &src->bucket, src->obj,
-						src->sse.customer_key, &or, err)
+						src->sse.customer_key, &r->seal, &or, err)
 			       : kura_fail(err, KURA_ENOMEM, "copy buffer");
 	uint64_t done = 0;
 	while (rc == KURA_OK && done < len) {

@@ -86,7 +86,8 @@ static struct get_stream *stream_new(struct s3_req *r, const struct kura_object 
 		memcpy(gs->key, o->key, o->key_len);
 		gs->key[o->key_len] = '\0';
 	}
-	if (s3_objread_new(r->svc, &r->bucket, o, r->sse.customer_key, &gs->or, NULL) !=
+	if (s3_objread_new(r->svc, &r->bucket, o, r->sse.customer_key, &r->seal, &gs->or,
+			   NULL) !=
 	    KURA_OK) {
 		stream_free(gs);
 		return NULL;

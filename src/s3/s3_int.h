@@ -566,11 +566,14 @@ void s3_integrity_report(struct kura_service *svc, const struct s3_who *who,
 struct s3_objread;
 
 /* obj (and its parts) must outlive the reader.  customer_key: the SSE-C
- * key of an SSE-C object (checked already), else NULL. */
+ * key of an SSE-C object (checked already), else NULL.  seal: the context
+ * that opened obj's seal (may be NULL): its bucket key, when the parts'
+ * DEKs are wrapped by the same one, is used instead of a second lookup. */
 enum kura_err s3_objread_new(struct kura_service *svc,
 			     const struct kura_bucket *bucket,
 			     const struct kura_object *obj,
 			     const struct kura_secret *customer_key,
+			     const struct kura_seal_ctx *seal,
 			     struct s3_objread **out, struct kura_error *err);
 /* Up to n bytes at object offset off into buf; *got == 0 only at the end.
  * KURA_EINTEGRITY when stored data fails authentication. */
