@@ -45,7 +45,27 @@ enum kura_err kura_daemon_audit_start(struct kura_service *svc,
 void kura_daemon_audit_checkpoint(struct kura_service *svc);
 void kura_daemon_audit_stop(struct kura_service *svc, const char *reason);
 
-/* Run the server until SIGTERM or SIGINT; returns the process exit code. */
+/* Told about each problem kura_daemon_check_config finds (msg names the
+ * key and what is wrong). */
+typedef void (*kura_config_problem_fn)(void *ctx, const char *msg);
+
+/*
+ * Check the whole configuration without creating, opening or locking
+ * anything (config_check.c): the listen address against TLS, the TLS
+ * files, the key provider, data store and metadata store names, the key
+ * provider's own settings and files (keys.h check_config), and the
+ * settings the service reads.  With report NULL, stop at the first problem;
+ * else report every problem and carry on.  Returns the first problem's
+ * code (its message in err), KURA_OK when there is none.
+ */
+enum kura_err kura_daemon_check_config(const struct kura_config *cfg,
+				       kura_config_problem_fn report, void *ctx,
+				       struct kura_error *err);
+
+/* Run the server until SIGTERM or SIGINT; returns the process exit code.
+ * Start-up order: the whole configuration is checked, then the port, and
+ * only then is the data directory created and locked (a second server on
+ * it exits at once naming the owner's pid), migrated and recovered. */
 int kura_daemon_run(const struct kura_config *cfg);
 
 #endif

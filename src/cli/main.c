@@ -134,7 +134,7 @@ struct kura_service *cli_open_service(const struct kura_config *cfg)
 	struct kura_service *svc = NULL;
 	kura_log_threshold = KURA_LOG_WARN;
 	if (kura_secret_harden_process(&err) != KURA_OK ||
-	    kura_service_open(cfg, true, &svc, &err) != KURA_OK) {
+	    kura_service_open(cfg, KURA_SERVICE_INIT, &svc, &err) != KURA_OK) {
 		fprintf(stderr, "kura: %s\n", err.msg);
 		kura_service_close(svc);
 		return NULL;
