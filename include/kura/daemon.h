@@ -13,9 +13,11 @@
 #define KURA_ROOT_CREDENTIALS_FILE "root-credentials"
 
 /* Make sure the root tenant exists and has credentials: those of
- * KURA_ROOT_ACCESS_KEY / KURA_ROOT_SECRET_KEY when set, else generated ones,
- * which are printed once and saved (mode 0600) to
- * DATA_DIR/root-credentials. */
+ * KURA_ROOT_ACCESS_KEY / KURA_ROOT_SECRET_KEY when set (captured from the
+ * environment, kura_env_capture; added when missing, never written to a
+ * file, never re-activated once revoked), else — when the root tenant is
+ * created — generated ones, which are printed once and saved (mode 0600)
+ * to DATA_DIR/root-credentials for the owner to collect and remove. */
 enum kura_err kura_daemon_bootstrap(struct kura_service *svc,
 				    struct kura_error *err);
 

@@ -96,7 +96,7 @@ static void check_keys(struct findings *f, const struct kura_config *cfg,
 		say(f, "OK", "keys.provider", "pkcs11: KEKs held in a token, not extractable");
 		if (kura_config_get(cfg, "keys", "pin_file"))
 			private_file(f, "keys.pin_file", kura_config_get(cfg, "keys", "pin_file"));
-		else if (getenv("KURA_PKCS11_PIN") == NULL)
+		else if (kura_env_secret("KURA_PKCS11_PIN") == NULL)
 			say(f, "ERROR", "keys.pin_file",
 			    "no pin_file and KURA_PKCS11_PIN is not set");
 	} else if (strcmp(provider, "kmip") == 0) {

@@ -7,13 +7,15 @@
  * or knowledge of a layer: the listen address against TLS, the TLS files,
  * the names of the key provider, data store and metadata store, each key
  * provider's own settings and files, and the settings the service parses
- * itself.  None of these checks writes anything.
+ * itself, and the root credentials from the environment.  None of these
+ * checks writes anything.
  *
  * Thread-safe (no state).
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "kura/auth.h"
 #include "kura/daemon.h"
 #include "kura/http.h"
 #include "kura/log.h"
@@ -63,12 +65,36 @@ static enum kura_err check_keys(const struct kura_config *cfg,
 				      err);
 }
 
+/* The root credentials from the environment (kura_env_capture): both or
+ * neither, and acceptable, before anything is created with them. */
+static enum kura_err check_env_root(const struct kura_config *cfg,
+				    struct kura_error *err)
+{
+	char id[KURA_ACCESS_KEY_ID_MAX];
+	const struct kura_secret *secret = kura_env_secret("KURA_ROOT_SECRET_KEY");
+	bool have_id = kura_env_secret_str("KURA_ROOT_ACCESS_KEY", id, sizeof(id));
+	(void)cfg;
+	if (kura_env_secret("KURA_ROOT_ACCESS_KEY") != NULL && !have_id)
+		return kura_fail(err, KURA_ECONFIG, "KURA_ROOT_ACCESS_KEY is too long");
+	if (have_id != (secret != NULL))
+		return kura_fail(err, KURA_ECONFIG, "set both KURA_ROOT_ACCESS_KEY and "
+				 "KURA_ROOT_SECRET_KEY, or neither");
+	if (have_id && !kura_auth_access_key_id_valid(id))
+		return kura_fail(err, KURA_ECONFIG, "KURA_ROOT_ACCESS_KEY must be 16-128 "
+				 "characters of A-Z and 0-9");
+	if (secret != NULL && (secret->len < 16 || secret->len > KURA_SECRET_KEY_MAX))
+		return kura_fail(err, KURA_ECONFIG, "KURA_ROOT_SECRET_KEY must be 16-%d "
+				 "characters", KURA_SECRET_KEY_MAX);
+	return KURA_OK;
+}
+
 static const check_fn checks[] = {
 	check_log_level,
 	kura_service_check_config,
 	check_backends,
 	kura_http_check_config,
 	check_keys,
+	check_env_root,
 };
 
 enum kura_err kura_daemon_check_config(const struct kura_config *cfg,

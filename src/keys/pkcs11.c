@@ -208,16 +208,16 @@ static enum kura_err pin_load(const struct kura_config *cfg,
 	const char *path = kura_config_get(cfg, "keys", "pin_file");
 	if (path != NULL && path[0] != '\0')
 		return pin_from_file(path, out, err);
-	const char *env = getenv(PIN_ENV);
-	if (env == NULL || env[0] == '\0')
+	/* Taken from the environment (and wiped there) at start-up. */
+	const struct kura_secret *env = kura_env_secret(PIN_ENV);
+	if (env == NULL)
 		return kura_fail(err, KURA_ECONFIG,
 				 "[keys] pin_file is unset and " PIN_ENV
 				 " is not set: the pkcs11 provider needs the user PIN");
-	size_t n = strnlen(env, PIN_MAX + 1);
-	if (n > PIN_MAX)
+	if (env->len > PIN_MAX)
 		return kura_fail(err, KURA_ECONFIG,
 				 PIN_ENV " is longer than %d bytes", PIN_MAX);
-	*out = kura_secret_from(env, n);
+	*out = kura_secret_dup(env);
 	if (*out == NULL)
 		return kura_fail(err, KURA_ENOMEM, "locked memory for the PIN");
 	return KURA_OK;
