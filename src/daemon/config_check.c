@@ -54,13 +54,19 @@ static enum kura_err check_backends(const struct kura_config *cfg,
 	return KURA_OK;
 }
 
-static enum kura_err check_keys(const struct kura_config *cfg,
-				struct kura_error *err)
+static enum kura_err check_kek_scope(const struct kura_config *cfg,
+				     struct kura_error *err)
 {
 	const char *scope = kura_config_get(cfg, "keys", "kek_scope");
 	if (strcmp(scope, "bucket") != 0 && strcmp(scope, "tenant") != 0)
 		return kura_fail(err, KURA_ECONFIG,
 				 "[keys] kek_scope must be bucket or tenant, not '%s'", scope);
+	return KURA_OK;
+}
+
+static enum kura_err check_provider(const struct kura_config *cfg,
+				    struct kura_error *err)
+{
 	return kura_keys_check_config(cfg, kura_config_get(cfg, "server", "data_dir"),
 				      err);
 }
@@ -93,7 +99,8 @@ static const check_fn checks[] = {
 	kura_service_check_config,
 	check_backends,
 	kura_http_check_config,
-	check_keys,
+	check_kek_scope,
+	check_provider,
 	check_env_root,
 };
 
