@@ -178,6 +178,7 @@ enum kura_err kura_service_check_config(const struct kura_config *cfg,
 	tmp->cfg = cfg;
 	enum kura_err rc = KURA_OK;
 	const char *dir = kura_config_get(cfg, "server", "data_dir");
+	/* Room for the names of the files below it. */
 	if (dir[0] == '\0' || strlen(dir) >= sizeof(tmp->data_dir) - 256)
 		rc = kura_fail(err, KURA_ECONFIG, "[server] data_dir must be a path "
 			       "of 1 to %zu bytes", sizeof(tmp->data_dir) - 257);
@@ -195,12 +196,17 @@ static enum kura_err take_locks(struct kura_service *svc, struct kura_error *err
 	enum kura_err rc = kura_dirlock_acquire(svc->data_dir, "data directory",
 						&svc->dir_lock, err);
 	const char *store = kura_config_get(svc->cfg, "storage", "path");
+	struct stat a, b;
 	if (rc != KURA_OK || store == NULL)
 		return rc;
 	rc = kura_mkdirs(store, 0700, err);
-	if (rc == KURA_OK)
-		rc = kura_dirlock_acquire(store, "[storage] path", &svc->store_lock, err);
-	return rc;
+	if (rc != KURA_OK)
+		return rc;
+	/* The data directory itself: its lock is held already. */
+	if (stat(store, &a) == 0 && stat(svc->data_dir, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return KURA_OK;
+	return kura_dirlock_acquire(store, "[storage] path", &svc->store_lock, err);
 }
 
 static enum kura_err need_owner(const struct kura_service *svc, const char *what,
@@ -419,8 +425,8 @@ enum kura_err kura_service_recover(struct kura_service *svc,
 	enum kura_err rc = need_owner(svc, "recovery", err);
 	if (rc != KURA_OK)
 		return rc;
-	rc = svc->store->ops->recover(svc->store->priv, is_referenced,
-						    svc, &staged, err);
+	rc = svc->store->ops->recover(svc->store->priv, is_referenced, svc, &staged,
+				      err);
 	if (rc != KURA_OK)
 		return rc;
 	rc = kura_service_collect(svc, SIZE_MAX, &collected, err);

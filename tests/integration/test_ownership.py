@@ -144,6 +144,24 @@ def test_owner_killed_hard_releases_the_data_dir(tmp_path):
         server.close()
 
 
+def test_second_server_on_a_shared_blob_store_exits(tmp_path):
+    """Two data directories, one [storage] path: the blob store has one
+    owner too, or the second server's recovery would remove the first
+    one's uploads in flight (its metadata knows none of them)."""
+    store = tmp_path / "shared-blobs"
+    cfg = tmp_path / "kura.ini"
+    cfg.write_text(f"[storage]\npath = {store}\n")
+    a = KuraServer(tmp_path / "a", config=cfg)
+    (tmp_path / "a").mkdir()
+    a.start()
+    try:
+        err = must_exit(start_second(tmp_path / "b-data", pick_free_port(), config=cfg))
+        assert f"pid {a.proc.pid}" in err and str(store) in err, err
+        assert a.running
+    finally:
+        a.close()
+
+
 def test_cli_commands_beside_a_server_leave_uploads_alone(kura_server):
     """tenant, key, audit and check commands run while the server owns the
     directory: they work, and an upload in flight keeps its staged blob."""
