@@ -323,7 +323,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	    kura_config_set(cfg, "storage", "segment_size", "4K", &err) != KURA_OK ||
 	    kura_config_set(cfg, "limits", "max_object_size", "1M", &err) != KURA_OK)
 		die("config", &err);
-	if (kura_service_open(cfg, true, &svc, &err) != KURA_OK)
+	if (kura_service_open(cfg, KURA_SERVICE_INIT | KURA_SERVICE_OWNER, &svc,
+			      &err) != KURA_OK)
 		die("service open", &err);
 	kura_s3_handler_init(&handler, svc);
 	struct kura_tenant t;

@@ -6,7 +6,10 @@
 #   2. every .c/.h under src/ and include/ opens with a /* comment block
 #      (purpose, invariants, threading);
 #   3. no // comments in src/ and include/ (string literals such as
-#      "http://" are fine).
+#      "http://" are fine);
+#   4. getenv() only in src/core/envsecret.c: every variable kura reads is
+#      a credential, captured into locked memory and wiped from the
+#      environment there (secret.h), never read again from environ.
 #
 # Layout is .clang-format's business and is not policed here.
 # Prints one "path:line: problem" per offence and exits 1 if there is any.
@@ -90,6 +93,17 @@ for f in $(list '*.[ch]' src include); do
 		}
 	}
 	END { exit bad ? 1 : 0 }' "$f" || status=1
+done
+
+# Rule 4: the environment is read in one place.
+for f in $(list '*.c' src); do
+	[ "$f" = src/core/envsecret.c ] && continue
+	grep -n 'getenv *(' "$f" | while IFS=: read -r line _; do
+		echo "$f:$line: getenv() outside src/core/envsecret.c (use kura_env_secret)"
+	done
+	if grep -q 'getenv *(' "$f"; then
+		status=1
+	fi
 done
 
 if [ "$status" -ne 0 ]; then

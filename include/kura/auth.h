@@ -56,11 +56,25 @@ enum kura_err kura_auth_add_key(struct kura_meta *meta,
 				const char *secret, struct kura_error *err);
 
 /* Look up an active access key and unseal its secret.  KURA_ENOENT when the
- * id is unknown or inactive. */
+ * id is unknown or revoked; KURA_EPERM (naming the tenant) when its tenant
+ * is suspended.  Reads the key and the tenant from meta on every call —
+ * nothing is cached — so a revocation or suspension made by another
+ * process applies to the next request. */
 enum kura_err kura_auth_lookup_key(struct kura_meta *meta,
 				   const struct kura_secret *system_key,
 				   const char *id, struct kura_access_key *rec,
 				   struct kura_secret **secret,
+				   struct kura_error *err);
+
+/* Replace access key old_id of tenant_id with a fresh one in one
+ * transaction (meta access_key_replace): id and secret receive the new
+ * credentials (to be shown once); old_id is revoked.  KURA_ENOENT /
+ * KURA_ESTATE as access_key_replace (missing, revoked, another tenant's). */
+enum kura_err kura_auth_rotate_key(struct kura_meta *meta,
+				   const struct kura_secret *system_key,
+				   uint64_t tenant_id, const char *old_id,
+				   char id[KURA_ACCESS_KEY_LEN + 1],
+				   char secret[KURA_SECRET_KEY_LEN + 1],
 				   struct kura_error *err);
 
 /* Create a tenant and its first access key; id and secret receive the new

@@ -15,9 +15,11 @@
 #define KURA_ROOT_CREDENTIALS_FILE "root-credentials"
 
 /* Make sure the root tenant exists and has credentials: those of
- * KURA_ROOT_ACCESS_KEY / KURA_ROOT_SECRET_KEY when set, else generated ones,
- * which are printed once and saved (mode 0600) to
- * DATA_DIR/root-credentials. */
+ * KURA_ROOT_ACCESS_KEY / KURA_ROOT_SECRET_KEY when set (captured from the
+ * environment, kura_env_capture; added when missing, never written to a
+ * file, never re-activated once revoked), else — when the root tenant is
+ * created — generated ones, which are printed once and saved (mode 0600)
+ * to DATA_DIR/root-credentials for the owner to collect and remove. */
 enum kura_err kura_daemon_bootstrap(struct kura_service *svc,
 				    struct kura_error *err);
 
@@ -47,13 +49,33 @@ enum kura_err kura_daemon_audit_start(struct kura_service *svc,
 void kura_daemon_audit_checkpoint(struct kura_service *svc);
 void kura_daemon_audit_stop(struct kura_service *svc, const char *reason);
 
-/* Seal the metadata rows written before schema 4 that are not sealed yet
+/* Seal the metadata rows written before schema 5 that are not sealed yet
  * (seal_job.c); *done when none is left.  Records what it sealed in the
  * audit log ("meta.seal"). */
 enum kura_err kura_daemon_seal_upgrade(struct kura_service *svc, bool *done,
 				       struct kura_error *err);
 
-/* Run the server until SIGTERM or SIGINT; returns the process exit code. */
+/* Told about each problem kura_daemon_check_config finds (msg names the
+ * key and what is wrong). */
+typedef void (*kura_config_problem_fn)(void *ctx, const char *msg);
+
+/*
+ * Check the whole configuration without creating, opening or locking
+ * anything (config_check.c): the listen address against TLS, the TLS
+ * files, the key provider, data store and metadata store names, the key
+ * provider's own settings and files (keys.h check_config), and the
+ * settings the service reads.  With report NULL, stop at the first problem;
+ * else report every problem and carry on.  Returns the first problem's
+ * code (its message in err), KURA_OK when there is none.
+ */
+enum kura_err kura_daemon_check_config(const struct kura_config *cfg,
+				       kura_config_problem_fn report, void *ctx,
+				       struct kura_error *err);
+
+/* Run the server until SIGTERM or SIGINT; returns the process exit code.
+ * Start-up order: the whole configuration is checked, then the port, and
+ * only then is the data directory created and locked (a second server on
+ * it exits at once naming the owner's pid), migrated and recovered. */
 int kura_daemon_run(const struct kura_config *cfg);
 
 #endif

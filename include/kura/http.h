@@ -152,9 +152,28 @@ enum kura_err kura_http_resp_stream(struct kura_http_req *req, uint64_t size,
 struct kura_http_server;
 
 /*
+ * Check [server] listen, tls_cert and tls_key without binding anything:
+ * a numeric address, plain HTTP only on loopback, both TLS files set,
+ * readable, PEM, and the key the certificate's.  KURA_ECONFIG naming the
+ * key.  The server calls it before it creates anything; `kura check` too.
+ */
+enum kura_err kura_http_check_config(const struct kura_config *cfg,
+				     struct kura_error *err);
+
+/*
+ * Can [server] listen be bound now?  Binds a socket the way the listener
+ * will (SO_REUSEADDR, never SO_REUSEPORT) and closes it: KURA_EBUSY with a
+ * clear message when another process listens there.  A start-up check
+ * only: the listener's own bind is what finally counts.
+ */
+enum kura_err kura_http_probe_listen(const struct kura_config *cfg,
+				     struct kura_error *err);
+
+/*
  * Start listening as configured ([server] listen, tls_cert, tls_key,
  * max_connections, connection_timeout; [limits] max_header_bytes,
- * max_url_bytes).  Refuses plain HTTP on a non-loopback address.
+ * max_url_bytes).  Refuses plain HTTP on a non-loopback address.  The
+ * port is bound without SO_REUSEPORT: a port in use is an error.
  */
 enum kura_err kura_http_start(const struct kura_config *cfg,
 			      const struct kura_http_handler *handler,

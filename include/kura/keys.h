@@ -54,6 +54,17 @@ struct kura_keys_ops {
 	 * after a successful open. */
 	void (*close)(void *priv);
 
+	/* Optional: check the [keys] settings open will need, without opening,
+	 * connecting or creating anything (no priv: nothing is allocated yet):
+	 * required keys set, named files present, readable and — for secrets —
+	 * private.  KURA_ECONFIG (or the code of the failed check) naming the
+	 * key.  The server runs it before it creates its data directory, so a
+	 * bad configuration leaves nothing behind.  NULL: nothing to check
+	 * beyond what open does. */
+	enum kura_err (*check_config)(const struct kura_config *cfg,
+				      const char *data_dir,
+				      struct kura_error *err);
+
 	/* Create a new AES-256 KEK.  label is a human hint (may be stored by
 	 * the provider, never trusted).  Writes the new id to id_out. */
 	enum kura_err (*kek_create)(void *priv, const char *label,
@@ -136,6 +147,13 @@ extern const struct kura_keys_ops *const kura_keys_providers[];
 enum kura_err kura_keys_open(const struct kura_config *cfg,
 			     const char *data_dir, struct kura_keys **out,
 			     struct kura_error *err);
+
+/* Check [keys] provider (a compiled-in name) and, through the provider's
+ * check_config, its settings; opens and creates nothing.  KURA_ECONFIG for
+ * an unknown provider name. */
+enum kura_err kura_keys_check_config(const struct kura_config *cfg,
+				     const char *data_dir,
+				     struct kura_error *err);
 
 /* Close and free.  NULL is a no-op. */
 void kura_keys_close(struct kura_keys *keys);

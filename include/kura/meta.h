@@ -48,10 +48,19 @@
 #define KURA_SEAL_MAX (12 + KURA_ETAG_MAX + 16)
 #define KURA_PARTS_DIGEST_LEN 32
 
+/* A tenant's state.  Suspended: its buckets and keys stay as they are,
+ * but every request signed by one of its access keys is refused (auth.h
+ * kura_auth_lookup_key); resuming makes them work again.  (v4) */
+enum kura_tenant_state {
+	KURA_TENANT_ACTIVE = 0,
+	KURA_TENANT_SUSPENDED = 1,
+};
+
 struct kura_tenant {
 	uint64_t id;
 	char name[KURA_TENANT_NAME_MAX];
 	int64_t created_ms;
+	enum kura_tenant_state state;	/* a new tenant is active */
 };
 
 struct kura_access_key {
@@ -60,7 +69,7 @@ struct kura_access_key {
 	uint8_t secret_sealed[KURA_SEALED_SECRET_MAX];	/* box under system key */
 	size_t secret_sealed_len;
 	int64_t created_ms;
-	bool active;
+	bool active;	/* false: revoked, for good (access_key_revoke) */
 };
 
 /*
@@ -159,7 +168,7 @@ struct kura_bucket {
  * a field without the seal failing.  The store keeps seals opaquely: the
  * seal is made and opened above this interface (src/kms/seal.c), and a
  * sealed row's ETag is never stored in the clear (the etag column is
- * written empty when seal_len > 0).  Rows written before schema 4 have no
+ * written empty when seal_len > 0).  Rows written before schema 5 have no
  * seal (seal_len 0, seal_bk_id 0) until the upgrade job seals them.
  */
 
@@ -264,7 +273,7 @@ struct kura_upload_part {
 
 /*
  * Rows to seal again: those sealed by one bucket key (after a rotation of
- * the bucket's own key), or never sealed (written before schema 4).
+ * the bucket's own key), or never sealed (written before schema 5).
  */
 struct kura_seal_batch {
 	struct kura_object *objects;	/* never-sealed ones with their parts */
@@ -313,7 +322,8 @@ struct kura_meta_ops {
 
 	/* -- tenants and access keys -- */
 
-	/* KURA_EEXIST when the name is taken.  t->id is assigned. */
+	/* KURA_EEXIST when the name is taken.  t->id is assigned; the tenant
+	 * is created active whatever t->state says. */
 	enum kura_err (*tenant_create)(void *priv, struct kura_tenant *t,
 				       struct kura_error *err);
 	enum kura_err (*tenant_get)(void *priv, uint64_t id,
@@ -636,7 +646,7 @@ struct kura_meta_ops {
 				       struct kura_bucket *out,
 				       struct kura_error *err);
 	/* Ids of buckets that hold rows never sealed (objects, uploads or
-	 * upload parts written before schema 4), ascending, up to max. */
+	 * upload parts written before schema 5), ascending, up to max. */
 	enum kura_err (*seal_pending_buckets)(void *priv, uint64_t *ids,
 					      size_t max, size_t *count,
 					      struct kura_error *err);
@@ -680,6 +690,53 @@ struct kura_meta_ops {
 					 const uint8_t id[KURA_BLOB_ID_LEN],
 					 bool *referenced,
 					 struct kura_error *err);
+
+	/* -- tenant and access-key lifecycle (v4) -- */
+
+	/* Every tenant in name order; *out is allocated from pool (NULL when
+	 * *count is 0). */
+	enum kura_err (*tenant_list)(void *priv, struct kura_pool *pool,
+				     struct kura_tenant **out, size_t *count,
+				     struct kura_error *err);
+	/* Set tenant id's state (setting the state it has is success).
+	 * Every process sees it at its next request: authentication reads it
+	 * per request, nothing caches it.  KURA_ENOENT for no such tenant. */
+	enum kura_err (*tenant_set_state)(void *priv, uint64_t id,
+					  enum kura_tenant_state state,
+					  struct kura_error *err);
+	/*
+	 * Delete tenant id in one transaction: its access keys (revoked or
+	 * not), then the rows of its destroyed kura keys and their versions,
+	 * then the tenant.  Refused, changing nothing: KURA_ENOTEMPTY while it
+	 * owns a bucket (shred or delete them first: their data and keys are
+	 * the caller's business, daemon.h kura_daemon_shred); KURA_ESTATE
+	 * while one of its kura keys is not destroyed (its KEK lives in the
+	 * provider: destroy it first, kms.h); KURA_ENOENT for no such tenant.
+	 * The id is never given to another tenant; the name may be.
+	 */
+	enum kura_err (*tenant_delete)(void *priv, uint64_t id,
+				       struct kura_error *err);
+	/* Access keys of a tenant (active and revoked), oldest first; *out
+	 * from pool (NULL when *count is 0), sealed secrets included. */
+	enum kura_err (*access_key_list)(void *priv, uint64_t tenant_id,
+					 struct kura_pool *pool,
+					 struct kura_access_key **out,
+					 size_t *count, struct kura_error *err);
+	/* Revoke access key id for good: active becomes false and no call
+	 * makes it true again; the row stays, so the id is never reused
+	 * while its tenant exists.  Takes effect at every process's next
+	 * request.  Revoking a revoked key is success; KURA_ENOENT for no
+	 * such key. */
+	enum kura_err (*access_key_revoke)(void *priv, const char *id,
+					   struct kura_error *err);
+	/* Rotation in one transaction: store k (active, of old_id's tenant)
+	 * and revoke old_id, so there is never a moment with both or
+	 * neither.  KURA_ENOENT when old_id does not exist; KURA_ESTATE when
+	 * it is revoked already or k->tenant_id is not its tenant;
+	 * KURA_EEXIST when k->id is taken. */
+	enum kura_err (*access_key_replace)(void *priv, const char *old_id,
+					    const struct kura_access_key *k,
+					    struct kura_error *err);
 };
 
 struct kura_meta {

@@ -15,7 +15,7 @@
  *
  * A seal is made when a row is written and opened whenever a row is read
  * to answer a client (GET, HEAD, listings, copies, tagging, multipart).
- * Rows written before schema 4 carry no seal until the upgrade job
+ * Rows written before schema 5 carry no seal until the upgrade job
  * (kura_seal_upgrade) seals them; reading one is KURA_EBUSY while that job
  * still has work (the settings marker KURA_SEAL_PENDING), KURA_EINTEGRITY
  * afterwards.
@@ -36,7 +36,7 @@
 #include "kura/meta.h"
 #include "kura/secret.h"
 
-/* Settings row present while rows written before schema 4 are unsealed. */
+/* Settings row present while rows written before schema 5 are unsealed. */
 #define KURA_SEAL_PENDING "seal_pending"
 
 struct kura_box_ctx;
@@ -123,7 +123,7 @@ struct kura_seal_report {
 };
 
 /*
- * The upgrade of rows written before schema 4: seal every row never
+ * The upgrade of rows written before schema 5: seal every row never
  * sealed, bucket by bucket, when the KURA_SEAL_PENDING marker is set;
  * remove the marker when none is left.  Buckets whose own key is disabled
  * are skipped (report->buckets_skipped) for a later run.  Safe to run

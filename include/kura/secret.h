@@ -13,6 +13,7 @@
 #ifndef KURA_SECRET_H
 #define KURA_SECRET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,36 @@ void kura_secret_free(struct kura_secret *s);
 
 /* Wipe an ordinary buffer in a way the compiler cannot elide. */
 void kura_wipe(void *p, size_t n);
+
+/*
+ * Credentials from the environment (envsecret.c).  kura reads
+ * KURA_ROOT_ACCESS_KEY, KURA_ROOT_SECRET_KEY and KURA_PKCS11_PIN; capture
+ * moves each one present into a secret and wipes it from the process: the
+ * variable leaves environ (children never see it) and its value's bytes
+ * are overwritten where they lie, which is what /proc/PID/environ shows.
+ * Call capture first thing in main, before any thread starts (environ is
+ * not thread-safe); read with kura_env_secret.  No other code reads these
+ * variables (scripts/check-source.sh allows getenv only in envsecret.c).
+ */
+
+/* Capture every variable of the table that is set (an empty one is
+ * removed and wiped but counts as unset).  Capturing again replaces the
+ * variables set again.  KURA_ETOOBIG (the variable is wiped all the same)
+ * for a value longer than KURA_SECRET_MAX, KURA_ENOMEM when the arena is
+ * full. */
+enum kura_err kura_env_capture(struct kura_error *err);
+
+/* The captured value of name (value bytes, no NUL), or NULL when it was
+ * not set or name is not in the table.  Owned by the capture; valid until
+ * kura_env_release. */
+const struct kura_secret *kura_env_secret(const char *name);
+
+/* Copy a captured value into out as a C string (for the APIs that take
+ * one; wipe out after use).  false when it is not set or does not fit. */
+bool kura_env_secret_str(const char *name, char *out, size_t cap);
+
+/* Free every captured value (wiped).  Safe to call when none is. */
+void kura_env_release(void);
 
 /*
  * Process hardening for a program that holds secrets: disable core dumps

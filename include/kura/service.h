@@ -25,6 +25,7 @@
 #define KURA_MAX_VHOST_DOMAINS 16
 
 struct kura_pins;	/* blobs being read (service.c) */
+struct kura_dirlock;	/* dirlock.h */
 
 struct kura_service {
 	const struct kura_config *cfg;
@@ -39,6 +40,11 @@ struct kura_service {
 	/* Stored data or metadata that failed authentication since start
 	 * (read and bumped with __atomic builtins). */
 	uint64_t integrity_failures;
+	/* Held by the owner (KURA_SERVICE_OWNER) for the service's life: the
+	 * data directory's lock and, when [storage] path puts the blobs
+	 * elsewhere, that directory's.  NULL in CLI commands. */
+	struct kura_dirlock *dir_lock;
+	struct kura_dirlock *store_lock;
 
 	/* Settings read once from cfg. */
 	char region[64];
@@ -54,14 +60,33 @@ struct kura_service {
 	size_t n_vhost_domains;
 };
 
+/* kura_service_open flags. */
+enum kura_service_flags {
+	/* Create the system key when absent (server start, commands that
+	 * write); commands that only read leave it out. */
+	KURA_SERVICE_INIT = 1u << 0,
+	/* Become the data directory's owner: take its lock (dirlock.h) before
+	 * anything is created or migrated, and keep it until close.  Only the
+	 * owner may recover or collect garbage, because only it knows which
+	 * staged blobs have a live writer.  KURA_EBUSY, naming the holder's
+	 * pid, when another process owns the directory.  The server passes
+	 * it; CLI commands, which run beside a server, never do. */
+	KURA_SERVICE_OWNER = 1u << 1,
+};
+
 /*
- * Open everything under the data directory (created 0700 when missing).
- * init: create the system key when absent (server start); CLI commands
- * that only read pass false.
+ * Open everything under the data directory (created 0700 when missing);
+ * flags are enum kura_service_flags bits.
  */
-enum kura_err kura_service_open(const struct kura_config *cfg, bool init,
+enum kura_err kura_service_open(const struct kura_config *cfg, unsigned flags,
 				struct kura_service **out,
 				struct kura_error *err);
+
+/* Check the settings kura_service_open reads itself ([server] data_dir,
+ * region and virtual_host_domains, [storage] segment_size) without opening
+ * or creating anything.  KURA_ECONFIG naming the key. */
+enum kura_err kura_service_check_config(const struct kura_config *cfg,
+					struct kura_error *err);
 
 /* Append a record to the audit log and return once it is durable (KURA_OK
  * at once when auditing is off).  Every S3 request, admin and key command
@@ -97,7 +122,9 @@ enum kura_err kura_service_audit_checkpoint(struct kura_service *svc,
 					    struct kura_error *err);
 
 /* Start-up recovery: publish or discard staged blobs, then collect queued
- * garbage.  Logs what it did. */
+ * garbage.  Logs what it did.  Only the owner may recover, and only before
+ * it accepts writes: KURA_ESTATE otherwise (a staged blob may belong to a
+ * live writer of the process that owns the directory). */
 enum kura_err kura_service_recover(struct kura_service *svc,
 				   struct kura_error *err);
 
@@ -115,7 +142,8 @@ void kura_service_unpin(struct kura_service *svc,
 			const uint8_t (*ids)[KURA_BLOB_ID_LEN], size_t n);
 
 /* Remove up to max queued garbage blobs that nobody has pinned; *removed
- * receives the count. */
+ * receives the count.  Owner only (pins live in the owner's memory):
+ * KURA_ESTATE otherwise. */
 enum kura_err kura_service_collect(struct kura_service *svc, size_t max,
 				   size_t *removed, struct kura_error *err);
 

@@ -103,7 +103,11 @@ struct kura_store_ops {
 
 	/* Start-up recovery: publish every staged blob for which
 	 * referenced(ctx, id) is true and remove every other staged blob.
-	 * *removed receives how many were removed. */
+	 * *removed receives how many were removed.  An unreferenced staged
+	 * blob may be an upload still being written, so only the process
+	 * that owns the store (holds the data directory's lock, service.h
+	 * KURA_SERVICE_OWNER) calls this, and only before it accepts
+	 * writes. */
 	enum kura_err (*recover)(void *priv, kura_store_referenced_fn referenced,
 				 void *ctx, uint64_t *removed,
 				 struct kura_error *err);

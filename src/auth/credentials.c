@@ -154,33 +154,68 @@ static size_t key_aad(const char *id, uint8_t *out, size_t cap)
 	return a + n;
 }
 
-enum kura_err kura_auth_add_key(struct kura_meta *meta,
-				const struct kura_secret *system_key,
-				uint64_t tenant_id, const char *id,
-				const char *secret, struct kura_error *err)
+/* An active access key record for tenant with secret sealed under the
+ * system key, bound to its id. */
+static enum kura_err seal_key(const struct kura_secret *system_key,
+			      uint64_t tenant_id, const char *id,
+			      const char *secret, struct kura_access_key *k,
+			      struct kura_error *err)
 {
-	struct kura_access_key k = { 0 };
 	uint8_t aad[sizeof(ACCESS_KEY_AAD) + KURA_ACCESS_KEY_ID_MAX];
 	size_t slen = strlen(secret);
 	if (!kura_auth_access_key_id_valid(id))
 		return kura_fail(err, KURA_EINVAL,
 				 "access key id must be 16-128 characters of A-Z and 0-9");
 	if (slen < 16 || slen > KURA_SECRET_KEY_MAX ||
-	    slen + KURA_BOX_OVERHEAD > sizeof(k.secret_sealed))
+	    slen + KURA_BOX_OVERHEAD > sizeof(k->secret_sealed))
 		return kura_fail(err, KURA_EINVAL,
 				 "secret key must be 16-%d characters", KURA_SECRET_KEY_MAX);
-	snprintf(k.id, sizeof(k.id), "%s", id);
-	k.tenant_id = tenant_id;
-	k.created_ms = kura_now_ms();
-	k.active = true;
+	memset(k, 0, sizeof(*k));
+	snprintf(k->id, sizeof(k->id), "%s", id);
+	k->tenant_id = tenant_id;
+	k->created_ms = kura_now_ms();
+	k->active = true;
 	size_t alen = key_aad(id, aad, sizeof(aad));
 	enum kura_err rc = kura_box_seal(system_key, aad, alen,
 					 (const uint8_t *)secret, slen,
-					 k.secret_sealed, err);
-	if (rc != KURA_OK)
-		return rc;
-	k.secret_sealed_len = slen + KURA_BOX_OVERHEAD;
-	return meta->ops->access_key_create(meta->priv, &k, err);
+					 k->secret_sealed, err);
+	if (rc == KURA_OK)
+		k->secret_sealed_len = slen + KURA_BOX_OVERHEAD;
+	return rc;
+}
+
+enum kura_err kura_auth_add_key(struct kura_meta *meta,
+				const struct kura_secret *system_key,
+				uint64_t tenant_id, const char *id,
+				const char *secret, struct kura_error *err)
+{
+	struct kura_access_key k;
+	enum kura_err rc = seal_key(system_key, tenant_id, id, secret, &k, err);
+	if (rc == KURA_OK)
+		rc = meta->ops->access_key_create(meta->priv, &k, err);
+	return rc;
+}
+
+enum kura_err kura_auth_rotate_key(struct kura_meta *meta,
+				   const struct kura_secret *system_key,
+				   uint64_t tenant_id, const char *old_id,
+				   char id[KURA_ACCESS_KEY_LEN + 1],
+				   char secret[KURA_SECRET_KEY_LEN + 1],
+				   struct kura_error *err)
+{
+	struct kura_access_key k;
+	char nid[KURA_ACCESS_KEY_LEN + 1], nsecret[KURA_SECRET_KEY_LEN + 1];
+	enum kura_err rc = kura_auth_generate_key(nid, nsecret, err);
+	if (rc == KURA_OK)
+		rc = seal_key(system_key, tenant_id, nid, nsecret, &k, err);
+	if (rc == KURA_OK)
+		rc = meta->ops->access_key_replace(meta->priv, old_id, &k, err);
+	if (rc == KURA_OK) {
+		memcpy(id, nid, sizeof(nid));
+		memcpy(secret, nsecret, sizeof(nsecret));
+	}
+	kura_wipe(nsecret, sizeof(nsecret));
+	return rc;
 }
 
 enum kura_err kura_auth_lookup_key(struct kura_meta *meta,
@@ -190,11 +225,21 @@ enum kura_err kura_auth_lookup_key(struct kura_meta *meta,
 				   struct kura_error *err)
 {
 	uint8_t aad[sizeof(ACCESS_KEY_AAD) + KURA_ACCESS_KEY_ID_MAX];
+	struct kura_tenant t;
 	enum kura_err rc = meta->ops->access_key_get(meta->priv, id, rec, err);
 	if (rc != KURA_OK)
 		return rc;
 	if (!rec->active)
-		return kura_fail(err, KURA_ENOENT, "access key '%s' is inactive", id);
+		return kura_fail(err, KURA_ENOENT, "access key '%s' is revoked", id);
+	/* Read per request, like the key itself: a suspension takes effect
+	 * at the next request of every process. */
+	rc = meta->ops->tenant_get(meta->priv, rec->tenant_id, &t, err);
+	if (rc == KURA_ENOENT)
+		return KURA_ENOENT;
+	if (rc != KURA_OK)
+		return rc;
+	if (t.state != KURA_TENANT_ACTIVE)
+		return kura_fail(err, KURA_EPERM, "tenant '%s' is suspended", t.name);
 	size_t alen = key_aad(id, aad, sizeof(aad));
 	return kura_box_open_secret(system_key, aad, alen, rec->secret_sealed,
 				    rec->secret_sealed_len, secret, err);

@@ -31,6 +31,7 @@ struct cli {
 	const char *limit;	/* --limit N */
 	bool yes;		/* --yes: confirm a destructive command */
 	bool against_meta;	/* --against-meta (audit verify) */
+	bool shred_buckets;	/* --shred-buckets: tenant delete shreds them */
 	const char *words[CLI_MAX_WORDS];	/* positional arguments */
 	int nwords;
 };
@@ -55,7 +56,16 @@ bool cli_audit_result(struct kura_service *svc, const char *op,
 		      const char *subject, const char *before,
 		      const char *after, enum kura_err outcome);
 
-int cli_tenant_add(const struct kura_config *cfg, const struct cli *c);
+/* The tenant called name; prints why not and returns false. */
+bool cli_find_tenant(struct kura_service *svc, const char *name,
+		     struct kura_tenant *t);
+
+/* Shred bucket (kura_daemon_shred) with its audit records; prints the
+ * certificate's path, or the error.  false on failure. */
+bool cli_shred_bucket(struct kura_service *svc, const char *bucket);
+
+int cli_tenant_cmd(const struct kura_config *cfg, const struct cli *c);
+int cli_access_key(const struct kura_config *cfg, const struct cli *c);
 int cli_key(const struct kura_config *cfg, const struct cli *c);
 int cli_bucket(const struct kura_config *cfg, const struct cli *c);
 int cli_cert(const struct kura_config *cfg, const struct cli *c);

@@ -1,6 +1,7 @@
 /*
  * cmd_bucket.c — `kura bucket shred BUCKET --yes`: crypto-shredding with a
- * deletion certificate (src/daemon/shred.c does the work).
+ * deletion certificate (src/daemon/shred.c does the work).  Also used by
+ * `kura tenant delete --shred-buckets` for each of the tenant's buckets.
  */
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,31 @@
 #include "kura/daemon.h"
 #include "cli.h"
 #include "kura/banned.h"
+
+bool cli_shred_bucket(struct kura_service *svc, const char *bucket)
+{
+	char path[4096] = "";
+	struct kura_error err = { 0 };
+	bool ok = true;
+	if (!cli_audit_request(svc, "bucket.shred", 0, NULL, bucket))
+		return false;
+	enum kura_err rc = kura_daemon_shred(svc, bucket, path, sizeof(path), &err);
+	if (rc == KURA_ENOENT) {
+		fprintf(stderr, "kura: no bucket '%s'\n", bucket);
+		ok = false;
+	} else if (rc != KURA_OK) {
+		fprintf(stderr, "kura: shred '%s' failed: %s\n", bucket, err.msg);
+		ok = false;
+	} else {
+		printf("%s\n", path);
+	}
+	char after[4200];
+	snprintf(after, sizeof(after), "shredded; certificate %s", path);
+	if (!cli_audit_result(svc, "bucket.shred", 0, NULL, bucket, "present",
+			      rc == KURA_OK ? after : NULL, rc))
+		ok = false;
+	return ok;
+}
 
 int cli_bucket(const struct kura_config *cfg, const struct cli *c)
 {
@@ -24,28 +50,7 @@ int cli_bucket(const struct kura_config *cfg, const struct cli *c)
 	struct kura_service *svc = cli_open_service(cfg);
 	if (svc == NULL)
 		return 1;
-	char path[4096];
-	struct kura_error err = { 0 };
-	int code = 0;
-	if (!cli_audit_request(svc, "bucket.shred", 0, NULL, bucket)) {
-		kura_service_close(svc);
-		return 1;
-	}
-	enum kura_err rc = kura_daemon_shred(svc, bucket, path, sizeof(path), &err);
-	if (rc == KURA_ENOENT) {
-		fprintf(stderr, "kura: no bucket '%s'\n", bucket);
-		code = 1;
-	} else if (rc != KURA_OK) {
-		fprintf(stderr, "kura: shred '%s' failed: %s\n", bucket, err.msg);
-		code = 1;
-	} else {
-		printf("%s\n", path);
-	}
-	char after[4200];
-	snprintf(after, sizeof(after), "shredded; certificate %s", path);
-	if (!cli_audit_result(svc, "bucket.shred", 0, NULL, bucket, "present",
-			      rc == KURA_OK ? after : NULL, rc))
-		code = 1;
+	int code = cli_shred_bucket(svc, bucket) ? 0 : 1;
 	kura_service_close(svc);
 	return code;
 }

@@ -23,8 +23,18 @@ static void usage(FILE *out)
 		"\n"
 		"server\n"
 		"  server [--listen ADDR:PORT]   run the S3 server (default ./var, 127.0.0.1:9000)\n"
-		"tenants\n"
+		"tenants (they work while a server runs; every change is audited)\n"
 		"  tenant add NAME               create a tenant; print its credentials once\n"
+		"  tenant list                   tenants, states, buckets, access keys\n"
+		"  tenant suspend NAME | tenant resume NAME\n"
+		"                                refuse (AccessDenied) or allow its requests\n"
+		"  tenant delete NAME [--shred-buckets] --yes\n"
+		"                                destroy its keys and credentials; refused while\n"
+		"                                it owns buckets unless --shred-buckets shreds them\n"
+		"  tenant key list NAME          its access keys (active or revoked)\n"
+		"  tenant key create NAME        a new access key; the secret is printed once\n"
+		"  tenant key rotate NAME [ID]   a new key replaces ID (or the only active one)\n"
+		"  tenant key revoke NAME ID     refuse ID from now on, for good\n"
 		"keys (default tenant: root; --tenant NAME for another)\n"
 		"  key list                      keys, versions and states\n"
 		"  key create NAME               a new key (its KEK in the key provider)\n"
@@ -56,7 +66,7 @@ static void usage(FILE *out)
 		"  check                         report configuration problems (exit 1 on errors)\n"
 		"other\n"
 		"  config-keys                   every configuration key (Markdown)\n"
-		"  version\n");
+		"  version | --version\n");
 }
 
 /* Split argv into options (anywhere) and positional words. */
@@ -101,6 +111,11 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			c->yes = true;
 		} else if (strcmp(a, "--against-meta") == 0) {
 			c->against_meta = true;
+		} else if (strcmp(a, "--shred-buckets") == 0) {
+			c->shred_buckets = true;
+		} else if (strcmp(a, "--version") == 0) {
+			printf("kura %s\n", KURA_VERSION);
+			exit(0);
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			usage(stdout);
 			exit(0);
@@ -138,7 +153,7 @@ struct kura_service *cli_open_service(const struct kura_config *cfg)
 	struct kura_service *svc = NULL;
 	kura_log_threshold = KURA_LOG_WARN;
 	if (kura_secret_harden_process(&err) != KURA_OK ||
-	    kura_service_open(cfg, true, &svc, &err) != KURA_OK) {
+	    kura_service_open(cfg, KURA_SERVICE_INIT, &svc, &err) != KURA_OK) {
 		fprintf(stderr, "kura: %s\n", err.msg);
 		kura_service_close(svc);
 		return NULL;
@@ -164,47 +179,7 @@ bool cli_tenant(struct kura_service *svc, const struct cli *c, uint64_t *id)
 	return true;
 }
 
-int cli_tenant_add(const struct kura_config *cfg, const struct cli *c)
-{
-	struct kura_error err = { 0 };
-	struct kura_tenant t;
-	char id[KURA_ACCESS_KEY_LEN + 1], secret[KURA_SECRET_KEY_LEN + 1];
-	int code = 1;
-	if (c->nwords != 3 || strcmp(c->words[1], "add") != 0) {
-		usage(stderr);
-		return 2;
-	}
-	struct kura_service *svc = cli_open_service(cfg);
-	if (svc == NULL)
-		return 1;
-	const char *name = c->words[2];
-	if (!cli_audit_request(svc, "tenant.create", 0, name, name)) {
-		kura_service_close(svc);
-		return 1;
-	}
-	enum kura_err rc = kura_auth_create_tenant(svc->meta, svc->system_key, name, &t,
-						   id, secret, &err);
-	if (rc == KURA_EEXIST)
-		fprintf(stderr, "kura: tenant '%s' already exists\n", name);
-	else if (rc != KURA_OK)
-		fprintf(stderr, "kura: %s\n", err.msg);
-	else {
-		printf("# tenant '%s' created; the secret is shown only this once\n"
-		       "AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n", name, id, secret);
-		code = 0;
-	}
-	kura_wipe(secret, sizeof(secret));
-	/* The new access key id goes in the result: S3 records name it. */
-	char after[300];
-	snprintf(after, sizeof(after), "created; access key %s", rc == KURA_OK ? id : "-");
-	if (!cli_audit_result(svc, "tenant.create", rc == KURA_OK ? t.id : 0, name, name, NULL,
-			      rc == KURA_OK ? after : NULL, rc))
-		code = 1;
-	kura_service_close(svc);
-	return code;
-}
-
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
 	struct cli c = { 0 };
 	if (parse_args(argc, argv, &c) != 0 || c.nwords == 0) {
@@ -231,7 +206,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "server") == 0 && c.nwords == 1)
 		code = kura_daemon_run(cfg);
 	else if (strcmp(cmd, "tenant") == 0)
-		code = cli_tenant_add(cfg, &c);
+		code = cli_tenant_cmd(cfg, &c);
 	else if (strcmp(cmd, "key") == 0)
 		code = cli_key(cfg, &c);
 	else if (strcmp(cmd, "bucket") == 0)
@@ -247,5 +222,20 @@ int main(int argc, char **argv)
 		usage(stderr);
 	}
 	kura_config_free(cfg);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	struct kura_error err = { 0 };
+	/* Before anything else, and before any thread: credentials in the
+	 * environment move to locked memory and leave the process's
+	 * environment, so /proc/PID/environ and children never show them. */
+	if (kura_env_capture(&err) != KURA_OK) {
+		fprintf(stderr, "kura: %s\n", err.msg);
+		return 2;
+	}
+	int code = run(argc, argv);
+	kura_env_release();
 	return code;
 }

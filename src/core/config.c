@@ -7,6 +7,7 @@
  * table; lookups happen at start-up, not per request.
  */
 #include <assert.h>
+#include <stdbool.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -65,11 +66,11 @@ static const struct kura_config_key keys[] = {
 	{ "storage", "path", KURA_CFG_STRING, NULL,
 	  "fs backend root directory (default DATA_DIR/blobs)" },
 	{ "storage", "segment_size", KURA_CFG_SIZE, "256K",
-	  "plaintext bytes per sealed segment for new objects: a power of two "
-	  "from 4K to 16M" },
+	  "plaintext bytes per sealed segment for new objects, a power of "
+	  "two" },
 	{ "storage", "background_interval", KURA_CFG_U64, "30",
 	  "seconds between runs of background work (garbage collection of "
-	  "removed blobs, the abandoned-upload sweeper); 1 to 3600" },
+	  "removed blobs, the abandoned-upload sweeper)" },
 	{ "storage", "abandoned_upload_age", KURA_CFG_U64, "604800",
 	  "seconds after which an incomplete multipart upload is aborted and "
 	  "its parts deleted (0: never)" },
@@ -135,6 +136,88 @@ static const struct kura_config_key keys[] = {
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]) - 1)
+
+#define KIB 1024ull
+#define MIB (1024ull * KIB)
+#define GIB (1024ull * MIB)
+#define TIB (1024ull * GIB)
+#define YEAR_S 31536000ull
+
+/* The values a numeric key may take: beyond these a value is nonsense (a
+ * zero timeout), overflows where it is scaled (seconds to milliseconds), or
+ * could not be served (header limits that libmicrohttpd must buffer per
+ * connection).  Checked when a value is set, so a bad one stops the server
+ * before it creates anything; `kura config-keys` prints them. */
+static const struct {
+	const char *section, *key;
+	uint64_t min, max;
+} bounds[] = {
+	{ "server", "max_connections", 1, 100000 },
+	{ "server", "connection_timeout", 1, 86400 },
+	{ "limits", "max_object_size", 1, 5 * TIB },
+	{ "limits", "max_header_bytes", KIB, MIB },
+	{ "limits", "max_url_bytes", KIB, MIB },
+	{ "limits", "max_xml_body", KIB, 64 * MIB },
+	{ "limits", "clock_skew", 1, 86400 },
+	{ "storage", "segment_size", 4 * KIB, 16 * MIB },
+	{ "storage", "background_interval", 1, 3600 },
+	{ "storage", "abandoned_upload_age", 0, 100 * YEAR_S },
+	{ "keys", "bucket_key_ttl", 0, 86400 },
+	{ "keys", "rotation_grace", 0, 10 * YEAR_S },
+	{ "keys", "timeout", 1, 3600 },
+	{ "audit", "checkpoint_interval", 1, 86400 },
+	{ "audit", "segment_max", 64 * KIB, 16 * GIB },
+	{ "audit", "segment_max_age", 1, 10 * YEAR_S },
+};
+
+static bool bounds_of(const struct kura_config_key *k, uint64_t *min, uint64_t *max)
+{
+	for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++)
+		if (strcmp(bounds[i].section, k->section) == 0 &&
+		    strcmp(bounds[i].key, k->key) == 0) {
+			*min = bounds[i].min;
+			*max = bounds[i].max;
+			return true;
+		}
+	return false;
+}
+
+/* A size as written in configuration: the largest exact suffix. */
+static void size_text(uint64_t v, char *out, size_t cap)
+{
+	static const struct { uint64_t unit; char suffix; } units[] = {
+		{ TIB, 'T' }, { GIB, 'G' }, { MIB, 'M' }, { KIB, 'K' },
+	};
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (v >= units[i].unit && v % units[i].unit == 0) {
+			snprintf(out, cap, "%llu%c", (unsigned long long)(v / units[i].unit),
+				 units[i].suffix);
+			return;
+		}
+	snprintf(out, cap, "%llu", (unsigned long long)v);
+}
+
+static void bound_text(const struct kura_config_key *k, uint64_t v, char *out,
+		       size_t cap)
+{
+	if (k->type == KURA_CFG_SIZE)
+		size_text(v, out, cap);
+	else
+		snprintf(out, cap, "%llu", (unsigned long long)v);
+}
+
+static enum kura_err check_bounds(const struct kura_config_key *k, const char *v,
+				  uint64_t n, struct kura_error *err)
+{
+	uint64_t min, max;
+	char lo[32], hi[32];
+	if (!bounds_of(k, &min, &max) || (n >= min && n <= max))
+		return KURA_OK;
+	bound_text(k, min, lo, sizeof(lo));
+	bound_text(k, max, hi, sizeof(hi));
+	return kura_fail(err, KURA_ECONFIG, "[%s] %s: '%s' is out of range (%s to %s)",
+			 k->section, k->key, v, lo, hi);
+}
 
 struct kura_config {
 	char *values[NKEYS];	/* NULL: not set */
@@ -242,13 +325,13 @@ static enum kura_err validate(const struct kura_config_key *k, const char *v,
 			return kura_fail(err, KURA_ECONFIG,
 					 "[%s] %s: '%s' is not a number",
 					 k->section, k->key, v);
-		return KURA_OK;
+		return check_bounds(k, v, n, err);
 	case KURA_CFG_SIZE:
 		if (kura_parse_size(v, &n) != KURA_OK)
 			return kura_fail(err, KURA_ECONFIG,
 					 "[%s] %s: '%s' is not a size (e.g. 512K, 5G)",
 					 k->section, k->key, v);
-		return KURA_OK;
+		return check_bounds(k, v, n, err);
 	case KURA_CFG_BOOL:
 		if (!parse_bool(v, &b))
 			return kura_fail(err, KURA_ECONFIG,
@@ -291,16 +374,33 @@ struct load_ctx {
 	const char *path;
 	FILE *f;
 	int line;	/* lines read so far: the line inih is handling */
+	int long_line;	/* first line longer than inih's buffer, 0: none */
+	int max_line;	/* inih's buffer size */
+	/* The first value refused, and its line: inih goes on after an
+	 * error and reports only the first bad line, which may be a syntax
+	 * error before it. */
+	struct kura_error value_err;
+	int value_line;
 };
 
 /* inih's reader, counting lines so that a value error can name its line
- * (inih reports the line only through its return value). */
+ * (inih reports the line only through its return value).  inih reads a
+ * line into a fixed buffer and would take the rest of a longer line for a
+ * line of its own, cutting a value short: such a line is an error. */
 static char *read_line(char *str, int num, void *stream)
 {
 	struct load_ctx *ctx = stream;
 	char *r = fgets(str, num, ctx->f);
-	if (r != NULL)
-		ctx->line++;
+	if (r == NULL)
+		return NULL;
+	ctx->line++;
+	size_t n = strlen(r);
+	if (n > 0 && r[n - 1] != '\n' && !feof(ctx->f)) {
+		/* Stop here: inih sees the end of the file, not half a line. */
+		ctx->long_line = ctx->line;
+		ctx->max_line = num;
+		return NULL;
+	}
 	return r;
 }
 
@@ -309,18 +409,71 @@ static int on_ini_value(void *user, const char *section, const char *name,
 {
 	struct load_ctx *ctx = user;
 	struct kura_error e = { 0 };
-	if (kura_config_set(ctx->cfg, section, name, value, &e) != KURA_OK) {
-		kura_fail(ctx->err, KURA_ECONFIG, "%s:%d: %s", ctx->path,
+	if (section[0] == '\0')
+		kura_fail(&e, KURA_ECONFIG, "key '%s' is outside any [section]", name);
+	else if (kura_config_set(ctx->cfg, section, name, value, &e) == KURA_OK)
+		return 1;
+	if (ctx->value_line == 0) {
+		ctx->value_line = ctx->line;
+		kura_fail(&ctx->value_err, KURA_ECONFIG, "%s:%d: %s", ctx->path,
 			  ctx->line, e.msg);
-		return 0;
 	}
-	return 1;
+	return 0;
+}
+
+/* Line n of the file (1-based), without its newline, control characters
+ * shown as '?'; empty when it cannot be read. */
+static void nth_line(const char *path, int n, char *out, size_t cap)
+{
+	char buf[4096];
+	int at = 0;
+	out[0] = '\0';
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return;
+	while (fgets(buf, sizeof(buf), f) != NULL) {
+		size_t len = strlen(buf);
+		bool whole = len > 0 && buf[len - 1] == '\n';
+		if (++at == n) {
+			size_t i = 0;
+			for (; i + 1 < cap && buf[i] != '\0' && buf[i] != '\n' &&
+			       buf[i] != '\r'; i++)
+				out[i] = (unsigned char)buf[i] < 0x20 ? '?' : buf[i];
+			out[i] = '\0';
+			break;
+		}
+		/* The rest of an over-long line is not a line of its own. */
+		while (!whole && fgets(buf, sizeof(buf), f) != NULL) {
+			len = strlen(buf);
+			whole = len > 0 && buf[len - 1] == '\n';
+		}
+	}
+	fclose(f);
+}
+
+/* What inih found wrong with a line, in words. */
+static void describe_bad_line(const char *path, int n, struct kura_error *err)
+{
+	char text[128];
+	nth_line(path, n, text, sizeof(text));
+	const char *t = text;
+	while (*t == ' ' || *t == '\t')
+		t++;
+	if (t[0] == '[' && strchr(t, ']') == NULL)
+		kura_fail(err, KURA_ECONFIG, "%s:%d: section header '%s' has no closing "
+			  "']'", path, n, t);
+	else if (strchr(t, '=') == NULL && strchr(t, ':') == NULL)
+		kura_fail(err, KURA_ECONFIG, "%s:%d: '%s' is neither a [section] "
+			  "header nor a 'key = value' line", path, n, t);
+	else
+		kura_fail(err, KURA_ECONFIG, "%s:%d: malformed line '%s' (want "
+			  "'key = value')", path, n, t);
 }
 
 enum kura_err kura_config_load(struct kura_config *cfg, const char *path,
 			       struct kura_error *err)
 {
-	struct load_ctx ctx = { cfg, err, path, NULL, 0 };
+	struct load_ctx ctx = { .cfg = cfg, .err = err, .path = path };
 	FILE *f = fopen(path, "re");
 	if (f == NULL)
 		return kura_fail_errno(err, KURA_ECONFIG, errno,
@@ -328,10 +481,15 @@ enum kura_err kura_config_load(struct kura_config *cfg, const char *path,
 	ctx.f = f;
 	int line = ini_parse_stream(read_line, &ctx, on_ini_value, &ctx);
 	fclose(f);
-	if (line != 0)
-		return kura_fail(err, KURA_ECONFIG,
-				 "%s:%d: malformed configuration line", path, line);
-	return KURA_OK;
+	if (line == 0 && ctx.long_line != 0)
+		return kura_fail(err, KURA_ECONFIG, "%s:%d: line longer than %d bytes",
+				 path, ctx.long_line, ctx.max_line - 2);
+	if (line == 0)
+		return KURA_OK;
+	if (line == ctx.value_line)
+		return kura_fail(err, KURA_ECONFIG, "%s", ctx.value_err.msg);
+	describe_bad_line(path, line, err);
+	return KURA_ECONFIG;
 }
 
 const char *kura_config_get(const struct kura_config *cfg, const char *section,
@@ -387,9 +545,16 @@ void kura_config_write_doc(FILE *out)
 			fprintf(out, "\n### [%s]\n\n| key | type | default | meaning |\n|---|---|---|---|\n",
 				section);
 		}
-		fprintf(out, "| `%s` | %s | %s | %s |\n", keys[i].key,
+		uint64_t min, max;
+		char range[80] = "", lo[32], hi[32];
+		if (bounds_of(&keys[i], &min, &max)) {
+			bound_text(&keys[i], min, lo, sizeof(lo));
+			bound_text(&keys[i], max, hi, sizeof(hi));
+			snprintf(range, sizeof(range), "; %s to %s", lo, hi);
+		}
+		fprintf(out, "| `%s` | %s | %s | %s%s |\n", keys[i].key,
 			type_names[keys[i].type],
 			keys[i].default_value ? keys[i].default_value : "(unset)",
-			keys[i].description);
+			keys[i].description, range);
 	}
 }

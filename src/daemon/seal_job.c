@@ -1,5 +1,5 @@
 /*
- * seal_job.c — the upgrade of metadata written before schema 4: rows that
+ * seal_job.c — the upgrade of metadata written before schema 5: rows that
  * have no seal yet are sealed (src/kms/seal.c), at start-up before the
  * server answers anyone, and again in the background while buckets whose
  * key was disabled at start-up still wait.
@@ -35,7 +35,7 @@ enum kura_err kura_daemon_seal_upgrade(struct kura_service *svc, bool *done,
 		 rep.objects, rep.uploads, rep.parts, rep.buckets_skipped,
 		 rep.done ? "true" : "false");
 	kura_info(NULL, "metadata seals: sealed %zu objects, %zu uploads, %zu upload "
-		  "parts written before schema 4%s", rep.objects, rep.uploads, rep.parts,
+		  "parts written before schema 5%s", rep.objects, rep.uploads, rep.parts,
 		  rep.done ? "; upgrade complete" : "; buckets with a disabled key wait");
 	return kura_service_audit_event(svc, "server", "meta.seal", 0, NULL, detail,
 					KURA_OK, err);

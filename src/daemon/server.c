@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,81 +60,110 @@ static enum kura_err audit_key_added(struct kura_service *svc, uint64_t tenant,
 					KURA_ROOT_TENANT, detail, KURA_OK, err);
 }
 
+/* The root tenant, created (and audited) when missing; *created says so. */
+static enum kura_err root_tenant(struct kura_service *svc, struct kura_tenant *root,
+				 bool *created, struct kura_error *err)
+{
+	struct kura_meta *meta = svc->meta;
+	*created = false;
+	enum kura_err rc = meta->ops->tenant_get_by_name(meta->priv, KURA_ROOT_TENANT,
+							 root, err);
+	if (rc != KURA_ENOENT)
+		return rc;
+	kura_error_clear(err);
+	memset(root, 0, sizeof(*root));
+	snprintf(root->name, sizeof(root->name), "%s", KURA_ROOT_TENANT);
+	root->created_ms = kura_now_ms();
+	rc = meta->ops->tenant_create(meta->priv, root, err);
+	if (rc == KURA_EEXIST) {
+		kura_error_clear(err);
+		return meta->ops->tenant_get_by_name(meta->priv, KURA_ROOT_TENANT, root, err);
+	}
+	if (rc == KURA_OK) {
+		*created = true;
+		rc = kura_service_audit_event(svc, "admin", "tenant.create", root->id,
+					      root->name, NULL, KURA_OK, err);
+	}
+	return rc;
+}
+
+/* First start without credentials in the environment: a generated key,
+ * shown once and saved to DATA_DIR/root-credentials (the quick start reads
+ * it; the owner removes it, see the README). */
+static enum kura_err generate_root_key(struct kura_service *svc,
+				       const struct kura_tenant *root,
+				       struct kura_error *err)
+{
+	char id[KURA_ACCESS_KEY_LEN + 1], secret[KURA_SECRET_KEY_LEN + 1];
+	enum kura_err rc = kura_auth_generate_key(id, secret, err);
+	if (rc == KURA_OK)
+		rc = kura_auth_add_key(svc->meta, svc->system_key, root->id, id, secret, err);
+	if (rc == KURA_OK)
+		rc = audit_key_added(svc, root->id, id, err);
+	if (rc == KURA_OK)
+		rc = save_credentials(svc, id, secret, err);
+	if (rc == KURA_OK)
+		fprintf(stderr,
+			"kura: created the root tenant; its credentials "
+			"(shown once, saved to %s/%s):\n"
+			"  AWS_ACCESS_KEY_ID=%s\n  AWS_SECRET_ACCESS_KEY=%s\n",
+			svc->data_dir, KURA_ROOT_CREDENTIALS_FILE, id, secret);
+	kura_wipe(secret, sizeof(secret));
+	return rc;
+}
+
+/* Credentials from the environment: the key is added to the root tenant
+ * when missing.  They are never written to a file — whoever set them has
+ * them. */
+static enum kura_err env_root_key(struct kura_service *svc,
+				  const struct kura_tenant *root, const char *id,
+				  const char *secret, struct kura_error *err)
+{
+	struct kura_meta *meta = svc->meta;
+	struct kura_access_key existing;
+	struct kura_error e = { 0 };
+	enum kura_err rc = meta->ops->access_key_get(meta->priv, id, &existing, &e);
+	if (rc == KURA_ENOENT) {
+		rc = kura_auth_add_key(meta, svc->system_key, root->id, id, secret, err);
+		if (rc == KURA_OK)
+			rc = audit_key_added(svc, root->id, id, err);
+		if (rc == KURA_OK)
+			kura_info(NULL, "root tenant: added access key '%s' from the "
+				  "environment", id);
+		return rc;
+	}
+	if (rc != KURA_OK)
+		return kura_fail(err, rc, "%s", e.msg);
+	if (existing.tenant_id != root->id)
+		return kura_fail(err, KURA_ECONFIG,
+				 "KURA_ROOT_ACCESS_KEY '%s' belongs to another tenant", id);
+	if (!existing.active)
+		kura_warn(NULL, "KURA_ROOT_ACCESS_KEY '%s' was revoked and stays revoked: "
+			  "requests signed with it are refused", id);
+	return KURA_OK;
+}
+
 enum kura_err kura_daemon_bootstrap(struct kura_service *svc,
 				    struct kura_error *err)
 {
-	struct kura_meta *meta = svc->meta;
 	struct kura_tenant root;
-	const char *env_id = getenv("KURA_ROOT_ACCESS_KEY");
-	const char *env_secret = getenv("KURA_ROOT_SECRET_KEY");
-	if ((env_id == NULL) != (env_secret == NULL))
-		return kura_fail(err, KURA_ECONFIG,
-				 "set both KURA_ROOT_ACCESS_KEY and KURA_ROOT_SECRET_KEY, or neither");
-	enum kura_err rc = meta->ops->tenant_get_by_name(meta->priv, KURA_ROOT_TENANT,
-							 &root, err);
-	if (rc == KURA_ENOENT) {
-		kura_error_clear(err);
-		memset(&root, 0, sizeof(root));
-		snprintf(root.name, sizeof(root.name), "%s", KURA_ROOT_TENANT);
-		root.created_ms = 0;
-		rc = meta->ops->tenant_create(meta->priv, &root, err);
-		if (rc == KURA_EEXIST) {
-			kura_error_clear(err);
-			rc = meta->ops->tenant_get_by_name(meta->priv, KURA_ROOT_TENANT,
-							   &root, err);
-		}
-		if (rc == KURA_OK)
-			rc = kura_service_audit_event(svc, "admin", "tenant.create", root.id,
-						      root.name, NULL, KURA_OK, err);
-		if (rc != KURA_OK)
-			return rc;
-		if (env_id == NULL) {
-			char id[KURA_ACCESS_KEY_LEN + 1], secret[KURA_SECRET_KEY_LEN + 1];
-			rc = kura_auth_generate_key(id, secret, err);
-			if (rc == KURA_OK)
-				rc = kura_auth_add_key(meta, svc->system_key, root.id, id,
-						       secret, err);
-			if (rc == KURA_OK)
-				rc = audit_key_added(svc, root.id, id, err);
-			if (rc == KURA_OK)
-				rc = save_credentials(svc, id, secret, err);
-			if (rc == KURA_OK)
-				fprintf(stderr,
-					"kura: created the root tenant; its credentials "
-					"(shown once, saved to %s/%s):\n"
-					"  AWS_ACCESS_KEY_ID=%s\n  AWS_SECRET_ACCESS_KEY=%s\n",
-					svc->data_dir, KURA_ROOT_CREDENTIALS_FILE, id, secret);
-			kura_wipe(secret, sizeof(secret));
-			if (rc != KURA_OK)
-				return rc;
-		}
-	} else if (rc != KURA_OK) {
-		return rc;
-	}
-	if (env_id != NULL) {
-		struct kura_access_key existing;
-		struct kura_error e = { 0 };
-		rc = meta->ops->access_key_get(meta->priv, env_id, &existing, &e);
-		if (rc == KURA_ENOENT) {
-			rc = kura_auth_add_key(meta, svc->system_key, root.id, env_id,
-					       env_secret, err);
-			if (rc == KURA_OK)
-				rc = audit_key_added(svc, root.id, env_id, err);
-			if (rc == KURA_OK)
-				rc = save_credentials(svc, env_id, env_secret, err);
-			if (rc != KURA_OK)
-				return rc;
-			kura_info(NULL, "root tenant: added access key '%s' from the "
-				  "environment", env_id);
-		} else if (rc != KURA_OK) {
-			return kura_fail(err, rc, "%s", e.msg);
-		} else if (existing.tenant_id != root.id) {
-			return kura_fail(err, KURA_ECONFIG,
-					 "KURA_ROOT_ACCESS_KEY '%s' belongs to another tenant",
-					 env_id);
-		}
-	}
-	return KURA_OK;
+	char id[KURA_ACCESS_KEY_ID_MAX], secret[KURA_SECRET_KEY_MAX + 1];
+	bool created;
+	bool have_id = kura_env_secret_str("KURA_ROOT_ACCESS_KEY", id, sizeof(id));
+	bool have_secret = kura_env_secret_str("KURA_ROOT_SECRET_KEY", secret,
+					       sizeof(secret));
+	enum kura_err rc;
+	if (have_id != have_secret)
+		rc = kura_fail(err, KURA_ECONFIG, "set both KURA_ROOT_ACCESS_KEY and "
+			       "KURA_ROOT_SECRET_KEY, or neither");
+	else
+		rc = root_tenant(svc, &root, &created, err);
+	if (rc == KURA_OK && have_id)
+		rc = env_root_key(svc, &root, id, secret, err);
+	else if (rc == KURA_OK && created)
+		rc = generate_root_key(svc, &root, err);
+	kura_wipe(secret, sizeof(secret));
+	return rc;
 }
 
 /* Abort multipart uploads older than [storage] abandoned_upload_age. */
@@ -168,15 +198,27 @@ static void sweep_uploads(struct kura_service *svc)
 static void print_banner(const struct kura_service *svc, const char *scheme,
 			 const char *listen)
 {
+	char path[4200], creds[8600];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/%s", svc->data_dir, KURA_ROOT_CREDENTIALS_FILE);
+	if (stat(path, &st) == 0)
+		snprintf(creds, sizeof(creds), "%s\n"
+			 "                load them with:  set -a; . %s; set +a\n"
+			 "                (remove the file once they are kept elsewhere)",
+			 path, path);
+	else if (kura_env_secret("KURA_ROOT_ACCESS_KEY") != NULL)
+		snprintf(creds, sizeof(creds), "the root access key given in "
+			 "KURA_ROOT_ACCESS_KEY");
+	else
+		snprintf(creds, sizeof(creds), "the root tenant's keys (kura tenant key "
+			 "list root; kura tenant key create root makes a new one)");
 	fprintf(stderr,
 		"\nkura is ready.\n"
 		"  endpoint:     %s://%s   (region %s)\n"
-		"  credentials:  %s/%s\n"
-		"                load them with:  set -a; . %s/%s; set +a\n"
+		"  credentials:  %s\n"
 		"  try:          aws --endpoint-url %s://%s s3 mb s3://demo\n"
 		"  stop:         Ctrl-C or SIGTERM\n\n",
-		scheme, listen, svc->region, svc->data_dir, KURA_ROOT_CREDENTIALS_FILE,
-		svc->data_dir, KURA_ROOT_CREDENTIALS_FILE, scheme, listen);
+		scheme, listen, svc->region, creds, scheme, listen);
 }
 
 /* Move DEKs of rotated keys to their new bucket keys. */
@@ -287,28 +329,27 @@ int kura_daemon_run(const struct kura_config *cfg)
 	bool seals_done = false;
 	int code = 1;
 
+	/* Nothing is created before the configuration is known to be good
+	 * and the port free: a bad start leaves no data directory, database,
+	 * root tenant or printed secret behind. */
+	if (kura_daemon_check_config(cfg, NULL, NULL, &err) != KURA_OK) {
+		kura_error(NULL, "cannot start: %s", err.msg);
+		return 1;
+	}
 	if (open_log(cfg) != 0)
 		return 1;
 	uint64_t interval = kura_config_get_u64(cfg, "storage", "background_interval");
-	if (interval < 1 || interval > 3600) {
-		kura_error(NULL, "cannot start: [storage] background_interval must be "
-			   "1 to 3600 seconds");
-		return 1;
-	}
 	uint64_t checkpoint_every = kura_config_get_u64(cfg, "audit", "checkpoint_interval");
-	if (checkpoint_every < 1 || checkpoint_every > 86400) {
-		kura_error(NULL, "cannot start: [audit] checkpoint_interval must be "
-			   "1 to 86400 seconds");
-		return 1;
-	}
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (kura_secret_harden_process(&err) != KURA_OK ||
-	    kura_service_open(cfg, true, &svc, &err) != KURA_OK ||
+	if (kura_http_probe_listen(cfg, &err) != KURA_OK ||
+	    kura_secret_harden_process(&err) != KURA_OK ||
+	    kura_service_open(cfg, KURA_SERVICE_INIT | KURA_SERVICE_OWNER, &svc,
+			      &err) != KURA_OK ||
 	    kura_daemon_bootstrap(svc, &err) != KURA_OK ||
 	    kura_service_recover(svc, &err) != KURA_OK ||
 	    kura_daemon_seal_upgrade(svc, &seals_done, &err) != KURA_OK) {

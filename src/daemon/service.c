@@ -3,9 +3,14 @@
  * and the recovery and garbage collection that keep blobs and metadata in
  * step.
  *
- * Order matters: metadata first (it is the source of truth), then the key
- * provider and system key, then the store, whose recovery asks metadata
- * which staged blobs are referenced.
+ * Order matters: the owner's lock before anything is created or migrated
+ * (a second server must change nothing), then metadata (the source of
+ * truth), then the key provider and system key, then the store, whose
+ * recovery asks metadata which staged blobs are referenced.
+ *
+ * Invariant: recovery and garbage collection run only in the process that
+ * holds the data directory's lock (svc->dir_lock), so they can never
+ * remove a blob that a writer or reader of another process is using.
  */
 #include <pthread.h>
 #include <pwd.h>
@@ -18,6 +23,7 @@
 #include "kura/audit.h"
 #include "kura/auth.h"
 #include "kura/daemon.h"
+#include "kura/dirlock.h"
 #include "kura/fsutil.h"
 #include "kura/log.h"
 #include "kura/service.h"
@@ -121,8 +127,17 @@ static enum kura_err read_settings(struct kura_service *svc,
 				   struct kura_error *err)
 {
 	const struct kura_config *cfg = svc->cfg;
-	snprintf(svc->region, sizeof(svc->region), "%s",
-		 kura_config_get(cfg, "server", "region"));
+	const char *region = kura_config_get(cfg, "server", "region");
+	size_t rlen = strlen(region);
+	/* It is part of every credential scope: a slash or a space would
+	 * make requests unverifiable, silent truncation would too. */
+	if (rlen == 0 || rlen >= sizeof(svc->region) ||
+	    strspn(region, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			   "0123456789-_.") != rlen)
+		return kura_fail(err, KURA_ECONFIG, "[server] region '%s' must be 1 to "
+				 "%zu letters, digits, '-', '_' or '.'", region,
+				 sizeof(svc->region) - 1);
+	snprintf(svc->region, sizeof(svc->region), "%s", region);
 	uint64_t seg = kura_config_get_u64(cfg, "storage", "segment_size");
 	if (seg > UINT32_MAX || !kura_seg_size_valid((uint32_t)seg))
 		return kura_fail(err, KURA_ECONFIG,
@@ -154,6 +169,55 @@ static enum kura_err read_settings(struct kura_service *svc,
 		p += n;
 	}
 	return KURA_OK;
+}
+
+enum kura_err kura_service_check_config(const struct kura_config *cfg,
+					struct kura_error *err)
+{
+	struct kura_service *tmp = calloc(1, sizeof(*tmp));
+	if (tmp == NULL)
+		return kura_fail(err, KURA_ENOMEM, "configuration check");
+	tmp->cfg = cfg;
+	enum kura_err rc = KURA_OK;
+	const char *dir = kura_config_get(cfg, "server", "data_dir");
+	/* Room for the names of the files below it. */
+	if (dir[0] == '\0' || strlen(dir) >= sizeof(tmp->data_dir) - 256)
+		rc = kura_fail(err, KURA_ECONFIG, "[server] data_dir must be a path "
+			       "of 1 to %zu bytes", sizeof(tmp->data_dir) - 257);
+	if (rc == KURA_OK)
+		rc = read_settings(tmp, err);
+	free(tmp);
+	return rc;
+}
+
+/* The owner's locks: the data directory's, and the blob store's when
+ * [storage] path puts it elsewhere (a second server with another data
+ * directory but the same store would otherwise recover it too). */
+static enum kura_err take_locks(struct kura_service *svc, struct kura_error *err)
+{
+	enum kura_err rc = kura_dirlock_acquire(svc->data_dir, "data directory",
+						&svc->dir_lock, err);
+	const char *store = kura_config_get(svc->cfg, "storage", "path");
+	struct stat a, b;
+	if (rc != KURA_OK || store == NULL)
+		return rc;
+	rc = kura_mkdirs(store, 0700, err);
+	if (rc != KURA_OK)
+		return rc;
+	/* The data directory itself: its lock is held already. */
+	if (stat(store, &a) == 0 && stat(svc->data_dir, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return KURA_OK;
+	return kura_dirlock_acquire(store, "[storage] path", &svc->store_lock, err);
+}
+
+static enum kura_err need_owner(const struct kura_service *svc, const char *what,
+				struct kura_error *err)
+{
+	if (svc->dir_lock != NULL)
+		return KURA_OK;
+	return kura_fail(err, KURA_ESTATE, "%s: only the process that owns the data "
+			 "directory (the server) may do this", what);
 }
 
 /* Checkpoints are signed like deletion certificates: by the provider's
@@ -261,7 +325,7 @@ enum kura_err kura_service_audit_checkpoint(struct kura_service *svc,
 	return kura_audit_checkpoint(svc->audit, err);
 }
 
-enum kura_err kura_service_open(const struct kura_config *cfg, bool init,
+enum kura_err kura_service_open(const struct kura_config *cfg, unsigned flags,
 				struct kura_service **out,
 				struct kura_error *err)
 {
@@ -287,13 +351,15 @@ enum kura_err kura_service_open(const struct kura_config *cfg, bool init,
 	if ((rc = kura_mkdirs(svc->data_dir, 0700, err)) != KURA_OK)
 		goto fail;
 	(void)chmod(svc->data_dir, 0700);
+	if ((flags & KURA_SERVICE_OWNER) && (rc = take_locks(svc, err)) != KURA_OK)
+		goto fail;
 	if ((rc = kura_meta_open(cfg, svc->data_dir, &svc->meta, err)) != KURA_OK)
 		goto fail;
 	if ((rc = kura_keys_open(cfg, svc->data_dir, &svc->keys, err)) != KURA_OK)
 		goto fail;
 	if ((rc = open_audit(svc, err)) != KURA_OK)
 		goto fail;
-	if ((rc = kura_auth_system_key(svc->meta, svc->keys, init,
+	if ((rc = kura_auth_system_key(svc->meta, svc->keys, flags & KURA_SERVICE_INIT,
 				       &svc->system_key, err)) != KURA_OK)
 		goto fail;
 	if ((rc = kura_kms_new(svc->meta, svc->keys, cfg, &svc->kms, err)) != KURA_OK)
@@ -324,6 +390,9 @@ enum kura_err kura_service_collect(struct kura_service *svc, size_t max,
 {
 	uint8_t ids[GC_BATCH][KURA_BLOB_ID_LEN];
 	size_t total = 0;
+	enum kura_err owner = need_owner(svc, "garbage collection", err);
+	if (owner != KURA_OK)
+		return owner;
 	while (total < max) {
 		size_t n = 0, done = 0;
 		size_t want = max - total < GC_BATCH ? max - total : GC_BATCH;
@@ -364,8 +433,11 @@ enum kura_err kura_service_recover(struct kura_service *svc,
 {
 	uint64_t staged = 0;
 	size_t collected = 0;
-	enum kura_err rc = svc->store->ops->recover(svc->store->priv, is_referenced,
-						    svc, &staged, err);
+	enum kura_err rc = need_owner(svc, "recovery", err);
+	if (rc != KURA_OK)
+		return rc;
+	rc = svc->store->ops->recover(svc->store->priv, is_referenced, svc, &staged,
+				      err);
 	if (rc != KURA_OK)
 		return rc;
 	rc = kura_service_collect(svc, SIZE_MAX, &collected, err);
@@ -387,6 +459,8 @@ void kura_service_close(struct kura_service *svc)
 	kura_keys_close(svc->keys);
 	kura_audit_close(svc->audit);
 	kura_meta_close(svc->meta);
+	kura_dirlock_release(svc->store_lock);
+	kura_dirlock_release(svc->dir_lock);
 	pins_free(svc->pins);
 	free(svc);
 }

@@ -52,6 +52,7 @@
 #include "kura/parse.h"
 #include "kura/secret.h"
 #include "kura/timefmt.h"
+#include "http_int.h"
 #include "kura/banned.h"
 
 #define MAX_HEADERS 256
@@ -695,44 +696,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	kura_debug(NULL, "http: %s", line);
 }
 
-static bool is_loopback(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)ss;
-		return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
-	}
-	const struct sockaddr_in6 *s6 = (const void *)ss;
-	return IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr);
-}
-
-static enum kura_err resolve(const char *addr, struct sockaddr_storage *ss,
-			     socklen_t *len, struct kura_error *err)
-{
-	char host[256];
-	uint16_t port;
-	enum kura_err rc = kura_config_split_addr(addr, host, sizeof(host), &port, err);
-	if (rc != KURA_OK)
-		return rc;
-	memset(ss, 0, sizeof(*ss));
-	struct sockaddr_in *s4 = (void *)ss;
-	struct sockaddr_in6 *s6 = (void *)ss;
-	if (strcmp(host, "localhost") == 0)
-		snprintf(host, sizeof(host), "127.0.0.1");
-	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		*len = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		*len = sizeof(*s6);
-	} else {
-		return kura_fail(err, KURA_ECONFIG,
-				 "listen address '%s' must be a numeric IP address", addr);
-	}
-	return KURA_OK;
-}
-
 enum kura_err kura_http_start(const struct kura_config *cfg,
 			      const struct kura_http_handler *handler,
 			      struct kura_http_server **out,
@@ -743,16 +706,11 @@ enum kura_err kura_http_start(const struct kura_config *cfg,
 	const char *key = kura_config_get(cfg, "server", "tls_key");
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	enum kura_err rc = resolve(listen, &ss, &sslen, err);
+	enum kura_err rc = kura_http_check_config(cfg, err);
+	if (rc == KURA_OK)
+		rc = http_resolve(listen, &ss, &sslen, err);
 	if (rc != KURA_OK)
 		return rc;
-	if ((cert == NULL) != (key == NULL))
-		return kura_fail(err, KURA_ECONFIG,
-				 "[server] tls_cert and tls_key must be set together");
-	if (cert == NULL && !is_loopback(&ss))
-		return kura_fail(err, KURA_ECONFIG,
-				 "refusing plain HTTP on non-loopback address '%s': "
-				 "set [server] tls_cert and tls_key", listen);
 
 	struct kura_http_server *srv = calloc(1, sizeof(*srv));
 	if (srv == NULL)
@@ -806,7 +764,6 @@ enum kura_err kura_http_start(const struct kura_config *cfg,
 		/* RFC 9112: a 400 for an HTTP/1.1 request without Host, and no
 		 * tolerance for header lines without a colon. */
 		MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
 		MHD_OPTION_ARRAY, cert != NULL ? tls_opts : &tls_opts[3],
 		MHD_OPTION_END);
 	if (srv->daemon == NULL) {

@@ -34,26 +34,51 @@ static const struct kura_keys_ops *find_provider(const char *name)
 	return NULL;
 }
 
-enum kura_err kura_keys_open(const struct kura_config *cfg,
-			     const char *data_dir, struct kura_keys **out,
-			     struct kura_error *err)
+/* The configured provider's ops; KURA_ECONFIG naming the known ones. */
+static enum kura_err configured(const struct kura_config *cfg,
+				const struct kura_keys_ops **out,
+				struct kura_error *err)
 {
 	const char *name = kura_config_get(cfg, "keys", "provider");
 	if (name == NULL || name[0] == '\0')
 		name = DEFAULT_PROVIDER;
 	const struct kura_keys_ops *ops = find_provider(name);
-	if (ops == NULL) {
-		struct kura_buf known;
-		kura_buf_init(&known, 512);
-		for (size_t i = 0; kura_keys_providers[i] != NULL; i++)
-			(void)kura_buf_addf(&known, "%s%s", i ? ", " : "",
-					    kura_keys_providers[i]->name);
-		enum kura_err rc = kura_fail(err, KURA_ECONFIG,
-					     "[keys] provider: unknown key provider '%s' (known: %s)",
-					     name, known.data ? known.data : "none");
-		kura_buf_release(&known);
-		return rc;
+	if (ops != NULL) {
+		*out = ops;
+		return KURA_OK;
 	}
+	struct kura_buf known;
+	kura_buf_init(&known, 512);
+	for (size_t i = 0; kura_keys_providers[i] != NULL; i++)
+		(void)kura_buf_addf(&known, "%s%s", i ? ", " : "",
+				    kura_keys_providers[i]->name);
+	enum kura_err rc = kura_fail(err, KURA_ECONFIG,
+				     "[keys] provider: unknown key provider '%s' (known: %s)",
+				     name, known.data ? known.data : "none");
+	kura_buf_release(&known);
+	return rc;
+}
+
+enum kura_err kura_keys_check_config(const struct kura_config *cfg,
+				     const char *data_dir,
+				     struct kura_error *err)
+{
+	const struct kura_keys_ops *ops = NULL;
+	enum kura_err rc = configured(cfg, &ops, err);
+	if (rc == KURA_OK && ops->check_config != NULL)
+		rc = ops->check_config(cfg, data_dir, err);
+	return rc;
+}
+
+enum kura_err kura_keys_open(const struct kura_config *cfg,
+			     const char *data_dir, struct kura_keys **out,
+			     struct kura_error *err)
+{
+	const struct kura_keys_ops *ops = NULL;
+	enum kura_err rc = configured(cfg, &ops, err);
+	if (rc != KURA_OK)
+		return rc;
+	const char *name = ops->name;
 
 	struct kura_keys *keys = calloc(1, sizeof(*keys));
 	void *priv = calloc(1, ops->priv_size ? ops->priv_size : 1);
@@ -62,7 +87,7 @@ enum kura_err kura_keys_open(const struct kura_config *cfg,
 		free(priv);
 		return kura_fail(err, KURA_ENOMEM, "key provider '%s'", name);
 	}
-	enum kura_err rc = ops->open(priv, cfg, data_dir, err);
+	rc = ops->open(priv, cfg, data_dir, err);
 	if (rc != KURA_OK) {
 		free(priv);
 		free(keys);

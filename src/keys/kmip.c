@@ -781,6 +781,24 @@ static void kmip_release(struct kmip *k)
 	kmip_pool_release(&k->pool);
 }
 
+/* Before anything is created: the settings and the TLS files (CA,
+ * certificate, a private key that matches it), by building the TLS context
+ * the connections would use and dropping it.  Does not dial: whether the
+ * server answers is the business of open. */
+static enum kura_err kmip_check_config(const struct kura_config *cfg,
+				       const char *data_dir,
+				       struct kura_error *err)
+{
+	(void)data_dir;
+	struct kmip_pool *pool = calloc(1, sizeof(*pool));
+	if (pool == NULL)
+		return kura_fail(err, KURA_ENOMEM, "KMIP configuration check");
+	enum kura_err rc = kmip_pool_init(pool, cfg, err);
+	kmip_pool_release(pool);
+	free(pool);
+	return rc;
+}
+
 static enum kura_err kmip_open(void *priv, const struct kura_config *cfg,
 			       const char *data_dir, struct kura_error *err)
 {
@@ -1050,6 +1068,7 @@ const struct kura_keys_ops kura_keys_kmip = {
 	.priv_size = sizeof(struct kmip),
 	.open = kmip_open,
 	.close = kmip_close,
+	.check_config = kmip_check_config,
 	.kek_create = kmip_kek_create,
 	.wrap = kmip_wrap,
 	.unwrap = kmip_unwrap,

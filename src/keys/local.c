@@ -639,34 +639,45 @@ static void writer_end(struct local *l)
 /* ---- master key ---- */
 
 /* Load the master key; *absent is set when the file does not exist. */
-static enum kura_err master_load(struct local *l, bool *absent,
+/* Open the master key file and check it is private and 32 bytes: *fd
+ * receives the open file, or -1 with *absent set when there is none. */
+static enum kura_err master_open(const char *path, int *fd, bool *absent,
 				 struct kura_error *err)
 {
-	enum kura_err rc = KURA_OK;
-	const char *path = l->master_path;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		if (errno == ENOENT) {
-			*absent = true;
-			return KURA_OK;
-		}
-		return kura_fail_errno(err, kura_err_from_errno(errno), errno,
-				       "open master key '%s'", path);
-	}
-	*absent = false;
 	struct stat st;
-	if ((rc = kura_check_private_file(fd, "master key", path, err)) != KURA_OK)
-		goto out;
-	if (fstat(fd, &st) != 0) {
+	enum kura_err rc;
+	*fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	*absent = *fd < 0 && errno == ENOENT;
+	if (*fd < 0)
+		return *absent ? KURA_OK
+			       : kura_fail_errno(err, kura_err_from_errno(errno), errno,
+						 "open master key '%s'", path);
+	if ((rc = kura_check_private_file(*fd, "master key", path, err)) != KURA_OK)
+		goto fail;
+	if (fstat(*fd, &st) != 0) {
 		rc = kura_fail_errno(err, KURA_EIO, errno, "stat '%s'", path);
-		goto out;
+		goto fail;
 	}
 	if (st.st_size != MASTER_KEY_LEN) {
 		rc = kura_fail(err, KURA_EPERM,
 			       "master key '%s' is %lld bytes, not %d: not a kura master key",
 			       path, (long long)st.st_size, MASTER_KEY_LEN);
-		goto out;
+		goto fail;
 	}
+	return KURA_OK;
+fail:
+	close(*fd);
+	*fd = -1;
+	return rc;
+}
+
+static enum kura_err master_load(struct local *l, bool *absent,
+				 struct kura_error *err)
+{
+	int fd;
+	enum kura_err rc = master_open(l->master_path, &fd, absent, err);
+	if (rc != KURA_OK || *absent)
+		return rc;
 	struct kura_secret *key = kura_secret_new(MASTER_KEY_LEN);
 	if (key == NULL) {
 		rc = kura_fail(err, KURA_ENOMEM, "locked memory for the master key");
@@ -681,6 +692,36 @@ static enum kura_err master_load(struct local *l, bool *absent,
 out:
 	close(fd);
 	return rc;
+}
+
+/* Before anything is created: both paths resolve, and a master key that
+ * exists is private and 32 bytes; a keystore without its master key can
+ * never be opened. */
+static enum kura_err local_check_config(const struct kura_config *cfg,
+					const char *data_dir,
+					struct kura_error *err)
+{
+	char master[PATH_MAX], store[PATH_MAX];
+	struct stat st;
+	int fd = -1;
+	bool absent = false;
+	enum kura_err rc = resolve_path(cfg, "master_key_file", data_dir,
+					"keys/master.key", master, err);
+	if (rc == KURA_OK)
+		rc = resolve_path(cfg, "keystore_file", data_dir, "keys/keystore",
+				  store, err);
+	if (rc == KURA_OK)
+		rc = master_open(master, &fd, &absent, err);
+	if (rc != KURA_OK)
+		return rc;
+	if (fd >= 0)
+		close(fd);
+	if (absent && stat(store, &st) == 0)
+		return kura_fail(err, KURA_EKEY,
+				 "master key '%s' is missing but keystore '%s' exists; "
+				 "restore the master key (a new one could not open the keystore)",
+				 master, store);
+	return KURA_OK;
 }
 
 static enum kura_err master_create(struct local *l, struct kura_error *err)
@@ -1062,6 +1103,7 @@ const struct kura_keys_ops kura_keys_local = {
 	.priv_size = sizeof(struct local),
 	.open = local_open,
 	.close = local_close,
+	.check_config = local_check_config,
 	.kek_create = local_kek_create,
 	.wrap = local_wrap,
 	.unwrap = local_unwrap,

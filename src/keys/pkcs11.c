@@ -208,22 +208,57 @@ static enum kura_err pin_load(const struct kura_config *cfg,
 	const char *path = kura_config_get(cfg, "keys", "pin_file");
 	if (path != NULL && path[0] != '\0')
 		return pin_from_file(path, out, err);
-	const char *env = getenv(PIN_ENV);
-	if (env == NULL || env[0] == '\0')
+	/* Taken from the environment (and wiped there) at start-up. */
+	const struct kura_secret *env = kura_env_secret(PIN_ENV);
+	if (env == NULL)
 		return kura_fail(err, KURA_ECONFIG,
 				 "[keys] pin_file is unset and " PIN_ENV
 				 " is not set: the pkcs11 provider needs the user PIN");
-	size_t n = strnlen(env, PIN_MAX + 1);
-	if (n > PIN_MAX)
+	if (env->len > PIN_MAX)
 		return kura_fail(err, KURA_ECONFIG,
 				 PIN_ENV " is longer than %d bytes", PIN_MAX);
-	*out = kura_secret_from(env, n);
+	*out = kura_secret_dup(env);
 	if (*out == NULL)
 		return kura_fail(err, KURA_ENOMEM, "locked memory for the PIN");
 	return KURA_OK;
 }
 
 /* ---- open / close ---- */
+
+static enum kura_err need_module_token(const char *module, const char *token,
+				       struct kura_error *err)
+{
+	if (module == NULL || module[0] == '\0')
+		return kura_fail(err, KURA_ECONFIG,
+				 "[keys] module: provider pkcs11 needs the path of a PKCS#11 module");
+	if (token == NULL || token[0] == '\0' || strlen(token) > P11_LABEL_MAX)
+		return kura_fail(err, KURA_ECONFIG,
+				 "[keys] token: provider pkcs11 needs a token label of 1..%d bytes",
+				 P11_LABEL_MAX);
+	return KURA_OK;
+}
+
+/* Before anything is created: module and token named, the module file
+ * readable, the PIN available (a private pin_file, or the environment). */
+static enum kura_err p11_check_config(const struct kura_config *cfg,
+				      const char *data_dir,
+				      struct kura_error *err)
+{
+	const char *module = kura_config_get(cfg, "keys", "module");
+	struct kura_secret *pin = NULL;
+	(void)data_dir;
+	enum kura_err rc = need_module_token(module, kura_config_get(cfg, "keys", "token"),
+					     err);
+	if (rc != KURA_OK)
+		return rc;
+	/* A bare name is for the dynamic loader's search path to find. */
+	if (strchr(module, '/') != NULL && access(module, R_OK) != 0)
+		return kura_fail_errno(err, KURA_ECONFIG, errno,
+				       "[keys] module '%s' cannot be read", module);
+	rc = pin_load(cfg, &pin, err);
+	kura_secret_free(pin);
+	return rc;
+}
 
 /* Which wrap mechanisms does the token offer for 32-byte AES keys? */
 static enum kura_err probe_mechanisms(struct p11 *p, CK_FUNCTION_LIST_PTR fn,
@@ -269,16 +304,12 @@ static enum kura_err p11_open(void *priv, const struct kura_config *cfg,
 	(void)data_dir;
 	const char *module = kura_config_get(cfg, "keys", "module");
 	const char *token = kura_config_get(cfg, "keys", "token");
-	if (module == NULL || module[0] == '\0')
-		return kura_fail(err, KURA_ECONFIG,
-				 "[keys] module: provider pkcs11 needs the path of a PKCS#11 module");
-	if (token == NULL || token[0] == '\0' || strlen(token) > P11_LABEL_MAX)
-		return kura_fail(err, KURA_ECONFIG,
-				 "[keys] token: provider pkcs11 needs a token label of 1..%d bytes",
-				 P11_LABEL_MAX);
+	enum kura_err rc = need_module_token(module, token, err);
+	if (rc != KURA_OK)
+		return rc;
 	snprintf(p->token, sizeof(p->token), "%s", token);
 
-	enum kura_err rc = pin_load(cfg, &p->pin, err);
+	rc = pin_load(cfg, &p->pin, err);
 	if (rc == KURA_OK)
 		rc = p11_pool_init(p, err);
 	if (rc == KURA_OK)
@@ -894,6 +925,7 @@ const struct kura_keys_ops kura_keys_pkcs11 = {
 	.priv_size = sizeof(struct p11),
 	.open = p11_open,
 	.close = p11_close,
+	.check_config = p11_check_config,
 	.kek_create = p11_kek_create,
 	.wrap = p11_wrap,
 	.unwrap = p11_unwrap,

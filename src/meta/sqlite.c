@@ -17,11 +17,12 @@
  * SQLITE_BUSY from another process is waited out by the busy timeout and
  * the transaction retried BUSY_RETRIES times before KURA_EBUSY.
  *
- * Schema (version 3; docs/METADATA.md describes every column).  All tables
+ * Schema (version 5; docs/METADATA.md describes every column).  All tables
  * are STRICT, so a key can never be stored as TEXT and sort out of byte
  * order; 64-bit unsigned ids are stored bit-for-bit in signed INTEGERs.
  *   settings(name TEXT PK, value BLOB)
- *   tenants(id INTEGER PK AUTOINCREMENT, name TEXT UNIQUE, created_ms)
+ *   tenants(id INTEGER PK AUTOINCREMENT, name TEXT UNIQUE, created_ms,
+ *           state (v4: 0 active, 1 suspended))
  *   access_keys(id TEXT PK, tenant_id -> tenants, secret_sealed BLOB,
  *               created_ms, active)
  *   buckets(id INTEGER PK (random, caller-chosen), tenant_id -> tenants,
@@ -32,7 +33,8 @@
  *           etag, mtime_ms, content_type, content_encoding,
  *           content_language, content_disposition, cache_control, expires,
  *           user_meta_json, part_count, tags_json (v2), sse,
- *           kms_key_id -> keys, ssec_hmac (v3),
+ *           kms_key_id -> keys, ssec_hmac (v3), seal, seal_bk_id,
+ *           parts_digest (v5: the metadata seal; etag then empty),
  *           PK(bucket_id, key)) WITHOUT ROWID
  *   parts(version_uid -> objects(version_uid), part_no, blob_id BLOB UNIQUE,
  *         size, seg_size, dek_wrapped BLOB, etag, mtime_ms (v2; NULL in
@@ -42,11 +44,13 @@
  *   gc(blob_id BLOB PK) WITHOUT ROWID  blobs to delete from the store
  *   uploads(id TEXT PK, bucket_id -> buckets, key BLOB, version_uid BLOB
  *           UNIQUE, created_ms, the object's headers, user_meta_json,
- *           tags_json, sse, kms_key_id, ssec_hmac (v3)) WITHOUT ROWID  (v2)
+ *           tags_json, sse, kms_key_id, ssec_hmac (v3), seal,
+ *           seal_bk_id (v5)) WITHOUT ROWID                         (v2)
  *     index (bucket_id, key, id) for listing, (created_ms) for expiry
  *   upload_parts(version_uid -> uploads(version_uid), part_no 1..10000,
  *                blob_id BLOB UNIQUE, size, seg_size, dek_wrapped, etag,
- *                mtime_ms, bk_id (v3), PK(version_uid, part_no))
+ *                mtime_ms, bk_id (v3), seal, seal_bk_id (v5),
+ *                PK(version_uid, part_no))
  *                WITHOUT ROWID                                       (v2)
  *   keys(id INTEGER PK AUTOINCREMENT, tenant_id -> tenants, name, kind,
  *        state, current_version, provider, imported, created_ms,
@@ -342,25 +346,32 @@ static const char *const migrations[] = {
 	"CREATE INDEX parts_bk ON parts(bk_id);\n"
 	"CREATE INDEX upload_parts_bk ON upload_parts(bk_id);\n",
 
-	/* 3 -> 4: metadata seals (docs/FORMAT.md §10).  Existing rows keep a
+	/* 3 -> 4: tenant lifecycle.  A tenant is active (0) or suspended
+	 * (1).  The CHECK makes ADD COLUMN read every row, which is cheap:
+	 * tenants is small.  (Parenthesised: one literal in two pieces, as
+	 * clang's -Wstring-concatenation wants it said.) */
+	("ALTER TABLE tenants ADD COLUMN state INTEGER NOT NULL DEFAULT 0 "
+	 "CHECK (state IN (0, 1));\n"),
+
+	/* 4 -> 5: metadata seals (docs/FORMAT.md §10).  Existing rows keep a
 	 * NULL seal and seal_bk_id — "never sealed" — until the upgrade job
 	 * (src/kms/seal.c) seals them with the keys, which SQL does not
 	 * have.  seal_bk_id has no foreign key: a seal whose bucket key went
 	 * with its destroyed key reads as destroyed, like the data.  The
 	 * indexes serve the re-sealing after a rotation and the upgrade. */
-	"ALTER TABLE objects ADD COLUMN seal BLOB;\n"
-	"ALTER TABLE objects ADD COLUMN seal_bk_id INTEGER;\n"
-	"ALTER TABLE objects ADD COLUMN parts_digest BLOB;\n"
-	"ALTER TABLE uploads ADD COLUMN seal BLOB;\n"
-	"ALTER TABLE uploads ADD COLUMN seal_bk_id INTEGER;\n"
-	"ALTER TABLE upload_parts ADD COLUMN seal BLOB;\n"
-	"ALTER TABLE upload_parts ADD COLUMN seal_bk_id INTEGER;\n"
-	"CREATE INDEX objects_seal_bk ON objects(seal_bk_id, bucket_id);\n"
-	"CREATE INDEX uploads_seal_bk ON uploads(seal_bk_id, bucket_id);\n"
-	"CREATE INDEX upload_parts_seal_bk ON upload_parts(seal_bk_id);\n"
-	"INSERT INTO settings (name, value) SELECT 'seal_pending', x'01' "
-	"WHERE EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM "
-	"uploads);\n",
+	("ALTER TABLE objects ADD COLUMN seal BLOB;\n"
+	 "ALTER TABLE objects ADD COLUMN seal_bk_id INTEGER;\n"
+	 "ALTER TABLE objects ADD COLUMN parts_digest BLOB;\n"
+	 "ALTER TABLE uploads ADD COLUMN seal BLOB;\n"
+	 "ALTER TABLE uploads ADD COLUMN seal_bk_id INTEGER;\n"
+	 "ALTER TABLE upload_parts ADD COLUMN seal BLOB;\n"
+	 "ALTER TABLE upload_parts ADD COLUMN seal_bk_id INTEGER;\n"
+	 "CREATE INDEX objects_seal_bk ON objects(seal_bk_id, bucket_id);\n"
+	 "CREATE INDEX uploads_seal_bk ON uploads(seal_bk_id, bucket_id);\n"
+	 "CREATE INDEX upload_parts_seal_bk ON upload_parts(seal_bk_id);\n"
+	 "INSERT INTO settings (name, value) SELECT 'seal_pending', x'01' "
+	 "WHERE EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM "
+	 "uploads);\n"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -481,7 +492,18 @@ enum st {
 	ST_REWRAP_UPARTS,
 	ST_REWRAP_PART,
 	ST_REWRAP_UPART,
-	/* v4: metadata seals */
+	/* v4: tenant and access-key lifecycle */
+	ST_TENANT_LIST,
+	ST_TENANT_SET_STATE,
+	ST_TENANT_HAS_BUCKETS,
+	ST_TENANT_LIVE_KEYS,
+	ST_TENANT_AKS_DELETE,
+	ST_TENANT_KEYVERS_DELETE,
+	ST_TENANT_KEYS_DELETE,
+	ST_TENANT_DELETE,
+	ST_AK_LIST,
+	ST_AK_REVOKE,
+	/* v5: metadata seals */
 	ST_BUCKET_GET_ID,
 	ST_SEAL_PENDING_BUCKETS,
 	ST_SEAL_OBJECTS,
@@ -540,9 +562,9 @@ static const char *const sql_text[ST_COUNT_] = {
 	[ST_TENANT_INSERT] =
 		"INSERT INTO tenants (name, created_ms) VALUES (?1, ?2)",
 	[ST_TENANT_GET] =
-		"SELECT id, name, created_ms FROM tenants WHERE id = ?1",
+		"SELECT id, name, created_ms, state FROM tenants WHERE id = ?1",
 	[ST_TENANT_GET_BY_NAME] =
-		"SELECT id, name, created_ms FROM tenants WHERE name = ?1",
+		"SELECT id, name, created_ms, state FROM tenants WHERE name = ?1",
 	[ST_TENANT_EXISTS] = "SELECT 1 FROM tenants WHERE id = ?1",
 	[ST_AK_INSERT] =
 		"INSERT INTO access_keys (id, tenant_id, secret_sealed, "
@@ -802,6 +824,23 @@ static const char *const sql_text[ST_COUNT_] = {
 	[ST_REWRAP_UPART] =
 		"UPDATE upload_parts SET dek_wrapped = ?3, bk_id = ?5 "
 		"WHERE version_uid = ?1 AND part_no = ?2 AND bk_id = ?4",
+	[ST_TENANT_LIST] =
+		"SELECT id, name, created_ms, state FROM tenants ORDER BY name",
+	[ST_TENANT_SET_STATE] = "UPDATE tenants SET state = ?2 WHERE id = ?1",
+	[ST_TENANT_HAS_BUCKETS] =
+		"SELECT 1 FROM buckets WHERE tenant_id = ?1 LIMIT 1",
+	[ST_TENANT_LIVE_KEYS] =
+		"SELECT 1 FROM keys WHERE tenant_id = ?1 AND state != 3 LIMIT 1",
+	[ST_TENANT_AKS_DELETE] = "DELETE FROM access_keys WHERE tenant_id = ?1",
+	[ST_TENANT_KEYVERS_DELETE] =
+		"DELETE FROM key_versions WHERE key_id IN "
+		"(SELECT id FROM keys WHERE tenant_id = ?1)",
+	[ST_TENANT_KEYS_DELETE] = "DELETE FROM keys WHERE tenant_id = ?1",
+	[ST_TENANT_DELETE] = "DELETE FROM tenants WHERE id = ?1",
+	[ST_AK_LIST] =
+		"SELECT id, tenant_id, secret_sealed, created_ms, active "
+		"FROM access_keys WHERE tenant_id = ?1 ORDER BY created_ms, id",
+	[ST_AK_REVOKE] = "UPDATE access_keys SET active = 0 WHERE id = ?1",
 	[ST_BUCKET_GET_ID] = BUCKET_COLS "WHERE id = ?1",
 	/* Rows never sealed have a NULL seal_bk_id (the index's first
 	 * column). */
@@ -1676,6 +1715,20 @@ static enum kura_err sqlite_tenant_create(void *priv, struct kura_tenant *t,
 	return r;
 }
 
+/* id, name, created_ms, state */
+static enum kura_err tenant_row(sqlite3_stmt *s, void *out,
+				struct kura_error *err)
+{
+	struct kura_tenant *t = out;
+	memset(t, 0, sizeof(*t));
+	t->id = i2u(sqlite3_column_int64(s, 0));
+	enum kura_err r = col_text(s, 1, t->name, sizeof(t->name), "tenant name", err);
+	t->created_ms = sqlite3_column_int64(s, 2);
+	t->state = sqlite3_column_int(s, 3) == 1 ? KURA_TENANT_SUSPENDED
+						 : KURA_TENANT_ACTIVE;
+	return r;
+}
+
 static enum kura_err tenant_lookup(struct meta_sqlite *m, enum st id,
 				   uint64_t key, const char *name,
 				   struct kura_tenant *out,
@@ -1706,11 +1759,9 @@ static enum kura_err tenant_lookup(struct meta_sqlite *m, enum st id,
 		r = sql_fail(err, c->db, rc, "get tenant");
 		goto out;
 	}
-	t.id = i2u(sqlite3_column_int64(s, 0));
-	r = col_text(s, 1, t.name, sizeof(t.name), "tenant name", err);
+	r = tenant_row(s, &t, err);
 	if (r != KURA_OK)
 		goto out;
-	t.created_ms = sqlite3_column_int64(s, 2);
 	*out = t;
 out:
 	stmt_done(s);
@@ -1783,6 +1834,23 @@ static enum kura_err sqlite_access_key_create(void *priv,
 	return write_tx(priv, access_key_create_body, (void *)k, err);
 }
 
+/* id, tenant_id, secret_sealed, created_ms, active */
+static enum kura_err access_key_row(sqlite3_stmt *s, void *out,
+				    struct kura_error *err)
+{
+	struct kura_access_key *k = out;
+	memset(k, 0, sizeof(*k));
+	enum kura_err r = col_text(s, 0, k->id, sizeof(k->id), "access key id", err);
+	if (r != KURA_OK)
+		return r;
+	k->tenant_id = i2u(sqlite3_column_int64(s, 1));
+	r = col_blob(s, 2, k->secret_sealed, sizeof(k->secret_sealed),
+		     &k->secret_sealed_len, "sealed secret", err);
+	k->created_ms = sqlite3_column_int64(s, 3);
+	k->active = sqlite3_column_int(s, 4) != 0;
+	return r;
+}
+
 static enum kura_err sqlite_access_key_get(void *priv, const char *id,
 					   struct kura_access_key *out,
 					   struct kura_error *err)
@@ -1812,16 +1880,9 @@ static enum kura_err sqlite_access_key_get(void *priv, const char *id,
 		r = sql_fail(err, c->db, rc, "get access key");
 		goto out;
 	}
-	r = col_text(s, 0, k.id, sizeof(k.id), "access key id", err);
+	r = access_key_row(s, &k, err);
 	if (r != KURA_OK)
 		goto out;
-	k.tenant_id = i2u(sqlite3_column_int64(s, 1));
-	r = col_blob(s, 2, k.secret_sealed, sizeof(k.secret_sealed),
-		     &k.secret_sealed_len, "sealed secret", err);
-	if (r != KURA_OK)
-		goto out;
-	k.created_ms = sqlite3_column_int64(s, 3);
-	k.active = sqlite3_column_int(s, 4) != 0;
 	*out = k;
 out:
 	stmt_done(s);
@@ -5956,6 +6017,222 @@ out:
 	return r;
 }
 
+/* ---- tenant and access-key lifecycle (v4) ---- */
+
+static enum kura_err sqlite_tenant_list(void *priv, struct kura_pool *pool,
+					struct kura_tenant **out, size_t *count,
+					struct kura_error *err)
+{
+	void *res = NULL;
+	size_t n = 0;
+	enum kura_err r = read_list(priv, ST_TENANT_LIST, false, 0, SIZE_MAX,
+				    sizeof(**out), tenant_row, pool, &res, &n,
+				    "list tenants", err);
+	if (r == KURA_OK) {
+		*out = res;
+		*count = n;
+	}
+	return r;
+}
+
+struct tenant_state_arg {
+	uint64_t id;
+	enum kura_tenant_state state;
+};
+
+static enum kura_err tenant_set_state_body(struct conn *c, void *arg,
+					   struct kura_error *err)
+{
+	const struct tenant_state_arg *a = arg;
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, ST_TENANT_SET_STATE, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, a->id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 2, (int)a->state);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, "set tenant state");
+	if (sqlite3_changes(c->db) == 0)
+		return kura_fail(err, KURA_ENOENT, "no tenant %llu",
+				 (unsigned long long)a->id);
+	return KURA_OK;
+}
+
+static enum kura_err sqlite_tenant_set_state(void *priv, uint64_t id,
+					     enum kura_tenant_state state,
+					     struct kura_error *err)
+{
+	struct tenant_state_arg a = { id, state };
+
+	if (state != KURA_TENANT_ACTIVE && state != KURA_TENANT_SUSPENDED)
+		return kura_fail(err, KURA_EINVAL, "bad tenant state %d", (int)state);
+	return write_tx(priv, tenant_set_state_body, &a, err);
+}
+
+static enum kura_err tenant_delete_body(struct conn *c, void *arg,
+					struct kura_error *err)
+{
+	static const enum st steps[] = {
+		ST_TENANT_AKS_DELETE, ST_TENANT_KEYVERS_DELETE,
+		ST_TENANT_KEYS_DELETE,
+	};
+	uint64_t id = *(const uint64_t *)arg;
+	bool found = false;
+	enum kura_err r = exists(c, ST_TENANT_EXISTS, id, &found, err);
+
+	if (r == KURA_OK && !found)
+		r = kura_fail(err, KURA_ENOENT, "no tenant %llu",
+			      (unsigned long long)id);
+	if (r == KURA_OK)
+		r = exists(c, ST_TENANT_HAS_BUCKETS, id, &found, err);
+	if (r == KURA_OK && found)
+		r = kura_fail(err, KURA_ENOTEMPTY, "tenant %llu owns buckets",
+			      (unsigned long long)id);
+	if (r == KURA_OK)
+		r = exists(c, ST_TENANT_LIVE_KEYS, id, &found, err);
+	if (r == KURA_OK && found)
+		r = kura_fail(err, KURA_ESTATE, "tenant %llu has keys that are not "
+			      "destroyed", (unsigned long long)id);
+	if (r == KURA_OK)
+		r = run_steps(c, steps, sizeof(steps) / sizeof(steps[0]), id,
+			      "delete tenant", err);
+	if (r == KURA_OK)
+		r = gen_bump(c, err);
+	if (r == KURA_OK)
+		r = run_u64(c, ST_TENANT_DELETE, id, "delete tenant", err);
+	return r;
+}
+
+static enum kura_err sqlite_tenant_delete(void *priv, uint64_t id,
+					  struct kura_error *err)
+{
+	return write_tx(priv, tenant_delete_body, &id, err);
+}
+
+static enum kura_err sqlite_access_key_list(void *priv, uint64_t tenant_id,
+					    struct kura_pool *pool,
+					    struct kura_access_key **out,
+					    size_t *count, struct kura_error *err)
+{
+	void *res = NULL;
+	size_t n = 0;
+	enum kura_err r = read_list(priv, ST_AK_LIST, true, tenant_id, SIZE_MAX,
+				    sizeof(**out), access_key_row, pool, &res, &n,
+				    "list access keys", err);
+	if (r == KURA_OK) {
+		*out = res;
+		*count = n;
+	}
+	return r;
+}
+
+/* Revoke id inside a transaction: KURA_ENOENT when there is no such key. */
+static enum kura_err revoke_in_tx(struct conn *c, const char *id,
+				  struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, ST_AK_REVOKE, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_text(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, "revoke access key");
+	if (sqlite3_changes(c->db) == 0)
+		return kura_fail(err, KURA_ENOENT, "no access key '%s'", id);
+	return KURA_OK;
+}
+
+static enum kura_err access_key_revoke_body(struct conn *c, void *arg,
+					    struct kura_error *err)
+{
+	return revoke_in_tx(c, arg, err);
+}
+
+static enum kura_err sqlite_access_key_revoke(void *priv, const char *id,
+					      struct kura_error *err)
+{
+	if (id == NULL || strnlen(id, KURA_ACCESS_KEY_ID_MAX) >= KURA_ACCESS_KEY_ID_MAX)
+		return kura_fail(err, KURA_EINVAL, "bad access key id");
+	return write_tx(priv, access_key_revoke_body, (void *)id, err);
+}
+
+struct ak_replace_arg {
+	const char *old_id;
+	const struct kura_access_key *k;
+};
+
+/* The old key's tenant and state, read inside the transaction. */
+static enum kura_err ak_state(struct conn *c, const char *id, uint64_t *tenant,
+			      bool *active, struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, ST_AK_GET, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_text(s, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*tenant = i2u(sqlite3_column_int64(s, 1));
+		*active = sqlite3_column_int(s, 4) != 0;
+	} else if (rc == SQLITE_DONE) {
+		r = kura_fail(err, KURA_ENOENT, "no access key '%s'", id);
+	} else {
+		r = sql_fail(err, c->db, rc, "get access key");
+	}
+	stmt_done(s);
+	return r;
+}
+
+static enum kura_err access_key_replace_body(struct conn *c, void *arg,
+					     struct kura_error *err)
+{
+	const struct ak_replace_arg *a = arg;
+	uint64_t tenant = 0;
+	bool active = false;
+	enum kura_err r = ak_state(c, a->old_id, &tenant, &active, err);
+
+	if (r != KURA_OK)
+		return r;
+	if (!active)
+		return kura_fail(err, KURA_ESTATE, "access key '%s' is revoked",
+				 a->old_id);
+	if (tenant != a->k->tenant_id)
+		return kura_fail(err, KURA_ESTATE, "access key '%s' belongs to "
+				 "another tenant", a->old_id);
+	r = access_key_create_body(c, (void *)a->k, err);
+	if (r == KURA_OK)
+		r = revoke_in_tx(c, a->old_id, err);
+	return r;
+}
+
+static enum kura_err sqlite_access_key_replace(void *priv, const char *old_id,
+					       const struct kura_access_key *k,
+					       struct kura_error *err)
+{
+	struct ak_replace_arg a = { old_id, k };
+
+	if (old_id == NULL || k == NULL || !str_ok(k->id, sizeof(k->id), false) ||
+	    !k->active)
+		return kura_fail(err, KURA_EINVAL, "bad access key");
+	if (k->secret_sealed_len > sizeof(k->secret_sealed))
+		return kura_fail(err, KURA_EINVAL, "bad sealed secret length");
+	return write_tx(priv, access_key_replace_body, &a, err);
+}
+
 const struct kura_meta_ops kura_meta_sqlite = {
 	.name = "sqlite",
 	.caps = 0,
@@ -6017,4 +6294,10 @@ const struct kura_meta_ops kura_meta_sqlite = {
 	.gc_next = sqlite_gc_next,
 	.gc_done = sqlite_gc_done,
 	.blob_referenced = sqlite_blob_referenced,
+	.tenant_list = sqlite_tenant_list,
+	.tenant_set_state = sqlite_tenant_set_state,
+	.tenant_delete = sqlite_tenant_delete,
+	.access_key_list = sqlite_access_key_list,
+	.access_key_revoke = sqlite_access_key_revoke,
+	.access_key_replace = sqlite_access_key_replace,
 };

@@ -171,6 +171,11 @@ bool s3_authenticate(struct s3_req *r)
 		s3_error(r, S3_InvalidAccessKeyId, NULL, NULL);
 		return false;
 	}
+	if (rc == KURA_EPERM) {	/* the key's tenant is suspended */
+		s3_error(r, S3_AccessDenied, "The account of this access key is "
+			 "suspended.", err.msg);
+		return false;
+	}
 	if (rc != KURA_OK) {
 		s3_error(r, S3_InternalError, NULL, err.msg);
 		return false;

@@ -5,6 +5,9 @@
  * 0700, files 0600):
  *   ROOT/staging/<32 hex id>                 written, fsynced, not yet published
  *   ROOT/<hex id[0]>/<hex id[1]>/<32 hex id>  published (shards made lazily)
+ *   ROOT/server.lock                         when ROOT is not under DATA_DIR:
+ *                                            the owner's lock (service.c), so
+ *                                            two servers never share a ROOT
  * A blob moves from staging to its final place with one rename, so at every
  * instant it is in exactly one of the two places (or, between a crash and
  * the next recover(), possibly in both with identical content).

@@ -1833,6 +1833,71 @@ static void test_config_load(void **state)
 	rm_rf(dir);
 }
 
+/* A load error names file and line and says in words what is wrong; the
+ * first bad line wins, whichever kind of problem it has. */
+static void test_config_errors_in_words(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		const char *want[3];
+	} cases[] = {
+		{ "[server\nregion = x\n",
+		  { ":1:", "section header '[server' has no closing ']'", NULL } },
+		{ "[server]\nregion = x\njust words\n",
+		  { ":3:", "'just words' is neither a [section] header", NULL } },
+		{ "region = x\n", { ":1:", "outside any [section]", NULL } },
+		{ "[server]\nmax_connections = 0\n",
+		  { ":2:", "max_connections", "out of range (1 to 100000)" } },
+		{ "[limits]\nmax_header_bytes = 2M\n",
+		  { ":2:", "max_header_bytes", "(1K to 1M)" } },
+		{ "[storage]\nbackground_interval = 3601\n[server\n",
+		  { ":2:", "background_interval", NULL } },
+		{ "[server\n[storage]\nbackground_interval = 0\n",
+		  { ":1:", "'[server'", NULL } },
+	};
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/kura.ini", dir);
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		struct kura_config *cfg = NULL;
+		struct kura_error err = { 0 };
+		write_text(path, cases[i].text);
+		assert_int_equal(kura_config_new(&cfg, NULL), KURA_OK);
+		assert_int_equal(kura_config_load(cfg, path, &err), KURA_ECONFIG);
+		if (strstr(err.msg, path) == NULL)
+			fail_msg("case %zu: '%s' does not name the file", i, err.msg);
+		for (size_t w = 0; w < 3 && cases[i].want[w]; w++)
+			if (strstr(err.msg, cases[i].want[w]) == NULL)
+				fail_msg("case %zu: '%s' lacks '%s'", i, err.msg,
+					 cases[i].want[w]);
+		kura_config_free(cfg);
+	}
+
+	/* inih reads a line into a fixed buffer: a longer one would be cut
+	 * into pieces (a value silently shortened), so it is refused. */
+	char longline[1024];
+	snprintf(longline, sizeof(longline), "[keys]\nmaster_key_file = /%0600d\n", 0);
+	write_text(path, longline);
+	struct kura_config *cfg = NULL;
+	struct kura_error err = { 0 };
+	assert_int_equal(kura_config_new(&cfg, NULL), KURA_OK);
+	assert_int_equal(kura_config_load(cfg, path, &err), KURA_ECONFIG);
+	if (strstr(err.msg, ":2:") == NULL || strstr(err.msg, "longer than") == NULL)
+		fail_msg("long line: '%s'", err.msg);
+	assert_false(kura_config_is_set(cfg, "keys", "master_key_file"));
+	kura_config_free(cfg);
+
+	/* Bounds apply to overrides too, and the doc shows them. */
+	assert_int_equal(kura_config_new(&cfg, NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "keys", "bucket_key_ttl", "86401", NULL),
+			 KURA_ECONFIG);
+	assert_int_equal(kura_config_set(cfg, "keys", "bucket_key_ttl", "0", NULL),
+			 KURA_OK);
+	kura_config_free(cfg);
+	rm_rf(dir);
+}
+
 static void test_config_split_addr(void **state)
 {
 	(void)state;
@@ -2280,6 +2345,7 @@ int main(void)
 		cmocka_unit_test(test_config_set_get),
 		cmocka_unit_test(test_config_bad_values),
 		cmocka_unit_test(test_config_load),
+		cmocka_unit_test(test_config_errors_in_words),
 		cmocka_unit_test(test_config_split_addr),
 		cmocka_unit_test(test_config_doc),
 		cmocka_unit_test(test_err_first_wins),

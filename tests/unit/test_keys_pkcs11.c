@@ -421,11 +421,14 @@ static void test_open_errors(void **state)
 	kura_error_clear(&err);
 	assert_int_equal(kura_keys_open(cfg, g.dir, &k, &err), KURA_ECONFIG);
 	assert_non_null(strstr(err.msg, "KURA_PKCS11_PIN"));
-	/* The environment variable works when pin_file is unset. */
+	/* The environment variable works when pin_file is unset; it is read
+	 * once, into locked memory, and leaves the environment. */
 	setenv("KURA_PKCS11_PIN", PIN, 1);
+	assert_int_equal(kura_env_capture(&err), KURA_OK);
+	assert_null(getenv("KURA_PKCS11_PIN"));
 	kura_error_clear(&err);
 	enum kura_err rc = kura_keys_open(cfg, g.dir, &k, &err);
-	unsetenv("KURA_PKCS11_PIN");
+	kura_env_release();
 	if (rc != KURA_OK)
 		fail_msg("open with KURA_PKCS11_PIN: %s", err.msg);
 	assert_int_equal(k->ops->caps,

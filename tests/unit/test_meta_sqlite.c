@@ -51,6 +51,11 @@
 #include "rmtree.h"
 #include "kura/banned.h"
 
+/* The schema version this code writes (src/meta/sqlite.c migrations). */
+#define SCHEMA_NOW 5
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ------------------------------------------------------------------ */
@@ -329,7 +334,7 @@ static void test_migrate_reopen(void **state)
 
 	assert_int_equal(stat(f->db, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
-	assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 4);
+	assert_int_equal(sql_int(f->db, "PRAGMA user_version"), SCHEMA_NOW);
 	assert_int_equal(sql_int(f->db, "PRAGMA application_id"), 0x4b555241);
 	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_schema "
 					"WHERE name = 'objects'"),
@@ -370,7 +375,7 @@ static void test_migrate_reopen(void **state)
 			 KURA_ESTATE);
 	assert_null(m2);
 	kura_error_clear(&err);
-	sql_exec(f->db, "PRAGMA user_version = 4");
+	sql_exec(f->db, "PRAGMA user_version = " STR(SCHEMA_NOW));
 
 	/* A file mode widened behind our back is tightened again. */
 	assert_int_equal(chmod(f->db, 0644), 0);
@@ -1448,7 +1453,7 @@ static void test_migrate_v1(void **state)
 
 	assert_int_equal(kura_meta_open(NULL, dir, &m, &err), KURA_OK);
 	ops = m->ops;
-	assert_int_equal(sql_int(db, "PRAGMA user_version"), 4);
+	assert_int_equal(sql_int(db, "PRAGMA user_version"), SCHEMA_NOW);
 	/* Migrating gives exactly the schema of a fresh database. */
 	fresh = schema_text(f->db);
 	migrated = schema_text(db);
@@ -3052,7 +3057,7 @@ static void test_migrate_v2(void **state)
 	assert_int_equal(kura_meta_open(NULL, dir, &m, &err), KURA_OK);
 	ops = m->ops;
 	priv = m->priv;
-	assert_int_equal(sql_int(db, "PRAGMA user_version"), 4);
+	assert_int_equal(sql_int(db, "PRAGMA user_version"), SCHEMA_NOW);
 	fresh = schema_text(f->db);
 	migrated = schema_text(db);
 	assert_string_equal(migrated, fresh);
@@ -5294,7 +5299,7 @@ static void test_migrate_v2_large(void **state)
 	print_message("# migrate 2 -> 3: %u objects, %u parts, 1000 upload "
 		      "parts: %.0f ms\n",
 		      objects, objects * 2, dt);
-	assert_int_equal(sql_int(db, "PRAGMA user_version"), 4);
+	assert_int_equal(sql_int(db, "PRAGMA user_version"), SCHEMA_NOW);
 	/* Every part got its bucket's bucket key. */
 	assert_int_equal(sql_int(db, "SELECT count(*) FROM parts p JOIN objects "
 				     "o USING (version_uid) JOIN bucket_keys bk "

@@ -363,6 +363,73 @@ static void test_harden_process(void **state)
 		assert_int_equal(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), 0);
 }
 
+/* The bytes of the first "name=" entry of environ (NULL when none). */
+static char *environ_entry(const char *name)
+{
+	extern char **environ;
+	size_t n = strlen(name);
+	for (char **e = environ; *e != NULL; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e;
+	return NULL;
+}
+
+static void test_env_capture(void **state)
+{
+	(void)state;
+	static const char value[] = "s3cr3t-VALUE+0123456789/abcdef";
+	const size_t vlen = sizeof(value) - 1;
+	struct kura_error err = { 0 };
+	char out[64];
+	setenv("KURA_ROOT_SECRET_KEY", value, 1);
+	setenv("KURA_PKCS11_PIN", "", 1);
+	setenv("KURA_NOT_A_CREDENTIAL", "stays", 1);
+	char *entry = environ_entry("KURA_ROOT_SECRET_KEY");
+	assert_non_null(entry);
+	char *bytes = entry + strlen("KURA_ROOT_SECRET_KEY=");
+
+	assert_int_equal(kura_env_capture(&err), KURA_OK);
+	/* Gone from environ, and wiped where it lay (what /proc/PID/environ
+	 * shows for variables given at exec). */
+	assert_null(getenv("KURA_ROOT_SECRET_KEY"));
+	for (size_t i = 0; i < vlen; i++)
+		assert_int_equal(bytes[i], 0);
+	/* Kept in locked memory, as given. */
+	const struct kura_secret *s = kura_env_secret("KURA_ROOT_SECRET_KEY");
+	assert_non_null(s);
+	assert_int_equal(s->len, vlen);
+	assert_memory_equal(s->data, value, vlen);
+	assert_true(kura_env_secret_str("KURA_ROOT_SECRET_KEY", out, sizeof(out)));
+	assert_string_equal(out, value);
+	assert_false(kura_env_secret_str("KURA_ROOT_SECRET_KEY", out, vlen));
+	/* Empty counts as unset (and is removed); other names are not kura's
+	 * credentials and stay. */
+	assert_null(getenv("KURA_PKCS11_PIN"));
+	assert_null(kura_env_secret("KURA_PKCS11_PIN"));
+	assert_null(kura_env_secret("KURA_NOT_A_CREDENTIAL"));
+	assert_string_equal(getenv("KURA_NOT_A_CREDENTIAL"), "stays");
+	unsetenv("KURA_NOT_A_CREDENTIAL");
+	assert_null(kura_env_secret("KURA_ROOT_ACCESS_KEY"));
+
+	/* Too long for the arena: refused, and wiped all the same. */
+	char big[KURA_SECRET_MAX + 2];
+	memset(big, 'p', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	setenv("KURA_PKCS11_PIN", big, 1);
+	entry = environ_entry("KURA_PKCS11_PIN");
+	kura_error_clear(&err);
+	assert_int_equal(kura_env_capture(&err), KURA_ETOOBIG);
+	assert_non_null(strstr(err.msg, "KURA_PKCS11_PIN"));
+	assert_null(getenv("KURA_PKCS11_PIN"));
+	assert_int_equal(entry[strlen("KURA_PKCS11_PIN=")], 0);
+	/* A capture without the variable keeps what was captured. */
+	assert_non_null(kura_env_secret("KURA_ROOT_SECRET_KEY"));
+
+	kura_env_release();
+	assert_null(kura_env_secret("KURA_ROOT_SECRET_KEY"));
+	kura_env_release();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +441,7 @@ int main(void)
 		cmocka_unit_test(test_wipe),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_harden_process),
+		cmocka_unit_test(test_env_capture),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
