@@ -466,8 +466,8 @@ def test_rollback_of_a_whole_row_is_out_of_reach_of_seals(server):
 # -- the upgrade of metadata written before seals existed -----------------------
 
 def make_legacy(server, etags, part_etags, upload_part_etags):
-    """Turn a stopped server's meta.db back into a schema-3 database: no seal
-    columns, ETags in the clear as kura 3 stored them."""
+    """Turn a stopped server's meta.db back into a schema-4 database (the
+    last one without seals): no seal columns, ETags in the clear."""
     con = sqlite3.connect(db_path(server))
     try:
         for idx in ("objects_seal_bk", "uploads_seal_bk", "upload_parts_seal_bk"):
@@ -488,7 +488,7 @@ def make_legacy(server, etags, part_etags, upload_part_etags):
             con.execute("UPDATE upload_parts SET etag = ? WHERE part_no = ?",
                         (etag, part_no))
         con.execute("DELETE FROM settings WHERE name = 'seal_pending'")
-        con.execute("PRAGMA user_version = 3")
+        con.execute("PRAGMA user_version = 4")
         con.commit()
     finally:
         con.close()
