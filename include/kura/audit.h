@@ -163,6 +163,19 @@ enum kura_err kura_audit_consistency_proof(const char *dir, uint64_t size1,
 					   uint64_t size2, FILE *out,
 					   struct kura_error *err);
 
+/* Called with each record's canonical JSON text, in log order; set *stop
+ * to end early.  A non-OK return stops the walk and is returned. */
+typedef enum kura_err (*kura_audit_record_fn)(void *ctx, uint64_t seq,
+					      const char *json, size_t len,
+					      bool *stop, struct kura_error *err);
+
+/* Walk every record present in dir in order (leaf hashes and continuity
+ * checked as they are read; signatures are kura_audit_verify's business).
+ * *first_seq receives the first record present (0 unless early segments
+ * were archived); may be NULL. */
+enum kura_err kura_audit_each(const char *dir, kura_audit_record_fn fn, void *ctx,
+			      uint64_t *first_seq, struct kura_error *err);
+
 /* Every record, then every checkpoint, as JSON lines. */
 enum kura_err kura_audit_export(const char *dir, FILE *out,
 				struct kura_error *err);

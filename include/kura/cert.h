@@ -23,7 +23,8 @@
 #include "kura/kms.h"
 #include "kura/meta.h"
 
-#define KURA_CERT_FORMAT "kura-deletion-certificate/1"
+#define KURA_CERT_FORMAT "kura-deletion-certificate/2"
+#define KURA_CERT_FORMAT_V1 "kura-deletion-certificate/1"
 
 struct kura_cert;
 
@@ -33,11 +34,13 @@ enum kura_err kura_cert_new(const struct kura_bucket *b,
 			    struct kura_cert **out, struct kura_error *err);
 void kura_cert_free(struct kura_cert *c);
 
-/* An object that existed at the time of deletion. */
+/* An object that existed at the time of deletion, named by its key and
+ * version (not by its ETag: a certificate outlives the key, and must not
+ * keep a function of the plaintext it certifies destroyed). */
 enum kura_err kura_cert_add_object(struct kura_cert *c, const char *key,
 				   size_t key_len, uint64_t size,
-				   const char *etag, int64_t mtime_ms,
-				   struct kura_error *err);
+				   const uint8_t version_uid[KURA_UID_LEN],
+				   int64_t mtime_ms, struct kura_error *err);
 
 /* A key whose every KEK version was destroyed in the provider. */
 enum kura_err kura_cert_add_key_destroyed(struct kura_cert *c,

@@ -6,6 +6,8 @@
 #ifndef KURA_DAEMON_H
 #define KURA_DAEMON_H
 
+#include <stdbool.h>
+
 #include "kura/config.h"
 #include "kura/err.h"
 #include "kura/service.h"
@@ -46,6 +48,12 @@ enum kura_err kura_daemon_audit_start(struct kura_service *svc,
 				      struct kura_error *err);
 void kura_daemon_audit_checkpoint(struct kura_service *svc);
 void kura_daemon_audit_stop(struct kura_service *svc, const char *reason);
+
+/* Seal the metadata rows written before schema 5 that are not sealed yet
+ * (seal_job.c); *done when none is left.  Records what it sealed in the
+ * audit log ("meta.seal"). */
+enum kura_err kura_daemon_seal_upgrade(struct kura_service *svc, bool *done,
+				       struct kura_error *err);
 
 /* Told about each problem kura_daemon_check_config finds (msg names the
  * key and what is wrong). */

@@ -44,6 +44,9 @@
 #define KURA_PROVIDER_NAME_MAX 32
 #define KURA_SSEC_HMAC_LEN 32
 #define KURA_MAX_PARTS 10000
+/* A metadata seal (docs/FORMAT.md §10): box nonce || sealed ETag || tag. */
+#define KURA_SEAL_MAX (12 + KURA_ETAG_MAX + 16)
+#define KURA_PARTS_DIGEST_LEN 32
 
 /* A tenant's state.  Suspended: its buckets and keys stay as they are,
  * but every request signed by one of its access keys is refused (auth.h
@@ -155,6 +158,20 @@ struct kura_bucket {
 	uint64_t default_kms_key_id;	/* for KURA_SSE_KMS; 0 otherwise */
 };
 
+/*
+ * Metadata seals (docs/FORMAT.md §10).  Rows that shape what a client
+ * receives — objects, multipart uploads and their parts — carry a *seal*:
+ * their ETag boxed (AES-256-GCM) under a key derived from a bucket key of
+ * the bucket's own kura key, with every other field of the row as the
+ * additional data.  Someone who can rewrite the metadata but holds no key
+ * can neither read a sealed ETag (a function of the plaintext) nor change
+ * a field without the seal failing.  The store keeps seals opaquely: the
+ * seal is made and opened above this interface (src/kms/seal.c), and a
+ * sealed row's ETag is never stored in the clear (the etag column is
+ * written empty when seal_len > 0).  Rows written before schema 5 have no
+ * seal (seal_len 0, seal_bk_id 0) until the upgrade job seals them.
+ */
+
 /* One blob of an object version: a simple PUT has one part (part_no 0). */
 struct kura_part {
 	uint32_t part_no;
@@ -162,11 +179,18 @@ struct kura_part {
 	uint64_t size;				/* plaintext bytes */
 	uint32_t seg_size;
 	uint8_t dek_wrapped[KURA_WRAPPED_DEK_LEN];
-	char etag[KURA_ETAG_MAX];		/* hex MD5 of the plaintext */
+	/* The part's ETag (hex MD5 of its plaintext for SSE-S3, random for
+	 * SSE-C and SSE-KMS).  Kept only while the part belongs to an upload
+	 * in progress, sealed; an object's parts have none (empty). */
+	char etag[KURA_ETAG_MAX];
 	int64_t mtime_ms;			/* when the part was uploaded */
 	uint64_t bk_id;				/* bucket key that wraps the DEK;
 						 * 0: none (SSE-C data, or the
 						 * key was destroyed) */
+	/* Upload parts: the seal over etag and the fields above. */
+	uint8_t seal[KURA_SEAL_MAX];
+	size_t seal_len;
+	uint64_t seal_bk_id;
 };
 
 struct kura_object {
@@ -194,7 +218,17 @@ struct kura_object {
 	uint64_t kms_key_id;			/* KURA_SSE_KMS: the named key */
 	uint8_t ssec_hmac[KURA_SSEC_HMAC_LEN];	/* KURA_SSE_C: key check value */
 	uint32_t part_count;
-	struct kura_part *parts;	/* part_count entries, in object order */
+	struct kura_part *parts;	/* part_count entries, in object order;
+					 * NULL in listings */
+	/* The seal over etag and every field above, and the digest of the
+	 * parts' (part_no, size, seg_size, blob_id) that it covers, so that a
+	 * listing can check a row without reading its parts. */
+	uint8_t seal[KURA_SEAL_MAX];
+	size_t seal_len;
+	uint64_t seal_bk_id;
+	uint8_t parts_digest[KURA_PARTS_DIGEST_LEN];
+	/* Listings and seal batches only: the bucket's tenant. */
+	uint64_t tenant_id;
 };
 
 /* A multipart upload in progress.  Its parts are stored under its
@@ -219,6 +253,35 @@ struct kura_upload {
 	enum kura_sse sse;
 	uint64_t kms_key_id;
 	uint8_t ssec_hmac[KURA_SSEC_HMAC_LEN];
+	/* The seal over every field above (nothing is boxed: seal_len is
+	 * KURA_BOX_OVERHEAD). */
+	uint8_t seal[KURA_SEAL_MAX];
+	size_t seal_len;
+	uint64_t seal_bk_id;
+	/* Seal batches only: the bucket's tenant. */
+	uint64_t tenant_id;
+};
+
+/* A part of an upload in progress, with what its seal binds (seal
+ * batches). */
+struct kura_upload_part {
+	uint64_t tenant_id;
+	uint64_t bucket_id;
+	uint8_t version_uid[KURA_UID_LEN];	/* the upload's */
+	struct kura_part part;
+};
+
+/*
+ * Rows to seal again: those sealed by one bucket key (after a rotation of
+ * the bucket's own key), or never sealed (written before schema 5).
+ */
+struct kura_seal_batch {
+	struct kura_object *objects;	/* never-sealed ones with their parts */
+	size_t n_objects;
+	struct kura_upload *uploads;
+	size_t n_uploads;
+	struct kura_upload_part *parts;
+	size_t n_parts;
 };
 
 /* One part whose DEK is to be re-wrapped (rewrap_next / rewrap_apply). */
@@ -229,15 +292,6 @@ struct kura_rewrap {
 	uint64_t bucket_id;
 	uint64_t tenant_id;
 	uint8_t dek_wrapped[KURA_WRAPPED_DEK_LEN];
-};
-
-/* A listing row. */
-struct kura_list_entry {
-	const char *key;
-	size_t key_len;
-	uint64_t size;
-	char etag[KURA_ETAG_MAX];
-	int64_t mtime_ms;
 };
 
 struct kura_meta_ops {
@@ -261,6 +315,9 @@ struct kura_meta_ops {
 	 * makes first-start initialisation safe against a race). */
 	enum kura_err (*setting_insert)(void *priv, const char *name,
 					const uint8_t *val, size_t len,
+					struct kura_error *err);
+	/* Remove; removing an absent setting is not an error. */
+	enum kura_err (*setting_delete)(void *priv, const char *name,
 					struct kura_error *err);
 
 	/* -- tenants and access keys -- */
@@ -465,9 +522,9 @@ struct kura_meta_ops {
 				      uint64_t new_bk_id,
 				      const struct kura_rewrap *entries,
 				      size_t count, struct kura_error *err);
-	/* Delete a retired bucket key that no part references any more;
-	 * KURA_EBUSY while some part still does, KURA_ESTATE for a current
-	 * one, KURA_ENOENT. */
+	/* Delete a retired bucket key that no part references any more and
+	 * no row is sealed by; KURA_EBUSY while some still is, KURA_ESTATE
+	 * for a current one, KURA_ENOENT. */
 	enum kura_err (*bucket_key_delete)(void *priv, uint64_t bk_id,
 					   struct kura_error *err);
 
@@ -496,19 +553,26 @@ struct kura_meta_ops {
 	 * Up to limit entries with key > after (when after_len > 0; after may
 	 * be any byte string) and key starting with prefix, in ascending
 	 * byte order (memcmp).  *count < limit means there are no more.
+	 * Each entry is the whole object row (so its seal can be checked)
+	 * without its parts (parts NULL; part_count and parts_digest set).
 	 */
 	enum kura_err (*object_list)(void *priv, uint64_t bucket_id,
 				     const char *prefix, size_t prefix_len,
 				     const char *after, size_t after_len,
 				     size_t limit, struct kura_pool *pool,
-				     struct kura_list_entry **out,
+				     struct kura_object **out,
 				     size_t *count, struct kura_error *err);
 
 	/* Replace the tags of an existing object (tags_json NULL removes
-	 * them).  KURA_ENOENT when the object does not exist. */
+	 * them) and its seal with one made over the new tags.  Only while
+	 * the object is still version version_uid: KURA_ESTATE when it was
+	 * replaced meanwhile, KURA_ENOENT when it does not exist. */
 	enum kura_err (*object_set_tags)(void *priv, uint64_t bucket_id,
 					 const char *key, size_t key_len,
+					 const uint8_t version_uid[KURA_UID_LEN],
 					 const char *tags_json,
+					 const uint8_t *seal, size_t seal_len,
+					 uint64_t seal_bk_id,
 					 struct kura_error *err);
 
 	/* -- multipart uploads -- */
@@ -547,7 +611,9 @@ struct kura_meta_ops {
 	 * match the upload's (or its key was destroyed).  The parts keep their
 	 * stored bk_id and dek_wrapped (re-wrapping may have changed them
 	 * since they were listed).  obj's sse, kms_key_id and ssec_hmac must
-	 * be the upload's (KURA_EINVAL).
+	 * be the upload's (KURA_EINVAL).  A chosen part matches when
+	 * its part_no, blob_id, size and seal are the stored ones; the moved
+	 * parts keep no ETag and no seal (the object's seal covers them).
 	 */
 	enum kura_err (*upload_complete)(void *priv, const char *upload_id,
 					 const struct kura_object *obj,
@@ -572,6 +638,41 @@ struct kura_meta_ops {
 					size_t limit, struct kura_pool *pool,
 					struct kura_upload **out, size_t *count,
 					struct kura_error *err);
+
+	/* -- metadata seals (see the comment at struct kura_part) -- */
+
+	/* The bucket with id id; KURA_ENOENT. */
+	enum kura_err (*bucket_get_id)(void *priv, uint64_t id,
+				       struct kura_bucket *out,
+				       struct kura_error *err);
+	/* Ids of buckets that hold rows never sealed (objects, uploads or
+	 * upload parts written before schema 5), ascending, up to max. */
+	enum kura_err (*seal_pending_buckets)(void *priv, uint64_t *ids,
+					      size_t max, size_t *count,
+					      struct kura_error *err);
+	/*
+	 * Up to limit rows of each kind to seal: with bk_id != 0, the rows
+	 * sealed by bucket key bk_id (objects without their parts); with
+	 * bk_id 0, the rows of bucket bucket_id never sealed (objects with
+	 * their parts, which the seal's parts digest needs).  Every entry
+	 * carries its bucket's tenant_id.  From pool.
+	 */
+	enum kura_err (*seal_next)(void *priv, uint64_t bucket_id,
+				   uint64_t bk_id, size_t limit,
+				   struct kura_pool *pool,
+				   struct kura_seal_batch *out,
+				   struct kura_error *err);
+	/*
+	 * Store new seals, in one transaction: each row of batch (identified
+	 * by version uid, plus part_no for parts) whose seal is still by
+	 * old_bk_id (0: still unsealed) gets the entry's seal, seal_bk_id
+	 * and, for objects, parts_digest; its clear ETag is removed (and
+	 * for objects those of its parts).  Rows changed meanwhile are left
+	 * alone.  *applied receives how many rows changed.
+	 */
+	enum kura_err (*seal_apply)(void *priv, uint64_t old_bk_id,
+				    const struct kura_seal_batch *batch,
+				    size_t *applied, struct kura_error *err);
 
 	/* -- blob garbage collection and recovery -- */
 

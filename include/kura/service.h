@@ -37,6 +37,9 @@ struct kura_service {
 	struct kura_secret *system_key;
 	struct kura_pins *pins;
 	struct kura_audit *audit;	/* NULL when [audit] enabled = false */
+	/* Stored data or metadata that failed authentication since start
+	 * (read and bumped with __atomic builtins). */
+	uint64_t integrity_failures;
 	/* Held by the owner (KURA_SERVICE_OWNER) for the service's life: the
 	 * data directory's lock and, when [storage] path puts the blobs
 	 * elsewhere, that directory's.  NULL in CLI commands. */
@@ -51,6 +54,8 @@ struct kura_service {
 	uint64_t max_url_bytes;
 	uint64_t max_xml_body;
 	uint64_t clock_skew;
+	bool tls;			/* the S3 listener speaks TLS */
+	bool ssec_over_http;		/* [server] allow_ssec_over_http */
 	char vhost_domains[KURA_MAX_VHOST_DOMAINS][256];
 	size_t n_vhost_domains;
 };

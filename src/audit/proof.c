@@ -324,6 +324,40 @@ static enum kura_err export_one(void *arg, uint64_t seq, const struct audit_entr
 	return KURA_OK;
 }
 
+struct each_arg {
+	kura_audit_record_fn fn;
+	void *ctx;
+	uint64_t first;
+	bool seen;
+};
+
+static enum kura_err each_one(void *arg, uint64_t seq, const struct audit_entry *e,
+			      uint64_t segno, uint64_t off, bool *stop,
+			      struct kura_error *err)
+{
+	struct each_arg *a = arg;
+	if (!a->seen) {
+		a->first = seq;
+		a->seen = true;
+	}
+	return a->fn(a->ctx, seq, (const char *)e->rec, e->rec_len, stop, err);
+}
+
+enum kura_err kura_audit_each(const char *dir, kura_audit_record_fn fn, void *ctx,
+			      uint64_t *first_seq, struct kura_error *err)
+{
+	struct audit_snapshot s;
+	struct each_arg a = { fn, ctx, 0, false };
+	enum kura_err rc = audit_snapshot_take(dir, &s, err);
+	if (rc != KURA_OK)
+		return rc;
+	rc = audit_walk(dir, &s, 0, 0, 0, each_one, &a, err);
+	audit_snapshot_release(&s);
+	if (rc == KURA_OK && first_seq != NULL)
+		*first_seq = a.first;
+	return rc;
+}
+
 enum kura_err kura_audit_export(const char *dir, FILE *out, struct kura_error *err)
 {
 	struct audit_snapshot s;

@@ -30,6 +30,7 @@ struct cli {
 	const char *published;	/* --published DIR */
 	const char *limit;	/* --limit N */
 	bool yes;		/* --yes: confirm a destructive command */
+	bool against_meta;	/* --against-meta (audit verify) */
 	bool shred_buckets;	/* --shred-buckets: tenant delete shreds them */
 	const char *words[CLI_MAX_WORDS];	/* positional arguments */
 	int nwords;
@@ -70,5 +71,9 @@ int cli_bucket(const struct kura_config *cfg, const struct cli *c);
 int cli_cert(const struct kura_config *cfg, const struct cli *c);
 int cli_check(const struct kura_config *cfg, const struct cli *c);
 int cli_audit(const struct kura_config *cfg, const struct cli *c);
+/* audit verify --against-meta (audit_meta.c): 0 when the metadata holds
+ * the last version the audit log in dir recorded for every key, 1 when
+ * not (each disagreement printed), 2 when it could not check. */
+int cli_audit_against_meta(const struct kura_config *cfg, const char *dir);
 
 #endif

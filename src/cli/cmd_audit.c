@@ -124,7 +124,7 @@ static int verify(const struct kura_config *cfg, const struct cli *c)
 	else
 		printf("; signer NOT pinned (checked against the key the checkpoints carry): "
 		       "pass --public-key PEM (kura cert public-key prints it)\n");
-	return 0;
+	return c->against_meta ? cli_audit_against_meta(cfg, dir) : 0;
 }
 
 static bool parse_num(const char *what, const char *s, uint64_t *out)

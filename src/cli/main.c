@@ -51,9 +51,11 @@ static void usage(FILE *out)
 		"                                signer, or this data dir's signer)\n"
 		"  cert public-key               print the signer's public key (PEM) to pin\n"
 		"audit log (DATA_DIR/audit; docs/AUDIT.md)\n"
-		"  audit verify [--published DIR] [--public-key PEM]\n"
+		"  audit verify [--published DIR] [--public-key PEM] [--against-meta]\n"
 		"                                check every record and signed checkpoint; exit 1\n"
-		"                                naming the first bad position\n"
+		"                                naming the first bad position; --against-meta:\n"
+		"                                also that the metadata holds each key's last\n"
+		"                                recorded version (finds rollbacks)\n"
 		"  audit proof --seq N [--size N] | audit proof consistency SIZE1 [SIZE2]\n"
 		"                                inclusion / consistency proof (JSON)\n"
 		"  audit export                  records, then checkpoints, as JSON lines\n"
@@ -107,6 +109,8 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			continue;
 		if (strcmp(a, "--yes") == 0) {
 			c->yes = true;
+		} else if (strcmp(a, "--against-meta") == 0) {
+			c->against_meta = true;
 		} else if (strcmp(a, "--shred-buckets") == 0) {
 			c->shred_buckets = true;
 		} else if (strcmp(a, "--version") == 0) {

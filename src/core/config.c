@@ -36,6 +36,10 @@ static const struct kura_config_key keys[] = {
 	  "PEM certificate chain for TLS on the S3 listener" },
 	{ "server", "tls_key", KURA_CFG_STRING, NULL,
 	  "PEM private key for tls_cert" },
+	{ "server", "allow_ssec_over_http", KURA_CFG_BOOL, "false",
+	  "accept SSE-C customer keys over plain HTTP (AWS refuses them, and so "
+	  "does kura by default); only ever effective on a loopback listener, "
+	  "the only one kura serves without TLS: for tests and local tools" },
 	{ "server", "max_connections", KURA_CFG_U64, "512",
 	  "maximum simultaneous client connections" },
 	{ "server", "connection_timeout", KURA_CFG_U64, "60",

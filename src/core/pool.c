@@ -87,7 +87,8 @@ void kura_pool_free(struct kura_pool *pool)
 	free(pool);
 }
 
-void *kura_palloc(struct kura_pool *pool, size_t n)
+/* An aligned allocation, not zeroed. */
+static void *pool_take(struct kura_pool *pool, size_t n)
 {
 	if (n == 0 || n > SIZE_MAX - alignof(max_align_t))
 		return NULL;
@@ -112,7 +113,14 @@ void *kura_palloc(struct kura_pool *pool, size_t n)
 	}
 	void *p = b->data + b->used;
 	b->used += need;
-	memset(p, 0, n);
+	return p;
+}
+
+void *kura_palloc(struct kura_pool *pool, size_t n)
+{
+	void *p = pool_take(pool, n);
+	if (p)
+		memset(p, 0, n);
 	return p;
 }
 
@@ -120,7 +128,7 @@ char *kura_pstrndup(struct kura_pool *pool, const char *s, size_t n)
 {
 	if (n == SIZE_MAX)
 		return NULL;
-	char *p = kura_palloc(pool, n + 1);
+	char *p = pool_take(pool, n + 1);	/* every byte written below */
 	if (p == NULL)
 		return NULL;
 	if (n)
@@ -136,7 +144,7 @@ char *kura_pstrdup(struct kura_pool *pool, const char *s)
 
 void *kura_pmemdup(struct kura_pool *pool, const void *src, size_t n)
 {
-	void *p = kura_palloc(pool, n);
+	void *p = pool_take(pool, n);	/* every byte copied below */
 	if (p)
 		memcpy(p, src, n);
 	return p;

@@ -242,10 +242,20 @@ static void collect_garbage(struct kura_service *svc)
 		kura_debug(NULL, "garbage collection removed %zu blobs", n);
 }
 
+/* Seal what the start-up upgrade had to leave (buckets whose key was
+ * disabled then), until nothing is left. */
+static void seal_upgrade(struct kura_service *svc, bool *done)
+{
+	struct kura_error err = { 0 };
+	if (!*done && kura_daemon_seal_upgrade(svc, done, &err) != KURA_OK)
+		kura_warn(NULL, "metadata seal upgrade: %s", err.msg);
+}
+
 /* Background work every interval seconds and an audit checkpoint every
  * checkpoint_every seconds, until a signal; returns what stopped it. */
 static const char *run_loop(struct kura_service *svc, const sigset_t *sigs,
-			    uint64_t interval, uint64_t checkpoint_every)
+			    uint64_t interval, uint64_t checkpoint_every,
+			    bool seals_done)
 {
 	const uint64_t s = 1000000000ull;
 	uint64_t now = kura_mono_ns();
@@ -271,6 +281,7 @@ static const char *run_loop(struct kura_service *svc, const sigset_t *sigs,
 			next_checkpoint = now + checkpoint_every * s;
 		}
 		if (now >= next_work) {
+			seal_upgrade(svc, &seals_done);
 			sweep_uploads(svc);
 			rewrap(svc);
 			collect_garbage(svc);
@@ -315,6 +326,7 @@ int kura_daemon_run(const struct kura_config *cfg)
 	struct kura_http_server *srv = NULL;
 	struct kura_http_handler handler;
 	sigset_t sigs;
+	bool seals_done = false;
 	int code = 1;
 
 	/* Nothing is created before the configuration is known to be good
@@ -339,7 +351,8 @@ int kura_daemon_run(const struct kura_config *cfg)
 	    kura_service_open(cfg, KURA_SERVICE_INIT | KURA_SERVICE_OWNER, &svc,
 			      &err) != KURA_OK ||
 	    kura_daemon_bootstrap(svc, &err) != KURA_OK ||
-	    kura_service_recover(svc, &err) != KURA_OK) {
+	    kura_service_recover(svc, &err) != KURA_OK ||
+	    kura_daemon_seal_upgrade(svc, &seals_done, &err) != KURA_OK) {
 		kura_error(NULL, "cannot start: %s", err.msg);
 		goto out;
 	}
@@ -363,7 +376,7 @@ int kura_daemon_run(const struct kura_config *cfg)
 	}
 	print_banner(svc, tls ? "https" : "http", listen);
 
-	const char *reason = run_loop(svc, &sigs, interval, checkpoint_every);
+	const char *reason = run_loop(svc, &sigs, interval, checkpoint_every, seals_done);
 	kura_http_stop(srv, SHUTDOWN_GRACE_MS);
 	srv = NULL;
 	collect_garbage(svc);

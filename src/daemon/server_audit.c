@@ -78,7 +78,12 @@ void kura_daemon_audit_stop(struct kura_service *svc, const char *reason)
 	char detail[128];
 	if (svc->audit == NULL)
 		return;
-	snprintf(detail, sizeof(detail), "{\"reason\":\"%s\"}", reason);
+	/* The run's count of integrity failures, each also a record of its
+	 * own: a summary an auditor can check the records against. */
+	snprintf(detail, sizeof(detail), "{\"reason\":\"%s\",\"integrity_failures\":%llu}",
+		 reason,
+		 (unsigned long long)__atomic_load_n(&svc->integrity_failures,
+						     __ATOMIC_RELAXED));
 	if (kura_service_audit_event(svc, "server", "server.stop", 0, NULL, detail,
 				     KURA_OK, &err) != KURA_OK)
 		kura_error(NULL, "audit log: cannot record the stop: %s", err.msg);

@@ -67,7 +67,7 @@ static enum kura_err add_objects(struct kura_service *svc, uint64_t bucket_id,
 	enum kura_err rc = KURA_OK;
 	for (;;) {
 		struct kura_pool *pool = kura_pool_new(64 * 1024);
-		struct kura_list_entry *es = NULL;
+		struct kura_object *es = NULL;
 		size_t n = 0;
 		if (pool == NULL) {
 			rc = kura_fail(err, KURA_ENOMEM, "inventory");
@@ -77,7 +77,7 @@ static enum kura_err add_objects(struct kura_service *svc, uint64_t bucket_id,
 					    LIST_PAGE, pool, &es, &n, err);
 		for (size_t i = 0; rc == KURA_OK && i < n; i++)
 			rc = kura_cert_add_object(cert, es[i].key, es[i].key_len, es[i].size,
-						  es[i].etag, es[i].mtime_ms, err);
+						  es[i].version_uid, es[i].mtime_ms, err);
 		if (rc == KURA_OK && n > 0) {
 			char *next = malloc(es[n - 1].key_len);
 			if (next == NULL) {

@@ -118,10 +118,12 @@ void kura_cert_free(struct kura_cert *c)
 
 enum kura_err kura_cert_add_object(struct kura_cert *c, const char *key,
 				   size_t key_len, uint64_t size,
-				   const char *etag, int64_t mtime_ms,
-				   struct kura_error *err)
+				   const uint8_t version_uid[KURA_UID_LEN],
+				   int64_t mtime_ms, struct kura_error *err)
 {
+	char version[2 * KURA_UID_LEN + 1];
 	json_t *o = json_object();
+	kura_hex_encode(version_uid, KURA_UID_LEN, version);
 	/* Keys are valid UTF-8 (checked at PUT); json_stringn refuses
 	 * anything else rather than writing an unverifiable document. */
 	enum kura_err rc = o ? put(o, "key", json_stringn(key, key_len), err)
@@ -129,7 +131,7 @@ enum kura_err kura_cert_add_object(struct kura_cert *c, const char *key,
 	if (rc == KURA_OK)
 		rc = put(o, "size", u64(size), err);
 	if (rc == KURA_OK)
-		rc = put(o, "etag", json_string(etag), err);
+		rc = put(o, "version", json_string(version), err);
 	if (rc == KURA_OK)
 		rc = put(o, "last_modified", iso(mtime_ms), err);
 	if (rc == KURA_OK)
@@ -360,7 +362,10 @@ enum kura_err kura_cert_verify_file(const char *path, const uint8_t *trusted,
 		rc = kura_fail(err, KURA_EINVAL, "'%s' is not a JSON object: %s", path,
 			       doc ? "" : jerr.text);
 	const char *fmt = json_string_value(json_object_get(doc, "format"));
-	if (rc == KURA_OK && (fmt == NULL || strcmp(fmt, KURA_CERT_FORMAT) != 0))
+	/* Version 1 differs only in naming objects by ETag: its signatures
+	 * check the same way. */
+	if (rc == KURA_OK && (fmt == NULL || (strcmp(fmt, KURA_CERT_FORMAT) != 0 &&
+					      strcmp(fmt, KURA_CERT_FORMAT_V1) != 0)))
 		rc = kura_fail(err, KURA_EINVAL, "'%s' is not a %s", path, KURA_CERT_FORMAT);
 	json_t *s = json_incref(json_object_get(doc, "signature"));
 	const char *alg = json_string_value(json_object_get(s, "algorithm"));

@@ -27,6 +27,7 @@
 #include "kura/box.h"
 #include "kura/crypt.h"
 #include "kura/kms.h"
+#include "kura/seal.h"
 #include "kura/log.h"
 #include "kura/timefmt.h"
 #include "kms_int.h"
@@ -735,7 +736,18 @@ enum kura_err kura_kms_rewrap_step(struct kura_kms *kms, size_t limit,
 			continue;
 		}
 		total += moved;
-		if (moved == 0)
+		/* Rows sealed by it (if it is a key of the bucket's own kura
+		 * key) move to the current one as well. */
+		size_t resealed = 0;
+		if (total < limit &&
+		    kura_seal_rotate(kms, kms->meta, olds[i].bucket_id, olds[i].id,
+				     limit - total, &resealed, &e) != KURA_OK) {
+			kura_debug(NULL, "re-seal: bucket key %llu skipped: %s",
+				   (unsigned long long)olds[i].id, e.msg);
+			continue;
+		}
+		total += resealed;
+		if (moved == 0 && resealed == 0)
 			retire_drained(kms, &olds[i]);
 	}
 	kura_pool_free(pool);

@@ -17,7 +17,7 @@
  * SQLITE_BUSY from another process is waited out by the busy timeout and
  * the transaction retried BUSY_RETRIES times before KURA_EBUSY.
  *
- * Schema (version 4; docs/METADATA.md describes every column).  All tables
+ * Schema (version 5; docs/METADATA.md describes every column).  All tables
  * are STRICT, so a key can never be stored as TEXT and sort out of byte
  * order; 64-bit unsigned ids are stored bit-for-bit in signed INTEGERs.
  *   settings(name TEXT PK, value BLOB)
@@ -33,7 +33,8 @@
  *           etag, mtime_ms, content_type, content_encoding,
  *           content_language, content_disposition, cache_control, expires,
  *           user_meta_json, part_count, tags_json (v2), sse,
- *           kms_key_id -> keys, ssec_hmac (v3),
+ *           kms_key_id -> keys, ssec_hmac (v3), seal, seal_bk_id,
+ *           parts_digest (v5: the metadata seal; etag then empty),
  *           PK(bucket_id, key)) WITHOUT ROWID
  *   parts(version_uid -> objects(version_uid), part_no, blob_id BLOB UNIQUE,
  *         size, seg_size, dek_wrapped BLOB, etag, mtime_ms (v2; NULL in
@@ -43,11 +44,13 @@
  *   gc(blob_id BLOB PK) WITHOUT ROWID  blobs to delete from the store
  *   uploads(id TEXT PK, bucket_id -> buckets, key BLOB, version_uid BLOB
  *           UNIQUE, created_ms, the object's headers, user_meta_json,
- *           tags_json, sse, kms_key_id, ssec_hmac (v3)) WITHOUT ROWID  (v2)
+ *           tags_json, sse, kms_key_id, ssec_hmac (v3), seal,
+ *           seal_bk_id (v5)) WITHOUT ROWID                         (v2)
  *     index (bucket_id, key, id) for listing, (created_ms) for expiry
  *   upload_parts(version_uid -> uploads(version_uid), part_no 1..10000,
  *                blob_id BLOB UNIQUE, size, seg_size, dek_wrapped, etag,
- *                mtime_ms, bk_id (v3), PK(version_uid, part_no))
+ *                mtime_ms, bk_id (v3), seal, seal_bk_id (v5),
+ *                PK(version_uid, part_no))
  *                WITHOUT ROWID                                       (v2)
  *   keys(id INTEGER PK AUTOINCREMENT, tenant_id -> tenants, name, kind,
  *        state, current_version, provider, imported, created_ms,
@@ -349,6 +352,26 @@ static const char *const migrations[] = {
 	 * clang's -Wstring-concatenation wants it said.) */
 	("ALTER TABLE tenants ADD COLUMN state INTEGER NOT NULL DEFAULT 0 "
 	 "CHECK (state IN (0, 1));\n"),
+
+	/* 4 -> 5: metadata seals (docs/FORMAT.md §10).  Existing rows keep a
+	 * NULL seal and seal_bk_id — "never sealed" — until the upgrade job
+	 * (src/kms/seal.c) seals them with the keys, which SQL does not
+	 * have.  seal_bk_id has no foreign key: a seal whose bucket key went
+	 * with its destroyed key reads as destroyed, like the data.  The
+	 * indexes serve the re-sealing after a rotation and the upgrade. */
+	("ALTER TABLE objects ADD COLUMN seal BLOB;\n"
+	 "ALTER TABLE objects ADD COLUMN seal_bk_id INTEGER;\n"
+	 "ALTER TABLE objects ADD COLUMN parts_digest BLOB;\n"
+	 "ALTER TABLE uploads ADD COLUMN seal BLOB;\n"
+	 "ALTER TABLE uploads ADD COLUMN seal_bk_id INTEGER;\n"
+	 "ALTER TABLE upload_parts ADD COLUMN seal BLOB;\n"
+	 "ALTER TABLE upload_parts ADD COLUMN seal_bk_id INTEGER;\n"
+	 "CREATE INDEX objects_seal_bk ON objects(seal_bk_id, bucket_id);\n"
+	 "CREATE INDEX uploads_seal_bk ON uploads(seal_bk_id, bucket_id);\n"
+	 "CREATE INDEX upload_parts_seal_bk ON upload_parts(seal_bk_id);\n"
+	 "INSERT INTO settings (name, value) SELECT 'seal_pending', x'01' "
+	 "WHERE EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM "
+	 "uploads);\n"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -362,6 +385,7 @@ enum st {
 	ST_ROLLBACK,
 	ST_SETTING_GET,
 	ST_SETTING_INSERT,
+	ST_SETTING_DELETE,
 	ST_TENANT_INSERT,
 	ST_TENANT_GET,
 	ST_TENANT_GET_BY_NAME,
@@ -479,16 +503,36 @@ enum st {
 	ST_TENANT_DELETE,
 	ST_AK_LIST,
 	ST_AK_REVOKE,
+	/* v5: metadata seals */
+	ST_BUCKET_GET_ID,
+	ST_SEAL_PENDING_BUCKETS,
+	ST_SEAL_OBJECTS,
+	ST_SEAL_UPLOADS,
+	ST_SEAL_UPARTS,
+	ST_SEAL_OBJECT,
+	ST_SEAL_OBJECT_PARTS,
+	ST_SEAL_UPLOAD,
+	ST_SEAL_UPART,
 	ST_COUNT_
 };
 
-#define LIST_COLS "SELECT key, size, etag, mtime_ms FROM objects "
+/* A whole object row, as object_row() reads it. */
+#define OBJ_COLS                                                            \
+	"SELECT key, version_uid, size, etag, mtime_ms, content_type, "       \
+	"content_encoding, content_language, content_disposition, "         \
+	"cache_control, expires, user_meta_json, tags_json, part_count, "   \
+	"sse, kms_key_id, ssec_hmac, seal, seal_bk_id, parts_digest "       \
+	"FROM objects "
 #define LIST_TAIL " ORDER BY key LIMIT ?4"
 #define UPLOAD_COLS                                                         \
 	"SELECT id, bucket_id, key, version_uid, created_ms, content_type, "  \
 	"content_encoding, content_language, content_disposition, "         \
 	"cache_control, expires, user_meta_json, tags_json, sse, "          \
-	"kms_key_id, ssec_hmac FROM uploads "
+	"kms_key_id, ssec_hmac, seal, seal_bk_id FROM uploads "
+/* An upload part row, as part_row() reads it (then the upload's uid). */
+#define UPART_COLS                                                          \
+	"SELECT part_no, blob_id, size, seg_size, dek_wrapped, etag, "        \
+	"mtime_ms, bk_id, seal, seal_bk_id, version_uid FROM upload_parts "
 #define BUCKET_COLS                                                         \
 	"SELECT id, tenant_id, name, region, created_ms, key_id, "            \
 	"default_sse, default_kms_key_id FROM buckets "
@@ -514,6 +558,7 @@ static const char *const sql_text[ST_COUNT_] = {
 	[ST_SETTING_GET] = "SELECT value FROM settings WHERE name = ?1",
 	[ST_SETTING_INSERT] =
 		"INSERT INTO settings (name, value) VALUES (?1, ?2)",
+	[ST_SETTING_DELETE] = "DELETE FROM settings WHERE name = ?1",
 	[ST_TENANT_INSERT] =
 		"INSERT INTO tenants (name, created_ms) VALUES (?1, ?2)",
 	[ST_TENANT_GET] =
@@ -548,15 +593,11 @@ static const char *const sql_text[ST_COUNT_] = {
 		"INSERT INTO objects (bucket_id, key, version_uid, size, etag, "
 		"mtime_ms, content_type, content_encoding, content_language, "
 		"content_disposition, cache_control, expires, user_meta_json, "
-		"tags_json, part_count, sse, kms_key_id, ssec_hmac) VALUES (?1, "
-		"?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-		"?16, ?17, ?18)",
-	[ST_OBJ_GET] =
-		"SELECT version_uid, size, etag, mtime_ms, content_type, "
-		"content_encoding, content_language, content_disposition, "
-		"cache_control, expires, user_meta_json, tags_json, part_count, "
-		"sse, kms_key_id, ssec_hmac "
-		"FROM objects WHERE bucket_id = ?1 AND key = ?2",
+		"tags_json, part_count, sse, kms_key_id, ssec_hmac, seal, "
+		"seal_bk_id, parts_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+		"?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
+		"?21)",
+	[ST_OBJ_GET] = OBJ_COLS "WHERE bucket_id = ?1 AND key = ?2",
 	[ST_PARTS_BLOBS] = "SELECT blob_id FROM parts WHERE version_uid = ?1",
 	[ST_PARTS_DELETE] = "DELETE FROM parts WHERE version_uid = ?1",
 	[ST_PART_INSERT] =
@@ -568,8 +609,8 @@ static const char *const sql_text[ST_COUNT_] = {
 		"mtime_ms, bk_id FROM parts WHERE version_uid = ?1 "
 		"ORDER BY part_no",
 	[ST_OBJ_SET_TAGS] =
-		"UPDATE objects SET tags_json = ?3 "
-		"WHERE bucket_id = ?1 AND key = ?2",
+		"UPDATE objects SET tags_json = ?4, seal = ?5, seal_bk_id = ?6 "
+		"WHERE bucket_id = ?1 AND key = ?2 AND version_uid = ?3",
 	[ST_OBJ_UID_EXISTS] = "SELECT 1 FROM objects WHERE version_uid = ?1",
 	[ST_BLOB_STATE] =
 		"SELECT EXISTS (SELECT 1 FROM gc WHERE blob_id = ?1), "
@@ -586,20 +627,21 @@ static const char *const sql_text[ST_COUNT_] = {
 		"SELECT EXISTS (SELECT 1 FROM parts WHERE blob_id = ?1) "
 		"OR EXISTS (SELECT 1 FROM upload_parts WHERE blob_id = ?1) "
 		"OR EXISTS (SELECT 1 FROM gc WHERE blob_id = ?1)",
-	[ST_LIST] = LIST_COLS "WHERE bucket_id = ?1" LIST_TAIL,
-	[ST_LIST_LT] = LIST_COLS "WHERE bucket_id = ?1 AND key < ?3" LIST_TAIL,
-	[ST_LIST_GE] = LIST_COLS "WHERE bucket_id = ?1 AND key >= ?2" LIST_TAIL,
-	[ST_LIST_GE_LT] = LIST_COLS
+	[ST_LIST] = OBJ_COLS "WHERE bucket_id = ?1" LIST_TAIL,
+	[ST_LIST_LT] = OBJ_COLS "WHERE bucket_id = ?1 AND key < ?3" LIST_TAIL,
+	[ST_LIST_GE] = OBJ_COLS "WHERE bucket_id = ?1 AND key >= ?2" LIST_TAIL,
+	[ST_LIST_GE_LT] = OBJ_COLS
 		"WHERE bucket_id = ?1 AND key >= ?2 AND key < ?3" LIST_TAIL,
-	[ST_LIST_GT] = LIST_COLS "WHERE bucket_id = ?1 AND key > ?2" LIST_TAIL,
-	[ST_LIST_GT_LT] = LIST_COLS
+	[ST_LIST_GT] = OBJ_COLS "WHERE bucket_id = ?1 AND key > ?2" LIST_TAIL,
+	[ST_LIST_GT_LT] = OBJ_COLS
 		"WHERE bucket_id = ?1 AND key > ?2 AND key < ?3" LIST_TAIL,
 	[ST_UPLOAD_INSERT] =
 		"INSERT INTO uploads (id, bucket_id, key, version_uid, "
 		"created_ms, content_type, content_encoding, content_language, "
 		"content_disposition, cache_control, expires, user_meta_json, "
-		"tags_json, sse, kms_key_id, ssec_hmac) VALUES (?1, ?2, ?3, ?4, "
-		"?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+		"tags_json, sse, kms_key_id, ssec_hmac, seal, seal_bk_id) VALUES "
+		"(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+		"?15, ?16, ?17, ?18)",
 	[ST_UPLOAD_UID_EXISTS] = "SELECT 1 FROM uploads WHERE version_uid = ?1",
 	[ST_UPLOAD_FIND] =
 		"SELECT bucket_id, key, version_uid, sse, kms_key_id, ssec_hmac "
@@ -616,23 +658,25 @@ static const char *const sql_text[ST_COUNT_] = {
 		"DELETE FROM upload_parts WHERE version_uid = ?1 AND part_no = ?2",
 	[ST_UPART_INSERT] =
 		"INSERT INTO upload_parts (version_uid, part_no, blob_id, size, "
-		"seg_size, dek_wrapped, etag, mtime_ms, bk_id) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[ST_UPART_LIST] =
-		"SELECT part_no, blob_id, size, seg_size, dek_wrapped, etag, "
-		"mtime_ms, bk_id FROM upload_parts WHERE version_uid = ?1 AND "
-		"part_no > ?2 ORDER BY part_no LIMIT ?3",
+		"seg_size, dek_wrapped, etag, mtime_ms, bk_id, seal, seal_bk_id) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	[ST_UPART_LIST] = UPART_COLS
+		"WHERE version_uid = ?1 AND part_no > ?2 ORDER BY part_no "
+		"LIMIT ?3",
 	/* Completion: one chosen part, copied only if it is the caller's
+	 * (a sealed part by its seal ?7, an unsealed one by its etag ?5)
 	 * and still has a bucket key (?6: or needs none, SSE-C).  The stored
 	 * bk_id and dek_wrapped are copied: they may have been re-wrapped
-	 * since the caller listed the parts. */
+	 * since the caller listed the parts.  ?8: the object is sealed, and
+	 * its parts keep no ETag. */
 	[ST_UPART_MOVE] =
 		"INSERT INTO parts (version_uid, part_no, blob_id, size, "
 		"seg_size, dek_wrapped, etag, mtime_ms, bk_id) SELECT "
 		"version_uid, part_no, blob_id, size, seg_size, dek_wrapped, "
-		"etag, mtime_ms, bk_id FROM upload_parts WHERE version_uid = ?1 "
-		"AND part_no = ?2 AND blob_id = ?3 AND size = ?4 AND etag = ?5 "
-		"AND (bk_id IS NOT NULL OR ?6)",
+		"CASE WHEN ?8 THEN '' ELSE etag END, mtime_ms, bk_id "
+		"FROM upload_parts WHERE version_uid = ?1 AND part_no = ?2 AND "
+		"blob_id = ?3 AND size = ?4 AND CASE WHEN seal IS NULL THEN "
+		"etag = ?5 ELSE seal = ?7 END AND (bk_id IS NOT NULL OR ?6)",
 	/* Parts moved to the object are in parts by now and stay live. */
 	[ST_UPART_GC_ALL] =
 		"INSERT OR IGNORE INTO gc (blob_id) SELECT u.blob_id "
@@ -756,7 +800,10 @@ static const char *const sql_text[ST_COUNT_] = {
 		"SELECT bucket_id, current FROM bucket_keys WHERE id = ?1",
 	[ST_BK_IN_USE] =
 		"SELECT EXISTS (SELECT 1 FROM parts WHERE bk_id = ?1) "
-		"OR EXISTS (SELECT 1 FROM upload_parts WHERE bk_id = ?1)",
+		"OR EXISTS (SELECT 1 FROM upload_parts WHERE bk_id = ?1) "
+		"OR EXISTS (SELECT 1 FROM objects WHERE seal_bk_id = ?1) "
+		"OR EXISTS (SELECT 1 FROM uploads WHERE seal_bk_id = ?1) "
+		"OR EXISTS (SELECT 1 FROM upload_parts WHERE seal_bk_id = ?1)",
 	[ST_BK_DELETE] = "DELETE FROM bucket_keys WHERE id = ?1",
 	[ST_BK_DELETE_KEY] = "DELETE FROM bucket_keys WHERE key_id = ?1",
 	[ST_PARTS_UNKEY] =
@@ -794,6 +841,38 @@ static const char *const sql_text[ST_COUNT_] = {
 		"SELECT id, tenant_id, secret_sealed, created_ms, active "
 		"FROM access_keys WHERE tenant_id = ?1 ORDER BY created_ms, id",
 	[ST_AK_REVOKE] = "UPDATE access_keys SET active = 0 WHERE id = ?1",
+	[ST_BUCKET_GET_ID] = BUCKET_COLS "WHERE id = ?1",
+	/* Rows never sealed have a NULL seal_bk_id (the index's first
+	 * column). */
+	[ST_SEAL_PENDING_BUCKETS] =
+		"SELECT bucket_id FROM objects WHERE seal_bk_id IS NULL UNION "
+		"SELECT bucket_id FROM uploads WHERE seal_bk_id IS NULL UNION "
+		"SELECT u.bucket_id FROM upload_parts p JOIN uploads u ON "
+		"u.version_uid = p.version_uid WHERE p.seal_bk_id IS NULL "
+		"ORDER BY 1 LIMIT ?1",
+	/* ?1: the sealing bucket key, NULL for rows never sealed. */
+	[ST_SEAL_OBJECTS] = OBJ_COLS
+		"WHERE seal_bk_id IS ?1 AND bucket_id = ?2 LIMIT ?3",
+	[ST_SEAL_UPLOADS] = UPLOAD_COLS
+		"WHERE seal_bk_id IS ?1 AND bucket_id = ?2 LIMIT ?3",
+	[ST_SEAL_UPARTS] =
+		"SELECT p.part_no, p.blob_id, p.size, p.seg_size, p.dek_wrapped, "
+		"p.etag, p.mtime_ms, p.bk_id, p.seal, p.seal_bk_id, "
+		"p.version_uid FROM upload_parts p JOIN uploads u ON "
+		"u.version_uid = p.version_uid WHERE p.seal_bk_id IS ?1 AND "
+		"u.bucket_id = ?2 LIMIT ?3",
+	[ST_SEAL_OBJECT] =
+		"UPDATE objects SET seal = ?2, seal_bk_id = ?3, "
+		"parts_digest = ?4, etag = '' "
+		"WHERE version_uid = ?1 AND seal_bk_id IS ?5",
+	[ST_SEAL_OBJECT_PARTS] =
+		"UPDATE parts SET etag = '' WHERE version_uid = ?1",
+	[ST_SEAL_UPLOAD] =
+		"UPDATE uploads SET seal = ?2, seal_bk_id = ?3 "
+		"WHERE version_uid = ?1 AND seal_bk_id IS ?4",
+	[ST_SEAL_UPART] =
+		"UPDATE upload_parts SET seal = ?3, seal_bk_id = ?4, etag = '' "
+		"WHERE version_uid = ?1 AND part_no = ?2 AND seal_bk_id IS ?5",
 };
 
 /* ---- state ---- */
@@ -1522,6 +1601,29 @@ static enum kura_err sqlite_setting_insert(void *priv, const char *name,
 	if (val == NULL && len > 0)
 		return kura_fail(err, KURA_EINVAL, "setting value missing");
 	return write_tx(priv, setting_insert_body, &a, err);
+}
+
+static enum kura_err setting_delete_body(struct conn *c, void *arg,
+					 struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, ST_SETTING_DELETE, &s, err);
+
+	if (r != KURA_OK)
+		return r;
+	if (bind_text(s, 1, arg) != SQLITE_OK) {
+		stmt_done(s);
+		return kura_fail(err, KURA_ENOMEM, "bind setting name");
+	}
+	return stmt_run(c, s, "delete setting", err);
+}
+
+static enum kura_err sqlite_setting_delete(void *priv, const char *name,
+					   struct kura_error *err)
+{
+	if (name == NULL || strnlen(name, SETTING_NAME_MAX) >= SETTING_NAME_MAX)
+		return kura_fail(err, KURA_EINVAL, "bad setting name");
+	return write_tx(priv, setting_delete_body, (void *)name, err);
 }
 
 /* ---- tenants and access keys ---- */
@@ -3816,6 +3918,29 @@ out:
 	return r;
 }
 
+/* Does (bucket_id, key) exist? */
+static enum kura_err exists_key(struct conn *c, uint64_t bucket_id,
+				const char *key, size_t key_len, bool *found,
+				struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum kura_err r = stmt_get(c, ST_OBJ_VERSION, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_u64(s, 1, bucket_id);
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 2, key, key_len);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, "find object");
+	*found = rc == SQLITE_ROW;
+	return KURA_OK;
+}
+
 /* Queue the blobs of a removed version, except those still in parts. */
 static enum kura_err gc_queue(struct conn *c, const struct blob_list *bl,
 			      struct kura_error *err)
@@ -3866,9 +3991,10 @@ static enum kura_err blob_state_get(struct conn *c,
 	return r;
 }
 
-/* Bind the columns shared by parts and upload_parts inserts. */
+/* Bind the columns shared by parts and upload_parts inserts; a sealed
+ * row's ETag is not stored in the clear. */
 static int bind_part(sqlite3_stmt *s, const uint8_t uid[KURA_UID_LEN],
-		     const struct kura_part *p)
+		     const struct kura_part *p, bool sealed)
 {
 	int rc = bind_blob(s, 1, uid, KURA_UID_LEN);
 
@@ -3883,7 +4009,7 @@ static int bind_part(sqlite3_stmt *s, const uint8_t uid[KURA_UID_LEN],
 	if (rc == SQLITE_OK)
 		rc = bind_blob(s, 6, p->dek_wrapped, KURA_WRAPPED_DEK_LEN);
 	if (rc == SQLITE_OK)
-		rc = bind_text(s, 7, p->etag);
+		rc = bind_text(s, 7, sealed ? "" : p->etag);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(s, 8, p->mtime_ms);
 	if (rc == SQLITE_OK)
@@ -3924,6 +4050,32 @@ static enum kura_err col_sse(sqlite3_stmt *s, int i, enum kura_sse *sse,
 	}
 	return col_blob(s, i + 2, hmac, KURA_SSEC_HMAC_LEN, NULL,
 			"sse-c key check", err);
+}
+
+/* Bind a seal and its bucket key at i, i+1 (NULL, NULL when unsealed). */
+static int bind_seal(sqlite3_stmt *s, int i, const uint8_t *seal,
+		     size_t seal_len, uint64_t seal_bk_id)
+{
+	int rc;
+
+	if (seal_len == 0) {
+		rc = sqlite3_bind_null(s, i);
+		return rc == SQLITE_OK ? sqlite3_bind_null(s, i + 1) : rc;
+	}
+	rc = bind_blob(s, i, seal, seal_len);
+	return rc == SQLITE_OK ? bind_u64(s, i + 1, seal_bk_id) : rc;
+}
+
+/* Read what bind_seal stored (columns i, i+1). */
+static enum kura_err col_seal(sqlite3_stmt *s, int i, uint8_t *seal,
+			      size_t *seal_len, uint64_t *seal_bk_id,
+			      struct kura_error *err)
+{
+	*seal_len = 0;
+	*seal_bk_id = col_opt_u64(s, i + 1);
+	if (sqlite3_column_type(s, i) == SQLITE_NULL)
+		return KURA_OK;
+	return col_blob(s, i, seal, KURA_SEAL_MAX, seal_len, "seal", err);
 }
 
 static enum kura_err check_sse(enum kura_sse sse, uint64_t kms_key_id,
@@ -3993,7 +4145,7 @@ static enum kura_err part_insert(struct conn *c, const struct kura_object *o,
 	r = stmt_get(c, ST_PART_INSERT, &s, err);
 	if (r != KURA_OK)
 		return r;
-	rc = bind_part(s, o->version_uid, p);
+	rc = bind_part(s, o->version_uid, p, o->seal_len > 0);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	stmt_done(s);
@@ -4027,7 +4179,7 @@ static enum kura_err object_insert(struct conn *c, const struct kura_object *o,
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(s, 4, (int64_t)o->size);
 	if (rc == SQLITE_OK)
-		rc = bind_text(s, 5, o->etag);
+		rc = bind_text(s, 5, o->seal_len > 0 ? "" : o->etag);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(s, 6, o->mtime_ms);
 	for (int i = 0; i < 8 && rc == SQLITE_OK; i++)
@@ -4036,6 +4188,12 @@ static enum kura_err object_insert(struct conn *c, const struct kura_object *o,
 		rc = sqlite3_bind_int64(s, 15, o->part_count);
 	if (rc == SQLITE_OK)
 		rc = bind_sse(s, 16, o->sse, o->kms_key_id, o->ssec_hmac);
+	if (rc == SQLITE_OK)
+		rc = bind_seal(s, 19, o->seal, o->seal_len, o->seal_bk_id);
+	if (rc == SQLITE_OK)
+		rc = o->seal_len > 0 ? bind_blob(s, 21, o->parts_digest,
+						 KURA_PARTS_DIGEST_LEN)
+				     : sqlite3_bind_null(s, 21);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	stmt_done(s);
@@ -4118,6 +4276,8 @@ static enum kura_err check_object(const struct kura_object *obj,
 	if (r != KURA_OK)
 		return r;
 	if (!str_ok(obj->etag, sizeof(obj->etag), true) ||
+	    obj->seal_len > KURA_SEAL_MAX ||
+	    (obj->seal_len > 0 && obj->seal_bk_id == 0) ||
 	    obj->size > INT64_MAX || obj->part_count > PARTS_MAX ||
 	    (obj->part_count > 0 && obj->parts == NULL) ||
 	    (multipart &&
@@ -4173,6 +4333,9 @@ static enum kura_err part_row(sqlite3_stmt *s, struct kura_part *p,
 		r = col_text(s, 5, p->etag, sizeof(p->etag), "part etag", err);
 	p->mtime_ms = sqlite3_column_int64(s, 6);
 	p->bk_id = col_opt_u64(s, 7);
+	/* Upload parts (UPART_COLS) also carry their seal. */
+	if (r == KURA_OK && sqlite3_column_count(s) > 9)
+		r = col_seal(s, 8, p->seal, &p->seal_len, &p->seal_bk_id, err);
 	return r;
 }
 
@@ -4223,6 +4386,55 @@ out:
 	return r;
 }
 
+/* One row of OBJ_COLS into o (strings from pool; parts not read). */
+static enum kura_err object_row(sqlite3_stmt *s, uint64_t bucket_id,
+				struct kura_pool *pool, struct kura_object *o,
+				struct kura_error *err)
+{
+	const char **strs[8] = {
+		&o->content_type, &o->content_encoding, &o->content_language,
+		&o->content_disposition, &o->cache_control, &o->expires,
+		&o->user_meta_json, &o->tags_json,
+	};
+	const void *k = sqlite3_column_blob(s, 0);
+	int klen = sqlite3_column_bytes(s, 0);
+	enum kura_err r;
+	int64_t v;
+
+	memset(o, 0, sizeof(*o));
+	o->bucket_id = bucket_id;
+	if (k == NULL || klen <= 0 || klen > KURA_OBJECT_KEY_MAX)
+		return kura_fail(err, KURA_EIO, "sqlite: corrupt key");
+	o->key = kura_pstrndup(pool, k, (size_t)klen);
+	if (o->key == NULL)
+		return kura_fail(err, KURA_ENOMEM, "out of memory");
+	o->key_len = (size_t)klen;
+	r = col_blob(s, 1, o->version_uid, KURA_UID_LEN, NULL, "version uid",
+		     err);
+	if (r != KURA_OK)
+		return r;
+	o->size = (uint64_t)sqlite3_column_int64(s, 2);
+	r = col_text(s, 3, o->etag, sizeof(o->etag), "etag", err);
+	if (r != KURA_OK)
+		return r;
+	o->mtime_ms = sqlite3_column_int64(s, 4);
+	for (int i = 0; i < 8 && r == KURA_OK; i++)
+		r = col_ptext(s, 5 + i, pool, strs[i], err);
+	if (r != KURA_OK)
+		return r;
+	v = sqlite3_column_int64(s, 13);
+	if (v < 0 || v > PARTS_MAX)
+		return kura_fail(err, KURA_EIO, "sqlite: corrupt part count");
+	o->part_count = (uint32_t)v;
+	r = col_sse(s, 14, &o->sse, &o->kms_key_id, o->ssec_hmac, err);
+	if (r == KURA_OK)
+		r = col_seal(s, 17, o->seal, &o->seal_len, &o->seal_bk_id, err);
+	if (r == KURA_OK && sqlite3_column_type(s, 19) != SQLITE_NULL)
+		r = col_blob(s, 19, o->parts_digest, KURA_PARTS_DIGEST_LEN,
+			     NULL, "parts digest", err);
+	return r;
+}
+
 static enum kura_err sqlite_object_get(void *priv, uint64_t bucket_id,
 				       const char *key, size_t key_len,
 				       struct kura_pool *pool,
@@ -4233,9 +4445,7 @@ static enum kura_err sqlite_object_get(void *priv, uint64_t bucket_id,
 	struct conn *c = NULL;
 	sqlite3_stmt *s = NULL;
 	struct kura_object *o = NULL;
-	const char **strs[8];
 	enum kura_err r;
-	int64_t v;
 	int rc;
 
 	r = check_key(key, key_len, err);
@@ -4244,14 +4454,6 @@ static enum kura_err sqlite_object_get(void *priv, uint64_t bucket_id,
 	o = kura_palloc(pool, sizeof(*o));
 	if (o == NULL)
 		return kura_fail(err, KURA_ENOMEM, "out of memory");
-	strs[0] = &o->content_type;
-	strs[1] = &o->content_encoding;
-	strs[2] = &o->content_language;
-	strs[3] = &o->content_disposition;
-	strs[4] = &o->cache_control;
-	strs[5] = &o->expires;
-	strs[6] = &o->user_meta_json;
-	strs[7] = &o->tags_json;
 
 	r = conn_acquire(m, &c, err);
 	if (r != KURA_OK)
@@ -4275,33 +4477,7 @@ static enum kura_err sqlite_object_get(void *priv, uint64_t bucket_id,
 		r = sql_fail(err, c->db, rc, "get object");
 		goto out;
 	}
-	o->bucket_id = bucket_id;
-	o->key = kura_pstrndup(pool, key, key_len);
-	if (o->key == NULL) {
-		r = kura_fail(err, KURA_ENOMEM, "out of memory");
-		goto out;
-	}
-	o->key_len = key_len;
-	r = col_blob(s, 0, o->version_uid, KURA_UID_LEN, NULL, "version uid",
-		     err);
-	if (r != KURA_OK)
-		goto out;
-	o->size = (uint64_t)sqlite3_column_int64(s, 1);
-	r = col_text(s, 2, o->etag, sizeof(o->etag), "etag", err);
-	if (r != KURA_OK)
-		goto out;
-	o->mtime_ms = sqlite3_column_int64(s, 3);
-	for (int i = 0; i < 8 && r == KURA_OK; i++)
-		r = col_ptext(s, 4 + i, pool, strs[i], err);
-	if (r != KURA_OK)
-		goto out;
-	v = sqlite3_column_int64(s, 12);
-	if (v < 0 || v > PARTS_MAX) {
-		r = kura_fail(err, KURA_EIO, "sqlite: corrupt part count");
-		goto out;
-	}
-	o->part_count = (uint32_t)v;
-	r = col_sse(s, 13, &o->sse, &o->kms_key_id, o->ssec_hmac, err);
+	r = object_row(s, bucket_id, pool, o, err);
 	if (r != KURA_OK)
 		goto out;
 	stmt_done(s);
@@ -4383,7 +4559,7 @@ static enum kura_err sqlite_object_list(void *priv, uint64_t bucket_id,
 					const char *prefix, size_t prefix_len,
 					const char *after, size_t after_len,
 					size_t limit, struct kura_pool *pool,
-					struct kura_list_entry **out,
+					struct kura_object **out,
 					size_t *count, struct kura_error *err)
 {
 	struct meta_sqlite *m = priv;
@@ -4391,7 +4567,7 @@ static enum kura_err sqlite_object_list(void *priv, uint64_t bucket_id,
 	sqlite3_stmt *s = NULL;
 	unsigned char *upper = NULL;
 	size_t upper_len = 0, n = 0, cap = 0;
-	struct kura_list_entry *tmp = NULL, *res = NULL;
+	struct kura_object *tmp = NULL, *res = NULL;
 	const char *lower = NULL;
 	size_t lower_len = 0;
 	int variant = 0;	/* 0 none, 1 >= prefix, 2 > after */
@@ -4443,12 +4619,10 @@ static enum kura_err sqlite_object_list(void *priv, uint64_t bucket_id,
 					limit > INT64_MAX ? INT64_MAX
 							  : (int64_t)limit);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct kura_list_entry *e;
-		const void *k;
-		int klen;
-
 		if (n == cap) {
-			size_t ncap = cap == 0 ? (limit < 64 ? limit : 64)
+			/* A page of a listing at once (rows are whole object
+			 * rows now: growing copies them). */
+			size_t ncap = cap == 0 ? (limit < 1024 ? limit : 1024)
 					       : cap * 2;
 			void *p = realloc(tmp, ncap * sizeof(*tmp));
 			if (p == NULL) {
@@ -4458,24 +4632,9 @@ static enum kura_err sqlite_object_list(void *priv, uint64_t bucket_id,
 			tmp = p;
 			cap = ncap;
 		}
-		e = &tmp[n];
-		k = sqlite3_column_blob(s, 0);
-		klen = sqlite3_column_bytes(s, 0);
-		if (k == NULL || klen <= 0) {
-			r = kura_fail(err, KURA_EIO, "sqlite: corrupt key");
-			goto out;
-		}
-		e->key = kura_pstrndup(pool, k, (size_t)klen);
-		if (e->key == NULL) {
-			r = kura_fail(err, KURA_ENOMEM, "out of memory");
-			goto out;
-		}
-		e->key_len = (size_t)klen;
-		e->size = (uint64_t)sqlite3_column_int64(s, 1);
-		r = col_text(s, 2, e->etag, sizeof(e->etag), "etag", err);
+		r = object_row(s, bucket_id, pool, &tmp[n], err);
 		if (r != KURA_OK)
 			goto out;
-		e->mtime_ms = sqlite3_column_int64(s, 3);
 		n++;
 		rc = SQLITE_OK;
 	}
@@ -4506,7 +4665,11 @@ struct tags_arg {
 	uint64_t bucket_id;
 	const char *key;
 	size_t key_len;
+	const uint8_t *version_uid;
 	const char *tags_json;
+	const uint8_t *seal;
+	size_t seal_len;
+	uint64_t seal_bk_id;
 };
 
 static enum kura_err set_tags_body(struct conn *c, void *arg,
@@ -4514,6 +4677,7 @@ static enum kura_err set_tags_body(struct conn *c, void *arg,
 {
 	struct tags_arg *a = arg;
 	sqlite3_stmt *s = NULL;
+	bool found = false;
 	enum kura_err r = stmt_get(c, ST_OBJ_SET_TAGS, &s, err);
 	int rc;
 
@@ -4523,27 +4687,43 @@ static enum kura_err set_tags_body(struct conn *c, void *arg,
 	if (rc == SQLITE_OK)
 		rc = bind_blob(s, 2, a->key, a->key_len);
 	if (rc == SQLITE_OK)
-		rc = bind_text(s, 3, a->tags_json);
+		rc = bind_blob(s, 3, a->version_uid, KURA_UID_LEN);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 4, a->tags_json);
+	if (rc == SQLITE_OK)
+		rc = bind_seal(s, 5, a->seal, a->seal_len, a->seal_bk_id);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	stmt_done(s);
 	if (rc != SQLITE_DONE)
 		return sql_fail(err, c->db, rc, "set object tags");
-	if (sqlite3_changes(c->db) == 0)
-		return kura_fail(err, KURA_ENOENT, "no such object");
-	return KURA_OK;
+	if (sqlite3_changes(c->db) > 0)
+		return KURA_OK;
+	r = exists_key(c, a->bucket_id, a->key, a->key_len, &found, err);
+	if (r != KURA_OK)
+		return r;
+	if (found)
+		return kura_fail(err, KURA_ESTATE, "the object was replaced");
+	return kura_fail(err, KURA_ENOENT, "no such object");
 }
 
 static enum kura_err sqlite_object_set_tags(void *priv, uint64_t bucket_id,
 					    const char *key, size_t key_len,
+					    const uint8_t version_uid[KURA_UID_LEN],
 					    const char *tags_json,
+					    const uint8_t *seal, size_t seal_len,
+					    uint64_t seal_bk_id,
 					    struct kura_error *err)
 {
-	struct tags_arg a = { bucket_id, key, key_len, tags_json };
+	struct tags_arg a = { bucket_id, key,	   key_len,  version_uid,
+			      tags_json, seal,	   seal_len, seal_bk_id };
 	enum kura_err r = check_key(key, key_len, err);
 
 	if (r != KURA_OK)
 		return r;
+	if (version_uid == NULL || seal_len > KURA_SEAL_MAX ||
+	    (seal_len > 0 && seal == NULL))
+		return kura_fail(err, KURA_EINVAL, "bad tag update");
 	return write_tx(priv, set_tags_body, &a, err);
 }
 
@@ -4580,7 +4760,9 @@ static enum kura_err check_part(const struct kura_part *p,
 	if (p == NULL)
 		return kura_fail(err, KURA_EINVAL, "part missing");
 	if (p->part_no < 1 || p->part_no > KURA_MAX_PARTS ||
-	    !str_ok(p->etag, sizeof(p->etag), true) || p->size > INT64_MAX)
+	    !str_ok(p->etag, sizeof(p->etag), true) || p->size > INT64_MAX ||
+	    p->seal_len > KURA_SEAL_MAX ||
+	    (p->seal_len > 0 && p->seal_bk_id == 0))
 		return kura_fail(err, KURA_EINVAL, "bad part %u", p->part_no);
 	return KURA_OK;
 }
@@ -4719,6 +4901,8 @@ static enum kura_err upload_create_body(struct conn *c, void *arg,
 	if (rc == SQLITE_OK)
 		rc = bind_sse(s, 14, u->sse, u->kms_key_id, u->ssec_hmac);
 	if (rc == SQLITE_OK)
+		rc = bind_seal(s, 17, u->seal, u->seal_len, u->seal_bk_id);
+	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	stmt_done(s);
 	if (rc == SQLITE_DONE)
@@ -4738,6 +4922,8 @@ static enum kura_err sqlite_upload_create(void *priv,
 
 	if (u == NULL || !upload_id_ok(u->id))
 		return kura_fail(err, KURA_EINVAL, "bad upload id");
+	if (u->seal_len > KURA_SEAL_MAX || (u->seal_len > 0 && u->seal_bk_id == 0))
+		return kura_fail(err, KURA_EINVAL, "bad upload seal");
 	r = check_key(u->key, u->key_len, err);
 	if (r == KURA_OK)
 		r = check_sse(u->sse, u->kms_key_id, err);
@@ -4781,6 +4967,8 @@ static enum kura_err upload_row(sqlite3_stmt *s, struct kura_pool *pool,
 		r = col_ptext(s, 5 + i, pool, strs[i], err);
 	if (r == KURA_OK)
 		r = col_sse(s, 13, &u->sse, &u->kms_key_id, u->ssec_hmac, err);
+	if (r == KURA_OK)
+		r = col_seal(s, 16, u->seal, &u->seal_len, &u->seal_bk_id, err);
 	return r;
 }
 
@@ -4903,7 +5091,9 @@ static enum kura_err upload_put_part_body(struct conn *c, void *arg,
 	r = stmt_get(c, ST_UPART_INSERT, &s, err);
 	if (r != KURA_OK)
 		return r;
-	rc = bind_part(s, uid, p);
+	rc = bind_part(s, uid, p, p->seal_len > 0);
+	if (rc == SQLITE_OK)
+		rc = bind_seal(s, 10, p->seal, p->seal_len, p->seal_bk_id);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	stmt_done(s);
@@ -5070,6 +5260,12 @@ static enum kura_err upload_complete_body(struct conn *c, void *arg,
 			rc = bind_text(s, 5, p->etag);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_bind_int(s, 6, o->sse == KURA_SSE_C);
+		if (rc == SQLITE_OK)
+			rc = p->seal_len > 0
+				     ? bind_blob(s, 7, p->seal, p->seal_len)
+				     : sqlite3_bind_null(s, 7);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int(s, 8, o->seal_len > 0);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_step(s);
 		stmt_done(s);
@@ -5300,6 +5496,405 @@ static enum kura_err sqlite_upload_expired(void *priv, int64_t before_ms,
 out:
 	stmt_done(s);
 	conn_release(m, c);
+	return r;
+}
+
+/* ---- metadata seals ---- */
+
+static enum kura_err bucket_row_cb(sqlite3_stmt *s, void *out,
+				   struct kura_error *err)
+{
+	return bucket_row(s, out, err);
+}
+
+static enum kura_err sqlite_bucket_get_id(void *priv, uint64_t id,
+					  struct kura_bucket *out,
+					  struct kura_error *err)
+{
+	struct kura_bucket b;
+	enum kura_err r = read_one(priv, ST_BUCKET_GET_ID, id, NULL,
+				   bucket_row_cb, &b, "bucket", err);
+
+	if (r == KURA_OK)
+		*out = b;
+	return r;
+}
+
+static enum kura_err sqlite_seal_pending_buckets(void *priv, uint64_t *ids,
+						 size_t max, size_t *count,
+						 struct kura_error *err)
+{
+	struct meta_sqlite *m = priv;
+	struct conn *c = NULL;
+	sqlite3_stmt *s = NULL;
+	size_t n = 0;
+	enum kura_err r;
+	int rc = SQLITE_DONE;
+
+	if (max == 0) {
+		*count = 0;
+		return KURA_OK;
+	}
+	r = conn_acquire(m, &c, err);
+	if (r == KURA_OK)
+		r = stmt_get(c, ST_SEAL_PENDING_BUCKETS, &s, err);
+	if (r != KURA_OK)
+		goto out;
+	rc = sqlite3_bind_int64(s, 1, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+	while (rc == SQLITE_OK && n < max &&
+	       (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ids[n++] = i2u(sqlite3_column_int64(s, 0));
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_OK)
+		r = sql_fail(err, c->db, rc, "list buckets to seal");
+	else
+		*count = n;
+out:
+	stmt_done(s);
+	conn_release(m, c);
+	return r;
+}
+
+/* Bind the (seal bucket key or NULL, bucket, limit) of a ST_SEAL_* list. */
+static int bind_seal_list(sqlite3_stmt *s, uint64_t bk_id, uint64_t bucket_id,
+			  size_t limit)
+{
+	int rc = bind_opt_u64(s, 1, bk_id);
+
+	if (rc == SQLITE_OK)
+		rc = bind_u64(s, 2, bucket_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 3, (int64_t)limit);
+	return rc;
+}
+
+/* Grow *v (of *cap elements of size sz) to hold n + 1. */
+static enum kura_err grow(void **v, size_t *cap, size_t n, size_t sz,
+			  struct kura_error *err)
+{
+	size_t ncap;
+	void *p;
+
+	if (n < *cap)
+		return KURA_OK;
+	ncap = *cap == 0 ? 16 : *cap * 2;
+	p = realloc(*v, ncap * sz);
+	if (p == NULL)
+		return kura_fail(err, KURA_ENOMEM, "out of memory");
+	*v = p;
+	*cap = ncap;
+	return KURA_OK;
+}
+
+/* The objects of a seal batch (with their parts when never sealed). */
+static enum kura_err seal_objects(struct conn *c, uint64_t bucket_id,
+				  uint64_t tenant_id, uint64_t bk_id,
+				  size_t limit, struct kura_pool *pool,
+				  struct kura_seal_batch *out,
+				  struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	struct kura_object *v = NULL;
+	size_t n = 0, cap = 0;
+	enum kura_err r = stmt_get(c, ST_SEAL_OBJECTS, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_seal_list(s, bk_id, bucket_id, limit);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		r = grow((void **)&v, &cap, n, sizeof(*v), err);
+		if (r == KURA_OK)
+			r = object_row(s, bucket_id, pool, &v[n], err);
+		if (r != KURA_OK)
+			goto out;
+		v[n++].tenant_id = tenant_id;
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sql_fail(err, c->db, rc, "list objects to seal");
+		goto out;
+	}
+	stmt_done(s);
+	s = NULL;
+	for (size_t i = 0; bk_id == 0 && i < n && r == KURA_OK; i++)
+		r = parts_read(c, &v[i], pool, err);
+	if (r == KURA_OK && n > 0 &&
+	    (out->objects = kura_pmemdup(pool, v, n * sizeof(*v))) == NULL)
+		r = kura_fail(err, KURA_ENOMEM, "out of memory");
+	if (r == KURA_OK)
+		out->n_objects = n;
+out:
+	stmt_done(s);
+	free(v);
+	return r;
+}
+
+static enum kura_err seal_uploads(struct conn *c, uint64_t bucket_id,
+				  uint64_t tenant_id, uint64_t bk_id,
+				  size_t limit, struct kura_pool *pool,
+				  struct kura_seal_batch *out,
+				  struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	struct kura_upload *v = NULL;
+	size_t n = 0, cap = 0;
+	enum kura_err r = stmt_get(c, ST_SEAL_UPLOADS, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_seal_list(s, bk_id, bucket_id, limit);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		r = grow((void **)&v, &cap, n, sizeof(*v), err);
+		if (r == KURA_OK)
+			r = upload_row(s, pool, &v[n], err);
+		if (r != KURA_OK)
+			goto out;
+		v[n++].tenant_id = tenant_id;
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sql_fail(err, c->db, rc, "list uploads to seal");
+		goto out;
+	}
+	if (n > 0 && (out->uploads = kura_pmemdup(pool, v, n * sizeof(*v))) == NULL)
+		r = kura_fail(err, KURA_ENOMEM, "out of memory");
+	if (r == KURA_OK)
+		out->n_uploads = n;
+out:
+	stmt_done(s);
+	free(v);
+	return r;
+}
+
+static enum kura_err seal_uparts(struct conn *c, uint64_t bucket_id,
+				 uint64_t tenant_id, uint64_t bk_id,
+				 size_t limit, struct kura_pool *pool,
+				 struct kura_seal_batch *out,
+				 struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	struct kura_upload_part *v = NULL;
+	size_t n = 0, cap = 0;
+	enum kura_err r = stmt_get(c, ST_SEAL_UPARTS, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_seal_list(s, bk_id, bucket_id, limit);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		r = grow((void **)&v, &cap, n, sizeof(*v), err);
+		if (r == KURA_OK)
+			r = part_row(s, &v[n].part, err);
+		if (r == KURA_OK)
+			r = col_blob(s, 10, v[n].version_uid, KURA_UID_LEN, NULL,
+				     "version uid", err);
+		if (r != KURA_OK)
+			goto out;
+		v[n].tenant_id = tenant_id;
+		v[n++].bucket_id = bucket_id;
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sql_fail(err, c->db, rc, "list upload parts to seal");
+		goto out;
+	}
+	if (n > 0 && (out->parts = kura_pmemdup(pool, v, n * sizeof(*v))) == NULL)
+		r = kura_fail(err, KURA_ENOMEM, "out of memory");
+	if (r == KURA_OK)
+		out->n_parts = n;
+out:
+	stmt_done(s);
+	free(v);
+	return r;
+}
+
+static enum kura_err sqlite_seal_next(void *priv, uint64_t bucket_id,
+				      uint64_t bk_id, size_t limit,
+				      struct kura_pool *pool,
+				      struct kura_seal_batch *out,
+				      struct kura_error *err)
+{
+	struct meta_sqlite *m = priv;
+	struct kura_seal_batch b = { 0 };
+	struct conn *c = NULL;
+	uint64_t tenant_id = 0;
+	enum kura_err r;
+
+	if (limit > BATCH_MAX)
+		limit = BATCH_MAX;	/* "up to limit" */
+	if (limit == 0) {
+		*out = b;
+		return KURA_OK;
+	}
+	r = conn_acquire(m, &c, err);
+	if (r != KURA_OK)
+		return r;
+	/* One read transaction: rows and their parts from one snapshot. */
+	r = run_id(c, ST_BEGIN, "begin", err);
+	if (r == KURA_OK)
+		r = bucket_tenant(c, bucket_id, &tenant_id, err);
+	if (r == KURA_OK)
+		r = seal_objects(c, bucket_id, tenant_id, bk_id, limit, pool,
+				 &b, err);
+	if (r == KURA_OK)
+		r = seal_uploads(c, bucket_id, tenant_id, bk_id, limit, pool,
+				 &b, err);
+	if (r == KURA_OK)
+		r = seal_uparts(c, bucket_id, tenant_id, bk_id, limit, pool, &b,
+				err);
+	if (r == KURA_OK)
+		r = run_id(c, ST_COMMIT, "end read", err);
+	if (r == KURA_OK)
+		*out = b;
+	conn_release(m, c);
+	return r;
+}
+
+struct seal_apply_arg {
+	uint64_t old_bk;
+	const struct kura_seal_batch *b;
+	size_t applied;
+};
+
+/* Run bound statement s (a ST_SEAL_* update); count the row it changed. */
+static enum kura_err seal_step(struct conn *c, sqlite3_stmt *s, int rc,
+			       size_t *applied, bool *changed,
+			       struct kura_error *err)
+{
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(err, c->db, rc, "store seal");
+	*changed = sqlite3_changes(c->db) > 0;
+	if (*changed)
+		(*applied)++;
+	return KURA_OK;
+}
+
+static enum kura_err seal_apply_object(struct conn *c,
+				       struct seal_apply_arg *a,
+				       const struct kura_object *o,
+				       struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	bool changed = false;
+	enum kura_err r = stmt_get(c, ST_SEAL_OBJECT, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_blob(s, 1, o->version_uid, KURA_UID_LEN);
+	if (rc == SQLITE_OK)
+		rc = bind_seal(s, 2, o->seal, o->seal_len, o->seal_bk_id);
+	if (rc == SQLITE_OK)
+		rc = bind_blob(s, 4, o->parts_digest, KURA_PARTS_DIGEST_LEN);
+	if (rc == SQLITE_OK)
+		rc = bind_opt_u64(s, 5, a->old_bk);
+	r = seal_step(c, s, rc, &a->applied, &changed, err);
+	/* A first seal also takes the clear ETags of the parts. */
+	if (r == KURA_OK && changed && a->old_bk == 0)
+		r = run_uid(c, ST_SEAL_OBJECT_PARTS, o->version_uid,
+			    "clear part etags", err);
+	return r;
+}
+
+static enum kura_err seal_apply_upload(struct conn *c,
+				       struct seal_apply_arg *a,
+				       const struct kura_upload *u,
+				       struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	bool changed = false;
+	enum kura_err r = stmt_get(c, ST_SEAL_UPLOAD, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_blob(s, 1, u->version_uid, KURA_UID_LEN);
+	if (rc == SQLITE_OK)
+		rc = bind_seal(s, 2, u->seal, u->seal_len, u->seal_bk_id);
+	if (rc == SQLITE_OK)
+		rc = bind_opt_u64(s, 4, a->old_bk);
+	return seal_step(c, s, rc, &a->applied, &changed, err);
+}
+
+static enum kura_err seal_apply_upart(struct conn *c,
+				      struct seal_apply_arg *a,
+				      const struct kura_upload_part *p,
+				      struct kura_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	bool changed = false;
+	enum kura_err r = stmt_get(c, ST_SEAL_UPART, &s, err);
+	int rc;
+
+	if (r != KURA_OK)
+		return r;
+	rc = bind_blob(s, 1, p->version_uid, KURA_UID_LEN);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, p->part.part_no);
+	if (rc == SQLITE_OK)
+		rc = bind_seal(s, 3, p->part.seal, p->part.seal_len,
+			       p->part.seal_bk_id);
+	if (rc == SQLITE_OK)
+		rc = bind_opt_u64(s, 5, a->old_bk);
+	return seal_step(c, s, rc, &a->applied, &changed, err);
+}
+
+static enum kura_err seal_apply_body(struct conn *c, void *arg,
+				     struct kura_error *err)
+{
+	struct seal_apply_arg *a = arg;
+	const struct kura_seal_batch *b = a->b;
+	enum kura_err r = KURA_OK;
+
+	a->applied = 0;
+	for (size_t i = 0; r == KURA_OK && i < b->n_objects; i++)
+		r = seal_apply_object(c, a, &b->objects[i], err);
+	for (size_t i = 0; r == KURA_OK && i < b->n_uploads; i++)
+		r = seal_apply_upload(c, a, &b->uploads[i], err);
+	for (size_t i = 0; r == KURA_OK && i < b->n_parts; i++)
+		r = seal_apply_upart(c, a, &b->parts[i], err);
+	return r;
+}
+
+/* Every new seal in a batch must be a real one. */
+static bool seal_batch_ok(const struct kura_seal_batch *b)
+{
+	for (size_t i = 0; i < b->n_objects; i++)
+		if (b->objects[i].seal_len == 0 ||
+		    b->objects[i].seal_len > KURA_SEAL_MAX ||
+		    b->objects[i].seal_bk_id == 0)
+			return false;
+	for (size_t i = 0; i < b->n_uploads; i++)
+		if (b->uploads[i].seal_len == 0 ||
+		    b->uploads[i].seal_len > KURA_SEAL_MAX ||
+		    b->uploads[i].seal_bk_id == 0)
+			return false;
+	for (size_t i = 0; i < b->n_parts; i++)
+		if (b->parts[i].part.seal_len == 0 ||
+		    b->parts[i].part.seal_len > KURA_SEAL_MAX ||
+		    b->parts[i].part.seal_bk_id == 0)
+			return false;
+	return true;
+}
+
+static enum kura_err sqlite_seal_apply(void *priv, uint64_t old_bk_id,
+				       const struct kura_seal_batch *batch,
+				       size_t *applied, struct kura_error *err)
+{
+	struct seal_apply_arg a = { old_bk_id, batch, 0 };
+	enum kura_err r;
+
+	if (batch == NULL || !seal_batch_ok(batch))
+		return kura_fail(err, KURA_EINVAL, "bad seal batch");
+	r = write_tx(priv, seal_apply_body, &a, err);
+	if (r == KURA_OK && applied != NULL)
+		*applied = a.applied;
 	return r;
 }
 
@@ -5646,6 +6241,7 @@ const struct kura_meta_ops kura_meta_sqlite = {
 	.close = sqlite_close,
 	.setting_get = sqlite_setting_get,
 	.setting_insert = sqlite_setting_insert,
+	.setting_delete = sqlite_setting_delete,
 	.tenant_create = sqlite_tenant_create,
 	.tenant_get = sqlite_tenant_get,
 	.tenant_get_by_name = sqlite_tenant_get_by_name,
@@ -5691,6 +6287,10 @@ const struct kura_meta_ops kura_meta_sqlite = {
 	.upload_abort = sqlite_upload_abort,
 	.upload_list = sqlite_upload_list,
 	.upload_expired = sqlite_upload_expired,
+	.bucket_get_id = sqlite_bucket_get_id,
+	.seal_pending_buckets = sqlite_seal_pending_buckets,
+	.seal_next = sqlite_seal_next,
+	.seal_apply = sqlite_seal_apply,
 	.gc_next = sqlite_gc_next,
 	.gc_done = sqlite_gc_done,
 	.blob_referenced = sqlite_blob_referenced,

@@ -42,6 +42,7 @@ enum kura_err s3_blob_begin(struct s3_blob *b, struct kura_service *svc,
 	b->binding.part_no = part_no;
 	b->part.part_no = part_no;
 	b->part.seg_size = svc->seg_size;
+	b->md5_etag = sse->mode == KURA_SSE_S3;
 	enum kura_err rc = kura_random_bytes(b->part.blob_id, KURA_BLOB_ID_LEN, err);
 	if (rc == KURA_OK)
 		rc = kura_kms_write_key(svc->kms, bucket,
@@ -90,7 +91,11 @@ enum kura_err s3_blob_stage(struct s3_blob *b, struct kura_error *err)
 		return rc;
 	if (EVP_DigestFinal_ex(b->md5, b->md5_raw, &len) != 1 || len != 16)
 		return kura_fail_openssl(err, KURA_ECRYPTO, "MD5 final");
-	kura_hex_encode(b->md5_raw, 16, b->part.etag);
+	uint8_t tag[16];
+	memcpy(tag, b->md5_raw, sizeof(tag));
+	if (!b->md5_etag && (rc = kura_random_bytes(tag, sizeof(tag), err)) != KURA_OK)
+		return rc;
+	kura_hex_encode(tag, sizeof(tag), b->part.etag);
 	b->part.mtime_ms = kura_now_ms();
 	struct kura_store_writer *w = b->writer;
 	b->writer = NULL;	/* writer_finish frees it, on success or not */

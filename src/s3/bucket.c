@@ -94,16 +94,6 @@ bool s3_load_bucket(struct s3_req *r)
 	return true;
 }
 
-bool s3_load_object(struct s3_req *r, uint64_t bucket_id, const char *key,
-		    size_t key_len, struct kura_object **o)
-{
-	struct kura_meta *meta = r->svc->meta;
-	struct kura_error err = { 0 };
-	enum kura_err rc = meta->ops->object_get(meta->priv, bucket_id, key, key_len,
-						 r->pool, o, &err);
-	return s3_ok(r, rc, &err, S3_NoSuchKey);
-}
-
 void s3_list_buckets(struct s3_req *r)
 {
 	struct kura_meta *meta = r->svc->meta;

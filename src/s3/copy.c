@@ -83,7 +83,7 @@ static bool load_source(struct s3_req *r, struct copy_source *src)
 		return false;
 	}
 	s3_audit_note_source(r, bname, key, klen);
-	return s3_load_object(r, src->bucket.id, key, klen, &src->obj) &&
+	return s3_load_object(r, &src->bucket, key, klen, &src->obj) &&
 	       s3_sse_for_read(r, src->obj, true, &src->sse);
 }
 
@@ -110,7 +110,7 @@ static enum kura_err copy_bytes(struct s3_req *r, const struct copy_source *src,
 	struct s3_objread *or = NULL;
 	uint8_t *buf = malloc(COPY_BUF);
 	enum kura_err rc = buf ? s3_objread_new(r->svc, &src->bucket, src->obj,
-						src->sse.customer_key, &or, err)
+						src->sse.customer_key, &r->seal, &or, err)
 			       : kura_fail(err, KURA_ENOMEM, "copy buffer");
 	uint64_t done = 0;
 	while (rc == KURA_OK && done < len) {
@@ -131,13 +131,17 @@ static enum kura_err copy_bytes(struct s3_req *r, const struct copy_source *src,
 	return rc;
 }
 
-static void copy_error(struct s3_req *r, enum kura_err rc, const struct kura_error *err)
+static void copy_error(struct s3_req *r, const struct copy_source *src,
+		       enum kura_err rc, const struct kura_error *err)
 {
-	if (rc == KURA_EINTEGRITY)
+	if (rc == KURA_EINTEGRITY) {
+		s3_integrity_failure(r, src->bucket.name, src->obj->key, src->obj->key_len,
+				     src->obj->version_uid, err->msg);
 		s3_error(r, S3_InternalError, "The source object failed its integrity check.",
 			 err->msg);
-	else
+	} else {
 		s3_error_from(r, rc, err);
+	}
 }
 
 void s3_copy_object(struct s3_req *r)
@@ -211,7 +215,7 @@ void s3_copy_object(struct s3_req *r)
 	if (rc == KURA_OK)
 		rc = s3_blob_stage(&blob, &err);
 	if (rc != KURA_OK) {
-		copy_error(r, rc, &err);
+		copy_error(r, &src, rc, &err);
 		goto out;
 	}
 	o.parts = &blob.part;
@@ -219,6 +223,8 @@ void s3_copy_object(struct s3_req *r)
 	o.size = blob.part.size;
 	memcpy(o.etag, blob.part.etag, sizeof(o.etag));
 	o.mtime_ms = kura_now_ms();
+	if (!s3_seal_new_object(r, &o))
+		goto out;
 	rc = svc->meta->ops->object_put(svc->meta->priv, &o, &err);
 	if (rc != KURA_OK) {
 		if (rc == KURA_ENOENT)
@@ -304,7 +310,7 @@ void s3_upload_part_copy(struct s3_req *r)
 	if (rc == KURA_OK)
 		rc = s3_blob_stage(&blob, &err);
 	if (rc != KURA_OK) {
-		copy_error(r, rc, &err);
+		copy_error(r, &src, rc, &err);
 		goto out;
 	}
 	s3_commit_part(r, u, &blob, true);

@@ -25,7 +25,7 @@
 struct list_item {
 	const char *key;	/* key, or common prefix */
 	size_t len;
-	const struct kura_list_entry *entry;	/* NULL for a common prefix */
+	const struct kura_object *entry;	/* NULL for a common prefix */
 };
 
 struct list_params {
@@ -47,6 +47,7 @@ struct list_result {
 	const char *next;
 	size_t next_len;
 	bool next_is_prefix;
+	const struct kura_object *bad;	/* the row that failed its seal */
 };
 
 /* "after" bound that skips every key beginning with p: keys are at most
@@ -93,7 +94,7 @@ static enum kura_err run_listing(struct s3_req *r, const struct list_params *lp,
 		bool partial = batch < want;
 		if (partial)
 			want = batch;
-		struct kura_list_entry *es = NULL;
+		struct kura_object *es = NULL;
 		enum kura_err rc = meta->ops->object_list(meta->priv, r->bucket.id,
 							  lp->prefix.p, lp->prefix.len,
 							  after, after_len, want, r->pool,
@@ -102,8 +103,16 @@ static enum kura_err run_listing(struct s3_req *r, const struct list_params *lp,
 			return rc;
 		bool rescan = false;
 		for (size_t i = 0; i < n && !rescan; i++) {
-			const struct kura_list_entry *e = &es[i];
+			struct kura_object *e = &es[i];
 			const char *cp = NULL;
+			/* Every row read is checked, also one that only names a
+			 * common prefix: a forged key could invent a prefix. */
+			rc = kura_seal_object_open(&r->seal, r->bucket.tenant_id, e, false,
+						   err);
+			if (rc != KURA_OK) {
+				res->bad = e;
+				return rc;
+			}
 			size_t cp_len = 0;
 			if (lp->delimiter.len > 0 && e->key_len > lp->prefix.len) {
 				const char *rest = e->key + lp->prefix.len;
@@ -317,7 +326,9 @@ void s3_list_objects(struct s3_req *r)
 		return;
 	enum kura_err rc = run_listing(r, &lp, &res, &err);
 	if (rc != KURA_OK) {
-		s3_error_from(r, rc, &err);
+		const struct kura_object *bad = res.bad;
+		s3_seal_ok(r, rc, &err, r->bucket.name, bad ? bad->key : NULL,
+			   bad ? bad->key_len : 0, bad ? bad->version_uid : NULL);
 		return;
 	}
 	write_result(r, &lp, &res);

@@ -46,11 +46,38 @@ static enum kura_err find_upload(struct s3_req *r, struct kura_upload **out,
 	return rc;
 }
 
-/* find_upload, responding NoSuchUpload (or the mapped error) on failure. */
+/* The upload checked against its seal; responds on failure. */
+static bool open_upload(struct s3_req *r, struct kura_upload *u)
+{
+	struct kura_error err = { 0 };
+	enum kura_err rc = kura_seal_upload_open(&r->seal, r->bucket.tenant_id, u, &err);
+	return s3_seal_ok(r, rc, &err, r->bucket.name, u->key, u->key_len, u->version_uid);
+}
+
+/* find_upload and open_upload, responding NoSuchUpload (or the mapped
+ * error) on failure. */
 static bool load_upload(struct s3_req *r, struct kura_upload **out)
 {
 	struct kura_error err = { 0 };
-	return s3_ok(r, find_upload(r, out, &err), &err, S3_NoSuchUpload);
+	return s3_ok(r, find_upload(r, out, &err), &err, S3_NoSuchUpload) &&
+	       open_upload(r, *out);
+}
+
+/* Check n parts of upload u against their seals (ETags restored);
+ * responds on failure. */
+static bool open_parts(struct s3_req *r, const struct kura_upload *u,
+		       struct kura_part *parts, size_t n)
+{
+	struct kura_error err = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		enum kura_err rc = kura_seal_part_open(&r->seal, r->bucket.tenant_id,
+						       r->bucket.id, u->version_uid, &parts[i],
+						       &err);
+		if (!s3_seal_ok(r, rc, &err, r->bucket.name, u->key, u->key_len,
+				u->version_uid))
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -130,6 +157,11 @@ void s3_create_multipart_upload(struct s3_req *r)
 	u.tags_json = o.tags_json;
 	u.sse = r->sse.mode;
 	u.kms_key_id = r->sse.kms_key_id;
+	rc = kura_seal_upload(&r->seal, &r->bucket, &u, &err);
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return;
+	}
 	rc = meta->ops->upload_create(meta->priv, &u, &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return;
@@ -176,8 +208,11 @@ void s3_commit_part(struct s3_req *r, struct kura_upload *u, struct s3_blob *blo
 {
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_error err = { 0 };
-	enum kura_err rc = meta->ops->upload_put_part(meta->priv, r->bucket.id, u->id,
-						      &blob->part, &err);
+	enum kura_err rc = kura_seal_part(&r->seal, &r->bucket, u->version_uid,
+					  &blob->part, &err);
+	if (rc == KURA_OK)
+		rc = meta->ops->upload_put_part(meta->priv, r->bucket.id, u->id, &blob->part,
+						&err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchUpload))
 		return;
 	s3_blob_publish(blob, r->http->id);
@@ -323,7 +358,7 @@ static bool load_all_parts(struct s3_req *r, const struct kura_upload *u,
 		enum kura_err rc = meta->ops->upload_list_parts(meta->priv, r->bucket.id, u->id,
 								after, LIST_MAX, r->pool,
 								&page, &n, &err);
-		if (!s3_ok(r, rc, &err, S3_NoSuchUpload))
+		if (!s3_ok(r, rc, &err, S3_NoSuchUpload) || !open_parts(r, u, page, n))
 			return false;
 		if (n > KURA_MAX_PARTS - total)
 			n = KURA_MAX_PARTS - total;
@@ -403,8 +438,11 @@ static void complete_retry(struct s3_req *r, const uint8_t uid[KURA_UID_LEN],
 	char etag[KURA_ETAG_MAX];
 	enum kura_err rc = meta->ops->object_get(meta->priv, r->bucket.id, r->key, r->key_len,
 						 r->pool, &o, &err);
+	if (rc == KURA_OK)
+		rc = kura_seal_object_open(&r->seal, r->bucket.tenant_id, o, true, &err);
 	if (rc != KURA_OK && rc != KURA_ENOENT) {
-		s3_error_from(r, rc, &err);
+		s3_seal_ok(r, rc, &err, r->bucket.name, r->key, r->key_len,
+			   o ? o->version_uid : NULL);
 		return;
 	}
 	if (rc == KURA_ENOENT || memcmp(o->version_uid, uid, KURA_UID_LEN) != 0 ||
@@ -499,6 +537,8 @@ static void complete_finish(struct s3_req *r)
 	memcpy(o.ssec_hmac, u->ssec_hmac, sizeof(o.ssec_hmac));
 	o.part_count = (uint32_t)nwant;
 	o.parts = chosen;
+	if (!s3_seal_new_object(r, &o))
+		return;
 	enum kura_err rc = meta->ops->upload_complete(meta->priv, u->id, &o, &err);
 	if (rc == KURA_ENOENT) {
 		/* Lost a race with a concurrent Complete (or Abort) of it. */
@@ -546,6 +586,8 @@ void s3_complete_multipart_upload(struct s3_req *r)
 		}
 	} else if (rc != KURA_OK) {
 		s3_error_from(r, rc, &err);
+		return;
+	} else if (!open_upload(r, st->upload)) {
 		return;
 	}
 	r->op_state = st;
@@ -601,7 +643,7 @@ void s3_list_parts(struct s3_req *r)
 		rc = meta->ops->upload_list_parts(meta->priv, r->bucket.id, u->id,
 						  (uint32_t)marker, (size_t)max + 1, r->pool,
 						  &parts, &n, &err);
-	if (!s3_ok(r, rc, &err, S3_NoSuchUpload))
+	if (!s3_ok(r, rc, &err, S3_NoSuchUpload) || !open_parts(r, u, parts, n))
 		return;
 	bool truncated = n > max;
 	if (truncated)
@@ -722,6 +764,10 @@ void s3_list_multipart_uploads(struct s3_req *r)
 				truncated = true;
 				break;
 			}
+			rc = kura_seal_upload_open(&r->seal, r->bucket.tenant_id, &us[i], &err);
+			if (!s3_seal_ok(r, rc, &err, r->bucket.name, us[i].key, us[i].key_len,
+					us[i].version_uid))
+				return;
 			const char *cp = NULL;
 			size_t cpl = 0;
 			if (delim.len > 0 && us[i].key_len > prefix.len) {

@@ -26,6 +26,10 @@ struct s3_objread {
 	const struct kura_object *obj;
 	struct kura_bucket bucket;
 	struct kura_secret *customer_key;	/* SSE-C objects only */
+	/* The last bucket key used, for the next part (parts nearly always
+	 * share one). */
+	uint64_t bk_id;
+	struct kura_secret *bk;
 	uint8_t (*pinned)[KURA_BLOB_ID_LEN];	/* blob ids pinned against gc */
 	/* The part currently open. */
 	uint32_t part_idx;
@@ -57,6 +61,7 @@ enum kura_err s3_objread_new(struct kura_service *svc,
 			     const struct kura_bucket *bucket,
 			     const struct kura_object *obj,
 			     const struct kura_secret *customer_key,
+			     const struct kura_seal_ctx *seal,
 			     struct s3_objread **out, struct kura_error *err)
 {
 	struct s3_objread *or = calloc(1, sizeof(*or));
@@ -65,6 +70,11 @@ enum kura_err s3_objread_new(struct kura_service *svc,
 	or->svc = svc;
 	or->obj = obj;
 	or->bucket = *bucket;
+	if (seal != NULL && seal->bucket_key != NULL && obj->part_count > 0 &&
+	    obj->parts[0].bk_id == seal->bk_id) {
+		or->bk = kura_secret_dup(seal->bucket_key);
+		or->bk_id = or->bk ? seal->bk_id : 0;
+	}
 	if (obj->sse == KURA_SSE_C) {
 		or->customer_key = customer_key ? kura_secret_dup(customer_key) : NULL;
 		if (or->customer_key == NULL) {
@@ -108,6 +118,7 @@ void s3_objread_free(struct s3_objread *or)
 		kura_wipe(or->buf, or->buf_cap);
 	free(or->buf);
 	kura_secret_free(or->customer_key);
+	kura_secret_free(or->bk);
 	free(or);
 }
 
@@ -144,13 +155,19 @@ static enum kura_err part_open(struct s3_objread *or, uint32_t idx,
 	 * on every GET). */
 	size_t seg_max = p->size < p->seg_size ? (size_t)p->size : p->seg_size;
 	enum kura_err rc = grow_buffers(or, seg_max + KURA_SEG_TAG_LEN, err);
-	if (rc == KURA_OK)
+	if (rc == KURA_OK && (or->bk == NULL || or->bk_id != p->bk_id)) {
 		rc = kura_kms_read_key(or->svc->kms, p->bk_id, &bk, err);
+		if (rc == KURA_OK) {
+			kura_secret_free(or->bk);
+			or->bk = bk;
+			or->bk_id = p->bk_id;
+		}
+	}
+	bk = or->bk;
 	if (rc == KURA_OK && or->customer_key != NULL)
 		rc = kura_ssec_wrap_key(bk, or->customer_key, &wk, err);
 	if (rc == KURA_OK)
 		rc = kura_dek_unwrap(wk ? wk : bk, &b, p->dek_wrapped, &dek, err);
-	kura_secret_free(bk);
 	kura_secret_free(wk);
 	if (rc == KURA_OK)
 		rc = kura_opener_new(dek, &b, p->seg_size, p->size, &or->opener, err);

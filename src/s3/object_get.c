@@ -22,16 +22,26 @@
 #include "s3_int.h"
 #include "kura/banned.h"
 
+/* The body of a GET, streamed after the request's handler returned: it
+ * keeps its own copy of what a failure report needs. */
 struct get_stream {
 	struct s3_objread *or;
 	uint64_t first;		/* object offset of body byte 0 */
+	struct kura_service *svc;
+	const struct kura_object *obj;
 	char reqid[KURA_REQUEST_ID_LEN + 1];
+	uint64_t tenant_id;
+	char access_key[KURA_ACCESS_KEY_ID_MAX];
+	char source[64];
+	char bucket[KURA_BUCKET_NAME_MAX];
+	char *key;
 };
 
 static void stream_free(void *cls)
 {
 	struct get_stream *gs = cls;
 	s3_objread_free(gs->or);
+	free(gs->key);
 	free(gs);
 }
 
@@ -40,11 +50,49 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	struct get_stream *gs = cls;
 	struct kura_error err = { 0 };
 	size_t got = 0;
-	if (s3_objread_read(gs->or, gs->first + pos, buf, max, &got, &err) != KURA_OK) {
-		kura_error(gs->reqid, "GET aborted mid-body: %s", err.msg);
-		return -1;
+	enum kura_err rc = s3_objread_read(gs->or, gs->first + pos, buf, max, &got, &err);
+	if (rc == KURA_OK)
+		return (ssize_t)got;
+	kura_error(gs->reqid, "GET aborted mid-body: %s", err.msg);
+	if (rc == KURA_EINTEGRITY || rc == KURA_ENOENT) {
+		struct s3_who who = { gs->reqid, gs->tenant_id,
+				      gs->access_key[0] ? gs->access_key : NULL,
+				      gs->source[0] ? gs->source : NULL };
+		s3_integrity_report(gs->svc, &who, gs->bucket, gs->key,
+				    gs->key ? gs->obj->key_len : 0, gs->obj->version_uid,
+				    err.msg);
 	}
-	return (ssize_t)got;
+	return -1;
+}
+
+/* A stream for reading o (the request's pool must outlive it: the http
+ * layer frees the stream before the pool). */
+static struct get_stream *stream_new(struct s3_req *r, const struct kura_object *o,
+				     uint64_t first)
+{
+	struct get_stream *gs = calloc(1, sizeof(*gs));
+	if (gs == NULL)
+		return NULL;
+	gs->first = first;
+	gs->svc = r->svc;
+	gs->obj = o;
+	gs->tenant_id = r->tenant_id;
+	memcpy(gs->reqid, r->http->id, sizeof(gs->reqid));
+	snprintf(gs->access_key, sizeof(gs->access_key), "%s", r->access_key);
+	snprintf(gs->source, sizeof(gs->source), "%s", r->http->remote);
+	snprintf(gs->bucket, sizeof(gs->bucket), "%s", r->bucket.name);
+	gs->key = malloc(o->key_len + 1);
+	if (gs->key != NULL) {
+		memcpy(gs->key, o->key, o->key_len);
+		gs->key[o->key_len] = '\0';
+	}
+	if (s3_objread_new(r->svc, &r->bucket, o, r->sse.customer_key, &r->seal, &gs->or,
+			   NULL) !=
+	    KURA_OK) {
+		stream_free(gs);
+		return NULL;
+	}
+	return gs;
 }
 
 /* ---- conditional requests (RFC 9110 §13.2.2 order, as S3) ---- */
@@ -250,11 +298,10 @@ static bool select_part(struct s3_req *r, const struct kura_object *o,
  * with fresh metadata. */
 static bool get_attempt(struct s3_req *r, bool last_attempt)
 {
-	struct kura_service *svc = r->svc;
 	struct kura_error err = { 0 };
 	struct kura_object *o = NULL;
 	enum kura_err rc;
-	if (!s3_load_object(r, r->bucket.id, r->key, r->key_len, &o))
+	if (!s3_load_object(r, &r->bucket, r->key, r->key_len, &o))
 		return true;
 	s3_note_version(r, o->version_uid);
 	s3_sse_release(&r->sse);	/* a retry parses the headers again */
@@ -306,26 +353,20 @@ static bool get_attempt(struct s3_req *r, bool last_attempt)
 	}
 	uint64_t len = o->size == 0 || empty_part ? 0 : last - first + 1;
 
-	struct get_stream *gs = calloc(1, sizeof(*gs));
-	if (gs == NULL || s3_objread_new(svc, &r->bucket, o, r->sse.customer_key, &gs->or,
-					 &err) != KURA_OK) {
-		free(gs);
+	struct get_stream *gs = stream_new(r, o, first);
+	if (gs == NULL) {
 		s3_error(r, S3_InternalError, NULL, "out of memory");
 		return true;
 	}
-	gs->first = first;
-	memcpy(gs->reqid, r->http->id, sizeof(gs->reqid));
 	/* Authenticate the first segment now: errors get a proper status. */
 	if (r->op == S3_OP_GetObject &&
 	    (rc = s3_objread_verify_at(gs->or, first, &err)) != KURA_OK) {
 		stream_free(gs);
 		if (rc == KURA_ENOENT && !last_attempt)
 			return false;
-		if (rc == KURA_EINTEGRITY || rc == KURA_ENOENT)
-			s3_error(r, S3_InternalError,
-				 "The stored object failed its integrity check.", err.msg);
-		else
-			s3_error_from(r, rc, &err);
+		if (rc == KURA_ENOENT)
+			rc = KURA_EINTEGRITY;	/* a blob the row names is gone */
+		s3_seal_ok(r, rc, &err, r->bucket.name, o->key, o->key_len, o->version_uid);
 		return true;
 	}
 	if (s3_respond(r, status) != KURA_OK || object_headers(r, o) != KURA_OK) {

@@ -50,6 +50,8 @@ static void put_finish(struct s3_req *r)
 	st->obj.size = st->blob.part.size;
 	memcpy(st->obj.etag, st->blob.part.etag, sizeof(st->obj.etag));
 	st->obj.mtime_ms = kura_now_ms();
+	if (!s3_seal_new_object(r, &st->obj))
+		return;
 	enum kura_err rc = svc->meta->ops->object_put(svc->meta->priv, &st->obj, &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return;

@@ -348,6 +348,7 @@ static void on_begin(void *ctx, struct kura_http_req *h)
 	r->http = h;
 	r->pool = h->pool;
 	r->head = strcmp(h->method, "HEAD") == 0;
+	kura_seal_ctx_init(&r->seal, svc->kms, svc->meta);
 	h->handler_ctx = r;
 
 	if (h->header_bytes > svc->max_header_bytes) {
@@ -444,6 +445,7 @@ static void release(struct s3_req *r)
 	EVP_MD_CTX_free(r->md5);
 	kura_checksum_release(&r->checksum);
 	s3_sse_release(&r->sse);
+	kura_seal_ctx_release(&r->seal);
 	kura_secret_free(r->signing_key);
 	kura_buf_release(&r->xml_body);
 }

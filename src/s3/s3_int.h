@@ -25,6 +25,7 @@
 #include "kura/checksum.h"
 #include "kura/http.h"
 #include "kura/meta.h"
+#include "kura/seal.h"
 #include "kura/service.h"
 #include "kura/sigv4.h"
 
@@ -221,6 +222,9 @@ struct s3_req {
 	/* The bucket addressed, once looked up and checked for ownership. */
 	struct kura_bucket bucket;
 	bool have_bucket;
+
+	/* Metadata seals made and opened by this request (seal.h). */
+	struct kura_seal_ctx seal;
 
 	/* Payload verification (set up by s3_payload_begin). */
 	bool payload_started;
@@ -483,6 +487,7 @@ struct s3_blob {
 	struct kura_sealer *sealer;
 	EVP_MD_CTX *md5;
 	uint8_t md5_raw[16];		/* valid after s3_blob_stage */
+	bool md5_etag;			/* the ETag is the MD5 (SSE-S3 only) */
 	bool active;
 	bool staged;			/* durable, not yet referenced */
 	bool committed;			/* metadata references it */
@@ -499,7 +504,10 @@ enum kura_err s3_blob_begin(struct s3_blob *b, struct kura_service *svc,
 enum kura_err s3_blob_write(struct s3_blob *b, const void *p, size_t n,
 			    struct kura_error *err);
 /* Seal the last segment and make the blob durable; fills b->part (size,
- * etag, mtime) and b->md5_raw. */
+ * etag, mtime) and b->md5_raw.  The ETag is the hex MD5 of the plaintext
+ * for SSE-S3 and, as AWS does for SSE-C and SSE-KMS, random hex for those:
+ * a value derived from the plaintext would outlive the key that protects
+ * it (and would let a guess of an SSE-C object's content be confirmed). */
 enum kura_err s3_blob_stage(struct s3_blob *b, struct kura_error *err);
 /* After the metadata commit: mark committed and publish. */
 void s3_blob_publish(struct s3_blob *b, const char *reqid);
@@ -522,21 +530,50 @@ void s3_blob_op_cleanup(struct s3_req *r);
  * failures are logged, the background collector retries. */
 void s3_collect_garbage(struct s3_req *r);
 
-/* Load object key of bucket_id into *o (pool memory); responds NoSuchKey or
- * the mapped error and returns false on failure. */
-bool s3_load_object(struct s3_req *r, uint64_t bucket_id, const char *key,
+/* ---- metadata seals and integrity failures (integrity.c) ---- */
+
+/* Load object key of bucket b into *o (pool memory) and check it against
+ * its seal (ETag restored); responds NoSuchKey, 500 for an integrity
+ * failure, or the mapped error, and returns false on failure. */
+bool s3_load_object(struct s3_req *r, const struct kura_bucket *b, const char *key,
 		    size_t key_len, struct kura_object **o);
+/* Seal a new object row of r->bucket (seal.h); responds on failure. */
+bool s3_seal_new_object(struct s3_req *r, struct kura_object *o);
+/* rc == KURA_OK: true.  Otherwise respond — for KURA_EINTEGRITY 500 after
+ * s3_integrity_failure, else the mapped error — and return false. */
+bool s3_seal_ok(struct s3_req *r, enum kura_err rc, const struct kura_error *err,
+		const char *bucket, const char *key, size_t key_len,
+		const uint8_t *version_uid);
+/* Record that something stored failed authentication: log, count, and an
+ * "integrity.failure" audit record.  Does not respond. */
+void s3_integrity_failure(struct s3_req *r, const char *bucket, const char *key,
+			  size_t key_len, const uint8_t *version_uid,
+			  const char *what);
+/* Who asked, for a report made outside the request (a GET's body stream,
+ * which outlives the request's handler). */
+struct s3_who {
+	const char *request_id;
+	uint64_t tenant_id;
+	const char *access_key;	/* NULL when none */
+	const char *source;	/* NULL when unknown */
+};
+void s3_integrity_report(struct kura_service *svc, const struct s3_who *who,
+			 const char *bucket, const char *key, size_t key_len,
+			 const uint8_t *version_uid, const char *what);
 
 /* ---- reading an object's plaintext (obj_read.c) ---- */
 
 struct s3_objread;
 
 /* obj (and its parts) must outlive the reader.  customer_key: the SSE-C
- * key of an SSE-C object (checked already), else NULL. */
+ * key of an SSE-C object (checked already), else NULL.  seal: the context
+ * that opened obj's seal (may be NULL): its bucket key, when the parts'
+ * DEKs are wrapped by the same one, is used instead of a second lookup. */
 enum kura_err s3_objread_new(struct kura_service *svc,
 			     const struct kura_bucket *bucket,
 			     const struct kura_object *obj,
 			     const struct kura_secret *customer_key,
+			     const struct kura_seal_ctx *seal,
 			     struct s3_objread **out, struct kura_error *err);
 /* Up to n bytes at object offset off into buf; *got == 0 only at the end.
  * KURA_EINTEGRITY when stored data fails authentication. */

@@ -49,6 +49,16 @@ bool s3_ssec_parse(struct s3_req *r, bool copy_source, struct s3_sse *out,
 	*present = alg || key || md5;
 	if (!*present)
 		return true;
+	/* As AWS: a customer key must never cross the network in the clear.
+	 * The key already did, but the request is not acted on, and the
+	 * client learns to use HTTPS before it stores anything with it. */
+	if (!r->svc->tls && !r->svc->ssec_over_http) {
+		s3_error(r, S3_InvalidRequest,
+			 "Requests specifying Server Side Encryption with Customer provided "
+			 "keys must be made over a secure connection.",
+			 "SSE-C headers over plain HTTP");
+		return false;
+	}
 	if (alg == NULL || !kura_str_eq_cstr(*alg, "AES256")) {
 		s3_error(r, alg ? S3_InvalidEncryptionAlgorithmError : S3_InvalidArgument,
 			 alg ? "The encryption algorithm must be AES256."

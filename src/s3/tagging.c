@@ -13,7 +13,7 @@
 static bool load_object(struct s3_req *r, struct kura_object **o)
 {
 	return s3_load_bucket(r) &&
-	       s3_load_object(r, r->bucket.id, r->key, r->key_len, o);
+	       s3_load_object(r, &r->bucket, r->key, r->key_len, o);
 }
 
 void s3_get_object_tagging(struct s3_req *r)
@@ -40,12 +40,26 @@ void s3_get_object_tagging(struct s3_req *r)
 	kura_buf_release(&b);
 }
 
+/* Replace the tags of the current version and seal it again over them.
+ * The object is read (and its seal checked) first; a version replaced in
+ * between is read again, as if this request had come after it. */
 static void set_tags(struct s3_req *r, const char *json, unsigned status)
 {
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_error err = { 0 };
-	enum kura_err rc = meta->ops->object_set_tags(meta->priv, r->bucket.id, r->key,
-						      r->key_len, json, &err);
+	enum kura_err rc = KURA_ESTATE;
+	for (int attempt = 0; attempt < 3 && rc == KURA_ESTATE; attempt++) {
+		struct kura_object *o;
+		kura_error_clear(&err);
+		if (!s3_load_object(r, &r->bucket, r->key, r->key_len, &o))
+			return;
+		o->tags_json = json;
+		if (!s3_seal_new_object(r, o))
+			return;
+		rc = meta->ops->object_set_tags(meta->priv, r->bucket.id, r->key, r->key_len,
+						o->version_uid, json, o->seal, o->seal_len,
+						o->seal_bk_id, &err);
+	}
 	if (rc == KURA_ENOENT)
 		s3_error(r, S3_NoSuchKey, NULL, NULL);
 	else if (rc != KURA_OK)

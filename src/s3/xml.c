@@ -19,14 +19,26 @@ enum kura_err s3_xml_decl(struct kura_buf *b)
 	return kura_buf_addstr(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
 }
 
+/* Tags are built by appends, not formatted: a listing writes a dozen per
+ * entry, and printf's machinery cost more than the rest of the document. */
+static enum kura_err tag(struct kura_buf *b, const char *open, const char *name)
+{
+	enum kura_err rc = kura_buf_addstr(b, open);
+	if (rc == KURA_OK)
+		rc = kura_buf_addstr(b, name);
+	if (rc == KURA_OK)
+		rc = kura_buf_addch(b, '>');
+	return rc;
+}
+
 enum kura_err s3_xml_open(struct kura_buf *b, const char *name)
 {
-	return kura_buf_addf(b, "<%s>", name);
+	return tag(b, "<", name);
 }
 
 enum kura_err s3_xml_close(struct kura_buf *b, const char *name)
 {
-	return kura_buf_addf(b, "</%s>", name);
+	return tag(b, "</", name);
 }
 
 /* Length of the valid UTF-8 sequence starting at s (a byte >= 0x80), or 0
@@ -93,11 +105,11 @@ enum kura_err s3_xml_escape(struct kura_buf *b, const char *s, size_t n)
 enum kura_err s3_xml_elem(struct kura_buf *b, const char *name,
 			  const char *text, size_t len)
 {
-	enum kura_err rc = kura_buf_addf(b, "<%s>", name);
+	enum kura_err rc = s3_xml_open(b, name);
 	if (rc == KURA_OK)
 		rc = s3_xml_escape(b, text, len);
 	if (rc == KURA_OK)
-		rc = kura_buf_addf(b, "</%s>", name);
+		rc = s3_xml_close(b, name);
 	return rc;
 }
 
@@ -109,7 +121,18 @@ enum kura_err s3_xml_elem_str(struct kura_buf *b, const char *name,
 
 enum kura_err s3_xml_elem_u64(struct kura_buf *b, const char *name, uint64_t v)
 {
-	return kura_buf_addf(b, "<%s>%llu</%s>", name, (unsigned long long)v, name);
+	char digits[24];
+	size_t n = sizeof(digits);
+	do {
+		digits[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	enum kura_err rc = s3_xml_open(b, name);
+	if (rc == KURA_OK)
+		rc = kura_buf_add(b, digits + n, sizeof(digits) - n);
+	if (rc == KURA_OK)
+		rc = s3_xml_close(b, name);
+	return rc;
 }
 
 enum kura_err s3_xml_elem_enc(struct kura_buf *b, const char *name,

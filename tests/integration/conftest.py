@@ -150,6 +150,7 @@ class KuraServer:
         self.config = config
         self.extra_args = list(extra_args)
         self.extra_env = dict(env or {})
+        self.verify = None      # CA file for an https endpoint (tls_server)
         self.proc = None
         self.runs = 0
         self.logs = []          # (stdout path, stderr path) per start
@@ -293,11 +294,13 @@ class KuraServer:
 
     def client(self, access_key=None, secret_key=None, **config):
         return s3_client(self.endpoint, access_key or self.access_key,
-                         secret_key or self.secret_key, **config)
+                         secret_key or self.secret_key, verify=self.verify,
+                         **config)
 
 
-def s3_client(endpoint, access_key, secret_key, **config):
-    """A boto3 S3 client: SigV4, path-style, us-east-1, no retries."""
+def s3_client(endpoint, access_key, secret_key, verify=None, **config):
+    """A boto3 S3 client: SigV4, path-style, us-east-1, no retries; verify
+    names the CA file of an https endpoint."""
     cfg = Config(signature_version="s3v4",
                  s3={"addressing_style": "path"},
                  retries={"total_max_attempts": 1, "mode": "standard"},
@@ -305,7 +308,35 @@ def s3_client(endpoint, access_key, secret_key, **config):
     session = boto3.session.Session(aws_access_key_id=access_key,
                                     aws_secret_access_key=secret_key,
                                     region_name=REGION)
-    return session.client("s3", endpoint_url=endpoint, config=cfg)
+    return session.client("s3", endpoint_url=endpoint, config=cfg,
+                          verify=verify)
+
+
+def make_cert(workdir):
+    """A self-signed P-256 certificate for 127.0.0.1 and localhost:
+    (cert path, key path)."""
+    key = Path(workdir) / "tls.key"
+    cert = Path(workdir) / "tls.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "2",
+                    "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def tls_kura_server(workdir, extra_config=""):
+    """A started server whose S3 listener speaks TLS (clients verify its
+    self-signed certificate): what SSE-C needs, as on AWS."""
+    cert, key = make_cert(workdir)
+    cfg = Path(workdir) / "kura-tls.ini"
+    cfg.write_text(f"[server]\ntls_cert = {cert}\ntls_key = {key}\n{extra_config}")
+    server = KuraServer(workdir, config=cfg)
+    server.endpoint = f"https://127.0.0.1:{server.port}"
+    server.verify = str(cert)
+    server.start()
+    return server
 
 
 class AwsCli:
@@ -382,6 +413,15 @@ def kura_server(tmp_path):
 @pytest.fixture(scope="module")
 def kura_server_module(tmp_path_factory):
     server = _server(tmp_path_factory.mktemp("kura"))
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    server = tls_kura_server(tmp_path)
     try:
         yield server
     finally:

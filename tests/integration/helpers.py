@@ -24,6 +24,7 @@ import http.client
 import json
 import os
 import re
+import time
 import xml.etree.ElementTree as ET
 from urllib.parse import quote
 
@@ -449,6 +450,19 @@ def put_many(client, bucket, keys, body=lambda k: b"", threads=16):
 def client_with_pool(server, access_key=None, secret_key=None, size=32):
     return server.client(access_key, secret_key, max_pool_connections=size)
 
+
+def eventually(fn, timeout=10.0, interval=0.2):
+    """Retry fn until it returns without raising an AssertionError or a
+    ClientError; returns what it returned (raises the last error when time
+    is up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except (AssertionError, ClientError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(interval)
 
 # -- the audit log -----------------------------------------------------------
 

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -157,7 +158,8 @@ def ssec(key):
     return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key}
 
 
-def test_sse_c_put_get_head(kura_server):
+def test_sse_c_put_get_head(tls_server):
+    kura_server = tls_server
     s3 = kura_server.client()
     s3.create_bucket(Bucket="ssec")
     key, other = os.urandom(32), os.urandom(32)
@@ -193,7 +195,82 @@ def test_sse_c_put_get_head(kura_server):
     assert status(e) == 400
 
 
-def test_sse_c_bad_key_headers(kura_server):
+@pytest.fixture
+def ssec_http_server(tmp_path):
+    """A plain-HTTP server with the loopback exception for SSE-C on."""
+    cfg = tmp_path / "kura.ini"
+    cfg.write_text("[server]\nallow_ssec_over_http = true\n")
+    server = KuraServer(tmp_path, config=cfg)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+SSEC_OVER_HTTP = ("Requests specifying Server Side Encryption with Customer provided "
+                  "keys must be made over a secure connection.")
+
+
+def test_sse_c_refused_over_plain_http(kura_server):
+    """AWS refuses SSE-C keys sent over plain HTTP; so does kura, before it
+    acts on anything (item 6 of issue 10)."""
+    from tools_helpers import raw_request
+    s3 = kura_server.client()
+    s3.create_bucket(Bucket="plainc")
+    s3.put_object(Bucket="plainc", Key="plain", Body=b"no customer key")
+    up = s3.create_multipart_upload(Bucket="plainc", Key="mp")
+    key = os.urandom(32)
+    md5 = base64.b64encode(hashlib.md5(key).digest()).decode()
+    sse = {"x-amz-server-side-encryption-customer-algorithm": "AES256",
+           "x-amz-server-side-encryption-customer-key": base64.b64encode(key).decode(),
+           "x-amz-server-side-encryption-customer-key-MD5": md5}
+    copy_sse = {k.replace("x-amz-", "x-amz-copy-source-"): v for k, v in sse.items()}
+    cases = [
+        ("PUT", "/plainc/new", "", sse),
+        ("GET", "/plainc/plain", "", sse),
+        ("HEAD", "/plainc/plain", "", sse),
+        ("POST", "/plainc/newmp", "uploads=", sse),
+        ("PUT", "/plainc/mp", f"partNumber=1&uploadId={up['UploadId']}", sse),
+        ("PUT", "/plainc/copy", "", {**copy_sse, "x-amz-copy-source": "/plainc/plain"}),
+    ]
+    for method, path, query, headers in cases:
+        r = raw_request(kura_server, method, path, query=query, body=b"data" if
+                        method == "PUT" and "copy" not in path else b"",
+                        headers=headers)
+        assert r.status == 400, (method, path, r.status, r.body)
+        if method != "HEAD":
+            assert r.error_code() == "InvalidRequest", r.body
+            assert SSEC_OVER_HTTP.encode() in r.body, r.body
+    for k in ("new", "copy"):
+        with pytest.raises(ClientError):
+            s3.head_object(Bucket="plainc", Key=k)
+    assert s3.list_parts(Bucket="plainc", Key="mp", UploadId=up["UploadId"]).get(
+        "Parts", []) == []
+    assert not s3.list_multipart_uploads(Bucket="plainc", Prefix="newmp").get("Uploads")
+
+
+def test_sse_c_etag_is_not_the_plaintext_md5(tls_server):
+    """As AWS: an SSE-C object's ETag is no MD5 of its plaintext, which
+    would let anyone who sees ETags confirm a guess of the content."""
+    s3 = tls_server.client()
+    s3.create_bucket(Bucket="ssecetag")
+    key = os.urandom(32)
+    body = b"a short guessable secret"
+    put = s3.put_object(Bucket="ssecetag", Key="c", Body=body, **ssec(key))
+    etag = put["ETag"].strip('"')
+    assert re.fullmatch(r"[0-9a-f]{32}", etag) and etag != hashlib.md5(body).hexdigest()
+    assert s3.head_object(Bucket="ssecetag", Key="c", **ssec(key))["ETag"] == put["ETag"]
+    listed = s3.list_objects_v2(Bucket="ssecetag")["Contents"][0]["ETag"]
+    assert listed == put["ETag"]
+    # A second PUT of the same bytes gets another ETag (nothing derived
+    # from the content).
+    again = s3.put_object(Bucket="ssecetag", Key="d", Body=body, **ssec(key))
+    assert again["ETag"] != put["ETag"]
+
+
+def test_sse_c_bad_key_headers(ssec_http_server):
+    kura_server = ssec_http_server
     s3 = kura_server.client()
     s3.create_bucket(Bucket="ssecbad")
     from tools_helpers import raw_request
@@ -219,8 +296,8 @@ def test_sse_c_bad_key_headers(kura_server):
         s3.head_object(Bucket="ssecbad", Key="k")
 
 
-def test_sse_c_multipart_and_copy(kura_server):
-    s3 = kura_server.client()
+def test_sse_c_multipart_and_copy(tls_server):
+    s3 = tls_server.client()
     s3.create_bucket(Bucket="ssecmp")
     key, other = os.urandom(32), os.urandom(32)
     part1, part2 = os.urandom(5 * 1024 * 1024), os.urandom(1000)
@@ -426,7 +503,12 @@ def test_shred_with_certificate(tmp_path):
         assert cert.is_file()
 
         doc = json.loads(cert.read_text())
-        assert doc["format"] == "kura-deletion-certificate/1"
+        assert doc["format"] == "kura-deletion-certificate/2"
+        # Objects are named by version, never by a function of their
+        # plaintext such as an MD5 ETag.
+        assert all(set(o) == {"key", "size", "version", "last_modified"} and
+                   re.fullmatch(r"[0-9a-f]{32}", o["version"])
+                   for o in doc["objects"])
         assert doc["bucket"]["name"] == "shredme"
         assert sorted(o["key"] for o in doc["objects"]) == sorted(bodies)
         assert {o["key"]: o["size"] for o in doc["objects"]} == \

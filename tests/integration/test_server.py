@@ -19,7 +19,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import (KuraServer, kura_bin, parse_credentials, pick_free_port,
+from conftest import (KuraServer, make_cert, kura_bin, parse_credentials, pick_free_port,
                       run_cli, s3_client, sanitizer_lines)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,18 +98,6 @@ def test_secrets_are_not_stored_in_clear(kura_server, tenant):
                 assert s not in blob, f"secret found in {path}"
     finally:
         kura_server.start()
-
-
-def make_cert(tmp_path):
-    key = tmp_path / "tls.key"
-    cert = tmp_path / "tls.crt"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
-                    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", str(key), "-out", str(cert), "-days", "2",
-                    "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True)
-    return cert, key
 
 
 def test_tls_listener(tmp_path):

@@ -52,7 +52,7 @@
 #include "kura/banned.h"
 
 /* The schema version this code writes (src/meta/sqlite.c migrations). */
-#define SCHEMA_NOW 4
+#define SCHEMA_NOW 5
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -1063,7 +1063,7 @@ static void test_list_order(void **state)
 		for (size_t ai = 0; ai < nb; ai++) {
 			for (size_t li = 0; li < ARRAY_LEN(limits); li++) {
 				struct kura_pool *pool = kura_pool_new(0);
-				struct kura_list_entry *e = NULL;
+				struct kura_object *e = NULL;
 				size_t cnt = 12345, want[NK], nw;
 
 				nw = model_list(sorted, NK, &bounds[pi],
@@ -1101,7 +1101,7 @@ static void test_list_order(void **state)
 		size_t last_len = 0, seen = 0, cnt;
 
 		do {
-			struct kura_list_entry *e = NULL;
+			struct kura_object *e = NULL;
 			assert_int_equal(f->ops->object_list(f->priv, f->bucket,
 							     NULL, 0, last,
 							     last_len, page,
@@ -1128,7 +1128,7 @@ static void test_list_order(void **state)
 	/* limit 0 and an empty or unknown bucket. */
 	{
 		struct kura_pool *pool = kura_pool_new(0);
-		struct kura_list_entry *e = NULL;
+		struct kura_object *e = NULL;
 		size_t cnt = 99;
 		assert_int_equal(f->ops->object_list(f->priv, f->bucket, NULL,
 						     0, NULL, 0, 0, pool, &e,
@@ -1210,7 +1210,7 @@ static double time_list(struct fx *f, const char *prefix, const char *after,
 {
 	struct kura_error err = { 0 };
 	struct kura_pool *pool = kura_pool_new(0);
-	struct kura_list_entry *e = NULL;
+	struct kura_object *e = NULL;
 	size_t cnt = 0;
 	double t0 = now_ms(), dt;
 
@@ -1487,7 +1487,9 @@ static void test_migrate_v1(void **state)
 
 	/* The new operations work on the migrated file. */
 	assert_int_equal(ops->object_set_tags(m->priv, 7, "old", 3,
-					      "{\"k\":\"v\"}", &err),
+					      got->version_uid,
+					      "{\"k\":\"v\"}", NULL, 0, 0,
+					      &err),
 			 KURA_OK);
 	snprintf(u.id, sizeof(u.id), "legacy-upload");
 	u.bucket_id = 7;
@@ -1576,7 +1578,8 @@ static void test_tags(void **state)
 
 	/* Replace, then clear. */
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "tagged",
-						 6, "{\"a\":\"1\"}", &err),
+						 6, o.version_uid, "{\"a\":\"1\"}",
+						 NULL, 0, 0, &err),
 			 KURA_OK);
 	got = NULL;
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "tagged", 6,
@@ -1588,7 +1591,8 @@ static void test_tags(void **state)
 	assert_string_equal(got->etag, "etag-40");
 	assert_int_equal(got->mtime_ms, o.mtime_ms);
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "tagged",
-						 6, NULL, &err),
+						 6, o.version_uid, NULL, NULL, 0, 0,
+						 &err),
 			 KURA_OK);
 	got = NULL;
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "tagged", 6,
@@ -1598,21 +1602,36 @@ static void test_tags(void **state)
 
 	/* No such object (nor in another bucket, nor a bad key). */
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "tagge",
-						 5, "{}", &err),
+						 5, o.version_uid, "{}", NULL, 0, 0,
+						 &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket + 1,
-						 "tagged", 6, "{}", &err),
+						 "tagged", 6, o.version_uid, "{}",
+						 NULL, 0, 0, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "", 0,
-						 "{}", &err),
+						 o.version_uid, "{}", NULL, 0, 0,
+						 &err),
 			 KURA_EINVAL);
 	kura_error_clear(&err);
+	/* Only while it is still the version the caller read. */
+	{
+		uint8_t other[KURA_UID_LEN];
+		memcpy(other, o.version_uid, KURA_UID_LEN);
+		other[0] ^= 1;
+		assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket,
+							 "tagged", 6, other, "{}",
+							 NULL, 0, 0, &err),
+				 KURA_ESTATE);
+		kura_error_clear(&err);
+	}
 
 	/* A put replaces the tags with whatever the new record says. */
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "tagged",
-						 6, "{\"b\":\"2\"}", &err),
+						 6, o.version_uid, "{\"b\":\"2\"}",
+						 NULL, 0, 0, &err),
 			 KURA_OK);
 	make_object(&o, parts, 1, f->bucket, "tagged", 6, 41);
 	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
@@ -2524,7 +2543,7 @@ static void test_upload_complete_large(void **state)
 			sqlite3_prepare_v2(h,
 					   "INSERT INTO upload_parts VALUES (?, "
 					   "?, ?, 10, 65536, zeroblob(60), ?, "
-					   "?, ?)",
+					   "?, ?, NULL, NULL)",
 					   -1, &s, NULL),
 			SQLITE_OK);
 		assert_int_equal(sqlite3_exec(h, "BEGIN", NULL, NULL, NULL),
@@ -2842,7 +2861,7 @@ static void *worker_main(void *arg)
 		struct kura_pool *pool = kura_pool_new(0);
 		struct kura_object o, *got = NULL;
 		struct kura_part parts[2];
-		struct kura_list_entry *e = NULL;
+		struct kura_object *e = NULL;
 		char key[32], prefix[16];
 		size_t cnt = 0;
 		uint32_t tag = (uint32_t)(w->no * 1000 + i);
@@ -3964,6 +3983,184 @@ static void test_rotate(void **state)
 	kura_pool_free(pool);
 }
 
+/* Metadata seals (schema 4): the store keeps them opaquely, never keeps a
+ * sealed row's ETag in the clear, finds rows never sealed and rows sealed
+ * by a bucket key, moves seals in one transaction only where they did not
+ * change meanwhile, and keeps a bucket key that seals anything. */
+static void fake_seal(uint8_t seal[KURA_SEAL_MAX], size_t *len, uint8_t v)
+{
+	memset(seal, v, 40);
+	*len = 40;
+}
+
+static void test_seals(void **state)
+{
+	struct fx *f = *state;
+	struct kura_error err = { 0 };
+	struct kura_pool *pool = kura_pool_new(0);
+	struct kura_object o, *got = NULL, *ls = NULL;
+	struct kura_part p[2], up;
+	struct kura_upload u, *gu = NULL;
+	struct kura_seal_batch b;
+	struct kura_bucket bucket;
+	struct kura_bucket_key bk2;
+	uint64_t ids[4];
+	size_t n = 0, applied = 0;
+
+	assert_non_null(pool);
+	/* A sealed object: seal, bucket key and digest stored, no clear
+	 * ETag for the object or its parts. */
+	make_object(&o, p, 2, f->bucket, "sealed", 6, 1);
+	fake_seal(o.seal, &o.seal_len, 0xa1);
+	o.seal_bk_id = f->bk;
+	memset(o.parts_digest, 0xd1, sizeof(o.parts_digest));
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "sealed", 6, pool, &got,
+					    &err),
+			 KURA_OK);
+	assert_string_equal(got->etag, "");
+	assert_string_equal(got->parts[0].etag, "");
+	assert_int_equal(got->seal_len, 40);
+	assert_memory_equal(got->seal, o.seal, 40);
+	assert_int_equal(got->seal_bk_id, f->bk);
+	assert_memory_equal(got->parts_digest, o.parts_digest, KURA_PARTS_DIGEST_LEN);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM objects WHERE "
+					"etag LIKE 'etag-%'"),
+			 0);
+	/* Listings carry the whole row. */
+	assert_int_equal(f->ops->object_list(f->priv, f->bucket, NULL, 0, NULL, 0, 10,
+					     pool, &ls, &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 1);
+	assert_null(ls[0].parts);
+	assert_int_equal(ls[0].part_count, 2);
+	assert_int_equal(ls[0].seal_bk_id, f->bk);
+	assert_memory_equal(ls[0].seal, o.seal, 40);
+	assert_memory_equal(ls[0].version_uid, o.version_uid, KURA_UID_LEN);
+
+	/* An unsealed object (as written before schema 4) and a sealed
+	 * upload with an unsealed part. */
+	make_object(&o, p, 1, f->bucket, "legacy", 6, 2);
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	make_upload(&u, f->bucket, "up", 2, "U", 3, 1);
+	fake_seal(u.seal, &u.seal_len, 0xb1);
+	u.seal_bk_id = f->bk;
+	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
+	assert_int_equal(f->ops->upload_get(f->priv, f->bucket, "U", pool, &gu, &err),
+			 KURA_OK);
+	assert_int_equal(gu->seal_len, 40);
+	assert_int_equal(gu->seal_bk_id, f->bk);
+	make_part(&up, 1, 3, 1);
+	assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket, "U", &up, &err),
+			 KURA_OK);
+
+	assert_int_equal(f->ops->seal_pending_buckets(f->priv, ids, 4, &n, &err), KURA_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(ids[0], f->bucket);
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(f->ops->seal_next(f->priv, f->bucket, 0, 100, pool, &b, &err),
+			 KURA_OK);
+	assert_int_equal(b.n_objects, 1);
+	assert_int_equal(b.n_uploads, 0);
+	assert_int_equal(b.n_parts, 1);
+	assert_int_equal(b.objects[0].tenant_id, f->tenant);
+	assert_string_equal(b.objects[0].etag, "etag-2");
+	assert_non_null(b.objects[0].parts);	/* for the digest */
+	assert_string_equal(b.parts[0].part.etag, up.etag);
+	assert_memory_equal(b.parts[0].version_uid, u.version_uid, KURA_UID_LEN);
+	/* A batch with a missing seal is refused whole. */
+	assert_int_equal(f->ops->seal_apply(f->priv, 0, &b, &applied, &err), KURA_EINVAL);
+	kura_error_clear(&err);
+	fake_seal(b.objects[0].seal, &b.objects[0].seal_len, 0xc1);
+	b.objects[0].seal_bk_id = f->bk;
+	fake_seal(b.parts[0].part.seal, &b.parts[0].part.seal_len, 0xc2);
+	b.parts[0].part.seal_bk_id = f->bk;
+	assert_int_equal(f->ops->seal_apply(f->priv, 0, &b, &applied, &err), KURA_OK);
+	assert_int_equal(applied, 2);
+	/* Applying again changes nothing (the rows are no longer unsealed). */
+	assert_int_equal(f->ops->seal_apply(f->priv, 0, &b, &applied, &err), KURA_OK);
+	assert_int_equal(applied, 0);
+	assert_int_equal(f->ops->seal_pending_buckets(f->priv, ids, 4, &n, &err), KURA_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM objects WHERE etag != ''"),
+			 0);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM parts WHERE etag != ''"), 0);
+	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM upload_parts WHERE "
+					"etag != ''"),
+			 0);
+
+	/* After a rotation the rows sealed by the old bucket key move. */
+	assert_int_equal(rotate_all(f, f->key, 1, "kek-seal-2"), KURA_OK);
+	assert_int_equal(f->ops->bucket_key_current(f->priv, f->bucket, f->key, &bk2,
+						    &err),
+			 KURA_OK);
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(f->ops->seal_next(f->priv, f->bucket, f->bk, 100, pool, &b, &err),
+			 KURA_OK);
+	assert_int_equal(b.n_objects, 2);
+	assert_int_equal(b.n_uploads, 1);
+	assert_int_equal(b.n_parts, 1);
+	assert_null(b.objects[0].parts);
+	/* The old bucket key stays while something is sealed by it (its
+	 * parts' DEKs are re-wrapped first, as re-wrapping would). */
+	{
+		struct kura_rewrap *rw = NULL;
+		size_t nr = 0;
+		assert_int_equal(f->ops->rewrap_next(f->priv, f->bk, 100, pool, &rw, &nr,
+						     &err),
+				 KURA_OK);
+		assert_int_equal(f->ops->rewrap_apply(f->priv, f->bk, bk2.id, rw, nr, &err),
+				 KURA_OK);
+	}
+	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err), KURA_EBUSY);
+	kura_error_clear(&err);
+	for (size_t i = 0; i < b.n_objects; i++)
+		b.objects[i].seal_bk_id = bk2.id;
+	b.uploads[0].seal_bk_id = bk2.id;
+	b.parts[0].part.seal_bk_id = bk2.id;
+	/* A row changed meanwhile (sealed anew by bk2) is left alone. */
+	fake_seal(o.seal, &o.seal_len, 0xe1);
+	o.seal_bk_id = bk2.id;
+	make_object(&o, p, 1, f->bucket, "legacy", 6, 2);
+	fake_seal(o.seal, &o.seal_len, 0xe1);
+	o.seal_bk_id = bk2.id;
+	o.parts[0].bk_id = bk2.id;
+	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->seal_apply(f->priv, f->bk, &b, &applied, &err), KURA_OK);
+	assert_int_equal(applied, 3);
+	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err), KURA_OK);
+	got = NULL;
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "legacy", 6, pool, &got,
+					    &err),
+			 KURA_OK);
+	assert_int_equal(got->seal[0], 0xe1);
+
+	/* Tags replace the seal with the tags, only on the version read. */
+	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "legacy", 6,
+						 o.version_uid, "{}", o.seal, 41, bk2.id,
+						 &err),
+			 KURA_OK);
+	got = NULL;
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "legacy", 6, pool, &got,
+					    &err),
+			 KURA_OK);
+	assert_int_equal(got->seal_len, 41);
+
+	/* Settings can be removed (the upgrade's marker), twice. */
+	assert_int_equal(f->ops->setting_insert(f->priv, "seal_pending",
+						(const uint8_t *)"x", 1, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->setting_delete(f->priv, "seal_pending", &err), KURA_OK);
+	assert_int_equal(f->ops->setting_delete(f->priv, "seal_pending", &err), KURA_OK);
+	assert_int_equal(f->ops->bucket_get_id(f->priv, f->bucket, &bucket, &err),
+			 KURA_OK);
+	assert_int_equal(bucket.tenant_id, f->tenant);
+	assert_int_equal(f->ops->bucket_get_id(f->priv, 424242, &bucket, &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	kura_pool_free(pool);
+}
+
 static void test_rewrap(void **state)
 {
 	struct fx *f = *state;
@@ -4189,7 +4386,7 @@ static void test_key_destroy(void **state)
 	struct kura_object o, *go = NULL;
 	struct kura_part pk[2], ps[1], pc[1], upk[1], *lp = NULL;
 	struct kura_upload u;
-	struct kura_list_entry *e = NULL;
+	struct kura_object *e = NULL;
 	uint64_t g;
 	size_t n = 0;
 
@@ -5162,6 +5359,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rotate, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_seals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rewrap, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_key_destroy, setup,

@@ -1,0 +1,664 @@
+/*
+ * seal.c — metadata seals (see seal.h; the format is docs/FORMAT.md §10).
+ *
+ * A seal is kura_box (AES-256-GCM, random nonce) of the row's ETag under
+ *   K = HMAC-SHA256(bucket key, "kura-meta-seal-v1")
+ * with the row's canonical encoding as additional data.  The bucket key
+ * is one of the bucket's own kura key (never an SSE-KMS key), so a seal
+ * can always be checked by whoever may list the bucket, and it goes with
+ * the bucket's key when that is destroyed.  Which bucket key sealed a row
+ * is stored with it (seal_bk_id); after a rotation kura_seal_rotate moves
+ * the seals to the new bucket key, as re-wrapping moves DEKs.
+ *
+ * Canonical encodings are length-prefixed big-endian fields behind an
+ * 8-byte magic per kind of row, so no two different rows encode alike.
+ *
+ * Threading: stateless apart from the caller's context.
+ */
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "kura/box.h"
+#include "kura/buf.h"
+#include "kura/encode.h"
+#include "kura/hmac.h"
+#include "kura/log.h"
+#include "kura/seal.h"
+#include "kura/banned.h"
+
+#define SEAL_LABEL "kura-meta-seal-v1"
+#define MAGIC_OBJECT "KURAOBJ1"
+#define MAGIC_UPLOAD "KURAUPL1"
+#define MAGIC_PART "KURAUPT1"
+#define MAGIC_PARTS "KURAPRT1"
+/* Largest encoding: a 1 KiB key, 2 KiB of user metadata, tags and the
+ * content headers of at most a 16 KiB header section, JSON-escaped. */
+#define AAD_MAX (256u * 1024)
+#define UPGRADE_BUCKETS 256
+#define UPGRADE_BATCH 256
+
+/* ---- canonical encoding with a sticky error ---- */
+
+struct enc {
+	struct kura_buf *b;	/* the context's, emptied for each row */
+	enum kura_err rc;
+};
+
+static void enc_init(struct enc *e, struct kura_seal_ctx *c)
+{
+	if (c->aad.max == 0)
+		kura_buf_init(&c->aad, AAD_MAX);
+	kura_buf_reset(&c->aad);
+	e->b = &c->aad;
+	e->rc = KURA_OK;
+}
+
+static void put(struct enc *e, const void *p, size_t n)
+{
+	if (e->rc == KURA_OK)
+		e->rc = kura_buf_add(e->b, p, n);
+}
+
+static void put_u64(struct enc *e, uint64_t v)
+{
+	uint8_t b[8];
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(v >> (56 - 8 * i));
+	put(e, b, sizeof(b));
+}
+
+static void put_u32(struct enc *e, uint32_t v)
+{
+	uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8),
+			 (uint8_t)v };
+	put(e, b, sizeof(b));
+}
+
+static void put_u8(struct enc *e, uint8_t v)
+{
+	put(e, &v, 1);
+}
+
+static void put_bytes(struct enc *e, const void *p, size_t n)
+{
+	if (n > UINT32_MAX) {
+		e->rc = KURA_ETOOBIG;
+		return;
+	}
+	put_u32(e, (uint32_t)n);
+	put(e, p, n);
+}
+
+/* An optional string: a presence byte, then the length-prefixed bytes. */
+static void put_opt(struct enc *e, const char *s)
+{
+	put_u8(e, s != NULL);
+	if (s != NULL)
+		put_bytes(e, s, strlen(s));
+}
+
+static void put_headers(struct enc *e, const char *const strs[8])
+{
+	for (int i = 0; i < 8; i++)
+		put_opt(e, strs[i]);
+}
+
+static void put_sse(struct enc *e, enum kura_sse sse, uint64_t kms_key_id,
+		    const uint8_t hmac[KURA_SSEC_HMAC_LEN])
+{
+	put_u8(e, (uint8_t)sse);
+	put_u64(e, kms_key_id);
+	put(e, hmac, KURA_SSEC_HMAC_LEN);
+}
+
+void kura_seal_parts_digest(const struct kura_part *parts, uint32_t count,
+			    uint8_t out[KURA_PARTS_DIGEST_LEN])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t hdr[12];
+	unsigned len = 0;
+	memcpy(hdr, MAGIC_PARTS, 8);
+	for (int i = 0; i < 4; i++)
+		hdr[8 + i] = (uint8_t)(count >> (24 - 8 * i));
+	/* SHA-256 of at most 10000 small records cannot fail short of memory;
+	 * a digest of zeros then simply never matches. */
+	memset(out, 0, KURA_PARTS_DIGEST_LEN);
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(md, hdr, sizeof(hdr)) != 1)
+		goto out;
+	for (uint32_t i = 0; i < count; i++) {
+		const struct kura_part *p = &parts[i];
+		uint8_t r[4 + 8 + 4 + KURA_BLOB_ID_LEN];
+		for (int k = 0; k < 4; k++)
+			r[k] = (uint8_t)(p->part_no >> (24 - 8 * k));
+		for (int k = 0; k < 8; k++)
+			r[4 + k] = (uint8_t)(p->size >> (56 - 8 * k));
+		for (int k = 0; k < 4; k++)
+			r[12 + k] = (uint8_t)(p->seg_size >> (24 - 8 * k));
+		memcpy(r + 16, p->blob_id, KURA_BLOB_ID_LEN);
+		if (EVP_DigestUpdate(md, r, sizeof(r)) != 1)
+			goto out;
+	}
+	if (EVP_DigestFinal_ex(md, out, &len) != 1 || len != KURA_PARTS_DIGEST_LEN)
+		memset(out, 0, KURA_PARTS_DIGEST_LEN);
+out:
+	EVP_MD_CTX_free(md);
+}
+
+static void encode_object(struct enc *e, uint64_t tenant_id,
+			  const struct kura_object *o)
+{
+	const char *const strs[8] = {
+		o->content_type, o->content_encoding, o->content_language,
+		o->content_disposition, o->cache_control, o->expires,
+		o->user_meta_json, o->tags_json,
+	};
+	put(e, MAGIC_OBJECT, 8);
+	put_u64(e, tenant_id);
+	put_u64(e, o->bucket_id);
+	put(e, o->version_uid, KURA_UID_LEN);
+	put_bytes(e, o->key, o->key_len);
+	put_u64(e, o->size);
+	put_u64(e, (uint64_t)o->mtime_ms);
+	put_u32(e, o->part_count);
+	put(e, o->parts_digest, KURA_PARTS_DIGEST_LEN);
+	put_sse(e, o->sse, o->kms_key_id, o->ssec_hmac);
+	put_headers(e, strs);
+}
+
+static void encode_upload(struct enc *e, uint64_t tenant_id,
+			  const struct kura_upload *u)
+{
+	const char *const strs[8] = {
+		u->content_type, u->content_encoding, u->content_language,
+		u->content_disposition, u->cache_control, u->expires,
+		u->user_meta_json, u->tags_json,
+	};
+	put(e, MAGIC_UPLOAD, 8);
+	put_u64(e, tenant_id);
+	put_u64(e, u->bucket_id);
+	put(e, u->version_uid, KURA_UID_LEN);
+	put_bytes(e, u->id, strnlen(u->id, sizeof(u->id)));
+	put_bytes(e, u->key, u->key_len);
+	put_u64(e, (uint64_t)u->created_ms);
+	put_sse(e, u->sse, u->kms_key_id, u->ssec_hmac);
+	put_headers(e, strs);
+}
+
+/* Not bk_id or dek_wrapped: re-wrapping changes them, and the DEK's own
+ * envelope already binds the part. */
+static void encode_part(struct enc *e, uint64_t tenant_id, uint64_t bucket_id,
+			const uint8_t version_uid[KURA_UID_LEN],
+			const struct kura_part *p)
+{
+	put(e, MAGIC_PART, 8);
+	put_u64(e, tenant_id);
+	put_u64(e, bucket_id);
+	put(e, version_uid, KURA_UID_LEN);
+	put_u32(e, p->part_no);
+	put_u64(e, p->size);
+	put_u32(e, p->seg_size);
+	put(e, p->blob_id, KURA_BLOB_ID_LEN);
+	put_u64(e, (uint64_t)p->mtime_ms);
+}
+
+/* ---- keys ---- */
+
+void kura_seal_ctx_init(struct kura_seal_ctx *c, struct kura_kms *kms,
+			struct kura_meta *meta)
+{
+	memset(c, 0, sizeof(*c));
+	c->kms = kms;
+	c->meta = meta;
+}
+
+static void drop_keys(struct kura_seal_ctx *c)
+{
+	kura_secret_free(c->bucket_key);
+	c->bucket_key = NULL;
+	kura_box_ctx_free(c->box);
+	c->box = NULL;
+	c->bk_id = 0;
+}
+
+void kura_seal_ctx_release(struct kura_seal_ctx *c)
+{
+	drop_keys(c);
+	kura_buf_release(&c->aad);
+}
+
+/* Cache bucket key bk (taken over) as bk_id's, with the seal key derived
+ * from it ready for use. */
+static enum kura_err take_key(struct kura_seal_ctx *c, uint64_t bk_id,
+			      struct kura_secret *bk, struct kura_error *err)
+{
+	struct kura_secret *k = kura_secret_new(KURA_AES256_KEY_LEN);
+	enum kura_err rc = KURA_OK;
+	drop_keys(c);
+	if (k == NULL)
+		rc = kura_fail(err, KURA_ENOMEM, "seal: locked memory");
+	else if (!kura_hmac_sha256(bk->data, bk->len, SEAL_LABEL, sizeof(SEAL_LABEL) - 1,
+				   k->data))
+		rc = kura_fail_openssl(err, KURA_ECRYPTO, "seal key");
+	if (rc == KURA_OK)
+		rc = kura_box_ctx_new(k, &c->box, err);
+	kura_secret_free(k);
+	if (rc != KURA_OK) {
+		kura_secret_free(bk);
+		return rc;
+	}
+	c->bucket_key = bk;
+	c->bk_id = bk_id;
+	return KURA_OK;
+}
+
+/* The seal key for new rows of b: its own key's current bucket key. */
+static enum kura_err key_for_write(struct kura_seal_ctx *c,
+				   const struct kura_bucket *b,
+				   struct kura_error *err)
+{
+	uint64_t bk_id = 0;
+	struct kura_secret *bk = NULL;
+	enum kura_err rc = kura_kms_write_key(c->kms, b, 0, &bk_id, &bk, err);
+	if (rc != KURA_OK)
+		return rc;
+	if (c->box != NULL && c->bk_id == bk_id) {
+		kura_secret_free(bk);
+		return KURA_OK;
+	}
+	return take_key(c, bk_id, bk, err);
+}
+
+/* The seal key of bucket key bk_id (to open a row sealed by it). */
+static enum kura_err key_for_read(struct kura_seal_ctx *c, uint64_t bk_id,
+				  struct kura_error *err)
+{
+	if (c->box != NULL && c->bk_id == bk_id)
+		return KURA_OK;
+	struct kura_secret *bk = NULL;
+	enum kura_err rc = kura_kms_read_key(c->kms, bk_id, &bk, err);
+	return rc == KURA_OK ? take_key(c, bk_id, bk, err) : rc;
+}
+
+enum kura_err kura_seal_bucket_key(struct kura_seal_ctx *c, uint64_t bk_id,
+				   struct kura_secret **out, struct kura_error *err)
+{
+	if (c->bucket_key != NULL && c->bk_id == bk_id) {
+		*out = kura_secret_dup(c->bucket_key);
+		return *out ? KURA_OK : kura_fail(err, KURA_ENOMEM, "bucket key copy");
+	}
+	return kura_kms_read_key(c->kms, bk_id, out, err);
+}
+
+/* ---- sealing and opening ---- */
+
+static enum kura_err seal_with(struct kura_seal_ctx *c, struct enc *e,
+			       const char *etag, uint8_t seal[KURA_SEAL_MAX],
+			       size_t *seal_len, uint64_t *seal_bk_id,
+			       struct kura_error *err)
+{
+	size_t n = strnlen(etag, KURA_ETAG_MAX);
+	if (e->rc != KURA_OK)
+		return kura_fail(err, e->rc, "seal: row too large to encode");
+	if (n >= KURA_ETAG_MAX)
+		return kura_fail(err, KURA_EINVAL, "seal: bad ETag");
+	enum kura_err rc = kura_box_ctx_seal(c->box, (const uint8_t *)e->b->data,
+					     e->b->len, (const uint8_t *)etag, n, seal, err);
+	if (rc != KURA_OK)
+		return rc;
+	*seal_len = n + KURA_BOX_OVERHEAD;
+	*seal_bk_id = c->bk_id;
+	return KURA_OK;
+}
+
+/* A row without a seal: still to be sealed by the upgrade, or stripped. */
+static enum kura_err unsealed(struct kura_seal_ctx *c, const char *what,
+			      struct kura_error *err)
+{
+	uint8_t v[8];
+	size_t n = 0;
+	if (c->meta != NULL &&
+	    c->meta->ops->setting_get(c->meta->priv, KURA_SEAL_PENDING, v, sizeof(v), &n,
+				      NULL) == KURA_OK)
+		return kura_fail(err, KURA_EBUSY, "%s is not sealed yet (upgrade running)",
+				 what);
+	return kura_fail(err, KURA_EINTEGRITY, "%s has no seal", what);
+}
+
+static enum kura_err open_with(struct kura_seal_ctx *c, struct enc *e,
+			       const uint8_t *seal, size_t seal_len,
+			       uint64_t seal_bk_id, char etag[KURA_ETAG_MAX],
+			       const char *what, struct kura_error *err)
+{
+	char out[KURA_SEAL_MAX];
+	if (e->rc != KURA_OK)
+		return kura_fail(err, e->rc, "seal: row too large to encode");
+	if (seal_len == 0)
+		return unsealed(c, what, err);
+	/* A sealed row keeps its ETag only in the seal. */
+	if (etag[0] != '\0')
+		return kura_fail(err, KURA_EINTEGRITY, "%s: sealed row has a clear ETag",
+				 what);
+	if (seal_len < KURA_BOX_OVERHEAD || seal_len - KURA_BOX_OVERHEAD >= KURA_ETAG_MAX)
+		return kura_fail(err, KURA_EINTEGRITY, "%s: malformed seal", what);
+	enum kura_err rc = key_for_read(c, seal_bk_id, err);
+	if (rc != KURA_OK)
+		return rc;
+	struct kura_error e2 = { 0 };
+	size_t n = seal_len - KURA_BOX_OVERHEAD;
+	rc = kura_box_ctx_open(c->box, (const uint8_t *)e->b->data, e->b->len, seal,
+			       seal_len, (uint8_t *)out, &e2);
+	if (rc == KURA_EINTEGRITY)
+		return kura_fail(err, rc, "%s does not match its seal", what);
+	if (rc != KURA_OK)
+		return kura_fail(err, rc, "%s", e2.msg);
+	if (memchr(out, '\0', n) != NULL)
+		return kura_fail(err, KURA_EINTEGRITY, "%s: sealed ETag malformed", what);
+	memcpy(etag, out, n);
+	etag[n] = '\0';
+	return KURA_OK;
+}
+
+/* Seal o as it is (its parts digest included) with the context's key. */
+static enum kura_err seal_object_row(struct kura_seal_ctx *c, uint64_t tenant_id,
+				     struct kura_object *o, struct kura_error *err)
+{
+	struct enc e;
+	enc_init(&e, c);
+	encode_object(&e, tenant_id, o);
+	enum kura_err rc = seal_with(c, &e, o->etag, o->seal, &o->seal_len,
+				     &o->seal_bk_id, err);
+	return rc;
+}
+
+enum kura_err kura_seal_object(struct kura_seal_ctx *c, const struct kura_bucket *b,
+			       struct kura_object *o, struct kura_error *err)
+{
+	enum kura_err rc = key_for_write(c, b, err);
+	if (rc != KURA_OK)
+		return rc;
+	kura_seal_parts_digest(o->parts, o->part_count, o->parts_digest);
+	return seal_object_row(c, b->tenant_id, o, err);
+}
+
+enum kura_err kura_seal_upload(struct kura_seal_ctx *c, const struct kura_bucket *b,
+			       struct kura_upload *u, struct kura_error *err)
+{
+	struct enc e;
+	enum kura_err rc = key_for_write(c, b, err);
+	if (rc != KURA_OK)
+		return rc;
+	enc_init(&e, c);
+	encode_upload(&e, b->tenant_id, u);
+	rc = seal_with(c, &e, "", u->seal, &u->seal_len, &u->seal_bk_id, err);
+	return rc;
+}
+
+enum kura_err kura_seal_part(struct kura_seal_ctx *c, const struct kura_bucket *b,
+			     const uint8_t version_uid[KURA_UID_LEN],
+			     struct kura_part *p, struct kura_error *err)
+{
+	struct enc e;
+	enum kura_err rc = key_for_write(c, b, err);
+	if (rc != KURA_OK)
+		return rc;
+	enc_init(&e, c);
+	encode_part(&e, b->tenant_id, b->id, version_uid, p);
+	rc = seal_with(c, &e, p->etag, p->seal, &p->seal_len, &p->seal_bk_id, err);
+	return rc;
+}
+
+enum kura_err kura_seal_object_open(struct kura_seal_ctx *c, uint64_t tenant_id,
+				    struct kura_object *o, bool with_parts,
+				    struct kura_error *err)
+{
+	struct enc e;
+	if (with_parts) {
+		uint8_t d[KURA_PARTS_DIGEST_LEN];
+		kura_seal_parts_digest(o->parts, o->part_count, d);
+		if (o->seal_len > 0 && memcmp(d, o->parts_digest, sizeof(d)) != 0)
+			return kura_fail(err, KURA_EINTEGRITY,
+					 "object's parts do not match its seal");
+	}
+	enc_init(&e, c);
+	encode_object(&e, tenant_id, o);
+	enum kura_err rc = open_with(c, &e, o->seal, o->seal_len, o->seal_bk_id, o->etag,
+				     "object", err);
+	return rc;
+}
+
+enum kura_err kura_seal_upload_open(struct kura_seal_ctx *c, uint64_t tenant_id,
+				    struct kura_upload *u, struct kura_error *err)
+{
+	struct enc e;
+	char none[KURA_ETAG_MAX] = "";
+	enc_init(&e, c);
+	encode_upload(&e, tenant_id, u);
+	enum kura_err rc = open_with(c, &e, u->seal, u->seal_len, u->seal_bk_id, none,
+				     "upload", err);
+	if (rc == KURA_OK && none[0] != '\0')
+		rc = kura_fail(err, KURA_EINTEGRITY, "upload: malformed seal");
+	return rc;
+}
+
+enum kura_err kura_seal_part_open(struct kura_seal_ctx *c, uint64_t tenant_id,
+				  uint64_t bucket_id,
+				  const uint8_t version_uid[KURA_UID_LEN],
+				  struct kura_part *p, struct kura_error *err)
+{
+	struct enc e;
+	enc_init(&e, c);
+	encode_part(&e, tenant_id, bucket_id, version_uid, p);
+	enum kura_err rc = open_with(c, &e, p->seal, p->seal_len, p->seal_bk_id, p->etag,
+				     "upload part", err);
+	return rc;
+}
+
+/* ---- re-sealing after a rotation, and the upgrade of old rows ---- */
+
+/* A seal that never opens, for a row that failed to open under its old
+ * key: it must stay a failure, yet stop holding the old bucket key. */
+static void poison(uint8_t seal[KURA_SEAL_MAX], size_t *seal_len)
+{
+	struct kura_error e = { 0 };
+	if (kura_random_bytes(seal, KURA_BOX_OVERHEAD, &e) != KURA_OK)
+		memset(seal, 0, KURA_BOX_OVERHEAD);
+	*seal_len = KURA_BOX_OVERHEAD;
+}
+
+/* Open every row of b with old (when old_ctx is not NULL: rows sealed
+ * before) and seal it with new_ctx; rows that do not open are poisoned. */
+static enum kura_err reseal_batch(struct kura_seal_ctx *old_ctx,
+				  struct kura_seal_ctx *new_ctx,
+				  const struct kura_bucket *bucket,
+				  struct kura_seal_batch *b, size_t *broken,
+				  struct kura_error *err)
+{
+	enum kura_err rc = KURA_OK;
+	for (size_t i = 0; rc == KURA_OK && i < b->n_objects; i++) {
+		struct kura_object *o = &b->objects[i];
+		struct kura_error e = { 0 };
+		if (old_ctx != NULL &&
+		    kura_seal_object_open(old_ctx, o->tenant_id, o, false, &e) != KURA_OK) {
+			kura_warn(NULL, "re-seal: object version %02x%02x..: %s",
+				  o->version_uid[0], o->version_uid[1], e.msg);
+			poison(o->seal, &o->seal_len);
+			o->seal_bk_id = new_ctx->bk_id;
+			(*broken)++;
+			continue;
+		}
+		/* A re-seal keeps the verified parts digest; an upgrade
+		 * computes it from the parts read with the row. */
+		if (old_ctx != NULL)
+			rc = seal_object_row(new_ctx, o->tenant_id, o, err);
+		else
+			rc = kura_seal_object(new_ctx, bucket, o, err);
+	}
+	for (size_t i = 0; rc == KURA_OK && i < b->n_uploads; i++) {
+		struct kura_upload *u = &b->uploads[i];
+		struct kura_error e = { 0 };
+		if (old_ctx != NULL &&
+		    kura_seal_upload_open(old_ctx, u->tenant_id, u, &e) != KURA_OK) {
+			kura_warn(NULL, "re-seal: upload '%s': %s", u->id, e.msg);
+			poison(u->seal, &u->seal_len);
+			u->seal_bk_id = new_ctx->bk_id;
+			(*broken)++;
+			continue;
+		}
+		rc = kura_seal_upload(new_ctx, bucket, u, err);
+	}
+	for (size_t i = 0; rc == KURA_OK && i < b->n_parts; i++) {
+		struct kura_upload_part *p = &b->parts[i];
+		struct kura_error e = { 0 };
+		if (old_ctx != NULL &&
+		    kura_seal_part_open(old_ctx, p->tenant_id, p->bucket_id, p->version_uid,
+					&p->part, &e) != KURA_OK) {
+			kura_warn(NULL, "re-seal: upload part %u: %s", p->part.part_no, e.msg);
+			poison(p->part.seal, &p->part.seal_len);
+			p->part.seal_bk_id = new_ctx->bk_id;
+			(*broken)++;
+			continue;
+		}
+		rc = kura_seal_part(new_ctx, bucket, p->version_uid, &p->part, err);
+	}
+	return rc;
+}
+
+enum kura_err kura_seal_rotate(struct kura_kms *kms, struct kura_meta *meta,
+			       uint64_t bucket_id, uint64_t old_bk_id,
+			       size_t limit, size_t *moved,
+			       struct kura_error *err)
+{
+	struct kura_seal_ctx oc, nc;
+	struct kura_seal_batch b = { 0 };
+	struct kura_bucket bucket;
+	struct kura_pool *pool = kura_pool_new(0);
+	size_t broken = 0, applied = 0;
+	*moved = 0;
+	if (pool == NULL)
+		return kura_fail(err, KURA_ENOMEM, "re-seal");
+	kura_seal_ctx_init(&oc, kms, meta);
+	kura_seal_ctx_init(&nc, kms, meta);
+	enum kura_err rc = meta->ops->seal_next(meta->priv, bucket_id, old_bk_id, limit,
+						pool, &b, err);
+	if (rc == KURA_OK && b.n_objects + b.n_uploads + b.n_parts == 0)
+		goto out;
+	if (rc == KURA_OK)
+		rc = meta->ops->bucket_get_id(meta->priv, bucket_id, &bucket, err);
+	if (rc == KURA_OK)
+		rc = key_for_read(&oc, old_bk_id, err);
+	if (rc == KURA_OK)
+		rc = key_for_write(&nc, &bucket, err);
+	if (rc == KURA_OK && nc.bk_id == old_bk_id)
+		rc = kura_fail(err, KURA_ESTATE, "bucket key %llu is still current",
+			       (unsigned long long)old_bk_id);
+	if (rc == KURA_OK)
+		rc = reseal_batch(&oc, &nc, &bucket, &b, &broken, err);
+	if (rc == KURA_OK)
+		rc = meta->ops->seal_apply(meta->priv, old_bk_id, &b, &applied, err);
+	if (rc == KURA_OK)
+		*moved = applied;
+	if (rc == KURA_OK && broken > 0)
+		kura_warn(NULL, "re-seal: %zu rows of bucket '%s' failed their seal and "
+			  "stay failed", broken, bucket.name);
+out:
+	kura_seal_ctx_release(&oc);
+	kura_seal_ctx_release(&nc);
+	kura_pool_free(pool);
+	return rc;
+}
+
+/* Seal every never-sealed row of one bucket; *skipped when its key cannot
+ * be used now. */
+static enum kura_err upgrade_bucket(struct kura_kms *kms, struct kura_meta *meta,
+				    uint64_t bucket_id, struct kura_seal_report *r,
+				    bool *skipped, struct kura_error *err)
+{
+	struct kura_seal_ctx c;
+	struct kura_bucket bucket;
+	struct kura_error e = { 0 };
+	enum kura_err rc = meta->ops->bucket_get_id(meta->priv, bucket_id, &bucket, err);
+	*skipped = false;
+	if (rc != KURA_OK)
+		return rc;
+	kura_seal_ctx_init(&c, kms, meta);
+	rc = key_for_write(&c, &bucket, &e);
+	if (rc == KURA_EKEY_DISABLED || rc == KURA_EKEY_DESTROYED || rc == KURA_EKEY) {
+		kura_warn(NULL, "seal upgrade: bucket '%s' skipped for now: %s", bucket.name,
+			  e.msg);
+		*skipped = rc != KURA_EKEY_DESTROYED;
+		kura_seal_ctx_release(&c);
+		return KURA_OK;
+	}
+	if (rc != KURA_OK) {
+		kura_seal_ctx_release(&c);
+		return kura_fail(err, rc, "%s", e.msg);
+	}
+	for (;;) {
+		struct kura_pool *pool = kura_pool_new(0);
+		struct kura_seal_batch b = { 0 };
+		size_t broken = 0, applied = 0;
+		if (pool == NULL) {
+			rc = kura_fail(err, KURA_ENOMEM, "seal upgrade");
+			break;
+		}
+		rc = meta->ops->seal_next(meta->priv, bucket_id, 0, UPGRADE_BATCH, pool, &b,
+					  err);
+		size_t n = b.n_objects + b.n_uploads + b.n_parts;
+		if (rc == KURA_OK && n > 0)
+			rc = reseal_batch(NULL, &c, &bucket, &b, &broken, err);
+		if (rc == KURA_OK && n > 0)
+			rc = meta->ops->seal_apply(meta->priv, 0, &b, &applied, err);
+		if (rc == KURA_OK) {
+			r->objects += b.n_objects;
+			r->uploads += b.n_uploads;
+			r->parts += b.n_parts;
+		}
+		kura_pool_free(pool);
+		/* Nothing applied: rows changed under us; the next run looks
+		 * again rather than spin here. */
+		if (rc != KURA_OK || n == 0 || applied == 0)
+			break;
+	}
+	kura_seal_ctx_release(&c);
+	return rc;
+}
+
+enum kura_err kura_seal_upgrade(struct kura_kms *kms, struct kura_meta *meta,
+				struct kura_seal_report *report,
+				struct kura_error *err)
+{
+	uint64_t ids[UPGRADE_BUCKETS];
+	uint8_t v[8];
+	size_t n = 0, vlen = 0;
+	memset(report, 0, sizeof(*report));
+	enum kura_err rc = meta->ops->setting_get(meta->priv, KURA_SEAL_PENDING, v, sizeof(v),
+						  &vlen, err);
+	if (rc == KURA_ENOENT) {
+		kura_error_clear(err);
+		report->done = true;
+		return KURA_OK;
+	}
+	if (rc != KURA_OK)
+		return rc;
+	rc = meta->ops->seal_pending_buckets(meta->priv, ids, UPGRADE_BUCKETS, &n, err);
+	for (size_t i = 0; rc == KURA_OK && i < n; i++) {
+		bool skipped = false;
+		rc = upgrade_bucket(kms, meta, ids[i], report, &skipped, err);
+		if (rc == KURA_ENOENT) {	/* the bucket went meanwhile */
+			kura_error_clear(err);
+			rc = KURA_OK;
+		}
+		if (skipped)
+			report->buckets_skipped++;
+	}
+	if (rc != KURA_OK || report->buckets_skipped > 0)
+		return rc;
+	rc = meta->ops->seal_pending_buckets(meta->priv, ids, 1, &n, err);
+	if (rc == KURA_OK && n == 0) {
+		rc = meta->ops->setting_delete(meta->priv, KURA_SEAL_PENDING, err);
+		report->done = rc == KURA_OK;
+	}
+	return rc;
+}
