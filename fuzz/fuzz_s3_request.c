@@ -95,6 +95,49 @@ static void add_header(struct kura_http_req *h, const char *name,
 	h->header_bytes += x->name.len + x->value.len;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "a;b;c": every header name of h, lower-cased, sorted, once — the server
+ * refuses x-amz-* headers left out of SignedHeaders, so the harness signs
+ * them all to reach what lies behind authentication. */
+static const char *signed_names(struct kura_http_req *h)
+{
+	char **names = kura_palloc(h->pool, (h->nheaders + 1) * sizeof(*names));
+	size_t n = 0;
+	if (names == NULL)
+		return "host;x-amz-content-sha256;x-amz-date";
+	for (size_t i = 0; i < h->nheaders; i++) {
+		struct kura_str nm = h->headers[i].name;
+		char *lc = kura_pstrndup(h->pool, nm.p, nm.len);
+		if (lc == NULL || nm.len == 0 || memchr(nm.p, ';', nm.len) != NULL)
+			continue;
+		for (char *c = lc; *c; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
+		if (strcmp(lc, "authorization") != 0)
+			names[n++] = lc;
+	}
+	qsort(names, n, sizeof(*names), name_cmp);
+	struct kura_buf b;
+	const char *out = "host;x-amz-content-sha256;x-amz-date";
+	kura_buf_init(&b, 64 * 1024);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
+			continue;
+		if ((b.len > 0 && kura_buf_addch(&b, ';') != KURA_OK) ||
+		    kura_buf_addstr(&b, names[i]) != KURA_OK)
+			break;
+	}
+	char *joined = b.len > 0 ? kura_pstrndup(h->pool, b.data, b.len) : NULL;
+	if (joined != NULL)
+		out = joined;
+	kura_buf_release(&b);
+	return out;
+}
+
 /* Sign h with SigV4 (header form) for ACCESS_KEY at the current time. */
 static void sign(struct kura_http_req *h)
 {
@@ -128,11 +171,11 @@ static void sign(struct kura_http_req *h)
 	struct kura_buf creq, sts;
 	struct kura_error err = { 0 };
 	struct kura_secret *key = NULL;
+	const char *names = signed_names(h);
 	kura_buf_init(&creq, 1 << 20);
 	kura_buf_init(&sts, 4096);
 	if (kura_sigv4_canonical_request(kura_str_from(h->method), h->path, h->query,
-					 false, sh, h->nheaders,
-					 "host;x-amz-content-sha256;x-amz-date",
+					 false, sh, h->nheaders, names,
 					 *psha, &creq, &err) == KURA_OK &&
 	    kura_sigv4_string_to_sign(amz_date, scope,
 				      (struct kura_str){ creq.data, creq.len },
@@ -144,8 +187,7 @@ static void sign(struct kura_http_req *h)
 		char *authz = kura_psprintf(
 			h->pool,
 			"AWS4-HMAC-SHA256 Credential=" ACCESS_KEY "/%s, "
-			"SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
-			"Signature=%s", scope, sig);
+			"SignedHeaders=%s, Signature=%s", scope, names, sig);
 		add_header(h, "Authorization", authz);
 	}
 	kura_secret_free(key);

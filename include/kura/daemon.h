@@ -10,6 +10,7 @@
 
 #include "kura/config.h"
 #include "kura/err.h"
+#include "kura/seal.h"
 #include "kura/service.h"
 
 #define KURA_ROOT_CREDENTIALS_FILE "root-credentials"
@@ -49,10 +50,26 @@ enum kura_err kura_daemon_audit_start(struct kura_service *svc,
 void kura_daemon_audit_checkpoint(struct kura_service *svc);
 void kura_daemon_audit_stop(struct kura_service *svc, const char *reason);
 
-/* Seal the metadata rows written before schema 5 that are not sealed yet
- * (seal_job.c); *done when none is left.  Records what it sealed in the
- * audit log ("meta.seal"). */
-enum kura_err kura_daemon_seal_upgrade(struct kura_service *svc, bool *done,
+/* Where the upgrade of metadata written before schema 5 stands
+ * (seal_job.c). */
+struct kura_seal_wait {
+	bool all;				/* may seal every bucket */
+	uint64_t ids[KURA_SEAL_WAIT_MAX];	/* else only these */
+	size_t n;
+	bool done;				/* nothing waits any more */
+};
+
+/* What the upgrade may seal, from the audit log's record of earlier runs:
+ * everything on the first run, then only what the last run left waiting,
+ * nothing once a run finished (see seal_job.c for why). */
+enum kura_err kura_daemon_seal_scope(struct kura_service *svc,
+				     struct kura_seal_wait *wait,
+				     struct kura_error *err);
+
+/* Seal the rows wait allows and update it; records the run in the audit
+ * log ("meta.seal"); rows it may not seal are logged as an error. */
+enum kura_err kura_daemon_seal_upgrade(struct kura_service *svc,
+				       struct kura_seal_wait *wait,
 				       struct kura_error *err);
 
 /* Told about each problem kura_daemon_check_config finds (msg names the

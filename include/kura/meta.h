@@ -646,9 +646,11 @@ struct kura_meta_ops {
 				       struct kura_bucket *out,
 				       struct kura_error *err);
 	/* Ids of buckets that hold rows never sealed (objects, uploads or
-	 * upload parts written before schema 5), ascending, up to max. */
-	enum kura_err (*seal_pending_buckets)(void *priv, uint64_t *ids,
-					      size_t max, size_t *count,
+	 * upload parts written before schema 5), up to max, in the store's
+	 * order of ids, after *after (NULL: from the first). */
+	enum kura_err (*seal_pending_buckets)(void *priv, const uint64_t *after,
+					      uint64_t *ids, size_t max,
+					      size_t *count,
 					      struct kura_error *err);
 	/*
 	 * Up to limit rows of each kind to seal: with bk_id != 0, the rows

@@ -115,21 +115,43 @@ enum kura_err kura_seal_rotate(struct kura_kms *kms, struct kura_meta *meta,
 			       size_t limit, size_t *moved,
 			       struct kura_error *err);
 
+#define KURA_SEAL_WAIT_MAX 256
+
+/*
+ * Which rows without a seal a run of the upgrade may seal.  The marker
+ * alone cannot say (anyone who can write meta.db can plant it): the caller
+ * decides from the audit log's record of earlier runs (src/daemon/
+ * seal_job.c) — every bucket on the first run, afterwards only the buckets
+ * an earlier run had to leave waiting (their key was disabled).
+ */
+struct kura_seal_scope {
+	bool all;
+	const uint64_t *buckets;	/* when !all, ascending */
+	size_t n_buckets;
+};
+
 /* What kura_seal_upgrade did. */
 struct kura_seal_report {
 	size_t objects, uploads, parts;	/* rows sealed */
-	size_t buckets_skipped;		/* key not usable now: next run */
-	bool done;			/* nothing left: marker removed */
+	/* Buckets left for a later run: their own key is disabled now. */
+	uint64_t waiting[KURA_SEAL_WAIT_MAX];
+	size_t n_waiting;
+	/* Buckets holding rows without a seal that the scope does not allow
+	 * sealing: those rows stay unsealed — integrity failures. */
+	size_t buckets_refused;
+	bool ran;			/* the marker asked for an upgrade */
+	bool done;			/* nothing left to wait for: marker removed */
 };
 
 /*
- * The upgrade of rows written before schema 5: seal every row never
- * sealed, bucket by bucket, when the KURA_SEAL_PENDING marker is set;
- * remove the marker when none is left.  Buckets whose own key is disabled
- * are skipped (report->buckets_skipped) for a later run.  Safe to run
- * while requests are served.
+ * The upgrade of rows written before schema 5, when the KURA_SEAL_PENDING
+ * marker is set: seal every row never sealed in the buckets scope allows,
+ * bucket by bucket; leave buckets whose own key is disabled waiting, and
+ * those whose key was destroyed alone (nothing there can be read again);
+ * remove the marker when nothing waits.  Safe while requests are served.
  */
 enum kura_err kura_seal_upgrade(struct kura_kms *kms, struct kura_meta *meta,
+				const struct kura_seal_scope *scope,
 				struct kura_seal_report *report,
 				struct kura_error *err);
 

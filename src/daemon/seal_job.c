@@ -2,41 +2,147 @@
  * seal_job.c — the upgrade of metadata written before schema 5: rows that
  * have no seal yet are sealed (src/kms/seal.c), at start-up before the
  * server answers anyone, and again in the background while buckets whose
- * key was disabled at start-up still wait.
+ * key was disabled then still wait.
  *
- * Every run that sealed something is an audit record ("meta.seal", with
- * how many rows of each kind): an upgrade is expected once per database,
- * so a second one — someone stripped seals and forged the pending marker
- * to have forged rows sealed — stands out in the log (docs/SECURITY.md).
+ * The settings marker that asks for an upgrade is no proof that one is
+ * due: anyone who can write meta.db can plant it, together with rows whose
+ * seals they stripped, hoping to have forged rows sealed.  The audit log is
+ * the proof: every run is recorded ("meta.seal", with the buckets it left
+ * waiting and whether it finished).  So the first run seals every bucket;
+ * a later run only the buckets the last recorded run left waiting; once a
+ * run finished, nothing is ever sealed again — rows found without a seal
+ * then are counted, logged as an error and recorded, and stay integrity
+ * failures.  Without an audit log ([audit] enabled = false, which kura
+ * check reports as an error) there is no such proof: every run is a first.
  *
  * Runs on the main thread only.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include <jansson.h>
+
+#include "kura/audit.h"
 #include "kura/daemon.h"
 #include "kura/log.h"
+#include "kura/parse.h"
 #include "kura/seal.h"
 #include "kura/banned.h"
 
-enum kura_err kura_daemon_seal_upgrade(struct kura_service *svc, bool *done,
+/* What earlier runs left on record. */
+struct history {
+	bool any;		/* a run was recorded */
+	bool finished;		/* one of them finished */
+	struct kura_seal_wait last;	/* buckets the last one left waiting */
+};
+
+static enum kura_err history_one(void *ctx, uint64_t seq, const char *json, size_t len,
+				 bool *stop, struct kura_error *err)
+{
+	struct history *h = ctx;
+	/* Cheap filter first: most records are S3 requests. */
+	if (memmem(json, len, "\"meta.seal\"", 11) == NULL)
+		return KURA_OK;
+	json_t *rec = json_loadb(json, len, 0, NULL);
+	const char *op = json_string_value(json_object_get(rec, "op"));
+	const char *type = json_string_value(json_object_get(rec, "type"));
+	if (op != NULL && type != NULL && strcmp(op, "meta.seal") == 0 &&
+	    strcmp(type, "server") == 0) {
+		json_t *w = json_object_get(rec, "waiting");
+		size_t i;
+		json_t *v;
+		h->any = true;
+		h->finished |= json_is_true(json_object_get(rec, "done"));
+		h->last.n = 0;
+		json_array_foreach(w, i, v) {
+			const char *s = json_string_value(v);
+			uint64_t id;
+			if (s != NULL && h->last.n < KURA_SEAL_WAIT_MAX &&
+			    kura_parse_u64(s, strlen(s), UINT64_MAX, &id) == KURA_OK)
+				h->last.ids[h->last.n++] = id;
+		}
+	}
+	json_decref(rec);
+	(void)seq;
+	(void)stop;
+	(void)err;
+	return KURA_OK;
+}
+
+enum kura_err kura_daemon_seal_scope(struct kura_service *svc, struct kura_seal_wait *wait,
+				     struct kura_error *err)
+{
+	char dir[sizeof(svc->data_dir) + 8];
+	struct history h;
+	memset(&h, 0, sizeof(h));
+	memset(wait, 0, sizeof(*wait));
+	wait->all = true;
+	if (svc->audit == NULL)
+		return KURA_OK;
+	snprintf(dir, sizeof(dir), "%s/audit", svc->data_dir);
+	enum kura_err rc = kura_audit_each(dir, history_one, &h, NULL, err);
+	if (rc != KURA_OK)
+		return rc;
+	if (!h.any)
+		return KURA_OK;
+	*wait = h.last;
+	wait->all = false;
+	if (h.finished)
+		wait->n = 0;	/* finished once: nothing is ever sealed again */
+	return KURA_OK;
+}
+
+/* The audit record of a run: counts, the buckets left waiting (decimal
+ * strings: ids are 64-bit) and whether it finished. */
+static char *run_record(const struct kura_seal_report *rep)
+{
+	json_t *waiting = json_array();
+	for (size_t i = 0; waiting && i < rep->n_waiting; i++) {
+		char id[24];
+		snprintf(id, sizeof(id), "%llu", (unsigned long long)rep->waiting[i]);
+		json_array_append_new(waiting, json_string(id));
+	}
+	json_t *d = json_pack("{s:I,s:I,s:I,s:o,s:I,s:b}", "objects", (json_int_t)rep->objects,
+			      "uploads", (json_int_t)rep->uploads, "upload_parts",
+			      (json_int_t)rep->parts, "waiting", waiting, "refused_buckets",
+			      (json_int_t)rep->buckets_refused, "done", rep->done);
+	char *text = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(d);
+	return text;
+}
+
+enum kura_err kura_daemon_seal_upgrade(struct kura_service *svc, struct kura_seal_wait *wait,
 				       struct kura_error *err)
 {
 	struct kura_seal_report rep;
-	enum kura_err rc = kura_seal_upgrade(svc->kms, svc->meta, &rep, err);
+	struct kura_seal_scope scope = { wait->all, wait->ids, wait->n };
+	enum kura_err rc = kura_seal_upgrade(svc->kms, svc->meta, &scope, &rep, err);
 	if (rc != KURA_OK)
 		return rc;
-	*done = rep.done;
-	if (rep.objects + rep.uploads + rep.parts == 0)
+	bool was_all = wait->all;
+	wait->all = false;
+	wait->n = rep.n_waiting;
+	memcpy(wait->ids, rep.waiting, rep.n_waiting * sizeof(rep.waiting[0]));
+	wait->done = rep.done;
+	if (rep.buckets_refused > 0)
+		kura_error(NULL, "metadata seals: %zu bucket(s) hold rows without a seal that no "
+			   "upgrade may seal (%s): they stay integrity failures — someone "
+			   "stripped seals from meta.db", rep.buckets_refused,
+			   was_all ? "-" : "the audit log shows the upgrade ran before");
+	/* On record: every first run, and any later one that changed
+	 * something (not the rounds that find the same keys still disabled). */
+	if (!rep.ran || (!was_all && rep.objects + rep.uploads + rep.parts == 0 &&
+			 rep.buckets_refused == 0 && !rep.done))
 		return KURA_OK;
-	char detail[192];
-	snprintf(detail, sizeof(detail),
-		 "{\"objects\":%zu,\"uploads\":%zu,\"upload_parts\":%zu,"
-		 "\"buckets_waiting\":%zu,\"done\":%s}",
-		 rep.objects, rep.uploads, rep.parts, rep.buckets_skipped,
-		 rep.done ? "true" : "false");
-	kura_info(NULL, "metadata seals: sealed %zu objects, %zu uploads, %zu upload "
-		  "parts written before schema 5%s", rep.objects, rep.uploads, rep.parts,
+	char *detail = run_record(&rep);
+	if (detail == NULL)
+		return kura_fail(err, KURA_ENOMEM, "seal upgrade record");
+	kura_info(NULL, "metadata seals: sealed %zu objects, %zu uploads, %zu upload parts "
+		  "written before schema 5%s", rep.objects, rep.uploads, rep.parts,
 		  rep.done ? "; upgrade complete" : "; buckets with a disabled key wait");
-	return kura_service_audit_event(svc, "server", "meta.seal", 0, NULL, detail,
-					KURA_OK, err);
+	rc = kura_service_audit_event(svc, "server", "meta.seal", 0, NULL, detail, KURA_OK,
+				      err);
+	free(detail);
+	return rc;
 }

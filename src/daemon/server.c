@@ -244,10 +244,10 @@ static void collect_garbage(struct kura_service *svc)
 
 /* Seal what the start-up upgrade had to leave (buckets whose key was
  * disabled then), until nothing is left. */
-static void seal_upgrade(struct kura_service *svc, bool *done)
+static void seal_upgrade(struct kura_service *svc, struct kura_seal_wait *wait)
 {
 	struct kura_error err = { 0 };
-	if (!*done && kura_daemon_seal_upgrade(svc, done, &err) != KURA_OK)
+	if (!wait->done && kura_daemon_seal_upgrade(svc, wait, &err) != KURA_OK)
 		kura_warn(NULL, "metadata seal upgrade: %s", err.msg);
 }
 
@@ -255,7 +255,7 @@ static void seal_upgrade(struct kura_service *svc, bool *done)
  * checkpoint_every seconds, until a signal; returns what stopped it. */
 static const char *run_loop(struct kura_service *svc, const sigset_t *sigs,
 			    uint64_t interval, uint64_t checkpoint_every,
-			    bool seals_done)
+			    struct kura_seal_wait *seals)
 {
 	const uint64_t s = 1000000000ull;
 	uint64_t now = kura_mono_ns();
@@ -281,7 +281,7 @@ static const char *run_loop(struct kura_service *svc, const sigset_t *sigs,
 			next_checkpoint = now + checkpoint_every * s;
 		}
 		if (now >= next_work) {
-			seal_upgrade(svc, &seals_done);
+			seal_upgrade(svc, seals);
 			sweep_uploads(svc);
 			rewrap(svc);
 			collect_garbage(svc);
@@ -326,7 +326,7 @@ int kura_daemon_run(const struct kura_config *cfg)
 	struct kura_http_server *srv = NULL;
 	struct kura_http_handler handler;
 	sigset_t sigs;
-	bool seals_done = false;
+	struct kura_seal_wait seals;
 	int code = 1;
 
 	/* Nothing is created before the configuration is known to be good
@@ -352,7 +352,8 @@ int kura_daemon_run(const struct kura_config *cfg)
 			      &err) != KURA_OK ||
 	    kura_daemon_bootstrap(svc, &err) != KURA_OK ||
 	    kura_service_recover(svc, &err) != KURA_OK ||
-	    kura_daemon_seal_upgrade(svc, &seals_done, &err) != KURA_OK) {
+	    kura_daemon_seal_scope(svc, &seals, &err) != KURA_OK ||
+	    kura_daemon_seal_upgrade(svc, &seals, &err) != KURA_OK) {
 		kura_error(NULL, "cannot start: %s", err.msg);
 		goto out;
 	}
@@ -376,7 +377,7 @@ int kura_daemon_run(const struct kura_config *cfg)
 	}
 	print_banner(svc, tls ? "https" : "http", listen);
 
-	const char *reason = run_loop(svc, &sigs, interval, checkpoint_every, seals_done);
+	const char *reason = run_loop(svc, &sigs, interval, checkpoint_every, &seals);
 	kura_http_stop(srv, SHUTDOWN_GRACE_MS);
 	srv = NULL;
 	collect_garbage(svc);

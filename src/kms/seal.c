@@ -15,6 +15,7 @@
  *
  * Threading: stateless apart from the caller's context.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -35,7 +36,7 @@
 /* Largest encoding: a 1 KiB key, 2 KiB of user metadata, tags and the
  * content headers of at most a 16 KiB header section, JSON-escaped. */
 #define AAD_MAX (256u * 1024)
-#define UPGRADE_BUCKETS 256
+#define UPGRADE_BUCKETS 1024
 #define UPGRADE_BATCH 256
 
 /* ---- canonical encoding with a sticky error ---- */
@@ -569,25 +570,35 @@ out:
 	return rc;
 }
 
-/* Seal every never-sealed row of one bucket; *skipped when its key cannot
- * be used now. */
+/* How a bucket fared in the upgrade. */
+enum upgrade_outcome {
+	UPGRADE_SEALED,		/* its rows are sealed (or it is gone) */
+	UPGRADE_WAITING,	/* its own key is disabled: a later run */
+	UPGRADE_DESTROYED,	/* its own key was destroyed: never readable */
+};
+
+/* Seal every never-sealed row of one bucket. */
 static enum kura_err upgrade_bucket(struct kura_kms *kms, struct kura_meta *meta,
 				    uint64_t bucket_id, struct kura_seal_report *r,
-				    bool *skipped, struct kura_error *err)
+				    enum upgrade_outcome *out, struct kura_error *err)
 {
 	struct kura_seal_ctx c;
 	struct kura_bucket bucket;
 	struct kura_error e = { 0 };
 	enum kura_err rc = meta->ops->bucket_get_id(meta->priv, bucket_id, &bucket, err);
-	*skipped = false;
+	*out = UPGRADE_SEALED;
+	if (rc == KURA_ENOENT) {	/* the bucket went meanwhile */
+		kura_error_clear(err);
+		return KURA_OK;
+	}
 	if (rc != KURA_OK)
 		return rc;
 	kura_seal_ctx_init(&c, kms, meta);
 	rc = key_for_write(&c, &bucket, &e);
 	if (rc == KURA_EKEY_DISABLED || rc == KURA_EKEY_DESTROYED || rc == KURA_EKEY) {
-		kura_warn(NULL, "seal upgrade: bucket '%s' skipped for now: %s", bucket.name,
-			  e.msg);
-		*skipped = rc != KURA_EKEY_DESTROYED;
+		kura_warn(NULL, "seal upgrade: bucket '%s' %s: %s", bucket.name,
+			  rc == KURA_EKEY_DESTROYED ? "left unsealed" : "waits", e.msg);
+		*out = rc == KURA_EKEY_DESTROYED ? UPGRADE_DESTROYED : UPGRADE_WAITING;
 		kura_seal_ctx_release(&c);
 		return KURA_OK;
 	}
@@ -625,11 +636,21 @@ static enum kura_err upgrade_bucket(struct kura_kms *kms, struct kura_meta *meta
 	return rc;
 }
 
+static bool in_scope(const struct kura_seal_scope *scope, uint64_t bucket_id)
+{
+	if (scope->all)
+		return true;
+	for (size_t i = 0; i < scope->n_buckets; i++)
+		if (scope->buckets[i] == bucket_id)
+			return true;
+	return false;
+}
+
 enum kura_err kura_seal_upgrade(struct kura_kms *kms, struct kura_meta *meta,
+				const struct kura_seal_scope *scope,
 				struct kura_seal_report *report,
 				struct kura_error *err)
 {
-	uint64_t ids[UPGRADE_BUCKETS];
 	uint8_t v[8];
 	size_t n = 0, vlen = 0;
 	memset(report, 0, sizeof(*report));
@@ -642,23 +663,40 @@ enum kura_err kura_seal_upgrade(struct kura_kms *kms, struct kura_meta *meta,
 	}
 	if (rc != KURA_OK)
 		return rc;
-	rc = meta->ops->seal_pending_buckets(meta->priv, ids, UPGRADE_BUCKETS, &n, err);
-	for (size_t i = 0; rc == KURA_OK && i < n; i++) {
-		bool skipped = false;
-		rc = upgrade_bucket(kms, meta, ids[i], report, &skipped, err);
-		if (rc == KURA_ENOENT) {	/* the bucket went meanwhile */
-			kura_error_clear(err);
-			rc = KURA_OK;
+	report->ran = true;
+	uint64_t *ids = malloc(UPGRADE_BUCKETS * sizeof(*ids));
+	if (ids == NULL)
+		return kura_fail(err, KURA_ENOMEM, "seal upgrade");
+	uint64_t after = 0;
+	bool first = true;
+	do {
+		rc = meta->ops->seal_pending_buckets(meta->priv, first ? NULL : &after, ids,
+						     UPGRADE_BUCKETS, &n, err);
+		first = false;
+		for (size_t i = 0; rc == KURA_OK && i < n; i++) {
+			enum upgrade_outcome o = UPGRADE_SEALED;
+			after = ids[i];
+			if (!in_scope(scope, ids[i])) {
+				report->buckets_refused++;
+				continue;
+			}
+			rc = upgrade_bucket(kms, meta, ids[i], report, &o, err);
+			if (rc == KURA_OK && o == UPGRADE_WAITING) {
+				if (report->n_waiting == KURA_SEAL_WAIT_MAX)
+					rc = kura_fail(err, KURA_EBUSY, "seal upgrade: more than %d "
+						       "buckets wait for their key",
+						       KURA_SEAL_WAIT_MAX);
+				else
+					report->waiting[report->n_waiting++] = ids[i];
+			}
 		}
-		if (skipped)
-			report->buckets_skipped++;
-	}
-	if (rc != KURA_OK || report->buckets_skipped > 0)
+	} while (rc == KURA_OK && n == UPGRADE_BUCKETS);
+	free(ids);
+	if (rc != KURA_OK || report->n_waiting > 0)
 		return rc;
-	rc = meta->ops->seal_pending_buckets(meta->priv, ids, 1, &n, err);
-	if (rc == KURA_OK && n == 0) {
-		rc = meta->ops->setting_delete(meta->priv, KURA_SEAL_PENDING, err);
-		report->done = rc == KURA_OK;
-	}
+	/* Nothing waits: rows still without a seal are refused or beyond
+	 * reading, and stay failures for good. */
+	rc = meta->ops->setting_delete(meta->priv, KURA_SEAL_PENDING, err);
+	report->done = rc == KURA_OK;
 	return rc;
 }

@@ -506,6 +506,7 @@ enum st {
 	/* v5: metadata seals */
 	ST_BUCKET_GET_ID,
 	ST_SEAL_PENDING_BUCKETS,
+	ST_SEAL_PENDING_BUCKETS_AFTER,
 	ST_SEAL_OBJECTS,
 	ST_SEAL_UPLOADS,
 	ST_SEAL_UPARTS,
@@ -849,6 +850,14 @@ static const char *const sql_text[ST_COUNT_] = {
 		"SELECT bucket_id FROM uploads WHERE seal_bk_id IS NULL UNION "
 		"SELECT u.bucket_id FROM upload_parts p JOIN uploads u ON "
 		"u.version_uid = p.version_uid WHERE p.seal_bk_id IS NULL "
+		"ORDER BY 1 LIMIT ?1",
+	/* The same after bucket ?2 (in the signed order of the column). */
+	[ST_SEAL_PENDING_BUCKETS_AFTER] =
+		"SELECT bucket_id FROM objects WHERE seal_bk_id IS NULL AND "
+		"bucket_id > ?2 UNION SELECT bucket_id FROM uploads WHERE "
+		"seal_bk_id IS NULL AND bucket_id > ?2 UNION SELECT u.bucket_id "
+		"FROM upload_parts p JOIN uploads u ON u.version_uid = "
+		"p.version_uid WHERE p.seal_bk_id IS NULL AND u.bucket_id > ?2 "
 		"ORDER BY 1 LIMIT ?1",
 	/* ?1: the sealing bucket key, NULL for rows never sealed. */
 	[ST_SEAL_OBJECTS] = OBJ_COLS
@@ -5520,8 +5529,9 @@ static enum kura_err sqlite_bucket_get_id(void *priv, uint64_t id,
 	return r;
 }
 
-static enum kura_err sqlite_seal_pending_buckets(void *priv, uint64_t *ids,
-						 size_t max, size_t *count,
+static enum kura_err sqlite_seal_pending_buckets(void *priv, const uint64_t *after,
+						 uint64_t *ids, size_t max,
+						 size_t *count,
 						 struct kura_error *err)
 {
 	struct meta_sqlite *m = priv;
@@ -5537,10 +5547,13 @@ static enum kura_err sqlite_seal_pending_buckets(void *priv, uint64_t *ids,
 	}
 	r = conn_acquire(m, &c, err);
 	if (r == KURA_OK)
-		r = stmt_get(c, ST_SEAL_PENDING_BUCKETS, &s, err);
+		r = stmt_get(c, after ? ST_SEAL_PENDING_BUCKETS_AFTER : ST_SEAL_PENDING_BUCKETS,
+			     &s, err);
 	if (r != KURA_OK)
 		goto out;
 	rc = sqlite3_bind_int64(s, 1, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+	if (rc == SQLITE_OK && after != NULL)
+		rc = bind_u64(s, 2, *after);
 	while (rc == SQLITE_OK && n < max &&
 	       (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		ids[n++] = i2u(sqlite3_column_int64(s, 0));

@@ -4054,9 +4054,13 @@ static void test_seals(void **state)
 	assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket, "U", &up, &err),
 			 KURA_OK);
 
-	assert_int_equal(f->ops->seal_pending_buckets(f->priv, ids, 4, &n, &err), KURA_OK);
+	assert_int_equal(f->ops->seal_pending_buckets(f->priv, NULL, ids, 4, &n, &err),
+			 KURA_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(ids[0], f->bucket);
+	assert_int_equal(f->ops->seal_pending_buckets(f->priv, &ids[0], ids, 4, &n, &err),
+			 KURA_OK);
+	assert_int_equal(n, 0);
 	memset(&b, 0, sizeof(b));
 	assert_int_equal(f->ops->seal_next(f->priv, f->bucket, 0, 100, pool, &b, &err),
 			 KURA_OK);
@@ -4080,7 +4084,8 @@ static void test_seals(void **state)
 	/* Applying again changes nothing (the rows are no longer unsealed). */
 	assert_int_equal(f->ops->seal_apply(f->priv, 0, &b, &applied, &err), KURA_OK);
 	assert_int_equal(applied, 0);
-	assert_int_equal(f->ops->seal_pending_buckets(f->priv, ids, 4, &n, &err), KURA_OK);
+	assert_int_equal(f->ops->seal_pending_buckets(f->priv, NULL, ids, 4, &n, &err),
+			 KURA_OK);
 	assert_int_equal(n, 0);
 	assert_int_equal(sql_int(f->db, "SELECT count(*) FROM objects WHERE etag != ''"),
 			 0);
