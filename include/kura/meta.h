@@ -284,6 +284,14 @@ struct kura_seal_batch {
 	size_t n_parts;
 };
 
+/* A new seal for one row of a batch (seal_apply). */
+struct kura_new_seal {
+	uint8_t seal[KURA_SEAL_MAX];
+	size_t seal_len;
+	uint64_t seal_bk_id;
+	uint8_t parts_digest[KURA_PARTS_DIGEST_LEN];	/* objects only */
+};
+
 /* One part whose DEK is to be re-wrapped (rewrap_next / rewrap_apply). */
 struct kura_rewrap {
 	uint8_t version_uid[KURA_UID_LEN];
@@ -565,11 +573,14 @@ struct kura_meta_ops {
 
 	/* Replace the tags of an existing object (tags_json NULL removes
 	 * them) and its seal with one made over the new tags.  Only while
-	 * the object is still version version_uid: KURA_ESTATE when it was
-	 * replaced meanwhile, KURA_ENOENT when it does not exist. */
+	 * the row is still the one the caller read — version version_uid
+	 * with seal old_seal (old_len 0: none) — so a concurrent tagging
+	 * call or re-seal is never overwritten: KURA_ESTATE when it changed
+	 * meanwhile, KURA_ENOENT when it does not exist. */
 	enum kura_err (*object_set_tags)(void *priv, uint64_t bucket_id,
 					 const char *key, size_t key_len,
 					 const uint8_t version_uid[KURA_UID_LEN],
+					 const uint8_t *old_seal, size_t old_len,
 					 const char *tags_json,
 					 const uint8_t *seal, size_t seal_len,
 					 uint64_t seal_bk_id,
@@ -665,15 +676,19 @@ struct kura_meta_ops {
 				   struct kura_seal_batch *out,
 				   struct kura_error *err);
 	/*
-	 * Store new seals, in one transaction: each row of batch (identified
-	 * by version uid, plus part_no for parts) whose seal is still by
-	 * old_bk_id (0: still unsealed) gets the entry's seal, seal_bk_id
-	 * and, for objects, parts_digest; its clear ETag is removed (and
-	 * for objects those of its parts).  Rows changed meanwhile are left
-	 * alone.  *applied receives how many rows changed.
+	 * Store new seals, in one transaction: each row of batch (as
+	 * seal_next returned it: identified by version uid, plus part_no for
+	 * parts) whose seal and seal_bk_id are still the ones read gets the
+	 * new seal at the same index of objects, uploads or parts (with, for
+	 * an object, its parts_digest); its clear ETag is removed (and for
+	 * objects those of its parts).  A row changed meanwhile — a tagging
+	 * call, another re-seal — is left alone (compare and swap on the
+	 * seal itself).  *applied receives how many rows changed.
 	 */
-	enum kura_err (*seal_apply)(void *priv, uint64_t old_bk_id,
-				    const struct kura_seal_batch *batch,
+	enum kura_err (*seal_apply)(void *priv, const struct kura_seal_batch *batch,
+				    const struct kura_new_seal *objects,
+				    const struct kura_new_seal *uploads,
+				    const struct kura_new_seal *parts,
 				    size_t *applied, struct kura_error *err);
 
 	/* -- blob garbage collection and recovery -- */

@@ -36,6 +36,9 @@
 #include "kura/meta.h"
 #include "kura/secret.h"
 
+/* The seals' format version (docs/FORMAT.md §10). */
+#define KURA_SEAL_FORMAT 1
+
 /* Settings row present while rows written before schema 5 are unsealed. */
 #define KURA_SEAL_PENDING "seal_pending"
 
@@ -154,5 +157,15 @@ enum kura_err kura_seal_upgrade(struct kura_kms *kms, struct kura_meta *meta,
 				const struct kura_seal_scope *scope,
 				struct kura_seal_report *report,
 				struct kura_error *err);
+
+/*
+ * Tell the readers of this process where the upgrade stands after a run:
+ * a row without a seal is then "not sealed yet" (KURA_EBUSY, 503) only in
+ * these buckets, an integrity failure anywhere else — whatever the marker
+ * in meta.db says.  Processes that never run the upgrade (CLI commands)
+ * go by the marker.  Thread-safe.
+ */
+void kura_seal_upgrade_state(struct kura_kms *kms, const uint64_t *waiting,
+			     size_t n);
 
 #endif

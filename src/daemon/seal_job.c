@@ -8,10 +8,13 @@
  * due: anyone who can write meta.db can plant it, together with rows whose
  * seals they stripped, hoping to have forged rows sealed.  The audit log is
  * the proof: every run is recorded ("meta.seal", with the buckets it left
- * waiting and whether it finished).  So the first run seals every bucket;
- * a later run only the buckets the last recorded run left waiting; once a
- * run finished, nothing is ever sealed again — rows found without a seal
- * then are counted, logged as an error and recorded, and stay integrity
+ * waiting and whether it finished), and so is every server start on
+ * sealed metadata (server.start's "metadata_seals").  So the first run
+ * seals every bucket — if no server ever started on sealed metadata; a
+ * later run only the buckets the last recorded run left waiting; once a
+ * run finished, or a server started on a database sealed from its
+ * creation, nothing is ever sealed again — rows found without a seal then
+ * are counted, logged as an error and recorded, and stay integrity
  * failures.  Without an audit log ([audit] enabled = false, which kura
  * check reports as an error) there is no such proof: every run is a first.
  *
@@ -34,6 +37,7 @@
 struct history {
 	bool any;		/* a run was recorded */
 	bool finished;		/* one of them finished */
+	bool sealed_start;	/* a server started on sealed metadata */
 	struct kura_seal_wait last;	/* buckets the last one left waiting */
 };
 
@@ -42,11 +46,15 @@ static enum kura_err history_one(void *ctx, uint64_t seq, const char *json, size
 {
 	struct history *h = ctx;
 	/* Cheap filter first: most records are S3 requests. */
-	if (memmem(json, len, "\"meta.seal\"", 11) == NULL)
+	if (memmem(json, len, "\"meta.seal\"", 11) == NULL &&
+	    memmem(json, len, "\"metadata_seals\"", 16) == NULL)
 		return KURA_OK;
 	json_t *rec = json_loadb(json, len, 0, NULL);
 	const char *op = json_string_value(json_object_get(rec, "op"));
 	const char *type = json_string_value(json_object_get(rec, "type"));
+	if (op != NULL && type != NULL && strcmp(op, "server.start") == 0 &&
+	    strcmp(type, "server") == 0 && json_object_get(rec, "metadata_seals") != NULL)
+		h->sealed_start = true;
 	if (op != NULL && type != NULL && strcmp(op, "meta.seal") == 0 &&
 	    strcmp(type, "server") == 0) {
 		json_t *w = json_object_get(rec, "waiting");
@@ -75,21 +83,32 @@ enum kura_err kura_daemon_seal_scope(struct kura_service *svc, struct kura_seal_
 {
 	char dir[sizeof(svc->data_dir) + 8];
 	struct history h;
+	uint8_t v[8];
+	size_t vlen = 0;
 	memset(&h, 0, sizeof(h));
 	memset(wait, 0, sizeof(*wait));
 	wait->all = true;
-	if (svc->audit == NULL)
+	/* No marker, nothing to decide (and no log to read at every start). */
+	enum kura_err rc = svc->meta->ops->setting_get(svc->meta->priv, KURA_SEAL_PENDING, v,
+						       sizeof(v), &vlen, err);
+	if (rc == KURA_ENOENT) {
+		kura_error_clear(err);
 		return KURA_OK;
+	}
+	if (rc != KURA_OK || svc->audit == NULL)
+		return rc;
 	snprintf(dir, sizeof(dir), "%s/audit", svc->data_dir);
-	enum kura_err rc = kura_audit_each(dir, history_one, &h, NULL, err);
+	rc = kura_audit_each(dir, history_one, &h, NULL, err);
 	if (rc != KURA_OK)
 		return rc;
-	if (!h.any)
-		return KURA_OK;
+	if (!h.any && !h.sealed_start)
+		return KURA_OK;		/* the first run */
 	*wait = h.last;
 	wait->all = false;
-	if (h.finished)
-		wait->n = 0;	/* finished once: nothing is ever sealed again */
+	/* Finished once, or a server already ran on this database sealed
+	 * from the start: nothing is ever sealed again. */
+	if (h.finished || !h.any)
+		wait->n = 0;
 	return KURA_OK;
 }
 
@@ -125,6 +144,7 @@ enum kura_err kura_daemon_seal_upgrade(struct kura_service *svc, struct kura_sea
 	wait->n = rep.n_waiting;
 	memcpy(wait->ids, rep.waiting, rep.n_waiting * sizeof(rep.waiting[0]));
 	wait->done = rep.done;
+	kura_seal_upgrade_state(svc->kms, rep.waiting, rep.n_waiting);
 	if (rep.buckets_refused > 0)
 		kura_error(NULL, "metadata seals: %zu bucket(s) hold rows without a seal that no "
 			   "upgrade may seal (%s): they stay integrity failures — someone "

@@ -38,6 +38,9 @@ static char *start_detail(const struct kura_service *svc, const char *scheme,
 	json_object_set_new(d, "version", json_string(KURA_VERSION));
 	json_object_set_new(d, "endpoint", json_sprintf("%s://%s", scheme, listen));
 	json_object_set_new(d, "provider", json_string(svc->keys->ops->name));
+	/* This server ran on sealed metadata (seal_job.c reads this: no
+	 * upgrade of unsealed rows may come after it). */
+	json_object_set_new(d, "metadata_seals", json_integer(KURA_SEAL_FORMAT));
 	json_object_set_new(d, "config", effective_config(svc->cfg));
 	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(d);

@@ -10,6 +10,7 @@
 
 #include "kura/crypt.h"
 #include "kura/kms.h"
+#include "kura/seal.h"
 
 struct kura_kms {
 	struct kura_meta *meta;
@@ -26,6 +27,11 @@ struct kura_kms {
 	uint64_t generation;
 	/* Serialises creation of the signing key. */
 	pthread_mutex_t signer_lock;
+	/* The server's view of the upgrade of unsealed metadata (seal.c),
+	 * under lock: known once it ran; then only these buckets wait. */
+	bool seal_state_known;
+	uint64_t seal_waiting[KURA_SEAL_WAIT_MAX];
+	size_t n_seal_waiting;
 };
 
 /* Clear the cache when the metadata's key generation moved. */

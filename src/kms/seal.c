@@ -15,6 +15,7 @@
  *
  * Threading: stateless apart from the caller's context.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@
 #include "kura/hmac.h"
 #include "kura/log.h"
 #include "kura/seal.h"
+#include "kms_int.h"
 #include "kura/banned.h"
 
 #define SEAL_LABEL "kura-meta-seal-v1"
@@ -313,30 +315,91 @@ static enum kura_err seal_with(struct kura_seal_ctx *c, struct enc *e,
 	return KURA_OK;
 }
 
-/* A row without a seal: still to be sealed by the upgrade, or stripped. */
-static enum kura_err unsealed(struct kura_seal_ctx *c, const char *what,
-			      struct kura_error *err)
+void kura_seal_upgrade_state(struct kura_kms *kms, const uint64_t *waiting, size_t n)
 {
+	if (n > KURA_SEAL_WAIT_MAX)
+		n = KURA_SEAL_WAIT_MAX;
+	pthread_mutex_lock(&kms->lock);
+	memcpy(kms->seal_waiting, waiting, n * sizeof(*waiting));
+	kms->n_seal_waiting = n;
+	kms->seal_state_known = true;
+	pthread_mutex_unlock(&kms->lock);
+}
+
+/* Is a row of bucket_id without a seal still waiting for the upgrade? */
+static bool upgrade_waits(struct kura_seal_ctx *c, uint64_t bucket_id)
+{
+	struct kura_kms *kms = c->kms;
+	bool known, waits = false;
+	pthread_mutex_lock(&kms->lock);
+	known = kms->seal_state_known;
+	for (size_t i = 0; known && i < kms->n_seal_waiting; i++)
+		waits |= kms->seal_waiting[i] == bucket_id;
+	pthread_mutex_unlock(&kms->lock);
+	if (known)
+		return waits;
 	uint8_t v[8];
 	size_t n = 0;
-	if (c->meta != NULL &&
-	    c->meta->ops->setting_get(c->meta->priv, KURA_SEAL_PENDING, v, sizeof(v), &n,
-				      NULL) == KURA_OK)
+	return c->meta != NULL &&
+	       c->meta->ops->setting_get(c->meta->priv, KURA_SEAL_PENDING, v, sizeof(v), &n,
+					 NULL) == KURA_OK;
+}
+
+/* A row without a seal: still to be sealed by the upgrade, or stripped. */
+static enum kura_err unsealed(struct kura_seal_ctx *c, uint64_t bucket_id,
+			      const char *what, struct kura_error *err)
+{
+	if (upgrade_waits(c, bucket_id))
 		return kura_fail(err, KURA_EBUSY, "%s is not sealed yet (upgrade running)",
 				 what);
 	return kura_fail(err, KURA_EINTEGRITY, "%s has no seal", what);
 }
 
+/*
+ * The sealing bucket key of a row of bucket_id could not be used (rc).
+ * That is the key's state only when the row names a bucket key of the
+ * bucket's own kura key — or none is left because that key was destroyed;
+ * a row naming any other, or a missing one while the key lives, was
+ * changed: an integrity failure, never passed off as a key's state.
+ */
+static enum kura_err key_error(struct kura_seal_ctx *c, uint64_t bucket_id,
+			       uint64_t bk_id, enum kura_err rc, const char *what,
+			       struct kura_error *err)
+{
+	struct kura_meta *m = c->meta;
+	struct kura_bucket b;
+	struct kura_bucket_key bk;
+	struct kura_key k;
+	struct kura_error e = { 0 };
+	if (m == NULL || (rc != KURA_EKEY_DESTROYED && rc != KURA_EKEY_DISABLED))
+		return rc;
+	if (m->ops->bucket_get_id(m->priv, bucket_id, &b, &e) != KURA_OK)
+		return rc;
+	enum kura_err got = bk_id == 0 ? KURA_ENOENT
+				       : m->ops->bucket_key_get(m->priv, bk_id, &bk, &e);
+	if (got == KURA_OK && bk.bucket_id == bucket_id && bk.key_id == b.key_id)
+		return rc;
+	if (got == KURA_ENOENT && m->ops->key_get(m->priv, b.key_id, &k, &e) == KURA_OK &&
+	    k.state == KURA_KEY_DESTROYED)
+		return rc;
+	kura_error_clear(err);
+	return kura_fail(err, KURA_EINTEGRITY,
+			 "%s names bucket key %llu, which does not seal this bucket's rows",
+			 what, (unsigned long long)bk_id);
+}
+
 static enum kura_err open_with(struct kura_seal_ctx *c, struct enc *e,
 			       const uint8_t *seal, size_t seal_len,
-			       uint64_t seal_bk_id, char etag[KURA_ETAG_MAX],
-			       const char *what, struct kura_error *err)
+			       uint64_t seal_bk_id, uint64_t bucket_id,
+			       char etag[KURA_ETAG_MAX], const char *what,
+			       struct kura_error *err)
 {
 	char out[KURA_SEAL_MAX];
+	/* kura never wrote a row it cannot encode: it was changed. */
 	if (e->rc != KURA_OK)
-		return kura_fail(err, e->rc, "seal: row too large to encode");
+		return kura_fail(err, KURA_EINTEGRITY, "%s: row does not encode", what);
 	if (seal_len == 0)
-		return unsealed(c, what, err);
+		return unsealed(c, bucket_id, what, err);
 	/* A sealed row keeps its ETag only in the seal. */
 	if (etag[0] != '\0')
 		return kura_fail(err, KURA_EINTEGRITY, "%s: sealed row has a clear ETag",
@@ -345,7 +408,7 @@ static enum kura_err open_with(struct kura_seal_ctx *c, struct enc *e,
 		return kura_fail(err, KURA_EINTEGRITY, "%s: malformed seal", what);
 	enum kura_err rc = key_for_read(c, seal_bk_id, err);
 	if (rc != KURA_OK)
-		return rc;
+		return key_error(c, bucket_id, seal_bk_id, rc, what, err);
 	struct kura_error e2 = { 0 };
 	size_t n = seal_len - KURA_BOX_OVERHEAD;
 	rc = kura_box_ctx_open(c->box, (const uint8_t *)e->b->data, e->b->len, seal,
@@ -424,7 +487,8 @@ enum kura_err kura_seal_object_open(struct kura_seal_ctx *c, uint64_t tenant_id,
 	}
 	enc_init(&e, c);
 	encode_object(&e, tenant_id, o);
-	enum kura_err rc = open_with(c, &e, o->seal, o->seal_len, o->seal_bk_id, o->etag,
+	enum kura_err rc = open_with(c, &e, o->seal, o->seal_len, o->seal_bk_id,
+				     o->bucket_id, o->etag,
 				     "object", err);
 	return rc;
 }
@@ -436,7 +500,8 @@ enum kura_err kura_seal_upload_open(struct kura_seal_ctx *c, uint64_t tenant_id,
 	char none[KURA_ETAG_MAX] = "";
 	enc_init(&e, c);
 	encode_upload(&e, tenant_id, u);
-	enum kura_err rc = open_with(c, &e, u->seal, u->seal_len, u->seal_bk_id, none,
+	enum kura_err rc = open_with(c, &e, u->seal, u->seal_len, u->seal_bk_id,
+				     u->bucket_id, none,
 				     "upload", err);
 	if (rc == KURA_OK && none[0] != '\0')
 		rc = kura_fail(err, KURA_EINTEGRITY, "upload: malformed seal");
@@ -451,7 +516,8 @@ enum kura_err kura_seal_part_open(struct kura_seal_ctx *c, uint64_t tenant_id,
 	struct enc e;
 	enc_init(&e, c);
 	encode_part(&e, tenant_id, bucket_id, version_uid, p);
-	enum kura_err rc = open_with(c, &e, p->seal, p->seal_len, p->seal_bk_id, p->etag,
+	enum kura_err rc = open_with(c, &e, p->seal, p->seal_len, p->seal_bk_id,
+				     bucket_id, p->etag,
 				     "upload part", err);
 	return rc;
 }
@@ -460,68 +526,92 @@ enum kura_err kura_seal_part_open(struct kura_seal_ctx *c, uint64_t tenant_id,
 
 /* A seal that never opens, for a row that failed to open under its old
  * key: it must stay a failure, yet stop holding the old bucket key. */
-static void poison(uint8_t seal[KURA_SEAL_MAX], size_t *seal_len)
+static void poison(struct kura_new_seal *ns, uint64_t bk_id)
 {
 	struct kura_error e = { 0 };
-	if (kura_random_bytes(seal, KURA_BOX_OVERHEAD, &e) != KURA_OK)
-		memset(seal, 0, KURA_BOX_OVERHEAD);
-	*seal_len = KURA_BOX_OVERHEAD;
+	if (kura_random_bytes(ns->seal, KURA_BOX_OVERHEAD, &e) != KURA_OK)
+		memset(ns->seal, 0, KURA_BOX_OVERHEAD);
+	ns->seal_len = KURA_BOX_OVERHEAD;
+	ns->seal_bk_id = bk_id;
 }
 
-/* Open every row of b with old (when old_ctx is not NULL: rows sealed
- * before) and seal it with new_ctx; rows that do not open are poisoned. */
+static void take_seal(struct kura_new_seal *ns, const uint8_t *seal, size_t len,
+		      uint64_t bk_id, const uint8_t *digest)
+{
+	memcpy(ns->seal, seal, len);
+	ns->seal_len = len;
+	ns->seal_bk_id = bk_id;
+	if (digest != NULL)
+		memcpy(ns->parts_digest, digest, KURA_PARTS_DIGEST_LEN);
+}
+
+/* New seals for a batch (from pool).  Each row of b, left as read (the
+ * store swaps seals only where they are still those), is opened with
+ * old_ctx when it was sealed before and sealed anew with new_ctx; a row
+ * that does not open gets a seal that never will. */
 static enum kura_err reseal_batch(struct kura_seal_ctx *old_ctx,
 				  struct kura_seal_ctx *new_ctx,
 				  const struct kura_bucket *bucket,
-				  struct kura_seal_batch *b, size_t *broken,
+				  const struct kura_seal_batch *b, struct kura_pool *pool,
+				  struct kura_new_seal **objs, struct kura_new_seal **ups,
+				  struct kura_new_seal **parts, size_t *broken,
 				  struct kura_error *err)
 {
 	enum kura_err rc = KURA_OK;
+	*objs = kura_palloc(pool, (b->n_objects + 1) * sizeof(**objs));
+	*ups = kura_palloc(pool, (b->n_uploads + 1) * sizeof(**ups));
+	*parts = kura_palloc(pool, (b->n_parts + 1) * sizeof(**parts));
+	if (*objs == NULL || *ups == NULL || *parts == NULL)
+		return kura_fail(err, KURA_ENOMEM, "re-seal");
 	for (size_t i = 0; rc == KURA_OK && i < b->n_objects; i++) {
-		struct kura_object *o = &b->objects[i];
+		struct kura_object o = b->objects[i];
 		struct kura_error e = { 0 };
 		if (old_ctx != NULL &&
-		    kura_seal_object_open(old_ctx, o->tenant_id, o, false, &e) != KURA_OK) {
+		    kura_seal_object_open(old_ctx, o.tenant_id, &o, false, &e) != KURA_OK) {
 			kura_warn(NULL, "re-seal: object version %02x%02x..: %s",
-				  o->version_uid[0], o->version_uid[1], e.msg);
-			poison(o->seal, &o->seal_len);
-			o->seal_bk_id = new_ctx->bk_id;
+				  o.version_uid[0], o.version_uid[1], e.msg);
+			poison(&(*objs)[i], new_ctx->bk_id);
 			(*broken)++;
 			continue;
 		}
 		/* A re-seal keeps the verified parts digest; an upgrade
 		 * computes it from the parts read with the row. */
 		if (old_ctx != NULL)
-			rc = seal_object_row(new_ctx, o->tenant_id, o, err);
+			rc = seal_object_row(new_ctx, o.tenant_id, &o, err);
 		else
-			rc = kura_seal_object(new_ctx, bucket, o, err);
+			rc = kura_seal_object(new_ctx, bucket, &o, err);
+		if (rc == KURA_OK)
+			take_seal(&(*objs)[i], o.seal, o.seal_len, o.seal_bk_id, o.parts_digest);
 	}
 	for (size_t i = 0; rc == KURA_OK && i < b->n_uploads; i++) {
-		struct kura_upload *u = &b->uploads[i];
+		struct kura_upload u = b->uploads[i];
 		struct kura_error e = { 0 };
 		if (old_ctx != NULL &&
-		    kura_seal_upload_open(old_ctx, u->tenant_id, u, &e) != KURA_OK) {
-			kura_warn(NULL, "re-seal: upload '%s': %s", u->id, e.msg);
-			poison(u->seal, &u->seal_len);
-			u->seal_bk_id = new_ctx->bk_id;
+		    kura_seal_upload_open(old_ctx, u.tenant_id, &u, &e) != KURA_OK) {
+			kura_warn(NULL, "re-seal: upload '%s': %s", u.id, e.msg);
+			poison(&(*ups)[i], new_ctx->bk_id);
 			(*broken)++;
 			continue;
 		}
-		rc = kura_seal_upload(new_ctx, bucket, u, err);
+		rc = kura_seal_upload(new_ctx, bucket, &u, err);
+		if (rc == KURA_OK)
+			take_seal(&(*ups)[i], u.seal, u.seal_len, u.seal_bk_id, NULL);
 	}
 	for (size_t i = 0; rc == KURA_OK && i < b->n_parts; i++) {
-		struct kura_upload_part *p = &b->parts[i];
+		struct kura_upload_part p = b->parts[i];
 		struct kura_error e = { 0 };
 		if (old_ctx != NULL &&
-		    kura_seal_part_open(old_ctx, p->tenant_id, p->bucket_id, p->version_uid,
-					&p->part, &e) != KURA_OK) {
-			kura_warn(NULL, "re-seal: upload part %u: %s", p->part.part_no, e.msg);
-			poison(p->part.seal, &p->part.seal_len);
-			p->part.seal_bk_id = new_ctx->bk_id;
+		    kura_seal_part_open(old_ctx, p.tenant_id, p.bucket_id, p.version_uid, &p.part,
+					&e) != KURA_OK) {
+			kura_warn(NULL, "re-seal: upload part %u: %s", p.part.part_no, e.msg);
+			poison(&(*parts)[i], new_ctx->bk_id);
 			(*broken)++;
 			continue;
 		}
-		rc = kura_seal_part(new_ctx, bucket, p->version_uid, &p->part, err);
+		rc = kura_seal_part(new_ctx, bucket, p.version_uid, &p.part, err);
+		if (rc == KURA_OK)
+			take_seal(&(*parts)[i], p.part.seal, p.part.seal_len, p.part.seal_bk_id,
+				  NULL);
 	}
 	return rc;
 }
@@ -554,10 +644,11 @@ enum kura_err kura_seal_rotate(struct kura_kms *kms, struct kura_meta *meta,
 	if (rc == KURA_OK && nc.bk_id == old_bk_id)
 		rc = kura_fail(err, KURA_ESTATE, "bucket key %llu is still current",
 			       (unsigned long long)old_bk_id);
+	struct kura_new_seal *no = NULL, *nu = NULL, *np = NULL;
 	if (rc == KURA_OK)
-		rc = reseal_batch(&oc, &nc, &bucket, &b, &broken, err);
+		rc = reseal_batch(&oc, &nc, &bucket, &b, pool, &no, &nu, &np, &broken, err);
 	if (rc == KURA_OK)
-		rc = meta->ops->seal_apply(meta->priv, old_bk_id, &b, &applied, err);
+		rc = meta->ops->seal_apply(meta->priv, &b, no, nu, np, &applied, err);
 	if (rc == KURA_OK)
 		*moved = applied;
 	if (rc == KURA_OK && broken > 0)
@@ -617,10 +708,12 @@ static enum kura_err upgrade_bucket(struct kura_kms *kms, struct kura_meta *meta
 		rc = meta->ops->seal_next(meta->priv, bucket_id, 0, UPGRADE_BATCH, pool, &b,
 					  err);
 		size_t n = b.n_objects + b.n_uploads + b.n_parts;
+		struct kura_new_seal *no = NULL, *nu = NULL, *np = NULL;
 		if (rc == KURA_OK && n > 0)
-			rc = reseal_batch(NULL, &c, &bucket, &b, &broken, err);
+			rc = reseal_batch(NULL, &c, &bucket, &b, pool, &no, &nu, &np, &broken,
+					  err);
 		if (rc == KURA_OK && n > 0)
-			rc = meta->ops->seal_apply(meta->priv, 0, &b, &applied, err);
+			rc = meta->ops->seal_apply(meta->priv, &b, no, nu, np, &applied, err);
 		if (rc == KURA_OK) {
 			r->objects += b.n_objects;
 			r->uploads += b.n_uploads;

@@ -609,9 +609,11 @@ static const char *const sql_text[ST_COUNT_] = {
 		"SELECT part_no, blob_id, size, seg_size, dek_wrapped, etag, "
 		"mtime_ms, bk_id FROM parts WHERE version_uid = ?1 "
 		"ORDER BY part_no",
+	/* ?7: the seal the caller read (compare and swap). */
 	[ST_OBJ_SET_TAGS] =
 		"UPDATE objects SET tags_json = ?4, seal = ?5, seal_bk_id = ?6 "
-		"WHERE bucket_id = ?1 AND key = ?2 AND version_uid = ?3",
+		"WHERE bucket_id = ?1 AND key = ?2 AND version_uid = ?3 AND "
+		"seal IS ?7",
 	[ST_OBJ_UID_EXISTS] = "SELECT 1 FROM objects WHERE version_uid = ?1",
 	[ST_BLOB_STATE] =
 		"SELECT EXISTS (SELECT 1 FROM gc WHERE blob_id = ?1), "
@@ -870,18 +872,20 @@ static const char *const sql_text[ST_COUNT_] = {
 		"p.version_uid FROM upload_parts p JOIN uploads u ON "
 		"u.version_uid = p.version_uid WHERE p.seal_bk_id IS ?1 AND "
 		"u.bucket_id = ?2 LIMIT ?3",
+	/* Re-sealing swaps a seal only for the very one read (?5, ?6). */
 	[ST_SEAL_OBJECT] =
 		"UPDATE objects SET seal = ?2, seal_bk_id = ?3, "
 		"parts_digest = ?4, etag = '' "
-		"WHERE version_uid = ?1 AND seal_bk_id IS ?5",
+		"WHERE version_uid = ?1 AND seal_bk_id IS ?5 AND seal IS ?6",
 	[ST_SEAL_OBJECT_PARTS] =
 		"UPDATE parts SET etag = '' WHERE version_uid = ?1",
 	[ST_SEAL_UPLOAD] =
 		"UPDATE uploads SET seal = ?2, seal_bk_id = ?3 "
-		"WHERE version_uid = ?1 AND seal_bk_id IS ?4",
+		"WHERE version_uid = ?1 AND seal_bk_id IS ?4 AND seal IS ?5",
 	[ST_SEAL_UPART] =
 		"UPDATE upload_parts SET seal = ?3, seal_bk_id = ?4, etag = '' "
-		"WHERE version_uid = ?1 AND part_no = ?2 AND seal_bk_id IS ?5",
+		"WHERE version_uid = ?1 AND part_no = ?2 AND seal_bk_id IS ?5 "
+		"AND seal IS ?6",
 };
 
 /* ---- state ---- */
@@ -4061,6 +4065,12 @@ static enum kura_err col_sse(sqlite3_stmt *s, int i, enum kura_sse *sse,
 			"sse-c key check", err);
 }
 
+/* A blob, or SQL NULL when n is 0 (a row without a seal). */
+static int bind_opt_blob(sqlite3_stmt *s, int i, const uint8_t *p, size_t n)
+{
+	return n == 0 ? sqlite3_bind_null(s, i) : bind_blob(s, i, p, n);
+}
+
 /* Bind a seal and its bucket key at i, i+1 (NULL, NULL when unsealed). */
 static int bind_seal(sqlite3_stmt *s, int i, const uint8_t *seal,
 		     size_t seal_len, uint64_t seal_bk_id)
@@ -4368,9 +4378,11 @@ static enum kura_err parts_read(struct conn *c, struct kura_object *o,
 	rc = bind_blob(s, 1, o->version_uid, KURA_UID_LEN);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct kura_part *p;
+		/* The row and its parts disagree: the metadata was changed
+		 * (kura writes both in one transaction). */
 		if (n >= o->part_count) {
-			r = kura_fail(err, KURA_EIO,
-				      "sqlite: object has more parts than %u",
+			r = kura_fail(err, KURA_EINTEGRITY,
+				      "object has more parts than its %u",
 				      o->part_count);
 			goto out;
 		}
@@ -4387,9 +4399,8 @@ static enum kura_err parts_read(struct conn *c, struct kura_object *o,
 	if (rc != SQLITE_DONE)
 		r = sql_fail(err, c->db, rc, "read parts");
 	else if (n != o->part_count)
-		r = kura_fail(err, KURA_EIO,
-			      "sqlite: object has %u of %u parts", n,
-			      o->part_count);
+		r = kura_fail(err, KURA_EINTEGRITY,
+			      "object has %u of its %u parts", n, o->part_count);
 out:
 	stmt_done(s);
 	return r;
@@ -4675,6 +4686,8 @@ struct tags_arg {
 	const char *key;
 	size_t key_len;
 	const uint8_t *version_uid;
+	const uint8_t *old_seal;
+	size_t old_len;
 	const char *tags_json;
 	const uint8_t *seal;
 	size_t seal_len;
@@ -4702,6 +4715,8 @@ static enum kura_err set_tags_body(struct conn *c, void *arg,
 	if (rc == SQLITE_OK)
 		rc = bind_seal(s, 5, a->seal, a->seal_len, a->seal_bk_id);
 	if (rc == SQLITE_OK)
+		rc = bind_opt_blob(s, 7, a->old_seal, a->old_len);
+	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	stmt_done(s);
 	if (rc != SQLITE_DONE)
@@ -4719,19 +4734,21 @@ static enum kura_err set_tags_body(struct conn *c, void *arg,
 static enum kura_err sqlite_object_set_tags(void *priv, uint64_t bucket_id,
 					    const char *key, size_t key_len,
 					    const uint8_t version_uid[KURA_UID_LEN],
+					    const uint8_t *old_seal, size_t old_len,
 					    const char *tags_json,
 					    const uint8_t *seal, size_t seal_len,
 					    uint64_t seal_bk_id,
 					    struct kura_error *err)
 {
-	struct tags_arg a = { bucket_id, key,	   key_len,  version_uid,
-			      tags_json, seal,	   seal_len, seal_bk_id };
+	struct tags_arg a = { bucket_id, key,	   key_len,  version_uid, old_seal,
+			      old_len,	 tags_json, seal,     seal_len,	  seal_bk_id };
 	enum kura_err r = check_key(key, key_len, err);
 
 	if (r != KURA_OK)
 		return r;
 	if (version_uid == NULL || seal_len > KURA_SEAL_MAX ||
-	    (seal_len > 0 && seal == NULL))
+	    (seal_len > 0 && seal == NULL) || old_len > KURA_SEAL_MAX ||
+	    (old_len > 0 && old_seal == NULL))
 		return kura_fail(err, KURA_EINVAL, "bad tag update");
 	return write_tx(priv, set_tags_body, &a, err);
 }
@@ -5767,8 +5784,8 @@ static enum kura_err sqlite_seal_next(void *priv, uint64_t bucket_id,
 }
 
 struct seal_apply_arg {
-	uint64_t old_bk;
 	const struct kura_seal_batch *b;
+	const struct kura_new_seal *objects, *uploads, *parts;
 	size_t applied;
 };
 
@@ -5791,6 +5808,7 @@ static enum kura_err seal_step(struct conn *c, sqlite3_stmt *s, int rc,
 static enum kura_err seal_apply_object(struct conn *c,
 				       struct seal_apply_arg *a,
 				       const struct kura_object *o,
+				       const struct kura_new_seal *ns,
 				       struct kura_error *err)
 {
 	sqlite3_stmt *s = NULL;
@@ -5802,14 +5820,16 @@ static enum kura_err seal_apply_object(struct conn *c,
 		return r;
 	rc = bind_blob(s, 1, o->version_uid, KURA_UID_LEN);
 	if (rc == SQLITE_OK)
-		rc = bind_seal(s, 2, o->seal, o->seal_len, o->seal_bk_id);
+		rc = bind_seal(s, 2, ns->seal, ns->seal_len, ns->seal_bk_id);
 	if (rc == SQLITE_OK)
-		rc = bind_blob(s, 4, o->parts_digest, KURA_PARTS_DIGEST_LEN);
+		rc = bind_blob(s, 4, ns->parts_digest, KURA_PARTS_DIGEST_LEN);
 	if (rc == SQLITE_OK)
-		rc = bind_opt_u64(s, 5, a->old_bk);
+		rc = bind_opt_u64(s, 5, o->seal_bk_id);
+	if (rc == SQLITE_OK)
+		rc = bind_opt_blob(s, 6, o->seal, o->seal_len);
 	r = seal_step(c, s, rc, &a->applied, &changed, err);
 	/* A first seal also takes the clear ETags of the parts. */
-	if (r == KURA_OK && changed && a->old_bk == 0)
+	if (r == KURA_OK && changed && o->seal_len == 0)
 		r = run_uid(c, ST_SEAL_OBJECT_PARTS, o->version_uid,
 			    "clear part etags", err);
 	return r;
@@ -5818,6 +5838,7 @@ static enum kura_err seal_apply_object(struct conn *c,
 static enum kura_err seal_apply_upload(struct conn *c,
 				       struct seal_apply_arg *a,
 				       const struct kura_upload *u,
+				       const struct kura_new_seal *ns,
 				       struct kura_error *err)
 {
 	sqlite3_stmt *s = NULL;
@@ -5829,15 +5850,18 @@ static enum kura_err seal_apply_upload(struct conn *c,
 		return r;
 	rc = bind_blob(s, 1, u->version_uid, KURA_UID_LEN);
 	if (rc == SQLITE_OK)
-		rc = bind_seal(s, 2, u->seal, u->seal_len, u->seal_bk_id);
+		rc = bind_seal(s, 2, ns->seal, ns->seal_len, ns->seal_bk_id);
 	if (rc == SQLITE_OK)
-		rc = bind_opt_u64(s, 4, a->old_bk);
+		rc = bind_opt_u64(s, 4, u->seal_bk_id);
+	if (rc == SQLITE_OK)
+		rc = bind_opt_blob(s, 5, u->seal, u->seal_len);
 	return seal_step(c, s, rc, &a->applied, &changed, err);
 }
 
 static enum kura_err seal_apply_upart(struct conn *c,
 				      struct seal_apply_arg *a,
 				      const struct kura_upload_part *p,
+				      const struct kura_new_seal *ns,
 				      struct kura_error *err)
 {
 	sqlite3_stmt *s = NULL;
@@ -5851,10 +5875,11 @@ static enum kura_err seal_apply_upart(struct conn *c,
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(s, 2, p->part.part_no);
 	if (rc == SQLITE_OK)
-		rc = bind_seal(s, 3, p->part.seal, p->part.seal_len,
-			       p->part.seal_bk_id);
+		rc = bind_seal(s, 3, ns->seal, ns->seal_len, ns->seal_bk_id);
 	if (rc == SQLITE_OK)
-		rc = bind_opt_u64(s, 5, a->old_bk);
+		rc = bind_opt_u64(s, 5, p->part.seal_bk_id);
+	if (rc == SQLITE_OK)
+		rc = bind_opt_blob(s, 6, p->part.seal, p->part.seal_len);
 	return seal_step(c, s, rc, &a->applied, &changed, err);
 }
 
@@ -5867,43 +5892,37 @@ static enum kura_err seal_apply_body(struct conn *c, void *arg,
 
 	a->applied = 0;
 	for (size_t i = 0; r == KURA_OK && i < b->n_objects; i++)
-		r = seal_apply_object(c, a, &b->objects[i], err);
+		r = seal_apply_object(c, a, &b->objects[i], &a->objects[i], err);
 	for (size_t i = 0; r == KURA_OK && i < b->n_uploads; i++)
-		r = seal_apply_upload(c, a, &b->uploads[i], err);
+		r = seal_apply_upload(c, a, &b->uploads[i], &a->uploads[i], err);
 	for (size_t i = 0; r == KURA_OK && i < b->n_parts; i++)
-		r = seal_apply_upart(c, a, &b->parts[i], err);
+		r = seal_apply_upart(c, a, &b->parts[i], &a->parts[i], err);
 	return r;
 }
 
-/* Every new seal in a batch must be a real one. */
-static bool seal_batch_ok(const struct kura_seal_batch *b)
+/* Every new seal must be a real one. */
+static bool new_seals_ok(const struct kura_new_seal *v, size_t n)
 {
-	for (size_t i = 0; i < b->n_objects; i++)
-		if (b->objects[i].seal_len == 0 ||
-		    b->objects[i].seal_len > KURA_SEAL_MAX ||
-		    b->objects[i].seal_bk_id == 0)
-			return false;
-	for (size_t i = 0; i < b->n_uploads; i++)
-		if (b->uploads[i].seal_len == 0 ||
-		    b->uploads[i].seal_len > KURA_SEAL_MAX ||
-		    b->uploads[i].seal_bk_id == 0)
-			return false;
-	for (size_t i = 0; i < b->n_parts; i++)
-		if (b->parts[i].part.seal_len == 0 ||
-		    b->parts[i].part.seal_len > KURA_SEAL_MAX ||
-		    b->parts[i].part.seal_bk_id == 0)
+	for (size_t i = 0; i < n; i++)
+		if (v[i].seal_len == 0 || v[i].seal_len > KURA_SEAL_MAX ||
+		    v[i].seal_bk_id == 0)
 			return false;
 	return true;
 }
 
-static enum kura_err sqlite_seal_apply(void *priv, uint64_t old_bk_id,
-				       const struct kura_seal_batch *batch,
+static enum kura_err sqlite_seal_apply(void *priv, const struct kura_seal_batch *batch,
+				       const struct kura_new_seal *objects,
+				       const struct kura_new_seal *uploads,
+				       const struct kura_new_seal *parts,
 				       size_t *applied, struct kura_error *err)
 {
-	struct seal_apply_arg a = { old_bk_id, batch, 0 };
+	struct seal_apply_arg a = { batch, objects, uploads, parts, 0 };
 	enum kura_err r;
 
-	if (batch == NULL || !seal_batch_ok(batch))
+	if (batch == NULL || (batch->n_objects && objects == NULL) ||
+	    (batch->n_uploads && uploads == NULL) || (batch->n_parts && parts == NULL) ||
+	    !new_seals_ok(objects, batch->n_objects) ||
+	    !new_seals_ok(uploads, batch->n_uploads) || !new_seals_ok(parts, batch->n_parts))
 		return kura_fail(err, KURA_EINVAL, "bad seal batch");
 	r = write_tx(priv, seal_apply_body, &a, err);
 	if (r == KURA_OK && applied != NULL)

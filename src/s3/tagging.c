@@ -53,12 +53,16 @@ static void set_tags(struct s3_req *r, const char *json, unsigned status)
 		kura_error_clear(&err);
 		if (!s3_load_object(r, &r->bucket, r->key, r->key_len, &o))
 			return;
+		/* The new seal replaces exactly the one read (and checked). */
+		uint8_t old[KURA_SEAL_MAX];
+		size_t old_len = o->seal_len;
+		memcpy(old, o->seal, old_len);
 		o->tags_json = json;
 		if (!s3_seal_new_object(r, o))
 			return;
 		rc = meta->ops->object_set_tags(meta->priv, r->bucket.id, r->key, r->key_len,
-						o->version_uid, json, o->seal, o->seal_len,
-						o->seal_bk_id, &err);
+						o->version_uid, old, old_len, json, o->seal,
+						o->seal_len, o->seal_bk_id, &err);
 	}
 	if (rc == KURA_ENOENT)
 		s3_error(r, S3_NoSuchKey, NULL, NULL);

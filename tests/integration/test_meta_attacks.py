@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -492,6 +493,11 @@ def make_legacy(server, etags, part_etags, upload_part_etags):
         con.commit()
     finally:
         con.close()
+    # The audit log of a kura from before seals holds no start on sealed
+    # metadata: start the upgraded server with a fresh log (this one's
+    # records say a server already ran sealed, and the upgrade would — as
+    # it must for a planted marker — refuse to seal anything).
+    shutil.rmtree(os.path.join(server.data_dir, "audit"))
 
 
 def test_rows_written_before_seals_are_sealed_at_start(server):
@@ -589,3 +595,105 @@ def upgrade_waits_for_a_disabled_key(server):
     H.eventually(readable, timeout=30)
     assert s3.head_object(Bucket="frozen", Key="k")["ETag"].strip('"') == etag
     assert sql(server, "SELECT count(*) FROM settings WHERE name = 'seal_pending'")[0][0] == 0
+
+
+# -- attacks an outside review found after the first round --------------------
+
+def test_planted_upgrade_marker_launders_nothing(server):
+    """Stripping a row's seal and planting the upgrade's marker does not get
+    the forged row sealed: the audit log shows this database's upgrade
+    already ran, so the next start refuses — the row stays a failure, and
+    the refusal is logged and recorded."""
+    s3 = server.client()
+    s3.create_bucket(Bucket="docs")
+    parts = [b"A" * (5 * MIB), b"B" * (5 * MIB), b"<script>alert(1)</script>"]
+    put_multipart(s3, "docs", "report.pdf", [len(p) for p in parts])
+    server.restart()    # a start with nothing to upgrade is on record too
+    before = len(integrity_records(server))
+    assert not server.stop()
+    uid = obj_row(server, "docs", "report.pdf")[0]
+    sql(server, "DELETE FROM parts WHERE version_uid = ? AND part_no IN (1, 2)", (uid,))
+    sql(server, "UPDATE objects SET part_count = 1, size = 100, content_type = 'text/html', "
+                "seal = NULL, seal_bk_id = NULL, parts_digest = NULL, "
+                "etag = '0123456789abcdef0123456789abcdef-1' WHERE version_uid = ?", (uid,))
+    sql(server, "INSERT INTO settings (name, value) VALUES ('seal_pending', x'01')")
+    server.start()
+    s3 = server.client()
+    assert_get_refused(s3, "docs", "report.pdf")
+    assert_recorded(server, before, "docs", "report.pdf")
+    assert "no upgrade may seal" in server.stderr_text()
+    seals = [json.loads(l) for l in server.cli("audit", "export").stdout.splitlines()
+             if '"meta.seal"' in l]
+    assert seals and seals[-1]["refused_buckets"] == 1 and seals[-1]["objects"] == 0
+    assert sql(server, "SELECT count(*) FROM settings WHERE name = 'seal_pending'")[0][0] == 0
+
+
+def test_stripped_seal_on_a_running_server_is_a_failure_not_a_wait(tmp_path):
+    """An upgraded server (with a bucket whose key was destroyed, which can
+    never be sealed) treats a seal stripped while it runs as an integrity
+    failure at once — never as "upgrade running", never sealed later."""
+    cfg = tmp_path / "kura.ini"
+    cfg.write_text("[storage]\nbackground_interval = 1\n")
+    server = KuraServer(tmp_path, config=cfg)
+    server.start()
+    try:
+        s3 = server.client()
+        s3.create_bucket(Bucket="dead")
+        s3.put_object(Bucket="dead", Key="k", Body=b"gone")
+        s3.create_bucket(Bucket="live")
+        s3.put_object(Bucket="live", Key="page", Body=b"<p>x</p>", ContentType="text/plain")
+        assert server.cli("key", "destroy", "bucket/dead", "--yes").returncode == 0
+        assert not server.stop()
+        uid_dead = obj_row(server, "dead", "k")[0]
+        uid_live = obj_row(server, "live", "page")[0]
+        make_legacy(server, {("live", "page"): H.md5_hex(b"<p>x</p>"),
+                             ("dead", "k"): H.md5_hex(b"gone")},
+                    {(uid_live, 0): H.md5_hex(b"<p>x</p>"),
+                     (uid_dead, 0): H.md5_hex(b"gone")}, {})
+        server.start()
+        s3 = server.client()
+        assert s3.head_object(Bucket="live", Key="page")["ContentType"] == "text/plain"
+        # The destroyed bucket does not keep the upgrade open.
+        assert sql(server, "SELECT count(*) FROM settings WHERE name = 'seal_pending'") \
+            == [(0,)]
+        before = len(integrity_records(server))
+        sql(server, "UPDATE objects SET seal = NULL, seal_bk_id = NULL, parts_digest = NULL, "
+                    "etag = '00000000000000000000000000000000', content_type = 'text/html' "
+                    "WHERE version_uid = ?", (uid_live,))
+        assert_refused(s3.head_object, Bucket="live", Key="page", head=True)
+        time.sleep(2.5)     # background rounds seal nothing
+        assert_get_refused(s3, "live", "page")
+        assert_recorded(server, before, "live", "page")
+    finally:
+        server.close()
+
+
+def test_seal_naming_a_foreign_or_missing_bucket_key(server):
+    """A seal_bk_id changed to a missing bucket key, to none, or to one of
+    another bucket is an integrity failure, not a "key destroyed" answer
+    that would pass tampering off as a crypto-shred."""
+    s3 = server.client()
+    s3.create_bucket(Bucket="bkt1")
+    s3.create_bucket(Bucket="bkt2")
+    s3.put_object(Bucket="bkt1", Key="x", Body=b"xxxx")
+    s3.put_object(Bucket="bkt2", Key="y", Body=b"yyyy")
+    uid = obj_row(server, "bkt1", "x")[0]
+    other = sql(server, "SELECT seal_bk_id FROM objects WHERE key = ?", (b"y",))[0][0]
+    for bk in (999999, None, other):
+        before = len(integrity_records(server))
+        sql(server, "UPDATE objects SET seal_bk_id = ? WHERE version_uid = ?", (bk, uid))
+        assert_get_refused(s3, "bkt1", "x")
+        assert_recorded(server, before, "bkt1", "x")
+
+
+def test_a_part_row_deleted_alone(server):
+    """Deleting one part row (the object row untouched) is an integrity
+    failure with its record, not an I/O error."""
+    s3 = server.client()
+    s3.create_bucket(Bucket="docs")
+    put_multipart(s3, "docs", "f", [5 * MIB, 100])
+    uid = obj_row(server, "docs", "f")[0]
+    before = len(integrity_records(server))
+    sql(server, "DELETE FROM parts WHERE version_uid = ? AND part_no = 2", (uid,))
+    assert_get_refused(s3, "docs", "f")
+    assert_recorded(server, before, "docs")

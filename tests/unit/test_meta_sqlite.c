@@ -1488,7 +1488,7 @@ static void test_migrate_v1(void **state)
 	/* The new operations work on the migrated file. */
 	assert_int_equal(ops->object_set_tags(m->priv, 7, "old", 3,
 					      got->version_uid,
-					      "{\"k\":\"v\"}", NULL, 0, 0,
+					      NULL, 0, "{\"k\":\"v\"}", NULL, 0, 0,
 					      &err),
 			 KURA_OK);
 	snprintf(u.id, sizeof(u.id), "legacy-upload");
@@ -1578,7 +1578,7 @@ static void test_tags(void **state)
 
 	/* Replace, then clear. */
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "tagged",
-						 6, o.version_uid, "{\"a\":\"1\"}",
+						 6, o.version_uid, NULL, 0, "{\"a\":\"1\"}",
 						 NULL, 0, 0, &err),
 			 KURA_OK);
 	got = NULL;
@@ -1591,7 +1591,7 @@ static void test_tags(void **state)
 	assert_string_equal(got->etag, "etag-40");
 	assert_int_equal(got->mtime_ms, o.mtime_ms);
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "tagged",
-						 6, o.version_uid, NULL, NULL, 0, 0,
+						 6, o.version_uid, NULL, 0, NULL, NULL, 0, 0,
 						 &err),
 			 KURA_OK);
 	got = NULL;
@@ -1602,17 +1602,17 @@ static void test_tags(void **state)
 
 	/* No such object (nor in another bucket, nor a bad key). */
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "tagge",
-						 5, o.version_uid, "{}", NULL, 0, 0,
+						 5, o.version_uid, NULL, 0, "{}", NULL, 0, 0,
 						 &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket + 1,
-						 "tagged", 6, o.version_uid, "{}",
+						 "tagged", 6, o.version_uid, NULL, 0, "{}",
 						 NULL, 0, 0, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "", 0,
-						 o.version_uid, "{}", NULL, 0, 0,
+						 o.version_uid, NULL, 0, "{}", NULL, 0, 0,
 						 &err),
 			 KURA_EINVAL);
 	kura_error_clear(&err);
@@ -1622,7 +1622,7 @@ static void test_tags(void **state)
 		memcpy(other, o.version_uid, KURA_UID_LEN);
 		other[0] ^= 1;
 		assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket,
-							 "tagged", 6, other, "{}",
+							 "tagged", 6, other, NULL, 0, "{}",
 							 NULL, 0, 0, &err),
 				 KURA_ESTATE);
 		kura_error_clear(&err);
@@ -1630,7 +1630,7 @@ static void test_tags(void **state)
 
 	/* A put replaces the tags with whatever the new record says. */
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "tagged",
-						 6, o.version_uid, "{\"b\":\"2\"}",
+						 6, o.version_uid, NULL, 0, "{\"b\":\"2\"}",
 						 NULL, 0, 0, &err),
 			 KURA_OK);
 	make_object(&o, parts, 1, f->bucket, "tagged", 6, 41);
@@ -4002,6 +4002,7 @@ static void test_seals(void **state)
 	struct kura_part p[2], up;
 	struct kura_upload u, *gu = NULL;
 	struct kura_seal_batch b;
+	struct kura_new_seal ns[4];
 	struct kura_bucket bucket;
 	struct kura_bucket_key bk2;
 	uint64_t ids[4];
@@ -4073,16 +4074,20 @@ static void test_seals(void **state)
 	assert_string_equal(b.parts[0].part.etag, up.etag);
 	assert_memory_equal(b.parts[0].version_uid, u.version_uid, KURA_UID_LEN);
 	/* A batch with a missing seal is refused whole. */
-	assert_int_equal(f->ops->seal_apply(f->priv, 0, &b, &applied, &err), KURA_EINVAL);
+	memset(ns, 0, sizeof(ns));
+	assert_int_equal(f->ops->seal_apply(f->priv, &b, ns, ns, ns + 1, &applied, &err),
+			 KURA_EINVAL);
 	kura_error_clear(&err);
-	fake_seal(b.objects[0].seal, &b.objects[0].seal_len, 0xc1);
-	b.objects[0].seal_bk_id = f->bk;
-	fake_seal(b.parts[0].part.seal, &b.parts[0].part.seal_len, 0xc2);
-	b.parts[0].part.seal_bk_id = f->bk;
-	assert_int_equal(f->ops->seal_apply(f->priv, 0, &b, &applied, &err), KURA_OK);
+	fake_seal(ns[0].seal, &ns[0].seal_len, 0xc1);
+	ns[0].seal_bk_id = f->bk;
+	fake_seal(ns[1].seal, &ns[1].seal_len, 0xc2);
+	ns[1].seal_bk_id = f->bk;
+	assert_int_equal(f->ops->seal_apply(f->priv, &b, ns, ns, ns + 1, &applied, &err),
+			 KURA_OK);
 	assert_int_equal(applied, 2);
 	/* Applying again changes nothing (the rows are no longer unsealed). */
-	assert_int_equal(f->ops->seal_apply(f->priv, 0, &b, &applied, &err), KURA_OK);
+	assert_int_equal(f->ops->seal_apply(f->priv, &b, ns, ns, ns + 1, &applied, &err),
+			 KURA_OK);
 	assert_int_equal(applied, 0);
 	assert_int_equal(f->ops->seal_pending_buckets(f->priv, NULL, ids, 4, &n, &err),
 			 KURA_OK);
@@ -4119,20 +4124,38 @@ static void test_seals(void **state)
 	}
 	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err), KURA_EBUSY);
 	kura_error_clear(&err);
-	for (size_t i = 0; i < b.n_objects; i++)
-		b.objects[i].seal_bk_id = bk2.id;
-	b.uploads[0].seal_bk_id = bk2.id;
-	b.parts[0].part.seal_bk_id = bk2.id;
-	/* A row changed meanwhile (sealed anew by bk2) is left alone. */
-	fake_seal(o.seal, &o.seal_len, 0xe1);
-	o.seal_bk_id = bk2.id;
+	for (size_t i = 0; i < 4; i++) {
+		fake_seal(ns[i].seal, &ns[i].seal_len, (uint8_t)(0xd0 + i));
+		ns[i].seal_bk_id = bk2.id;
+	}
+	/* A row changed meanwhile (sealed anew by bk2) is left alone, and so
+	 * is one whose seal changed under the same bucket key (a tagging
+	 * call that raced the re-seal): the swap needs the seal read. */
 	make_object(&o, p, 1, f->bucket, "legacy", 6, 2);
 	fake_seal(o.seal, &o.seal_len, 0xe1);
 	o.seal_bk_id = bk2.id;
 	o.parts[0].bk_id = bk2.id;
 	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
-	assert_int_equal(f->ops->seal_apply(f->priv, f->bk, &b, &applied, &err), KURA_OK);
-	assert_int_equal(applied, 3);
+	{
+		size_t j = memcmp(b.objects[0].key, "sealed", 6) == 0 ? 0 : 1;
+		uint8_t other_seal[KURA_SEAL_MAX];
+		size_t other_len = 0;
+		fake_seal(other_seal, &other_len, 0x77);
+		assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "sealed", 6,
+							 b.objects[j].version_uid,
+							 b.objects[j].seal,
+							 b.objects[j].seal_len, "{}", other_seal,
+							 other_len, f->bk, &err),
+				 KURA_OK);
+	}
+	assert_int_equal(f->ops->seal_apply(f->priv, &b, ns, ns + 2, ns + 3, &applied, &err),
+			 KURA_OK);
+	assert_int_equal(applied, 2);	/* the upload and its part */
+	/* The tagged row still holds a seal by the old key: it stays. */
+	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err), KURA_EBUSY);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "sealed", 6, &err),
+			 KURA_OK);
 	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err), KURA_OK);
 	got = NULL;
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "legacy", 6, pool, &got,
@@ -4142,8 +4165,13 @@ static void test_seals(void **state)
 
 	/* Tags replace the seal with the tags, only on the version read. */
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "legacy", 6,
-						 o.version_uid, "{}", o.seal, 41, bk2.id,
+						 o.version_uid, NULL, 0, "{}", o.seal, 41, bk2.id,
 						 &err),
+			 KURA_ESTATE);	/* the caller read another seal */
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "legacy", 6,
+						 o.version_uid, got->seal, got->seal_len, "{}",
+						 o.seal, 41, bk2.id, &err),
 			 KURA_OK);
 	got = NULL;
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "legacy", 6, pool, &got,
