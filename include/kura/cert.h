@@ -36,11 +36,14 @@ void kura_cert_free(struct kura_cert *c);
 
 /* An object that existed at the time of deletion, named by its key and
  * version (not by its ETag: a certificate outlives the key, and must not
- * keep a function of the plaintext it certifies destroyed). */
+ * keep a function of the plaintext it certifies destroyed).  verified:
+ * its metadata row passed its seal; else it is listed as the metadata
+ * claimed it, marked "integrity": "failed". */
 enum kura_err kura_cert_add_object(struct kura_cert *c, const char *key,
 				   size_t key_len, uint64_t size,
 				   const uint8_t version_uid[KURA_UID_LEN],
-				   int64_t mtime_ms, struct kura_error *err);
+				   int64_t mtime_ms, bool verified,
+				   struct kura_error *err);
 
 /* A key whose every KEK version was destroyed in the provider. */
 enum kura_err kura_cert_add_key_destroyed(struct kura_cert *c,

@@ -57,11 +57,17 @@ static enum kura_err collect_blob(void *ctx, const uint8_t id[KURA_BLOB_ID_LEN],
 	return KURA_OK;
 }
 
-/* Every object of the bucket into the certificate. */
-static enum kura_err add_objects(struct kura_service *svc, uint64_t bucket_id,
+/* Every object of the bucket into the certificate, each checked against
+ * its seal first (while the key still exists): one that fails is listed
+ * as the metadata claims it, marked unverified — a shred must destroy
+ * whatever is there, and the certificate must not vouch for a forgery. */
+static enum kura_err add_objects(struct kura_service *svc, const struct kura_bucket *b,
 				 struct kura_cert *cert, struct kura_error *err)
 {
 	struct kura_meta *meta = svc->meta;
+	struct kura_seal_ctx sc;
+	uint64_t bucket_id = b->id;
+	kura_seal_ctx_init(&sc, svc->kms, meta);
 	char *after = NULL;
 	size_t after_len = 0;
 	enum kura_err rc = KURA_OK;
@@ -75,9 +81,20 @@ static enum kura_err add_objects(struct kura_service *svc, uint64_t bucket_id,
 		}
 		rc = meta->ops->object_list(meta->priv, bucket_id, "", 0, after, after_len,
 					    LIST_PAGE, pool, &es, &n, err);
-		for (size_t i = 0; rc == KURA_OK && i < n; i++)
+		for (size_t i = 0; rc == KURA_OK && i < n; i++) {
+			struct kura_error e = { 0 };
+			enum kura_err v = kura_seal_object_open(&sc, b->tenant_id, &es[i], false,
+								&e);
+			if (v != KURA_OK && v != KURA_EINTEGRITY && v != KURA_EKEY_DESTROYED) {
+				rc = kura_fail(err, v, "inventory: %s", e.msg);
+				break;
+			}
+			if (v == KURA_EINTEGRITY)
+				kura_warn(NULL, "shred: an object row fails its seal: %s", e.msg);
 			rc = kura_cert_add_object(cert, es[i].key, es[i].key_len, es[i].size,
-						  es[i].version_uid, es[i].mtime_ms, err);
+						  es[i].version_uid, es[i].mtime_ms,
+						  v == KURA_OK, err);
+		}
 		if (rc == KURA_OK && n > 0) {
 			char *next = malloc(es[n - 1].key_len);
 			if (next == NULL) {
@@ -94,6 +111,7 @@ static enum kura_err add_objects(struct kura_service *svc, uint64_t bucket_id,
 			break;
 	}
 	free(after);
+	kura_seal_ctx_release(&sc);
 	return rc;
 }
 
@@ -198,7 +216,7 @@ enum kura_err kura_daemon_shred(struct kura_service *svc, const char *bucket,
 	if (rc == KURA_OK)
 		rc = kura_cert_new(&b, &t, started, &cert, err);
 	if (rc == KURA_OK)
-		rc = add_objects(svc, b.id, cert, err);
+		rc = add_objects(svc, &b, cert, err);
 	if (rc == KURA_OK)
 		rc = meta->ops->bucket_blobs(meta->priv, b.id, collect_blob, &blobs, err);
 	if (rc != KURA_OK)

@@ -119,7 +119,8 @@ void kura_cert_free(struct kura_cert *c)
 enum kura_err kura_cert_add_object(struct kura_cert *c, const char *key,
 				   size_t key_len, uint64_t size,
 				   const uint8_t version_uid[KURA_UID_LEN],
-				   int64_t mtime_ms, struct kura_error *err)
+				   int64_t mtime_ms, bool verified,
+				   struct kura_error *err)
 {
 	char version[2 * KURA_UID_LEN + 1];
 	json_t *o = json_object();
@@ -134,6 +135,8 @@ enum kura_err kura_cert_add_object(struct kura_cert *c, const char *key,
 		rc = put(o, "version", json_string(version), err);
 	if (rc == KURA_OK)
 		rc = put(o, "last_modified", iso(mtime_ms), err);
+	if (rc == KURA_OK && !verified)
+		rc = put(o, "integrity", json_string("failed"), err);
 	if (rc == KURA_OK)
 		rc = append(c->objects, json_incref(o), err);
 	json_decref(o);

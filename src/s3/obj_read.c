@@ -26,8 +26,10 @@ struct s3_objread {
 	const struct kura_object *obj;
 	struct kura_bucket bucket;
 	struct kura_secret *customer_key;	/* SSE-C objects only */
-	/* The last bucket key used, for the next part (parts nearly always
-	 * share one). */
+	/* The bucket key the request just read to open the object's seal,
+	 * for its first part: one lookup less on a small GET.  Used once;
+	 * every later part reads its key again, so a key disabled while a
+	 * long object streams stops the stream at the next part. */
 	uint64_t bk_id;
 	struct kura_secret *bk;
 	uint8_t (*pinned)[KURA_BLOB_ID_LEN];	/* blob ids pinned against gc */
@@ -155,19 +157,19 @@ static enum kura_err part_open(struct s3_objread *or, uint32_t idx,
 	 * on every GET). */
 	size_t seg_max = p->size < p->seg_size ? (size_t)p->size : p->seg_size;
 	enum kura_err rc = grow_buffers(or, seg_max + KURA_SEG_TAG_LEN, err);
-	if (rc == KURA_OK && (or->bk == NULL || or->bk_id != p->bk_id)) {
+	if (rc == KURA_OK && or->bk != NULL && or->bk_id == p->bk_id) {
+		bk = or->bk;
+		or->bk = NULL;
+	} else if (rc == KURA_OK) {
 		rc = kura_kms_read_key(or->svc->kms, p->bk_id, &bk, err);
-		if (rc == KURA_OK) {
-			kura_secret_free(or->bk);
-			or->bk = bk;
-			or->bk_id = p->bk_id;
-		}
 	}
-	bk = or->bk;
+	kura_secret_free(or->bk);
+	or->bk = NULL;
 	if (rc == KURA_OK && or->customer_key != NULL)
 		rc = kura_ssec_wrap_key(bk, or->customer_key, &wk, err);
 	if (rc == KURA_OK)
 		rc = kura_dek_unwrap(wk ? wk : bk, &b, p->dek_wrapped, &dek, err);
+	kura_secret_free(bk);
 	kura_secret_free(wk);
 	if (rc == KURA_OK)
 		rc = kura_opener_new(dek, &b, p->seg_size, p->size, &or->opener, err);

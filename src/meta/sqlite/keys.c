@@ -1,0 +1,767 @@
+/*
+ * keys.c — kura keys in the SQLite metadata store (schema 3): their
+ * records and versions (one KEK each in the key provider), their
+ * lifecycle (enabled, disabled, destroyed), rotation, and the key
+ * generation.
+ *
+ * A part's DEK is wrapped by the bucket key parts.bk_id (or
+ * upload_parts.bk_id).  That reference is ON DELETE RESTRICT, so a bucket
+ * key cannot go while a part uses it (bucket_keys.c).  Destroying a key
+ * (key_destroyed) is the one exception, on purpose: its parts' bk_id are
+ * set to NULL and then its bucket keys deleted, in one transaction; a part
+ * with a NULL bk_id outside SSE-C can never be read again (that is the
+ * point of destroying), and it stays listed until deleted or purged.
+ * SSE-C parts may carry no bucket key at all (bk_id NULL, read as 0).
+ *
+ * Every change to keys, key_versions or bucket_keys bumps
+ * key_generation.gen in the same transaction (sq_gen_bump), so processes
+ * caching bucket keys notice changes made by another process.
+ *
+ * Threading: any thread; each call takes its own connection, writes go
+ * through sq_write_tx.
+ */
+#include <stdlib.h>
+
+#include "kura/timefmt.h"
+#include "sqlite_int.h"
+#include "kura/banned.h"
+
+#define KEY_COLS                                                            \
+	"SELECT id, tenant_id, name, kind, state, current_version, provider, " \
+	"imported, created_ms, changed_ms FROM keys "
+
+/* ---- the key generation ---- */
+
+static const struct sq_sql sql_gen_bump = {
+	"bump key generation", "UPDATE key_generation SET gen = gen + 1"
+};
+static const struct sq_sql sql_gen_get = {
+	"get key generation", "SELECT gen FROM key_generation"
+};
+
+enum kura_err sq_gen_bump(struct sq_conn *c, struct kura_error *err)
+{
+	struct sq_stmt st;
+	enum kura_err r;
+
+	sq_begin(&st, c, &sql_gen_bump, err);
+	r = sq_exec(&st);
+	if (r == KURA_OK && st.changes != 1)
+		r = kura_fail(err, KURA_EIO, "sqlite: key generation missing");
+	return r;
+}
+
+enum kura_err sq_key_generation(void *priv, uint64_t *gen,
+				struct kura_error *err)
+{
+	struct sq_store *m = priv;
+	struct sq_conn *c = NULL;
+	struct sq_stmt st;
+	uint64_t g = 0;
+	bool found;
+	enum kura_err r = sq_conn_acquire(m, &c, err);
+
+	if (r != KURA_OK)
+		return r;
+	sq_begin(&st, c, &sql_gen_get, err);
+	found = sq_row(&st);
+	if (found)
+		g = sq_col_u64(&st, 0);
+	r = sq_end(&st);
+	sq_conn_release(m, c);
+	if (r == KURA_OK && !found)
+		r = kura_fail(err, KURA_EIO, "sqlite: key generation missing");
+	if (r == KURA_OK)
+		*gen = g;
+	return r;
+}
+
+/* ---- records ---- */
+
+/* One row of KEY_COLS. */
+static void key_row(struct sq_stmt *st, struct kura_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->id = sq_col_u64(st, 0);
+	k->tenant_id = sq_col_u64(st, 1);
+	sq_col_text(st, 2, k->name, sizeof(k->name), "key name");
+	k->kind = (enum kura_key_kind)sq_col_int(st, 3);
+	k->state = (enum kura_key_state)sq_col_int(st, 4);
+	k->current_version =
+		(uint32_t)sq_col_range(st, 5, 1, UINT32_MAX, "key version");
+	sq_col_text(st, 6, k->provider, sizeof(k->provider), "key provider");
+	k->imported = sq_col_int(st, 7) != 0;
+	k->created_ms = sq_col_i64(st, 8);
+	k->changed_ms = sq_col_i64(st, 9);
+}
+
+static const struct sq_sql sql_key_get = { "get key", KEY_COLS "WHERE id = ?1" };
+/* "state != 3" verbatim, so the partial unique index serves it. */
+static const struct sq_sql sql_key_get_by_name = {
+	"key", KEY_COLS "WHERE tenant_id = ?1 AND name = ?2 AND state != 3"
+};
+
+/* Key key_id (name NULL) or (tenant, name) on c; *found false for none. */
+static enum kura_err key_read(struct sq_conn *c, uint64_t id,
+			      const char *name, struct kura_key *out,
+			      bool *found, struct kura_error *err)
+{
+	struct sq_stmt st;
+
+	sq_begin(&st, c, name != NULL ? &sql_key_get_by_name : &sql_key_get,
+		 err);
+	sq_bind_u64(&st, 1, id);
+	if (name != NULL)
+		sq_bind_text(&st, 2, name);
+	*found = sq_row(&st);
+	if (*found)
+		key_row(&st, out);
+	return sq_end(&st);
+}
+
+enum kura_err sq_key_fetch(struct sq_conn *c, uint64_t key_id,
+			   struct kura_key *out, struct kura_error *err)
+{
+	bool found = false;
+	enum kura_err r = key_read(c, key_id, NULL, out, &found, err);
+
+	if (r == KURA_OK && !found)
+		r = kura_fail(err, KURA_ENOENT, "no key %llu",
+			      (unsigned long long)key_id);
+	return r;
+}
+
+enum kura_err sq_key_get(void *priv, uint64_t key_id, struct kura_key *out,
+			 struct kura_error *err)
+{
+	struct sq_store *m = priv;
+	struct sq_conn *c = NULL;
+	struct kura_key k;
+	enum kura_err r = sq_conn_acquire(m, &c, err);
+
+	if (r == KURA_OK)
+		r = sq_key_fetch(c, key_id, &k, err);
+	sq_conn_release(m, c);
+	if (r == KURA_OK)
+		*out = k;
+	return r;
+}
+
+enum kura_err sq_key_get_by_name(void *priv, uint64_t tenant_id,
+				 const char *name, struct kura_key *out,
+				 struct kura_error *err)
+{
+	struct sq_store *m = priv;
+	struct sq_conn *c = NULL;
+	struct kura_key k;
+	bool found = false;
+	enum kura_err r;
+
+	if (name == NULL)
+		return kura_fail(err, KURA_EINVAL, "key name missing");
+	r = sq_conn_acquire(m, &c, err);
+	if (r == KURA_OK)
+		r = key_read(c, tenant_id, name, &k, &found, err);
+	sq_conn_release(m, c);
+	if (r == KURA_OK && !found)
+		r = kura_fail(err, KURA_ENOENT, "no key '%s'", name);
+	if (r == KURA_OK)
+		*out = k;
+	return r;
+}
+
+static const struct sq_sql sql_key_list = {
+	"list keys", KEY_COLS "WHERE tenant_id = ?1 ORDER BY name, id"
+};
+static const struct sq_sql sql_key_list_all = {
+	"list keys", KEY_COLS "ORDER BY name, tenant_id, id"
+};
+
+enum kura_err sq_key_list(void *priv, uint64_t tenant_id,
+			  struct kura_pool *pool, struct kura_key **out,
+			  size_t *count, struct kura_error *err)
+{
+	struct sq_store *m = priv;
+	struct sq_conn *c = NULL;
+	struct sq_stmt st;
+	struct sq_array a;
+	struct kura_key *k;
+	void *res = NULL;
+	size_t n = 0;
+	enum kura_err r = sq_conn_acquire(m, &c, err);
+
+	if (r != KURA_OK)
+		return r;
+	sq_array_init(&a, sizeof(*k), 0, false);
+	if (tenant_id != 0) {
+		sq_begin(&st, c, &sql_key_list, err);
+		sq_bind_u64(&st, 1, tenant_id);
+	} else {
+		sq_begin(&st, c, &sql_key_list_all, err);
+	}
+	while (sq_row(&st) && (k = sq_array_add(&a, &st)) != NULL)
+		key_row(&st, k);
+	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
+	sq_conn_release(m, c);
+	if (r == KURA_OK) {
+		*out = res;
+		*count = n;
+	}
+	return r;
+}
+
+static const struct sq_sql sql_keyver_list = {
+	"list key versions",
+	"SELECT key_id, version, kek_id, state, created_ms, destroyed_ms "
+	"FROM key_versions WHERE key_id = ?1 ORDER BY version"
+};
+
+static void key_version_row(struct sq_stmt *st, struct kura_key_version *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->key_id = sq_col_u64(st, 0);
+	v->version = (uint32_t)sq_col_range(st, 1, 1, UINT32_MAX,
+					    "key version");
+	v->state = (enum kura_key_version_state)sq_col_int(st, 3);
+	v->created_ms = sq_col_i64(st, 4);
+	v->destroyed_ms = sq_col_i64(st, 5);
+	sq_col_text(st, 2, v->kek_id, sizeof(v->kek_id), "kek id");
+}
+
+enum kura_err sq_key_versions(void *priv, uint64_t key_id,
+			      struct kura_pool *pool,
+			      struct kura_key_version **out, size_t *count,
+			      struct kura_error *err)
+{
+	struct sq_store *m = priv;
+	struct sq_conn *c = NULL;
+	struct sq_stmt st;
+	struct sq_array a;
+	struct kura_key_version *v;
+	void *res = NULL;
+	size_t n = 0;
+	enum kura_err r = sq_conn_acquire(m, &c, err);
+
+	if (r != KURA_OK)
+		return r;
+	sq_array_init(&a, sizeof(*v), 0, false);
+	sq_begin(&st, c, &sql_keyver_list, err);
+	sq_bind_u64(&st, 1, key_id);
+	while (sq_row(&st) && (v = sq_array_add(&a, &st)) != NULL)
+		key_version_row(&st, v);
+	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
+	sq_conn_release(m, c);
+	if (r == KURA_OK) {
+		*out = res;
+		*count = n;
+	}
+	return r;
+}
+
+/* ---- creating ---- */
+
+enum kura_err sq_check_new_key(const struct kura_key *k, const char *kek_id,
+			       struct kura_error *err)
+{
+	if (k == NULL || !sq_str_ok(k->name, sizeof(k->name), false) ||
+	    !sq_str_ok(k->provider, sizeof(k->provider), false))
+		return kura_fail(err, KURA_EINVAL, "bad key record");
+	if (k->kind < KURA_KEY_BUCKET || k->kind > KURA_KEY_NAMED ||
+	    (k->state != KURA_KEY_ENABLED && k->state != KURA_KEY_DISABLED) ||
+	    k->current_version != 1)
+		return kura_fail(err, KURA_EINVAL,
+				 "bad key record '%s' (kind %d, state %d, "
+				 "version %u)",
+				 k->name, (int)k->kind, (int)k->state,
+				 k->current_version);
+	if (kek_id == NULL || !sq_str_ok(kek_id, KURA_KEK_ID_MAX, false))
+		return kura_fail(err, KURA_EINVAL, "bad kek id for key '%s'",
+				 k->name);
+	return KURA_OK;
+}
+
+static const struct sq_sql sql_key_insert = {
+	"insert key",
+	"INSERT INTO keys (tenant_id, name, kind, state, current_version, "
+	"provider, imported, created_ms, changed_ms) "
+	"VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8) RETURNING id"
+};
+static const struct sq_sql sql_keyver_insert = {
+	"insert key version",
+	"INSERT INTO key_versions (key_id, version, kek_id, state, created_ms, "
+	"destroyed_ms) VALUES (?1, ?2, ?3, 1, ?4, 0)"
+};
+
+/* Insert version v of key_id (active) with its KEK. */
+static enum kura_err keyver_insert(struct sq_conn *c, uint64_t key_id,
+				   uint32_t v, const char *kek_id,
+				   int64_t created, struct kura_error *err)
+{
+	struct sq_stmt st;
+
+	sq_begin(&st, c, &sql_keyver_insert, err);
+	sq_bind_u64(&st, 1, key_id);
+	sq_bind_i64(&st, 2, v);
+	sq_bind_text(&st, 3, kek_id);
+	sq_bind_i64(&st, 4, created);
+	return sq_exec(&st);
+}
+
+enum kura_err sq_key_insert(struct sq_conn *c, const struct kura_key *k,
+			    const char *kek_id, int64_t created,
+			    int64_t changed, uint64_t *id,
+			    struct kura_error *err)
+{
+	struct sq_stmt st;
+	uint64_t kid = 0;
+	enum kura_err r = sq_tenant_check(c, k->tenant_id, err);
+
+	if (r != KURA_OK)
+		return r;
+	sq_begin(&st, c, &sql_key_insert, err);
+	sq_bind_u64(&st, 1, k->tenant_id);
+	sq_bind_text(&st, 2, k->name);
+	sq_bind_i64(&st, 3, (int)k->kind);
+	sq_bind_i64(&st, 4, (int)k->state);
+	sq_bind_text(&st, 5, k->provider);
+	sq_bind_i64(&st, 6, k->imported ? 1 : 0);
+	sq_bind_i64(&st, 7, created);
+	sq_bind_i64(&st, 8, changed);
+	if (sq_row(&st))
+		kid = sq_col_u64(&st, 0);
+	r = sq_end_unique(&st, "key '%s' exists", k->name);
+	if (r == KURA_OK)
+		r = keyver_insert(c, kid, 1, kek_id, created, err);
+	if (r == KURA_OK)
+		*id = kid;
+	return r;
+}
+
+struct key_create_arg {
+	const struct kura_key *k;
+	const char *kek_id;
+	int64_t created, changed;
+	uint64_t id;			/* result */
+};
+
+static enum kura_err key_create_body(struct sq_conn *c, void *arg,
+				     struct kura_error *err)
+{
+	struct key_create_arg *a = arg;
+	enum kura_err r = sq_key_insert(c, a->k, a->kek_id, a->created,
+					a->changed, &a->id, err);
+
+	if (r == KURA_OK)
+		r = sq_gen_bump(c, err);
+	return r;
+}
+
+enum kura_err sq_key_create(void *priv, struct kura_key *k, const char *kek_id,
+			    struct kura_error *err)
+{
+	struct key_create_arg a = { k, kek_id, 0, 0, 0 };
+	enum kura_err r = sq_check_new_key(k, kek_id, err);
+
+	if (r != KURA_OK)
+		return r;
+	a.created = k->created_ms != 0 ? k->created_ms : kura_now_ms();
+	a.changed = k->changed_ms != 0 ? k->changed_ms : a.created;
+	r = sq_write_tx(priv, key_create_body, &a, err);
+	if (r != KURA_OK)
+		return r;
+	k->id = a.id;
+	k->created_ms = a.created;
+	k->changed_ms = a.changed;
+	return KURA_OK;
+}
+
+/* ---- lifecycle ---- */
+
+static const struct sq_sql sql_key_set_state = {
+	"set key state",
+	"UPDATE keys SET state = ?2, changed_ms = ?3 WHERE id = ?1"
+};
+
+/* Set key_id's state (and changed_ms) to state. */
+static enum kura_err key_state_write(struct sq_conn *c, uint64_t key_id,
+				     enum kura_key_state state,
+				     struct kura_error *err)
+{
+	struct sq_stmt st;
+
+	sq_begin(&st, c, &sql_key_set_state, err);
+	sq_bind_u64(&st, 1, key_id);
+	sq_bind_i64(&st, 2, (int)state);
+	sq_bind_i64(&st, 3, kura_now_ms());
+	return sq_exec(&st);
+}
+
+struct key_state_arg {
+	uint64_t key_id;
+	enum kura_key_state state;
+};
+
+static enum kura_err key_set_state_body(struct sq_conn *c, void *arg,
+					struct kura_error *err)
+{
+	struct key_state_arg *a = arg;
+	struct kura_key k;
+	enum kura_err r = sq_key_fetch(c, a->key_id, &k, err);
+
+	if (r != KURA_OK)
+		return r;
+	if (k.state == KURA_KEY_DESTROYED)
+		return kura_fail(err, KURA_ESTATE, "key '%s' is destroyed",
+				 k.name);
+	if (k.state == a->state)
+		return KURA_OK;
+	r = key_state_write(c, a->key_id, a->state, err);
+	if (r == KURA_OK)
+		r = sq_gen_bump(c, err);
+	return r;
+}
+
+enum kura_err sq_key_set_state(void *priv, uint64_t key_id,
+			       enum kura_key_state state,
+			       struct kura_error *err)
+{
+	struct key_state_arg a = { key_id, state };
+
+	/* Destruction has its own call (key_destroyed). */
+	if (state != KURA_KEY_ENABLED && state != KURA_KEY_DISABLED)
+		return kura_fail(err, KURA_EINVAL, "bad key state %d",
+				 (int)state);
+	return sq_write_tx(priv, key_set_state_body, &a, err);
+}
+
+/* Whether the version exists, and whether a bucket key uses it or it is
+ * the current version of a live key (which new bucket keys will use, so
+ * it is never "unused"). */
+static const struct sq_sql sql_keyver_in_use = {
+	"check key version",
+	"SELECT EXISTS (SELECT 1 FROM key_versions WHERE key_id = ?1 AND "
+	"version = ?2), EXISTS (SELECT 1 FROM bucket_keys WHERE key_id = ?1 "
+	"AND key_version = ?2) OR EXISTS (SELECT 1 FROM keys WHERE id = ?1 "
+	"AND current_version = ?2 AND state != 3)"
+};
+
+enum kura_err sq_key_version_in_use(void *priv, uint64_t key_id,
+				    uint32_t version, bool *in_use,
+				    struct kura_error *err)
+{
+	struct sq_store *m = priv;
+	struct sq_conn *c = NULL;
+	struct sq_stmt st;
+	bool exists = false, used = false;
+	enum kura_err r = sq_conn_acquire(m, &c, err);
+
+	if (r != KURA_OK)
+		return r;
+	sq_begin(&st, c, &sql_keyver_in_use, err);
+	sq_bind_u64(&st, 1, key_id);
+	sq_bind_i64(&st, 2, version);
+	if (sq_row(&st)) {
+		exists = sq_col_int(&st, 0) != 0;
+		used = sq_col_int(&st, 1) != 0;
+	} else {
+		sq_fail(&st, KURA_EIO, "sqlite: check key version: no row");
+	}
+	r = sq_end(&st);
+	sq_conn_release(m, c);
+	if (r == KURA_OK && !exists)
+		r = kura_fail(err, KURA_ENOENT, "no version %u of key %llu",
+			      version, (unsigned long long)key_id);
+	if (r == KURA_OK)
+		*in_use = used;
+	return r;
+}
+
+static const struct sq_sql sql_keyver_state = {
+	"get key version",
+	"SELECT state FROM key_versions WHERE key_id = ?1 AND version = ?2"
+};
+static const struct sq_sql sql_keyver_destroy = {
+	"destroy key version",
+	"UPDATE key_versions SET state = 3, destroyed_ms = ?3 "
+	"WHERE key_id = ?1 AND version = ?2 AND state != 3"
+};
+
+struct keyver_arg {
+	uint64_t key_id;
+	uint32_t version;
+};
+
+static enum kura_err key_version_destroyed_body(struct sq_conn *c, void *arg,
+						struct kura_error *err)
+{
+	struct keyver_arg *a = arg;
+	struct sq_stmt st;
+	int state = 0;
+	bool found;
+	enum kura_err r;
+
+	sq_begin(&st, c, &sql_keyver_state, err);
+	sq_bind_u64(&st, 1, a->key_id);
+	sq_bind_i64(&st, 2, a->version);
+	found = sq_row(&st);
+	if (found)
+		state = sq_col_int(&st, 0);
+	r = sq_end(&st);
+	if (r == KURA_OK && !found)
+		r = kura_fail(err, KURA_ENOENT, "no version %u of key %llu",
+			      a->version, (unsigned long long)a->key_id);
+	/* Recording it twice is harmless (a retried destruction). */
+	if (r != KURA_OK || state == KURA_KEYVER_DESTROYED)
+		return r;
+	sq_begin(&st, c, &sql_keyver_destroy, err);
+	sq_bind_u64(&st, 1, a->key_id);
+	sq_bind_i64(&st, 2, a->version);
+	sq_bind_i64(&st, 3, kura_now_ms());
+	r = sq_exec(&st);
+	if (r == KURA_OK)
+		r = sq_gen_bump(c, err);
+	return r;
+}
+
+enum kura_err sq_key_version_destroyed(void *priv, uint64_t key_id,
+				       uint32_t version,
+				       struct kura_error *err)
+{
+	struct keyver_arg a = { key_id, version };
+
+	return sq_write_tx(priv, key_version_destroyed_body, &a, err);
+}
+
+static const struct sq_sql sql_keyver_live = {
+	"lookup",
+	"SELECT 1 FROM key_versions WHERE key_id = ?1 AND state != 3 LIMIT 1"
+};
+/* Parts lose their bucket key first (the reference is RESTRICT), then the
+ * bucket keys go. */
+static const struct sq_sql sql_key_destroy_steps[] = {
+	{ "destroy key", "UPDATE parts SET bk_id = NULL WHERE bk_id IN "
+			 "(SELECT id FROM bucket_keys WHERE key_id = ?1)" },
+	{ "destroy key", "UPDATE upload_parts SET bk_id = NULL WHERE bk_id IN "
+			 "(SELECT id FROM bucket_keys WHERE key_id = ?1)" },
+	{ "destroy key", "DELETE FROM bucket_keys WHERE key_id = ?1" },
+};
+
+static enum kura_err key_destroyed_body(struct sq_conn *c, void *arg,
+					struct kura_error *err)
+{
+	const uint64_t *key_id = arg;
+	struct kura_key k;
+	bool live = false;
+	enum kura_err r = sq_key_fetch(c, *key_id, &k, err);
+
+	if (r != KURA_OK)
+		return r;
+	if (k.state == KURA_KEY_DESTROYED)
+		return KURA_OK;	/* idempotent */
+	r = sq_exists_u64(c, &sql_keyver_live, *key_id, &live, err);
+	if (r == KURA_OK && live)
+		r = kura_fail(err, KURA_ESTATE,
+			      "key '%s' has versions not yet destroyed",
+			      k.name);
+	for (size_t i = 0; r == KURA_OK && i < 3; i++)
+		r = sq_exec_u64(c, &sql_key_destroy_steps[i], *key_id, err);
+	if (r == KURA_OK)
+		r = key_state_write(c, *key_id, KURA_KEY_DESTROYED, err);
+	if (r == KURA_OK)
+		r = sq_gen_bump(c, err);
+	return r;
+}
+
+enum kura_err sq_key_destroyed(void *priv, uint64_t key_id,
+			       struct kura_error *err)
+{
+	return sq_write_tx(priv, key_destroyed_body, &key_id, err);
+}
+
+/* ---- rotation ---- */
+
+static const struct sq_sql sql_keyver_retire = {
+	"retire key version",
+	"UPDATE key_versions SET state = 2 WHERE key_id = ?1 AND state = 1"
+};
+static const struct sq_sql sql_key_set_version = {
+	"set key version",
+	"UPDATE keys SET current_version = ?2, changed_ms = ?3 WHERE id = ?1"
+};
+/* Retire the pair's current bucket key unless it is already the new
+ * version's (a bucket named twice). */
+static const struct sq_sql sql_bk_retire = {
+	"retire bucket key",
+	"UPDATE bucket_keys SET current = 0, retired_ms = ?4 "
+	"WHERE bucket_id = ?1 AND key_id = ?2 AND current = 1 AND "
+	"key_version != ?3"
+};
+static const struct sq_sql sql_bk_stale = {
+	"count bucket keys",
+	"SELECT count(*) FROM bucket_keys WHERE key_id = ?1 AND current = 1 "
+	"AND key_version != ?2"
+};
+
+struct rotate_arg {
+	uint64_t key_id;
+	uint32_t expected;
+	const char *kek_id;
+	const struct kura_bucket_key *bks;
+	size_t n;
+	int64_t now;
+	int64_t *created;		/* n: the creation times to store */
+	uint64_t *ids;			/* n: results */
+};
+
+/* The key's next version v becomes current (it first: the new bucket
+ * keys reference it). */
+static enum kura_err rotate_version(struct sq_conn *c,
+				    const struct rotate_arg *a, uint32_t v,
+				    struct kura_error *err)
+{
+	struct sq_stmt st;
+	enum kura_err r = sq_exec_u64(c, &sql_keyver_retire, a->key_id, err);
+
+	if (r == KURA_OK)
+		r = keyver_insert(c, a->key_id, v, a->kek_id, a->now, err);
+	if (r != KURA_OK)
+		return r;
+	sq_begin(&st, c, &sql_key_set_version, err);
+	sq_bind_u64(&st, 1, a->key_id);
+	sq_bind_i64(&st, 2, v);
+	sq_bind_i64(&st, 3, a->now);
+	return sq_exec(&st);
+}
+
+/* Bucket key i of the rotation replaces its bucket's current one, which
+ * must have been of an older version (a bucket named twice finds the new
+ * one and fails). */
+static enum kura_err rotate_bucket(struct sq_conn *c, struct rotate_arg *a,
+				   size_t i, uint32_t v, const char *name,
+				   struct kura_error *err)
+{
+	const struct kura_bucket_key *bk = &a->bks[i];
+	struct sq_stmt st;
+	enum kura_err r;
+
+	if (bk->key_id != a->key_id || bk->key_version != v)
+		return kura_fail(err, KURA_EINVAL,
+				 "bucket key %zu is for key %llu version %u, "
+				 "not %llu version %u",
+				 i, (unsigned long long)bk->key_id,
+				 bk->key_version,
+				 (unsigned long long)a->key_id, v);
+	sq_begin(&st, c, &sql_bk_retire, err);
+	sq_bind_u64(&st, 1, bk->bucket_id);
+	sq_bind_u64(&st, 2, a->key_id);
+	sq_bind_i64(&st, 3, v);
+	sq_bind_i64(&st, 4, a->now);
+	r = sq_exec(&st);
+	if (r == KURA_OK && st.changes != 1)
+		r = kura_fail(err, KURA_ESTATE,
+			      "bucket %016llx does not use key '%s' (or is "
+			      "named twice)",
+			      (unsigned long long)bk->bucket_id, name);
+	if (r == KURA_OK)
+		r = sq_bk_insert(c, bk->bucket_id, a->key_id, v, bk->wrapped,
+				 bk->wrapped_len, a->created[i], &a->ids[i],
+				 err);
+	return r;
+}
+
+/* Any current bucket key left on an old version belongs to a bucket that
+ * started using the key after the caller listed them. */
+static enum kura_err rotate_stale(struct sq_conn *c, uint64_t key_id,
+				  uint32_t v, const char *name,
+				  struct kura_error *err)
+{
+	struct sq_stmt st;
+	int64_t n = -1;
+	enum kura_err r;
+
+	sq_begin(&st, c, &sql_bk_stale, err);
+	sq_bind_u64(&st, 1, key_id);
+	sq_bind_i64(&st, 2, v);
+	if (sq_row(&st))
+		n = sq_col_i64(&st, 0);
+	else
+		sq_fail(&st, KURA_EIO, "sqlite: count bucket keys: no row");
+	r = sq_end(&st);
+	if (r == KURA_OK && n != 0)
+		r = kura_fail(err, KURA_ESTATE,
+			      "key '%s': %lld more buckets use it now", name,
+			      (long long)n);
+	return r;
+}
+
+static enum kura_err key_rotate_body(struct sq_conn *c, void *arg,
+				     struct kura_error *err)
+{
+	struct rotate_arg *a = arg;
+	struct kura_key k;
+	uint32_t v;
+	enum kura_err r = sq_key_fetch(c, a->key_id, &k, err);
+
+	if (r != KURA_OK)
+		return r;
+	if (k.state == KURA_KEY_DESTROYED)
+		return kura_fail(err, KURA_ESTATE, "key '%s' is destroyed",
+				 k.name);
+	if (k.current_version != a->expected)
+		return kura_fail(err, KURA_ESTATE,
+				 "key '%s' is at version %u, not %u", k.name,
+				 k.current_version, a->expected);
+	if (k.current_version == UINT32_MAX)
+		return kura_fail(err, KURA_EINVAL, "key '%s': no more versions",
+				 k.name);
+	v = k.current_version + 1;
+	r = rotate_version(c, a, v, err);
+	for (size_t i = 0; r == KURA_OK && i < a->n; i++)
+		r = rotate_bucket(c, a, i, v, k.name, err);
+	if (r == KURA_OK)
+		r = rotate_stale(c, a->key_id, v, k.name, err);
+	if (r == KURA_OK)
+		r = sq_gen_bump(c, err);
+	return r;
+}
+
+enum kura_err sq_key_rotate(void *priv, uint64_t key_id,
+			    uint32_t expected_version, const char *kek_id,
+			    struct kura_bucket_key *new_bks, size_t n,
+			    struct kura_error *err)
+{
+	struct rotate_arg a = { key_id, expected_version, kek_id, new_bks, n,
+				kura_now_ms(), NULL, NULL };
+	enum kura_err r = KURA_OK;
+
+	if (kek_id == NULL || !sq_str_ok(kek_id, KURA_KEK_ID_MAX, false) ||
+	    (n > 0 && new_bks == NULL) || n > SIZE_MAX / sizeof(int64_t))
+		return kura_fail(err, KURA_EINVAL, "bad rotation");
+	for (size_t i = 0; r == KURA_OK && i < n; i++)
+		r = sq_check_new_bk(&new_bks[i], err);
+	if (r != KURA_OK)
+		return r;
+	a.created = calloc(n > 0 ? n : 1, sizeof(*a.created));
+	a.ids = calloc(n > 0 ? n : 1, sizeof(*a.ids));
+	if (a.created == NULL || a.ids == NULL) {
+		r = kura_fail(err, KURA_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		a.created[i] = new_bks[i].created_ms != 0
+				       ? new_bks[i].created_ms
+				       : a.now;
+	r = sq_write_tx(priv, key_rotate_body, &a, err);
+	if (r != KURA_OK)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		new_bks[i].id = a.ids[i];
+		new_bks[i].current = true;
+		new_bks[i].created_ms = a.created[i];
+		new_bks[i].retired_ms = 0;
+	}
+out:
+	free(a.created);
+	free(a.ids);
+	return r;
+}

@@ -1,0 +1,480 @@
+/*
+ * tenants.c — tenants and access keys in the SQLite metadata store, with
+ * their lifecycle (schema 4): a tenant is active or suspended and is
+ * deleted only when it owns no bucket and no live key; an access key is
+ * active or revoked for good, and its row stays until its tenant goes, so
+ * an id is never reused meanwhile.
+ *
+ * Tenant ids come from AUTOINCREMENT: never reused.  The sealed secret of
+ * an access key is ciphertext, but no copy of it is left behind on the
+ * stack or in scratch memory.
+ *
+ * Threading: any thread; each call takes its own connection, writes go
+ * through sq_write_tx.
+ */
+#include "sqlite_int.h"
+#include "kura/banned.h"
+
+#define TENANT_COLS "SELECT id, name, created_ms, state FROM tenants "
+#define AK_COLS                                                             \
+	"SELECT id, tenant_id, secret_sealed, created_ms, active "            \
+	"FROM access_keys "
+
+static const struct sq_sql sql_tenant_exists = {
+	"lookup", "SELECT 1 FROM tenants WHERE id = ?1"
+};
+
+enum kura_err sq_tenant_check(struct sq_conn *c, uint64_t id,
+			      struct kura_error *err)
+{
+	bool found = false;
+	enum kura_err r = sq_exists_u64(c, &sql_tenant_exists, id, &found, err);
+
+	if (r == KURA_OK && !found)
+		r = kura_fail(err, KURA_ENOENT, "no tenant %llu",
+			      (unsigned long long)id);
+	return r;
+}
+
+/* ---- tenants ---- */
+
+static const struct sq_sql sql_tenant_insert = {
+	"insert tenant",
+	"INSERT INTO tenants (name, created_ms) VALUES (?1, ?2) RETURNING id"
+};
+
+struct tenant_arg {
+	const struct kura_tenant *t;
+	uint64_t id;
+};
+
+static enum kura_err tenant_create_body(struct sq_conn *c, void *arg,
+					struct kura_error *err)
+{
+	struct tenant_arg *a = arg;
+	struct sq_stmt st;
+
+	sq_begin(&st, c, &sql_tenant_insert, err);
+	sq_bind_text(&st, 1, a->t->name);
+	sq_bind_i64(&st, 2, a->t->created_ms);
+	if (sq_row(&st))
+		a->id = sq_col_u64(&st, 0);
+	return sq_end_unique(&st, "tenant '%s' exists", a->t->name);
+}
+
+enum kura_err sq_tenant_create(void *priv, struct kura_tenant *t,
+			       struct kura_error *err)
+{
+	struct tenant_arg a = { t, 0 };
+	enum kura_err r;
+
+	if (t == NULL || !sq_str_ok(t->name, sizeof(t->name), false))
+		return kura_fail(err, KURA_EINVAL, "bad tenant name");
+	r = sq_write_tx(priv, tenant_create_body, &a, err);
+	if (r == KURA_OK)
+		t->id = a.id;
+	return r;
+}
+
+/* One row of TENANT_COLS. */
+static void tenant_row(struct sq_stmt *st, struct kura_tenant *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->id = sq_col_u64(st, 0);
+	sq_col_text(st, 1, t->name, sizeof(t->name), "tenant name");
+	t->created_ms = sq_col_i64(st, 2);
+	t->state = sq_col_int(st, 3) == 1 ? KURA_TENANT_SUSPENDED
+					  : KURA_TENANT_ACTIVE;
+}
+
+static const struct sq_sql sql_tenant_get = {
+	"get tenant", TENANT_COLS "WHERE id = ?1"
+};
+static const struct sq_sql sql_tenant_get_by_name = {
+	"get tenant", TENANT_COLS "WHERE name = ?1"
+};
+
+/* Tenant id (name NULL) or tenant name. */
+static enum kura_err tenant_lookup(struct sq_store *m, uint64_t id,
+				   const char *name, struct kura_tenant *out,
+				   struct kura_error *err)
+{
+	struct sq_conn *c = NULL;
+	struct sq_stmt st;
+	struct kura_tenant t;
+	bool found;
+	enum kura_err r = sq_conn_acquire(m, &c, err);
+
+	if (r != KURA_OK)
+		return r;
+	if (name != NULL) {
+		sq_begin(&st, c, &sql_tenant_get_by_name, err);
+		sq_bind_text(&st, 1, name);
+	} else {
+		sq_begin(&st, c, &sql_tenant_get, err);
+		sq_bind_u64(&st, 1, id);
+	}
+	found = sq_row(&st);
+	if (found)
+		tenant_row(&st, &t);
+	r = sq_end(&st);
+	sq_conn_release(m, c);
+	if (r == KURA_OK && !found)
+		r = name != NULL
+			    ? kura_fail(err, KURA_ENOENT, "no tenant '%s'", name)
+			    : kura_fail(err, KURA_ENOENT, "no tenant %llu",
+					(unsigned long long)id);
+	if (r == KURA_OK)
+		*out = t;
+	return r;
+}
+
+enum kura_err sq_tenant_get(void *priv, uint64_t id, struct kura_tenant *out,
+			    struct kura_error *err)
+{
+	return tenant_lookup(priv, id, NULL, out, err);
+}
+
+enum kura_err sq_tenant_get_by_name(void *priv, const char *name,
+				    struct kura_tenant *out,
+				    struct kura_error *err)
+{
+	if (name == NULL)
+		return kura_fail(err, KURA_EINVAL, "tenant name missing");
+	return tenant_lookup(priv, 0, name, out, err);
+}
+
+static const struct sq_sql sql_tenant_list = {
+	"list tenants", TENANT_COLS "ORDER BY name"
+};
+
+enum kura_err sq_tenant_list(void *priv, struct kura_pool *pool,
+			     struct kura_tenant **out, size_t *count,
+			     struct kura_error *err)
+{
+	struct sq_store *m = priv;
+	struct sq_conn *c = NULL;
+	struct sq_stmt st;
+	struct sq_array a;
+	struct kura_tenant *t;
+	void *res = NULL;
+	size_t n = 0;
+	enum kura_err r = sq_conn_acquire(m, &c, err);
+
+	if (r != KURA_OK)
+		return r;
+	sq_array_init(&a, sizeof(*t), 0, false);
+	sq_begin(&st, c, &sql_tenant_list, err);
+	while (sq_row(&st) && (t = sq_array_add(&a, &st)) != NULL)
+		tenant_row(&st, t);
+	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
+	sq_conn_release(m, c);
+	if (r == KURA_OK) {
+		*out = res;
+		*count = n;
+	}
+	return r;
+}
+
+static const struct sq_sql sql_tenant_set_state = {
+	"set tenant state", "UPDATE tenants SET state = ?2 WHERE id = ?1"
+};
+
+struct tenant_state_arg {
+	uint64_t id;
+	enum kura_tenant_state state;
+};
+
+static enum kura_err tenant_set_state_body(struct sq_conn *c, void *arg,
+					   struct kura_error *err)
+{
+	const struct tenant_state_arg *a = arg;
+	struct sq_stmt st;
+	enum kura_err r;
+
+	sq_begin(&st, c, &sql_tenant_set_state, err);
+	sq_bind_u64(&st, 1, a->id);
+	sq_bind_i64(&st, 2, (int)a->state);
+	r = sq_exec(&st);
+	if (r == KURA_OK && st.changes == 0)
+		r = kura_fail(err, KURA_ENOENT, "no tenant %llu",
+			      (unsigned long long)a->id);
+	return r;
+}
+
+enum kura_err sq_tenant_set_state(void *priv, uint64_t id,
+				  enum kura_tenant_state state,
+				  struct kura_error *err)
+{
+	struct tenant_state_arg a = { id, state };
+
+	if (state != KURA_TENANT_ACTIVE && state != KURA_TENANT_SUSPENDED)
+		return kura_fail(err, KURA_EINVAL, "bad tenant state %d",
+				 (int)state);
+	return sq_write_tx(priv, tenant_set_state_body, &a, err);
+}
+
+static const struct sq_sql sql_tenant_has_buckets = {
+	"lookup", "SELECT 1 FROM buckets WHERE tenant_id = ?1 LIMIT 1"
+};
+static const struct sq_sql sql_tenant_live_keys = {
+	"lookup", "SELECT 1 FROM keys WHERE tenant_id = ?1 AND state != 3 LIMIT 1"
+};
+/* Deleting a tenant: its access keys, its destroyed keys' versions, its
+ * keys, in this order (the references), then the tenant. */
+static const struct sq_sql sql_tenant_delete_steps[] = {
+	{ "delete tenant", "DELETE FROM access_keys WHERE tenant_id = ?1" },
+	{ "delete tenant", "DELETE FROM key_versions WHERE key_id IN "
+			   "(SELECT id FROM keys WHERE tenant_id = ?1)" },
+	{ "delete tenant", "DELETE FROM keys WHERE tenant_id = ?1" },
+};
+static const struct sq_sql sql_tenant_delete = {
+	"delete tenant", "DELETE FROM tenants WHERE id = ?1"
+};
+
+static enum kura_err tenant_delete_body(struct sq_conn *c, void *arg,
+					struct kura_error *err)
+{
+	uint64_t id = *(const uint64_t *)arg;
+	bool found = false;
+	enum kura_err r = sq_tenant_check(c, id, err);
+
+	if (r == KURA_OK)
+		r = sq_exists_u64(c, &sql_tenant_has_buckets, id, &found, err);
+	if (r == KURA_OK && found)
+		r = kura_fail(err, KURA_ENOTEMPTY, "tenant %llu owns buckets",
+			      (unsigned long long)id);
+	if (r == KURA_OK)
+		r = sq_exists_u64(c, &sql_tenant_live_keys, id, &found, err);
+	if (r == KURA_OK && found)
+		r = kura_fail(err, KURA_ESTATE,
+			      "tenant %llu has keys that are not destroyed",
+			      (unsigned long long)id);
+	for (size_t i = 0; r == KURA_OK && i < 3; i++)
+		r = sq_exec_u64(c, &sql_tenant_delete_steps[i], id, err);
+	if (r == KURA_OK)
+		r = sq_gen_bump(c, err);
+	if (r == KURA_OK)
+		r = sq_exec_u64(c, &sql_tenant_delete, id, err);
+	return r;
+}
+
+enum kura_err sq_tenant_delete(void *priv, uint64_t id,
+			       struct kura_error *err)
+{
+	return sq_write_tx(priv, tenant_delete_body, &id, err);
+}
+
+/* ---- access keys ---- */
+
+static const struct sq_sql sql_ak_insert = {
+	"insert access key",
+	"INSERT INTO access_keys (id, tenant_id, secret_sealed, created_ms, "
+	"active) VALUES (?1, ?2, ?3, ?4, ?5)"
+};
+
+/* Insert k inside a transaction: KURA_ENOENT for no tenant. */
+static enum kura_err ak_insert(struct sq_conn *c,
+			       const struct kura_access_key *k,
+			       struct kura_error *err)
+{
+	struct sq_stmt st;
+	enum kura_err r = sq_tenant_check(c, k->tenant_id, err);
+
+	if (r != KURA_OK)
+		return r;
+	sq_begin(&st, c, &sql_ak_insert, err);
+	sq_bind_text(&st, 1, k->id);
+	sq_bind_u64(&st, 2, k->tenant_id);
+	sq_bind_blob(&st, 3, k->secret_sealed, k->secret_sealed_len);
+	sq_bind_i64(&st, 4, k->created_ms);
+	sq_bind_i64(&st, 5, k->active ? 1 : 0);
+	sq_run(&st);
+	return sq_end_unique(&st, "access key '%s' exists", k->id);
+}
+
+static enum kura_err access_key_create_body(struct sq_conn *c, void *arg,
+					    struct kura_error *err)
+{
+	return ak_insert(c, arg, err);
+}
+
+enum kura_err sq_access_key_create(void *priv, const struct kura_access_key *k,
+				   struct kura_error *err)
+{
+	if (k == NULL || !sq_str_ok(k->id, sizeof(k->id), false))
+		return kura_fail(err, KURA_EINVAL, "bad access key id");
+	if (k->secret_sealed_len > sizeof(k->secret_sealed))
+		return kura_fail(err, KURA_EINVAL, "bad sealed secret length");
+	return sq_write_tx(priv, access_key_create_body, (void *)k, err);
+}
+
+/* One row of AK_COLS. */
+static void access_key_row(struct sq_stmt *st, struct kura_access_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	sq_col_text(st, 0, k->id, sizeof(k->id), "access key id");
+	k->tenant_id = sq_col_u64(st, 1);
+	sq_col_blob(st, 2, k->secret_sealed, sizeof(k->secret_sealed),
+		    &k->secret_sealed_len, "sealed secret");
+	k->created_ms = sq_col_i64(st, 3);
+	k->active = sq_col_int(st, 4) != 0;
+}
+
+static const struct sq_sql sql_ak_get = {
+	"get access key", AK_COLS "WHERE id = ?1"
+};
+
+/* Access key id on c; *found false when there is none. */
+static enum kura_err ak_read(struct sq_conn *c, const char *id,
+			     struct kura_access_key *k, bool *found,
+			     struct kura_error *err)
+{
+	struct sq_stmt st;
+
+	sq_begin(&st, c, &sql_ak_get, err);
+	sq_bind_text(&st, 1, id);
+	*found = sq_row(&st);
+	if (*found)
+		access_key_row(&st, k);
+	return sq_end(&st);
+}
+
+enum kura_err sq_access_key_get(void *priv, const char *id,
+				struct kura_access_key *out,
+				struct kura_error *err)
+{
+	struct sq_store *m = priv;
+	struct sq_conn *c = NULL;
+	struct kura_access_key k = { 0 };
+	bool found = false;
+	enum kura_err r;
+
+	if (id == NULL)
+		return kura_fail(err, KURA_EINVAL, "access key id missing");
+	r = sq_conn_acquire(m, &c, err);
+	if (r == KURA_OK)
+		r = ak_read(c, id, &k, &found, err);
+	sq_conn_release(m, c);
+	if (r == KURA_OK && !found)
+		r = kura_fail(err, KURA_ENOENT, "no access key '%s'", id);
+	if (r == KURA_OK)
+		*out = k;
+	/* The sealed secret is ciphertext, but no copy need linger. */
+	memset(&k, 0, sizeof(k));
+	return r;
+}
+
+static const struct sq_sql sql_ak_list = {
+	"list access keys",
+	AK_COLS "WHERE tenant_id = ?1 ORDER BY created_ms, id"
+};
+
+enum kura_err sq_access_key_list(void *priv, uint64_t tenant_id,
+				 struct kura_pool *pool,
+				 struct kura_access_key **out, size_t *count,
+				 struct kura_error *err)
+{
+	struct sq_store *m = priv;
+	struct sq_conn *c = NULL;
+	struct sq_stmt st;
+	struct sq_array a;
+	struct kura_access_key *k;
+	void *res = NULL;
+	size_t n = 0;
+	enum kura_err r = sq_conn_acquire(m, &c, err);
+
+	if (r != KURA_OK)
+		return r;
+	sq_array_init(&a, sizeof(*k), 0, true);
+	sq_begin(&st, c, &sql_ak_list, err);
+	sq_bind_u64(&st, 1, tenant_id);
+	while (sq_row(&st) && (k = sq_array_add(&a, &st)) != NULL)
+		access_key_row(&st, k);
+	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
+	sq_conn_release(m, c);
+	if (r == KURA_OK) {
+		*out = res;
+		*count = n;
+	}
+	return r;
+}
+
+static const struct sq_sql sql_ak_revoke = {
+	"revoke access key", "UPDATE access_keys SET active = 0 WHERE id = ?1"
+};
+
+/* Revoke id inside a transaction: KURA_ENOENT when there is no such key. */
+static enum kura_err ak_revoke(struct sq_conn *c, const char *id,
+			       struct kura_error *err)
+{
+	struct sq_stmt st;
+	enum kura_err r;
+
+	sq_begin(&st, c, &sql_ak_revoke, err);
+	sq_bind_text(&st, 1, id);
+	r = sq_exec(&st);
+	if (r == KURA_OK && st.changes == 0)
+		r = kura_fail(err, KURA_ENOENT, "no access key '%s'", id);
+	return r;
+}
+
+static enum kura_err access_key_revoke_body(struct sq_conn *c, void *arg,
+					    struct kura_error *err)
+{
+	return ak_revoke(c, arg, err);
+}
+
+enum kura_err sq_access_key_revoke(void *priv, const char *id,
+				   struct kura_error *err)
+{
+	if (id == NULL ||
+	    strnlen(id, KURA_ACCESS_KEY_ID_MAX) >= KURA_ACCESS_KEY_ID_MAX)
+		return kura_fail(err, KURA_EINVAL, "bad access key id");
+	return sq_write_tx(priv, access_key_revoke_body, (void *)id, err);
+}
+
+struct ak_replace_arg {
+	const char *old_id;
+	const struct kura_access_key *k;
+};
+
+static enum kura_err access_key_replace_body(struct sq_conn *c, void *arg,
+					     struct kura_error *err)
+{
+	const struct ak_replace_arg *a = arg;
+	struct kura_access_key old;
+	bool found = false;
+	enum kura_err r = ak_read(c, a->old_id, &old, &found, err);
+
+	if (r == KURA_OK && !found)
+		r = kura_fail(err, KURA_ENOENT, "no access key '%s'",
+			      a->old_id);
+	else if (r == KURA_OK && !old.active)
+		r = kura_fail(err, KURA_ESTATE, "access key '%s' is revoked",
+			      a->old_id);
+	else if (r == KURA_OK && old.tenant_id != a->k->tenant_id)
+		r = kura_fail(err, KURA_ESTATE,
+			      "access key '%s' belongs to another tenant",
+			      a->old_id);
+	memset(&old, 0, sizeof(old));
+	if (r == KURA_OK)
+		r = ak_insert(c, a->k, err);
+	if (r == KURA_OK)
+		r = ak_revoke(c, a->old_id, err);
+	return r;
+}
+
+enum kura_err sq_access_key_replace(void *priv, const char *old_id,
+				    const struct kura_access_key *k,
+				    struct kura_error *err)
+{
+	struct ak_replace_arg a = { old_id, k };
+
+	if (old_id == NULL || k == NULL ||
+	    !sq_str_ok(k->id, sizeof(k->id), false) || !k->active)
+		return kura_fail(err, KURA_EINVAL, "bad access key");
+	if (k->secret_sealed_len > sizeof(k->secret_sealed))
+		return kura_fail(err, KURA_EINVAL, "bad sealed secret length");
+	return sq_write_tx(priv, access_key_replace_body, &a, err);
+}
