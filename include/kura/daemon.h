@@ -57,6 +57,8 @@ struct kura_seal_wait {
 	uint64_t ids[KURA_SEAL_WAIT_MAX];	/* else only these */
 	size_t n;
 	bool done;				/* nothing waits any more */
+	bool row_macs;		/* the first run: rows without a MAC get one */
+	size_t rows_macd;	/* how many did */
 };
 
 /* What the upgrade may seal, from the audit log's record of earlier runs:
@@ -65,6 +67,12 @@ struct kura_seal_wait {
 enum kura_err kura_daemon_seal_scope(struct kura_service *svc,
 				     struct kura_seal_wait *wait,
 				     struct kura_error *err);
+
+/* On the upgrade's first run only (wait->row_macs), give the tenant,
+ * access key, bucket and key rows written before schema 5 their MAC. */
+enum kura_err kura_daemon_row_mac_upgrade(struct kura_service *svc,
+					  struct kura_seal_wait *wait,
+					  struct kura_error *err);
 
 /* Seal the rows wait allows and update it; records the run in the audit
  * log ("meta.seal"); rows it may not seal are logged as an error. */

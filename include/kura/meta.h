@@ -47,6 +47,8 @@
 /* A metadata seal (docs/FORMAT.md §10): box nonce || sealed ETag || tag. */
 #define KURA_SEAL_MAX (12 + KURA_ETAG_MAX + 16)
 #define KURA_PARTS_DIGEST_LEN 32
+#define KURA_ROW_KEY_LEN 32
+#define KURA_ROW_MAC_LEN 32
 
 /* A tenant's state.  Suspended: its buckets and keys stay as they are,
  * but every request signed by one of its access keys is refused (auth.h
@@ -302,6 +304,33 @@ struct kura_rewrap {
 	uint8_t dek_wrapped[KURA_WRAPPED_DEK_LEN];
 };
 
+/*
+ * Row MACs (schema 5).  The rows that decide who may do what — tenants
+ * (name, state), access keys (tenant, active, sealed secret), buckets
+ * (tenant, name, key, default encryption) and kura keys (tenant, state,
+ * version) — each carry an HMAC-SHA256 of all their fields under the *row
+ * key*, which the service derives from the system key (so from the key
+ * provider) and hands to the store with set_row_key before anything else.
+ * The store computes the MAC of every row it writes and checks it on every
+ * row it reads: a row altered, moved to another tenant, renamed or given
+ * another row's MAC is KURA_EINTEGRITY, never a result.  A row written
+ * before schema 5 has no MAC: KURA_EBUSY while the upgrade marker
+ * (KURA_SEAL_PENDING) is set, KURA_EINTEGRITY otherwise; row_mac_upgrade
+ * gives such rows their MAC (the daemon calls it only on the upgrade's
+ * first run, see src/daemon/seal_job.c).  What a MAC cannot show is a row
+ * put back as it was earlier (a revoked key's older, active row): that is
+ * for kura audit verify --against-meta, which compares rows with the log.
+ * The encoding is backend-neutral (src/meta/rowmac.c).
+ */
+bool kura_row_mac_tenant(const uint8_t key[KURA_ROW_KEY_LEN], const struct kura_tenant *t,
+			 uint8_t out[KURA_ROW_MAC_LEN]);
+bool kura_row_mac_access_key(const uint8_t key[KURA_ROW_KEY_LEN],
+			     const struct kura_access_key *k, uint8_t out[KURA_ROW_MAC_LEN]);
+bool kura_row_mac_bucket(const uint8_t key[KURA_ROW_KEY_LEN], const struct kura_bucket *b,
+			 uint8_t out[KURA_ROW_MAC_LEN]);
+bool kura_row_mac_key(const uint8_t key[KURA_ROW_KEY_LEN], const struct kura_key *k,
+		      uint8_t out[KURA_ROW_MAC_LEN]);
+
 struct kura_meta_ops {
 	const char *name;	/* as named in [meta] driver = ... */
 	unsigned caps;		/* reserved, 0 */
@@ -312,6 +341,17 @@ struct kura_meta_ops {
 	enum kura_err (*open)(void *priv, const struct kura_config *cfg,
 			      const char *data_dir, struct kura_error *err);
 	void (*close)(void *priv);
+
+	/* The row key (see "Row MACs"), copied; set once after open and
+	 * before any call that reads or writes tenants, access keys, buckets
+	 * or keys (KURA_ESTATE until then).  The store wipes it at close. */
+	enum kura_err (*set_row_key)(void *priv, const uint8_t key[KURA_ROW_KEY_LEN],
+				     struct kura_error *err);
+	/* Give every tenant, access key, bucket and key row without a MAC
+	 * its MAC, in one transaction; *rows how many.  Only for the first
+	 * run of the schema-5 upgrade: it would launder planted rows later. */
+	enum kura_err (*row_mac_upgrade)(void *priv, size_t *rows,
+					 struct kura_error *err);
 
 	/* -- settings: small named values (system key, init markers) -- */
 

@@ -17,6 +17,8 @@
  * are counted, logged as an error and recorded, and stay integrity
  * failures.  Without an audit log ([audit] enabled = false, which kura
  * check reports as an error) there is no such proof: every run is a first.
+ * The rows of tenants, access keys, buckets and keys get their row MAC
+ * (meta.h "Row MACs") on the first run only, before anything reads them.
  *
  * Runs on the main thread only.
  */
@@ -95,14 +97,18 @@ enum kura_err kura_daemon_seal_scope(struct kura_service *svc, struct kura_seal_
 		kura_error_clear(err);
 		return KURA_OK;
 	}
-	if (rc != KURA_OK || svc->audit == NULL)
+	if (rc != KURA_OK)
 		return rc;
+	wait->row_macs = true;
+	if (svc->audit == NULL)
+		return KURA_OK;
 	snprintf(dir, sizeof(dir), "%s/audit", svc->data_dir);
 	rc = kura_audit_each(dir, history_one, &h, NULL, err);
 	if (rc != KURA_OK)
 		return rc;
 	if (!h.any && !h.sealed_start)
 		return KURA_OK;		/* the first run */
+	wait->row_macs = false;
 	*wait = h.last;
 	wait->all = false;
 	/* Finished once, or a server already ran on this database sealed
@@ -114,7 +120,7 @@ enum kura_err kura_daemon_seal_scope(struct kura_service *svc, struct kura_seal_
 
 /* The audit record of a run: counts, the buckets left waiting (decimal
  * strings: ids are 64-bit) and whether it finished. */
-static char *run_record(const struct kura_seal_report *rep)
+static char *run_record(const struct kura_seal_report *rep, size_t row_macs)
 {
 	json_t *waiting = json_array();
 	for (size_t i = 0; waiting && i < rep->n_waiting; i++) {
@@ -122,13 +128,31 @@ static char *run_record(const struct kura_seal_report *rep)
 		snprintf(id, sizeof(id), "%llu", (unsigned long long)rep->waiting[i]);
 		json_array_append_new(waiting, json_string(id));
 	}
-	json_t *d = json_pack("{s:I,s:I,s:I,s:o,s:I,s:b}", "objects", (json_int_t)rep->objects,
-			      "uploads", (json_int_t)rep->uploads, "upload_parts",
-			      (json_int_t)rep->parts, "waiting", waiting, "refused_buckets",
+	json_t *d = json_pack("{s:I,s:I,s:I,s:I,s:o,s:I,s:b}", "objects",
+			      (json_int_t)rep->objects, "uploads", (json_int_t)rep->uploads,
+			      "upload_parts", (json_int_t)rep->parts, "row_macs",
+			      (json_int_t)row_macs, "waiting", waiting, "refused_buckets",
 			      (json_int_t)rep->buckets_refused, "done", rep->done);
 	char *text = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(d);
 	return text;
+}
+
+enum kura_err kura_daemon_row_mac_upgrade(struct kura_service *svc, struct kura_seal_wait *wait,
+					  struct kura_error *err)
+{
+	size_t n = 0;
+	if (!wait->row_macs)
+		return KURA_OK;
+	enum kura_err rc = svc->meta->ops->row_mac_upgrade(svc->meta->priv, &n, err);
+	if (rc != KURA_OK)
+		return rc;
+	wait->row_macs = false;
+	wait->rows_macd = n;
+	if (n > 0)
+		kura_info(NULL, "row MACs: %zu tenant, access key, bucket and key rows written "
+			  "before schema 5 have theirs", n);
+	return KURA_OK;
 }
 
 enum kura_err kura_daemon_seal_upgrade(struct kura_service *svc, struct kura_seal_wait *wait,
@@ -155,7 +179,8 @@ enum kura_err kura_daemon_seal_upgrade(struct kura_service *svc, struct kura_sea
 	if (!rep.ran || (!was_all && rep.objects + rep.uploads + rep.parts == 0 &&
 			 rep.buckets_refused == 0 && !rep.done))
 		return KURA_OK;
-	char *detail = run_record(&rep);
+	char *detail = run_record(&rep, wait->rows_macd);
+	wait->rows_macd = 0;
 	if (detail == NULL)
 		return kura_fail(err, KURA_ENOMEM, "seal upgrade record");
 	kura_info(NULL, "metadata seals: sealed %zu objects, %zu uploads, %zu upload parts "

@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "kura/auth.h"
 #include "kura/daemon.h"
 #include "kura/fsutil.h"
@@ -319,6 +321,23 @@ static int open_log(const struct kura_config *cfg)
 	return 0;
 }
 
+/* A start refused; one refused because a row failed its integrity check
+ * (the root tenant's, say) is recorded too, when the log is open. */
+static void start_failed(struct kura_service *svc, const struct kura_error *err)
+{
+	kura_error(NULL, "cannot start: %s", err->msg);
+	if (err->code != KURA_EINTEGRITY || svc == NULL)
+		return;
+	struct kura_error e = { 0 };
+	json_t *d = json_pack("{s:s}", "what", err->msg);
+	char *detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
+	json_decref(d);
+	if (kura_service_audit_event(svc, "integrity", "integrity.failure", 0, NULL, detail,
+				     KURA_EINTEGRITY, &e) != KURA_OK)
+		kura_error(NULL, "audit log refused the integrity record: %s", e.msg);
+	free(detail);
+}
+
 int kura_daemon_run(const struct kura_config *cfg)
 {
 	struct kura_error err = { 0 };
@@ -350,11 +369,12 @@ int kura_daemon_run(const struct kura_config *cfg)
 	    kura_secret_harden_process(&err) != KURA_OK ||
 	    kura_service_open(cfg, KURA_SERVICE_INIT | KURA_SERVICE_OWNER, &svc,
 			      &err) != KURA_OK ||
+	    kura_daemon_seal_scope(svc, &seals, &err) != KURA_OK ||
+	    kura_daemon_row_mac_upgrade(svc, &seals, &err) != KURA_OK ||
 	    kura_daemon_bootstrap(svc, &err) != KURA_OK ||
 	    kura_service_recover(svc, &err) != KURA_OK ||
-	    kura_daemon_seal_scope(svc, &seals, &err) != KURA_OK ||
 	    kura_daemon_seal_upgrade(svc, &seals, &err) != KURA_OK) {
-		kura_error(NULL, "cannot start: %s", err.msg);
+		start_failed(svc, &err);
 		goto out;
 	}
 	if (kura_kms_watch(svc->kms, &err) != KURA_OK) {

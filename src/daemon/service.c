@@ -25,6 +25,7 @@
 #include "kura/daemon.h"
 #include "kura/dirlock.h"
 #include "kura/fsutil.h"
+#include "kura/hmac.h"
 #include "kura/log.h"
 #include "kura/service.h"
 #include "kura/banned.h"
@@ -325,6 +326,21 @@ enum kura_err kura_service_audit_checkpoint(struct kura_service *svc,
 	return kura_audit_checkpoint(svc->audit, err);
 }
 
+/* The metadata store's row key (meta.h "Row MACs"): derived from the
+ * system key, so whoever holds the database without the key provider can
+ * neither compute nor check it. */
+static enum kura_err set_row_key(struct kura_service *svc, struct kura_error *err)
+{
+	static const char label[] = "kura-row-mac-v1";
+	uint8_t key[KURA_ROW_KEY_LEN];
+	if (!kura_hmac_sha256(svc->system_key->data, svc->system_key->len, label,
+			      sizeof(label) - 1, key))
+		return kura_fail(err, KURA_EIO, "cannot derive the metadata row key");
+	enum kura_err rc = svc->meta->ops->set_row_key(svc->meta->priv, key, err);
+	kura_wipe(key, sizeof(key));
+	return rc;
+}
+
 enum kura_err kura_service_open(const struct kura_config *cfg, unsigned flags,
 				struct kura_service **out,
 				struct kura_error *err)
@@ -361,6 +377,8 @@ enum kura_err kura_service_open(const struct kura_config *cfg, unsigned flags,
 		goto fail;
 	if ((rc = kura_auth_system_key(svc->meta, svc->keys, flags & KURA_SERVICE_INIT,
 				       &svc->system_key, err)) != KURA_OK)
+		goto fail;
+	if ((rc = set_row_key(svc, err)) != KURA_OK)
 		goto fail;
 	if ((rc = kura_kms_new(svc->meta, svc->keys, cfg, &svc->kms, err)) != KURA_OK)
 		goto fail;

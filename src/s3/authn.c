@@ -176,8 +176,8 @@ bool s3_authenticate(struct s3_req *r)
 			 "suspended.", err.msg);
 		return false;
 	}
-	if (rc != KURA_OK) {
-		s3_error(r, S3_InternalError, NULL, err.msg);
+	if (rc != KURA_OK) {	/* a row that fails its MAC is recorded */
+		s3_error_from(r, rc, &err);
 		return false;
 	}
 

@@ -142,6 +142,11 @@ void s3_error_from(struct s3_req *r, enum kura_err code,
 	case KURA_ETOOBIG:
 		s3_error(r, S3_EntityTooLarge, NULL, detail);
 		break;
+	case KURA_EINTEGRITY:	/* a metadata row failed its MAC or seal */
+		s3_integrity_failure(r, r->bucket_name, r->key, r->key_len, NULL, detail);
+		s3_error(r, S3_InternalError,
+			 "Stored metadata failed its integrity check.", detail);
+		break;
 	default:
 		s3_error(r, S3_InternalError, NULL, detail);
 		break;

@@ -468,14 +468,17 @@ def test_rollback_of_a_whole_row_is_out_of_reach_of_seals(server):
 
 def make_legacy(server, etags, part_etags, upload_part_etags):
     """Turn a stopped server's meta.db back into a schema-4 database (the
-    last one without seals): no seal columns, ETags in the clear."""
+    last one without seals): no seal or row MAC columns, ETags in the
+    clear."""
     con = sqlite3.connect(db_path(server))
     try:
         for idx in ("objects_seal_bk", "uploads_seal_bk", "upload_parts_seal_bk"):
             con.execute(f"DROP INDEX {idx}")
         for table, cols in (("objects", ("seal", "seal_bk_id", "parts_digest")),
                             ("uploads", ("seal", "seal_bk_id")),
-                            ("upload_parts", ("seal", "seal_bk_id"))):
+                            ("upload_parts", ("seal", "seal_bk_id")),
+                            ("tenants", ("mac",)), ("access_keys", ("mac",)),
+                            ("buckets", ("mac",)), ("keys", ("mac",))):
             for col in cols:
                 con.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
         for (bucket, key), etag in etags.items():

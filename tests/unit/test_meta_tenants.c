@@ -1,7 +1,8 @@
 /*
  * test_meta_tenants.c — the tenant and access-key lifecycle of the SQLite
  * metadata store (meta.h, v4): tenant state, listing, deletion with its
- * refusals, access-key listing, revocation and rotation.
+ * refusals, access-key listing, revocation and rotation; the row MACs of
+ * tenants, access keys and keys against someone who edits the database.
  *
  * Each test works on a fresh database in its own mkdtemp directory.
  */
@@ -15,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sqlite3.h>
 
 #include "kura/config.h"
 #include "kura/meta.h"
@@ -30,6 +33,8 @@ struct fx {
 	struct kura_pool *pool;
 };
 
+static const uint8_t row_key[KURA_ROW_KEY_LEN] = { 0x6b, 0x75, 0x72, 0x61 };
+
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
@@ -40,6 +45,8 @@ static int setup(void **state)
 	assert_int_equal(kura_config_new(&f->cfg, &err), KURA_OK);
 	if (kura_meta_open(f->cfg, f->dir, &f->meta, &err) != KURA_OK)
 		fail_msg("open: %s", err.msg);
+	if (f->meta->ops->set_row_key(f->meta->priv, row_key, &err) != KURA_OK)
+		fail_msg("set_row_key: %s", err.msg);
 	f->ops = f->meta->ops;
 	f->priv = f->meta->priv;
 	f->pool = kura_pool_new(0);
@@ -270,6 +277,117 @@ static void test_tenant_delete(void **state)
 	assert_true(again > acme);
 }
 
+/* SQL straight on the database file, as someone with the data directory
+ * but no key would run it. */
+static void tamper(struct fx *f, const char *sql)
+{
+	char path[128];
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+	snprintf(path, sizeof(path), "%s/meta.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+	sqlite3_close(db);
+}
+
+static void test_row_macs(void **state)
+{
+	struct fx *f = *state;
+	struct kura_error err = { 0 };
+	struct kura_tenant t, *ts = NULL;
+	struct kura_access_key k, *ks = NULL;
+	struct kura_key key = { 0 }, gotk;
+	size_t n = 0;
+	uint64_t acme = tenant(f, "acme"), evil = tenant(f, "evil");
+	add_key(f, acme, "AKACME0000000000", 1000);
+	add_key(f, evil, "AKEVIL0000000000", 1000);
+
+	/* An access key moved to another tenant. */
+	tamper(f, "UPDATE access_keys SET tenant_id = (SELECT id FROM tenants "
+		  "WHERE name = 'acme') WHERE id = 'AKEVIL0000000000'");
+	assert_int_equal(f->ops->access_key_get(f->priv, "AKEVIL0000000000", &k, &err),
+			 KURA_EINTEGRITY);
+	assert_non_null(strstr(err.msg, "AKEVIL0000000000"));
+	kura_error_clear(&err);
+	/* Listing the tenant finds it too: no list hides a bad row. */
+	assert_int_equal(f->ops->access_key_list(f->priv, acme, f->pool, &ks, &n, &err),
+			 KURA_EINTEGRITY);
+	kura_error_clear(&err);
+	tamper(f, "UPDATE access_keys SET tenant_id = (SELECT id FROM tenants "
+		  "WHERE name = 'evil') WHERE id = 'AKEVIL0000000000'");
+	assert_int_equal(f->ops->access_key_get(f->priv, "AKEVIL0000000000", &k, &err),
+			 KURA_OK);
+
+	/* A revoked key made active again; its revocation cannot be undone
+	 * either (the row is read and checked first). */
+	assert_int_equal(f->ops->access_key_revoke(f->priv, "AKACME0000000000", &err),
+			 KURA_OK);
+	tamper(f, "UPDATE access_keys SET active = 1 WHERE id = 'AKACME0000000000'");
+	assert_int_equal(f->ops->access_key_get(f->priv, "AKACME0000000000", &k, &err),
+			 KURA_EINTEGRITY);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->access_key_revoke(f->priv, "AKACME0000000000", &err),
+			 KURA_EINTEGRITY);
+	kura_error_clear(&err);
+
+	/* A suspended tenant resumed behind kura's back; a tenant renamed;
+	 * one tenant's MAC copied onto another. */
+	assert_int_equal(f->ops->tenant_set_state(f->priv, evil, KURA_TENANT_SUSPENDED, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->tenant_get(f->priv, evil, &t, &err), KURA_OK);
+	assert_int_equal(t.state, KURA_TENANT_SUSPENDED);
+	tamper(f, "UPDATE tenants SET state = 0 WHERE name = 'evil'");
+	assert_int_equal(f->ops->tenant_get(f->priv, evil, &t, &err), KURA_EINTEGRITY);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->tenant_list(f->priv, f->pool, &ts, &n, &err),
+			 KURA_EINTEGRITY);
+	kura_error_clear(&err);
+	tamper(f, "UPDATE tenants SET state = 1 WHERE name = 'evil'");
+	assert_int_equal(f->ops->tenant_get(f->priv, evil, &t, &err), KURA_OK);
+	tamper(f, "UPDATE tenants SET name = 'acme2' WHERE name = 'acme'");
+	assert_int_equal(f->ops->tenant_get_by_name(f->priv, "acme2", &t, &err),
+			 KURA_EINTEGRITY);
+	kura_error_clear(&err);
+	tamper(f, "UPDATE tenants SET name = 'acme' WHERE name = 'acme2'");
+	tamper(f, "UPDATE tenants SET mac = (SELECT mac FROM tenants WHERE "
+		  "name = 'evil') WHERE name = 'acme'");
+	assert_int_equal(f->ops->tenant_get(f->priv, acme, &t, &err), KURA_EINTEGRITY);
+	kura_error_clear(&err);
+	/* A row without a MAC, and no upgrade pending. */
+	tamper(f, "UPDATE tenants SET mac = NULL WHERE name = 'acme'");
+	assert_int_equal(f->ops->tenant_get(f->priv, acme, &t, &err), KURA_EINTEGRITY);
+	assert_non_null(strstr(err.msg, "no MAC"));
+	kura_error_clear(&err);
+	/* Nothing is created on a tenant that fails its check. */
+	add_key(f, evil, "AKEVIL1111111111", 2000);
+	access_key(&k, acme, "AKACME1111111111", 2000);
+	assert_int_equal(f->ops->access_key_create(f->priv, &k, &err), KURA_EINTEGRITY);
+	kura_error_clear(&err);
+
+	/* A disabled key enabled in the database. */
+	key.tenant_id = evil;
+	snprintf(key.name, sizeof(key.name), "named");
+	key.kind = KURA_KEY_NAMED;
+	key.state = KURA_KEY_ENABLED;
+	key.current_version = 1;
+	snprintf(key.provider, sizeof(key.provider), "local");
+	assert_int_equal(f->ops->key_create(f->priv, &key, "kek-1", &err), KURA_OK);
+	assert_int_equal(f->ops->key_get(f->priv, key.id, &gotk, &err), KURA_OK);
+	assert_int_equal(f->ops->key_set_state(f->priv, key.id, KURA_KEY_DISABLED, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->key_get(f->priv, key.id, &gotk, &err), KURA_OK);
+	assert_int_equal(gotk.state, KURA_KEY_DISABLED);
+	tamper(f, "UPDATE keys SET state = 1 WHERE name = 'named'");
+	assert_int_equal(f->ops->key_get(f->priv, key.id, &gotk, &err), KURA_EINTEGRITY);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->key_get_by_name(f->priv, evil, "named", &gotk, &err),
+			 KURA_EINTEGRITY);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->key_set_state(f->priv, key.id, KURA_KEY_ENABLED, &err),
+			 KURA_EINTEGRITY);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +396,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_access_key_lifecycle, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tenant_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_row_macs, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

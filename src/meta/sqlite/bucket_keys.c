@@ -17,19 +17,26 @@
 #include "sqlite_int.h"
 #include "kura/banned.h"
 
-/* A bucket key with its bucket's tenant, its KEK id and both states. */
+/* A bucket key with its KEK id and version state, then its key's and its
+ * bucket's whole rows: the tenant and the key's state it reports come
+ * from rows whose MAC was checked. */
 #define BK_COLS                                                             \
 	"SELECT bk.id, bk.bucket_id, bk.key_id, bk.key_version, bk.wrapped, "  \
-	"bk.current, bk.created_ms, bk.retired_ms, b.tenant_id, kv.kek_id, "  \
-	"k.state, kv.state FROM bucket_keys bk "                              \
+	"bk.current, bk.created_ms, bk.retired_ms, kv.kek_id, kv.state, "     \
+	SQ_KEY_FIELDS("k.") ", " SQ_BUCKET_FIELDS("b.") " FROM bucket_keys bk " \
 	"JOIN buckets b ON b.id = bk.bucket_id "                              \
 	"JOIN keys k ON k.id = bk.key_id "                                    \
 	"JOIN key_versions kv ON kv.key_id = bk.key_id AND "                  \
 	"kv.version = bk.key_version "
+#define BK_KEY_BASE 10
+#define BK_BUCKET_BASE (BK_KEY_BASE + SQ_KEY_NCOLS)
 
 /* One row of BK_COLS. */
 static void bk_row(struct sq_stmt *st, struct kura_bucket_key *bk)
 {
+	struct kura_key k;
+	struct kura_bucket b;
+
 	memset(bk, 0, sizeof(*bk));
 	bk->id = sq_col_u64(st, 0);
 	bk->bucket_id = sq_col_u64(st, 1);
@@ -41,10 +48,12 @@ static void bk_row(struct sq_stmt *st, struct kura_bucket_key *bk)
 	bk->current = sq_col_int(st, 5) != 0;
 	bk->created_ms = sq_col_i64(st, 6);
 	bk->retired_ms = sq_col_i64(st, 7);
-	bk->tenant_id = sq_col_u64(st, 8);
-	bk->key_state = (enum kura_key_state)sq_col_int(st, 10);
-	bk->version_state = (enum kura_key_version_state)sq_col_int(st, 11);
-	sq_col_text(st, 9, bk->kek_id, sizeof(bk->kek_id), "kek id");
+	sq_col_text(st, 8, bk->kek_id, sizeof(bk->kek_id), "kek id");
+	bk->version_state = (enum kura_key_version_state)sq_col_int(st, 9);
+	sq_key_row(st, BK_KEY_BASE, &k);
+	sq_bucket_row(st, BK_BUCKET_BASE, &b);
+	bk->key_state = k.state;
+	bk->tenant_id = b.tenant_id;
 }
 
 /* ---- reading ---- */

@@ -6,7 +6,8 @@
  * A bucket id is random, chosen by the caller, and never reused: deleting
  * or purging a bucket records its id in retired_buckets, and creating one
  * refuses a retired id (every blob's AAD names its bucket).  Bucket names
- * are unique across all tenants, as in S3.
+ * are unique across all tenants, as in S3.  Every row carries its MAC
+ * (rowmacs.c), checked whenever the row is read, even for its tenant only.
  *
  * Threading: any thread; each call takes its own connection, writes go
  * through sq_write_tx.
@@ -15,49 +16,75 @@
 #include "sqlite_int.h"
 #include "kura/banned.h"
 
-#define BUCKET_COLS                                                         \
-	"SELECT id, tenant_id, name, region, created_ms, key_id, "            \
-	"default_sse, default_kms_key_id FROM buckets "
+#define BUCKET_COLS "SELECT " SQ_BUCKET_FIELDS("") " FROM buckets "
 
-static const struct sq_sql sql_bucket_exists = {
-	"lookup", "SELECT 1 FROM buckets WHERE id = ?1"
+void sq_bucket_fields(struct sq_stmt *st, int base, struct kura_bucket *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->id = sq_col_u64(st, base);
+	b->tenant_id = sq_col_u64(st, base + 1);
+	sq_col_text(st, base + 2, b->name, sizeof(b->name), "bucket name");
+	sq_col_text(st, base + 3, b->region, sizeof(b->region), "region");
+	b->created_ms = sq_col_i64(st, base + 4);
+	b->key_id = sq_col_opt_u64(st, base + 5);
+	b->default_sse = (enum kura_sse)sq_col_int(st, base + 6);
+	b->default_kms_key_id = sq_col_opt_u64(st, base + 7);
+}
+
+void sq_bucket_row(struct sq_stmt *st, int base, struct kura_bucket *b)
+{
+	sq_bucket_fields(st, base, b);
+	sq_col_row_mac(st, base + SQ_BUCKET_NCOLS - 1, SQ_ROW_BUCKET, b);
+}
+
+static void bucket_row(struct sq_stmt *st, struct kura_bucket *b)
+{
+	sq_bucket_row(st, 0, b);
+}
+
+static const struct sq_sql sql_bucket_get = {
+	"get bucket", BUCKET_COLS "WHERE name = ?1"
+};
+static const struct sq_sql sql_bucket_get_id = {
+	"bucket", BUCKET_COLS "WHERE id = ?1"
 };
 
-enum kura_err sq_bucket_check(struct sq_conn *c, uint64_t id,
-			      struct kura_error *err)
+/* Bucket id on c, checked: KURA_ENOENT when there is none. */
+static enum kura_err bucket_fetch(struct sq_conn *c, uint64_t id,
+				  struct kura_bucket *b, struct kura_error *err)
 {
-	bool found = false;
-	enum kura_err r = sq_exists_u64(c, &sql_bucket_exists, id, &found, err);
+	struct sq_stmt st;
+	bool found;
+	enum kura_err r;
 
+	sq_begin(&st, c, &sql_bucket_get_id, err);
+	sq_bind_u64(&st, 1, id);
+	found = sq_row(&st);
+	if (found)
+		bucket_row(&st, b);
+	r = sq_end(&st);
 	if (r == KURA_OK && !found)
 		r = kura_fail(err, KURA_ENOENT, "no bucket %016llx",
 			      (unsigned long long)id);
 	return r;
 }
 
-static const struct sq_sql sql_bucket_tenant = {
-	"get bucket", "SELECT tenant_id FROM buckets WHERE id = ?1"
-};
+enum kura_err sq_bucket_check(struct sq_conn *c, uint64_t id,
+			      struct kura_error *err)
+{
+	struct kura_bucket b;
+
+	return bucket_fetch(c, id, &b, err);
+}
 
 enum kura_err sq_bucket_tenant(struct sq_conn *c, uint64_t bucket_id,
 			       uint64_t *tenant_id, struct kura_error *err)
 {
-	struct sq_stmt st;
-	uint64_t t = 0;
-	bool found;
-	enum kura_err r;
+	struct kura_bucket b;
+	enum kura_err r = bucket_fetch(c, bucket_id, &b, err);
 
-	sq_begin(&st, c, &sql_bucket_tenant, err);
-	sq_bind_u64(&st, 1, bucket_id);
-	found = sq_row(&st);
-	if (found)
-		t = sq_col_u64(&st, 0);
-	r = sq_end(&st);
-	if (r == KURA_OK && !found)
-		r = kura_fail(err, KURA_ENOENT, "no bucket %016llx",
-			      (unsigned long long)bucket_id);
 	if (r == KURA_OK)
-		*tenant_id = t;
+		*tenant_id = b.tenant_id;
 	return r;
 }
 
@@ -69,7 +96,8 @@ static const struct sq_sql sql_bucket_retired = {
 static const struct sq_sql sql_bucket_insert = {
 	"insert bucket",
 	"INSERT INTO buckets (id, tenant_id, name, region, created_ms, "
-	"key_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+	"key_id, default_sse, default_kms_key_id, mac) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, NULL, ?7)"
 };
 
 struct bucket_create_arg {
@@ -112,6 +140,7 @@ static enum kura_err bucket_create_body(struct sq_conn *c, void *arg,
 {
 	struct bucket_create_arg *a = arg;
 	const struct kura_bucket *b = a->b;
+	struct kura_bucket row;
 	struct sq_stmt st;
 	uint64_t key_id = b->key_id;
 	bool found = false;
@@ -136,6 +165,11 @@ static enum kura_err bucket_create_body(struct sq_conn *c, void *arg,
 	if (r != KURA_OK)
 		return r;
 
+	/* The row as stored: no default encryption yet. */
+	row = *b;
+	row.key_id = key_id;
+	row.default_sse = KURA_SSE_S3;
+	row.default_kms_key_id = 0;
 	sq_begin(&st, c, &sql_bucket_insert, err);
 	sq_bind_u64(&st, 1, b->id);
 	sq_bind_u64(&st, 2, b->tenant_id);
@@ -143,6 +177,7 @@ static enum kura_err bucket_create_body(struct sq_conn *c, void *arg,
 	sq_bind_text(&st, 4, b->region);
 	sq_bind_i64(&st, 5, b->created_ms);
 	sq_bind_u64(&st, 6, key_id);
+	sq_bind_row_mac(&st, 7, SQ_ROW_BUCKET, &row);
 	sq_run(&st);
 	r = sq_end_unique(&st, "bucket '%s' exists", b->name);
 	if (r == KURA_OK)
@@ -213,6 +248,8 @@ enum kura_err sq_bucket_create(void *priv, struct kura_bucket *b,
 	if (r != KURA_OK)
 		return r;
 	b->key_id = a.key_id;
+	b->default_sse = KURA_SSE_S3;
+	b->default_kms_key_id = 0;
 	if (new_key != NULL) {
 		new_key->id = a.key_id;
 		new_key->tenant_id = b->tenant_id;
@@ -229,27 +266,6 @@ enum kura_err sq_bucket_create(void *priv, struct kura_bucket *b,
 }
 
 /* ---- reading ---- */
-
-/* One row of BUCKET_COLS. */
-static void bucket_row(struct sq_stmt *st, struct kura_bucket *b)
-{
-	memset(b, 0, sizeof(*b));
-	b->id = sq_col_u64(st, 0);
-	b->tenant_id = sq_col_u64(st, 1);
-	sq_col_text(st, 2, b->name, sizeof(b->name), "bucket name");
-	sq_col_text(st, 3, b->region, sizeof(b->region), "region");
-	b->created_ms = sq_col_i64(st, 4);
-	b->key_id = sq_col_opt_u64(st, 5);
-	b->default_sse = (enum kura_sse)sq_col_int(st, 6);
-	b->default_kms_key_id = sq_col_opt_u64(st, 7);
-}
-
-static const struct sq_sql sql_bucket_get = {
-	"get bucket", BUCKET_COLS "WHERE name = ?1"
-};
-static const struct sq_sql sql_bucket_get_id = {
-	"bucket", BUCKET_COLS "WHERE id = ?1"
-};
 
 /* Bucket name (when not NULL) or id. */
 static enum kura_err bucket_read(struct sq_store *m, const char *name,
@@ -456,8 +472,8 @@ enum kura_err sq_bucket_purge(void *priv, uint64_t bucket_id,
 
 static const struct sq_sql sql_bucket_set_enc = {
 	"set bucket encryption",
-	"UPDATE buckets SET default_sse = ?2, default_kms_key_id = ?3 "
-	"WHERE id = ?1"
+	"UPDATE buckets SET default_sse = ?2, default_kms_key_id = ?3, "
+	"mac = ?4 WHERE id = ?1"
 };
 
 struct set_enc_arg {
@@ -472,12 +488,12 @@ static enum kura_err set_enc_body(struct sq_conn *c, void *arg,
 	struct set_enc_arg *a = arg;
 	struct sq_stmt st;
 	struct kura_key k;
-	uint64_t tenant_id = 0;
-	enum kura_err r = sq_bucket_tenant(c, a->bucket_id, &tenant_id, err);
+	struct kura_bucket b;
+	enum kura_err r = bucket_fetch(c, a->bucket_id, &b, err);
 
 	if (r == KURA_OK && a->sse == KURA_SSE_KMS) {
 		r = sq_key_fetch(c, a->kms_key_id, &k, err);
-		if (r == KURA_OK && k.tenant_id != tenant_id)
+		if (r == KURA_OK && k.tenant_id != b.tenant_id)
 			r = kura_fail(err, KURA_EPERM,
 				      "key %llu belongs to another tenant",
 				      (unsigned long long)a->kms_key_id);
@@ -487,10 +503,13 @@ static enum kura_err set_enc_body(struct sq_conn *c, void *arg,
 	}
 	if (r != KURA_OK)
 		return r;
+	b.default_sse = a->sse;
+	b.default_kms_key_id = a->sse == KURA_SSE_KMS ? a->kms_key_id : 0;
 	sq_begin(&st, c, &sql_bucket_set_enc, err);
 	sq_bind_u64(&st, 1, a->bucket_id);
 	sq_bind_i64(&st, 2, (int)a->sse);
-	sq_bind_opt_u64(&st, 3, a->sse == KURA_SSE_KMS ? a->kms_key_id : 0);
+	sq_bind_opt_u64(&st, 3, b.default_kms_key_id);
+	sq_bind_row_mac(&st, 4, SQ_ROW_BUCKET, &b);
 	return sq_exec(&st);
 }
 
@@ -573,3 +592,28 @@ enum kura_err sq_bucket_blobs(void *priv, uint64_t bucket_id,
 	sq_conn_release(m, c);
 	return r;
 }
+
+/* ---- the row MAC upgrade (rowmacs.c) ---- */
+
+static const struct sq_sql sql_bucket_unmacd = {
+	"row MAC upgrade", BUCKET_COLS "WHERE mac IS NULL"
+};
+static const struct sq_sql sql_bucket_mac = {
+	"row MAC upgrade",
+	"UPDATE buckets SET mac = ?1 WHERE id = ?2 AND mac IS NULL"
+};
+
+static void bucket_fields(struct sq_stmt *st, void *row)
+{
+	sq_bucket_fields(st, 0, row);
+}
+
+static void bucket_key(struct sq_stmt *st, const void *row)
+{
+	sq_bind_u64(st, 2, ((const struct kura_bucket *)row)->id);
+}
+
+const struct sq_mac_table sq_bucket_macs = {
+	SQ_ROW_BUCKET, sizeof(struct kura_bucket), &sql_bucket_unmacd,
+	bucket_fields, &sql_bucket_mac, bucket_key,
+};

@@ -63,6 +63,7 @@ static enum kura_err conn_new(struct sq_store *m, struct sq_conn **out,
 
 	if (c == NULL)
 		return kura_fail(err, KURA_ENOMEM, "out of memory");
+	c->m = m;
 	/* No CREATE: the file was made with mode 0600 by the opener. */
 	rc = sqlite3_open_v2(m->path, &c->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |

@@ -26,9 +26,7 @@
 #include "sqlite_int.h"
 #include "kura/banned.h"
 
-#define KEY_COLS                                                            \
-	"SELECT id, tenant_id, name, kind, state, current_version, provider, " \
-	"imported, created_ms, changed_ms FROM keys "
+#define KEY_COLS "SELECT " SQ_KEY_FIELDS("") " FROM keys "
 
 /* ---- the key generation ---- */
 
@@ -78,21 +76,61 @@ enum kura_err sq_key_generation(void *priv, uint64_t *gen,
 
 /* ---- records ---- */
 
-/* One row of KEY_COLS. */
-static void key_row(struct sq_stmt *st, struct kura_key *k)
+void sq_key_fields(struct sq_stmt *st, int base, struct kura_key *k)
 {
 	memset(k, 0, sizeof(*k));
-	k->id = sq_col_u64(st, 0);
-	k->tenant_id = sq_col_u64(st, 1);
-	sq_col_text(st, 2, k->name, sizeof(k->name), "key name");
-	k->kind = (enum kura_key_kind)sq_col_int(st, 3);
-	k->state = (enum kura_key_state)sq_col_int(st, 4);
-	k->current_version =
-		(uint32_t)sq_col_range(st, 5, 1, UINT32_MAX, "key version");
-	sq_col_text(st, 6, k->provider, sizeof(k->provider), "key provider");
-	k->imported = sq_col_int(st, 7) != 0;
-	k->created_ms = sq_col_i64(st, 8);
-	k->changed_ms = sq_col_i64(st, 9);
+	k->id = sq_col_u64(st, base);
+	k->tenant_id = sq_col_u64(st, base + 1);
+	sq_col_text(st, base + 2, k->name, sizeof(k->name), "key name");
+	k->kind = (enum kura_key_kind)sq_col_int(st, base + 3);
+	k->state = (enum kura_key_state)sq_col_int(st, base + 4);
+	k->current_version = (uint32_t)sq_col_range(st, base + 5, 1,
+						    UINT32_MAX, "key version");
+	sq_col_text(st, base + 6, k->provider, sizeof(k->provider),
+		    "key provider");
+	k->imported = sq_col_int(st, base + 7) != 0;
+	k->created_ms = sq_col_i64(st, base + 8);
+	k->changed_ms = sq_col_i64(st, base + 9);
+}
+
+void sq_key_row(struct sq_stmt *st, int base, struct kura_key *k)
+{
+	sq_key_fields(st, base, k);
+	sq_col_row_mac(st, base + SQ_KEY_NCOLS - 1, SQ_ROW_KEY, k);
+}
+
+/* One row of KEY_COLS, checked against its MAC. */
+static void key_row(struct sq_stmt *st, struct kura_key *k)
+{
+	sq_key_row(st, 0, k);
+}
+
+/* Every change of a key row: all it may change, with the new MAC. */
+static const struct sq_sql sql_key_write = {
+	"write key",
+	"UPDATE keys SET state = ?2, current_version = ?3, changed_ms = ?4, "
+	"mac = ?5 WHERE id = ?1"
+};
+
+/* Write key row k (as read in this transaction, then changed) with its
+ * new MAC. */
+static enum kura_err key_write(struct sq_conn *c, const struct kura_key *k,
+				  struct kura_error *err)
+{
+	struct sq_stmt st;
+	enum kura_err r;
+
+	sq_begin(&st, c, &sql_key_write, err);
+	sq_bind_u64(&st, 1, k->id);
+	sq_bind_i64(&st, 2, (int)k->state);
+	sq_bind_i64(&st, 3, k->current_version);
+	sq_bind_i64(&st, 4, k->changed_ms);
+	sq_bind_row_mac(&st, 5, SQ_ROW_KEY, k);
+	r = sq_exec(&st);
+	if (r == KURA_OK && st.changes != 1)
+		r = kura_fail(err, KURA_ENOENT, "no key %llu",
+			      (unsigned long long)k->id);
+	return r;
 }
 
 static const struct sq_sql sql_key_get = { "get key", KEY_COLS "WHERE id = ?1" };
@@ -313,6 +351,7 @@ enum kura_err sq_key_insert(struct sq_conn *c, const struct kura_key *k,
 			    struct kura_error *err)
 {
 	struct sq_stmt st;
+	struct kura_key row;
 	uint64_t kid = 0;
 	enum kura_err r = sq_tenant_check(c, k->tenant_id, err);
 
@@ -330,6 +369,15 @@ enum kura_err sq_key_insert(struct sq_conn *c, const struct kura_key *k,
 	if (sq_row(&st))
 		kid = sq_col_u64(&st, 0);
 	r = sq_end_unique(&st, "key '%s' exists", k->name);
+	if (r == KURA_OK) {
+		/* The MAC covers the id, which only the insert assigns. */
+		row = *k;
+		row.id = kid;
+		row.current_version = 1;
+		row.created_ms = created;
+		row.changed_ms = changed;
+		r = key_write(c, &row, err);
+	}
 	if (r == KURA_OK)
 		r = keyver_insert(c, kid, 1, kek_id, created, err);
 	if (r == KURA_OK)
@@ -377,23 +425,15 @@ enum kura_err sq_key_create(void *priv, struct kura_key *k, const char *kek_id,
 
 /* ---- lifecycle ---- */
 
-static const struct sq_sql sql_key_set_state = {
-	"set key state",
-	"UPDATE keys SET state = ?2, changed_ms = ?3 WHERE id = ?1"
-};
-
-/* Set key_id's state (and changed_ms) to state. */
-static enum kura_err key_state_write(struct sq_conn *c, uint64_t key_id,
+/* Set k's state (and changed_ms) to state; k was read in this
+ * transaction. */
+static enum kura_err key_state_write(struct sq_conn *c, struct kura_key *k,
 				     enum kura_key_state state,
 				     struct kura_error *err)
 {
-	struct sq_stmt st;
-
-	sq_begin(&st, c, &sql_key_set_state, err);
-	sq_bind_u64(&st, 1, key_id);
-	sq_bind_i64(&st, 2, (int)state);
-	sq_bind_i64(&st, 3, kura_now_ms());
-	return sq_exec(&st);
+	k->state = state;
+	k->changed_ms = kura_now_ms();
+	return key_write(c, k, err);
 }
 
 struct key_state_arg {
@@ -415,7 +455,7 @@ static enum kura_err key_set_state_body(struct sq_conn *c, void *arg,
 				 k.name);
 	if (k.state == a->state)
 		return KURA_OK;
-	r = key_state_write(c, a->key_id, a->state, err);
+	r = key_state_write(c, &k, a->state, err);
 	if (r == KURA_OK)
 		r = sq_gen_bump(c, err);
 	return r;
@@ -566,7 +606,7 @@ static enum kura_err key_destroyed_body(struct sq_conn *c, void *arg,
 	for (size_t i = 0; r == KURA_OK && i < 3; i++)
 		r = sq_exec_u64(c, &sql_key_destroy_steps[i], *key_id, err);
 	if (r == KURA_OK)
-		r = key_state_write(c, *key_id, KURA_KEY_DESTROYED, err);
+		r = key_state_write(c, &k, KURA_KEY_DESTROYED, err);
 	if (r == KURA_OK)
 		r = sq_gen_bump(c, err);
 	return r;
@@ -583,10 +623,6 @@ enum kura_err sq_key_destroyed(void *priv, uint64_t key_id,
 static const struct sq_sql sql_keyver_retire = {
 	"retire key version",
 	"UPDATE key_versions SET state = 2 WHERE key_id = ?1 AND state = 1"
-};
-static const struct sq_sql sql_key_set_version = {
-	"set key version",
-	"UPDATE keys SET current_version = ?2, changed_ms = ?3 WHERE id = ?1"
 };
 /* Retire the pair's current bucket key unless it is already the new
  * version's (a bucket named twice). */
@@ -614,23 +650,21 @@ struct rotate_arg {
 };
 
 /* The key's next version v becomes current (it first: the new bucket
- * keys reference it). */
+ * keys reference it); k was read in this transaction. */
 static enum kura_err rotate_version(struct sq_conn *c,
-				    const struct rotate_arg *a, uint32_t v,
+				    const struct rotate_arg *a,
+				    struct kura_key *k, uint32_t v,
 				    struct kura_error *err)
 {
-	struct sq_stmt st;
 	enum kura_err r = sq_exec_u64(c, &sql_keyver_retire, a->key_id, err);
 
 	if (r == KURA_OK)
 		r = keyver_insert(c, a->key_id, v, a->kek_id, a->now, err);
 	if (r != KURA_OK)
 		return r;
-	sq_begin(&st, c, &sql_key_set_version, err);
-	sq_bind_u64(&st, 1, a->key_id);
-	sq_bind_i64(&st, 2, v);
-	sq_bind_i64(&st, 3, a->now);
-	return sq_exec(&st);
+	k->current_version = v;
+	k->changed_ms = a->now;
+	return key_write(c, k, err);
 }
 
 /* Bucket key i of the rotation replaces its bucket's current one, which
@@ -715,7 +749,7 @@ static enum kura_err key_rotate_body(struct sq_conn *c, void *arg,
 		return kura_fail(err, KURA_EINVAL, "key '%s': no more versions",
 				 k.name);
 	v = k.current_version + 1;
-	r = rotate_version(c, a, v, err);
+	r = rotate_version(c, a, &k, v, err);
 	for (size_t i = 0; r == KURA_OK && i < a->n; i++)
 		r = rotate_bucket(c, a, i, v, k.name, err);
 	if (r == KURA_OK)
@@ -765,3 +799,28 @@ out:
 	free(a.ids);
 	return r;
 }
+
+/* ---- the row MAC upgrade (rowmacs.c) ---- */
+
+static const struct sq_sql sql_key_unmacd = {
+	"row MAC upgrade", KEY_COLS "WHERE mac IS NULL"
+};
+static const struct sq_sql sql_key_mac = {
+	"row MAC upgrade",
+	"UPDATE keys SET mac = ?1 WHERE id = ?2 AND mac IS NULL"
+};
+
+static void key_fields(struct sq_stmt *st, void *row)
+{
+	sq_key_fields(st, 0, row);
+}
+
+static void key_key(struct sq_stmt *st, const void *row)
+{
+	sq_bind_u64(st, 2, ((const struct kura_key *)row)->id);
+}
+
+const struct sq_mac_table sq_key_macs = {
+	SQ_ROW_KEY, sizeof(struct kura_key), &sql_key_unmacd, key_fields,
+	&sql_key_mac, key_key,
+};

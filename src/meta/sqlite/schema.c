@@ -293,7 +293,9 @@ static const char *const migrations[] = {
 	("ALTER TABLE tenants ADD COLUMN state INTEGER NOT NULL DEFAULT 0 "
 	 "CHECK (state IN (0, 1));\n"),
 
-	/* 4 -> 5: metadata seals (docs/FORMAT.md §10).  Existing rows keep a
+	/* 4 -> 5: metadata seals (docs/FORMAT.md §10) and row MACs (meta.h
+	 * "Row MACs").  Existing rows keep a NULL MAC until the upgrade's
+	 * first run gives them one (row_mac_upgrade).  Existing rows keep a
 	 * NULL seal and seal_bk_id — "never sealed" — until the upgrade job
 	 * (src/kms/seal.c) seals them with the keys, which SQL does not
 	 * have.  seal_bk_id has no foreign key: a seal whose bucket key went
@@ -309,9 +311,13 @@ static const char *const migrations[] = {
 	 "CREATE INDEX objects_seal_bk ON objects(seal_bk_id, bucket_id);\n"
 	 "CREATE INDEX uploads_seal_bk ON uploads(seal_bk_id, bucket_id);\n"
 	 "CREATE INDEX upload_parts_seal_bk ON upload_parts(seal_bk_id);\n"
+	 "ALTER TABLE tenants ADD COLUMN mac BLOB;\n"
+	 "ALTER TABLE access_keys ADD COLUMN mac BLOB;\n"
+	 "ALTER TABLE buckets ADD COLUMN mac BLOB;\n"
+	 "ALTER TABLE keys ADD COLUMN mac BLOB;\n"
 	 "INSERT INTO settings (name, value) SELECT 'seal_pending', x'01' "
 	 "WHERE EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM "
-	 "uploads);\n"),
+	 "uploads) OR EXISTS (SELECT 1 FROM tenants);\n"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 
+#include "kura/secret.h"
 #include "sqlite_int.h"
 #include "kura/banned.h"
 
@@ -16,7 +17,10 @@ static void sqlite_close(void *priv)
 {
 	struct sq_store *m = priv;
 
-	if (m == NULL || !m->live)
+	if (m == NULL)
+		return;
+	kura_wipe(m->row_key, sizeof(m->row_key));
+	if (!m->live)
 		return;
 	sq_pool_close(m);
 }
@@ -63,6 +67,8 @@ const struct kura_meta_ops kura_meta_sqlite = {
 	.priv_size = sizeof(struct sq_store),
 	.open = sqlite_open,
 	.close = sqlite_close,
+	.set_row_key = sq_set_row_key,
+	.row_mac_upgrade = sq_row_mac_upgrade,
 	.setting_get = sq_setting_get,
 	.setting_insert = sq_setting_insert,
 	.setting_delete = sq_setting_delete,

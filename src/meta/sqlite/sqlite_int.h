@@ -18,6 +18,7 @@
  *   objects.c      objects, their parts and tags, key ranges of listings
  *   uploads.c      multipart uploads and their parts
  *   seals.c        metadata seals: rows to seal, storing new seals
+ *   rowmacs.c      row MACs of tenants, access keys, buckets and keys
  *   gc.c           the blob garbage queue and blob references
  *
  * Each file declares the SQL it runs next to the code that runs it, as a
@@ -82,6 +83,7 @@ struct sq_slot {
 };
 
 struct sq_conn {
+	struct sq_store *m;		/* the store it belongs to */
 	sqlite3 *db;
 	struct sq_conn *next;		/* in the idle list */
 	struct sq_slot cache[SQ_CACHE_SLOTS];	/* prepared statements */
@@ -95,6 +97,9 @@ struct sq_store {
 	pthread_mutex_t write_mu;	/* one writer at a time in-process */
 	struct sq_conn *idle;
 	unsigned total;			/* connections open or being opened */
+	/* Set once by set_row_key before the first call that uses it. */
+	uint8_t row_key[KURA_ROW_KEY_LEN];
+	bool row_key_set;
 };
 
 /* conn.c */
@@ -357,6 +362,24 @@ enum kura_err sq_bucket_check(struct sq_conn *c, uint64_t id,
 enum kura_err sq_bucket_tenant(struct sq_conn *c, uint64_t bucket_id,
 			       uint64_t *tenant_id, struct kura_error *err);
 
+/* The columns of a key and of a bucket row, MAC last, prefixed by p (a
+ * table alias such as "k." or ""), and their readers: the fields from
+ * column base on, then the MAC checked (sq_*_row) or not (sq_*_fields). */
+#define SQ_KEY_FIELDS(p)                                                    \
+	p "id, " p "tenant_id, " p "name, " p "kind, " p "state, "            \
+	p "current_version, " p "provider, " p "imported, " p "created_ms, "  \
+	p "changed_ms, " p "mac"
+#define SQ_KEY_NCOLS 11
+#define SQ_BUCKET_FIELDS(p)                                                 \
+	p "id, " p "tenant_id, " p "name, " p "region, " p "created_ms, "     \
+	p "key_id, " p "default_sse, " p "default_kms_key_id, " p "mac"
+#define SQ_BUCKET_NCOLS 9
+
+void sq_key_fields(struct sq_stmt *st, int base, struct kura_key *k);
+void sq_key_row(struct sq_stmt *st, int base, struct kura_key *k);
+void sq_bucket_fields(struct sq_stmt *st, int base, struct kura_bucket *b);
+void sq_bucket_row(struct sq_stmt *st, int base, struct kura_bucket *b);
+
 /* keys.c */
 enum kura_err sq_key_fetch(struct sq_conn *c, uint64_t key_id,
 			   struct kura_key *out, struct kura_error *err);
@@ -491,6 +514,41 @@ enum kura_err sq_range_init(struct sq_range *rg, const char *prefix,
 void sq_range_release(struct sq_range *rg);
 
 /*
+ * Row MACs (rowmacs.c; meta.h "Row MACs").  A row reader reads its fields,
+ * then checks the row's MAC column against them with sq_col_row_mac (which
+ * records KURA_EINTEGRITY, or KURA_EBUSY for a row the upgrade has yet to
+ * reach, in st); a writer binds the MAC of the row as it will be with
+ * sq_bind_row_mac.  A change to a row is read (and so checked), changed
+ * and written back with its new MAC in one write transaction.
+ */
+enum sq_row_kind {
+	SQ_ROW_TENANT,		/* struct kura_tenant */
+	SQ_ROW_ACCESS_KEY,	/* struct kura_access_key */
+	SQ_ROW_BUCKET,		/* struct kura_bucket */
+	SQ_ROW_KEY,		/* struct kura_key */
+};
+
+void sq_col_row_mac(struct sq_stmt *st, int i, enum sq_row_kind kind,
+		    const void *row);
+void sq_bind_row_mac(struct sq_stmt *st, int i, enum sq_row_kind kind,
+		     const void *row);
+
+/* A table for row_mac_upgrade: its rows without a MAC (select, in the
+ * columns read reads), and how to give one its MAC (update: ?1 the MAC,
+ * the row's primary key bound from ?2 by bind_key). */
+struct sq_mac_table {
+	enum sq_row_kind kind;
+	size_t elem;			/* sizeof the row's struct */
+	const struct sq_sql *select;
+	void (*read)(struct sq_stmt *st, void *row);
+	const struct sq_sql *update;
+	void (*bind_key)(struct sq_stmt *st, const void *row);
+};
+
+extern const struct sq_mac_table sq_tenant_macs, sq_access_key_macs,
+	sq_bucket_macs, sq_key_macs;
+
+/*
  * The meta.h operations, each defined in its concept's file with the type
  * of its slot in struct kura_meta_ops (the compiler checks that the
  * definition matches).
@@ -498,6 +556,8 @@ void sq_range_release(struct sq_range *rg);
 #define SQ_OP(name)                                                         \
 	extern __typeof__(*((struct kura_meta_ops *)0)->name) sq_##name
 
+SQ_OP(set_row_key);
+SQ_OP(row_mac_upgrade);
 SQ_OP(setting_get);
 SQ_OP(setting_insert);
 SQ_OP(setting_delete);

@@ -7,7 +7,9 @@
  *
  * Tenant ids come from AUTOINCREMENT: never reused.  The sealed secret of
  * an access key is ciphertext, but no copy of it is left behind on the
- * stack or in scratch memory.
+ * stack or in scratch memory.  Every row carries its MAC (rowmacs.c): a
+ * row is checked whenever it is read, and a change reads the row, checks
+ * it and writes it back with its new MAC in one transaction.
  *
  * Threading: any thread; each call takes its own connection, writes go
  * through sq_write_tx.
@@ -15,20 +17,23 @@
 #include "sqlite_int.h"
 #include "kura/banned.h"
 
-#define TENANT_COLS "SELECT id, name, created_ms, state FROM tenants "
+#define TENANT_COLS "SELECT id, name, created_ms, state, mac FROM tenants "
 #define AK_COLS                                                             \
-	"SELECT id, tenant_id, secret_sealed, created_ms, active "            \
+	"SELECT id, tenant_id, secret_sealed, created_ms, active, mac "       \
 	"FROM access_keys "
 
-static const struct sq_sql sql_tenant_exists = {
-	"lookup", "SELECT 1 FROM tenants WHERE id = ?1"
-};
+static enum kura_err tenant_read(struct sq_conn *c, uint64_t id,
+				 struct kura_tenant *t, bool *found,
+				 struct kura_error *err);
 
+/* The tenant is read whole, so that its MAC is checked: a key or bucket
+ * is never created for a row planted in the database. */
 enum kura_err sq_tenant_check(struct sq_conn *c, uint64_t id,
 			      struct kura_error *err)
 {
+	struct kura_tenant t;
 	bool found = false;
-	enum kura_err r = sq_exists_u64(c, &sql_tenant_exists, id, &found, err);
+	enum kura_err r = tenant_read(c, id, &t, &found, err);
 
 	if (r == KURA_OK && !found)
 		r = kura_fail(err, KURA_ENOENT, "no tenant %llu",
@@ -42,6 +47,10 @@ static const struct sq_sql sql_tenant_insert = {
 	"insert tenant",
 	"INSERT INTO tenants (name, created_ms) VALUES (?1, ?2) RETURNING id"
 };
+/* The MAC covers the id, which only the insert assigns. */
+static const struct sq_sql sql_tenant_set_mac = {
+	"insert tenant", "UPDATE tenants SET mac = ?1 WHERE id = ?2"
+};
 
 struct tenant_arg {
 	const struct kura_tenant *t;
@@ -52,14 +61,24 @@ static enum kura_err tenant_create_body(struct sq_conn *c, void *arg,
 					struct kura_error *err)
 {
 	struct tenant_arg *a = arg;
+	struct kura_tenant t = *a->t;
 	struct sq_stmt st;
+	enum kura_err r;
 
+	t.state = KURA_TENANT_ACTIVE;
 	sq_begin(&st, c, &sql_tenant_insert, err);
-	sq_bind_text(&st, 1, a->t->name);
-	sq_bind_i64(&st, 2, a->t->created_ms);
+	sq_bind_text(&st, 1, t.name);
+	sq_bind_i64(&st, 2, t.created_ms);
 	if (sq_row(&st))
-		a->id = sq_col_u64(&st, 0);
-	return sq_end_unique(&st, "tenant '%s' exists", a->t->name);
+		t.id = sq_col_u64(&st, 0);
+	r = sq_end_unique(&st, "tenant '%s' exists", t.name);
+	if (r != KURA_OK)
+		return r;
+	a->id = t.id;
+	sq_begin(&st, c, &sql_tenant_set_mac, err);
+	sq_bind_row_mac(&st, 1, SQ_ROW_TENANT, &t);
+	sq_bind_u64(&st, 2, t.id);
+	return sq_exec(&st);
 }
 
 enum kura_err sq_tenant_create(void *priv, struct kura_tenant *t,
@@ -71,14 +90,18 @@ enum kura_err sq_tenant_create(void *priv, struct kura_tenant *t,
 	if (t == NULL || !sq_str_ok(t->name, sizeof(t->name), false))
 		return kura_fail(err, KURA_EINVAL, "bad tenant name");
 	r = sq_write_tx(priv, tenant_create_body, &a, err);
-	if (r == KURA_OK)
+	if (r == KURA_OK) {
 		t->id = a.id;
+		t->state = KURA_TENANT_ACTIVE;
+	}
 	return r;
 }
 
-/* One row of TENANT_COLS. */
-static void tenant_row(struct sq_stmt *st, struct kura_tenant *t)
+/* The fields of one row of TENANT_COLS, unchecked. */
+static void tenant_fields(struct sq_stmt *st, void *row)
 {
+	struct kura_tenant *t = row;
+
 	memset(t, 0, sizeof(*t));
 	t->id = sq_col_u64(st, 0);
 	sq_col_text(st, 1, t->name, sizeof(t->name), "tenant name");
@@ -87,12 +110,34 @@ static void tenant_row(struct sq_stmt *st, struct kura_tenant *t)
 					  : KURA_TENANT_ACTIVE;
 }
 
+/* One row of TENANT_COLS, checked against its MAC. */
+static void tenant_row(struct sq_stmt *st, struct kura_tenant *t)
+{
+	tenant_fields(st, t);
+	sq_col_row_mac(st, 4, SQ_ROW_TENANT, t);
+}
+
 static const struct sq_sql sql_tenant_get = {
 	"get tenant", TENANT_COLS "WHERE id = ?1"
 };
 static const struct sq_sql sql_tenant_get_by_name = {
 	"get tenant", TENANT_COLS "WHERE name = ?1"
 };
+
+/* Tenant id on c, checked; *found false when there is none. */
+static enum kura_err tenant_read(struct sq_conn *c, uint64_t id,
+				 struct kura_tenant *t, bool *found,
+				 struct kura_error *err)
+{
+	struct sq_stmt st;
+
+	sq_begin(&st, c, &sql_tenant_get, err);
+	sq_bind_u64(&st, 1, id);
+	*found = sq_row(&st);
+	if (*found)
+		tenant_row(&st, t);
+	return sq_end(&st);
+}
 
 /* Tenant id (name NULL) or tenant name. */
 static enum kura_err tenant_lookup(struct sq_store *m, uint64_t id,
@@ -177,7 +222,8 @@ enum kura_err sq_tenant_list(void *priv, struct kura_pool *pool,
 }
 
 static const struct sq_sql sql_tenant_set_state = {
-	"set tenant state", "UPDATE tenants SET state = ?2 WHERE id = ?1"
+	"set tenant state",
+	"UPDATE tenants SET state = ?2, mac = ?3 WHERE id = ?1"
 };
 
 struct tenant_state_arg {
@@ -189,17 +235,22 @@ static enum kura_err tenant_set_state_body(struct sq_conn *c, void *arg,
 					   struct kura_error *err)
 {
 	const struct tenant_state_arg *a = arg;
+	struct kura_tenant t;
 	struct sq_stmt st;
-	enum kura_err r;
+	bool found = false;
+	enum kura_err r = tenant_read(c, a->id, &t, &found, err);
 
+	if (r == KURA_OK && !found)
+		r = kura_fail(err, KURA_ENOENT, "no tenant %llu",
+			      (unsigned long long)a->id);
+	if (r != KURA_OK)
+		return r;
+	t.state = a->state;
 	sq_begin(&st, c, &sql_tenant_set_state, err);
 	sq_bind_u64(&st, 1, a->id);
 	sq_bind_i64(&st, 2, (int)a->state);
-	r = sq_exec(&st);
-	if (r == KURA_OK && st.changes == 0)
-		r = kura_fail(err, KURA_ENOENT, "no tenant %llu",
-			      (unsigned long long)a->id);
-	return r;
+	sq_bind_row_mac(&st, 3, SQ_ROW_TENANT, &t);
+	return sq_exec(&st);
 }
 
 enum kura_err sq_tenant_set_state(void *priv, uint64_t id,
@@ -270,7 +321,7 @@ enum kura_err sq_tenant_delete(void *priv, uint64_t id,
 static const struct sq_sql sql_ak_insert = {
 	"insert access key",
 	"INSERT INTO access_keys (id, tenant_id, secret_sealed, created_ms, "
-	"active) VALUES (?1, ?2, ?3, ?4, ?5)"
+	"active, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
 };
 
 /* Insert k inside a transaction: KURA_ENOENT for no tenant. */
@@ -289,6 +340,7 @@ static enum kura_err ak_insert(struct sq_conn *c,
 	sq_bind_blob(&st, 3, k->secret_sealed, k->secret_sealed_len);
 	sq_bind_i64(&st, 4, k->created_ms);
 	sq_bind_i64(&st, 5, k->active ? 1 : 0);
+	sq_bind_row_mac(&st, 6, SQ_ROW_ACCESS_KEY, k);
 	sq_run(&st);
 	return sq_end_unique(&st, "access key '%s' exists", k->id);
 }
@@ -309,9 +361,11 @@ enum kura_err sq_access_key_create(void *priv, const struct kura_access_key *k,
 	return sq_write_tx(priv, access_key_create_body, (void *)k, err);
 }
 
-/* One row of AK_COLS. */
-static void access_key_row(struct sq_stmt *st, struct kura_access_key *k)
+/* The fields of one row of AK_COLS, unchecked. */
+static void access_key_fields(struct sq_stmt *st, void *row)
 {
+	struct kura_access_key *k = row;
+
 	memset(k, 0, sizeof(*k));
 	sq_col_text(st, 0, k->id, sizeof(k->id), "access key id");
 	k->tenant_id = sq_col_u64(st, 1);
@@ -319,6 +373,13 @@ static void access_key_row(struct sq_stmt *st, struct kura_access_key *k)
 		    &k->secret_sealed_len, "sealed secret");
 	k->created_ms = sq_col_i64(st, 3);
 	k->active = sq_col_int(st, 4) != 0;
+}
+
+/* One row of AK_COLS, checked against its MAC. */
+static void access_key_row(struct sq_stmt *st, struct kura_access_key *k)
+{
+	access_key_fields(st, k);
+	sq_col_row_mac(st, 5, SQ_ROW_ACCESS_KEY, k);
 }
 
 static const struct sq_sql sql_ak_get = {
@@ -401,21 +462,29 @@ enum kura_err sq_access_key_list(void *priv, uint64_t tenant_id,
 }
 
 static const struct sq_sql sql_ak_revoke = {
-	"revoke access key", "UPDATE access_keys SET active = 0 WHERE id = ?1"
+	"revoke access key",
+	"UPDATE access_keys SET active = 0, mac = ?2 WHERE id = ?1"
 };
 
 /* Revoke id inside a transaction: KURA_ENOENT when there is no such key. */
 static enum kura_err ak_revoke(struct sq_conn *c, const char *id,
 			       struct kura_error *err)
 {
+	struct kura_access_key k;
 	struct sq_stmt st;
-	enum kura_err r;
+	bool found = false;
+	enum kura_err r = ak_read(c, id, &k, &found, err);
 
-	sq_begin(&st, c, &sql_ak_revoke, err);
-	sq_bind_text(&st, 1, id);
-	r = sq_exec(&st);
-	if (r == KURA_OK && st.changes == 0)
+	if (r == KURA_OK && !found)
 		r = kura_fail(err, KURA_ENOENT, "no access key '%s'", id);
+	if (r == KURA_OK) {
+		k.active = false;
+		sq_begin(&st, c, &sql_ak_revoke, err);
+		sq_bind_text(&st, 1, id);
+		sq_bind_row_mac(&st, 2, SQ_ROW_ACCESS_KEY, &k);
+		r = sq_exec(&st);
+	}
+	memset(&k, 0, sizeof(k));
 	return r;
 }
 
@@ -478,3 +547,40 @@ enum kura_err sq_access_key_replace(void *priv, const char *old_id,
 		return kura_fail(err, KURA_EINVAL, "bad sealed secret length");
 	return sq_write_tx(priv, access_key_replace_body, &a, err);
 }
+
+/* ---- the row MAC upgrade (rowmacs.c) ---- */
+
+static const struct sq_sql sql_tenant_unmacd = {
+	"row MAC upgrade", TENANT_COLS "WHERE mac IS NULL"
+};
+static const struct sq_sql sql_tenant_mac = {
+	"row MAC upgrade", "UPDATE tenants SET mac = ?1 WHERE id = ?2 AND mac IS NULL"
+};
+
+static void tenant_key(struct sq_stmt *st, const void *row)
+{
+	sq_bind_u64(st, 2, ((const struct kura_tenant *)row)->id);
+}
+
+const struct sq_mac_table sq_tenant_macs = {
+	SQ_ROW_TENANT, sizeof(struct kura_tenant), &sql_tenant_unmacd,
+	tenant_fields, &sql_tenant_mac, tenant_key,
+};
+
+static const struct sq_sql sql_ak_unmacd = {
+	"row MAC upgrade", AK_COLS "WHERE mac IS NULL"
+};
+static const struct sq_sql sql_ak_mac = {
+	"row MAC upgrade",
+	"UPDATE access_keys SET mac = ?1 WHERE id = ?2 AND mac IS NULL"
+};
+
+static void access_key_key(struct sq_stmt *st, const void *row)
+{
+	sq_bind_text(st, 2, ((const struct kura_access_key *)row)->id);
+}
+
+const struct sq_mac_table sq_access_key_macs = {
+	SQ_ROW_ACCESS_KEY, sizeof(struct kura_access_key), &sql_ak_unmacd,
+	access_key_fields, &sql_ak_mac, access_key_key,
+};

@@ -1,0 +1,256 @@
+"""The rows that decide who may do what cannot be edited either (issue 10,
+item 2, after the outside review): tenants, access keys, buckets and keys
+carry a MAC under a key derived from the system key, so whoever rewrites
+meta.db without the key provider cannot move an access key into another
+tenant, give a bucket another's name, bring back a revoked key, resume a
+suspended tenant or enable a disabled key.
+
+Each attack edits meta.db with sqlite3 — on a stopped server and on a
+running one — and must fail loudly: 500 InternalError instead of an answer,
+an "integrity.failure" audit record and a count in the server's log.
+"""
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import KuraServer
+from test_meta_attacks import (assert_refused, failures_logged, integrity_records,
+                               make_legacy, sql)
+import helpers as H
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = KuraServer(tmp_path)
+    s.start()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture(params=["stopped", "running"])
+def mode(request):
+    return request.param
+
+
+def tamper(server, mode, *statements):
+    if mode == "stopped":
+        assert not server.stop()
+    for st in statements:
+        sql(server, *st) if isinstance(st, tuple) else sql(server, st)
+    if mode == "stopped":
+        server.start()
+
+
+def assert_new_record(server, before):
+    recs = integrity_records(server)[before:]
+    assert recs, "no integrity.failure record"
+    assert all(r.get("what") for r in recs), recs
+    assert failures_logged(server) > 0
+    return recs
+
+
+def test_bucket_names_swapped(server, mode):
+    s3 = server.client()
+    s3.create_bucket(Bucket="public-site")
+    s3.create_bucket(Bucket="private-data")
+    s3.put_object(Bucket="public-site", Key="index.html", Body=b"hello world")
+    s3.put_object(Bucket="private-data", Key="index.html", Body=b"TOP SECRET PAYROLL")
+    before = len(integrity_records(server))
+    tamper(server, mode,
+           "UPDATE buckets SET name = 'tmp-x' WHERE name = 'public-site'",
+           "UPDATE buckets SET name = 'public-site' WHERE name = 'private-data'",
+           "UPDATE buckets SET name = 'private-data' WHERE name = 'tmp-x'")
+    s3 = server.client()
+    assert_refused(s3.get_object, Bucket="public-site", Key="index.html")
+    assert_refused(s3.put_object, Bucket="public-site", Key="new.txt", Body=b"x")
+    assert_refused(s3.list_objects_v2, Bucket="private-data")
+    # No listing of buckets hides a row that fails its check.
+    assert_refused(s3.list_buckets)
+    recs = assert_new_record(server, before)
+    assert any(r.get("bucket") == "public-site" for r in recs), recs
+    # Putting the names back makes everything as it was.
+    sql(server, "UPDATE buckets SET name = 'tmp-x' WHERE name = 'public-site'")
+    sql(server, "UPDATE buckets SET name = 'public-site' WHERE name = 'private-data'")
+    sql(server, "UPDATE buckets SET name = 'private-data' WHERE name = 'tmp-x'")
+    assert s3.get_object(Bucket="public-site",
+                         Key="index.html")["Body"].read() == b"hello world"
+
+
+def test_bucket_moved_to_another_tenant(server, mode):
+    s3 = server.client()
+    s3.create_bucket(Bucket="victim")
+    s3.put_object(Bucket="victim", Key="secret.txt", Body=b"victim's secret")
+    ak, sk = server.add_tenant("mallory")
+    mallory = server.client(ak, sk)
+    mallory.create_bucket(Bucket="mallorys")
+    before = len(integrity_records(server))
+    tamper(server, mode,
+           "UPDATE buckets SET tenant_id = (SELECT tenant_id FROM buckets WHERE "
+           "name = 'mallorys') WHERE name = 'victim'")
+    mallory = server.client(ak, sk)
+    assert_refused(mallory.get_object, Bucket="victim", Key="secret.txt")
+    assert_new_record(server, before)
+
+
+def test_access_key_moved_to_the_victims_tenant(server, mode):
+    s3 = server.client()
+    s3.create_bucket(Bucket="victim")
+    s3.put_object(Bucket="victim", Key="secret.txt", Body=b"victim's secret")
+    ak, sk = server.add_tenant("mallory")
+    mallory = server.client(ak, sk)
+    with pytest.raises(ClientError):
+        mallory.get_object(Bucket="victim", Key="secret.txt")
+    before = len(integrity_records(server))
+    tamper(server, mode,
+           ("UPDATE access_keys SET tenant_id = (SELECT tenant_id FROM buckets "
+            "WHERE name = 'victim') WHERE id = ?", (ak,)))
+    mallory = server.client(ak, sk)
+    assert_refused(mallory.get_object, Bucket="victim", Key="secret.txt")
+    assert_refused(mallory.list_buckets)
+    recs = assert_new_record(server, before)
+    assert any(ak in r["what"] for r in recs), recs
+    # The CLI will not list the tenant's keys as if nothing happened.
+    r = server.cli("tenant", "key", "list", "root")
+    assert r.returncode != 0 and "MAC" in r.stderr, (r.stdout, r.stderr)
+
+
+def test_revoked_key_made_active_again(server, mode):
+    ak, sk = server.add_tenant("t2")
+    t2 = server.client(ak, sk)
+    t2.create_bucket(Bucket="t2-bucket")
+    assert server.cli("tenant", "key", "revoke", "t2", ak).returncode == 0
+    with pytest.raises(ClientError) as e:
+        t2.list_buckets()
+    assert e.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+    before = len(integrity_records(server))
+    tamper(server, mode, ("UPDATE access_keys SET active = 1 WHERE id = ?", (ak,)))
+    t2 = server.client(ak, sk)
+    assert_refused(t2.list_buckets)
+    assert_new_record(server, before)
+
+
+def test_suspended_tenant_resumed_behind_kuras_back(server, mode):
+    ak, sk = server.add_tenant("t2")
+    t2 = server.client(ak, sk)
+    t2.create_bucket(Bucket="t2-bucket")
+    assert server.cli("tenant", "suspend", "t2").returncode == 0
+    with pytest.raises(ClientError) as e:
+        t2.list_buckets()
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    before = len(integrity_records(server))
+    tamper(server, mode, "UPDATE tenants SET state = 0 WHERE name = 't2'")
+    t2 = server.client(ak, sk)
+    assert_refused(t2.list_buckets)
+    assert_new_record(server, before)
+    r = server.cli("tenant", "resume", "t2")
+    assert r.returncode != 0 and "MAC" in r.stderr, (r.stdout, r.stderr)
+
+
+def test_disabled_key_enabled_behind_kuras_back(server, mode):
+    s3 = server.client()
+    s3.create_bucket(Bucket="kms")
+    assert server.cli("key", "create", "payroll").returncode == 0
+    s3.put_object(Bucket="kms", Key="salaries", Body=b"confidential",
+                  ServerSideEncryption="aws:kms", SSEKMSKeyId="payroll")
+    assert server.cli("key", "disable", "payroll").returncode == 0
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="kms", Key="salaries")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] != 200
+    before = len(integrity_records(server))
+    tamper(server, mode, "UPDATE keys SET state = 1 WHERE name = 'payroll'")
+    s3 = server.client()
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="kms", Key="salaries")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket="kms", Key="more", Body=b"x",
+                      ServerSideEncryption="aws:kms", SSEKMSKeyId="payroll")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert_new_record(server, before)
+
+
+def test_a_row_given_another_rows_mac(server):
+    """A MAC is bound to its table and every field: copying a valid MAC
+    from one row to another is caught like any other edit."""
+    ak, _ = server.add_tenant("t2")
+    ak3, sk3 = server.add_tenant("t3")
+    before = len(integrity_records(server))
+    sql(server, "UPDATE access_keys SET mac = (SELECT mac FROM access_keys WHERE id = ?) "
+                "WHERE id = ?", (ak, ak3))
+    assert_refused(server.client(ak3, sk3).list_buckets)
+    assert_new_record(server, before)
+
+
+def test_the_server_refuses_to_start_on_a_forged_root_tenant(server):
+    """The start reads the root tenant: a forged one stops the start, and
+    the refusal is on record."""
+    before = len(integrity_records(server))
+    assert not server.stop()
+    sql(server, "UPDATE tenants SET created_ms = created_ms + 1 WHERE name = 'root'")
+    with pytest.raises(pytest.fail.Exception):
+        server.start()
+    assert "does not match its MAC" in server.stderr_text()
+    assert len(integrity_records(server)) > before
+    sql(server, "UPDATE tenants SET created_ms = created_ms - 1 WHERE name = 'root'")
+    server.start()
+    assert server.client().list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_rows_from_before_macs_get_theirs_once(server):
+    """A database from before row MACs gets them on the upgrade's first
+    start; a MAC stripped later, with the upgrade's marker planted, is not
+    laundered on the next start."""
+    ak, sk = server.add_tenant("t2")
+    server.client(ak, sk).create_bucket(Bucket="t2-bucket")
+    assert not server.stop()
+    make_legacy(server, {}, {}, {})
+    server.start()
+    for table in ("tenants", "access_keys", "buckets", "keys"):
+        assert sql(server, f"SELECT count(*) FROM {table} WHERE mac IS NULL")[0][0] == 0
+    seals = [json.loads(line) for line in server.cli("audit", "export").stdout.splitlines()
+             if '"meta.seal"' in line]
+    assert len(seals) == 1 and seals[0]["row_macs"] >= 6, seals
+    assert server.client(ak, sk).list_buckets()["Buckets"][0]["Name"] == "t2-bucket"
+
+    before = len(integrity_records(server))
+    assert not server.stop()
+    sql(server, "UPDATE access_keys SET mac = NULL, tenant_id = (SELECT id FROM tenants "
+                "WHERE name = 'root') WHERE id = ?", (ak,))
+    sql(server, "INSERT INTO settings (name, value) VALUES ('seal_pending', x'01')")
+    server.start()
+    assert sql(server, "SELECT mac FROM access_keys WHERE id = ?", (ak,))[0][0] is None
+    assert_refused(server.client(ak, sk).list_buckets)
+    assert_new_record(server, before)
+
+
+def test_tenant_and_key_changes_keep_their_macs(server):
+    """Every change kura makes itself rewrites the MAC: suspend and resume,
+    revoke and rotate, default encryption, key disable, enable and rotate,
+    all survive a restart."""
+    ak, sk = server.add_tenant("t2")
+    t2 = server.client(ak, sk)
+    t2.create_bucket(Bucket="t2-bucket")
+    assert server.cli("tenant", "suspend", "t2").returncode == 0
+    assert server.cli("tenant", "resume", "t2").returncode == 0
+    r = server.cli("tenant", "key", "rotate", "t2", ak)
+    assert r.returncode == 0, r.stderr
+    assert server.cli("key", "create", "k1", "--tenant", "t2").returncode == 0
+    for step in (("disable",), ("enable",), ("rotate",)):
+        r = server.cli("key", *step, "k1", "--tenant", "t2")
+        assert r.returncode == 0, r.stderr
+    server.restart()
+    s3 = server.client()
+    s3.create_bucket(Bucket="enc")
+    s3.put_bucket_encryption(Bucket="enc", ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    server.restart()
+    H.eventually(lambda: server.client().head_bucket(Bucket="enc"))
+    r = server.cli("tenant", "list")
+    assert r.returncode == 0 and "t2" in r.stdout, r.stderr
+    r = server.cli("key", "list", "--tenant", "t2")
+    assert r.returncode == 0 and "k1" in r.stdout, r.stderr
+    assert not integrity_records(server)
