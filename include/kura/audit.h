@@ -59,6 +59,8 @@ struct kura_audit_record {
 	const char *key;	/* object key; key_len bytes (UTF-8) */
 	size_t key_len;
 	const char *version;	/* object version uid, hex */
+	const char *row;	/* keyed digest of the object row written, hex
+				 * (kura_seal_object_digest) */
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 	unsigned status;	/* HTTP status, or 0 */

@@ -102,6 +102,23 @@ enum kura_err kura_seal_part_open(struct kura_seal_ctx *c, uint64_t tenant_id,
 				  const uint8_t version_uid[KURA_UID_LEN],
 				  struct kura_part *p, struct kura_error *err);
 
+/*
+ * A keyed digest of an object row as sealed — every sealed field and the
+ * ETag — for the audit log ("row" of PutObject, CopyObject,
+ * CompleteMultipartUpload and the tagging requests): HMAC-SHA256 under a
+ * key derived from the system key, first KURA_ROW_DIGEST_LEN bytes, hex.
+ * It does not depend on the bucket key that seals the row, so a
+ * rotation's re-seal keeps it; it is keyed because the ETag may be the
+ * plaintext's MD5.  kura audit verify --against-meta compares it with the
+ * row the metadata holds, which finds a row put back as it was earlier
+ * (older tags, say) that every seal accepts.  o->etag is the clear ETag.
+ */
+#define KURA_ROW_DIGEST_LEN 16
+enum kura_err kura_seal_object_digest(const struct kura_secret *key, uint64_t tenant_id,
+				      const struct kura_object *o,
+				      char hex[2 * KURA_ROW_DIGEST_LEN + 1],
+				      struct kura_error *err);
+
 /* The digest of a part list that an object's seal covers. */
 void kura_seal_parts_digest(const struct kura_part *parts, uint32_t count,
 			    uint8_t out[KURA_PARTS_DIGEST_LEN]);

@@ -35,6 +35,10 @@ struct kura_service {
 	struct kura_keys *keys;
 	struct kura_kms *kms;		/* kura keys, bucket keys and their cache */
 	struct kura_secret *system_key;
+	/* Keys the system key derives: the metadata row MACs' (handed to
+	 * the store) and the audit log's object row digests'
+	 * (kura_seal_object_digest). */
+	struct kura_secret *row_digest_key;
 	struct kura_pins *pins;
 	struct kura_audit *audit;	/* NULL when [audit] enabled = false */
 	/* Stored data or metadata that failed authentication since start

@@ -252,7 +252,7 @@ enum kura_err audit_record_prepare(const struct kura_audit_record *r,
 	if (rc == KURA_OK && r->field != 0)                                      \
 		rc = add_num(&m, #field, r->field);
 	STR(type) STR(op) STR(request_id) NUM(tenant_id) STR(tenant)
-	STR(access_key) STR(source) STR(bucket) STR(version) NUM(bytes_in)
+	STR(access_key) STR(source) STR(bucket) STR(version) STR(row) NUM(bytes_in)
 	NUM(bytes_out) NUM(status) STR(error) NUM(latency_us) STR(actor)
 #undef STR
 #undef NUM

@@ -6,10 +6,15 @@
  * Seals (src/kms/seal.c) stop anyone without keys from changing a row, but
  * not from putting back a whole older row with its older blobs (a
  * rollback): that row is consistent under every key.  The audit log is
- * the other witness: it records every write with its version.  This walk
- * replays the log's object writes and deletions and compares the last
- * state of each key with the metadata, reporting every key that was
- * rolled back, resurrected or made to vanish.
+ * the other witness: it records every write with its version and a keyed
+ * digest of the row written (seal.h, kura_seal_object_digest), tagging
+ * included.  This walk replays the log's object writes and deletions and
+ * compares the last state of each key with the metadata, reporting every
+ * key that was rolled back (to another version, or to the same version
+ * with other tags or headers), resurrected or made to vanish; then walks
+ * every object of the metadata for ones the log never saw written (when
+ * the log is whole); and compares tenants, access keys and keys with the
+ * last change the log recorded of each (audit_control.c).
  *
  * Concurrent requests: a record is written after its operation committed,
  * so records of overlapping requests on one key may come in either order.
@@ -35,10 +40,15 @@
 
 #define TABLE_BITS 16
 #define VERSION_HEX (2 * KURA_UID_LEN + 1)
+#define LIST_PAGE 1000	/* objects read at a time */
 
-/* One write of a key: a version written, or a deletion (version ""). */
+#define ROW_HEX (2 * KURA_ROW_DIGEST_LEN + 1)
+
+/* One write of a key: a version written, or a deletion (version ""), with
+ * the digest of the row written ("" when the record has none). */
 struct write {
 	char version[VERSION_HEX];
+	char row[ROW_HEX];
 	int64_t start_ms, end_ms;
 };
 
@@ -57,6 +67,7 @@ struct replay {
 	size_t nslots, nkeys;
 	int64_t last_ms;	/* time of the last record read */
 	bool failed;		/* out of memory */
+	struct audit_control *control;
 };
 
 static uint64_t hash(const char *bucket, const char *key, size_t key_len)
@@ -70,14 +81,24 @@ static uint64_t hash(const char *bucket, const char *key, size_t key_len)
 	return h;
 }
 
-static struct key_state *lookup(struct replay *rp, const char *bucket, const char *key,
-				size_t key_len)
+static struct key_state **slot_of(const struct replay *rp, const char *bucket,
+				   const char *key, size_t key_len)
 {
 	struct key_state **pp = &rp->slots[hash(bucket, key, key_len) & (rp->nslots - 1)];
 	for (; *pp; pp = &(*pp)->next)
 		if ((*pp)->key_len == key_len && memcmp((*pp)->key, key, key_len) == 0 &&
 		    strcmp((*pp)->bucket, bucket) == 0)
-			return *pp;
+			break;
+	return pp;
+}
+
+/* The state of (bucket, key), added when new. */
+static struct key_state *lookup(struct replay *rp, const char *bucket, const char *key,
+				size_t key_len)
+{
+	struct key_state **pp = slot_of(rp, bucket, key, key_len);
+	if (*pp != NULL)
+		return *pp;
 	struct key_state *k = calloc(1, sizeof(*k));
 	if (k == NULL || (k->bucket = strdup(bucket)) == NULL ||
 	    (k->key = malloc(key_len + 1)) == NULL) {
@@ -98,7 +119,7 @@ static struct key_state *lookup(struct replay *rp, const char *bucket, const cha
 
 /* Add a write; keep only the writes that may still be the last. */
 static void add_write(struct replay *rp, struct key_state *k, const char *version,
-		      int64_t start, int64_t end)
+		      const char *row, int64_t start, int64_t end)
 {
 	if (start > k->max_start)
 		k->max_start = start;
@@ -121,6 +142,8 @@ static void add_write(struct replay *rp, struct key_state *k, const char *versio
 	}
 	struct write *w = &k->cand[k->ncand++];
 	snprintf(w->version, sizeof(w->version), "%s", version);
+	snprintf(w->row, sizeof(w->row), "%s", row != NULL && strlen(row) == ROW_HEX - 1
+						 ? row : "");
 	w->start_ms = start;
 	w->end_ms = end;
 }
@@ -131,7 +154,7 @@ static void bucket_gone(struct replay *rp, const char *bucket, int64_t t)
 	for (size_t i = 0; i < rp->nslots; i++)
 		for (struct key_state *k = rp->slots[i]; k; k = k->next)
 			if (strcmp(k->bucket, bucket) == 0)
-				add_write(rp, k, "", t, t);
+				add_write(rp, k, "", NULL, t, t);
 }
 
 /* A record's time in milliseconds ("...:SS.fffZ"). */
@@ -154,19 +177,24 @@ static bool is_ok_status(json_t *rec)
 }
 
 /* An object write or deletion recorded for an S3 request, if rec is one:
- * *version is the version written, "" for a deletion. */
+ * *version is the version written, "" for a deletion.  A write names its
+ * version only once it committed (s3_note_version), so a write with a
+ * version counts whatever its status — a client gone before the answer
+ * ("aborted") does not undo it. */
 static bool object_write(json_t *rec, const char **version)
 {
 	const char *op = json_string_value(json_object_get(rec, "op"));
 	const char *v = json_string_value(json_object_get(rec, "version"));
-	if (op == NULL || !is_ok_status(rec))
+	if (op == NULL)
 		return false;
+	/* A tagging request writes the row of the version it names anew. */
 	if (strcmp(op, "PutObject") == 0 || strcmp(op, "CopyObject") == 0 ||
-	    strcmp(op, "CompleteMultipartUpload") == 0) {
+	    strcmp(op, "CompleteMultipartUpload") == 0 ||
+	    strcmp(op, "PutObjectTagging") == 0 || strcmp(op, "DeleteObjectTagging") == 0) {
 		*version = v;
 		return v != NULL && strlen(v) == VERSION_HEX - 1;
 	}
-	if (strcmp(op, "DeleteObject") == 0) {
+	if (strcmp(op, "DeleteObject") == 0 && is_ok_status(rec)) {
 		*version = "";
 		return true;
 	}
@@ -202,15 +230,21 @@ static enum kura_err replay_one(void *ctx, uint64_t seq, const char *json, size_
 		struct key_state *k = lookup(rp, bucket, json_string_value(key),
 					     json_string_length(key));
 		if (k != NULL)
-			add_write(rp, k, version, start, end);
+			add_write(rp, k, version,
+				  json_string_value(json_object_get(rec, "row")), start, end);
 	}
 	const char *op = json_string_value(json_object_get(rec, "op"));
 	const char *phase = json_string_value(json_object_get(rec, "phase"));
 	const char *subject = json_string_value(json_object_get(rec, "subject"));
-	if (type != NULL && strcmp(type, "admin") == 0 && op != NULL &&
-	    strcmp(op, "bucket.shred") == 0 && phase != NULL && strcmp(phase, "result") == 0 &&
-	    json_object_get(rec, "error") == NULL && subject != NULL)
+	bool changed = type != NULL && strcmp(type, "admin") == 0 && op != NULL &&
+		       phase != NULL && strcmp(phase, "result") == 0 &&
+		       json_object_get(rec, "error") == NULL && subject != NULL;
+	if (changed && strcmp(op, "bucket.shred") == 0)
 		bucket_gone(rp, subject, end);
+	if (changed && !audit_control_note(rp->control, op,
+					   (uint64_t)json_integer_value(json_object_get(
+						   rec, "tenant_id")), subject))
+		rp->failed = true;
 	json_decref(rec);
 	if (rp->failed)
 		return kura_fail(err, KURA_ENOMEM, "audit replay");
@@ -254,16 +288,113 @@ static bool check_key(struct kura_service *svc, struct kura_pool *pool,
 		printf("TAMPERED %s/%s: %s\n", k->bucket, k->key, err.msg);
 		return false;
 	}
-	for (size_t i = 0; i < k->ncand; i++)
-		if (strcmp(k->cand[i].version, have) == 0)
+	char row[ROW_HEX] = "";
+	if (kura_seal_object_digest(svc->row_digest_key, b.tenant_id, o, row, &err) != KURA_OK) {
+		printf("UNREADABLE %s/%s: %s\n", k->bucket, k->key, err.msg);
+		return false;
+	}
+	bool same_version = false;
+	for (size_t i = 0; i < k->ncand; i++) {
+		const struct write *w = &k->cand[i];
+		if (strcmp(w->version, have) != 0)
+			continue;
+		same_version = true;
+		if (w->row[0] == '\0' || strcmp(w->row, row) == 0)
 			return true;
+	}
 	if (o->mtime_ms > rp->last_ms)
 		return true;	/* written after the log was read */
+	if (same_version) {
+		printf("ROLLED BACK %s/%s: version %s holds other tags or headers than the "
+		       "audit log's last write of it left\n", k->bucket, k->key, have);
+		return false;
+	}
 	printf("ROLLED BACK %s/%s: the metadata holds version %s, the audit log's last "
 	       "write %s %s\n", k->bucket, k->key, have,
 	       may_be_gone && k->ncand == 1 ? "deleted it" : "was version",
 	       may_be_gone && k->ncand == 1 ? "" : k->cand[0].version);
 	return false;
+}
+
+/* The objects of bucket b the log never saw written, page by page; each
+ * row's seal is opened, so its time cannot be forged to look recent. */
+static size_t unrecorded_in(struct kura_service *svc, const struct replay *rp,
+			    const struct kura_bucket *b)
+{
+	struct kura_meta *meta = svc->meta;
+	char *after = malloc(KURA_OBJECT_KEY_MAX);
+	size_t after_len = 0, bad = 0, n = LIST_PAGE;
+	struct kura_seal_ctx sc;
+	if (after == NULL)
+		return 1;
+	kura_seal_ctx_init(&sc, svc->kms, meta);
+	while (n == LIST_PAGE) {
+		struct kura_error err = { 0 };
+		struct kura_object *os = NULL;
+		struct kura_pool *pool = kura_pool_new(0);
+		n = 0;
+		if (pool == NULL || meta->ops->object_list(meta->priv, b->id, NULL, 0,
+							   after_len ? after : NULL, after_len,
+							   LIST_PAGE, pool, &os, &n,
+							   &err) != KURA_OK) {
+			printf("UNREADABLE bucket '%s': %s\n", b->name,
+			       pool ? err.msg : "out of memory");
+			kura_pool_free(pool);
+			bad++;
+			break;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct kura_object *o = &os[i];
+			if (*slot_of(rp, b->name, o->key, o->key_len) != NULL)
+				continue;
+			if (kura_seal_object_open(&sc, b->tenant_id, o, false, &err) != KURA_OK) {
+				printf("TAMPERED %s/%.*s: %s\n", b->name, (int)o->key_len, o->key,
+				       err.msg);
+				bad++;
+			} else if (o->mtime_ms <= rp->last_ms) {
+				printf("UNRECORDED %s/%.*s: in the metadata, but the audit log "
+				       "never saw it written\n", b->name, (int)o->key_len, o->key);
+				bad++;
+			}
+		}
+		if (n > 0) {
+			memcpy(after, os[n - 1].key, os[n - 1].key_len);
+			after_len = os[n - 1].key_len;
+		}
+		kura_pool_free(pool);
+	}
+	kura_seal_ctx_release(&sc);
+	free(after);
+	return bad;
+}
+
+/* Every object of every bucket of every tenant that the log never saw
+ * written: with the whole log at hand, a row from nowhere. */
+static size_t check_unrecorded(struct kura_service *svc, const struct replay *rp)
+{
+	struct kura_meta *meta = svc->meta;
+	struct kura_error err = { 0 };
+	struct kura_pool *pool = kura_pool_new(0);
+	struct kura_tenant *ts = NULL;
+	size_t nt = 0, bad = 0;
+	if (pool == NULL || meta->ops->tenant_list(meta->priv, pool, &ts, &nt, &err) != KURA_OK) {
+		printf("UNREADABLE tenants: %s\n", pool ? err.msg : "out of memory");
+		kura_pool_free(pool);
+		return 1;
+	}
+	for (size_t t = 0; t < nt; t++) {
+		struct kura_bucket *bs = NULL;
+		size_t nb = 0;
+		if (meta->ops->bucket_list(meta->priv, ts[t].id, pool, &bs, &nb, &err) != KURA_OK) {
+			printf("UNREADABLE buckets of tenant '%s': %s\n", ts[t].name, err.msg);
+			bad++;
+			continue;
+		}
+		for (size_t i = 0; i < nb; i++)
+			bad += unrecorded_in(svc, rp, &bs[i]);
+	}
+	kura_pool_free(pool);
+	return bad;
 }
 
 static void replay_free(struct replay *rp)
@@ -280,6 +411,7 @@ static void replay_free(struct replay *rp)
 		}
 	}
 	free(rp->slots);
+	audit_control_free(rp->control);
 }
 
 int cli_audit_against_meta(const struct kura_config *cfg, const char *dir)
@@ -290,7 +422,8 @@ int cli_audit_against_meta(const struct kura_config *cfg, const char *dir)
 	size_t bad = 0;
 	int code = 2;
 	rp.slots = calloc(rp.nslots, sizeof(*rp.slots));
-	struct kura_service *svc = rp.slots ? cli_open_service(cfg) : NULL;
+	rp.control = audit_control_new();
+	struct kura_service *svc = rp.slots && rp.control ? cli_open_service(cfg) : NULL;
 	if (svc == NULL)
 		goto out;
 	if (kura_audit_each(dir, replay_one, &rp, &first, &err) != KURA_OK) {
@@ -308,9 +441,13 @@ int cli_audit_against_meta(const struct kura_config *cfg, const char *dir)
 		}
 	if (first > 0)
 		printf("note: records before %llu are archived; keys last written before "
-		       "then are not checked\n", (unsigned long long)first);
+		       "then are not checked, nor objects the log does not name\n",
+		       (unsigned long long)first);
+	else
+		bad += check_unrecorded(svc, &rp);
 	printf("%zu object keys of the audit log checked against the metadata: %zu "
 	       "disagree\n", rp.nkeys, bad);
+	bad += audit_control_check(rp.control, svc);
 	code = bad == 0 ? 0 : 1;
 out:
 	kura_service_close(svc);

@@ -76,4 +76,18 @@ int cli_audit(const struct kura_config *cfg, const struct cli *c);
  * not (each disagreement printed), 2 when it could not check. */
 int cli_audit_against_meta(const struct kura_config *cfg, const char *dir);
 
+/* audit_control.c: the tenants, access keys and keys the audit log saw
+ * change, and the state each change left them in. */
+struct audit_control;
+struct audit_control *audit_control_new(void);
+void audit_control_free(struct audit_control *ac);
+/* A successful admin change (phase "result", no error) of subject (a
+ * tenant or key name, an access key id); other ops are ignored.  False
+ * when out of memory. */
+bool audit_control_note(struct audit_control *ac, const char *op, uint64_t tenant_id,
+			const char *subject);
+/* Compare each subject's last recorded state with the metadata; prints
+ * every disagreement and returns how many. */
+size_t audit_control_check(const struct audit_control *ac, struct kura_service *svc);
+
 #endif

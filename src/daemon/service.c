@@ -326,16 +326,23 @@ enum kura_err kura_service_audit_checkpoint(struct kura_service *svc,
 	return kura_audit_checkpoint(svc->audit, err);
 }
 
-/* The metadata store's row key (meta.h "Row MACs"): derived from the
- * system key, so whoever holds the database without the key provider can
- * neither compute nor check it. */
-static enum kura_err set_row_key(struct kura_service *svc, struct kura_error *err)
+/* The keys derived from the system key (so that whoever holds the
+ * database and the log without the key provider can neither compute nor
+ * check them): the metadata store's row key (meta.h "Row MACs") and the
+ * key of the audit log's row digests (seal.h). */
+static enum kura_err derive_row_keys(struct kura_service *svc, struct kura_error *err)
 {
-	static const char label[] = "kura-row-mac-v1";
+	static const char row_mac[] = "kura-row-mac-v1";
+	static const char row_digest[] = "kura-row-digest-v1";
 	uint8_t key[KURA_ROW_KEY_LEN];
-	if (!kura_hmac_sha256(svc->system_key->data, svc->system_key->len, label,
-			      sizeof(label) - 1, key))
-		return kura_fail(err, KURA_EIO, "cannot derive the metadata row key");
+	const struct kura_secret *sk = svc->system_key;
+	svc->row_digest_key = kura_secret_new(KURA_HMAC_SHA256_LEN);
+	if (svc->row_digest_key == NULL)
+		return kura_fail(err, KURA_ENOMEM, "row digest key");
+	if (!kura_hmac_sha256(sk->data, sk->len, row_digest, sizeof(row_digest) - 1,
+			      svc->row_digest_key->data) ||
+	    !kura_hmac_sha256(sk->data, sk->len, row_mac, sizeof(row_mac) - 1, key))
+		return kura_fail(err, KURA_EIO, "cannot derive the row keys");
 	enum kura_err rc = svc->meta->ops->set_row_key(svc->meta->priv, key, err);
 	kura_wipe(key, sizeof(key));
 	return rc;
@@ -378,7 +385,7 @@ enum kura_err kura_service_open(const struct kura_config *cfg, unsigned flags,
 	if ((rc = kura_auth_system_key(svc->meta, svc->keys, flags & KURA_SERVICE_INIT,
 				       &svc->system_key, err)) != KURA_OK)
 		goto fail;
-	if ((rc = set_row_key(svc, err)) != KURA_OK)
+	if ((rc = derive_row_keys(svc, err)) != KURA_OK)
 		goto fail;
 	if ((rc = kura_kms_new(svc->meta, svc->keys, cfg, &svc->kms, err)) != KURA_OK)
 		goto fail;
@@ -474,6 +481,7 @@ void kura_service_close(struct kura_service *svc)
 	kura_store_close(svc->store);
 	kura_kms_free(svc->kms);
 	kura_secret_free(svc->system_key);
+	kura_secret_free(svc->row_digest_key);
 	kura_keys_close(svc->keys);
 	kura_audit_close(svc->audit);
 	kura_meta_close(svc->meta);

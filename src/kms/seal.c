@@ -170,6 +170,26 @@ static void encode_object(struct enc *e, uint64_t tenant_id,
 	put_headers(e, strs);
 }
 
+enum kura_err kura_seal_object_digest(const struct kura_secret *key, uint64_t tenant_id,
+				      const struct kura_object *o,
+				      char hex[2 * KURA_ROW_DIGEST_LEN + 1],
+				      struct kura_error *err)
+{
+	uint8_t mac[KURA_HMAC_SHA256_LEN];
+	struct kura_buf b;
+	struct enc e = { &b, KURA_OK };
+	kura_buf_init(&b, AAD_MAX);
+	encode_object(&e, tenant_id, o);
+	put_bytes(&e, o->etag, strnlen(o->etag, KURA_ETAG_MAX));
+	bool ok = e.rc == KURA_OK && key != NULL &&
+		  kura_hmac_sha256(key->data, key->len, b.data, b.len, mac);
+	kura_buf_release(&b);
+	if (!ok)
+		return kura_fail(err, e.rc != KURA_OK ? e.rc : KURA_EIO, "row digest");
+	kura_hex_encode(mac, KURA_ROW_DIGEST_LEN, hex);
+	return KURA_OK;
+}
+
 static void encode_upload(struct enc *e, uint64_t tenant_id,
 			  const struct kura_upload *u)
 {

@@ -135,6 +135,8 @@ static void base_record(struct kura_http_req *h, struct s3_req *r,
 		kura_hex_encode(r->version_uid, KURA_UID_LEN, version);
 		rec->version = version;
 	}
+	if (r->row_digest[0] != '\0')
+		rec->row = r->row_digest;
 }
 
 enum kura_err s3_audit_add(struct s3_req *r, const struct kura_audit_record *rec)

@@ -137,11 +137,25 @@ bool s3_load_object(struct s3_req *r, const struct kura_bucket *b, const char *k
 	return s3_seal_ok(r, rc, &err, b->name, key, key_len, (*o)->version_uid);
 }
 
+void s3_note_row(struct s3_req *r, uint64_t tenant_id, const struct kura_object *o)
+{
+	struct kura_error err = { 0 };
+	/* The record goes without it rather than the request failing: the
+	 * digest is evidence for later, not part of the write. */
+	if (kura_seal_object_digest(r->svc->row_digest_key, tenant_id, o, r->row_digest,
+				    &err) != KURA_OK) {
+		r->row_digest[0] = '\0';
+		kura_warn(r->http->id, "audit: no row digest: %s", err.msg);
+	}
+}
+
 bool s3_seal_new_object(struct s3_req *r, struct kura_object *o)
 {
 	struct kura_error err = { 0 };
 	enum kura_err rc = kura_seal_object(&r->seal, &r->bucket, o, &err);
 	if (rc != KURA_OK)
 		s3_error_from(r, rc, &err);
+	else
+		s3_note_row(r, r->bucket.tenant_id, o);
 	return rc == KURA_OK;
 }

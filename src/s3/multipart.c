@@ -451,6 +451,7 @@ static void complete_retry(struct s3_req *r, const uint8_t uid[KURA_UID_LEN],
 		return;
 	}
 	s3_note_version(r, o->version_uid);
+	s3_note_row(r, r->bucket.tenant_id, o);
 	complete_respond(r, o);
 }
 

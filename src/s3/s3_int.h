@@ -257,6 +257,9 @@ struct s3_req {
 	bool answered;			/* before_send ran: the answer went out */
 	uint8_t version_uid[KURA_UID_LEN];	/* the object version touched */
 	bool have_version;
+	/* The keyed digest of the object row written (seal.h), hex; "" for
+	 * none.  Set with the seal of a new row (s3_seal_new_object). */
+	char row_digest[2 * KURA_ROW_DIGEST_LEN + 1];
 	const char *audit_detail;	/* extra audit fields (JSON), or NULL */
 	/* Records that go into the audit log together with the request's
 	 * own, just before it (s3_audit_add); in the pool. */
@@ -272,6 +275,10 @@ static inline void s3_note_version(struct s3_req *r,
 	memcpy(r->version_uid, uid, KURA_UID_LEN);
 	r->have_version = true;
 }
+
+/* Note the digest of object row o (sealed, its ETag clear) for the
+ * audit record. */
+void s3_note_row(struct s3_req *r, uint64_t tenant_id, const struct kura_object *o);
 
 /* Note the source of a copy in the audit record. */
 void s3_audit_note_source(struct s3_req *r, const char *bucket,

@@ -63,6 +63,8 @@ static void set_tags(struct s3_req *r, const char *json, unsigned status)
 		rc = meta->ops->object_set_tags(meta->priv, r->bucket.id, r->key, r->key_len,
 						o->version_uid, old, old_len, json, o->seal,
 						o->seal_len, o->seal_bk_id, &err);
+		if (rc == KURA_OK)
+			s3_note_version(r, o->version_uid);
 	}
 	if (rc == KURA_ENOENT)
 		s3_error(r, S3_NoSuchKey, NULL, NULL);
