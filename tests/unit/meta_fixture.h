@@ -49,22 +49,22 @@ struct meta_backend;
 struct fx {
 	const struct meta_backend *backend;
 	char dir[PATH_MAX];
-	char db[PATH_MAX + 16];	/* SQLite: the database file */
+	char db[PATH_MAX + 16]; /* SQLite: the database file */
 	struct kura_config *cfg;
 	struct kura_meta *meta;
 	const struct kura_meta_ops *ops;
 	void *priv;
-	struct kura_pool *pool;	/* freed by the teardown */
+	struct kura_pool *pool; /* freed by the teardown */
 	uint64_t tenant;
 	uint64_t bucket;
-	uint64_t key;		/* the bucket's own key */
-	uint64_t bk;		/* its first bucket key */
+	uint64_t key; /* the bucket's own key */
+	uint64_t bk;  /* its first bucket key */
 };
 
 /* ---- the backends ---- */
 
 struct meta_backend {
-	const char *name;	/* as in kura_metas[] */
+	const char *name; /* as in kura_metas[] */
 	/* Set f->cfg (driver and what else it needs) for a fresh store in
 	 * the empty directory f->dir. */
 	void (*configure)(struct fx *f);
@@ -96,8 +96,8 @@ static inline long long meta_sqlite_sql(struct fx *f, const char *sql)
 					 NULL),
 			 SQLITE_OK);
 	sqlite3_busy_timeout(h, 10000);
-	assert_int_equal(sqlite3_exec(h, "PRAGMA foreign_keys = ON", NULL,
-				      NULL, NULL),
+	assert_int_equal(sqlite3_exec(h, "PRAGMA foreign_keys = ON", NULL, NULL,
+				      NULL),
 			 SQLITE_OK);
 	if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK) {
 		rc = sqlite3_step(s);
@@ -146,7 +146,8 @@ static inline int meta_run_suite(const char *group,
 	if (all == NULL)
 		return 1;
 	for (size_t b = 0; b < nb; b++) {
-		const struct meta_backend *be = meta_backend(kura_metas[b]->name);
+		const struct meta_backend *be =
+			meta_backend(kura_metas[b]->name);
 
 		if (be == NULL) {
 			fprintf(stderr,
@@ -160,8 +161,8 @@ static inline int meta_run_suite(const char *group,
 					    strlen(be->name) + 4);
 			if (name == NULL)
 				return 1;
-			snprintf(name, strlen(tests[t].name) +
-					       strlen(be->name) + 4,
+			snprintf(name,
+				 strlen(tests[t].name) + strlen(be->name) + 4,
 				 "%s (%s)", tests[t].name, be->name);
 			all[k] = tests[t];
 			all[k].name = name;
@@ -183,7 +184,7 @@ static struct {
 	uint64_t bucket, bk;
 } bk_reg[32];
 static size_t bk_reg_n;
-static uint64_t bk_default;	/* for make_part: the fixture bucket's */
+static uint64_t bk_default; /* for make_part: the fixture bucket's */
 
 static inline void bk_register(uint64_t bucket, uint64_t bk)
 {
@@ -401,8 +402,8 @@ static inline int meta_setup(void **state)
 	assert_int_equal(f->ops->tenant_create(f->priv, &t, &err), KURA_OK);
 	f->tenant = t.id;
 	/* Bucket id above INT64_MAX on purpose. */
-	assert_int_equal(create_bucket(f, t.id, 0xfedcba9876543210ull,
-				       "photos", &b, &bk),
+	assert_int_equal(create_bucket(f, t.id, 0xfedcba9876543210ull, "photos",
+				       &b, &bk),
 			 KURA_OK);
 	f->bucket = b.id;
 	f->key = b.key_id;
@@ -423,9 +424,9 @@ static inline int meta_teardown(void **state)
 	return 0;
 }
 
-#define meta_test(fn) cmocka_unit_test_setup_teardown(fn, meta_setup,    \
-						      meta_teardown)
-#define meta_test_bare(fn)                                                  \
+#define meta_test(fn) \
+	cmocka_unit_test_setup_teardown(fn, meta_setup, meta_teardown)
+#define meta_test_bare(fn) \
 	cmocka_unit_test_setup_teardown(fn, meta_setup_bare, meta_teardown)
 
 /* ---- objects, uploads, parts ---- */
@@ -498,7 +499,7 @@ static inline void make_part(struct kura_part *p, uint32_t part_no,
 	memset(p, 0, sizeof(*p));
 	p->part_no = part_no;
 	fill_id(p->blob_id, tag, serial);
-	p->blob_id[14] = 0x55;	/* never equal to an object's blob */
+	p->blob_id[14] = 0x55; /* never equal to an object's blob */
 	p->size = 10 + part_no;
 	p->seg_size = 65536;
 	memset(p->dek_wrapped, (int)(serial & 0xff), sizeof(p->dek_wrapped));
@@ -520,8 +521,8 @@ static inline void upload_with_parts(struct fx *f, const char *id,
 	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
 	for (uint32_t i = 0; i < 5; i++) {
 		make_part(&parts[i], i + 1, tag, i + 1);
-		assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket,
-							 id, &parts[i], &err),
+		assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket, id,
+							 &parts[i], &err),
 				 KURA_OK);
 	}
 }
@@ -610,24 +611,43 @@ struct bkey {
 	size_t n;
 };
 
-#define BK(s) { s, sizeof(s) - 1 }
+#define BK(s)                    \
+	{                        \
+		s, sizeof(s) - 1 \
+	}
 
 /* Awkward keys: binary, multi-byte UTF-8, 0x00 and 0xFF bytes. */
 static const struct bkey list_keys[] = {
-	BK("a"), BK("A"), BK("a/b"), BK("a/c"), BK("ab"), BK("a\x00"),
-	BK("a\x00\x01"), BK("a\x7f"), BK("a\x80"), BK("a\xff"),
-	BK("a\xff\xff"), BK("a\xff" "b"), BK("b"), BK("\xff"),
-	BK("\xff\xff\x00"), BK("\xff\xff\xff"), BK("\x01"),
-	BK("\xc3\xa9t\xc3\xa9"),		/* été */
-	BK("\xc3\xa9"), BK("\xc3\xa8"),		/* é, è */
-	BK("\xe6\x97\xa5\xe6\x9c\xac"),		/* 日本 */
-	BK("\xf0\x9f\x98\x80"),			/* U+1F600 */
-	BK("\xef\xbf\xbf"),			/* U+FFFF */
-	BK("z/\xf0\x9f\x98\x80/x"), BK("z/"), BK("z"),
+	BK("a"),
+	BK("A"),
+	BK("a/b"),
+	BK("a/c"),
+	BK("ab"),
+	BK("a\x00"),
+	BK("a\x00\x01"),
+	BK("a\x7f"),
+	BK("a\x80"),
+	BK("a\xff"),
+	BK("a\xff\xff"),
+	BK("a\xff"
+	   "b"),
+	BK("b"),
+	BK("\xff"),
+	BK("\xff\xff\x00"),
+	BK("\xff\xff\xff"),
+	BK("\x01"),
+	BK("\xc3\xa9t\xc3\xa9"), /* été */
+	BK("\xc3\xa9"),
+	BK("\xc3\xa8"),			/* é, è */
+	BK("\xe6\x97\xa5\xe6\x9c\xac"), /* 日本 */
+	BK("\xf0\x9f\x98\x80"),		/* U+1F600 */
+	BK("\xef\xbf\xbf"),		/* U+FFFF */
+	BK("z/\xf0\x9f\x98\x80/x"),
+	BK("z/"),
+	BK("z"),
 };
 
-static inline int bytes_cmp(const char *a, size_t an, const char *b,
-			    size_t bn)
+static inline int bytes_cmp(const char *a, size_t an, const char *b, size_t bn)
 {
 	int d = memcmp(a, b, an < bn ? an : bn);
 

@@ -56,9 +56,9 @@ enum kura_err sq_map_rc(int rc)
 enum kura_err sq_sqlite_fail(struct kura_error *err, sqlite3 *db, int rc,
 			     const char *what)
 {
-	const char *msg = db != NULL && sqlite3_errcode(db) == rc
-				  ? sqlite3_errmsg(db)
-				  : sqlite3_errstr(rc);
+	const char *msg = db != NULL && sqlite3_errcode(db) == rc ?
+				  sqlite3_errmsg(db) :
+				  sqlite3_errstr(rc);
 	return kura_fail(err, sq_map_rc(rc), "sqlite: %s: %s", what, msg);
 }
 
@@ -108,7 +108,7 @@ void sq_begin(struct sq_stmt *st, struct sq_conn *c, const struct sq_sql *sql,
 						    &st->s, NULL);
 			if (st->rc != SQLITE_OK || st->s == NULL) {
 				if (st->rc == SQLITE_OK)
-					st->rc = SQLITE_MISUSE;	/* no SQL */
+					st->rc = SQLITE_MISUSE; /* no SQL */
 				sqlite3_finalize(st->s);
 				st->s = NULL;
 				return;

@@ -16,12 +16,13 @@
 #include "kura/banned.h"
 
 #define TENANT_COLS "SELECT id, name, created_ms, state FROM tenants "
-#define AK_COLS                                                             \
-	"SELECT id, tenant_id, secret_sealed, created_ms, active "            \
+#define AK_COLS                                                    \
+	"SELECT id, tenant_id, secret_sealed, created_ms, active " \
 	"FROM access_keys "
 
 static const struct sq_sql sql_tenant_exists = {
-	"lookup", "SELECT 1 FROM tenants WHERE id = ?1"
+	.what = "lookup",
+	.text = "SELECT 1 FROM tenants WHERE id = ?1",
 };
 
 enum kura_err sq_tenant_check(struct sq_conn *c, uint64_t id,
@@ -39,8 +40,9 @@ enum kura_err sq_tenant_check(struct sq_conn *c, uint64_t id,
 /* ---- tenants ---- */
 
 static const struct sq_sql sql_tenant_insert = {
-	"insert tenant",
-	"INSERT INTO tenants (name, created_ms) VALUES (?1, ?2) RETURNING id"
+	.what = "insert tenant",
+	.text = "INSERT INTO tenants (name, created_ms) VALUES (?1, ?2) "
+		"RETURNING id",
 };
 
 struct tenant_arg {
@@ -83,15 +85,17 @@ static void tenant_row(struct sq_stmt *st, struct kura_tenant *t)
 	t->id = sq_col_u64(st, 0);
 	sq_col_text(st, 1, t->name, sizeof(t->name), "tenant name");
 	t->created_ms = sq_col_i64(st, 2);
-	t->state = sq_col_int(st, 3) == 1 ? KURA_TENANT_SUSPENDED
-					  : KURA_TENANT_ACTIVE;
+	t->state = sq_col_int(st, 3) == 1 ? KURA_TENANT_SUSPENDED :
+					    KURA_TENANT_ACTIVE;
 }
 
 static const struct sq_sql sql_tenant_get = {
-	"get tenant", TENANT_COLS "WHERE id = ?1"
+	.what = "get tenant",
+	.text = TENANT_COLS "WHERE id = ?1",
 };
 static const struct sq_sql sql_tenant_get_by_name = {
-	"get tenant", TENANT_COLS "WHERE name = ?1"
+	.what = "get tenant",
+	.text = TENANT_COLS "WHERE name = ?1",
 };
 
 /* Tenant id (name NULL) or tenant name. */
@@ -120,10 +124,10 @@ static enum kura_err tenant_lookup(struct sq_store *m, uint64_t id,
 	r = sq_end(&st);
 	sq_conn_release(m, c);
 	if (r == KURA_OK && !found)
-		r = name != NULL
-			    ? kura_fail(err, KURA_ENOENT, "no tenant '%s'", name)
-			    : kura_fail(err, KURA_ENOENT, "no tenant %llu",
-					(unsigned long long)id);
+		r = name != NULL ? kura_fail(err, KURA_ENOENT, "no tenant '%s'",
+					     name) :
+				   kura_fail(err, KURA_ENOENT, "no tenant %llu",
+					     (unsigned long long)id);
 	if (r == KURA_OK)
 		*out = t;
 	return r;
@@ -145,7 +149,8 @@ enum kura_err sq_tenant_get_by_name(void *priv, const char *name,
 }
 
 static const struct sq_sql sql_tenant_list = {
-	"list tenants", TENANT_COLS "ORDER BY name"
+	.what = "list tenants",
+	.text = TENANT_COLS "ORDER BY name",
 };
 
 enum kura_err sq_tenant_list(void *priv, struct kura_pool *pool,
@@ -177,7 +182,8 @@ enum kura_err sq_tenant_list(void *priv, struct kura_pool *pool,
 }
 
 static const struct sq_sql sql_tenant_set_state = {
-	"set tenant state", "UPDATE tenants SET state = ?2 WHERE id = ?1"
+	.what = "set tenant state",
+	.text = "UPDATE tenants SET state = ?2 WHERE id = ?1",
 };
 
 struct tenant_state_arg {
@@ -215,21 +221,34 @@ enum kura_err sq_tenant_set_state(void *priv, uint64_t id,
 }
 
 static const struct sq_sql sql_tenant_has_buckets = {
-	"lookup", "SELECT 1 FROM buckets WHERE tenant_id = ?1 LIMIT 1"
+	.what = "lookup",
+	.text = "SELECT 1 FROM buckets WHERE tenant_id = ?1 LIMIT 1",
 };
 static const struct sq_sql sql_tenant_live_keys = {
-	"lookup", "SELECT 1 FROM keys WHERE tenant_id = ?1 AND state != 3 LIMIT 1"
+	.what = "lookup",
+	.text = "SELECT 1 FROM keys WHERE tenant_id = ?1 AND state != 3 "
+		"LIMIT 1",
 };
 /* Deleting a tenant: its access keys, its destroyed keys' versions, its
  * keys, in this order (the references), then the tenant. */
 static const struct sq_sql sql_tenant_delete_steps[] = {
-	{ "delete tenant", "DELETE FROM access_keys WHERE tenant_id = ?1" },
-	{ "delete tenant", "DELETE FROM key_versions WHERE key_id IN "
-			   "(SELECT id FROM keys WHERE tenant_id = ?1)" },
-	{ "delete tenant", "DELETE FROM keys WHERE tenant_id = ?1" },
+	{
+		.what = "delete tenant",
+		.text = "DELETE FROM access_keys WHERE tenant_id = ?1",
+	},
+	{
+		.what = "delete tenant",
+		.text = "DELETE FROM key_versions WHERE key_id IN (SELECT id "
+			"FROM keys WHERE tenant_id = ?1)",
+	},
+	{
+		.what = "delete tenant",
+		.text = "DELETE FROM keys WHERE tenant_id = ?1",
+	},
 };
 static const struct sq_sql sql_tenant_delete = {
-	"delete tenant", "DELETE FROM tenants WHERE id = ?1"
+	.what = "delete tenant",
+	.text = "DELETE FROM tenants WHERE id = ?1",
 };
 
 static enum kura_err tenant_delete_body(struct sq_conn *c, void *arg,
@@ -259,8 +278,7 @@ static enum kura_err tenant_delete_body(struct sq_conn *c, void *arg,
 	return r;
 }
 
-enum kura_err sq_tenant_delete(void *priv, uint64_t id,
-			       struct kura_error *err)
+enum kura_err sq_tenant_delete(void *priv, uint64_t id, struct kura_error *err)
 {
 	return sq_write_tx(priv, tenant_delete_body, &id, err);
 }
@@ -268,9 +286,9 @@ enum kura_err sq_tenant_delete(void *priv, uint64_t id,
 /* ---- access keys ---- */
 
 static const struct sq_sql sql_ak_insert = {
-	"insert access key",
-	"INSERT INTO access_keys (id, tenant_id, secret_sealed, created_ms, "
-	"active) VALUES (?1, ?2, ?3, ?4, ?5)"
+	.what = "insert access key",
+	.text = "INSERT INTO access_keys (id, tenant_id, secret_sealed, "
+		"created_ms, active) VALUES (?1, ?2, ?3, ?4, ?5)",
 };
 
 /* Insert k inside a transaction: KURA_ENOENT for no tenant. */
@@ -322,7 +340,8 @@ static void access_key_row(struct sq_stmt *st, struct kura_access_key *k)
 }
 
 static const struct sq_sql sql_ak_get = {
-	"get access key", AK_COLS "WHERE id = ?1"
+	.what = "get access key",
+	.text = AK_COLS "WHERE id = ?1",
 };
 
 /* Access key id on c; *found false when there is none. */
@@ -366,8 +385,8 @@ enum kura_err sq_access_key_get(void *priv, const char *id,
 }
 
 static const struct sq_sql sql_ak_list = {
-	"list access keys",
-	AK_COLS "WHERE tenant_id = ?1 ORDER BY created_ms, id"
+	.what = "list access keys",
+	.text = AK_COLS "WHERE tenant_id = ?1 ORDER BY created_ms, id",
 };
 
 enum kura_err sq_access_key_list(void *priv, uint64_t tenant_id,
@@ -401,7 +420,8 @@ enum kura_err sq_access_key_list(void *priv, uint64_t tenant_id,
 }
 
 static const struct sq_sql sql_ak_revoke = {
-	"revoke access key", "UPDATE access_keys SET active = 0 WHERE id = ?1"
+	.what = "revoke access key",
+	.text = "UPDATE access_keys SET active = 0 WHERE id = ?1",
 };
 
 /* Revoke id inside a transaction: KURA_ENOENT when there is no such key. */
