@@ -28,8 +28,10 @@
 	"kv.version = bk.key_version "
 
 /* One row of BK_COLS. */
-static void bk_row(struct sq_stmt *st, struct kura_bucket_key *bk)
+static void bk_row(struct sq_stmt *st, void *out)
 {
+	struct kura_bucket_key *bk = out;
+
 	memset(bk, 0, sizeof(*bk));
 	bk->id = sq_col_u64(st, 0);
 	bk->bucket_id = sq_col_u64(st, 1);
@@ -131,34 +133,19 @@ enum kura_err sq_bucket_key_current(void *priv, uint64_t bucket_id,
 	return r;
 }
 
-/* A list of BK_COLS rows, with ?1 = v (and the LIMIT, when limited). */
+/* A list of BK_COLS rows, with ?1 = v (the key, or the LIMIT). */
 static enum kura_err bk_list(struct sq_store *m, const struct sq_sql *sql,
 			     uint64_t v, size_t limit, struct kura_pool *pool,
 			     struct kura_bucket_key **out, size_t *count,
 			     struct kura_error *err)
 {
-	struct sq_conn *c = NULL;
-	struct sq_stmt st;
-	struct sq_array a;
-	struct kura_bucket_key *bk;
+	const struct sq_list list = { sql, sizeof(struct kura_bucket_key),
+				      true, bk_row };
 	void *res = NULL;
-	size_t n = 0;
-	enum kura_err r = sq_conn_acquire(m, &c, err);
+	enum kura_err r = sq_list(m, &list, &v, limit, pool, &res, count, err);
 
-	if (r != KURA_OK)
-		return r;
-	sq_array_init(&a, sizeof(*bk), 0, true);
-	sq_begin(&st, c, sql, err);
-	sq_bind_u64(&st, 1, v);
-	while (a.n < limit && sq_row(&st) &&
-	       (bk = sq_array_add(&a, &st)) != NULL)
-		bk_row(&st, bk);
-	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
-	sq_conn_release(m, c);
-	if (r == KURA_OK) {
+	if (r == KURA_OK)
 		*out = res;
-		*count = n;
-	}
 	return r;
 }
 
@@ -205,32 +192,24 @@ static const struct sq_sql sql_bucket_key_ids = {
 		"?1 ORDER BY key_id",
 };
 
+static void key_id_row(struct sq_stmt *st, void *out)
+{
+	*(uint64_t *)out = sq_col_u64(st, 0);
+}
+
 enum kura_err sq_bucket_key_ids(void *priv, uint64_t bucket_id,
 				struct kura_pool *pool, uint64_t **out,
 				size_t *count, struct kura_error *err)
 {
-	struct sq_store *m = priv;
-	struct sq_conn *c = NULL;
-	struct sq_stmt st;
-	struct sq_array a;
-	uint64_t *id;
+	static const struct sq_list list = { &sql_bucket_key_ids,
+					     sizeof(uint64_t), false,
+					     key_id_row };
 	void *res = NULL;
-	size_t n = 0;
-	enum kura_err r = sq_conn_acquire(m, &c, err);
+	enum kura_err r = sq_list(priv, &list, &bucket_id, SIZE_MAX, pool,
+				  &res, count, err);
 
-	if (r != KURA_OK)
-		return r;
-	sq_array_init(&a, sizeof(*id), 0, false);
-	sq_begin(&st, c, &sql_bucket_key_ids, err);
-	sq_bind_u64(&st, 1, bucket_id);
-	while (sq_row(&st) && (id = sq_array_add(&a, &st)) != NULL)
-		*id = sq_col_u64(&st, 0);
-	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
-	sq_conn_release(m, c);
-	if (r == KURA_OK) {
+	if (r == KURA_OK)
 		*out = res;
-		*count = n;
-	}
 	return r;
 }
 

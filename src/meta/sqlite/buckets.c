@@ -234,8 +234,10 @@ enum kura_err sq_bucket_create(void *priv, struct kura_bucket *b,
 /* ---- reading ---- */
 
 /* One row of BUCKET_COLS. */
-static void bucket_row(struct sq_stmt *st, struct kura_bucket *b)
+static void bucket_row(struct sq_stmt *st, void *out)
 {
+	struct kura_bucket *b = out;
+
 	memset(b, 0, sizeof(*b));
 	b->id = sq_col_u64(st, 0);
 	b->tenant_id = sq_col_u64(st, 1);
@@ -314,28 +316,15 @@ enum kura_err sq_bucket_list(void *priv, uint64_t tenant_id,
 			     struct kura_pool *pool, struct kura_bucket **out,
 			     size_t *count, struct kura_error *err)
 {
-	struct sq_store *m = priv;
-	struct sq_conn *c = NULL;
-	struct sq_stmt st;
-	struct sq_array a;
-	struct kura_bucket *b;
+	static const struct sq_list list = { &sql_bucket_list,
+					     sizeof(struct kura_bucket), false,
+					     bucket_row };
 	void *res = NULL;
-	size_t n = 0;
-	enum kura_err r = sq_conn_acquire(m, &c, err);
+	enum kura_err r = sq_list(priv, &list, &tenant_id, SIZE_MAX, pool,
+				  &res, count, err);
 
-	if (r != KURA_OK)
-		return r;
-	sq_array_init(&a, sizeof(*b), 0, false);
-	sq_begin(&st, c, &sql_bucket_list, err);
-	sq_bind_u64(&st, 1, tenant_id);
-	while (sq_row(&st) && (b = sq_array_add(&a, &st)) != NULL)
-		bucket_row(&st, b);
-	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
-	sq_conn_release(m, c);
-	if (r == KURA_OK) {
+	if (r == KURA_OK)
 		*out = res;
-		*count = n;
-	}
 	return r;
 }
 

@@ -81,8 +81,10 @@ enum kura_err sq_key_generation(void *priv, uint64_t *gen,
 /* ---- records ---- */
 
 /* One row of KEY_COLS. */
-static void key_row(struct sq_stmt *st, struct kura_key *k)
+static void key_row(struct sq_stmt *st, void *out)
 {
+	struct kura_key *k = out;
+
 	memset(k, 0, sizeof(*k));
 	k->id = sq_col_u64(st, 0);
 	k->tenant_id = sq_col_u64(st, 1);
@@ -189,32 +191,23 @@ enum kura_err sq_key_list(void *priv, uint64_t tenant_id,
 			  struct kura_pool *pool, struct kura_key **out,
 			  size_t *count, struct kura_error *err)
 {
-	struct sq_store *m = priv;
-	struct sq_conn *c = NULL;
-	struct sq_stmt st;
-	struct sq_array a;
-	struct kura_key *k;
+	static const struct sq_list of_tenant = { &sql_key_list,
+						  sizeof(struct kura_key),
+						  false, key_row };
+	static const struct sq_list all = { &sql_key_list_all,
+					    sizeof(struct kura_key), false,
+					    key_row };
 	void *res = NULL;
-	size_t n = 0;
-	enum kura_err r = sq_conn_acquire(m, &c, err);
+	enum kura_err r;
 
-	if (r != KURA_OK)
-		return r;
-	sq_array_init(&a, sizeof(*k), 0, false);
-	if (tenant_id != 0) {
-		sq_begin(&st, c, &sql_key_list, err);
-		sq_bind_u64(&st, 1, tenant_id);
-	} else {
-		sq_begin(&st, c, &sql_key_list_all, err);
-	}
-	while (sq_row(&st) && (k = sq_array_add(&a, &st)) != NULL)
-		key_row(&st, k);
-	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
-	sq_conn_release(m, c);
-	if (r == KURA_OK) {
+	if (tenant_id != 0)
+		r = sq_list(priv, &of_tenant, &tenant_id, SIZE_MAX, pool, &res,
+			    count, err);
+	else
+		r = sq_list(priv, &all, NULL, SIZE_MAX, pool, &res, count,
+			    err);
+	if (r == KURA_OK)
 		*out = res;
-		*count = n;
-	}
 	return r;
 }
 
@@ -225,8 +218,10 @@ static const struct sq_sql sql_keyver_list = {
 		"version",
 };
 
-static void key_version_row(struct sq_stmt *st, struct kura_key_version *v)
+static void key_version_row(struct sq_stmt *st, void *out)
 {
+	struct kura_key_version *v = out;
+
 	memset(v, 0, sizeof(*v));
 	v->key_id = sq_col_u64(st, 0);
 	v->version =
@@ -242,28 +237,15 @@ enum kura_err sq_key_versions(void *priv, uint64_t key_id,
 			      struct kura_key_version **out, size_t *count,
 			      struct kura_error *err)
 {
-	struct sq_store *m = priv;
-	struct sq_conn *c = NULL;
-	struct sq_stmt st;
-	struct sq_array a;
-	struct kura_key_version *v;
+	static const struct sq_list list = { &sql_keyver_list,
+					     sizeof(struct kura_key_version),
+					     false, key_version_row };
 	void *res = NULL;
-	size_t n = 0;
-	enum kura_err r = sq_conn_acquire(m, &c, err);
+	enum kura_err r = sq_list(priv, &list, &key_id, SIZE_MAX, pool, &res,
+				  count, err);
 
-	if (r != KURA_OK)
-		return r;
-	sq_array_init(&a, sizeof(*v), 0, false);
-	sq_begin(&st, c, &sql_keyver_list, err);
-	sq_bind_u64(&st, 1, key_id);
-	while (sq_row(&st) && (v = sq_array_add(&a, &st)) != NULL)
-		key_version_row(&st, v);
-	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
-	sq_conn_release(m, c);
-	if (r == KURA_OK) {
+	if (r == KURA_OK)
 		*out = res;
-		*count = n;
-	}
 	return r;
 }
 

@@ -333,6 +333,25 @@ enum kura_err sq_array_end(struct sq_array *a, enum kura_err r,
 			   struct kura_error *err)
 	__attribute__((warn_unused_result));
 
+/*
+ * A listing by one statement: up to limit rows, ?1 bound to *key when key
+ * is not NULL, each filled by row() (which starts from nothing: it zeroes
+ * what it fills), copied into pool.  *out is NULL when there are none;
+ * outputs are written only on success.  sq_list takes its own connection.
+ */
+struct sq_list {
+	const struct sq_sql *sql;
+	size_t elem;		/* bytes per row */
+	bool wipe;		/* rows hold wrapped keys or sealed secrets */
+	void (*row)(struct sq_stmt *st, void *out);
+};
+
+enum kura_err sq_list(struct sq_store *m, const struct sq_list *l,
+		      const uint64_t *key, size_t limit,
+		      struct kura_pool *pool, void **out, size_t *count,
+		      struct kura_error *err)
+	__attribute__((warn_unused_result));
+
 /* ---- shared by the concept files ---- */
 
 /* Is s a NUL-terminated string of 1..cap-1 bytes within a cap array? */

@@ -425,6 +425,31 @@ enum kura_err sq_array_end(struct sq_array *a, enum kura_err r,
 	return r;
 }
 
+enum kura_err sq_list(struct sq_store *m, const struct sq_list *l,
+		      const uint64_t *key, size_t limit,
+		      struct kura_pool *pool, void **out, size_t *count,
+		      struct kura_error *err)
+{
+	struct sq_conn *c = NULL;
+	struct sq_stmt st;
+	struct sq_array a;
+	void *row;
+	enum kura_err r = sq_conn_acquire(m, &c, err);
+
+	if (r != KURA_OK)
+		return r;
+	sq_array_init(&a, l->elem, 0, l->wipe);
+	sq_begin(&st, c, l->sql, err);
+	if (key != NULL)
+		sq_bind_u64(&st, 1, *key);
+	while (a.n < limit && sq_row(&st) &&
+	       (row = sq_array_add(&a, &st)) != NULL)
+		l->row(&st, row);
+	r = sq_array_end(&a, sq_end(&st), pool, out, count, err);
+	sq_conn_release(m, c);
+	return r;
+}
+
 /* ---- small checks ---- */
 
 bool sq_str_ok(const char *s, size_t cap, bool may_be_empty)

@@ -79,8 +79,10 @@ enum kura_err sq_tenant_create(void *priv, struct kura_tenant *t,
 }
 
 /* One row of TENANT_COLS. */
-static void tenant_row(struct sq_stmt *st, struct kura_tenant *t)
+static void tenant_row(struct sq_stmt *st, void *out)
 {
+	struct kura_tenant *t = out;
+
 	memset(t, 0, sizeof(*t));
 	t->id = sq_col_u64(st, 0);
 	sq_col_text(st, 1, t->name, sizeof(t->name), "tenant name");
@@ -157,27 +159,15 @@ enum kura_err sq_tenant_list(void *priv, struct kura_pool *pool,
 			     struct kura_tenant **out, size_t *count,
 			     struct kura_error *err)
 {
-	struct sq_store *m = priv;
-	struct sq_conn *c = NULL;
-	struct sq_stmt st;
-	struct sq_array a;
-	struct kura_tenant *t;
+	static const struct sq_list list = { &sql_tenant_list,
+					     sizeof(struct kura_tenant), false,
+					     tenant_row };
 	void *res = NULL;
-	size_t n = 0;
-	enum kura_err r = sq_conn_acquire(m, &c, err);
+	enum kura_err r = sq_list(priv, &list, NULL, SIZE_MAX, pool, &res,
+				  count, err);
 
-	if (r != KURA_OK)
-		return r;
-	sq_array_init(&a, sizeof(*t), 0, false);
-	sq_begin(&st, c, &sql_tenant_list, err);
-	while (sq_row(&st) && (t = sq_array_add(&a, &st)) != NULL)
-		tenant_row(&st, t);
-	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
-	sq_conn_release(m, c);
-	if (r == KURA_OK) {
+	if (r == KURA_OK)
 		*out = res;
-		*count = n;
-	}
 	return r;
 }
 
@@ -328,8 +318,10 @@ enum kura_err sq_access_key_create(void *priv, const struct kura_access_key *k,
 }
 
 /* One row of AK_COLS. */
-static void access_key_row(struct sq_stmt *st, struct kura_access_key *k)
+static void access_key_row(struct sq_stmt *st, void *out)
 {
+	struct kura_access_key *k = out;
+
 	memset(k, 0, sizeof(*k));
 	sq_col_text(st, 0, k->id, sizeof(k->id), "access key id");
 	k->tenant_id = sq_col_u64(st, 1);
@@ -394,28 +386,15 @@ enum kura_err sq_access_key_list(void *priv, uint64_t tenant_id,
 				 struct kura_access_key **out, size_t *count,
 				 struct kura_error *err)
 {
-	struct sq_store *m = priv;
-	struct sq_conn *c = NULL;
-	struct sq_stmt st;
-	struct sq_array a;
-	struct kura_access_key *k;
+	static const struct sq_list list = { &sql_ak_list,
+					     sizeof(struct kura_access_key),
+					     true, access_key_row };
 	void *res = NULL;
-	size_t n = 0;
-	enum kura_err r = sq_conn_acquire(m, &c, err);
+	enum kura_err r = sq_list(priv, &list, &tenant_id, SIZE_MAX, pool,
+				  &res, count, err);
 
-	if (r != KURA_OK)
-		return r;
-	sq_array_init(&a, sizeof(*k), 0, true);
-	sq_begin(&st, c, &sql_ak_list, err);
-	sq_bind_u64(&st, 1, tenant_id);
-	while (sq_row(&st) && (k = sq_array_add(&a, &st)) != NULL)
-		access_key_row(&st, k);
-	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
-	sq_conn_release(m, c);
-	if (r == KURA_OK) {
+	if (r == KURA_OK)
 		*out = res;
-		*count = n;
-	}
 	return r;
 }
 
