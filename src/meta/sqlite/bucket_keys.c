@@ -139,8 +139,8 @@ static enum kura_err bk_list(struct sq_store *m, const struct sq_sql *sql,
 			     struct kura_bucket_key **out, size_t *count,
 			     struct kura_error *err)
 {
-	const struct sq_list list = { sql, sizeof(struct kura_bucket_key),
-				      true, bk_row };
+	const struct sq_list list = { sql, sizeof(struct kura_bucket_key), true,
+				      bk_row };
 	void *res = NULL;
 	enum kura_err r = sq_list(m, &list, &v, limit, pool, &res, count, err);
 
@@ -205,8 +205,8 @@ enum kura_err sq_bucket_key_ids(void *priv, uint64_t bucket_id,
 					     sizeof(uint64_t), false,
 					     key_id_row };
 	void *res = NULL;
-	enum kura_err r = sq_list(priv, &list, &bucket_id, SIZE_MAX, pool,
-				  &res, count, err);
+	enum kura_err r = sq_list(priv, &list, &bucket_id, SIZE_MAX, pool, &res,
+				  count, err);
 
 	if (r == KURA_OK)
 		*out = res;

@@ -320,8 +320,8 @@ enum kura_err sq_bucket_list(void *priv, uint64_t tenant_id,
 					     sizeof(struct kura_bucket), false,
 					     bucket_row };
 	void *res = NULL;
-	enum kura_err r = sq_list(priv, &list, &tenant_id, SIZE_MAX, pool,
-				  &res, count, err);
+	enum kura_err r = sq_list(priv, &list, &tenant_id, SIZE_MAX, pool, &res,
+				  count, err);
 
 	if (r == KURA_OK)
 		*out = res;

@@ -204,8 +204,7 @@ enum kura_err sq_key_list(void *priv, uint64_t tenant_id,
 		r = sq_list(priv, &of_tenant, &tenant_id, SIZE_MAX, pool, &res,
 			    count, err);
 	else
-		r = sq_list(priv, &all, NULL, SIZE_MAX, pool, &res, count,
-			    err);
+		r = sq_list(priv, &all, NULL, SIZE_MAX, pool, &res, count, err);
 	if (r == KURA_OK)
 		*out = res;
 	return r;
@@ -241,8 +240,8 @@ enum kura_err sq_key_versions(void *priv, uint64_t key_id,
 					     sizeof(struct kura_key_version),
 					     false, key_version_row };
 	void *res = NULL;
-	enum kura_err r = sq_list(priv, &list, &key_id, SIZE_MAX, pool, &res,
-				  count, err);
+	enum kura_err r =
+		sq_list(priv, &list, &key_id, SIZE_MAX, pool, &res, count, err);
 
 	if (r == KURA_OK)
 		*out = res;

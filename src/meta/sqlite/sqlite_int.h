@@ -341,15 +341,14 @@ enum kura_err sq_array_end(struct sq_array *a, enum kura_err r,
  */
 struct sq_list {
 	const struct sq_sql *sql;
-	size_t elem;		/* bytes per row */
-	bool wipe;		/* rows hold wrapped keys or sealed secrets */
+	size_t elem; /* bytes per row */
+	bool wipe;   /* rows hold wrapped keys or sealed secrets */
 	void (*row)(struct sq_stmt *st, void *out);
 };
 
 enum kura_err sq_list(struct sq_store *m, const struct sq_list *l,
-		      const uint64_t *key, size_t limit,
-		      struct kura_pool *pool, void **out, size_t *count,
-		      struct kura_error *err)
+		      const uint64_t *key, size_t limit, struct kura_pool *pool,
+		      void **out, size_t *count, struct kura_error *err)
 	__attribute__((warn_unused_result));
 
 /* ---- shared by the concept files ---- */

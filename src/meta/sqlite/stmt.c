@@ -426,9 +426,8 @@ enum kura_err sq_array_end(struct sq_array *a, enum kura_err r,
 }
 
 enum kura_err sq_list(struct sq_store *m, const struct sq_list *l,
-		      const uint64_t *key, size_t limit,
-		      struct kura_pool *pool, void **out, size_t *count,
-		      struct kura_error *err)
+		      const uint64_t *key, size_t limit, struct kura_pool *pool,
+		      void **out, size_t *count, struct kura_error *err)
 {
 	struct sq_conn *c = NULL;
 	struct sq_stmt st;

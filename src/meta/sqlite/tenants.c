@@ -163,8 +163,8 @@ enum kura_err sq_tenant_list(void *priv, struct kura_pool *pool,
 					     sizeof(struct kura_tenant), false,
 					     tenant_row };
 	void *res = NULL;
-	enum kura_err r = sq_list(priv, &list, NULL, SIZE_MAX, pool, &res,
-				  count, err);
+	enum kura_err r =
+		sq_list(priv, &list, NULL, SIZE_MAX, pool, &res, count, err);
 
 	if (r == KURA_OK)
 		*out = res;
@@ -390,8 +390,8 @@ enum kura_err sq_access_key_list(void *priv, uint64_t tenant_id,
 					     sizeof(struct kura_access_key),
 					     true, access_key_row };
 	void *res = NULL;
-	enum kura_err r = sq_list(priv, &list, &tenant_id, SIZE_MAX, pool,
-				  &res, count, err);
+	enum kura_err r = sq_list(priv, &list, &tenant_id, SIZE_MAX, pool, &res,
+				  count, err);
 
 	if (r == KURA_OK)
 		*out = res;
