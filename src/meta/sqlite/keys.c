@@ -183,7 +183,7 @@ static const struct sq_sql sql_key_list = {
 	.text = KEY_COLS "WHERE tenant_id = ?1 ORDER BY name, id",
 };
 static const struct sq_sql sql_key_list_all = {
-	.what = "list keys",
+	.what = "list all keys",
 	.text = KEY_COLS "ORDER BY name, tenant_id, id",
 };
 
