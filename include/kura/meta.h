@@ -5,7 +5,7 @@
  * access keys, buckets, objects and the blobs that hold their ciphertext.
  * Each mutating call is one transaction: it either commits durably before
  * returning KURA_OK or changes nothing.  Implementations: SQLite (embedded
- * default, src/meta/sqlite.c); PostgreSQL follows the same contract.
+ * default, src/meta/sqlite/); PostgreSQL follows the same contract.
  *
  * Blob garbage: when a call removes or replaces an object version, the ids
  * of its blobs are queued for deletion in the same transaction (gc_next /

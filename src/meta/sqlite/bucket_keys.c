@@ -32,8 +32,9 @@
 #define BK_BUCKET_BASE (BK_KEY_BASE + SQ_KEY_NCOLS)
 
 /* One row of BK_COLS. */
-static void bk_row(struct sq_stmt *st, struct kura_bucket_key *bk)
+static void bk_row(struct sq_stmt *st, void *out)
 {
+	struct kura_bucket_key *bk = out;
 	struct kura_key k;
 	struct kura_bucket b;
 
@@ -59,11 +60,13 @@ static void bk_row(struct sq_stmt *st, struct kura_bucket_key *bk)
 /* ---- reading ---- */
 
 static const struct sq_sql sql_bk_get = {
-	"get bucket key", BK_COLS "WHERE bk.id = ?1"
+	.what = "get bucket key",
+	.text = BK_COLS "WHERE bk.id = ?1",
 };
 static const struct sq_sql sql_bk_current = {
-	"get bucket key",
-	BK_COLS "WHERE bk.bucket_id = ?1 AND bk.key_id = ?2 AND bk.current = 1"
+	.what = "get bucket key",
+	.text = BK_COLS "WHERE bk.bucket_id = ?1 AND bk.key_id = ?2 AND "
+			"bk.current = 1",
 };
 
 /* Bucket key bk_id on c; KURA_ENOENT for none. */
@@ -138,54 +141,41 @@ enum kura_err sq_bucket_key_current(void *priv, uint64_t bucket_id,
 	return r;
 }
 
-/* A list of BK_COLS rows, with ?1 = v (and the LIMIT, when limited). */
+/* A list of BK_COLS rows, with ?1 = v (the key, or the LIMIT). */
 static enum kura_err bk_list(struct sq_store *m, const struct sq_sql *sql,
 			     uint64_t v, size_t limit, struct kura_pool *pool,
 			     struct kura_bucket_key **out, size_t *count,
 			     struct kura_error *err)
 {
-	struct sq_conn *c = NULL;
-	struct sq_stmt st;
-	struct sq_array a;
-	struct kura_bucket_key *bk;
+	const struct sq_list list = { sql, sizeof(struct kura_bucket_key), true,
+				      bk_row };
 	void *res = NULL;
-	size_t n = 0;
-	enum kura_err r = sq_conn_acquire(m, &c, err);
+	enum kura_err r = sq_list(m, &list, &v, limit, pool, &res, count, err);
 
-	if (r != KURA_OK)
-		return r;
-	sq_array_init(&a, sizeof(*bk), 0, true);
-	sq_begin(&st, c, sql, err);
-	sq_bind_u64(&st, 1, v);
-	while (a.n < limit && sq_row(&st) &&
-	       (bk = sq_array_add(&a, &st)) != NULL)
-		bk_row(&st, bk);
-	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
-	sq_conn_release(m, c);
-	if (r == KURA_OK) {
+	if (r == KURA_OK)
 		*out = res;
-		*count = n;
-	}
 	return r;
 }
 
 static const struct sq_sql sql_bk_of_key = {
-	"list bucket keys",
-	BK_COLS "WHERE bk.key_id = ?1 AND bk.current = 1 ORDER BY bk.id"
+	.what = "list bucket keys",
+	.text = BK_COLS "WHERE bk.key_id = ?1 AND bk.current = 1 ORDER BY "
+			"bk.id",
 };
 
 enum kura_err sq_bucket_keys_of_key(void *priv, uint64_t key_id,
 				    struct kura_pool *pool,
-				    struct kura_bucket_key **out,
-				    size_t *count, struct kura_error *err)
+				    struct kura_bucket_key **out, size_t *count,
+				    struct kura_error *err)
 {
-	return bk_list(priv, &sql_bk_of_key, key_id, SIZE_MAX, pool, out,
-		       count, err);
+	return bk_list(priv, &sql_bk_of_key, key_id, SIZE_MAX, pool, out, count,
+		       err);
 }
 
 static const struct sq_sql sql_bk_retired = {
-	"list retired bucket keys",
-	BK_COLS "WHERE bk.current = 0 ORDER BY bk.retired_ms, bk.id LIMIT ?1"
+	.what = "list retired bucket keys",
+	.text = BK_COLS "WHERE bk.current = 0 ORDER BY bk.retired_ms, bk.id "
+			"LIMIT ?1",
 };
 
 enum kura_err sq_bucket_keys_retired(void *priv, size_t limit,
@@ -199,43 +189,35 @@ enum kura_err sq_bucket_keys_retired(void *priv, size_t limit,
 		return KURA_OK;
 	}
 	if (limit > SQ_BATCH_MAX)
-		limit = SQ_BATCH_MAX;	/* "up to limit" */
+		limit = SQ_BATCH_MAX; /* "up to limit" */
 	return bk_list(priv, &sql_bk_retired, limit, limit, pool, out, count,
 		       err);
 }
 
 static const struct sq_sql sql_bucket_key_ids = {
-	"list the bucket's keys",
-	"SELECT DISTINCT key_id FROM bucket_keys WHERE bucket_id = ?1 "
-	"ORDER BY key_id"
+	.what = "list the bucket's keys",
+	.text = "SELECT DISTINCT key_id FROM bucket_keys WHERE bucket_id = "
+		"?1 ORDER BY key_id",
 };
+
+static void key_id_row(struct sq_stmt *st, void *out)
+{
+	*(uint64_t *)out = sq_col_u64(st, 0);
+}
 
 enum kura_err sq_bucket_key_ids(void *priv, uint64_t bucket_id,
 				struct kura_pool *pool, uint64_t **out,
 				size_t *count, struct kura_error *err)
 {
-	struct sq_store *m = priv;
-	struct sq_conn *c = NULL;
-	struct sq_stmt st;
-	struct sq_array a;
-	uint64_t *id;
+	static const struct sq_list list = { &sql_bucket_key_ids,
+					     sizeof(uint64_t), false,
+					     key_id_row };
 	void *res = NULL;
-	size_t n = 0;
-	enum kura_err r = sq_conn_acquire(m, &c, err);
+	enum kura_err r = sq_list(priv, &list, &bucket_id, SIZE_MAX, pool, &res,
+				  count, err);
 
-	if (r != KURA_OK)
-		return r;
-	sq_array_init(&a, sizeof(*id), 0, false);
-	sq_begin(&st, c, &sql_bucket_key_ids, err);
-	sq_bind_u64(&st, 1, bucket_id);
-	while (sq_row(&st) && (id = sq_array_add(&a, &st)) != NULL)
-		*id = sq_col_u64(&st, 0);
-	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
-	sq_conn_release(m, c);
-	if (r == KURA_OK) {
+	if (r == KURA_OK)
 		*out = res;
-		*count = n;
-	}
 	return r;
 }
 
@@ -251,10 +233,10 @@ enum kura_err sq_check_new_bk(const struct kura_bucket_key *bk,
 }
 
 static const struct sq_sql sql_bk_insert = {
-	"insert bucket key",
-	"INSERT INTO bucket_keys (bucket_id, key_id, key_version, wrapped, "
-	"current, created_ms, retired_ms) VALUES (?1, ?2, ?3, ?4, 1, ?5, 0) "
-	"RETURNING id"
+	.what = "insert bucket key",
+	.text = "INSERT INTO bucket_keys (bucket_id, key_id, key_version, "
+		"wrapped, current, created_ms, retired_ms) VALUES (?1, ?2, "
+		"?3, ?4, 1, ?5, 0) RETURNING id",
 };
 
 enum kura_err sq_bk_insert(struct sq_conn *c, uint64_t bucket_id,
@@ -288,7 +270,7 @@ enum kura_err sq_bk_insert(struct sq_conn *c, uint64_t bucket_id,
 struct bk_insert_arg {
 	const struct kura_bucket_key *bk;
 	int64_t created;
-	uint64_t id;			/* result */
+	uint64_t id; /* result */
 };
 
 static enum kura_err bucket_key_insert_body(struct sq_conn *c, void *arg,
@@ -306,10 +288,11 @@ static enum kura_err bucket_key_insert_body(struct sq_conn *c, void *arg,
 		return kura_fail(err, KURA_ESTATE, "key '%s' is not enabled",
 				 k.name);
 	if (bk->key_version != k.current_version)
-		return kura_fail(err, KURA_ESTATE,
-				 "bucket key wrapped by version %u of key '%s', "
-				 "current is %u",
-				 bk->key_version, k.name, k.current_version);
+		return kura_fail(
+			err, KURA_ESTATE,
+			"bucket key wrapped by version %u of key '%s', "
+			"current is %u",
+			bk->key_version, k.name, k.current_version);
 	r = sq_bucket_tenant(c, bk->bucket_id, &tenant_id, err);
 	if (r == KURA_OK && tenant_id != k.tenant_id)
 		r = kura_fail(err, KURA_EPERM,
@@ -345,8 +328,8 @@ enum kura_err sq_bucket_key_insert(void *priv, struct kura_bucket_key *bk,
 /* ---- checks inside write transactions ---- */
 
 static const struct sq_sql sql_bk_bucket = {
-	"get bucket key",
-	"SELECT bucket_id, current FROM bucket_keys WHERE id = ?1"
+	.what = "get bucket key",
+	.text = "SELECT bucket_id, current FROM bucket_keys WHERE id = ?1",
 };
 
 /* Bucket and currency of bucket key bk_id; *found false when none. */
@@ -391,10 +374,11 @@ enum kura_err sq_bk_check(struct sq_conn *c, uint64_t bucket_id,
 	if (r != KURA_OK)
 		return r;
 	if (!found || owner != bucket_id)
-		return kura_fail(err, KURA_ESTATE,
-				 "part %u: no bucket key %llu in bucket %016llx",
-				 p->part_no, (unsigned long long)p->bk_id,
-				 (unsigned long long)bucket_id);
+		return kura_fail(
+			err, KURA_ESTATE,
+			"part %u: no bucket key %llu in bucket %016llx",
+			p->part_no, (unsigned long long)p->bk_id,
+			(unsigned long long)bucket_id);
 	*known = p->bk_id;
 	return KURA_OK;
 }
@@ -403,20 +387,21 @@ enum kura_err sq_bk_check(struct sq_conn *c, uint64_t bucket_id,
 
 /* Parts and sealed rows still using the bucket key. */
 static const struct sq_sql sql_bk_in_use = {
-	"query",
-	"SELECT EXISTS (SELECT 1 FROM parts WHERE bk_id = ?1) "
-	"OR EXISTS (SELECT 1 FROM upload_parts WHERE bk_id = ?1) "
-	"OR EXISTS (SELECT 1 FROM objects WHERE seal_bk_id = ?1) "
-	"OR EXISTS (SELECT 1 FROM uploads WHERE seal_bk_id = ?1) "
-	"OR EXISTS (SELECT 1 FROM upload_parts WHERE seal_bk_id = ?1)"
+	.what = "query",
+	.text = "SELECT EXISTS (SELECT 1 FROM parts WHERE bk_id = ?1) OR "
+		"EXISTS (SELECT 1 FROM upload_parts WHERE bk_id = ?1) OR "
+		"EXISTS (SELECT 1 FROM objects WHERE seal_bk_id = ?1) OR "
+		"EXISTS (SELECT 1 FROM uploads WHERE seal_bk_id = ?1) OR "
+		"EXISTS (SELECT 1 FROM upload_parts WHERE seal_bk_id = ?1)",
 };
 static const struct sq_sql sql_bk_delete = {
-	"delete bucket key", "DELETE FROM bucket_keys WHERE id = ?1"
+	.what = "delete bucket key",
+	.text = "DELETE FROM bucket_keys WHERE id = ?1",
 };
 
 struct bk_delete_arg {
 	uint64_t id;
-	bool in_use;		/* refused: a part still uses it */
+	bool in_use; /* refused: a part still uses it */
 };
 
 static enum kura_err bk_in_use(struct sq_conn *c, uint64_t id, bool *used,
@@ -439,8 +424,8 @@ static enum kura_err bucket_key_delete_body(struct sq_conn *c, void *arg,
 	struct bk_delete_arg *a = arg;
 	uint64_t bucket_id = 0;
 	bool found = false, current = false, used = false;
-	enum kura_err r = bk_bucket(c, a->id, &found, &bucket_id, &current,
-				    err);
+	enum kura_err r =
+		bk_bucket(c, a->id, &found, &bucket_id, &current, err);
 
 	if (r != KURA_OK)
 		return r;
@@ -485,22 +470,21 @@ enum kura_err sq_bucket_key_delete(void *priv, uint64_t bk_id,
 /* ---- re-wrapping ---- */
 
 static const struct sq_sql sql_rewrap_parts = {
-	"list parts to re-wrap",
-	"SELECT version_uid, part_no, dek_wrapped FROM parts "
-	"WHERE bk_id = ?1 LIMIT ?2"
+	.what = "list parts to re-wrap",
+	.text = "SELECT version_uid, part_no, dek_wrapped FROM parts WHERE "
+		"bk_id = ?1 LIMIT ?2",
 };
 static const struct sq_sql sql_rewrap_uparts = {
-	"list parts to re-wrap",
-	"SELECT version_uid, part_no, dek_wrapped FROM upload_parts "
-	"WHERE bk_id = ?1 LIMIT ?2"
+	.what = "list parts to re-wrap",
+	.text = "SELECT version_uid, part_no, dek_wrapped FROM upload_parts "
+		"WHERE bk_id = ?1 LIMIT ?2",
 };
 
 /* Up to limit parts of bucket key bk (object parts first, then upload
  * parts) appended to a. */
 static enum kura_err rewrap_list(struct sq_conn *c,
-				 const struct kura_bucket_key *bk,
-				 size_t limit, struct sq_array *a,
-				 struct kura_error *err)
+				 const struct kura_bucket_key *bk, size_t limit,
+				 struct sq_array *a, struct kura_error *err)
 {
 	static const struct sq_sql *const lists[2] = { &sql_rewrap_parts,
 						       &sql_rewrap_uparts };
@@ -549,7 +533,7 @@ enum kura_err sq_rewrap_next(void *priv, uint64_t bk_id, size_t limit,
 		return KURA_OK;
 	}
 	if (limit > SQ_BATCH_MAX)
-		limit = SQ_BATCH_MAX;	/* "up to limit" */
+		limit = SQ_BATCH_MAX; /* "up to limit" */
 	r = sq_conn_acquire(m, &c, err);
 	if (r != KURA_OK)
 		return r;
@@ -574,14 +558,14 @@ enum kura_err sq_rewrap_next(void *priv, uint64_t bk_id, size_t limit,
 }
 
 static const struct sq_sql sql_rewrap_part = {
-	"re-wrap part",
-	"UPDATE parts SET dek_wrapped = ?3, bk_id = ?5 "
-	"WHERE version_uid = ?1 AND part_no = ?2 AND bk_id = ?4"
+	.what = "re-wrap part",
+	.text = "UPDATE parts SET dek_wrapped = ?3, bk_id = ?5 WHERE "
+		"version_uid = ?1 AND part_no = ?2 AND bk_id = ?4",
 };
 static const struct sq_sql sql_rewrap_upart = {
-	"re-wrap part",
-	"UPDATE upload_parts SET dek_wrapped = ?3, bk_id = ?5 "
-	"WHERE version_uid = ?1 AND part_no = ?2 AND bk_id = ?4"
+	.what = "re-wrap part",
+	.text = "UPDATE upload_parts SET dek_wrapped = ?3, bk_id = ?5 WHERE "
+		"version_uid = ?1 AND part_no = ?2 AND bk_id = ?4",
 };
 
 struct rewrap_arg {
@@ -619,8 +603,8 @@ static enum kura_err rewrap_check(struct sq_conn *c, const struct rewrap_arg *a,
 {
 	uint64_t old_bucket = 0, new_bucket = 0;
 	bool old_found = false, new_found = false, current = false;
-	enum kura_err r = bk_bucket(c, a->new_bk, &new_found, &new_bucket,
-				    &current, err);
+	enum kura_err r =
+		bk_bucket(c, a->new_bk, &new_found, &new_bucket, &current, err);
 
 	if (r == KURA_OK && !new_found)
 		r = kura_fail(err, KURA_ESTATE, "no bucket key %llu",

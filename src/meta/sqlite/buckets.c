@@ -37,16 +37,19 @@ void sq_bucket_row(struct sq_stmt *st, int base, struct kura_bucket *b)
 	sq_col_row_mac(st, base + SQ_BUCKET_NCOLS - 1, SQ_ROW_BUCKET, b);
 }
 
-static void bucket_row(struct sq_stmt *st, struct kura_bucket *b)
+/* One row of BUCKET_COLS, checked against its MAC. */
+static void bucket_row(struct sq_stmt *st, void *out)
 {
-	sq_bucket_row(st, 0, b);
+	sq_bucket_row(st, 0, out);
 }
 
 static const struct sq_sql sql_bucket_get = {
-	"get bucket", BUCKET_COLS "WHERE name = ?1"
+	.what = "get bucket",
+	.text = BUCKET_COLS "WHERE name = ?1",
 };
 static const struct sq_sql sql_bucket_get_id = {
-	"bucket", BUCKET_COLS "WHERE id = ?1"
+	.what = "bucket",
+	.text = BUCKET_COLS "WHERE id = ?1",
 };
 
 /* Bucket id on c, checked: KURA_ENOENT when there is none. */
@@ -91,22 +94,23 @@ enum kura_err sq_bucket_tenant(struct sq_conn *c, uint64_t bucket_id,
 /* ---- creating ---- */
 
 static const struct sq_sql sql_bucket_retired = {
-	"lookup", "SELECT 1 FROM retired_buckets WHERE id = ?1"
+	.what = "lookup",
+	.text = "SELECT 1 FROM retired_buckets WHERE id = ?1",
 };
 static const struct sq_sql sql_bucket_insert = {
-	"insert bucket",
-	"INSERT INTO buckets (id, tenant_id, name, region, created_ms, "
-	"key_id, default_sse, default_kms_key_id, mac) "
-	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, NULL, ?7)"
+	.what = "insert bucket",
+	.text = "INSERT INTO buckets (id, tenant_id, name, region, "
+		"created_ms, key_id, default_sse, default_kms_key_id, mac) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, NULL, ?7)",
 };
 
 struct bucket_create_arg {
 	const struct kura_bucket *b;
-	const struct kura_key *new_key;		/* NULL: b->key_id exists */
+	const struct kura_key *new_key; /* NULL: b->key_id exists */
 	const char *new_kek_id;
 	const struct kura_bucket_key *bk;
 	int64_t key_created, key_changed, bk_created;
-	uint64_t key_id, bk_id;			/* results */
+	uint64_t key_id, bk_id; /* results */
 };
 
 /* The existing key b->key_id: the bucket tenant's, enabled, and bk wrapped
@@ -128,10 +132,11 @@ static enum kura_err existing_key_check(struct sq_conn *c,
 		return kura_fail(err, KURA_ESTATE, "key '%s' is not enabled",
 				 k.name);
 	if (a->bk->key_version != k.current_version)
-		return kura_fail(err, KURA_ESTATE,
-				 "bucket key wrapped by version %u of key '%s', "
-				 "current is %u",
-				 a->bk->key_version, k.name, k.current_version);
+		return kura_fail(
+			err, KURA_ESTATE,
+			"bucket key wrapped by version %u of key '%s', "
+			"current is %u",
+			a->bk->key_version, k.name, k.current_version);
 	return KURA_OK;
 }
 
@@ -219,8 +224,7 @@ enum kura_err sq_bucket_create(void *priv, struct kura_bucket *b,
 			       struct kura_bucket_key *bk,
 			       struct kura_error *err)
 {
-	struct bucket_create_arg a = { b, NULL, new_kek_id, bk, 0, 0, 0, 0,
-				       0 };
+	struct bucket_create_arg a = { b, NULL, new_kek_id, bk, 0, 0, 0, 0, 0 };
 	struct kura_key nk;
 	int64_t now = kura_now_ms();
 	enum kura_err r;
@@ -236,8 +240,8 @@ enum kura_err sq_bucket_create(void *priv, struct kura_bucket *b,
 		if (r != KURA_OK)
 			return r;
 		a.key_created = nk.created_ms != 0 ? nk.created_ms : now;
-		a.key_changed = nk.changed_ms != 0 ? nk.changed_ms
-						   : a.key_created;
+		a.key_changed = nk.changed_ms != 0 ? nk.changed_ms :
+						     a.key_created;
 		a.new_key = &nk;
 	} else if (b->key_id == 0) {
 		return kura_fail(err, KURA_EINVAL, "bucket '%s' has no key",
@@ -293,10 +297,10 @@ static enum kura_err bucket_read(struct sq_store *m, const char *name,
 	r = sq_end(&st);
 	sq_conn_release(m, c);
 	if (r == KURA_OK && !found)
-		r = name != NULL
-			    ? kura_fail(err, KURA_ENOENT, "no bucket '%s'", name)
-			    : kura_fail(err, KURA_ENOENT, "no bucket %llu",
-					(unsigned long long)id);
+		r = name != NULL ? kura_fail(err, KURA_ENOENT, "no bucket '%s'",
+					     name) :
+				   kura_fail(err, KURA_ENOENT, "no bucket %llu",
+					     (unsigned long long)id);
 	if (r == KURA_OK)
 		*out = b;
 	return r;
@@ -310,49 +314,38 @@ enum kura_err sq_bucket_get(void *priv, const char *name,
 	return bucket_read(priv, name, 0, out, err);
 }
 
-enum kura_err sq_bucket_get_id(void *priv, uint64_t id,
-			       struct kura_bucket *out, struct kura_error *err)
+enum kura_err sq_bucket_get_id(void *priv, uint64_t id, struct kura_bucket *out,
+			       struct kura_error *err)
 {
 	return bucket_read(priv, NULL, id, out, err);
 }
 
 static const struct sq_sql sql_bucket_list = {
-	"list buckets", BUCKET_COLS "WHERE tenant_id = ?1 ORDER BY name"
+	.what = "list buckets",
+	.text = BUCKET_COLS "WHERE tenant_id = ?1 ORDER BY name",
 };
 
 enum kura_err sq_bucket_list(void *priv, uint64_t tenant_id,
 			     struct kura_pool *pool, struct kura_bucket **out,
 			     size_t *count, struct kura_error *err)
 {
-	struct sq_store *m = priv;
-	struct sq_conn *c = NULL;
-	struct sq_stmt st;
-	struct sq_array a;
-	struct kura_bucket *b;
+	static const struct sq_list list = { &sql_bucket_list,
+					     sizeof(struct kura_bucket), false,
+					     bucket_row };
 	void *res = NULL;
-	size_t n = 0;
-	enum kura_err r = sq_conn_acquire(m, &c, err);
+	enum kura_err r = sq_list(priv, &list, &tenant_id, SIZE_MAX, pool, &res,
+				  count, err);
 
-	if (r != KURA_OK)
-		return r;
-	sq_array_init(&a, sizeof(*b), 0, false);
-	sq_begin(&st, c, &sql_bucket_list, err);
-	sq_bind_u64(&st, 1, tenant_id);
-	while (sq_row(&st) && (b = sq_array_add(&a, &st)) != NULL)
-		bucket_row(&st, b);
-	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
-	sq_conn_release(m, c);
-	if (r == KURA_OK) {
+	if (r == KURA_OK)
 		*out = res;
-		*count = n;
-	}
 	return r;
 }
 
 /* ---- deleting ---- */
 
 static const struct sq_sql sql_bucket_has_objects = {
-	"lookup", "SELECT 1 FROM objects WHERE bucket_id = ?1 LIMIT 1"
+	.what = "lookup",
+	.text = "SELECT 1 FROM objects WHERE bucket_id = ?1 LIMIT 1",
 };
 
 /* Purge: every blob goes to gc before its row goes, in the same
@@ -360,64 +353,74 @@ static const struct sq_sql sql_bucket_has_objects = {
  * them can still be in use elsewhere); children before parents, as the
  * foreign keys want. */
 static const struct sq_sql sql_bucket_parts_gc = {
-	"purge bucket",
-	"INSERT INTO gc (blob_id) SELECT p.blob_id FROM objects o JOIN parts p "
-	"ON p.version_uid = o.version_uid WHERE o.bucket_id = ?1 "
-	"ON CONFLICT DO NOTHING"
+	.what = "purge bucket",
+	.text = "INSERT INTO gc (blob_id) SELECT p.blob_id FROM objects o "
+		"JOIN parts p ON p.version_uid = o.version_uid WHERE "
+		"o.bucket_id = ?1 ON CONFLICT DO NOTHING",
 };
 static const struct sq_sql sql_bucket_parts_delete = {
-	"purge bucket",
-	"DELETE FROM parts WHERE version_uid IN "
-	"(SELECT version_uid FROM objects WHERE bucket_id = ?1)"
+	.what = "purge bucket",
+	.text = "DELETE FROM parts WHERE version_uid IN (SELECT version_uid "
+		"FROM objects WHERE bucket_id = ?1)",
 };
 static const struct sq_sql sql_bucket_objects_delete = {
-	"purge bucket", "DELETE FROM objects WHERE bucket_id = ?1"
+	.what = "purge bucket",
+	.text = "DELETE FROM objects WHERE bucket_id = ?1",
 };
 /* Deleting (and purging): the uploads in progress are aborted (their
  * parts' blobs to gc), the bucket keys dropped (no part can use them
  * now), the bucket dropped and its id retired. */
 static const struct sq_sql sql_bucket_uparts_gc = {
-	"delete bucket",
-	"INSERT INTO gc (blob_id) SELECT p.blob_id FROM uploads u "
-	"JOIN upload_parts p ON p.version_uid = u.version_uid "
-	"WHERE u.bucket_id = ?1 ON CONFLICT DO NOTHING"
+	.what = "delete bucket",
+	.text = "INSERT INTO gc (blob_id) SELECT p.blob_id FROM uploads u "
+		"JOIN upload_parts p ON p.version_uid = u.version_uid WHERE "
+		"u.bucket_id = ?1 ON CONFLICT DO NOTHING",
 };
 static const struct sq_sql sql_bucket_uparts_delete = {
-	"delete bucket",
-	"DELETE FROM upload_parts WHERE version_uid IN "
-	"(SELECT version_uid FROM uploads WHERE bucket_id = ?1)"
+	.what = "delete bucket",
+	.text = "DELETE FROM upload_parts WHERE version_uid IN (SELECT "
+		"version_uid FROM uploads WHERE bucket_id = ?1)",
 };
 static const struct sq_sql sql_bucket_uploads_delete = {
-	"delete bucket", "DELETE FROM uploads WHERE bucket_id = ?1"
+	.what = "delete bucket",
+	.text = "DELETE FROM uploads WHERE bucket_id = ?1",
 };
 static const struct sq_sql sql_bucket_bks_delete = {
-	"delete bucket", "DELETE FROM bucket_keys WHERE bucket_id = ?1"
+	.what = "delete bucket",
+	.text = "DELETE FROM bucket_keys WHERE bucket_id = ?1",
 };
 static const struct sq_sql sql_bucket_delete = {
-	"delete bucket", "DELETE FROM buckets WHERE id = ?1"
+	.what = "delete bucket",
+	.text = "DELETE FROM buckets WHERE id = ?1",
 };
 static const struct sq_sql sql_bucket_retire = {
-	"delete bucket",
-	"INSERT INTO retired_buckets (id) VALUES (?1) ON CONFLICT DO NOTHING"
+	.what = "delete bucket",
+	.text = "INSERT INTO retired_buckets (id) VALUES (?1) ON CONFLICT DO "
+		"NOTHING",
 };
 
 static const struct sq_sql *const bucket_delete_steps[] = {
-	&sql_bucket_uparts_gc, &sql_bucket_uparts_delete,
-	&sql_bucket_uploads_delete, &sql_bucket_bks_delete,
-	&sql_bucket_delete, &sql_bucket_retire, NULL,
+	&sql_bucket_uparts_gc,
+	&sql_bucket_uparts_delete,
+	&sql_bucket_uploads_delete,
+	&sql_bucket_bks_delete,
+	&sql_bucket_delete,
+	&sql_bucket_retire,
+	NULL,
 };
 static const struct sq_sql *const bucket_purge_steps[] = {
-	&sql_bucket_parts_gc, &sql_bucket_parts_delete,
+	&sql_bucket_parts_gc,	    &sql_bucket_parts_delete,
 	&sql_bucket_objects_delete, &sql_bucket_uparts_gc,
-	&sql_bucket_uparts_delete, &sql_bucket_uploads_delete,
-	&sql_bucket_bks_delete, &sql_bucket_delete, &sql_bucket_retire, NULL,
+	&sql_bucket_uparts_delete,  &sql_bucket_uploads_delete,
+	&sql_bucket_bks_delete,	    &sql_bucket_delete,
+	&sql_bucket_retire,	    NULL,
 };
 
 /* Run steps (NULL-terminated), each with ?1 = id, then bump the key
  * generation (bucket keys went). */
 static enum kura_err bucket_drop(struct sq_conn *c,
-				 const struct sq_sql *const *steps,
-				 uint64_t id, struct kura_error *err)
+				 const struct sq_sql *const *steps, uint64_t id,
+				 struct kura_error *err)
 {
 	enum kura_err r = KURA_OK;
 
@@ -471,9 +474,9 @@ enum kura_err sq_bucket_purge(void *priv, uint64_t bucket_id,
 /* ---- default encryption ---- */
 
 static const struct sq_sql sql_bucket_set_enc = {
-	"set bucket encryption",
-	"UPDATE buckets SET default_sse = ?2, default_kms_key_id = ?3, "
-	"mac = ?4 WHERE id = ?1"
+	.what = "set bucket encryption",
+	.text = "UPDATE buckets SET default_sse = ?2, default_kms_key_id = "
+		"?3, mac = ?4 WHERE id = ?1",
 };
 
 struct set_enc_arg {
@@ -532,21 +535,21 @@ enum kura_err sq_bucket_set_encryption(void *priv, uint64_t bucket_id,
 /* ---- the inventory of a bucket's blobs ---- */
 
 static const struct sq_sql sql_bucket_blobs = {
-	"list bucket blobs",
-	"SELECT p.blob_id, p.size FROM objects o JOIN parts p "
-	"ON p.version_uid = o.version_uid WHERE o.bucket_id = ?1 "
-	"UNION ALL SELECT p.blob_id, p.size FROM uploads u "
-	"JOIN upload_parts p ON p.version_uid = u.version_uid "
-	"WHERE u.bucket_id = ?1"
+	.what = "list bucket blobs",
+	.text = "SELECT p.blob_id, p.size FROM objects o JOIN parts p ON "
+		"p.version_uid = o.version_uid WHERE o.bucket_id = ?1 UNION "
+		"ALL SELECT p.blob_id, p.size FROM uploads u JOIN "
+		"upload_parts p ON p.version_uid = u.version_uid WHERE "
+		"u.bucket_id = ?1",
 };
 
 /* Call fn for each blob of the bucket; fn's failure stops the walk and is
  * returned as it is. */
-static enum kura_err blobs_walk(struct sq_conn *c, uint64_t bucket_id,
-				enum kura_err (*fn)(void *ctx,
-						    const uint8_t id[KURA_BLOB_ID_LEN],
-						    uint64_t size),
-				void *ctx, struct kura_error *err)
+static enum kura_err
+blobs_walk(struct sq_conn *c, uint64_t bucket_id,
+	   enum kura_err (*fn)(void *ctx, const uint8_t id[KURA_BLOB_ID_LEN],
+			       uint64_t size),
+	   void *ctx, struct kura_error *err)
 {
 	struct sq_stmt st;
 	enum kura_err r = KURA_OK, e;
@@ -565,11 +568,11 @@ static enum kura_err blobs_walk(struct sq_conn *c, uint64_t bucket_id,
 	return r != KURA_OK ? r : e;
 }
 
-enum kura_err sq_bucket_blobs(void *priv, uint64_t bucket_id,
-			      enum kura_err (*fn)(void *ctx,
-						  const uint8_t id[KURA_BLOB_ID_LEN],
-						  uint64_t size),
-			      void *ctx, struct kura_error *err)
+enum kura_err sq_bucket_blobs(
+	void *priv, uint64_t bucket_id,
+	enum kura_err (*fn)(void *ctx, const uint8_t id[KURA_BLOB_ID_LEN],
+			    uint64_t size),
+	void *ctx, struct kura_error *err)
 {
 	struct sq_store *m = priv;
 	struct sq_conn *c = NULL;
@@ -596,11 +599,12 @@ enum kura_err sq_bucket_blobs(void *priv, uint64_t bucket_id,
 /* ---- the row MAC upgrade (rowmacs.c) ---- */
 
 static const struct sq_sql sql_bucket_unmacd = {
-	"row MAC upgrade", BUCKET_COLS "WHERE mac IS NULL"
+	.what = "row MAC upgrade",
+	.text = BUCKET_COLS "WHERE mac IS NULL",
 };
 static const struct sq_sql sql_bucket_mac = {
-	"row MAC upgrade",
-	"UPDATE buckets SET mac = ?1 WHERE id = ?2 AND mac IS NULL"
+	.what = "row MAC upgrade",
+	.text = "UPDATE buckets SET mac = ?1 WHERE id = ?2 AND mac IS NULL",
 };
 
 static void bucket_fields(struct sq_stmt *st, void *row)

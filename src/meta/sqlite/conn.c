@@ -34,12 +34,26 @@
 #define BUSY_RETRIES 3
 #define WAL_SIZE_LIMIT (64 * 1024 * 1024)
 
-static const struct sq_sql sql_begin = { "begin", "BEGIN" };
-static const struct sq_sql sql_begin_immediate = { "begin immediate",
-						   "BEGIN IMMEDIATE" };
-static const struct sq_sql sql_commit = { "commit", "COMMIT" };
-static const struct sq_sql sql_end_read = { "end read", "COMMIT" };
-static const struct sq_sql sql_rollback = { "rollback", "ROLLBACK" };
+static const struct sq_sql sql_begin = {
+	.what = "begin",
+	.text = "BEGIN",
+};
+static const struct sq_sql sql_begin_immediate = {
+	.what = "begin immediate",
+	.text = "BEGIN IMMEDIATE",
+};
+static const struct sq_sql sql_commit = {
+	.what = "commit",
+	.text = "COMMIT",
+};
+static const struct sq_sql sql_end_read = {
+	.what = "end read",
+	.text = "COMMIT",
+};
+static const struct sq_sql sql_rollback = {
+	.what = "rollback",
+	.text = "ROLLBACK",
+};
 
 /* ---- connections ---- */
 
@@ -70,9 +84,8 @@ static enum kura_err conn_new(struct sq_store *m, struct sq_conn **out,
 				     SQLITE_OPEN_PRIVATECACHE,
 			     NULL);
 	if (rc != SQLITE_OK) {
-		r = c->db != NULL
-			    ? sq_sqlite_fail(err, c->db, rc, m->path)
-			    : kura_fail(err, KURA_ENOMEM, "sqlite open");
+		r = c->db != NULL ? sq_sqlite_fail(err, c->db, rc, m->path) :
+				    kura_fail(err, KURA_ENOMEM, "sqlite open");
 		goto out;
 	}
 	sqlite3_extended_result_codes(c->db, 1);
@@ -184,8 +197,7 @@ void sq_conn_release(struct sq_store *m, struct sq_conn *c)
 
 /* ---- transactions ---- */
 
-enum kura_err sq_tx_begin(struct sq_conn *c, bool write,
-			  struct kura_error *err)
+enum kura_err sq_tx_begin(struct sq_conn *c, bool write, struct kura_error *err)
 {
 	return sq_exec_sql(c, write ? &sql_begin_immediate : &sql_begin, err);
 }

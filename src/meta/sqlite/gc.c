@@ -24,11 +24,10 @@
 
 /* A blob the new version or an upload still uses is not garbage. */
 static const struct sq_sql sql_gc_queue = {
-	"queue blob for gc",
-	"INSERT INTO gc (blob_id) SELECT ?1 WHERE NOT EXISTS "
-	"(SELECT 1 FROM parts WHERE blob_id = ?1) AND NOT EXISTS "
-	"(SELECT 1 FROM upload_parts WHERE blob_id = ?1) "
-	"ON CONFLICT DO NOTHING"
+	.what = "queue blob for gc",
+	.text = "INSERT INTO gc (blob_id) SELECT ?1 WHERE NOT EXISTS (SELECT "
+		"1 FROM parts WHERE blob_id = ?1) AND NOT EXISTS (SELECT 1 "
+		"FROM upload_parts WHERE blob_id = ?1) ON CONFLICT DO NOTHING",
 };
 
 enum kura_err sq_gc_queue(struct sq_conn *c, const struct sq_blob_list *bl,
@@ -47,10 +46,10 @@ enum kura_err sq_gc_queue(struct sq_conn *c, const struct sq_blob_list *bl,
 }
 
 static const struct sq_sql sql_blob_state = {
-	"check blob state",
-	"SELECT EXISTS (SELECT 1 FROM gc WHERE blob_id = ?1), "
-	"EXISTS (SELECT 1 FROM parts WHERE blob_id = ?1), "
-	"EXISTS (SELECT 1 FROM upload_parts WHERE blob_id = ?1)"
+	.what = "check blob state",
+	.text = "SELECT EXISTS (SELECT 1 FROM gc WHERE blob_id = ?1), EXISTS "
+		"(SELECT 1 FROM parts WHERE blob_id = ?1), EXISTS (SELECT 1 "
+		"FROM upload_parts WHERE blob_id = ?1)",
 };
 
 enum kura_err sq_blob_state(struct sq_conn *c,
@@ -72,7 +71,8 @@ enum kura_err sq_blob_state(struct sq_conn *c,
 }
 
 static const struct sq_sql sql_gc_next = {
-	"read gc queue", "SELECT blob_id FROM gc LIMIT ?1"
+	.what = "read gc queue",
+	.text = "SELECT blob_id FROM gc LIMIT ?1",
 };
 
 enum kura_err sq_gc_next(void *priv, uint8_t (*ids)[KURA_BLOB_ID_LEN],
@@ -81,12 +81,12 @@ enum kura_err sq_gc_next(void *priv, uint8_t (*ids)[KURA_BLOB_ID_LEN],
 	struct sq_store *m = priv;
 	struct sq_conn *c = NULL;
 	struct sq_stmt st;
-	uint8_t (*tmp)[KURA_BLOB_ID_LEN];
+	uint8_t(*tmp)[KURA_BLOB_ID_LEN];
 	size_t n = 0;
 	enum kura_err r;
 
 	if (max > GC_BATCH_MAX)
-		max = GC_BATCH_MAX;	/* "up to max" */
+		max = GC_BATCH_MAX; /* "up to max" */
 	if (max == 0) {
 		*count = 0;
 		return KURA_OK;
@@ -116,7 +116,8 @@ enum kura_err sq_gc_next(void *priv, uint8_t (*ids)[KURA_BLOB_ID_LEN],
 }
 
 static const struct sq_sql sql_gc_delete = {
-	"forget gc blob", "DELETE FROM gc WHERE blob_id = ?1"
+	.what = "forget gc blob",
+	.text = "DELETE FROM gc WHERE blob_id = ?1",
 };
 
 struct gc_done_arg {
@@ -153,14 +154,13 @@ enum kura_err sq_gc_done(void *priv, const uint8_t (*ids)[KURA_BLOB_ID_LEN],
 }
 
 static const struct sq_sql sql_blob_referenced = {
-	"check blob reference",
-	"SELECT EXISTS (SELECT 1 FROM parts WHERE blob_id = ?1) "
-	"OR EXISTS (SELECT 1 FROM upload_parts WHERE blob_id = ?1) "
-	"OR EXISTS (SELECT 1 FROM gc WHERE blob_id = ?1)"
+	.what = "check blob reference",
+	.text = "SELECT EXISTS (SELECT 1 FROM parts WHERE blob_id = ?1) OR "
+		"EXISTS (SELECT 1 FROM upload_parts WHERE blob_id = ?1) OR "
+		"EXISTS (SELECT 1 FROM gc WHERE blob_id = ?1)",
 };
 
-enum kura_err sq_blob_referenced(void *priv,
-				 const uint8_t id[KURA_BLOB_ID_LEN],
+enum kura_err sq_blob_referenced(void *priv, const uint8_t id[KURA_BLOB_ID_LEN],
 				 bool *referenced, struct kura_error *err)
 {
 	struct sq_store *m = priv;

@@ -31,10 +31,12 @@
 /* ---- the key generation ---- */
 
 static const struct sq_sql sql_gen_bump = {
-	"bump key generation", "UPDATE key_generation SET gen = gen + 1"
+	.what = "bump key generation",
+	.text = "UPDATE key_generation SET gen = gen + 1",
 };
 static const struct sq_sql sql_gen_get = {
-	"get key generation", "SELECT gen FROM key_generation"
+	.what = "get key generation",
+	.text = "SELECT gen FROM key_generation",
 };
 
 enum kura_err sq_gen_bump(struct sq_conn *c, struct kura_error *err)
@@ -100,16 +102,16 @@ void sq_key_row(struct sq_stmt *st, int base, struct kura_key *k)
 }
 
 /* One row of KEY_COLS, checked against its MAC. */
-static void key_row(struct sq_stmt *st, struct kura_key *k)
+static void key_row(struct sq_stmt *st, void *out)
 {
-	sq_key_row(st, 0, k);
+	sq_key_row(st, 0, out);
 }
 
 /* Every change of a key row: all it may change, with the new MAC. */
 static const struct sq_sql sql_key_write = {
-	"write key",
-	"UPDATE keys SET state = ?2, current_version = ?3, changed_ms = ?4, "
-	"mac = ?5 WHERE id = ?1"
+	.what = "write key",
+	.text = "UPDATE keys SET state = ?2, current_version = ?3, changed_ms = ?4, "
+		"mac = ?5 WHERE id = ?1",
 };
 
 /* Write key row k (as read in this transaction, then changed) with its
@@ -133,16 +135,20 @@ static enum kura_err key_write(struct sq_conn *c, const struct kura_key *k,
 	return r;
 }
 
-static const struct sq_sql sql_key_get = { "get key", KEY_COLS "WHERE id = ?1" };
+static const struct sq_sql sql_key_get = {
+	.what = "get key",
+	.text = KEY_COLS "WHERE id = ?1",
+};
 /* "state != 3" verbatim, so the partial unique index serves it. */
 static const struct sq_sql sql_key_get_by_name = {
-	"key", KEY_COLS "WHERE tenant_id = ?1 AND name = ?2 AND state != 3"
+	.what = "key",
+	.text = KEY_COLS "WHERE tenant_id = ?1 AND name = ?2 AND state != 3",
 };
 
 /* Key key_id (name NULL) or (tenant, name) on c; *found false for none. */
-static enum kura_err key_read(struct sq_conn *c, uint64_t id,
-			      const char *name, struct kura_key *out,
-			      bool *found, struct kura_error *err)
+static enum kura_err key_read(struct sq_conn *c, uint64_t id, const char *name,
+			      struct kura_key *out, bool *found,
+			      struct kura_error *err)
 {
 	struct sq_stmt st;
 
@@ -209,57 +215,52 @@ enum kura_err sq_key_get_by_name(void *priv, uint64_t tenant_id,
 }
 
 static const struct sq_sql sql_key_list = {
-	"list keys", KEY_COLS "WHERE tenant_id = ?1 ORDER BY name, id"
+	.what = "list keys",
+	.text = KEY_COLS "WHERE tenant_id = ?1 ORDER BY name, id",
 };
 static const struct sq_sql sql_key_list_all = {
-	"list keys", KEY_COLS "ORDER BY name, tenant_id, id"
+	.what = "list all keys",
+	.text = KEY_COLS "ORDER BY name, tenant_id, id",
 };
 
 enum kura_err sq_key_list(void *priv, uint64_t tenant_id,
 			  struct kura_pool *pool, struct kura_key **out,
 			  size_t *count, struct kura_error *err)
 {
-	struct sq_store *m = priv;
-	struct sq_conn *c = NULL;
-	struct sq_stmt st;
-	struct sq_array a;
-	struct kura_key *k;
+	static const struct sq_list of_tenant = { &sql_key_list,
+						  sizeof(struct kura_key),
+						  false, key_row };
+	static const struct sq_list all = { &sql_key_list_all,
+					    sizeof(struct kura_key), false,
+					    key_row };
 	void *res = NULL;
-	size_t n = 0;
-	enum kura_err r = sq_conn_acquire(m, &c, err);
+	enum kura_err r;
 
-	if (r != KURA_OK)
-		return r;
-	sq_array_init(&a, sizeof(*k), 0, false);
-	if (tenant_id != 0) {
-		sq_begin(&st, c, &sql_key_list, err);
-		sq_bind_u64(&st, 1, tenant_id);
-	} else {
-		sq_begin(&st, c, &sql_key_list_all, err);
-	}
-	while (sq_row(&st) && (k = sq_array_add(&a, &st)) != NULL)
-		key_row(&st, k);
-	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
-	sq_conn_release(m, c);
-	if (r == KURA_OK) {
+	if (tenant_id != 0)
+		r = sq_list(priv, &of_tenant, &tenant_id, SIZE_MAX, pool, &res,
+			    count, err);
+	else
+		r = sq_list(priv, &all, NULL, SIZE_MAX, pool, &res, count, err);
+	if (r == KURA_OK)
 		*out = res;
-		*count = n;
-	}
 	return r;
 }
 
 static const struct sq_sql sql_keyver_list = {
-	"list key versions",
-	"SELECT key_id, version, kek_id, state, created_ms, destroyed_ms "
-	"FROM key_versions WHERE key_id = ?1 ORDER BY version"
+	.what = "list key versions",
+	.text = "SELECT key_id, version, kek_id, state, created_ms, "
+		"destroyed_ms FROM key_versions WHERE key_id = ?1 ORDER BY "
+		"version",
 };
 
-static void key_version_row(struct sq_stmt *st, struct kura_key_version *v)
+static void key_version_row(struct sq_stmt *st, void *out)
 {
+	struct kura_key_version *v = out;
+
 	memset(v, 0, sizeof(*v));
 	v->key_id = sq_col_u64(st, 0);
-	v->version = (uint32_t)sq_col_range(st, 1, 1, UINT32_MAX,
-					    "key version");
+	v->version =
+		(uint32_t)sq_col_range(st, 1, 1, UINT32_MAX, "key version");
 	v->state = (enum kura_key_version_state)sq_col_int(st, 3);
 	v->created_ms = sq_col_i64(st, 4);
 	v->destroyed_ms = sq_col_i64(st, 5);
@@ -271,28 +272,15 @@ enum kura_err sq_key_versions(void *priv, uint64_t key_id,
 			      struct kura_key_version **out, size_t *count,
 			      struct kura_error *err)
 {
-	struct sq_store *m = priv;
-	struct sq_conn *c = NULL;
-	struct sq_stmt st;
-	struct sq_array a;
-	struct kura_key_version *v;
+	static const struct sq_list list = { &sql_keyver_list,
+					     sizeof(struct kura_key_version),
+					     false, key_version_row };
 	void *res = NULL;
-	size_t n = 0;
-	enum kura_err r = sq_conn_acquire(m, &c, err);
+	enum kura_err r =
+		sq_list(priv, &list, &key_id, SIZE_MAX, pool, &res, count, err);
 
-	if (r != KURA_OK)
-		return r;
-	sq_array_init(&a, sizeof(*v), 0, false);
-	sq_begin(&st, c, &sql_keyver_list, err);
-	sq_bind_u64(&st, 1, key_id);
-	while (sq_row(&st) && (v = sq_array_add(&a, &st)) != NULL)
-		key_version_row(&st, v);
-	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
-	sq_conn_release(m, c);
-	if (r == KURA_OK) {
+	if (r == KURA_OK)
 		*out = res;
-		*count = n;
-	}
 	return r;
 }
 
@@ -319,15 +307,16 @@ enum kura_err sq_check_new_key(const struct kura_key *k, const char *kek_id,
 }
 
 static const struct sq_sql sql_key_insert = {
-	"insert key",
-	"INSERT INTO keys (tenant_id, name, kind, state, current_version, "
-	"provider, imported, created_ms, changed_ms) "
-	"VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8) RETURNING id"
+	.what = "insert key",
+	.text = "INSERT INTO keys (tenant_id, name, kind, state, "
+		"current_version, provider, imported, created_ms, "
+		"changed_ms) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8) "
+		"RETURNING id",
 };
 static const struct sq_sql sql_keyver_insert = {
-	"insert key version",
-	"INSERT INTO key_versions (key_id, version, kek_id, state, created_ms, "
-	"destroyed_ms) VALUES (?1, ?2, ?3, 1, ?4, 0)"
+	.what = "insert key version",
+	.text = "INSERT INTO key_versions (key_id, version, kek_id, state, "
+		"created_ms, destroyed_ms) VALUES (?1, ?2, ?3, 1, ?4, 0)",
 };
 
 /* Insert version v of key_id (active) with its KEK. */
@@ -389,7 +378,7 @@ struct key_create_arg {
 	const struct kura_key *k;
 	const char *kek_id;
 	int64_t created, changed;
-	uint64_t id;			/* result */
+	uint64_t id; /* result */
 };
 
 static enum kura_err key_create_body(struct sq_conn *c, void *arg,
@@ -478,11 +467,11 @@ enum kura_err sq_key_set_state(void *priv, uint64_t key_id,
  * the current version of a live key (which new bucket keys will use, so
  * it is never "unused"). */
 static const struct sq_sql sql_keyver_in_use = {
-	"check key version",
-	"SELECT EXISTS (SELECT 1 FROM key_versions WHERE key_id = ?1 AND "
-	"version = ?2), EXISTS (SELECT 1 FROM bucket_keys WHERE key_id = ?1 "
-	"AND key_version = ?2) OR EXISTS (SELECT 1 FROM keys WHERE id = ?1 "
-	"AND current_version = ?2 AND state != 3)"
+	.what = "check key version",
+	.text = "SELECT EXISTS (SELECT 1 FROM key_versions WHERE key_id = ?1 "
+		"AND version = ?2), EXISTS (SELECT 1 FROM bucket_keys WHERE "
+		"key_id = ?1 AND key_version = ?2) OR EXISTS (SELECT 1 FROM "
+		"keys WHERE id = ?1 AND current_version = ?2 AND state != 3)",
 };
 
 enum kura_err sq_key_version_in_use(void *priv, uint64_t key_id,
@@ -517,13 +506,14 @@ enum kura_err sq_key_version_in_use(void *priv, uint64_t key_id,
 }
 
 static const struct sq_sql sql_keyver_state = {
-	"get key version",
-	"SELECT state FROM key_versions WHERE key_id = ?1 AND version = ?2"
+	.what = "get key version",
+	.text = "SELECT state FROM key_versions WHERE key_id = ?1 AND "
+		"version = ?2",
 };
 static const struct sq_sql sql_keyver_destroy = {
-	"destroy key version",
-	"UPDATE key_versions SET state = 3, destroyed_ms = ?3 "
-	"WHERE key_id = ?1 AND version = ?2 AND state != 3"
+	.what = "destroy key version",
+	.text = "UPDATE key_versions SET state = 3, destroyed_ms = ?3 WHERE "
+		"key_id = ?1 AND version = ?2 AND state != 3",
 };
 
 struct keyver_arg {
@@ -564,8 +554,7 @@ static enum kura_err key_version_destroyed_body(struct sq_conn *c, void *arg,
 }
 
 enum kura_err sq_key_version_destroyed(void *priv, uint64_t key_id,
-				       uint32_t version,
-				       struct kura_error *err)
+				       uint32_t version, struct kura_error *err)
 {
 	struct keyver_arg a = { key_id, version };
 
@@ -573,17 +562,27 @@ enum kura_err sq_key_version_destroyed(void *priv, uint64_t key_id,
 }
 
 static const struct sq_sql sql_keyver_live = {
-	"lookup",
-	"SELECT 1 FROM key_versions WHERE key_id = ?1 AND state != 3 LIMIT 1"
+	.what = "lookup",
+	.text = "SELECT 1 FROM key_versions WHERE key_id = ?1 AND state != 3 "
+		"LIMIT 1",
 };
 /* Parts lose their bucket key first (the reference is RESTRICT), then the
  * bucket keys go. */
 static const struct sq_sql sql_key_destroy_steps[] = {
-	{ "destroy key", "UPDATE parts SET bk_id = NULL WHERE bk_id IN "
-			 "(SELECT id FROM bucket_keys WHERE key_id = ?1)" },
-	{ "destroy key", "UPDATE upload_parts SET bk_id = NULL WHERE bk_id IN "
-			 "(SELECT id FROM bucket_keys WHERE key_id = ?1)" },
-	{ "destroy key", "DELETE FROM bucket_keys WHERE key_id = ?1" },
+	{
+		.what = "destroy key",
+		.text = "UPDATE parts SET bk_id = NULL WHERE bk_id IN "
+			"(SELECT id FROM bucket_keys WHERE key_id = ?1)",
+	},
+	{
+		.what = "destroy key",
+		.text = "UPDATE upload_parts SET bk_id = NULL WHERE bk_id IN "
+			"(SELECT id FROM bucket_keys WHERE key_id = ?1)",
+	},
+	{
+		.what = "destroy key",
+		.text = "DELETE FROM bucket_keys WHERE key_id = ?1",
+	},
 };
 
 static enum kura_err key_destroyed_body(struct sq_conn *c, void *arg,
@@ -597,7 +596,7 @@ static enum kura_err key_destroyed_body(struct sq_conn *c, void *arg,
 	if (r != KURA_OK)
 		return r;
 	if (k.state == KURA_KEY_DESTROYED)
-		return KURA_OK;	/* idempotent */
+		return KURA_OK; /* idempotent */
 	r = sq_exists_u64(c, &sql_keyver_live, *key_id, &live, err);
 	if (r == KURA_OK && live)
 		r = kura_fail(err, KURA_ESTATE,
@@ -621,21 +620,22 @@ enum kura_err sq_key_destroyed(void *priv, uint64_t key_id,
 /* ---- rotation ---- */
 
 static const struct sq_sql sql_keyver_retire = {
-	"retire key version",
-	"UPDATE key_versions SET state = 2 WHERE key_id = ?1 AND state = 1"
+	.what = "retire key version",
+	.text = "UPDATE key_versions SET state = 2 WHERE key_id = ?1 AND "
+		"state = 1",
 };
 /* Retire the pair's current bucket key unless it is already the new
  * version's (a bucket named twice). */
 static const struct sq_sql sql_bk_retire = {
-	"retire bucket key",
-	"UPDATE bucket_keys SET current = 0, retired_ms = ?4 "
-	"WHERE bucket_id = ?1 AND key_id = ?2 AND current = 1 AND "
-	"key_version != ?3"
+	.what = "retire bucket key",
+	.text = "UPDATE bucket_keys SET current = 0, retired_ms = ?4 WHERE "
+		"bucket_id = ?1 AND key_id = ?2 AND current = 1 AND "
+		"key_version != ?3",
 };
 static const struct sq_sql sql_bk_stale = {
-	"count bucket keys",
-	"SELECT count(*) FROM bucket_keys WHERE key_id = ?1 AND current = 1 "
-	"AND key_version != ?2"
+	.what = "count bucket keys",
+	.text = "SELECT count(*) FROM bucket_keys WHERE key_id = ?1 AND "
+		"current = 1 AND key_version != ?2",
 };
 
 struct rotate_arg {
@@ -645,8 +645,8 @@ struct rotate_arg {
 	const struct kura_bucket_key *bks;
 	size_t n;
 	int64_t now;
-	int64_t *created;		/* n: the creation times to store */
-	uint64_t *ids;			/* n: results */
+	int64_t *created; /* n: the creation times to store */
+	uint64_t *ids;	  /* n: results */
 };
 
 /* The key's next version v becomes current (it first: the new bucket
@@ -683,8 +683,8 @@ static enum kura_err rotate_bucket(struct sq_conn *c, struct rotate_arg *a,
 				 "bucket key %zu is for key %llu version %u, "
 				 "not %llu version %u",
 				 i, (unsigned long long)bk->key_id,
-				 bk->key_version,
-				 (unsigned long long)a->key_id, v);
+				 bk->key_version, (unsigned long long)a->key_id,
+				 v);
 	sq_begin(&st, c, &sql_bk_retire, err);
 	sq_bind_u64(&st, 1, bk->bucket_id);
 	sq_bind_u64(&st, 2, a->key_id);
@@ -764,8 +764,8 @@ enum kura_err sq_key_rotate(void *priv, uint64_t key_id,
 			    struct kura_bucket_key *new_bks, size_t n,
 			    struct kura_error *err)
 {
-	struct rotate_arg a = { key_id, expected_version, kek_id, new_bks, n,
-				kura_now_ms(), NULL, NULL };
+	struct rotate_arg a = { key_id, expected_version, kek_id, new_bks,
+				n,	kura_now_ms(),	  NULL,	  NULL };
 	enum kura_err r = KURA_OK;
 
 	if (kek_id == NULL || !sq_str_ok(kek_id, KURA_KEK_ID_MAX, false) ||
@@ -782,9 +782,9 @@ enum kura_err sq_key_rotate(void *priv, uint64_t key_id,
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
-		a.created[i] = new_bks[i].created_ms != 0
-				       ? new_bks[i].created_ms
-				       : a.now;
+		a.created[i] = new_bks[i].created_ms != 0 ?
+				       new_bks[i].created_ms :
+				       a.now;
 	r = sq_write_tx(priv, key_rotate_body, &a, err);
 	if (r != KURA_OK)
 		goto out;
@@ -803,11 +803,12 @@ out:
 /* ---- the row MAC upgrade (rowmacs.c) ---- */
 
 static const struct sq_sql sql_key_unmacd = {
-	"row MAC upgrade", KEY_COLS "WHERE mac IS NULL"
+	.what = "row MAC upgrade",
+	.text = KEY_COLS "WHERE mac IS NULL",
 };
 static const struct sq_sql sql_key_mac = {
-	"row MAC upgrade",
-	"UPDATE keys SET mac = ?1 WHERE id = ?2 AND mac IS NULL"
+	.what = "row MAC upgrade",
+	.text = "UPDATE keys SET mac = ?1 WHERE id = ?2 AND mac IS NULL",
 };
 
 static void key_fields(struct sq_stmt *st, void *row)

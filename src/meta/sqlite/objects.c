@@ -111,9 +111,10 @@ void sq_object_row(struct sq_stmt *st, uint64_t bucket_id,
 		   struct kura_pool *pool, struct kura_object *o)
 {
 	const char **strs[8] = {
-		&o->content_type, &o->content_encoding, &o->content_language,
-		&o->content_disposition, &o->cache_control, &o->expires,
-		&o->user_meta_json, &o->tags_json,
+		&o->content_type,     &o->content_encoding,
+		&o->content_language, &o->content_disposition,
+		&o->cache_control,    &o->expires,
+		&o->user_meta_json,   &o->tags_json,
 	};
 
 	memset(o, 0, sizeof(*o));
@@ -125,8 +126,8 @@ void sq_object_row(struct sq_stmt *st, uint64_t bucket_id,
 	o->mtime_ms = sq_col_i64(st, 4);
 	for (int i = 0; i < 8; i++)
 		sq_col_ptext(st, 5 + i, pool, strs[i]);
-	o->part_count = (uint32_t)sq_col_range(st, 13, 0, SQ_PARTS_MAX,
-					       "part count");
+	o->part_count =
+		(uint32_t)sq_col_range(st, 13, 0, SQ_PARTS_MAX, "part count");
 	sq_col_sse(st, 14, &o->sse, &o->kms_key_id, o->ssec_hmac);
 	sq_col_seal(st, 17, o->seal, &o->seal_len, &o->seal_bk_id);
 	if (!sq_col_null(st, 19))
@@ -135,9 +136,10 @@ void sq_object_row(struct sq_stmt *st, uint64_t bucket_id,
 }
 
 static const struct sq_sql sql_parts_get = {
-	"read parts",
-	"SELECT part_no, blob_id, size, seg_size, dek_wrapped, etag, "
-	"mtime_ms, bk_id FROM parts WHERE version_uid = ?1 ORDER BY part_no"
+	.what = "read parts",
+	.text = "SELECT part_no, blob_id, size, seg_size, dek_wrapped, etag, "
+		"mtime_ms, bk_id FROM parts WHERE version_uid = ?1 ORDER BY "
+		"part_no",
 };
 
 enum kura_err sq_parts_read(struct sq_conn *c, struct kura_object *o,
@@ -203,8 +205,8 @@ enum kura_err sq_check_sse(enum kura_sse sse, uint64_t kms_key_id,
 
 /* The parts of obj: ascending numbers (1..KURA_MAX_PARTS when multipart),
  * sizes summing to the object's. */
-static enum kura_err check_parts(const struct kura_object *obj,
-				 bool multipart, struct kura_error *err)
+static enum kura_err check_parts(const struct kura_object *obj, bool multipart,
+				 struct kura_error *err)
 {
 	uint64_t sum = 0;
 
@@ -254,26 +256,28 @@ enum kura_err sq_check_object(const struct kura_object *obj, bool multipart,
 /* ---- writing ---- */
 
 static const struct sq_sql sql_obj_version = {
-	"find object",
-	"SELECT version_uid FROM objects WHERE bucket_id = ?1 AND key = ?2"
+	.what = "find object",
+	.text = "SELECT version_uid FROM objects WHERE bucket_id = ?1 AND "
+		"key = ?2",
 };
 static const struct sq_sql sql_parts_blobs = {
-	"read parts", "SELECT blob_id FROM parts WHERE version_uid = ?1"
+	.what = "read parts",
+	.text = "SELECT blob_id FROM parts WHERE version_uid = ?1",
 };
 static const struct sq_sql sql_parts_delete = {
-	"delete parts", "DELETE FROM parts WHERE version_uid = ?1"
+	.what = "delete parts",
+	.text = "DELETE FROM parts WHERE version_uid = ?1",
 };
 static const struct sq_sql sql_obj_delete = {
-	"delete object",
-	"DELETE FROM objects WHERE bucket_id = ?1 AND key = ?2"
+	.what = "delete object",
+	.text = "DELETE FROM objects WHERE bucket_id = ?1 AND key = ?2",
 };
 
 /* Whether (bucket, key) exists, and its version uid (when uid is not
  * NULL). */
 static enum kura_err object_find(struct sq_conn *c, uint64_t bucket_id,
-				 const char *key, size_t key_len,
-				 uint8_t *uid, bool *found,
-				 struct kura_error *err)
+				 const char *key, size_t key_len, uint8_t *uid,
+				 bool *found, struct kura_error *err)
 {
 	struct sq_stmt st;
 	bool row;
@@ -319,14 +323,13 @@ static enum kura_err parts_blobs(struct sq_conn *c,
 
 enum kura_err sq_object_remove(struct sq_conn *c, uint64_t bucket_id,
 			       const char *key, size_t key_len, bool *found,
-			       struct sq_blob_list *out,
-			       struct kura_error *err)
+			       struct sq_blob_list *out, struct kura_error *err)
 {
 	struct sq_blob_list bl = { NULL, 0 };
 	struct sq_stmt st;
 	uint8_t uid[KURA_UID_LEN];
-	enum kura_err r = object_find(c, bucket_id, key, key_len, uid, found,
-				      err);
+	enum kura_err r =
+		object_find(c, bucket_id, key, key_len, uid, found, err);
 
 	if (r != KURA_OK || !*found)
 		return r;
@@ -349,22 +352,24 @@ enum kura_err sq_object_remove(struct sq_conn *c, uint64_t bucket_id,
 }
 
 static const struct sq_sql sql_obj_insert = {
-	"insert object",
-	"INSERT INTO objects (bucket_id, key, version_uid, size, etag, "
-	"mtime_ms, content_type, content_encoding, content_language, "
-	"content_disposition, cache_control, expires, user_meta_json, "
-	"tags_json, part_count, sse, kms_key_id, ssec_hmac, seal, seal_bk_id, "
-	"parts_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-	"?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+	.what = "insert object",
+	.text = "INSERT INTO objects (bucket_id, key, version_uid, size, "
+		"etag, mtime_ms, content_type, content_encoding, "
+		"content_language, content_disposition, cache_control, "
+		"expires, user_meta_json, tags_json, part_count, sse, "
+		"kms_key_id, ssec_hmac, seal, seal_bk_id, parts_digest) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+		"?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
 };
 
 enum kura_err sq_object_insert(struct sq_conn *c, const struct kura_object *o,
 			       struct kura_error *err)
 {
 	const char *strs[8] = {
-		o->content_type, o->content_encoding, o->content_language,
-		o->content_disposition, o->cache_control, o->expires,
-		o->user_meta_json, o->tags_json,
+		o->content_type,     o->content_encoding,
+		o->content_language, o->content_disposition,
+		o->cache_control,    o->expires,
+		o->user_meta_json,   o->tags_json,
 	};
 	struct sq_stmt st;
 
@@ -389,10 +394,10 @@ enum kura_err sq_object_insert(struct sq_conn *c, const struct kura_object *o,
 }
 
 static const struct sq_sql sql_part_insert = {
-	"insert part",
-	"INSERT INTO parts (version_uid, part_no, blob_id, size, seg_size, "
-	"dek_wrapped, etag, mtime_ms, bk_id) "
-	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+	.what = "insert part",
+	.text = "INSERT INTO parts (version_uid, part_no, blob_id, size, "
+		"seg_size, dek_wrapped, etag, mtime_ms, bk_id) VALUES (?1, "
+		"?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 };
 
 static enum kura_err part_insert(struct sq_conn *c, const struct kura_object *o,
@@ -411,7 +416,8 @@ static enum kura_err part_insert(struct sq_conn *c, const struct kura_object *o,
 				 p->part_no);
 	if (bs.in_uploads)
 		return kura_fail(err, KURA_EEXIST,
-				 "part %u names a blob of an upload", p->part_no);
+				 "part %u names a blob of an upload",
+				 p->part_no);
 	sq_begin(&st, c, &sql_part_insert, err);
 	sq_bind_part(&st, o->version_uid, p, o->seal_len > 0);
 	sq_run(&st);
@@ -420,7 +426,8 @@ static enum kura_err part_insert(struct sq_conn *c, const struct kura_object *o,
 }
 
 static const struct sq_sql sql_upload_uid_exists = {
-	"lookup", "SELECT 1 FROM uploads WHERE version_uid = ?1"
+	.what = "lookup",
+	.text = "SELECT 1 FROM uploads WHERE version_uid = ?1",
 };
 
 /* The bucket exists, the uid is no upload's (an upload's uid becomes its
@@ -494,9 +501,8 @@ static enum kura_err object_delete_body(struct sq_conn *c, void *arg,
 	return r;
 }
 
-enum kura_err sq_object_delete(void *priv, uint64_t bucket_id,
-			       const char *key, size_t key_len,
-			       struct kura_error *err)
+enum kura_err sq_object_delete(void *priv, uint64_t bucket_id, const char *key,
+			       size_t key_len, struct kura_error *err)
 {
 	struct kura_object o = { 0 };
 	enum kura_err r = sq_check_key(key, key_len, err);
@@ -512,7 +518,8 @@ enum kura_err sq_object_delete(void *priv, uint64_t bucket_id,
 /* ---- reading ---- */
 
 static const struct sq_sql sql_obj_get = {
-	"get object", SQ_OBJECT_COLS "WHERE bucket_id = ?1 AND key = ?2"
+	.what = "get object",
+	.text = SQ_OBJECT_COLS "WHERE bucket_id = ?1 AND key = ?2",
 };
 
 /* The row and its parts, from one read transaction (one snapshot). */
@@ -620,8 +627,7 @@ enum kura_err sq_range_init(struct sq_range *rg, const char *prefix,
 		rg->upper = malloc(prefix_len);
 		if (rg->upper == NULL)
 			return kura_fail(err, KURA_ENOMEM, "out of memory");
-		prefix_successor(prefix, prefix_len, rg->upper,
-				 &rg->upper_len);
+		prefix_successor(prefix, prefix_len, rg->upper, &rg->upper_len);
 	}
 	return KURA_OK;
 }
@@ -636,17 +642,35 @@ void sq_range_release(struct sq_range *rg)
  * < successor(prefix)). */
 #define LIST_TAIL " ORDER BY key LIMIT ?4"
 static const struct sq_sql sql_list[6] = {
-	{ "list objects", SQ_OBJECT_COLS "WHERE bucket_id = ?1" LIST_TAIL },
-	{ "list objects",
-	  SQ_OBJECT_COLS "WHERE bucket_id = ?1 AND key < ?3" LIST_TAIL },
-	{ "list objects",
-	  SQ_OBJECT_COLS "WHERE bucket_id = ?1 AND key >= ?2" LIST_TAIL },
-	{ "list objects", SQ_OBJECT_COLS
-	  "WHERE bucket_id = ?1 AND key >= ?2 AND key < ?3" LIST_TAIL },
-	{ "list objects",
-	  SQ_OBJECT_COLS "WHERE bucket_id = ?1 AND key > ?2" LIST_TAIL },
-	{ "list objects", SQ_OBJECT_COLS
-	  "WHERE bucket_id = ?1 AND key > ?2 AND key < ?3" LIST_TAIL },
+	{
+		.what = "list objects",
+		.text = SQ_OBJECT_COLS "WHERE bucket_id = ?1" LIST_TAIL,
+	},
+	{
+		.what = "list objects",
+		.text = SQ_OBJECT_COLS
+		"WHERE bucket_id = ?1 AND key < ?3" LIST_TAIL,
+	},
+	{
+		.what = "list objects",
+		.text = SQ_OBJECT_COLS
+		"WHERE bucket_id = ?1 AND key >= ?2" LIST_TAIL,
+	},
+	{
+		.what = "list objects",
+		.text = SQ_OBJECT_COLS "WHERE bucket_id = ?1 AND key >= ?2 "
+				       "AND key < ?3" LIST_TAIL,
+	},
+	{
+		.what = "list objects",
+		.text = SQ_OBJECT_COLS
+		"WHERE bucket_id = ?1 AND key > ?2" LIST_TAIL,
+	},
+	{
+		.what = "list objects",
+		.text = SQ_OBJECT_COLS "WHERE bucket_id = ?1 AND key > ?2 "
+				       "AND key < ?3" LIST_TAIL,
+	},
 };
 
 static enum kura_err list_page(struct sq_conn *c, uint64_t bucket_id,
@@ -673,9 +697,9 @@ static enum kura_err list_page(struct sq_conn *c, uint64_t bucket_id,
 	return sq_array_end(&a, sq_end(&st), pool, out, count, err);
 }
 
-enum kura_err sq_object_list(void *priv, uint64_t bucket_id,
-			     const char *prefix, size_t prefix_len,
-			     const char *after, size_t after_len, size_t limit,
+enum kura_err sq_object_list(void *priv, uint64_t bucket_id, const char *prefix,
+			     size_t prefix_len, const char *after,
+			     size_t after_len, size_t limit,
 			     struct kura_pool *pool, struct kura_object **out,
 			     size_t *count, struct kura_error *err)
 {
@@ -711,10 +735,11 @@ enum kura_err sq_object_list(void *priv, uint64_t bucket_id,
 /* ---- tags ---- */
 
 static const struct sq_sql sql_obj_set_tags = {
-	"set object tags",
-	"UPDATE objects SET tags_json = ?4, seal = ?5, seal_bk_id = ?6 "
-	"WHERE bucket_id = ?1 AND key = ?2 AND version_uid = ?3 AND "
-	"seal IS NOT DISTINCT FROM ?7"	/* the seal the caller read */
+	.what = "set object tags",
+	.text = "UPDATE objects SET tags_json = ?4, seal = ?5, seal_bk_id = "
+		"?6 WHERE bucket_id = ?1 AND key = ?2 AND version_uid = ?3 "
+		/* the seal the caller read */
+		"AND seal IS NOT DISTINCT FROM ?7",
 };
 
 struct tags_arg {
@@ -748,8 +773,7 @@ static enum kura_err set_tags_body(struct sq_conn *c, void *arg,
 	r = sq_exec(&st);
 	if (r != KURA_OK || st.changes > 0)
 		return r;
-	r = object_find(c, a->bucket_id, a->key, a->key_len, NULL, &found,
-			err);
+	r = object_find(c, a->bucket_id, a->key, a->key_len, NULL, &found, err);
 	if (r != KURA_OK)
 		return r;
 	if (found)

@@ -78,7 +78,8 @@ static void row_name(enum sq_row_kind kind, const void *row, char *buf,
 }
 
 static const struct sq_sql sql_upgrade_pending = {
-	"lookup", "SELECT 1 FROM settings WHERE name = 'seal_pending'"
+	.what = "lookup",
+	.text = "SELECT 1 FROM settings WHERE name = 'seal_pending'",
 };
 
 /* Is the schema-5 upgrade still to run?  Errors read as no: the answer

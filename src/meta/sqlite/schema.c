@@ -322,9 +322,10 @@ static const char *const migrations[] = {
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-
-static const struct sq_sql sql_commit_migration = { "commit migration",
-						    "COMMIT" };
+static const struct sq_sql sql_commit_migration = {
+	.what = "commit migration",
+	.text = "COMMIT",
+};
 
 static enum kura_err pragma_int(struct sq_conn *c, const char *sql, int *out,
 				struct kura_error *err)
@@ -359,8 +360,7 @@ static enum kura_err schema_version(struct sq_store *m, struct sq_conn *c,
 			       &objects, err);
 	if (r != KURA_OK)
 		return r;
-	if ((*version > 0 || app != 0 || objects > 0) &&
-	    app != APPLICATION_ID)
+	if ((*version > 0 || app != 0 || objects > 0) && app != APPLICATION_ID)
 		return kura_fail(err, KURA_ESTATE,
 				 "'%s' is not a kura metadata database",
 				 m->path);
@@ -403,8 +403,8 @@ static enum kura_err migrate_step(struct sq_store *m, struct sq_conn *c,
 	}
 	if (rc != SQLITE_OK) {
 		r = kura_fail(err, sq_map_rc(rc),
-			      "sqlite: migrate '%s' to version %d: %s",
-			      m->path, version + 1,
+			      "sqlite: migrate '%s' to version %d: %s", m->path,
+			      version + 1,
 			      msg != NULL ? msg : sqlite3_errmsg(c->db));
 		goto out;
 	}
@@ -491,7 +491,8 @@ enum kura_err sq_prepare_file(const char *path, struct kura_error *err)
 	if (fstat(fd, &st) != 0) {
 		r = kura_fail_errno(err, KURA_EIO, errno, "stat '%s'", path);
 	} else if (!S_ISREG(st.st_mode)) {
-		r = kura_fail(err, KURA_EIO, "'%s' is not a regular file", path);
+		r = kura_fail(err, KURA_EIO, "'%s' is not a regular file",
+			      path);
 	} else if ((st.st_mode & 0777) != 0600 && fchmod(fd, 0600) != 0) {
 		r = kura_fail_errno(err, kura_err_from_errno(errno), errno,
 				    "chmod '%s'", path);

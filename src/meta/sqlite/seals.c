@@ -18,21 +18,21 @@
 #include "kura/banned.h"
 
 static const struct sq_sql sql_seal_pending_buckets = {
-	"list buckets to seal",
-	"SELECT bucket_id FROM objects WHERE seal_bk_id IS NULL UNION "
-	"SELECT bucket_id FROM uploads WHERE seal_bk_id IS NULL UNION "
-	"SELECT u.bucket_id FROM upload_parts p JOIN uploads u ON "
-	"u.version_uid = p.version_uid WHERE p.seal_bk_id IS NULL "
-	"ORDER BY 1 LIMIT ?1"
+	.what = "list buckets to seal",
+	.text = "SELECT bucket_id FROM objects WHERE seal_bk_id IS NULL "
+		"UNION SELECT bucket_id FROM uploads WHERE seal_bk_id IS "
+		"NULL UNION SELECT u.bucket_id FROM upload_parts p JOIN "
+		"uploads u ON u.version_uid = p.version_uid WHERE "
+		"p.seal_bk_id IS NULL ORDER BY 1 LIMIT ?1",
 };
 /* The same after bucket ?2 (in the signed order of the column). */
 static const struct sq_sql sql_seal_pending_buckets_after = {
-	"list buckets to seal",
-	"SELECT bucket_id FROM objects WHERE seal_bk_id IS NULL AND "
-	"bucket_id > ?2 UNION SELECT bucket_id FROM uploads WHERE "
-	"seal_bk_id IS NULL AND bucket_id > ?2 UNION SELECT u.bucket_id "
-	"FROM upload_parts p JOIN uploads u ON u.version_uid = p.version_uid "
-	"WHERE p.seal_bk_id IS NULL AND u.bucket_id > ?2 ORDER BY 1 LIMIT ?1"
+	.what = "list buckets to seal",
+	.text = "SELECT bucket_id FROM objects WHERE seal_bk_id IS NULL AND "
+		"bucket_id > ?2 UNION SELECT bucket_id FROM uploads WHERE "
+		"seal_bk_id IS NULL AND bucket_id > ?2 UNION SELECT u.bucket_id "
+		"FROM upload_parts p JOIN uploads u ON u.version_uid = p.version_uid "
+		"WHERE p.seal_bk_id IS NULL AND u.bucket_id > ?2 ORDER BY 1 LIMIT ?1",
 };
 
 enum kura_err sq_seal_pending_buckets(void *priv, const uint64_t *after,
@@ -70,22 +70,23 @@ enum kura_err sq_seal_pending_buckets(void *priv, const uint64_t *after,
 
 /* ?1: the sealing bucket key, NULL for rows never sealed. */
 static const struct sq_sql sql_seal_objects = {
-	"list objects to seal",
-	SQ_OBJECT_COLS "WHERE seal_bk_id IS NOT DISTINCT FROM ?1 AND "
-		       "bucket_id = ?2 LIMIT ?3"
+	.what = "list objects to seal",
+	.text = SQ_OBJECT_COLS "WHERE seal_bk_id IS NOT DISTINCT FROM ?1 AND "
+			       "bucket_id = ?2 LIMIT ?3",
 };
 static const struct sq_sql sql_seal_uploads = {
-	"list uploads to seal",
-	SQ_UPLOAD_COLS "WHERE seal_bk_id IS NOT DISTINCT FROM ?1 AND "
-		       "bucket_id = ?2 LIMIT ?3"
+	.what = "list uploads to seal",
+	.text = SQ_UPLOAD_COLS "WHERE seal_bk_id IS NOT DISTINCT FROM ?1 AND "
+			       "bucket_id = ?2 LIMIT ?3",
 };
 static const struct sq_sql sql_seal_uparts = {
-	"list upload parts to seal",
-	"SELECT p.part_no, p.blob_id, p.size, p.seg_size, p.dek_wrapped, "
-	"p.etag, p.mtime_ms, p.bk_id, p.seal, p.seal_bk_id, p.version_uid "
-	"FROM upload_parts p JOIN uploads u ON u.version_uid = p.version_uid "
-	"WHERE p.seal_bk_id IS NOT DISTINCT FROM ?1 AND u.bucket_id = ?2 "
-	"LIMIT ?3"
+	.what = "list upload parts to seal",
+	.text = "SELECT p.part_no, p.blob_id, p.size, p.seg_size, "
+		"p.dek_wrapped, p.etag, p.mtime_ms, p.bk_id, p.seal, "
+		"p.seal_bk_id, p.version_uid FROM upload_parts p JOIN "
+		"uploads u ON u.version_uid = p.version_uid WHERE "
+		"p.seal_bk_id IS NOT DISTINCT FROM ?1 AND u.bucket_id = ?2 "
+		"LIMIT ?3",
 };
 
 /* What to seal: rows of one bucket, sealed by bk_id (0: never sealed). */
@@ -98,8 +99,7 @@ struct seal_scope {
 
 static void seal_list_begin(struct sq_stmt *st, struct sq_conn *c,
 			    const struct sq_sql *sql,
-			    const struct seal_scope *sc,
-			    struct kura_error *err)
+			    const struct seal_scope *sc, struct kura_error *err)
 {
 	sq_begin(st, c, sql, err);
 	sq_bind_opt_u64(st, 1, sc->bk_id);
@@ -167,8 +167,7 @@ static enum kura_err seal_uploads(struct sq_conn *c,
 	return r;
 }
 
-static enum kura_err seal_uparts(struct sq_conn *c,
-				 const struct seal_scope *sc,
+static enum kura_err seal_uparts(struct sq_conn *c, const struct seal_scope *sc,
 				 struct kura_pool *pool,
 				 struct kura_seal_batch *out,
 				 struct kura_error *err)
@@ -230,7 +229,7 @@ enum kura_err sq_seal_next(void *priv, uint64_t bucket_id, uint64_t bk_id,
 	enum kura_err r;
 
 	if (sc.limit > SQ_BATCH_MAX)
-		sc.limit = SQ_BATCH_MAX;	/* "up to limit" */
+		sc.limit = SQ_BATCH_MAX; /* "up to limit" */
 	if (sc.limit == 0) {
 		*out = b;
 		return KURA_OK;
@@ -249,25 +248,26 @@ enum kura_err sq_seal_next(void *priv, uint64_t bucket_id, uint64_t bk_id,
 /* A seal is swapped only for the very one read (compare and swap): a row
  * changed meanwhile — a tagging call, another re-seal — is left alone. */
 static const struct sq_sql sql_seal_object = {
-	"store seal",
-	"UPDATE objects SET seal = ?2, seal_bk_id = ?3, parts_digest = ?4, "
-	"etag = '' WHERE version_uid = ?1 AND seal_bk_id IS NOT DISTINCT "
-	"FROM ?5 AND seal IS NOT DISTINCT FROM ?6"
+	.what = "store seal",
+	.text = "UPDATE objects SET seal = ?2, seal_bk_id = ?3, parts_digest "
+		"= ?4, etag = '' WHERE version_uid = ?1 AND seal_bk_id IS "
+		"NOT DISTINCT FROM ?5 AND seal IS NOT DISTINCT FROM ?6",
 };
 static const struct sq_sql sql_seal_object_parts = {
-	"clear part etags", "UPDATE parts SET etag = '' WHERE version_uid = ?1"
+	.what = "clear part etags",
+	.text = "UPDATE parts SET etag = '' WHERE version_uid = ?1",
 };
 static const struct sq_sql sql_seal_upload = {
-	"store seal",
-	"UPDATE uploads SET seal = ?2, seal_bk_id = ?3 WHERE version_uid = ?1 "
-	"AND seal_bk_id IS NOT DISTINCT FROM ?4 AND seal IS NOT DISTINCT "
-	"FROM ?5"
+	.what = "store seal",
+	.text = "UPDATE uploads SET seal = ?2, seal_bk_id = ?3 WHERE "
+		"version_uid = ?1 AND seal_bk_id IS NOT DISTINCT FROM ?4 AND "
+		"seal IS NOT DISTINCT FROM ?5",
 };
 static const struct sq_sql sql_seal_upart = {
-	"store seal",
-	"UPDATE upload_parts SET seal = ?3, seal_bk_id = ?4, etag = '' "
-	"WHERE version_uid = ?1 AND part_no = ?2 AND seal_bk_id IS NOT "
-	"DISTINCT FROM ?5 AND seal IS NOT DISTINCT FROM ?6"
+	.what = "store seal",
+	.text = "UPDATE upload_parts SET seal = ?3, seal_bk_id = ?4, etag = "
+		"'' WHERE version_uid = ?1 AND part_no = ?2 AND seal_bk_id "
+		"IS NOT DISTINCT FROM ?5 AND seal IS NOT DISTINCT FROM ?6",
 };
 
 struct seal_apply_arg {

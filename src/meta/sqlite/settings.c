@@ -12,7 +12,8 @@
 #define SETTING_NAME_MAX 256
 
 static const struct sq_sql sql_setting_get = {
-	"get setting", "SELECT value FROM settings WHERE name = ?1"
+	.what = "get setting",
+	.text = "SELECT value FROM settings WHERE name = ?1",
 };
 
 enum kura_err sq_setting_get(void *priv, const char *name, uint8_t *val,
@@ -57,7 +58,8 @@ enum kura_err sq_setting_get(void *priv, const char *name, uint8_t *val,
 }
 
 static const struct sq_sql sql_setting_insert = {
-	"insert setting", "INSERT INTO settings (name, value) VALUES (?1, ?2)"
+	.what = "insert setting",
+	.text = "INSERT INTO settings (name, value) VALUES (?1, ?2)",
 };
 
 struct setting_arg {
@@ -97,7 +99,8 @@ enum kura_err sq_setting_insert(void *priv, const char *name,
 }
 
 static const struct sq_sql sql_setting_delete = {
-	"delete setting", "DELETE FROM settings WHERE name = ?1"
+	.what = "delete setting",
+	.text = "DELETE FROM settings WHERE name = ?1",
 };
 
 static enum kura_err setting_delete_body(struct sq_conn *c, void *arg,
@@ -113,8 +116,7 @@ static enum kura_err setting_delete_body(struct sq_conn *c, void *arg,
 enum kura_err sq_setting_delete(void *priv, const char *name,
 				struct kura_error *err)
 {
-	if (name == NULL ||
-	    strnlen(name, SETTING_NAME_MAX) >= SETTING_NAME_MAX)
+	if (name == NULL || strnlen(name, SETTING_NAME_MAX) >= SETTING_NAME_MAX)
 		return kura_fail(err, KURA_EINVAL, "bad setting name");
 	return sq_write_tx(priv, setting_delete_body, (void *)name, err);
 }

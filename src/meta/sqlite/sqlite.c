@@ -30,8 +30,8 @@ static enum kura_err sqlite_open(void *priv, const struct kura_config *cfg,
 {
 	struct sq_store *m = priv;
 	struct sq_conn *c = NULL;
-	const char *path = cfg != NULL ? kura_config_get(cfg, "meta", "path")
-				       : NULL;
+	const char *path = cfg != NULL ? kura_config_get(cfg, "meta", "path") :
+					 NULL;
 	enum kura_err r;
 	int n;
 

@@ -65,38 +65,38 @@
 #include "kura/meta.h"
 #include "kura/pool.h"
 
-#define SQ_PARTS_MAX 10001	/* part 0, or parts 1..10000 */
-#define SQ_BATCH_MAX 65536	/* rows per re-wrap, retired or seal listing */
-#define SQ_CACHE_SLOTS 512	/* power of two, over twice the statements */
+#define SQ_PARTS_MAX 10001 /* part 0, or parts 1..10000 */
+#define SQ_BATCH_MAX 65536 /* rows per re-wrap, retired or seal listing */
+#define SQ_CACHE_SLOTS 512 /* power of two, over twice the statements */
 
 /* ---- the store and its connections ---- */
 
 /* One statement definition, declared where it is run. */
 struct sq_sql {
-	const char *what;	/* what it does, for messages */
-	const char *text;	/* one statement, parameters ?1..?N */
+	const char *what; /* what it does, for messages */
+	const char *text; /* one statement, parameters ?1..?N */
 };
 
 struct sq_slot {
-	const struct sq_sql *sql;	/* NULL: free */
+	const struct sq_sql *sql; /* NULL: free */
 	sqlite3_stmt *s;
 };
 
 struct sq_conn {
 	struct sq_store *m;		/* the store it belongs to */
 	sqlite3 *db;
-	struct sq_conn *next;		/* in the idle list */
-	struct sq_slot cache[SQ_CACHE_SLOTS];	/* prepared statements */
+	struct sq_conn *next;		      /* in the idle list */
+	struct sq_slot cache[SQ_CACHE_SLOTS]; /* prepared statements */
 };
 
 struct sq_store {
-	bool live;			/* mutexes initialised */
+	bool live; /* mutexes initialised */
 	char path[PATH_MAX];
-	pthread_mutex_t mu;		/* guards idle and total */
-	pthread_cond_t cv;		/* a connection was released */
-	pthread_mutex_t write_mu;	/* one writer at a time in-process */
+	pthread_mutex_t mu;	  /* guards idle and total */
+	pthread_cond_t cv;	  /* a connection was released */
+	pthread_mutex_t write_mu; /* one writer at a time in-process */
 	struct sq_conn *idle;
-	unsigned total;			/* connections open or being opened */
+	unsigned total; /* connections open or being opened */
 	/* Set once by set_row_key before the first call that uses it. */
 	uint8_t row_key[KURA_ROW_KEY_LEN];
 	bool row_key_set;
@@ -134,12 +134,12 @@ enum kura_err sq_schema_upgrade(struct sq_store *m, struct sq_conn *c,
 
 struct sq_stmt {
 	struct sq_conn *c;
-	sqlite3_stmt *s;		/* NULL when it could not be prepared */
+	sqlite3_stmt *s; /* NULL when it could not be prepared */
 	const struct sq_sql *sql;
-	struct kura_error *err;		/* where the first failure goes */
-	int rc;				/* first SQLite failure, or SQLITE_OK */
-	enum kura_err r;		/* first failure recorded in *err */
-	int64_t changes;		/* rows changed, after sq_run */
+	struct kura_error *err; /* where the first failure goes */
+	int rc;			/* first SQLite failure, or SQLITE_OK */
+	enum kura_err r;	/* first failure recorded in *err */
+	int64_t changes;	/* rows changed, after sq_run */
 };
 
 /* Translate a SQLite result code (the only place that knows them). */
@@ -290,14 +290,16 @@ static inline uint64_t sq_col_opt_u64(const struct sq_stmt *st, int i)
 }
 
 /* Checked readers: a bad value is recorded as a failure (KURA_EIO,
- * "corrupt what") and leaves the destination as it was. */
+ * "corrupt what") and leaves the destination as it was.  sq_col_text: NOT
+ * NULL text, NUL-terminated; sq_col_blob: at most cap bytes (exactly cap
+ * when len is NULL); sq_col_ptext: nullable text into pool; sq_col_pkey:
+ * an object key (1..KURA_OBJECT_KEY_MAX bytes) into pool. */
 void sq_col_text(struct sq_stmt *st, int i, char *dst, size_t cap,
-		 const char *what);	/* NOT NULL text, NUL-terminated */
+		 const char *what);
 void sq_col_blob(struct sq_stmt *st, int i, uint8_t *dst, size_t cap,
-		 size_t *len, const char *what);	/* exactly cap bytes when
-							 * len is NULL */
+		 size_t *len, const char *what);
 void sq_col_ptext(struct sq_stmt *st, int i, struct kura_pool *pool,
-		  const char **out);	/* nullable text into pool */
+		  const char **out);
 void sq_col_pkey(struct sq_stmt *st, int i, struct kura_pool *pool,
 		 const char **key, size_t *len, const char *what);
 /* An integer in min..max. */
@@ -334,17 +336,34 @@ void sq_cache_clear(struct sq_conn *c);
 struct sq_array {
 	unsigned char *v;
 	size_t n, cap;
-	size_t elem;			/* bytes per row */
-	size_t first;			/* capacity of the first allocation */
+	size_t elem;  /* bytes per row */
+	size_t first; /* capacity of the first allocation */
 	bool wipe;
 };
 
-void sq_array_init(struct sq_array *a, size_t elem, size_t first,
-		   bool wipe);
+void sq_array_init(struct sq_array *a, size_t elem, size_t first, bool wipe);
 void *sq_array_add(struct sq_array *a, struct sq_stmt *st);
 enum kura_err sq_array_end(struct sq_array *a, enum kura_err r,
 			   struct kura_pool *pool, void **out, size_t *count,
 			   struct kura_error *err)
+	__attribute__((warn_unused_result));
+
+/*
+ * A listing by one statement: up to limit rows, ?1 bound to *key when key
+ * is not NULL, each filled by row() (which starts from nothing: it zeroes
+ * what it fills), copied into pool.  *out is NULL when there are none;
+ * outputs are written only on success.  sq_list takes its own connection.
+ */
+struct sq_list {
+	const struct sq_sql *sql;
+	size_t elem; /* bytes per row */
+	bool wipe;   /* rows hold wrapped keys or sealed secrets */
+	void (*row)(struct sq_stmt *st, void *out);
+};
+
+enum kura_err sq_list(struct sq_store *m, const struct sq_list *l,
+		      const uint64_t *key, size_t limit, struct kura_pool *pool,
+		      void **out, size_t *count, struct kura_error *err)
 	__attribute__((warn_unused_result));
 
 /* ---- shared by the concept files ---- */
@@ -418,9 +437,9 @@ struct sq_blob_list {
 
 /* Where a blob id is already recorded. */
 struct sq_blob_state {
-	bool queued;		/* in gc */
-	bool in_parts;		/* part of an object version */
-	bool in_uploads;	/* part of an upload in progress */
+	bool queued;	 /* in gc */
+	bool in_parts;	 /* part of an object version */
+	bool in_uploads; /* part of an upload in progress */
 };
 
 /* Queue the blobs of a removed version, except those still in parts. */
@@ -433,21 +452,21 @@ enum kura_err sq_blob_state(struct sq_conn *c,
 /* objects.c: rows and records shared with uploads.c and seals.c */
 
 /* A whole object row, as sq_object_row reads it. */
-#define SQ_OBJECT_COLS                                                      \
-	"SELECT key, version_uid, size, etag, mtime_ms, content_type, "       \
-	"content_encoding, content_language, content_disposition, "         \
-	"cache_control, expires, user_meta_json, tags_json, part_count, "   \
-	"sse, kms_key_id, ssec_hmac, seal, seal_bk_id, parts_digest "       \
+#define SQ_OBJECT_COLS                                                    \
+	"SELECT key, version_uid, size, etag, mtime_ms, content_type, "   \
+	"content_encoding, content_language, content_disposition, "       \
+	"cache_control, expires, user_meta_json, tags_json, part_count, " \
+	"sse, kms_key_id, ssec_hmac, seal, seal_bk_id, parts_digest "     \
 	"FROM objects "
 /* A whole upload row, as sq_upload_row reads it. */
-#define SQ_UPLOAD_COLS                                                      \
-	"SELECT id, bucket_id, key, version_uid, created_ms, content_type, "  \
-	"content_encoding, content_language, content_disposition, "         \
-	"cache_control, expires, user_meta_json, tags_json, sse, "          \
+#define SQ_UPLOAD_COLS                                                       \
+	"SELECT id, bucket_id, key, version_uid, created_ms, content_type, " \
+	"content_encoding, content_language, content_disposition, "          \
+	"cache_control, expires, user_meta_json, tags_json, sse, "           \
 	"kms_key_id, ssec_hmac, seal, seal_bk_id FROM uploads "
 /* An upload part row, as sq_part_row reads it, then the upload's uid. */
-#define SQ_UPART_COLS                                                       \
-	"SELECT part_no, blob_id, size, seg_size, dek_wrapped, etag, "        \
+#define SQ_UPART_COLS                                                  \
+	"SELECT part_no, blob_id, size, seg_size, dek_wrapped, etag, " \
 	"mtime_ms, bk_id, seal, seal_bk_id, version_uid FROM upload_parts "
 
 void sq_object_row(struct sq_stmt *st, uint64_t bucket_id,
@@ -498,13 +517,17 @@ enum kura_err sq_check_object(const struct kura_object *obj, bool multipart,
  * key under the prefix (upper_len 0: none).  Each listing keeps one
  * statement per combination, indexed by sq_range_variant().
  */
-enum sq_lower { SQ_LOWER_NONE, SQ_LOWER_GE, SQ_LOWER_GT };
+enum sq_lower {
+	SQ_LOWER_NONE,
+	SQ_LOWER_GE,
+	SQ_LOWER_GT
+};
 
 struct sq_range {
 	enum sq_lower bound;
 	const char *lower;
 	size_t lower_len;
-	unsigned char *upper;		/* malloc'd, or NULL */
+	unsigned char *upper; /* malloc'd, or NULL */
 	size_t upper_len;
 };
 
@@ -553,7 +576,7 @@ extern const struct sq_mac_table sq_tenant_macs, sq_access_key_macs,
  * of its slot in struct kura_meta_ops (the compiler checks that the
  * definition matches).
  */
-#define SQ_OP(name)                                                         \
+#define SQ_OP(name) \
 	extern __typeof__(*((struct kura_meta_ops *)0)->name) sq_##name
 
 SQ_OP(set_row_key);

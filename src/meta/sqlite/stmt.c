@@ -56,9 +56,9 @@ enum kura_err sq_map_rc(int rc)
 enum kura_err sq_sqlite_fail(struct kura_error *err, sqlite3 *db, int rc,
 			     const char *what)
 {
-	const char *msg = db != NULL && sqlite3_errcode(db) == rc
-				  ? sqlite3_errmsg(db)
-				  : sqlite3_errstr(rc);
+	const char *msg = db != NULL && sqlite3_errcode(db) == rc ?
+				  sqlite3_errmsg(db) :
+				  sqlite3_errstr(rc);
 	return kura_fail(err, sq_map_rc(rc), "sqlite: %s: %s", what, msg);
 }
 
@@ -108,7 +108,7 @@ void sq_begin(struct sq_stmt *st, struct sq_conn *c, const struct sq_sql *sql,
 						    &st->s, NULL);
 			if (st->rc != SQLITE_OK || st->s == NULL) {
 				if (st->rc == SQLITE_OK)
-					st->rc = SQLITE_MISUSE;	/* no SQL */
+					st->rc = SQLITE_MISUSE; /* no SQL */
 				sqlite3_finalize(st->s);
 				st->s = NULL;
 				return;
@@ -422,6 +422,30 @@ enum kura_err sq_array_end(struct sq_array *a, enum kura_err r,
 	free(a->v);
 	a->v = NULL;
 	a->n = a->cap = 0;
+	return r;
+}
+
+enum kura_err sq_list(struct sq_store *m, const struct sq_list *l,
+		      const uint64_t *key, size_t limit, struct kura_pool *pool,
+		      void **out, size_t *count, struct kura_error *err)
+{
+	struct sq_conn *c = NULL;
+	struct sq_stmt st;
+	struct sq_array a;
+	void *row;
+	enum kura_err r = sq_conn_acquire(m, &c, err);
+
+	if (r != KURA_OK)
+		return r;
+	sq_array_init(&a, l->elem, 0, l->wipe);
+	sq_begin(&st, c, l->sql, err);
+	if (key != NULL)
+		sq_bind_u64(&st, 1, *key);
+	while (a.n < limit && sq_row(&st) &&
+	       (row = sq_array_add(&a, &st)) != NULL)
+		l->row(&st, row);
+	r = sq_array_end(&a, sq_end(&st), pool, out, count, err);
+	sq_conn_release(m, c);
 	return r;
 }
 

@@ -18,8 +18,8 @@
 #include "kura/banned.h"
 
 #define TENANT_COLS "SELECT id, name, created_ms, state, mac FROM tenants "
-#define AK_COLS                                                             \
-	"SELECT id, tenant_id, secret_sealed, created_ms, active, mac "       \
+#define AK_COLS                                                          \
+	"SELECT id, tenant_id, secret_sealed, created_ms, active, mac " \
 	"FROM access_keys "
 
 static enum kura_err tenant_read(struct sq_conn *c, uint64_t id,
@@ -44,12 +44,14 @@ enum kura_err sq_tenant_check(struct sq_conn *c, uint64_t id,
 /* ---- tenants ---- */
 
 static const struct sq_sql sql_tenant_insert = {
-	"insert tenant",
-	"INSERT INTO tenants (name, created_ms) VALUES (?1, ?2) RETURNING id"
+	.what = "insert tenant",
+	.text = "INSERT INTO tenants (name, created_ms) VALUES (?1, ?2) "
+		"RETURNING id",
 };
 /* The MAC covers the id, which only the insert assigns. */
 static const struct sq_sql sql_tenant_set_mac = {
-	"insert tenant", "UPDATE tenants SET mac = ?1 WHERE id = ?2"
+	.what = "insert tenant",
+	.text = "UPDATE tenants SET mac = ?1 WHERE id = ?2",
 };
 
 struct tenant_arg {
@@ -106,22 +108,26 @@ static void tenant_fields(struct sq_stmt *st, void *row)
 	t->id = sq_col_u64(st, 0);
 	sq_col_text(st, 1, t->name, sizeof(t->name), "tenant name");
 	t->created_ms = sq_col_i64(st, 2);
-	t->state = sq_col_int(st, 3) == 1 ? KURA_TENANT_SUSPENDED
-					  : KURA_TENANT_ACTIVE;
+	t->state = sq_col_int(st, 3) == 1 ? KURA_TENANT_SUSPENDED :
+					    KURA_TENANT_ACTIVE;
 }
 
 /* One row of TENANT_COLS, checked against its MAC. */
-static void tenant_row(struct sq_stmt *st, struct kura_tenant *t)
+static void tenant_row(struct sq_stmt *st, void *out)
 {
+	struct kura_tenant *t = out;
+
 	tenant_fields(st, t);
 	sq_col_row_mac(st, 4, SQ_ROW_TENANT, t);
 }
 
 static const struct sq_sql sql_tenant_get = {
-	"get tenant", TENANT_COLS "WHERE id = ?1"
+	.what = "get tenant",
+	.text = TENANT_COLS "WHERE id = ?1",
 };
 static const struct sq_sql sql_tenant_get_by_name = {
-	"get tenant", TENANT_COLS "WHERE name = ?1"
+	.what = "get tenant",
+	.text = TENANT_COLS "WHERE name = ?1",
 };
 
 /* Tenant id on c, checked; *found false when there is none. */
@@ -165,10 +171,10 @@ static enum kura_err tenant_lookup(struct sq_store *m, uint64_t id,
 	r = sq_end(&st);
 	sq_conn_release(m, c);
 	if (r == KURA_OK && !found)
-		r = name != NULL
-			    ? kura_fail(err, KURA_ENOENT, "no tenant '%s'", name)
-			    : kura_fail(err, KURA_ENOENT, "no tenant %llu",
-					(unsigned long long)id);
+		r = name != NULL ? kura_fail(err, KURA_ENOENT, "no tenant '%s'",
+					     name) :
+				   kura_fail(err, KURA_ENOENT, "no tenant %llu",
+					     (unsigned long long)id);
 	if (r == KURA_OK)
 		*out = t;
 	return r;
@@ -190,40 +196,29 @@ enum kura_err sq_tenant_get_by_name(void *priv, const char *name,
 }
 
 static const struct sq_sql sql_tenant_list = {
-	"list tenants", TENANT_COLS "ORDER BY name"
+	.what = "list tenants",
+	.text = TENANT_COLS "ORDER BY name",
 };
 
 enum kura_err sq_tenant_list(void *priv, struct kura_pool *pool,
 			     struct kura_tenant **out, size_t *count,
 			     struct kura_error *err)
 {
-	struct sq_store *m = priv;
-	struct sq_conn *c = NULL;
-	struct sq_stmt st;
-	struct sq_array a;
-	struct kura_tenant *t;
+	static const struct sq_list list = { &sql_tenant_list,
+					     sizeof(struct kura_tenant), false,
+					     tenant_row };
 	void *res = NULL;
-	size_t n = 0;
-	enum kura_err r = sq_conn_acquire(m, &c, err);
+	enum kura_err r =
+		sq_list(priv, &list, NULL, SIZE_MAX, pool, &res, count, err);
 
-	if (r != KURA_OK)
-		return r;
-	sq_array_init(&a, sizeof(*t), 0, false);
-	sq_begin(&st, c, &sql_tenant_list, err);
-	while (sq_row(&st) && (t = sq_array_add(&a, &st)) != NULL)
-		tenant_row(&st, t);
-	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
-	sq_conn_release(m, c);
-	if (r == KURA_OK) {
+	if (r == KURA_OK)
 		*out = res;
-		*count = n;
-	}
 	return r;
 }
 
 static const struct sq_sql sql_tenant_set_state = {
-	"set tenant state",
-	"UPDATE tenants SET state = ?2, mac = ?3 WHERE id = ?1"
+	.what = "set tenant state",
+	.text = "UPDATE tenants SET state = ?2, mac = ?3 WHERE id = ?1",
 };
 
 struct tenant_state_arg {
@@ -266,21 +261,34 @@ enum kura_err sq_tenant_set_state(void *priv, uint64_t id,
 }
 
 static const struct sq_sql sql_tenant_has_buckets = {
-	"lookup", "SELECT 1 FROM buckets WHERE tenant_id = ?1 LIMIT 1"
+	.what = "lookup",
+	.text = "SELECT 1 FROM buckets WHERE tenant_id = ?1 LIMIT 1",
 };
 static const struct sq_sql sql_tenant_live_keys = {
-	"lookup", "SELECT 1 FROM keys WHERE tenant_id = ?1 AND state != 3 LIMIT 1"
+	.what = "lookup",
+	.text = "SELECT 1 FROM keys WHERE tenant_id = ?1 AND state != 3 "
+		"LIMIT 1",
 };
 /* Deleting a tenant: its access keys, its destroyed keys' versions, its
  * keys, in this order (the references), then the tenant. */
 static const struct sq_sql sql_tenant_delete_steps[] = {
-	{ "delete tenant", "DELETE FROM access_keys WHERE tenant_id = ?1" },
-	{ "delete tenant", "DELETE FROM key_versions WHERE key_id IN "
-			   "(SELECT id FROM keys WHERE tenant_id = ?1)" },
-	{ "delete tenant", "DELETE FROM keys WHERE tenant_id = ?1" },
+	{
+		.what = "delete tenant",
+		.text = "DELETE FROM access_keys WHERE tenant_id = ?1",
+	},
+	{
+		.what = "delete tenant",
+		.text = "DELETE FROM key_versions WHERE key_id IN (SELECT id "
+			"FROM keys WHERE tenant_id = ?1)",
+	},
+	{
+		.what = "delete tenant",
+		.text = "DELETE FROM keys WHERE tenant_id = ?1",
+	},
 };
 static const struct sq_sql sql_tenant_delete = {
-	"delete tenant", "DELETE FROM tenants WHERE id = ?1"
+	.what = "delete tenant",
+	.text = "DELETE FROM tenants WHERE id = ?1",
 };
 
 static enum kura_err tenant_delete_body(struct sq_conn *c, void *arg,
@@ -310,8 +318,7 @@ static enum kura_err tenant_delete_body(struct sq_conn *c, void *arg,
 	return r;
 }
 
-enum kura_err sq_tenant_delete(void *priv, uint64_t id,
-			       struct kura_error *err)
+enum kura_err sq_tenant_delete(void *priv, uint64_t id, struct kura_error *err)
 {
 	return sq_write_tx(priv, tenant_delete_body, &id, err);
 }
@@ -319,9 +326,9 @@ enum kura_err sq_tenant_delete(void *priv, uint64_t id,
 /* ---- access keys ---- */
 
 static const struct sq_sql sql_ak_insert = {
-	"insert access key",
-	"INSERT INTO access_keys (id, tenant_id, secret_sealed, created_ms, "
-	"active, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+	.what = "insert access key",
+	.text = "INSERT INTO access_keys (id, tenant_id, secret_sealed, "
+		"created_ms, active, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 };
 
 /* Insert k inside a transaction: KURA_ENOENT for no tenant. */
@@ -376,14 +383,17 @@ static void access_key_fields(struct sq_stmt *st, void *row)
 }
 
 /* One row of AK_COLS, checked against its MAC. */
-static void access_key_row(struct sq_stmt *st, struct kura_access_key *k)
+static void access_key_row(struct sq_stmt *st, void *out)
 {
+	struct kura_access_key *k = out;
+
 	access_key_fields(st, k);
 	sq_col_row_mac(st, 5, SQ_ROW_ACCESS_KEY, k);
 }
 
 static const struct sq_sql sql_ak_get = {
-	"get access key", AK_COLS "WHERE id = ?1"
+	.what = "get access key",
+	.text = AK_COLS "WHERE id = ?1",
 };
 
 /* Access key id on c; *found false when there is none. */
@@ -427,8 +437,8 @@ enum kura_err sq_access_key_get(void *priv, const char *id,
 }
 
 static const struct sq_sql sql_ak_list = {
-	"list access keys",
-	AK_COLS "WHERE tenant_id = ?1 ORDER BY created_ms, id"
+	.what = "list access keys",
+	.text = AK_COLS "WHERE tenant_id = ?1 ORDER BY created_ms, id",
 };
 
 enum kura_err sq_access_key_list(void *priv, uint64_t tenant_id,
@@ -436,34 +446,21 @@ enum kura_err sq_access_key_list(void *priv, uint64_t tenant_id,
 				 struct kura_access_key **out, size_t *count,
 				 struct kura_error *err)
 {
-	struct sq_store *m = priv;
-	struct sq_conn *c = NULL;
-	struct sq_stmt st;
-	struct sq_array a;
-	struct kura_access_key *k;
+	static const struct sq_list list = { &sql_ak_list,
+					     sizeof(struct kura_access_key),
+					     true, access_key_row };
 	void *res = NULL;
-	size_t n = 0;
-	enum kura_err r = sq_conn_acquire(m, &c, err);
+	enum kura_err r = sq_list(priv, &list, &tenant_id, SIZE_MAX, pool, &res,
+				  count, err);
 
-	if (r != KURA_OK)
-		return r;
-	sq_array_init(&a, sizeof(*k), 0, true);
-	sq_begin(&st, c, &sql_ak_list, err);
-	sq_bind_u64(&st, 1, tenant_id);
-	while (sq_row(&st) && (k = sq_array_add(&a, &st)) != NULL)
-		access_key_row(&st, k);
-	r = sq_array_end(&a, sq_end(&st), pool, &res, &n, err);
-	sq_conn_release(m, c);
-	if (r == KURA_OK) {
+	if (r == KURA_OK)
 		*out = res;
-		*count = n;
-	}
 	return r;
 }
 
 static const struct sq_sql sql_ak_revoke = {
-	"revoke access key",
-	"UPDATE access_keys SET active = 0, mac = ?2 WHERE id = ?1"
+	.what = "revoke access key",
+	.text = "UPDATE access_keys SET active = 0, mac = ?2 WHERE id = ?1",
 };
 
 /* Revoke id inside a transaction: KURA_ENOENT when there is no such key. */
@@ -551,10 +548,12 @@ enum kura_err sq_access_key_replace(void *priv, const char *old_id,
 /* ---- the row MAC upgrade (rowmacs.c) ---- */
 
 static const struct sq_sql sql_tenant_unmacd = {
-	"row MAC upgrade", TENANT_COLS "WHERE mac IS NULL"
+	.what = "row MAC upgrade",
+	.text = TENANT_COLS "WHERE mac IS NULL",
 };
 static const struct sq_sql sql_tenant_mac = {
-	"row MAC upgrade", "UPDATE tenants SET mac = ?1 WHERE id = ?2 AND mac IS NULL"
+	.what = "row MAC upgrade",
+	.text = "UPDATE tenants SET mac = ?1 WHERE id = ?2 AND mac IS NULL",
 };
 
 static void tenant_key(struct sq_stmt *st, const void *row)
@@ -568,11 +567,12 @@ const struct sq_mac_table sq_tenant_macs = {
 };
 
 static const struct sq_sql sql_ak_unmacd = {
-	"row MAC upgrade", AK_COLS "WHERE mac IS NULL"
+	.what = "row MAC upgrade",
+	.text = AK_COLS "WHERE mac IS NULL",
 };
 static const struct sq_sql sql_ak_mac = {
-	"row MAC upgrade",
-	"UPDATE access_keys SET mac = ?1 WHERE id = ?2 AND mac IS NULL"
+	.what = "row MAC upgrade",
+	.text = "UPDATE access_keys SET mac = ?1 WHERE id = ?2 AND mac IS NULL",
 };
 
 static void access_key_key(struct sq_stmt *st, const void *row)

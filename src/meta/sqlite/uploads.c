@@ -69,9 +69,10 @@ void sq_upload_row(struct sq_stmt *st, struct kura_pool *pool,
 		   struct kura_upload *u)
 {
 	const char **strs[8] = {
-		&u->content_type, &u->content_encoding, &u->content_language,
-		&u->content_disposition, &u->cache_control, &u->expires,
-		&u->user_meta_json, &u->tags_json,
+		&u->content_type,     &u->content_encoding,
+		&u->content_language, &u->content_disposition,
+		&u->cache_control,    &u->expires,
+		&u->user_meta_json,   &u->tags_json,
 	};
 
 	memset(u, 0, sizeof(*u));
@@ -112,9 +113,9 @@ static enum kura_err upload_rows(struct sq_stmt *st, size_t limit,
 /* ---- inside write transactions ---- */
 
 static const struct sq_sql sql_upload_find = {
-	"find upload",
-	"SELECT bucket_id, key, version_uid, sse, kms_key_id, ssec_hmac "
-	"FROM uploads WHERE id = ?1"
+	.what = "find upload",
+	.text = "SELECT bucket_id, key, version_uid, sse, kms_key_id, "
+		"ssec_hmac FROM uploads WHERE id = ?1",
 };
 
 /* What an upload lookup returns: its version uid, whether its key is the
@@ -151,8 +152,7 @@ static enum kura_err upload_find(struct sq_conn *c, const char *id,
 	if (found) {
 		sq_col_blob(&st, 2, out->uid, KURA_UID_LEN, NULL,
 			    "version uid");
-		sq_col_sse(&st, 3, &out->sse, &out->kms_key_id,
-			   out->ssec_hmac);
+		sq_col_sse(&st, 3, &out->sse, &out->kms_key_id, out->ssec_hmac);
 	}
 	r = sq_end(&st);
 	if (r == KURA_OK && !found)
@@ -162,17 +162,18 @@ static enum kura_err upload_find(struct sq_conn *c, const char *id,
 
 /* Parts moved to the object are in parts by now and stay live. */
 static const struct sq_sql sql_upart_gc_all = {
-	"queue upload parts",
-	"INSERT INTO gc (blob_id) SELECT u.blob_id FROM upload_parts u "
-	"WHERE u.version_uid = ?1 AND NOT EXISTS "
-	"(SELECT 1 FROM parts p WHERE p.blob_id = u.blob_id) "
-	"ON CONFLICT DO NOTHING"
+	.what = "queue upload parts",
+	.text = "INSERT INTO gc (blob_id) SELECT u.blob_id FROM upload_parts "
+		"u WHERE u.version_uid = ?1 AND NOT EXISTS (SELECT 1 FROM "
+		"parts p WHERE p.blob_id = u.blob_id) ON CONFLICT DO NOTHING",
 };
 static const struct sq_sql sql_upart_delete_all = {
-	"delete upload parts", "DELETE FROM upload_parts WHERE version_uid = ?1"
+	.what = "delete upload parts",
+	.text = "DELETE FROM upload_parts WHERE version_uid = ?1",
 };
 static const struct sq_sql sql_upload_delete = {
-	"delete upload", "DELETE FROM uploads WHERE id = ?1"
+	.what = "delete upload",
+	.text = "DELETE FROM uploads WHERE id = ?1",
 };
 
 /* Queue every blob of the upload with uid that is not (now) an object's
@@ -196,16 +197,17 @@ static enum kura_err upload_drop(struct sq_conn *c, const char *id,
 /* ---- creating, reading ---- */
 
 static const struct sq_sql sql_obj_uid_exists = {
-	"lookup", "SELECT 1 FROM objects WHERE version_uid = ?1"
+	.what = "lookup",
+	.text = "SELECT 1 FROM objects WHERE version_uid = ?1",
 };
 static const struct sq_sql sql_upload_insert = {
-	"insert upload",
-	"INSERT INTO uploads (id, bucket_id, key, version_uid, created_ms, "
-	"content_type, content_encoding, content_language, "
-	"content_disposition, cache_control, expires, user_meta_json, "
-	"tags_json, sse, kms_key_id, ssec_hmac, seal, seal_bk_id) VALUES "
-	"(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-	"?16, ?17, ?18)"
+	.what = "insert upload",
+	.text = "INSERT INTO uploads (id, bucket_id, key, version_uid, "
+		"created_ms, content_type, content_encoding, "
+		"content_language, content_disposition, cache_control, "
+		"expires, user_meta_json, tags_json, sse, kms_key_id, "
+		"ssec_hmac, seal, seal_bk_id) VALUES (?1, ?2, ?3, ?4, ?5, "
+		"?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
 };
 
 static enum kura_err upload_create_body(struct sq_conn *c, void *arg,
@@ -213,9 +215,10 @@ static enum kura_err upload_create_body(struct sq_conn *c, void *arg,
 {
 	const struct kura_upload *u = arg;
 	const char *strs[8] = {
-		u->content_type, u->content_encoding, u->content_language,
-		u->content_disposition, u->cache_control, u->expires,
-		u->user_meta_json, u->tags_json,
+		u->content_type,     u->content_encoding,
+		u->content_language, u->content_disposition,
+		u->cache_control,    u->expires,
+		u->user_meta_json,   u->tags_json,
 	};
 	struct sq_stmt st;
 	bool found = false;
@@ -263,7 +266,8 @@ enum kura_err sq_upload_create(void *priv, const struct kura_upload *u,
 }
 
 static const struct sq_sql sql_upload_get = {
-	"get upload", SQ_UPLOAD_COLS "WHERE id = ?1"
+	.what = "get upload",
+	.text = SQ_UPLOAD_COLS "WHERE id = ?1",
 };
 
 enum kura_err sq_upload_get(void *priv, uint64_t bucket_id,
@@ -302,19 +306,21 @@ enum kura_err sq_upload_get(void *priv, uint64_t bucket_id,
 /* ---- parts ---- */
 
 static const struct sq_sql sql_upart_blob = {
-	"find upload part",
-	"SELECT blob_id FROM upload_parts WHERE version_uid = ?1 AND "
-	"part_no = ?2"
+	.what = "find upload part",
+	.text = "SELECT blob_id FROM upload_parts WHERE version_uid = ?1 AND "
+		"part_no = ?2",
 };
 static const struct sq_sql sql_upart_delete_one = {
-	"replace upload part",
-	"DELETE FROM upload_parts WHERE version_uid = ?1 AND part_no = ?2"
+	.what = "replace upload part",
+	.text = "DELETE FROM upload_parts WHERE version_uid = ?1 AND part_no "
+		"= ?2",
 };
 static const struct sq_sql sql_upart_insert = {
-	"insert upload part",
-	"INSERT INTO upload_parts (version_uid, part_no, blob_id, size, "
-	"seg_size, dek_wrapped, etag, mtime_ms, bk_id, seal, seal_bk_id) "
-	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+	.what = "insert upload part",
+	.text = "INSERT INTO upload_parts (version_uid, part_no, blob_id, "
+		"size, seg_size, dek_wrapped, etag, mtime_ms, bk_id, seal, "
+		"seal_bk_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+		"?10, ?11)",
 };
 
 /* Take out part part_no of the upload with uid, if there is one: its row
@@ -363,8 +369,8 @@ static enum kura_err upload_put_part_body(struct sq_conn *c, void *arg,
 	struct sq_blob_state bs;
 	struct sq_stmt st;
 	uint64_t known = 0;
-	enum kura_err r = upload_find(c, a->id, a->bucket_id, NULL, 0, &up,
-				      err);
+	enum kura_err r =
+		upload_find(c, a->id, a->bucket_id, NULL, 0, &up, err);
 
 	if (r == KURA_OK)
 		r = sq_bk_check(c, a->bucket_id, up.sse, p, &known, err);
@@ -407,9 +413,9 @@ enum kura_err sq_upload_put_part(void *priv, uint64_t bucket_id,
 }
 
 static const struct sq_sql sql_upart_list = {
-	"list upload parts",
-	SQ_UPART_COLS "WHERE version_uid = ?1 AND part_no > ?2 "
-		      "ORDER BY part_no LIMIT ?3"
+	.what = "list upload parts",
+	.text = SQ_UPART_COLS "WHERE version_uid = ?1 AND part_no > ?2 ORDER "
+			      "BY part_no LIMIT ?3",
 };
 
 /* The upload and its parts from one read transaction (one snapshot). */
@@ -456,7 +462,7 @@ enum kura_err sq_upload_list_parts(void *priv, uint64_t bucket_id,
 	if (r != KURA_OK)
 		return r;
 	if (limit > KURA_MAX_PARTS)
-		limit = KURA_MAX_PARTS;	/* "up to limit" */
+		limit = KURA_MAX_PARTS; /* "up to limit" */
 	sq_array_init(&a, sizeof(struct kura_part), 16, false);
 	r = sq_conn_acquire(m, &c, err);
 	if (r == KURA_OK)
@@ -479,14 +485,15 @@ enum kura_err sq_upload_list_parts(void *priv, uint64_t bucket_id,
  * listed the parts.  ?8 = 1: the object is sealed, and its parts keep no
  * ETag. */
 static const struct sq_sql sql_upart_move = {
-	"move upload part",
-	"INSERT INTO parts (version_uid, part_no, blob_id, size, seg_size, "
-	"dek_wrapped, etag, mtime_ms, bk_id) SELECT version_uid, part_no, "
-	"blob_id, size, seg_size, dek_wrapped, "
-	"CASE WHEN ?8 = 1 THEN '' ELSE etag END, mtime_ms, bk_id "
-	"FROM upload_parts WHERE version_uid = ?1 AND part_no = ?2 AND "
-	"blob_id = ?3 AND size = ?4 AND CASE WHEN seal IS NULL THEN "
-	"etag = ?5 ELSE seal = ?7 END AND (bk_id IS NOT NULL OR ?6 = 1)"
+	.what = "move upload part",
+	.text = "INSERT INTO parts (version_uid, part_no, blob_id, size, "
+		"seg_size, dek_wrapped, etag, mtime_ms, bk_id) SELECT "
+		"version_uid, part_no, blob_id, size, seg_size, dek_wrapped, "
+		"CASE WHEN ?8 = 1 THEN '' ELSE etag END, mtime_ms, bk_id "
+		"FROM upload_parts WHERE version_uid = ?1 AND part_no = ?2 "
+		"AND blob_id = ?3 AND size = ?4 AND CASE WHEN seal IS NULL "
+		"THEN etag = ?5 ELSE seal = ?7 END AND (bk_id IS NOT NULL OR "
+		"?6 = 1)",
 };
 
 struct complete_arg {
@@ -600,8 +607,8 @@ static enum kura_err upload_abort_body(struct sq_conn *c, void *arg,
 {
 	struct abort_arg *a = arg;
 	struct upload_ref up;
-	enum kura_err r = upload_find(c, a->id, a->bucket_id, NULL, 0, &up,
-				      err);
+	enum kura_err r =
+		upload_find(c, a->id, a->bucket_id, NULL, 0, &up, err);
 
 	if (r == KURA_OK)
 		r = upload_drop(c, a->id, up.uid, err);
@@ -625,30 +632,51 @@ enum kura_err sq_upload_abort(void *priv, uint64_t bucket_id,
  * marker)) times upper bound (none, < successor(prefix)). */
 #define ULIST_TAIL " ORDER BY key, id LIMIT ?5"
 static const struct sq_sql sql_ulist[8] = {
-	{ "list uploads", SQ_UPLOAD_COLS "WHERE bucket_id = ?1" ULIST_TAIL },
-	{ "list uploads",
-	  SQ_UPLOAD_COLS "WHERE bucket_id = ?1 AND key < ?4" ULIST_TAIL },
-	{ "list uploads",
-	  SQ_UPLOAD_COLS "WHERE bucket_id = ?1 AND key >= ?2" ULIST_TAIL },
-	{ "list uploads", SQ_UPLOAD_COLS
-	  "WHERE bucket_id = ?1 AND key >= ?2 AND key < ?4" ULIST_TAIL },
-	{ "list uploads",
-	  SQ_UPLOAD_COLS "WHERE bucket_id = ?1 AND key > ?2" ULIST_TAIL },
-	{ "list uploads", SQ_UPLOAD_COLS
-	  "WHERE bucket_id = ?1 AND key > ?2 AND key < ?4" ULIST_TAIL },
-	{ "list uploads", SQ_UPLOAD_COLS
-	  "WHERE bucket_id = ?1 AND (key, id) > (?2, ?3)" ULIST_TAIL },
-	{ "list uploads", SQ_UPLOAD_COLS
-	  "WHERE bucket_id = ?1 AND (key, id) > (?2, ?3) AND key < ?4"
-	  ULIST_TAIL },
+	{
+		.what = "list uploads",
+		.text = SQ_UPLOAD_COLS "WHERE bucket_id = ?1" ULIST_TAIL,
+	},
+	{
+		.what = "list uploads",
+		.text = SQ_UPLOAD_COLS
+		"WHERE bucket_id = ?1 AND key < ?4" ULIST_TAIL,
+	},
+	{
+		.what = "list uploads",
+		.text = SQ_UPLOAD_COLS
+		"WHERE bucket_id = ?1 AND key >= ?2" ULIST_TAIL,
+	},
+	{
+		.what = "list uploads",
+		.text = SQ_UPLOAD_COLS "WHERE bucket_id = ?1 AND key >= ?2 "
+				       "AND key < ?4" ULIST_TAIL,
+	},
+	{
+		.what = "list uploads",
+		.text = SQ_UPLOAD_COLS
+		"WHERE bucket_id = ?1 AND key > ?2" ULIST_TAIL,
+	},
+	{
+		.what = "list uploads",
+		.text = SQ_UPLOAD_COLS "WHERE bucket_id = ?1 AND key > ?2 "
+				       "AND key < ?4" ULIST_TAIL,
+	},
+	{
+		.what = "list uploads",
+		.text = SQ_UPLOAD_COLS "WHERE bucket_id = ?1 AND (key, id) > "
+				       "(?2, ?3)" ULIST_TAIL,
+	},
+	{
+		.what = "list uploads",
+		.text = SQ_UPLOAD_COLS "WHERE bucket_id = ?1 AND (key, id) > "
+				       "(?2, ?3) AND key < ?4" ULIST_TAIL,
+	},
 };
 
-static enum kura_err ulist_page(struct sq_conn *c, uint64_t bucket_id,
-				const struct sq_range *rg,
-				const char *id_marker, size_t limit,
-				struct kura_pool *pool,
-				struct kura_upload **out, size_t *count,
-				struct kura_error *err)
+static enum kura_err
+ulist_page(struct sq_conn *c, uint64_t bucket_id, const struct sq_range *rg,
+	   const char *id_marker, size_t limit, struct kura_pool *pool,
+	   struct kura_upload **out, size_t *count, struct kura_error *err)
 {
 	/* As in S3, the id marker only counts together with a key marker. */
 	bool by_id = rg->bound == SQ_LOWER_GT && id_marker != NULL &&
@@ -668,10 +696,9 @@ static enum kura_err ulist_page(struct sq_conn *c, uint64_t bucket_id,
 	return upload_rows(&st, limit, pool, out, count, err);
 }
 
-enum kura_err sq_upload_list(void *priv, uint64_t bucket_id,
-			     const char *prefix, size_t prefix_len,
-			     const char *key_marker, size_t km_len,
-			     const char *id_marker, size_t limit,
+enum kura_err sq_upload_list(void *priv, uint64_t bucket_id, const char *prefix,
+			     size_t prefix_len, const char *key_marker,
+			     size_t km_len, const char *id_marker, size_t limit,
 			     struct kura_pool *pool, struct kura_upload **out,
 			     size_t *count, struct kura_error *err)
 {
@@ -701,8 +728,9 @@ enum kura_err sq_upload_list(void *priv, uint64_t bucket_id,
 
 /* The index on created_ms holds (created_ms, id): no sort. */
 static const struct sq_sql sql_upload_expired = {
-	"list expired uploads",
-	SQ_UPLOAD_COLS "WHERE created_ms < ?1 ORDER BY created_ms, id LIMIT ?2"
+	.what = "list expired uploads",
+	.text = SQ_UPLOAD_COLS "WHERE created_ms < ?1 ORDER BY created_ms, "
+			       "id LIMIT ?2",
 };
 
 enum kura_err sq_upload_expired(void *priv, int64_t before_ms, size_t limit,
