@@ -47,8 +47,11 @@ fuzz: setup
 		-Dfuzz=true -Dtests=false $(SAN_OPTS)
 	$(NINJA) -C build-fuzz
 
+# The house rules, then the layout of the C files this change touches
+# (clang-format; which files and why: the top of scripts/check-format.sh).
 check:
 	@sh scripts/check-source.sh
+	@sh scripts/check-format.sh
 
 # kura against nginx, openssl speed and dd on the same bytes (about 10
 # minutes; see docs/PERFORMANCE.md).  BENCH_ARGS="--quick" for a short run.

@@ -3,12 +3,15 @@
 #
 # Stages, each counted per test case:
 #   1. source check        scripts/check-source.sh, one test
-#   2. unit tests          build/ (normal build), cmocka cases via meson test
-#   3. unit tests again    build-san/ (ASan + UBSan, leaks are errors)
-#   4. integration tests   pytest tests/integration against each build in
+#   2. harness tests       pytest tests/harness: the counting script
+#                          (scripts/count_results.py), check-format.sh and
+#                          the integration fixtures
+#   3. unit tests          build/ (normal build), cmocka cases via meson test
+#   4. unit tests again    build-san/ (ASan + UBSan, leaks are errors)
+#   5. integration tests   pytest tests/integration against each build in
 #                          KURA_TEST_BUILDS (default "san normal":
 #                          build-san/kura, then build/kura)
-#   5. fuzz smoke          build-fuzz/ (clang, libFuzzer, ASan + UBSan): each
+#   6. fuzz smoke          build-fuzz/ (clang, libFuzzer, ASan + UBSan): each
 #                          fuzz/<target>.c runs FUZZ_SECONDS (default 30) over
 #                          its committed corpus fuzz/corpus/<target>/ (with
 #                          fuzz/<target>.dict when present), FUZZ_JOBS (2) at
@@ -121,206 +124,13 @@ show_errors() {
 	fi
 }
 
-# Python helpers: parse meson's and pytest's result files into lines
-#   COUNTS pass fail skip   (the FAIL and SKIP lines are included in these)
-#   FAIL description
-#   SKIP description
-#   MISSING description     (a failure not included in any COUNTS)
-#   RUN name                (a unit test program to run)
+# helper CMD ARGS...: scripts/count_results.py, which reads meson's and
+# pytest's result files and prints COUNTS / FAIL / SKIP / MISSING / RUN
+# lines for absorb (the format is described at its top).  If the counter
+# itself fails, that is one failure, never a silent zero.
 helper() {
-	"$PY" - "$@" <<'PYEOF'
-import json
-import os
-import re
-import subprocess
-import sys
-import xml.etree.ElementTree as ET
-
-cmd = sys.argv[1]
-
-
-def up_to_date(builddir, path):
-    rel = os.path.relpath(path, os.path.abspath(builddir))
-    r = subprocess.run(["ninja", "-C", builddir, "-n", rel],
-                       capture_output=True, text=True)
-    return r.returncode == 0 and "no work to do" in r.stdout
-
-
-def emit(kind, text=""):
-    text = " ".join(str(text).split())
-    print(f"{kind} {text}".rstrip())
-
-
-if cmd == "tests-present":
-    # tests-present BUILDDIR STRICT: which unit test programs are built; with
-    # STRICT=1 (the build failed) also up to date, so that a program left
-    # over from an earlier build does not count.
-    path = os.path.join(sys.argv[2], "meson-info", "intro-tests.json")
-    strict = sys.argv[3] == "1"
-    try:
-        tests = json.load(open(path))
-    except (OSError, ValueError) as e:
-        emit("MISSING", f"{sys.argv[2]}: cannot read the test list ({e})")
-        sys.exit(0)
-    for t in tests:
-        exe = t["cmd"][0] if t.get("cmd") else ""
-        if exe and os.path.exists(exe) and \
-                (not strict or up_to_date(sys.argv[2], exe)):
-            emit("RUN", t["name"])
-        else:
-            emit("MISSING", f"{sys.argv[2]}: {t['name']}: not built "
-                            "(compile error above)")
-
-elif cmd == "tap":
-    # tap TESTLOG.JSON LABEL [NAMES...]: count TAP cases per program.
-    log, label, want = sys.argv[2], sys.argv[3], set(sys.argv[4:])
-    seen_names = set()
-    p = f = s = 0
-    try:
-        lines = open(log).read().splitlines()
-    except OSError as e:
-        emit("FAIL", f"{label}: no meson test log ({e})")
-        lines = []
-    for line in lines:
-        if not line.strip():
-            continue
-        t = json.loads(line)
-        name = t["name"]
-        seen_names.add(name)
-        rc = t.get("returncode")
-        result = t.get("result")
-        plan = None
-        results = 0
-        failed_here = 0
-        last_fail = None
-        bail = None
-        for out in (t.get("stdout") or "").splitlines():
-            m = re.match(r"^1\.\.(\d+)", out)
-            if m:
-                plan = int(m.group(1))
-                continue
-            if out.startswith("Bail out!"):
-                bail = out
-                continue
-            if re.match(r"^#\s*(not )?ok - ", out):
-                continue        # cmocka's group summary
-            if last_fail is not None and out.startswith("#") and \
-                    len(last_fail[1]) < 3:
-                last_fail[1].append(out[1:].strip())
-                continue
-            m = re.match(r"^(not )?ok\b\s*(\d*)\s*-?\s*([^#]*)(#\s*(\w+)\s*(.*))?",
-                         out)
-            if not m:
-                continue
-            results += 1
-            case = m.group(3).strip() or m.group(2)
-            directive = (m.group(5) or "").upper()
-            if directive == "SKIP":
-                s += 1
-                emit("SKIP", f"{label}: {name}: {case} "
-                             f"{m.group(6) or ''}".strip())
-            elif directive == "TODO":
-                s += 1
-                emit("SKIP", f"{label}: {name}: {case} (TODO)")
-            elif m.group(1):
-                f += 1
-                failed_here += 1
-                if last_fail is not None:
-                    emit("FAIL", f"{label}: {name}: {last_fail[0]} -- "
-                                 + " | ".join(last_fail[1]))
-                last_fail = (case, [])
-            else:
-                p += 1
-        if last_fail is not None:
-            emit("FAIL", f"{label}: {name}: {last_fail[0]} -- "
-                         + " | ".join(last_fail[1]))
-        status = f"exit status {rc}" if rc is not None else str(result)
-        if result == "TIMEOUT":
-            status = "timed out"
-        # The first sanitizer or crash lines say what happened.
-        why = [x.strip() for x in (t.get("stderr") or "").splitlines()
-               if re.search(r"ERROR: \w+Sanitizer|runtime error:|SUMMARY: ", x)]
-        if why:
-            status += "; " + " | ".join(why[:2])
-        if bail:
-            f += 1
-            emit("FAIL", f"{label}: {name}: {bail}")
-        if plan is None and results == 0:
-            f += 1
-            emit("FAIL", f"{label}: {name}: produced no TAP output "
-                         f"({status})")
-            continue
-        if plan is not None and results < plan:
-            missing = plan - results
-            f += missing
-            emit("FAIL", f"{label}: {name}: {missing} of {plan} cases did not "
-                         f"run ({status}; crash or sanitizer abort?)")
-        elif (rc not in (0, None) or result == "TIMEOUT") and \
-                failed_here == 0 and not bail:
-            f += 1
-            emit("FAIL", f"{label}: {name}: all cases passed but the program "
-                         f"failed ({status}; leak or sanitizer report at exit?)")
-    for name in sorted(want - seen_names):
-        f += 1
-        emit("FAIL", f"{label}: {name}: did not run")
-    emit("COUNTS", f"{p} {f} {s}")
-
-elif cmd == "junit":
-    # junit FILE LABEL: count pytest cases.
-    path, label = sys.argv[2], sys.argv[3]
-    p = f = s = 0
-    try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError) as e:
-        emit("FAIL", f"{label}: no pytest report ({e})")
-        emit("COUNTS", "0 1 0")
-        sys.exit(0)
-    for case in root.iter("testcase"):
-        name = case.get("classname", "") + "::" + case.get("name", "")
-        name = name.replace("tests.integration.", "")
-        bad = case.find("failure")
-        if bad is None:
-            bad = case.find("error")
-        skip = case.find("skipped")
-        if bad is not None:
-            f += 1
-            msg = bad.get("message") or (bad.text or "").strip()
-            msg = " | ".join([x for x in msg.splitlines() if x.strip()][:3])
-            emit("FAIL", f"{label}: {name}: {msg[:300]}")
-        elif skip is not None:
-            s += 1
-            emit("SKIP", f"{label}: {name}: {skip.get('message', '')[:300]}")
-        else:
-            p += 1
-    emit("COUNTS", f"{p} {f} {s}")
-
-elif cmd == "options":
-    # options BUILDDIR COMPILER KEY=VALUE...: 0 when the build directory is
-    # configured so, 1 when options differ, 2 when the compiler differs.
-    d, compiler = sys.argv[2], sys.argv[3]
-    try:
-        opts = json.load(open(os.path.join(d, "meson-info",
-                                           "intro-buildoptions.json")))
-        comps = json.load(open(os.path.join(d, "meson-info",
-                                            "intro-compilers.json")))
-    except (OSError, ValueError):
-        sys.exit(2)
-    if compiler:
-        cc = comps.get("host", {}).get("c", {}).get("id", "")
-        if cc != compiler:
-            sys.exit(2)
-    have = {o["name"]: o["value"] for o in opts}
-    for kv in sys.argv[4:]:
-        k, v = kv.split("=", 1)
-        cur = have.get(k)
-        if isinstance(cur, list):
-            cur = ",".join(cur)
-        elif isinstance(cur, bool):
-            cur = "true" if cur else "false"
-        if str(cur) != v:
-            sys.exit(1)
-    sys.exit(0)
-PYEOF
+	"$PY" "$ROOT/scripts/count_results.py" "$@" ||
+		echo "MISSING scripts/count_results.py $1 failed (exit status $?)"
 }
 
 # Read helper output into the current stage's counters and lists.
@@ -365,7 +175,7 @@ ensure_builddir() {
 		kv+=("${o#-D}")
 	done
 	if [ -f "$dir/build.ninja" ]; then
-		helper options "$dir" "$cc" "${kv[@]}"
+		"$PY" "$ROOT/scripts/count_results.py" options "$dir" "$cc" "${kv[@]}"
 		case $? in
 		0) return 0 ;;
 		1)
@@ -459,15 +269,32 @@ integration_stage() {
 		stage_end "$label"
 		return
 	fi
-	local xml=$LOGS/integration-$which.xml
-	local log=$LOGS/integration-$which.log
-	env "${envs[@]}" KURA_BIN="$bin" timeout "$INTEGRATION_TIMEOUT" \
-		"$PY" -m pytest tests/integration -p no:cacheprovider -q -rfEs \
+	pytest_counted "integration-$which" "$which" "$label" \
+		"${envs[@]}" KURA_BIN="$bin" -- tests/integration
+	stage_end "$label"
+}
+
+# pytest_counted NAME TAG LABEL [VAR=VALUE...] -- PYTEST_ARGS...: run pytest
+# (log and JUnit report in $LOGS/NAME.*) and count its cases into the
+# current stage; failures are listed as "TAG: module::test: message".
+pytest_counted() {
+	local name=$1 tag=$2 label=$3
+	shift 3
+	local envs=()
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+		envs+=("$1")
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	local xml=$LOGS/$name.xml
+	local log=$LOGS/$name.log
+	env "${envs[@]}" timeout "$INTEGRATION_TIMEOUT" \
+		"$PY" -m pytest "$@" -p no:cacheprovider -q -rfEs \
 		--tb=short \
 		--junitxml="$xml" -o junit_family=xunit2 >"$log" 2>&1
 	local rc=$?
 	local before=$s_fail
-	absorb < <(helper junit "$xml" "$which")
+	absorb < <(helper junit "$xml" "$tag")
 	case $rc in
 	0 | 1) ;;
 	124) failure "$label: pytest timed out after $INTEGRATION_TIMEOUT s" ;;
@@ -483,6 +310,14 @@ integration_stage() {
 			show "$log" 40
 		fi
 	fi
+}
+
+# The tests of the test machinery itself: count_results.py (which counts
+# everything else), check-format.sh, the integration tests' fixtures.
+harness_stage() {
+	local label="harness tests (tests/harness)"
+	stage_begin "$label"
+	pytest_counted harness harness "$label" -- tests/harness
 	stage_end "$label"
 }
 
@@ -584,6 +419,8 @@ else
 	sed -e 's/^/    | /' "$LOGS/check-source.log" | head -n 40
 fi
 stage_end "source check"
+
+harness_stage
 
 unit_stage "unit tests (build)" build 1 -- -Dtests=true -Db_sanitize=none
 unit_stage "unit tests, ASan+UBSan (build-san)" build-san 3 "${SAN_ENV[@]}" \

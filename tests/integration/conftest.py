@@ -15,19 +15,38 @@ Contract with the binary:
       prints AWS_ACCESS_KEY_ID=... and AWS_SECRET_ACCESS_KEY=... lines.
   Region us-east-1; path-style addressing.
 
-Fixtures:
+Fixtures (all made by the factories below, which modules use too):
   free_port                     an unused TCP port on 127.0.0.1
   kura_server / kura_server_module
                                 a running server (per test / per module)
+  tls_server                    a running server whose listener speaks TLS
   s3 / s3_module                boto3 client of the root tenant
   aws / aws_module              runs the aws CLI against the server
   tenant / tenant_module        boto3 client of a freshly added tenant
   kura_cli                      runs `$KURA_BIN ARGS...` and returns the result
 
+The factory (after git's t/test-lib.sh: one way to get a server):
+  server_fixture(config, scope=, buckets=, objects=, tls=, env=)
+                                a fixture yielding a started server with that
+                                configuration text, those buckets and objects
+  client_fixture / tenant_fixture / aws_fixture(server, scope=)
+                                a client of the server fixture named `server`
+  running_server(workdir, config, ...)
+                                the same as a context manager, for a server a
+                                test starts itself (start=False: not started)
+  write_config(dir, text)       a configuration file for a CLI command
+
+A module that needs another server defines its own fixture with the factory
+(`srv = server_fixture("[limits]\nmax_object_size = 1M\n", scope="module")`)
+and may override a shared fixture (`s3 = client_fixture("srv")`), but only
+with the scope the shared one has: a fixture overriding another with a
+different scope is a collection error (pytest_collection_modifyitems below).
+
 Every server is stopped with SIGTERM at the end; a non-zero exit status or a
 sanitizer report on its stderr fails the test that owned it.
 """
 
+import contextlib
 import os
 import re
 import secrets
@@ -155,6 +174,7 @@ class KuraServer:
         self.runs = 0
         self.logs = []          # (stdout path, stderr path) per start
         self.problems = []      # found at stops; reported at teardown
+        self._root_client = None
 
     # -- process control -------------------------------------------------
 
@@ -297,6 +317,14 @@ class KuraServer:
                          secret_key or self.secret_key, verify=self.verify,
                          **config)
 
+    def root_client(self):
+        """The root tenant's client, made once per server: what the s3
+        fixtures return, so that a module's tests share one client as they
+        share one server."""
+        if self._root_client is None:
+            self._root_client = self.client()
+        return self._root_client
+
 
 def s3_client(endpoint, access_key, secret_key, verify=None, **config):
     """A boto3 S3 client: SigV4, path-style, us-east-1, no retries; verify
@@ -324,19 +352,6 @@ def make_cert(workdir):
                     "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
                    check=True, capture_output=True)
     return cert, key
-
-
-def tls_kura_server(workdir, extra_config=""):
-    """A started server whose S3 listener speaks TLS (clients verify its
-    self-signed certificate): what SSE-C needs, as on AWS."""
-    cert, key = make_cert(workdir)
-    cfg = Path(workdir) / "kura-tls.ini"
-    cfg.write_text(f"[server]\ntls_cert = {cert}\ntls_key = {key}\n{extra_config}")
-    server = KuraServer(workdir, config=cfg)
-    server.endpoint = f"https://127.0.0.1:{server.port}"
-    server.verify = str(cert)
-    server.start()
-    return server
 
 
 class AwsCli:
@@ -383,75 +398,95 @@ class AwsCli:
         return r
 
 
-# -- fixtures ----------------------------------------------------------------
+# -- the server factory -------------------------------------------------------
 
-@pytest.fixture
-def free_port():
-    return pick_free_port()
-
-
-@pytest.fixture
-def kura_cli():
-    return run_cli
+def write_config(directory, text, name="kura.ini"):
+    """Write configuration text to DIRECTORY/NAME; returns the path."""
+    path = Path(directory) / name
+    path.write_text(text)
+    return path
 
 
-def _server(workdir):
-    server = KuraServer(workdir)
-    server.start()
-    return server
+def populate(server, buckets=(), objects=None):
+    """Create buckets, then PUT objects ({(bucket, key): body}), as root."""
+    c = server.root_client()
+    for b in buckets:
+        c.create_bucket(Bucket=b)
+    for (b, k), body in (objects or {}).items():
+        c.put_object(Bucket=b, Key=k, Body=body)
 
 
-@pytest.fixture
-def kura_server(tmp_path):
-    server = _server(tmp_path)
+@contextlib.contextmanager
+def running_server(workdir, config=None, *, config_file=None, tls=False,
+                   env=None, buckets=(), objects=None, start=True):
+    """A server in workdir (created if missing), started, with buckets and
+    objects created; stopped and checked (KuraServer.close) on exit.  The
+    server object stays usable after the block.
+
+    config is configuration text, written to workdir/kura.ini; config_file
+    an existing file instead (one shared by several servers).  tls=True
+    gives the listener a self-signed certificate (prepended to config) that
+    the server's clients verify: what SSE-C needs, as on AWS.  env adds to
+    the server's environment.  start=False yields the server unstarted (for
+    a test that prepares its data directory first) and creates nothing."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    assert config_file is None or (config is None and not tls), \
+        "config_file is a whole configuration: no config text, no tls"
+    cert = None
+    if tls:
+        cert, key = make_cert(workdir)
+        config = f"[server]\ntls_cert = {cert}\ntls_key = {key}\n{config or ''}"
+    if config is not None:
+        config_file = write_config(workdir, config)
+    server = KuraServer(workdir, config=config_file, env=env)
+    if tls:
+        server.endpoint = f"https://127.0.0.1:{server.port}"
+        server.verify = str(cert)
     try:
+        if start:
+            server.start()
+            populate(server, buckets, objects)
         yield server
     finally:
         server.close()
 
 
-@pytest.fixture(scope="module")
-def kura_server_module(tmp_path_factory):
-    server = _server(tmp_path_factory.mktemp("kura"))
-    try:
-        yield server
-    finally:
-        server.close()
+def server_fixture(config=None, *, scope="function", buckets=(), objects=None,
+                   tls=False, env=None):
+    """A fixture that yields a running server (running_server's arguments),
+    one per test or one per module (scope).  A function-scoped server works
+    in the test's tmp_path, so that the test finds its files there."""
+
+    @pytest.fixture(scope=scope)
+    def fixture(request, tmp_path_factory):
+        if scope == "function":
+            work = request.getfixturevalue("tmp_path")
+        else:
+            work = tmp_path_factory.mktemp(request.fixturename)
+        with running_server(work, config, tls=tls, env=env, buckets=buckets,
+                            objects=objects) as server:
+            yield server
+    return fixture
 
 
-@pytest.fixture
-def tls_server(tmp_path):
-    server = tls_kura_server(tmp_path)
-    try:
-        yield server
-    finally:
-        server.close()
+def client_fixture(server, scope="function"):
+    """A fixture: the root tenant's boto3 client of the server fixture
+    named `server`."""
 
-
-@pytest.fixture
-def s3(kura_server):
-    return kura_server.client()
-
-
-@pytest.fixture(scope="module")
-def s3_module(kura_server_module):
-    return kura_server_module.client()
-
-
-@pytest.fixture
-def aws(kura_server, tmp_path):
-    return AwsCli(kura_server, tmp_path)
-
-
-@pytest.fixture(scope="module")
-def aws_module(kura_server_module, tmp_path_factory):
-    return AwsCli(kura_server_module, tmp_path_factory.mktemp("aws"))
+    @pytest.fixture(scope=scope)
+    def fixture(request):
+        return request.getfixturevalue(server).root_client()
+    return fixture
 
 
 _tenant_seq = 0
 
 
-def _new_tenant(server):
+def new_tenant(server):
+    """A boto3 client of a tenant added with the CLI; the tenant's name and
+    credentials are attributes kura_tenant, kura_access_key and
+    kura_secret_key of the client."""
     global _tenant_seq
     _tenant_seq += 1
     name = f"tenant{_tenant_seq}-{secrets.token_hex(3)}"
@@ -463,15 +498,87 @@ def _new_tenant(server):
     return client
 
 
+def tenant_fixture(server, scope="function"):
+    """A fixture: a client of a fresh tenant of the server fixture named
+    `server`."""
+
+    @pytest.fixture(scope=scope)
+    def fixture(request):
+        return new_tenant(request.getfixturevalue(server))
+    return fixture
+
+
+def aws_fixture(server, scope="function"):
+    """A fixture: the aws CLI (AwsCli) against the server fixture named
+    `server`, as its root tenant."""
+
+    @pytest.fixture(scope=scope)
+    def fixture(request, tmp_path_factory):
+        if scope == "function":
+            work = request.getfixturevalue("tmp_path")
+        else:
+            work = tmp_path_factory.mktemp("aws")
+        return AwsCli(request.getfixturevalue(server), work)
+    return fixture
+
+
+# -- the shared fixtures ------------------------------------------------------
+
 @pytest.fixture
-def tenant(kura_server):
-    return _new_tenant(kura_server)
+def free_port():
+    return pick_free_port()
 
 
-@pytest.fixture(scope="module")
-def tenant_module(kura_server_module):
-    return _new_tenant(kura_server_module)
+@pytest.fixture
+def kura_cli():
+    return run_cli
+
+
+kura_server = server_fixture()
+kura_server_module = server_fixture(scope="module")
+tls_server = server_fixture(tls=True)
+s3 = client_fixture("kura_server")
+s3_module = client_fixture("kura_server_module", scope="module")
+aws = aws_fixture("kura_server")
+aws_module = aws_fixture("kura_server_module", scope="module")
+tenant = tenant_fixture("kura_server")
+tenant_module = tenant_fixture("kura_server_module", scope="module")
 
 
 def have_aws_cli():
     return shutil.which(AWS_CLI) is not None
+
+
+# -- overrides keep their scope ----------------------------------------------
+
+def scope_overrides(fixturedefs):
+    """For {name: [FixtureDef, ...]}: one line per definition that overrides
+    another of the same name (its baseid lies under the other's) with a
+    different scope.  A test that asks for s3 must get what conftest
+    promises, a client per test, not silently a module's shared one."""
+    problems = []
+    for name, defs in sorted(fixturedefs.items()):
+        for base in defs:
+            for over in defs:
+                if over is base or over.baseid == base.baseid:
+                    continue
+                under = base.baseid == "" or \
+                    over.baseid.startswith(base.baseid.rstrip("/") + "/")
+                if under and over.scope != base.scope:
+                    problems.append(
+                        f"fixture '{name}' of {over.baseid} (scope "
+                        f"{over.scope}) overrides the one for "
+                        f"{base.baseid or 'all tests'} (scope {base.scope}); "
+                        f"give it another name or the same scope")
+    return problems
+
+
+def pytest_collection_modifyitems(session, config, items):
+    defs = getattr(session._fixturemanager, "_arg2fixturedefs", None)
+    if defs is None:
+        raise pytest.UsageError("conftest.py: this pytest keeps its fixture "
+                                "definitions elsewhere; update "
+                                "scope_overrides()")
+    problems = scope_overrides(defs)
+    if problems:
+        raise pytest.UsageError("\n".join(problems))

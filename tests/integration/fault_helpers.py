@@ -10,6 +10,7 @@ A blob is a 32-byte header followed by segments of seg_size plaintext
 bytes plus a 16-byte GCM tag each (docs/FORMAT.md section 4-5).
 """
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -17,6 +18,7 @@ import random
 import subprocess
 import threading
 
+import pytest
 from botocore.exceptions import ClientError
 
 import helpers as H
@@ -38,6 +40,19 @@ def mount_tmpfs(path, size):
 
 def umount(path):
     subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+@contextlib.contextmanager
+def tmpfs(path, size):
+    """A tmpfs of `size` on path for the block, unmounted after it; the test
+    is skipped where it cannot be mounted (mounting needs root)."""
+    ok, why = mount_tmpfs(path, size)
+    if not ok:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {why}")
+    try:
+        yield path
+    finally:
+        umount(path)
 
 
 def fill(path, leave=0, block=1 << 20):

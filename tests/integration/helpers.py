@@ -274,14 +274,8 @@ def assert_s3_error(resp, status, code, server=None):
 
 
 def assert_logged(server, request_id, timeout=3.0):
-    import time
-    deadline = time.monotonic() + timeout
-    while True:
-        if request_id in server.stderr_text():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"request id {request_id} not in server log")
-        time.sleep(0.05)
+    if not wait_for(lambda: request_id in server.stderr_text(), timeout):
+        raise AssertionError(f"request id {request_id} not in server log")
 
 
 def xml_children(elem, name):
@@ -451,15 +445,43 @@ def client_with_pool(server, access_key=None, secret_key=None, size=32):
     return server.client(access_key, secret_key, max_pool_connections=size)
 
 
+# -- waiting -------------------------------------------------------------------
+# What the server does a moment later (a log line, an audit record, a blob
+# deleted by background work, a key change noticed) is waited for with one
+# of these two, never with a loop of its own.
+
 def eventually(fn, timeout=10.0, interval=0.2):
     """Retry fn until it returns without raising an AssertionError or a
     ClientError; returns what it returned (raises the last error when time
     is up)."""
+    return _retry(fn, (AssertionError, ClientError), timeout, interval)
+
+
+class _NotYet(Exception):
+    pass
+
+
+def wait_for(pred, timeout=10.0, interval=0.05):
+    """Poll pred() until it returns a true value, and return that value;
+    when time is up, return the last (false) value for the caller to
+    assert on."""
+    def attempt():
+        value = pred()
+        if not value:
+            raise _NotYet(value)
+        return value
+    try:
+        return _retry(attempt, (_NotYet,), timeout, interval)
+    except _NotYet as e:
+        return e.args[0]
+
+
+def _retry(fn, retry_on, timeout, interval):
     deadline = time.monotonic() + timeout
     while True:
         try:
             return fn()
-        except (AssertionError, ClientError):
+        except retry_on:
             if time.monotonic() > deadline:
                 raise
             time.sleep(interval)

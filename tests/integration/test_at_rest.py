@@ -12,25 +12,12 @@ import stat
 import pytest
 
 import helpers as H
-from conftest import KuraServer
+from conftest import client_fixture, server_fixture
 
 BUCKET = "atrest"
 
-
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    server = KuraServer(tmp_path_factory.mktemp("atrest"))
-    server.start()
-    server.client().create_bucket(Bucket=BUCKET)
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture(scope="module")
-def s3(srv):
-    return srv.client()
+srv = server_fixture(scope="module", buckets=[BUCKET])
+s3 = client_fixture("srv")
 
 
 def published_blobs(data_dir):

@@ -27,24 +27,13 @@ import pytest
 import fault_helpers as F
 import helpers as H
 import hostile_helpers as X
-from conftest import KuraServer
+from conftest import running_server, server_fixture
 
 BUCKET = "gaps"
 TIMEOUT = 2                     # [server] connection_timeout
 
-
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    work = tmp_path_factory.mktemp("gaps")
-    cfg = work / "kura.ini"
-    cfg.write_text(f"[server]\nconnection_timeout = {TIMEOUT}\n")
-    server = KuraServer(work, config=cfg)
-    server.start()
-    server.client().create_bucket(Bucket=BUCKET)
-    try:
-        yield server
-    finally:
-        server.close()
+srv = server_fixture(f"[server]\nconnection_timeout = {TIMEOUT}\n",
+                     scope="module", buckets=[BUCKET])
 
 
 # -- the access log ----------------------------------------------------------
@@ -94,14 +83,15 @@ def unquote(v):
 
 def access_line(srv, rid, timeout=3.0):
     """The access-log line (the one with op=) of request rid."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def find():
         for line in srv.stderr_text().splitlines():
             m = LOG_PREFIX.match(line)
             if m and m.group(2) == rid and " op=" in m.group(3):
                 return m.group(3)
-        assert time.monotonic() < deadline, f"no access line for {rid}"
-        time.sleep(0.05)
+        return None
+    line = H.wait_for(find, timeout)
+    assert line, f"no access line for {rid}"
+    return line
 
 
 # (what is attacked, raw request head) — each names bucket FORGED... so
@@ -169,12 +159,8 @@ def wait_records(srv, pred, timeout=5.0):
     """The audit records pred accepts, once there is at least one (the
     server writes an aborted request's record when it sees the connection
     end, a moment after the client left)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [r for r in H.audit_export(srv)[0] if pred(r)]
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
+    return H.wait_for(lambda: [r for r in H.audit_export(srv)[0] if pred(r)],
+                      timeout, interval=0.1)
 
 
 def new_records(srv, before, pred=lambda r: True, timeout=5.0):
@@ -390,13 +376,8 @@ def test_delete_objects_fails_closed_when_its_records_cannot_be_written(tmp_path
     """The audit directory on a full tmpfs: DeleteObjects answers 503, not
     a result the log does not hold (the deletions may have happened, as
     for any request whose record was refused; AUDIT.md)."""
-    server = KuraServer(tmp_path)
-    audit = server.data_dir / "audit"
-    ok, why = F.mount_tmpfs(audit, "4m")
-    if not ok:
-        pytest.skip(f"cannot mount a tmpfs (needs root): {why}")
-    try:
-        server.start()
+    audit = tmp_path / "data" / "audit"
+    with F.tmpfs(audit, "4m"), running_server(tmp_path) as server:
         s3 = server.client()
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key="k1", Body=b"1")
@@ -411,7 +392,4 @@ def test_delete_objects_fails_closed_when_its_records_cannot_be_written(tmp_path
                   headers={"Content-MD5": H.md5_b64(body)})
         assert r.status == 200, r
         assert server.cli("audit", "verify").returncode == 0
-    finally:
-        server.close()
-        F.umount(audit)
 

@@ -22,7 +22,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import audit_verifier as av
-from conftest import KuraServer, run_cli
+from conftest import run_cli, running_server
 
 BODY = os.urandom(4096)
 
@@ -31,12 +31,6 @@ def request_id(resp_or_exc):
     meta = (resp_or_exc.response if isinstance(resp_or_exc, ClientError)
             else resp_or_exc)["ResponseMetadata"]
     return meta["RequestId"]
-
-
-def new_server(tmp_path, config=None):
-    work = tmp_path / "srv"
-    work.mkdir()
-    return KuraServer(work, config=config)
 
 
 def workload(s3, bucket, n=12):
@@ -102,9 +96,7 @@ def signer_pem(server, tmp_path):
 def audited(tmp_path):
     """A server that ran a workload and was stopped cleanly twice (so the
     log holds two shutdown checkpoints)."""
-    server = new_server(tmp_path)
-    server.start()
-    try:
+    with running_server(tmp_path / "srv") as server:
         s3 = server.client()
         seen = workload(s3, "audited")
         server.restart()
@@ -112,8 +104,6 @@ def audited(tmp_path):
         problems = server.stop()
         assert not problems, problems
         yield server, seen
-    finally:
-        server.close()
 
 
 def test_every_request_recorded_and_no_secret(audited, tmp_path):
@@ -355,9 +345,7 @@ def forge_checkpoints(adir, roots, tmp_path):
 # -- while running, published copy, crashes ----------------------------------------
 
 def test_verify_while_server_writes(tmp_path):
-    server = new_server(tmp_path)
-    server.start()
-    try:
+    with running_server(tmp_path / "srv") as server:
         s3 = server.client()
         s3.create_bucket(Bucket="busy")
         stop = threading.Event()
@@ -386,23 +374,15 @@ def test_verify_while_server_writes(tmp_path):
             for t in threads:
                 t.join()
         assert not errors, errors[:3]
-    finally:
-        server.close()
     r = server.cli("audit", "verify")
     assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_published_checkpoints(tmp_path):
     pub = tmp_path / "published"
-    conf = tmp_path / "kura.ini"
-    conf.write_text(f"[audit]\npublish_dir = {pub}\n")
-    server = new_server(tmp_path, config=conf)
-    server.start()
-    try:
+    with running_server(tmp_path / "srv", f"[audit]\npublish_dir = {pub}\n") as server:
         workload(server.client(), "pub")
         server.restart()
-    finally:
-        server.close()
     assert (pub / "checkpoints.log").exists()
     r = server.cli("audit", "verify", "--published", pub)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -417,11 +397,9 @@ def test_published_checkpoints(tmp_path):
 
 
 def test_kill9_during_workload(tmp_path):
-    server = new_server(tmp_path)
-    server.start()
     acked = {}
     lock = threading.Lock()
-    try:
+    with running_server(tmp_path / "srv") as server:
         server.client().create_bucket(Bucket="crash")
         stop = threading.Event()
 
@@ -449,8 +427,6 @@ def test_kill9_during_workload(tmp_path):
         assert len(acked) > 10
         server.start()
         server.client().head_bucket(Bucket="crash")
-    finally:
-        server.close()
     r = server.cli("audit", "verify")
     assert r.returncode == 0, r.stdout + r.stderr
     av.verify_log(audit_dir(server))

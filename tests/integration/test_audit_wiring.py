@@ -7,12 +7,9 @@ The log's format and its tamper evidence are test_audit_log.py's and the
 unit tests'; here the records are read with `kura audit export`.
 """
 
-import subprocess
-
-import pytest
-
+import fault_helpers as F
 import helpers as H
-from conftest import KuraServer
+from conftest import running_server, server_fixture
 
 BUCKET = "audited"
 
@@ -33,18 +30,9 @@ def verify(server):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-@pytest.fixture
-def cold_server(tmp_path):
-    """A server whose bucket keys are not cached: every object request
-    uses the key provider."""
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text("[keys]\nbucket_key_ttl = 0\n")
-    server = KuraServer(tmp_path, config=cfg)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+# A server whose bucket keys are not cached: every object request uses the
+# key provider.
+cold_server = server_fixture("[keys]\nbucket_key_ttl = 0\n")
 
 
 def test_every_s3_request_is_recorded_with_its_outcome(cold_server):
@@ -218,36 +206,18 @@ def test_server_start_stop_and_final_checkpoint(kura_server):
 
 
 def test_audit_off_records_nothing(tmp_path):
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text("[audit]\nenabled = false\n")
-    srv = KuraServer(tmp_path, config=cfg)
-    srv.start()
-    try:
+    with running_server(tmp_path, "[audit]\nenabled = false\n") as srv:
         srv.client().create_bucket(Bucket=BUCKET)
         assert "audit log is off" in srv.stderr_text()
-    finally:
-        srv.close()
     assert not (srv.data_dir / "audit").exists()
-
-
-def _mount_tmpfs(path, size):
-    path.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700",
-                        "tmpfs", str(path)], capture_output=True, text=True)
-    return r.returncode == 0, r.stderr.strip()
 
 
 def test_requests_fail_closed_when_the_log_cannot_record(tmp_path):
     """The audit directory on a small tmpfs: once it is full every request
     is answered 503 (never acknowledged without a record); when space
     returns, service resumes and the log verifies."""
-    srv = KuraServer(tmp_path)
-    audit = srv.data_dir / "audit"
-    ok, why = _mount_tmpfs(audit, "4m")
-    if not ok:
-        pytest.skip(f"cannot mount a tmpfs (needs root): {why}")
-    try:
-        srv.start()
+    audit = tmp_path / "data" / "audit"
+    with F.tmpfs(audit, "4m"), running_server(tmp_path) as srv:
         s3 = srv.client()
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key="before", Body=b"1")
@@ -276,6 +246,3 @@ def test_requests_fail_closed_when_the_log_cannot_record(tmp_path):
         records, _ = export(srv)
         keys = {r.get("key") for r in records if r.get("status") == 200}
         assert {"before", "after"} <= keys
-    finally:
-        srv.close()
-        subprocess.run(["umount", str(audit)], capture_output=True)

@@ -13,19 +13,12 @@ import pytest
 import requests
 
 import helpers as H
+from conftest import client_fixture, server_fixture
 
 BUCKET = "auth"
 
-
-@pytest.fixture(scope="module")
-def srv(kura_server_module, s3_module):
-    s3_module.create_bucket(Bucket=BUCKET)
-    return kura_server_module
-
-
-@pytest.fixture(scope="module")
-def s3(srv, s3_module):
-    return s3_module
+srv = server_fixture(scope="module", buckets=[BUCKET])
+s3 = client_fixture("srv")
 
 
 def absent(s3, key):

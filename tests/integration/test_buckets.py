@@ -10,7 +10,7 @@ import requests
 from botocore.config import Config
 
 import helpers as H
-from conftest import KuraServer
+from conftest import running_server
 
 
 def names(client):
@@ -69,11 +69,7 @@ def test_create_bucket_wrong_region(kura_server_module, s3_module):
 def test_region_configured_server(tmp_path):
     """A server configured for another region: buckets report it, the
     client must sign for it, and a us-east-1 constraint is refused."""
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text("[server]\nregion = eu-west-3\n")
-    server = KuraServer(tmp_path, config=cfg)
-    server.start()
-    try:
+    with running_server(tmp_path, "[server]\nregion = eu-west-3\n") as server:
         c = boto3.session.Session(
             aws_access_key_id=server.access_key,
             aws_secret_access_key=server.secret_key,
@@ -92,8 +88,6 @@ def test_region_configured_server(tmp_path):
         r = H.raw(server, "GET", "/")
         err = H.assert_s3_error(r, 400, "AuthorizationHeaderMalformed")
         assert "eu-west-3" in err["Message"]
-    finally:
-        server.close()
 
 
 def test_head_bucket(s3_module):

@@ -6,7 +6,7 @@ described with file and line."""
 
 import re
 
-from conftest import run_cli
+from conftest import run_cli, write_config
 
 FINDING = re.compile(r"^(ERROR|WARN|INFO|OK)\s+\S+\s+(.+) \(([A-F]-\d+(?:, [A-F]-\d+)*)\)$")
 
@@ -33,8 +33,7 @@ def test_findings_carry_words_and_requirement_ids(kura_server):
 
 
 def test_audit_disabled_is_an_error(tmp_path):
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text("[audit]\nenabled = false\n")
+    cfg = write_config(tmp_path, "[audit]\nenabled = false\n")
     r = run_cli("check", "--config", cfg, "--data-dir", tmp_path / "d")
     assert r.returncode == 1, r.stdout
     fs = findings(r.stdout)
@@ -43,9 +42,8 @@ def test_audit_disabled_is_an_error(tmp_path):
 
 
 def test_every_configuration_problem_is_reported(tmp_path):
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text("[server]\nlisten = 0.0.0.0:9000\nregion = no/slash\n"
-                   "[keys]\nkek_scope = sideways\nprovider = vault\n")
+    cfg = write_config(tmp_path, "[server]\nlisten = 0.0.0.0:9000\nregion = no/slash\n"
+                                 "[keys]\nkek_scope = sideways\nprovider = vault\n")
     r = run_cli("check", "--config", cfg, "--data-dir", tmp_path / "d")
     assert r.returncode == 1
     fs = findings(r.stdout)
@@ -56,8 +54,7 @@ def test_every_configuration_problem_is_reported(tmp_path):
 
 
 def test_syntax_error_named_with_file_and_line(tmp_path):
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text("[server\nlisten = 127.0.0.1:9000\n")
+    cfg = write_config(tmp_path, "[server\nlisten = 127.0.0.1:9000\n")
     r = run_cli("check", "--config", cfg)
     assert r.returncode == 2
     assert f"{cfg}:1: section header '[server' has no closing ']'" in r.stderr, r.stderr

@@ -26,6 +26,7 @@ import requests
 from botocore.config import Config
 
 import helpers as H
+from conftest import client_fixture, server_fixture, tenant_fixture
 from tools_helpers import MiB, multipart_etag
 
 BUCKET = "answers"
@@ -33,16 +34,9 @@ SIGV4_ONLY = ("The authorization mechanism you have provided is not supported. "
               "Please use AWS4-HMAC-SHA256.")
 
 
-@pytest.fixture(scope="module")
-def srv(kura_server_module, s3_module):
-    s3_module.create_bucket(Bucket=BUCKET)
-    s3_module.put_object(Bucket=BUCKET, Key="obj", Body=b"content")
-    return kura_server_module
-
-
-@pytest.fixture(scope="module")
-def s3(srv, s3_module):
-    return s3_module
+srv = server_fixture(scope="module", buckets=[BUCKET], objects={(BUCKET, "obj"): b"content"})
+s3 = client_fixture("srv")
+tenant_module = tenant_fixture("srv", scope="module")
 
 
 def bucket_names(s3):

@@ -9,8 +9,9 @@ import urllib.parse
 
 import pytest
 
+from helpers import wait_for
 from tools_helpers import (MiB, blob_files, expect_error, md5_hex,
-                           multipart_etag, raw_request, wait_for)
+                           multipart_etag, raw_request)
 
 SRC = "copy-src"
 DST = "copy-dst"

@@ -15,7 +15,7 @@ import pytest
 
 import fault_helpers as F
 import helpers as H
-from conftest import KuraServer
+from conftest import running_server
 
 BUCKET = "faults"
 MiB = 1 << 20
@@ -38,24 +38,13 @@ def full_disk_server(request, tmp_path):
     """A server whose whole data directory (metadata, audit log, blobs) or
     only its blob store ([storage] path) is a 64 MiB tmpfs."""
     mnt = tmp_path / "data" if request.param == "data-dir" else tmp_path / "blobs"
-    ok, why = F.mount_tmpfs(mnt, "64m")
-    if not ok:
-        pytest.skip(f"cannot mount a tmpfs (needs root): {why}")
     config = None
     if request.param == "blobs-only":
-        config = tmp_path / "kura.ini"
-        config.write_text(f"[storage]\npath = {mnt}\n")
-    srv = KuraServer(tmp_path, config=config)
-    srv.blob_root = mnt if request.param == "blobs-only" else srv.data_dir / "blobs"
-    srv.mode = request.param
-    try:
-        srv.start()
+        config = f"[storage]\npath = {mnt}\n"
+    with F.tmpfs(mnt, "64m"), running_server(tmp_path, config) as srv:
+        srv.blob_root = mnt if request.param == "blobs-only" else srv.data_dir / "blobs"
+        srv.mode = request.param
         yield srv
-    finally:
-        try:
-            srv.close()
-        finally:
-            F.umount(mnt)
 
 
 def _staging(srv):

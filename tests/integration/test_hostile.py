@@ -18,7 +18,7 @@ import pytest
 
 import helpers as H
 import hostile_helpers as X
-from conftest import KuraServer
+from conftest import client_fixture, server_fixture
 
 BUCKET = "hostile"
 CANARY = "canary"
@@ -27,25 +27,9 @@ TIMEOUT = 2                     # [server] connection_timeout
 CUT_OFF = TIMEOUT + 4           # a stuck connection must be closed by then
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    work = tmp_path_factory.mktemp("hostile")
-    cfg = work / "kura.ini"
-    cfg.write_text(f"[server]\nconnection_timeout = {TIMEOUT}\n")
-    server = KuraServer(work, config=cfg)
-    server.start()
-    s3 = server.client()
-    s3.create_bucket(Bucket=BUCKET)
-    s3.put_object(Bucket=BUCKET, Key=CANARY, Body=CANARY_DATA)
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture(scope="module")
-def s3(srv):
-    return srv.client()
+srv = server_fixture(f"[server]\nconnection_timeout = {TIMEOUT}\n", scope="module",
+                     buckets=[BUCKET], objects={(BUCKET, CANARY): CANARY_DATA})
+s3 = client_fixture("srv")
 
 
 def still_serving(srv):

@@ -11,13 +11,13 @@ KMIP, since PyKMIP cannot sign with a scheme kura accepts).
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import KuraServer, run_cli
+from conftest import run_cli, running_server
+from helpers import eventually
 from providers import PyKMIP, SoftHSM
 
 PROVIDERS = {"pkcs11": SoftHSM, "kmip": PyKMIP}
@@ -28,22 +28,17 @@ def env(request, tmp_path_factory):
     """(server, peer, config path) with the server using the provider."""
     work = tmp_path_factory.mktemp(request.param)
     peer = PROVIDERS[request.param](work)
-    cfg = work / "kura.ini"
     # SSE-C over plain HTTP: the loopback exception (AWS, and kura by
     # default, refuse it; test_keys.py runs SSE-C over TLS).
-    cfg.write_text(peer.config() + "rotation_grace = 1\n"
-                   "[storage]\nbackground_interval = 1\n"
-                   "[server]\nallow_ssec_over_http = true\n")
-    server = KuraServer(work, config=cfg, env=getattr(peer, "env", {}))
-    server.provider = request.param
-    server.start()
+    config = (peer.config() + "rotation_grace = 1\n"
+              "[storage]\nbackground_interval = 1\n"
+              "[server]\nallow_ssec_over_http = true\n")
     try:
-        yield server, peer, cfg
+        with running_server(work, config, env=getattr(peer, "env", {})) as server:
+            server.provider = request.param
+            yield server, peer, server.config
     finally:
-        try:
-            server.close()
-        finally:
-            peer.close()
+        peer.close()
 
 
 def cli(server, cfg, peer, *args):
@@ -52,17 +47,6 @@ def cli(server, cfg, peer, *args):
                 timeout=120)
     assert r.returncode == 0, f"kura {' '.join(map(str, args))}:\n{r.stdout}\n{r.stderr}"
     return r.stdout
-
-
-def eventually(fn, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fn()
-        except (AssertionError, ClientError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.25)
 
 
 def test_put_get_through_provider(env):
@@ -199,14 +183,12 @@ def test_shred_and_certificate(env, tmp_path):
         s3.head_bucket(Bucket="gone")
 
     # Served from the pre-shred copy with the same provider, not one byte.
-    old = KuraServer(tmp_path, config=cfg, env=getattr(peer, "env", {}))
-    shutil.copytree(before, old.data_dir)
-    old.access_key, old.secret_key = server.access_key, server.secret_key
-    old.start()
-    try:
+    with running_server(tmp_path, config_file=cfg, env=getattr(peer, "env", {}),
+                        start=False) as old:
+        shutil.copytree(before, old.data_dir)
+        old.access_key, old.secret_key = server.access_key, server.secret_key
+        old.start()
         s3old = old.client()
         for k in bodies:
             with pytest.raises(ClientError):
                 s3old.get_object(Bucket="gone", Key=k)
-    finally:
-        old.close()

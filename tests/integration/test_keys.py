@@ -14,13 +14,13 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import KuraServer, run_cli
+from conftest import run_cli, running_server, server_fixture, write_config
+from helpers import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,32 +39,11 @@ def cli_ok(server, *args):
     return r.stdout
 
 
-def eventually(fn, timeout=10.0, interval=0.2):
-    """Retry fn until it returns without raising (the server notices key
-    changes made by the CLI within about a second)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fn()
-        except (AssertionError, ClientError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(interval)
-
-
-@pytest.fixture
-def fast_server(tmp_path):
-    """A server whose background work runs every second and whose rotation
-    grace period is one second, so re-wrapping finishes during a test."""
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text("[storage]\nbackground_interval = 1\n"
-                   "[keys]\nrotation_grace = 1\n")
-    server = KuraServer(tmp_path, config=cfg)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+# A server whose background work runs every second and whose rotation grace
+# period is one second, so re-wrapping finishes during a test.  (The server
+# notices key changes made by the CLI within about a second: eventually.)
+fast_server = server_fixture("[storage]\nbackground_interval = 1\n"
+                             "[keys]\nrotation_grace = 1\n")
 
 
 # -- SSE-KMS ------------------------------------------------------------------
@@ -195,17 +174,8 @@ def test_sse_c_put_get_head(tls_server):
     assert status(e) == 400
 
 
-@pytest.fixture
-def ssec_http_server(tmp_path):
-    """A plain-HTTP server with the loopback exception for SSE-C on."""
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text("[server]\nallow_ssec_over_http = true\n")
-    server = KuraServer(tmp_path, config=cfg)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+# A plain-HTTP server with the loopback exception for SSE-C on.
+ssec_http_server = server_fixture("[server]\nallow_ssec_over_http = true\n")
 
 
 SSEC_OVER_HTTP = ("Requests specifying Server Side Encryption with Customer provided "
@@ -467,22 +437,18 @@ def test_check_reports_local_keystore(kura_server):
 
 # -- shredding ------------------------------------------------------------------
 
-def external_keys_server(tmp_path):
-    """A server whose keystore and master key live outside the data
+def external_keys_config(tmp_path):
+    """A configuration whose keystore and master key live outside the data
     directory (as a real deployment keeps keys apart from the data)."""
     keys = tmp_path / "keys-elsewhere"
     keys.mkdir(mode=0o700)
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text(f"[keys]\nmaster_key_file = {keys}/master.key\n"
-                   f"keystore_file = {keys}/keystore\n")
-    return KuraServer(tmp_path / "srv", config=cfg), cfg
+    return write_config(tmp_path, f"[keys]\nmaster_key_file = {keys}/master.key\n"
+                                  f"keystore_file = {keys}/keystore\n")
 
 
 def test_shred_with_certificate(tmp_path):
-    (tmp_path / "srv").mkdir()
-    server, cfg = external_keys_server(tmp_path)
-    server.start()
-    try:
+    cfg = external_keys_config(tmp_path)
+    with running_server(tmp_path / "srv", config_file=cfg) as server:
         s3 = server.client()
         s3.create_bucket(Bucket="shredme")
         s3.create_bucket(Bucket="keepme")
@@ -551,24 +517,18 @@ def test_shred_with_certificate(tmp_path):
         assert s3.get_object(Bucket="keepme", Key="k")["Body"].read() == b"kept"
         assert not [p for p in (server.data_dir / "blobs").rglob("*")
                     if p.is_file() and p.stat().st_size > 2000]
-    finally:
-        server.close()
 
     # A copy of the data directory from before the shred, served with the
     # (shared) key provider, yields no byte of the data.
-    old = KuraServer(tmp_path / "old", config=cfg)
-    (tmp_path / "old").mkdir()
-    shutil.copytree(before, old.data_dir)
-    old.access_key, old.secret_key = server.access_key, server.secret_key
-    old.start()
-    try:
+    with running_server(tmp_path / "old", config_file=cfg, start=False) as old:
+        shutil.copytree(before, old.data_dir)
+        old.access_key, old.secret_key = server.access_key, server.secret_key
+        old.start()
         s3 = old.client()
         for k in bodies:
             with pytest.raises(ClientError):
                 s3.get_object(Bucket="shredme", Key=k)
         assert s3.get_object(Bucket="keepme", Key="k")["Body"].read() == b"kept"
-    finally:
-        old.close()
     # Nor does any file of that copy contain a plaintext body.
     for p in before.rglob("*"):
         if p.is_file():
@@ -631,11 +591,8 @@ def forge_certificate(doc, tmp_path):
 def test_tenant_scope_keys(tmp_path):
     """[keys] kek_scope = tenant: a tenant's buckets share one key, which
     shredding one bucket cannot destroy (the certificate says so)."""
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text("[keys]\nkek_scope = tenant\n")
-    server = KuraServer(tmp_path, config=cfg)
-    server.start()
-    try:
+    with running_server(tmp_path, "[keys]\nkek_scope = tenant\n") as server:
+        cfg = server.config
         s3 = server.client()
         s3.create_bucket(Bucket="tena")
         s3.create_bucket(Bucket="tenb")
@@ -651,8 +608,6 @@ def test_tenant_scope_keys(tmp_path):
         assert s3.get_object(Bucket="tenb", Key="k")["Body"].read() == b"b"
         with pytest.raises(ClientError):
             s3.head_bucket(Bucket="tena")
-    finally:
-        server.close()
 
 
 def test_copy_to_kms_target(kura_server):

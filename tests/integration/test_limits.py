@@ -9,29 +9,15 @@ import socket
 import pytest
 
 import helpers as H
-from conftest import KuraServer
+from conftest import client_fixture, server_fixture
 
 BUCKET = "limits"
 MAX_OBJECT = 1024 * 1024          # [limits] max_object_size = 1M
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    work = tmp_path_factory.mktemp("limits")
-    cfg = work / "kura.ini"
-    cfg.write_text("[limits]\nmax_object_size = 1M\n")
-    server = KuraServer(work, config=cfg)
-    server.start()
-    server.client().create_bucket(Bucket=BUCKET)
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture(scope="module")
-def s3(srv):
-    return srv.client()
+srv = server_fixture("[limits]\nmax_object_size = 1M\n", scope="module",
+                     buckets=[BUCKET])
+s3 = client_fixture("srv")
 
 
 def absent(s3, key):

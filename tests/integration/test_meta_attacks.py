@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import helpers as H
-from conftest import KuraServer, tls_kura_server
+from conftest import running_server, server_fixture
 
 MIB = 1024 * 1024
 
@@ -108,14 +108,7 @@ def assert_recorded(server, before, bucket, key=None):
 
 # -- fixtures ----------------------------------------------------------------
 
-@pytest.fixture
-def server(tmp_path):
-    s = KuraServer(tmp_path)
-    s.start()
-    try:
-        yield s
-    finally:
-        s.close()
+server = server_fixture()
 
 
 @pytest.fixture(params=["stopped", "running"])
@@ -370,11 +363,8 @@ def test_no_function_of_plaintext_in_meta_db(tmp_path):
     """No object's plaintext MD5 (an ETag) appears anywhere in meta.db or
     its WAL, for simple, multipart, copied, SSE-C and SSE-KMS objects; and
     SSE-C and SSE-KMS ETags are not MD5s at all (AWS's behaviour)."""
-    server = tls_kura_server(tmp_path)
-    try:
+    with running_server(tmp_path, tls=True) as server:
         no_function_of_plaintext(server)
-    finally:
-        server.close()
 
 
 def no_function_of_plaintext(server):
@@ -567,14 +557,8 @@ def test_rows_written_before_seals_are_sealed_at_start(server):
 
 
 def test_upgrade_waits_for_a_disabled_key(tmp_path):
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text("[storage]\nbackground_interval = 1\n")
-    server = KuraServer(tmp_path, config=cfg)
-    server.start()
-    try:
+    with running_server(tmp_path, "[storage]\nbackground_interval = 1\n") as server:
         upgrade_waits_for_a_disabled_key(server)
-    finally:
-        server.close()
 
 
 def upgrade_waits_for_a_disabled_key(server):

@@ -11,20 +11,13 @@ import threading
 import pytest
 
 import helpers as H
-from conftest import have_aws_cli
+from conftest import aws_fixture, client_fixture, have_aws_cli, server_fixture
 
 BUCKET = "objects"
 
-
-@pytest.fixture(scope="module")
-def s3(s3_module):
-    s3_module.create_bucket(Bucket=BUCKET)
-    return s3_module
-
-
-@pytest.fixture(scope="module")
-def srv(kura_server_module, s3):
-    return kura_server_module
+srv = server_fixture(scope="module", buckets=[BUCKET])
+s3 = client_fixture("srv")
+aws_module = aws_fixture("srv", scope="module")
 
 
 def get_bytes(s3, key, **kw):
@@ -162,8 +155,8 @@ def _range(srv, key, spec):
 
 
 @pytest.fixture(scope="module")
-def range_obj(s3):
-    s3.put_object(Bucket=BUCKET, Key="range", Body=RANGE_DATA)
+def range_obj(srv):
+    srv.root_client().put_object(Bucket=BUCKET, Key="range", Body=RANGE_DATA)
     return "range"
 
 
@@ -269,7 +262,7 @@ def test_overwrite_replaces(s3):
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="ow")["Contents"]] == ["ow"]
 
 
-def test_overwrite_is_atomic_for_concurrent_readers(kura_server_module, s3):
+def test_overwrite_is_atomic_for_concurrent_readers(srv, s3):
     """While one thread keeps replacing an object with one of two bodies,
     every concurrent GET returns one of them whole, with its own ETag."""
     a = os.urandom(H.SEG + 1000)
@@ -280,14 +273,14 @@ def test_overwrite_is_atomic_for_concurrent_readers(kura_server_module, s3):
     problems = []
 
     def writer():
-        c = kura_server_module.client()
+        c = srv.client()
         i = 0
         while not stop.is_set() and i < 40:
             c.put_object(Bucket=BUCKET, Key="atomic", Body=(a, b)[i % 2])
             i += 1
 
     def reader():
-        c = kura_server_module.client()
+        c = srv.client()
         for _ in range(15):
             try:
                 g = c.get_object(Bucket=BUCKET, Key="atomic")
@@ -414,8 +407,8 @@ def test_key_length_limit(srv, s3):
 # -- conditional requests ----------------------------------------------------
 
 @pytest.fixture(scope="module")
-def cond_obj(srv, s3):
-    r = s3.put_object(Bucket=BUCKET, Key="cond", Body=b"conditional body")
+def cond_obj(srv):
+    r = srv.root_client().put_object(Bucket=BUCKET, Key="cond", Body=b"conditional body")
     h = H.raw(srv, "HEAD", H.key_path(BUCKET, "cond"))
     lm = h.header("Last-Modified")
     mtime = email.utils.parsedate_to_datetime(lm)

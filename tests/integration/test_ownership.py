@@ -21,8 +21,8 @@ import time
 import pytest
 
 import helpers as H
-from conftest import (KuraServer, kura_bin, pick_free_port, random_access_key,
-                      random_secret_key, run_cli)
+from conftest import (kura_bin, make_cert, pick_free_port, random_access_key,
+                      random_secret_key, running_server, write_config)
 
 BIG = 100 * 1024 * 1024
 FIRST = 60 * 1024 * 1024
@@ -131,17 +131,13 @@ def test_second_server_on_owned_data_dir_exits_and_upload_survives(kura_server):
 def test_owner_killed_hard_releases_the_data_dir(tmp_path):
     """The lock dies with its owner, however it dies: after kill -9 the
     next server starts (and recovers)."""
-    server = KuraServer(tmp_path)
-    server.start()
-    try:
+    with running_server(tmp_path) as server:
         server.client().create_bucket(Bucket="kill")
         server.kill9()
         server.start()
         assert [b["Name"] for b in server.client().list_buckets()["Buckets"]] == ["kill"]
         assert (server.data_dir / "server.lock").read_text().strip() == \
             str(server.proc.pid)
-    finally:
-        server.close()
 
 
 def test_second_server_on_a_shared_blob_store_exits(tmp_path):
@@ -149,17 +145,11 @@ def test_second_server_on_a_shared_blob_store_exits(tmp_path):
     owner too, or the second server's recovery would remove the first
     one's uploads in flight (its metadata knows none of them)."""
     store = tmp_path / "shared-blobs"
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text(f"[storage]\npath = {store}\n")
-    a = KuraServer(tmp_path / "a", config=cfg)
-    (tmp_path / "a").mkdir()
-    a.start()
-    try:
+    cfg = write_config(tmp_path, f"[storage]\npath = {store}\n")
+    with running_server(tmp_path / "a", config_file=cfg) as a:
         err = must_exit(start_second(tmp_path / "b-data", pick_free_port(), config=cfg))
         assert f"pid {a.proc.pid}" in err and str(store) in err, err
         assert a.running
-    finally:
-        a.close()
 
 
 def test_cli_commands_beside_a_server_leave_uploads_alone(kura_server):
@@ -201,17 +191,6 @@ def test_second_server_on_a_busy_port_is_a_start_up_error(kura_server, tmp_path)
     assert kura_server.client().list_buckets()["Buckets"] == []
 
 
-def write_cert(tmp_path):
-    key = tmp_path / "tls.key"
-    cert = tmp_path / "tls.crt"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
-                    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", str(key), "-out", str(cert), "-days", "2",
-                    "-subj", "/CN=localhost"],
-                   check=True, capture_output=True)
-    return cert, key
-
-
 BAD_CONFIGS = {
     # name: (ini text, listen override or None, words the error must name)
     "tls_cert_missing": ("[server]\ntls_cert = {tmp}/nope.crt\ntls_key = {tmp}/nope.key\n",
@@ -241,14 +220,13 @@ BAD_CONFIGS = {
 @pytest.mark.parametrize("name", sorted(BAD_CONFIGS))
 def test_bad_config_creates_nothing(tmp_path, name):
     text, listen, words = BAD_CONFIGS[name]
-    cert, key = write_cert(tmp_path)
+    cert, key = make_cert(tmp_path)
     other = tmp_path / "other"
     other.mkdir()
-    _, key2 = write_cert(other)
+    _, key2 = make_cert(other)
     port = pick_free_port()
-    ini = tmp_path / "kura.ini"
-    ini.write_text(text.format(tmp=tmp_path, cert=cert, key=key, key2=key2,
-                               ini=ini, port=port))
+    ini = write_config(tmp_path, text.format(tmp=tmp_path, cert=cert, key=key, key2=key2,
+                                             ini=tmp_path / "kura.ini", port=port))
     data = tmp_path / "fresh-data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("KURA_")}
     r = subprocess.run([str(kura_bin()), "server", "--config", str(ini),

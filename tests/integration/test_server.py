@@ -19,8 +19,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import (KuraServer, make_cert, kura_bin, parse_credentials, pick_free_port,
-                      run_cli, s3_client, sanitizer_lines)
+from conftest import (kura_bin, parse_credentials, pick_free_port, run_cli, running_server,
+                      s3_client, sanitizer_lines, write_config)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,13 +101,8 @@ def test_secrets_are_not_stored_in_clear(kura_server, tenant):
 
 
 def test_tls_listener(tmp_path):
-    cert, key = make_cert(tmp_path)
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text(f"[server]\ntls_cert = {cert}\ntls_key = {key}\n")
-    server = KuraServer(tmp_path, config=cfg)
-    server.endpoint = f"https://127.0.0.1:{server.port}"
-    server.start()
-    try:
+    with running_server(tmp_path, tls=True) as server:
+        cert = server.verify
         session = boto3.session.Session(aws_access_key_id=server.access_key,
                                         aws_secret_access_key=server.secret_key,
                                         region_name="us-east-1")
@@ -139,8 +134,6 @@ def test_tls_listener(tmp_path):
             except (ConnectionError, socket.timeout):
                 data = b""
             assert b"ListAllMyBucketsResult" not in data
-    finally:
-        server.close()
 
 
 @pytest.mark.parametrize("addr", ["0.0.0.0", "[::]"])
@@ -153,8 +146,7 @@ def test_plain_http_refused_off_loopback(tmp_path, addr):
 
 
 def test_unknown_config_key_refused(tmp_path):
-    cfg = tmp_path / "bad.ini"
-    cfg.write_text("[server]\nlisten = 127.0.0.1:1\nlisen_typo = 1\n")
+    cfg = write_config(tmp_path, "[server]\nlisten = 127.0.0.1:1\nlisen_typo = 1\n", "bad.ini")
     r = run_cli("server", "--config", cfg, "--data-dir", tmp_path / "d")
     assert r.returncode != 0
     assert "lisen_typo" in r.stderr and "bad.ini" in r.stderr
@@ -169,8 +161,7 @@ def test_unknown_config_key_refused(tmp_path):
     ("keys", "provider", "vault"),
 ])
 def test_bad_config_values_refused(tmp_path, section, key, value):
-    cfg = tmp_path / "bad.ini"
-    cfg.write_text(f"[{section}]\n{key} = {value}\n")
+    cfg = write_config(tmp_path, f"[{section}]\n{key} = {value}\n", "bad.ini")
     r = run_cli("server", "--config", cfg, "--data-dir", tmp_path / "d",
                 "--listen", f"127.0.0.1:{pick_free_port()}", timeout=30)
     assert r.returncode != 0, r.stderr
@@ -223,11 +214,8 @@ def test_abandoned_uploads_are_swept(tmp_path):
     """[storage] abandoned_upload_age: an upload older than that is aborted
     by the background sweeper and its parts' blobs are deleted; a fresh one
     stays."""
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text("[storage]\nbackground_interval = 1\nabandoned_upload_age = 2\n")
-    server = KuraServer(tmp_path, config=cfg)
-    server.start()
-    try:
+    with running_server(tmp_path, "[storage]\nbackground_interval = 1\n"
+                                  "abandoned_upload_age = 2\n") as server:
         s3 = server.client()
         s3.create_bucket(Bucket="sweep")
         old = s3.create_multipart_upload(Bucket="sweep", Key="old")["UploadId"]
@@ -254,13 +242,10 @@ def test_abandoned_uploads_are_swept(tmp_path):
         ups = s3.list_multipart_uploads(Bucket="sweep")["Uploads"]
         assert [u["UploadId"] for u in ups] == [fresh]
         assert "aborted abandoned multipart upload" in server.stderr_text()
-    finally:
-        server.close()
 
 
 def test_background_interval_is_checked(tmp_path):
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text("[storage]\nbackground_interval = 0\n")
+    cfg = write_config(tmp_path, "[storage]\nbackground_interval = 0\n")
     r = run_cli("server", "--config", cfg, "--data-dir", tmp_path / "d",
                 "--listen", f"127.0.0.1:{pick_free_port()}", timeout=30)
     assert r.returncode != 0 and "background_interval" in r.stderr

@@ -22,24 +22,16 @@ import pytest
 import requests
 
 import helpers as H
+from conftest import client_fixture, server_fixture
 
 BUCKET = "signed-hdrs"
 PRIVATE = "signed-hdrs-private"
 MESSAGE = "There were headers present in the request which were not signed"
 ORIGINAL = b"the owner's original content"
 
-
-@pytest.fixture(scope="module")
-def srv(kura_server_module, s3_module):
-    s3_module.create_bucket(Bucket=BUCKET)
-    s3_module.create_bucket(Bucket=PRIVATE)
-    s3_module.put_object(Bucket=PRIVATE, Key="secret", Body=b"private data of the tenant")
-    return kura_server_module
-
-
-@pytest.fixture(scope="module")
-def s3(srv, s3_module):
-    return s3_module
+srv = server_fixture(scope="module", buckets=[BUCKET, PRIVATE],
+                     objects={(PRIVATE, "secret"): b"private data of the tenant"})
+s3 = client_fixture("srv")
 
 
 def ssec_headers(key=b"K" * 32):

@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, KuraServer, kura_bin
+from conftest import ROOT, kura_bin, running_server
 
 sys.path.insert(0, str(ROOT / "bench"))
 import soak  # noqa: E402
@@ -52,17 +52,14 @@ def test_mixed_load_no_errors_no_leak(tmp_path):
     if asan:
         base = os.environ.get("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
         env["ASAN_OPTIONS"] = f"{base}:quarantine_size_mb={ASAN_QUARANTINE_MB}"
-    config = tmp_path / "kura.ini"
-    config.write_text("[server]\nlog_level = warn\n")
-    srv = KuraServer(tmp_path, config=config, env=env)
-    srv.start()
-    try:
-        s3 = srv.client(max_pool_connections=4)
-        res = soak.soak(srv.endpoint, srv.proc.pid, tmp_path, SECONDS, CONNS,
-                        interval=1.0, s3=s3)
-        assert srv.running, "server died under load"
-    finally:
-        problems = srv.stop()
+    with running_server(tmp_path, "[server]\nlog_level = warn\n", env=env) as srv:
+        try:
+            s3 = srv.client(max_pool_connections=4)
+            res = soak.soak(srv.endpoint, srv.proc.pid, tmp_path, SECONDS, CONNS,
+                            interval=1.0, s3=s3)
+            assert srv.running, "server died under load"
+        finally:
+            problems = srv.stop()
     assert problems == [], "\n".join(problems)
     assert res["requests"] > 0, res["output"]
     assert res["non2xx"] == 0 and res["socket_errors"] == 0, res["output"]

@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 import providers
 from conftest import (KuraServer, kura_bin, parse_credentials, pick_free_port,
-                      run_cli, s3_client)
+                      run_cli, running_server, s3_client, write_config)
 
 
 def error_code(fn, *args, **kwargs):
@@ -72,13 +72,11 @@ def test_pkcs11_pin_wiped_from_environ(tmp_path):
     subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "pinenv",
                     "--pin", pin, "--so-pin", "5678"], check=True,
                    capture_output=True, env={**os.environ, **hsm.env})
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text(f"[keys]\nprovider = pkcs11\nmodule = {providers.SOFTHSM_MODULE}\n"
-                   "token = pinenv\n")
-    server = KuraServer(tmp_path, config=cfg,
-                        env={**hsm.env, "KURA_PKCS11_PIN": pin})
-    server.start()
-    try:
+    config = (f"[keys]\nprovider = pkcs11\nmodule = {providers.SOFTHSM_MODULE}\n"
+              "token = pinenv\n")
+    with running_server(tmp_path, config,
+                        env={**hsm.env, "KURA_PKCS11_PIN": pin}) as server:
+        cfg = server.config
         s3 = server.client()
         s3.create_bucket(Bucket="pin")
         s3.put_object(Bucket="pin", Key="k", Body=b"under the token")
@@ -92,8 +90,6 @@ def test_pkcs11_pin_wiped_from_environ(tmp_path):
                            capture_output=True, text=True, timeout=60,
                            env={**os.environ, **hsm.env, "KURA_PKCS11_PIN": pin})
         assert r.returncode == 0, r.stderr
-    finally:
-        server.close()
 
 
 def start_without_env(tmp_path):
@@ -148,8 +144,7 @@ def test_root_credentials_file_goes_with_rotation(tmp_path):
 
 def test_check_fails_root_credentials_with_external_provider(tmp_path):
     hsm = providers.SoftHSM(tmp_path)
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text(hsm.config())
+    cfg = write_config(tmp_path, hsm.config())
     data = tmp_path / "data"
     data.mkdir(mode=0o700)
     (data / "root-credentials").write_text("AWS_ACCESS_KEY_ID=KX\n")

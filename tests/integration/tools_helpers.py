@@ -11,7 +11,6 @@ ETag computed independently of the server.
 import hashlib
 import http.client
 import os
-import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -148,17 +147,6 @@ def blob_files(server):
             if len(name) == 32 and all(c in "0123456789abcdef" for c in name):
                 out[name] = Path(dirpath) / name
     return out
-
-
-def wait_for(pred, timeout=10.0, interval=0.05):
-    """Poll pred() until it returns a true value (returned) or time is up
-    (returns the last value)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(interval)
 
 
 def new_blob(server, before, action):
