@@ -8,9 +8,11 @@
  * common prefix is emitted, the walk jumps past every key under it instead
  * of reading them, so a page costs O(max) whatever the bucket size.
  *
- * Invariant: every row the walk reads is checked against its seal before
- * anything about it is used, also the row read beyond a full page and a
- * row that only names a common prefix.
+ * Invariant: every row the walk uses is checked against its seal first —
+ * a row listed, one that only names a common prefix, the one read beyond a
+ * full page to tell that it is truncated.  Rows a batch brought beyond a
+ * common prefix just rolled up are dropped unused (the walk resumes past
+ * the prefix).
  */
 #include <stdint.h>
 #include <string.h>

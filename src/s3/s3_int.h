@@ -444,9 +444,9 @@ const struct s3_xml_node *s3_xml_child(const struct s3_xml_node *n,
  * order — objects (ListObjects, ListObjectsV2), uploads
  * (ListMultipartUploads); versions next — with S3's prefix and delimiter
  * roll-up into common prefixes, the page size and truncation.  What is
- * listed is a struct s3_list_source.  Every row read is checked against its
- * seal, also one that only names a common prefix or tells that the page is
- * truncated: a forged key could invent a prefix.
+ * listed is a struct s3_list_source.  Every row used is checked against
+ * its seal, also one that only names a common prefix or tells that the page
+ * is truncated: a forged key could invent a prefix.
  */
 
 #define S3_LIST_MAX 1000	/* entries of a page: max-keys, max-uploads, max-parts */

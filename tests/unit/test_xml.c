@@ -62,6 +62,55 @@ static void test_elements(void **state)
 	kura_buf_release(&b);
 }
 
+static void test_root_and_raw(void **state)
+{
+	(void)state;
+	struct kura_buf b;
+	kura_buf_init(&b, 4096);
+	s3_xml_root(&b, "Tagging");
+	s3_xml_raw(&b, "<TagSet/>");
+	s3_xml_close(&b, "Tagging");
+	assert_int_equal(kura_buf_error(&b), KURA_OK);
+	assert_string_equal(b.data,
+			    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+			    "<Tagging xmlns=\"" S3_XMLNS "\"><TagSet/></Tagging>");
+	kura_buf_release(&b);
+}
+
+/* A document that reaches its cap anywhere — a tag, escaped text, a number,
+ * percent-encoded text — is dropped whole, and every later element is a
+ * no-op: no document with a hole can come out of the writer. */
+static void test_writer_failure_sticks(void **state)
+{
+	(void)state;
+	static const char *const where[] = { "open", "escape", "u64", "enc" };
+	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+		struct kura_buf b;
+		kura_buf_init(&b, 32);
+		s3_xml_open(&b, "R");
+		switch (i) {
+		case 0: s3_xml_open(&b, "AnElementNameLongerThanTheCap"); break;
+		case 1: s3_xml_elem_str(&b, "K", "a&b<c>d&e<f>g&h<i>j"); break;
+		case 2:
+			s3_xml_elem_u64(&b, "Size", 18446744073709551615ull);
+			s3_xml_elem_u64(&b, "Size", 1);
+			break;
+		case 3: s3_xml_elem_enc(&b, "K", "a b c d e f g h", 15, true); break;
+		}
+		if (kura_buf_error(&b) != KURA_ETOOBIG)
+			fail_msg("%s past the cap: %d", where[i], (int)kura_buf_error(&b));
+		assert_null(b.data);
+		s3_xml_elem_str(&b, "X", "");
+		s3_xml_escape(&b, "x", 1);
+		s3_xml_raw(&b, "<x/>");
+		s3_xml_close(&b, "R");
+		assert_int_equal(kura_buf_error(&b), KURA_ETOOBIG);
+		assert_null(b.data);
+		assert_int_equal(b.len, 0);
+		kura_buf_release(&b);
+	}
+}
+
 /* Output that was escaped parses back to exactly the original bytes, for
  * every byte value that XML can represent. */
 static void test_escape_round_trip(void **state)
@@ -160,6 +209,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_elements),
+		cmocka_unit_test(test_root_and_raw),
+		cmocka_unit_test(test_writer_failure_sticks),
 		cmocka_unit_test(test_escape_round_trip),
 		cmocka_unit_test(test_parse_tree),
 		cmocka_unit_test(test_parse_refuses),
