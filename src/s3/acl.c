@@ -96,5 +96,5 @@ void s3_put_acl(struct s3_req *r)
 			return;
 		}
 	}
-	s3_expect_xml(r, 64 * 1024, put_acl_finish);
+	s3_expect_xml(r, S3_BODY_CONFIG_MAX, put_acl_finish);
 }

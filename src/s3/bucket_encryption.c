@@ -59,7 +59,7 @@ static void put_encryption_finish(struct s3_req *r)
 void s3_put_bucket_encryption(struct s3_req *r)
 {
 	if (s3_load_bucket(r))
-		s3_expect_xml(r, 64 * 1024, put_encryption_finish);
+		s3_expect_xml(r, S3_BODY_CONFIG_MAX, put_encryption_finish);
 }
 
 void s3_get_bucket_encryption(struct s3_req *r)

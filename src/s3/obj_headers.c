@@ -214,8 +214,8 @@ const char *s3_tags_from_query(struct s3_req *r, const char *q, size_t n,
 		const char *eq = memchr(item, '=', ilen);
 		size_t klen = eq ? (size_t)(eq - item) : ilen;
 		struct kura_buf k, v;
-		kura_buf_init(&k, 4096);
-		kura_buf_init(&v, 4096);
+		kura_buf_init(&k, S3_TAG_TEXT_MAX);
+		kura_buf_init(&v, S3_TAG_TEXT_MAX);
 		bool good = ilen > 0 && form_decode(item, klen, &k) &&
 			    form_decode(eq ? eq + 1 : "", eq ? ilen - klen - 1 : 0, &v);
 		if (!good)

@@ -356,12 +356,14 @@ bool s3_bucket_name_valid(const char *name);
 
 /* ---- size caps ----
  *
- * The largest document of each kind, in one place.  A response document
- * that reaches its cap is answered with InternalError (s3_respond_xml),
- * never sent cut short; a request body beyond its cap is refused.  Keys
- * are at most KURA_OBJECT_KEY_MAX bytes and escape to at most 6 bytes per
- * byte ("&quot;"), so a document of n keys needs about n * 6 KiB.  The cap
- * of a listing page is [limits] max_list_response (svc->max_list_response).
+ * The size caps of the s3 layer, in one place: response documents
+ * (S3_DOC_*), request bodies (S3_BODY_*) and what is read out of them.  A
+ * response document that reaches its cap is answered with InternalError
+ * (s3_respond_xml), never sent cut short; a request body beyond its cap is
+ * refused.  Keys are at most KURA_OBJECT_KEY_MAX bytes and escape to at
+ * most 8 bytes per byte ("&#xFFFD;"), so a document of n keys needs up to
+ * n * 8 KiB.  The cap of a listing page is [limits] max_list_response
+ * (svc->max_list_response).
  */
 #define S3_DOC_SMALL_MAX (4u << 10)	/* location, versioning, ACL, copy results */
 #define S3_DOC_ENCRYPTION_MAX (8u << 10)	/* GetBucketEncryption */
@@ -371,11 +373,14 @@ bool s3_bucket_name_valid(const char *name);
 #define S3_DOC_PARTS_MAX (4u << 20)	/* ListParts: S3_LIST_MAX parts */
 #define S3_DOC_DELETE_MAX (8u << 20)	/* DeleteObjects: 1000 keys */
 #define S3_DOC_BUCKETS_MAX (64u << 20)	/* ListBuckets: all of a tenant's */
+#define S3_HEADER_LIST_MAX (4u << 10)	/* <HeadersNotSigned>: names, cut short */
+#define S3_BODY_CONFIG_MAX (64u << 10)	/* PutBucketAcl, -Encryption, PutObjectTagging */
 #define S3_BODY_DELETE_MAX (8u << 20)	/* DeleteObjects request: 1000 keys */
 /* CompleteMultipartUpload request: 10000 parts of about 100 bytes each,
  * or [limits] max_xml_body when that is larger. */
 #define S3_BODY_COMPLETE_MIN (2u << 20)
 #define S3_XML_TEXT_MAX (64u << 10)	/* character data of one element read */
+#define S3_TAG_TEXT_MAX (4u << 10)	/* a tag's key or value as x-amz-tagging sends it */
 
 /* ---- XML ---- */
 

@@ -105,7 +105,7 @@ void s3_put_object_tagging(struct s3_req *r)
 	struct kura_object *o;
 	if (!load_object(r, &o))
 		return;
-	s3_expect_xml(r, 64 * 1024, put_tagging_finish);
+	s3_expect_xml(r, S3_BODY_CONFIG_MAX, put_tagging_finish);
 }
 
 void s3_delete_object_tagging(struct s3_req *r)
