@@ -403,7 +403,8 @@ static void complete_respond(struct s3_req *r, const struct kura_object *o)
 	snprintf(etag, sizeof(etag), "\"%s\"", o->etag);
 	kura_buf_init(&b, S3_DOC_UPLOAD_MAX);
 	s3_xml_root(&b, "CompleteMultipartUploadResult");
-	s3_xml_raw(&b, "<Location>/");
+	s3_xml_open(&b, "Location");
+	s3_xml_raw(&b, "/");
 	s3_xml_escape(&b, r->bucket.name, strlen(r->bucket.name));
 	s3_xml_raw(&b, "/");
 	s3_xml_escape(&b, r->key, r->key_len);

@@ -433,14 +433,15 @@ int main(void)
 	int devnull = open("/dev/null", O_WRONLY);
 	if (devnull >= 0)
 		kura_log_set_fd(devnull);
+#define WITH_REQUEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_pages_without_delimiter, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rollup_skips_the_prefix, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_marker_that_is_a_prefix, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_positions_carry_the_id, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_zero_entries, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_every_row_used_is_checked, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failed_document_is_not_sent, setup, teardown),
+		WITH_REQUEST(test_pages_without_delimiter),
+		WITH_REQUEST(test_rollup_skips_the_prefix),
+		WITH_REQUEST(test_marker_that_is_a_prefix),
+		WITH_REQUEST(test_positions_carry_the_id),
+		WITH_REQUEST(test_zero_entries),
+		WITH_REQUEST(test_every_row_used_is_checked),
+		WITH_REQUEST(test_failed_document_is_not_sent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
