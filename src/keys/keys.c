@@ -49,6 +49,8 @@ static enum kura_err configured(const struct kura_config *cfg,
 	}
 	struct kura_buf known;
 	kura_buf_init(&known, 512);
+	/* The list only decorates the message: after a failure it reads
+	 * "none". */
 	for (size_t i = 0; kura_keys_providers[i] != NULL; i++)
 		KURA_IGNORE(kura_buf_addf(&known, "%s%s", i ? ", " : "",
 					  kura_keys_providers[i]->name));

@@ -39,6 +39,8 @@ enum kura_err kura_store_open(const struct kura_config *cfg,
 	if (ops == NULL) {
 		struct kura_buf known;
 		kura_buf_init(&known, 512);
+		/* The list only decorates the message: after a failure it
+		 * reads "none". */
 		for (size_t i = 0; kura_stores[i] != NULL; i++)
 			KURA_IGNORE(kura_buf_addf(&known, "%s%s", i ? ", " : "",
 						  kura_stores[i]->name));
