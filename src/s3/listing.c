@@ -35,7 +35,8 @@ bool s3_list_parse(struct s3_req *r, const char *max_name, const char *bad_max,
 		q->delimiter = (struct kura_str){ p->value, p->value_len };
 	if ((p = s3_param_get(r, max_name)) != NULL) {
 		uint64_t v;
-		if (kura_parse_u64(p->value, p->value_len, INT32_MAX, &v) != KURA_OK) {
+		if (kura_parse_u64(p->value, p->value_len, INT32_MAX, &v) !=
+		    KURA_OK) {
 			s3_error(r, S3_InvalidArgument, bad_max, NULL);
 			return false;
 		}
@@ -44,7 +45,8 @@ bool s3_list_parse(struct s3_req *r, const char *max_name, const char *bad_max,
 	if ((p = s3_param_get(r, "encoding-type")) != NULL) {
 		if (strcmp(p->value, "url") != 0) {
 			s3_error(r, S3_InvalidArgument,
-				 "Invalid Encoding Method specified in Request", NULL);
+				 "Invalid Encoding Method specified in Request",
+				 NULL);
 			return false;
 		}
 		q->url = true;
@@ -67,7 +69,8 @@ static const char *common_prefix(const struct s3_list_query *q, const char *key,
 	return key;
 }
 
-bool s3_list_marker_is_prefix(const struct s3_list_query *q, struct kura_str marker)
+bool s3_list_marker_is_prefix(const struct s3_list_query *q,
+			      struct kura_str marker)
 {
 	size_t cp_len = 0;
 	return marker.len >= q->prefix.len + q->delimiter.len &&
@@ -99,8 +102,10 @@ bool s3_list_walk(struct s3_req *r, const struct s3_list_source *src,
 	struct kura_error err = { 0 };
 	struct s3_list_pos after = q->start;
 	memset(page, 0, sizeof(*page));
-	page->entries = kura_palloc(r->pool, (q->max ? q->max : 1) * sizeof(*page->entries));
-	if (page->entries == NULL || (after.prefix && !skip_prefix(r->pool, &after)))
+	size_t slots = q->max > 0 ? (size_t)q->max : 1;
+	page->entries = kura_palloc(r->pool, slots * sizeof(*page->entries));
+	if (page->entries == NULL ||
+	    (after.prefix && !skip_prefix(r->pool, &after)))
 		goto nomem;
 	/* With a delimiter, a batch usually ends at the first key of the next
 	 * common prefix, so start small and grow only while rows are listed
@@ -113,7 +118,8 @@ bool s3_list_walk(struct s3_req *r, const struct s3_list_source *src,
 		if (partial)
 			want = batch;
 		void *rows = NULL;
-		enum kura_err rc = src->fetch(r, q->prefix, &after, want, &rows, &n, &err);
+		enum kura_err rc =
+			src->fetch(r, q->prefix, &after, want, &rows, &n, &err);
 		if (rc != KURA_OK) {
 			s3_error_from(r, rc, &err);
 			return false;
@@ -124,8 +130,8 @@ bool s3_list_walk(struct s3_req *r, const struct s3_list_source *src,
 			struct s3_list_row at;
 			src->describe(row, &at);
 			rc = src->open(r, row, &err);
-			if (!s3_seal_ok(r, rc, &err, r->bucket.name, at.pos.key, at.pos.len,
-					at.version_uid))
+			if (!s3_seal_ok(r, rc, &err, r->bucket.name, at.pos.key,
+					at.pos.len, at.version_uid))
 				return false;
 			if (page->count == q->max) {
 				page->truncated = true;
@@ -133,16 +139,21 @@ bool s3_list_walk(struct s3_req *r, const struct s3_list_source *src,
 			}
 			struct s3_list_entry *e = &page->entries[page->count++];
 			size_t cp_len = 0;
-			const char *cp = common_prefix(q, at.pos.key, at.pos.len, &cp_len);
+			const char *cp = common_prefix(q, at.pos.key,
+						       at.pos.len, &cp_len);
 			if (cp != NULL) {
 				*e = (struct s3_list_entry){ cp, cp_len, NULL };
-				page->next = (struct s3_list_pos){ cp, cp_len, "", true };
+				page->next.key = cp;
+				page->next.len = cp_len;
+				page->next.id = "";
+				page->next.prefix = true;
 				after = page->next;
 				if (!skip_prefix(r->pool, &after))
 					goto nomem;
 				rescan = true;
 			} else {
-				*e = (struct s3_list_entry){ at.pos.key, at.pos.len, row };
+				*e = (struct s3_list_entry){ at.pos.key,
+							     at.pos.len, row };
 				page->next = at.pos;
 				after = at.pos;
 			}

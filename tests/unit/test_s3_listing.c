@@ -32,21 +32,22 @@
 /* ---- a source in memory ---- */
 
 struct row {
-	const char *key;	/* in (key, id) order in the table */
+	const char *key; /* in (key, id) order in the table */
 	const char *id;
-	bool forged;		/* fails its seal */
+	bool forged; /* fails its seal */
 };
 
 struct table {
 	const struct row *rows;
 	size_t n;
 	size_t fetches, read, opened;
-	const char *forged_seen;	/* key of the forged row opened */
+	const char *forged_seen; /* key of the forged row opened */
 };
 
 static struct table *tbl;
 
-static int pos_cmp(const char *k, size_t kl, const char *id, const struct s3_list_pos *p)
+static int pos_cmp(const char *k, size_t kl, const char *id,
+		   const struct s3_list_pos *p)
 {
 	size_t n = kl < p->len ? kl : p->len;
 	int c = n ? memcmp(k, p->key, n) : 0;
@@ -56,19 +57,21 @@ static int pos_cmp(const char *k, size_t kl, const char *id, const struct s3_lis
 }
 
 static enum kura_err fetch(struct s3_req *r, struct kura_str prefix,
-			   const struct s3_list_pos *after, size_t want, void **rows,
-			   size_t *n, struct kura_error *err)
+			   const struct s3_list_pos *after, size_t want,
+			   void **rows, size_t *n, struct kura_error *err)
 {
 	(void)err;
 	assert_false(after->prefix);
-	struct row *out = kura_palloc(r->pool, (tbl->n ? tbl->n : 1) * sizeof(*out));
+	struct row *out =
+		kura_palloc(r->pool, (tbl->n ? tbl->n : 1) * sizeof(*out));
 	assert_non_null(out);
 	size_t got = 0;
 	tbl->fetches++;
 	for (size_t i = 0; i < tbl->n && got < want; i++) {
 		const struct row *w = &tbl->rows[i];
 		size_t kl = strlen(w->key);
-		if (kl < prefix.len || memcmp(w->key, prefix.p, prefix.len) != 0 ||
+		if (kl < prefix.len ||
+		    memcmp(w->key, prefix.p, prefix.len) != 0 ||
 		    pos_cmp(w->key, kl, w->id, after) <= 0)
 			continue;
 		out[got++] = *w;
@@ -79,7 +82,8 @@ static enum kura_err fetch(struct s3_req *r, struct kura_str prefix,
 	return KURA_OK;
 }
 
-static enum kura_err open_row(struct s3_req *r, void *row, struct kura_error *err)
+static enum kura_err open_row(struct s3_req *r, void *row,
+			      struct kura_error *err)
 {
 	const struct row *w = row;
 	(void)r;
@@ -94,7 +98,8 @@ static enum kura_err open_row(struct s3_req *r, void *row, struct kura_error *er
 static void describe(const void *row, struct s3_list_row *out)
 {
 	const struct row *w = row;
-	*out = (struct s3_list_row){ { w->key, strlen(w->key), w->id, false }, NULL };
+	*out = (struct s3_list_row){ { w->key, strlen(w->key), w->id, false },
+				     NULL };
 }
 
 static const struct s3_list_source source = {
@@ -135,7 +140,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct s3_list_query query(const char *prefix, const char *delim, uint64_t max)
+static struct s3_list_query query(const char *prefix, const char *delim,
+				  uint64_t max)
 {
 	struct s3_list_query q = { 0 };
 	q.prefix = kura_str_from(prefix);
@@ -155,8 +161,9 @@ static const char *entries(const struct s3_list_page *page)
 	out[0] = '\0';
 	for (size_t i = 0; i < page->count; i++) {
 		const struct s3_list_entry *e = &page->entries[i];
-		int w = snprintf(out + n, sizeof(out) - n, "%s%.*s%s", i ? " " : "",
-				 (int)e->len, e->key, e->row ? "" : "*");
+		int w = snprintf(out + n, sizeof(out) - n, "%s%.*s%s",
+				 i ? " " : "", (int)e->len, e->key,
+				 e->row ? "" : "*");
 		assert_true(w > 0 && (size_t)w < sizeof(out) - n);
 		n += (size_t)w;
 	}
@@ -164,9 +171,9 @@ static const char *entries(const struct s3_list_page *page)
 }
 
 static const struct row objects[] = {
-	{ "a", "", false },   { "b/1", "", false }, { "b/2", "", false },
-	{ "b/3", "", false }, { "b/4", "", false }, { "b/5", "", false },
-	{ "b/6", "", false }, { "b/7", "", false }, { "b/8", "", false },
+	{ "a", "", false },   { "b/1", "", false },   { "b/2", "", false },
+	{ "b/3", "", false }, { "b/4", "", false },   { "b/5", "", false },
+	{ "b/6", "", false }, { "b/7", "", false },   { "b/8", "", false },
 	{ "b/9", "", false }, { "b/x/1", "", false }, { "c", "", false },
 	{ "d/1", "", false }, { "e", "", false },
 };
@@ -202,7 +209,8 @@ static void test_pages_without_delimiter(void **state)
 	q.start = page.next;
 	q.max = 100;
 	assert_true(s3_list_walk(&f->r, &source, &q, &page));
-	assert_string_equal(entries(&page), "b/3 b/4 b/5 b/6 b/7 b/8 b/9 b/x/1 c d/1 e");
+	assert_string_equal(entries(&page),
+			    "b/3 b/4 b/5 b/6 b/7 b/8 b/9 b/x/1 c d/1 e");
 	assert_false(page.truncated);
 
 	/* Under a prefix. */
@@ -251,7 +259,9 @@ static void test_rollup_skips_the_prefix(void **state)
 
 	/* A multi-byte delimiter. */
 	static const struct row dashed[] = {
-		{ "x--1", "", false }, { "x--2", "", false }, { "x-y", "", false },
+		{ "x--1", "", false },
+		{ "x--2", "", false },
+		{ "x-y", "", false },
 	};
 	use(&t, dashed, ARRAY_LEN(dashed));
 	q = query("", "--", 100);
@@ -263,7 +273,9 @@ static void test_rollup_skips_the_prefix(void **state)
 	kura_buf_init(&b, 4096);
 	s3_list_write_prefixes(&b, &page, false);
 	assert_int_equal(kura_buf_error(&b), KURA_OK);
-	assert_string_equal(b.data, "<CommonPrefixes><Prefix>x--</Prefix></CommonPrefixes>");
+	assert_string_equal(
+		b.data,
+		"<CommonPrefixes><Prefix>x--</Prefix></CommonPrefixes>");
 	kura_buf_release(&b);
 }
 
@@ -301,8 +313,9 @@ static void test_positions_carry_the_id(void **state)
 	struct table t;
 	struct s3_list_page page;
 	static const struct row uploads[] = {
-		{ "k", "1", false }, { "k", "2", false }, { "k", "3", false },
-		{ "l", "1", false }, { "m/a", "1", false }, { "m/b", "1", false },
+		{ "k", "1", false },   { "k", "2", false },
+		{ "k", "3", false },   { "l", "1", false },
+		{ "m/a", "1", false }, { "m/b", "1", false },
 	};
 	use(&t, uploads, ARRAY_LEN(uploads));
 	struct s3_list_query q = query("", "/", 2);
@@ -359,7 +372,9 @@ static void test_every_row_used_is_checked(void **state)
 	/* A row that would only name a common prefix: a forged key could
 	 * invent one. */
 	static const struct row in_prefix[] = {
-		{ "a", "", false }, { "p/forged", "", true }, { "z", "", false },
+		{ "a", "", false },
+		{ "p/forged", "", true },
+		{ "z", "", false },
 	};
 	forged_fails(state, in_prefix, ARRAY_LEN(in_prefix), query("", "/", 10),
 		     "p/forged");
@@ -368,7 +383,9 @@ static void test_every_row_used_is_checked(void **state)
 		     "p/forged");
 	/* The row read beyond a full page. */
 	static const struct row beyond[] = {
-		{ "a", "", false }, { "b", "", false }, { "c", "", true },
+		{ "a", "", false },
+		{ "b", "", false },
+		{ "c", "", true },
 	};
 	forged_fails(state, beyond, ARRAY_LEN(beyond), query("", "", 2), "c");
 	/* And with max 0. */
@@ -380,7 +397,9 @@ static void test_every_row_used_is_checked(void **state)
 	struct table t;
 	struct s3_list_page page;
 	static const struct row under[] = {
-		{ "p/1", "", false }, { "p/forged", "", true }, { "z", "", false },
+		{ "p/1", "", false },
+		{ "p/forged", "", true },
+		{ "z", "", false },
 	};
 	use(&t, under, ARRAY_LEN(under));
 	struct s3_list_query q = query("", "/", 10);
