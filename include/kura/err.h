@@ -47,6 +47,12 @@ enum kura_err {
 	KURA_ERR_COUNT_
 };
 
+/* On a function whose result must be looked at: its error, or memory the
+ * caller must take.  A result dropped on purpose goes through KURA_IGNORE,
+ * with a comment saying why (GCC does not accept a (void) cast for it). */
+#define KURA_WUR __attribute__((warn_unused_result))
+#define KURA_IGNORE(expr) ((void)!(expr))
+
 #define KURA_ERROR_MSG_MAX 256
 
 /* Carrier for a one-line human message.  Zero-initialise before use

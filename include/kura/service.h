@@ -57,6 +57,7 @@ struct kura_service {
 	uint64_t max_header_bytes;
 	uint64_t max_url_bytes;
 	uint64_t max_xml_body;
+	uint64_t max_list_response;
 	uint64_t clock_skew;
 	bool tls;			/* the S3 listener speaks TLS */
 	bool ssec_over_http;		/* [server] allow_ssec_over_http */

@@ -468,9 +468,12 @@ static void fail_all(struct pending *list, enum kura_err rc,
 	}
 }
 
-/* Append p's records to the batch being built, all or none; t follows. */
-static void add_group(struct kura_audit *a, struct pending *p,
-		      struct audit_tree *t, int64_t now)
+/* Append p's records to the batch being built, all or none; t follows.
+ * A record that does not fit fails p alone (KURA_OK is returned); a failure
+ * of the batch buffer itself (memory) loses every group in it and is
+ * returned (buf.h: a failed buffer drops its content). */
+static enum kura_err add_group(struct kura_audit *a, struct pending *p,
+			       struct audit_tree *t, int64_t now)
 {
 	size_t before = a->batch.len;
 	struct audit_tree t0 = *t;
@@ -478,19 +481,27 @@ static void add_group(struct kura_audit *a, struct pending *p,
 		uint8_t h[AUDIT_HASH];
 		kura_buf_reset(&a->rec);
 		enum kura_err r2 = audit_record_finish(&p->recs[i], t->size, now, &a->rec);
+		if (r2 == KURA_OK &&
+		    kura_buf_room(&a->batch) < a->rec.len + AUDIT_ENTRY_OVERHEAD)
+			r2 = KURA_ETOOBIG;
 		if (r2 == KURA_OK) {
 			audit_leaf_hash(a->rec.data, a->rec.len, h);
 			r2 = audit_entry_encode(a->rec.data, a->rec.len, h, &a->batch);
 		}
+		if (kura_buf_error(&a->batch) != KURA_OK) {
+			*t = t0;
+			return kura_buf_error(&a->batch);
+		}
 		if (r2 != KURA_OK) {
-			a->batch.len = before;
+			kura_buf_truncate(&a->batch, before);
 			*t = t0;
 			p->rc = kura_fail(&p->err, KURA_ETOOBIG, "audit record too large");
-			return;
+			return KURA_OK;
 		}
 		audit_tree_push(t, h);
 	}
 	p->seq = t0.size;
+	return KURA_OK;
 }
 
 /* Write and sync the batch built so far; t is the tree with it.  On
@@ -546,7 +557,11 @@ static void write_batch(struct kura_audit *a, struct pending *list)
 				break;
 			from = p;
 		}
-		add_group(a, p, &t, now);
+		rc = add_group(a, p, &t, now);
+		if (rc != KURA_OK) {
+			kura_fail(&err, rc, "audit batch");
+			break;
+		}
 	}
 	if (rc == KURA_OK)
 		rc = flush(a, &t, now, &err);

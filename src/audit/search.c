@@ -372,6 +372,14 @@ struct hit {
 	size_t len;
 };
 
+/* Append text to the query when on; a failure sticks in sql (buf.h) and
+ * the last append reports it. */
+static void clause(struct kura_buf *sql, bool on, const char *text)
+{
+	if (on)
+		KURA_IGNORE(kura_buf_addstr(sql, text));
+}
+
 enum kura_err kura_audit_search(const char *dir, const struct kura_audit_query *q,
 				FILE *out, uint64_t *matches, struct kura_error *err)
 {
@@ -397,21 +405,14 @@ enum kura_err kura_audit_search(const char *dir, const struct kura_audit_query *
 	if (rc != KURA_OK)
 		goto out;
 
-	kura_buf_addstr(&sql, "SELECT seq, segment, offset FROM rec WHERE 1");
-	if (q->from_ms)
-		kura_buf_addstr(&sql, " AND time_ms >= :from");
-	if (q->to_ms)
-		kura_buf_addstr(&sql, " AND time_ms < :to");
-	if (q->tenant_id)
-		kura_buf_addstr(&sql, " AND tenant_id = :tenant");
-	if (q->bucket)
-		kura_buf_addstr(&sql, " AND bucket = :bucket");
-	if (q->key)
-		kura_buf_addstr(&sql, " AND key = :key");
-	if (q->op)
-		kura_buf_addstr(&sql, " AND op = :op");
-	if (q->request_id)
-		kura_buf_addstr(&sql, " AND request_id = :req");
+	clause(&sql, true, "SELECT seq, segment, offset FROM rec WHERE 1");
+	clause(&sql, q->from_ms, " AND time_ms >= :from");
+	clause(&sql, q->to_ms, " AND time_ms < :to");
+	clause(&sql, q->tenant_id, " AND tenant_id = :tenant");
+	clause(&sql, q->bucket, " AND bucket = :bucket");
+	clause(&sql, q->key, " AND key = :key");
+	clause(&sql, q->op, " AND op = :op");
+	clause(&sql, q->request_id, " AND request_id = :req");
 	if (kura_buf_addstr(&sql, " ORDER BY seq DESC") != KURA_OK ||
 	    sqlite3_prepare_v2(db, sql.data, -1, &st, NULL) != SQLITE_OK) {
 		rc = sql_fail(err, db, "query");

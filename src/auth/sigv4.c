@@ -956,18 +956,13 @@ size_t kura_sigv4_unsigned_headers(const char *signed_headers,
 				      name.p, name.len);
 		if (seen)
 			continue;
-		if (out != NULL) {
-			/* A list that does not fit is cut short; the count
-			 * stays exact. */
-			size_t mark = out->len;
+		/* A name that does not fit is left out of the list (a
+		 * failure would empty it: buf.h); the count stays exact. */
+		if (out != NULL && kura_buf_room(out) >= (count ? 2 : 0) + name.len) {
 			bool ok = count == 0 ||
 				  kura_buf_addstr(out, ", ") == KURA_OK;
 			for (size_t k = 0; ok && k < name.len; k++)
 				ok = kura_buf_addch(out, lower(name.p[k])) == KURA_OK;
-			if (!ok && out->data != NULL) {
-				out->len = mark;
-				out->data[mark] = '\0';
-			}
 		}
 		count++;
 	}

@@ -1,5 +1,7 @@
 /*
- * buf.c — string views and bounded growable buffers.
+ * buf.c — string views and bounded growable buffers with a sticky error.
+ * Invariant: a failed buffer holds no storage (data NULL, len and cap 0), so
+ * every append reaches grow(), which returns the recorded failure.
  * Not thread-safe; a buffer belongs to one thread at a time.
  */
 #include <stdarg.h>
@@ -45,6 +47,7 @@ void kura_buf_init(struct kura_buf *b, size_t max)
 	b->len = 0;
 	b->cap = 0;
 	b->max = max;
+	b->err = KURA_OK;
 }
 
 void kura_buf_release(struct kura_buf *b)
@@ -53,20 +56,50 @@ void kura_buf_release(struct kura_buf *b)
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
+	b->err = KURA_OK;
 }
 
 void kura_buf_reset(struct kura_buf *b)
 {
 	b->len = 0;
+	b->err = KURA_OK;
 	if (b->data)
 		b->data[0] = '\0';
+}
+
+void kura_buf_truncate(struct kura_buf *b, size_t len)
+{
+	if (b->err == KURA_OK && len < b->len) {
+		b->len = len;
+		b->data[len] = '\0';
+	}
+}
+
+/* Record the first failure and drop the content, so that nothing built
+ * before it can be mistaken for the whole. */
+static enum kura_err fail(struct kura_buf *b, enum kura_err rc)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->err = rc;
+	return rc;
+}
+
+void kura_buf_fail(struct kura_buf *b, enum kura_err code)
+{
+	if (b->err == KURA_OK && code != KURA_OK)
+		fail(b, code);
 }
 
 /* Make room for n more bytes plus the NUL. */
 static enum kura_err grow(struct kura_buf *b, size_t n)
 {
+	if (b->err != KURA_OK)
+		return b->err;
 	if (n > b->max - b->len)
-		return KURA_ETOOBIG;
+		return fail(b, KURA_ETOOBIG);
 	size_t need = b->len + n + 1;
 	if (need <= b->cap)
 		return KURA_OK;
@@ -78,7 +111,7 @@ static enum kura_err grow(struct kura_buf *b, size_t n)
 		cap = b->max + 1;
 	char *p = realloc(b->data, cap);
 	if (p == NULL)
-		return KURA_ENOMEM;
+		return fail(b, KURA_ENOMEM);
 	b->data = p;
 	b->cap = cap;
 	return KURA_OK;
@@ -104,7 +137,8 @@ enum kura_err kura_buf_addstr(struct kura_buf *b, const char *s)
 enum kura_err kura_buf_addch(struct kura_buf *b, char c)
 {
 	/* Byte-at-a-time encoders call this for every byte: skip grow() while
-	 * the byte and the terminator fit. */
+	 * the byte and the terminator fit (never on a failed buffer, whose
+	 * cap is 0). */
 	if (b->len + 2 <= b->cap && b->len < b->max) {
 		b->data[b->len++] = c;
 		b->data[b->len] = '\0';
@@ -115,12 +149,14 @@ enum kura_err kura_buf_addch(struct kura_buf *b, char c)
 
 enum kura_err kura_buf_addf(struct kura_buf *b, const char *fmt, ...)
 {
+	if (b->err != KURA_OK)
+		return b->err;
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		return KURA_EINVAL;
+		return fail(b, KURA_EINVAL);
 	enum kura_err rc = grow(b, (size_t)n);
 	if (rc != KURA_OK)
 		return rc;
@@ -134,8 +170,10 @@ enum kura_err kura_buf_addf(struct kura_buf *b, const char *fmt, ...)
 enum kura_err kura_buf_addhex(struct kura_buf *b, const uint8_t *p, size_t n)
 {
 	static const char digits[] = "0123456789abcdef";
+	if (b->err != KURA_OK)
+		return b->err;
 	if (n > SIZE_MAX / 2)
-		return KURA_ETOOBIG;
+		return fail(b, KURA_ETOOBIG);
 	enum kura_err rc = grow(b, 2 * n);
 	if (rc != KURA_OK)
 		return rc;
@@ -149,6 +187,8 @@ enum kura_err kura_buf_addhex(struct kura_buf *b, const uint8_t *p, size_t n)
 
 char *kura_buf_detach(struct kura_buf *b, size_t *len)
 {
+	if (b->err != KURA_OK)
+		return NULL;
 	char *p = b->data;
 	if (p == NULL) {
 		p = calloc(1, 1);

@@ -58,6 +58,10 @@ static const struct kura_config_key keys[] = {
 	  "longest request target (path and query)" },
 	{ "limits", "max_xml_body", KURA_CFG_SIZE, "1M",
 	  "largest XML request body" },
+	{ "limits", "max_list_response", KURA_CFG_SIZE, "16M",
+	  "largest XML document of one listing page (ListObjects, "
+	  "ListObjectsV2, ListMultipartUploads); a page that would exceed it "
+	  "is answered with InternalError, never cut short" },
 	{ "limits", "clock_skew", KURA_CFG_U64, "900",
 	  "seconds a signed request's time may differ from the server's "
 	  "(RequestTimeTooSkewed beyond)" },
@@ -158,6 +162,7 @@ static const struct {
 	{ "limits", "max_header_bytes", KIB, MIB },
 	{ "limits", "max_url_bytes", KIB, MIB },
 	{ "limits", "max_xml_body", KIB, 64 * MIB },
+	{ "limits", "max_list_response", KIB, 64 * MIB },
 	{ "limits", "clock_skew", 1, 86400 },
 	{ "storage", "segment_size", 4 * KIB, 16 * MIB },
 	{ "storage", "background_interval", 1, 3600 },

@@ -50,14 +50,12 @@ enum kura_err kura_hex_decode(const char *in, size_t in_len, uint8_t *out,
 	return KURA_OK;
 }
 
-/* Undo a partial append so that a failed encoder leaves out as it was. */
+/* Undo a partial append so that refused input leaves out as it was (a
+ * failure of out itself sticks in it: buf.h). */
 static enum kura_err truncate_to(struct kura_buf *out, size_t len,
 				 enum kura_err rc)
 {
-	if (out->data != NULL) {
-		out->len = len;
-		out->data[len] = '\0';
-	}
+	kura_buf_truncate(out, len);
 	return rc;
 }
 

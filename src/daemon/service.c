@@ -149,6 +149,7 @@ static enum kura_err read_settings(struct kura_service *svc,
 	svc->max_header_bytes = kura_config_get_u64(cfg, "limits", "max_header_bytes");
 	svc->max_url_bytes = kura_config_get_u64(cfg, "limits", "max_url_bytes");
 	svc->max_xml_body = kura_config_get_u64(cfg, "limits", "max_xml_body");
+	svc->max_list_response = kura_config_get_u64(cfg, "limits", "max_list_response");
 	svc->clock_skew = kura_config_get_u64(cfg, "limits", "clock_skew");
 	svc->tls = kura_config_get(cfg, "server", "tls_cert") != NULL;
 	svc->ssec_over_http = kura_config_get_bool(cfg, "server", "allow_ssec_over_http");

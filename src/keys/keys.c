@@ -49,9 +49,11 @@ static enum kura_err configured(const struct kura_config *cfg,
 	}
 	struct kura_buf known;
 	kura_buf_init(&known, 512);
+	/* The list only decorates the message: after a failure it reads
+	 * "none". */
 	for (size_t i = 0; kura_keys_providers[i] != NULL; i++)
-		(void)kura_buf_addf(&known, "%s%s", i ? ", " : "",
-				    kura_keys_providers[i]->name);
+		KURA_IGNORE(kura_buf_addf(&known, "%s%s", i ? ", " : "",
+					  kura_keys_providers[i]->name));
 	enum kura_err rc = kura_fail(err, KURA_ECONFIG,
 				     "[keys] provider: unknown key provider '%s' (known: %s)",
 				     name, known.data ? known.data : "none");

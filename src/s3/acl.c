@@ -26,20 +26,19 @@ void s3_get_acl(struct s3_req *r)
 	if (!load_target(r))
 		return;
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)r->tenant_id);
-	kura_buf_init(&b, 4096);
-	s3_xml_decl(&b);
-	kura_buf_addstr(&b, "<AccessControlPolicy xmlns=\"" S3_XMLNS "\">");
+	kura_buf_init(&b, S3_DOC_SMALL_MAX);
+	s3_xml_root(&b, "AccessControlPolicy");
 	s3_xml_open(&b, "Owner");
 	s3_xml_elem_str(&b, "ID", id);
 	s3_xml_elem_str(&b, "DisplayName", id);
 	s3_xml_close(&b, "Owner");
-	kura_buf_addstr(&b, "<AccessControlList><Grant><Grantee "
-			"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
-			"xsi:type=\"CanonicalUser\">");
+	s3_xml_raw(&b, "<AccessControlList><Grant><Grantee "
+		   "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+		   "xsi:type=\"CanonicalUser\">");
 	s3_xml_elem_str(&b, "ID", id);
 	s3_xml_elem_str(&b, "DisplayName", id);
-	kura_buf_addstr(&b, "</Grantee><Permission>FULL_CONTROL</Permission></Grant>"
-			"</AccessControlList></AccessControlPolicy>");
+	s3_xml_raw(&b, "</Grantee><Permission>FULL_CONTROL</Permission></Grant>"
+		   "</AccessControlList></AccessControlPolicy>");
 	s3_respond_xml(r, &b);
 	kura_buf_release(&b);
 }
@@ -97,5 +96,5 @@ void s3_put_acl(struct s3_req *r)
 			return;
 		}
 	}
-	s3_expect_xml(r, 64 * 1024, put_acl_finish);
+	s3_expect_xml(r, S3_BODY_CONFIG_MAX, put_acl_finish);
 }

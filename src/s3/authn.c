@@ -44,7 +44,7 @@ static void headers_unsigned(struct s3_req *r,
 			     const struct kura_sigv4_header *headers)
 {
 	struct kura_buf names;
-	kura_buf_init(&names, 4096);
+	kura_buf_init(&names, S3_HEADER_LIST_MAX);
 	kura_sigv4_unsigned_headers(r->sig.signed_headers, headers,
 				    r->http->nheaders, &names);
 	const char *list = names.len ? kura_pstrndup(r->pool, names.data, names.len) : NULL;

@@ -112,9 +112,8 @@ void s3_list_buckets(struct s3_req *r)
 	struct kura_buf b;
 	char id[32], ts[KURA_TIME_ISO8601_LEN];
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)t.id);
-	kura_buf_init(&b, 64u << 20);
-	s3_xml_decl(&b);
-	kura_buf_addstr(&b, "<ListAllMyBucketsResult xmlns=\"" S3_XMLNS "\">");
+	kura_buf_init(&b, S3_DOC_BUCKETS_MAX);
+	s3_xml_root(&b, "ListAllMyBucketsResult");
 	s3_xml_open(&b, "Owner");
 	s3_xml_elem_str(&b, "ID", id);
 	s3_xml_elem_str(&b, "DisplayName", t.name);
@@ -128,10 +127,8 @@ void s3_list_buckets(struct s3_req *r)
 		s3_xml_close(&b, "Bucket");
 	}
 	s3_xml_close(&b, "Buckets");
-	if (s3_xml_close(&b, "ListAllMyBucketsResult") != KURA_OK)
-		s3_error(r, S3_InternalError, NULL, "listing too large");
-	else
-		s3_respond_xml(r, &b);
+	s3_xml_close(&b, "ListAllMyBucketsResult");
+	s3_respond_xml(r, &b);
 	kura_buf_release(&b);
 }
 
@@ -275,13 +272,12 @@ void s3_get_bucket_location(struct s3_req *r)
 	if (!s3_load_bucket(r))
 		return;
 	struct kura_buf b;
-	kura_buf_init(&b, 4096);
-	s3_xml_decl(&b);
-	kura_buf_addstr(&b, "<LocationConstraint xmlns=\"" S3_XMLNS "\">");
+	kura_buf_init(&b, S3_DOC_SMALL_MAX);
+	s3_xml_root(&b, "LocationConstraint");
 	/* S3 reports us-east-1 as an empty constraint. */
 	if (strcmp(r->bucket.region, "us-east-1") != 0)
 		s3_xml_escape(&b, r->bucket.region, strlen(r->bucket.region));
-	kura_buf_addstr(&b, "</LocationConstraint>");
+	s3_xml_close(&b, "LocationConstraint");
 	s3_respond_xml(r, &b);
 	kura_buf_release(&b);
 }
@@ -291,11 +287,11 @@ void s3_get_bucket_versioning(struct s3_req *r)
 	if (!s3_load_bucket(r))
 		return;
 	struct kura_buf b;
-	kura_buf_init(&b, 4096);
+	kura_buf_init(&b, S3_DOC_SMALL_MAX);
 	s3_xml_decl(&b);
 	/* Versioning has never been enabled: S3 answers with an empty
 	 * configuration. */
-	kura_buf_addstr(&b, "<VersioningConfiguration xmlns=\"" S3_XMLNS "\"/>");
+	s3_xml_raw(&b, "<VersioningConfiguration xmlns=\"" S3_XMLNS "\"/>");
 	s3_respond_xml(r, &b);
 	kura_buf_release(&b);
 }

@@ -59,7 +59,7 @@ static void put_encryption_finish(struct s3_req *r)
 void s3_put_bucket_encryption(struct s3_req *r)
 {
 	if (s3_load_bucket(r))
-		s3_expect_xml(r, 64 * 1024, put_encryption_finish);
+		s3_expect_xml(r, S3_BODY_CONFIG_MAX, put_encryption_finish);
 }
 
 void s3_get_bucket_encryption(struct s3_req *r)
@@ -68,10 +68,9 @@ void s3_get_bucket_encryption(struct s3_req *r)
 	struct kura_buf b;
 	if (!s3_load_bucket(r))
 		return;
-	kura_buf_init(&b, 8192);
-	s3_xml_decl(&b);
-	kura_buf_addstr(&b, "<ServerSideEncryptionConfiguration xmlns=\"" S3_XMLNS "\">"
-			"<Rule><ApplyServerSideEncryptionByDefault>");
+	kura_buf_init(&b, S3_DOC_ENCRYPTION_MAX);
+	s3_xml_root(&b, "ServerSideEncryptionConfiguration");
+	s3_xml_raw(&b, "<Rule><ApplyServerSideEncryptionByDefault>");
 	if (r->bucket.default_sse == KURA_SSE_KMS) {
 		s3_xml_elem_str(&b, "SSEAlgorithm", "aws:kms");
 		if (r->svc->meta->ops->key_get(r->svc->meta->priv, r->bucket.default_kms_key_id,
@@ -80,9 +79,9 @@ void s3_get_bucket_encryption(struct s3_req *r)
 	} else {
 		s3_xml_elem_str(&b, "SSEAlgorithm", "AES256");
 	}
-	kura_buf_addstr(&b, "</ApplyServerSideEncryptionByDefault>"
-			"<BucketKeyEnabled>true</BucketKeyEnabled></Rule>"
-			"</ServerSideEncryptionConfiguration>");
+	s3_xml_raw(&b, "</ApplyServerSideEncryptionByDefault>"
+		   "<BucketKeyEnabled>true</BucketKeyEnabled></Rule>"
+		   "</ServerSideEncryptionConfiguration>");
 	s3_respond_xml(r, &b);
 	kura_buf_release(&b);
 }

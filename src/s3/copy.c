@@ -241,14 +241,13 @@ void s3_copy_object(struct s3_req *r)
 	char ts[KURA_TIME_ISO8601_LEN], etag[KURA_ETAG_MAX + 2];
 	kura_time_iso8601(o.mtime_ms, ts);
 	snprintf(etag, sizeof(etag), "\"%s\"", o.etag);
-	kura_buf_init(&b, 4096);
-	s3_xml_decl(&b);
-	kura_buf_addstr(&b, "<CopyObjectResult xmlns=\"" S3_XMLNS "\">");
+	kura_buf_init(&b, S3_DOC_SMALL_MAX);
+	s3_xml_root(&b, "CopyObjectResult");
 	s3_xml_elem_str(&b, "LastModified", ts);
 	s3_xml_elem_str(&b, "ETag", etag);
 	s3_xml_close(&b, "CopyObjectResult");
-	s3_respond_xml(r, &b);
-	s3_sse_respond_headers(r, &r->sse);
+	if (s3_respond_xml(r, &b))
+		s3_sse_respond_headers(r, &r->sse);
 	kura_buf_release(&b);
 out:
 	s3_blob_discard(&blob);

@@ -96,9 +96,8 @@ static void delete_finish(struct s3_req *r)
 	}
 	struct kura_buf b;
 	size_t count[OUTCOMES] = { 0 };
-	kura_buf_init(&b, 8u << 20);
-	s3_xml_decl(&b);
-	kura_buf_addstr(&b, "<DeleteResult xmlns=\"" S3_XMLNS "\">");
+	kura_buf_init(&b, S3_DOC_DELETE_MAX);
+	s3_xml_root(&b, "DeleteResult");
 	for (const struct s3_xml_node *c = root->child; c; c = c->next) {
 		if (strcmp(c->name, "Object") != 0)
 			continue;
@@ -165,7 +164,5 @@ void s3_delete_objects(struct s3_req *r)
 			 "Missing required header for this request: Content-Md5", NULL);
 		return;
 	}
-	/* 1000 keys of up to 1024 bytes, escaped. */
-	uint64_t max = 8u << 20;
-	s3_expect_xml(r, max, delete_finish);
+	s3_expect_xml(r, S3_BODY_DELETE_MAX, delete_finish);
 }

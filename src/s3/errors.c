@@ -46,22 +46,35 @@ enum kura_err s3_respond(struct s3_req *r, unsigned status)
 	return rc;
 }
 
-void s3_respond_xml(struct s3_req *r, const struct kura_buf *xml)
+bool s3_respond_xml(struct s3_req *r, const struct kura_buf *xml)
 {
+	enum kura_err rc = kura_buf_error(xml);
+	if (rc != KURA_OK) {
+		/* A document with holes is never sent: the writer's failure
+		 * stuck in the buffer (its cap reached, or memory). */
+		char detail[96];
+		snprintf(detail, sizeof(detail), "building the XML response: %s",
+			 kura_strerror(rc));
+		s3_error(r, S3_InternalError, NULL, detail);
+		return false;
+	}
 	if (s3_respond(r, 200) != KURA_OK ||
 	    kura_http_resp_header(r->http, "Content-Type", "application/xml") != KURA_OK ||
-	    kura_http_resp_body(r->http, xml->data, xml->len) != KURA_OK)
+	    kura_http_resp_body(r->http, xml->data, xml->len) != KURA_OK) {
 		s3_error(r, S3_InternalError, NULL, "out of memory building a response");
+		return false;
+	}
+	return true;
 }
 
 /* The resource as S3 reports it: "/bucket/key" with the key as sent. */
 static void append_resource(struct s3_req *r, struct kura_buf *b)
 {
-	kura_buf_addch(b, '/');
+	s3_xml_raw(b, "/");
 	if (r->bucket_name) {
 		s3_xml_escape(b, r->bucket_name, strlen(r->bucket_name));
 		if (r->key) {
-			kura_buf_addch(b, '/');
+			s3_xml_raw(b, "/");
 			s3_xml_escape(b, r->key, r->key_len);
 		}
 	}
@@ -93,7 +106,7 @@ void s3_error_elem(struct s3_req *r, enum s3_error code, const char *message,
 	if (detail != NULL)
 		KURA_LOG(error_log_level(code, status), h->id, "%s: %s", name,
 			 detail);
-	kura_buf_init(&b, 64 * 1024);
+	kura_buf_init(&b, S3_DOC_ERROR_MAX);
 	s3_xml_decl(&b);
 	s3_xml_open(&b, "Error");
 	s3_xml_elem_str(&b, "Code", name);
@@ -104,15 +117,15 @@ void s3_error_elem(struct s3_req *r, enum s3_error code, const char *message,
 		s3_xml_elem_str(&b, "BucketName", r->bucket_name);
 	if (r->key)
 		s3_xml_elem(&b, "Key", r->key, r->key_len);
-	kura_buf_addstr(&b, "<Resource>");
+	s3_xml_open(&b, "Resource");
 	append_resource(r, &b);
-	kura_buf_addstr(&b, "</Resource>");
+	s3_xml_close(&b, "Resource");
 	s3_xml_elem_str(&b, "RequestId", h->id);
 	s3_xml_elem_str(&b, "HostId", h->id);
 	s3_xml_close(&b, "Error");
 	if (s3_respond(r, status) == KURA_OK &&
 	    kura_http_resp_header(h, "Content-Type", "application/xml") == KURA_OK &&
-	    b.data != NULL && !r->head)
+	    kura_buf_error(&b) == KURA_OK && !r->head)
 		kura_http_resp_body(h, b.data, b.len);
 	kura_buf_release(&b);
 }

@@ -27,7 +27,7 @@
 
 #define MIN_PART_SIZE (5u * 1024 * 1024)
 #define MAX_PART_SIZE (5ull * 1024 * 1024 * 1024)
-#define LIST_MAX 1000
+#define LIST_MAX S3_LIST_MAX	/* parts read per query by load_all_parts */
 
 /* The upload named by ?uploadId if it is one of this key's: KURA_ENOENT
  * otherwise (also for a malformed id). */
@@ -166,15 +166,14 @@ void s3_create_multipart_upload(struct s3_req *r)
 	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return;
 	struct kura_buf b;
-	kura_buf_init(&b, 16 * 1024);
-	s3_xml_decl(&b);
-	kura_buf_addstr(&b, "<InitiateMultipartUploadResult xmlns=\"" S3_XMLNS "\">");
+	kura_buf_init(&b, S3_DOC_UPLOAD_MAX);
+	s3_xml_root(&b, "InitiateMultipartUploadResult");
 	s3_xml_elem_str(&b, "Bucket", r->bucket.name);
 	s3_xml_elem(&b, "Key", r->key, r->key_len);
 	s3_xml_elem_str(&b, "UploadId", u.id);
 	s3_xml_close(&b, "InitiateMultipartUploadResult");
-	s3_respond_xml(r, &b);
-	s3_sse_respond_headers(r, &r->sse);
+	if (s3_respond_xml(r, &b))
+		s3_sse_respond_headers(r, &r->sse);
 	kura_buf_release(&b);
 }
 
@@ -225,9 +224,8 @@ void s3_commit_part(struct s3_req *r, struct kura_upload *u, struct s3_blob *blo
 	char ts[KURA_TIME_ISO8601_LEN], etag[KURA_ETAG_MAX + 2];
 	kura_time_iso8601(blob->part.mtime_ms, ts);
 	snprintf(etag, sizeof(etag), "\"%s\"", blob->part.etag);
-	kura_buf_init(&b, 4096);
-	s3_xml_decl(&b);
-	kura_buf_addstr(&b, "<CopyPartResult xmlns=\"" S3_XMLNS "\">");
+	kura_buf_init(&b, S3_DOC_SMALL_MAX);
+	s3_xml_root(&b, "CopyPartResult");
 	s3_xml_elem_str(&b, "LastModified", ts);
 	s3_xml_elem_str(&b, "ETag", etag);
 	s3_xml_close(&b, "CopyPartResult");
@@ -403,22 +401,23 @@ static void complete_respond(struct s3_req *r, const struct kura_object *o)
 	struct kura_buf b;
 	char etag[KURA_ETAG_MAX + 2];
 	snprintf(etag, sizeof(etag), "\"%s\"", o->etag);
-	kura_buf_init(&b, 16 * 1024);
-	s3_xml_decl(&b);
-	kura_buf_addstr(&b, "<CompleteMultipartUploadResult xmlns=\"" S3_XMLNS "\">");
-	kura_buf_addstr(&b, "<Location>/");
+	kura_buf_init(&b, S3_DOC_UPLOAD_MAX);
+	s3_xml_root(&b, "CompleteMultipartUploadResult");
+	s3_xml_open(&b, "Location");
+	s3_xml_raw(&b, "/");
 	s3_xml_escape(&b, r->bucket.name, strlen(r->bucket.name));
-	kura_buf_addch(&b, '/');
+	s3_xml_raw(&b, "/");
 	s3_xml_escape(&b, r->key, r->key_len);
-	kura_buf_addstr(&b, "</Location>");
+	s3_xml_close(&b, "Location");
 	s3_xml_elem_str(&b, "Bucket", r->bucket.name);
 	s3_xml_elem(&b, "Key", r->key, r->key_len);
 	s3_xml_elem_str(&b, "ETag", etag);
 	s3_xml_close(&b, "CompleteMultipartUploadResult");
-	s3_respond_xml(r, &b);
-	r->sse.mode = o->sse;
-	r->sse.kms_key_id = o->kms_key_id;
-	s3_sse_respond_headers(r, &r->sse);
+	if (s3_respond_xml(r, &b)) {
+		r->sse.mode = o->sse;
+		r->sse.kms_key_id = o->kms_key_id;
+		s3_sse_respond_headers(r, &r->sse);
+	}
 	kura_buf_release(&b);
 }
 
@@ -592,8 +591,8 @@ void s3_complete_multipart_upload(struct s3_req *r)
 		return;
 	}
 	r->op_state = st;
-	/* 10000 parts of about 100 bytes of XML each. */
-	uint64_t max = r->svc->max_xml_body > (2u << 20) ? r->svc->max_xml_body : (2u << 20);
+	uint64_t max = r->svc->max_xml_body > S3_BODY_COMPLETE_MIN ? r->svc->max_xml_body
+								   : S3_BODY_COMPLETE_MIN;
 	s3_expect_xml(r, max, complete_finish);
 }
 
@@ -620,7 +619,7 @@ void s3_list_parts(struct s3_req *r)
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_error err = { 0 };
 	struct kura_upload *u;
-	uint64_t marker = 0, max = LIST_MAX;
+	uint64_t marker = 0, max = S3_LIST_MAX;
 	const struct s3_param *p;
 	if (!s3_load_bucket(r) || !load_upload(r, &u))
 		return;
@@ -634,8 +633,8 @@ void s3_list_parts(struct s3_req *r)
 			s3_error(r, S3_InvalidArgument, "Invalid max-parts", NULL);
 			return;
 		}
-		if (max > LIST_MAX)
-			max = LIST_MAX;
+		if (max > S3_LIST_MAX)
+			max = S3_LIST_MAX;
 	}
 	struct kura_part *parts = NULL;
 	size_t n = 0;
@@ -651,9 +650,8 @@ void s3_list_parts(struct s3_req *r)
 		n = (size_t)max;
 	struct kura_buf b;
 	char ts[KURA_TIME_ISO8601_LEN], etag[KURA_ETAG_MAX + 2];
-	kura_buf_init(&b, 4u << 20);
-	s3_xml_decl(&b);
-	kura_buf_addstr(&b, "<ListPartsResult xmlns=\"" S3_XMLNS "\">");
+	kura_buf_init(&b, S3_DOC_PARTS_MAX);
+	s3_xml_root(&b, "ListPartsResult");
 	s3_xml_elem_str(&b, "Bucket", r->bucket.name);
 	s3_xml_elem(&b, "Key", r->key, r->key_len);
 	s3_xml_elem_str(&b, "UploadId", u->id);
@@ -679,181 +677,99 @@ void s3_list_parts(struct s3_req *r)
 	kura_buf_release(&b);
 }
 
-/* ---- ListMultipartUploads ---- */
+/* ---- ListMultipartUploads: uploads as a source of the listing engine ---- */
 
-void s3_list_multipart_uploads(struct s3_req *r)
+static enum kura_err fetch_uploads(struct s3_req *r, struct kura_str prefix,
+				   const struct s3_list_pos *after, size_t want,
+				   void **rows, size_t *n, struct kura_error *err)
 {
 	struct kura_meta *meta = r->svc->meta;
-	struct kura_error err = { 0 };
-	const struct s3_param *p;
-	struct kura_str prefix = KURA_STR_LIT(""), delim = KURA_STR_LIT(""),
-			kmark = KURA_STR_LIT("");
-	const char *idmark = "";
-	uint64_t max = LIST_MAX;
-	bool url = false;
-	if (!s3_load_bucket(r))
-		return;
-	if ((p = s3_param_get(r, "prefix")) != NULL)
-		prefix = (struct kura_str){ p->value, p->value_len };
-	if ((p = s3_param_get(r, "delimiter")) != NULL)
-		delim = (struct kura_str){ p->value, p->value_len };
-	if ((p = s3_param_get(r, "key-marker")) != NULL)
-		kmark = (struct kura_str){ p->value, p->value_len };
-	if ((p = s3_param_get(r, "upload-id-marker")) != NULL && kmark.len > 0)
-		idmark = p->value;
-	if ((p = s3_param_get(r, "encoding-type")) != NULL) {
-		if (strcmp(p->value, "url") != 0) {
-			s3_error(r, S3_InvalidArgument,
-				 "Invalid Encoding Method specified in Request", NULL);
-			return;
-		}
-		url = true;
-	}
-	if ((p = s3_param_get(r, "max-uploads")) != NULL) {
-		if (kura_parse_u64(p->value, p->value_len, INT32_MAX, &max) != KURA_OK) {
-			s3_error(r, S3_InvalidArgument, "Invalid max-uploads", NULL);
-			return;
-		}
-		if (max > LIST_MAX)
-			max = LIST_MAX;
-	}
+	struct kura_upload *us = NULL;
+	enum kura_err rc = meta->ops->upload_list(meta->priv, r->bucket.id, prefix.p,
+						  prefix.len, after->key, after->len, after->id,
+						  want, r->pool, &us, n, err);
+	*rows = us;
+	return rc;
+}
 
-	/* Collect uploads and common prefixes, skipping past a prefix once it
-	 * has been rolled up (as listing objects does). */
-	struct kura_upload *items[LIST_MAX];
-	const char *cps[LIST_MAX];
-	size_t cp_lens[LIST_MAX];
-	bool is_cp[LIST_MAX];
-	size_t count = 0;
-	bool truncated = false;
-	const char *after = kmark.p;
-	size_t after_len = kmark.len;
-	const char *after_id = idmark;
-	/* A key marker that is itself a common prefix (handed out as
-	 * NextKeyMarker) resumes after every key rolled up under it; resuming
-	 * at the marker would roll the same prefix up again, forever. */
-	if (delim.len > 0 && kmark.len >= prefix.len + delim.len &&
-	    kmark.len <= KURA_OBJECT_KEY_MAX && memcmp(kmark.p, prefix.p, prefix.len) == 0) {
-		const char *d = memmem(kmark.p + prefix.len, kmark.len - prefix.len, delim.p,
-				       delim.len);
-		if (d != NULL && (size_t)(d - kmark.p) + delim.len == kmark.len) {
-			char *s = kura_palloc(r->pool, KURA_OBJECT_KEY_MAX + 1);
-			if (s == NULL) {
-				s3_error(r, S3_InternalError, NULL, "out of memory");
-				return;
-			}
-			memcpy(s, kmark.p, kmark.len);
-			memset(s + kmark.len, 0xff, KURA_OBJECT_KEY_MAX + 1 - kmark.len);
-			after = s;
-			after_len = KURA_OBJECT_KEY_MAX + 1;
-			after_id = "";
-		}
-	}
-	for (;;) {
-		struct kura_upload *us = NULL;
-		size_t n = 0, want = (size_t)(max - count) + 1;
-		enum kura_err rc = meta->ops->upload_list(meta->priv, r->bucket.id, prefix.p,
-							  prefix.len, after, after_len, after_id,
-							  want, r->pool, &us, &n, &err);
-		if (rc != KURA_OK) {
-			s3_error_from(r, rc, &err);
-			return;
-		}
-		bool rescan = false;
-		for (size_t i = 0; i < n && !rescan && !truncated; i++) {
-			if (count == max) {
-				truncated = true;
-				break;
-			}
-			rc = kura_seal_upload_open(&r->seal, r->bucket.tenant_id, &us[i], &err);
-			if (!s3_seal_ok(r, rc, &err, r->bucket.name, us[i].key, us[i].key_len,
-					us[i].version_uid))
-				return;
-			const char *cp = NULL;
-			size_t cpl = 0;
-			if (delim.len > 0 && us[i].key_len > prefix.len) {
-				const char *d = memmem(us[i].key + prefix.len,
-						       us[i].key_len - prefix.len, delim.p, delim.len);
-				if (d) {
-					cp = us[i].key;
-					cpl = (size_t)(d - us[i].key) + delim.len;
-				}
-			}
-			items[count] = &us[i];
-			is_cp[count] = cp != NULL;
-			cps[count] = cp;
-			cp_lens[count] = cpl;
-			count++;
-			if (cp) {
-				/* Resume after every key under cp. */
-				size_t len = KURA_OBJECT_KEY_MAX + 1;
-				char *s = kura_palloc(r->pool, len);
-				if (s == NULL) {
-					s3_error(r, S3_InternalError, NULL, "out of memory");
-					return;
-				}
-				memcpy(s, cp, cpl);
-				memset(s + cpl, 0xff, len - cpl);
-				after = s;
-				after_len = len;
-				after_id = "";
-				rescan = true;
-			} else {
-				after = us[i].key;
-				after_len = us[i].key_len;
-				after_id = us[i].id;
-			}
-		}
-		if (truncated || (!rescan && n < want))
-			break;
-	}
+static enum kura_err open_listed_upload(struct s3_req *r, void *row,
+					struct kura_error *err)
+{
+	return kura_seal_upload_open(&r->seal, r->bucket.tenant_id, row, err);
+}
 
+static void describe_upload(const void *row, struct s3_list_row *out)
+{
+	const struct kura_upload *u = row;
+	*out = (struct s3_list_row){ { u->key, u->key_len, u->id, false }, u->version_uid };
+}
+
+static const struct s3_list_source uploads = {
+	.row_size = sizeof(struct kura_upload),
+	.fetch = fetch_uploads,
+	.open = open_listed_upload,
+	.describe = describe_upload,
+};
+
+static void write_uploads(struct s3_req *r, const struct s3_list_query *q,
+			  const struct s3_list_page *page)
+{
 	struct kura_buf b;
 	char ts[KURA_TIME_ISO8601_LEN];
-	kura_buf_init(&b, 16u << 20);
-	s3_xml_decl(&b);
-	kura_buf_addstr(&b, "<ListMultipartUploadsResult xmlns=\"" S3_XMLNS "\">");
+	kura_buf_init(&b, r->svc->max_list_response);
+	s3_xml_root(&b, "ListMultipartUploadsResult");
 	s3_xml_elem_str(&b, "Bucket", r->bucket.name);
-	s3_xml_elem_enc(&b, "KeyMarker", kmark.p, kmark.len, url);
-	s3_xml_elem_str(&b, "UploadIdMarker", idmark);
-	if (truncated && count > 0) {
-		size_t last = count - 1;
-		if (is_cp[last]) {
-			s3_xml_elem_enc(&b, "NextKeyMarker", cps[last], cp_lens[last], url);
-			s3_xml_elem_str(&b, "NextUploadIdMarker", "");
-		} else {
-			s3_xml_elem_enc(&b, "NextKeyMarker", items[last]->key, items[last]->key_len, url);
-			s3_xml_elem_str(&b, "NextUploadIdMarker", items[last]->id);
-		}
+	s3_xml_elem_enc(&b, "KeyMarker", q->start.key, q->start.len, q->url);
+	s3_xml_elem_str(&b, "UploadIdMarker", q->start.id);
+	if (page->truncated && page->count > 0) {
+		s3_xml_elem_enc(&b, "NextKeyMarker", page->next.key, page->next.len, q->url);
+		s3_xml_elem_str(&b, "NextUploadIdMarker", page->next.id);
 	}
-	s3_xml_elem_enc(&b, "Prefix", prefix.p, prefix.len, url);
-	if (delim.len)
-		s3_xml_elem_enc(&b, "Delimiter", delim.p, delim.len, url);
-	if (url)
+	s3_xml_elem_enc(&b, "Prefix", q->prefix.p, q->prefix.len, q->url);
+	if (q->delimiter.len)
+		s3_xml_elem_enc(&b, "Delimiter", q->delimiter.p, q->delimiter.len, q->url);
+	if (q->url)
 		s3_xml_elem_str(&b, "EncodingType", "url");
-	s3_xml_elem_u64(&b, "MaxUploads", max);
-	s3_xml_elem_str(&b, "IsTruncated", truncated ? "true" : "false");
-	for (size_t i = 0; i < count; i++) {
-		if (is_cp[i])
+	s3_xml_elem_u64(&b, "MaxUploads", q->max);
+	s3_xml_elem_str(&b, "IsTruncated", page->truncated ? "true" : "false");
+	for (size_t i = 0; i < page->count; i++) {
+		const struct kura_upload *u = page->entries[i].row;
+		if (u == NULL)
 			continue;
-		kura_time_iso8601(items[i]->created_ms, ts);
+		kura_time_iso8601(u->created_ms, ts);
 		s3_xml_open(&b, "Upload");
-		s3_xml_elem_enc(&b, "Key", items[i]->key, items[i]->key_len, url);
-		s3_xml_elem_str(&b, "UploadId", items[i]->id);
+		s3_xml_elem_enc(&b, "Key", u->key, u->key_len, q->url);
+		s3_xml_elem_str(&b, "UploadId", u->id);
 		write_owner(r, &b, "Initiator");
 		write_owner(r, &b, "Owner");
 		s3_xml_elem_str(&b, "StorageClass", "STANDARD");
 		s3_xml_elem_str(&b, "Initiated", ts);
 		s3_xml_close(&b, "Upload");
 	}
-	for (size_t i = 0; i < count; i++) {
-		if (!is_cp[i])
-			continue;
-		s3_xml_open(&b, "CommonPrefixes");
-		s3_xml_elem_enc(&b, "Prefix", cps[i], cp_lens[i], url);
-		s3_xml_close(&b, "CommonPrefixes");
-	}
+	s3_list_write_prefixes(&b, page, q->url);
 	s3_xml_close(&b, "ListMultipartUploadsResult");
 	s3_respond_xml(r, &b);
 	kura_buf_release(&b);
+}
+
+void s3_list_multipart_uploads(struct s3_req *r)
+{
+	struct s3_list_query q;
+	struct s3_list_page page;
+	const struct s3_param *p;
+	if (!s3_load_bucket(r) ||
+	    !s3_list_parse(r, "max-uploads", "Invalid max-uploads", &q))
+		return;
+	/* The key marker (marker for the document), and the upload id marker,
+	 * which only counts with a key marker. */
+	struct kura_str kmark = KURA_STR_LIT("");
+	if ((p = s3_param_get(r, "key-marker")) != NULL)
+		kmark = (struct kura_str){ p->value, p->value_len };
+	q.start.key = kmark.p;
+	q.start.len = kmark.len;
+	if ((p = s3_param_get(r, "upload-id-marker")) != NULL && kmark.len > 0)
+		q.start.id = p->value;
+	q.start.prefix = s3_list_marker_is_prefix(&q, kmark);
+	if (s3_list_walk(r, &uploads, &q, &page))
+		write_uploads(r, &q, &page);
 }

@@ -24,12 +24,15 @@ static const char *header_copy(struct s3_req *r, const char *name)
 }
 
 /* Content-Encoding without the aws-chunked token, which describes the
- * transfer, not the object.  NULL when nothing remains. */
-static const char *content_encoding(struct s3_req *r)
+ * transfer, not the object, into *res: NULL when nothing remains.  Responds
+ * and returns false when out of memory. */
+static bool content_encoding(struct s3_req *r, const char **res)
 {
 	const struct kura_str *v = s3_header(r, "Content-Encoding");
+	*res = NULL;
 	if (v == NULL)
-		return NULL;
+		return true;
+	/* The tokens kept are never longer than the header. */
 	struct kura_buf out;
 	kura_buf_init(&out, v->len);
 	size_t i = 0;
@@ -43,15 +46,20 @@ static const char *content_encoding(struct s3_req *r)
 		while (b > a && v->p[b - 1] == ' ')
 			b--;
 		if (b > a && !(b - a == 11 && strncasecmp(v->p + a, "aws-chunked", 11) == 0)) {
+			/* A failure sticks in out: looked at once below. */
 			if (out.len)
-				kura_buf_addch(&out, ',');
-			kura_buf_add(&out, v->p + a, b - a);
+				KURA_IGNORE(kura_buf_addch(&out, ','));
+			KURA_IGNORE(kura_buf_add(&out, v->p + a, b - a));
 		}
 		i = j + 1;
 	}
-	const char *res = out.len ? kura_pstrndup(r->pool, out.data, out.len) : NULL;
+	bool ok = kura_buf_error(&out) == KURA_OK;
+	if (ok && out.len > 0)
+		ok = (*res = kura_pstrndup(r->pool, out.data, out.len)) != NULL;
 	kura_buf_release(&out);
-	return res;
+	if (!ok)
+		s3_error(r, S3_InternalError, NULL, "out of memory");
+	return ok;
 }
 
 static const char *json_to_pool(struct s3_req *r, json_t *obj)
@@ -206,8 +214,8 @@ const char *s3_tags_from_query(struct s3_req *r, const char *q, size_t n,
 		const char *eq = memchr(item, '=', ilen);
 		size_t klen = eq ? (size_t)(eq - item) : ilen;
 		struct kura_buf k, v;
-		kura_buf_init(&k, 4096);
-		kura_buf_init(&v, 4096);
+		kura_buf_init(&k, S3_TAG_TEXT_MAX);
+		kura_buf_init(&v, S3_TAG_TEXT_MAX);
 		bool good = ilen > 0 && form_decode(item, klen, &k) &&
 			    form_decode(eq ? eq + 1 : "", eq ? ilen - klen - 1 : 0, &v);
 		if (!good)
@@ -232,12 +240,12 @@ out:
 bool s3_object_headers_from_request(struct s3_req *r, struct kura_object *o)
 {
 	o->content_type = header_copy(r, "Content-Type");
-	o->content_encoding = content_encoding(r);
 	o->content_language = header_copy(r, "Content-Language");
 	o->content_disposition = header_copy(r, "Content-Disposition");
 	o->cache_control = header_copy(r, "Cache-Control");
 	o->expires = header_copy(r, "Expires");
-	if (!user_metadata(r, &o->user_meta_json))
+	if (!content_encoding(r, &o->content_encoding) ||
+	    !user_metadata(r, &o->user_meta_json))
 		return false;
 	const struct kura_str *t = s3_header(r, "x-amz-tagging");
 	o->tags_json = NULL;

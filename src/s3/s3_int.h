@@ -341,8 +341,11 @@ enum kura_err s3_respond(struct s3_req *r, unsigned status);
 /* Respond 200 with the ETag and the SSE headers (r->sse) of a stored
  * object or part. */
 void s3_respond_stored(struct s3_req *r, const char *etag_hex);
-/* Respond with an XML document (status 200). */
-void s3_respond_xml(struct s3_req *r, const struct kura_buf *xml);
+/* Respond 200 with the XML document xml; when building it failed
+ * (kura_buf_error: its cap reached, out of memory) respond InternalError
+ * instead.  True when the document is the answer, so that headers about it
+ * may follow. */
+bool s3_respond_xml(struct s3_req *r, const struct kura_buf *xml);
 
 /* Query parameter lookup (decoded); NULL when absent. */
 const struct s3_param *s3_param_get(const struct s3_req *r, const char *name);
@@ -358,30 +361,68 @@ bool s3_load_bucket(struct s3_req *r);
 /* Validate a bucket name by S3's rules. */
 bool s3_bucket_name_valid(const char *name);
 
+/* ---- size caps ----
+ *
+ * The size caps of the s3 layer, in one place: response documents
+ * (S3_DOC_*), request bodies (S3_BODY_*) and what is read out of them.  A
+ * response document that reaches its cap is answered with InternalError
+ * (s3_respond_xml), never sent cut short; a request body beyond its cap is
+ * refused.  Keys are at most KURA_OBJECT_KEY_MAX bytes and escape to at
+ * most 8 bytes per byte ("&#xFFFD;"), so a document of n keys needs up to
+ * n * 8 KiB.  The cap of a listing page is [limits] max_list_response
+ * (svc->max_list_response).
+ */
+#define S3_DOC_SMALL_MAX (4u << 10)	/* location, versioning, ACL, copy results */
+#define S3_DOC_ENCRYPTION_MAX (8u << 10)	/* GetBucketEncryption */
+#define S3_DOC_UPLOAD_MAX (16u << 10)	/* Initiate/Complete upload: a key twice */
+#define S3_DOC_ERROR_MAX (64u << 10)	/* an error: a key twice and a message */
+#define S3_DOC_TAGGING_MAX (64u << 10)	/* GetObjectTagging: S3_MAX_TAGS tags */
+#define S3_DOC_PARTS_MAX (4u << 20)	/* ListParts: S3_LIST_MAX parts */
+#define S3_DOC_DELETE_MAX (8u << 20)	/* DeleteObjects: 1000 keys */
+#define S3_DOC_BUCKETS_MAX (64u << 20)	/* ListBuckets: all of a tenant's */
+#define S3_HEADER_LIST_MAX (4u << 10)	/* <HeadersNotSigned>: names, cut short */
+#define S3_BODY_CONFIG_MAX (64u << 10)	/* PutBucketAcl, -Encryption, PutObjectTagging */
+#define S3_BODY_DELETE_MAX (8u << 20)	/* DeleteObjects request: 1000 keys */
+/* CompleteMultipartUpload request: 10000 parts of about 100 bytes each,
+ * or [limits] max_xml_body when that is larger. */
+#define S3_BODY_COMPLETE_MIN (2u << 20)
+#define S3_XML_TEXT_MAX (64u << 10)	/* character data of one element read */
+#define S3_TAG_TEXT_MAX (4u << 10)	/* a tag's key or value as x-amz-tagging sends it */
+
 /* ---- XML ---- */
 
 #define S3_XMLNS "http://s3.amazonaws.com/doc/2006-03-01/"
 
-/* Append the XML declaration. */
-enum kura_err s3_xml_decl(struct kura_buf *b);
+/*
+ * The writer appends to a struct kura_buf and returns nothing, as SQLite's
+ * sqlite3_str_append does: a failure (the document's cap reached, memory)
+ * sticks in the buffer, which drops what it held, and every later append
+ * is a no-op.  The document's owner reads the failure once: s3_respond_xml
+ * answers InternalError then, never a document with holes.
+ */
+/* The XML declaration. */
+void s3_xml_decl(struct kura_buf *b);
+/* The XML declaration and <name xmlns="S3_XMLNS">, the root element of
+ * every S3 response document. */
+void s3_xml_root(struct kura_buf *b, const char *name);
+/* Markup written as it is: a literal that is well-formed as written. */
+void s3_xml_raw(struct kura_buf *b, const char *markup);
 /* <name> / </name> */
-enum kura_err s3_xml_open(struct kura_buf *b, const char *name);
-enum kura_err s3_xml_close(struct kura_buf *b, const char *name);
+void s3_xml_open(struct kura_buf *b, const char *name);
+void s3_xml_close(struct kura_buf *b, const char *name);
 /* <name>escaped text</name> */
-enum kura_err s3_xml_elem(struct kura_buf *b, const char *name,
-			  const char *text, size_t len);
-enum kura_err s3_xml_elem_str(struct kura_buf *b, const char *name,
-			      const char *text);
-enum kura_err s3_xml_elem_u64(struct kura_buf *b, const char *name,
-			      uint64_t v);
-/* Like s3_xml_elem, percent-encoding the text first when url is true
+void s3_xml_elem(struct kura_buf *b, const char *name, const char *text,
+		 size_t len);
+void s3_xml_elem_str(struct kura_buf *b, const char *name, const char *text);
+void s3_xml_elem_u64(struct kura_buf *b, const char *name, uint64_t v);
+/* Like s3_xml_elem, percent-encoding the text instead when url is true
  * (encoding-type=url in listings). */
-enum kura_err s3_xml_elem_enc(struct kura_buf *b, const char *name,
-			      const char *text, size_t len, bool url);
+void s3_xml_elem_enc(struct kura_buf *b, const char *name, const char *text,
+		     size_t len, bool url);
 /* Append text escaped for XML character data / attribute values.  Bytes that
  * XML 1.0 cannot carry (control characters other than tab, CR, LF) are
  * written as numeric references so that the document stays well-formed. */
-enum kura_err s3_xml_escape(struct kura_buf *b, const char *s, size_t n);
+void s3_xml_escape(struct kura_buf *b, const char *s, size_t n);
 
 /* A parsed XML element (a small DOM with hard limits). */
 struct s3_xml_node {
@@ -398,6 +439,7 @@ struct s3_xml_node {
 /* Parse doc into nodes allocated from pool.  KURA_EINVAL when it is not
  * well-formed, too deep, has too many elements, or has a DOCTYPE (entity
  * expansion is never allowed). */
+KURA_WUR
 enum kura_err s3_xml_parse(const char *doc, size_t n, struct kura_pool *pool,
 			   struct s3_xml_node **root);
 /* The request's XML body parsed, with root element root_name; responds
@@ -406,6 +448,93 @@ const struct s3_xml_node *s3_xml_body(struct s3_req *r, const char *root_name);
 /* First child element named name, or NULL. */
 const struct s3_xml_node *s3_xml_child(const struct s3_xml_node *n,
 				       const char *name);
+
+/* ---- the listing engine (listing.c) ----
+ *
+ * One cursor walk serves every listing, as Redis's scanGenericCommand
+ * serves SCAN, SSCAN, HSCAN and ZSCAN: the rows of a bucket in (key, id)
+ * order — objects (ListObjects, ListObjectsV2), uploads
+ * (ListMultipartUploads); versions next — with S3's prefix and delimiter
+ * roll-up into common prefixes, the page size and truncation.  What is
+ * listed is a struct s3_list_source.  Every row used is checked against
+ * its seal, also one that only names a common prefix or tells that the page
+ * is truncated: a forged key could invent a prefix.
+ */
+
+#define S3_LIST_MAX 1000	/* entries of a page: max-keys, max-uploads, max-parts */
+
+/* A place in a listing: after the row (key, id), or — prefix — after every
+ * key that begins with key. */
+struct s3_list_pos {
+	const char *key;
+	size_t len;
+	const char *id;	/* orders the rows of one key; "" for none or a prefix */
+	bool prefix;
+};
+
+/* A row as the walk sees it. */
+struct s3_list_row {
+	struct s3_list_pos pos;		/* prefix false */
+	const uint8_t *version_uid;	/* for the integrity report */
+};
+
+/* What a listing walks: one kind of row of r->bucket. */
+struct s3_list_source {
+	size_t row_size;
+	/* Up to want rows whose key begins with prefix and that come strictly
+	 * after *after (never a prefix position), in order; the array of
+	 * row_size elements in r->pool.  A kura error, not a response. */
+	enum kura_err (*fetch)(struct s3_req *r, struct kura_str prefix,
+			       const struct s3_list_pos *after, size_t want,
+			       void **rows, size_t *n, struct kura_error *err);
+	/* Check a row against its seal (seal.h): KURA_EINTEGRITY when it
+	 * fails. */
+	enum kura_err (*open)(struct s3_req *r, void *row,
+			      struct kura_error *err);
+	void (*describe)(const void *row, struct s3_list_row *out);
+};
+
+struct s3_list_query {
+	struct kura_str prefix;
+	struct kura_str delimiter;	/* len 0: no roll-up */
+	struct s3_list_pos start;	/* the page begins after it */
+	uint64_t max;			/* entries per page, <= S3_LIST_MAX */
+	bool url;			/* encoding-type=url */
+};
+
+/* An entry of a page: a row, or a common prefix (row NULL). */
+struct s3_list_entry {
+	const char *key;
+	size_t len;
+	const void *row;
+};
+
+struct s3_list_page {
+	struct s3_list_entry *entries;	/* in r->pool */
+	size_t count;
+	bool truncated;
+	struct s3_list_pos next;	/* the last entry: where the next page begins */
+};
+
+/* The parameters every listing shares: prefix, delimiter, encoding-type and
+ * the page size named max_name (S3_LIST_MAX when absent, at most that);
+ * q->start is left empty.  Responds InvalidArgument (bad_max as the message
+ * for a bad page size) and returns false. */
+bool s3_list_parse(struct s3_req *r, const char *max_name, const char *bad_max,
+		   struct s3_list_query *q);
+/* A marker that is itself a common prefix under q (S3 hands those out as
+ * NextMarker and NextKeyMarker): the next page resumes after everything
+ * rolled up under it, not at it — that would roll it up again, forever. */
+bool s3_list_marker_is_prefix(const struct s3_list_query *q, struct kura_str marker);
+/* Walk q over src into *page (q->max 0: only whether anything is there,
+ * page->truncated).  Responds — the mapped error; 500 after the integrity
+ * report for a row that fails its seal — and returns false on failure. */
+bool s3_list_walk(struct s3_req *r, const struct s3_list_source *src,
+		  const struct s3_list_query *q, struct s3_list_page *page);
+/* <CommonPrefixes><Prefix>...</Prefix></CommonPrefixes> for each common
+ * prefix of page, in order. */
+void s3_list_write_prefixes(struct kura_buf *b, const struct s3_list_page *page,
+			    bool url);
 
 /* ---- ranges ---- */
 

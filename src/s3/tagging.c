@@ -25,16 +25,17 @@ void s3_get_object_tagging(struct s3_req *r)
 	struct kura_buf b;
 	const char *k;
 	json_t *v;
-	kura_buf_init(&b, 64 * 1024);
-	s3_xml_decl(&b);
-	kura_buf_addstr(&b, "<Tagging xmlns=\"" S3_XMLNS "\"><TagSet>");
+	kura_buf_init(&b, S3_DOC_TAGGING_MAX);
+	s3_xml_root(&b, "Tagging");
+	s3_xml_open(&b, "TagSet");
 	json_object_foreach(tags, k, v) {
 		s3_xml_open(&b, "Tag");
 		s3_xml_elem_str(&b, "Key", k);
 		s3_xml_elem(&b, "Value", json_string_value(v), json_string_length(v));
 		s3_xml_close(&b, "Tag");
 	}
-	kura_buf_addstr(&b, "</TagSet></Tagging>");
+	s3_xml_close(&b, "TagSet");
+	s3_xml_close(&b, "Tagging");
 	json_decref(tags);
 	s3_respond_xml(r, &b);
 	kura_buf_release(&b);
@@ -110,7 +111,7 @@ void s3_put_object_tagging(struct s3_req *r)
 	struct kura_object *o;
 	if (!load_object(r, &o))
 		return;
-	s3_expect_xml(r, 64 * 1024, put_tagging_finish);
+	s3_expect_xml(r, S3_BODY_CONFIG_MAX, put_tagging_finish);
 }
 
 void s3_delete_object_tagging(struct s3_req *r)

@@ -14,31 +14,59 @@
 #include "s3_int.h"
 #include "kura/banned.h"
 
-enum kura_err s3_xml_decl(struct kura_buf *b)
+/* The writer's appends.  A failure sticks in b (buf.h), where the
+ * document's owner reads it once (s3_respond_xml), so the codes are dropped
+ * here, in one place. */
+static void put(struct kura_buf *b, const char *p, size_t n)
 {
-	return kura_buf_addstr(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+	KURA_IGNORE(kura_buf_add(b, p, n));
+}
+
+static void put_str(struct kura_buf *b, const char *s)
+{
+	KURA_IGNORE(kura_buf_addstr(b, s));
+}
+
+static void put_ch(struct kura_buf *b, char c)
+{
+	KURA_IGNORE(kura_buf_addch(b, c));
+}
+
+void s3_xml_decl(struct kura_buf *b)
+{
+	put_str(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+}
+
+void s3_xml_root(struct kura_buf *b, const char *name)
+{
+	s3_xml_decl(b);
+	put_ch(b, '<');
+	put_str(b, name);
+	put_str(b, " xmlns=\"" S3_XMLNS "\">");
+}
+
+void s3_xml_raw(struct kura_buf *b, const char *markup)
+{
+	put_str(b, markup);
 }
 
 /* Tags are built by appends, not formatted: a listing writes a dozen per
  * entry, and printf's machinery cost more than the rest of the document. */
-static enum kura_err tag(struct kura_buf *b, const char *open, const char *name)
+static void tag(struct kura_buf *b, const char *open, const char *name)
 {
-	enum kura_err rc = kura_buf_addstr(b, open);
-	if (rc == KURA_OK)
-		rc = kura_buf_addstr(b, name);
-	if (rc == KURA_OK)
-		rc = kura_buf_addch(b, '>');
-	return rc;
+	put_str(b, open);
+	put_str(b, name);
+	put_ch(b, '>');
 }
 
-enum kura_err s3_xml_open(struct kura_buf *b, const char *name)
+void s3_xml_open(struct kura_buf *b, const char *name)
 {
-	return tag(b, "<", name);
+	tag(b, "<", name);
 }
 
-enum kura_err s3_xml_close(struct kura_buf *b, const char *name)
+void s3_xml_close(struct kura_buf *b, const char *name)
 {
-	return tag(b, "</", name);
+	tag(b, "</", name);
 }
 
 /* Length of the valid UTF-8 sequence starting at s (a byte >= 0x80), or 0
@@ -56,9 +84,11 @@ static size_t utf8_seq_len(const char *s, size_t avail)
 	return len;
 }
 
-enum kura_err s3_xml_escape(struct kura_buf *b, const char *s, size_t n)
+void s3_xml_escape(struct kura_buf *b, const char *s, size_t n)
 {
 	size_t run = 0;	/* bytes copied verbatim in one go */
+	if (kura_buf_error(b) != KURA_OK)
+		return;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		const char *rep = NULL;
@@ -92,34 +122,27 @@ enum kura_err s3_xml_escape(struct kura_buf *b, const char *s, size_t n)
 			run++;
 			continue;
 		}
-		enum kura_err rc = kura_buf_add(b, s + i - run, run);
-		if (rc == KURA_OK)
-			rc = kura_buf_addstr(b, rep);
-		if (rc != KURA_OK)
-			return rc;
+		put(b, s + i - run, run);
+		put_str(b, rep);
 		run = 0;
 	}
-	return kura_buf_add(b, s + n - run, run);
+	put(b, s + n - run, run);
 }
 
-enum kura_err s3_xml_elem(struct kura_buf *b, const char *name,
-			  const char *text, size_t len)
+void s3_xml_elem(struct kura_buf *b, const char *name, const char *text,
+		 size_t len)
 {
-	enum kura_err rc = s3_xml_open(b, name);
-	if (rc == KURA_OK)
-		rc = s3_xml_escape(b, text, len);
-	if (rc == KURA_OK)
-		rc = s3_xml_close(b, name);
-	return rc;
+	s3_xml_open(b, name);
+	s3_xml_escape(b, text, len);
+	s3_xml_close(b, name);
 }
 
-enum kura_err s3_xml_elem_str(struct kura_buf *b, const char *name,
-			      const char *text)
+void s3_xml_elem_str(struct kura_buf *b, const char *name, const char *text)
 {
-	return s3_xml_elem(b, name, text, strlen(text));
+	s3_xml_elem(b, name, text, strlen(text));
 }
 
-enum kura_err s3_xml_elem_u64(struct kura_buf *b, const char *name, uint64_t v)
+void s3_xml_elem_u64(struct kura_buf *b, const char *name, uint64_t v)
 {
 	char digits[24];
 	size_t n = sizeof(digits);
@@ -127,26 +150,23 @@ enum kura_err s3_xml_elem_u64(struct kura_buf *b, const char *name, uint64_t v)
 		digits[--n] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v > 0);
-	enum kura_err rc = s3_xml_open(b, name);
-	if (rc == KURA_OK)
-		rc = kura_buf_add(b, digits + n, sizeof(digits) - n);
-	if (rc == KURA_OK)
-		rc = s3_xml_close(b, name);
-	return rc;
+	s3_xml_open(b, name);
+	put(b, digits + n, sizeof(digits) - n);
+	s3_xml_close(b, name);
 }
 
-enum kura_err s3_xml_elem_enc(struct kura_buf *b, const char *name,
-			      const char *text, size_t len, bool url)
+void s3_xml_elem_enc(struct kura_buf *b, const char *name, const char *text,
+		     size_t len, bool url)
 {
-	if (!url)
-		return s3_xml_elem(b, name, text, len);
-	struct kura_buf enc;
-	kura_buf_init(&enc, 3 * len + 16);
-	enum kura_err rc = kura_uri_encode(text, len, true, &enc);
-	if (rc == KURA_OK)
-		rc = s3_xml_elem(b, name, enc.data, enc.len);
-	kura_buf_release(&enc);
-	return rc;
+	if (!url) {
+		s3_xml_elem(b, name, text, len);
+		return;
+	}
+	/* Percent-encoding leaves only unreserved characters, '/' and %XY,
+	 * none of which XML escapes; it fails only as b does (sticky). */
+	s3_xml_open(b, name);
+	KURA_IGNORE(kura_uri_encode(text, len, true, b));
+	s3_xml_close(b, name);
 }
 
 /* ---- reader ---- */
@@ -266,7 +286,7 @@ enum kura_err s3_xml_parse(const char *doc, size_t n, struct kura_pool *pool,
 	c.parser = XML_ParserCreateNS("UTF-8", '|');
 	if (c.parser == NULL)
 		return KURA_ENOMEM;
-	kura_buf_init(&c.text, 64 * 1024);
+	kura_buf_init(&c.text, S3_XML_TEXT_MAX);
 	XML_SetUserData(c.parser, &c);
 	XML_SetElementHandler(c.parser, on_start, on_end);
 	XML_SetCharacterDataHandler(c.parser, on_text);

@@ -39,9 +39,11 @@ enum kura_err kura_store_open(const struct kura_config *cfg,
 	if (ops == NULL) {
 		struct kura_buf known;
 		kura_buf_init(&known, 512);
+		/* The list only decorates the message: after a failure it
+		 * reads "none". */
 		for (size_t i = 0; kura_stores[i] != NULL; i++)
-			(void)kura_buf_addf(&known, "%s%s", i ? ", " : "",
-					    kura_stores[i]->name);
+			KURA_IGNORE(kura_buf_addf(&known, "%s%s", i ? ", " : "",
+						  kura_stores[i]->name));
 		enum kura_err rc = kura_fail(err, KURA_ECONFIG,
 					     "[storage] backend: unknown data store '%s' (known: %s)",
 					     name, known.data ? known.data : "none");

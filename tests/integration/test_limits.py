@@ -1,6 +1,7 @@
 """Request limits and HTTP framing: metadata size, max object size from a
 config file, oversized headers and URLs, missing Content-Length,
-Expect: 100-continue, HTTP chunked transfer-encoding and keep-alive."""
+Expect: 100-continue, HTTP chunked transfer-encoding and keep-alive; the cap
+of a listing document."""
 
 import http.client
 import os
@@ -13,10 +14,11 @@ from conftest import client_fixture, server_fixture
 
 BUCKET = "limits"
 MAX_OBJECT = 1024 * 1024          # [limits] max_object_size = 1M
+                                  # [limits] max_list_response = 64K
 
 
-srv = server_fixture("[limits]\nmax_object_size = 1M\n", scope="module",
-                     buckets=[BUCKET])
+srv = server_fixture("[limits]\nmax_object_size = 1M\nmax_list_response = 64K\n",
+                     scope="module", buckets=[BUCKET])
 s3 = client_fixture("srv")
 
 
@@ -253,3 +255,33 @@ def test_keep_alive(srv, s3):
         assert read(s3, "ka/2") and H.raw(srv, "GET", H.key_path(BUCKET, "ka/1")).status == 404
     finally:
         conn.close()
+
+
+# -- the cap of a listing document -------------------------------------------------
+
+def test_listing_over_its_cap_is_an_error(s3):
+    """A listing page whose XML would pass [limits] max_list_response is
+    answered InternalError, never a 200 whose document lacks entries; smaller
+    pages of the same listing still answer."""
+    keys = [f"cap/{i:03d}-" + "k" * 1000 for i in range(80)]   # 80 KiB of keys
+    H.put_many(s3, BUCKET, keys)
+    uploads = []
+    try:
+        for list_op in (s3.list_objects, s3.list_objects_v2):
+            H.expect_error("InternalError", 500, list_op, Bucket=BUCKET, Prefix="cap/")
+        r = s3.list_objects_v2(Bucket=BUCKET, Prefix="cap/", MaxKeys=20)
+        assert [o["Key"] for o in r["Contents"]] == keys[:20] and r["IsTruncated"]
+        r = s3.list_objects(Bucket=BUCKET, Prefix="c", Delimiter="/")
+        assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["cap/"]
+
+        uploads = [(k, s3.create_multipart_upload(Bucket=BUCKET, Key=k)["UploadId"])
+                   for k in keys]
+        H.expect_error("InternalError", 500, s3.list_multipart_uploads, Bucket=BUCKET,
+                       Prefix="cap/")
+        r = s3.list_multipart_uploads(Bucket=BUCKET, Prefix="cap/", MaxUploads=20)
+        assert [u["Key"] for u in r["Uploads"]] == keys[:20] and r["IsTruncated"]
+    finally:
+        for k, upload_id in uploads:
+            s3.abort_multipart_upload(Bucket=BUCKET, Key=k, UploadId=upload_id)
+        s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in keys]})
+    still_serving(s3)

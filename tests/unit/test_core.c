@@ -5,7 +5,7 @@
  * Vectors come from the specifications where one exists (RFC 4648 for
  * base16/base64, RFC 7231 for HTTP dates); everything else checks the
  * promises written in the headers, including "outputs are written only on
- * success" and "the buffer is unchanged on KURA_ETOOBIG".
+ * success" and "a buffer's first failure sticks".
  *
  * Single-threaded; temporary files go to a fresh mkdtemp directory.
  */
@@ -175,35 +175,32 @@ static void test_buf_limit(void **state)
 	assert_int_equal(kura_buf_add(&b, "0123456789", 10), KURA_OK);
 	assert_int_equal(b.len, 10);
 	assert_true(b.cap <= 11);
-	char *before = b.data;
-	/* Every way of appending refuses to pass max and leaves the buffer
-	 * exactly as it was. */
-	assert_int_equal(kura_buf_addch(&b, 'x'), KURA_ETOOBIG);
-	assert_int_equal(kura_buf_addstr(&b, "y"), KURA_ETOOBIG);
-	assert_int_equal(kura_buf_addf(&b, "%d", 7), KURA_ETOOBIG);
-	assert_int_equal(kura_buf_addhex(&b, (const uint8_t *)"\x01", 1),
-			 KURA_ETOOBIG);
+	assert_int_equal(kura_buf_room(&b), 0);
+	/* Adding nothing at the limit is no failure. */
 	assert_int_equal(kura_buf_add(&b, "", 0), KURA_OK);
-	assert_int_equal(b.len, 10);
-	assert_ptr_equal(b.data, before);
 	assert_string_equal(b.data, "0123456789");
 	kura_buf_release(&b);
 
-	/* A single add that would cross the limit leaves a partial buffer
-	 * untouched (nothing of it is appended). */
-	kura_buf_init(&b, 10);
-	assert_int_equal(kura_buf_addstr(&b, "abc"), KURA_OK);
-	assert_int_equal(kura_buf_addstr(&b, "defghijk"), KURA_ETOOBIG);
-	assert_int_equal(b.len, 3);
-	assert_string_equal(b.data, "abc");
-	assert_int_equal(kura_buf_addf(&b, "%s", "defghijk"), KURA_ETOOBIG);
-	assert_string_equal(b.data, "abc");
-	assert_int_equal(kura_buf_addhex(&b, (const uint8_t *)"1234", 4),
-			 KURA_ETOOBIG);
-	assert_string_equal(b.data, "abc");
-	assert_int_equal(kura_buf_addstr(&b, "defghij"), KURA_OK);
-	assert_string_equal(b.data, "abcdefghij");
-	kura_buf_release(&b);
+	/* Every way of appending refuses to pass max. */
+	static const char *const names[] = { "add", "addstr", "addch", "addf",
+					     "addhex" };
+	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+		enum kura_err rc = KURA_OK;
+		kura_buf_init(&b, 3);
+		assert_int_equal(kura_buf_addstr(&b, "abc"), KURA_OK);
+		switch (i) {
+		case 0: rc = kura_buf_add(&b, "d", 1); break;
+		case 1: rc = kura_buf_addstr(&b, "d"); break;
+		case 2: rc = kura_buf_addch(&b, 'd'); break;
+		case 3: rc = kura_buf_addf(&b, "%d", 7); break;
+		case 4: rc = kura_buf_addhex(&b, (const uint8_t *)"\x01", 1); break;
+		}
+		if (rc != KURA_ETOOBIG)
+			fail_msg("kura_buf_%s past max: %d", names[i], (int)rc);
+		assert_int_equal(kura_buf_error(&b), KURA_ETOOBIG);
+		assert_null(b.data);
+		kura_buf_release(&b);
+	}
 
 	/* max 0: only empty content. */
 	kura_buf_init(&b, 0);
@@ -213,14 +210,16 @@ static void test_buf_limit(void **state)
 
 	/* A length that would overflow size_t arithmetic is refused, not
 	 * wrapped. */
+	static const size_t huge[] = { SIZE_MAX, SIZE_MAX - 1 };
+	for (size_t i = 0; i < ARRAY_LEN(huge); i++) {
+		kura_buf_init(&b, 100);
+		assert_int_equal(kura_buf_addstr(&b, "ab"), KURA_OK);
+		assert_int_equal(kura_buf_add(&b, "x", huge[i]), KURA_ETOOBIG);
+		kura_buf_release(&b);
+	}
 	kura_buf_init(&b, 100);
-	assert_int_equal(kura_buf_addstr(&b, "ab"), KURA_OK);
-	assert_int_equal(kura_buf_add(&b, "x", SIZE_MAX), KURA_ETOOBIG);
-	assert_int_equal(kura_buf_add(&b, "x", SIZE_MAX - 1), KURA_ETOOBIG);
-	assert_int_equal(kura_buf_addhex(&b, (const uint8_t *)"x",
-					 SIZE_MAX / 2 + 1),
+	assert_int_equal(kura_buf_addhex(&b, (const uint8_t *)"x", SIZE_MAX / 2 + 1),
 			 KURA_ETOOBIG);
-	assert_string_equal(b.data, "ab");
 	kura_buf_release(&b);
 
 	/* An effectively unbounded buffer (max SIZE_MAX) still works. */
@@ -228,6 +227,74 @@ static void test_buf_limit(void **state)
 	assert_int_equal(kura_buf_addstr(&b, "unbounded"), KURA_OK);
 	assert_int_equal(kura_buf_addf(&b, "-%d", 42), KURA_OK);
 	assert_string_equal(b.data, "unbounded-42");
+	kura_buf_release(&b);
+}
+
+/* The first failure sticks: the content is dropped (no document with a hole
+ * can be read out), every later append is a no-op returning that code, even
+ * one that would fit, and only reset starts over. */
+static void test_buf_sticky(void **state)
+{
+	(void)state;
+	struct kura_buf b;
+	kura_buf_init(&b, 10);
+	assert_int_equal(kura_buf_error(&b), KURA_OK);
+	assert_int_equal(kura_buf_room(&b), 10);
+	assert_int_equal(kura_buf_addstr(&b, "<a>"), KURA_OK);
+	assert_int_equal(kura_buf_addstr(&b, "<too-long>"), KURA_ETOOBIG);
+	assert_int_equal(kura_buf_error(&b), KURA_ETOOBIG);
+	assert_null(b.data);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(kura_buf_room(&b), 0);
+	/* Appends that would fit now change nothing. */
+	assert_int_equal(kura_buf_add(&b, "x", 1), KURA_ETOOBIG);
+	assert_int_equal(kura_buf_add(&b, "", 0), KURA_ETOOBIG);
+	assert_int_equal(kura_buf_addstr(&b, "</a>"), KURA_ETOOBIG);
+	assert_int_equal(kura_buf_addch(&b, '>'), KURA_ETOOBIG);
+	assert_int_equal(kura_buf_addf(&b, "%s", "y"), KURA_ETOOBIG);
+	assert_int_equal(kura_buf_addhex(&b, (const uint8_t *)"\x01", 1),
+			 KURA_ETOOBIG);
+	assert_null(b.data);
+	assert_int_equal(b.len, 0);
+	/* Truncation does not revive it; detach hands nothing out. */
+	kura_buf_truncate(&b, 0);
+	assert_int_equal(kura_buf_error(&b), KURA_ETOOBIG);
+	size_t len = 99;
+	assert_null(kura_buf_detach(&b, &len));
+	assert_int_equal(len, 99);
+	assert_int_equal(kura_buf_error(&b), KURA_ETOOBIG);
+	/* A second failure does not replace the first. */
+	kura_buf_fail(&b, KURA_ENOMEM);
+	assert_int_equal(kura_buf_error(&b), KURA_ETOOBIG);
+	/* Reset starts over, with the same limit. */
+	kura_buf_reset(&b);
+	assert_int_equal(kura_buf_error(&b), KURA_OK);
+	assert_int_equal(kura_buf_addstr(&b, "0123456789"), KURA_OK);
+	assert_string_equal(b.data, "0123456789");
+	kura_buf_release(&b);
+
+	/* A failure met elsewhere is recorded as one of the buffer's own;
+	 * KURA_OK records nothing. */
+	kura_buf_init(&b, 100);
+	assert_int_equal(kura_buf_addstr(&b, "part"), KURA_OK);
+	kura_buf_fail(&b, KURA_OK);
+	assert_string_equal(b.data, "part");
+	kura_buf_fail(&b, KURA_ENOMEM);
+	assert_int_equal(kura_buf_error(&b), KURA_ENOMEM);
+	assert_null(b.data);
+	assert_int_equal(kura_buf_addch(&b, 'x'), KURA_ENOMEM);
+	kura_buf_release(&b);
+	/* Release forgets the failure too. */
+	assert_int_equal(kura_buf_error(&b), KURA_OK);
+
+	/* Truncate keeps a prefix of healthy content. */
+	kura_buf_init(&b, 100);
+	assert_int_equal(kura_buf_addstr(&b, "keep|drop"), KURA_OK);
+	kura_buf_truncate(&b, 4);
+	assert_string_equal(b.data, "keep");
+	kura_buf_truncate(&b, 50);
+	assert_string_equal(b.data, "keep");
+	assert_int_equal(kura_buf_room(&b), 96);
 	kura_buf_release(&b);
 }
 
@@ -642,7 +709,8 @@ static void test_base64_vectors(void **state)
 	assert_memory_equal(out, bytes, 6);
 	kura_buf_release(&b);
 
-	/* Appends to existing content; ETOOBIG at the limit. */
+	/* Appends to existing content; ETOOBIG at the limit, which sticks
+	 * in the buffer. */
 	kura_buf_init(&b, 10);
 	assert_int_equal(kura_buf_addstr(&b, "md5="), KURA_OK);
 	assert_int_equal(kura_base64_encode((const uint8_t *)"foo", 3, &b),
@@ -650,7 +718,9 @@ static void test_base64_vectors(void **state)
 	assert_string_equal(b.data, "md5=Zm9v");
 	assert_int_equal(kura_base64_encode((const uint8_t *)"foo", 3, &b),
 			 KURA_ETOOBIG);
-	assert_string_equal(b.data, "md5=Zm9v");
+	assert_int_equal(kura_buf_error(&b), KURA_ETOOBIG);
+	assert_int_equal(kura_base64_encode((const uint8_t *)"", 0, &b),
+			 KURA_ETOOBIG);
 	kura_buf_release(&b);
 
 	/* Round trip of every length 0..64 with all byte values. */
@@ -843,11 +913,13 @@ static void test_uri_encode(void **state)
 	kura_buf_release(&b);
 	kura_buf_release(&d);
 
-	/* The limit is honoured and the buffer left as it was. */
+	/* The limit is honoured, and the failure sticks in the buffer. */
 	kura_buf_init(&b, 8);
 	assert_int_equal(kura_buf_addstr(&b, "k="), KURA_OK);
 	assert_int_equal(kura_uri_encode("a b c", 5, false, &b), KURA_ETOOBIG);
-	assert_string_equal(b.data, "k=");
+	assert_int_equal(kura_buf_error(&b), KURA_ETOOBIG);
+	assert_null(b.data);
+	assert_int_equal(kura_uri_encode("a", 1, false, &b), KURA_ETOOBIG);
 	kura_buf_release(&b);
 }
 
@@ -2315,6 +2387,7 @@ int main(void)
 		cmocka_unit_test(test_buf_basic),
 		cmocka_unit_test(test_buf_grows_large),
 		cmocka_unit_test(test_buf_limit),
+		cmocka_unit_test(test_buf_sticky),
 		cmocka_unit_test(test_buf_addf),
 		cmocka_unit_test(test_buf_addhex),
 		cmocka_unit_test(test_buf_detach),

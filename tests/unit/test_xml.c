@@ -22,7 +22,8 @@ static void escape_is(const char *in, size_t n, const char *want)
 {
 	struct kura_buf b;
 	kura_buf_init(&b, 4096);
-	assert_int_equal(s3_xml_escape(&b, in, n), KURA_OK);
+	s3_xml_escape(&b, in, n);
+	assert_int_equal(kura_buf_error(&b), KURA_OK);
 	assert_non_null(b.data);
 	assert_string_equal(b.data, want);
 	kura_buf_release(&b);
@@ -59,6 +60,55 @@ static void test_elements(void **state)
 			    "<R><Key>a&lt;b</Key><Size>18446744073709551615</Size>"
 			    "<Enc>a%20b%2Bc/d</Enc><Raw>a b</Raw></R>");
 	kura_buf_release(&b);
+}
+
+static void test_root_and_raw(void **state)
+{
+	(void)state;
+	struct kura_buf b;
+	kura_buf_init(&b, 4096);
+	s3_xml_root(&b, "Tagging");
+	s3_xml_raw(&b, "<TagSet/>");
+	s3_xml_close(&b, "Tagging");
+	assert_int_equal(kura_buf_error(&b), KURA_OK);
+	assert_string_equal(b.data,
+			    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+			    "<Tagging xmlns=\"" S3_XMLNS "\"><TagSet/></Tagging>");
+	kura_buf_release(&b);
+}
+
+/* A document that reaches its cap anywhere — a tag, escaped text, a number,
+ * percent-encoded text — is dropped whole, and every later element is a
+ * no-op: no document with a hole can come out of the writer. */
+static void test_writer_failure_sticks(void **state)
+{
+	(void)state;
+	static const char *const where[] = { "open", "escape", "u64", "enc" };
+	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+		struct kura_buf b;
+		kura_buf_init(&b, 32);
+		s3_xml_open(&b, "R");
+		switch (i) {
+		case 0: s3_xml_open(&b, "AnElementNameLongerThanTheCap"); break;
+		case 1: s3_xml_elem_str(&b, "K", "a&b<c>d&e<f>g&h<i>j"); break;
+		case 2:
+			s3_xml_elem_u64(&b, "Size", 18446744073709551615ull);
+			s3_xml_elem_u64(&b, "Size", 1);
+			break;
+		case 3: s3_xml_elem_enc(&b, "K", "a b c d e f g h", 15, true); break;
+		}
+		if (kura_buf_error(&b) != KURA_ETOOBIG)
+			fail_msg("%s past the cap: %d", where[i], (int)kura_buf_error(&b));
+		assert_null(b.data);
+		s3_xml_elem_str(&b, "X", "");
+		s3_xml_escape(&b, "x", 1);
+		s3_xml_raw(&b, "<x/>");
+		s3_xml_close(&b, "R");
+		assert_int_equal(kura_buf_error(&b), KURA_ETOOBIG);
+		assert_null(b.data);
+		assert_int_equal(b.len, 0);
+		kura_buf_release(&b);
+	}
 }
 
 /* Output that was escaped parses back to exactly the original bytes, for
@@ -141,10 +191,11 @@ static void test_parse_element_limit(void **state)
 	(void)state;
 	struct kura_buf b;
 	kura_buf_init(&b, 1u << 20);
-	kura_buf_addstr(&b, "<a>");
+	s3_xml_raw(&b, "<a>");
 	for (int i = 0; i < S3_XML_MAX_NODES; i++)
-		kura_buf_addstr(&b, "<b/>");
-	kura_buf_addstr(&b, "</a>");
+		s3_xml_raw(&b, "<b/>");
+	s3_xml_raw(&b, "</a>");
+	assert_int_equal(kura_buf_error(&b), KURA_OK);
 	struct kura_pool *pool = kura_pool_new(0);
 	struct s3_xml_node *root = NULL;
 	/* root + MAX children is one element too many */
@@ -158,6 +209,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_elements),
+		cmocka_unit_test(test_root_and_raw),
+		cmocka_unit_test(test_writer_failure_sticks),
 		cmocka_unit_test(test_escape_round_trip),
 		cmocka_unit_test(test_parse_tree),
 		cmocka_unit_test(test_parse_refuses),
