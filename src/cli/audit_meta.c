@@ -231,9 +231,9 @@ static bool check_key(struct kura_service *svc, struct kura_pool *pool,
 	bool may_be_gone = false;
 	for (size_t i = 0; i < k->ncand; i++)
 		may_be_gone |= k->cand[i].version[0] == '\0';
-	enum kura_err rc = meta->ops->bucket_get(meta->priv, k->bucket, &b, &err);
+	enum kura_err rc = kura_meta_bucket_get(meta, k->bucket, &b, &err);
 	if (rc == KURA_OK)
-		rc = meta->ops->object_get(meta->priv, b.id, k->key, k->key_len, pool, &o, &err);
+		rc = kura_meta_object_get(meta, b.id, k->key, k->key_len, pool, &o, &err);
 	if (rc == KURA_ENOENT) {
 		if (may_be_gone)
 			return true;

@@ -166,7 +166,7 @@ bool cli_tenant(struct kura_service *svc, const struct cli *c, uint64_t *id)
 	struct kura_tenant t;
 	struct kura_error err = { 0 };
 	const char *name = c->tenant ? c->tenant : KURA_ROOT_TENANT;
-	enum kura_err rc = svc->meta->ops->tenant_get_by_name(svc->meta->priv, name, &t, &err);
+	enum kura_err rc = kura_meta_tenant_get_by_name(svc->meta, name, &t, &err);
 	if (rc == KURA_ENOENT) {
 		fprintf(stderr, "kura: no tenant '%s'\n", name);
 		return false;

@@ -378,7 +378,7 @@ static bool is_referenced(void *ctx, const uint8_t id[KURA_BLOB_ID_LEN])
 	struct kura_service *svc = ctx;
 	bool ref = true;	/* when in doubt, keep the blob */
 	struct kura_error e = { 0 };
-	if (svc->meta->ops->blob_referenced(svc->meta->priv, id, &ref, &e) != KURA_OK) {
+	if (kura_meta_blob_referenced(svc->meta, id, &ref, &e) != KURA_OK) {
 		kura_warn(NULL, "recovery: cannot check a staged blob: %s", e.msg);
 		return true;
 	}
@@ -396,7 +396,7 @@ enum kura_err kura_service_collect(struct kura_service *svc, size_t max,
 	while (total < max) {
 		size_t n = 0, done = 0;
 		size_t want = max - total < GC_BATCH ? max - total : GC_BATCH;
-		enum kura_err rc = svc->meta->ops->gc_next(svc->meta->priv, ids, want, &n, err);
+		enum kura_err rc = kura_meta_gc_next(svc->meta, ids, want, &n, err);
 		if (rc != KURA_OK)
 			return rc;
 		/* Remove the unpinned blobs, compacting their ids to the front;
@@ -404,7 +404,7 @@ enum kura_err kura_service_collect(struct kura_service *svc, size_t max,
 		for (size_t i = 0; i < n; i++) {
 			if (is_pinned(svc, ids[i]))
 				continue;
-			rc = svc->store->ops->remove(svc->store->priv, ids[i], err);
+			rc = kura_store_remove(svc->store, ids[i], err);
 			if (rc != KURA_OK)
 				return rc;
 			if (done != i)
@@ -412,9 +412,9 @@ enum kura_err kura_service_collect(struct kura_service *svc, size_t max,
 			done++;
 		}
 		if (done > 0) {
-			rc = svc->meta->ops->gc_done(svc->meta->priv,
-						     (const uint8_t (*)[KURA_BLOB_ID_LEN])ids,
-						     done, err);
+			rc = kura_meta_gc_done(svc->meta,
+					       (const uint8_t (*)[KURA_BLOB_ID_LEN])ids,
+					       done, err);
 			if (rc != KURA_OK)
 				return rc;
 		}
@@ -436,8 +436,8 @@ enum kura_err kura_service_recover(struct kura_service *svc,
 	enum kura_err rc = need_owner(svc, "recovery", err);
 	if (rc != KURA_OK)
 		return rc;
-	rc = svc->store->ops->recover(svc->store->priv, is_referenced, svc, &staged,
-				      err);
+	rc = kura_store_recover(svc->store, is_referenced, svc, &staged,
+				err);
 	if (rc != KURA_OK)
 		return rc;
 	rc = kura_service_collect(svc, SIZE_MAX, &collected, err);

@@ -89,7 +89,7 @@ void kms_check_generation(struct kura_kms *kms)
 {
 	uint64_t gen = 0;
 	struct kura_error err = { 0 };
-	if (kms->meta->ops->key_generation(kms->meta->priv, &gen, &err) != KURA_OK) {
+	if (kura_meta_key_generation(kms->meta, &gen, &err) != KURA_OK) {
 		kura_warn(NULL, "key watcher: %s", err.msg);
 		return;
 	}
@@ -195,8 +195,8 @@ enum kura_err kms_current_kek(struct kura_kms *kms, const struct kura_key *k,
 	size_t n = 0;
 	if (pool == NULL)
 		return kura_fail(err, KURA_ENOMEM, "key versions");
-	enum kura_err rc = kms->meta->ops->key_versions(kms->meta->priv, k->id, pool,
-							&vs, &n, err);
+	enum kura_err rc = kura_meta_key_versions(kms->meta, k->id, pool,
+						  &vs, &n, err);
 	if (rc == KURA_OK) {
 		rc = kura_fail(err, KURA_EINTEGRITY, "key '%s' has no version %u",
 			       k->name, k->current_version);
@@ -224,8 +224,8 @@ enum kura_err kms_new_bucket_key(struct kura_kms *kms, uint64_t tenant_id,
 	kura_bucket_key_aad(tenant_id, bucket_id, aad);
 	enum kura_err rc = kura_secret_random(KURA_AES256_KEY_LEN, &k, err);
 	if (rc == KURA_OK)
-		rc = kms->keys->ops->wrap(kms->keys->priv, kek_id, k, aad, sizeof(aad),
-					  bk->wrapped, &bk->wrapped_len, err);
+		rc = kura_keys_wrap(kms->keys, kek_id, k, aad, sizeof(aad),
+				    bk->wrapped, &bk->wrapped_len, err);
 	if (rc != KURA_OK) {
 		kura_secret_free(k);
 		return rc;
@@ -253,7 +253,7 @@ static enum kura_err create_bucket_key(struct kura_kms *kms,
 	char kek_id[KURA_KEK_ID_MAX];
 	struct kura_bucket_key bk = { 0 };
 	struct kura_secret *secret = NULL;
-	enum kura_err rc = kms->meta->ops->key_get(kms->meta->priv, key_id, &k, err);
+	enum kura_err rc = kura_meta_key_get(kms->meta, key_id, &k, err);
 	if (rc != KURA_OK)
 		return rc;
 	if (k.tenant_id != b->tenant_id)
@@ -267,7 +267,7 @@ static enum kura_err create_bucket_key(struct kura_kms *kms,
 		return rc;
 	bk.key_id = key_id;
 	bk.key_version = k.current_version;
-	rc = kms->meta->ops->bucket_key_insert(kms->meta->priv, &bk, err);
+	rc = kura_meta_bucket_key_insert(kms->meta, &bk, err);
 	if (rc != KURA_OK) {
 		kura_secret_free(secret);
 		return rc;
@@ -288,8 +288,8 @@ enum kura_err kura_kms_write_key(struct kura_kms *kms,
 	for (int attempt = 0; attempt < RETRIES; attempt++) {
 		struct kura_bucket_key bk;
 		struct kura_error e = { 0 };
-		enum kura_err rc = meta->ops->bucket_key_current(meta->priv, b->id, key_id,
-								 &bk, &e);
+		enum kura_err rc = kura_meta_bucket_key_current(meta, b->id, key_id,
+								&bk, &e);
 		if (rc == KURA_OK) {
 			rc = open_bucket_key(kms, &bk, key, err);
 			if (rc == KURA_OK)
@@ -316,7 +316,7 @@ enum kura_err kura_kms_read_key(struct kura_kms *kms, uint64_t bk_id,
 {
 	struct kura_bucket_key bk;
 	struct kura_error e = { 0 };
-	enum kura_err rc = kms->meta->ops->bucket_key_get(kms->meta->priv, bk_id, &bk, &e);
+	enum kura_err rc = kura_meta_bucket_key_get(kms->meta, bk_id, &bk, &e);
 	if (rc == KURA_ENOENT)
 		return kura_fail(err, KURA_EKEY_DESTROYED,
 				 "bucket key %llu no longer exists (its key was destroyed)",
@@ -335,8 +335,8 @@ static enum kura_err tenant_key(struct kura_kms *kms, uint64_t tenant_id,
 	struct kura_meta *meta = kms->meta;
 	for (int attempt = 0; attempt < RETRIES; attempt++) {
 		struct kura_error e = { 0 };
-		enum kura_err rc = meta->ops->key_get_by_name(meta->priv, tenant_id,
-							      KURA_TENANT_KEY_NAME, out, &e);
+		enum kura_err rc = kura_meta_key_get_by_name(meta, tenant_id,
+							     KURA_TENANT_KEY_NAME, out, &e);
 		if (rc != KURA_ENOENT) {
 			if (rc != KURA_OK)
 				kura_fail(err, rc, "%s", e.msg);
@@ -374,8 +374,8 @@ static enum kura_err bucket_with_tenant_key(struct kura_kms *kms,
 			b->key_id = k.id;
 			bk.key_id = k.id;
 			bk.key_version = k.current_version;
-			rc = kms->meta->ops->bucket_create(kms->meta->priv, b, NULL, NULL,
-							   &bk, &e);
+			rc = kura_meta_bucket_create(kms->meta, b, NULL, NULL,
+						     &bk, &e);
 		}
 		if (rc != KURA_ESTATE) {
 			if (rc != KURA_OK)
@@ -395,8 +395,8 @@ static enum kura_err destroy_orphan_key(struct kura_kms *kms, const struct kura_
 	char name[KURA_KEY_NAME_MAX];
 	struct kura_error e = { 0 };
 	snprintf(name, sizeof(name), "%s%s", KURA_BUCKET_KEY_PREFIX, b->name);
-	enum kura_err rc = kms->meta->ops->key_get_by_name(kms->meta->priv, b->tenant_id,
-							   name, &k, &e);
+	enum kura_err rc = kura_meta_key_get_by_name(kms->meta, b->tenant_id,
+						     name, &k, &e);
 	if (rc == KURA_ENOENT)
 		return KURA_OK;
 	if (rc != KURA_OK)
@@ -405,7 +405,7 @@ static enum kura_err destroy_orphan_key(struct kura_kms *kms, const struct kura_
 	 * bucket is visible now, the key is not an orphan but a concurrent
 	 * CreateBucket's, and ours will fail with EEXIST. */
 	struct kura_bucket b2;
-	if (kms->meta->ops->bucket_get(kms->meta->priv, b->name, &b2, NULL) != KURA_ENOENT)
+	if (kura_meta_bucket_get(kms->meta, b->name, &b2, NULL) != KURA_ENOENT)
 		return KURA_OK;
 	kura_warn(NULL, "destroying key '%s' left behind by an interrupted bucket "
 		  "deletion", name);
@@ -427,7 +427,7 @@ enum kura_err kura_kms_bucket_create(struct kura_kms *kms,
 	struct kura_bucket_key bk = { 0 };
 	char kek_id[KURA_KEK_ID_MAX], label[KURA_KEY_NAME_MAX + 16];
 	snprintf(label, sizeof(label), "kura bucket %s", b->name);
-	enum kura_err rc = keys->ops->kek_create(keys->priv, label, kek_id, err);
+	enum kura_err rc = kura_keys_kek_create(keys, label, kek_id, err);
 	if (rc != KURA_OK)
 		return rc;
 	snprintf(k.name, sizeof(k.name), "%s%s", KURA_BUCKET_KEY_PREFIX, b->name);
@@ -440,10 +440,10 @@ enum kura_err kura_kms_bucket_create(struct kura_kms *kms,
 	rc = kms_new_bucket_key(kms, b->tenant_id, b->id, kek_id, &bk, NULL, err);
 	if (rc == KURA_OK) {
 		bk.key_version = 1;
-		rc = kms->meta->ops->bucket_create(kms->meta->priv, b, &k, kek_id, &bk, err);
+		rc = kura_meta_bucket_create(kms->meta, b, &k, kek_id, &bk, err);
 	}
-	if (rc != KURA_OK && keys->ops->kek_destroy)
-		(void)keys->ops->kek_destroy(keys->priv, kek_id, NULL);
+	if (rc != KURA_OK)
+		(void)kura_keys_kek_destroy(keys, kek_id, NULL);
 	return rc;
 }
 
@@ -464,9 +464,9 @@ enum kura_err kms_create_key(struct kura_kms *kms, uint64_t tenant_id,
 			return kura_fail(err, KURA_EINVAL,
 					 "the %s key provider cannot import keys",
 					 keys->ops->name);
-		rc = keys->ops->kek_import(keys->priv, label, material, kek_id, err);
+		rc = kura_keys_kek_import(keys, label, material, kek_id, err);
 	} else {
-		rc = keys->ops->kek_create(keys->priv, label, kek_id, err);
+		rc = kura_keys_kek_create(keys, label, kek_id, err);
 	}
 	if (rc != KURA_OK)
 		return rc;
@@ -478,10 +478,9 @@ enum kura_err kms_create_key(struct kura_kms *kms, uint64_t tenant_id,
 	k.imported = material != NULL;
 	snprintf(k.provider, sizeof(k.provider), "%s", keys->ops->name);
 	k.created_ms = k.changed_ms = kura_now_ms();
-	rc = kms->meta->ops->key_create(kms->meta->priv, &k, kek_id, err);
+	rc = kura_meta_key_create(kms->meta, &k, kek_id, err);
 	if (rc != KURA_OK) {
-		if (keys->ops->kek_destroy)
-			(void)keys->ops->kek_destroy(keys->priv, kek_id, NULL);
+		(void)kura_keys_kek_destroy(keys, kek_id, NULL);
 		return rc;
 	}
 	*out = k;
@@ -519,13 +518,13 @@ enum kura_err kura_kms_key_rotate(struct kura_kms *kms, uint64_t key_id,
 	struct kura_keys *keys = kms->keys;
 	struct kura_key k;
 	char kek_id[KURA_KEK_ID_MAX], label[KURA_KEY_NAME_MAX + 32];
-	enum kura_err rc = meta->ops->key_get(meta->priv, key_id, &k, err);
+	enum kura_err rc = kura_meta_key_get(meta, key_id, &k, err);
 	if (rc != KURA_OK)
 		return rc;
 	if (k.state != KURA_KEY_ENABLED)
 		return state_error(k.name, k.id, k.state, err);
 	snprintf(label, sizeof(label), "kura %s v%u", k.name, k.current_version + 1);
-	rc = keys->ops->kek_create(keys->priv, label, kek_id, err);
+	rc = kura_keys_kek_create(keys, label, kek_id, err);
 	if (rc != KURA_OK)
 		return rc;
 	for (int attempt = 0; attempt < RETRIES; attempt++) {
@@ -537,9 +536,9 @@ enum kura_err kura_kms_key_rotate(struct kura_kms *kms, uint64_t key_id,
 			rc = kura_fail(err, KURA_ENOMEM, "rotation");
 			break;
 		}
-		rc = meta->ops->key_get(meta->priv, key_id, &k, &e);
+		rc = kura_meta_key_get(meta, key_id, &k, &e);
 		if (rc == KURA_OK)
-			rc = meta->ops->bucket_keys_of_key(meta->priv, key_id, pool, &cur, &n, &e);
+			rc = kura_meta_bucket_keys_of_key(meta, key_id, pool, &cur, &n, &e);
 		if (rc == KURA_OK && n > 0 &&
 		    (fresh = kura_palloc(pool, n * sizeof(*fresh))) == NULL)
 			rc = kura_fail(&e, KURA_ENOMEM, "rotation");
@@ -550,8 +549,8 @@ enum kura_err kura_kms_key_rotate(struct kura_kms *kms, uint64_t key_id,
 			fresh[i].key_version = k.current_version + 1;
 		}
 		if (rc == KURA_OK)
-			rc = meta->ops->key_rotate(meta->priv, key_id, k.current_version,
-						   kek_id, fresh, n, &e);
+			rc = kura_meta_key_rotate(meta, key_id, k.current_version,
+						  kek_id, fresh, n, &e);
 		kura_pool_free(pool);
 		if (rc == KURA_OK) {
 			*version = k.current_version + 1;
@@ -568,8 +567,7 @@ enum kura_err kura_kms_key_rotate(struct kura_kms *kms, uint64_t key_id,
 	}
 	if (rc == KURA_ESTATE)
 		kura_fail(err, KURA_EBUSY, "key '%s' keeps changing; rotate again", k.name);
-	if (keys->ops->kek_destroy)
-		(void)keys->ops->kek_destroy(keys->priv, kek_id, NULL);
+	(void)kura_keys_kek_destroy(keys, kek_id, NULL);
 	return rc == KURA_ESTATE ? KURA_EBUSY : rc;
 }
 
@@ -579,7 +577,7 @@ enum kura_err kura_kms_key_set_state(struct kura_kms *kms, uint64_t key_id,
 {
 	if (state != KURA_KEY_ENABLED && state != KURA_KEY_DISABLED)
 		return kura_fail(err, KURA_EINVAL, "use kura_kms_key_destroy to destroy");
-	enum kura_err rc = kms->meta->ops->key_set_state(kms->meta->priv, key_id, state, err);
+	enum kura_err rc = kura_meta_key_set_state(kms->meta, key_id, state, err);
 	kura_keycache_clear(kms->cache);
 	return rc;
 }
@@ -594,11 +592,11 @@ static enum kura_err destroy_version(struct kura_kms *kms, uint64_t key_id,
 		return kura_fail(err, KURA_EINVAL, "the %s key provider cannot destroy keys",
 				 keys->ops->name);
 	struct kura_error e = { 0 };
-	enum kura_err rc = keys->ops->kek_destroy(keys->priv, v->kek_id, &e);
+	enum kura_err rc = kura_keys_kek_destroy(keys, v->kek_id, &e);
 	if (rc != KURA_OK && rc != KURA_ENOENT)
 		return kura_fail(err, rc, "destroy KEK '%s': %s", v->kek_id, e.msg);
-	return kms->meta->ops->key_version_destroyed(kms->meta->priv, key_id, v->version,
-						     err);
+	return kura_meta_key_version_destroyed(kms->meta, key_id, v->version,
+					       err);
 }
 
 enum kura_err kura_kms_key_destroy(struct kura_kms *kms, uint64_t key_id,
@@ -614,8 +612,8 @@ enum kura_err kura_kms_key_destroy(struct kura_kms *kms, uint64_t key_id,
 		report->count = 0;
 	/* Stop serving first: nothing cached survives the destruction. */
 	kura_keycache_clear(kms->cache);
-	enum kura_err rc = kms->meta->ops->key_versions(kms->meta->priv, key_id, pool,
-							&vs, &n, err);
+	enum kura_err rc = kura_meta_key_versions(kms->meta, key_id, pool,
+						  &vs, &n, err);
 	for (size_t i = 0; rc == KURA_OK && i < n; i++) {
 		if (vs[i].state != KURA_KEYVER_DESTROYED)
 			rc = destroy_version(kms, key_id, &vs[i], err);
@@ -631,7 +629,7 @@ enum kura_err kura_kms_key_destroy(struct kura_kms *kms, uint64_t key_id,
 		}
 	}
 	if (rc == KURA_OK)
-		rc = kms->meta->ops->key_destroyed(kms->meta->priv, key_id, err);
+		rc = kura_meta_key_destroyed(kms->meta, key_id, err);
 	kura_keycache_clear(kms->cache);
 	kura_pool_free(pool);
 	return rc;
@@ -652,8 +650,8 @@ static enum kura_err rewrap_one(struct kura_kms *kms,
 	struct kura_rewrap *es = NULL;
 	size_t n = 0;
 	*moved = 0;
-	enum kura_err rc = meta->ops->bucket_key_current(meta->priv, old->bucket_id,
-							 old->key_id, &cur, err);
+	enum kura_err rc = kura_meta_bucket_key_current(meta, old->bucket_id,
+							old->key_id, &cur, err);
 	if (rc != KURA_OK)
 		return rc;
 	if ((pool = kura_pool_new(0)) == NULL)
@@ -662,7 +660,7 @@ static enum kura_err rewrap_one(struct kura_kms *kms,
 	if (rc == KURA_OK)
 		rc = open_bucket_key(kms, &cur, &kn, err);
 	if (rc == KURA_OK)
-		rc = meta->ops->rewrap_next(meta->priv, old->id, limit, pool, &es, &n, err);
+		rc = kura_meta_rewrap_next(meta, old->id, limit, pool, &es, &n, err);
 	for (size_t i = 0; rc == KURA_OK && i < n; i++) {
 		struct kura_binding b = { es[i].tenant_id, es[i].bucket_id, { 0 },
 					  es[i].part_no };
@@ -674,7 +672,7 @@ static enum kura_err rewrap_one(struct kura_kms *kms,
 		kura_secret_free(dek);
 	}
 	if (rc == KURA_OK && n > 0)
-		rc = meta->ops->rewrap_apply(meta->priv, old->id, cur.id, es, n, err);
+		rc = kura_meta_rewrap_apply(meta, old->id, cur.id, es, n, err);
 	if (rc == KURA_OK)
 		*moved = n;
 	kura_secret_free(ko);
@@ -691,7 +689,7 @@ static void retire_drained(struct kura_kms *kms, const struct kura_bucket_key *o
 	struct kura_error err = { 0 };
 	if (kura_now_ms() - old->retired_ms < kms->retired_grace_ms)
 		return;
-	enum kura_err rc = meta->ops->bucket_key_delete(meta->priv, old->id, &err);
+	enum kura_err rc = kura_meta_bucket_key_delete(meta, old->id, &err);
 	if (rc == KURA_EBUSY)
 		return;	/* a part arrived meanwhile: next round */
 	if (rc != KURA_OK) {
@@ -700,8 +698,8 @@ static void retire_drained(struct kura_kms *kms, const struct kura_bucket_key *o
 		return;
 	}
 	bool in_use = true;
-	rc = meta->ops->key_version_in_use(meta->priv, old->key_id, old->key_version,
-					   &in_use, &err);
+	rc = kura_meta_key_version_in_use(meta, old->key_id, old->key_version,
+					  &in_use, &err);
 	if (rc != KURA_OK || in_use)
 		return;
 	struct kura_key_version v = { .key_id = old->key_id, .version = old->key_version };
@@ -722,9 +720,9 @@ enum kura_err kura_kms_rewrap_step(struct kura_kms *kms, size_t limit,
 	size_t n = 0, total = 0;
 	if (pool == NULL)
 		return kura_fail(err, KURA_ENOMEM, "rewrap");
-	enum kura_err rc = kms->meta->ops->bucket_keys_retired(kms->meta->priv,
-							       REWRAP_BUCKET_KEYS, pool,
-							       &olds, &n, err);
+	enum kura_err rc = kura_meta_bucket_keys_retired(kms->meta,
+							 REWRAP_BUCKET_KEYS, pool,
+							 &olds, &n, err);
 	for (size_t i = 0; rc == KURA_OK && i < n && total < limit; i++) {
 		size_t moved = 0;
 		struct kura_error e = { 0 };

@@ -319,8 +319,8 @@ static enum kura_err unsealed(struct kura_seal_ctx *c, const char *what,
 	uint8_t v[8];
 	size_t n = 0;
 	if (c->meta != NULL &&
-	    c->meta->ops->setting_get(c->meta->priv, KURA_SEAL_PENDING, v, sizeof(v), &n,
-				      NULL) == KURA_OK)
+	    kura_meta_setting_get(c->meta, KURA_SEAL_PENDING, v, sizeof(v), &n,
+				  NULL) == KURA_OK)
 		return kura_fail(err, KURA_EBUSY, "%s is not sealed yet (upgrade running)",
 				 what);
 	return kura_fail(err, KURA_EINTEGRITY, "%s has no seal", what);
@@ -540,12 +540,12 @@ enum kura_err kura_seal_rotate(struct kura_kms *kms, struct kura_meta *meta,
 		return kura_fail(err, KURA_ENOMEM, "re-seal");
 	kura_seal_ctx_init(&oc, kms, meta);
 	kura_seal_ctx_init(&nc, kms, meta);
-	enum kura_err rc = meta->ops->seal_next(meta->priv, bucket_id, old_bk_id, limit,
-						pool, &b, err);
+	enum kura_err rc = kura_meta_seal_next(meta, bucket_id, old_bk_id, limit,
+					       pool, &b, err);
 	if (rc == KURA_OK && b.n_objects + b.n_uploads + b.n_parts == 0)
 		goto out;
 	if (rc == KURA_OK)
-		rc = meta->ops->bucket_get_id(meta->priv, bucket_id, &bucket, err);
+		rc = kura_meta_bucket_get_id(meta, bucket_id, &bucket, err);
 	if (rc == KURA_OK)
 		rc = key_for_read(&oc, old_bk_id, err);
 	if (rc == KURA_OK)
@@ -556,7 +556,7 @@ enum kura_err kura_seal_rotate(struct kura_kms *kms, struct kura_meta *meta,
 	if (rc == KURA_OK)
 		rc = reseal_batch(&oc, &nc, &bucket, &b, &broken, err);
 	if (rc == KURA_OK)
-		rc = meta->ops->seal_apply(meta->priv, old_bk_id, &b, &applied, err);
+		rc = kura_meta_seal_apply(meta, old_bk_id, &b, &applied, err);
 	if (rc == KURA_OK)
 		*moved = applied;
 	if (rc == KURA_OK && broken > 0)
@@ -578,7 +578,7 @@ static enum kura_err upgrade_bucket(struct kura_kms *kms, struct kura_meta *meta
 	struct kura_seal_ctx c;
 	struct kura_bucket bucket;
 	struct kura_error e = { 0 };
-	enum kura_err rc = meta->ops->bucket_get_id(meta->priv, bucket_id, &bucket, err);
+	enum kura_err rc = kura_meta_bucket_get_id(meta, bucket_id, &bucket, err);
 	*skipped = false;
 	if (rc != KURA_OK)
 		return rc;
@@ -603,13 +603,13 @@ static enum kura_err upgrade_bucket(struct kura_kms *kms, struct kura_meta *meta
 			rc = kura_fail(err, KURA_ENOMEM, "seal upgrade");
 			break;
 		}
-		rc = meta->ops->seal_next(meta->priv, bucket_id, 0, UPGRADE_BATCH, pool, &b,
-					  err);
+		rc = kura_meta_seal_next(meta, bucket_id, 0, UPGRADE_BATCH, pool, &b,
+					 err);
 		size_t n = b.n_objects + b.n_uploads + b.n_parts;
 		if (rc == KURA_OK && n > 0)
 			rc = reseal_batch(NULL, &c, &bucket, &b, &broken, err);
 		if (rc == KURA_OK && n > 0)
-			rc = meta->ops->seal_apply(meta->priv, 0, &b, &applied, err);
+			rc = kura_meta_seal_apply(meta, 0, &b, &applied, err);
 		if (rc == KURA_OK) {
 			r->objects += b.n_objects;
 			r->uploads += b.n_uploads;
@@ -633,8 +633,8 @@ enum kura_err kura_seal_upgrade(struct kura_kms *kms, struct kura_meta *meta,
 	uint8_t v[8];
 	size_t n = 0, vlen = 0;
 	memset(report, 0, sizeof(*report));
-	enum kura_err rc = meta->ops->setting_get(meta->priv, KURA_SEAL_PENDING, v, sizeof(v),
-						  &vlen, err);
+	enum kura_err rc = kura_meta_setting_get(meta, KURA_SEAL_PENDING, v, sizeof(v),
+						 &vlen, err);
 	if (rc == KURA_ENOENT) {
 		kura_error_clear(err);
 		report->done = true;
@@ -642,7 +642,7 @@ enum kura_err kura_seal_upgrade(struct kura_kms *kms, struct kura_meta *meta,
 	}
 	if (rc != KURA_OK)
 		return rc;
-	rc = meta->ops->seal_pending_buckets(meta->priv, ids, UPGRADE_BUCKETS, &n, err);
+	rc = kura_meta_seal_pending_buckets(meta, ids, UPGRADE_BUCKETS, &n, err);
 	for (size_t i = 0; rc == KURA_OK && i < n; i++) {
 		bool skipped = false;
 		rc = upgrade_bucket(kms, meta, ids[i], report, &skipped, err);
@@ -655,9 +655,9 @@ enum kura_err kura_seal_upgrade(struct kura_kms *kms, struct kura_meta *meta,
 	}
 	if (rc != KURA_OK || report->buckets_skipped > 0)
 		return rc;
-	rc = meta->ops->seal_pending_buckets(meta->priv, ids, 1, &n, err);
+	rc = kura_meta_seal_pending_buckets(meta, ids, 1, &n, err);
 	if (rc == KURA_OK && n == 0) {
-		rc = meta->ops->setting_delete(meta->priv, KURA_SEAL_PENDING, err);
+		rc = kura_meta_setting_delete(meta, KURA_SEAL_PENDING, err);
 		report->done = rc == KURA_OK;
 	}
 	return rc;

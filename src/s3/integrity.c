@@ -127,8 +127,8 @@ bool s3_load_object(struct s3_req *r, const struct kura_bucket *b, const char *k
 {
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_error err = { 0 };
-	enum kura_err rc = meta->ops->object_get(meta->priv, b->id, key, key_len, r->pool,
-						 o, &err);
+	enum kura_err rc = kura_meta_object_get(meta, b->id, key, key_len, r->pool,
+						o, &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchKey))
 		return false;
 	rc = kura_seal_object_open(&r->seal, b->tenant_id, *o, true, &err);

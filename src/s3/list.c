@@ -95,10 +95,10 @@ static enum kura_err run_listing(struct s3_req *r, const struct list_params *lp,
 		if (partial)
 			want = batch;
 		struct kura_object *es = NULL;
-		enum kura_err rc = meta->ops->object_list(meta->priv, r->bucket.id,
-							  lp->prefix.p, lp->prefix.len,
-							  after, after_len, want, r->pool,
-							  &es, &n, err);
+		enum kura_err rc = kura_meta_object_list(meta, r->bucket.id,
+							 lp->prefix.p, lp->prefix.len,
+							 after, after_len, want, r->pool,
+							 &es, &n, err);
 		if (rc != KURA_OK)
 			return rc;
 		bool rescan = false;
