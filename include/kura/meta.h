@@ -708,7 +708,7 @@ struct kura_meta_ops {
 	 * not), then the rows of its destroyed kura keys and their versions,
 	 * then the tenant.  Refused, changing nothing: KURA_ENOTEMPTY while it
 	 * owns a bucket (shred or delete them first: their data and keys are
-	 * the caller's business, daemon.h kura_daemon_shred); KURA_ESTATE
+	 * the caller's business, service.h kura_service_shred); KURA_ESTATE
 	 * while one of its kura keys is not destroyed (its KEK lives in the
 	 * provider: destroy it first, kms.h); KURA_ENOENT for no such tenant.
 	 * The id is never given to another tenant; the name may be.

@@ -22,11 +22,11 @@
 
 #include "kura/audit.h"
 #include "kura/auth.h"
-#include "kura/daemon.h"
 #include "kura/dirlock.h"
 #include "kura/fsutil.h"
 #include "kura/log.h"
 #include "kura/service.h"
+#include "service_int.h"
 #include "kura/banned.h"
 
 #define GC_BATCH 256
@@ -253,7 +253,7 @@ static enum kura_err open_audit(struct kura_service *svc, struct kura_error *err
 	};
 	enum kura_err rc = kura_audit_open(&opt, &svc->audit, err);
 	if (rc == KURA_OK)
-		rc = kura_daemon_audit_keys(svc->keys, svc->audit, err);
+		rc = service_audit_keys(svc->keys, svc->audit, err);
 	return rc;
 }
 

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "kura/cert.h"
-#include "kura/daemon.h"
+#include "kura/service.h"
 #include "kura/fsutil.h"
 #include "kura/log.h"
 #include "kura/timefmt.h"
@@ -180,9 +180,9 @@ static enum kura_err remove_blobs(struct kura_service *svc,
 	return KURA_OK;
 }
 
-enum kura_err kura_daemon_shred(struct kura_service *svc, const char *bucket,
-				char *cert_path, size_t cap,
-				struct kura_error *err)
+enum kura_err kura_service_shred(struct kura_service *svc, const char *bucket,
+				 char *cert_path, size_t cap,
+				 struct kura_error *err)
 {
 	struct kura_meta *meta = svc->meta;
 	struct kura_bucket b;
