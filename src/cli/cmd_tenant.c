@@ -23,18 +23,6 @@ static const char *state_name(enum kura_tenant_state s)
 	return s == KURA_TENANT_SUSPENDED ? "suspended" : "active";
 }
 
-bool cli_find_tenant(struct kura_service *svc, const char *name, struct kura_tenant *t)
-{
-	struct kura_error err = { 0 };
-	enum kura_err rc = kura_meta_tenant_get_by_name(svc->meta, name, t,
-							&err);
-	if (rc == KURA_ENOENT)
-		fprintf(stderr, "kura: no tenant '%s'\n", name);
-	else if (rc != KURA_OK)
-		fprintf(stderr, "kura: %s\n", err.msg);
-	return rc == KURA_OK;
-}
-
 static int add(struct kura_service *svc, const char *name)
 {
 	struct kura_error err = { 0 };
