@@ -5,10 +5,16 @@ header or a layer directory missing from the table, a cycle in the table, a
 private header included from another directory, a table that is gone — is
 reported with its file and line, and fails the check.
 
-Each test copies the parts of the tree the script reads (src, include,
-docs/ARCHITECTURE.md, the script) to a temporary directory, breaks one
-thing there and runs the script on the copy.  The binary is not needed."""
+Each of those tests copies the parts of the tree the script reads (src,
+include, docs/ARCHITECTURE.md, the script) to a temporary directory, breaks
+one thing there and runs the script on the copy.
 
+The last two look at what was built instead ($KURA_BIN's directory): which
+object file calls which (nm), so that the table holds for calls as well as
+includes, and no two files of src/ need each other."""
+
+import collections
+import os
 import re
 import shutil
 import subprocess
@@ -152,3 +158,98 @@ def test_a_missing_table_fails(tree):
     rc, out = check(tree)
     assert rc == 1, out
     assert "no layer table" in out, out
+
+
+# -- the built objects --------------------------------------------------------
+
+def layer_table():
+    """{layer: set of layers it may use (itself included)} from the doc."""
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    table = text.split("<!-- layer table: begin")[1].split("<!-- layer table: end")[0]
+    uses = {}
+    for line in table.splitlines():
+        cells = [c.strip().strip("`") for c in line.split("|")]
+        if len(cells) < 5 or cells[1] in ("layer", "") or set(cells[1]) == {"-"}:
+            continue
+        uses[cells[1]] = set(cells[3].replace(",", " ").split()) | {cells[1]}
+    return uses
+
+
+def object_calls():
+    """{object: {object: symbols}} over libkura.a and the kura command's
+    objects: who calls (or reads) what another file defines."""
+    build = (ROOT / os.environ.get("KURA_BIN", "build/kura")).parent
+    archive = build / "libkura.a"
+    objs = sorted((build / "kura.p").glob("*.o")) if (build / "kura.p").is_dir() else []
+    if not archive.exists() or not objs or shutil.which("nm") is None:
+        pytest.skip(f"no built objects next to $KURA_BIN ({build}) or no nm")
+    defs, undef = {}, collections.defaultdict(set)
+    out = subprocess.run(["nm", str(archive)] + [str(o) for o in objs],
+                         capture_output=True, text=True, check=True).stdout
+    member = None
+    for line in out.splitlines():
+        if line.endswith(".o:"):
+            member = Path(line[:-1]).name[:-len(".o")]     # src_s3_list.c
+            continue
+        parts = line.split()
+        if member is None or not member.startswith("src_"):
+            continue
+        if len(parts) == 3 and parts[1] in "TDBR":
+            defs[parts[2]] = member
+        elif len(parts) == 2 and parts[0] == "U":
+            undef[member].add(parts[1])
+    calls = collections.defaultdict(lambda: collections.defaultdict(set))
+    for member, syms in undef.items():
+        for sym in syms:
+            if sym in defs and defs[sym] != member:
+                calls[member][defs[sym]].add(sym)
+    return calls
+
+
+def layer(member):
+    return member.split("_")[1]           # src_<layer>_<file>.c
+
+
+def test_calls_follow_the_layer_table():
+    uses = layer_table()
+    wrong = []
+    for a, targets in object_calls().items():
+        for b, syms in targets.items():
+            if layer(b) not in uses.get(layer(a), set()):
+                wrong.append(f"{a} -> {b}: {sorted(syms)[:3]}")
+    assert not wrong, "calls against the layer table:\n" + "\n".join(sorted(wrong))
+
+
+def test_no_two_files_need_each_other():
+    calls = object_calls()
+    # Tarjan's strongly connected components over the call graph.
+    index, low, stack, on, cycles = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in calls.get(v, {}):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in list(calls):
+        if v not in index:
+            visit(v)
+    detail = [" <-> ".join(c) + ": " + "; ".join(
+        f"{a} calls {sorted(calls[a][b])[:2]} of {b}"
+        for a in c for b in calls[a] if b in c) for c in cycles]
+    assert not cycles, "files in a cycle:\n" + "\n".join(detail)
