@@ -143,7 +143,9 @@ enum kura_err kura_store_check_config(const struct kura_config *cfg,
  * use these, never store->ops->X(store->priv, ...): they are the one
  * place where calls are hooked (hook.h).  Writer and reader slots take the
  * store the handle came from.  publish is optional: without the slot it
- * is success (staging and final place are the same).
+ * is success (staging and final place are the same).  A hooked failure of
+ * writer_finish keeps the slot's promise: the writer is aborted (freed,
+ * its staged data removed).
  */
 enum kura_err kura_store_writer_open(struct kura_store *store,
 				     const uint8_t id[KURA_BLOB_ID_LEN],

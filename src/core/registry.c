@@ -28,13 +28,16 @@ enum kura_err kura_registry_find(const struct kura_registry *r,
 			return KURA_OK;
 		}
 	}
+	enum kura_err listed = KURA_OK;
 	kura_buf_init(&known, 512);
-	for (size_t i = 0; r->entry(i, &be); i++)
-		(void)kura_buf_addf(&known, "%s%s", i ? ", " : "", be.name);
+	for (size_t i = 0; listed == KURA_OK && r->entry(i, &be); i++)
+		listed = kura_buf_addf(&known, "%s%s", i ? ", " : "", be.name);
+	const char *list = known.data != NULL ? known.data : "none";
+	if (listed != KURA_OK)
+		list = "?";
 	enum kura_err rc = kura_fail(err, KURA_ECONFIG,
 				     "[%s] %s: unknown %s '%s' (known: %s)",
-				     r->section, r->key, r->what, name,
-				     known.data ? known.data : "none");
+				     r->section, r->key, r->what, name, list);
 	kura_buf_release(&known);
 	return rc;
 }
