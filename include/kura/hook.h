@@ -56,13 +56,13 @@ struct kura_hook {
  * The counters are updated atomically, so one plan may serve many threads.
  */
 struct kura_fault {
-	const char *slot;	/* the slot to fail; NULL: every hooked slot */
-	unsigned long skip;	/* let this many matching calls through */
-	unsigned long times;	/* then fail this many (0: every later one) */
-	enum kura_err code;	/* the code to fail with (KURA_OK: KURA_EIO) */
-	unsigned long calls;	/* out: matching calls seen */
-	unsigned long failed;	/* out: calls failed */
-	struct kura_hook hook;	/* set by kura_fault_init */
+	const char *slot;      /* the slot to fail; NULL: every hooked slot */
+	unsigned long skip;    /* let this many matching calls through */
+	unsigned long times;   /* then fail this many (0: every later one) */
+	enum kura_err code;    /* the code to fail with (KURA_OK: KURA_EIO) */
+	unsigned long calls;   /* out: matching calls seen */
+	unsigned long failed;  /* out: calls failed */
+	struct kura_hook hook; /* set by kura_fault_init */
 };
 
 /* Zero the counters and point f->hook at the plan. */

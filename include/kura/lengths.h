@@ -13,12 +13,12 @@
 #ifndef KURA_LENGTHS_H
 #define KURA_LENGTHS_H
 
-#define KURA_BLOB_ID_LEN 16	/* a blob's random id (store.h) */
-#define KURA_UID_LEN 16		/* an object version's uid (crypt.h) */
-#define KURA_DEK_LEN 32		/* a data key: AES-256 (crypt.h) */
+#define KURA_BLOB_ID_LEN 16 /* a blob's random id (store.h) */
+#define KURA_UID_LEN 16	    /* an object version's uid (crypt.h) */
+#define KURA_DEK_LEN 32	    /* a data key: AES-256 (crypt.h) */
 /* A DEK boxed under a bucket key: nonce (12) || ciphertext || tag (16). */
 #define KURA_WRAPPED_DEK_LEN (KURA_DEK_LEN + 28)
-#define KURA_KEK_ID_MAX 128	/* a provider's KEK id, NUL included (keys.h) */
-#define KURA_WRAPPED_MAX 512	/* largest wrapped key any provider returns */
+#define KURA_KEK_ID_MAX 128  /* a provider's KEK id, NUL included (keys.h) */
+#define KURA_WRAPPED_MAX 512 /* largest wrapped key any provider returns */
 
 #endif

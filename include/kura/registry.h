@@ -26,20 +26,20 @@
 
 /* What every ops struct begins with. */
 struct kura_backend {
-	const void *ops;	/* the implementation's const struct ..._ops */
-	const char *name;	/* as named in configuration */
+	const void *ops;  /* the implementation's const struct ..._ops */
+	const char *name; /* as named in configuration */
 	unsigned caps;
-	size_t priv_size;	/* zeroed bytes the core allocates */
+	size_t priv_size; /* zeroed bytes the core allocates */
 	enum kura_err (*open)(void *priv, const struct kura_config *cfg,
 			      const char *data_dir, struct kura_error *err);
-	void (*close)(void *priv);	/* may be NULL: nothing to release */
+	void (*close)(void *priv); /* may be NULL: nothing to release */
 };
 
 struct kura_registry {
-	const char *what;	/* "data store", for messages */
-	const char *section;	/* [section] key names the implementation */
+	const char *what;    /* "data store", for messages */
+	const char *section; /* [section] key names the implementation */
 	const char *key;
-	const char *fallback;	/* when cfg is NULL or the value empty */
+	const char *fallback; /* when cfg is NULL or the value empty */
 	/* Fill *out with the i-th compiled-in implementation; false past the
 	 * end of the table. */
 	bool (*entry)(size_t i, struct kura_backend *out);

@@ -33,7 +33,8 @@ bool cli_tenant(struct kura_service *svc, const struct cli *c, uint64_t *id)
 	struct kura_tenant t;
 	struct kura_error err = { 0 };
 	const char *name = c->tenant ? c->tenant : KURA_ROOT_TENANT;
-	enum kura_err rc = kura_meta_tenant_get_by_name(svc->meta, name, &t, &err);
+	enum kura_err rc =
+		kura_meta_tenant_get_by_name(svc->meta, name, &t, &err);
 	if (rc == KURA_ENOENT) {
 		fprintf(stderr, "kura: no tenant '%s'\n", name);
 		return false;
@@ -46,11 +47,12 @@ bool cli_tenant(struct kura_service *svc, const struct cli *c, uint64_t *id)
 	return true;
 }
 
-bool cli_find_tenant(struct kura_service *svc, const char *name, struct kura_tenant *t)
+bool cli_find_tenant(struct kura_service *svc, const char *name,
+		     struct kura_tenant *t)
 {
 	struct kura_error err = { 0 };
-	enum kura_err rc = kura_meta_tenant_get_by_name(svc->meta, name, t,
-							&err);
+	enum kura_err rc =
+		kura_meta_tenant_get_by_name(svc->meta, name, t, &err);
 	if (rc == KURA_ENOENT)
 		fprintf(stderr, "kura: no tenant '%s'\n", name);
 	else if (rc != KURA_OK)

@@ -16,8 +16,8 @@ enum kura_err kura_registry_find(const struct kura_registry *r,
 				 struct kura_backend *out,
 				 struct kura_error *err)
 {
-	const char *name = cfg != NULL ? kura_config_get(cfg, r->section, r->key)
-				       : NULL;
+	const char *name =
+		cfg != NULL ? kura_config_get(cfg, r->section, r->key) : NULL;
 	struct kura_backend be;
 	struct kura_buf known;
 	if (name == NULL || name[0] == '\0')
@@ -53,7 +53,8 @@ enum kura_err kura_registry_open(const struct kura_registry *r,
 		return rc;
 	void *p = calloc(1, found.priv_size ? found.priv_size : 1);
 	if (p == NULL)
-		return kura_fail(err, KURA_ENOMEM, "%s '%s'", r->what, found.name);
+		return kura_fail(err, KURA_ENOMEM, "%s '%s'", r->what,
+				 found.name);
 	rc = found.open(p, cfg, data_dir, err);
 	if (rc != KURA_OK) {
 		free(p);

@@ -28,7 +28,7 @@ static bool keys_entry(size_t i, struct kura_backend *out)
 	const struct kura_keys_ops *o = kura_keys_providers[i];
 	if (o == NULL)
 		return false;
-	*out = (struct kura_backend){ o, o->name, o->caps, o->priv_size,
+	*out = (struct kura_backend){ o,       o->name, o->caps, o->priv_size,
 				      o->open, o->close };
 	return true;
 }

@@ -23,7 +23,7 @@ static bool meta_entry(size_t i, struct kura_backend *out)
 	const struct kura_meta_ops *o = kura_metas[i];
 	if (o == NULL)
 		return false;
-	*out = (struct kura_backend){ o, o->name, o->caps, o->priv_size,
+	*out = (struct kura_backend){ o,       o->name, o->caps, o->priv_size,
 				      o->open, o->close };
 	return true;
 }
@@ -130,12 +130,10 @@ enum kura_err kura_meta_access_key_get(struct kura_meta *meta, const char *id,
 	return meta->ops->access_key_get(meta->priv, id, out, err);
 }
 
-enum kura_err kura_meta_bucket_create(struct kura_meta *meta,
-				      struct kura_bucket *b,
-				      struct kura_key *new_key,
-				      const char *new_kek_id,
-				      struct kura_bucket_key *bk,
-				      struct kura_error *err)
+enum kura_err
+kura_meta_bucket_create(struct kura_meta *meta, struct kura_bucket *b,
+			struct kura_key *new_key, const char *new_kek_id,
+			struct kura_bucket_key *bk, struct kura_error *err)
 {
 	KURA_HOOK_BEFORE(meta, "bucket_create", err);
 	return meta->ops->bucket_create(meta->priv, b, new_key, new_kek_id, bk,

@@ -12,10 +12,9 @@
 #include "s3_int.h"
 #include "kura/banned.h"
 
-static const char *const op_names[] = {
-	"-",
+static const char *const op_names[] = { "-",
 #define S3_OP_NAME_(name) #name,
-	S3_OP_TABLE(S3_OP_NAME_)
+					S3_OP_TABLE(S3_OP_NAME_)
 #undef S3_OP_NAME_
 };
 

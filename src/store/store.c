@@ -22,7 +22,7 @@ static bool store_entry(size_t i, struct kura_backend *out)
 	const struct kura_store_ops *o = kura_stores[i];
 	if (o == NULL)
 		return false;
-	*out = (struct kura_backend){ o, o->name, o->caps, o->priv_size,
+	*out = (struct kura_backend){ o,       o->name, o->caps, o->priv_size,
 				      o->open, o->close };
 	return true;
 }

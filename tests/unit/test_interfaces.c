@@ -94,13 +94,15 @@ static void test_registry_find_and_open(void **state)
 	/* No configuration, or an empty value: the fallback. */
 	assert_int_equal(kura_registry_find(&fakes, NULL, &be, &err), KURA_OK);
 	assert_string_equal(be.name, "good");
-	assert_int_equal(kura_config_set(cfg, "storage", "backend", "", NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "storage", "backend", "", NULL),
+			 KURA_OK);
 	assert_int_equal(kura_registry_find(&fakes, cfg, &be, &err), KURA_OK);
 	assert_string_equal(be.name, "good");
 
 	/* Opened with its zeroed state; closed once, freed. */
 	closes = 0;
-	assert_int_equal(kura_registry_open(&fakes, cfg, "/nowhere", &be, &priv, &err),
+	assert_int_equal(kura_registry_open(&fakes, cfg, "/nowhere", &be, &priv,
+					    &err),
 			 KURA_OK);
 	assert_non_null(priv);
 	kura_registry_close(be.close, priv);
@@ -111,18 +113,25 @@ static void test_registry_find_and_open(void **state)
 	/* A failed open leaves nothing (the sanitizer build checks leaks)
 	 * and writes no output. */
 	priv = NULL;
-	assert_int_equal(kura_config_set(cfg, "storage", "backend", "bad", NULL), KURA_OK);
-	assert_int_equal(kura_registry_open(&fakes, cfg, "/nowhere", &be, &priv, &err),
+	assert_int_equal(kura_config_set(cfg, "storage", "backend", "bad",
+					 NULL),
+			 KURA_OK);
+	assert_int_equal(kura_registry_open(&fakes, cfg, "/nowhere", &be, &priv,
+					    &err),
 			 KURA_EIO);
 	assert_null(priv);
 	assert_string_equal(err.msg, "bad does not open");
 
 	/* An unknown name: the setting, the name and the known ones. */
 	struct kura_error e2 = { 0 };
-	assert_int_equal(kura_config_set(cfg, "storage", "backend", "tape", NULL), KURA_OK);
-	assert_int_equal(kura_registry_find(&fakes, cfg, &be, &e2), KURA_ECONFIG);
-	assert_string_equal(e2.msg, "[storage] backend: unknown fake thing 'tape' "
-				    "(known: good, bad)");
+	assert_int_equal(kura_config_set(cfg, "storage", "backend", "tape",
+					 NULL),
+			 KURA_OK);
+	assert_int_equal(kura_registry_find(&fakes, cfg, &be, &e2),
+			 KURA_ECONFIG);
+	assert_string_equal(e2.msg,
+			    "[storage] backend: unknown fake thing 'tape' "
+			    "(known: good, bad)");
 	kura_config_free(cfg);
 }
 
@@ -136,24 +145,34 @@ static void test_registry_names(void **state)
 	assert_int_equal(kura_config_new(&cfg, NULL), KURA_OK);
 	assert_int_equal(kura_store_check_config(cfg, &err), KURA_OK);
 	assert_int_equal(kura_meta_check_config(cfg, &err), KURA_OK);
-	assert_int_equal(kura_keys_check_config(cfg, "/nowhere", &err), KURA_OK);
+	assert_int_equal(kura_keys_check_config(cfg, "/nowhere", &err),
+			 KURA_OK);
 
-	assert_int_equal(kura_config_set(cfg, "storage", "backend", "tape", NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "storage", "backend", "tape",
+					 NULL),
+			 KURA_OK);
 	assert_int_equal(kura_store_check_config(cfg, &err), KURA_ECONFIG);
-	assert_string_equal(err.msg, "[storage] backend: unknown data store 'tape' "
-				     "(known: fs)");
+	assert_string_equal(err.msg,
+			    "[storage] backend: unknown data store 'tape' "
+			    "(known: fs)");
 	struct kura_error e2 = { 0 };
-	assert_int_equal(kura_config_set(cfg, "meta", "driver", "dbm", NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "meta", "driver", "dbm", NULL),
+			 KURA_OK);
 	assert_int_equal(kura_meta_check_config(cfg, &e2), KURA_ECONFIG);
-	assert_string_equal(e2.msg, "[meta] driver: unknown metadata store 'dbm' "
-				    "(known: sqlite)");
+	assert_string_equal(e2.msg,
+			    "[meta] driver: unknown metadata store 'dbm' "
+			    "(known: sqlite)");
 	struct kura_meta *m = NULL;
 	struct kura_error e3 = { 0 };
-	assert_int_equal(kura_meta_open(cfg, "/nowhere", &m, &e3), KURA_ECONFIG);
+	assert_int_equal(kura_meta_open(cfg, "/nowhere", &m, &e3),
+			 KURA_ECONFIG);
 	assert_null(m);
 	struct kura_error e4 = { 0 };
-	assert_int_equal(kura_config_set(cfg, "keys", "provider", "rot13", NULL), KURA_OK);
-	assert_int_equal(kura_keys_check_config(cfg, "/nowhere", &e4), KURA_ECONFIG);
+	assert_int_equal(kura_config_set(cfg, "keys", "provider", "rot13",
+					 NULL),
+			 KURA_OK);
+	assert_int_equal(kura_keys_check_config(cfg, "/nowhere", &e4),
+			 KURA_ECONFIG);
 	assert_non_null(strstr(e4.msg, "[keys] provider: unknown key provider "
 				       "'rot13' (known: local"));
 	kura_config_free(cfg);
@@ -164,8 +183,9 @@ static void test_registry_names(void **state)
 static void test_fault_plan(void **state)
 {
 	(void)state;
-	struct kura_fault f = { .slot = "remove", .skip = 2, .times = 2,
-				.code = KURA_ENOSPC };
+	struct kura_fault f = {
+		.slot = "remove", .skip = 2, .times = 2, .code = KURA_ENOSPC
+	};
 	struct kura_error err = { 0 };
 	kura_fault_init(&f);
 	const struct kura_hook *h = &f.hook;
@@ -184,7 +204,8 @@ static void test_fault_plan(void **state)
 	struct kura_fault all = { 0 };
 	kura_fault_init(&all);
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(all.hook.before(all.hook.ctx, i ? "x" : "y", NULL),
+		assert_int_equal(all.hook.before(all.hook.ctx, i ? "x" : "y",
+						 NULL),
 				 KURA_EIO);
 	assert_int_equal(all.failed, 3);
 }
@@ -217,14 +238,17 @@ static void test_optional_slots(void **state)
 	struct kura_error err = { 0 };
 	char id[KURA_KEK_ID_MAX];
 	assert_int_equal(kura_keys_kek_destroy(&keys, "k", &err), KURA_EINVAL);
-	assert_string_equal(err.msg, "the stub key provider has no kek_destroy");
-	assert_int_equal(kura_keys_signer_create(&keys, "s", id, NULL), KURA_EINVAL);
+	assert_string_equal(err.msg,
+			    "the stub key provider has no kek_destroy");
+	assert_int_equal(kura_keys_signer_create(&keys, "s", id, NULL),
+			 KURA_EINVAL);
 
 	/* A hook runs first, even before an absent slot. */
 	struct kura_fault f = { .code = KURA_EKEY };
 	kura_fault_init(&f);
 	keys.hook = &f.hook;
-	assert_int_equal(kura_keys_kek_import(&keys, "k", NULL, id, NULL), KURA_EKEY);
+	assert_int_equal(kura_keys_kek_import(&keys, "k", NULL, id, NULL),
+			 KURA_EKEY);
 	assert_int_equal(f.calls, 1);
 }
 
@@ -244,12 +268,14 @@ static int setup(void **state)
 	snprintf(f->dir, sizeof(f->dir), "/tmp/kura-faults-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	assert_int_equal(kura_config_new(&f->cfg, NULL), KURA_OK);
-	assert_int_equal(kura_config_set(f->cfg, "server", "data_dir", f->dir, NULL),
+	assert_int_equal(kura_config_set(f->cfg, "server", "data_dir", f->dir,
+					 NULL),
 			 KURA_OK);
-	assert_int_equal(kura_config_set(f->cfg, "audit", "enabled", "false", NULL),
+	assert_int_equal(kura_config_set(f->cfg, "audit", "enabled", "false",
+					 NULL),
 			 KURA_OK);
-	if (kura_service_open(f->cfg, KURA_SERVICE_INIT | KURA_SERVICE_OWNER, &f->svc,
-			      &err) != KURA_OK)
+	if (kura_service_open(f->cfg, KURA_SERVICE_INIT | KURA_SERVICE_OWNER,
+			      &f->svc, &err) != KURA_OK)
 		fail_msg("service: %s", err.msg);
 	*state = f;
 	return 0;
@@ -298,7 +324,8 @@ static void put_blob(struct kura_store *st, const uint8_t *id)
 {
 	struct kura_store_writer *w = NULL;
 	assert_int_equal(kura_store_writer_open(st, id, &w, NULL), KURA_OK);
-	assert_int_equal(kura_store_writer_write(st, w, "blob", 4, NULL), KURA_OK);
+	assert_int_equal(kura_store_writer_write(st, w, "blob", 4, NULL),
+			 KURA_OK);
 	assert_int_equal(kura_store_writer_finish(st, w, NULL), KURA_OK);
 	assert_int_equal(kura_store_publish(st, id, NULL), KURA_OK);
 }
@@ -310,7 +337,9 @@ static void test_store_fails_nth_write(void **state)
 {
 	struct fixture *f = *state;
 	struct kura_store *st = f->svc->store;
-	struct kura_fault fault = { .slot = "writer_write", .skip = 2, .times = 1,
+	struct kura_fault fault = { .slot = "writer_write",
+				    .skip = 2,
+				    .times = 1,
 				    .code = KURA_ENOSPC };
 	struct kura_store_writer *w = NULL;
 	struct kura_error err = { 0 };
@@ -319,21 +348,26 @@ static void test_store_fails_nth_write(void **state)
 	st->hook = &fault.hook;
 	make_id(id, 1);
 	assert_int_equal(kura_store_writer_open(st, id, &w, NULL), KURA_OK);
-	assert_int_equal(kura_store_writer_write(st, w, "ab", 2, NULL), KURA_OK);
-	assert_int_equal(kura_store_writer_write(st, w, "cd", 2, NULL), KURA_OK);
+	assert_int_equal(kura_store_writer_write(st, w, "ab", 2, NULL),
+			 KURA_OK);
+	assert_int_equal(kura_store_writer_write(st, w, "cd", 2, NULL),
+			 KURA_OK);
 	assert_int_equal(staged_count(f), 1);
-	assert_int_equal(kura_store_writer_write(st, w, "ef", 2, &err), KURA_ENOSPC);
+	assert_int_equal(kura_store_writer_write(st, w, "ef", 2, &err),
+			 KURA_ENOSPC);
 	assert_string_equal(err.msg, "injected fault: writer_write call 3");
 	kura_store_writer_abort(st, w);
 	assert_int_equal(staged_count(f), 0);
 	assert_false(blob_exists(st, id));
 
-	struct kura_fault at_finish = { .slot = "writer_finish", .code = KURA_EIO };
+	struct kura_fault at_finish = { .slot = "writer_finish",
+					.code = KURA_EIO };
 	kura_fault_init(&at_finish);
 	st->hook = &at_finish.hook;
 	make_id(id, 2);
 	assert_int_equal(kura_store_writer_open(st, id, &w, NULL), KURA_OK);
-	assert_int_equal(kura_store_writer_write(st, w, "gh", 2, NULL), KURA_OK);
+	assert_int_equal(kura_store_writer_write(st, w, "gh", 2, NULL),
+			 KURA_OK);
 	assert_int_equal(kura_store_writer_finish(st, w, NULL), KURA_EIO);
 	assert_int_equal(staged_count(f), 0);
 	assert_false(blob_exists(st, id));
@@ -359,8 +393,13 @@ static void queue_garbage(struct fixture *f, uint8_t ids[3][KURA_BLOB_ID_LEN])
 	/* SSE-C parts need no bucket key. */
 	struct kura_part parts[3] = { 0 };
 	struct kura_object o = {
-		.bucket_id = b.id, .key = "k", .key_len = 1, .size = 12,
-		.mtime_ms = kura_now_ms(), .sse = KURA_SSE_C, .part_count = 3,
+		.bucket_id = b.id,
+		.key = "k",
+		.key_len = 1,
+		.size = 12,
+		.mtime_ms = kura_now_ms(),
+		.sse = KURA_SSE_C,
+		.part_count = 3,
 		.parts = parts,
 	};
 	memset(o.version_uid, 0xab, sizeof(o.version_uid));
@@ -374,13 +413,15 @@ static void queue_garbage(struct fixture *f, uint8_t ids[3][KURA_BLOB_ID_LEN])
 	}
 	if (kura_meta_object_put(svc->meta, &o, &err) != KURA_OK)
 		fail_msg("object: %s", err.msg);
-	assert_int_equal(kura_meta_object_delete(svc->meta, b.id, "k", 1, &err), KURA_OK);
+	assert_int_equal(kura_meta_object_delete(svc->meta, b.id, "k", 1, &err),
+			 KURA_OK);
 }
 
 static bool queued(struct kura_service *svc, const uint8_t *id)
 {
 	bool ref = false;
-	assert_int_equal(kura_meta_blob_referenced(svc->meta, id, &ref, NULL), KURA_OK);
+	assert_int_equal(kura_meta_blob_referenced(svc->meta, id, &ref, NULL),
+			 KURA_OK);
 	return ref;
 }
 
@@ -398,7 +439,8 @@ static void test_gc_when_a_removal_fails(void **state)
 	queue_garbage(f, ids);
 	kura_fault_init(&fault);
 	svc->store->hook = &fault.hook;
-	assert_int_equal(kura_service_collect(svc, SIZE_MAX, &removed, &err), KURA_EIO);
+	assert_int_equal(kura_service_collect(svc, SIZE_MAX, &removed, &err),
+			 KURA_EIO);
 	assert_string_equal(err.msg, "injected fault: remove call 2");
 	size_t left = 0;
 	for (int i = 0; i < 3; i++) {
@@ -408,7 +450,8 @@ static void test_gc_when_a_removal_fails(void **state)
 	assert_int_equal(left, 2);
 
 	svc->store->hook = NULL;
-	assert_int_equal(kura_service_collect(svc, SIZE_MAX, &removed, NULL), KURA_OK);
+	assert_int_equal(kura_service_collect(svc, SIZE_MAX, &removed, NULL),
+			 KURA_OK);
 	assert_int_equal(removed, 3);
 	for (int i = 0; i < 3; i++) {
 		assert_false(blob_exists(svc->store, ids[i]));
@@ -429,12 +472,14 @@ static void test_gc_when_the_commit_fails(void **state)
 	queue_garbage(f, ids);
 	kura_fault_init(&fault);
 	svc->meta->hook = &fault.hook;
-	assert_int_equal(kura_service_collect(svc, SIZE_MAX, &removed, NULL), KURA_EIO);
+	assert_int_equal(kura_service_collect(svc, SIZE_MAX, &removed, NULL),
+			 KURA_EIO);
 	for (int i = 0; i < 3; i++) {
 		assert_false(blob_exists(svc->store, ids[i]));
 		assert_true(queued(svc, ids[i]));
 	}
-	assert_int_equal(kura_service_collect(svc, SIZE_MAX, &removed, NULL), KURA_OK);
+	assert_int_equal(kura_service_collect(svc, SIZE_MAX, &removed, NULL),
+			 KURA_OK);
 	assert_int_equal(removed, 3);
 	assert_int_equal(fault.calls, 2);
 	for (int i = 0; i < 3; i++)
@@ -469,7 +514,8 @@ static void test_bucket_create_when_wrap_fails(void **state)
 	struct kura_error err = { 0 };
 	struct kura_tenant tn = { 0 };
 	snprintf(tn.name, sizeof(tn.name), "wrapless");
-	assert_int_equal(kura_meta_tenant_create(svc->meta, &tn, NULL), KURA_OK);
+	assert_int_equal(kura_meta_tenant_create(svc->meta, &tn, NULL),
+			 KURA_OK);
 	struct kura_bucket b = { .id = 0xb0b, .tenant_id = tn.id };
 	snprintf(b.name, sizeof(b.name), "wrapless");
 	snprintf(b.region, sizeof(b.region), "us-east-1");
@@ -479,7 +525,8 @@ static void test_bucket_create_when_wrap_fails(void **state)
 	assert_string_equal(err.msg, "provider unreachable");
 	assert_string_equal(t.log, "kek_create wrap kek_destroy");
 	struct kura_bucket got;
-	assert_int_equal(kura_meta_bucket_get(svc->meta, "wrapless", &got, NULL),
+	assert_int_equal(kura_meta_bucket_get(svc->meta, "wrapless", &got,
+					      NULL),
 			 KURA_ENOENT);
 }
 
@@ -490,14 +537,14 @@ int main(void)
 		cmocka_unit_test(test_registry_names),
 		cmocka_unit_test(test_fault_plan),
 		cmocka_unit_test(test_optional_slots),
-		cmocka_unit_test_setup_teardown(test_store_fails_nth_write, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_gc_when_a_removal_fails, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_gc_when_the_commit_fails, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_bucket_create_when_wrap_fails,
+		cmocka_unit_test_setup_teardown(test_store_fails_nth_write,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gc_when_a_removal_fails,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gc_when_the_commit_fails,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_bucket_create_when_wrap_fails, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
