@@ -17,7 +17,12 @@
 #      src/<layer>/ includes only headers of its layer and of the layers it
 #      uses, and so do those headers (followed through include/kura); a
 #      header includes only what its own layer may; a private header
-#      ("s3_int.h") is included only from its own directory.
+#      ("s3_int.h") is included only from its own directory;
+#   6. the slots of the store, metadata and key-provider interfaces are
+#      called only through their wrappers (kura_store_remove(store, ...),
+#      not store->ops->remove(store->priv, ...)): no "ops->slot(" in src/,
+#      fuzz/ or bench/ outside the three files that define the wrappers,
+#      src/store/store.c, src/meta/meta.c and src/keys/keys.c.
 #
 # Layout is .clang-format's business and is not policed here.
 # Prints one "path:line: problem" per offence and exits 1 if there is any.
@@ -256,6 +261,19 @@ END {
 	}
 	exit failed
 }' || status=1
+
+# Rule 6: interface calls go through the wrappers.
+for f in $(list '*.[ch]' src fuzz bench); do
+	case "$f" in
+	src/store/store.c | src/meta/meta.c | src/keys/keys.c) continue ;;
+	esac
+	if grep -n 'ops->[a-z_][a-z_0-9]* *(' "$f" >/dev/null; then
+		grep -n 'ops->[a-z_][a-z_0-9]* *(' "$f" | while IFS=: read -r line _; do
+			echo "$f:$line: a slot called directly (call its wrapper: store.h, meta.h, keys.h)"
+		done
+		status=1
+	fi
+done
 
 if [ "$status" -ne 0 ]; then
 	echo "check-source: FAILED (rules at the top of scripts/check-source.sh)"

@@ -24,6 +24,7 @@
 #include "kura/audit.h"
 #include "kura/crypt.h"
 #include "kura/keys.h"
+#include "kura/registry.h"
 #include "service_int.h"
 #include "kura/banned.h"
 
@@ -102,8 +103,7 @@ static enum kura_err settle(enum kura_err outcome, enum kura_err recorded,
 static void audited_close(void *priv)
 {
 	struct audited *a = priv;
-	a->inner.ops->close(a->inner.priv);
-	free(a->inner.priv);
+	kura_registry_close(a->inner.ops->close, a->inner.priv);
 }
 
 static enum kura_err audited_kek_create(void *priv, const char *label,

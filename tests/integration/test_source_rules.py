@@ -1,9 +1,10 @@
-"""The layer rule of scripts/check-source.sh (rule 5): the table in
+"""The layer rules of scripts/check-source.sh (rules 5 and 6): the table in
 docs/ARCHITECTURE.md is read by the script, and each way of breaking it —
 an include that points up, a header that smuggles another layer in, a
 header or a layer directory missing from the table, a cycle in the table, a
-private header included from another directory, a table that is gone — is
-reported with its file and line, and fails the check.
+private header included from another directory, a table that is gone, an
+interface slot called without its wrapper — is reported with its file and
+line, and fails the check.
 
 Each of those tests copies the parts of the tree the script reads (src,
 include, docs/ARCHITECTURE.md, the script) to a temporary directory, breaks
@@ -158,6 +159,21 @@ def test_a_missing_table_fails(tree):
     rc, out = check(tree)
     assert rc == 1, out
     assert "no layer table" in out, out
+
+
+def test_a_slot_called_directly_fails(tree):
+    # Rule 6: interface slots are called through their wrappers.
+    f = tree / "src" / "s3" / "object_delete.c"
+    text = f.read_text()
+    call = "kura_meta_object_delete(svc->meta, "
+    assert call in text
+    f.write_text(text.replace(call, "svc->meta->ops->object_delete(svc->meta->priv, ", 1))
+    line = text[:text.index(call)].count("\n") + 1
+    rc, out = check(tree)
+    assert rc == 1, out
+    assert f"src/s3/object_delete.c:{line}: a slot called directly" in out, out
+    # The files that define the wrappers call the slots, of course.
+    assert "src/meta/meta.c" not in out, out
 
 
 # -- the built objects --------------------------------------------------------
