@@ -158,10 +158,10 @@ static void exercise(struct kura_keys *k, const char *id)
 	size_t wlen = 0;
 	if (plain == NULL)
 		abort();
-	if (k->ops->wrap(k->priv, id, plain, aad, sizeof(aad), wrapped, &wlen,
-			 &err) == KURA_OK) {
-		if (k->ops->unwrap(k->priv, id, wrapped, wlen, aad, sizeof(aad),
-				   &back, &err) != KURA_OK ||
+	if (kura_keys_wrap(k, id, plain, aad, sizeof(aad), wrapped, &wlen,
+			   &err) == KURA_OK) {
+		if (kura_keys_unwrap(k, id, wrapped, wlen, aad, sizeof(aad),
+				     &back, &err) != KURA_OK ||
 		    back->len != sizeof(dek) || memcmp(back->data, dek, sizeof(dek)) != 0)
 			abort();
 		kura_secret_free(back);
@@ -198,7 +198,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	first_id((const uint8_t *)file.data, file.len, id);
 	if (!(data[0] & 1))
 		exercise(k, id);
-	if (k->ops->kek_create(k->priv, "fuzz", id, &err) != KURA_OK) {
+	if (kura_keys_kek_create(k, "fuzz", id, &err) != KURA_OK) {
 		/* A full keystore may refuse; anything else is a bug. */
 		if (err.code != KURA_ETOOBIG && err.code != KURA_EINVAL)
 			abort();

@@ -26,15 +26,12 @@
 #include "kura/buf.h"
 #include "kura/err.h"
 #include "kura/keys.h"
+#include "kura/lengths.h"
 #include "kura/secret.h"
-#include "kura/store.h"
 
-#define KURA_DEK_LEN 32
-#define KURA_UID_LEN 16
 #define KURA_SEG_TAG_LEN 16
 #define KURA_SEG_NONCE_LEN 12
 #define KURA_BLOB_HEADER_LEN 32
-#define KURA_WRAPPED_DEK_LEN (KURA_DEK_LEN + 28)	/* box overhead */
 #define KURA_SEG_SIZE_MIN (4u * 1024)
 #define KURA_SEG_SIZE_MAX (16u * 1024 * 1024)
 #define KURA_SEG_SIZE_DEFAULT (256u * 1024)

@@ -24,22 +24,6 @@
 enum kura_err kura_daemon_bootstrap(struct kura_service *svc,
 				    struct kura_error *err);
 
-/*
- * Crypto-shred bucket: destroy its key in the provider, delete it with
- * every object and blob, and write a signed deletion certificate to
- * DATA_DIR/certificates/; cert_path receives the file's path.
- */
-enum kura_err kura_daemon_shred(struct kura_service *svc, const char *bucket,
-				char *cert_path, size_t cap,
-				struct kura_error *err);
-
-/* Make an opened key provider record every KEK operation (create, import,
- * wrap, unwrap, destroy) in audit, in place: holders of keys see the
- * audited provider (audit_keys.c). */
-enum kura_err kura_daemon_audit_keys(struct kura_keys *keys,
-				     struct kura_audit *audit,
-				     struct kura_error *err);
-
 /* The server's audit entries (server_audit.c): server.start with the
  * effective configuration followed by a checkpoint (an error means the
  * server must not start); a checkpoint (errors are logged); server.stop

@@ -24,10 +24,9 @@
 
 #include "kura/config.h"
 #include "kura/err.h"
+#include "kura/hook.h"
+#include "kura/lengths.h"
 #include "kura/secret.h"
-
-#define KURA_KEK_ID_MAX 128
-#define KURA_WRAPPED_MAX 512	/* largest wrapped key any provider returns */
 
 enum kura_keys_cap {
 	KURA_KEYS_CAP_HARDWARE = 1u << 0,	/* KEKs never in host memory */
@@ -132,6 +131,7 @@ struct kura_keys_ops {
 struct kura_keys {
 	const struct kura_keys_ops *ops;
 	void *priv;
+	const struct kura_hook *hook;	/* NULL; tests and tracing (hook.h) */
 };
 
 /* Implementations compiled in. */
@@ -157,5 +157,43 @@ enum kura_err kura_keys_check_config(const struct kura_config *cfg,
 
 /* Close and free.  NULL is a no-op. */
 void kura_keys_close(struct kura_keys *keys);
+
+/*
+ * Calls through the interface, one per slot: kura_keys_X(keys, ...) is
+ * slot X with the same arguments and the same contract (above).  Callers
+ * use these, never keys->ops->X(keys->priv, ...): they are the one place
+ * where calls are hooked (hook.h).  An optional slot the provider lacks
+ * fails with KURA_EINVAL naming the provider; callers that must tell the
+ * user why check the slot or caps first.
+ */
+enum kura_err kura_keys_kek_create(struct kura_keys *keys, const char *label,
+				   char id_out[KURA_KEK_ID_MAX],
+				   struct kura_error *err);
+enum kura_err kura_keys_wrap(struct kura_keys *keys, const char *kek_id,
+			     const struct kura_secret *plain,
+			     const uint8_t *aad, size_t aad_len,
+			     uint8_t out[KURA_WRAPPED_MAX], size_t *out_len,
+			     struct kura_error *err);
+enum kura_err kura_keys_unwrap(struct kura_keys *keys, const char *kek_id,
+			       const uint8_t *in, size_t in_len,
+			       const uint8_t *aad, size_t aad_len,
+			       struct kura_secret **out,
+			       struct kura_error *err);
+enum kura_err kura_keys_kek_destroy(struct kura_keys *keys, const char *kek_id,
+				    struct kura_error *err);
+enum kura_err kura_keys_kek_import(struct kura_keys *keys, const char *label,
+				   const struct kura_secret *key,
+				   char id_out[KURA_KEK_ID_MAX],
+				   struct kura_error *err);
+enum kura_err kura_keys_signer_create(struct kura_keys *keys, const char *label,
+				      char id_out[KURA_KEK_ID_MAX],
+				      struct kura_error *err);
+enum kura_err kura_keys_sign(struct kura_keys *keys, const char *key_id,
+			     const uint8_t digest[32],
+			     uint8_t sig[KURA_SIGNATURE_MAX], size_t *sig_len,
+			     struct kura_error *err);
+enum kura_err kura_keys_public_key(struct kura_keys *keys, const char *key_id,
+				   uint8_t der[KURA_PUBKEY_MAX],
+				   size_t *der_len, struct kura_error *err);
 
 #endif

@@ -25,11 +25,10 @@
 #include <stdint.h>
 
 #include "kura/config.h"
-#include "kura/crypt.h"
 #include "kura/err.h"
-#include "kura/keys.h"
+#include "kura/hook.h"
+#include "kura/lengths.h"
 #include "kura/pool.h"
-#include "kura/store.h"
 
 #define KURA_TENANT_NAME_MAX 64		/* including NUL */
 #define KURA_ACCESS_KEY_ID_MAX 129	/* including NUL */
@@ -766,7 +765,7 @@ struct kura_meta_ops {
 	 * not), then the rows of its destroyed kura keys and their versions,
 	 * then the tenant.  Refused, changing nothing: KURA_ENOTEMPTY while it
 	 * owns a bucket (shred or delete them first: their data and keys are
-	 * the caller's business, daemon.h kura_daemon_shred); KURA_ESTATE
+	 * the caller's business, service.h kura_service_shred); KURA_ESTATE
 	 * while one of its kura keys is not destroyed (its KEK lives in the
 	 * provider: destroy it first, kms.h); KURA_ENOENT for no such tenant.
 	 * The id is never given to another tenant; the name may be.
@@ -799,6 +798,7 @@ struct kura_meta_ops {
 struct kura_meta {
 	const struct kura_meta_ops *ops;
 	void *priv;
+	const struct kura_hook *hook;	/* NULL; tests and tracing (hook.h) */
 };
 
 extern const struct kura_meta_ops kura_meta_sqlite;
@@ -813,5 +813,270 @@ enum kura_err kura_meta_open(const struct kura_config *cfg,
 
 /* Close and free.  NULL is a no-op. */
 void kura_meta_close(struct kura_meta *meta);
+
+/* Check [meta] driver names a compiled-in metadata store; opens nothing.
+ * KURA_ECONFIG naming the known ones. */
+enum kura_err kura_meta_check_config(const struct kura_config *cfg,
+				     struct kura_error *err);
+
+/*
+ * Calls through the interface, one per slot: kura_meta_X(meta, ...) is
+ * slot X with the same arguments and the same contract (above).  Callers
+ * use these, never meta->ops->X(meta->priv, ...): they are the one place
+ * where calls are hooked (hook.h).
+ */
+
+/* row MACs */
+enum kura_err kura_meta_set_row_key(struct kura_meta *meta,
+				    const uint8_t key[KURA_ROW_KEY_LEN],
+				    struct kura_error *err);
+enum kura_err kura_meta_row_mac_upgrade(struct kura_meta *meta, size_t *rows,
+					struct kura_error *err);
+
+/* settings: small named values (system key, init markers) */
+enum kura_err kura_meta_setting_get(struct kura_meta *meta, const char *name,
+				    uint8_t *val, size_t cap, size_t *len,
+				    struct kura_error *err);
+enum kura_err kura_meta_setting_insert(struct kura_meta *meta, const char *name,
+				       const uint8_t *val, size_t len,
+				       struct kura_error *err);
+enum kura_err kura_meta_setting_delete(struct kura_meta *meta, const char *name,
+				       struct kura_error *err);
+
+/* tenants and access keys */
+enum kura_err kura_meta_tenant_create(struct kura_meta *meta,
+				      struct kura_tenant *t,
+				      struct kura_error *err);
+enum kura_err kura_meta_tenant_get(struct kura_meta *meta, uint64_t id,
+				   struct kura_tenant *out,
+				   struct kura_error *err);
+enum kura_err kura_meta_tenant_get_by_name(struct kura_meta *meta,
+					   const char *name,
+					   struct kura_tenant *out,
+					   struct kura_error *err);
+enum kura_err kura_meta_access_key_create(struct kura_meta *meta,
+					  const struct kura_access_key *k,
+					  struct kura_error *err);
+enum kura_err kura_meta_access_key_get(struct kura_meta *meta, const char *id,
+				       struct kura_access_key *out,
+				       struct kura_error *err);
+
+/* buckets */
+enum kura_err kura_meta_bucket_create(struct kura_meta *meta,
+				      struct kura_bucket *b,
+				      struct kura_key *new_key,
+				      const char *new_kek_id,
+				      struct kura_bucket_key *bk,
+				      struct kura_error *err);
+enum kura_err kura_meta_bucket_get(struct kura_meta *meta, const char *name,
+				   struct kura_bucket *out,
+				   struct kura_error *err);
+enum kura_err kura_meta_bucket_list(struct kura_meta *meta, uint64_t tenant_id,
+				    struct kura_pool *pool,
+				    struct kura_bucket **out, size_t *count,
+				    struct kura_error *err);
+enum kura_err kura_meta_bucket_delete(struct kura_meta *meta,
+				      uint64_t bucket_id,
+				      struct kura_error *err);
+enum kura_err kura_meta_bucket_set_encryption(struct kura_meta *meta,
+					      uint64_t bucket_id,
+					      enum kura_sse sse,
+					      uint64_t kms_key_id,
+					      struct kura_error *err);
+enum kura_err kura_meta_bucket_purge(struct kura_meta *meta, uint64_t bucket_id,
+				     struct kura_error *err);
+enum kura_err kura_meta_bucket_blobs(
+	struct kura_meta *meta, uint64_t bucket_id,
+	enum kura_err (*fn)(void *ctx, const uint8_t id[KURA_BLOB_ID_LEN],
+			    uint64_t size),
+	void *ctx, struct kura_error *err);
+
+/* keys */
+enum kura_err kura_meta_key_create(struct kura_meta *meta, struct kura_key *k,
+				   const char *kek_id, struct kura_error *err);
+enum kura_err kura_meta_key_get(struct kura_meta *meta, uint64_t key_id,
+				struct kura_key *out, struct kura_error *err);
+enum kura_err kura_meta_key_get_by_name(struct kura_meta *meta,
+					uint64_t tenant_id, const char *name,
+					struct kura_key *out,
+					struct kura_error *err);
+enum kura_err kura_meta_key_list(struct kura_meta *meta, uint64_t tenant_id,
+				 struct kura_pool *pool, struct kura_key **out,
+				 size_t *count, struct kura_error *err);
+enum kura_err kura_meta_key_versions(struct kura_meta *meta, uint64_t key_id,
+				     struct kura_pool *pool,
+				     struct kura_key_version **out,
+				     size_t *count, struct kura_error *err);
+enum kura_err kura_meta_key_set_state(struct kura_meta *meta, uint64_t key_id,
+				      enum kura_key_state state,
+				      struct kura_error *err);
+enum kura_err kura_meta_key_rotate(struct kura_meta *meta, uint64_t key_id,
+				   uint32_t expected_version,
+				   const char *kek_id,
+				   struct kura_bucket_key *new_bks, size_t n,
+				   struct kura_error *err);
+enum kura_err kura_meta_key_version_in_use(struct kura_meta *meta,
+					   uint64_t key_id, uint32_t version,
+					   bool *in_use,
+					   struct kura_error *err);
+enum kura_err kura_meta_key_version_destroyed(struct kura_meta *meta,
+					      uint64_t key_id, uint32_t version,
+					      struct kura_error *err);
+enum kura_err kura_meta_key_destroyed(struct kura_meta *meta, uint64_t key_id,
+				      struct kura_error *err);
+enum kura_err kura_meta_key_generation(struct kura_meta *meta, uint64_t *gen,
+				       struct kura_error *err);
+enum kura_err kura_meta_bucket_key_current(struct kura_meta *meta,
+					   uint64_t bucket_id, uint64_t key_id,
+					   struct kura_bucket_key *out,
+					   struct kura_error *err);
+enum kura_err kura_meta_bucket_key_get(struct kura_meta *meta, uint64_t bk_id,
+				       struct kura_bucket_key *out,
+				       struct kura_error *err);
+enum kura_err kura_meta_bucket_key_insert(struct kura_meta *meta,
+					  struct kura_bucket_key *bk,
+					  struct kura_error *err);
+enum kura_err kura_meta_bucket_key_ids(struct kura_meta *meta,
+				       uint64_t bucket_id,
+				       struct kura_pool *pool, uint64_t **out,
+				       size_t *count, struct kura_error *err);
+enum kura_err kura_meta_bucket_keys_of_key(
+	struct kura_meta *meta, uint64_t key_id, struct kura_pool *pool,
+	struct kura_bucket_key **out, size_t *count, struct kura_error *err);
+enum kura_err kura_meta_bucket_keys_retired(
+	struct kura_meta *meta, size_t limit, struct kura_pool *pool,
+	struct kura_bucket_key **out, size_t *count, struct kura_error *err);
+enum kura_err kura_meta_rewrap_next(struct kura_meta *meta, uint64_t bk_id,
+				    size_t limit, struct kura_pool *pool,
+				    struct kura_rewrap **out, size_t *count,
+				    struct kura_error *err);
+enum kura_err kura_meta_rewrap_apply(struct kura_meta *meta, uint64_t old_bk_id,
+				     uint64_t new_bk_id,
+				     const struct kura_rewrap *entries,
+				     size_t count, struct kura_error *err);
+enum kura_err kura_meta_bucket_key_delete(struct kura_meta *meta,
+					  uint64_t bk_id,
+					  struct kura_error *err);
+
+/* objects */
+enum kura_err kura_meta_object_put(struct kura_meta *meta,
+				   const struct kura_object *obj,
+				   struct kura_error *err);
+enum kura_err kura_meta_object_get(struct kura_meta *meta, uint64_t bucket_id,
+				   const char *key, size_t key_len,
+				   struct kura_pool *pool,
+				   struct kura_object **out,
+				   struct kura_error *err);
+enum kura_err kura_meta_object_delete(struct kura_meta *meta,
+				      uint64_t bucket_id, const char *key,
+				      size_t key_len, struct kura_error *err);
+enum kura_err kura_meta_object_list(struct kura_meta *meta, uint64_t bucket_id,
+				    const char *prefix, size_t prefix_len,
+				    const char *after, size_t after_len,
+				    size_t limit, struct kura_pool *pool,
+				    struct kura_object **out, size_t *count,
+				    struct kura_error *err);
+enum kura_err kura_meta_object_set_tags(
+	struct kura_meta *meta, uint64_t bucket_id, const char *key,
+	size_t key_len, const uint8_t version_uid[KURA_UID_LEN],
+	const uint8_t *old_seal, size_t old_len, const char *tags_json,
+	const uint8_t *seal, size_t seal_len, uint64_t seal_bk_id,
+	struct kura_error *err);
+
+/* multipart uploads */
+enum kura_err kura_meta_upload_create(struct kura_meta *meta,
+				      const struct kura_upload *u,
+				      struct kura_error *err);
+enum kura_err kura_meta_upload_get(struct kura_meta *meta, uint64_t bucket_id,
+				   const char *upload_id,
+				   struct kura_pool *pool,
+				   struct kura_upload **out,
+				   struct kura_error *err);
+enum kura_err kura_meta_upload_put_part(struct kura_meta *meta,
+					uint64_t bucket_id,
+					const char *upload_id,
+					const struct kura_part *p,
+					struct kura_error *err);
+enum kura_err kura_meta_upload_list_parts(struct kura_meta *meta,
+					  uint64_t bucket_id,
+					  const char *upload_id, uint32_t after,
+					  size_t limit, struct kura_pool *pool,
+					  struct kura_part **out, size_t *count,
+					  struct kura_error *err);
+enum kura_err kura_meta_upload_complete(struct kura_meta *meta,
+					const char *upload_id,
+					const struct kura_object *obj,
+					struct kura_error *err);
+enum kura_err kura_meta_upload_abort(struct kura_meta *meta, uint64_t bucket_id,
+				     const char *upload_id,
+				     struct kura_error *err);
+enum kura_err kura_meta_upload_list(struct kura_meta *meta, uint64_t bucket_id,
+				    const char *prefix, size_t prefix_len,
+				    const char *key_marker, size_t km_len,
+				    const char *id_marker, size_t limit,
+				    struct kura_pool *pool,
+				    struct kura_upload **out, size_t *count,
+				    struct kura_error *err);
+enum kura_err kura_meta_upload_expired(struct kura_meta *meta,
+				       int64_t before_ms, size_t limit,
+				       struct kura_pool *pool,
+				       struct kura_upload **out, size_t *count,
+				       struct kura_error *err);
+
+/* metadata seals */
+enum kura_err kura_meta_bucket_get_id(struct kura_meta *meta, uint64_t id,
+				      struct kura_bucket *out,
+				      struct kura_error *err);
+enum kura_err kura_meta_seal_pending_buckets(struct kura_meta *meta,
+					     const uint64_t *after,
+					     uint64_t *ids, size_t max,
+					     size_t *count,
+					     struct kura_error *err);
+enum kura_err kura_meta_seal_next(struct kura_meta *meta, uint64_t bucket_id,
+				  uint64_t bk_id, size_t limit,
+				  struct kura_pool *pool,
+				  struct kura_seal_batch *out,
+				  struct kura_error *err);
+enum kura_err kura_meta_seal_apply(struct kura_meta *meta,
+				   const struct kura_seal_batch *batch,
+				   const struct kura_new_seal *objects,
+				   const struct kura_new_seal *uploads,
+				   const struct kura_new_seal *parts,
+				   size_t *applied, struct kura_error *err);
+
+/* blob garbage collection and recovery */
+enum kura_err kura_meta_gc_next(struct kura_meta *meta,
+				uint8_t (*ids)[KURA_BLOB_ID_LEN], size_t max,
+				size_t *count, struct kura_error *err);
+enum kura_err kura_meta_gc_done(struct kura_meta *meta,
+				const uint8_t (*ids)[KURA_BLOB_ID_LEN],
+				size_t count, struct kura_error *err);
+enum kura_err kura_meta_blob_referenced(struct kura_meta *meta,
+					const uint8_t id[KURA_BLOB_ID_LEN],
+					bool *referenced,
+					struct kura_error *err);
+
+/* tenant and access-key lifecycle (v4) */
+enum kura_err kura_meta_tenant_list(struct kura_meta *meta,
+				    struct kura_pool *pool,
+				    struct kura_tenant **out, size_t *count,
+				    struct kura_error *err);
+enum kura_err kura_meta_tenant_set_state(struct kura_meta *meta, uint64_t id,
+					 enum kura_tenant_state state,
+					 struct kura_error *err);
+enum kura_err kura_meta_tenant_delete(struct kura_meta *meta, uint64_t id,
+				      struct kura_error *err);
+enum kura_err kura_meta_access_key_list(struct kura_meta *meta,
+					uint64_t tenant_id,
+					struct kura_pool *pool,
+					struct kura_access_key **out,
+					size_t *count, struct kura_error *err);
+enum kura_err kura_meta_access_key_revoke(struct kura_meta *meta,
+					  const char *id,
+					  struct kura_error *err);
+enum kura_err kura_meta_access_key_replace(struct kura_meta *meta,
+					   const char *old_id,
+					   const struct kura_access_key *k,
+					   struct kura_error *err);
 
 #endif

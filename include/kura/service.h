@@ -1,10 +1,13 @@
 /*
  * service.h — one running kura: configuration plus the opened metadata
- * store, data store, key provider, bucket-key cache and system key.
+ * store, data store, key provider, bucket-key cache and system key, and
+ * what the layers above do with them together: recovery, garbage
+ * collection, pins, audit records, crypto-shredding.
  *
- * Assembled by src/daemon/service.c for the server and for CLI commands
- * that need the same parts (tenant add).  Read-only after open, shared by
- * all request threads.
+ * The service engine (src/service) sits below src/s3, src/daemon and
+ * src/cli, which all use it: the server opens one for its life, CLI
+ * commands one per command.  Read-only after open, shared by all request
+ * threads.
  */
 #ifndef KURA_SERVICE_H
 #define KURA_SERVICE_H
@@ -151,6 +154,15 @@ void kura_service_unpin(struct kura_service *svc,
  * KURA_ESTATE otherwise. */
 enum kura_err kura_service_collect(struct kura_service *svc, size_t max,
 				   size_t *removed, struct kura_error *err);
+
+/*
+ * Crypto-shred bucket: destroy its key in the provider, delete it with
+ * every object and blob, and write a signed deletion certificate to
+ * DATA_DIR/certificates/; cert_path receives the file's path (shred.c).
+ */
+enum kura_err kura_service_shred(struct kura_service *svc, const char *bucket,
+				 char *cert_path, size_t cap,
+				 struct kura_error *err);
 
 void kura_service_close(struct kura_service *svc);
 

@@ -31,8 +31,8 @@
 
 #include "kura/config.h"
 #include "kura/err.h"
-
-#define KURA_BLOB_ID_LEN 16
+#include "kura/hook.h"
+#include "kura/lengths.h"
 
 struct kura_store_writer;	/* opaque, implementation-defined */
 struct kura_store_reader;	/* opaque, implementation-defined */
@@ -116,6 +116,7 @@ struct kura_store_ops {
 struct kura_store {
 	const struct kura_store_ops *ops;
 	void *priv;
+	const struct kura_hook *hook;	/* NULL; tests and tracing (hook.h) */
 };
 
 extern const struct kura_store_ops kura_store_fs;
@@ -130,5 +131,53 @@ enum kura_err kura_store_open(const struct kura_config *cfg,
 
 /* Close and free.  NULL is a no-op. */
 void kura_store_close(struct kura_store *store);
+
+/* Check [storage] backend names a compiled-in store; opens nothing.
+ * KURA_ECONFIG naming the known ones. */
+enum kura_err kura_store_check_config(const struct kura_config *cfg,
+				      struct kura_error *err);
+
+/*
+ * Calls through the interface, one per slot: kura_store_X(store, ...) is
+ * slot X with the same arguments and the same contract (above).  Callers
+ * use these, never store->ops->X(store->priv, ...): they are the one
+ * place where calls are hooked (hook.h).  Writer and reader slots take the
+ * store the handle came from.  publish is optional: without the slot it
+ * is success (staging and final place are the same).  A hooked failure of
+ * writer_finish keeps the slot's promise: the writer is aborted (freed,
+ * its staged data removed).
+ */
+enum kura_err kura_store_writer_open(struct kura_store *store,
+				     const uint8_t id[KURA_BLOB_ID_LEN],
+				     struct kura_store_writer **out,
+				     struct kura_error *err);
+enum kura_err kura_store_writer_write(struct kura_store *store,
+				      struct kura_store_writer *w,
+				      const void *p, size_t n,
+				      struct kura_error *err);
+enum kura_err kura_store_writer_finish(struct kura_store *store,
+				       struct kura_store_writer *w,
+				       struct kura_error *err);
+void kura_store_writer_abort(struct kura_store *store,
+			     struct kura_store_writer *w);
+enum kura_err kura_store_publish(struct kura_store *store,
+				 const uint8_t id[KURA_BLOB_ID_LEN],
+				 struct kura_error *err);
+enum kura_err kura_store_reader_open(struct kura_store *store,
+				     const uint8_t id[KURA_BLOB_ID_LEN],
+				     struct kura_store_reader **out,
+				     uint64_t *size, struct kura_error *err);
+enum kura_err kura_store_reader_pread(struct kura_store *store,
+				      struct kura_store_reader *r, void *p,
+				      size_t n, uint64_t off,
+				      struct kura_error *err);
+void kura_store_reader_close(struct kura_store *store,
+			     struct kura_store_reader *r);
+enum kura_err kura_store_remove(struct kura_store *store,
+				const uint8_t id[KURA_BLOB_ID_LEN],
+				struct kura_error *err);
+enum kura_err kura_store_recover(struct kura_store *store,
+				 kura_store_referenced_fn referenced, void *ctx,
+				 uint64_t *removed, struct kura_error *err);
 
 #endif

@@ -26,8 +26,8 @@ static enum kura_err load_system_key(struct kura_meta *meta,
 {
 	uint8_t val[KURA_KEK_ID_MAX + 1 + KURA_WRAPPED_MAX];
 	size_t len;
-	enum kura_err rc = meta->ops->setting_get(meta->priv, SYSTEM_KEY_SETTING,
-						  val, sizeof(val), &len, err);
+	enum kura_err rc = kura_meta_setting_get(meta, SYSTEM_KEY_SETTING,
+						 val, sizeof(val), &len, err);
 	if (rc != KURA_OK)
 		return rc;
 	const uint8_t *nul = memchr(val, 0, len);
@@ -36,9 +36,9 @@ static enum kura_err load_system_key(struct kura_meta *meta,
 	const char *kek_id = (const char *)val;
 	const uint8_t *wrapped = nul + 1;
 	size_t wlen = len - (size_t)(wrapped - val);
-	return keys->ops->unwrap(keys->priv, kek_id, wrapped, wlen,
-				 (const uint8_t *)SYSTEM_KEY_AAD,
-				 sizeof(SYSTEM_KEY_AAD) - 1, out, err);
+	return kura_keys_unwrap(keys, kek_id, wrapped, wlen,
+				(const uint8_t *)SYSTEM_KEY_AAD,
+				sizeof(SYSTEM_KEY_AAD) - 1, out, err);
 }
 
 static enum kura_err create_system_key(struct kura_meta *meta,
@@ -49,7 +49,7 @@ static enum kura_err create_system_key(struct kura_meta *meta,
 	uint8_t val[KURA_KEK_ID_MAX + 1 + KURA_WRAPPED_MAX];
 	size_t wlen;
 	struct kura_secret *key = NULL;
-	enum kura_err rc = keys->ops->kek_create(keys->priv, "kura-system", kek_id, err);
+	enum kura_err rc = kura_keys_kek_create(keys, "kura-system", kek_id, err);
 	if (rc != KURA_OK)
 		return rc;
 	size_t idlen = strnlen(kek_id, sizeof(kek_id));
@@ -58,18 +58,18 @@ static enum kura_err create_system_key(struct kura_meta *meta,
 		goto out;
 	memcpy(val, kek_id, idlen);
 	val[idlen] = 0;
-	rc = keys->ops->wrap(keys->priv, kek_id, key,
-			     (const uint8_t *)SYSTEM_KEY_AAD,
-			     sizeof(SYSTEM_KEY_AAD) - 1, val + idlen + 1, &wlen, err);
+	rc = kura_keys_wrap(keys, kek_id, key,
+			    (const uint8_t *)SYSTEM_KEY_AAD,
+			    sizeof(SYSTEM_KEY_AAD) - 1, val + idlen + 1, &wlen, err);
 	if (rc != KURA_OK)
 		goto out;
-	rc = meta->ops->setting_insert(meta->priv, SYSTEM_KEY_SETTING, val,
-				       idlen + 1 + wlen, err);
+	rc = kura_meta_setting_insert(meta, SYSTEM_KEY_SETTING, val,
+				      idlen + 1 + wlen, err);
 out:
 	kura_secret_free(key);
 	/* A lost race (KURA_EEXIST) or a failure leaves our KEK unused. */
-	if (rc != KURA_OK && keys->ops->kek_destroy)
-		(void)keys->ops->kek_destroy(keys->priv, kek_id, NULL);
+	if (rc != KURA_OK)
+		(void)kura_keys_kek_destroy(keys, kek_id, NULL);
 	return rc;
 }
 
@@ -192,7 +192,7 @@ enum kura_err kura_auth_add_key(struct kura_meta *meta,
 	struct kura_access_key k;
 	enum kura_err rc = seal_key(system_key, tenant_id, id, secret, &k, err);
 	if (rc == KURA_OK)
-		rc = meta->ops->access_key_create(meta->priv, &k, err);
+		rc = kura_meta_access_key_create(meta, &k, err);
 	return rc;
 }
 
@@ -209,7 +209,7 @@ enum kura_err kura_auth_rotate_key(struct kura_meta *meta,
 	if (rc == KURA_OK)
 		rc = seal_key(system_key, tenant_id, nid, nsecret, &k, err);
 	if (rc == KURA_OK)
-		rc = meta->ops->access_key_replace(meta->priv, old_id, &k, err);
+		rc = kura_meta_access_key_replace(meta, old_id, &k, err);
 	if (rc == KURA_OK) {
 		memcpy(id, nid, sizeof(nid));
 		memcpy(secret, nsecret, sizeof(nsecret));
@@ -226,14 +226,14 @@ enum kura_err kura_auth_lookup_key(struct kura_meta *meta,
 {
 	uint8_t aad[sizeof(ACCESS_KEY_AAD) + KURA_ACCESS_KEY_ID_MAX];
 	struct kura_tenant t;
-	enum kura_err rc = meta->ops->access_key_get(meta->priv, id, rec, err);
+	enum kura_err rc = kura_meta_access_key_get(meta, id, rec, err);
 	if (rc != KURA_OK)
 		return rc;
 	if (!rec->active)
 		return kura_fail(err, KURA_ENOENT, "access key '%s' is revoked", id);
 	/* Read per request, like the key itself: a suspension takes effect
 	 * at the next request of every process. */
-	rc = meta->ops->tenant_get(meta->priv, rec->tenant_id, &t, err);
+	rc = kura_meta_tenant_get(meta, rec->tenant_id, &t, err);
 	if (rc == KURA_ENOENT)
 		return KURA_ENOENT;
 	if (rc != KURA_OK)
@@ -260,7 +260,7 @@ enum kura_err kura_auth_create_tenant(struct kura_meta *meta,
 				 "and '_', starting with a letter or digit", name);
 	snprintf(t.name, sizeof(t.name), "%s", name);
 	t.created_ms = kura_now_ms();
-	enum kura_err rc = meta->ops->tenant_create(meta->priv, &t, err);
+	enum kura_err rc = kura_meta_tenant_create(meta, &t, err);
 	if (rc != KURA_OK)
 		return rc;
 	rc = kura_auth_generate_key(id, secret, err);

@@ -114,7 +114,7 @@ static const char *tenant_state(struct kura_meta *meta, const char *name,
 				struct kura_error *err)
 {
 	struct kura_tenant t;
-	enum kura_err rc = meta->ops->tenant_get_by_name(meta->priv, name, &t, err);
+	enum kura_err rc = kura_meta_tenant_get_by_name(meta, name, &t, err);
 	if (rc == KURA_ENOENT)
 		return "deleted";
 	if (rc != KURA_OK)
@@ -126,7 +126,7 @@ static const char *access_key_state(struct kura_meta *meta, const char *id,
 				    struct kura_error *err)
 {
 	struct kura_access_key k;
-	enum kura_err rc = meta->ops->access_key_get(meta->priv, id, &k, err);
+	enum kura_err rc = kura_meta_access_key_get(meta, id, &k, err);
 	bool active = rc == KURA_OK && k.active;
 	memset(&k, 0, sizeof(k));
 	if (rc == KURA_ENOENT)
@@ -141,7 +141,7 @@ static const char *key_state(struct kura_meta *meta, uint64_t tenant_id, const c
 {
 	struct kura_key k;
 	/* Only live keys are found by name: a destroyed one is not. */
-	enum kura_err rc = meta->ops->key_get_by_name(meta->priv, tenant_id, name, &k, err);
+	enum kura_err rc = kura_meta_key_get_by_name(meta, tenant_id, name, &k, err);
 	if (rc == KURA_ENOENT)
 		return "destroyed";
 	if (rc != KURA_OK)

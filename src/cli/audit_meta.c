@@ -265,9 +265,9 @@ static bool check_key(struct kura_service *svc, struct kura_pool *pool,
 	bool may_be_gone = false;
 	for (size_t i = 0; i < k->ncand; i++)
 		may_be_gone |= k->cand[i].version[0] == '\0';
-	enum kura_err rc = meta->ops->bucket_get(meta->priv, k->bucket, &b, &err);
+	enum kura_err rc = kura_meta_bucket_get(meta, k->bucket, &b, &err);
 	if (rc == KURA_OK)
-		rc = meta->ops->object_get(meta->priv, b.id, k->key, k->key_len, pool, &o, &err);
+		rc = kura_meta_object_get(meta, b.id, k->key, k->key_len, pool, &o, &err);
 	if (rc == KURA_ENOENT) {
 		if (may_be_gone)
 			return true;
@@ -333,7 +333,7 @@ static size_t unrecorded_in(struct kura_service *svc, const struct replay *rp,
 		struct kura_object *os = NULL;
 		struct kura_pool *pool = kura_pool_new(0);
 		n = 0;
-		if (pool == NULL || meta->ops->object_list(meta->priv, b->id, NULL, 0,
+		if (pool == NULL || kura_meta_object_list(meta, b->id, NULL, 0,
 							   after_len ? after : NULL, after_len,
 							   LIST_PAGE, pool, &os, &n,
 							   &err) != KURA_OK) {
@@ -377,7 +377,7 @@ static size_t check_unrecorded(struct kura_service *svc, const struct replay *rp
 	struct kura_pool *pool = kura_pool_new(0);
 	struct kura_tenant *ts = NULL;
 	size_t nt = 0, bad = 0;
-	if (pool == NULL || meta->ops->tenant_list(meta->priv, pool, &ts, &nt, &err) != KURA_OK) {
+	if (pool == NULL || kura_meta_tenant_list(meta, pool, &ts, &nt, &err) != KURA_OK) {
 		printf("UNREADABLE tenants: %s\n", pool ? err.msg : "out of memory");
 		kura_pool_free(pool);
 		return 1;
@@ -385,7 +385,7 @@ static size_t check_unrecorded(struct kura_service *svc, const struct replay *rp
 	for (size_t t = 0; t < nt; t++) {
 		struct kura_bucket *bs = NULL;
 		size_t nb = 0;
-		if (meta->ops->bucket_list(meta->priv, ts[t].id, pool, &bs, &nb, &err) != KURA_OK) {
+		if (kura_meta_bucket_list(meta, ts[t].id, pool, &bs, &nb, &err) != KURA_OK) {
 			printf("UNREADABLE buckets of tenant '%s': %s\n", ts[t].name, err.msg);
 			bad++;
 			continue;

@@ -60,7 +60,7 @@ bool cli_audit_result(struct kura_service *svc, const char *op,
 bool cli_find_tenant(struct kura_service *svc, const char *name,
 		     struct kura_tenant *t);
 
-/* Shred bucket (kura_daemon_shred) with its audit records; prints the
+/* Shred bucket (kura_service_shred) with its audit records; prints the
  * certificate's path, or the error.  false on failure. */
 bool cli_shred_bucket(struct kura_service *svc, const char *bucket);
 

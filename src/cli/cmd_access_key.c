@@ -65,8 +65,8 @@ static int list_keys(struct kura_service *svc, const struct kura_tenant *t)
 	struct kura_access_key *ks = NULL;
 	size_t n = 0;
 	struct kura_error err = { 0 };
-	if (pool == NULL || svc->meta->ops->access_key_list(svc->meta->priv, t->id, pool,
-							    &ks, &n, &err) != KURA_OK) {
+	if (pool == NULL || kura_meta_access_key_list(svc->meta, t->id, pool,
+						      &ks, &n, &err) != KURA_OK) {
 		fprintf(stderr, "kura: %s\n", pool ? err.msg : "out of memory");
 		kura_pool_free(pool);
 		return 1;
@@ -115,8 +115,8 @@ static bool pick(struct kura_service *svc, const struct kura_tenant *t, const ch
 {
 	struct kura_error err = { 0 };
 	if (id != NULL) {
-		enum kura_err rc = svc->meta->ops->access_key_get(svc->meta->priv, id, out,
-								  &err);
+		enum kura_err rc = kura_meta_access_key_get(svc->meta, id, out,
+							    &err);
 		if (rc == KURA_OK && out->tenant_id == t->id)
 			return true;
 		fprintf(stderr, "kura: tenant '%s' has no access key '%s'\n", t->name, id);
@@ -125,8 +125,8 @@ static bool pick(struct kura_service *svc, const struct kura_tenant *t, const ch
 	struct kura_pool *pool = kura_pool_new(0);
 	struct kura_access_key *ks = NULL;
 	size_t n = 0, active = 0;
-	if (pool != NULL && svc->meta->ops->access_key_list(svc->meta->priv, t->id, pool,
-							    &ks, &n, &err) == KURA_OK)
+	if (pool != NULL && kura_meta_access_key_list(svc->meta, t->id, pool,
+						      &ks, &n, &err) == KURA_OK)
 		for (size_t i = 0; i < n; i++)
 			if (ks[i].active && active++ == 0)
 				*out = ks[i];
@@ -177,7 +177,7 @@ static int revoke_key(struct kura_service *svc, const struct kura_tenant *t, con
 	if (!pick(svc, t, which, &k) ||
 	    !cli_audit_request(svc, "access_key.revoke", t->id, t->name, k.id))
 		return 1;
-	enum kura_err rc = svc->meta->ops->access_key_revoke(svc->meta->priv, k.id, &err);
+	enum kura_err rc = kura_meta_access_key_revoke(svc->meta, k.id, &err);
 	if (rc == KURA_OK)
 		printf("access key %s revoked: requests signed with it are refused from "
 		       "now on\n", k.id);

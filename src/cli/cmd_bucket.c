@@ -1,12 +1,11 @@
 /*
  * cmd_bucket.c — `kura bucket shred BUCKET --yes`: crypto-shredding with a
- * deletion certificate (src/daemon/shred.c does the work).  Also used by
+ * deletion certificate (src/service/shred.c does the work).  Also used by
  * `kura tenant delete --shred-buckets` for each of the tenant's buckets.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "kura/daemon.h"
 #include "cli.h"
 #include "kura/banned.h"
 
@@ -17,7 +16,7 @@ bool cli_shred_bucket(struct kura_service *svc, const char *bucket)
 	bool ok = true;
 	if (!cli_audit_request(svc, "bucket.shred", 0, NULL, bucket))
 		return false;
-	enum kura_err rc = kura_daemon_shred(svc, bucket, path, sizeof(path), &err);
+	enum kura_err rc = kura_service_shred(svc, bucket, path, sizeof(path), &err);
 	if (rc == KURA_ENOENT) {
 		fprintf(stderr, "kura: no bucket '%s'\n", bucket);
 		ok = false;

@@ -35,7 +35,7 @@ static int list_keys(struct kura_service *svc, uint64_t tenant)
 	size_t n = 0;
 	struct kura_error err = { 0 };
 	if (pool == NULL ||
-	    svc->meta->ops->key_list(svc->meta->priv, tenant, pool, &ks, &n, &err) != KURA_OK) {
+	    kura_meta_key_list(svc->meta, tenant, pool, &ks, &n, &err) != KURA_OK) {
 		fprintf(stderr, "kura: %s\n", err.msg);
 		kura_pool_free(pool);
 		return 1;
@@ -47,8 +47,8 @@ static int list_keys(struct kura_service *svc, uint64_t tenant)
 		size_t nv = 0;
 		printf("%-40s %-9s %-9s %-8u", ks[i].name, state_name(ks[i].state),
 		       ks[i].provider, ks[i].current_version);
-		if (svc->meta->ops->key_versions(svc->meta->priv, ks[i].id, pool, &vs, &nv,
-						 &err) == KURA_OK)
+		if (kura_meta_key_versions(svc->meta, ks[i].id, pool, &vs, &nv,
+					   &err) == KURA_OK)
 			for (size_t v = 0; v < nv; v++)
 				printf(" %u:%s %s", vs[v].version, vs[v].kek_id,
 				       version_state_name(vs[v].state));
@@ -94,8 +94,8 @@ static bool find_key(struct kura_service *svc, uint64_t tenant, const char *name
 		     struct kura_key *k)
 {
 	struct kura_error err = { 0 };
-	enum kura_err rc = svc->meta->ops->key_get_by_name(svc->meta->priv, tenant, name, k,
-							   &err);
+	enum kura_err rc = kura_meta_key_get_by_name(svc->meta, tenant, name, k,
+						     &err);
 	if (rc == KURA_ENOENT)
 		fprintf(stderr, "kura: no key '%s'\n", name);
 	else if (rc != KURA_OK)

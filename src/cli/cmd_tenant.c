@@ -23,18 +23,6 @@ static const char *state_name(enum kura_tenant_state s)
 	return s == KURA_TENANT_SUSPENDED ? "suspended" : "active";
 }
 
-bool cli_find_tenant(struct kura_service *svc, const char *name, struct kura_tenant *t)
-{
-	struct kura_error err = { 0 };
-	enum kura_err rc = svc->meta->ops->tenant_get_by_name(svc->meta->priv, name, t,
-							      &err);
-	if (rc == KURA_ENOENT)
-		fprintf(stderr, "kura: no tenant '%s'\n", name);
-	else if (rc != KURA_OK)
-		fprintf(stderr, "kura: %s\n", err.msg);
-	return rc == KURA_OK;
-}
-
 static int add(struct kura_service *svc, const char *name)
 {
 	struct kura_error err = { 0 };
@@ -71,8 +59,8 @@ static void key_counts(struct kura_service *svc, struct kura_pool *pool, uint64_
 	struct kura_access_key *ks = NULL;
 	struct kura_error err = { 0 };
 	*active = *total = 0;
-	if (svc->meta->ops->access_key_list(svc->meta->priv, tenant, pool, &ks, total,
-					    &err) != KURA_OK)
+	if (kura_meta_access_key_list(svc->meta, tenant, pool, &ks, total,
+				      &err) != KURA_OK)
 		return;
 	for (size_t i = 0; i < *total; i++)
 		*active += ks[i].active;
@@ -85,7 +73,7 @@ static int list(struct kura_service *svc)
 	size_t n = 0;
 	struct kura_error err = { 0 };
 	if (pool == NULL ||
-	    svc->meta->ops->tenant_list(svc->meta->priv, pool, &ts, &n, &err) != KURA_OK) {
+	    kura_meta_tenant_list(svc->meta, pool, &ts, &n, &err) != KURA_OK) {
 		fprintf(stderr, "kura: %s\n", pool ? err.msg : "out of memory");
 		kura_pool_free(pool);
 		return 1;
@@ -96,8 +84,8 @@ static int list(struct kura_service *svc)
 		struct kura_bucket *bs = NULL;
 		size_t nb = 0, active = 0, total = 0;
 		char when[KURA_TIME_ISO8601_LEN];
-		(void)svc->meta->ops->bucket_list(svc->meta->priv, ts[i].id, pool, &bs, &nb,
-						  &err);
+		(void)kura_meta_bucket_list(svc->meta, ts[i].id, pool, &bs, &nb,
+					    &err);
 		key_counts(svc, pool, ts[i].id, &active, &total);
 		kura_time_iso8601(ts[i].created_ms, when);
 		printf("%-24s %-10s %8zu %6zu (%4zu)  %s\n", ts[i].name,
@@ -116,7 +104,7 @@ static int set_state(struct kura_service *svc, const char *name,
 	if (!cli_find_tenant(svc, name, &t) ||
 	    !cli_audit_request(svc, op, t.id, t.name, t.name))
 		return 1;
-	enum kura_err rc = svc->meta->ops->tenant_set_state(svc->meta->priv, t.id, to, &err);
+	enum kura_err rc = kura_meta_tenant_set_state(svc->meta, t.id, to, &err);
 	if (rc != KURA_OK)
 		fprintf(stderr, "kura: %s\n", err.msg);
 	else if (to == KURA_TENANT_SUSPENDED)
@@ -138,7 +126,7 @@ static bool destroy_keys(struct kura_service *svc, const struct kura_tenant *t,
 	struct kura_key *ks = NULL;
 	size_t n = 0;
 	struct kura_error err = { 0 };
-	if (svc->meta->ops->key_list(svc->meta->priv, t->id, pool, &ks, &n, &err) != KURA_OK) {
+	if (kura_meta_key_list(svc->meta, t->id, pool, &ks, &n, &err) != KURA_OK) {
 		fprintf(stderr, "kura: %s\n", err.msg);
 		return false;
 	}
@@ -170,8 +158,8 @@ static enum kura_err delete_steps(struct kura_service *svc, const struct kura_te
 				  struct kura_pool *pool, struct kura_error *err)
 {
 	struct kura_meta *meta = svc->meta;
-	enum kura_err rc = meta->ops->tenant_set_state(meta->priv, t->id,
-						       KURA_TENANT_SUSPENDED, err);
+	enum kura_err rc = kura_meta_tenant_set_state(meta, t->id,
+						      KURA_TENANT_SUSPENDED, err);
 	for (size_t i = 0; rc == KURA_OK && i < nb; i++)
 		if (!cli_shred_bucket(svc, bs[i].name))
 			rc = kura_fail(err, KURA_EIO, "shredding bucket '%s' failed",
@@ -179,7 +167,7 @@ static enum kura_err delete_steps(struct kura_service *svc, const struct kura_te
 	if (rc == KURA_OK && !destroy_keys(svc, t, pool))
 		rc = kura_fail(err, KURA_EIO, "destroying the tenant's keys failed");
 	if (rc == KURA_OK)
-		rc = meta->ops->tenant_delete(meta->priv, t->id, err);
+		rc = kura_meta_tenant_delete(meta, t->id, err);
 	return rc;
 }
 
@@ -221,7 +209,7 @@ static int delete_tenant(struct kura_service *svc, const struct cli *c, const ch
 	int code = 1;
 	if (pool == NULL || !cli_find_tenant(svc, name, &t))
 		goto out;
-	if (svc->meta->ops->bucket_list(svc->meta->priv, t.id, pool, &bs, &nb, &err) !=
+	if (kura_meta_bucket_list(svc->meta, t.id, pool, &bs, &nb, &err) !=
 	    KURA_OK) {
 		fprintf(stderr, "kura: %s\n", err.msg);
 		goto out;

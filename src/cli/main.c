@@ -7,12 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kura/auth.h"
 #include "kura/config.h"
 #include "kura/daemon.h"
-#include "kura/log.h"
 #include "kura/secret.h"
-#include "kura/service.h"
 #include "cli.h"
 #include "kura/banned.h"
 
@@ -145,38 +142,6 @@ static struct kura_config *load_config(const struct cli *c)
 		return NULL;
 	}
 	return cfg;
-}
-
-struct kura_service *cli_open_service(const struct kura_config *cfg)
-{
-	struct kura_error err = { 0 };
-	struct kura_service *svc = NULL;
-	kura_log_threshold = KURA_LOG_WARN;
-	if (kura_secret_harden_process(&err) != KURA_OK ||
-	    kura_service_open(cfg, KURA_SERVICE_INIT, &svc, &err) != KURA_OK) {
-		fprintf(stderr, "kura: %s\n", err.msg);
-		kura_service_close(svc);
-		return NULL;
-	}
-	return svc;
-}
-
-bool cli_tenant(struct kura_service *svc, const struct cli *c, uint64_t *id)
-{
-	struct kura_tenant t;
-	struct kura_error err = { 0 };
-	const char *name = c->tenant ? c->tenant : KURA_ROOT_TENANT;
-	enum kura_err rc = svc->meta->ops->tenant_get_by_name(svc->meta->priv, name, &t, &err);
-	if (rc == KURA_ENOENT) {
-		fprintf(stderr, "kura: no tenant '%s'\n", name);
-		return false;
-	}
-	if (rc != KURA_OK) {
-		fprintf(stderr, "kura: %s\n", err.msg);
-		return false;
-	}
-	*id = t.id;
-	return true;
 }
 
 static int run(int argc, char **argv)

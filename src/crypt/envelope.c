@@ -115,8 +115,8 @@ enum kura_err kura_bucket_key_create(struct kura_keys *keys,
 	struct kura_secret *bk = NULL;
 	uint8_t aad[KURA_BUCKET_KEY_AAD_LEN];
 
-	enum kura_err rc = ops->kek_create(keys->priv, label ? label : "", id,
-					   err);
+	enum kura_err rc = kura_keys_kek_create(keys, label ? label : "", id,
+						err);
 	if (rc != KURA_OK)
 		return rc;
 	if (memchr(id, '\0', sizeof(id)) == NULL || id[0] == '\0') {
@@ -129,7 +129,7 @@ enum kura_err kura_bucket_key_create(struct kura_keys *keys,
 	if (rc != KURA_OK)
 		goto out;
 	kura_bucket_key_aad(tenant_id, bucket_id, aad);
-	rc = ops->wrap(keys->priv, id, bk, aad, sizeof(aad), w, &wlen, err);
+	rc = kura_keys_wrap(keys, id, bk, aad, sizeof(aad), w, &wlen, err);
 	if (rc != KURA_OK)
 		goto out;
 	if (wlen == 0 || wlen > KURA_WRAPPED_MAX)
@@ -142,10 +142,9 @@ out:
 		/* Do not leave an orphan KEK behind.  The original failure is
 		 * what the caller needs to see, so the cleanup's own error (if
 		 * any) goes to a scratch carrier. */
-		if (id[0] != '\0' && memchr(id, '\0', sizeof(id)) != NULL &&
-		    ops->kek_destroy != NULL) {
+		if (id[0] != '\0' && memchr(id, '\0', sizeof(id)) != NULL) {
 			struct kura_error scratch = { 0 };
-			(void)ops->kek_destroy(keys->priv, id, &scratch);
+			(void)kura_keys_kek_destroy(keys, id, &scratch);
 		}
 		return rc;
 	}

@@ -306,9 +306,9 @@ enum kura_err kura_keycache_get(struct kura_keycache *kc, uint64_t cache_id,
 	uint8_t aad[KURA_BUCKET_KEY_AAD_LEN];
 	kura_bucket_key_aad(tenant_id, bucket_id, aad);
 	uint64_t born = kura_mono_ns();
-	enum kura_err rc = kc->keys->ops->unwrap(kc->keys->priv, kek_id, wrapped,
-						 wrapped_len, aad, sizeof(aad),
-						 &key, err);
+	enum kura_err rc = kura_keys_unwrap(kc->keys, kek_id, wrapped,
+					    wrapped_len, aad, sizeof(aad),
+					    &key, err);
 	if (rc != KURA_OK)
 		return rc;
 	if (key == NULL || key->len != BUCKET_KEY_LEN) {

@@ -37,21 +37,10 @@ static enum kura_err check_log_level(const struct kura_config *cfg,
 static enum kura_err check_backends(const struct kura_config *cfg,
 				    struct kura_error *err)
 {
-	const char *store = kura_config_get(cfg, "storage", "backend");
-	const char *meta = kura_config_get(cfg, "meta", "driver");
-	bool found = false;
-	for (size_t i = 0; kura_stores[i] != NULL; i++)
-		found = found || strcmp(kura_stores[i]->name, store) == 0;
-	if (!found)
-		return kura_fail(err, KURA_ECONFIG, "[storage] backend: unknown data "
-				 "store '%s'", store);
-	found = false;
-	for (size_t i = 0; kura_metas[i] != NULL; i++)
-		found = found || strcmp(kura_metas[i]->name, meta) == 0;
-	if (!found)
-		return kura_fail(err, KURA_ECONFIG, "[meta] driver: unknown metadata "
-				 "store '%s'", meta);
-	return KURA_OK;
+	enum kura_err rc = kura_store_check_config(cfg, err);
+	if (rc == KURA_OK)
+		rc = kura_meta_check_config(cfg, err);
+	return rc;
 }
 
 static enum kura_err check_kek_scope(const struct kura_config *cfg,

@@ -91,7 +91,7 @@ enum kura_err kura_daemon_seal_scope(struct kura_service *svc, struct kura_seal_
 	memset(wait, 0, sizeof(*wait));
 	wait->all = true;
 	/* No marker, nothing to decide (and no log to read at every start). */
-	enum kura_err rc = svc->meta->ops->setting_get(svc->meta->priv, KURA_SEAL_PENDING, v,
+	enum kura_err rc = kura_meta_setting_get(svc->meta, KURA_SEAL_PENDING, v,
 						       sizeof(v), &vlen, err);
 	if (rc == KURA_ENOENT) {
 		kura_error_clear(err);
@@ -144,7 +144,7 @@ enum kura_err kura_daemon_row_mac_upgrade(struct kura_service *svc, struct kura_
 	size_t n = 0;
 	if (!wait->row_macs)
 		return KURA_OK;
-	enum kura_err rc = svc->meta->ops->row_mac_upgrade(svc->meta->priv, &n, err);
+	enum kura_err rc = kura_meta_row_mac_upgrade(svc->meta, &n, err);
 	if (rc != KURA_OK)
 		return rc;
 	wait->row_macs = false;

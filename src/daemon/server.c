@@ -68,18 +68,18 @@ static enum kura_err root_tenant(struct kura_service *svc, struct kura_tenant *r
 {
 	struct kura_meta *meta = svc->meta;
 	*created = false;
-	enum kura_err rc = meta->ops->tenant_get_by_name(meta->priv, KURA_ROOT_TENANT,
-							 root, err);
+	enum kura_err rc = kura_meta_tenant_get_by_name(meta, KURA_ROOT_TENANT,
+							root, err);
 	if (rc != KURA_ENOENT)
 		return rc;
 	kura_error_clear(err);
 	memset(root, 0, sizeof(*root));
 	snprintf(root->name, sizeof(root->name), "%s", KURA_ROOT_TENANT);
 	root->created_ms = kura_now_ms();
-	rc = meta->ops->tenant_create(meta->priv, root, err);
+	rc = kura_meta_tenant_create(meta, root, err);
 	if (rc == KURA_EEXIST) {
 		kura_error_clear(err);
-		return meta->ops->tenant_get_by_name(meta->priv, KURA_ROOT_TENANT, root, err);
+		return kura_meta_tenant_get_by_name(meta, KURA_ROOT_TENANT, root, err);
 	}
 	if (rc == KURA_OK) {
 		*created = true;
@@ -124,7 +124,7 @@ static enum kura_err env_root_key(struct kura_service *svc,
 	struct kura_meta *meta = svc->meta;
 	struct kura_access_key existing;
 	struct kura_error e = { 0 };
-	enum kura_err rc = meta->ops->access_key_get(meta->priv, id, &existing, &e);
+	enum kura_err rc = kura_meta_access_key_get(meta, id, &existing, &e);
 	if (rc == KURA_ENOENT) {
 		rc = kura_auth_add_key(meta, svc->system_key, root->id, id, secret, err);
 		if (rc == KURA_OK)
@@ -180,13 +180,13 @@ static void sweep_uploads(struct kura_service *svc)
 	size_t n = 0;
 	struct kura_error err = { 0 };
 	int64_t before = kura_now_ms() - (int64_t)(age * 1000);
-	if (meta->ops->upload_expired(meta->priv, before, UPLOAD_SWEEP_BATCH, pool,
-				      &us, &n, &err) != KURA_OK)
+	if (kura_meta_upload_expired(meta, before, UPLOAD_SWEEP_BATCH, pool,
+				     &us, &n, &err) != KURA_OK)
 		kura_warn(NULL, "upload sweeper: %s", err.msg);
 	for (size_t i = 0; i < n; i++) {
 		kura_error_clear(&err);
-		enum kura_err rc = meta->ops->upload_abort(meta->priv, us[i].bucket_id,
-							   us[i].id, &err);
+		enum kura_err rc = kura_meta_upload_abort(meta, us[i].bucket_id,
+							  us[i].id, &err);
 		if (rc == KURA_OK)
 			kura_info(NULL, "aborted abandoned multipart upload '%s'", us[i].id);
 		else if (rc != KURA_ENOENT)

@@ -91,7 +91,6 @@
 
 #define KEK_ID_PREFIX "p11:"
 #define KEK_LEN 32
-#define LABEL_MAX 128
 #define PIN_MAX 256
 #define PIN_ENV "KURA_PKCS11_PIN"
 
@@ -104,50 +103,6 @@
 /* length byte + plaintext, zero-filled to whole 8-byte blocks */
 #define KWP_BODY_LEN(n) (((size_t)(n) + 1 + 7) / 8 * 8)
 #define AAD_MAX (64u * 1024u)	/* far above what kura binds (a few ids) */
-
-/* ---- ids and labels ---- */
-
-bool p11_id_parse(const char *text, const char *prefix,
-		  uint8_t out[P11_RAW_ID_LEN])
-{
-	if (text == NULL)
-		return false;
-	size_t plen = strlen(prefix);
-	size_t want = plen + 2 * P11_RAW_ID_LEN;
-	if (strnlen(text, want + 1) != want || memcmp(text, prefix, plen) != 0)
-		return false;
-	const char *hex = text + plen;
-	for (size_t i = 0; i < 2 * P11_RAW_ID_LEN; i++) {
-		char c = hex[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-	}
-	return kura_hex_decode(hex, 2 * P11_RAW_ID_LEN, out, P11_RAW_ID_LEN) ==
-	       KURA_OK;
-}
-
-void p11_id_format(const uint8_t id[P11_RAW_ID_LEN], const char *prefix,
-		   char *out, size_t cap)
-{
-	char hex[2 * P11_RAW_ID_LEN + 1];
-	kura_hex_encode(id, P11_RAW_ID_LEN, hex);
-	snprintf(out, cap, "%s%s", prefix, hex);
-}
-
-bool p11_label_valid(const char *label)
-{
-	if (label == NULL)
-		return true;
-	size_t n = strnlen(label, LABEL_MAX + 1);
-	if (n > LABEL_MAX || !kura_utf8_valid(label, n))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)label[i];
-		if (c < 0x20 || c == 0x7f)
-			return false;
-	}
-	return true;
-}
 
 /* ---- the PIN ---- */
 
@@ -429,7 +384,7 @@ static enum kura_err kek_new(struct p11 *p, const char *label,
 	if (!p11_label_valid(label))
 		return kura_fail(err, KURA_EINVAL,
 				 "KEK label must be at most %d bytes of UTF-8 without control characters",
-				 LABEL_MAX);
+				 P11_KEK_LABEL_MAX);
 	struct create_ctx c = { .label = label, .key = key };
 	enum kura_err rc = p11_run(p, create_body, &c, err);
 	if (rc == KURA_OK)

@@ -1,6 +1,7 @@
 /*
  * pkcs11_int.h — internals shared by the files of the PKCS#11 key provider
  * (pkcs11.c: configuration, KEK operations and the wrapped format;
+ * pkcs11_id.c: object ids and labels;
  * pkcs11_module.c: loaded modules and CK_RV names; pkcs11_session.c: the
  * session pool, object handles and token availability; pkcs11_sign.c:
  * provider-held ECDSA P-256 signing keys).
@@ -225,7 +226,9 @@ enum kura_err p11_tombstone_find(struct p11_sess *s, const char *id_text,
 enum kura_err p11_tombstone_create(struct p11_sess *s, const char *id_text,
 				   struct kura_error *err);
 
-/* ---- pkcs11.c ---- */
+/* ---- pkcs11_id.c ---- */
+
+#define P11_KEK_LABEL_MAX 128	/* bytes of a KEK's or signing key's label */
 
 /* Parse "<prefix><32 lowercase hex digits>". */
 bool p11_id_parse(const char *text, const char *prefix,
@@ -234,6 +237,8 @@ void p11_id_format(const uint8_t id[P11_RAW_ID_LEN], const char *prefix,
 		   char *out, size_t cap);
 /* Labels are human hints: at most 128 bytes of UTF-8, no control chars. */
 bool p11_label_valid(const char *label);
+
+/* ---- pkcs11.c ---- */
 
 /* For tests: make wrap use P11_MECH_GCM or P11_MECH_KWP (the token must
  * support it).  priv is struct kura_keys.priv of an open pkcs11 provider. */

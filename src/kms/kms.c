@@ -1,7 +1,8 @@
 /*
  * kms.c — kura keys: the data path (bucket keys for writing and reading),
  * bucket creation, and the lifecycle (create, import, rotate, disable,
- * enable, destroy) with background re-wrapping.  See kms.h.
+ * enable, destroy); the background re-wrapping after a rotation is
+ * rewrap.c's.  See kms.h.
  *
  * Invariants:
  *  - The provider is asked to destroy a KEK before metadata says it is
@@ -27,7 +28,6 @@
 #include "kura/box.h"
 #include "kura/crypt.h"
 #include "kura/kms.h"
-#include "kura/seal.h"
 #include "kura/log.h"
 #include "kura/timefmt.h"
 #include "kms_int.h"
@@ -35,7 +35,6 @@
 
 #define WATCH_INTERVAL_MS 1000
 #define RETRIES 4
-#define REWRAP_BUCKET_KEYS 16
 
 enum kura_err kura_kms_new(struct kura_meta *meta, struct kura_keys *keys,
 			   const struct kura_config *cfg,
@@ -89,7 +88,7 @@ void kms_check_generation(struct kura_kms *kms)
 {
 	uint64_t gen = 0;
 	struct kura_error err = { 0 };
-	if (kms->meta->ops->key_generation(kms->meta->priv, &gen, &err) != KURA_OK) {
+	if (kura_meta_key_generation(kms->meta, &gen, &err) != KURA_OK) {
 		kura_warn(NULL, "key watcher: %s", err.msg);
 		return;
 	}
@@ -162,11 +161,10 @@ static enum kura_err state_error(const char *name_or_null, uint64_t key_id,
 	return kura_fail(err, KURA_EKEY_DESTROYED, "%s is destroyed", who);
 }
 
-/* Unwrap (or take from the cache) the bucket key described by bk. */
-static enum kura_err open_bucket_key(struct kura_kms *kms,
-				     const struct kura_bucket_key *bk,
-				     struct kura_secret **key,
-				     struct kura_error *err)
+enum kura_err kms_open_bucket_key(struct kura_kms *kms,
+				  const struct kura_bucket_key *bk,
+				  struct kura_secret **key,
+				  struct kura_error *err)
 {
 	if (bk->key_state != KURA_KEY_ENABLED)
 		return state_error(NULL, bk->key_id, bk->key_state, err);
@@ -195,8 +193,8 @@ enum kura_err kms_current_kek(struct kura_kms *kms, const struct kura_key *k,
 	size_t n = 0;
 	if (pool == NULL)
 		return kura_fail(err, KURA_ENOMEM, "key versions");
-	enum kura_err rc = kms->meta->ops->key_versions(kms->meta->priv, k->id, pool,
-							&vs, &n, err);
+	enum kura_err rc = kura_meta_key_versions(kms->meta, k->id, pool,
+						  &vs, &n, err);
 	if (rc == KURA_OK) {
 		rc = kura_fail(err, KURA_EINTEGRITY, "key '%s' has no version %u",
 			       k->name, k->current_version);
@@ -224,8 +222,8 @@ enum kura_err kms_new_bucket_key(struct kura_kms *kms, uint64_t tenant_id,
 	kura_bucket_key_aad(tenant_id, bucket_id, aad);
 	enum kura_err rc = kura_secret_random(KURA_AES256_KEY_LEN, &k, err);
 	if (rc == KURA_OK)
-		rc = kms->keys->ops->wrap(kms->keys->priv, kek_id, k, aad, sizeof(aad),
-					  bk->wrapped, &bk->wrapped_len, err);
+		rc = kura_keys_wrap(kms->keys, kek_id, k, aad, sizeof(aad),
+				    bk->wrapped, &bk->wrapped_len, err);
 	if (rc != KURA_OK) {
 		kura_secret_free(k);
 		return rc;
@@ -253,7 +251,7 @@ static enum kura_err create_bucket_key(struct kura_kms *kms,
 	char kek_id[KURA_KEK_ID_MAX];
 	struct kura_bucket_key bk = { 0 };
 	struct kura_secret *secret = NULL;
-	enum kura_err rc = kms->meta->ops->key_get(kms->meta->priv, key_id, &k, err);
+	enum kura_err rc = kura_meta_key_get(kms->meta, key_id, &k, err);
 	if (rc != KURA_OK)
 		return rc;
 	if (k.tenant_id != b->tenant_id)
@@ -267,7 +265,7 @@ static enum kura_err create_bucket_key(struct kura_kms *kms,
 		return rc;
 	bk.key_id = key_id;
 	bk.key_version = k.current_version;
-	rc = kms->meta->ops->bucket_key_insert(kms->meta->priv, &bk, err);
+	rc = kura_meta_bucket_key_insert(kms->meta, &bk, err);
 	if (rc != KURA_OK) {
 		kura_secret_free(secret);
 		return rc;
@@ -288,10 +286,10 @@ enum kura_err kura_kms_write_key(struct kura_kms *kms,
 	for (int attempt = 0; attempt < RETRIES; attempt++) {
 		struct kura_bucket_key bk;
 		struct kura_error e = { 0 };
-		enum kura_err rc = meta->ops->bucket_key_current(meta->priv, b->id, key_id,
-								 &bk, &e);
+		enum kura_err rc = kura_meta_bucket_key_current(meta, b->id, key_id,
+								&bk, &e);
 		if (rc == KURA_OK) {
-			rc = open_bucket_key(kms, &bk, key, err);
+			rc = kms_open_bucket_key(kms, &bk, key, err);
 			if (rc == KURA_OK)
 				*bk_id = bk.id;
 			return rc;
@@ -316,14 +314,14 @@ enum kura_err kura_kms_read_key(struct kura_kms *kms, uint64_t bk_id,
 {
 	struct kura_bucket_key bk;
 	struct kura_error e = { 0 };
-	enum kura_err rc = kms->meta->ops->bucket_key_get(kms->meta->priv, bk_id, &bk, &e);
+	enum kura_err rc = kura_meta_bucket_key_get(kms->meta, bk_id, &bk, &e);
 	if (rc == KURA_ENOENT)
 		return kura_fail(err, KURA_EKEY_DESTROYED,
 				 "bucket key %llu no longer exists (its key was destroyed)",
 				 (unsigned long long)bk_id);
 	if (rc != KURA_OK)
 		return kura_fail(err, rc, "%s", e.msg);
-	return open_bucket_key(kms, &bk, key, err);
+	return kms_open_bucket_key(kms, &bk, key, err);
 }
 
 /* ---- buckets ---- */
@@ -335,8 +333,8 @@ static enum kura_err tenant_key(struct kura_kms *kms, uint64_t tenant_id,
 	struct kura_meta *meta = kms->meta;
 	for (int attempt = 0; attempt < RETRIES; attempt++) {
 		struct kura_error e = { 0 };
-		enum kura_err rc = meta->ops->key_get_by_name(meta->priv, tenant_id,
-							      KURA_TENANT_KEY_NAME, out, &e);
+		enum kura_err rc = kura_meta_key_get_by_name(meta, tenant_id,
+							     KURA_TENANT_KEY_NAME, out, &e);
 		if (rc != KURA_ENOENT) {
 			if (rc != KURA_OK)
 				kura_fail(err, rc, "%s", e.msg);
@@ -374,8 +372,8 @@ static enum kura_err bucket_with_tenant_key(struct kura_kms *kms,
 			b->key_id = k.id;
 			bk.key_id = k.id;
 			bk.key_version = k.current_version;
-			rc = kms->meta->ops->bucket_create(kms->meta->priv, b, NULL, NULL,
-							   &bk, &e);
+			rc = kura_meta_bucket_create(kms->meta, b, NULL, NULL,
+						     &bk, &e);
 		}
 		if (rc != KURA_ESTATE) {
 			if (rc != KURA_OK)
@@ -395,8 +393,8 @@ static enum kura_err destroy_orphan_key(struct kura_kms *kms, const struct kura_
 	char name[KURA_KEY_NAME_MAX];
 	struct kura_error e = { 0 };
 	snprintf(name, sizeof(name), "%s%s", KURA_BUCKET_KEY_PREFIX, b->name);
-	enum kura_err rc = kms->meta->ops->key_get_by_name(kms->meta->priv, b->tenant_id,
-							   name, &k, &e);
+	enum kura_err rc = kura_meta_key_get_by_name(kms->meta, b->tenant_id,
+						     name, &k, &e);
 	if (rc == KURA_ENOENT)
 		return KURA_OK;
 	if (rc != KURA_OK)
@@ -405,7 +403,7 @@ static enum kura_err destroy_orphan_key(struct kura_kms *kms, const struct kura_
 	 * bucket is visible now, the key is not an orphan but a concurrent
 	 * CreateBucket's, and ours will fail with EEXIST. */
 	struct kura_bucket b2;
-	if (kms->meta->ops->bucket_get(kms->meta->priv, b->name, &b2, NULL) != KURA_ENOENT)
+	if (kura_meta_bucket_get(kms->meta, b->name, &b2, NULL) != KURA_ENOENT)
 		return KURA_OK;
 	kura_warn(NULL, "destroying key '%s' left behind by an interrupted bucket "
 		  "deletion", name);
@@ -427,7 +425,7 @@ enum kura_err kura_kms_bucket_create(struct kura_kms *kms,
 	struct kura_bucket_key bk = { 0 };
 	char kek_id[KURA_KEK_ID_MAX], label[KURA_KEY_NAME_MAX + 16];
 	snprintf(label, sizeof(label), "kura bucket %s", b->name);
-	enum kura_err rc = keys->ops->kek_create(keys->priv, label, kek_id, err);
+	enum kura_err rc = kura_keys_kek_create(keys, label, kek_id, err);
 	if (rc != KURA_OK)
 		return rc;
 	snprintf(k.name, sizeof(k.name), "%s%s", KURA_BUCKET_KEY_PREFIX, b->name);
@@ -440,10 +438,10 @@ enum kura_err kura_kms_bucket_create(struct kura_kms *kms,
 	rc = kms_new_bucket_key(kms, b->tenant_id, b->id, kek_id, &bk, NULL, err);
 	if (rc == KURA_OK) {
 		bk.key_version = 1;
-		rc = kms->meta->ops->bucket_create(kms->meta->priv, b, &k, kek_id, &bk, err);
+		rc = kura_meta_bucket_create(kms->meta, b, &k, kek_id, &bk, err);
 	}
-	if (rc != KURA_OK && keys->ops->kek_destroy)
-		(void)keys->ops->kek_destroy(keys->priv, kek_id, NULL);
+	if (rc != KURA_OK)
+		(void)kura_keys_kek_destroy(keys, kek_id, NULL);
 	return rc;
 }
 
@@ -464,9 +462,9 @@ enum kura_err kms_create_key(struct kura_kms *kms, uint64_t tenant_id,
 			return kura_fail(err, KURA_EINVAL,
 					 "the %s key provider cannot import keys",
 					 keys->ops->name);
-		rc = keys->ops->kek_import(keys->priv, label, material, kek_id, err);
+		rc = kura_keys_kek_import(keys, label, material, kek_id, err);
 	} else {
-		rc = keys->ops->kek_create(keys->priv, label, kek_id, err);
+		rc = kura_keys_kek_create(keys, label, kek_id, err);
 	}
 	if (rc != KURA_OK)
 		return rc;
@@ -478,10 +476,9 @@ enum kura_err kms_create_key(struct kura_kms *kms, uint64_t tenant_id,
 	k.imported = material != NULL;
 	snprintf(k.provider, sizeof(k.provider), "%s", keys->ops->name);
 	k.created_ms = k.changed_ms = kura_now_ms();
-	rc = kms->meta->ops->key_create(kms->meta->priv, &k, kek_id, err);
+	rc = kura_meta_key_create(kms->meta, &k, kek_id, err);
 	if (rc != KURA_OK) {
-		if (keys->ops->kek_destroy)
-			(void)keys->ops->kek_destroy(keys->priv, kek_id, NULL);
+		(void)kura_keys_kek_destroy(keys, kek_id, NULL);
 		return rc;
 	}
 	*out = k;
@@ -519,13 +516,13 @@ enum kura_err kura_kms_key_rotate(struct kura_kms *kms, uint64_t key_id,
 	struct kura_keys *keys = kms->keys;
 	struct kura_key k;
 	char kek_id[KURA_KEK_ID_MAX], label[KURA_KEY_NAME_MAX + 32];
-	enum kura_err rc = meta->ops->key_get(meta->priv, key_id, &k, err);
+	enum kura_err rc = kura_meta_key_get(meta, key_id, &k, err);
 	if (rc != KURA_OK)
 		return rc;
 	if (k.state != KURA_KEY_ENABLED)
 		return state_error(k.name, k.id, k.state, err);
 	snprintf(label, sizeof(label), "kura %s v%u", k.name, k.current_version + 1);
-	rc = keys->ops->kek_create(keys->priv, label, kek_id, err);
+	rc = kura_keys_kek_create(keys, label, kek_id, err);
 	if (rc != KURA_OK)
 		return rc;
 	for (int attempt = 0; attempt < RETRIES; attempt++) {
@@ -537,9 +534,9 @@ enum kura_err kura_kms_key_rotate(struct kura_kms *kms, uint64_t key_id,
 			rc = kura_fail(err, KURA_ENOMEM, "rotation");
 			break;
 		}
-		rc = meta->ops->key_get(meta->priv, key_id, &k, &e);
+		rc = kura_meta_key_get(meta, key_id, &k, &e);
 		if (rc == KURA_OK)
-			rc = meta->ops->bucket_keys_of_key(meta->priv, key_id, pool, &cur, &n, &e);
+			rc = kura_meta_bucket_keys_of_key(meta, key_id, pool, &cur, &n, &e);
 		if (rc == KURA_OK && n > 0 &&
 		    (fresh = kura_palloc(pool, n * sizeof(*fresh))) == NULL)
 			rc = kura_fail(&e, KURA_ENOMEM, "rotation");
@@ -550,8 +547,8 @@ enum kura_err kura_kms_key_rotate(struct kura_kms *kms, uint64_t key_id,
 			fresh[i].key_version = k.current_version + 1;
 		}
 		if (rc == KURA_OK)
-			rc = meta->ops->key_rotate(meta->priv, key_id, k.current_version,
-						   kek_id, fresh, n, &e);
+			rc = kura_meta_key_rotate(meta, key_id, k.current_version,
+						  kek_id, fresh, n, &e);
 		kura_pool_free(pool);
 		if (rc == KURA_OK) {
 			*version = k.current_version + 1;
@@ -568,8 +565,7 @@ enum kura_err kura_kms_key_rotate(struct kura_kms *kms, uint64_t key_id,
 	}
 	if (rc == KURA_ESTATE)
 		kura_fail(err, KURA_EBUSY, "key '%s' keeps changing; rotate again", k.name);
-	if (keys->ops->kek_destroy)
-		(void)keys->ops->kek_destroy(keys->priv, kek_id, NULL);
+	(void)kura_keys_kek_destroy(keys, kek_id, NULL);
 	return rc == KURA_ESTATE ? KURA_EBUSY : rc;
 }
 
@@ -579,26 +575,25 @@ enum kura_err kura_kms_key_set_state(struct kura_kms *kms, uint64_t key_id,
 {
 	if (state != KURA_KEY_ENABLED && state != KURA_KEY_DISABLED)
 		return kura_fail(err, KURA_EINVAL, "use kura_kms_key_destroy to destroy");
-	enum kura_err rc = kms->meta->ops->key_set_state(kms->meta->priv, key_id, state, err);
+	enum kura_err rc = kura_meta_key_set_state(kms->meta, key_id, state, err);
 	kura_keycache_clear(kms->cache);
 	return rc;
 }
 
-/* Destroy one version's KEK in the provider and record it. */
-static enum kura_err destroy_version(struct kura_kms *kms, uint64_t key_id,
-				     const struct kura_key_version *v,
-				     struct kura_error *err)
+enum kura_err kms_destroy_version(struct kura_kms *kms, uint64_t key_id,
+				  const struct kura_key_version *v,
+				  struct kura_error *err)
 {
 	struct kura_keys *keys = kms->keys;
 	if (keys->ops->kek_destroy == NULL)
 		return kura_fail(err, KURA_EINVAL, "the %s key provider cannot destroy keys",
 				 keys->ops->name);
 	struct kura_error e = { 0 };
-	enum kura_err rc = keys->ops->kek_destroy(keys->priv, v->kek_id, &e);
+	enum kura_err rc = kura_keys_kek_destroy(keys, v->kek_id, &e);
 	if (rc != KURA_OK && rc != KURA_ENOENT)
 		return kura_fail(err, rc, "destroy KEK '%s': %s", v->kek_id, e.msg);
-	return kms->meta->ops->key_version_destroyed(kms->meta->priv, key_id, v->version,
-						     err);
+	return kura_meta_key_version_destroyed(kms->meta, key_id, v->version,
+					       err);
 }
 
 enum kura_err kura_kms_key_destroy(struct kura_kms *kms, uint64_t key_id,
@@ -614,11 +609,11 @@ enum kura_err kura_kms_key_destroy(struct kura_kms *kms, uint64_t key_id,
 		report->count = 0;
 	/* Stop serving first: nothing cached survives the destruction. */
 	kura_keycache_clear(kms->cache);
-	enum kura_err rc = kms->meta->ops->key_versions(kms->meta->priv, key_id, pool,
-							&vs, &n, err);
+	enum kura_err rc = kura_meta_key_versions(kms->meta, key_id, pool,
+						  &vs, &n, err);
 	for (size_t i = 0; rc == KURA_OK && i < n; i++) {
 		if (vs[i].state != KURA_KEYVER_DESTROYED)
-			rc = destroy_version(kms, key_id, &vs[i], err);
+			rc = kms_destroy_version(kms, key_id, &vs[i], err);
 		if (rc == KURA_OK && report &&
 		    report->count < sizeof(report->versions) / sizeof(report->versions[0])) {
 			report->versions[report->count].version = vs[i].version;
@@ -631,127 +626,8 @@ enum kura_err kura_kms_key_destroy(struct kura_kms *kms, uint64_t key_id,
 		}
 	}
 	if (rc == KURA_OK)
-		rc = kms->meta->ops->key_destroyed(kms->meta->priv, key_id, err);
+		rc = kura_meta_key_destroyed(kms->meta, key_id, err);
 	kura_keycache_clear(kms->cache);
 	kura_pool_free(pool);
-	return rc;
-}
-
-/* ---- background re-wrapping ---- */
-
-/* Move up to limit DEKs from retired bucket key old to the current one of
- * its (bucket, key).  *moved receives how many moved. */
-static enum kura_err rewrap_one(struct kura_kms *kms,
-				const struct kura_bucket_key *old, size_t limit,
-				size_t *moved, struct kura_error *err)
-{
-	struct kura_meta *meta = kms->meta;
-	struct kura_bucket_key cur;
-	struct kura_secret *ko = NULL, *kn = NULL;
-	struct kura_pool *pool = NULL;
-	struct kura_rewrap *es = NULL;
-	size_t n = 0;
-	*moved = 0;
-	enum kura_err rc = meta->ops->bucket_key_current(meta->priv, old->bucket_id,
-							 old->key_id, &cur, err);
-	if (rc != KURA_OK)
-		return rc;
-	if ((pool = kura_pool_new(0)) == NULL)
-		return kura_fail(err, KURA_ENOMEM, "rewrap");
-	rc = open_bucket_key(kms, old, &ko, err);
-	if (rc == KURA_OK)
-		rc = open_bucket_key(kms, &cur, &kn, err);
-	if (rc == KURA_OK)
-		rc = meta->ops->rewrap_next(meta->priv, old->id, limit, pool, &es, &n, err);
-	for (size_t i = 0; rc == KURA_OK && i < n; i++) {
-		struct kura_binding b = { es[i].tenant_id, es[i].bucket_id, { 0 },
-					  es[i].part_no };
-		struct kura_secret *dek = NULL;
-		memcpy(b.version_uid, es[i].version_uid, KURA_UID_LEN);
-		rc = kura_dek_unwrap(ko, &b, es[i].dek_wrapped, &dek, err);
-		if (rc == KURA_OK)
-			rc = kura_dek_wrap(kn, &b, dek, es[i].dek_wrapped, err);
-		kura_secret_free(dek);
-	}
-	if (rc == KURA_OK && n > 0)
-		rc = meta->ops->rewrap_apply(meta->priv, old->id, cur.id, es, n, err);
-	if (rc == KURA_OK)
-		*moved = n;
-	kura_secret_free(ko);
-	kura_secret_free(kn);
-	kura_pool_free(pool);
-	return rc;
-}
-
-/* A drained retired bucket key: delete it (after the grace period) and
- * destroy its KEK version when nothing else uses that version. */
-static void retire_drained(struct kura_kms *kms, const struct kura_bucket_key *old)
-{
-	struct kura_meta *meta = kms->meta;
-	struct kura_error err = { 0 };
-	if (kura_now_ms() - old->retired_ms < kms->retired_grace_ms)
-		return;
-	enum kura_err rc = meta->ops->bucket_key_delete(meta->priv, old->id, &err);
-	if (rc == KURA_EBUSY)
-		return;	/* a part arrived meanwhile: next round */
-	if (rc != KURA_OK) {
-		kura_warn(NULL, "rewrap: delete bucket key %llu: %s",
-			  (unsigned long long)old->id, err.msg);
-		return;
-	}
-	bool in_use = true;
-	rc = meta->ops->key_version_in_use(meta->priv, old->key_id, old->key_version,
-					   &in_use, &err);
-	if (rc != KURA_OK || in_use)
-		return;
-	struct kura_key_version v = { .key_id = old->key_id, .version = old->key_version };
-	memcpy(v.kek_id, old->kek_id, KURA_KEK_ID_MAX);
-	if (destroy_version(kms, old->key_id, &v, &err) != KURA_OK)
-		kura_warn(NULL, "rewrap: destroy version %u of key %llu: %s",
-			  old->key_version, (unsigned long long)old->key_id, err.msg);
-	else
-		kura_info(NULL, "key %llu: version %u no longer used, its KEK destroyed",
-			  (unsigned long long)old->key_id, old->key_version);
-}
-
-enum kura_err kura_kms_rewrap_step(struct kura_kms *kms, size_t limit,
-				   size_t *done, struct kura_error *err)
-{
-	struct kura_pool *pool = kura_pool_new(0);
-	struct kura_bucket_key *olds = NULL;
-	size_t n = 0, total = 0;
-	if (pool == NULL)
-		return kura_fail(err, KURA_ENOMEM, "rewrap");
-	enum kura_err rc = kms->meta->ops->bucket_keys_retired(kms->meta->priv,
-							       REWRAP_BUCKET_KEYS, pool,
-							       &olds, &n, err);
-	for (size_t i = 0; rc == KURA_OK && i < n && total < limit; i++) {
-		size_t moved = 0;
-		struct kura_error e = { 0 };
-		/* A disabled key, or one whose bucket went, is skipped: its
-		 * DEKs move when it is usable again. */
-		if (rewrap_one(kms, &olds[i], limit - total, &moved, &e) != KURA_OK) {
-			kura_debug(NULL, "rewrap: bucket key %llu skipped: %s",
-				   (unsigned long long)olds[i].id, e.msg);
-			continue;
-		}
-		total += moved;
-		/* Rows sealed by it (if it is a key of the bucket's own kura
-		 * key) move to the current one as well. */
-		size_t resealed = 0;
-		if (total < limit &&
-		    kura_seal_rotate(kms, kms->meta, olds[i].bucket_id, olds[i].id,
-				     limit - total, &resealed, &e) != KURA_OK) {
-			kura_debug(NULL, "re-seal: bucket key %llu skipped: %s",
-				   (unsigned long long)olds[i].id, e.msg);
-			continue;
-		}
-		total += resealed;
-		if (moved == 0 && resealed == 0)
-			retire_drained(kms, &olds[i]);
-	}
-	kura_pool_free(pool);
-	if (done)
-		*done = total;
 	return rc;
 }

@@ -51,6 +51,18 @@ enum kura_err kms_new_bucket_key(struct kura_kms *kms, uint64_t tenant_id,
 				 struct kura_secret **key,
 				 struct kura_error *err);
 
+/* Unwrap (or take from the cache) the bucket key described by bk, after
+ * checking its key and version are usable. */
+enum kura_err kms_open_bucket_key(struct kura_kms *kms,
+				  const struct kura_bucket_key *bk,
+				  struct kura_secret **key,
+				  struct kura_error *err);
+
+/* Destroy one version's KEK in the provider and record it. */
+enum kura_err kms_destroy_version(struct kura_kms *kms, uint64_t key_id,
+				  const struct kura_key_version *v,
+				  struct kura_error *err);
+
 /* Create a key of any kind: a new KEK, or material imported (BYOK). */
 enum kura_err kms_create_key(struct kura_kms *kms, uint64_t tenant_id,
 			     const char *name, enum kura_key_kind kind,

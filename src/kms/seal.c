@@ -361,7 +361,7 @@ static bool upgrade_waits(struct kura_seal_ctx *c, uint64_t bucket_id)
 	uint8_t v[8];
 	size_t n = 0;
 	return c->meta != NULL &&
-	       c->meta->ops->setting_get(c->meta->priv, KURA_SEAL_PENDING, v, sizeof(v), &n,
+	       kura_meta_setting_get(c->meta, KURA_SEAL_PENDING, v, sizeof(v), &n,
 					 NULL) == KURA_OK;
 }
 
@@ -393,13 +393,13 @@ static enum kura_err key_error(struct kura_seal_ctx *c, uint64_t bucket_id,
 	struct kura_error e = { 0 };
 	if (m == NULL || (rc != KURA_EKEY_DESTROYED && rc != KURA_EKEY_DISABLED))
 		return rc;
-	if (m->ops->bucket_get_id(m->priv, bucket_id, &b, &e) != KURA_OK)
+	if (kura_meta_bucket_get_id(m, bucket_id, &b, &e) != KURA_OK)
 		return rc;
 	enum kura_err got = bk_id == 0 ? KURA_ENOENT
-				       : m->ops->bucket_key_get(m->priv, bk_id, &bk, &e);
+				       : kura_meta_bucket_key_get(m, bk_id, &bk, &e);
 	if (got == KURA_OK && bk.bucket_id == bucket_id && bk.key_id == b.key_id)
 		return rc;
-	if (got == KURA_ENOENT && m->ops->key_get(m->priv, b.key_id, &k, &e) == KURA_OK &&
+	if (got == KURA_ENOENT && kura_meta_key_get(m, b.key_id, &k, &e) == KURA_OK &&
 	    k.state == KURA_KEY_DESTROYED)
 		return rc;
 	kura_error_clear(err);
@@ -651,12 +651,12 @@ enum kura_err kura_seal_rotate(struct kura_kms *kms, struct kura_meta *meta,
 		return kura_fail(err, KURA_ENOMEM, "re-seal");
 	kura_seal_ctx_init(&oc, kms, meta);
 	kura_seal_ctx_init(&nc, kms, meta);
-	enum kura_err rc = meta->ops->seal_next(meta->priv, bucket_id, old_bk_id, limit,
-						pool, &b, err);
+	enum kura_err rc = kura_meta_seal_next(meta, bucket_id, old_bk_id, limit,
+					       pool, &b, err);
 	if (rc == KURA_OK && b.n_objects + b.n_uploads + b.n_parts == 0)
 		goto out;
 	if (rc == KURA_OK)
-		rc = meta->ops->bucket_get_id(meta->priv, bucket_id, &bucket, err);
+		rc = kura_meta_bucket_get_id(meta, bucket_id, &bucket, err);
 	if (rc == KURA_OK)
 		rc = key_for_read(&oc, old_bk_id, err);
 	if (rc == KURA_OK)
@@ -668,7 +668,7 @@ enum kura_err kura_seal_rotate(struct kura_kms *kms, struct kura_meta *meta,
 	if (rc == KURA_OK)
 		rc = reseal_batch(&oc, &nc, &bucket, &b, pool, &no, &nu, &np, &broken, err);
 	if (rc == KURA_OK)
-		rc = meta->ops->seal_apply(meta->priv, &b, no, nu, np, &applied, err);
+		rc = kura_meta_seal_apply(meta, &b, no, nu, np, &applied, err);
 	if (rc == KURA_OK)
 		*moved = applied;
 	if (rc == KURA_OK && broken > 0)
@@ -696,7 +696,7 @@ static enum kura_err upgrade_bucket(struct kura_kms *kms, struct kura_meta *meta
 	struct kura_seal_ctx c;
 	struct kura_bucket bucket;
 	struct kura_error e = { 0 };
-	enum kura_err rc = meta->ops->bucket_get_id(meta->priv, bucket_id, &bucket, err);
+	enum kura_err rc = kura_meta_bucket_get_id(meta, bucket_id, &bucket, err);
 	*out = UPGRADE_SEALED;
 	if (rc == KURA_ENOENT) {	/* the bucket went meanwhile */
 		kura_error_clear(err);
@@ -725,15 +725,15 @@ static enum kura_err upgrade_bucket(struct kura_kms *kms, struct kura_meta *meta
 			rc = kura_fail(err, KURA_ENOMEM, "seal upgrade");
 			break;
 		}
-		rc = meta->ops->seal_next(meta->priv, bucket_id, 0, UPGRADE_BATCH, pool, &b,
-					  err);
+		rc = kura_meta_seal_next(meta, bucket_id, 0, UPGRADE_BATCH, pool, &b,
+					 err);
 		size_t n = b.n_objects + b.n_uploads + b.n_parts;
 		struct kura_new_seal *no = NULL, *nu = NULL, *np = NULL;
 		if (rc == KURA_OK && n > 0)
 			rc = reseal_batch(NULL, &c, &bucket, &b, pool, &no, &nu, &np, &broken,
 					  err);
 		if (rc == KURA_OK && n > 0)
-			rc = meta->ops->seal_apply(meta->priv, &b, no, nu, np, &applied, err);
+			rc = kura_meta_seal_apply(meta, &b, no, nu, np, &applied, err);
 		if (rc == KURA_OK) {
 			r->objects += b.n_objects;
 			r->uploads += b.n_uploads;
@@ -767,8 +767,8 @@ enum kura_err kura_seal_upgrade(struct kura_kms *kms, struct kura_meta *meta,
 	uint8_t v[8];
 	size_t n = 0, vlen = 0;
 	memset(report, 0, sizeof(*report));
-	enum kura_err rc = meta->ops->setting_get(meta->priv, KURA_SEAL_PENDING, v, sizeof(v),
-						  &vlen, err);
+	enum kura_err rc = kura_meta_setting_get(meta, KURA_SEAL_PENDING, v, sizeof(v),
+						 &vlen, err);
 	if (rc == KURA_ENOENT) {
 		kura_error_clear(err);
 		report->done = true;
@@ -783,7 +783,7 @@ enum kura_err kura_seal_upgrade(struct kura_kms *kms, struct kura_meta *meta,
 	uint64_t after = 0;
 	bool first = true;
 	do {
-		rc = meta->ops->seal_pending_buckets(meta->priv, first ? NULL : &after, ids,
+		rc = kura_meta_seal_pending_buckets(meta, first ? NULL : &after, ids,
 						     UPGRADE_BUCKETS, &n, err);
 		first = false;
 		for (size_t i = 0; rc == KURA_OK && i < n; i++) {
@@ -809,7 +809,7 @@ enum kura_err kura_seal_upgrade(struct kura_kms *kms, struct kura_meta *meta,
 		return rc;
 	/* Nothing waits: rows still without a seal are refused or beyond
 	 * reading, and stay failures for good. */
-	rc = meta->ops->setting_delete(meta->priv, KURA_SEAL_PENDING, err);
+	rc = kura_meta_setting_delete(meta, KURA_SEAL_PENDING, err);
 	report->done = rc == KURA_OK;
 	return rc;
 }

@@ -29,8 +29,8 @@
 static enum kura_err load_setting(struct kura_kms *kms, uint8_t *val, size_t cap,
 				  size_t *len, struct kura_error *err)
 {
-	return kms->meta->ops->setting_get(kms->meta->priv, SIGNER_SETTING, val, cap,
-					   len, err);
+	return kura_meta_setting_get(kms->meta, SIGNER_SETTING, val, cap,
+				     len, err);
 }
 
 /* Make a signer and record it (losing a race to another process is fine:
@@ -45,8 +45,8 @@ static enum kura_err create_signer(struct kura_kms *kms,
 	enum kura_err rc;
 	if ((keys->ops->caps & KURA_KEYS_CAP_SIGN) && keys->ops->signer_create) {
 		char id[KURA_KEK_ID_MAX];
-		rc = keys->ops->signer_create(keys->priv, "kura deletion certificates", id,
-					      err);
+		rc = kura_keys_signer_create(keys, "kura deletion certificates", id,
+					     err);
 		if (rc != KURA_OK)
 			return rc;
 		len = (size_t)snprintf((char *)val, sizeof(val), "p:%s", id);
@@ -72,7 +72,7 @@ static enum kura_err create_signer(struct kura_kms *kms,
 			return rc;
 		len = 2 + (size_t)n + KURA_BOX_OVERHEAD;
 	}
-	rc = kms->meta->ops->setting_insert(kms->meta->priv, SIGNER_SETTING, val, len, err);
+	rc = kura_meta_setting_insert(kms->meta, SIGNER_SETTING, val, len, err);
 	if (rc == KURA_EEXIST) {
 		kura_error_clear(err);
 		rc = KURA_OK;
@@ -178,8 +178,8 @@ enum kura_err kura_kms_signer_public_key(struct kura_kms *kms,
 		if (keys->ops->public_key == NULL)
 			return kura_fail(err, KURA_EKEY,
 					 "the signer is held by a provider that no longer signs");
-		return keys->ops->public_key(keys->priv, (const char *)val + 2, pub,
-					     pub_len, err);
+		return kura_keys_public_key(keys, (const char *)val + 2, pub,
+					    pub_len, err);
 	}
 	EVP_PKEY *pk = NULL;
 	rc = local_key(system_key, val, len, &pk, err);
@@ -210,9 +210,9 @@ enum kura_err kura_kms_sign(struct kura_kms *kms,
 		if (keys->ops->sign == NULL || keys->ops->public_key == NULL)
 			return kura_fail(err, KURA_EKEY,
 					 "the signer is held by a provider that no longer signs");
-		rc = keys->ops->sign(keys->priv, id, digest, sig, sig_len, err);
+		rc = kura_keys_sign(keys, id, digest, sig, sig_len, err);
 		if (rc == KURA_OK)
-			rc = keys->ops->public_key(keys->priv, id, pub, pub_len, err);
+			rc = kura_keys_public_key(keys, id, pub, pub_len, err);
 		if (rc == KURA_OK) {
 			snprintf(signer_id, KURA_KEK_ID_MAX, "%.*s", KURA_KEK_ID_MAX - 1, id);
 			alg_of(pub, *pub_len, alg);

@@ -24,7 +24,7 @@ static enum kura_err to_store(void *ctx, const void *p, size_t n,
 			      struct kura_error *err)
 {
 	struct s3_blob *b = ctx;
-	return b->store->ops->writer_write(b->writer, p, n, err);
+	return kura_store_writer_write(b->store, b->writer, p, n, err);
 }
 
 enum kura_err s3_blob_begin(struct s3_blob *b, struct kura_service *svc,
@@ -60,8 +60,8 @@ enum kura_err s3_blob_begin(struct s3_blob *b, struct kura_service *svc,
 	kura_secret_free(bucket_key);
 	kura_secret_free(wrap_key);
 	if (rc == KURA_OK)
-		rc = b->store->ops->writer_open(b->store->priv, b->part.blob_id,
-						&b->writer, err);
+		rc = kura_store_writer_open(b->store, b->part.blob_id,
+					    &b->writer, err);
 	if (rc == KURA_OK)
 		rc = kura_sealer_new(b->dek, &b->binding, svc->seg_size, b->part.blob_id,
 				     to_store, b, &b->sealer, err);
@@ -99,7 +99,7 @@ enum kura_err s3_blob_stage(struct s3_blob *b, struct kura_error *err)
 	b->part.mtime_ms = kura_now_ms();
 	struct kura_store_writer *w = b->writer;
 	b->writer = NULL;	/* writer_finish frees it, on success or not */
-	rc = b->store->ops->writer_finish(w, err);
+	rc = kura_store_writer_finish(b->store, w, err);
 	if (rc == KURA_OK)
 		b->staged = true;
 	return rc;
@@ -109,8 +109,7 @@ void s3_blob_publish(struct s3_blob *b, const char *reqid)
 {
 	struct kura_error err = { 0 };
 	b->committed = true;
-	if (b->store->ops->publish &&
-	    b->store->ops->publish(b->store->priv, b->part.blob_id, &err) != KURA_OK)
+	if (kura_store_publish(b->store, b->part.blob_id, &err) != KURA_OK)
 		/* Committed and durable in staging: recovery publishes it. */
 		kura_warn(reqid, "publish failed (recovery will retry): %s", err.msg);
 }
@@ -122,10 +121,10 @@ void s3_blob_discard(struct s3_blob *b)
 	kura_sealer_free(b->sealer);
 	b->sealer = NULL;
 	if (b->writer)
-		b->store->ops->writer_abort(b->writer);
+		kura_store_writer_abort(b->store, b->writer);
 	b->writer = NULL;
 	if (b->staged && !b->committed)
-		(void)b->store->ops->remove(b->store->priv, b->part.blob_id, NULL);
+		(void)kura_store_remove(b->store, b->part.blob_id, NULL);
 	kura_secret_free(b->dek);
 	b->dek = NULL;
 	EVP_MD_CTX_free(b->md5);

@@ -80,8 +80,8 @@ bool s3_load_bucket(struct s3_req *r)
 		s3_error(r, S3_NoSuchBucket, NULL, NULL);
 		return false;
 	}
-	enum kura_err rc = meta->ops->bucket_get(meta->priv, r->bucket_name,
-						 &r->bucket, &err);
+	enum kura_err rc = kura_meta_bucket_get(meta, r->bucket_name,
+						&r->bucket, &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return false;
 	if (r->bucket.tenant_id != r->tenant_id) {
@@ -101,10 +101,10 @@ void s3_list_buckets(struct s3_req *r)
 	struct kura_bucket *bs = NULL;
 	size_t n = 0;
 	struct kura_tenant t;
-	enum kura_err rc = meta->ops->bucket_list(meta->priv, r->tenant_id, r->pool,
-						  &bs, &n, &err);
+	enum kura_err rc = kura_meta_bucket_list(meta, r->tenant_id, r->pool,
+						 &bs, &n, &err);
 	if (rc == KURA_OK)
-		rc = meta->ops->tenant_get(meta->priv, r->tenant_id, &t, &err);
+		rc = kura_meta_tenant_get(meta, r->tenant_id, &t, &err);
 	if (rc != KURA_OK) {
 		s3_error_from(r, rc, &err);
 		return;
@@ -171,7 +171,7 @@ static void create_bucket_finish(struct s3_req *r)
 		return;
 
 	/* Answer a clash before creating any key material. */
-	enum kura_err rc = meta->ops->bucket_get(meta->priv, r->bucket_name, &b, &err);
+	enum kura_err rc = kura_meta_bucket_get(meta, r->bucket_name, &b, &err);
 	if (rc == KURA_OK) {
 		s3_error(r, b.tenant_id == r->tenant_id ? S3_BucketAlreadyOwnedByYou
 							: S3_BucketAlreadyExists,
@@ -206,7 +206,7 @@ static void create_bucket_finish(struct s3_req *r)
 		if (rc == KURA_EEXIST) {
 			/* Lost a race with another CreateBucket. */
 			struct kura_bucket other;
-			bool mine = meta->ops->bucket_get(meta->priv, b.name, &other, NULL) ==
+			bool mine = kura_meta_bucket_get(meta, b.name, &other, NULL) ==
 					    KURA_OK && other.tenant_id == r->tenant_id;
 			s3_error(r, mine ? S3_BucketAlreadyOwnedByYou : S3_BucketAlreadyExists,
 				 NULL, NULL);
@@ -248,7 +248,7 @@ void s3_delete_bucket(struct s3_req *r)
 	struct kura_error err = { 0 };
 	if (!s3_load_bucket(r))
 		return;
-	enum kura_err rc = svc->meta->ops->bucket_delete(svc->meta->priv, r->bucket.id, &err);
+	enum kura_err rc = kura_meta_bucket_delete(svc->meta, r->bucket.id, &err);
 	if (rc == KURA_ENOTEMPTY) {
 		s3_error(r, S3_BucketNotEmpty, NULL, NULL);
 		return;
@@ -259,7 +259,7 @@ void s3_delete_bucket(struct s3_req *r)
 	 * (a tenant-wide key stays: other buckets use it). */
 	struct kura_key k;
 	kura_error_clear(&err);
-	if (svc->meta->ops->key_get(svc->meta->priv, r->bucket.key_id, &k, &err) == KURA_OK &&
+	if (kura_meta_key_get(svc->meta, r->bucket.key_id, &k, &err) == KURA_OK &&
 	    k.kind == KURA_KEY_BUCKET &&
 	    kura_kms_key_destroy(svc->kms, k.id, NULL, &err) != KURA_OK)
 		kura_warn(r->http->id, "bucket '%s' deleted but its key '%s' was not "

@@ -50,8 +50,8 @@ static void put_encryption_finish(struct s3_req *r)
 			 NULL);
 		return;
 	}
-	enum kura_err rc = meta->ops->bucket_set_encryption(meta->priv, r->bucket.id, sse,
-							    key_id, &err);
+	enum kura_err rc = kura_meta_bucket_set_encryption(meta, r->bucket.id, sse,
+							   key_id, &err);
 	if (s3_ok(r, rc, &err, S3_NoSuchBucket))
 		s3_respond(r, 200);
 }
@@ -73,8 +73,8 @@ void s3_get_bucket_encryption(struct s3_req *r)
 	s3_xml_raw(&b, "<Rule><ApplyServerSideEncryptionByDefault>");
 	if (r->bucket.default_sse == KURA_SSE_KMS) {
 		s3_xml_elem_str(&b, "SSEAlgorithm", "aws:kms");
-		if (r->svc->meta->ops->key_get(r->svc->meta->priv, r->bucket.default_kms_key_id,
-					       &k, NULL) == KURA_OK)
+		if (kura_meta_key_get(r->svc->meta, r->bucket.default_kms_key_id,
+				      &k, NULL) == KURA_OK)
 			s3_xml_elem_str(&b, "KMSMasterKeyID", k.name);
 	} else {
 		s3_xml_elem_str(&b, "SSEAlgorithm", "AES256");
@@ -92,8 +92,8 @@ void s3_delete_bucket_encryption(struct s3_req *r)
 	struct kura_error err = { 0 };
 	if (!s3_load_bucket(r))
 		return;
-	enum kura_err rc = meta->ops->bucket_set_encryption(meta->priv, r->bucket.id,
-							    KURA_SSE_S3, 0, &err);
+	enum kura_err rc = kura_meta_bucket_set_encryption(meta, r->bucket.id,
+							   KURA_SSE_S3, 0, &err);
 	if (s3_ok(r, rc, &err, S3_NoSuchBucket))
 		s3_respond(r, 204);
 }

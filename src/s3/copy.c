@@ -75,7 +75,7 @@ static bool load_source(struct s3_req *r, struct copy_source *src)
 		s3_error(r, S3_InternalError, NULL, "out of memory");
 		return false;
 	}
-	enum kura_err rc = meta->ops->bucket_get(meta->priv, bname, &src->bucket, &err);
+	enum kura_err rc = kura_meta_bucket_get(meta, bname, &src->bucket, &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return false;
 	if (src->bucket.tenant_id != r->tenant_id) {
@@ -225,7 +225,7 @@ void s3_copy_object(struct s3_req *r)
 	o.mtime_ms = kura_now_ms();
 	if (!s3_seal_new_object(r, &o))
 		goto out;
-	rc = svc->meta->ops->object_put(svc->meta->priv, &o, &err);
+	rc = kura_meta_object_put(svc->meta, &o, &err);
 	if (rc != KURA_OK) {
 		if (rc == KURA_ENOENT)
 			s3_error(r, S3_NoSuchBucket, NULL, NULL);

@@ -118,8 +118,8 @@ static void delete_finish(struct s3_req *r)
 			msg = "The specified version does not exist.";
 		} else {
 			struct kura_error err = { 0 };
-			enum kura_err rc = meta->ops->object_delete(meta->priv, r->bucket.id,
-								    k->text, k->text_len, &err);
+			enum kura_err rc = kura_meta_object_delete(meta, r->bucket.id,
+								   k->text, k->text_len, &err);
 			if (rc == KURA_ENOENT)
 				what = ABSENT;
 			if (rc != KURA_OK && rc != KURA_ENOENT) {

@@ -127,7 +127,7 @@ bool s3_load_object(struct s3_req *r, const struct kura_bucket *b, const char *k
 {
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_error err = { 0 };
-	enum kura_err rc = meta->ops->object_get(meta->priv, b->id, key, key_len, r->pool,
+	enum kura_err rc = kura_meta_object_get(meta, b->id, key, key_len, r->pool,
 						 o, &err);
 	if (rc == KURA_EINTEGRITY)	/* the row and its parts disagree */
 		return s3_seal_ok(r, rc, &err, b->name, key, key_len, NULL);

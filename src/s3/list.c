@@ -31,7 +31,7 @@ static enum kura_err fetch_objects(struct s3_req *r, struct kura_str prefix,
 {
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_object *es = NULL;
-	enum kura_err rc = meta->ops->object_list(meta->priv, r->bucket.id,
+	enum kura_err rc = kura_meta_object_list(meta, r->bucket.id,
 						  prefix.p, prefix.len,
 						  after->key, after->len, want, r->pool,
 						  &es, n, err);

@@ -38,8 +38,8 @@ static enum kura_err find_upload(struct s3_req *r, struct kura_upload **out,
 	const struct s3_param *id = s3_param_get(r, "uploadId");
 	if (id == NULL || id->value_len == 0 || id->value_len >= KURA_UPLOAD_ID_MAX)
 		return KURA_ENOENT;
-	enum kura_err rc = meta->ops->upload_get(meta->priv, r->bucket.id, id->value,
-						 r->pool, out, err);
+	enum kura_err rc = kura_meta_upload_get(meta, r->bucket.id, id->value,
+						r->pool, out, err);
 	if (rc == KURA_OK && ((*out)->key_len != r->key_len ||
 			      memcmp((*out)->key, r->key, r->key_len) != 0))
 		return KURA_ENOENT;
@@ -162,7 +162,7 @@ void s3_create_multipart_upload(struct s3_req *r)
 		s3_error_from(r, rc, &err);
 		return;
 	}
-	rc = meta->ops->upload_create(meta->priv, &u, &err);
+	rc = kura_meta_upload_create(meta, &u, &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return;
 	struct kura_buf b;
@@ -210,8 +210,8 @@ void s3_commit_part(struct s3_req *r, struct kura_upload *u, struct s3_blob *blo
 	enum kura_err rc = kura_seal_part(&r->seal, &r->bucket, u->version_uid,
 					  &blob->part, &err);
 	if (rc == KURA_OK)
-		rc = meta->ops->upload_put_part(meta->priv, r->bucket.id, u->id, &blob->part,
-						&err);
+		rc = kura_meta_upload_put_part(meta, r->bucket.id, u->id, &blob->part,
+					       &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchUpload))
 		return;
 	s3_blob_publish(blob, r->http->id);
@@ -353,9 +353,9 @@ static bool load_all_parts(struct s3_req *r, const struct kura_upload *u,
 	for (;;) {
 		struct kura_part *page;
 		size_t n = 0;
-		enum kura_err rc = meta->ops->upload_list_parts(meta->priv, r->bucket.id, u->id,
-								after, LIST_MAX, r->pool,
-								&page, &n, &err);
+		enum kura_err rc = kura_meta_upload_list_parts(meta, r->bucket.id, u->id,
+							       after, LIST_MAX, r->pool,
+							       &page, &n, &err);
 		if (!s3_ok(r, rc, &err, S3_NoSuchUpload) || !open_parts(r, u, page, n))
 			return false;
 		if (n > KURA_MAX_PARTS - total)
@@ -435,8 +435,8 @@ static void complete_retry(struct s3_req *r, const uint8_t uid[KURA_UID_LEN],
 	struct kura_error err = { 0 };
 	struct kura_object *o = NULL;
 	char etag[KURA_ETAG_MAX];
-	enum kura_err rc = meta->ops->object_get(meta->priv, r->bucket.id, r->key, r->key_len,
-						 r->pool, &o, &err);
+	enum kura_err rc = kura_meta_object_get(meta, r->bucket.id, r->key, r->key_len,
+						r->pool, &o, &err);
 	if (rc == KURA_OK)
 		rc = kura_seal_object_open(&r->seal, r->bucket.tenant_id, o, true, &err);
 	if (rc != KURA_OK && rc != KURA_ENOENT) {
@@ -539,7 +539,7 @@ static void complete_finish(struct s3_req *r)
 	o.parts = chosen;
 	if (!s3_seal_new_object(r, &o))
 		return;
-	enum kura_err rc = meta->ops->upload_complete(meta->priv, u->id, &o, &err);
+	enum kura_err rc = kura_meta_upload_complete(meta, u->id, &o, &err);
 	if (rc == KURA_ENOENT) {
 		/* Lost a race with a concurrent Complete (or Abort) of it. */
 		complete_retry(r, u->version_uid, want, nwant);
@@ -605,7 +605,7 @@ void s3_abort_multipart_upload(struct s3_req *r)
 	struct kura_upload *u;
 	if (!s3_load_bucket(r) || !load_upload(r, &u))
 		return;
-	enum kura_err rc = meta->ops->upload_abort(meta->priv, r->bucket.id, u->id, &err);
+	enum kura_err rc = kura_meta_upload_abort(meta, r->bucket.id, u->id, &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchUpload))
 		return;
 	s3_collect_garbage(r);
@@ -640,9 +640,9 @@ void s3_list_parts(struct s3_req *r)
 	size_t n = 0;
 	enum kura_err rc = KURA_OK;
 	if (max > 0)
-		rc = meta->ops->upload_list_parts(meta->priv, r->bucket.id, u->id,
-						  (uint32_t)marker, (size_t)max + 1, r->pool,
-						  &parts, &n, &err);
+		rc = kura_meta_upload_list_parts(meta, r->bucket.id, u->id,
+						 (uint32_t)marker, (size_t)max + 1, r->pool,
+						 &parts, &n, &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchUpload) || !open_parts(r, u, parts, n))
 		return;
 	bool truncated = n > max;
@@ -685,7 +685,7 @@ static enum kura_err fetch_uploads(struct s3_req *r, struct kura_str prefix,
 {
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_upload *us = NULL;
-	enum kura_err rc = meta->ops->upload_list(meta->priv, r->bucket.id, prefix.p,
+	enum kura_err rc = kura_meta_upload_list(meta, r->bucket.id, prefix.p,
 						  prefix.len, after->key, after->len, after->id,
 						  want, r->pool, &us, n, err);
 	*rows = us;

@@ -51,7 +51,7 @@ struct s3_objread {
 static void part_close(struct s3_objread *or)
 {
 	if (or->reader)
-		or->svc->store->ops->reader_close(or->reader);
+		kura_store_reader_close(or->svc->store, or->reader);
 	or->reader = NULL;
 	kura_opener_free(or->opener);
 	or->opener = NULL;
@@ -176,7 +176,7 @@ static enum kura_err part_open(struct s3_objread *or, uint32_t idx,
 	kura_secret_free(dek);
 	if (rc != KURA_OK)
 		return rc;
-	rc = store->ops->reader_open(store->priv, p->blob_id, &or->reader, &size, err);
+	rc = kura_store_reader_open(store, p->blob_id, &or->reader, &size, err);
 	if (rc == KURA_ENOENT)	/* collected before we pinned it, or lost */
 		return kura_fail(err, KURA_ENOENT, "blob of part %u is missing",
 				 p->part_no);
@@ -187,7 +187,7 @@ static enum kura_err part_open(struct s3_objread *or, uint32_t idx,
 				 "blob of part %u has %llu bytes, expected %llu", p->part_no,
 				 (unsigned long long)size,
 				 (unsigned long long)kura_blob_size(p->size, p->seg_size));
-	rc = store->ops->reader_pread(or->reader, hdr, sizeof(hdr), 0, err);
+	rc = kura_store_reader_pread(store, or->reader, hdr, sizeof(hdr), 0, err);
 	if (rc == KURA_OK)
 		rc = kura_blob_header_check(hdr, p->seg_size, p->blob_id, err);
 	if (rc != KURA_OK)
@@ -236,8 +236,8 @@ static enum kura_err load_segment(struct s3_objread *or, uint64_t off,
 	size_t clen = plen + KURA_SEG_TAG_LEN;
 	bool to_dst = dst != NULL && off == start + seg * p->seg_size && plen <= dst_cap;
 	or->seg_valid = false;
-	enum kura_err rc = or->svc->store->ops->reader_pread(
-		or->reader, or->buf, clen, kura_seg_offset(seg, p->seg_size), err);
+	enum kura_err rc = kura_store_reader_pread(or->svc->store, or->reader,
+		or->buf, clen, kura_seg_offset(seg, p->seg_size), err);
 	if (rc == KURA_OK)
 		rc = kura_opener_segment(or->opener, seg, or->buf, clen,
 					 to_dst ? dst : or->buf, err);

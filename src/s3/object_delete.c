@@ -14,8 +14,8 @@ void s3_delete_object(struct s3_req *r)
 	struct kura_error err = { 0 };
 	if (!s3_load_bucket(r))
 		return;
-	enum kura_err rc = svc->meta->ops->object_delete(svc->meta->priv, r->bucket.id,
-							 r->key, r->key_len, &err);
+	enum kura_err rc = kura_meta_object_delete(svc->meta, r->bucket.id,
+						   r->key, r->key_len, &err);
 	if (rc != KURA_OK && rc != KURA_ENOENT) {
 		s3_error_from(r, rc, &err);
 		return;

@@ -52,7 +52,7 @@ static void put_finish(struct s3_req *r)
 	st->obj.mtime_ms = kura_now_ms();
 	if (!s3_seal_new_object(r, &st->obj))
 		return;
-	enum kura_err rc = svc->meta->ops->object_put(svc->meta->priv, &st->obj, &err);
+	enum kura_err rc = kura_meta_object_put(svc->meta, &st->obj, &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return;
 	s3_blob_publish(&st->blob, r->http->id);

@@ -307,3 +307,15 @@ void s3_expect_xml(struct s3_req *r, uint64_t max, void (*finish)(struct s3_req 
 	r->op_finish = finish;
 	s3_payload_begin(r);
 }
+
+const struct s3_xml_node *s3_xml_body(struct s3_req *r, const char *root_name)
+{
+	struct s3_xml_node *root;
+	if (r->xml_body.len == 0 ||
+	    s3_xml_parse(r->xml_body.data, r->xml_body.len, r->pool, &root) != KURA_OK ||
+	    strcmp(root->name, root_name) != 0) {
+		s3_error(r, S3_MalformedXML, NULL, NULL);
+		return NULL;
+	}
+	return root;
+}

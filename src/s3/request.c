@@ -22,31 +22,6 @@
 
 #define MAX_PARAMS 64
 
-static const char *const op_names[] = {
-	"-",
-#define S3_OP_NAME_(name) #name,
-	S3_OP_TABLE(S3_OP_NAME_)
-#undef S3_OP_NAME_
-};
-
-const char *s3_op_name(enum s3_op op)
-{
-	return op_names[(unsigned)op < S3_OP_COUNT_ ? op : 0];
-}
-
-const struct s3_param *s3_param_get(const struct s3_req *r, const char *name)
-{
-	for (size_t i = 0; i < r->nparams; i++)
-		if (strcmp(r->params[i].name, name) == 0)
-			return &r->params[i];
-	return NULL;
-}
-
-const struct kura_str *s3_header(const struct s3_req *r, const char *name)
-{
-	return kura_http_header_get(r->http, name);
-}
-
 /* Decode one query component: '+' means space (form encoding, as S3 reads
  * query strings), then percent-decoding. */
 static const char *decode_component(struct kura_pool *pool, const char *s,
@@ -426,7 +401,7 @@ static void access_log(const struct kura_http_req *h, const struct s3_req *r,
 	kura_info(h->id, "%s %s op=%s bucket=%s tenant=%llu ak=%s status=%u%s%s "
 		  "in=%llu out=%llu us=%llu%s%s",
 		  h->remote[0] ? h->remote : "-", method,
-		  op_names[r && r->op < S3_OP_COUNT_ ? r->op : 0], bucket,
+		  r ? s3_op_name(r->op) : "-", bucket,
 		  (unsigned long long)(r ? r->tenant_id : 0), ak, status,
 		  r && r->error_code ? " error=" : "",
 		  r && r->error_code ? r->error_code : "",

@@ -442,9 +442,6 @@ struct s3_xml_node {
 KURA_WUR
 enum kura_err s3_xml_parse(const char *doc, size_t n, struct kura_pool *pool,
 			   struct s3_xml_node **root);
-/* The request's XML body parsed, with root element root_name; responds
- * MalformedXML and returns NULL otherwise (also for an empty body). */
-const struct s3_xml_node *s3_xml_body(struct s3_req *r, const char *root_name);
 /* First child element named name, or NULL. */
 const struct s3_xml_node *s3_xml_child(const struct s3_xml_node *n,
 				       const char *name);
@@ -574,6 +571,9 @@ bool s3_payload_end(struct s3_req *r);
 /* The operation takes an XML body of at most max bytes: collect it into
  * r->xml_body and call finish at the end (payload checks done). */
 void s3_expect_xml(struct s3_req *r, uint64_t max, void (*finish)(struct s3_req *r));
+/* The request's XML body parsed, with root element root_name; responds
+ * MalformedXML and returns NULL otherwise (also for an empty body). */
+const struct s3_xml_node *s3_xml_body(struct s3_req *r, const char *root_name);
 
 /* ---- server-side encryption headers (sse.c) ---- */
 

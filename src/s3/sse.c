@@ -121,8 +121,8 @@ bool s3_sse_resolve_kms_key(struct s3_req *r, const struct kura_str *id,
 	}
 	memcpy(name, p, n);
 	name[n] = '\0';
-	enum kura_err rc = meta->ops->key_get_by_name(meta->priv, r->tenant_id, name, &k,
-						      &err);
+	enum kura_err rc = kura_meta_key_get_by_name(meta, r->tenant_id, name, &k,
+						     &err);
 	if (rc == KURA_ENOENT) {
 		s3_error(r, S3_KMSNotFound, NULL, NULL);
 		return false;
@@ -279,7 +279,7 @@ void s3_sse_respond_headers(struct s3_req *r, const struct s3_sse *s)
 	}
 	struct kura_key k;
 	kura_http_resp_header(h, "x-amz-server-side-encryption", "aws:kms");
-	if (r->svc->meta->ops->key_get(r->svc->meta->priv, s->kms_key_id, &k, NULL) == KURA_OK)
+	if (kura_meta_key_get(r->svc->meta, s->kms_key_id, &k, NULL) == KURA_OK)
 		kura_http_resp_header(h, "x-amz-server-side-encryption-aws-kms-key-id", k.name);
 	kura_http_resp_header(h, "x-amz-server-side-encryption-bucket-key-enabled", "true");
 }

@@ -61,7 +61,7 @@ static void set_tags(struct s3_req *r, const char *json, unsigned status)
 		o->tags_json = json;
 		if (!s3_seal_new_object(r, o))
 			return;
-		rc = meta->ops->object_set_tags(meta->priv, r->bucket.id, r->key, r->key_len,
+		rc = kura_meta_object_set_tags(meta, r->bucket.id, r->key, r->key_len,
 						o->version_uid, old, old_len, json, o->seal,
 						o->seal_len, o->seal_bk_id, &err);
 		if (rc == KURA_OK)

@@ -311,15 +311,3 @@ const struct s3_xml_node *s3_xml_child(const struct s3_xml_node *n,
 			return c;
 	return NULL;
 }
-
-const struct s3_xml_node *s3_xml_body(struct s3_req *r, const char *root_name)
-{
-	struct s3_xml_node *root;
-	if (r->xml_body.len == 0 ||
-	    s3_xml_parse(r->xml_body.data, r->xml_body.len, r->pool, &root) != KURA_OK ||
-	    strcmp(root->name, root_name) != 0) {
-		s3_error(r, S3_MalformedXML, NULL, NULL);
-		return NULL;
-	}
-	return root;
-}

@@ -1,71 +1,58 @@
 /*
- * store.c — the table of compiled-in data stores and the code that picks
- * one from [storage] backend, allocates its state and opens it.
+ * store.c — the table of compiled-in data stores, the code that picks one
+ * from [storage] backend and opens it (registry.h), and the calls through
+ * the interface (store.h): the one place a call can be hooked.
  *
  * Thread-safe: the table is constant; an opened store is shared by all
  * threads (each store is itself thread-safe, see store.h).
  */
 #include <stdlib.h>
-#include <string.h>
 
-#include "kura/buf.h"
-#include "kura/config.h"
+#include "kura/registry.h"
 #include "kura/store.h"
 #include "kura/banned.h"
-
-#define DEFAULT_STORE "fs"
 
 const struct kura_store_ops *const kura_stores[] = {
 	&kura_store_fs,
 	NULL,
 };
 
-static const struct kura_store_ops *find_store(const char *name)
+static bool store_entry(size_t i, struct kura_backend *out)
 {
-	for (size_t i = 0; kura_stores[i] != NULL; i++)
-		if (strcmp(kura_stores[i]->name, name) == 0)
-			return kura_stores[i];
-	return NULL;
+	const struct kura_store_ops *o = kura_stores[i];
+	if (o == NULL)
+		return false;
+	*out = (struct kura_backend){ o,       o->name, o->caps, o->priv_size,
+				      o->open, o->close };
+	return true;
+}
+
+static const struct kura_registry registry = {
+	"data store", "storage", "backend", "fs", store_entry,
+};
+
+enum kura_err kura_store_check_config(const struct kura_config *cfg,
+				      struct kura_error *err)
+{
+	struct kura_backend be;
+	return kura_registry_find(&registry, cfg, &be, err);
 }
 
 enum kura_err kura_store_open(const struct kura_config *cfg,
 			      const char *data_dir, struct kura_store **out,
 			      struct kura_error *err)
 {
-	const char *name = kura_config_get(cfg, "storage", "backend");
-	if (name == NULL || name[0] == '\0')
-		name = DEFAULT_STORE;
-	const struct kura_store_ops *ops = find_store(name);
-	if (ops == NULL) {
-		struct kura_buf known;
-		kura_buf_init(&known, 512);
-		/* The list only decorates the message: after a failure it
-		 * reads "none". */
-		for (size_t i = 0; kura_stores[i] != NULL; i++)
-			KURA_IGNORE(kura_buf_addf(&known, "%s%s", i ? ", " : "",
-						  kura_stores[i]->name));
-		enum kura_err rc = kura_fail(err, KURA_ECONFIG,
-					     "[storage] backend: unknown data store '%s' (known: %s)",
-					     name, known.data ? known.data : "none");
-		kura_buf_release(&known);
-		return rc;
-	}
-
+	struct kura_backend be;
 	struct kura_store *store = calloc(1, sizeof(*store));
-	void *priv = calloc(1, ops->priv_size ? ops->priv_size : 1);
-	if (store == NULL || priv == NULL) {
-		free(store);
-		free(priv);
-		return kura_fail(err, KURA_ENOMEM, "data store '%s'", name);
-	}
-	enum kura_err rc = ops->open(priv, cfg, data_dir, err);
+	if (store == NULL)
+		return kura_fail(err, KURA_ENOMEM, "data store");
+	enum kura_err rc = kura_registry_open(&registry, cfg, data_dir, &be,
+					      &store->priv, err);
 	if (rc != KURA_OK) {
-		free(priv);
 		free(store);
 		return rc;
 	}
-	store->ops = ops;
-	store->priv = priv;
+	store->ops = be.ops;
 	*out = store;
 	return KURA_OK;
 }
@@ -74,8 +61,97 @@ void kura_store_close(struct kura_store *store)
 {
 	if (store == NULL)
 		return;
-	if (store->ops->close != NULL)
-		store->ops->close(store->priv);
-	free(store->priv);
+	kura_registry_close(store->ops->close, store->priv);
 	free(store);
+}
+
+enum kura_err kura_store_writer_open(struct kura_store *store,
+				     const uint8_t id[KURA_BLOB_ID_LEN],
+				     struct kura_store_writer **out,
+				     struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(store, "writer_open", err);
+	return store->ops->writer_open(store->priv, id, out, err);
+}
+
+enum kura_err kura_store_writer_write(struct kura_store *store,
+				      struct kura_store_writer *w,
+				      const void *p, size_t n,
+				      struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(store, "writer_write", err);
+	return store->ops->writer_write(w, p, n, err);
+}
+
+enum kura_err kura_store_writer_finish(struct kura_store *store,
+				       struct kura_store_writer *w,
+				       struct kura_error *err)
+{
+	/* A hooked failure must keep the slot's promise: the writer is
+	 * freed and its staged data removed. */
+	if (store->hook != NULL) {
+		enum kura_err rc = store->hook->before(store->hook->ctx,
+						       "writer_finish", err);
+		if (rc != KURA_OK) {
+			store->ops->writer_abort(w);
+			return rc;
+		}
+	}
+	return store->ops->writer_finish(w, err);
+}
+
+void kura_store_writer_abort(struct kura_store *store,
+			     struct kura_store_writer *w)
+{
+	store->ops->writer_abort(w);
+}
+
+enum kura_err kura_store_publish(struct kura_store *store,
+				 const uint8_t id[KURA_BLOB_ID_LEN],
+				 struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(store, "publish", err);
+	if (store->ops->publish == NULL)
+		return KURA_OK;
+	return store->ops->publish(store->priv, id, err);
+}
+
+enum kura_err kura_store_reader_open(struct kura_store *store,
+				     const uint8_t id[KURA_BLOB_ID_LEN],
+				     struct kura_store_reader **out,
+				     uint64_t *size, struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(store, "reader_open", err);
+	return store->ops->reader_open(store->priv, id, out, size, err);
+}
+
+enum kura_err kura_store_reader_pread(struct kura_store *store,
+				      struct kura_store_reader *r, void *p,
+				      size_t n, uint64_t off,
+				      struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(store, "reader_pread", err);
+	return store->ops->reader_pread(r, p, n, off, err);
+}
+
+void kura_store_reader_close(struct kura_store *store,
+			     struct kura_store_reader *r)
+{
+	store->ops->reader_close(r);
+}
+
+enum kura_err kura_store_remove(struct kura_store *store,
+				const uint8_t id[KURA_BLOB_ID_LEN],
+				struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(store, "remove", err);
+	return store->ops->remove(store->priv, id, err);
+}
+
+enum kura_err kura_store_recover(struct kura_store *store,
+				 kura_store_referenced_fn referenced, void *ctx,
+				 uint64_t *removed, struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(store, "recover", err);
+	return store->ops->recover(store->priv, referenced, ctx, removed, err);
 }

@@ -303,7 +303,7 @@ static void create_ok(struct kura_keys *k, const char *label,
 		      char id[KURA_KEK_ID_MAX])
 {
 	struct kura_error err = { 0 };
-	enum kura_err rc = k->ops->kek_create(k->priv, label, id, &err);
+	enum kura_err rc = kura_keys_kek_create(k, label, id, &err);
 	if (rc != KURA_OK)
 		fail_msg("kek_create: %s (%s)", kura_errname(rc), err.msg);
 	assert_memory_equal(id, "kmip:", 5);
@@ -314,8 +314,8 @@ static void wrap_ok(struct kura_keys *k, const char *id,
 		    uint8_t out[KURA_WRAPPED_MAX], size_t *out_len)
 {
 	struct kura_error err = { 0 };
-	enum kura_err rc = k->ops->wrap(k->priv, id, plain, (const uint8_t *)aad,
-					strlen(aad), out, out_len, &err);
+	enum kura_err rc = kura_keys_wrap(k, id, plain, (const uint8_t *)aad,
+					  strlen(aad), out, out_len, &err);
 	if (rc != KURA_OK)
 		fail_msg("wrap: %s (%s)", kura_errname(rc), err.msg);
 }
@@ -324,8 +324,8 @@ static enum kura_err unwrap(struct kura_keys *k, const char *id,
 			    const uint8_t *in, size_t n, const char *aad,
 			    struct kura_secret **out, struct kura_error *err)
 {
-	return k->ops->unwrap(k->priv, id, in, n, (const uint8_t *)aad,
-			      strlen(aad), out, err);
+	return kura_keys_unwrap(k, id, in, n, (const uint8_t *)aad,
+				strlen(aad), out, err);
 }
 
 static struct kura_secret *random_secret(size_t n)
@@ -428,14 +428,14 @@ static void test_round_trip(void **state)
 	struct kura_secret *big = random_secret(65);
 	uint8_t w[KURA_WRAPPED_MAX];
 	size_t wn = 0;
-	assert_int_equal(k->ops->wrap(k->priv, id, big, NULL, 0, w, &wn, NULL),
+	assert_int_equal(kura_keys_wrap(k, id, big, NULL, 0, w, &wn, NULL),
 			 KURA_EINVAL);
 	char longlabel[200];
 	memset(longlabel, 'a', sizeof(longlabel) - 1);
 	longlabel[sizeof(longlabel) - 1] = '\0';
 	char id2[KURA_KEK_ID_MAX];
-	assert_int_equal(k->ops->kek_create(k->priv, longlabel, id2, NULL), KURA_EINVAL);
-	assert_int_equal(k->ops->kek_create(k->priv, "bad\nlabel", id2, NULL), KURA_EINVAL);
+	assert_int_equal(kura_keys_kek_create(k, longlabel, id2, NULL), KURA_EINVAL);
+	assert_int_equal(kura_keys_kek_create(k, "bad\nlabel", id2, NULL), KURA_EINVAL);
 	kura_secret_free(big);
 	kura_secret_free(plain);
 	kura_keys_close(k);
@@ -496,15 +496,15 @@ static void test_unknown_id(void **state)
 	uint8_t w[KURA_WRAPPED_MAX];
 	size_t wn = 0;
 	struct kura_error err = { 0 };
-	assert_int_equal(k->ops->wrap(k->priv, "kmip:999999", plain, NULL, 0, w,
-				      &wn, &err), KURA_ENOENT);
+	assert_int_equal(kura_keys_wrap(k, "kmip:999999", plain, NULL, 0, w,
+					&wn, &err), KURA_ENOENT);
 	assert_non_null(strstr(err.msg, "999999"));
-	assert_int_equal(k->ops->wrap(k->priv, "local-00", plain, NULL, 0, w, &wn,
-				      NULL), KURA_ENOENT);
-	assert_int_equal(k->ops->wrap(k->priv, "kmip:", plain, NULL, 0, w, &wn,
-				      NULL), KURA_ENOENT);
-	assert_int_equal(k->ops->wrap(k->priv, "kmip:a b", plain, NULL, 0, w, &wn,
-				      NULL), KURA_ENOENT);
+	assert_int_equal(kura_keys_wrap(k, "local-00", plain, NULL, 0, w, &wn,
+					NULL), KURA_ENOENT);
+	assert_int_equal(kura_keys_wrap(k, "kmip:", plain, NULL, 0, w, &wn,
+					NULL), KURA_ENOENT);
+	assert_int_equal(kura_keys_wrap(k, "kmip:a b", plain, NULL, 0, w, &wn,
+					NULL), KURA_ENOENT);
 	uint8_t fake[2 + 12 + 32 + 16] = { 0x01, 0x01 };
 	struct kura_secret *out = NULL;
 	assert_int_equal(unwrap(k, "kmip:999999", fake, sizeof(fake), "", &out, NULL),
@@ -525,7 +525,7 @@ static void test_destroy(void **state)
 	size_t wn = 0;
 	wrap_ok(k, id, plain, "a", w, &wn);
 	struct kura_error err = { 0 };
-	enum kura_err rc = k->ops->kek_destroy(k->priv, id, &err);
+	enum kura_err rc = kura_keys_kek_destroy(k, id, &err);
 	if (rc != KURA_OK)
 		fail_msg("destroy: %s (%s)", kura_errname(rc), err.msg);
 	/* PyKMIP deletes destroyed objects: the id is now unknown. */
@@ -533,10 +533,10 @@ static void test_destroy(void **state)
 	rc = unwrap(k, id, w, wn, "a", &out, NULL);
 	assert_true(rc == KURA_ENOENT || rc == KURA_EKEY);
 	assert_null(out);
-	rc = k->ops->wrap(k->priv, id, plain, NULL, 0, w, &wn, NULL);
+	rc = kura_keys_wrap(k, id, plain, NULL, 0, w, &wn, NULL);
 	assert_true(rc == KURA_ENOENT || rc == KURA_EKEY);
 	/* again: success */
-	assert_int_equal(k->ops->kek_destroy(k->priv, id, NULL), KURA_OK);
+	assert_int_equal(kura_keys_kek_destroy(k, id, NULL), KURA_OK);
 	/* and in another instance too */
 	struct kura_keys *k2 = open_main();
 	rc = unwrap(k2, id, w, wn, "a", &out, NULL);
@@ -554,7 +554,7 @@ static void test_import_matches_openssl(void **state)
 	struct kura_secret *kek = random_secret(32);
 	char id[KURA_KEK_ID_MAX];
 	struct kura_error err = { 0 };
-	enum kura_err rc = k->ops->kek_import(k->priv, "byok", kek, id, &err);
+	enum kura_err rc = kura_keys_kek_import(k, "byok", kek, id, &err);
 	if (rc != KURA_OK)
 		fail_msg("import: %s (%s)", kura_errname(rc), err.msg);
 	struct kura_secret *plain = random_secret(32);
@@ -569,7 +569,7 @@ static void test_import_matches_openssl(void **state)
 	assert_memory_equal(back->data, plain->data, 32);
 	kura_secret_free(back);
 	struct kura_secret *short_key = random_secret(16);
-	assert_int_equal(k->ops->kek_import(k->priv, "short", short_key, id, NULL),
+	assert_int_equal(kura_keys_kek_import(k, "short", short_key, id, NULL),
 			 KURA_EINVAL);
 	kura_secret_free(short_key);
 	kura_secret_free(plain);
@@ -651,13 +651,13 @@ static void *worker_main(void *arg)
 		uint8_t buf[KURA_WRAPPED_MAX];
 		size_t n = 0;
 		struct kura_secret *back = NULL;
-		bool ok = w->k->ops->wrap(w->k->priv, w->id, plain,
-					  (const uint8_t *)"c", 1, buf, &n,
-					  NULL) == KURA_OK;
+		bool ok = kura_keys_wrap(w->k, w->id, plain,
+					 (const uint8_t *)"c", 1, buf, &n,
+					 NULL) == KURA_OK;
 		if (ok && w->check)
-			ok = w->k->ops->unwrap(w->k->priv, w->id, buf, n,
-					       (const uint8_t *)"c", 1, &back,
-					       NULL) == KURA_OK &&
+			ok = kura_keys_unwrap(w->k, w->id, buf, n,
+					      (const uint8_t *)"c", 1, &back,
+					      NULL) == KURA_OK &&
 			     back->len == 32 &&
 			     memcmp(back->data, plain->data, 32) == 0;
 		w->ok += ok;
@@ -731,7 +731,7 @@ static void test_server_restart(void **state)
 	/* During the back-off: no wait at all. */
 	kura_error_clear(&err);
 	t0 = kura_mono_ns();
-	assert_int_equal(k->ops->wrap(k->priv, id, plain, NULL, 0, w, &wn, &err),
+	assert_int_equal(kura_keys_wrap(k, id, plain, NULL, 0, w, &wn, &err),
 			 KURA_EKEY);
 	assert_true(kura_mono_ns() - t0 < 100000000ull);
 	assert_non_null(strstr(err.msg, "next attempt"));
@@ -743,8 +743,8 @@ static void test_server_restart(void **state)
 	uint8_t w2[KURA_WRAPPED_MAX];
 	while (rc != KURA_OK && kura_mono_ns() < until) {
 		kura_error_clear(&err);
-		rc = k->ops->wrap(k->priv, id, plain, (const uint8_t *)"r", 1, w2,
-				  &wn2, &err);
+		rc = kura_keys_wrap(k, id, plain, (const uint8_t *)"r", 1, w2,
+				    &wn2, &err);
 		if (rc != KURA_OK) {
 			assert_int_equal(rc, KURA_EKEY);
 			usleep(100 * 1000);
@@ -779,7 +779,7 @@ static void test_server_hangs(void **state)
 	assert_int_equal(kill(-g->main.pid, SIGSTOP), 0);
 	struct kura_error err = { 0 };
 	uint64_t t0 = kura_mono_ns();
-	enum kura_err rc = k->ops->wrap(k->priv, id, plain, NULL, 0, w, &wn, &err);
+	enum kura_err rc = kura_keys_wrap(k, id, plain, NULL, 0, w, &wn, &err);
 	uint64_t first = kura_mono_ns() - t0;
 	print_message("# server hung: %s (%.0f ms)\n", err.msg, (double)first / 1e6);
 	assert_int_equal(rc, KURA_EKEY);
@@ -787,7 +787,7 @@ static void test_server_hangs(void **state)
 	assert_true(first >= 900000000ull && first < 3000000000ull);
 	kura_error_clear(&err);
 	t0 = kura_mono_ns();
-	assert_int_equal(k->ops->wrap(k->priv, id, plain, NULL, 0, w, &wn, &err),
+	assert_int_equal(kura_keys_wrap(k, id, plain, NULL, 0, w, &wn, &err),
 			 KURA_EKEY);
 	assert_true(kura_mono_ns() - t0 < 100000000ull);
 
@@ -795,7 +795,7 @@ static void test_server_hangs(void **state)
 	rc = KURA_EKEY;
 	uint64_t until = kura_mono_ns() + 20000000000ull;
 	while (rc != KURA_OK && kura_mono_ns() < until) {
-		rc = k->ops->wrap(k->priv, id, plain, NULL, 0, w, &wn, NULL);
+		rc = kura_keys_wrap(k, id, plain, NULL, 0, w, &wn, NULL);
 		if (rc != KURA_OK)
 			usleep(100 * 1000);
 	}
@@ -817,7 +817,7 @@ static void test_allow_get(void **state)
 	uint8_t w[KURA_WRAPPED_MAX];
 	size_t wn = 0;
 	struct kura_error err = { 0 };
-	assert_int_equal(k->ops->wrap(k->priv, id, plain, NULL, 0, w, &wn, &err),
+	assert_int_equal(kura_keys_wrap(k, id, plain, NULL, 0, w, &wn, &err),
 			 KURA_EKEY);
 	assert_non_null(strstr(err.msg, "kmip_allow_get"));
 	print_message("# refusing server: %s\n", err.msg);
@@ -831,7 +831,7 @@ static void test_allow_get(void **state)
 	k = open_ok(cfg);
 	struct kura_secret *kek = random_secret(32);
 	err = (struct kura_error){ 0 };
-	enum kura_err rc = k->ops->kek_import(k->priv, "byok-local", kek, id, &err);
+	enum kura_err rc = kura_keys_kek_import(k, "byok-local", kek, id, &err);
 	if (rc != KURA_OK)
 		fail_msg("import: %s (%s)", kura_errname(rc), err.msg);
 	wrap_ok(k, id, plain, "local", w, &wn);
@@ -851,7 +851,7 @@ static void test_allow_get(void **state)
 	assert_int_equal(unwrap(k, id, w, wn, "local", &back, NULL), KURA_OK);
 	kura_secret_free(back);
 	/* destroy: no cached copy may survive */
-	assert_int_equal(k->ops->kek_destroy(k->priv, id, NULL), KURA_OK);
+	assert_int_equal(kura_keys_kek_destroy(k, id, NULL), KURA_OK);
 	rc = unwrap(k, id, w, wn, "local", &back, NULL);
 	assert_true(rc == KURA_ENOENT || rc == KURA_EKEY);
 	kura_secret_free(kek);

@@ -76,7 +76,7 @@ static void create_kek(struct kura_keys *k, const char *label,
 		       char id[KURA_KEK_ID_MAX])
 {
 	struct kura_error err = { 0 };
-	enum kura_err rc = k->ops->kek_create(k->priv, label, id, &err);
+	enum kura_err rc = kura_keys_kek_create(k, label, id, &err);
 	if (rc != KURA_OK)
 		fail_msg("kek_create: %s (%s)", kura_errname(rc), err.msg);
 }
@@ -99,8 +99,8 @@ static enum kura_err do_wrap(struct kura_keys *k, const char *id,
 			     size_t *out_len)
 {
 	struct kura_error err = { 0 };
-	return k->ops->wrap(k->priv, id, plain, aad, aad_len, out, out_len,
-			    &err);
+	return kura_keys_wrap(k, id, plain, aad, aad_len, out, out_len,
+			      &err);
 }
 
 static enum kura_err do_unwrap(struct kura_keys *k, const char *id,
@@ -109,8 +109,8 @@ static enum kura_err do_unwrap(struct kura_keys *k, const char *id,
 			       struct kura_secret **out)
 {
 	struct kura_error err = { 0 };
-	return k->ops->unwrap(k->priv, id, in, in_len, aad, aad_len, out,
-			      &err);
+	return kura_keys_unwrap(k, id, in, in_len, aad, aad_len, out,
+				&err);
 }
 
 static void check_mode(const char *path, mode_t want)
@@ -355,21 +355,21 @@ static void test_error_codes(void **state)
 				 KURA_ENOENT);
 	}
 	struct kura_error err = { 0 };
-	assert_int_equal(k->ops->kek_destroy(k->priv, unknown[0], &err), KURA_ENOENT);
+	assert_int_equal(kura_keys_kek_destroy(k, unknown[0], &err), KURA_ENOENT);
 
 	/* Destroyed: unwrap and wrap say KEK unavailable, not unknown. */
 	kura_error_clear(&err);
-	assert_int_equal(k->ops->kek_destroy(k->priv, id, &err), KURA_OK);
+	assert_int_equal(kura_keys_kek_destroy(k, id, &err), KURA_OK);
 	assert_int_equal(do_unwrap(k, id, w, wl, aad1, sizeof(aad1), &back), KURA_EKEY);
 	kura_error_clear(&err);
-	assert_int_equal(k->ops->unwrap(k->priv, id, w, wl, aad1, sizeof(aad1), &back, &err),
+	assert_int_equal(kura_keys_unwrap(k, id, w, wl, aad1, sizeof(aad1), &back, &err),
 			 KURA_EKEY);
 	assert_non_null(strstr(err.msg, "destroyed"));
 	uint8_t w2[KURA_WRAPPED_MAX];
 	size_t wl2 = 0;
 	assert_int_equal(do_wrap(k, id, plain, aad1, sizeof(aad1), w2, &wl2), KURA_EKEY);
 	/* Destroying twice is fine; the other KEK is untouched. */
-	assert_int_equal(k->ops->kek_destroy(k->priv, id, NULL), KURA_OK);
+	assert_int_equal(kura_keys_kek_destroy(k, id, NULL), KURA_OK);
 	assert_int_equal(do_wrap(k, other, plain, aad1, sizeof(aad1), w2, &wl2), KURA_OK);
 
 	/* Bad labels. */
@@ -377,11 +377,11 @@ static void test_error_codes(void **state)
 	memset(lab, 'x', sizeof(lab) - 1);
 	lab[sizeof(lab) - 1] = '\0';
 	char nid[KURA_KEK_ID_MAX];
-	assert_int_equal(k->ops->kek_create(k->priv, lab, nid, NULL), KURA_EINVAL);
+	assert_int_equal(kura_keys_kek_create(k, lab, nid, NULL), KURA_EINVAL);
 	lab[128] = '\0';
-	assert_int_equal(k->ops->kek_create(k->priv, lab, nid, NULL), KURA_OK);
-	assert_int_equal(k->ops->kek_create(k->priv, "tab\there", nid, NULL), KURA_EINVAL);
-	assert_int_equal(k->ops->kek_create(k->priv, "\xff\xfe", nid, NULL), KURA_EINVAL);
+	assert_int_equal(kura_keys_kek_create(k, lab, nid, NULL), KURA_OK);
+	assert_int_equal(kura_keys_kek_create(k, "tab\there", nid, NULL), KURA_EINVAL);
+	assert_int_equal(kura_keys_kek_create(k, "\xff\xfe", nid, NULL), KURA_EINVAL);
 
 	kura_secret_free(plain);
 	kura_keys_close(k);
@@ -404,7 +404,7 @@ static void test_reopen_sees_keks(void **state)
 		assert_int_equal(do_wrap(k, ids[i], plain, aad1, sizeof(aad1), w[i], &wl[i]),
 				 KURA_OK);
 	}
-	assert_int_equal(k->ops->kek_destroy(k->priv, ids[7], NULL), KURA_OK);
+	assert_int_equal(kura_keys_kek_destroy(k, ids[7], NULL), KURA_OK);
 	kura_keys_close(k);
 
 	k = open_ok(f);
@@ -445,7 +445,7 @@ static void test_second_instance(void **state)
 	/* a writes again after b did: nothing of b's may be lost. */
 	create_kek(a, "from a again", ida2);
 	/* b destroys a's first KEK; a notices on its next write or reopen. */
-	assert_int_equal(b->ops->kek_destroy(b->priv, ida, NULL), KURA_OK);
+	assert_int_equal(kura_keys_kek_destroy(b, ida, NULL), KURA_OK);
 
 	struct kura_keys *c = open_ok(f);
 	assert_int_equal(do_wrap(c, ida2, plain, NULL, 0, w, &wl), KURA_OK);
@@ -580,7 +580,7 @@ static void *worker_main(void *arg)
 	for (int i = 0; i < NITER; i++) {
 		if (wk->creator && i % 20 == 0) {
 			char nid[KURA_KEK_ID_MAX];
-			if (wk->k->ops->kek_create(wk->k->priv, "thread", nid, NULL) != KURA_OK)
+			if (kura_keys_kek_create(wk->k, "thread", nid, NULL) != KURA_OK)
 				wk->failures++;
 		}
 		const char *id = wk->ids[(i + wk->seed) % wk->nids];
@@ -640,7 +640,7 @@ static void test_multi_process(void **state)
 				_exit(2);
 			for (int i = 0; i < PER_PROC; i++) {
 				char id[KURA_KEK_ID_MAX] = { 0 };
-				if (k->ops->kek_create(k->priv, "proc", id, NULL) != KURA_OK)
+				if (kura_keys_kek_create(k, "proc", id, NULL) != KURA_OK)
 					_exit(3);
 				if (write(fds[1], id, KURA_KEK_ID_MAX) != KURA_KEK_ID_MAX)
 					_exit(4);

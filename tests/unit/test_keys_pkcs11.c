@@ -174,7 +174,7 @@ static void create_kek(struct kura_keys *k, const char *label,
 		       char id[KURA_KEK_ID_MAX])
 {
 	struct kura_error err = { 0 };
-	enum kura_err rc = k->ops->kek_create(k->priv, label, id, &err);
+	enum kura_err rc = kura_keys_kek_create(k, label, id, &err);
 	if (rc != KURA_OK)
 		fail_msg("kek_create: %s (%s)", kura_errname(rc), err.msg);
 	assert_int_equal(strncmp(id, "p11:", 4), 0);
@@ -196,8 +196,8 @@ static enum kura_err wrap(struct kura_keys *k, const char *id,
 			  size_t *out_len, struct kura_error *err)
 {
 	struct kura_error local = { 0 };
-	return k->ops->wrap(k->priv, id, plain, aad, aad_len, out, out_len,
-			    err ? err : &local);
+	return kura_keys_wrap(k, id, plain, aad, aad_len, out, out_len,
+			      err ? err : &local);
 }
 
 static enum kura_err unwrap(struct kura_keys *k, const char *id,
@@ -206,8 +206,8 @@ static enum kura_err unwrap(struct kura_keys *k, const char *id,
 			    struct kura_secret **out, struct kura_error *err)
 {
 	struct kura_error local = { 0 };
-	return k->ops->unwrap(k->priv, id, in, in_len, aad, aad_len, out,
-			      err ? err : &local);
+	return kura_keys_unwrap(k, id, in, in_len, aad, aad_len, out,
+				err ? err : &local);
 }
 
 static void wrap_ok(struct kura_keys *k, const char *id,
@@ -605,7 +605,7 @@ static void test_unknown_id(void **state)
 		unwrap_fails(k, bad[i], w, n, aad1, sizeof(aad1), KURA_ENOENT);
 	/* Destroying what does not exist is success. */
 	kura_error_clear(&err);
-	assert_int_equal(k->ops->kek_destroy(k->priv, unknown, &err), KURA_OK);
+	assert_int_equal(kura_keys_kek_destroy(k, unknown, &err), KURA_OK);
 	kura_secret_free(bk);
 	kura_keys_close(k);
 }
@@ -632,7 +632,7 @@ static int child_unwrap(char **argv)
 		return 102;
 	}
 	struct kura_secret *s = NULL;
-	if (k->ops->unwrap(k->priv, id, w, n, aad1, sizeof(aad1), &s, &err) != KURA_OK) {
+	if (kura_keys_unwrap(k, id, w, n, aad1, sizeof(aad1), &s, &err) != KURA_OK) {
 		fprintf(stderr, "child unwrap: %s\n", err.msg);
 		return 100;
 	}
@@ -644,7 +644,7 @@ static int child_unwrap(char **argv)
 	if (fgets(line, sizeof(line), stdin) == NULL)
 		return 103;
 	kura_error_clear(&err);
-	enum kura_err rc = k->ops->unwrap(k->priv, id, w, n, aad1, sizeof(aad1), &s, &err);
+	enum kura_err rc = kura_keys_unwrap(k, id, w, n, aad1, sizeof(aad1), &s, &err);
 	kura_secret_free(s);
 	fprintf(stderr, "child second unwrap: %s %s\n", kura_errname(rc), err.msg);
 	kura_keys_close(k);
@@ -692,7 +692,7 @@ static void test_destroy(void **state)
 	assert_non_null(strstr(ready, "ready"));
 
 	struct kura_error err = { 0 };
-	enum kura_err rc = k->ops->kek_destroy(k->priv, id, &err);
+	enum kura_err rc = kura_keys_kek_destroy(k, id, &err);
 	if (rc != KURA_OK)
 		fail_msg("destroy: %s", err.msg);
 	assert_int_equal(write(in_pipe[1], "go\n", 3), 3);
@@ -716,8 +716,8 @@ static void test_destroy(void **state)
 	kura_keys_close(k3);
 	/* Idempotent, from either instance; the other KEK is untouched. */
 	kura_error_clear(&err);
-	assert_int_equal(k->ops->kek_destroy(k->priv, id, &err), KURA_OK);
-	assert_int_equal(k2->ops->kek_destroy(k2->priv, id, &err), KURA_OK);
+	assert_int_equal(kura_keys_kek_destroy(k, id, &err), KURA_OK);
+	assert_int_equal(kura_keys_kek_destroy(k2, id, &err), KURA_OK);
 	unwrap_expect(k2, keep, wk, nk, aad1, sizeof(aad1), bk);
 
 	/* The object is gone from the token itself. */
@@ -750,13 +750,13 @@ static void test_import_interop(void **state)
 	struct kura_secret *kek = kura_secret_from(kek_bytes, 32);
 	char id[KURA_KEK_ID_MAX];
 	struct kura_error err = { 0 };
-	enum kura_err rc = k->ops->kek_import(k->priv, "byok", kek, id, &err);
+	enum kura_err rc = kura_keys_kek_import(k, "byok", kek, id, &err);
 	if (rc != KURA_OK)
 		fail_msg("import: %s", err.msg);
 	struct kura_secret *short_key = test_key(1, 16);
 	kura_error_clear(&err);
 	char id_bad[KURA_KEK_ID_MAX];
-	assert_int_equal(k->ops->kek_import(k->priv, "short", short_key, id_bad, &err),
+	assert_int_equal(kura_keys_kek_import(k, "short", short_key, id_bad, &err),
 			 KURA_EINVAL);
 	kura_secret_free(short_key);
 
@@ -853,7 +853,7 @@ static void test_not_extractable(void **state)
 	char id[KURA_KEK_ID_MAX], sid[KURA_KEK_ID_MAX];
 	create_kek(k, "locked", id);
 	struct kura_error err = { 0 };
-	assert_int_equal(k->ops->signer_create(k->priv, "signer", sid, &err), KURA_OK);
+	assert_int_equal(kura_keys_signer_create(k, "signer", sid, &err), KURA_OK);
 
 	struct direct d;
 	direct_open(&d);
@@ -881,7 +881,7 @@ static void test_sign(void **state)
 	struct kura_keys *k = open_ok();
 	char sid[KURA_KEK_ID_MAX], kek[KURA_KEK_ID_MAX];
 	struct kura_error err = { 0 };
-	enum kura_err rc = k->ops->signer_create(k->priv, "audit", sid, &err);
+	enum kura_err rc = kura_keys_signer_create(k, "audit", sid, &err);
 	if (rc != KURA_OK)
 		fail_msg("signer_create: %s", err.msg);
 	assert_int_equal(strncmp(sid, "p11sig:", 7), 0);
@@ -889,7 +889,7 @@ static void test_sign(void **state)
 
 	uint8_t pub[KURA_PUBKEY_MAX];
 	size_t pub_len = 0;
-	rc = k->ops->public_key(k->priv, sid, pub, &pub_len, &err);
+	rc = kura_keys_public_key(k, sid, pub, &pub_len, &err);
 	if (rc != KURA_OK)
 		fail_msg("public_key: %s", err.msg);
 	const uint8_t *pp = pub;
@@ -906,7 +906,7 @@ static void test_sign(void **state)
 		char msg[32];
 		snprintf(msg, sizeof(msg), "checkpoint %d", i);
 		EVP_Digest(msg, strlen(msg), digest, &dn, EVP_sha256(), NULL);
-		rc = k->ops->sign(k->priv, sid, digest, sig, &sig_len, &err);
+		rc = kura_keys_sign(k, sid, digest, sig, &sig_len, &err);
 		if (rc != KURA_OK)
 			fail_msg("sign: %s", err.msg);
 		assert_int_equal(sig[0], 0x30);	/* DER SEQUENCE */
@@ -925,7 +925,7 @@ static void test_sign(void **state)
 	struct kura_keys *k2 = open_ok();
 	uint8_t pub2[KURA_PUBKEY_MAX];
 	size_t pub2_len = 0;
-	assert_int_equal(k2->ops->public_key(k2->priv, sid, pub2, &pub2_len, &err), KURA_OK);
+	assert_int_equal(kura_keys_public_key(k2, sid, pub2, &pub2_len, &err), KURA_OK);
 	assert_int_equal(pub2_len, pub_len);
 	assert_memory_equal(pub2, pub, pub_len);
 	kura_keys_close(k2);
@@ -933,11 +933,11 @@ static void test_sign(void **state)
 	uint8_t digest[32] = { 0 }, sig[KURA_SIGNATURE_MAX];
 	size_t sig_len = 0;
 	kura_error_clear(&err);
-	assert_int_equal(k->ops->sign(k->priv, kek, digest, sig, &sig_len, &err),
+	assert_int_equal(kura_keys_sign(k, kek, digest, sig, &sig_len, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
-	assert_int_equal(k->ops->sign(k->priv, "p11sig:00000000000000000000000000000000",
-				      digest, sig, &sig_len, &err),
+	assert_int_equal(kura_keys_sign(k, "p11sig:00000000000000000000000000000000",
+					digest, sig, &sig_len, &err),
 			 KURA_ENOENT);
 	kura_keys_close(k);
 }
@@ -962,10 +962,10 @@ static void *worker_main(void *arg)
 		snprintf((char *)aad, sizeof(aad), "t%u-%d", w->seed, i);
 		struct kura_error err = { 0 };
 		struct kura_secret *got = NULL;
-		if (w->k->ops->wrap(w->k->priv, w->id, bk, aad, sizeof(aad), out, &n,
-				    &err) != KURA_OK ||
-		    w->k->ops->unwrap(w->k->priv, w->id, out, n, aad, sizeof(aad), &got,
-				      &err) != KURA_OK ||
+		if (kura_keys_wrap(w->k, w->id, bk, aad, sizeof(aad), out, &n,
+				   &err) != KURA_OK ||
+		    kura_keys_unwrap(w->k, w->id, out, n, aad, sizeof(aad), &got,
+				     &err) != KURA_OK ||
 		    got->len != 32 || memcmp(got->data, bk->data, 32) != 0) {
 			if (w->failures++ == 0)
 				fprintf(stderr, "worker %u: %s\n", w->seed, err.msg);
@@ -1027,10 +1027,10 @@ static void *bench_main(void *arg)
 		struct kura_error err = { 0 };
 		struct kura_secret *got = NULL;
 		enum kura_err rc = b->unwrap ?
-			b->k->ops->unwrap(b->k->priv, b->id, b->blobs[i], b->lens[i],
-					  aad1, sizeof(aad1), &got, &err) :
-			b->k->ops->wrap(b->k->priv, b->id, bk, aad1, sizeof(aad1),
-					b->blobs[i], &b->lens[i], &err);
+			kura_keys_unwrap(b->k, b->id, b->blobs[i], b->lens[i],
+					 aad1, sizeof(aad1), &got, &err) :
+			kura_keys_wrap(b->k, b->id, bk, aad1, sizeof(aad1),
+				       b->blobs[i], &b->lens[i], &err);
 		if (rc != KURA_OK)
 			b->failures++;
 		kura_secret_free(got);
@@ -1216,7 +1216,7 @@ static void test_outage_recovery(void **state)
 	kura_error_clear(&err);
 	assert_int_equal(wrap(a, id, bk, aad1, sizeof(aad1), w2, &n2, &err), KURA_EKEY);
 	kura_error_clear(&err);
-	assert_int_equal(a->ops->kek_destroy(a->priv, id, &err), KURA_EKEY);
+	assert_int_equal(kura_keys_kek_destroy(a, id, &err), KURA_EKEY);
 	unwrap_fails(a, "p11:00112233445566778899aabbccddeeff", w, n, aad1, sizeof(aad1),
 		     KURA_EKEY);
 	/* The other instance finds out on its own: a miss on a dead token is
@@ -1245,7 +1245,7 @@ static void test_outage_recovery(void **state)
 	char id2[KURA_KEK_ID_MAX];
 	create_kek(b, "after-outage", id2);
 	kura_error_clear(&err);
-	assert_int_equal(a->ops->kek_destroy(a->priv, id2, &err), KURA_OK);
+	assert_int_equal(kura_keys_kek_destroy(a, id2, &err), KURA_OK);
 	unwrap_fails(b, id2, w, n, aad1, sizeof(aad1), KURA_EKEY);
 
 	kura_secret_free(bk);

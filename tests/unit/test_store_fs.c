@@ -107,15 +107,15 @@ static void write_blob(struct kura_store *st, const uint8_t *id,
 {
 	struct kura_store_writer *w = NULL;
 	struct kura_error err = { 0 };
-	assert_int_equal(st->ops->writer_open(st->priv, id, &w, &err), KURA_OK);
+	assert_int_equal(kura_store_writer_open(st, id, &w, &err), KURA_OK);
 	size_t off = 0, piece = 1;
 	while (off < n) {
 		size_t k = piece < n - off ? piece : n - off;
-		assert_int_equal(st->ops->writer_write(w, data + off, k, &err), KURA_OK);
+		assert_int_equal(kura_store_writer_write(st, w, data + off, k, &err), KURA_OK);
 		off += k;
 		piece = piece * 3 + 1;
 	}
-	assert_int_equal(st->ops->writer_finish(w, &err), KURA_OK);
+	assert_int_equal(kura_store_writer_finish(st, w, &err), KURA_OK);
 }
 
 static void read_back(struct kura_store *st, const uint8_t *id,
@@ -124,26 +124,26 @@ static void read_back(struct kura_store *st, const uint8_t *id,
 	struct kura_store_reader *r = NULL;
 	uint64_t size = 0;
 	struct kura_error err = { 0 };
-	assert_int_equal(st->ops->reader_open(st->priv, id, &r, &size, &err), KURA_OK);
+	assert_int_equal(kura_store_reader_open(st, id, &r, &size, &err), KURA_OK);
 	assert_int_equal(size, n);
 	uint8_t *got = malloc(n + 1);
-	assert_int_equal(st->ops->reader_pread(r, got, n, 0, &err), KURA_OK);
+	assert_int_equal(kura_store_reader_pread(st, r, got, n, 0, &err), KURA_OK);
 	assert_memory_equal(got, want, n);
 	if (n > 10) {
-		assert_int_equal(st->ops->reader_pread(r, got, 5, n - 5, &err), KURA_OK);
+		assert_int_equal(kura_store_reader_pread(st, r, got, 5, n - 5, &err), KURA_OK);
 		assert_memory_equal(got, want + n - 5, 5);
 	}
 	free(got);
-	st->ops->reader_close(r);
+	kura_store_reader_close(st, r);
 }
 
 static enum kura_err open_rc(struct kura_store *st, const uint8_t *id)
 {
 	struct kura_store_reader *r = NULL;
 	uint64_t size = 0;
-	enum kura_err rc = st->ops->reader_open(st->priv, id, &r, &size, NULL);
+	enum kura_err rc = kura_store_reader_open(st, id, &r, &size, NULL);
 	if (rc == KURA_OK)
-		st->ops->reader_close(r);
+		kura_store_reader_close(st, r);
 	return rc;
 }
 
@@ -174,7 +174,7 @@ static void test_layout_and_life(void **state)
 		check_mode(sp, 0600);
 		read_back(st, id, data, n);	/* staged */
 
-		assert_int_equal(st->ops->publish(st->priv, id, NULL), KURA_OK);
+		assert_int_equal(kura_store_publish(st, id, NULL), KURA_OK);
 		assert_false(exists(sp));
 		assert_true(exists(fp));
 		check_mode(fp, 0600);
@@ -187,12 +187,12 @@ static void test_layout_and_life(void **state)
 		read_back(st, id, data, n);	/* published */
 
 		/* Publishing an already published blob is success. */
-		assert_int_equal(st->ops->publish(st->priv, id, NULL), KURA_OK);
+		assert_int_equal(kura_store_publish(st, id, NULL), KURA_OK);
 		free(data);
 	}
 	uint8_t ghost[KURA_BLOB_ID_LEN];
 	make_id(ghost, 99);
-	assert_int_equal(st->ops->publish(st->priv, ghost, NULL), KURA_ENOENT);
+	assert_int_equal(kura_store_publish(st, ghost, NULL), KURA_ENOENT);
 	assert_int_equal(open_rc(st, ghost), KURA_ENOENT);
 }
 
@@ -203,10 +203,10 @@ static void test_duplicate_writer(void **state)
 	uint8_t id[KURA_BLOB_ID_LEN];
 	make_id(id, 5);
 	struct kura_store_writer *w1 = NULL, *w2 = NULL;
-	assert_int_equal(st->ops->writer_open(st->priv, id, &w1, NULL), KURA_OK);
-	assert_int_not_equal(st->ops->writer_open(st->priv, id, &w2, NULL), KURA_OK);
+	assert_int_equal(kura_store_writer_open(st, id, &w1, NULL), KURA_OK);
+	assert_int_not_equal(kura_store_writer_open(st, id, &w2, NULL), KURA_OK);
 	assert_null(w2);
-	st->ops->writer_abort(w1);
+	kura_store_writer_abort(st, w1);
 }
 
 struct refset {
@@ -232,10 +232,10 @@ static void test_abort(void **state)
 	uint8_t id[KURA_BLOB_ID_LEN];
 	make_id(id, 7);
 	struct kura_store_writer *w = NULL;
-	assert_int_equal(st->ops->writer_open(st->priv, id, &w, NULL), KURA_OK);
-	assert_int_equal(st->ops->writer_write(w, "hello", 5, NULL), KURA_OK);
-	st->ops->writer_abort(w);
-	st->ops->writer_abort(NULL);
+	assert_int_equal(kura_store_writer_open(st, id, &w, NULL), KURA_OK);
+	assert_int_equal(kura_store_writer_write(st, w, "hello", 5, NULL), KURA_OK);
+	kura_store_writer_abort(st, w);
+	kura_store_writer_abort(st, NULL);
 	char sp[PATH_MAX];
 	staged_path(f, id, sp);
 	assert_false(exists(sp));
@@ -243,7 +243,7 @@ static void test_abort(void **state)
 	/* The staging directory is empty again. */
 	uint64_t removed = 99;
 	struct refset none = { 0 };
-	assert_int_equal(st->ops->recover(st->priv, is_referenced, &none, &removed, NULL),
+	assert_int_equal(kura_store_recover(st, is_referenced, &none, &removed, NULL),
 			 KURA_OK);
 	assert_int_equal(removed, 0);
 	assert_int_equal(none.calls, 0);
@@ -261,7 +261,7 @@ static void test_recover(void **state)
 		write_blob(st, ids[i], data, sizeof(data));
 	}
 	/* ids[3] was already published before the "crash". */
-	assert_int_equal(st->ops->publish(st->priv, ids[3], NULL), KURA_OK);
+	assert_int_equal(kura_store_publish(st, ids[3], NULL), KURA_OK);
 
 	/* Garbage in staging: odd names, an upper-case id, an empty dir. */
 	static const char *const junk[] = {
@@ -286,7 +286,7 @@ static void test_recover(void **state)
 	struct refset rs = { .ids = (const uint8_t (*)[KURA_BLOB_ID_LEN])r, .n = 2 };
 	uint64_t removed = 0;
 	struct kura_error err = { 0 };
-	assert_int_equal(st->ops->recover(st->priv, is_referenced, &rs, &removed, &err),
+	assert_int_equal(kura_store_recover(st, is_referenced, &rs, &removed, &err),
 			 KURA_OK);
 	assert_int_equal(removed, 2 + 4 + 1);
 	assert_int_equal(rs.calls, 3);	/* only the valid staged ids were asked */
@@ -307,7 +307,7 @@ static void test_recover(void **state)
 
 	/* Nothing left to do the second time. */
 	rs.calls = 0;
-	assert_int_equal(st->ops->recover(st->priv, is_referenced, &rs, &removed, NULL),
+	assert_int_equal(kura_store_recover(st, is_referenced, &rs, &removed, NULL),
 			 KURA_OK);
 	assert_int_equal(removed, 0);
 	assert_int_equal(rs.calls, 0);
@@ -322,11 +322,11 @@ static void test_remove(void **state)
 	make_id(b, 41);
 	write_blob(st, a, (const uint8_t *)"published", 9);
 	write_blob(st, b, (const uint8_t *)"staged", 6);
-	assert_int_equal(st->ops->publish(st->priv, a, NULL), KURA_OK);
+	assert_int_equal(kura_store_publish(st, a, NULL), KURA_OK);
 
 	for (int round = 0; round < 2; round++) {
-		assert_int_equal(st->ops->remove(st->priv, a, NULL), KURA_OK);
-		assert_int_equal(st->ops->remove(st->priv, b, NULL), KURA_OK);
+		assert_int_equal(kura_store_remove(st, a, NULL), KURA_OK);
+		assert_int_equal(kura_store_remove(st, b, NULL), KURA_OK);
 		assert_int_equal(open_rc(st, a), KURA_ENOENT);
 		assert_int_equal(open_rc(st, b), KURA_ENOENT);
 	}
@@ -338,7 +338,7 @@ static void test_remove(void **state)
 	/* A blob never written at all (no shard directories either). */
 	uint8_t never[KURA_BLOB_ID_LEN];
 	memset(never, 0xee, sizeof(never));
-	assert_int_equal(st->ops->remove(st->priv, never, NULL), KURA_OK);
+	assert_int_equal(kura_store_remove(st, never, NULL), KURA_OK);
 }
 
 static void test_pread_bounds(void **state)
@@ -352,27 +352,27 @@ static void test_pread_bounds(void **state)
 	write_blob(st, id, data, sizeof(data));
 	struct kura_store_reader *r = NULL;
 	uint64_t size = 0;
-	assert_int_equal(st->ops->reader_open(st->priv, id, &r, &size, NULL), KURA_OK);
+	assert_int_equal(kura_store_reader_open(st, id, &r, &size, NULL), KURA_OK);
 	assert_int_equal(size, 100);
 	uint8_t buf[200];
 	struct kura_error err = { 0 };
-	assert_int_equal(st->ops->reader_pread(r, buf, 101, 0, &err), KURA_EIO);
-	assert_int_equal(st->ops->reader_pread(r, buf, 1, 100, NULL), KURA_EIO);
-	assert_int_equal(st->ops->reader_pread(r, buf, 10, 95, NULL), KURA_EIO);
-	assert_int_equal(st->ops->reader_pread(r, buf, 1, UINT64_MAX, NULL), KURA_EIO);
-	assert_int_equal(st->ops->reader_pread(r, buf, 0, 100, NULL), KURA_OK);
-	assert_int_equal(st->ops->reader_pread(r, buf, 50, 50, NULL), KURA_OK);
+	assert_int_equal(kura_store_reader_pread(st, r, buf, 101, 0, &err), KURA_EIO);
+	assert_int_equal(kura_store_reader_pread(st, r, buf, 1, 100, NULL), KURA_EIO);
+	assert_int_equal(kura_store_reader_pread(st, r, buf, 10, 95, NULL), KURA_EIO);
+	assert_int_equal(kura_store_reader_pread(st, r, buf, 1, UINT64_MAX, NULL), KURA_EIO);
+	assert_int_equal(kura_store_reader_pread(st, r, buf, 0, 100, NULL), KURA_OK);
+	assert_int_equal(kura_store_reader_pread(st, r, buf, 50, 50, NULL), KURA_OK);
 	assert_memory_equal(buf, data + 50, 50);
-	st->ops->reader_close(r);
-	st->ops->reader_close(NULL);
+	kura_store_reader_close(st, r);
+	kura_store_reader_close(st, NULL);
 
 	/* A blob truncated behind our back reads short: KURA_EIO too. */
-	assert_int_equal(st->ops->reader_open(st->priv, id, &r, &size, NULL), KURA_OK);
+	assert_int_equal(kura_store_reader_open(st, id, &r, &size, NULL), KURA_OK);
 	char sp[PATH_MAX];
 	staged_path(f, id, sp);
 	assert_int_equal(truncate(sp, 40), 0);
-	assert_int_equal(st->ops->reader_pread(r, buf, 50, 0, NULL), KURA_EIO);
-	st->ops->reader_close(r);
+	assert_int_equal(kura_store_reader_pread(st, r, buf, 50, 0, NULL), KURA_EIO);
+	kura_store_reader_close(st, r);
 }
 
 /* A file-size limit makes write() fail with EFBIG: the store reports "no
@@ -389,17 +389,17 @@ static void test_no_space(void **state)
 	uint8_t id[KURA_BLOB_ID_LEN];
 	make_id(id, 60);
 	struct kura_store_writer *w = NULL;
-	assert_int_equal(st->ops->writer_open(st->priv, id, &w, NULL), KURA_OK);
+	assert_int_equal(kura_store_writer_open(st, id, &w, NULL), KURA_OK);
 	uint8_t data[8192];
 	fill(data, sizeof(data), 9);
 	struct rlimit lim = { 4096, old.rlim_max };
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
 	struct kura_error err = { 0 };
-	enum kura_err rc = st->ops->writer_write(w, data, sizeof(data), &err);
+	enum kura_err rc = kura_store_writer_write(st, w, data, sizeof(data), &err);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 	signal(SIGXFSZ, prev);
 	assert_int_equal(rc, KURA_ENOSPC);
-	st->ops->writer_abort(w);
+	kura_store_writer_abort(st, w);
 	assert_int_equal(open_rc(st, id), KURA_ENOENT);
 }
 
@@ -458,17 +458,17 @@ static void *worker_main(void *arg)
 		struct kura_store_writer *w = NULL;
 		struct kura_store_reader *r = NULL;
 		uint64_t size = 0;
-		if (st->ops->writer_open(st->priv, id, &w, NULL) != KURA_OK ||
-		    st->ops->writer_write(w, data, n, NULL) != KURA_OK ||
-		    st->ops->writer_finish(w, NULL) != KURA_OK ||
-		    st->ops->publish(st->priv, id, NULL) != KURA_OK ||
-		    st->ops->reader_open(st->priv, id, &r, &size, NULL) != KURA_OK ||
+		if (kura_store_writer_open(st, id, &w, NULL) != KURA_OK ||
+		    kura_store_writer_write(st, w, data, n, NULL) != KURA_OK ||
+		    kura_store_writer_finish(st, w, NULL) != KURA_OK ||
+		    kura_store_publish(st, id, NULL) != KURA_OK ||
+		    kura_store_reader_open(st, id, &r, &size, NULL) != KURA_OK ||
 		    size != n ||
-		    st->ops->reader_pread(r, got, n, 0, NULL) != KURA_OK ||
+		    kura_store_reader_pread(st, r, got, n, 0, NULL) != KURA_OK ||
 		    memcmp(got, data, n) != 0)
 			wk->failures++;
-		st->ops->reader_close(r);
-		if (i % 2 == 0 && st->ops->remove(st->priv, id, NULL) != KURA_OK)
+		kura_store_reader_close(st, r);
+		if (i % 2 == 0 && kura_store_remove(st, id, NULL) != KURA_OK)
 			wk->failures++;
 	}
 	return NULL;
@@ -513,7 +513,7 @@ static void test_concurrent(void **state)
 		pthread_t t;
 		assert_int_equal(pthread_create(&t, NULL, racer_main, &rc), 0);
 		usleep(200);
-		assert_int_equal(f->st->ops->publish(f->st->priv, id, NULL), KURA_OK);
+		assert_int_equal(kura_store_publish(f->st, id, NULL), KURA_OK);
 		usleep(200);
 		rc.stop = 1;
 		pthread_join(t, NULL);

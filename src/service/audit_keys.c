@@ -23,16 +23,16 @@
 
 #include "kura/audit.h"
 #include "kura/crypt.h"
-#include "kura/daemon.h"
 #include "kura/keys.h"
+#include "kura/registry.h"
+#include "service_int.h"
 #include "kura/banned.h"
 
 static const uint8_t bucket_key_aad_tag[10] = "kura-bk1\0\0";
 
 struct audited {
 	struct kura_keys_ops ops;	/* the inner ops with audited slots */
-	const struct kura_keys_ops *inner;
-	void *inner_priv;
+	struct kura_keys inner;		/* the provider it wraps */
 	struct kura_audit *audit;
 };
 
@@ -66,7 +66,7 @@ static enum kura_err record(struct audited *a, const char *op, const char *kek_i
 		rc = kura_fail(err, KURA_ENOMEM, "audit record");
 		goto out;
 	}
-	json_object_set_new(d, "provider", json_string(a->inner->name));
+	json_object_set_new(d, "provider", json_string(a->inner.ops->name));
 	if (kek_id != NULL && kek_id[0] != '\0')
 		json_object_set_new(d, "kek_id", json_string(kek_id));
 	if (label != NULL)
@@ -103,8 +103,7 @@ static enum kura_err settle(enum kura_err outcome, enum kura_err recorded,
 static void audited_close(void *priv)
 {
 	struct audited *a = priv;
-	a->inner->close(a->inner_priv);
-	free(a->inner_priv);
+	kura_registry_close(a->inner.ops->close, a->inner.priv);
 }
 
 static enum kura_err audited_kek_create(void *priv, const char *label,
@@ -114,10 +113,10 @@ static enum kura_err audited_kek_create(void *priv, const char *label,
 	struct audited *a = priv;
 	char id[KURA_KEK_ID_MAX] = "";
 	struct kura_error rec_err = { 0 };
-	enum kura_err rc = a->inner->kek_create(a->inner_priv, label, id, err);
+	enum kura_err rc = kura_keys_kek_create(&a->inner, label, id, err);
 	enum kura_err rec = record(a, "kek.create", id, label, NULL, rc, &rec_err);
-	if (rc == KURA_OK && rec != KURA_OK && a->inner->kek_destroy)
-		(void)a->inner->kek_destroy(a->inner_priv, id, NULL);
+	if (rc == KURA_OK && rec != KURA_OK)
+		(void)kura_keys_kek_destroy(&a->inner, id, NULL);
 	rc = settle(rc, rec, err, &rec_err);
 	if (rc == KURA_OK)
 		memcpy(id_out, id, KURA_KEK_ID_MAX);
@@ -132,10 +131,10 @@ static enum kura_err audited_kek_import(void *priv, const char *label,
 	struct audited *a = priv;
 	char id[KURA_KEK_ID_MAX] = "";
 	struct kura_error rec_err = { 0 };
-	enum kura_err rc = a->inner->kek_import(a->inner_priv, label, key, id, err);
+	enum kura_err rc = kura_keys_kek_import(&a->inner, label, key, id, err);
 	enum kura_err rec = record(a, "kek.import", id, label, NULL, rc, &rec_err);
-	if (rc == KURA_OK && rec != KURA_OK && a->inner->kek_destroy)
-		(void)a->inner->kek_destroy(a->inner_priv, id, NULL);
+	if (rc == KURA_OK && rec != KURA_OK)
+		(void)kura_keys_kek_destroy(&a->inner, id, NULL);
 	rc = settle(rc, rec, err, &rec_err);
 	if (rc == KURA_OK)
 		memcpy(id_out, id, KURA_KEK_ID_MAX);
@@ -152,7 +151,7 @@ static enum kura_err audited_wrap(void *priv, const char *kek_id,
 	uint8_t w[KURA_WRAPPED_MAX];
 	size_t wlen = 0;
 	struct kura_error rec_err = { 0 };
-	enum kura_err rc = a->inner->wrap(a->inner_priv, kek_id, plain, aad, aad_len, w,
+	enum kura_err rc = kura_keys_wrap(&a->inner, kek_id, plain, aad, aad_len, w,
 					  &wlen, err);
 	json_t *d = json_object();
 	if (d != NULL)
@@ -174,7 +173,7 @@ static enum kura_err audited_unwrap(void *priv, const char *kek_id,
 	struct audited *a = priv;
 	struct kura_secret *k = NULL;
 	struct kura_error rec_err = { 0 };
-	enum kura_err rc = a->inner->unwrap(a->inner_priv, kek_id, in, in_len, aad,
+	enum kura_err rc = kura_keys_unwrap(&a->inner, kek_id, in, in_len, aad,
 					    aad_len, &k, err);
 	json_t *d = json_object();
 	if (d != NULL)
@@ -198,7 +197,7 @@ static enum kura_err audited_kek_destroy(void *priv, const char *kek_id,
 	enum kura_err rc = record(a, "kek.destroy", kek_id, NULL, NULL, KURA_OK, err);
 	if (rc != KURA_OK)
 		return rc;
-	rc = a->inner->kek_destroy(a->inner_priv, kek_id, err);
+	rc = kura_keys_kek_destroy(&a->inner, kek_id, err);
 	if (rc != KURA_OK)
 		(void)record(a, "kek.destroy.failed", kek_id, NULL, NULL, rc, NULL);
 	return rc;
@@ -209,7 +208,7 @@ static enum kura_err passthrough_signer_create(void *priv, const char *label,
 					       struct kura_error *err)
 {
 	struct audited *a = priv;
-	return a->inner->signer_create(a->inner_priv, label, id_out, err);
+	return kura_keys_signer_create(&a->inner, label, id_out, err);
 }
 
 static enum kura_err passthrough_sign(void *priv, const char *key_id,
@@ -218,7 +217,7 @@ static enum kura_err passthrough_sign(void *priv, const char *key_id,
 				      size_t *sig_len, struct kura_error *err)
 {
 	struct audited *a = priv;
-	return a->inner->sign(a->inner_priv, key_id, digest, sig, sig_len, err);
+	return kura_keys_sign(&a->inner, key_id, digest, sig, sig_len, err);
 }
 
 static enum kura_err passthrough_public_key(void *priv, const char *key_id,
@@ -226,19 +225,19 @@ static enum kura_err passthrough_public_key(void *priv, const char *key_id,
 					    size_t *der_len, struct kura_error *err)
 {
 	struct audited *a = priv;
-	return a->inner->public_key(a->inner_priv, key_id, der, der_len, err);
+	return kura_keys_public_key(&a->inner, key_id, der, der_len, err);
 }
 
-enum kura_err kura_daemon_audit_keys(struct kura_keys *keys,
-				     struct kura_audit *audit,
-				     struct kura_error *err)
+enum kura_err service_audit_keys(struct kura_keys *keys,
+				 struct kura_audit *audit,
+				 struct kura_error *err)
 {
 	struct audited *a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		return kura_fail(err, KURA_ENOMEM, "audited key provider");
 	const struct kura_keys_ops *in = keys->ops;
-	a->inner = in;
-	a->inner_priv = keys->priv;
+	a->inner.ops = in;
+	a->inner.priv = keys->priv;
 	a->audit = audit;
 	a->ops = *in;
 	a->ops.priv_size = sizeof(*a);

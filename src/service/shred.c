@@ -20,7 +20,8 @@
 #include <string.h>
 
 #include "kura/cert.h"
-#include "kura/daemon.h"
+#include "kura/seal.h"
+#include "kura/service.h"
 #include "kura/fsutil.h"
 #include "kura/log.h"
 #include "kura/timefmt.h"
@@ -79,7 +80,7 @@ static enum kura_err add_objects(struct kura_service *svc, const struct kura_buc
 			rc = kura_fail(err, KURA_ENOMEM, "inventory");
 			break;
 		}
-		rc = meta->ops->object_list(meta->priv, bucket_id, "", 0, after, after_len,
+		rc = kura_meta_object_list(meta, bucket_id, "", 0, after, after_len,
 					    LIST_PAGE, pool, &es, &n, err);
 		for (size_t i = 0; rc == KURA_OK && i < n; i++) {
 			struct kura_error e = { 0 };
@@ -123,7 +124,7 @@ static enum kura_err handle_key(struct kura_service *svc, uint64_t key_id, bool 
 				struct kura_cert *cert, struct kura_error *err)
 {
 	struct kura_key k;
-	enum kura_err rc = svc->meta->ops->key_get(svc->meta->priv, key_id, &k, err);
+	enum kura_err rc = kura_meta_key_get(svc->meta, key_id, &k, err);
 	if (rc != KURA_OK)
 		return rc;
 	if (own && k.kind == KURA_KEY_BUCKET) {
@@ -154,8 +155,8 @@ static enum kura_err handle_keys(struct kura_service *svc,
 		return kura_fail(err, KURA_ENOMEM, "shred");
 	enum kura_err rc = handle_key(svc, b->key_id, true, cert, err);
 	if (rc == KURA_OK)
-		rc = svc->meta->ops->bucket_key_ids(svc->meta->priv, b->id, pool, &ids, &n,
-						    err);
+		rc = kura_meta_bucket_key_ids(svc->meta, b->id, pool, &ids, &n,
+					      err);
 	for (size_t i = 0; rc == KURA_OK && i < n; i++)
 		if (ids[i] != b->key_id)
 			rc = handle_key(svc, ids[i], false, cert, err);
@@ -179,7 +180,7 @@ static enum kura_err remove_blobs(struct kura_service *svc,
 	size_t nd = 0;
 	for (size_t i = 0; i < blobs->n; i++) {
 		const struct blob_entry *e = &blobs->v[i];
-		enum kura_err rc = svc->store->ops->remove(svc->store->priv, e->id, err);
+		enum kura_err rc = kura_store_remove(svc->store, e->id, err);
 		if (rc == KURA_OK)
 			rc = kura_cert_add_replica(cert, svc->store->ops->name, location, e->id,
 						   e->size, kura_now_ms(), err);
@@ -187,9 +188,9 @@ static enum kura_err remove_blobs(struct kura_service *svc,
 			return rc;
 		memcpy(done[nd++], e->id, KURA_BLOB_ID_LEN);
 		if (nd == GC_BATCH || i + 1 == blobs->n) {
-			rc = svc->meta->ops->gc_done(svc->meta->priv,
-						     (const uint8_t (*)[KURA_BLOB_ID_LEN])done,
-						     nd, err);
+			rc = kura_meta_gc_done(svc->meta,
+					       (const uint8_t (*)[KURA_BLOB_ID_LEN])done,
+					       nd, err);
 			if (rc != KURA_OK)
 				return rc;
 			nd = 0;
@@ -198,9 +199,9 @@ static enum kura_err remove_blobs(struct kura_service *svc,
 	return KURA_OK;
 }
 
-enum kura_err kura_daemon_shred(struct kura_service *svc, const char *bucket,
-				char *cert_path, size_t cap,
-				struct kura_error *err)
+enum kura_err kura_service_shred(struct kura_service *svc, const char *bucket,
+				 char *cert_path, size_t cap,
+				 struct kura_error *err)
 {
 	struct kura_meta *meta = svc->meta;
 	struct kura_bucket b;
@@ -210,21 +211,21 @@ enum kura_err kura_daemon_shred(struct kura_service *svc, const char *bucket,
 	int64_t started = kura_now_ms();
 	char dir[4200], stamp[KURA_TIME_AMZ_LEN];
 
-	enum kura_err rc = meta->ops->bucket_get(meta->priv, bucket, &b, err);
+	enum kura_err rc = kura_meta_bucket_get(meta, bucket, &b, err);
 	if (rc == KURA_OK)
-		rc = meta->ops->tenant_get(meta->priv, b.tenant_id, &t, err);
+		rc = kura_meta_tenant_get(meta, b.tenant_id, &t, err);
 	if (rc == KURA_OK)
 		rc = kura_cert_new(&b, &t, started, &cert, err);
 	if (rc == KURA_OK)
 		rc = add_objects(svc, &b, cert, err);
 	if (rc == KURA_OK)
-		rc = meta->ops->bucket_blobs(meta->priv, b.id, collect_blob, &blobs, err);
+		rc = kura_meta_bucket_blobs(meta, b.id, collect_blob, &blobs, err);
 	if (rc != KURA_OK)
 		goto out;
 	kura_info(NULL, "shred '%s': %zu blobs; destroying its key", bucket, blobs.n);
 	if ((rc = handle_keys(svc, &b, cert, err)) != KURA_OK)
 		goto out;
-	if ((rc = meta->ops->bucket_purge(meta->priv, b.id, err)) != KURA_OK)
+	if ((rc = kura_meta_bucket_purge(meta, b.id, err)) != KURA_OK)
 		goto out;
 	if ((rc = remove_blobs(svc, &blobs, cert, err)) != KURA_OK)
 		goto out;

@@ -22,12 +22,12 @@
 
 #include "kura/audit.h"
 #include "kura/auth.h"
-#include "kura/daemon.h"
 #include "kura/dirlock.h"
 #include "kura/fsutil.h"
 #include "kura/hmac.h"
 #include "kura/log.h"
 #include "kura/service.h"
+#include "service_int.h"
 #include "kura/banned.h"
 
 #define GC_BATCH 256
@@ -255,7 +255,7 @@ static enum kura_err open_audit(struct kura_service *svc, struct kura_error *err
 	};
 	enum kura_err rc = kura_audit_open(&opt, &svc->audit, err);
 	if (rc == KURA_OK)
-		rc = kura_daemon_audit_keys(svc->keys, svc->audit, err);
+		rc = service_audit_keys(svc->keys, svc->audit, err);
 	return rc;
 }
 
@@ -344,7 +344,7 @@ static enum kura_err derive_row_keys(struct kura_service *svc, struct kura_error
 			      svc->row_digest_key->data) ||
 	    !kura_hmac_sha256(sk->data, sk->len, row_mac, sizeof(row_mac) - 1, key))
 		return kura_fail(err, KURA_EIO, "cannot derive the row keys");
-	enum kura_err rc = svc->meta->ops->set_row_key(svc->meta->priv, key, err);
+	enum kura_err rc = kura_meta_set_row_key(svc->meta, key, err);
 	kura_wipe(key, sizeof(key));
 	return rc;
 }
@@ -404,7 +404,7 @@ static bool is_referenced(void *ctx, const uint8_t id[KURA_BLOB_ID_LEN])
 	struct kura_service *svc = ctx;
 	bool ref = true;	/* when in doubt, keep the blob */
 	struct kura_error e = { 0 };
-	if (svc->meta->ops->blob_referenced(svc->meta->priv, id, &ref, &e) != KURA_OK) {
+	if (kura_meta_blob_referenced(svc->meta, id, &ref, &e) != KURA_OK) {
 		kura_warn(NULL, "recovery: cannot check a staged blob: %s", e.msg);
 		return true;
 	}
@@ -422,7 +422,7 @@ enum kura_err kura_service_collect(struct kura_service *svc, size_t max,
 	while (total < max) {
 		size_t n = 0, done = 0;
 		size_t want = max - total < GC_BATCH ? max - total : GC_BATCH;
-		enum kura_err rc = svc->meta->ops->gc_next(svc->meta->priv, ids, want, &n, err);
+		enum kura_err rc = kura_meta_gc_next(svc->meta, ids, want, &n, err);
 		if (rc != KURA_OK)
 			return rc;
 		/* Remove the unpinned blobs, compacting their ids to the front;
@@ -430,7 +430,7 @@ enum kura_err kura_service_collect(struct kura_service *svc, size_t max,
 		for (size_t i = 0; i < n; i++) {
 			if (is_pinned(svc, ids[i]))
 				continue;
-			rc = svc->store->ops->remove(svc->store->priv, ids[i], err);
+			rc = kura_store_remove(svc->store, ids[i], err);
 			if (rc != KURA_OK)
 				return rc;
 			if (done != i)
@@ -438,9 +438,9 @@ enum kura_err kura_service_collect(struct kura_service *svc, size_t max,
 			done++;
 		}
 		if (done > 0) {
-			rc = svc->meta->ops->gc_done(svc->meta->priv,
-						     (const uint8_t (*)[KURA_BLOB_ID_LEN])ids,
-						     done, err);
+			rc = kura_meta_gc_done(svc->meta,
+					       (const uint8_t (*)[KURA_BLOB_ID_LEN])ids,
+					       done, err);
 			if (rc != KURA_OK)
 				return rc;
 		}
@@ -462,8 +462,8 @@ enum kura_err kura_service_recover(struct kura_service *svc,
 	enum kura_err rc = need_owner(svc, "recovery", err);
 	if (rc != KURA_OK)
 		return rc;
-	rc = svc->store->ops->recover(svc->store->priv, is_referenced, svc, &staged,
-				      err);
+	rc = kura_store_recover(svc->store, is_referenced, svc, &staged,
+				err);
 	if (rc != KURA_OK)
 		return rc;
 	rc = kura_service_collect(svc, SIZE_MAX, &collected, err);
