@@ -1,7 +1,8 @@
 /*
- * integrity.c — the S3 side of metadata seals (include/kura/seal.h):
- * loading an object only through its seal, and what happens when
- * something stored fails its integrity check.
+ * integrity.c — what happens when something stored fails its integrity
+ * check (a metadata seal, a row MAC, a blob): the record of the failure.
+ * Answering it is outcome.c's (s3_seal_ok, s3_error_from), which calls
+ * this file and never the other way.
  *
  * A failure is never answered with data: the client gets 500
  * InternalError, the failure is logged, counted
@@ -104,58 +105,4 @@ void s3_integrity_report(struct kura_service *svc, const struct s3_who *who,
 		kura_error(who->request_id, "audit log refused the integrity record: %s",
 			   err.msg);
 	free(detail);
-}
-
-bool s3_seal_ok(struct s3_req *r, enum kura_err rc, const struct kura_error *err,
-		const char *bucket, const char *key, size_t key_len,
-		const uint8_t *version_uid)
-{
-	if (rc == KURA_OK)
-		return true;
-	if (rc == KURA_EINTEGRITY) {
-		s3_integrity_failure(r, bucket, key, key_len, version_uid, err->msg);
-		s3_error(r, S3_InternalError,
-			 "The stored object failed its integrity check.", err->msg);
-		return false;
-	}
-	s3_error_from(r, rc, err);
-	return false;
-}
-
-bool s3_load_object(struct s3_req *r, const struct kura_bucket *b, const char *key,
-		    size_t key_len, struct kura_object **o)
-{
-	struct kura_meta *meta = r->svc->meta;
-	struct kura_error err = { 0 };
-	enum kura_err rc = kura_meta_object_get(meta, b->id, key, key_len, r->pool,
-						 o, &err);
-	if (rc == KURA_EINTEGRITY)	/* the row and its parts disagree */
-		return s3_seal_ok(r, rc, &err, b->name, key, key_len, NULL);
-	if (!s3_ok(r, rc, &err, S3_NoSuchKey))
-		return false;
-	rc = kura_seal_object_open(&r->seal, b->tenant_id, *o, true, &err);
-	return s3_seal_ok(r, rc, &err, b->name, key, key_len, (*o)->version_uid);
-}
-
-void s3_note_row(struct s3_req *r, uint64_t tenant_id, const struct kura_object *o)
-{
-	struct kura_error err = { 0 };
-	/* The record goes without it rather than the request failing: the
-	 * digest is evidence for later, not part of the write. */
-	if (kura_seal_object_digest(r->svc->row_digest_key, tenant_id, o, r->row_digest,
-				    &err) != KURA_OK) {
-		r->row_digest[0] = '\0';
-		kura_warn(r->http->id, "audit: no row digest: %s", err.msg);
-	}
-}
-
-bool s3_seal_new_object(struct s3_req *r, struct kura_object *o)
-{
-	struct kura_error err = { 0 };
-	enum kura_err rc = kura_seal_object(&r->seal, &r->bucket, o, &err);
-	if (rc != KURA_OK)
-		s3_error_from(r, rc, &err);
-	else
-		s3_note_row(r, r->bucket.tenant_id, o);
-	return rc == KURA_OK;
 }

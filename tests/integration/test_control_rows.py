@@ -15,20 +15,13 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import KuraServer
+from conftest import running_server, server_fixture
 from test_meta_attacks import (assert_refused, failures_logged, integrity_records,
                                make_legacy, sql)
 import helpers as H
 
 
-@pytest.fixture
-def server(tmp_path):
-    s = KuraServer(tmp_path)
-    s.start()
-    try:
-        yield s
-    finally:
-        s.close()
+server = server_fixture()
 
 
 @pytest.fixture(params=["stopped", "running"])
@@ -268,11 +261,7 @@ def against_meta(server):
 def test_against_meta_is_quiet_after_ordinary_changes(tmp_path):
     """Tagging, a key rotation (every row re-sealed in the background),
     suspension and resumption, revocation: nothing to report."""
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text("[storage]\nbackground_interval = 1\n")
-    server = KuraServer(tmp_path, config=cfg)
-    server.start()
-    try:
+    with running_server(tmp_path, "[storage]\nbackground_interval = 1\n") as server:
         s3 = server.client()
         s3.create_bucket(Bucket="bkt")
         s3.put_object(Bucket="bkt", Key="doc", Body=b"data", Tagging="a=1")
@@ -294,8 +283,6 @@ def test_against_meta_is_quiet_after_ordinary_changes(tmp_path):
         r = against_meta(server)
         assert r.returncode == 0, r.stdout + r.stderr
         assert "0 disagree" in r.stdout
-    finally:
-        server.close()
 
 
 def test_tags_put_back_are_found(server):
@@ -346,9 +333,7 @@ def test_objects_the_log_never_saw_are_found(tmp_path):
     the whole log at hand, the check names it."""
     off = tmp_path / "off.ini"
     off.write_text("[audit]\nenabled = false\n")
-    server = KuraServer(tmp_path)
-    server.start()
-    try:
+    with running_server(tmp_path) as server:
         s3 = server.client()
         s3.create_bucket(Bucket="bkt")
         s3.put_object(Bucket="bkt", Key="seen", Body=b"1")
@@ -363,5 +348,3 @@ def test_objects_the_log_never_saw_are_found(tmp_path):
         assert r.returncode == 1, r.stdout
         assert "UNRECORDED bkt/unseen" in r.stdout
         assert "bkt/seen" not in r.stdout
-    finally:
-        server.close()

@@ -619,11 +619,7 @@ def test_stripped_seal_on_a_running_server_is_a_failure_not_a_wait(tmp_path):
     """An upgraded server (with a bucket whose key was destroyed, which can
     never be sealed) treats a seal stripped while it runs as an integrity
     failure at once — never as "upgrade running", never sealed later."""
-    cfg = tmp_path / "kura.ini"
-    cfg.write_text("[storage]\nbackground_interval = 1\n")
-    server = KuraServer(tmp_path, config=cfg)
-    server.start()
-    try:
+    with running_server(tmp_path, "[storage]\nbackground_interval = 1\n") as server:
         s3 = server.client()
         s3.create_bucket(Bucket="dead")
         s3.put_object(Bucket="dead", Key="k", Body=b"gone")
@@ -651,8 +647,6 @@ def test_stripped_seal_on_a_running_server_is_a_failure_not_a_wait(tmp_path):
         time.sleep(2.5)     # background rounds seal nothing
         assert_get_refused(s3, "live", "page")
         assert_recorded(server, before, "live", "page")
-    finally:
-        server.close()
 
 
 def test_seal_naming_a_foreign_or_missing_bucket_key(server):
