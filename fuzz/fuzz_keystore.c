@@ -75,9 +75,12 @@ static void setup(void)
 	master = kura_secret_from(mk, sizeof(mk));
 	if (master == NULL || !write_file(master_path, mk, sizeof(mk)) ||
 	    kura_config_new(&cfg, &err) != KURA_OK ||
-	    kura_config_set(cfg, "keys", "provider", "local", &err) != KURA_OK ||
-	    kura_config_set(cfg, "keys", "master_key_file", master_path, &err) != KURA_OK ||
-	    kura_config_set(cfg, "keys", "keystore_file", store_path, &err) != KURA_OK)
+	    kura_config_set(cfg, "keys", "provider", "local", &err) !=
+		    KURA_OK ||
+	    kura_config_set(cfg, "keys", "master_key_file", master_path,
+			    &err) != KURA_OK ||
+	    kura_config_set(cfg, "keys", "keystore_file", store_path, &err) !=
+		    KURA_OK)
 		abort();
 }
 
@@ -90,7 +93,8 @@ static void put_u32(uint8_t *p, uint32_t v)
 }
 
 /* Build the keystore file from the structured input into b. */
-static void build(const uint8_t *p, size_t n, bool fix_count, struct kura_buf *b)
+static void build(const uint8_t *p, size_t n, bool fix_count,
+		  struct kura_buf *b)
 {
 	uint8_t hdr[HEADER_LEN] = { 0 };
 	memcpy(hdr, p, n < HEADER_LEN ? n : HEADER_LEN);
@@ -126,8 +130,8 @@ static void build(const uint8_t *p, size_t n, bool fix_count, struct kura_buf *b
 		uint8_t *sealed = malloc(slen);
 		struct kura_error err = { 0 };
 		if (sealed == NULL ||
-		    kura_box_seal(master, aad, sizeof(aad), plain, len, sealed, &err) !=
-			    KURA_OK)
+		    kura_box_seal(master, aad, sizeof(aad), plain, len, sealed,
+				  &err) != KURA_OK)
 			abort();
 		uint8_t sl[2] = { (uint8_t)(slen >> 8), (uint8_t)slen };
 		KURA_IGNORE(kura_buf_add(b, sl, 2));
@@ -162,7 +166,8 @@ static void exercise(struct kura_keys *k, const char *id)
 			   &err) == KURA_OK) {
 		if (kura_keys_unwrap(k, id, wrapped, wlen, aad, sizeof(aad),
 				     &back, &err) != KURA_OK ||
-		    back->len != sizeof(dek) || memcmp(back->data, dek, sizeof(dek)) != 0)
+		    back->len != sizeof(dek) ||
+		    memcmp(back->data, dek, sizeof(dek)) != 0)
 			abort();
 		kura_secret_free(back);
 	} else if (err.msg[0] == '\0') {
@@ -206,7 +211,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kura_keys_close(k);
 	k = NULL;
 	if (kura_keys_open(cfg, dir, &k, &err) != KURA_OK) {
-		fprintf(stderr, "rewritten keystore does not open: %s\n", err.msg);
+		fprintf(stderr, "rewritten keystore does not open: %s\n",
+			err.msg);
 		abort();
 	}
 	exercise(k, id);

@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define ACCESS_KEY "AKIAIOSFODNN7EXAMPLE"
 #define SECRET_KEY "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-#define MAX_HEADERS 96	/* input headers; the HTTP layer allows 256 */
+#define MAX_HEADERS 96 /* input headers; the HTTP layer allows 256 */
 
 static char dir[64];
 static struct kura_config *cfg;
@@ -112,7 +112,8 @@ static const char *signed_names(struct kura_http_req *h)
 	for (size_t i = 0; i < h->nheaders; i++) {
 		struct kura_str nm = h->headers[i].name;
 		char *lc = kura_pstrndup(h->pool, nm.p, nm.len);
-		if (lc == NULL || nm.len == 0 || memchr(nm.p, ';', nm.len) != NULL)
+		if (lc == NULL || nm.len == 0 ||
+		    memchr(nm.p, ';', nm.len) != NULL)
 			continue;
 		for (char *c = lc; *c; c++)
 			if (*c >= 'A' && *c <= 'Z')
@@ -146,11 +147,13 @@ static void sign(struct kura_http_req *h)
 	if (kura_http_header_get(h, "host") == NULL)
 		add_header(h, "Host", "127.0.0.1:9000");
 	if (kura_http_header_get(h, "x-amz-content-sha256") == NULL)
-		add_header(h, "x-amz-content-sha256", KURA_SIGV4_UNSIGNED_PAYLOAD);
+		add_header(h, "x-amz-content-sha256",
+			   KURA_SIGV4_UNSIGNED_PAYLOAD);
 	if (kura_http_header_get(h, "x-amz-date") == NULL)
 		add_header(h, "x-amz-date", amz);
 	const struct kura_str *date = kura_http_header_get(h, "x-amz-date");
-	const struct kura_str *psha = kura_http_header_get(h, "x-amz-content-sha256");
+	const struct kura_str *psha =
+		kura_http_header_get(h, "x-amz-content-sha256");
 	/* The signature's date must be the one the server reads; a fuzzed
 	 * x-amz-date that is not a date leaves the request unsigned. */
 	if (date->len != 16)
@@ -174,9 +177,9 @@ static void sign(struct kura_http_req *h)
 	const char *names = signed_names(h);
 	kura_buf_init(&creq, 1 << 20);
 	kura_buf_init(&sts, 4096);
-	if (kura_sigv4_canonical_request(kura_str_from(h->method), h->path, h->query,
-					 false, sh, h->nheaders, names,
-					 *psha, &creq, &err) == KURA_OK &&
+	if (kura_sigv4_canonical_request(
+		    kura_str_from(h->method), h->path, h->query, false, sh,
+		    h->nheaders, names, *psha, &creq, &err) == KURA_OK &&
 	    kura_sigv4_string_to_sign(amz_date, scope,
 				      (struct kura_str){ creq.data, creq.len },
 				      &sts, &err) == KURA_OK &&
@@ -187,7 +190,8 @@ static void sign(struct kura_http_req *h)
 		char *authz = kura_psprintf(
 			h->pool,
 			"AWS4-HMAC-SHA256 Credential=" ACCESS_KEY "/%s, "
-			"SignedHeaders=%s, Signature=%s", scope, names, sig);
+			"SignedHeaders=%s, Signature=%s",
+			scope, names, sig);
 		add_header(h, "Authorization", authz);
 	}
 	kura_secret_free(key);
@@ -234,9 +238,12 @@ static unsigned run(const uint8_t *data, size_t size)
 			char *t = kura_pstrndup(pool, sp + 1, tl);
 			h->target = (struct kura_str){ t, tl };
 			const char *q = memchr(t, '?', tl);
-			h->path = (struct kura_str){ t, q ? (size_t)(q - t) : tl };
-			h->query = q ? (struct kura_str){ q + 1, tl - h->path.len - 1 }
-				     : (struct kura_str){ "", 0 };
+			h->path = (struct kura_str){ t,
+						     q ? (size_t)(q - t) : tl };
+			h->query =
+				q ? (struct kura_str){ q + 1,
+						       tl - h->path.len - 1 } :
+				    (struct kura_str){ "", 0 };
 		} else if (n == 0) {
 			body = nl ? nl + 1 : end;
 			break;
@@ -250,12 +257,15 @@ static unsigned run(const uint8_t *data, size_t size)
 			while (vs < n && (p[vs] == ' ' || p[vs] == '\t'))
 				vs++;
 			size_t ve = n;
-			while (ve > vs && (p[ve - 1] == ' ' || p[ve - 1] == '\t'))
+			while (ve > vs &&
+			       (p[ve - 1] == ' ' || p[ve - 1] == '\t'))
 				ve--;
 			struct kura_http_header *x = &h->headers[h->nheaders++];
-			x->name = (struct kura_str){ kura_pstrndup(pool, p, kl), kl };
-			x->value = (struct kura_str){ kura_pstrndup(pool, p + vs, ve - vs),
-						      ve - vs };
+			x->name = (struct kura_str){ kura_pstrndup(pool, p, kl),
+						     kl };
+			x->value = (struct kura_str){
+				kura_pstrndup(pool, p + vs, ve - vs), ve - vs
+			};
 			h->header_bytes += kl + (ve - vs);
 			if (strcasecmp(x->name.p, "authorization") == 0)
 				own_auth = true;
@@ -270,11 +280,13 @@ static unsigned run(const uint8_t *data, size_t size)
 	/* The body as libmicrohttpd would deliver it. */
 	size_t blen = (size_t)(end - body);
 	bool complete = true;
-	const struct kura_str *te = kura_http_header_get(h, "Transfer-Encoding");
+	const struct kura_str *te =
+		kura_http_header_get(h, "Transfer-Encoding");
 	const struct kura_str *cl = kura_http_header_get(h, "Content-Length");
 	uint64_t want = 0;
 	if (te == NULL) {
-		if (cl == NULL || kura_parse_u64(cl->p, cl->len, UINT64_MAX, &want) != KURA_OK)
+		if (cl == NULL || kura_parse_u64(cl->p, cl->len, UINT64_MAX,
+						 &want) != KURA_OK)
 			want = 0;
 		if (want < blen)
 			blen = (size_t)want;
@@ -303,7 +315,7 @@ static unsigned run(const uint8_t *data, size_t size)
 		if (!kura_http_resp_ready(h))
 			handler.end(handler.ctx, h);
 		if (!kura_http_resp_ready(h))
-			abort();	/* the HTTP layer would answer 500 */
+			abort(); /* the HTTP layer would answer 500 */
 		handler.before_send(handler.ctx, h);
 		status = kura_http_resp_status(h);
 		if (status < 100 || status > 599)
@@ -361,9 +373,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	atexit(teardown);
 	if (kura_config_new(&cfg, &err) != KURA_OK ||
 	    kura_config_set(cfg, "server", "data_dir", dir, &err) != KURA_OK ||
-	    kura_config_set(cfg, "audit", "enabled", "false", &err) != KURA_OK ||
-	    kura_config_set(cfg, "storage", "segment_size", "4K", &err) != KURA_OK ||
-	    kura_config_set(cfg, "limits", "max_object_size", "1M", &err) != KURA_OK)
+	    kura_config_set(cfg, "audit", "enabled", "false", &err) !=
+		    KURA_OK ||
+	    kura_config_set(cfg, "storage", "segment_size", "4K", &err) !=
+		    KURA_OK ||
+	    kura_config_set(cfg, "limits", "max_object_size", "1M", &err) !=
+		    KURA_OK)
 		die("config", &err);
 	if (kura_service_open(cfg, KURA_SERVICE_INIT | KURA_SERVICE_OWNER, &svc,
 			      &err) != KURA_OK)
@@ -371,8 +386,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	kura_s3_handler_init(&handler, svc);
 	struct kura_tenant t;
 	char id[KURA_ACCESS_KEY_LEN + 1], sec[KURA_SECRET_KEY_LEN + 1];
-	if (kura_auth_create_tenant(svc->meta, svc->system_key, "fuzz", &t, id, sec,
-				    &err) != KURA_OK ||
+	if (kura_auth_create_tenant(svc->meta, svc->system_key, "fuzz", &t, id,
+				    sec, &err) != KURA_OK ||
 	    kura_auth_add_key(svc->meta, svc->system_key, t.id, ACCESS_KEY,
 			      SECRET_KEY, &err) != KURA_OK)
 		die("tenant", &err);
@@ -389,7 +404,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned st = run(data, size);
 	if (getenv("FUZZ_S3_DEBUG"))
 		fprintf(stderr, "status %u\n", st);
-	if (size >= 4 && (memcmp(data, "GET ", 4) == 0 || memcmp(data, "HEAD", 4) == 0))
+	if (size >= 4 &&
+	    (memcmp(data, "GET ", 4) == 0 || memcmp(data, "HEAD", 4) == 0))
 		return 0;
 	restore();
 	return 0;

@@ -23,7 +23,8 @@ static struct kura_secret *fuzz_secret(void)
 {
 	static struct kura_secret *s;
 	if (s == NULL)
-		s = kura_secret_from("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", 40);
+		s = kura_secret_from("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+				     40);
 	return s;
 }
 
@@ -32,16 +33,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *p = (const char *)data;
 	const char *nl = memchr(p, '\n', size);
 	struct kura_str authz = { p, nl ? (size_t)(nl - p) : size };
-	struct kura_str date = nl ? (struct kura_str){ nl + 1, size - authz.len - 1 }
-				  : KURA_STR_LIT("20130524T000000Z");
+	struct kura_str date =
+		nl ? (struct kura_str){ nl + 1, size - authz.len - 1 } :
+		     KURA_STR_LIT("20130524T000000Z");
 	struct kura_sigv4 a;
 	enum kura_sigv4_result res = kura_sigv4_parse_header(authz, date, &a);
 	if (res > KURA_SIGV4_HEADERS_UNSIGNED)
 		abort();
 	if (res != KURA_SIGV4_OK)
 		return 0;
-	if (a.presigned || strlen(a.signature) != 64 || strlen(a.amz_date) != 16 ||
-	    strlen(a.date) != 8 || a.access_key[0] == '\0' ||
+	if (a.presigned || strlen(a.signature) != 64 ||
+	    strlen(a.amz_date) != 16 || strlen(a.date) != 8 ||
+	    a.access_key[0] == '\0' ||
 	    memchr(a.region, '\0', sizeof(a.region)) == NULL ||
 	    memchr(a.signed_headers, '\0', sizeof(a.signed_headers)) == NULL)
 		abort();

@@ -22,7 +22,8 @@ static struct kura_secret *fuzz_secret(void)
 {
 	static struct kura_secret *s;
 	if (s == NULL)
-		s = kura_secret_from("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", 40);
+		s = kura_secret_from("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+				     40);
 	return s;
 }
 
@@ -41,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    strlen(a.amz_date) != 16)
 		abort();
 	struct kura_sigv4_header h[] = {
-		{ KURA_STR_LIT("Host"), KURA_STR_LIT("examplebucket.s3.amazonaws.com") },
+		{ KURA_STR_LIT("Host"),
+		  KURA_STR_LIT("examplebucket.s3.amazonaws.com") },
 	};
 	struct kura_sigv4_request req = {
 		.method = KURA_STR_LIT("GET"),

@@ -48,25 +48,26 @@
 /* What a caller logs.  NULL strings and zero numbers are left out of the
  * record; the log adds "seq" (0-based leaf index) and "time". */
 struct kura_audit_record {
-	const char *type;	/* "s3", "admin", "key", "provider", "server", "config" */
-	const char *op;		/* "PutObject", "key.rotate", "server.start", ... */
+	const char *
+		type; /* "s3", "admin", "key", "provider", "server", "config" */
+	const char *op; /* "PutObject", "key.rotate", "server.start", ... */
 	const char *request_id;
 	uint64_t tenant_id;
 	const char *tenant;	/* name, when known */
-	const char *access_key;	/* access key id (never a secret) */
+	const char *access_key; /* access key id (never a secret) */
 	const char *source;	/* client address */
 	const char *bucket;
-	const char *key;	/* object key; key_len bytes (UTF-8) */
+	const char *key; /* object key; key_len bytes (UTF-8) */
 	size_t key_len;
-	const char *version;	/* object version uid, hex */
-	const char *row;	/* keyed digest of the object row written, hex
+	const char *version; /* object version uid, hex */
+	const char *row;     /* keyed digest of the object row written, hex
 				 * (kura_seal_object_digest) */
 	uint64_t bytes_in;
 	uint64_t bytes_out;
-	unsigned status;	/* HTTP status, or 0 */
-	const char *error;	/* S3 error code or kura error name */
+	unsigned status;   /* HTTP status, or 0 */
+	const char *error; /* S3 error code or kura error name */
 	uint64_t latency_us;
-	const char *actor;	/* who ran an admin/key command (user@host) */
+	const char *actor; /* who ran an admin/key command (user@host) */
 	/* Extra fields as a JSON object text ({"kek_id": "...", "before":
 	 * ..., "after": ...}); merged into the record.  Never secrets. */
 	const char *detail_json;
@@ -81,11 +82,11 @@ typedef enum kura_err (*kura_audit_sign_fn)(void *ctx, const uint8_t digest[32],
 					    struct kura_error *err);
 
 struct kura_audit_options {
-	const char *dir;		/* DATA_DIR/audit */
-	const char *publish_dir;	/* optional second home for checkpoints */
-	uint64_t segment_max_bytes;	/* roll over beyond this (0: 64 MiB) */
-	uint64_t segment_max_age_s;	/* roll over older segments (0: 1 day) */
-	kura_audit_sign_fn sign;	/* NULL: checkpoints cannot be written */
+	const char *dir;	    /* DATA_DIR/audit */
+	const char *publish_dir;    /* optional second home for checkpoints */
+	uint64_t segment_max_bytes; /* roll over beyond this (0: 64 MiB) */
+	uint64_t segment_max_age_s; /* roll over older segments (0: 1 day) */
+	kura_audit_sign_fn sign;    /* NULL: checkpoints cannot be written */
 	void *sign_ctx;
 };
 
@@ -113,8 +114,9 @@ enum kura_err kura_audit_append(struct kura_audit *a,
  * KURA_AUDIT_BATCH_MAX.
  */
 enum kura_err kura_audit_append_batch(struct kura_audit *a,
-				      const struct kura_audit_record *r, size_t n,
-				      uint64_t *first_seq, struct kura_error *err);
+				      const struct kura_audit_record *r,
+				      size_t n, uint64_t *first_seq,
+				      struct kura_error *err);
 
 /* Sign and store a checkpoint of the current tree (no-op when nothing was
  * appended since the last one). */
@@ -128,12 +130,12 @@ void kura_audit_close(struct kura_audit *a);
 
 struct kura_audit_verify_report {
 	bool ok;
-	uint64_t records;		/* records read and checked */
-	uint64_t checkpoints;		/* checkpoints checked */
-	uint64_t first_seq;		/* first record present (archived before) */
-	uint64_t bad_seq;		/* first bad record, when !ok and known */
+	uint64_t records;     /* records read and checked */
+	uint64_t checkpoints; /* checkpoints checked */
+	uint64_t first_seq;   /* first record present (archived before) */
+	uint64_t bad_seq;     /* first bad record, when !ok and known */
 	bool bad_seq_known;
-	char problem[512];		/* what is wrong, naming the position */
+	char problem[512]; /* what is wrong, naming the position */
 };
 
 /*
@@ -169,36 +171,38 @@ enum kura_err kura_audit_consistency_proof(const char *dir, uint64_t size1,
  * to end early.  A non-OK return stops the walk and is returned. */
 typedef enum kura_err (*kura_audit_record_fn)(void *ctx, uint64_t seq,
 					      const char *json, size_t len,
-					      bool *stop, struct kura_error *err);
+					      bool *stop,
+					      struct kura_error *err);
 
 /* Walk every record present in dir in order (leaf hashes and continuity
  * checked as they are read; signatures are kura_audit_verify's business).
  * *first_seq receives the first record present (0 unless early segments
  * were archived); may be NULL. */
-enum kura_err kura_audit_each(const char *dir, kura_audit_record_fn fn, void *ctx,
-			      uint64_t *first_seq, struct kura_error *err);
+enum kura_err kura_audit_each(const char *dir, kura_audit_record_fn fn,
+			      void *ctx, uint64_t *first_seq,
+			      struct kura_error *err);
 
 /* Every record, then every checkpoint, as JSON lines. */
 enum kura_err kura_audit_export(const char *dir, FILE *out,
 				struct kura_error *err);
 
 struct kura_audit_query {
-	int64_t from_ms, to_ms;		/* 0: open */
-	uint64_t tenant_id;		/* 0: any */
+	int64_t from_ms, to_ms; /* 0: open */
+	uint64_t tenant_id;	/* 0: any */
 	const char *bucket;
 	const char *key;
 	size_t key_len;
 	const char *op;
 	const char *request_id;
-	uint64_t limit;			/* 0: 1000 */
+	uint64_t limit; /* 0: 1000 */
 };
 
 /* Records matching q, as JSON lines to out, newest last.  The index finds
  * candidates; each is re-read from the log and checked (leaf hash, fields)
  * before it is printed, so a tampered index cannot invent or alter
  * results.  The index catches up with the log first. */
-enum kura_err kura_audit_search(const char *dir, const struct kura_audit_query *q,
-				FILE *out, uint64_t *matches,
-				struct kura_error *err);
+enum kura_err kura_audit_search(const char *dir,
+				const struct kura_audit_query *q, FILE *out,
+				uint64_t *matches, struct kura_error *err);
 
 #endif

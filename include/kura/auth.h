@@ -21,9 +21,9 @@
 #include "kura/secret.h"
 
 #define KURA_ROOT_TENANT "root"
-#define KURA_ACCESS_KEY_LEN 20		/* "KURA" + 16 base32 characters */
-#define KURA_SECRET_KEY_LEN 40		/* base64 alphabet */
-#define KURA_SECRET_KEY_MAX 128		/* longest secret accepted from env */
+#define KURA_ACCESS_KEY_LEN 20	/* "KURA" + 16 base32 characters */
+#define KURA_SECRET_KEY_LEN 40	/* base64 alphabet */
+#define KURA_SECRET_KEY_MAX 128 /* longest secret accepted from env */
 
 /*
  * Load the system key, creating it (a new KEK in the provider and a random

@@ -46,7 +46,8 @@ enum kura_err kura_box_open(const struct kura_secret *key, const uint8_t *aad,
 struct kura_box_ctx;
 
 enum kura_err kura_box_ctx_new(const struct kura_secret *key,
-			       struct kura_box_ctx **out, struct kura_error *err);
+			       struct kura_box_ctx **out,
+			       struct kura_error *err);
 /* NULL is a no-op. */
 void kura_box_ctx_free(struct kura_box_ctx *c);
 enum kura_err kura_box_ctx_seal(struct kura_box_ctx *c, const uint8_t *aad,

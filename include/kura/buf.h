@@ -46,11 +46,11 @@ typedef enum kura_err (*kura_sink_fn)(void *ctx, const void *p, size_t n,
  * at the first failure.
  */
 struct kura_buf {
-	char *data;	/* NUL-terminated when non-NULL */
-	size_t len;	/* bytes used, excluding the NUL */
-	size_t cap;	/* bytes allocated */
-	size_t max;	/* len may never exceed this */
-	enum kura_err err;	/* the first failure, KURA_OK when none */
+	char *data;	   /* NUL-terminated when non-NULL */
+	size_t len;	   /* bytes used, excluding the NUL */
+	size_t cap;	   /* bytes allocated */
+	size_t max;	   /* len may never exceed this */
+	enum kura_err err; /* the first failure, KURA_OK when none */
 };
 
 /* Prepare an empty buffer whose length may never exceed max. */

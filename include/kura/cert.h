@@ -79,7 +79,7 @@ struct kura_cert_summary {
 	uint64_t keys_destroyed;
 	uint64_t replicas;
 	char algorithm[KURA_SIG_ALG_MAX];
-	char signer_sha256[65];	/* hex SHA-256 of the signer's DER public key */
+	char signer_sha256[65]; /* hex SHA-256 of the signer's DER public key */
 };
 
 /*

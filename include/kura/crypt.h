@@ -41,8 +41,8 @@
 struct kura_binding {
 	uint64_t tenant_id;
 	uint64_t bucket_id;
-	uint8_t version_uid[KURA_UID_LEN];	/* random per object version */
-	uint32_t part_no;			/* 0 simple PUT, 1..10000 parts */
+	uint8_t version_uid[KURA_UID_LEN]; /* random per object version */
+	uint32_t part_no;		   /* 0 simple PUT, 1..10000 parts */
 };
 
 /* ---- layout arithmetic (pure) ---- */
@@ -84,8 +84,8 @@ enum kura_err kura_sealer_new(const struct kura_secret *dek,
 
 /* Feed plaintext; full segments are sealed and emitted as soon as it is
  * known that they are not the last. */
-enum kura_err kura_sealer_write(struct kura_sealer *s, const void *p,
-				size_t n, struct kura_error *err);
+enum kura_err kura_sealer_write(struct kura_sealer *s, const void *p, size_t n,
+				struct kura_error *err);
 
 /* Seal the final segment; *plain_size receives the total plaintext length. */
 enum kura_err kura_sealer_finish(struct kura_sealer *s, uint64_t *plain_size,
@@ -128,8 +128,7 @@ enum kura_err kura_dek_wrap(const struct kura_secret *bucket_key,
 enum kura_err kura_dek_unwrap(const struct kura_secret *bucket_key,
 			      const struct kura_binding *binding,
 			      const uint8_t in[KURA_WRAPPED_DEK_LEN],
-			      struct kura_secret **out,
-			      struct kura_error *err);
+			      struct kura_secret **out, struct kura_error *err);
 
 /* ---- SSE-C (customer-provided keys, never stored) ---- */
 
@@ -163,9 +162,8 @@ void kura_bucket_key_aad(uint64_t tenant_id, uint64_t bucket_id,
  * and a fresh random bucket key wrapped by it.  kek_id and wrapped receive
  * what the bucket's metadata row stores.
  */
-enum kura_err kura_bucket_key_create(struct kura_keys *keys,
-				     uint64_t tenant_id, uint64_t bucket_id,
-				     const char *label,
+enum kura_err kura_bucket_key_create(struct kura_keys *keys, uint64_t tenant_id,
+				     uint64_t bucket_id, const char *label,
 				     char kek_id[KURA_KEK_ID_MAX],
 				     uint8_t wrapped[KURA_WRAPPED_MAX],
 				     size_t *wrapped_len,

@@ -37,12 +37,12 @@ void kura_daemon_audit_stop(struct kura_service *svc, const char *reason);
 /* Where the upgrade of metadata written before schema 5 stands
  * (seal_job.c). */
 struct kura_seal_wait {
-	bool all;				/* may seal every bucket */
-	uint64_t ids[KURA_SEAL_WAIT_MAX];	/* else only these */
+	bool all;			  /* may seal every bucket */
+	uint64_t ids[KURA_SEAL_WAIT_MAX]; /* else only these */
 	size_t n;
-	bool done;				/* nothing waits any more */
-	bool row_macs;		/* the first run: rows without a MAC get one */
-	size_t rows_macd;	/* how many did */
+	bool done;	  /* nothing waits any more */
+	bool row_macs;	  /* the first run: rows without a MAC get one */
+	size_t rows_macd; /* how many did */
 };
 
 /* What the upgrade may seal, from the audit log's record of earlier runs:

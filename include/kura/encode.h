@@ -52,8 +52,7 @@ enum kura_err kura_uri_encode(const char *in, size_t n, bool keep_slash,
 
 /* n bytes from the OS CSPRNG (OpenSSL RAND_bytes). */
 KURA_WUR
-enum kura_err kura_random_bytes(uint8_t *out, size_t n,
-				struct kura_error *err);
+enum kura_err kura_random_bytes(uint8_t *out, size_t n, struct kura_error *err);
 
 /* Constant-time comparison of two equal-length byte strings. */
 bool kura_ct_equal(const void *a, const void *b, size_t n);

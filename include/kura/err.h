@@ -17,27 +17,27 @@
 
 #include <stddef.h>
 
-#define KURA_ERROR_TABLE(X)                                              \
-	X(KURA_OK, "success")                                            \
-	X(KURA_EINVAL, "invalid argument")                               \
-	X(KURA_ENOMEM, "out of memory")                                  \
-	X(KURA_EIO, "input/output error")                                \
-	X(KURA_ENOENT, "not found")                                      \
-	X(KURA_EEXIST, "already exists")                                 \
-	X(KURA_ECRYPTO, "cryptographic library failure")                 \
-	X(KURA_EINTEGRITY, "data failed authentication")                 \
-	X(KURA_ETOOBIG, "too large")                                     \
-	X(KURA_ENOSPC, "no space left on device")                        \
-	X(KURA_EPERM, "permission denied")                               \
-	X(KURA_EBUSY, "resource busy")                                   \
-	X(KURA_ECONFIG, "configuration error")                           \
-	X(KURA_EKEY, "key unavailable")                                  \
-	X(KURA_EPROTO, "protocol error")                                 \
-	X(KURA_ESTATE, "invalid state")                                  \
-	X(KURA_ENOTEMPTY, "not empty")                                   \
-	X(KURA_EAUTH, "authentication failed")                           \
-	X(KURA_EINTERNAL, "internal error")                              \
-	X(KURA_EKEY_DISABLED, "key disabled")                            \
+#define KURA_ERROR_TABLE(X)                              \
+	X(KURA_OK, "success")                            \
+	X(KURA_EINVAL, "invalid argument")               \
+	X(KURA_ENOMEM, "out of memory")                  \
+	X(KURA_EIO, "input/output error")                \
+	X(KURA_ENOENT, "not found")                      \
+	X(KURA_EEXIST, "already exists")                 \
+	X(KURA_ECRYPTO, "cryptographic library failure") \
+	X(KURA_EINTEGRITY, "data failed authentication") \
+	X(KURA_ETOOBIG, "too large")                     \
+	X(KURA_ENOSPC, "no space left on device")        \
+	X(KURA_EPERM, "permission denied")               \
+	X(KURA_EBUSY, "resource busy")                   \
+	X(KURA_ECONFIG, "configuration error")           \
+	X(KURA_EKEY, "key unavailable")                  \
+	X(KURA_EPROTO, "protocol error")                 \
+	X(KURA_ESTATE, "invalid state")                  \
+	X(KURA_ENOTEMPTY, "not empty")                   \
+	X(KURA_EAUTH, "authentication failed")           \
+	X(KURA_EINTERNAL, "internal error")              \
+	X(KURA_EKEY_DISABLED, "key disabled")            \
 	X(KURA_EKEY_DESTROYED, "key destroyed")
 
 enum kura_err {

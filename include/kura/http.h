@@ -60,21 +60,21 @@ struct kura_http_header {
 typedef ssize_t (*kura_http_reader_fn)(void *cls, uint64_t pos, char *buf,
 				       size_t max);
 
-struct kura_http_resp;	/* private to the http layer */
+struct kura_http_resp; /* private to the http layer */
 
 /* Why a request ended before its response was completely sent. */
 enum kura_http_abort {
-	KURA_HTTP_ABORT_NONE = 0,	/* not aborted (or not known) */
-	KURA_HTTP_ABORT_CLIENT,		/* the client closed or reset the
+	KURA_HTTP_ABORT_NONE = 0,   /* not aborted (or not known) */
+	KURA_HTTP_ABORT_CLIENT,	    /* the client closed or reset the
 					 * connection before its request was
 					 * complete */
-	KURA_HTTP_ABORT_CONNECTION,	/* the connection failed while the
+	KURA_HTTP_ABORT_CONNECTION, /* the connection failed while the
 					 * answer was being sent (mostly: the
 					 * client went away) */
-	KURA_HTTP_ABORT_TIMEOUT,	/* idle beyond connection_timeout, or
+	KURA_HTTP_ABORT_TIMEOUT,    /* idle beyond connection_timeout, or
 					 * cut off as too slow */
-	KURA_HTTP_ABORT_SHUTDOWN,	/* the server was stopping */
-	KURA_HTTP_ABORT_SERVER,		/* kura cut it: a streamed body's reader
+	KURA_HTTP_ABORT_SHUTDOWN,   /* the server was stopping */
+	KURA_HTTP_ABORT_SERVER,	    /* kura cut it: a streamed body's reader
 					 * failed, or an unread body was too
 					 * large to discard */
 };
@@ -84,28 +84,28 @@ enum kura_http_abort {
 const char *kura_http_abort_name(enum kura_http_abort a);
 
 struct kura_http_req {
-	struct kura_pool *pool;		/* freed after done() */
-	char id[KURA_REQUEST_ID_LEN + 1];	/* x-amz-request-id */
-	const char *method;		/* "GET", "PUT", ...; NULL before begin */
-	struct kura_str target;		/* raw request target, path?query */
-	struct kura_str path;		/* raw (percent-encoded) path */
-	struct kura_str query;		/* raw query without '?', maybe empty */
+	struct kura_pool *pool;		  /* freed after done() */
+	char id[KURA_REQUEST_ID_LEN + 1]; /* x-amz-request-id */
+	const char *method;	/* "GET", "PUT", ...; NULL before begin */
+	struct kura_str target; /* raw request target, path?query */
+	struct kura_str path;	/* raw (percent-encoded) path */
+	struct kura_str query;	/* raw query without '?', maybe empty */
 	struct kura_http_header *headers;
 	size_t nheaders;
-	size_t header_bytes;		/* total size of names and values */
-	bool has_body;			/* Content-Length > 0 or chunked */
-	char remote[64];		/* client address */
+	size_t header_bytes; /* total size of names and values */
+	bool has_body;	     /* Content-Length > 0 or chunked */
+	char remote[64];     /* client address */
 	bool tls;
-	int64_t start_ms;		/* wall clock at arrival */
-	uint64_t start_ns;		/* monotonic at arrival */
-	uint64_t bytes_in;		/* body bytes received so far */
-	uint64_t bytes_out;		/* body bytes handed to the connection so
+	int64_t start_ms;	     /* wall clock at arrival */
+	uint64_t start_ns;	     /* monotonic at arrival */
+	uint64_t bytes_in;	     /* body bytes received so far */
+	uint64_t bytes_out;	     /* body bytes handed to the connection so
 					 * far (a streamed body: up to one block
 					 * more than the client received) */
-	enum kura_http_abort abort;	/* set before done() */
-	unsigned refused_status;	/* see done() */
-	void *handler_ctx;		/* owned by the handler */
-	struct kura_http_resp *resp;	/* private */
+	enum kura_http_abort abort;  /* set before done() */
+	unsigned refused_status;     /* see done() */
+	void *handler_ctx;	     /* owned by the handler */
+	struct kura_http_resp *resp; /* private */
 };
 
 struct kura_http_handler {
@@ -135,8 +135,8 @@ enum kura_err kura_http_respond(struct kura_http_req *req, unsigned status);
 
 /* Add a response header (value copied to the request pool).  Values with CR
  * or LF are refused (KURA_EINVAL). */
-enum kura_err kura_http_resp_header(struct kura_http_req *req,
-				    const char *name, const char *value);
+enum kura_err kura_http_resp_header(struct kura_http_req *req, const char *name,
+				    const char *value);
 
 /* Body from memory (copied into the request pool); also sets the length. */
 enum kura_err kura_http_resp_body(struct kura_http_req *req, const void *p,

@@ -29,20 +29,20 @@
 #include "kura/secret.h"
 
 enum kura_keys_cap {
-	KURA_KEYS_CAP_HARDWARE = 1u << 0,	/* KEKs never in host memory */
-	KURA_KEYS_CAP_SIGN = 1u << 1,		/* has signer_create/sign/public_key */
-	KURA_KEYS_CAP_IMPORT = 1u << 2,		/* has kek_import slot */
-	KURA_KEYS_CAP_DESTROY = 1u << 3,	/* has kek_destroy slot */
-	KURA_KEYS_CAP_REMOTE = 1u << 4,		/* KEKs held by another party (KMIP) */
+	KURA_KEYS_CAP_HARDWARE = 1u << 0, /* KEKs never in host memory */
+	KURA_KEYS_CAP_SIGN = 1u << 1,	 /* has signer_create/sign/public_key */
+	KURA_KEYS_CAP_IMPORT = 1u << 2,	 /* has kek_import slot */
+	KURA_KEYS_CAP_DESTROY = 1u << 3, /* has kek_destroy slot */
+	KURA_KEYS_CAP_REMOTE = 1u << 4,	 /* KEKs held by another party (KMIP) */
 };
 
-#define KURA_SIGNATURE_MAX 512	/* DER ECDSA P-256 or RSA-PSS up to 4096 bits */
-#define KURA_PUBKEY_MAX 1024	/* DER SubjectPublicKeyInfo */
+#define KURA_SIGNATURE_MAX 512 /* DER ECDSA P-256 or RSA-PSS up to 4096 bits */
+#define KURA_PUBKEY_MAX 1024   /* DER SubjectPublicKeyInfo */
 
 struct kura_keys_ops {
-	const char *name;	/* as named in [keys] provider = ... */
-	unsigned caps;		/* enum kura_keys_cap bits */
-	size_t priv_size;	/* state the core allocates (zeroed) */
+	const char *name; /* as named in [keys] provider = ... */
+	unsigned caps;	  /* enum kura_keys_cap bits */
+	size_t priv_size; /* state the core allocates (zeroed) */
 
 	/* Connect/load using the [keys] section of cfg; data_dir is kura's data
 	 * directory.  On failure the provider must leave nothing to release. */
@@ -123,15 +123,15 @@ struct kura_keys_ops {
 	/* Optional (KURA_KEYS_CAP_SIGN): the public half of a signing key as a
 	 * DER SubjectPublicKeyInfo, so anyone can verify without the provider. */
 	enum kura_err (*public_key)(void *priv, const char *key_id,
-				    uint8_t der[KURA_PUBKEY_MAX], size_t *der_len,
-				    struct kura_error *err);
+				    uint8_t der[KURA_PUBKEY_MAX],
+				    size_t *der_len, struct kura_error *err);
 };
 
 /* A provider instance: its operations and its private state. */
 struct kura_keys {
 	const struct kura_keys_ops *ops;
 	void *priv;
-	const struct kura_hook *hook;	/* NULL; tests and tracing (hook.h) */
+	const struct kura_hook *hook; /* NULL; tests and tracing (hook.h) */
 };
 
 /* Implementations compiled in. */

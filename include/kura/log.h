@@ -51,9 +51,9 @@ const char *kura_log_field(char *out, size_t cap, const char *s, size_t n);
 void kura_log_write(enum kura_log_level level, const char *reqid,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-#define KURA_LOG(level, reqid, ...)                                  \
-	do {                                                         \
-		if ((level) >= kura_log_threshold)                   \
+#define KURA_LOG(level, reqid, ...)                                    \
+	do {                                                           \
+		if ((level) >= kura_log_threshold)                     \
 			kura_log_write((level), (reqid), __VA_ARGS__); \
 	} while (0)
 

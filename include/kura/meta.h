@@ -30,16 +30,16 @@
 #include "kura/lengths.h"
 #include "kura/pool.h"
 
-#define KURA_TENANT_NAME_MAX 64		/* including NUL */
-#define KURA_ACCESS_KEY_ID_MAX 129	/* including NUL */
+#define KURA_TENANT_NAME_MAX 64	   /* including NUL */
+#define KURA_ACCESS_KEY_ID_MAX 129 /* including NUL */
 #define KURA_SEALED_SECRET_MAX 256
-#define KURA_BUCKET_NAME_MAX 64		/* 3..63 chars + NUL */
+#define KURA_BUCKET_NAME_MAX 64 /* 3..63 chars + NUL */
 #define KURA_REGION_MAX 64
-#define KURA_ETAG_MAX 48		/* "<32 hex>-10000" + NUL */
-#define KURA_OBJECT_KEY_MAX 1024	/* bytes, as S3 */
+#define KURA_ETAG_MAX 48	 /* "<32 hex>-10000" + NUL */
+#define KURA_OBJECT_KEY_MAX 1024 /* bytes, as S3 */
 #define KURA_SETTING_MAX 4096
-#define KURA_UPLOAD_ID_MAX 65		/* including NUL */
-#define KURA_KEY_NAME_MAX 257		/* kura key names: 1..256 + NUL */
+#define KURA_UPLOAD_ID_MAX 65 /* including NUL */
+#define KURA_KEY_NAME_MAX 257 /* kura key names: 1..256 + NUL */
 #define KURA_PROVIDER_NAME_MAX 32
 #define KURA_SSEC_HMAC_LEN 32
 #define KURA_MAX_PARTS 10000
@@ -61,16 +61,16 @@ struct kura_tenant {
 	uint64_t id;
 	char name[KURA_TENANT_NAME_MAX];
 	int64_t created_ms;
-	enum kura_tenant_state state;	/* a new tenant is active */
+	enum kura_tenant_state state; /* a new tenant is active */
 };
 
 struct kura_access_key {
 	char id[KURA_ACCESS_KEY_ID_MAX];
 	uint64_t tenant_id;
-	uint8_t secret_sealed[KURA_SEALED_SECRET_MAX];	/* box under system key */
+	uint8_t secret_sealed[KURA_SEALED_SECRET_MAX]; /* box under system key */
 	size_t secret_sealed_len;
 	int64_t created_ms;
-	bool active;	/* false: revoked, for good (access_key_revoke) */
+	bool active; /* false: revoked, for good (access_key_revoke) */
 };
 
 /*
@@ -83,34 +83,34 @@ struct kura_access_key {
  * background, after which the old bucket keys and KEK version go.
  */
 enum kura_key_kind {
-	KURA_KEY_BUCKET = 1,	/* a bucket's own key ("bucket/NAME") */
-	KURA_KEY_TENANT = 2,	/* a tenant-wide default key ([keys] kek_scope) */
-	KURA_KEY_NAMED = 3,	/* created or imported by the owner (SSE-KMS) */
+	KURA_KEY_BUCKET = 1, /* a bucket's own key ("bucket/NAME") */
+	KURA_KEY_TENANT = 2, /* a tenant-wide default key ([keys] kek_scope) */
+	KURA_KEY_NAMED = 3,  /* created or imported by the owner (SSE-KMS) */
 };
 
 enum kura_key_state {
 	KURA_KEY_ENABLED = 1,
 	KURA_KEY_DISABLED = 2,	/* reads and writes refused until enabled */
-	KURA_KEY_DESTROYED = 3,	/* every version destroyed in the provider */
+	KURA_KEY_DESTROYED = 3, /* every version destroyed in the provider */
 };
 
 enum kura_key_version_state {
-	KURA_KEYVER_ACTIVE = 1,		/* the current version */
-	KURA_KEYVER_RETIRED = 2,	/* superseded; may still wrap bucket keys */
-	KURA_KEYVER_DESTROYED = 3,	/* destroyed in the provider */
+	KURA_KEYVER_ACTIVE = 1,	   /* the current version */
+	KURA_KEYVER_RETIRED = 2,   /* superseded; may still wrap bucket keys */
+	KURA_KEYVER_DESTROYED = 3, /* destroyed in the provider */
 };
 
 struct kura_key {
-	uint64_t id;			/* assigned by key_create */
+	uint64_t id; /* assigned by key_create */
 	uint64_t tenant_id;
-	char name[KURA_KEY_NAME_MAX];	/* unique per tenant among live keys */
+	char name[KURA_KEY_NAME_MAX]; /* unique per tenant among live keys */
 	enum kura_key_kind kind;
 	enum kura_key_state state;
-	uint32_t current_version;	/* 1 after creation */
-	char provider[KURA_PROVIDER_NAME_MAX];	/* provider that holds the KEKs */
-	bool imported;			/* version 1 came from the owner (BYOK) */
+	uint32_t current_version;	       /* 1 after creation */
+	char provider[KURA_PROVIDER_NAME_MAX]; /* provider that holds the KEKs */
+	bool imported; /* version 1 came from the owner (BYOK) */
 	int64_t created_ms;
-	int64_t changed_ms;		/* last lifecycle change */
+	int64_t changed_ms; /* last lifecycle change */
 };
 
 struct kura_key_version {
@@ -119,44 +119,44 @@ struct kura_key_version {
 	char kek_id[KURA_KEK_ID_MAX];
 	enum kura_key_version_state state;
 	int64_t created_ms;
-	int64_t destroyed_ms;		/* 0 unless destroyed */
+	int64_t destroyed_ms; /* 0 unless destroyed */
 };
 
 /* A bucket key, with what reading it needs from its key and version. */
 struct kura_bucket_key {
-	uint64_t id;			/* assigned on insert, never reused */
+	uint64_t id; /* assigned on insert, never reused */
 	uint64_t bucket_id;
 	uint64_t key_id;
-	uint32_t key_version;		/* the version whose KEK wrapped it */
+	uint32_t key_version; /* the version whose KEK wrapped it */
 	uint8_t wrapped[KURA_WRAPPED_MAX];
 	size_t wrapped_len;
-	bool current;			/* used for new data of (bucket, key) */
+	bool current; /* used for new data of (bucket, key) */
 	int64_t created_ms;
-	int64_t retired_ms;		/* 0 while current */
+	int64_t retired_ms; /* 0 while current */
 	/* Filled by the getters (joined): */
-	uint64_t tenant_id;		/* the bucket's tenant */
-	char kek_id[KURA_KEK_ID_MAX];	/* of key_version */
+	uint64_t tenant_id;	      /* the bucket's tenant */
+	char kek_id[KURA_KEK_ID_MAX]; /* of key_version */
 	enum kura_key_state key_state;
 	enum kura_key_version_state version_state;
 };
 
 /* Server-side encryption modes an object can carry (S3's). */
 enum kura_sse {
-	KURA_SSE_S3 = 0,	/* "AES256": the bucket's own (or tenant) key */
-	KURA_SSE_KMS = 1,	/* "aws:kms": a kura key the client named */
-	KURA_SSE_C = 2,		/* customer-provided key (never stored) */
+	KURA_SSE_S3 = 0,  /* "AES256": the bucket's own (or tenant) key */
+	KURA_SSE_KMS = 1, /* "aws:kms": a kura key the client named */
+	KURA_SSE_C = 2,	  /* customer-provided key (never stored) */
 };
 
 struct kura_bucket {
-	uint64_t id;		/* random, chosen by the caller, never reused */
+	uint64_t id; /* random, chosen by the caller, never reused */
 	uint64_t tenant_id;
 	char name[KURA_BUCKET_NAME_MAX];
 	char region[KURA_REGION_MAX];
 	int64_t created_ms;
-	uint64_t key_id;	/* kura key for SSE-S3 data (own or tenant's) */
+	uint64_t key_id; /* kura key for SSE-S3 data (own or tenant's) */
 	/* Default encryption (PutBucketEncryption); KURA_SSE_S3 unless set. */
 	enum kura_sse default_sse;
-	uint64_t default_kms_key_id;	/* for KURA_SSE_KMS; 0 otherwise */
+	uint64_t default_kms_key_id; /* for KURA_SSE_KMS; 0 otherwise */
 };
 
 /*
@@ -177,15 +177,15 @@ struct kura_bucket {
 struct kura_part {
 	uint32_t part_no;
 	uint8_t blob_id[KURA_BLOB_ID_LEN];
-	uint64_t size;				/* plaintext bytes */
+	uint64_t size; /* plaintext bytes */
 	uint32_t seg_size;
 	uint8_t dek_wrapped[KURA_WRAPPED_DEK_LEN];
 	/* The part's ETag (hex MD5 of its plaintext for SSE-S3, random for
 	 * SSE-C and SSE-KMS).  Kept only while the part belongs to an upload
 	 * in progress, sealed; an object's parts have none (empty). */
 	char etag[KURA_ETAG_MAX];
-	int64_t mtime_ms;			/* when the part was uploaded */
-	uint64_t bk_id;				/* bucket key that wraps the DEK;
+	int64_t mtime_ms; /* when the part was uploaded */
+	uint64_t bk_id;	  /* bucket key that wraps the DEK;
 						 * 0: none (SSE-C data, or the
 						 * key was destroyed) */
 	/* Upload parts: the seal over etag and the fields above. */
@@ -196,11 +196,11 @@ struct kura_part {
 
 struct kura_object {
 	uint64_t bucket_id;
-	const char *key;	/* key_len bytes, not NUL-terminated in general */
+	const char *key; /* key_len bytes, not NUL-terminated in general */
 	size_t key_len;
 	uint8_t version_uid[KURA_UID_LEN];
-	uint64_t size;		/* plaintext bytes, sum of the parts */
-	char etag[KURA_ETAG_MAX];	/* without quotes */
+	uint64_t size;		  /* plaintext bytes, sum of the parts */
+	char etag[KURA_ETAG_MAX]; /* without quotes */
 	int64_t mtime_ms;
 	/* Stored HTTP headers; NULL when absent. */
 	const char *content_type;
@@ -216,10 +216,10 @@ struct kura_object {
 	const char *tags_json;
 	/* Server-side encryption as the client asked for it. */
 	enum kura_sse sse;
-	uint64_t kms_key_id;			/* KURA_SSE_KMS: the named key */
-	uint8_t ssec_hmac[KURA_SSEC_HMAC_LEN];	/* KURA_SSE_C: key check value */
+	uint64_t kms_key_id;		       /* KURA_SSE_KMS: the named key */
+	uint8_t ssec_hmac[KURA_SSEC_HMAC_LEN]; /* KURA_SSE_C: key check value */
 	uint32_t part_count;
-	struct kura_part *parts;	/* part_count entries, in object order;
+	struct kura_part *parts; /* part_count entries, in object order;
 					 * NULL in listings */
 	/* The seal over etag and every field above, and the digest of the
 	 * parts' (part_no, size, seg_size, blob_id) that it covers, so that a
@@ -236,7 +236,7 @@ struct kura_object {
  * version_uid; completing the upload turns that version_uid into the
  * object's, so no part's bytes are copied or re-encrypted. */
 struct kura_upload {
-	char id[KURA_UPLOAD_ID_MAX];	/* opaque printable id given to clients */
+	char id[KURA_UPLOAD_ID_MAX]; /* opaque printable id given to clients */
 	uint64_t bucket_id;
 	const char *key;
 	size_t key_len;
@@ -268,7 +268,7 @@ struct kura_upload {
 struct kura_upload_part {
 	uint64_t tenant_id;
 	uint64_t bucket_id;
-	uint8_t version_uid[KURA_UID_LEN];	/* the upload's */
+	uint8_t version_uid[KURA_UID_LEN]; /* the upload's */
 	struct kura_part part;
 };
 
@@ -277,7 +277,7 @@ struct kura_upload_part {
  * the bucket's own key), or never sealed (written before schema 5).
  */
 struct kura_seal_batch {
-	struct kura_object *objects;	/* never-sealed ones with their parts */
+	struct kura_object *objects; /* never-sealed ones with their parts */
 	size_t n_objects;
 	struct kura_upload *uploads;
 	size_t n_uploads;
@@ -290,14 +290,14 @@ struct kura_new_seal {
 	uint8_t seal[KURA_SEAL_MAX];
 	size_t seal_len;
 	uint64_t seal_bk_id;
-	uint8_t parts_digest[KURA_PARTS_DIGEST_LEN];	/* objects only */
+	uint8_t parts_digest[KURA_PARTS_DIGEST_LEN]; /* objects only */
 };
 
 /* One part whose DEK is to be re-wrapped (rewrap_next / rewrap_apply). */
 struct kura_rewrap {
 	uint8_t version_uid[KURA_UID_LEN];
 	uint32_t part_no;
-	bool upload_part;		/* in an upload in progress */
+	bool upload_part; /* in an upload in progress */
 	uint64_t bucket_id;
 	uint64_t tenant_id;
 	uint8_t dek_wrapped[KURA_WRAPPED_DEK_LEN];
@@ -321,18 +321,21 @@ struct kura_rewrap {
  * for kura audit verify --against-meta, which compares rows with the log.
  * The encoding is backend-neutral (src/meta/rowmac.c).
  */
-bool kura_row_mac_tenant(const uint8_t key[KURA_ROW_KEY_LEN], const struct kura_tenant *t,
+bool kura_row_mac_tenant(const uint8_t key[KURA_ROW_KEY_LEN],
+			 const struct kura_tenant *t,
 			 uint8_t out[KURA_ROW_MAC_LEN]);
 bool kura_row_mac_access_key(const uint8_t key[KURA_ROW_KEY_LEN],
-			     const struct kura_access_key *k, uint8_t out[KURA_ROW_MAC_LEN]);
-bool kura_row_mac_bucket(const uint8_t key[KURA_ROW_KEY_LEN], const struct kura_bucket *b,
+			     const struct kura_access_key *k,
+			     uint8_t out[KURA_ROW_MAC_LEN]);
+bool kura_row_mac_bucket(const uint8_t key[KURA_ROW_KEY_LEN],
+			 const struct kura_bucket *b,
 			 uint8_t out[KURA_ROW_MAC_LEN]);
-bool kura_row_mac_key(const uint8_t key[KURA_ROW_KEY_LEN], const struct kura_key *k,
-		      uint8_t out[KURA_ROW_MAC_LEN]);
+bool kura_row_mac_key(const uint8_t key[KURA_ROW_KEY_LEN],
+		      const struct kura_key *k, uint8_t out[KURA_ROW_MAC_LEN]);
 
 struct kura_meta_ops {
-	const char *name;	/* as named in [meta] driver = ... */
-	unsigned caps;		/* reserved, 0 */
+	const char *name; /* as named in [meta] driver = ... */
+	unsigned caps;	  /* reserved, 0 */
 	size_t priv_size;
 
 	/* Open or create the store and bring its schema to the current
@@ -344,7 +347,8 @@ struct kura_meta_ops {
 	/* The row key (see "Row MACs"), copied; set once after open and
 	 * before any call that reads or writes tenants, access keys, buckets
 	 * or keys (KURA_ESTATE until then).  The store wipes it at close. */
-	enum kura_err (*set_row_key)(void *priv, const uint8_t key[KURA_ROW_KEY_LEN],
+	enum kura_err (*set_row_key)(void *priv,
+				     const uint8_t key[KURA_ROW_KEY_LEN],
 				     struct kura_error *err);
 	/* Give every tenant, access key, bucket and key row without a MAC
 	 * its MAC, in one transaction; *rows how many.  Only for the first
@@ -440,11 +444,12 @@ struct kura_meta_ops {
 	/* Every blob of the bucket (object parts and upload parts) with its
 	 * size, for an inventory before a purge: calls fn for each, in no
 	 * particular order; fn returning non-OK stops and is returned. */
-	enum kura_err (*bucket_blobs)(void *priv, uint64_t bucket_id,
-				      enum kura_err (*fn)(void *ctx,
-							  const uint8_t id[KURA_BLOB_ID_LEN],
-							  uint64_t size),
-				      void *ctx, struct kura_error *err);
+	enum kura_err (*bucket_blobs)(
+		void *priv, uint64_t bucket_id,
+		enum kura_err (*fn)(void *ctx,
+				    const uint8_t id[KURA_BLOB_ID_LEN],
+				    uint64_t size),
+		void *ctx, struct kura_error *err);
 
 	/* -- keys (see the comment at struct kura_key) --
 	 * Every call that changes a key, a version or a bucket key also bumps
@@ -455,8 +460,7 @@ struct kura_meta_ops {
 	 * kek_id.  KURA_EEXIST when the tenant has a live key of that name.
 	 * k->id is filled. */
 	enum kura_err (*key_create)(void *priv, struct kura_key *k,
-				    const char *kek_id,
-				    struct kura_error *err);
+				    const char *kek_id, struct kura_error *err);
 	enum kura_err (*key_get)(void *priv, uint64_t key_id,
 				 struct kura_key *out, struct kura_error *err);
 	/* The live (not destroyed) key of that name; KURA_ENOENT. */
@@ -607,8 +611,8 @@ struct kura_meta_ops {
 				     const char *prefix, size_t prefix_len,
 				     const char *after, size_t after_len,
 				     size_t limit, struct kura_pool *pool,
-				     struct kura_object **out,
-				     size_t *count, struct kura_error *err);
+				     struct kura_object **out, size_t *count,
+				     struct kura_error *err);
 
 	/* Replace the tags of an existing object (tags_json NULL removes
 	 * them) and its seal with one made over the new tags.  Only while
@@ -616,14 +620,12 @@ struct kura_meta_ops {
 	 * with seal old_seal (old_len 0: none) — so a concurrent tagging
 	 * call or re-seal is never overwritten: KURA_ESTATE when it changed
 	 * meanwhile, KURA_ENOENT when it does not exist. */
-	enum kura_err (*object_set_tags)(void *priv, uint64_t bucket_id,
-					 const char *key, size_t key_len,
-					 const uint8_t version_uid[KURA_UID_LEN],
-					 const uint8_t *old_seal, size_t old_len,
-					 const char *tags_json,
-					 const uint8_t *seal, size_t seal_len,
-					 uint64_t seal_bk_id,
-					 struct kura_error *err);
+	enum kura_err (*object_set_tags)(
+		void *priv, uint64_t bucket_id, const char *key, size_t key_len,
+		const uint8_t version_uid[KURA_UID_LEN],
+		const uint8_t *old_seal, size_t old_len, const char *tags_json,
+		const uint8_t *seal, size_t seal_len, uint64_t seal_bk_id,
+		struct kura_error *err);
 
 	/* -- multipart uploads -- */
 
@@ -646,11 +648,10 @@ struct kura_meta_ops {
 					 struct kura_error *err);
 	/* Up to limit parts with part_no > after, ascending.  KURA_ENOENT
 	 * when the upload does not exist. */
-	enum kura_err (*upload_list_parts)(void *priv, uint64_t bucket_id,
-					   const char *upload_id, uint32_t after,
-					   size_t limit, struct kura_pool *pool,
-					   struct kura_part **out, size_t *count,
-					   struct kura_error *err);
+	enum kura_err (*upload_list_parts)(
+		void *priv, uint64_t bucket_id, const char *upload_id,
+		uint32_t after, size_t limit, struct kura_pool *pool,
+		struct kura_part **out, size_t *count, struct kura_error *err);
 	/*
 	 * Complete: in one transaction, check the upload exists, insert or
 	 * replace the object obj (obj->version_uid is the upload's; obj->parts
@@ -724,7 +725,8 @@ struct kura_meta_ops {
 	 * call, another re-seal — is left alone (compare and swap on the
 	 * seal itself).  *applied receives how many rows changed.
 	 */
-	enum kura_err (*seal_apply)(void *priv, const struct kura_seal_batch *batch,
+	enum kura_err (*seal_apply)(void *priv,
+				    const struct kura_seal_batch *batch,
 				    const struct kura_new_seal *objects,
 				    const struct kura_new_seal *uploads,
 				    const struct kura_new_seal *parts,
@@ -798,7 +800,7 @@ struct kura_meta_ops {
 struct kura_meta {
 	const struct kura_meta_ops *ops;
 	void *priv;
-	const struct kura_hook *hook;	/* NULL; tests and tracing (hook.h) */
+	const struct kura_hook *hook; /* NULL; tests and tracing (hook.h) */
 };
 
 extern const struct kura_meta_ops kura_meta_sqlite;
@@ -862,12 +864,10 @@ enum kura_err kura_meta_access_key_get(struct kura_meta *meta, const char *id,
 				       struct kura_error *err);
 
 /* buckets */
-enum kura_err kura_meta_bucket_create(struct kura_meta *meta,
-				      struct kura_bucket *b,
-				      struct kura_key *new_key,
-				      const char *new_kek_id,
-				      struct kura_bucket_key *bk,
-				      struct kura_error *err);
+enum kura_err
+kura_meta_bucket_create(struct kura_meta *meta, struct kura_bucket *b,
+			struct kura_key *new_key, const char *new_kek_id,
+			struct kura_bucket_key *bk, struct kura_error *err);
 enum kura_err kura_meta_bucket_get(struct kura_meta *meta, const char *name,
 				   struct kura_bucket *out,
 				   struct kura_error *err);

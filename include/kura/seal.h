@@ -48,7 +48,7 @@ struct kura_seal_ctx {
 	struct kura_kms *kms;
 	struct kura_meta *meta;
 	uint64_t bk_id;			/* whose keys are cached */
-	struct kura_secret *bucket_key;	/* that bucket key, or NULL */
+	struct kura_secret *bucket_key; /* that bucket key, or NULL */
 	struct kura_box_ctx *box;	/* the seal key derived from it */
 	struct kura_buf aad;		/* encodings, reused row after row */
 };
@@ -91,11 +91,11 @@ enum kura_err kura_seal_part(struct kura_seal_ctx *c,
  * failed; KURA_EBUSY for a row never sealed while the upgrade runs;
  * KURA_EKEY_* when the sealing bucket key cannot be used.
  */
-enum kura_err kura_seal_object_open(struct kura_seal_ctx *c,
-				    uint64_t tenant_id, struct kura_object *o,
-				    bool with_parts, struct kura_error *err);
-enum kura_err kura_seal_upload_open(struct kura_seal_ctx *c,
-				    uint64_t tenant_id, struct kura_upload *u,
+enum kura_err kura_seal_object_open(struct kura_seal_ctx *c, uint64_t tenant_id,
+				    struct kura_object *o, bool with_parts,
+				    struct kura_error *err);
+enum kura_err kura_seal_upload_open(struct kura_seal_ctx *c, uint64_t tenant_id,
+				    struct kura_upload *u,
 				    struct kura_error *err);
 enum kura_err kura_seal_part_open(struct kura_seal_ctx *c, uint64_t tenant_id,
 				  uint64_t bucket_id,
@@ -114,7 +114,8 @@ enum kura_err kura_seal_part_open(struct kura_seal_ctx *c, uint64_t tenant_id,
  * (older tags, say) that every seal accepts.  o->etag is the clear ETag.
  */
 #define KURA_ROW_DIGEST_LEN 16
-enum kura_err kura_seal_object_digest(const struct kura_secret *key, uint64_t tenant_id,
+enum kura_err kura_seal_object_digest(const struct kura_secret *key,
+				      uint64_t tenant_id,
 				      const struct kura_object *o,
 				      char hex[2 * KURA_ROW_DIGEST_LEN + 1],
 				      struct kura_error *err);
@@ -146,21 +147,21 @@ enum kura_err kura_seal_rotate(struct kura_kms *kms, struct kura_meta *meta,
  */
 struct kura_seal_scope {
 	bool all;
-	const uint64_t *buckets;	/* when !all, ascending */
+	const uint64_t *buckets; /* when !all, ascending */
 	size_t n_buckets;
 };
 
 /* What kura_seal_upgrade did. */
 struct kura_seal_report {
-	size_t objects, uploads, parts;	/* rows sealed */
+	size_t objects, uploads, parts; /* rows sealed */
 	/* Buckets left for a later run: their own key is disabled now. */
 	uint64_t waiting[KURA_SEAL_WAIT_MAX];
 	size_t n_waiting;
 	/* Buckets holding rows without a seal that the scope does not allow
 	 * sealing: those rows stay unsealed — integrity failures. */
 	size_t buckets_refused;
-	bool ran;			/* the marker asked for an upgrade */
-	bool done;			/* nothing left to wait for: marker removed */
+	bool ran;  /* the marker asked for an upgrade */
+	bool done; /* nothing left to wait for: marker removed */
 };
 
 /*

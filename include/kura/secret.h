@@ -19,11 +19,11 @@
 
 #include "kura/err.h"
 
-#define KURA_SECRET_MAX 1024	/* largest secret the arena holds */
+#define KURA_SECRET_MAX 1024 /* largest secret the arena holds */
 
 struct kura_secret {
 	size_t len;
-	uint8_t *data;		/* len bytes in locked memory */
+	uint8_t *data; /* len bytes in locked memory */
 };
 
 /* A zero-filled secret of len bytes (1..KURA_SECRET_MAX); NULL when the

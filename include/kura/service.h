@@ -27,8 +27,8 @@
 
 #define KURA_MAX_VHOST_DOMAINS 16
 
-struct kura_pins;	/* blobs being read (service.c) */
-struct kura_dirlock;	/* dirlock.h */
+struct kura_pins;    /* blobs being read (service.c) */
+struct kura_dirlock; /* dirlock.h */
 
 struct kura_service {
 	const struct kura_config *cfg;
@@ -36,14 +36,14 @@ struct kura_service {
 	struct kura_meta *meta;
 	struct kura_store *store;
 	struct kura_keys *keys;
-	struct kura_kms *kms;		/* kura keys, bucket keys and their cache */
+	struct kura_kms *kms; /* kura keys, bucket keys and their cache */
 	struct kura_secret *system_key;
 	/* Keys the system key derives: the metadata row MACs' (handed to
 	 * the store) and the audit log's object row digests'
 	 * (kura_seal_object_digest). */
 	struct kura_secret *row_digest_key;
 	struct kura_pins *pins;
-	struct kura_audit *audit;	/* NULL when [audit] enabled = false */
+	struct kura_audit *audit; /* NULL when [audit] enabled = false */
 	/* Stored data or metadata that failed authentication since start
 	 * (read and bumped with __atomic builtins). */
 	uint64_t integrity_failures;
@@ -62,8 +62,8 @@ struct kura_service {
 	uint64_t max_xml_body;
 	uint64_t max_list_response;
 	uint64_t clock_skew;
-	bool tls;			/* the S3 listener speaks TLS */
-	bool ssec_over_http;		/* [server] allow_ssec_over_http */
+	bool tls;	     /* the S3 listener speaks TLS */
+	bool ssec_over_http; /* [server] allow_ssec_over_http */
 	char vhost_domains[KURA_MAX_VHOST_DOMAINS][256];
 	size_t n_vhost_domains;
 };
@@ -106,8 +106,8 @@ enum kura_err kura_service_audit(struct kura_service *svc,
 /* Append r[0..n) together — consecutive, all or none, durable on return
  * (kura_audit_append_batch); KURA_OK at once when auditing is off. */
 enum kura_err kura_service_audit_batch(struct kura_service *svc,
-				       const struct kura_audit_record *r, size_t n,
-				       struct kura_error *err);
+				       const struct kura_audit_record *r,
+				       size_t n, struct kura_error *err);
 
 /* Record an event that is not an S3 request: type "admin", "key" or
  * "server"; op names it ("tenant.create", "key.destroy", "server.start");

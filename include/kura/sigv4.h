@@ -23,7 +23,7 @@
 #include "kura/secret.h"
 
 #define KURA_SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
-#define KURA_SIGV4_MAX_EXPIRES 604800	/* 7 days, as AWS */
+#define KURA_SIGV4_MAX_EXPIRES 604800 /* 7 days, as AWS */
 #define KURA_SIGV4_SIGNED_HEADERS_MAX 2048
 
 /* Payload hash values with special meaning (x-amz-content-sha256). */
@@ -36,17 +36,17 @@
 
 enum kura_sigv4_result {
 	KURA_SIGV4_OK = 0,
-	KURA_SIGV4_MALFORMED,		/* header/query unparsable or incomplete */
-	KURA_SIGV4_UNSUPPORTED,		/* algorithm other than AWS4-HMAC-SHA256 */
-	KURA_SIGV4_WRONG_REGION,	/* scope region differs from the server's */
-	KURA_SIGV4_WRONG_SERVICE,	/* scope service is not "s3" */
-	KURA_SIGV4_BAD_DATE,		/* scope date != X-Amz-Date's date */
-	KURA_SIGV4_SKEWED,		/* outside the clock-skew window */
-	KURA_SIGV4_EXPIRED,		/* presigned URL past its expiry */
-	KURA_SIGV4_NOT_YET_VALID,	/* presigned URL dated in the future */
-	KURA_SIGV4_HOST_UNSIGNED,	/* "host" missing from SignedHeaders */
-	KURA_SIGV4_MISMATCH,		/* signature does not match */
-	KURA_SIGV4_HEADERS_UNSIGNED,	/* an x-amz-* header is not signed */
+	KURA_SIGV4_MALFORMED,	  /* header/query unparsable or incomplete */
+	KURA_SIGV4_UNSUPPORTED,	  /* algorithm other than AWS4-HMAC-SHA256 */
+	KURA_SIGV4_WRONG_REGION,  /* scope region differs from the server's */
+	KURA_SIGV4_WRONG_SERVICE, /* scope service is not "s3" */
+	KURA_SIGV4_BAD_DATE,	  /* scope date != X-Amz-Date's date */
+	KURA_SIGV4_SKEWED,	  /* outside the clock-skew window */
+	KURA_SIGV4_EXPIRED,	  /* presigned URL past its expiry */
+	KURA_SIGV4_NOT_YET_VALID, /* presigned URL dated in the future */
+	KURA_SIGV4_HOST_UNSIGNED, /* "host" missing from SignedHeaders */
+	KURA_SIGV4_MISMATCH,	  /* signature does not match */
+	KURA_SIGV4_HEADERS_UNSIGNED, /* an x-amz-* header is not signed */
 };
 
 /* One request header as received (name in any case, value untrimmed). */
@@ -57,16 +57,16 @@ struct kura_sigv4_header {
 
 /* The authentication fields of a signed request. */
 struct kura_sigv4 {
-	bool presigned;			/* from the query string */
+	bool presigned; /* from the query string */
 	char access_key[129];
-	char date[9];			/* credential scope date YYYYMMDD */
+	char date[9]; /* credential scope date YYYYMMDD */
 	char region[64];
 	char service[16];
-	char amz_date[17];		/* YYYYMMDDTHHMMSSZ */
-	int64_t request_time;		/* amz_date in seconds since the epoch */
-	uint64_t expires;		/* presigned: X-Amz-Expires seconds */
+	char amz_date[17];    /* YYYYMMDDTHHMMSSZ */
+	int64_t request_time; /* amz_date in seconds since the epoch */
+	uint64_t expires;     /* presigned: X-Amz-Expires seconds */
 	char signed_headers[KURA_SIGV4_SIGNED_HEADERS_MAX]; /* "a;b;c" */
-	char signature[65];		/* lowercase hex */
+	char signature[65];				    /* lowercase hex */
 };
 
 /*
@@ -102,19 +102,19 @@ bool kura_sigv4_query_is_presigned(struct kura_str raw_query);
  * headers are joined with ','.  A signed header that is absent fails with
  * KURA_EINVAL.  out is bounded by its own max.
  */
-enum kura_err kura_sigv4_canonical_request(
-	struct kura_str method, struct kura_str raw_path,
-	struct kura_str raw_query, bool presigned,
-	const struct kura_sigv4_header *headers, size_t nheaders,
-	const char *signed_headers, struct kura_str payload_hash,
-	struct kura_buf *out, struct kura_error *err);
+enum kura_err
+kura_sigv4_canonical_request(struct kura_str method, struct kura_str raw_path,
+			     struct kura_str raw_query, bool presigned,
+			     const struct kura_sigv4_header *headers,
+			     size_t nheaders, const char *signed_headers,
+			     struct kura_str payload_hash, struct kura_buf *out,
+			     struct kura_error *err);
 
 /* "YYYYMMDD/REGION/SERVICE/aws4_request" into out (cap >= 128). */
 void kura_sigv4_scope(const struct kura_sigv4 *auth, char *out, size_t cap);
 
 /* String to sign: algorithm \n amz_date \n scope \n hex(sha256(creq)). */
-enum kura_err kura_sigv4_string_to_sign(const char *amz_date,
-					const char *scope,
+enum kura_err kura_sigv4_string_to_sign(const char *amz_date, const char *scope,
 					struct kura_str canonical_request,
 					struct kura_buf *out,
 					struct kura_error *err);
@@ -128,14 +128,14 @@ enum kura_err kura_sigv4_signing_key(const struct kura_secret *secret_key,
 				     struct kura_error *err);
 
 /* Lowercase hex HMAC-SHA256(signing_key, msg) into out[65]. */
-void kura_sigv4_hmac_hex(const struct kura_secret *signing_key,
-			 const void *msg, size_t n, char out[65]);
+void kura_sigv4_hmac_hex(const struct kura_secret *signing_key, const void *msg,
+			 size_t n, char out[65]);
 
 /* What verification needs from the request. */
 struct kura_sigv4_request {
 	struct kura_str method;
-	struct kura_str raw_path;	/* as received, percent-encoded */
-	struct kura_str raw_query;	/* without '?', percent-encoded */
+	struct kura_str raw_path;  /* as received, percent-encoded */
+	struct kura_str raw_query; /* without '?', percent-encoded */
 	const struct kura_sigv4_header *headers;
 	size_t nheaders;
 	/* x-amz-content-sha256 value; for presigned requests the caller passes
@@ -173,21 +173,21 @@ size_t kura_sigv4_unsigned_headers(const char *signed_headers,
 enum kura_sigv4_result kura_sigv4_verify(const struct kura_sigv4 *auth,
 					 const struct kura_sigv4_request *req,
 					 const struct kura_secret *secret_key,
-					 const char *expect_region,
-					 int64_t now, uint64_t skew_secs,
+					 const char *expect_region, int64_t now,
+					 uint64_t skew_secs,
 					 struct kura_secret **signing_key_out,
 					 struct kura_error *err);
 
 /* ---- aws-chunked bodies ---- */
 
 enum kura_chunked_mode {
-	KURA_CHUNKED_SIGNED,		/* STREAMING-AWS4-HMAC-SHA256-PAYLOAD */
-	KURA_CHUNKED_SIGNED_TRAILER,	/* ...-PAYLOAD-TRAILER */
-	KURA_CHUNKED_UNSIGNED_TRAILER,	/* STREAMING-UNSIGNED-PAYLOAD-TRAILER */
+	KURA_CHUNKED_SIGNED,	       /* STREAMING-AWS4-HMAC-SHA256-PAYLOAD */
+	KURA_CHUNKED_SIGNED_TRAILER,   /* ...-PAYLOAD-TRAILER */
+	KURA_CHUNKED_UNSIGNED_TRAILER, /* STREAMING-UNSIGNED-PAYLOAD-TRAILER */
 };
 
-#define KURA_CHUNK_LINE_MAX 4096	/* longest chunk header or trailer line */
-#define KURA_CHUNK_TRAILER_MAX 16384	/* all trailer bytes */
+#define KURA_CHUNK_LINE_MAX 4096     /* longest chunk header or trailer line */
+#define KURA_CHUNK_TRAILER_MAX 16384 /* all trailer bytes */
 
 struct kura_chunked;
 

@@ -34,17 +34,17 @@
 #include "kura/hook.h"
 #include "kura/lengths.h"
 
-struct kura_store_writer;	/* opaque, implementation-defined */
-struct kura_store_reader;	/* opaque, implementation-defined */
+struct kura_store_writer; /* opaque, implementation-defined */
+struct kura_store_reader; /* opaque, implementation-defined */
 
 /* Answers "does metadata reference this blob?" during recover(). */
 typedef bool (*kura_store_referenced_fn)(void *ctx,
 					 const uint8_t id[KURA_BLOB_ID_LEN]);
 
 struct kura_store_ops {
-	const char *name;	/* as named in configuration */
-	unsigned caps;		/* reserved, 0 */
-	size_t priv_size;	/* state the core allocates (zeroed) */
+	const char *name; /* as named in configuration */
+	unsigned caps;	  /* reserved, 0 */
+	size_t priv_size; /* state the core allocates (zeroed) */
 
 	/* Prepare the backend (create directories, connect).  data_dir is
 	 * kura's data directory. */
@@ -76,8 +76,7 @@ struct kura_store_ops {
 	/* Optional: move a finished, staged blob to its final place, durably.
 	 * Called after the referencing metadata committed.  A blob already
 	 * published is success.  NULL when staging and final are the same. */
-	enum kura_err (*publish)(void *priv,
-				 const uint8_t id[KURA_BLOB_ID_LEN],
+	enum kura_err (*publish)(void *priv, const uint8_t id[KURA_BLOB_ID_LEN],
 				 struct kura_error *err);
 
 	/* Open a blob (staged or published) for reading; *size receives its
@@ -108,15 +107,15 @@ struct kura_store_ops {
 	 * that owns the store (holds the data directory's lock, service.h
 	 * KURA_SERVICE_OWNER) calls this, and only before it accepts
 	 * writes. */
-	enum kura_err (*recover)(void *priv, kura_store_referenced_fn referenced,
-				 void *ctx, uint64_t *removed,
-				 struct kura_error *err);
+	enum kura_err (*recover)(void *priv,
+				 kura_store_referenced_fn referenced, void *ctx,
+				 uint64_t *removed, struct kura_error *err);
 };
 
 struct kura_store {
 	const struct kura_store_ops *ops;
 	void *priv;
-	const struct kura_hook *hook;	/* NULL; tests and tracing (hook.h) */
+	const struct kura_hook *hook; /* NULL; tests and tracing (hook.h) */
 };
 
 extern const struct kura_store_ops kura_store_fs;

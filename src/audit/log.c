@@ -54,7 +54,10 @@
 #define DEFAULT_SEGMENT_AGE_S 86400ull
 #define BATCH_MAX (16u << 20)
 
-enum pending_kind { PENDING_APPEND, PENDING_CHECKPOINT };
+enum pending_kind {
+	PENDING_APPEND,
+	PENDING_CHECKPOINT
+};
 
 /* The bytes a prepared record takes in a segment at most: its members,
  * the braces, "seq" and "time" with their values, length and leaf hash. */
@@ -63,14 +66,14 @@ enum pending_kind { PENDING_APPEND, PENDING_CHECKPOINT };
 struct pending {
 	struct pending *next;
 	enum pending_kind kind;
-	struct audit_prepared *recs;	/* a group: all or none, in one run */
+	struct audit_prepared *recs; /* a group: all or none, in one run */
 	size_t nrecs;
-	size_t bytes;			/* the group's entries, at most */
+	size_t bytes; /* the group's entries, at most */
 	bool done;
-	pthread_cond_t wake;	/* done, or this appender leads next */
+	pthread_cond_t wake; /* done, or this appender leads next */
 	enum kura_err rc;
 	struct kura_error err;
-	uint64_t seq;			/* of the group's first record */
+	uint64_t seq; /* of the group's first record */
 };
 
 struct kura_audit {
@@ -85,9 +88,9 @@ struct kura_audit {
 	void *clock_ctx;
 
 	pthread_mutex_t mu;
-	pthread_cond_t idle;	/* close waits for the last batch */
+	pthread_cond_t idle; /* close waits for the last batch */
 	struct pending *head, **tail;
-	bool leading;		/* a leader is writing a batch */
+	bool leading; /* a leader is writing a batch */
 	bool closing;
 
 	/* leader state */
@@ -95,8 +98,8 @@ struct kura_audit {
 	uint64_t segno, seg_first, seg_size;
 	int64_t seg_created_ms;
 	struct audit_tree tree;
-	uint64_t cp_known;	/* bytes of checkpoints.log accounted for */
-	uint64_t last_cp_size;	/* tree size of the last checkpoint */
+	uint64_t cp_known;     /* bytes of checkpoints.log accounted for */
+	uint64_t last_cp_size; /* tree size of the last checkpoint */
 	int64_t last_time_ms;
 	struct kura_buf batch, rec;
 };
@@ -142,8 +145,9 @@ static enum kura_err pwrite_all(int fd, const void *p, size_t n, uint64_t off,
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
-			return kura_fail_errno(err, errno == ENOSPC ? KURA_ENOSPC : KURA_EIO,
-					       errno, "write '%s'", what);
+			return kura_fail_errno(
+				err, errno == ENOSPC ? KURA_ENOSPC : KURA_EIO,
+				errno, "write '%s'", what);
 		b += w;
 		n -= (size_t)w;
 		off += (uint64_t)w;
@@ -172,7 +176,8 @@ static enum kura_err fold_segment(struct kura_audit *a, uint64_t size,
 	struct audit_entry e;
 	enum audit_entry_status st;
 	uint64_t off = 0, tail = 0;
-	enum kura_err rc = audit_seg_reader_open(&r, a->dir, a->segno, size, err);
+	enum kura_err rc =
+		audit_seg_reader_open(&r, a->dir, a->segno, size, err);
 	if (rc != KURA_OK)
 		return rc;
 	r.buf_off = a->seg_size;
@@ -187,12 +192,16 @@ static enum kura_err fold_segment(struct kura_audit *a, uint64_t size,
 		struct audit_fields f;
 		audit_leaf_hash(e.rec, e.rec_len, h);
 		if (memcmp(h, e.hash, AUDIT_HASH) != 0 ||
-		    audit_record_scan((const char *)e.rec, e.rec_len, &f) != KURA_OK ||
+		    audit_record_scan((const char *)e.rec, e.rec_len, &f) !=
+			    KURA_OK ||
 		    !f.has_seq || f.seq != t.size) {
-			rc = kura_fail(err, KURA_EINTEGRITY, "audit segment %llu offset %llu: "
-				       "record %llu is damaged (run kura audit verify)",
-				       (unsigned long long)a->segno, (unsigned long long)off,
-				       (unsigned long long)t.size);
+			rc = kura_fail(
+				err, KURA_EINTEGRITY,
+				"audit segment %llu offset %llu: "
+				"record %llu is damaged (run kura audit verify)",
+				(unsigned long long)a->segno,
+				(unsigned long long)off,
+				(unsigned long long)t.size);
 			goto out;
 		}
 		audit_tree_push(&t, h);
@@ -205,23 +214,29 @@ static enum kura_err fold_segment(struct kura_audit *a, uint64_t size,
 				goto out;
 		}
 		if (st == AUDIT_ENTRY_BADLEN && !zero) {
-			rc = kura_fail(err, KURA_EINTEGRITY, "audit segment %llu offset %llu: "
-				       "damaged entry length (run kura audit verify)",
-				       (unsigned long long)a->segno, (unsigned long long)off);
+			rc = kura_fail(
+				err, KURA_EINTEGRITY,
+				"audit segment %llu offset %llu: "
+				"damaged entry length (run kura audit verify)",
+				(unsigned long long)a->segno,
+				(unsigned long long)off);
 			goto out;
 		}
 		/* Never acknowledged: its writer died before the sync returned. */
 		if (ftruncate(a->seg_fd, (off_t)off) != 0) {
-			rc = kura_fail_errno(err, KURA_EIO, errno, "truncate audit segment %llu",
+			rc = kura_fail_errno(err, KURA_EIO, errno,
+					     "truncate audit segment %llu",
 					     (unsigned long long)a->segno);
 			goto out;
 		}
 		rc = sync_fd(a, a->seg_fd, true, "audit segment", err);
 		if (rc != KURA_OK)
 			goto out;
-		kura_warn(NULL, "audit: removed an unfinished entry of %llu bytes at the end "
-			  "of segment %llu (a writer died before it was acknowledged)",
-			  (unsigned long long)tail, (unsigned long long)a->segno);
+		kura_warn(
+			NULL,
+			"audit: removed an unfinished entry of %llu bytes at the end "
+			"of segment %llu (a writer died before it was acknowledged)",
+			(unsigned long long)tail, (unsigned long long)a->segno);
 	}
 	a->tree = t;
 	a->seg_size = off;
@@ -238,14 +253,17 @@ static enum kura_err sync_state(struct kura_audit *a, struct kura_error *err)
 	for (;;) {
 		struct stat st;
 		if (fstat(a->seg_fd, &st) != 0)
-			return kura_fail_errno(err, KURA_EIO, errno, "stat audit segment");
+			return kura_fail_errno(err, KURA_EIO, errno,
+					       "stat audit segment");
 		uint64_t size = (uint64_t)st.st_size;
 		if (size < a->seg_size)
-			return kura_fail(err, KURA_EINTEGRITY, "audit segment %llu shrank from "
-					 "%llu to %llu bytes: records were removed",
-					 (unsigned long long)a->segno,
-					 (unsigned long long)a->seg_size,
-					 (unsigned long long)size);
+			return kura_fail(
+				err, KURA_EINTEGRITY,
+				"audit segment %llu shrank from "
+				"%llu to %llu bytes: records were removed",
+				(unsigned long long)a->segno,
+				(unsigned long long)a->seg_size,
+				(unsigned long long)size);
 		if (size > a->seg_size) {
 			enum kura_err rc = fold_segment(a, size, err);
 			if (rc != KURA_OK)
@@ -256,25 +274,32 @@ static enum kura_err sync_state(struct kura_audit *a, struct kura_error *err)
 		if (fd < 0) {
 			if (errno == ENOENT)
 				return KURA_OK;
-			return kura_fail_errno(err, KURA_EIO, errno, "open '%s'", path);
+			return kura_fail_errno(err, KURA_EIO, errno,
+					       "open '%s'", path);
 		}
 		uint8_t hb[AUDIT_SEG_HEADER_MAX];
 		struct audit_seg_header h;
 		if (fstat(fd, &st) != 0) {
 			close(fd);
-			return kura_fail_errno(err, KURA_EIO, errno, "stat '%s'", path);
+			return kura_fail_errno(err, KURA_EIO, errno,
+					       "stat '%s'", path);
 		}
-		size_t hn = (uint64_t)st.st_size < sizeof(hb) ? (size_t)st.st_size : sizeof(hb);
+		size_t hn = (uint64_t)st.st_size < sizeof(hb) ?
+				    (size_t)st.st_size :
+				    sizeof(hb);
 		struct kura_error e2 = { 0 };
 		enum kura_err rc = kura_pread_all(fd, hb, hn, 0, &e2);
 		if (rc == KURA_OK)
 			rc = audit_seg_header_parse(hb, hn, &h, &e2);
-		if (rc == KURA_OK && (h.segno != a->segno + 1 || !audit_tree_equal(&h.tree, &a->tree)))
-			rc = kura_fail(&e2, KURA_EINTEGRITY, "does not continue segment %llu",
+		if (rc == KURA_OK && (h.segno != a->segno + 1 ||
+				      !audit_tree_equal(&h.tree, &a->tree)))
+			rc = kura_fail(&e2, KURA_EINTEGRITY,
+				       "does not continue segment %llu",
 				       (unsigned long long)a->segno);
 		if (rc != KURA_OK) {
 			close(fd);
-			return kura_fail(err, KURA_EINTEGRITY, "'%s': %s", path, e2.msg);
+			return kura_fail(err, KURA_EINTEGRITY, "'%s': %s", path,
+					 e2.msg);
 		}
 		close(a->seg_fd);
 		a->seg_fd = fd;
@@ -287,16 +312,19 @@ static enum kura_err sync_state(struct kura_audit *a, struct kura_error *err)
 
 /* Catch up with checkpoints written by other processes: only the last
  * one's size matters.  Repairs a torn last line.  Under the lock. */
-static enum kura_err sync_checkpoints(struct kura_audit *a, struct kura_error *err)
+static enum kura_err sync_checkpoints(struct kura_audit *a,
+				      struct kura_error *err)
 {
 	struct stat st;
 	if (fstat(a->cp_fd, &st) != 0)
-		return kura_fail_errno(err, KURA_EIO, errno, "stat checkpoints.log");
+		return kura_fail_errno(err, KURA_EIO, errno,
+				       "stat checkpoints.log");
 	uint64_t size = (uint64_t)st.st_size;
 	if (size == a->cp_known)
 		return KURA_OK;
 	if (size < a->cp_known)
-		return kura_fail(err, KURA_EINTEGRITY, "checkpoints.log shrank");
+		return kura_fail(err, KURA_EINTEGRITY,
+				 "checkpoints.log shrank");
 	/* Only the tail matters: read at most the last few lines. */
 	uint64_t from = a->cp_known;
 	if (size - from > 4 * AUDIT_CP_LINE_MAX)
@@ -315,7 +343,8 @@ static enum kura_err sync_checkpoints(struct kura_audit *a, struct kura_error *e
 		/* A writer died in the middle of a line: its checkpoint call
 		 * never returned. */
 		if (ftruncate(a->cp_fd, (off_t)(from + end)) != 0) {
-			rc = kura_fail_errno(err, KURA_EIO, errno, "truncate checkpoints.log");
+			rc = kura_fail_errno(err, KURA_EIO, errno,
+					     "truncate checkpoints.log");
 			goto out;
 		}
 		kura_warn(NULL, "audit: removed an unfinished checkpoint line");
@@ -328,11 +357,15 @@ static enum kura_err sync_checkpoints(struct kura_audit *a, struct kura_error *e
 		struct audit_checkpoint cp;
 		struct kura_error e2 = { 0 };
 		if (start == 0 && from > 0 && from != a->cp_known) {
-			rc = kura_fail(err, KURA_EINTEGRITY, "checkpoints.log: line too long");
+			rc = kura_fail(err, KURA_EINTEGRITY,
+				       "checkpoints.log: line too long");
 			goto out;
 		}
-		if (audit_cp_parse(b + start, end - 1 - start, &cp, &e2) != KURA_OK) {
-			rc = kura_fail(err, KURA_EINTEGRITY, "checkpoints.log: last line: %s", e2.msg);
+		if (audit_cp_parse(b + start, end - 1 - start, &cp, &e2) !=
+		    KURA_OK) {
+			rc = kura_fail(err, KURA_EINTEGRITY,
+				       "checkpoints.log: last line: %s",
+				       e2.msg);
 			goto out;
 		}
 		a->last_cp_size = cp.tree_size;
@@ -367,7 +400,8 @@ static enum kura_err publish(struct kura_audit *a, const struct kura_buf *line,
 
 /* Sign and store a checkpoint of the current tree.  Under the lock, after
  * sync_state. */
-static enum kura_err write_checkpoint(struct kura_audit *a, struct kura_error *err)
+static enum kura_err write_checkpoint(struct kura_audit *a,
+				      struct kura_error *err)
 {
 	enum kura_err rc = sync_checkpoints(a, err);
 	if (rc != KURA_OK || a->tree.size == a->last_cp_size)
@@ -376,19 +410,22 @@ static enum kura_err write_checkpoint(struct kura_audit *a, struct kura_error *e
 	uint8_t root[AUDIT_HASH];
 	struct kura_buf line;
 	audit_tree_root(&a->tree, root);
-	rc = audit_cp_sign(a->sign, a->sign_ctx, a->tree.size, root, now_ms(a), &cp, err);
+	rc = audit_cp_sign(a->sign, a->sign_ctx, a->tree.size, root, now_ms(a),
+			   &cp, err);
 	if (rc != KURA_OK)
 		return rc;
 	kura_buf_init(&line, AUDIT_CP_LINE_MAX);
 	rc = audit_cp_format(&cp, &line, err);
 	if (rc == KURA_OK)
-		rc = pwrite_all(a->cp_fd, line.data, line.len, a->cp_known, "checkpoints.log", err);
+		rc = pwrite_all(a->cp_fd, line.data, line.len, a->cp_known,
+				"checkpoints.log", err);
 	if (rc == KURA_OK)
 		rc = sync_fd(a, a->cp_fd, false, "checkpoints.log", err);
 	if (rc != KURA_OK) {
 		/* leave no partial line behind */
 		if (ftruncate(a->cp_fd, (off_t)a->cp_known) != 0)
-			kura_warn(NULL, "audit: cannot truncate checkpoints.log");
+			kura_warn(NULL,
+				  "audit: cannot truncate checkpoints.log");
 		goto out;
 	}
 	a->cp_known += line.len;
@@ -405,8 +442,10 @@ static enum kura_err create_segment(struct kura_audit *a, uint64_t segno,
 				    struct kura_error *err)
 {
 	char path[AUDIT_PATH_MAX];
-	struct audit_seg_header h = { .segno = segno, .first_seq = a->tree.size,
-				      .created_ms = now_ms(a), .tree = a->tree };
+	struct audit_seg_header h = { .segno = segno,
+				      .first_seq = a->tree.size,
+				      .created_ms = now_ms(a),
+				      .tree = a->tree };
 	struct kura_buf b;
 	kura_buf_init(&b, AUDIT_SEG_HEADER_MAX);
 	audit_seg_path(a->dir, segno, path, sizeof(path));
@@ -447,14 +486,16 @@ static void maybe_rollover(struct kura_audit *a, int64_t now)
 {
 	if (a->sign == NULL || a->tree.size == a->seg_first)
 		return;
-	if (a->seg_size < a->max_bytes && now - a->seg_created_ms < a->max_age_ms)
+	if (a->seg_size < a->max_bytes &&
+	    now - a->seg_created_ms < a->max_age_ms)
 		return;
 	struct kura_error err = { 0 };
 	/* The checkpoint first: every segment starts at a signed size, which
 	 * is what lets older segments be archived. */
 	if (write_checkpoint(a, &err) != KURA_OK ||
 	    create_segment(a, a->segno + 1, &err) != KURA_OK)
-		kura_warn(NULL, "audit: segment rollover postponed: %s", err.msg);
+		kura_warn(NULL, "audit: segment rollover postponed: %s",
+			  err.msg);
 }
 
 static void fail_all(struct pending *list, enum kura_err rc,
@@ -480,13 +521,15 @@ static enum kura_err add_group(struct kura_audit *a, struct pending *p,
 	for (size_t i = 0; i < p->nrecs; i++) {
 		uint8_t h[AUDIT_HASH];
 		kura_buf_reset(&a->rec);
-		enum kura_err r2 = audit_record_finish(&p->recs[i], t->size, now, &a->rec);
-		if (r2 == KURA_OK &&
-		    kura_buf_room(&a->batch) < a->rec.len + AUDIT_ENTRY_OVERHEAD)
+		enum kura_err r2 =
+			audit_record_finish(&p->recs[i], t->size, now, &a->rec);
+		if (r2 == KURA_OK && kura_buf_room(&a->batch) <
+					     a->rec.len + AUDIT_ENTRY_OVERHEAD)
 			r2 = KURA_ETOOBIG;
 		if (r2 == KURA_OK) {
 			audit_leaf_hash(a->rec.data, a->rec.len, h);
-			r2 = audit_entry_encode(a->rec.data, a->rec.len, h, &a->batch);
+			r2 = audit_entry_encode(a->rec.data, a->rec.len, h,
+						&a->batch);
 		}
 		if (kura_buf_error(&a->batch) != KURA_OK) {
 			*t = t0;
@@ -495,7 +538,8 @@ static enum kura_err add_group(struct kura_audit *a, struct pending *p,
 		if (r2 != KURA_OK) {
 			kura_buf_truncate(&a->batch, before);
 			*t = t0;
-			p->rc = kura_fail(&p->err, KURA_ETOOBIG, "audit record too large");
+			p->rc = kura_fail(&p->err, KURA_ETOOBIG,
+					  "audit record too large");
 			return KURA_OK;
 		}
 		audit_tree_push(t, h);
@@ -622,7 +666,7 @@ static enum kura_err submit(struct kura_audit *a, struct pending *p)
 
 		pthread_mutex_lock(&a->mu);
 		for (struct pending *q = list, *next; q; q = next) {
-			next = q->next;	/* q may go away once done */
+			next = q->next; /* q may go away once done */
 			q->done = true;
 			if (q != p)
 				pthread_cond_signal(&q->wake);
@@ -639,15 +683,17 @@ static enum kura_err submit(struct kura_audit *a, struct pending *p)
 }
 
 enum kura_err kura_audit_append_batch(struct kura_audit *a,
-				      const struct kura_audit_record *r, size_t n,
-				      uint64_t *first_seq, struct kura_error *err)
+				      const struct kura_audit_record *r,
+				      size_t n, uint64_t *first_seq,
+				      struct kura_error *err)
 {
 	struct pending p;
 	enum kura_err rc = KURA_OK;
 	memset(&p, 0, sizeof(p));
 	p.kind = PENDING_APPEND;
 	if (n == 0 || n > KURA_AUDIT_BATCH_MAX)
-		return kura_fail(err, KURA_EINVAL, "audit batch of %zu records", n);
+		return kura_fail(err, KURA_EINVAL, "audit batch of %zu records",
+				 n);
 	p.recs = calloc(n, sizeof(*p.recs));
 	if (p.recs == NULL)
 		return kura_fail(err, KURA_ENOMEM, "audit batch");
@@ -659,7 +705,8 @@ enum kura_err kura_audit_append_batch(struct kura_audit *a,
 		p.bytes += x->pre_len + x->mid_len + x->post_len + ENTRY_EXTRA;
 	}
 	if (p.bytes > BATCH_MAX) {
-		rc = kura_fail(err, KURA_ETOOBIG, "audit batch of %zu bytes", p.bytes);
+		rc = kura_fail(err, KURA_ETOOBIG, "audit batch of %zu bytes",
+			       p.bytes);
 		goto out;
 	}
 	rc = submit(a, &p);
@@ -681,7 +728,8 @@ enum kura_err kura_audit_append(struct kura_audit *a,
 	return kura_audit_append_batch(a, r, 1, seq, err);
 }
 
-enum kura_err kura_audit_checkpoint(struct kura_audit *a, struct kura_error *err)
+enum kura_err kura_audit_checkpoint(struct kura_audit *a,
+				    struct kura_error *err)
 {
 	struct pending p;
 	memset(&p, 0, sizeof(p));
@@ -708,7 +756,8 @@ static enum kura_err load(struct kura_audit *a, struct kura_error *err)
 		rc = create_segment(a, 1, err);
 	} else {
 		struct audit_seg_reader r;
-		rc = audit_seg_reader_open(&r, a->dir, segs[nsegs - 1], UINT64_MAX, err);
+		rc = audit_seg_reader_open(&r, a->dir, segs[nsegs - 1],
+					   UINT64_MAX, err);
 		if (rc == KURA_OK) {
 			a->segno = r.hdr.segno;
 			a->seg_first = r.hdr.first_seq;
@@ -719,7 +768,8 @@ static enum kura_err load(struct kura_audit *a, struct kura_error *err)
 			audit_seg_path(a->dir, a->segno, path, sizeof(path));
 			a->seg_fd = open(path, O_RDWR | O_CLOEXEC);
 			if (a->seg_fd < 0)
-				rc = kura_fail_errno(err, KURA_EIO, errno, "open '%s'", path);
+				rc = kura_fail_errno(err, KURA_EIO, errno,
+						     "open '%s'", path);
 		}
 		if (rc == KURA_OK)
 			rc = sync_state(a, err);
@@ -739,10 +789,12 @@ static enum kura_err load(struct kura_audit *a, struct kura_error *err)
 	}
 	rc = sync_checkpoints(a, err);
 	if (rc == KURA_OK && a->last_cp_size > a->tree.size)
-		rc = kura_fail(err, KURA_EINTEGRITY, "audit log truncated: a checkpoint "
-			       "covers %llu records but the log holds %llu (run kura audit verify)",
-			       (unsigned long long)a->last_cp_size,
-			       (unsigned long long)a->tree.size);
+		rc = kura_fail(
+			err, KURA_EINTEGRITY,
+			"audit log truncated: a checkpoint "
+			"covers %llu records but the log holds %llu (run kura audit verify)",
+			(unsigned long long)a->last_cp_size,
+			(unsigned long long)a->tree.size);
 	return rc;
 }
 
@@ -751,7 +803,8 @@ enum kura_err kura_audit_open(const struct kura_audit_options *opt,
 {
 	char path[AUDIT_PATH_MAX];
 	enum kura_err rc;
-	if (opt == NULL || opt->dir == NULL || strlen(opt->dir) >= AUDIT_DIR_MAX ||
+	if (opt == NULL || opt->dir == NULL ||
+	    strlen(opt->dir) >= AUDIT_DIR_MAX ||
 	    (opt->publish_dir && strlen(opt->publish_dir) >= AUDIT_DIR_MAX))
 		return kura_fail(err, KURA_EINVAL, "audit log directory");
 	struct kura_audit *a = calloc(1, sizeof(*a));
@@ -759,15 +812,20 @@ enum kura_err kura_audit_open(const struct kura_audit_options *opt,
 		return kura_fail(err, KURA_ENOMEM, "audit log");
 	snprintf(a->dir, sizeof(a->dir), "%s", opt->dir);
 	if (opt->publish_dir)
-		snprintf(a->publish_dir, sizeof(a->publish_dir), "%s", opt->publish_dir);
-	a->max_bytes = opt->segment_max_bytes ? opt->segment_max_bytes : DEFAULT_SEGMENT_BYTES;
-	a->max_age_ms = (int64_t)(opt->segment_max_age_s ? opt->segment_max_age_s :
-				  DEFAULT_SEGMENT_AGE_S) * 1000;
+		snprintf(a->publish_dir, sizeof(a->publish_dir), "%s",
+			 opt->publish_dir);
+	a->max_bytes = opt->segment_max_bytes ? opt->segment_max_bytes :
+						DEFAULT_SEGMENT_BYTES;
+	a->max_age_ms = (int64_t)(opt->segment_max_age_s ?
+					  opt->segment_max_age_s :
+					  DEFAULT_SEGMENT_AGE_S) *
+			1000;
 	a->sign = opt->sign;
 	a->sign_ctx = opt->sign_ctx;
 	a->lock_fd = a->seg_fd = a->cp_fd = -1;
 	a->tail = &a->head;
-	kura_buf_init(&a->batch, BATCH_MAX + AUDIT_RECORD_MAX + AUDIT_ENTRY_OVERHEAD);
+	kura_buf_init(&a->batch,
+		      BATCH_MAX + AUDIT_RECORD_MAX + AUDIT_ENTRY_OVERHEAD);
 	kura_buf_init(&a->rec, AUDIT_RECORD_MAX);
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->idle, NULL);

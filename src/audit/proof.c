@@ -18,8 +18,9 @@
 #include "kura/banned.h"
 
 enum kura_err audit_walk(const char *dir, const struct audit_snapshot *s,
-			 uint64_t from_seg, uint64_t from_off, uint64_t from_seq,
-			 audit_walk_fn fn, void *ctx, struct kura_error *err)
+			 uint64_t from_seg, uint64_t from_off,
+			 uint64_t from_seq, audit_walk_fn fn, void *ctx,
+			 struct kura_error *err)
 {
 	uint64_t seq = from_seq;
 	bool started = false;
@@ -28,11 +29,14 @@ enum kura_err audit_walk(const char *dir, const struct audit_snapshot *s,
 		if (segno < from_seg)
 			continue;
 		if (started && segno != s->segs[i - 1] + 1)
-			return kura_fail(err, KURA_EINTEGRITY, "audit segment %llu is missing "
+			return kura_fail(err, KURA_EINTEGRITY,
+					 "audit segment %llu is missing "
 					 "(run kura audit verify)",
-					 (unsigned long long)s->segs[i - 1] + 1);
+					 (unsigned long long)s->segs[i - 1] +
+						 1);
 		struct audit_seg_reader r;
-		enum kura_err rc = audit_seg_reader_open(&r, dir, segno, s->sizes[i], err);
+		enum kura_err rc =
+			audit_seg_reader_open(&r, dir, segno, s->sizes[i], err);
 		if (rc != KURA_OK)
 			return rc;
 		if (!started && segno == from_seg && from_off >= r.hdr.len) {
@@ -41,9 +45,12 @@ enum kura_err audit_walk(const char *dir, const struct audit_snapshot *s,
 			seq = r.hdr.first_seq;
 		} else if (r.hdr.first_seq != seq) {
 			audit_seg_reader_close(&r);
-			return kura_fail(err, KURA_EINTEGRITY, "audit segment %llu does not "
-					 "continue at record %llu (run kura audit verify)",
-					 (unsigned long long)segno, (unsigned long long)seq);
+			return kura_fail(
+				err, KURA_EINTEGRITY,
+				"audit segment %llu does not "
+				"continue at record %llu (run kura audit verify)",
+				(unsigned long long)segno,
+				(unsigned long long)seq);
 		}
 		started = true;
 		bool stop = false;
@@ -52,22 +59,29 @@ enum kura_err audit_walk(const char *dir, const struct audit_snapshot *s,
 			enum audit_entry_status st;
 			uint64_t off, tail;
 			uint8_t h[AUDIT_HASH];
-			rc = audit_seg_reader_next(&r, &e, &off, &st, &tail, err);
+			rc = audit_seg_reader_next(&r, &e, &off, &st, &tail,
+						   err);
 			if (rc != KURA_OK)
 				break;
 			if (st != AUDIT_ENTRY_OK) {
 				/* an unfinished tail of the last segment is not a record */
-				if (tail > 0 && (i + 1 < s->nsegs || st != AUDIT_ENTRY_SHORT))
-					rc = kura_fail(err, KURA_EINTEGRITY, "audit segment %llu "
-						       "offset %llu: damaged entry (run kura audit "
-						       "verify)", (unsigned long long)segno,
-						       (unsigned long long)off);
+				if (tail > 0 && (i + 1 < s->nsegs ||
+						 st != AUDIT_ENTRY_SHORT))
+					rc = kura_fail(
+						err, KURA_EINTEGRITY,
+						"audit segment %llu "
+						"offset %llu: damaged entry (run kura audit "
+						"verify)",
+						(unsigned long long)segno,
+						(unsigned long long)off);
 				break;
 			}
 			audit_leaf_hash(e.rec, e.rec_len, h);
 			if (memcmp(h, e.hash, AUDIT_HASH) != 0) {
-				rc = kura_fail(err, KURA_EINTEGRITY, "audit record %llu is damaged "
-					       "(run kura audit verify)", (unsigned long long)seq);
+				rc = kura_fail(err, KURA_EINTEGRITY,
+					       "audit record %llu is damaged "
+					       "(run kura audit verify)",
+					       (unsigned long long)seq);
 				break;
 			}
 			rc = fn(ctx, seq, &e, segno, off, &stop, err);
@@ -83,8 +97,8 @@ enum kura_err audit_walk(const char *dir, const struct audit_snapshot *s,
 /* ---- proofs ---- */
 
 struct proof_ctx {
-	uint64_t want_seq;		/* record to capture (inclusion) */
-	uint64_t size1, size2;		/* tree sizes of interest */
+	uint64_t want_seq;     /* record to capture (inclusion) */
+	uint64_t size1, size2; /* tree sizes of interest */
 	struct audit_tree tree;
 	uint8_t root1[AUDIT_HASH], root2[AUDIT_HASH];
 	struct audit_ranges_hasher rh;
@@ -93,8 +107,9 @@ struct proof_ctx {
 	bool archived;
 };
 
-static enum kura_err proof_leaf(void *arg, uint64_t seq, const struct audit_entry *e,
-				uint64_t segno, uint64_t off, bool *stop,
+static enum kura_err proof_leaf(void *arg, uint64_t seq,
+				const struct audit_entry *e, uint64_t segno,
+				uint64_t off, bool *stop,
 				struct kura_error *err)
 {
 	struct proof_ctx *p = arg;
@@ -121,8 +136,10 @@ static enum kura_err proof_leaf(void *arg, uint64_t seq, const struct audit_entr
 
 /* The latest checkpoint (size 0 when there is none), and the one of a
  * given size. */
-static enum kura_err find_checkpoints(const char *dir, const struct audit_snapshot *s,
-				      struct audit_cp_list *l, struct kura_error *err)
+static enum kura_err find_checkpoints(const char *dir,
+				      const struct audit_snapshot *s,
+				      struct audit_cp_list *l,
+				      struct kura_error *err)
 {
 	char path[AUDIT_PATH_MAX];
 	snprintf(path, sizeof(path), "%s/checkpoints.log", dir);
@@ -156,7 +173,7 @@ static enum kura_err print_cp(FILE *out, const struct audit_checkpoint *c,
 	kura_buf_init(&line, AUDIT_CP_LINE_MAX);
 	enum kura_err rc = audit_cp_format(c, &line, err);
 	if (rc == KURA_OK)
-		fwrite(line.data, 1, line.len - 1, out);	/* without '\n' */
+		fwrite(line.data, 1, line.len - 1, out); /* without '\n' */
 	kura_buf_release(&line);
 	return rc;
 }
@@ -164,8 +181,8 @@ static enum kura_err print_cp(FILE *out, const struct audit_checkpoint *c,
 /* Walk the log from record 0 computing the given ranges and the roots at
  * size1 and size2. */
 static enum kura_err compute(const char *dir, const struct audit_snapshot *s,
-			     struct proof_ctx *p, const struct audit_range *r, size_t nr,
-			     struct kura_error *err)
+			     struct proof_ctx *p, const struct audit_range *r,
+			     size_t nr, struct kura_error *err)
 {
 	audit_tree_init(&p->tree);
 	kura_buf_init(&p->record, AUDIT_RECORD_MAX);
@@ -174,12 +191,15 @@ static enum kura_err compute(const char *dir, const struct audit_snapshot *s,
 		return rc;
 	rc = audit_walk(dir, s, 0, 0, 0, proof_leaf, p, err);
 	if (rc == KURA_OK && p->archived)
-		rc = kura_fail(err, KURA_ENOENT, "records before %llu are archived: proofs "
+		rc = kura_fail(err, KURA_ENOENT,
+			       "records before %llu are archived: proofs "
 			       "need every record from the first",
 			       (unsigned long long)p->tree.size);
 	if (rc == KURA_OK && p->tree.size < p->size2)
-		rc = kura_fail(err, KURA_EINVAL, "the log holds %llu records, not %llu",
-			       (unsigned long long)p->tree.size, (unsigned long long)p->size2);
+		rc = kura_fail(err, KURA_EINVAL,
+			       "the log holds %llu records, not %llu",
+			       (unsigned long long)p->tree.size,
+			       (unsigned long long)p->size2);
 	return rc;
 }
 
@@ -216,14 +236,17 @@ enum kura_err kura_audit_inclusion_proof(const char *dir, uint64_t seq,
 		goto out;
 	if (tree_size == 0) {
 		if (l.n == 0) {
-			rc = kura_fail(err, KURA_ENOENT, "no checkpoint yet: give a tree size");
+			rc = kura_fail(err, KURA_ENOENT,
+				       "no checkpoint yet: give a tree size");
 			goto out;
 		}
 		tree_size = l.v[l.n - 1].tree_size;
 	}
 	if (seq >= tree_size) {
-		rc = kura_fail(err, KURA_EINVAL, "record %llu is not in the tree of size %llu",
-			       (unsigned long long)seq, (unsigned long long)tree_size);
+		rc = kura_fail(err, KURA_EINVAL,
+			       "record %llu is not in the tree of size %llu",
+			       (unsigned long long)seq,
+			       (unsigned long long)tree_size);
 		goto out;
 	}
 	size_t nr = audit_inclusion_ranges(seq, tree_size, r);
@@ -232,8 +255,10 @@ enum kura_err kura_audit_inclusion_proof(const char *dir, uint64_t seq,
 	rc = compute(dir, &s, &p, r, nr, err);
 	if (rc != KURA_OK)
 		goto out;
-	fprintf(out, "{\"type\":\"inclusion\",\"leaf_index\":%" PRIu64 ",\"tree_size\":%" PRIu64
-		",\"record\":", seq, tree_size);
+	fprintf(out,
+		"{\"type\":\"inclusion\",\"leaf_index\":%" PRIu64
+		",\"tree_size\":%" PRIu64 ",\"record\":",
+		seq, tree_size);
 	struct kura_buf q;
 	kura_buf_init(&q, 8 * AUDIT_RECORD_MAX);
 	rc = audit_json_string(&q, p.record.data, p.record.len);
@@ -279,8 +304,10 @@ enum kura_err kura_audit_consistency_proof(const char *dir, uint64_t size1,
 	if (size2 == 0 && l.n > 0)
 		size2 = l.v[l.n - 1].tree_size;
 	if (size1 == 0 || size1 > size2) {
-		rc = kura_fail(err, KURA_EINVAL, "consistency proof needs 0 < size1 <= size2 "
-			       "(got %llu and %llu)", (unsigned long long)size1,
+		rc = kura_fail(err, KURA_EINVAL,
+			       "consistency proof needs 0 < size1 <= size2 "
+			       "(got %llu and %llu)",
+			       (unsigned long long)size1,
 			       (unsigned long long)size2);
 		goto out;
 	}
@@ -291,8 +318,10 @@ enum kura_err kura_audit_consistency_proof(const char *dir, uint64_t size1,
 	rc = compute(dir, &s, &p, r, nr, err);
 	if (rc != KURA_OK)
 		goto out;
-	fprintf(out, "{\"type\":\"consistency\",\"size1\":%" PRIu64 ",\"size2\":%" PRIu64
-		",\"root1\":", size1, size2);
+	fprintf(out,
+		"{\"type\":\"consistency\",\"size1\":%" PRIu64
+		",\"size2\":%" PRIu64 ",\"root1\":",
+		size1, size2);
 	print_hex(out, p.root1);
 	fputs(",\"root2\":", out);
 	print_hex(out, p.root2);
@@ -314,12 +343,14 @@ out:
 
 /* ---- export ---- */
 
-static enum kura_err export_one(void *arg, uint64_t seq, const struct audit_entry *e,
-				uint64_t segno, uint64_t off, bool *stop,
+static enum kura_err export_one(void *arg, uint64_t seq,
+				const struct audit_entry *e, uint64_t segno,
+				uint64_t off, bool *stop,
 				struct kura_error *err)
 {
 	FILE *out = arg;
-	if (fwrite(e->rec, 1, e->rec_len, out) != e->rec_len || fputc('\n', out) == EOF)
+	if (fwrite(e->rec, 1, e->rec_len, out) != e->rec_len ||
+	    fputc('\n', out) == EOF)
 		return kura_fail(err, KURA_EIO, "write export");
 	return KURA_OK;
 }
@@ -331,9 +362,9 @@ struct each_arg {
 	bool seen;
 };
 
-static enum kura_err each_one(void *arg, uint64_t seq, const struct audit_entry *e,
-			      uint64_t segno, uint64_t off, bool *stop,
-			      struct kura_error *err)
+static enum kura_err each_one(void *arg, uint64_t seq,
+			      const struct audit_entry *e, uint64_t segno,
+			      uint64_t off, bool *stop, struct kura_error *err)
 {
 	struct each_arg *a = arg;
 	if (!a->seen) {
@@ -343,8 +374,9 @@ static enum kura_err each_one(void *arg, uint64_t seq, const struct audit_entry 
 	return a->fn(a->ctx, seq, (const char *)e->rec, e->rec_len, stop, err);
 }
 
-enum kura_err kura_audit_each(const char *dir, kura_audit_record_fn fn, void *ctx,
-			      uint64_t *first_seq, struct kura_error *err)
+enum kura_err kura_audit_each(const char *dir, kura_audit_record_fn fn,
+			      void *ctx, uint64_t *first_seq,
+			      struct kura_error *err)
 {
 	struct audit_snapshot s;
 	struct each_arg a = { fn, ctx, 0, false };
@@ -358,7 +390,8 @@ enum kura_err kura_audit_each(const char *dir, kura_audit_record_fn fn, void *ct
 	return rc;
 }
 
-enum kura_err kura_audit_export(const char *dir, FILE *out, struct kura_error *err)
+enum kura_err kura_audit_export(const char *dir, FILE *out,
+				struct kura_error *err)
 {
 	struct audit_snapshot s;
 	struct audit_cp_list l = { 0 };

@@ -29,8 +29,12 @@ static const char hexup[] = "0123456789ABCDEF";
 
 static enum kura_err add_u(struct kura_buf *out, unsigned cp)
 {
-	char e[6] = { '\\', 'u', hexup[(cp >> 12) & 15], hexup[(cp >> 8) & 15],
-		      hexup[(cp >> 4) & 15], hexup[cp & 15] };
+	char e[6] = { '\\',
+		      'u',
+		      hexup[(cp >> 12) & 15],
+		      hexup[(cp >> 8) & 15],
+		      hexup[(cp >> 4) & 15],
+		      hexup[cp & 15] };
 	return kura_buf_add(out, e, sizeof(e));
 }
 
@@ -78,13 +82,27 @@ enum kura_err audit_json_string(struct kura_buf *out, const char *s, size_t n)
 		if (cp < 0)
 			cp = 0xFFFD;
 		switch (cp) {
-		case '"': rc = kura_buf_add(out, "\\\"", 2); break;
-		case '\\': rc = kura_buf_add(out, "\\\\", 2); break;
-		case '\b': rc = kura_buf_add(out, "\\b", 2); break;
-		case '\f': rc = kura_buf_add(out, "\\f", 2); break;
-		case '\n': rc = kura_buf_add(out, "\\n", 2); break;
-		case '\r': rc = kura_buf_add(out, "\\r", 2); break;
-		case '\t': rc = kura_buf_add(out, "\\t", 2); break;
+		case '"':
+			rc = kura_buf_add(out, "\\\"", 2);
+			break;
+		case '\\':
+			rc = kura_buf_add(out, "\\\\", 2);
+			break;
+		case '\b':
+			rc = kura_buf_add(out, "\\b", 2);
+			break;
+		case '\f':
+			rc = kura_buf_add(out, "\\f", 2);
+			break;
+		case '\n':
+			rc = kura_buf_add(out, "\\n", 2);
+			break;
+		case '\r':
+			rc = kura_buf_add(out, "\\r", 2);
+			break;
+		case '\t':
+			rc = kura_buf_add(out, "\\t", 2);
+			break;
 		default:
 			if (cp < 0x20) {
 				rc = add_u(out, (unsigned)cp);
@@ -96,7 +114,9 @@ enum kura_err audit_json_string(struct kura_buf *out, const char *s, size_t n)
 				unsigned long v = (unsigned long)cp - 0x10000;
 				rc = add_u(out, (unsigned)(0xD800 + (v >> 10)));
 				if (rc == KURA_OK)
-					rc = add_u(out, (unsigned)(0xDC00 + (v & 0x3FF)));
+					rc = add_u(out,
+						   (unsigned)(0xDC00 +
+							      (v & 0x3FF)));
 			}
 		}
 	}
@@ -108,7 +128,7 @@ enum kura_err audit_json_string(struct kura_buf *out, const char *s, size_t n)
 struct member {
 	const char *name;
 	size_t name_len;
-	size_t off, len;	/* the value's canonical text in vals */
+	size_t off, len; /* the value's canonical text in vals */
 };
 
 struct members {
@@ -128,7 +148,8 @@ static enum kura_err push(struct members *m, const char *name, size_t name_len,
 		m->v = v;
 		m->cap = cap;
 	}
-	m->v[m->n++] = (struct member){ name, name_len, off, m->vals.len - off };
+	m->v[m->n++] =
+		(struct member){ name, name_len, off, m->vals.len - off };
 	return KURA_OK;
 }
 
@@ -143,7 +164,8 @@ static enum kura_err add_str(struct members *m, const char *name, const char *s,
 static enum kura_err add_num(struct members *m, const char *name, uint64_t v)
 {
 	size_t off = m->vals.len;
-	enum kura_err rc = kura_buf_addf(&m->vals, "%llu", (unsigned long long)v);
+	enum kura_err rc =
+		kura_buf_addf(&m->vals, "%llu", (unsigned long long)v);
 	return rc == KURA_OK ? push(m, name, strlen(name), off) : rc;
 }
 
@@ -170,9 +192,11 @@ static enum kura_err detail_value(struct kura_buf *out, json_t *v, int depth)
 		return KURA_EINVAL;
 	switch (json_typeof(v)) {
 	case JSON_STRING:
-		return audit_json_string(out, json_string_value(v), json_string_length(v));
+		return audit_json_string(out, json_string_value(v),
+					 json_string_length(v));
 	case JSON_INTEGER:
-		return kura_buf_addf(out, "%lld", (long long)json_integer_value(v));
+		return kura_buf_addf(out, "%lld",
+				     (long long)json_integer_value(v));
 	case JSON_TRUE:
 		return kura_buf_addstr(out, "true");
 	case JSON_FALSE:
@@ -181,11 +205,13 @@ static enum kura_err detail_value(struct kura_buf *out, json_t *v, int depth)
 		return kura_buf_addstr(out, "null");
 	case JSON_ARRAY:
 		rc = kura_buf_addch(out, '[');
-		for (size_t i = 0; rc == KURA_OK && i < json_array_size(v); i++) {
+		for (size_t i = 0; rc == KURA_OK && i < json_array_size(v);
+		     i++) {
 			if (i > 0)
 				rc = kura_buf_addch(out, ',');
 			if (rc == KURA_OK)
-				rc = detail_value(out, json_array_get(v, i), depth + 1);
+				rc = detail_value(out, json_array_get(v, i),
+						  depth + 1);
 		}
 		return rc == KURA_OK ? kura_buf_addch(out, ']') : rc;
 	case JSON_OBJECT: {
@@ -195,7 +221,8 @@ static enum kura_err detail_value(struct kura_buf *out, json_t *v, int depth)
 		json_t *x;
 		if (ms == NULL)
 			return KURA_ENOMEM;
-		json_object_foreach(v, k, x) {
+		json_object_foreach(v, k, x)
+		{
 			ms[i].name = k;
 			ms[i].name_len = strlen(k);
 			i++;
@@ -206,11 +233,14 @@ static enum kura_err detail_value(struct kura_buf *out, json_t *v, int depth)
 			if (i > 0)
 				rc = kura_buf_addch(out, ',');
 			if (rc == KURA_OK)
-				rc = audit_json_string(out, ms[i].name, ms[i].name_len);
+				rc = audit_json_string(out, ms[i].name,
+						       ms[i].name_len);
 			if (rc == KURA_OK)
 				rc = kura_buf_addch(out, ':');
 			if (rc == KURA_OK)
-				rc = detail_value(out, json_object_get(v, ms[i].name), depth + 1);
+				rc = detail_value(
+					out, json_object_get(v, ms[i].name),
+					depth + 1);
 		}
 		free(ms);
 		return rc == KURA_OK ? kura_buf_addch(out, '}') : rc;
@@ -245,30 +275,51 @@ enum kura_err audit_record_prepare(const struct kura_audit_record *r,
 	for (int i = 0; i < 3; i++)
 		kura_buf_init(&part[i], AUDIT_RECORD_MAX);
 
-#define STR(field)                                                               \
-	if (rc == KURA_OK && r->field != NULL)                                   \
-		rc = add_str(&m, #field, r->field, strlen(r->field));
-#define NUM(field)                                                               \
-	if (rc == KURA_OK && r->field != 0)                                      \
-		rc = add_num(&m, #field, r->field);
-	STR(type) STR(op) STR(request_id) NUM(tenant_id) STR(tenant)
-	STR(access_key) STR(source) STR(bucket) STR(version) STR(row) NUM(bytes_in)
-	NUM(bytes_out) NUM(status) STR(error) NUM(latency_us) STR(actor)
+#define STR(field)                                                            \
+	do {                                                                  \
+		if (rc == KURA_OK && r->field != NULL)                        \
+			rc = add_str(&m, #field, r->field, strlen(r->field)); \
+	} while (0)
+#define NUM(field)                                          \
+	do {                                                \
+		if (rc == KURA_OK && r->field != 0)         \
+			rc = add_num(&m, #field, r->field); \
+	} while (0)
+	STR(type);
+	STR(op);
+	STR(request_id);
+	NUM(tenant_id);
+	STR(tenant);
+	STR(access_key);
+	STR(source);
+	STR(bucket);
+	STR(version);
+	STR(row);
+	NUM(bytes_in);
+	NUM(bytes_out);
+	NUM(status);
+	STR(error);
+	NUM(latency_us);
+	STR(actor);
 #undef STR
 #undef NUM
 	if (rc == KURA_OK && r->key != NULL)
-		rc = add_str(&m, "key", r->key, r->key_len ? r->key_len : strlen(r->key));
+		rc = add_str(&m, "key", r->key,
+			     r->key_len ? r->key_len : strlen(r->key));
 
 	if (rc == KURA_OK && r->detail_json != NULL) {
 		json_error_t je;
-		detail = json_loads(r->detail_json, JSON_REJECT_DUPLICATES, &je);
+		detail =
+			json_loads(r->detail_json, JSON_REJECT_DUPLICATES, &je);
 		if (detail == NULL || !json_is_object(detail)) {
-			rc = kura_fail(err, KURA_EINVAL, "audit detail is not a JSON object");
+			rc = kura_fail(err, KURA_EINVAL,
+				       "audit detail is not a JSON object");
 			goto out;
 		}
 		const char *k;
 		json_t *v;
-		json_object_foreach(detail, k, v) {
+		json_object_foreach(detail, k, v)
+		{
 			size_t off = m.vals.len;
 			rc = detail_value(&m.vals, v, 0);
 			if (rc == KURA_OK)
@@ -278,10 +329,13 @@ enum kura_err audit_record_prepare(const struct kura_audit_record *r,
 		}
 	}
 	if (rc != KURA_OK) {
-		rc = kura_fail(err, rc == KURA_EINVAL ? KURA_EINVAL : KURA_ENOMEM,
-			       "audit record: %s", rc == KURA_EINVAL ?
-			       "detail holds a value that is not a string, integer, "
-			       "boolean, null, array or object" : "too large or out of memory");
+		rc = kura_fail(
+			err, rc == KURA_EINVAL ? KURA_EINVAL : KURA_ENOMEM,
+			"audit record: %s",
+			rc == KURA_EINVAL ?
+				"detail holds a value that is not a string, integer, "
+				"boolean, null, array or object" :
+				"too large or out of memory");
 		goto out;
 	}
 	qsort(m.v, m.n, sizeof(*m.v), member_cmp);
@@ -290,15 +344,19 @@ enum kura_err audit_record_prepare(const struct kura_audit_record *r,
 		bool dup = i > 0 && member_cmp(&m.v[i - 1], x) == 0;
 		if (dup || name_cmp(x->name, x->name_len, "seq", 3) == 0 ||
 		    name_cmp(x->name, x->name_len, "time", 4) == 0) {
-			rc = kura_fail(err, KURA_EINVAL, "audit detail member '%.*s' "
-				       "shadows a record member", (int)x->name_len, x->name);
+			rc = kura_fail(err, KURA_EINVAL,
+				       "audit detail member '%.*s' "
+				       "shadows a record member",
+				       (int)x->name_len, x->name);
 			goto out;
 		}
-		int where = name_cmp(x->name, x->name_len, "seq", 3) < 0 ? 0 :
-			    name_cmp(x->name, x->name_len, "time", 4) < 0 ? 1 : 2;
+		int where = name_cmp(x->name, x->name_len, "seq", 3) < 0  ? 0 :
+			    name_cmp(x->name, x->name_len, "time", 4) < 0 ? 1 :
+									    2;
 		rc = emit(&part[where], &m, x);
 		if (rc != KURA_OK) {
-			rc = kura_fail(err, KURA_ETOOBIG, "audit record too large");
+			rc = kura_fail(err, KURA_ETOOBIG,
+				       "audit record too large");
 			goto out;
 		}
 	}
@@ -368,7 +426,8 @@ static void ws(struct scan *s)
 
 static bool ishex(char c)
 {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+	       (c >= 'A' && c <= 'F');
 }
 
 /* A string at s->i; *body is what lies between the quotes. */
@@ -491,13 +550,20 @@ static bool scan_value(struct scan *s, int depth)
 		return false;
 	struct kura_str body;
 	switch (s->p[s->i]) {
-	case '"': return scan_string(s, &body);
-	case '{': return scan_container(s, depth, '}');
-	case '[': return scan_container(s, depth, ']');
-	case 't': return scan_lit(s, "true");
-	case 'f': return scan_lit(s, "false");
-	case 'n': return scan_lit(s, "null");
-	default: return scan_number(s);
+	case '"':
+		return scan_string(s, &body);
+	case '{':
+		return scan_container(s, depth, '}');
+	case '[':
+		return scan_container(s, depth, ']');
+	case 't':
+		return scan_lit(s, "true");
+	case 'f':
+		return scan_lit(s, "false");
+	case 'n':
+		return scan_lit(s, "null");
+	default:
+		return scan_number(s);
 	}
 }
 
@@ -518,7 +584,8 @@ static bool parse_time_ms(struct kura_str t, int64_t *ms)
 	return true;
 }
 
-enum kura_err audit_record_scan(const char *p, size_t n, struct audit_fields *out)
+enum kura_err audit_record_scan(const char *p, size_t n,
+				struct audit_fields *out)
 {
 	struct scan s = { p, n, 0 };
 	struct audit_fields f;
@@ -549,20 +616,25 @@ enum kura_err audit_record_scan(const char *p, size_t n, struct audit_fields *ou
 			struct kura_str body = { 0 };
 			bool str = val.len >= 2 && val.p[0] == '"';
 			if (str)
-				body = (struct kura_str){ val.p + 1, val.len - 2 };
+				body = (struct kura_str){ val.p + 1,
+							  val.len - 2 };
 			static const char *const names[] = {
-				"seq", "time", "tenant_id", "type", "op", "request_id",
+				"seq",	  "time",   "tenant_id",
+				"type",	  "op",	    "request_id",
 				"tenant", "bucket", "key",
 			};
-			for (unsigned k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+			for (unsigned k = 0;
+			     k < sizeof(names) / sizeof(names[0]); k++) {
 				if (!kura_str_eq_cstr(name, names[k]))
 					continue;
 				if (seen & (1u << k))
-					return KURA_EINVAL;	/* duplicate member */
+					return KURA_EINVAL; /* duplicate member */
 				seen |= 1u << k;
 				switch (k) {
 				case 0:
-					if (kura_parse_u64(val.p, val.len, UINT64_MAX, &f.seq) != KURA_OK)
+					if (kura_parse_u64(val.p, val.len,
+							   UINT64_MAX,
+							   &f.seq) != KURA_OK)
 						return KURA_EINVAL;
 					f.has_seq = true;
 					break;
@@ -574,14 +646,19 @@ enum kura_err audit_record_scan(const char *p, size_t n, struct audit_fields *ou
 						f.time_ms = -1;
 					break;
 				case 2:
-					if (kura_parse_u64(val.p, val.len, UINT64_MAX, &f.tenant_id) != KURA_OK)
+					if (kura_parse_u64(
+						    val.p, val.len, UINT64_MAX,
+						    &f.tenant_id) != KURA_OK)
 						return KURA_EINVAL;
 					break;
 				default:
 					if (!str)
 						return KURA_EINVAL;
-					struct kura_str *dst[] = { &f.type, &f.op, &f.request_id,
-								   &f.tenant, &f.bucket, &f.key };
+					struct kura_str *dst[] = {
+						&f.type,       &f.op,
+						&f.request_id, &f.tenant,
+						&f.bucket,     &f.key
+					};
 					*dst[k - 3] = body;
 				}
 			}
@@ -616,13 +693,17 @@ static enum kura_err add_utf8(struct kura_buf *b, unsigned long cp)
 	if (cp < 0x80) {
 		u[0] = (char)cp, l = 1;
 	} else if (cp < 0x800) {
-		u[0] = (char)(0xC0 | (cp >> 6)), u[1] = (char)(0x80 | (cp & 0x3F)), l = 2;
+		u[0] = (char)(0xC0 | (cp >> 6)),
+		u[1] = (char)(0x80 | (cp & 0x3F)), l = 2;
 	} else if (cp < 0x10000) {
-		u[0] = (char)(0xE0 | (cp >> 12)), u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		u[0] = (char)(0xE0 | (cp >> 12)),
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
 		u[2] = (char)(0x80 | (cp & 0x3F)), l = 3;
 	} else {
-		u[0] = (char)(0xF0 | (cp >> 18)), u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), u[3] = (char)(0x80 | (cp & 0x3F));
+		u[0] = (char)(0xF0 | (cp >> 18)),
+		u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)),
+		u[3] = (char)(0x80 | (cp & 0x3F));
 		l = 4;
 	}
 	return kura_buf_add(b, u, l);
@@ -659,18 +740,20 @@ enum kura_err audit_json_unescape(struct kura_str s, struct kura_buf *out)
 			cp = cp * 16 + (unsigned long)hexv(s.p[i + k]);
 		}
 		i += 6;
-		if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 <= s.len && s.p[i] == '\\' &&
-		    s.p[i + 1] == 'u') {
+		if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 <= s.len &&
+		    s.p[i] == '\\' && s.p[i + 1] == 'u') {
 			unsigned long lo = 0;
 			bool ok = true;
 			for (int k = 2; k < 6; k++) {
 				if (!ishex(s.p[i + k]))
 					ok = false;
 				else
-					lo = lo * 16 + (unsigned long)hexv(s.p[i + k]);
+					lo = lo * 16 +
+					     (unsigned long)hexv(s.p[i + k]);
 			}
 			if (ok && lo >= 0xDC00 && lo <= 0xDFFF) {
-				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+				cp = 0x10000 + ((cp - 0xD800) << 10) +
+				     (lo - 0xDC00);
 				i += 6;
 			}
 		}

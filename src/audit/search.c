@@ -30,7 +30,9 @@
 #include "kura/banned.h"
 
 #define COMMIT_EVERY 100000
-#define BULK_BYTES (32ull << 20)	/* catch-ups larger than this drop and rebuild the indexes */
+#define BULK_BYTES \
+	(32ull     \
+	 << 20) /* catch-ups larger than this drop and rebuild the indexes */
 #define DEFAULT_LIMIT 1000
 
 static const char schema[] =
@@ -52,7 +54,8 @@ static const char drop_indexes[] =
 	"DROP INDEX IF EXISTS rec_tenant; DROP INDEX IF EXISTS rec_op;"
 	"DROP INDEX IF EXISTS rec_request;";
 
-static enum kura_err sql_fail(struct kura_error *err, sqlite3 *db, const char *what)
+static enum kura_err sql_fail(struct kura_error *err, sqlite3 *db,
+			      const char *what)
 {
 	return kura_fail(err, KURA_EIO, "audit index: %s: %s", what,
 			 db ? sqlite3_errmsg(db) : "cannot open");
@@ -65,14 +68,18 @@ static enum kura_err exec(sqlite3 *db, const char *sql, struct kura_error *err)
 	return KURA_OK;
 }
 
-static enum kura_err open_index(const char *dir, sqlite3 **out, struct kura_error *err)
+static enum kura_err open_index(const char *dir, sqlite3 **out,
+				struct kura_error *err)
 {
 	char path[AUDIT_PATH_MAX];
 	snprintf(path, sizeof(path), "%s/index.db", dir);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		sqlite3 *db = NULL;
-		int r = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-					SQLITE_OPEN_NOMUTEX, NULL);
+		int r = sqlite3_open_v2(path, &db,
+					SQLITE_OPEN_READWRITE |
+						SQLITE_OPEN_CREATE |
+						SQLITE_OPEN_NOMUTEX,
+					NULL);
 		if (r == SQLITE_OK) {
 			sqlite3_busy_timeout(db, 30000);
 			r = sqlite3_exec(db, schema, NULL, NULL, NULL);
@@ -90,7 +97,8 @@ static enum kura_err open_index(const char *dir, sqlite3 **out, struct kura_erro
 		}
 		/* Only a cache: a damaged one is thrown away. */
 		sqlite3_close(db);
-		kura_warn(NULL, "audit: index '%s' is damaged: rebuilding it", path);
+		kura_warn(NULL, "audit: index '%s' is damaged: rebuilding it",
+			  path);
 		unlink(path);
 		char side[AUDIT_PATH_MAX + 8];
 		snprintf(side, sizeof(side), "%s-wal", path);
@@ -98,7 +106,8 @@ static enum kura_err open_index(const char *dir, sqlite3 **out, struct kura_erro
 		snprintf(side, sizeof(side), "%s-shm", path);
 		unlink(side);
 	}
-	return kura_fail(err, KURA_EIO, "audit index '%s' cannot be rebuilt", path);
+	return kura_fail(err, KURA_EIO, "audit index '%s' cannot be rebuilt",
+			 path);
 }
 
 struct state {
@@ -111,7 +120,8 @@ static bool state_get(sqlite3 *db, const char *k, sqlite3_int64 *v)
 {
 	sqlite3_stmt *st = NULL;
 	bool ok = false;
-	if (sqlite3_prepare_v2(db, "SELECT v FROM state WHERE k = ?", -1, &st, NULL) == SQLITE_OK &&
+	if (sqlite3_prepare_v2(db, "SELECT v FROM state WHERE k = ?", -1, &st,
+			       NULL) == SQLITE_OK &&
 	    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW) {
 		*v = sqlite3_column_int64(st, 0);
@@ -126,12 +136,14 @@ static void load_state(sqlite3 *db, struct state *s)
 	sqlite3_int64 v[5];
 	sqlite3_stmt *st = NULL;
 	memset(s, 0, sizeof(*s));
-	const char *keys[] = { "next_seq", "next_seg", "next_off", "last_seg", "last_off" };
+	const char *keys[] = { "next_seq", "next_seg", "next_off", "last_seg",
+			       "last_off" };
 	for (int i = 0; i < 5; i++)
 		if (!state_get(db, keys[i], &v[i]) || v[i] < 0)
 			return;
-	if (sqlite3_prepare_v2(db, "SELECT v FROM state WHERE k = 'last_hash'", -1, &st,
-			       NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW ||
+	if (sqlite3_prepare_v2(db, "SELECT v FROM state WHERE k = 'last_hash'",
+			       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW ||
 	    sqlite3_column_bytes(st, 0) != AUDIT_HASH) {
 		sqlite3_finalize(st);
 		return;
@@ -171,13 +183,15 @@ static enum kura_err read_entry(const char *dir, uint64_t segno, uint64_t off,
 	char *tmp = malloc((size_t)n + AUDIT_HASH);
 	if (tmp == NULL)
 		return KURA_ENOMEM;
-	enum kura_err rc = kura_pread_all(*fd_cache, tmp, (size_t)n + AUDIT_HASH,
-					  (off_t)off + 4, NULL);
+	enum kura_err rc = kura_pread_all(
+		*fd_cache, tmp, (size_t)n + AUDIT_HASH, (off_t)off + 4, NULL);
 	if (rc == KURA_OK) {
 		memcpy(hash, tmp + n, AUDIT_HASH);
 		uint8_t h[AUDIT_HASH];
 		audit_leaf_hash(tmp, n, h);
-		rc = memcmp(h, hash, AUDIT_HASH) == 0 ? kura_buf_add(out, tmp, n) : KURA_EINTEGRITY;
+		rc = memcmp(h, hash, AUDIT_HASH) == 0 ?
+			     kura_buf_add(out, tmp, n) :
+			     KURA_EINTEGRITY;
 	} else {
 		rc = KURA_ENOENT;
 	}
@@ -195,19 +209,21 @@ struct indexer {
 	enum kura_err rc;
 };
 
-static void bind_text(sqlite3_stmt *st, int col, struct kura_str v, struct kura_buf *b)
+static void bind_text(sqlite3_stmt *st, int col, struct kura_str v,
+		      struct kura_buf *b)
 {
 	kura_buf_reset(b);
 	if (v.p == NULL || audit_json_unescape(v, b) != KURA_OK) {
 		sqlite3_bind_null(st, col);
 		return;
 	}
-	sqlite3_bind_text(st, col, b->data ? b->data : "", (int)b->len, SQLITE_STATIC);
+	sqlite3_bind_text(st, col, b->data ? b->data : "", (int)b->len,
+			  SQLITE_STATIC);
 }
 
-static enum kura_err index_one(void *arg, uint64_t seq, const struct audit_entry *e,
-			       uint64_t segno, uint64_t off, bool *stop,
-			       struct kura_error *err)
+static enum kura_err index_one(void *arg, uint64_t seq,
+			       const struct audit_entry *e, uint64_t segno,
+			       uint64_t off, bool *stop, struct kura_error *err)
 {
 	struct indexer *x = arg;
 	struct audit_fields f;
@@ -245,13 +261,17 @@ static enum kura_err index_one(void *arg, uint64_t seq, const struct audit_entry
 	return KURA_OK;
 }
 
-static enum kura_err save_state(sqlite3 *db, const struct state *s, struct kura_error *err)
+static enum kura_err save_state(sqlite3 *db, const struct state *s,
+				struct kura_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	const char *keys[] = { "next_seq", "next_seg", "next_off", "last_seg", "last_off" };
-	uint64_t v[] = { s->next_seq, s->next_seg, s->next_off, s->last_seg, s->last_off };
-	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO state(k, v) VALUES (?, ?)", -1, &st,
-			       NULL) != SQLITE_OK)
+	const char *keys[] = { "next_seq", "next_seg", "next_off", "last_seg",
+			       "last_off" };
+	uint64_t v[] = { s->next_seq, s->next_seg, s->next_off, s->last_seg,
+			 s->last_off };
+	if (sqlite3_prepare_v2(
+		    db, "INSERT OR REPLACE INTO state(k, v) VALUES (?, ?)", -1,
+		    &st, NULL) != SQLITE_OK)
 		return sql_fail(err, db, "state");
 	enum kura_err rc = KURA_OK;
 	for (int i = 0; i < 6 && rc == KURA_OK; i++) {
@@ -260,8 +280,10 @@ static enum kura_err save_state(sqlite3 *db, const struct state *s, struct kura_
 			sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
 			sqlite3_bind_int64(st, 2, (sqlite3_int64)v[i]);
 		} else {
-			sqlite3_bind_text(st, 1, "last_hash", -1, SQLITE_STATIC);
-			sqlite3_bind_blob(st, 2, s->last_hash, AUDIT_HASH, SQLITE_STATIC);
+			sqlite3_bind_text(st, 1, "last_hash", -1,
+					  SQLITE_STATIC);
+			sqlite3_bind_blob(st, 2, s->last_hash, AUDIT_HASH,
+					  SQLITE_STATIC);
 		}
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = sql_fail(err, db, "state");
@@ -271,7 +293,8 @@ static enum kura_err save_state(sqlite3 *db, const struct state *s, struct kura_
 }
 
 /* Bring the index up to the snapshot. */
-static enum kura_err catch_up(const char *dir, sqlite3 *db, const struct audit_snapshot *s,
+static enum kura_err catch_up(const char *dir, sqlite3 *db,
+			      const struct audit_snapshot *s,
 			      struct kura_error *err)
 {
 	struct indexer x = { .db = db };
@@ -290,33 +313,46 @@ static enum kura_err catch_up(const char *dir, sqlite3 *db, const struct audit_s
 		for (size_t i = 0; i < s->nsegs; i++)
 			present |= s->segs[i] == st.last_seg;
 		kura_buf_init(&b, AUDIT_RECORD_MAX);
-		enum kura_err r2 = present ? read_entry(dir, st.last_seg, st.last_off, &fd, &seg,
-							&b, h) : KURA_OK;
+		enum kura_err r2 = present ? read_entry(dir, st.last_seg,
+							st.last_off, &fd, &seg,
+							&b, h) :
+					     KURA_OK;
 		if (fd >= 0)
 			close(fd);
 		kura_buf_release(&b);
-		if (r2 != KURA_OK || (present && memcmp(h, st.last_hash, AUDIT_HASH) != 0)) {
-			kura_warn(NULL, "audit: the log changed under the index: rebuilding it");
+		if (r2 != KURA_OK ||
+		    (present && memcmp(h, st.last_hash, AUDIT_HASH) != 0)) {
+			kura_warn(
+				NULL,
+				"audit: the log changed under the index: rebuilding it");
 			memset(&st, 0, sizeof(st));
-			rc = exec(db, "DELETE FROM rec; DELETE FROM state", err);
+			rc = exec(db, "DELETE FROM rec; DELETE FROM state",
+				  err);
 		}
 	}
 	uint64_t pending = 0;
 	for (size_t i = 0; i < s->nsegs; i++)
 		if (!st.have || s->segs[i] >= st.next_seg)
-			pending += s->sizes[i] - (st.have && s->segs[i] == st.next_seg ?
-						  (st.next_off < s->sizes[i] ? st.next_off : s->sizes[i]) : 0);
+			pending += s->sizes[i] -
+				   (st.have && s->segs[i] == st.next_seg ?
+					    (st.next_off < s->sizes[i] ?
+						     st.next_off :
+						     s->sizes[i]) :
+					    0);
 	bool bulk = pending > BULK_BYTES;
 	if (rc == KURA_OK && bulk)
 		rc = exec(db, drop_indexes, err);
 	if (rc == KURA_OK &&
-	    sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO rec VALUES (?,?,?,?,?,?,?,?,?,?)",
-			       -1, &x.ins, NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(
+		    db,
+		    "INSERT OR REPLACE INTO rec VALUES (?,?,?,?,?,?,?,?,?,?)",
+		    -1, &x.ins, NULL) != SQLITE_OK)
 		rc = sql_fail(err, db, "insert");
 	for (int i = 0; i < 5; i++)
 		kura_buf_init(&x.s[i], AUDIT_RECORD_MAX);
 	if (rc == KURA_OK)
-		rc = audit_walk(dir, s, st.have ? st.next_seg : 0, st.have ? st.next_off : 0,
+		rc = audit_walk(dir, s, st.have ? st.next_seg : 0,
+				st.have ? st.next_off : 0,
 				st.have ? st.next_seq : 0, index_one, &x, err);
 	sqlite3_finalize(x.ins);
 	for (int i = 0; i < 5; i++)
@@ -332,18 +368,20 @@ static enum kura_err catch_up(const char *dir, sqlite3 *db, const struct audit_s
 	return rc;
 }
 
-static bool str_matches(struct kura_str field, const char *want, size_t want_len,
-			struct kura_buf *tmp)
+static bool str_matches(struct kura_str field, const char *want,
+			size_t want_len, struct kura_buf *tmp)
 {
 	kura_buf_reset(tmp);
 	if (field.p == NULL || audit_json_unescape(field, tmp) != KURA_OK)
 		return false;
-	return tmp->len == want_len && (want_len == 0 || memcmp(tmp->data, want, want_len) == 0);
+	return tmp->len == want_len &&
+	       (want_len == 0 || memcmp(tmp->data, want, want_len) == 0);
 }
 
 /* Does the record itself satisfy the query? */
 static bool record_matches(const struct audit_fields *f, uint64_t seq,
-			   const struct kura_audit_query *q, struct kura_buf *tmp)
+			   const struct kura_audit_query *q,
+			   struct kura_buf *tmp)
 {
 	if (!f->has_seq || f->seq != seq)
 		return false;
@@ -355,9 +393,12 @@ static bool record_matches(const struct audit_fields *f, uint64_t seq,
 		return false;
 	if (q->tenant_id && f->tenant_id != q->tenant_id)
 		return false;
-	if (q->bucket && !str_matches(f->bucket, q->bucket, strlen(q->bucket), tmp))
+	if (q->bucket &&
+	    !str_matches(f->bucket, q->bucket, strlen(q->bucket), tmp))
 		return false;
-	if (q->key && !str_matches(f->key, q->key, q->key_len ? q->key_len : strlen(q->key), tmp))
+	if (q->key &&
+	    !str_matches(f->key, q->key,
+			 q->key_len ? q->key_len : strlen(q->key), tmp))
 		return false;
 	if (q->op && !str_matches(f->op, q->op, strlen(q->op), tmp))
 		return false;
@@ -380,8 +421,9 @@ static void clause(struct kura_buf *sql, bool on, const char *text)
 		KURA_IGNORE(kura_buf_addstr(sql, text));
 }
 
-enum kura_err kura_audit_search(const char *dir, const struct kura_audit_query *q,
-				FILE *out, uint64_t *matches, struct kura_error *err)
+enum kura_err kura_audit_search(const char *dir,
+				const struct kura_audit_query *q, FILE *out,
+				uint64_t *matches, struct kura_error *err)
 {
 	struct audit_snapshot s;
 	sqlite3 *db = NULL;
@@ -418,17 +460,20 @@ enum kura_err kura_audit_search(const char *dir, const struct kura_audit_query *
 		rc = sql_fail(err, db, "query");
 		goto out;
 	}
-#define BIND_TEXT(name, v, n)                                                   \
-	sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, name), (v), (int)(n), \
-			  SQLITE_STATIC)
-	sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":from"), q->from_ms);
-	sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":to"), q->to_ms);
+#define BIND_TEXT(name, v, n)                                              \
+	sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, name), (v), \
+			  (int)(n), SQLITE_STATIC)
+	sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":from"),
+			   q->from_ms);
+	sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":to"),
+			   q->to_ms);
 	sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":tenant"),
 			   (sqlite3_int64)q->tenant_id);
 	if (q->bucket)
 		BIND_TEXT(":bucket", q->bucket, strlen(q->bucket));
 	if (q->key)
-		BIND_TEXT(":key", q->key, q->key_len ? q->key_len : strlen(q->key));
+		BIND_TEXT(":key", q->key,
+			  q->key_len ? q->key_len : strlen(q->key));
 	if (q->op)
 		BIND_TEXT(":op", q->op, strlen(q->op));
 	if (q->request_id)
@@ -452,15 +497,17 @@ enum kura_err kura_audit_search(const char *dir, const struct kura_audit_query *
 			if (s.segs[i] == seg && off < s.sizes[i])
 				in_snapshot = true;
 		if (!in_snapshot) {
-			rejected++;	/* archived since it was indexed */
+			rejected++; /* archived since it was indexed */
 			continue;
 		}
-		enum kura_err r2 = read_entry(dir, seg, off, &fd, &fd_seg, &rec, h);
+		enum kura_err r2 =
+			read_entry(dir, seg, off, &fd, &fd_seg, &rec, h);
 		if (r2 == KURA_ENOMEM) {
 			rc = kura_fail(err, r2, "search");
 			goto out;
 		}
-		if (r2 != KURA_OK || audit_record_scan(rec.data, rec.len, &f) != KURA_OK ||
+		if (r2 != KURA_OK ||
+		    audit_record_scan(rec.data, rec.len, &f) != KURA_OK ||
 		    !record_matches(&f, seq, q, &tmp)) {
 			rejected++;
 			continue;
@@ -469,7 +516,8 @@ enum kura_err kura_audit_search(const char *dir, const struct kura_audit_query *
 			size_t c2 = hits_cap * 2;
 			struct hit *h2 = realloc(hits, c2 * sizeof(*h2));
 			if (h2 == NULL) {
-				rc = kura_fail(err, KURA_ENOMEM, "search results");
+				rc = kura_fail(err, KURA_ENOMEM,
+					       "search results");
 				goto out;
 			}
 			hits = h2;
@@ -487,8 +535,11 @@ enum kura_err kura_audit_search(const char *dir, const struct kura_audit_query *
 		goto out;
 	}
 	if (rejected > 0)
-		kura_warn(NULL, "audit: %llu index entries did not match the log and were "
-			  "ignored", (unsigned long long)rejected);
+		kura_warn(
+			NULL,
+			"audit: %llu index entries did not match the log and were "
+			"ignored",
+			(unsigned long long)rejected);
 	for (size_t i = nhits; i-- > 0;) {
 		fwrite(hits[i].rec, 1, hits[i].len, out);
 		fputc('\n', out);

@@ -26,13 +26,14 @@ static enum kura_err load_system_key(struct kura_meta *meta,
 {
 	uint8_t val[KURA_KEK_ID_MAX + 1 + KURA_WRAPPED_MAX];
 	size_t len;
-	enum kura_err rc = kura_meta_setting_get(meta, SYSTEM_KEY_SETTING,
-						 val, sizeof(val), &len, err);
+	enum kura_err rc = kura_meta_setting_get(meta, SYSTEM_KEY_SETTING, val,
+						 sizeof(val), &len, err);
 	if (rc != KURA_OK)
 		return rc;
 	const uint8_t *nul = memchr(val, 0, len);
 	if (nul == NULL || nul == val || (size_t)(nul - val) >= KURA_KEK_ID_MAX)
-		return kura_fail(err, KURA_EINTEGRITY, "system key setting is malformed");
+		return kura_fail(err, KURA_EINTEGRITY,
+				 "system key setting is malformed");
 	const char *kek_id = (const char *)val;
 	const uint8_t *wrapped = nul + 1;
 	size_t wlen = len - (size_t)(wrapped - val);
@@ -49,7 +50,8 @@ static enum kura_err create_system_key(struct kura_meta *meta,
 	uint8_t val[KURA_KEK_ID_MAX + 1 + KURA_WRAPPED_MAX];
 	size_t wlen;
 	struct kura_secret *key = NULL;
-	enum kura_err rc = kura_keys_kek_create(keys, "kura-system", kek_id, err);
+	enum kura_err rc =
+		kura_keys_kek_create(keys, "kura-system", kek_id, err);
 	if (rc != KURA_OK)
 		return rc;
 	size_t idlen = strnlen(kek_id, sizeof(kek_id));
@@ -58,9 +60,9 @@ static enum kura_err create_system_key(struct kura_meta *meta,
 		goto out;
 	memcpy(val, kek_id, idlen);
 	val[idlen] = 0;
-	rc = kura_keys_wrap(keys, kek_id, key,
-			    (const uint8_t *)SYSTEM_KEY_AAD,
-			    sizeof(SYSTEM_KEY_AAD) - 1, val + idlen + 1, &wlen, err);
+	rc = kura_keys_wrap(keys, kek_id, key, (const uint8_t *)SYSTEM_KEY_AAD,
+			    sizeof(SYSTEM_KEY_AAD) - 1, val + idlen + 1, &wlen,
+			    err);
 	if (rc != KURA_OK)
 		goto out;
 	rc = kura_meta_setting_insert(meta, SYSTEM_KEY_SETTING, val,
@@ -116,7 +118,8 @@ bool kura_auth_access_key_id_valid(const char *id)
 	if (n < 16 || n > 128)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!((id[i] >= 'A' && id[i] <= 'Z') || (id[i] >= '0' && id[i] <= '9')))
+		if (!((id[i] >= 'A' && id[i] <= 'Z') ||
+		      (id[i] >= '0' && id[i] <= '9')))
 			return false;
 	return true;
 }
@@ -145,7 +148,7 @@ enum kura_err kura_auth_generate_key(char id[KURA_ACCESS_KEY_LEN + 1],
 
 static size_t key_aad(const char *id, uint8_t *out, size_t cap)
 {
-	size_t a = sizeof(ACCESS_KEY_AAD);	/* includes the NUL separator */
+	size_t a = sizeof(ACCESS_KEY_AAD); /* includes the NUL separator */
 	size_t n = strnlen(id, KURA_ACCESS_KEY_ID_MAX);
 	if (a + n > cap)
 		return 0;
@@ -164,12 +167,14 @@ static enum kura_err seal_key(const struct kura_secret *system_key,
 	uint8_t aad[sizeof(ACCESS_KEY_AAD) + KURA_ACCESS_KEY_ID_MAX];
 	size_t slen = strlen(secret);
 	if (!kura_auth_access_key_id_valid(id))
-		return kura_fail(err, KURA_EINVAL,
-				 "access key id must be 16-128 characters of A-Z and 0-9");
+		return kura_fail(
+			err, KURA_EINVAL,
+			"access key id must be 16-128 characters of A-Z and 0-9");
 	if (slen < 16 || slen > KURA_SECRET_KEY_MAX ||
 	    slen + KURA_BOX_OVERHEAD > sizeof(k->secret_sealed))
 		return kura_fail(err, KURA_EINVAL,
-				 "secret key must be 16-%d characters", KURA_SECRET_KEY_MAX);
+				 "secret key must be 16-%d characters",
+				 KURA_SECRET_KEY_MAX);
 	memset(k, 0, sizeof(*k));
 	snprintf(k->id, sizeof(k->id), "%s", id);
 	k->tenant_id = tenant_id;
@@ -230,7 +235,8 @@ enum kura_err kura_auth_lookup_key(struct kura_meta *meta,
 	if (rc != KURA_OK)
 		return rc;
 	if (!rec->active)
-		return kura_fail(err, KURA_ENOENT, "access key '%s' is revoked", id);
+		return kura_fail(err, KURA_ENOENT, "access key '%s' is revoked",
+				 id);
 	/* Read per request, like the key itself: a suspension takes effect
 	 * at the next request of every process. */
 	rc = kura_meta_tenant_get(meta, rec->tenant_id, &t, err);
@@ -239,7 +245,8 @@ enum kura_err kura_auth_lookup_key(struct kura_meta *meta,
 	if (rc != KURA_OK)
 		return rc;
 	if (t.state != KURA_TENANT_ACTIVE)
-		return kura_fail(err, KURA_EPERM, "tenant '%s' is suspended", t.name);
+		return kura_fail(err, KURA_EPERM, "tenant '%s' is suspended",
+				 t.name);
 	size_t alen = key_aad(id, aad, sizeof(aad));
 	return kura_box_open_secret(system_key, aad, alen, rec->secret_sealed,
 				    rec->secret_sealed_len, secret, err);
@@ -255,9 +262,11 @@ enum kura_err kura_auth_create_tenant(struct kura_meta *meta,
 {
 	struct kura_tenant t = { 0 };
 	if (!kura_auth_tenant_name_valid(name))
-		return kura_fail(err, KURA_EINVAL,
-				 "tenant name '%s' must be 1-63 characters of a-z, 0-9, '-' "
-				 "and '_', starting with a letter or digit", name);
+		return kura_fail(
+			err, KURA_EINVAL,
+			"tenant name '%s' must be 1-63 characters of a-z, 0-9, '-' "
+			"and '_', starting with a letter or digit",
+			name);
 	snprintf(t.name, sizeof(t.name), "%s", name);
 	t.created_ms = kura_now_ms();
 	enum kura_err rc = kura_meta_tenant_create(meta, &t, err);

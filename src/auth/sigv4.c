@@ -26,22 +26,22 @@
 
 /* Limits on untrusted input.  Each is far above what real S3 clients send
  * and small enough that a hostile request costs little to reject. */
-#define AUTH_HEADER_MAX 8192		/* Authorization header value */
-#define ACCESS_KEY_MAX 128		/* fits kura_sigv4.access_key */
-#define REGION_MAX 63			/* fits kura_sigv4.region */
-#define SERVICE_MAX 15			/* fits kura_sigv4.service */
-#define SIGNED_HEADERS_COUNT_MAX 128	/* names in SignedHeaders */
-#define REQUEST_HEADERS_MAX 256		/* headers examined per request */
+#define AUTH_HEADER_MAX 8192	     /* Authorization header value */
+#define ACCESS_KEY_MAX 128	     /* fits kura_sigv4.access_key */
+#define REGION_MAX 63		     /* fits kura_sigv4.region */
+#define SERVICE_MAX 15		     /* fits kura_sigv4.service */
+#define SIGNED_HEADERS_COUNT_MAX 128 /* names in SignedHeaders */
+#define REQUEST_HEADERS_MAX 256	     /* headers examined per request */
 #define METHOD_MAX 32
-#define URI_PATH_MAX 16384		/* raw (encoded) request path */
-#define QUERY_MAX 16384			/* raw query string */
-#define QUERY_PARAMS_MAX 256		/* parameters in the query string */
-#define QUERY_VALUE_MAX 4096		/* one decoded X-Amz-* parameter value */
-#define QUERY_NAME_MAX 64		/* decoded name compared to X-Amz-* */
+#define URI_PATH_MAX 16384   /* raw (encoded) request path */
+#define QUERY_MAX 16384	     /* raw query string */
+#define QUERY_PARAMS_MAX 256 /* parameters in the query string */
+#define QUERY_VALUE_MAX 4096 /* one decoded X-Amz-* parameter value */
+#define QUERY_NAME_MAX 64    /* decoded name compared to X-Amz-* */
 #define PAYLOAD_HASH_MAX 128
 #define SCOPE_MAX 127
-#define CANONICAL_MAX (256 * 1024)	/* whole canonical request */
-#define SKEW_CLAMP ((int64_t)1 << 40)	/* keeps time arithmetic in range */
+#define CANONICAL_MAX (256 * 1024)    /* whole canonical request */
+#define SKEW_CLAMP ((int64_t)1 << 40) /* keeps time arithmetic in range */
 
 #define SHA256_LEN 32
 
@@ -326,7 +326,8 @@ enum kura_sigv4_result kura_sigv4_parse_header(struct kura_str authorization,
 		struct kura_str comp = { s.p + start, j - start };
 		comp = trim_ws(comp);
 		start = j + 1;
-		const char *eq = comp.len ? memchr(comp.p, '=', comp.len) : NULL;
+		const char *eq = comp.len ? memchr(comp.p, '=', comp.len) :
+					    NULL;
 		if (eq == NULL)
 			return KURA_SIGV4_MALFORMED;
 		size_t nlen = (size_t)(eq - comp.p);
@@ -411,11 +412,19 @@ static bool decode_name(struct kura_str raw, char buf[QUERY_NAME_MAX + 1],
 	return ok;
 }
 
-enum qfield { QF_ALG, QF_CRED, QF_DATE, QF_EXPIRES, QF_SH, QF_SIG, QF_COUNT };
+enum qfield {
+	QF_ALG,
+	QF_CRED,
+	QF_DATE,
+	QF_EXPIRES,
+	QF_SH,
+	QF_SIG,
+	QF_COUNT
+};
 
 static const char *const qfield_name[QF_COUNT] = {
-	"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date",
-	"X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature",
+	"X-Amz-Algorithm", "X-Amz-Credential",	  "X-Amz-Date",
+	"X-Amz-Expires",   "X-Amz-SignedHeaders", "X-Amz-Signature",
 };
 
 struct qparse {
@@ -434,8 +443,8 @@ static bool qparse_param(void *ctx, struct kura_str name, struct kura_str value)
 	for (int f = 0; f < QF_COUNT; f++) {
 		if (!str_eq(nbuf, nlen, qfield_name[f]))
 			continue;
-		if (qp->seen[f] ||
-		    kura_uri_decode(value.p, value.len, &qp->val[f]) != KURA_OK) {
+		if (qp->seen[f] || kura_uri_decode(value.p, value.len,
+						   &qp->val[f]) != KURA_OK) {
 			qp->bad = true;
 			return false;
 		}
@@ -541,8 +550,8 @@ struct qcanon {
 	struct qparam *params;
 	size_t count;
 	bool drop_signature;
-	struct kura_buf dec;	/* scratch for one decoded component */
-	struct kura_buf enc;	/* all encoded names and values */
+	struct kura_buf dec; /* scratch for one decoded component */
+	struct kura_buf enc; /* all encoded names and values */
 	enum kura_err rc;
 };
 
@@ -619,7 +628,8 @@ static enum kura_err canonical_query(struct kura_str raw_query, bool presigned,
 		if (i > 0)
 			rc = kura_buf_addch(out, '&');
 		if (rc == KURA_OK)
-			rc = kura_buf_add(out, qc.params[i].name, qc.params[i].nlen);
+			rc = kura_buf_add(out, qc.params[i].name,
+					  qc.params[i].nlen);
 		if (rc == KURA_OK)
 			rc = kura_buf_addch(out, '=');
 		if (rc == KURA_OK)
@@ -689,11 +699,13 @@ static enum kura_err canonical_headers(const struct kura_sigv4_header *headers,
 		if (rc == KURA_OK)
 			rc = kura_buf_addch(out, '\n');
 		if (rc != KURA_OK)
-			return kura_fail(err, rc, "canonical headers too large");
+			return kura_fail(err, rc,
+					 "canonical headers too large");
 		if (found == 0)
-			return kura_fail(err, KURA_EINVAL,
-					 "signed header '%.*s' is not in the request",
-					 (int)len, p);
+			return kura_fail(
+				err, KURA_EINVAL,
+				"signed header '%.*s' is not in the request",
+				(int)len, p);
 		if (semi == NULL)
 			return KURA_OK;
 		p = semi + 1;
@@ -715,30 +727,34 @@ static bool payload_hash_valid(struct kura_str h)
 	if (h.p == NULL || h.len == 0 || h.len > PAYLOAD_HASH_MAX)
 		return false;
 	for (size_t i = 0; i < h.len; i++)
-		if ((unsigned char)h.p[i] <= 0x20 || (unsigned char)h.p[i] >= 0x7f)
+		if ((unsigned char)h.p[i] <= 0x20 ||
+		    (unsigned char)h.p[i] >= 0x7f)
 			return false;
 	return true;
 }
 
-enum kura_err kura_sigv4_canonical_request(
-	struct kura_str method, struct kura_str raw_path,
-	struct kura_str raw_query, bool presigned,
-	const struct kura_sigv4_header *headers, size_t nheaders,
-	const char *signed_headers, struct kura_str payload_hash,
-	struct kura_buf *out, struct kura_error *err)
+enum kura_err
+kura_sigv4_canonical_request(struct kura_str method, struct kura_str raw_path,
+			     struct kura_str raw_query, bool presigned,
+			     const struct kura_sigv4_header *headers,
+			     size_t nheaders, const char *signed_headers,
+			     struct kura_str payload_hash, struct kura_buf *out,
+			     struct kura_error *err)
 {
 	if (out == NULL)
 		return kura_fail(err, KURA_EINVAL, "no output buffer");
 	if (!method_valid(method))
 		return kura_fail(err, KURA_EINVAL, "invalid request method");
 	/* An origin-form path starts with '/'; empty stands for "/". */
-	if ((raw_path.len != 0 && (raw_path.p == NULL || raw_path.p[0] != '/')) ||
+	if ((raw_path.len != 0 &&
+	     (raw_path.p == NULL || raw_path.p[0] != '/')) ||
 	    raw_path.len > URI_PATH_MAX)
 		return kura_fail(err, KURA_EINVAL, "invalid request path");
 	if ((raw_query.p == NULL && raw_query.len != 0) ||
 	    raw_query.len > QUERY_MAX)
 		return kura_fail(err, KURA_EINVAL, "invalid query string");
-	if ((headers == NULL && nheaders != 0) || nheaders > REQUEST_HEADERS_MAX)
+	if ((headers == NULL && nheaders != 0) ||
+	    nheaders > REQUEST_HEADERS_MAX)
 		return kura_fail(err, KURA_EINVAL, "too many request headers");
 	if (signed_headers == NULL ||
 	    !signed_headers_valid(signed_headers,
@@ -767,8 +783,9 @@ enum kura_err kura_sigv4_canonical_request(
 	} else {
 		rc = kura_uri_decode(raw_path.p, raw_path.len, &path);
 		if (rc == KURA_EINVAL) {
-			rc = kura_fail(err, KURA_EINVAL,
-				       "bad percent-escape in the request path");
+			rc = kura_fail(
+				err, KURA_EINVAL,
+				"bad percent-escape in the request path");
 			goto out;
 		}
 		if (rc == KURA_OK)
@@ -852,8 +869,7 @@ static bool line_field_valid(const char *s, size_t max)
 	return true;
 }
 
-enum kura_err kura_sigv4_string_to_sign(const char *amz_date,
-					const char *scope,
+enum kura_err kura_sigv4_string_to_sign(const char *amz_date, const char *scope,
 					struct kura_str canonical_request,
 					struct kura_buf *out,
 					struct kura_error *err)
@@ -861,7 +877,8 @@ enum kura_err kura_sigv4_string_to_sign(const char *amz_date,
 	if (out == NULL || !line_field_valid(amz_date, 16) ||
 	    strlen(amz_date) != 16 || !line_field_valid(scope, SCOPE_MAX) ||
 	    (canonical_request.p == NULL && canonical_request.len != 0))
-		return kura_fail(err, KURA_EINVAL, "invalid string-to-sign input");
+		return kura_fail(err, KURA_EINVAL,
+				 "invalid string-to-sign input");
 	char hex[65];
 	if (!sha256_hex(canonical_request.p, canonical_request.len, hex))
 		return kura_fail_openssl(err, KURA_ECRYPTO, "SHA-256");
@@ -880,7 +897,8 @@ enum kura_err kura_sigv4_string_to_sign(const char *amz_date,
 static bool hmac_into(const struct kura_secret *key, const char *msg,
 		      struct kura_secret *out)
 {
-	return kura_hmac_sha256(key->data, key->len, msg, strlen(msg), out->data);
+	return kura_hmac_sha256(key->data, key->len, msg, strlen(msg),
+				out->data);
 }
 
 enum kura_err kura_sigv4_signing_key(const struct kura_secret *secret_key,
@@ -891,7 +909,8 @@ enum kura_err kura_sigv4_signing_key(const struct kura_secret *secret_key,
 {
 	if (secret_key == NULL || secret_key->len == 0 ||
 	    secret_key->len > KURA_SECRET_MAX - 4 || out == NULL ||
-	    !line_field_valid(date, 8) || !line_field_valid(region, REGION_MAX) ||
+	    !line_field_valid(date, 8) ||
+	    !line_field_valid(region, REGION_MAX) ||
 	    !line_field_valid(service, SERVICE_MAX))
 		return kura_fail(err, KURA_EINVAL, "invalid signing key input");
 
@@ -900,8 +919,9 @@ enum kura_err kura_sigv4_signing_key(const struct kura_secret *secret_key,
 	struct kura_secret *a = kura_secret_new(SHA256_LEN);
 	struct kura_secret *b = kura_secret_new(SHA256_LEN);
 	if (k == NULL || a == NULL || b == NULL) {
-		rc = kura_fail(err, KURA_ENOMEM,
-			       "cannot allocate locked memory for the signing key");
+		rc = kura_fail(
+			err, KURA_ENOMEM,
+			"cannot allocate locked memory for the signing key");
 		goto out;
 	}
 	memcpy(k->data, "AWS4", 4);
@@ -920,15 +940,16 @@ out:
 	return rc;
 }
 
-void kura_sigv4_hmac_hex(const struct kura_secret *signing_key,
-			 const void *msg, size_t n, char out[65])
+void kura_sigv4_hmac_hex(const struct kura_secret *signing_key, const void *msg,
+			 size_t n, char out[65])
 {
 	unsigned char md[SHA256_LEN];
 	/* On failure out is all zero bytes, which no hex signature equals. */
 	memset(out, 0, 65);
 	if (signing_key == NULL || signing_key->len == 0)
 		return;
-	if (!kura_hmac_sha256(signing_key->data, signing_key->len, msg ? msg : "", n, md))
+	if (!kura_hmac_sha256(signing_key->data, signing_key->len,
+			      msg ? msg : "", n, md))
 		return;
 	kura_hex_encode(md, SHA256_LEN, out);
 }
@@ -958,11 +979,13 @@ size_t kura_sigv4_unsigned_headers(const char *signed_headers,
 			continue;
 		/* A name that does not fit is left out of the list (a
 		 * failure would empty it: buf.h); the count stays exact. */
-		if (out != NULL && kura_buf_room(out) >= (count ? 2 : 0) + name.len) {
+		if (out != NULL &&
+		    kura_buf_room(out) >= (count ? 2 : 0) + name.len) {
 			bool ok = count == 0 ||
 				  kura_buf_addstr(out, ", ") == KURA_OK;
 			for (size_t k = 0; ok && k < name.len; k++)
-				ok = kura_buf_addch(out, lower(name.p[k])) == KURA_OK;
+				ok = kura_buf_addch(out, lower(name.p[k])) ==
+				     KURA_OK;
 		}
 		count++;
 	}
@@ -979,8 +1002,8 @@ static bool field_terminated(const char *f, size_t cap)
 enum kura_sigv4_result kura_sigv4_verify(const struct kura_sigv4 *auth,
 					 const struct kura_sigv4_request *req,
 					 const struct kura_secret *secret_key,
-					 const char *expect_region,
-					 int64_t now, uint64_t skew_secs,
+					 const char *expect_region, int64_t now,
+					 uint64_t skew_secs,
 					 struct kura_secret **signing_key_out,
 					 struct kura_error *err)
 {
@@ -1005,13 +1028,14 @@ enum kura_sigv4_result kura_sigv4_verify(const struct kura_sigv4 *auth,
 		return KURA_SIGV4_WRONG_REGION;
 	if (strcmp(auth->service, "s3") != 0)
 		return KURA_SIGV4_WRONG_SERVICE;
-	if (strlen(auth->date) != 8 || memcmp(auth->date, auth->amz_date, 8) != 0)
+	if (strlen(auth->date) != 8 ||
+	    memcmp(auth->date, auth->amz_date, 8) != 0)
 		return KURA_SIGV4_BAD_DATE;
 	if (!signed_headers_has(auth->signed_headers, "host"))
 		return KURA_SIGV4_HOST_UNSIGNED;
 
-	int64_t skew = skew_secs > (uint64_t)SKEW_CLAMP ? SKEW_CLAMP
-							: (int64_t)skew_secs;
+	int64_t skew = skew_secs > (uint64_t)SKEW_CLAMP ? SKEW_CLAMP :
+							  (int64_t)skew_secs;
 	int64_t t = auth->request_time;
 	if (t < -SKEW_CLAMP || t > SKEW_CLAMP)
 		return KURA_SIGV4_MALFORMED;

@@ -23,19 +23,23 @@
 #include "cli.h"
 #include "kura/banned.h"
 
-enum subject_kind { SUBJECT_TENANT, SUBJECT_ACCESS_KEY, SUBJECT_KEY };
+enum subject_kind {
+	SUBJECT_TENANT,
+	SUBJECT_ACCESS_KEY,
+	SUBJECT_KEY
+};
 
 struct fact {
 	enum subject_kind kind;
-	uint64_t tenant_id;		/* SUBJECT_KEY: the key's tenant */
-	char name[KURA_KEY_NAME_MAX];	/* tenant or key name, access key id */
-	char state[16];			/* what the last change left */
+	uint64_t tenant_id;	      /* SUBJECT_KEY: the key's tenant */
+	char name[KURA_KEY_NAME_MAX]; /* tenant or key name, access key id */
+	char state[16];		      /* what the last change left */
 };
 
 struct audit_control {
 	struct fact *v;
 	size_t n, cap;
-	bool failed;			/* out of memory */
+	bool failed; /* out of memory */
 };
 
 struct audit_control *audit_control_new(void)
@@ -51,12 +55,13 @@ void audit_control_free(struct audit_control *ac)
 	free(ac);
 }
 
-static void set_fact(struct audit_control *ac, enum subject_kind kind, uint64_t tenant_id,
-		     const char *name, const char *state)
+static void set_fact(struct audit_control *ac, enum subject_kind kind,
+		     uint64_t tenant_id, const char *name, const char *state)
 {
 	struct fact *f = NULL;
-	if (strlen(name) >= sizeof(f->name) || strlen(state) >= sizeof(f->state))
-		return;		/* not a name kura writes */
+	if (strlen(name) >= sizeof(f->name) ||
+	    strlen(state) >= sizeof(f->state))
+		return; /* not a name kura writes */
 	for (size_t i = 0; i < ac->n && f == NULL; i++)
 		if (ac->v[i].kind == kind && ac->v[i].tenant_id == tenant_id &&
 		    strcmp(ac->v[i].name, name) == 0)
@@ -91,7 +96,8 @@ static const struct {
 	{ "tenant.resume", SUBJECT_TENANT, "active" },
 	{ "tenant.delete", SUBJECT_TENANT, "deleted" },
 	{ "access_key.revoke", SUBJECT_ACCESS_KEY, "revoked" },
-	{ "access_key.rotate", SUBJECT_ACCESS_KEY, "revoked" },	/* the old one */
+	{ "access_key.rotate", SUBJECT_ACCESS_KEY,
+	  "revoked" }, /* the old one */
 	{ "key.create", SUBJECT_KEY, "enabled" },
 	{ "key.import", SUBJECT_KEY, "enabled" },
 	{ "key.disable", SUBJECT_KEY, "disabled" },
@@ -99,14 +105,15 @@ static const struct {
 	{ "key.destroy", SUBJECT_KEY, "destroyed" },
 };
 
-bool audit_control_note(struct audit_control *ac, const char *op, uint64_t tenant_id,
-			const char *subject)
+bool audit_control_note(struct audit_control *ac, const char *op,
+			uint64_t tenant_id, const char *subject)
 {
-	for (size_t i = 0; subject != NULL && i < sizeof(changes) / sizeof(changes[0]); i++)
+	for (size_t i = 0;
+	     subject != NULL && i < sizeof(changes) / sizeof(changes[0]); i++)
 		if (strcmp(op, changes[i].op) == 0)
 			set_fact(ac, changes[i].kind,
-				 changes[i].kind == SUBJECT_KEY ? tenant_id : 0, subject,
-				 changes[i].state);
+				 changes[i].kind == SUBJECT_KEY ? tenant_id : 0,
+				 subject, changes[i].state);
 	return !ac->failed;
 }
 
@@ -130,50 +137,57 @@ static const char *access_key_state(struct kura_meta *meta, const char *id,
 	bool active = rc == KURA_OK && k.active;
 	memset(&k, 0, sizeof(k));
 	if (rc == KURA_ENOENT)
-		return "revoked";	/* gone with its tenant */
+		return "revoked"; /* gone with its tenant */
 	if (rc != KURA_OK)
 		return NULL;
 	return active ? "active" : "revoked";
 }
 
-static const char *key_state(struct kura_meta *meta, uint64_t tenant_id, const char *name,
-			     struct kura_error *err)
+static const char *key_state(struct kura_meta *meta, uint64_t tenant_id,
+			     const char *name, struct kura_error *err)
 {
 	struct kura_key k;
 	/* Only live keys are found by name: a destroyed one is not. */
-	enum kura_err rc = kura_meta_key_get_by_name(meta, tenant_id, name, &k, err);
+	enum kura_err rc =
+		kura_meta_key_get_by_name(meta, tenant_id, name, &k, err);
 	if (rc == KURA_ENOENT)
 		return "destroyed";
 	if (rc != KURA_OK)
 		return NULL;
-	return k.state == KURA_KEY_ENABLED ? "enabled" : k.state == KURA_KEY_DISABLED
-								   ? "disabled" : "destroyed";
+	return k.state == KURA_KEY_ENABLED  ? "enabled" :
+	       k.state == KURA_KEY_DISABLED ? "disabled" :
+					      "destroyed";
 }
 
 static const char *const kind_names[] = { "tenant", "access key", "key" };
 
-size_t audit_control_check(const struct audit_control *ac, struct kura_service *svc)
+size_t audit_control_check(const struct audit_control *ac,
+			   struct kura_service *svc)
 {
 	size_t bad = 0;
 	for (size_t i = 0; i < ac->n; i++) {
 		const struct fact *f = &ac->v[i];
 		struct kura_error err = { 0 };
 		const char *have =
-			f->kind == SUBJECT_TENANT ? tenant_state(svc->meta, f->name, &err)
-			: f->kind == SUBJECT_ACCESS_KEY
-				? access_key_state(svc->meta, f->name, &err)
-				: key_state(svc->meta, f->tenant_id, f->name, &err);
+			f->kind == SUBJECT_TENANT ?
+				tenant_state(svc->meta, f->name, &err) :
+			f->kind == SUBJECT_ACCESS_KEY ?
+				access_key_state(svc->meta, f->name, &err) :
+				key_state(svc->meta, f->tenant_id, f->name,
+					  &err);
 		if (have == NULL) {
-			printf("UNREADABLE %s '%s': %s\n", kind_names[f->kind], f->name, err.msg);
+			printf("UNREADABLE %s '%s': %s\n", kind_names[f->kind],
+			       f->name, err.msg);
 			bad++;
 		} else if (strcmp(have, f->state) != 0) {
 			printf("ROLLED BACK %s '%s': the audit log's last change left it %s, "
-			       "the metadata says %s\n", kind_names[f->kind], f->name, f->state,
-			       have);
+			       "the metadata says %s\n",
+			       kind_names[f->kind], f->name, f->state, have);
 			bad++;
 		}
 	}
 	printf("%zu tenants, access keys and keys changed in the audit log checked "
-	       "against the metadata: %zu disagree\n", ac->n, bad);
+	       "against the metadata: %zu disagree\n",
+	       ac->n, bad);
 	return bad;
 }

@@ -40,7 +40,7 @@
 
 #define TABLE_BITS 16
 #define VERSION_HEX (2 * KURA_UID_LEN + 1)
-#define LIST_PAGE 1000	/* objects read at a time */
+#define LIST_PAGE 1000 /* objects read at a time */
 
 #define ROW_HEX (2 * KURA_ROW_DIGEST_LEN + 1)
 
@@ -57,22 +57,22 @@ struct key_state {
 	char *bucket;
 	char *key;
 	size_t key_len;
-	int64_t max_start;	/* latest start of any write */
-	struct write *cand;	/* writes that may be the last */
+	int64_t max_start;  /* latest start of any write */
+	struct write *cand; /* writes that may be the last */
 	size_t ncand, cap;
 };
 
 struct replay {
 	struct key_state **slots;
 	size_t nslots, nkeys;
-	int64_t last_ms;	/* time of the last record read */
-	bool failed;		/* out of memory */
+	int64_t last_ms; /* time of the last record read */
+	bool failed;	 /* out of memory */
 	struct audit_control *control;
 };
 
 static uint64_t hash(const char *bucket, const char *key, size_t key_len)
 {
-	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
 	for (const char *p = bucket; *p; p++)
 		h = (h ^ (uint8_t)*p) * 1099511628211ull;
 	h = (h ^ 0xff) * 1099511628211ull;
@@ -82,19 +82,21 @@ static uint64_t hash(const char *bucket, const char *key, size_t key_len)
 }
 
 static struct key_state **slot_of(const struct replay *rp, const char *bucket,
-				   const char *key, size_t key_len)
+				  const char *key, size_t key_len)
 {
-	struct key_state **pp = &rp->slots[hash(bucket, key, key_len) & (rp->nslots - 1)];
+	struct key_state **pp =
+		&rp->slots[hash(bucket, key, key_len) & (rp->nslots - 1)];
 	for (; *pp; pp = &(*pp)->next)
-		if ((*pp)->key_len == key_len && memcmp((*pp)->key, key, key_len) == 0 &&
+		if ((*pp)->key_len == key_len &&
+		    memcmp((*pp)->key, key, key_len) == 0 &&
 		    strcmp((*pp)->bucket, bucket) == 0)
 			break;
 	return pp;
 }
 
 /* The state of (bucket, key), added when new. */
-static struct key_state *lookup(struct replay *rp, const char *bucket, const char *key,
-				size_t key_len)
+static struct key_state *lookup(struct replay *rp, const char *bucket,
+				const char *key, size_t key_len)
 {
 	struct key_state **pp = slot_of(rp, bucket, key, key_len);
 	if (*pp != NULL)
@@ -118,8 +120,9 @@ static struct key_state *lookup(struct replay *rp, const char *bucket, const cha
 }
 
 /* Add a write; keep only the writes that may still be the last. */
-static void add_write(struct replay *rp, struct key_state *k, const char *version,
-		      const char *row, int64_t start, int64_t end)
+static void add_write(struct replay *rp, struct key_state *k,
+		      const char *version, const char *row, int64_t start,
+		      int64_t end)
 {
 	if (start > k->max_start)
 		k->max_start = start;
@@ -142,8 +145,8 @@ static void add_write(struct replay *rp, struct key_state *k, const char *versio
 	}
 	struct write *w = &k->cand[k->ncand++];
 	snprintf(w->version, sizeof(w->version), "%s", version);
-	snprintf(w->row, sizeof(w->row), "%s", row != NULL && strlen(row) == ROW_HEX - 1
-						 ? row : "");
+	snprintf(w->row, sizeof(w->row), "%s",
+		 row != NULL && strlen(row) == ROW_HEX - 1 ? row : "");
 	w->start_ms = start;
 	w->end_ms = end;
 }
@@ -190,7 +193,8 @@ static bool object_write(json_t *rec, const char **version)
 	/* A tagging request writes the row of the version it names anew. */
 	if (strcmp(op, "PutObject") == 0 || strcmp(op, "CopyObject") == 0 ||
 	    strcmp(op, "CompleteMultipartUpload") == 0 ||
-	    strcmp(op, "PutObjectTagging") == 0 || strcmp(op, "DeleteObjectTagging") == 0) {
+	    strcmp(op, "PutObjectTagging") == 0 ||
+	    strcmp(op, "DeleteObjectTagging") == 0) {
 		*version = v;
 		return v != NULL && strlen(v) == VERSION_HEX - 1;
 	}
@@ -210,40 +214,51 @@ static bool batch_delete(json_t *rec)
 	       (strcmp(res, "deleted") == 0 || strcmp(res, "absent") == 0);
 }
 
-static enum kura_err replay_one(void *ctx, uint64_t seq, const char *json, size_t len,
-				bool *stop, struct kura_error *err)
+static enum kura_err replay_one(void *ctx, uint64_t seq, const char *json,
+				size_t len, bool *stop, struct kura_error *err)
 {
 	struct replay *rp = ctx;
 	json_t *rec = json_loadb(json, len, 0, NULL);
 	const char *version = NULL;
 	if (rec == NULL)
-		return kura_fail(err, KURA_EINTEGRITY, "audit record %llu is not JSON",
+		return kura_fail(err, KURA_EINTEGRITY,
+				 "audit record %llu is not JSON",
 				 (unsigned long long)seq);
 	const char *type = json_string_value(json_object_get(rec, "type"));
 	const char *bucket = json_string_value(json_object_get(rec, "bucket"));
 	json_t *key = json_object_get(rec, "key");
 	int64_t end = record_time(rec);
-	int64_t start = end - json_integer_value(json_object_get(rec, "latency_us")) / 1000;
+	int64_t start =
+		end -
+		json_integer_value(json_object_get(rec, "latency_us")) / 1000;
 	rp->last_ms = end;
-	if (type != NULL && strcmp(type, "s3") == 0 && bucket != NULL && json_is_string(key) &&
-	    (object_write(rec, &version) || (batch_delete(rec) && (version = "")))) {
+	if (type != NULL && strcmp(type, "s3") == 0 && bucket != NULL &&
+	    json_is_string(key) &&
+	    (object_write(rec, &version) ||
+	     (batch_delete(rec) && (version = "")))) {
 		struct key_state *k = lookup(rp, bucket, json_string_value(key),
 					     json_string_length(key));
 		if (k != NULL)
-			add_write(rp, k, version,
-				  json_string_value(json_object_get(rec, "row")), start, end);
+			add_write(
+				rp, k, version,
+				json_string_value(json_object_get(rec, "row")),
+				start, end);
 	}
 	const char *op = json_string_value(json_object_get(rec, "op"));
 	const char *phase = json_string_value(json_object_get(rec, "phase"));
-	const char *subject = json_string_value(json_object_get(rec, "subject"));
-	bool changed = type != NULL && strcmp(type, "admin") == 0 && op != NULL &&
-		       phase != NULL && strcmp(phase, "result") == 0 &&
+	const char *subject =
+		json_string_value(json_object_get(rec, "subject"));
+	bool changed = type != NULL && strcmp(type, "admin") == 0 &&
+		       op != NULL && phase != NULL &&
+		       strcmp(phase, "result") == 0 &&
 		       json_object_get(rec, "error") == NULL && subject != NULL;
 	if (changed && strcmp(op, "bucket.shred") == 0)
 		bucket_gone(rp, subject, end);
-	if (changed && !audit_control_note(rp->control, op,
-					   (uint64_t)json_integer_value(json_object_get(
-						   rec, "tenant_id")), subject))
+	if (changed &&
+	    !audit_control_note(rp->control, op,
+				(uint64_t)json_integer_value(
+					json_object_get(rec, "tenant_id")),
+				subject))
 		rp->failed = true;
 	json_decref(rec);
 	if (rp->failed)
@@ -267,12 +282,14 @@ static bool check_key(struct kura_service *svc, struct kura_pool *pool,
 		may_be_gone |= k->cand[i].version[0] == '\0';
 	enum kura_err rc = kura_meta_bucket_get(meta, k->bucket, &b, &err);
 	if (rc == KURA_OK)
-		rc = kura_meta_object_get(meta, b.id, k->key, k->key_len, pool, &o, &err);
+		rc = kura_meta_object_get(meta, b.id, k->key, k->key_len, pool,
+					  &o, &err);
 	if (rc == KURA_ENOENT) {
 		if (may_be_gone)
 			return true;
 		printf("MISSING %s/%s: the audit log's last write left version %s, the "
-		       "metadata holds nothing\n", k->bucket, k->key, k->cand[0].version);
+		       "metadata holds nothing\n",
+		       k->bucket, k->key, k->cand[0].version);
 		return false;
 	}
 	if (rc != KURA_OK) {
@@ -289,7 +306,8 @@ static bool check_key(struct kura_service *svc, struct kura_pool *pool,
 		return false;
 	}
 	char row[ROW_HEX] = "";
-	if (kura_seal_object_digest(svc->row_digest_key, b.tenant_id, o, row, &err) != KURA_OK) {
+	if (kura_seal_object_digest(svc->row_digest_key, b.tenant_id, o, row,
+				    &err) != KURA_OK) {
 		printf("UNREADABLE %s/%s: %s\n", k->bucket, k->key, err.msg);
 		return false;
 	}
@@ -303,14 +321,16 @@ static bool check_key(struct kura_service *svc, struct kura_pool *pool,
 			return true;
 	}
 	if (o->mtime_ms > rp->last_ms)
-		return true;	/* written after the log was read */
+		return true; /* written after the log was read */
 	if (same_version) {
 		printf("ROLLED BACK %s/%s: version %s holds other tags or headers than the "
-		       "audit log's last write of it left\n", k->bucket, k->key, have);
+		       "audit log's last write of it left\n",
+		       k->bucket, k->key, have);
 		return false;
 	}
 	printf("ROLLED BACK %s/%s: the metadata holds version %s, the audit log's last "
-	       "write %s %s\n", k->bucket, k->key, have,
+	       "write %s %s\n",
+	       k->bucket, k->key, have,
 	       may_be_gone && k->ncand == 1 ? "deleted it" : "was version",
 	       may_be_gone && k->ncand == 1 ? "" : k->cand[0].version);
 	return false;
@@ -333,10 +353,11 @@ static size_t unrecorded_in(struct kura_service *svc, const struct replay *rp,
 		struct kura_object *os = NULL;
 		struct kura_pool *pool = kura_pool_new(0);
 		n = 0;
-		if (pool == NULL || kura_meta_object_list(meta, b->id, NULL, 0,
-							   after_len ? after : NULL, after_len,
-							   LIST_PAGE, pool, &os, &n,
-							   &err) != KURA_OK) {
+		if (pool == NULL ||
+		    kura_meta_object_list(meta, b->id, NULL, 0,
+					  after_len ? after : NULL, after_len,
+					  LIST_PAGE, pool, &os, &n,
+					  &err) != KURA_OK) {
 			printf("UNREADABLE bucket '%s': %s\n", b->name,
 			       pool ? err.msg : "out of memory");
 			kura_pool_free(pool);
@@ -347,13 +368,15 @@ static size_t unrecorded_in(struct kura_service *svc, const struct replay *rp,
 			struct kura_object *o = &os[i];
 			if (*slot_of(rp, b->name, o->key, o->key_len) != NULL)
 				continue;
-			if (kura_seal_object_open(&sc, b->tenant_id, o, false, &err) != KURA_OK) {
-				printf("TAMPERED %s/%.*s: %s\n", b->name, (int)o->key_len, o->key,
-				       err.msg);
+			if (kura_seal_object_open(&sc, b->tenant_id, o, false,
+						  &err) != KURA_OK) {
+				printf("TAMPERED %s/%.*s: %s\n", b->name,
+				       (int)o->key_len, o->key, err.msg);
 				bad++;
 			} else if (o->mtime_ms <= rp->last_ms) {
 				printf("UNRECORDED %s/%.*s: in the metadata, but the audit log "
-				       "never saw it written\n", b->name, (int)o->key_len, o->key);
+				       "never saw it written\n",
+				       b->name, (int)o->key_len, o->key);
 				bad++;
 			}
 		}
@@ -370,23 +393,28 @@ static size_t unrecorded_in(struct kura_service *svc, const struct replay *rp,
 
 /* Every object of every bucket of every tenant that the log never saw
  * written: with the whole log at hand, a row from nowhere. */
-static size_t check_unrecorded(struct kura_service *svc, const struct replay *rp)
+static size_t check_unrecorded(struct kura_service *svc,
+			       const struct replay *rp)
 {
 	struct kura_meta *meta = svc->meta;
 	struct kura_error err = { 0 };
 	struct kura_pool *pool = kura_pool_new(0);
 	struct kura_tenant *ts = NULL;
 	size_t nt = 0, bad = 0;
-	if (pool == NULL || kura_meta_tenant_list(meta, pool, &ts, &nt, &err) != KURA_OK) {
-		printf("UNREADABLE tenants: %s\n", pool ? err.msg : "out of memory");
+	if (pool == NULL ||
+	    kura_meta_tenant_list(meta, pool, &ts, &nt, &err) != KURA_OK) {
+		printf("UNREADABLE tenants: %s\n",
+		       pool ? err.msg : "out of memory");
 		kura_pool_free(pool);
 		return 1;
 	}
 	for (size_t t = 0; t < nt; t++) {
 		struct kura_bucket *bs = NULL;
 		size_t nb = 0;
-		if (kura_meta_bucket_list(meta, ts[t].id, pool, &bs, &nb, &err) != KURA_OK) {
-			printf("UNREADABLE buckets of tenant '%s': %s\n", ts[t].name, err.msg);
+		if (kura_meta_bucket_list(meta, ts[t].id, pool, &bs, &nb,
+					  &err) != KURA_OK) {
+			printf("UNREADABLE buckets of tenant '%s': %s\n",
+			       ts[t].name, err.msg);
 			bad++;
 			continue;
 		}
@@ -423,7 +451,8 @@ int cli_audit_against_meta(const struct kura_config *cfg, const char *dir)
 	int code = 2;
 	rp.slots = calloc(rp.nslots, sizeof(*rp.slots));
 	rp.control = audit_control_new();
-	struct kura_service *svc = rp.slots && rp.control ? cli_open_service(cfg) : NULL;
+	struct kura_service *svc =
+		rp.slots && rp.control ? cli_open_service(cfg) : NULL;
 	if (svc == NULL)
 		goto out;
 	if (kura_audit_each(dir, replay_one, &rp, &first, &err) != KURA_OK) {
@@ -446,7 +475,8 @@ int cli_audit_against_meta(const struct kura_config *cfg, const char *dir)
 	else
 		bad += check_unrecorded(svc, &rp);
 	printf("%zu object keys of the audit log checked against the metadata: %zu "
-	       "disagree\n", rp.nkeys, bad);
+	       "disagree\n",
+	       rp.nkeys, bad);
 	bad += audit_control_check(rp.control, svc);
 	code = bad == 0 ? 0 : 1;
 out:

@@ -18,7 +18,7 @@ struct cli {
 	const char *listen;
 	const char *tenant;	/* --tenant (default: the root tenant) */
 	const char *from;	/* --from FILE (key import) */
-	const char *public_key;	/* --public-key PEM (cert verify, audit verify) */
+	const char *public_key; /* --public-key PEM (cert verify, audit verify) */
 	/* kura audit: --from (above) is also the search's start time */
 	const char *seq;	/* --seq N */
 	const char *size;	/* --size N */
@@ -26,13 +26,13 @@ struct cli {
 	const char *bucket;	/* --bucket B */
 	const char *key;	/* --key K */
 	const char *op;		/* --op OPERATION */
-	const char *request_id;	/* --request-id ID */
+	const char *request_id; /* --request-id ID */
 	const char *published;	/* --published DIR */
 	const char *limit;	/* --limit N */
 	bool yes;		/* --yes: confirm a destructive command */
 	bool against_meta;	/* --against-meta (audit verify) */
 	bool shred_buckets;	/* --shred-buckets: tenant delete shreds them */
-	const char *words[CLI_MAX_WORDS];	/* positional arguments */
+	const char *words[CLI_MAX_WORDS]; /* positional arguments */
 	int nwords;
 };
 
@@ -84,10 +84,11 @@ void audit_control_free(struct audit_control *ac);
 /* A successful admin change (phase "result", no error) of subject (a
  * tenant or key name, an access key id); other ops are ignored.  False
  * when out of memory. */
-bool audit_control_note(struct audit_control *ac, const char *op, uint64_t tenant_id,
-			const char *subject);
+bool audit_control_note(struct audit_control *ac, const char *op,
+			uint64_t tenant_id, const char *subject);
 /* Compare each subject's last recorded state with the metadata; prints
  * every disagreement and returns how many. */
-size_t audit_control_check(const struct audit_control *ac, struct kura_service *svc);
+size_t audit_control_check(const struct audit_control *ac,
+			   struct kura_service *svc);
 
 #endif

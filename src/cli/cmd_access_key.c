@@ -34,7 +34,8 @@ static void forget_saved_credentials(struct kura_service *svc, const char *id)
 	char *text = NULL;
 	size_t n = 0;
 	struct kura_error err = { 0 };
-	snprintf(path, sizeof(path), "%s/%s", svc->data_dir, KURA_ROOT_CREDENTIALS_FILE);
+	snprintf(path, sizeof(path), "%s/%s", svc->data_dir,
+		 KURA_ROOT_CREDENTIALS_FILE);
 	snprintf(needle, sizeof(needle), "AWS_ACCESS_KEY_ID=%s\n", id);
 	if (kura_read_file(path, CREDENTIALS_MAX, &text, &n, &err) != KURA_OK)
 		return;
@@ -65,8 +66,9 @@ static int list_keys(struct kura_service *svc, const struct kura_tenant *t)
 	struct kura_access_key *ks = NULL;
 	size_t n = 0;
 	struct kura_error err = { 0 };
-	if (pool == NULL || kura_meta_access_key_list(svc->meta, t->id, pool,
-						      &ks, &n, &err) != KURA_OK) {
+	if (pool == NULL ||
+	    kura_meta_access_key_list(svc->meta, t->id, pool, &ks, &n, &err) !=
+		    KURA_OK) {
 		fprintf(stderr, "kura: %s\n", pool ? err.msg : "out of memory");
 		kura_pool_free(pool);
 		return 1;
@@ -75,27 +77,32 @@ static int list_keys(struct kura_service *svc, const struct kura_tenant *t)
 	for (size_t i = 0; i < n; i++) {
 		char when[KURA_TIME_ISO8601_LEN];
 		kura_time_iso8601(ks[i].created_ms, when);
-		printf("%-40s %-8s %s\n", ks[i].id, ks[i].active ? "active" : "revoked", when);
+		printf("%-40s %-8s %s\n", ks[i].id,
+		       ks[i].active ? "active" : "revoked", when);
 	}
 	kura_pool_free(pool);
 	return 0;
 }
 
-static void print_new(const struct kura_tenant *t, const char *id, const char *secret)
+static void print_new(const struct kura_tenant *t, const char *id,
+		      const char *secret)
 {
 	printf("# access key of tenant '%s'; the secret is shown only this once\n"
-	       "AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n", t->name, id, secret);
+	       "AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n",
+	       t->name, id, secret);
 }
 
 static int create_key(struct kura_service *svc, const struct kura_tenant *t)
 {
 	char id[KURA_ACCESS_KEY_LEN + 1] = "", secret[KURA_SECRET_KEY_LEN + 1];
 	struct kura_error err = { 0 };
-	if (!cli_audit_request(svc, "access_key.create", t->id, t->name, t->name))
+	if (!cli_audit_request(svc, "access_key.create", t->id, t->name,
+			       t->name))
 		return 1;
 	enum kura_err rc = kura_auth_generate_key(id, secret, &err);
 	if (rc == KURA_OK)
-		rc = kura_auth_add_key(svc->meta, svc->system_key, t->id, id, secret, &err);
+		rc = kura_auth_add_key(svc->meta, svc->system_key, t->id, id,
+				       secret, &err);
 	if (rc == KURA_OK)
 		print_new(t, id, secret);
 	else
@@ -103,23 +110,25 @@ static int create_key(struct kura_service *svc, const struct kura_tenant *t)
 	kura_wipe(secret, sizeof(secret));
 	char after[KURA_ACCESS_KEY_ID_MAX + 32];
 	snprintf(after, sizeof(after), "created; access key %s", id);
-	bool recorded = cli_audit_result(svc, "access_key.create", t->id, t->name, t->name,
-					 NULL, rc == KURA_OK ? after : NULL, rc);
+	bool recorded = cli_audit_result(svc, "access_key.create", t->id,
+					 t->name, t->name, NULL,
+					 rc == KURA_OK ? after : NULL, rc);
 	return rc == KURA_OK && recorded ? 0 : 1;
 }
 
 /* The key to act on: the one named (it must be t's), or — when none is
  * named — t's only active key.  Prints why not and returns false. */
-static bool pick(struct kura_service *svc, const struct kura_tenant *t, const char *id,
-		 struct kura_access_key *out)
+static bool pick(struct kura_service *svc, const struct kura_tenant *t,
+		 const char *id, struct kura_access_key *out)
 {
 	struct kura_error err = { 0 };
 	if (id != NULL) {
-		enum kura_err rc = kura_meta_access_key_get(svc->meta, id, out,
-							    &err);
+		enum kura_err rc =
+			kura_meta_access_key_get(svc->meta, id, out, &err);
 		if (rc == KURA_OK && out->tenant_id == t->id)
 			return true;
-		fprintf(stderr, "kura: tenant '%s' has no access key '%s'\n", t->name, id);
+		fprintf(stderr, "kura: tenant '%s' has no access key '%s'\n",
+			t->name, id);
 		return false;
 	}
 	struct kura_pool *pool = kura_pool_new(0);
@@ -133,12 +142,15 @@ static bool pick(struct kura_service *svc, const struct kura_tenant *t, const ch
 	kura_pool_free(pool);
 	if (active == 1)
 		return true;
-	fprintf(stderr, "kura: tenant '%s' has %zu active access keys: name the one "
-		"to rotate (kura tenant key list %s)\n", t->name, active, t->name);
+	fprintf(stderr,
+		"kura: tenant '%s' has %zu active access keys: name the one "
+		"to rotate (kura tenant key list %s)\n",
+		t->name, active, t->name);
 	return false;
 }
 
-static int rotate_key(struct kura_service *svc, const struct kura_tenant *t, const char *which)
+static int rotate_key(struct kura_service *svc, const struct kura_tenant *t,
+		      const char *which)
 {
 	struct kura_access_key old;
 	char id[KURA_ACCESS_KEY_LEN + 1] = "", secret[KURA_SECRET_KEY_LEN + 1];
@@ -146,14 +158,17 @@ static int rotate_key(struct kura_service *svc, const struct kura_tenant *t, con
 	if (!pick(svc, t, which, &old))
 		return 1;
 	if (!old.active) {
-		fprintf(stderr, "kura: access key '%s' is revoked; make a new one with "
-			"kura tenant key create %s\n", old.id, t->name);
+		fprintf(stderr,
+			"kura: access key '%s' is revoked; make a new one with "
+			"kura tenant key create %s\n",
+			old.id, t->name);
 		return 1;
 	}
-	if (!cli_audit_request(svc, "access_key.rotate", t->id, t->name, old.id))
+	if (!cli_audit_request(svc, "access_key.rotate", t->id, t->name,
+			       old.id))
 		return 1;
-	enum kura_err rc = kura_auth_rotate_key(svc->meta, svc->system_key, t->id, old.id,
-						id, secret, &err);
+	enum kura_err rc = kura_auth_rotate_key(
+		svc->meta, svc->system_key, t->id, old.id, id, secret, &err);
 	if (rc == KURA_OK) {
 		print_new(t, id, secret);
 		printf("# access key %s is revoked\n", old.id);
@@ -162,15 +177,18 @@ static int rotate_key(struct kura_service *svc, const struct kura_tenant *t, con
 	}
 	kura_wipe(secret, sizeof(secret));
 	char after[KURA_ACCESS_KEY_ID_MAX + 48];
-	snprintf(after, sizeof(after), "revoked; replaced by access key %s", id);
-	bool recorded = cli_audit_result(svc, "access_key.rotate", t->id, t->name, old.id,
-					 "active", rc == KURA_OK ? after : NULL, rc);
+	snprintf(after, sizeof(after), "revoked; replaced by access key %s",
+		 id);
+	bool recorded = cli_audit_result(svc, "access_key.rotate", t->id,
+					 t->name, old.id, "active",
+					 rc == KURA_OK ? after : NULL, rc);
 	if (rc == KURA_OK)
 		forget_saved_credentials(svc, old.id);
 	return rc == KURA_OK && recorded ? 0 : 1;
 }
 
-static int revoke_key(struct kura_service *svc, const struct kura_tenant *t, const char *which)
+static int revoke_key(struct kura_service *svc, const struct kura_tenant *t,
+		      const char *which)
 {
 	struct kura_access_key k;
 	struct kura_error err = { 0 };
@@ -180,10 +198,12 @@ static int revoke_key(struct kura_service *svc, const struct kura_tenant *t, con
 	enum kura_err rc = kura_meta_access_key_revoke(svc->meta, k.id, &err);
 	if (rc == KURA_OK)
 		printf("access key %s revoked: requests signed with it are refused from "
-		       "now on\n", k.id);
+		       "now on\n",
+		       k.id);
 	else
 		fprintf(stderr, "kura: %s\n", err.msg);
-	bool recorded = cli_audit_result(svc, "access_key.revoke", t->id, t->name, k.id,
+	bool recorded = cli_audit_result(svc, "access_key.revoke", t->id,
+					 t->name, k.id,
 					 k.active ? "active" : "revoked",
 					 rc == KURA_OK ? "revoked" : NULL, rc);
 	if (rc == KURA_OK)
@@ -195,11 +215,14 @@ int cli_access_key(const struct kura_config *cfg, const struct cli *c)
 {
 	/* kura tenant key SUB TENANT [ACCESS_KEY_ID] */
 	const char *sub = c->nwords > 2 ? c->words[2] : "";
-	bool list_or_create = strcmp(sub, "list") == 0 || strcmp(sub, "create") == 0;
+	bool list_or_create = strcmp(sub, "list") == 0 ||
+			      strcmp(sub, "create") == 0;
 	if (!(list_or_create && c->nwords == 4) &&
-	    !(strcmp(sub, "rotate") == 0 && (c->nwords == 4 || c->nwords == 5)) &&
+	    !(strcmp(sub, "rotate") == 0 &&
+	      (c->nwords == 4 || c->nwords == 5)) &&
 	    !(strcmp(sub, "revoke") == 0 && c->nwords == 5)) {
-		fprintf(stderr, "usage: kura tenant key list TENANT | key create TENANT |\n"
+		fprintf(stderr,
+			"usage: kura tenant key list TENANT | key create TENANT |\n"
 			"       key rotate TENANT [ACCESS_KEY_ID] | key revoke TENANT "
 			"ACCESS_KEY_ID\n");
 		return 2;

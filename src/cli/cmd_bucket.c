@@ -16,12 +16,14 @@ bool cli_shred_bucket(struct kura_service *svc, const char *bucket)
 	bool ok = true;
 	if (!cli_audit_request(svc, "bucket.shred", 0, NULL, bucket))
 		return false;
-	enum kura_err rc = kura_service_shred(svc, bucket, path, sizeof(path), &err);
+	enum kura_err rc =
+		kura_service_shred(svc, bucket, path, sizeof(path), &err);
 	if (rc == KURA_ENOENT) {
 		fprintf(stderr, "kura: no bucket '%s'\n", bucket);
 		ok = false;
 	} else if (rc != KURA_OK) {
-		fprintf(stderr, "kura: shred '%s' failed: %s\n", bucket, err.msg);
+		fprintf(stderr, "kura: shred '%s' failed: %s\n", bucket,
+			err.msg);
 		ok = false;
 	} else {
 		printf("%s\n", path);
@@ -42,8 +44,10 @@ int cli_bucket(const struct kura_config *cfg, const struct cli *c)
 	}
 	const char *bucket = c->words[2];
 	if (!c->yes) {
-		fprintf(stderr, "kura: shredding '%s' destroys its key and every object in it "
-			"for good; repeat with --yes\n", bucket);
+		fprintf(stderr,
+			"kura: shredding '%s' destroys its key and every object in it "
+			"for good; repeat with --yes\n",
+			bucket);
 		return 2;
 	}
 	struct kura_service *svc = cli_open_service(cfg);

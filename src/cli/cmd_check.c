@@ -58,16 +58,20 @@ static void private_file(struct findings *f, const char *item, const char *reqs,
 		return;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
-		say(f, "ERROR", item, reqs, "'%s' cannot be opened (%s): the server will "
-		    "not start", path, strerror(errno));
+		say(f, "ERROR", item, reqs,
+		    "'%s' cannot be opened (%s): the server will "
+		    "not start",
+		    path, strerror(errno));
 		return;
 	}
 	if (kura_check_private_file(fd, item, path, &err) != KURA_OK)
-		say(f, "ERROR", item, reqs, "%s: other users could read the secret in it; "
-		    "chmod 600 it and make this user its owner", err.msg);
+		say(f, "ERROR", item, reqs,
+		    "%s: other users could read the secret in it; "
+		    "chmod 600 it and make this user its owner",
+		    err.msg);
 	else
-		say(f, "OK", item, reqs, "'%s' is private: only this user can read it",
-		    path);
+		say(f, "OK", item, reqs,
+		    "'%s' is private: only this user can read it", path);
 	close(fd);
 }
 
@@ -100,7 +104,8 @@ static void check_local_keys(struct findings *f, const struct kura_config *cfg,
 		say(f, "WARN", "keys.master_key_file", "A-4",
 		    "the master key is stored with the data ('%s'): whoever copies the "
 		    "data directory (a backup, a stolen disk) can decrypt it; move it "
-		    "to other media", mk);
+		    "to other media",
+		    mk);
 	if (access(mk, F_OK) == 0)
 		private_file(f, "keys.master_key_file", "A-4", mk);
 }
@@ -122,7 +127,8 @@ static void check_keys(struct findings *f, const struct kura_config *cfg,
 		say(f, "OK", "keys.provider", "A-4, A-6",
 		    "kmip: the KEKs are held by a key manager that another organisation "
 		    "can run");
-		private_file(f, "keys.key_file", "A-6", kura_config_get(cfg, "keys", "key_file"));
+		private_file(f, "keys.key_file", "A-6",
+			     kura_config_get(cfg, "keys", "key_file"));
 		if (kura_config_get_bool(cfg, "keys", "kmip_allow_get"))
 			say(f, "WARN", "keys.kmip_allow_get", "A-6",
 			    "KEKs may be fetched into this host's memory when the key "
@@ -145,8 +151,10 @@ static void check_data_dir(struct findings *f, const char *data_dir)
 	struct kura_error err = { 0 };
 	pid_t pid = 0;
 	if (stat(data_dir, &st) != 0) {
-		say(f, "INFO", "server.data_dir", "A-16", "'%s' does not exist yet; the "
-		    "server creates it (mode 0700) at its first start", data_dir);
+		say(f, "INFO", "server.data_dir", "A-16",
+		    "'%s' does not exist yet; the "
+		    "server creates it (mode 0700) at its first start",
+		    data_dir);
 		return;
 	}
 	if (st.st_mode & 077)
@@ -155,32 +163,39 @@ static void check_data_dir(struct findings *f, const char *data_dir)
 		    "(names, sizes, credentials' ids) and the keystore; chmod 700 it",
 		    data_dir, (unsigned)(st.st_mode & 07777));
 	else
-		say(f, "OK", "server.data_dir", "A-16", "'%s' is private: only this user "
-		    "can enter it", data_dir);
+		say(f, "OK", "server.data_dir", "A-16",
+		    "'%s' is private: only this user "
+		    "can enter it",
+		    data_dir);
 	if (kura_dirlock_holder(data_dir, &pid, &err) != KURA_OK)
 		say(f, "WARN", "server.data_dir", "A-16", "%s", err.msg);
 	else if (pid != 0)
-		say(f, "INFO", "server.data_dir", "A-16", "a server (pid %ld) owns this "
-		    "data directory now", (long)pid);
+		say(f, "INFO", "server.data_dir", "A-16",
+		    "a server (pid %ld) owns this "
+		    "data directory now",
+		    (long)pid);
 }
 
 /* DATA_DIR/root-credentials holds the root secret in the clear: tolerable
  * on a host whose operator holds the keys anyway (local keystore), not
  * where the keys are kept from the operator. */
-static void check_root_credentials(struct findings *f, const struct kura_config *cfg,
+static void check_root_credentials(struct findings *f,
+				   const struct kura_config *cfg,
 				   const char *data_dir)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", data_dir, KURA_ROOT_CREDENTIALS_FILE);
+	snprintf(path, sizeof(path), "%s/%s", data_dir,
+		 KURA_ROOT_CREDENTIALS_FILE);
 	if (access(path, F_OK) != 0)
 		return;
-	bool external = strcmp(kura_config_get(cfg, "keys", "provider"), "local") != 0;
+	bool external =
+		strcmp(kura_config_get(cfg, "keys", "provider"), "local") != 0;
 	say(f, external ? "ERROR" : "WARN", "root-credentials", "A-1",
 	    "'%s' holds the root tenant's secret in the clear: whoever reads the "
 	    "data directory can read every root bucket through S3%s; keep the "
 	    "secret elsewhere, then remove the file (or run kura tenant key "
-	    "rotate root, which prints a new secret once and removes it)", path,
-	    external ? ", defeating the external key provider" : "");
+	    "rotate root, which prints a new secret once and removes it)",
+	    path, external ? ", defeating the external key provider" : "");
 }
 
 static void check_audit(struct findings *f, const struct kura_config *cfg)
@@ -212,8 +227,10 @@ static void check_tls(struct findings *f, const struct kura_config *cfg)
 
 static void config_problem(void *ctx, const char *msg)
 {
-	say(ctx, "ERROR", "configuration", "A-16", "%s: the server refuses to start "
-	    "with it", msg);
+	say(ctx, "ERROR", "configuration", "A-16",
+	    "%s: the server refuses to start "
+	    "with it",
+	    msg);
 }
 
 int cli_check(const struct kura_config *cfg, const struct cli *c)
@@ -223,7 +240,8 @@ int cli_check(const struct kura_config *cfg, const struct cli *c)
 	const char *data_dir = kura_config_get(cfg, "server", "data_dir");
 	(void)c;
 	if (kura_daemon_check_config(cfg, config_problem, &f, &err) == KURA_OK)
-		say(&f, "OK", "configuration", "A-16", "every setting is valid");
+		say(&f, "OK", "configuration", "A-16",
+		    "every setting is valid");
 	check_data_dir(&f, data_dir);
 	check_tls(&f, cfg);
 	check_keys(&f, cfg, data_dir);

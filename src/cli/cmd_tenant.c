@@ -31,30 +31,33 @@ static int add(struct kura_service *svc, const char *name)
 	int code = 1;
 	if (!cli_audit_request(svc, "tenant.create", 0, name, name))
 		return 1;
-	enum kura_err rc = kura_auth_create_tenant(svc->meta, svc->system_key, name, &t,
-						   id, secret, &err);
+	enum kura_err rc = kura_auth_create_tenant(svc->meta, svc->system_key,
+						   name, &t, id, secret, &err);
 	if (rc == KURA_EEXIST)
 		fprintf(stderr, "kura: tenant '%s' already exists\n", name);
 	else if (rc != KURA_OK)
 		fprintf(stderr, "kura: %s\n", err.msg);
 	else {
 		printf("# tenant '%s' created; the secret is shown only this once\n"
-		       "AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n", name, id, secret);
+		       "AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n",
+		       name, id, secret);
 		code = 0;
 	}
 	kura_wipe(secret, sizeof(secret));
 	/* The new access key id goes in the result: S3 records name it. */
 	char after[300];
-	snprintf(after, sizeof(after), "created; access key %s", rc == KURA_OK ? id : "-");
-	if (!cli_audit_result(svc, "tenant.create", rc == KURA_OK ? t.id : 0, name, name, NULL,
-			      rc == KURA_OK ? after : NULL, rc))
+	snprintf(after, sizeof(after), "created; access key %s",
+		 rc == KURA_OK ? id : "-");
+	if (!cli_audit_result(svc, "tenant.create", rc == KURA_OK ? t.id : 0,
+			      name, name, NULL, rc == KURA_OK ? after : NULL,
+			      rc))
 		code = 1;
 	return code;
 }
 
 /* How many access keys of tenant are active, and how many there are. */
-static void key_counts(struct kura_service *svc, struct kura_pool *pool, uint64_t tenant,
-		       size_t *active, size_t *total)
+static void key_counts(struct kura_service *svc, struct kura_pool *pool,
+		       uint64_t tenant, size_t *active, size_t *total)
 {
 	struct kura_access_key *ks = NULL;
 	struct kura_error err = { 0 };
@@ -100,20 +103,25 @@ static int set_state(struct kura_service *svc, const char *name,
 {
 	struct kura_tenant t;
 	struct kura_error err = { 0 };
-	const char *op = to == KURA_TENANT_SUSPENDED ? "tenant.suspend" : "tenant.resume";
+	const char *op = to == KURA_TENANT_SUSPENDED ? "tenant.suspend" :
+						       "tenant.resume";
 	if (!cli_find_tenant(svc, name, &t) ||
 	    !cli_audit_request(svc, op, t.id, t.name, t.name))
 		return 1;
-	enum kura_err rc = kura_meta_tenant_set_state(svc->meta, t.id, to, &err);
+	enum kura_err rc =
+		kura_meta_tenant_set_state(svc->meta, t.id, to, &err);
 	if (rc != KURA_OK)
 		fprintf(stderr, "kura: %s\n", err.msg);
 	else if (to == KURA_TENANT_SUSPENDED)
 		printf("tenant '%s' suspended: requests with its access keys are refused "
-		       "(AccessDenied) from now on; its data is kept\n", t.name);
+		       "(AccessDenied) from now on; its data is kept\n",
+		       t.name);
 	else
 		printf("tenant '%s' active again\n", t.name);
-	bool recorded = cli_audit_result(svc, op, t.id, t.name, t.name, state_name(t.state),
-					 rc == KURA_OK ? state_name(to) : NULL, rc);
+	bool recorded = cli_audit_result(svc, op, t.id, t.name, t.name,
+					 state_name(t.state),
+					 rc == KURA_OK ? state_name(to) : NULL,
+					 rc);
 	return rc == KURA_OK && recorded ? 0 : 1;
 }
 
@@ -126,7 +134,8 @@ static bool destroy_keys(struct kura_service *svc, const struct kura_tenant *t,
 	struct kura_key *ks = NULL;
 	size_t n = 0;
 	struct kura_error err = { 0 };
-	if (kura_meta_key_list(svc->meta, t->id, pool, &ks, &n, &err) != KURA_OK) {
+	if (kura_meta_key_list(svc->meta, t->id, pool, &ks, &n, &err) !=
+	    KURA_OK) {
 		fprintf(stderr, "kura: %s\n", err.msg);
 		return false;
 	}
@@ -134,17 +143,21 @@ static bool destroy_keys(struct kura_service *svc, const struct kura_tenant *t,
 		if (ks[i].state == KURA_KEY_DESTROYED)
 			continue;
 		struct kura_kms_destroyed d;
-		if (!cli_audit_request(svc, "key.destroy", t->id, t->name, ks[i].name))
+		if (!cli_audit_request(svc, "key.destroy", t->id, t->name,
+				       ks[i].name))
 			return false;
 		kura_error_clear(&err);
-		enum kura_err rc = kura_kms_key_destroy(svc->kms, ks[i].id, &d, &err);
+		enum kura_err rc =
+			kura_kms_key_destroy(svc->kms, ks[i].id, &d, &err);
 		if (rc == KURA_OK)
-			printf("key '%s' destroyed (%zu versions)\n", ks[i].name, d.count);
+			printf("key '%s' destroyed (%zu versions)\n",
+			       ks[i].name, d.count);
 		else
-			fprintf(stderr, "kura: destroy key '%s': %s\n", ks[i].name, err.msg);
-		bool recorded = cli_audit_result(svc, "key.destroy", t->id, t->name,
-						 ks[i].name, "live",
-						 rc == KURA_OK ? "destroyed" : NULL, rc);
+			fprintf(stderr, "kura: destroy key '%s': %s\n",
+				ks[i].name, err.msg);
+		bool recorded = cli_audit_result(
+			svc, "key.destroy", t->id, t->name, ks[i].name, "live",
+			rc == KURA_OK ? "destroyed" : NULL, rc);
 		if (rc != KURA_OK || !recorded)
 			return false;
 	}
@@ -153,19 +166,23 @@ static bool destroy_keys(struct kura_service *svc, const struct kura_tenant *t,
 
 /* Suspend (so nothing new starts), shred the buckets, destroy the keys,
  * delete.  Stops at the first failure, leaving the tenant suspended. */
-static enum kura_err delete_steps(struct kura_service *svc, const struct kura_tenant *t,
+static enum kura_err delete_steps(struct kura_service *svc,
+				  const struct kura_tenant *t,
 				  const struct kura_bucket *bs, size_t nb,
-				  struct kura_pool *pool, struct kura_error *err)
+				  struct kura_pool *pool,
+				  struct kura_error *err)
 {
 	struct kura_meta *meta = svc->meta;
-	enum kura_err rc = kura_meta_tenant_set_state(meta, t->id,
-						      KURA_TENANT_SUSPENDED, err);
+	enum kura_err rc = kura_meta_tenant_set_state(
+		meta, t->id, KURA_TENANT_SUSPENDED, err);
 	for (size_t i = 0; rc == KURA_OK && i < nb; i++)
 		if (!cli_shred_bucket(svc, bs[i].name))
-			rc = kura_fail(err, KURA_EIO, "shredding bucket '%s' failed",
+			rc = kura_fail(err, KURA_EIO,
+				       "shredding bucket '%s' failed",
 				       bs[i].name);
 	if (rc == KURA_OK && !destroy_keys(svc, t, pool))
-		rc = kura_fail(err, KURA_EIO, "destroying the tenant's keys failed");
+		rc = kura_fail(err, KURA_EIO,
+			       "destroying the tenant's keys failed");
 	if (rc == KURA_OK)
 		rc = kura_meta_tenant_delete(meta, t->id, err);
 	return rc;
@@ -173,33 +190,38 @@ static enum kura_err delete_steps(struct kura_service *svc, const struct kura_te
 
 /* Refusals that change nothing: the root tenant, buckets without
  * --shred-buckets, no --yes. */
-static int delete_refused(const struct kura_tenant *t, const struct kura_bucket *bs,
-			  size_t nb, const struct cli *c)
+static int delete_refused(const struct kura_tenant *t,
+			  const struct kura_bucket *bs, size_t nb,
+			  const struct cli *c)
 {
 	if (strcmp(t->name, KURA_ROOT_TENANT) == 0) {
 		fprintf(stderr, "kura: the root tenant cannot be deleted\n");
 		return 1;
 	}
 	if (nb > 0 && !c->shred_buckets) {
-		fprintf(stderr, "kura: tenant '%s' owns %zu bucket%s (", t->name, nb,
-			nb == 1 ? "" : "s");
+		fprintf(stderr, "kura: tenant '%s' owns %zu bucket%s (",
+			t->name, nb, nb == 1 ? "" : "s");
 		for (size_t i = 0; i < nb && i < 10; i++)
 			fprintf(stderr, "%s%s", i ? ", " : "", bs[i].name);
-		fprintf(stderr, "%s): shred them first (kura bucket shred), or repeat "
+		fprintf(stderr,
+			"%s): shred them first (kura bucket shred), or repeat "
 			"with --shred-buckets to shred every one (its data is destroyed "
 			"for good; each gets a deletion certificate)\n",
 			nb > 10 ? ", ..." : "");
 		return 1;
 	}
 	if (!c->yes) {
-		fprintf(stderr, "kura: deleting tenant '%s' destroys its keys and access "
-			"keys for good; repeat with --yes\n", t->name);
+		fprintf(stderr,
+			"kura: deleting tenant '%s' destroys its keys and access "
+			"keys for good; repeat with --yes\n",
+			t->name);
 		return 2;
 	}
 	return 0;
 }
 
-static int delete_tenant(struct kura_service *svc, const struct cli *c, const char *name)
+static int delete_tenant(struct kura_service *svc, const struct cli *c,
+			 const char *name)
 {
 	struct kura_tenant t;
 	struct kura_bucket *bs = NULL;
@@ -221,18 +243,23 @@ static int delete_tenant(struct kura_service *svc, const struct cli *c, const ch
 		goto out;
 	key_counts(svc, pool, t.id, &active, &total);
 	char before[160];
-	snprintf(before, sizeof(before), "%s; %zu buckets; %zu access keys (%zu active)",
+	snprintf(before, sizeof(before),
+		 "%s; %zu buckets; %zu access keys (%zu active)",
 		 state_name(t.state), nb, total, active);
 	enum kura_err rc = delete_steps(svc, &t, bs, nb, pool, &err);
 	if (rc == KURA_ENOTEMPTY)
-		fprintf(stderr, "kura: tenant '%s' got a new bucket meanwhile; it stays "
-			"suspended: run the command again\n", t.name);
+		fprintf(stderr,
+			"kura: tenant '%s' got a new bucket meanwhile; it stays "
+			"suspended: run the command again\n",
+			t.name);
 	else if (rc != KURA_OK)
-		fprintf(stderr, "kura: delete tenant '%s': %s (it stays suspended)\n",
+		fprintf(stderr,
+			"kura: delete tenant '%s': %s (it stays suspended)\n",
 			t.name, err.msg);
 	else
 		printf("tenant '%s' deleted\n", t.name);
-	bool recorded = cli_audit_result(svc, "tenant.delete", t.id, t.name, t.name, before,
+	bool recorded = cli_audit_result(svc, "tenant.delete", t.id, t.name,
+					 t.name, before,
 					 rc == KURA_OK ? "deleted" : NULL, rc);
 	code = rc == KURA_OK && recorded ? 0 : 1;
 out:
@@ -242,7 +269,8 @@ out:
 
 static int usage_error(void)
 {
-	fprintf(stderr, "usage: kura tenant add NAME | list | suspend NAME | resume NAME |\n"
+	fprintf(stderr,
+		"usage: kura tenant add NAME | list | suspend NAME | resume NAME |\n"
 		"       delete NAME [--shred-buckets] --yes |\n"
 		"       key list NAME | key create NAME | key rotate NAME [ACCESS_KEY_ID] |\n"
 		"       key revoke NAME ACCESS_KEY_ID\n");
@@ -257,8 +285,9 @@ int cli_tenant_cmd(const struct kura_config *cfg, const struct cli *c)
 	if (strcmp(sub, "key") == 0)
 		return cli_access_key(cfg, c);
 	if (!(strcmp(sub, "list") == 0 && c->nwords == 2) &&
-	    !(one_name && (strcmp(sub, "add") == 0 || strcmp(sub, "suspend") == 0 ||
-			   strcmp(sub, "resume") == 0 || strcmp(sub, "delete") == 0)))
+	    !(one_name &&
+	      (strcmp(sub, "add") == 0 || strcmp(sub, "suspend") == 0 ||
+	       strcmp(sub, "resume") == 0 || strcmp(sub, "delete") == 0)))
 		return usage_error();
 	struct kura_service *svc = cli_open_service(cfg);
 	if (svc == NULL)

@@ -92,14 +92,17 @@ static int parse_args(int argc, char **argv, struct cli *c)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		bool matched = false;
-		for (size_t k = 0; k < sizeof(valued) / sizeof(valued[0]); k++) {
+		for (size_t k = 0; k < sizeof(valued) / sizeof(valued[0]);
+		     k++) {
 			if (strcmp(a, valued[k].name) != 0)
 				continue;
 			if (i + 1 >= argc) {
-				fprintf(stderr, "kura: option '%s' needs a value\n", a);
+				fprintf(stderr,
+					"kura: option '%s' needs a value\n", a);
 				return -1;
 			}
-			*(const char **)((char *)c + valued[k].offset) = argv[++i];
+			*(const char **)((char *)c + valued[k].offset) =
+				argv[++i];
 			matched = true;
 		}
 		if (matched)
@@ -135,8 +138,10 @@ static struct kura_config *load_config(const struct cli *c)
 	struct kura_error err = { 0 };
 	if (kura_config_new(&cfg, &err) != KURA_OK ||
 	    (c->config && kura_config_load(cfg, c->config, &err) != KURA_OK) ||
-	    (c->data_dir && kura_config_set(cfg, "server", "data_dir", c->data_dir, &err) != KURA_OK) ||
-	    (c->listen && kura_config_set(cfg, "server", "listen", c->listen, &err) != KURA_OK)) {
+	    (c->data_dir && kura_config_set(cfg, "server", "data_dir",
+					    c->data_dir, &err) != KURA_OK) ||
+	    (c->listen && kura_config_set(cfg, "server", "listen", c->listen,
+					  &err) != KURA_OK)) {
 		fprintf(stderr, "kura: %s\n", err.msg);
 		kura_config_free(cfg);
 		return NULL;

@@ -19,9 +19,9 @@
 
 static enum kura_err gcm(bool enc, const struct kura_secret *key,
 			 const uint8_t nonce[KURA_BOX_NONCE_LEN],
-			 const uint8_t *aad, size_t aad_len,
-			 const uint8_t *in, size_t n, uint8_t *out,
-			 uint8_t tag[KURA_BOX_TAG_LEN], struct kura_error *err)
+			 const uint8_t *aad, size_t aad_len, const uint8_t *in,
+			 size_t n, uint8_t *out, uint8_t tag[KURA_BOX_TAG_LEN],
+			 struct kura_error *err)
 {
 	if (key == NULL || key->len != KURA_AES256_KEY_LEN)
 		return kura_fail(err, KURA_EINVAL, "box key must be 32 bytes");
@@ -29,7 +29,8 @@ static enum kura_err gcm(bool enc, const struct kura_secret *key,
 		return kura_fail(err, KURA_ETOOBIG, "box value too large");
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	if (ctx == NULL)
-		return kura_fail_openssl(err, KURA_ENOMEM, "EVP_CIPHER_CTX_new");
+		return kura_fail_openssl(err, KURA_ENOMEM,
+					 "EVP_CIPHER_CTX_new");
 	enum kura_err rc = KURA_OK;
 	int outl = 0;
 	if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key->data, nonce,
@@ -44,11 +45,13 @@ static enum kura_err gcm(bool enc, const struct kura_secret *key,
 		if (EVP_CipherFinal_ex(ctx, out + n, &outl) != 1 ||
 		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG,
 					KURA_BOX_TAG_LEN, tag) != 1)
-			rc = kura_fail_openssl(err, KURA_ECRYPTO, "AES-GCM seal");
+			rc = kura_fail_openssl(err, KURA_ECRYPTO,
+					       "AES-GCM seal");
 	} else {
 		if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG,
 					KURA_BOX_TAG_LEN, tag) != 1) {
-			rc = kura_fail_openssl(err, KURA_ECRYPTO, "AES-GCM tag");
+			rc = kura_fail_openssl(err, KURA_ECRYPTO,
+					       "AES-GCM tag");
 		} else if (EVP_CipherFinal_ex(ctx, out + n, &outl) != 1) {
 			ERR_clear_error();
 			kura_wipe(out, n);
@@ -68,8 +71,7 @@ enum kura_err kura_box_seal(const struct kura_secret *key, const uint8_t *aad,
 	if (RAND_bytes(out, KURA_BOX_NONCE_LEN) != 1)
 		return kura_fail_openssl(err, KURA_ECRYPTO, "nonce");
 	return gcm(true, key, out, aad, aad_len, plain, n,
-		   out + KURA_BOX_NONCE_LEN,
-		   out + KURA_BOX_NONCE_LEN + n, err);
+		   out + KURA_BOX_NONCE_LEN, out + KURA_BOX_NONCE_LEN + n, err);
 }
 
 enum kura_err kura_box_open(const struct kura_secret *key, const uint8_t *aad,
@@ -77,7 +79,8 @@ enum kura_err kura_box_open(const struct kura_secret *key, const uint8_t *aad,
 			    uint8_t *out, struct kura_error *err)
 {
 	if (n < KURA_BOX_OVERHEAD)
-		return kura_fail(err, KURA_EINTEGRITY, "sealed value too short");
+		return kura_fail(err, KURA_EINTEGRITY,
+				 "sealed value too short");
 	size_t plain = n - KURA_BOX_OVERHEAD;
 	uint8_t tag[KURA_BOX_TAG_LEN];
 	memcpy(tag, in + KURA_BOX_NONCE_LEN + plain, KURA_BOX_TAG_LEN);
@@ -92,11 +95,13 @@ enum kura_err kura_box_open_secret(const struct kura_secret *key,
 				   struct kura_error *err)
 {
 	if (n <= KURA_BOX_OVERHEAD || n - KURA_BOX_OVERHEAD > KURA_SECRET_MAX)
-		return kura_fail(err, KURA_EINTEGRITY, "sealed key has a bad length");
+		return kura_fail(err, KURA_EINTEGRITY,
+				 "sealed key has a bad length");
 	struct kura_secret *s = kura_secret_new(n - KURA_BOX_OVERHEAD);
 	if (s == NULL)
 		return kura_fail(err, KURA_ENOMEM, "locked memory for a key");
-	enum kura_err rc = kura_box_open(key, aad, aad_len, in, n, s->data, err);
+	enum kura_err rc =
+		kura_box_open(key, aad, aad_len, in, n, s->data, err);
 	if (rc != KURA_OK) {
 		kura_secret_free(s);
 		return rc;
@@ -108,7 +113,7 @@ enum kura_err kura_box_open_secret(const struct kura_secret *key,
 /* ---- a prepared key for many values ---- */
 
 struct kura_box_ctx {
-	EVP_CIPHER_CTX *ctx;	/* holds the key schedule; IV set per value */
+	EVP_CIPHER_CTX *ctx; /* holds the key schedule; IV set per value */
 };
 
 static EVP_CIPHER *gcm_cipher;
@@ -120,19 +125,23 @@ static void gcm_fetch(void)
 }
 
 enum kura_err kura_box_ctx_new(const struct kura_secret *key,
-			       struct kura_box_ctx **out, struct kura_error *err)
+			       struct kura_box_ctx **out,
+			       struct kura_error *err)
 {
 	if (key == NULL || key->len != KURA_AES256_KEY_LEN)
 		return kura_fail(err, KURA_EINVAL, "box key must be 32 bytes");
 	pthread_once(&gcm_once, gcm_fetch);
 	if (gcm_cipher == NULL)
-		return kura_fail_openssl(err, KURA_ECRYPTO, "fetch AES-256-GCM");
+		return kura_fail_openssl(err, KURA_ECRYPTO,
+					 "fetch AES-256-GCM");
 	struct kura_box_ctx *c = calloc(1, sizeof(*c));
 	if (c == NULL || (c->ctx = EVP_CIPHER_CTX_new()) == NULL) {
 		free(c);
-		return kura_fail_openssl(err, KURA_ENOMEM, "EVP_CIPHER_CTX_new");
+		return kura_fail_openssl(err, KURA_ENOMEM,
+					 "EVP_CIPHER_CTX_new");
 	}
-	if (EVP_CipherInit_ex(c->ctx, gcm_cipher, NULL, key->data, NULL, 1) != 1) {
+	if (EVP_CipherInit_ex(c->ctx, gcm_cipher, NULL, key->data, NULL, 1) !=
+	    1) {
 		kura_box_ctx_free(c);
 		return kura_fail_openssl(err, KURA_ECRYPTO, "AES-GCM key");
 	}
@@ -144,37 +153,43 @@ void kura_box_ctx_free(struct kura_box_ctx *c)
 {
 	if (c == NULL)
 		return;
-	EVP_CIPHER_CTX_free(c->ctx);	/* cleanses the key schedule */
+	EVP_CIPHER_CTX_free(c->ctx); /* cleanses the key schedule */
 	free(c);
 }
 
 /* One value with the prepared key: the IV is the only thing set anew. */
 static enum kura_err ctx_gcm(struct kura_box_ctx *c, bool enc,
 			     const uint8_t nonce[KURA_BOX_NONCE_LEN],
-			     const uint8_t *aad, size_t aad_len, const uint8_t *in,
-			     size_t n, uint8_t *out, uint8_t tag[KURA_BOX_TAG_LEN],
+			     const uint8_t *aad, size_t aad_len,
+			     const uint8_t *in, size_t n, uint8_t *out,
+			     uint8_t tag[KURA_BOX_TAG_LEN],
 			     struct kura_error *err)
 {
 	int outl = 0;
 	if (n > BOX_MAX_PLAIN || aad_len > BOX_MAX_PLAIN)
 		return kura_fail(err, KURA_ETOOBIG, "box value too large");
-	if (EVP_CipherInit_ex(c->ctx, NULL, NULL, NULL, nonce, enc ? 1 : 0) != 1 ||
-	    (aad_len > 0 && EVP_CipherUpdate(c->ctx, NULL, &outl, aad, (int)aad_len) != 1) ||
+	if (EVP_CipherInit_ex(c->ctx, NULL, NULL, NULL, nonce, enc ? 1 : 0) !=
+		    1 ||
+	    (aad_len > 0 &&
+	     EVP_CipherUpdate(c->ctx, NULL, &outl, aad, (int)aad_len) != 1) ||
 	    (n > 0 && EVP_CipherUpdate(c->ctx, out, &outl, in, (int)n) != 1))
 		return kura_fail_openssl(err, KURA_ECRYPTO, "AES-GCM");
 	if (enc) {
 		if (EVP_CipherFinal_ex(c->ctx, out + n, &outl) != 1 ||
-		    EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_GET_TAG, KURA_BOX_TAG_LEN,
-					tag) != 1)
-			return kura_fail_openssl(err, KURA_ECRYPTO, "AES-GCM seal");
+		    EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_GET_TAG,
+					KURA_BOX_TAG_LEN, tag) != 1)
+			return kura_fail_openssl(err, KURA_ECRYPTO,
+						 "AES-GCM seal");
 		return KURA_OK;
 	}
-	if (EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_SET_TAG, KURA_BOX_TAG_LEN, tag) != 1)
+	if (EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_SET_TAG, KURA_BOX_TAG_LEN,
+				tag) != 1)
 		return kura_fail_openssl(err, KURA_ECRYPTO, "AES-GCM tag");
 	if (EVP_CipherFinal_ex(c->ctx, out + n, &outl) != 1) {
 		ERR_clear_error();
 		kura_wipe(out, n);
-		return kura_fail(err, KURA_EINTEGRITY, "sealed value does not authenticate");
+		return kura_fail(err, KURA_EINTEGRITY,
+				 "sealed value does not authenticate");
 	}
 	return KURA_OK;
 }
@@ -185,8 +200,9 @@ enum kura_err kura_box_ctx_seal(struct kura_box_ctx *c, const uint8_t *aad,
 {
 	if (RAND_bytes(out, KURA_BOX_NONCE_LEN) != 1)
 		return kura_fail_openssl(err, KURA_ECRYPTO, "nonce");
-	return ctx_gcm(c, true, out, aad, aad_len, plain, n, out + KURA_BOX_NONCE_LEN,
-		       out + KURA_BOX_NONCE_LEN + n, err);
+	return ctx_gcm(c, true, out, aad, aad_len, plain, n,
+		       out + KURA_BOX_NONCE_LEN, out + KURA_BOX_NONCE_LEN + n,
+		       err);
 }
 
 enum kura_err kura_box_ctx_open(struct kura_box_ctx *c, const uint8_t *aad,
@@ -194,10 +210,11 @@ enum kura_err kura_box_ctx_open(struct kura_box_ctx *c, const uint8_t *aad,
 				uint8_t *out, struct kura_error *err)
 {
 	if (n < KURA_BOX_OVERHEAD)
-		return kura_fail(err, KURA_EINTEGRITY, "sealed value too short");
+		return kura_fail(err, KURA_EINTEGRITY,
+				 "sealed value too short");
 	size_t plain = n - KURA_BOX_OVERHEAD;
 	uint8_t tag[KURA_BOX_TAG_LEN];
 	memcpy(tag, in + KURA_BOX_NONCE_LEN + plain, KURA_BOX_TAG_LEN);
-	return ctx_gcm(c, false, in, aad, aad_len, in + KURA_BOX_NONCE_LEN, plain, out,
-		       tag, err);
+	return ctx_gcm(c, false, in, aad, aad_len, in + KURA_BOX_NONCE_LEN,
+		       plain, out, tag, err);
 }

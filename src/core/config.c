@@ -175,7 +175,8 @@ static const struct {
 	{ "audit", "segment_max_age", 1, 10 * YEAR_S },
 };
 
-static bool bounds_of(const struct kura_config_key *k, uint64_t *min, uint64_t *max)
+static bool bounds_of(const struct kura_config_key *k, uint64_t *min,
+		      uint64_t *max)
 {
 	for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++)
 		if (strcmp(bounds[i].section, k->section) == 0 &&
@@ -190,12 +191,19 @@ static bool bounds_of(const struct kura_config_key *k, uint64_t *min, uint64_t *
 /* A size as written in configuration: the largest exact suffix. */
 static void size_text(uint64_t v, char *out, size_t cap)
 {
-	static const struct { uint64_t unit; char suffix; } units[] = {
-		{ TIB, 'T' }, { GIB, 'G' }, { MIB, 'M' }, { KIB, 'K' },
+	static const struct {
+		uint64_t unit;
+		char suffix;
+	} units[] = {
+		{ TIB, 'T' },
+		{ GIB, 'G' },
+		{ MIB, 'M' },
+		{ KIB, 'K' },
 	};
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
 		if (v >= units[i].unit && v % units[i].unit == 0) {
-			snprintf(out, cap, "%llu%c", (unsigned long long)(v / units[i].unit),
+			snprintf(out, cap, "%llu%c",
+				 (unsigned long long)(v / units[i].unit),
 				 units[i].suffix);
 			return;
 		}
@@ -211,8 +219,9 @@ static void bound_text(const struct kura_config_key *k, uint64_t v, char *out,
 		snprintf(out, cap, "%llu", (unsigned long long)v);
 }
 
-static enum kura_err check_bounds(const struct kura_config_key *k, const char *v,
-				  uint64_t n, struct kura_error *err)
+static enum kura_err check_bounds(const struct kura_config_key *k,
+				  const char *v, uint64_t n,
+				  struct kura_error *err)
 {
 	uint64_t min, max;
 	char lo[32], hi[32];
@@ -220,12 +229,13 @@ static enum kura_err check_bounds(const struct kura_config_key *k, const char *v
 		return KURA_OK;
 	bound_text(k, min, lo, sizeof(lo));
 	bound_text(k, max, hi, sizeof(hi));
-	return kura_fail(err, KURA_ECONFIG, "[%s] %s: '%s' is out of range (%s to %s)",
-			 k->section, k->key, v, lo, hi);
+	return kura_fail(err, KURA_ECONFIG,
+			 "[%s] %s: '%s' is out of range (%s to %s)", k->section,
+			 k->key, v, lo, hi);
 }
 
 struct kura_config {
-	char *values[NKEYS];	/* NULL: not set */
+	char *values[NKEYS]; /* NULL: not set */
 };
 
 const struct kura_config_key *kura_config_keys(void)
@@ -288,7 +298,8 @@ enum kura_err kura_config_split_addr(const char *addr, char *host,
 		const char *close = strchr(addr, ']');
 		if (close == NULL || close[1] != ':')
 			return kura_fail(err, KURA_ECONFIG,
-					 "bad address '%s' (want [IPV6]:PORT)", addr);
+					 "bad address '%s' (want [IPV6]:PORT)",
+					 addr);
 		h = addr + 1;
 		hlen = (size_t)(close - h);
 		colon = close + 1;
@@ -296,12 +307,14 @@ enum kura_err kura_config_split_addr(const char *addr, char *host,
 		colon = strrchr(addr, ':');
 		if (colon == NULL)
 			return kura_fail(err, KURA_ECONFIG,
-					 "bad address '%s' (want HOST:PORT)", addr);
+					 "bad address '%s' (want HOST:PORT)",
+					 addr);
 		hlen = (size_t)(colon - addr);
 	}
 	uint64_t p;
 	if (hlen == 0 || hlen >= host_cap ||
-	    kura_parse_u64(colon + 1, strlen(colon + 1), 65535, &p) != KURA_OK ||
+	    kura_parse_u64(colon + 1, strlen(colon + 1), 65535, &p) !=
+		    KURA_OK ||
 	    p == 0)
 		return kura_fail(err, KURA_ECONFIG, "bad address '%s'", addr);
 	memcpy(host, h, hlen);
@@ -321,9 +334,10 @@ static enum kura_err validate(const struct kura_config_key *k, const char *v,
 	case KURA_CFG_STRING:
 		for (const char *p = v; *p; p++)
 			if ((unsigned char)*p < 0x20)
-				return kura_fail(err, KURA_ECONFIG,
-						 "[%s] %s: control character in value",
-						 k->section, k->key);
+				return kura_fail(
+					err, KURA_ECONFIG,
+					"[%s] %s: control character in value",
+					k->section, k->key);
 		return KURA_OK;
 	case KURA_CFG_U64:
 		if (kura_parse_u64(v, strlen(v), UINT64_MAX, &n) != KURA_OK)
@@ -333,9 +347,10 @@ static enum kura_err validate(const struct kura_config_key *k, const char *v,
 		return check_bounds(k, v, n, err);
 	case KURA_CFG_SIZE:
 		if (kura_parse_size(v, &n) != KURA_OK)
-			return kura_fail(err, KURA_ECONFIG,
-					 "[%s] %s: '%s' is not a size (e.g. 512K, 5G)",
-					 k->section, k->key, v);
+			return kura_fail(
+				err, KURA_ECONFIG,
+				"[%s] %s: '%s' is not a size (e.g. 512K, 5G)",
+				k->section, k->key, v);
 		return check_bounds(k, v, n, err);
 	case KURA_CFG_BOOL:
 		if (!parse_bool(v, &b))
@@ -345,7 +360,8 @@ static enum kura_err validate(const struct kura_config_key *k, const char *v,
 		return KURA_OK;
 	case KURA_CFG_ADDR: {
 		struct kura_error e = { 0 };
-		if (kura_config_split_addr(v, host, sizeof(host), &port, &e) != KURA_OK)
+		if (kura_config_split_addr(v, host, sizeof(host), &port, &e) !=
+		    KURA_OK)
 			return kura_fail(err, KURA_ECONFIG, "[%s] %s: %s",
 					 k->section, k->key, e.msg);
 		return KURA_OK;
@@ -360,8 +376,9 @@ enum kura_err kura_config_set(struct kura_config *cfg, const char *section,
 {
 	int i = find(section, key);
 	if (i < 0)
-		return kura_fail(err, KURA_ECONFIG, "unknown key '%s' in section [%s]",
-				 key, section);
+		return kura_fail(err, KURA_ECONFIG,
+				 "unknown key '%s' in section [%s]", key,
+				 section);
 	enum kura_err rc = validate(&keys[i], value, err);
 	if (rc != KURA_OK)
 		return rc;
@@ -378,9 +395,9 @@ struct load_ctx {
 	struct kura_error *err;
 	const char *path;
 	FILE *f;
-	int line;	/* lines read so far: the line inih is handling */
-	int long_line;	/* first line longer than inih's buffer, 0: none */
-	int max_line;	/* inih's buffer size */
+	int line;      /* lines read so far: the line inih is handling */
+	int long_line; /* first line longer than inih's buffer, 0: none */
+	int max_line;  /* inih's buffer size */
 	/* The first value refused, and its line: inih goes on after an
 	 * error and reports only the first bad line, which may be a syntax
 	 * error before it. */
@@ -415,7 +432,8 @@ static int on_ini_value(void *user, const char *section, const char *name,
 	struct load_ctx *ctx = user;
 	struct kura_error e = { 0 };
 	if (section[0] == '\0')
-		kura_fail(&e, KURA_ECONFIG, "key '%s' is outside any [section]", name);
+		kura_fail(&e, KURA_ECONFIG, "key '%s' is outside any [section]",
+			  name);
 	else if (kura_config_set(ctx->cfg, section, name, value, &e) == KURA_OK)
 		return 1;
 	if (ctx->value_line == 0) {
@@ -441,9 +459,11 @@ static void nth_line(const char *path, int n, char *out, size_t cap)
 		bool whole = len > 0 && buf[len - 1] == '\n';
 		if (++at == n) {
 			size_t i = 0;
-			for (; i + 1 < cap && buf[i] != '\0' && buf[i] != '\n' &&
-			       buf[i] != '\r'; i++)
-				out[i] = (unsigned char)buf[i] < 0x20 ? '?' : buf[i];
+			for (; i + 1 < cap && buf[i] != '\0' &&
+			       buf[i] != '\n' && buf[i] != '\r';
+			     i++)
+				out[i] = (unsigned char)buf[i] < 0x20 ? '?' :
+									buf[i];
 			out[i] = '\0';
 			break;
 		}
@@ -465,14 +485,20 @@ static void describe_bad_line(const char *path, int n, struct kura_error *err)
 	while (*t == ' ' || *t == '\t')
 		t++;
 	if (t[0] == '[' && strchr(t, ']') == NULL)
-		kura_fail(err, KURA_ECONFIG, "%s:%d: section header '%s' has no closing "
-			  "']'", path, n, t);
+		kura_fail(err, KURA_ECONFIG,
+			  "%s:%d: section header '%s' has no closing "
+			  "']'",
+			  path, n, t);
 	else if (strchr(t, '=') == NULL && strchr(t, ':') == NULL)
-		kura_fail(err, KURA_ECONFIG, "%s:%d: '%s' is neither a [section] "
-			  "header nor a 'key = value' line", path, n, t);
+		kura_fail(err, KURA_ECONFIG,
+			  "%s:%d: '%s' is neither a [section] "
+			  "header nor a 'key = value' line",
+			  path, n, t);
 	else
-		kura_fail(err, KURA_ECONFIG, "%s:%d: malformed line '%s' (want "
-			  "'key = value')", path, n, t);
+		kura_fail(err, KURA_ECONFIG,
+			  "%s:%d: malformed line '%s' (want "
+			  "'key = value')",
+			  path, n, t);
 }
 
 enum kura_err kura_config_load(struct kura_config *cfg, const char *path,
@@ -487,8 +513,9 @@ enum kura_err kura_config_load(struct kura_config *cfg, const char *path,
 	int line = ini_parse_stream(read_line, &ctx, on_ini_value, &ctx);
 	fclose(f);
 	if (line == 0 && ctx.long_line != 0)
-		return kura_fail(err, KURA_ECONFIG, "%s:%d: line longer than %d bytes",
-				 path, ctx.long_line, ctx.max_line - 2);
+		return kura_fail(err, KURA_ECONFIG,
+				 "%s:%d: line longer than %d bytes", path,
+				 ctx.long_line, ctx.max_line - 2);
 	if (line == 0)
 		return KURA_OK;
 	if (line == ctx.value_line)
@@ -507,8 +534,8 @@ const char *kura_config_get(const struct kura_config *cfg, const char *section,
 	return cfg->values[i] ? cfg->values[i] : keys[i].default_value;
 }
 
-uint64_t kura_config_get_u64(const struct kura_config *cfg,
-			     const char *section, const char *key)
+uint64_t kura_config_get_u64(const struct kura_config *cfg, const char *section,
+			     const char *key)
 {
 	const char *v = kura_config_get(cfg, section, key);
 	uint64_t n = 0;
@@ -547,7 +574,8 @@ void kura_config_write_doc(FILE *out)
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (strcmp(section, keys[i].section) != 0) {
 			section = keys[i].section;
-			fprintf(out, "\n### [%s]\n\n| key | type | default | meaning |\n|---|---|---|---|\n",
+			fprintf(out,
+				"\n### [%s]\n\n| key | type | default | meaning |\n|---|---|---|---|\n",
 				section);
 		}
 		uint64_t min, max;
@@ -559,7 +587,8 @@ void kura_config_write_doc(FILE *out)
 		}
 		fprintf(out, "| `%s` | %s | %s | %s%s |\n", keys[i].key,
 			type_names[keys[i].type],
-			keys[i].default_value ? keys[i].default_value : "(unset)",
+			keys[i].default_value ? keys[i].default_value :
+						"(unset)",
 			keys[i].description, range);
 	}
 }

@@ -28,11 +28,11 @@
 #define PID_TEXT_MAX 32
 
 struct kura_dirlock {
-	struct kura_dirlock *next;	/* registry */
+	struct kura_dirlock *next; /* registry */
 	int fd;
 	dev_t dev;
 	ino_t ino;
-	pid_t owner;	/* a child fork()ed from the owner copies the entry,
+	pid_t owner; /* a child fork()ed from the owner copies the entry,
 			 * not the lock: the entry is the owner's only */
 };
 
@@ -46,7 +46,8 @@ static bool held_here(const char *path)
 	if (stat(path, &st) != 0)
 		return false;
 	for (const struct kura_dirlock *l = held; l != NULL; l = l->next)
-		if (l->dev == st.st_dev && l->ino == st.st_ino && l->owner == getpid())
+		if (l->dev == st.st_dev && l->ino == st.st_ino &&
+		    l->owner == getpid())
 			return true;
 	return false;
 }
@@ -91,7 +92,8 @@ static enum kura_err write_pid(int fd, const char *path, struct kura_error *err)
 		return kura_fail_errno(err, kura_err_from_errno(errno), errno,
 				       "truncate '%s'", path);
 	if (pwrite(fd, text, (size_t)n, 0) != (ssize_t)n)
-		return kura_fail_errno(err, KURA_EIO, errno, "write '%s'", path);
+		return kura_fail_errno(err, KURA_EIO, errno, "write '%s'",
+				       path);
 	return KURA_OK;
 }
 
@@ -106,17 +108,21 @@ static enum kura_err take(int fd, const char *path, const char *what,
 		if (fcntl(fd, F_SETLK, &fl) == 0)
 			return write_pid(fd, path, err);
 		if (errno != EAGAIN && errno != EACCES)
-			return kura_fail_errno(err, kura_err_from_errno(errno), errno,
-					       "lock '%s'", path);
+			return kura_fail_errno(err, kura_err_from_errno(errno),
+					       errno, "lock '%s'", path);
 		pid_t pid = holder_of(fd);
 		if (pid != 0)
-			return kura_fail(err, KURA_EBUSY,
-					 "%s '%s' is in use by another kura server "
-					 "(pid %ld, lock '%s'); stop it first or use "
-					 "another directory", what, dir, (long)pid, path);
+			return kura_fail(
+				err, KURA_EBUSY,
+				"%s '%s' is in use by another kura server "
+				"(pid %ld, lock '%s'); stop it first or use "
+				"another directory",
+				what, dir, (long)pid, path);
 	}
-	return kura_fail(err, KURA_EBUSY, "%s '%s' is in use by another kura "
-			 "server (lock '%s')", what, dir, path);
+	return kura_fail(err, KURA_EBUSY,
+			 "%s '%s' is in use by another kura "
+			 "server (lock '%s')",
+			 what, dir, path);
 }
 
 enum kura_err kura_dirlock_acquire(const char *dir, const char *what,
@@ -127,24 +133,29 @@ enum kura_err kura_dirlock_acquire(const char *dir, const char *what,
 	struct stat st;
 	enum kura_err rc;
 	if (lock_path(dir, path, sizeof(path)) != 0)
-		return kura_fail(err, KURA_EINVAL, "%s '%s': path too long", what, dir);
+		return kura_fail(err, KURA_EINVAL, "%s '%s': path too long",
+				 what, dir);
 	struct kura_dirlock *l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return kura_fail(err, KURA_ENOMEM, "lock");
 	pthread_mutex_lock(&reg_mu);
 	if (held_here(path)) {
-		rc = kura_fail(err, KURA_EBUSY, "%s '%s' is already in use by this "
-			       "process (lock '%s')", what, dir, path);
+		rc = kura_fail(err, KURA_EBUSY,
+			       "%s '%s' is already in use by this "
+			       "process (lock '%s')",
+			       what, dir, path);
 		goto fail;
 	}
-	l->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	l->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+		     0600);
 	if (l->fd < 0) {
 		rc = kura_fail_errno(err, kura_err_from_errno(errno), errno,
 				     "open lock file '%s'", path);
 		goto fail;
 	}
 	if (fstat(l->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = kura_fail(err, KURA_EIO, "lock file '%s' is not a regular file", path);
+		rc = kura_fail(err, KURA_EIO,
+			       "lock file '%s' is not a regular file", path);
 		goto fail_fd;
 	}
 	rc = take(l->fd, path, what, dir, err);
@@ -208,7 +219,8 @@ enum kura_err kura_dirlock_holder(const char *dir, pid_t *pid,
 			*pid = 0;
 			return KURA_OK;
 		}
-		return kura_fail_errno(err, KURA_EIO, e, "open lock file '%s'", path);
+		return kura_fail_errno(err, KURA_EIO, e, "open lock file '%s'",
+				       path);
 	}
 	*pid = holder_of(fd);
 	close(fd);

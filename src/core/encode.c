@@ -115,8 +115,8 @@ static bool b64_quantum(const char *q, bool last, size_t pad, uint32_t *w)
 		if (v[j] < 0)
 			return false;
 	}
-	*w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-	     (uint32_t)v[2] << 6 | (uint32_t)v[3];
+	*w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+	     (uint32_t)v[3];
 	if (last && pad == 1 && (*w & 0xff) != 0)
 		return false;
 	if (last && pad == 2 && (*w & 0xffff) != 0)

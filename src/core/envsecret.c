@@ -70,11 +70,14 @@ enum kura_err kura_env_capture(struct kura_error *err)
 		struct kura_secret *s = NULL;
 		if (len > KURA_SECRET_MAX) {
 			if (first == KURA_OK)
-				first = kura_fail(err, KURA_ETOOBIG, "%s is longer than %d "
-						  "bytes", names[i], KURA_SECRET_MAX);
+				first = kura_fail(err, KURA_ETOOBIG,
+						  "%s is longer than %d "
+						  "bytes",
+						  names[i], KURA_SECRET_MAX);
 		} else if (len > 0 && (s = kura_secret_from(v, len)) == NULL &&
 			   first == KURA_OK) {
-			first = kura_fail(err, KURA_ENOMEM, "locked memory for %s", names[i]);
+			first = kura_fail(err, KURA_ENOMEM,
+					  "locked memory for %s", names[i]);
 		}
 		wipe_from_environ(names[i]);
 		kura_secret_free(values[i]);

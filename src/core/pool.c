@@ -13,7 +13,7 @@
 #include "kura/pool.h"
 #include "kura/banned.h"
 
-#define ALIGN_UP(n, a) (((n) + ((a) - 1)) & ~((size_t)(a) - 1))
+#define ALIGN_UP(n, a) (((n) + ((a)-1)) & ~((size_t)(a)-1))
 
 struct block {
 	struct block *next;
@@ -29,8 +29,8 @@ struct cleanup {
 };
 
 struct kura_pool {
-	struct block *current;	/* block being filled */
-	struct block *full;	/* other blocks */
+	struct block *current; /* block being filled */
+	struct block *full;    /* other blocks */
 	struct cleanup *cleanups;
 	size_t block_size;
 };
@@ -97,7 +97,8 @@ static void *pool_take(struct kura_pool *pool, size_t n)
 	if (b->size - b->used < need) {
 		/* Large requests get a block of their own so they do not waste
 		 * the rest of the current block. */
-		size_t size = need > pool->block_size / 4 ? need : pool->block_size;
+		size_t size = need > pool->block_size / 4 ? need :
+							    pool->block_size;
 		struct block *nb = block_new(size);
 		if (nb == NULL)
 			return NULL;
@@ -128,7 +129,7 @@ char *kura_pstrndup(struct kura_pool *pool, const char *s, size_t n)
 {
 	if (n == SIZE_MAX)
 		return NULL;
-	char *p = pool_take(pool, n + 1);	/* every byte written below */
+	char *p = pool_take(pool, n + 1); /* every byte written below */
 	if (p == NULL)
 		return NULL;
 	if (n)
@@ -144,7 +145,7 @@ char *kura_pstrdup(struct kura_pool *pool, const char *s)
 
 void *kura_pmemdup(struct kura_pool *pool, const void *src, size_t n)
 {
-	void *p = pool_take(pool, n);	/* every byte copied below */
+	void *p = pool_take(pool, n); /* every byte copied below */
 	if (p)
 		memcpy(p, src, n);
 	return p;

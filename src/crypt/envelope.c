@@ -62,7 +62,8 @@ enum kura_err kura_dek_wrap(const struct kura_secret *bucket_key,
 			    struct kura_error *err)
 {
 	if (dek == NULL || dek->len != KURA_DEK_LEN || binding == NULL)
-		return kura_fail(err, KURA_EINVAL, "DEK wrap: bad DEK or binding");
+		return kura_fail(err, KURA_EINVAL,
+				 "DEK wrap: bad DEK or binding");
 	uint8_t aad[DEK_AAD_LEN];
 	uint8_t sealed[KURA_WRAPPED_DEK_LEN];
 	dek_aad(binding, aad);
@@ -77,8 +78,7 @@ enum kura_err kura_dek_wrap(const struct kura_secret *bucket_key,
 enum kura_err kura_dek_unwrap(const struct kura_secret *bucket_key,
 			      const struct kura_binding *binding,
 			      const uint8_t in[KURA_WRAPPED_DEK_LEN],
-			      struct kura_secret **out,
-			      struct kura_error *err)
+			      struct kura_secret **out, struct kura_error *err)
 {
 	if (binding == NULL)
 		return kura_fail(err, KURA_EINVAL, "DEK unwrap: no binding");
@@ -97,17 +97,17 @@ void kura_bucket_key_aad(uint64_t tenant_id, uint64_t bucket_id,
 	memset(out + 26, 0, 8);
 }
 
-enum kura_err kura_bucket_key_create(struct kura_keys *keys,
-				     uint64_t tenant_id, uint64_t bucket_id,
-				     const char *label,
+enum kura_err kura_bucket_key_create(struct kura_keys *keys, uint64_t tenant_id,
+				     uint64_t bucket_id, const char *label,
 				     char kek_id[KURA_KEK_ID_MAX],
 				     uint8_t wrapped[KURA_WRAPPED_MAX],
 				     size_t *wrapped_len,
 				     struct kura_error *err)
 {
-	if (keys == NULL || keys->ops == NULL || keys->ops->kek_create == NULL ||
-	    keys->ops->wrap == NULL)
-		return kura_fail(err, KURA_EINVAL, "key provider cannot create keys");
+	if (keys == NULL || keys->ops == NULL ||
+	    keys->ops->kek_create == NULL || keys->ops->wrap == NULL)
+		return kura_fail(err, KURA_EINVAL,
+				 "key provider cannot create keys");
 	const struct kura_keys_ops *ops = keys->ops;
 	char id[KURA_KEK_ID_MAX] = { 0 };
 	uint8_t w[KURA_WRAPPED_MAX];
@@ -115,8 +115,8 @@ enum kura_err kura_bucket_key_create(struct kura_keys *keys,
 	struct kura_secret *bk = NULL;
 	uint8_t aad[KURA_BUCKET_KEY_AAD_LEN];
 
-	enum kura_err rc = kura_keys_kek_create(keys, label ? label : "", id,
-						err);
+	enum kura_err rc =
+		kura_keys_kek_create(keys, label ? label : "", id, err);
 	if (rc != KURA_OK)
 		return rc;
 	if (memchr(id, '\0', sizeof(id)) == NULL || id[0] == '\0') {

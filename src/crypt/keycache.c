@@ -33,34 +33,34 @@
 #include "kura/banned.h"
 
 #define MAX_ENTRIES 4096
-#define NSLOTS 1024			/* hash chains, a power of two */
+#define NSLOTS 1024 /* hash chains, a power of two */
 #define BUCKET_KEY_LEN 32
 #define NS_PER_MS UINT64_C(1000000)
-#define SWEEP_MIN_NS (10 * NS_PER_MS)	/* get sweeps at most this often */
+#define SWEEP_MIN_NS (10 * NS_PER_MS) /* get sweeps at most this often */
 
 struct entry {
-	struct entry *next;		/* hash chain */
-	uint64_t cache_id;		/* the caller's name for this bucket key */
+	struct entry *next; /* hash chain */
+	uint64_t cache_id;  /* the caller's name for this bucket key */
 	uint64_t tenant_id;
 	uint64_t bucket_id;
 	char *kek_id;
-	uint8_t *wrapped;		/* not secret: the provider's output */
+	uint8_t *wrapped; /* not secret: the provider's output */
 	size_t wrapped_len;
 	struct kura_secret *key;
-	uint64_t born_ns;		/* kura_mono_ns() when unwrap began */
+	uint64_t born_ns; /* kura_mono_ns() when unwrap began */
 };
 
 struct kura_keycache {
 	struct kura_keys *keys;
 	uint64_t ttl_ns;
 	pthread_mutex_t lock;
-	pthread_cond_t wake;		/* CLOCK_MONOTONIC */
+	pthread_cond_t wake; /* CLOCK_MONOTONIC */
 	pthread_t sweeper;
 	bool sweeper_running;
 	bool stopping;
 	struct entry *slots[NSLOTS];
 	size_t count;
-	uint64_t evict_gen;		/* bumped by every evict() */
+	uint64_t evict_gen; /* bumped by every evict() */
 	uint64_t last_sweep_ns;
 };
 
@@ -132,7 +132,8 @@ static void drop_oldest_locked(struct kura_keycache *kc)
 	for (size_t i = 0; i < NSLOTS; i++)
 		for (struct entry **pp = &kc->slots[i]; *pp != NULL;
 		     pp = &(*pp)->next)
-			if (oldest == NULL || (*pp)->born_ns < (*oldest)->born_ns)
+			if (oldest == NULL ||
+			    (*pp)->born_ns < (*oldest)->born_ns)
 				oldest = pp;
 	if (oldest != NULL)
 		remove_at(kc, oldest);
@@ -163,7 +164,8 @@ enum kura_err kura_keycache_new(struct kura_keys *keys, uint64_t ttl_ms,
 				struct kura_error *err)
 {
 	if (keys == NULL || keys->ops == NULL || keys->ops->unwrap == NULL)
-		return kura_fail(err, KURA_EINVAL, "key cache needs a key provider");
+		return kura_fail(err, KURA_EINVAL,
+				 "key cache needs a key provider");
 	struct kura_keycache *kc = calloc(1, sizeof(*kc));
 	if (kc == NULL)
 		return kura_fail(err, KURA_ENOMEM, "key cache");
@@ -189,7 +191,8 @@ enum kura_err kura_keycache_new(struct kura_keys *keys, uint64_t ttl_ms,
 		pthread_condattr_destroy(&ca);
 	}
 	if (e != 0) {
-		rc = kura_fail_errno(err, KURA_ENOMEM, e, "key cache condition");
+		rc = kura_fail_errno(err, KURA_ENOMEM, e,
+				     "key cache condition");
 		goto out;
 	}
 	have_cond = true;
@@ -246,9 +249,8 @@ static bool entry_matches(const struct entry *e, uint64_t tenant_id,
 
 /* Build an entry holding a copy of key; NULL on allocation failure. */
 static struct entry *entry_new(uint64_t cache_id, uint64_t tenant_id,
-			       uint64_t bucket_id,
-			       const char *kek_id, const uint8_t *wrapped,
-			       size_t wrapped_len,
+			       uint64_t bucket_id, const char *kek_id,
+			       const uint8_t *wrapped, size_t wrapped_len,
 			       const struct kura_secret *key, uint64_t born)
 {
 	struct entry *e = calloc(1, sizeof(*e));
@@ -272,15 +274,15 @@ static struct entry *entry_new(uint64_t cache_id, uint64_t tenant_id,
 
 enum kura_err kura_keycache_get(struct kura_keycache *kc, uint64_t cache_id,
 				uint64_t tenant_id, uint64_t bucket_id,
-				const char *kek_id,
-				const uint8_t *wrapped, size_t wrapped_len,
-				struct kura_secret **out,
+				const char *kek_id, const uint8_t *wrapped,
+				size_t wrapped_len, struct kura_secret **out,
 				struct kura_error *err)
 {
 	if (kek_id == NULL || memchr(kek_id, '\0', KURA_KEK_ID_MAX) == NULL ||
 	    wrapped == NULL || wrapped_len == 0 ||
 	    wrapped_len > KURA_WRAPPED_MAX)
-		return kura_fail(err, KURA_EINVAL, "bucket key reference is malformed");
+		return kura_fail(err, KURA_EINVAL,
+				 "bucket key reference is malformed");
 
 	uint64_t now = kura_mono_ns();
 	struct kura_secret *key = NULL;
@@ -307,8 +309,8 @@ enum kura_err kura_keycache_get(struct kura_keycache *kc, uint64_t cache_id,
 	kura_bucket_key_aad(tenant_id, bucket_id, aad);
 	uint64_t born = kura_mono_ns();
 	enum kura_err rc = kura_keys_unwrap(kc->keys, kek_id, wrapped,
-					    wrapped_len, aad, sizeof(aad),
-					    &key, err);
+					    wrapped_len, aad, sizeof(aad), &key,
+					    err);
 	if (rc != KURA_OK)
 		return rc;
 	if (key == NULL || key->len != BUCKET_KEY_LEN) {
@@ -323,8 +325,8 @@ enum kura_err kura_keycache_get(struct kura_keycache *kc, uint64_t cache_id,
 	}
 
 	/* Failing to cache is not an error: the caller has its key. */
-	struct entry *e = entry_new(cache_id, tenant_id, bucket_id, kek_id, wrapped,
-				    wrapped_len, key, born);
+	struct entry *e = entry_new(cache_id, tenant_id, bucket_id, kek_id,
+				    wrapped, wrapped_len, key, born);
 	pthread_mutex_lock(&kc->lock);
 	if (e != NULL && gen == kc->evict_gen) {
 		pp = find(kc, cache_id);

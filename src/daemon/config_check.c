@@ -29,8 +29,10 @@ static enum kura_err check_log_level(const struct kura_config *cfg,
 {
 	const char *level = kura_config_get(cfg, "server", "log_level");
 	if (kura_log_level_parse(level) < 0)
-		return kura_fail(err, KURA_ECONFIG, "[server] log_level '%s' is not "
-				 "debug, info, warn or error", level);
+		return kura_fail(err, KURA_ECONFIG,
+				 "[server] log_level '%s' is not "
+				 "debug, info, warn or error",
+				 level);
 	return KURA_OK;
 }
 
@@ -48,16 +50,18 @@ static enum kura_err check_kek_scope(const struct kura_config *cfg,
 {
 	const char *scope = kura_config_get(cfg, "keys", "kek_scope");
 	if (strcmp(scope, "bucket") != 0 && strcmp(scope, "tenant") != 0)
-		return kura_fail(err, KURA_ECONFIG,
-				 "[keys] kek_scope must be bucket or tenant, not '%s'", scope);
+		return kura_fail(
+			err, KURA_ECONFIG,
+			"[keys] kek_scope must be bucket or tenant, not '%s'",
+			scope);
 	return KURA_OK;
 }
 
 static enum kura_err check_provider(const struct kura_config *cfg,
 				    struct kura_error *err)
 {
-	return kura_keys_check_config(cfg, kura_config_get(cfg, "server", "data_dir"),
-				      err);
+	return kura_keys_check_config(
+		cfg, kura_config_get(cfg, "server", "data_dir"), err);
 }
 
 /* The root credentials from the environment (kura_env_capture): both or
@@ -66,30 +70,34 @@ static enum kura_err check_env_root(const struct kura_config *cfg,
 				    struct kura_error *err)
 {
 	char id[KURA_ACCESS_KEY_ID_MAX];
-	const struct kura_secret *secret = kura_env_secret("KURA_ROOT_SECRET_KEY");
-	bool have_id = kura_env_secret_str("KURA_ROOT_ACCESS_KEY", id, sizeof(id));
+	const struct kura_secret *secret =
+		kura_env_secret("KURA_ROOT_SECRET_KEY");
+	bool have_id =
+		kura_env_secret_str("KURA_ROOT_ACCESS_KEY", id, sizeof(id));
 	(void)cfg;
 	if (kura_env_secret("KURA_ROOT_ACCESS_KEY") != NULL && !have_id)
-		return kura_fail(err, KURA_ECONFIG, "KURA_ROOT_ACCESS_KEY is too long");
+		return kura_fail(err, KURA_ECONFIG,
+				 "KURA_ROOT_ACCESS_KEY is too long");
 	if (have_id != (secret != NULL))
-		return kura_fail(err, KURA_ECONFIG, "set both KURA_ROOT_ACCESS_KEY and "
+		return kura_fail(err, KURA_ECONFIG,
+				 "set both KURA_ROOT_ACCESS_KEY and "
 				 "KURA_ROOT_SECRET_KEY, or neither");
 	if (have_id && !kura_auth_access_key_id_valid(id))
-		return kura_fail(err, KURA_ECONFIG, "KURA_ROOT_ACCESS_KEY must be 16-128 "
+		return kura_fail(err, KURA_ECONFIG,
+				 "KURA_ROOT_ACCESS_KEY must be 16-128 "
 				 "characters of A-Z and 0-9");
-	if (secret != NULL && (secret->len < 16 || secret->len > KURA_SECRET_KEY_MAX))
-		return kura_fail(err, KURA_ECONFIG, "KURA_ROOT_SECRET_KEY must be 16-%d "
-				 "characters", KURA_SECRET_KEY_MAX);
+	if (secret != NULL &&
+	    (secret->len < 16 || secret->len > KURA_SECRET_KEY_MAX))
+		return kura_fail(err, KURA_ECONFIG,
+				 "KURA_ROOT_SECRET_KEY must be 16-%d "
+				 "characters",
+				 KURA_SECRET_KEY_MAX);
 	return KURA_OK;
 }
 
 static const check_fn checks[] = {
-	check_log_level,
-	kura_service_check_config,
-	check_backends,
-	kura_http_check_config,
-	check_kek_scope,
-	check_provider,
+	check_log_level,	kura_service_check_config, check_backends,
+	kura_http_check_config, check_kek_scope,	   check_provider,
 	check_env_root,
 };
 

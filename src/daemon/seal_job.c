@@ -37,14 +37,14 @@
 
 /* What earlier runs left on record. */
 struct history {
-	bool any;		/* a run was recorded */
-	bool finished;		/* one of them finished */
-	bool sealed_start;	/* a server started on sealed metadata */
-	struct kura_seal_wait last;	/* buckets the last one left waiting */
+	bool any;		    /* a run was recorded */
+	bool finished;		    /* one of them finished */
+	bool sealed_start;	    /* a server started on sealed metadata */
+	struct kura_seal_wait last; /* buckets the last one left waiting */
 };
 
-static enum kura_err history_one(void *ctx, uint64_t seq, const char *json, size_t len,
-				 bool *stop, struct kura_error *err)
+static enum kura_err history_one(void *ctx, uint64_t seq, const char *json,
+				 size_t len, bool *stop, struct kura_error *err)
 {
 	struct history *h = ctx;
 	/* Cheap filter first: most records are S3 requests. */
@@ -55,7 +55,8 @@ static enum kura_err history_one(void *ctx, uint64_t seq, const char *json, size
 	const char *op = json_string_value(json_object_get(rec, "op"));
 	const char *type = json_string_value(json_object_get(rec, "type"));
 	if (op != NULL && type != NULL && strcmp(op, "server.start") == 0 &&
-	    strcmp(type, "server") == 0 && json_object_get(rec, "metadata_seals") != NULL)
+	    strcmp(type, "server") == 0 &&
+	    json_object_get(rec, "metadata_seals") != NULL)
 		h->sealed_start = true;
 	if (op != NULL && type != NULL && strcmp(op, "meta.seal") == 0 &&
 	    strcmp(type, "server") == 0) {
@@ -65,11 +66,13 @@ static enum kura_err history_one(void *ctx, uint64_t seq, const char *json, size
 		h->any = true;
 		h->finished |= json_is_true(json_object_get(rec, "done"));
 		h->last.n = 0;
-		json_array_foreach(w, i, v) {
+		json_array_foreach(w, i, v)
+		{
 			const char *s = json_string_value(v);
 			uint64_t id;
 			if (s != NULL && h->last.n < KURA_SEAL_WAIT_MAX &&
-			    kura_parse_u64(s, strlen(s), UINT64_MAX, &id) == KURA_OK)
+			    kura_parse_u64(s, strlen(s), UINT64_MAX, &id) ==
+				    KURA_OK)
 				h->last.ids[h->last.n++] = id;
 		}
 	}
@@ -80,7 +83,8 @@ static enum kura_err history_one(void *ctx, uint64_t seq, const char *json, size
 	return KURA_OK;
 }
 
-enum kura_err kura_daemon_seal_scope(struct kura_service *svc, struct kura_seal_wait *wait,
+enum kura_err kura_daemon_seal_scope(struct kura_service *svc,
+				     struct kura_seal_wait *wait,
 				     struct kura_error *err)
 {
 	char dir[sizeof(svc->data_dir) + 8];
@@ -91,8 +95,8 @@ enum kura_err kura_daemon_seal_scope(struct kura_service *svc, struct kura_seal_
 	memset(wait, 0, sizeof(*wait));
 	wait->all = true;
 	/* No marker, nothing to decide (and no log to read at every start). */
-	enum kura_err rc = kura_meta_setting_get(svc->meta, KURA_SEAL_PENDING, v,
-						       sizeof(v), &vlen, err);
+	enum kura_err rc = kura_meta_setting_get(svc->meta, KURA_SEAL_PENDING,
+						 v, sizeof(v), &vlen, err);
 	if (rc == KURA_ENOENT) {
 		kura_error_clear(err);
 		return KURA_OK;
@@ -107,7 +111,7 @@ enum kura_err kura_daemon_seal_scope(struct kura_service *svc, struct kura_seal_
 	if (rc != KURA_OK)
 		return rc;
 	if (!h.any && !h.sealed_start)
-		return KURA_OK;		/* the first run */
+		return KURA_OK; /* the first run */
 	wait->row_macs = false;
 	*wait = h.last;
 	wait->all = false;
@@ -125,20 +129,23 @@ static char *run_record(const struct kura_seal_report *rep, size_t row_macs)
 	json_t *waiting = json_array();
 	for (size_t i = 0; waiting && i < rep->n_waiting; i++) {
 		char id[24];
-		snprintf(id, sizeof(id), "%llu", (unsigned long long)rep->waiting[i]);
+		snprintf(id, sizeof(id), "%llu",
+			 (unsigned long long)rep->waiting[i]);
 		json_array_append_new(waiting, json_string(id));
 	}
-	json_t *d = json_pack("{s:I,s:I,s:I,s:I,s:o,s:I,s:b}", "objects",
-			      (json_int_t)rep->objects, "uploads", (json_int_t)rep->uploads,
-			      "upload_parts", (json_int_t)rep->parts, "row_macs",
-			      (json_int_t)row_macs, "waiting", waiting, "refused_buckets",
-			      (json_int_t)rep->buckets_refused, "done", rep->done);
+	json_t *d = json_pack(
+		"{s:I,s:I,s:I,s:I,s:o,s:I,s:b}", "objects",
+		(json_int_t)rep->objects, "uploads", (json_int_t)rep->uploads,
+		"upload_parts", (json_int_t)rep->parts, "row_macs",
+		(json_int_t)row_macs, "waiting", waiting, "refused_buckets",
+		(json_int_t)rep->buckets_refused, "done", rep->done);
 	char *text = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(d);
 	return text;
 }
 
-enum kura_err kura_daemon_row_mac_upgrade(struct kura_service *svc, struct kura_seal_wait *wait,
+enum kura_err kura_daemon_row_mac_upgrade(struct kura_service *svc,
+					  struct kura_seal_wait *wait,
 					  struct kura_error *err)
 {
 	size_t n = 0;
@@ -150,17 +157,22 @@ enum kura_err kura_daemon_row_mac_upgrade(struct kura_service *svc, struct kura_
 	wait->row_macs = false;
 	wait->rows_macd = n;
 	if (n > 0)
-		kura_info(NULL, "row MACs: %zu tenant, access key, bucket and key rows written "
-			  "before schema 5 have theirs", n);
+		kura_info(
+			NULL,
+			"row MACs: %zu tenant, access key, bucket and key rows written "
+			"before schema 5 have theirs",
+			n);
 	return KURA_OK;
 }
 
-enum kura_err kura_daemon_seal_upgrade(struct kura_service *svc, struct kura_seal_wait *wait,
+enum kura_err kura_daemon_seal_upgrade(struct kura_service *svc,
+				       struct kura_seal_wait *wait,
 				       struct kura_error *err)
 {
 	struct kura_seal_report rep;
 	struct kura_seal_scope scope = { wait->all, wait->ids, wait->n };
-	enum kura_err rc = kura_seal_upgrade(svc->kms, svc->meta, &scope, &rep, err);
+	enum kura_err rc =
+		kura_seal_upgrade(svc->kms, svc->meta, &scope, &rep, err);
 	if (rc != KURA_OK)
 		return rc;
 	bool was_all = wait->all;
@@ -170,24 +182,33 @@ enum kura_err kura_daemon_seal_upgrade(struct kura_service *svc, struct kura_sea
 	wait->done = rep.done;
 	kura_seal_upgrade_state(svc->kms, rep.waiting, rep.n_waiting);
 	if (rep.buckets_refused > 0)
-		kura_error(NULL, "metadata seals: %zu bucket(s) hold rows without a seal that no "
-			   "upgrade may seal (%s): they stay integrity failures — someone "
-			   "stripped seals from meta.db", rep.buckets_refused,
-			   was_all ? "-" : "the audit log shows the upgrade ran before");
+		kura_error(
+			NULL,
+			"metadata seals: %zu bucket(s) hold rows without a seal that no "
+			"upgrade may seal (%s): they stay integrity failures — someone "
+			"stripped seals from meta.db",
+			rep.buckets_refused,
+			was_all ? "-" :
+				  "the audit log shows the upgrade ran before");
 	/* On record: every first run, and any later one that changed
 	 * something (not the rounds that find the same keys still disabled). */
-	if (!rep.ran || (!was_all && rep.objects + rep.uploads + rep.parts == 0 &&
-			 rep.buckets_refused == 0 && !rep.done))
+	if (!rep.ran ||
+	    (!was_all && rep.objects + rep.uploads + rep.parts == 0 &&
+	     rep.buckets_refused == 0 && !rep.done))
 		return KURA_OK;
 	char *detail = run_record(&rep, wait->rows_macd);
 	wait->rows_macd = 0;
 	if (detail == NULL)
 		return kura_fail(err, KURA_ENOMEM, "seal upgrade record");
-	kura_info(NULL, "metadata seals: sealed %zu objects, %zu uploads, %zu upload parts "
-		  "written before schema 5%s", rep.objects, rep.uploads, rep.parts,
-		  rep.done ? "; upgrade complete" : "; buckets with a disabled key wait");
-	rc = kura_service_audit_event(svc, "server", "meta.seal", 0, NULL, detail, KURA_OK,
-				      err);
+	kura_info(
+		NULL,
+		"metadata seals: sealed %zu objects, %zu uploads, %zu upload parts "
+		"written before schema 5%s",
+		rep.objects, rep.uploads, rep.parts,
+		rep.done ? "; upgrade complete" :
+			   "; buckets with a disabled key wait");
+	rc = kura_service_audit_event(svc, "server", "meta.seal", 0, NULL,
+				      detail, KURA_OK, err);
 	free(detail);
 	return rc;
 }

@@ -39,15 +39,19 @@
 #define SHUTDOWN_GRACE_MS 10000
 
 static enum kura_err save_credentials(struct kura_service *svc, const char *id,
-				      const char *secret, struct kura_error *err)
+				      const char *secret,
+				      struct kura_error *err)
 {
 	char path[4200];
 	char text[512];
 	int n = snprintf(text, sizeof(text),
 			 "AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n"
-			 "AWS_DEFAULT_REGION=%s\n", id, secret, svc->region);
-	snprintf(path, sizeof(path), "%s/%s", svc->data_dir, KURA_ROOT_CREDENTIALS_FILE);
-	enum kura_err rc = kura_write_file_atomic(path, text, (size_t)n, 0600, err);
+			 "AWS_DEFAULT_REGION=%s\n",
+			 id, secret, svc->region);
+	snprintf(path, sizeof(path), "%s/%s", svc->data_dir,
+		 KURA_ROOT_CREDENTIALS_FILE);
+	enum kura_err rc =
+		kura_write_file_atomic(path, text, (size_t)n, 0600, err);
 	kura_wipe(text, sizeof(text));
 	return rc;
 }
@@ -58,18 +62,20 @@ static enum kura_err audit_key_added(struct kura_service *svc, uint64_t tenant,
 {
 	char detail[KURA_ACCESS_KEY_ID_MAX + 32];
 	snprintf(detail, sizeof(detail), "{\"access_key_id\":\"%s\"}", id);
-	return kura_service_audit_event(svc, "admin", "access_key.create", tenant,
-					KURA_ROOT_TENANT, detail, KURA_OK, err);
+	return kura_service_audit_event(svc, "admin", "access_key.create",
+					tenant, KURA_ROOT_TENANT, detail,
+					KURA_OK, err);
 }
 
 /* The root tenant, created (and audited) when missing; *created says so. */
-static enum kura_err root_tenant(struct kura_service *svc, struct kura_tenant *root,
-				 bool *created, struct kura_error *err)
+static enum kura_err root_tenant(struct kura_service *svc,
+				 struct kura_tenant *root, bool *created,
+				 struct kura_error *err)
 {
 	struct kura_meta *meta = svc->meta;
 	*created = false;
-	enum kura_err rc = kura_meta_tenant_get_by_name(meta, KURA_ROOT_TENANT,
-							root, err);
+	enum kura_err rc =
+		kura_meta_tenant_get_by_name(meta, KURA_ROOT_TENANT, root, err);
 	if (rc != KURA_ENOENT)
 		return rc;
 	kura_error_clear(err);
@@ -79,12 +85,14 @@ static enum kura_err root_tenant(struct kura_service *svc, struct kura_tenant *r
 	rc = kura_meta_tenant_create(meta, root, err);
 	if (rc == KURA_EEXIST) {
 		kura_error_clear(err);
-		return kura_meta_tenant_get_by_name(meta, KURA_ROOT_TENANT, root, err);
+		return kura_meta_tenant_get_by_name(meta, KURA_ROOT_TENANT,
+						    root, err);
 	}
 	if (rc == KURA_OK) {
 		*created = true;
-		rc = kura_service_audit_event(svc, "admin", "tenant.create", root->id,
-					      root->name, NULL, KURA_OK, err);
+		rc = kura_service_audit_event(svc, "admin", "tenant.create",
+					      root->id, root->name, NULL,
+					      KURA_OK, err);
 	}
 	return rc;
 }
@@ -99,7 +107,8 @@ static enum kura_err generate_root_key(struct kura_service *svc,
 	char id[KURA_ACCESS_KEY_LEN + 1], secret[KURA_SECRET_KEY_LEN + 1];
 	enum kura_err rc = kura_auth_generate_key(id, secret, err);
 	if (rc == KURA_OK)
-		rc = kura_auth_add_key(svc->meta, svc->system_key, root->id, id, secret, err);
+		rc = kura_auth_add_key(svc->meta, svc->system_key, root->id, id,
+				       secret, err);
 	if (rc == KURA_OK)
 		rc = audit_key_added(svc, root->id, id, err);
 	if (rc == KURA_OK)
@@ -118,30 +127,39 @@ static enum kura_err generate_root_key(struct kura_service *svc,
  * when missing.  They are never written to a file — whoever set them has
  * them. */
 static enum kura_err env_root_key(struct kura_service *svc,
-				  const struct kura_tenant *root, const char *id,
-				  const char *secret, struct kura_error *err)
+				  const struct kura_tenant *root,
+				  const char *id, const char *secret,
+				  struct kura_error *err)
 {
 	struct kura_meta *meta = svc->meta;
 	struct kura_access_key existing;
 	struct kura_error e = { 0 };
 	enum kura_err rc = kura_meta_access_key_get(meta, id, &existing, &e);
 	if (rc == KURA_ENOENT) {
-		rc = kura_auth_add_key(meta, svc->system_key, root->id, id, secret, err);
+		rc = kura_auth_add_key(meta, svc->system_key, root->id, id,
+				       secret, err);
 		if (rc == KURA_OK)
 			rc = audit_key_added(svc, root->id, id, err);
 		if (rc == KURA_OK)
-			kura_info(NULL, "root tenant: added access key '%s' from the "
-				  "environment", id);
+			kura_info(NULL,
+				  "root tenant: added access key '%s' from the "
+				  "environment",
+				  id);
 		return rc;
 	}
 	if (rc != KURA_OK)
 		return kura_fail(err, rc, "%s", e.msg);
 	if (existing.tenant_id != root->id)
-		return kura_fail(err, KURA_ECONFIG,
-				 "KURA_ROOT_ACCESS_KEY '%s' belongs to another tenant", id);
+		return kura_fail(
+			err, KURA_ECONFIG,
+			"KURA_ROOT_ACCESS_KEY '%s' belongs to another tenant",
+			id);
 	if (!existing.active)
-		kura_warn(NULL, "KURA_ROOT_ACCESS_KEY '%s' was revoked and stays revoked: "
-			  "requests signed with it are refused", id);
+		kura_warn(
+			NULL,
+			"KURA_ROOT_ACCESS_KEY '%s' was revoked and stays revoked: "
+			"requests signed with it are refused",
+			id);
 	return KURA_OK;
 }
 
@@ -151,12 +169,14 @@ enum kura_err kura_daemon_bootstrap(struct kura_service *svc,
 	struct kura_tenant root;
 	char id[KURA_ACCESS_KEY_ID_MAX], secret[KURA_SECRET_KEY_MAX + 1];
 	bool created;
-	bool have_id = kura_env_secret_str("KURA_ROOT_ACCESS_KEY", id, sizeof(id));
+	bool have_id =
+		kura_env_secret_str("KURA_ROOT_ACCESS_KEY", id, sizeof(id));
 	bool have_secret = kura_env_secret_str("KURA_ROOT_SECRET_KEY", secret,
 					       sizeof(secret));
 	enum kura_err rc;
 	if (have_id != have_secret)
-		rc = kura_fail(err, KURA_ECONFIG, "set both KURA_ROOT_ACCESS_KEY and "
+		rc = kura_fail(err, KURA_ECONFIG,
+			       "set both KURA_ROOT_ACCESS_KEY and "
 			       "KURA_ROOT_SECRET_KEY, or neither");
 	else
 		rc = root_tenant(svc, &root, &created, err);
@@ -171,7 +191,8 @@ enum kura_err kura_daemon_bootstrap(struct kura_service *svc,
 /* Abort multipart uploads older than [storage] abandoned_upload_age. */
 static void sweep_uploads(struct kura_service *svc)
 {
-	uint64_t age = kura_config_get_u64(svc->cfg, "storage", "abandoned_upload_age");
+	uint64_t age = kura_config_get_u64(svc->cfg, "storage",
+					   "abandoned_upload_age");
 	struct kura_meta *meta = svc->meta;
 	struct kura_pool *pool;
 	if (age == 0 || (pool = kura_pool_new(0)) == NULL)
@@ -188,7 +209,9 @@ static void sweep_uploads(struct kura_service *svc)
 		enum kura_err rc = kura_meta_upload_abort(meta, us[i].bucket_id,
 							  us[i].id, &err);
 		if (rc == KURA_OK)
-			kura_info(NULL, "aborted abandoned multipart upload '%s'", us[i].id);
+			kura_info(NULL,
+				  "aborted abandoned multipart upload '%s'",
+				  us[i].id);
 		else if (rc != KURA_ENOENT)
 			kura_warn(NULL, "upload sweeper: %s", err.msg);
 	}
@@ -202,18 +225,24 @@ static void print_banner(const struct kura_service *svc, const char *scheme,
 {
 	char path[4200], creds[8600];
 	struct stat st;
-	snprintf(path, sizeof(path), "%s/%s", svc->data_dir, KURA_ROOT_CREDENTIALS_FILE);
+	snprintf(path, sizeof(path), "%s/%s", svc->data_dir,
+		 KURA_ROOT_CREDENTIALS_FILE);
 	if (stat(path, &st) == 0)
-		snprintf(creds, sizeof(creds), "%s\n"
-			 "                load them with:  set -a; . %s; set +a\n"
-			 "                (remove the file once they are kept elsewhere)",
-			 path, path);
+		snprintf(
+			creds, sizeof(creds),
+			"%s\n"
+			"                load them with:  set -a; . %s; set +a\n"
+			"                (remove the file once they are kept elsewhere)",
+			path, path);
 	else if (kura_env_secret("KURA_ROOT_ACCESS_KEY") != NULL)
-		snprintf(creds, sizeof(creds), "the root access key given in "
+		snprintf(creds, sizeof(creds),
+			 "the root access key given in "
 			 "KURA_ROOT_ACCESS_KEY");
 	else
-		snprintf(creds, sizeof(creds), "the root tenant's keys (kura tenant key "
-			 "list root; kura tenant key create root makes a new one)");
+		snprintf(
+			creds, sizeof(creds),
+			"the root tenant's keys (kura tenant key "
+			"list root; kura tenant key create root makes a new one)");
 	fprintf(stderr,
 		"\nkura is ready.\n"
 		"  endpoint:     %s://%s   (region %s)\n"
@@ -264,12 +293,14 @@ static const char *run_loop(struct kura_service *svc, const sigset_t *sigs,
 	uint64_t next_work = now + interval * s;
 	uint64_t next_checkpoint = now + checkpoint_every * s;
 	for (;;) {
-		uint64_t next = next_work < next_checkpoint ? next_work : next_checkpoint;
+		uint64_t next = next_work < next_checkpoint ? next_work :
+							      next_checkpoint;
 		uint64_t wait = next > now ? next - now : 0;
 		struct timespec ts = { (time_t)(wait / s), (long)(wait % s) };
 		int sig = sigtimedwait(sigs, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT) {
-			const char *name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+			const char *name = sig == SIGTERM ? "SIGTERM" :
+							    "SIGINT";
 			kura_info(NULL, "received %s: shutting down", name);
 			return name;
 		}
@@ -303,8 +334,10 @@ static int open_log(const struct kura_config *cfg)
 	const char *level = kura_config_get(cfg, "server", "log_level");
 	int lv = kura_log_level_parse(level);
 	if (lv < 0) {
-		fprintf(stderr, "kura: [server] log_level '%s' is not debug, info, "
-			"warn or error\n", level);
+		fprintf(stderr,
+			"kura: [server] log_level '%s' is not debug, info, "
+			"warn or error\n",
+			level);
 		return -1;
 	}
 	kura_log_threshold = (enum kura_log_level)lv;
@@ -312,8 +345,8 @@ static int open_log(const struct kura_config *cfg)
 	if (file != NULL) {
 		int fd = open_append(file);
 		if (fd < 0) {
-			fprintf(stderr, "kura: cannot open log file '%s': %s\n", file,
-				strerror(errno));
+			fprintf(stderr, "kura: cannot open log file '%s': %s\n",
+				file, strerror(errno));
 			return -1;
 		}
 		kura_log_set_fd(fd);
@@ -332,9 +365,11 @@ static void start_failed(struct kura_service *svc, const struct kura_error *err)
 	json_t *d = json_pack("{s:s}", "what", err->msg);
 	char *detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
 	json_decref(d);
-	if (kura_service_audit_event(svc, "integrity", "integrity.failure", 0, NULL, detail,
-				     KURA_EINTEGRITY, &e) != KURA_OK)
-		kura_error(NULL, "audit log refused the integrity record: %s", e.msg);
+	if (kura_service_audit_event(svc, "integrity", "integrity.failure", 0,
+				     NULL, detail, KURA_EINTEGRITY,
+				     &e) != KURA_OK)
+		kura_error(NULL, "audit log refused the integrity record: %s",
+			   e.msg);
 	free(detail);
 }
 
@@ -357,8 +392,10 @@ int kura_daemon_run(const struct kura_config *cfg)
 	}
 	if (open_log(cfg) != 0)
 		return 1;
-	uint64_t interval = kura_config_get_u64(cfg, "storage", "background_interval");
-	uint64_t checkpoint_every = kura_config_get_u64(cfg, "audit", "checkpoint_interval");
+	uint64_t interval =
+		kura_config_get_u64(cfg, "storage", "background_interval");
+	uint64_t checkpoint_every =
+		kura_config_get_u64(cfg, "audit", "checkpoint_interval");
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
@@ -388,16 +425,20 @@ int kura_daemon_run(const struct kura_config *cfg)
 	}
 	const char *listen = kura_config_get(cfg, "server", "listen");
 	bool tls = kura_config_get(cfg, "server", "tls_cert") != NULL;
-	kura_info(NULL, "kura listening on %s://%s (data dir '%s', region %s, key "
-		  "provider %s)", tls ? "https" : "http", listen, svc->data_dir,
-		  svc->region, svc->keys->ops->name);
-	if (kura_daemon_audit_start(svc, tls ? "https" : "http", listen, &err) != KURA_OK) {
+	kura_info(NULL,
+		  "kura listening on %s://%s (data dir '%s', region %s, key "
+		  "provider %s)",
+		  tls ? "https" : "http", listen, svc->data_dir, svc->region,
+		  svc->keys->ops->name);
+	if (kura_daemon_audit_start(svc, tls ? "https" : "http", listen,
+				    &err) != KURA_OK) {
 		kura_error(NULL, "cannot start: audit log: %s", err.msg);
 		goto out;
 	}
 	print_banner(svc, tls ? "https" : "http", listen);
 
-	const char *reason = run_loop(svc, &sigs, interval, checkpoint_every, &seals);
+	const char *reason =
+		run_loop(svc, &sigs, interval, checkpoint_every, &seals);
 	kura_http_stop(srv, SHUTDOWN_GRACE_MS);
 	srv = NULL;
 	collect_garbage(svc);

@@ -20,7 +20,8 @@ static json_t *effective_config(const struct kura_config *cfg)
 	json_t *c = json_object();
 	if (c == NULL)
 		return NULL;
-	for (const struct kura_config_key *k = kura_config_keys(); k->section; k++) {
+	for (const struct kura_config_key *k = kura_config_keys(); k->section;
+	     k++) {
 		const char *v = kura_config_get(cfg, k->section, k->key);
 		char name[128];
 		snprintf(name, sizeof(name), "%s.%s", k->section, k->key);
@@ -36,30 +37,34 @@ static char *start_detail(const struct kura_service *svc, const char *scheme,
 	if (d == NULL)
 		return NULL;
 	json_object_set_new(d, "version", json_string(KURA_VERSION));
-	json_object_set_new(d, "endpoint", json_sprintf("%s://%s", scheme, listen));
+	json_object_set_new(d, "endpoint",
+			    json_sprintf("%s://%s", scheme, listen));
 	json_object_set_new(d, "provider", json_string(svc->keys->ops->name));
 	/* This server ran on sealed metadata (seal_job.c reads this: no
 	 * upgrade of unsealed rows may come after it). */
-	json_object_set_new(d, "metadata_seals", json_integer(KURA_SEAL_FORMAT));
+	json_object_set_new(d, "metadata_seals",
+			    json_integer(KURA_SEAL_FORMAT));
 	json_object_set_new(d, "config", effective_config(svc->cfg));
 	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(d);
 	return text;
 }
 
-enum kura_err kura_daemon_audit_start(struct kura_service *svc, const char *scheme,
-				      const char *listen, struct kura_error *err)
+enum kura_err kura_daemon_audit_start(struct kura_service *svc,
+				      const char *scheme, const char *listen,
+				      struct kura_error *err)
 {
 	if (svc->audit == NULL) {
-		kura_warn(NULL, "the audit log is off ([audit] enabled = false): "
+		kura_warn(NULL,
+			  "the audit log is off ([audit] enabled = false): "
 			  "operations are not recorded");
 		return KURA_OK;
 	}
 	char *detail = start_detail(svc, scheme, listen);
 	if (detail == NULL)
 		return kura_fail(err, KURA_ENOMEM, "audit record");
-	enum kura_err rc = kura_service_audit_event(svc, "server", "server.start", 0, NULL,
-						    detail, KURA_OK, err);
+	enum kura_err rc = kura_service_audit_event(
+		svc, "server", "server.start", 0, NULL, detail, KURA_OK, err);
 	free(detail);
 	/* Sign at once: records appended while no server ran (key commands)
 	 * are covered, and a signer that does not work is found now. */
@@ -83,12 +88,13 @@ void kura_daemon_audit_stop(struct kura_service *svc, const char *reason)
 		return;
 	/* The run's count of integrity failures, each also a record of its
 	 * own: a summary an auditor can check the records against. */
-	snprintf(detail, sizeof(detail), "{\"reason\":\"%s\",\"integrity_failures\":%llu}",
-		 reason,
+	snprintf(detail, sizeof(detail),
+		 "{\"reason\":\"%s\",\"integrity_failures\":%llu}", reason,
 		 (unsigned long long)__atomic_load_n(&svc->integrity_failures,
 						     __ATOMIC_RELAXED));
-	if (kura_service_audit_event(svc, "server", "server.stop", 0, NULL, detail,
-				     KURA_OK, &err) != KURA_OK)
-		kura_error(NULL, "audit log: cannot record the stop: %s", err.msg);
+	if (kura_service_audit_event(svc, "server", "server.stop", 0, NULL,
+				     detail, KURA_OK, &err) != KURA_OK)
+		kura_error(NULL, "audit log: cannot record the stop: %s",
+			   err.msg);
 	kura_daemon_audit_checkpoint(svc);
 }

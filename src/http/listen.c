@@ -47,7 +47,8 @@ enum kura_err http_resolve(const char *addr, struct sockaddr_storage *ss,
 {
 	char host[256];
 	uint16_t port;
-	enum kura_err rc = kura_config_split_addr(addr, host, sizeof(host), &port, err);
+	enum kura_err rc =
+		kura_config_split_addr(addr, host, sizeof(host), &port, err);
 	if (rc != KURA_OK)
 		return rc;
 	memset(ss, 0, sizeof(*ss));
@@ -64,9 +65,11 @@ enum kura_err http_resolve(const char *addr, struct sockaddr_storage *ss,
 		s6->sin6_port = htons(port);
 		*len = sizeof(*s6);
 	} else {
-		return kura_fail(err, KURA_ECONFIG,
-				 "[server] listen: '%s' must be a numeric IP address "
-				 "(or localhost) and a port", addr);
+		return kura_fail(
+			err, KURA_ECONFIG,
+			"[server] listen: '%s' must be a numeric IP address "
+			"(or localhost) and a port",
+			addr);
 	}
 	return KURA_OK;
 }
@@ -90,7 +93,8 @@ static enum kura_err check_pem_pair(const char *cert, const char *key,
 	size_t clen = 0, klen = 0;
 	X509 *x = NULL;
 	EVP_PKEY *pk = NULL;
-	enum kura_err rc = kura_read_file(cert, TLS_FILE_MAX, &ctext, &clen, err);
+	enum kura_err rc =
+		kura_read_file(cert, TLS_FILE_MAX, &ctext, &clen, err);
 	if (rc != KURA_OK)
 		goto out;
 	rc = kura_read_file(key, TLS_FILE_MAX, &ktext, &klen, err);
@@ -100,21 +104,27 @@ static enum kura_err check_pem_pair(const char *cert, const char *key,
 	x = b ? PEM_read_bio_X509(b, NULL, no_passphrase, NULL) : NULL;
 	BIO_free(b);
 	if (x == NULL) {
-		rc = kura_fail(err, KURA_ECONFIG, "[server] tls_cert '%s' holds no PEM "
-			       "certificate", cert);
+		rc = kura_fail(err, KURA_ECONFIG,
+			       "[server] tls_cert '%s' holds no PEM "
+			       "certificate",
+			       cert);
 		goto out;
 	}
 	b = BIO_new_mem_buf(ktext, (int)klen);
 	pk = b ? PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL) : NULL;
 	BIO_free(b);
 	if (pk == NULL) {
-		rc = kura_fail(err, KURA_ECONFIG, "[server] tls_key '%s' holds no "
-			       "unencrypted PEM private key", key);
+		rc = kura_fail(err, KURA_ECONFIG,
+			       "[server] tls_key '%s' holds no "
+			       "unencrypted PEM private key",
+			       key);
 		goto out;
 	}
 	if (X509_check_private_key(x, pk) != 1)
-		rc = kura_fail(err, KURA_ECONFIG, "[server] tls_key '%s' is not the key "
-			       "of tls_cert '%s'", key, cert);
+		rc = kura_fail(err, KURA_ECONFIG,
+			       "[server] tls_key '%s' is not the key "
+			       "of tls_cert '%s'",
+			       key, cert);
 out:
 	X509_free(x);
 	EVP_PKEY_free(pk);
@@ -137,12 +147,15 @@ enum kura_err kura_http_check_config(const struct kura_config *cfg,
 	if (rc != KURA_OK)
 		return rc;
 	if ((cert == NULL) != (key == NULL))
-		return kura_fail(err, KURA_ECONFIG,
-				 "[server] tls_cert and tls_key must be set together");
+		return kura_fail(
+			err, KURA_ECONFIG,
+			"[server] tls_cert and tls_key must be set together");
 	if (cert == NULL && !is_loopback(&ss))
-		return kura_fail(err, KURA_ECONFIG,
-				 "refusing plain HTTP on non-loopback address '%s': "
-				 "set [server] tls_cert and tls_key", listen);
+		return kura_fail(
+			err, KURA_ECONFIG,
+			"refusing plain HTTP on non-loopback address '%s': "
+			"set [server] tls_cert and tls_key",
+			listen);
 	if (cert == NULL)
 		return KURA_OK;
 	return check_pem_pair(cert, key, err);
@@ -159,22 +172,29 @@ enum kura_err kura_http_probe_listen(const struct kura_config *cfg,
 		return rc;
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return kura_fail_errno(err, KURA_EIO, errno, "socket for '%s'", listen);
+		return kura_fail_errno(err, KURA_EIO, errno, "socket for '%s'",
+				       listen);
 	int one = 1;
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+				 sizeof(one));
 	int e = bind(fd, (struct sockaddr *)&ss, sslen) == 0 ? 0 : errno;
 	close(fd);
 	if (e == 0)
 		return KURA_OK;
 	if (e == EADDRINUSE)
-		return kura_fail(err, KURA_EBUSY, "cannot listen on '%s': the address is "
-				 "in use (another kura server or another program "
-				 "listens there)", listen);
+		return kura_fail(
+			err, KURA_EBUSY,
+			"cannot listen on '%s': the address is "
+			"in use (another kura server or another program "
+			"listens there)",
+			listen);
 	if (e == EADDRNOTAVAIL)
-		return kura_fail(err, KURA_ECONFIG, "cannot listen on '%s': not an "
-				 "address of this host", listen);
-	return kura_fail_errno(err, kura_err_from_errno(e), e, "cannot listen on '%s'",
-			       listen);
+		return kura_fail(err, KURA_ECONFIG,
+				 "cannot listen on '%s': not an "
+				 "address of this host",
+				 listen);
+	return kura_fail_errno(err, kura_err_from_errno(e), e,
+			       "cannot listen on '%s'", listen);
 }

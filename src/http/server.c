@@ -68,9 +68,9 @@ struct kura_http_resp {
 	unsigned status;
 	struct resp_header *headers;
 	size_t nheaders, cap;
-	const void *body;		/* buffer body (pool memory) */
+	const void *body; /* buffer body (pool memory) */
 	size_t body_len;
-	kura_http_reader_fn reader;	/* or streamed body */
+	kura_http_reader_fn reader; /* or streamed body */
 	void *reader_cls;
 	void (*reader_free)(void *);
 	uint64_t stream_size;
@@ -87,24 +87,24 @@ struct conn_watch;
 struct conn_req {
 	struct kura_http_req req;
 	struct kura_http_server *srv;
-	struct conn_watch *watch;	/* NULL when the connection is unwatched */
+	struct conn_watch *watch; /* NULL when the connection is unwatched */
 	bool begun;
 	bool queued;
 	bool is_head;
-	bool cut;		/* kura ended it: reader failed, body too large */
-	uint64_t discarded;	/* body bytes read after the answer was decided */
+	bool cut;	    /* kura ended it: reader failed, body too large */
+	uint64_t discarded; /* body bytes read after the answer was decided */
 };
 
 /* One TCP connection, as the slow-client watchdog sees it. */
 struct conn_watch {
 	struct conn_watch *prev, *next;
 	MHD_socket fd;
-	bool in_request;	/* head complete, request not finished */
-	bool cut;		/* shut down as too slow */
-	uint64_t since_ns;	/* when it began waiting for a request head */
-	bool receiving;		/* the body is arriving */
-	uint64_t window_ns;	/* start of the current body-rate window */
-	uint64_t window_bytes;	/* body bytes received in it */
+	bool in_request;       /* head complete, request not finished */
+	bool cut;	       /* shut down as too slow */
+	uint64_t since_ns;     /* when it began waiting for a request head */
+	bool receiving;	       /* the body is arriving */
+	uint64_t window_ns;    /* start of the current body-rate window */
+	uint64_t window_bytes; /* body bytes received in it */
 };
 
 struct kura_http_server {
@@ -187,15 +187,16 @@ static bool has_crlf(const char *s)
 	return false;
 }
 
-enum kura_err kura_http_resp_header(struct kura_http_req *req,
-				    const char *name, const char *value)
+enum kura_err kura_http_resp_header(struct kura_http_req *req, const char *name,
+				    const char *value)
 {
 	struct kura_http_resp *r = req->resp;
 	if (r == NULL || has_crlf(name) || has_crlf(value))
 		return KURA_EINVAL;
 	if (r->nheaders == r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 16;
-		struct resp_header *h = kura_palloc(req->pool, cap * sizeof(*h));
+		struct resp_header *h =
+			kura_palloc(req->pool, cap * sizeof(*h));
 		if (h == NULL)
 			return KURA_ENOMEM;
 		if (r->nheaders)
@@ -286,16 +287,22 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	req->query.p = q ? q + 1 : "";
 	req->query.len = q ? n - req->path.len - 1 : 0;
 
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-				  req->remote, sizeof(req->remote));
+			inet_ntop(
+				AF_INET,
+				&((const struct sockaddr_in *)(const void *)sa)
+					 ->sin_addr,
+				req->remote, sizeof(req->remote));
 		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-				  req->remote, sizeof(req->remote));
+			inet_ntop(
+				AF_INET6,
+				&((const struct sockaddr_in6 *)(const void *)sa)
+					 ->sin6_addr,
+				req->remote, sizeof(req->remote));
 	}
 	atomic_fetch_add(&srv->in_flight, 1);
 	return cr;
@@ -329,7 +336,8 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind,
 
 static void detect_body(struct kura_http_req *req)
 {
-	const struct kura_str *te = kura_http_header_get(req, "Transfer-Encoding");
+	const struct kura_str *te =
+		kura_http_header_get(req, "Transfer-Encoding");
 	const struct kura_str *cl = kura_http_header_get(req, "Content-Length");
 	uint64_t len = 0;
 	if (te != NULL)
@@ -367,19 +375,20 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct conn_req *cr)
 	}
 	if (cr->srv->handler.before_send) {
 		cr->srv->handler.before_send(cr->srv->handler.ctx, req);
-		r = req->resp;	/* the hook may have replaced the response */
+		r = req->resp; /* the hook may have replaced the response */
 	}
 	if (r->reader) {
 		/* libmicrohttpd allocates (and zeroes) the whole block for
 		 * every response: a small body gets a block of its size. */
-		size_t block = r->stream_size < STREAM_BLOCK
-				       ? (size_t)r->stream_size : STREAM_BLOCK;
+		size_t block = r->stream_size < STREAM_BLOCK ?
+				       (size_t)r->stream_size :
+				       STREAM_BLOCK;
 		mr = MHD_create_response_from_callback(r->stream_size,
 						       block ? block : 1,
 						       stream_reader, cr, NULL);
 	} else {
-		mr = MHD_create_response_from_buffer(r->body_len, (void *)r->body,
-						     MHD_RESPMEM_PERSISTENT);
+		mr = MHD_create_response_from_buffer(
+			r->body_len, (void *)r->body, MHD_RESPMEM_PERSISTENT);
 	}
 	if (mr == NULL)
 		return MHD_NO;
@@ -387,8 +396,9 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct conn_req *cr)
 	 * metadata): a single space is the same field value on the wire,
 	 * since clients strip the optional whitespace around it. */
 	for (size_t i = 0; i < r->nheaders; i++)
-		MHD_add_response_header(mr, r->headers[i].name,
-					r->headers[i].value[0] ? r->headers[i].value : " ");
+		MHD_add_response_header(
+			mr, r->headers[i].name,
+			r->headers[i].value[0] ? r->headers[i].value : " ");
 	MHD_add_response_header(mr, "Server", "kura");
 	if (!r->reader && !cr->is_head)
 		req->bytes_out = r->body_len;
@@ -402,8 +412,8 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct conn_req *cr)
 
 static struct conn_watch *watch_of(struct MHD_Connection *conn)
 {
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	return ci ? ci->socket_context : NULL;
 }
 
@@ -441,7 +451,8 @@ static bool watch_too_slow(struct kura_http_server *srv, struct conn_watch *w,
 			   uint64_t now)
 {
 	if (!w->in_request)
-		return now >= w->since_ns && now - w->since_ns >= srv->head_timeout_ns;
+		return now >= w->since_ns &&
+		       now - w->since_ns >= srv->head_timeout_ns;
 	if (!w->receiving || now < w->window_ns ||
 	    now - w->window_ns < srv->head_timeout_ns)
 		return false;
@@ -460,11 +471,11 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
 	struct kura_http_server *srv = cls;
 	struct conn_watch *w = *socket_context;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+			conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		w = calloc(1, sizeof(*w));
 		if (w == NULL || ci == NULL) {
-			free(w);	/* unwatched: only the idle timeout applies */
+			free(w); /* unwatched: only the idle timeout applies */
 			return;
 		}
 		w->fd = ci->connect_fd;
@@ -501,9 +512,11 @@ static void *watchdog(void *arg)
 		for (struct conn_watch *w = srv->watched; w; w = w->next) {
 			if (!watch_too_slow(srv, w, now))
 				continue;
-			kura_debug(NULL, "http: %s: closing", w->in_request
-				   ? "request body slower than the minimum rate"
-				   : "no complete request head within the connection timeout");
+			kura_debug(
+				NULL, "http: %s: closing",
+				w->in_request ?
+					"request body slower than the minimum rate" :
+					"no complete request head within the connection timeout");
 			shutdown(w->fd, SHUT_RDWR);
 			w->cut = true;
 			/* once is enough */
@@ -545,7 +558,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	(void)url;
 	(void)version;
 	if (cr == NULL || cr->req.target.p == NULL)
-		return MHD_NO;	/* out of memory in on_uri: drop the connection */
+		return MHD_NO; /* out of memory in on_uri: drop the connection */
 	struct kura_http_req *req = &cr->req;
 
 	if (!cr->begun) {
@@ -559,8 +572,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		if (req->method == NULL || req->headers == NULL)
 			return MHD_NO;
 		struct header_collect hc = { req, MAX_HEADERS, false };
-		MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_header, &hc);
-		if (hc.too_many)	/* reported as an oversized header section */
+		MHD_get_connection_values_n(conn, MHD_HEADER_KIND,
+					    collect_header, &hc);
+		if (hc.too_many) /* reported as an oversized header section */
 			req->header_bytes = SIZE_MAX;
 		detect_body(req);
 		if (req->has_body)
@@ -603,9 +617,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 const char *kura_http_abort_name(enum kura_http_abort a)
 {
 	static const char *const names[] = {
-		"unknown", "client", "connection", "timeout", "shutdown", "server",
+		"unknown", "client",   "connection",
+		"timeout", "shutdown", "server",
 	};
-	return (unsigned)a < sizeof(names) / sizeof(names[0]) ? names[a] : "unknown";
+	return (unsigned)a < sizeof(names) / sizeof(names[0]) ? names[a] :
+								"unknown";
 }
 
 /* Why libmicrohttpd ended the request, in the handler's terms.  What kura
@@ -630,12 +646,13 @@ static enum kura_http_abort abort_reason(const struct conn_req *cr,
 	case MHD_REQUEST_TERMINATED_CLIENT_ABORT:
 		return KURA_HTTP_ABORT_CLIENT;
 	default:
-		return cr->queued ? KURA_HTTP_ABORT_CONNECTION : KURA_HTTP_ABORT_CLIENT;
+		return cr->queued ? KURA_HTTP_ABORT_CONNECTION :
+				    KURA_HTTP_ABORT_CLIENT;
 	}
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn,
-			 void **req_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
 {
 	struct kura_http_server *srv = cls;
 	struct conn_req *cr = *req_cls;
@@ -656,8 +673,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 		 * the connection ended first.  Still a request to account
 		 * for.  A refusal is answered and then the connection closed
 		 * "with error": the answer went out all the same. */
-		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+			conn, MHD_CONNECTION_INFO_HTTP_STATUS);
 		cr->req.refused_status = ci ? ci->http_status : 0;
 		if (cr->req.refused_status != 0) {
 			completed = true;
@@ -718,12 +735,16 @@ enum kura_err kura_http_start(const struct kura_config *cfg,
 	srv->handler = *handler;
 	pthread_mutex_init(&srv->watch_lock, NULL);
 	pthread_cond_init(&srv->watch_wake, NULL);
-	srv->max_header_bytes = kura_config_get_u64(cfg, "limits", "max_header_bytes");
-	srv->max_url_bytes = kura_config_get_u64(cfg, "limits", "max_url_bytes");
+	srv->max_header_bytes =
+		kura_config_get_u64(cfg, "limits", "max_header_bytes");
+	srv->max_url_bytes =
+		kura_config_get_u64(cfg, "limits", "max_url_bytes");
 	if (cert != NULL) {
 		size_t n;
-		if ((rc = kura_read_file(cert, 1 << 20, &srv->tls_cert, &n, err)) != KURA_OK ||
-		    (rc = kura_read_file(key, 1 << 20, &srv->tls_key, &n, err)) != KURA_OK)
+		if ((rc = kura_read_file(cert, 1 << 20, &srv->tls_cert, &n,
+					 err)) != KURA_OK ||
+		    (rc = kura_read_file(key, 1 << 20, &srv->tls_key, &n,
+					 err)) != KURA_OK)
 			goto fail;
 	}
 
@@ -739,8 +760,10 @@ enum kura_err kura_http_start(const struct kura_config *cfg,
 	 * and answers with S3 errors; the rest buffers upload pieces. */
 	size_t mem = (size_t)(srv->max_header_bytes + srv->max_url_bytes) * 2 +
 		     32 * 1024;
-	unsigned max_conn = (unsigned)kura_config_get_u64(cfg, "server", "max_connections");
-	unsigned timeout = (unsigned)kura_config_get_u64(cfg, "server", "connection_timeout");
+	unsigned max_conn =
+		(unsigned)kura_config_get_u64(cfg, "server", "max_connections");
+	unsigned timeout = (unsigned)kura_config_get_u64(cfg, "server",
+							 "connection_timeout");
 	srv->head_timeout_ns = (uint64_t)(timeout ? timeout : 60) * 1000000000u;
 
 	struct MHD_OptionItem tls_opts[] = {
@@ -751,10 +774,9 @@ enum kura_err kura_http_start(const struct kura_config *cfg,
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	srv->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, srv,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+		(struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+		srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 		MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
@@ -763,18 +785,19 @@ enum kura_err kura_http_start(const struct kura_config *cfg,
 		MHD_OPTION_CONNECTION_TIMEOUT, timeout,
 		/* RFC 9112: a 400 for an HTTP/1.1 request without Host, and no
 		 * tolerance for header lines without a colon. */
-		MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-		MHD_OPTION_ARRAY, cert != NULL ? tls_opts : &tls_opts[3],
-		MHD_OPTION_END);
+		MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_ARRAY,
+		cert != NULL ? tls_opts : &tls_opts[3], MHD_OPTION_END);
 	if (srv->daemon == NULL) {
-		rc = kura_fail(err, KURA_EIO,
-			       "cannot listen on '%s' (address in use or not available)",
-			       listen);
+		rc = kura_fail(
+			err, KURA_EIO,
+			"cannot listen on '%s' (address in use or not available)",
+			listen);
 		goto fail;
 	}
 	if (pthread_create(&srv->watch_thread, NULL, watchdog, srv) != 0) {
 		MHD_stop_daemon(srv->daemon);
-		rc = kura_fail(err, KURA_ENOMEM, "cannot start the connection watchdog");
+		rc = kura_fail(err, KURA_ENOMEM,
+			       "cannot start the connection watchdog");
 		goto fail;
 	}
 	srv->watch_running = true;

@@ -81,7 +81,7 @@
 
 struct cached_kek {
 	char uid[UID_MAX + 1];
-	struct kura_secret *key;	/* NULL: free slot */
+	struct kura_secret *key; /* NULL: free slot */
 	uint64_t expires_ns;
 };
 
@@ -90,12 +90,12 @@ struct kmip {
 	struct kura_kmip_version ver;
 	bool allow_get;
 	uint64_t ttl_ns;
-	atomic_bool refused;		/* server will not Encrypt/Decrypt */
+	atomic_bool refused; /* server will not Encrypt/Decrypt */
 	atomic_bool warned;
 
-	pthread_mutex_t cmu;		/* guards cache and stop */
+	pthread_mutex_t cmu; /* guards cache and stop */
 	pthread_cond_t cwake;
-	bool sweeper;			/* thread running */
+	bool sweeper; /* thread running */
 	bool stop;
 	pthread_t sweeper_tid;
 	struct cached_kek cache[CACHE_MAX];
@@ -139,9 +139,10 @@ static enum kura_err label_check(const char *label, struct kura_str *out,
 			ok = false;
 	}
 	if (!ok)
-		return kura_fail(err, KURA_EINVAL,
-				 "KEK label must be at most %d bytes of UTF-8 without control characters",
-				 LABEL_MAX);
+		return kura_fail(
+			err, KURA_EINVAL,
+			"KEK label must be at most %d bytes of UTF-8 without control characters",
+			LABEL_MAX);
 	out->p = label ? label : "";
 	out->len = n;
 	return KURA_OK;
@@ -280,11 +281,14 @@ static enum kura_err payload_uid(const struct kura_kmip_result *res,
 {
 	struct kura_ttlv it;
 	struct kura_str uid;
-	if (!kura_ttlv_find(&res->payload, KURA_KMIP_TAG_UNIQUE_IDENTIFIER, &it) ||
-	    kura_ttlv_get_text(&it, &uid) != KURA_OK || !uid_valid(uid.p, uid.len))
-		return kura_fail(err, KURA_EPROTO,
-				 "KMIP %s: reply without a usable unique identifier",
-				 op_name(op));
+	if (!kura_ttlv_find(&res->payload, KURA_KMIP_TAG_UNIQUE_IDENTIFIER,
+			    &it) ||
+	    kura_ttlv_get_text(&it, &uid) != KURA_OK ||
+	    !uid_valid(uid.p, uid.len))
+		return kura_fail(
+			err, KURA_EPROTO,
+			"KMIP %s: reply without a usable unique identifier",
+			op_name(op));
 	*out = uid;
 	return KURA_OK;
 }
@@ -307,7 +311,7 @@ static enum kura_err simple_op(struct kmip *k, uint32_t op, struct kura_str uid,
 		return rc;
 	if (res_out != NULL) {
 		*res_out = res;
-		res_out->message.p = NULL;	/* borrowed the reply */
+		res_out->message.p = NULL; /* borrowed the reply */
 		res_out->message.len = 0;
 		res_out->has_payload = false;
 	}
@@ -342,19 +346,22 @@ static enum kura_err get_state(struct kmip *k, struct kura_str uid,
 		struct kura_ttlv name, value;
 		struct kura_str n;
 		if (attr.tag != KURA_KMIP_TAG_ATTRIBUTE ||
-		    !kura_ttlv_find(&attr, KURA_KMIP_TAG_ATTRIBUTE_NAME, &name) ||
+		    !kura_ttlv_find(&attr, KURA_KMIP_TAG_ATTRIBUTE_NAME,
+				    &name) ||
 		    kura_ttlv_get_text(&name, &n) != KURA_OK ||
 		    !kura_str_eq_cstr(n, "State") ||
-		    !kura_ttlv_find(&attr, KURA_KMIP_TAG_ATTRIBUTE_VALUE, &value))
+		    !kura_ttlv_find(&attr, KURA_KMIP_TAG_ATTRIBUTE_VALUE,
+				    &value))
 			continue;
 		if (kura_ttlv_get_enum(&value, state) == KURA_OK)
 			rc = KURA_OK;
 		break;
 	}
 	if (rc != KURA_OK)
-		rc = kura_fail(err, KURA_EPROTO,
-			       "KMIP Get Attributes of '%.*s': no State in the reply",
-			       (int)uid.len, uid.p);
+		rc = kura_fail(
+			err, KURA_EPROTO,
+			"KMIP Get Attributes of '%.*s': no State in the reply",
+			(int)uid.len, uid.p);
 out:
 	kmip_reply_release(&reply);
 	return rc;
@@ -372,7 +379,8 @@ static enum kura_err check_active(struct kmip *k, struct kura_str uid,
 		return kura_fail(err, KURA_ENOENT, "unknown KEK 'kmip:%.*s'",
 				 (int)uid.len, uid.p);
 	if (rc != KURA_OK)
-		return kura_fail(err, rc == KURA_EPROTO ? KURA_EPROTO : KURA_EKEY,
+		return kura_fail(err,
+				 rc == KURA_EPROTO ? KURA_EPROTO : KURA_EKEY,
 				 "%s", sub.msg);
 	if (state != KURA_KMIP_STATE_ACTIVE)
 		return kura_fail(err, KURA_EKEY, "KEK 'kmip:%.*s' is %s",
@@ -427,7 +435,7 @@ static void cache_put(struct kmip *k, struct kura_str uid,
 		return;
 	struct kura_secret *copy = kura_secret_dup(key);
 	if (copy == NULL)
-		return;	/* not caching is not an error */
+		return; /* not caching is not an error */
 	uint64_t now = kura_mono_ns();
 	pthread_mutex_lock(&k->cmu);
 	cache_sweep_locked(k, now);
@@ -470,7 +478,7 @@ static void *sweeper_main(void *arg)
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		uint64_t wait = next > now ? next - now : 0;
-		wait += 1000000;	/* past the expiry, not just before */
+		wait += 1000000; /* past the expiry, not just before */
 		ts.tv_sec += (time_t)(wait / 1000000000ull);
 		ts.tv_nsec += (long)(wait % 1000000000ull);
 		if (ts.tv_nsec >= 1000000000L) {
@@ -525,9 +533,10 @@ static enum kura_err fetch_kek(struct kmip *k, struct kura_str uid,
 	    !kura_ttlv_find(&kb, KURA_KMIP_TAG_KEY_VALUE, &kv) ||
 	    !kura_ttlv_find(&kv, KURA_KMIP_TAG_KEY_MATERIAL, &km) ||
 	    kura_ttlv_get_bytes(&km, &bytes, &n) != KURA_OK || n != KEK_LEN) {
-		rc = kura_fail(err, KURA_EKEY,
-			       "KMIP Get of '%.*s': not a raw 256-bit symmetric key",
-			       (int)uid.len, uid.p);
+		rc = kura_fail(
+			err, KURA_EKEY,
+			"KMIP Get of '%.*s': not a raw 256-bit symmetric key",
+			(int)uid.len, uid.p);
 		goto out;
 	}
 	key = kura_secret_from(bytes, n);
@@ -554,15 +563,17 @@ static enum kura_err use_local(struct kmip *k, bool *local,
 		return KURA_OK;
 	}
 	if (!k->allow_get)
-		return kura_fail(err, KURA_EKEY,
-				 "KMIP server %s:%s cannot Encrypt/Decrypt with AES-GCM (KMIP %d.%d); "
-				 "set [keys] kmip_allow_get = true to fetch KEKs into locked memory instead (weaker)",
-				 k->pool.host, k->pool.port, (int)k->ver.major,
-				 (int)k->ver.minor);
+		return kura_fail(
+			err, KURA_EKEY,
+			"KMIP server %s:%s cannot Encrypt/Decrypt with AES-GCM (KMIP %d.%d); "
+			"set [keys] kmip_allow_get = true to fetch KEKs into locked memory instead (weaker)",
+			k->pool.host, k->pool.port, (int)k->ver.major,
+			(int)k->ver.minor);
 	if (!atomic_exchange(&k->warned, true))
-		kura_warn(NULL,
-			  "KMIP server %s:%s cannot Encrypt/Decrypt: KEKs are fetched and used here (kmip_allow_get)",
-			  k->pool.host, k->pool.port);
+		kura_warn(
+			NULL,
+			"KMIP server %s:%s cannot Encrypt/Decrypt: KEKs are fetched and used here (kmip_allow_get)",
+			k->pool.host, k->pool.port);
 	*local = true;
 	return KURA_OK;
 }
@@ -580,8 +591,9 @@ static enum kura_err server_refused(struct kmip *k, bool *local,
  * falls back; an unknown or no longer active KEK says so; otherwise the
  * server's answer — for a Decrypt other than a refused permission, a
  * wrapped key that does not authenticate. */
-static enum kura_err gcm_failed(struct kmip *k, const struct kura_kmip_result *res,
-				uint32_t op, struct kura_str uid, bool *refused,
+static enum kura_err gcm_failed(struct kmip *k,
+				const struct kura_kmip_result *res, uint32_t op,
+				struct kura_str uid, bool *refused,
 				struct kura_error *err)
 {
 	if (res->reason == KURA_KMIP_REASON_OPERATION_NOT_SUPPORTED) {
@@ -596,10 +608,12 @@ static enum kura_err gcm_failed(struct kmip *k, const struct kura_kmip_result *r
 	enum kura_err rc = check_active(k, uid, err);
 	if (rc != KURA_OK)
 		return rc;
-	if (op == KURA_KMIP_OP_DECRYPT && res->reason != KURA_KMIP_REASON_PERMISSION_DENIED)
-		return kura_fail(err, KURA_EINTEGRITY,
-				 "wrapped key does not authenticate under KEK 'kmip:%.*s' (%s)",
-				 (int)uid.len, uid.p, why.msg);
+	if (op == KURA_KMIP_OP_DECRYPT &&
+	    res->reason != KURA_KMIP_REASON_PERMISSION_DENIED)
+		return kura_fail(
+			err, KURA_EINTEGRITY,
+			"wrapped key does not authenticate under KEK 'kmip:%.*s' (%s)",
+			(int)uid.len, uid.p, why.msg);
 	return kura_fail(err, KURA_EKEY, "%s", why.msg);
 }
 
@@ -624,7 +638,8 @@ static enum kura_err server_encrypt(struct kmip *k, struct kura_str uid,
 	if (rc != KURA_OK)
 		return rc;
 	if (res.status != KURA_KMIP_STATUS_SUCCESS) {
-		rc = gcm_failed(k, &res, KURA_KMIP_OP_ENCRYPT, uid, refused, err);
+		rc = gcm_failed(k, &res, KURA_KMIP_OP_ENCRYPT, uid, refused,
+				err);
 		goto out;
 	}
 	struct kura_ttlv it;
@@ -634,9 +649,10 @@ static enum kura_err server_encrypt(struct kmip *k, struct kura_str uid,
 	    kura_ttlv_get_bytes(&it, &p, &n) != KURA_OK || n != plain->len ||
 	    !kura_ttlv_find(&res.payload, KURA_KMIP_TAG_AEAD_TAG, &it) ||
 	    kura_ttlv_get_bytes(&it, &t, &tn) != KURA_OK || tn != TAG_LEN) {
-		rc = kura_fail(err, KURA_EPROTO,
-			       "KMIP Encrypt: reply lacks a %zu-byte ciphertext and a %d-byte tag",
-			       plain->len, TAG_LEN);
+		rc = kura_fail(
+			err, KURA_EPROTO,
+			"KMIP Encrypt: reply lacks a %zu-byte ciphertext and a %d-byte tag",
+			plain->len, TAG_LEN);
 		goto out;
 	}
 	/* A server may only echo our IV; one that chose its own broke the
@@ -681,7 +697,8 @@ static enum kura_err server_decrypt(struct kmip *k, struct kura_str uid,
 	if (rc != KURA_OK)
 		return rc;
 	if (res.status != KURA_KMIP_STATUS_SUCCESS) {
-		rc = gcm_failed(k, &res, KURA_KMIP_OP_DECRYPT, uid, refused, err);
+		rc = gcm_failed(k, &res, KURA_KMIP_OP_DECRYPT, uid, refused,
+				err);
 		goto out;
 	}
 	struct kura_ttlv it;
@@ -689,9 +706,10 @@ static enum kura_err server_decrypt(struct kmip *k, struct kura_str uid,
 	size_t n = 0;
 	if (!kura_ttlv_find(&res.payload, KURA_KMIP_TAG_DATA, &it) ||
 	    kura_ttlv_get_bytes(&it, &p, &n) != KURA_OK || n != ct_len) {
-		rc = kura_fail(err, KURA_EPROTO,
-			       "KMIP Decrypt: reply lacks the %zu-byte plaintext",
-			       ct_len);
+		rc = kura_fail(
+			err, KURA_EPROTO,
+			"KMIP Decrypt: reply lacks the %zu-byte plaintext",
+			ct_len);
 		goto out;
 	}
 	*out = kura_secret_from(p, n);
@@ -740,9 +758,11 @@ static enum kura_err negotiate(struct kmip *k, struct kura_error *err)
 		struct kura_ttlv f;
 		int32_t major = 0, minor = 0;
 		if (it.tag != KURA_KMIP_TAG_PROTOCOL_VERSION ||
-		    !kura_ttlv_find(&it, KURA_KMIP_TAG_PROTOCOL_VERSION_MAJOR, &f) ||
+		    !kura_ttlv_find(&it, KURA_KMIP_TAG_PROTOCOL_VERSION_MAJOR,
+				    &f) ||
 		    kura_ttlv_get_int(&f, &major) != KURA_OK ||
-		    !kura_ttlv_find(&it, KURA_KMIP_TAG_PROTOCOL_VERSION_MINOR, &f) ||
+		    !kura_ttlv_find(&it, KURA_KMIP_TAG_PROTOCOL_VERSION_MINOR,
+				    &f) ||
 		    kura_ttlv_get_int(&f, &minor) != KURA_OK)
 			continue;
 		if (major == 1 && minor >= 0 && minor <= 4 &&
@@ -826,7 +846,8 @@ static enum kura_err kmip_open(void *priv, const struct kura_config *cfg,
 	}
 	locks = true;
 	if (k->allow_get && k->ttl_ns > 0) {
-		if (pthread_create(&k->sweeper_tid, NULL, sweeper_main, k) != 0) {
+		if (pthread_create(&k->sweeper_tid, NULL, sweeper_main, k) !=
+		    0) {
 			rc = kura_fail(err, KURA_ENOMEM, "KMIP cache sweeper");
 			goto out;
 		}
@@ -926,8 +947,8 @@ static enum kura_err kmip_wrap(void *priv, const char *kek_id,
 	struct kmip *k = priv;
 	struct kura_str uid;
 	if (plain == NULL || plain->len == 0 || plain->len > PLAIN_MAX)
-		return kura_fail(err, KURA_EINVAL, "wrap: key must be 1..%d bytes",
-				 PLAIN_MAX);
+		return kura_fail(err, KURA_EINVAL,
+				 "wrap: key must be 1..%d bytes", PLAIN_MAX);
 	if ((aad == NULL && aad_len > 0) || aad_len > AAD_MAX)
 		return kura_fail(err, KURA_EINVAL,
 				 "wrap: additional data must be 0..%d bytes",
@@ -946,11 +967,11 @@ static enum kura_err kmip_wrap(void *priv, const char *kek_id,
 		buf[1] = WRAP_MODE_SERVER;
 		rc = kura_random_bytes(buf + WRAP_HDR, IV_LEN, err);
 		if (rc == KURA_OK)
-			rc = server_encrypt(k, uid, plain, aad, aad_len,
-					    buf + WRAP_HDR,
-					    buf + WRAP_HDR + IV_LEN,
-					    buf + WRAP_HDR + IV_LEN + plain->len,
-					    &refused, err);
+			rc = server_encrypt(
+				k, uid, plain, aad, aad_len, buf + WRAP_HDR,
+				buf + WRAP_HDR + IV_LEN,
+				buf + WRAP_HDR + IV_LEN + plain->len, &refused,
+				err);
 		if (rc == KURA_OK && refused)
 			rc = server_refused(k, &local, err);
 		if (rc != KURA_OK)
@@ -992,7 +1013,8 @@ static enum kura_err kmip_unwrap(void *priv, const char *kek_id,
 	if (in == NULL || in_len < WRAP_OVERHEAD + 1 ||
 	    in_len > WRAP_OVERHEAD + PLAIN_MAX)
 		return kura_fail(err, KURA_EINTEGRITY,
-				 "wrapped key has a bad length (%zu bytes)", in_len);
+				 "wrapped key has a bad length (%zu bytes)",
+				 in_len);
 	if (in[0] != WRAP_VERSION ||
 	    (in[1] != WRAP_MODE_SERVER && in[1] != WRAP_MODE_LOCAL))
 		return kura_fail(err, KURA_EINTEGRITY,
@@ -1038,9 +1060,9 @@ static enum kura_err kmip_kek_destroy(void *priv, const char *kek_id,
 	memset(&res, 0, sizeof(res));
 	rc = simple_op(k, KURA_KMIP_OP_REVOKE, uid, &res, &sub);
 	if (rc == KURA_ENOENT)
-		return KURA_OK;	/* already gone */
+		return KURA_OK; /* already gone */
 	if (rc != KURA_OK && res.status != KURA_KMIP_STATUS_FAILED)
-		return kura_fail(err, rc, "%s", sub.msg);	/* no answer */
+		return kura_fail(err, rc, "%s", sub.msg); /* no answer */
 	memset(&res, 0, sizeof(res));
 	kura_error_clear(&sub);
 	rc = simple_op(k, KURA_KMIP_OP_DESTROY, uid, &res, &sub);

@@ -93,8 +93,8 @@
 #define KS_ENTRY_FIXED (KEK_RAW_ID_LEN + 8 + 1 + 1)
 /* Every chunk but the lone chunk of an empty keystore holds an entry. */
 #define KS_MAX_CHUNKS KS_MAX_KEKS
-#define KS_FILE_MAX                                                     \
-	((size_t)KS_HEADER_LEN +                                        \
+#define KS_FILE_MAX              \
+	((size_t)KS_HEADER_LEN + \
 	 (size_t)KS_MAX_CHUNKS * (2 + (size_t)KS_CHUNK_SEALED_MAX))
 
 enum kek_state {
@@ -105,11 +105,11 @@ enum kek_state {
 struct kek {
 	uint8_t id[KEK_RAW_ID_LEN];
 	uint64_t created;
-	uint8_t state;			/* enum kek_state */
+	uint8_t state; /* enum kek_state */
 	uint8_t label_len;
-	bool lent;			/* key borrowed by a table being parsed */
+	bool lent; /* key borrowed by a table being parsed */
 	char label[KS_LABEL_MAX + 1];
-	struct kura_secret *key;	/* NULL unless ACTIVE */
+	struct kura_secret *key; /* NULL unless ACTIVE */
 };
 
 struct local {
@@ -118,9 +118,9 @@ struct local {
 	char lock_path[PATH_MAX];
 	int lock_fd;
 	struct kura_secret *master;
-	pthread_rwlock_t rw;		/* guards keks, n, cap, file_id */
-	pthread_mutex_t wmu;		/* one writer per process at a time */
-	struct kek *keks;		/* sorted by id */
+	pthread_rwlock_t rw; /* guards keks, n, cap, file_id */
+	pthread_mutex_t wmu; /* one writer per process at a time */
+	struct kek *keks;    /* sorted by id */
 	size_t n, cap;
 	uint8_t file_id[KS_FILE_ID_LEN];
 };
@@ -188,9 +188,10 @@ static enum kura_err resolve_path(const struct kura_config *cfg,
 		n = snprintf(out, PATH_MAX, "%s", v);
 	} else {
 		if (data_dir == NULL || data_dir[0] == '\0')
-			return kura_fail(err, KURA_ECONFIG,
-					 "[keys] %s is unset and there is no data directory",
-					 key);
+			return kura_fail(
+				err, KURA_ECONFIG,
+				"[keys] %s is unset and there is no data directory",
+				key);
 		n = snprintf(out, PATH_MAX, "%s/%s", data_dir, dflt);
 	}
 	if (n < 0 || n >= PATH_MAX)
@@ -214,8 +215,8 @@ static bool id_parse(const char *text, uint8_t out[KEK_RAW_ID_LEN])
 		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
 			return false;
 	}
-	return kura_hex_decode(hex, 2 * KEK_RAW_ID_LEN, out,
-			       KEK_RAW_ID_LEN) == KURA_OK;
+	return kura_hex_decode(hex, 2 * KEK_RAW_ID_LEN, out, KEK_RAW_ID_LEN) ==
+	       KURA_OK;
 }
 
 static void id_format(const uint8_t id[KEK_RAW_ID_LEN],
@@ -270,8 +271,7 @@ static size_t table_lower_bound(const struct kek *v, size_t n,
 	return lo;
 }
 
-static struct kek *table_find(struct local *l,
-			      const uint8_t id[KEK_RAW_ID_LEN])
+static struct kek *table_find(struct local *l, const uint8_t id[KEK_RAW_ID_LEN])
 {
 	size_t i = table_lower_bound(l->keks, l->n, id);
 	if (i < l->n && memcmp(l->keks[i].id, id, KEK_RAW_ID_LEN) == 0)
@@ -381,15 +381,16 @@ out:
 /* Add one parsed entry to the new table.  When the current table holds the
  * same active key, its secret is lent rather than copied, so a reload of a
  * large keystore does not double the locked memory it needs. */
-static enum kura_err parse_entry(struct local *l, const uint8_t *p,
-				 size_t len, size_t *pos, const uint8_t *prev,
+static enum kura_err parse_entry(struct local *l, const uint8_t *p, size_t len,
+				 size_t *pos, const uint8_t *prev,
 				 struct kek *k, size_t *old_cursor,
 				 struct kura_error *err)
 {
 	size_t at = *pos;
 	if (len - at < KS_ENTRY_FIXED)
 		return kura_fail(err, KURA_EINTEGRITY,
-				 "keystore '%s': truncated entry", l->store_path);
+				 "keystore '%s': truncated entry",
+				 l->store_path);
 	memcpy(k->id, p + at, KEK_RAW_ID_LEN);
 	at += KEK_RAW_ID_LEN;
 	if (prev != NULL && memcmp(prev, k->id, KEK_RAW_ID_LEN) >= 0)
@@ -416,12 +417,11 @@ static enum kura_err parse_entry(struct local *l, const uint8_t *p,
 			return kura_fail(err, KURA_EINTEGRITY,
 					 "keystore '%s': truncated KEK",
 					 l->store_path);
-		while (*old_cursor < l->n &&
-		       memcmp(l->keks[*old_cursor].id, k->id,
-			      KEK_RAW_ID_LEN) < 0)
+		while (*old_cursor < l->n && memcmp(l->keks[*old_cursor].id,
+						    k->id, KEK_RAW_ID_LEN) < 0)
 			(*old_cursor)++;
-		struct kek *old = *old_cursor < l->n ? &l->keks[*old_cursor]
-						      : NULL;
+		struct kek *old = *old_cursor < l->n ? &l->keks[*old_cursor] :
+						       NULL;
 		if (old != NULL && old->key != NULL && !old->lent &&
 		    memcmp(old->id, k->id, KEK_RAW_ID_LEN) == 0 &&
 		    kura_ct_equal(old->key->data, p + at, KEK_LEN)) {
@@ -461,20 +461,22 @@ static enum kura_err ks_parse(struct local *l, const uint8_t *buf, size_t len,
 	if (buf[9] != 0 || buf[10] != 0 || buf[11] != 0 || nchunks == 0 ||
 	    nchunks > KS_MAX_CHUNKS)
 		return kura_fail(err, KURA_EINTEGRITY,
-				 "keystore '%s' has a bad header", l->store_path);
+				 "keystore '%s' has a bad header",
+				 l->store_path);
 	const uint8_t *file_id = buf + KS_FILE_ID_OFF;
 
 	size_t off = KS_HEADER_LEN;
 	for (uint32_t c = 0; c < nchunks; c++) {
 		if (len - off < 2) {
 			rc = kura_fail(err, KURA_EINTEGRITY,
-				       "keystore '%s' is truncated", l->store_path);
+				       "keystore '%s' is truncated",
+				       l->store_path);
 			goto out;
 		}
 		size_t slen = get_u16(buf + off);
 		off += 2;
-		if (slen < KURA_BOX_OVERHEAD + 2 || slen > KS_CHUNK_SEALED_MAX ||
-		    len - off < slen) {
+		if (slen < KURA_BOX_OVERHEAD + 2 ||
+		    slen > KS_CHUNK_SEALED_MAX || len - off < slen) {
 			rc = kura_fail(err, KURA_EINTEGRITY,
 				       "keystore '%s': bad chunk %u",
 				       l->store_path, (unsigned)c);
@@ -482,13 +484,14 @@ static enum kura_err ks_parse(struct local *l, const uint8_t *buf, size_t len,
 		}
 		uint8_t aad[KS_AAD_LEN];
 		ks_aad(aad, file_id, c, nchunks);
-		rc = kura_box_open_secret(l->master, aad, sizeof(aad), buf + off,
-					  slen, &plain, err);
+		rc = kura_box_open_secret(l->master, aad, sizeof(aad),
+					  buf + off, slen, &plain, err);
 		if (rc != KURA_OK) {
 			if (rc == KURA_EINTEGRITY)
-				kura_fail(err, rc,
-					  "keystore '%s' does not authenticate under the master key '%s'",
-					  l->store_path, l->master_path);
+				kura_fail(
+					err, rc,
+					"keystore '%s' does not authenticate under the master key '%s'",
+					l->store_path, l->master_path);
 			goto out;
 		}
 		off += slen;
@@ -509,7 +512,8 @@ static enum kura_err ks_parse(struct local *l, const uint8_t *buf, size_t len,
 				ncap *= 2;
 			struct kek *nv = realloc(v, ncap * sizeof(*nv));
 			if (nv == NULL) {
-				rc = kura_fail(err, KURA_ENOMEM, "keystore table");
+				rc = kura_fail(err, KURA_ENOMEM,
+					       "keystore table");
 				goto out;
 			}
 			v = nv;
@@ -529,9 +533,10 @@ static enum kura_err ks_parse(struct local *l, const uint8_t *buf, size_t len,
 			n++;
 		}
 		if (pos != plen) {
-			rc = kura_fail(err, KURA_EINTEGRITY,
-				       "keystore '%s': trailing bytes in chunk %u",
-				       l->store_path, (unsigned)c);
+			rc = kura_fail(
+				err, KURA_EINTEGRITY,
+				"keystore '%s': trailing bytes in chunk %u",
+				l->store_path, (unsigned)c);
 			goto out;
 		}
 		kura_secret_free(plain);
@@ -587,8 +592,8 @@ static enum kura_err ks_reload(struct local *l, bool force,
 		return KURA_OK;
 	char *buf = NULL;
 	size_t len = 0;
-	enum kura_err rc = kura_read_file(l->store_path, KS_FILE_MAX, &buf,
-					  &len, err);
+	enum kura_err rc =
+		kura_read_file(l->store_path, KS_FILE_MAX, &buf, &len, err);
 	if (rc != KURA_OK)
 		return rc;
 	rc = ks_parse(l, (const uint8_t *)buf, len, err);
@@ -649,19 +654,23 @@ static enum kura_err master_open(const char *path, int *fd, bool *absent,
 	*fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	*absent = *fd < 0 && errno == ENOENT;
 	if (*fd < 0)
-		return *absent ? KURA_OK
-			       : kura_fail_errno(err, kura_err_from_errno(errno), errno,
-						 "open master key '%s'", path);
-	if ((rc = kura_check_private_file(*fd, "master key", path, err)) != KURA_OK)
+		return *absent ?
+			       KURA_OK :
+			       kura_fail_errno(err, kura_err_from_errno(errno),
+					       errno, "open master key '%s'",
+					       path);
+	if ((rc = kura_check_private_file(*fd, "master key", path, err)) !=
+	    KURA_OK)
 		goto fail;
 	if (fstat(*fd, &st) != 0) {
 		rc = kura_fail_errno(err, KURA_EIO, errno, "stat '%s'", path);
 		goto fail;
 	}
 	if (st.st_size != MASTER_KEY_LEN) {
-		rc = kura_fail(err, KURA_EPERM,
-			       "master key '%s' is %lld bytes, not %d: not a kura master key",
-			       path, (long long)st.st_size, MASTER_KEY_LEN);
+		rc = kura_fail(
+			err, KURA_EPERM,
+			"master key '%s' is %lld bytes, not %d: not a kura master key",
+			path, (long long)st.st_size, MASTER_KEY_LEN);
 		goto fail;
 	}
 	return KURA_OK;
@@ -680,7 +689,8 @@ static enum kura_err master_load(struct local *l, bool *absent,
 		return rc;
 	struct kura_secret *key = kura_secret_new(MASTER_KEY_LEN);
 	if (key == NULL) {
-		rc = kura_fail(err, KURA_ENOMEM, "locked memory for the master key");
+		rc = kura_fail(err, KURA_ENOMEM,
+			       "locked memory for the master key");
 		goto out;
 	}
 	rc = kura_pread_all(fd, key->data, MASTER_KEY_LEN, 0, err);
@@ -708,8 +718,8 @@ static enum kura_err local_check_config(const struct kura_config *cfg,
 	enum kura_err rc = resolve_path(cfg, "master_key_file", data_dir,
 					"keys/master.key", master, err);
 	if (rc == KURA_OK)
-		rc = resolve_path(cfg, "keystore_file", data_dir, "keys/keystore",
-				  store, err);
+		rc = resolve_path(cfg, "keystore_file", data_dir,
+				  "keys/keystore", store, err);
 	if (rc == KURA_OK)
 		rc = master_open(master, &fd, &absent, err);
 	if (rc != KURA_OK)
@@ -717,10 +727,11 @@ static enum kura_err local_check_config(const struct kura_config *cfg,
 	if (fd >= 0)
 		close(fd);
 	if (absent && stat(store, &st) == 0)
-		return kura_fail(err, KURA_EKEY,
-				 "master key '%s' is missing but keystore '%s' exists; "
-				 "restore the master key (a new one could not open the keystore)",
-				 master, store);
+		return kura_fail(
+			err, KURA_EKEY,
+			"master key '%s' is missing but keystore '%s' exists; "
+			"restore the master key (a new one could not open the keystore)",
+			master, store);
 	return KURA_OK;
 }
 
@@ -790,7 +801,8 @@ static enum kura_err local_open(void *priv, const struct kura_config *cfg,
 	int n = snprintf(l->lock_path, sizeof(l->lock_path), "%s.lock",
 			 l->store_path);
 	if (n < 0 || (size_t)n >= sizeof(l->lock_path)) {
-		rc = kura_fail(err, KURA_ECONFIG, "[keys] keystore_file: path too long");
+		rc = kura_fail(err, KURA_ECONFIG,
+			       "[keys] keystore_file: path too long");
 		goto out;
 	}
 	parent_dir(l->master_path, dir, sizeof(dir));
@@ -838,10 +850,11 @@ static enum kura_err local_open(void *priv, const struct kura_config *cfg,
 	if (rc != KURA_OK)
 		goto out;
 	if (absent && store_exists) {
-		rc = kura_fail(err, KURA_EKEY,
-			       "master key '%s' is missing but keystore '%s' exists; "
-			       "restore the master key (a new one could not open the keystore)",
-			       l->master_path, l->store_path);
+		rc = kura_fail(
+			err, KURA_EKEY,
+			"master key '%s' is missing but keystore '%s' exists; "
+			"restore the master key (a new one could not open the keystore)",
+			l->master_path, l->store_path);
 		goto out;
 	}
 	if (absent) {
@@ -876,7 +889,8 @@ static void local_close(void *priv)
 
 /* Add a KEK holding key (taken over: freed on failure too). */
 static enum kura_err add_kek(struct local *l, const char *label,
-			     struct kura_secret *key, char id_out[KURA_KEK_ID_MAX],
+			     struct kura_secret *key,
+			     char id_out[KURA_KEK_ID_MAX],
 			     struct kura_error *err)
 {
 	struct kek k;
@@ -884,9 +898,10 @@ static enum kura_err add_kek(struct local *l, const char *label,
 	size_t label_len = label ? strnlen(label, KS_LABEL_MAX + 1) : 0;
 	if (!label_valid(label ? label : "", label_len)) {
 		kura_secret_free(key);
-		return kura_fail(err, KURA_EINVAL,
-				 "KEK label must be at most %d bytes of UTF-8 without control characters",
-				 KS_LABEL_MAX);
+		return kura_fail(
+			err, KURA_EINVAL,
+			"KEK label must be at most %d bytes of UTF-8 without control characters",
+			KS_LABEL_MAX);
 	}
 	memcpy(k.label, label ? label : "", label_len);
 	k.label[label_len] = '\0';
@@ -912,9 +927,10 @@ static enum kura_err add_kek(struct local *l, const char *label,
 		goto out;
 	}
 	if (l->n >= KS_MAX_KEKS) {
-		rc = kura_fail(err, KURA_ETOOBIG,
-			       "keystore '%s' already holds the maximum of %d KEKs",
-			       l->store_path, KS_MAX_KEKS);
+		rc = kura_fail(
+			err, KURA_ETOOBIG,
+			"keystore '%s' already holds the maximum of %d KEKs",
+			l->store_path, KS_MAX_KEKS);
 		goto out;
 	}
 	if (l->n == l->cap) {
@@ -939,7 +955,7 @@ static enum kura_err add_kek(struct local *l, const char *label,
 		goto out;
 	}
 	id_format(k.id, id_out);
-	k.key = NULL;	/* owned by the table now */
+	k.key = NULL; /* owned by the table now */
 out:
 	writer_end(l);
 	kura_secret_free(k.key);
@@ -965,7 +981,8 @@ static enum kura_err local_kek_import(void *priv, const char *label,
 				      struct kura_error *err)
 {
 	if (material == NULL || material->len != KEK_LEN)
-		return kura_fail(err, KURA_EINVAL, "an imported KEK must be %d bytes", KEK_LEN);
+		return kura_fail(err, KURA_EINVAL,
+				 "an imported KEK must be %d bytes", KEK_LEN);
 	struct kura_secret *key = kura_secret_dup(material);
 	if (key == NULL)
 		return kura_fail(err, KURA_ENOMEM, "locked memory for a KEK");
@@ -988,7 +1005,8 @@ static enum kura_err kek_acquire(struct local *l, const char *kek_id,
 			if (k->state != KEK_ACTIVE) {
 				pthread_rwlock_unlock(&l->rw);
 				return kura_fail(err, KURA_EKEY,
-						 "KEK '%s' is destroyed", kek_id);
+						 "KEK '%s' is destroyed",
+						 kek_id);
 			}
 			*out = k;
 			return KURA_OK;
@@ -1001,9 +1019,10 @@ static enum kura_err kek_acquire(struct local *l, const char *kek_id,
 		enum kura_err rc = ks_reload(l, false, &sub);
 		pthread_rwlock_unlock(&l->rw);
 		if (rc != KURA_OK)
-			return kura_fail(err, KURA_EKEY,
-					 "KEK '%s' not loaded and the keystore cannot be reloaded: %s",
-					 kek_id, sub.msg);
+			return kura_fail(
+				err, KURA_EKEY,
+				"KEK '%s' not loaded and the keystore cannot be reloaded: %s",
+				kek_id, sub.msg);
 	}
 	return kura_fail(err, KURA_ENOENT, "unknown KEK '%s'", kek_id);
 }
@@ -1017,7 +1036,8 @@ static enum kura_err local_wrap(void *priv, const char *kek_id,
 	struct local *l = priv;
 	if (plain == NULL || plain->len == 0 || plain->len > WRAP_PLAIN_MAX)
 		return kura_fail(err, KURA_EINVAL,
-				 "wrap: key must be 1..%d bytes", WRAP_PLAIN_MAX);
+				 "wrap: key must be 1..%d bytes",
+				 WRAP_PLAIN_MAX);
 	if (aad == NULL && aad_len > 0)
 		return kura_fail(err, KURA_EINVAL, "wrap: NULL aad");
 	const struct kek *k = NULL;
@@ -1053,7 +1073,8 @@ static enum kura_err local_unwrap(void *priv, const char *kek_id,
 	if (in == NULL || in_len < 1 + KURA_BOX_OVERHEAD + 1 ||
 	    in_len > 1 + KURA_BOX_OVERHEAD + WRAP_PLAIN_MAX) {
 		rc = kura_fail(err, KURA_EINTEGRITY,
-			       "wrapped key has a bad length (%zu bytes)", in_len);
+			       "wrapped key has a bad length (%zu bytes)",
+			       in_len);
 	} else if (in[0] != WRAP_VERSION) {
 		rc = kura_fail(err, KURA_EINTEGRITY,
 			       "wrapped key has unknown version %u",
@@ -1083,7 +1104,7 @@ static enum kura_err local_kek_destroy(void *priv, const char *kek_id,
 		goto out;
 	}
 	if (k->state == KEK_DESTROYED)
-		goto out;	/* already shredded: nothing to do */
+		goto out; /* already shredded: nothing to do */
 	k->state = KEK_DESTROYED;
 	rc = ks_save(l, err);
 	if (rc != KURA_OK) {

@@ -102,7 +102,7 @@
 #define KWP_DIGEST_LEN 32
 /* length byte + plaintext, zero-filled to whole 8-byte blocks */
 #define KWP_BODY_LEN(n) (((size_t)(n) + 1 + 7) / 8 * 8)
-#define AAD_MAX (64u * 1024u)	/* far above what kura binds (a few ids) */
+#define AAD_MAX (64u * 1024u) /* far above what kura binds (a few ids) */
 
 /* ---- the PIN ---- */
 
@@ -117,16 +117,18 @@ static enum kura_err pin_from_file(const char *path, struct kura_secret **out,
 		return kura_fail_errno(err, KURA_ECONFIG, errno,
 				       "[keys] pin_file '%s'", path);
 	struct stat st;
-	if ((rc = kura_check_private_file(fd, "[keys] pin_file", path, err)) != KURA_OK)
+	if ((rc = kura_check_private_file(fd, "[keys] pin_file", path, err)) !=
+	    KURA_OK)
 		goto out;
 	if (fstat(fd, &st) != 0) {
 		rc = kura_fail_errno(err, KURA_EIO, errno, "stat '%s'", path);
 		goto out;
 	}
 	if (st.st_size <= 0 || st.st_size > PIN_MAX) {
-		rc = kura_fail(err, KURA_ECONFIG,
-			       "[keys] pin_file '%s' must hold 1..%d bytes (it has %lld)",
-			       path, PIN_MAX, (long long)st.st_size);
+		rc = kura_fail(
+			err, KURA_ECONFIG,
+			"[keys] pin_file '%s' must hold 1..%d bytes (it has %lld)",
+			path, PIN_MAX, (long long)st.st_size);
 		goto out;
 	}
 	size_t n = (size_t)st.st_size;
@@ -144,8 +146,8 @@ static enum kura_err pin_from_file(const char *path, struct kura_secret **out,
 			n--;
 	}
 	if (n == 0) {
-		rc = kura_fail(err, KURA_ECONFIG, "[keys] pin_file '%s' is empty",
-			       path);
+		rc = kura_fail(err, KURA_ECONFIG,
+			       "[keys] pin_file '%s' is empty", path);
 		goto out;
 	}
 	*out = kura_secret_from(raw->data, n);
@@ -166,9 +168,10 @@ static enum kura_err pin_load(const struct kura_config *cfg,
 	/* Taken from the environment (and wiped there) at start-up. */
 	const struct kura_secret *env = kura_env_secret(PIN_ENV);
 	if (env == NULL)
-		return kura_fail(err, KURA_ECONFIG,
-				 "[keys] pin_file is unset and " PIN_ENV
-				 " is not set: the pkcs11 provider needs the user PIN");
+		return kura_fail(
+			err, KURA_ECONFIG,
+			"[keys] pin_file is unset and " PIN_ENV
+			" is not set: the pkcs11 provider needs the user PIN");
 	if (env->len > PIN_MAX)
 		return kura_fail(err, KURA_ECONFIG,
 				 PIN_ENV " is longer than %d bytes", PIN_MAX);
@@ -184,12 +187,14 @@ static enum kura_err need_module_token(const char *module, const char *token,
 				       struct kura_error *err)
 {
 	if (module == NULL || module[0] == '\0')
-		return kura_fail(err, KURA_ECONFIG,
-				 "[keys] module: provider pkcs11 needs the path of a PKCS#11 module");
+		return kura_fail(
+			err, KURA_ECONFIG,
+			"[keys] module: provider pkcs11 needs the path of a PKCS#11 module");
 	if (token == NULL || token[0] == '\0' || strlen(token) > P11_LABEL_MAX)
-		return kura_fail(err, KURA_ECONFIG,
-				 "[keys] token: provider pkcs11 needs a token label of 1..%d bytes",
-				 P11_LABEL_MAX);
+		return kura_fail(
+			err, KURA_ECONFIG,
+			"[keys] token: provider pkcs11 needs a token label of 1..%d bytes",
+			P11_LABEL_MAX);
 	return KURA_OK;
 }
 
@@ -202,14 +207,15 @@ static enum kura_err p11_check_config(const struct kura_config *cfg,
 	const char *module = kura_config_get(cfg, "keys", "module");
 	struct kura_secret *pin = NULL;
 	(void)data_dir;
-	enum kura_err rc = need_module_token(module, kura_config_get(cfg, "keys", "token"),
-					     err);
+	enum kura_err rc = need_module_token(
+		module, kura_config_get(cfg, "keys", "token"), err);
 	if (rc != KURA_OK)
 		return rc;
 	/* A bare name is for the dynamic loader's search path to find. */
 	if (strchr(module, '/') != NULL && access(module, R_OK) != 0)
 		return kura_fail_errno(err, KURA_ECONFIG, errno,
-				       "[keys] module '%s' cannot be read", module);
+				       "[keys] module '%s' cannot be read",
+				       module);
 	rc = pin_load(cfg, &pin, err);
 	kura_secret_free(pin);
 	return rc;
@@ -228,18 +234,20 @@ static enum kura_err probe_mechanisms(struct p11 *p, CK_FUNCTION_LIST_PTR fn,
 		     mi.ulMaxKeySize >= KEK_LEN;
 	rv = fn->C_GetMechanismInfo(slot, CKM_AES_KEY_WRAP_PAD, &mi);
 	p->can_kwp = rv == CKR_OK &&
-		     (mi.flags & (CKF_WRAP | CKF_UNWRAP)) == (CKF_WRAP | CKF_UNWRAP) &&
+		     (mi.flags & (CKF_WRAP | CKF_UNWRAP)) ==
+			     (CKF_WRAP | CKF_UNWRAP) &&
 		     mi.ulMaxKeySize >= KEK_LEN;
 	if (p->can_gcm)
 		p->wrap_mech = P11_MECH_GCM;
 	else if (p->can_kwp)
 		p->wrap_mech = P11_MECH_KWP;
 	else
-		return kura_fail(err, KURA_ECONFIG,
-				 "pkcs11: token '%s' offers neither CKM_AES_GCM encrypt/decrypt nor "
-				 "CKM_AES_KEY_WRAP_PAD wrap/unwrap for AES-256 keys, so it cannot "
-				 "bind the associated data of wrapped keys; it cannot be used",
-				 p->token);
+		return kura_fail(
+			err, KURA_ECONFIG,
+			"pkcs11: token '%s' offers neither CKM_AES_GCM encrypt/decrypt nor "
+			"CKM_AES_KEY_WRAP_PAD wrap/unwrap for AES-256 keys, so it cannot "
+			"bind the associated data of wrapped keys; it cannot be used",
+			p->token);
 	return KURA_OK;
 }
 
@@ -277,7 +285,8 @@ static enum kura_err p11_open(void *priv, const struct kura_config *cfg,
 	CK_SESSION_HANDLE h = CK_INVALID_HANDLE;
 	pthread_rwlock_rdlock(&m->use);
 	if (!m->initialized)
-		rc = kura_fail(err, KURA_EKEY, "pkcs11: module '%s' is not initialised",
+		rc = kura_fail(err, KURA_EKEY,
+			       "pkcs11: module '%s' is not initialised",
 			       module);
 	if (rc == KURA_OK)
 		rc = p11_find_slot(p, m->fn, &slot, err);
@@ -323,7 +332,7 @@ enum kura_err kura_keys_pkcs11_set_wrap_mech(void *priv, unsigned mech,
 
 struct create_ctx {
 	const char *label;
-	const struct kura_secret *key;	/* import, or NULL to generate */
+	const struct kura_secret *key; /* import, or NULL to generate */
 	char id[KURA_KEK_ID_MAX];
 };
 
@@ -361,7 +370,8 @@ static enum kura_err create_body(struct p11_sess *s, void *vctx,
 	CK_RV rv;
 	const char *fn;
 	if (c->key != NULL) {
-		t[nt - 1] = (CK_ATTRIBUTE){ CKA_VALUE, c->key->data, c->key->len };
+		t[nt - 1] =
+			(CK_ATTRIBUTE){ CKA_VALUE, c->key->data, c->key->len };
 		fn = "C_CreateObject";
 		rv = s->fn->C_CreateObject(s->h, t, nt, &h);
 	} else {
@@ -382,9 +392,10 @@ static enum kura_err kek_new(struct p11 *p, const char *label,
 			     struct kura_error *err)
 {
 	if (!p11_label_valid(label))
-		return kura_fail(err, KURA_EINVAL,
-				 "KEK label must be at most %d bytes of UTF-8 without control characters",
-				 P11_KEK_LABEL_MAX);
+		return kura_fail(
+			err, KURA_EINVAL,
+			"KEK label must be at most %d bytes of UTF-8 without control characters",
+			P11_KEK_LABEL_MAX);
 	struct create_ctx c = { .label = label, .key = key };
 	enum kura_err rc = p11_run(p, create_body, &c, err);
 	if (rc == KURA_OK)
@@ -406,7 +417,8 @@ static enum kura_err p11_kek_import(void *priv, const char *label,
 {
 	if (key == NULL || key->len != KEK_LEN)
 		return kura_fail(err, KURA_EINVAL,
-				 "KEK import: the key must be %d bytes", KEK_LEN);
+				 "KEK import: the key must be %d bytes",
+				 KEK_LEN);
 	return kek_new(priv, label, key, id_out, err);
 }
 
@@ -416,14 +428,14 @@ struct wrap_ctx {
 	const char *kek_id;
 	uint8_t id[P11_RAW_ID_LEN];
 	unsigned mech;
-	const struct kura_secret *plain;	/* wrap */
-	const uint8_t *in;			/* unwrap */
+	const struct kura_secret *plain; /* wrap */
+	const uint8_t *in;		 /* unwrap */
 	size_t in_len;
-	const uint8_t *ad;			/* header || caller's aad */
+	const uint8_t *ad; /* header || caller's aad */
 	size_t ad_len;
-	uint8_t *out;				/* wrap: KURA_WRAPPED_MAX */
+	uint8_t *out; /* wrap: KURA_WRAPPED_MAX */
 	size_t out_len;
-	struct kura_secret *plain_out;		/* unwrap */
+	struct kura_secret *plain_out; /* unwrap */
 };
 
 static enum kura_err gcm_wrap(struct p11_sess *s, struct wrap_ctx *c,
@@ -434,14 +446,18 @@ static enum kura_err gcm_wrap(struct p11_sess *s, struct wrap_ctx *c,
 	if (rc != KURA_OK)
 		return rc;
 	CK_GCM_PARAMS gp = {
-		.pIv = iv, .ulIvLen = GCM_IV_LEN, .ulIvBits = GCM_IV_LEN * 8,
-		.pAAD = (CK_BYTE_PTR)c->ad, .ulAADLen = c->ad_len,
+		.pIv = iv,
+		.ulIvLen = GCM_IV_LEN,
+		.ulIvBits = GCM_IV_LEN * 8,
+		.pAAD = (CK_BYTE_PTR)c->ad,
+		.ulAADLen = c->ad_len,
 		.ulTagBits = GCM_TAG_LEN * 8,
 	};
 	CK_MECHANISM mech = { CKM_AES_GCM, &gp, sizeof(gp) };
 	CK_RV rv = s->fn->C_EncryptInit(s->h, &mech, kek);
 	if (rv != CKR_OK)
-		return p11_fail(s, rv, "C_EncryptInit", KURA_EKEY, c->kek_id, err);
+		return p11_fail(s, rv, "C_EncryptInit", KURA_EKEY, c->kek_id,
+				err);
 	uint8_t *ct = iv + GCM_IV_LEN;
 	CK_ULONG want = c->plain->len + GCM_TAG_LEN;
 	CK_ULONG n = want;
@@ -449,9 +465,10 @@ static enum kura_err gcm_wrap(struct p11_sess *s, struct wrap_ctx *c,
 	if (rv != CKR_OK)
 		return p11_fail(s, rv, "C_Encrypt", KURA_EKEY, c->kek_id, err);
 	if (n != want)
-		return kura_fail(err, KURA_EKEY,
-				 "pkcs11: C_Encrypt (AES-GCM) returned %lu bytes, expected %lu",
-				 (unsigned long)n, (unsigned long)want);
+		return kura_fail(
+			err, KURA_EKEY,
+			"pkcs11: C_Encrypt (AES-GCM) returned %lu bytes, expected %lu",
+			(unsigned long)n, (unsigned long)want);
 	c->out_len = WRAP_HDR_LEN + GCM_IV_LEN + want;
 	return KURA_OK;
 }
@@ -465,14 +482,18 @@ static enum kura_err gcm_unwrap(struct p11_sess *s, struct wrap_ctx *c,
 	size_t ct_len = c->in_len - WRAP_HDR_LEN - GCM_IV_LEN;
 	size_t plain_len = ct_len - GCM_TAG_LEN;
 	CK_GCM_PARAMS gp = {
-		.pIv = (CK_BYTE_PTR)iv, .ulIvLen = GCM_IV_LEN,
-		.ulIvBits = GCM_IV_LEN * 8, .pAAD = (CK_BYTE_PTR)c->ad,
-		.ulAADLen = c->ad_len, .ulTagBits = GCM_TAG_LEN * 8,
+		.pIv = (CK_BYTE_PTR)iv,
+		.ulIvLen = GCM_IV_LEN,
+		.ulIvBits = GCM_IV_LEN * 8,
+		.pAAD = (CK_BYTE_PTR)c->ad,
+		.ulAADLen = c->ad_len,
+		.ulTagBits = GCM_TAG_LEN * 8,
 	};
 	CK_MECHANISM mech = { CKM_AES_GCM, &gp, sizeof(gp) };
 	CK_RV rv = s->fn->C_DecryptInit(s->h, &mech, kek);
 	if (rv != CKR_OK)
-		return p11_fail(s, rv, "C_DecryptInit", KURA_EKEY, c->kek_id, err);
+		return p11_fail(s, rv, "C_DecryptInit", KURA_EKEY, c->kek_id,
+				err);
 	/* Some modules want room for the tag too; the secret holds both. */
 	struct kura_secret *buf = kura_secret_new(ct_len);
 	if (buf == NULL) {
@@ -484,20 +505,23 @@ static enum kura_err gcm_unwrap(struct p11_sess *s, struct wrap_ctx *c,
 	rv = s->fn->C_Decrypt(s->h, (CK_BYTE_PTR)ct, ct_len, buf->data, &n);
 	if (rv != CKR_OK) {
 		struct kura_error sub = { 0 };
-		rc = p11_fail(s, rv, "C_Decrypt", KURA_EINTEGRITY, c->kek_id, &sub);
+		rc = p11_fail(s, rv, "C_Decrypt", KURA_EINTEGRITY, c->kek_id,
+			      &sub);
 		if (rc == KURA_EINTEGRITY)
-			rc = kura_fail(err, rc,
-				       "wrapped key or its associated data does not authenticate "
-				       "under KEK '%s' (C_Decrypt: %s)", c->kek_id,
-				       p11_rv_name(rv));
+			rc = kura_fail(
+				err, rc,
+				"wrapped key or its associated data does not authenticate "
+				"under KEK '%s' (C_Decrypt: %s)",
+				c->kek_id, p11_rv_name(rv));
 		else
 			rc = kura_fail(err, rc, "%s", sub.msg);
 		goto out;
 	}
 	if (n != plain_len) {
-		rc = kura_fail(err, KURA_EINTEGRITY,
-			       "pkcs11: C_Decrypt (AES-GCM) returned %lu bytes, expected %zu",
-			       (unsigned long)n, plain_len);
+		rc = kura_fail(
+			err, KURA_EINTEGRITY,
+			"pkcs11: C_Decrypt (AES-GCM) returned %lu bytes, expected %zu",
+			(unsigned long)n, plain_len);
 		goto out;
 	}
 	c->plain_out = kura_secret_from(buf->data, plain_len);
@@ -515,7 +539,8 @@ static enum kura_err aad_digest(const struct wrap_ctx *c,
 	unsigned int n = 0;
 	if (EVP_Digest(c->ad, c->ad_len, out, &n, EVP_sha256(), NULL) != 1 ||
 	    n != KWP_DIGEST_LEN)
-		return kura_fail_openssl(err, KURA_ECRYPTO, "SHA-256 of the AAD");
+		return kura_fail_openssl(err, KURA_ECRYPTO,
+					 "SHA-256 of the AAD");
 	return KURA_OK;
 }
 
@@ -531,7 +556,7 @@ static enum kura_err kwp_wrap(struct p11_sess *s, struct wrap_ctx *c,
 {
 	size_t body = KWP_BODY_LEN(c->plain->len);
 	size_t n = body + KWP_DIGEST_LEN;
-	struct kura_secret *payload = kura_secret_new(n);	/* zeroed */
+	struct kura_secret *payload = kura_secret_new(n); /* zeroed */
 	if (payload == NULL)
 		return kura_fail(err, KURA_ENOMEM, "locked memory for a key");
 	payload->data[0] = (uint8_t)c->plain->len;
@@ -552,15 +577,17 @@ static enum kura_err kwp_wrap(struct p11_sess *s, struct wrap_ctx *c,
 		{ CKA_VALUE, payload->data, n },
 	};
 	CK_OBJECT_HANDLE tmp = CK_INVALID_HANDLE;
-	CK_RV rv = s->fn->C_CreateObject(s->h, t, sizeof(t) / sizeof(t[0]), &tmp);
+	CK_RV rv =
+		s->fn->C_CreateObject(s->h, t, sizeof(t) / sizeof(t[0]), &tmp);
 	if (rv != CKR_OK) {
-		rc = p11_fail(s, rv, "C_CreateObject", KURA_EKEY,
-			      "key to wrap", err);
+		rc = p11_fail(s, rv, "C_CreateObject", KURA_EKEY, "key to wrap",
+			      err);
 		goto out;
 	}
 	CK_MECHANISM mech = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
 	CK_ULONG len = KURA_WRAPPED_MAX - WRAP_HDR_LEN;
-	rv = s->fn->C_WrapKey(s->h, &mech, kek, tmp, c->out + WRAP_HDR_LEN, &len);
+	rv = s->fn->C_WrapKey(s->h, &mech, kek, tmp, c->out + WRAP_HDR_LEN,
+			      &len);
 	destroy_temp(s, tmp);
 	if (rv != CKR_OK) {
 		rc = p11_fail(s, rv, "C_WrapKey", KURA_EKEY, c->kek_id, err);
@@ -596,11 +623,14 @@ static enum kura_err kwp_unwrap(struct p11_sess *s, struct wrap_ctx *c,
 				      sizeof(t) / sizeof(t[0]), &tmp);
 	if (rv != CKR_OK) {
 		struct kura_error sub = { 0 };
-		rc = p11_fail(s, rv, "C_UnwrapKey", KURA_EINTEGRITY, c->kek_id, &sub);
+		rc = p11_fail(s, rv, "C_UnwrapKey", KURA_EINTEGRITY, c->kek_id,
+			      &sub);
 		if (rc == KURA_EINTEGRITY)
-			return kura_fail(err, rc,
-					 "wrapped key does not authenticate under KEK '%s' "
-					 "(C_UnwrapKey: %s)", c->kek_id, p11_rv_name(rv));
+			return kura_fail(
+				err, rc,
+				"wrapped key does not authenticate under KEK '%s' "
+				"(C_UnwrapKey: %s)",
+				c->kek_id, p11_rv_name(rv));
 		return kura_fail(err, rc, "%s", sub.msg);
 	}
 	size_t cap = c->in_len - WRAP_HDR_LEN - 8;
@@ -624,20 +654,23 @@ static enum kura_err kwp_unwrap(struct p11_sess *s, struct wrap_ctx *c,
 	size_t got = v.ulValueLen;
 	if (got != cap || !kura_ct_equal(buf->data + got - KWP_DIGEST_LEN, want,
 					 KWP_DIGEST_LEN)) {
-		rc = kura_fail(err, KURA_EINTEGRITY,
-			       "wrapped key's associated data does not match under KEK '%s'",
-			       c->kek_id);
+		rc = kura_fail(
+			err, KURA_EINTEGRITY,
+			"wrapped key's associated data does not match under KEK '%s'",
+			c->kek_id);
 		goto out;
 	}
 	size_t plain_len = buf->data[0];
 	bool zero = true;
-	for (size_t i = 1 + plain_len; plain_len > 0 && i < got - KWP_DIGEST_LEN; i++)
+	for (size_t i = 1 + plain_len;
+	     plain_len > 0 && i < got - KWP_DIGEST_LEN; i++)
 		zero = zero && buf->data[i] == 0;
 	if (plain_len == 0 || plain_len > WRAP_PLAIN_MAX ||
 	    KWP_BODY_LEN(plain_len) + KWP_DIGEST_LEN != got || !zero) {
-		rc = kura_fail(err, KURA_EINTEGRITY,
-			       "wrapped key under KEK '%s' has a malformed payload",
-			       c->kek_id);
+		rc = kura_fail(
+			err, KURA_EINTEGRITY,
+			"wrapped key under KEK '%s' has a malformed payload",
+			c->kek_id);
 		goto out;
 	}
 	c->plain_out = kura_secret_from(buf->data + 1, plain_len);
@@ -688,12 +721,13 @@ static enum kura_err unwrap_body(struct p11_sess *s, void *vctx,
 	if (rc == KURA_OK || !f.cached || s->retry || p11_is_down(s->p))
 		return rc == KURA_OK ? rc : kura_fail(err, rc, "%s", sub.msg);
 	bool ok = false;
-	if (p11_object_confirm(s, P11_KIND_KEK, c->id, f.h, &ok, err) != KURA_OK)
+	if (p11_object_confirm(s, P11_KIND_KEK, c->id, f.h, &ok, err) !=
+	    KURA_OK)
 		return KURA_EKEY;
 	if (ok)
 		return kura_fail(err, rc, "%s", sub.msg);
-	rc = p11_object(s, P11_KIND_KEK, c->id, c->kek_id, P11_LOOKUP_FRESH,
-			&f, err);
+	rc = p11_object(s, P11_KIND_KEK, c->id, c->kek_id, P11_LOOKUP_FRESH, &f,
+			err);
 	if (rc != KURA_OK)
 		return rc;
 	return unwrap_with(s, c, f.h, err);
@@ -701,8 +735,8 @@ static enum kura_err unwrap_body(struct p11_sess *s, void *vctx,
 
 /* header || aad, the AAD every mechanism authenticates. */
 static enum kura_err full_aad(const uint8_t hdr[WRAP_HDR_LEN],
-			      const uint8_t *aad, size_t aad_n,
-			      uint8_t **out, struct kura_error *err)
+			      const uint8_t *aad, size_t aad_n, uint8_t **out,
+			      struct kura_error *err)
 {
 	if (aad == NULL && aad_n > 0)
 		return kura_fail(err, KURA_EINVAL, "NULL aad");
@@ -731,7 +765,8 @@ static enum kura_err p11_wrap(void *priv, const char *kek_id,
 	uint8_t buf[KURA_WRAPPED_MAX];
 	uint8_t *full = NULL;
 	if (plain == NULL || plain->len == 0 || plain->len > WRAP_PLAIN_MAX)
-		return kura_fail(err, KURA_EINVAL, "wrap: key must be 1..%d bytes",
+		return kura_fail(err, KURA_EINVAL,
+				 "wrap: key must be 1..%d bytes",
 				 WRAP_PLAIN_MAX);
 	if (!p11_id_parse(kek_id, KEK_ID_PREFIX, c.id))
 		return kura_fail(err, KURA_ENOENT,
@@ -764,7 +799,8 @@ static enum kura_err wrapped_check(const struct p11 *p, const uint8_t *in,
 				 "wrapped key too short (%zu bytes)", in_len);
 	if (in[0] != WRAP_VERSION)
 		return kura_fail(err, KURA_EINTEGRITY,
-				 "wrapped key has unknown version %u", (unsigned)in[0]);
+				 "wrapped key has unknown version %u",
+				 (unsigned)in[0]);
 	size_t body = in_len - WRAP_HDR_LEN;
 	switch (in[1]) {
 	case P11_MECH_GCM:
@@ -772,26 +808,31 @@ static enum kura_err wrapped_check(const struct p11 *p, const uint8_t *in,
 		    body > GCM_IV_LEN + WRAP_PLAIN_MAX + GCM_TAG_LEN)
 			break;
 		if (!p->can_gcm)
-			return kura_fail(err, KURA_EKEY,
-					 "pkcs11: token '%s' cannot decrypt AES-GCM wrapped keys",
-					 p->token);
+			return kura_fail(
+				err, KURA_EKEY,
+				"pkcs11: token '%s' cannot decrypt AES-GCM wrapped keys",
+				p->token);
 		return KURA_OK;
 	case P11_MECH_KWP:
-		if (body % 8 != 0 || body < 8 + KWP_BODY_LEN(1) + KWP_DIGEST_LEN ||
+		if (body % 8 != 0 ||
+		    body < 8 + KWP_BODY_LEN(1) + KWP_DIGEST_LEN ||
 		    body > 8 + KWP_BODY_LEN(WRAP_PLAIN_MAX) + KWP_DIGEST_LEN)
 			break;
 		if (!p->can_kwp)
-			return kura_fail(err, KURA_EKEY,
-					 "pkcs11: token '%s' cannot unwrap AES key-wrap-pad wrapped keys",
-					 p->token);
+			return kura_fail(
+				err, KURA_EKEY,
+				"pkcs11: token '%s' cannot unwrap AES key-wrap-pad wrapped keys",
+				p->token);
 		return KURA_OK;
 	default:
 		return kura_fail(err, KURA_EINTEGRITY,
-				 "wrapped key has unknown mechanism %u", (unsigned)in[1]);
+				 "wrapped key has unknown mechanism %u",
+				 (unsigned)in[1]);
 	}
-	return kura_fail(err, KURA_EINTEGRITY,
-			 "wrapped key has a bad length (%zu bytes) for mechanism %u",
-			 in_len, (unsigned)in[1]);
+	return kura_fail(
+		err, KURA_EINTEGRITY,
+		"wrapped key has a bad length (%zu bytes) for mechanism %u",
+		in_len, (unsigned)in[1]);
 }
 
 static enum kura_err p11_unwrap(void *priv, const char *kek_id,
@@ -846,7 +887,7 @@ static enum kura_err destroy_body(struct p11_sess *s, void *vctx,
 	enum kura_err rc = p11_object(s, P11_KIND_KEK, c->id, c->kek_id,
 				      P11_LOOKUP_FRESH, &f, &sub);
 	if (rc == KURA_ENOENT || f.destroyed)
-		return KURA_OK;		/* missing or already shredded */
+		return KURA_OK; /* missing or already shredded */
 	if (rc != KURA_OK)
 		return kura_fail(err, rc, "%s", sub.msg);
 	/* Tombstone first: if we die in between, the key is still there
@@ -857,7 +898,8 @@ static enum kura_err destroy_body(struct p11_sess *s, void *vctx,
 	CK_RV rv = s->fn->C_DestroyObject(s->h, f.h);
 	/* Someone else destroyed it between our search and now. */
 	if (rv != CKR_OK && rv != CKR_OBJECT_HANDLE_INVALID)
-		return p11_fail(s, rv, "C_DestroyObject", KURA_EKEY, c->kek_id, err);
+		return p11_fail(s, rv, "C_DestroyObject", KURA_EKEY, c->kek_id,
+				err);
 	p11_cache_forget(s->p, P11_KIND_KEK, c->id, true);
 	return KURA_OK;
 }

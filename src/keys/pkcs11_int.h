@@ -25,13 +25,13 @@
 #include "kura/err.h"
 #include "kura/secret.h"
 
-#define P11_POOL_MAX 16		/* sessions per provider instance */
-#define P11_CACHE_SLOTS 256	/* handle cache, direct-mapped */
-#define P11_RAW_ID_LEN 16	/* CKA_ID of every object we create */
-#define P11_LABEL_MAX 32	/* CK_TOKEN_INFO.label */
+#define P11_POOL_MAX 16	    /* sessions per provider instance */
+#define P11_CACHE_SLOTS 256 /* handle cache, direct-mapped */
+#define P11_RAW_ID_LEN 16   /* CKA_ID of every object we create */
+#define P11_LABEL_MAX 32    /* CK_TOKEN_INFO.label */
 #define P11_REASON_MAX KURA_ERROR_MSG_MAX
-#define P11_RETRY_MIN_MS 1000	/* first recovery attempt after an outage */
-#define P11_RETRY_MAX_MS 30000	/* backoff ceiling while the token stays away */
+#define P11_RETRY_MIN_MS 1000  /* first recovery attempt after an outage */
+#define P11_RETRY_MAX_MS 30000 /* backoff ceiling while the token stays away */
 
 /* Wrapped-form mechanism bytes (see the format in pkcs11.c). */
 #define P11_MECH_GCM 0x01
@@ -43,24 +43,24 @@
  * C_Initialize/C_Finalize are process-wide, so instances must share them).
  */
 struct p11_module {
-	struct p11_module *next;	/* registry list */
+	struct p11_module *next; /* registry list */
 	void *dl;
 	CK_FUNCTION_LIST_PTR fn;
-	unsigned refs;			/* guarded by the registry mutex */
-	pthread_rwlock_t use;		/* read: calls; write: re-initialise */
-	bool initialized;		/* under use */
-	uint64_t gen;			/* under use; bumped by re-initialise */
+	unsigned refs;	      /* guarded by the registry mutex */
+	pthread_rwlock_t use; /* read: calls; write: re-initialise */
+	bool initialized;     /* under use */
+	uint64_t gen;	      /* under use; bumped by re-initialise */
 };
 
 enum p11_kind {
-	P11_KIND_KEK = 1,		/* CKO_SECRET_KEY */
-	P11_KIND_SIGN_PRIV = 2,		/* CKO_PRIVATE_KEY */
-	P11_KIND_SIGN_PUB = 3,		/* CKO_PUBLIC_KEY */
+	P11_KIND_KEK = 1,	/* CKO_SECRET_KEY */
+	P11_KIND_SIGN_PRIV = 2, /* CKO_PRIVATE_KEY */
+	P11_KIND_SIGN_PUB = 3,	/* CKO_PUBLIC_KEY */
 };
 
 struct p11_cache_entry {
-	uint8_t kind;			/* enum p11_kind; 0 = empty */
-	bool destroyed;			/* a tombstone was found: permanent */
+	uint8_t kind;	/* enum p11_kind; 0 = empty */
+	bool destroyed; /* a tombstone was found: permanent */
 	uint8_t id[P11_RAW_ID_LEN];
 	CK_OBJECT_HANDLE handle;
 };
@@ -69,28 +69,28 @@ struct p11_cache_entry {
 struct p11 {
 	struct p11_module *mod;
 	struct kura_secret *pin;
-	char token[P11_LABEL_MAX + 1];	/* label as configured */
+	char token[P11_LABEL_MAX + 1]; /* label as configured */
 	bool locks_ready;
-	unsigned wrap_mech;		/* P11_MECH_* used by wrap */
-	bool can_gcm, can_kwp;		/* what the token can do (unwrap) */
+	unsigned wrap_mech;    /* P11_MECH_* used by wrap */
+	bool can_gcm, can_kwp; /* what the token can do (unwrap) */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	/* The following are guarded by mu. */
 	CK_SLOT_ID slot;
-	uint64_t slot_gen;		/* module gen the slot was found in */
+	uint64_t slot_gen; /* module gen the slot was found in */
 	bool slot_known;
 	CK_SESSION_HANDLE idle[P11_POOL_MAX];
 	size_t n_idle;
-	size_t n_open;			/* idle + checked out */
-	uint64_t idle_epoch;		/* epoch of the idle sessions */
-	uint64_t pool_gen;		/* module gen of every pooled session */
-	uint64_t epoch;			/* bumped when sessions must be dropped */
-	bool down;			/* token unavailable: fail fast */
-	bool recovering;		/* a thread is trying to recover */
-	uint64_t retry_at_ns;		/* next recovery attempt (monotonic) */
+	size_t n_open;	      /* idle + checked out */
+	uint64_t idle_epoch;  /* epoch of the idle sessions */
+	uint64_t pool_gen;    /* module gen of every pooled session */
+	uint64_t epoch;	      /* bumped when sessions must be dropped */
+	bool down;	      /* token unavailable: fail fast */
+	bool recovering;      /* a thread is trying to recover */
+	uint64_t retry_at_ns; /* next recovery attempt (monotonic) */
 	uint64_t backoff_ms;
-	char reason[P11_REASON_MAX];	/* why the token is down */
+	char reason[P11_REASON_MAX]; /* why the token is down */
 	struct p11_cache_entry cache[P11_CACHE_SLOTS];
 	uint64_t cache_gen;
 };
@@ -103,9 +103,9 @@ struct p11_sess {
 	CK_SLOT_ID slot;
 	uint64_t gen;
 	uint64_t epoch;
-	bool broken;			/* close it instead of pooling it */
-	bool forget;			/* the module closed it already */
-	bool retry;			/* lost with a healthy token: retry once */
+	bool broken; /* close it instead of pooling it */
+	bool forget; /* the module closed it already */
+	bool retry;  /* lost with a healthy token: retry once */
 };
 
 /* ---- pkcs11_module.c ---- */
@@ -131,7 +131,7 @@ bool p11_rv_gone(CK_RV rv);
 /* ---- pkcs11_session.c ---- */
 
 enum kura_err p11_pool_init(struct p11 *p, struct kura_error *err);
-void p11_pool_destroy(struct p11 *p);	/* closes pooled sessions */
+void p11_pool_destroy(struct p11 *p); /* closes pooled sessions */
 
 /* Find the slot whose token is labelled p->token in the current module
  * generation (module read lock held). */
@@ -174,17 +174,17 @@ enum kura_err p11_fail(struct p11_sess *s, CK_RV rv, const char *fn,
 bool p11_token_healthy(struct p11_sess *s, struct kura_error *err);
 
 enum p11_lookup {
-	P11_LOOKUP_FRESH,	/* C_FindObjects, ignoring the cache (destroy) */
-	P11_LOOKUP_CHECKED,	/* cache hit confirmed by C_GetAttributeValue */
-	P11_LOOKUP_TRUSTED,	/* cache hit used as is: the caller confirms
+	P11_LOOKUP_FRESH,   /* C_FindObjects, ignoring the cache (destroy) */
+	P11_LOOKUP_CHECKED, /* cache hit confirmed by C_GetAttributeValue */
+	P11_LOOKUP_TRUSTED, /* cache hit used as is: the caller confirms
 				 * with p11_object_confirm when the operation
 				 * fails (unwrap: a wrong key only fails) */
 };
 
 struct p11_found {
 	CK_OBJECT_HANDLE h;
-	bool cached;		/* h came from the cache unconfirmed */
-	bool destroyed;		/* KURA_EKEY because of a tombstone */
+	bool cached;	/* h came from the cache unconfirmed */
+	bool destroyed; /* KURA_EKEY because of a tombstone */
 };
 
 /*
@@ -228,7 +228,7 @@ enum kura_err p11_tombstone_create(struct p11_sess *s, const char *id_text,
 
 /* ---- pkcs11_id.c ---- */
 
-#define P11_KEK_LABEL_MAX 128	/* bytes of a KEK's or signing key's label */
+#define P11_KEK_LABEL_MAX 128 /* bytes of a KEK's or signing key's label */
 
 /* Parse "<prefix><32 lowercase hex digits>". */
 bool p11_id_parse(const char *text, const char *prefix,
@@ -249,9 +249,8 @@ enum kura_err kura_keys_pkcs11_set_wrap_mech(void *priv, unsigned mech,
 
 enum kura_err p11_signer_create(void *priv, const char *label, char *id_out,
 				struct kura_error *err);
-enum kura_err p11_sign(void *priv, const char *key_id,
-		       const uint8_t digest[32], uint8_t *sig, size_t *sig_len,
-		       struct kura_error *err);
+enum kura_err p11_sign(void *priv, const char *key_id, const uint8_t digest[32],
+		       uint8_t *sig, size_t *sig_len, struct kura_error *err);
 enum kura_err p11_public_key(void *priv, const char *key_id, uint8_t *der,
 			     size_t *der_len, struct kura_error *err);
 

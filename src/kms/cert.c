@@ -127,8 +127,8 @@ enum kura_err kura_cert_add_object(struct kura_cert *c, const char *key,
 	kura_hex_encode(version_uid, KURA_UID_LEN, version);
 	/* Keys are valid UTF-8 (checked at PUT); json_stringn refuses
 	 * anything else rather than writing an unverifiable document. */
-	enum kura_err rc = o ? put(o, "key", json_stringn(key, key_len), err)
-			     : kura_fail(err, KURA_ENOMEM, "certificate");
+	enum kura_err rc = o ? put(o, "key", json_stringn(key, key_len), err) :
+			       kura_fail(err, KURA_ENOMEM, "certificate");
 	if (rc == KURA_OK)
 		rc = put(o, "size", u64(size), err);
 	if (rc == KURA_OK)
@@ -147,7 +147,9 @@ enum kura_err kura_cert_add_object(struct kura_cert *c, const char *key,
 
 static const char *kind_name(enum kura_key_kind k)
 {
-	return k == KURA_KEY_BUCKET ? "bucket" : k == KURA_KEY_TENANT ? "tenant" : "named";
+	return k == KURA_KEY_BUCKET ? "bucket" :
+	       k == KURA_KEY_TENANT ? "tenant" :
+				      "named";
 }
 
 enum kura_err kura_cert_add_key_destroyed(struct kura_cert *c,
@@ -156,7 +158,9 @@ enum kura_err kura_cert_add_key_destroyed(struct kura_cert *c,
 					  struct kura_error *err)
 {
 	json_t *o = json_object(), *vs = json_array();
-	enum kura_err rc = (o && vs) ? KURA_OK : kura_fail(err, KURA_ENOMEM, "certificate");
+	enum kura_err rc = (o && vs) ?
+				   KURA_OK :
+				   kura_fail(err, KURA_ENOMEM, "certificate");
 	if (rc == KURA_OK)
 		rc = put(o, "name", json_string(k->name), err);
 	if (rc == KURA_OK)
@@ -165,12 +169,14 @@ enum kura_err kura_cert_add_key_destroyed(struct kura_cert *c,
 		rc = put(o, "provider", json_string(k->provider), err);
 	for (size_t i = 0; rc == KURA_OK && i < d->count; i++) {
 		json_t *v = json_object();
-		rc = v ? put(v, "version", u64(d->versions[i].version), err)
-		       : kura_fail(err, KURA_ENOMEM, "certificate");
+		rc = v ? put(v, "version", u64(d->versions[i].version), err) :
+			 kura_fail(err, KURA_ENOMEM, "certificate");
 		if (rc == KURA_OK)
-			rc = put(v, "kek_id", json_string(d->versions[i].kek_id), err);
+			rc = put(v, "kek_id",
+				 json_string(d->versions[i].kek_id), err);
 		if (rc == KURA_OK)
-			rc = put(v, "destroyed_at", iso(d->versions[i].destroyed_ms), err);
+			rc = put(v, "destroyed_at",
+				 iso(d->versions[i].destroyed_ms), err);
 		if (rc == KURA_OK)
 			rc = append(vs, json_incref(v), err);
 		json_decref(v);
@@ -190,8 +196,8 @@ enum kura_err kura_cert_add_key_retained(struct kura_cert *c,
 					 struct kura_error *err)
 {
 	json_t *o = json_object();
-	enum kura_err rc = o ? put(o, "name", json_string(k->name), err)
-			     : kura_fail(err, KURA_ENOMEM, "certificate");
+	enum kura_err rc = o ? put(o, "name", json_string(k->name), err) :
+			       kura_fail(err, KURA_ENOMEM, "certificate");
 	if (rc == KURA_OK)
 		rc = put(o, "kind", json_string(kind_name(k->kind)), err);
 	if (rc == KURA_OK)
@@ -210,8 +216,8 @@ enum kura_err kura_cert_add_replica(struct kura_cert *c, const char *store,
 	char hex[33];
 	kura_hex_encode(blob_id, 16, hex);
 	json_t *o = json_object();
-	enum kura_err rc = o ? put(o, "store", json_string(store), err)
-			     : kura_fail(err, KURA_ENOMEM, "certificate");
+	enum kura_err rc = o ? put(o, "store", json_string(store), err) :
+			       kura_fail(err, KURA_ENOMEM, "certificate");
 	if (rc == KURA_OK)
 		rc = put(o, "location", json_string(location), err);
 	if (rc == KURA_OK)
@@ -230,7 +236,8 @@ enum kura_err kura_cert_add_replica(struct kura_cert *c, const char *store,
 static enum kura_err canonical_digest(json_t *doc, uint8_t digest[32],
 				      struct kura_error *err)
 {
-	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS |
+					     JSON_ENSURE_ASCII);
 	if (text == NULL)
 		return kura_fail(err, KURA_ENOMEM, "certificate serialisation");
 	unsigned int n = 0;
@@ -245,7 +252,9 @@ static json_t *b64(const uint8_t *p, size_t n)
 {
 	struct kura_buf b;
 	kura_buf_init(&b, 2 * n + 8);
-	json_t *s = kura_base64_encode(p, n, &b) == KURA_OK ? json_string(b.data) : NULL;
+	json_t *s = kura_base64_encode(p, n, &b) == KURA_OK ?
+			    json_string(b.data) :
+			    NULL;
 	kura_buf_release(&b);
 	return s;
 }
@@ -263,25 +272,29 @@ enum kura_err kura_cert_sign_and_write(struct kura_cert *c,
 	if (rc == KURA_OK)
 		rc = put(c->doc, "objects", json_incref(c->objects), err);
 	if (rc == KURA_OK)
-		rc = put(c->doc, "object_count", u64(json_array_size(c->objects)), err);
+		rc = put(c->doc, "object_count",
+			 u64(json_array_size(c->objects)), err);
 	if (rc == KURA_OK)
 		rc = put(c->doc, "total_bytes", u64(c->total_bytes), err);
 	if (rc == KURA_OK)
-		rc = put(c->doc, "keys_destroyed", json_incref(c->keys_destroyed), err);
+		rc = put(c->doc, "keys_destroyed",
+			 json_incref(c->keys_destroyed), err);
 	if (rc == KURA_OK)
-		rc = put(c->doc, "keys_retained", json_incref(c->keys_retained), err);
+		rc = put(c->doc, "keys_retained", json_incref(c->keys_retained),
+			 err);
 	if (rc == KURA_OK)
-		rc = put(c->doc, "replicas_removed", json_incref(c->replicas), err);
+		rc = put(c->doc, "replicas_removed", json_incref(c->replicas),
+			 err);
 	if (rc == KURA_OK)
 		rc = canonical_digest(c->doc, digest, err);
 	if (rc == KURA_OK)
-		rc = kura_kms_sign(kms, system_key, digest, sig, &sig_len, alg, pub,
-				   &pub_len, signer, err);
+		rc = kura_kms_sign(kms, system_key, digest, sig, &sig_len, alg,
+				   pub, &pub_len, signer, err);
 	if (rc != KURA_OK)
 		return rc;
 	json_t *s = json_object();
-	rc = s ? put(s, "algorithm", json_string(alg), err)
-	       : kura_fail(err, KURA_ENOMEM, "certificate");
+	rc = s ? put(s, "algorithm", json_string(alg), err) :
+		 kura_fail(err, KURA_ENOMEM, "certificate");
 	if (rc == KURA_OK)
 		rc = put(s, "signer", json_string(signer), err);
 	if (rc == KURA_OK)
@@ -293,11 +306,12 @@ enum kura_err kura_cert_sign_and_write(struct kura_cert *c,
 	json_decref(s);
 	if (rc != KURA_OK)
 		return rc;
-	char *text = json_dumps(c->doc, JSON_INDENT(1) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	char *text = json_dumps(c->doc, JSON_INDENT(1) | JSON_SORT_KEYS |
+						JSON_ENSURE_ASCII);
 	if (text == NULL)
 		return kura_fail(err, KURA_ENOMEM, "certificate serialisation");
 	size_t n = strlen(text);
-	text[n] = '\n';	/* json_dumps' NUL becomes the final newline */
+	text[n] = '\n'; /* json_dumps' NUL becomes the final newline */
 	rc = kura_write_file_atomic(path, text, n + 1, 0600, err);
 	free(text);
 	return rc;
@@ -307,9 +321,10 @@ static enum kura_err b64_field(json_t *obj, const char *name, uint8_t *out,
 			       size_t cap, size_t *len, struct kura_error *err)
 {
 	const char *v = json_string_value(json_object_get(obj, name));
-	if (v == NULL || kura_base64_decode(v, strlen(v), out, cap, len) != KURA_OK)
-		return kura_fail(err, KURA_EINVAL, "signature.%s is missing or not base64",
-				 name);
+	if (v == NULL ||
+	    kura_base64_decode(v, strlen(v), out, cap, len) != KURA_OK)
+		return kura_fail(err, KURA_EINVAL,
+				 "signature.%s is missing or not base64", name);
 	return KURA_OK;
 }
 
@@ -327,20 +342,25 @@ static enum kura_err check_signature(const uint8_t *pub, size_t pub_len,
 	bool pss = strcmp(alg, "RSA-PSS-SHA256") == 0;
 	enum kura_err rc = KURA_OK;
 	if ((ec && (id != EVP_PKEY_EC || EVP_PKEY_get_bits(pk) != 256)) ||
-	    (pss && id != EVP_PKEY_RSA && id != EVP_PKEY_RSA_PSS) || (!ec && !pss)) {
+	    (pss && id != EVP_PKEY_RSA && id != EVP_PKEY_RSA_PSS) ||
+	    (!ec && !pss)) {
 		EVP_PKEY_free(pk);
-		return kura_fail(err, KURA_EINTEGRITY,
-				 "signature algorithm '%s' does not match the signer key", alg);
+		return kura_fail(
+			err, KURA_EINTEGRITY,
+			"signature algorithm '%s' does not match the signer key",
+			alg);
 	}
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pk, NULL);
 	if (ctx == NULL || EVP_PKEY_verify_init(ctx) != 1 ||
 	    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1 ||
-	    (pss && (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-		     EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, 32) != 1)))
+	    (pss &&
+	     (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+	      EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, 32) != 1)))
 		rc = kura_fail_openssl(err, KURA_ECRYPTO, "verify setup");
 	else if (EVP_PKEY_verify(ctx, sig, sig_len, digest, 32) != 1)
-		rc = kura_fail_openssl(err, KURA_EINTEGRITY,
-				       "the signature does not match the document");
+		rc = kura_fail_openssl(
+			err, KURA_EINTEGRITY,
+			"the signature does not match the document");
 	EVP_PKEY_CTX_free(ctx);
 	EVP_PKEY_free(pk);
 	return rc;
@@ -356,26 +376,32 @@ enum kura_err kura_cert_verify_file(const char *path, const uint8_t *trusted,
 	json_error_t jerr;
 	uint8_t pub[KURA_PUBKEY_MAX], sig[KURA_SIGNATURE_MAX], digest[32];
 	size_t pub_len = 0, sig_len = 0;
-	enum kura_err rc = kura_read_file(path, CERT_MAX_BYTES, &text, &len, err);
+	enum kura_err rc =
+		kura_read_file(path, CERT_MAX_BYTES, &text, &len, err);
 	if (rc != KURA_OK)
 		return rc;
 	json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	free(text);
 	if (doc == NULL || !json_is_object(doc))
-		rc = kura_fail(err, KURA_EINVAL, "'%s' is not a JSON object: %s", path,
+		rc = kura_fail(err, KURA_EINVAL,
+			       "'%s' is not a JSON object: %s", path,
 			       doc ? "" : jerr.text);
 	const char *fmt = json_string_value(json_object_get(doc, "format"));
 	/* Version 1 differs only in naming objects by ETag: its signatures
 	 * check the same way. */
-	if (rc == KURA_OK && (fmt == NULL || (strcmp(fmt, KURA_CERT_FORMAT) != 0 &&
-					      strcmp(fmt, KURA_CERT_FORMAT_V1) != 0)))
-		rc = kura_fail(err, KURA_EINVAL, "'%s' is not a %s", path, KURA_CERT_FORMAT);
+	if (rc == KURA_OK &&
+	    (fmt == NULL || (strcmp(fmt, KURA_CERT_FORMAT) != 0 &&
+			     strcmp(fmt, KURA_CERT_FORMAT_V1) != 0)))
+		rc = kura_fail(err, KURA_EINVAL, "'%s' is not a %s", path,
+			       KURA_CERT_FORMAT);
 	json_t *s = json_incref(json_object_get(doc, "signature"));
 	const char *alg = json_string_value(json_object_get(s, "algorithm"));
 	if (rc == KURA_OK && (s == NULL || alg == NULL))
-		rc = kura_fail(err, KURA_EINTEGRITY, "the certificate is not signed");
+		rc = kura_fail(err, KURA_EINTEGRITY,
+			       "the certificate is not signed");
 	if (rc == KURA_OK)
-		rc = b64_field(s, "public_key", pub, sizeof(pub), &pub_len, err);
+		rc = b64_field(s, "public_key", pub, sizeof(pub), &pub_len,
+			       err);
 	if (rc == KURA_OK)
 		rc = b64_field(s, "value", sig, sizeof(sig), &sig_len, err);
 	if (rc == KURA_OK && trusted != NULL &&
@@ -387,16 +413,22 @@ enum kura_err kura_cert_verify_file(const char *path, const uint8_t *trusted,
 	if (rc == KURA_OK)
 		rc = canonical_digest(doc, digest, err);
 	if (rc == KURA_OK)
-		rc = check_signature(pub, pub_len, alg, digest, sig, sig_len, err);
+		rc = check_signature(pub, pub_len, alg, digest, sig, sig_len,
+				     err);
 	if (rc == KURA_OK && summary != NULL) {
 		memset(summary, 0, sizeof(*summary));
-		const char *bn = json_string_value(
-			json_object_get(json_object_get(doc, "bucket"), "name"));
-		snprintf(summary->bucket, sizeof(summary->bucket), "%s", bn ? bn : "");
-		summary->objects = json_array_size(json_object_get(doc, "objects"));
-		summary->keys_destroyed = json_array_size(json_object_get(doc, "keys_destroyed"));
-		summary->replicas = json_array_size(json_object_get(doc, "replicas_removed"));
-		snprintf(summary->algorithm, sizeof(summary->algorithm), "%s", alg);
+		const char *bn = json_string_value(json_object_get(
+			json_object_get(doc, "bucket"), "name"));
+		snprintf(summary->bucket, sizeof(summary->bucket), "%s",
+			 bn ? bn : "");
+		summary->objects =
+			json_array_size(json_object_get(doc, "objects"));
+		summary->keys_destroyed =
+			json_array_size(json_object_get(doc, "keys_destroyed"));
+		summary->replicas = json_array_size(
+			json_object_get(doc, "replicas_removed"));
+		snprintf(summary->algorithm, sizeof(summary->algorithm), "%s",
+			 alg);
 		uint8_t fp[32];
 		unsigned int n = 0;
 		EVP_Digest(pub, pub_len, fp, &n, EVP_sha256(), NULL);

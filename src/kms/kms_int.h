@@ -16,8 +16,8 @@ struct kura_kms {
 	struct kura_meta *meta;
 	struct kura_keys *keys;
 	struct kura_keycache *cache;
-	bool tenant_scope;		/* [keys] kek_scope = tenant */
-	int64_t retired_grace_ms;	/* [keys] rotation_grace */
+	bool tenant_scope;	  /* [keys] kek_scope = tenant */
+	int64_t retired_grace_ms; /* [keys] rotation_grace */
 	/* Watcher of the key generation. */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;

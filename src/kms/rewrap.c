@@ -48,10 +48,12 @@ static enum kura_err rewrap_one(struct kura_kms *kms,
 	if (rc == KURA_OK)
 		rc = kms_open_bucket_key(kms, &cur, &kn, err);
 	if (rc == KURA_OK)
-		rc = kura_meta_rewrap_next(meta, old->id, limit, pool, &es, &n, err);
+		rc = kura_meta_rewrap_next(meta, old->id, limit, pool, &es, &n,
+					   err);
 	for (size_t i = 0; rc == KURA_OK && i < n; i++) {
-		struct kura_binding b = { es[i].tenant_id, es[i].bucket_id, { 0 },
-					  es[i].part_no };
+		struct kura_binding b = {
+			es[i].tenant_id, es[i].bucket_id, { 0 }, es[i].part_no
+		};
 		struct kura_secret *dek = NULL;
 		memcpy(b.version_uid, es[i].version_uid, KURA_UID_LEN);
 		rc = kura_dek_unwrap(ko, &b, es[i].dek_wrapped, &dek, err);
@@ -71,7 +73,8 @@ static enum kura_err rewrap_one(struct kura_kms *kms,
 
 /* A drained retired bucket key: delete it (after the grace period) and
  * destroy its KEK version when nothing else uses that version. */
-static void retire_drained(struct kura_kms *kms, const struct kura_bucket_key *old)
+static void retire_drained(struct kura_kms *kms,
+			   const struct kura_bucket_key *old)
 {
 	struct kura_meta *meta = kms->meta;
 	struct kura_error err = { 0 };
@@ -79,7 +82,7 @@ static void retire_drained(struct kura_kms *kms, const struct kura_bucket_key *o
 		return;
 	enum kura_err rc = kura_meta_bucket_key_delete(meta, old->id, &err);
 	if (rc == KURA_EBUSY)
-		return;	/* a part arrived meanwhile: next round */
+		return; /* a part arrived meanwhile: next round */
 	if (rc != KURA_OK) {
 		kura_warn(NULL, "rewrap: delete bucket key %llu: %s",
 			  (unsigned long long)old->id, err.msg);
@@ -90,14 +93,18 @@ static void retire_drained(struct kura_kms *kms, const struct kura_bucket_key *o
 					  &in_use, &err);
 	if (rc != KURA_OK || in_use)
 		return;
-	struct kura_key_version v = { .key_id = old->key_id, .version = old->key_version };
+	struct kura_key_version v = { .key_id = old->key_id,
+				      .version = old->key_version };
 	memcpy(v.kek_id, old->kek_id, KURA_KEK_ID_MAX);
 	if (kms_destroy_version(kms, old->key_id, &v, &err) != KURA_OK)
 		kura_warn(NULL, "rewrap: destroy version %u of key %llu: %s",
-			  old->key_version, (unsigned long long)old->key_id, err.msg);
+			  old->key_version, (unsigned long long)old->key_id,
+			  err.msg);
 	else
-		kura_info(NULL, "key %llu: version %u no longer used, its KEK destroyed",
-			  (unsigned long long)old->key_id, old->key_version);
+		kura_info(
+			NULL,
+			"key %llu: version %u no longer used, its KEK destroyed",
+			(unsigned long long)old->key_id, old->key_version);
 }
 
 enum kura_err kura_kms_rewrap_step(struct kura_kms *kms, size_t limit,
@@ -108,15 +115,15 @@ enum kura_err kura_kms_rewrap_step(struct kura_kms *kms, size_t limit,
 	size_t n = 0, total = 0;
 	if (pool == NULL)
 		return kura_fail(err, KURA_ENOMEM, "rewrap");
-	enum kura_err rc = kura_meta_bucket_keys_retired(kms->meta,
-							 REWRAP_BUCKET_KEYS, pool,
-							 &olds, &n, err);
+	enum kura_err rc = kura_meta_bucket_keys_retired(
+		kms->meta, REWRAP_BUCKET_KEYS, pool, &olds, &n, err);
 	for (size_t i = 0; rc == KURA_OK && i < n && total < limit; i++) {
 		size_t moved = 0;
 		struct kura_error e = { 0 };
 		/* A disabled key, or one whose bucket went, is skipped: its
 		 * DEKs move when it is usable again. */
-		if (rewrap_one(kms, &olds[i], limit - total, &moved, &e) != KURA_OK) {
+		if (rewrap_one(kms, &olds[i], limit - total, &moved, &e) !=
+		    KURA_OK) {
 			kura_debug(NULL, "rewrap: bucket key %llu skipped: %s",
 				   (unsigned long long)olds[i].id, e.msg);
 			continue;
@@ -126,8 +133,9 @@ enum kura_err kura_kms_rewrap_step(struct kura_kms *kms, size_t limit,
 		 * key) move to the current one as well. */
 		size_t resealed = 0;
 		if (total < limit &&
-		    kura_seal_rotate(kms, kms->meta, olds[i].bucket_id, olds[i].id,
-				     limit - total, &resealed, &e) != KURA_OK) {
+		    kura_seal_rotate(kms, kms->meta, olds[i].bucket_id,
+				     olds[i].id, limit - total, &resealed,
+				     &e) != KURA_OK) {
 			kura_debug(NULL, "re-seal: bucket key %llu skipped: %s",
 				   (unsigned long long)olds[i].id, e.msg);
 			continue;

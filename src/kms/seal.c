@@ -44,7 +44,7 @@
 /* ---- canonical encoding with a sticky error ---- */
 
 struct enc {
-	struct kura_buf *b;	/* the context's, emptied for each row */
+	struct kura_buf *b; /* the context's, emptied for each row */
 	enum kura_err rc;
 };
 
@@ -73,8 +73,8 @@ static void put_u64(struct enc *e, uint64_t v)
 
 static void put_u32(struct enc *e, uint32_t v)
 {
-	uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8),
-			 (uint8_t)v };
+	uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16),
+			 (uint8_t)(v >> 8), (uint8_t)v };
 	put(e, b, sizeof(b));
 }
 
@@ -143,7 +143,8 @@ void kura_seal_parts_digest(const struct kura_part *parts, uint32_t count,
 		if (EVP_DigestUpdate(md, r, sizeof(r)) != 1)
 			goto out;
 	}
-	if (EVP_DigestFinal_ex(md, out, &len) != 1 || len != KURA_PARTS_DIGEST_LEN)
+	if (EVP_DigestFinal_ex(md, out, &len) != 1 ||
+	    len != KURA_PARTS_DIGEST_LEN)
 		memset(out, 0, KURA_PARTS_DIGEST_LEN);
 out:
 	EVP_MD_CTX_free(md);
@@ -153,9 +154,10 @@ static void encode_object(struct enc *e, uint64_t tenant_id,
 			  const struct kura_object *o)
 {
 	const char *const strs[8] = {
-		o->content_type, o->content_encoding, o->content_language,
-		o->content_disposition, o->cache_control, o->expires,
-		o->user_meta_json, o->tags_json,
+		o->content_type,     o->content_encoding,
+		o->content_language, o->content_disposition,
+		o->cache_control,    o->expires,
+		o->user_meta_json,   o->tags_json,
 	};
 	put(e, MAGIC_OBJECT, 8);
 	put_u64(e, tenant_id);
@@ -170,7 +172,8 @@ static void encode_object(struct enc *e, uint64_t tenant_id,
 	put_headers(e, strs);
 }
 
-enum kura_err kura_seal_object_digest(const struct kura_secret *key, uint64_t tenant_id,
+enum kura_err kura_seal_object_digest(const struct kura_secret *key,
+				      uint64_t tenant_id,
 				      const struct kura_object *o,
 				      char hex[2 * KURA_ROW_DIGEST_LEN + 1],
 				      struct kura_error *err)
@@ -185,7 +188,8 @@ enum kura_err kura_seal_object_digest(const struct kura_secret *key, uint64_t te
 		  kura_hmac_sha256(key->data, key->len, b.data, b.len, mac);
 	kura_buf_release(&b);
 	if (!ok)
-		return kura_fail(err, e.rc != KURA_OK ? e.rc : KURA_EIO, "row digest");
+		return kura_fail(err, e.rc != KURA_OK ? e.rc : KURA_EIO,
+				 "row digest");
 	kura_hex_encode(mac, KURA_ROW_DIGEST_LEN, hex);
 	return KURA_OK;
 }
@@ -194,9 +198,10 @@ static void encode_upload(struct enc *e, uint64_t tenant_id,
 			  const struct kura_upload *u)
 {
 	const char *const strs[8] = {
-		u->content_type, u->content_encoding, u->content_language,
-		u->content_disposition, u->cache_control, u->expires,
-		u->user_meta_json, u->tags_json,
+		u->content_type,     u->content_encoding,
+		u->content_language, u->content_disposition,
+		u->cache_control,    u->expires,
+		u->user_meta_json,   u->tags_json,
 	};
 	put(e, MAGIC_UPLOAD, 8);
 	put_u64(e, tenant_id);
@@ -261,8 +266,8 @@ static enum kura_err take_key(struct kura_seal_ctx *c, uint64_t bk_id,
 	drop_keys(c);
 	if (k == NULL)
 		rc = kura_fail(err, KURA_ENOMEM, "seal: locked memory");
-	else if (!kura_hmac_sha256(bk->data, bk->len, SEAL_LABEL, sizeof(SEAL_LABEL) - 1,
-				   k->data))
+	else if (!kura_hmac_sha256(bk->data, bk->len, SEAL_LABEL,
+				   sizeof(SEAL_LABEL) - 1, k->data))
 		rc = kura_fail_openssl(err, KURA_ECRYPTO, "seal key");
 	if (rc == KURA_OK)
 		rc = kura_box_ctx_new(k, &c->box, err);
@@ -305,11 +310,13 @@ static enum kura_err key_for_read(struct kura_seal_ctx *c, uint64_t bk_id,
 }
 
 enum kura_err kura_seal_bucket_key(struct kura_seal_ctx *c, uint64_t bk_id,
-				   struct kura_secret **out, struct kura_error *err)
+				   struct kura_secret **out,
+				   struct kura_error *err)
 {
 	if (c->bucket_key != NULL && c->bk_id == bk_id) {
 		*out = kura_secret_dup(c->bucket_key);
-		return *out ? KURA_OK : kura_fail(err, KURA_ENOMEM, "bucket key copy");
+		return *out ? KURA_OK :
+			      kura_fail(err, KURA_ENOMEM, "bucket key copy");
 	}
 	return kura_kms_read_key(c->kms, bk_id, out, err);
 }
@@ -326,8 +333,10 @@ static enum kura_err seal_with(struct kura_seal_ctx *c, struct enc *e,
 		return kura_fail(err, e->rc, "seal: row too large to encode");
 	if (n >= KURA_ETAG_MAX)
 		return kura_fail(err, KURA_EINVAL, "seal: bad ETag");
-	enum kura_err rc = kura_box_ctx_seal(c->box, (const uint8_t *)e->b->data,
-					     e->b->len, (const uint8_t *)etag, n, seal, err);
+	enum kura_err rc = kura_box_ctx_seal(c->box,
+					     (const uint8_t *)e->b->data,
+					     e->b->len, (const uint8_t *)etag,
+					     n, seal, err);
 	if (rc != KURA_OK)
 		return rc;
 	*seal_len = n + KURA_BOX_OVERHEAD;
@@ -335,7 +344,8 @@ static enum kura_err seal_with(struct kura_seal_ctx *c, struct enc *e,
 	return KURA_OK;
 }
 
-void kura_seal_upgrade_state(struct kura_kms *kms, const uint64_t *waiting, size_t n)
+void kura_seal_upgrade_state(struct kura_kms *kms, const uint64_t *waiting,
+			     size_t n)
 {
 	if (n > KURA_SEAL_WAIT_MAX)
 		n = KURA_SEAL_WAIT_MAX;
@@ -361,8 +371,8 @@ static bool upgrade_waits(struct kura_seal_ctx *c, uint64_t bucket_id)
 	uint8_t v[8];
 	size_t n = 0;
 	return c->meta != NULL &&
-	       kura_meta_setting_get(c->meta, KURA_SEAL_PENDING, v, sizeof(v), &n,
-					 NULL) == KURA_OK;
+	       kura_meta_setting_get(c->meta, KURA_SEAL_PENDING, v, sizeof(v),
+				     &n, NULL) == KURA_OK;
 }
 
 /* A row without a seal: still to be sealed by the upgrade, or stripped. */
@@ -370,7 +380,8 @@ static enum kura_err unsealed(struct kura_seal_ctx *c, uint64_t bucket_id,
 			      const char *what, struct kura_error *err)
 {
 	if (upgrade_waits(c, bucket_id))
-		return kura_fail(err, KURA_EBUSY, "%s is not sealed yet (upgrade running)",
+		return kura_fail(err, KURA_EBUSY,
+				 "%s is not sealed yet (upgrade running)",
 				 what);
 	return kura_fail(err, KURA_EINTEGRITY, "%s has no seal", what);
 }
@@ -383,29 +394,34 @@ static enum kura_err unsealed(struct kura_seal_ctx *c, uint64_t bucket_id,
  * changed: an integrity failure, never passed off as a key's state.
  */
 static enum kura_err key_error(struct kura_seal_ctx *c, uint64_t bucket_id,
-			       uint64_t bk_id, enum kura_err rc, const char *what,
-			       struct kura_error *err)
+			       uint64_t bk_id, enum kura_err rc,
+			       const char *what, struct kura_error *err)
 {
 	struct kura_meta *m = c->meta;
 	struct kura_bucket b;
 	struct kura_bucket_key bk;
 	struct kura_key k;
 	struct kura_error e = { 0 };
-	if (m == NULL || (rc != KURA_EKEY_DESTROYED && rc != KURA_EKEY_DISABLED))
+	if (m == NULL ||
+	    (rc != KURA_EKEY_DESTROYED && rc != KURA_EKEY_DISABLED))
 		return rc;
 	if (kura_meta_bucket_get_id(m, bucket_id, &b, &e) != KURA_OK)
 		return rc;
-	enum kura_err got = bk_id == 0 ? KURA_ENOENT
-				       : kura_meta_bucket_key_get(m, bk_id, &bk, &e);
-	if (got == KURA_OK && bk.bucket_id == bucket_id && bk.key_id == b.key_id)
+	enum kura_err got = bk_id == 0 ?
+				    KURA_ENOENT :
+				    kura_meta_bucket_key_get(m, bk_id, &bk, &e);
+	if (got == KURA_OK && bk.bucket_id == bucket_id &&
+	    bk.key_id == b.key_id)
 		return rc;
-	if (got == KURA_ENOENT && kura_meta_key_get(m, b.key_id, &k, &e) == KURA_OK &&
+	if (got == KURA_ENOENT &&
+	    kura_meta_key_get(m, b.key_id, &k, &e) == KURA_OK &&
 	    k.state == KURA_KEY_DESTROYED)
 		return rc;
 	kura_error_clear(err);
-	return kura_fail(err, KURA_EINTEGRITY,
-			 "%s names bucket key %llu, which does not seal this bucket's rows",
-			 what, (unsigned long long)bk_id);
+	return kura_fail(
+		err, KURA_EINTEGRITY,
+		"%s names bucket key %llu, which does not seal this bucket's rows",
+		what, (unsigned long long)bk_id);
 }
 
 static enum kura_err open_with(struct kura_seal_ctx *c, struct enc *e,
@@ -417,36 +433,41 @@ static enum kura_err open_with(struct kura_seal_ctx *c, struct enc *e,
 	char out[KURA_SEAL_MAX];
 	/* kura never wrote a row it cannot encode: it was changed. */
 	if (e->rc != KURA_OK)
-		return kura_fail(err, KURA_EINTEGRITY, "%s: row does not encode", what);
+		return kura_fail(err, KURA_EINTEGRITY,
+				 "%s: row does not encode", what);
 	if (seal_len == 0)
 		return unsealed(c, bucket_id, what, err);
 	/* A sealed row keeps its ETag only in the seal. */
 	if (etag[0] != '\0')
-		return kura_fail(err, KURA_EINTEGRITY, "%s: sealed row has a clear ETag",
+		return kura_fail(err, KURA_EINTEGRITY,
+				 "%s: sealed row has a clear ETag", what);
+	if (seal_len < KURA_BOX_OVERHEAD ||
+	    seal_len - KURA_BOX_OVERHEAD >= KURA_ETAG_MAX)
+		return kura_fail(err, KURA_EINTEGRITY, "%s: malformed seal",
 				 what);
-	if (seal_len < KURA_BOX_OVERHEAD || seal_len - KURA_BOX_OVERHEAD >= KURA_ETAG_MAX)
-		return kura_fail(err, KURA_EINTEGRITY, "%s: malformed seal", what);
 	enum kura_err rc = key_for_read(c, seal_bk_id, err);
 	if (rc != KURA_OK)
 		return key_error(c, bucket_id, seal_bk_id, rc, what, err);
 	struct kura_error e2 = { 0 };
 	size_t n = seal_len - KURA_BOX_OVERHEAD;
-	rc = kura_box_ctx_open(c->box, (const uint8_t *)e->b->data, e->b->len, seal,
-			       seal_len, (uint8_t *)out, &e2);
+	rc = kura_box_ctx_open(c->box, (const uint8_t *)e->b->data, e->b->len,
+			       seal, seal_len, (uint8_t *)out, &e2);
 	if (rc == KURA_EINTEGRITY)
 		return kura_fail(err, rc, "%s does not match its seal", what);
 	if (rc != KURA_OK)
 		return kura_fail(err, rc, "%s", e2.msg);
 	if (memchr(out, '\0', n) != NULL)
-		return kura_fail(err, KURA_EINTEGRITY, "%s: sealed ETag malformed", what);
+		return kura_fail(err, KURA_EINTEGRITY,
+				 "%s: sealed ETag malformed", what);
 	memcpy(etag, out, n);
 	etag[n] = '\0';
 	return KURA_OK;
 }
 
 /* Seal o as it is (its parts digest included) with the context's key. */
-static enum kura_err seal_object_row(struct kura_seal_ctx *c, uint64_t tenant_id,
-				     struct kura_object *o, struct kura_error *err)
+static enum kura_err seal_object_row(struct kura_seal_ctx *c,
+				     uint64_t tenant_id, struct kura_object *o,
+				     struct kura_error *err)
 {
 	struct enc e;
 	enc_init(&e, c);
@@ -456,7 +477,8 @@ static enum kura_err seal_object_row(struct kura_seal_ctx *c, uint64_t tenant_id
 	return rc;
 }
 
-enum kura_err kura_seal_object(struct kura_seal_ctx *c, const struct kura_bucket *b,
+enum kura_err kura_seal_object(struct kura_seal_ctx *c,
+			       const struct kura_bucket *b,
 			       struct kura_object *o, struct kura_error *err)
 {
 	enum kura_err rc = key_for_write(c, b, err);
@@ -466,7 +488,8 @@ enum kura_err kura_seal_object(struct kura_seal_ctx *c, const struct kura_bucket
 	return seal_object_row(c, b->tenant_id, o, err);
 }
 
-enum kura_err kura_seal_upload(struct kura_seal_ctx *c, const struct kura_bucket *b,
+enum kura_err kura_seal_upload(struct kura_seal_ctx *c,
+			       const struct kura_bucket *b,
 			       struct kura_upload *u, struct kura_error *err)
 {
 	struct enc e;
@@ -479,7 +502,8 @@ enum kura_err kura_seal_upload(struct kura_seal_ctx *c, const struct kura_bucket
 	return rc;
 }
 
-enum kura_err kura_seal_part(struct kura_seal_ctx *c, const struct kura_bucket *b,
+enum kura_err kura_seal_part(struct kura_seal_ctx *c,
+			     const struct kura_bucket *b,
 			     const uint8_t version_uid[KURA_UID_LEN],
 			     struct kura_part *p, struct kura_error *err)
 {
@@ -489,7 +513,8 @@ enum kura_err kura_seal_part(struct kura_seal_ctx *c, const struct kura_bucket *
 		return rc;
 	enc_init(&e, c);
 	encode_part(&e, b->tenant_id, b->id, version_uid, p);
-	rc = seal_with(c, &e, p->etag, p->seal, &p->seal_len, &p->seal_bk_id, err);
+	rc = seal_with(c, &e, p->etag, p->seal, &p->seal_len, &p->seal_bk_id,
+		       err);
 	return rc;
 }
 
@@ -501,28 +526,29 @@ enum kura_err kura_seal_object_open(struct kura_seal_ctx *c, uint64_t tenant_id,
 	if (with_parts) {
 		uint8_t d[KURA_PARTS_DIGEST_LEN];
 		kura_seal_parts_digest(o->parts, o->part_count, d);
-		if (o->seal_len > 0 && memcmp(d, o->parts_digest, sizeof(d)) != 0)
-			return kura_fail(err, KURA_EINTEGRITY,
-					 "object's parts do not match its seal");
+		if (o->seal_len > 0 &&
+		    memcmp(d, o->parts_digest, sizeof(d)) != 0)
+			return kura_fail(
+				err, KURA_EINTEGRITY,
+				"object's parts do not match its seal");
 	}
 	enc_init(&e, c);
 	encode_object(&e, tenant_id, o);
 	enum kura_err rc = open_with(c, &e, o->seal, o->seal_len, o->seal_bk_id,
-				     o->bucket_id, o->etag,
-				     "object", err);
+				     o->bucket_id, o->etag, "object", err);
 	return rc;
 }
 
 enum kura_err kura_seal_upload_open(struct kura_seal_ctx *c, uint64_t tenant_id,
-				    struct kura_upload *u, struct kura_error *err)
+				    struct kura_upload *u,
+				    struct kura_error *err)
 {
 	struct enc e;
 	char none[KURA_ETAG_MAX] = "";
 	enc_init(&e, c);
 	encode_upload(&e, tenant_id, u);
 	enum kura_err rc = open_with(c, &e, u->seal, u->seal_len, u->seal_bk_id,
-				     u->bucket_id, none,
-				     "upload", err);
+				     u->bucket_id, none, "upload", err);
 	if (rc == KURA_OK && none[0] != '\0')
 		rc = kura_fail(err, KURA_EINTEGRITY, "upload: malformed seal");
 	return rc;
@@ -537,8 +563,7 @@ enum kura_err kura_seal_part_open(struct kura_seal_ctx *c, uint64_t tenant_id,
 	enc_init(&e, c);
 	encode_part(&e, tenant_id, bucket_id, version_uid, p);
 	enum kura_err rc = open_with(c, &e, p->seal, p->seal_len, p->seal_bk_id,
-				     bucket_id, p->etag,
-				     "upload part", err);
+				     bucket_id, p->etag, "upload part", err);
 	return rc;
 }
 
@@ -569,13 +594,12 @@ static void take_seal(struct kura_new_seal *ns, const uint8_t *seal, size_t len,
  * store swaps seals only where they are still those), is opened with
  * old_ctx when it was sealed before and sealed anew with new_ctx; a row
  * that does not open gets a seal that never will. */
-static enum kura_err reseal_batch(struct kura_seal_ctx *old_ctx,
-				  struct kura_seal_ctx *new_ctx,
-				  const struct kura_bucket *bucket,
-				  const struct kura_seal_batch *b, struct kura_pool *pool,
-				  struct kura_new_seal **objs, struct kura_new_seal **ups,
-				  struct kura_new_seal **parts, size_t *broken,
-				  struct kura_error *err)
+static enum kura_err
+reseal_batch(struct kura_seal_ctx *old_ctx, struct kura_seal_ctx *new_ctx,
+	     const struct kura_bucket *bucket, const struct kura_seal_batch *b,
+	     struct kura_pool *pool, struct kura_new_seal **objs,
+	     struct kura_new_seal **ups, struct kura_new_seal **parts,
+	     size_t *broken, struct kura_error *err)
 {
 	enum kura_err rc = KURA_OK;
 	*objs = kura_palloc(pool, (b->n_objects + 1) * sizeof(**objs));
@@ -587,8 +611,10 @@ static enum kura_err reseal_batch(struct kura_seal_ctx *old_ctx,
 		struct kura_object o = b->objects[i];
 		struct kura_error e = { 0 };
 		if (old_ctx != NULL &&
-		    kura_seal_object_open(old_ctx, o.tenant_id, &o, false, &e) != KURA_OK) {
-			kura_warn(NULL, "re-seal: object version %02x%02x..: %s",
+		    kura_seal_object_open(old_ctx, o.tenant_id, &o, false,
+					  &e) != KURA_OK) {
+			kura_warn(NULL,
+				  "re-seal: object version %02x%02x..: %s",
 				  o.version_uid[0], o.version_uid[1], e.msg);
 			poison(&(*objs)[i], new_ctx->bk_id);
 			(*broken)++;
@@ -601,37 +627,44 @@ static enum kura_err reseal_batch(struct kura_seal_ctx *old_ctx,
 		else
 			rc = kura_seal_object(new_ctx, bucket, &o, err);
 		if (rc == KURA_OK)
-			take_seal(&(*objs)[i], o.seal, o.seal_len, o.seal_bk_id, o.parts_digest);
+			take_seal(&(*objs)[i], o.seal, o.seal_len, o.seal_bk_id,
+				  o.parts_digest);
 	}
 	for (size_t i = 0; rc == KURA_OK && i < b->n_uploads; i++) {
 		struct kura_upload u = b->uploads[i];
 		struct kura_error e = { 0 };
 		if (old_ctx != NULL &&
-		    kura_seal_upload_open(old_ctx, u.tenant_id, &u, &e) != KURA_OK) {
-			kura_warn(NULL, "re-seal: upload '%s': %s", u.id, e.msg);
+		    kura_seal_upload_open(old_ctx, u.tenant_id, &u, &e) !=
+			    KURA_OK) {
+			kura_warn(NULL, "re-seal: upload '%s': %s", u.id,
+				  e.msg);
 			poison(&(*ups)[i], new_ctx->bk_id);
 			(*broken)++;
 			continue;
 		}
 		rc = kura_seal_upload(new_ctx, bucket, &u, err);
 		if (rc == KURA_OK)
-			take_seal(&(*ups)[i], u.seal, u.seal_len, u.seal_bk_id, NULL);
+			take_seal(&(*ups)[i], u.seal, u.seal_len, u.seal_bk_id,
+				  NULL);
 	}
 	for (size_t i = 0; rc == KURA_OK && i < b->n_parts; i++) {
 		struct kura_upload_part p = b->parts[i];
 		struct kura_error e = { 0 };
 		if (old_ctx != NULL &&
-		    kura_seal_part_open(old_ctx, p.tenant_id, p.bucket_id, p.version_uid, &p.part,
+		    kura_seal_part_open(old_ctx, p.tenant_id, p.bucket_id,
+					p.version_uid, &p.part,
 					&e) != KURA_OK) {
-			kura_warn(NULL, "re-seal: upload part %u: %s", p.part.part_no, e.msg);
+			kura_warn(NULL, "re-seal: upload part %u: %s",
+				  p.part.part_no, e.msg);
 			poison(&(*parts)[i], new_ctx->bk_id);
 			(*broken)++;
 			continue;
 		}
-		rc = kura_seal_part(new_ctx, bucket, p.version_uid, &p.part, err);
+		rc = kura_seal_part(new_ctx, bucket, p.version_uid, &p.part,
+				    err);
 		if (rc == KURA_OK)
-			take_seal(&(*parts)[i], p.part.seal, p.part.seal_len, p.part.seal_bk_id,
-				  NULL);
+			take_seal(&(*parts)[i], p.part.seal, p.part.seal_len,
+				  p.part.seal_bk_id, NULL);
 	}
 	return rc;
 }
@@ -651,8 +684,8 @@ enum kura_err kura_seal_rotate(struct kura_kms *kms, struct kura_meta *meta,
 		return kura_fail(err, KURA_ENOMEM, "re-seal");
 	kura_seal_ctx_init(&oc, kms, meta);
 	kura_seal_ctx_init(&nc, kms, meta);
-	enum kura_err rc = kura_meta_seal_next(meta, bucket_id, old_bk_id, limit,
-					       pool, &b, err);
+	enum kura_err rc = kura_meta_seal_next(meta, bucket_id, old_bk_id,
+					       limit, pool, &b, err);
 	if (rc == KURA_OK && b.n_objects + b.n_uploads + b.n_parts == 0)
 		goto out;
 	if (rc == KURA_OK)
@@ -662,18 +695,23 @@ enum kura_err kura_seal_rotate(struct kura_kms *kms, struct kura_meta *meta,
 	if (rc == KURA_OK)
 		rc = key_for_write(&nc, &bucket, err);
 	if (rc == KURA_OK && nc.bk_id == old_bk_id)
-		rc = kura_fail(err, KURA_ESTATE, "bucket key %llu is still current",
+		rc = kura_fail(err, KURA_ESTATE,
+			       "bucket key %llu is still current",
 			       (unsigned long long)old_bk_id);
 	struct kura_new_seal *no = NULL, *nu = NULL, *np = NULL;
 	if (rc == KURA_OK)
-		rc = reseal_batch(&oc, &nc, &bucket, &b, pool, &no, &nu, &np, &broken, err);
+		rc = reseal_batch(&oc, &nc, &bucket, &b, pool, &no, &nu, &np,
+				  &broken, err);
 	if (rc == KURA_OK)
 		rc = kura_meta_seal_apply(meta, &b, no, nu, np, &applied, err);
 	if (rc == KURA_OK)
 		*moved = applied;
 	if (rc == KURA_OK && broken > 0)
-		kura_warn(NULL, "re-seal: %zu rows of bucket '%s' failed their seal and "
-			  "stay failed", broken, bucket.name);
+		kura_warn(
+			NULL,
+			"re-seal: %zu rows of bucket '%s' failed their seal and "
+			"stay failed",
+			broken, bucket.name);
 out:
 	kura_seal_ctx_release(&oc);
 	kura_seal_ctx_release(&nc);
@@ -683,22 +721,25 @@ out:
 
 /* How a bucket fared in the upgrade. */
 enum upgrade_outcome {
-	UPGRADE_SEALED,		/* its rows are sealed (or it is gone) */
-	UPGRADE_WAITING,	/* its own key is disabled: a later run */
-	UPGRADE_DESTROYED,	/* its own key was destroyed: never readable */
+	UPGRADE_SEALED,	   /* its rows are sealed (or it is gone) */
+	UPGRADE_WAITING,   /* its own key is disabled: a later run */
+	UPGRADE_DESTROYED, /* its own key was destroyed: never readable */
 };
 
 /* Seal every never-sealed row of one bucket. */
-static enum kura_err upgrade_bucket(struct kura_kms *kms, struct kura_meta *meta,
-				    uint64_t bucket_id, struct kura_seal_report *r,
-				    enum upgrade_outcome *out, struct kura_error *err)
+static enum kura_err upgrade_bucket(struct kura_kms *kms,
+				    struct kura_meta *meta, uint64_t bucket_id,
+				    struct kura_seal_report *r,
+				    enum upgrade_outcome *out,
+				    struct kura_error *err)
 {
 	struct kura_seal_ctx c;
 	struct kura_bucket bucket;
 	struct kura_error e = { 0 };
-	enum kura_err rc = kura_meta_bucket_get_id(meta, bucket_id, &bucket, err);
+	enum kura_err rc =
+		kura_meta_bucket_get_id(meta, bucket_id, &bucket, err);
 	*out = UPGRADE_SEALED;
-	if (rc == KURA_ENOENT) {	/* the bucket went meanwhile */
+	if (rc == KURA_ENOENT) { /* the bucket went meanwhile */
 		kura_error_clear(err);
 		return KURA_OK;
 	}
@@ -706,10 +747,13 @@ static enum kura_err upgrade_bucket(struct kura_kms *kms, struct kura_meta *meta
 		return rc;
 	kura_seal_ctx_init(&c, kms, meta);
 	rc = key_for_write(&c, &bucket, &e);
-	if (rc == KURA_EKEY_DISABLED || rc == KURA_EKEY_DESTROYED || rc == KURA_EKEY) {
+	if (rc == KURA_EKEY_DISABLED || rc == KURA_EKEY_DESTROYED ||
+	    rc == KURA_EKEY) {
 		kura_warn(NULL, "seal upgrade: bucket '%s' %s: %s", bucket.name,
-			  rc == KURA_EKEY_DESTROYED ? "left unsealed" : "waits", e.msg);
-		*out = rc == KURA_EKEY_DESTROYED ? UPGRADE_DESTROYED : UPGRADE_WAITING;
+			  rc == KURA_EKEY_DESTROYED ? "left unsealed" : "waits",
+			  e.msg);
+		*out = rc == KURA_EKEY_DESTROYED ? UPGRADE_DESTROYED :
+						   UPGRADE_WAITING;
 		kura_seal_ctx_release(&c);
 		return KURA_OK;
 	}
@@ -725,15 +769,16 @@ static enum kura_err upgrade_bucket(struct kura_kms *kms, struct kura_meta *meta
 			rc = kura_fail(err, KURA_ENOMEM, "seal upgrade");
 			break;
 		}
-		rc = kura_meta_seal_next(meta, bucket_id, 0, UPGRADE_BATCH, pool, &b,
-					 err);
+		rc = kura_meta_seal_next(meta, bucket_id, 0, UPGRADE_BATCH,
+					 pool, &b, err);
 		size_t n = b.n_objects + b.n_uploads + b.n_parts;
 		struct kura_new_seal *no = NULL, *nu = NULL, *np = NULL;
 		if (rc == KURA_OK && n > 0)
-			rc = reseal_batch(NULL, &c, &bucket, &b, pool, &no, &nu, &np, &broken,
-					  err);
+			rc = reseal_batch(NULL, &c, &bucket, &b, pool, &no, &nu,
+					  &np, &broken, err);
 		if (rc == KURA_OK && n > 0)
-			rc = kura_meta_seal_apply(meta, &b, no, nu, np, &applied, err);
+			rc = kura_meta_seal_apply(meta, &b, no, nu, np,
+						  &applied, err);
 		if (rc == KURA_OK) {
 			r->objects += b.n_objects;
 			r->uploads += b.n_uploads;
@@ -767,8 +812,8 @@ enum kura_err kura_seal_upgrade(struct kura_kms *kms, struct kura_meta *meta,
 	uint8_t v[8];
 	size_t n = 0, vlen = 0;
 	memset(report, 0, sizeof(*report));
-	enum kura_err rc = kura_meta_setting_get(meta, KURA_SEAL_PENDING, v, sizeof(v),
-						 &vlen, err);
+	enum kura_err rc = kura_meta_setting_get(meta, KURA_SEAL_PENDING, v,
+						 sizeof(v), &vlen, err);
 	if (rc == KURA_ENOENT) {
 		kura_error_clear(err);
 		report->done = true;
@@ -783,8 +828,9 @@ enum kura_err kura_seal_upgrade(struct kura_kms *kms, struct kura_meta *meta,
 	uint64_t after = 0;
 	bool first = true;
 	do {
-		rc = kura_meta_seal_pending_buckets(meta, first ? NULL : &after, ids,
-						     UPGRADE_BUCKETS, &n, err);
+		rc = kura_meta_seal_pending_buckets(meta, first ? NULL : &after,
+						    ids, UPGRADE_BUCKETS, &n,
+						    err);
 		first = false;
 		for (size_t i = 0; rc == KURA_OK && i < n; i++) {
 			enum upgrade_outcome o = UPGRADE_SEALED;
@@ -796,11 +842,14 @@ enum kura_err kura_seal_upgrade(struct kura_kms *kms, struct kura_meta *meta,
 			rc = upgrade_bucket(kms, meta, ids[i], report, &o, err);
 			if (rc == KURA_OK && o == UPGRADE_WAITING) {
 				if (report->n_waiting == KURA_SEAL_WAIT_MAX)
-					rc = kura_fail(err, KURA_EBUSY, "seal upgrade: more than %d "
-						       "buckets wait for their key",
-						       KURA_SEAL_WAIT_MAX);
+					rc = kura_fail(
+						err, KURA_EBUSY,
+						"seal upgrade: more than %d "
+						"buckets wait for their key",
+						KURA_SEAL_WAIT_MAX);
 				else
-					report->waiting[report->n_waiting++] = ids[i];
+					report->waiting[report->n_waiting++] =
+						ids[i];
 			}
 		}
 	} while (rc == KURA_OK && n == UPGRADE_BUCKETS);

@@ -26,11 +26,12 @@
 #define SIGNER_AAD "kura-signer-v1"
 #define PRIV_DER_MAX 512
 
-static enum kura_err load_setting(struct kura_kms *kms, uint8_t *val, size_t cap,
-				  size_t *len, struct kura_error *err)
+static enum kura_err load_setting(struct kura_kms *kms, uint8_t *val,
+				  size_t cap, size_t *len,
+				  struct kura_error *err)
 {
-	return kura_meta_setting_get(kms->meta, SIGNER_SETTING, val, cap,
-				     len, err);
+	return kura_meta_setting_get(kms->meta, SIGNER_SETTING, val, cap, len,
+				     err);
 }
 
 /* Make a signer and record it (losing a race to another process is fine:
@@ -43,10 +44,11 @@ static enum kura_err create_signer(struct kura_kms *kms,
 	uint8_t val[KURA_SETTING_MAX];
 	size_t len = 0;
 	enum kura_err rc;
-	if ((keys->ops->caps & KURA_KEYS_CAP_SIGN) && keys->ops->signer_create) {
+	if ((keys->ops->caps & KURA_KEYS_CAP_SIGN) &&
+	    keys->ops->signer_create) {
 		char id[KURA_KEK_ID_MAX];
-		rc = kura_keys_signer_create(keys, "kura deletion certificates", id,
-					     err);
+		rc = kura_keys_signer_create(keys, "kura deletion certificates",
+					     id, err);
 		if (rc != KURA_OK)
 			return rc;
 		len = (size_t)snprintf((char *)val, sizeof(val), "p:%s", id);
@@ -56,17 +58,21 @@ static enum kura_err create_signer(struct kura_kms *kms,
 		int n = -1;
 		if (pk != NULL && der != NULL) {
 			unsigned char *p = der->data;
-			n = i2d_PrivateKey(pk, NULL) <= PRIV_DER_MAX ? i2d_PrivateKey(pk, &p) : -1;
+			n = i2d_PrivateKey(pk, NULL) <= PRIV_DER_MAX ?
+				    i2d_PrivateKey(pk, &p) :
+				    -1;
 		}
 		EVP_PKEY_free(pk);
 		if (n <= 0) {
 			kura_secret_free(der);
-			return kura_fail_openssl(err, KURA_ECRYPTO, "signing key generation");
+			return kura_fail_openssl(err, KURA_ECRYPTO,
+						 "signing key generation");
 		}
 		val[0] = 'l';
 		val[1] = ':';
 		rc = kura_box_seal(system_key, (const uint8_t *)SIGNER_AAD,
-				   sizeof(SIGNER_AAD) - 1, der->data, (size_t)n, val + 2, err);
+				   sizeof(SIGNER_AAD) - 1, der->data, (size_t)n,
+				   val + 2, err);
 		kura_secret_free(der);
 		if (rc != KURA_OK)
 			return rc;
@@ -96,8 +102,10 @@ static enum kura_err signer(struct kura_kms *kms,
 		kura_fail(err, rc, "%s", e.msg);
 	}
 	pthread_mutex_unlock(&kms->signer_lock);
-	if (rc == KURA_OK && (*len < 3 || val[1] != ':' || (val[0] != 'p' && val[0] != 'l')))
-		rc = kura_fail(err, KURA_EINTEGRITY, "signer setting is malformed");
+	if (rc == KURA_OK &&
+	    (*len < 3 || val[1] != ':' || (val[0] != 'p' && val[0] != 'l')))
+		rc = kura_fail(err, KURA_EINTEGRITY,
+			       "signer setting is malformed");
 	return rc;
 }
 
@@ -107,9 +115,10 @@ static enum kura_err local_key(const struct kura_secret *system_key,
 			       struct kura_error *err)
 {
 	struct kura_secret *der = NULL;
-	enum kura_err rc = kura_box_open_secret(system_key, (const uint8_t *)SIGNER_AAD,
-						sizeof(SIGNER_AAD) - 1, val + 2, len - 2,
-						&der, err);
+	enum kura_err rc = kura_box_open_secret(system_key,
+						(const uint8_t *)SIGNER_AAD,
+						sizeof(SIGNER_AAD) - 1, val + 2,
+						len - 2, &der, err);
 	if (rc != KURA_OK)
 		return rc;
 	const unsigned char *p = der->data;
@@ -127,14 +136,16 @@ static void alg_of(const uint8_t *pub, size_t len, char alg[KURA_SIG_ALG_MAX])
 	EVP_PKEY *pk = d2i_PUBKEY(NULL, &p, (long)len);
 	int id = pk ? EVP_PKEY_get_base_id(pk) : 0;
 	snprintf(alg, KURA_SIG_ALG_MAX, "%s",
-		 id == EVP_PKEY_EC ? "ECDSA-P256-SHA256"
-		 : id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS ? "RSA-PSS-SHA256"
-								 : "unknown");
+		 id == EVP_PKEY_EC ? "ECDSA-P256-SHA256" :
+		 id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS ?
+				     "RSA-PSS-SHA256" :
+				     "unknown");
 	EVP_PKEY_free(pk);
 }
 
 static enum kura_err local_sign(EVP_PKEY *pk, const uint8_t digest[32],
-				uint8_t *sig, size_t *sig_len, struct kura_error *err)
+				uint8_t *sig, size_t *sig_len,
+				struct kura_error *err)
 {
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pk, NULL);
 	size_t n = KURA_SIGNATURE_MAX;
@@ -169,15 +180,17 @@ enum kura_err kura_kms_signer_public_key(struct kura_kms *kms,
 {
 	uint8_t val[KURA_SETTING_MAX];
 	size_t len = 0;
-	enum kura_err rc = signer(kms, system_key, val, sizeof(val) - 1, &len, err);
+	enum kura_err rc =
+		signer(kms, system_key, val, sizeof(val) - 1, &len, err);
 	if (rc != KURA_OK)
 		return rc;
 	if (val[0] == 'p') {
 		val[len] = '\0';
 		struct kura_keys *keys = kms->keys;
 		if (keys->ops->public_key == NULL)
-			return kura_fail(err, KURA_EKEY,
-					 "the signer is held by a provider that no longer signs");
+			return kura_fail(
+				err, KURA_EKEY,
+				"the signer is held by a provider that no longer signs");
 		return kura_keys_public_key(keys, (const char *)val + 2, pub,
 					    pub_len, err);
 	}
@@ -189,18 +202,17 @@ enum kura_err kura_kms_signer_public_key(struct kura_kms *kms,
 	return rc;
 }
 
-enum kura_err kura_kms_sign(struct kura_kms *kms,
-			    const struct kura_secret *system_key,
-			    const uint8_t digest[32],
-			    uint8_t sig[KURA_SIGNATURE_MAX], size_t *sig_len,
-			    char alg[KURA_SIG_ALG_MAX],
-			    uint8_t pub[KURA_PUBKEY_MAX], size_t *pub_len,
-			    char signer_id[KURA_KEK_ID_MAX],
-			    struct kura_error *err)
+enum kura_err
+kura_kms_sign(struct kura_kms *kms, const struct kura_secret *system_key,
+	      const uint8_t digest[32], uint8_t sig[KURA_SIGNATURE_MAX],
+	      size_t *sig_len, char alg[KURA_SIG_ALG_MAX],
+	      uint8_t pub[KURA_PUBKEY_MAX], size_t *pub_len,
+	      char signer_id[KURA_KEK_ID_MAX], struct kura_error *err)
 {
 	uint8_t val[KURA_SETTING_MAX];
 	size_t len = 0;
-	enum kura_err rc = signer(kms, system_key, val, sizeof(val) - 1, &len, err);
+	enum kura_err rc =
+		signer(kms, system_key, val, sizeof(val) - 1, &len, err);
 	if (rc != KURA_OK)
 		return rc;
 	if (val[0] == 'p') {
@@ -208,13 +220,15 @@ enum kura_err kura_kms_sign(struct kura_kms *kms,
 		val[len] = '\0';
 		const char *id = (const char *)val + 2;
 		if (keys->ops->sign == NULL || keys->ops->public_key == NULL)
-			return kura_fail(err, KURA_EKEY,
-					 "the signer is held by a provider that no longer signs");
+			return kura_fail(
+				err, KURA_EKEY,
+				"the signer is held by a provider that no longer signs");
 		rc = kura_keys_sign(keys, id, digest, sig, sig_len, err);
 		if (rc == KURA_OK)
 			rc = kura_keys_public_key(keys, id, pub, pub_len, err);
 		if (rc == KURA_OK) {
-			snprintf(signer_id, KURA_KEK_ID_MAX, "%.*s", KURA_KEK_ID_MAX - 1, id);
+			snprintf(signer_id, KURA_KEK_ID_MAX, "%.*s",
+				 KURA_KEK_ID_MAX - 1, id);
 			alg_of(pub, *pub_len, alg);
 		}
 		return rc;

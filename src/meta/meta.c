@@ -436,8 +436,8 @@ enum kura_err kura_meta_object_set_tags(
 	KURA_HOOK_BEFORE(meta, "object_set_tags", err);
 	return meta->ops->object_set_tags(meta->priv, bucket_id, key, key_len,
 					  version_uid, old_seal, old_len,
-					  tags_json, seal, seal_len,
-					  seal_bk_id, err);
+					  tags_json, seal, seal_len, seal_bk_id,
+					  err);
 }
 
 enum kura_err kura_meta_upload_create(struct kura_meta *meta,
@@ -563,8 +563,8 @@ enum kura_err kura_meta_seal_apply(struct kura_meta *meta,
 				   size_t *applied, struct kura_error *err)
 {
 	KURA_HOOK_BEFORE(meta, "seal_apply", err);
-	return meta->ops->seal_apply(meta->priv, batch, objects, uploads,
-				     parts, applied, err);
+	return meta->ops->seal_apply(meta->priv, batch, objects, uploads, parts,
+				     applied, err);
 }
 
 enum kura_err kura_meta_gc_next(struct kura_meta *meta,

@@ -18,7 +18,7 @@
 #include "kura/banned.h"
 
 #define ROW_DOMAIN "kura-row-mac-v1/"
-#define ROW_ENC_MAX 1024	/* the largest row (an access key) is < 600 */
+#define ROW_ENC_MAX 1024 /* the largest row (an access key) is < 600 */
 
 struct row_enc {
 	uint8_t b[ROW_ENC_MAX];
@@ -59,8 +59,8 @@ static void put_blob(struct row_enc *e, const void *p, size_t n)
 		e->over = true;
 		return;
 	}
-	uint8_t len[4] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
-			   (uint8_t)n };
+	uint8_t len[4] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16),
+			   (uint8_t)(n >> 8), (uint8_t)n };
 	put_bytes(e, len, sizeof(len));
 	put_bytes(e, p, n);
 }
@@ -87,13 +87,15 @@ static void start(struct row_enc *e, const char *table)
 static bool finish(struct row_enc *e, const uint8_t key[KURA_ROW_KEY_LEN],
 		   uint8_t out[KURA_ROW_MAC_LEN])
 {
-	bool ok = !e->over && kura_hmac_sha256(key, KURA_ROW_KEY_LEN, e->b, e->n, out);
+	bool ok = !e->over &&
+		  kura_hmac_sha256(key, KURA_ROW_KEY_LEN, e->b, e->n, out);
 	/* The encoding holds a sealed secret: ciphertext, but no copy stays. */
 	memset(e->b, 0, e->n);
 	return ok;
 }
 
-bool kura_row_mac_tenant(const uint8_t key[KURA_ROW_KEY_LEN], const struct kura_tenant *t,
+bool kura_row_mac_tenant(const uint8_t key[KURA_ROW_KEY_LEN],
+			 const struct kura_tenant *t,
 			 uint8_t out[KURA_ROW_MAC_LEN])
 {
 	struct row_enc e;
@@ -106,7 +108,8 @@ bool kura_row_mac_tenant(const uint8_t key[KURA_ROW_KEY_LEN], const struct kura_
 }
 
 bool kura_row_mac_access_key(const uint8_t key[KURA_ROW_KEY_LEN],
-			     const struct kura_access_key *k, uint8_t out[KURA_ROW_MAC_LEN])
+			     const struct kura_access_key *k,
+			     uint8_t out[KURA_ROW_MAC_LEN])
 {
 	struct row_enc e;
 	start(&e, "access_keys");
@@ -121,7 +124,8 @@ bool kura_row_mac_access_key(const uint8_t key[KURA_ROW_KEY_LEN],
 	return finish(&e, key, out);
 }
 
-bool kura_row_mac_bucket(const uint8_t key[KURA_ROW_KEY_LEN], const struct kura_bucket *b,
+bool kura_row_mac_bucket(const uint8_t key[KURA_ROW_KEY_LEN],
+			 const struct kura_bucket *b,
 			 uint8_t out[KURA_ROW_MAC_LEN])
 {
 	struct row_enc e;
@@ -137,8 +141,8 @@ bool kura_row_mac_bucket(const uint8_t key[KURA_ROW_KEY_LEN], const struct kura_
 	return finish(&e, key, out);
 }
 
-bool kura_row_mac_key(const uint8_t key[KURA_ROW_KEY_LEN], const struct kura_key *k,
-		      uint8_t out[KURA_ROW_MAC_LEN])
+bool kura_row_mac_key(const uint8_t key[KURA_ROW_KEY_LEN],
+		      const struct kura_key *k, uint8_t out[KURA_ROW_MAC_LEN])
 {
 	struct row_enc e;
 	start(&e, "keys");

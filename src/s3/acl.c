@@ -16,7 +16,8 @@ static bool load_target(struct s3_req *r)
 {
 	struct kura_object *o;
 	return s3_load_bucket(r) &&
-	       (r->key == NULL || s3_load_object(r, &r->bucket, r->key, r->key_len, &o));
+	       (r->key == NULL ||
+		s3_load_object(r, &r->bucket, r->key, r->key_len, &o));
 }
 
 void s3_get_acl(struct s3_req *r)
@@ -32,13 +33,14 @@ void s3_get_acl(struct s3_req *r)
 	s3_xml_elem_str(&b, "ID", id);
 	s3_xml_elem_str(&b, "DisplayName", id);
 	s3_xml_close(&b, "Owner");
-	s3_xml_raw(&b, "<AccessControlList><Grant><Grantee "
+	s3_xml_raw(&b,
+		   "<AccessControlList><Grant><Grantee "
 		   "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
 		   "xsi:type=\"CanonicalUser\">");
 	s3_xml_elem_str(&b, "ID", id);
 	s3_xml_elem_str(&b, "DisplayName", id);
 	s3_xml_raw(&b, "</Grantee><Permission>FULL_CONTROL</Permission></Grant>"
-		   "</AccessControlList></AccessControlPolicy>");
+		       "</AccessControlList></AccessControlPolicy>");
 	s3_respond_xml(r, &b);
 	kura_buf_release(&b);
 }
@@ -49,7 +51,8 @@ static bool grants_only_owner(struct s3_req *r, const struct s3_xml_node *root)
 	char id[32];
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)r->tenant_id);
 	const struct s3_xml_node *acl = s3_xml_child(root, "AccessControlList");
-	for (const struct s3_xml_node *g = acl ? acl->child : NULL; g; g = g->next) {
+	for (const struct s3_xml_node *g = acl ? acl->child : NULL; g;
+	     g = g->next) {
 		const struct s3_xml_node *grantee = s3_xml_child(g, "Grantee");
 		const struct s3_xml_node *gid = s3_xml_child(grantee, "ID");
 		if (gid == NULL || gid->text_len != strlen(id) ||
@@ -62,13 +65,16 @@ static bool grants_only_owner(struct s3_req *r, const struct s3_xml_node *root)
 static void put_acl_finish(struct s3_req *r)
 {
 	if (r->xml_body.len > 0) {
-		const struct s3_xml_node *root = s3_xml_body(r, "AccessControlPolicy");
+		const struct s3_xml_node *root =
+			s3_xml_body(r, "AccessControlPolicy");
 		if (root == NULL)
 			return;
 		if (!grants_only_owner(r, root)) {
-			s3_error(r, S3_AccessDenied,
-				 "kura never grants access through ACLs; only the owner "
-				 "has access.", NULL);
+			s3_error(
+				r, S3_AccessDenied,
+				"kura never grants access through ACLs; only the owner "
+				"has access.",
+				NULL);
 			return;
 		}
 	}
@@ -78,21 +84,24 @@ static void put_acl_finish(struct s3_req *r)
 void s3_put_acl(struct s3_req *r)
 {
 	static const char *const grants[] = {
-		"x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp",
-		"x-amz-grant-write-acp", "x-amz-grant-full-control", NULL,
+		"x-amz-grant-read",	    "x-amz-grant-write",
+		"x-amz-grant-read-acp",	    "x-amz-grant-write-acp",
+		"x-amz-grant-full-control", NULL,
 	};
 	if (!load_target(r))
 		return;
 	const struct kura_str *acl = s3_header(r, "x-amz-acl");
 	if (acl && !kura_str_eq_cstr(*acl, "private") &&
 	    !kura_str_eq_cstr(*acl, "bucket-owner-full-control")) {
-		s3_error(r, S3_AccessDenied, "kura never makes data public.", NULL);
+		s3_error(r, S3_AccessDenied, "kura never makes data public.",
+			 NULL);
 		return;
 	}
 	for (size_t i = 0; grants[i]; i++) {
 		if (s3_header(r, grants[i])) {
 			s3_error(r, S3_AccessDenied,
-				 "kura never grants access through ACLs.", NULL);
+				 "kura never grants access through ACLs.",
+				 NULL);
 			return;
 		}
 	}

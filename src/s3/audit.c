@@ -40,11 +40,11 @@
 #include "s3_int.h"
 #include "kura/banned.h"
 
-void s3_audit_note_source(struct s3_req *r, const char *bucket,
-			  const char *key, size_t key_len)
+void s3_audit_note_source(struct s3_req *r, const char *bucket, const char *key,
+			  size_t key_len)
 {
 	json_t *d = json_object();
-	json_t *k = json_stringn(key, key_len);	/* NULL unless valid UTF-8 */
+	json_t *k = json_stringn(key, key_len); /* NULL unless valid UTF-8 */
 	if (d == NULL)
 		return;
 	json_object_set_new(d, "source_bucket", json_string(bucket));
@@ -54,7 +54,8 @@ void s3_audit_note_source(struct s3_req *r, const char *bucket,
 		char *hex = kura_palloc(r->pool, 2 * key_len + 1);
 		if (hex != NULL) {
 			kura_hex_encode((const uint8_t *)key, key_len, hex);
-			json_object_set_new(d, "source_key_hex", json_string(hex));
+			json_object_set_new(d, "source_key_hex",
+					    json_string(hex));
 		}
 	}
 	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
@@ -86,9 +87,10 @@ static const char *record_detail(struct kura_http_req *h, struct s3_req *r,
 {
 	bool method = h->method != NULL && (r == NULL || r->op == S3_OP_NONE);
 	if (!method && aborted == NULL && head == NULL)
-		return r ? r->audit_detail : NULL;	/* the common case */
-	json_t *d = r != NULL && r->audit_detail != NULL
-		    ? json_loads(r->audit_detail, 0, NULL) : json_object();
+		return r ? r->audit_detail : NULL; /* the common case */
+	json_t *d = r != NULL && r->audit_detail != NULL ?
+			    json_loads(r->audit_detail, 0, NULL) :
+			    json_object();
 	const char *out = NULL;
 	if (d == NULL)
 		return NULL;
@@ -139,7 +141,8 @@ static void base_record(struct kura_http_req *h, struct s3_req *r,
 		rec->row = r->row_digest;
 }
 
-enum kura_err s3_audit_add(struct s3_req *r, const struct kura_audit_record *rec)
+enum kura_err s3_audit_add(struct s3_req *r,
+			   const struct kura_audit_record *rec)
 {
 	if (r->svc->audit == NULL)
 		return KURA_OK;
@@ -153,7 +156,8 @@ enum kura_err s3_audit_add(struct s3_req *r, const struct kura_audit_record *rec
 			return KURA_ENOMEM;
 		}
 		if (r->n_audit_extra)
-			memcpy(v, r->audit_extra, r->n_audit_extra * sizeof(*v));
+			memcpy(v, r->audit_extra,
+			       r->n_audit_extra * sizeof(*v));
 		r->audit_extra = v;
 		r->cap_audit_extra = cap;
 	}
@@ -176,7 +180,8 @@ enum kura_err s3_audit_event(struct s3_req *r, const char *type, const char *op,
 	rec.bytes_in = 0;
 	rec.latency_us = 0;
 	if (!r->answered) {
-		rec.detail_json = detail_json ? kura_pstrdup(r->pool, detail_json) : NULL;
+		rec.detail_json =
+			detail_json ? kura_pstrdup(r->pool, detail_json) : NULL;
 		if ((detail_json && rec.detail_json == NULL) ||
 		    s3_audit_add(r, &rec) != KURA_OK)
 			return kura_fail(err, KURA_ENOMEM, "audit event");
@@ -194,7 +199,8 @@ static enum kura_err append_all(struct kura_service *svc, struct s3_req *r,
 	if (r == NULL || r->n_audit_extra == 0)
 		return kura_service_audit(svc, rec, err);
 	if (r->audit_lost)
-		return kura_fail(err, KURA_ENOMEM, "a record of this request was lost");
+		return kura_fail(err, KURA_ENOMEM,
+				 "a record of this request was lost");
 	size_t n = r->n_audit_extra;
 	for (size_t i = 0; i < n; i++) {
 		struct kura_audit_record *x = &r->audit_extra[i];
@@ -206,7 +212,8 @@ static enum kura_err append_all(struct kura_service *svc, struct s3_req *r,
 		x->access_key = rec->access_key;
 		x->source = rec->source;
 	}
-	struct kura_audit_record *all = kura_palloc(r->pool, (n + 1) * sizeof(*all));
+	struct kura_audit_record *all =
+		kura_palloc(r->pool, (n + 1) * sizeof(*all));
 	if (all == NULL)
 		return kura_fail(err, KURA_ENOMEM, "audit records");
 	memcpy(all, r->audit_extra, n * sizeof(*all));
@@ -234,8 +241,8 @@ void s3_audit_before_send(void *ctx, struct kura_http_req *h)
 		return;
 	kura_error(h->id, "audit log refused a record: %s", err.msg);
 	if (r != NULL)
-		s3_error(r, S3_ServiceUnavailable, "The audit log is not available.",
-			 err.msg);
+		s3_error(r, S3_ServiceUnavailable,
+			 "The audit log is not available.", err.msg);
 	else
 		(void)kura_http_respond(h, 503);
 }
@@ -250,7 +257,7 @@ void s3_audit_done(struct kura_service *svc, struct kura_http_req *h,
 	if (h->method == NULL)
 		head = h->refused_status ? "refused" : "incomplete";
 	else if (r == NULL || (r->answered && completed))
-		return;	/* recorded when answered (r NULL: out of memory) */
+		return; /* recorded when answered (r NULL: out of memory) */
 	char version[2 * KURA_UID_LEN + 1];
 	struct kura_audit_record rec;
 	base_record(h, r, &rec, version);
@@ -266,10 +273,12 @@ void s3_audit_done(struct kura_service *svc, struct kura_http_req *h,
 		 * whole and how much of it was handed to the connection. */
 		rec.bytes_out = r->head ? 0 : h->bytes_out;
 	}
-	rec.detail_json = record_detail(h, r, completed ? NULL
-					: kura_http_abort_name(h->abort), head);
+	rec.detail_json = record_detail(
+		h, r, completed ? NULL : kura_http_abort_name(h->abort), head);
 	struct kura_error err = { 0 };
 	if (kura_service_audit(svc, &rec, &err) != KURA_OK)
-		kura_error(h->id, "audit log refused the record of an aborted "
-			   "request: %s", err.msg);
+		kura_error(h->id,
+			   "audit log refused the record of an aborted "
+			   "request: %s",
+			   err.msg);
 }

@@ -22,9 +22,11 @@
  * for word: s3cmd recognises it and switches to SigV4 by itself. */
 static void sigv2_refused(struct s3_req *r)
 {
-	s3_error(r, S3_InvalidRequest,
-		 "The authorization mechanism you have provided is not supported. "
-		 "Please use AWS4-HMAC-SHA256.", NULL);
+	s3_error(
+		r, S3_InvalidRequest,
+		"The authorization mechanism you have provided is not supported. "
+		"Please use AWS4-HMAC-SHA256.",
+		NULL);
 }
 
 /* The credential scope names another region.  AWS puts the right one in
@@ -32,9 +34,11 @@ static void sigv2_refused(struct s3_req *r)
 static void wrong_region(struct s3_req *r, enum s3_error code)
 {
 	char msg[256];
-	snprintf(msg, sizeof(msg), "%s the region '%.63s' is wrong; expecting '%s'",
-		 r->sig.presigned ? "Error parsing the X-Amz-Credential parameter;"
-				  : "The authorization header is malformed;",
+	snprintf(msg, sizeof(msg),
+		 "%s the region '%.63s' is wrong; expecting '%s'",
+		 r->sig.presigned ?
+			 "Error parsing the X-Amz-Credential parameter;" :
+			 "The authorization header is malformed;",
 		 r->sig.region, r->svc->region);
 	s3_error_elem(r, code, msg, NULL, "Region", r->svc->region);
 }
@@ -47,20 +51,23 @@ static void headers_unsigned(struct s3_req *r,
 	kura_buf_init(&names, S3_HEADER_LIST_MAX);
 	kura_sigv4_unsigned_headers(r->sig.signed_headers, headers,
 				    r->http->nheaders, &names);
-	const char *list = names.len ? kura_pstrndup(r->pool, names.data, names.len) : NULL;
+	const char *list =
+		names.len ? kura_pstrndup(r->pool, names.data, names.len) :
+			    NULL;
 	kura_buf_release(&names);
-	s3_error_elem(r, S3_AccessDenied,
-		      "There were headers present in the request which were not signed",
-		      "x-amz-* headers outside the signature", "HeadersNotSigned",
-		      list ? list : "");
+	s3_error_elem(
+		r, S3_AccessDenied,
+		"There were headers present in the request which were not signed",
+		"x-amz-* headers outside the signature", "HeadersNotSigned",
+		list ? list : "");
 }
 
 static void sig_error(struct s3_req *r, enum kura_sigv4_result res,
 		      const struct kura_sigv4_header *headers)
 {
 	bool q = r->sig.presigned;
-	enum s3_error malformed = q ? S3_AuthorizationQueryParametersError
-				    : S3_AuthorizationHeaderMalformed;
+	enum s3_error malformed = q ? S3_AuthorizationQueryParametersError :
+				      S3_AuthorizationHeaderMalformed;
 	switch (res) {
 	case KURA_SIGV4_OK:
 		return;
@@ -104,7 +111,8 @@ static bool sigv2_presigned(const struct s3_req *r)
 }
 
 /* X-Amz-Date, or the Date header converted to the SigV4 basic format. */
-static struct kura_str request_date(struct s3_req *r, char buf[KURA_TIME_AMZ_LEN])
+static struct kura_str request_date(struct s3_req *r,
+				    char buf[KURA_TIME_AMZ_LEN])
 {
 	const struct kura_str *d = s3_header(r, "x-amz-date");
 	if (d != NULL)
@@ -148,7 +156,8 @@ bool s3_authenticate(struct s3_req *r)
 			sigv2_refused(r);
 			return false;
 		}
-		res = kura_sigv4_parse_header(*authz, request_date(r, datebuf), &r->sig);
+		res = kura_sigv4_parse_header(*authz, request_date(r, datebuf),
+					      &r->sig);
 	} else if (sigv2_presigned(r)) {
 		sigv2_refused(r);
 		return false;
@@ -165,18 +174,21 @@ bool s3_authenticate(struct s3_req *r)
 	struct kura_access_key rec;
 	struct kura_secret *secret = NULL;
 	struct kura_error err = { 0 };
-	enum kura_err rc = kura_auth_lookup_key(r->svc->meta, r->svc->system_key,
-						r->sig.access_key, &rec, &secret, &err);
+	enum kura_err rc =
+		kura_auth_lookup_key(r->svc->meta, r->svc->system_key,
+				     r->sig.access_key, &rec, &secret, &err);
 	if (rc == KURA_ENOENT) {
 		s3_error(r, S3_InvalidAccessKeyId, NULL, NULL);
 		return false;
 	}
-	if (rc == KURA_EPERM) {	/* the key's tenant is suspended */
-		s3_error(r, S3_AccessDenied, "The account of this access key is "
-			 "suspended.", err.msg);
+	if (rc == KURA_EPERM) { /* the key's tenant is suspended */
+		s3_error(r, S3_AccessDenied,
+			 "The account of this access key is "
+			 "suspended.",
+			 err.msg);
 		return false;
 	}
-	if (rc != KURA_OK) {	/* a row that fails its MAC is recorded */
+	if (rc != KURA_OK) { /* a row that fails its MAC is recorded */
 		s3_error_from(r, rc, &err);
 		return false;
 	}
@@ -188,7 +200,9 @@ bool s3_authenticate(struct s3_req *r)
 		.raw_query = h->query,
 		.headers = sig_headers(r),
 		.nheaders = h->nheaders,
-		.payload_hash = psha ? *psha : KURA_STR_LIT(KURA_SIGV4_UNSIGNED_PAYLOAD),
+		.payload_hash =
+			psha ? *psha :
+			       KURA_STR_LIT(KURA_SIGV4_UNSIGNED_PAYLOAD),
 	};
 	if (sreq.headers == NULL) {
 		kura_secret_free(secret);
@@ -197,9 +211,10 @@ bool s3_authenticate(struct s3_req *r)
 	}
 	if (!r->sig.presigned && psha == NULL) {
 		kura_secret_free(secret);
-		s3_error(r, S3_InvalidRequest,
-			 "Missing required header for this request: x-amz-content-sha256",
-			 NULL);
+		s3_error(
+			r, S3_InvalidRequest,
+			"Missing required header for this request: x-amz-content-sha256",
+			NULL);
 		return false;
 	}
 	res = kura_sigv4_verify(&r->sig, &sreq, secret, r->svc->region,

@@ -43,28 +43,33 @@ enum kura_err s3_blob_begin(struct s3_blob *b, struct kura_service *svc,
 	b->part.part_no = part_no;
 	b->part.seg_size = svc->seg_size;
 	b->md5_etag = sse->mode == KURA_SSE_S3;
-	enum kura_err rc = kura_random_bytes(b->part.blob_id, KURA_BLOB_ID_LEN, err);
+	enum kura_err rc =
+		kura_random_bytes(b->part.blob_id, KURA_BLOB_ID_LEN, err);
 	if (rc == KURA_OK)
-		rc = kura_kms_write_key(svc->kms, bucket,
-					sse->mode == KURA_SSE_KMS ? sse->kms_key_id : 0,
-					&b->part.bk_id, &bucket_key, err);
+		rc = kura_kms_write_key(
+			svc->kms, bucket,
+			sse->mode == KURA_SSE_KMS ? sse->kms_key_id : 0,
+			&b->part.bk_id, &bucket_key, err);
 	/* SSE-C: the DEK is wrapped by a key derived from the bucket key and
 	 * the customer's, so it needs both. */
 	if (rc == KURA_OK && sse->mode == KURA_SSE_C)
-		rc = kura_ssec_wrap_key(bucket_key, sse->customer_key, &wrap_key, err);
+		rc = kura_ssec_wrap_key(bucket_key, sse->customer_key,
+					&wrap_key, err);
 	if (rc == KURA_OK)
 		rc = kura_dek_new(&b->dek, err);
 	if (rc == KURA_OK)
-		rc = kura_dek_wrap(wrap_key ? wrap_key : bucket_key, &b->binding, b->dek,
-				   b->part.dek_wrapped, err);
+		rc = kura_dek_wrap(wrap_key ? wrap_key : bucket_key,
+				   &b->binding, b->dek, b->part.dek_wrapped,
+				   err);
 	kura_secret_free(bucket_key);
 	kura_secret_free(wrap_key);
 	if (rc == KURA_OK)
 		rc = kura_store_writer_open(b->store, b->part.blob_id,
 					    &b->writer, err);
 	if (rc == KURA_OK)
-		rc = kura_sealer_new(b->dek, &b->binding, svc->seg_size, b->part.blob_id,
-				     to_store, b, &b->sealer, err);
+		rc = kura_sealer_new(b->dek, &b->binding, svc->seg_size,
+				     b->part.blob_id, to_store, b, &b->sealer,
+				     err);
 	if (rc == KURA_OK && (b->md5 = EVP_MD_CTX_new()) == NULL)
 		rc = kura_fail(err, KURA_ENOMEM, "MD5 context");
 	if (rc == KURA_OK && EVP_DigestInit_ex(b->md5, EVP_md5(), NULL) != 1)
@@ -93,12 +98,13 @@ enum kura_err s3_blob_stage(struct s3_blob *b, struct kura_error *err)
 		return kura_fail_openssl(err, KURA_ECRYPTO, "MD5 final");
 	uint8_t tag[16];
 	memcpy(tag, b->md5_raw, sizeof(tag));
-	if (!b->md5_etag && (rc = kura_random_bytes(tag, sizeof(tag), err)) != KURA_OK)
+	if (!b->md5_etag &&
+	    (rc = kura_random_bytes(tag, sizeof(tag), err)) != KURA_OK)
 		return rc;
 	kura_hex_encode(tag, sizeof(tag), b->part.etag);
 	b->part.mtime_ms = kura_now_ms();
 	struct kura_store_writer *w = b->writer;
-	b->writer = NULL;	/* writer_finish frees it, on success or not */
+	b->writer = NULL; /* writer_finish frees it, on success or not */
 	rc = kura_store_writer_finish(b->store, w, err);
 	if (rc == KURA_OK)
 		b->staged = true;
@@ -111,7 +117,8 @@ void s3_blob_publish(struct s3_blob *b, const char *reqid)
 	b->committed = true;
 	if (kura_store_publish(b->store, b->part.blob_id, &err) != KURA_OK)
 		/* Committed and durable in staging: recovery publishes it. */
-		kura_warn(reqid, "publish failed (recovery will retry): %s", err.msg);
+		kura_warn(reqid, "publish failed (recovery will retry): %s",
+			  err.msg);
 }
 
 void s3_blob_discard(struct s3_blob *b)
@@ -149,7 +156,7 @@ void *s3_blob_op_start(struct s3_req *r, size_t size)
 	}
 	r->op_state = st;
 	r->op_cleanup = s3_blob_op_cleanup;
-	r->md5_by_op = true;	/* the blob's own MD5 is compared at the end */
+	r->md5_by_op = true; /* the blob's own MD5 is compared at the end */
 	r->op_body = s3_blob_op_body;
 	return st;
 }
@@ -163,7 +170,8 @@ bool s3_blob_op_stage(struct s3_req *r)
 		s3_error_from(r, rc, &err);
 		return false;
 	}
-	if (r->have_content_md5 && memcmp(b->md5_raw, r->content_md5, 16) != 0) {
+	if (r->have_content_md5 &&
+	    memcmp(b->md5_raw, r->content_md5, 16) != 0) {
 		s3_error(r, S3_BadDigest, NULL, NULL);
 		return false;
 	}

@@ -58,14 +58,16 @@ bool s3_bucket_name_valid(const char *name)
 static bool expected_owner_ok(struct s3_req *r)
 {
 	static const char *const headers[] = {
-		"x-amz-expected-bucket-owner", "x-amz-source-expected-bucket-owner",
+		"x-amz-expected-bucket-owner",
+		"x-amz-source-expected-bucket-owner",
 	};
 	char id[24];
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)r->tenant_id);
 	for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
 		const struct kura_str *v = s3_header(r, headers[i]);
 		if (v != NULL && !kura_str_eq_cstr(*v, id)) {
-			s3_error(r, S3_AccessDenied, NULL, "expected bucket owner differs");
+			s3_error(r, S3_AccessDenied, NULL,
+				 "expected bucket owner differs");
 			return false;
 		}
 	}
@@ -80,12 +82,13 @@ bool s3_load_bucket(struct s3_req *r)
 		s3_error(r, S3_NoSuchBucket, NULL, NULL);
 		return false;
 	}
-	enum kura_err rc = kura_meta_bucket_get(meta, r->bucket_name,
-						&r->bucket, &err);
+	enum kura_err rc =
+		kura_meta_bucket_get(meta, r->bucket_name, &r->bucket, &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return false;
 	if (r->bucket.tenant_id != r->tenant_id) {
-		s3_error(r, S3_AccessDenied, NULL, "bucket belongs to another tenant");
+		s3_error(r, S3_AccessDenied, NULL,
+			 "bucket belongs to another tenant");
 		return false;
 	}
 	if (!expected_owner_ok(r))
@@ -141,18 +144,21 @@ void s3_list_buckets(struct s3_req *r)
 static bool bucket_configuration_ok(struct s3_req *r)
 {
 	const char *region = r->svc->region;
-	const struct s3_xml_node *root = s3_xml_body(r, "CreateBucketConfiguration");
+	const struct s3_xml_node *root =
+		s3_xml_body(r, "CreateBucketConfiguration");
 	if (root == NULL)
 		return false;
 	for (const struct s3_xml_node *c = root->child; c; c = c->next) {
 		if (strcmp(c->name, "LocationConstraint") != 0) {
 			char what[96];
-			snprintf(what, sizeof(what), "CreateBucketConfiguration <%.40s>", c->name);
+			snprintf(what, sizeof(what),
+				 "CreateBucketConfiguration <%.40s>", c->name);
 			s3_not_implemented(r, what);
 			return false;
 		}
-		if (c->text_len > 0 && (c->text_len != strlen(region) ||
-					memcmp(c->text, region, c->text_len) != 0)) {
+		if (c->text_len > 0 &&
+		    (c->text_len != strlen(region) ||
+		     memcmp(c->text, region, c->text_len) != 0)) {
 			s3_error(r, S3_InvalidLocationConstraint, NULL, NULL);
 			return false;
 		}
@@ -173,8 +179,10 @@ static void create_bucket_finish(struct s3_req *r)
 	/* Answer a clash before creating any key material. */
 	enum kura_err rc = kura_meta_bucket_get(meta, r->bucket_name, &b, &err);
 	if (rc == KURA_OK) {
-		s3_error(r, b.tenant_id == r->tenant_id ? S3_BucketAlreadyOwnedByYou
-							: S3_BucketAlreadyExists,
+		s3_error(r,
+			 b.tenant_id == r->tenant_id ?
+				 S3_BucketAlreadyOwnedByYou :
+				 S3_BucketAlreadyExists,
 			 NULL, NULL);
 		return;
 	}
@@ -206,9 +214,12 @@ static void create_bucket_finish(struct s3_req *r)
 		if (rc == KURA_EEXIST) {
 			/* Lost a race with another CreateBucket. */
 			struct kura_bucket other;
-			bool mine = kura_meta_bucket_get(meta, b.name, &other, NULL) ==
-					    KURA_OK && other.tenant_id == r->tenant_id;
-			s3_error(r, mine ? S3_BucketAlreadyOwnedByYou : S3_BucketAlreadyExists,
+			bool mine = kura_meta_bucket_get(meta, b.name, &other,
+							 NULL) == KURA_OK &&
+				    other.tenant_id == r->tenant_id;
+			s3_error(r,
+				 mine ? S3_BucketAlreadyOwnedByYou :
+					S3_BucketAlreadyExists,
 				 NULL, NULL);
 		} else {
 			s3_error_from(r, rc, &err);
@@ -238,7 +249,8 @@ void s3_head_bucket(struct s3_req *r)
 	if (!s3_load_bucket(r))
 		return;
 	if (s3_respond(r, 200) != KURA_OK ||
-	    kura_http_resp_header(r->http, "x-amz-bucket-region", r->bucket.region) != KURA_OK)
+	    kura_http_resp_header(r->http, "x-amz-bucket-region",
+				  r->bucket.region) != KURA_OK)
 		s3_error(r, S3_InternalError, NULL, "out of memory");
 }
 
@@ -248,7 +260,8 @@ void s3_delete_bucket(struct s3_req *r)
 	struct kura_error err = { 0 };
 	if (!s3_load_bucket(r))
 		return;
-	enum kura_err rc = kura_meta_bucket_delete(svc->meta, r->bucket.id, &err);
+	enum kura_err rc =
+		kura_meta_bucket_delete(svc->meta, r->bucket.id, &err);
 	if (rc == KURA_ENOTEMPTY) {
 		s3_error(r, S3_BucketNotEmpty, NULL, NULL);
 		return;
@@ -259,11 +272,14 @@ void s3_delete_bucket(struct s3_req *r)
 	 * (a tenant-wide key stays: other buckets use it). */
 	struct kura_key k;
 	kura_error_clear(&err);
-	if (kura_meta_key_get(svc->meta, r->bucket.key_id, &k, &err) == KURA_OK &&
+	if (kura_meta_key_get(svc->meta, r->bucket.key_id, &k, &err) ==
+		    KURA_OK &&
 	    k.kind == KURA_KEY_BUCKET &&
 	    kura_kms_key_destroy(svc->kms, k.id, NULL, &err) != KURA_OK)
-		kura_warn(r->http->id, "bucket '%s' deleted but its key '%s' was not "
-			  "destroyed: %s", r->bucket.name, k.name, err.msg);
+		kura_warn(r->http->id,
+			  "bucket '%s' deleted but its key '%s' was not "
+			  "destroyed: %s",
+			  r->bucket.name, k.name, err.msg);
 	s3_respond(r, 204);
 }
 

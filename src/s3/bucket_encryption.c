@@ -14,16 +14,19 @@ static void put_encryption_finish(struct s3_req *r)
 {
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_error err = { 0 };
-	const struct s3_xml_node *root = s3_xml_body(r, "ServerSideEncryptionConfiguration");
+	const struct s3_xml_node *root =
+		s3_xml_body(r, "ServerSideEncryptionConfiguration");
 	if (root == NULL)
 		return;
 	const struct s3_xml_node *rule = s3_xml_child(root, "Rule");
-	const struct s3_xml_node *def = s3_xml_child(rule, "ApplyServerSideEncryptionByDefault");
+	const struct s3_xml_node *def =
+		s3_xml_child(rule, "ApplyServerSideEncryptionByDefault");
 	const struct s3_xml_node *alg = s3_xml_child(def, "SSEAlgorithm");
 	const struct s3_xml_node *kid = s3_xml_child(def, "KMSMasterKeyID");
 	if (alg == NULL || (rule != NULL && rule->next != NULL &&
 			    strcmp(rule->next->name, "Rule") == 0)) {
-		s3_error(r, S3_MalformedXML, NULL, "one Rule with an SSEAlgorithm expected");
+		s3_error(r, S3_MalformedXML, NULL,
+			 "one Rule with an SSEAlgorithm expected");
 		return;
 	}
 	enum kura_sse sse;
@@ -31,7 +34,8 @@ static void put_encryption_finish(struct s3_req *r)
 	if (alg->text_len == 6 && memcmp(alg->text, "AES256", 6) == 0) {
 		if (kid != NULL) {
 			s3_error(r, S3_InvalidArgument,
-				 "KMSMasterKeyID is only valid with aws:kms", NULL);
+				 "KMSMasterKeyID is only valid with aws:kms",
+				 NULL);
 			return;
 		}
 		sse = KURA_SSE_S3;
@@ -46,12 +50,12 @@ static void put_encryption_finish(struct s3_req *r)
 			key_id = tmp.kms_key_id;
 		}
 	} else {
-		s3_error(r, S3_InvalidArgument, "The SSEAlgorithm must be AES256 or aws:kms",
-			 NULL);
+		s3_error(r, S3_InvalidArgument,
+			 "The SSEAlgorithm must be AES256 or aws:kms", NULL);
 		return;
 	}
-	enum kura_err rc = kura_meta_bucket_set_encryption(meta, r->bucket.id, sse,
-							   key_id, &err);
+	enum kura_err rc = kura_meta_bucket_set_encryption(meta, r->bucket.id,
+							   sse, key_id, &err);
 	if (s3_ok(r, rc, &err, S3_NoSuchBucket))
 		s3_respond(r, 200);
 }
@@ -73,15 +77,16 @@ void s3_get_bucket_encryption(struct s3_req *r)
 	s3_xml_raw(&b, "<Rule><ApplyServerSideEncryptionByDefault>");
 	if (r->bucket.default_sse == KURA_SSE_KMS) {
 		s3_xml_elem_str(&b, "SSEAlgorithm", "aws:kms");
-		if (kura_meta_key_get(r->svc->meta, r->bucket.default_kms_key_id,
-				      &k, NULL) == KURA_OK)
+		if (kura_meta_key_get(r->svc->meta,
+				      r->bucket.default_kms_key_id, &k,
+				      NULL) == KURA_OK)
 			s3_xml_elem_str(&b, "KMSMasterKeyID", k.name);
 	} else {
 		s3_xml_elem_str(&b, "SSEAlgorithm", "AES256");
 	}
 	s3_xml_raw(&b, "</ApplyServerSideEncryptionByDefault>"
-		   "<BucketKeyEnabled>true</BucketKeyEnabled></Rule>"
-		   "</ServerSideEncryptionConfiguration>");
+		       "<BucketKeyEnabled>true</BucketKeyEnabled></Rule>"
+		       "</ServerSideEncryptionConfiguration>");
 	s3_respond_xml(r, &b);
 	kura_buf_release(&b);
 }
@@ -92,8 +97,8 @@ void s3_delete_bucket_encryption(struct s3_req *r)
 	struct kura_error err = { 0 };
 	if (!s3_load_bucket(r))
 		return;
-	enum kura_err rc = kura_meta_bucket_set_encryption(meta, r->bucket.id,
-							   KURA_SSE_S3, 0, &err);
+	enum kura_err rc = kura_meta_bucket_set_encryption(
+		meta, r->bucket.id, KURA_SSE_S3, 0, &err);
 	if (s3_ok(r, rc, &err, S3_NoSuchBucket))
 		s3_respond(r, 204);
 }

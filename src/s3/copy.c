@@ -23,7 +23,7 @@
 struct copy_source {
 	struct kura_bucket bucket;
 	struct kura_object *obj;
-	struct s3_sse sse;	/* how the source is encrypted (its SSE-C key) */
+	struct s3_sse sse; /* how the source is encrypted (its SSE-C key) */
 };
 
 /* Parse x-amz-copy-source ("[/]bucket/key[?versionId=...]", URL-encoded),
@@ -38,8 +38,10 @@ static bool load_source(struct s3_req *r, struct copy_source *src)
 	size_t n = h->len;
 	const char *q = memchr(v, '?', n);
 	if (q != NULL) {
-		if (!(n - (size_t)(q - v) == 15 && memcmp(q, "?versionId=null", 15) == 0)) {
-			s3_error(r, S3_NotImplemented, "Versioning is not enabled.", NULL);
+		if (!(n - (size_t)(q - v) == 15 &&
+		      memcmp(q, "?versionId=null", 15) == 0)) {
+			s3_error(r, S3_NotImplemented,
+				 "Versioning is not enabled.", NULL);
 			return false;
 		}
 		n = (size_t)(q - v);
@@ -47,7 +49,8 @@ static bool load_source(struct s3_req *r, struct copy_source *src)
 	kura_buf_init(&dec, n);
 	if (kura_uri_decode(v, n, &dec) != KURA_OK) {
 		kura_buf_release(&dec);
-		s3_error(r, S3_InvalidArgument, "Invalid copy source encoding", NULL);
+		s3_error(r, S3_InvalidArgument, "Invalid copy source encoding",
+			 NULL);
 		return false;
 	}
 	const char *s = dec.data;
@@ -59,11 +62,13 @@ static bool load_source(struct s3_req *r, struct copy_source *src)
 	const char *slash = memchr(s, '/', len);
 	size_t blen = slash ? (size_t)(slash - s) : 0;
 	size_t klen = slash ? len - blen - 1 : 0;
-	if (slash == NULL || blen == 0 || blen >= KURA_BUCKET_NAME_MAX || klen == 0 ||
-	    klen > KURA_OBJECT_KEY_MAX) {
+	if (slash == NULL || blen == 0 || blen >= KURA_BUCKET_NAME_MAX ||
+	    klen == 0 || klen > KURA_OBJECT_KEY_MAX) {
 		kura_buf_release(&dec);
-		s3_error(r, S3_InvalidArgument, "Copy Source must mention the source "
-			 "bucket and key: sourcebucket/sourcekey", NULL);
+		s3_error(r, S3_InvalidArgument,
+			 "Copy Source must mention the source "
+			 "bucket and key: sourcebucket/sourcekey",
+			 NULL);
 		return false;
 	}
 	char bname[KURA_BUCKET_NAME_MAX];
@@ -75,11 +80,13 @@ static bool load_source(struct s3_req *r, struct copy_source *src)
 		s3_error(r, S3_InternalError, NULL, "out of memory");
 		return false;
 	}
-	enum kura_err rc = kura_meta_bucket_get(meta, bname, &src->bucket, &err);
+	enum kura_err rc =
+		kura_meta_bucket_get(meta, bname, &src->bucket, &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return false;
 	if (src->bucket.tenant_id != r->tenant_id) {
-		s3_error(r, S3_AccessDenied, NULL, "copy source belongs to another tenant");
+		s3_error(r, S3_AccessDenied, NULL,
+			 "copy source belongs to another tenant");
 		return false;
 	}
 	s3_audit_note_source(r, bname, key, klen);
@@ -104,20 +111,24 @@ static bool source_conditions(struct s3_req *r, const struct kura_object *o)
 
 /* Decrypt [first, first+len) of the source and seal it into blob. */
 static enum kura_err copy_bytes(struct s3_req *r, const struct copy_source *src,
-				uint64_t first, uint64_t len, struct s3_blob *blob,
-				struct kura_error *err)
+				uint64_t first, uint64_t len,
+				struct s3_blob *blob, struct kura_error *err)
 {
-	struct s3_objread *or = NULL;
+	struct s3_objread * or = NULL;
 	uint8_t *buf = malloc(COPY_BUF);
 	enum kura_err rc = buf ? s3_objread_new(r->svc, &src->bucket, src->obj,
-						src->sse.customer_key, &r->seal, &or, err)
-			       : kura_fail(err, KURA_ENOMEM, "copy buffer");
+						src->sse.customer_key, &r->seal,
+						& or, err) :
+				 kura_fail(err, KURA_ENOMEM, "copy buffer");
 	uint64_t done = 0;
 	while (rc == KURA_OK && done < len) {
-		size_t want = len - done < COPY_BUF ? (size_t)(len - done) : COPY_BUF, got = 0;
+		size_t want = len - done < COPY_BUF ? (size_t)(len - done) :
+						      COPY_BUF,
+		       got = 0;
 		rc = s3_objread_read(or, first + done, buf, want, &got, err);
 		if (rc == KURA_OK && got == 0)
-			rc = kura_fail(err, KURA_EINTEGRITY, "source ended early");
+			rc = kura_fail(err, KURA_EINTEGRITY,
+				       "source ended early");
 		if (rc == KURA_OK)
 			rc = s3_blob_write(blob, buf, got, err);
 		done += got;
@@ -135,9 +146,11 @@ static void copy_error(struct s3_req *r, const struct copy_source *src,
 		       enum kura_err rc, const struct kura_error *err)
 {
 	if (rc == KURA_EINTEGRITY) {
-		s3_integrity_failure(r, src->bucket.name, src->obj->key, src->obj->key_len,
-				     src->obj->version_uid, err->msg);
-		s3_error(r, S3_InternalError, "The source object failed its integrity check.",
+		s3_integrity_failure(r, src->bucket.name, src->obj->key,
+				     src->obj->key_len, src->obj->version_uid,
+				     err->msg);
+		s3_error(r, S3_InternalError,
+			 "The source object failed its integrity check.",
 			 err->msg);
 	} else {
 		s3_error_from(r, rc, err);
@@ -156,32 +169,41 @@ void s3_copy_object(struct s3_req *r)
 	    !s3_sse_for_write(r, &r->sse))
 		goto out;
 	if (src.obj->size > MAX_COPY_SIZE) {
-		s3_error(r, S3_InvalidRequest, "The specified copy source is larger than "
-			 "the maximum allowable size for a copy source: 5368709120", NULL);
+		s3_error(
+			r, S3_InvalidRequest,
+			"The specified copy source is larger than "
+			"the maximum allowable size for a copy source: 5368709120",
+			NULL);
 		goto out;
 	}
 	const struct kura_str *dir = s3_header(r, "x-amz-metadata-directive");
 	bool replace = dir && kura_str_eq_cstr(*dir, "REPLACE");
 	if (dir && !replace && !kura_str_eq_cstr(*dir, "COPY")) {
-		s3_error(r, S3_InvalidArgument, "Unknown metadata directive.", NULL);
+		s3_error(r, S3_InvalidArgument, "Unknown metadata directive.",
+			 NULL);
 		goto out;
 	}
 	const struct kura_str *tdir = s3_header(r, "x-amz-tagging-directive");
 	bool replace_tags = tdir && kura_str_eq_cstr(*tdir, "REPLACE");
 	if (tdir && !replace_tags && !kura_str_eq_cstr(*tdir, "COPY")) {
-		s3_error(r, S3_InvalidArgument, "Unknown tagging directive.", NULL);
+		s3_error(r, S3_InvalidArgument, "Unknown tagging directive.",
+			 NULL);
 		goto out;
 	}
-	bool same = src.bucket.id == r->bucket.id && src.obj->key_len == r->key_len &&
+	bool same = src.bucket.id == r->bucket.id &&
+		    src.obj->key_len == r->key_len &&
 		    memcmp(src.obj->key, r->key, r->key_len) == 0;
-	bool sse_change = s3_header(r, "x-amz-server-side-encryption") ||
-			  s3_header(r, "x-amz-server-side-encryption-customer-algorithm");
+	bool sse_change =
+		s3_header(r, "x-amz-server-side-encryption") ||
+		s3_header(r, "x-amz-server-side-encryption-customer-algorithm");
 	if (same && !replace && !sse_change) {
-		s3_error(r, S3_InvalidRequest,
-			 "This copy request is illegal because it is trying to copy an "
-			 "object to itself without changing the object's metadata, "
-			 "storage class, website redirect location or encryption "
-			 "attributes.", NULL);
+		s3_error(
+			r, S3_InvalidRequest,
+			"This copy request is illegal because it is trying to copy an "
+			"object to itself without changing the object's metadata, "
+			"storage class, website redirect location or encryption "
+			"attributes.",
+			NULL);
 		goto out;
 	}
 	if (replace) {
@@ -207,9 +229,11 @@ void s3_copy_object(struct s3_req *r)
 	o.kms_key_id = r->sse.kms_key_id;
 	enum kura_err rc = kura_random_bytes(o.version_uid, KURA_UID_LEN, &err);
 	if (rc == KURA_OK)
-		rc = s3_sse_check_value(r, &r->sse, o.version_uid, o.ssec_hmac, &err);
+		rc = s3_sse_check_value(r, &r->sse, o.version_uid, o.ssec_hmac,
+					&err);
 	if (rc == KURA_OK)
-		rc = s3_blob_begin(&blob, svc, &r->bucket, o.version_uid, 0, &r->sse, &err);
+		rc = s3_blob_begin(&blob, svc, &r->bucket, o.version_uid, 0,
+				   &r->sse, &err);
 	if (rc == KURA_OK)
 		rc = copy_bytes(r, &src, 0, src.obj->size, &blob, &err);
 	if (rc == KURA_OK)
@@ -264,20 +288,25 @@ static bool copy_range(struct s3_req *r, struct kura_str v, uint64_t size,
 	const char *dash = v.len > 6 ? memchr(v.p + 6, '-', v.len - 6) : NULL;
 	uint64_t a, b;
 	if (dash == NULL || memcmp(v.p, "bytes=", 6) != 0 ||
-	    kura_parse_u64(v.p + 6, (size_t)(dash - v.p) - 6, UINT64_MAX, &a) != KURA_OK ||
-	    kura_parse_u64(dash + 1, v.len - (size_t)(dash - v.p) - 1, UINT64_MAX, &b) !=
+	    kura_parse_u64(v.p + 6, (size_t)(dash - v.p) - 6, UINT64_MAX, &a) !=
 		    KURA_OK ||
+	    kura_parse_u64(dash + 1, v.len - (size_t)(dash - v.p) - 1,
+			   UINT64_MAX, &b) != KURA_OK ||
 	    a > b) {
-		s3_error(r, S3_InvalidArgument,
-			 "The x-amz-copy-source-range value must be of the form "
-			 "bytes=first-last where first and last are the zero-based "
-			 "offsets of the first and last bytes to copy", NULL);
+		s3_error(
+			r, S3_InvalidArgument,
+			"The x-amz-copy-source-range value must be of the form "
+			"bytes=first-last where first and last are the zero-based "
+			"offsets of the first and last bytes to copy",
+			NULL);
 		return false;
 	}
 	if (b >= size) {
 		char msg[96];
-		snprintf(msg, sizeof(msg), "Range specified is not valid for source object "
-			 "of size: %llu", (unsigned long long)size);
+		snprintf(msg, sizeof(msg),
+			 "Range specified is not valid for source object "
+			 "of size: %llu",
+			 (unsigned long long)size);
 		s3_error(r, S3_InvalidArgument, msg, NULL);
 		return false;
 	}
@@ -298,11 +327,13 @@ void s3_upload_part_copy(struct s3_req *r)
 		goto out;
 	uint64_t first = 0, last = src.obj->size ? src.obj->size - 1 : 0;
 	const struct kura_str *range = s3_header(r, "x-amz-copy-source-range");
-	if (range != NULL && !copy_range(r, *range, src.obj->size, &first, &last))
+	if (range != NULL &&
+	    !copy_range(r, *range, src.obj->size, &first, &last))
 		goto out;
 	uint64_t len = src.obj->size == 0 ? 0 : last - first + 1;
 	if (len > MAX_COPY_SIZE) {
-		s3_error(r, S3_InvalidRequest, "The specified copy range is too large.", NULL);
+		s3_error(r, S3_InvalidRequest,
+			 "The specified copy range is too large.", NULL);
 		goto out;
 	}
 	enum kura_err rc = copy_bytes(r, &src, first, len, &blob, &err);

@@ -19,9 +19,15 @@
 
 #define MAX_KEYS 1000
 
-enum outcome { DELETED, ABSENT, FAILED, OUTCOMES };
+enum outcome {
+	DELETED,
+	ABSENT,
+	FAILED,
+	OUTCOMES
+};
 
-static const char *const outcome_names[OUTCOMES] = { "deleted", "absent", "failed" };
+static const char *const outcome_names[OUTCOMES] = { "deleted", "absent",
+						     "failed" };
 
 /* The length of the longest prefix of s[0..n) of at most max bytes that
  * does not end inside a UTF-8 sequence. */
@@ -42,12 +48,14 @@ static void record_key(struct s3_req *r, const struct s3_xml_node *k,
 		       enum outcome what, const char *code)
 {
 	static const char *const details[OUTCOMES] = {
-		"{\"result\":\"deleted\"}", "{\"result\":\"absent\"}",
+		"{\"result\":\"deleted\"}",
+		"{\"result\":\"absent\"}",
 		"{\"result\":\"failed\"}",
 	};
 	struct kura_audit_record rec = {
 		.key = k->text,
-		.key_len = utf8_prefix(k->text, k->text_len, KURA_OBJECT_KEY_MAX),
+		.key_len =
+			utf8_prefix(k->text, k->text_len, KURA_OBJECT_KEY_MAX),
 		.error = code,
 		.detail_json = details[what],
 	};
@@ -61,7 +69,7 @@ static void record_key(struct s3_req *r, const struct s3_xml_node *k,
 			 k->text_len, outcome_names[what]);
 		rec.detail_json = d;
 	}
-	(void)s3_audit_add(r, &rec);	/* failure: the request answers 503 */
+	(void)s3_audit_add(r, &rec); /* failure: the request answers 503 */
 }
 
 /* The request's own record counts the outcomes. */
@@ -85,13 +93,15 @@ static void delete_finish(struct s3_req *r)
 	if (root == NULL)
 		return;
 	const struct s3_xml_node *quiet_n = s3_xml_child(root, "Quiet");
-	bool quiet = quiet_n && quiet_n->text_len == 4 && memcmp(quiet_n->text, "true", 4) == 0;
+	bool quiet = quiet_n && quiet_n->text_len == 4 &&
+		     memcmp(quiet_n->text, "true", 4) == 0;
 	size_t n = 0;
 	for (const struct s3_xml_node *c = root->child; c; c = c->next)
 		if (strcmp(c->name, "Object") == 0)
 			n++;
 	if (n == 0 || n > MAX_KEYS) {
-		s3_error(r, S3_MalformedXML, NULL, n ? "more than 1000 keys" : "no keys");
+		s3_error(r, S3_MalformedXML, NULL,
+			 n ? "more than 1000 keys" : "no keys");
 		return;
 	}
 	struct kura_buf b;
@@ -106,24 +116,28 @@ static void delete_finish(struct s3_req *r)
 		const char *code = NULL, *msg = NULL;
 		enum outcome what = DELETED;
 		if (k == NULL || k->text_len == 0) {
-			s3_error(r, S3_MalformedXML, NULL, "Object without Key");
+			s3_error(r, S3_MalformedXML, NULL,
+				 "Object without Key");
 			kura_buf_release(&b);
 			return;
 		}
 		if (k->text_len > KURA_OBJECT_KEY_MAX) {
 			code = "KeyTooLongError";
 			msg = "Your key is too long";
-		} else if (ver != NULL && !(ver->text_len == 4 && memcmp(ver->text, "null", 4) == 0)) {
+		} else if (ver != NULL &&
+			   !(ver->text_len == 4 &&
+			     memcmp(ver->text, "null", 4) == 0)) {
 			code = "NoSuchVersion";
 			msg = "The specified version does not exist.";
 		} else {
 			struct kura_error err = { 0 };
-			enum kura_err rc = kura_meta_object_delete(meta, r->bucket.id,
-								   k->text, k->text_len, &err);
+			enum kura_err rc = kura_meta_object_delete(
+				meta, r->bucket.id, k->text, k->text_len, &err);
 			if (rc == KURA_ENOENT)
 				what = ABSENT;
 			if (rc != KURA_OK && rc != KURA_ENOENT) {
-				kura_error(r->http->id, "DeleteObjects: %s", err.msg);
+				kura_error(r->http->id, "DeleteObjects: %s",
+					   err.msg);
 				code = "InternalError";
 				msg = "We encountered an internal error. Please try again.";
 			}
@@ -160,8 +174,10 @@ void s3_delete_objects(struct s3_req *r)
 	    s3_header(r, "x-amz-checksum-crc32c") == NULL &&
 	    s3_header(r, "x-amz-checksum-sha1") == NULL &&
 	    s3_header(r, "x-amz-checksum-sha256") == NULL) {
-		s3_error(r, S3_InvalidRequest,
-			 "Missing required header for this request: Content-Md5", NULL);
+		s3_error(
+			r, S3_InvalidRequest,
+			"Missing required header for this request: Content-Md5",
+			NULL);
 		return;
 	}
 	s3_expect_xml(r, S3_BODY_DELETE_MAX, delete_finish);

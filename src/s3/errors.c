@@ -27,7 +27,8 @@ static const struct s3_error_info errors[] = {
 
 const char *s3_error_name(enum s3_error code)
 {
-	return (unsigned)code < S3_ERROR_COUNT_ ? errors[code].name : "InternalError";
+	return (unsigned)code < S3_ERROR_COUNT_ ? errors[code].name :
+						  "InternalError";
 }
 
 unsigned s3_error_status(enum s3_error code)
@@ -53,15 +54,17 @@ bool s3_respond_xml(struct s3_req *r, const struct kura_buf *xml)
 		/* A document with holes is never sent: the writer's failure
 		 * stuck in the buffer (its cap reached, or memory). */
 		char detail[96];
-		snprintf(detail, sizeof(detail), "building the XML response: %s",
-			 kura_strerror(rc));
+		snprintf(detail, sizeof(detail),
+			 "building the XML response: %s", kura_strerror(rc));
 		s3_error(r, S3_InternalError, NULL, detail);
 		return false;
 	}
 	if (s3_respond(r, 200) != KURA_OK ||
-	    kura_http_resp_header(r->http, "Content-Type", "application/xml") != KURA_OK ||
+	    kura_http_resp_header(r->http, "Content-Type", "application/xml") !=
+		    KURA_OK ||
 	    kura_http_resp_body(r->http, xml->data, xml->len) != KURA_OK) {
-		s3_error(r, S3_InternalError, NULL, "out of memory building a response");
+		s3_error(r, S3_InternalError, NULL,
+			 "out of memory building a response");
 		return false;
 	}
 	return true;
@@ -84,8 +87,8 @@ static void append_resource(struct s3_req *r, struct kura_buf *b)
  * only tells a client what kura does not build, which is not. */
 static enum kura_log_level error_log_level(enum s3_error code, unsigned status)
 {
-	return status >= 500 && code != S3_NotImplemented ? KURA_LOG_ERROR
-							   : KURA_LOG_INFO;
+	return status >= 500 && code != S3_NotImplemented ? KURA_LOG_ERROR :
+							    KURA_LOG_INFO;
 }
 
 void s3_error(struct s3_req *r, enum s3_error code, const char *message,
@@ -110,7 +113,8 @@ void s3_error_elem(struct s3_req *r, enum s3_error code, const char *message,
 	s3_xml_decl(&b);
 	s3_xml_open(&b, "Error");
 	s3_xml_elem_str(&b, "Code", name);
-	s3_xml_elem_str(&b, "Message", message ? message : errors[code].message);
+	s3_xml_elem_str(&b, "Message",
+			message ? message : errors[code].message);
 	if (elem != NULL && text != NULL)
 		s3_xml_elem_str(&b, elem, text);
 	if (r->bucket_name)
@@ -124,7 +128,8 @@ void s3_error_elem(struct s3_req *r, enum s3_error code, const char *message,
 	s3_xml_elem_str(&b, "HostId", h->id);
 	s3_xml_close(&b, "Error");
 	if (s3_respond(r, status) == KURA_OK &&
-	    kura_http_resp_header(h, "Content-Type", "application/xml") == KURA_OK &&
+	    kura_http_resp_header(h, "Content-Type", "application/xml") ==
+		    KURA_OK &&
 	    kura_buf_error(&b) == KURA_OK && !r->head)
 		kura_http_resp_body(h, b.data, b.len);
 	kura_buf_release(&b);

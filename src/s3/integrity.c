@@ -27,14 +27,16 @@
 /* The log line, the count, and the record (filled but for its strings'
  * lifetime, which the callers arrange). */
 static void report(struct kura_service *svc, struct kura_audit_record *rec,
-		   const uint8_t *version_uid, char version[2 * KURA_UID_LEN + 1],
-		   const char *what)
+		   const uint8_t *version_uid,
+		   char version[2 * KURA_UID_LEN + 1], const char *what)
 {
-	uint64_t n = __atomic_add_fetch(&svc->integrity_failures, 1, __ATOMIC_RELAXED);
+	uint64_t n = __atomic_add_fetch(&svc->integrity_failures, 1,
+					__ATOMIC_RELAXED);
 	version[0] = '\0';
 	if (version_uid != NULL)
 		kura_hex_encode(version_uid, KURA_UID_LEN, version);
-	kura_error(rec->request_id, "integrity failure #%llu in bucket '%s' version %s: %s",
+	kura_error(rec->request_id,
+		   "integrity failure #%llu in bucket '%s' version %s: %s",
 		   (unsigned long long)n, rec->bucket ? rec->bucket : "-",
 		   version[0] ? version : "-", what ? what : "unknown");
 	rec->type = "integrity";
@@ -76,10 +78,12 @@ void s3_integrity_failure(struct s3_req *r, const char *bucket, const char *key,
 		rec.version = NULL;
 	/* Before the answer it goes with the request's own record, as one
 	 * group: written together or the client gets 503. */
-	enum kura_err rc = r->answered ? kura_service_audit(r->svc, &rec, &err)
-				       : s3_audit_add(r, &rec);
+	enum kura_err rc = r->answered ?
+				   kura_service_audit(r->svc, &rec, &err) :
+				   s3_audit_add(r, &rec);
 	if (rc != KURA_OK)
-		kura_error(r->http->id, "audit log refused the integrity record: %s",
+		kura_error(r->http->id,
+			   "audit log refused the integrity record: %s",
 			   err.msg[0] ? err.msg : kura_strerror(rc));
 }
 
@@ -102,7 +106,8 @@ void s3_integrity_report(struct kura_service *svc, const struct s3_who *who,
 	};
 	report(svc, &rec, version_uid, version, what);
 	if (kura_service_audit(svc, &rec, &err) != KURA_OK)
-		kura_error(who->request_id, "audit log refused the integrity record: %s",
+		kura_error(who->request_id,
+			   "audit log refused the integrity record: %s",
 			   err.msg);
 	free(detail);
 }

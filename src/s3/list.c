@@ -27,27 +27,31 @@ struct list_params {
 
 static enum kura_err fetch_objects(struct s3_req *r, struct kura_str prefix,
 				   const struct s3_list_pos *after, size_t want,
-				   void **rows, size_t *n, struct kura_error *err)
+				   void **rows, size_t *n,
+				   struct kura_error *err)
 {
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_object *es = NULL;
-	enum kura_err rc = kura_meta_object_list(meta, r->bucket.id,
-						  prefix.p, prefix.len,
-						  after->key, after->len, want, r->pool,
-						  &es, n, err);
+	enum kura_err rc = kura_meta_object_list(meta, r->bucket.id, prefix.p,
+						 prefix.len, after->key,
+						 after->len, want, r->pool, &es,
+						 n, err);
 	*rows = es;
 	return rc;
 }
 
-static enum kura_err open_object(struct s3_req *r, void *row, struct kura_error *err)
+static enum kura_err open_object(struct s3_req *r, void *row,
+				 struct kura_error *err)
 {
-	return kura_seal_object_open(&r->seal, r->bucket.tenant_id, row, false, err);
+	return kura_seal_object_open(&r->seal, r->bucket.tenant_id, row, false,
+				     err);
 }
 
 static void describe_object(const void *row, struct s3_list_row *out)
 {
 	const struct kura_object *e = row;
-	*out = (struct s3_list_row){ { e->key, e->key_len, "", false }, e->version_uid };
+	*out = (struct s3_list_row){ { e->key, e->key_len, "", false },
+				     e->version_uid };
 }
 
 static const struct s3_list_source objects = {
@@ -71,7 +75,8 @@ static void write_token(struct kura_buf *b, const struct s3_list_pos *next)
 	} else {
 		s3_xml_open(b, "NextContinuationToken");
 		/* Fails only as b does, and that sticks in b. */
-		KURA_IGNORE(kura_base64_encode((const uint8_t *)raw.data, raw.len, b));
+		KURA_IGNORE(kura_base64_encode((const uint8_t *)raw.data,
+					       raw.len, b));
 		s3_xml_close(b, "NextContinuationToken");
 	}
 	kura_buf_release(&raw);
@@ -83,8 +88,10 @@ static bool parse_token(struct s3_req *r, const struct s3_param *p,
 	size_t cap = p->value_len, n;
 	uint8_t *raw = kura_palloc(r->pool, cap + 1);
 	if (raw == NULL || cap < 4 ||
-	    kura_base64_decode(p->value, p->value_len, raw, cap, &n) != KURA_OK ||
-	    n < 1 || n > KURA_OBJECT_KEY_MAX + 1 || (raw[0] != 'K' && raw[0] != 'P')) {
+	    kura_base64_decode(p->value, p->value_len, raw, cap, &n) !=
+		    KURA_OK ||
+	    n < 1 || n > KURA_OBJECT_KEY_MAX + 1 ||
+	    (raw[0] != 'K' && raw[0] != 'P')) {
 		s3_error(r, S3_InvalidArgument,
 			 "The continuation token provided is incorrect", NULL);
 		return false;
@@ -99,8 +106,10 @@ static bool parse_params(struct s3_req *r, struct list_params *lp)
 {
 	const struct s3_param *p;
 	lp->v2 = r->op == S3_OP_ListObjectsV2;
-	if (!s3_list_parse(r, "max-keys",
-			   "Provided max-keys not an integer or within integer range", &lp->q))
+	if (!s3_list_parse(
+		    r, "max-keys",
+		    "Provided max-keys not an integer or within integer range",
+		    &lp->q))
 		return false;
 	if (lp->v2) {
 		if ((p = s3_param_get(r, "fetch-owner")) != NULL)
@@ -113,7 +122,7 @@ static bool parse_params(struct s3_req *r, struct list_params *lp)
 		}
 		return true;
 	}
-	lp->fetch_owner = true;	/* v1 always lists owners */
+	lp->fetch_owner = true; /* v1 always lists owners */
 	if ((p = s3_param_get(r, "marker")) != NULL) {
 		struct kura_str m = { p->value, p->value_len };
 		lp->q.start.key = m.p;
@@ -155,31 +164,37 @@ static void write_result(struct s3_req *r, const struct list_params *lp,
 	struct kura_buf b;
 	const struct s3_param *p;
 	char owner_id[32];
-	snprintf(owner_id, sizeof(owner_id), "%llu", (unsigned long long)r->tenant_id);
+	snprintf(owner_id, sizeof(owner_id), "%llu",
+		 (unsigned long long)r->tenant_id);
 	kura_buf_init(&b, r->svc->max_list_response);
 	s3_xml_root(&b, "ListBucketResult");
 	s3_xml_elem_str(&b, "Name", r->bucket.name);
 	s3_xml_elem_enc(&b, "Prefix", q->prefix.p, q->prefix.len, q->url);
 	if (!lp->v2) {
 		p = s3_param_get(r, "marker");
-		s3_xml_elem_enc(&b, "Marker", p ? p->value : "", p ? p->value_len : 0, q->url);
+		s3_xml_elem_enc(&b, "Marker", p ? p->value : "",
+				p ? p->value_len : 0, q->url);
 	}
 	s3_xml_elem_u64(&b, "MaxKeys", q->max);
 	if (q->delimiter.len > 0)
-		s3_xml_elem_enc(&b, "Delimiter", q->delimiter.p, q->delimiter.len, q->url);
+		s3_xml_elem_enc(&b, "Delimiter", q->delimiter.p,
+				q->delimiter.len, q->url);
 	if (q->url)
 		s3_xml_elem_str(&b, "EncodingType", "url");
 	s3_xml_elem_str(&b, "IsTruncated", page->truncated ? "true" : "false");
 	if (lp->v2) {
 		s3_xml_elem_u64(&b, "KeyCount", page->count);
 		if ((p = s3_param_get(r, "continuation-token")) != NULL)
-			s3_xml_elem(&b, "ContinuationToken", p->value, p->value_len);
+			s3_xml_elem(&b, "ContinuationToken", p->value,
+				    p->value_len);
 		else if ((p = s3_param_get(r, "start-after")) != NULL)
-			s3_xml_elem_enc(&b, "StartAfter", p->value, p->value_len, q->url);
+			s3_xml_elem_enc(&b, "StartAfter", p->value,
+					p->value_len, q->url);
 		if (page->truncated)
 			write_token(&b, &page->next);
 	} else if (page->truncated && q->delimiter.len > 0) {
-		s3_xml_elem_enc(&b, "NextMarker", page->next.key, page->next.len, q->url);
+		s3_xml_elem_enc(&b, "NextMarker", page->next.key,
+				page->next.len, q->url);
 	}
 	for (size_t i = 0; i < page->count; i++)
 		if (page->entries[i].row != NULL)

@@ -27,7 +27,7 @@
 
 #define MIN_PART_SIZE (5u * 1024 * 1024)
 #define MAX_PART_SIZE (5ull * 1024 * 1024 * 1024)
-#define LIST_MAX S3_LIST_MAX	/* parts read per query by load_all_parts */
+#define LIST_MAX S3_LIST_MAX /* parts read per query by load_all_parts */
 
 /* The upload named by ?uploadId if it is one of this key's: KURA_ENOENT
  * otherwise (also for a malformed id). */
@@ -36,7 +36,8 @@ static enum kura_err find_upload(struct s3_req *r, struct kura_upload **out,
 {
 	struct kura_meta *meta = r->svc->meta;
 	const struct s3_param *id = s3_param_get(r, "uploadId");
-	if (id == NULL || id->value_len == 0 || id->value_len >= KURA_UPLOAD_ID_MAX)
+	if (id == NULL || id->value_len == 0 ||
+	    id->value_len >= KURA_UPLOAD_ID_MAX)
 		return KURA_ENOENT;
 	enum kura_err rc = kura_meta_upload_get(meta, r->bucket.id, id->value,
 						r->pool, out, err);
@@ -50,8 +51,10 @@ static enum kura_err find_upload(struct s3_req *r, struct kura_upload **out,
 static bool open_upload(struct s3_req *r, struct kura_upload *u)
 {
 	struct kura_error err = { 0 };
-	enum kura_err rc = kura_seal_upload_open(&r->seal, r->bucket.tenant_id, u, &err);
-	return s3_seal_ok(r, rc, &err, r->bucket.name, u->key, u->key_len, u->version_uid);
+	enum kura_err rc =
+		kura_seal_upload_open(&r->seal, r->bucket.tenant_id, u, &err);
+	return s3_seal_ok(r, rc, &err, r->bucket.name, u->key, u->key_len,
+			  u->version_uid);
 }
 
 /* find_upload and open_upload, responding NoSuchUpload (or the mapped
@@ -70,9 +73,9 @@ static bool open_parts(struct s3_req *r, const struct kura_upload *u,
 {
 	struct kura_error err = { 0 };
 	for (size_t i = 0; i < n; i++) {
-		enum kura_err rc = kura_seal_part_open(&r->seal, r->bucket.tenant_id,
-						       r->bucket.id, u->version_uid, &parts[i],
-						       &err);
+		enum kura_err rc = kura_seal_part_open(
+			&r->seal, r->bucket.tenant_id, r->bucket.id,
+			u->version_uid, &parts[i], &err);
 		if (!s3_seal_ok(r, rc, &err, r->bucket.name, u->key, u->key_len,
 				u->version_uid))
 			return false;
@@ -99,16 +102,19 @@ static void make_upload_id(struct kura_upload *u)
 {
 	char hex[2 * KURA_UID_LEN + 1];
 	kura_hex_encode(u->version_uid, KURA_UID_LEN, hex);
-	snprintf(u->id, sizeof(u->id), "%012llx%s", (unsigned long long)u->created_ms, hex);
+	snprintf(u->id, sizeof(u->id), "%012llx%s",
+		 (unsigned long long)u->created_ms, hex);
 }
 
 /* The version uid in an upload id of the current format. */
-static bool upload_id_version(const char *id, size_t n, uint8_t uid[KURA_UID_LEN])
+static bool upload_id_version(const char *id, size_t n,
+			      uint8_t uid[KURA_UID_LEN])
 {
 	if (n != UPLOAD_ID_TIME_LEN + 2 * KURA_UID_LEN)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+		if (!((id[i] >= '0' && id[i] <= '9') ||
+		      (id[i] >= 'a' && id[i] <= 'f')))
 			return false;
 	return kura_hex_decode(id + UPLOAD_ID_TIME_LEN, 2 * KURA_UID_LEN, uid,
 			       KURA_UID_LEN) == KURA_OK;
@@ -133,11 +139,13 @@ void s3_create_multipart_upload(struct s3_req *r)
 	struct kura_object o = { 0 };
 	struct kura_upload u = { 0 };
 	if (!s3_load_bucket(r) || !s3_check_unsupported_put_headers(r) ||
-	    !s3_object_headers_from_request(r, &o) || !s3_sse_for_write(r, &r->sse))
+	    !s3_object_headers_from_request(r, &o) ||
+	    !s3_sse_for_write(r, &r->sse))
 		return;
 	enum kura_err rc = kura_random_bytes(u.version_uid, KURA_UID_LEN, &err);
 	if (rc == KURA_OK)
-		rc = s3_sse_check_value(r, &r->sse, u.version_uid, u.ssec_hmac, &err);
+		rc = s3_sse_check_value(r, &r->sse, u.version_uid, u.ssec_hmac,
+					&err);
 	if (rc != KURA_OK) {
 		s3_error_from(r, rc, &err);
 		return;
@@ -180,7 +188,7 @@ void s3_create_multipart_upload(struct s3_req *r)
 /* ---- UploadPart ---- */
 
 struct part_state {
-	struct s3_blob blob;	/* first: s3_blob_op_body/_cleanup use it */
+	struct s3_blob blob; /* first: s3_blob_op_body/_cleanup use it */
 	struct kura_upload *upload;
 };
 
@@ -189,11 +197,13 @@ static bool parse_part_number(struct s3_req *r, uint32_t *out)
 	const struct s3_param *pn = s3_param_get(r, "partNumber");
 	uint64_t n;
 	if (pn == NULL ||
-	    kura_parse_u64(pn->value, pn->value_len, KURA_MAX_PARTS, &n) != KURA_OK ||
+	    kura_parse_u64(pn->value, pn->value_len, KURA_MAX_PARTS, &n) !=
+		    KURA_OK ||
 	    n == 0) {
-		s3_error(r, S3_InvalidArgument,
-			 "Part number must be an integer between 1 and 10000, inclusive",
-			 NULL);
+		s3_error(
+			r, S3_InvalidArgument,
+			"Part number must be an integer between 1 and 10000, inclusive",
+			NULL);
 		return false;
 	}
 	*out = (uint32_t)n;
@@ -202,16 +212,16 @@ static bool parse_part_number(struct s3_req *r, uint32_t *out)
 
 /* Commit a staged part blob to its upload and respond (shared with
  * UploadPartCopy). */
-void s3_commit_part(struct s3_req *r, struct kura_upload *u, struct s3_blob *blob,
-		    bool copy_result)
+void s3_commit_part(struct s3_req *r, struct kura_upload *u,
+		    struct s3_blob *blob, bool copy_result)
 {
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_error err = { 0 };
 	enum kura_err rc = kura_seal_part(&r->seal, &r->bucket, u->version_uid,
 					  &blob->part, &err);
 	if (rc == KURA_OK)
-		rc = kura_meta_upload_put_part(meta, r->bucket.id, u->id, &blob->part,
-					       &err);
+		rc = kura_meta_upload_put_part(meta, r->bucket.id, u->id,
+					       &blob->part, &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchUpload))
 		return;
 	s3_blob_publish(blob, r->http->id);
@@ -254,11 +264,12 @@ bool s3_part_begin(struct s3_req *r, struct kura_upload **upload,
 	 * same customer key with every part. */
 	const struct kura_upload *u = *upload;
 	s3_note_version(r, u->version_uid);
-	if (!s3_sse_match(r, u->sse, u->kms_key_id, u->ssec_hmac, u->version_uid, false,
-			  &r->sse))
+	if (!s3_sse_match(r, u->sse, u->kms_key_id, u->ssec_hmac,
+			  u->version_uid, false, &r->sse))
 		return false;
-	enum kura_err rc = s3_blob_begin(blob, r->svc, &r->bucket, u->version_uid,
-					 part_no, &r->sse, &err);
+	enum kura_err rc = s3_blob_begin(blob, r->svc, &r->bucket,
+					 u->version_uid, part_no, &r->sse,
+					 &err);
 	if (rc != KURA_OK) {
 		s3_error_from(r, rc, &err);
 		return false;
@@ -280,14 +291,16 @@ void s3_upload_part(struct s3_req *r)
 
 struct wanted_part {
 	uint32_t part_no;
-	const char *etag;	/* without quotes */
+	const char *etag; /* without quotes */
 	size_t etag_len;
 };
 
 /* Parse the CompleteMultipartUpload document; responds on error. */
-static bool parse_complete(struct s3_req *r, struct wanted_part **out, size_t *count)
+static bool parse_complete(struct s3_req *r, struct wanted_part **out,
+			   size_t *count)
 {
-	const struct s3_xml_node *root = s3_xml_body(r, "CompleteMultipartUpload");
+	const struct s3_xml_node *root =
+		s3_xml_body(r, "CompleteMultipartUpload");
 	if (root == NULL)
 		return false;
 	size_t n = 0;
@@ -311,7 +324,8 @@ static bool parse_complete(struct s3_req *r, struct wanted_part **out, size_t *c
 		const struct s3_xml_node *et = s3_xml_child(c, "ETag");
 		uint64_t num;
 		if (pn == NULL || et == NULL ||
-		    kura_parse_u64(pn->text, pn->text_len, KURA_MAX_PARTS, &num) != KURA_OK ||
+		    kura_parse_u64(pn->text, pn->text_len, KURA_MAX_PARTS,
+				   &num) != KURA_OK ||
 		    num == 0) {
 			s3_error(r, S3_MalformedXML, NULL, "bad Part element");
 			return false;
@@ -343,7 +357,8 @@ static bool load_all_parts(struct s3_req *r, const struct kura_upload *u,
 {
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_error err = { 0 };
-	struct kura_part *all = kura_palloc(r->pool, KURA_MAX_PARTS * sizeof(*all));
+	struct kura_part *all =
+		kura_palloc(r->pool, KURA_MAX_PARTS * sizeof(*all));
 	size_t total = 0;
 	uint32_t after = 0;
 	if (all == NULL) {
@@ -353,10 +368,11 @@ static bool load_all_parts(struct s3_req *r, const struct kura_upload *u,
 	for (;;) {
 		struct kura_part *page;
 		size_t n = 0;
-		enum kura_err rc = kura_meta_upload_list_parts(meta, r->bucket.id, u->id,
-							       after, LIST_MAX, r->pool,
-							       &page, &n, &err);
-		if (!s3_ok(r, rc, &err, S3_NoSuchUpload) || !open_parts(r, u, page, n))
+		enum kura_err rc = kura_meta_upload_list_parts(
+			meta, r->bucket.id, u->id, after, LIST_MAX, r->pool,
+			&page, &n, &err);
+		if (!s3_ok(r, rc, &err, S3_NoSuchUpload) ||
+		    !open_parts(r, u, page, n))
 			return false;
 		if (n > KURA_MAX_PARTS - total)
 			n = KURA_MAX_PARTS - total;
@@ -373,19 +389,22 @@ static bool load_all_parts(struct s3_req *r, const struct kura_upload *u,
 
 /* The multipart ETag of the parts named: hex MD5 of their binary MD5s,
  * "-N".  False when a named ETag is not a part ETag (32 hex digits). */
-static bool wanted_etag(const struct wanted_part *w, size_t n, char out[KURA_ETAG_MAX])
+static bool wanted_etag(const struct wanted_part *w, size_t n,
+			char out[KURA_ETAG_MAX])
 {
 	EVP_MD_CTX *md5 = EVP_MD_CTX_new();
 	bool ok = md5 != NULL && EVP_DigestInit_ex(md5, EVP_md5(), NULL) == 1;
 	for (size_t i = 0; ok && i < n; i++) {
 		uint8_t raw[16];
 		ok = w[i].etag_len == 32 &&
-		     kura_hex_decode(w[i].etag, 32, raw, sizeof(raw)) == KURA_OK &&
+		     kura_hex_decode(w[i].etag, 32, raw, sizeof(raw)) ==
+			     KURA_OK &&
 		     EVP_DigestUpdate(md5, raw, sizeof(raw)) == 1;
 	}
 	uint8_t digest[16];
 	unsigned dlen = 0;
-	ok = ok && EVP_DigestFinal_ex(md5, digest, &dlen) == 1 && dlen == sizeof(digest);
+	ok = ok && EVP_DigestFinal_ex(md5, digest, &dlen) == 1 &&
+	     dlen == sizeof(digest);
 	EVP_MD_CTX_free(md5);
 	if (ok) {
 		char hex[33];
@@ -435,16 +454,18 @@ static void complete_retry(struct s3_req *r, const uint8_t uid[KURA_UID_LEN],
 	struct kura_error err = { 0 };
 	struct kura_object *o = NULL;
 	char etag[KURA_ETAG_MAX];
-	enum kura_err rc = kura_meta_object_get(meta, r->bucket.id, r->key, r->key_len,
-						r->pool, &o, &err);
+	enum kura_err rc = kura_meta_object_get(meta, r->bucket.id, r->key,
+						r->key_len, r->pool, &o, &err);
 	if (rc == KURA_OK)
-		rc = kura_seal_object_open(&r->seal, r->bucket.tenant_id, o, true, &err);
+		rc = kura_seal_object_open(&r->seal, r->bucket.tenant_id, o,
+					   true, &err);
 	if (rc != KURA_OK && rc != KURA_ENOENT) {
 		s3_seal_ok(r, rc, &err, r->bucket.name, r->key, r->key_len,
 			   o ? o->version_uid : NULL);
 		return;
 	}
-	if (rc == KURA_ENOENT || memcmp(o->version_uid, uid, KURA_UID_LEN) != 0 ||
+	if (rc == KURA_ENOENT ||
+	    memcmp(o->version_uid, uid, KURA_UID_LEN) != 0 ||
 	    !wanted_etag(want, nwant, etag) || strcmp(etag, o->etag) != 0) {
 		s3_error(r, S3_NoSuchUpload, NULL, NULL);
 		return;
@@ -456,17 +477,18 @@ static void complete_retry(struct s3_req *r, const uint8_t uid[KURA_UID_LEN],
 
 /* What CompleteMultipartUpload carries from its start to its finish. */
 struct complete_state {
-	struct kura_upload *upload;		/* NULL: gone, maybe completed */
-	uint8_t completed_uid[KURA_UID_LEN];	/* from the id, when gone */
+	struct kura_upload *upload;	     /* NULL: gone, maybe completed */
+	uint8_t completed_uid[KURA_UID_LEN]; /* from the id, when gone */
 };
 
 /* The chosen parts of the upload, in order, with their total size; responds
  * InvalidPart / EntityTooSmall when the list does not match the parts. */
-static bool choose_parts(struct s3_req *r, const struct wanted_part *want, size_t nwant,
-			 const struct kura_part *have, size_t nhave,
-			 struct kura_part **out, uint64_t *size)
+static bool choose_parts(struct s3_req *r, const struct wanted_part *want,
+			 size_t nwant, const struct kura_part *have,
+			 size_t nhave, struct kura_part **out, uint64_t *size)
 {
-	struct kura_part *chosen = kura_palloc(r->pool, nwant * sizeof(*chosen));
+	struct kura_part *chosen =
+		kura_palloc(r->pool, nwant * sizeof(*chosen));
 	if (chosen == NULL) {
 		s3_error(r, S3_InternalError, NULL, "out of memory");
 		return false;
@@ -515,7 +537,8 @@ static void complete_finish(struct s3_req *r)
 
 	struct kura_object o = { 0 };
 	if (!wanted_etag(want, nwant, o.etag)) {
-		s3_error(r, S3_InvalidPart, NULL, "stored part ETag is not an MD5");
+		s3_error(r, S3_InvalidPart, NULL,
+			 "stored part ETag is not an MD5");
 		return;
 	}
 	o.bucket_id = r->bucket.id;
@@ -562,7 +585,8 @@ void s3_complete_multipart_upload(struct s3_req *r)
 {
 	struct kura_error err = { 0 };
 	if (s3_header(r, "If-None-Match") || s3_header(r, "If-Match")) {
-		s3_not_implemented(r, "Conditional writes (If-None-Match, If-Match)");
+		s3_not_implemented(
+			r, "Conditional writes (If-None-Match, If-Match)");
 		return;
 	}
 	if (!s3_load_bucket(r))
@@ -591,8 +615,9 @@ void s3_complete_multipart_upload(struct s3_req *r)
 		return;
 	}
 	r->op_state = st;
-	uint64_t max = r->svc->max_xml_body > S3_BODY_COMPLETE_MIN ? r->svc->max_xml_body
-								   : S3_BODY_COMPLETE_MIN;
+	uint64_t max = r->svc->max_xml_body > S3_BODY_COMPLETE_MIN ?
+			       r->svc->max_xml_body :
+			       S3_BODY_COMPLETE_MIN;
 	s3_expect_xml(r, max, complete_finish);
 }
 
@@ -605,7 +630,8 @@ void s3_abort_multipart_upload(struct s3_req *r)
 	struct kura_upload *u;
 	if (!s3_load_bucket(r) || !load_upload(r, &u))
 		return;
-	enum kura_err rc = kura_meta_upload_abort(meta, r->bucket.id, u->id, &err);
+	enum kura_err rc =
+		kura_meta_upload_abort(meta, r->bucket.id, u->id, &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchUpload))
 		return;
 	s3_collect_garbage(r);
@@ -624,13 +650,17 @@ void s3_list_parts(struct s3_req *r)
 	if (!s3_load_bucket(r) || !load_upload(r, &u))
 		return;
 	if ((p = s3_param_get(r, "part-number-marker")) != NULL &&
-	    kura_parse_u64(p->value, p->value_len, UINT32_MAX, &marker) != KURA_OK) {
-		s3_error(r, S3_InvalidArgument, "Invalid part-number-marker", NULL);
+	    kura_parse_u64(p->value, p->value_len, UINT32_MAX, &marker) !=
+		    KURA_OK) {
+		s3_error(r, S3_InvalidArgument, "Invalid part-number-marker",
+			 NULL);
 		return;
 	}
 	if ((p = s3_param_get(r, "max-parts")) != NULL) {
-		if (kura_parse_u64(p->value, p->value_len, INT32_MAX, &max) != KURA_OK) {
-			s3_error(r, S3_InvalidArgument, "Invalid max-parts", NULL);
+		if (kura_parse_u64(p->value, p->value_len, INT32_MAX, &max) !=
+		    KURA_OK) {
+			s3_error(r, S3_InvalidArgument, "Invalid max-parts",
+				 NULL);
 			return;
 		}
 		if (max > S3_LIST_MAX)
@@ -641,7 +671,8 @@ void s3_list_parts(struct s3_req *r)
 	enum kura_err rc = KURA_OK;
 	if (max > 0)
 		rc = kura_meta_upload_list_parts(meta, r->bucket.id, u->id,
-						 (uint32_t)marker, (size_t)max + 1, r->pool,
+						 (uint32_t)marker,
+						 (size_t)max + 1, r->pool,
 						 &parts, &n, &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchUpload) || !open_parts(r, u, parts, n))
 		return;
@@ -659,7 +690,8 @@ void s3_list_parts(struct s3_req *r)
 	write_owner(r, &b, "Owner");
 	s3_xml_elem_str(&b, "StorageClass", "STANDARD");
 	s3_xml_elem_u64(&b, "PartNumberMarker", marker);
-	s3_xml_elem_u64(&b, "NextPartNumberMarker", n ? parts[n - 1].part_no : 0);
+	s3_xml_elem_u64(&b, "NextPartNumberMarker",
+			n ? parts[n - 1].part_no : 0);
 	s3_xml_elem_u64(&b, "MaxParts", max);
 	s3_xml_elem_str(&b, "IsTruncated", truncated ? "true" : "false");
 	for (size_t i = 0; i < n; i++) {
@@ -681,13 +713,15 @@ void s3_list_parts(struct s3_req *r)
 
 static enum kura_err fetch_uploads(struct s3_req *r, struct kura_str prefix,
 				   const struct s3_list_pos *after, size_t want,
-				   void **rows, size_t *n, struct kura_error *err)
+				   void **rows, size_t *n,
+				   struct kura_error *err)
 {
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_upload *us = NULL;
 	enum kura_err rc = kura_meta_upload_list(meta, r->bucket.id, prefix.p,
-						  prefix.len, after->key, after->len, after->id,
-						  want, r->pool, &us, n, err);
+						 prefix.len, after->key,
+						 after->len, after->id, want,
+						 r->pool, &us, n, err);
 	*rows = us;
 	return rc;
 }
@@ -701,7 +735,8 @@ static enum kura_err open_listed_upload(struct s3_req *r, void *row,
 static void describe_upload(const void *row, struct s3_list_row *out)
 {
 	const struct kura_upload *u = row;
-	*out = (struct s3_list_row){ { u->key, u->key_len, u->id, false }, u->version_uid };
+	*out = (struct s3_list_row){ { u->key, u->key_len, u->id, false },
+				     u->version_uid };
 }
 
 static const struct s3_list_source uploads = {
@@ -722,12 +757,14 @@ static void write_uploads(struct s3_req *r, const struct s3_list_query *q,
 	s3_xml_elem_enc(&b, "KeyMarker", q->start.key, q->start.len, q->url);
 	s3_xml_elem_str(&b, "UploadIdMarker", q->start.id);
 	if (page->truncated && page->count > 0) {
-		s3_xml_elem_enc(&b, "NextKeyMarker", page->next.key, page->next.len, q->url);
+		s3_xml_elem_enc(&b, "NextKeyMarker", page->next.key,
+				page->next.len, q->url);
 		s3_xml_elem_str(&b, "NextUploadIdMarker", page->next.id);
 	}
 	s3_xml_elem_enc(&b, "Prefix", q->prefix.p, q->prefix.len, q->url);
 	if (q->delimiter.len)
-		s3_xml_elem_enc(&b, "Delimiter", q->delimiter.p, q->delimiter.len, q->url);
+		s3_xml_elem_enc(&b, "Delimiter", q->delimiter.p,
+				q->delimiter.len, q->url);
 	if (q->url)
 		s3_xml_elem_str(&b, "EncodingType", "url");
 	s3_xml_elem_u64(&b, "MaxUploads", q->max);

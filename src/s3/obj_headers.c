@@ -15,7 +15,7 @@
 #include "s3_int.h"
 #include "kura/banned.h"
 
-#define USER_META_MAX 2048	/* bytes of names and values, as S3 */
+#define USER_META_MAX 2048 /* bytes of names and values, as S3 */
 
 static const char *header_copy(struct s3_req *r, const char *name)
 {
@@ -45,7 +45,8 @@ static bool content_encoding(struct s3_req *r, const char **res)
 			a++;
 		while (b > a && v->p[b - 1] == ' ')
 			b--;
-		if (b > a && !(b - a == 11 && strncasecmp(v->p + a, "aws-chunked", 11) == 0)) {
+		if (b > a && !(b - a == 11 &&
+			       strncasecmp(v->p + a, "aws-chunked", 11) == 0)) {
 			/* A failure sticks in out: looked at once below. */
 			if (out.len)
 				KURA_IGNORE(kura_buf_addch(&out, ','));
@@ -83,7 +84,8 @@ static bool user_metadata(struct s3_req *r, const char **json_out)
 	bool ok = false;
 	*json_out = NULL;
 	for (size_t i = 0; i < h->nheaders; i++) {
-		struct kura_str name = h->headers[i].name, value = h->headers[i].value;
+		struct kura_str name = h->headers[i].name,
+				value = h->headers[i].value;
 		if (name.len <= plen || strncasecmp(name.p, prefix, plen) != 0)
 			continue;
 		total += name.len - plen + value.len;
@@ -94,14 +96,16 @@ static bool user_metadata(struct s3_req *r, const char **json_out)
 			goto out;
 		}
 		for (size_t k = 0; k < nl; k++)
-			lname[k] = (char)tolower((unsigned char)name.p[plen + k]);
+			lname[k] =
+				(char)tolower((unsigned char)name.p[plen + k]);
 		lname[nl] = '\0';
 		for (size_t k = 0; k < value.len; k++) {
 			unsigned char c = (unsigned char)value.p[k];
 			if (c < 0x20 && c != '\t') {
-				s3_error(r, S3_InvalidArgument,
-					 "Metadata values may not contain control characters.",
-					 NULL);
+				s3_error(
+					r, S3_InvalidArgument,
+					"Metadata values may not contain control characters.",
+					NULL);
 				goto out;
 			}
 		}
@@ -111,7 +115,8 @@ static bool user_metadata(struct s3_req *r, const char **json_out)
 		if (jv == NULL) {
 			/* Not UTF-8: clients must RFC 2047-encode such values. */
 			s3_error(r, S3_InvalidArgument,
-				 "Metadata values must be US-ASCII or UTF-8.", NULL);
+				 "Metadata values must be US-ASCII or UTF-8.",
+				 NULL);
 			goto out;
 		}
 		if (json_object_set_new(obj, lname, jv) != 0)
@@ -144,14 +149,16 @@ bool s3_tag_add(struct s3_req *r, json_t *obj, const char *k, size_t klen,
 		const char *v, size_t vlen)
 {
 	if (json_object_size(obj) >= S3_MAX_TAGS) {
-		s3_error(r, S3_BadRequest, "Object tags cannot be greater than 10", NULL);
+		s3_error(r, S3_BadRequest,
+			 "Object tags cannot be greater than 10", NULL);
 		return false;
 	}
 	if (klen == 0 || klen > 128 * 4 || vlen > 256 * 4 ||
 	    !kura_utf8_valid(k, klen) || !kura_utf8_valid(v, vlen) ||
 	    utf8_chars(k, klen) > 128 || utf8_chars(v, vlen) > 256 ||
 	    memchr(k, 0, klen) || memchr(v, 0, vlen)) {
-		s3_error(r, S3_InvalidTag, "The TagKey or TagValue you have provided is invalid",
+		s3_error(r, S3_InvalidTag,
+			 "The TagKey or TagValue you have provided is invalid",
 			 NULL);
 		return false;
 	}
@@ -159,7 +166,8 @@ bool s3_tag_add(struct s3_req *r, json_t *obj, const char *k, size_t klen,
 	memcpy(key, k, klen);
 	key[klen] = '\0';
 	if (json_object_get(obj, key) != NULL) {
-		s3_error(r, S3_InvalidTag, "Cannot provide multiple Tags with the same key",
+		s3_error(r, S3_InvalidTag,
+			 "Cannot provide multiple Tags with the same key",
 			 NULL);
 		return false;
 	}
@@ -190,7 +198,8 @@ static bool form_decode(const char *s, size_t n, struct kura_buf *out)
 	for (size_t i = 0; ok && i < tmp.len; i++)
 		if (tmp.data[i] == '+')
 			tmp.data[i] = ' ';
-	ok = ok && kura_uri_decode(tmp.data ? tmp.data : "", tmp.len, out) == KURA_OK;
+	ok = ok &&
+	     kura_uri_decode(tmp.data ? tmp.data : "", tmp.len, out) == KURA_OK;
 	kura_buf_release(&tmp);
 	return ok;
 }
@@ -217,13 +226,18 @@ const char *s3_tags_from_query(struct s3_req *r, const char *q, size_t n,
 		kura_buf_init(&k, S3_TAG_TEXT_MAX);
 		kura_buf_init(&v, S3_TAG_TEXT_MAX);
 		bool good = ilen > 0 && form_decode(item, klen, &k) &&
-			    form_decode(eq ? eq + 1 : "", eq ? ilen - klen - 1 : 0, &v);
+			    form_decode(eq ? eq + 1 : "",
+					eq ? ilen - klen - 1 : 0, &v);
 		if (!good)
-			s3_error(r, S3_InvalidArgument, "The header 'x-amz-tagging' shall be "
-				 "encoded as UTF-8 then URLEncoded URL query parameters "
-				 "without tag name duplicates.", NULL);
+			s3_error(
+				r, S3_InvalidArgument,
+				"The header 'x-amz-tagging' shall be "
+				"encoded as UTF-8 then URLEncoded URL query parameters "
+				"without tag name duplicates.",
+				NULL);
 		else
-			good = s3_tag_add(r, obj, k.data, k.len, v.data ? v.data : "", v.len);
+			good = s3_tag_add(r, obj, k.data, k.len,
+					  v.data ? v.data : "", v.len);
 		kura_buf_release(&k);
 		kura_buf_release(&v);
 		if (!good)

@@ -25,30 +25,30 @@ struct s3_objread {
 	struct kura_service *svc;
 	const struct kura_object *obj;
 	struct kura_bucket bucket;
-	struct kura_secret *customer_key;	/* SSE-C objects only */
+	struct kura_secret *customer_key; /* SSE-C objects only */
 	/* The bucket key the request just read to open the object's seal,
 	 * for its first part: one lookup less on a small GET.  Used once;
 	 * every later part reads its key again, so a key disabled while a
 	 * long object streams stops the stream at the next part. */
 	uint64_t bk_id;
 	struct kura_secret *bk;
-	uint8_t (*pinned)[KURA_BLOB_ID_LEN];	/* blob ids pinned against gc */
+	uint8_t (*pinned)[KURA_BLOB_ID_LEN]; /* blob ids pinned against gc */
 	/* The part currently open. */
 	uint32_t part_idx;
-	uint64_t part_start;	/* object offset of the part's first byte */
+	uint64_t part_start; /* object offset of the part's first byte */
 	bool part_open;
 	struct kura_store_reader *reader;
 	struct kura_opener *opener;
 	/* The segment currently decrypted, in place: ciphertext is read into
 	 * buf and replaced by its plaintext once the tag verified. */
-	uint8_t *buf;		/* seg_size + tag */
+	uint8_t *buf; /* seg_size + tag */
 	size_t buf_cap;
-	uint64_t seg_start;	/* object offset of buf[0] */
+	uint64_t seg_start; /* object offset of buf[0] */
 	size_t seg_len;
 	bool seg_valid;
 };
 
-static void part_close(struct s3_objread *or)
+static void part_close(struct s3_objread * or)
 {
 	if (or->reader)
 		kura_store_reader_close(or->svc->store, or->reader);
@@ -66,7 +66,7 @@ enum kura_err s3_objread_new(struct kura_service *svc,
 			     const struct kura_seal_ctx *seal,
 			     struct s3_objread **out, struct kura_error *err)
 {
-	struct s3_objread *or = calloc(1, sizeof(*or));
+	struct s3_objread * or = calloc(1, sizeof(* or));
 	if (or == NULL)
 		return kura_fail(err, KURA_ENOMEM, "object reader");
 	or->svc = svc;
@@ -78,23 +78,27 @@ enum kura_err s3_objread_new(struct kura_service *svc,
 		or->bk_id = or->bk ? seal->bk_id : 0;
 	}
 	if (obj->sse == KURA_SSE_C) {
-		or->customer_key = customer_key ? kura_secret_dup(customer_key) : NULL;
+		or->customer_key =
+			customer_key ? kura_secret_dup(customer_key) : NULL;
 		if (or->customer_key == NULL) {
 			free(or);
-			return kura_fail(err, customer_key ? KURA_ENOMEM : KURA_EINVAL,
-					 "an SSE-C object needs its customer key");
+			return kura_fail(
+				err, customer_key ? KURA_ENOMEM : KURA_EINVAL,
+				"an SSE-C object needs its customer key");
 		}
 	}
 	if (obj->part_count > 0) {
-		or->pinned = malloc(obj->part_count * sizeof(*or->pinned));
+		or->pinned = malloc(obj->part_count * sizeof(* or->pinned));
 		if (or->pinned == NULL) {
 			free(or);
 			return kura_fail(err, KURA_ENOMEM, "object reader");
 		}
 		for (uint32_t i = 0; i < obj->part_count; i++)
-			memcpy(or->pinned[i], obj->parts[i].blob_id, KURA_BLOB_ID_LEN);
-		enum kura_err rc = kura_service_pin(svc, (const uint8_t (*)[KURA_BLOB_ID_LEN])
-						    or->pinned, obj->part_count, err);
+			memcpy(or->pinned[i], obj->parts[i].blob_id,
+			       KURA_BLOB_ID_LEN);
+		enum kura_err rc = kura_service_pin(
+			svc, (const uint8_t(*)[KURA_BLOB_ID_LEN]) or->pinned,
+			obj->part_count, err);
 		if (rc != KURA_OK) {
 			free(or->pinned);
 			kura_secret_free(or->customer_key);
@@ -102,18 +106,20 @@ enum kura_err s3_objread_new(struct kura_service *svc,
 			return rc;
 		}
 	}
-	*out = or;
+	*out = or ;
 	return KURA_OK;
 }
 
-void s3_objread_free(struct s3_objread *or)
+void s3_objread_free(struct s3_objread * or)
 {
 	if (or == NULL)
 		return;
 	part_close(or);
 	if (or->pinned) {
-		kura_service_unpin(or->svc, (const uint8_t (*)[KURA_BLOB_ID_LEN])or->pinned,
-				   or->obj->part_count);
+		kura_service_unpin(
+			or->svc,
+			(const uint8_t(*)[KURA_BLOB_ID_LEN]) or->pinned,
+			or->obj->part_count);
 		free(or->pinned);
 	}
 	if (or->buf)
@@ -124,7 +130,7 @@ void s3_objread_free(struct s3_objread *or)
 	free(or);
 }
 
-static enum kura_err grow_buffers(struct s3_objread *or, size_t need,
+static enum kura_err grow_buffers(struct s3_objread * or, size_t need,
 				  struct kura_error *err)
 {
 	if (need <= or->buf_cap)
@@ -140,13 +146,15 @@ static enum kura_err grow_buffers(struct s3_objread *or, size_t need,
 }
 
 /* Open part idx: unwrap its DEK, open the blob, check header and size. */
-static enum kura_err part_open(struct s3_objread *or, uint32_t idx,
+static enum kura_err part_open(struct s3_objread * or, uint32_t idx,
 			       struct kura_error *err)
 {
-	const struct kura_part *p = &or->obj->parts[idx];
+	const struct kura_part *p = & or->obj->parts[idx];
 	struct kura_store *store = or->svc->store;
 	struct kura_secret *bk = NULL, *wk = NULL, *dek = NULL;
-	struct kura_binding b = { or->bucket.tenant_id, or->bucket.id, { 0 }, p->part_no };
+	struct kura_binding b = {
+		or->bucket.tenant_id, or->bucket.id, { 0 }, p->part_no
+	};
 	uint8_t hdr[KURA_BLOB_HEADER_LEN];
 	uint64_t size;
 	memcpy(b.version_uid, or->obj->version_uid, KURA_UID_LEN);
@@ -168,26 +176,32 @@ static enum kura_err part_open(struct s3_objread *or, uint32_t idx,
 	if (rc == KURA_OK && or->customer_key != NULL)
 		rc = kura_ssec_wrap_key(bk, or->customer_key, &wk, err);
 	if (rc == KURA_OK)
-		rc = kura_dek_unwrap(wk ? wk : bk, &b, p->dek_wrapped, &dek, err);
+		rc = kura_dek_unwrap(wk ? wk : bk, &b, p->dek_wrapped, &dek,
+				     err);
 	kura_secret_free(bk);
 	kura_secret_free(wk);
 	if (rc == KURA_OK)
-		rc = kura_opener_new(dek, &b, p->seg_size, p->size, &or->opener, err);
+		rc = kura_opener_new(dek, &b, p->seg_size, p->size,
+				     & or->opener, err);
 	kura_secret_free(dek);
 	if (rc != KURA_OK)
 		return rc;
-	rc = kura_store_reader_open(store, p->blob_id, &or->reader, &size, err);
-	if (rc == KURA_ENOENT)	/* collected before we pinned it, or lost */
+	rc = kura_store_reader_open(store, p->blob_id, & or->reader, &size,
+				    err);
+	if (rc == KURA_ENOENT) /* collected before we pinned it, or lost */
 		return kura_fail(err, KURA_ENOENT, "blob of part %u is missing",
 				 p->part_no);
 	if (rc != KURA_OK)
 		return rc;
 	if (size != kura_blob_size(p->size, p->seg_size))
-		return kura_fail(err, KURA_EINTEGRITY,
-				 "blob of part %u has %llu bytes, expected %llu", p->part_no,
-				 (unsigned long long)size,
-				 (unsigned long long)kura_blob_size(p->size, p->seg_size));
-	rc = kura_store_reader_pread(store, or->reader, hdr, sizeof(hdr), 0, err);
+		return kura_fail(
+			err, KURA_EINTEGRITY,
+			"blob of part %u has %llu bytes, expected %llu",
+			p->part_no, (unsigned long long)size,
+			(unsigned long long)kura_blob_size(p->size,
+							   p->seg_size));
+	rc = kura_store_reader_pread(store, or->reader, hdr, sizeof(hdr), 0,
+				     err);
 	if (rc == KURA_OK)
 		rc = kura_blob_header_check(hdr, p->seg_size, p->blob_id, err);
 	if (rc != KURA_OK)
@@ -202,7 +216,7 @@ static enum kura_err part_open(struct s3_objread *or, uint32_t idx,
  * dst_cap, the segment is decrypted straight into dst instead (*direct set
  * to its length; buf then holds ciphertext): a streamed GET hands over
  * whole segments, and this saves copying every byte once more. */
-static enum kura_err load_segment(struct s3_objread *or, uint64_t off,
+static enum kura_err load_segment(struct s3_objread * or, uint64_t off,
 				  uint8_t *dst, size_t dst_cap, size_t *direct,
 				  struct kura_error *err)
 {
@@ -220,11 +234,12 @@ static enum kura_err load_segment(struct s3_objread *or, uint64_t off,
 	if (idx >= o->part_count) {
 		/* An empty object still has one (empty) segment to verify. */
 		if (!(off == 0 && o->size == 0 && o->part_count > 0))
-			return kura_fail(err, KURA_EINVAL, "offset beyond the object");
+			return kura_fail(err, KURA_EINVAL,
+					 "offset beyond the object");
 		idx = 0;
 		start = 0;
 	}
-	if (!or->part_open || or->part_idx != idx) {
+	if (! or->part_open || or->part_idx != idx) {
 		enum kura_err rc = part_open(or, idx, err);
 		if (rc != KURA_OK)
 			return rc;
@@ -234,10 +249,12 @@ static enum kura_err load_segment(struct s3_objread *or, uint64_t off,
 	uint64_t seg = (off - start) / p->seg_size;
 	size_t plen = kura_seg_plain_len(seg, p->size, p->seg_size);
 	size_t clen = plen + KURA_SEG_TAG_LEN;
-	bool to_dst = dst != NULL && off == start + seg * p->seg_size && plen <= dst_cap;
+	bool to_dst = dst != NULL && off == start + seg * p->seg_size &&
+		      plen <= dst_cap;
 	or->seg_valid = false;
-	enum kura_err rc = kura_store_reader_pread(or->svc->store, or->reader,
-		or->buf, clen, kura_seg_offset(seg, p->seg_size), err);
+	enum kura_err rc = kura_store_reader_pread(
+		or->svc->store, or->reader, or->buf, clen,
+		kura_seg_offset(seg, p->seg_size), err);
 	if (rc == KURA_OK)
 		rc = kura_opener_segment(or->opener, seg, or->buf, clen,
 					 to_dst ? dst : or->buf, err);
@@ -253,13 +270,13 @@ static enum kura_err load_segment(struct s3_objread *or, uint64_t off,
 	return KURA_OK;
 }
 
-enum kura_err s3_objread_verify_at(struct s3_objread *or, uint64_t off,
+enum kura_err s3_objread_verify_at(struct s3_objread * or, uint64_t off,
 				   struct kura_error *err)
 {
 	return load_segment(or, off, NULL, 0, NULL, err);
 }
 
-enum kura_err s3_objread_read(struct s3_objread *or, uint64_t off, void *buf,
+enum kura_err s3_objread_read(struct s3_objread * or, uint64_t off, void *buf,
 			      size_t n, size_t *got, struct kura_error *err)
 {
 	size_t done = 0;
@@ -272,14 +289,14 @@ enum kura_err s3_objread_read(struct s3_objread *or, uint64_t off, void *buf,
 	if (n > end - off)
 		n = (size_t)(end - off);
 	while (done < n) {
-		if (!or->seg_valid || off < or->seg_start ||
+		if (! or->seg_valid || off < or->seg_start ||
 		    off >= or->seg_start + or->seg_len) {
 			size_t direct = 0;
-			enum kura_err rc = load_segment(or, off, out + done, n - done,
-							&direct, err);
+			enum kura_err rc = load_segment(or, off, out + done,
+							n - done, &direct, err);
 			if (rc != KURA_OK) {
 				if (done > 0)
-					break;	/* deliver what verified; fail next time */
+					break; /* deliver what verified; fail next time */
 				return rc;
 			}
 			if (direct > 0) {

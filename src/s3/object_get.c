@@ -25,8 +25,8 @@
 /* The body of a GET, streamed after the request's handler returned: it
  * keeps its own copy of what a failure report needs. */
 struct get_stream {
-	struct s3_objread *or;
-	uint64_t first;		/* object offset of body byte 0 */
+	struct s3_objread * or ;
+	uint64_t first; /* object offset of body byte 0 */
 	struct kura_service *svc;
 	const struct kura_object *obj;
 	char reqid[KURA_REQUEST_ID_LEN + 1];
@@ -50,7 +50,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	struct get_stream *gs = cls;
 	struct kura_error err = { 0 };
 	size_t got = 0;
-	enum kura_err rc = s3_objread_read(gs->or, gs->first + pos, buf, max, &got, &err);
+	enum kura_err rc =
+		s3_objread_read(gs->or, gs->first + pos, buf, max, &got, &err);
 	if (rc == KURA_OK)
 		return (ssize_t)got;
 	kura_error(gs->reqid, "GET aborted mid-body: %s", err.msg);
@@ -59,16 +60,16 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 				      gs->access_key[0] ? gs->access_key : NULL,
 				      gs->source[0] ? gs->source : NULL };
 		s3_integrity_report(gs->svc, &who, gs->bucket, gs->key,
-				    gs->key ? gs->obj->key_len : 0, gs->obj->version_uid,
-				    err.msg);
+				    gs->key ? gs->obj->key_len : 0,
+				    gs->obj->version_uid, err.msg);
 	}
 	return -1;
 }
 
 /* A stream for reading o (the request's pool must outlive it: the http
  * layer frees the stream before the pool). */
-static struct get_stream *stream_new(struct s3_req *r, const struct kura_object *o,
-				     uint64_t first)
+static struct get_stream *
+stream_new(struct s3_req *r, const struct kura_object *o, uint64_t first)
 {
 	struct get_stream *gs = calloc(1, sizeof(*gs));
 	if (gs == NULL)
@@ -86,9 +87,8 @@ static struct get_stream *stream_new(struct s3_req *r, const struct kura_object 
 		memcpy(gs->key, o->key, o->key_len);
 		gs->key[o->key_len] = '\0';
 	}
-	if (s3_objread_new(r->svc, &r->bucket, o, r->sse.customer_key, &r->seal, &gs->or,
-			   NULL) !=
-	    KURA_OK) {
+	if (s3_objread_new(r->svc, &r->bucket, o, r->sse.customer_key, &r->seal,
+			   &gs->or, NULL) != KURA_OK) {
 		stream_free(gs);
 		return NULL;
 	}
@@ -117,7 +117,8 @@ static bool etag_listed(struct kura_str list, const char *etag)
 			a++;
 			b--;
 		}
-		if (b - a == strlen(etag) && memcmp(list.p + a, etag, b - a) == 0)
+		if (b - a == strlen(etag) &&
+		    memcmp(list.p + a, etag, b - a) == 0)
 			return true;
 		i = j + 1;
 	}
@@ -158,15 +159,17 @@ unsigned s3_conditions(struct s3_req *r, const struct kura_object *o,
 static enum kura_err add_header(struct s3_req *r, const char *name,
 				const char *override_param, const char *stored)
 {
-	const struct s3_param *p = override_param && r->op == S3_OP_GetObject
-					   ? s3_param_get(r, override_param) : NULL;
+	const struct s3_param *p = override_param && r->op == S3_OP_GetObject ?
+					   s3_param_get(r, override_param) :
+					   NULL;
 	const char *v = p ? p->value : stored;
 	if (v == NULL)
 		return KURA_OK;
 	return kura_http_resp_header(r->http, name, v);
 }
 
-static enum kura_err object_headers(struct s3_req *r, const struct kura_object *o)
+static enum kura_err object_headers(struct s3_req *r,
+				    const struct kura_object *o)
 {
 	char lm[KURA_TIME_HTTP_LEN], etag[KURA_ETAG_MAX + 2];
 	kura_time_http(o->mtime_ms, lm);
@@ -176,15 +179,19 @@ static enum kura_err object_headers(struct s3_req *r, const struct kura_object *
 		rc = kura_http_resp_header(r->http, "ETag", etag);
 	if (rc == KURA_OK)
 		rc = add_header(r, "Content-Type", "response-content-type",
-				o->content_type ? o->content_type : "binary/octet-stream");
+				o->content_type ? o->content_type :
+						  "binary/octet-stream");
 	if (rc == KURA_OK)
-		rc = add_header(r, "Content-Encoding", "response-content-encoding",
+		rc = add_header(r, "Content-Encoding",
+				"response-content-encoding",
 				o->content_encoding);
 	if (rc == KURA_OK)
-		rc = add_header(r, "Content-Language", "response-content-language",
+		rc = add_header(r, "Content-Language",
+				"response-content-language",
 				o->content_language);
 	if (rc == KURA_OK)
-		rc = add_header(r, "Content-Disposition", "response-content-disposition",
+		rc = add_header(r, "Content-Disposition",
+				"response-content-disposition",
 				o->content_disposition);
 	if (rc == KURA_OK)
 		rc = add_header(r, "Cache-Control", "response-cache-control",
@@ -200,7 +207,8 @@ static enum kura_err object_headers(struct s3_req *r, const struct kura_object *
 		char count[16];
 		snprintf(count, sizeof(count), "%zu", json_object_size(tags));
 		json_decref(tags);
-		rc = kura_http_resp_header(r->http, "x-amz-tagging-count", count);
+		rc = kura_http_resp_header(r->http, "x-amz-tagging-count",
+					   count);
 	}
 	if (rc != KURA_OK || o->user_meta_json == NULL)
 		return rc;
@@ -208,7 +216,8 @@ static enum kura_err object_headers(struct s3_req *r, const struct kura_object *
 	const char *k;
 	json_t *v;
 	char name[300];
-	json_object_foreach(meta, k, v) {
+	json_object_foreach(meta, k, v)
+	{
 		if (!json_is_string(v) || rc != KURA_OK)
 			continue;
 		snprintf(name, sizeof(name), "x-amz-meta-%s", k);
@@ -221,22 +230,29 @@ static enum kura_err object_headers(struct s3_req *r, const struct kura_object *
 static bool check_overrides(struct s3_req *r)
 {
 	static const char *const names[] = {
-		"response-content-type", "response-content-encoding",
-		"response-content-language", "response-content-disposition",
-		"response-cache-control", "response-expires", NULL,
+		"response-content-type",
+		"response-content-encoding",
+		"response-content-language",
+		"response-content-disposition",
+		"response-cache-control",
+		"response-expires",
+		NULL,
 	};
 	for (size_t i = 0; names[i]; i++) {
 		const struct s3_param *p = s3_param_get(r, names[i]);
 		if (p == NULL)
 			continue;
 		if (r->op != S3_OP_GetObject) {
-			s3_error(r, S3_InvalidRequest,
-				 "Response header overrides are only valid for GET.", NULL);
+			s3_error(
+				r, S3_InvalidRequest,
+				"Response header overrides are only valid for GET.",
+				NULL);
 			return false;
 		}
 		for (size_t k = 0; k < p->value_len; k++)
 			if ((unsigned char)p->value[k] < 0x20) {
-				s3_error(r, S3_InvalidArgument, NULL, "control character in override");
+				s3_error(r, S3_InvalidArgument, NULL,
+					 "control character in override");
 				return false;
 			}
 	}
@@ -246,22 +262,25 @@ static bool check_overrides(struct s3_req *r)
 /* GET/HEAD ?partNumber=N: the N-th part (in object order) of a multipart
  * object, as a range; partNumber=1 of a simple object is the whole object. */
 static bool select_part(struct s3_req *r, const struct kura_object *o,
-			const struct s3_param *pn, bool has_range, uint64_t *first,
-			uint64_t *last, unsigned *status, unsigned *parts_count,
-			bool *empty)
+			const struct s3_param *pn, bool has_range,
+			uint64_t *first, uint64_t *last, unsigned *status,
+			unsigned *parts_count, bool *empty)
 {
 	uint64_t n;
 	if (has_range) {
-		s3_error(r, S3_InvalidRequest,
-			 "Cannot specify both Range header and partNumber query parameter",
-			 NULL);
+		s3_error(
+			r, S3_InvalidRequest,
+			"Cannot specify both Range header and partNumber query parameter",
+			NULL);
 		return false;
 	}
-	if (kura_parse_u64(pn->value, pn->value_len, KURA_MAX_PARTS, &n) != KURA_OK ||
+	if (kura_parse_u64(pn->value, pn->value_len, KURA_MAX_PARTS, &n) !=
+		    KURA_OK ||
 	    n == 0) {
-		s3_error(r, S3_InvalidArgument,
-			 "Part number must be an integer between 1 and 10000, inclusive",
-			 NULL);
+		s3_error(
+			r, S3_InvalidArgument,
+			"Part number must be an integer between 1 and 10000, inclusive",
+			NULL);
 		return false;
 	}
 	bool multipart = strchr(o->etag, '-') != NULL;
@@ -304,11 +323,12 @@ static bool get_attempt(struct s3_req *r, bool last_attempt)
 	if (!s3_load_object(r, &r->bucket, r->key, r->key_len, &o))
 		return true;
 	s3_note_version(r, o->version_uid);
-	s3_sse_release(&r->sse);	/* a retry parses the headers again */
+	s3_sse_release(&r->sse); /* a retry parses the headers again */
 	if (!s3_sse_for_read(r, o, false, &r->sse))
 		return true;
 	unsigned cond = s3_conditions(r, o, "If-Match", "If-None-Match",
-				      "If-Modified-Since", "If-Unmodified-Since");
+				      "If-Modified-Since",
+				      "If-Unmodified-Since");
 	if (cond == 412) {
 		s3_error(r, S3_PreconditionFailed, NULL, NULL);
 		return true;
@@ -319,7 +339,8 @@ static bool get_attempt(struct s3_req *r, bool last_attempt)
 		snprintf(etag, sizeof(etag), "\"%s\"", o->etag);
 		if (s3_respond(r, 304) != KURA_OK ||
 		    kura_http_resp_header(r->http, "ETag", etag) != KURA_OK ||
-		    kura_http_resp_header(r->http, "Last-Modified", lm) != KURA_OK)
+		    kura_http_resp_header(r->http, "Last-Modified", lm) !=
+			    KURA_OK)
 			s3_error(r, S3_InternalError, NULL, "out of memory");
 		return true;
 	}
@@ -330,11 +351,12 @@ static bool get_attempt(struct s3_req *r, bool last_attempt)
 	const struct kura_str *range = s3_header(r, "Range");
 	const struct s3_param *pn = s3_param_get(r, "partNumber");
 	if (pn != NULL) {
-		if (!select_part(r, o, pn, range != NULL, &first, &last, &status,
-				 &parts_count, &empty_part))
+		if (!select_part(r, o, pn, range != NULL, &first, &last,
+				 &status, &parts_count, &empty_part))
 			return true;
 	} else if (range != NULL) {
-		switch (s3_range_parse(range->p, range->len, o->size, &first, &last)) {
+		switch (s3_range_parse(range->p, range->len, o->size, &first,
+				       &last)) {
 		case S3_RANGE_NONE:
 			first = 0;
 			last = o->size ? o->size - 1 : 0;
@@ -344,7 +366,8 @@ static bool get_attempt(struct s3_req *r, bool last_attempt)
 			break;
 		case S3_RANGE_UNSATISFIABLE: {
 			char cr[64];
-			snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)o->size);
+			snprintf(cr, sizeof(cr), "bytes */%llu",
+				 (unsigned long long)o->size);
 			s3_error(r, S3_InvalidRange, NULL, NULL);
 			kura_http_resp_header(r->http, "Content-Range", cr);
 			return true;
@@ -365,19 +388,22 @@ static bool get_attempt(struct s3_req *r, bool last_attempt)
 		if (rc == KURA_ENOENT && !last_attempt)
 			return false;
 		if (rc == KURA_ENOENT)
-			rc = KURA_EINTEGRITY;	/* a blob the row names is gone */
-		s3_seal_ok(r, rc, &err, r->bucket.name, o->key, o->key_len, o->version_uid);
+			rc = KURA_EINTEGRITY; /* a blob the row names is gone */
+		s3_seal_ok(r, rc, &err, r->bucket.name, o->key, o->key_len,
+			   o->version_uid);
 		return true;
 	}
-	if (s3_respond(r, status) != KURA_OK || object_headers(r, o) != KURA_OK) {
+	if (s3_respond(r, status) != KURA_OK ||
+	    object_headers(r, o) != KURA_OK) {
 		stream_free(gs);
 		s3_error(r, S3_InternalError, NULL, "out of memory");
 		return true;
 	}
 	if (status == 206) {
 		char cr[96];
-		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)first,
-			 (unsigned long long)last, (unsigned long long)o->size);
+		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu",
+			 (unsigned long long)first, (unsigned long long)last,
+			 (unsigned long long)o->size);
 		kura_http_resp_header(r->http, "Content-Range", cr);
 	}
 	if (parts_count > 0) {
@@ -385,7 +411,8 @@ static bool get_attempt(struct s3_req *r, bool last_attempt)
 		snprintf(pc, sizeof(pc), "%u", parts_count);
 		kura_http_resp_header(r->http, "x-amz-mp-parts-count", pc);
 	}
-	if (kura_http_resp_stream(r->http, len, stream_read, gs, stream_free) != KURA_OK)
+	if (kura_http_resp_stream(r->http, len, stream_read, gs, stream_free) !=
+	    KURA_OK)
 		s3_error(r, S3_InternalError, NULL, "response stream");
 	return true;
 }

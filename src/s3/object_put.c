@@ -19,9 +19,8 @@
 #include "s3_int.h"
 #include "kura/banned.h"
 
-
 struct put_state {
-	struct s3_blob blob;	/* first: s3_blob_op_body/_cleanup use it */
+	struct s3_blob blob; /* first: s3_blob_op_body/_cleanup use it */
 	struct kura_object obj;
 };
 
@@ -73,16 +72,19 @@ void s3_put_object(struct s3_req *r)
 	st->obj.bucket_id = r->bucket.id;
 	st->obj.key = r->key;
 	st->obj.key_len = r->key_len;
-	if (!s3_object_headers_from_request(r, &st->obj) || !s3_sse_for_write(r, &r->sse))
+	if (!s3_object_headers_from_request(r, &st->obj) ||
+	    !s3_sse_for_write(r, &r->sse))
 		return;
 	st->obj.sse = r->sse.mode;
 	st->obj.kms_key_id = r->sse.kms_key_id;
-	enum kura_err rc = kura_random_bytes(st->obj.version_uid, KURA_UID_LEN, &err);
+	enum kura_err rc =
+		kura_random_bytes(st->obj.version_uid, KURA_UID_LEN, &err);
 	if (rc == KURA_OK)
-		rc = s3_sse_check_value(r, &r->sse, st->obj.version_uid, st->obj.ssec_hmac, &err);
+		rc = s3_sse_check_value(r, &r->sse, st->obj.version_uid,
+					st->obj.ssec_hmac, &err);
 	if (rc == KURA_OK)
-		rc = s3_blob_begin(&st->blob, svc, &r->bucket, st->obj.version_uid, 0,
-				   &r->sse, &err);
+		rc = s3_blob_begin(&st->blob, svc, &r->bucket,
+				   st->obj.version_uid, 0, &r->sse, &err);
 	if (rc != KURA_OK) {
 		s3_error_from(r, rc, &err);
 		return;

@@ -19,18 +19,21 @@
 void s3_error_from(struct s3_req *r, enum kura_err code,
 		   const struct kura_error *err)
 {
-	const char *detail = err && err->msg[0] ? err->msg : kura_strerror(code);
+	const char *detail = err && err->msg[0] ? err->msg :
+						  kura_strerror(code);
 	switch (code) {
 	case KURA_ENOSPC:
 		s3_error(r, S3_ServiceUnavailable,
-			 "The server has no space left to store this object.", detail);
+			 "The server has no space left to store this object.",
+			 detail);
 		break;
 	case KURA_EBUSY:
 		s3_error(r, S3_ServiceUnavailable, NULL, detail);
 		break;
 	case KURA_EKEY:
 		s3_error(r, S3_ServiceUnavailable,
-			 "The key provider is not reachable; try again later.", detail);
+			 "The key provider is not reachable; try again later.",
+			 detail);
 		break;
 	case KURA_EKEY_DISABLED:
 		s3_error(r, S3_KMSDisabled, NULL, detail);
@@ -41,8 +44,9 @@ void s3_error_from(struct s3_req *r, enum kura_err code,
 	case KURA_ETOOBIG:
 		s3_error(r, S3_EntityTooLarge, NULL, detail);
 		break;
-	case KURA_EINTEGRITY:	/* a metadata row failed its MAC or seal */
-		s3_integrity_failure(r, r->bucket_name, r->key, r->key_len, NULL, detail);
+	case KURA_EINTEGRITY: /* a metadata row failed its MAC or seal */
+		s3_integrity_failure(r, r->bucket_name, r->key, r->key_len,
+				     NULL, detail);
 		s3_error(r, S3_InternalError,
 			 "Stored metadata failed its integrity check.", detail);
 		break;
@@ -64,44 +68,48 @@ bool s3_ok(struct s3_req *r, enum kura_err rc, const struct kura_error *err,
 	return false;
 }
 
-bool s3_seal_ok(struct s3_req *r, enum kura_err rc, const struct kura_error *err,
-		const char *bucket, const char *key, size_t key_len,
-		const uint8_t *version_uid)
+bool s3_seal_ok(struct s3_req *r, enum kura_err rc,
+		const struct kura_error *err, const char *bucket,
+		const char *key, size_t key_len, const uint8_t *version_uid)
 {
 	if (rc == KURA_OK)
 		return true;
 	if (rc == KURA_EINTEGRITY) {
-		s3_integrity_failure(r, bucket, key, key_len, version_uid, err->msg);
+		s3_integrity_failure(r, bucket, key, key_len, version_uid,
+				     err->msg);
 		s3_error(r, S3_InternalError,
-			 "The stored object failed its integrity check.", err->msg);
+			 "The stored object failed its integrity check.",
+			 err->msg);
 		return false;
 	}
 	s3_error_from(r, rc, err);
 	return false;
 }
 
-bool s3_load_object(struct s3_req *r, const struct kura_bucket *b, const char *key,
-		    size_t key_len, struct kura_object **o)
+bool s3_load_object(struct s3_req *r, const struct kura_bucket *b,
+		    const char *key, size_t key_len, struct kura_object **o)
 {
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_error err = { 0 };
-	enum kura_err rc = kura_meta_object_get(meta, b->id, key, key_len, r->pool,
-						 o, &err);
-	if (rc == KURA_EINTEGRITY)	/* the row and its parts disagree */
+	enum kura_err rc = kura_meta_object_get(meta, b->id, key, key_len,
+						r->pool, o, &err);
+	if (rc == KURA_EINTEGRITY) /* the row and its parts disagree */
 		return s3_seal_ok(r, rc, &err, b->name, key, key_len, NULL);
 	if (!s3_ok(r, rc, &err, S3_NoSuchKey))
 		return false;
 	rc = kura_seal_object_open(&r->seal, b->tenant_id, *o, true, &err);
-	return s3_seal_ok(r, rc, &err, b->name, key, key_len, (*o)->version_uid);
+	return s3_seal_ok(r, rc, &err, b->name, key, key_len,
+			  (*o)->version_uid);
 }
 
-void s3_note_row(struct s3_req *r, uint64_t tenant_id, const struct kura_object *o)
+void s3_note_row(struct s3_req *r, uint64_t tenant_id,
+		 const struct kura_object *o)
 {
 	struct kura_error err = { 0 };
 	/* The record goes without it rather than the request failing: the
 	 * digest is evidence for later, not part of the write. */
-	if (kura_seal_object_digest(r->svc->row_digest_key, tenant_id, o, r->row_digest,
-				    &err) != KURA_OK) {
+	if (kura_seal_object_digest(r->svc->row_digest_key, tenant_id, o,
+				    r->row_digest, &err) != KURA_OK) {
 		r->row_digest[0] = '\0';
 		kura_warn(r->http->id, "audit: no row digest: %s", err.msg);
 	}

@@ -58,7 +58,8 @@ static bool content_md5(struct s3_req *r)
 	if (h == NULL)
 		return true;
 	if (kura_base64_decode(h->p, h->len, r->content_md5,
-			       sizeof(r->content_md5), &n) != KURA_OK || n != 16) {
+			       sizeof(r->content_md5), &n) != KURA_OK ||
+	    n != 16) {
 		s3_error(r, S3_InvalidDigest, NULL, NULL);
 		return false;
 	}
@@ -72,12 +73,14 @@ static bool checksum_header(struct s3_req *r)
 	struct kura_http_req *h = r->http;
 	struct kura_error err = { 0 };
 	for (size_t i = 0; i < h->nheaders; i++) {
-		enum kura_checksum_algo a = kura_checksum_algo_of(h->headers[i].name);
+		enum kura_checksum_algo a =
+			kura_checksum_algo_of(h->headers[i].name);
 		if (a == KURA_CHECKSUM_NONE)
 			continue;
 		if (r->checksum.algo != KURA_CHECKSUM_NONE) {
 			s3_error(r, S3_InvalidRequest,
-				 "Expecting a single x-amz-checksum- header", NULL);
+				 "Expecting a single x-amz-checksum- header",
+				 NULL);
 			return false;
 		}
 		if (kura_checksum_init(&r->checksum, a, &err) != KURA_OK) {
@@ -98,34 +101,42 @@ static bool start_chunked(struct s3_req *r, struct kura_str mode)
 		m = KURA_CHUNKED_SIGNED_TRAILER;
 	else
 		m = KURA_CHUNKED_UNSIGNED_TRAILER;
-	const struct kura_str *dl = s3_header(r, "x-amz-decoded-content-length");
+	const struct kura_str *dl =
+		s3_header(r, "x-amz-decoded-content-length");
 	if (dl != NULL) {
-		if (kura_parse_u64(dl->p, dl->len, UINT64_MAX, &r->declared_len) != KURA_OK) {
+		if (kura_parse_u64(dl->p, dl->len, UINT64_MAX,
+				   &r->declared_len) != KURA_OK) {
 			s3_error(r, S3_InvalidArgument,
-				 "x-amz-decoded-content-length is not a number", NULL);
+				 "x-amz-decoded-content-length is not a number",
+				 NULL);
 			return false;
 		}
 		r->have_declared_len = true;
 	} else if (m != KURA_CHUNKED_UNSIGNED_TRAILER) {
-		s3_error(r, S3_MissingContentLength, NULL,
-			 "aws-chunked body without x-amz-decoded-content-length");
+		s3_error(
+			r, S3_MissingContentLength, NULL,
+			"aws-chunked body without x-amz-decoded-content-length");
 		return false;
 	}
 	const struct kura_str *tr = s3_header(r, "x-amz-trailer");
-	const char *trailer = tr ? kura_pstrndup(r->pool, tr->p, tr->len) : NULL;
+	const char *trailer = tr ? kura_pstrndup(r->pool, tr->p, tr->len) :
+				   NULL;
 	struct kura_error err = { 0 };
 	if (m != KURA_CHUNKED_UNSIGNED_TRAILER && r->signing_key == NULL) {
-		s3_error(r, S3_AccessDenied, NULL, "signed chunks without a signing key");
+		s3_error(r, S3_AccessDenied, NULL,
+			 "signed chunks without a signing key");
 		return false;
 	}
 	enum kura_err rc = kura_chunked_new(
 		m, m == KURA_CHUNKED_UNSIGNED_TRAILER ? NULL : r->signing_key,
-		r->sig.amz_date, r->scope, r->sig.signature, trailer, decoded, r,
-		&r->chunked, &err);
+		r->sig.amz_date, r->scope, r->sig.signature, trailer, decoded,
+		r, &r->chunked, &err);
 	if (rc == KURA_EINVAL) {
 		/* An x-amz-trailer kura cannot verify (e.g. crc64nvme). */
-		s3_error(r, S3_InvalidRequest,
-			 "The x-amz-trailer header names an unsupported checksum.", err.msg);
+		s3_error(
+			r, S3_InvalidRequest,
+			"The x-amz-trailer header names an unsupported checksum.",
+			err.msg);
 		return false;
 	}
 	if (rc != KURA_OK) {
@@ -138,21 +149,27 @@ static bool start_chunked(struct s3_req *r, struct kura_str mode)
 bool s3_payload_begin(struct s3_req *r)
 {
 	const struct kura_str *psha = s3_header(r, "x-amz-content-sha256");
-	struct kura_str mode = psha ? *psha : KURA_STR_LIT(KURA_SIGV4_UNSIGNED_PAYLOAD);
+	struct kura_str mode = psha ? *psha :
+				      KURA_STR_LIT(KURA_SIGV4_UNSIGNED_PAYLOAD);
 	r->payload_started = true;
 	if (r->max_body == 0)
 		r->max_body = UINT64_MAX;
 	if (!content_md5(r) || !checksum_header(r))
 		return false;
-	if (r->have_content_md5 && !r->md5_by_op && !digest_init(r, &r->md5, EVP_md5()))
+	if (r->have_content_md5 && !r->md5_by_op &&
+	    !digest_init(r, &r->md5, EVP_md5()))
 		return false;
 
 	if (kura_str_has_prefix(mode, "STREAMING-")) {
 		if (!kura_str_eq_cstr(mode, KURA_SIGV4_STREAMING_SIGNED) &&
-		    !kura_str_eq_cstr(mode, KURA_SIGV4_STREAMING_SIGNED_TRAILER) &&
-		    !kura_str_eq_cstr(mode, KURA_SIGV4_STREAMING_UNSIGNED_TRAILER)) {
-			s3_error(r, S3_InvalidArgument,
-				 "x-amz-content-sha256 names an unknown streaming mode", NULL);
+		    !kura_str_eq_cstr(mode,
+				      KURA_SIGV4_STREAMING_SIGNED_TRAILER) &&
+		    !kura_str_eq_cstr(mode,
+				      KURA_SIGV4_STREAMING_UNSIGNED_TRAILER)) {
+			s3_error(
+				r, S3_InvalidArgument,
+				"x-amz-content-sha256 names an unknown streaming mode",
+				NULL);
 			return false;
 		}
 		r->payload = S3_PAYLOAD_CHUNKED;
@@ -161,10 +178,13 @@ bool s3_payload_begin(struct s3_req *r)
 	if (kura_str_eq_cstr(mode, KURA_SIGV4_UNSIGNED_PAYLOAD)) {
 		r->payload = S3_PAYLOAD_UNSIGNED;
 	} else {
-		if (kura_hex_decode(mode.p, mode.len, r->want_sha256, 32) != KURA_OK) {
-			s3_error(r, S3_InvalidArgument,
-				 "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a "
-				 "STREAMING- mode or a SHA-256 hex digest", NULL);
+		if (kura_hex_decode(mode.p, mode.len, r->want_sha256, 32) !=
+		    KURA_OK) {
+			s3_error(
+				r, S3_InvalidArgument,
+				"x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a "
+				"STREAMING- mode or a SHA-256 hex digest",
+				NULL);
 			return false;
 		}
 		r->payload = S3_PAYLOAD_HASHED;
@@ -173,16 +193,21 @@ bool s3_payload_begin(struct s3_req *r)
 	}
 	const struct kura_str *cl = s3_header(r, "Content-Length");
 	if (cl != NULL) {
-		if (kura_parse_u64(cl->p, cl->len, UINT64_MAX, &r->declared_len) != KURA_OK) {
-			s3_error(r, S3_InvalidArgument, "Content-Length is not a number", NULL);
+		if (kura_parse_u64(cl->p, cl->len, UINT64_MAX,
+				   &r->declared_len) != KURA_OK) {
+			s3_error(r, S3_InvalidArgument,
+				 "Content-Length is not a number", NULL);
 			return false;
 		}
 		r->have_declared_len = true;
 	}
 	if (r->have_declared_len && r->declared_len > r->max_body) {
 		/* An XML request body is a message, not an object. */
-		s3_error(r, r->op_body == collect_xml ? S3_MaxMessageLengthExceeded
-						      : S3_EntityTooLarge, NULL, NULL);
+		s3_error(r,
+			 r->op_body == collect_xml ?
+				 S3_MaxMessageLengthExceeded :
+				 S3_EntityTooLarge,
+			 NULL, NULL);
 		return false;
 	}
 	return true;
@@ -192,26 +217,34 @@ static void body_error(struct s3_req *r, enum kura_err rc,
 		       const struct kura_error *err)
 {
 	if (kura_http_resp_ready(r->http))
-		return;	/* the operation already answered */
+		return; /* the operation already answered */
 	switch (rc) {
 	case KURA_ETOOBIG:
-		s3_error(r, r->op_body == collect_xml ? S3_MaxMessageLengthExceeded
-						      : S3_EntityTooLarge, NULL, err->msg);
+		s3_error(r,
+			 r->op_body == collect_xml ?
+				 S3_MaxMessageLengthExceeded :
+				 S3_EntityTooLarge,
+			 NULL, err->msg);
 		break;
 	case KURA_EAUTH:
 		s3_error(r, S3_SignatureDoesNotMatch, NULL, err->msg);
 		break;
-	case KURA_EINTEGRITY:	/* a trailing checksum that does not match */
-		s3_error(r, S3_BadDigest,
-			 "The checksum you specified did not match the calculated "
-			 "checksum.", err->msg);
+	case KURA_EINTEGRITY: /* a trailing checksum that does not match */
+		s3_error(
+			r, S3_BadDigest,
+			"The checksum you specified did not match the calculated "
+			"checksum.",
+			err->msg);
 		break;
-	case KURA_EINVAL:	/* a trailing checksum that is not a digest */
+	case KURA_EINVAL: /* a trailing checksum that is not a digest */
 		s3_error(r, S3_InvalidRequest,
-			 "The trailing x-amz-checksum- value is invalid.", err->msg);
+			 "The trailing x-amz-checksum- value is invalid.",
+			 err->msg);
 		break;
 	case KURA_EPROTO:
-		s3_error(r, r->have_declared_len ? S3_IncompleteBody : S3_InvalidRequest,
+		s3_error(r,
+			 r->have_declared_len ? S3_IncompleteBody :
+						S3_InvalidRequest,
 			 NULL, err->msg);
 		break;
 	default:
@@ -243,7 +276,8 @@ bool s3_payload_end(struct s3_req *r)
 		return true;
 	if (r->chunked) {
 		uint64_t total;
-		enum kura_err rc = kura_chunked_finish(r->chunked, &total, &err);
+		enum kura_err rc =
+			kura_chunked_finish(r->chunked, &total, &err);
 		if (rc != KURA_OK) {
 			body_error(r, rc, &err);
 			return false;
@@ -256,23 +290,28 @@ bool s3_payload_end(struct s3_req *r)
 	if (r->sha256) {
 		uint8_t got[32];
 		unsigned len = 0;
-		if (EVP_DigestFinal_ex(r->sha256, got, &len) != 1 || len != 32 ||
-		    !kura_ct_equal(got, r->want_sha256, 32)) {
+		if (EVP_DigestFinal_ex(r->sha256, got, &len) != 1 ||
+		    len != 32 || !kura_ct_equal(got, r->want_sha256, 32)) {
 			s3_error(r, S3_XAmzContentSHA256Mismatch, NULL, NULL);
 			return false;
 		}
 	}
 	if (r->checksum.algo != KURA_CHECKSUM_NONE) {
-		enum kura_err rc = kura_checksum_verify(&r->checksum, r->checksum_value, &err);
+		enum kura_err rc = kura_checksum_verify(
+			&r->checksum, r->checksum_value, &err);
 		if (rc == KURA_EINVAL) {
-			s3_error(r, S3_InvalidRequest,
-				 "Value for the x-amz-checksum- header is invalid.", NULL);
+			s3_error(
+				r, S3_InvalidRequest,
+				"Value for the x-amz-checksum- header is invalid.",
+				NULL);
 			return false;
 		}
 		if (rc != KURA_OK) {
-			s3_error(r, S3_BadDigest,
-				 "The checksum you specified did not match the calculated "
-				 "checksum.", err.msg);
+			s3_error(
+				r, S3_BadDigest,
+				"The checksum you specified did not match the calculated "
+				"checksum.",
+				err.msg);
 			return false;
 		}
 	}
@@ -299,7 +338,8 @@ static enum kura_err collect_xml(struct s3_req *r, const uint8_t *p, size_t n,
 	return KURA_OK;
 }
 
-void s3_expect_xml(struct s3_req *r, uint64_t max, void (*finish)(struct s3_req *r))
+void s3_expect_xml(struct s3_req *r, uint64_t max,
+		   void (*finish)(struct s3_req *r))
 {
 	kura_buf_init(&r->xml_body, max);
 	r->max_body = max;
@@ -312,7 +352,8 @@ const struct s3_xml_node *s3_xml_body(struct s3_req *r, const char *root_name)
 {
 	struct s3_xml_node *root;
 	if (r->xml_body.len == 0 ||
-	    s3_xml_parse(r->xml_body.data, r->xml_body.len, r->pool, &root) != KURA_OK ||
+	    s3_xml_parse(r->xml_body.data, r->xml_body.len, r->pool, &root) !=
+		    KURA_OK ||
 	    strcmp(root->name, root_name) != 0) {
 		s3_error(r, S3_MalformedXML, NULL, NULL);
 		return NULL;

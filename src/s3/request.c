@@ -64,17 +64,21 @@ static bool parse_params(struct s3_req *r)
 			const char *item = q.p + pos;
 			size_t ilen = end - pos;
 			const char *eq = memchr(item, '=', ilen);
-			size_t nlen = eq ? (size_t)(eq - item) : ilen, vlen = 0, dummy;
+			size_t nlen = eq ? (size_t)(eq - item) : ilen, vlen = 0,
+			       dummy;
 			struct s3_param *p = &r->params[r->nparams];
 			p->name = decode_component(r->pool, item, nlen, &dummy);
-			p->value = eq ? decode_component(r->pool, eq + 1, ilen - nlen - 1, &vlen)
-				      : "";
+			p->value = eq ? decode_component(r->pool, eq + 1,
+							 ilen - nlen - 1,
+							 &vlen) :
+					"";
 			p->value_len = vlen;
 			if (p->name == NULL || p->value == NULL)
 				return false;
 			/* A NUL in a parameter would be silently truncated by
 			 * C string handling; refuse it. */
-			if (strlen(p->name) != dummy || strlen(p->value) != vlen)
+			if (strlen(p->name) != dummy ||
+			    strlen(p->value) != vlen)
 				return false;
 			r->nparams++;
 		}
@@ -115,13 +119,15 @@ static bool parse_addressing(struct s3_req *r)
 	struct kura_str path = r->http->path;
 	struct kura_buf dec;
 	if (path.len == 0 || path.p[0] != '/') {
-		s3_error(r, S3_InvalidURI, NULL, "request target is not an absolute path");
+		s3_error(r, S3_InvalidURI, NULL,
+			 "request target is not an absolute path");
 		return false;
 	}
 	kura_buf_init(&dec, path.len);
 	if (kura_uri_decode(path.p, path.len, &dec) != KURA_OK) {
 		kura_buf_release(&dec);
-		s3_error(r, S3_InvalidURI, NULL, "bad percent-encoding in path");
+		s3_error(r, S3_InvalidURI, NULL,
+			 "bad percent-encoding in path");
 		return false;
 	}
 	const char *p = kura_pstrndup(r->pool, dec.data, dec.len);
@@ -131,7 +137,7 @@ static bool parse_addressing(struct s3_req *r)
 		s3_error(r, S3_InternalError, NULL, "out of memory");
 		return false;
 	}
-	const char *rest = p + 1;	/* after the leading '/' */
+	const char *rest = p + 1; /* after the leading '/' */
 	size_t rest_len = n - 1;
 	const char *vb = vhost_bucket(r);
 	if (vb != NULL) {
@@ -164,18 +170,28 @@ static bool check_key(struct s3_req *r)
 		s3_error(r, S3_KeyTooLongError, NULL, NULL);
 		return false;
 	}
-	if (!kura_utf8_valid(r->key, r->key_len) || memchr(r->key, 0, r->key_len)) {
-		s3_error(r, S3_InvalidArgument, "Object key is not valid UTF-8.", NULL);
+	if (!kura_utf8_valid(r->key, r->key_len) ||
+	    memchr(r->key, 0, r->key_len)) {
+		s3_error(r, S3_InvalidArgument,
+			 "Object key is not valid UTF-8.", NULL);
 		return false;
 	}
 	return true;
 }
 
-enum method { M_GET, M_PUT, M_HEAD, M_DELETE, M_POST, M_OTHER };
+enum method {
+	M_GET,
+	M_PUT,
+	M_HEAD,
+	M_DELETE,
+	M_POST,
+	M_OTHER
+};
 
 static enum method method_of(const char *m)
 {
-	static const char *const names[] = { "GET", "PUT", "HEAD", "DELETE", "POST" };
+	static const char *const names[] = { "GET", "PUT", "HEAD", "DELETE",
+					     "POST" };
 	for (int i = 0; i < 5; i++)
 		if (strcmp(m, names[i]) == 0)
 			return (enum method)i;
@@ -200,34 +216,41 @@ static enum s3_op route_bucket_partial(struct s3_req *r, enum method m)
 	return S3_OP_NONE;
 }
 
-static enum s3_op route_bucket(struct s3_req *r, enum method m, const char **why)
+static enum s3_op route_bucket(struct s3_req *r, enum method m,
+			       const char **why)
 {
 	if (has(r, "location"))
 		return m == M_GET ? S3_OP_GetBucketLocation : S3_OP_NONE;
 	if (has(r, "acl"))
-		return m == M_GET ? S3_OP_GetBucketAcl
-		       : m == M_PUT ? S3_OP_PutBucketAcl : S3_OP_NONE;
+		return m == M_GET ? S3_OP_GetBucketAcl :
+		       m == M_PUT ? S3_OP_PutBucketAcl :
+				    S3_OP_NONE;
 	if (has(r, "uploads"))
 		return m == M_GET ? S3_OP_ListMultipartUploads : S3_OP_NONE;
 	if (has(r, "encryption"))
-		return m == M_GET ? S3_OP_GetBucketEncryption
-		       : m == M_PUT ? S3_OP_PutBucketEncryption
-		       : m == M_DELETE ? S3_OP_DeleteBucketEncryption : S3_OP_NONE;
+		return m == M_GET    ? S3_OP_GetBucketEncryption :
+		       m == M_PUT    ? S3_OP_PutBucketEncryption :
+		       m == M_DELETE ? S3_OP_DeleteBucketEncryption :
+				       S3_OP_NONE;
 	if (has(r, "delete"))
 		return m == M_POST ? S3_OP_DeleteObjects : S3_OP_NONE;
 	switch (m) {
 	case M_GET: {
 		const struct s3_param *lt = s3_param_get(r, "list-type");
-		return lt && strcmp(lt->value, "2") == 0 ? S3_OP_ListObjectsV2
-							  : S3_OP_ListObjects;
+		return lt && strcmp(lt->value, "2") == 0 ? S3_OP_ListObjectsV2 :
+							   S3_OP_ListObjects;
 	}
-	case M_PUT: return S3_OP_CreateBucket;
-	case M_HEAD: return S3_OP_HeadBucket;
-	case M_DELETE: return S3_OP_DeleteBucket;
+	case M_PUT:
+		return S3_OP_CreateBucket;
+	case M_HEAD:
+		return S3_OP_HeadBucket;
+	case M_DELETE:
+		return S3_OP_DeleteBucket;
 	case M_POST:
 		*why = "PostObject (browser-based form upload)";
 		return S3_OP_NONE;
-	default: return S3_OP_NONE;
+	default:
+		return S3_OP_NONE;
 	}
 }
 
@@ -238,26 +261,38 @@ static enum s3_op route_object(struct s3_req *r, enum method m)
 		return m == M_POST ? S3_OP_CreateMultipartUpload : S3_OP_NONE;
 	if (has(r, "uploadId")) {
 		switch (m) {
-		case M_PUT: return copy ? S3_OP_UploadPartCopy : S3_OP_UploadPart;
-		case M_POST: return S3_OP_CompleteMultipartUpload;
-		case M_DELETE: return S3_OP_AbortMultipartUpload;
-		case M_GET: return S3_OP_ListParts;
-		default: return S3_OP_NONE;
+		case M_PUT:
+			return copy ? S3_OP_UploadPartCopy : S3_OP_UploadPart;
+		case M_POST:
+			return S3_OP_CompleteMultipartUpload;
+		case M_DELETE:
+			return S3_OP_AbortMultipartUpload;
+		case M_GET:
+			return S3_OP_ListParts;
+		default:
+			return S3_OP_NONE;
 		}
 	}
 	if (has(r, "tagging"))
-		return m == M_GET ? S3_OP_GetObjectTagging
-		       : m == M_PUT ? S3_OP_PutObjectTagging
-		       : m == M_DELETE ? S3_OP_DeleteObjectTagging : S3_OP_NONE;
+		return m == M_GET    ? S3_OP_GetObjectTagging :
+		       m == M_PUT    ? S3_OP_PutObjectTagging :
+		       m == M_DELETE ? S3_OP_DeleteObjectTagging :
+				       S3_OP_NONE;
 	if (has(r, "acl"))
-		return m == M_GET ? S3_OP_GetObjectAcl
-		       : m == M_PUT ? S3_OP_PutObjectAcl : S3_OP_NONE;
+		return m == M_GET ? S3_OP_GetObjectAcl :
+		       m == M_PUT ? S3_OP_PutObjectAcl :
+				    S3_OP_NONE;
 	switch (m) {
-	case M_PUT: return copy ? S3_OP_CopyObject : S3_OP_PutObject;
-	case M_GET: return S3_OP_GetObject;
-	case M_HEAD: return S3_OP_HeadObject;
-	case M_DELETE: return S3_OP_DeleteObject;
-	default: return S3_OP_NONE;
+	case M_PUT:
+		return copy ? S3_OP_CopyObject : S3_OP_PutObject;
+	case M_GET:
+		return S3_OP_GetObject;
+	case M_HEAD:
+		return S3_OP_HeadObject;
+	case M_DELETE:
+		return S3_OP_DeleteObject;
+	default:
+		return S3_OP_NONE;
 	}
 }
 
@@ -267,7 +302,8 @@ static enum s3_op route(struct s3_req *r, const char **why)
 	*why = NULL;
 	if (r->bucket_name == NULL)
 		return m == M_GET ? S3_OP_ListBuckets : S3_OP_NONE;
-	enum s3_op op = r->key == NULL ? route_bucket_partial(r, m) : S3_OP_NONE;
+	enum s3_op op = r->key == NULL ? route_bucket_partial(r, m) :
+					 S3_OP_NONE;
 	if (op != S3_OP_NONE)
 		return op;
 	if ((*why = s3_unimplemented_op(r)) != NULL)
@@ -318,7 +354,7 @@ static void on_begin(void *ctx, struct kura_http_req *h)
 	struct kura_service *svc = ctx;
 	struct s3_req *r = kura_palloc(h->pool, sizeof(*r));
 	if (r == NULL)
-		return;	/* the http layer answers 500 */
+		return; /* the http layer answers 500 */
 	r->svc = svc;
 	r->http = h;
 	r->pool = h->pool;
@@ -331,11 +367,13 @@ static void on_begin(void *ctx, struct kura_http_req *h)
 		return;
 	}
 	if (h->target.len > svc->max_url_bytes) {
-		s3_error(r, S3_InvalidURI, "The request URI is too long.", NULL);
+		s3_error(r, S3_InvalidURI, "The request URI is too long.",
+			 NULL);
 		return;
 	}
 	if (!parse_params(r)) {
-		s3_error(r, S3_InvalidURI, NULL, "malformed or too many query parameters");
+		s3_error(r, S3_InvalidURI, NULL,
+			 "malformed or too many query parameters");
 		return;
 	}
 	if (!parse_addressing(r) || !check_key(r))
@@ -375,7 +413,8 @@ static void on_end(void *ctx, struct kura_http_req *h)
 	if (r->op_finish)
 		r->op_finish(r);
 	if (!kura_http_resp_ready(h))
-		s3_error(r, S3_InternalError, NULL, "operation gave no response");
+		s3_error(r, S3_InternalError, NULL,
+			 "operation gave no response");
 }
 
 /* One line per request for the operator.  Object keys are left out: names
@@ -391,22 +430,25 @@ static void access_log(const struct kura_http_req *h, const struct s3_req *r,
 	char method[64], bucket[KURA_LOG_FIELD_MAX], ak[KURA_LOG_FIELD_MAX];
 	const char *b = r ? r->bucket_name : NULL;
 	const char *a = r && r->access_key[0] ? r->access_key : NULL;
-	unsigned status = h->method == NULL ? h->refused_status
-			  : r != NULL && !r->answered ? 0 : kura_http_resp_status(h);
+	unsigned status = h->method == NULL	    ? h->refused_status :
+			  r != NULL && !r->answered ? 0 :
+						      kura_http_resp_status(h);
 	uint64_t us = (kura_mono_ns() - h->start_ns) / 1000;
 	kura_log_field(method, sizeof(method), h->method,
 		       h->method ? strlen(h->method) : 0);
 	kura_log_field(bucket, sizeof(bucket), b, b ? strlen(b) : 0);
 	kura_log_field(ak, sizeof(ak), a, a ? strlen(a) : 0);
-	kura_info(h->id, "%s %s op=%s bucket=%s tenant=%llu ak=%s status=%u%s%s "
+	kura_info(h->id,
+		  "%s %s op=%s bucket=%s tenant=%llu ak=%s status=%u%s%s "
 		  "in=%llu out=%llu us=%llu%s%s",
 		  h->remote[0] ? h->remote : "-", method,
 		  r ? s3_op_name(r->op) : "-", bucket,
 		  (unsigned long long)(r ? r->tenant_id : 0), ak, status,
 		  r && r->error_code ? " error=" : "",
 		  r && r->error_code ? r->error_code : "",
-		  (unsigned long long)h->bytes_in, (unsigned long long)h->bytes_out,
-		  (unsigned long long)us, completed ? "" : " aborted=",
+		  (unsigned long long)h->bytes_in,
+		  (unsigned long long)h->bytes_out, (unsigned long long)us,
+		  completed ? "" : " aborted=",
 		  completed ? "" : kura_http_abort_name(h->abort));
 }
 

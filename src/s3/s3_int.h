@@ -31,94 +31,104 @@
 
 /* ---- errors ---- */
 
-#define S3_ERROR_TABLE(X)                                                     \
-	X(AccessDenied, "AccessDenied", 403, "Access Denied")                                 \
-	X(AuthorizationHeaderMalformed, "AuthorizationHeaderMalformed", 400,                                  \
-	  "The authorization header is malformed.")                            \
-	X(AuthorizationQueryParametersError, "AuthorizationQueryParametersError", 400,                             \
-	  "The query parameters that provide authentication are malformed.")  \
-	X(BadDigest, "BadDigest", 400,                                                     \
-	  "The Content-MD5 you specified did not match what we received.")    \
-	X(BadRequest, "BadRequest", 400, "Bad Request")                                     \
-	X(BucketAlreadyExists, "BucketAlreadyExists", 409,                                           \
-	  "The requested bucket name is not available. The bucket namespace " \
-	  "is shared by all users of the system. Please select a different "  \
-	  "name and try again.")                                              \
-	X(BucketAlreadyOwnedByYou, "BucketAlreadyOwnedByYou", 409,                                       \
-	  "Your previous request to create the named bucket succeeded and "   \
-	  "you already own it.")                                              \
-	X(BucketNotEmpty, "BucketNotEmpty", 409, "The bucket you tried to delete is not empty") \
-	X(EntityTooLarge, "EntityTooLarge", 400,                                                \
-	  "Your proposed upload exceeds the maximum allowed object size.")    \
-	X(EntityTooSmall, "EntityTooSmall", 400,                                                \
+#define S3_ERROR_TABLE(X)                                                          \
+	X(AccessDenied, "AccessDenied", 403, "Access Denied")                      \
+	X(AuthorizationHeaderMalformed, "AuthorizationHeaderMalformed", 400,       \
+	  "The authorization header is malformed.")                                \
+	X(AuthorizationQueryParametersError,                                       \
+	  "AuthorizationQueryParametersError", 400,                                \
+	  "The query parameters that provide authentication are malformed.")       \
+	X(BadDigest, "BadDigest", 400,                                             \
+	  "The Content-MD5 you specified did not match what we received.")         \
+	X(BadRequest, "BadRequest", 400, "Bad Request")                            \
+	X(BucketAlreadyExists, "BucketAlreadyExists", 409,                         \
+	  "The requested bucket name is not available. The bucket namespace "      \
+	  "is shared by all users of the system. Please select a different "       \
+	  "name and try again.")                                                   \
+	X(BucketAlreadyOwnedByYou, "BucketAlreadyOwnedByYou", 409,                 \
+	  "Your previous request to create the named bucket succeeded and "        \
+	  "you already own it.")                                                   \
+	X(BucketNotEmpty, "BucketNotEmpty", 409,                                   \
+	  "The bucket you tried to delete is not empty")                           \
+	X(EntityTooLarge, "EntityTooLarge", 400,                                   \
+	  "Your proposed upload exceeds the maximum allowed object size.")         \
+	X(EntityTooSmall, "EntityTooSmall", 400,                                   \
 	  "Your proposed upload is smaller than the minimum allowed object size.") \
-	X(IncompleteBody, "IncompleteBody", 400,                                                \
-	  "You did not provide the number of bytes specified by the "         \
-	  "Content-Length HTTP header.")                                      \
-	X(InternalError, "InternalError", 500,                                                 \
-	  "We encountered an internal error. Please try again.")             \
-	X(InvalidAccessKeyId, "InvalidAccessKeyId", 403,                                            \
-	  "The AWS access key Id you provided does not exist in our records.") \
-	X(InvalidArgument, "InvalidArgument", 400, "Invalid Argument")                           \
-	X(InvalidBucketName, "InvalidBucketName", 400, "The specified bucket is not valid.")       \
-	X(InvalidDigest, "InvalidDigest", 400, "The Content-MD5 you specified is not valid.")  \
-	X(InvalidLocationConstraint, "InvalidLocationConstraint", 400,                                     \
-	  "The specified location-constraint is not valid")                   \
-	X(InvalidPart, "InvalidPart", 400,                                                   \
-	  "One or more of the specified parts could not be found.")           \
-	X(InvalidPartOrder, "InvalidPartOrder", 400,                                              \
-	  "The list of parts was not in ascending order.")                    \
-	X(InvalidPartNumber, "InvalidPartNumber", 416, "The requested partnumber is not satisfiable") \
-	X(InvalidRange, "InvalidRange", 416, "The requested range is not satisfiable")        \
-	X(InvalidRequest, "InvalidRequest", 400, "Invalid Request")                             \
-	X(InvalidStorageClass, "InvalidStorageClass", 400,                                           \
-	  "The storage class you specified is not valid")                     \
-	X(InvalidTag, "InvalidTag", 400, "The tag provided was not a valid tag.")           \
-	X(InvalidEncryptionAlgorithmError, "InvalidEncryptionAlgorithmError", 400, \
-	  "The encryption request you specified is not valid.")                \
-	X(InvalidURI, "InvalidURI", 400, "Couldn't parse the specified URI.")               \
-	X(KMSDisabled, "KMS.DisabledException", 400,                          \
-	  "The key protecting this data is disabled.")                        \
-	X(KMSInvalidState, "KMS.KMSInvalidStateException", 400,                \
-	  "The key protecting this data was destroyed.")                      \
-	X(KMSNotFound, "KMS.NotFoundException", 400,                          \
-	  "The key you specified does not exist or is not yours.")            \
-	X(KeyTooLongError, "KeyTooLongError", 400, "Your key is too long")                       \
-	X(MalformedXML, "MalformedXML", 400,                                                  \
-	  "The XML you provided was not well-formed or did not validate "     \
-	  "against our published schema")                                     \
-	X(MaxMessageLengthExceeded, "MaxMessageLengthExceeded", 400,                              \
-	  "Your request was too big.")                                        \
-	X(MetadataTooLarge, "MetadataTooLarge", 400,                                              \
-	  "Your metadata headers exceed the maximum allowed metadata size.")  \
-	X(MethodNotAllowed, "MethodNotAllowed", 405,                                              \
-	  "The specified method is not allowed against this resource.")       \
-	X(MissingContentLength, "MissingContentLength", 411,                                          \
-	  "You must provide the Content-Length HTTP header.")                 \
-	X(NoSuchBucket, "NoSuchBucket", 404, "The specified bucket does not exist")           \
-	X(NoSuchBucketPolicy, "NoSuchBucketPolicy", 404,                      \
-	  "The bucket policy does not exist")                                 \
-	X(NoSuchKey, "NoSuchKey", 404, "The specified key does not exist.")                \
-	X(NoSuchTagSet, "NoSuchTagSet", 404, "There is no tag set associated with the object.") \
-	X(NoSuchUpload, "NoSuchUpload", 404,                                                  \
-	  "The specified multipart upload does not exist. The upload ID might " \
-	  "be invalid, or the multipart upload might have been aborted or "   \
-	  "completed.")                                                       \
-	X(NotImplemented, "NotImplemented", 501,                                                \
-	  "A header you provided implies functionality that is not implemented.") \
-	X(PreconditionFailed, "PreconditionFailed", 412,                                            \
-	  "At least one of the pre-conditions you specified did not hold")    \
-	X(RequestHeaderSectionTooLarge, "RequestHeaderSectionTooLarge", 400,                                  \
-	  "Your request header section exceeds the maximum allowed size.")    \
-	X(RequestTimeTooSkewed, "RequestTimeTooSkewed", 403,                                          \
-	  "The difference between the request time and the current time is " \
-	  "too large.")                                                       \
-	X(ServiceUnavailable, "ServiceUnavailable", 503, "Please reduce your request rate.")        \
-	X(SignatureDoesNotMatch, "SignatureDoesNotMatch", 403,                                         \
-	  "The request signature we calculated does not match the signature " \
-	  "you provided. Check your key and signing method.")                 \
-	X(XAmzContentSHA256Mismatch, "XAmzContentSHA256Mismatch", 400,                                     \
-	  "The provided 'x-amz-content-sha256' header does not match what "   \
+	X(IncompleteBody, "IncompleteBody", 400,                                   \
+	  "You did not provide the number of bytes specified by the "              \
+	  "Content-Length HTTP header.")                                           \
+	X(InternalError, "InternalError", 500,                                     \
+	  "We encountered an internal error. Please try again.")                   \
+	X(InvalidAccessKeyId, "InvalidAccessKeyId", 403,                           \
+	  "The AWS access key Id you provided does not exist in our records.")     \
+	X(InvalidArgument, "InvalidArgument", 400, "Invalid Argument")             \
+	X(InvalidBucketName, "InvalidBucketName", 400,                             \
+	  "The specified bucket is not valid.")                                    \
+	X(InvalidDigest, "InvalidDigest", 400,                                     \
+	  "The Content-MD5 you specified is not valid.")                           \
+	X(InvalidLocationConstraint, "InvalidLocationConstraint", 400,             \
+	  "The specified location-constraint is not valid")                        \
+	X(InvalidPart, "InvalidPart", 400,                                         \
+	  "One or more of the specified parts could not be found.")                \
+	X(InvalidPartOrder, "InvalidPartOrder", 400,                               \
+	  "The list of parts was not in ascending order.")                         \
+	X(InvalidPartNumber, "InvalidPartNumber", 416,                             \
+	  "The requested partnumber is not satisfiable")                           \
+	X(InvalidRange, "InvalidRange", 416,                                       \
+	  "The requested range is not satisfiable")                                \
+	X(InvalidRequest, "InvalidRequest", 400, "Invalid Request")                \
+	X(InvalidStorageClass, "InvalidStorageClass", 400,                         \
+	  "The storage class you specified is not valid")                          \
+	X(InvalidTag, "InvalidTag", 400,                                           \
+	  "The tag provided was not a valid tag.")                                 \
+	X(InvalidEncryptionAlgorithmError, "InvalidEncryptionAlgorithmError",      \
+	  400, "The encryption request you specified is not valid.")               \
+	X(InvalidURI, "InvalidURI", 400, "Couldn't parse the specified URI.")      \
+	X(KMSDisabled, "KMS.DisabledException", 400,                               \
+	  "The key protecting this data is disabled.")                             \
+	X(KMSInvalidState, "KMS.KMSInvalidStateException", 400,                    \
+	  "The key protecting this data was destroyed.")                           \
+	X(KMSNotFound, "KMS.NotFoundException", 400,                               \
+	  "The key you specified does not exist or is not yours.")                 \
+	X(KeyTooLongError, "KeyTooLongError", 400, "Your key is too long")         \
+	X(MalformedXML, "MalformedXML", 400,                                       \
+	  "The XML you provided was not well-formed or did not validate "          \
+	  "against our published schema")                                          \
+	X(MaxMessageLengthExceeded, "MaxMessageLengthExceeded", 400,               \
+	  "Your request was too big.")                                             \
+	X(MetadataTooLarge, "MetadataTooLarge", 400,                               \
+	  "Your metadata headers exceed the maximum allowed metadata size.")       \
+	X(MethodNotAllowed, "MethodNotAllowed", 405,                               \
+	  "The specified method is not allowed against this resource.")            \
+	X(MissingContentLength, "MissingContentLength", 411,                       \
+	  "You must provide the Content-Length HTTP header.")                      \
+	X(NoSuchBucket, "NoSuchBucket", 404,                                       \
+	  "The specified bucket does not exist")                                   \
+	X(NoSuchBucketPolicy, "NoSuchBucketPolicy", 404,                           \
+	  "The bucket policy does not exist")                                      \
+	X(NoSuchKey, "NoSuchKey", 404, "The specified key does not exist.")        \
+	X(NoSuchTagSet, "NoSuchTagSet", 404,                                       \
+	  "There is no tag set associated with the object.")                       \
+	X(NoSuchUpload, "NoSuchUpload", 404,                                       \
+	  "The specified multipart upload does not exist. The upload ID might "    \
+	  "be invalid, or the multipart upload might have been aborted or "        \
+	  "completed.")                                                            \
+	X(NotImplemented, "NotImplemented", 501,                                   \
+	  "A header you provided implies functionality that is not implemented.")  \
+	X(PreconditionFailed, "PreconditionFailed", 412,                           \
+	  "At least one of the pre-conditions you specified did not hold")         \
+	X(RequestHeaderSectionTooLarge, "RequestHeaderSectionTooLarge", 400,       \
+	  "Your request header section exceeds the maximum allowed size.")         \
+	X(RequestTimeTooSkewed, "RequestTimeTooSkewed", 403,                       \
+	  "The difference between the request time and the current time is "       \
+	  "too large.")                                                            \
+	X(ServiceUnavailable, "ServiceUnavailable", 503,                           \
+	  "Please reduce your request rate.")                                      \
+	X(SignatureDoesNotMatch, "SignatureDoesNotMatch", 403,                     \
+	  "The request signature we calculated does not match the signature "      \
+	  "you provided. Check your key and signing method.")                      \
+	X(XAmzContentSHA256Mismatch, "XAmzContentSHA256Mismatch", 400,             \
+	  "The provided 'x-amz-content-sha256' header does not match what "        \
 	  "was computed.")
 
 enum s3_error {
@@ -130,39 +140,39 @@ enum s3_error {
 
 /* ---- operations ---- */
 
-#define S3_OP_TABLE(X)                 \
-	X(ListBuckets)                 \
-	X(CreateBucket)                \
-	X(HeadBucket)                  \
-	X(DeleteBucket)                \
-	X(GetBucketLocation)           \
-	X(GetBucketVersioning)         \
-	X(ListObjects)                 \
-	X(ListObjectsV2)               \
-	X(PutObject)                   \
-	X(GetObject)                   \
-	X(HeadObject)                  \
-	X(DeleteObject)                \
-	X(CreateMultipartUpload)       \
-	X(UploadPart)                  \
-	X(CompleteMultipartUpload)     \
-	X(AbortMultipartUpload)        \
-	X(ListParts)                   \
-	X(ListMultipartUploads)        \
-	X(CopyObject)                  \
-	X(UploadPartCopy)              \
-	X(DeleteObjects)               \
-	X(GetObjectTagging)            \
-	X(PutObjectTagging)            \
-	X(DeleteObjectTagging)         \
-	X(GetBucketAcl)                \
-	X(PutBucketAcl)                \
-	X(GetObjectAcl)                \
-	X(PutObjectAcl)                \
-	X(GetBucketEncryption)         \
-	X(PutBucketEncryption)         \
-	X(DeleteBucketEncryption)      \
-	X(GetBucketPolicy)             \
+#define S3_OP_TABLE(X)             \
+	X(ListBuckets)             \
+	X(CreateBucket)            \
+	X(HeadBucket)              \
+	X(DeleteBucket)            \
+	X(GetBucketLocation)       \
+	X(GetBucketVersioning)     \
+	X(ListObjects)             \
+	X(ListObjectsV2)           \
+	X(PutObject)               \
+	X(GetObject)               \
+	X(HeadObject)              \
+	X(DeleteObject)            \
+	X(CreateMultipartUpload)   \
+	X(UploadPart)              \
+	X(CompleteMultipartUpload) \
+	X(AbortMultipartUpload)    \
+	X(ListParts)               \
+	X(ListMultipartUploads)    \
+	X(CopyObject)              \
+	X(UploadPartCopy)          \
+	X(DeleteObjects)           \
+	X(GetObjectTagging)        \
+	X(PutObjectTagging)        \
+	X(DeleteObjectTagging)     \
+	X(GetBucketAcl)            \
+	X(PutBucketAcl)            \
+	X(GetObjectAcl)            \
+	X(PutObjectAcl)            \
+	X(GetBucketEncryption)     \
+	X(PutBucketEncryption)     \
+	X(DeleteBucketEncryption)  \
+	X(GetBucketPolicy)         \
 	X(DeleteBucketPolicy)
 
 enum s3_op {
@@ -176,22 +186,22 @@ enum s3_op {
 /* Which key protects an object, as a request asked for it. */
 struct s3_sse {
 	enum kura_sse mode;
-	uint64_t kms_key_id;			/* KURA_SSE_KMS */
-	struct kura_secret *customer_key;	/* KURA_SSE_C, for this request */
-	char customer_key_md5[32];		/* base64, as the client sent it */
+	uint64_t kms_key_id;		  /* KURA_SSE_KMS */
+	struct kura_secret *customer_key; /* KURA_SSE_C, for this request */
+	char customer_key_md5[32];	  /* base64, as the client sent it */
 };
 
 /* A decoded query parameter. */
 struct s3_param {
 	const char *name;
-	const char *value;	/* "" when the parameter had no '=' */
+	const char *value; /* "" when the parameter had no '=' */
 	size_t value_len;
 };
 
 enum s3_payload {
-	S3_PAYLOAD_HASHED,	/* x-amz-content-sha256 is a hex digest */
-	S3_PAYLOAD_UNSIGNED,	/* UNSIGNED-PAYLOAD */
-	S3_PAYLOAD_CHUNKED,	/* one of the STREAMING-* forms */
+	S3_PAYLOAD_HASHED,   /* x-amz-content-sha256 is a hex digest */
+	S3_PAYLOAD_UNSIGNED, /* UNSIGNED-PAYLOAD */
+	S3_PAYLOAD_CHUNKED,  /* one of the STREAMING-* forms */
 };
 
 struct s3_req {
@@ -199,11 +209,11 @@ struct s3_req {
 	struct kura_http_req *http;
 	struct kura_pool *pool;
 	enum s3_op op;
-	bool head;			/* HEAD request: error bodies omitted */
+	bool head; /* HEAD request: error bodies omitted */
 
 	/* Addressing (decoded). */
-	const char *bucket_name;	/* NULL when the request has none */
-	const char *key;		/* NULL when none; may hold any byte */
+	const char *bucket_name; /* NULL when the request has none */
+	const char *key;	 /* NULL when none; may hold any byte */
 	size_t key_len;
 	struct s3_param *params;
 	size_t nparams;
@@ -230,17 +240,17 @@ struct s3_req {
 	bool payload_started;
 	enum s3_payload payload;
 	uint8_t want_sha256[32];
-	EVP_MD_CTX *sha256;		/* for S3_PAYLOAD_HASHED */
-	EVP_MD_CTX *md5;		/* when Content-MD5 is given, unless md5_by_op */
-	bool md5_by_op;			/* the operation checks Content-MD5 itself */
+	EVP_MD_CTX *sha256; /* for S3_PAYLOAD_HASHED */
+	EVP_MD_CTX *md5;    /* when Content-MD5 is given, unless md5_by_op */
+	bool md5_by_op;	    /* the operation checks Content-MD5 itself */
 	bool have_content_md5;
 	uint8_t content_md5[16];
-	struct kura_checksum checksum;	/* x-amz-checksum-* header, if any */
+	struct kura_checksum checksum; /* x-amz-checksum-* header, if any */
 	struct kura_str checksum_value;
-	uint64_t declared_len;		/* decoded length announced, if any */
+	uint64_t declared_len; /* decoded length announced, if any */
 	bool have_declared_len;
-	uint64_t decoded_len;		/* decoded bytes seen */
-	uint64_t max_body;		/* decoded bytes allowed */
+	uint64_t decoded_len; /* decoded bytes seen */
+	uint64_t max_body;    /* decoded bytes allowed */
 	struct kura_chunked *chunked;
 
 	/* The operation's body handling (NULL: body ignored). */
@@ -249,23 +259,23 @@ struct s3_req {
 	void (*op_finish)(struct s3_req *r);
 	void (*op_cleanup)(struct s3_req *r);
 	void *op_state;
-	struct kura_buf xml_body;	/* for operations with an XML body */
+	struct kura_buf xml_body; /* for operations with an XML body */
 
 	/* Outcome, for the access log and the audit record. */
 	const char *error_code;
 	bool failed;
-	bool answered;			/* before_send ran: the answer went out */
-	uint8_t version_uid[KURA_UID_LEN];	/* the object version touched */
+	bool answered; /* before_send ran: the answer went out */
+	uint8_t version_uid[KURA_UID_LEN]; /* the object version touched */
 	bool have_version;
 	/* The keyed digest of the object row written (seal.h), hex; "" for
 	 * none.  Set with the seal of a new row (s3_seal_new_object). */
 	char row_digest[2 * KURA_ROW_DIGEST_LEN + 1];
-	const char *audit_detail;	/* extra audit fields (JSON), or NULL */
+	const char *audit_detail; /* extra audit fields (JSON), or NULL */
 	/* Records that go into the audit log together with the request's
 	 * own, just before it (s3_audit_add); in the pool. */
 	struct kura_audit_record *audit_extra;
 	size_t n_audit_extra, cap_audit_extra;
-	bool audit_lost;		/* one could not be kept: answer 503 */
+	bool audit_lost; /* one could not be kept: answer 503 */
 };
 
 /* Note the object version a request wrote, read or deleted (audit). */
@@ -278,11 +288,12 @@ static inline void s3_note_version(struct s3_req *r,
 
 /* Note the digest of object row o (sealed, its ETag clear) for the
  * audit record. */
-void s3_note_row(struct s3_req *r, uint64_t tenant_id, const struct kura_object *o);
+void s3_note_row(struct s3_req *r, uint64_t tenant_id,
+		 const struct kura_object *o);
 
 /* Note the source of a copy in the audit record. */
-void s3_audit_note_source(struct s3_req *r, const char *bucket,
-			  const char *key, size_t key_len);
+void s3_audit_note_source(struct s3_req *r, const char *bucket, const char *key,
+			  size_t key_len);
 
 /* The operation's S3 name ("PutObject"), "-" for none. */
 const char *s3_op_name(enum s3_op op);
@@ -296,7 +307,8 @@ void s3_audit_before_send(void *ctx, struct kura_http_req *h);
  * NULL — type, op and bucket are filled in; strings must live as long as
  * the request (its pool, or static).  Out of memory: the request is marked
  * so that it answers 503, and KURA_ENOMEM is returned. */
-enum kura_err s3_audit_add(struct s3_req *r, const struct kura_audit_record *rec);
+enum kura_err s3_audit_add(struct s3_req *r,
+			   const struct kura_audit_record *rec);
 
 /*
  * Record an event that belongs to request r — type and op name it (e.g.
@@ -372,22 +384,26 @@ bool s3_bucket_name_valid(const char *name);
  * n * 8 KiB.  The cap of a listing page is [limits] max_list_response
  * (svc->max_list_response).
  */
-#define S3_DOC_SMALL_MAX (4u << 10)	/* location, versioning, ACL, copy results */
-#define S3_DOC_ENCRYPTION_MAX (8u << 10)	/* GetBucketEncryption */
-#define S3_DOC_UPLOAD_MAX (16u << 10)	/* Initiate/Complete upload: a key twice */
-#define S3_DOC_ERROR_MAX (64u << 10)	/* an error: a key twice and a message */
-#define S3_DOC_TAGGING_MAX (64u << 10)	/* GetObjectTagging: S3_MAX_TAGS tags */
-#define S3_DOC_PARTS_MAX (4u << 20)	/* ListParts: S3_LIST_MAX parts */
-#define S3_DOC_DELETE_MAX (8u << 20)	/* DeleteObjects: 1000 keys */
-#define S3_DOC_BUCKETS_MAX (64u << 20)	/* ListBuckets: all of a tenant's */
-#define S3_HEADER_LIST_MAX (4u << 10)	/* <HeadersNotSigned>: names, cut short */
-#define S3_BODY_CONFIG_MAX (64u << 10)	/* PutBucketAcl, -Encryption, PutObjectTagging */
-#define S3_BODY_DELETE_MAX (8u << 20)	/* DeleteObjects request: 1000 keys */
+#define S3_DOC_SMALL_MAX \
+	(4u << 10) /* location, versioning, ACL, copy results */
+#define S3_DOC_ENCRYPTION_MAX (8u << 10) /* GetBucketEncryption */
+#define S3_DOC_UPLOAD_MAX \
+	(16u << 10)		     /* Initiate/Complete upload: a key twice */
+#define S3_DOC_ERROR_MAX (64u << 10) /* an error: a key twice and a message */
+#define S3_DOC_TAGGING_MAX (64u << 10) /* GetObjectTagging: S3_MAX_TAGS tags */
+#define S3_DOC_PARTS_MAX (4u << 20)    /* ListParts: S3_LIST_MAX parts */
+#define S3_DOC_DELETE_MAX (8u << 20)   /* DeleteObjects: 1000 keys */
+#define S3_DOC_BUCKETS_MAX (64u << 20) /* ListBuckets: all of a tenant's */
+#define S3_HEADER_LIST_MAX (4u << 10) /* <HeadersNotSigned>: names, cut short */
+#define S3_BODY_CONFIG_MAX \
+	(64u << 10) /* PutBucketAcl, -Encryption, PutObjectTagging */
+#define S3_BODY_DELETE_MAX (8u << 20) /* DeleteObjects request: 1000 keys */
 /* CompleteMultipartUpload request: 10000 parts of about 100 bytes each,
  * or [limits] max_xml_body when that is larger. */
 #define S3_BODY_COMPLETE_MIN (2u << 20)
-#define S3_XML_TEXT_MAX (64u << 10)	/* character data of one element read */
-#define S3_TAG_TEXT_MAX (4u << 10)	/* a tag's key or value as x-amz-tagging sends it */
+#define S3_XML_TEXT_MAX (64u << 10) /* character data of one element read */
+#define S3_TAG_TEXT_MAX \
+	(4u << 10) /* a tag's key or value as x-amz-tagging sends it */
 
 /* ---- XML ---- */
 
@@ -426,11 +442,11 @@ void s3_xml_escape(struct kura_buf *b, const char *s, size_t n);
 
 /* A parsed XML element (a small DOM with hard limits). */
 struct s3_xml_node {
-	const char *name;		/* local name, namespace stripped */
-	const char *text;		/* concatenated character data */
+	const char *name; /* local name, namespace stripped */
+	const char *text; /* concatenated character data */
 	size_t text_len;
-	struct s3_xml_node *child;	/* first child */
-	struct s3_xml_node *next;	/* next sibling */
+	struct s3_xml_node *child; /* first child */
+	struct s3_xml_node *next;  /* next sibling */
 };
 
 #define S3_XML_MAX_DEPTH 8
@@ -458,21 +474,22 @@ const struct s3_xml_node *s3_xml_child(const struct s3_xml_node *n,
  * is truncated: a forged key could invent a prefix.
  */
 
-#define S3_LIST_MAX 1000	/* entries of a page: max-keys, max-uploads, max-parts */
+#define S3_LIST_MAX \
+	1000 /* entries of a page: max-keys, max-uploads, max-parts */
 
 /* A place in a listing: after the row (key, id), or — prefix — after every
  * key that begins with key. */
 struct s3_list_pos {
 	const char *key;
 	size_t len;
-	const char *id;	/* orders the rows of one key; "" for none or a prefix */
+	const char *id; /* orders the rows of one key; "" for none or a prefix */
 	bool prefix;
 };
 
 /* A row as the walk sees it. */
 struct s3_list_row {
-	struct s3_list_pos pos;		/* prefix false */
-	const uint8_t *version_uid;	/* for the integrity report */
+	struct s3_list_pos pos;	    /* prefix false */
+	const uint8_t *version_uid; /* for the integrity report */
 };
 
 /* What a listing walks: one kind of row of r->bucket. */
@@ -493,10 +510,10 @@ struct s3_list_source {
 
 struct s3_list_query {
 	struct kura_str prefix;
-	struct kura_str delimiter;	/* len 0: no roll-up */
-	struct s3_list_pos start;	/* the page begins after it */
-	uint64_t max;			/* entries per page, <= S3_LIST_MAX */
-	bool url;			/* encoding-type=url */
+	struct kura_str delimiter; /* len 0: no roll-up */
+	struct s3_list_pos start;  /* the page begins after it */
+	uint64_t max;		   /* entries per page, <= S3_LIST_MAX */
+	bool url;		   /* encoding-type=url */
 };
 
 /* An entry of a page: a row, or a common prefix (row NULL). */
@@ -507,10 +524,10 @@ struct s3_list_entry {
 };
 
 struct s3_list_page {
-	struct s3_list_entry *entries;	/* in r->pool */
+	struct s3_list_entry *entries; /* in r->pool */
 	size_t count;
 	bool truncated;
-	struct s3_list_pos next;	/* the last entry: where the next page begins */
+	struct s3_list_pos next; /* the last entry: where the next page begins */
 };
 
 /* The parameters every listing shares: prefix, delimiter, encoding-type and
@@ -522,7 +539,8 @@ bool s3_list_parse(struct s3_req *r, const char *max_name, const char *bad_max,
 /* A marker that is itself a common prefix under q (S3 hands those out as
  * NextMarker and NextKeyMarker): the next page resumes after everything
  * rolled up under it, not at it — that would roll it up again, forever. */
-bool s3_list_marker_is_prefix(const struct s3_list_query *q, struct kura_str marker);
+bool s3_list_marker_is_prefix(const struct s3_list_query *q,
+			      struct kura_str marker);
 /* Walk q over src into *page (q->max 0: only whether anything is there,
  * page->truncated).  Responds — the mapped error; 500 after the integrity
  * report for a row that fails its seal — and returns false on failure. */
@@ -538,7 +556,7 @@ void s3_list_write_prefixes(struct kura_buf *b, const struct s3_list_page *page,
 enum s3_range_result {
 	S3_RANGE_NONE,		/* no usable Range: serve the whole object */
 	S3_RANGE_OK,		/* [*first, *last] inclusive */
-	S3_RANGE_UNSATISFIABLE,	/* 416 */
+	S3_RANGE_UNSATISFIABLE, /* 416 */
 };
 
 /* Parse a Range header value for an object of size bytes.  Syntactically
@@ -570,13 +588,13 @@ bool s3_payload_end(struct s3_req *r);
 
 /* The operation takes an XML body of at most max bytes: collect it into
  * r->xml_body and call finish at the end (payload checks done). */
-void s3_expect_xml(struct s3_req *r, uint64_t max, void (*finish)(struct s3_req *r));
+void s3_expect_xml(struct s3_req *r, uint64_t max,
+		   void (*finish)(struct s3_req *r));
 /* The request's XML body parsed, with root element root_name; responds
  * MalformedXML and returns NULL otherwise (also for an empty body). */
 const struct s3_xml_node *s3_xml_body(struct s3_req *r, const char *root_name);
 
 /* ---- server-side encryption headers (sse.c) ---- */
-
 
 /* For a write (PUT, CreateMultipartUpload, copy target): SSE-C headers,
  * x-amz-server-side-encryption(-aws-kms-key-id), or the bucket's default.
@@ -590,8 +608,9 @@ bool s3_sse_for_read(struct s3_req *r, const struct kura_object *o,
 /* The same for anything stored with (mode, kms_key_id, ssec_hmac) under
  * version_uid — an upload in progress, for UploadPart. */
 bool s3_sse_match(struct s3_req *r, enum kura_sse mode, uint64_t kms_key_id,
-		  const uint8_t *ssec_hmac, const uint8_t version_uid[KURA_UID_LEN],
-		  bool copy_source, struct s3_sse *out);
+		  const uint8_t *ssec_hmac,
+		  const uint8_t version_uid[KURA_UID_LEN], bool copy_source,
+		  struct s3_sse *out);
 /* The check value to store for data written as s says (zeros unless
  * SSE-C). */
 enum kura_err s3_sse_check_value(struct s3_req *r, const struct s3_sse *s,
@@ -617,16 +636,16 @@ void s3_sse_release(struct s3_sse *s);
 struct s3_blob {
 	struct kura_store *store;
 	struct kura_binding binding;
-	struct kura_part part;		/* filled as the blob is written */
+	struct kura_part part; /* filled as the blob is written */
 	struct kura_secret *dek;
 	struct kura_store_writer *writer;
 	struct kura_sealer *sealer;
 	EVP_MD_CTX *md5;
-	uint8_t md5_raw[16];		/* valid after s3_blob_stage */
-	bool md5_etag;			/* the ETag is the MD5 (SSE-S3 only) */
+	uint8_t md5_raw[16]; /* valid after s3_blob_stage */
+	bool md5_etag;	     /* the ETag is the MD5 (SSE-S3 only) */
 	bool active;
-	bool staged;			/* durable, not yet referenced */
-	bool committed;			/* metadata references it */
+	bool staged;	/* durable, not yet referenced */
+	bool committed; /* metadata references it */
 };
 
 /* A new blob for part part_no of object version version_uid in bucket,
@@ -671,15 +690,15 @@ void s3_collect_garbage(struct s3_req *r);
 /* Load object key of bucket b into *o (pool memory) and check it against
  * its seal (ETag restored); responds NoSuchKey, 500 for an integrity
  * failure, or the mapped error, and returns false on failure. */
-bool s3_load_object(struct s3_req *r, const struct kura_bucket *b, const char *key,
-		    size_t key_len, struct kura_object **o);
+bool s3_load_object(struct s3_req *r, const struct kura_bucket *b,
+		    const char *key, size_t key_len, struct kura_object **o);
 /* Seal a new object row of r->bucket (seal.h); responds on failure. */
 bool s3_seal_new_object(struct s3_req *r, struct kura_object *o);
 /* rc == KURA_OK: true.  Otherwise respond — for KURA_EINTEGRITY 500 after
  * s3_integrity_failure, else the mapped error — and return false. */
-bool s3_seal_ok(struct s3_req *r, enum kura_err rc, const struct kura_error *err,
-		const char *bucket, const char *key, size_t key_len,
-		const uint8_t *version_uid);
+bool s3_seal_ok(struct s3_req *r, enum kura_err rc,
+		const struct kura_error *err, const char *bucket,
+		const char *key, size_t key_len, const uint8_t *version_uid);
 /* Record that something stored failed authentication: log, count, and an
  * "integrity.failure" audit record.  Does not respond. */
 void s3_integrity_failure(struct s3_req *r, const char *bucket, const char *key,
@@ -690,7 +709,7 @@ void s3_integrity_failure(struct s3_req *r, const char *bucket, const char *key,
 struct s3_who {
 	const char *request_id;
 	uint64_t tenant_id;
-	const char *access_key;	/* NULL when none */
+	const char *access_key; /* NULL when none */
 	const char *source;	/* NULL when unknown */
 };
 void s3_integrity_report(struct kura_service *svc, const struct s3_who *who,
@@ -713,12 +732,12 @@ enum kura_err s3_objread_new(struct kura_service *svc,
 			     struct s3_objread **out, struct kura_error *err);
 /* Up to n bytes at object offset off into buf; *got == 0 only at the end.
  * KURA_EINTEGRITY when stored data fails authentication. */
-enum kura_err s3_objread_read(struct s3_objread *or, uint64_t off, void *buf,
+enum kura_err s3_objread_read(struct s3_objread * or, uint64_t off, void *buf,
 			      size_t n, size_t *got, struct kura_error *err);
 /* Authenticate the segment holding off now (to fail before a response). */
-enum kura_err s3_objread_verify_at(struct s3_objread *or, uint64_t off,
+enum kura_err s3_objread_verify_at(struct s3_objread * or, uint64_t off,
 				   struct kura_error *err);
-void s3_objread_free(struct s3_objread *or);
+void s3_objread_free(struct s3_objread * or);
 
 /* ---- request headers shared by PUT, multipart and copy (obj_headers.c) ---- */
 

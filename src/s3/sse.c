@@ -53,41 +53,53 @@ bool s3_ssec_parse(struct s3_req *r, bool copy_source, struct s3_sse *out,
 	 * The key already did, but the request is not acted on, and the
 	 * client learns to use HTTPS before it stores anything with it. */
 	if (!r->svc->tls && !r->svc->ssec_over_http) {
-		s3_error(r, S3_InvalidRequest,
-			 "Requests specifying Server Side Encryption with Customer provided "
-			 "keys must be made over a secure connection.",
-			 "SSE-C headers over plain HTTP");
+		s3_error(
+			r, S3_InvalidRequest,
+			"Requests specifying Server Side Encryption with Customer provided "
+			"keys must be made over a secure connection.",
+			"SSE-C headers over plain HTTP");
 		return false;
 	}
 	if (alg == NULL || !kura_str_eq_cstr(*alg, "AES256")) {
-		s3_error(r, alg ? S3_InvalidEncryptionAlgorithmError : S3_InvalidArgument,
-			 alg ? "The encryption algorithm must be AES256."
-			     : "Requests specifying Server Side Encryption with Customer "
-			       "provided keys must provide a valid encryption algorithm.",
-			 NULL);
+		s3_error(
+			r,
+			alg ? S3_InvalidEncryptionAlgorithmError :
+			      S3_InvalidArgument,
+			alg ? "The encryption algorithm must be AES256." :
+			      "Requests specifying Server Side Encryption with Customer "
+			      "provided keys must provide a valid encryption algorithm.",
+			NULL);
 		return false;
 	}
 	if (key == NULL || md5 == NULL ||
-	    kura_base64_decode(key->p, key->len, raw, sizeof(raw), &n) != KURA_OK ||
+	    kura_base64_decode(key->p, key->len, raw, sizeof(raw), &n) !=
+		    KURA_OK ||
 	    n != 32) {
 		kura_wipe(raw, sizeof(raw));
-		s3_error(r, S3_InvalidArgument,
-			 "The secret key was invalid for the specified algorithm.", NULL);
+		s3_error(
+			r, S3_InvalidArgument,
+			"The secret key was invalid for the specified algorithm.",
+			NULL);
 		return false;
 	}
-	if (kura_base64_decode(md5->p, md5->len, given, sizeof(given), &gn) != KURA_OK ||
-	    gn != 16 || EVP_Digest(raw, 32, digest, &dl, EVP_md5(), NULL) != 1 ||
+	if (kura_base64_decode(md5->p, md5->len, given, sizeof(given), &gn) !=
+		    KURA_OK ||
+	    gn != 16 ||
+	    EVP_Digest(raw, 32, digest, &dl, EVP_md5(), NULL) != 1 ||
 	    memcmp(digest, given, 16) != 0) {
 		kura_wipe(raw, sizeof(raw));
-		s3_error(r, S3_InvalidArgument,
-			 "The calculated MD5 hash of the key did not match the hash that "
-			 "was provided.", NULL);
+		s3_error(
+			r, S3_InvalidArgument,
+			"The calculated MD5 hash of the key did not match the hash that "
+			"was provided.",
+			NULL);
 		return false;
 	}
 	out->customer_key = kura_secret_from(raw, 32);
 	kura_wipe(raw, sizeof(raw));
 	if (out->customer_key == NULL) {
-		s3_error(r, S3_InternalError, NULL, "locked memory for an SSE-C key");
+		s3_error(r, S3_InternalError, NULL,
+			 "locked memory for an SSE-C key");
 		return false;
 	}
 	out->mode = KURA_SSE_C;
@@ -121,8 +133,8 @@ bool s3_sse_resolve_kms_key(struct s3_req *r, const struct kura_str *id,
 	}
 	memcpy(name, p, n);
 	name[n] = '\0';
-	enum kura_err rc = kura_meta_key_get_by_name(meta, r->tenant_id, name, &k,
-						     &err);
+	enum kura_err rc =
+		kura_meta_key_get_by_name(meta, r->tenant_id, name, &k, &err);
 	if (rc == KURA_ENOENT) {
 		s3_error(r, S3_KMSNotFound, NULL, NULL);
 		return false;
@@ -142,8 +154,10 @@ bool s3_sse_resolve_kms_key(struct s3_req *r, const struct kura_str *id,
 
 bool s3_sse_for_write(struct s3_req *r, struct s3_sse *out)
 {
-	const struct kura_str *sse = s3_header(r, "x-amz-server-side-encryption");
-	const struct kura_str *kid = s3_header(r, "x-amz-server-side-encryption-aws-kms-key-id");
+	const struct kura_str *sse =
+		s3_header(r, "x-amz-server-side-encryption");
+	const struct kura_str *kid =
+		s3_header(r, "x-amz-server-side-encryption-aws-kms-key-id");
 	bool ssec = false;
 	memset(out, 0, sizeof(*out));
 	if (!s3_ssec_parse(r, false, out, &ssec))
@@ -151,18 +165,22 @@ bool s3_sse_for_write(struct s3_req *r, struct s3_sse *out)
 	if (ssec) {
 		if (sse != NULL || kid != NULL) {
 			s3_sse_release(out);
-			s3_error(r, S3_InvalidArgument,
-				 "Server Side Encryption with Customer provided key is "
-				 "incompatible with the encryption method specified", NULL);
+			s3_error(
+				r, S3_InvalidArgument,
+				"Server Side Encryption with Customer provided key is "
+				"incompatible with the encryption method specified",
+				NULL);
 			return false;
 		}
 		return true;
 	}
 	if (sse == NULL) {
 		if (kid != NULL) {
-			s3_error(r, S3_InvalidArgument,
-				 "x-amz-server-side-encryption-aws-kms-key-id is only valid "
-				 "with x-amz-server-side-encryption: aws:kms", NULL);
+			s3_error(
+				r, S3_InvalidArgument,
+				"x-amz-server-side-encryption-aws-kms-key-id is only valid "
+				"with x-amz-server-side-encryption: aws:kms",
+				NULL);
 			return false;
 		}
 		/* The bucket's default encryption decides. */
@@ -172,9 +190,11 @@ bool s3_sse_for_write(struct s3_req *r, struct s3_sse *out)
 	}
 	if (kura_str_eq_cstr(*sse, "AES256")) {
 		if (kid != NULL) {
-			s3_error(r, S3_InvalidArgument,
-				 "x-amz-server-side-encryption-aws-kms-key-id is only valid "
-				 "with x-amz-server-side-encryption: aws:kms", NULL);
+			s3_error(
+				r, S3_InvalidArgument,
+				"x-amz-server-side-encryption-aws-kms-key-id is only valid "
+				"with x-amz-server-side-encryption: aws:kms",
+				NULL);
 			return false;
 		}
 		out->mode = KURA_SSE_S3;
@@ -182,7 +202,8 @@ bool s3_sse_for_write(struct s3_req *r, struct s3_sse *out)
 	}
 	if (kura_str_eq_cstr(*sse, "aws:kms:dsse")) {
 		s3_error(r, S3_NotImplemented,
-			 "Dual-layer SSE-KMS is not available; use aws:kms.", NULL);
+			 "Dual-layer SSE-KMS is not available; use aws:kms.",
+			 NULL);
 		return false;
 	}
 	if (kura_str_eq_cstr(*sse, "aws:kms")) {
@@ -201,8 +222,9 @@ bool s3_sse_for_write(struct s3_req *r, struct s3_sse *out)
 }
 
 bool s3_sse_match(struct s3_req *r, enum kura_sse mode, uint64_t kms_key_id,
-		  const uint8_t *ssec_hmac, const uint8_t version_uid[KURA_UID_LEN],
-		  bool copy_source, struct s3_sse *out)
+		  const uint8_t *ssec_hmac,
+		  const uint8_t version_uid[KURA_UID_LEN], bool copy_source,
+		  struct s3_sse *out)
 {
 	struct kura_error err = { 0 };
 	bool present = false;
@@ -212,9 +234,10 @@ bool s3_sse_match(struct s3_req *r, enum kura_sse mode, uint64_t kms_key_id,
 	if (mode != KURA_SSE_C) {
 		if (present) {
 			s3_sse_release(out);
-			s3_error(r, S3_InvalidRequest,
-				 "The encryption parameters are not applicable to this object.",
-				 NULL);
+			s3_error(
+				r, S3_InvalidRequest,
+				"The encryption parameters are not applicable to this object.",
+				NULL);
 			return false;
 		}
 		out->mode = mode;
@@ -222,21 +245,24 @@ bool s3_sse_match(struct s3_req *r, enum kura_sse mode, uint64_t kms_key_id,
 		return true;
 	}
 	if (!present) {
-		s3_error(r, S3_InvalidRequest,
-			 "The object was stored using a form of Server Side Encryption. "
-			 "The correct parameters must be provided to retrieve the object.",
-			 NULL);
+		s3_error(
+			r, S3_InvalidRequest,
+			"The object was stored using a form of Server Side Encryption. "
+			"The correct parameters must be provided to retrieve the object.",
+			NULL);
 		return false;
 	}
 	uint8_t check[32];
-	if (kura_ssec_check_value(r->svc->system_key, out->customer_key, version_uid, check, &err) != KURA_OK) {
+	if (kura_ssec_check_value(r->svc->system_key, out->customer_key,
+				  version_uid, check, &err) != KURA_OK) {
 		s3_sse_release(out);
 		s3_error(r, S3_InternalError, NULL, err.msg);
 		return false;
 	}
 	if (!kura_ct_equal(check, ssec_hmac, 32)) {
 		s3_sse_release(out);
-		s3_error(r, S3_AccessDenied, NULL, "SSE-C key does not match the object");
+		s3_error(r, S3_AccessDenied, NULL,
+			 "SSE-C key does not match the object");
 		return false;
 	}
 	return true;
@@ -245,8 +271,8 @@ bool s3_sse_match(struct s3_req *r, enum kura_sse mode, uint64_t kms_key_id,
 bool s3_sse_for_read(struct s3_req *r, const struct kura_object *o,
 		     bool copy_source, struct s3_sse *out)
 {
-	return s3_sse_match(r, o->sse, o->kms_key_id, o->ssec_hmac, o->version_uid,
-			    copy_source, out);
+	return s3_sse_match(r, o->sse, o->kms_key_id, o->ssec_hmac,
+			    o->version_uid, copy_source, out);
 }
 
 enum kura_err s3_sse_check_value(struct s3_req *r, const struct s3_sse *s,
@@ -258,28 +284,35 @@ enum kura_err s3_sse_check_value(struct s3_req *r, const struct s3_sse *s,
 		memset(out, 0, KURA_SSEC_HMAC_LEN);
 		return KURA_OK;
 	}
-	return kura_ssec_check_value(r->svc->system_key, s->customer_key, version_uid,
-				     out, err);
+	return kura_ssec_check_value(r->svc->system_key, s->customer_key,
+				     version_uid, out, err);
 }
 
 void s3_sse_respond_headers(struct s3_req *r, const struct s3_sse *s)
 {
 	struct kura_http_req *h = r->http;
 	if (s->mode == KURA_SSE_C) {
-		kura_http_resp_header(h, "x-amz-server-side-encryption-customer-algorithm",
-				      "AES256");
+		kura_http_resp_header(
+			h, "x-amz-server-side-encryption-customer-algorithm",
+			"AES256");
 		if (s->customer_key_md5[0])
-			kura_http_resp_header(h, "x-amz-server-side-encryption-customer-key-MD5",
-					      s->customer_key_md5);
+			kura_http_resp_header(
+				h,
+				"x-amz-server-side-encryption-customer-key-MD5",
+				s->customer_key_md5);
 		return;
 	}
 	if (s->mode == KURA_SSE_S3) {
-		kura_http_resp_header(h, "x-amz-server-side-encryption", "AES256");
+		kura_http_resp_header(h, "x-amz-server-side-encryption",
+				      "AES256");
 		return;
 	}
 	struct kura_key k;
 	kura_http_resp_header(h, "x-amz-server-side-encryption", "aws:kms");
 	if (kura_meta_key_get(r->svc->meta, s->kms_key_id, &k, NULL) == KURA_OK)
-		kura_http_resp_header(h, "x-amz-server-side-encryption-aws-kms-key-id", k.name);
-	kura_http_resp_header(h, "x-amz-server-side-encryption-bucket-key-enabled", "true");
+		kura_http_resp_header(
+			h, "x-amz-server-side-encryption-aws-kms-key-id",
+			k.name);
+	kura_http_resp_header(
+		h, "x-amz-server-side-encryption-bucket-key-enabled", "true");
 }

@@ -28,10 +28,12 @@ void s3_get_object_tagging(struct s3_req *r)
 	kura_buf_init(&b, S3_DOC_TAGGING_MAX);
 	s3_xml_root(&b, "Tagging");
 	s3_xml_open(&b, "TagSet");
-	json_object_foreach(tags, k, v) {
+	json_object_foreach(tags, k, v)
+	{
 		s3_xml_open(&b, "Tag");
 		s3_xml_elem_str(&b, "Key", k);
-		s3_xml_elem(&b, "Value", json_string_value(v), json_string_length(v));
+		s3_xml_elem(&b, "Value", json_string_value(v),
+			    json_string_length(v));
 		s3_xml_close(&b, "Tag");
 	}
 	s3_xml_close(&b, "TagSet");
@@ -61,9 +63,11 @@ static void set_tags(struct s3_req *r, const char *json, unsigned status)
 		o->tags_json = json;
 		if (!s3_seal_new_object(r, o))
 			return;
-		rc = kura_meta_object_set_tags(meta, r->bucket.id, r->key, r->key_len,
-						o->version_uid, old, old_len, json, o->seal,
-						o->seal_len, o->seal_bk_id, &err);
+		rc = kura_meta_object_set_tags(meta, r->bucket.id, r->key,
+					       r->key_len, o->version_uid, old,
+					       old_len, json, o->seal,
+					       o->seal_len, o->seal_bk_id,
+					       &err);
 		if (rc == KURA_OK)
 			s3_note_version(r, o->version_uid);
 	}
@@ -95,7 +99,8 @@ static void put_tagging_finish(struct s3_req *r)
 			s3_error(r, S3_MalformedXML, NULL, NULL);
 			return;
 		}
-		if (!s3_tag_add(r, obj, k->text, k->text_len, v->text, v->text_len)) {
+		if (!s3_tag_add(r, obj, k->text, k->text_len, v->text,
+				v->text_len)) {
 			json_decref(obj);
 			return;
 		}

@@ -22,86 +22,140 @@
 void s3_not_implemented(struct s3_req *r, const char *what)
 {
 	char msg[256];
-	snprintf(msg, sizeof(msg), "%s is not implemented by this server.", what);
+	snprintf(msg, sizeof(msg), "%s is not implemented by this server.",
+		 what);
 	s3_error(r, S3_NotImplemented, msg, what);
 }
 
 /* ---- sub-resources (query parameters) ---- */
 
-enum { UM_GET, UM_PUT, UM_HEAD, UM_DELETE, UM_POST, UM_COUNT };
+enum {
+	UM_GET,
+	UM_PUT,
+	UM_HEAD,
+	UM_DELETE,
+	UM_POST,
+	UM_COUNT
+};
 
 struct unimplemented {
 	const char *param;
-	bool object;			/* an object's sub-resource, else a bucket's */
-	const char *op[UM_COUNT];	/* S3 operation per method, or NULL */
-	const char *feature;		/* named when the method has no operation */
+	bool object; /* an object's sub-resource, else a bucket's */
+	const char *op[UM_COUNT]; /* S3 operation per method, or NULL */
+	const char *feature;	  /* named when the method has no operation */
 };
 
-#define GPD(get, put, del) { get, put, NULL, del, NULL }
+#define GPD(get, put, del)                \
+	{                                 \
+		get, put, NULL, del, NULL \
+	}
 
 static const struct unimplemented subresources[] = {
-	{ "versions", false, GPD("ListObjectVersions", NULL, NULL), "Versioning" },
-	{ "versioning", false, GPD(NULL, "PutBucketVersioning", NULL), "Versioning" },
-	{ "versionId", true, { "GetObject with versionId", "PutObject with versionId",
-			       "HeadObject with versionId", "DeleteObject with versionId",
-			       NULL }, "Versioning (versionId)" },
-	{ "policy", false, GPD(NULL, "PutBucketPolicy", NULL), "Bucket policies" },
-	{ "policyStatus", false, GPD("GetBucketPolicyStatus", NULL, NULL), "Bucket policies" },
-	{ "cors", false, GPD("GetBucketCors", "PutBucketCors", "DeleteBucketCors"), "CORS" },
-	{ "lifecycle", false, GPD("GetBucketLifecycleConfiguration",
-				  "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle"),
+	{ "versions", false, GPD("ListObjectVersions", NULL, NULL),
+	  "Versioning" },
+	{ "versioning", false, GPD(NULL, "PutBucketVersioning", NULL),
+	  "Versioning" },
+	{ "versionId",
+	  true,
+	  { "GetObject with versionId", "PutObject with versionId",
+	    "HeadObject with versionId", "DeleteObject with versionId", NULL },
+	  "Versioning (versionId)" },
+	{ "policy", false, GPD(NULL, "PutBucketPolicy", NULL),
+	  "Bucket policies" },
+	{ "policyStatus", false, GPD("GetBucketPolicyStatus", NULL, NULL),
+	  "Bucket policies" },
+	{ "cors", false,
+	  GPD("GetBucketCors", "PutBucketCors", "DeleteBucketCors"), "CORS" },
+	{ "lifecycle", false,
+	  GPD("GetBucketLifecycleConfiguration",
+	      "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle"),
 	  "Lifecycle rules" },
-	{ "website", false, GPD("GetBucketWebsite", "PutBucketWebsite", "DeleteBucketWebsite"),
+	{ "website", false,
+	  GPD("GetBucketWebsite", "PutBucketWebsite", "DeleteBucketWebsite"),
 	  "Website hosting" },
-	{ "logging", false, GPD("GetBucketLogging", "PutBucketLogging", NULL), "Access logging" },
-	{ "notification", false, GPD("GetBucketNotificationConfiguration",
-				     "PutBucketNotificationConfiguration", NULL),
+	{ "logging", false, GPD("GetBucketLogging", "PutBucketLogging", NULL),
+	  "Access logging" },
+	{ "notification", false,
+	  GPD("GetBucketNotificationConfiguration",
+	      "PutBucketNotificationConfiguration", NULL),
 	  "Event notifications" },
-	{ "replication", false, GPD("GetBucketReplication", "PutBucketReplication",
-				    "DeleteBucketReplication"), "Replication" },
-	{ "object-lock", false, GPD("GetObjectLockConfiguration", "PutObjectLockConfiguration",
-				    NULL), "Object Lock" },
-	{ "accelerate", false, GPD("GetBucketAccelerateConfiguration",
-				   "PutBucketAccelerateConfiguration", NULL), "Transfer acceleration" },
-	{ "requestPayment", false, GPD("GetBucketRequestPayment", "PutBucketRequestPayment",
-				       NULL), "Requester pays" },
-	{ "analytics", false, GPD("GetBucketAnalyticsConfiguration",
-				  "PutBucketAnalyticsConfiguration",
-				  "DeleteBucketAnalyticsConfiguration"), "Storage class analysis" },
-	{ "inventory", false, GPD("GetBucketInventoryConfiguration",
-				  "PutBucketInventoryConfiguration",
-				  "DeleteBucketInventoryConfiguration"), "Inventory" },
-	{ "metrics", false, GPD("GetBucketMetricsConfiguration", "PutBucketMetricsConfiguration",
-				"DeleteBucketMetricsConfiguration"), "Request metrics" },
-	{ "intelligent-tiering", false, GPD("GetBucketIntelligentTieringConfiguration",
-					    "PutBucketIntelligentTieringConfiguration",
-					    "DeleteBucketIntelligentTieringConfiguration"),
-	  "Intelligent-Tiering" },
-	{ "ownershipControls", false, GPD("GetBucketOwnershipControls",
-					  "PutBucketOwnershipControls",
-					  "DeleteBucketOwnershipControls"), "Ownership controls" },
-	{ "publicAccessBlock", false, GPD("GetPublicAccessBlock", "PutPublicAccessBlock",
-					  "DeletePublicAccessBlock"), "Public access block" },
-	{ "tagging", false, GPD("GetBucketTagging", "PutBucketTagging", "DeleteBucketTagging"),
-	  "Bucket tagging" },
-	{ "session", false, GPD("CreateSession", NULL, NULL), "Directory buckets" },
-	{ "metadataTable", false, { "GetBucketMetadataTableConfiguration", NULL, NULL,
-				    "DeleteBucketMetadataTableConfiguration",
-				    "CreateBucketMetadataTableConfiguration" },
-	  "Metadata tables" },
-	{ "retention", true, GPD("GetObjectRetention", "PutObjectRetention", NULL), "Object Lock" },
-	{ "legal-hold", true, GPD("GetObjectLegalHold", "PutObjectLegalHold", NULL),
+	{ "replication", false,
+	  GPD("GetBucketReplication", "PutBucketReplication",
+	      "DeleteBucketReplication"),
+	  "Replication" },
+	{ "object-lock", false,
+	  GPD("GetObjectLockConfiguration", "PutObjectLockConfiguration", NULL),
 	  "Object Lock" },
-	{ "restore", true, { NULL, NULL, NULL, NULL, "RestoreObject" }, "Restoring archives" },
-	{ "select", true, { NULL, NULL, NULL, NULL, "SelectObjectContent" }, "S3 Select" },
+	{ "accelerate", false,
+	  GPD("GetBucketAccelerateConfiguration",
+	      "PutBucketAccelerateConfiguration", NULL),
+	  "Transfer acceleration" },
+	{ "requestPayment", false,
+	  GPD("GetBucketRequestPayment", "PutBucketRequestPayment", NULL),
+	  "Requester pays" },
+	{ "analytics", false,
+	  GPD("GetBucketAnalyticsConfiguration",
+	      "PutBucketAnalyticsConfiguration",
+	      "DeleteBucketAnalyticsConfiguration"),
+	  "Storage class analysis" },
+	{ "inventory", false,
+	  GPD("GetBucketInventoryConfiguration",
+	      "PutBucketInventoryConfiguration",
+	      "DeleteBucketInventoryConfiguration"),
+	  "Inventory" },
+	{ "metrics", false,
+	  GPD("GetBucketMetricsConfiguration", "PutBucketMetricsConfiguration",
+	      "DeleteBucketMetricsConfiguration"),
+	  "Request metrics" },
+	{ "intelligent-tiering", false,
+	  GPD("GetBucketIntelligentTieringConfiguration",
+	      "PutBucketIntelligentTieringConfiguration",
+	      "DeleteBucketIntelligentTieringConfiguration"),
+	  "Intelligent-Tiering" },
+	{ "ownershipControls", false,
+	  GPD("GetBucketOwnershipControls", "PutBucketOwnershipControls",
+	      "DeleteBucketOwnershipControls"),
+	  "Ownership controls" },
+	{ "publicAccessBlock", false,
+	  GPD("GetPublicAccessBlock", "PutPublicAccessBlock",
+	      "DeletePublicAccessBlock"),
+	  "Public access block" },
+	{ "tagging", false,
+	  GPD("GetBucketTagging", "PutBucketTagging", "DeleteBucketTagging"),
+	  "Bucket tagging" },
+	{ "session", false, GPD("CreateSession", NULL, NULL),
+	  "Directory buckets" },
+	{ "metadataTable",
+	  false,
+	  { "GetBucketMetadataTableConfiguration", NULL, NULL,
+	    "DeleteBucketMetadataTableConfiguration",
+	    "CreateBucketMetadataTableConfiguration" },
+	  "Metadata tables" },
+	{ "retention", true,
+	  GPD("GetObjectRetention", "PutObjectRetention", NULL),
+	  "Object Lock" },
+	{ "legal-hold", true,
+	  GPD("GetObjectLegalHold", "PutObjectLegalHold", NULL),
+	  "Object Lock" },
+	{ "restore",
+	  true,
+	  { NULL, NULL, NULL, NULL, "RestoreObject" },
+	  "Restoring archives" },
+	{ "select",
+	  true,
+	  { NULL, NULL, NULL, NULL, "SelectObjectContent" },
+	  "S3 Select" },
 	{ "torrent", true, GPD("GetObjectTorrent", NULL, NULL), "BitTorrent" },
-	{ "attributes", true, GPD("GetObjectAttributes", NULL, NULL), "GetObjectAttributes" },
-	{ "renameObject", true, GPD(NULL, "RenameObject", NULL), "RenameObject" },
+	{ "attributes", true, GPD("GetObjectAttributes", NULL, NULL),
+	  "GetObjectAttributes" },
+	{ "renameObject", true, GPD(NULL, "RenameObject", NULL),
+	  "RenameObject" },
 };
 
 static int method_index(const char *m)
 {
-	static const char *const names[UM_COUNT] = { "GET", "PUT", "HEAD", "DELETE", "POST" };
+	static const char *const names[UM_COUNT] = { "GET", "PUT", "HEAD",
+						     "DELETE", "POST" };
 	for (int i = 0; i < UM_COUNT; i++)
 		if (strcmp(m, names[i]) == 0)
 			return i;
@@ -112,7 +166,8 @@ const char *s3_unimplemented_op(const struct s3_req *r)
 {
 	int m = method_index(r->http->method);
 	bool object = r->key != NULL;
-	for (size_t i = 0; i < sizeof(subresources) / sizeof(subresources[0]); i++) {
+	for (size_t i = 0; i < sizeof(subresources) / sizeof(subresources[0]);
+	     i++) {
 		const struct unimplemented *u = &subresources[i];
 		if (s3_param_get(r, u->param) == NULL)
 			continue;
@@ -136,17 +191,20 @@ static const struct {
 	{ "x-amz-object-lock-mode", "Object Lock (x-amz-object-lock-mode)" },
 	{ "x-amz-object-lock-retain-until-date",
 	  "Object Lock (x-amz-object-lock-retain-until-date)" },
-	{ "x-amz-object-lock-legal-hold", "Object Lock (x-amz-object-lock-legal-hold)" },
+	{ "x-amz-object-lock-legal-hold",
+	  "Object Lock (x-amz-object-lock-legal-hold)" },
 	{ "x-amz-website-redirect-location",
 	  "Website redirects (x-amz-website-redirect-location)" },
 	{ "x-amz-grant-read", "Access grants (x-amz-grant-read)" },
 	{ "x-amz-grant-write", "Access grants (x-amz-grant-write)" },
 	{ "x-amz-grant-read-acp", "Access grants (x-amz-grant-read-acp)" },
 	{ "x-amz-grant-write-acp", "Access grants (x-amz-grant-write-acp)" },
-	{ "x-amz-grant-full-control", "Access grants (x-amz-grant-full-control)" },
+	{ "x-amz-grant-full-control",
+	  "Access grants (x-amz-grant-full-control)" },
 	/* Appending would need the old object's bytes; writing the body as
 	 * a new object instead would destroy them. */
-	{ "x-amz-write-offset-bytes", "Appending to an object (x-amz-write-offset-bytes)" },
+	{ "x-amz-write-offset-bytes",
+	  "Appending to an object (x-amz-write-offset-bytes)" },
 	{ "x-amz-server-side-encryption-context",
 	  "SSE-KMS encryption context (x-amz-server-side-encryption-context)" },
 	/* Conditional writes would need an atomic check in the metadata
@@ -158,8 +216,16 @@ static const struct {
 /* AWS's storage classes.  kura stores everything one way, STANDARD; a
  * known other class is a feature it lacks, anything else a bad value. */
 static const char *const storage_classes[] = {
-	"REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
-	"GLACIER", "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE",
+	"REDUCED_REDUNDANCY",
+	"STANDARD_IA",
+	"ONEZONE_IA",
+	"INTELLIGENT_TIERING",
+	"GLACIER",
+	"DEEP_ARCHIVE",
+	"OUTPOSTS",
+	"GLACIER_IR",
+	"SNOW",
+	"EXPRESS_ONEZONE",
 };
 
 /* x-amz-acl: kura never makes data public; private (and, on objects,
@@ -179,10 +245,12 @@ static bool storage_class_ok(struct s3_req *r)
 	const struct kura_str *sc = s3_header(r, "x-amz-storage-class");
 	if (sc == NULL || kura_str_eq_cstr(*sc, "STANDARD"))
 		return true;
-	for (size_t i = 0; i < sizeof(storage_classes) / sizeof(storage_classes[0]); i++) {
+	for (size_t i = 0;
+	     i < sizeof(storage_classes) / sizeof(storage_classes[0]); i++) {
 		if (kura_str_eq_cstr(*sc, storage_classes[i])) {
 			char what[96];
-			snprintf(what, sizeof(what), "Storage class %s (only STANDARD is)",
+			snprintf(what, sizeof(what),
+				 "Storage class %s (only STANDARD is)",
 				 storage_classes[i]);
 			s3_not_implemented(r, what);
 			return false;
@@ -194,7 +262,8 @@ static bool storage_class_ok(struct s3_req *r)
 
 bool s3_check_unsupported_put_headers(struct s3_req *r)
 {
-	for (size_t i = 0; i < sizeof(refused_write_headers) / sizeof(refused_write_headers[0]);
+	for (size_t i = 0; i < sizeof(refused_write_headers) /
+				       sizeof(refused_write_headers[0]);
 	     i++) {
 		if (s3_header(r, refused_write_headers[i].header)) {
 			s3_not_implemented(r, refused_write_headers[i].what);
@@ -208,27 +277,33 @@ bool s3_check_unsupported_put_headers(struct s3_req *r)
  * plain bucket would only pretend to be. */
 static bool object_lock_ok(struct s3_req *r)
 {
-	const struct kura_str *v = s3_header(r, "x-amz-bucket-object-lock-enabled");
+	const struct kura_str *v =
+		s3_header(r, "x-amz-bucket-object-lock-enabled");
 	if (v == NULL || (v->len == 5 && strncasecmp(v->p, "false", 5) == 0))
 		return true;
 	if (v->len == 4 && strncasecmp(v->p, "true", 4) == 0)
-		s3_not_implemented(r, "Object Lock (x-amz-bucket-object-lock-enabled)");
+		s3_not_implemented(
+			r, "Object Lock (x-amz-bucket-object-lock-enabled)");
 	else
-		s3_error(r, S3_InvalidArgument,
-			 "x-amz-bucket-object-lock-enabled must be true or false.", NULL);
+		s3_error(
+			r, S3_InvalidArgument,
+			"x-amz-bucket-object-lock-enabled must be true or false.",
+			NULL);
 	return false;
 }
 
 bool s3_check_unsupported_bucket_headers(struct s3_req *r)
 {
 	static const char *const grants[] = {
-		"x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp",
-		"x-amz-grant-write-acp", "x-amz-grant-full-control",
+		"x-amz-grant-read",	    "x-amz-grant-write",
+		"x-amz-grant-read-acp",	    "x-amz-grant-write-acp",
+		"x-amz-grant-full-control",
 	};
 	char what[96];
 	for (size_t i = 0; i < sizeof(grants) / sizeof(grants[0]); i++) {
 		if (s3_header(r, grants[i])) {
-			snprintf(what, sizeof(what), "Access grants (%s)", grants[i]);
+			snprintf(what, sizeof(what), "Access grants (%s)",
+				 grants[i]);
 			s3_not_implemented(r, what);
 			return false;
 		}
@@ -237,8 +312,9 @@ bool s3_check_unsupported_bucket_headers(struct s3_req *r)
 	 * ACLs are always private: that is BucketOwnerEnforced. */
 	const struct kura_str *own = s3_header(r, "x-amz-object-ownership");
 	if (own && !kura_str_eq_cstr(*own, "BucketOwnerEnforced")) {
-		s3_not_implemented(r, "Ownership controls other than BucketOwnerEnforced "
-				   "(x-amz-object-ownership)");
+		s3_not_implemented(
+			r, "Ownership controls other than BucketOwnerEnforced "
+			   "(x-amz-object-ownership)");
 		return false;
 	}
 	return object_lock_ok(r) && acl_private(r, false);

@@ -75,30 +75,45 @@ void s3_xml_close(struct kura_buf *b, const char *name)
 static size_t utf8_seq_len(const char *s, size_t avail)
 {
 	const unsigned char *u = (const unsigned char *)s;
-	size_t len = u[0] >= 0xC2 && u[0] <= 0xDF ? 2 : u[0] >= 0xE0 && u[0] <= 0xEF ? 3
-		     : u[0] >= 0xF0 && u[0] <= 0xF4 ? 4 : 0;
+	size_t len = u[0] >= 0xC2 && u[0] <= 0xDF ? 2 :
+		     u[0] >= 0xE0 && u[0] <= 0xEF ? 3 :
+		     u[0] >= 0xF0 && u[0] <= 0xF4 ? 4 :
+						    0;
 	if (len == 0 || len > avail || !kura_utf8_valid(s, len))
 		return 0;
-	if (len == 3 && u[0] == 0xEF && u[1] == 0xBF && (u[2] == 0xBE || u[2] == 0xBF))
+	if (len == 3 && u[0] == 0xEF && u[1] == 0xBF &&
+	    (u[2] == 0xBE || u[2] == 0xBF))
 		return 0;
 	return len;
 }
 
 void s3_xml_escape(struct kura_buf *b, const char *s, size_t n)
 {
-	size_t run = 0;	/* bytes copied verbatim in one go */
+	size_t run = 0; /* bytes copied verbatim in one go */
 	if (kura_buf_error(b) != KURA_OK)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		const char *rep = NULL;
 		switch (c) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&apos;"; break;
-		case '\r': rep = "&#13;"; break;
+		case '&':
+			rep = "&amp;";
+			break;
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		case '"':
+			rep = "&quot;";
+			break;
+		case '\'':
+			rep = "&apos;";
+			break;
+		case '\r':
+			rep = "&#13;";
+			break;
 		default:
 			if (c < 0x20 && c != '\t' && c != '\n') {
 				/* Not representable in XML 1.0 even as a reference;
@@ -179,7 +194,7 @@ struct parse_ctx {
 	struct s3_xml_node *last_child[S3_XML_MAX_DEPTH];
 	int depth;
 	size_t nodes;
-	struct kura_buf text;	/* character data of the open element */
+	struct kura_buf text; /* character data of the open element */
 	bool failed;
 };
 
@@ -267,12 +282,18 @@ static void on_doctype(void *data, const XML_Char *name, const XML_Char *sysid,
 }
 
 static void on_entity(void *data, const XML_Char *name, int is_param,
-		      const XML_Char *value, int value_len, const XML_Char *base,
-		      const XML_Char *sysid, const XML_Char *pubid,
-		      const XML_Char *notation)
+		      const XML_Char *value, int value_len,
+		      const XML_Char *base, const XML_Char *sysid,
+		      const XML_Char *pubid, const XML_Char *notation)
 {
-	(void)name; (void)is_param; (void)value; (void)value_len; (void)base;
-	(void)sysid; (void)pubid; (void)notation;
+	(void)name;
+	(void)is_param;
+	(void)value;
+	(void)value_len;
+	(void)base;
+	(void)sysid;
+	(void)pubid;
+	(void)notation;
 	stop(data);
 }
 

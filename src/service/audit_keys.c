@@ -31,8 +31,8 @@
 static const uint8_t bucket_key_aad_tag[10] = "kura-bk1\0\0";
 
 struct audited {
-	struct kura_keys_ops ops;	/* the inner ops with audited slots */
-	struct kura_keys inner;		/* the provider it wraps */
+	struct kura_keys_ops ops; /* the inner ops with audited slots */
+	struct kura_keys inner;	  /* the provider it wraps */
 	struct kura_audit *audit;
 };
 
@@ -48,15 +48,18 @@ static void describe_aad(json_t *d, const uint8_t *aad, size_t aad_len)
 			bucket = bucket << 8 | aad[18 + i];
 		}
 		json_object_set_new(d, "purpose", json_string("bucket-key"));
-		json_object_set_new(d, "tenant_id", json_integer((json_int_t)tenant));
-		json_object_set_new(d, "bucket_id", json_integer((json_int_t)bucket));
+		json_object_set_new(d, "tenant_id",
+				    json_integer((json_int_t)tenant));
+		json_object_set_new(d, "bucket_id",
+				    json_integer((json_int_t)bucket));
 	} else {
 		json_object_set_new(d, "purpose", json_string("kura"));
 	}
 }
 
-static enum kura_err record(struct audited *a, const char *op, const char *kek_id,
-			    const char *label, json_t *extra, enum kura_err outcome,
+static enum kura_err record(struct audited *a, const char *op,
+			    const char *kek_id, const char *label,
+			    json_t *extra, enum kura_err outcome,
 			    struct kura_error *err)
 {
 	json_t *d = extra ? extra : json_object();
@@ -92,12 +95,15 @@ out:
 /* The outcome to return: the provider's, unless it succeeded and the
  * record of it could not be written. */
 static enum kura_err settle(enum kura_err outcome, enum kura_err recorded,
-			    struct kura_error *err, const struct kura_error *rec_err)
+			    struct kura_error *err,
+			    const struct kura_error *rec_err)
 {
 	if (outcome != KURA_OK || recorded == KURA_OK)
 		return outcome;
-	return kura_fail(err, KURA_EIO, "key use not performed: the audit log "
-			 "cannot record it: %s", rec_err->msg);
+	return kura_fail(err, KURA_EIO,
+			 "key use not performed: the audit log "
+			 "cannot record it: %s",
+			 rec_err->msg);
 }
 
 static void audited_close(void *priv)
@@ -114,7 +120,8 @@ static enum kura_err audited_kek_create(void *priv, const char *label,
 	char id[KURA_KEK_ID_MAX] = "";
 	struct kura_error rec_err = { 0 };
 	enum kura_err rc = kura_keys_kek_create(&a->inner, label, id, err);
-	enum kura_err rec = record(a, "kek.create", id, label, NULL, rc, &rec_err);
+	enum kura_err rec =
+		record(a, "kek.create", id, label, NULL, rc, &rec_err);
 	if (rc == KURA_OK && rec != KURA_OK)
 		(void)kura_keys_kek_destroy(&a->inner, id, NULL);
 	rc = settle(rc, rec, err, &rec_err);
@@ -132,7 +139,8 @@ static enum kura_err audited_kek_import(void *priv, const char *label,
 	char id[KURA_KEK_ID_MAX] = "";
 	struct kura_error rec_err = { 0 };
 	enum kura_err rc = kura_keys_kek_import(&a->inner, label, key, id, err);
-	enum kura_err rec = record(a, "kek.import", id, label, NULL, rc, &rec_err);
+	enum kura_err rec =
+		record(a, "kek.import", id, label, NULL, rc, &rec_err);
 	if (rc == KURA_OK && rec != KURA_OK)
 		(void)kura_keys_kek_destroy(&a->inner, id, NULL);
 	rc = settle(rc, rec, err, &rec_err);
@@ -144,19 +152,20 @@ static enum kura_err audited_kek_import(void *priv, const char *label,
 static enum kura_err audited_wrap(void *priv, const char *kek_id,
 				  const struct kura_secret *plain,
 				  const uint8_t *aad, size_t aad_len,
-				  uint8_t out[KURA_WRAPPED_MAX], size_t *out_len,
-				  struct kura_error *err)
+				  uint8_t out[KURA_WRAPPED_MAX],
+				  size_t *out_len, struct kura_error *err)
 {
 	struct audited *a = priv;
 	uint8_t w[KURA_WRAPPED_MAX];
 	size_t wlen = 0;
 	struct kura_error rec_err = { 0 };
-	enum kura_err rc = kura_keys_wrap(&a->inner, kek_id, plain, aad, aad_len, w,
-					  &wlen, err);
+	enum kura_err rc = kura_keys_wrap(&a->inner, kek_id, plain, aad,
+					  aad_len, w, &wlen, err);
 	json_t *d = json_object();
 	if (d != NULL)
 		describe_aad(d, aad, aad_len);
-	enum kura_err rec = record(a, "kek.wrap", kek_id, NULL, d, rc, &rec_err);
+	enum kura_err rec =
+		record(a, "kek.wrap", kek_id, NULL, d, rc, &rec_err);
 	rc = settle(rc, rec, err, &rec_err);
 	if (rc == KURA_OK) {
 		memcpy(out, w, wlen);
@@ -168,7 +177,8 @@ static enum kura_err audited_wrap(void *priv, const char *kek_id,
 static enum kura_err audited_unwrap(void *priv, const char *kek_id,
 				    const uint8_t *in, size_t in_len,
 				    const uint8_t *aad, size_t aad_len,
-				    struct kura_secret **out, struct kura_error *err)
+				    struct kura_secret **out,
+				    struct kura_error *err)
 {
 	struct audited *a = priv;
 	struct kura_secret *k = NULL;
@@ -178,7 +188,8 @@ static enum kura_err audited_unwrap(void *priv, const char *kek_id,
 	json_t *d = json_object();
 	if (d != NULL)
 		describe_aad(d, aad, aad_len);
-	enum kura_err rec = record(a, "kek.unwrap", kek_id, NULL, d, rc, &rec_err);
+	enum kura_err rec =
+		record(a, "kek.unwrap", kek_id, NULL, d, rc, &rec_err);
 	rc = settle(rc, rec, err, &rec_err);
 	if (rc == KURA_OK)
 		*out = k;
@@ -194,12 +205,14 @@ static enum kura_err audited_kek_destroy(void *priv, const char *kek_id,
 					 struct kura_error *err)
 {
 	struct audited *a = priv;
-	enum kura_err rc = record(a, "kek.destroy", kek_id, NULL, NULL, KURA_OK, err);
+	enum kura_err rc =
+		record(a, "kek.destroy", kek_id, NULL, NULL, KURA_OK, err);
 	if (rc != KURA_OK)
 		return rc;
 	rc = kura_keys_kek_destroy(&a->inner, kek_id, err);
 	if (rc != KURA_OK)
-		(void)record(a, "kek.destroy.failed", kek_id, NULL, NULL, rc, NULL);
+		(void)record(a, "kek.destroy.failed", kek_id, NULL, NULL, rc,
+			     NULL);
 	return rc;
 }
 
@@ -222,7 +235,8 @@ static enum kura_err passthrough_sign(void *priv, const char *key_id,
 
 static enum kura_err passthrough_public_key(void *priv, const char *key_id,
 					    uint8_t der[KURA_PUBKEY_MAX],
-					    size_t *der_len, struct kura_error *err)
+					    size_t *der_len,
+					    struct kura_error *err)
 {
 	struct audited *a = priv;
 	return kura_keys_public_key(&a->inner, key_id, der, der_len, err);
@@ -241,14 +255,15 @@ enum kura_err service_audit_keys(struct kura_keys *keys,
 	a->audit = audit;
 	a->ops = *in;
 	a->ops.priv_size = sizeof(*a);
-	a->ops.open = NULL;	/* already open */
+	a->ops.open = NULL; /* already open */
 	a->ops.close = audited_close;
 	a->ops.kek_create = in->kek_create ? audited_kek_create : NULL;
 	a->ops.kek_import = in->kek_import ? audited_kek_import : NULL;
 	a->ops.wrap = in->wrap ? audited_wrap : NULL;
 	a->ops.unwrap = in->unwrap ? audited_unwrap : NULL;
 	a->ops.kek_destroy = in->kek_destroy ? audited_kek_destroy : NULL;
-	a->ops.signer_create = in->signer_create ? passthrough_signer_create : NULL;
+	a->ops.signer_create = in->signer_create ? passthrough_signer_create :
+						   NULL;
 	a->ops.sign = in->sign ? passthrough_sign : NULL;
 	a->ops.public_key = in->public_key ? passthrough_public_key : NULL;
 	keys->ops = &a->ops;

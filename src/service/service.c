@@ -133,28 +133,37 @@ static enum kura_err read_settings(struct kura_service *svc,
 	/* It is part of every credential scope: a slash or a space would
 	 * make requests unverifiable, silent truncation would too. */
 	if (rlen == 0 || rlen >= sizeof(svc->region) ||
-	    strspn(region, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			   "0123456789-_.") != rlen)
-		return kura_fail(err, KURA_ECONFIG, "[server] region '%s' must be 1 to "
-				 "%zu letters, digits, '-', '_' or '.'", region,
-				 sizeof(svc->region) - 1);
+	    strspn(region,
+		   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		   "0123456789-_.") != rlen)
+		return kura_fail(err, KURA_ECONFIG,
+				 "[server] region '%s' must be 1 to "
+				 "%zu letters, digits, '-', '_' or '.'",
+				 region, sizeof(svc->region) - 1);
 	snprintf(svc->region, sizeof(svc->region), "%s", region);
 	uint64_t seg = kura_config_get_u64(cfg, "storage", "segment_size");
 	if (seg > UINT32_MAX || !kura_seg_size_valid((uint32_t)seg))
-		return kura_fail(err, KURA_ECONFIG,
-				 "[storage] segment_size must be a power of two "
-				 "from 4K to 16M");
+		return kura_fail(
+			err, KURA_ECONFIG,
+			"[storage] segment_size must be a power of two "
+			"from 4K to 16M");
 	svc->seg_size = (uint32_t)seg;
-	svc->max_object_size = kura_config_get_u64(cfg, "limits", "max_object_size");
-	svc->max_header_bytes = kura_config_get_u64(cfg, "limits", "max_header_bytes");
-	svc->max_url_bytes = kura_config_get_u64(cfg, "limits", "max_url_bytes");
+	svc->max_object_size =
+		kura_config_get_u64(cfg, "limits", "max_object_size");
+	svc->max_header_bytes =
+		kura_config_get_u64(cfg, "limits", "max_header_bytes");
+	svc->max_url_bytes =
+		kura_config_get_u64(cfg, "limits", "max_url_bytes");
 	svc->max_xml_body = kura_config_get_u64(cfg, "limits", "max_xml_body");
-	svc->max_list_response = kura_config_get_u64(cfg, "limits", "max_list_response");
+	svc->max_list_response =
+		kura_config_get_u64(cfg, "limits", "max_list_response");
 	svc->clock_skew = kura_config_get_u64(cfg, "limits", "clock_skew");
 	svc->tls = kura_config_get(cfg, "server", "tls_cert") != NULL;
-	svc->ssec_over_http = kura_config_get_bool(cfg, "server", "allow_ssec_over_http");
+	svc->ssec_over_http =
+		kura_config_get_bool(cfg, "server", "allow_ssec_over_http");
 
-	const char *domains = kura_config_get(cfg, "server", "virtual_host_domains");
+	const char *domains =
+		kura_config_get(cfg, "server", "virtual_host_domains");
 	const char *p = domains ? domains : "";
 	while (*p) {
 		while (*p == ' ' || *p == ',')
@@ -163,8 +172,9 @@ static enum kura_err read_settings(struct kura_service *svc,
 		if (n == 0)
 			break;
 		if (svc->n_vhost_domains == KURA_MAX_VHOST_DOMAINS || n >= 256)
-			return kura_fail(err, KURA_ECONFIG,
-					 "[server] virtual_host_domains: too many or too long");
+			return kura_fail(
+				err, KURA_ECONFIG,
+				"[server] virtual_host_domains: too many or too long");
 		memcpy(svc->vhost_domains[svc->n_vhost_domains], p, n);
 		svc->vhost_domains[svc->n_vhost_domains][n] = '\0';
 		svc->n_vhost_domains++;
@@ -184,8 +194,10 @@ enum kura_err kura_service_check_config(const struct kura_config *cfg,
 	const char *dir = kura_config_get(cfg, "server", "data_dir");
 	/* Room for the names of the files below it. */
 	if (dir[0] == '\0' || strlen(dir) >= sizeof(tmp->data_dir) - 256)
-		rc = kura_fail(err, KURA_ECONFIG, "[server] data_dir must be a path "
-			       "of 1 to %zu bytes", sizeof(tmp->data_dir) - 257);
+		rc = kura_fail(err, KURA_ECONFIG,
+			       "[server] data_dir must be a path "
+			       "of 1 to %zu bytes",
+			       sizeof(tmp->data_dir) - 257);
 	if (rc == KURA_OK)
 		rc = read_settings(tmp, err);
 	free(tmp);
@@ -195,7 +207,8 @@ enum kura_err kura_service_check_config(const struct kura_config *cfg,
 /* The owner's locks: the data directory's, and the blob store's when
  * [storage] path puts it elsewhere (a second server with another data
  * directory but the same store would otherwise recover it too). */
-static enum kura_err take_locks(struct kura_service *svc, struct kura_error *err)
+static enum kura_err take_locks(struct kura_service *svc,
+				struct kura_error *err)
 {
 	enum kura_err rc = kura_dirlock_acquire(svc->data_dir, "data directory",
 						&svc->dir_lock, err);
@@ -210,16 +223,19 @@ static enum kura_err take_locks(struct kura_service *svc, struct kura_error *err
 	if (stat(store, &a) == 0 && stat(svc->data_dir, &b) == 0 &&
 	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
 		return KURA_OK;
-	return kura_dirlock_acquire(store, "[storage] path", &svc->store_lock, err);
+	return kura_dirlock_acquire(store, "[storage] path", &svc->store_lock,
+				    err);
 }
 
-static enum kura_err need_owner(const struct kura_service *svc, const char *what,
-				struct kura_error *err)
+static enum kura_err need_owner(const struct kura_service *svc,
+				const char *what, struct kura_error *err)
 {
 	if (svc->dir_lock != NULL)
 		return KURA_OK;
-	return kura_fail(err, KURA_ESTATE, "%s: only the process that owns the data "
-			 "directory (the server) may do this", what);
+	return kura_fail(err, KURA_ESTATE,
+			 "%s: only the process that owns the data "
+			 "directory (the server) may do this",
+			 what);
 }
 
 /* Checkpoints are signed like deletion certificates: by the provider's
@@ -227,18 +243,21 @@ static enum kura_err need_owner(const struct kura_service *svc, const char *what
  * system key.  The system key may appear after the log is opened (it is
  * created through the audited provider), so it is looked up per call. */
 static enum kura_err sign_checkpoint(void *ctx, const uint8_t digest[32],
-				     uint8_t *sig, size_t *sig_len, char alg[32],
-				     uint8_t *pub, size_t *pub_len, char signer[128],
+				     uint8_t *sig, size_t *sig_len,
+				     char alg[32], uint8_t *pub,
+				     size_t *pub_len, char signer[128],
 				     struct kura_error *err)
 {
 	struct kura_service *svc = ctx;
 	if (svc->kms == NULL || svc->system_key == NULL)
-		return kura_fail(err, KURA_EKEY, "audit checkpoint: no signer yet");
-	return kura_kms_sign(svc->kms, svc->system_key, digest, sig, sig_len, alg, pub,
-			     pub_len, signer, err);
+		return kura_fail(err, KURA_EKEY,
+				 "audit checkpoint: no signer yet");
+	return kura_kms_sign(svc->kms, svc->system_key, digest, sig, sig_len,
+			     alg, pub, pub_len, signer, err);
 }
 
-static enum kura_err open_audit(struct kura_service *svc, struct kura_error *err)
+static enum kura_err open_audit(struct kura_service *svc,
+				struct kura_error *err)
 {
 	const struct kura_config *cfg = svc->cfg;
 	char dir[4200];
@@ -248,8 +267,10 @@ static enum kura_err open_audit(struct kura_service *svc, struct kura_error *err
 	struct kura_audit_options opt = {
 		.dir = dir,
 		.publish_dir = kura_config_get(cfg, "audit", "publish_dir"),
-		.segment_max_bytes = kura_config_get_u64(cfg, "audit", "segment_max"),
-		.segment_max_age_s = kura_config_get_u64(cfg, "audit", "segment_max_age"),
+		.segment_max_bytes =
+			kura_config_get_u64(cfg, "audit", "segment_max"),
+		.segment_max_age_s =
+			kura_config_get_u64(cfg, "audit", "segment_max_age"),
 		.sign = sign_checkpoint,
 		.sign_ctx = svc,
 	};
@@ -269,8 +290,8 @@ enum kura_err kura_service_audit(struct kura_service *svc,
 }
 
 enum kura_err kura_service_audit_batch(struct kura_service *svc,
-				       const struct kura_audit_record *r, size_t n,
-				       struct kura_error *err)
+				       const struct kura_audit_record *r,
+				       size_t n, struct kura_error *err)
 {
 	if (svc->audit == NULL)
 		return KURA_OK;
@@ -331,7 +352,8 @@ enum kura_err kura_service_audit_checkpoint(struct kura_service *svc,
  * database and the log without the key provider can neither compute nor
  * check them): the metadata store's row key (meta.h "Row MACs") and the
  * key of the audit log's row digests (seal.h). */
-static enum kura_err derive_row_keys(struct kura_service *svc, struct kura_error *err)
+static enum kura_err derive_row_keys(struct kura_service *svc,
+				     struct kura_error *err)
 {
 	static const char row_mac[] = "kura-row-mac-v1";
 	static const char row_digest[] = "kura-row-digest-v1";
@@ -340,9 +362,11 @@ static enum kura_err derive_row_keys(struct kura_service *svc, struct kura_error
 	svc->row_digest_key = kura_secret_new(KURA_HMAC_SHA256_LEN);
 	if (svc->row_digest_key == NULL)
 		return kura_fail(err, KURA_ENOMEM, "row digest key");
-	if (!kura_hmac_sha256(sk->data, sk->len, row_digest, sizeof(row_digest) - 1,
+	if (!kura_hmac_sha256(sk->data, sk->len, row_digest,
+			      sizeof(row_digest) - 1,
 			      svc->row_digest_key->data) ||
-	    !kura_hmac_sha256(sk->data, sk->len, row_mac, sizeof(row_mac) - 1, key))
+	    !kura_hmac_sha256(sk->data, sk->len, row_mac, sizeof(row_mac) - 1,
+			      key))
 		return kura_fail(err, KURA_EIO, "cannot derive the row keys");
 	enum kura_err rc = kura_meta_set_row_key(svc->meta, key, err);
 	kura_wipe(key, sizeof(key));
@@ -375,22 +399,28 @@ enum kura_err kura_service_open(const struct kura_config *cfg, unsigned flags,
 	if ((rc = kura_mkdirs(svc->data_dir, 0700, err)) != KURA_OK)
 		goto fail;
 	(void)chmod(svc->data_dir, 0700);
-	if ((flags & KURA_SERVICE_OWNER) && (rc = take_locks(svc, err)) != KURA_OK)
+	if ((flags & KURA_SERVICE_OWNER) &&
+	    (rc = take_locks(svc, err)) != KURA_OK)
 		goto fail;
-	if ((rc = kura_meta_open(cfg, svc->data_dir, &svc->meta, err)) != KURA_OK)
+	if ((rc = kura_meta_open(cfg, svc->data_dir, &svc->meta, err)) !=
+	    KURA_OK)
 		goto fail;
-	if ((rc = kura_keys_open(cfg, svc->data_dir, &svc->keys, err)) != KURA_OK)
+	if ((rc = kura_keys_open(cfg, svc->data_dir, &svc->keys, err)) !=
+	    KURA_OK)
 		goto fail;
 	if ((rc = open_audit(svc, err)) != KURA_OK)
 		goto fail;
-	if ((rc = kura_auth_system_key(svc->meta, svc->keys, flags & KURA_SERVICE_INIT,
+	if ((rc = kura_auth_system_key(svc->meta, svc->keys,
+				       flags & KURA_SERVICE_INIT,
 				       &svc->system_key, err)) != KURA_OK)
 		goto fail;
 	if ((rc = derive_row_keys(svc, err)) != KURA_OK)
 		goto fail;
-	if ((rc = kura_kms_new(svc->meta, svc->keys, cfg, &svc->kms, err)) != KURA_OK)
+	if ((rc = kura_kms_new(svc->meta, svc->keys, cfg, &svc->kms, err)) !=
+	    KURA_OK)
 		goto fail;
-	if ((rc = kura_store_open(cfg, svc->data_dir, &svc->store, err)) != KURA_OK)
+	if ((rc = kura_store_open(cfg, svc->data_dir, &svc->store, err)) !=
+	    KURA_OK)
 		goto fail;
 	*out = svc;
 	return KURA_OK;
@@ -402,10 +432,11 @@ fail:
 static bool is_referenced(void *ctx, const uint8_t id[KURA_BLOB_ID_LEN])
 {
 	struct kura_service *svc = ctx;
-	bool ref = true;	/* when in doubt, keep the blob */
+	bool ref = true; /* when in doubt, keep the blob */
 	struct kura_error e = { 0 };
 	if (kura_meta_blob_referenced(svc->meta, id, &ref, &e) != KURA_OK) {
-		kura_warn(NULL, "recovery: cannot check a staged blob: %s", e.msg);
+		kura_warn(NULL, "recovery: cannot check a staged blob: %s",
+			  e.msg);
 		return true;
 	}
 	return ref;
@@ -422,7 +453,8 @@ enum kura_err kura_service_collect(struct kura_service *svc, size_t max,
 	while (total < max) {
 		size_t n = 0, done = 0;
 		size_t want = max - total < GC_BATCH ? max - total : GC_BATCH;
-		enum kura_err rc = kura_meta_gc_next(svc->meta, ids, want, &n, err);
+		enum kura_err rc =
+			kura_meta_gc_next(svc->meta, ids, want, &n, err);
 		if (rc != KURA_OK)
 			return rc;
 		/* Remove the unpinned blobs, compacting their ids to the front;
@@ -438,9 +470,10 @@ enum kura_err kura_service_collect(struct kura_service *svc, size_t max,
 			done++;
 		}
 		if (done > 0) {
-			rc = kura_meta_gc_done(svc->meta,
-					       (const uint8_t (*)[KURA_BLOB_ID_LEN])ids,
-					       done, err);
+			rc = kura_meta_gc_done(
+				svc->meta,
+				(const uint8_t(*)[KURA_BLOB_ID_LEN])ids, done,
+				err);
 			if (rc != KURA_OK)
 				return rc;
 		}
@@ -462,16 +495,17 @@ enum kura_err kura_service_recover(struct kura_service *svc,
 	enum kura_err rc = need_owner(svc, "recovery", err);
 	if (rc != KURA_OK)
 		return rc;
-	rc = kura_store_recover(svc->store, is_referenced, svc, &staged,
-				err);
+	rc = kura_store_recover(svc->store, is_referenced, svc, &staged, err);
 	if (rc != KURA_OK)
 		return rc;
 	rc = kura_service_collect(svc, SIZE_MAX, &collected, err);
 	if (rc != KURA_OK)
 		return rc;
 	if (staged || collected)
-		kura_info(NULL, "recovery: removed %llu unreferenced staged blobs "
-			  "and %zu deleted blobs", (unsigned long long)staged, collected);
+		kura_info(NULL,
+			  "recovery: removed %llu unreferenced staged blobs "
+			  "and %zu deleted blobs",
+			  (unsigned long long)staged, collected);
 	return KURA_OK;
 }
 

@@ -62,7 +62,8 @@ static enum kura_err collect_blob(void *ctx, const uint8_t id[KURA_BLOB_ID_LEN],
  * its seal first (while the key still exists): one that fails is listed
  * as the metadata claims it, marked unverified — a shred must destroy
  * whatever is there, and the certificate must not vouch for a forgery. */
-static enum kura_err add_objects(struct kura_service *svc, const struct kura_bucket *b,
+static enum kura_err add_objects(struct kura_service *svc,
+				 const struct kura_bucket *b,
 				 struct kura_cert *cert, struct kura_error *err)
 {
 	struct kura_meta *meta = svc->meta;
@@ -80,21 +81,28 @@ static enum kura_err add_objects(struct kura_service *svc, const struct kura_buc
 			rc = kura_fail(err, KURA_ENOMEM, "inventory");
 			break;
 		}
-		rc = kura_meta_object_list(meta, bucket_id, "", 0, after, after_len,
-					    LIST_PAGE, pool, &es, &n, err);
+		rc = kura_meta_object_list(meta, bucket_id, "", 0, after,
+					   after_len, LIST_PAGE, pool, &es, &n,
+					   err);
 		for (size_t i = 0; rc == KURA_OK && i < n; i++) {
 			struct kura_error e = { 0 };
-			enum kura_err v = kura_seal_object_open(&sc, b->tenant_id, &es[i], false,
-								&e);
-			if (v != KURA_OK && v != KURA_EINTEGRITY && v != KURA_EKEY_DESTROYED) {
+			enum kura_err v = kura_seal_object_open(
+				&sc, b->tenant_id, &es[i], false, &e);
+			if (v != KURA_OK && v != KURA_EINTEGRITY &&
+			    v != KURA_EKEY_DESTROYED) {
 				rc = kura_fail(err, v, "inventory: %s", e.msg);
 				break;
 			}
 			if (v == KURA_EINTEGRITY)
-				kura_warn(NULL, "shred: an object row fails its seal: %s", e.msg);
-			rc = kura_cert_add_object(cert, es[i].key, es[i].key_len, es[i].size,
-						  es[i].version_uid, es[i].mtime_ms,
-						  v == KURA_OK, err);
+				kura_warn(
+					NULL,
+					"shred: an object row fails its seal: %s",
+					e.msg);
+			rc = kura_cert_add_object(cert, es[i].key,
+						  es[i].key_len, es[i].size,
+						  es[i].version_uid,
+						  es[i].mtime_ms, v == KURA_OK,
+						  err);
 		}
 		if (rc == KURA_OK && n > 0) {
 			char *next = malloc(es[n - 1].key_len);
@@ -120,8 +128,9 @@ static enum kura_err add_objects(struct kura_service *svc, const struct kura_buc
  * of the bucket (the tenant's key, SSE-KMS keys) as retained: other buckets
  * use them, so copies of this bucket's ciphertext and metadata made before
  * the shred stay decryptable for as long as those keys live. */
-static enum kura_err handle_key(struct kura_service *svc, uint64_t key_id, bool own,
-				struct kura_cert *cert, struct kura_error *err)
+static enum kura_err handle_key(struct kura_service *svc, uint64_t key_id,
+				bool own, struct kura_cert *cert,
+				struct kura_error *err)
 {
 	struct kura_key k;
 	enum kura_err rc = kura_meta_key_get(svc->meta, key_id, &k, err);
@@ -136,17 +145,17 @@ static enum kura_err handle_key(struct kura_service *svc, uint64_t key_id, bool 
 	}
 	return kura_cert_add_key_retained(
 		cert, &k,
-		k.kind == KURA_KEY_TENANT
-			? "shared by the tenant's buckets: not destroyed; this bucket's "
-			  "bucket keys under it were deleted"
-			: "SSE-KMS key that other data may use: not destroyed; this "
-			  "bucket's bucket keys under it were deleted",
+		k.kind == KURA_KEY_TENANT ?
+			"shared by the tenant's buckets: not destroyed; this bucket's "
+			"bucket keys under it were deleted" :
+			"SSE-KMS key that other data may use: not destroyed; this "
+			"bucket's bucket keys under it were deleted",
 		err);
 }
 
 static enum kura_err handle_keys(struct kura_service *svc,
-				 const struct kura_bucket *b, struct kura_cert *cert,
-				 struct kura_error *err)
+				 const struct kura_bucket *b,
+				 struct kura_cert *cert, struct kura_error *err)
 {
 	struct kura_pool *pool = kura_pool_new(0);
 	uint64_t *ids = NULL;
@@ -168,7 +177,8 @@ static enum kura_err handle_keys(struct kura_service *svc,
  * forget them in the gc queue. */
 static enum kura_err remove_blobs(struct kura_service *svc,
 				  const struct blob_list *blobs,
-				  struct kura_cert *cert, struct kura_error *err)
+				  struct kura_cert *cert,
+				  struct kura_error *err)
 {
 	char location[4200];
 	const char *path = kura_config_get(svc->cfg, "storage", "path");
@@ -182,15 +192,17 @@ static enum kura_err remove_blobs(struct kura_service *svc,
 		const struct blob_entry *e = &blobs->v[i];
 		enum kura_err rc = kura_store_remove(svc->store, e->id, err);
 		if (rc == KURA_OK)
-			rc = kura_cert_add_replica(cert, svc->store->ops->name, location, e->id,
-						   e->size, kura_now_ms(), err);
+			rc = kura_cert_add_replica(cert, svc->store->ops->name,
+						   location, e->id, e->size,
+						   kura_now_ms(), err);
 		if (rc != KURA_OK)
 			return rc;
 		memcpy(done[nd++], e->id, KURA_BLOB_ID_LEN);
 		if (nd == GC_BATCH || i + 1 == blobs->n) {
-			rc = kura_meta_gc_done(svc->meta,
-					       (const uint8_t (*)[KURA_BLOB_ID_LEN])done,
-					       nd, err);
+			rc = kura_meta_gc_done(
+				svc->meta,
+				(const uint8_t(*)[KURA_BLOB_ID_LEN])done, nd,
+				err);
 			if (rc != KURA_OK)
 				return rc;
 			nd = 0;
@@ -219,10 +231,12 @@ enum kura_err kura_service_shred(struct kura_service *svc, const char *bucket,
 	if (rc == KURA_OK)
 		rc = add_objects(svc, &b, cert, err);
 	if (rc == KURA_OK)
-		rc = kura_meta_bucket_blobs(meta, b.id, collect_blob, &blobs, err);
+		rc = kura_meta_bucket_blobs(meta, b.id, collect_blob, &blobs,
+					    err);
 	if (rc != KURA_OK)
 		goto out;
-	kura_info(NULL, "shred '%s': %zu blobs; destroying its key", bucket, blobs.n);
+	kura_info(NULL, "shred '%s': %zu blobs; destroying its key", bucket,
+		  blobs.n);
 	if ((rc = handle_keys(svc, &b, cert, err)) != KURA_OK)
 		goto out;
 	if ((rc = kura_meta_bucket_purge(meta, b.id, err)) != KURA_OK)
@@ -234,14 +248,16 @@ enum kura_err kura_service_shred(struct kura_service *svc, const char *bucket,
 	kura_time_amz(kura_now_ms(), stamp);
 	if ((rc = kura_mkdirs(dir, 0700, err)) != KURA_OK)
 		goto out;
-	if (snprintf(cert_path, cap, "%s/deletion-%s-%s.json", dir, bucket, stamp) >= (int)cap) {
+	if (snprintf(cert_path, cap, "%s/deletion-%s-%s.json", dir, bucket,
+		     stamp) >= (int)cap) {
 		rc = kura_fail(err, KURA_EINVAL, "certificate path too long");
 		goto out;
 	}
-	rc = kura_cert_sign_and_write(cert, svc->kms, svc->system_key, kura_now_ms(),
-				      cert_path, err);
+	rc = kura_cert_sign_and_write(cert, svc->kms, svc->system_key,
+				      kura_now_ms(), cert_path, err);
 	if (rc == KURA_OK)
-		kura_info(NULL, "shred '%s': done, certificate '%s'", bucket, cert_path);
+		kura_info(NULL, "shred '%s': done, certificate '%s'", bucket,
+			  cert_path);
 out:
 	free(blobs.v);
 	kura_cert_free(cert);

@@ -63,8 +63,8 @@ struct fs {
 struct kura_store_writer {
 	const struct fs *fs;
 	int fd;
-	uint64_t written;	/* bytes written so far */
-	uint64_t flushed;	/* bytes whose writeback has been started */
+	uint64_t written; /* bytes written so far */
+	uint64_t flushed; /* bytes whose writeback has been started */
 	char path[PATH_MAX];
 };
 
@@ -87,8 +87,7 @@ static void staging_path(const struct fs *fs, const char *hex, char *out)
 	snprintf(out, PATH_MAX, "%s/%s", fs->staging, hex);
 }
 
-static void shard_dirs(const struct fs *fs, const char *hex, char *d1,
-		       char *d2)
+static void shard_dirs(const struct fs *fs, const char *hex, char *d1, char *d2)
 {
 	snprintf(d1, PATH_MAX, "%s/%.2s", fs->root, hex);
 	snprintf(d2, PATH_MAX, "%s/%.2s/%.2s", fs->root, hex, hex + 2);
@@ -122,8 +121,9 @@ static enum kura_err fs_open(void *priv, const struct kura_config *cfg,
 		n = snprintf(fs->root, sizeof(fs->root), "%s", path);
 	} else {
 		if (data_dir == NULL || data_dir[0] == '\0')
-			return kura_fail(err, KURA_ECONFIG,
-					 "[storage] path is unset and there is no data directory");
+			return kura_fail(
+				err, KURA_ECONFIG,
+				"[storage] path is unset and there is no data directory");
 		n = snprintf(fs->root, sizeof(fs->root), "%s/blobs", data_dir);
 	}
 	if (n < 0 || (size_t)n + sizeof("/" STAGING) > sizeof(fs->root))
@@ -167,9 +167,8 @@ static enum kura_err fs_writer_open(void *priv,
 	return KURA_OK;
 }
 
-static enum kura_err fs_writer_write(struct kura_store_writer *w,
-				     const void *p, size_t n,
-				     struct kura_error *err)
+static enum kura_err fs_writer_write(struct kura_store_writer *w, const void *p,
+				     size_t n, struct kura_error *err)
 {
 	const uint8_t *c = p;
 	while (n > 0) {
@@ -277,8 +276,8 @@ static enum kura_err fs_reader_open(void *priv,
 	}
 	if (fd < 0) {
 		if (e == ENOENT || e == ENOTDIR)
-			return kura_fail(err, KURA_ENOENT, "blob '%s' not found",
-					 hex);
+			return kura_fail(err, KURA_ENOENT,
+					 "blob '%s' not found", hex);
 		return kura_fail_errno(err, kura_err_from_errno(e), e,
 				       "open blob '%s'", hex);
 	}
@@ -306,10 +305,11 @@ static enum kura_err fs_reader_pread(struct kura_store_reader *r, void *p,
 				     struct kura_error *err)
 {
 	if (off > r->size || n > r->size - off)
-		return kura_fail(err, KURA_EIO,
-				 "read of %zu bytes at %llu past the end of a %llu-byte blob",
-				 n, (unsigned long long)off,
-				 (unsigned long long)r->size);
+		return kura_fail(
+			err, KURA_EIO,
+			"read of %zu bytes at %llu past the end of a %llu-byte blob",
+			n, (unsigned long long)off,
+			(unsigned long long)r->size);
 	return kura_pread_all(r->fd, p, n, (off_t)off, err);
 }
 
@@ -368,7 +368,8 @@ static bool blob_name(const char *name, uint8_t id[KURA_BLOB_ID_LEN])
 		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
 			return false;
 	}
-	return kura_hex_decode(name, ID_HEX_LEN, id, KURA_BLOB_ID_LEN) == KURA_OK;
+	return kura_hex_decode(name, ID_HEX_LEN, id, KURA_BLOB_ID_LEN) ==
+	       KURA_OK;
 }
 
 /* Remove a stray entry of the staging directory (file or empty directory). */
@@ -423,8 +424,8 @@ static enum kura_err fs_recover(void *priv, kura_store_referenced_fn referenced,
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
 			if (errno == ENOENT)
 				continue;
-			rc = kura_fail_errno(err, KURA_EIO, errno, "stat '%s/%s'",
-					     fs->staging, name);
+			rc = kura_fail_errno(err, KURA_EIO, errno,
+					     "stat '%s/%s'", fs->staging, name);
 			break;
 		}
 		uint8_t id[KURA_BLOB_ID_LEN];

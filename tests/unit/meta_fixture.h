@@ -222,7 +222,8 @@ static inline void fx_open(struct fx *f)
 
 	if (r != KURA_OK)
 		fail_msg("kura_meta_open: %s", err.msg);
-	if (f->meta->ops->set_row_key(f->meta->priv, fx_row_key, &err) != KURA_OK)
+	if (f->meta->ops->set_row_key(f->meta->priv, fx_row_key, &err) !=
+	    KURA_OK)
 		fail_msg("set_row_key: %s", err.msg);
 	f->ops = f->meta->ops;
 	f->priv = f->meta->priv;

@@ -49,14 +49,16 @@
 
 static EVP_PKEY *signer_key, *forger_key;
 
-static enum kura_err test_sign(void *ctx, const uint8_t digest[32], uint8_t *sig,
-			       size_t *sig_len, char alg[32], uint8_t *pub,
-			       size_t *pub_len, char signer[128], struct kura_error *err)
+static enum kura_err test_sign(void *ctx, const uint8_t digest[32],
+			       uint8_t *sig, size_t *sig_len, char alg[32],
+			       uint8_t *pub, size_t *pub_len, char signer[128],
+			       struct kura_error *err)
 {
 	EVP_PKEY *k = ctx;
 	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(k, NULL);
 	size_t n = *sig_len;
-	if (c == NULL || EVP_PKEY_sign_init(c) != 1 || EVP_PKEY_sign(c, sig, &n, digest, 32) != 1) {
+	if (c == NULL || EVP_PKEY_sign_init(c) != 1 ||
+	    EVP_PKEY_sign(c, sig, &n, digest, 32) != 1) {
 		EVP_PKEY_CTX_free(c);
 		return kura_fail(err, KURA_ECRYPTO, "test signer");
 	}
@@ -102,9 +104,11 @@ static void run(const char *fmt, ...)
 static struct kura_audit *open_log(const char *dir, const char *publish,
 				   uint64_t seg_bytes, bool nosync)
 {
-	struct kura_audit_options o = { .dir = dir, .publish_dir = publish,
+	struct kura_audit_options o = { .dir = dir,
+					.publish_dir = publish,
 					.segment_max_bytes = seg_bytes,
-					.sign = test_sign, .sign_ctx = signer_key };
+					.sign = test_sign,
+					.sign_ctx = signer_key };
 	struct kura_audit *a = NULL;
 	struct kura_error err = { 0 };
 	enum kura_err rc = kura_audit_open(&o, &a, &err);
@@ -117,11 +121,19 @@ static struct kura_audit *open_log(const char *dir, const char *publish,
 static uint64_t append(struct kura_audit *a, const char *op, const char *bucket,
 		       const char *key, const char *reqid)
 {
-	struct kura_audit_record r = { .type = "s3", .op = op, .request_id = reqid,
-				       .tenant_id = 1, .tenant = "root", .bucket = bucket,
-				       .key = key, .key_len = key ? strlen(key) : 0,
-				       .status = 200, .bytes_out = 4096, .latency_us = 120,
-				       .source = "127.0.0.1", .access_key = "AKIATEST" };
+	struct kura_audit_record r = { .type = "s3",
+				       .op = op,
+				       .request_id = reqid,
+				       .tenant_id = 1,
+				       .tenant = "root",
+				       .bucket = bucket,
+				       .key = key,
+				       .key_len = key ? strlen(key) : 0,
+				       .status = 200,
+				       .bytes_out = 4096,
+				       .latency_us = 120,
+				       .source = "127.0.0.1",
+				       .access_key = "AKIATEST" };
 	uint64_t seq = UINT64_MAX;
 	struct kura_error err = { 0 };
 	if (kura_audit_append(a, &r, &seq, &err) != KURA_OK)
@@ -136,8 +148,8 @@ static void checkpoint(struct kura_audit *a)
 		fail_msg("checkpoint: %s", err.msg);
 }
 
-static struct kura_audit_verify_report verify(const char *dir, const char *publish,
-					      bool pin)
+static struct kura_audit_verify_report verify(const char *dir,
+					      const char *publish, bool pin)
 {
 	struct kura_audit_verify_report rep;
 	struct kura_error err = { 0 };
@@ -145,7 +157,8 @@ static struct kura_audit_verify_report verify(const char *dir, const char *publi
 	size_t dl = 0;
 	if (pin)
 		pub_der(signer_key, der, &dl);
-	if (kura_audit_verify(dir, publish, pin ? der : NULL, dl, &rep, &err) != KURA_OK)
+	if (kura_audit_verify(dir, publish, pin ? der : NULL, dl, &rep, &err) !=
+	    KURA_OK)
 		fail_msg("verify: %s", err.msg);
 	return rep;
 }
@@ -158,14 +171,15 @@ static void expect_ok(const char *dir, const char *publish, uint64_t records)
 	assert_int_equal(rep.records, records);
 }
 
-static void expect_bad(const char *dir, const char *publish, bool pin, bool known,
-		       uint64_t seq, const char *words)
+static void expect_bad(const char *dir, const char *publish, bool pin,
+		       bool known, uint64_t seq, const char *words)
 {
 	struct kura_audit_verify_report rep = verify(dir, publish, pin);
 	assert_false(rep.ok);
 	printf("# detected: %s\n", rep.problem);
 	if (strstr(rep.problem, words) == NULL)
-		fail_msg("problem '%s' does not mention '%s'", rep.problem, words);
+		fail_msg("problem '%s' does not mention '%s'", rep.problem,
+			 words);
 	assert_int_equal(rep.bad_seq_known, known);
 	assert_int_equal(rep.bad_seq, seq);
 }
@@ -198,8 +212,10 @@ static struct seg_image *seg_load(const char *dir, uint64_t segno)
 	size_t len;
 	struct audit_seg_header h;
 	audit_seg_path(dir, segno, path, sizeof(path));
-	assert_int_equal(kura_read_file(path, 64u << 20, &data, &len, NULL), KURA_OK);
-	assert_int_equal(audit_seg_header_parse((uint8_t *)data, len, &h, NULL), KURA_OK);
+	assert_int_equal(kura_read_file(path, 64u << 20, &data, &len, NULL),
+			 KURA_OK);
+	assert_int_equal(audit_seg_header_parse((uint8_t *)data, len, &h, NULL),
+			 KURA_OK);
 	struct seg_image *s = calloc(1, sizeof(*s));
 	s->hdr = malloc(h.len);
 	memcpy(s->hdr, data, h.len);
@@ -207,7 +223,8 @@ static struct seg_image *seg_load(const char *dir, uint64_t segno)
 	size_t off = h.len;
 	while (off < len) {
 		struct audit_entry e;
-		assert_int_equal(audit_entry_parse((uint8_t *)data + off, len - off, &e),
+		assert_int_equal(audit_entry_parse((uint8_t *)data + off,
+						   len - off, &e),
 				 AUDIT_ENTRY_OK);
 		assert_true(s->n < 4096);
 		s->e[s->n].rec = malloc(e.rec_len);
@@ -228,10 +245,13 @@ static void seg_save(const char *dir, uint64_t segno, const struct seg_image *s)
 	kura_buf_init(&b, 256u << 20);
 	assert_int_equal(kura_buf_add(&b, s->hdr, s->hdr_len), KURA_OK);
 	for (size_t i = 0; i < s->n; i++)
-		assert_int_equal(audit_entry_encode(s->e[i].rec, s->e[i].len, s->e[i].hash, &b),
+		assert_int_equal(audit_entry_encode(s->e[i].rec, s->e[i].len,
+						    s->e[i].hash, &b),
 				 KURA_OK);
 	audit_seg_path(dir, segno, path, sizeof(path));
-	assert_int_equal(kura_write_file_atomic(path, b.data, b.len, 0600, NULL), KURA_OK);
+	assert_int_equal(kura_write_file_atomic(path, b.data, b.len, 0600,
+						NULL),
+			 KURA_OK);
 	kura_buf_release(&b);
 }
 
@@ -262,18 +282,28 @@ static void test_canonical_record(void **state)
 		"4dfb53d4f0c44267b1f3e0f8dbf848f2b29df25424d510b9d4f78a57a35718a7";
 	const char key[] = "caf\xc3\xa9/\"q\"\n\x01";
 	struct kura_audit_record r = {
-		.type = "s3", .op = "GetObject", .request_id = "R1", .tenant_id = 7,
-		.tenant = "acme", .bucket = "b", .key = key, .key_len = sizeof(key) - 1,
-		.status = 200, .bytes_out = 5, .access_key = "AKIA",
+		.type = "s3",
+		.op = "GetObject",
+		.request_id = "R1",
+		.tenant_id = 7,
+		.tenant = "acme",
+		.bucket = "b",
+		.key = key,
+		.key_len = sizeof(key) - 1,
+		.status = 200,
+		.bytes_out = 5,
+		.access_key = "AKIA",
 		.actor = "op\xf0\x9f\x98\x80",
-		.detail_json = "{\"z\": 1, \"a\": \"x\", \"nested\": {\"b\": [1, \"\xc3\xa9\"], \"a\": null}}",
+		.detail_json =
+			"{\"z\": 1, \"a\": \"x\", \"nested\": {\"b\": [1, \"\xc3\xa9\"], \"a\": null}}",
 	};
 	struct audit_prepared p;
 	struct kura_buf out;
 	uint8_t leaf[AUDIT_HASH], wl[AUDIT_HASH];
 	kura_buf_init(&out, 1 << 20);
 	assert_int_equal(audit_record_prepare(&r, &p, NULL), KURA_OK);
-	assert_int_equal(audit_record_finish(&p, 42, 1795316645678, &out), KURA_OK);
+	assert_int_equal(audit_record_finish(&p, 42, 1795316645678, &out),
+			 KURA_OK);
 	assert_string_equal(out.data, want);
 	audit_leaf_hash(out.data, out.len, leaf);
 	assert_int_equal(kura_hex_decode(want_leaf, 64, wl, 32), KURA_OK);
@@ -292,40 +322,62 @@ static void test_canonical_record(void **state)
 	assert_int_equal(u.len, sizeof(key) - 1);
 	assert_memory_equal(u.data, key, sizeof(key) - 1);
 	kura_buf_reset(&u);
-	assert_int_equal(audit_json_unescape((struct kura_str){ "op\\uD83D\\uDE00", 14 }, &u),
-			 KURA_OK);
+	assert_int_equal(
+		audit_json_unescape((struct kura_str){ "op\\uD83D\\uDE00", 14 },
+				    &u),
+		KURA_OK);
 	assert_string_equal(u.data, "op\xf0\x9f\x98\x80");
 	audit_prepared_release(&p);
 
 	/* minimal record; invalid UTF-8 becomes U+FFFD; DEL and '/' kept */
-	struct kura_audit_record m = { .op = "server.start", .key = "a\xff/\x7f", .key_len = 4 };
+	struct kura_audit_record m = { .op = "server.start",
+				       .key = "a\xff/\x7f",
+				       .key_len = 4 };
 	kura_buf_reset(&out);
 	assert_int_equal(audit_record_prepare(&m, &p, NULL), KURA_OK);
 	assert_int_equal(audit_record_finish(&p, 0, 0, &out), KURA_OK);
-	assert_string_equal(out.data, "{\"key\":\"a\\uFFFD/\x7f\",\"op\":\"server.start\","
-			    "\"seq\":0,\"time\":\"1970-01-01T00:00:00.000Z\"}");
+	assert_string_equal(
+		out.data, "{\"key\":\"a\\uFFFD/\x7f\",\"op\":\"server.start\","
+			  "\"seq\":0,\"time\":\"1970-01-01T00:00:00.000Z\"}");
 	audit_prepared_release(&p);
 
 	/* detail may not shadow a member, nor hold reals, nor be a non-object */
-	const char *bad_detail[] = { "{\"bucket\":\"x\"}", "{\"seq\":1}", "{\"time\":\"t\"}",
-				     "{\"x\":1.5}", "[1]", "{", "{\"a\":1,\"a\":2}" };
-	for (size_t i = 0; i < sizeof(bad_detail) / sizeof(bad_detail[0]); i++) {
-		struct kura_audit_record d = { .op = "x", .bucket = "b", .detail_json = bad_detail[i] };
+	const char *bad_detail[] = {
+		"{\"bucket\":\"x\"}", "{\"seq\":1}", "{\"time\":\"t\"}",
+		"{\"x\":1.5}",	      "[1]",	     "{",
+		"{\"a\":1,\"a\":2}"
+	};
+	for (size_t i = 0; i < sizeof(bad_detail) / sizeof(bad_detail[0]);
+	     i++) {
+		struct kura_audit_record d = { .op = "x",
+					       .bucket = "b",
+					       .detail_json = bad_detail[i] };
 		struct kura_error err = { 0 };
-		assert_int_equal(audit_record_prepare(&d, &p, &err), KURA_EINVAL);
+		assert_int_equal(audit_record_prepare(&d, &p, &err),
+				 KURA_EINVAL);
 	}
 	/* malformed records are refused by the scanner */
-	const char *bad_rec[] = { "", "{", "[]", "{\"seq\":1,\"seq\":2}", "{\"seq\":-1}",
-				  "{\"seq\":1} x", "{\"a\":\"\\x\"}", "{\"a\":tru}", "{\"seq\":\"1\"}" };
+	const char *bad_rec[] = { "",
+				  "{",
+				  "[]",
+				  "{\"seq\":1,\"seq\":2}",
+				  "{\"seq\":-1}",
+				  "{\"seq\":1} x",
+				  "{\"a\":\"\\x\"}",
+				  "{\"a\":tru}",
+				  "{\"seq\":\"1\"}" };
 	for (size_t i = 0; i < sizeof(bad_rec) / sizeof(bad_rec[0]); i++)
-		assert_int_equal(audit_record_scan(bad_rec[i], strlen(bad_rec[i]), &f), KURA_EINVAL);
+		assert_int_equal(audit_record_scan(bad_rec[i],
+						   strlen(bad_rec[i]), &f),
+				 KURA_EINVAL);
 	kura_buf_release(&u);
 	kura_buf_release(&out);
 }
 
 /* ---- round trip, proofs, export ---- */
 
-static json_t *capture_json(enum kura_err (*fn)(const char *, uint64_t, uint64_t, FILE *,
+static json_t *capture_json(enum kura_err (*fn)(const char *, uint64_t,
+						uint64_t, FILE *,
 						struct kura_error *),
 			    const char *dir, uint64_t a, uint64_t b)
 {
@@ -347,7 +399,8 @@ static void hexfield(json_t *o, const char *name, uint8_t *out)
 {
 	const char *s = json_string_value(json_object_get(o, name));
 	assert_non_null(s);
-	assert_int_equal(kura_hex_decode(s, strlen(s), out, AUDIT_HASH), KURA_OK);
+	assert_int_equal(kura_hex_decode(s, strlen(s), out, AUDIT_HASH),
+			 KURA_OK);
 }
 
 static size_t path_of(json_t *o, uint8_t (*p)[AUDIT_HASH])
@@ -355,7 +408,9 @@ static size_t path_of(json_t *o, uint8_t (*p)[AUDIT_HASH])
 	json_t *arr = json_object_get(o, "path");
 	for (size_t i = 0; i < json_array_size(arr); i++) {
 		const char *s = json_string_value(json_array_get(arr, i));
-		assert_int_equal(kura_hex_decode(s, strlen(s), p[i], AUDIT_HASH), KURA_OK);
+		assert_int_equal(kura_hex_decode(s, strlen(s), p[i],
+						 AUDIT_HASH),
+				 KURA_OK);
 	}
 	return json_array_size(arr);
 }
@@ -369,12 +424,14 @@ static void test_roundtrip_proofs_export(void **state)
 	for (int i = 0; i < 37; i++) {
 		char req[32];
 		snprintf(req, sizeof(req), "REQ%d", i);
-		assert_int_equal(append(a, "PutObject", "photos", "cat.jpg", req), (uint64_t)i);
+		assert_int_equal(append(a, "PutObject", "photos", "cat.jpg",
+					req),
+				 (uint64_t)i);
 		if (i == 12)
 			checkpoint(a);
 	}
 	checkpoint(a);
-	checkpoint(a);	/* nothing new: no second line */
+	checkpoint(a); /* nothing new: no second line */
 	kura_audit_close(a);
 	expect_ok(dir, NULL, 37);
 	struct kura_audit_verify_report rep = verify(dir, NULL, false);
@@ -382,19 +439,23 @@ static void test_roundtrip_proofs_export(void **state)
 
 	/* reopen continues the tree */
 	a = open_log(dir, NULL, 0, false);
-	assert_int_equal(append(a, "GetObject", "photos", "cat.jpg", "REQ37"), 37);
+	assert_int_equal(append(a, "GetObject", "photos", "cat.jpg", "REQ37"),
+			 37);
 	checkpoint(a);
 	kura_audit_close(a);
 	expect_ok(dir, NULL, 38);
 
 	/* inclusion proof of record 5 in the latest checkpoint (38) */
 	json_t *j = capture_json(kura_audit_inclusion_proof, dir, 5, 0);
-	uint8_t leaf[AUDIT_HASH], root[AUDIT_HASH], p[AUDIT_PROOF_MAX][AUDIT_HASH];
-	assert_int_equal(json_integer_value(json_object_get(j, "tree_size")), 38);
+	uint8_t leaf[AUDIT_HASH], root[AUDIT_HASH],
+		p[AUDIT_PROOF_MAX][AUDIT_HASH];
+	assert_int_equal(json_integer_value(json_object_get(j, "tree_size")),
+			 38);
 	hexfield(j, "leaf_hash", leaf);
 	hexfield(j, "root", root);
 	size_t n = path_of(j, p);
-	assert_true(audit_verify_inclusion(5, 38, leaf, (const uint8_t(*)[AUDIT_HASH])p, n, root));
+	assert_true(audit_verify_inclusion(
+		5, 38, leaf, (const uint8_t(*)[AUDIT_HASH])p, n, root));
 	const char *rec = json_string_value(json_object_get(j, "record"));
 	uint8_t again[AUDIT_HASH];
 	audit_leaf_hash(rec, strlen(rec), again);
@@ -402,7 +463,8 @@ static void test_roundtrip_proofs_export(void **state)
 	assert_non_null(strstr(rec, "\"request_id\":\"REQ5\""));
 	/* the checkpoint carried along is the signed one of that size */
 	struct audit_checkpoint cp;
-	char *cps = json_dumps(json_object_get(j, "checkpoint"), JSON_COMPACT | JSON_SORT_KEYS);
+	char *cps = json_dumps(json_object_get(j, "checkpoint"),
+			       JSON_COMPACT | JSON_SORT_KEYS);
 	assert_int_equal(audit_cp_parse(cps, strlen(cps), &cp, NULL), KURA_OK);
 	assert_memory_equal(cp.root, root, AUDIT_HASH);
 	assert_int_equal(audit_cp_check_signature(&cp, NULL), KURA_OK);
@@ -415,7 +477,8 @@ static void test_roundtrip_proofs_export(void **state)
 	hexfield(j, "root1", r1);
 	hexfield(j, "root2", r2);
 	n = path_of(j, p);
-	assert_true(audit_verify_consistency(13, 38, (const uint8_t(*)[AUDIT_HASH])p, n, r1, r2));
+	assert_true(audit_verify_consistency(
+		13, 38, (const uint8_t(*)[AUDIT_HASH])p, n, r1, r2));
 	assert_false(json_is_null(json_object_get(j, "checkpoint1")));
 	json_decref(j);
 
@@ -452,20 +515,23 @@ static void *worker_main(void *arg)
 		char req[48];
 		snprintf(req, sizeof(req), "T%d-%d", w->id, i);
 		double t0 = now_s();
-		w->seqs[i] = append(w->a, "GetObject", "bench", "object-4k", req);
+		w->seqs[i] =
+			append(w->a, "GetObject", "bench", "object-4k", req);
 		w->lat_sum += now_s() - t0;
 	}
 	return NULL;
 }
 
-static double run_threads(struct kura_audit *a, int threads, int per, uint64_t *seqs,
-			  double *mean_lat)
+static double run_threads(struct kura_audit *a, int threads, int per,
+			  uint64_t *seqs, double *mean_lat)
 {
 	pthread_t t[64];
 	struct worker w[64];
 	double t0 = now_s();
 	for (int i = 0; i < threads; i++) {
-		w[i] = (struct worker){ .a = a, .id = i, .count = per, .seqs = seqs + i * per };
+		w[i] = (struct worker){
+			.a = a, .id = i, .count = per, .seqs = seqs + i * per
+		};
 		pthread_create(&t[i], NULL, worker_main, &w[i]);
 	}
 	double lat = 0;
@@ -487,7 +553,10 @@ static void test_concurrent_threads(void **state)
 {
 	(void)state;
 	char dir[512];
-	enum { THREADS = 16, PER = 100 };
+	enum {
+		THREADS = 16,
+		PER = 100
+	};
 	static uint64_t seqs[THREADS * PER];
 	make_dir(dir, sizeof(dir), "threads");
 	struct kura_audit *a = open_log(dir, NULL, 0, false);
@@ -499,14 +568,15 @@ static void test_concurrent_threads(void **state)
 	double lat16 = 0;
 	double tput16 = run_threads(a, THREADS, PER, seqs, &lat16);
 	printf("# audit append, fdatasync per batch: 1 thread %.0f records/s, mean latency "
-	       "%.3f ms; 16 threads %.0f records/s, mean latency %.3f ms\n", tput1, lat1 * 1e3,
-	       tput16, lat16 * 1e3);
+	       "%.3f ms; 16 threads %.0f records/s, mean latency %.3f ms\n",
+	       tput1, lat1 * 1e3, tput16, lat16 * 1e3);
 	/* the same without the disk, to show what the sync costs */
 	audit_set_nosync(a, true);
 	double latn = 0;
 	double tputn = run_threads(a, THREADS, PER, seqs + 0, &latn);
 	printf("# audit append without fdatasync (CPU cost only): 16 threads %.0f records/s, "
-	       "mean latency %.3f ms\n", tputn, latn * 1e3);
+	       "mean latency %.3f ms\n",
+	       tputn, latn * 1e3);
 	audit_set_nosync(a, false);
 	checkpoint(a);
 	kura_audit_close(a);
@@ -525,7 +595,9 @@ static void child_appender(const char *dir, int id, int count)
 	struct worker w[4];
 	pthread_t t[4];
 	for (int i = 0; i < 4; i++) {
-		w[i] = (struct worker){ .a = a, .id = id * 10 + i, .count = count / 4,
+		w[i] = (struct worker){ .a = a,
+					.id = id * 10 + i,
+					.count = count / 4,
 					.seqs = seqs + i * (count / 4) };
 		pthread_create(&t[i], NULL, worker_main, &w[i]);
 	}
@@ -565,7 +637,8 @@ static void test_two_processes(void **state)
 		for (int t = 0; t < 4; t++)
 			for (int i = 0; i < 100; i++) {
 				char needle[64];
-				snprintf(needle, sizeof(needle), "\"request_id\":\"T%d-%d\"",
+				snprintf(needle, sizeof(needle),
+					 "\"request_id\":\"T%d-%d\"",
 					 k * 10 + t, i);
 				char *first = strstr(text, needle);
 				assert_non_null(first);
@@ -576,7 +649,7 @@ static void test_two_processes(void **state)
 	size_t nsegs;
 	assert_int_equal(audit_seg_list(dir, &segs, &nsegs, NULL), KURA_OK);
 	printf("# two processes, 800 records in %zu segments\n", nsegs);
-	assert_true(nsegs > 2);	/* both processes rolled over */
+	assert_true(nsegs > 2); /* both processes rolled over */
 	free(segs);
 }
 
@@ -620,7 +693,8 @@ static void test_rollover_archive_gap(void **state)
 	make_dir(copy, sizeof(copy), "rollover-gap");
 	run("cp -a %s/. %s/", dir, copy);
 	struct audit_seg_reader r;
-	assert_int_equal(audit_seg_reader_open(&r, copy, 4, UINT64_MAX, NULL), KURA_OK);
+	assert_int_equal(audit_seg_reader_open(&r, copy, 4, UINT64_MAX, NULL),
+			 KURA_OK);
 	uint64_t first4 = r.hdr.first_seq;
 	audit_seg_reader_close(&r);
 	run("rm %s/seg-00000003.log", copy);
@@ -636,11 +710,13 @@ static void test_rollover_archive_gap(void **state)
 	run("cp -a %s/. %s/", dir, copy);
 	run("rm %s/seg-00000001.log", copy);
 	struct seg_image *s = seg_load(copy, 2);
-	s->hdr[AUDIT_SEG_HEADER_FIXED] ^= 1;	/* first frontier hash */
+	s->hdr[AUDIT_SEG_HEADER_FIXED] ^= 1; /* first frontier hash */
 	/* fix the header checksum, as a forger would */
 	struct audit_seg_header h;
-	assert_int_equal(audit_seg_header_parse(s->hdr, s->hdr_len, &h, NULL), KURA_EINTEGRITY);
-	SHA256(s->hdr, s->hdr_len - AUDIT_HASH, s->hdr + s->hdr_len - AUDIT_HASH);
+	assert_int_equal(audit_seg_header_parse(s->hdr, s->hdr_len, &h, NULL),
+			 KURA_EINTEGRITY);
+	SHA256(s->hdr, s->hdr_len - AUDIT_HASH,
+	       s->hdr + s->hdr_len - AUDIT_HASH);
 	seg_save(copy, 2, s);
 	seg_free(s);
 	rep = verify(copy, NULL, true);
@@ -663,7 +739,8 @@ static void build_sample(char *dir, size_t cap, char *pub, size_t pcap)
 		char req[32], key[32];
 		snprintf(req, sizeof(req), "REQ%03d", i);
 		snprintf(key, sizeof(key), "doc-%d.pdf", i % 7);
-		append(a, i % 3 ? "GetObject" : "PutObject", "contracts", key, req);
+		append(a, i % 3 ? "GetObject" : "PutObject", "contracts", key,
+		       req);
 		if (i == 19 || i == 39)
 			checkpoint(a);
 	}
@@ -712,7 +789,8 @@ static void test_mutations(void **state)
 		assert_int_equal(pwrite(fd, &b, 1, off), 1);
 		struct kura_audit_verify_report rep = verify(m, NULL, true);
 		if (rep.ok)
-			fail_msg("flipped byte at offset %lld not detected", (long long)off);
+			fail_msg("flipped byte at offset %lld not detected",
+				 (long long)off);
 		b ^= 0x20;
 		assert_int_equal(pwrite(fd, &b, 1, off), 1);
 		close(fd);
@@ -761,7 +839,9 @@ static void test_mutations(void **state)
 	seg_free(s);
 	expect_bad(m, NULL, true, true, 52, "truncated");
 	/* ... and a writer refuses to continue such a log */
-	struct kura_audit_options o = { .dir = m, .sign = test_sign, .sign_ctx = signer_key };
+	struct kura_audit_options o = { .dir = m,
+					.sign = test_sign,
+					.sign_ctx = signer_key };
 	struct kura_audit *a = NULL;
 	struct kura_error err = { 0 };
 	assert_int_equal(kura_audit_open(&o, &a, &err), KURA_EINTEGRITY);
@@ -789,17 +869,22 @@ static void test_mutations(void **state)
 			uint8_t root[AUDIT_HASH];
 			struct audit_checkpoint cp;
 			audit_tree_root(&t, root);
-			assert_int_equal(audit_cp_sign(test_sign, forger_key, t.size, root,
-						       kura_now_ms(), &cp, NULL), KURA_OK);
-			assert_int_equal(audit_cp_format(&cp, &lines, NULL), KURA_OK);
+			assert_int_equal(
+				audit_cp_sign(test_sign, forger_key, t.size,
+					      root, kura_now_ms(), &cp, NULL),
+				KURA_OK);
+			assert_int_equal(audit_cp_format(&cp, &lines, NULL),
+					 KURA_OK);
 		}
 	}
 	seg_free(s);
 	snprintf(path, sizeof(path), "%s/checkpoints.log", m);
-	assert_int_equal(kura_write_file_atomic(path, lines.data, lines.len, 0600, NULL), KURA_OK);
+	assert_int_equal(kura_write_file_atomic(path, lines.data, lines.len,
+						0600, NULL),
+			 KURA_OK);
 	kura_buf_release(&lines);
-	expect_bad(m, NULL, true, false, 20, "another key");	/* pinned signer */
-	expect_bad(m, pub, false, false, 20, "published");	/* published copy */
+	expect_bad(m, NULL, true, false, 20, "another key"); /* pinned signer */
+	expect_bad(m, pub, false, false, 20, "published"); /* published copy */
 
 	/* 7. a published checkpoint that differs from the local one */
 	char pub2[600];
@@ -814,14 +899,19 @@ static void test_mutations(void **state)
 	for (size_t i = 0; i < l.n; i++) {
 		if (i == 1) {
 			l.v[i].root[0] ^= 1;
-			assert_int_equal(audit_cp_sign(test_sign, signer_key, l.v[i].tree_size,
-						       l.v[i].root, kura_now_ms(), &l.v[i], NULL),
-					 KURA_OK);
+			assert_int_equal(
+				audit_cp_sign(test_sign, signer_key,
+					      l.v[i].tree_size, l.v[i].root,
+					      kura_now_ms(), &l.v[i], NULL),
+				KURA_OK);
 		}
-		assert_int_equal(audit_cp_format(&l.v[i], &lines, NULL), KURA_OK);
+		assert_int_equal(audit_cp_format(&l.v[i], &lines, NULL),
+				 KURA_OK);
 	}
 	audit_cp_list_release(&l);
-	assert_int_equal(kura_write_file_atomic(path, lines.data, lines.len, 0600, NULL), KURA_OK);
+	assert_int_equal(kura_write_file_atomic(path, lines.data, lines.len,
+						0600, NULL),
+			 KURA_OK);
 	kura_buf_release(&lines);
 	expect_bad(m, pub2, true, false, 40, "published checkpoint line 2");
 
@@ -858,7 +948,7 @@ static void test_torn_tail_repaired(void **state)
 	const uint8_t half[] = { 0, 0, 0, 80, '{', '"', 'o', 'p', '"' };
 	assert_int_equal(write(fd, half, sizeof(half)), (ssize_t)sizeof(half));
 	close(fd);
-	expect_ok(dir, NULL, 10);	/* never acknowledged: not an error */
+	expect_ok(dir, NULL, 10); /* never acknowledged: not an error */
 	a = open_log(dir, NULL, 0, false);
 	assert_int_equal(append(a, "PutObject", "b", "k", "R"), 10);
 	kura_audit_close(a);
@@ -866,7 +956,8 @@ static void test_torn_tail_repaired(void **state)
 	/* a zero-filled tail (power loss after the size was extended) */
 	fd = open(path, O_WRONLY | O_APPEND);
 	uint8_t zeros[300] = { 0 };
-	assert_int_equal(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
+	assert_int_equal(write(fd, zeros, sizeof(zeros)),
+			 (ssize_t)sizeof(zeros));
 	close(fd);
 	expect_ok(dir, NULL, 11);
 	a = open_log(dir, NULL, 0, false);
@@ -884,7 +975,9 @@ static void test_torn_tail_repaired(void **state)
 	close(fd);
 	kura_buf_release(&b);
 	expect_bad(dir, NULL, true, true, 12, "record 12");
-	struct kura_audit_options o = { .dir = dir, .sign = test_sign, .sign_ctx = signer_key };
+	struct kura_audit_options o = { .dir = dir,
+					.sign = test_sign,
+					.sign_ctx = signer_key };
 	struct kura_error err = { 0 };
 	assert_int_equal(kura_audit_open(&o, &a, &err), KURA_EINTEGRITY);
 }
@@ -901,14 +994,18 @@ static void test_kill9_during_workload(void **state)
 		if (pid == 0) {
 			/* 8 threads append forever; each acknowledged seq is written
 			 * to the acks file after kura_audit_append returned */
-			struct kura_audit *a = open_log(dir, NULL, 16384, false);
-			int fd = open(acks, O_WRONLY | O_APPEND | O_CREAT, 0600);
+			struct kura_audit *a =
+				open_log(dir, NULL, 16384, false);
+			int fd =
+				open(acks, O_WRONLY | O_APPEND | O_CREAT, 0600);
 			for (;;) {
 				char req[32];
 				snprintf(req, sizeof(req), "K%d", round);
-				uint64_t seq = append(a, "PutObject", "crash", "k", req);
+				uint64_t seq = append(a, "PutObject", "crash",
+						      "k", req);
 				char line[32];
-				int n = snprintf(line, sizeof(line), "%llu\n", (unsigned long long)seq);
+				int n = snprintf(line, sizeof(line), "%llu\n",
+						 (unsigned long long)seq);
 				if (write(fd, line, (size_t)n) != n)
 					_exit(3);
 				if (seq % 50 == 0)
@@ -923,18 +1020,22 @@ static void test_kill9_during_workload(void **state)
 		/* verify before any writer repairs the tail, then after */
 		struct kura_audit_verify_report rep = verify(dir, NULL, true);
 		if (!rep.ok)
-			fail_msg("after kill -9 (round %d): %s", round, rep.problem);
+			fail_msg("after kill -9 (round %d): %s", round,
+				 rep.problem);
 		struct kura_audit *a = open_log(dir, NULL, 16384, false);
 		append(a, "server.start", NULL, NULL, "restart");
 		checkpoint(a);
 		kura_audit_close(a);
 		rep = verify(dir, NULL, true);
 		if (!rep.ok)
-			fail_msg("after restart (round %d): %s", round, rep.problem);
+			fail_msg("after restart (round %d): %s", round,
+				 rep.problem);
 		/* every acknowledged record is in the log */
 		char *text;
 		size_t len;
-		assert_int_equal(kura_read_file(acks, 64u << 20, &text, &len, NULL), KURA_OK);
+		assert_int_equal(kura_read_file(acks, 64u << 20, &text, &len,
+						NULL),
+				 KURA_OK);
 		uint64_t max = 0, n = 0;
 		for (char *s = text; *s; s = strchr(s, '\n') + 1) {
 			uint64_t v = strtoull(s, NULL, 10);
@@ -943,7 +1044,8 @@ static void test_kill9_during_workload(void **state)
 		}
 		free(text);
 		printf("# kill -9 round %d: %llu acknowledged appends, log holds %llu records\n",
-		       round, (unsigned long long)n, (unsigned long long)rep.records);
+		       round, (unsigned long long)n,
+		       (unsigned long long)rep.records);
 		assert_true(n > 0);
 		assert_true(rep.records > max);
 	}
@@ -961,7 +1063,8 @@ static int64_t fake_now(void *ctx)
 	return c->t;
 }
 
-static uint64_t search(const char *dir, const struct kura_audit_query *q, char **text)
+static uint64_t search(const char *dir, const struct kura_audit_query *q,
+		       char **text)
 {
 	size_t len = 0;
 	uint64_t n = 0;
@@ -978,7 +1081,7 @@ struct group_writer {
 	struct kura_audit *a;
 	int id;
 	size_t n;
-	size_t key_bytes;	/* each record's key size */
+	size_t key_bytes; /* each record's key size */
 	uint64_t first;
 	enum kura_err rc;
 };
@@ -996,9 +1099,12 @@ static void *group_main(void *arg)
 	key[g->key_bytes] = '\0';
 	snprintf(req, sizeof(req), "GROUP%d", g->id);
 	for (size_t i = 0; i < g->n; i++)
-		r[i] = (struct kura_audit_record){ .type = "s3", .op = "DeleteObjects",
-						   .request_id = req, .bucket = "b",
-						   .key = key, .key_len = g->key_bytes };
+		r[i] = (struct kura_audit_record){ .type = "s3",
+						   .op = "DeleteObjects",
+						   .request_id = req,
+						   .bucket = "b",
+						   .key = key,
+						   .key_len = g->key_bytes };
 	g->rc = kura_audit_append_batch(g->a, r, g->n, &g->first, &err);
 	free(key);
 	free(r);
@@ -1018,21 +1124,29 @@ static void test_append_batch(void **state)
 	struct kura_error err = { 0 };
 	struct kura_audit_record one = { .type = "s3", .op = "x" };
 	uint64_t first = UINT64_MAX;
-	assert_int_equal(kura_audit_append_batch(a, &one, 0, &first, &err), KURA_EINVAL);
+	assert_int_equal(kura_audit_append_batch(a, &one, 0, &first, &err),
+			 KURA_EINVAL);
 	append(a, "PutObject", "b", "k", "R0");
 
 	/* four groups of 1001 small records and single appends, together */
-	enum { GROUPS = 4, SINGLES = 4 };
+	enum {
+		GROUPS = 4,
+		SINGLES = 4
+	};
 	pthread_t t[GROUPS + SINGLES];
 	struct group_writer g[GROUPS];
 	struct worker w[SINGLES];
 	static uint64_t seqs[SINGLES * 50];
 	for (int i = 0; i < GROUPS; i++) {
-		g[i] = (struct group_writer){ .a = a, .id = i, .n = 1001, .key_bytes = 100 };
+		g[i] = (struct group_writer){
+			.a = a, .id = i, .n = 1001, .key_bytes = 100
+		};
 		pthread_create(&t[i], NULL, group_main, &g[i]);
 	}
 	for (int i = 0; i < SINGLES; i++) {
-		w[i] = (struct worker){ .a = a, .id = i, .count = 50, .seqs = seqs + i * 50 };
+		w[i] = (struct worker){
+			.a = a, .id = i, .count = 50, .seqs = seqs + i * 50
+		};
 		pthread_create(&t[GROUPS + i], NULL, worker_main, &w[i]);
 	}
 	for (int i = 0; i < GROUPS + SINGLES; i++)
@@ -1041,7 +1155,8 @@ static void test_append_batch(void **state)
 		assert_int_equal(g[i].rc, KURA_OK);
 		/* no single append landed inside a group */
 		for (int j = 0; j < SINGLES * 50; j++)
-			assert_false(seqs[j] >= g[i].first && seqs[j] < g[i].first + 1001);
+			assert_false(seqs[j] >= g[i].first &&
+				     seqs[j] < g[i].first + 1001);
 	}
 	uint64_t total = 1 + GROUPS * 1001 + SINGLES * 50;
 
@@ -1049,8 +1164,9 @@ static void test_append_batch(void **state)
 	 * write takes, so the leader splits between groups */
 	struct group_writer big[3];
 	for (int i = 0; i < 3; i++) {
-		big[i] = (struct group_writer){ .a = a, .id = 10 + i, .n = 12,
-						.key_bytes = 900000 };
+		big[i] = (struct group_writer){
+			.a = a, .id = 10 + i, .n = 12, .key_bytes = 900000
+		};
 		pthread_create(&t[i], NULL, group_main, &big[i]);
 	}
 	for (int i = 0; i < 3; i++) {
@@ -1060,7 +1176,9 @@ static void test_append_batch(void **state)
 	total += 3 * 12;
 
 	/* 20 records of 900 KB cannot go in one write: refused, nothing left */
-	struct group_writer huge = { .a = a, .id = 20, .n = 20, .key_bytes = 900000 };
+	struct group_writer huge = {
+		.a = a, .id = 20, .n = 20, .key_bytes = 900000
+	};
 	group_main(&huge);
 	assert_int_equal(huge.rc, KURA_ETOOBIG);
 	checkpoint(a);
@@ -1071,13 +1189,18 @@ static void test_append_batch(void **state)
 	for (int i = 0; i < GROUPS; i++) {
 		char req[32], *text = NULL;
 		snprintf(req, sizeof(req), "GROUP%d", i);
-		struct kura_audit_query q = { .request_id = req, .limit = 2000 };
+		struct kura_audit_query q = { .request_id = req,
+					      .limit = 2000 };
 		assert_int_equal(search(dir, &q, &text), 1001);
 		uint64_t expect = g[i].first;
-		for (char *line = text; line && *line; line = strchr(line, '\n') + 1) {
-			json_t *j = json_loads(line, JSON_DISABLE_EOF_CHECK, NULL);
+		for (char *line = text; line && *line;
+		     line = strchr(line, '\n') + 1) {
+			json_t *j =
+				json_loads(line, JSON_DISABLE_EOF_CHECK, NULL);
 			assert_non_null(j);
-			assert_int_equal(json_integer_value(json_object_get(j, "seq")), expect++);
+			assert_int_equal(
+				json_integer_value(json_object_get(j, "seq")),
+				expect++);
 			json_decref(j);
 		}
 		free(text);
@@ -1097,24 +1220,29 @@ static void test_search(void **state)
 	struct fake_clock clk = { 1767225600000 };
 	int64_t step = (int64_t)(365LL * 86400000 / (int64_t)total);
 	audit_set_clock(a, fake_now, &clk);
-	const int64_t month_from = 1793491200000;	/* 2026-11-01 */
-	const int64_t month_to = 1796083200000;		/* 2026-12-01 */
+	const int64_t month_from = 1793491200000; /* 2026-11-01 */
+	const int64_t month_to = 1796083200000;	  /* 2026-12-01 */
 	uint64_t expect = 0;
 	double t0 = now_s();
-	enum { THREADS = 8 };
+	enum {
+		THREADS = 8
+	};
 	for (uint64_t i = 0; i < total; i += THREADS) {
 		/* appends from threads would interleave the clock; batches of
 		 * sequential appends keep the expectation simple */
 		for (uint64_t j = i; j < i + THREADS && j < total; j++) {
 			char bucket[16], key[32], req[32];
-			snprintf(bucket, sizeof(bucket), "b%llu", (unsigned long long)(j % 10));
-			snprintf(key, sizeof(key), "k%llu", (unsigned long long)(j % 1000));
-			snprintf(req, sizeof(req), "R%llu", (unsigned long long)j);
+			snprintf(bucket, sizeof(bucket), "b%llu",
+				 (unsigned long long)(j % 10));
+			snprintf(key, sizeof(key), "k%llu",
+				 (unsigned long long)(j % 1000));
+			snprintf(req, sizeof(req), "R%llu",
+				 (unsigned long long)j);
 			const char *op = j % 4 == 3 ? "GetObject" : "PutObject";
 			clk.t = 1767225600000 + (int64_t)j * step;
 			append(a, op, bucket, key, req);
-			if (j % 10 == 3 && j % 1000 == 123 && j % 4 == 3 && clk.t >= month_from &&
-			    clk.t < month_to)
+			if (j % 10 == 3 && j % 1000 == 123 && j % 4 == 3 &&
+			    clk.t >= month_from && clk.t < month_to)
 				expect++;
 		}
 	}
@@ -1122,11 +1250,14 @@ static void test_search(void **state)
 	kura_audit_close(a);
 	double t_write = now_s() - t0;
 
-	struct kura_audit_query q = { .from_ms = month_from, .to_ms = month_to,
-				      .bucket = "b3", .key = "k123", .op = "GetObject" };
+	struct kura_audit_query q = { .from_ms = month_from,
+				      .to_ms = month_to,
+				      .bucket = "b3",
+				      .key = "k123",
+				      .op = "GetObject" };
 	char *text = NULL;
 	t0 = now_s();
-	uint64_t n = search(dir, &q, &text);	/* builds the index */
+	uint64_t n = search(dir, &q, &text); /* builds the index */
 	double t_index = now_s() - t0;
 	free(text);
 	t0 = now_s();
@@ -1141,7 +1272,9 @@ static void test_search(void **state)
 	uint64_t prev = 0;
 	for (char *s = text; s && *s; s = strchr(s, '\n') + 1) {
 		struct audit_fields f;
-		assert_int_equal(audit_record_scan(s, (size_t)(strchr(s, '\n') - s), &f), KURA_OK);
+		assert_int_equal(
+			audit_record_scan(s, (size_t)(strchr(s, '\n') - s), &f),
+			KURA_OK);
 		assert_true(f.time_ms >= month_from && f.time_ms < month_to);
 		assert_true(f.seq >= prev);
 		prev = f.seq;
@@ -1156,8 +1289,9 @@ static void test_search(void **state)
 	struct kura_audit_query q3 = { .tenant_id = 1, .limit = 5 };
 	assert_int_equal(search(dir, &q3, &text), 5);
 	char want_last[48];
-	snprintf(want_last, sizeof(want_last), "\"seq\":%llu,", (unsigned long long)total - 1);
-	assert_non_null(strstr(text, want_last));	/* the newest five */
+	snprintf(want_last, sizeof(want_last), "\"seq\":%llu,",
+		 (unsigned long long)total - 1);
+	assert_non_null(strstr(text, want_last)); /* the newest five */
 	free(text);
 
 	/* a tampered index cannot invent results: rows re-pointed and
@@ -1166,11 +1300,18 @@ static void test_search(void **state)
 	snprintf(db_path, sizeof(db_path), "%s/index.db", dir);
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE rec SET bucket='b3', key='k123', op='GetObject', "
-				      "time_ms=1794000000000 WHERE seq < 50", NULL, NULL, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE rec SET offset=offset+1 WHERE seq = 77", NULL,
-				      NULL, NULL), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(
+			db,
+			"UPDATE rec SET bucket='b3', key='k123', op='GetObject', "
+			"time_ms=1794000000000 WHERE seq < 50",
+			NULL, NULL, NULL),
+		SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(db,
+			     "UPDATE rec SET offset=offset+1 WHERE seq = 77",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(search(dir, &q, &text), expect);
 	free(text);
@@ -1187,7 +1328,8 @@ static void test_search(void **state)
 	assert_non_null(strstr(text, "LATE"));
 	free(text);
 	/* a damaged index file is rebuilt */
-	run("dd if=/dev/urandom of=%s bs=4096 count=2 conv=notrunc status=none", db_path);
+	run("dd if=/dev/urandom of=%s bs=4096 count=2 conv=notrunc status=none",
+	    db_path);
 	run("rm -f %s-wal %s-shm", db_path, db_path);
 	assert_int_equal(search(dir, &q, &text), expect + 1);
 	free(text);

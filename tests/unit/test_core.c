@@ -189,11 +189,21 @@ static void test_buf_limit(void **state)
 		kura_buf_init(&b, 3);
 		assert_int_equal(kura_buf_addstr(&b, "abc"), KURA_OK);
 		switch (i) {
-		case 0: rc = kura_buf_add(&b, "d", 1); break;
-		case 1: rc = kura_buf_addstr(&b, "d"); break;
-		case 2: rc = kura_buf_addch(&b, 'd'); break;
-		case 3: rc = kura_buf_addf(&b, "%d", 7); break;
-		case 4: rc = kura_buf_addhex(&b, (const uint8_t *)"\x01", 1); break;
+		case 0:
+			rc = kura_buf_add(&b, "d", 1);
+			break;
+		case 1:
+			rc = kura_buf_addstr(&b, "d");
+			break;
+		case 2:
+			rc = kura_buf_addch(&b, 'd');
+			break;
+		case 3:
+			rc = kura_buf_addf(&b, "%d", 7);
+			break;
+		case 4:
+			rc = kura_buf_addhex(&b, (const uint8_t *)"\x01", 1);
+			break;
 		}
 		if (rc != KURA_ETOOBIG)
 			fail_msg("kura_buf_%s past max: %d", names[i], (int)rc);
@@ -218,7 +228,8 @@ static void test_buf_limit(void **state)
 		kura_buf_release(&b);
 	}
 	kura_buf_init(&b, 100);
-	assert_int_equal(kura_buf_addhex(&b, (const uint8_t *)"x", SIZE_MAX / 2 + 1),
+	assert_int_equal(kura_buf_addhex(&b, (const uint8_t *)"x",
+					 SIZE_MAX / 2 + 1),
 			 KURA_ETOOBIG);
 	kura_buf_release(&b);
 
@@ -411,7 +422,9 @@ static void test_pool_many_allocations(void **state)
 	(void)state;
 	struct kura_pool *pool = kura_pool_new(0);
 	assert_non_null(pool);
-	enum { N = 5000 };
+	enum {
+		N = 5000
+	};
 	unsigned char *ptrs[N];
 	size_t sizes[N];
 	for (size_t i = 0; i < N; i++) {
@@ -631,18 +644,15 @@ static void test_hex(void **state)
 	static const struct {
 		const char *in;
 		size_t n;
-	} bad[] = {
-		{ "abc", 2 },	/* odd length for n */
-		{ "abcd", 1 },	/* too long */
-		{ "ab", 2 },	/* too short */
-		{ "zz", 1 },
-		{ "0g", 1 },
-		{ "g0", 1 },
-		{ " a", 1 },
-		{ "a ", 1 },
-		{ "+1", 1 },
-		{ "00ff0x", 3 }, /* bad digit at the end: nothing written */
-	};
+	} bad
+		[] = {
+			{ "abc", 2 },  /* odd length for n */
+			{ "abcd", 1 }, /* too long */
+			{ "ab", 2 },   /* too short */
+			{ "zz", 1 },	 { "0g", 1 }, { "g0", 1 },
+			{ " a", 1 },	 { "a ", 1 }, { "+1", 1 },
+			{ "00ff0x", 3 }, /* bad digit at the end: nothing written */
+		};
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
 		uint8_t out[4] = { 0xee, 0xee, 0xee, 0xee };
 		assert_int_equal(kura_hex_decode(bad[i].in, strlen(bad[i].in),
@@ -745,33 +755,33 @@ static void test_base64_reject(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"Zg",		/* padding missing */
-		"Zg=",		/* padding short */
-		"Zm9",		/* length not a multiple of 4 */
-		"Z===",		/* too much padding */
+		"Zg",	/* padding missing */
+		"Zg=",	/* padding short */
+		"Zm9",	/* length not a multiple of 4 */
+		"Z===", /* too much padding */
 		"====",
 		"=Zm9",
-		"Zm=v",		/* padding in the middle of a quantum */
-		"Zg==Zm9v",	/* padding before the end */
+		"Zm=v",	    /* padding in the middle of a quantum */
+		"Zg==Zm9v", /* padding before the end */
 		"Zm9vY===",
-		"Zh==",		/* non-canonical: stray bits under padding */
-		"Zm9=",		/* non-canonical (canonical is Zm8=) */
+		"Zh==", /* non-canonical: stray bits under padding */
+		"Zm9=", /* non-canonical (canonical is Zm8=) */
 		"Zm+=",
-		"Zm9 ",		/* whitespace */
+		"Zm9 ", /* whitespace */
 		" Zm9",
 		"Zm9v\n",
 		"Zm9v\r\nYg==",
-		"Zm9-",		/* URL-safe alphabet is not accepted */
+		"Zm9-", /* URL-safe alphabet is not accepted */
 		"Zm9_",
-		"Zm9\x80",	/* high bytes */
+		"Zm9\x80", /* high bytes */
 		"Zm9.",
 	};
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
 		uint8_t out[16];
 		memset(out, 0xee, sizeof(out));
 		size_t out_len = 12345;
-		enum kura_err rc = kura_base64_decode(bad[i], strlen(bad[i]), out,
-						      sizeof(out), &out_len);
+		enum kura_err rc = kura_base64_decode(
+			bad[i], strlen(bad[i]), out, sizeof(out), &out_len);
 		if (rc != KURA_EINVAL)
 			fail_msg("'%s' gave %s, want KURA_EINVAL", bad[i],
 				 kura_errname(rc));
@@ -779,8 +789,9 @@ static void test_base64_reject(void **state)
 		assert_int_equal(out_len, 12345);
 		for (size_t j = 0; j < sizeof(out); j++)
 			if (out[j] != 0xee)
-				fail_msg("'%s' wrote output byte %zu on failure",
-					 bad[i], j);
+				fail_msg(
+					"'%s' wrote output byte %zu on failure",
+					bad[i], j);
 	}
 	/* An embedded NUL is not an end of input. */
 	uint8_t out[8];
@@ -816,13 +827,13 @@ static void test_uri_decode(void **state)
 		{ "", 0, "", 0 },
 		{ "plain", 5, "plain", 5 },
 		{ "a%20b", 5, "a b", 3 },
-		{ "a+b", 3, "a+b", 3 },		/* '+' is literal */
+		{ "a+b", 3, "a+b", 3 }, /* '+' is literal */
 		{ "%2B", 3, "+", 1 },
-		{ "%2b%2F", 6, "+/", 2 },	/* either case */
+		{ "%2b%2F", 6, "+/", 2 }, /* either case */
 		{ "%e6%97%a5", 9, "\xe6\x97\xa5", 3 },
-		{ "%00x", 4, "\0x", 2 },	/* NUL passes through */
+		{ "%00x", 4, "\0x", 2 }, /* NUL passes through */
 		{ "%25", 3, "%", 1 },
-		{ "%2525", 5, "%25", 3 },	/* decoded once only */
+		{ "%2525", 5, "%25", 3 }, /* decoded once only */
 		{ "~-._", 4, "~-._", 4 },
 	};
 	for (size_t i = 0; i < ARRAY_LEN(v); i++) {
@@ -837,8 +848,8 @@ static void test_uri_decode(void **state)
 	}
 
 	static const char *const bad[] = {
-		"%", "%2", "abc%", "abc%4", "%g0", "%0g", "%%", "%-1",
-		"%+1", "% 1", "ok%zzok", "%\xff\xff",
+		"%",  "%2",  "abc%", "abc%4", "%g0",	 "%0g",
+		"%%", "%-1", "%+1",  "% 1",   "ok%zzok", "%\xff\xff",
 	};
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
 		struct kura_buf b;
@@ -974,7 +985,9 @@ static void test_utf8(void **state)
 		{ "\xe6\x97", 2, false, "truncated 3-byte" },
 		{ "\xf0\x9f\x98", 3, false, "truncated 4-byte" },
 		{ "ab\xe6\x97", 4, false, "truncated at end" },
-		{ "\xe6\x97" "a", 3, false, "ascii inside a sequence" },
+		{ "\xe6\x97"
+		  "a",
+		  3, false, "ascii inside a sequence" },
 		{ "\xc2\xc2\x80", 3, false, "lead where continuation due" },
 		{ "\xe6\x97\xa5\x80", 4, false, "extra continuation" },
 	};
@@ -991,7 +1004,8 @@ static void test_utf8(void **state)
 	for (unsigned a = 0x80; a <= 0xff; a++)
 		for (unsigned c = 0; c <= 0xff; c++) {
 			char s[2] = { (char)a, (char)c };
-			bool want = a >= 0xc2 && a <= 0xdf && (c & 0xc0) == 0x80;
+			bool want = a >= 0xc2 && a <= 0xdf &&
+				    (c & 0xc0) == 0x80;
 			if (kura_utf8_valid(s, 2) != want)
 				fail_msg("utf8 %02x %02x", a, c);
 		}
@@ -999,8 +1013,10 @@ static void test_utf8(void **state)
 	for (unsigned b = 0; b <= 0xff; b++) {
 		char e0[3] = { (char)0xe0, (char)b, (char)0x80 };
 		char ed[3] = { (char)0xed, (char)b, (char)0x80 };
-		assert_int_equal(kura_utf8_valid(e0, 3), b >= 0xa0 && b <= 0xbf);
-		assert_int_equal(kura_utf8_valid(ed, 3), b >= 0x80 && b <= 0x9f);
+		assert_int_equal(kura_utf8_valid(e0, 3),
+				 b >= 0xa0 && b <= 0xbf);
+		assert_int_equal(kura_utf8_valid(ed, 3),
+				 b >= 0x80 && b <= 0x9f);
 	}
 }
 
@@ -1078,11 +1094,13 @@ static void test_time_format_known(void **state)
 		assert_int_equal(strlen(amz) + 1, KURA_TIME_AMZ_LEN);
 
 		int64_t secs = -1;
-		assert_int_equal(kura_time_parse_iso8601(iso, strlen(iso), &secs),
+		assert_int_equal(kura_time_parse_iso8601(iso, strlen(iso),
+							 &secs),
 				 KURA_OK);
 		assert_int_equal(secs, k->ms / 1000);
 		secs = -1;
-		assert_int_equal(kura_time_parse_http(http, strlen(http), &secs),
+		assert_int_equal(kura_time_parse_http(http, strlen(http),
+						      &secs),
 				 KURA_OK);
 		assert_int_equal(secs, k->ms / 1000);
 		secs = -1;
@@ -1123,9 +1141,10 @@ static void test_time_round_trip(void **state)
 		assert_int_equal(kura_time_parse_amz(amz, strlen(amz), &c),
 				 KURA_OK);
 		if (a != secs || b != secs || c != secs)
-			fail_msg("round trip of %lld: %s %s %s -> %lld %lld %lld",
-				 (long long)secs, iso, http, amz, (long long)a,
-				 (long long)b, (long long)c);
+			fail_msg(
+				"round trip of %lld: %s %s %s -> %lld %lld %lld",
+				(long long)secs, iso, http, amz, (long long)a,
+				(long long)b, (long long)c);
 	}
 }
 
@@ -1140,16 +1159,17 @@ static void test_time_parse_http_forms(void **state)
 	};
 	for (size_t i = 0; i < ARRAY_LEN(same); i++) {
 		int64_t secs = -1;
-		enum kura_err rc = kura_time_parse_http(same[i], strlen(same[i]),
-							&secs);
+		enum kura_err rc =
+			kura_time_parse_http(same[i], strlen(same[i]), &secs);
 		if (rc != KURA_OK || secs != 784111777)
 			fail_msg("'%s': %s %lld", same[i], kura_errname(rc),
 				 (long long)secs);
 	}
 	int64_t secs = 0;
-	assert_int_equal(kura_time_parse_http("Wednesday, 10-Nov-99 23:12:40 GMT",
-					      33, &secs),
-			 KURA_OK);
+	assert_int_equal(
+		kura_time_parse_http("Wednesday, 10-Nov-99 23:12:40 GMT", 33,
+				     &secs),
+		KURA_OK);
 	assert_int_equal(secs, 942275560);
 	assert_int_equal(kura_time_parse_http("Thu Feb 29 12:00:00 2024", 24,
 					      &secs),
@@ -1167,18 +1187,18 @@ static void test_time_parse_invalid(void **state)
 	(void)state;
 	static const char *const bad_amz[] = {
 		"",
-		"20260231T000000Z",	/* 31 Feb */
-		"20260230T000000Z",	/* 30 Feb */
-		"20250229T000000Z",	/* not a leap year */
-		"21000229T000000Z",	/* century, not a leap year */
-		"20260431T000000Z",	/* 31 Apr */
-		"20261301T000000Z",	/* month 13 */
-		"20260001T000000Z",	/* month 0 */
-		"20260100T000000Z",	/* day 0 */
-		"20260101T240000Z",	/* hour 24 */
-		"20260101T006000Z",	/* minute 60 */
-		"20260101T000061Z",	/* second 61 */
-		"20260101T000000",	/* no Z */
+		"20260231T000000Z", /* 31 Feb */
+		"20260230T000000Z", /* 30 Feb */
+		"20250229T000000Z", /* not a leap year */
+		"21000229T000000Z", /* century, not a leap year */
+		"20260431T000000Z", /* 31 Apr */
+		"20261301T000000Z", /* month 13 */
+		"20260001T000000Z", /* month 0 */
+		"20260100T000000Z", /* day 0 */
+		"20260101T240000Z", /* hour 24 */
+		"20260101T006000Z", /* minute 60 */
+		"20260101T000061Z", /* second 61 */
+		"20260101T000000",  /* no Z */
 		"20260101t000000Z",
 		"20260101T000000z",
 		"20260101 000000Z",
@@ -1188,12 +1208,12 @@ static void test_time_parse_invalid(void **state)
 		"2026-01-01T000000Z",
 		"2026010aT000000Z",
 		"+0260101T000000Z",
-		"19691231T235959Z",	/* before the epoch */
+		"19691231T235959Z", /* before the epoch */
 	};
 	for (size_t i = 0; i < ARRAY_LEN(bad_amz); i++) {
 		int64_t secs = 4242;
-		if (kura_time_parse_amz(bad_amz[i], strlen(bad_amz[i]), &secs) !=
-		    KURA_EINVAL)
+		if (kura_time_parse_amz(bad_amz[i], strlen(bad_amz[i]),
+					&secs) != KURA_EINVAL)
 			fail_msg("amz '%s' accepted", bad_amz[i]);
 		assert_int_equal(secs, 4242);
 	}
@@ -1226,8 +1246,8 @@ static void test_time_parse_invalid(void **state)
 	};
 	for (size_t i = 0; i < ARRAY_LEN(bad_http); i++) {
 		int64_t secs = 4242;
-		if (kura_time_parse_http(bad_http[i], strlen(bad_http[i]), &secs) !=
-		    KURA_EINVAL)
+		if (kura_time_parse_http(bad_http[i], strlen(bad_http[i]),
+					 &secs) != KURA_EINVAL)
 			fail_msg("http '%s' accepted", bad_http[i]);
 		assert_int_equal(secs, 4242);
 	}
@@ -1260,8 +1280,8 @@ static void test_time_parse_invalid(void **state)
 						 &secs),
 			 KURA_OK);
 	assert_int_equal(secs, 1795314987);
-	assert_int_equal(kura_time_parse_iso8601("2026-11-22T02:36:27.999999999Z",
-						 30, &secs),
+	assert_int_equal(kura_time_parse_iso8601(
+				 "2026-11-22T02:36:27.999999999Z", 30, &secs),
 			 KURA_OK);
 	assert_int_equal(secs, 1795314987);
 	/* A leap second is accepted and clamped. */
@@ -1322,8 +1342,8 @@ static void test_parse_u64(void **state)
 	};
 	for (size_t i = 0; i < ARRAY_LEN(v); i++) {
 		uint64_t out = 0xdeadbeef;
-		enum kura_err rc = kura_parse_u64(v[i].s, strlen(v[i].s),
-						  v[i].max, &out);
+		enum kura_err rc =
+			kura_parse_u64(v[i].s, strlen(v[i].s), v[i].max, &out);
 		if (rc != v[i].rc)
 			fail_msg("parse_u64('%s'): %s, want %s", v[i].s,
 				 kura_errname(rc), kura_errname(v[i].rc));
@@ -1336,7 +1356,9 @@ static void test_parse_u64(void **state)
 	uint64_t out = 0;
 	assert_int_equal(kura_parse_u64("12345", 3, UINT64_MAX, &out), KURA_OK);
 	assert_int_equal(out, 123);
-	assert_int_equal(kura_parse_u64("12\0" "5", 4, UINT64_MAX, &out),
+	assert_int_equal(kura_parse_u64("12\0"
+					"5",
+					4, UINT64_MAX, &out),
 			 KURA_EINVAL);
 }
 
@@ -1365,7 +1387,8 @@ static void test_parse_hex_u64(void **state)
 	};
 	for (size_t i = 0; i < ARRAY_LEN(v); i++) {
 		uint64_t out = 0xdeadbeef;
-		enum kura_err rc = kura_parse_hex_u64(v[i].s, strlen(v[i].s), &out);
+		enum kura_err rc =
+			kura_parse_hex_u64(v[i].s, strlen(v[i].s), &out);
 		if (rc != v[i].rc)
 			fail_msg("parse_hex_u64('%s'): %s", v[i].s,
 				 kura_errname(rc));
@@ -1478,8 +1501,8 @@ static void test_box_round_trip(void **state)
 	}
 	/* No additional data at all. */
 	uint8_t sealed[5 + KURA_BOX_OVERHEAD], opened[5];
-	assert_int_equal(kura_box_seal(key, NULL, 0, (const uint8_t *)"hello", 5,
-				       sealed, &err),
+	assert_int_equal(kura_box_seal(key, NULL, 0, (const uint8_t *)"hello",
+				       5, sealed, &err),
 			 KURA_OK);
 	assert_int_equal(kura_box_open(key, NULL, 0, sealed, sizeof(sealed),
 				       opened, &err),
@@ -1497,7 +1520,10 @@ static void test_box_tamper(void **state)
 	struct kura_error err = { 0 };
 	const uint8_t aad[] = "object-id-1";
 	const uint8_t plain[] = "a data key of thirty-two bytes!!";
-	enum { N = sizeof(plain) - 1, S = N + KURA_BOX_OVERHEAD };
+	enum {
+		N = sizeof(plain) - 1,
+		S = N + KURA_BOX_OVERHEAD
+	};
 	uint8_t sealed[S], bad[S], out[N];
 	assert_int_equal(kura_box_seal(key, aad, sizeof(aad) - 1, plain, N,
 				       sealed, &err),
@@ -1509,15 +1535,16 @@ static void test_box_tamper(void **state)
 			bad[i] ^= (uint8_t)(1u << bit);
 			memset(out, 0x77, sizeof(out));
 			kura_error_clear(&err);
-			enum kura_err rc = kura_box_open(key, aad, sizeof(aad) - 1,
-							 bad, S, out, &err);
+			enum kura_err rc = kura_box_open(
+				key, aad, sizeof(aad) - 1, bad, S, out, &err);
 			if (rc != KURA_EINTEGRITY)
 				fail_msg("tampered byte %zu bit %d: %s", i, bit,
 					 kura_errname(rc));
 			/* Unauthenticated plaintext never escapes. */
 			for (size_t j = 0; j < N; j++)
 				if (out[j] == plain[j] && out[j] != 0)
-					fail_msg("byte %zu of plaintext leaked", j);
+					fail_msg("byte %zu of plaintext leaked",
+						 j);
 		}
 	}
 	/* Wrong additional data: different, shorter, longer, absent. */
@@ -1568,18 +1595,18 @@ static void test_box_key_length(void **state)
 		assert_non_null(k);
 		kura_error_clear(&err);
 		assert_int_equal(kura_box_seal(k, NULL, 0,
-					       (const uint8_t *)"abcd", 4, sealed,
-					       &err),
+					       (const uint8_t *)"abcd", 4,
+					       sealed, &err),
 				 KURA_EINVAL);
 		assert_int_equal(err.code, KURA_EINVAL);
 		assert_true(strlen(err.msg) > 0);
-		assert_int_equal(kura_box_open(k, NULL, 0, sealed, sizeof(sealed),
-					       out, NULL),
+		assert_int_equal(kura_box_open(k, NULL, 0, sealed,
+					       sizeof(sealed), out, NULL),
 				 KURA_EINVAL);
 		kura_secret_free(k);
 	}
-	assert_int_equal(kura_box_seal(NULL, NULL, 0, (const uint8_t *)"abcd", 4,
-				       sealed, NULL),
+	assert_int_equal(kura_box_seal(NULL, NULL, 0, (const uint8_t *)"abcd",
+				       4, sealed, NULL),
 			 KURA_EINVAL);
 }
 
@@ -1591,8 +1618,8 @@ static void test_box_open_secret(void **state)
 	struct kura_error err = { 0 };
 	assert_int_equal(kura_secret_random(32, &dek, &err), KURA_OK);
 	uint8_t sealed[32 + KURA_BOX_OVERHEAD];
-	assert_int_equal(kura_box_seal(kek, (const uint8_t *)"dek", 3, dek->data,
-				       dek->len, sealed, &err),
+	assert_int_equal(kura_box_seal(kek, (const uint8_t *)"dek", 3,
+				       dek->data, dek->len, sealed, &err),
 			 KURA_OK);
 	struct kura_secret *back = NULL;
 	assert_int_equal(kura_box_open_secret(kek, (const uint8_t *)"dek", 3,
@@ -1607,13 +1634,14 @@ static void test_box_open_secret(void **state)
 	struct kura_secret *untouched = (struct kura_secret *)0x1;
 	sealed[20] ^= 1;
 	assert_int_equal(kura_box_open_secret(kek, (const uint8_t *)"dek", 3,
-					      sealed, sizeof(sealed), &untouched,
-					      NULL),
+					      sealed, sizeof(sealed),
+					      &untouched, NULL),
 			 KURA_EINTEGRITY);
 	assert_ptr_equal(untouched, (struct kura_secret *)0x1);
 	/* An empty or oversized sealed key is refused. */
 	assert_int_equal(kura_box_open_secret(kek, NULL, 0, sealed,
-					      KURA_BOX_OVERHEAD, &untouched, NULL),
+					      KURA_BOX_OVERHEAD, &untouched,
+					      NULL),
 			 KURA_EINTEGRITY);
 	assert_ptr_equal(untouched, (struct kura_secret *)0x1);
 	kura_secret_free(dek);
@@ -1632,7 +1660,8 @@ static void test_config_defaults(void **state)
 	assert_non_null(cfg);
 	assert_string_equal(kura_config_get(cfg, "server", "listen"),
 			    "127.0.0.1:9000");
-	assert_string_equal(kura_config_get(cfg, "server", "data_dir"), "./var");
+	assert_string_equal(kura_config_get(cfg, "server", "data_dir"),
+			    "./var");
 	assert_string_equal(kura_config_get(cfg, "server", "region"),
 			    "us-east-1");
 	assert_false(kura_config_is_set(cfg, "server", "listen"));
@@ -1664,8 +1693,8 @@ static void test_config_defaults(void **state)
 		kura_error_clear(&err);
 		if (kura_config_set(tmp, k->section, k->key, k->default_value,
 				    &err) != KURA_OK)
-			fail_msg("default of [%s] %s is invalid: %s", k->section,
-				 k->key, err.msg);
+			fail_msg("default of [%s] %s is invalid: %s",
+				 k->section, k->key, err.msg);
 		kura_config_free(tmp);
 	}
 	assert_true(n >= 10);
@@ -1685,8 +1714,8 @@ static void test_config_set_get(void **state)
 	assert_string_equal(kura_config_get(cfg, "server", "listen"),
 			    "[::1]:9100");
 	assert_true(kura_config_is_set(cfg, "server", "listen"));
-	assert_int_equal(kura_config_set(cfg, "server", "listen",
-					 "10.0.0.1:80", &err),
+	assert_int_equal(kura_config_set(cfg, "server", "listen", "10.0.0.1:80",
+					 &err),
 			 KURA_OK);
 	assert_string_equal(kura_config_get(cfg, "server", "listen"),
 			    "10.0.0.1:80");
@@ -1695,7 +1724,8 @@ static void test_config_set_get(void **state)
 			 KURA_OK);
 	assert_int_equal(kura_config_get_u64(cfg, "limits", "max_object_size"),
 			 1048576);
-	assert_int_equal(kura_config_set(cfg, "limits", "clock_skew", "60", &err),
+	assert_int_equal(kura_config_set(cfg, "limits", "clock_skew", "60",
+					 &err),
 			 KURA_OK);
 	assert_int_equal(kura_config_get_u64(cfg, "limits", "clock_skew"), 60);
 	assert_int_equal(kura_config_set(cfg, "server", "tls_cert",
@@ -1705,7 +1735,8 @@ static void test_config_set_get(void **state)
 			    "/etc/kura/cert.pem");
 	/* The value is copied, not borrowed. */
 	char mutable[] = "eu-west-1";
-	assert_int_equal(kura_config_set(cfg, "server", "region", mutable, &err),
+	assert_int_equal(kura_config_set(cfg, "server", "region", mutable,
+					 &err),
 			 KURA_OK);
 	mutable[0] = 'X';
 	assert_string_equal(kura_config_get(cfg, "server", "region"),
@@ -1713,7 +1744,8 @@ static void test_config_set_get(void **state)
 	assert_int_equal(err.code, KURA_OK);
 
 	/* Unknown key or section. */
-	assert_int_equal(kura_config_set(cfg, "server", "no_such_key", "1", &err),
+	assert_int_equal(kura_config_set(cfg, "server", "no_such_key", "1",
+					 &err),
 			 KURA_ECONFIG);
 	assert_non_null(strstr(err.msg, "no_such_key"));
 	kura_error_clear(&err);
@@ -1739,18 +1771,29 @@ static void test_config_set_get(void **state)
 static void test_config_bad_values(void **state)
 {
 	(void)state;
-	static const char *const bad_u64[] = { "", "-1", "1.5", "ten", "1K",
-					       "0x10", " 1",
-					       "18446744073709551616" };
-	static const char *const bad_size[] = { "", "-1", "1.5G", "1KB", "K",
-						"1P", "big",
-						"16777216T" };
-	static const char *const bad_bool[] = { "", "2", "maybe", "tru", "y",
-						"onn" };
+	static const char *const bad_u64[] = { "",    "-1",
+					       "1.5", "ten",
+					       "1K",  "0x10",
+					       " 1",  "18446744073709551616" };
+	static const char *const bad_size[] = {
+		"", "-1", "1.5G", "1KB", "K", "1P", "big", "16777216T"
+	};
+	static const char *const bad_bool[] = { "",    "2", "maybe",
+						"tru", "y", "onn" };
 	static const char *const bad_addr[] = {
-		"", "127.0.0.1", "127.0.0.1:", ":9000", "127.0.0.1:0",
-		"127.0.0.1:65536", "127.0.0.1:port", "[::1]", "[::1]9000",
-		"[::1:9000", "[]:9000", "127.0.0.1:-1", "127.0.0.1: 80",
+		"",
+		"127.0.0.1",
+		"127.0.0.1:",
+		":9000",
+		"127.0.0.1:0",
+		"127.0.0.1:65536",
+		"127.0.0.1:port",
+		"[::1]",
+		"[::1]9000",
+		"[::1:9000",
+		"[]:9000",
+		"127.0.0.1:-1",
+		"127.0.0.1: 80",
 	};
 	static const char *const bad_string[] = { "a\nb", "tab\there", "\r",
 						  "bell\a" };
@@ -1763,7 +1806,8 @@ static void test_config_bad_values(void **state)
 		{ KURA_CFG_U64, bad_u64, ARRAY_LEN(bad_u64), "123" },
 		{ KURA_CFG_SIZE, bad_size, ARRAY_LEN(bad_size), "64K" },
 		{ KURA_CFG_BOOL, bad_bool, ARRAY_LEN(bad_bool), "yes" },
-		{ KURA_CFG_ADDR, bad_addr, ARRAY_LEN(bad_addr), "[fe80::1]:443" },
+		{ KURA_CFG_ADDR, bad_addr, ARRAY_LEN(bad_addr),
+		  "[fe80::1]:443" },
 		{ KURA_CFG_STRING, bad_string, ARRAY_LEN(bad_string),
 		  "/var/lib/kura data" },
 	};
@@ -1777,17 +1821,18 @@ static void test_config_bad_values(void **state)
 			assert_int_equal(kura_config_new(&cfg, NULL), KURA_OK);
 			for (size_t i = 0; i < types[t].nbad; i++) {
 				struct kura_error err = { 0 };
-				enum kura_err rc = kura_config_set(
-					cfg, k->section, k->key, types[t].bad[i],
-					&err);
+				enum kura_err rc =
+					kura_config_set(cfg, k->section, k->key,
+							types[t].bad[i], &err);
 				if (rc != KURA_ECONFIG)
 					fail_msg("[%s] %s accepted '%s'",
 						 k->section, k->key,
 						 types[t].bad[i]);
 				/* The message names the key. */
 				if (strstr(err.msg, k->key) == NULL)
-					fail_msg("message '%s' does not name %s",
-						 err.msg, k->key);
+					fail_msg(
+						"message '%s' does not name %s",
+						err.msg, k->key);
 				assert_false(kura_config_is_set(cfg, k->section,
 								k->key));
 				checked++;
@@ -1798,8 +1843,8 @@ static void test_config_bad_values(void **state)
 				fail_msg("[%s] %s refused '%s': %s", k->section,
 					 k->key, types[t].good, err.msg);
 			if (k->type == KURA_CFG_BOOL)
-				assert_true(kura_config_get_bool(cfg, k->section,
-								 k->key));
+				assert_true(kura_config_get_bool(
+					cfg, k->section, k->key));
 			kura_config_free(cfg);
 		}
 	}
@@ -1813,16 +1858,15 @@ static void test_config_load(void **state)
 	make_tmpdir(dir, sizeof(dir));
 	snprintf(path, sizeof(path), "%s/kura.ini", dir);
 
-	write_text(path,
-		   "; comment\n"
-		   "# another comment\n"
-		   "[server]\n"
-		   "listen = 127.0.0.1:9443\n"
-		   "data_dir=/srv/kura\n"
-		   "\n"
-		   "[limits]\n"
-		   "max_object_size = 100M\n"
-		   "clock_skew = 300 ; inline comment\n");
+	write_text(path, "; comment\n"
+			 "# another comment\n"
+			 "[server]\n"
+			 "listen = 127.0.0.1:9443\n"
+			 "data_dir=/srv/kura\n"
+			 "\n"
+			 "[limits]\n"
+			 "max_object_size = 100M\n"
+			 "clock_skew = 300 ; inline comment\n");
 	struct kura_config *cfg = NULL;
 	struct kura_error err = { 0 };
 	assert_int_equal(kura_config_new(&cfg, &err), KURA_OK);
@@ -1878,7 +1922,8 @@ static void test_config_load(void **state)
 	kura_config_free(cfg);
 
 	/* An unknown key. */
-	write_text(path, "[server]\nlisten = 127.0.0.1:9000\nlisten_port = 9\n");
+	write_text(path,
+		   "[server]\nlisten = 127.0.0.1:9000\nlisten_port = 9\n");
 	assert_int_equal(kura_config_new(&cfg, NULL), KURA_OK);
 	kura_error_clear(&err);
 	assert_int_equal(kura_config_load(cfg, path, &err), KURA_ECONFIG);
@@ -1915,9 +1960,11 @@ static void test_config_errors_in_words(void **state)
 		const char *want[3];
 	} cases[] = {
 		{ "[server\nregion = x\n",
-		  { ":1:", "section header '[server' has no closing ']'", NULL } },
+		  { ":1:", "section header '[server' has no closing ']'",
+		    NULL } },
 		{ "[server]\nregion = x\njust words\n",
-		  { ":3:", "'just words' is neither a [section] header", NULL } },
+		  { ":3:", "'just words' is neither a [section] header",
+		    NULL } },
 		{ "region = x\n", { ":1:", "outside any [section]", NULL } },
 		{ "[server]\nmax_connections = 0\n",
 		  { ":2:", "max_connections", "out of range (1 to 100000)" } },
@@ -1936,35 +1983,41 @@ static void test_config_errors_in_words(void **state)
 		struct kura_error err = { 0 };
 		write_text(path, cases[i].text);
 		assert_int_equal(kura_config_new(&cfg, NULL), KURA_OK);
-		assert_int_equal(kura_config_load(cfg, path, &err), KURA_ECONFIG);
+		assert_int_equal(kura_config_load(cfg, path, &err),
+				 KURA_ECONFIG);
 		if (strstr(err.msg, path) == NULL)
-			fail_msg("case %zu: '%s' does not name the file", i, err.msg);
+			fail_msg("case %zu: '%s' does not name the file", i,
+				 err.msg);
 		for (size_t w = 0; w < 3 && cases[i].want[w]; w++)
 			if (strstr(err.msg, cases[i].want[w]) == NULL)
-				fail_msg("case %zu: '%s' lacks '%s'", i, err.msg,
-					 cases[i].want[w]);
+				fail_msg("case %zu: '%s' lacks '%s'", i,
+					 err.msg, cases[i].want[w]);
 		kura_config_free(cfg);
 	}
 
 	/* inih reads a line into a fixed buffer: a longer one would be cut
 	 * into pieces (a value silently shortened), so it is refused. */
 	char longline[1024];
-	snprintf(longline, sizeof(longline), "[keys]\nmaster_key_file = /%0600d\n", 0);
+	snprintf(longline, sizeof(longline),
+		 "[keys]\nmaster_key_file = /%0600d\n", 0);
 	write_text(path, longline);
 	struct kura_config *cfg = NULL;
 	struct kura_error err = { 0 };
 	assert_int_equal(kura_config_new(&cfg, NULL), KURA_OK);
 	assert_int_equal(kura_config_load(cfg, path, &err), KURA_ECONFIG);
-	if (strstr(err.msg, ":2:") == NULL || strstr(err.msg, "longer than") == NULL)
+	if (strstr(err.msg, ":2:") == NULL ||
+	    strstr(err.msg, "longer than") == NULL)
 		fail_msg("long line: '%s'", err.msg);
 	assert_false(kura_config_is_set(cfg, "keys", "master_key_file"));
 	kura_config_free(cfg);
 
 	/* Bounds apply to overrides too, and the doc shows them. */
 	assert_int_equal(kura_config_new(&cfg, NULL), KURA_OK);
-	assert_int_equal(kura_config_set(cfg, "keys", "bucket_key_ttl", "86401", NULL),
+	assert_int_equal(kura_config_set(cfg, "keys", "bucket_key_ttl", "86401",
+					 NULL),
 			 KURA_ECONFIG);
-	assert_int_equal(kura_config_set(cfg, "keys", "bucket_key_ttl", "0", NULL),
+	assert_int_equal(kura_config_set(cfg, "keys", "bucket_key_ttl", "0",
+					 NULL),
 			 KURA_OK);
 	kura_config_free(cfg);
 	rm_rf(dir);
@@ -1990,17 +2043,29 @@ static void test_config_split_addr(void **state)
 		char host[64];
 		uint16_t port = 0;
 		struct kura_error err = { 0 };
-		if (kura_config_split_addr(good[i].addr, host, sizeof(host), &port,
-					   &err) != KURA_OK)
+		if (kura_config_split_addr(good[i].addr, host, sizeof(host),
+					   &port, &err) != KURA_OK)
 			fail_msg("'%s': %s", good[i].addr, err.msg);
 		assert_string_equal(host, good[i].host);
 		assert_int_equal(port, good[i].port);
 	}
 	static const char *const bad[] = {
-		"", "9000", "127.0.0.1", "127.0.0.1:", ":9000", "127.0.0.1:0",
-		"127.0.0.1:65536", "127.0.0.1:99999999999999999999999",
-		"127.0.0.1:+80", "127.0.0.1:8o", "[::1]", "[::1]:", "[::1]9000",
-		"[::1:9000", "[]:80", "[::1]:0",
+		"",
+		"9000",
+		"127.0.0.1",
+		"127.0.0.1:",
+		":9000",
+		"127.0.0.1:0",
+		"127.0.0.1:65536",
+		"127.0.0.1:99999999999999999999999",
+		"127.0.0.1:+80",
+		"127.0.0.1:8o",
+		"[::1]",
+		"[::1]:",
+		"[::1]9000",
+		"[::1:9000",
+		"[]:80",
+		"[::1]:0",
 	};
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
 		char host[64] = "untouched";
@@ -2020,8 +2085,8 @@ static void test_config_split_addr(void **state)
 						NULL),
 			 KURA_ECONFIG);
 	assert_string_equal(small, "untouched");
-	assert_int_equal(kura_config_split_addr("127.0.0.1:80", small, 10, &port,
-						NULL),
+	assert_int_equal(kura_config_split_addr("127.0.0.1:80", small, 10,
+						&port, NULL),
 			 KURA_OK);
 	assert_string_equal(small, "127.0.0.1");
 	assert_int_equal(port, 80);
@@ -2077,7 +2142,8 @@ static void test_err_first_wins(void **state)
 	/* A NULL carrier is allowed everywhere. */
 	assert_int_equal(kura_fail(NULL, KURA_EINVAL, "nobody listens"),
 			 KURA_EINVAL);
-	assert_int_equal(kura_fail_errno(NULL, KURA_EIO, ENOENT, "x"), KURA_EIO);
+	assert_int_equal(kura_fail_errno(NULL, KURA_EIO, ENOENT, "x"),
+			 KURA_EIO);
 	assert_int_equal(kura_fail_openssl(NULL, KURA_ECRYPTO, "x"),
 			 KURA_ECRYPTO);
 }
@@ -2116,11 +2182,13 @@ static void test_err_strerror(void **state)
 {
 	(void)state;
 	static const char *const names[] = {
-		"KURA_OK", "KURA_EINVAL", "KURA_ENOMEM", "KURA_EIO",
-		"KURA_ENOENT", "KURA_EEXIST", "KURA_ECRYPTO", "KURA_EINTEGRITY",
-		"KURA_ETOOBIG", "KURA_ENOSPC", "KURA_EPERM", "KURA_EBUSY",
-		"KURA_ECONFIG", "KURA_EKEY", "KURA_EPROTO", "KURA_ESTATE",
-		"KURA_ENOTEMPTY", "KURA_EAUTH", "KURA_EINTERNAL",
+		"KURA_OK",	  "KURA_EINVAL",     "KURA_ENOMEM",
+		"KURA_EIO",	  "KURA_ENOENT",     "KURA_EEXIST",
+		"KURA_ECRYPTO",	  "KURA_EINTEGRITY", "KURA_ETOOBIG",
+		"KURA_ENOSPC",	  "KURA_EPERM",	     "KURA_EBUSY",
+		"KURA_ECONFIG",	  "KURA_EKEY",	     "KURA_EPROTO",
+		"KURA_ESTATE",	  "KURA_ENOTEMPTY",  "KURA_EAUTH",
+		"KURA_EINTERNAL",
 	};
 	/* The numbers are an ABI: the first entries never move. */
 	assert_true(KURA_ERR_COUNT_ >= ARRAY_LEN(names));
@@ -2158,15 +2226,24 @@ static void test_err_from_errno(void **state)
 		int e;
 		enum kura_err k;
 	} v[] = {
-		{ ENOENT, KURA_ENOENT },	{ ENOTDIR, KURA_ENOENT },
-		{ EEXIST, KURA_EEXIST },	{ ENOSPC, KURA_ENOSPC },
-		{ EDQUOT, KURA_ENOSPC },	{ ENOMEM, KURA_ENOMEM },
-		{ EACCES, KURA_EPERM },		{ EPERM, KURA_EPERM },
-		{ EROFS, KURA_EPERM },		{ EINVAL, KURA_EINVAL },
-		{ ENOTEMPTY, KURA_ENOTEMPTY },	{ EBUSY, KURA_EBUSY },
-		{ EAGAIN, KURA_EBUSY },		{ EFBIG, KURA_ETOOBIG },
-		{ ENAMETOOLONG, KURA_ETOOBIG }, { EIO, KURA_EIO },
-		{ EXDEV, KURA_EIO },		{ 0, KURA_EIO },
+		{ ENOENT, KURA_ENOENT },
+		{ ENOTDIR, KURA_ENOENT },
+		{ EEXIST, KURA_EEXIST },
+		{ ENOSPC, KURA_ENOSPC },
+		{ EDQUOT, KURA_ENOSPC },
+		{ ENOMEM, KURA_ENOMEM },
+		{ EACCES, KURA_EPERM },
+		{ EPERM, KURA_EPERM },
+		{ EROFS, KURA_EPERM },
+		{ EINVAL, KURA_EINVAL },
+		{ ENOTEMPTY, KURA_ENOTEMPTY },
+		{ EBUSY, KURA_EBUSY },
+		{ EAGAIN, KURA_EBUSY },
+		{ EFBIG, KURA_ETOOBIG },
+		{ ENAMETOOLONG, KURA_ETOOBIG },
+		{ EIO, KURA_EIO },
+		{ EXDEV, KURA_EIO },
+		{ 0, KURA_EIO },
 	};
 	for (size_t i = 0; i < ARRAY_LEN(v); i++)
 		if (kura_err_from_errno(v[i].e) != v[i].k)
@@ -2213,7 +2290,8 @@ static void test_log(void **state)
 		lines += out[i] == '\n';
 	assert_int_equal(lines, 2);
 	assert_null(strstr(out, "not shown"));
-	assert_non_null(strstr(out, " INFO req=r2 object 'a?FAKE LINE' stored\n"));
+	assert_non_null(
+		strstr(out, " INFO req=r2 object 'a?FAKE LINE' stored\n"));
 	assert_non_null(strstr(out, " ERROR req=- plain\n"));
 	/* Each line starts with an ISO 8601 timestamp. */
 	int64_t secs;
@@ -2242,16 +2320,20 @@ static void test_log_field(void **state)
 	};
 	char out[KURA_LOG_FIELD_MAX];
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		assert_string_equal(kura_log_field(out, sizeof(out), cases[i].in,
-						   cases[i].n), cases[i].want);
+		assert_string_equal(kura_log_field(out, sizeof(out),
+						   cases[i].in, cases[i].n),
+				    cases[i].want);
 	assert_string_equal(kura_log_field(out, sizeof(out), NULL, 0), "-");
 	/* Too long: cut inside the quotes, never in the middle of an escape. */
 	char small[16];
-	assert_string_equal(kura_log_field(small, sizeof(small), "abcdefghijklmnopq", 17),
+	assert_string_equal(kura_log_field(small, sizeof(small),
+					   "abcdefghijklmnopq", 17),
 			    "\"abcdefghij...\"");
-	assert_string_equal(kura_log_field(small, sizeof(small), "\x01\x02\x03\x04", 4),
+	assert_string_equal(kura_log_field(small, sizeof(small),
+					   "\x01\x02\x03\x04", 4),
 			    "\"\\x01\\x02...\"");
-	assert_string_equal(kura_log_field(small, sizeof(small), "abcdefghijklmno", 15),
+	assert_string_equal(kura_log_field(small, sizeof(small),
+					   "abcdefghijklmno", 15),
 			    "abcdefghijklmno");
 }
 
@@ -2367,7 +2449,8 @@ static void test_crc32c(void **state)
 	}
 	for (size_t off = 0; off < 8; off++)
 		for (size_t n = 0; n < 70; n++)
-			assert_int_equal(kura_crc32c(7, b + off, n), crc32c_ref(7, b + off, n));
+			assert_int_equal(kura_crc32c(7, b + off, n),
+					 crc32c_ref(7, b + off, n));
 	uint32_t whole = kura_crc32c(0, b + 3, big);
 	assert_int_equal(whole, crc32c_ref(0, b + 3, big));
 	uint32_t inc = 0;

@@ -67,9 +67,10 @@ static void child_try(const char *dir, int fd)
 		text[strcspn(text, "\n")] = '\0';
 		fclose(fp);
 	}
-	enum kura_err rc = kura_dirlock_acquire(dir, "data directory", &l, &err);
-	int n = snprintf(line, sizeof(line), "%d %ld %s|%s", (int)rc, (long)holder,
-			 text, err.msg);
+	enum kura_err rc =
+		kura_dirlock_acquire(dir, "data directory", &l, &err);
+	int n = snprintf(line, sizeof(line), "%d %ld %s|%s", (int)rc,
+			 (long)holder, text, err.msg);
 	if (write(fd, line, (size_t)n) != n)
 		_exit(3);
 	kura_dirlock_release(l);
@@ -102,7 +103,8 @@ static void test_owner_and_second_process(void **state)
 	struct kura_dirlock *l = NULL;
 	struct kura_error err = { 0 };
 	char got[700], want[80], path[128];
-	assert_int_equal(kura_dirlock_acquire(f->dir, "data directory", &l, &err),
+	assert_int_equal(kura_dirlock_acquire(f->dir, "data directory", &l,
+					      &err),
 			 KURA_OK);
 
 	/* The file is private; a second process sees the owner through the
@@ -114,8 +116,8 @@ static void test_owner_and_second_process(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 
 	try_in_child(f->dir, got, sizeof(got));
-	snprintf(want, sizeof(want), "%d %ld %ld|", (int)KURA_EBUSY, (long)getpid(),
-		 (long)getpid());
+	snprintf(want, sizeof(want), "%d %ld %ld|", (int)KURA_EBUSY,
+		 (long)getpid(), (long)getpid());
 	if (strncmp(got, want, strlen(want)) != 0)
 		fail_msg("a second process got '%s', want '%s...'", got, want);
 	snprintf(want, sizeof(want), "(pid %ld,", (long)getpid());
@@ -142,9 +144,11 @@ static void test_same_process_twice(void **state)
 	struct kura_dirlock *a = NULL, *b = NULL;
 	struct kura_error err = { 0 };
 	char got[700], want[32];
-	assert_int_equal(kura_dirlock_acquire(f->dir, "data directory", &a, &err),
+	assert_int_equal(kura_dirlock_acquire(f->dir, "data directory", &a,
+					      &err),
 			 KURA_OK);
-	assert_int_equal(kura_dirlock_acquire(f->dir, "data directory", &b, &err),
+	assert_int_equal(kura_dirlock_acquire(f->dir, "data directory", &b,
+					      &err),
 			 KURA_EBUSY);
 	assert_null(b);
 	assert_non_null(strstr(err.msg, "this process"));
@@ -169,7 +173,8 @@ static void test_dies_with_owner(void **state)
 		struct kura_dirlock *l = NULL;
 		struct kura_error err = { 0 };
 		close(p[0]);
-		if (kura_dirlock_acquire(f->dir, "data directory", &l, &err) != KURA_OK)
+		if (kura_dirlock_acquire(f->dir, "data directory", &l, &err) !=
+		    KURA_OK)
 			_exit(2);
 		if (write(p[1], "x", 1) != 1)
 			_exit(3);
@@ -203,14 +208,15 @@ static void test_missing_and_odd(void **state)
 	snprintf(dir, sizeof(dir), "%s/none", f->dir);
 	assert_int_equal(kura_dirlock_holder(dir, &holder, &err), KURA_OK);
 	assert_int_equal(holder, 0);
-	assert_int_not_equal(kura_dirlock_acquire(dir, "data directory", &l, &err),
-			     KURA_OK);
+	assert_int_not_equal(
+		kura_dirlock_acquire(dir, "data directory", &l, &err), KURA_OK);
 	assert_null(l);
 	/* A symbolic link where the lock file belongs is not followed. */
 	snprintf(path, sizeof(path), "%s/%s", f->dir, KURA_DIRLOCK_FILE);
 	assert_int_equal(symlink("/tmp/kura-dirlock-elsewhere", path), 0);
 	kura_error_clear(&err);
-	assert_int_not_equal(kura_dirlock_acquire(f->dir, "data directory", &l, &err),
+	assert_int_not_equal(kura_dirlock_acquire(f->dir, "data directory", &l,
+						  &err),
 			     KURA_OK);
 	assert_null(l);
 	assert_int_equal(access("/tmp/kura-dirlock-elsewhere", F_OK), -1);
@@ -219,11 +225,14 @@ static void test_missing_and_odd(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_owner_and_second_process, setup,
+		cmocka_unit_test_setup_teardown(test_owner_and_second_process,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_process_twice, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_same_process_twice, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dies_with_owner, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_missing_and_odd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dies_with_owner, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_missing_and_odd, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

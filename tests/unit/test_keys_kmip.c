@@ -52,7 +52,7 @@
 #define WAIT_START_MS 30000
 
 struct server {
-	pid_t pid;		/* process group leader, 0: not running */
+	pid_t pid; /* process group leader, 0: not running */
 	uint16_t port;
 	char conf[PATH_MAX];
 	char log[PATH_MAX];
@@ -62,7 +62,7 @@ struct server {
 struct fixture {
 	bool skip;
 	char dir[64];
-	char path[PATH_MAX];	/* scratch */
+	char path[PATH_MAX]; /* scratch */
 	struct server main, refusing;
 };
 
@@ -165,7 +165,8 @@ static void server_config(struct server *s, const char *name)
 		 "enable_tls_client_auth=True\n"
 		 "logging_level=INFO\n"
 		 "database_path=%s/%s.db\n",
-		 (unsigned)s->port, g->dir, g->dir, g->dir, g->dir, g->dir, name);
+		 (unsigned)s->port, g->dir, g->dir, g->dir, g->dir, g->dir,
+		 name);
 	write_file(s->conf, text, 0600);
 }
 
@@ -177,7 +178,7 @@ static void server_start(struct server *s)
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		setsid();	/* its own group: killed whole, helpers too */
+		setsid(); /* its own group: killed whole, helpers too */
 		int fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		if (fd >= 0) {
 			dup2(fd, 1);
@@ -198,7 +199,8 @@ static void server_start(struct server *s)
 			fail_msg("PyKMIP exited during start-up (see %s)", out);
 		}
 		if (kura_mono_ns() > until)
-			fail_msg("PyKMIP did not listen on port %u", (unsigned)s->port);
+			fail_msg("PyKMIP did not listen on port %u",
+				 (unsigned)s->port);
 		usleep(50 * 1000);
 	}
 }
@@ -221,7 +223,8 @@ static int group_setup(void **state)
 	g = calloc(1, sizeof(*g));
 	if (g == NULL)
 		return -1;
-	if (system(PYTHON " -c 'import kmip.services.server' >/dev/null 2>&1") != 0) {
+	if (system(PYTHON
+		   " -c 'import kmip.services.server' >/dev/null 2>&1") != 0) {
 		g->skip = true;
 		return 0;
 	}
@@ -263,21 +266,28 @@ static int group_teardown(void **state)
 
 /* ---- provider helpers ---- */
 
-static struct kura_config *config_for(const struct server *s, const char *client)
+static struct kura_config *config_for(const struct server *s,
+				      const char *client)
 {
 	struct kura_config *cfg = NULL;
 	char v[PATH_MAX + 32];
 	assert_int_equal(kura_config_new(&cfg, NULL), KURA_OK);
-	assert_int_equal(kura_config_set(cfg, "keys", "provider", "kmip", NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "keys", "provider", "kmip", NULL),
+			 KURA_OK);
 	snprintf(v, sizeof(v), "127.0.0.1:%u", (unsigned)s->port);
-	assert_int_equal(kura_config_set(cfg, "keys", "server", v, NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "keys", "server", v, NULL),
+			 KURA_OK);
 	snprintf(v, sizeof(v), "%s/ca.pem", g->dir);
-	assert_int_equal(kura_config_set(cfg, "keys", "ca_file", v, NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "keys", "ca_file", v, NULL),
+			 KURA_OK);
 	snprintf(v, sizeof(v), "%s/%s.pem", g->dir, client);
-	assert_int_equal(kura_config_set(cfg, "keys", "cert_file", v, NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "keys", "cert_file", v, NULL),
+			 KURA_OK);
 	snprintf(v, sizeof(v), "%s/%s.key", g->dir, client);
-	assert_int_equal(kura_config_set(cfg, "keys", "key_file", v, NULL), KURA_OK);
-	assert_int_equal(kura_config_set(cfg, "keys", "timeout", "5", NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "keys", "key_file", v, NULL),
+			 KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "keys", "timeout", "5", NULL),
+			 KURA_OK);
 	return cfg;
 }
 
@@ -324,8 +334,8 @@ static enum kura_err unwrap(struct kura_keys *k, const char *id,
 			    const uint8_t *in, size_t n, const char *aad,
 			    struct kura_secret **out, struct kura_error *err)
 {
-	return kura_keys_unwrap(k, id, in, n, (const uint8_t *)aad,
-				strlen(aad), out, err);
+	return kura_keys_unwrap(k, id, in, n, (const uint8_t *)aad, strlen(aad),
+				out, err);
 }
 
 static struct kura_secret *random_secret(size_t n)
@@ -345,24 +355,26 @@ static bool gcm_open(const uint8_t key[32], const uint8_t *wrapped, size_t n,
 	const uint8_t *tag = ct + ct_len;
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	int len = 0;
-	bool ok = c != NULL &&
-		  EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
-		  EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1 &&
-		  EVP_DecryptInit_ex(c, NULL, NULL, key, iv) == 1 &&
-		  EVP_DecryptUpdate(c, NULL, &len, (const uint8_t *)aad,
-				    (int)strlen(aad)) == 1 &&
-		  EVP_DecryptUpdate(c, plain, &len, ct, (int)ct_len) == 1 &&
-		  EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16,
-				      (void *)tag) == 1 &&
-		  EVP_DecryptFinal_ex(c, plain + len, &len) == 1;
+	bool ok =
+		c != NULL &&
+		EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL) ==
+			1 &&
+		EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1 &&
+		EVP_DecryptInit_ex(c, NULL, NULL, key, iv) == 1 &&
+		EVP_DecryptUpdate(c, NULL, &len, (const uint8_t *)aad,
+				  (int)strlen(aad)) == 1 &&
+		EVP_DecryptUpdate(c, plain, &len, ct, (int)ct_len) == 1 &&
+		EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, (void *)tag) ==
+			1 &&
+		EVP_DecryptFinal_ex(c, plain + len, &len) == 1;
 	EVP_CIPHER_CTX_free(c);
 	return ok;
 }
 
-#define SKIP_IF_NO_PYKMIP()            \
-	do {                           \
-		if (g->skip)           \
-			skip();        \
+#define SKIP_IF_NO_PYKMIP()     \
+	do {                    \
+		if (g->skip)    \
+			skip(); \
 	} while (0)
 
 /* ---- tests ---- */
@@ -372,7 +384,8 @@ static void test_caps(void **state)
 	(void)state;
 	const struct kura_keys_ops *ops = &kura_keys_kmip;
 	assert_string_equal(ops->name, "kmip");
-	assert_int_equal(ops->caps, KURA_KEYS_CAP_REMOTE | KURA_KEYS_CAP_IMPORT |
+	assert_int_equal(ops->caps, KURA_KEYS_CAP_REMOTE |
+					    KURA_KEYS_CAP_IMPORT |
 					    KURA_KEYS_CAP_DESTROY);
 	assert_non_null(ops->kek_import);
 	assert_non_null(ops->kek_destroy);
@@ -398,7 +411,7 @@ static void test_round_trip(void **state)
 		wrap_ok(k, id, plain, aad, w, &wn);
 		assert_int_equal(wn, 2 + 12 + sizes[i] + 16);
 		assert_int_equal(w[0], 0x01);
-		assert_int_equal(w[1], 0x01);	/* sealed by the server */
+		assert_int_equal(w[1], 0x01); /* sealed by the server */
 		struct kura_secret *back = NULL;
 		struct kura_error err = { 0 };
 		enum kura_err rc = unwrap(k, id, w, wn, aad, &back, &err);
@@ -434,8 +447,10 @@ static void test_round_trip(void **state)
 	memset(longlabel, 'a', sizeof(longlabel) - 1);
 	longlabel[sizeof(longlabel) - 1] = '\0';
 	char id2[KURA_KEK_ID_MAX];
-	assert_int_equal(kura_keys_kek_create(k, longlabel, id2, NULL), KURA_EINVAL);
-	assert_int_equal(kura_keys_kek_create(k, "bad\nlabel", id2, NULL), KURA_EINVAL);
+	assert_int_equal(kura_keys_kek_create(k, longlabel, id2, NULL),
+			 KURA_EINVAL);
+	assert_int_equal(kura_keys_kek_create(k, "bad\nlabel", id2, NULL),
+			 KURA_EINVAL);
 	kura_secret_free(big);
 	kura_secret_free(plain);
 	kura_keys_close(k);
@@ -456,11 +471,13 @@ static void test_integrity(void **state)
 	struct kura_secret *out = NULL;
 	struct kura_error err = { 0 };
 
-	assert_int_equal(unwrap(k, id, w, wn, "aad-2", &out, &err), KURA_EINTEGRITY);
+	assert_int_equal(unwrap(k, id, w, wn, "aad-2", &out, &err),
+			 KURA_EINTEGRITY);
 	assert_null(out);
 	assert_int_equal(unwrap(k, id, w, wn, "", &out, NULL), KURA_EINTEGRITY);
 	/* another KEK */
-	assert_int_equal(unwrap(k, other, w, wn, "aad-1", &out, NULL), KURA_EINTEGRITY);
+	assert_int_equal(unwrap(k, other, w, wn, "aad-1", &out, NULL),
+			 KURA_EINTEGRITY);
 	/* a flipped bit in the IV, the ciphertext, the tag */
 	static const size_t at[] = { 2, 13, 14, 30, 45, 61 };
 	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
@@ -471,15 +488,19 @@ static void test_integrity(void **state)
 				 KURA_EINTEGRITY);
 	}
 	/* truncated (a shorter tag would satisfy PyKMIP), bad header */
-	assert_int_equal(unwrap(k, id, w, wn - 1, "aad-1", &out, NULL), KURA_EINTEGRITY);
-	assert_int_equal(unwrap(k, id, w, 30, "aad-1", &out, NULL), KURA_EINTEGRITY);
+	assert_int_equal(unwrap(k, id, w, wn - 1, "aad-1", &out, NULL),
+			 KURA_EINTEGRITY);
+	assert_int_equal(unwrap(k, id, w, 30, "aad-1", &out, NULL),
+			 KURA_EINTEGRITY);
 	uint8_t t[KURA_WRAPPED_MAX];
 	memcpy(t, w, wn);
 	t[0] = 0x02;
-	assert_int_equal(unwrap(k, id, t, wn, "aad-1", &out, NULL), KURA_EINTEGRITY);
+	assert_int_equal(unwrap(k, id, t, wn, "aad-1", &out, NULL),
+			 KURA_EINTEGRITY);
 	memcpy(t, w, wn);
 	t[1] = 0x07;
-	assert_int_equal(unwrap(k, id, t, wn, "aad-1", &out, NULL), KURA_EINTEGRITY);
+	assert_int_equal(unwrap(k, id, t, wn, "aad-1", &out, NULL),
+			 KURA_EINTEGRITY);
 	/* still fine untouched */
 	assert_int_equal(unwrap(k, id, w, wn, "aad-1", &out, NULL), KURA_OK);
 	kura_secret_free(out);
@@ -497,17 +518,22 @@ static void test_unknown_id(void **state)
 	size_t wn = 0;
 	struct kura_error err = { 0 };
 	assert_int_equal(kura_keys_wrap(k, "kmip:999999", plain, NULL, 0, w,
-					&wn, &err), KURA_ENOENT);
+					&wn, &err),
+			 KURA_ENOENT);
 	assert_non_null(strstr(err.msg, "999999"));
 	assert_int_equal(kura_keys_wrap(k, "local-00", plain, NULL, 0, w, &wn,
-					NULL), KURA_ENOENT);
+					NULL),
+			 KURA_ENOENT);
 	assert_int_equal(kura_keys_wrap(k, "kmip:", plain, NULL, 0, w, &wn,
-					NULL), KURA_ENOENT);
+					NULL),
+			 KURA_ENOENT);
 	assert_int_equal(kura_keys_wrap(k, "kmip:a b", plain, NULL, 0, w, &wn,
-					NULL), KURA_ENOENT);
+					NULL),
+			 KURA_ENOENT);
 	uint8_t fake[2 + 12 + 32 + 16] = { 0x01, 0x01 };
 	struct kura_secret *out = NULL;
-	assert_int_equal(unwrap(k, "kmip:999999", fake, sizeof(fake), "", &out, NULL),
+	assert_int_equal(unwrap(k, "kmip:999999", fake, sizeof(fake), "", &out,
+				NULL),
 			 KURA_ENOENT);
 	kura_secret_free(plain);
 	kura_keys_close(k);
@@ -565,7 +591,8 @@ static void test_import_matches_openssl(void **state)
 	assert_memory_equal(got, plain->data, 32);
 	assert_false(gcm_open(kek->data, w, wn, "bound to that", got));
 	struct kura_secret *back = NULL;
-	assert_int_equal(unwrap(k, id, w, wn, "bound to this", &back, NULL), KURA_OK);
+	assert_int_equal(unwrap(k, id, w, wn, "bound to this", &back, NULL),
+			 KURA_OK);
 	assert_memory_equal(back->data, plain->data, 32);
 	kura_secret_free(back);
 	struct kura_secret *short_key = random_secret(16);
@@ -596,8 +623,9 @@ static void test_tls_failures(void **state)
 
 	/* The server's certificate does not carry the name we expect. */
 	cfg = config_for(&g->main, "client");
-	assert_int_equal(kura_config_set(cfg, "keys", "server_name", "kms.example",
-					 NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "keys", "server_name",
+					 "kms.example", NULL),
+			 KURA_OK);
 	kura_error_clear(&err);
 	assert_int_equal(kura_keys_open(cfg, g->dir, &k, &err), KURA_EKEY);
 	assert_non_null(strstr(err.msg, "certificate rejected"));
@@ -608,7 +636,8 @@ static void test_tls_failures(void **state)
 	cfg = config_for(&g->main, "client");
 	char v[PATH_MAX];
 	snprintf(v, sizeof(v), "%s/rogue-ca.pem", g->dir);
-	assert_int_equal(kura_config_set(cfg, "keys", "ca_file", v, NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "keys", "ca_file", v, NULL),
+			 KURA_OK);
 	kura_error_clear(&err);
 	assert_int_equal(kura_keys_open(cfg, g->dir, &k, &err), KURA_EKEY);
 	assert_non_null(strstr(err.msg, "certificate rejected"));
@@ -626,7 +655,8 @@ static void test_tls_failures(void **state)
 
 	/* Missing settings. */
 	assert_int_equal(kura_config_new(&cfg, NULL), KURA_OK);
-	assert_int_equal(kura_config_set(cfg, "keys", "provider", "kmip", NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "keys", "provider", "kmip", NULL),
+			 KURA_OK);
 	kura_error_clear(&err);
 	assert_int_equal(kura_keys_open(cfg, g->dir, &k, &err), KURA_ECONFIG);
 	assert_non_null(strstr(err.msg, "server"));
@@ -637,7 +667,7 @@ struct worker {
 	struct kura_keys *k;
 	const char *id;
 	int n;
-	bool check;	/* unwrap and compare each wrap */
+	bool check; /* unwrap and compare each wrap */
 	int ok;
 };
 
@@ -674,9 +704,11 @@ static double run_workers(struct kura_keys *k, const char *id, int threads,
 	struct worker w[8];
 	uint64_t t0 = kura_mono_ns();
 	for (int i = 0; i < threads; i++) {
-		w[i] = (struct worker){ .k = k, .id = id, .n = per_thread,
-					.check = check };
-		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+		w[i] = (struct worker){
+			.k = k, .id = id, .n = per_thread, .check = check
+		};
+		assert_int_equal(
+			pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
 	}
 	int ok = 0;
 	for (int i = 0; i < threads; i++) {
@@ -701,7 +733,8 @@ static void test_concurrent_and_throughput(void **state)
 	double one = run_workers(k, id, 1, 300, false);
 	double four = run_workers(k, id, 4, 100, false);
 	print_message("# KMIP wraps per second: %.0f over one connection, %.0f "
-		      "from 4 threads over 4 connections\n", one, four);
+		      "from 4 threads over 4 connections\n",
+		      one, four);
 	kura_keys_close(k);
 }
 
@@ -725,7 +758,8 @@ static void test_server_restart(void **state)
 	uint64_t t0 = kura_mono_ns();
 	assert_int_equal(unwrap(k, id, w, wn, "r", &out, &err), KURA_EKEY);
 	uint64_t first = kura_mono_ns() - t0;
-	print_message("# server down: %s (%.1f ms)\n", err.msg, (double)first / 1e6);
+	print_message("# server down: %s (%.1f ms)\n", err.msg,
+		      (double)first / 1e6);
 	assert_true(first < 2000000000ull);
 	assert_non_null(strstr(err.msg, "KMIP server"));
 	/* During the back-off: no wait at all. */
@@ -766,7 +800,8 @@ static void test_server_hangs(void **state)
 	(void)state;
 	SKIP_IF_NO_PYKMIP();
 	struct kura_config *cfg = config_for(&g->main, "client");
-	assert_int_equal(kura_config_set(cfg, "keys", "timeout", "1", NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "keys", "timeout", "1", NULL),
+			 KURA_OK);
 	struct kura_keys *k = open_ok(cfg);
 	kura_config_free(cfg);
 	char id[KURA_KEK_ID_MAX];
@@ -781,7 +816,8 @@ static void test_server_hangs(void **state)
 	uint64_t t0 = kura_mono_ns();
 	enum kura_err rc = kura_keys_wrap(k, id, plain, NULL, 0, w, &wn, &err);
 	uint64_t first = kura_mono_ns() - t0;
-	print_message("# server hung: %s (%.0f ms)\n", err.msg, (double)first / 1e6);
+	print_message("# server hung: %s (%.0f ms)\n", err.msg,
+		      (double)first / 1e6);
 	assert_int_equal(rc, KURA_EKEY);
 	assert_non_null(strstr(err.msg, "timed out"));
 	assert_true(first >= 900000000ull && first < 3000000000ull);
@@ -824,9 +860,11 @@ static void test_allow_get(void **state)
 	kura_keys_close(k);
 
 	/* On: the KEK is fetched and used here, mode byte 0x02. */
-	assert_int_equal(kura_config_set(cfg, "keys", "kmip_allow_get", "true", NULL),
+	assert_int_equal(kura_config_set(cfg, "keys", "kmip_allow_get", "true",
+					 NULL),
 			 KURA_OK);
-	assert_int_equal(kura_config_set(cfg, "keys", "bucket_key_ttl", "1", NULL),
+	assert_int_equal(kura_config_set(cfg, "keys", "bucket_key_ttl", "1",
+					 NULL),
 			 KURA_OK);
 	k = open_ok(cfg);
 	struct kura_secret *kek = random_secret(32);
@@ -845,7 +883,8 @@ static void test_allow_get(void **state)
 	assert_int_equal(unwrap(k, id, w, wn, "local", &back, NULL), KURA_OK);
 	assert_memory_equal(back->data, plain->data, 32);
 	kura_secret_free(back);
-	assert_int_equal(unwrap(k, id, w, wn, "other", &back, NULL), KURA_EINTEGRITY);
+	assert_int_equal(unwrap(k, id, w, wn, "other", &back, NULL),
+			 KURA_EINTEGRITY);
 	/* after the TTL the KEK is fetched again; still works */
 	usleep(1200 * 1000);
 	assert_int_equal(unwrap(k, id, w, wn, "local", &back, NULL), KURA_OK);

@@ -94,13 +94,12 @@ static struct kura_secret *test_key(uint8_t seed)
 }
 
 static enum kura_err do_wrap(struct kura_keys *k, const char *id,
-			     const struct kura_secret *plain, const uint8_t *aad,
-			     size_t aad_len, uint8_t out[KURA_WRAPPED_MAX],
-			     size_t *out_len)
+			     const struct kura_secret *plain,
+			     const uint8_t *aad, size_t aad_len,
+			     uint8_t out[KURA_WRAPPED_MAX], size_t *out_len)
 {
 	struct kura_error err = { 0 };
-	return kura_keys_wrap(k, id, plain, aad, aad_len, out, out_len,
-			      &err);
+	return kura_keys_wrap(k, id, plain, aad, aad_len, out, out_len, &err);
 }
 
 static enum kura_err do_unwrap(struct kura_keys *k, const char *id,
@@ -109,8 +108,7 @@ static enum kura_err do_unwrap(struct kura_keys *k, const char *id,
 			       struct kura_secret **out)
 {
 	struct kura_error err = { 0 };
-	return kura_keys_unwrap(k, id, in, in_len, aad, aad_len, out,
-				&err);
+	return kura_keys_unwrap(k, id, in, in_len, aad, aad_len, out, &err);
 }
 
 static void check_mode(const char *path, mode_t want)
@@ -141,10 +139,12 @@ static void test_first_open_creates_files(void **state)
 	/* A second open reuses the same master key. */
 	char *before = NULL, *after = NULL;
 	size_t n1 = 0, n2 = 0;
-	assert_int_equal(kura_read_file(f->master, 64, &before, &n1, NULL), KURA_OK);
+	assert_int_equal(kura_read_file(f->master, 64, &before, &n1, NULL),
+			 KURA_OK);
 	k = open_ok(f);
 	kura_keys_close(k);
-	assert_int_equal(kura_read_file(f->master, 64, &after, &n2, NULL), KURA_OK);
+	assert_int_equal(kura_read_file(f->master, 64, &after, &n2, NULL),
+			 KURA_OK);
 	assert_int_equal(n1, 32);
 	assert_int_equal(n2, 32);
 	assert_memory_equal(before, after, 32);
@@ -159,8 +159,12 @@ static void test_configured_paths(void **state)
 	char mk[PATH_MAX], ks[PATH_MAX];
 	snprintf(mk, sizeof(mk), "%s/other-media/mk", f->dir);
 	snprintf(ks, sizeof(ks), "%s/ks/store", f->dir);
-	assert_int_equal(kura_config_set(f->cfg, "keys", "master_key_file", mk, NULL), KURA_OK);
-	assert_int_equal(kura_config_set(f->cfg, "keys", "keystore_file", ks, NULL), KURA_OK);
+	assert_int_equal(kura_config_set(f->cfg, "keys", "master_key_file", mk,
+					 NULL),
+			 KURA_OK);
+	assert_int_equal(kura_config_set(f->cfg, "keys", "keystore_file", ks,
+					 NULL),
+			 KURA_OK);
 	struct kura_keys *k = open_ok(f);
 	kura_keys_close(k);
 	check_mode(mk, 0600);
@@ -173,8 +177,11 @@ static void test_unknown_provider(void **state)
 	struct fixture *f = *state;
 	struct kura_keys *k = NULL;
 	struct kura_error err = { 0 };
-	assert_int_equal(kura_config_set(f->cfg, "keys", "provider", "hsm9000", NULL), KURA_OK);
-	assert_int_equal(kura_keys_open(f->cfg, f->dir, &k, &err), KURA_ECONFIG);
+	assert_int_equal(kura_config_set(f->cfg, "keys", "provider", "hsm9000",
+					 NULL),
+			 KURA_OK);
+	assert_int_equal(kura_keys_open(f->cfg, f->dir, &k, &err),
+			 KURA_ECONFIG);
 	assert_null(k);
 	assert_non_null(strstr(err.msg, "hsm9000"));
 	assert_non_null(strstr(err.msg, "local"));
@@ -240,7 +247,9 @@ static void test_wrong_master_key(void **state)
 	kura_keys_close(open_ok(f));
 	uint8_t other[32];
 	memset(other, 0x5a, sizeof(other));
-	assert_int_equal(kura_write_file_atomic(f->master, other, 32, 0600, NULL), KURA_OK);
+	assert_int_equal(kura_write_file_atomic(f->master, other, 32, 0600,
+						NULL),
+			 KURA_OK);
 	struct kura_error err = { 0 };
 	assert_int_equal(open_rc(f, &err), KURA_EINTEGRITY);
 }
@@ -268,17 +277,22 @@ static void test_round_trip(void **state)
 			plain->data[i] = (uint8_t)(i * 13 + t);
 		uint8_t w[KURA_WRAPPED_MAX];
 		size_t wl = 0;
-		assert_int_equal(do_wrap(k, id, plain, aad1, sizeof(aad1), w, &wl), KURA_OK);
+		assert_int_equal(do_wrap(k, id, plain, aad1, sizeof(aad1), w,
+					 &wl),
+				 KURA_OK);
 		assert_int_equal(wl, 1 + lens[t] + KURA_BOX_OVERHEAD);
 		assert_int_equal(w[0], 0x01);
 		struct kura_secret *back = NULL;
-		assert_int_equal(do_unwrap(k, id, w, wl, aad1, sizeof(aad1), &back), KURA_OK);
+		assert_int_equal(do_unwrap(k, id, w, wl, aad1, sizeof(aad1),
+					   &back),
+				 KURA_OK);
 		assert_int_equal(back->len, lens[t]);
 		assert_memory_equal(back->data, plain->data, lens[t]);
 		kura_secret_free(back);
 		/* Under the other KEK it does not open. */
 		back = NULL;
-		assert_int_equal(do_unwrap(k, id2, w, wl, aad1, sizeof(aad1), &back),
+		assert_int_equal(do_unwrap(k, id2, w, wl, aad1, sizeof(aad1),
+					   &back),
 				 KURA_EINTEGRITY);
 		assert_null(back);
 		kura_secret_free(plain);
@@ -314,12 +328,16 @@ static void test_error_codes(void **state)
 	uint8_t w[KURA_WRAPPED_MAX];
 	size_t wl = 0;
 	struct kura_secret *back = NULL;
-	assert_int_equal(do_wrap(k, id, plain, aad1, sizeof(aad1), w, &wl), KURA_OK);
+	assert_int_equal(do_wrap(k, id, plain, aad1, sizeof(aad1), w, &wl),
+			 KURA_OK);
 
 	/* Wrong aad, shorter aad, no aad. */
-	assert_int_equal(do_unwrap(k, id, w, wl, aad2, sizeof(aad2), &back), KURA_EINTEGRITY);
-	assert_int_equal(do_unwrap(k, id, w, wl, aad1, sizeof(aad1) - 1, &back), KURA_EINTEGRITY);
-	assert_int_equal(do_unwrap(k, id, w, wl, NULL, 0, &back), KURA_EINTEGRITY);
+	assert_int_equal(do_unwrap(k, id, w, wl, aad2, sizeof(aad2), &back),
+			 KURA_EINTEGRITY);
+	assert_int_equal(do_unwrap(k, id, w, wl, aad1, sizeof(aad1) - 1, &back),
+			 KURA_EINTEGRITY);
+	assert_int_equal(do_unwrap(k, id, w, wl, NULL, 0, &back),
+			 KURA_EINTEGRITY);
 	assert_null(back);
 
 	/* Every single flipped bit, including the version byte. */
@@ -327,17 +345,24 @@ static void test_error_codes(void **state)
 		uint8_t t[KURA_WRAPPED_MAX];
 		memcpy(t, w, wl);
 		t[i] ^= (uint8_t)(1u << (i % 8));
-		assert_int_equal(do_unwrap(k, id, t, wl, aad1, sizeof(aad1), &back),
+		assert_int_equal(do_unwrap(k, id, t, wl, aad1, sizeof(aad1),
+					   &back),
 				 KURA_EINTEGRITY);
 		assert_null(back);
 	}
 	/* Truncated, extended, empty. */
-	assert_int_equal(do_unwrap(k, id, w, wl - 1, aad1, sizeof(aad1), &back), KURA_EINTEGRITY);
-	assert_int_equal(do_unwrap(k, id, w, 1 + KURA_BOX_OVERHEAD, aad1, sizeof(aad1), &back), KURA_EINTEGRITY);
-	assert_int_equal(do_unwrap(k, id, w, 0, aad1, sizeof(aad1), &back), KURA_EINTEGRITY);
+	assert_int_equal(do_unwrap(k, id, w, wl - 1, aad1, sizeof(aad1), &back),
+			 KURA_EINTEGRITY);
+	assert_int_equal(do_unwrap(k, id, w, 1 + KURA_BOX_OVERHEAD, aad1,
+				   sizeof(aad1), &back),
+			 KURA_EINTEGRITY);
+	assert_int_equal(do_unwrap(k, id, w, 0, aad1, sizeof(aad1), &back),
+			 KURA_EINTEGRITY);
 	uint8_t longer[KURA_WRAPPED_MAX] = { 0 };
 	memcpy(longer, w, wl);
-	assert_int_equal(do_unwrap(k, id, longer, wl + 1, aad1, sizeof(aad1), &back), KURA_EINTEGRITY);
+	assert_int_equal(do_unwrap(k, id, longer, wl + 1, aad1, sizeof(aad1),
+				   &back),
+			 KURA_EINTEGRITY);
 
 	/* Unknown ids: well-formed but absent, malformed, NULL. */
 	static const char *const unknown[] = {
@@ -349,28 +374,35 @@ static void test_error_codes(void **state)
 		"",
 	};
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
-		assert_int_equal(do_unwrap(k, unknown[i], w, wl, aad1, sizeof(aad1), &back),
+		assert_int_equal(do_unwrap(k, unknown[i], w, wl, aad1,
+					   sizeof(aad1), &back),
 				 KURA_ENOENT);
-		assert_int_equal(do_wrap(k, unknown[i], plain, NULL, 0, w + 0, &(size_t){ 0 }),
+		assert_int_equal(do_wrap(k, unknown[i], plain, NULL, 0, w + 0,
+					 &(size_t){ 0 }),
 				 KURA_ENOENT);
 	}
 	struct kura_error err = { 0 };
-	assert_int_equal(kura_keys_kek_destroy(k, unknown[0], &err), KURA_ENOENT);
+	assert_int_equal(kura_keys_kek_destroy(k, unknown[0], &err),
+			 KURA_ENOENT);
 
 	/* Destroyed: unwrap and wrap say KEK unavailable, not unknown. */
 	kura_error_clear(&err);
 	assert_int_equal(kura_keys_kek_destroy(k, id, &err), KURA_OK);
-	assert_int_equal(do_unwrap(k, id, w, wl, aad1, sizeof(aad1), &back), KURA_EKEY);
+	assert_int_equal(do_unwrap(k, id, w, wl, aad1, sizeof(aad1), &back),
+			 KURA_EKEY);
 	kura_error_clear(&err);
-	assert_int_equal(kura_keys_unwrap(k, id, w, wl, aad1, sizeof(aad1), &back, &err),
+	assert_int_equal(kura_keys_unwrap(k, id, w, wl, aad1, sizeof(aad1),
+					  &back, &err),
 			 KURA_EKEY);
 	assert_non_null(strstr(err.msg, "destroyed"));
 	uint8_t w2[KURA_WRAPPED_MAX];
 	size_t wl2 = 0;
-	assert_int_equal(do_wrap(k, id, plain, aad1, sizeof(aad1), w2, &wl2), KURA_EKEY);
+	assert_int_equal(do_wrap(k, id, plain, aad1, sizeof(aad1), w2, &wl2),
+			 KURA_EKEY);
 	/* Destroying twice is fine; the other KEK is untouched. */
 	assert_int_equal(kura_keys_kek_destroy(k, id, NULL), KURA_OK);
-	assert_int_equal(do_wrap(k, other, plain, aad1, sizeof(aad1), w2, &wl2), KURA_OK);
+	assert_int_equal(do_wrap(k, other, plain, aad1, sizeof(aad1), w2, &wl2),
+			 KURA_OK);
 
 	/* Bad labels. */
 	char lab[200];
@@ -380,8 +412,10 @@ static void test_error_codes(void **state)
 	assert_int_equal(kura_keys_kek_create(k, lab, nid, NULL), KURA_EINVAL);
 	lab[128] = '\0';
 	assert_int_equal(kura_keys_kek_create(k, lab, nid, NULL), KURA_OK);
-	assert_int_equal(kura_keys_kek_create(k, "tab\there", nid, NULL), KURA_EINVAL);
-	assert_int_equal(kura_keys_kek_create(k, "\xff\xfe", nid, NULL), KURA_EINVAL);
+	assert_int_equal(kura_keys_kek_create(k, "tab\there", nid, NULL),
+			 KURA_EINVAL);
+	assert_int_equal(kura_keys_kek_create(k, "\xff\xfe", nid, NULL),
+			 KURA_EINVAL);
 
 	kura_secret_free(plain);
 	kura_keys_close(k);
@@ -401,7 +435,8 @@ static void test_reopen_sees_keks(void **state)
 		memset(label, 'a' + i % 26, 128);
 		label[128] = '\0';
 		create_kek(k, label, ids[i]);
-		assert_int_equal(do_wrap(k, ids[i], plain, aad1, sizeof(aad1), w[i], &wl[i]),
+		assert_int_equal(do_wrap(k, ids[i], plain, aad1, sizeof(aad1),
+					 w[i], &wl[i]),
 				 KURA_OK);
 	}
 	assert_int_equal(kura_keys_kek_destroy(k, ids[7], NULL), KURA_OK);
@@ -410,7 +445,8 @@ static void test_reopen_sees_keks(void **state)
 	k = open_ok(f);
 	for (int i = 0; i < 40; i++) {
 		struct kura_secret *back = NULL;
-		enum kura_err rc = do_unwrap(k, ids[i], w[i], wl[i], aad1, sizeof(aad1), &back);
+		enum kura_err rc = do_unwrap(k, ids[i], w[i], wl[i], aad1,
+					     sizeof(aad1), &back);
 		if (i == 7) {
 			assert_int_equal(rc, KURA_EKEY);
 			continue;
@@ -430,15 +466,17 @@ static void test_second_instance(void **state)
 	struct kura_keys *b = open_ok(f);
 	char ida[KURA_KEK_ID_MAX], idb[KURA_KEK_ID_MAX], ida2[KURA_KEK_ID_MAX];
 	create_kek(a, "from a", ida);
-	create_kek(b, "from b", idb);	/* b must not lose a's KEK */
+	create_kek(b, "from b", idb); /* b must not lose a's KEK */
 	struct kura_secret *plain = test_key(5);
 	uint8_t w[KURA_WRAPPED_MAX];
 	size_t wl = 0;
 	struct kura_secret *back = NULL;
 
 	/* a has never heard of idb: found after a reload on the miss. */
-	assert_int_equal(do_wrap(b, idb, plain, aad1, sizeof(aad1), w, &wl), KURA_OK);
-	assert_int_equal(do_unwrap(a, idb, w, wl, aad1, sizeof(aad1), &back), KURA_OK);
+	assert_int_equal(do_wrap(b, idb, plain, aad1, sizeof(aad1), w, &wl),
+			 KURA_OK);
+	assert_int_equal(do_unwrap(a, idb, w, wl, aad1, sizeof(aad1), &back),
+			 KURA_OK);
 	assert_memory_equal(back->data, plain->data, 32);
 	kura_secret_free(back);
 
@@ -452,8 +490,9 @@ static void test_second_instance(void **state)
 	assert_int_equal(do_wrap(c, idb, plain, NULL, 0, w, &wl), KURA_OK);
 	assert_int_equal(do_wrap(c, ida, plain, NULL, 0, w, &wl), KURA_EKEY);
 	/* A still-unknown id after the reload is ENOENT. */
-	assert_int_equal(do_wrap(a, "local-0123456789abcdef0123456789abcdef", plain,
-				 NULL, 0, w, &wl), KURA_ENOENT);
+	assert_int_equal(do_wrap(a, "local-0123456789abcdef0123456789abcdef",
+				 plain, NULL, 0, w, &wl),
+			 KURA_ENOENT);
 	kura_secret_free(plain);
 	kura_keys_close(c);
 	kura_keys_close(b);
@@ -488,13 +527,16 @@ static void test_nothing_in_clear(void **state)
 	struct kura_secret *plain = test_key(11);
 	uint8_t w[KURA_WRAPPED_MAX];
 	size_t wl = 0;
-	assert_int_equal(do_wrap(k, id, plain, aad1, sizeof(aad1), w, &wl), KURA_OK);
+	assert_int_equal(do_wrap(k, id, plain, aad1, sizeof(aad1), w, &wl),
+			 KURA_OK);
 	kura_keys_close(k);
 
 	char *mk = NULL, *ks = NULL;
 	size_t mkl = 0, ksl = 0;
-	assert_int_equal(kura_read_file(f->master, 64, &mk, &mkl, NULL), KURA_OK);
-	assert_int_equal(kura_read_file(f->keystore, 1 << 20, &ks, &ksl, NULL), KURA_OK);
+	assert_int_equal(kura_read_file(f->master, 64, &mk, &mkl, NULL),
+			 KURA_OK);
+	assert_int_equal(kura_read_file(f->keystore, 1 << 20, &ks, &ksl, NULL),
+			 KURA_OK);
 	assert_int_equal(mkl, 32);
 	const uint8_t *file = (const uint8_t *)ks;
 	assert_true(ksl > 34 + KURA_BOX_OVERHEAD);
@@ -510,8 +552,9 @@ static void test_nothing_in_clear(void **state)
 	memset(aad + 32, 0, 4);
 	memcpy(aad + 36, file + 12, 4);
 	struct kura_secret *chunk = NULL;
-	assert_int_equal(kura_box_open_secret(master, aad, sizeof(aad), file + 34, slen,
-					      &chunk, NULL), KURA_OK);
+	assert_int_equal(kura_box_open_secret(master, aad, sizeof(aad),
+					      file + 34, slen, &chunk, NULL),
+			 KURA_OK);
 	/* count u16 | id 16 | created 8 | state 1 | label_len 1 | label | key 32 */
 	const uint8_t *p = chunk->data;
 	assert_int_equal(p[0] << 8 | p[1], 1);
@@ -525,29 +568,39 @@ static void test_nothing_in_clear(void **state)
 	struct kura_secret *kek = kura_secret_from(p + 2 + 26 + ll, 32);
 
 	struct kura_secret *back = NULL;
-	assert_int_equal(kura_box_open_secret(kek, aad1, sizeof(aad1), w + 1, wl - 1, &back,
-					      NULL), KURA_OK);
+	assert_int_equal(kura_box_open_secret(kek, aad1, sizeof(aad1), w + 1,
+					      wl - 1, &back, NULL),
+			 KURA_OK);
 	assert_memory_equal(back->data, plain->data, 32);
 
 	assert_false(contains(file, ksl, kek->data, 32));
 	assert_false(contains(file, ksl, kek->data, 8));
 	assert_false(contains(file, ksl, (const uint8_t *)mk, 32));
-	assert_false(contains(file, ksl, (const uint8_t *)"LABEL-IN-CLEAR?", 15));
+	assert_false(
+		contains(file, ksl, (const uint8_t *)"LABEL-IN-CLEAR?", 15));
 
 	/* Flipping a byte of the sealed part makes the keystore unopenable. */
 	uint8_t *copy = malloc(ksl);
 	memcpy(copy, file, ksl);
 	copy[ksl - 5] ^= 1;
-	assert_int_equal(kura_write_file_atomic(f->keystore, copy, ksl, 0600, NULL), KURA_OK);
+	assert_int_equal(kura_write_file_atomic(f->keystore, copy, ksl, 0600,
+						NULL),
+			 KURA_OK);
 	struct kura_error err = { 0 };
 	assert_int_equal(open_rc(f, &err), KURA_EINTEGRITY);
 	/* So does truncation. */
-	assert_int_equal(kura_write_file_atomic(f->keystore, file, ksl - 1, 0600, NULL), KURA_OK);
+	assert_int_equal(kura_write_file_atomic(f->keystore, file, ksl - 1,
+						0600, NULL),
+			 KURA_OK);
 	assert_int_equal(open_rc(f, NULL), KURA_EINTEGRITY);
-	assert_int_equal(kura_write_file_atomic(f->keystore, file, 20, 0600, NULL), KURA_OK);
+	assert_int_equal(kura_write_file_atomic(f->keystore, file, 20, 0600,
+						NULL),
+			 KURA_OK);
 	assert_int_equal(open_rc(f, NULL), KURA_EINTEGRITY);
 	/* The original opens again. */
-	assert_int_equal(kura_write_file_atomic(f->keystore, file, ksl, 0600, NULL), KURA_OK);
+	assert_int_equal(kura_write_file_atomic(f->keystore, file, ksl, 0600,
+						NULL),
+			 KURA_OK);
 	assert_int_equal(open_rc(f, NULL), KURA_OK);
 
 	free(copy);
@@ -580,15 +633,18 @@ static void *worker_main(void *arg)
 	for (int i = 0; i < NITER; i++) {
 		if (wk->creator && i % 20 == 0) {
 			char nid[KURA_KEK_ID_MAX];
-			if (kura_keys_kek_create(wk->k, "thread", nid, NULL) != KURA_OK)
+			if (kura_keys_kek_create(wk->k, "thread", nid, NULL) !=
+			    KURA_OK)
 				wk->failures++;
 		}
 		const char *id = wk->ids[(i + wk->seed) % wk->nids];
 		uint8_t w[KURA_WRAPPED_MAX];
 		size_t wl = 0;
 		struct kura_secret *back = NULL;
-		if (do_wrap(wk->k, id, plain, aad1, sizeof(aad1), w, &wl) != KURA_OK ||
-		    do_unwrap(wk->k, id, w, wl, aad1, sizeof(aad1), &back) != KURA_OK ||
+		if (do_wrap(wk->k, id, plain, aad1, sizeof(aad1), w, &wl) !=
+			    KURA_OK ||
+		    do_unwrap(wk->k, id, w, wl, aad1, sizeof(aad1), &back) !=
+			    KURA_OK ||
 		    memcmp(back->data, plain->data, 32) != 0)
 			wk->failures++;
 		kura_secret_free(back);
@@ -607,9 +663,15 @@ static void test_concurrent(void **state)
 	pthread_t th[NTHREADS];
 	struct worker wk[NTHREADS];
 	for (int i = 0; i < NTHREADS; i++) {
-		wk[i] = (struct worker){ .k = k, .ids = (const char (*)[KURA_KEK_ID_MAX])ids,
-					 .nids = 4, .seed = i, .creator = i < 2 };
-		assert_int_equal(pthread_create(&th[i], NULL, worker_main, &wk[i]), 0);
+		wk[i] = (struct worker){
+			.k = k,
+			.ids = (const char(*)[KURA_KEK_ID_MAX])ids,
+			.nids = 4,
+			.seed = i,
+			.creator = i < 2
+		};
+		assert_int_equal(
+			pthread_create(&th[i], NULL, worker_main, &wk[i]), 0);
 	}
 	for (int i = 0; i < NTHREADS; i++) {
 		pthread_join(th[i], NULL);
@@ -626,7 +688,7 @@ static void test_concurrent(void **state)
 static void test_multi_process(void **state)
 {
 	struct fixture *f = *state;
-	kura_keys_close(open_ok(f));	/* create the files first */
+	kura_keys_close(open_ok(f)); /* create the files first */
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
 	pid_t pids[NPROCS];
@@ -640,9 +702,11 @@ static void test_multi_process(void **state)
 				_exit(2);
 			for (int i = 0; i < PER_PROC; i++) {
 				char id[KURA_KEK_ID_MAX] = { 0 };
-				if (kura_keys_kek_create(k, "proc", id, NULL) != KURA_OK)
+				if (kura_keys_kek_create(k, "proc", id, NULL) !=
+				    KURA_OK)
 					_exit(3);
-				if (write(fds[1], id, KURA_KEK_ID_MAX) != KURA_KEK_ID_MAX)
+				if (write(fds[1], id, KURA_KEK_ID_MAX) !=
+				    KURA_KEK_ID_MAX)
 					_exit(4);
 			}
 			kura_keys_close(k);
@@ -663,7 +727,8 @@ static void test_multi_process(void **state)
 	while (read(fds[0], id, sizeof(id)) == (ssize_t)sizeof(id)) {
 		uint8_t w[KURA_WRAPPED_MAX];
 		size_t wl = 0;
-		assert_int_equal(do_wrap(k, id, plain, NULL, 0, w, &wl), KURA_OK);
+		assert_int_equal(do_wrap(k, id, plain, NULL, 0, w, &wl),
+				 KURA_OK);
 		seen++;
 	}
 	close(fds[0]);
@@ -675,19 +740,32 @@ static void test_multi_process(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_first_open_creates_files, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_configured_paths, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_provider, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_master_key_checks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_missing_master_with_keystore, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wrong_master_key, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_error_codes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reopen_sees_keks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_second_instance, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nothing_in_clear, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_multi_process, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_first_open_creates_files,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_configured_paths, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_provider, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_master_key_checks, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_missing_master_with_keystore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_master_key, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_error_codes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_sees_keks, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_second_instance, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_nothing_in_clear, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_multi_process, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,15 +111,24 @@ static int group_setup(void **state)
 	char text[PATH_MAX + 128];
 	snprintf(text, sizeof(text),
 		 "directories.tokendir = %s\nobjectstore.backend = file\n"
-		 "log.level = ERROR\n", g.tokens);
+		 "log.level = ERROR\n",
+		 g.tokens);
 	FILE *f = fopen(g.conf, "w");
 	if (f == NULL)
 		return -1;
 	fputs(text, f);
 	fclose(f);
 	setenv("SOFTHSM2_CONF", g.conf, 1);
-	char *argv[] = { "softhsm2-util", "--init-token", "--free", "--label",
-			 TOKEN, "--pin", PIN, "--so-pin", SO_PIN, NULL };
+	char *argv[] = { "softhsm2-util",
+			 "--init-token",
+			 "--free",
+			 "--label",
+			 TOKEN,
+			 "--pin",
+			 PIN,
+			 "--so-pin",
+			 SO_PIN,
+			 NULL };
 	if (run(argv) != 0) {
 		fprintf(stderr, "softhsm2-util --init-token failed\n");
 		return -1;
@@ -148,11 +157,16 @@ static struct kura_config *config_new(const char *pin_file)
 {
 	struct kura_config *cfg = NULL;
 	assert_int_equal(kura_config_new(&cfg, NULL), KURA_OK);
-	assert_int_equal(kura_config_set(cfg, "keys", "provider", "pkcs11", NULL), KURA_OK);
-	assert_int_equal(kura_config_set(cfg, "keys", "module", MODULE, NULL), KURA_OK);
-	assert_int_equal(kura_config_set(cfg, "keys", "token", TOKEN, NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "keys", "provider", "pkcs11",
+					 NULL),
+			 KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "keys", "module", MODULE, NULL),
+			 KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "keys", "token", TOKEN, NULL),
+			 KURA_OK);
 	if (pin_file != NULL)
-		assert_int_equal(kura_config_set(cfg, "keys", "pin_file", pin_file, NULL),
+		assert_int_equal(kura_config_set(cfg, "keys", "pin_file",
+						 pin_file, NULL),
 				 KURA_OK);
 	return cfg;
 }
@@ -235,9 +249,9 @@ static void unwrap_expect(struct kura_keys *k, const char *id,
 	kura_secret_free(got);
 }
 
-static void unwrap_fails(struct kura_keys *k, const char *id,
-			 const uint8_t *in, size_t in_len, const uint8_t *aad,
-			 size_t aad_len, enum kura_err want)
+static void unwrap_fails(struct kura_keys *k, const char *id, const uint8_t *in,
+			 size_t in_len, const uint8_t *aad, size_t aad_len,
+			 enum kura_err want)
 {
 	struct kura_error err = { 0 };
 	struct kura_secret *got = NULL;
@@ -282,10 +296,12 @@ static void direct_open(struct direct *d)
 		if (d->fn->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
 		    memcmp(ti.label, TOKEN, strlen(TOKEN)) == 0) {
 			d->slot = slots[i];
-			assert_int_equal(d->fn->C_OpenSession(slots[i],
-							      CKF_SERIAL_SESSION | CKF_RW_SESSION,
-							      NULL, NULL, &d->h),
-					 CKR_OK);
+			assert_int_equal(
+				d->fn->C_OpenSession(slots[i],
+						     CKF_SERIAL_SESSION |
+							     CKF_RW_SESSION,
+						     NULL, NULL, &d->h),
+				CKR_OK);
 			return;
 		}
 	}
@@ -302,7 +318,8 @@ static CK_OBJECT_HANDLE direct_find(struct direct *d, CK_OBJECT_CLASS cls,
 				    const char *id_text, size_t prefix)
 {
 	uint8_t id[16];
-	assert_int_equal(kura_hex_decode(id_text + prefix, 32, id, 16), KURA_OK);
+	assert_int_equal(kura_hex_decode(id_text + prefix, 32, id, 16),
+			 KURA_OK);
 	CK_ATTRIBUTE t[] = {
 		{ CKA_CLASS, &cls, sizeof(cls) },
 		{ CKA_ID, id, sizeof(id) },
@@ -323,7 +340,8 @@ static void assert_key_locked_in(struct direct *d, CK_OBJECT_HANDLE h)
 	CK_RV rv = d->fn->C_GetAttributeValue(d->h, h, &v, 1);
 	assert_int_equal(rv, CKR_ATTRIBUTE_SENSITIVE);
 	assert_true(v.ulValueLen == CK_UNAVAILABLE_INFORMATION);
-	CK_BBOOL sens = CK_FALSE, extr = CK_TRUE, tok = CK_FALSE, priv = CK_FALSE;
+	CK_BBOOL sens = CK_FALSE, extr = CK_TRUE, tok = CK_FALSE,
+		 priv = CK_FALSE;
 	CK_BBOOL never = CK_FALSE;
 	CK_ATTRIBUTE a[] = {
 		{ CKA_SENSITIVE, &sens, sizeof(sens) },
@@ -337,7 +355,7 @@ static void assert_key_locked_in(struct direct *d, CK_OBJECT_HANDLE h)
 	assert_false(extr);
 	assert_true(tok);
 	assert_true(priv);
-	(void)never;	/* false for imported keys, true for generated ones */
+	(void)never; /* false for imported keys, true for generated ones */
 }
 
 /* ---- OpenSSL, independently ---- */
@@ -347,27 +365,32 @@ static int ossl_gcm(int enc, const uint8_t key[32], const uint8_t iv[12],
 		    size_t n, uint8_t *out, uint8_t tag[16])
 {
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	int len = 0, ok = ctx != NULL &&
-		EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, iv, enc) == 1 &&
-		EVP_CipherUpdate(ctx, NULL, &len, aad, (int)aad_len) == 1 &&
-		EVP_CipherUpdate(ctx, out, &len, in, (int)n) == 1;
+	int len = 0,
+	    ok = ctx != NULL &&
+		 EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, iv,
+				   enc) == 1 &&
+		 EVP_CipherUpdate(ctx, NULL, &len, aad, (int)aad_len) == 1 &&
+		 EVP_CipherUpdate(ctx, out, &len, in, (int)n) == 1;
 	if (ok && !enc)
-		ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1;
+		ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, tag) ==
+		     1;
 	if (ok)
 		ok = EVP_CipherFinal_ex(ctx, out + len, &len) == 1;
 	if (ok && enc)
-		ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1;
+		ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, tag) ==
+		     1;
 	EVP_CIPHER_CTX_free(ctx);
 	return ok;
 }
 
-static int ossl_kwp(int enc, const uint8_t key[32], const uint8_t *in,
-		    size_t n, uint8_t *out, size_t *out_len)
+static int ossl_kwp(int enc, const uint8_t key[32], const uint8_t *in, size_t n,
+		    uint8_t *out, size_t *out_len)
 {
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	int len = 0, fin = 0;
 	EVP_CIPHER_CTX_set_flags(ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-	int ok = EVP_CipherInit_ex(ctx, EVP_aes_256_wrap_pad(), NULL, key, NULL, enc) == 1 &&
+	int ok = EVP_CipherInit_ex(ctx, EVP_aes_256_wrap_pad(), NULL, key, NULL,
+				   enc) == 1 &&
 		 EVP_CipherUpdate(ctx, out, &len, in, (int)n) == 1 &&
 		 EVP_CipherFinal_ex(ctx, out + len, &fin) == 1;
 	EVP_CIPHER_CTX_free(ctx);
@@ -396,14 +419,17 @@ static void test_open_errors(void **state)
 	struct kura_error err = { 0 };
 	struct kura_config *cfg = NULL;
 	assert_int_equal(kura_config_new(&cfg, NULL), KURA_OK);
-	assert_int_equal(kura_config_set(cfg, "keys", "provider", "pkcs11", NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "keys", "provider", "pkcs11",
+					 NULL),
+			 KURA_OK);
 	assert_int_equal(kura_keys_open(cfg, g.dir, &k, &err), KURA_ECONFIG);
 	assert_non_null(strstr(err.msg, "module"));
 	kura_config_free(cfg);
 
 	cfg = config_new(g.pin_file);
 	kura_error_clear(&err);
-	assert_int_equal(kura_config_set(cfg, "keys", "module", "/nonexistent/libp11.so", NULL),
+	assert_int_equal(kura_config_set(cfg, "keys", "module",
+					 "/nonexistent/libp11.so", NULL),
 			 KURA_OK);
 	assert_int_equal(kura_keys_open(cfg, g.dir, &k, &err), KURA_ECONFIG);
 	assert_non_null(strstr(err.msg, "/nonexistent/libp11.so"));
@@ -411,7 +437,9 @@ static void test_open_errors(void **state)
 
 	cfg = config_new(g.pin_file);
 	kura_error_clear(&err);
-	assert_int_equal(kura_config_set(cfg, "keys", "token", "no-such-token", NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "keys", "token", "no-such-token",
+					 NULL),
+			 KURA_OK);
 	assert_int_equal(kura_keys_open(cfg, g.dir, &k, &err), KURA_EKEY);
 	assert_non_null(strstr(err.msg, "no-such-token"));
 	kura_config_free(cfg);
@@ -433,7 +461,7 @@ static void test_open_errors(void **state)
 		fail_msg("open with KURA_PKCS11_PIN: %s", err.msg);
 	assert_int_equal(k->ops->caps,
 			 KURA_KEYS_CAP_HARDWARE | KURA_KEYS_CAP_IMPORT |
-			 KURA_KEYS_CAP_DESTROY | KURA_KEYS_CAP_SIGN);
+				 KURA_KEYS_CAP_DESTROY | KURA_KEYS_CAP_SIGN);
 	kura_keys_close(k);
 	kura_config_free(cfg);
 }
@@ -465,7 +493,8 @@ static void test_pin_file_checks(void **state)
 		assert_int_equal(chmod(path, 0600), 0);
 		assert_int_equal(chown(path, 65534, 65534), 0);
 		kura_error_clear(&err);
-		assert_int_equal(kura_keys_open(cfg, g.dir, &k, &err), KURA_EPERM);
+		assert_int_equal(kura_keys_open(cfg, g.dir, &k, &err),
+				 KURA_EPERM);
 		assert_non_null(strstr(err.msg, "owned"));
 	}
 
@@ -517,7 +546,7 @@ static void test_round_trip(void **state)
 	assert_int_equal(w1[0], 0x01);
 	assert_int_equal(w1[1], P11_MECH_GCM);
 	assert_int_equal(n2, n1);
-	assert_memory_not_equal(w1, w2, n1);	/* fresh IV each time */
+	assert_memory_not_equal(w1, w2, n1); /* fresh IV each time */
 	unwrap_expect(k, id, w1, n1, aad1, sizeof(aad1), bk);
 	unwrap_expect(k, id, w2, n2, aad1, sizeof(aad1), bk);
 
@@ -597,7 +626,8 @@ static void test_unknown_id(void **state)
 	struct kura_error err = { 0 };
 	uint8_t w2[KURA_WRAPPED_MAX];
 	size_t n2 = 0;
-	assert_int_equal(wrap(k, unknown, bk, aad1, sizeof(aad1), w2, &n2, &err),
+	assert_int_equal(wrap(k, unknown, bk, aad1, sizeof(aad1), w2, &n2,
+			      &err),
 			 KURA_ENOENT);
 	assert_non_null(strstr(err.msg, unknown));
 	unwrap_fails(k, unknown, w, n, aad1, sizeof(aad1), KURA_ENOENT);
@@ -623,16 +653,19 @@ static int child_unwrap(char **argv)
 	struct kura_keys *k = NULL;
 	struct kura_error err = { 0 };
 	if (kura_config_new(&cfg, NULL) != KURA_OK ||
-	    kura_config_set(cfg, "keys", "provider", "pkcs11", NULL) != KURA_OK ||
+	    kura_config_set(cfg, "keys", "provider", "pkcs11", NULL) !=
+		    KURA_OK ||
 	    kura_config_set(cfg, "keys", "module", MODULE, NULL) != KURA_OK ||
 	    kura_config_set(cfg, "keys", "token", TOKEN, NULL) != KURA_OK ||
-	    kura_config_set(cfg, "keys", "pin_file", argv[4], NULL) != KURA_OK ||
+	    kura_config_set(cfg, "keys", "pin_file", argv[4], NULL) !=
+		    KURA_OK ||
 	    kura_keys_open(cfg, "/tmp", &k, &err) != KURA_OK) {
 		fprintf(stderr, "child open: %s\n", err.msg);
 		return 102;
 	}
 	struct kura_secret *s = NULL;
-	if (kura_keys_unwrap(k, id, w, n, aad1, sizeof(aad1), &s, &err) != KURA_OK) {
+	if (kura_keys_unwrap(k, id, w, n, aad1, sizeof(aad1), &s, &err) !=
+	    KURA_OK) {
 		fprintf(stderr, "child unwrap: %s\n", err.msg);
 		return 100;
 	}
@@ -644,9 +677,11 @@ static int child_unwrap(char **argv)
 	if (fgets(line, sizeof(line), stdin) == NULL)
 		return 103;
 	kura_error_clear(&err);
-	enum kura_err rc = kura_keys_unwrap(k, id, w, n, aad1, sizeof(aad1), &s, &err);
+	enum kura_err rc =
+		kura_keys_unwrap(k, id, w, n, aad1, sizeof(aad1), &s, &err);
 	kura_secret_free(s);
-	fprintf(stderr, "child second unwrap: %s %s\n", kura_errname(rc), err.msg);
+	fprintf(stderr, "child second unwrap: %s %s\n", kura_errname(rc),
+		err.msg);
 	kura_keys_close(k);
 	kura_config_free(cfg);
 	return (int)rc;
@@ -682,7 +717,8 @@ static void test_destroy(void **state)
 	posix_spawn_file_actions_addclose(&fa, out_pipe[0]);
 	char *argv[] = { g.self, "--child-unwrap", id, hex, g.pin_file, NULL };
 	pid_t pid;
-	assert_int_equal(posix_spawn(&pid, g.self, &fa, NULL, argv, environ), 0);
+	assert_int_equal(posix_spawn(&pid, g.self, &fa, NULL, argv, environ),
+			 0);
 	posix_spawn_file_actions_destroy(&fa);
 	close(in_pipe[0]);
 	close(out_pipe[1]);
@@ -709,10 +745,12 @@ static void test_destroy(void **state)
 	struct kura_keys *k3 = open_ok();
 	kura_error_clear(&err);
 	struct kura_secret *got = NULL;
-	assert_int_equal(unwrap(k3, id, w, n, aad1, sizeof(aad1), &got, &err), KURA_EKEY);
+	assert_int_equal(unwrap(k3, id, w, n, aad1, sizeof(aad1), &got, &err),
+			 KURA_EKEY);
 	assert_non_null(strstr(err.msg, "destroyed"));
 	kura_error_clear(&err);
-	assert_int_equal(wrap(k3, id, bk, aad1, sizeof(aad1), w, &n, &err), KURA_EKEY);
+	assert_int_equal(wrap(k3, id, bk, aad1, sizeof(aad1), w, &n, &err),
+			 KURA_EKEY);
 	kura_keys_close(k3);
 	/* Idempotent, from either instance; the other KEK is untouched. */
 	kura_error_clear(&err);
@@ -726,7 +764,8 @@ static void test_destroy(void **state)
 	uint8_t raw[16];
 	assert_int_equal(kura_hex_decode(id + 4, 32, raw, 16), KURA_OK);
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_ID, raw, 16 } };
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) },
+			     { CKA_ID, raw, 16 } };
 	CK_OBJECT_HANDLE h;
 	CK_ULONG found = 9;
 	assert_int_equal(d.fn->C_FindObjectsInit(d.h, t, 2), CKR_OK);
@@ -756,7 +795,8 @@ static void test_import_interop(void **state)
 	struct kura_secret *short_key = test_key(1, 16);
 	kura_error_clear(&err);
 	char id_bad[KURA_KEK_ID_MAX];
-	assert_int_equal(kura_keys_kek_import(k, "short", short_key, id_bad, &err),
+	assert_int_equal(kura_keys_kek_import(k, "short", short_key, id_bad,
+					      &err),
 			 KURA_EINVAL);
 	kura_secret_free(short_key);
 
@@ -777,11 +817,12 @@ static void test_import_interop(void **state)
 	for (size_t i = 0; i < 12; i++)
 		mine[2 + i] = (uint8_t)(0x10 + i);
 	memcpy(ad, mine, 2);
-	assert_true(ossl_gcm(1, kek_bytes, mine + 2, ad, sizeof(ad), bk->data, 32,
-			     mine + 14, tag));
+	assert_true(ossl_gcm(1, kek_bytes, mine + 2, ad, sizeof(ad), bk->data,
+			     32, mine + 14, tag));
 	memcpy(mine + 46, tag, 16);
 	unwrap_expect(k, id, mine, sizeof(mine), aad1, sizeof(aad1), bk);
-	unwrap_fails(k, id, mine, sizeof(mine), aad2, sizeof(aad2), KURA_EINTEGRITY);
+	unwrap_fails(k, id, mine, sizeof(mine), aad2, sizeof(aad2),
+		     KURA_EINTEGRITY);
 
 	/* OpenSSL key wrap with padding (mechanism 2) -> provider.  Payload:
 	 * length byte, key, zeros to 8-byte blocks, SHA-256(header || aad). */
@@ -805,7 +846,8 @@ static void test_import_interop(void **state)
 
 	/* Provider key wrap with padding -> OpenSSL, and back. */
 	kura_error_clear(&err);
-	assert_int_equal(kura_keys_pkcs11_set_wrap_mech(k->priv, P11_MECH_KWP, &err),
+	assert_int_equal(kura_keys_pkcs11_set_wrap_mech(k->priv, P11_MECH_KWP,
+							&err),
 			 KURA_OK);
 	wrap_ok(k, id, bk, aad1, sizeof(aad1), w, &n);
 	assert_int_equal(w[0], 0x01);
@@ -853,7 +895,8 @@ static void test_not_extractable(void **state)
 	char id[KURA_KEK_ID_MAX], sid[KURA_KEK_ID_MAX];
 	create_kek(k, "locked", id);
 	struct kura_error err = { 0 };
-	assert_int_equal(kura_keys_signer_create(k, "signer", sid, &err), KURA_OK);
+	assert_int_equal(kura_keys_signer_create(k, "signer", sid, &err),
+			 KURA_OK);
 
 	struct direct d;
 	direct_open(&d);
@@ -909,14 +952,16 @@ static void test_sign(void **state)
 		rc = kura_keys_sign(k, sid, digest, sig, &sig_len, &err);
 		if (rc != KURA_OK)
 			fail_msg("sign: %s", err.msg);
-		assert_int_equal(sig[0], 0x30);	/* DER SEQUENCE */
+		assert_int_equal(sig[0], 0x30); /* DER SEQUENCE */
 		assert_true(sig_len >= 8 && sig_len <= 72);
 		EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pk, NULL);
 		assert_non_null(ctx);
 		assert_int_equal(EVP_PKEY_verify_init(ctx), 1);
-		assert_int_equal(EVP_PKEY_verify(ctx, sig, sig_len, digest, 32), 1);
+		assert_int_equal(EVP_PKEY_verify(ctx, sig, sig_len, digest, 32),
+				 1);
 		digest[0] ^= 1;
-		assert_int_not_equal(EVP_PKEY_verify(ctx, sig, sig_len, digest, 32), 1);
+		assert_int_not_equal(
+			EVP_PKEY_verify(ctx, sig, sig_len, digest, 32), 1);
 		EVP_PKEY_CTX_free(ctx);
 	}
 	EVP_PKEY_free(pk);
@@ -925,7 +970,8 @@ static void test_sign(void **state)
 	struct kura_keys *k2 = open_ok();
 	uint8_t pub2[KURA_PUBKEY_MAX];
 	size_t pub2_len = 0;
-	assert_int_equal(kura_keys_public_key(k2, sid, pub2, &pub2_len, &err), KURA_OK);
+	assert_int_equal(kura_keys_public_key(k2, sid, pub2, &pub2_len, &err),
+			 KURA_OK);
 	assert_int_equal(pub2_len, pub_len);
 	assert_memory_equal(pub2, pub, pub_len);
 	kura_keys_close(k2);
@@ -936,9 +982,10 @@ static void test_sign(void **state)
 	assert_int_equal(kura_keys_sign(k, kek, digest, sig, &sig_len, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
-	assert_int_equal(kura_keys_sign(k, "p11sig:00000000000000000000000000000000",
-					digest, sig, &sig_len, &err),
-			 KURA_ENOENT);
+	assert_int_equal(
+		kura_keys_sign(k, "p11sig:00000000000000000000000000000000",
+			       digest, sig, &sig_len, &err),
+		KURA_ENOENT);
 	kura_keys_close(k);
 }
 
@@ -964,11 +1011,12 @@ static void *worker_main(void *arg)
 		struct kura_secret *got = NULL;
 		if (kura_keys_wrap(w->k, w->id, bk, aad, sizeof(aad), out, &n,
 				   &err) != KURA_OK ||
-		    kura_keys_unwrap(w->k, w->id, out, n, aad, sizeof(aad), &got,
-				     &err) != KURA_OK ||
+		    kura_keys_unwrap(w->k, w->id, out, n, aad, sizeof(aad),
+				     &got, &err) != KURA_OK ||
 		    got->len != 32 || memcmp(got->data, bk->data, 32) != 0) {
 			if (w->failures++ == 0)
-				fprintf(stderr, "worker %u: %s\n", w->seed, err.msg);
+				fprintf(stderr, "worker %u: %s\n", w->seed,
+					err.msg);
 		}
 		kura_secret_free(got);
 		kura_secret_free(bk);
@@ -983,10 +1031,12 @@ static double run_workers(struct kura_keys *k, char ids[][KURA_KEK_ID_MAX],
 	struct worker w[16];
 	double t0 = now_s();
 	for (int i = 0; i < threads; i++) {
-		w[i] = (struct worker){ .k = k, .id = ids[(size_t)i % n_ids],
+		w[i] = (struct worker){ .k = k,
+					.id = ids[(size_t)i % n_ids],
 					.iterations = iterations,
 					.seed = (uint8_t)i };
-		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+		assert_int_equal(
+			pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
 	}
 	int failures = 0;
 	for (int i = 0; i < threads; i++) {
@@ -1012,7 +1062,7 @@ static void test_concurrent(void **state)
 struct bench {
 	struct kura_keys *k;
 	const char *id;
-	int unwrap;		/* 0: time wraps, 1: time unwraps */
+	int unwrap; /* 0: time wraps, 1: time unwraps */
 	int n;
 	uint8_t (*blobs)[KURA_WRAPPED_MAX];
 	size_t *lens;
@@ -1026,11 +1076,13 @@ static void *bench_main(void *arg)
 	for (int i = 0; i < b->n; i++) {
 		struct kura_error err = { 0 };
 		struct kura_secret *got = NULL;
-		enum kura_err rc = b->unwrap ?
-			kura_keys_unwrap(b->k, b->id, b->blobs[i], b->lens[i],
-					 aad1, sizeof(aad1), &got, &err) :
-			kura_keys_wrap(b->k, b->id, bk, aad1, sizeof(aad1),
-				       b->blobs[i], &b->lens[i], &err);
+		enum kura_err rc =
+			b->unwrap ? kura_keys_unwrap(b->k, b->id, b->blobs[i],
+						     b->lens[i], aad1,
+						     sizeof(aad1), &got, &err) :
+				    kura_keys_wrap(b->k, b->id, bk, aad1,
+						   sizeof(aad1), b->blobs[i],
+						   &b->lens[i], &err);
 		if (rc != KURA_OK)
 			b->failures++;
 		kura_secret_free(got);
@@ -1048,7 +1100,9 @@ static void test_throughput(void **state)
 	char ids[2][KURA_KEK_ID_MAX];
 	create_kek(k, "bench-1", ids[0]);
 	create_kek(k, "bench-2", ids[1]);
-	enum { N = 4000 };
+	enum {
+		N = 4000
+	};
 	static uint8_t blobs[2][N][KURA_WRAPPED_MAX];
 	static size_t lens[2][N];
 	for (int threads = 1; threads <= 2; threads++) {
@@ -1057,18 +1111,26 @@ static void test_throughput(void **state)
 			struct bench b[2];
 			double t0 = now_s();
 			for (int i = 0; i < threads; i++) {
-				b[i] = (struct bench){ .k = k, .id = ids[i], .unwrap = phase,
-						       .n = N, .blobs = blobs[i],
+				b[i] = (struct bench){ .k = k,
+						       .id = ids[i],
+						       .unwrap = phase,
+						       .n = N,
+						       .blobs = blobs[i],
 						       .lens = lens[i] };
-				assert_int_equal(pthread_create(&t[i], NULL, bench_main, &b[i]), 0);
+				assert_int_equal(pthread_create(&t[i], NULL,
+								bench_main,
+								&b[i]),
+						 0);
 			}
 			for (int i = 0; i < threads; i++) {
 				pthread_join(t[i], NULL);
 				assert_int_equal(b[i].failures, 0);
 			}
 			double dt = now_s() - t0;
-			fprintf(stderr, "# pkcs11 on SoftHSM2, %d thread(s): %.0f %s/s\n",
-				threads, threads * N / dt, phase ? "unwraps" : "wraps");
+			fprintf(stderr,
+				"# pkcs11 on SoftHSM2, %d thread(s): %.0f %s/s\n",
+				threads, threads * N / dt,
+				phase ? "unwraps" : "wraps");
 		}
 	}
 	kura_keys_close(k);
@@ -1096,9 +1158,11 @@ static void test_stale_handle(void **state)
 	assert_int_equal(kura_hex_decode(b + 4, 32, idb, 16), KURA_OK);
 	struct p11_cache_entry *ea = NULL, *eb = NULL;
 	for (size_t i = 0; i < P11_CACHE_SLOTS; i++) {
-		if (p->cache[i].kind == P11_KIND_KEK && memcmp(p->cache[i].id, ida, 16) == 0)
+		if (p->cache[i].kind == P11_KIND_KEK &&
+		    memcmp(p->cache[i].id, ida, 16) == 0)
 			ea = &p->cache[i];
-		if (p->cache[i].kind == P11_KIND_KEK && memcmp(p->cache[i].id, idb, 16) == 0)
+		if (p->cache[i].kind == P11_KIND_KEK &&
+		    memcmp(p->cache[i].id, idb, 16) == 0)
 			eb = &p->cache[i];
 	}
 	assert_non_null(ea);
@@ -1106,12 +1170,12 @@ static void test_stale_handle(void **state)
 	assert_true(ea != eb);
 	ea->handle = eb->handle;
 	unwrap_expect(k, a, w, n, aad1, sizeof(aad1), bk);
-	assert_int_not_equal(ea->handle, eb->handle);	/* repaired */
+	assert_int_not_equal(ea->handle, eb->handle); /* repaired */
 
 	ea->handle = eb->handle;
 	wrap_ok(k, a, bk, aad2, sizeof(aad2), w, &n);
 	assert_int_not_equal(ea->handle, eb->handle);
-	struct kura_keys *k2 = open_ok();	/* no cache */
+	struct kura_keys *k2 = open_ok(); /* no cache */
 	unwrap_expect(k2, a, w, n, aad2, sizeof(aad2), bk);
 	kura_keys_close(k2);
 
@@ -1145,39 +1209,50 @@ static void test_session_loss_and_pin_change(void **state)
 
 	/* The user PIN changes behind kura's back. */
 	const char *new_pin = "55667788";
-	assert_int_equal(d.fn->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
-					      NULL, NULL, &d.h), CKR_OK);
-	CK_RV rv = d.fn->C_Login(d.h, CKU_USER, (CK_UTF8CHAR_PTR)PIN, strlen(PIN));
+	assert_int_equal(
+		d.fn->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+				    NULL, NULL, &d.h),
+		CKR_OK);
+	CK_RV rv =
+		d.fn->C_Login(d.h, CKU_USER, (CK_UTF8CHAR_PTR)PIN, strlen(PIN));
 	assert_true(rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN);
 	assert_int_equal(d.fn->C_SetPIN(d.h, (CK_UTF8CHAR_PTR)PIN, strlen(PIN),
-					(CK_UTF8CHAR_PTR)new_pin, strlen(new_pin)),
+					(CK_UTF8CHAR_PTR)new_pin,
+					strlen(new_pin)),
 			 CKR_OK);
 	assert_int_equal(d.fn->C_CloseAllSessions(slot), CKR_OK);
 
 	struct kura_error err = { 0 };
 	struct kura_secret *got = NULL;
-	assert_int_equal(unwrap(k, id, w, n, aad2, sizeof(aad2), &got, &err), KURA_EKEY);
+	assert_int_equal(unwrap(k, id, w, n, aad2, sizeof(aad2), &got, &err),
+			 KURA_EKEY);
 	assert_non_null(strstr(err.msg, "CKR_PIN_INCORRECT"));
 	assert_null(strstr(err.msg, PIN));
 	assert_null(strstr(err.msg, new_pin));
 	kura_error_clear(&err);
-	assert_int_equal(unwrap(k, id, w, n, aad2, sizeof(aad2), &got, &err), KURA_EKEY);
+	assert_int_equal(unwrap(k, id, w, n, aad2, sizeof(aad2), &got, &err),
+			 KURA_EKEY);
 	assert_non_null(strstr(err.msg, "not retried"));
 
 	/* Put the PIN back; a new instance works, the refused one stays
 	 * down (its PIN was read at start-up and was wrong). */
-	assert_int_equal(d.fn->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
-					      NULL, NULL, &d.h), CKR_OK);
+	assert_int_equal(
+		d.fn->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+				    NULL, NULL, &d.h),
+		CKR_OK);
 	assert_int_equal(d.fn->C_Login(d.h, CKU_USER, (CK_UTF8CHAR_PTR)new_pin,
-				       strlen(new_pin)), CKR_OK);
-	assert_int_equal(d.fn->C_SetPIN(d.h, (CK_UTF8CHAR_PTR)new_pin, strlen(new_pin),
-					(CK_UTF8CHAR_PTR)PIN, strlen(PIN)),
+				       strlen(new_pin)),
+			 CKR_OK);
+	assert_int_equal(d.fn->C_SetPIN(d.h, (CK_UTF8CHAR_PTR)new_pin,
+					strlen(new_pin), (CK_UTF8CHAR_PTR)PIN,
+					strlen(PIN)),
 			 CKR_OK);
 	struct kura_keys *k2 = open_ok();
 	direct_close(&d);
 	unwrap_expect(k2, id, w, n, aad2, sizeof(aad2), bk);
 	kura_error_clear(&err);
-	assert_int_equal(unwrap(k, id, w, n, aad2, sizeof(aad2), &got, &err), KURA_EKEY);
+	assert_int_equal(unwrap(k, id, w, n, aad2, sizeof(aad2), &got, &err),
+			 KURA_EKEY);
 	kura_keys_close(k2);
 	kura_keys_close(k);
 	kura_secret_free(bk);
@@ -1200,7 +1275,8 @@ static void test_outage_recovery(void **state)
 	assert_int_equal(rename(g.tokens, g.tokens_away), 0);
 	struct kura_error err = { 0 };
 	struct kura_secret *got = NULL;
-	assert_int_equal(unwrap(a, id, w, n, aad1, sizeof(aad1), &got, &err), KURA_EKEY);
+	assert_int_equal(unwrap(a, id, w, n, aad1, sizeof(aad1), &got, &err),
+			 KURA_EKEY);
 	assert_non_null(strstr(err.msg, "unavailable"));
 	assert_non_null(strstr(err.msg, TOKEN));
 	/* Now it fails fast, without touching the module, and says when it
@@ -1208,33 +1284,37 @@ static void test_outage_recovery(void **state)
 	double t0 = now_s();
 	for (int i = 0; i < 100; i++) {
 		kura_error_clear(&err);
-		assert_int_equal(unwrap(a, id, w, n, aad1, sizeof(aad1), &got, &err),
+		assert_int_equal(unwrap(a, id, w, n, aad1, sizeof(aad1), &got,
+					&err),
 				 KURA_EKEY);
 	}
 	assert_true(now_s() - t0 < 0.5);
 	assert_non_null(strstr(err.msg, "next retry"));
 	kura_error_clear(&err);
-	assert_int_equal(wrap(a, id, bk, aad1, sizeof(aad1), w2, &n2, &err), KURA_EKEY);
+	assert_int_equal(wrap(a, id, bk, aad1, sizeof(aad1), w2, &n2, &err),
+			 KURA_EKEY);
 	kura_error_clear(&err);
 	assert_int_equal(kura_keys_kek_destroy(a, id, &err), KURA_EKEY);
-	unwrap_fails(a, "p11:00112233445566778899aabbccddeeff", w, n, aad1, sizeof(aad1),
-		     KURA_EKEY);
+	unwrap_fails(a, "p11:00112233445566778899aabbccddeeff", w, n, aad1,
+		     sizeof(aad1), KURA_EKEY);
 	/* The other instance finds out on its own: a miss on a dead token is
 	 * not "unknown key". */
-	unwrap_fails(b, "p11:ffeeddccbbaa99887766554433221100", w, n, aad1, sizeof(aad1),
-		     KURA_EKEY);
+	unwrap_fails(b, "p11:ffeeddccbbaa99887766554433221100", w, n, aad1,
+		     sizeof(aad1), KURA_EKEY);
 
 	/* After the backoff a recovery attempt re-initialises the module,
 	 * but the token is still away: still unavailable, longer backoff. */
 	usleep(1100 * 1000);
 	kura_error_clear(&err);
-	assert_int_equal(unwrap(a, id, w, n, aad1, sizeof(aad1), &got, &err), KURA_EKEY);
+	assert_int_equal(unwrap(a, id, w, n, aad1, sizeof(aad1), &got, &err),
+			 KURA_EKEY);
 	assert_non_null(strstr(err.msg, "still unavailable"));
 
 	/* The directory comes back; the next attempt (2 s backoff) works. */
 	assert_int_equal(rename(g.tokens_away, g.tokens), 0);
 	kura_error_clear(&err);
-	assert_int_equal(unwrap(a, id, w, n, aad1, sizeof(aad1), &got, &err), KURA_EKEY);
+	assert_int_equal(unwrap(a, id, w, n, aad1, sizeof(aad1), &got, &err),
+			 KURA_EKEY);
 	usleep(2100 * 1000);
 	unwrap_expect(a, id, w, n, aad1, sizeof(aad1), bk);
 	wrap_ok(a, id, bk, aad2, sizeof(aad2), w2, &n2);

@@ -61,7 +61,7 @@ static void test_settings(void **state)
 					     &len, &err),
 			 KURA_OK);
 	assert_int_equal(len, 4);
-	assert_memory_equal(buf, "\0ab\xff", 4);	/* first writer won */
+	assert_memory_equal(buf, "\0ab\xff", 4); /* first writer won */
 	/* Too small a buffer: ETOOBIG, outputs untouched. */
 	len = 99;
 	memset(buf, 0xee, sizeof(buf));
@@ -134,8 +134,7 @@ static void test_tenants_keys(void **state)
 		k.secret_sealed[i] = (uint8_t)(i * 7);
 	k.created_ms = 77;
 	k.active = true;
-	assert_int_equal(f->ops->access_key_create(f->priv, &k, &err),
-			 KURA_OK);
+	assert_int_equal(f->ops->access_key_create(f->priv, &k, &err), KURA_OK);
 	assert_int_equal(f->ops->access_key_create(f->priv, &k, &err),
 			 KURA_EEXIST);
 	kura_error_clear(&err);
@@ -152,8 +151,7 @@ static void test_tenants_keys(void **state)
 	/* Inactive key round-trips as inactive. */
 	snprintf(k.id, sizeof(k.id), "AKIAOTHER");
 	k.active = false;
-	assert_int_equal(f->ops->access_key_create(f->priv, &k, &err),
-			 KURA_OK);
+	assert_int_equal(f->ops->access_key_create(f->priv, &k, &err), KURA_OK);
 	assert_int_equal(f->ops->access_key_get(f->priv, "AKIAOTHER", &kg,
 						&err),
 			 KURA_OK);
@@ -179,7 +177,7 @@ static uint64_t tenant(struct fx *f, const char *name)
 	struct kura_error err = { 0 };
 	snprintf(t.name, sizeof(t.name), "%s", name);
 	t.created_ms = 1000;
-	t.state = KURA_TENANT_SUSPENDED;	/* ignored: created active */
+	t.state = KURA_TENANT_SUSPENDED; /* ignored: created active */
 	assert_int_equal(f->ops->tenant_create(f->priv, &t, &err), KURA_OK);
 	return t.id;
 }
@@ -196,7 +194,8 @@ static void access_key(struct kura_access_key *k, uint64_t tenant_id,
 	k->active = true;
 }
 
-static void add_key(struct fx *f, uint64_t tenant_id, const char *id, int64_t created)
+static void add_key(struct fx *f, uint64_t tenant_id, const char *id,
+		    int64_t created)
 {
 	struct kura_access_key k;
 	struct kura_error err = { 0 };
@@ -208,7 +207,8 @@ static bool key_active(struct fx *f, const char *id)
 {
 	struct kura_access_key k;
 	struct kura_error err = { 0 };
-	assert_int_equal(f->ops->access_key_get(f->priv, id, &k, &err), KURA_OK);
+	assert_int_equal(f->ops->access_key_get(f->priv, id, &k, &err),
+			 KURA_OK);
 	return k.active;
 }
 
@@ -218,22 +218,28 @@ static void test_tenant_state_and_list(void **state)
 	struct kura_error err = { 0 };
 	struct kura_tenant got, *ts = NULL;
 	size_t n = 99;
-	assert_int_equal(f->ops->tenant_list(f->priv, f->pool, &ts, &n, &err), KURA_OK);
+	assert_int_equal(f->ops->tenant_list(f->priv, f->pool, &ts, &n, &err),
+			 KURA_OK);
 	assert_int_equal(n, 0);
 	uint64_t zed = tenant(f, "zed");
 	uint64_t acme = tenant(f, "acme");
-	assert_int_equal(f->ops->tenant_get(f->priv, acme, &got, &err), KURA_OK);
+	assert_int_equal(f->ops->tenant_get(f->priv, acme, &got, &err),
+			 KURA_OK);
 	assert_int_equal(got.state, KURA_TENANT_ACTIVE);
 
-	assert_int_equal(f->ops->tenant_set_state(f->priv, acme, KURA_TENANT_SUSPENDED,
-						  &err), KURA_OK);
+	assert_int_equal(f->ops->tenant_set_state(f->priv, acme,
+						  KURA_TENANT_SUSPENDED, &err),
+			 KURA_OK);
 	/* Setting the state it has is success. */
-	assert_int_equal(f->ops->tenant_set_state(f->priv, acme, KURA_TENANT_SUSPENDED,
-						  &err), KURA_OK);
-	assert_int_equal(f->ops->tenant_get_by_name(f->priv, "acme", &got, &err),
+	assert_int_equal(f->ops->tenant_set_state(f->priv, acme,
+						  KURA_TENANT_SUSPENDED, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->tenant_get_by_name(f->priv, "acme", &got,
+						    &err),
 			 KURA_OK);
 	assert_int_equal(got.state, KURA_TENANT_SUSPENDED);
-	assert_int_equal(f->ops->tenant_list(f->priv, f->pool, &ts, &n, &err), KURA_OK);
+	assert_int_equal(f->ops->tenant_list(f->priv, f->pool, &ts, &n, &err),
+			 KURA_OK);
 	assert_int_equal(n, 2);
 	assert_string_equal(ts[0].name, "acme");
 	assert_int_equal(ts[0].id, acme);
@@ -243,16 +249,20 @@ static void test_tenant_state_and_list(void **state)
 	assert_int_equal(ts[1].state, KURA_TENANT_ACTIVE);
 	assert_int_equal(ts[1].created_ms, 1000);
 
-	assert_int_equal(f->ops->tenant_set_state(f->priv, acme, KURA_TENANT_ACTIVE,
-						  &err), KURA_OK);
-	assert_int_equal(f->ops->tenant_get(f->priv, acme, &got, &err), KURA_OK);
+	assert_int_equal(f->ops->tenant_set_state(f->priv, acme,
+						  KURA_TENANT_ACTIVE, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->tenant_get(f->priv, acme, &got, &err),
+			 KURA_OK);
 	assert_int_equal(got.state, KURA_TENANT_ACTIVE);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->tenant_set_state(f->priv, 999, KURA_TENANT_SUSPENDED,
-						  &err), KURA_ENOENT);
+	assert_int_equal(f->ops->tenant_set_state(f->priv, 999,
+						  KURA_TENANT_SUSPENDED, &err),
+			 KURA_ENOENT);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->tenant_set_state(f->priv, acme,
-						  (enum kura_tenant_state)7, &err),
+						  (enum kura_tenant_state)7,
+						  &err),
 			 KURA_EINVAL);
 }
 
@@ -266,60 +276,72 @@ static void test_access_key_lifecycle(void **state)
 	add_key(f, acme, "AKSECOND00000000", 2000);
 	add_key(f, acme, "AKFIRST000000000", 1000);
 	add_key(f, other, "AKOTHER000000000", 500);
-	assert_int_equal(f->ops->access_key_list(f->priv, acme, f->pool, &ks, &n, &err),
+	assert_int_equal(f->ops->access_key_list(f->priv, acme, f->pool, &ks,
+						 &n, &err),
 			 KURA_OK);
 	assert_int_equal(n, 2);
-	assert_string_equal(ks[0].id, "AKFIRST000000000");	/* oldest first */
+	assert_string_equal(ks[0].id, "AKFIRST000000000"); /* oldest first */
 	assert_string_equal(ks[1].id, "AKSECOND00000000");
 	assert_int_equal(ks[0].secret_sealed_len, 40);
 	assert_true(ks[0].active && ks[1].active);
 
 	/* Revocation is for good, and repeatable. */
-	assert_int_equal(f->ops->access_key_revoke(f->priv, "AKFIRST000000000", &err),
+	assert_int_equal(f->ops->access_key_revoke(f->priv, "AKFIRST000000000",
+						   &err),
 			 KURA_OK);
 	assert_false(key_active(f, "AKFIRST000000000"));
-	assert_int_equal(f->ops->access_key_revoke(f->priv, "AKFIRST000000000", &err),
+	assert_int_equal(f->ops->access_key_revoke(f->priv, "AKFIRST000000000",
+						   &err),
 			 KURA_OK);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->access_key_revoke(f->priv, "AKNONE0000000000", &err),
+	assert_int_equal(f->ops->access_key_revoke(f->priv, "AKNONE0000000000",
+						   &err),
 			 KURA_ENOENT);
 	/* Its id is still taken. */
 	access_key(&k, acme, "AKFIRST000000000", 3000);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->access_key_create(f->priv, &k, &err), KURA_EEXIST);
+	assert_int_equal(f->ops->access_key_create(f->priv, &k, &err),
+			 KURA_EEXIST);
 	assert_false(key_active(f, "AKFIRST000000000"));
 
 	/* Rotation: the new key in, the old one revoked, in one step. */
 	access_key(&k, acme, "AKTHIRD000000000", 4000);
-	assert_int_equal(f->ops->access_key_replace(f->priv, "AKSECOND00000000", &k,
-						    &err), KURA_OK);
+	assert_int_equal(f->ops->access_key_replace(f->priv, "AKSECOND00000000",
+						    &k, &err),
+			 KURA_OK);
 	assert_true(key_active(f, "AKTHIRD000000000"));
 	assert_false(key_active(f, "AKSECOND00000000"));
 	/* A revoked key cannot be rotated; nothing changes. */
 	access_key(&k, acme, "AKFOURTH00000000", 5000);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->access_key_replace(f->priv, "AKSECOND00000000", &k,
-						    &err), KURA_ESTATE);
+	assert_int_equal(f->ops->access_key_replace(f->priv, "AKSECOND00000000",
+						    &k, &err),
+			 KURA_ESTATE);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->access_key_get(f->priv, "AKFOURTH00000000", &k, &err),
+	assert_int_equal(f->ops->access_key_get(f->priv, "AKFOURTH00000000", &k,
+						&err),
 			 KURA_ENOENT);
 	/* Nor another tenant's key, nor a missing one. */
 	access_key(&k, acme, "AKFOURTH00000000", 5000);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->access_key_replace(f->priv, "AKOTHER000000000", &k,
-						    &err), KURA_ESTATE);
+	assert_int_equal(f->ops->access_key_replace(f->priv, "AKOTHER000000000",
+						    &k, &err),
+			 KURA_ESTATE);
 	assert_true(key_active(f, "AKOTHER000000000"));
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->access_key_replace(f->priv, "AKNONE0000000000", &k,
-						    &err), KURA_ENOENT);
+	assert_int_equal(f->ops->access_key_replace(f->priv, "AKNONE0000000000",
+						    &k, &err),
+			 KURA_ENOENT);
 	/* A taken new id: the old key stays active (the transaction rolled
 	 * back). */
 	access_key(&k, acme, "AKOTHER000000000", 5000);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->access_key_replace(f->priv, "AKTHIRD000000000", &k,
-						    &err), KURA_EEXIST);
+	assert_int_equal(f->ops->access_key_replace(f->priv, "AKTHIRD000000000",
+						    &k, &err),
+			 KURA_EEXIST);
 	assert_true(key_active(f, "AKTHIRD000000000"));
-	assert_int_equal(f->ops->access_key_list(f->priv, acme, f->pool, &ks, &n, &err),
+	assert_int_equal(f->ops->access_key_list(f->priv, acme, f->pool, &ks,
+						 &n, &err),
 			 KURA_OK);
 	assert_int_equal(n, 3);
 }
@@ -349,20 +371,25 @@ static void test_tenant_delete(void **state)
 	snprintf(k.provider, sizeof(k.provider), "local");
 	bk.key_version = 1;
 	bk.wrapped_len = 60;
-	assert_int_equal(f->ops->bucket_create(f->priv, &b, &k, "kek-1", &bk, &err),
+	assert_int_equal(f->ops->bucket_create(f->priv, &b, &k, "kek-1", &bk,
+					       &err),
 			 KURA_OK);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->tenant_delete(f->priv, acme, &err), KURA_ENOTEMPTY);
-	assert_int_equal(f->ops->tenant_get(f->priv, acme, &got, &err), KURA_OK);
+	assert_int_equal(f->ops->tenant_delete(f->priv, acme, &err),
+			 KURA_ENOTEMPTY);
+	assert_int_equal(f->ops->tenant_get(f->priv, acme, &got, &err),
+			 KURA_OK);
 
 	/* Bucket gone, but its key not destroyed: still refused. */
 	assert_int_equal(f->ops->bucket_purge(f->priv, b.id, &err), KURA_OK);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->tenant_delete(f->priv, acme, &err), KURA_ESTATE);
+	assert_int_equal(f->ops->tenant_delete(f->priv, acme, &err),
+			 KURA_ESTATE);
 	assert_true(key_active(f, "AKACME0000000000"));
 
 	/* Key destroyed: the tenant, its access keys and key rows go. */
-	assert_int_equal(f->ops->key_version_destroyed(f->priv, k.id, 1, &err), KURA_OK);
+	assert_int_equal(f->ops->key_version_destroyed(f->priv, k.id, 1, &err),
+			 KURA_OK);
 	assert_int_equal(f->ops->key_destroyed(f->priv, k.id, &err), KURA_OK);
 	uint64_t g0 = 0, g1 = 0;
 	assert_int_equal(f->ops->key_generation(f->priv, &g0, &err), KURA_OK);
@@ -370,14 +397,17 @@ static void test_tenant_delete(void **state)
 	assert_int_equal(f->ops->key_generation(f->priv, &g1, &err), KURA_OK);
 	assert_true(g1 > g0);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->tenant_get(f->priv, acme, &got, &err), KURA_ENOENT);
+	assert_int_equal(f->ops->tenant_get(f->priv, acme, &got, &err),
+			 KURA_ENOENT);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->access_key_get(f->priv, "AKACME0000000000", &ak, &err),
+	assert_int_equal(f->ops->access_key_get(f->priv, "AKACME0000000000",
+						&ak, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->key_get(f->priv, k.id, &k, &err), KURA_ENOENT);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->tenant_delete(f->priv, acme, &err), KURA_ENOENT);
+	assert_int_equal(f->ops->tenant_delete(f->priv, acme, &err),
+			 KURA_ENOENT);
 
 	/* The name may be used again; the id is never given out again. */
 	uint64_t again = tenant(f, "acme");
@@ -543,14 +573,12 @@ static void test_buckets(void **state)
 				       NULL),
 			 KURA_EEXIST);
 	/* The name is free once the old bucket's key is destroyed too. */
-	assert_int_equal(create_bucket(f, f->tenant, 555, "photos", NULL,
-				       NULL),
+	assert_int_equal(create_bucket(f, f->tenant, 555, "photos", NULL, NULL),
 			 KURA_EEXIST);
 	assert_int_equal(f->ops->key_version_destroyed(f->priv, f->key, 1,
 						       &err),
 			 KURA_OK);
-	assert_int_equal(f->ops->key_destroyed(f->priv, f->key, &err),
-			 KURA_OK);
+	assert_int_equal(f->ops->key_destroyed(f->priv, f->key, &err), KURA_OK);
 	assert_int_equal(create_bucket(f, f->tenant, 555, "photos", &b, NULL),
 			 KURA_OK);
 	assert_true(b.key_id != f->key);
@@ -580,8 +608,8 @@ static void test_object_roundtrip(void **state)
 	o.user_meta_json = "{\"colour\":\"bleu\"}";
 	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
 
-	assert_int_equal(f->ops->object_get(f->priv, f->bucket, key, klen,
-					    pool, &got, &err),
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, key, klen, pool,
+					    &got, &err),
 			 KURA_OK);
 	assert_non_null(got);
 	assert_int_equal(got->bucket_id, f->bucket);
@@ -606,8 +634,7 @@ static void test_object_roundtrip(void **state)
 		assert_int_equal(got->parts[i].size, 10);
 		assert_int_equal(got->parts[i].seg_size, 65536);
 		assert_memory_equal(got->parts[i].dek_wrapped,
-				    parts[i].dek_wrapped,
-				    KURA_WRAPPED_DEK_LEN);
+				    parts[i].dek_wrapped, KURA_WRAPPED_DEK_LEN);
 		assert_string_equal(got->parts[i].etag, parts[i].etag);
 	}
 
@@ -623,13 +650,13 @@ static void test_object_roundtrip(void **state)
 	assert_null(got->expires);
 	assert_int_equal(got->parts[0].part_no, 0);
 	got = NULL;
-	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "plai", 4,
-					    pool, &got, &err),
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "plai", 4, pool,
+					    &got, &err),
 			 KURA_ENOENT);
 	assert_null(got);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->object_get(f->priv, f->bucket + 1, "plain",
-					    5, pool, &got, &err),
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket + 1, "plain", 5,
+					    pool, &got, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 
@@ -660,7 +687,7 @@ static void test_object_roundtrip(void **state)
 	}
 	/* A blob id used by another object is refused, nothing changes. */
 	make_object(&o, parts, 1, f->bucket, "thief", 5, 10);
-	fill_id(parts[0].blob_id, 8, 0);	/* "plain"'s blob */
+	fill_id(parts[0].blob_id, 8, 0); /* "plain"'s blob */
 	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_EEXIST);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "thief", 5,
@@ -668,8 +695,8 @@ static void test_object_roundtrip(void **state)
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	/* Deleting a missing object. */
-	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "nothing",
-					       7, &err),
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "nothing", 7,
+					       &err),
 			 KURA_ENOENT);
 	kura_pool_free(pool);
 }
@@ -731,10 +758,11 @@ static void test_gc(void **state)
 	/* gc_done forgets; the blob is then unreferenced. */
 	memcpy(ids[0], p1[0].blob_id, 16);
 	memcpy(ids[1], p1[1].blob_id, 16);
-	assert_int_equal(f->ops->gc_done(f->priv,
-					 (const uint8_t(*)[KURA_BLOB_ID_LEN])ids,
-					 2, &err),
-			 KURA_OK);
+	assert_int_equal(
+		f->ops->gc_done(f->priv,
+				(const uint8_t(*)[KURA_BLOB_ID_LEN])ids, 2,
+				&err),
+		KURA_OK);
 	assert_int_equal(gc_count(f), 0);
 	assert_int_equal(f->ops->blob_referenced(f->priv, p1[0].blob_id, &ref,
 						 &err),
@@ -753,8 +781,8 @@ static void test_gc(void **state)
 	assert_int_equal(n, 1);
 	/* gc_done of unknown ids is harmless. */
 	assert_int_equal(f->ops->gc_done(f->priv,
-					 (const uint8_t(*)[KURA_BLOB_ID_LEN])
-						 &unknown,
+					 (const uint8_t(*)[KURA_BLOB_ID_LEN]) &
+						 unknown,
 					 1, &err),
 			 KURA_OK);
 	assert_int_equal(gc_count(f), 2);
@@ -782,9 +810,9 @@ static void test_tags(void **state)
 	assert_int_equal(got->parts[1].mtime_ms, 222);
 
 	/* Replace, then clear. */
-	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "tagged",
-						 6, o.version_uid, NULL, 0, "{\"a\":\"1\"}",
-						 NULL, 0, 0, &err),
+	assert_int_equal(f->ops->object_set_tags(
+				 f->priv, f->bucket, "tagged", 6, o.version_uid,
+				 NULL, 0, "{\"a\":\"1\"}", NULL, 0, 0, &err),
 			 KURA_OK);
 	got = NULL;
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "tagged", 6,
@@ -796,8 +824,8 @@ static void test_tags(void **state)
 	assert_string_equal(got->etag, "etag-40");
 	assert_int_equal(got->mtime_ms, o.mtime_ms);
 	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "tagged",
-						 6, o.version_uid, NULL, 0, NULL, NULL, 0, 0,
-						 &err),
+						 6, o.version_uid, NULL, 0,
+						 NULL, NULL, 0, 0, &err),
 			 KURA_OK);
 	got = NULL;
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "tagged", 6,
@@ -806,19 +834,20 @@ static void test_tags(void **state)
 	assert_null(got->tags_json);
 
 	/* No such object (nor in another bucket, nor a bad key). */
-	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "tagge",
-						 5, o.version_uid, NULL, 0, "{}", NULL, 0, 0,
-						 &err),
-			 KURA_ENOENT);
-	kura_error_clear(&err);
-	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket + 1,
-						 "tagged", 6, o.version_uid, NULL, 0, "{}",
+	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "tagge", 5,
+						 o.version_uid, NULL, 0, "{}",
 						 NULL, 0, 0, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "", 0,
-						 o.version_uid, NULL, 0, "{}", NULL, 0, 0,
+	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket + 1,
+						 "tagged", 6, o.version_uid,
+						 NULL, 0, "{}", NULL, 0, 0,
 						 &err),
+			 KURA_ENOENT);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "", 0,
+						 o.version_uid, NULL, 0, "{}",
+						 NULL, 0, 0, &err),
 			 KURA_EINVAL);
 	kura_error_clear(&err);
 	/* Only while it is still the version the caller read. */
@@ -826,17 +855,17 @@ static void test_tags(void **state)
 		uint8_t other[KURA_UID_LEN];
 		memcpy(other, o.version_uid, KURA_UID_LEN);
 		other[0] ^= 1;
-		assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket,
-							 "tagged", 6, other, NULL, 0, "{}",
-							 NULL, 0, 0, &err),
+		assert_int_equal(f->ops->object_set_tags(
+					 f->priv, f->bucket, "tagged", 6, other,
+					 NULL, 0, "{}", NULL, 0, 0, &err),
 				 KURA_ESTATE);
 		kura_error_clear(&err);
 	}
 
 	/* A put replaces the tags with whatever the new record says. */
-	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "tagged",
-						 6, o.version_uid, NULL, 0, "{\"b\":\"2\"}",
-						 NULL, 0, 0, &err),
+	assert_int_equal(f->ops->object_set_tags(
+				 f->priv, f->bucket, "tagged", 6, o.version_uid,
+				 NULL, 0, "{\"b\":\"2\"}", NULL, 0, 0, &err),
 			 KURA_OK);
 	make_object(&o, parts, 1, f->bucket, "tagged", 6, 41);
 	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
@@ -874,12 +903,13 @@ static void test_list_order(void **state)
 {
 	struct fx *f = *state;
 	struct kura_error err = { 0 };
-	enum { NK = ARRAY_LEN(list_keys) };
+	enum {
+		NK = ARRAY_LEN(list_keys)
+	};
 	struct bkey sorted[NK];
 	struct bkey bounds[3 * NK + 4];
 	size_t nb = 0, checks = 0;
-	static const size_t limits[] = { 1, 2, 3, 5, NK - 1, NK, NK + 1,
-					 1000 };
+	static const size_t limits[] = { 1, 2, 3, 5, NK - 1, NK, NK + 1, 1000 };
 
 	memcpy(sorted, list_keys, sizeof(sorted));
 	qsort(sorted, NK, sizeof(sorted[0]), bkey_cmp);
@@ -944,22 +974,21 @@ static void test_list_order(void **state)
 
 		do {
 			struct kura_object *e = NULL;
-			assert_int_equal(f->ops->object_list(f->priv, f->bucket,
-							     NULL, 0, last,
-							     last_len, page,
-							     pool, &e, &cnt,
-							     &err),
-					 KURA_OK);
+			assert_int_equal(
+				f->ops->object_list(f->priv, f->bucket, NULL, 0,
+						    last, last_len, page, pool,
+						    &e, &cnt, &err),
+				KURA_OK);
 			for (size_t i = 0; i < cnt; i++) {
 				assert_true(seen < NK);
-				assert_int_equal(e[i].key_len,
-						 sorted[seen].n);
+				assert_int_equal(e[i].key_len, sorted[seen].n);
 				assert_memory_equal(e[i].key, sorted[seen].p,
 						    sorted[seen].n);
 				seen++;
 			}
 			if (cnt > 0) {
-				memcpy(last, e[cnt - 1].key, e[cnt - 1].key_len);
+				memcpy(last, e[cnt - 1].key,
+				       e[cnt - 1].key_len);
 				last_len = e[cnt - 1].key_len;
 			}
 		} while (cnt == page);
@@ -1029,8 +1058,7 @@ static void *worker_main(void *arg)
 			kura_fail(&err, KURA_EINTERNAL, "wrong object read");
 			goto fail;
 		}
-		make_object(&o, parts, 1, f->bucket, "shared", 6,
-			    tag + 500000);
+		make_object(&o, parts, 1, f->bucket, "shared", 6, tag + 500000);
 		if (f->ops->object_put(f->priv, &o, &err) != KURA_OK)
 			goto fail;
 		if (f->ops->object_list(f->priv, f->bucket, prefix,
@@ -1064,9 +1092,8 @@ static void test_concurrency(void **state)
 
 	for (int i = 0; i < THREADS; i++) {
 		w[i] = (struct worker){ .f = f, .no = i };
-		assert_int_equal(pthread_create(&th[i], NULL, worker_main,
-						&w[i]),
-				 0);
+		assert_int_equal(
+			pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
 	}
 	for (int i = 0; i < THREADS; i++) {
 		pthread_join(th[i], NULL);
@@ -1078,8 +1105,8 @@ static void test_concurrency(void **state)
 	 * 1 blob. */
 	assert_int_equal(f->ops->gc_next(f->priv, ids, 1024, &n, &err),
 			 KURA_OK);
-	assert_int_equal(n, THREADS * (ROUNDS - 5) * 2 +
-				    (THREADS * ROUNDS - 1));
+	assert_int_equal(n,
+			 THREADS * (ROUNDS - 5) * 2 + (THREADS * ROUNDS - 1));
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "shared", 6,
 					    pool, &got, &err),
 			 KURA_OK);
@@ -1109,39 +1136,48 @@ static void test_row_macs(void **state)
 	/* An access key moved to another tenant. */
 	tamper(f, "UPDATE access_keys SET tenant_id = (SELECT id FROM tenants "
 		  "WHERE name = 'acme') WHERE id = 'AKEVIL0000000000'");
-	assert_int_equal(f->ops->access_key_get(f->priv, "AKEVIL0000000000", &k, &err),
+	assert_int_equal(f->ops->access_key_get(f->priv, "AKEVIL0000000000", &k,
+						&err),
 			 KURA_EINTEGRITY);
 	assert_non_null(strstr(err.msg, "AKEVIL0000000000"));
 	kura_error_clear(&err);
 	/* Listing the tenant finds it too: no list hides a bad row. */
-	assert_int_equal(f->ops->access_key_list(f->priv, acme, f->pool, &ks, &n, &err),
+	assert_int_equal(f->ops->access_key_list(f->priv, acme, f->pool, &ks,
+						 &n, &err),
 			 KURA_EINTEGRITY);
 	kura_error_clear(&err);
 	tamper(f, "UPDATE access_keys SET tenant_id = (SELECT id FROM tenants "
 		  "WHERE name = 'evil') WHERE id = 'AKEVIL0000000000'");
-	assert_int_equal(f->ops->access_key_get(f->priv, "AKEVIL0000000000", &k, &err),
+	assert_int_equal(f->ops->access_key_get(f->priv, "AKEVIL0000000000", &k,
+						&err),
 			 KURA_OK);
 
 	/* A revoked key made active again; its revocation cannot be undone
 	 * either (the row is read and checked first). */
-	assert_int_equal(f->ops->access_key_revoke(f->priv, "AKACME0000000000", &err),
+	assert_int_equal(f->ops->access_key_revoke(f->priv, "AKACME0000000000",
+						   &err),
 			 KURA_OK);
-	tamper(f, "UPDATE access_keys SET active = 1 WHERE id = 'AKACME0000000000'");
-	assert_int_equal(f->ops->access_key_get(f->priv, "AKACME0000000000", &k, &err),
+	tamper(f,
+	       "UPDATE access_keys SET active = 1 WHERE id = 'AKACME0000000000'");
+	assert_int_equal(f->ops->access_key_get(f->priv, "AKACME0000000000", &k,
+						&err),
 			 KURA_EINTEGRITY);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->access_key_revoke(f->priv, "AKACME0000000000", &err),
+	assert_int_equal(f->ops->access_key_revoke(f->priv, "AKACME0000000000",
+						   &err),
 			 KURA_EINTEGRITY);
 	kura_error_clear(&err);
 
 	/* A suspended tenant resumed behind kura's back; a tenant renamed;
 	 * one tenant's MAC copied onto another. */
-	assert_int_equal(f->ops->tenant_set_state(f->priv, evil, KURA_TENANT_SUSPENDED, &err),
+	assert_int_equal(f->ops->tenant_set_state(f->priv, evil,
+						  KURA_TENANT_SUSPENDED, &err),
 			 KURA_OK);
 	assert_int_equal(f->ops->tenant_get(f->priv, evil, &t, &err), KURA_OK);
 	assert_int_equal(t.state, KURA_TENANT_SUSPENDED);
 	tamper(f, "UPDATE tenants SET state = 0 WHERE name = 'evil'");
-	assert_int_equal(f->ops->tenant_get(f->priv, evil, &t, &err), KURA_EINTEGRITY);
+	assert_int_equal(f->ops->tenant_get(f->priv, evil, &t, &err),
+			 KURA_EINTEGRITY);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->tenant_list(f->priv, f->pool, &ts, &n, &err),
 			 KURA_EINTEGRITY);
@@ -1155,17 +1191,20 @@ static void test_row_macs(void **state)
 	tamper(f, "UPDATE tenants SET name = 'acme' WHERE name = 'acme2'");
 	tamper(f, "UPDATE tenants SET mac = (SELECT mac FROM tenants WHERE "
 		  "name = 'evil') WHERE name = 'acme'");
-	assert_int_equal(f->ops->tenant_get(f->priv, acme, &t, &err), KURA_EINTEGRITY);
+	assert_int_equal(f->ops->tenant_get(f->priv, acme, &t, &err),
+			 KURA_EINTEGRITY);
 	kura_error_clear(&err);
 	/* A row without a MAC, and no upgrade pending. */
 	tamper(f, "UPDATE tenants SET mac = NULL WHERE name = 'acme'");
-	assert_int_equal(f->ops->tenant_get(f->priv, acme, &t, &err), KURA_EINTEGRITY);
+	assert_int_equal(f->ops->tenant_get(f->priv, acme, &t, &err),
+			 KURA_EINTEGRITY);
 	assert_non_null(strstr(err.msg, "no MAC"));
 	kura_error_clear(&err);
 	/* Nothing is created on a tenant that fails its check. */
 	add_key(f, evil, "AKEVIL1111111111", 2000);
 	access_key(&k, acme, "AKACME1111111111", 2000);
-	assert_int_equal(f->ops->access_key_create(f->priv, &k, &err), KURA_EINTEGRITY);
+	assert_int_equal(f->ops->access_key_create(f->priv, &k, &err),
+			 KURA_EINTEGRITY);
 	kura_error_clear(&err);
 
 	/* A disabled key enabled in the database. */
@@ -1175,19 +1214,26 @@ static void test_row_macs(void **state)
 	key.state = KURA_KEY_ENABLED;
 	key.current_version = 1;
 	snprintf(key.provider, sizeof(key.provider), "local");
-	assert_int_equal(f->ops->key_create(f->priv, &key, "kek-1", &err), KURA_OK);
-	assert_int_equal(f->ops->key_get(f->priv, key.id, &gotk, &err), KURA_OK);
-	assert_int_equal(f->ops->key_set_state(f->priv, key.id, KURA_KEY_DISABLED, &err),
+	assert_int_equal(f->ops->key_create(f->priv, &key, "kek-1", &err),
 			 KURA_OK);
-	assert_int_equal(f->ops->key_get(f->priv, key.id, &gotk, &err), KURA_OK);
+	assert_int_equal(f->ops->key_get(f->priv, key.id, &gotk, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->key_set_state(f->priv, key.id,
+					       KURA_KEY_DISABLED, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->key_get(f->priv, key.id, &gotk, &err),
+			 KURA_OK);
 	assert_int_equal(gotk.state, KURA_KEY_DISABLED);
 	tamper(f, "UPDATE keys SET state = 1 WHERE name = 'named'");
-	assert_int_equal(f->ops->key_get(f->priv, key.id, &gotk, &err), KURA_EINTEGRITY);
-	kura_error_clear(&err);
-	assert_int_equal(f->ops->key_get_by_name(f->priv, evil, "named", &gotk, &err),
+	assert_int_equal(f->ops->key_get(f->priv, key.id, &gotk, &err),
 			 KURA_EINTEGRITY);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->key_set_state(f->priv, key.id, KURA_KEY_ENABLED, &err),
+	assert_int_equal(f->ops->key_get_by_name(f->priv, evil, "named", &gotk,
+						 &err),
+			 KURA_EINTEGRITY);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->key_set_state(f->priv, key.id,
+					       KURA_KEY_ENABLED, &err),
 			 KURA_EINTEGRITY);
 }
 
@@ -1202,42 +1248,56 @@ static void test_bucket_row_macs(void **state)
 	struct kura_bucket_key bk;
 	size_t n = 0;
 
-	assert_int_equal(create_bucket(f, f->tenant, 77, "docs", NULL, NULL), KURA_OK);
-	assert_int_equal(f->ops->bucket_get(f->priv, "docs", &b, &err), KURA_OK);
+	assert_int_equal(create_bucket(f, f->tenant, 77, "docs", NULL, NULL),
+			 KURA_OK);
+	assert_int_equal(f->ops->bucket_get(f->priv, "docs", &b, &err),
+			 KURA_OK);
 	tamper(f, "UPDATE buckets SET name = 'tmp-x' WHERE name = 'photos'");
 	tamper(f, "UPDATE buckets SET name = 'photos' WHERE name = 'docs'");
 	tamper(f, "UPDATE buckets SET name = 'docs' WHERE name = 'tmp-x'");
-	assert_int_equal(f->ops->bucket_get(f->priv, "photos", &b, &err), KURA_EINTEGRITY);
-	kura_error_clear(&err);
-	assert_int_equal(f->ops->bucket_get_id(f->priv, 77, &b, &err), KURA_EINTEGRITY);
-	kura_error_clear(&err);
-	assert_int_equal(f->ops->bucket_list(f->priv, f->tenant, f->pool, &bs, &n, &err),
+	assert_int_equal(f->ops->bucket_get(f->priv, "photos", &b, &err),
 			 KURA_EINTEGRITY);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->bucket_key_get(f->priv, f->bk, &bk, &err), KURA_EINTEGRITY);
+	assert_int_equal(f->ops->bucket_get_id(f->priv, 77, &b, &err),
+			 KURA_EINTEGRITY);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_list(f->priv, f->tenant, f->pool, &bs,
+					     &n, &err),
+			 KURA_EINTEGRITY);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_key_get(f->priv, f->bk, &bk, &err),
+			 KURA_EINTEGRITY);
 	kura_error_clear(&err);
 	/* Nothing changes a bucket that fails its check. */
-	assert_int_equal(f->ops->bucket_set_encryption(f->priv, 77, KURA_SSE_S3, 0, &err),
+	assert_int_equal(f->ops->bucket_set_encryption(f->priv, 77, KURA_SSE_S3,
+						       0, &err),
 			 KURA_EINTEGRITY);
 	kura_error_clear(&err);
 	tamper(f, "UPDATE buckets SET name = 'tmp-x' WHERE name = 'photos'");
 	tamper(f, "UPDATE buckets SET name = 'photos' WHERE name = 'docs'");
 	tamper(f, "UPDATE buckets SET name = 'docs' WHERE name = 'tmp-x'");
-	assert_int_equal(f->ops->bucket_get(f->priv, "photos", &b, &err), KURA_OK);
-	assert_int_equal(f->ops->bucket_key_get(f->priv, f->bk, &bk, &err), KURA_OK);
+	assert_int_equal(f->ops->bucket_get(f->priv, "photos", &b, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->bucket_key_get(f->priv, f->bk, &bk, &err),
+			 KURA_OK);
 
 	/* Kura's own changes keep the MAC right. */
-	assert_int_equal(f->ops->bucket_set_encryption(f->priv, 77, KURA_SSE_S3, 0, &err),
+	assert_int_equal(f->ops->bucket_set_encryption(f->priv, 77, KURA_SSE_S3,
+						       0, &err),
 			 KURA_OK);
-	assert_int_equal(f->ops->bucket_get(f->priv, "docs", &b, &err), KURA_OK);
+	assert_int_equal(f->ops->bucket_get(f->priv, "docs", &b, &err),
+			 KURA_OK);
 	tamper(f, "UPDATE buckets SET default_sse = 1 WHERE name = 'docs'");
-	assert_int_equal(f->ops->bucket_get(f->priv, "docs", &b, &err), KURA_EINTEGRITY);
+	assert_int_equal(f->ops->bucket_get(f->priv, "docs", &b, &err),
+			 KURA_EINTEGRITY);
 	kura_error_clear(&err);
 	tamper(f, "UPDATE buckets SET default_sse = 0 WHERE name = 'docs'");
 	/* The key's state, as a bucket key reports it. */
-	tamper(f, "UPDATE keys SET state = 2 WHERE id = (SELECT key_id FROM buckets "
-		  "WHERE name = 'photos')");
-	assert_int_equal(f->ops->bucket_key_get(f->priv, f->bk, &bk, &err), KURA_EINTEGRITY);
+	tamper(f,
+	       "UPDATE keys SET state = 2 WHERE id = (SELECT key_id FROM buckets "
+	       "WHERE name = 'photos')");
+	assert_int_equal(f->ops->bucket_key_get(f->priv, f->bk, &bk, &err),
+			 KURA_EINTEGRITY);
 }
 
 int main(void)

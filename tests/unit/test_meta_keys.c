@@ -48,7 +48,7 @@ static void test_keys(void **state)
 	g = gen(f);
 	make_key(&k, f->tenant, "orders", KURA_KEY_NAMED);
 	k.imported = true;
-	k.created_ms = 0;	/* now */
+	k.created_ms = 0; /* now */
 	assert_int_equal(f->ops->key_create(f->priv, &k, "kek-orders", &err),
 			 KURA_OK);
 	assert_true(k.id != 0 && k.id != f->key);
@@ -111,13 +111,27 @@ static void test_keys(void **state)
 			const char *kek = "kek";
 			make_key(&bad, f->tenant, "fine", KURA_KEY_NAMED);
 			switch (i) {
-			case 0: bad.current_version = 2; break;
-			case 1: bad.state = KURA_KEY_DESTROYED; break;
-			case 2: bad.kind = 0; break;
-			case 3: bad.name[0] = '\0'; break;
-			case 4: kek = NULL; break;
-			case 5: bad.provider[0] = '\0'; break;
-			case 6: kek = ""; break;
+			case 0:
+				bad.current_version = 2;
+				break;
+			case 1:
+				bad.state = KURA_KEY_DESTROYED;
+				break;
+			case 2:
+				bad.kind = 0;
+				break;
+			case 3:
+				bad.name[0] = '\0';
+				break;
+			case 4:
+				kek = NULL;
+				break;
+			case 5:
+				bad.provider[0] = '\0';
+				break;
+			case 6:
+				kek = "";
+				break;
 			}
 			assert_int_equal(f->ops->key_create(f->priv, &bad, kek,
 							    &err),
@@ -125,8 +139,7 @@ static void test_keys(void **state)
 			kura_error_clear(&err);
 		}
 		make_key(&bad, 999999, "fine", KURA_KEY_NAMED);
-		assert_int_equal(f->ops->key_create(f->priv, &bad, "kek",
-						    &err),
+		assert_int_equal(f->ops->key_create(f->priv, &bad, "kek", &err),
 				 KURA_ENOENT);
 		kura_error_clear(&err);
 	}
@@ -149,15 +162,15 @@ static void test_keys(void **state)
 	/* Disable and enable: each change moves the generation, a no-op
 	 * does not. */
 	g = gen(f);
-	assert_int_equal(f->ops->key_set_state(f->priv, k.id,
-					       KURA_KEY_DISABLED, &err),
+	assert_int_equal(f->ops->key_set_state(f->priv, k.id, KURA_KEY_DISABLED,
+					       &err),
 			 KURA_OK);
 	assert_int_equal(gen(f), g + 1);
 	assert_int_equal(f->ops->key_get(f->priv, k.id, &got, &err), KURA_OK);
 	assert_int_equal(got.state, KURA_KEY_DISABLED);
 	assert_true(got.changed_ms >= got.created_ms);
-	assert_int_equal(f->ops->key_set_state(f->priv, k.id,
-					       KURA_KEY_DISABLED, &err),
+	assert_int_equal(f->ops->key_set_state(f->priv, k.id, KURA_KEY_DISABLED,
+					       &err),
 			 KURA_OK);
 	assert_int_equal(gen(f), g + 1);
 	assert_int_equal(f->ops->key_set_state(f->priv, k.id, KURA_KEY_ENABLED,
@@ -447,8 +460,8 @@ static void test_bucket_key_insert(void **state)
 			 KURA_ESTATE);
 	kura_error_clear(&err);
 	bk.key_version = 2;
-	assert_int_equal(f->ops->key_set_state(f->priv, k.id,
-					       KURA_KEY_DISABLED, &err),
+	assert_int_equal(f->ops->key_set_state(f->priv, k.id, KURA_KEY_DISABLED,
+					       &err),
 			 KURA_OK);
 	assert_int_equal(f->ops->bucket_key_insert(f->priv, &bk, &err),
 			 KURA_ESTATE);
@@ -518,34 +531,34 @@ static void test_rotate(void **state)
 	/* Refusals, each leaving everything as it was. */
 	assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 2, "kek-t2", nb, 2,
 					    &err),
-			 KURA_ESTATE);	/* stale expectation */
+			 KURA_ESTATE); /* stale expectation */
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 1, "kek-t2", nb, 1,
 					    &err),
-			 KURA_ESTATE);	/* bucket b left out */
+			 KURA_ESTATE); /* bucket b left out */
 	kura_error_clear(&err);
 	{
 		struct kura_bucket_key dup[2] = { nb[0], nb[0] };
-		assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 1,
-						    "kek-t2", dup, 2, &err),
-				 KURA_ESTATE);	/* a named twice */
+		assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 1, "kek-t2",
+						    dup, 2, &err),
+				 KURA_ESTATE); /* a named twice */
 		kura_error_clear(&err);
 		dup[1] = nb[1];
-		dup[1].bucket_id = f->bucket;	/* not on this key */
-		assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 1,
-						    "kek-t2", dup, 2, &err),
+		dup[1].bucket_id = f->bucket; /* not on this key */
+		assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 1, "kek-t2",
+						    dup, 2, &err),
 				 KURA_ESTATE);
 		kura_error_clear(&err);
 		dup[1] = nb[1];
 		dup[1].key_version = 3;
-		assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 1,
-						    "kek-t2", dup, 2, &err),
+		assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 1, "kek-t2",
+						    dup, 2, &err),
 				 KURA_EINVAL);
 		kura_error_clear(&err);
 		dup[1] = nb[1];
 		dup[1].wrapped_len = 0;
-		assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 1,
-						    "kek-t2", dup, 2, &err),
+		assert_int_equal(f->ops->key_rotate(f->priv, tk.id, 1, "kek-t2",
+						    dup, 2, &err),
 				 KURA_EINVAL);
 		kura_error_clear(&err);
 	}
@@ -615,7 +628,7 @@ static void test_rotate(void **state)
 						     &n, &err),
 			 KURA_OK);
 	assert_int_equal(n, 3);
-	assert_int_equal(bks[0].id, a1.id);	/* same time: by id */
+	assert_int_equal(bks[0].id, a1.id); /* same time: by id */
 	assert_int_equal(bks[1].id, b1.id);
 	assert_int_equal(bks[2].id, c1.id);
 	assert_int_equal(f->ops->bucket_keys_retired(f->priv, 2, pool, &bks, &n,
@@ -647,7 +660,7 @@ static void test_rotate(void **state)
 		assert_int_equal(f->ops->key_version_in_use(f->priv, tk.id, 1,
 							    &in_use, &err),
 				 KURA_OK);
-		assert_true(in_use);	/* c's */
+		assert_true(in_use); /* c's */
 		assert_int_equal(f->ops->bucket_key_delete(f->priv, c1.id,
 							   &err),
 				 KURA_OK);
@@ -756,21 +769,22 @@ static void test_seals(void **state)
 	o.seal_bk_id = f->bk;
 	memset(o.parts_digest, 0xd1, sizeof(o.parts_digest));
 	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
-	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "sealed", 6, pool, &got,
-					    &err),
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "sealed", 6,
+					    pool, &got, &err),
 			 KURA_OK);
 	assert_string_equal(got->etag, "");
 	assert_string_equal(got->parts[0].etag, "");
 	assert_int_equal(got->seal_len, 40);
 	assert_memory_equal(got->seal, o.seal, 40);
 	assert_int_equal(got->seal_bk_id, f->bk);
-	assert_memory_equal(got->parts_digest, o.parts_digest, KURA_PARTS_DIGEST_LEN);
+	assert_memory_equal(got->parts_digest, o.parts_digest,
+			    KURA_PARTS_DIGEST_LEN);
 	assert_int_equal(meta_sql(f, "SELECT count(*) FROM objects WHERE "
-					"etag LIKE 'etag-%'"),
+				     "etag LIKE 'etag-%'"),
 			 0);
 	/* Listings carry the whole row. */
-	assert_int_equal(f->ops->object_list(f->priv, f->bucket, NULL, 0, NULL, 0, 10,
-					     pool, &ls, &n, &err),
+	assert_int_equal(f->ops->object_list(f->priv, f->bucket, NULL, 0, NULL,
+					     0, 10, pool, &ls, &n, &err),
 			 KURA_OK);
 	assert_int_equal(n, 1);
 	assert_null(ls[0].parts);
@@ -787,65 +801,78 @@ static void test_seals(void **state)
 	fake_seal(u.seal, &u.seal_len, 0xb1);
 	u.seal_bk_id = f->bk;
 	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
-	assert_int_equal(f->ops->upload_get(f->priv, f->bucket, "U", pool, &gu, &err),
+	assert_int_equal(f->ops->upload_get(f->priv, f->bucket, "U", pool, &gu,
+					    &err),
 			 KURA_OK);
 	assert_int_equal(gu->seal_len, 40);
 	assert_int_equal(gu->seal_bk_id, f->bk);
 	make_part(&up, 1, 3, 1);
-	assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket, "U", &up, &err),
+	assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket, "U", &up,
+						 &err),
 			 KURA_OK);
 
-	assert_int_equal(f->ops->seal_pending_buckets(f->priv, NULL, ids, 4, &n, &err),
+	assert_int_equal(f->ops->seal_pending_buckets(f->priv, NULL, ids, 4, &n,
+						      &err),
 			 KURA_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(ids[0], f->bucket);
-	assert_int_equal(f->ops->seal_pending_buckets(f->priv, &ids[0], ids, 4, &n, &err),
+	assert_int_equal(f->ops->seal_pending_buckets(f->priv, &ids[0], ids, 4,
+						      &n, &err),
 			 KURA_OK);
 	assert_int_equal(n, 0);
 	memset(&b, 0, sizeof(b));
-	assert_int_equal(f->ops->seal_next(f->priv, f->bucket, 0, 100, pool, &b, &err),
+	assert_int_equal(f->ops->seal_next(f->priv, f->bucket, 0, 100, pool, &b,
+					   &err),
 			 KURA_OK);
 	assert_int_equal(b.n_objects, 1);
 	assert_int_equal(b.n_uploads, 0);
 	assert_int_equal(b.n_parts, 1);
 	assert_int_equal(b.objects[0].tenant_id, f->tenant);
 	assert_string_equal(b.objects[0].etag, "etag-2");
-	assert_non_null(b.objects[0].parts);	/* for the digest */
+	assert_non_null(b.objects[0].parts); /* for the digest */
 	assert_string_equal(b.parts[0].part.etag, up.etag);
-	assert_memory_equal(b.parts[0].version_uid, u.version_uid, KURA_UID_LEN);
+	assert_memory_equal(b.parts[0].version_uid, u.version_uid,
+			    KURA_UID_LEN);
 	/* A batch with a missing seal is refused whole. */
 	memset(ns, 0, sizeof(ns));
-	assert_int_equal(f->ops->seal_apply(f->priv, &b, ns, ns, ns + 1, &applied, &err),
+	assert_int_equal(f->ops->seal_apply(f->priv, &b, ns, ns, ns + 1,
+					    &applied, &err),
 			 KURA_EINVAL);
 	kura_error_clear(&err);
 	fake_seal(ns[0].seal, &ns[0].seal_len, 0xc1);
 	ns[0].seal_bk_id = f->bk;
 	fake_seal(ns[1].seal, &ns[1].seal_len, 0xc2);
 	ns[1].seal_bk_id = f->bk;
-	assert_int_equal(f->ops->seal_apply(f->priv, &b, ns, ns, ns + 1, &applied, &err),
+	assert_int_equal(f->ops->seal_apply(f->priv, &b, ns, ns, ns + 1,
+					    &applied, &err),
 			 KURA_OK);
 	assert_int_equal(applied, 2);
 	/* Applying again changes nothing (the rows are no longer unsealed). */
-	assert_int_equal(f->ops->seal_apply(f->priv, &b, ns, ns, ns + 1, &applied, &err),
+	assert_int_equal(f->ops->seal_apply(f->priv, &b, ns, ns, ns + 1,
+					    &applied, &err),
 			 KURA_OK);
 	assert_int_equal(applied, 0);
-	assert_int_equal(f->ops->seal_pending_buckets(f->priv, NULL, ids, 4, &n, &err),
+	assert_int_equal(f->ops->seal_pending_buckets(f->priv, NULL, ids, 4, &n,
+						      &err),
 			 KURA_OK);
 	assert_int_equal(n, 0);
-	assert_int_equal(meta_sql(f, "SELECT count(*) FROM objects WHERE etag != ''"),
-			 0);
-	assert_int_equal(meta_sql(f, "SELECT count(*) FROM parts WHERE etag != ''"), 0);
+	assert_int_equal(
+		meta_sql(f, "SELECT count(*) FROM objects WHERE etag != ''"),
+		0);
+	assert_int_equal(
+		meta_sql(f, "SELECT count(*) FROM parts WHERE etag != ''"), 0);
 	assert_int_equal(meta_sql(f, "SELECT count(*) FROM upload_parts WHERE "
-					"etag != ''"),
+				     "etag != ''"),
 			 0);
 
 	/* After a rotation the rows sealed by the old bucket key move. */
 	assert_int_equal(rotate_all(f, f->key, 1, "kek-seal-2"), KURA_OK);
-	assert_int_equal(f->ops->bucket_key_current(f->priv, f->bucket, f->key, &bk2,
-						    &err),
+	assert_int_equal(f->ops->bucket_key_current(f->priv, f->bucket, f->key,
+						    &bk2, &err),
 			 KURA_OK);
 	memset(&b, 0, sizeof(b));
-	assert_int_equal(f->ops->seal_next(f->priv, f->bucket, f->bk, 100, pool, &b, &err),
+	assert_int_equal(f->ops->seal_next(f->priv, f->bucket, f->bk, 100, pool,
+					   &b, &err),
 			 KURA_OK);
 	assert_int_equal(b.n_objects, 2);
 	assert_int_equal(b.n_uploads, 1);
@@ -856,13 +883,15 @@ static void test_seals(void **state)
 	{
 		struct kura_rewrap *rw = NULL;
 		size_t nr = 0;
-		assert_int_equal(f->ops->rewrap_next(f->priv, f->bk, 100, pool, &rw, &nr,
-						     &err),
+		assert_int_equal(f->ops->rewrap_next(f->priv, f->bk, 100, pool,
+						     &rw, &nr, &err),
 				 KURA_OK);
-		assert_int_equal(f->ops->rewrap_apply(f->priv, f->bk, bk2.id, rw, nr, &err),
+		assert_int_equal(f->ops->rewrap_apply(f->priv, f->bk, bk2.id,
+						      rw, nr, &err),
 				 KURA_OK);
 	}
-	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err), KURA_EBUSY);
+	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err),
+			 KURA_EBUSY);
 	kura_error_clear(&err);
 	for (size_t i = 0; i < 4; i++) {
 		fake_seal(ns[i].seal, &ns[i].seal_len, (uint8_t)(0xd0 + i));
@@ -881,41 +910,47 @@ static void test_seals(void **state)
 		uint8_t other_seal[KURA_SEAL_MAX];
 		size_t other_len = 0;
 		fake_seal(other_seal, &other_len, 0x77);
-		assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "sealed", 6,
-							 b.objects[j].version_uid,
-							 b.objects[j].seal,
-							 b.objects[j].seal_len, "{}", other_seal,
-							 other_len, f->bk, &err),
+		assert_int_equal(f->ops->object_set_tags(
+					 f->priv, f->bucket, "sealed", 6,
+					 b.objects[j].version_uid,
+					 b.objects[j].seal,
+					 b.objects[j].seal_len, "{}",
+					 other_seal, other_len, f->bk, &err),
 				 KURA_OK);
 	}
-	assert_int_equal(f->ops->seal_apply(f->priv, &b, ns, ns + 2, ns + 3, &applied, &err),
+	assert_int_equal(f->ops->seal_apply(f->priv, &b, ns, ns + 2, ns + 3,
+					    &applied, &err),
 			 KURA_OK);
-	assert_int_equal(applied, 2);	/* the upload and its part */
+	assert_int_equal(applied, 2); /* the upload and its part */
 	/* The tagged row still holds a seal by the old key: it stays. */
-	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err), KURA_EBUSY);
+	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err),
+			 KURA_EBUSY);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "sealed", 6, &err),
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "sealed", 6,
+					       &err),
 			 KURA_OK);
-	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err), KURA_OK);
+	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err),
+			 KURA_OK);
 	got = NULL;
-	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "legacy", 6, pool, &got,
-					    &err),
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "legacy", 6,
+					    pool, &got, &err),
 			 KURA_OK);
 	assert_int_equal(got->seal[0], 0xe1);
 
 	/* Tags replace the seal with the tags, only on the version read. */
-	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "legacy", 6,
-						 o.version_uid, NULL, 0, "{}", o.seal, 41, bk2.id,
-						 &err),
-			 KURA_ESTATE);	/* the caller read another seal */
+	assert_int_equal(f->ops->object_set_tags(
+				 f->priv, f->bucket, "legacy", 6, o.version_uid,
+				 NULL, 0, "{}", o.seal, 41, bk2.id, &err),
+			 KURA_ESTATE); /* the caller read another seal */
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "legacy", 6,
-						 o.version_uid, got->seal, got->seal_len, "{}",
-						 o.seal, 41, bk2.id, &err),
+	assert_int_equal(f->ops->object_set_tags(f->priv, f->bucket, "legacy",
+						 6, o.version_uid, got->seal,
+						 got->seal_len, "{}", o.seal,
+						 41, bk2.id, &err),
 			 KURA_OK);
 	got = NULL;
-	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "legacy", 6, pool, &got,
-					    &err),
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "legacy", 6,
+					    pool, &got, &err),
 			 KURA_OK);
 	assert_int_equal(got->seal_len, 41);
 
@@ -923,9 +958,12 @@ static void test_seals(void **state)
 	assert_int_equal(f->ops->setting_insert(f->priv, "seal_pending",
 						(const uint8_t *)"x", 1, &err),
 			 KURA_OK);
-	assert_int_equal(f->ops->setting_delete(f->priv, "seal_pending", &err), KURA_OK);
-	assert_int_equal(f->ops->setting_delete(f->priv, "seal_pending", &err), KURA_OK);
-	assert_int_equal(f->ops->bucket_get_id(f->priv, f->bucket, &bucket, &err),
+	assert_int_equal(f->ops->setting_delete(f->priv, "seal_pending", &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->setting_delete(f->priv, "seal_pending", &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->bucket_get_id(f->priv, f->bucket, &bucket,
+					       &err),
 			 KURA_OK);
 	assert_int_equal(bucket.tenant_id, f->tenant);
 	assert_int_equal(f->ops->bucket_get_id(f->priv, 424242, &bucket, &err),
@@ -1011,9 +1049,9 @@ static void test_rewrap(void **state)
 	assert_int_equal(f->ops->rewrap_next(f->priv, bk2.id, 100, pool, &rw,
 					     &n, &err),
 			 KURA_OK);
-	assert_int_equal(n, 1);		/* o3 */
-	assert_int_equal(f->ops->rewrap_next(f->priv, 999999, 10, pool, &rw,
-					     &n, &err),
+	assert_int_equal(n, 1); /* o3 */
+	assert_int_equal(f->ops->rewrap_next(f->priv, 999999, 10, pool, &rw, &n,
+					     &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 
@@ -1024,7 +1062,8 @@ static void test_rewrap(void **state)
 	/* Behind the check, the reference itself refuses. */
 	{
 		char sql[96];
-		snprintf(sql, sizeof(sql), "DELETE FROM bucket_keys WHERE id = %llu",
+		snprintf(sql, sizeof(sql),
+			 "DELETE FROM bucket_keys WHERE id = %llu",
 			 (unsigned long long)bk1);
 		assert_int_equal(meta_sql(f, sql), -1);
 	}
@@ -1057,14 +1096,13 @@ static void test_rewrap(void **state)
 			 KURA_OK);
 	assert_int_equal(f->ops->rewrap_apply(f->priv, bk1, obk.id, mine, 6,
 					      &err),
-			 KURA_ESTATE);	/* another bucket's key */
+			 KURA_ESTATE); /* another bucket's key */
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->rewrap_apply(f->priv, bk1, 999999, mine, 6,
 					      &err),
 			 KURA_ESTATE);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->rewrap_apply(f->priv, bk1, bk1, mine, 6,
-					      &err),
+	assert_int_equal(f->ops->rewrap_apply(f->priv, bk1, bk1, mine, 6, &err),
 			 KURA_EINVAL);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->rewrap_apply(f->priv, bk1, bk2.id, mine, 0,
@@ -1074,7 +1112,7 @@ static void test_rewrap(void **state)
 	assert_int_equal(f->ops->rewrap_apply(f->priv, bk1, bk2.id, mine, 6,
 					      &err),
 			 KURA_OK);
-	assert_int_equal(gen(f), g);	/* parts, not keys, changed */
+	assert_int_equal(gen(f), g); /* parts, not keys, changed */
 	assert_int_equal(f->ops->rewrap_next(f->priv, bk1, 100, pool, &rw, &n,
 					     &err),
 			 KURA_OK);
@@ -1281,8 +1319,9 @@ static void test_key_destroy(void **state)
 	assert_int_equal(meta_sql(f, "SELECT count(*) FROM parts WHERE bk_id "
 				     "NOT IN (SELECT id FROM bucket_keys)"),
 			 0);
-	assert_int_equal(meta_sql(f, "SELECT count(*) FROM upload_parts WHERE "
-				     "bk_id NOT IN (SELECT id FROM bucket_keys)"),
+	assert_int_equal(meta_sql(f,
+				  "SELECT count(*) FROM upload_parts WHERE "
+				  "bk_id NOT IN (SELECT id FROM bucket_keys)"),
 			 0);
 	kura_pool_free(pool);
 }
@@ -1334,8 +1373,8 @@ static void test_part_keys(void **state)
 		o.ssec_hmac[i] = (uint8_t)(i + 1);
 	p[0].bk_id = 0;
 	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
-	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "ssec", 4,
-					    pool, &go, &err),
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "ssec", 4, pool,
+					    &go, &err),
 			 KURA_OK);
 	assert_int_equal(go->sse, KURA_SSE_C);
 	assert_int_equal(go->kms_key_id, 0);
@@ -1351,7 +1390,7 @@ static void test_part_keys(void **state)
 	make_object(&o, p, 1, f->bucket, "kms", 3, 5);
 	o.sse = KURA_SSE_KMS;
 	o.kms_key_id = k.id;
-	memset(o.ssec_hmac, 0x99, KURA_SSEC_HMAC_LEN);	/* not stored */
+	memset(o.ssec_hmac, 0x99, KURA_SSEC_HMAC_LEN); /* not stored */
 	p[0].bk_id = kbk.id;
 	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "kms", 3, pool,
@@ -1373,7 +1412,7 @@ static void test_part_keys(void **state)
 	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_EINVAL);
 	kura_error_clear(&err);
 	o.sse = KURA_SSE_KMS;
-	o.kms_key_id = 999999;	/* no such key */
+	o.kms_key_id = 999999; /* no such key */
 	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_ESTATE);
 	kura_error_clear(&err);
 
@@ -1382,8 +1421,8 @@ static void test_part_keys(void **state)
 	u.sse = KURA_SSE_C;
 	memset(u.ssec_hmac, 0xab, KURA_SSEC_HMAC_LEN);
 	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
-	assert_int_equal(f->ops->upload_get(f->priv, f->bucket, "UC", pool,
-					    &gu, &err),
+	assert_int_equal(f->ops->upload_get(f->priv, f->bucket, "UC", pool, &gu,
+					    &err),
 			 KURA_OK);
 	assert_int_equal(gu->sse, KURA_SSE_C);
 	assert_int_equal(gu->kms_key_id, 0);
@@ -1438,13 +1477,12 @@ static void test_part_keys(void **state)
 	kura_error_clear(&err);
 	make_upload(&u, f->bucket, "upk", 3, "UK", 8, 1);
 	u.sse = KURA_SSE_KMS;
-	assert_int_equal(f->ops->upload_create(f->priv, &u, &err),
-			 KURA_EINVAL);
+	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_EINVAL);
 	kura_error_clear(&err);
 	u.kms_key_id = k.id;
 	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
-	assert_int_equal(f->ops->upload_get(f->priv, f->bucket, "UK", pool,
-					    &gu, &err),
+	assert_int_equal(f->ops->upload_get(f->priv, f->bucket, "UK", pool, &gu,
+					    &err),
 			 KURA_OK);
 	assert_int_equal(gu->sse, KURA_SSE_KMS);
 	assert_int_equal(gu->kms_key_id, k.id);
@@ -1455,7 +1493,7 @@ static void test_part_keys(void **state)
 			 KURA_OK);
 	completed_object(&o, f->bucket, "upk", 8, p, 1);
 	o.sse = KURA_SSE_KMS;
-	o.kms_key_id = f->key;	/* not the upload's key */
+	o.kms_key_id = f->key; /* not the upload's key */
 	assert_int_equal(f->ops->upload_complete(f->priv, "UK", &o, &err),
 			 KURA_EINVAL);
 	kura_error_clear(&err);
@@ -1474,12 +1512,11 @@ struct inventory {
 	uint8_t ids[16][KURA_BLOB_ID_LEN];
 	uint64_t sizes[16];
 	size_t n;
-	size_t stop_after;	/* 0: never */
+	size_t stop_after; /* 0: never */
 };
 
-static enum kura_err inventory_add(void *ctx,
-				   const uint8_t id[KURA_BLOB_ID_LEN],
-				   uint64_t size)
+static enum kura_err
+inventory_add(void *ctx, const uint8_t id[KURA_BLOB_ID_LEN], uint64_t size)
 {
 	struct inventory *inv = ctx;
 
@@ -1591,8 +1628,7 @@ static void test_bucket_purge(void **state)
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	assert_int_equal(meta_sql(f, "SELECT count(*) FROM parts"), 1);
-	assert_int_equal(meta_sql(f, "SELECT count(*) FROM upload_parts"),
-			 0);
+	assert_int_equal(meta_sql(f, "SELECT count(*) FROM upload_parts"), 0);
 	/* The key stays for the caller to destroy; the id is retired. */
 	assert_int_equal(f->ops->key_get(f->priv, b.key_id, &gk, &err),
 			 KURA_OK);
@@ -1633,9 +1669,8 @@ static void test_bucket_encryption(void **state)
 	assert_int_equal(f->ops->key_create(f->priv, &k, "kek-orders", &err),
 			 KURA_OK);
 	g = gen(f);
-	assert_int_equal(f->ops->bucket_set_encryption(f->priv, f->bucket,
-						       KURA_SSE_KMS, k.id,
-						       &err),
+	assert_int_equal(f->ops->bucket_set_encryption(
+				 f->priv, f->bucket, KURA_SSE_KMS, k.id, &err),
 			 KURA_OK);
 	assert_int_equal(f->ops->bucket_get(f->priv, "photos", &b, &err),
 			 KURA_OK);
@@ -1682,9 +1717,8 @@ static void test_bucket_encryption(void **state)
 	assert_int_equal(f->ops->key_version_destroyed(f->priv, k.id, 1, &err),
 			 KURA_OK);
 	assert_int_equal(f->ops->key_destroyed(f->priv, k.id, &err), KURA_OK);
-	assert_int_equal(f->ops->bucket_set_encryption(f->priv, f->bucket,
-						       KURA_SSE_KMS, k.id,
-						       &err),
+	assert_int_equal(f->ops->bucket_set_encryption(
+				 f->priv, f->bucket, KURA_SSE_KMS, k.id, &err),
 			 KURA_ESTATE);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->bucket_get(f->priv, "photos", &b, &err),
@@ -1699,13 +1733,13 @@ static void test_bucket_encryption(void **state)
  * rotator retry on KURA_ESTATE, and at the end every bucket has exactly
  * one current bucket key, of the key's last version. */
 #define RACE_JOINERS 4
-#define RACE_BUCKETS 8		/* per joiner */
+#define RACE_BUCKETS 8 /* per joiner */
 #define RACE_ROTATIONS 6
 
 struct race {
 	struct fx *f;
 	uint64_t key_id;
-	int retries;		/* under mu */
+	int retries; /* under mu */
 	pthread_mutex_t mu;
 };
 
@@ -1777,9 +1811,8 @@ static void *rotator_main(void *arg)
 
 			r = f->ops->key_get(f->priv, w->race->key_id, &k, &err);
 			if (r == KURA_OK)
-				r = f->ops->bucket_keys_of_key(f->priv, k.id,
-							       pool, &cur, &n,
-							       &err);
+				r = f->ops->bucket_keys_of_key(
+					f->priv, k.id, pool, &cur, &n, &err);
 			if (r == KURA_OK) {
 				nb = calloc(n > 0 ? n : 1, sizeof(*nb));
 				if (nb == NULL)
@@ -1833,8 +1866,8 @@ static void test_rotate_race(void **state)
 	for (int i = 0; i <= RACE_JOINERS; i++) {
 		w[i] = (struct race_worker){ .race = &race, .no = i };
 		assert_int_equal(pthread_create(&th[i], NULL,
-						i < RACE_JOINERS ? joiner_main
-								 : rotator_main,
+						i < RACE_JOINERS ? joiner_main :
+								   rotator_main,
 						&w[i]),
 				 0);
 	}
@@ -1853,12 +1886,13 @@ static void test_rotate_race(void **state)
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(bks[i].key_version, got.current_version);
 	assert_int_equal(meta_sql(f, "SELECT count(*) FROM (SELECT "
-					"bucket_id FROM bucket_keys WHERE "
-					"current = 1 GROUP BY bucket_id, "
-					"key_id HAVING count(*) > 1)"),
+				     "bucket_id FROM bucket_keys WHERE "
+				     "current = 1 GROUP BY bucket_id, "
+				     "key_id HAVING count(*) > 1)"),
 			 0);
 	print_message("# %d buckets joined during %d rotations, %d retries\n",
-		      RACE_JOINERS * RACE_BUCKETS, RACE_ROTATIONS, race.retries);
+		      RACE_JOINERS * RACE_BUCKETS, RACE_ROTATIONS,
+		      race.retries);
 	pthread_mutex_destroy(&race.mu);
 	kura_pool_free(pool);
 }

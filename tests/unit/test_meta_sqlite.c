@@ -68,8 +68,9 @@ static void sql_exec(const char *db, const char *sql)
 {
 	sqlite3 *h = NULL;
 
-	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE |
-							 SQLITE_OPEN_CREATE,
+	assert_int_equal(sqlite3_open_v2(db, &h,
+					 SQLITE_OPEN_READWRITE |
+						 SQLITE_OPEN_CREATE,
 					 NULL),
 			 SQLITE_OK);
 	sqlite3_busy_timeout(h, 10000);
@@ -98,8 +99,7 @@ static void test_migrate_reopen(void **state)
 			 1);
 
 	assert_int_equal(f->ops->setting_insert(f->priv, "marker",
-						(const uint8_t *)"v1", 2,
-						&err),
+						(const uint8_t *)"v1", 2, &err),
 			 KURA_OK);
 	fx_close(f);
 	/* -wal and -shm (if any remain) are private too. */
@@ -203,8 +203,8 @@ static void bulk_load(const char *db, uint64_t bucket, uint32_t rows)
 	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL),
 			 SQLITE_OK);
 	sqlite3_busy_timeout(h, 10000);
-	assert_int_equal(sqlite3_exec(h, "PRAGMA synchronous = OFF", NULL,
-				      NULL, NULL),
+	assert_int_equal(sqlite3_exec(h, "PRAGMA synchronous = OFF", NULL, NULL,
+				      NULL),
 			 SQLITE_OK);
 	assert_int_equal(
 		sqlite3_prepare_v2(h,
@@ -486,7 +486,8 @@ static void upgrade_row_macs(struct kura_meta *m, const char *db)
 		     sql_int(db, "SELECT count(*) FROM buckets") +
 		     sql_int(db, "SELECT count(*) FROM keys");
 
-	assert_int_equal(m->ops->set_row_key(m->priv, fx_row_key, &err), KURA_OK);
+	assert_int_equal(m->ops->set_row_key(m->priv, fx_row_key, &err),
+			 KURA_OK);
 	assert_int_equal(sql_int(db, "SELECT count(*) FROM settings WHERE "
 				     "name = 'seal_pending'"),
 			 1);
@@ -496,12 +497,14 @@ static void upgrade_row_macs(struct kura_meta *m, const char *db)
 			 KURA_EINTEGRITY);
 	sql_exec(db, "INSERT INTO settings (name, value) VALUES "
 		     "('seal_pending', x'01')");
-	assert_int_equal(m->ops->row_mac_upgrade(m->priv, &rows, &err), KURA_OK);
+	assert_int_equal(m->ops->row_mac_upgrade(m->priv, &rows, &err),
+			 KURA_OK);
 	assert_int_equal(rows, (size_t)before);
 	assert_true(before > 0);
 	assert_int_equal(m->ops->tenant_get(m->priv, 1, &t, &err), KURA_OK);
 	/* Nothing is left to give a MAC to. */
-	assert_int_equal(m->ops->row_mac_upgrade(m->priv, &rows, &err), KURA_OK);
+	assert_int_equal(m->ops->row_mac_upgrade(m->priv, &rows, &err),
+			 KURA_OK);
 	assert_int_equal(rows, 0);
 }
 
@@ -514,13 +517,13 @@ static char *schema_text(const char *db)
 
 	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
 			 SQLITE_OK);
-	assert_int_equal(
-		sqlite3_prepare_v2(h,
-				   "SELECT group_concat(type || ' ' || name || "
-				   "': ' || coalesce(sql, ''), char(10)) FROM "
-				   "(SELECT * FROM sqlite_schema ORDER BY name)",
-				   -1, &s, NULL),
-		SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(
+				 h,
+				 "SELECT group_concat(type || ' ' || name || "
+				 "': ' || coalesce(sql, ''), char(10)) FROM "
+				 "(SELECT * FROM sqlite_schema ORDER BY name)",
+				 -1, &s, NULL),
+			 SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	out = strdup((const char *)sqlite3_column_text(s, 0));
 	assert_non_null(out);
@@ -589,10 +592,9 @@ static void test_migrate_v1(void **state)
 	assert_true(ref);
 
 	/* The new operations work on the migrated file. */
-	assert_int_equal(ops->object_set_tags(m->priv, 7, "old", 3,
-					      got->version_uid, NULL, 0,
-					      "{\"k\":\"v\"}", NULL, 0, 0,
-					      &err),
+	assert_int_equal(ops->object_set_tags(
+				 m->priv, 7, "old", 3, got->version_uid, NULL,
+				 0, "{\"k\":\"v\"}", NULL, 0, 0, &err),
 			 KURA_OK);
 	snprintf(u.id, sizeof(u.id), "legacy-upload");
 	u.bucket_id = 7;
@@ -643,10 +645,9 @@ static void test_migrate_v1(void **state)
 	{
 		struct kura_part *parts = NULL;
 		size_t n = 0;
-		assert_int_equal(m->ops->upload_list_parts(m->priv, 7,
-							   "legacy-upload", 0,
-							   10, pool, &parts,
-							   &n, &err),
+		assert_int_equal(m->ops->upload_list_parts(
+					 m->priv, 7, "legacy-upload", 0, 10,
+					 pool, &parts, &n, &err),
 				 KURA_OK);
 		assert_int_equal(n, 1);
 		assert_int_equal(parts[0].mtime_ms, 11);
@@ -685,13 +686,13 @@ static void test_upload_complete_large(void **state)
 						 SQLITE_OPEN_READWRITE, NULL),
 				 SQLITE_OK);
 		sqlite3_busy_timeout(h, 10000);
-		assert_int_equal(
-			sqlite3_prepare_v2(h,
-					   "INSERT INTO upload_parts VALUES (?, "
-					   "?, ?, 10, 65536, zeroblob(60), ?, "
-					   "?, ?, NULL, NULL)",
-					   -1, &s, NULL),
-			SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(
+					 h,
+					 "INSERT INTO upload_parts VALUES (?, "
+					 "?, ?, 10, 65536, zeroblob(60), ?, "
+					 "?, ?, NULL, NULL)",
+					 -1, &s, NULL),
+				 SQLITE_OK);
 		assert_int_equal(sqlite3_exec(h, "BEGIN", NULL, NULL, NULL),
 				 SQLITE_OK);
 		for (uint32_t i = 1; i <= KURA_MAX_PARTS; i++) {
@@ -716,8 +717,9 @@ static void test_upload_complete_large(void **state)
 	/* Pages of 1000, as ListParts would. */
 	for (;;) {
 		struct kura_part *page = NULL;
-		size_t cnt = list_parts(f, "HUGE", n > 0 ? all[n - 1].part_no : 0,
-					1000, pool, &page);
+		size_t cnt = list_parts(f, "HUGE",
+					n > 0 ? all[n - 1].part_no : 0, 1000,
+					pool, &page);
 		assert_true(n + cnt <= KURA_MAX_PARTS);
 		if (cnt > 0)
 			memcpy(&all[n], page, cnt * sizeof(*page));
@@ -735,8 +737,8 @@ static void test_upload_complete_large(void **state)
 	dt = now_ms() - t0;
 	print_message("# complete %u of %u parts: %.1f ms\n", nc, n, dt);
 	assert_true(dt < 5000.0);
-	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "huge", 4,
-					    pool, &got, &err),
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "huge", 4, pool,
+					    &got, &err),
 			 KURA_OK);
 	assert_int_equal(got->part_count, nc);
 	assert_int_equal(got->parts[nc - 1].part_no, KURA_MAX_PARTS - 1);
@@ -768,21 +770,19 @@ static void test_upload_plans(void **state)
 		"(created_ms<?)",
 	};
 	sqlite3 *h = NULL;
-	assert_int_equal(sqlite3_open_v2(f->db, &h,
-					 SQLITE_OPEN_READONLY, NULL),
+	assert_int_equal(sqlite3_open_v2(f->db, &h, SQLITE_OPEN_READONLY, NULL),
 			 SQLITE_OK);
 	for (size_t q = 0; q < ARRAY_LEN(queries); q++) {
 		sqlite3_stmt *s = NULL;
 		char plan[512] = "";
-		assert_int_equal(sqlite3_prepare_v2(h, queries[q], -1,
-						    &s, NULL),
+		assert_int_equal(sqlite3_prepare_v2(h, queries[q], -1, &s,
+						    NULL),
 				 SQLITE_OK);
 		while (sqlite3_step(s) == SQLITE_ROW) {
-			const char *d =
-				(const char *)sqlite3_column_text(s, 3);
+			const char *d = (const char *)sqlite3_column_text(s, 3);
 			size_t used = strlen(plan);
-			snprintf(plan + used, sizeof(plan) - used,
-				 "%s;", d != NULL ? d : "");
+			snprintf(plan + used, sizeof(plan) - used, "%s;",
+				 d != NULL ? d : "");
 		}
 		sqlite3_finalize(s);
 		if (strstr(plan, want[q]) == NULL ||
@@ -966,23 +966,20 @@ static void test_migrate_v2(void **state)
 	assert_int_equal(bk.key_state, KURA_KEY_ENABLED);
 	assert_int_equal(bk.version_state, KURA_KEYVER_ACTIVE);
 
-	assert_int_equal(ops->key_get_by_name(priv, 2, "bucket/neg", &kn,
-					      &err),
+	assert_int_equal(ops->key_get_by_name(priv, 2, "bucket/neg", &kn, &err),
 			 KURA_OK);
 	assert_int_equal(ops->bucket_get(priv, "neg", &b, &err), KURA_OK);
 	assert_true(b.id == 0xfffffffffffffffbull);
 	assert_int_equal(b.tenant_id, 2);
 	assert_int_equal(b.key_id, kn.id);
-	assert_int_equal(ops->bucket_key_current(priv, b.id, kn.id, &bkn,
-						 &err),
+	assert_int_equal(ops->bucket_key_current(priv, b.id, kn.id, &bkn, &err),
 			 KURA_OK);
 	assert_int_equal(bkn.wrapped_len, 3);
 	assert_string_equal(bkn.kek_id, "kek-neg");
 	assert_int_equal(bkn.tenant_id, 2);
 	assert_true(bkn.id != bk.id);
 	/* Names are per tenant: t1 has no "bucket/neg". */
-	assert_int_equal(ops->key_get_by_name(priv, 1, "bucket/neg", &kn,
-					      &err),
+	assert_int_equal(ops->key_get_by_name(priv, 1, "bucket/neg", &kn, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	{
@@ -1294,10 +1291,11 @@ static void test_migrate_v2_large(void **state)
 		      objects, objects * 2, dt);
 	assert_int_equal(sql_int(db, "PRAGMA user_version"), SCHEMA_NOW);
 	/* Every part got its bucket's bucket key. */
-	assert_int_equal(sql_int(db, "SELECT count(*) FROM parts p JOIN objects "
-				     "o USING (version_uid) JOIN bucket_keys bk "
-				     "ON bk.id = p.bk_id AND bk.bucket_id = "
-				     "o.bucket_id"),
+	assert_int_equal(sql_int(db,
+				 "SELECT count(*) FROM parts p JOIN objects "
+				 "o USING (version_uid) JOIN bucket_keys bk "
+				 "ON bk.id = p.bk_id AND bk.bucket_id = "
+				 "o.bucket_id"),
 			 (int)objects * 2);
 	assert_int_equal(sql_int(db, "SELECT count(*) FROM upload_parts p "
 				     "JOIN bucket_keys bk ON bk.id = p.bk_id "
@@ -1630,7 +1628,8 @@ static void workload_objects(struct fx *f)
 				       strlen(lists[i].after), 10, f->pool, &ls,
 				       &n, &err));
 	OK(f->ops->object_set_tags(f->priv, f->bucket, "a/two", 5,
-				   got->version_uid, NULL, 0, "{}", NULL, 0, 0, &err));
+				   got->version_uid, NULL, 0, "{}", NULL, 0, 0,
+				   &err));
 	OK(f->ops->object_delete(f->priv, f->bucket, "z", 1, &err));
 }
 

@@ -58,8 +58,7 @@ static void test_upload_basics(void **state)
 
 	/* Create errors: duplicate id, unknown bucket, bad id, bad key, a
 	 * version uid that is already an object's. */
-	assert_int_equal(f->ops->upload_create(f->priv, &u, &err),
-			 KURA_EEXIST);
+	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_EEXIST);
 	kura_error_clear(&err);
 	{
 		struct kura_upload v;
@@ -131,8 +130,8 @@ static void test_upload_basics(void **state)
 					    pool, &got, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->upload_get(f->priv, f->bucket, "bad\nid",
-					    pool, &got, &err),
+	assert_int_equal(f->ops->upload_get(f->priv, f->bucket, "bad\nid", pool,
+					    &got, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 
@@ -156,7 +155,7 @@ static void test_upload_basics(void **state)
 			 KURA_OK);
 	assert_int_equal(gc_count(f), 1);
 	assert_true(gc_contains(f, old.blob_id));
-	assert_true(referenced(f, old.blob_id));	/* until gc_done */
+	assert_true(referenced(f, old.blob_id)); /* until gc_done */
 	/* Retrying with the same blob changes nothing. */
 	assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket,
 						 "0001upload", &p, &err),
@@ -199,18 +198,18 @@ static void test_upload_basics(void **state)
 						 "0001upload", &p, &err),
 			 KURA_EINVAL);
 	kura_error_clear(&err);
-	make_part(&p, 4, 1, 3);		/* part 3's blob */
+	make_part(&p, 4, 1, 3); /* part 3's blob */
 	assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket,
 						 "0001upload", &p, &err),
 			 KURA_EEXIST);
 	kura_error_clear(&err);
 	make_part(&p, 4, 1, 50);
-	fill_id(p.blob_id, 2, 0);	/* object "obj"'s blob */
+	fill_id(p.blob_id, 2, 0); /* object "obj"'s blob */
 	assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket,
 						 "0001upload", &p, &err),
 			 KURA_EEXIST);
 	kura_error_clear(&err);
-	memcpy(p.blob_id, old.blob_id, KURA_BLOB_ID_LEN);	/* queued */
+	memcpy(p.blob_id, old.blob_id, KURA_BLOB_ID_LEN); /* queued */
 	assert_int_equal(f->ops->upload_put_part(f->priv, f->bucket,
 						 "0001upload", &p, &err),
 			 KURA_EEXIST);
@@ -232,9 +231,9 @@ static void test_upload_basics(void **state)
 						 "0001upload", &p, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->upload_list_parts(f->priv, f->bucket,
-						   "nosuch", 0, 10, pool,
-						   &parts, &n, &err),
+	assert_int_equal(f->ops->upload_list_parts(f->priv, f->bucket, "nosuch",
+						   0, 10, pool, &parts, &n,
+						   &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	assert_int_equal(list_parts(f, "0001upload", 0, 100, pool, &parts), 4);
@@ -314,7 +313,7 @@ static void test_upload_complete(void **state)
 			 KURA_ESTATE);
 	kura_error_clear(&err);
 	chosen[2] = parts[4];
-	chosen[2].part_no = 6;		/* never uploaded */
+	chosen[2].part_no = 6; /* never uploaded */
 	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, &err),
 			 KURA_ESTATE);
 	kura_error_clear(&err);
@@ -416,8 +415,8 @@ static void test_upload_complete(void **state)
 	assert_int_equal(f->ops->upload_complete(f->priv, "U2", &o, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "clip", 4,
-					    pool, &got, &err),
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "clip", 4, pool,
+					    &got, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	assert_int_equal(gc_count(f), 12);
@@ -472,7 +471,8 @@ static size_t model_ulist(const struct ukey *sorted, size_t nk,
 			d = bytes_cmp(u->key.p, u->key.n, km->p, km->n);
 			if (d < 0)
 				continue;
-			if (d == 0 && (idm[0] == '\0' || strcmp(u->id, idm) <= 0))
+			if (d == 0 &&
+			    (idm[0] == '\0' || strcmp(u->id, idm) <= 0))
 				continue;
 		}
 		idx[n++] = i;
@@ -485,10 +485,13 @@ static void test_upload_list(void **state)
 	struct fx *f = *state;
 	struct kura_error err = { 0 };
 	static const char *const ids[] = { "0a", "5zz", "7b" };
-	static const char *const id_markers[] = { "", "0a", "5", "5zz",
-						  "7b", "~" };
+	static const char *const id_markers[] = { "",	 "0a", "5",
+						  "5zz", "7b", "~" };
 	static const size_t limits[] = { 1, 2, 5, 1000 };
-	enum { NKEYS = 12, NU = NKEYS * 2 };
+	enum {
+		NKEYS = 12,
+		NU = NKEYS * 2
+	};
 	struct ukey all[NU];
 	struct bkey bounds[3 * NKEYS + 3];
 	size_t nb = 0, checks = 0;
@@ -566,19 +569,20 @@ static void test_upload_list(void **state)
 							&cnt, &err),
 						KURA_OK);
 					if (cnt != nw)
-						fail_msg("prefix %zu marker %zu "
-							 "id '%s' limit %zu: "
-							 "got %zu want %zu",
-							 pi, ki, idm,
-							 limits[li], cnt, nw);
+						fail_msg(
+							"prefix %zu marker %zu "
+							"id '%s' limit %zu: "
+							"got %zu want %zu",
+							pi, ki, idm, limits[li],
+							cnt, nw);
 					for (size_t i = 0; i < nw; i++) {
 						const struct ukey *u =
 							&all[want[i]];
 						assert_int_equal(e[i].key_len,
 								 u->key.n);
-						assert_memory_equal(
-							e[i].key, u->key.p,
-							u->key.n);
+						assert_memory_equal(e[i].key,
+								    u->key.p,
+								    u->key.n);
 						assert_string_equal(e[i].id,
 								    u->id);
 						assert_int_equal(e[i].bucket_id,
@@ -600,12 +604,11 @@ static void test_upload_list(void **state)
 
 		do {
 			struct kura_upload *e = NULL;
-			assert_int_equal(f->ops->upload_list(f->priv,
-							     f->bucket, NULL,
-							     0, km, km_len,
-							     idm, 3, pool, &e,
-							     &cnt, &err),
-					 KURA_OK);
+			assert_int_equal(
+				f->ops->upload_list(f->priv, f->bucket, NULL, 0,
+						    km, km_len, idm, 3, pool,
+						    &e, &cnt, &err),
+				KURA_OK);
 			for (size_t i = 0; i < cnt; i++) {
 				assert_true(seen < NU);
 				assert_string_equal(e[i].id, all[seen].id);
@@ -614,8 +617,7 @@ static void test_upload_list(void **state)
 			if (cnt > 0) {
 				memcpy(km, e[cnt - 1].key, e[cnt - 1].key_len);
 				km_len = e[cnt - 1].key_len;
-				snprintf(idm, sizeof(idm), "%s",
-					 e[cnt - 1].id);
+				snprintf(idm, sizeof(idm), "%s", e[cnt - 1].id);
 			}
 		} while (cnt == 3);
 		assert_int_equal(seen, NU);
@@ -754,8 +756,7 @@ static void test_bucket_delete_uploads(void **state)
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	make_upload(&u, bid, "x", 1, "D3", 404, 1);
-	assert_int_equal(f->ops->upload_create(f->priv, &u, &err),
-			 KURA_ENOENT);
+	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_ENOENT);
 	kura_error_clear(&err);
 	/* The other bucket's upload is whole. */
 	assert_int_equal(f->ops->upload_get(f->priv, f->bucket, "KEEP", pool,
@@ -779,13 +780,13 @@ static void test_bucket_delete_uploads(void **state)
 
 #define UP_THREADS 6
 #define UP_ROUNDS 150
-#define UP_PARTS 8		/* part numbers overlap, so parts are replaced */
+#define UP_PARTS 8 /* part numbers overlap, so parts are replaced */
 
 struct up_race {
 	struct fx *f;
 	pthread_mutex_t mu;
-	unsigned puts_ok;	/* successful puts so far, under mu */
-	bool stop;		/* under mu */
+	unsigned puts_ok; /* successful puts so far, under mu */
+	bool stop;	  /* under mu */
 };
 
 struct up_worker {
@@ -844,14 +845,14 @@ static void *up_worker_main(void *arg)
 		}
 	}
 	pthread_mutex_lock(&w->race->mu);
-	w->race->stop = true;	/* the finisher need not wait any more */
+	w->race->stop = true; /* the finisher need not wait any more */
 	pthread_mutex_unlock(&w->race->mu);
 	return NULL;
 }
 
 struct up_finisher {
 	struct up_race *race;
-	int completes_refused;	/* ESTATE: a part changed under us */
+	int completes_refused; /* ESTATE: a part changed under us */
 	int failures;
 	char msg[KURA_ERROR_MSG_MAX + 16];
 };
@@ -919,7 +920,7 @@ static void test_upload_concurrency(void **state)
 	struct up_worker *w = calloc(UP_THREADS, sizeof(*w));
 	struct up_finisher fin = { .race = &race };
 	pthread_t th[UP_THREADS], fth;
-	uint8_t (*queued)[KURA_BLOB_ID_LEN] =
+	uint8_t(*queued)[KURA_BLOB_ID_LEN] =
 		malloc(UP_THREADS * UP_ROUNDS * 2 * KURA_BLOB_ID_LEN);
 	size_t nq = 0, recorded = 0, refused = 0, in_object = 0;
 	struct kura_object *got = NULL;
@@ -937,12 +938,10 @@ static void test_upload_concurrency(void **state)
 	for (int i = 0; i < UP_THREADS; i++) {
 		w[i].race = &race;
 		w[i].no = i;
-		assert_int_equal(pthread_create(&th[i], NULL, up_worker_main,
-						&w[i]),
-				 0);
+		assert_int_equal(
+			pthread_create(&th[i], NULL, up_worker_main, &w[i]), 0);
 	}
-	assert_int_equal(pthread_create(&fth, NULL, up_finisher_main, &fin),
-			 0);
+	assert_int_equal(pthread_create(&fth, NULL, up_finisher_main, &fin), 0);
 	for (int i = 0; i < UP_THREADS; i++)
 		pthread_join(th[i], NULL);
 	pthread_join(fth, NULL);
@@ -954,19 +953,17 @@ static void test_upload_concurrency(void **state)
 
 	/* Both uploads are gone, the object exists. */
 	assert_int_equal(meta_sql(f, "SELECT count(*) FROM uploads"), 0);
-	assert_int_equal(meta_sql(f, "SELECT count(*) FROM upload_parts"),
-			 0);
+	assert_int_equal(meta_sql(f, "SELECT count(*) FROM upload_parts"), 0);
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "raced", 5,
 					    pool, &got, &err),
 			 KURA_OK);
 	assert_true(got->part_count >= 1);
 	/* No blob is both live and queued. */
 	assert_int_equal(meta_sql(f, "SELECT count(*) FROM gc JOIN parts "
-					"USING (blob_id)"),
+				     "USING (blob_id)"),
 			 0);
 	assert_int_equal(f->ops->gc_next(f->priv, queued,
-					 UP_THREADS * UP_ROUNDS * 2, &nq,
-					 &err),
+					 UP_THREADS * UP_ROUNDS * 2, &nq, &err),
 			 KURA_OK);
 
 	/* Every recorded blob is exactly one of: a part of the object,

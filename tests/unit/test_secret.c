@@ -31,8 +31,8 @@
 /* Sizes on both sides of every power of two the arena might use as a size
  * class, plus the extremes. */
 static const size_t boundary_sizes[] = {
-	1,   2,	  15,  16,  17,	 31,  32,  33,	 63,   64,  65,
-	127, 128, 129, 255, 256, 257, 511, 512, 513, 1000, 1023, 1024,
+	1,   2,	  15,  16,  17,	 31,  32,  33,	63,   64,   65,	  127,
+	128, 129, 255, 256, 257, 511, 512, 513, 1000, 1023, 1024,
 };
 
 static bool all_bytes(const uint8_t *p, size_t n, uint8_t v)
@@ -58,7 +58,8 @@ static void test_new_sizes(void **state)
 			assert_int_equal(s[j]->len, n);
 			assert_non_null(s[j]->data);
 			if (!all_bytes(s[j]->data, n, 0))
-				fail_msg("new secret of %zu bytes not zeroed", n);
+				fail_msg("new secret of %zu bytes not zeroed",
+					 n);
 			memset(s[j]->data, 0x40 + j, n);
 		}
 		for (int j = 0; j < 8; j++) {
@@ -100,7 +101,8 @@ static void test_new_rejects(void **state)
 	struct kura_secret *s = kura_secret_new(KURA_SECRET_MAX);
 	assert_non_null(s);
 	kura_secret_free(s);
-	assert_int_equal(kura_secret_random(KURA_SECRET_MAX, &s, &err), KURA_OK);
+	assert_int_equal(kura_secret_random(KURA_SECRET_MAX, &s, &err),
+			 KURA_OK);
 	assert_int_equal(s->len, KURA_SECRET_MAX);
 	kura_secret_free(s);
 	kura_secret_free(NULL);
@@ -139,7 +141,8 @@ static void test_from_and_dup(void **state)
 	/* Duplicating at the class boundaries. */
 	for (size_t i = 0; i < ARRAY_LEN(boundary_sizes); i++) {
 		struct kura_secret *r = NULL;
-		assert_int_equal(kura_secret_random(boundary_sizes[i], &r, NULL),
+		assert_int_equal(kura_secret_random(boundary_sizes[i], &r,
+						    NULL),
 				 KURA_OK);
 		struct kura_secret *d = kura_secret_dup(r);
 		assert_non_null(d);
@@ -232,7 +235,11 @@ static void test_wipe(void **state)
 /* ------------------------------------------------------------------ */
 /* threads                                                             */
 
-enum { THREADS = 4, ROUNDS = 3000, LIVE = 48 };
+enum {
+	THREADS = 4,
+	ROUNDS = 3000,
+	LIVE = 48
+};
 
 struct worker {
 	pthread_t tid;
@@ -326,9 +333,8 @@ static void test_threads(void **state)
 		w[i].seed = 0x1234u + i * 7919u;
 		w[i].failures = 0;
 		w[i].why[0] = '\0';
-		assert_int_equal(pthread_create(&w[i].tid, NULL, worker_main,
-						&w[i]),
-				 0);
+		assert_int_equal(
+			pthread_create(&w[i].tid, NULL, worker_main, &w[i]), 0);
 	}
 	for (unsigned i = 0; i < THREADS; i++)
 		assert_int_equal(pthread_join(w[i].tid, NULL), 0);
@@ -399,7 +405,8 @@ static void test_env_capture(void **state)
 	assert_non_null(s);
 	assert_int_equal(s->len, vlen);
 	assert_memory_equal(s->data, value, vlen);
-	assert_true(kura_env_secret_str("KURA_ROOT_SECRET_KEY", out, sizeof(out)));
+	assert_true(
+		kura_env_secret_str("KURA_ROOT_SECRET_KEY", out, sizeof(out)));
 	assert_string_equal(out, value);
 	assert_false(kura_env_secret_str("KURA_ROOT_SECRET_KEY", out, vlen));
 	/* Empty counts as unset (and is removed); other names are not kura's

@@ -62,28 +62,43 @@ struct vector {
 	struct hdr headers[8];
 	const char *signed_headers;
 	const char *payload_hash;
-	const char *creq;	/* published canonical request, or NULL */
-	const char *creq_hash;	/* last line of the published string to sign */
+	const char *creq;      /* published canonical request, or NULL */
+	const char *creq_hash; /* last line of the published string to sign */
 	const char *signature;
 };
 
 static const struct vector vectors[] = {
 	/* S3 API Reference, single-chunk examples. */
-	{ "s3 GET Object", S3_SECRET, S3_DATE, "us-east-1", "s3",
-	  "GET", "/test.txt", "",
-	  { { "Host", S3_HOST }, { "Range", "bytes=0-9" },
+	{ "s3 GET Object",
+	  S3_SECRET,
+	  S3_DATE,
+	  "us-east-1",
+	  "s3",
+	  "GET",
+	  "/test.txt",
+	  "",
+	  { { "Host", S3_HOST },
+	    { "Range", "bytes=0-9" },
 	    { "x-amz-content-sha256", EMPTY_SHA256 },
 	    { "x-amz-date", S3_DATE } },
-	  "host;range;x-amz-content-sha256;x-amz-date", EMPTY_SHA256,
+	  "host;range;x-amz-content-sha256;x-amz-date",
+	  EMPTY_SHA256,
 	  "GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\n"
 	  "range:bytes=0-9\nx-amz-content-sha256:" EMPTY_SHA256 "\n"
 	  "x-amz-date:20130524T000000Z\n\n"
 	  "host;range;x-amz-content-sha256;x-amz-date\n" EMPTY_SHA256,
 	  "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972",
 	  "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41" },
-	{ "s3 PUT Object", S3_SECRET, S3_DATE, "us-east-1", "s3",
-	  "PUT", "/test$file.text", "",
-	  { { "Host", S3_HOST }, { "Date", "Fri, 24 May 2013 00:00:00 GMT" },
+	{ "s3 PUT Object",
+	  S3_SECRET,
+	  S3_DATE,
+	  "us-east-1",
+	  "s3",
+	  "PUT",
+	  "/test$file.text",
+	  "",
+	  { { "Host", S3_HOST },
+	    { "Date", "Fri, 24 May 2013 00:00:00 GMT" },
 	    { "x-amz-date", S3_DATE },
 	    { "x-amz-storage-class", "REDUCED_REDUNDANCY" },
 	    { "x-amz-content-sha256",
@@ -98,98 +113,213 @@ static const struct vector vectors[] = {
 	  "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072",
 	  "9e0e90d9c76de8fa5b200d8c849cd5b8dc7a3be3951ddb7f6a76b4158342019d",
 	  "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd" },
-	{ "s3 GET Bucket Lifecycle", S3_SECRET, S3_DATE, "us-east-1", "s3",
-	  "GET", "/", "lifecycle",
-	  { { "Host", S3_HOST }, { "x-amz-content-sha256", EMPTY_SHA256 },
+	{ "s3 GET Bucket Lifecycle",
+	  S3_SECRET,
+	  S3_DATE,
+	  "us-east-1",
+	  "s3",
+	  "GET",
+	  "/",
+	  "lifecycle",
+	  { { "Host", S3_HOST },
+	    { "x-amz-content-sha256", EMPTY_SHA256 },
 	    { "x-amz-date", S3_DATE } },
-	  "host;x-amz-content-sha256;x-amz-date", EMPTY_SHA256,
+	  "host;x-amz-content-sha256;x-amz-date",
+	  EMPTY_SHA256,
 	  "GET\n/\nlifecycle=\nhost:examplebucket.s3.amazonaws.com\n"
-	  "x-amz-content-sha256:" EMPTY_SHA256 "\nx-amz-date:20130524T000000Z\n\n"
+	  "x-amz-content-sha256:" EMPTY_SHA256
+	  "\nx-amz-date:20130524T000000Z\n\n"
 	  "host;x-amz-content-sha256;x-amz-date\n" EMPTY_SHA256,
 	  "9766c798316ff2757b517bc739a67f6213b4ab36dd5da2f94eaebf79c77395ca",
 	  "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543" },
 	/* The query arrives out of order; the published request sorts it. */
-	{ "s3 GET Bucket (List Objects)", S3_SECRET, S3_DATE, "us-east-1", "s3",
-	  "GET", "/", "prefix=J&max-keys=2",
-	  { { "Host", S3_HOST }, { "x-amz-content-sha256", EMPTY_SHA256 },
+	{ "s3 GET Bucket (List Objects)",
+	  S3_SECRET,
+	  S3_DATE,
+	  "us-east-1",
+	  "s3",
+	  "GET",
+	  "/",
+	  "prefix=J&max-keys=2",
+	  { { "Host", S3_HOST },
+	    { "x-amz-content-sha256", EMPTY_SHA256 },
 	    { "x-amz-date", S3_DATE } },
-	  "host;x-amz-content-sha256;x-amz-date", EMPTY_SHA256,
+	  "host;x-amz-content-sha256;x-amz-date",
+	  EMPTY_SHA256,
 	  "GET\n/\nmax-keys=2&prefix=J\nhost:examplebucket.s3.amazonaws.com\n"
-	  "x-amz-content-sha256:" EMPTY_SHA256 "\nx-amz-date:20130524T000000Z\n\n"
+	  "x-amz-content-sha256:" EMPTY_SHA256
+	  "\nx-amz-date:20130524T000000Z\n\n"
 	  "host;x-amz-content-sha256;x-amz-date\n" EMPTY_SHA256,
 	  "df57d21db20da04d7fa30298dd4488ba3a2b47ca3a489c74750e0f1e7df1b9b7",
 	  "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7" },
 
 	/* aws-sig-v4-test-suite, service "service". */
-	{ "suite get-vanilla", SUITE_SECRET, SUITE_DATE, "us-east-1", "service",
-	  "GET", "/", "",
+	{ "suite get-vanilla",
+	  SUITE_SECRET,
+	  SUITE_DATE,
+	  "us-east-1",
+	  "service",
+	  "GET",
+	  "/",
+	  "",
 	  { { "Host", SUITE_HOST }, { "X-Amz-Date", SUITE_DATE } },
-	  "host;x-amz-date", EMPTY_SHA256,
+	  "host;x-amz-date",
+	  EMPTY_SHA256,
 	  "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\n"
 	  "host;x-amz-date\n" EMPTY_SHA256,
 	  "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63",
 	  "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31" },
-	{ "suite get-vanilla-query-order-key", SUITE_SECRET, SUITE_DATE,
-	  "us-east-1", "service", "GET", "/", "Param1=value2&Param1=Value1",
+	{ "suite get-vanilla-query-order-key",
+	  SUITE_SECRET,
+	  SUITE_DATE,
+	  "us-east-1",
+	  "service",
+	  "GET",
+	  "/",
+	  "Param1=value2&Param1=Value1",
 	  { { "Host", SUITE_HOST }, { "X-Amz-Date", SUITE_DATE } },
-	  "host;x-amz-date", EMPTY_SHA256,
+	  "host;x-amz-date",
+	  EMPTY_SHA256,
 	  "GET\n/\nParam1=Value1&Param1=value2\nhost:example.amazonaws.com\n"
 	  "x-amz-date:20150830T123600Z\n\nhost;x-amz-date\n" EMPTY_SHA256,
 	  "704b4cef673542d84cdff252633f065e8daeba5f168b77116f8b1bcaf3d38f89",
 	  "eedbc4e291e521cf13422ffca22be7d2eb8146eecf653089df300a15b2382bd1" },
-	{ "suite get-vanilla-query-order-key-case", SUITE_SECRET, SUITE_DATE,
-	  "us-east-1", "service", "GET", "/", "Param2=value2&Param1=value1",
+	{ "suite get-vanilla-query-order-key-case",
+	  SUITE_SECRET,
+	  SUITE_DATE,
+	  "us-east-1",
+	  "service",
+	  "GET",
+	  "/",
+	  "Param2=value2&Param1=value1",
 	  { { "Host", SUITE_HOST }, { "X-Amz-Date", SUITE_DATE } },
-	  "host;x-amz-date", EMPTY_SHA256, NULL, NULL,
+	  "host;x-amz-date",
+	  EMPTY_SHA256,
+	  NULL,
+	  NULL,
 	  "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500" },
-	{ "suite get-vanilla-query-order-value", SUITE_SECRET, SUITE_DATE,
-	  "us-east-1", "service", "GET", "/", "Param1=value2&Param1=value1",
+	{ "suite get-vanilla-query-order-value",
+	  SUITE_SECRET,
+	  SUITE_DATE,
+	  "us-east-1",
+	  "service",
+	  "GET",
+	  "/",
+	  "Param1=value2&Param1=value1",
 	  { { "Host", SUITE_HOST }, { "X-Amz-Date", SUITE_DATE } },
-	  "host;x-amz-date", EMPTY_SHA256,
+	  "host;x-amz-date",
+	  EMPTY_SHA256,
 	  "GET\n/\nParam1=value1&Param1=value2\nhost:example.amazonaws.com\n"
-	  "x-amz-date:20150830T123600Z\n\nhost;x-amz-date\n" EMPTY_SHA256, NULL,
+	  "x-amz-date:20150830T123600Z\n\nhost;x-amz-date\n" EMPTY_SHA256,
+	  NULL,
 	  "5772eed61e12b33fae39ee5e7012498b51d56abc0abb7c60486157bd471c4694" },
-	{ "suite get-header-value-trim", SUITE_SECRET, SUITE_DATE, "us-east-1",
-	  "service", "GET", "/", "",
-	  { { "Host", SUITE_HOST }, { "My-Header1", " value1" },
-	    { "My-Header2", "\"a   b   c\"" }, { "X-Amz-Date", SUITE_DATE } },
-	  "host;my-header1;my-header2;x-amz-date", EMPTY_SHA256, NULL, NULL,
-	  "acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736" },
-	{ "suite get-header-key-duplicate", SUITE_SECRET, SUITE_DATE,
-	  "us-east-1", "service", "GET", "/", "",
-	  { { "Host", SUITE_HOST }, { "My-Header1", "value2" },
-	    { "My-Header1", "value2" }, { "My-Header1", "value1" },
+	{ "suite get-header-value-trim",
+	  SUITE_SECRET,
+	  SUITE_DATE,
+	  "us-east-1",
+	  "service",
+	  "GET",
+	  "/",
+	  "",
+	  { { "Host", SUITE_HOST },
+	    { "My-Header1", " value1" },
+	    { "My-Header2", "\"a   b   c\"" },
 	    { "X-Amz-Date", SUITE_DATE } },
-	  "host;my-header1;x-amz-date", EMPTY_SHA256, NULL, NULL,
+	  "host;my-header1;my-header2;x-amz-date",
+	  EMPTY_SHA256,
+	  NULL,
+	  NULL,
+	  "acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736" },
+	{ "suite get-header-key-duplicate",
+	  SUITE_SECRET,
+	  SUITE_DATE,
+	  "us-east-1",
+	  "service",
+	  "GET",
+	  "/",
+	  "",
+	  { { "Host", SUITE_HOST },
+	    { "My-Header1", "value2" },
+	    { "My-Header1", "value2" },
+	    { "My-Header1", "value1" },
+	    { "X-Amz-Date", SUITE_DATE } },
+	  "host;my-header1;x-amz-date",
+	  EMPTY_SHA256,
+	  NULL,
+	  NULL,
 	  "c9d5ea9f3f72853aea855b47ea873832890dbdd183b4468f858259531a5138ea" },
-	{ "suite get-header-value-order", SUITE_SECRET, SUITE_DATE,
-	  "us-east-1", "service", "GET", "/", "",
-	  { { "Host", SUITE_HOST }, { "My-Header1", "value4" },
-	    { "My-Header1", "value1" }, { "My-Header1", "value3" },
-	    { "My-Header1", "value2" }, { "X-Amz-Date", SUITE_DATE } },
-	  "host;my-header1;x-amz-date", EMPTY_SHA256, NULL, NULL,
+	{ "suite get-header-value-order",
+	  SUITE_SECRET,
+	  SUITE_DATE,
+	  "us-east-1",
+	  "service",
+	  "GET",
+	  "/",
+	  "",
+	  { { "Host", SUITE_HOST },
+	    { "My-Header1", "value4" },
+	    { "My-Header1", "value1" },
+	    { "My-Header1", "value3" },
+	    { "My-Header1", "value2" },
+	    { "X-Amz-Date", SUITE_DATE } },
+	  "host;my-header1;x-amz-date",
+	  EMPTY_SHA256,
+	  NULL,
+	  NULL,
 	  "08c7e5a9acfcfeb3ab6b2185e75ce8b1deb5e634ec47601a50643f830c755c01" },
-	{ "suite get-unreserved", SUITE_SECRET, SUITE_DATE, "us-east-1",
-	  "service", "GET",
+	{ "suite get-unreserved",
+	  SUITE_SECRET,
+	  SUITE_DATE,
+	  "us-east-1",
+	  "service",
+	  "GET",
 	  "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
 	  "",
 	  { { "Host", SUITE_HOST }, { "X-Amz-Date", SUITE_DATE } },
-	  "host;x-amz-date", EMPTY_SHA256, NULL, NULL,
+	  "host;x-amz-date",
+	  EMPTY_SHA256,
+	  NULL,
+	  NULL,
 	  "07ef7494c76fa4850883e2b006601f940f8a34d404d0cfa977f52a65bbf5f24f" },
-	{ "suite get-utf8", SUITE_SECRET, SUITE_DATE, "us-east-1", "service",
-	  "GET", "/\xe1\x88\xb4", "",
+	{ "suite get-utf8",
+	  SUITE_SECRET,
+	  SUITE_DATE,
+	  "us-east-1",
+	  "service",
+	  "GET",
+	  "/\xe1\x88\xb4",
+	  "",
 	  { { "Host", SUITE_HOST }, { "X-Amz-Date", SUITE_DATE } },
-	  "host;x-amz-date", EMPTY_SHA256, NULL, NULL,
+	  "host;x-amz-date",
+	  EMPTY_SHA256,
+	  NULL,
+	  NULL,
 	  "8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85" },
-	{ "suite post-vanilla", SUITE_SECRET, SUITE_DATE, "us-east-1",
-	  "service", "POST", "/", "",
+	{ "suite post-vanilla",
+	  SUITE_SECRET,
+	  SUITE_DATE,
+	  "us-east-1",
+	  "service",
+	  "POST",
+	  "/",
+	  "",
 	  { { "Host", SUITE_HOST }, { "X-Amz-Date", SUITE_DATE } },
-	  "host;x-amz-date", EMPTY_SHA256, NULL, NULL,
+	  "host;x-amz-date",
+	  EMPTY_SHA256,
+	  NULL,
+	  NULL,
 	  "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b" },
-	{ "suite post-x-www-form-urlencoded", SUITE_SECRET, SUITE_DATE,
-	  "us-east-1", "service", "POST", "/", "",
+	{ "suite post-x-www-form-urlencoded",
+	  SUITE_SECRET,
+	  SUITE_DATE,
+	  "us-east-1",
+	  "service",
+	  "POST",
+	  "/",
+	  "",
 	  { { "Content-Type", "application/x-www-form-urlencoded" },
-	    { "Host", SUITE_HOST }, { "X-Amz-Date", SUITE_DATE } },
+	    { "Host", SUITE_HOST },
+	    { "X-Amz-Date", SUITE_DATE } },
 	  "content-type;host;x-amz-date",
 	  "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e",
 	  "POST\n/\n\ncontent-type:application/x-www-form-urlencoded\n"
@@ -203,12 +333,12 @@ static const struct vector vectors[] = {
 /* ------------------------------------------------------------------ */
 /* helpers                                                             */
 
-static struct kura_str S(const char *s)
-{
+static struct kura_str S(const char *s) {
 	return kura_str_from(s);
 }
 
-static size_t to_headers(const struct hdr *in, struct kura_sigv4_header *out)
+static size_t
+to_headers(const struct hdr *in, struct kura_sigv4_header *out)
 {
 	size_t n = 0;
 	while (n < 8 && in[n].name) {
@@ -296,8 +426,8 @@ static void sign_vector(const struct vector *v, char sig[65])
 	kura_buf_release(&sts);
 }
 
-static void make_auth_header(const struct vector *v, const char *sig,
-			     char *out, size_t cap)
+static void make_auth_header(const struct vector *v, const char *sig, char *out,
+			     size_t cap)
 {
 	snprintf(out, cap,
 		 "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/%s/aws4_request, "
@@ -343,7 +473,8 @@ static void test_s3_examples_verify(void **state)
 		char hv[1024];
 		make_auth_header(v, v->signature, hv, sizeof(hv));
 		struct kura_sigv4 a;
-		assert_int_equal(kura_sigv4_parse_header(S(hv), S(v->amz_date), &a),
+		assert_int_equal(kura_sigv4_parse_header(S(hv), S(v->amz_date),
+							 &a),
 				 KURA_SIGV4_OK);
 		assert_false(a.presigned);
 		assert_string_equal(a.access_key, S3_AK);
@@ -376,11 +507,11 @@ static void test_s3_examples_verify(void **state)
 	}
 }
 
-#define PRESIGN_QUERY                                                      \
-	"X-Amz-Algorithm=AWS4-HMAC-SHA256"                                 \
+#define PRESIGN_QUERY                                                        \
+	"X-Amz-Algorithm=AWS4-HMAC-SHA256"                                   \
 	"&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3" \
-	"%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400"  \
-	"&X-Amz-SignedHeaders=host&X-Amz-Signature="                        \
+	"%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400"    \
+	"&X-Amz-SignedHeaders=host&X-Amz-Signature="                         \
 	"aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
 
 static const struct kura_sigv4_header presign_headers[] = {
@@ -439,7 +570,8 @@ static void test_presigned_example(void **state)
 	char hex[65];
 	sha256_hex(creq.data, creq.len, hex);
 	assert_string_equal(
-		hex, "3bfa292879f6447bbcda7001decf97f4a54dc650c8942174ae0a9121cf58ad04");
+		hex,
+		"3bfa292879f6447bbcda7001decf97f4a54dc650c8942174ae0a9121cf58ad04");
 	kura_buf_release(&creq);
 
 	struct kura_secret *secret = secret_of(S3_SECRET);
@@ -453,11 +585,11 @@ static void test_presigned_example(void **state)
 	assert_int_equal(kura_sigv4_verify(&a, &r, secret, "us-east-1",
 					   t + 86401, 900, NULL, &err),
 			 KURA_SIGV4_EXPIRED);
-	assert_int_equal(kura_sigv4_verify(&a, &r, secret, "us-east-1",
-					   t - 900, 900, NULL, &err),
+	assert_int_equal(kura_sigv4_verify(&a, &r, secret, "us-east-1", t - 900,
+					   900, NULL, &err),
 			 KURA_SIGV4_OK);
-	assert_int_equal(kura_sigv4_verify(&a, &r, secret, "us-east-1",
-					   t - 901, 900, NULL, &err),
+	assert_int_equal(kura_sigv4_verify(&a, &r, secret, "us-east-1", t - 901,
+					   900, NULL, &err),
 			 KURA_SIGV4_NOT_YET_VALID);
 	assert_int_equal(err.code, KURA_OK);
 
@@ -467,10 +599,10 @@ static void test_presigned_example(void **state)
 	assert_int_equal(kura_sigv4_verify(&b, &r, secret, "us-east-1", t, 900,
 					   NULL, &err),
 			 KURA_SIGV4_MISMATCH);
-	struct kura_sigv4_request r2 =
-		presign_request(PRESIGN_QUERY "&response-content-type=text%2Fhtml");
-	assert_int_equal(kura_sigv4_verify(&a, &r2, secret, "us-east-1", t,
-					   900, NULL, &err),
+	struct kura_sigv4_request r2 = presign_request(
+		PRESIGN_QUERY "&response-content-type=text%2Fhtml");
+	assert_int_equal(kura_sigv4_verify(&a, &r2, secret, "us-east-1", t, 900,
+					   NULL, &err),
 			 KURA_SIGV4_MISMATCH);
 	assert_int_equal(err.code, KURA_OK);
 	kura_secret_free(secret);
@@ -486,10 +618,9 @@ static void expect_line(const char *path, const char *query, bool presigned,
 	struct kura_buf out;
 	kura_buf_init(&out, 1 << 16);
 	struct kura_error err = { 0 };
-	assert_int_equal(kura_sigv4_canonical_request(S("GET"), S(path),
-						      S(query), presigned, h, 1,
-						      "host", S(EMPTY_SHA256),
-						      &out, &err),
+	assert_int_equal(kura_sigv4_canonical_request(
+				 S("GET"), S(path), S(query), presigned, h, 1,
+				 "host", S(EMPTY_SHA256), &out, &err),
 			 KURA_OK);
 	const char *p = out.data;
 	for (int i = 0; i < line; i++) {
@@ -554,11 +685,11 @@ static void test_canonical_headers(void **state)
 	struct kura_buf out;
 	kura_buf_init(&out, 4096);
 	struct kura_error err = { 0 };
-	assert_int_equal(kura_sigv4_canonical_request(
-				 S("PUT"), S("/k"), S(""), false, h, 4,
-				 "host;x-empty;x-multi", S("UNSIGNED-PAYLOAD"),
-				 &out, &err),
-			 KURA_OK);
+	assert_int_equal(
+		kura_sigv4_canonical_request(S("PUT"), S("/k"), S(""), false, h,
+					     4, "host;x-empty;x-multi",
+					     S("UNSIGNED-PAYLOAD"), &out, &err),
+		KURA_OK);
 	assert_string_equal(out.data, "PUT\n/k\n\nhost:h\nx-empty:\n"
 				      "x-multi:a b,c\n\nhost;x-empty;x-multi\n"
 				      "UNSIGNED-PAYLOAD");
@@ -611,10 +742,9 @@ static void test_canonical_errors(void **state)
 	struct kura_buf small;
 	kura_buf_init(&small, 16);
 	struct kura_error err = { 0 };
-	assert_int_equal(kura_sigv4_canonical_request(S("GET"), S("/"), S(""),
-						      false, h, 2, "host",
-						      S(EMPTY_SHA256), &small,
-						      &err),
+	assert_int_equal(kura_sigv4_canonical_request(
+				 S("GET"), S("/"), S(""), false, h, 2, "host",
+				 S(EMPTY_SHA256), &small, &err),
 			 KURA_ETOOBIG);
 	assert_int_equal(small.len, 0);
 	/* Too many query parameters. */
@@ -635,28 +765,35 @@ static void test_canonical_errors(void **state)
 /* ------------------------------------------------------------------ */
 /* parsing                                                             */
 
-#define GOOD_SIG "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
-#define GOOD_CRED "Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request"
+#define GOOD_SIG \
+	"f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+#define GOOD_CRED \
+	"Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request"
 #define GOOD_SH "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date"
 
 static void test_parse_header_forms(void **state)
 {
 	(void)state;
 	const char *ok[] = {
-		"AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH ",Signature=" GOOD_SIG,
-		"AWS4-HMAC-SHA256 " GOOD_CRED ", " GOOD_SH ", Signature=" GOOD_SIG,
-		"AWS4-HMAC-SHA256  Signature=" GOOD_SIG " , " GOOD_CRED "," GOOD_SH " ",
+		"AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH
+		",Signature=" GOOD_SIG,
+		"AWS4-HMAC-SHA256 " GOOD_CRED ", " GOOD_SH
+		", Signature=" GOOD_SIG,
+		"AWS4-HMAC-SHA256  Signature=" GOOD_SIG " , " GOOD_CRED
+		"," GOOD_SH " ",
 		"AWS4-HMAC-SHA256 " GOOD_SH "," GOOD_CRED ",Signature="
 		"F0E8BDB87C964420E857BD35B5D6ED310BD44F0170ABA48DD91039C6036BDB41",
 	};
 	for (size_t i = 0; i < ARRAY_LEN(ok); i++) {
 		struct kura_sigv4 a;
-		assert_int_equal(kura_sigv4_parse_header(S(ok[i]), S(S3_DATE), &a),
+		assert_int_equal(kura_sigv4_parse_header(S(ok[i]), S(S3_DATE),
+							 &a),
 				 KURA_SIGV4_OK);
 		assert_string_equal(a.signature, GOOD_SIG);
 		assert_string_equal(a.access_key, S3_AK);
-		assert_string_equal(a.signed_headers,
-				    "host;range;x-amz-content-sha256;x-amz-date");
+		assert_string_equal(
+			a.signed_headers,
+			"host;range;x-amz-content-sha256;x-amz-date");
 	}
 }
 
@@ -667,7 +804,8 @@ static void test_parse_header_errors(void **state)
 		const char *h, *date;
 		enum kura_sigv4_result res;
 	} cases[] = {
-		{ "AWS4-HMAC-SHA512 " GOOD_CRED "," GOOD_SH ",Signature=" GOOD_SIG,
+		{ "AWS4-HMAC-SHA512 " GOOD_CRED "," GOOD_SH
+		  ",Signature=" GOOD_SIG,
 		  S3_DATE, KURA_SIGV4_UNSUPPORTED },
 		{ "AWS AKIAIOSFODNN7EXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg=",
 		  S3_DATE, KURA_SIGV4_UNSUPPORTED },
@@ -680,11 +818,14 @@ static void test_parse_header_errors(void **state)
 		{ "AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH, S3_DATE,
 		  KURA_SIGV4_MALFORMED },
 		{ "AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH "," GOOD_SH
-		  ",Signature=" GOOD_SIG, S3_DATE, KURA_SIGV4_MALFORMED },
-		{ "AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH ",Signature=" GOOD_SIG
-		  ",Extra=1", S3_DATE, KURA_SIGV4_MALFORMED },
-		{ "AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH ",Signature=" GOOD_SIG
-		  ",", S3_DATE, KURA_SIGV4_MALFORMED },
+		  ",Signature=" GOOD_SIG,
+		  S3_DATE, KURA_SIGV4_MALFORMED },
+		{ "AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH
+		  ",Signature=" GOOD_SIG ",Extra=1",
+		  S3_DATE, KURA_SIGV4_MALFORMED },
+		{ "AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH
+		  ",Signature=" GOOD_SIG ",",
+		  S3_DATE, KURA_SIGV4_MALFORMED },
 		{ "AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH ",Signature=abc",
 		  S3_DATE, KURA_SIGV4_MALFORMED },
 		{ "AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH ",Signature="
@@ -692,43 +833,61 @@ static void test_parse_header_errors(void **state)
 		  S3_DATE, KURA_SIGV4_MALFORMED },
 		/* SignedHeaders must be lowercase, sorted, ';'-separated. */
 		{ "AWS4-HMAC-SHA256 " GOOD_CRED ",SignedHeaders=Host;range,"
-		  "Signature=" GOOD_SIG, S3_DATE, KURA_SIGV4_MALFORMED },
+		  "Signature=" GOOD_SIG,
+		  S3_DATE, KURA_SIGV4_MALFORMED },
 		{ "AWS4-HMAC-SHA256 " GOOD_CRED ",SignedHeaders=range;host,"
-		  "Signature=" GOOD_SIG, S3_DATE, KURA_SIGV4_MALFORMED },
+		  "Signature=" GOOD_SIG,
+		  S3_DATE, KURA_SIGV4_MALFORMED },
 		{ "AWS4-HMAC-SHA256 " GOOD_CRED ",SignedHeaders=host;;range,"
-		  "Signature=" GOOD_SIG, S3_DATE, KURA_SIGV4_MALFORMED },
+		  "Signature=" GOOD_SIG,
+		  S3_DATE, KURA_SIGV4_MALFORMED },
 		{ "AWS4-HMAC-SHA256 " GOOD_CRED ",SignedHeaders=host;host,"
-		  "Signature=" GOOD_SIG, S3_DATE, KURA_SIGV4_MALFORMED },
+		  "Signature=" GOOD_SIG,
+		  S3_DATE, KURA_SIGV4_MALFORMED },
 		{ "AWS4-HMAC-SHA256 " GOOD_CRED ",SignedHeaders=,"
-		  "Signature=" GOOD_SIG, S3_DATE, KURA_SIGV4_MALFORMED },
+		  "Signature=" GOOD_SIG,
+		  S3_DATE, KURA_SIGV4_MALFORMED },
 		{ "AWS4-HMAC-SHA256 " GOOD_CRED ",SignedHeaders=host,range,"
-		  "Signature=" GOOD_SIG, S3_DATE, KURA_SIGV4_MALFORMED },
+		  "Signature=" GOOD_SIG,
+		  S3_DATE, KURA_SIGV4_MALFORMED },
 		/* Credential scope shape. */
-		{ "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3,"
-		  GOOD_SH ",Signature=" GOOD_SIG, S3_DATE, KURA_SIGV4_MALFORMED },
-		{ "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_request/x,"
-		  GOOD_SH ",Signature=" GOOD_SIG, S3_DATE, KURA_SIGV4_MALFORMED },
-		{ "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_requests,"
-		  GOOD_SH ",Signature=" GOOD_SIG, S3_DATE, KURA_SIGV4_MALFORMED },
-		{ "AWS4-HMAC-SHA256 Credential=AK/2013052/us-east-1/s3/aws4_request,"
-		  GOOD_SH ",Signature=" GOOD_SIG, S3_DATE, KURA_SIGV4_MALFORMED },
-		{ "AWS4-HMAC-SHA256 Credential=/20130524/us-east-1/s3/aws4_request,"
-		  GOOD_SH ",Signature=" GOOD_SIG, S3_DATE, KURA_SIGV4_MALFORMED },
-		{ "AWS4-HMAC-SHA256 Credential=A K/20130524/us-east-1/s3/aws4_request,"
-		  GOOD_SH ",Signature=" GOOD_SIG, S3_DATE, KURA_SIGV4_MALFORMED },
-		{ "AWS4-HMAC-SHA256 Credential=AK/20130524//s3/aws4_request,"
-		  GOOD_SH ",Signature=" GOOD_SIG, S3_DATE, KURA_SIGV4_MALFORMED },
+		{ "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3," GOOD_SH
+		  ",Signature=" GOOD_SIG,
+		  S3_DATE, KURA_SIGV4_MALFORMED },
+		{ "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_request/x," GOOD_SH
+		  ",Signature=" GOOD_SIG,
+		  S3_DATE, KURA_SIGV4_MALFORMED },
+		{ "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_requests," GOOD_SH
+		  ",Signature=" GOOD_SIG,
+		  S3_DATE, KURA_SIGV4_MALFORMED },
+		{ "AWS4-HMAC-SHA256 Credential=AK/2013052/us-east-1/s3/aws4_request," GOOD_SH
+		  ",Signature=" GOOD_SIG,
+		  S3_DATE, KURA_SIGV4_MALFORMED },
+		{ "AWS4-HMAC-SHA256 Credential=/20130524/us-east-1/s3/aws4_request," GOOD_SH
+		  ",Signature=" GOOD_SIG,
+		  S3_DATE, KURA_SIGV4_MALFORMED },
+		{ "AWS4-HMAC-SHA256 Credential=A K/20130524/us-east-1/s3/aws4_request," GOOD_SH
+		  ",Signature=" GOOD_SIG,
+		  S3_DATE, KURA_SIGV4_MALFORMED },
+		{ "AWS4-HMAC-SHA256 Credential=AK/20130524//s3/aws4_request," GOOD_SH
+		  ",Signature=" GOOD_SIG,
+		  S3_DATE, KURA_SIGV4_MALFORMED },
 		{ "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/"
-		  "averyveryverylongservice/aws4_request,"
-		  GOOD_SH ",Signature=" GOOD_SIG, S3_DATE, KURA_SIGV4_MALFORMED },
+		  "averyveryverylongservice/aws4_request," GOOD_SH
+		  ",Signature=" GOOD_SIG,
+		  S3_DATE, KURA_SIGV4_MALFORMED },
 		/* The X-Amz-Date the caller supplies. */
-		{ "AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH ",Signature=" GOOD_SIG,
+		{ "AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH
+		  ",Signature=" GOOD_SIG,
 		  "", KURA_SIGV4_MALFORMED },
-		{ "AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH ",Signature=" GOOD_SIG,
+		{ "AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH
+		  ",Signature=" GOOD_SIG,
 		  "20130524T000000", KURA_SIGV4_MALFORMED },
-		{ "AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH ",Signature=" GOOD_SIG,
+		{ "AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH
+		  ",Signature=" GOOD_SIG,
 		  "20131324T000000Z", KURA_SIGV4_MALFORMED },
-		{ "AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH ",Signature=" GOOD_SIG,
+		{ "AWS4-HMAC-SHA256 " GOOD_CRED "," GOOD_SH
+		  ",Signature=" GOOD_SIG,
 		  "Fri, 24 May 2013 00:00:00 GMT", KURA_SIGV4_MALFORMED },
 	};
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
@@ -751,17 +910,21 @@ static void test_parse_header_errors(void **state)
 	char hv[12000];
 	snprintf(hv, sizeof(hv),
 		 "AWS4-HMAC-SHA256 Credential=%.129s/20130524/us-east-1/s3/"
-		 "aws4_request," GOOD_SH ",Signature=" GOOD_SIG, big);
+		 "aws4_request," GOOD_SH ",Signature=" GOOD_SIG,
+		 big);
 	assert_int_equal(kura_sigv4_parse_header(S(hv), S(S3_DATE), &a),
 			 KURA_SIGV4_MALFORMED);
 	snprintf(hv, sizeof(hv),
 		 "AWS4-HMAC-SHA256 Credential=%.128s/20130524/us-east-1/s3/"
-		 "aws4_request," GOOD_SH ",Signature=" GOOD_SIG, big);
+		 "aws4_request," GOOD_SH ",Signature=" GOOD_SIG,
+		 big);
 	assert_int_equal(kura_sigv4_parse_header(S(hv), S(S3_DATE), &a),
 			 KURA_SIGV4_OK);
 	assert_int_equal(strlen(a.access_key), 128);
-	snprintf(hv, sizeof(hv), "AWS4-HMAC-SHA256 " GOOD_CRED ",SignedHeaders=%s"
-		 ",Signature=" GOOD_SIG, big);
+	snprintf(hv, sizeof(hv),
+		 "AWS4-HMAC-SHA256 " GOOD_CRED ",SignedHeaders=%s"
+		 ",Signature=" GOOD_SIG,
+		 big);
 	assert_int_equal(kura_sigv4_parse_header(S(hv), S(S3_DATE), &a),
 			 KURA_SIGV4_MALFORMED);
 	/* A SignedHeaders list of more names than allowed. */
@@ -770,15 +933,18 @@ static void test_parse_header_errors(void **state)
 	for (int i = 0; i < 200; i++)
 		assert_int_equal(kura_buf_addf(&sh, "%sh%03d", i ? ";" : "", i),
 				 KURA_OK);
-	snprintf(hv, sizeof(hv), "AWS4-HMAC-SHA256 " GOOD_CRED ",SignedHeaders=%s"
-		 ",Signature=" GOOD_SIG, sh.data);
+	snprintf(hv, sizeof(hv),
+		 "AWS4-HMAC-SHA256 " GOOD_CRED ",SignedHeaders=%s"
+		 ",Signature=" GOOD_SIG,
+		 sh.data);
 	assert_int_equal(kura_sigv4_parse_header(S(hv), S(S3_DATE), &a),
 			 KURA_SIGV4_MALFORMED);
 	kura_buf_release(&sh);
 }
 
 #define Q_ALG "X-Amz-Algorithm=AWS4-HMAC-SHA256"
-#define Q_CRED "X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
+#define Q_CRED \
+	"X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
 #define Q_DATE "X-Amz-Date=20130524T000000Z"
 #define Q_SH "X-Amz-SignedHeaders=host"
 #define Q_SIG "X-Amz-Signature=" GOOD_SIG
@@ -790,24 +956,33 @@ static void test_parse_query_errors(void **state)
 		const char *q;
 		enum kura_sigv4_result res;
 	} cases[] = {
-		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=86400&" Q_SH "&" Q_SIG,
+		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=86400&" Q_SH
+			"&" Q_SIG,
 		  KURA_SIGV4_OK },
-		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=1&" Q_SH "&" Q_SIG,
+		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=1&" Q_SH
+			"&" Q_SIG,
 		  KURA_SIGV4_OK },
-		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=604800&" Q_SH "&" Q_SIG,
+		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=604800&" Q_SH
+			"&" Q_SIG,
 		  KURA_SIGV4_OK },
-		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=604801&" Q_SH "&" Q_SIG,
+		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=604801&" Q_SH
+			"&" Q_SIG,
 		  KURA_SIGV4_MALFORMED },
-		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=0&" Q_SH "&" Q_SIG,
+		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=0&" Q_SH
+			"&" Q_SIG,
 		  KURA_SIGV4_MALFORMED },
-		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=-1&" Q_SH "&" Q_SIG,
+		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=-1&" Q_SH
+			"&" Q_SIG,
 		  KURA_SIGV4_MALFORMED },
 		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=&" Q_SH "&" Q_SIG,
 		  KURA_SIGV4_MALFORMED },
-		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=99999999999999999999999&"
-		  Q_SH "&" Q_SIG, KURA_SIGV4_MALFORMED },
+		{ Q_ALG "&" Q_CRED "&" Q_DATE
+			"&X-Amz-Expires=99999999999999999999999&" Q_SH
+			"&" Q_SIG,
+		  KURA_SIGV4_MALFORMED },
 		{ "X-Amz-Algorithm=AWS4-HMAC-SHA1&" Q_CRED "&" Q_DATE
-		  "&X-Amz-Expires=86400&" Q_SH "&" Q_SIG, KURA_SIGV4_UNSUPPORTED },
+		  "&X-Amz-Expires=86400&" Q_SH "&" Q_SIG,
+		  KURA_SIGV4_UNSUPPORTED },
 		{ "X-Amz-Algorithm=AWS4-ECDSA-P256-SHA256&" Q_SIG,
 		  KURA_SIGV4_UNSUPPORTED },
 		{ Q_CRED "&" Q_DATE "&X-Amz-Expires=86400&" Q_SH "&" Q_SIG,
@@ -822,18 +997,26 @@ static void test_parse_query_errors(void **state)
 		  KURA_SIGV4_MALFORMED },
 		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=86400&" Q_SH,
 		  KURA_SIGV4_MALFORMED },
-		{ Q_ALG "&" Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=86400&" Q_SH
-		  "&" Q_SIG, KURA_SIGV4_MALFORMED },
-		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=86400&" Q_SH "&" Q_SIG
-		  "&" Q_SIG, KURA_SIGV4_MALFORMED },
-		{ Q_ALG "&" Q_CRED "&X-Amz-Date=2013-05-24&X-Amz-Expires=86400&" Q_SH
-		  "&" Q_SIG, KURA_SIGV4_MALFORMED },
-		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=86400"
-		  "&X-Amz-SignedHeaders=Host&" Q_SIG, KURA_SIGV4_MALFORMED },
+		{ Q_ALG "&" Q_ALG "&" Q_CRED "&" Q_DATE
+			"&X-Amz-Expires=86400&" Q_SH "&" Q_SIG,
+		  KURA_SIGV4_MALFORMED },
 		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=86400&" Q_SH
-		  "&X-Amz-Signature=%zz", KURA_SIGV4_MALFORMED },
-		{ Q_ALG "&X-Amz-Credential=AK%2F20130524%2Fus-east-1%2Fs3&" Q_DATE
-		  "&X-Amz-Expires=86400&" Q_SH "&" Q_SIG, KURA_SIGV4_MALFORMED },
+			"&" Q_SIG "&" Q_SIG,
+		  KURA_SIGV4_MALFORMED },
+		{ Q_ALG "&" Q_CRED
+			"&X-Amz-Date=2013-05-24&X-Amz-Expires=86400&" Q_SH
+			"&" Q_SIG,
+		  KURA_SIGV4_MALFORMED },
+		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=86400"
+			"&X-Amz-SignedHeaders=Host&" Q_SIG,
+		  KURA_SIGV4_MALFORMED },
+		{ Q_ALG "&" Q_CRED "&" Q_DATE "&X-Amz-Expires=86400&" Q_SH
+			"&X-Amz-Signature=%zz",
+		  KURA_SIGV4_MALFORMED },
+		{ Q_ALG
+		  "&X-Amz-Credential=AK%2F20130524%2Fus-east-1%2Fs3&" Q_DATE
+		  "&X-Amz-Expires=86400&" Q_SH "&" Q_SIG,
+		  KURA_SIGV4_MALFORMED },
 		{ "", KURA_SIGV4_MALFORMED },
 	};
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
@@ -926,15 +1109,18 @@ static void test_verify_failures(void **state)
 	f.secret = secret_of(S3_SECRET);
 	const int64_t t = 1369353600;
 
-	assert_int_equal(fixture_parse(&f, NULL, NULL, NULL, NULL), KURA_SIGV4_OK);
+	assert_int_equal(fixture_parse(&f, NULL, NULL, NULL, NULL),
+			 KURA_SIGV4_OK);
 	assert_int_equal(fixture_verify(&f, "us-east-1", t), KURA_SIGV4_OK);
 
 	/* Wrong region. */
 	assert_int_equal(fixture_verify(&f, "eu-west-1", t),
 			 KURA_SIGV4_WRONG_REGION);
 	/* Clock skew, both ways, and its edges. */
-	assert_int_equal(fixture_verify(&f, "us-east-1", t + 900), KURA_SIGV4_OK);
-	assert_int_equal(fixture_verify(&f, "us-east-1", t - 900), KURA_SIGV4_OK);
+	assert_int_equal(fixture_verify(&f, "us-east-1", t + 900),
+			 KURA_SIGV4_OK);
+	assert_int_equal(fixture_verify(&f, "us-east-1", t - 900),
+			 KURA_SIGV4_OK);
 	assert_int_equal(fixture_verify(&f, "us-east-1", t + 901),
 			 KURA_SIGV4_SKEWED);
 	assert_int_equal(fixture_verify(&f, "us-east-1", t - 901),
@@ -948,29 +1134,37 @@ static void test_verify_failures(void **state)
 	char sig[65];
 	memcpy(sig, vectors[0].signature, 65);
 	sig[63] = sig[63] == 'a' ? 'b' : 'a';
-	assert_int_equal(fixture_parse(&f, NULL, NULL, sig, NULL), KURA_SIGV4_OK);
-	assert_int_equal(fixture_verify(&f, "us-east-1", t), KURA_SIGV4_MISMATCH);
+	assert_int_equal(fixture_parse(&f, NULL, NULL, sig, NULL),
+			 KURA_SIGV4_OK);
+	assert_int_equal(fixture_verify(&f, "us-east-1", t),
+			 KURA_SIGV4_MISMATCH);
 
 	/* Tampered request: another range, another path, another method. */
-	assert_int_equal(fixture_parse(&f, NULL, NULL, NULL, NULL), KURA_SIGV4_OK);
+	assert_int_equal(fixture_parse(&f, NULL, NULL, NULL, NULL),
+			 KURA_SIGV4_OK);
 	f.h[1].value = S("bytes=0-10");
-	assert_int_equal(fixture_verify(&f, "us-east-1", t), KURA_SIGV4_MISMATCH);
+	assert_int_equal(fixture_verify(&f, "us-east-1", t),
+			 KURA_SIGV4_MISMATCH);
 	f.h[1].value = S("bytes=0-9");
 	f.req.raw_path = S("/test.txu");
-	assert_int_equal(fixture_verify(&f, "us-east-1", t), KURA_SIGV4_MISMATCH);
+	assert_int_equal(fixture_verify(&f, "us-east-1", t),
+			 KURA_SIGV4_MISMATCH);
 	f.req.raw_path = S("/test.txt");
 	f.req.method = S("PUT");
-	assert_int_equal(fixture_verify(&f, "us-east-1", t), KURA_SIGV4_MISMATCH);
+	assert_int_equal(fixture_verify(&f, "us-east-1", t),
+			 KURA_SIGV4_MISMATCH);
 	f.req.method = S("GET");
 	f.req.raw_query = S("x-id=GetObject");
-	assert_int_equal(fixture_verify(&f, "us-east-1", t), KURA_SIGV4_MISMATCH);
+	assert_int_equal(fixture_verify(&f, "us-east-1", t),
+			 KURA_SIGV4_MISMATCH);
 	f.req.raw_query = S("");
 	assert_int_equal(fixture_verify(&f, "us-east-1", t), KURA_SIGV4_OK);
 
 	/* Wrong secret. */
 	struct kura_secret *good = f.secret;
 	f.secret = secret_of("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEZ");
-	assert_int_equal(fixture_verify(&f, "us-east-1", t), KURA_SIGV4_MISMATCH);
+	assert_int_equal(fixture_verify(&f, "us-east-1", t),
+			 KURA_SIGV4_MISMATCH);
 	kura_secret_free(f.secret);
 	f.secret = good;
 
@@ -979,20 +1173,24 @@ static void test_verify_failures(void **state)
 	f.h[1] = f.h[0];
 	f.req.headers = f.h + 1;
 	f.req.nheaders = 1;
-	assert_int_equal(fixture_verify(&f, "us-east-1", t), KURA_SIGV4_MALFORMED);
+	assert_int_equal(fixture_verify(&f, "us-east-1", t),
+			 KURA_SIGV4_MALFORMED);
 	f.req = request_of(&vectors[0], f.h);
 	f.req.raw_path = S("/%zz");
-	assert_int_equal(fixture_verify(&f, "us-east-1", t), KURA_SIGV4_MALFORMED);
+	assert_int_equal(fixture_verify(&f, "us-east-1", t),
+			 KURA_SIGV4_MALFORMED);
 	f.req = request_of(&vectors[0], f.h);
 
 	/* Wrong service. */
-	assert_int_equal(fixture_parse(&f, S3_AK "/20130524/us-east-1/ec2/aws4_request",
-				       NULL, NULL, NULL),
-			 KURA_SIGV4_OK);
+	assert_int_equal(
+		fixture_parse(&f, S3_AK "/20130524/us-east-1/ec2/aws4_request",
+			      NULL, NULL, NULL),
+		KURA_SIGV4_OK);
 	assert_int_equal(fixture_verify(&f, "us-east-1", t),
 			 KURA_SIGV4_WRONG_SERVICE);
 	/* Scope date differs from X-Amz-Date. */
-	assert_int_equal(fixture_parse(&f, NULL, NULL, NULL, "20130525T000000Z"),
+	assert_int_equal(fixture_parse(&f, NULL, NULL, NULL,
+				       "20130525T000000Z"),
 			 KURA_SIGV4_OK);
 	assert_int_equal(fixture_verify(&f, "us-east-1", t + 86400),
 			 KURA_SIGV4_BAD_DATE);
@@ -1010,17 +1208,20 @@ static void test_verify_failures(void **state)
 
 	/* The documented order: region before service before date before host
 	 * before time. */
-	assert_int_equal(fixture_parse(&f, S3_AK "/20130525/eu-west-1/ec2/aws4_request",
-				       "range", NULL, NULL),
-			 KURA_SIGV4_OK);
+	assert_int_equal(
+		fixture_parse(&f, S3_AK "/20130525/eu-west-1/ec2/aws4_request",
+			      "range", NULL, NULL),
+		KURA_SIGV4_OK);
 	assert_int_equal(fixture_verify(&f, "us-east-1", 0),
 			 KURA_SIGV4_WRONG_REGION);
 	assert_int_equal(fixture_verify(&f, "eu-west-1", 0),
 			 KURA_SIGV4_WRONG_SERVICE);
-	assert_int_equal(fixture_parse(&f, S3_AK "/20130525/us-east-1/s3/aws4_request",
-				       "range", NULL, NULL),
-			 KURA_SIGV4_OK);
-	assert_int_equal(fixture_verify(&f, "us-east-1", 0), KURA_SIGV4_BAD_DATE);
+	assert_int_equal(
+		fixture_parse(&f, S3_AK "/20130525/us-east-1/s3/aws4_request",
+			      "range", NULL, NULL),
+		KURA_SIGV4_OK);
+	assert_int_equal(fixture_verify(&f, "us-east-1", 0),
+			 KURA_SIGV4_BAD_DATE);
 	assert_int_equal(fixture_parse(&f, NULL, "range", NULL, NULL),
 			 KURA_SIGV4_OK);
 	assert_int_equal(fixture_verify(&f, "us-east-1", 0),
@@ -1056,19 +1257,23 @@ static void test_unsigned_headers(void **state)
 	const char *sh = "host;x-amz-date;x-amz-meta-a";
 	struct kura_buf b;
 	kura_buf_init(&b, 4096);
-	assert_int_equal(kura_sigv4_unsigned_headers(sh, hs, ARRAY_LEN(hs), &b), 2);
+	assert_int_equal(kura_sigv4_unsigned_headers(sh, hs, ARRAY_LEN(hs), &b),
+			 2);
 	assert_int_equal(b.len, strlen("x-amz-tagging, x-amz-acl"));
 	assert_memory_equal(b.data, "x-amz-tagging, x-amz-acl", b.len);
 	kura_buf_release(&b);
-	assert_int_equal(kura_sigv4_unsigned_headers(sh, hs, ARRAY_LEN(hs), NULL), 2);
+	assert_int_equal(
+		kura_sigv4_unsigned_headers(sh, hs, ARRAY_LEN(hs), NULL), 2);
 	/* All signed (and the content hash unlisted): nothing to report. */
-	assert_int_equal(kura_sigv4_unsigned_headers(
-				 "host;range;x-amz-acl;x-amz-date;x-amz-meta-a;x-amz-tagging",
-				 hs, ARRAY_LEN(hs), NULL),
-			 0);
+	assert_int_equal(
+		kura_sigv4_unsigned_headers(
+			"host;range;x-amz-acl;x-amz-date;x-amz-meta-a;x-amz-tagging",
+			hs, ARRAY_LEN(hs), NULL),
+		0);
 	/* A list that does not fit is cut at a name; the count stays exact. */
 	kura_buf_init(&b, 16);
-	assert_int_equal(kura_sigv4_unsigned_headers(sh, hs, ARRAY_LEN(hs), &b), 2);
+	assert_int_equal(kura_sigv4_unsigned_headers(sh, hs, ARRAY_LEN(hs), &b),
+			 2);
 	assert_int_equal(b.len, strlen("x-amz-tagging"));
 	assert_memory_equal(b.data, "x-amz-tagging", b.len);
 	kura_buf_release(&b);
@@ -1080,7 +1285,8 @@ static void test_unsigned_headers(void **state)
 	struct fixture f;
 	f.secret = secret_of(S3_SECRET);
 	const int64_t t = 1369353600;
-	assert_int_equal(fixture_parse(&f, NULL, NULL, NULL, NULL), KURA_SIGV4_OK);
+	assert_int_equal(fixture_parse(&f, NULL, NULL, NULL, NULL),
+			 KURA_SIGV4_OK);
 	f.h[f.req.nheaders].name = S("x-amz-copy-source");
 	f.h[f.req.nheaders].value = S("/other/secret");
 	f.req.nheaders++;
@@ -1089,13 +1295,16 @@ static void test_unsigned_headers(void **state)
 	char sig[65];
 	memcpy(sig, vectors[0].signature, 65);
 	sig[0] = sig[0] == 'a' ? 'b' : 'a';
-	assert_int_equal(fixture_parse(&f, NULL, NULL, sig, NULL), KURA_SIGV4_OK);
+	assert_int_equal(fixture_parse(&f, NULL, NULL, sig, NULL),
+			 KURA_SIGV4_OK);
 	f.h[f.req.nheaders].name = S("x-amz-copy-source");
 	f.h[f.req.nheaders].value = S("/other/secret");
 	f.req.nheaders++;
-	assert_int_equal(fixture_verify(&f, "us-east-1", t), KURA_SIGV4_MISMATCH);
+	assert_int_equal(fixture_verify(&f, "us-east-1", t),
+			 KURA_SIGV4_MISMATCH);
 	/* An ordinary extra header is the client's business. */
-	assert_int_equal(fixture_parse(&f, NULL, NULL, NULL, NULL), KURA_SIGV4_OK);
+	assert_int_equal(fixture_parse(&f, NULL, NULL, NULL, NULL),
+			 KURA_SIGV4_OK);
 	f.h[f.req.nheaders].name = S("User-Agent");
 	f.h[f.req.nheaders].value = S("test");
 	f.req.nheaders++;
@@ -1113,8 +1322,8 @@ static void test_signing_key(void **state)
 						"s3", NULL, &err),
 			 KURA_EINVAL);
 	kura_error_clear(&err);
-	assert_int_equal(kura_sigv4_signing_key(secret, "2013052\n", "us-east-1",
-						"s3", &key, &err),
+	assert_int_equal(kura_sigv4_signing_key(secret, "2013052\n",
+						"us-east-1", "s3", &key, &err),
 			 KURA_EINVAL);
 	assert_null(key);
 	kura_error_clear(&err);
@@ -1142,7 +1351,8 @@ static void test_signing_key(void **state)
 	struct kura_buf out;
 	kura_buf_init(&out, 1024);
 	kura_error_clear(&err);
-	assert_int_equal(kura_sigv4_string_to_sign("2013", "s", S(""), &out, &err),
+	assert_int_equal(kura_sigv4_string_to_sign("2013", "s", S(""), &out,
+						   &err),
 			 KURA_EINVAL);
 	kura_error_clear(&err);
 	assert_int_equal(kura_sigv4_string_to_sign(S3_DATE, "a\nb", S(""), &out,

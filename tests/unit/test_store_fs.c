@@ -111,7 +111,9 @@ static void write_blob(struct kura_store *st, const uint8_t *id,
 	size_t off = 0, piece = 1;
 	while (off < n) {
 		size_t k = piece < n - off ? piece : n - off;
-		assert_int_equal(kura_store_writer_write(st, w, data + off, k, &err), KURA_OK);
+		assert_int_equal(kura_store_writer_write(st, w, data + off, k,
+							 &err),
+				 KURA_OK);
 		off += k;
 		piece = piece * 3 + 1;
 	}
@@ -124,13 +126,17 @@ static void read_back(struct kura_store *st, const uint8_t *id,
 	struct kura_store_reader *r = NULL;
 	uint64_t size = 0;
 	struct kura_error err = { 0 };
-	assert_int_equal(kura_store_reader_open(st, id, &r, &size, &err), KURA_OK);
+	assert_int_equal(kura_store_reader_open(st, id, &r, &size, &err),
+			 KURA_OK);
 	assert_int_equal(size, n);
 	uint8_t *got = malloc(n + 1);
-	assert_int_equal(kura_store_reader_pread(st, r, got, n, 0, &err), KURA_OK);
+	assert_int_equal(kura_store_reader_pread(st, r, got, n, 0, &err),
+			 KURA_OK);
 	assert_memory_equal(got, want, n);
 	if (n > 10) {
-		assert_int_equal(kura_store_reader_pread(st, r, got, 5, n - 5, &err), KURA_OK);
+		assert_int_equal(kura_store_reader_pread(st, r, got, 5, n - 5,
+							 &err),
+				 KURA_OK);
 		assert_memory_equal(got, want + n - 5, 5);
 	}
 	free(got);
@@ -172,7 +178,7 @@ static void test_layout_and_life(void **state)
 		assert_true(exists(sp));
 		assert_false(exists(fp));
 		check_mode(sp, 0600);
-		read_back(st, id, data, n);	/* staged */
+		read_back(st, id, data, n); /* staged */
 
 		assert_int_equal(kura_store_publish(st, id, NULL), KURA_OK);
 		assert_false(exists(sp));
@@ -184,7 +190,7 @@ static void test_layout_and_life(void **state)
 		check_mode(d, 0700);
 		snprintf(d, sizeof(d), "%s/%.2s/%.2s", f->root, hex, hex + 2);
 		check_mode(d, 0700);
-		read_back(st, id, data, n);	/* published */
+		read_back(st, id, data, n); /* published */
 
 		/* Publishing an already published blob is success. */
 		assert_int_equal(kura_store_publish(st, id, NULL), KURA_OK);
@@ -204,7 +210,8 @@ static void test_duplicate_writer(void **state)
 	make_id(id, 5);
 	struct kura_store_writer *w1 = NULL, *w2 = NULL;
 	assert_int_equal(kura_store_writer_open(st, id, &w1, NULL), KURA_OK);
-	assert_int_not_equal(kura_store_writer_open(st, id, &w2, NULL), KURA_OK);
+	assert_int_not_equal(kura_store_writer_open(st, id, &w2, NULL),
+			     KURA_OK);
 	assert_null(w2);
 	kura_store_writer_abort(st, w1);
 }
@@ -233,7 +240,8 @@ static void test_abort(void **state)
 	make_id(id, 7);
 	struct kura_store_writer *w = NULL;
 	assert_int_equal(kura_store_writer_open(st, id, &w, NULL), KURA_OK);
-	assert_int_equal(kura_store_writer_write(st, w, "hello", 5, NULL), KURA_OK);
+	assert_int_equal(kura_store_writer_write(st, w, "hello", 5, NULL),
+			 KURA_OK);
 	kura_store_writer_abort(st, w);
 	kura_store_writer_abort(st, NULL);
 	char sp[PATH_MAX];
@@ -243,7 +251,8 @@ static void test_abort(void **state)
 	/* The staging directory is empty again. */
 	uint64_t removed = 99;
 	struct refset none = { 0 };
-	assert_int_equal(kura_store_recover(st, is_referenced, &none, &removed, NULL),
+	assert_int_equal(kura_store_recover(st, is_referenced, &none, &removed,
+					    NULL),
 			 KURA_OK);
 	assert_int_equal(removed, 0);
 	assert_int_equal(none.calls, 0);
@@ -265,7 +274,9 @@ static void test_recover(void **state)
 
 	/* Garbage in staging: odd names, an upper-case id, an empty dir. */
 	static const char *const junk[] = {
-		"junk", "abc.tmp", "0123456789ABCDEF0123456789ABCDEF",
+		"junk",
+		"abc.tmp",
+		"0123456789ABCDEF0123456789ABCDEF",
 		"0123456789abcdef0123456789abcde",
 	};
 	char p[PATH_MAX];
@@ -283,13 +294,16 @@ static void test_recover(void **state)
 	uint8_t r[2][KURA_BLOB_ID_LEN];
 	memcpy(r[0], ids[0], KURA_BLOB_ID_LEN);
 	memcpy(r[1], ids[3], KURA_BLOB_ID_LEN);
-	struct refset rs = { .ids = (const uint8_t (*)[KURA_BLOB_ID_LEN])r, .n = 2 };
+	struct refset rs = { .ids = (const uint8_t(*)[KURA_BLOB_ID_LEN])r,
+			     .n = 2 };
 	uint64_t removed = 0;
 	struct kura_error err = { 0 };
-	assert_int_equal(kura_store_recover(st, is_referenced, &rs, &removed, &err),
+	assert_int_equal(kura_store_recover(st, is_referenced, &rs, &removed,
+					    &err),
 			 KURA_OK);
 	assert_int_equal(removed, 2 + 4 + 1);
-	assert_int_equal(rs.calls, 3);	/* only the valid staged ids were asked */
+	assert_int_equal(rs.calls,
+			 3); /* only the valid staged ids were asked */
 
 	char sp[PATH_MAX], fp[PATH_MAX];
 	staged_path(f, ids[0], sp);
@@ -307,7 +321,8 @@ static void test_recover(void **state)
 
 	/* Nothing left to do the second time. */
 	rs.calls = 0;
-	assert_int_equal(kura_store_recover(st, is_referenced, &rs, &removed, NULL),
+	assert_int_equal(kura_store_recover(st, is_referenced, &rs, &removed,
+					    NULL),
 			 KURA_OK);
 	assert_int_equal(removed, 0);
 	assert_int_equal(rs.calls, 0);
@@ -352,26 +367,36 @@ static void test_pread_bounds(void **state)
 	write_blob(st, id, data, sizeof(data));
 	struct kura_store_reader *r = NULL;
 	uint64_t size = 0;
-	assert_int_equal(kura_store_reader_open(st, id, &r, &size, NULL), KURA_OK);
+	assert_int_equal(kura_store_reader_open(st, id, &r, &size, NULL),
+			 KURA_OK);
 	assert_int_equal(size, 100);
 	uint8_t buf[200];
 	struct kura_error err = { 0 };
-	assert_int_equal(kura_store_reader_pread(st, r, buf, 101, 0, &err), KURA_EIO);
-	assert_int_equal(kura_store_reader_pread(st, r, buf, 1, 100, NULL), KURA_EIO);
-	assert_int_equal(kura_store_reader_pread(st, r, buf, 10, 95, NULL), KURA_EIO);
-	assert_int_equal(kura_store_reader_pread(st, r, buf, 1, UINT64_MAX, NULL), KURA_EIO);
-	assert_int_equal(kura_store_reader_pread(st, r, buf, 0, 100, NULL), KURA_OK);
-	assert_int_equal(kura_store_reader_pread(st, r, buf, 50, 50, NULL), KURA_OK);
+	assert_int_equal(kura_store_reader_pread(st, r, buf, 101, 0, &err),
+			 KURA_EIO);
+	assert_int_equal(kura_store_reader_pread(st, r, buf, 1, 100, NULL),
+			 KURA_EIO);
+	assert_int_equal(kura_store_reader_pread(st, r, buf, 10, 95, NULL),
+			 KURA_EIO);
+	assert_int_equal(kura_store_reader_pread(st, r, buf, 1, UINT64_MAX,
+						 NULL),
+			 KURA_EIO);
+	assert_int_equal(kura_store_reader_pread(st, r, buf, 0, 100, NULL),
+			 KURA_OK);
+	assert_int_equal(kura_store_reader_pread(st, r, buf, 50, 50, NULL),
+			 KURA_OK);
 	assert_memory_equal(buf, data + 50, 50);
 	kura_store_reader_close(st, r);
 	kura_store_reader_close(st, NULL);
 
 	/* A blob truncated behind our back reads short: KURA_EIO too. */
-	assert_int_equal(kura_store_reader_open(st, id, &r, &size, NULL), KURA_OK);
+	assert_int_equal(kura_store_reader_open(st, id, &r, &size, NULL),
+			 KURA_OK);
 	char sp[PATH_MAX];
 	staged_path(f, id, sp);
 	assert_int_equal(truncate(sp, 40), 0);
-	assert_int_equal(kura_store_reader_pread(st, r, buf, 50, 0, NULL), KURA_EIO);
+	assert_int_equal(kura_store_reader_pread(st, r, buf, 50, 0, NULL),
+			 KURA_EIO);
 	kura_store_reader_close(st, r);
 }
 
@@ -395,7 +420,8 @@ static void test_no_space(void **state)
 	struct rlimit lim = { 4096, old.rlim_max };
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
 	struct kura_error err = { 0 };
-	enum kura_err rc = kura_store_writer_write(st, w, data, sizeof(data), &err);
+	enum kura_err rc =
+		kura_store_writer_write(st, w, data, sizeof(data), &err);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 	signal(SIGXFSZ, prev);
 	assert_int_equal(rc, KURA_ENOSPC);
@@ -410,7 +436,9 @@ static void test_registry(void **state)
 	struct kura_error err = { 0 };
 	struct kura_config *cfg = NULL;
 	assert_int_equal(kura_config_new(&cfg, NULL), KURA_OK);
-	assert_int_equal(kura_config_set(cfg, "storage", "backend", "tape", NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "storage", "backend", "tape",
+					 NULL),
+			 KURA_OK);
 	assert_int_equal(kura_store_open(cfg, f->dir, &s, &err), KURA_ECONFIG);
 	assert_null(s);
 	assert_non_null(strstr(err.msg, "tape"));
@@ -418,8 +446,10 @@ static void test_registry(void **state)
 
 	char other[256];
 	snprintf(other, sizeof(other), "%s/elsewhere/data", f->dir);
-	assert_int_equal(kura_config_set(cfg, "storage", "backend", "fs", NULL), KURA_OK);
-	assert_int_equal(kura_config_set(cfg, "storage", "path", other, NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "storage", "backend", "fs", NULL),
+			 KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "storage", "path", other, NULL),
+			 KURA_OK);
 	assert_int_equal(kura_store_open(cfg, f->dir, &s, NULL), KURA_OK);
 	uint8_t id[KURA_BLOB_ID_LEN];
 	make_id(id, 70);
@@ -462,9 +492,11 @@ static void *worker_main(void *arg)
 		    kura_store_writer_write(st, w, data, n, NULL) != KURA_OK ||
 		    kura_store_writer_finish(st, w, NULL) != KURA_OK ||
 		    kura_store_publish(st, id, NULL) != KURA_OK ||
-		    kura_store_reader_open(st, id, &r, &size, NULL) != KURA_OK ||
+		    kura_store_reader_open(st, id, &r, &size, NULL) !=
+			    KURA_OK ||
 		    size != n ||
-		    kura_store_reader_pread(st, r, got, n, 0, NULL) != KURA_OK ||
+		    kura_store_reader_pread(st, r, got, n, 0, NULL) !=
+			    KURA_OK ||
 		    memcmp(got, data, n) != 0)
 			wk->failures++;
 		kura_store_reader_close(st, r);
@@ -498,7 +530,8 @@ static void test_concurrent(void **state)
 	struct worker wk[NTHREADS];
 	for (int i = 0; i < NTHREADS; i++) {
 		wk[i] = (struct worker){ .st = f->st, .tid = i };
-		assert_int_equal(pthread_create(&th[i], NULL, worker_main, &wk[i]), 0);
+		assert_int_equal(
+			pthread_create(&th[i], NULL, worker_main, &wk[i]), 0);
 	}
 	for (int i = 0; i < NTHREADS; i++) {
 		pthread_join(th[i], NULL);
@@ -524,15 +557,19 @@ static void test_concurrent(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_layout_and_life, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_duplicate_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_layout_and_life, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_writer, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pread_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pread_bounds, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_no_space, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,10 +55,10 @@ static void test_elements(void **state)
 	s3_xml_elem_enc(&b, "Enc", "a b+c/d", 7, true);
 	s3_xml_elem_enc(&b, "Raw", "a b", 3, false);
 	s3_xml_close(&b, "R");
-	assert_string_equal(b.data,
-			    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-			    "<R><Key>a&lt;b</Key><Size>18446744073709551615</Size>"
-			    "<Enc>a%20b%2Bc/d</Enc><Raw>a b</Raw></R>");
+	assert_string_equal(
+		b.data, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+			"<R><Key>a&lt;b</Key><Size>18446744073709551615</Size>"
+			"<Enc>a%20b%2Bc/d</Enc><Raw>a b</Raw></R>");
 	kura_buf_release(&b);
 }
 
@@ -73,7 +73,8 @@ static void test_root_and_raw(void **state)
 	assert_int_equal(kura_buf_error(&b), KURA_OK);
 	assert_string_equal(b.data,
 			    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-			    "<Tagging xmlns=\"" S3_XMLNS "\"><TagSet/></Tagging>");
+			    "<Tagging xmlns=\"" S3_XMLNS
+			    "\"><TagSet/></Tagging>");
 	kura_buf_release(&b);
 }
 
@@ -89,16 +90,23 @@ static void test_writer_failure_sticks(void **state)
 		kura_buf_init(&b, 32);
 		s3_xml_open(&b, "R");
 		switch (i) {
-		case 0: s3_xml_open(&b, "AnElementNameLongerThanTheCap"); break;
-		case 1: s3_xml_elem_str(&b, "K", "a&b<c>d&e<f>g&h<i>j"); break;
+		case 0:
+			s3_xml_open(&b, "AnElementNameLongerThanTheCap");
+			break;
+		case 1:
+			s3_xml_elem_str(&b, "K", "a&b<c>d&e<f>g&h<i>j");
+			break;
 		case 2:
 			s3_xml_elem_u64(&b, "Size", 18446744073709551615ull);
 			s3_xml_elem_u64(&b, "Size", 1);
 			break;
-		case 3: s3_xml_elem_enc(&b, "K", "a b c d e f g h", 15, true); break;
+		case 3:
+			s3_xml_elem_enc(&b, "K", "a b c d e f g h", 15, true);
+			break;
 		}
 		if (kura_buf_error(&b) != KURA_ETOOBIG)
-			fail_msg("%s past the cap: %d", where[i], (int)kura_buf_error(&b));
+			fail_msg("%s past the cap: %d", where[i],
+				 (int)kura_buf_error(&b));
 		assert_null(b.data);
 		s3_xml_elem_str(&b, "X", "");
 		s3_xml_escape(&b, "x", 1);
@@ -147,7 +155,8 @@ static void test_parse_tree(void **state)
 		"</CompleteMultipartUpload>";
 	struct kura_pool *pool = kura_pool_new(0);
 	struct s3_xml_node *root = NULL;
-	assert_int_equal(s3_xml_parse(doc, sizeof(doc) - 1, pool, &root), KURA_OK);
+	assert_int_equal(s3_xml_parse(doc, sizeof(doc) - 1, pool, &root),
+			 KURA_OK);
 	assert_string_equal(root->name, "CompleteMultipartUpload");
 	const struct s3_xml_node *p1 = s3_xml_child(root, "Part");
 	assert_non_null(p1);
@@ -180,7 +189,8 @@ static void test_parse_refuses(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct kura_pool *pool = kura_pool_new(0);
 		struct s3_xml_node *root = NULL;
-		if (s3_xml_parse(bad[i], strlen(bad[i]), pool, &root) != KURA_EINVAL)
+		if (s3_xml_parse(bad[i], strlen(bad[i]), pool, &root) !=
+		    KURA_EINVAL)
 			fail_msg("accepted: %s", bad[i]);
 		kura_pool_free(pool);
 	}

@@ -20,14 +20,14 @@
 /* A bucket key with its KEK id and version state, then its key's and its
  * bucket's whole rows: the tenant and the key's state it reports come
  * from rows whose MAC was checked. */
-#define BK_COLS                                                             \
-	"SELECT bk.id, bk.bucket_id, bk.key_id, bk.key_version, bk.wrapped, "  \
-	"bk.current, bk.created_ms, bk.retired_ms, kv.kek_id, kv.state, "     \
-	SQ_KEY_FIELDS("k.") ", " SQ_BUCKET_FIELDS("b.") " FROM bucket_keys bk " \
-	"JOIN buckets b ON b.id = bk.bucket_id "                              \
-	"JOIN keys k ON k.id = bk.key_id "                                    \
-	"JOIN key_versions kv ON kv.key_id = bk.key_id AND "                  \
-	"kv.version = bk.key_version "
+#define BK_COLS                                                                                        \
+	"SELECT bk.id, bk.bucket_id, bk.key_id, bk.key_version, bk.wrapped, "                          \
+	"bk.current, bk.created_ms, bk.retired_ms, kv.kek_id, kv.state, " SQ_KEY_FIELDS(               \
+		"k.") ", " SQ_BUCKET_FIELDS("b.") " FROM bucket_keys bk "                              \
+						  "JOIN buckets b ON b.id = bk.bucket_id "             \
+						  "JOIN keys k ON k.id = bk.key_id "                   \
+						  "JOIN key_versions kv ON kv.key_id = bk.key_id AND " \
+						  "kv.version = bk.key_version "
 #define BK_KEY_BASE 10
 #define BK_BUCKET_BASE (BK_KEY_BASE + SQ_KEY_NCOLS)
 

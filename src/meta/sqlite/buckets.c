@@ -618,6 +618,7 @@ static void bucket_key(struct sq_stmt *st, const void *row)
 }
 
 const struct sq_mac_table sq_bucket_macs = {
-	SQ_ROW_BUCKET, sizeof(struct kura_bucket), &sql_bucket_unmacd,
-	bucket_fields, &sql_bucket_mac, bucket_key,
+	SQ_ROW_BUCKET,	    sizeof(struct kura_bucket),
+	&sql_bucket_unmacd, bucket_fields,
+	&sql_bucket_mac,    bucket_key,
 };

@@ -86,8 +86,8 @@ void sq_key_fields(struct sq_stmt *st, int base, struct kura_key *k)
 	sq_col_text(st, base + 2, k->name, sizeof(k->name), "key name");
 	k->kind = (enum kura_key_kind)sq_col_int(st, base + 3);
 	k->state = (enum kura_key_state)sq_col_int(st, base + 4);
-	k->current_version = (uint32_t)sq_col_range(st, base + 5, 1,
-						    UINT32_MAX, "key version");
+	k->current_version = (uint32_t)sq_col_range(st, base + 5, 1, UINT32_MAX,
+						    "key version");
 	sq_col_text(st, base + 6, k->provider, sizeof(k->provider),
 		    "key provider");
 	k->imported = sq_col_int(st, base + 7) != 0;
@@ -117,7 +117,7 @@ static const struct sq_sql sql_key_write = {
 /* Write key row k (as read in this transaction, then changed) with its
  * new MAC. */
 static enum kura_err key_write(struct sq_conn *c, const struct kura_key *k,
-				  struct kura_error *err)
+			       struct kura_error *err)
 {
 	struct sq_stmt st;
 	enum kura_err r;
@@ -822,6 +822,7 @@ static void key_key(struct sq_stmt *st, const void *row)
 }
 
 const struct sq_mac_table sq_key_macs = {
-	SQ_ROW_KEY, sizeof(struct kura_key), &sql_key_unmacd, key_fields,
-	&sql_key_mac, key_key,
+	SQ_ROW_KEY,	 sizeof(struct kura_key),
+	&sql_key_unmacd, key_fields,
+	&sql_key_mac,	 key_key,
 };

@@ -176,8 +176,9 @@ enum kura_err sq_parts_read(struct sq_conn *c, struct kura_object *o,
 	}
 	r = sq_end(&st);
 	if (r == KURA_OK && n != o->part_count)
-		r = kura_fail(err, KURA_EINTEGRITY, "object has %u of its %u parts",
-			      n, o->part_count);
+		r = kura_fail(err, KURA_EINTEGRITY,
+			      "object has %u of its %u parts", n,
+			      o->part_count);
 	return r;
 }
 
@@ -789,8 +790,9 @@ enum kura_err sq_object_set_tags(void *priv, uint64_t bucket_id,
 				 size_t seal_len, uint64_t seal_bk_id,
 				 struct kura_error *err)
 {
-	struct tags_arg a = { bucket_id, key,	   key_len,  version_uid, old_seal,
-			      old_len,	 tags_json, seal,     seal_len,	  seal_bk_id };
+	struct tags_arg a = { bucket_id, key,	    key_len,   version_uid,
+			      old_seal,	 old_len,   tags_json, seal,
+			      seal_len,	 seal_bk_id };
 	enum kura_err r = sq_check_key(key, key_len, err);
 
 	if (r != KURA_OK)

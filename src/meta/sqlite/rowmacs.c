@@ -67,8 +67,7 @@ static void row_name(enum sq_row_kind kind, const void *row, char *buf,
 		snprintf(buf, cap, "access key '%s'", ak->id);
 		return;
 	case SQ_ROW_BUCKET:
-		snprintf(buf, cap, "bucket %llu",
-			 (unsigned long long)b->id);
+		snprintf(buf, cap, "bucket %llu", (unsigned long long)b->id);
 		return;
 	case SQ_ROW_KEY:
 		snprintf(buf, cap, "key %llu", (unsigned long long)k->id);
@@ -115,11 +114,13 @@ void sq_col_row_mac(struct sq_stmt *st, int i, enum sq_row_kind kind,
 		if (upgrade_pending(st->c))
 			sq_fail(st, KURA_EBUSY,
 				"%s was written before schema 5 and has no MAC "
-				"yet: start the server to upgrade it", name);
+				"yet: start the server to upgrade it",
+				name);
 		else
 			sq_fail(st, KURA_EINTEGRITY,
 				"%s has no MAC: the row was added to the "
-				"database or its MAC removed", name);
+				"database or its MAC removed",
+				name);
 		return;
 	}
 	p = sqlite3_column_blob(st->s, i);
@@ -132,7 +133,8 @@ void sq_col_row_mac(struct sq_stmt *st, int i, enum sq_row_kind kind,
 	    CRYPTO_memcmp(p, want, KURA_ROW_MAC_LEN) != 0)
 		sq_fail(st, KURA_EINTEGRITY,
 			"%s does not match its MAC: the row was altered in "
-			"the database", name);
+			"the database",
+			name);
 }
 
 void sq_bind_row_mac(struct sq_stmt *st, int i, enum sq_row_kind kind,
@@ -185,8 +187,9 @@ static enum kura_err upgrade_table(struct sq_conn *c,
 		t->bind_key(&st, row);
 		r = sq_exec(&st);
 		if (r == KURA_OK && st.changes != 1)
-			r = kura_fail(err, KURA_ESTATE,
-				      "row MAC upgrade: a row changed meanwhile");
+			r = kura_fail(
+				err, KURA_ESTATE,
+				"row MAC upgrade: a row changed meanwhile");
 	}
 	if (all != NULL)
 		kura_wipe(all, n * t->elem);
@@ -200,13 +203,15 @@ static enum kura_err upgrade_body(struct sq_conn *c, void *arg,
 				  struct kura_error *err)
 {
 	static const struct sq_mac_table *const tables[] = {
-		&sq_tenant_macs, &sq_access_key_macs, &sq_bucket_macs,
+		&sq_tenant_macs,
+		&sq_access_key_macs,
+		&sq_bucket_macs,
 		&sq_key_macs,
 	};
 	size_t *rows = arg;
 	enum kura_err r = KURA_OK;
 
-	*rows = 0;	/* the body may run again */
+	*rows = 0; /* the body may run again */
 	for (size_t i = 0; r == KURA_OK && i < 4; i++)
 		r = upgrade_table(c, tables[i], rows, err);
 	return r;

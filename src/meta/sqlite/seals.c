@@ -52,7 +52,9 @@ enum kura_err sq_seal_pending_buckets(void *priv, const uint64_t *after,
 	r = sq_conn_acquire(m, &c, err);
 	if (r != KURA_OK)
 		return r;
-	sq_begin(&st, c, after ? &sql_seal_pending_buckets_after : &sql_seal_pending_buckets,
+	sq_begin(&st, c,
+		 after ? &sql_seal_pending_buckets_after :
+			 &sql_seal_pending_buckets,
 		 err);
 	sq_bind_i64(&st, 1, max > INT64_MAX ? INT64_MAX : (int64_t)max);
 	if (after != NULL)
@@ -355,9 +357,11 @@ static enum kura_err seal_apply_body(struct sq_conn *c, void *arg,
 
 	a->applied = 0;
 	for (size_t i = 0; r == KURA_OK && i < b->n_objects; i++)
-		r = seal_apply_object(c, a, &b->objects[i], &a->objects[i], err);
+		r = seal_apply_object(c, a, &b->objects[i], &a->objects[i],
+				      err);
 	for (size_t i = 0; r == KURA_OK && i < b->n_uploads; i++)
-		r = seal_apply_upload(c, a, &b->uploads[i], &a->uploads[i], err);
+		r = seal_apply_upload(c, a, &b->uploads[i], &a->uploads[i],
+				      err);
 	for (size_t i = 0; r == KURA_OK && i < b->n_parts; i++)
 		r = seal_apply_upart(c, a, &b->parts[i], &a->parts[i], err);
 	return r;

@@ -83,7 +83,7 @@ struct sq_slot {
 };
 
 struct sq_conn {
-	struct sq_store *m;		/* the store it belongs to */
+	struct sq_store *m; /* the store it belongs to */
 	sqlite3 *db;
 	struct sq_conn *next;		      /* in the idle list */
 	struct sq_slot cache[SQ_CACHE_SLOTS]; /* prepared statements */
@@ -384,14 +384,14 @@ enum kura_err sq_bucket_tenant(struct sq_conn *c, uint64_t bucket_id,
 /* The columns of a key and of a bucket row, MAC last, prefixed by p (a
  * table alias such as "k." or ""), and their readers: the fields from
  * column base on, then the MAC checked (sq_*_row) or not (sq_*_fields). */
-#define SQ_KEY_FIELDS(p)                                                    \
-	p "id, " p "tenant_id, " p "name, " p "kind, " p "state, "            \
-	p "current_version, " p "provider, " p "imported, " p "created_ms, "  \
-	p "changed_ms, " p "mac"
+#define SQ_KEY_FIELDS(p)                                                       \
+	p "id, " p "tenant_id, " p "name, " p "kind, " p "state, " p           \
+	  "current_version, " p "provider, " p "imported, " p "created_ms, " p \
+	  "changed_ms, " p "mac"
 #define SQ_KEY_NCOLS 11
 #define SQ_BUCKET_FIELDS(p)                                                 \
-	p "id, " p "tenant_id, " p "name, " p "region, " p "created_ms, "     \
-	p "key_id, " p "default_sse, " p "default_kms_key_id, " p "mac"
+	p "id, " p "tenant_id, " p "name, " p "region, " p "created_ms, " p \
+	  "key_id, " p "default_sse, " p "default_kms_key_id, " p "mac"
 #define SQ_BUCKET_NCOLS 9
 
 void sq_key_fields(struct sq_stmt *st, int base, struct kura_key *k);
@@ -545,10 +545,10 @@ void sq_range_release(struct sq_range *rg);
  * and written back with its new MAC in one write transaction.
  */
 enum sq_row_kind {
-	SQ_ROW_TENANT,		/* struct kura_tenant */
-	SQ_ROW_ACCESS_KEY,	/* struct kura_access_key */
-	SQ_ROW_BUCKET,		/* struct kura_bucket */
-	SQ_ROW_KEY,		/* struct kura_key */
+	SQ_ROW_TENANT,	   /* struct kura_tenant */
+	SQ_ROW_ACCESS_KEY, /* struct kura_access_key */
+	SQ_ROW_BUCKET,	   /* struct kura_bucket */
+	SQ_ROW_KEY,	   /* struct kura_key */
 };
 
 void sq_col_row_mac(struct sq_stmt *st, int i, enum sq_row_kind kind,
@@ -561,7 +561,7 @@ void sq_bind_row_mac(struct sq_stmt *st, int i, enum sq_row_kind kind,
  * the row's primary key bound from ?2 by bind_key). */
 struct sq_mac_table {
 	enum sq_row_kind kind;
-	size_t elem;			/* sizeof the row's struct */
+	size_t elem; /* sizeof the row's struct */
 	const struct sq_sql *select;
 	void (*read)(struct sq_stmt *st, void *row);
 	const struct sq_sql *update;

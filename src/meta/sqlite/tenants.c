@@ -18,7 +18,7 @@
 #include "kura/banned.h"
 
 #define TENANT_COLS "SELECT id, name, created_ms, state, mac FROM tenants "
-#define AK_COLS                                                          \
+#define AK_COLS                                                         \
 	"SELECT id, tenant_id, secret_sealed, created_ms, active, mac " \
 	"FROM access_keys "
 
@@ -562,8 +562,9 @@ static void tenant_key(struct sq_stmt *st, const void *row)
 }
 
 const struct sq_mac_table sq_tenant_macs = {
-	SQ_ROW_TENANT, sizeof(struct kura_tenant), &sql_tenant_unmacd,
-	tenant_fields, &sql_tenant_mac, tenant_key,
+	SQ_ROW_TENANT,	    sizeof(struct kura_tenant),
+	&sql_tenant_unmacd, tenant_fields,
+	&sql_tenant_mac,    tenant_key,
 };
 
 static const struct sq_sql sql_ak_unmacd = {
@@ -581,6 +582,7 @@ static void access_key_key(struct sq_stmt *st, const void *row)
 }
 
 const struct sq_mac_table sq_access_key_macs = {
-	SQ_ROW_ACCESS_KEY, sizeof(struct kura_access_key), &sql_ak_unmacd,
-	access_key_fields, &sql_ak_mac, access_key_key,
+	SQ_ROW_ACCESS_KEY, sizeof(struct kura_access_key),
+	&sql_ak_unmacd,	   access_key_fields,
+	&sql_ak_mac,	   access_key_key,
 };
