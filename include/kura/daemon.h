@@ -40,9 +40,8 @@ struct kura_seal_wait {
 	bool all;			  /* may seal every bucket */
 	uint64_t ids[KURA_SEAL_WAIT_MAX]; /* else only these */
 	size_t n;
-	bool done;	  /* nothing waits any more */
-	bool row_macs;	  /* the first run: rows without a MAC get one */
-	size_t rows_macd; /* how many did */
+	bool done;     /* nothing waits any more */
+	bool row_macs; /* rows without a MAC get one (once, meta.rowmac) */
 };
 
 /* What the upgrade may seal, from the audit log's record of earlier runs:

@@ -306,10 +306,12 @@ struct kura_rewrap {
 /*
  * Row MACs (schema 5).  The rows that decide who may do what — tenants
  * (name, state), access keys (tenant, active, sealed secret), buckets
- * (tenant, name, key, default encryption) and kura keys (tenant, state,
- * version) — each carry an HMAC-SHA256 of all their fields under the *row
- * key*, which the service derives from the system key (so from the key
- * provider) and hands to the store with set_row_key before anything else.
+ * (tenant, name, key, default encryption), kura keys (tenant, state,
+ * version), key versions (KEK id, state) and bucket keys (bucket, key,
+ * version, wrapped key, currency) — each carry an HMAC-SHA256 of all their
+ * fields under the *row key*, which the service derives from the system
+ * key (so from the key provider) and hands to the store with set_row_key
+ * before anything else.
  * The store computes the MAC of every row it writes and checks it on every
  * row it reads: a row altered, moved to another tenant, renamed or given
  * another row's MAC is KURA_EINTEGRITY, never a result.  A row written
@@ -332,6 +334,12 @@ bool kura_row_mac_bucket(const uint8_t key[KURA_ROW_KEY_LEN],
 			 uint8_t out[KURA_ROW_MAC_LEN]);
 bool kura_row_mac_key(const uint8_t key[KURA_ROW_KEY_LEN],
 		      const struct kura_key *k, uint8_t out[KURA_ROW_MAC_LEN]);
+bool kura_row_mac_key_version(const uint8_t key[KURA_ROW_KEY_LEN],
+			      const struct kura_key_version *v,
+			      uint8_t out[KURA_ROW_MAC_LEN]);
+bool kura_row_mac_bucket_key(const uint8_t key[KURA_ROW_KEY_LEN],
+			     const struct kura_bucket_key *bk,
+			     uint8_t out[KURA_ROW_MAC_LEN]);
 
 struct kura_meta_ops {
 	const char *name; /* as named in [meta] driver = ... */

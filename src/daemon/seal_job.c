@@ -40,6 +40,7 @@ struct history {
 	bool any;		    /* a run was recorded */
 	bool finished;		    /* one of them finished */
 	bool sealed_start;	    /* a server started on sealed metadata */
+	bool row_macs;		    /* rows were given their MAC */
 	struct kura_seal_wait last; /* buckets the last one left waiting */
 };
 
@@ -49,6 +50,7 @@ static enum kura_err history_one(void *ctx, uint64_t seq, const char *json,
 	struct history *h = ctx;
 	/* Cheap filter first: most records are S3 requests. */
 	if (memmem(json, len, "\"meta.seal\"", 11) == NULL &&
+	    memmem(json, len, "\"meta.rowmac\"", 13) == NULL &&
 	    memmem(json, len, "\"metadata_seals\"", 16) == NULL)
 		return KURA_OK;
 	json_t *rec = json_loadb(json, len, 0, NULL);
@@ -58,6 +60,9 @@ static enum kura_err history_one(void *ctx, uint64_t seq, const char *json,
 	    strcmp(type, "server") == 0 &&
 	    json_object_get(rec, "metadata_seals") != NULL)
 		h->sealed_start = true;
+	if (op != NULL && type != NULL && strcmp(op, "meta.rowmac") == 0 &&
+	    strcmp(type, "server") == 0)
+		h->row_macs = true;
 	if (op != NULL && type != NULL && strcmp(op, "meta.seal") == 0 &&
 	    strcmp(type, "server") == 0) {
 		json_t *w = json_object_get(rec, "waiting");
@@ -110,9 +115,11 @@ enum kura_err kura_daemon_seal_scope(struct kura_service *svc,
 	rc = kura_audit_each(dir, history_one, &h, NULL, err);
 	if (rc != KURA_OK)
 		return rc;
+	/* Rows get their MAC once: recorded ("meta.rowmac") before anything
+	 * else of the start can fail. */
+	wait->row_macs = !h.row_macs && !h.any && !h.sealed_start;
 	if (!h.any && !h.sealed_start)
-		return KURA_OK; /* the first run */
-	wait->row_macs = false;
+		return KURA_OK; /* the first run of the seal upgrade */
 	*wait = h.last;
 	wait->all = false;
 	/* Finished once, or a server already ran on this database sealed
@@ -124,7 +131,7 @@ enum kura_err kura_daemon_seal_scope(struct kura_service *svc,
 
 /* The audit record of a run: counts, the buckets left waiting (decimal
  * strings: ids are 64-bit) and whether it finished. */
-static char *run_record(const struct kura_seal_report *rep, size_t row_macs)
+static char *run_record(const struct kura_seal_report *rep)
 {
 	json_t *waiting = json_array();
 	for (size_t i = 0; waiting && i < rep->n_waiting; i++) {
@@ -133,12 +140,13 @@ static char *run_record(const struct kura_seal_report *rep, size_t row_macs)
 			 (unsigned long long)rep->waiting[i]);
 		json_array_append_new(waiting, json_string(id));
 	}
-	json_t *d = json_pack(
-		"{s:I,s:I,s:I,s:I,s:o,s:I,s:b}", "objects",
-		(json_int_t)rep->objects, "uploads", (json_int_t)rep->uploads,
-		"upload_parts", (json_int_t)rep->parts, "row_macs",
-		(json_int_t)row_macs, "waiting", waiting, "refused_buckets",
-		(json_int_t)rep->buckets_refused, "done", rep->done);
+	json_t *d = json_pack("{s:I,s:I,s:I,s:o,s:I,s:b}", "objects",
+			      (json_int_t)rep->objects, "uploads",
+			      (json_int_t)rep->uploads, "upload_parts",
+			      (json_int_t)rep->parts, "waiting", waiting,
+			      "refused_buckets",
+			      (json_int_t)rep->buckets_refused, "done",
+			      rep->done);
 	char *text = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(d);
 	return text;
@@ -155,14 +163,14 @@ enum kura_err kura_daemon_row_mac_upgrade(struct kura_service *svc,
 	if (rc != KURA_OK)
 		return rc;
 	wait->row_macs = false;
-	wait->rows_macd = n;
-	if (n > 0)
-		kura_info(
-			NULL,
-			"row MACs: %zu tenant, access key, bucket and key rows written "
-			"before schema 5 have theirs",
-			n);
-	return KURA_OK;
+	kura_info(NULL,
+		  "row MACs: %zu tenant, access key, bucket, key, key version "
+		  "and bucket key rows written before schema 5 have theirs",
+		  n);
+	char detail[64];
+	snprintf(detail, sizeof(detail), "{\"rows\":%zu}", n);
+	return kura_service_audit_event(svc, "server", "meta.rowmac", 0, NULL,
+					detail, KURA_OK, err);
 }
 
 enum kura_err kura_daemon_seal_upgrade(struct kura_service *svc,
@@ -196,8 +204,7 @@ enum kura_err kura_daemon_seal_upgrade(struct kura_service *svc,
 	    (!was_all && rep.objects + rep.uploads + rep.parts == 0 &&
 	     rep.buckets_refused == 0 && !rep.done))
 		return KURA_OK;
-	char *detail = run_record(&rep, wait->rows_macd);
-	wait->rows_macd = 0;
+	char *detail = run_record(&rep);
 	if (detail == NULL)
 		return kura_fail(err, KURA_ENOMEM, "seal upgrade record");
 	kura_info(

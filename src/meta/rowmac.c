@@ -158,3 +158,38 @@ bool kura_row_mac_key(const uint8_t key[KURA_ROW_KEY_LEN],
 	put_i64(&e, k->changed_ms);
 	return finish(&e, key, out);
 }
+
+bool kura_row_mac_key_version(const uint8_t key[KURA_ROW_KEY_LEN],
+			      const struct kura_key_version *v,
+			      uint8_t out[KURA_ROW_MAC_LEN])
+{
+	struct row_enc e;
+	start(&e, "key_versions");
+	put_u64(&e, v->key_id);
+	put_u64(&e, v->version);
+	put_str(&e, v->kek_id, sizeof(v->kek_id));
+	put_u64(&e, (uint64_t)v->state);
+	put_i64(&e, v->created_ms);
+	put_i64(&e, v->destroyed_ms);
+	return finish(&e, key, out);
+}
+
+bool kura_row_mac_bucket_key(const uint8_t key[KURA_ROW_KEY_LEN],
+			     const struct kura_bucket_key *bk,
+			     uint8_t out[KURA_ROW_MAC_LEN])
+{
+	struct row_enc e;
+	start(&e, "bucket_keys");
+	put_u64(&e, bk->id);
+	put_u64(&e, bk->bucket_id);
+	put_u64(&e, bk->key_id);
+	put_u64(&e, bk->key_version);
+	if (bk->wrapped_len > sizeof(bk->wrapped))
+		e.over = true;
+	else
+		put_blob(&e, bk->wrapped, bk->wrapped_len);
+	put_u64(&e, bk->current ? 1 : 0);
+	put_i64(&e, bk->created_ms);
+	put_i64(&e, bk->retired_ms);
+	return finish(&e, key, out);
+}

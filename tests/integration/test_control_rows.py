@@ -11,6 +11,7 @@ an "integrity.failure" audit record and a count in the server's log.
 """
 
 import json
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -204,9 +205,9 @@ def test_rows_from_before_macs_get_theirs_once(server):
     server.start()
     for table in ("tenants", "access_keys", "buckets", "keys"):
         assert sql(server, f"SELECT count(*) FROM {table} WHERE mac IS NULL")[0][0] == 0
-    seals = [json.loads(line) for line in server.cli("audit", "export").stdout.splitlines()
-             if '"meta.seal"' in line]
-    assert len(seals) == 1 and seals[0]["row_macs"] >= 6, seals
+    macd = [json.loads(line) for line in server.cli("audit", "export").stdout.splitlines()
+            if '"meta.rowmac"' in line]
+    assert len(macd) == 1 and macd[0]["rows"] >= 8, macd
     assert server.client(ak, sk).list_buckets()["Buckets"][0]["Name"] == "t2-bucket"
 
     before = len(integrity_records(server))
@@ -348,3 +349,59 @@ def test_objects_the_log_never_saw_are_found(tmp_path):
         assert r.returncode == 1, r.stdout
         assert "UNRECORDED bkt/unseen" in r.stdout
         assert "bkt/seen" not in r.stdout
+
+
+# -- key versions and bucket keys ---------------------------------------------
+
+def test_disabled_key_not_bypassed_through_another_keys_version(server):
+    """A disabled key's bucket key handed to an enabled key through a
+    planted version naming the same KEK: refused, not unwrapped."""
+    s3 = server.client()
+    s3.create_bucket(Bucket="frozen")
+    s3.put_object(Bucket="frozen", Key="k", Body=b"cold secret")
+    s3.create_bucket(Bucket="warm")
+    assert server.cli("key", "disable", "bucket/frozen").returncode == 0
+    with pytest.raises(ClientError):
+        s3.get_object(Bucket="frozen", Key="k")
+    frozen_key, bk_id = sql(server, "SELECT b.key_id, bk.id FROM buckets b JOIN bucket_keys "
+                                    "bk ON bk.bucket_id = b.id WHERE b.name = 'frozen'")[0]
+    kek = sql(server, "SELECT kek_id FROM key_versions WHERE key_id = ?", (frozen_key,))[0][0]
+    warm_key = sql(server, "SELECT key_id FROM buckets WHERE name = 'warm'")[0][0]
+    before = len(integrity_records(server))
+    sql(server, "INSERT INTO key_versions (key_id, version, kek_id, state, created_ms, "
+                "destroyed_ms) VALUES (?, 99, ?, 2, 1, 0)", (warm_key, kek))
+    sql(server, "UPDATE bucket_keys SET key_id = ?, key_version = 99 WHERE id = ?",
+        (warm_key, bk_id))
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="frozen", Key="k")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert_new_record(server, before)
+
+
+def test_no_kek_destroyed_for_a_planted_version(tmp_path):
+    """A planted version 99 of a bucket's key naming its current KEK, with
+    a planted retired copy of the bucket key under it, does not get that
+    KEK destroyed by the background re-wrapping (version 99 "drained"):
+    the data under it stays readable."""
+    cfg = "[storage]\nbackground_interval = 1\n[keys]\nrotation_grace = 0\n"
+    with running_server(tmp_path, cfg) as server:
+        s3 = server.client()
+        s3.create_bucket(Bucket="victim")
+        s3.put_object(Bucket="victim", Key="k", Body=b"keep me")
+        key_id, kek = sql(server, "SELECT kv.key_id, kv.kek_id FROM key_versions kv JOIN "
+                                  "buckets b ON b.key_id = kv.key_id WHERE b.name = "
+                                  "'victim'")[0]
+        bucket, wrapped, created = sql(server, "SELECT bucket_id, wrapped, created_ms FROM "
+                                               "bucket_keys WHERE key_id = ?", (key_id,))[0]
+        before = len(integrity_records(server))
+        sql(server, "INSERT INTO key_versions (key_id, version, kek_id, state, created_ms, "
+                    "destroyed_ms) VALUES (?, 99, ?, 2, 1, 0)", (key_id, kek))
+        sql(server, "INSERT INTO bucket_keys (bucket_id, key_id, key_version, wrapped, "
+                    "current, created_ms, retired_ms) VALUES (?, ?, 99, ?, 0, ?, 1)",
+            (bucket, key_id, wrapped, created))
+        time.sleep(4)   # several background rounds
+        assert "KEK destroyed" not in server.stderr_text()
+        sql(server, "DELETE FROM bucket_keys WHERE key_version = 99")
+        sql(server, "DELETE FROM key_versions WHERE version = 99")
+        assert s3.get_object(Bucket="victim", Key="k")["Body"].read() == b"keep me"
+        assert len(integrity_records(server)) > before

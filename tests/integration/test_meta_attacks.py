@@ -468,7 +468,8 @@ def make_legacy(server, etags, part_etags, upload_part_etags):
                             ("uploads", ("seal", "seal_bk_id")),
                             ("upload_parts", ("seal", "seal_bk_id")),
                             ("tenants", ("mac",)), ("access_keys", ("mac",)),
-                            ("buckets", ("mac",)), ("keys", ("mac",))):
+                            ("buckets", ("mac",)), ("keys", ("mac",)),
+                            ("key_versions", ("mac",)), ("bucket_keys", ("mac",))):
             for col in cols:
                 con.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
         for (bucket, key), etag in etags.items():

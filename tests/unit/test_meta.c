@@ -1300,6 +1300,68 @@ static void test_bucket_row_macs(void **state)
 			 KURA_EINTEGRITY);
 }
 
+/* Key versions and bucket keys: a version pointed at another KEK, a
+ * version planted, a bucket key moved to another key or bucket, or one
+ * joining a bucket to another tenant's key are integrity failures, so no
+ * read unwraps with a KEK the metadata made up and no background job
+ * destroys one. */
+static void test_key_row_macs(void **state)
+{
+	struct fx *f = *state;
+	struct kura_error err = { 0 };
+	struct kura_bucket_key bk;
+	struct kura_key_version *vs = NULL;
+	struct kura_key other;
+	struct kura_tenant t = { 0 };
+	size_t n = 0;
+	char sql[256];
+
+	assert_int_equal(f->ops->bucket_key_get(f->priv, f->bk, &bk, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->key_versions(f->priv, f->key, f->pool, &vs, &n,
+					      &err),
+			 KURA_OK);
+	/* A version pointed at another KEK id. */
+	snprintf(
+		sql, sizeof(sql),
+		"UPDATE key_versions SET kek_id = 'victim-kek' WHERE key_id = %llu",
+		(unsigned long long)f->key);
+	tamper(f, sql);
+	assert_int_equal(f->ops->key_versions(f->priv, f->key, f->pool, &vs, &n,
+					      &err),
+			 KURA_EINTEGRITY);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_key_get(f->priv, f->bk, &bk, &err),
+			 KURA_EINTEGRITY);
+	kura_error_clear(&err);
+
+	/* Another tenant's key, and the bucket key moved over to it. */
+	snprintf(t.name, sizeof(t.name), "other");
+	t.created_ms = 1;
+	assert_int_equal(f->ops->tenant_create(f->priv, &t, &err), KURA_OK);
+	make_key(&other, t.id, "theirs", KURA_KEY_NAMED);
+	assert_int_equal(f->ops->key_create(f->priv, &other, "their-kek", &err),
+			 KURA_OK);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE bucket_keys SET key_id = %llu WHERE id = %llu",
+		 (unsigned long long)other.id, (unsigned long long)f->bk);
+	tamper(f, sql);
+	assert_int_equal(f->ops->bucket_key_get(f->priv, f->bk, &bk, &err),
+			 KURA_EINTEGRITY);
+	kura_error_clear(&err);
+
+	/* A version planted for that key, with no MAC. */
+	snprintf(
+		sql, sizeof(sql),
+		"INSERT INTO key_versions (key_id, version, kek_id, state, "
+		"created_ms, destroyed_ms) VALUES (%llu, 99, 'victim-kek', 2, 1, 0)",
+		(unsigned long long)other.id);
+	tamper(f, sql);
+	assert_int_equal(f->ops->key_versions(f->priv, other.id, f->pool, &vs,
+					      &n, &err),
+			 KURA_EINTEGRITY);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
@@ -1316,6 +1378,7 @@ int main(void)
 		meta_test(test_concurrency),
 		meta_test_bare(test_row_macs),
 		meta_test(test_bucket_row_macs),
+		meta_test(test_key_row_macs),
 	};
 
 	return meta_run_suite("test_meta", tests, ARRAY_LEN(tests));

@@ -13,30 +13,34 @@
  * Threading: any thread; each call takes its own connection, writes go
  * through sq_write_tx.
  */
+#include "kura/secret.h"
 #include "kura/timefmt.h"
 #include "sqlite_int.h"
 #include "kura/banned.h"
 
-/* A bucket key with its KEK id and version state, then its key's and its
- * bucket's whole rows: the tenant and the key's state it reports come
- * from rows whose MAC was checked. */
-#define BK_COLS                                                                                        \
-	"SELECT bk.id, bk.bucket_id, bk.key_id, bk.key_version, bk.wrapped, "                          \
-	"bk.current, bk.created_ms, bk.retired_ms, kv.kek_id, kv.state, " SQ_KEY_FIELDS(               \
-		"k.") ", " SQ_BUCKET_FIELDS("b.") " FROM bucket_keys bk "                              \
-						  "JOIN buckets b ON b.id = bk.bucket_id "             \
-						  "JOIN keys k ON k.id = bk.key_id "                   \
-						  "JOIN key_versions kv ON kv.key_id = bk.key_id AND " \
-						  "kv.version = bk.key_version "
-#define BK_KEY_BASE 10
+/* A bucket key, then its version's, its key's and its bucket's whole
+ * rows, each with its MAC: the KEK id, the states and the tenant it
+ * reports all come from checked rows. */
+/* clang-format off */
+#define BK_COLS                                                             \
+	"SELECT bk.id, bk.bucket_id, bk.key_id, bk.key_version, "             \
+	"bk.wrapped, bk.current, bk.created_ms, bk.retired_ms, bk.mac, "      \
+	SQ_KEYVER_FIELDS("kv.") ", " SQ_KEY_FIELDS("k.") ", "                 \
+	SQ_BUCKET_FIELDS("b.") " FROM bucket_keys bk "                        \
+	"JOIN buckets b ON b.id = bk.bucket_id "                              \
+	"JOIN keys k ON k.id = bk.key_id "                                    \
+	"JOIN key_versions kv ON kv.key_id = bk.key_id AND "                  \
+	"kv.version = bk.key_version "
+/* clang-format on */
+#define BK_NCOLS 9
+#define BK_KEYVER_BASE BK_NCOLS
+#define BK_KEY_BASE (BK_KEYVER_BASE + SQ_KEYVER_NCOLS)
 #define BK_BUCKET_BASE (BK_KEY_BASE + SQ_KEY_NCOLS)
 
-/* One row of BK_COLS. */
-static void bk_row(struct sq_stmt *st, void *out)
+/* The bucket key's own columns of one row of BK_COLS, unchecked. */
+static void bk_fields(struct sq_stmt *st, void *out)
 {
 	struct kura_bucket_key *bk = out;
-	struct kura_key k;
-	struct kura_bucket b;
 
 	memset(bk, 0, sizeof(*bk));
 	bk->id = sq_col_u64(st, 0);
@@ -49,10 +53,31 @@ static void bk_row(struct sq_stmt *st, void *out)
 	bk->current = sq_col_int(st, 5) != 0;
 	bk->created_ms = sq_col_i64(st, 6);
 	bk->retired_ms = sq_col_i64(st, 7);
-	sq_col_text(st, 8, bk->kek_id, sizeof(bk->kek_id), "kek id");
-	bk->version_state = (enum kura_key_version_state)sq_col_int(st, 9);
+}
+
+/* One row of BK_COLS: all four rows checked, and a bucket key joining a
+ * bucket of one tenant to a key of another refused — kura never makes
+ * one. */
+static void bk_row(struct sq_stmt *st, void *out)
+{
+	struct kura_bucket_key *bk = out;
+	struct kura_key_version v;
+	struct kura_key k;
+	struct kura_bucket b;
+
+	bk_fields(st, bk);
+	sq_col_row_mac(st, BK_NCOLS - 1, SQ_ROW_BUCKET_KEY, bk);
+	sq_keyver_row(st, BK_KEYVER_BASE, &v);
 	sq_key_row(st, BK_KEY_BASE, &k);
 	sq_bucket_row(st, BK_BUCKET_BASE, &b);
+	if (!sq_failed(st) && k.tenant_id != b.tenant_id)
+		sq_fail(st, KURA_EINTEGRITY,
+			"bucket key %llu joins bucket %llu to key %llu of "
+			"another tenant",
+			(unsigned long long)bk->id, (unsigned long long)b.id,
+			(unsigned long long)k.id);
+	memcpy(bk->kek_id, v.kek_id, sizeof(bk->kek_id));
+	bk->version_state = v.state;
 	bk->key_state = k.state;
 	bk->tenant_id = b.tenant_id;
 }
@@ -108,6 +133,21 @@ enum kura_err sq_bucket_key_get(void *priv, uint64_t bk_id,
 	return r;
 }
 
+enum kura_err sq_bk_current(struct sq_conn *c, uint64_t bucket_id,
+			    uint64_t key_id, struct kura_bucket_key *bk,
+			    bool *found, struct kura_error *err)
+{
+	struct sq_stmt st;
+
+	sq_begin(&st, c, &sql_bk_current, err);
+	sq_bind_u64(&st, 1, bucket_id);
+	sq_bind_u64(&st, 2, key_id);
+	*found = sq_row(&st);
+	if (*found)
+		bk_row(&st, bk);
+	return sq_end(&st);
+}
+
 enum kura_err sq_bucket_key_current(void *priv, uint64_t bucket_id,
 				    uint64_t key_id,
 				    struct kura_bucket_key *out,
@@ -115,20 +155,13 @@ enum kura_err sq_bucket_key_current(void *priv, uint64_t bucket_id,
 {
 	struct sq_store *m = priv;
 	struct sq_conn *c = NULL;
-	struct sq_stmt st;
 	struct kura_bucket_key bk;
-	bool found;
+	bool found = false;
 	enum kura_err r = sq_conn_acquire(m, &c, err);
 
 	if (r != KURA_OK)
 		return r;
-	sq_begin(&st, c, &sql_bk_current, err);
-	sq_bind_u64(&st, 1, bucket_id);
-	sq_bind_u64(&st, 2, key_id);
-	found = sq_row(&st);
-	if (found)
-		bk_row(&st, &bk);
-	r = sq_end(&st);
+	r = sq_bk_current(c, bucket_id, key_id, &bk, &found, err);
 	sq_conn_release(m, c);
 	if (r == KURA_OK && !found)
 		r = kura_fail(err, KURA_ENOENT,
@@ -245,10 +278,13 @@ enum kura_err sq_bk_insert(struct sq_conn *c, uint64_t bucket_id,
 			   int64_t created, uint64_t *id,
 			   struct kura_error *err)
 {
+	struct kura_bucket_key row = { 0 };
 	struct sq_stmt st;
 	uint64_t bk_id = 0;
 	enum kura_err r;
 
+	if (wrapped_len > sizeof(row.wrapped))
+		return kura_fail(err, KURA_EINVAL, "bad bucket key record");
 	sq_begin(&st, c, &sql_bk_insert, err);
 	sq_bind_u64(&st, 1, bucket_id);
 	sq_bind_u64(&st, 2, key_id);
@@ -262,8 +298,45 @@ enum kura_err sq_bk_insert(struct sq_conn *c, uint64_t bucket_id,
 			  "key %llu",
 			  (unsigned long long)bucket_id,
 			  (unsigned long long)key_id);
+	if (r != KURA_OK)
+		return r;
+	/* The MAC covers the id, which only the insert assigns. */
+	row.id = bk_id;
+	row.bucket_id = bucket_id;
+	row.key_id = key_id;
+	row.key_version = version;
+	memcpy(row.wrapped, wrapped, wrapped_len);
+	row.wrapped_len = wrapped_len;
+	row.current = true;
+	row.created_ms = created;
+	r = sq_bk_write(c, &row, err);
+	kura_wipe(&row, sizeof(row));
 	if (r == KURA_OK)
 		*id = bk_id;
+	return r;
+}
+
+static const struct sq_sql sql_bk_write = {
+	.what = "write bucket key",
+	.text = "UPDATE bucket_keys SET current = ?2, retired_ms = ?3, mac = "
+		"?4 WHERE id = ?1",
+};
+
+enum kura_err sq_bk_write(struct sq_conn *c, const struct kura_bucket_key *bk,
+			  struct kura_error *err)
+{
+	struct sq_stmt st;
+	enum kura_err r;
+
+	sq_begin(&st, c, &sql_bk_write, err);
+	sq_bind_u64(&st, 1, bk->id);
+	sq_bind_i64(&st, 2, bk->current ? 1 : 0);
+	sq_bind_i64(&st, 3, bk->retired_ms);
+	sq_bind_row_mac(&st, 4, SQ_ROW_BUCKET_KEY, bk);
+	r = sq_exec(&st);
+	if (r == KURA_OK && st.changes != 1)
+		r = kura_fail(err, KURA_ENOENT, "no bucket key %llu",
+			      (unsigned long long)bk->id);
 	return r;
 }
 
@@ -327,30 +400,30 @@ enum kura_err sq_bucket_key_insert(void *priv, struct kura_bucket_key *bk,
 
 /* ---- checks inside write transactions ---- */
 
-static const struct sq_sql sql_bk_bucket = {
-	.what = "get bucket key",
-	.text = "SELECT bucket_id, current FROM bucket_keys WHERE id = ?1",
-};
-
-/* Bucket and currency of bucket key bk_id; *found false when none. */
+/* Bucket and currency of bucket key bk_id, from its checked rows; *found
+ * false when none. */
 static enum kura_err bk_bucket(struct sq_conn *c, uint64_t bk_id, bool *found,
 			       uint64_t *bucket_id, bool *current,
 			       struct kura_error *err)
 {
+	struct kura_bucket_key bk;
 	struct sq_stmt st;
 	bool row;
 	enum kura_err r;
 
-	sq_begin(&st, c, &sql_bk_bucket, err);
+	sq_begin(&st, c, &sql_bk_get, err);
 	sq_bind_u64(&st, 1, bk_id);
 	row = sq_row(&st);
-	if (row) {
-		*bucket_id = sq_col_u64(&st, 0);
-		*current = sq_col_int(&st, 1) != 0;
-	}
+	if (row)
+		bk_row(&st, &bk);
 	r = sq_end(&st);
+	if (r == KURA_OK && row) {
+		*bucket_id = bk.bucket_id;
+		*current = bk.current;
+	}
 	if (r == KURA_OK)
 		*found = row;
+	kura_wipe(&bk, sizeof(bk));
 	return r;
 }
 
@@ -654,3 +727,26 @@ enum kura_err sq_rewrap_apply(void *priv, uint64_t old_bk_id,
 		return kura_fail(err, KURA_EINVAL, "bad re-wrap");
 	return sq_write_tx(priv, rewrap_apply_body, &a, err);
 }
+
+/* ---- the row MAC upgrade (rowmacs.c) ---- */
+
+static const struct sq_sql sql_bk_unmacd = {
+	.what = "row MAC upgrade",
+	.text = "SELECT id, bucket_id, key_id, key_version, wrapped, current, "
+		"created_ms, retired_ms FROM bucket_keys WHERE mac IS NULL",
+};
+static const struct sq_sql sql_bk_mac = {
+	.what = "row MAC upgrade",
+	.text = "UPDATE bucket_keys SET mac = ?1 WHERE id = ?2 AND mac IS NULL",
+};
+
+static void bk_key(struct sq_stmt *st, const void *row)
+{
+	sq_bind_u64(st, 2, ((const struct kura_bucket_key *)row)->id);
+}
+
+const struct sq_mac_table sq_bucket_key_macs = {
+	SQ_ROW_BUCKET_KEY, sizeof(struct kura_bucket_key),
+	&sql_bk_unmacd,	   bk_fields,
+	&sql_bk_mac,	   bk_key,
+};

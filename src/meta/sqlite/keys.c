@@ -20,6 +20,7 @@
  * Threading: any thread; each call takes its own connection, writes go
  * through sq_write_tx.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "kura/timefmt.h"
@@ -246,25 +247,84 @@ enum kura_err sq_key_list(void *priv, uint64_t tenant_id,
 	return r;
 }
 
+#define KEYVER_COLS "SELECT " SQ_KEYVER_FIELDS("") " FROM key_versions "
+
 static const struct sq_sql sql_keyver_list = {
 	.what = "list key versions",
-	.text = "SELECT key_id, version, kek_id, state, created_ms, "
-		"destroyed_ms FROM key_versions WHERE key_id = ?1 ORDER BY "
-		"version",
+	.text = KEYVER_COLS "WHERE key_id = ?1 ORDER BY version",
 };
 
+void sq_keyver_fields(struct sq_stmt *st, int base, struct kura_key_version *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->key_id = sq_col_u64(st, base);
+	v->version = (uint32_t)sq_col_range(st, base + 1, 1, UINT32_MAX,
+					    "key version");
+	sq_col_text(st, base + 2, v->kek_id, sizeof(v->kek_id), "kek id");
+	v->state = (enum kura_key_version_state)sq_col_int(st, base + 3);
+	v->created_ms = sq_col_i64(st, base + 4);
+	v->destroyed_ms = sq_col_i64(st, base + 5);
+}
+
+void sq_keyver_row(struct sq_stmt *st, int base, struct kura_key_version *v)
+{
+	sq_keyver_fields(st, base, v);
+	sq_col_row_mac(st, base + SQ_KEYVER_NCOLS - 1, SQ_ROW_KEY_VERSION, v);
+}
+
+/* One row of KEYVER_COLS, checked against its MAC. */
 static void key_version_row(struct sq_stmt *st, void *out)
 {
-	struct kura_key_version *v = out;
+	sq_keyver_row(st, 0, out);
+}
 
-	memset(v, 0, sizeof(*v));
-	v->key_id = sq_col_u64(st, 0);
-	v->version =
-		(uint32_t)sq_col_range(st, 1, 1, UINT32_MAX, "key version");
-	v->state = (enum kura_key_version_state)sq_col_int(st, 3);
-	v->created_ms = sq_col_i64(st, 4);
-	v->destroyed_ms = sq_col_i64(st, 5);
-	sq_col_text(st, 2, v->kek_id, sizeof(v->kek_id), "kek id");
+static const struct sq_sql sql_keyver_get = {
+	.what = "get key version",
+	.text = KEYVER_COLS "WHERE key_id = ?1 AND version = ?2",
+};
+
+/* Version version of key_id on c, checked; *found false for none. */
+static enum kura_err keyver_read(struct sq_conn *c, uint64_t key_id,
+				 uint32_t version, struct kura_key_version *v,
+				 bool *found, struct kura_error *err)
+{
+	struct sq_stmt st;
+
+	sq_begin(&st, c, &sql_keyver_get, err);
+	sq_bind_u64(&st, 1, key_id);
+	sq_bind_i64(&st, 2, version);
+	*found = sq_row(&st);
+	if (*found)
+		key_version_row(&st, v);
+	return sq_end(&st);
+}
+
+static const struct sq_sql sql_keyver_write = {
+	.what = "write key version",
+	.text = "UPDATE key_versions SET state = ?3, destroyed_ms = ?4, "
+		"mac = ?5 WHERE key_id = ?1 AND version = ?2",
+};
+
+/* Write version v (read in this transaction, then changed) with its new
+ * MAC. */
+static enum kura_err keyver_write(struct sq_conn *c,
+				  const struct kura_key_version *v,
+				  struct kura_error *err)
+{
+	struct sq_stmt st;
+	enum kura_err r;
+
+	sq_begin(&st, c, &sql_keyver_write, err);
+	sq_bind_u64(&st, 1, v->key_id);
+	sq_bind_i64(&st, 2, v->version);
+	sq_bind_i64(&st, 3, (int)v->state);
+	sq_bind_i64(&st, 4, v->destroyed_ms);
+	sq_bind_row_mac(&st, 5, SQ_ROW_KEY_VERSION, v);
+	r = sq_exec(&st);
+	if (r == KURA_OK && st.changes != 1)
+		r = kura_fail(err, KURA_ENOENT, "no version %u of key %llu",
+			      v->version, (unsigned long long)v->key_id);
+	return r;
 }
 
 enum kura_err sq_key_versions(void *priv, uint64_t key_id,
@@ -316,7 +376,8 @@ static const struct sq_sql sql_key_insert = {
 static const struct sq_sql sql_keyver_insert = {
 	.what = "insert key version",
 	.text = "INSERT INTO key_versions (key_id, version, kek_id, state, "
-		"created_ms, destroyed_ms) VALUES (?1, ?2, ?3, 1, ?4, 0)",
+		"created_ms, destroyed_ms, mac) VALUES (?1, ?2, ?3, ?4, ?5, "
+		"0, ?6)",
 };
 
 /* Insert version v of key_id (active) with its KEK. */
@@ -324,13 +385,22 @@ static enum kura_err keyver_insert(struct sq_conn *c, uint64_t key_id,
 				   uint32_t v, const char *kek_id,
 				   int64_t created, struct kura_error *err)
 {
+	struct kura_key_version row = { .key_id = key_id,
+					.version = v,
+					.state = KURA_KEYVER_ACTIVE,
+					.created_ms = created };
 	struct sq_stmt st;
 
+	if (snprintf(row.kek_id, sizeof(row.kek_id), "%s", kek_id) >=
+	    (int)sizeof(row.kek_id))
+		return kura_fail(err, KURA_EINVAL, "kek id too long");
 	sq_begin(&st, c, &sql_keyver_insert, err);
 	sq_bind_u64(&st, 1, key_id);
 	sq_bind_i64(&st, 2, v);
 	sq_bind_text(&st, 3, kek_id);
-	sq_bind_i64(&st, 4, created);
+	sq_bind_i64(&st, 4, (int)row.state);
+	sq_bind_i64(&st, 5, created);
+	sq_bind_row_mac(&st, 6, SQ_ROW_KEY_VERSION, &row);
 	return sq_exec(&st);
 }
 
@@ -505,17 +575,6 @@ enum kura_err sq_key_version_in_use(void *priv, uint64_t key_id,
 	return r;
 }
 
-static const struct sq_sql sql_keyver_state = {
-	.what = "get key version",
-	.text = "SELECT state FROM key_versions WHERE key_id = ?1 AND "
-		"version = ?2",
-};
-static const struct sq_sql sql_keyver_destroy = {
-	.what = "destroy key version",
-	.text = "UPDATE key_versions SET state = 3, destroyed_ms = ?3 WHERE "
-		"key_id = ?1 AND version = ?2 AND state != 3",
-};
-
 struct keyver_arg {
 	uint64_t key_id;
 	uint32_t version;
@@ -525,29 +584,20 @@ static enum kura_err key_version_destroyed_body(struct sq_conn *c, void *arg,
 						struct kura_error *err)
 {
 	struct keyver_arg *a = arg;
-	struct sq_stmt st;
-	int state = 0;
-	bool found;
-	enum kura_err r;
+	struct kura_key_version v;
+	bool found = false;
+	enum kura_err r =
+		keyver_read(c, a->key_id, a->version, &v, &found, err);
 
-	sq_begin(&st, c, &sql_keyver_state, err);
-	sq_bind_u64(&st, 1, a->key_id);
-	sq_bind_i64(&st, 2, a->version);
-	found = sq_row(&st);
-	if (found)
-		state = sq_col_int(&st, 0);
-	r = sq_end(&st);
 	if (r == KURA_OK && !found)
 		r = kura_fail(err, KURA_ENOENT, "no version %u of key %llu",
 			      a->version, (unsigned long long)a->key_id);
 	/* Recording it twice is harmless (a retried destruction). */
-	if (r != KURA_OK || state == KURA_KEYVER_DESTROYED)
+	if (r != KURA_OK || v.state == KURA_KEYVER_DESTROYED)
 		return r;
-	sq_begin(&st, c, &sql_keyver_destroy, err);
-	sq_bind_u64(&st, 1, a->key_id);
-	sq_bind_i64(&st, 2, a->version);
-	sq_bind_i64(&st, 3, kura_now_ms());
-	r = sq_exec(&st);
+	v.state = KURA_KEYVER_DESTROYED;
+	v.destroyed_ms = kura_now_ms();
+	r = keyver_write(c, &v, err);
 	if (r == KURA_OK)
 		r = sq_gen_bump(c, err);
 	return r;
@@ -619,19 +669,36 @@ enum kura_err sq_key_destroyed(void *priv, uint64_t key_id,
 
 /* ---- rotation ---- */
 
-static const struct sq_sql sql_keyver_retire = {
+static const struct sq_sql sql_keyver_active = {
 	.what = "retire key version",
-	.text = "UPDATE key_versions SET state = 2 WHERE key_id = ?1 AND "
-		"state = 1",
+	.text = KEYVER_COLS "WHERE key_id = ?1 AND state = 1 LIMIT 8",
 };
-/* Retire the pair's current bucket key unless it is already the new
- * version's (a bucket named twice). */
-static const struct sq_sql sql_bk_retire = {
-	.what = "retire bucket key",
-	.text = "UPDATE bucket_keys SET current = 0, retired_ms = ?4 WHERE "
-		"bucket_id = ?1 AND key_id = ?2 AND current = 1 AND "
-		"key_version != ?3",
-};
+
+/* Every active version of key_id (one, normally) becomes retired, each
+ * read (so checked) and written back with its MAC. */
+static enum kura_err keyver_retire(struct sq_conn *c, uint64_t key_id,
+				   struct kura_error *err)
+{
+	struct kura_key_version v[8];
+	size_t n;
+	enum kura_err r;
+
+	do {
+		struct sq_stmt st;
+
+		n = 0;
+		sq_begin(&st, c, &sql_keyver_active, err);
+		sq_bind_u64(&st, 1, key_id);
+		while (n < 8 && sq_row(&st))
+			key_version_row(&st, &v[n++]);
+		r = sq_end(&st);
+		for (size_t i = 0; r == KURA_OK && i < n; i++) {
+			v[i].state = KURA_KEYVER_RETIRED;
+			r = keyver_write(c, &v[i], err);
+		}
+	} while (r == KURA_OK && n == 8);
+	return r;
+}
 static const struct sq_sql sql_bk_stale = {
 	.what = "count bucket keys",
 	.text = "SELECT count(*) FROM bucket_keys WHERE key_id = ?1 AND "
@@ -656,7 +723,7 @@ static enum kura_err rotate_version(struct sq_conn *c,
 				    struct kura_key *k, uint32_t v,
 				    struct kura_error *err)
 {
-	enum kura_err r = sq_exec_u64(c, &sql_keyver_retire, a->key_id, err);
+	enum kura_err r = keyver_retire(c, a->key_id, err);
 
 	if (r == KURA_OK)
 		r = keyver_insert(c, a->key_id, v, a->kek_id, a->now, err);
@@ -675,7 +742,8 @@ static enum kura_err rotate_bucket(struct sq_conn *c, struct rotate_arg *a,
 				   struct kura_error *err)
 {
 	const struct kura_bucket_key *bk = &a->bks[i];
-	struct sq_stmt st;
+	struct kura_bucket_key old;
+	bool found = false;
 	enum kura_err r;
 
 	if (bk->key_id != a->key_id || bk->key_version != v)
@@ -685,17 +753,20 @@ static enum kura_err rotate_bucket(struct sq_conn *c, struct rotate_arg *a,
 				 i, (unsigned long long)bk->key_id,
 				 bk->key_version, (unsigned long long)a->key_id,
 				 v);
-	sq_begin(&st, c, &sql_bk_retire, err);
-	sq_bind_u64(&st, 1, bk->bucket_id);
-	sq_bind_u64(&st, 2, a->key_id);
-	sq_bind_i64(&st, 3, v);
-	sq_bind_i64(&st, 4, a->now);
-	r = sq_exec(&st);
-	if (r == KURA_OK && st.changes != 1)
+	/* Retire the pair's current bucket key unless it is already the new
+	 * version's (a bucket named twice). */
+	r = sq_bk_current(c, bk->bucket_id, a->key_id, &old, &found, err);
+	if (r == KURA_OK && found && old.key_version != v) {
+		old.current = false;
+		old.retired_ms = a->now;
+		r = sq_bk_write(c, &old, err);
+	} else if (r == KURA_OK) {
 		r = kura_fail(err, KURA_ESTATE,
 			      "bucket %016llx does not use key '%s' (or is "
 			      "named twice)",
 			      (unsigned long long)bk->bucket_id, name);
+	}
+	memset(&old, 0, sizeof(old));
 	if (r == KURA_OK)
 		r = sq_bk_insert(c, bk->bucket_id, a->key_id, v, bk->wrapped,
 				 bk->wrapped_len, a->created[i], &a->ids[i],
@@ -825,4 +896,33 @@ const struct sq_mac_table sq_key_macs = {
 	SQ_ROW_KEY,	 sizeof(struct kura_key),
 	&sql_key_unmacd, key_fields,
 	&sql_key_mac,	 key_key,
+};
+
+static const struct sq_sql sql_keyver_unmacd = {
+	.what = "row MAC upgrade",
+	.text = KEYVER_COLS "WHERE mac IS NULL",
+};
+static const struct sq_sql sql_keyver_mac = {
+	.what = "row MAC upgrade",
+	.text = "UPDATE key_versions SET mac = ?1 WHERE key_id = ?2 AND "
+		"version = ?3 AND mac IS NULL",
+};
+
+static void keyver_fields(struct sq_stmt *st, void *row)
+{
+	sq_keyver_fields(st, 0, row);
+}
+
+static void keyver_key(struct sq_stmt *st, const void *row)
+{
+	const struct kura_key_version *v = row;
+
+	sq_bind_u64(st, 2, v->key_id);
+	sq_bind_i64(st, 3, v->version);
+}
+
+const struct sq_mac_table sq_key_version_macs = {
+	SQ_ROW_KEY_VERSION, sizeof(struct kura_key_version),
+	&sql_keyver_unmacd, keyver_fields,
+	&sql_keyver_mac,    keyver_key,
 };

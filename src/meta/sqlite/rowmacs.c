@@ -46,6 +46,10 @@ static bool row_mac(const struct sq_store *m, enum sq_row_kind kind,
 		return kura_row_mac_bucket(m->row_key, row, out);
 	case SQ_ROW_KEY:
 		return kura_row_mac_key(m->row_key, row, out);
+	case SQ_ROW_KEY_VERSION:
+		return kura_row_mac_key_version(m->row_key, row, out);
+	case SQ_ROW_BUCKET_KEY:
+		return kura_row_mac_bucket_key(m->row_key, row, out);
 	}
 	return false;
 }
@@ -58,6 +62,8 @@ static void row_name(enum sq_row_kind kind, const void *row, char *buf,
 	const struct kura_access_key *ak = row;
 	const struct kura_bucket *b = row;
 	const struct kura_key *k = row;
+	const struct kura_key_version *v = row;
+	const struct kura_bucket_key *bk = row;
 
 	switch (kind) {
 	case SQ_ROW_TENANT:
@@ -71,6 +77,14 @@ static void row_name(enum sq_row_kind kind, const void *row, char *buf,
 		return;
 	case SQ_ROW_KEY:
 		snprintf(buf, cap, "key %llu", (unsigned long long)k->id);
+		return;
+	case SQ_ROW_KEY_VERSION:
+		snprintf(buf, cap, "version %u of key %llu", v->version,
+			 (unsigned long long)v->key_id);
+		return;
+	case SQ_ROW_BUCKET_KEY:
+		snprintf(buf, cap, "bucket key %llu",
+			 (unsigned long long)bk->id);
 		return;
 	}
 	snprintf(buf, cap, "row");
@@ -203,16 +217,15 @@ static enum kura_err upgrade_body(struct sq_conn *c, void *arg,
 				  struct kura_error *err)
 {
 	static const struct sq_mac_table *const tables[] = {
-		&sq_tenant_macs,
-		&sq_access_key_macs,
-		&sq_bucket_macs,
-		&sq_key_macs,
+		&sq_tenant_macs, &sq_access_key_macs,  &sq_bucket_macs,
+		&sq_key_macs,	 &sq_key_version_macs, &sq_bucket_key_macs,
 	};
 	size_t *rows = arg;
 	enum kura_err r = KURA_OK;
 
 	*rows = 0; /* the body may run again */
-	for (size_t i = 0; r == KURA_OK && i < 4; i++)
+	for (size_t i = 0;
+	     r == KURA_OK && i < sizeof(tables) / sizeof(tables[0]); i++)
 		r = upgrade_table(c, tables[i], rows, err);
 	return r;
 }

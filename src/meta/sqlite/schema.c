@@ -316,6 +316,8 @@ static const char *const migrations[] = {
 	 "ALTER TABLE access_keys ADD COLUMN mac BLOB;\n"
 	 "ALTER TABLE buckets ADD COLUMN mac BLOB;\n"
 	 "ALTER TABLE keys ADD COLUMN mac BLOB;\n"
+	 "ALTER TABLE key_versions ADD COLUMN mac BLOB;\n"
+	 "ALTER TABLE bucket_keys ADD COLUMN mac BLOB;\n"
 	 "INSERT INTO settings (name, value) SELECT 'seal_pending', x'01' "
 	 "WHERE EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM "
 	 "uploads) OR EXISTS (SELECT 1 FROM tenants);\n"),

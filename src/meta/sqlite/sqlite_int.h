@@ -394,6 +394,13 @@ enum kura_err sq_bucket_tenant(struct sq_conn *c, uint64_t bucket_id,
 	  "key_id, " p "default_sse, " p "default_kms_key_id, " p "mac"
 #define SQ_BUCKET_NCOLS 9
 
+#define SQ_KEYVER_FIELDS(p)                                                    \
+	p "key_id, " p "version, " p "kek_id, " p "state, " p "created_ms, " p \
+	  "destroyed_ms, " p "mac"
+#define SQ_KEYVER_NCOLS 7
+
+void sq_keyver_fields(struct sq_stmt *st, int base, struct kura_key_version *v);
+void sq_keyver_row(struct sq_stmt *st, int base, struct kura_key_version *v);
 void sq_key_fields(struct sq_stmt *st, int base, struct kura_key *k);
 void sq_key_row(struct sq_stmt *st, int base, struct kura_key *k);
 void sq_bucket_fields(struct sq_stmt *st, int base, struct kura_bucket *b);
@@ -423,6 +430,15 @@ enum kura_err sq_bk_insert(struct sq_conn *c, uint64_t bucket_id,
 			   const uint8_t *wrapped, size_t wrapped_len,
 			   int64_t created, uint64_t *id,
 			   struct kura_error *err);
+/* Write bucket key bk (read in this transaction, then changed: its
+ * currency and retirement) with its new MAC. */
+enum kura_err sq_bk_write(struct sq_conn *c, const struct kura_bucket_key *bk,
+			  struct kura_error *err);
+/* The current bucket key of (bucket_id, key_id) on c, checked; *found
+ * false for none. */
+enum kura_err sq_bk_current(struct sq_conn *c, uint64_t bucket_id,
+			    uint64_t key_id, struct kura_bucket_key *bk,
+			    bool *found, struct kura_error *err);
 /* Part p's bucket key must be one of bucket_id's (KURA_ESTATE); only
  * SSE-C data may have none.  *known: the last key found good. */
 enum kura_err sq_bk_check(struct sq_conn *c, uint64_t bucket_id,
@@ -545,10 +561,12 @@ void sq_range_release(struct sq_range *rg);
  * and written back with its new MAC in one write transaction.
  */
 enum sq_row_kind {
-	SQ_ROW_TENANT,	   /* struct kura_tenant */
-	SQ_ROW_ACCESS_KEY, /* struct kura_access_key */
-	SQ_ROW_BUCKET,	   /* struct kura_bucket */
-	SQ_ROW_KEY,	   /* struct kura_key */
+	SQ_ROW_TENANT,	    /* struct kura_tenant */
+	SQ_ROW_ACCESS_KEY,  /* struct kura_access_key */
+	SQ_ROW_BUCKET,	    /* struct kura_bucket */
+	SQ_ROW_KEY,	    /* struct kura_key */
+	SQ_ROW_KEY_VERSION, /* struct kura_key_version */
+	SQ_ROW_BUCKET_KEY,  /* struct kura_bucket_key */
 };
 
 void sq_col_row_mac(struct sq_stmt *st, int i, enum sq_row_kind kind,
@@ -569,7 +587,7 @@ struct sq_mac_table {
 };
 
 extern const struct sq_mac_table sq_tenant_macs, sq_access_key_macs,
-	sq_bucket_macs, sq_key_macs;
+	sq_bucket_macs, sq_key_macs, sq_key_version_macs, sq_bucket_key_macs;
 
 /*
  * The meta.h operations, each defined in its concept's file with the type

@@ -14,6 +14,7 @@
  * Threading: any thread; each call takes its own connection, writes go
  * through sq_write_tx.
  */
+#include "kura/encode.h"
 #include "sqlite_int.h"
 #include "kura/banned.h"
 
@@ -43,10 +44,13 @@ enum kura_err sq_tenant_check(struct sq_conn *c, uint64_t id,
 
 /* ---- tenants ---- */
 
+/* The id is random, not the next one: whoever can write the database can
+ * steer AUTOINCREMENT (sqlite_sequence), and a new tenant given a deleted
+ * one's id would inherit that tenant's access-key rows, MACs and all. */
 static const struct sq_sql sql_tenant_insert = {
 	.what = "insert tenant",
-	.text = "INSERT INTO tenants (name, created_ms) VALUES (?1, ?2) "
-		"RETURNING id",
+	.text = "INSERT INTO tenants (id, name, created_ms) VALUES (?1, ?2, "
+		"?3) RETURNING id",
 };
 /* The MAC covers the id, which only the insert assigns. */
 static const struct sq_sql sql_tenant_set_mac = {
@@ -69,8 +73,9 @@ static enum kura_err tenant_create_body(struct sq_conn *c, void *arg,
 
 	t.state = KURA_TENANT_ACTIVE;
 	sq_begin(&st, c, &sql_tenant_insert, err);
-	sq_bind_text(&st, 1, t.name);
-	sq_bind_i64(&st, 2, t.created_ms);
+	sq_bind_u64(&st, 1, a->id);
+	sq_bind_text(&st, 2, t.name);
+	sq_bind_i64(&st, 3, t.created_ms);
 	if (sq_row(&st))
 		t.id = sq_col_u64(&st, 0);
 	r = sq_end_unique(&st, "tenant '%s' exists", t.name);
@@ -87,10 +92,19 @@ enum kura_err sq_tenant_create(void *priv, struct kura_tenant *t,
 			       struct kura_error *err)
 {
 	struct tenant_arg a = { t, 0 };
+	uint8_t rnd[8];
 	enum kura_err r;
 
 	if (t == NULL || !sq_str_ok(t->name, sizeof(t->name), false))
 		return kura_fail(err, KURA_EINVAL, "bad tenant name");
+	r = kura_random_bytes(rnd, sizeof(rnd), err);
+	if (r != KURA_OK)
+		return r;
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		a.id = a.id << 8 | rnd[i];
+	a.id >>= 1; /* a positive INTEGER: 1 .. 2^63 - 1 */
+	if (a.id == 0)
+		a.id = 1;
 	r = sq_write_tx(priv, tenant_create_body, &a, err);
 	if (r == KURA_OK) {
 		t->id = a.id;
