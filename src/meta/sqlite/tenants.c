@@ -5,9 +5,9 @@
  * active or revoked for good, and its row stays until its tenant goes, so
  * an id is never reused meanwhile.
  *
- * Tenant ids come from AUTOINCREMENT: never reused.  The sealed secret of
- * an access key is ciphertext, but no copy of it is left behind on the
- * stack or in scratch memory.  Every row carries its MAC (rowmacs.c): a
+ * Tenant ids are random (sql_tenant_insert says why): never reused.  The
+ * sealed secret of an access key is ciphertext, but no copy of it is left
+ * behind on the stack or in scratch memory.  Every row carries its MAC (rowmacs.c): a
  * row is checked whenever it is read, and a change reads the row, checks
  * it and writes it back with its new MAC in one transaction.
  *
@@ -46,46 +46,36 @@ enum kura_err sq_tenant_check(struct sq_conn *c, uint64_t id,
 
 /* The id is random, not the next one: whoever can write the database can
  * steer AUTOINCREMENT (sqlite_sequence), and a new tenant given a deleted
- * one's id would inherit that tenant's access-key rows, MACs and all. */
+ * one's id would inherit that tenant's access-key rows, MACs and all.
+ * Chosen before the insert, it lets the row go in with its MAC. */
 static const struct sq_sql sql_tenant_insert = {
 	.what = "insert tenant",
-	.text = "INSERT INTO tenants (id, name, created_ms) VALUES (?1, ?2, "
-		"?3) RETURNING id",
-};
-/* The MAC covers the id, which only the insert assigns. */
-static const struct sq_sql sql_tenant_set_mac = {
-	.what = "insert tenant",
-	.text = "UPDATE tenants SET mac = ?1 WHERE id = ?2",
+	.text = "INSERT INTO tenants (id, name, created_ms, mac) VALUES (?1, "
+		"?2, ?3, ?4)",
 };
 
 struct tenant_arg {
 	const struct kura_tenant *t;
-	uint64_t id;
+	uint64_t id; /* chosen by the caller */
 };
 
 static enum kura_err tenant_create_body(struct sq_conn *c, void *arg,
 					struct kura_error *err)
 {
-	struct tenant_arg *a = arg;
+	const struct tenant_arg *a = arg;
 	struct kura_tenant t = *a->t;
 	struct sq_stmt st;
-	enum kura_err r;
 
+	/* The row as stored, so its MAC goes in with it. */
+	t.id = a->id;
 	t.state = KURA_TENANT_ACTIVE;
 	sq_begin(&st, c, &sql_tenant_insert, err);
-	sq_bind_u64(&st, 1, a->id);
+	sq_bind_u64(&st, 1, t.id);
 	sq_bind_text(&st, 2, t.name);
 	sq_bind_i64(&st, 3, t.created_ms);
-	if (sq_row(&st))
-		t.id = sq_col_u64(&st, 0);
-	r = sq_end_unique(&st, "tenant '%s' exists", t.name);
-	if (r != KURA_OK)
-		return r;
-	a->id = t.id;
-	sq_begin(&st, c, &sql_tenant_set_mac, err);
-	sq_bind_row_mac(&st, 1, SQ_ROW_TENANT, &t);
-	sq_bind_u64(&st, 2, t.id);
-	return sq_exec(&st);
+	sq_bind_row_mac(&st, 4, SQ_ROW_TENANT, &t);
+	sq_run(&st);
+	return sq_end_unique(&st, "tenant '%s' exists", t.name);
 }
 
 enum kura_err sq_tenant_create(void *priv, struct kura_tenant *t,
