@@ -38,7 +38,8 @@
 	X(KURA_EAUTH, "authentication failed")           \
 	X(KURA_EINTERNAL, "internal error")              \
 	X(KURA_EKEY_DISABLED, "key disabled")            \
-	X(KURA_EKEY_DESTROYED, "key destroyed")
+	X(KURA_EKEY_DESTROYED, "key destroyed")          \
+	X(KURA_ECONFLICT, "changed concurrently")
 
 enum kura_err {
 #define KURA_ERR_ENUM_(name, msg) name,

@@ -147,6 +147,14 @@ enum kura_sse {
 	KURA_SSE_C = 2,	  /* customer-provided key (never stored) */
 };
 
+/* A bucket's versioning state, as S3 has it: once enabled, a bucket can
+ * be suspended but never unversioned again. */
+enum kura_versioning {
+	KURA_VERSIONING_OFF = 0,
+	KURA_VERSIONING_ENABLED = 1,
+	KURA_VERSIONING_SUSPENDED = 2,
+};
+
 struct kura_bucket {
 	uint64_t id; /* random, chosen by the caller, never reused */
 	uint64_t tenant_id;
@@ -157,6 +165,7 @@ struct kura_bucket {
 	/* Default encryption (PutBucketEncryption); KURA_SSE_S3 unless set. */
 	enum kura_sse default_sse;
 	uint64_t default_kms_key_id; /* for KURA_SSE_KMS; 0 otherwise */
+	enum kura_versioning versioning; /* PutBucketVersioning (schema 6) */
 };
 
 /*
@@ -228,8 +237,27 @@ struct kura_object {
 	size_t seal_len;
 	uint64_t seal_bk_id;
 	uint8_t parts_digest[KURA_PARTS_DIGEST_LEN];
+	/* Versions (schema 6, sealed with the row).  vseq orders the
+	 * versions of one key (the newest has the largest; kura uses the
+	 * write time in microseconds, or one more than the newest when the
+	 * clock lags).  The null version is the one S3 names "null": the
+	 * only version in a bucket never versioned, the one a write in a
+	 * suspended bucket replaces; at most one per key.  A delete marker
+	 * has no parts, size 0 and an empty ETag. */
+	uint64_t vseq;
+	bool null_version;
+	bool delete_marker;
+	/* Version listings only: the newest version of its key. */
+	bool is_latest;
 	/* Listings and seal batches only: the bucket's tenant. */
 	uint64_t tenant_id;
+};
+
+/* A condition on the newest version of a key, checked in the transaction
+ * that writes (conditional requests).  expect_vseq 0: the key has no
+ * version at all. */
+struct kura_put_cond {
+	uint64_t expect_vseq;
 };
 
 /* A multipart upload in progress.  Its parts are stored under its
@@ -441,6 +469,11 @@ struct kura_meta_ops {
 					       enum kura_sse sse,
 					       uint64_t kms_key_id,
 					       struct kura_error *err);
+	/* Set the bucket's versioning state (never back to OFF:
+	 * KURA_EINVAL).  KURA_ENOENT when the bucket does not exist. */
+	enum kura_err (*bucket_set_versioning)(void *priv, uint64_t bucket_id,
+					       enum kura_versioning state,
+					       struct kura_error *err);
 	/*
 	 * Crypto-shredding support: delete the bucket with everything in it —
 	 * objects, parts, uploads, upload parts, bucket keys — in one
@@ -589,29 +622,52 @@ struct kura_meta_ops {
 
 	/* -- objects -- */
 
-	/* Insert or replace (bucket_id, key) atomically with obj and its parts;
-	 * the replaced version's blobs are queued for gc in the same
-	 * transaction.  KURA_ENOENT when the bucket no longer exists;
-	 * KURA_ESTATE when a part's bk_id names no bucket key of the bucket
-	 * (deleted after a rotation finished while the upload ran); bk_id 0
-	 * only for SSE-C (KURA_EINVAL).  kms_key_id is set exactly for
-	 * SSE-KMS (KURA_EINVAL). */
+	/*
+	 * Add obj as the newest version of (bucket_id, key) with its parts,
+	 * atomically.  obj->vseq must be greater than the vseq of every
+	 * version of the key (KURA_ECONFLICT otherwise: another writer was
+	 * faster or the clock went back — seal again with a larger one).
+	 * When obj->null_version, the key's null version, if any, goes in
+	 * the same transaction and its blobs are queued for gc.  With cond,
+	 * the key's newest version must have vseq cond->expect_vseq
+	 * (KURA_ECONFLICT otherwise).  KURA_ENOENT when the bucket no longer
+	 * exists; KURA_ESTATE when a part's bk_id names no bucket key of the
+	 * bucket (deleted after a rotation finished while the upload ran);
+	 * bk_id 0 only for SSE-C (KURA_EINVAL).  kms_key_id is set exactly
+	 * for SSE-KMS (KURA_EINVAL).  A delete marker has no parts.
+	 */
 	enum kura_err (*object_put)(void *priv, const struct kura_object *obj,
+				    const struct kura_put_cond *cond,
 				    struct kura_error *err);
-	/* KURA_ENOENT when absent. */
+	/* The newest version of the key (which may be a delete marker);
+	 * KURA_ENOENT when it has none. */
 	enum kura_err (*object_get)(void *priv, uint64_t bucket_id,
 				    const char *key, size_t key_len,
 				    struct kura_pool *pool,
 				    struct kura_object **out,
 				    struct kura_error *err);
-	/* Remove; its blobs are queued for gc.  KURA_ENOENT when absent. */
+	/* Version version_uid of the key (NULL: its null version);
+	 * KURA_ENOENT when absent. */
+	enum kura_err (*object_get_version)(void *priv, uint64_t bucket_id,
+					    const char *key, size_t key_len,
+					    const uint8_t *version_uid,
+					    struct kura_pool *pool,
+					    struct kura_object **out,
+					    struct kura_error *err);
+	/* Remove version version_uid of the key for good (NULL: its null
+	 * version); its blobs are queued for gc.  With cond, only while the
+	 * key's newest version has vseq cond->expect_vseq (KURA_ECONFLICT).
+	 * KURA_ENOENT when absent. */
 	enum kura_err (*object_delete)(void *priv, uint64_t bucket_id,
 				       const char *key, size_t key_len,
+				       const uint8_t *version_uid,
+				       const struct kura_put_cond *cond,
 				       struct kura_error *err);
 	/*
-	 * Up to limit entries with key > after (when after_len > 0; after may
-	 * be any byte string) and key starting with prefix, in ascending
-	 * byte order (memcmp).  *count < limit means there are no more.
+	 * The current objects: for each key, its newest version unless that
+	 * is a delete marker.  Up to limit entries with key > after (when
+	 * after_len > 0; after may be any byte string) and key starting with
+	 * prefix, in ascending byte order (memcmp).  *count < limit means there are no more.
 	 * Each entry is the whole object row (so its seal can be checked)
 	 * without its parts (parts NULL; part_count and parts_digest set).
 	 */
@@ -621,6 +677,22 @@ struct kura_meta_ops {
 				     size_t limit, struct kura_pool *pool,
 				     struct kura_object **out, size_t *count,
 				     struct kura_error *err);
+
+	/*
+	 * Every version of the keys starting with prefix, in S3's order:
+	 * keys ascending (memcmp), each key's versions newest first (vseq
+	 * descending), delete markers included, is_latest set on each key's
+	 * newest.  Starts after (after, after_vseq): after the key's version
+	 * after_vseq, or after the whole key when after_vseq is 0 (after_len
+	 * 0: from the start).  Up to limit entries; *count < limit means
+	 * there are no more.  Rows as object_list's.
+	 */
+	enum kura_err (*object_list_versions)(
+		void *priv, uint64_t bucket_id, const char *prefix,
+		size_t prefix_len, const char *after, size_t after_len,
+		uint64_t after_vseq, size_t limit, struct kura_pool *pool,
+		struct kura_object **out, size_t *count,
+		struct kura_error *err);
 
 	/* Replace the tags of an existing object (tags_json NULL removes
 	 * them) and its seal with one made over the new tags.  Only while
@@ -673,9 +745,12 @@ struct kura_meta_ops {
 	 * be the upload's (KURA_EINVAL).  A chosen part matches when
 	 * its part_no, blob_id, size and seal are the stored ones; the moved
 	 * parts keep no ETag and no seal (the object's seal covers them).
+	 * The object becomes the key's newest version as by object_put
+	 * (obj->vseq, null_version and cond as there).
 	 */
 	enum kura_err (*upload_complete)(void *priv, const char *upload_id,
 					 const struct kura_object *obj,
+					 const struct kura_put_cond *cond,
 					 struct kura_error *err);
 	/* Delete the upload and queue its parts' blobs.  KURA_ENOENT. */
 	enum kura_err (*upload_abort)(void *priv, uint64_t bucket_id,
@@ -891,6 +966,10 @@ enum kura_err kura_meta_bucket_set_encryption(struct kura_meta *meta,
 					      enum kura_sse sse,
 					      uint64_t kms_key_id,
 					      struct kura_error *err);
+enum kura_err kura_meta_bucket_set_versioning(struct kura_meta *meta,
+					      uint64_t bucket_id,
+					      enum kura_versioning state,
+					      struct kura_error *err);
 enum kura_err kura_meta_bucket_purge(struct kura_meta *meta, uint64_t bucket_id,
 				     struct kura_error *err);
 enum kura_err kura_meta_bucket_blobs(
@@ -969,15 +1048,28 @@ enum kura_err kura_meta_bucket_key_delete(struct kura_meta *meta,
 /* objects */
 enum kura_err kura_meta_object_put(struct kura_meta *meta,
 				   const struct kura_object *obj,
+				   const struct kura_put_cond *cond,
 				   struct kura_error *err);
 enum kura_err kura_meta_object_get(struct kura_meta *meta, uint64_t bucket_id,
 				   const char *key, size_t key_len,
 				   struct kura_pool *pool,
 				   struct kura_object **out,
 				   struct kura_error *err);
+enum kura_err kura_meta_object_get_version(
+	struct kura_meta *meta, uint64_t bucket_id, const char *key,
+	size_t key_len, const uint8_t *version_uid, struct kura_pool *pool,
+	struct kura_object **out, struct kura_error *err);
 enum kura_err kura_meta_object_delete(struct kura_meta *meta,
 				      uint64_t bucket_id, const char *key,
-				      size_t key_len, struct kura_error *err);
+				      size_t key_len,
+				      const uint8_t *version_uid,
+				      const struct kura_put_cond *cond,
+				      struct kura_error *err);
+enum kura_err kura_meta_object_list_versions(
+	struct kura_meta *meta, uint64_t bucket_id, const char *prefix,
+	size_t prefix_len, const char *after, size_t after_len,
+	uint64_t after_vseq, size_t limit, struct kura_pool *pool,
+	struct kura_object **out, size_t *count, struct kura_error *err);
 enum kura_err kura_meta_object_list(struct kura_meta *meta, uint64_t bucket_id,
 				    const char *prefix, size_t prefix_len,
 				    const char *after, size_t after_len,
@@ -1014,6 +1106,7 @@ enum kura_err kura_meta_upload_list_parts(struct kura_meta *meta,
 enum kura_err kura_meta_upload_complete(struct kura_meta *meta,
 					const char *upload_id,
 					const struct kura_object *obj,
+					const struct kura_put_cond *cond,
 					struct kura_error *err);
 enum kura_err kura_meta_upload_abort(struct kura_meta *meta, uint64_t bucket_id,
 				     const char *upload_id,

@@ -32,6 +32,7 @@
 
 #define SEAL_LABEL "kura-meta-seal-v1"
 #define MAGIC_OBJECT "KURAOBJ1"
+#define MAGIC_VERSION "KURAOBJ2" /* an object version (schema 6) */
 #define MAGIC_UPLOAD "KURAUPL1"
 #define MAGIC_PART "KURAUPT1"
 #define MAGIC_PARTS "KURAPRT1"
@@ -159,7 +160,17 @@ static void encode_object(struct enc *e, uint64_t tenant_id,
 		o->cache_control,    o->expires,
 		o->user_meta_json,   o->tags_json,
 	};
-	put(e, MAGIC_OBJECT, 8);
+	/* A row as schema 5 had them (its key's only, null version, first)
+	 * encodes as then, so seals made before versions still open; any
+	 * other version says which it is: its order among the key's
+	 * versions, whether it is the null version or a delete marker. */
+	bool plain = o->vseq == 1 && o->null_version && !o->delete_marker;
+	put(e, plain ? MAGIC_OBJECT : MAGIC_VERSION, 8);
+	if (!plain) {
+		put_u64(e, o->vseq);
+		put_u8(e, o->null_version ? 1 : 0);
+		put_u8(e, o->delete_marker ? 1 : 0);
+	}
 	put_u64(e, tenant_id);
 	put_u64(e, o->bucket_id);
 	put(e, o->version_uid, KURA_UID_LEN);

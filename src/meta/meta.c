@@ -192,6 +192,16 @@ enum kura_err kura_meta_bucket_set_encryption(struct kura_meta *meta,
 						kms_key_id, err);
 }
 
+enum kura_err kura_meta_bucket_set_versioning(struct kura_meta *meta,
+					      uint64_t bucket_id,
+					      enum kura_versioning state,
+					      struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "bucket_set_versioning", err);
+	return meta->ops->bucket_set_versioning(meta->priv, bucket_id, state,
+						err);
+}
+
 enum kura_err kura_meta_bucket_purge(struct kura_meta *meta, uint64_t bucket_id,
 				     struct kura_error *err)
 {
@@ -387,10 +397,11 @@ enum kura_err kura_meta_bucket_key_delete(struct kura_meta *meta,
 
 enum kura_err kura_meta_object_put(struct kura_meta *meta,
 				   const struct kura_object *obj,
+				   const struct kura_put_cond *cond,
 				   struct kura_error *err)
 {
 	KURA_HOOK_BEFORE(meta, "object_put", err);
-	return meta->ops->object_put(meta->priv, obj, err);
+	return meta->ops->object_put(meta->priv, obj, cond, err);
 }
 
 enum kura_err kura_meta_object_get(struct kura_meta *meta, uint64_t bucket_id,
@@ -404,13 +415,39 @@ enum kura_err kura_meta_object_get(struct kura_meta *meta, uint64_t bucket_id,
 				     out, err);
 }
 
+enum kura_err kura_meta_object_get_version(
+	struct kura_meta *meta, uint64_t bucket_id, const char *key,
+	size_t key_len, const uint8_t *version_uid, struct kura_pool *pool,
+	struct kura_object **out, struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "object_get_version", err);
+	return meta->ops->object_get_version(meta->priv, bucket_id, key,
+					     key_len, version_uid, pool, out,
+					     err);
+}
+
 enum kura_err kura_meta_object_delete(struct kura_meta *meta,
 				      uint64_t bucket_id, const char *key,
-				      size_t key_len, struct kura_error *err)
+				      size_t key_len,
+				      const uint8_t *version_uid,
+				      const struct kura_put_cond *cond,
+				      struct kura_error *err)
 {
 	KURA_HOOK_BEFORE(meta, "object_delete", err);
 	return meta->ops->object_delete(meta->priv, bucket_id, key, key_len,
-					err);
+					version_uid, cond, err);
+}
+
+enum kura_err kura_meta_object_list_versions(
+	struct kura_meta *meta, uint64_t bucket_id, const char *prefix,
+	size_t prefix_len, const char *after, size_t after_len,
+	uint64_t after_vseq, size_t limit, struct kura_pool *pool,
+	struct kura_object **out, size_t *count, struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "object_list_versions", err);
+	return meta->ops->object_list_versions(
+		meta->priv, bucket_id, prefix, prefix_len, after, after_len,
+		after_vseq, limit, pool, out, count, err);
 }
 
 enum kura_err kura_meta_object_list(struct kura_meta *meta, uint64_t bucket_id,
@@ -486,10 +523,12 @@ enum kura_err kura_meta_upload_list_parts(struct kura_meta *meta,
 enum kura_err kura_meta_upload_complete(struct kura_meta *meta,
 					const char *upload_id,
 					const struct kura_object *obj,
+					const struct kura_put_cond *cond,
 					struct kura_error *err)
 {
 	KURA_HOOK_BEFORE(meta, "upload_complete", err);
-	return meta->ops->upload_complete(meta->priv, upload_id, obj, err);
+	return meta->ops->upload_complete(meta->priv, upload_id, obj, cond,
+					  err);
 }
 
 enum kura_err kura_meta_upload_abort(struct kura_meta *meta, uint64_t bucket_id,

@@ -298,20 +298,6 @@ void s3_get_bucket_location(struct s3_req *r)
 	kura_buf_release(&b);
 }
 
-void s3_get_bucket_versioning(struct s3_req *r)
-{
-	if (!s3_load_bucket(r))
-		return;
-	struct kura_buf b;
-	kura_buf_init(&b, S3_DOC_SMALL_MAX);
-	s3_xml_decl(&b);
-	/* Versioning has never been enabled: S3 answers with an empty
-	 * configuration. */
-	s3_xml_raw(&b, "<VersioningConfiguration xmlns=\"" S3_XMLNS "\"/>");
-	s3_respond_xml(r, &b);
-	kura_buf_release(&b);
-}
-
 /* ---- bucket policies ---- */
 
 /* kura has no bucket policies (access is the owning tenant's alone), so

@@ -24,7 +24,24 @@ struct copy_source {
 	struct kura_bucket bucket;
 	struct kura_object *obj;
 	struct s3_sse sse; /* how the source is encrypted (its SSE-C key) */
+	struct s3_version_sel version; /* the version named, if any */
 };
+
+/* The "?versionId=ID" a copy source may end with (q at the '?'). */
+static bool source_version(struct s3_req *r, const char *q, size_t n,
+			   struct s3_version_sel *sel)
+{
+	static const char prefix[] = "?versionId=";
+	size_t plen = sizeof(prefix) - 1;
+	if (n <= plen || memcmp(q, prefix, plen) != 0) {
+		s3_error(r, S3_InvalidArgument,
+			 "Invalid copy source: only versionId may follow the "
+			 "key",
+			 NULL);
+		return false;
+	}
+	return s3_version_parse(r, q + plen, n - plen, sel);
+}
 
 /* Parse x-amz-copy-source ("[/]bucket/key[?versionId=...]", URL-encoded),
  * load the source and check ownership; responds on failure. */
@@ -38,12 +55,8 @@ static bool load_source(struct s3_req *r, struct copy_source *src)
 	size_t n = h->len;
 	const char *q = memchr(v, '?', n);
 	if (q != NULL) {
-		if (!(n - (size_t)(q - v) == 15 &&
-		      memcmp(q, "?versionId=null", 15) == 0)) {
-			s3_error(r, S3_NotImplemented,
-				 "Versioning is not enabled.", NULL);
+		if (!source_version(r, q, n - (size_t)(q - v), &src->version))
 			return false;
-		}
 		n = (size_t)(q - v);
 	}
 	kura_buf_init(&dec, n);
@@ -90,7 +103,8 @@ static bool load_source(struct s3_req *r, struct copy_source *src)
 		return false;
 	}
 	s3_audit_note_source(r, bname, key, klen);
-	return s3_load_object(r, &src->bucket, key, klen, &src->obj) &&
+	return s3_load_object(r, &src->bucket, key, klen, &src->version,
+			      &src->obj) &&
 	       s3_sse_for_read(r, src->obj, true, &src->sse);
 }
 
@@ -157,6 +171,21 @@ static void copy_error(struct s3_req *r, const struct copy_source *src,
 	}
 }
 
+/* x-amz-copy-source-version-id: the version copied, when its bucket has
+ * versions or the request named one. */
+static void copy_source_version_header(struct s3_req *r,
+				       const struct copy_source *src)
+{
+	char id[S3_VERSION_ID_MAX];
+	if (src->bucket.versioning == KURA_VERSIONING_OFF &&
+	    !src->version.given)
+		return;
+	s3_version_id(src->obj, id);
+	/* Detail only: the copy is made and answered. */
+	KURA_IGNORE(kura_http_resp_header(r->http,
+					  "x-amz-copy-source-version-id", id));
+}
+
 void s3_copy_object(struct s3_req *r)
 {
 	struct kura_service *svc = r->svc;
@@ -164,9 +193,12 @@ void s3_copy_object(struct s3_req *r)
 	struct copy_source src = { 0 };
 	struct kura_object o = { 0 };
 	struct s3_blob blob = { 0 };
+	struct kura_put_cond cond_storage;
+	const struct kura_put_cond *cond = NULL;
 	if (!s3_load_bucket(r) || !s3_check_unsupported_put_headers(r) ||
 	    !load_source(r, &src) || !source_conditions(r, src.obj) ||
-	    !s3_sse_for_write(r, &r->sse))
+	    !s3_sse_for_write(r, &r->sse) ||
+	    !s3_write_cond(r, &cond_storage, &cond))
 		goto out;
 	if (src.obj->size > MAX_COPY_SIZE) {
 		s3_error(
@@ -247,16 +279,9 @@ void s3_copy_object(struct s3_req *r)
 	o.size = blob.part.size;
 	memcpy(o.etag, blob.part.etag, sizeof(o.etag));
 	o.mtime_ms = kura_now_ms();
-	if (!s3_seal_new_object(r, &o))
+	s3_version_prepare(r, &o);
+	if (!s3_version_put(r, &o, cond))
 		goto out;
-	rc = kura_meta_object_put(svc->meta, &o, &err);
-	if (rc != KURA_OK) {
-		if (rc == KURA_ENOENT)
-			s3_error(r, S3_NoSuchBucket, NULL, NULL);
-		else
-			s3_error_from(r, rc, &err);
-		goto out;
-	}
 	s3_blob_publish(&blob, r->http->id);
 	s3_note_version(r, o.version_uid);
 	s3_collect_garbage(r);
@@ -270,8 +295,11 @@ void s3_copy_object(struct s3_req *r)
 	s3_xml_elem_str(&b, "LastModified", ts);
 	s3_xml_elem_str(&b, "ETag", etag);
 	s3_xml_close(&b, "CopyObjectResult");
-	if (s3_respond_xml(r, &b))
+	if (s3_respond_xml(r, &b)) {
 		s3_sse_respond_headers(r, &r->sse);
+		s3_version_headers(r, &o);
+		copy_source_version_header(r, &src);
+	}
 	kura_buf_release(&b);
 out:
 	s3_blob_discard(&blob);

@@ -3,6 +3,9 @@
  * Content-MD5 required (as S3 requires), Quiet mode, a per-key result.
  * Each key is deleted in its own metadata transaction, so one failing key
  * never blocks the others; a key that does not exist counts as deleted.
+ * Each entry is deleted as DeleteObject would (object_delete.c): a version
+ * named by <VersionId> goes for good, a key in a versioned bucket gets a
+ * delete marker.
  *
  * Evidence: one audit record per key (deleted, absent or failed, with the
  * code the client was given), written with the request's own record —
@@ -86,9 +89,27 @@ static void record_counts(struct s3_req *r, const size_t count[OUTCOMES])
 	r->audit_detail = d;
 }
 
+/* <Deleted> for one key: the version named, and the delete marker made
+ * (its id) or removed. */
+static void write_deleted(struct kura_buf *b, const struct s3_xml_node *k,
+			  const struct s3_xml_node *ver,
+			  const struct s3_deleted *d)
+{
+	s3_xml_open(b, "Deleted");
+	s3_xml_elem(b, "Key", k->text, k->text_len);
+	if (ver != NULL)
+		s3_xml_elem(b, "VersionId", ver->text, ver->text_len);
+	if (d->marker) {
+		s3_xml_elem_str(b, "DeleteMarker", "true");
+		if (ver == NULL && d->versioned)
+			s3_xml_elem_str(b, "DeleteMarkerVersionId",
+					d->version_id);
+	}
+	s3_xml_close(b, "Deleted");
+}
+
 static void delete_finish(struct s3_req *r)
 {
-	struct kura_meta *meta = r->svc->meta;
 	const struct s3_xml_node *root = s3_xml_body(r, "Delete");
 	if (root == NULL)
 		return;
@@ -121,18 +142,20 @@ static void delete_finish(struct s3_req *r)
 			kura_buf_release(&b);
 			return;
 		}
+		struct s3_version_sel sel = { 0 };
+		struct s3_deleted d = { 0 };
 		if (k->text_len > KURA_OBJECT_KEY_MAX) {
 			code = "KeyTooLongError";
 			msg = "Your key is too long";
 		} else if (ver != NULL &&
-			   !(ver->text_len == 4 &&
-			     memcmp(ver->text, "null", 4) == 0)) {
+			   !s3_version_decode(ver->text, ver->text_len, &sel)) {
 			code = "NoSuchVersion";
 			msg = "The specified version does not exist.";
 		} else {
 			struct kura_error err = { 0 };
-			enum kura_err rc = kura_meta_object_delete(
-				meta, r->bucket.id, k->text, k->text_len, &err);
+			enum kura_err rc = s3_delete_key(r, k->text,
+							 k->text_len, &sel,
+							 NULL, &d, &err);
 			if (rc == KURA_ENOENT)
 				what = ABSENT;
 			if (rc != KURA_OK && rc != KURA_ENOENT) {
@@ -149,13 +172,14 @@ static void delete_finish(struct s3_req *r)
 		if (code != NULL) {
 			s3_xml_open(&b, "Error");
 			s3_xml_elem(&b, "Key", k->text, k->text_len);
+			if (ver != NULL)
+				s3_xml_elem(&b, "VersionId", ver->text,
+					    ver->text_len);
 			s3_xml_elem_str(&b, "Code", code);
 			s3_xml_elem_str(&b, "Message", msg);
 			s3_xml_close(&b, "Error");
 		} else if (!quiet) {
-			s3_xml_open(&b, "Deleted");
-			s3_xml_elem(&b, "Key", k->text, k->text_len);
-			s3_xml_close(&b, "Deleted");
+			write_deleted(&b, k, ver, &d);
 		}
 	}
 	s3_xml_close(&b, "DeleteResult");

@@ -138,6 +138,12 @@ void s3_create_multipart_upload(struct s3_req *r)
 	struct kura_error err = { 0 };
 	struct kura_object o = { 0 };
 	struct kura_upload u = { 0 };
+	/* The condition belongs on CompleteMultipartUpload, as on S3. */
+	if (s3_header(r, "If-None-Match") || s3_header(r, "If-Match")) {
+		s3_not_implemented(
+			r, "Conditional headers on CreateMultipartUpload");
+		return;
+	}
 	if (!s3_load_bucket(r) || !s3_check_unsupported_put_headers(r) ||
 	    !s3_object_headers_from_request(r, &o) ||
 	    !s3_sse_for_write(r, &r->sse))
@@ -436,13 +442,15 @@ static void complete_respond(struct s3_req *r, const struct kura_object *o)
 		r->sse.mode = o->sse;
 		r->sse.kms_key_id = o->kms_key_id;
 		s3_sse_respond_headers(r, &r->sse);
+		if (!o->null_version)
+			s3_version_headers(r, o);
 	}
 	kura_buf_release(&b);
 }
 
 /*
  * The upload is gone.  If it completed into version uid and that version
- * is still the object at the key, and the parts named are the ones it was
+ * is still a version of the key, and the parts named are the ones it was
  * completed with (same multipart ETag), this is a retry whose first answer
  * was lost: give the same answer, as AWS does.  Anything else (aborted,
  * expired, overwritten, deleted, other parts) is NoSuchUpload.
@@ -454,8 +462,8 @@ static void complete_retry(struct s3_req *r, const uint8_t uid[KURA_UID_LEN],
 	struct kura_error err = { 0 };
 	struct kura_object *o = NULL;
 	char etag[KURA_ETAG_MAX];
-	enum kura_err rc = kura_meta_object_get(meta, r->bucket.id, r->key,
-						r->key_len, r->pool, &o, &err);
+	enum kura_err rc = kura_meta_object_get_version(
+		meta, r->bucket.id, r->key, r->key_len, uid, r->pool, &o, &err);
 	if (rc == KURA_OK)
 		rc = kura_seal_object_open(&r->seal, r->bucket.tenant_id, o,
 					   true, &err);
@@ -466,7 +474,8 @@ static void complete_retry(struct s3_req *r, const uint8_t uid[KURA_UID_LEN],
 	}
 	if (rc == KURA_ENOENT ||
 	    memcmp(o->version_uid, uid, KURA_UID_LEN) != 0 ||
-	    !wanted_etag(want, nwant, etag) || strcmp(etag, o->etag) != 0) {
+	    o->delete_marker || !wanted_etag(want, nwant, etag) ||
+	    strcmp(etag, o->etag) != 0) {
 		s3_error(r, S3_NoSuchUpload, NULL, NULL);
 		return;
 	}
@@ -479,7 +488,17 @@ static void complete_retry(struct s3_req *r, const uint8_t uid[KURA_UID_LEN],
 struct complete_state {
 	struct kura_upload *upload;	     /* NULL: gone, maybe completed */
 	uint8_t completed_uid[KURA_UID_LEN]; /* from the id, when gone */
+	struct kura_put_cond cond_storage;
+	const struct kura_put_cond *cond; /* If-Match / If-None-Match */
 };
+
+static enum kura_err complete_row(struct s3_req *r, const struct kura_object *o,
+				  const struct kura_put_cond *cond, void *ctx,
+				  struct kura_error *err)
+{
+	const struct kura_upload *u = ctx;
+	return kura_meta_upload_complete(r->svc->meta, u->id, o, cond, err);
+}
 
 /* The chosen parts of the upload, in order, with their total size; responds
  * InvalidPart / EntityTooSmall when the list does not match the parts. */
@@ -517,7 +536,6 @@ static bool choose_parts(struct s3_req *r, const struct wanted_part *want,
 
 static void complete_finish(struct s3_req *r)
 {
-	struct kura_meta *meta = r->svc->meta;
 	struct kura_error err = { 0 };
 	struct complete_state *st = r->op_state;
 	struct kura_upload *u = st->upload;
@@ -560,9 +578,13 @@ static void complete_finish(struct s3_req *r)
 	memcpy(o.ssec_hmac, u->ssec_hmac, sizeof(o.ssec_hmac));
 	o.part_count = (uint32_t)nwant;
 	o.parts = chosen;
-	if (!s3_seal_new_object(r, &o))
+	s3_version_prepare(r, &o);
+	enum kura_err rc =
+		s3_version_write(r, &o, st->cond, complete_row, u, &err);
+	if (rc == KURA_ECONFLICT && st->cond != NULL) {
+		s3_write_cond_conflict(r);
 		return;
-	enum kura_err rc = kura_meta_upload_complete(meta, u->id, &o, &err);
+	}
 	if (rc == KURA_ENOENT) {
 		/* Lost a race with a concurrent Complete (or Abort) of it. */
 		complete_retry(r, u->version_uid, want, nwant);
@@ -584,11 +606,6 @@ static void complete_finish(struct s3_req *r)
 void s3_complete_multipart_upload(struct s3_req *r)
 {
 	struct kura_error err = { 0 };
-	if (s3_header(r, "If-None-Match") || s3_header(r, "If-Match")) {
-		s3_not_implemented(
-			r, "Conditional writes (If-None-Match, If-Match)");
-		return;
-	}
 	if (!s3_load_bucket(r))
 		return;
 	struct complete_state *st = kura_palloc(r->pool, sizeof(*st));
@@ -597,6 +614,8 @@ void s3_complete_multipart_upload(struct s3_req *r)
 		return;
 	}
 	memset(st, 0, sizeof(*st));
+	if (!s3_write_cond(r, &st->cond_storage, &st->cond))
+		return;
 	enum kura_err rc = find_upload(r, &st->upload, &err);
 	if (rc == KURA_ENOENT) {
 		/* Perhaps completed already: complete_retry decides once the

@@ -1,25 +1,104 @@
 /*
- * object_delete.c — DeleteObject.  Deleting a key that does not exist
- * succeeds (204), as in S3.  The metadata row goes first, in one transaction
- * that queues the blobs for removal; the blobs are removed right after, or
- * by the next collection if the process stops in between.
+ * object_delete.c — DeleteObject, and deleting one key as DeleteObjects
+ * does it too.
+ *
+ * Without a version id: in a bucket never versioned the object goes (its
+ * null version); in a versioned bucket a delete marker becomes the newest
+ * version and hides the key, every version staying (the null marker,
+ * replacing the null version, when versioning is suspended).  With one:
+ * that version goes for good — the only way data leaves a versioned
+ * bucket.  Deleting what does not exist succeeds (204), as in S3.  The
+ * metadata row goes first, in one transaction that queues the blobs for
+ * removal; the blobs are removed right after, or by the next collection
+ * if the process stops in between.
  */
 #include "kura/log.h"
 #include "s3_int.h"
 #include "kura/banned.h"
 
+/* Remove the version sel names for good. */
+static enum kura_err delete_version(struct s3_req *r, const char *key,
+				    size_t key_len,
+				    const struct s3_version_sel *sel,
+				    const struct kura_put_cond *cond,
+				    struct s3_deleted *out,
+				    struct kura_error *err)
+{
+	struct kura_meta *meta = r->svc->meta;
+	const uint8_t *uid = sel->null_version ? NULL : sel->uid;
+	struct kura_object *o = NULL;
+	enum kura_err rc = kura_meta_object_get_version(
+		meta, r->bucket.id, key, key_len, uid, r->pool, &o, err);
+	if (rc == KURA_OK)
+		rc = kura_meta_object_delete(meta, r->bucket.id, key, key_len,
+					     uid, cond, err);
+	if (rc != KURA_OK)
+		return rc;
+	out->found = true;
+	out->marker = o->delete_marker;
+	out->versioned = true;
+	s3_version_id(o, out->version_id);
+	s3_note_version(r, o->version_uid);
+	return KURA_OK;
+}
+
+enum kura_err s3_delete_key(struct s3_req *r, const char *key, size_t key_len,
+			    const struct s3_version_sel *sel,
+			    const struct kura_put_cond *cond,
+			    struct s3_deleted *out, struct kura_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (sel != NULL && sel->given)
+		return delete_version(r, key, key_len, sel, cond, out, err);
+	if (r->bucket.versioning == KURA_VERSIONING_OFF) {
+		struct s3_version_sel null_sel = { .given = true,
+						   .null_version = true };
+		enum kura_err rc = delete_version(r, key, key_len, &null_sel,
+						  cond, out, err);
+		out->versioned = false;
+		return rc;
+	}
+	struct kura_object marker;
+	enum kura_err rc =
+		s3_put_delete_marker(r, key, key_len, cond, &marker, err);
+	if (rc != KURA_OK)
+		return rc;
+	out->found = true;
+	out->marker = true;
+	out->versioned = true;
+	s3_version_id(&marker, out->version_id);
+	s3_note_version(r, marker.version_uid);
+	return KURA_OK;
+}
+
 void s3_delete_object(struct s3_req *r)
 {
-	struct kura_service *svc = r->svc;
 	struct kura_error err = { 0 };
-	if (!s3_load_bucket(r))
+	struct s3_version_sel sel;
+	struct kura_put_cond cond_storage;
+	const struct kura_put_cond *cond = NULL;
+	struct s3_deleted d;
+	if (!s3_load_bucket(r) || !s3_request_version(r, &sel) ||
+	    !s3_write_cond(r, &cond_storage, &cond))
 		return;
-	enum kura_err rc = kura_meta_object_delete(svc->meta, r->bucket.id,
-						   r->key, r->key_len, &err);
+	enum kura_err rc =
+		s3_delete_key(r, r->key, r->key_len, &sel, cond, &d, &err);
+	if (rc == KURA_ECONFLICT && cond != NULL) {
+		s3_write_cond_conflict(r);
+		return;
+	}
 	if (rc != KURA_OK && rc != KURA_ENOENT) {
 		s3_error_from(r, rc, &err);
 		return;
 	}
 	s3_collect_garbage(r);
-	s3_respond(r, 204);
+	if (s3_respond(r, 204) != KURA_OK)
+		return;
+	/* Detail only: the deletion is done and answered. */
+	if (d.versioned)
+		KURA_IGNORE(kura_http_resp_header(r->http, "x-amz-version-id",
+						  d.version_id));
+	if (d.marker)
+		KURA_IGNORE(kura_http_resp_header(r->http,
+						  "x-amz-delete-marker", "true"));
 }

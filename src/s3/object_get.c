@@ -200,8 +200,10 @@ static enum kura_err object_headers(struct s3_req *r,
 		rc = add_header(r, "Expires", "response-expires", o->expires);
 	if (rc == KURA_OK)
 		rc = kura_http_resp_header(r->http, "Accept-Ranges", "bytes");
-	if (rc == KURA_OK)
+	if (rc == KURA_OK) {
 		s3_sse_respond_headers(r, &r->sse);
+		s3_version_headers(r, o);
+	}
 	if (rc == KURA_OK && o->tags_json != NULL) {
 		json_t *tags = json_loads(o->tags_json, 0, NULL);
 		char count[16];
@@ -320,7 +322,7 @@ static bool get_attempt(struct s3_req *r, bool last_attempt)
 	struct kura_error err = { 0 };
 	struct kura_object *o = NULL;
 	enum kura_err rc;
-	if (!s3_load_object(r, &r->bucket, r->key, r->key_len, &o))
+	if (!s3_load_requested(r, &o))
 		return true;
 	s3_note_version(r, o->version_uid);
 	s3_sse_release(&r->sse); /* a retry parses the headers again */

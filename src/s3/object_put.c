@@ -4,8 +4,11 @@
  *
  * Commit order (crash safety): body complete and verified -> final segment
  * sealed -> blob durable in staging (fsync file and directory) -> metadata
- * row committed (the object becomes visible, atomically replacing any old
- * version) -> blob published -> response.  A crash before the metadata commit
+ * row committed (the version becomes visible, atomically replacing the
+ * null version unless the bucket keeps versions) -> blob published ->
+ * response.  With If-Match / If-None-Match the key's newest version is
+ * checked at the start and the commit happens only while it is still the
+ * newest (write_cond.c).  A crash before the metadata commit
  * leaves an unreferenced staged blob that start-up recovery deletes; after
  * it, a referenced one that recovery publishes.  Nothing half-written is
  * ever visible.
@@ -22,6 +25,8 @@
 struct put_state {
 	struct s3_blob blob; /* first: s3_blob_op_body/_cleanup use it */
 	struct kura_object obj;
+	struct kura_put_cond cond_storage;
+	const struct kura_put_cond *cond; /* If-Match / If-None-Match */
 };
 
 /* Respond 200 with the ETag and encryption headers of a stored object. */
@@ -40,8 +45,6 @@ void s3_respond_stored(struct s3_req *r, const char *etag_hex)
 static void put_finish(struct s3_req *r)
 {
 	struct put_state *st = r->op_state;
-	struct kura_service *svc = r->svc;
-	struct kura_error err = { 0 };
 	if (!s3_blob_op_stage(r))
 		return;
 	st->obj.parts = &st->blob.part;
@@ -49,15 +52,16 @@ static void put_finish(struct s3_req *r)
 	st->obj.size = st->blob.part.size;
 	memcpy(st->obj.etag, st->blob.part.etag, sizeof(st->obj.etag));
 	st->obj.mtime_ms = kura_now_ms();
-	if (!s3_seal_new_object(r, &st->obj))
-		return;
-	enum kura_err rc = kura_meta_object_put(svc->meta, &st->obj, &err);
-	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
+	s3_version_prepare(r, &st->obj);
+	if (!s3_version_put(r, &st->obj, st->cond))
 		return;
 	s3_blob_publish(&st->blob, r->http->id);
 	s3_note_version(r, st->obj.version_uid);
 	s3_collect_garbage(r);
 	s3_respond_stored(r, st->obj.etag);
+	/* A null version has no id to tell (S3 sends none for it). */
+	if (!st->obj.null_version)
+		s3_version_headers(r, &st->obj);
 }
 
 void s3_put_object(struct s3_req *r)
@@ -73,7 +77,8 @@ void s3_put_object(struct s3_req *r)
 	st->obj.key = r->key;
 	st->obj.key_len = r->key_len;
 	if (!s3_object_headers_from_request(r, &st->obj) ||
-	    !s3_sse_for_write(r, &r->sse))
+	    !s3_sse_for_write(r, &r->sse) ||
+	    !s3_write_cond(r, &st->cond_storage, &st->cond))
 		return;
 	st->obj.sse = r->sse.mode;
 	st->obj.kms_key_id = r->sse.kms_key_id;

@@ -2,7 +2,7 @@
  * outcome.c — how a failed step of a request is answered: a kura error
  * mapped to its S3 error (s3_error_from, s3_ok), and a stored row that
  * fails its integrity check answered 500 *and* recorded (s3_seal_ok,
- * s3_load_object, s3_seal_new_object).
+ * s3_seal_new_object).
  *
  * It sits above errors.c (the error documents) and integrity.c (the
  * records of integrity failures), which do not call back: the file graph
@@ -44,6 +44,9 @@ void s3_error_from(struct s3_req *r, enum kura_err code,
 	case KURA_ETOOBIG:
 		s3_error(r, S3_EntityTooLarge, NULL, detail);
 		break;
+	case KURA_ECONFLICT: /* another writer changed the key meanwhile */
+		s3_error(r, S3_ConditionalRequestConflict, NULL, detail);
+		break;
 	case KURA_EINTEGRITY: /* a metadata row failed its MAC or seal */
 		s3_integrity_failure(r, r->bucket_name, r->key, r->key_len,
 				     NULL, detail);
@@ -84,22 +87,6 @@ bool s3_seal_ok(struct s3_req *r, enum kura_err rc,
 	}
 	s3_error_from(r, rc, err);
 	return false;
-}
-
-bool s3_load_object(struct s3_req *r, const struct kura_bucket *b,
-		    const char *key, size_t key_len, struct kura_object **o)
-{
-	struct kura_meta *meta = r->svc->meta;
-	struct kura_error err = { 0 };
-	enum kura_err rc = kura_meta_object_get(meta, b->id, key, key_len,
-						r->pool, o, &err);
-	if (rc == KURA_EINTEGRITY) /* the row and its parts disagree */
-		return s3_seal_ok(r, rc, &err, b->name, key, key_len, NULL);
-	if (!s3_ok(r, rc, &err, S3_NoSuchKey))
-		return false;
-	rc = kura_seal_object_open(&r->seal, b->tenant_id, *o, true, &err);
-	return s3_seal_ok(r, rc, &err, b->name, key, key_len,
-			  (*o)->version_uid);
 }
 
 void s3_note_row(struct s3_req *r, uint64_t tenant_id,

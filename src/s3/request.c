@@ -209,6 +209,10 @@ static enum s3_op route_bucket_partial(struct s3_req *r, enum method m)
 {
 	if (has(r, "versioning") && m == M_GET)
 		return S3_OP_GetBucketVersioning;
+	if (has(r, "versioning") && m == M_PUT)
+		return S3_OP_PutBucketVersioning;
+	if (has(r, "versions") && m == M_GET)
+		return S3_OP_ListObjectVersions;
 	if (has(r, "policy") && m == M_GET)
 		return S3_OP_GetBucketPolicy;
 	if (has(r, "policy") && m == M_DELETE)
@@ -320,6 +324,8 @@ static const s3_op_fn op_handlers[S3_OP_COUNT_] = {
 	[S3_OP_DeleteBucket] = s3_delete_bucket,
 	[S3_OP_GetBucketLocation] = s3_get_bucket_location,
 	[S3_OP_GetBucketVersioning] = s3_get_bucket_versioning,
+	[S3_OP_PutBucketVersioning] = s3_put_bucket_versioning,
+	[S3_OP_ListObjectVersions] = s3_list_object_versions,
 	[S3_OP_ListObjects] = s3_list_objects,
 	[S3_OP_ListObjectsV2] = s3_list_objects,
 	[S3_OP_PutObject] = s3_put_object,

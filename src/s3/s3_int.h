@@ -50,10 +50,16 @@
 	  "you already own it.")                                                   \
 	X(BucketNotEmpty, "BucketNotEmpty", 409,                                   \
 	  "The bucket you tried to delete is not empty")                           \
+	X(ConditionalRequestConflict, "ConditionalRequestConflict", 409,           \
+	  "The conditional request cannot succeed due to a conflicting "           \
+	  "operation against this resource.")                                      \
 	X(EntityTooLarge, "EntityTooLarge", 400,                                   \
 	  "Your proposed upload exceeds the maximum allowed object size.")         \
 	X(EntityTooSmall, "EntityTooSmall", 400,                                   \
 	  "Your proposed upload is smaller than the minimum allowed object size.") \
+	X(IllegalVersioningConfiguration,                                          \
+	  "IllegalVersioningConfigurationException", 400,                          \
+	  "The Versioning element must be specified")                              \
 	X(IncompleteBody, "IncompleteBody", 400,                                   \
 	  "You did not provide the number of bytes specified by the "              \
 	  "Content-Length HTTP header.")                                           \
@@ -113,6 +119,8 @@
 	  "The specified multipart upload does not exist. The upload ID might "    \
 	  "be invalid, or the multipart upload might have been aborted or "        \
 	  "completed.")                                                            \
+	X(NoSuchVersion, "NoSuchVersion", 404,                                     \
+	  "The specified version does not exist.")                                 \
 	X(NotImplemented, "NotImplemented", 501,                                   \
 	  "A header you provided implies functionality that is not implemented.")  \
 	X(PreconditionFailed, "PreconditionFailed", 412,                           \
@@ -147,6 +155,8 @@ enum s3_error {
 	X(DeleteBucket)            \
 	X(GetBucketLocation)       \
 	X(GetBucketVersioning)     \
+	X(PutBucketVersioning)     \
+	X(ListObjectVersions)      \
 	X(ListObjects)             \
 	X(ListObjectsV2)           \
 	X(PutObject)               \
@@ -685,13 +695,107 @@ void s3_blob_op_cleanup(struct s3_req *r);
  * failures are logged, the background collector retries. */
 void s3_collect_garbage(struct s3_req *r);
 
+/* ---- versions and conditional writes (versions.c, write_cond.c) ---- */
+
+/* "null" or 32 hex digits, and the NUL. */
+#define S3_VERSION_ID_MAX 33
+
+/* Which version a request names. */
+struct s3_version_sel {
+	bool given;	   /* a version id was given */
+	bool null_version; /* it was "null" */
+	uint8_t uid[KURA_UID_LEN];
+};
+
+/* Decode a version id; false when malformed. */
+bool s3_version_decode(const char *v, size_t n, struct s3_version_sel *sel);
+/* Parse a version id (from ?versionId, a copy source, a marker); responds
+ * 400 InvalidArgument and returns false when malformed. */
+bool s3_version_parse(struct s3_req *r, const char *v, size_t n,
+		      struct s3_version_sel *sel);
+/* The request's ?versionId, if any (sel->given false when absent). */
+bool s3_request_version(struct s3_req *r, struct s3_version_sel *sel);
+/* The version id S3 shows for o: "null" or its uid in hex. */
+void s3_version_id(const struct kura_object *o, char out[S3_VERSION_ID_MAX]);
+/* The version id of a version uid (never "null"). */
+void s3_version_id_of(const uint8_t uid[KURA_UID_LEN],
+		      char out[S3_VERSION_ID_MAX]);
+/* Make o a new version for r->bucket: the null version unless versioning
+ * is enabled, ordered by the clock (microseconds). */
+void s3_version_prepare(struct s3_req *r, struct kura_object *o);
+/* x-amz-version-id (and x-amz-delete-marker for a marker) for o, when
+ * r->bucket has versioning configured. */
+void s3_version_headers(struct s3_req *r, const struct kura_object *o);
+
+/* Load the version sel names (NULL or not given: the newest) of object
+ * key of bucket b into *o (pool memory) and check it against its seal
+ * (ETag restored); responds NoSuchKey / NoSuchVersion, for a delete
+ * marker 404 (the newest) or 405 (named) with x-amz-delete-marker, 500
+ * for an integrity failure, or the mapped error, and returns false on
+ * failure. */
+bool s3_load_object(struct s3_req *r, const struct kura_bucket *b,
+		    const char *key, size_t key_len,
+		    const struct s3_version_sel *sel, struct kura_object **o);
+/* s3_load_object for r->key of r->bucket and the request's ?versionId. */
+bool s3_load_requested(struct s3_req *r, struct kura_object **o);
+/* Writing one version: the store's call (object_put, upload_complete). */
+typedef enum kura_err (*s3_version_write_fn)(struct s3_req *r,
+					     const struct kura_object *o,
+					     const struct kura_put_cond *cond,
+					     void *ctx,
+					     struct kura_error *err);
+/* Seal o and write it with fn; when another writer got a newer version in
+ * first, take a larger vseq and try again (a few times).  With cond, a
+ * change of the newest version is returned as KURA_ECONFLICT for the
+ * caller (s3_write_cond_conflict).  Responds nothing but a sealing
+ * failure (then KURA_EINTERNAL with err saying it was answered). */
+enum kura_err s3_version_write(struct s3_req *r, struct kura_object *o,
+			       const struct kura_put_cond *cond,
+			       s3_version_write_fn fn, void *ctx,
+			       struct kura_error *err);
+/* s3_version_write through object_put; responds on failure (NoSuchBucket,
+ * 412/409 for a condition, the mapped error). */
+bool s3_version_put(struct s3_req *r, struct kura_object *o,
+		    const struct kura_put_cond *cond);
+/* A delete marker for key in r->bucket (DeleteObject, DeleteObjects in a
+ * versioned bucket), into *out; with cond as s3_version_write. */
+enum kura_err s3_put_delete_marker(struct s3_req *r, const char *key,
+				   size_t key_len,
+				   const struct kura_put_cond *cond,
+				   struct kura_object *out,
+				   struct kura_error *err);
+
+/* What deleting a key did (DeleteObject, DeleteObjects). */
+struct s3_deleted {
+	bool found;	/* something was removed or a marker added */
+	bool marker;	/* a delete marker was added or removed */
+	bool versioned; /* the answer names a version (version_id) */
+	char version_id[S3_VERSION_ID_MAX];
+};
+/* Delete key of r->bucket as DeleteObject does: the version sel names
+ * for good, or — none named — the null version of a bucket never
+ * versioned, else a new delete marker (the null one when suspended).
+ * With cond (If-Match), only while the newest version is the one
+ * checked. */
+enum kura_err s3_delete_key(struct s3_req *r, const char *key, size_t key_len,
+			    const struct s3_version_sel *sel,
+			    const struct kura_put_cond *cond,
+			    struct s3_deleted *out, struct kura_error *err);
+
+/* If-Match / If-None-Match on a write of r->key (PutObject, Complete,
+ * CopyObject) or If-Match on DeleteObject: *cond NULL when the request
+ * has none; otherwise the newest version was read and the condition held,
+ * and *cond holds its vseq for the store to check.  Responds 412 (or
+ * 404 NoSuchKey for If-Match on a missing key, 501 for an unsupported
+ * form) and returns false. */
+bool s3_write_cond(struct s3_req *r, struct kura_put_cond *storage,
+		   const struct kura_put_cond **cond);
+/* The store found the newest version changed (KURA_ECONFLICT): evaluate
+ * the conditions again and answer 412 if they fail now, else 409. */
+void s3_write_cond_conflict(struct s3_req *r);
+
 /* ---- metadata seals and integrity failures (integrity.c) ---- */
 
-/* Load object key of bucket b into *o (pool memory) and check it against
- * its seal (ETag restored); responds NoSuchKey, 500 for an integrity
- * failure, or the mapped error, and returns false on failure. */
-bool s3_load_object(struct s3_req *r, const struct kura_bucket *b,
-		    const char *key, size_t key_len, struct kura_object **o);
 /* Seal a new object row of r->bucket (seal.h); responds on failure. */
 bool s3_seal_new_object(struct s3_req *r, struct kura_object *o);
 /* rc == KURA_OK: true.  Otherwise respond — for KURA_EINTEGRITY 500 after
@@ -783,6 +887,8 @@ void s3_head_bucket(struct s3_req *r);
 void s3_delete_bucket(struct s3_req *r);
 void s3_get_bucket_location(struct s3_req *r);
 void s3_get_bucket_versioning(struct s3_req *r);
+void s3_put_bucket_versioning(struct s3_req *r);
+void s3_list_object_versions(struct s3_req *r);
 void s3_list_objects(struct s3_req *r);
 void s3_put_object(struct s3_req *r);
 void s3_get_object(struct s3_req *r);

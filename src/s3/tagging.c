@@ -12,8 +12,7 @@
 
 static bool load_object(struct s3_req *r, struct kura_object **o)
 {
-	return s3_load_bucket(r) &&
-	       s3_load_object(r, &r->bucket, r->key, r->key_len, o);
+	return s3_load_bucket(r) && s3_load_requested(r, o);
 }
 
 void s3_get_object_tagging(struct s3_req *r)
@@ -39,11 +38,13 @@ void s3_get_object_tagging(struct s3_req *r)
 	s3_xml_close(&b, "TagSet");
 	s3_xml_close(&b, "Tagging");
 	json_decref(tags);
-	s3_respond_xml(r, &b);
+	if (s3_respond_xml(r, &b))
+		s3_version_headers(r, o);
 	kura_buf_release(&b);
 }
 
-/* Replace the tags of the current version and seal it again over them.
+/* Replace the tags of the version named (the newest by default) and seal
+ * it again over them.
  * The object is read (and its seal checked) first; a version replaced in
  * between is read again, as if this request had come after it. */
 static void set_tags(struct s3_req *r, const char *json, unsigned status)
@@ -51,10 +52,10 @@ static void set_tags(struct s3_req *r, const char *json, unsigned status)
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_error err = { 0 };
 	enum kura_err rc = KURA_ESTATE;
+	struct kura_object *o = NULL;
 	for (int attempt = 0; attempt < 3 && rc == KURA_ESTATE; attempt++) {
-		struct kura_object *o;
 		kura_error_clear(&err);
-		if (!s3_load_object(r, &r->bucket, r->key, r->key_len, &o))
+		if (!s3_load_requested(r, &o))
 			return;
 		/* The new seal replaces exactly the one read (and checked). */
 		uint8_t old[KURA_SEAL_MAX];
@@ -75,8 +76,8 @@ static void set_tags(struct s3_req *r, const char *json, unsigned status)
 		s3_error(r, S3_NoSuchKey, NULL, NULL);
 	else if (rc != KURA_OK)
 		s3_error_from(r, rc, &err);
-	else
-		s3_respond(r, status);
+	else if (s3_respond(r, status) == KURA_OK)
+		s3_version_headers(r, o);
 }
 
 static void put_tagging_finish(struct s3_req *r)

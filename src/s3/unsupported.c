@@ -51,15 +51,6 @@ struct unimplemented {
 	}
 
 static const struct unimplemented subresources[] = {
-	{ "versions", false, GPD("ListObjectVersions", NULL, NULL),
-	  "Versioning" },
-	{ "versioning", false, GPD(NULL, "PutBucketVersioning", NULL),
-	  "Versioning" },
-	{ "versionId",
-	  true,
-	  { "GetObject with versionId", "PutObject with versionId",
-	    "HeadObject with versionId", "DeleteObject with versionId", NULL },
-	  "Versioning (versionId)" },
 	{ "policy", false, GPD(NULL, "PutBucketPolicy", NULL),
 	  "Bucket policies" },
 	{ "policyStatus", false, GPD("GetBucketPolicyStatus", NULL, NULL),
@@ -207,10 +198,6 @@ static const struct {
 	  "Appending to an object (x-amz-write-offset-bytes)" },
 	{ "x-amz-server-side-encryption-context",
 	  "SSE-KMS encryption context (x-amz-server-side-encryption-context)" },
-	/* Conditional writes would need an atomic check in the metadata
-	 * commit; refusing beats silently overwriting. */
-	{ "If-None-Match", "Conditional writes (If-None-Match)" },
-	{ "If-Match", "Conditional writes (If-Match)" },
 };
 
 /* AWS's storage classes.  kura stores everything one way, STANDARD; a

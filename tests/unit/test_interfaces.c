@@ -401,6 +401,8 @@ static void queue_garbage(struct fixture *f, uint8_t ids[3][KURA_BLOB_ID_LEN])
 		.sse = KURA_SSE_C,
 		.part_count = 3,
 		.parts = parts,
+		.vseq = 1,
+		.null_version = true,
 	};
 	memset(o.version_uid, 0xab, sizeof(o.version_uid));
 	for (uint8_t i = 0; i < 3; i++) {
@@ -411,9 +413,9 @@ static void queue_garbage(struct fixture *f, uint8_t ids[3][KURA_BLOB_ID_LEN])
 		parts[i].size = 4;
 		parts[i].seg_size = 4096;
 	}
-	if (kura_meta_object_put(svc->meta, &o, &err) != KURA_OK)
+	if (kura_meta_object_put(svc->meta, &o, NULL, &err) != KURA_OK)
 		fail_msg("object: %s", err.msg);
-	assert_int_equal(kura_meta_object_delete(svc->meta, b.id, "k", 1, &err),
+	assert_int_equal(kura_meta_object_delete(svc->meta, b.id, "k", 1, NULL, NULL, &err),
 			 KURA_OK);
 }
 

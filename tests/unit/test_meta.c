@@ -552,7 +552,7 @@ static void test_buckets(void **state)
 	assert_int_equal(f->ops->bucket_delete(f->priv, f->bucket, &err),
 			 KURA_ENOTEMPTY);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1,
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1, NULL, NULL,
 					       &err),
 			 KURA_OK);
 	assert_int_equal(f->ops->bucket_delete(f->priv, f->bucket, &err),
@@ -607,7 +607,7 @@ static void test_object_roundtrip(void **state)
 	o.cache_control = "max-age=60";
 	o.expires = "Thu, 01 Dec 2044 16:00:00 GMT";
 	o.user_meta_json = "{\"colour\":\"bleu\"}";
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, key, klen, pool,
 					    &got, &err),
@@ -641,7 +641,7 @@ static void test_object_roundtrip(void **state)
 
 	/* Absent headers come back NULL; other keys and buckets miss. */
 	make_object(&o, parts, 1, f->bucket, "plain", 5, 8);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	got = NULL;
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "plain", 5,
 					    pool, &got, &err),
@@ -664,39 +664,39 @@ static void test_object_roundtrip(void **state)
 	/* Invalid records. */
 	make_object(&o, parts, 2, f->bucket, "bad", 3, 9);
 	o.size = 19;
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_EINVAL);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EINVAL);
 	kura_error_clear(&err);
 	make_object(&o, parts, 2, f->bucket, "bad", 3, 9);
 	parts[1].part_no = parts[0].part_no;
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_EINVAL);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EINVAL);
 	kura_error_clear(&err);
 	make_object(&o, parts, 1, f->bucket, "bad", 0, 9);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_EINVAL);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EINVAL);
 	kura_error_clear(&err);
 	{
 		static char longkey[KURA_OBJECT_KEY_MAX + 1];
 		memset(longkey, 'x', sizeof(longkey));
 		make_object(&o, parts, 1, f->bucket, longkey, sizeof(longkey),
 			    9);
-		assert_int_equal(f->ops->object_put(f->priv, &o, &err),
+		assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
 				 KURA_EINVAL);
 		kura_error_clear(&err);
 		make_object(&o, parts, 1, f->bucket, longkey,
 			    KURA_OBJECT_KEY_MAX, 9);
-		assert_int_equal(f->ops->object_put(f->priv, &o, &err),
+		assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
 				 KURA_OK);
 	}
 	/* A blob id used by another object is refused, nothing changes. */
 	make_object(&o, parts, 1, f->bucket, "thief", 5, 10);
 	fill_id(parts[0].blob_id, 8, 0); /* "plain"'s blob */
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_EEXIST);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EEXIST);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "thief", 5,
 					    pool, &got, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	/* Deleting a missing object. */
-	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "nothing", 7,
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "nothing", 7, NULL, NULL,
 					       &err),
 			 KURA_ENOENT);
 	kura_pool_free(pool);
@@ -719,7 +719,7 @@ static void test_gc(void **state)
 	assert_int_equal(n, 0);
 
 	make_object(&o, p1, 2, f->bucket, "obj", 3, 1);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	assert_int_equal(f->ops->blob_referenced(f->priv, p1[0].blob_id, &ref,
 						 &err),
 			 KURA_OK);
@@ -731,7 +731,7 @@ static void test_gc(void **state)
 
 	/* Replace: both old blobs queued, new one live. */
 	make_object(&o, p2, 1, f->bucket, "obj", 3, 2);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	assert_int_equal(gc_count(f), 2);
 	assert_true(gc_contains(f, p1[0].blob_id));
 	assert_true(gc_contains(f, p1[1].blob_id));
@@ -745,14 +745,14 @@ static void test_gc(void **state)
 	/* A new part may not name a queued blob. */
 	make_object(&o, p3, 1, f->bucket, "other", 5, 3);
 	memcpy(p3[0].blob_id, p1[0].blob_id, 16);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_EEXIST);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EEXIST);
 	kura_error_clear(&err);
 
 	/* Replace reusing a blob of the old version: only the other one is
 	 * queued. */
 	make_object(&o, p3, 2, f->bucket, "obj", 3, 4);
 	memcpy(p3[0].blob_id, p2[0].blob_id, 16);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	assert_int_equal(gc_count(f), 2);
 	assert_false(gc_contains(f, p2[0].blob_id));
 
@@ -771,7 +771,7 @@ static void test_gc(void **state)
 	assert_false(ref);
 
 	/* Delete queues every blob of the version. */
-	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "obj", 3,
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "obj", 3, NULL, NULL,
 					       &err),
 			 KURA_OK);
 	assert_int_equal(gc_count(f), 2);
@@ -802,7 +802,7 @@ static void test_tags(void **state)
 	o.tags_json = "{\"project\":\"x\",\"\xc3\xa9\":\"\"}";
 	parts[0].mtime_ms = 111;
 	parts[1].mtime_ms = 222;
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "tagged", 6,
 					    pool, &got, &err),
 			 KURA_OK);
@@ -869,7 +869,7 @@ static void test_tags(void **state)
 				 NULL, 0, "{\"b\":\"2\"}", NULL, 0, 0, &err),
 			 KURA_OK);
 	make_object(&o, parts, 1, f->bucket, "tagged", 6, 41);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	got = NULL;
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "tagged", 6,
 					    pool, &got, &err),
@@ -1049,7 +1049,7 @@ static void *worker_main(void *arg)
 		 * key, so replacements race with each other. */
 		snprintf(key, sizeof(key), "t%d/k%02d", w->no, i % 5);
 		make_object(&o, parts, 2, f->bucket, key, strlen(key), tag);
-		if (f->ops->object_put(f->priv, &o, &err) != KURA_OK)
+		if (f->ops->object_put(f->priv, &o, NULL, &err) != KURA_OK)
 			goto fail;
 		if (f->ops->object_get(f->priv, f->bucket, key, strlen(key),
 				       pool, &got, &err) != KURA_OK)
@@ -1060,7 +1060,7 @@ static void *worker_main(void *arg)
 			goto fail;
 		}
 		make_object(&o, parts, 1, f->bucket, "shared", 6, tag + 500000);
-		if (f->ops->object_put(f->priv, &o, &err) != KURA_OK)
+		if (put_newest(f, &o, &err) != KURA_OK)
 			goto fail;
 		if (f->ops->object_list(f->priv, f->bucket, prefix,
 					strlen(prefix), NULL, 0, 100, pool, &e,

@@ -768,7 +768,7 @@ static void test_seals(void **state)
 	fake_seal(o.seal, &o.seal_len, 0xa1);
 	o.seal_bk_id = f->bk;
 	memset(o.parts_digest, 0xd1, sizeof(o.parts_digest));
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "sealed", 6,
 					    pool, &got, &err),
 			 KURA_OK);
@@ -796,7 +796,7 @@ static void test_seals(void **state)
 	/* An unsealed object (as written before schema 4) and a sealed
 	 * upload with an unsealed part. */
 	make_object(&o, p, 1, f->bucket, "legacy", 6, 2);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	make_upload(&u, f->bucket, "up", 2, "U", 3, 1);
 	fake_seal(u.seal, &u.seal_len, 0xb1);
 	u.seal_bk_id = f->bk;
@@ -904,7 +904,7 @@ static void test_seals(void **state)
 	fake_seal(o.seal, &o.seal_len, 0xe1);
 	o.seal_bk_id = bk2.id;
 	o.parts[0].bk_id = bk2.id;
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	{
 		size_t j = memcmp(b.objects[0].key, "sealed", 6) == 0 ? 0 : 1;
 		uint8_t other_seal[KURA_SEAL_MAX];
@@ -926,7 +926,7 @@ static void test_seals(void **state)
 	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err),
 			 KURA_EBUSY);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "sealed", 6,
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "sealed", 6, NULL, NULL,
 					       &err),
 			 KURA_OK);
 	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err),
@@ -992,9 +992,9 @@ static void test_rewrap(void **state)
 	/* Under bucket key bk1: objects o1 (2 parts) and o2, upload U (2
 	 * parts), upload V (1 part). */
 	make_object(&o, p1, 2, f->bucket, "o1", 2, 1);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	make_object(&o, p2, 1, f->bucket, "o2", 2, 2);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	make_upload(&u, f->bucket, "up", 2, "U", 3, 1);
 	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
 	for (uint32_t i = 0; i < 2; i++) {
@@ -1018,7 +1018,7 @@ static void test_rewrap(void **state)
 	assert_true(bk2.id != bk1);
 	make_object(&o, p3, 1, f->bucket, "o3", 2, 5);
 	assert_int_equal(p3[0].bk_id, bk2.id);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 
 	/* The listing: object parts first, then upload parts. */
 	assert_int_equal(f->ops->rewrap_next(f->priv, bk1, 100, pool, &mine, &n,
@@ -1077,7 +1077,7 @@ static void test_rewrap(void **state)
 	/* Meanwhile: o2 is replaced, upload part U/1 is replaced, upload V
 	 * is completed (its part moves to the object's parts). */
 	make_object(&o2, p2, 1, f->bucket, "o2", 2, 6);
-	assert_int_equal(f->ops->object_put(f->priv, &o2, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o2, NULL, &err), KURA_OK);
 	make_part(&up[0], 1, 3, 11);
 	assert_int_equal(up[0].bk_id, bk1);
 	up[0].bk_id = bk2.id;
@@ -1086,7 +1086,7 @@ static void test_rewrap(void **state)
 			 KURA_OK);
 	completed_object(&o, f->bucket, "vp", 4, vp, 1);
 	o.content_type = NULL;
-	assert_int_equal(f->ops->upload_complete(f->priv, "V", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "V", &o, NULL, &err),
 			 KURA_OK);
 
 	/* Apply new wrappings to everything listed. */
@@ -1151,7 +1151,7 @@ static void test_rewrap(void **state)
 	 * that part is re-wrapped too. */
 	make_object(&o, p3, 1, f->bucket, "late", 4, 7);
 	p3[0].bk_id = bk1;
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	assert_int_equal(f->ops->bucket_key_delete(f->priv, bk1, &err),
 			 KURA_EBUSY);
 	kura_error_clear(&err);
@@ -1176,7 +1176,7 @@ static void test_rewrap(void **state)
 	/* A part cannot name the deleted bucket key any more. */
 	make_object(&o, p3, 1, f->bucket, "later", 5, 8);
 	p3[0].bk_id = bk1;
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_ESTATE);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_ESTATE);
 	kura_error_clear(&err);
 	kura_pool_free(pool);
 }
@@ -1208,14 +1208,14 @@ static void test_key_destroy(void **state)
 	o.sse = KURA_SSE_KMS;
 	o.kms_key_id = k.id;
 	pk[0].bk_id = pk[1].bk_id = bk.id;
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	make_object(&o, ps, 1, f->bucket, "s3", 2, 2);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	make_object(&o, pc, 1, f->bucket, "c", 1, 3);
 	o.sse = KURA_SSE_C;
 	memset(o.ssec_hmac, 0xc5, sizeof(o.ssec_hmac));
 	pc[0].bk_id = 0;
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	make_upload(&u, f->bucket, "up", 2, "UK", 4, 1);
 	u.sse = KURA_SSE_KMS;
 	u.kms_key_id = k.id;
@@ -1290,7 +1290,7 @@ static void test_key_destroy(void **state)
 		co.tags_json = NULL;
 		co.sse = KURA_SSE_KMS;
 		co.kms_key_id = k.id;
-		assert_int_equal(f->ops->upload_complete(f->priv, "UK", &co,
+		assert_int_equal(f->ops->upload_complete(f->priv, "UK", &co, NULL,
 							 &err),
 				 KURA_ESTATE);
 		kura_error_clear(&err);
@@ -1309,7 +1309,7 @@ static void test_key_destroy(void **state)
 	assert_true(got.changed_ms > 0);
 	/* Deleting the dead object and aborting the upload free their
 	 * blobs as usual. */
-	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "kms", 3,
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "kms", 3, NULL, NULL,
 					       &err),
 			 KURA_OK);
 	assert_int_equal(f->ops->upload_abort(f->priv, f->bucket, "UK", &err),
@@ -1343,18 +1343,18 @@ static void test_part_keys(void **state)
 			 KURA_OK);
 	/* An existing object the refused puts must not disturb. */
 	make_object(&o, p, 1, f->bucket, "obj", 3, 1);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 
 	/* No such bucket key, another bucket's, none at all. */
 	make_object(&o, p, 2, f->bucket, "obj", 3, 2);
 	p[1].bk_id = 999999;
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_ESTATE);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_ESTATE);
 	kura_error_clear(&err);
 	p[1].bk_id = obk.id;
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_ESTATE);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_ESTATE);
 	kura_error_clear(&err);
 	p[1].bk_id = 0;
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_EINVAL);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EINVAL);
 	kura_error_clear(&err);
 	assert_int_equal(gc_count(f), 0);
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "obj", 3, pool,
@@ -1364,7 +1364,7 @@ static void test_part_keys(void **state)
 	/* The other bucket's own key works there. */
 	make_object(&o, p, 1, 40, "obj", 3, 3);
 	assert_int_equal(p[0].bk_id, obk.id);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 
 	/* SSE-C: no bucket key needed; the key check value round-trips. */
 	make_object(&o, p, 1, f->bucket, "ssec", 4, 4);
@@ -1372,7 +1372,7 @@ static void test_part_keys(void **state)
 	for (size_t i = 0; i < KURA_SSEC_HMAC_LEN; i++)
 		o.ssec_hmac[i] = (uint8_t)(i + 1);
 	p[0].bk_id = 0;
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "ssec", 4, pool,
 					    &go, &err),
 			 KURA_OK);
@@ -1392,7 +1392,7 @@ static void test_part_keys(void **state)
 	o.kms_key_id = k.id;
 	memset(o.ssec_hmac, 0x99, KURA_SSEC_HMAC_LEN); /* not stored */
 	p[0].bk_id = kbk.id;
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "kms", 3, pool,
 					    &go, &err),
 			 KURA_OK);
@@ -1402,18 +1402,19 @@ static void test_part_keys(void **state)
 	assert_int_equal(go->parts[0].bk_id, kbk.id);
 	/* Inconsistent encryption fields. */
 	o.kms_key_id = 0;
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_EINVAL);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EINVAL);
 	kura_error_clear(&err);
 	o.sse = KURA_SSE_S3;
 	o.kms_key_id = k.id;
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_EINVAL);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EINVAL);
 	kura_error_clear(&err);
 	o.sse = (enum kura_sse)7;
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_EINVAL);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EINVAL);
 	kura_error_clear(&err);
 	o.sse = KURA_SSE_KMS;
 	o.kms_key_id = 999999; /* no such key */
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_ESTATE);
+	o.vseq = fx_next_vseq();
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_ESTATE);
 	kura_error_clear(&err);
 
 	/* Uploads: SSE-C without bucket keys, checks on every part. */
@@ -1448,16 +1449,16 @@ static void test_part_keys(void **state)
 	assert_int_equal(lp[0].bk_id, 0);
 	/* The completed object must say what the upload says. */
 	completed_object(&o, f->bucket, "up", 6, lp, 1);
-	assert_int_equal(f->ops->upload_complete(f->priv, "UC", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "UC", &o, NULL, &err),
 			 KURA_EINVAL);
 	kura_error_clear(&err);
 	o.sse = KURA_SSE_C;
 	memset(o.ssec_hmac, 0xac, KURA_SSEC_HMAC_LEN);
-	assert_int_equal(f->ops->upload_complete(f->priv, "UC", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "UC", &o, NULL, &err),
 			 KURA_EINVAL);
 	kura_error_clear(&err);
 	memset(o.ssec_hmac, 0xab, KURA_SSEC_HMAC_LEN);
-	assert_int_equal(f->ops->upload_complete(f->priv, "UC", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "UC", &o, NULL, &err),
 			 KURA_OK);
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "up", 2, pool,
 					    &go, &err),
@@ -1494,11 +1495,11 @@ static void test_part_keys(void **state)
 	completed_object(&o, f->bucket, "upk", 8, p, 1);
 	o.sse = KURA_SSE_KMS;
 	o.kms_key_id = f->key; /* not the upload's key */
-	assert_int_equal(f->ops->upload_complete(f->priv, "UK", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "UK", &o, NULL, &err),
 			 KURA_EINVAL);
 	kura_error_clear(&err);
 	o.kms_key_id = k.id;
-	assert_int_equal(f->ops->upload_complete(f->priv, "UK", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "UK", &o, NULL, &err),
 			 KURA_OK);
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "upk", 3, pool,
 					    &go, &err),
@@ -1558,9 +1559,9 @@ static void test_bucket_purge(void **state)
 	assert_int_equal(create_bucket(f, f->tenant, bid, "doomed", &b, &bk),
 			 KURA_OK);
 	make_object(&o, p3, 3, bid, "three", 5, 1);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	make_object(&o, p1, 1, bid, "one", 3, 2);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	make_upload(&u, bid, "up", 2, "P1", 3, 1);
 	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
 	for (uint32_t i = 0; i < 2; i++) {
@@ -1574,7 +1575,7 @@ static void test_bucket_purge(void **state)
 	assert_int_equal(f->ops->upload_create(f->priv, &u, &err), KURA_OK);
 	/* The fixture bucket's object must survive. */
 	make_object(&o, keep, 1, f->bucket, "keep", 4, 5);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 
 	/* Inventory: every blob of the bucket with its size. */
 	assert_int_equal(f->ops->bucket_blobs(f->priv, bid, inventory_add, &inv,

@@ -44,7 +44,7 @@
 
 /* The schema version this code writes (migrations[] in
  * src/meta/sqlite/schema.c). */
-#define SCHEMA_NOW 5
+#define SCHEMA_NOW 6
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -210,7 +210,9 @@ static void bulk_load(const char *db, uint64_t bucket, uint32_t rows)
 		sqlite3_prepare_v2(h,
 				   "INSERT INTO objects (bucket_id, key, "
 				   "version_uid, size, etag, mtime_ms, "
-				   "part_count) VALUES (?, ?, ?, ?, ?, ?, 0)",
+				   "part_count, vseq, null_version, "
+				   "delete_marker) VALUES (?, ?, ?, ?, ?, ?, 0, "
+				   "1, 1, 0)",
 				   -1, &s, NULL),
 		SQLITE_OK);
 	for (uint32_t i = 0; i < rows; i++) {
@@ -733,7 +735,7 @@ static void test_upload_complete_large(void **state)
 		chosen[nc++] = all[i];
 	completed_object(&o, f->bucket, "huge", 700, chosen, nc);
 	t0 = now_ms();
-	assert_int_equal(f->ops->upload_complete(f->priv, "HUGE", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "HUGE", &o, NULL, &err),
 			 KURA_OK);
 	dt = now_ms() - t0;
 	print_message("# complete %u of %u parts: %.1f ms\n", nc, n, dt);
@@ -1052,7 +1054,9 @@ static void test_migrate_v2(void **state)
 		o.part_count = 2;
 		o.parts = parts;
 		o.size = 16;
-		assert_int_equal(ops->upload_complete(priv, "up-1", &o, &err),
+		o.vseq = 2;
+		o.null_version = true;
+		assert_int_equal(ops->upload_complete(priv, "up-1", &o, NULL, &err),
 				 KURA_OK);
 		assert_int_equal(ops->object_get(priv, 7, "big", 3, pool, &got,
 						 &err),
@@ -1617,7 +1621,7 @@ static void workload_objects(struct fx *f)
 	size_t n;
 
 	make_object(&o, p, 2, f->bucket, "a/two", 5, 1);
-	OK(f->ops->object_put(f->priv, &o, &err));
+	OK(f->ops->object_put(f->priv, &o, NULL, &err));
 	OK(put_simple(f, "a/b", 3, 2));
 	OK(put_simple(f, "a/b", 3, 3)); /* replaces: blobs to gc */
 	OK(put_simple(f, "z", 1, 4));
@@ -1631,7 +1635,7 @@ static void workload_objects(struct fx *f)
 	OK(f->ops->object_set_tags(f->priv, f->bucket, "a/two", 5,
 				   got->version_uid, NULL, 0, "{}", NULL, 0, 0,
 				   &err));
-	OK(f->ops->object_delete(f->priv, f->bucket, "z", 1, &err));
+	OK(f->ops->object_delete(f->priv, f->bucket, "z", 1, NULL, NULL, &err));
 }
 
 /* Uploads: parts replaced, listed, completed, aborted; every listing
@@ -1662,7 +1666,7 @@ static void workload_uploads(struct fx *f)
 				       f->pool, &ul, &n, &err));
 	OK(f->ops->upload_expired(f->priv, 1000, 10, f->pool, &ul, &n, &err));
 	completed_object(&o, f->bucket, "up", 7, pl, 2);
-	OK(f->ops->upload_complete(f->priv, "U1", &o, &err));
+	OK(f->ops->upload_complete(f->priv, "U1", &o, NULL, &err));
 	make_upload(&u, f->bucket, "gone", 4, "U2", 8, 100);
 	OK(f->ops->upload_create(f->priv, &u, &err));
 	OK(f->ops->upload_abort(f->priv, f->bucket, "U2", &err));

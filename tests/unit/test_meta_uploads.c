@@ -89,11 +89,11 @@ static void test_upload_basics(void **state)
 		/* ... or an object may not take it, nor the reverse. */
 		make_object(&o, op, 1, f->bucket, "obj", 3, 2);
 		memcpy(o.version_uid, u.version_uid, KURA_UID_LEN);
-		assert_int_equal(f->ops->object_put(f->priv, &o, &err),
+		assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
 				 KURA_EEXIST);
 		kura_error_clear(&err);
 		make_object(&o, op, 1, f->bucket, "obj", 3, 2);
-		assert_int_equal(f->ops->object_put(f->priv, &o, &err),
+		assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
 				 KURA_OK);
 		make_upload(&v, f->bucket, "k", 1, "other", 2, 1);
 		memcpy(v.version_uid, o.version_uid, KURA_UID_LEN);
@@ -221,7 +221,7 @@ static void test_upload_basics(void **state)
 		make_object(&o, op, 1, f->bucket, "thief", 5, 3);
 		make_part(&p, 3, 1, 3);
 		memcpy(op[0].blob_id, p.blob_id, KURA_BLOB_ID_LEN);
-		assert_int_equal(f->ops->object_put(f->priv, &o, &err),
+		assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
 				 KURA_EEXIST);
 		kura_error_clear(&err);
 	}
@@ -288,7 +288,7 @@ static void test_upload_complete(void **state)
 	assert_non_null(pool);
 	/* An object the completion replaces. */
 	make_object(&o, prev, 2, f->bucket, "movie", 5, 60);
-	assert_int_equal(f->ops->object_put(f->priv, &o, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_OK);
 	upload_with_parts(f, "U1", "movie", 61, parts);
 	chosen[0] = parts[0];
 	chosen[1] = parts[2];
@@ -297,47 +297,47 @@ static void test_upload_complete(void **state)
 	/* Mismatches first; each leaves everything as it was. */
 	completed_object(&o, f->bucket, "movie", 61, chosen, 3);
 	chosen[1].blob_id[0] ^= 1;
-	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, NULL, &err),
 			 KURA_ESTATE);
 	kura_error_clear(&err);
 	chosen[1] = parts[2];
 	chosen[1].size++;
 	o.size++;
-	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, NULL, &err),
 			 KURA_ESTATE);
 	kura_error_clear(&err);
 	chosen[1] = parts[2];
 	o.size--;
 	snprintf(chosen[2].etag, sizeof(chosen[2].etag), "other");
-	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, NULL, &err),
 			 KURA_ESTATE);
 	kura_error_clear(&err);
 	chosen[2] = parts[4];
 	chosen[2].part_no = 6; /* never uploaded */
-	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, NULL, &err),
 			 KURA_ESTATE);
 	kura_error_clear(&err);
 	chosen[2] = parts[4];
 	/* Another key, another uid, another bucket, a malformed record. */
 	completed_object(&o, f->bucket, "movie2", 61, chosen, 3);
-	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, NULL, &err),
 			 KURA_EINVAL);
 	kura_error_clear(&err);
 	completed_object(&o, f->bucket, "movie", 62, chosen, 3);
-	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, NULL, &err),
 			 KURA_EINVAL);
 	kura_error_clear(&err);
 	completed_object(&o, f->bucket + 1, "movie", 61, chosen, 3);
-	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, NULL, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	completed_object(&o, f->bucket, "movie", 61, chosen, 0);
-	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, NULL, &err),
 			 KURA_EINVAL);
 	kura_error_clear(&err);
 	completed_object(&o, f->bucket, "movie", 61, chosen, 3);
 	o.size++;
-	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, NULL, &err),
 			 KURA_EINVAL);
 	kura_error_clear(&err);
 	assert_int_equal(gc_count(f), 0);
@@ -350,7 +350,7 @@ static void test_upload_complete(void **state)
 
 	/* Complete with parts 1, 3, 5. */
 	completed_object(&o, f->bucket, "movie", 61, chosen, 3);
-	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, NULL, &err),
 			 KURA_OK);
 	/* Unchosen parts 2, 4 and the replaced object's two blobs queued. */
 	assert_int_equal(gc_count(f), 4);
@@ -391,7 +391,7 @@ static void test_upload_complete(void **state)
 					    &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "U1", &o, NULL, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->upload_abort(f->priv, f->bucket, "U1", &err),
@@ -400,7 +400,7 @@ static void test_upload_complete(void **state)
 	assert_int_equal(gc_count(f), 4);
 
 	/* Deleting the completed object queues exactly its parts. */
-	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "movie", 5,
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "movie", 5, NULL, NULL,
 					       &err),
 			 KURA_OK);
 	assert_int_equal(gc_count(f), 7);
@@ -412,7 +412,7 @@ static void test_upload_complete(void **state)
 	assert_int_equal(f->ops->upload_abort(f->priv, f->bucket, "U2", &err),
 			 KURA_OK);
 	completed_object(&o, f->bucket, "clip", 63, parts, 5);
-	assert_int_equal(f->ops->upload_complete(f->priv, "U2", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "U2", &o, NULL, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "clip", 4, pool,
@@ -426,7 +426,7 @@ static void test_upload_complete(void **state)
 	upload_with_parts(f, "U3", "whole", 64, parts);
 	completed_object(&o, f->bucket, "whole", 64, parts, 5);
 	o.tags_json = NULL;
-	assert_int_equal(f->ops->upload_complete(f->priv, "U3", &o, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "U3", &o, NULL, &err),
 			 KURA_OK);
 	assert_int_equal(gc_count(f), 12);
 	got = NULL;
@@ -706,7 +706,7 @@ static void test_bucket_delete_uploads(void **state)
 	{
 		struct kura_object o;
 		make_object(&o, &p[3], 1, bid, "obj", 3, 403);
-		assert_int_equal(f->ops->object_put(f->priv, &o, &err),
+		assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
 				 KURA_OK);
 	}
 	assert_int_equal(f->ops->bucket_delete(f->priv, bid, &err),
@@ -716,7 +716,7 @@ static void test_bucket_delete_uploads(void **state)
 					    &err),
 			 KURA_OK);
 	assert_int_equal(gc_count(f), 0);
-	assert_int_equal(f->ops->object_delete(f->priv, bid, "obj", 3, &err),
+	assert_int_equal(f->ops->object_delete(f->priv, bid, "obj", 3, NULL, NULL, &err),
 			 KURA_OK);
 	assert_int_equal(gc_count(f), 1);
 
@@ -888,7 +888,7 @@ static void *up_finisher_main(void *arg)
 		if (r == KURA_OK) {
 			completed_object(&o, f->bucket, "raced", 500, parts,
 					 (uint32_t)n);
-			r = f->ops->upload_complete(f->priv, "C", &o, &err);
+			r = f->ops->upload_complete(f->priv, "C", &o, NULL, &err);
 		}
 		kura_pool_free(pool);
 		if (r == KURA_ESTATE) {

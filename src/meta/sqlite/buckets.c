@@ -29,6 +29,9 @@ void sq_bucket_fields(struct sq_stmt *st, int base, struct kura_bucket *b)
 	b->key_id = sq_col_opt_u64(st, base + 5);
 	b->default_sse = (enum kura_sse)sq_col_int(st, base + 6);
 	b->default_kms_key_id = sq_col_opt_u64(st, base + 7);
+	b->versioning = (enum kura_versioning)sq_col_range(
+		st, base + 8, KURA_VERSIONING_OFF, KURA_VERSIONING_SUSPENDED,
+		"versioning");
 }
 
 void sq_bucket_row(struct sq_stmt *st, int base, struct kura_bucket *b)
@@ -100,8 +103,9 @@ static const struct sq_sql sql_bucket_retired = {
 static const struct sq_sql sql_bucket_insert = {
 	.what = "insert bucket",
 	.text = "INSERT INTO buckets (id, tenant_id, name, region, "
-		"created_ms, key_id, default_sse, default_kms_key_id, mac) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, NULL, ?7)",
+		"created_ms, key_id, default_sse, default_kms_key_id, "
+		"versioning, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, NULL, ?8, "
+		"?7)",
 };
 
 struct bucket_create_arg {
@@ -183,6 +187,7 @@ static enum kura_err bucket_create_body(struct sq_conn *c, void *arg,
 	sq_bind_i64(&st, 5, b->created_ms);
 	sq_bind_u64(&st, 6, key_id);
 	sq_bind_row_mac(&st, 7, SQ_ROW_BUCKET, &row);
+	sq_bind_i64(&st, 8, (int)row.versioning);
 	sq_run(&st);
 	r = sq_end_unique(&st, "bucket '%s' exists", b->name);
 	if (r == KURA_OK)
@@ -530,6 +535,49 @@ enum kura_err sq_bucket_set_encryption(void *priv, uint64_t bucket_id,
 		return kura_fail(err, KURA_EINVAL,
 				 "default SSE-KMS without a key");
 	return sq_write_tx(priv, set_enc_body, &a, err);
+}
+
+/* ---- versioning ---- */
+
+static const struct sq_sql sql_bucket_set_versioning = {
+	.what = "set bucket versioning",
+	.text = "UPDATE buckets SET versioning = ?2, mac = ?3 WHERE id = ?1",
+};
+
+static enum kura_err set_versioning_body(struct sq_conn *c, void *arg,
+					 struct kura_error *err)
+{
+	const struct kura_bucket *want = arg;
+	struct sq_stmt st;
+	struct kura_bucket b;
+	enum kura_err r = bucket_fetch(c, want->id, &b, err);
+
+	if (r != KURA_OK)
+		return r;
+	/* S3: a bucket once versioned keeps its versions for good. */
+	if (b.versioning != KURA_VERSIONING_OFF &&
+	    want->versioning == KURA_VERSIONING_OFF)
+		return kura_fail(err, KURA_EINVAL,
+				 "a versioned bucket cannot be unversioned");
+	b.versioning = want->versioning;
+	sq_begin(&st, c, &sql_bucket_set_versioning, err);
+	sq_bind_u64(&st, 1, b.id);
+	sq_bind_i64(&st, 2, (int)b.versioning);
+	sq_bind_row_mac(&st, 3, SQ_ROW_BUCKET, &b);
+	return sq_exec(&st);
+}
+
+enum kura_err sq_bucket_set_versioning(void *priv, uint64_t bucket_id,
+				       enum kura_versioning state,
+				       struct kura_error *err)
+{
+	struct kura_bucket want = { .id = bucket_id, .versioning = state };
+
+	if (state != KURA_VERSIONING_ENABLED &&
+	    state != KURA_VERSIONING_SUSPENDED)
+		return kura_fail(err, KURA_EINVAL, "bad versioning state %d",
+				 (int)state);
+	return sq_write_tx(priv, set_versioning_body, &want, err);
 }
 
 /* ---- the inventory of a bucket's blobs ---- */

@@ -1,19 +1,24 @@
 /*
- * objects.c — objects in the SQLite metadata store: the current version of
- * each (bucket, key) with its parts (one blob each), tags, listing, and
- * the row readers and binders that uploads.c and seals.c share.
+ * objects.c — objects in the SQLite metadata store: the versions of each
+ * (bucket, key) with their parts (one blob each), tags, listings, and the
+ * row readers and binders that uploads.c and seals.c share.
  *
- * Replacing or deleting an object moves its version out in the same
- * transaction: its blob ids are queued for gc (gc.c) after the new parts
- * exist, so a blob the new version reuses is not queued.  A new part may
+ * A key's versions are ordered by vseq, newest first; the newest is the
+ * current one (a delete marker hides the key).  A write adds a version;
+ * one that replaces the null version (a bucket never versioned, or
+ * suspended) removes that in the same transaction.  Removing a version
+ * queues its blobs for gc (gc.c) after the new parts exist, so a blob the
+ * new version reuses is not queued.  A new part may
  * not name a blob already queued (it may be being deleted right now) nor
  * one of an upload.  A version uid is an object's or an upload's, never
  * both (completing an upload turns its uid into the object's).
  *
  * Listing: object keys are BLOBs, compared with memcmp then length —
  * exactly S3's UTF-8 byte order — and objects is clustered on
- * (bucket_id, key), so a page is one range search of the primary key:
- * key >= prefix (or > after, the tighter) AND key < successor(prefix).
+ * (bucket_id, key, vseq DESC), so a page is one range search of the
+ * primary key: key >= prefix (or > after, the tighter) AND key <
+ * successor(prefix).  A listing of current objects steps over a key's
+ * older versions, and seeks past the key when they are many.
  *
  * Threading: any thread; each call takes its own connection, writes go
  * through sq_write_tx.
@@ -133,6 +138,9 @@ void sq_object_row(struct sq_stmt *st, uint64_t bucket_id,
 	if (!sq_col_null(st, 19))
 		sq_col_blob(st, 19, o->parts_digest, KURA_PARTS_DIGEST_LEN,
 			    NULL, "parts digest");
+	o->vseq = (uint64_t)sq_col_range(st, 20, 1, INT64_MAX, "vseq");
+	o->null_version = sq_col_range(st, 21, 0, 1, "null version") == 1;
+	o->delete_marker = sq_col_range(st, 22, 0, 1, "delete marker") == 1;
 }
 
 static const struct sq_sql sql_parts_get = {
@@ -243,6 +251,10 @@ enum kura_err sq_check_object(const struct kura_object *obj, bool multipart,
 		r = sq_check_sse(obj->sse, obj->kms_key_id, err);
 	if (r != KURA_OK)
 		return r;
+	if (obj->vseq < 1 || obj->vseq > INT64_MAX ||
+	    (obj->delete_marker &&
+	     (multipart || obj->part_count > 0 || obj->size > 0)))
+		return kura_fail(err, KURA_EINVAL, "bad version record");
 	if (!sq_str_ok(obj->etag, sizeof(obj->etag), true) ||
 	    obj->seal_len > KURA_SEAL_MAX ||
 	    (obj->seal_len > 0 && obj->seal_bk_id == 0) ||
@@ -256,10 +268,20 @@ enum kura_err sq_check_object(const struct kura_object *obj, bool multipart,
 
 /* ---- writing ---- */
 
-static const struct sq_sql sql_obj_version = {
+static const struct sq_sql sql_newest = {
 	.what = "find object",
-	.text = "SELECT version_uid FROM objects WHERE bucket_id = ?1 AND "
-		"key = ?2",
+	.text = "SELECT version_uid, vseq FROM objects WHERE bucket_id = ?1 "
+		"AND key = ?2 ORDER BY vseq DESC LIMIT 1",
+};
+static const struct sq_sql sql_null_version = {
+	.what = "find object",
+	.text = "SELECT version_uid, vseq FROM objects WHERE bucket_id = ?1 "
+		"AND key = ?2 AND null_version = 1",
+};
+static const struct sq_sql sql_uid_version = {
+	.what = "find object",
+	.text = "SELECT version_uid, vseq FROM objects WHERE bucket_id = ?1 "
+		"AND key = ?2 AND version_uid = ?3",
 };
 static const struct sq_sql sql_parts_blobs = {
 	.what = "read parts",
@@ -269,31 +291,51 @@ static const struct sq_sql sql_parts_delete = {
 	.what = "delete parts",
 	.text = "DELETE FROM parts WHERE version_uid = ?1",
 };
-static const struct sq_sql sql_obj_delete = {
+static const struct sq_sql sql_version_delete = {
 	.what = "delete object",
-	.text = "DELETE FROM objects WHERE bucket_id = ?1 AND key = ?2",
+	.text = "DELETE FROM objects WHERE version_uid = ?1",
 };
 
-/* Whether (bucket, key) exists, and its version uid (when uid is not
- * NULL). */
-static enum kura_err object_find(struct sq_conn *c, uint64_t bucket_id,
-				 const char *key, size_t key_len, uint8_t *uid,
-				 bool *found, struct kura_error *err)
+/* A version of a key: its uid and vseq. */
+struct version_ref {
+	bool found;
+	uint8_t uid[KURA_UID_LEN];
+	uint64_t vseq;
+};
+
+/* The key's version that sql selects (sql_newest, sql_null_version, or
+ * sql_uid_version with uid). */
+static enum kura_err version_find(struct sq_conn *c, const struct sq_sql *sql,
+				  uint64_t bucket_id, const char *key,
+				  size_t key_len, const uint8_t *uid,
+				  struct version_ref *v,
+				  struct kura_error *err)
 {
 	struct sq_stmt st;
-	bool row;
-	enum kura_err r;
 
-	sq_begin(&st, c, &sql_obj_version, err);
+	memset(v, 0, sizeof(*v));
+	sq_begin(&st, c, sql, err);
 	sq_bind_u64(&st, 1, bucket_id);
 	sq_bind_blob(&st, 2, key, key_len);
-	row = sq_row(&st);
-	if (row && uid != NULL)
-		sq_col_blob(&st, 0, uid, KURA_UID_LEN, NULL, "version uid");
-	r = sq_end(&st);
-	if (r == KURA_OK)
-		*found = row;
-	return r;
+	if (uid != NULL)
+		sq_bind_blob(&st, 3, uid, KURA_UID_LEN);
+	v->found = sq_row(&st);
+	if (v->found) {
+		sq_col_blob(&st, 0, v->uid, KURA_UID_LEN, NULL, "version uid");
+		v->vseq = (uint64_t)sq_col_range(&st, 1, 1, INT64_MAX, "vseq");
+	}
+	return sq_end(&st);
+}
+
+/* The key's version named by uid, or its null version (uid NULL). */
+static enum kura_err version_named(struct sq_conn *c, uint64_t bucket_id,
+				   const char *key, size_t key_len,
+				   const uint8_t *uid, struct version_ref *v,
+				   struct kura_error *err)
+{
+	return version_find(c, uid != NULL ? &sql_uid_version :
+					     &sql_null_version,
+			    bucket_id, key, key_len, uid, v, err);
 }
 
 /* The blob ids of version uid's parts, malloc'd. */
@@ -322,33 +364,39 @@ static enum kura_err parts_blobs(struct sq_conn *c,
 	return KURA_OK;
 }
 
-enum kura_err sq_object_remove(struct sq_conn *c, uint64_t bucket_id,
-			       const char *key, size_t key_len, bool *found,
-			       struct sq_blob_list *out, struct kura_error *err)
+/* Move version uid out: its blob ids into *out (malloc'd), its part rows
+ * and its row deleted. */
+static enum kura_err version_remove(struct sq_conn *c,
+				    const uint8_t uid[KURA_UID_LEN],
+				    struct sq_blob_list *out,
+				    struct kura_error *err)
 {
 	struct sq_blob_list bl = { NULL, 0 };
-	struct sq_stmt st;
-	uint8_t uid[KURA_UID_LEN];
-	enum kura_err r =
-		object_find(c, bucket_id, key, key_len, uid, found, err);
+	enum kura_err r = parts_blobs(c, uid, &bl, err);
 
-	if (r != KURA_OK || !*found)
-		return r;
-	r = parts_blobs(c, uid, &bl, err);
 	/* Parts first: they reference the object row. */
 	if (r == KURA_OK)
 		r = sq_exec_uid(c, &sql_parts_delete, uid, err);
-	if (r == KURA_OK) {
-		sq_begin(&st, c, &sql_obj_delete, err);
-		sq_bind_u64(&st, 1, bucket_id);
-		sq_bind_blob(&st, 2, key, key_len);
-		r = sq_exec(&st);
-	}
+	if (r == KURA_OK)
+		r = sq_exec_uid(c, &sql_version_delete, uid, err);
 	if (r != KURA_OK) {
 		free(bl.ids);
 		return r;
 	}
 	*out = bl;
+	return KURA_OK;
+}
+
+/* cond, if any, holds for the key's newest version v. */
+static enum kura_err cond_check(const struct kura_put_cond *cond,
+				const struct version_ref *v,
+				struct kura_error *err)
+{
+	uint64_t newest = v->found ? v->vseq : 0;
+
+	if (cond != NULL && cond->expect_vseq != newest)
+		return kura_fail(err, KURA_ECONFLICT,
+				 "the object changed meanwhile");
 	return KURA_OK;
 }
 
@@ -358,13 +406,15 @@ static const struct sq_sql sql_obj_insert = {
 		"etag, mtime_ms, content_type, content_encoding, "
 		"content_language, content_disposition, cache_control, "
 		"expires, user_meta_json, tags_json, part_count, sse, "
-		"kms_key_id, ssec_hmac, seal, seal_bk_id, parts_digest) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-		"?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+		"kms_key_id, ssec_hmac, seal, seal_bk_id, parts_digest, vseq, "
+		"null_version, delete_marker) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+		"?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
+		"?20, ?21, ?22, ?23, ?24)",
 };
 
-enum kura_err sq_object_insert(struct sq_conn *c, const struct kura_object *o,
-			       struct kura_error *err)
+static enum kura_err object_insert(struct sq_conn *c,
+				   const struct kura_object *o,
+				   struct kura_error *err)
 {
 	const char *strs[8] = {
 		o->content_type,     o->content_encoding,
@@ -390,8 +440,36 @@ enum kura_err sq_object_insert(struct sq_conn *c, const struct kura_object *o,
 		sq_bind_blob(&st, 21, o->parts_digest, KURA_PARTS_DIGEST_LEN);
 	else
 		sq_bind_null(&st, 21);
+	sq_bind_i64(&st, 22, (int64_t)o->vseq);
+	sq_bind_i64(&st, 23, o->null_version ? 1 : 0);
+	sq_bind_i64(&st, 24, o->delete_marker ? 1 : 0);
 	sq_run(&st);
 	return sq_end_unique(&st, "version uid already in use");
+}
+
+enum kura_err sq_version_add(struct sq_conn *c, const struct kura_object *o,
+			     const struct kura_put_cond *cond,
+			     struct sq_blob_list *old, struct kura_error *err)
+{
+	struct version_ref newest, null_v;
+	enum kura_err r = version_find(c, &sql_newest, o->bucket_id, o->key,
+				       o->key_len, NULL, &newest, err);
+
+	if (r == KURA_OK)
+		r = cond_check(cond, &newest, err);
+	/* The seal covers vseq, so the store cannot pick it: a writer
+	 * that lost a race seals again with a larger one. */
+	if (r == KURA_OK && newest.found && o->vseq <= newest.vseq)
+		return kura_fail(err, KURA_ECONFLICT,
+				 "a newer version was written meanwhile");
+	if (r == KURA_OK && o->null_version)
+		r = version_find(c, &sql_null_version, o->bucket_id, o->key,
+				 o->key_len, NULL, &null_v, err);
+	if (r == KURA_OK && o->null_version && null_v.found)
+		r = version_remove(c, null_v.uid, old, err);
+	if (r == KURA_OK)
+		r = object_insert(c, o, err);
+	return r;
 }
 
 static const struct sq_sql sql_part_insert = {
@@ -453,19 +531,21 @@ static enum kura_err object_put_check(struct sq_conn *c,
 	return r;
 }
 
+struct put_arg {
+	const struct kura_object *o;
+	const struct kura_put_cond *cond;
+};
+
 static enum kura_err object_put_body(struct sq_conn *c, void *arg,
 				     struct kura_error *err)
 {
-	const struct kura_object *o = arg;
+	const struct put_arg *a = arg;
+	const struct kura_object *o = a->o;
 	struct sq_blob_list old = { NULL, 0 };
-	bool found = false;
 	enum kura_err r = object_put_check(c, o, err);
 
 	if (r == KURA_OK)
-		r = sq_object_remove(c, o->bucket_id, o->key, o->key_len,
-				     &found, &old, err);
-	if (r == KURA_OK)
-		r = sq_object_insert(c, o, err);
+		r = sq_version_add(c, o, a->cond, &old, err);
 	for (uint32_t i = 0; r == KURA_OK && i < o->part_count; i++)
 		r = part_insert(c, o, &o->parts[i], err);
 	/* After the new parts exist, so a reused blob is not queued. */
@@ -476,26 +556,43 @@ static enum kura_err object_put_body(struct sq_conn *c, void *arg,
 }
 
 enum kura_err sq_object_put(void *priv, const struct kura_object *obj,
+			    const struct kura_put_cond *cond,
 			    struct kura_error *err)
 {
+	struct put_arg a = { obj, cond };
 	enum kura_err r = sq_check_object(obj, false, err);
 
 	if (r != KURA_OK)
 		return r;
-	return sq_write_tx(priv, object_put_body, (void *)obj, err);
+	return sq_write_tx(priv, object_put_body, &a, err);
 }
+
+struct delete_arg {
+	uint64_t bucket_id;
+	const char *key;
+	size_t key_len;
+	const uint8_t *uid;
+	const struct kura_put_cond *cond;
+};
 
 static enum kura_err object_delete_body(struct sq_conn *c, void *arg,
 					struct kura_error *err)
 {
-	const struct kura_object *o = arg;
+	const struct delete_arg *a = arg;
 	struct sq_blob_list old = { NULL, 0 };
-	bool found = false;
-	enum kura_err r = sq_object_remove(c, o->bucket_id, o->key, o->key_len,
-					   &found, &old, err);
+	struct version_ref v, newest;
+	enum kura_err r = version_named(c, a->bucket_id, a->key, a->key_len,
+					a->uid, &v, err);
 
-	if (r == KURA_OK && !found)
-		r = kura_fail(err, KURA_ENOENT, "no such object");
+	if (r == KURA_OK && !v.found)
+		return kura_fail(err, KURA_ENOENT, "no such version");
+	if (r == KURA_OK && a->cond != NULL)
+		r = version_find(c, &sql_newest, a->bucket_id, a->key,
+				 a->key_len, NULL, &newest, err);
+	if (r == KURA_OK && a->cond != NULL)
+		r = cond_check(a->cond, &newest, err);
+	if (r == KURA_OK)
+		r = version_remove(c, v.uid, &old, err);
 	if (r == KURA_OK)
 		r = sq_gc_queue(c, &old, err);
 	free(old.ids);
@@ -503,29 +600,48 @@ static enum kura_err object_delete_body(struct sq_conn *c, void *arg,
 }
 
 enum kura_err sq_object_delete(void *priv, uint64_t bucket_id, const char *key,
-			       size_t key_len, struct kura_error *err)
+			       size_t key_len, const uint8_t *version_uid,
+			       const struct kura_put_cond *cond,
+			       struct kura_error *err)
 {
-	struct kura_object o = { 0 };
+	struct delete_arg a = { bucket_id, key, key_len, version_uid, cond };
 	enum kura_err r = sq_check_key(key, key_len, err);
 
 	if (r != KURA_OK)
 		return r;
-	o.bucket_id = bucket_id;
-	o.key = key;
-	o.key_len = key_len;
-	return sq_write_tx(priv, object_delete_body, &o, err);
+	return sq_write_tx(priv, object_delete_body, &a, err);
 }
 
 /* ---- reading ---- */
 
-static const struct sq_sql sql_obj_get = {
-	.what = "get object",
-	.text = SQ_OBJECT_COLS "WHERE bucket_id = ?1 AND key = ?2",
+static const struct sq_sql sql_obj_get[3] = {
+	{
+		.what = "get object",
+		.text = SQ_OBJECT_COLS "WHERE bucket_id = ?1 AND key = ?2 "
+				       "ORDER BY vseq DESC LIMIT 1",
+	},
+	{
+		.what = "get object version",
+		.text = SQ_OBJECT_COLS "WHERE bucket_id = ?1 AND key = ?2 AND "
+				       "version_uid = ?3",
+	},
+	{
+		.what = "get object version",
+		.text = SQ_OBJECT_COLS "WHERE bucket_id = ?1 AND key = ?2 AND "
+				       "null_version = 1",
+	},
+};
+
+enum which_version {
+	NEWEST_VERSION,
+	VERSION_BY_UID,
+	NULL_VERSION
 };
 
 /* The row and its parts, from one read transaction (one snapshot). */
 static enum kura_err object_read(struct sq_conn *c, uint64_t bucket_id,
 				 const char *key, size_t key_len,
+				 enum which_version which, const uint8_t *uid,
 				 struct kura_pool *pool, struct kura_object *o,
 				 struct kura_error *err)
 {
@@ -535,9 +651,11 @@ static enum kura_err object_read(struct sq_conn *c, uint64_t bucket_id,
 
 	if (r != KURA_OK)
 		return r;
-	sq_begin(&st, c, &sql_obj_get, err);
+	sq_begin(&st, c, &sql_obj_get[which], err);
 	sq_bind_u64(&st, 1, bucket_id);
 	sq_bind_blob(&st, 2, key, key_len);
+	if (which == VERSION_BY_UID)
+		sq_bind_blob(&st, 3, uid, KURA_UID_LEN);
 	found = sq_row(&st);
 	if (found)
 		sq_object_row(&st, bucket_id, pool, o);
@@ -551,9 +669,12 @@ static enum kura_err object_read(struct sq_conn *c, uint64_t bucket_id,
 	return r;
 }
 
-enum kura_err sq_object_get(void *priv, uint64_t bucket_id, const char *key,
-			    size_t key_len, struct kura_pool *pool,
-			    struct kura_object **out, struct kura_error *err)
+static enum kura_err object_get(void *priv, uint64_t bucket_id,
+				const char *key, size_t key_len,
+				enum which_version which, const uint8_t *uid,
+				struct kura_pool *pool,
+				struct kura_object **out,
+				struct kura_error *err)
 {
 	struct sq_store *m = priv;
 	struct sq_conn *c = NULL;
@@ -567,11 +688,32 @@ enum kura_err sq_object_get(void *priv, uint64_t bucket_id, const char *key,
 		return kura_fail(err, KURA_ENOMEM, "out of memory");
 	r = sq_conn_acquire(m, &c, err);
 	if (r == KURA_OK)
-		r = object_read(c, bucket_id, key, key_len, pool, o, err);
+		r = object_read(c, bucket_id, key, key_len, which, uid, pool,
+				o, err);
 	sq_conn_release(m, c);
 	if (r == KURA_OK)
 		*out = o;
 	return r;
+}
+
+enum kura_err sq_object_get(void *priv, uint64_t bucket_id, const char *key,
+			    size_t key_len, struct kura_pool *pool,
+			    struct kura_object **out, struct kura_error *err)
+{
+	return object_get(priv, bucket_id, key, key_len, NEWEST_VERSION, NULL,
+			  pool, out, err);
+}
+
+enum kura_err sq_object_get_version(void *priv, uint64_t bucket_id,
+				    const char *key, size_t key_len,
+				    const uint8_t *version_uid,
+				    struct kura_pool *pool,
+				    struct kura_object **out,
+				    struct kura_error *err)
+{
+	return object_get(priv, bucket_id, key, key_len,
+			  version_uid != NULL ? VERSION_BY_UID : NULL_VERSION,
+			  version_uid, pool, out, err);
 }
 
 /* ---- listing ---- */
@@ -640,8 +782,10 @@ void sq_range_release(struct sq_range *rg)
 }
 
 /* By lower bound (none, >= prefix, > after) times upper bound (none,
- * < successor(prefix)). */
-#define LIST_TAIL " ORDER BY key LIMIT ?4"
+ * < successor(prefix)).  Rows come in primary-key order: keys ascending,
+ * each key's versions newest first.  No LIMIT: the reader stops when its
+ * page is full. */
+#define LIST_TAIL " ORDER BY key, vseq DESC"
 static const struct sq_sql sql_list[6] = {
 	{
 		.what = "list objects",
@@ -674,28 +818,126 @@ static const struct sq_sql sql_list[6] = {
 	},
 };
 
+/* Older versions of one key stepped over before seeking past the key
+ * instead: a key with a million versions costs one seek, not a scan. */
+#define SKIP_BEFORE_SEEK 8
+
+static void range_begin(struct sq_stmt *st, struct sq_conn *c,
+			uint64_t bucket_id, const struct sq_range *rg,
+			struct kura_error *err)
+{
+	sq_begin(st, c, &sql_list[rg->bound * 2 + (rg->upper_len > 0)], err);
+	sq_bind_u64(st, 1, bucket_id);
+	if (rg->bound != SQ_LOWER_NONE)
+		sq_bind_blob(st, 2, rg->lower, rg->lower_len);
+	if (rg->upper_len > 0)
+		sq_bind_blob(st, 3, rg->upper, rg->upper_len);
+}
+
+/* The key of the statement's current row (column 0). */
+struct row_key {
+	unsigned char b[KURA_OBJECT_KEY_MAX];
+	size_t len;
+	bool set;
+};
+
+static bool row_key_is(struct sq_stmt *st, const struct row_key *k)
+{
+	const void *p = sqlite3_column_blob(st->s, 0);
+	int n = sqlite3_column_bytes(st->s, 0);
+
+	return k->set && (size_t)n == k->len && (n == 0 || memcmp(p, k->b, (size_t)n) == 0);
+}
+
+static void row_key_take(struct sq_stmt *st, struct row_key *k)
+{
+	const void *p = sqlite3_column_blob(st->s, 0);
+	int n = sqlite3_column_bytes(st->s, 0);
+
+	/* The schema bounds keys; a longer one is caught by the row
+	 * reader. */
+	k->len = n < 0 ? 0 : (size_t)n > sizeof(k->b) ? sizeof(k->b) : (size_t)n;
+	if (k->len > 0)
+		memcpy(k->b, p, k->len);
+	k->set = true;
+}
+
+/* State of a listing of current objects across its seeks. */
+struct current_page {
+	struct sq_array a;
+	size_t limit;
+	struct row_key last; /* the last key seen */
+	struct row_key seek; /* bound by the statement after a seek */
+};
+
+/* One statement's worth: each key's newest version unless it is a delete
+ * marker.  *seek when a key's older versions were many: the caller
+ * starts again after that key. */
+static enum kura_err current_rows(struct sq_conn *c, uint64_t bucket_id,
+				  const struct sq_range *rg,
+				  struct current_page *pg,
+				  struct kura_pool *pool, bool *seek,
+				  struct kura_error *err)
+{
+	struct sq_stmt st;
+	struct kura_object *o;
+	unsigned skipped = 0;
+
+	*seek = false;
+	range_begin(&st, c, bucket_id, rg, err);
+	while (pg->a.n < pg->limit && sq_row(&st)) {
+		if (row_key_is(&st, &pg->last)) {
+			if (++skipped > SKIP_BEFORE_SEEK) {
+				*seek = true;
+				break;
+			}
+			continue;
+		}
+		skipped = 0;
+		row_key_take(&st, &pg->last);
+		if (sqlite3_column_int64(st.s, 22) != 0)
+			continue; /* the key's newest version is a marker */
+		o = sq_array_add(&pg->a, &st);
+		if (o == NULL)
+			break;
+		sq_object_row(&st, bucket_id, pool, o);
+	}
+	return sq_end(&st);
+}
+
 static enum kura_err list_page(struct sq_conn *c, uint64_t bucket_id,
-			       const struct sq_range *rg, size_t limit,
+			       struct sq_range *rg, size_t limit,
 			       struct kura_pool *pool, void **out,
 			       size_t *count, struct kura_error *err)
 {
-	struct sq_stmt st;
-	struct sq_array a;
-	struct kura_object *o;
+	struct current_page *pg = malloc(sizeof(*pg));
+	bool seek = true;
+	enum kura_err r;
 
+	if (pg == NULL)
+		return kura_fail(err, KURA_ENOMEM, "out of memory");
+	memset(pg, 0, sizeof(*pg));
+	pg->limit = limit;
 	/* A page at once: rows are whole object rows, growing copies
 	 * them. */
-	sq_array_init(&a, sizeof(*o), limit < 1024 ? limit : 1024, false);
-	sq_begin(&st, c, &sql_list[rg->bound * 2 + (rg->upper_len > 0)], err);
-	sq_bind_u64(&st, 1, bucket_id);
-	if (rg->bound != SQ_LOWER_NONE)
-		sq_bind_blob(&st, 2, rg->lower, rg->lower_len);
-	if (rg->upper_len > 0)
-		sq_bind_blob(&st, 3, rg->upper, rg->upper_len);
-	sq_bind_i64(&st, 4, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
-	while (sq_row(&st) && (o = sq_array_add(&a, &st)) != NULL)
-		sq_object_row(&st, bucket_id, pool, o);
-	return sq_array_end(&a, sq_end(&st), pool, out, count, err);
+	sq_array_init(&pg->a, sizeof(struct kura_object),
+		      limit < 1024 ? limit : 1024, false);
+	/* One snapshot for the page, whatever the seeks. */
+	r = sq_tx_begin(c, false, err);
+	while (r == KURA_OK && seek) {
+		r = current_rows(c, bucket_id, rg, pg, pool, &seek, err);
+		if (r == KURA_OK && seek) {
+			pg->seek = pg->last;
+			rg->bound = SQ_LOWER_GT;
+			rg->lower = (const char *)pg->seek.b;
+			rg->lower_len = pg->seek.len;
+		}
+	}
+	if (r == KURA_OK)
+		r = sq_tx_end_read(c, err);
+	r = sq_array_end(&pg->a, r, pool, out, count, err);
+	free(pg);
+	return r;
 }
 
 enum kura_err sq_object_list(void *priv, uint64_t bucket_id, const char *prefix,
@@ -733,6 +975,159 @@ enum kura_err sq_object_list(void *priv, uint64_t bucket_id, const char *prefix,
 	return r;
 }
 
+/* ---- listing versions ---- */
+
+static const struct sq_sql sql_key_older = {
+	.what = "list object versions",
+	.text = SQ_OBJECT_COLS "WHERE bucket_id = ?1 AND key = ?2 AND "
+			       "vseq < ?3 ORDER BY vseq DESC",
+};
+static const struct sq_sql sql_key_newest = {
+	.what = "list object versions",
+	.text = "SELECT vseq FROM objects WHERE bucket_id = ?1 AND key = ?2 "
+		"ORDER BY vseq DESC LIMIT 1",
+};
+
+struct versions_page {
+	uint64_t bucket_id;
+	size_t limit;
+	struct sq_array a;
+	struct kura_pool *pool;
+	struct row_key last;
+};
+
+/* Take the statement's row; is_latest when it is its key's first. */
+static bool version_take(struct sq_stmt *st, struct versions_page *pg,
+			 bool first_of_key)
+{
+	struct kura_object *o = sq_array_add(&pg->a, st);
+
+	if (o == NULL)
+		return false;
+	sq_object_row(st, pg->bucket_id, pg->pool, o);
+	o->is_latest = first_of_key;
+	return true;
+}
+
+/* The versions of key `after` older than after_vseq (the rest of a key a
+ * previous page ended in). */
+static enum kura_err versions_of_marker(struct sq_conn *c,
+					struct versions_page *pg,
+					const char *after, size_t after_len,
+					uint64_t after_vseq,
+					struct kura_error *err)
+{
+	struct sq_stmt st;
+	bool first = true;
+	uint64_t newest = 0;
+	enum kura_err r;
+
+	/* The marker's version may be gone: then the first older one
+	 * may be the newest. */
+	sq_begin(&st, c, &sql_key_newest, err);
+	sq_bind_u64(&st, 1, pg->bucket_id);
+	sq_bind_blob(&st, 2, after, after_len);
+	if (sq_row(&st))
+		newest = (uint64_t)sqlite3_column_int64(st.s, 0);
+	r = sq_end(&st);
+	if (r != KURA_OK)
+		return r;
+	sq_begin(&st, c, &sql_key_older, err);
+	sq_bind_u64(&st, 1, pg->bucket_id);
+	sq_bind_blob(&st, 2, after, after_len);
+	sq_bind_i64(&st, 3,
+		    after_vseq > INT64_MAX ? INT64_MAX : (int64_t)after_vseq);
+	while (pg->a.n < pg->limit && sq_row(&st)) {
+		bool latest = first &&
+			      (uint64_t)sqlite3_column_int64(st.s, 20) == newest;
+		if (!version_take(&st, pg, latest))
+			break;
+		first = false;
+	}
+	return sq_end(&st);
+}
+
+static enum kura_err versions_after(struct sq_conn *c, struct versions_page *pg,
+				    const struct sq_range *rg,
+				    struct kura_error *err)
+{
+	struct sq_stmt st;
+
+	range_begin(&st, c, pg->bucket_id, rg, err);
+	while (pg->a.n < pg->limit && sq_row(&st)) {
+		bool first = !row_key_is(&st, &pg->last);
+		if (first)
+			row_key_take(&st, &pg->last);
+		if (!version_take(&st, pg, first))
+			break;
+	}
+	return sq_end(&st);
+}
+
+static bool has_prefix(const char *s, size_t n, const char *prefix,
+		       size_t prefix_len)
+{
+	return n >= prefix_len &&
+	       (prefix_len == 0 || memcmp(s, prefix, prefix_len) == 0);
+}
+
+enum kura_err sq_object_list_versions(void *priv, uint64_t bucket_id,
+				      const char *prefix, size_t prefix_len,
+				      const char *after, size_t after_len,
+				      uint64_t after_vseq, size_t limit,
+				      struct kura_pool *pool,
+				      struct kura_object **out, size_t *count,
+				      struct kura_error *err)
+{
+	struct sq_store *m = priv;
+	struct sq_conn *c = NULL;
+	struct versions_page *pg;
+	struct sq_range rg;
+	void *res = NULL;
+	size_t n = 0;
+	enum kura_err r;
+
+	if ((prefix == NULL && prefix_len > 0) ||
+	    (after == NULL && after_len > 0) ||
+	    (after_len == 0 && after_vseq > 0) || after_len > KURA_OBJECT_KEY_MAX)
+		return kura_fail(err, KURA_EINVAL, "bad listing bounds");
+	if (limit == 0) {
+		*out = NULL;
+		*count = 0;
+		return KURA_OK;
+	}
+	pg = calloc(1, sizeof(*pg));
+	if (pg == NULL)
+		return kura_fail(err, KURA_ENOMEM, "out of memory");
+	pg->bucket_id = bucket_id;
+	pg->limit = limit;
+	pg->pool = pool;
+	sq_array_init(&pg->a, sizeof(struct kura_object),
+		      limit < 1024 ? limit : 1024, false);
+	r = sq_range_init(&rg, prefix, prefix_len, after, after_len, err);
+	if (r == KURA_OK)
+		r = sq_conn_acquire(m, &c, err);
+	if (r == KURA_OK)
+		r = sq_tx_begin(c, false, err);
+	if (r == KURA_OK && after_vseq > 0 &&
+	    has_prefix(after, after_len, prefix, prefix_len))
+		r = versions_of_marker(c, pg, after, after_len, after_vseq,
+				       err);
+	if (r == KURA_OK && pg->a.n < limit)
+		r = versions_after(c, pg, &rg, err);
+	if (r == KURA_OK)
+		r = sq_tx_end_read(c, err);
+	sq_conn_release(m, c);
+	sq_range_release(&rg);
+	r = sq_array_end(&pg->a, r, pool, &res, &n, err);
+	free(pg);
+	if (r == KURA_OK) {
+		*out = res;
+		*count = n;
+	}
+	return r;
+}
+
 /* ---- tags ---- */
 
 static const struct sq_sql sql_obj_set_tags = {
@@ -761,7 +1156,7 @@ static enum kura_err set_tags_body(struct sq_conn *c, void *arg,
 {
 	struct tags_arg *a = arg;
 	struct sq_stmt st;
-	bool found = false;
+	struct version_ref v;
 	enum kura_err r;
 
 	sq_begin(&st, c, &sql_obj_set_tags, err);
@@ -774,11 +1169,17 @@ static enum kura_err set_tags_body(struct sq_conn *c, void *arg,
 	r = sq_exec(&st);
 	if (r != KURA_OK || st.changes > 0)
 		return r;
-	r = object_find(c, a->bucket_id, a->key, a->key_len, NULL, &found, err);
+	r = version_find(c, &sql_uid_version, a->bucket_id, a->key, a->key_len,
+			 a->version_uid, &v, err);
+	/* Gone, but the key has a newer version: the caller that asked
+	 * for the newest reads it again. */
+	if (r == KURA_OK && !v.found)
+		r = version_find(c, &sql_newest, a->bucket_id, a->key,
+				 a->key_len, NULL, &v, err);
 	if (r != KURA_OK)
 		return r;
-	if (found)
-		return kura_fail(err, KURA_ESTATE, "the object was replaced");
+	if (v.found)
+		return kura_fail(err, KURA_ESTATE, "the object was changed");
 	return kura_fail(err, KURA_ENOENT, "no such object");
 }
 

@@ -2,7 +2,7 @@
  * schema.c — the schema of the SQLite metadata store: the file, WAL mode,
  * and the migrations that bring any older database to the current version.
  *
- * Schema (version 5; docs/METADATA.md describes every column).  All tables
+ * Schema (version 6; docs/METADATA.md describes every column).  All tables
  * are STRICT, so a key can never be stored as TEXT and sort out of byte
  * order; 64-bit unsigned ids are stored bit-for-bit in signed INTEGERs.
  *   settings(name TEXT PK, value BLOB)
@@ -12,7 +12,8 @@
  *               created_ms, active)
  *   buckets(id INTEGER PK (random, caller-chosen), tenant_id -> tenants,
  *           name TEXT UNIQUE, region, created_ms, key_id -> keys (v3),
- *           default_sse (v3), default_kms_key_id -> keys (v3))
+ *           default_sse (v3), default_kms_key_id -> keys (v3),
+           versioning (v6: 0 off, 1 enabled, 2 suspended))
  *   retired_buckets(id INTEGER PK)     ids of deleted buckets, never reused
  *   objects(bucket_id -> buckets, key BLOB, version_uid BLOB UNIQUE, size,
  *           etag, mtime_ms, content_type, content_encoding,
@@ -20,7 +21,9 @@
  *           user_meta_json, part_count, tags_json (v2), sse,
  *           kms_key_id -> keys, ssec_hmac (v3), seal, seal_bk_id,
  *           parts_digest (v5: the metadata seal; etag then empty),
- *           PK(bucket_id, key)) WITHOUT ROWID
+ *           vseq, null_version, delete_marker (v6),
+ *           PK(bucket_id, key, vseq DESC)) WITHOUT ROWID
+ *     unique (bucket_id, key) WHERE null_version: one null version
  *   parts(version_uid -> objects(version_uid), part_no, blob_id BLOB UNIQUE,
  *         size, seg_size, dek_wrapped BLOB, etag, mtime_ms (v2; NULL in
  *         rows written by v1: read as the object's mtime),
@@ -53,7 +56,8 @@
  *   key_generation(one = 1, gen)       bumped by every key change    (v3)
  * Object keys are BLOBs: SQLite compares BLOBs with memcmp (then length),
  * which is exactly S3's UTF-8 byte order; objects is clustered on
- * (bucket_id, key) so a listing page is one range scan of the primary key.
+ * (bucket_id, key, vseq DESC) so a listing page is one range scan of the
+ * primary key, and a key's newest version its first row.
  *
  * Migrations: PRAGMA user_version is the schema version; migrations[i]
  * takes version i to i+1 in its own IMMEDIATE transaction together with the
@@ -321,6 +325,57 @@ static const char *const migrations[] = {
 	 "INSERT INTO settings (name, value) SELECT 'seal_pending', x'01' "
 	 "WHERE EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM "
 	 "uploads) OR EXISTS (SELECT 1 FROM tenants);\n"),
+
+	/* 5 -> 6: versions.  A key holds many versions, ordered by vseq
+	 * (newest first in the primary key, so "the current version" and a
+	 * version listing are both one range search); every existing row
+	 * becomes its key's null version with vseq 1.  SQLite cannot change
+	 * a primary key in place, so objects is rebuilt; its parts are set
+	 * aside and put back around the swap, because dropping a table that
+	 * rows still reference breaks their foreign key. */
+	("CREATE TEMP TABLE parts_v5 AS SELECT * FROM parts;\n"
+	 "DELETE FROM parts;\n"
+	 "CREATE TABLE objects_v6 (\n"
+	 "  bucket_id INTEGER NOT NULL REFERENCES buckets(id),\n"
+	 "  key BLOB NOT NULL CHECK (length(key) BETWEEN 1 AND 1024),\n"
+	 "  version_uid BLOB NOT NULL UNIQUE CHECK (length(version_uid) = 16),\n"
+	 "  size INTEGER NOT NULL CHECK (size >= 0),\n"
+	 "  etag TEXT NOT NULL,\n"
+	 "  mtime_ms INTEGER NOT NULL,\n"
+	 "  content_type TEXT,\n"
+	 "  content_encoding TEXT,\n"
+	 "  content_language TEXT,\n"
+	 "  content_disposition TEXT,\n"
+	 "  cache_control TEXT,\n"
+	 "  expires TEXT,\n"
+	 "  user_meta_json TEXT,\n"
+	 "  part_count INTEGER NOT NULL CHECK (part_count >= 0),\n"
+	 "  tags_json TEXT,\n"
+	 "  sse INTEGER NOT NULL DEFAULT 0,\n"
+	 "  kms_key_id INTEGER REFERENCES keys(id),\n"
+	 "  ssec_hmac BLOB,\n"
+	 "  seal BLOB,\n"
+	 "  seal_bk_id INTEGER,\n"
+	 "  parts_digest BLOB,\n"
+	 "  vseq INTEGER NOT NULL CHECK (vseq >= 1),\n"
+	 "  null_version INTEGER NOT NULL CHECK (null_version IN (0, 1)),\n"
+	 "  delete_marker INTEGER NOT NULL CHECK (delete_marker IN (0, 1)),\n"
+	 "  PRIMARY KEY (bucket_id, key, vseq DESC)\n"
+	 ") WITHOUT ROWID, STRICT;\n"
+	 "INSERT INTO objects_v6 SELECT bucket_id, key, version_uid, size, "
+	 "etag, mtime_ms, content_type, content_encoding, content_language, "
+	 "content_disposition, cache_control, expires, user_meta_json, "
+	 "part_count, tags_json, sse, kms_key_id, ssec_hmac, seal, seal_bk_id, "
+	 "parts_digest, 1, 1, 0 FROM objects;\n"
+	 "DROP TABLE objects;\n"
+	 "ALTER TABLE objects_v6 RENAME TO objects;\n"
+	 "INSERT INTO parts SELECT * FROM parts_v5;\n"
+	 "DROP TABLE parts_v5;\n"
+	 "CREATE INDEX objects_seal_bk ON objects(seal_bk_id, bucket_id);\n"
+	 "CREATE UNIQUE INDEX objects_null ON objects(bucket_id, key) "
+	 "WHERE null_version = 1;\n"
+	 "ALTER TABLE buckets ADD COLUMN versioning INTEGER NOT NULL DEFAULT 0 "
+	 "CHECK (versioning IN (0, 1, 2));\n"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

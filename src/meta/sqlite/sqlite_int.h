@@ -391,8 +391,9 @@ enum kura_err sq_bucket_tenant(struct sq_conn *c, uint64_t bucket_id,
 #define SQ_KEY_NCOLS 11
 #define SQ_BUCKET_FIELDS(p)                                                 \
 	p "id, " p "tenant_id, " p "name, " p "region, " p "created_ms, " p \
-	  "key_id, " p "default_sse, " p "default_kms_key_id, " p "mac"
-#define SQ_BUCKET_NCOLS 9
+	  "key_id, " p "default_sse, " p "default_kms_key_id, " p           \
+	  "versioning, " p "mac"
+#define SQ_BUCKET_NCOLS 10
 
 #define SQ_KEYVER_FIELDS(p)                                                    \
 	p "key_id, " p "version, " p "kek_id, " p "state, " p "created_ms, " p \
@@ -472,8 +473,8 @@ enum kura_err sq_blob_state(struct sq_conn *c,
 	"SELECT key, version_uid, size, etag, mtime_ms, content_type, "   \
 	"content_encoding, content_language, content_disposition, "       \
 	"cache_control, expires, user_meta_json, tags_json, part_count, " \
-	"sse, kms_key_id, ssec_hmac, seal, seal_bk_id, parts_digest "     \
-	"FROM objects "
+	"sse, kms_key_id, ssec_hmac, seal, seal_bk_id, parts_digest, "    \
+	"vseq, null_version, delete_marker FROM objects "
 /* A whole upload row, as sq_upload_row reads it. */
 #define SQ_UPLOAD_COLS                                                       \
 	"SELECT id, bucket_id, key, version_uid, created_ms, content_type, " \
@@ -493,14 +494,13 @@ void sq_part_row(struct sq_stmt *st, struct kura_part *p);
 /* o's parts (o->part_count of them) into pool. */
 enum kura_err sq_parts_read(struct sq_conn *c, struct kura_object *o,
 			    struct kura_pool *pool, struct kura_error *err);
-/* Find (bucket, key); when present, move its version out: its blob ids
- * into *out (malloc'd), its part rows and its row deleted. */
-enum kura_err sq_object_remove(struct sq_conn *c, uint64_t bucket_id,
-			       const char *key, size_t key_len, bool *found,
-			       struct sq_blob_list *out,
-			       struct kura_error *err);
-enum kura_err sq_object_insert(struct sq_conn *c, const struct kura_object *o,
-			       struct kura_error *err);
+/* Make o the newest version of its key (object_put's rules: vseq above
+ * every version's, cond, the null version replaced): the replaced null
+ * version's blob ids go into *old (malloc'd) for the caller to queue once
+ * the new parts exist.  o's parts are the caller's to insert. */
+enum kura_err sq_version_add(struct sq_conn *c, const struct kura_object *o,
+			     const struct kura_put_cond *cond,
+			     struct sq_blob_list *old, struct kura_error *err);
 /* Bind the columns parts and upload_parts share at ?1..?9; a sealed row's
  * ETag is not stored in the clear. */
 void sq_bind_part(struct sq_stmt *st, const uint8_t uid[KURA_UID_LEN],
@@ -619,6 +619,7 @@ SQ_OP(bucket_get_id);
 SQ_OP(bucket_list);
 SQ_OP(bucket_delete);
 SQ_OP(bucket_set_encryption);
+SQ_OP(bucket_set_versioning);
 SQ_OP(bucket_purge);
 SQ_OP(bucket_blobs);
 SQ_OP(key_create);
@@ -643,6 +644,8 @@ SQ_OP(rewrap_apply);
 SQ_OP(bucket_key_delete);
 SQ_OP(object_put);
 SQ_OP(object_get);
+SQ_OP(object_get_version);
+SQ_OP(object_list_versions);
 SQ_OP(object_delete);
 SQ_OP(object_list);
 SQ_OP(object_set_tags);

@@ -499,6 +499,7 @@ static const struct sq_sql sql_upart_move = {
 struct complete_arg {
 	const char *id;
 	const struct kura_object *o;
+	const struct kura_put_cond *cond;
 };
 
 /* Move chosen part p, row for row, if it is still the one the caller saw
@@ -562,17 +563,13 @@ static enum kura_err upload_complete_body(struct sq_conn *c, void *arg,
 	const struct kura_object *o = a->o;
 	struct sq_blob_list old = { NULL, 0 };
 	struct upload_ref up;
-	bool found = false;
 	enum kura_err r = upload_find(c, a->id, o->bucket_id, o->key,
 				      o->key_len, &up, err);
 
 	if (r == KURA_OK)
 		r = complete_check(a, &up, err);
 	if (r == KURA_OK)
-		r = sq_object_remove(c, o->bucket_id, o->key, o->key_len,
-				     &found, &old, err);
-	if (r == KURA_OK)
-		r = sq_object_insert(c, o, err);
+		r = sq_version_add(c, o, a->cond, &old, err);
 	for (uint32_t i = 0; r == KURA_OK && i < o->part_count; i++)
 		r = part_move(c, a, up.uid, &o->parts[i], err);
 	if (r == KURA_OK)
@@ -585,9 +582,10 @@ static enum kura_err upload_complete_body(struct sq_conn *c, void *arg,
 
 enum kura_err sq_upload_complete(void *priv, const char *upload_id,
 				 const struct kura_object *obj,
+				 const struct kura_put_cond *cond,
 				 struct kura_error *err)
 {
-	struct complete_arg a = { upload_id, obj };
+	struct complete_arg a = { upload_id, obj, cond };
 	enum kura_err r = check_upload_ref(upload_id, err);
 
 	if (r == KURA_OK)
