@@ -1089,7 +1089,7 @@ enum kura_err sq_object_list_versions(void *priv, uint64_t bucket_id,
 
 	if ((prefix == NULL && prefix_len > 0) ||
 	    (after == NULL && after_len > 0) ||
-	    (after_len == 0 && after_vseq > 0) || after_len > KURA_OBJECT_KEY_MAX)
+	    (after_len == 0 && after_vseq > 0))
 		return kura_fail(err, KURA_EINVAL, "bad listing bounds");
 	if (limit == 0) {
 		*out = NULL;
