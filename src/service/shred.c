@@ -58,8 +58,9 @@ static enum kura_err collect_blob(void *ctx, const uint8_t id[KURA_BLOB_ID_LEN],
 	return KURA_OK;
 }
 
-/* Every object of the bucket into the certificate, each checked against
- * its seal first (while the key still exists): one that fails is listed
+/* Every object version of the bucket into the certificate (current and
+ * older ones; delete markers hold no data), each checked against its seal
+ * first (while the key still exists): one that fails is listed
  * as the metadata claims it, marked unverified — a shred must destroy
  * whatever is there, and the certificate must not vouch for a forgery. */
 static enum kura_err add_objects(struct kura_service *svc,
@@ -72,6 +73,7 @@ static enum kura_err add_objects(struct kura_service *svc,
 	kura_seal_ctx_init(&sc, svc->kms, meta);
 	char *after = NULL;
 	size_t after_len = 0;
+	uint64_t after_vseq = 0;
 	enum kura_err rc = KURA_OK;
 	for (;;) {
 		struct kura_pool *pool = kura_pool_new(64 * 1024);
@@ -81,10 +83,13 @@ static enum kura_err add_objects(struct kura_service *svc,
 			rc = kura_fail(err, KURA_ENOMEM, "inventory");
 			break;
 		}
-		rc = kura_meta_object_list(meta, bucket_id, "", 0, after,
-					   after_len, LIST_PAGE, pool, &es, &n,
-					   err);
+		rc = kura_meta_object_list_versions(meta, bucket_id, "", 0,
+						    after, after_len,
+						    after_vseq, LIST_PAGE,
+						    pool, &es, &n, err);
 		for (size_t i = 0; rc == KURA_OK && i < n; i++) {
+			if (es[i].delete_marker)
+				continue;
 			struct kura_error e = { 0 };
 			enum kura_err v = kura_seal_object_open(
 				&sc, b->tenant_id, &es[i], false, &e);
@@ -113,6 +118,7 @@ static enum kura_err add_objects(struct kura_service *svc,
 				free(after);
 				after = next;
 				after_len = es[n - 1].key_len;
+				after_vseq = es[n - 1].vseq;
 			}
 		}
 		kura_pool_free(pool);

@@ -8,7 +8,7 @@
   without bucket_location (the README's old one) works.
 - Nothing unsupported is silently accepted: CreateBucket asking for object
   lock, public ACLs, grants, ownership controls or directory/tagged bucket
-  configurations; PutBucketVersioning; writes asking for a storage class,
+  configurations; MFA Delete; writes asking for a storage class,
   an append offset or a rename kura does not provide.  Each is refused
   before anything changes, with 501 NotImplemented naming what is missing
   (logged below ERROR), or AWS's own error.  GetBucketPolicy answers 404
@@ -224,15 +224,14 @@ def test_create_bucket_configuration_kura_does_not_build(srv, s3, inner, word):
 
 # -- versioning and policies ---------------------------------------------------------------
 
-def test_put_bucket_versioning_is_not_implemented(srv, s3):
-    for status in ("Enabled", "Suspended"):
-        resp = H.expect_error("NotImplemented", 501, s3.put_bucket_versioning, Bucket=BUCKET,
-                              VersioningConfiguration={"Status": status})
-        assert "PutBucketVersioning" in resp["Error"]["Message"], resp
-    assert "Status" not in s3.get_bucket_versioning(Bucket=BUCKET)
-    r = H.raw(srv, "PUT", "/" + BUCKET, query="versioning",
-              body=b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>")
-    assert_not_implemented(srv, r, "PutBucketVersioning")
+def test_mfa_delete_is_not_implemented(srv, s3):
+    s3.create_bucket(Bucket="answers-mfa")
+    r = H.raw(srv, "PUT", "/answers-mfa", query="versioning",
+              body=b"<VersioningConfiguration><Status>Enabled</Status>"
+                   b"<MfaDelete>Enabled</MfaDelete></VersioningConfiguration>")
+    assert_not_implemented(srv, r, "MFA Delete")
+    assert "Status" not in s3.get_bucket_versioning(Bucket="answers-mfa")
+    s3.delete_bucket(Bucket="answers-mfa")
 
 
 def test_get_bucket_policy_without_policy(srv, s3, tenant_module):
@@ -257,7 +256,6 @@ def test_get_bucket_policy_without_policy(srv, s3, tenant_module):
     ("GET", "object-lock", "GetObjectLockConfiguration"),
     ("GET", "policyStatus", "GetBucketPolicyStatus"),
     ("PUT", "tagging", "PutBucketTagging"),
-    ("GET", "versions", "ListObjectVersions"),
     ("GET", "session", "CreateSession"),
 ])
 def test_unimplemented_bucket_operations_are_named(srv, method, query, op):

@@ -456,12 +456,42 @@ def test_rollback_of_a_whole_row_is_out_of_reach_of_seals(server):
 
 # -- the upgrade of metadata written before seals existed -----------------------
 
+# objects as schema 5 had it (one row per key), for make_legacy.
+OBJECTS_V5 = """CREATE TABLE objects_v5 (
+  bucket_id INTEGER NOT NULL REFERENCES buckets(id), key BLOB NOT NULL,
+  version_uid BLOB NOT NULL UNIQUE, size INTEGER NOT NULL, etag TEXT NOT NULL,
+  mtime_ms INTEGER NOT NULL, content_type TEXT, content_encoding TEXT,
+  content_language TEXT, content_disposition TEXT, cache_control TEXT,
+  expires TEXT, user_meta_json TEXT, part_count INTEGER NOT NULL,
+  tags_json TEXT, sse INTEGER NOT NULL DEFAULT 0,
+  kms_key_id INTEGER REFERENCES keys(id), ssec_hmac BLOB, seal BLOB,
+  seal_bk_id INTEGER, parts_digest BLOB, PRIMARY KEY (bucket_id, key)
+) WITHOUT ROWID, STRICT"""
+OBJECTS_V5_COLS = ("bucket_id, key, version_uid, size, etag, mtime_ms, content_type, "
+                   "content_encoding, content_language, content_disposition, "
+                   "cache_control, expires, user_meta_json, part_count, tags_json, sse, "
+                   "kms_key_id, ssec_hmac, seal, seal_bk_id, parts_digest")
+
+
+def undo_versions(con):
+    """Schema 6 -> 5: objects keyed by (bucket, key) again, no versioning
+    column on buckets (the test's keys each have one version)."""
+    con.execute("DROP INDEX objects_null")
+    con.execute(OBJECTS_V5)
+    con.execute(f"INSERT INTO objects_v5 SELECT {OBJECTS_V5_COLS} FROM objects")
+    con.execute("DROP TABLE objects")
+    con.execute("ALTER TABLE objects_v5 RENAME TO objects")
+    con.execute("CREATE INDEX objects_seal_bk ON objects(seal_bk_id, bucket_id)")
+    con.execute("ALTER TABLE buckets DROP COLUMN versioning")
+
+
 def make_legacy(server, etags, part_etags, upload_part_etags):
     """Turn a stopped server's meta.db back into a schema-4 database (the
-    last one without seals): no seal or row MAC columns, ETags in the
-    clear."""
+    last one without seals): objects without versions, no seal or row MAC
+    columns, ETags in the clear."""
     con = sqlite3.connect(db_path(server))
     try:
+        undo_versions(con)
         for idx in ("objects_seal_bk", "uploads_seal_bk", "upload_parts_seal_bk"):
             con.execute(f"DROP INDEX {idx}")
         for table, cols in (("objects", ("seal", "seal_bk_id", "parts_digest")),
@@ -492,6 +522,42 @@ def make_legacy(server, etags, part_etags, upload_part_etags):
     # records say a server already ran sealed, and the upgrade would — as
     # it must for a planted marker — refuse to seal anything).
     shutil.rmtree(os.path.join(server.data_dir, "audit"))
+
+
+def test_sealed_rows_survive_the_versions_migration(server):
+    """A schema-5 database (sealed rows, one per key) migrated to versions:
+    every row is its key's null version and still opens with its seal."""
+    s3 = server.client()
+    s3.create_bucket(Bucket="schema5")
+    s3.put_object(Bucket="schema5", Key="one", Body=b"first object")
+    up = s3.create_multipart_upload(Bucket="schema5", Key="mp")["UploadId"]
+    e = s3.upload_part(Bucket="schema5", Key="mp", UploadId=up, PartNumber=1,
+                       Body=b"x" * (5 << 20))["ETag"]
+    s3.upload_part(Bucket="schema5", Key="mp", UploadId=up, PartNumber=2, Body=b"tail")
+    e2 = s3.list_parts(Bucket="schema5", Key="mp", UploadId=up)["Parts"][1]["ETag"]
+    s3.complete_multipart_upload(Bucket="schema5", Key="mp", UploadId=up, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": e}, {"PartNumber": 2, "ETag": e2}]})
+    server.stop()
+    con = sqlite3.connect(db_path(server))
+    try:
+        undo_versions(con)
+        con.execute("PRAGMA user_version = 5")
+        con.commit()
+    finally:
+        con.close()
+    server.start()
+    s3 = server.client()
+    assert s3.get_object(Bucket="schema5", Key="one")["Body"].read() == b"first object"
+    assert s3.head_object(Bucket="schema5", Key="mp")["ContentLength"] == (5 << 20) + 4
+    vs = s3.list_object_versions(Bucket="schema5")["Versions"]
+    assert [(v["Key"], v["VersionId"], v["IsLatest"]) for v in vs] == [
+        ("mp", "null", True), ("one", "null", True)]
+    # The migrated bucket can be versioned from here on.
+    s3.put_bucket_versioning(Bucket="schema5", VersioningConfiguration={"Status": "Enabled"})
+    vid = s3.put_object(Bucket="schema5", Key="one", Body=b"second")["VersionId"]
+    assert s3.get_object(Bucket="schema5", Key="one", VersionId="null")["Body"].read() == \
+        b"first object"
+    assert s3.get_object(Bucket="schema5", Key="one")["VersionId"] == vid
 
 
 def test_rows_written_before_seals_are_sealed_at_start(server):

@@ -165,9 +165,9 @@ def test_a_slot_called_directly_fails(tree):
     # Rule 6: interface slots are called through their wrappers.
     f = tree / "src" / "s3" / "object_delete.c"
     text = f.read_text()
-    call = "kura_meta_object_delete(svc->meta, "
+    call = "kura_meta_object_delete(meta, "
     assert call in text
-    f.write_text(text.replace(call, "svc->meta->ops->object_delete(svc->meta->priv, ", 1))
+    f.write_text(text.replace(call, "meta->ops->object_delete(meta->priv, ", 1))
     line = text[:text.index(call)].count("\n") + 1
     rc, out = check(tree)
     assert rc == 1, out
