@@ -100,3 +100,93 @@ def test_upload_part_copy_answers_the_targets_sse_headers(srv, s3m, bucket):
         assert {k: r.get(k) for k in want} == want, r
         s3m.abort_multipart_upload(Bucket=bucket, Key="part-dst",
                                    UploadId=up["UploadId"])
+
+
+# -- ListObjectsV2 echoes and encoding-type=url -------------------------------
+
+ODD = "list odd"
+ODD_KEYS = ["a b/1", "a b/2", "c+d", "c+d/e f", "x&y", "é/ü"]
+
+
+@pytest.fixture(scope="module")
+def odd(s3m):
+    s3m.create_bucket(Bucket="list-odd")
+    for k in ODD_KEYS:
+        s3m.put_object(Bucket="list-odd", Key=k, Body=b"")
+    return "list-odd"
+
+
+def list_raw(server, bucket, params):
+    r = H.raw(server, "GET", "/" + bucket, query=params)
+    assert r.status == 200, r
+    return ET.fromstring(r.body)
+
+
+def texts(root, path):
+    return [e.text or "" for e in root.findall(path.replace("/", "/" + H.S3NS)
+                                               if "/" in path else H.S3NS + path)]
+
+
+def test_v2_echoes_start_after_with_a_continuation_token(srv, s3m, odd):
+    first = s3m.list_objects_v2(Bucket=odd, StartAfter="a b/1", MaxKeys=1)
+    assert first["StartAfter"] == "a b/1" and first["IsTruncated"]
+    token = first["NextContinuationToken"]
+    nxt = s3m.list_objects_v2(Bucket=odd, StartAfter="a b/1", MaxKeys=1,
+                              ContinuationToken=token)
+    # AWS echoes both; the token decides where the page begins.
+    assert nxt["StartAfter"] == "a b/1"
+    assert nxt["ContinuationToken"] == token
+    assert [o["Key"] for o in nxt["Contents"]] == ["c+d"]
+
+
+def test_v2_empty_continuation_token_lists_from_the_start(s3m, odd):
+    # boto3 sends `continuation-token=`; AWS lists as without a token and
+    # echoes the empty token.
+    r = s3m.list_objects_v2(Bucket=odd, ContinuationToken="")
+    assert r["ContinuationToken"] == ""
+    assert not r["IsTruncated"]
+    assert [o["Key"] for o in r["Contents"]] == sorted(
+        ODD_KEYS, key=lambda k: k.encode())
+    r = s3m.list_objects_v2(Bucket=odd, ContinuationToken="", StartAfter="c+d")
+    assert [o["Key"] for o in r["Contents"]] == ["c+d/e f", "x&y", "é/ü"]
+
+
+def enc(s):
+    return quote(s, safe="-_.~/")
+
+
+def test_v2_encoding_type_url_covers_every_field(srv, odd):
+    root = list_raw(srv, odd, [("list-type", "2"), ("encoding-type", "url"),
+                               ("prefix", "a b"), ("delimiter", " "),
+                               ("start-after", "a")])
+    assert root.findtext(H.S3NS + "Prefix") == enc("a b")
+    assert root.findtext(H.S3NS + "Delimiter") == enc(" ")
+    assert root.findtext(H.S3NS + "StartAfter") == enc("a")
+    root = list_raw(srv, odd, [("list-type", "2"), ("encoding-type", "url"),
+                               ("delimiter", "/"), ("start-after", "a b/2"),
+                               ("max-keys", "1")])
+    token = root.findtext(H.S3NS + "NextContinuationToken")
+    root = list_raw(srv, odd, [("list-type", "2"), ("encoding-type", "url"),
+                               ("delimiter", "/"), ("start-after", "a b/2"),
+                               ("continuation-token", token)])
+    assert root.findtext(H.S3NS + "StartAfter") == enc("a b/2")
+    keys = [c.findtext(H.S3NS + "Key") for c in root.iter(H.S3NS + "Contents")]
+    prefixes = [c.findtext(H.S3NS + "Prefix")
+                for c in root.iter(H.S3NS + "CommonPrefixes")]
+    assert keys == [enc("x&y")]
+    assert prefixes == [enc("c+d/"), enc("é/")]
+
+
+def test_v1_encoding_type_url_covers_every_field(srv, odd):
+    root = list_raw(srv, odd, [("encoding-type", "url"), ("delimiter", "/"),
+                               ("marker", "a b/2"), ("max-keys", "1")])
+    assert root.findtext(H.S3NS + "Marker") == enc("a b/2")
+    assert root.findtext(H.S3NS + "Delimiter") == enc("/")
+    assert root.findtext(H.S3NS + "NextMarker") == enc("c+d")
+    assert [c.findtext(H.S3NS + "Key")
+            for c in root.iter(H.S3NS + "Contents")] == [enc("c+d")]
+    root = list_raw(srv, odd, [("encoding-type", "url"), ("delimiter", "/"),
+                               ("prefix", "é"), ("marker", "c+d")])
+    assert root.findtext(H.S3NS + "Prefix") == enc("é")
+    assert [c.findtext(H.S3NS + "Prefix")
+            for c in root.iter(H.S3NS + "CommonPrefixes")] == [enc("é/")]
