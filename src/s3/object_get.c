@@ -419,7 +419,8 @@ static bool get_attempt(struct s3_req *r, bool last_attempt)
 
 void s3_get_object(struct s3_req *r)
 {
-	if (!s3_load_bucket(r) || !check_overrides(r))
+	if (!s3_load_bucket(r) || !check_overrides(r) ||
+	    !s3_sse_refuse_on_read(r))
 		return;
 	if (!get_attempt(r, false))
 		get_attempt(r, true);

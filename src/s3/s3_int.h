@@ -605,6 +605,10 @@ bool s3_sse_for_write(struct s3_req *r, struct s3_sse *out);
  * headers.  Responds and returns false on failure. */
 bool s3_sse_for_read(struct s3_req *r, const struct kura_object *o,
 		     bool copy_source, struct s3_sse *out);
+/* GET and HEAD: x-amz-server-side-encryption, -aws-kms-key-id and -context
+ * belong to writes; respond 400 InvalidArgument, as AWS, and return false
+ * when one is sent. */
+bool s3_sse_refuse_on_read(struct s3_req *r);
 /* The same for anything stored with (mode, kms_key_id, ssec_hmac) under
  * version_uid — an upload in progress, for UploadPart. */
 bool s3_sse_match(struct s3_req *r, enum kura_sse mode, uint64_t kms_key_id,

@@ -199,6 +199,64 @@ def test_upload_part_copy_answers_the_targets_sse_headers(srv, s3m, bucket):
                                    UploadId=up["UploadId"])
 
 
+# -- SSE-KMS headers are for writes; aws:kms without a key id -----------------
+
+READ_REFUSED = [
+    ("x-amz-server-side-encryption", "aws:kms"),
+    ("x-amz-server-side-encryption", "AES256"),
+    ("x-amz-server-side-encryption-aws-kms-key-id", "copy-kms"),
+    ("x-amz-server-side-encryption-context",
+     base64.b64encode(b'{"a":"b"}').decode()),
+]
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("header,value", READ_REFUSED)
+def test_sse_kms_headers_refused_on_reads(srv, s3m, bucket, method, header,
+                                          value):
+    s3m.put_object(Bucket=bucket, Key="kms-read", Body=b"data",
+                   ServerSideEncryption="aws:kms")
+    r = H.raw(srv, method, H.key_path(bucket, "kms-read"),
+              headers={header: value})
+    assert r.status == 400, r
+    if method == "GET":
+        err = H.assert_s3_error(r, 400, "InvalidArgument")
+        assert err["Message"] == \
+            f"{header} header is not supported for this operation."
+
+
+def test_kms_without_key_id_uses_the_buckets_kms_default(srv, s3m):
+    cli_ok(srv, "key", "create", "dflt-kms")
+    s3m.create_bucket(Bucket="kms-default")
+    s3m.put_bucket_encryption(
+        Bucket="kms-default",
+        ServerSideEncryptionConfiguration={"Rules": [{
+            "ApplyServerSideEncryptionByDefault": {
+                "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "dflt-kms"}}]})
+    kms = {"ServerSideEncryption": "aws:kms"}
+    put = s3m.put_object(Bucket="kms-default", Key="k", Body=b"1", **kms)
+    assert put["SSEKMSKeyId"] == "dflt-kms"
+    assert s3m.head_object(Bucket="kms-default", Key="k")["SSEKMSKeyId"] == \
+        "dflt-kms"
+    up = s3m.create_multipart_upload(Bucket="kms-default", Key="m", **kms)
+    assert up["SSEKMSKeyId"] == "dflt-kms"
+    s3m.abort_multipart_upload(Bucket="kms-default", Key="m",
+                               UploadId=up["UploadId"])
+    cp = s3m.copy_object(Bucket="kms-default", Key="c",
+                         CopySource={"Bucket": "kms-default", "Key": "k"},
+                         **kms)
+    assert cp["SSEKMSKeyId"] == "dflt-kms"
+
+
+def test_kms_without_key_id_uses_the_buckets_own_key(s3m, bucket):
+    # No SSE-KMS default: the bucket's own key stands in for AWS's aws/s3.
+    put = s3m.put_object(Bucket=bucket, Key="own-kms", Body=b"1",
+                         ServerSideEncryption="aws:kms")
+    assert put["ServerSideEncryption"] == "aws:kms"
+    assert put["SSEKMSKeyId"] == f"bucket/{bucket}"
+    assert s3m.get_object(Bucket=bucket, Key="own-kms")["Body"].read() == b"1"
+
+
 # -- ListObjectsV2 echoes and encoding-type=url -------------------------------
 
 ODD = "list odd"
