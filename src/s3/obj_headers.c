@@ -24,34 +24,40 @@ static const char *header_copy(struct s3_req *r, const char *name)
 }
 
 /* Content-Encoding without the aws-chunked token, which describes the
- * transfer, not the object, into *res: NULL when nothing remains.  Responds
- * and returns false when out of memory. */
+ * transfer, not the object, into *res: NULL when nothing remains.  What
+ * remains is the header as sent — case, order and the separators between
+ * the tokens kept (each token's own, as it preceded it) — as AWS returns
+ * it.  Responds and returns false when out of memory. */
 static bool content_encoding(struct s3_req *r, const char **res)
 {
 	const struct kura_str *v = s3_header(r, "Content-Encoding");
 	*res = NULL;
 	if (v == NULL)
 		return true;
-	/* The tokens kept are never longer than the header. */
+	/* The text kept is never longer than the header. */
 	struct kura_buf out;
 	kura_buf_init(&out, v->len);
-	size_t i = 0;
+	size_t i = 0, prev_end = 0;
 	while (i < v->len) {
 		size_t j = i;
 		while (j < v->len && v->p[j] != ',')
 			j++;
 		size_t a = i, b = j;
-		while (a < b && v->p[a] == ' ')
+		while (a < b && (v->p[a] == ' ' || v->p[a] == '\t'))
 			a++;
-		while (b > a && v->p[b - 1] == ' ')
+		while (b > a && (v->p[b - 1] == ' ' || v->p[b - 1] == '\t'))
 			b--;
-		if (b > a && !(b - a == 11 &&
-			       strncasecmp(v->p + a, "aws-chunked", 11) == 0)) {
+		bool chunked = b - a == 11 &&
+			       strncasecmp(v->p + a, "aws-chunked", 11) == 0;
+		if (b > a && !chunked) {
 			/* A failure sticks in out: looked at once below. */
 			if (out.len)
-				KURA_IGNORE(kura_buf_addch(&out, ','));
+				KURA_IGNORE(kura_buf_add(&out, v->p + prev_end,
+							 a - prev_end));
 			KURA_IGNORE(kura_buf_add(&out, v->p + a, b - a));
 		}
+		if (b > a)
+			prev_end = b;
 		i = j + 1;
 	}
 	bool ok = kura_buf_error(&out) == KURA_OK;
