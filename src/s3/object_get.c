@@ -221,7 +221,9 @@ static enum kura_err object_headers(struct s3_req *r,
 		if (!json_is_string(v) || rc != KURA_OK)
 			continue;
 		snprintf(name, sizeof(name), "x-amz-meta-%s", k);
-		rc = kura_http_resp_header(r->http, name, json_string_value(v));
+		const char *hv = s3_meta_header_value(r, json_string_value(v));
+		rc = hv != NULL ? kura_http_resp_header(r->http, name, hv) :
+				  KURA_ENOMEM;
 	}
 	json_decref(meta);
 	return rc;

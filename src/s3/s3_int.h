@@ -749,6 +749,10 @@ void s3_objread_free(struct s3_objread * or);
  * tags (x-amz-tagging) of o from the request.  Responds and returns false
  * on a bad header. */
 bool s3_object_headers_from_request(struct s3_req *r, struct kura_object *o);
+/* A stored user metadata value as a response header carries it: as it is
+ * when ASCII, else RFC 2047-encoded ("=?UTF-8?B?...?="), as AWS returns
+ * it; in the pool, NULL when out of memory. */
+const char *s3_meta_header_value(struct s3_req *r, const char *v);
 /* ---- what kura does not build (unsupported.c) ---- */
 
 /* Respond 501 NotImplemented: "<what> is not implemented by this server."

@@ -7,6 +7,7 @@ uploaded twice, non-ASCII user metadata and Content-Encoding as sent.
 Each test states what AWS does; the docs/S3.md rows name the same."""
 
 import base64
+import email.header
 import hashlib
 import os
 import threading
@@ -345,6 +346,77 @@ def test_v1_encoding_type_url_covers_every_field(srv, odd):
     assert root.findtext(H.S3NS + "Prefix") == enc("é")
     assert [c.findtext(H.S3NS + "Prefix")
             for c in root.iter(H.S3NS + "CommonPrefixes")] == [enc("é/")]
+
+
+# -- non-ASCII user metadata: RFC 2047, as AWS --------------------------------
+# AWS decodes RFC 2047 encoded words before storing a value and returns a
+# value with non-ASCII characters RFC 2047-encoded ("=?UTF-8?B?...?="), which
+# botocore hands over as it is.  Stock boto3 refuses non-ASCII Metadata
+# before sending anything; clients that send UTF-8 (s3-tests does, with a
+# before-call hook) get the encoded form back, as from AWS.
+
+def put_raw_meta(s3c, bucket, key, value):
+    def hook(params, **_):
+        params["headers"]["x-amz-meta-k"] = value
+    s3c.meta.events.register("before-call.s3.PutObject", hook)
+    try:
+        s3c.put_object(Bucket=bucket, Key=key, Body=b"m")
+    finally:
+        s3c.meta.events.unregister("before-call.s3.PutObject", hook)
+
+
+def test_boto3_refuses_non_ascii_metadata_itself(s3m, bucket):
+    from botocore.exceptions import ParamValidationError
+    with pytest.raises(ParamValidationError):
+        s3m.put_object(Bucket=bucket, Key="meta", Body=b"m",
+                       Metadata={"k": "héllo"})
+
+
+def test_utf8_metadata_comes_back_rfc2047_encoded(srv, bucket):
+    s3c = srv.client()
+    put_raw_meta(s3c, bucket, "meta-utf8", "héllo ™")
+    got = s3c.get_object(Bucket=bucket, Key="meta-utf8")["Metadata"]["k"]
+    assert got == "=?UTF-8?B?" + base64.b64encode(
+        "héllo ™".encode()).decode() + "?="
+    assert str(email.header.make_header(email.header.decode_header(got))) == \
+        "héllo ™"
+    assert s3c.head_object(Bucket=bucket, Key="meta-utf8")["Metadata"]["k"] == got
+
+
+@pytest.mark.parametrize("sent,returned", [
+    ("=?UTF-8?B?aMOpbGxv?=", "=?UTF-8?B?aMOpbGxv?="),
+    ("=?utf-8?q?h=C3=A9llo_w?=", "=?UTF-8?B?" +
+     base64.b64encode("héllo w".encode()).decode() + "?="),
+    ("=?ISO-8859-1?Q?h=E9llo?=", "=?UTF-8?B?aMOpbGxv?="),
+    ("=?UTF-8?B?aMOp?= =?UTF-8?B?bGxv?=", "=?UTF-8?B?aMOpbGxv?="),
+    ("=?UTF-8?B?aGVsbG8=?=", "hello"),
+    ("plain ascii", "plain ascii"),
+    ("=?UTF-8?X?bad?=", "=?UTF-8?X?bad?="),
+    ("=?UTF-8?B?not base64?=", "=?UTF-8?B?not base64?="),
+    ("a =?UTF-8?B?aMOpbGxv?=", "a =?UTF-8?B?aMOpbGxv?="),
+])
+def test_rfc2047_metadata_is_decoded_when_stored(s3m, bucket, sent, returned):
+    s3m.put_object(Bucket=bucket, Key="meta-2047", Body=b"m",
+                   Metadata={"k": sent})
+    assert s3m.get_object(Bucket=bucket,
+                          Key="meta-2047")["Metadata"]["k"] == returned
+
+
+def test_decoded_control_characters_are_refused(s3m, bucket):
+    H.expect_error("InvalidArgument", 400, s3m.put_object, Bucket=bucket,
+                   Key="meta-ctl", Body=b"m",
+                   Metadata={"k": "=?UTF-8?B?YQpi?="})  # "a\nb"
+
+
+def test_metadata_size_counts_decoded_bytes(s3m, bucket):
+    # 2 KiB of names and values, as UTF-8: the encoded form is longer.
+    value = "é" * 1000  # 2000 bytes of UTF-8
+    enc = "=?UTF-8?B?" + base64.b64encode(value.encode()).decode() + "?="
+    s3m.put_object(Bucket=bucket, Key="meta-size", Body=b"m",
+                   Metadata={"k": enc})
+    H.expect_error("MetadataTooLarge", 400, s3m.put_object, Bucket=bucket,
+                   Key="meta-size", Body=b"m",
+                   Metadata={"k": enc, "k2": "x" * 60})
 
 
 # -- Content-Encoding as sent -------------------------------------------------
