@@ -71,7 +71,8 @@
 	X(InvalidPart, "InvalidPart", 400,                                         \
 	  "One or more of the specified parts could not be found.")                \
 	X(InvalidPartOrder, "InvalidPartOrder", 400,                               \
-	  "The list of parts was not in ascending order.")                         \
+	  "The list of parts was not in ascending order. The parts list "          \
+	  "must be specified in order by part number.")                            \
 	X(InvalidPartNumber, "InvalidPartNumber", 416,                             \
 	  "The requested partnumber is not satisfiable")                           \
 	X(InvalidRange, "InvalidRange", 416,                                       \

@@ -348,6 +348,71 @@ def test_v1_encoding_type_url_covers_every_field(srv, odd):
             for c in root.iter(H.S3NS + "CommonPrefixes")] == [enc("é/")]
 
 
+# -- a part uploaded twice: the later completed upload wins -------------------
+# (test_multipart.py covers a re-upload, out-of-order and repeated part
+# numbers in CompleteMultipartUpload: InvalidPartOrder.)
+
+def test_resend_that_finishes_last_is_the_part(srv, s3m, bucket):
+    from tools_helpers import blob_files
+    key = "resend"
+    uid = s3m.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    slow, fast = os.urandom(256 * 1024), os.urandom(100 * 1024)
+    before = set(blob_files(srv))
+    # The first upload of part 1 sends half its body and stalls ...
+    path = H.key_path(bucket, key)
+    query = H.encode_query([("partNumber", "1"), ("uploadId", uid)])
+    signed = H.sign(srv, "PUT", path, query, body=slow)
+    conn = H.http.client.HTTPConnection(srv.host, srv.port, timeout=60)
+    conn.putrequest("PUT", f"{path}?{query}", skip_host=True,
+                    skip_accept_encoding=True)
+    for k, v in signed.headers.items():
+        conn.putheader(k, v)
+    conn.putheader("Content-Length", str(len(slow)))
+    conn.endheaders()
+    conn.send(slow[:len(slow) // 2])
+    # ... while a resend of part 1 completes ...
+    e_fast = s3m.upload_part(Bucket=bucket, Key=key, UploadId=uid,
+                             PartNumber=1, Body=fast)["ETag"]
+    # ... and then finishes: it completed last, so it is part 1.
+    conn.send(slow[len(slow) // 2:])
+    resp = conn.getresponse()
+    assert resp.status == 200, resp.read()
+    e_slow = resp.getheader("ETag")
+    conn.close()
+    assert e_slow == f'"{hashlib.md5(slow).hexdigest()}"' != e_fast
+    parts = s3m.list_parts(Bucket=bucket, Key=key, UploadId=uid)["Parts"]
+    assert [(p["PartNumber"], p["ETag"]) for p in parts] == [(1, e_slow)]
+    # The replaced upload's blob is collected: one blob for the one part.
+    H.wait_for(lambda: len(set(blob_files(srv)) - before) == 1)
+    assert len(set(blob_files(srv)) - before) == 1
+    H.expect_error("InvalidPart", 400, s3m.complete_multipart_upload,
+                   Bucket=bucket, Key=key, UploadId=uid,
+                   MultipartUpload={"Parts": [{"PartNumber": 1,
+                                               "ETag": e_fast}]})
+    s3m.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=uid,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e_slow}]})
+    assert s3m.get_object(Bucket=bucket, Key=key)["Body"].read() == slow
+
+
+@pytest.mark.parametrize("order", [[2, 1], [1, 1], [1, 2, 2]])
+def test_parts_listed_once_each_in_ascending_order(s3m, bucket, order):
+    key = "order"
+    uid = s3m.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    etags = {n: s3m.upload_part(Bucket=bucket, Key=key, UploadId=uid,
+                                PartNumber=n, Body=os.urandom(5 * MiB)
+                                if n == 1 else b"tail")["ETag"]
+             for n in sorted(set(order))}
+    resp = H.expect_error(
+        "InvalidPartOrder", 400, s3m.complete_multipart_upload, Bucket=bucket,
+        Key=key, UploadId=uid, MultipartUpload={"Parts": [
+            {"PartNumber": n, "ETag": etags[n]} for n in order]})
+    assert resp["Error"]["Message"] == (
+        "The list of parts was not in ascending order. The parts list must "
+        "be specified in order by part number.")
+    s3m.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=uid)
+
+
 # -- non-ASCII user metadata: RFC 2047, as AWS --------------------------------
 # AWS decodes RFC 2047 encoded words before storing a value and returns a
 # value with non-ASCII characters RFC 2047-encoded ("=?UTF-8?B?...?="), which
