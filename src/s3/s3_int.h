@@ -74,7 +74,7 @@
 	  "The list of parts was not in ascending order. The parts list "          \
 	  "must be specified in order by part number.")                            \
 	X(InvalidPartNumber, "InvalidPartNumber", 416,                             \
-	  "The requested partnumber is not satisfiable")                           \
+	  "The requested partnumber is not satisfiable.")                          \
 	X(InvalidRange, "InvalidRange", 416,                                       \
 	  "The requested range is not satisfiable")                                \
 	X(InvalidRequest, "InvalidRequest", 400, "Invalid Request")                \
@@ -339,6 +339,16 @@ void s3_error(struct s3_req *r, enum s3_error code, const char *message,
  * none. */
 void s3_error_elem(struct s3_req *r, enum s3_error code, const char *message,
 		   const char *detail, const char *elem, const char *text);
+/* s3_error with n more elements after <Message>, in order (AWS's
+ * <ArgumentName> and <ArgumentValue>, <ActualPartCount> and
+ * <PartNumberRequested> ...). */
+struct s3_error_field {
+	const char *name;
+	const char *text;
+};
+void s3_error_fields(struct s3_req *r, enum s3_error code, const char *message,
+		     const char *detail, const struct s3_error_field *fields,
+		     size_t n);
 /* Map a kura error from a lower layer to an S3 error and respond. */
 void s3_error_from(struct s3_req *r, enum kura_err code,
 		   const struct kura_error *err);
