@@ -104,9 +104,11 @@ bool s3_load_bucket(struct s3_req *r)
  * and bucket-region.  With any of them a page holds at most max-buckets
  * (default 10000) and a truncated one names the next in
  * <ContinuationToken>; without them every bucket is listed, as before they
- * existed.  The tenant's buckets come from one metadata call in name order
- * and are paged here: a tenant has few enough that this is cheaper than a
- * second metadata slot.
+ * existed.  The tenant's buckets come from the one metadata call that
+ * ListBuckets always made (name order; the document is capped at
+ * S3_DOC_BUCKETS_MAX) and are paged here, leaving the metadata interface as
+ * it is; a bounded slot is the step to take if tenants come to hold very
+ * many buckets.
  *
  * The token is base64 of LB_TOKEN_TAG and the last bucket name listed.  It
  * is opaque to clients, and validated (a bucket name after its tag), not
@@ -219,12 +221,15 @@ static void write_buckets(struct kura_buf *b, const struct bucket_query *q,
 	char ts[KURA_TIME_ISO8601_LEN];
 	const char *last = NULL;
 	size_t listed = 0;
+	bool more = false; /* a selected bucket is left for the next page */
 	s3_xml_open(b, "Buckets");
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !more; i++) {
 		if (!bucket_selected(q, &bs[i]))
 			continue;
-		if (q->max > 0 && listed == q->max)
-			break;
+		if (q->max > 0 && listed == q->max) {
+			more = true;
+			continue;
+		}
 		kura_time_iso8601(bs[i].created_ms, ts);
 		s3_xml_open(b, "Bucket");
 		s3_xml_elem_str(b, "Name", bs[i].name);
@@ -235,12 +240,6 @@ static void write_buckets(struct kura_buf *b, const struct bucket_query *q,
 		listed++;
 	}
 	s3_xml_close(b, "Buckets");
-	/* Truncated when a selected bucket is left: name where the next page
-	 * begins. */
-	bool more = false;
-	for (size_t i = 0; i < n && last != NULL && !more; i++)
-		more = strcmp(bs[i].name, last) > 0 &&
-		       bucket_selected(q, &bs[i]);
 	if (more)
 		write_bucket_token(b, last);
 	if (q->has_prefix)
