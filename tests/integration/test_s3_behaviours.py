@@ -10,7 +10,6 @@ import base64
 import email.header
 import hashlib
 import os
-import threading
 import xml.etree.ElementTree as ET
 from urllib.parse import quote
 
@@ -330,7 +329,6 @@ def test_kms_without_key_id_uses_the_buckets_own_key(s3m, bucket):
 
 # -- ListObjectsV2 echoes and encoding-type=url -------------------------------
 
-ODD = "list odd"
 ODD_KEYS = ["a b/1", "a b/2", "c+d", "c+d/e f", "x&y", "é/ü"]
 
 
@@ -346,11 +344,6 @@ def list_raw(server, bucket, params):
     r = H.raw(server, "GET", "/" + bucket, query=params)
     assert r.status == 200, r
     return ET.fromstring(r.body)
-
-
-def texts(root, path):
-    return [e.text or "" for e in root.findall(path.replace("/", "/" + H.S3NS)
-                                               if "/" in path else H.S3NS + path)]
 
 
 def test_v2_echoes_start_after_with_a_continuation_token(srv, s3m, odd):
