@@ -15,6 +15,7 @@
 #include "kura/encode.h"
 #include "kura/kms.h"
 #include "kura/log.h"
+#include "kura/parse.h"
 #include "kura/timefmt.h"
 #include "s3_int.h"
 #include "kura/banned.h"
@@ -97,6 +98,154 @@ bool s3_load_bucket(struct s3_req *r)
 	return true;
 }
 
+/* ---- ListBuckets ----
+ *
+ * The 2024 parameters: max-buckets (1..10000), continuation-token, prefix
+ * and bucket-region.  With any of them a page holds at most max-buckets
+ * (default 10000) and a truncated one names the next in
+ * <ContinuationToken>; without them every bucket is listed, as before they
+ * existed.  The tenant's buckets come from the one metadata call that
+ * ListBuckets always made (name order; the document is capped at
+ * S3_DOC_BUCKETS_MAX) and are paged here, leaving the metadata interface as
+ * it is; a bounded slot is the step to take if tenants come to hold very
+ * many buckets.
+ *
+ * The token is base64 of LB_TOKEN_TAG and the last bucket name listed.  It
+ * is opaque to clients, and validated (a bucket name after its tag), not
+ * signed: a forged one can only make the page begin after another name,
+ * and only the requester's own buckets are ever listed.
+ */
+
+#define LIST_BUCKETS_MAX 10000
+#define LB_TOKEN_TAG 'B'
+
+struct bucket_query {
+	struct kura_str prefix;
+	bool has_prefix;
+	const struct s3_param *region;	  /* NULL: every region */
+	char after[KURA_BUCKET_NAME_MAX]; /* "" for the first page */
+	size_t max;			  /* 0: no limit (no parameter) */
+};
+
+static bool bad_list_argument(struct s3_req *r, const char *message,
+			      const char *argument)
+{
+	s3_error_elem(r, S3_InvalidArgument, message, NULL, "ArgumentName",
+		      argument);
+	return false;
+}
+
+static bool parse_bucket_token(struct s3_req *r, const struct s3_param *p,
+			       struct bucket_query *q)
+{
+	uint8_t raw[KURA_BUCKET_NAME_MAX + 4];
+	size_t n = 0;
+	if (p->value_len == 0 || p->value_len > 4 * sizeof(raw) / 3 ||
+	    kura_base64_decode(p->value, p->value_len, raw, sizeof(raw), &n) !=
+		    KURA_OK ||
+	    n < 2 || n > KURA_BUCKET_NAME_MAX || raw[0] != LB_TOKEN_TAG)
+		goto bad;
+	memcpy(q->after, raw + 1, n - 1);
+	q->after[n - 1] = '\0';
+	if (s3_bucket_name_valid(q->after))
+		return true;
+bad:
+	return bad_list_argument(r,
+				 "The continuation token provided is incorrect",
+				 "continuation-token");
+}
+
+static bool parse_bucket_query(struct s3_req *r, struct bucket_query *q)
+{
+	const struct s3_param *p;
+	memset(q, 0, sizeof(*q));
+	bool paged = false;
+	if ((p = s3_param_get(r, "max-buckets")) != NULL) {
+		uint64_t v;
+		if (kura_parse_u64(p->value, p->value_len, LIST_BUCKETS_MAX,
+				   &v) != KURA_OK ||
+		    v == 0)
+			return bad_list_argument(
+				r,
+				"Argument max-buckets must be an integer "
+				"between 1 and 10000.",
+				"max-buckets");
+		q->max = (size_t)v;
+		paged = true;
+	}
+	if ((p = s3_param_get(r, "continuation-token")) != NULL) {
+		if (!parse_bucket_token(r, p, q))
+			return false;
+		paged = true;
+	}
+	if ((p = s3_param_get(r, "prefix")) != NULL) {
+		q->prefix = (struct kura_str){ p->value, p->value_len };
+		q->has_prefix = paged = true;
+	}
+	if ((q->region = s3_param_get(r, "bucket-region")) != NULL)
+		paged = true;
+	if (paged && q->max == 0)
+		q->max = LIST_BUCKETS_MAX;
+	return true;
+}
+
+static bool bucket_selected(const struct bucket_query *q,
+			    const struct kura_bucket *b)
+{
+	size_t n = strlen(b->name);
+	return strcmp(b->name, q->after) > 0 &&
+	       (!q->has_prefix ||
+		(n >= q->prefix.len &&
+		 memcmp(b->name, q->prefix.p, q->prefix.len) == 0)) &&
+	       (q->region == NULL ||
+		(strlen(b->region) == q->region->value_len &&
+		 memcmp(b->region, q->region->value, q->region->value_len) ==
+			 0));
+}
+
+static void write_bucket_token(struct kura_buf *b, const char *last)
+{
+	uint8_t raw[KURA_BUCKET_NAME_MAX + 1];
+	size_t n = strlen(last);
+	raw[0] = LB_TOKEN_TAG;
+	memcpy(raw + 1, last, n);
+	s3_xml_open(b, "ContinuationToken");
+	/* Fails only as b does, and that sticks in b. */
+	KURA_IGNORE(kura_base64_encode(raw, n + 1, b));
+	s3_xml_close(b, "ContinuationToken");
+}
+
+static void write_buckets(struct kura_buf *b, const struct bucket_query *q,
+			  const struct kura_bucket *bs, size_t n)
+{
+	char ts[KURA_TIME_ISO8601_LEN];
+	const char *last = NULL;
+	size_t listed = 0;
+	bool more = false; /* a selected bucket is left for the next page */
+	s3_xml_open(b, "Buckets");
+	for (size_t i = 0; i < n && !more; i++) {
+		if (!bucket_selected(q, &bs[i]))
+			continue;
+		if (q->max > 0 && listed == q->max) {
+			more = true;
+			continue;
+		}
+		kura_time_iso8601(bs[i].created_ms, ts);
+		s3_xml_open(b, "Bucket");
+		s3_xml_elem_str(b, "Name", bs[i].name);
+		s3_xml_elem_str(b, "CreationDate", ts);
+		s3_xml_elem_str(b, "BucketRegion", bs[i].region);
+		s3_xml_close(b, "Bucket");
+		last = bs[i].name;
+		listed++;
+	}
+	s3_xml_close(b, "Buckets");
+	if (more)
+		write_bucket_token(b, last);
+	if (q->has_prefix)
+		s3_xml_elem(b, "Prefix", q->prefix.p, q->prefix.len);
+}
+
 void s3_list_buckets(struct s3_req *r)
 {
 	struct kura_meta *meta = r->svc->meta;
@@ -104,6 +253,9 @@ void s3_list_buckets(struct s3_req *r)
 	struct kura_bucket *bs = NULL;
 	size_t n = 0;
 	struct kura_tenant t;
+	struct bucket_query q;
+	if (!parse_bucket_query(r, &q))
+		return;
 	enum kura_err rc = kura_meta_bucket_list(meta, r->tenant_id, r->pool,
 						 &bs, &n, &err);
 	if (rc == KURA_OK)
@@ -113,7 +265,7 @@ void s3_list_buckets(struct s3_req *r)
 		return;
 	}
 	struct kura_buf b;
-	char id[32], ts[KURA_TIME_ISO8601_LEN];
+	char id[32];
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)t.id);
 	kura_buf_init(&b, S3_DOC_BUCKETS_MAX);
 	s3_xml_root(&b, "ListAllMyBucketsResult");
@@ -121,15 +273,7 @@ void s3_list_buckets(struct s3_req *r)
 	s3_xml_elem_str(&b, "ID", id);
 	s3_xml_elem_str(&b, "DisplayName", t.name);
 	s3_xml_close(&b, "Owner");
-	s3_xml_open(&b, "Buckets");
-	for (size_t i = 0; i < n; i++) {
-		kura_time_iso8601(bs[i].created_ms, ts);
-		s3_xml_open(&b, "Bucket");
-		s3_xml_elem_str(&b, "Name", bs[i].name);
-		s3_xml_elem_str(&b, "CreationDate", ts);
-		s3_xml_close(&b, "Bucket");
-	}
-	s3_xml_close(&b, "Buckets");
+	write_buckets(&b, &q, bs, n);
 	s3_xml_close(&b, "ListAllMyBucketsResult");
 	s3_respond_xml(r, &b);
 	kura_buf_release(&b);

@@ -321,21 +321,29 @@ static bool copy_range(struct s3_req *r, struct kura_str v, uint64_t size,
 	    kura_parse_u64(dash + 1, v.len - (size_t)(dash - v.p) - 1,
 			   UINT64_MAX, &b) != KURA_OK ||
 	    a > b) {
-		s3_error(
+		const char *sent = kura_pstrndup(r->pool, v.p, v.len);
+		const struct s3_error_field f[] = {
+			{ "ArgumentName", "x-amz-copy-source-range" },
+			{ "ArgumentValue", sent ? sent : "" },
+		};
+		s3_error_fields(
 			r, S3_InvalidArgument,
 			"The x-amz-copy-source-range value must be of the form "
 			"bytes=first-last where first and last are the zero-based "
 			"offsets of the first and last bytes to copy",
-			NULL);
+			NULL, f, 2);
 		return false;
 	}
 	if (b >= size) {
+		/* AWS's answer (400 InvalidArgument, not a 416 InvalidRange:
+		 * nothing is served, the request is wrong). */
 		char msg[96];
 		snprintf(msg, sizeof(msg),
 			 "Range specified is not valid for source object "
 			 "of size: %llu",
 			 (unsigned long long)size);
-		s3_error(r, S3_InvalidArgument, msg, NULL);
+		s3_error_elem(r, S3_InvalidArgument, msg, NULL, "ArgumentName",
+			      "x-amz-copy-source-range");
 		return false;
 	}
 	*first = a;

@@ -100,6 +100,15 @@ void s3_error(struct s3_req *r, enum s3_error code, const char *message,
 void s3_error_elem(struct s3_req *r, enum s3_error code, const char *message,
 		   const char *detail, const char *elem, const char *text)
 {
+	const struct s3_error_field f = { elem, text };
+	s3_error_fields(r, code, message, detail, &f,
+			elem != NULL && text != NULL ? 1 : 0);
+}
+
+void s3_error_fields(struct s3_req *r, enum s3_error code, const char *message,
+		     const char *detail, const struct s3_error_field *fields,
+		     size_t n)
+{
 	struct kura_http_req *h = r->http;
 	struct kura_buf b;
 	const char *name = s3_error_name(code);
@@ -115,8 +124,8 @@ void s3_error_elem(struct s3_req *r, enum s3_error code, const char *message,
 	s3_xml_elem_str(&b, "Code", name);
 	s3_xml_elem_str(&b, "Message",
 			message ? message : errors[code].message);
-	if (elem != NULL && text != NULL)
-		s3_xml_elem_str(&b, elem, text);
+	for (size_t i = 0; i < n; i++)
+		s3_xml_elem_str(&b, fields[i].name, fields[i].text);
 	if (r->bucket_name)
 		s3_xml_elem_str(&b, "BucketName", r->bucket_name);
 	if (r->key)

@@ -92,8 +92,9 @@ static bool parse_token(struct s3_req *r, const struct s3_param *p,
 		    KURA_OK ||
 	    n < 1 || n > KURA_OBJECT_KEY_MAX + 1 ||
 	    (raw[0] != 'K' && raw[0] != 'P')) {
-		s3_error(r, S3_InvalidArgument,
-			 "The continuation token provided is incorrect", NULL);
+		s3_error_elem(r, S3_InvalidArgument,
+			      "The continuation token provided is incorrect",
+			      NULL, "ArgumentName", "continuation-token");
 		return false;
 	}
 	lp->q.start.key = (const char *)raw + 1;
@@ -114,7 +115,10 @@ static bool parse_params(struct s3_req *r, struct list_params *lp)
 	if (lp->v2) {
 		if ((p = s3_param_get(r, "fetch-owner")) != NULL)
 			lp->fetch_owner = strcmp(p->value, "true") == 0;
-		if ((p = s3_param_get(r, "continuation-token")) != NULL)
+		/* An empty token (boto3 sends ContinuationToken='' so) asks
+		 * for the first page, as AWS answers it: start-after applies. */
+		p = s3_param_get(r, "continuation-token");
+		if (p != NULL && p->value_len > 0)
 			return parse_token(r, p, lp);
 		if ((p = s3_param_get(r, "start-after")) != NULL) {
 			lp->q.start.key = p->value;
@@ -184,10 +188,12 @@ static void write_result(struct s3_req *r, const struct list_params *lp,
 	s3_xml_elem_str(&b, "IsTruncated", page->truncated ? "true" : "false");
 	if (lp->v2) {
 		s3_xml_elem_u64(&b, "KeyCount", page->count);
+		/* Both echoed when both are given, as AWS does (the token
+		 * decides where the page begins). */
 		if ((p = s3_param_get(r, "continuation-token")) != NULL)
 			s3_xml_elem(&b, "ContinuationToken", p->value,
 				    p->value_len);
-		else if ((p = s3_param_get(r, "start-after")) != NULL)
+		if ((p = s3_param_get(r, "start-after")) != NULL)
 			s3_xml_elem_enc(&b, "StartAfter", p->value,
 					p->value_len, q->url);
 		if (page->truncated)

@@ -245,7 +245,10 @@ void s3_commit_part(struct s3_req *r, struct kura_upload *u,
 	s3_xml_elem_str(&b, "LastModified", ts);
 	s3_xml_elem_str(&b, "ETag", etag);
 	s3_xml_close(&b, "CopyPartResult");
-	s3_respond_xml(r, &b);
+	/* As UploadPart, and as AWS: the encryption of the part written (the
+	 * upload's), never the copy source's. */
+	if (s3_respond_xml(r, &b))
+		s3_sse_respond_headers(r, &r->sse);
 	kura_buf_release(&b);
 }
 

@@ -24,34 +24,40 @@ static const char *header_copy(struct s3_req *r, const char *name)
 }
 
 /* Content-Encoding without the aws-chunked token, which describes the
- * transfer, not the object, into *res: NULL when nothing remains.  Responds
- * and returns false when out of memory. */
+ * transfer, not the object, into *res: NULL when nothing remains.  What
+ * remains is the header as sent — case, order and the separators between
+ * the tokens kept (each token's own, as it preceded it) — as AWS returns
+ * it.  Responds and returns false when out of memory. */
 static bool content_encoding(struct s3_req *r, const char **res)
 {
 	const struct kura_str *v = s3_header(r, "Content-Encoding");
 	*res = NULL;
 	if (v == NULL)
 		return true;
-	/* The tokens kept are never longer than the header. */
+	/* The text kept is never longer than the header. */
 	struct kura_buf out;
 	kura_buf_init(&out, v->len);
-	size_t i = 0;
+	size_t i = 0, prev_end = 0;
 	while (i < v->len) {
 		size_t j = i;
 		while (j < v->len && v->p[j] != ',')
 			j++;
 		size_t a = i, b = j;
-		while (a < b && v->p[a] == ' ')
+		while (a < b && (v->p[a] == ' ' || v->p[a] == '\t'))
 			a++;
-		while (b > a && v->p[b - 1] == ' ')
+		while (b > a && (v->p[b - 1] == ' ' || v->p[b - 1] == '\t'))
 			b--;
-		if (b > a && !(b - a == 11 &&
-			       strncasecmp(v->p + a, "aws-chunked", 11) == 0)) {
+		bool chunked = b - a == 11 &&
+			       strncasecmp(v->p + a, "aws-chunked", 11) == 0;
+		if (b > a && !chunked) {
 			/* A failure sticks in out: looked at once below. */
 			if (out.len)
-				KURA_IGNORE(kura_buf_addch(&out, ','));
+				KURA_IGNORE(kura_buf_add(&out, v->p + prev_end,
+							 a - prev_end));
 			KURA_IGNORE(kura_buf_add(&out, v->p + a, b - a));
 		}
+		if (b > a)
+			prev_end = b;
 		i = j + 1;
 	}
 	bool ok = kura_buf_error(&out) == KURA_OK;
@@ -73,6 +79,167 @@ static const char *json_to_pool(struct s3_req *r, json_t *obj)
 	return res;
 }
 
+/* ---- non-ASCII user metadata: RFC 2047, as AWS ----
+ *
+ * HTTP header values are ASCII by rule.  AWS decodes RFC 2047 encoded
+ * words ("=?UTF-8?B?aMOpbGxv?=") in a user metadata value before storing
+ * it, and returns a stored value holding non-ASCII characters encoded
+ * ("=?UTF-8?B?...?="), which SDKs hand over as they are.  kura does the
+ * same: a value made only of encoded words in UTF-8, US-ASCII or
+ * ISO-8859-1 (B or Q) is stored decoded, as UTF-8; any other value as it
+ * was sent.  Values are stored as UTF-8, so one sent as raw UTF-8 bytes
+ * (what botocore puts on the wire when its ASCII check is bypassed) comes
+ * back encoded too, as from AWS.
+ */
+
+/* The charsets decoded: true for UTF-8 and US-ASCII, *latin1 for
+ * ISO-8859-1 (each byte a code point). */
+static bool word_charset(const char *cs, size_t n, bool *latin1)
+{
+	*latin1 = n == 10 && strncasecmp(cs, "ISO-8859-1", 10) == 0;
+	return *latin1 || (n == 5 && strncasecmp(cs, "UTF-8", 5) == 0) ||
+	       (n == 8 && strncasecmp(cs, "US-ASCII", 8) == 0);
+}
+
+/* The bytes of a Q-encoded text ('_' a space, =XX a byte) into raw (cap
+ * bytes); false when malformed. */
+static bool q_decode(const char *t, size_t n, uint8_t *raw, size_t cap,
+		     size_t *len)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (k == cap)
+			return false;
+		unsigned char c = (unsigned char)t[i];
+		if (c == '=') {
+			if (n - i < 3 || kura_hex_decode(t + i + 1, 2, raw + k,
+							 1) != KURA_OK)
+				return false;
+			i += 2;
+		} else if (c == '_') {
+			raw[k] = ' ';
+		} else if (c > 0x20 && c < 0x7f) {
+			raw[k] = c;
+		} else {
+			return false;
+		}
+		k++;
+	}
+	*len = k;
+	return true;
+}
+
+/* The bytes of an encoded word's text in encoding enc (B or Q). */
+static bool word_text(char enc, const char *t, size_t n, uint8_t *raw,
+		      size_t cap, size_t *len)
+{
+	if (enc == 'B' || enc == 'b')
+		return n / 4 * 3 <= cap &&
+		       kura_base64_decode(t, n, raw, cap, len) == KURA_OK;
+	if (enc == 'Q' || enc == 'q')
+		return q_decode(t, n, raw, cap, len);
+	return false;
+}
+
+/* One encoded word "=?charset?B|Q?text?=" of s[0..n) appended to out as
+ * UTF-8; false when it is not one (or not one kura decodes). */
+static bool decode_word(const char *s, size_t n, struct kura_buf *out)
+{
+	uint8_t raw[USER_META_MAX];
+	size_t len = 0;
+	bool latin1;
+	if (n < 8 || memcmp(s, "=?", 2) != 0 || memcmp(s + n - 2, "?=", 2) != 0)
+		return false;
+	const char *cs = s + 2, *end = s + n - 2;
+	const char *q = memchr(cs, '?', (size_t)(end - cs));
+	if (q == NULL || end - q < 3 || q[2] != '?' ||
+	    !word_charset(cs, (size_t)(q - cs), &latin1))
+		return false;
+	const char *t = q + 3;
+	size_t tn = (size_t)(end - t);
+	if (memchr(t, '?', tn) != NULL)
+		return false;
+	bool ok = word_text(q[1], t, tn, raw, sizeof(raw), &len);
+	for (size_t i = 0; ok && i < len; i++) {
+		/* A failure sticks in out: the caller looks once. */
+		if (!latin1 || raw[i] < 0x80) {
+			KURA_IGNORE(kura_buf_addch(out, (char)raw[i]));
+		} else {
+			KURA_IGNORE(kura_buf_addch(out,
+						   (char)(0xC0 | raw[i] >> 6)));
+			KURA_IGNORE(kura_buf_addch(
+				out, (char)(0x80 | (raw[i] & 0x3F))));
+		}
+	}
+	return ok;
+}
+
+/* A value made only of encoded words (white space between them dropped,
+ * RFC 2047 §6.2) decoded into out, valid UTF-8; false for any other. */
+static bool decode_rfc2047(struct kura_str v, struct kura_buf *out)
+{
+	size_t i = 0;
+	bool any = false;
+	while (i < v.len) {
+		while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t'))
+			i++;
+		if (i == v.len)
+			break;
+		size_t j = i;
+		while (j < v.len && v.p[j] != ' ' && v.p[j] != '\t')
+			j++;
+		if (!decode_word(v.p + i, j - i, out))
+			return false;
+		any = true;
+		i = j;
+	}
+	return any && kura_buf_error(out) == KURA_OK &&
+	       kura_utf8_valid(out->data ? out->data : "", out->len);
+}
+
+const char *s3_meta_header_value(struct s3_req *r, const char *v)
+{
+	size_t n = strlen(v);
+	bool ascii = true;
+	for (size_t i = 0; i < n && ascii; i++)
+		ascii = (unsigned char)v[i] < 0x80;
+	if (ascii)
+		return v;
+	struct kura_buf b;
+	kura_buf_init(&b, 16 + (n + 2) / 3 * 4);
+	/* Failures stick in b: looked at once below. */
+	KURA_IGNORE(kura_buf_add(&b, "=?UTF-8?B?", 10));
+	KURA_IGNORE(kura_base64_encode((const uint8_t *)v, n, &b));
+	KURA_IGNORE(kura_buf_add(&b, "?=", 2));
+	const char *res = kura_buf_error(&b) == KURA_OK ?
+				  kura_pstrndup(r->pool, b.data, b.len) :
+				  NULL;
+	kura_buf_release(&b);
+	return res;
+}
+
+/* The value of one x-amz-meta-* header as stored: decoded when it is RFC
+ * 2047 (dec holds it), checked for control characters.  Responds and
+ * returns false on a bad value. */
+static bool meta_value(struct s3_req *r, struct kura_str sent,
+		       struct kura_buf *dec, struct kura_str *out)
+{
+	*out = sent;
+	if (decode_rfc2047(sent, dec))
+		*out = (struct kura_str){ dec->data, dec->len };
+	for (size_t k = 0; k < out->len; k++) {
+		unsigned char c = (unsigned char)out->p[k];
+		if (c < 0x20 && c != '\t') {
+			s3_error(r, S3_InvalidArgument,
+				 "Metadata values may not contain control "
+				 "characters.",
+				 NULL);
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Collect x-amz-meta-* into JSON (lowercased names). */
 static bool user_metadata(struct s3_req *r, const char **json_out)
 {
@@ -82,12 +249,18 @@ static bool user_metadata(struct s3_req *r, const char **json_out)
 	size_t total = 0;
 	json_t *obj = NULL;
 	bool ok = false;
+	struct kura_buf dec;
+	kura_buf_init(&dec, USER_META_MAX);
 	*json_out = NULL;
 	for (size_t i = 0; i < h->nheaders; i++) {
-		struct kura_str name = h->headers[i].name,
-				value = h->headers[i].value;
+		struct kura_str name = h->headers[i].name, value;
 		if (name.len <= plen || strncasecmp(name.p, prefix, plen) != 0)
 			continue;
+		kura_buf_release(&dec);
+		kura_buf_init(&dec, USER_META_MAX);
+		if (!meta_value(r, h->headers[i].value, &dec, &value))
+			goto out;
+		/* The size AWS limits: UTF-8 bytes of names and values. */
 		total += name.len - plen + value.len;
 		char lname[256];
 		size_t nl = name.len - plen;
@@ -99,19 +272,9 @@ static bool user_metadata(struct s3_req *r, const char **json_out)
 			lname[k] =
 				(char)tolower((unsigned char)name.p[plen + k]);
 		lname[nl] = '\0';
-		for (size_t k = 0; k < value.len; k++) {
-			unsigned char c = (unsigned char)value.p[k];
-			if (c < 0x20 && c != '\t') {
-				s3_error(
-					r, S3_InvalidArgument,
-					"Metadata values may not contain control characters.",
-					NULL);
-				goto out;
-			}
-		}
 		if (obj == NULL && (obj = json_object()) == NULL)
 			goto oom;
-		json_t *jv = json_stringn(value.p, value.len);
+		json_t *jv = json_stringn(value.p ? value.p : "", value.len);
 		if (jv == NULL) {
 			/* Not UTF-8: clients must RFC 2047-encode such values. */
 			s3_error(r, S3_InvalidArgument,
@@ -129,6 +292,7 @@ static bool user_metadata(struct s3_req *r, const char **json_out)
 oom:
 	s3_error(r, S3_InternalError, NULL, "out of memory");
 out:
+	kura_buf_release(&dec);
 	json_decref(obj);
 	return ok;
 }

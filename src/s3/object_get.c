@@ -223,7 +223,9 @@ static enum kura_err object_headers(struct s3_req *r,
 		if (!json_is_string(v) || rc != KURA_OK)
 			continue;
 		snprintf(name, sizeof(name), "x-amz-meta-%s", k);
-		rc = kura_http_resp_header(r->http, name, json_string_value(v));
+		const char *hv = s3_meta_header_value(r, json_string_value(v));
+		rc = hv != NULL ? kura_http_resp_header(r->http, name, hv) :
+				  KURA_ENOMEM;
 	}
 	json_decref(meta);
 	return rc;
@@ -261,6 +263,20 @@ static bool check_overrides(struct s3_req *r)
 	return true;
 }
 
+/* 416 InvalidPartNumber for part n of an object of count parts, with the
+ * two counts AWS adds to it. */
+static void part_beyond(struct s3_req *r, uint64_t count, uint64_t n)
+{
+	char actual[24], requested[24];
+	snprintf(actual, sizeof(actual), "%llu", (unsigned long long)count);
+	snprintf(requested, sizeof(requested), "%llu", (unsigned long long)n);
+	const struct s3_error_field f[] = {
+		{ "ActualPartCount", actual },
+		{ "PartNumberRequested", requested },
+	};
+	s3_error_fields(r, S3_InvalidPartNumber, NULL, NULL, f, 2);
+}
+
 /* GET/HEAD ?partNumber=N: the N-th part (in object order) of a multipart
  * object, as a range; partNumber=1 of a simple object is the whole object. */
 static bool select_part(struct s3_req *r, const struct kura_object *o,
@@ -286,16 +302,20 @@ static bool select_part(struct s3_req *r, const struct kura_object *o,
 		return false;
 	}
 	bool multipart = strchr(o->etag, '-') != NULL;
+	uint64_t count = multipart ? o->part_count : 1;
+	if (n > count) {
+		part_beyond(r, count, n);
+		return false;
+	}
 	if (!multipart) {
-		if (n != 1) {
-			s3_error(r, S3_InvalidPartNumber, NULL, NULL);
-			return false;
+		/* The one part is the whole object, served as a range (206
+		 * and Content-Range), as AWS; an empty object has no range. */
+		if (o->size > 0) {
+			*first = 0;
+			*last = o->size - 1;
+			*status = 206;
 		}
 		return true;
-	}
-	if (n > o->part_count) {
-		s3_error(r, S3_InvalidPartNumber, NULL, NULL);
-		return false;
 	}
 	uint64_t start = 0;
 	for (uint64_t i = 0; i + 1 < n; i++)
@@ -421,7 +441,8 @@ static bool get_attempt(struct s3_req *r, bool last_attempt)
 
 void s3_get_object(struct s3_req *r)
 {
-	if (!s3_load_bucket(r) || !check_overrides(r))
+	if (!s3_load_bucket(r) || !check_overrides(r) ||
+	    !s3_sse_refuse_on_read(r))
 		return;
 	if (!get_attempt(r, false))
 		get_attempt(r, true);

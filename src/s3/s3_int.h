@@ -77,9 +77,10 @@
 	X(InvalidPart, "InvalidPart", 400,                                         \
 	  "One or more of the specified parts could not be found.")                \
 	X(InvalidPartOrder, "InvalidPartOrder", 400,                               \
-	  "The list of parts was not in ascending order.")                         \
+	  "The list of parts was not in ascending order. The parts list "          \
+	  "must be specified in order by part number.")                            \
 	X(InvalidPartNumber, "InvalidPartNumber", 416,                             \
-	  "The requested partnumber is not satisfiable")                           \
+	  "The requested partnumber is not satisfiable.")                          \
 	X(InvalidRange, "InvalidRange", 416,                                       \
 	  "The requested range is not satisfiable")                                \
 	X(InvalidRequest, "InvalidRequest", 400, "Invalid Request")                \
@@ -348,6 +349,16 @@ void s3_error(struct s3_req *r, enum s3_error code, const char *message,
  * none. */
 void s3_error_elem(struct s3_req *r, enum s3_error code, const char *message,
 		   const char *detail, const char *elem, const char *text);
+/* s3_error with n more elements after <Message>, in order (AWS's
+ * <ArgumentName> and <ArgumentValue>, <ActualPartCount> and
+ * <PartNumberRequested> ...). */
+struct s3_error_field {
+	const char *name;
+	const char *text;
+};
+void s3_error_fields(struct s3_req *r, enum s3_error code, const char *message,
+		     const char *detail, const struct s3_error_field *fields,
+		     size_t n);
 /* Map a kura error from a lower layer to an S3 error and respond. */
 void s3_error_from(struct s3_req *r, enum kura_err code,
 		   const struct kura_error *err);
@@ -615,6 +626,10 @@ bool s3_sse_for_write(struct s3_req *r, struct s3_sse *out);
  * headers.  Responds and returns false on failure. */
 bool s3_sse_for_read(struct s3_req *r, const struct kura_object *o,
 		     bool copy_source, struct s3_sse *out);
+/* GET and HEAD: x-amz-server-side-encryption, -aws-kms-key-id and -context
+ * belong to writes; respond 400 InvalidArgument, as AWS, and return false
+ * when one is sent. */
+bool s3_sse_refuse_on_read(struct s3_req *r);
 /* The same for anything stored with (mode, kms_key_id, ssec_hmac) under
  * version_uid — an upload in progress, for UploadPart. */
 bool s3_sse_match(struct s3_req *r, enum kura_sse mode, uint64_t kms_key_id,
@@ -849,6 +864,10 @@ void s3_objread_free(struct s3_objread * or);
  * tags (x-amz-tagging) of o from the request.  Responds and returns false
  * on a bad header. */
 bool s3_object_headers_from_request(struct s3_req *r, struct kura_object *o);
+/* A stored user metadata value as a response header carries it: as it is
+ * when ASCII, else RFC 2047-encoded ("=?UTF-8?B?...?="), as AWS returns
+ * it; in the pool, NULL when out of memory. */
+const char *s3_meta_header_value(struct s3_req *r, const char *v);
 /* ---- what kura does not build (unsupported.c) ---- */
 
 /* Respond 501 NotImplemented: "<what> is not implemented by this server."

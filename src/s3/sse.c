@@ -209,9 +209,15 @@ bool s3_sse_for_write(struct s3_req *r, struct s3_sse *out)
 	if (kura_str_eq_cstr(*sse, "aws:kms")) {
 		out->mode = KURA_SSE_KMS;
 		if (kid == NULL || kid->len == 0) {
-			/* No key named: the bucket's own key, as AWS's
-			 * account-managed aws/s3 key. */
-			out->kms_key_id = r->bucket.key_id;
+			/* No key named: the default KMS key (KEYS.md) — the
+			 * bucket's SSE-KMS default key when it has one, which
+			 * its owner chose for the bucket's data, else the
+			 * bucket's own key, standing in for AWS's managed
+			 * aws/s3 key. */
+			out->kms_key_id = r->bucket.default_sse ==
+							  KURA_SSE_KMS ?
+						  r->bucket.default_kms_key_id :
+						  r->bucket.key_id;
 			return true;
 		}
 		return s3_sse_resolve_kms_key(r, kid, out);
@@ -219,6 +225,28 @@ bool s3_sse_for_write(struct s3_req *r, struct s3_sse *out)
 	s3_error(r, S3_InvalidArgument,
 		 "The encryption method specified is not supported", NULL);
 	return false;
+}
+
+bool s3_sse_refuse_on_read(struct s3_req *r)
+{
+	/* The key of an SSE-S3 or SSE-KMS object is the stored one; a read
+	 * naming one would suggest it could choose.  AWS answers 400. */
+	static const char *const names[] = {
+		"x-amz-server-side-encryption",
+		"x-amz-server-side-encryption-aws-kms-key-id",
+		"x-amz-server-side-encryption-context",
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (s3_header(r, names[i]) == NULL)
+			continue;
+		char msg[96];
+		snprintf(msg, sizeof(msg),
+			 "%s header is not supported for this operation.",
+			 names[i]);
+		s3_error(r, S3_InvalidArgument, msg, NULL);
+		return false;
+	}
+	return true;
 }
 
 bool s3_sse_match(struct s3_req *r, enum kura_sse mode, uint64_t kms_key_id,
