@@ -60,6 +60,11 @@ struct key_state {
 	int64_t max_start;  /* latest start of any write */
 	struct write *cand; /* writes that may be the last */
 	size_t ncand, cap;
+	/* A version that may be the newest was removed by its id: which one
+	 * is newest now the log does not say (an older version it may not
+	 * have seen written), so the key is not checked until written
+	 * again. */
+	bool newest_unknown;
 };
 
 struct replay {
@@ -124,6 +129,7 @@ static void add_write(struct replay *rp, struct key_state *k,
 		      const char *version, const char *row, int64_t start,
 		      int64_t end)
 {
+	k->newest_unknown = false;
 	if (start > k->max_start)
 		k->max_start = start;
 	size_t n = 0;
@@ -149,6 +155,28 @@ static void add_write(struct replay *rp, struct key_state *k,
 		 row != NULL && strlen(row) == ROW_HEX - 1 ? row : "");
 	w->start_ms = start;
 	w->end_ms = end;
+}
+
+/* Version `version` of k was removed for good (versioned buckets): when it
+ * may have been the newest, the newest is now unknown; an older one's
+ * removal changes nothing the check looks at. */
+static void remove_version(struct key_state *k, const char *version)
+{
+	for (size_t i = 0; i < k->ncand; i++)
+		if (strcmp(k->cand[i].version, version) == 0)
+			k->newest_unknown = true;
+}
+
+/* A tagging call named version `version`: it rewrote that version's row,
+ * which is the newest only if the log says so. */
+static void retag_version(struct key_state *k, const char *version,
+			  const char *row)
+{
+	for (size_t i = 0; i < k->ncand; i++)
+		if (strcmp(k->cand[i].version, version) == 0 && row != NULL &&
+		    strlen(row) == ROW_HEX - 1)
+			snprintf(k->cand[i].row, sizeof(k->cand[i].row), "%s",
+				 row);
 }
 
 /* Every key of bucket is gone from time t on (a shred). */
@@ -179,39 +207,96 @@ static bool is_ok_status(json_t *rec)
 	return st >= 200 && st < 300 && json_object_get(rec, "aborted") == NULL;
 }
 
-/* An object write or deletion recorded for an S3 request, if rec is one:
- * *version is the version written, "" for a deletion.  A write names its
- * version only once it committed (s3_note_version), so a write with a
- * version counts whatever its status — a client gone before the answer
- * ("aborted") does not undo it. */
-static bool object_write(json_t *rec, const char **version)
+/* What a record did to its key's versions. */
+enum effect {
+	NO_EFFECT,
+	WRITTEN,   /* *version became the newest (a delete marker too) */
+	GONE,	   /* the key has no version left (unversioned deletion) */
+	REMOVED,   /* version *version removed for good */
+	RETAGGED,  /* version *version (named by id) has a new row */
+};
+
+static bool is_version(const char *v)
+{
+	return v != NULL && strlen(v) == VERSION_HEX - 1;
+}
+
+/* The version effect of a deletion in a versioned bucket, recorded as
+ * "version_effect" (docs/AUDIT.md): a delete marker written, or a
+ * version removed; none: the key is gone. */
+static enum effect deletion(json_t *rec, const char *v)
+{
+	const char *e = json_string_value(
+		json_object_get(rec, "version_effect"));
+	if (e != NULL && strcmp(e, "marker") == 0 && is_version(v))
+		return WRITTEN;
+	if (e != NULL && strcmp(e, "removed") == 0 && is_version(v))
+		return REMOVED;
+	if (e != NULL && strcmp(e, "none") == 0)
+		return NO_EFFECT;
+	return GONE;
+}
+
+/* An object write or deletion recorded for an S3 request, if rec is one.
+ * A write names its version only once it committed (s3_note_version), so
+ * a write with a version counts whatever its status — a client gone
+ * before the answer ("aborted") does not undo it. */
+static enum effect object_write(json_t *rec, const char **version)
 {
 	const char *op = json_string_value(json_object_get(rec, "op"));
 	const char *v = json_string_value(json_object_get(rec, "version"));
+	*version = v;
 	if (op == NULL)
-		return false;
+		return NO_EFFECT;
 	/* A tagging request writes the row of the version it names anew. */
+	if (strcmp(op, "PutObjectTagging") == 0 ||
+	    strcmp(op, "DeleteObjectTagging") == 0)
+		return !is_version(v) ? NO_EFFECT :
+		       json_is_true(json_object_get(rec, "version_named")) ?
+					RETAGGED :
+					WRITTEN;
 	if (strcmp(op, "PutObject") == 0 || strcmp(op, "CopyObject") == 0 ||
-	    strcmp(op, "CompleteMultipartUpload") == 0 ||
-	    strcmp(op, "PutObjectTagging") == 0 ||
-	    strcmp(op, "DeleteObjectTagging") == 0) {
-		*version = v;
-		return v != NULL && strlen(v) == VERSION_HEX - 1;
-	}
-	if (strcmp(op, "DeleteObject") == 0 && is_ok_status(rec)) {
-		*version = "";
-		return true;
-	}
-	return false;
+	    strcmp(op, "CompleteMultipartUpload") == 0)
+		return is_version(v) ? WRITTEN : NO_EFFECT;
+	if (strcmp(op, "DeleteObject") == 0 && is_ok_status(rec))
+		return deletion(rec, v);
+	return NO_EFFECT;
 }
 
-/* A key of a DeleteObjects request, recorded one per key (docs/AUDIT.md). */
-static bool batch_delete(json_t *rec)
+/* A key of a DeleteObjects request, recorded one per key (docs/AUDIT.md),
+ * its version in the record's detail. */
+static enum effect batch_delete(json_t *rec, const char **version)
 {
 	const char *op = json_string_value(json_object_get(rec, "op"));
 	const char *res = json_string_value(json_object_get(rec, "result"));
-	return op != NULL && res != NULL && strcmp(op, "DeleteObjects") == 0 &&
-	       (strcmp(res, "deleted") == 0 || strcmp(res, "absent") == 0);
+	*version = json_string_value(json_object_get(rec, "version"));
+	if (op == NULL || res == NULL || strcmp(op, "DeleteObjects") != 0 ||
+	    (strcmp(res, "deleted") != 0 && strcmp(res, "absent") != 0))
+		return NO_EFFECT;
+	return deletion(rec, *version);
+}
+
+/* Apply what rec did to the versions of key k. */
+static void apply(struct replay *rp, struct key_state *k, enum effect e,
+		  const char *version, const char *row, int64_t start,
+		  int64_t end)
+{
+	switch (e) {
+	case WRITTEN:
+		add_write(rp, k, version, row, start, end);
+		break;
+	case GONE:
+		add_write(rp, k, "", NULL, start, end);
+		break;
+	case REMOVED:
+		remove_version(k, version);
+		break;
+	case RETAGGED:
+		retag_version(k, version, row);
+		break;
+	case NO_EFFECT:
+		break;
+	}
 }
 
 static enum kura_err replay_one(void *ctx, uint64_t seq, const char *json,
@@ -232,17 +317,20 @@ static enum kura_err replay_one(void *ctx, uint64_t seq, const char *json,
 		end -
 		json_integer_value(json_object_get(rec, "latency_us")) / 1000;
 	rp->last_ms = end;
+	enum effect e = NO_EFFECT;
 	if (type != NULL && strcmp(type, "s3") == 0 && bucket != NULL &&
-	    json_is_string(key) &&
-	    (object_write(rec, &version) ||
-	     (batch_delete(rec) && (version = "")))) {
+	    json_is_string(key)) {
+		e = object_write(rec, &version);
+		if (e == NO_EFFECT)
+			e = batch_delete(rec, &version);
+	}
+	if (e != NO_EFFECT) {
 		struct key_state *k = lookup(rp, bucket, json_string_value(key),
 					     json_string_length(key));
 		if (k != NULL)
-			add_write(
-				rp, k, version,
-				json_string_value(json_object_get(rec, "row")),
-				start, end);
+			apply(rp, k, e, version,
+			      json_string_value(json_object_get(rec, "row")),
+			      start, end);
 	}
 	const char *op = json_string_value(json_object_get(rec, "op"));
 	const char *phase = json_string_value(json_object_get(rec, "phase"));
@@ -278,6 +366,8 @@ static bool check_key(struct kura_service *svc, struct kura_pool *pool,
 	struct kura_object *o = NULL;
 	char have[VERSION_HEX] = "";
 	bool may_be_gone = false;
+	if (k->newest_unknown)
+		return true;
 	for (size_t i = 0; i < k->ncand; i++)
 		may_be_gone |= k->cand[i].version[0] == '\0';
 	enum kura_err rc = kura_meta_bucket_get(meta, k->bucket, &b, &err);

@@ -44,11 +44,13 @@ static size_t utf8_prefix(const char *s, size_t n, size_t max)
 }
 
 /* The audit record of one key: its name (a name over the key limit cut to
- * it, with its full length), what happened to it and the S3 code the
- * client was given for it.  The record goes into the log with the
- * request's own (see s3_audit_add). */
+ * it, with its full length), what happened to it, the version and how
+ * (a delete marker added, a version removed) in a versioned bucket, and
+ * the S3 code the client was given for it.  The record goes into the log
+ * with the request's own (see s3_audit_add). */
 static void record_key(struct s3_req *r, const struct s3_xml_node *k,
-		       enum outcome what, const char *code)
+		       enum outcome what, const char *code,
+		       const struct s3_deleted *del, bool named)
 {
 	static const char *const details[OUTCOMES] = {
 		"{\"result\":\"deleted\"}",
@@ -71,6 +73,23 @@ static void record_key(struct s3_req *r, const struct s3_xml_node *k,
 		snprintf(d, 64, "{\"key_length\":%zu,\"result\":\"%s\"}",
 			 k->text_len, outcome_names[what]);
 		rec.detail_json = d;
+	} else if (what == ABSENT && named) {
+		/* No such version: nothing happened to the key. */
+		rec.detail_json =
+			"{\"result\":\"absent\",\"version_effect\":\"none\"}";
+	} else if (what == DELETED && del->versioned) {
+		char *dj = kura_palloc(r->pool, 128);
+		char uid[2 * KURA_UID_LEN + 1];
+		if (dj == NULL) {
+			r->audit_lost = true;
+			return;
+		}
+		kura_hex_encode(del->uid, KURA_UID_LEN, uid);
+		snprintf(dj, 128,
+			 "{\"result\":\"deleted\",\"version_effect\":\"%s\","
+			 "\"version\":\"%s\"}",
+			 del->marker && !named ? "marker" : "removed", uid);
+		rec.detail_json = dj;
 	}
 	(void)s3_audit_add(r, &rec); /* failure: the request answers 503 */
 }
@@ -168,7 +187,7 @@ static void delete_finish(struct s3_req *r)
 		if (code != NULL)
 			what = FAILED;
 		count[what]++;
-		record_key(r, k, what, code);
+		record_key(r, k, what, code, &d, ver != NULL);
 		if (code != NULL) {
 			s3_xml_open(&b, "Error");
 			s3_xml_elem(&b, "Key", k->text, k->text_len);

@@ -38,6 +38,7 @@ static enum kura_err delete_version(struct s3_req *r, const char *key,
 	out->marker = o->delete_marker;
 	out->versioned = true;
 	s3_version_id(o, out->version_id);
+	memcpy(out->uid, o->version_uid, KURA_UID_LEN);
 	s3_note_version(r, o->version_uid);
 	return KURA_OK;
 }
@@ -67,6 +68,7 @@ enum kura_err s3_delete_key(struct s3_req *r, const char *key, size_t key_len,
 	out->marker = true;
 	out->versioned = true;
 	s3_version_id(&marker, out->version_id);
+	memcpy(out->uid, marker.version_uid, KURA_UID_LEN);
 	s3_note_version(r, marker.version_uid);
 	return KURA_OK;
 }
@@ -91,6 +93,14 @@ void s3_delete_object(struct s3_req *r)
 		s3_error_from(r, rc, &err);
 		return;
 	}
+	/* What the audit replay (kura audit verify --against-meta) needs
+	 * to know about the version noted. */
+	if (rc == KURA_OK && d.versioned)
+		r->audit_detail = d.marker && !sel.given ?
+					  "{\"version_effect\":\"marker\"}" :
+					  "{\"version_effect\":\"removed\"}";
+	else if (rc == KURA_ENOENT && sel.given) /* no such version */
+		r->audit_detail = "{\"version_effect\":\"none\"}";
 	s3_collect_garbage(r);
 	if (s3_respond(r, 204) != KURA_OK)
 		return;

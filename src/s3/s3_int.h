@@ -786,6 +786,7 @@ struct s3_deleted {
 	bool marker;	/* a delete marker was added or removed */
 	bool versioned; /* the answer names a version (version_id) */
 	char version_id[S3_VERSION_ID_MAX];
+	uint8_t uid[KURA_UID_LEN]; /* that version's uid */
 };
 /* Delete key of r->bucket as DeleteObject does: the version sel names
  * for good, or — none named — the null version of a bucket never

@@ -71,6 +71,10 @@ static void set_tags(struct s3_req *r, const char *json, unsigned status)
 					       &err);
 		if (rc == KURA_OK)
 			s3_note_version(r, o->version_uid);
+		/* The audit replay must not take a tagged older version
+		 * for the newest. */
+		if (rc == KURA_OK && s3_param_get(r, "versionId") != NULL)
+			r->audit_detail = "{\"version_named\":true}";
 	}
 	if (rc == KURA_ENOENT)
 		s3_error(r, S3_NoSuchKey, NULL, NULL);

@@ -454,6 +454,49 @@ def test_rollback_of_a_whole_row_is_out_of_reach_of_seals(server):
     assert "rbk" in r.stdout + r.stderr and "doc" in r.stdout + r.stderr
 
 
+def test_versions_cannot_be_reordered_and_a_dropped_newest_is_found(server):
+    """A key's versions carry their order in their seals: swapping two
+    versions' vseq fails both; deleting the newest row outright (a
+    rollback) is reported by --against-meta."""
+    s3 = server.client()
+    s3.create_bucket(Bucket="vorder")
+    s3.put_bucket_versioning(Bucket="vorder",
+                             VersioningConfiguration={"Status": "Enabled"})
+    v1 = s3.put_object(Bucket="vorder", Key="k", Body=b"old")["VersionId"]
+    v2 = s3.put_object(Bucket="vorder", Key="k", Body=b"new")["VersionId"]
+    server.stop()
+    con = sqlite3.connect(db_path(server))
+    rows = con.execute("SELECT version_uid, vseq FROM objects WHERE key = ?",
+                       (b"k",)).fetchall()
+    (u_new, s_new), (u_old, s_old) = sorted(rows, key=lambda r: -r[1])
+    assert u_new.hex() == v2 and u_old.hex() == v1
+    con.execute("UPDATE objects SET vseq = vseq + 4000000000000000 WHERE key = ?",
+                (b"k",))
+    con.execute("UPDATE objects SET vseq = ? WHERE version_uid = ?", (s_new, u_old))
+    con.execute("UPDATE objects SET vseq = ? WHERE version_uid = ?", (s_old, u_new))
+    con.commit()
+    server.start()
+    s3 = server.client()
+    for vid in (None, v1, v2):
+        kw = {"VersionId": vid} if vid else {}
+        H.expect_error("InternalError", 500, s3.get_object, Bucket="vorder", Key="k", **kw)
+    # Put the order back, then drop the newest version's rows.
+    server.stop()
+    con.execute("UPDATE objects SET vseq = 1 WHERE version_uid = ?", (u_old,))
+    con.execute("UPDATE objects SET vseq = ? WHERE version_uid = ?", (s_new, u_new))
+    con.execute("UPDATE objects SET vseq = ? WHERE version_uid = ?", (s_old, u_old))
+    con.execute("DELETE FROM parts WHERE version_uid = ?", (u_new,))
+    con.execute("DELETE FROM objects WHERE version_uid = ?", (u_new,))
+    con.commit()
+    con.close()
+    server.start()
+    s3 = server.client()
+    assert s3.get_object(Bucket="vorder", Key="k")["Body"].read() == b"old"
+    r = server.cli("audit", "verify", "--against-meta")
+    assert r.returncode != 0
+    assert "ROLLED BACK vorder/k" in r.stdout, r.stdout
+
+
 # -- the upgrade of metadata written before seals existed -----------------------
 
 # objects as schema 5 had it (one row per key), for make_legacy.
@@ -522,42 +565,6 @@ def make_legacy(server, etags, part_etags, upload_part_etags):
     # records say a server already ran sealed, and the upgrade would — as
     # it must for a planted marker — refuse to seal anything).
     shutil.rmtree(os.path.join(server.data_dir, "audit"))
-
-
-def test_sealed_rows_survive_the_versions_migration(server):
-    """A schema-5 database (sealed rows, one per key) migrated to versions:
-    every row is its key's null version and still opens with its seal."""
-    s3 = server.client()
-    s3.create_bucket(Bucket="schema5")
-    s3.put_object(Bucket="schema5", Key="one", Body=b"first object")
-    up = s3.create_multipart_upload(Bucket="schema5", Key="mp")["UploadId"]
-    e = s3.upload_part(Bucket="schema5", Key="mp", UploadId=up, PartNumber=1,
-                       Body=b"x" * (5 << 20))["ETag"]
-    s3.upload_part(Bucket="schema5", Key="mp", UploadId=up, PartNumber=2, Body=b"tail")
-    e2 = s3.list_parts(Bucket="schema5", Key="mp", UploadId=up)["Parts"][1]["ETag"]
-    s3.complete_multipart_upload(Bucket="schema5", Key="mp", UploadId=up, MultipartUpload={
-        "Parts": [{"PartNumber": 1, "ETag": e}, {"PartNumber": 2, "ETag": e2}]})
-    server.stop()
-    con = sqlite3.connect(db_path(server))
-    try:
-        undo_versions(con)
-        con.execute("PRAGMA user_version = 5")
-        con.commit()
-    finally:
-        con.close()
-    server.start()
-    s3 = server.client()
-    assert s3.get_object(Bucket="schema5", Key="one")["Body"].read() == b"first object"
-    assert s3.head_object(Bucket="schema5", Key="mp")["ContentLength"] == (5 << 20) + 4
-    vs = s3.list_object_versions(Bucket="schema5")["Versions"]
-    assert [(v["Key"], v["VersionId"], v["IsLatest"]) for v in vs] == [
-        ("mp", "null", True), ("one", "null", True)]
-    # The migrated bucket can be versioned from here on.
-    s3.put_bucket_versioning(Bucket="schema5", VersioningConfiguration={"Status": "Enabled"})
-    vid = s3.put_object(Bucket="schema5", Key="one", Body=b"second")["VersionId"]
-    assert s3.get_object(Bucket="schema5", Key="one", VersionId="null")["Body"].read() == \
-        b"first object"
-    assert s3.get_object(Bucket="schema5", Key="one")["VersionId"] == vid
 
 
 def test_rows_written_before_seals_are_sealed_at_start(server):
