@@ -148,14 +148,14 @@ static double run_store(struct fx *f, const struct bench_case *c)
 		size_t al = c->after ? strlen(c->after) : 0;
 		double t0 = now_ms();
 		enum kura_err rc =
-			c->versions ? f->ops->object_list_versions(
-					      f->priv, f->bucket, NULL, 0,
-					      c->after, al, c->after_vseq, 1000,
-					      pool, &e, &n, &err) :
-				      f->ops->object_list(f->priv, f->bucket,
-							  NULL, 0, c->after, al,
-							  1000, pool, &e, &n,
-							  &err);
+			c->versions ?
+				kura_meta_object_list_versions(
+					f->meta, f->bucket, NULL, 0, c->after,
+					al, c->after_vseq, 1000, pool, &e, &n,
+					&err) :
+				kura_meta_object_list(f->meta, f->bucket, NULL,
+						      0, c->after, al, 1000,
+						      pool, &e, &n, &err);
 		double dt = now_ms() - t0;
 		assert_int_equal(rc, KURA_OK);
 		assert_int_equal(n, 1000);
@@ -190,7 +190,8 @@ static double run_reference(struct fx *f, const char *after)
 		unsigned rows = 0;
 		double t0 = now_ms();
 		sqlite3_bind_int64(s, 1, bid);
-		sqlite3_bind_blob(s, 2, after ? after : "", (int)(after ? strlen(after) : 0),
+		sqlite3_bind_blob(s, 2, after ? after : "",
+				  (int)(after ? strlen(after) : 0),
 				  SQLITE_STATIC);
 		while (sqlite3_step(s) == SQLITE_ROW) {
 			(void)sqlite3_column_blob(s, 0);
@@ -232,10 +233,12 @@ static void bench(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		double st = run_store(f, &cases[i]);
 		double ref = run_reference(f, cases[i].after);
-		print_message("# %-18s %12.3f %18.3f\n", cases[i].name, st, ref);
-		print_message("BENCH list_versions case=%s rows=%llu p50_ms=%.3f "
-			      "ref_sqlite_p50_ms=%.3f\n",
-			      cases[i].name, (unsigned long long)rows, st, ref);
+		print_message("# %-18s %12.3f %18.3f\n", cases[i].name, st,
+			      ref);
+		print_message(
+			"BENCH list_versions case=%s rows=%llu p50_ms=%.3f "
+			"ref_sqlite_p50_ms=%.3f\n",
+			cases[i].name, (unsigned long long)rows, st, ref);
 	}
 }
 

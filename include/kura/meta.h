@@ -164,7 +164,7 @@ struct kura_bucket {
 	uint64_t key_id; /* kura key for SSE-S3 data (own or tenant's) */
 	/* Default encryption (PutBucketEncryption); KURA_SSE_S3 unless set. */
 	enum kura_sse default_sse;
-	uint64_t default_kms_key_id; /* for KURA_SSE_KMS; 0 otherwise */
+	uint64_t default_kms_key_id;	 /* for KURA_SSE_KMS; 0 otherwise */
 	enum kura_versioning versioning; /* PutBucketVersioning (schema 6) */
 };
 
@@ -1055,10 +1055,11 @@ enum kura_err kura_meta_object_get(struct kura_meta *meta, uint64_t bucket_id,
 				   struct kura_pool *pool,
 				   struct kura_object **out,
 				   struct kura_error *err);
-enum kura_err kura_meta_object_get_version(
-	struct kura_meta *meta, uint64_t bucket_id, const char *key,
-	size_t key_len, const uint8_t *version_uid, struct kura_pool *pool,
-	struct kura_object **out, struct kura_error *err);
+enum kura_err
+kura_meta_object_get_version(struct kura_meta *meta, uint64_t bucket_id,
+			     const char *key, size_t key_len,
+			     const uint8_t *version_uid, struct kura_pool *pool,
+			     struct kura_object **out, struct kura_error *err);
 enum kura_err kura_meta_object_delete(struct kura_meta *meta,
 				      uint64_t bucket_id, const char *key,
 				      size_t key_len,

@@ -210,10 +210,10 @@ static bool is_ok_status(json_t *rec)
 /* What a record did to its key's versions. */
 enum effect {
 	NO_EFFECT,
-	WRITTEN,   /* *version became the newest (a delete marker too) */
-	GONE,	   /* the key has no version left (unversioned deletion) */
-	REMOVED,   /* version *version removed for good */
-	RETAGGED,  /* version *version (named by id) has a new row */
+	WRITTEN,  /* *version became the newest (a delete marker too) */
+	GONE,	  /* the key has no version left (unversioned deletion) */
+	REMOVED,  /* version *version removed for good */
+	RETAGGED, /* version *version (named by id) has a new row */
 };
 
 static bool is_version(const char *v)
@@ -226,8 +226,8 @@ static bool is_version(const char *v)
  * version removed; none: the key is gone. */
 static enum effect deletion(json_t *rec, const char *v)
 {
-	const char *e = json_string_value(
-		json_object_get(rec, "version_effect"));
+	const char *e =
+		json_string_value(json_object_get(rec, "version_effect"));
 	if (e != NULL && strcmp(e, "marker") == 0 && is_version(v))
 		return WRITTEN;
 	if (e != NULL && strcmp(e, "removed") == 0 && is_version(v))

@@ -415,10 +415,11 @@ enum kura_err kura_meta_object_get(struct kura_meta *meta, uint64_t bucket_id,
 				     out, err);
 }
 
-enum kura_err kura_meta_object_get_version(
-	struct kura_meta *meta, uint64_t bucket_id, const char *key,
-	size_t key_len, const uint8_t *version_uid, struct kura_pool *pool,
-	struct kura_object **out, struct kura_error *err)
+enum kura_err
+kura_meta_object_get_version(struct kura_meta *meta, uint64_t bucket_id,
+			     const char *key, size_t key_len,
+			     const uint8_t *version_uid, struct kura_pool *pool,
+			     struct kura_object **out, struct kura_error *err)
 {
 	KURA_HOOK_BEFORE(meta, "object_get_version", err);
 	return meta->ops->object_get_version(meta->priv, bucket_id, key,
@@ -445,9 +446,10 @@ enum kura_err kura_meta_object_list_versions(
 	struct kura_object **out, size_t *count, struct kura_error *err)
 {
 	KURA_HOOK_BEFORE(meta, "object_list_versions", err);
-	return meta->ops->object_list_versions(
-		meta->priv, bucket_id, prefix, prefix_len, after, after_len,
-		after_vseq, limit, pool, out, count, err);
+	return meta->ops->object_list_versions(meta->priv, bucket_id, prefix,
+					       prefix_len, after, after_len,
+					       after_vseq, limit, pool, out,
+					       count, err);
 }
 
 enum kura_err kura_meta_object_list(struct kura_meta *meta, uint64_t bucket_id,

@@ -16,8 +16,7 @@ static bool load_target(struct s3_req *r)
 {
 	struct kura_object *o;
 	return s3_load_bucket(r) &&
-	       (r->key == NULL ||
-		s3_load_requested(r, &o));
+	       (r->key == NULL || s3_load_requested(r, &o));
 }
 
 void s3_get_acl(struct s3_req *r)

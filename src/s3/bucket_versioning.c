@@ -47,8 +47,9 @@ static void put_versioning_finish(struct s3_req *r)
 		s3_respond(r, 200);
 		return;
 	} else {
-		s3_error(r, S3_MalformedXML, NULL, "Status must be Enabled or "
-						   "Suspended");
+		s3_error(r, S3_MalformedXML, NULL,
+			 "Status must be Enabled or "
+			 "Suspended");
 		return;
 	}
 	enum kura_err rc = kura_meta_bucket_set_versioning(

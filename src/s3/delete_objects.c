@@ -172,9 +172,8 @@ static void delete_finish(struct s3_req *r)
 			msg = "The specified version does not exist.";
 		} else {
 			struct kura_error err = { 0 };
-			enum kura_err rc = s3_delete_key(r, k->text,
-							 k->text_len, &sel,
-							 NULL, &d, &err);
+			enum kura_err rc = s3_delete_key(
+				r, k->text, k->text_len, &sel, NULL, &d, &err);
 			if (rc == KURA_ENOENT)
 				what = ABSENT;
 			if (rc != KURA_OK && rc != KURA_ENOENT) {

@@ -65,9 +65,9 @@ static enum kura_err open_version(struct s3_req *r, void *row,
 static void describe_version(const void *row, struct s3_list_row *out)
 {
 	const struct version_row *vr = row;
-	*out = (struct s3_list_row){ { vr->o.key, vr->o.key_len, vr->id,
-				       false },
-				     vr->o.version_uid };
+	*out = (struct s3_list_row){
+		{ vr->o.key, vr->o.key_len, vr->id, false }, vr->o.version_uid
+	};
 }
 
 static const struct s3_list_source versions = {

@@ -109,6 +109,6 @@ void s3_delete_object(struct s3_req *r)
 		KURA_IGNORE(kura_http_resp_header(r->http, "x-amz-version-id",
 						  d.version_id));
 	if (d.marker)
-		KURA_IGNORE(kura_http_resp_header(r->http,
-						  "x-amz-delete-marker", "true"));
+		KURA_IGNORE(kura_http_resp_header(
+			r->http, "x-amz-delete-marker", "true"));
 }

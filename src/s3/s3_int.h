@@ -757,8 +757,7 @@ bool s3_load_requested(struct s3_req *r, struct kura_object **o);
 typedef enum kura_err (*s3_version_write_fn)(struct s3_req *r,
 					     const struct kura_object *o,
 					     const struct kura_put_cond *cond,
-					     void *ctx,
-					     struct kura_error *err);
+					     void *ctx, struct kura_error *err);
 /* Seal o and write it with fn; when another writer got a newer version in
  * first, take a larger vseq and try again (a few times).  With cond, a
  * change of the newest version is returned as KURA_ECONFLICT for the

@@ -85,13 +85,15 @@ static void delete_marker_answer(struct s3_req *r, const struct kura_object *o,
 	if (named)
 		s3_error(r, S3_MethodNotAllowed, NULL, "a delete marker");
 	else
-		s3_error(r, S3_NoSuchKey, NULL, "the newest is a delete marker");
+		s3_error(r, S3_NoSuchKey, NULL,
+			 "the newest is a delete marker");
 	kura_time_http(o->mtime_ms, lm);
 	/* Extra detail only; the status already says it all. */
-	KURA_IGNORE(kura_http_resp_header(r->http, "x-amz-delete-marker",
-					  "true"));
+	KURA_IGNORE(
+		kura_http_resp_header(r->http, "x-amz-delete-marker", "true"));
 	if (named)
-		KURA_IGNORE(kura_http_resp_header(r->http, "Last-Modified", lm));
+		KURA_IGNORE(
+			kura_http_resp_header(r->http, "Last-Modified", lm));
 	s3_version_headers(r, o);
 }
 
@@ -102,20 +104,19 @@ bool s3_load_object(struct s3_req *r, const struct kura_bucket *b,
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_error err = { 0 };
 	bool named = sel != NULL && sel->given;
-	enum kura_err rc =
-		named ? kura_meta_object_get_version(
-				meta, b->id, key, key_len,
-				sel->null_version ? NULL : sel->uid, r->pool,
-				o, &err) :
-			kura_meta_object_get(meta, b->id, key, key_len,
-					     r->pool, o, &err);
+	enum kura_err rc = named ? kura_meta_object_get_version(
+					   meta, b->id, key, key_len,
+					   sel->null_version ? NULL : sel->uid,
+					   r->pool, o, &err) :
+				   kura_meta_object_get(meta, b->id, key,
+							key_len, r->pool, o,
+							&err);
 	if (rc == KURA_EINTEGRITY) /* the row and its parts disagree */
 		return s3_seal_ok(r, rc, &err, b->name, key, key_len, NULL);
 	if (!s3_ok(r, rc, &err, named ? S3_NoSuchVersion : S3_NoSuchKey))
 		return false;
 	rc = kura_seal_object_open(&r->seal, b->tenant_id, *o, true, &err);
-	if (!s3_seal_ok(r, rc, &err, b->name, key, key_len,
-			(*o)->version_uid))
+	if (!s3_seal_ok(r, rc, &err, b->name, key, key_len, (*o)->version_uid))
 		return false;
 	if ((*o)->delete_marker) {
 		delete_marker_answer(r, *o, named);
@@ -156,8 +157,8 @@ void s3_version_headers(struct s3_req *r, const struct kura_object *o)
 	 * right, only its version id is missing. */
 	KURA_IGNORE(kura_http_resp_header(r->http, "x-amz-version-id", id));
 	if (o->delete_marker)
-		KURA_IGNORE(kura_http_resp_header(r->http,
-						  "x-amz-delete-marker", "true"));
+		KURA_IGNORE(kura_http_resp_header(
+			r->http, "x-amz-delete-marker", "true"));
 }
 
 /* The vseq of the key's newest version (0: none). */
@@ -165,8 +166,8 @@ static uint64_t newest_vseq(struct s3_req *r, const struct kura_object *o)
 {
 	struct kura_error err = { 0 };
 	struct kura_object *cur = NULL;
-	if (kura_meta_object_get(r->svc->meta, o->bucket_id, o->key,
-				 o->key_len, r->pool, &cur, &err) != KURA_OK)
+	if (kura_meta_object_get(r->svc->meta, o->bucket_id, o->key, o->key_len,
+				 r->pool, &cur, &err) != KURA_OK)
 		return 0;
 	return cur->vseq;
 }
@@ -231,8 +232,8 @@ enum kura_err s3_put_delete_marker(struct s3_req *r, const char *key,
 	out->sse = KURA_SSE_S3;
 	out->mtime_ms = kura_now_ms();
 	s3_version_prepare(r, out);
-	enum kura_err rc = kura_random_bytes(out->version_uid, KURA_UID_LEN,
-					     err);
+	enum kura_err rc =
+		kura_random_bytes(out->version_uid, KURA_UID_LEN, err);
 	if (rc != KURA_OK)
 		return rc;
 	return s3_version_write(r, out, cond, put_row, NULL, err);

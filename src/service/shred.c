@@ -85,8 +85,8 @@ static enum kura_err add_objects(struct kura_service *svc,
 		}
 		rc = kura_meta_object_list_versions(meta, bucket_id, "", 0,
 						    after, after_len,
-						    after_vseq, LIST_PAGE,
-						    pool, &es, &n, err);
+						    after_vseq, LIST_PAGE, pool,
+						    &es, &n, err);
 		for (size_t i = 0; rc == KURA_OK && i < n; i++) {
 			if (es[i].delete_marker)
 				continue;

@@ -552,8 +552,8 @@ static void test_buckets(void **state)
 	assert_int_equal(f->ops->bucket_delete(f->priv, f->bucket, &err),
 			 KURA_ENOTEMPTY);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1, NULL, NULL,
-					       &err),
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1, NULL,
+					       NULL, &err),
 			 KURA_OK);
 	assert_int_equal(f->ops->bucket_delete(f->priv, f->bucket, &err),
 			 KURA_OK);
@@ -664,14 +664,17 @@ static void test_object_roundtrip(void **state)
 	/* Invalid records. */
 	make_object(&o, parts, 2, f->bucket, "bad", 3, 9);
 	o.size = 19;
-	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EINVAL);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
+			 KURA_EINVAL);
 	kura_error_clear(&err);
 	make_object(&o, parts, 2, f->bucket, "bad", 3, 9);
 	parts[1].part_no = parts[0].part_no;
-	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EINVAL);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
+			 KURA_EINVAL);
 	kura_error_clear(&err);
 	make_object(&o, parts, 1, f->bucket, "bad", 0, 9);
-	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EINVAL);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
+			 KURA_EINVAL);
 	kura_error_clear(&err);
 	{
 		static char longkey[KURA_OBJECT_KEY_MAX + 1];
@@ -689,15 +692,16 @@ static void test_object_roundtrip(void **state)
 	/* A blob id used by another object is refused, nothing changes. */
 	make_object(&o, parts, 1, f->bucket, "thief", 5, 10);
 	fill_id(parts[0].blob_id, 8, 0); /* "plain"'s blob */
-	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EEXIST);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
+			 KURA_EEXIST);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "thief", 5,
 					    pool, &got, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	/* Deleting a missing object. */
-	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "nothing", 7, NULL, NULL,
-					       &err),
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "nothing", 7,
+					       NULL, NULL, &err),
 			 KURA_ENOENT);
 	kura_pool_free(pool);
 }
@@ -745,7 +749,8 @@ static void test_gc(void **state)
 	/* A new part may not name a queued blob. */
 	make_object(&o, p3, 1, f->bucket, "other", 5, 3);
 	memcpy(p3[0].blob_id, p1[0].blob_id, 16);
-	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EEXIST);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
+			 KURA_EEXIST);
 	kura_error_clear(&err);
 
 	/* Replace reusing a blob of the old version: only the other one is
@@ -771,8 +776,8 @@ static void test_gc(void **state)
 	assert_false(ref);
 
 	/* Delete queues every blob of the version. */
-	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "obj", 3, NULL, NULL,
-					       &err),
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "obj", 3,
+					       NULL, NULL, &err),
 			 KURA_OK);
 	assert_int_equal(gc_count(f), 2);
 	assert_true(gc_contains(f, p3[0].blob_id));

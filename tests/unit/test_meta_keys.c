@@ -926,8 +926,8 @@ static void test_seals(void **state)
 	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err),
 			 KURA_EBUSY);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "sealed", 6, NULL, NULL,
-					       &err),
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "sealed", 6,
+					       NULL, NULL, &err),
 			 KURA_OK);
 	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err),
 			 KURA_OK);
@@ -1176,7 +1176,8 @@ static void test_rewrap(void **state)
 	/* A part cannot name the deleted bucket key any more. */
 	make_object(&o, p3, 1, f->bucket, "later", 5, 8);
 	p3[0].bk_id = bk1;
-	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_ESTATE);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
+			 KURA_ESTATE);
 	kura_error_clear(&err);
 	kura_pool_free(pool);
 }
@@ -1290,8 +1291,8 @@ static void test_key_destroy(void **state)
 		co.tags_json = NULL;
 		co.sse = KURA_SSE_KMS;
 		co.kms_key_id = k.id;
-		assert_int_equal(f->ops->upload_complete(f->priv, "UK", &co, NULL,
-							 &err),
+		assert_int_equal(f->ops->upload_complete(f->priv, "UK", &co,
+							 NULL, &err),
 				 KURA_ESTATE);
 		kura_error_clear(&err);
 		assert_int_equal(list_parts(f, "UK", 0, 10, pool, &lp), 1);
@@ -1309,8 +1310,8 @@ static void test_key_destroy(void **state)
 	assert_true(got.changed_ms > 0);
 	/* Deleting the dead object and aborting the upload free their
 	 * blobs as usual. */
-	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "kms", 3, NULL, NULL,
-					       &err),
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "kms", 3,
+					       NULL, NULL, &err),
 			 KURA_OK);
 	assert_int_equal(f->ops->upload_abort(f->priv, f->bucket, "UK", &err),
 			 KURA_OK);
@@ -1348,13 +1349,16 @@ static void test_part_keys(void **state)
 	/* No such bucket key, another bucket's, none at all. */
 	make_object(&o, p, 2, f->bucket, "obj", 3, 2);
 	p[1].bk_id = 999999;
-	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_ESTATE);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
+			 KURA_ESTATE);
 	kura_error_clear(&err);
 	p[1].bk_id = obk.id;
-	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_ESTATE);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
+			 KURA_ESTATE);
 	kura_error_clear(&err);
 	p[1].bk_id = 0;
-	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EINVAL);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
+			 KURA_EINVAL);
 	kura_error_clear(&err);
 	assert_int_equal(gc_count(f), 0);
 	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "obj", 3, pool,
@@ -1402,19 +1406,23 @@ static void test_part_keys(void **state)
 	assert_int_equal(go->parts[0].bk_id, kbk.id);
 	/* Inconsistent encryption fields. */
 	o.kms_key_id = 0;
-	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EINVAL);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
+			 KURA_EINVAL);
 	kura_error_clear(&err);
 	o.sse = KURA_SSE_S3;
 	o.kms_key_id = k.id;
-	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EINVAL);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
+			 KURA_EINVAL);
 	kura_error_clear(&err);
 	o.sse = (enum kura_sse)7;
-	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_EINVAL);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
+			 KURA_EINVAL);
 	kura_error_clear(&err);
 	o.sse = KURA_SSE_KMS;
 	o.kms_key_id = 999999; /* no such key */
 	o.vseq = fx_next_vseq();
-	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err), KURA_ESTATE);
+	assert_int_equal(f->ops->object_put(f->priv, &o, NULL, &err),
+			 KURA_ESTATE);
 	kura_error_clear(&err);
 
 	/* Uploads: SSE-C without bucket keys, checks on every part. */

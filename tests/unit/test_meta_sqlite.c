@@ -206,15 +206,15 @@ static void bulk_load(const char *db, uint64_t bucket, uint32_t rows)
 	assert_int_equal(sqlite3_exec(h, "PRAGMA synchronous = OFF", NULL, NULL,
 				      NULL),
 			 SQLITE_OK);
-	assert_int_equal(
-		sqlite3_prepare_v2(h,
-				   "INSERT INTO objects (bucket_id, key, "
-				   "version_uid, size, etag, mtime_ms, "
-				   "part_count, vseq, null_version, "
-				   "delete_marker) VALUES (?, ?, ?, ?, ?, ?, 0, "
-				   "1, 1, 0)",
-				   -1, &s, NULL),
-		SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(
+				 h,
+				 "INSERT INTO objects (bucket_id, key, "
+				 "version_uid, size, etag, mtime_ms, "
+				 "part_count, vseq, null_version, "
+				 "delete_marker) VALUES (?, ?, ?, ?, ?, ?, 0, "
+				 "1, 1, 0)",
+				 -1, &s, NULL),
+			 SQLITE_OK);
 	for (uint32_t i = 0; i < rows; i++) {
 		uint32_t j = (uint32_t)(((uint64_t)i * 7919u) % rows);
 		char key[32];
@@ -735,7 +735,8 @@ static void test_upload_complete_large(void **state)
 		chosen[nc++] = all[i];
 	completed_object(&o, f->bucket, "huge", 700, chosen, nc);
 	t0 = now_ms();
-	assert_int_equal(f->ops->upload_complete(f->priv, "HUGE", &o, NULL, &err),
+	assert_int_equal(f->ops->upload_complete(f->priv, "HUGE", &o, NULL,
+						 &err),
 			 KURA_OK);
 	dt = now_ms() - t0;
 	print_message("# complete %u of %u parts: %.1f ms\n", nc, n, dt);
@@ -1056,7 +1057,8 @@ static void test_migrate_v2(void **state)
 		o.size = 16;
 		o.vseq = 2;
 		o.null_version = true;
-		assert_int_equal(ops->upload_complete(priv, "up-1", &o, NULL, &err),
+		assert_int_equal(ops->upload_complete(priv, "up-1", &o, NULL,
+						      &err),
 				 KURA_OK);
 		assert_int_equal(ops->object_get(priv, 7, "big", 3, pool, &got,
 						 &err),

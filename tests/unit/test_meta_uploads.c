@@ -400,8 +400,8 @@ static void test_upload_complete(void **state)
 	assert_int_equal(gc_count(f), 4);
 
 	/* Deleting the completed object queues exactly its parts. */
-	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "movie", 5, NULL, NULL,
-					       &err),
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "movie", 5,
+					       NULL, NULL, &err),
 			 KURA_OK);
 	assert_int_equal(gc_count(f), 7);
 	for (size_t i = 0; i < 3; i++)
@@ -716,7 +716,8 @@ static void test_bucket_delete_uploads(void **state)
 					    &err),
 			 KURA_OK);
 	assert_int_equal(gc_count(f), 0);
-	assert_int_equal(f->ops->object_delete(f->priv, bid, "obj", 3, NULL, NULL, &err),
+	assert_int_equal(f->ops->object_delete(f->priv, bid, "obj", 3, NULL,
+					       NULL, &err),
 			 KURA_OK);
 	assert_int_equal(gc_count(f), 1);
 
@@ -888,7 +889,8 @@ static void *up_finisher_main(void *arg)
 		if (r == KURA_OK) {
 			completed_object(&o, f->bucket, "raced", 500, parts,
 					 (uint32_t)n);
-			r = f->ops->upload_complete(f->priv, "C", &o, NULL, &err);
+			r = f->ops->upload_complete(f->priv, "C", &o, NULL,
+						    &err);
 		}
 		kura_pool_free(pool);
 		if (r == KURA_ESTATE) {

@@ -67,9 +67,9 @@ static void all_versions(struct fx *f, const char *prefix, char *out,
 			 KURA_OK);
 	out[0] = '\0';
 	for (size_t i = 0; i < n && used < cap; i++)
-		used += (size_t)snprintf(out + used, cap - used, "%s%.*s@%llu%s%s",
-					 i ? " " : "", (int)vs[i].key_len,
-					 vs[i].key,
+		used += (size_t)snprintf(out + used, cap - used,
+					 "%s%.*s@%llu%s%s", i ? " " : "",
+					 (int)vs[i].key_len, vs[i].key,
 					 (unsigned long long)vs[i].vseq,
 					 vs[i].is_latest ? "*" : "",
 					 vs[i].delete_marker ? "m" : "");
@@ -237,8 +237,8 @@ static void test_delete_version(void **state)
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	/* No null version to delete. */
-	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1,
-					       NULL, NULL, &err),
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1, NULL,
+					       NULL, &err),
 			 KURA_ENOENT);
 }
 
@@ -316,11 +316,11 @@ static void test_version_listing_pages(void **state)
 					 &n, &err),
 				 KURA_OK);
 		for (size_t i = 0; i < n; i++)
-			gl += (size_t)snprintf(
-				got + gl, sizeof(got) - gl, "%s%.*s@%llu%s",
-				gl ? " " : "", (int)vs[i].key_len, vs[i].key,
-				(unsigned long long)vs[i].vseq,
-				vs[i].is_latest ? "*" : "");
+			gl += (size_t)snprintf(got + gl, sizeof(got) - gl,
+					       "%s%.*s@%llu%s", gl ? " " : "",
+					       (int)vs[i].key_len, vs[i].key,
+					       (unsigned long long)vs[i].vseq,
+					       vs[i].is_latest ? "*" : "");
 		if (n < 7)
 			break;
 		memcpy(last_key, vs[n - 1].key, vs[n - 1].key_len);

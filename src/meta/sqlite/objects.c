@@ -308,8 +308,7 @@ struct version_ref {
 static enum kura_err version_find(struct sq_conn *c, const struct sq_sql *sql,
 				  uint64_t bucket_id, const char *key,
 				  size_t key_len, const uint8_t *uid,
-				  struct version_ref *v,
-				  struct kura_error *err)
+				  struct version_ref *v, struct kura_error *err)
 {
 	struct sq_stmt st;
 
@@ -333,8 +332,8 @@ static enum kura_err version_named(struct sq_conn *c, uint64_t bucket_id,
 				   const uint8_t *uid, struct version_ref *v,
 				   struct kura_error *err)
 {
-	return version_find(c, uid != NULL ? &sql_uid_version :
-					     &sql_null_version,
+	return version_find(c,
+			    uid != NULL ? &sql_uid_version : &sql_null_version,
 			    bucket_id, key, key_len, uid, v, err);
 }
 
@@ -669,10 +668,9 @@ static enum kura_err object_read(struct sq_conn *c, uint64_t bucket_id,
 	return r;
 }
 
-static enum kura_err object_get(void *priv, uint64_t bucket_id,
-				const char *key, size_t key_len,
-				enum which_version which, const uint8_t *uid,
-				struct kura_pool *pool,
+static enum kura_err object_get(void *priv, uint64_t bucket_id, const char *key,
+				size_t key_len, enum which_version which,
+				const uint8_t *uid, struct kura_pool *pool,
 				struct kura_object **out,
 				struct kura_error *err)
 {
@@ -688,8 +686,8 @@ static enum kura_err object_get(void *priv, uint64_t bucket_id,
 		return kura_fail(err, KURA_ENOMEM, "out of memory");
 	r = sq_conn_acquire(m, &c, err);
 	if (r == KURA_OK)
-		r = object_read(c, bucket_id, key, key_len, which, uid, pool,
-				o, err);
+		r = object_read(c, bucket_id, key, key_len, which, uid, pool, o,
+				err);
 	sq_conn_release(m, c);
 	if (r == KURA_OK)
 		*out = o;
@@ -846,7 +844,8 @@ static bool row_key_is(struct sq_stmt *st, const struct row_key *k)
 	const void *p = sqlite3_column_blob(st->s, 0);
 	int n = sqlite3_column_bytes(st->s, 0);
 
-	return k->set && (size_t)n == k->len && (n == 0 || memcmp(p, k->b, (size_t)n) == 0);
+	return k->set && (size_t)n == k->len &&
+	       (n == 0 || memcmp(p, k->b, (size_t)n) == 0);
 }
 
 static void row_key_take(struct sq_stmt *st, struct row_key *k)
@@ -856,7 +855,9 @@ static void row_key_take(struct sq_stmt *st, struct row_key *k)
 
 	/* The schema bounds keys; a longer one is caught by the row
 	 * reader. */
-	k->len = n < 0 ? 0 : (size_t)n > sizeof(k->b) ? sizeof(k->b) : (size_t)n;
+	k->len = n < 0			  ? 0 :
+		 (size_t)n > sizeof(k->b) ? sizeof(k->b) :
+					    (size_t)n;
 	if (k->len > 0)
 		memcpy(k->b, p, k->len);
 	k->set = true;
@@ -1039,7 +1040,8 @@ static enum kura_err versions_of_marker(struct sq_conn *c,
 		    after_vseq > INT64_MAX ? INT64_MAX : (int64_t)after_vseq);
 	while (pg->a.n < pg->limit && sq_row(&st)) {
 		bool latest = first &&
-			      (uint64_t)sqlite3_column_int64(st.s, 20) == newest;
+			      (uint64_t)sqlite3_column_int64(st.s, 20) ==
+				      newest;
 		if (!version_take(&st, pg, latest))
 			break;
 		first = false;
