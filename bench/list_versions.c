@@ -107,8 +107,9 @@ static uint64_t load(struct fx *f)
 			l.h,
 			"INSERT INTO objects (bucket_id, key, version_uid, size, "
 			"etag, mtime_ms, part_count, vseq, null_version, "
-			"delete_marker) VALUES (?1, ?2, ?3, 0, '', 1700000000000, "
-			"0, ?4, 0, ?5)",
+			"delete_marker, lock_mode, lock_until_ms, legal_hold) "
+			"VALUES (?1, ?2, ?3, 0, '', 1700000000000, 0, ?4, 0, ?5, 0, "
+			"0, 0)",
 			-1, &l.s, NULL),
 		SQLITE_OK);
 	for (uint32_t i = 0; i < n_keys; i++) {

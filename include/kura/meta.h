@@ -147,6 +147,18 @@ enum kura_sse {
 	KURA_SSE_C = 2,	  /* customer-provided key (never stored) */
 };
 
+/* The longest default retention a bucket may have (100 years). */
+#define KURA_LOCK_DAYS_MAX 36500u
+
+/* Object Lock retention modes (S3's).  GOVERNANCE retention may be
+ * shortened or removed by a caller allowed to bypass it; COMPLIANCE
+ * retention only extended, by anyone, until it ends. */
+enum kura_lock_mode {
+	KURA_LOCK_NONE = 0,
+	KURA_LOCK_GOVERNANCE = 1,
+	KURA_LOCK_COMPLIANCE = 2,
+};
+
 /* A bucket's versioning state, as S3 has it: once enabled, a bucket can
  * be suspended but never unversioned again. */
 enum kura_versioning {
@@ -166,6 +178,14 @@ struct kura_bucket {
 	enum kura_sse default_sse;
 	uint64_t default_kms_key_id;	 /* for KURA_SSE_KMS; 0 otherwise */
 	enum kura_versioning versioning; /* PutBucketVersioning (schema 6) */
+	/* Object Lock (schema 6): once enabled never disabled, and the
+	 * bucket's versioning never suspended.  The default retention new
+	 * versions get when a write names none: a mode and a period in days
+	 * or years (one of them; both 0 for none). */
+	bool object_lock;
+	enum kura_lock_mode lock_default_mode;
+	uint32_t lock_default_days;
+	uint32_t lock_default_years;
 };
 
 /*
@@ -247,11 +267,30 @@ struct kura_object {
 	uint64_t vseq;
 	bool null_version;
 	bool delete_marker;
+	/* Object Lock (schema 6, sealed): retention until lock_until_ms
+	 * (KURA_LOCK_NONE: none, lock_until_ms 0), and a legal hold.  A
+	 * version is locked while either holds (kura_version_locked). */
+	enum kura_lock_mode lock_mode;
+	int64_t lock_until_ms;
+	bool legal_hold;
 	/* Version listings only: the newest version of its key. */
 	bool is_latest;
 	/* Listings and seal batches only: the bucket's tenant. */
 	uint64_t tenant_id;
 };
+
+/* Whether version o is protected by Object Lock at now_ms: a legal hold,
+ * or retention that has not ended.  With bypass_governance, GOVERNANCE
+ * retention does not count (a caller allowed to bypass it). */
+static inline bool kura_version_locked(const struct kura_object *o,
+				       int64_t now_ms, bool bypass_governance)
+{
+	if (o->legal_hold)
+		return true;
+	if (o->lock_mode == KURA_LOCK_NONE || o->lock_until_ms <= now_ms)
+		return false;
+	return !(bypass_governance && o->lock_mode == KURA_LOCK_GOVERNANCE);
+}
 
 /* A condition on the newest version of a key, checked in the transaction
  * that writes (conditional requests).  expect_vseq 0: the key has no
@@ -282,6 +321,10 @@ struct kura_upload {
 	enum kura_sse sse;
 	uint64_t kms_key_id;
 	uint8_t ssec_hmac[KURA_SSEC_HMAC_LEN];
+	/* The Object Lock settings the object will get (schema 6). */
+	enum kura_lock_mode lock_mode;
+	int64_t lock_until_ms;
+	bool legal_hold;
 	/* The seal over every field above (nothing is boxed: seal_len is
 	 * KURA_BOX_OVERHEAD). */
 	uint8_t seal[KURA_SEAL_MAX];
@@ -474,11 +517,21 @@ struct kura_meta_ops {
 	enum kura_err (*bucket_set_versioning)(void *priv, uint64_t bucket_id,
 					       enum kura_versioning state,
 					       struct kura_error *err);
+	/* Enable Object Lock on bucket b->id with b's default retention
+	 * (lock_default_*), or change that default.  The bucket must have
+	 * versioning enabled (KURA_ESTATE); Object Lock is never disabled.
+	 * Suspending versioning of a bucket with Object Lock: KURA_ESTATE. */
+	enum kura_err (*bucket_set_object_lock)(void *priv,
+						const struct kura_bucket *b,
+						struct kura_error *err);
 	/*
 	 * Crypto-shredding support: delete the bucket with everything in it —
 	 * objects, parts, uploads, upload parts, bucket keys — in one
 	 * transaction, queueing every blob for gc.  The bucket id is retired
-	 * as for bucket_delete.  KURA_ENOENT when it does not exist.
+	 * as for bucket_delete.  KURA_ENOENT when it does not exist;
+	 * KURA_EPERM, changing nothing, while any version in it is locked
+	 * (Object Lock: a legal hold or retention not ended at the store's
+	 * clock, GOVERNANCE too — no bypass here).
 	 */
 	enum kura_err (*bucket_purge)(void *priv, uint64_t bucket_id,
 				      struct kura_error *err);
@@ -628,7 +681,8 @@ struct kura_meta_ops {
 	 * version of the key (KURA_ECONFLICT otherwise: another writer was
 	 * faster or the clock went back — seal again with a larger one).
 	 * When obj->null_version, the key's null version, if any, goes in
-	 * the same transaction and its blobs are queued for gc.  With cond,
+	 * the same transaction and its blobs are queued for gc (KURA_EPERM
+	 * while that version is locked: Object Lock).  With cond,
 	 * the key's newest version must have vseq cond->expect_vseq
 	 * (KURA_ECONFLICT otherwise).  KURA_ENOENT when the bucket no longer
 	 * exists; KURA_ESTATE when a part's bk_id names no bucket key of the
@@ -657,11 +711,14 @@ struct kura_meta_ops {
 	/* Remove version version_uid of the key for good (NULL: its null
 	 * version); its blobs are queued for gc.  With cond, only while the
 	 * key's newest version has vseq cond->expect_vseq (KURA_ECONFLICT).
-	 * KURA_ENOENT when absent. */
+	 * KURA_EPERM, changing nothing, while the version is locked
+	 * (kura_version_locked at the store's clock, GOVERNANCE retention
+	 * ignored with bypass_governance).  KURA_ENOENT when absent. */
 	enum kura_err (*object_delete)(void *priv, uint64_t bucket_id,
 				       const char *key, size_t key_len,
 				       const uint8_t *version_uid,
 				       const struct kura_put_cond *cond,
+				       bool bypass_governance,
 				       struct kura_error *err);
 	/*
 	 * The current objects: for each key, its newest version unless that
@@ -706,6 +763,15 @@ struct kura_meta_ops {
 		const uint8_t *old_seal, size_t old_len, const char *tags_json,
 		const uint8_t *seal, size_t seal_len, uint64_t seal_bk_id,
 		struct kura_error *err);
+
+	/* Replace the Object Lock settings of version version_uid (lock_mode,
+	 * lock_until_ms, legal_hold of o) and its seal (o->seal...), under
+	 * the same conditions as object_set_tags: only while the row is still
+	 * the one read with seal old_seal (KURA_ESTATE otherwise). */
+	enum kura_err (*object_set_lock)(void *priv,
+					 const struct kura_object *o,
+					 const uint8_t *old_seal, size_t old_len,
+					 struct kura_error *err);
 
 	/* -- multipart uploads -- */
 
@@ -970,6 +1036,9 @@ enum kura_err kura_meta_bucket_set_versioning(struct kura_meta *meta,
 					      uint64_t bucket_id,
 					      enum kura_versioning state,
 					      struct kura_error *err);
+enum kura_err kura_meta_bucket_set_object_lock(struct kura_meta *meta,
+					       const struct kura_bucket *b,
+					       struct kura_error *err);
 enum kura_err kura_meta_bucket_purge(struct kura_meta *meta, uint64_t bucket_id,
 				     struct kura_error *err);
 enum kura_err kura_meta_bucket_blobs(
@@ -1065,7 +1134,12 @@ enum kura_err kura_meta_object_delete(struct kura_meta *meta,
 				      size_t key_len,
 				      const uint8_t *version_uid,
 				      const struct kura_put_cond *cond,
+				      bool bypass_governance,
 				      struct kura_error *err);
+enum kura_err kura_meta_object_set_lock(struct kura_meta *meta,
+				       const struct kura_object *o,
+				       const uint8_t *old_seal, size_t old_len,
+				       struct kura_error *err);
 enum kura_err kura_meta_object_list_versions(
 	struct kura_meta *meta, uint64_t bucket_id, const char *prefix,
 	size_t prefix_len, const char *after, size_t after_len,

@@ -33,6 +33,7 @@
 #define SEAL_LABEL "kura-meta-seal-v1"
 #define MAGIC_OBJECT "KURAOBJ1"
 #define MAGIC_VERSION "KURAOBJ2" /* an object version (schema 6) */
+#define MAGIC_UPLOAD_LOCKED "KURAUPL2" /* an upload with Object Lock */
 #define MAGIC_UPLOAD "KURAUPL1"
 #define MAGIC_PART "KURAUPT1"
 #define MAGIC_PARTS "KURAPRT1"
@@ -151,6 +152,15 @@ out:
 	EVP_MD_CTX_free(md);
 }
 
+/* Object Lock settings: the mode, the retain-until time, the legal hold. */
+static void put_lock(struct enc *e, enum kura_lock_mode mode, int64_t until_ms,
+		     bool legal_hold)
+{
+	put_u8(e, (uint8_t)mode);
+	put_u64(e, (uint64_t)until_ms);
+	put_u8(e, legal_hold ? 1 : 0);
+}
+
 static void encode_object(struct enc *e, uint64_t tenant_id,
 			  const struct kura_object *o)
 {
@@ -164,12 +174,14 @@ static void encode_object(struct enc *e, uint64_t tenant_id,
 	 * encodes as then, so seals made before versions still open; any
 	 * other version says which it is: its order among the key's
 	 * versions, whether it is the null version or a delete marker. */
-	bool plain = o->vseq == 1 && o->null_version && !o->delete_marker;
+	bool plain = o->vseq == 1 && o->null_version && !o->delete_marker &&
+		     o->lock_mode == KURA_LOCK_NONE && !o->legal_hold;
 	put(e, plain ? MAGIC_OBJECT : MAGIC_VERSION, 8);
 	if (!plain) {
 		put_u64(e, o->vseq);
 		put_u8(e, o->null_version ? 1 : 0);
 		put_u8(e, o->delete_marker ? 1 : 0);
+		put_lock(e, o->lock_mode, o->lock_until_ms, o->legal_hold);
 	}
 	put_u64(e, tenant_id);
 	put_u64(e, o->bucket_id);
@@ -214,7 +226,11 @@ static void encode_upload(struct enc *e, uint64_t tenant_id,
 		u->cache_control,    u->expires,
 		u->user_meta_json,   u->tags_json,
 	};
-	put(e, MAGIC_UPLOAD, 8);
+	/* Unlocked uploads encode as before schema 6. */
+	bool locked = u->lock_mode != KURA_LOCK_NONE || u->legal_hold;
+	put(e, locked ? MAGIC_UPLOAD_LOCKED : MAGIC_UPLOAD, 8);
+	if (locked)
+		put_lock(e, u->lock_mode, u->lock_until_ms, u->legal_hold);
 	put_u64(e, tenant_id);
 	put_u64(e, u->bucket_id);
 	put(e, u->version_uid, KURA_UID_LEN);

@@ -202,6 +202,14 @@ enum kura_err kura_meta_bucket_set_versioning(struct kura_meta *meta,
 						err);
 }
 
+enum kura_err kura_meta_bucket_set_object_lock(struct kura_meta *meta,
+					       const struct kura_bucket *b,
+					       struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "bucket_set_object_lock", err);
+	return meta->ops->bucket_set_object_lock(meta->priv, b, err);
+}
+
 enum kura_err kura_meta_bucket_purge(struct kura_meta *meta, uint64_t bucket_id,
 				     struct kura_error *err)
 {
@@ -432,11 +440,23 @@ enum kura_err kura_meta_object_delete(struct kura_meta *meta,
 				      size_t key_len,
 				      const uint8_t *version_uid,
 				      const struct kura_put_cond *cond,
+				      bool bypass_governance,
 				      struct kura_error *err)
 {
 	KURA_HOOK_BEFORE(meta, "object_delete", err);
 	return meta->ops->object_delete(meta->priv, bucket_id, key, key_len,
-					version_uid, cond, err);
+					version_uid, cond, bypass_governance,
+					err);
+}
+
+enum kura_err kura_meta_object_set_lock(struct kura_meta *meta,
+				       const struct kura_object *o,
+				       const uint8_t *old_seal, size_t old_len,
+				       struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "object_set_lock", err);
+	return meta->ops->object_set_lock(meta->priv, o, old_seal, old_len,
+					  err);
 }
 
 enum kura_err kura_meta_object_list_versions(

@@ -141,8 +141,13 @@ bool kura_row_mac_bucket(const uint8_t key[KURA_ROW_KEY_LEN],
 	/* Schema 6.  Only when set, so the MACs of rows written before it
 	 * still hold; a row's field count is fixed, so this cannot make two
 	 * rows encode alike. */
-	if (b->versioning != KURA_VERSIONING_OFF)
+	if (b->versioning != KURA_VERSIONING_OFF || b->object_lock) {
 		put_u64(&e, (uint64_t)b->versioning);
+		put_u64(&e, b->object_lock ? 1 : 0);
+		put_u64(&e, (uint64_t)b->lock_default_mode);
+		put_u64(&e, b->lock_default_days);
+		put_u64(&e, b->lock_default_years);
+	}
 	return finish(&e, key, out);
 }
 

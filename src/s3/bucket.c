@@ -10,6 +10,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "kura/auth.h"
 #include "kura/encode.h"
@@ -351,6 +352,14 @@ static void create_bucket_finish(struct s3_req *r)
 	snprintf(b.region, sizeof(b.region), "%s", svc->region);
 	b.created_ms = kura_now_ms();
 	b.default_sse = KURA_SSE_S3;
+	/* Object Lock at creation turns versioning on, as on S3. */
+	const struct kura_str *lock =
+		s3_header(r, "x-amz-bucket-object-lock-enabled");
+	if (lock != NULL && lock->len == 4 &&
+	    strncasecmp(lock->p, "true", 4) == 0) {
+		b.object_lock = true;
+		b.versioning = KURA_VERSIONING_ENABLED;
+	}
 	/* The bucket's own key (a new KEK in the provider) and its first
 	 * bucket key, created with the bucket in one transaction. */
 	rc = kura_kms_bucket_create(svc->kms, &b, &err);

@@ -195,9 +195,10 @@ void s3_copy_object(struct s3_req *r)
 	struct s3_blob blob = { 0 };
 	struct kura_put_cond cond_storage;
 	const struct kura_put_cond *cond = NULL;
+	struct s3_lock lock;
 	if (!s3_load_bucket(r) || !s3_check_unsupported_put_headers(r) ||
 	    !load_source(r, &src) || !source_conditions(r, src.obj) ||
-	    !s3_sse_for_write(r, &r->sse) ||
+	    !s3_sse_for_write(r, &r->sse) || !s3_lock_for_write(r, &lock, true) ||
 	    !s3_write_cond(r, &cond_storage, &cond))
 		goto out;
 	if (src.obj->size > MAX_COPY_SIZE) {
@@ -279,6 +280,11 @@ void s3_copy_object(struct s3_req *r)
 	o.size = blob.part.size;
 	memcpy(o.etag, blob.part.etag, sizeof(o.etag));
 	o.mtime_ms = kura_now_ms();
+	/* The copy's Object Lock is the request's (or the bucket's default),
+	 * never the source's. */
+	o.lock_mode = lock.mode;
+	o.lock_until_ms = lock.until_ms;
+	o.legal_hold = lock.legal_hold;
 	s3_version_prepare(r, &o);
 	if (!s3_version_put(r, &o, cond))
 		goto out;

@@ -176,7 +176,10 @@ static void delete_finish(struct s3_req *r)
 				r, k->text, k->text_len, &sel, NULL, &d, &err);
 			if (rc == KURA_ENOENT)
 				what = ABSENT;
-			if (rc != KURA_OK && rc != KURA_ENOENT) {
+			if (rc == KURA_EPERM) {
+				code = "AccessDenied";
+				msg = "Access Denied because object protected by object lock.";
+			} else if (rc != KURA_OK && rc != KURA_ENOENT) {
 				kura_error(r->http->id, "DeleteObjects: %s",
 					   err.msg);
 				code = "InternalError";

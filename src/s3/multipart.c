@@ -144,10 +144,16 @@ void s3_create_multipart_upload(struct s3_req *r)
 			r, "Conditional headers on CreateMultipartUpload");
 		return;
 	}
+	/* The default retention is the completion's to apply. */
+	struct s3_lock lock;
 	if (!s3_load_bucket(r) || !s3_check_unsupported_put_headers(r) ||
 	    !s3_object_headers_from_request(r, &o) ||
-	    !s3_sse_for_write(r, &r->sse))
+	    !s3_sse_for_write(r, &r->sse) ||
+	    !s3_lock_for_write(r, &lock, false))
 		return;
+	u.lock_mode = lock.mode;
+	u.lock_until_ms = lock.until_ms;
+	u.legal_hold = lock.legal_hold;
 	enum kura_err rc = kura_random_bytes(u.version_uid, KURA_UID_LEN, &err);
 	if (rc == KURA_OK)
 		rc = s3_sse_check_value(r, &r->sse, u.version_uid, u.ssec_hmac,
@@ -578,6 +584,11 @@ static void complete_finish(struct s3_req *r)
 	o.tags_json = u->tags_json;
 	o.sse = u->sse;
 	o.kms_key_id = u->kms_key_id;
+	struct s3_lock lock = { u->lock_mode, u->lock_until_ms, u->legal_hold };
+	s3_lock_default(r, &lock);
+	o.lock_mode = lock.mode;
+	o.lock_until_ms = lock.until_ms;
+	o.legal_hold = lock.legal_hold;
 	memcpy(o.ssec_hmac, u->ssec_hmac, sizeof(o.ssec_hmac));
 	o.part_count = (uint32_t)nwant;
 	o.parts = chosen;

@@ -7,12 +7,16 @@
  * version and hides the key, every version staying (the null marker,
  * replacing the null version, when versioning is suspended).  With one:
  * that version goes for good — the only way data leaves a versioned
- * bucket.  Deleting what does not exist succeeds (204), as in S3.  The
+ * bucket — unless Object Lock protects it (a legal hold, or retention not
+ * ended; GOVERNANCE retention yields to x-amz-bypass-governance-retention):
+ * then 403 AccessDenied, as on S3, checked on the sealed settings.
+ * Deleting what does not exist succeeds (204), as in S3.  The
  * metadata row goes first, in one transaction that queues the blobs for
  * removal; the blobs are removed right after, or by the next collection
  * if the process stops in between.
  */
 #include "kura/log.h"
+#include "kura/timefmt.h"
 #include "s3_int.h"
 #include "kura/banned.h"
 
@@ -27,11 +31,19 @@ static enum kura_err delete_version(struct s3_req *r, const char *key,
 	struct kura_meta *meta = r->svc->meta;
 	const uint8_t *uid = sel->null_version ? NULL : sel->uid;
 	struct kura_object *o = NULL;
+	bool bypass = s3_bypass_governance(r);
 	enum kura_err rc = kura_meta_object_get_version(
 		meta, r->bucket.id, key, key_len, uid, r->pool, &o, err);
+	/* Its Object Lock settings as sealed, not as the row claims. */
+	if (rc == KURA_OK)
+		rc = kura_seal_object_open(&r->seal, r->bucket.tenant_id, o,
+					   false, err);
+	if (rc == KURA_OK && kura_version_locked(o, kura_now_ms(), bypass))
+		rc = kura_fail(err, KURA_EPERM,
+			       "the version is protected by Object Lock");
 	if (rc == KURA_OK)
 		rc = kura_meta_object_delete(meta, r->bucket.id, key, key_len,
-					     uid, cond, err);
+					     uid, cond, bypass, err);
 	if (rc != KURA_OK)
 		return rc;
 	out->found = true;
@@ -87,6 +99,14 @@ void s3_delete_object(struct s3_req *r)
 		s3_delete_key(r, r->key, r->key_len, &sel, cond, &d, &err);
 	if (rc == KURA_ECONFLICT && cond != NULL) {
 		s3_write_cond_conflict(r);
+		return;
+	}
+	if (rc == KURA_EPERM) {
+		s3_error(r, S3_AccessDenied,
+			 "Access Denied because object protected by object "
+			 "lock.",
+			 err.msg);
+		r->audit_detail = "{\"refused\":\"object lock\"}";
 		return;
 	}
 	if (rc != KURA_OK && rc != KURA_ENOENT) {

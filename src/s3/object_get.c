@@ -203,6 +203,7 @@ static enum kura_err object_headers(struct s3_req *r,
 	if (rc == KURA_OK) {
 		s3_sse_respond_headers(r, &r->sse);
 		s3_version_headers(r, o);
+		s3_lock_headers(r, o);
 	}
 	if (rc == KURA_OK && o->tags_json != NULL) {
 		json_t *tags = json_loads(o->tags_json, 0, NULL);

@@ -76,10 +76,14 @@ void s3_put_object(struct s3_req *r)
 	st->obj.bucket_id = r->bucket.id;
 	st->obj.key = r->key;
 	st->obj.key_len = r->key_len;
+	struct s3_lock lock;
 	if (!s3_object_headers_from_request(r, &st->obj) ||
-	    !s3_sse_for_write(r, &r->sse) ||
+	    !s3_sse_for_write(r, &r->sse) || !s3_lock_for_write(r, &lock, true) ||
 	    !s3_write_cond(r, &st->cond_storage, &st->cond))
 		return;
+	st->obj.lock_mode = lock.mode;
+	st->obj.lock_until_ms = lock.until_ms;
+	st->obj.legal_hold = lock.legal_hold;
 	st->obj.sse = r->sse.mode;
 	st->obj.kms_key_id = r->sse.kms_key_id;
 	enum kura_err rc =

@@ -213,6 +213,10 @@ static enum s3_op route_bucket_partial(struct s3_req *r, enum method m)
 		return S3_OP_PutBucketVersioning;
 	if (has(r, "versions") && m == M_GET)
 		return S3_OP_ListObjectVersions;
+	if (has(r, "object-lock") && m == M_GET)
+		return S3_OP_GetObjectLockConfiguration;
+	if (has(r, "object-lock") && m == M_PUT)
+		return S3_OP_PutObjectLockConfiguration;
 	if (has(r, "policy") && m == M_GET)
 		return S3_OP_GetBucketPolicy;
 	if (has(r, "policy") && m == M_DELETE)
@@ -286,6 +290,14 @@ static enum s3_op route_object(struct s3_req *r, enum method m)
 		return m == M_GET ? S3_OP_GetObjectAcl :
 		       m == M_PUT ? S3_OP_PutObjectAcl :
 				    S3_OP_NONE;
+	if (has(r, "retention"))
+		return m == M_GET ? S3_OP_GetObjectRetention :
+		       m == M_PUT ? S3_OP_PutObjectRetention :
+				    S3_OP_NONE;
+	if (has(r, "legal-hold"))
+		return m == M_GET ? S3_OP_GetObjectLegalHold :
+		       m == M_PUT ? S3_OP_PutObjectLegalHold :
+				    S3_OP_NONE;
 	switch (m) {
 	case M_PUT:
 		return copy ? S3_OP_CopyObject : S3_OP_PutObject;
@@ -326,6 +338,12 @@ static const s3_op_fn op_handlers[S3_OP_COUNT_] = {
 	[S3_OP_GetBucketVersioning] = s3_get_bucket_versioning,
 	[S3_OP_PutBucketVersioning] = s3_put_bucket_versioning,
 	[S3_OP_ListObjectVersions] = s3_list_object_versions,
+	[S3_OP_PutObjectLockConfiguration] = s3_put_object_lock_config,
+	[S3_OP_GetObjectLockConfiguration] = s3_get_object_lock_config,
+	[S3_OP_PutObjectRetention] = s3_put_object_retention,
+	[S3_OP_GetObjectRetention] = s3_get_object_retention,
+	[S3_OP_PutObjectLegalHold] = s3_put_object_legal_hold,
+	[S3_OP_GetObjectLegalHold] = s3_get_object_legal_hold,
 	[S3_OP_ListObjects] = s3_list_objects,
 	[S3_OP_ListObjectsV2] = s3_list_objects,
 	[S3_OP_PutObject] = s3_put_object,

@@ -88,6 +88,8 @@
 	  "The storage class you specified is not valid")                          \
 	X(InvalidTag, "InvalidTag", 400,                                           \
 	  "The tag provided was not a valid tag.")                                 \
+	X(InvalidBucketState, "InvalidBucketState", 409,                           \
+	  "The request is not valid with the current state of the bucket.")        \
 	X(InvalidEncryptionAlgorithmError, "InvalidEncryptionAlgorithmError",      \
 	  400, "The encryption request you specified is not valid.")               \
 	X(InvalidURI, "InvalidURI", 400, "Couldn't parse the specified URI.")      \
@@ -124,6 +126,11 @@
 	  "The specified version does not exist.")                                 \
 	X(NotImplemented, "NotImplemented", 501,                                   \
 	  "A header you provided implies functionality that is not implemented.")  \
+	X(NoSuchObjectLockConfiguration, "NoSuchObjectLockConfiguration", 404,     \
+	  "The specified object does not have a ObjectLock configuration")         \
+	X(ObjectLockConfigurationNotFoundError,                                    \
+	  "ObjectLockConfigurationNotFoundError", 404,                             \
+	  "Object Lock configuration does not exist for this bucket")              \
 	X(PreconditionFailed, "PreconditionFailed", 412,                           \
 	  "At least one of the pre-conditions you specified did not hold")         \
 	X(RequestHeaderSectionTooLarge, "RequestHeaderSectionTooLarge", 400,       \
@@ -158,6 +165,12 @@ enum s3_error {
 	X(GetBucketVersioning)     \
 	X(PutBucketVersioning)     \
 	X(ListObjectVersions)      \
+	X(PutObjectLockConfiguration) \
+	X(GetObjectLockConfiguration) \
+	X(PutObjectRetention)      \
+	X(GetObjectRetention)      \
+	X(PutObjectLegalHold)      \
+	X(GetObjectLegalHold)      \
 	X(ListObjects)             \
 	X(ListObjectsV2)           \
 	X(PutObject)               \
@@ -779,6 +792,30 @@ enum kura_err s3_put_delete_marker(struct s3_req *r, const char *key,
 				   struct kura_object *out,
 				   struct kura_error *err);
 
+/* ---- Object Lock (object_lock.c) ---- */
+
+/* The Object Lock settings a write gives its version. */
+struct s3_lock {
+	enum kura_lock_mode mode;
+	int64_t until_ms;
+	bool legal_hold;
+};
+/* The x-amz-object-lock-* headers of a write (PutObject, CopyObject,
+ * CreateMultipartUpload), and with with_default r->bucket's default
+ * retention when they name none; responds 400 for bad or misplaced ones
+ * and returns false. */
+bool s3_lock_for_write(struct s3_req *r, struct s3_lock *out,
+		       bool with_default);
+/* r->bucket's default retention from now, when out has no mode. */
+void s3_lock_default(struct s3_req *r, struct s3_lock *out);
+/* x-amz-object-lock-* response headers for version o (GET, HEAD). */
+void s3_lock_headers(struct s3_req *r, const struct kura_object *o);
+/* x-amz-bypass-governance-retention: true. */
+bool s3_bypass_governance(struct s3_req *r);
+/* Whether removing version o for good is refused now: responds 403
+ * AccessDenied (and notes it for the audit record) and returns true. */
+bool s3_lock_refuses(struct s3_req *r, const struct kura_object *o);
+
 /* What deleting a key did (DeleteObject, DeleteObjects). */
 struct s3_deleted {
 	bool found;	/* something was removed or a marker added */
@@ -908,6 +945,12 @@ void s3_get_bucket_location(struct s3_req *r);
 void s3_get_bucket_versioning(struct s3_req *r);
 void s3_put_bucket_versioning(struct s3_req *r);
 void s3_list_object_versions(struct s3_req *r);
+void s3_put_object_lock_config(struct s3_req *r);
+void s3_get_object_lock_config(struct s3_req *r);
+void s3_put_object_retention(struct s3_req *r);
+void s3_get_object_retention(struct s3_req *r);
+void s3_put_object_legal_hold(struct s3_req *r);
+void s3_get_object_legal_hold(struct s3_req *r);
 void s3_list_objects(struct s3_req *r);
 void s3_put_object(struct s3_req *r);
 void s3_get_object(struct s3_req *r);

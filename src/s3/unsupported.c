@@ -74,9 +74,6 @@ static const struct unimplemented subresources[] = {
 	  GPD("GetBucketReplication", "PutBucketReplication",
 	      "DeleteBucketReplication"),
 	  "Replication" },
-	{ "object-lock", false,
-	  GPD("GetObjectLockConfiguration", "PutObjectLockConfiguration", NULL),
-	  "Object Lock" },
 	{ "accelerate", false,
 	  GPD("GetBucketAccelerateConfiguration",
 	      "PutBucketAccelerateConfiguration", NULL),
@@ -122,12 +119,6 @@ static const struct unimplemented subresources[] = {
 	    "DeleteBucketMetadataTableConfiguration",
 	    "CreateBucketMetadataTableConfiguration" },
 	  "Metadata tables" },
-	{ "retention", true,
-	  GPD("GetObjectRetention", "PutObjectRetention", NULL),
-	  "Object Lock" },
-	{ "legal-hold", true,
-	  GPD("GetObjectLegalHold", "PutObjectLegalHold", NULL),
-	  "Object Lock" },
 	{ "restore",
 	  true,
 	  { NULL, NULL, NULL, NULL, "RestoreObject" },
@@ -179,11 +170,6 @@ const char *s3_unimplemented_op(const struct s3_req *r)
 static const struct {
 	const char *header, *what;
 } refused_write_headers[] = {
-	{ "x-amz-object-lock-mode", "Object Lock (x-amz-object-lock-mode)" },
-	{ "x-amz-object-lock-retain-until-date",
-	  "Object Lock (x-amz-object-lock-retain-until-date)" },
-	{ "x-amz-object-lock-legal-hold",
-	  "Object Lock (x-amz-object-lock-legal-hold)" },
 	{ "x-amz-website-redirect-location",
 	  "Website redirects (x-amz-website-redirect-location)" },
 	{ "x-amz-grant-read", "Access grants (x-amz-grant-read)" },
@@ -260,22 +246,17 @@ bool s3_check_unsupported_put_headers(struct s3_req *r)
 	return acl_private(r, true) && storage_class_ok(r);
 }
 
-/* x-amz-bucket-object-lock-enabled: "true" asks for WORM storage, which a
- * plain bucket would only pretend to be. */
+/* x-amz-bucket-object-lock-enabled: true or false (bucket.c acts on it). */
 static bool object_lock_ok(struct s3_req *r)
 {
 	const struct kura_str *v =
 		s3_header(r, "x-amz-bucket-object-lock-enabled");
-	if (v == NULL || (v->len == 5 && strncasecmp(v->p, "false", 5) == 0))
+	if (v == NULL || (v->len == 5 && strncasecmp(v->p, "false", 5) == 0) ||
+	    (v->len == 4 && strncasecmp(v->p, "true", 4) == 0))
 		return true;
-	if (v->len == 4 && strncasecmp(v->p, "true", 4) == 0)
-		s3_not_implemented(
-			r, "Object Lock (x-amz-bucket-object-lock-enabled)");
-	else
-		s3_error(
-			r, S3_InvalidArgument,
-			"x-amz-bucket-object-lock-enabled must be true or false.",
-			NULL);
+	s3_error(r, S3_InvalidArgument,
+		 "x-amz-bucket-object-lock-enabled must be true or false.",
+		 NULL);
 	return false;
 }
 

@@ -90,12 +90,34 @@ static enum kura_err add_objects(struct kura_service *svc,
 		for (size_t i = 0; rc == KURA_OK && i < n; i++) {
 			if (es[i].delete_marker)
 				continue;
+			/* Object Lock: a version under a legal hold or
+			 * retention stops the shred before any key is
+			 * destroyed (the store refuses the purge too, but
+			 * by then the data would be unreadable). */
+			if (kura_version_locked(&es[i], kura_now_ms(), false)) {
+				rc = kura_fail(err, KURA_EPERM,
+					       "bucket '%s' holds versions "
+					       "protected by Object Lock",
+					       b->name);
+				break;
+			}
 			struct kura_error e = { 0 };
 			enum kura_err v = kura_seal_object_open(
 				&sc, b->tenant_id, &es[i], false, &e);
 			if (v != KURA_OK && v != KURA_EINTEGRITY &&
 			    v != KURA_EKEY_DESTROYED) {
 				rc = kura_fail(err, v, "inventory: %s", e.msg);
+				break;
+			}
+			/* A bucket with Object Lock: a row whose seal fails
+			 * may have had its lock taken out of the metadata;
+			 * nothing proves it may go. */
+			if (v == KURA_EINTEGRITY && b->object_lock) {
+				rc = kura_fail(err, KURA_EPERM,
+					       "bucket '%s' has Object Lock and "
+					       "a row that fails its seal (%s): "
+					       "not shredded",
+					       b->name, e.msg);
 				break;
 			}
 			if (v == KURA_EINTEGRITY)

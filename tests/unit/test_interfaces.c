@@ -416,7 +416,7 @@ static void queue_garbage(struct fixture *f, uint8_t ids[3][KURA_BLOB_ID_LEN])
 	if (kura_meta_object_put(svc->meta, &o, NULL, &err) != KURA_OK)
 		fail_msg("object: %s", err.msg);
 	assert_int_equal(kura_meta_object_delete(svc->meta, b.id, "k", 1, NULL,
-						 NULL, &err),
+						 NULL, false, &err),
 			 KURA_OK);
 }
 

@@ -553,7 +553,7 @@ static void test_buckets(void **state)
 			 KURA_ENOTEMPTY);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1, NULL,
-					       NULL, &err),
+					       NULL, false, &err),
 			 KURA_OK);
 	assert_int_equal(f->ops->bucket_delete(f->priv, f->bucket, &err),
 			 KURA_OK);
@@ -701,7 +701,7 @@ static void test_object_roundtrip(void **state)
 	kura_error_clear(&err);
 	/* Deleting a missing object. */
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "nothing", 7,
-					       NULL, NULL, &err),
+					       NULL, NULL, false, &err),
 			 KURA_ENOENT);
 	kura_pool_free(pool);
 }
@@ -777,7 +777,7 @@ static void test_gc(void **state)
 
 	/* Delete queues every blob of the version. */
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "obj", 3,
-					       NULL, NULL, &err),
+					       NULL, NULL, false, &err),
 			 KURA_OK);
 	assert_int_equal(gc_count(f), 2);
 	assert_true(gc_contains(f, p3[0].blob_id));

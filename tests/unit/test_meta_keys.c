@@ -927,7 +927,7 @@ static void test_seals(void **state)
 			 KURA_EBUSY);
 	kura_error_clear(&err);
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "sealed", 6,
-					       NULL, NULL, &err),
+					       NULL, NULL, false, &err),
 			 KURA_OK);
 	assert_int_equal(f->ops->bucket_key_delete(f->priv, f->bk, &err),
 			 KURA_OK);
@@ -1311,7 +1311,7 @@ static void test_key_destroy(void **state)
 	/* Deleting the dead object and aborting the upload free their
 	 * blobs as usual. */
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "kms", 3,
-					       NULL, NULL, &err),
+					       NULL, NULL, false, &err),
 			 KURA_OK);
 	assert_int_equal(f->ops->upload_abort(f->priv, f->bucket, "UK", &err),
 			 KURA_OK);

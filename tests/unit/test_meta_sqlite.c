@@ -211,8 +211,9 @@ static void bulk_load(const char *db, uint64_t bucket, uint32_t rows)
 				 "INSERT INTO objects (bucket_id, key, "
 				 "version_uid, size, etag, mtime_ms, "
 				 "part_count, vseq, null_version, "
-				 "delete_marker) VALUES (?, ?, ?, ?, ?, ?, 0, "
-				 "1, 1, 0)",
+				 "delete_marker, lock_mode, lock_until_ms, "
+				 "legal_hold) VALUES (?, ?, ?, ?, ?, ?, 0, 1, "
+				 "1, 0, 0, 0, 0)",
 				 -1, &s, NULL),
 			 SQLITE_OK);
 	for (uint32_t i = 0; i < rows; i++) {
@@ -1637,7 +1638,7 @@ static void workload_objects(struct fx *f)
 	OK(f->ops->object_set_tags(f->priv, f->bucket, "a/two", 5,
 				   got->version_uid, NULL, 0, "{}", NULL, 0, 0,
 				   &err));
-	OK(f->ops->object_delete(f->priv, f->bucket, "z", 1, NULL, NULL, &err));
+	OK(f->ops->object_delete(f->priv, f->bucket, "z", 1, NULL, NULL, false, &err));
 }
 
 /* Uploads: parts replaced, listed, completed, aborted; every listing

@@ -401,7 +401,7 @@ static void test_upload_complete(void **state)
 
 	/* Deleting the completed object queues exactly its parts. */
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "movie", 5,
-					       NULL, NULL, &err),
+					       NULL, NULL, false, &err),
 			 KURA_OK);
 	assert_int_equal(gc_count(f), 7);
 	for (size_t i = 0; i < 3; i++)
@@ -717,7 +717,7 @@ static void test_bucket_delete_uploads(void **state)
 			 KURA_OK);
 	assert_int_equal(gc_count(f), 0);
 	assert_int_equal(f->ops->object_delete(f->priv, bid, "obj", 3, NULL,
-					       NULL, &err),
+					       NULL, false, &err),
 			 KURA_OK);
 	assert_int_equal(gc_count(f), 1);
 

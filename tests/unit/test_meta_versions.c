@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "meta_fixture.h"
+#include "kura/timefmt.h"
 #include "kura/banned.h"
 
 /* A version of key written with vseq, one 10-byte part (blob from tag). */
@@ -186,7 +187,7 @@ static void test_delete_markers(void **state)
 	assert_string_equal(list, "a@10* k@20*m k@10 z@10*");
 	/* Removing the marker brings the key back. */
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1,
-					       dm.version_uid, NULL, &err),
+					       dm.version_uid, NULL, false, &err),
 			 KURA_OK);
 	assert_int_equal(f->ops->object_list(f->priv, f->bucket, NULL, 0, NULL,
 					     0, 10, pool, &e, &n, &err),
@@ -212,33 +213,33 @@ static void test_delete_version(void **state)
 			 KURA_OK);
 	/* With a condition on the newest: refused while it is not 20. */
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1,
-					       v2.version_uid, &cond, &err),
+					       v2.version_uid, &cond, false, &err),
 			 KURA_ECONFLICT);
 	kura_error_clear(&err);
 	assert_false(gc_contains(f, p2.blob_id));
 	cond.expect_vseq = 30;
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1,
-					       v2.version_uid, &cond, &err),
+					       v2.version_uid, &cond, false, &err),
 			 KURA_OK);
 	assert_true(gc_contains(f, p2.blob_id));
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1,
-					       v2.version_uid, NULL, &err),
+					       v2.version_uid, NULL, false, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	/* The newest removed: the one before is current again. */
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1,
-					       v3.version_uid, NULL, &err),
+					       v3.version_uid, NULL, false, &err),
 			 KURA_OK);
 	all_versions(f, "", list, sizeof(list));
 	assert_string_equal(list, "k@10*");
 	/* A version uid of another key is not this key's. */
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "other", 5,
-					       v1.version_uid, NULL, &err),
+					       v1.version_uid, NULL, false, &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	/* No null version to delete. */
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1, NULL,
-					       NULL, &err),
+					       NULL, false, &err),
 			 KURA_ENOENT);
 }
 
@@ -349,6 +350,137 @@ static void test_version_listing_pages(void **state)
 	kura_pool_free(pool);
 }
 
+/* Object Lock in the store: a locked version is never removed — not by a
+ * delete (GOVERNANCE yields to a bypass, COMPLIANCE and legal holds to
+ * nothing), not by a write replacing the null version, not by a purge of
+ * its bucket — until its retention ends. */
+static void test_object_lock(void **state)
+{
+	struct fx *f = *state;
+	struct kura_error err = { 0 };
+	struct kura_pool *pool = kura_pool_new(0);
+	struct kura_object gov, comp, hold, old, n2, *got = NULL;
+	struct kura_part pg, pc, ph, po, pn;
+	struct kura_bucket b = { .id = f->bucket };
+	int64_t later = kura_now_ms() + 3600 * 1000;
+
+	/* Object Lock needs versioning; then versioning stays enabled. */
+	b.object_lock = true;
+	assert_int_equal(f->ops->bucket_set_object_lock(f->priv, &b, &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->bucket_set_versioning(
+				 f->priv, f->bucket, KURA_VERSIONING_ENABLED,
+				 &err),
+			 KURA_OK);
+	b.lock_default_mode = KURA_LOCK_GOVERNANCE;
+	b.lock_default_days = 1;
+	b.lock_default_years = 1; /* not both */
+	assert_int_equal(f->ops->bucket_set_object_lock(f->priv, &b, &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+	b.lock_default_years = 0;
+	assert_int_equal(f->ops->bucket_set_object_lock(f->priv, &b, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->bucket_set_versioning(
+				 f->priv, f->bucket, KURA_VERSIONING_SUSPENDED,
+				 &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+
+	make_object(&gov, &pg, 1, f->bucket, "gov", 3, 1);
+	gov.vseq = 10;
+	gov.null_version = false;
+	gov.lock_mode = KURA_LOCK_GOVERNANCE;
+	gov.lock_until_ms = later;
+	assert_int_equal(f->ops->object_put(f->priv, &gov, NULL, &err), KURA_OK);
+	make_object(&comp, &pc, 1, f->bucket, "comp", 4, 2);
+	comp.vseq = 10;
+	comp.null_version = false;
+	comp.lock_mode = KURA_LOCK_COMPLIANCE;
+	comp.lock_until_ms = later;
+	assert_int_equal(f->ops->object_put(f->priv, &comp, NULL, &err),
+			 KURA_OK);
+	make_object(&hold, &ph, 1, f->bucket, "hold", 4, 3);
+	hold.vseq = 10;
+	hold.null_version = false;
+	hold.legal_hold = true;
+	assert_int_equal(f->ops->object_put(f->priv, &hold, NULL, &err),
+			 KURA_OK);
+	/* A mode without a date, or a date without a mode. */
+	gov.lock_until_ms = 0;
+	gov.vseq = 20;
+	assert_int_equal(f->ops->object_put(f->priv, &gov, NULL, &err),
+			 KURA_EINVAL);
+	kura_error_clear(&err);
+
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "gov", 3,
+					       gov.version_uid, NULL, false,
+					       &err),
+			 KURA_EPERM);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "comp", 4,
+					       comp.version_uid, NULL, true,
+					       &err),
+			 KURA_EPERM);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "hold", 4,
+					       hold.version_uid, NULL, true,
+					       &err),
+			 KURA_EPERM);
+	kura_error_clear(&err);
+	assert_false(gc_contains(f, pc.blob_id));
+	/* A purge destroys nothing while anything is locked. */
+	assert_int_equal(f->ops->bucket_purge(f->priv, f->bucket, &err),
+			 KURA_EPERM);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "comp", 4,
+					    pool, &got, &err),
+			 KURA_OK);
+	assert_int_equal(got->lock_mode, KURA_LOCK_COMPLIANCE);
+	assert_int_equal(got->lock_until_ms, later);
+	/* GOVERNANCE yields to a bypass. */
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "gov", 3,
+					       gov.version_uid, NULL, true,
+					       &err),
+			 KURA_OK);
+	/* The legal hold lifted (set_lock, while the row is the one read). */
+	hold.legal_hold = false;
+	assert_int_equal(f->ops->object_set_lock(f->priv, &hold, hold.seal,
+						 hold.seal_len, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->object_set_lock(f->priv, &hold, (uint8_t *)"x",
+						 1, &err),
+			 KURA_ESTATE);
+	kura_error_clear(&err);
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "hold", 4,
+					       hold.version_uid, NULL, false,
+					       &err),
+			 KURA_OK);
+	/* A locked null version is not replaced by a write either. */
+	make_object(&old, &po, 1, f->bucket, "nul", 3, 4);
+	old.vseq = 10;
+	old.lock_mode = KURA_LOCK_COMPLIANCE;
+	old.lock_until_ms = later;
+	assert_int_equal(f->ops->object_put(f->priv, &old, NULL, &err), KURA_OK);
+	make_object(&n2, &pn, 1, f->bucket, "nul", 3, 5);
+	n2.vseq = 20;
+	assert_int_equal(f->ops->object_put(f->priv, &n2, NULL, &err),
+			 KURA_EPERM);
+	kura_error_clear(&err);
+	assert_false(referenced(f, pn.blob_id));
+	/* Retention that has ended protects nothing. */
+	comp.lock_until_ms = kura_now_ms() - 1;
+	assert_int_equal(f->ops->object_set_lock(f->priv, &comp, comp.seal,
+						 comp.seal_len, &err),
+			 KURA_OK);
+	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "comp", 4,
+					       comp.version_uid, NULL, false,
+					       &err),
+			 KURA_OK);
+	kura_pool_free(pool);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
@@ -358,6 +490,7 @@ int main(void)
 		meta_test(test_delete_version),
 		meta_test(test_put_condition),
 		meta_test(test_version_listing_pages),
+		meta_test(test_object_lock),
 	};
 
 	return meta_run_suite("test_meta_versions", tests, ARRAY_LEN(tests));

@@ -32,6 +32,14 @@ void sq_bucket_fields(struct sq_stmt *st, int base, struct kura_bucket *b)
 	b->versioning = (enum kura_versioning)sq_col_range(
 		st, base + 8, KURA_VERSIONING_OFF, KURA_VERSIONING_SUSPENDED,
 		"versioning");
+	b->object_lock = sq_col_range(st, base + 9, 0, 1, "object lock") == 1;
+	b->lock_default_mode = (enum kura_lock_mode)sq_col_range(
+		st, base + 10, KURA_LOCK_NONE, KURA_LOCK_COMPLIANCE,
+		"default lock mode");
+	b->lock_default_days = (uint32_t)sq_col_range(
+		st, base + 11, 0, KURA_LOCK_DAYS_MAX, "default lock days");
+	b->lock_default_years = (uint32_t)sq_col_range(
+		st, base + 12, 0, KURA_LOCK_DAYS_MAX / 365, "default lock years");
 }
 
 void sq_bucket_row(struct sq_stmt *st, int base, struct kura_bucket *b)
@@ -104,8 +112,9 @@ static const struct sq_sql sql_bucket_insert = {
 	.what = "insert bucket",
 	.text = "INSERT INTO buckets (id, tenant_id, name, region, "
 		"created_ms, key_id, default_sse, default_kms_key_id, "
-		"versioning, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, NULL, ?8, "
-		"?7)",
+		"versioning, object_lock, lock_default_mode, lock_default_days, "
+		"lock_default_years, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, "
+		"NULL, ?8, ?9, ?10, ?11, ?12, ?7)",
 };
 
 struct bucket_create_arg {
@@ -188,6 +197,10 @@ static enum kura_err bucket_create_body(struct sq_conn *c, void *arg,
 	sq_bind_u64(&st, 6, key_id);
 	sq_bind_row_mac(&st, 7, SQ_ROW_BUCKET, &row);
 	sq_bind_i64(&st, 8, (int)row.versioning);
+	sq_bind_i64(&st, 9, row.object_lock ? 1 : 0);
+	sq_bind_i64(&st, 10, (int)row.lock_default_mode);
+	sq_bind_i64(&st, 11, row.lock_default_days);
+	sq_bind_i64(&st, 12, row.lock_default_years);
 	sq_run(&st);
 	r = sq_end_unique(&st, "bucket '%s' exists", b->name);
 	if (r == KURA_OK)
@@ -235,7 +248,10 @@ enum kura_err sq_bucket_create(void *priv, struct kura_bucket *b,
 	enum kura_err r;
 
 	if (b == NULL || !sq_str_ok(b->name, sizeof(b->name), false) ||
-	    !sq_str_ok(b->region, sizeof(b->region), true))
+	    !sq_str_ok(b->region, sizeof(b->region), true) ||
+	    (unsigned)b->versioning > KURA_VERSIONING_SUSPENDED ||
+	    !sq_lock_default_ok(b) ||
+	    (b->object_lock && b->versioning != KURA_VERSIONING_ENABLED))
 		return kura_fail(err, KURA_EINVAL, "bad bucket record");
 	r = sq_check_new_bk(bk, err);
 	if (r != KURA_OK)
@@ -459,12 +475,44 @@ enum kura_err sq_bucket_delete(void *priv, uint64_t bucket_id,
 	return sq_write_tx(priv, bucket_delete_body, &bucket_id, err);
 }
 
+static const struct sq_sql sql_bucket_locked = {
+	.what = "find locked versions",
+	.text = "SELECT 1 FROM objects WHERE bucket_id = ?1 AND (legal_hold = "
+		"1 OR lock_mode != 0) AND (legal_hold = 1 OR lock_until_ms > "
+		"?2) LIMIT 1",
+};
+
+/* Whether any version of the bucket is locked now (no bypass: a purge
+ * destroys every version at once). */
+static enum kura_err bucket_locked(struct sq_conn *c, uint64_t bucket_id,
+				   bool *locked, struct kura_error *err)
+{
+	struct sq_stmt st;
+	enum kura_err r;
+
+	sq_begin(&st, c, &sql_bucket_locked, err);
+	sq_bind_u64(&st, 1, bucket_id);
+	sq_bind_i64(&st, 2, kura_now_ms());
+	*locked = sq_row(&st);
+	r = sq_end(&st);
+	if (r != KURA_OK)
+		*locked = false;
+	return r;
+}
+
 static enum kura_err bucket_purge_body(struct sq_conn *c, void *arg,
 				       struct kura_error *err)
 {
 	const uint64_t *id = arg;
+	bool locked = false;
 	enum kura_err r = sq_bucket_check(c, *id, err);
 
+	if (r == KURA_OK)
+		r = bucket_locked(c, *id, &locked, err);
+	if (r == KURA_OK && locked)
+		return kura_fail(err, KURA_EPERM,
+				 "the bucket holds versions protected by "
+				 "Object Lock");
 	if (r == KURA_OK)
 		r = bucket_drop(c, bucket_purge_steps, *id, err);
 	return r;
@@ -559,6 +607,11 @@ static enum kura_err set_versioning_body(struct sq_conn *c, void *arg,
 	    want->versioning == KURA_VERSIONING_OFF)
 		return kura_fail(err, KURA_EINVAL,
 				 "a versioned bucket cannot be unversioned");
+	/* Suspended, a write would replace the null version in place. */
+	if (b.object_lock && want->versioning != KURA_VERSIONING_ENABLED)
+		return kura_fail(err, KURA_ESTATE,
+				 "a bucket with Object Lock keeps versioning "
+				 "enabled");
 	b.versioning = want->versioning;
 	sq_begin(&st, c, &sql_bucket_set_versioning, err);
 	sq_bind_u64(&st, 1, b.id);
@@ -578,6 +631,63 @@ enum kura_err sq_bucket_set_versioning(void *priv, uint64_t bucket_id,
 		return kura_fail(err, KURA_EINVAL, "bad versioning state %d",
 				 (int)state);
 	return sq_write_tx(priv, set_versioning_body, &want, err);
+}
+
+/* ---- Object Lock ---- */
+
+bool sq_lock_default_ok(const struct kura_bucket *b)
+{
+	bool period = b->lock_default_days > 0 || b->lock_default_years > 0;
+	if (b->lock_default_mode != KURA_LOCK_NONE &&
+	    b->lock_default_mode != KURA_LOCK_GOVERNANCE &&
+	    b->lock_default_mode != KURA_LOCK_COMPLIANCE)
+		return false;
+	return (b->lock_default_mode != KURA_LOCK_NONE) == period &&
+	       !(b->lock_default_days > 0 && b->lock_default_years > 0) &&
+	       b->lock_default_days <= KURA_LOCK_DAYS_MAX &&
+	       b->lock_default_years <= KURA_LOCK_DAYS_MAX / 365 &&
+	       (b->object_lock || b->lock_default_mode == KURA_LOCK_NONE);
+}
+
+static const struct sq_sql sql_bucket_set_lock = {
+	.what = "set bucket object lock",
+	.text = "UPDATE buckets SET object_lock = 1, lock_default_mode = ?2, "
+		"lock_default_days = ?3, lock_default_years = ?4, mac = ?5 "
+		"WHERE id = ?1",
+};
+
+static enum kura_err set_object_lock_body(struct sq_conn *c, void *arg,
+					  struct kura_error *err)
+{
+	const struct kura_bucket *want = arg;
+	struct sq_stmt st;
+	struct kura_bucket b;
+	enum kura_err r = bucket_fetch(c, want->id, &b, err);
+
+	if (r != KURA_OK)
+		return r;
+	if (b.versioning != KURA_VERSIONING_ENABLED)
+		return kura_fail(err, KURA_ESTATE,
+				 "Object Lock needs versioning enabled");
+	b.object_lock = true;
+	b.lock_default_mode = want->lock_default_mode;
+	b.lock_default_days = want->lock_default_days;
+	b.lock_default_years = want->lock_default_years;
+	sq_begin(&st, c, &sql_bucket_set_lock, err);
+	sq_bind_u64(&st, 1, b.id);
+	sq_bind_i64(&st, 2, (int)b.lock_default_mode);
+	sq_bind_i64(&st, 3, b.lock_default_days);
+	sq_bind_i64(&st, 4, b.lock_default_years);
+	sq_bind_row_mac(&st, 5, SQ_ROW_BUCKET, &b);
+	return sq_exec(&st);
+}
+
+enum kura_err sq_bucket_set_object_lock(void *priv, const struct kura_bucket *b,
+					struct kura_error *err)
+{
+	if (b == NULL || !sq_lock_default_ok(b))
+		return kura_fail(err, KURA_EINVAL, "bad default retention");
+	return sq_write_tx(priv, set_object_lock_body, (void *)b, err);
 }
 
 /* ---- the inventory of a bucket's blobs ---- */

@@ -25,6 +25,7 @@
  */
 #include <stdlib.h>
 
+#include "kura/timefmt.h"
 #include "sqlite_int.h"
 #include "kura/banned.h"
 
@@ -141,6 +142,17 @@ void sq_object_row(struct sq_stmt *st, uint64_t bucket_id,
 	o->vseq = (uint64_t)sq_col_range(st, 20, 1, INT64_MAX, "vseq");
 	o->null_version = sq_col_range(st, 21, 0, 1, "null version") == 1;
 	o->delete_marker = sq_col_range(st, 22, 0, 1, "delete marker") == 1;
+	sq_col_lock(st, 23, &o->lock_mode, &o->lock_until_ms, &o->legal_hold);
+}
+
+void sq_col_lock(struct sq_stmt *st, int i, enum kura_lock_mode *mode,
+		 int64_t *until_ms, bool *legal_hold)
+{
+	*mode = (enum kura_lock_mode)sq_col_range(st, i, KURA_LOCK_NONE,
+						  KURA_LOCK_COMPLIANCE,
+						  "lock mode");
+	*until_ms = sq_col_i64(st, i + 1);
+	*legal_hold = sq_col_range(st, i + 2, 0, 1, "legal hold") == 1;
 }
 
 static const struct sq_sql sql_parts_get = {
@@ -201,6 +213,19 @@ enum kura_err sq_check_key(const char *key, size_t key_len,
 	return KURA_OK;
 }
 
+enum kura_err sq_check_lock(enum kura_lock_mode mode, int64_t until_ms,
+			    struct kura_error *err)
+{
+	if (mode != KURA_LOCK_NONE && mode != KURA_LOCK_GOVERNANCE &&
+	    mode != KURA_LOCK_COMPLIANCE)
+		return kura_fail(err, KURA_EINVAL, "bad lock mode %d",
+				 (int)mode);
+	if ((mode == KURA_LOCK_NONE) != (until_ms == 0) || until_ms < 0)
+		return kura_fail(err, KURA_EINVAL,
+				 "a retention date goes with a mode");
+	return KURA_OK;
+}
+
 enum kura_err sq_check_sse(enum kura_sse sse, uint64_t kms_key_id,
 			   struct kura_error *err)
 {
@@ -251,6 +276,9 @@ enum kura_err sq_check_object(const struct kura_object *obj, bool multipart,
 		r = sq_check_sse(obj->sse, obj->kms_key_id, err);
 	if (r != KURA_OK)
 		return r;
+	r = sq_check_lock(obj->lock_mode, obj->lock_until_ms, err);
+	if (r != KURA_OK)
+		return r;
 	if (obj->vseq < 1 || obj->vseq > INT64_MAX ||
 	    (obj->delete_marker &&
 	     (multipart || obj->part_count > 0 || obj->size > 0)))
@@ -268,20 +296,22 @@ enum kura_err sq_check_object(const struct kura_object *obj, bool multipart,
 
 /* ---- writing ---- */
 
+#define VERSION_REF_COLS \
+	"SELECT version_uid, vseq, lock_mode, lock_until_ms, legal_hold FROM objects "
 static const struct sq_sql sql_newest = {
 	.what = "find object",
-	.text = "SELECT version_uid, vseq FROM objects WHERE bucket_id = ?1 "
-		"AND key = ?2 ORDER BY vseq DESC LIMIT 1",
+	.text = VERSION_REF_COLS "WHERE bucket_id = ?1 AND key = ?2 ORDER BY "
+				 "vseq DESC LIMIT 1",
 };
 static const struct sq_sql sql_null_version = {
 	.what = "find object",
-	.text = "SELECT version_uid, vseq FROM objects WHERE bucket_id = ?1 "
-		"AND key = ?2 AND null_version = 1",
+	.text = VERSION_REF_COLS "WHERE bucket_id = ?1 AND key = ?2 AND "
+				 "null_version = 1",
 };
 static const struct sq_sql sql_uid_version = {
 	.what = "find object",
-	.text = "SELECT version_uid, vseq FROM objects WHERE bucket_id = ?1 "
-		"AND key = ?2 AND version_uid = ?3",
+	.text = VERSION_REF_COLS "WHERE bucket_id = ?1 AND key = ?2 AND "
+				 "version_uid = ?3",
 };
 static const struct sq_sql sql_parts_blobs = {
 	.what = "read parts",
@@ -296,11 +326,13 @@ static const struct sq_sql sql_version_delete = {
 	.text = "DELETE FROM objects WHERE version_uid = ?1",
 };
 
-/* A version of a key: its uid and vseq. */
+/* A version of a key: its uid, vseq and Object Lock settings (in
+ * lock.lock_mode, lock_until_ms, legal_hold). */
 struct version_ref {
 	bool found;
 	uint8_t uid[KURA_UID_LEN];
 	uint64_t vseq;
+	struct kura_object lock;
 };
 
 /* The key's version that sql selects (sql_newest, sql_null_version, or
@@ -322,8 +354,22 @@ static enum kura_err version_find(struct sq_conn *c, const struct sq_sql *sql,
 	if (v->found) {
 		sq_col_blob(&st, 0, v->uid, KURA_UID_LEN, NULL, "version uid");
 		v->vseq = (uint64_t)sq_col_range(&st, 1, 1, INT64_MAX, "vseq");
+		sq_col_lock(&st, 2, &v->lock.lock_mode, &v->lock.lock_until_ms,
+			    &v->lock.legal_hold);
 	}
 	return sq_end(&st);
+}
+
+/* Object Lock in the store, whatever path removes a version (a delete, a
+ * write replacing the null version, a purge): the S3 layer checks the
+ * sealed settings first; this holds for every caller. */
+static enum kura_err lock_check(const struct version_ref *v, bool bypass,
+				struct kura_error *err)
+{
+	if (kura_version_locked(&v->lock, kura_now_ms(), bypass))
+		return kura_fail(err, KURA_EPERM,
+				 "the version is protected by Object Lock");
+	return KURA_OK;
 }
 
 /* The key's version named by uid, or its null version (uid NULL). */
@@ -406,9 +452,10 @@ static const struct sq_sql sql_obj_insert = {
 		"content_language, content_disposition, cache_control, "
 		"expires, user_meta_json, tags_json, part_count, sse, "
 		"kms_key_id, ssec_hmac, seal, seal_bk_id, parts_digest, vseq, "
-		"null_version, delete_marker) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-		"?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-		"?20, ?21, ?22, ?23, ?24)",
+		"null_version, delete_marker, lock_mode, lock_until_ms, "
+		"legal_hold) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+		"?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
+		"?23, ?24, ?25, ?26, ?27)",
 };
 
 static enum kura_err object_insert(struct sq_conn *c,
@@ -442,6 +489,9 @@ static enum kura_err object_insert(struct sq_conn *c,
 	sq_bind_i64(&st, 22, (int64_t)o->vseq);
 	sq_bind_i64(&st, 23, o->null_version ? 1 : 0);
 	sq_bind_i64(&st, 24, o->delete_marker ? 1 : 0);
+	sq_bind_i64(&st, 25, (int)o->lock_mode);
+	sq_bind_i64(&st, 26, o->lock_until_ms);
+	sq_bind_i64(&st, 27, o->legal_hold ? 1 : 0);
 	sq_run(&st);
 	return sq_end_unique(&st, "version uid already in use");
 }
@@ -464,6 +514,8 @@ enum kura_err sq_version_add(struct sq_conn *c, const struct kura_object *o,
 	if (r == KURA_OK && o->null_version)
 		r = version_find(c, &sql_null_version, o->bucket_id, o->key,
 				 o->key_len, NULL, &null_v, err);
+	if (r == KURA_OK && o->null_version && null_v.found)
+		r = lock_check(&null_v, false, err);
 	if (r == KURA_OK && o->null_version && null_v.found)
 		r = version_remove(c, null_v.uid, old, err);
 	if (r == KURA_OK)
@@ -572,6 +624,7 @@ struct delete_arg {
 	size_t key_len;
 	const uint8_t *uid;
 	const struct kura_put_cond *cond;
+	bool bypass_governance;
 };
 
 static enum kura_err object_delete_body(struct sq_conn *c, void *arg,
@@ -591,6 +644,8 @@ static enum kura_err object_delete_body(struct sq_conn *c, void *arg,
 	if (r == KURA_OK && a->cond != NULL)
 		r = cond_check(a->cond, &newest, err);
 	if (r == KURA_OK)
+		r = lock_check(&v, a->bypass_governance, err);
+	if (r == KURA_OK)
 		r = version_remove(c, v.uid, &old, err);
 	if (r == KURA_OK)
 		r = sq_gc_queue(c, &old, err);
@@ -601,9 +656,10 @@ static enum kura_err object_delete_body(struct sq_conn *c, void *arg,
 enum kura_err sq_object_delete(void *priv, uint64_t bucket_id, const char *key,
 			       size_t key_len, const uint8_t *version_uid,
 			       const struct kura_put_cond *cond,
-			       struct kura_error *err)
+			       bool bypass_governance, struct kura_error *err)
 {
-	struct delete_arg a = { bucket_id, key, key_len, version_uid, cond };
+	struct delete_arg a = { bucket_id, key,	 key_len,
+				version_uid, cond, bypass_governance };
 	enum kura_err r = sq_check_key(key, key_len, err);
 
 	if (r != KURA_OK)
@@ -1205,4 +1261,69 @@ enum kura_err sq_object_set_tags(void *priv, uint64_t bucket_id,
 	    (old_len > 0 && old_seal == NULL))
 		return kura_fail(err, KURA_EINVAL, "bad tag update");
 	return sq_write_tx(priv, set_tags_body, &a, err);
+}
+
+/* ---- Object Lock settings ---- */
+
+static const struct sq_sql sql_obj_set_lock = {
+	.what = "set object lock",
+	.text = "UPDATE objects SET lock_mode = ?4, lock_until_ms = ?5, "
+		"legal_hold = ?6, seal = ?7, seal_bk_id = ?8 WHERE bucket_id = "
+		"?1 AND key = ?2 AND version_uid = ?3 AND seal IS NOT DISTINCT "
+		"FROM ?9",
+};
+
+struct lock_arg {
+	const struct kura_object *o;
+	const uint8_t *old_seal;
+	size_t old_len;
+};
+
+static enum kura_err set_lock_body(struct sq_conn *c, void *arg,
+				   struct kura_error *err)
+{
+	const struct lock_arg *a = arg;
+	const struct kura_object *o = a->o;
+	struct sq_stmt st;
+	struct version_ref v;
+	enum kura_err r;
+
+	sq_begin(&st, c, &sql_obj_set_lock, err);
+	sq_bind_u64(&st, 1, o->bucket_id);
+	sq_bind_blob(&st, 2, o->key, o->key_len);
+	sq_bind_blob(&st, 3, o->version_uid, KURA_UID_LEN);
+	sq_bind_i64(&st, 4, (int)o->lock_mode);
+	sq_bind_i64(&st, 5, o->lock_until_ms);
+	sq_bind_i64(&st, 6, o->legal_hold ? 1 : 0);
+	sq_bind_seal(&st, 7, o->seal, o->seal_len, o->seal_bk_id);
+	sq_bind_opt_blob(&st, 9, a->old_seal, a->old_len);
+	r = sq_exec(&st);
+	if (r != KURA_OK || st.changes > 0)
+		return r;
+	r = version_find(c, &sql_uid_version, o->bucket_id, o->key, o->key_len,
+			 o->version_uid, &v, err);
+	if (r != KURA_OK)
+		return r;
+	if (v.found)
+		return kura_fail(err, KURA_ESTATE, "the object was changed");
+	return kura_fail(err, KURA_ENOENT, "no such version");
+}
+
+enum kura_err sq_object_set_lock(void *priv, const struct kura_object *o,
+				 const uint8_t *old_seal, size_t old_len,
+				 struct kura_error *err)
+{
+	struct lock_arg a = { o, old_seal, old_len };
+	enum kura_err r = o != NULL ?
+				  sq_check_key(o->key, o->key_len, err) :
+				  kura_fail(err, KURA_EINVAL, "no object");
+
+	if (r == KURA_OK)
+		r = sq_check_lock(o->lock_mode, o->lock_until_ms, err);
+	if (r != KURA_OK)
+		return r;
+	if (o->seal_len > KURA_SEAL_MAX || (o->seal_len > 0 && o->seal_bk_id == 0) ||
+	    old_len > KURA_SEAL_MAX || (old_len > 0 && old_seal == NULL))
+		return kura_fail(err, KURA_EINVAL, "bad lock update");
+	return sq_write_tx(priv, set_lock_body, &a, err);
 }

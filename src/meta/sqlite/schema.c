@@ -13,7 +13,9 @@
  *   buckets(id INTEGER PK (random, caller-chosen), tenant_id -> tenants,
  *           name TEXT UNIQUE, region, created_ms, key_id -> keys (v3),
  *           default_sse (v3), default_kms_key_id -> keys (v3),
-           versioning (v6: 0 off, 1 enabled, 2 suspended))
+           versioning (v6: 0 off, 1 enabled, 2 suspended),
+           object_lock, lock_default_mode, lock_default_days,
+           lock_default_years (v6))
  *   retired_buckets(id INTEGER PK)     ids of deleted buckets, never reused
  *   objects(bucket_id -> buckets, key BLOB, version_uid BLOB UNIQUE, size,
  *           etag, mtime_ms, content_type, content_encoding,
@@ -21,7 +23,8 @@
  *           user_meta_json, part_count, tags_json (v2), sse,
  *           kms_key_id -> keys, ssec_hmac (v3), seal, seal_bk_id,
  *           parts_digest (v5: the metadata seal; etag then empty),
- *           vseq, null_version, delete_marker (v6),
+ *           vseq, null_version, delete_marker, lock_mode,
+ *           lock_until_ms, legal_hold (v6),
  *           PK(bucket_id, key, vseq DESC)) WITHOUT ROWID
  *     unique (bucket_id, key) WHERE null_version: one null version
  *   parts(version_uid -> objects(version_uid), part_no, blob_id BLOB UNIQUE,
@@ -326,13 +329,15 @@ static const char *const migrations[] = {
 	 "WHERE EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM "
 	 "uploads) OR EXISTS (SELECT 1 FROM tenants);\n"),
 
-	/* 5 -> 6: versions.  A key holds many versions, ordered by vseq
-	 * (newest first in the primary key, so "the current version" and a
-	 * version listing are both one range search); every existing row
-	 * becomes its key's null version with vseq 1.  SQLite cannot change
-	 * a primary key in place, so objects is rebuilt; its parts are set
-	 * aside and put back around the swap, because dropping a table that
-	 * rows still reference breaks their foreign key. */
+	/* 5 -> 6: versions and Object Lock.  A key holds many versions,
+	 * ordered by vseq (newest first in the primary key, so "the current
+	 * version" and a version listing are both one range search); every
+	 * existing row becomes its key's null version with vseq 1, unlocked.
+	 * SQLite cannot change a primary key in place, so objects is
+	 * rebuilt; its parts are set aside and put back around the swap,
+	 * because dropping a table that rows still reference breaks their
+	 * foreign key.  Buckets get their versioning state and Object Lock
+	 * configuration, uploads the lock their object will get. */
 	("CREATE TEMP TABLE parts_v5 AS SELECT * FROM parts;\n"
 	 "DELETE FROM parts;\n"
 	 "CREATE TABLE objects_v6 (\n"
@@ -360,13 +365,16 @@ static const char *const migrations[] = {
 	 "  vseq INTEGER NOT NULL CHECK (vseq >= 1),\n"
 	 "  null_version INTEGER NOT NULL CHECK (null_version IN (0, 1)),\n"
 	 "  delete_marker INTEGER NOT NULL CHECK (delete_marker IN (0, 1)),\n"
+	 "  lock_mode INTEGER NOT NULL CHECK (lock_mode IN (0, 1, 2)),\n"
+	 "  lock_until_ms INTEGER NOT NULL,\n"
+	 "  legal_hold INTEGER NOT NULL CHECK (legal_hold IN (0, 1)),\n"
 	 "  PRIMARY KEY (bucket_id, key, vseq DESC)\n"
 	 ") WITHOUT ROWID, STRICT;\n"
 	 "INSERT INTO objects_v6 SELECT bucket_id, key, version_uid, size, "
 	 "etag, mtime_ms, content_type, content_encoding, content_language, "
 	 "content_disposition, cache_control, expires, user_meta_json, "
 	 "part_count, tags_json, sse, kms_key_id, ssec_hmac, seal, seal_bk_id, "
-	 "parts_digest, 1, 1, 0 FROM objects;\n"
+	 "parts_digest, 1, 1, 0, 0, 0, 0 FROM objects;\n"
 	 "DROP TABLE objects;\n"
 	 "ALTER TABLE objects_v6 RENAME TO objects;\n"
 	 "INSERT INTO parts SELECT * FROM parts_v5;\n"
@@ -374,8 +382,22 @@ static const char *const migrations[] = {
 	 "CREATE INDEX objects_seal_bk ON objects(seal_bk_id, bucket_id);\n"
 	 "CREATE UNIQUE INDEX objects_null ON objects(bucket_id, key) "
 	 "WHERE null_version = 1;\n"
+	 "CREATE INDEX objects_locked ON objects(bucket_id) WHERE "
+	 "legal_hold = 1 OR lock_mode != 0;\n"
 	 "ALTER TABLE buckets ADD COLUMN versioning INTEGER NOT NULL DEFAULT 0 "
-	 "CHECK (versioning IN (0, 1, 2));\n"),
+	 "CHECK (versioning IN (0, 1, 2));\n"
+	 "ALTER TABLE buckets ADD COLUMN object_lock INTEGER NOT NULL DEFAULT 0 "
+	 "CHECK (object_lock IN (0, 1));\n"
+	 "ALTER TABLE buckets ADD COLUMN lock_default_mode INTEGER NOT NULL "
+	 "DEFAULT 0 CHECK (lock_default_mode IN (0, 1, 2));\n"
+	 "ALTER TABLE buckets ADD COLUMN lock_default_days INTEGER NOT NULL "
+	 "DEFAULT 0;\n"
+	 "ALTER TABLE buckets ADD COLUMN lock_default_years INTEGER NOT NULL "
+	 "DEFAULT 0;\n"
+	 "ALTER TABLE uploads ADD COLUMN lock_mode INTEGER NOT NULL DEFAULT 0;\n"
+	 "ALTER TABLE uploads ADD COLUMN lock_until_ms INTEGER NOT NULL "
+	 "DEFAULT 0;\n"
+	 "ALTER TABLE uploads ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0;\n"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -392,8 +392,9 @@ enum kura_err sq_bucket_tenant(struct sq_conn *c, uint64_t bucket_id,
 #define SQ_BUCKET_FIELDS(p)                                                 \
 	p "id, " p "tenant_id, " p "name, " p "region, " p "created_ms, " p \
 	  "key_id, " p "default_sse, " p "default_kms_key_id, " p           \
-	  "versioning, " p "mac"
-#define SQ_BUCKET_NCOLS 10
+	  "versioning, " p "object_lock, " p "lock_default_mode, " p        \
+	  "lock_default_days, " p "lock_default_years, " p "mac"
+#define SQ_BUCKET_NCOLS 14
 
 #define SQ_KEYVER_FIELDS(p)                                                    \
 	p "key_id, " p "version, " p "kek_id, " p "state, " p "created_ms, " p \
@@ -474,13 +475,15 @@ enum kura_err sq_blob_state(struct sq_conn *c,
 	"content_encoding, content_language, content_disposition, "       \
 	"cache_control, expires, user_meta_json, tags_json, part_count, " \
 	"sse, kms_key_id, ssec_hmac, seal, seal_bk_id, parts_digest, "    \
-	"vseq, null_version, delete_marker FROM objects "
+	"vseq, null_version, delete_marker, lock_mode, lock_until_ms, "    \
+	"legal_hold FROM objects "
 /* A whole upload row, as sq_upload_row reads it. */
 #define SQ_UPLOAD_COLS                                                       \
 	"SELECT id, bucket_id, key, version_uid, created_ms, content_type, " \
 	"content_encoding, content_language, content_disposition, "          \
 	"cache_control, expires, user_meta_json, tags_json, sse, "           \
-	"kms_key_id, ssec_hmac, seal, seal_bk_id FROM uploads "
+	"kms_key_id, ssec_hmac, seal, seal_bk_id, lock_mode, "               \
+	"lock_until_ms, legal_hold FROM uploads "
 /* An upload part row, as sq_part_row reads it, then the upload's uid. */
 #define SQ_UPART_COLS                                                  \
 	"SELECT part_no, blob_id, size, seg_size, dek_wrapped, etag, " \
@@ -519,6 +522,15 @@ void sq_col_seal(struct sq_stmt *st, int i, uint8_t *seal, size_t *seal_len,
 
 enum kura_err sq_check_key(const char *key, size_t key_len,
 			   struct kura_error *err);
+/* A bucket's default retention: a mode with days or years (not both),
+ * within KURA_LOCK_DAYS_MAX, only with Object Lock; or none. */
+bool sq_lock_default_ok(const struct kura_bucket *b);
+/* Object Lock settings: a mode with a date, or none with 0. */
+enum kura_err sq_check_lock(enum kura_lock_mode mode, int64_t until_ms,
+			    struct kura_error *err);
+/* Object Lock columns at i, i+1, i+2 (mode, until, legal hold). */
+void sq_col_lock(struct sq_stmt *st, int i, enum kura_lock_mode *mode,
+		 int64_t *until_ms, bool *legal_hold);
 enum kura_err sq_check_sse(enum kura_sse sse, uint64_t kms_key_id,
 			   struct kura_error *err);
 /* An object record; a multipart one (upload_complete) has at least one
@@ -620,6 +632,7 @@ SQ_OP(bucket_list);
 SQ_OP(bucket_delete);
 SQ_OP(bucket_set_encryption);
 SQ_OP(bucket_set_versioning);
+SQ_OP(bucket_set_object_lock);
 SQ_OP(bucket_purge);
 SQ_OP(bucket_blobs);
 SQ_OP(key_create);
@@ -645,6 +658,7 @@ SQ_OP(bucket_key_delete);
 SQ_OP(object_put);
 SQ_OP(object_get);
 SQ_OP(object_get_version);
+SQ_OP(object_set_lock);
 SQ_OP(object_list_versions);
 SQ_OP(object_delete);
 SQ_OP(object_list);

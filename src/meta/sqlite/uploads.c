@@ -85,6 +85,7 @@ void sq_upload_row(struct sq_stmt *st, struct kura_pool *pool,
 		sq_col_ptext(st, 5 + i, pool, strs[i]);
 	sq_col_sse(st, 13, &u->sse, &u->kms_key_id, u->ssec_hmac);
 	sq_col_seal(st, 16, u->seal, &u->seal_len, &u->seal_bk_id);
+	sq_col_lock(st, 18, &u->lock_mode, &u->lock_until_ms, &u->legal_hold);
 }
 
 /* Rows of SQ_UPLOAD_COLS, up to limit, into pool; ends st. */
@@ -206,8 +207,9 @@ static const struct sq_sql sql_upload_insert = {
 		"created_ms, content_type, content_encoding, "
 		"content_language, content_disposition, cache_control, "
 		"expires, user_meta_json, tags_json, sse, kms_key_id, "
-		"ssec_hmac, seal, seal_bk_id) VALUES (?1, ?2, ?3, ?4, ?5, "
-		"?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+		"ssec_hmac, seal, seal_bk_id, lock_mode, lock_until_ms, "
+		"legal_hold) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+		"?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
 };
 
 static enum kura_err upload_create_body(struct sq_conn *c, void *arg,
@@ -242,6 +244,9 @@ static enum kura_err upload_create_body(struct sq_conn *c, void *arg,
 		sq_bind_text(&st, 6 + i, strs[i]);
 	sq_bind_sse(&st, 14, u->sse, u->kms_key_id, u->ssec_hmac);
 	sq_bind_seal(&st, 17, u->seal, u->seal_len, u->seal_bk_id);
+	sq_bind_i64(&st, 19, (int)u->lock_mode);
+	sq_bind_i64(&st, 20, u->lock_until_ms);
+	sq_bind_i64(&st, 21, u->legal_hold ? 1 : 0);
 	sq_run(&st);
 	return sq_end_unique(&st, "upload '%s' (or its version uid) exists",
 			     u->id);
@@ -257,6 +262,8 @@ enum kura_err sq_upload_create(void *priv, const struct kura_upload *u,
 	if (u->seal_len > KURA_SEAL_MAX ||
 	    (u->seal_len > 0 && u->seal_bk_id == 0))
 		return kura_fail(err, KURA_EINVAL, "bad upload seal");
+	if (sq_check_lock(u->lock_mode, u->lock_until_ms, err) != KURA_OK)
+		return KURA_EINVAL;
 	r = sq_check_key(u->key, u->key_len, err);
 	if (r == KURA_OK)
 		r = sq_check_sse(u->sse, u->kms_key_id, err);
