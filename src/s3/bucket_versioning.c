@@ -5,7 +5,9 @@
  * (a PUT adds one, a DELETE adds a delete marker), Suspended writes the
  * null version again.  As on S3 there is no way back to unversioned, and
  * MFA Delete (which needs an MFA device kura has no notion of) is refused
- * rather than silently ignored.  The state is part of the bucket's row
+ * rather than silently ignored.  A bucket with Object Lock keeps
+ * versioning enabled (409 InvalidBucketState), as on S3: suspended, a
+ * write would replace the null version in place.  The state is part of the bucket's row
  * MAC, so someone who can only rewrite the metadata cannot switch a
  * bucket back to replacing data in place.
  */
@@ -54,7 +56,12 @@ static void put_versioning_finish(struct s3_req *r)
 	}
 	enum kura_err rc = kura_meta_bucket_set_versioning(
 		r->svc->meta, r->bucket.id, state, &err);
-	if (s3_ok(r, rc, &err, S3_NoSuchBucket))
+	if (rc == KURA_ESTATE) /* Object Lock keeps versioning enabled */
+		s3_error(r, S3_InvalidBucketState,
+			 "An Object Lock configuration is present on this "
+			 "bucket, so the versioning state cannot be changed.",
+			 err.msg);
+	else if (s3_ok(r, rc, &err, S3_NoSuchBucket))
 		s3_respond(r, 200);
 }
 
