@@ -73,8 +73,10 @@ const char *kura_checksum_s3_name(enum kura_checksum_algo algo);
 const char *kura_checksum_xml_name(enum kura_checksum_algo algo);
 /* "FULL_OBJECT" or "COMPOSITE". */
 const char *kura_checksum_type_name(enum kura_checksum_type type);
-/* Whether S3 allows an algorithm with a type: COMPOSITE for CRC32,
- * CRC32C, SHA1, SHA256; FULL_OBJECT for CRC32, CRC32C, CRC64NVME. */
+/* Whether S3 allows a multipart upload an algorithm with a type:
+ * COMPOSITE for CRC32, CRC32C, SHA1, SHA256; FULL_OBJECT for CRC32,
+ * CRC32C, CRC64NVME.  (A simple PUT's checksum is FULL_OBJECT whatever
+ * its algorithm.) */
 bool kura_checksum_type_allowed(enum kura_checksum_algo algo,
 				enum kura_checksum_type type);
 /* The type an upload gets when none is asked for: FULL_OBJECT for
