@@ -24,13 +24,16 @@ struct put_state {
 	struct kura_object obj;
 };
 
-/* Respond 200 with the ETag and encryption headers of a stored object. */
-void s3_respond_stored(struct s3_req *r, const char *etag_hex)
+/* Respond 200 with the ETag, encryption and checksum headers of a stored
+ * object. */
+void s3_respond_stored(struct s3_req *r, const char *etag_hex,
+		       const struct kura_checksum_value *sum)
 {
 	char etag[KURA_ETAG_MAX + 2];
 	snprintf(etag, sizeof(etag), "\"%s\"", etag_hex);
 	if (s3_respond(r, 200) != KURA_OK ||
-	    kura_http_resp_header(r->http, "ETag", etag) != KURA_OK) {
+	    kura_http_resp_header(r->http, "ETag", etag) != KURA_OK ||
+	    (sum != NULL && s3_checksum_headers(r, sum, 1) != KURA_OK)) {
 		s3_error(r, S3_InternalError, NULL, "out of memory");
 		return;
 	}
@@ -48,6 +51,7 @@ static void put_finish(struct s3_req *r)
 	st->obj.part_count = 1;
 	st->obj.size = st->blob.part.size;
 	memcpy(st->obj.etag, st->blob.part.etag, sizeof(st->obj.etag));
+	st->obj.sum = r->sum; /* the body's, verified (payload.c) */
 	st->obj.mtime_ms = kura_now_ms();
 	if (!s3_seal_new_object(r, &st->obj))
 		return;
@@ -57,7 +61,7 @@ static void put_finish(struct s3_req *r)
 	s3_blob_publish(&st->blob, r->http->id);
 	s3_note_version(r, st->obj.version_uid);
 	s3_collect_garbage(r);
-	s3_respond_stored(r, st->obj.etag);
+	s3_respond_stored(r, st->obj.etag, &st->obj.sum);
 }
 
 void s3_put_object(struct s3_req *r)

@@ -245,8 +245,17 @@ struct s3_req {
 	bool md5_by_op;	    /* the operation checks Content-MD5 itself */
 	bool have_content_md5;
 	uint8_t content_md5[16];
-	struct kura_checksum checksum; /* x-amz-checksum-* header, if any */
-	struct kura_str checksum_value;
+	struct kura_checksum checksum;	/* x-amz-checksum-* header, if any */
+	struct kura_str checksum_value; /* len 0: computed, not compared */
+	/* Set by the operation before s3_payload_begin: the x-amz-checksum-*
+	 * headers describe the object, not the body (Complete), and the
+	 * algorithm the body must be checksummed with (an upload part of an
+	 * upload that declared one: computed when the client sends none). */
+	bool checksum_not_body;
+	enum kura_checksum_algo checksum_want;
+	/* The body's checksum, verified (header or trailer) or computed,
+	 * after s3_payload_end; algo NONE for none. */
+	struct kura_checksum_value sum;
 	uint64_t declared_len; /* decoded length announced, if any */
 	bool have_declared_len;
 	uint64_t decoded_len; /* decoded bytes seen */
@@ -350,9 +359,24 @@ unsigned s3_error_status(enum s3_error code);
 
 /* Start a successful response with the common headers. */
 enum kura_err s3_respond(struct s3_req *r, unsigned status);
-/* Respond 200 with the ETag and the SSE headers (r->sse) of a stored
- * object or part. */
-void s3_respond_stored(struct s3_req *r, const char *etag_hex);
+/* Respond 200 with the ETag, the SSE headers (r->sse) and the checksum
+ * (sum, may be NULL; a simple object's or a part's) of a stored object or
+ * part. */
+void s3_respond_stored(struct s3_req *r, const char *etag_hex,
+		       const struct kura_checksum_value *sum);
+
+/* ---- additional checksums shown (checksums.c) ---- */
+
+/* Did the request ask for checksums (x-amz-checksum-mode: ENABLED)? */
+bool s3_checksum_mode(struct s3_req *r);
+/* x-amz-checksum-<algo> and x-amz-checksum-type for v (nothing when v has
+ * no algorithm); parts: the part count shown after a composite value. */
+enum kura_err s3_checksum_headers(struct s3_req *r,
+				  const struct kura_checksum_value *v,
+				  uint32_t parts);
+/* <ChecksumXXX> (and <ChecksumType> when with_type) for v, if any. */
+void s3_checksum_xml(struct kura_buf *b, const struct kura_checksum_value *v,
+		     uint32_t parts, bool with_type);
 /* Respond 200 with the XML document xml; when building it failed
  * (kura_buf_error: its cap reached, out of memory) respond InternalError
  * instead.  True when the document is the answer, so that headers about it

@@ -1,0 +1,445 @@
+"""Additional checksums (x-amz-checksum-crc32, -crc32c, -crc64nvme, -sha1,
+-sha256): verified on PutObject, UploadPart and CompleteMultipartUpload,
+stored inside the metadata seals and returned — on writes, on HEAD/GET
+with x-amz-checksum-mode: ENABLED (not for ranges or partNumber), in
+ListParts and in GetObjectAttributes — for simple objects, composite
+("<base64>-N") and full-object multipart checksums, from headers and from
+aws-chunked trailers.  The values are computed here independently of the
+server (CRC-32C and CRC-64/NVME from their definitions)."""
+
+import base64
+import hashlib
+import zlib
+
+import pytest
+
+import helpers as H
+from helpers import expect_error
+from tools_helpers import MiB, S3_NS
+
+BUCKET = "sums"
+
+
+@pytest.fixture(scope="module")
+def srv(kura_server_module, s3_module):
+    s3_module.create_bucket(Bucket=BUCKET)
+    return kura_server_module
+
+
+@pytest.fixture(scope="module")
+def s3c(srv, s3_module):
+    return s3_module
+
+
+# -- the algorithms, from their definitions -----------------------------------
+
+def _table(poly, width):
+    mask = (1 << width) - 1
+    out = []
+    for i in range(256):
+        v = i
+        for _ in range(8):
+            v = (v >> 1) ^ (poly if v & 1 else 0)
+        out.append(v & mask)
+    return out
+
+
+def _reflect(v, width):
+    return int(f"{v:0{width}b}"[::-1], 2)
+
+
+_CRC32C = _table(0x82F63B78, 32)
+_CRC64 = _table(_reflect(0xAD93D23594C93659, 64), 64)
+
+
+def _crc(table, width, data, crc=0):
+    mask = (1 << width) - 1
+    crc ^= mask
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ mask
+
+
+def digest(algo, data):
+    if algo == "crc32":
+        return (zlib.crc32(data) & 0xFFFFFFFF).to_bytes(4, "big")
+    if algo == "crc32c":
+        return _crc(_CRC32C, 32, data).to_bytes(4, "big")
+    if algo == "crc64nvme":
+        return _crc(_CRC64, 64, data).to_bytes(8, "big")
+    return hashlib.new(algo, data).digest()
+
+
+def b64(raw):
+    return base64.b64encode(raw).decode()
+
+
+def value(algo, data):
+    return b64(digest(algo, data))
+
+
+def composite(algo, parts):
+    """S3's composite checksum: the checksum of the parts' digests, -N."""
+    cat = b"".join(digest(algo, p) for p in parts)
+    return f"{value(algo, cat)}-{len(parts)}"
+
+
+def test_reference_values():
+    # The catalogue check values, so the helpers above are trusted.
+    assert digest("crc32c", b"123456789").hex() == "e3069283"
+    assert digest("crc64nvme", b"123456789").hex() == "ae8b14860a799888"
+
+
+# -- raw requests --------------------------------------------------------------
+
+def path(key):
+    return H.key_path(BUCKET, key)
+
+
+def raw_put(srv, key, body, headers):
+    return H.raw(srv, "PUT", path(key), headers=headers, body=body)
+
+
+def raw_head(srv, key, mode=True, **kw):
+    hdrs = {"x-amz-checksum-mode": "ENABLED"} if mode else {}
+    hdrs.update(kw.pop("headers", {}))
+    return H.raw(srv, "HEAD", path(key), headers=hdrs, **kw)
+
+
+def assert_error(resp, status, code):
+    assert resp.status == status, resp
+    assert H.parse_error(resp.body)["Code"] == code, resp
+
+
+def unsigned_trailer_put(srv, key, data, algo, val=None, chunk=4096):
+    name = f"x-amz-checksum-{algo}"
+    body = b"".join(b"%x\r\n" % len(c) + c + b"\r\n"
+                    for c in H.split_chunks(data, chunk))
+    body += b"0\r\n" + f"{name}:{val or value(algo, data)}".encode() + \
+        b"\r\n\r\n"
+    headers = {"Content-Encoding": "aws-chunked",
+               "x-amz-decoded-content-length": str(len(data)),
+               "x-amz-trailer": name,
+               "x-amz-sdk-checksum-algorithm": algo.upper(),
+               "Content-Length": str(len(body))}
+    s = H.sign(srv, "PUT", path(key), headers=headers,
+               payload_hash="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+    return H.send(srv, "PUT", path(key), headers=s.headers, body=body)
+
+
+# -- PutObject, HEAD and GET -----------------------------------------------------
+
+BOTO_ALGOS = ["crc32", "crc32c", "sha1", "sha256"]
+BOTO_NAME = {"crc32": "ChecksumCRC32", "crc32c": "ChecksumCRC32C",
+             "sha1": "ChecksumSHA1", "sha256": "ChecksumSHA256"}
+
+
+@pytest.mark.parametrize("algo", BOTO_ALGOS)
+def test_put_stores_and_returns_the_checksum(s3c, algo):
+    data = b"kura checksum " * 1000 + algo.encode()
+    key = f"put-{algo}"
+    want = value(algo, data)
+    r = s3c.put_object(Bucket=BUCKET, Key=key, Body=data,
+                      **{BOTO_NAME[algo]: want})
+    assert r[BOTO_NAME[algo]] == want
+    h = s3c.head_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
+    assert h[BOTO_NAME[algo]] == want
+    assert h["ResponseMetadata"]["HTTPHeaders"]["x-amz-checksum-type"] == \
+        "FULL_OBJECT"
+    # botocore checks the returned value against the body it reads.
+    g = s3c.get_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
+    assert g[BOTO_NAME[algo]] == want
+    assert g["Body"].read() == data
+    # Not asked for, not for a range, not for a part.
+    assert BOTO_NAME[algo] not in s3c.head_object(Bucket=BUCKET, Key=key)
+    rg = s3c.get_object(Bucket=BUCKET, Key=key, Range="bytes=0-9",
+                       ChecksumMode="ENABLED")
+    assert BOTO_NAME[algo] not in rg and rg["Body"].read() == data[:10]
+    pn = s3c.head_object(Bucket=BUCKET, Key=key, PartNumber=1,
+                        ChecksumMode="ENABLED")
+    assert BOTO_NAME[algo] not in pn
+
+
+def test_boto_computes_and_kura_keeps(s3c):
+    # ChecksumAlgorithm: botocore computes the value itself and sends it.
+    data = b"x" * 70000
+    s3c.put_object(Bucket=BUCKET, Key="sdk-sha256", Body=data,
+                  ChecksumAlgorithm="SHA256")
+    h = s3c.head_object(Bucket=BUCKET, Key="sdk-sha256", ChecksumMode="ENABLED")
+    assert h["ChecksumSHA256"] == value("sha256", data)
+
+
+def test_crc64nvme_put_head_get(srv):
+    data = b"123456789" * 3000
+    want = value("crc64nvme", data)
+    r = raw_put(srv, "crc64", data, {"x-amz-checksum-crc64nvme": want})
+    assert r.status == 200, r
+    assert r.header("x-amz-checksum-crc64nvme") == want
+    assert r.header("x-amz-checksum-type") == "FULL_OBJECT"
+    h = raw_head(srv, "crc64")
+    assert h.status == 200
+    assert h.header("x-amz-checksum-crc64nvme") == want
+    assert h.header("x-amz-checksum-type") == "FULL_OBJECT"
+    g = H.raw(srv, "GET", path("crc64"),
+              headers={"x-amz-checksum-mode": "ENABLED"})
+    assert g.body == data and g.header("x-amz-checksum-crc64nvme") == want
+    assert raw_head(srv, "crc64", mode=False).header(
+        "x-amz-checksum-crc64nvme") is None
+
+
+@pytest.mark.parametrize("algo", ["crc32", "crc32c", "crc64nvme", "sha1",
+                                  "sha256"])
+def test_trailing_checksum_is_stored(srv, algo):
+    data = bytes(range(256)) * 97
+    key = f"trailer-{algo}"
+    r = unsigned_trailer_put(srv, key, data, algo)
+    assert r.status == 200, r
+    assert r.header(f"x-amz-checksum-{algo}") == value(algo, data)
+    h = raw_head(srv, key)
+    assert h.header(f"x-amz-checksum-{algo}") == value(algo, data)
+
+
+def test_wrong_trailing_checksum_stores_nothing(srv, s3c):
+    data = b"trailing" * 100
+    r = unsigned_trailer_put(srv, "trailer-bad", data, "crc64nvme",
+                             val=value("crc64nvme", data + b"!"))
+    assert_error(r, 400, "BadDigest")
+    expect_error("404", 404, s3c.head_object, Bucket=BUCKET, Key="trailer-bad")
+
+
+def test_wrong_checksum_is_bad_digest(srv, s3c):
+    for algo in ["crc32", "crc32c", "crc64nvme", "sha1", "sha256"]:
+        r = raw_put(srv, "bad", b"data", {f"x-amz-checksum-{algo}":
+                                          value(algo, b"other")})
+        assert_error(r, 400, "BadDigest")
+    expect_error("404", 404, s3c.head_object, Bucket=BUCKET, Key="bad")
+
+
+@pytest.mark.parametrize("headers", [
+    {"x-amz-checksum-crc32": "not base64!"},
+    {"x-amz-checksum-crc64nvme": value("crc32", b"data")},   # wrong length
+    {"x-amz-checksum-sha256": value("sha1", b"data")},
+    {"x-amz-checksum-crc32": value("crc32", b"data"),
+     "x-amz-checksum-sha1": value("sha1", b"data")},          # two of them
+    {"x-amz-sdk-checksum-algorithm": "SHA256",
+     "x-amz-checksum-crc32": value("crc32", b"data")},       # not the one named
+    {"x-amz-sdk-checksum-algorithm": "CRC32"},               # named, not sent
+    {"x-amz-sdk-checksum-algorithm": "MD5",
+     "x-amz-checksum-crc32": value("crc32", b"data")},       # unknown
+])
+def test_malformed_or_mismatched_checksum_headers(srv, s3c, headers):
+    r = raw_put(srv, "malformed", b"data", headers)
+    assert_error(r, 400, "InvalidRequest")
+    expect_error("404", 404, s3c.head_object, Bucket=BUCKET, Key="malformed")
+
+
+def test_overwrite_without_checksum_drops_it(s3c):
+    s3c.put_object(Bucket=BUCKET, Key="over", Body=b"a",
+                  ChecksumCRC32=value("crc32", b"a"))
+    s3c.put_object(Bucket=BUCKET, Key="over", Body=b"b")
+    h = s3c.head_object(Bucket=BUCKET, Key="over", ChecksumMode="ENABLED")
+    assert "ChecksumCRC32" not in h
+
+
+# -- multipart ---------------------------------------------------------------------
+
+def parts_data():
+    return [bytes([i]) * (5 * MiB) + b"p%d" % i for i in range(2)] + [b"tail"]
+
+
+@pytest.mark.parametrize("algo", BOTO_ALGOS)
+def test_composite_multipart(s3c, algo):
+    name = BOTO_NAME[algo]
+    key = f"mp-composite-{algo}"
+    parts = parts_data()
+    uid = s3c.create_multipart_upload(Bucket=BUCKET, Key=key,
+                                     ChecksumAlgorithm=algo.upper())
+    assert uid["ChecksumAlgorithm"] == algo.upper()
+    uid = uid["UploadId"]
+    done = []
+    for n, body in enumerate(parts, 1):
+        r = s3c.upload_part(Bucket=BUCKET, Key=key, UploadId=uid, PartNumber=n,
+                           Body=body, ChecksumAlgorithm=algo.upper())
+        assert r[name] == value(algo, body)
+        done.append({"PartNumber": n, "ETag": r["ETag"], name: r[name]})
+    lp = s3c.list_parts(Bucket=BUCKET, Key=key, UploadId=uid)
+    assert lp["ChecksumAlgorithm"] == algo.upper()
+    assert [p[name] for p in lp["Parts"]] == [value(algo, p) for p in parts]
+    c = s3c.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid,
+                                     MultipartUpload={"Parts": done})
+    want = composite(algo, parts)
+    assert c[name] == want
+    h = s3c.head_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
+    assert h[name] == want
+    assert h["ResponseMetadata"]["HTTPHeaders"]["x-amz-checksum-type"] == \
+        "COMPOSITE"
+
+
+def test_upload_part_without_checksum_gets_kuras_own(s3c):
+    key = "mp-computed"
+    uid = s3c.create_multipart_upload(Bucket=BUCKET, Key=key,
+                                     ChecksumAlgorithm="CRC32C")["UploadId"]
+    s3c.upload_part(Bucket=BUCKET, Key=key, UploadId=uid, PartNumber=1,
+                   Body=b"no checksum sent")
+    lp = s3c.list_parts(Bucket=BUCKET, Key=key, UploadId=uid)
+    assert lp["Parts"][0]["ChecksumCRC32C"] == value("crc32c",
+                                                     b"no checksum sent")
+    s3c.abort_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid)
+
+
+def test_composite_complete_needs_every_part_checksum(s3c):
+    key = "mp-missing"
+    parts = parts_data()[:2]
+    uid = s3c.create_multipart_upload(Bucket=BUCKET, Key=key,
+                                     ChecksumAlgorithm="SHA1")["UploadId"]
+    done = []
+    for n, body in enumerate(parts, 1):
+        r = s3c.upload_part(Bucket=BUCKET, Key=key, UploadId=uid, PartNumber=n,
+                           Body=body, ChecksumAlgorithm="SHA1")
+        done.append({"PartNumber": n, "ETag": r["ETag"],
+                     "ChecksumSHA1": r["ChecksumSHA1"]})
+    missing = [dict(done[0]), {k: v for k, v in done[1].items()
+                               if k != "ChecksumSHA1"}]
+    expect_error("InvalidRequest", 400, s3c.complete_multipart_upload,
+                 Bucket=BUCKET, Key=key, UploadId=uid,
+                 MultipartUpload={"Parts": missing})
+    wrong = [dict(done[0]), dict(done[1], ChecksumSHA1=value("sha1", b"x"))]
+    expect_error("InvalidPart", 400, s3c.complete_multipart_upload,
+                 Bucket=BUCKET, Key=key, UploadId=uid,
+                 MultipartUpload={"Parts": wrong})
+    c = s3c.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid,
+                                     MultipartUpload={"Parts": done})
+    assert c["ChecksumSHA1"] == composite("sha1", parts)
+
+
+def test_upload_part_with_another_algorithm_is_refused(s3c):
+    key = "mp-mismatch"
+    uid = s3c.create_multipart_upload(Bucket=BUCKET, Key=key,
+                                     ChecksumAlgorithm="CRC32")["UploadId"]
+    expect_error("InvalidRequest", 400, s3c.upload_part, Bucket=BUCKET,
+                 Key=key, UploadId=uid, PartNumber=1, Body=b"x",
+                 ChecksumAlgorithm="SHA256")
+    s3c.abort_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid)
+
+
+def raw_create(srv, key, headers):
+    r = H.raw(srv, "POST", path(key), query="uploads", headers=headers)
+    if r.status != 200:
+        return r, None
+    root = H.ET.fromstring(r.body)
+    return r, root.find(f"{S3_NS}UploadId").text
+
+
+def raw_part(srv, key, uid, n, body, headers=None):
+    return H.raw(srv, "PUT", path(key),
+                 query={"partNumber": str(n), "uploadId": uid},
+                 headers=headers or {}, body=body)
+
+
+def complete_doc(parts):
+    xml = "<CompleteMultipartUpload>"
+    for n, etag, extra in parts:
+        xml += f"<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag>{extra}</Part>"
+    return (xml + "</CompleteMultipartUpload>").encode()
+
+
+@pytest.mark.parametrize("algo,typ", [("crc64nvme", None),
+                                      ("crc32", "FULL_OBJECT"),
+                                      ("crc32c", "FULL_OBJECT")])
+def test_full_object_multipart(srv, s3c, algo, typ):
+    key = f"mp-full-{algo}"
+    parts = parts_data()
+    hdrs = {"x-amz-checksum-algorithm": algo.upper()}
+    if typ:
+        hdrs["x-amz-checksum-type"] = typ
+    r, uid = raw_create(srv, key, hdrs)
+    assert r.status == 200, r
+    assert r.header("x-amz-checksum-type") == "FULL_OBJECT"
+    done = []
+    for n, body in enumerate(parts, 1):
+        # The first with the client's value, the others computed by kura.
+        h = {f"x-amz-checksum-{algo}": value(algo, body)} if n == 1 else {}
+        p = raw_part(srv, key, uid, n, body, h)
+        assert p.status == 200, p
+        assert p.header(f"x-amz-checksum-{algo}") == value(algo, body)
+        done.append((n, p.header("ETag"), ""))
+    whole = value(algo, b"".join(parts))
+    bad = H.raw(srv, "POST", path(key), query={"uploadId": uid},
+                headers={f"x-amz-checksum-{algo}": value(algo, b"nope"),
+                         "x-amz-checksum-type": "FULL_OBJECT"},
+                body=complete_doc(done))
+    assert_error(bad, 400, "BadDigest")
+    wrong_type = H.raw(srv, "POST", path(key), query={"uploadId": uid},
+                       headers={"x-amz-checksum-type": "COMPOSITE"},
+                       body=complete_doc(done))
+    assert_error(wrong_type, 400, "InvalidRequest")
+    c = H.raw(srv, "POST", path(key), query={"uploadId": uid},
+              headers={f"x-amz-checksum-{algo}": whole,
+                       "x-amz-checksum-type": "FULL_OBJECT"},
+              body=complete_doc(done))
+    assert c.status == 200, c
+    root = H.ET.fromstring(c.body)
+    tag = {"crc64nvme": "ChecksumCRC64NVME", "crc32": "ChecksumCRC32",
+           "crc32c": "ChecksumCRC32C"}[algo]
+    assert root.find(f"{S3_NS}{tag}").text == whole
+    assert root.find(f"{S3_NS}ChecksumType").text == "FULL_OBJECT"
+    h = raw_head(srv, key)
+    assert h.header(f"x-amz-checksum-{algo}") == whole
+    assert h.header("x-amz-checksum-type") == "FULL_OBJECT"
+    assert s3c.get_object(Bucket=BUCKET, Key=key)["Body"].read() == \
+        b"".join(parts)
+
+
+@pytest.mark.parametrize("headers", [
+    {"x-amz-checksum-algorithm": "SHA1", "x-amz-checksum-type": "FULL_OBJECT"},
+    {"x-amz-checksum-algorithm": "SHA256",
+     "x-amz-checksum-type": "FULL_OBJECT"},
+    {"x-amz-checksum-algorithm": "CRC64NVME",
+     "x-amz-checksum-type": "COMPOSITE"},
+    {"x-amz-checksum-type": "COMPOSITE"},
+    {"x-amz-checksum-algorithm": "CRC32", "x-amz-checksum-type": "PARTIAL"},
+    {"x-amz-checksum-algorithm": "MD5"},
+])
+def test_create_refuses_what_s3_does_not_allow(srv, headers):
+    r, _ = raw_create(srv, "mp-refused", headers)
+    assert_error(r, 400, "InvalidRequest")
+
+
+def test_complete_without_declared_algorithm_refuses_one(srv, s3c):
+    key = "mp-undeclared"
+    uid = s3c.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+    p = s3c.upload_part(Bucket=BUCKET, Key=key, UploadId=uid, PartNumber=1,
+                       Body=b"x", ChecksumCRC32=value("crc32", b"x"))
+    # The part's checksum is verified and listed all the same.
+    lp = s3c.list_parts(Bucket=BUCKET, Key=key, UploadId=uid)
+    assert lp["Parts"][0]["ChecksumCRC32"] == value("crc32", b"x")
+    c = H.raw(srv, "POST", path(key), query={"uploadId": uid},
+              headers={"x-amz-checksum-crc32": value("crc32", b"x")},
+              body=complete_doc([(1, p["ETag"], "")]))
+    assert_error(c, 400, "InvalidRequest")
+    s3c.complete_multipart_upload(
+        Bucket=BUCKET, Key=key, UploadId=uid,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": p["ETag"]}]})
+    h = s3c.head_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
+    assert "ChecksumCRC32" not in h
+
+
+# -- sealed, never in the clear ------------------------------------------------------
+
+def test_checksums_are_not_in_the_clear_at_rest(srv, s3c):
+    data = b"a secret whose checksum must not be readable" * 50
+    algos = ["crc32", "crc32c", "sha1", "sha256"]
+    for algo in algos:
+        s3c.put_object(Bucket=BUCKET, Key=f"rest-{algo}", Body=data,
+                      **{BOTO_NAME[algo]: value(algo, data)})
+    r = raw_put(srv, "rest-crc64", data,
+                {"x-amz-checksum-crc64nvme": value("crc64nvme", data)})
+    assert r.status == 200
+    # Everything but the blobs (ciphertext, where a 4-byte CRC could turn
+    # up by chance): meta.db and its WAL, the audit log, the logs.
+    blobs = set(H.blob_files(srv.data_dir))
+    files = [f for f in H.all_files(srv.workdir) if f not in blobs]
+    assert any(f.endswith("meta.db") for f in files)
+    for algo in algos + ["crc64nvme"]:
+        for needle in (digest(algo, data), value(algo, data).encode()):
+            assert H.files_containing(files, needle) == [], algo
