@@ -162,6 +162,7 @@ enum s3_error {
 	X(CopyObject)              \
 	X(UploadPartCopy)          \
 	X(DeleteObjects)           \
+	X(GetObjectAttributes)     \
 	X(GetObjectTagging)        \
 	X(PutObjectTagging)        \
 	X(DeleteObjectTagging)     \
@@ -820,6 +821,7 @@ void s3_list_multipart_uploads(struct s3_req *r);
 void s3_copy_object(struct s3_req *r);
 void s3_upload_part_copy(struct s3_req *r);
 void s3_delete_objects(struct s3_req *r);
+void s3_get_object_attributes(struct s3_req *r);
 void s3_get_object_tagging(struct s3_req *r);
 void s3_put_object_tagging(struct s3_req *r);
 void s3_delete_object_tagging(struct s3_req *r);

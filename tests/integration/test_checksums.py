@@ -273,6 +273,10 @@ def test_composite_multipart(s3c, algo):
     assert h[name] == want
     assert h["ResponseMetadata"]["HTTPHeaders"]["x-amz-checksum-type"] == \
         "COMPOSITE"
+    a = s3c.get_object_attributes(Bucket=BUCKET, Key=key,
+                                 ObjectAttributes=["Checksum", "ObjectParts"])
+    assert a["Checksum"][name] == want
+    assert a["ObjectParts"]["TotalPartsCount"] == 3
 
 
 def test_upload_part_without_checksum_gets_kuras_own(s3c):
@@ -422,6 +426,70 @@ def test_complete_without_declared_algorithm_refuses_one(srv, s3c):
         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": p["ETag"]}]})
     h = s3c.head_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
     assert "ChecksumCRC32" not in h
+
+
+# -- GetObjectAttributes -------------------------------------------------------------
+
+def test_get_object_attributes_simple(s3c):
+    data = b"attributes" * 10
+    r = s3c.put_object(Bucket=BUCKET, Key="attr", Body=data,
+                      ChecksumSHA256=value("sha256", data))
+    a = s3c.get_object_attributes(
+        Bucket=BUCKET, Key="attr",
+        ObjectAttributes=["ETag", "Checksum", "ObjectParts", "StorageClass",
+                          "ObjectSize"])
+    assert a["ETag"] == r["ETag"].strip('"')
+    assert a["Checksum"]["ChecksumSHA256"] == value("sha256", data)
+    assert a["StorageClass"] == "STANDARD"
+    assert a["ObjectSize"] == len(data)
+    assert "ObjectParts" not in a          # not a multipart object
+    assert "LastModified" in a
+    only = s3c.get_object_attributes(Bucket=BUCKET, Key="attr",
+                                    ObjectAttributes=["ObjectSize"])
+    assert only["ObjectSize"] == len(data) and "ETag" not in only
+    none = s3c.put_object(Bucket=BUCKET, Key="attr-plain", Body=b"x")
+    a = s3c.get_object_attributes(Bucket=BUCKET, Key="attr-plain",
+                                 ObjectAttributes=["ETag", "Checksum"])
+    assert "Checksum" not in a and a["ETag"] == none["ETag"].strip('"')
+
+
+def test_get_object_attributes_parts_paging(s3c):
+    key = "attr-mp"
+    parts = parts_data()
+    uid = s3c.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+    done = []
+    for n, body in zip((2, 5, 9), parts):
+        e = s3c.upload_part(Bucket=BUCKET, Key=key, UploadId=uid, PartNumber=n,
+                           Body=body)["ETag"]
+        done.append({"PartNumber": n, "ETag": e})
+    s3c.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid,
+                                 MultipartUpload={"Parts": done})
+    a = s3c.get_object_attributes(Bucket=BUCKET, Key=key,
+                                 ObjectAttributes=["ObjectParts"], MaxParts=2)
+    op = a["ObjectParts"]
+    assert op["TotalPartsCount"] == 3 and op["IsTruncated"] is True
+    assert [(p["PartNumber"], p["Size"]) for p in op["Parts"]] == \
+        [(2, len(parts[0])), (5, len(parts[1]))]
+    assert op["NextPartNumberMarker"] == 5 and op["MaxParts"] == 2
+    b = s3c.get_object_attributes(Bucket=BUCKET, Key=key,
+                                 ObjectAttributes=["ObjectParts"],
+                                 PartNumberMarker=5)["ObjectParts"]
+    assert [p["PartNumber"] for p in b["Parts"]] == [9]
+    assert b["IsTruncated"] is False and b["PartNumberMarker"] == 5
+
+
+def test_get_object_attributes_errors(srv, s3c):
+    s3c.put_object(Bucket=BUCKET, Key="attr-err", Body=b"x")
+    r = H.raw(srv, "GET", path("attr-err"), query="attributes")
+    assert_error(r, 400, "InvalidRequest")
+    r = H.raw(srv, "GET", path("attr-err"), query="attributes",
+              headers={"x-amz-object-attributes": "ETag,Colour"})
+    assert_error(r, 400, "InvalidArgument")
+    r = H.raw(srv, "GET", path("no-such-key"), query="attributes",
+              headers={"x-amz-object-attributes": "ETag"})
+    assert_error(r, 404, "NoSuchKey")
+    r = H.raw(srv, "PUT", path("attr-err"), query="attributes", body=b"")
+    assert_error(r, 501, "NotImplemented")
 
 
 # -- sealed, never in the clear ------------------------------------------------------
