@@ -301,6 +301,7 @@ void s3_commit_part(struct s3_req *r, struct kura_upload *u,
 	s3_xml_root(&b, "CopyPartResult");
 	s3_xml_elem_str(&b, "LastModified", ts);
 	s3_xml_elem_str(&b, "ETag", etag);
+	s3_checksum_xml(&b, &blob->part.sum, 1, false);
 	s3_xml_close(&b, "CopyPartResult");
 	s3_respond_xml(r, &b);
 	kura_buf_release(&b);

@@ -511,3 +511,62 @@ def test_checksums_are_not_in_the_clear_at_rest(srv, s3c):
     for algo in algos + ["crc64nvme"]:
         for needle in (digest(algo, data), value(algo, data).encode()):
             assert H.files_containing(files, needle) == [], algo
+
+
+# -- copies --------------------------------------------------------------------------
+
+def test_copy_computes_its_own_checksum(s3c):
+    data = b"copy me" * 1000
+    s3c.put_object(Bucket=BUCKET, Key="copy-src", Body=data,
+                   ChecksumCRC32C=value("crc32c", data))
+    r = s3c.copy_object(Bucket=BUCKET, Key="copy-dst",
+                        CopySource={"Bucket": BUCKET, "Key": "copy-src"})
+    assert r["CopyObjectResult"]["ChecksumCRC32C"] == value("crc32c", data)
+    h = s3c.head_object(Bucket=BUCKET, Key="copy-dst", ChecksumMode="ENABLED")
+    assert h["ChecksumCRC32C"] == value("crc32c", data)
+    # Another algorithm asked for; none asked for and none at the source.
+    s3c.copy_object(Bucket=BUCKET, Key="copy-sha",
+                    CopySource={"Bucket": BUCKET, "Key": "copy-src"},
+                    ChecksumAlgorithm="SHA256")
+    h = s3c.head_object(Bucket=BUCKET, Key="copy-sha", ChecksumMode="ENABLED")
+    assert h["ChecksumSHA256"] == value("sha256", data)
+    assert "ChecksumCRC32C" not in h
+    s3c.put_object(Bucket=BUCKET, Key="copy-plain", Body=data)
+    s3c.copy_object(Bucket=BUCKET, Key="copy-plain2",
+                    CopySource={"Bucket": BUCKET, "Key": "copy-plain"})
+    h = s3c.head_object(Bucket=BUCKET, Key="copy-plain2",
+                        ChecksumMode="ENABLED")
+    assert not [k for k in h if k.startswith("Checksum")]
+
+
+def test_copy_of_a_composite_object_is_a_full_object_value(srv, s3c):
+    test_composite_multipart(s3c, "sha1")
+    src = "mp-composite-sha1"
+    whole = s3c.get_object(Bucket=BUCKET, Key=src)["Body"].read()
+    s3c.copy_object(Bucket=BUCKET, Key="copy-of-composite",
+                    CopySource={"Bucket": BUCKET, "Key": src})
+    h = raw_head(srv, "copy-of-composite")
+    assert h.header("x-amz-checksum-sha1") == value("sha1", whole)
+    assert h.header("x-amz-checksum-type") == "FULL_OBJECT"
+
+
+def test_upload_part_copy_gets_the_uploads_checksum(s3c):
+    data = b"q" * (5 * MiB)
+    s3c.put_object(Bucket=BUCKET, Key="upc-src", Body=data)
+    key = "upc-dst"
+    uid = s3c.create_multipart_upload(Bucket=BUCKET, Key=key,
+                                      ChecksumAlgorithm="CRC32")["UploadId"]
+    r = s3c.upload_part_copy(Bucket=BUCKET, Key=key, UploadId=uid,
+                             PartNumber=1,
+                             CopySource={"Bucket": BUCKET, "Key": "upc-src"})
+    assert r["CopyPartResult"]["ChecksumCRC32"] == value("crc32", data)
+    p2 = s3c.upload_part(Bucket=BUCKET, Key=key, UploadId=uid, PartNumber=2,
+                         Body=b"end", ChecksumAlgorithm="CRC32")
+    c = s3c.complete_multipart_upload(
+        Bucket=BUCKET, Key=key, UploadId=uid,
+        MultipartUpload={"Parts": [
+            {"PartNumber": 1, "ETag": r["CopyPartResult"]["ETag"],
+             "ChecksumCRC32": r["CopyPartResult"]["ChecksumCRC32"]},
+            {"PartNumber": 2, "ETag": p2["ETag"],
+             "ChecksumCRC32": p2["ChecksumCRC32"]}]})
+    assert c["ChecksumCRC32"] == composite("crc32", [data, b"end"])
