@@ -87,8 +87,9 @@ enum kura_err kura_seal_part(struct kura_seal_ctx *c,
 /*
  * Check a row read from the store against its seal and restore its ETag
  * and checksum (o->etag and o->sum, p->etag and p->sum, u->sum).
- * tenant_id is the row's bucket's.  For an object, with_parts says o->parts were read and must match the sealed digest (a
- * listing passes false).  KURA_EINTEGRITY with a message naming what
+ * tenant_id is the row's bucket's.  For an object, with_parts says
+ * o->parts were read and must match the sealed digest (a listing passes
+ * false).  KURA_EINTEGRITY with a message naming what
  * failed; KURA_EBUSY for a row never sealed while the upgrade runs;
  * KURA_EKEY_* when the sealing bucket key cannot be used.
  */

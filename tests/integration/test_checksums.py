@@ -14,6 +14,7 @@ import zlib
 import pytest
 
 import helpers as H
+from conftest import server_fixture
 from helpers import expect_error
 from tools_helpers import MiB, S3_NS
 
@@ -570,6 +571,59 @@ def test_upload_part_copy_gets_the_uploads_checksum(s3c):
             {"PartNumber": 2, "ETag": p2["ETag"],
              "ChecksumCRC32": p2["ChecksumCRC32"]}]})
     assert c["ChecksumCRC32"] == composite("crc32", [data, b"end"])
+
+
+# -- a rotation re-seals checksums with the ETags ----------------------------------------
+
+fast = server_fixture("[storage]\nbackground_interval = 1\n"
+                      "[keys]\nrotation_grace = 1\n")
+
+
+def test_checksums_survive_the_reseal_after_a_rotation(fast):
+    s3 = fast.client()
+    s3.create_bucket(Bucket="rot")
+    data = b"rotate me" * 100
+    s3.put_object(Bucket="rot", Key="simple", Body=data,
+                  ChecksumSHA1=value("sha1", data))
+    parts = parts_data()[:2]
+    done_uid = s3.create_multipart_upload(Bucket="rot", Key="done",
+                                          ChecksumAlgorithm="CRC32C")["UploadId"]
+    done = []
+    for n, body in enumerate(parts, 1):
+        r = s3.upload_part(Bucket="rot", Key="done", UploadId=done_uid,
+                           PartNumber=n, Body=body, ChecksumAlgorithm="CRC32C")
+        done.append({"PartNumber": n, "ETag": r["ETag"],
+                     "ChecksumCRC32C": r["ChecksumCRC32C"]})
+    s3.complete_multipart_upload(Bucket="rot", Key="done", UploadId=done_uid,
+                                 MultipartUpload={"Parts": done})
+    # An upload in progress: its declared algorithm and its part's checksum
+    # are in seals too.
+    uid = s3.create_multipart_upload(Bucket="rot", Key="inflight",
+                                     ChecksumAlgorithm="SHA256")["UploadId"]
+    p1 = s3.upload_part(Bucket="rot", Key="inflight", UploadId=uid,
+                        PartNumber=1, Body=b"late", ChecksumAlgorithm="SHA256")
+
+    r = fast.cli("key", "rotate", "bucket/rot")
+    assert r.returncode == 0, r.stderr
+
+    def old_version_gone():
+        line = [ln for ln in fast.cli("key", "list").stdout.splitlines()
+                if ln.startswith("bucket/rot ")][0]
+        assert " destroyed" in line.split("2:")[0], line
+    H.eventually(old_version_gone, timeout=30)
+
+    h = s3.head_object(Bucket="rot", Key="simple", ChecksumMode="ENABLED")
+    assert h["ChecksumSHA1"] == value("sha1", data)
+    h = s3.head_object(Bucket="rot", Key="done", ChecksumMode="ENABLED")
+    assert h["ChecksumCRC32C"] == composite("crc32c", parts)
+    lp = s3.list_parts(Bucket="rot", Key="inflight", UploadId=uid)
+    assert lp["ChecksumAlgorithm"] == "SHA256"
+    assert lp["Parts"][0]["ChecksumSHA256"] == value("sha256", b"late")
+    c = s3.complete_multipart_upload(
+        Bucket="rot", Key="inflight", UploadId=uid,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": p1["ETag"],
+                                    "ChecksumSHA256": p1["ChecksumSHA256"]}]})
+    assert c["ChecksumSHA256"] == composite("sha256", [b"late"])
 
 
 # -- aws-cli (Debian 12's) ------------------------------------------------------------
