@@ -665,10 +665,16 @@ static bool complete_checksum(struct s3_req *r, const struct kura_upload *u,
 	for (size_t i = 0; i < h->nheaders; i++) {
 		enum kura_checksum_algo a =
 			kura_checksum_algo_of(h->headers[i].name);
-		if (a != KURA_CHECKSUM_NONE) {
-			hdr = a;
-			value = h->headers[i].value;
+		if (a == KURA_CHECKSUM_NONE)
+			continue;
+		if (hdr != KURA_CHECKSUM_NONE) {
+			s3_error(r, S3_InvalidRequest,
+				 "Expecting a single x-amz-checksum- header",
+				 NULL);
+			return false;
 		}
+		hdr = a;
+		value = h->headers[i].value;
 	}
 	const struct kura_str *t = s3_header(r, "x-amz-checksum-type");
 	if (u->sum.algo == KURA_CHECKSUM_NONE) {
