@@ -70,12 +70,16 @@ static bool content_md5(struct s3_req *r)
 	return true;
 }
 
-/* The algorithm an x-amz-trailer header announces, or NONE. */
-static enum kura_checksum_algo trailer_algo(struct s3_req *r)
+/* The algorithm an x-amz-trailer header announces, or NONE; only a
+ * STREAMING-*-TRAILER body has trailers (the decoder checks them). */
+static enum kura_checksum_algo trailer_algo(struct s3_req *r,
+					    struct kura_str mode)
 {
 	const struct kura_str *h = s3_header(r, "x-amz-trailer");
 	struct kura_str t;
-	if (h == NULL)
+	if (h == NULL ||
+	    (!kura_str_eq_cstr(mode, KURA_SIGV4_STREAMING_SIGNED_TRAILER) &&
+	     !kura_str_eq_cstr(mode, KURA_SIGV4_STREAMING_UNSIGNED_TRAILER)))
 		return KURA_CHECKSUM_NONE;
 	t = *h;
 	while (t.len > 0 && (t.p[0] == ' ' || t.p[0] == '\t')) {
@@ -155,14 +159,21 @@ static void checksum_mismatch(struct s3_req *r, enum kura_checksum_algo want,
  * algorithm the operation wants (computed).  The algorithm a client
  * declares must be the one it sends, as S3 requires.
  */
-static bool checksum_header(struct s3_req *r)
+static bool checksum_header(struct s3_req *r, struct kura_str mode)
 {
 	struct kura_error err = { 0 };
 	enum kura_checksum_algo hdr = KURA_CHECKSUM_NONE, decl;
-	enum kura_checksum_algo trl = trailer_algo(r);
+	enum kura_checksum_algo trl = trailer_algo(r, mode);
 	struct kura_str value = { 0 };
 	if (!r->checksum_not_body && !checksum_value_header(r, &hdr, &value))
 		return false;
+	/* An empty value is no digest (and would read as "compute"). */
+	if (hdr != KURA_CHECKSUM_NONE && value.len == 0) {
+		s3_error(r, S3_InvalidRequest,
+			 "Value for the x-amz-checksum- header is invalid.",
+			 NULL);
+		return false;
+	}
 	if (!declared_algo(r, &decl))
 		return false;
 	if (hdr != KURA_CHECKSUM_NONE && trl != KURA_CHECKSUM_NONE) {
@@ -268,7 +279,7 @@ bool s3_payload_begin(struct s3_req *r)
 	r->payload_started = true;
 	if (r->max_body == 0)
 		r->max_body = UINT64_MAX;
-	if (!content_md5(r) || !checksum_header(r))
+	if (!content_md5(r) || !checksum_header(r, mode))
 		return false;
 	if (r->have_content_md5 && !r->md5_by_op &&
 	    !digest_init(r, &r->md5, EVP_md5()))

@@ -291,6 +291,7 @@ def test_wrong_checksum_is_bad_digest(srv, s3c):
 
 @pytest.mark.parametrize("headers", [
     {"x-amz-checksum-crc32": "not base64!"},
+    {"x-amz-checksum-crc32": ""},
     {"x-amz-checksum-crc64nvme": value("crc32", b"data")},   # wrong length
     {"x-amz-checksum-sha256": value("sha1", b"data")},
     {"x-amz-checksum-crc32": value("crc32", b"data"),
