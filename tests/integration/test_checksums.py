@@ -883,3 +883,19 @@ def test_current_sdk_crc64nvme(srv):
     assert out["crc64_head"] == {
         "ChecksumCRC64NVME": value("crc64nvme", data),
         "ChecksumType": "FULL_OBJECT"}
+
+
+# -- the audit log's row digests cover checksums ---------------------------------------
+
+def test_tagging_keeps_the_checksum_and_the_audit_agrees(srv, s3c):
+    data = b"tag me" * 100
+    s3c.put_object(Bucket=BUCKET, Key="tagged", Body=data,
+                   ChecksumCRC32=value("crc32", data))
+    s3c.put_object_tagging(Bucket=BUCKET, Key="tagged",
+                           Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
+    h = s3c.head_object(Bucket=BUCKET, Key="tagged", ChecksumMode="ENABLED")
+    assert h["ChecksumCRC32"] == value("crc32", data)
+    # Every object row this module wrote (checksums of all kinds) against
+    # the row digests the audit log recorded when they were written.
+    r = srv.cli("audit", "verify", "--against-meta")
+    assert r.returncode == 0, r.stdout + r.stderr
