@@ -290,8 +290,13 @@ void s3_copy_object(struct s3_req *r)
 				   &r->sse, &err);
 	if (rc == KURA_OK)
 		rc = copy_bytes(r, &src, 0, src.obj->size, &blob, &err);
+	struct kura_checksum_value shown = { 0 };
 	if (rc == KURA_OK)
-		rc = copy_checksum_end(r, &o.sum, &err);
+		rc = copy_checksum_end(r, &shown, &err);
+	o.sum = shown;
+	if (rc == KURA_OK && o.sse != KURA_SSE_S3)
+		rc = s3_sum_mask(blob.dek, S3_SUM_OBJECT, o.version_uid, 0,
+				 &o.sum, &err);
 	if (rc == KURA_OK)
 		rc = s3_blob_stage(&blob, &err);
 	if (rc != KURA_OK) {
@@ -325,7 +330,7 @@ void s3_copy_object(struct s3_req *r)
 	s3_xml_root(&b, "CopyObjectResult");
 	s3_xml_elem_str(&b, "LastModified", ts);
 	s3_xml_elem_str(&b, "ETag", etag);
-	s3_checksum_xml(&b, &o.sum, 1, true);
+	s3_checksum_xml(&b, &shown, 1, true);
 	s3_xml_close(&b, "CopyObjectResult");
 	if (s3_respond_xml(r, &b))
 		s3_sse_respond_headers(r, &r->sse);

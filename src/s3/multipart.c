@@ -280,8 +280,14 @@ void s3_commit_part(struct s3_req *r, struct kura_upload *u,
 {
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_error err = { 0 };
-	enum kura_err rc = kura_seal_part(&r->seal, &r->bucket, u->version_uid,
-					  &blob->part, &err);
+	struct kura_checksum_value shown = blob->part.sum;
+	enum kura_err rc = KURA_OK;
+	if (u->sse != KURA_SSE_S3)
+		rc = s3_sum_mask(blob->dek, S3_SUM_PART, u->version_uid,
+				 blob->part.part_no, &blob->part.sum, &err);
+	if (rc == KURA_OK)
+		rc = kura_seal_part(&r->seal, &r->bucket, u->version_uid,
+				    &blob->part, &err);
 	if (rc == KURA_OK)
 		rc = kura_meta_upload_put_part(meta, r->bucket.id, u->id,
 					       &blob->part, &err);
@@ -290,7 +296,7 @@ void s3_commit_part(struct s3_req *r, struct kura_upload *u,
 	s3_blob_publish(blob, r->http->id);
 	s3_collect_garbage(r);
 	if (!copy_result) {
-		s3_respond_stored(r, blob->part.etag, &blob->part.sum);
+		s3_respond_stored(r, blob->part.etag, &shown);
 		return;
 	}
 	struct kura_buf b;
@@ -301,7 +307,7 @@ void s3_commit_part(struct s3_req *r, struct kura_upload *u,
 	s3_xml_root(&b, "CopyPartResult");
 	s3_xml_elem_str(&b, "LastModified", ts);
 	s3_xml_elem_str(&b, "ETag", etag);
-	s3_checksum_xml(&b, &blob->part.sum, 1, false);
+	s3_checksum_xml(&b, &shown, 1, false);
 	s3_xml_close(&b, "CopyPartResult");
 	s3_respond_xml(r, &b);
 	kura_buf_release(&b);
@@ -515,8 +521,10 @@ static bool wanted_etag(const struct wanted_part *w, size_t n,
 	return ok;
 }
 
-/* The successful answer for object o, the completed upload. */
-static void complete_respond(struct s3_req *r, const struct kura_object *o)
+/* The successful answer for object o, the completed upload; sum: its
+ * checksum in the clear. */
+static void complete_respond(struct s3_req *r, const struct kura_object *o,
+			     const struct kura_checksum_value *sum)
 {
 	struct kura_buf b;
 	char etag[KURA_ETAG_MAX + 2];
@@ -532,7 +540,7 @@ static void complete_respond(struct s3_req *r, const struct kura_object *o)
 	s3_xml_elem_str(&b, "Bucket", r->bucket.name);
 	s3_xml_elem(&b, "Key", r->key, r->key_len);
 	s3_xml_elem_str(&b, "ETag", etag);
-	s3_checksum_xml(&b, &o->sum, o->part_count, true);
+	s3_checksum_xml(&b, sum, o->part_count, true);
 	s3_xml_close(&b, "CompleteMultipartUploadResult");
 	if (s3_respond_xml(r, &b)) {
 		r->sse.mode = o->sse;
@@ -574,7 +582,14 @@ static void complete_retry(struct s3_req *r, const uint8_t uid[KURA_UID_LEN],
 	}
 	s3_note_version(r, o->version_uid);
 	s3_note_row(r, r->bucket.tenant_id, o);
-	complete_respond(r, o);
+	/* An SSE-C object's checksum needs the customer's key, which a retry
+	 * need not send: then the answer has none. */
+	struct kura_object clear = *o;
+	struct kura_error e2 = { 0 };
+	if (o->sse == KURA_SSE_C ||
+	    s3_sum_unmask_object(r, &clear, NULL, &e2) != KURA_OK)
+		memset(&clear.sum, 0, sizeof(clear.sum));
+	complete_respond(r, o, &clear.sum);
 }
 
 /* What CompleteMultipartUpload carries from its start to its finish. */
@@ -606,15 +621,6 @@ static bool choose_parts(struct s3_req *r, const struct wanted_part *want,
 			s3_error(r, S3_InvalidPart, NULL, NULL);
 			return false;
 		}
-		/* A part checksum named must be the part's, as its ETag. */
-		const struct kura_checksum_value *ws = &want[i].sum;
-		if (ws->algo != KURA_CHECKSUM_NONE &&
-		    (have[j].sum.algo != ws->algo ||
-		     memcmp(have[j].sum.digest, ws->digest,
-			    kura_checksum_len(ws->algo)) != 0)) {
-			s3_error(r, S3_InvalidPart, NULL, "part checksum");
-			return false;
-		}
 		if (i + 1 < nwant && have[j].size < MIN_PART_SIZE) {
 			s3_error(r, S3_EntityTooSmall, NULL, NULL);
 			return false;
@@ -624,6 +630,59 @@ static bool choose_parts(struct s3_req *r, const struct wanted_part *want,
 	}
 	*out = chosen;
 	return true;
+}
+
+/* The chosen parts' checksums in the clear (those of SSE-KMS and SSE-C
+ * data are stored masked; an SSE-C upload's need its customer key), each
+ * checked against the one the request names for it, as its ETag is.
+ * Responds and returns false on failure. */
+static bool chosen_sums(struct s3_req *r, const struct kura_upload *u,
+			const struct wanted_part *want,
+			struct kura_part *chosen, size_t n)
+{
+	struct kura_error err = { 0 };
+	bool any = false;
+	for (size_t i = 0; i < n; i++)
+		any |= chosen[i].sum.algo != KURA_CHECKSUM_NONE;
+	if (any && u->sse == KURA_SSE_C && r->sse.customer_key == NULL &&
+	    !s3_sse_match(r, u->sse, u->kms_key_id, u->ssec_hmac,
+			  u->version_uid, false, &r->sse))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		enum kura_err rc =
+			s3_sum_unmask_part(r, u->version_uid, &chosen[i],
+					   u->sse, r->sse.customer_key, &err);
+		if (rc != KURA_OK) {
+			s3_error_from(r, rc, &err);
+			return false;
+		}
+		const struct kura_checksum_value *ws = &want[i].sum;
+		if (ws->algo != KURA_CHECKSUM_NONE &&
+		    (chosen[i].sum.algo != ws->algo ||
+		     memcmp(chosen[i].sum.digest, ws->digest,
+			    kura_checksum_len(ws->algo)) != 0)) {
+			s3_error(r, S3_InvalidPart, NULL, "part checksum");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Mask the object's checksum, when its data is SSE-KMS or SSE-C, with
+ * its first part's DEK. */
+static enum kura_err mask_object_sum(struct s3_req *r, struct kura_object *o,
+				     struct kura_error *err)
+{
+	struct kura_secret *dek = NULL;
+	if (o->sse == KURA_SSE_S3 || o->sum.algo == KURA_CHECKSUM_NONE)
+		return KURA_OK;
+	enum kura_err rc = s3_part_dek(r, o->version_uid, &o->parts[0],
+				       r->sse.customer_key, &dek, err);
+	if (rc == KURA_OK)
+		rc = s3_sum_mask(dek, S3_SUM_OBJECT, o->version_uid,
+				 o->parts[0].part_no, &o->sum, err);
+	kura_secret_free(dek);
+	return rc;
 }
 
 /* The part's checksum must be there: every part of an upload that
@@ -767,7 +826,8 @@ static void complete_finish(struct s3_req *r)
 		return;
 	}
 	if (!load_all_parts(r, u, &have, &nhave) ||
-	    !choose_parts(r, want, nwant, have, nhave, &chosen, &size))
+	    !choose_parts(r, want, nwant, have, nhave, &chosen, &size) ||
+	    !chosen_sums(r, u, want, chosen, nwant))
 		return;
 
 	struct kura_object o = { 0 };
@@ -797,12 +857,18 @@ static void complete_finish(struct s3_req *r)
 	o.parts = chosen;
 	if (!complete_checksum(r, u, want, chosen, nwant, &o.sum))
 		return;
+	struct kura_checksum_value shown = o.sum;
+	enum kura_err rc = mask_object_sum(r, &o, &err);
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return;
+	}
 	/* The object's parts keep no ETag or checksum of their own. */
 	for (size_t i = 0; i < nwant; i++)
 		memset(&chosen[i].sum, 0, sizeof(chosen[i].sum));
 	if (!s3_seal_new_object(r, &o))
 		return;
-	enum kura_err rc = kura_meta_upload_complete(meta, u->id, &o, &err);
+	rc = kura_meta_upload_complete(meta, u->id, &o, &err);
 	if (rc == KURA_ENOENT) {
 		/* Lost a race with a concurrent Complete (or Abort) of it. */
 		complete_retry(r, u->version_uid, want, nwant);
@@ -818,7 +884,7 @@ static void complete_finish(struct s3_req *r)
 	}
 	s3_note_version(r, o.version_uid);
 	s3_collect_garbage(r);
-	complete_respond(r, &o);
+	complete_respond(r, &o, &shown);
 }
 
 void s3_complete_multipart_upload(struct s3_req *r)
@@ -882,6 +948,39 @@ void s3_abort_multipart_upload(struct s3_req *r)
 
 /* ---- ListParts ---- */
 
+/* The listed parts' checksums in the clear.  Those of SSE-KMS data are
+ * unmasked with the parts' DEKs; those of SSE-C data only when the
+ * request carries the upload's customer key (as S3 takes it on ListParts),
+ * else they are not shown.  Responds and returns false on failure. */
+static bool listed_sums(struct s3_req *r, const struct kura_upload *u,
+			struct kura_part *parts, size_t n)
+{
+	struct kura_error err = { 0 };
+	if (u->sse == KURA_SSE_S3)
+		return true;
+	if (u->sse == KURA_SSE_C &&
+	    s3_header(r, "x-amz-server-side-encryption-customer-algorithm") ==
+		    NULL) {
+		for (size_t i = 0; i < n; i++)
+			memset(&parts[i].sum, 0, sizeof(parts[i].sum));
+		return true;
+	}
+	if (u->sse == KURA_SSE_C &&
+	    !s3_sse_match(r, u->sse, u->kms_key_id, u->ssec_hmac,
+			  u->version_uid, false, &r->sse))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		enum kura_err rc =
+			s3_sum_unmask_part(r, u->version_uid, &parts[i], u->sse,
+					   r->sse.customer_key, &err);
+		if (rc != KURA_OK) {
+			s3_error_from(r, rc, &err);
+			return false;
+		}
+	}
+	return true;
+}
+
 void s3_list_parts(struct s3_req *r)
 {
 	struct kura_meta *meta = r->svc->meta;
@@ -916,7 +1015,8 @@ void s3_list_parts(struct s3_req *r)
 						 (uint32_t)marker,
 						 (size_t)max + 1, r->pool,
 						 &parts, &n, &err);
-	if (!s3_ok(r, rc, &err, S3_NoSuchUpload) || !open_parts(r, u, parts, n))
+	if (!s3_ok(r, rc, &err, S3_NoSuchUpload) ||
+	    !open_parts(r, u, parts, n) || !listed_sums(r, u, parts, n))
 		return;
 	bool truncated = n > max;
 	if (truncated)

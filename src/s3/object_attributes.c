@@ -138,6 +138,7 @@ static void write_parts(struct s3_req *r, struct kura_buf *b,
 
 void s3_get_object_attributes(struct s3_req *r)
 {
+	struct kura_error err = { 0 };
 	struct kura_object *o = NULL;
 	unsigned want = 0;
 	if (!s3_load_bucket(r) || !parse_attributes(r, &want) ||
@@ -146,6 +147,12 @@ void s3_get_object_attributes(struct s3_req *r)
 	s3_note_version(r, o->version_uid);
 	/* An SSE-C object's attributes need its key, as its HEAD does. */
 	if (!s3_sse_for_read(r, o, false, &r->sse))
+		return;
+	enum kura_err rc = KURA_OK;
+	if (want & ATTR_CHECKSUM)
+		rc = s3_sum_unmask_object(r, o, r->sse.customer_key, &err);
+	if (!s3_seal_ok(r, rc, &err, r->bucket.name, o->key, o->key_len,
+			o->version_uid))
 		return;
 	bool multipart = strchr(o->etag, '-') != NULL;
 	struct kura_buf b;

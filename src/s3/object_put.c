@@ -45,6 +45,7 @@ static void put_finish(struct s3_req *r)
 	struct put_state *st = r->op_state;
 	struct kura_service *svc = r->svc;
 	struct kura_error err = { 0 };
+	enum kura_err rc;
 	if (!s3_blob_op_stage(r))
 		return;
 	st->obj.parts = &st->blob.part;
@@ -53,15 +54,21 @@ static void put_finish(struct s3_req *r)
 	memcpy(st->obj.etag, st->blob.part.etag, sizeof(st->obj.etag));
 	st->obj.sum = r->sum; /* the body's, verified (payload.c) */
 	st->obj.mtime_ms = kura_now_ms();
+	if (st->obj.sse != KURA_SSE_S3 &&
+	    (rc = s3_sum_mask(st->blob.dek, S3_SUM_OBJECT, st->obj.version_uid,
+			      0, &st->obj.sum, &err)) != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return;
+	}
 	if (!s3_seal_new_object(r, &st->obj))
 		return;
-	enum kura_err rc = kura_meta_object_put(svc->meta, &st->obj, &err);
+	rc = kura_meta_object_put(svc->meta, &st->obj, &err);
 	if (!s3_ok(r, rc, &err, S3_NoSuchBucket))
 		return;
 	s3_blob_publish(&st->blob, r->http->id);
 	s3_note_version(r, st->obj.version_uid);
 	s3_collect_garbage(r);
-	s3_respond_stored(r, st->obj.etag, &st->obj.sum);
+	s3_respond_stored(r, st->obj.etag, &r->sum);
 }
 
 void s3_put_object(struct s3_req *r)

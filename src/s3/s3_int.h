@@ -378,6 +378,38 @@ enum kura_err s3_checksum_headers(struct s3_req *r,
 /* <ChecksumXXX> (and <ChecksumType> when with_type) for v, if any. */
 void s3_checksum_xml(struct kura_buf *b, const struct kura_checksum_value *v,
 		     uint32_t parts, bool with_type);
+
+/*
+ * The digest of an SSE-KMS or SSE-C checksum is stored masked with a pad
+ * derived from a DEK of the data (docs/FORMAT.md §10): an object's with
+ * its first part's DEK, an upload part's with its own.  Masking twice
+ * unmasks.  SSE-S3 checksums are stored as they are.
+ */
+enum s3_sum_kind {
+	S3_SUM_OBJECT = 1,
+	S3_SUM_PART = 2,
+};
+enum kura_err s3_sum_mask(const struct kura_secret *dek, enum s3_sum_kind kind,
+			  const uint8_t version_uid[KURA_UID_LEN],
+			  uint32_t part_no, struct kura_checksum_value *v,
+			  struct kura_error *err);
+/* The DEK of part p of version uid in r->bucket (customer_key: an SSE-C
+ * object's, else NULL); the caller frees it. */
+enum kura_err s3_part_dek(struct s3_req *r, const uint8_t uid[KURA_UID_LEN],
+			  const struct kura_part *p,
+			  const struct kura_secret *customer_key,
+			  struct kura_secret **dek, struct kura_error *err);
+/* Unmask in place the checksum of an upload part (data encrypted as sse)
+ * or of an object, as read from its seal; nothing for SSE-S3 data or no
+ * checksum.  Errors as the DEK's unwrapping. */
+enum kura_err s3_sum_unmask_part(struct s3_req *r,
+				 const uint8_t uid[KURA_UID_LEN],
+				 struct kura_part *p, enum kura_sse sse,
+				 const struct kura_secret *customer_key,
+				 struct kura_error *err);
+enum kura_err s3_sum_unmask_object(struct s3_req *r, struct kura_object *o,
+				   const struct kura_secret *customer_key,
+				   struct kura_error *err);
 /* Respond 200 with the XML document xml; when building it failed
  * (kura_buf_error: its cap reached, out of memory) respond InternalError
  * instead.  True when the document is the answer, so that headers about it
