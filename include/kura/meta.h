@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kura/checksum.h"
 #include "kura/config.h"
 #include "kura/err.h"
 #include "kura/hook.h"
@@ -43,8 +44,9 @@
 #define KURA_PROVIDER_NAME_MAX 32
 #define KURA_SSEC_HMAC_LEN 32
 #define KURA_MAX_PARTS 10000
-/* A metadata seal (docs/FORMAT.md §10): box nonce || sealed ETag || tag. */
-#define KURA_SEAL_MAX (12 + KURA_ETAG_MAX + 16)
+/* A metadata seal (docs/FORMAT.md §10): box nonce || boxed ETag, NUL,
+ * checksum algorithm, type and digest || tag. */
+#define KURA_SEAL_MAX (12 + KURA_ETAG_MAX + 3 + KURA_CHECKSUM_DIGEST_MAX + 16)
 #define KURA_PARTS_DIGEST_LEN 32
 #define KURA_ROW_KEY_LEN 32
 #define KURA_ROW_MAC_LEN 32
@@ -213,6 +215,9 @@ struct kura_part {
 	 * SSE-C and SSE-KMS).  Kept only while the part belongs to an upload
 	 * in progress, sealed; an object's parts have none (empty). */
 	char etag[KURA_ETAG_MAX];
+	/* Its additional checksum (x-amz-checksum-*), kept with the ETag in
+	 * the seal of an upload part; none for an object's parts. */
+	struct kura_checksum_value sum;
 	int64_t mtime_ms; /* when the part was uploaded */
 	uint64_t bk_id;	  /* bucket key that wraps the DEK;
 						 * 0: none (SSE-C data, or the
@@ -230,6 +235,9 @@ struct kura_object {
 	uint8_t version_uid[KURA_UID_LEN];
 	uint64_t size;		  /* plaintext bytes, sum of the parts */
 	char etag[KURA_ETAG_MAX]; /* without quotes */
+	/* The additional checksum (algo NONE: none), kept only in the seal
+	 * with the ETag; for a composite one the digest of the parts'. */
+	struct kura_checksum_value sum;
 	int64_t mtime_ms;
 	/* Stored HTTP headers; NULL when absent. */
 	const char *content_type;
@@ -325,8 +333,12 @@ struct kura_upload {
 	enum kura_lock_mode lock_mode;
 	int64_t lock_until_ms;
 	bool legal_hold;
-	/* The seal over every field above (nothing is boxed: seal_len is
-	 * KURA_BOX_OVERHEAD). */
+	/* The checksum algorithm and type the upload declared
+	 * (x-amz-checksum-algorithm, -type; digest unused), kept only in
+	 * the seal. */
+	struct kura_checksum_value sum;
+	/* The seal over every field above (boxed: nothing, or sum's
+	 * algorithm and type). */
 	uint8_t seal[KURA_SEAL_MAX];
 	size_t seal_len;
 	uint64_t seal_bk_id;

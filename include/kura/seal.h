@@ -4,12 +4,13 @@
  * Everything in an object's row that shapes what a client receives — the
  * binding of its data to (tenant, bucket, key, version), its part list,
  * size, ETag, content headers, user metadata, tags, encryption — is
- * authenticated by a *seal*: the ETag boxed with AES-256-GCM under a key
- * derived from a bucket key of the bucket's own kura key, with every other
- * field as the additional data (docs/FORMAT.md §10).  Multipart uploads
+ * authenticated by a *seal*: the ETag (and the additional checksum, when
+ * the row has one) boxed with AES-256-GCM under a key derived from a
+ * bucket key of the bucket's own kura key, with every other field as the
+ * additional data (docs/FORMAT.md §10).  Multipart uploads
  * and their parts are sealed the same way.  Someone who can read and
- * rewrite meta.db but holds no key can neither read a sealed ETag (a
- * function of the plaintext) nor change, swap, drop or reorder anything a
+ * rewrite meta.db but holds no key can neither read a sealed ETag or
+ * checksum (functions of the plaintext) nor change, swap, drop or reorder anything a
  * seal covers: opening fails with KURA_EINTEGRITY.  Replaying a whole
  * older row (rollback) is not detected here; see docs/SECURITY.md.
  *
@@ -85,9 +86,10 @@ enum kura_err kura_seal_part(struct kura_seal_ctx *c,
 
 /*
  * Check a row read from the store against its seal and restore its ETag
- * (o->etag, p->etag).  tenant_id is the row's bucket's.  For an object,
- * with_parts says o->parts were read and must match the sealed digest (a
- * listing passes false).  KURA_EINTEGRITY with a message naming what
+ * and checksum (o->etag and o->sum, p->etag and p->sum, u->sum).
+ * tenant_id is the row's bucket's.  For an object, with_parts says
+ * o->parts were read and must match the sealed digest (a listing passes
+ * false).  KURA_EINTEGRITY with a message naming what
  * failed; KURA_EBUSY for a row never sealed while the upgrade runs;
  * KURA_EKEY_* when the sealing bucket key cannot be used.
  */

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "kura/buf.h"
+#include "kura/checksum.h"
 #include "kura/err.h"
 #include "kura/secret.h"
 
@@ -223,6 +224,12 @@ enum kura_err kura_chunked_feed(struct kura_chunked *c, const uint8_t *p,
  * announced) were complete.  *decoded receives the decoded length. */
 enum kura_err kura_chunked_finish(struct kura_chunked *c, uint64_t *decoded,
 				  struct kura_error *err);
+
+/* After kura_chunked_finish succeeded: the trailing checksum the body
+ * carried, verified against the decoded bytes; algo NONE when there was
+ * none (so that it can be stored and returned like a header's). */
+void kura_chunked_checksum(const struct kura_chunked *c,
+			   struct kura_checksum_value *out);
 
 void kura_chunked_free(struct kura_chunked *c);
 

@@ -59,16 +59,16 @@
 #define EMPTY_SHA256_HEX \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define SCOPE_MAX 127
-#define TRAILER_VALUE_MAX 64	/* longest base64 checksum is 44 chars */
+#define TRAILER_VALUE_MAX 64 /* longest base64 checksum is 44 chars */
 #define DECODED_MAX ((uint64_t)INT64_MAX)
 
 enum state {
-	ST_HEADER,	/* reading a chunk header line */
-	ST_DATA,	/* inside chunk data */
-	ST_DATA_CR,	/* expecting CR after chunk data */
-	ST_DATA_LF,	/* expecting LF after chunk data */
-	ST_END_LINE,	/* SIGNED: the empty line after the final chunk */
-	ST_TRAILER,	/* trailer modes: trailer lines */
+	ST_HEADER,   /* reading a chunk header line */
+	ST_DATA,     /* inside chunk data */
+	ST_DATA_CR,  /* expecting CR after chunk data */
+	ST_DATA_LF,  /* expecting LF after chunk data */
+	ST_END_LINE, /* SIGNED: the empty line after the final chunk */
+	ST_TRAILER,  /* trailer modes: trailer lines */
 	ST_DONE,
 	ST_FAILED,
 };
@@ -76,31 +76,31 @@ enum state {
 struct kura_chunked {
 	enum kura_chunked_mode mode;
 	enum state state;
-	enum kura_err failed;		/* sticky error once ST_FAILED */
-	struct kura_secret *signing_key;	/* signed modes */
+	enum kura_err failed;		 /* sticky error once ST_FAILED */
+	struct kura_secret *signing_key; /* signed modes */
 	char amz_date[17];
 	char scope[SCOPE_MAX + 1];
-	char prev_sig[65];		/* chain of chunk signatures */
+	char prev_sig[65]; /* chain of chunk signatures */
 	kura_sink_fn sink;
 	void *sink_ctx;
 
-	uint64_t remaining;		/* bytes left in this chunk */
-	uint64_t decoded;		/* bytes passed to the sink */
-	char chunk_sig[65];		/* signature announced for this chunk */
-	EVP_MD_CTX *chunk_md;		/* sha256 of this chunk (signed) */
+	uint64_t remaining;   /* bytes left in this chunk */
+	uint64_t decoded;     /* bytes passed to the sink */
+	char chunk_sig[65];   /* signature announced for this chunk */
+	EVP_MD_CTX *chunk_md; /* sha256 of this chunk (signed) */
 
-	const char *trailer_name;	/* lowercase checksum name, or NULL */
-	struct kura_checksum sum;	/* announced checksum of decoded bytes */
+	const char *trailer_name; /* lowercase checksum name, or NULL */
+	struct kura_checksum sum; /* announced checksum of decoded bytes */
 
 	size_t trailer_bytes;
-	size_t trailer_lines;		/* non-empty trailer lines seen */
-	bool skipped_blank;		/* one blank line before trailers */
+	size_t trailer_lines; /* non-empty trailer lines seen */
+	bool skipped_blank;   /* one blank line before trailers */
 	bool have_checksum;
 	bool have_trailer_sig;
 	char checksum_value[TRAILER_VALUE_MAX + 1];
 	char trailer_sig[65];
 
-	bool line_cr;			/* the line so far ends in CR */
+	bool line_cr; /* the line so far ends in CR */
 	size_t line_len;
 	char line[KURA_CHUNK_LINE_MAX];
 };
@@ -139,7 +139,8 @@ static bool sig_parse(const char *p, size_t n, char out[65])
 		if (!is_hex((unsigned char)p[i]))
 			return false;
 	for (size_t i = 0; i < 64; i++)
-		out[i] = (p[i] >= 'A' && p[i] <= 'F') ? (char)(p[i] + 32) : p[i];
+		out[i] = (p[i] >= 'A' && p[i] <= 'F') ? (char)(p[i] + 32) :
+							p[i];
 	out[64] = '\0';
 	return true;
 }
@@ -184,22 +185,26 @@ enum kura_err kura_chunked_new(enum kura_chunked_mode mode,
 			       struct kura_error *err)
 {
 	if (out == NULL || sink == NULL ||
-	    (mode != KURA_CHUNKED_SIGNED && mode != KURA_CHUNKED_SIGNED_TRAILER &&
+	    (mode != KURA_CHUNKED_SIGNED &&
+	     mode != KURA_CHUNKED_SIGNED_TRAILER &&
 	     mode != KURA_CHUNKED_UNSIGNED_TRAILER))
-		return kura_fail(err, KURA_EINVAL, "aws-chunked: bad arguments");
+		return kura_fail(err, KURA_EINVAL,
+				 "aws-chunked: bad arguments");
 	bool sign = mode != KURA_CHUNKED_UNSIGNED_TRAILER;
-	if (sign && (signing_key == NULL || signing_key->len == 0 ||
-		     amz_date == NULL || strnlen(amz_date, 17) != 16 ||
-		     scope == NULL || strnlen(scope, SCOPE_MAX + 1) == 0 ||
-		     strnlen(scope, SCOPE_MAX + 1) > SCOPE_MAX ||
-		     strchr(scope, '\n') != NULL || strchr(amz_date, '\n') ||
-		     seed_signature == NULL ||
-		     strnlen(seed_signature, 65) != 64))
-		return kura_fail(err, KURA_EINVAL,
-				 "aws-chunked: signed mode needs key, date, scope and seed");
+	if (sign &&
+	    (signing_key == NULL || signing_key->len == 0 || amz_date == NULL ||
+	     strnlen(amz_date, 17) != 16 || scope == NULL ||
+	     strnlen(scope, SCOPE_MAX + 1) == 0 ||
+	     strnlen(scope, SCOPE_MAX + 1) > SCOPE_MAX ||
+	     strchr(scope, '\n') != NULL || strchr(amz_date, '\n') ||
+	     seed_signature == NULL || strnlen(seed_signature, 65) != 64))
+		return kura_fail(
+			err, KURA_EINVAL,
+			"aws-chunked: signed mode needs key, date, scope and seed");
 	if (mode == KURA_CHUNKED_SIGNED && trailer_name != NULL)
-		return kura_fail(err, KURA_EINVAL,
-				 "aws-chunked: trailer announced without a trailer mode");
+		return kura_fail(
+			err, KURA_EINVAL,
+			"aws-chunked: trailer announced without a trailer mode");
 
 	const char *tname = NULL;
 	enum kura_checksum_algo alg = KURA_CHECKSUM_NONE;
@@ -210,14 +215,16 @@ enum kura_err kura_chunked_new(enum kura_chunked_mode mode,
 			t.p++;
 			t.len--;
 		}
-		while (t.len && (t.p[t.len - 1] == ' ' || t.p[t.len - 1] == '\t'))
+		while (t.len &&
+		       (t.p[t.len - 1] == ' ' || t.p[t.len - 1] == '\t'))
 			t.len--;
 		alg = kura_checksum_algo_of(t);
 		tname = kura_checksum_name(alg);
 		if (tname == NULL)
-			return kura_fail(err, KURA_EINVAL,
-					 "aws-chunked: unsupported trailer '%.64s'",
-					 trailer_name);
+			return kura_fail(
+				err, KURA_EINVAL,
+				"aws-chunked: unsupported trailer '%.64s'",
+				trailer_name);
 	}
 
 	enum kura_err rc = KURA_OK;
@@ -235,8 +242,9 @@ enum kura_err kura_chunked_new(enum kura_chunked_mode mode,
 	if (sign) {
 		c->signing_key = kura_secret_dup(signing_key);
 		if (c->signing_key == NULL) {
-			rc = kura_fail(err, KURA_ENOMEM,
-				       "cannot allocate locked memory for the signing key");
+			rc = kura_fail(
+				err, KURA_ENOMEM,
+				"cannot allocate locked memory for the signing key");
 			goto out;
 		}
 		memcpy(c->amz_date, amz_date, 16);
@@ -244,13 +252,15 @@ enum kura_err kura_chunked_new(enum kura_chunked_mode mode,
 		size_t sl = strlen(scope);
 		memcpy(c->scope, scope, sl + 1);
 		if (!sig_parse(seed_signature, 64, c->prev_sig)) {
-			rc = kura_fail(err, KURA_EINVAL,
-				       "aws-chunked: seed signature is not 64 hex digits");
+			rc = kura_fail(
+				err, KURA_EINVAL,
+				"aws-chunked: seed signature is not 64 hex digits");
 			goto out;
 		}
 		c->chunk_md = EVP_MD_CTX_new();
 		if (c->chunk_md == NULL) {
-			rc = kura_fail_openssl(err, KURA_ENOMEM, "EVP_MD_CTX_new");
+			rc = kura_fail_openssl(err, KURA_ENOMEM,
+					       "EVP_MD_CTX_new");
 			goto out;
 		}
 	}
@@ -259,6 +269,14 @@ enum kura_err kura_chunked_new(enum kura_chunked_mode mode,
 out:
 	kura_chunked_free(c);
 	return rc;
+}
+
+void kura_chunked_checksum(const struct kura_chunked *c,
+			   struct kura_checksum_value *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (c != NULL && c->state == ST_DONE && c->have_checksum)
+		kura_checksum_result(&c->sum, out);
 }
 
 void kura_chunked_free(struct kura_chunked *c)
@@ -277,7 +295,8 @@ void kura_chunked_free(struct kura_chunked *c)
 static enum kura_err chunk_begin(struct kura_chunked *c, uint64_t size,
 				 struct kura_error *err)
 {
-	if (is_signed(c) && EVP_DigestInit_ex(c->chunk_md, EVP_sha256(), NULL) != 1)
+	if (is_signed(c) &&
+	    EVP_DigestInit_ex(c->chunk_md, EVP_sha256(), NULL) != 1)
 		return fail(c, err, KURA_ECRYPTO, "SHA-256 init");
 	c->remaining = size;
 	return KURA_OK;
@@ -317,15 +336,17 @@ static enum kura_err header_line(struct kura_chunked *c, struct kura_error *err)
 	if (kura_parse_hex_u64(l, hex_len, &size) != KURA_OK)
 		return fail(c, err, KURA_EPROTO, "bad chunk size");
 	if (size > DECODED_MAX - c->decoded)
-		return fail(c, err, KURA_EPROTO, "chunk size overflows the body");
+		return fail(c, err, KURA_EPROTO,
+			    "chunk size overflows the body");
 	if (is_signed(c)) {
 		static const char ext[] = ";chunk-signature=";
 		size_t el = sizeof(ext) - 1;
 		if (semi == NULL || n - hex_len != el + 64 ||
 		    memcmp(semi, ext, el) != 0 ||
 		    !sig_parse(semi + el, 64, c->chunk_sig))
-			return fail(c, err, KURA_EPROTO,
-				    "chunk header without a valid chunk-signature");
+			return fail(
+				c, err, KURA_EPROTO,
+				"chunk header without a valid chunk-signature");
 	} else if (semi != NULL) {
 		return fail(c, err, KURA_EPROTO,
 			    "unexpected chunk extension in an unsigned body");
@@ -352,7 +373,8 @@ static bool checksum_matches(struct kura_chunked *c, struct kura_error *err,
 			     enum kura_err *rc)
 {
 	struct kura_error e = { 0 };
-	switch (kura_checksum_verify(&c->sum, kura_str_from(c->checksum_value), &e)) {
+	switch (kura_checksum_verify(&c->sum, kura_str_from(c->checksum_value),
+				     &e)) {
 	case KURA_OK:
 		return true;
 	case KURA_EINVAL:
@@ -360,8 +382,8 @@ static bool checksum_matches(struct kura_chunked *c, struct kura_error *err,
 			   c->trailer_name);
 		return false;
 	case KURA_EINTEGRITY:
-		*rc = fail(c, err, KURA_EINTEGRITY, "%s does not match the body",
-			   c->trailer_name);
+		*rc = fail(c, err, KURA_EINTEGRITY,
+			   "%s does not match the body", c->trailer_name);
 		return false;
 	default:
 		*rc = fail(c, err, KURA_ECRYPTO, "checksum: %s", e.msg);
@@ -370,7 +392,8 @@ static bool checksum_matches(struct kura_chunked *c, struct kura_error *err,
 }
 
 /* All trailers are in: check the signature, then the checksum. */
-static enum kura_err trailers_end(struct kura_chunked *c, struct kura_error *err)
+static enum kura_err trailers_end(struct kura_chunked *c,
+				  struct kura_error *err)
 {
 	enum kura_err rc = KURA_OK;
 	if (c->trailer_name && !c->have_checksum)
@@ -399,14 +422,16 @@ static enum kura_err trailers_end(struct kura_chunked *c, struct kura_error *err
 	return KURA_OK;
 }
 
-static enum kura_err trailer_line(struct kura_chunked *c, struct kura_error *err)
+static enum kura_err trailer_line(struct kura_chunked *c,
+				  struct kura_error *err)
 {
 	const char *l = c->line;
 	size_t n = c->line_len;
 	if (n == 0) {
 		/* Some encoders put the blank line of an ordinary last chunk
 		 * before the trailers; tolerate one when a trailer is due. */
-		if (c->trailer_lines == 0 && c->trailer_name && !c->skipped_blank) {
+		if (c->trailer_lines == 0 && c->trailer_name &&
+		    !c->skipped_blank) {
 			c->skipped_blank = true;
 			return KURA_OK;
 		}
@@ -426,7 +451,8 @@ static enum kura_err trailer_line(struct kura_chunked *c, struct kura_error *err
 			ch = (char)(ch + 32);
 		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
 		      ch == '-'))
-			return fail(c, err, KURA_EPROTO, "malformed trailer name");
+			return fail(c, err, KURA_EPROTO,
+				    "malformed trailer name");
 		name[i] = ch;
 	}
 	name[nl] = '\0';
@@ -438,24 +464,28 @@ static enum kura_err trailer_line(struct kura_chunked *c, struct kura_error *err
 	while (v.len && (v.p[v.len - 1] == ' ' || v.p[v.len - 1] == '\t'))
 		v.len--;
 	for (size_t i = 0; i < v.len; i++)
-		if ((unsigned char)v.p[i] < 0x21 || (unsigned char)v.p[i] > 0x7e)
+		if ((unsigned char)v.p[i] < 0x21 ||
+		    (unsigned char)v.p[i] > 0x7e)
 			return fail(c, err, KURA_EPROTO,
 				    "control character in a trailer value");
 
 	if (strcmp(name, "x-amz-trailer-signature") == 0) {
-		if (c->mode != KURA_CHUNKED_SIGNED_TRAILER || c->have_trailer_sig)
+		if (c->mode != KURA_CHUNKED_SIGNED_TRAILER ||
+		    c->have_trailer_sig)
 			return fail(c, err, KURA_EPROTO,
 				    "unexpected x-amz-trailer-signature");
 		if (!sig_parse(v.p, v.len, c->trailer_sig))
-			return fail(c, err, KURA_EAUTH,
-				    "x-amz-trailer-signature is not 64 hex digits");
+			return fail(
+				c, err, KURA_EAUTH,
+				"x-amz-trailer-signature is not 64 hex digits");
 		c->have_trailer_sig = true;
 		return KURA_OK;
 	}
 	/* Only the announced checksum, once, before the signature. */
 	if (c->trailer_name == NULL || strcmp(name, c->trailer_name) != 0 ||
 	    c->have_checksum || c->have_trailer_sig)
-		return fail(c, err, KURA_EPROTO, "unexpected trailer '%s'", name);
+		return fail(c, err, KURA_EPROTO, "unexpected trailer '%s'",
+			    name);
 	if (v.len > TRAILER_VALUE_MAX)
 		return fail(c, err, KURA_EAUTH, "%s is not a valid checksum",
 			    c->trailer_name);
@@ -474,7 +504,8 @@ static enum kura_err line_byte(struct kura_chunked *c, uint8_t b, bool *done,
 	*done = false;
 	if (c->line_cr) {
 		if (b != '\n')
-			return fail(c, err, KURA_EPROTO, "CR not followed by LF");
+			return fail(c, err, KURA_EPROTO,
+				    "CR not followed by LF");
 		c->line_cr = false;
 		*done = true;
 		return KURA_OK;
@@ -513,7 +544,8 @@ enum kura_err kura_chunked_feed(struct kura_chunked *c, const uint8_t *p,
 				size_t n, struct kura_error *err)
 {
 	if (c == NULL || (p == NULL && n != 0))
-		return kura_fail(err, KURA_EINVAL, "aws-chunked: bad arguments");
+		return kura_fail(err, KURA_EINVAL,
+				 "aws-chunked: bad arguments");
 	size_t i = 0;
 	while (i < n) {
 		enum kura_err rc = KURA_OK;
@@ -530,7 +562,8 @@ enum kura_err kura_chunked_feed(struct kura_chunked *c, const uint8_t *p,
 			c->remaining -= take;
 			if (c->remaining == 0) {
 				rc = chunk_end(c, err);
-				c->state = rc == KURA_OK ? ST_DATA_CR : c->state;
+				c->state = rc == KURA_OK ? ST_DATA_CR :
+							   c->state;
 			}
 			break;
 		}
@@ -562,8 +595,9 @@ enum kura_err kura_chunked_feed(struct kura_chunked *c, const uint8_t *p,
 			else if (c->state == ST_TRAILER)
 				rc = trailer_line(c, err);
 			else if (c->line_len != 0)
-				rc = fail(c, err, KURA_EPROTO,
-					  "trailer after the final chunk of a body without one");
+				rc = fail(
+					c, err, KURA_EPROTO,
+					"trailer after the final chunk of a body without one");
 			else
 				c->state = ST_DONE;
 			c->line_len = 0;
@@ -572,8 +606,9 @@ enum kura_err kura_chunked_feed(struct kura_chunked *c, const uint8_t *p,
 			return fail(c, err, KURA_EPROTO,
 				    "bytes after the end of the body");
 		case ST_FAILED:
-			return kura_fail(err, c->failed,
-					 "aws-chunked body: decoder already failed");
+			return kura_fail(
+				err, c->failed,
+				"aws-chunked body: decoder already failed");
 		}
 		if (rc != KURA_OK)
 			return rc;
@@ -585,7 +620,8 @@ enum kura_err kura_chunked_finish(struct kura_chunked *c, uint64_t *decoded,
 				  struct kura_error *err)
 {
 	if (c == NULL)
-		return kura_fail(err, KURA_EINVAL, "aws-chunked: bad arguments");
+		return kura_fail(err, KURA_EINVAL,
+				 "aws-chunked: bad arguments");
 	if (c->state == ST_FAILED)
 		return kura_fail(err, c->failed,
 				 "aws-chunked body: decoder already failed");
@@ -598,7 +634,8 @@ enum kura_err kura_chunked_finish(struct kura_chunked *c, uint64_t *decoded,
 			return rc;
 	}
 	if (c->state != ST_DONE)
-		return fail(c, err, KURA_EPROTO, "body ended before its final chunk%s",
+		return fail(c, err, KURA_EPROTO,
+			    "body ended before its final chunk%s",
 			    c->state == ST_TRAILER ? "'s trailers" : "");
 	if (decoded)
 		*decoded = c->decoded;

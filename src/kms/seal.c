@@ -1,7 +1,8 @@
 /*
  * seal.c — metadata seals (see seal.h; the format is docs/FORMAT.md §10).
  *
- * A seal is kura_box (AES-256-GCM, random nonce) of the row's ETag under
+ * A seal is kura_box (AES-256-GCM, random nonce) of the row's ETag (and
+ * its additional checksum, when it has one) under
  *   K = HMAC-SHA256(bucket key, "kura-meta-seal-v1")
  * with the row's canonical encoding as additional data.  The bucket key
  * is one of the bucket's own kura key (never an SSE-KMS key), so a seal
@@ -207,6 +208,12 @@ enum kura_err kura_seal_object_digest(const struct kura_secret *key,
 	kura_buf_init(&b, AAD_MAX);
 	encode_object(&e, tenant_id, o);
 	put_bytes(&e, o->etag, strnlen(o->etag, KURA_ETAG_MAX));
+	/* Only a row with a checksum adds it: older rows keep their digest. */
+	if (o->sum.algo != KURA_CHECKSUM_NONE) {
+		put_u8(&e, (uint8_t)o->sum.algo);
+		put_u8(&e, (uint8_t)o->sum.type);
+		put(&e, o->sum.digest, kura_checksum_len(o->sum.algo));
+	}
 	bool ok = e.rc == KURA_OK && key != NULL &&
 		  kura_hmac_sha256(key->data, key->len, b.data, b.len, mac);
 	kura_buf_release(&b);
@@ -350,25 +357,91 @@ enum kura_err kura_seal_bucket_key(struct kura_seal_ctx *c, uint64_t bk_id,
 
 /* ---- sealing and opening ---- */
 
+/*
+ * The boxed plaintext: the ETag, and when the row has a checksum a NUL,
+ * the algorithm, the type and (for objects and parts, not uploads) the
+ * digest.  A seal made before checksums were kept holds the ETag alone
+ * and opens the same way (docs/FORMAT.md §10).
+ */
+#define BOXED_MAX (KURA_SEAL_MAX - KURA_BOX_OVERHEAD)
+
+/* A checksum a row can hold: any algorithm over the whole object (a
+ * simple PUT may use any), composite for all but CRC64NVME. */
+static bool sum_valid(const struct kura_checksum_value *v)
+{
+	return v->algo > KURA_CHECKSUM_NONE &&
+	       v->algo <= KURA_CHECKSUM_ALGO_MAX &&
+	       (v->type == KURA_CHECKSUM_FULL_OBJECT ||
+		(v->type == KURA_CHECKSUM_COMPOSITE &&
+		 v->algo != KURA_CHECKSUM_CRC64NVME));
+}
+
+static size_t boxed_plaintext(const char *etag, size_t n,
+			      const struct kura_checksum_value *sum,
+			      bool with_digest, uint8_t out[BOXED_MAX])
+{
+	memcpy(out, etag, n);
+	if (sum == NULL || sum->algo == KURA_CHECKSUM_NONE)
+		return n;
+	size_t d = with_digest ? kura_checksum_len(sum->algo) : 0;
+	out[n] = '\0';
+	out[n + 1] = (uint8_t)sum->algo;
+	out[n + 2] = (uint8_t)sum->type;
+	memcpy(out + n + 3, sum->digest, d);
+	return n + 3 + d;
+}
+
 static enum kura_err seal_with(struct kura_seal_ctx *c, struct enc *e,
-			       const char *etag, uint8_t seal[KURA_SEAL_MAX],
+			       const char *etag,
+			       const struct kura_checksum_value *sum,
+			       bool with_digest, uint8_t seal[KURA_SEAL_MAX],
 			       size_t *seal_len, uint64_t *seal_bk_id,
 			       struct kura_error *err)
 {
+	uint8_t plain[BOXED_MAX];
 	size_t n = strnlen(etag, KURA_ETAG_MAX);
 	if (e->rc != KURA_OK)
 		return kura_fail(err, e->rc, "seal: row too large to encode");
 	if (n >= KURA_ETAG_MAX)
 		return kura_fail(err, KURA_EINVAL, "seal: bad ETag");
+	if (sum != NULL && sum->algo != KURA_CHECKSUM_NONE && !sum_valid(sum))
+		return kura_fail(err, KURA_EINVAL, "seal: bad checksum");
+	n = boxed_plaintext(etag, n, sum, with_digest, plain);
 	enum kura_err rc = kura_box_ctx_seal(c->box,
 					     (const uint8_t *)e->b->data,
-					     e->b->len, (const uint8_t *)etag,
-					     n, seal, err);
+					     e->b->len, plain, n, seal, err);
 	if (rc != KURA_OK)
 		return rc;
 	*seal_len = n + KURA_BOX_OVERHEAD;
 	*seal_bk_id = c->bk_id;
 	return KURA_OK;
+}
+
+/* Split an opened box into ETag and checksum; false when malformed. */
+static bool split_boxed(const uint8_t *p, size_t n, bool with_digest,
+			char etag[KURA_ETAG_MAX],
+			struct kura_checksum_value *sum)
+{
+	const uint8_t *nul = memchr(p, '\0', n);
+	size_t elen = nul != NULL ? (size_t)(nul - p) : n;
+	memset(sum, 0, sizeof(*sum));
+	if (elen >= KURA_ETAG_MAX)
+		return false;
+	if (nul != NULL) {
+		size_t rest = n - elen - 1;
+		if (rest < 2 || p[elen + 1] == KURA_CHECKSUM_NONE ||
+		    p[elen + 1] > KURA_CHECKSUM_ALGO_MAX)
+			return false;
+		sum->algo = (enum kura_checksum_algo)p[elen + 1];
+		sum->type = (enum kura_checksum_type)p[elen + 2];
+		size_t d = with_digest ? kura_checksum_len(sum->algo) : 0;
+		if (!sum_valid(sum) || rest != 2 + d)
+			return false;
+		memcpy(sum->digest, p + elen + 3, d);
+	}
+	memcpy(etag, p, elen);
+	etag[elen] = '\0';
+	return true;
 }
 
 void kura_seal_upgrade_state(struct kura_kms *kms, const uint64_t *waiting,
@@ -451,13 +524,13 @@ static enum kura_err key_error(struct kura_seal_ctx *c, uint64_t bucket_id,
 		what, (unsigned long long)bk_id);
 }
 
-static enum kura_err open_with(struct kura_seal_ctx *c, struct enc *e,
-			       const uint8_t *seal, size_t seal_len,
-			       uint64_t seal_bk_id, uint64_t bucket_id,
-			       char etag[KURA_ETAG_MAX], const char *what,
-			       struct kura_error *err)
+static enum kura_err
+open_with(struct kura_seal_ctx *c, struct enc *e, const uint8_t *seal,
+	  size_t seal_len, uint64_t seal_bk_id, uint64_t bucket_id,
+	  char etag[KURA_ETAG_MAX], struct kura_checksum_value *sum,
+	  bool with_digest, const char *what, struct kura_error *err)
 {
-	char out[KURA_SEAL_MAX];
+	uint8_t out[BOXED_MAX];
 	/* kura never wrote a row it cannot encode: it was changed. */
 	if (e->rc != KURA_OK)
 		return kura_fail(err, KURA_EINTEGRITY,
@@ -468,8 +541,7 @@ static enum kura_err open_with(struct kura_seal_ctx *c, struct enc *e,
 	if (etag[0] != '\0')
 		return kura_fail(err, KURA_EINTEGRITY,
 				 "%s: sealed row has a clear ETag", what);
-	if (seal_len < KURA_BOX_OVERHEAD ||
-	    seal_len - KURA_BOX_OVERHEAD >= KURA_ETAG_MAX)
+	if (seal_len < KURA_BOX_OVERHEAD || seal_len > KURA_SEAL_MAX)
 		return kura_fail(err, KURA_EINTEGRITY, "%s: malformed seal",
 				 what);
 	enum kura_err rc = key_for_read(c, seal_bk_id, err);
@@ -478,16 +550,18 @@ static enum kura_err open_with(struct kura_seal_ctx *c, struct enc *e,
 	struct kura_error e2 = { 0 };
 	size_t n = seal_len - KURA_BOX_OVERHEAD;
 	rc = kura_box_ctx_open(c->box, (const uint8_t *)e->b->data, e->b->len,
-			       seal, seal_len, (uint8_t *)out, &e2);
+			       seal, seal_len, out, &e2);
 	if (rc == KURA_EINTEGRITY)
 		return kura_fail(err, rc, "%s does not match its seal", what);
 	if (rc != KURA_OK)
 		return kura_fail(err, rc, "%s", e2.msg);
-	if (memchr(out, '\0', n) != NULL)
+	struct kura_checksum_value got;
+	char tag[KURA_ETAG_MAX];
+	if (!split_boxed(out, n, with_digest, tag, &got))
 		return kura_fail(err, KURA_EINTEGRITY,
 				 "%s: sealed ETag malformed", what);
-	memcpy(etag, out, n);
-	etag[n] = '\0';
+	memcpy(etag, tag, strlen(tag) + 1);
+	*sum = got;
 	return KURA_OK;
 }
 
@@ -499,8 +573,8 @@ static enum kura_err seal_object_row(struct kura_seal_ctx *c,
 	struct enc e;
 	enc_init(&e, c);
 	encode_object(&e, tenant_id, o);
-	enum kura_err rc = seal_with(c, &e, o->etag, o->seal, &o->seal_len,
-				     &o->seal_bk_id, err);
+	enum kura_err rc = seal_with(c, &e, o->etag, &o->sum, true, o->seal,
+				     &o->seal_len, &o->seal_bk_id, err);
 	return rc;
 }
 
@@ -525,7 +599,8 @@ enum kura_err kura_seal_upload(struct kura_seal_ctx *c,
 		return rc;
 	enc_init(&e, c);
 	encode_upload(&e, b->tenant_id, u);
-	rc = seal_with(c, &e, "", u->seal, &u->seal_len, &u->seal_bk_id, err);
+	rc = seal_with(c, &e, "", &u->sum, false, u->seal, &u->seal_len,
+		       &u->seal_bk_id, err);
 	return rc;
 }
 
@@ -540,8 +615,8 @@ enum kura_err kura_seal_part(struct kura_seal_ctx *c,
 		return rc;
 	enc_init(&e, c);
 	encode_part(&e, b->tenant_id, b->id, version_uid, p);
-	rc = seal_with(c, &e, p->etag, p->seal, &p->seal_len, &p->seal_bk_id,
-		       err);
+	rc = seal_with(c, &e, p->etag, &p->sum, true, p->seal, &p->seal_len,
+		       &p->seal_bk_id, err);
 	return rc;
 }
 
@@ -562,7 +637,8 @@ enum kura_err kura_seal_object_open(struct kura_seal_ctx *c, uint64_t tenant_id,
 	enc_init(&e, c);
 	encode_object(&e, tenant_id, o);
 	enum kura_err rc = open_with(c, &e, o->seal, o->seal_len, o->seal_bk_id,
-				     o->bucket_id, o->etag, "object", err);
+				     o->bucket_id, o->etag, &o->sum, true,
+				     "object", err);
 	return rc;
 }
 
@@ -575,7 +651,8 @@ enum kura_err kura_seal_upload_open(struct kura_seal_ctx *c, uint64_t tenant_id,
 	enc_init(&e, c);
 	encode_upload(&e, tenant_id, u);
 	enum kura_err rc = open_with(c, &e, u->seal, u->seal_len, u->seal_bk_id,
-				     u->bucket_id, none, "upload", err);
+				     u->bucket_id, none, &u->sum, false,
+				     "upload", err);
 	if (rc == KURA_OK && none[0] != '\0')
 		rc = kura_fail(err, KURA_EINTEGRITY, "upload: malformed seal");
 	return rc;
@@ -590,7 +667,8 @@ enum kura_err kura_seal_part_open(struct kura_seal_ctx *c, uint64_t tenant_id,
 	enc_init(&e, c);
 	encode_part(&e, tenant_id, bucket_id, version_uid, p);
 	enum kura_err rc = open_with(c, &e, p->seal, p->seal_len, p->seal_bk_id,
-				     bucket_id, p->etag, "upload part", err);
+				     bucket_id, p->etag, &p->sum, true,
+				     "upload part", err);
 	return rc;
 }
 

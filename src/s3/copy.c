@@ -145,6 +145,8 @@ static enum kura_err copy_bytes(struct s3_req *r, const struct copy_source *src,
 				       "source ended early");
 		if (rc == KURA_OK)
 			rc = s3_blob_write(blob, buf, got, err);
+		if (rc == KURA_OK && r->checksum.algo != KURA_CHECKSUM_NONE)
+			rc = kura_checksum_update(&r->checksum, buf, got, err);
 		done += got;
 	}
 	if (rc == KURA_OK && len == 0 && src->obj->size == 0)
@@ -154,6 +156,56 @@ static enum kura_err copy_bytes(struct s3_req *r, const struct copy_source *src,
 		kura_wipe(buf, COPY_BUF);
 	free(buf);
 	return rc;
+}
+
+/* Checksum the copied plaintext with algo (nothing for NONE): a copy's
+ * checksum is computed over what it holds, never taken from the source,
+ * whose value may be a composite of parts the copy does not have.
+ * Responds and returns false on failure. */
+static bool copy_checksum_begin(struct s3_req *r, enum kura_checksum_algo algo)
+{
+	struct kura_error err = { 0 };
+	if (algo == KURA_CHECKSUM_NONE)
+		return true;
+	if (kura_checksum_init(&r->checksum, algo, &err) != KURA_OK) {
+		s3_error_from(r, KURA_ECRYPTO, &err);
+		return false;
+	}
+	return true;
+}
+
+/* The copy's checksum once every byte went through copy_bytes. */
+static enum kura_err copy_checksum_end(struct s3_req *r,
+				       struct kura_checksum_value *out,
+				       struct kura_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (r->checksum.algo == KURA_CHECKSUM_NONE)
+		return KURA_OK;
+	enum kura_err rc = kura_checksum_finish(&r->checksum, err);
+	if (rc == KURA_OK)
+		kura_checksum_result(&r->checksum, out);
+	return rc;
+}
+
+/* CopyObject's checksum algorithm: x-amz-checksum-algorithm, else the
+ * source's.  Responds and returns false for an unknown one. */
+static bool copy_algo(struct s3_req *r, const struct kura_object *src,
+		      enum kura_checksum_algo *out)
+{
+	const struct kura_str *h = s3_header(r, "x-amz-checksum-algorithm");
+	*out = src->sum.algo;
+	if (h == NULL)
+		return true;
+	*out = kura_checksum_algo_by_s3_name(*h);
+	if (*out != KURA_CHECKSUM_NONE)
+		return true;
+	s3_error(r, S3_InvalidRequest,
+		 "Checksum algorithm provided is unsupported. Please try "
+		 "again with any of the valid types: [CRC32, CRC32C, "
+		 "CRC64NVME, SHA1, SHA256]",
+		 NULL);
+	return false;
 }
 
 static void copy_error(struct s3_req *r, const struct copy_source *src,
@@ -196,9 +248,12 @@ void s3_copy_object(struct s3_req *r)
 	struct kura_put_cond cond_storage;
 	const struct kura_put_cond *cond = NULL;
 	struct s3_lock lock;
+	enum kura_checksum_algo algo = KURA_CHECKSUM_NONE;
 	if (!s3_load_bucket(r) || !s3_check_unsupported_put_headers(r) ||
 	    !load_source(r, &src) || !source_conditions(r, src.obj) ||
-	    !s3_sse_for_write(r, &r->sse) || !s3_lock_for_write(r, &lock, true) ||
+	    !copy_algo(r, src.obj, &algo) || !copy_checksum_begin(r, algo) ||
+	    !s3_sse_for_write(r, &r->sse) ||
+	    !s3_lock_for_write(r, &lock, true) ||
 	    !s3_write_cond(r, &cond_storage, &cond))
 		goto out;
 	if (src.obj->size > MAX_COPY_SIZE) {
@@ -269,6 +324,13 @@ void s3_copy_object(struct s3_req *r)
 				   &r->sse, &err);
 	if (rc == KURA_OK)
 		rc = copy_bytes(r, &src, 0, src.obj->size, &blob, &err);
+	struct kura_checksum_value shown = { 0 };
+	if (rc == KURA_OK)
+		rc = copy_checksum_end(r, &shown, &err);
+	o.sum = shown;
+	if (rc == KURA_OK && o.sse != KURA_SSE_S3)
+		rc = s3_sum_mask(blob.dek, S3_SUM_OBJECT, o.version_uid, 0,
+				 &o.sum, &err);
 	if (rc == KURA_OK)
 		rc = s3_blob_stage(&blob, &err);
 	if (rc != KURA_OK) {
@@ -300,6 +362,7 @@ void s3_copy_object(struct s3_req *r)
 	s3_xml_root(&b, "CopyObjectResult");
 	s3_xml_elem_str(&b, "LastModified", ts);
 	s3_xml_elem_str(&b, "ETag", etag);
+	s3_checksum_xml(&b, &shown, 1, true);
 	s3_xml_close(&b, "CopyObjectResult");
 	if (s3_respond_xml(r, &b)) {
 		s3_sse_respond_headers(r, &r->sse);
@@ -365,7 +428,10 @@ void s3_upload_part_copy(struct s3_req *r)
 	struct s3_blob blob = { 0 };
 	if (!s3_part_begin(r, &u, &blob))
 		goto out;
-	if (!load_source(r, &src) || !source_conditions(r, src.obj))
+	/* A part of an upload that declared a checksum gets one, as an
+	 * uploaded part does. */
+	if (!load_source(r, &src) || !source_conditions(r, src.obj) ||
+	    !copy_checksum_begin(r, u->sum.algo))
 		goto out;
 	uint64_t first = 0, last = src.obj->size ? src.obj->size - 1 : 0;
 	const struct kura_str *range = s3_header(r, "x-amz-copy-source-range");
@@ -379,6 +445,8 @@ void s3_upload_part_copy(struct s3_req *r)
 		goto out;
 	}
 	enum kura_err rc = copy_bytes(r, &src, first, len, &blob, &err);
+	if (rc == KURA_OK)
+		rc = copy_checksum_end(r, &blob.part.sum, &err);
 	if (rc == KURA_OK)
 		rc = s3_blob_stage(&blob, &err);
 	if (rc != KURA_OK) {

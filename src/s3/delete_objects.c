@@ -217,6 +217,7 @@ void s3_delete_objects(struct s3_req *r)
 	if (s3_header(r, "Content-MD5") == NULL &&
 	    s3_header(r, "x-amz-checksum-crc32") == NULL &&
 	    s3_header(r, "x-amz-checksum-crc32c") == NULL &&
+	    s3_header(r, "x-amz-checksum-crc64nvme") == NULL &&
 	    s3_header(r, "x-amz-checksum-sha1") == NULL &&
 	    s3_header(r, "x-amz-checksum-sha256") == NULL) {
 		s3_error(

@@ -132,6 +132,59 @@ static void write_owner(struct s3_req *r, struct kura_buf *b, const char *tag)
 
 /* ---- CreateMultipartUpload ---- */
 
+/* The checksum the upload declares: x-amz-checksum-algorithm and
+ * x-amz-checksum-type (default: FULL_OBJECT for CRC64NVME, COMPOSITE for
+ * the others), in the combinations S3 allows.  Responds InvalidRequest
+ * and returns false otherwise. */
+static bool upload_checksum(struct s3_req *r, struct kura_checksum_value *out)
+{
+	const struct kura_str *a = s3_header(r, "x-amz-checksum-algorithm");
+	const struct kura_str *t = s3_header(r, "x-amz-checksum-type");
+	memset(out, 0, sizeof(*out));
+	if (a == NULL && t == NULL)
+		return true;
+	if (a == NULL) {
+		s3_error(r, S3_InvalidRequest,
+			 "The x-amz-checksum-type header can only be used "
+			 "with the x-amz-checksum-algorithm header.",
+			 NULL);
+		return false;
+	}
+	out->algo = kura_checksum_algo_by_s3_name(*a);
+	if (out->algo == KURA_CHECKSUM_NONE) {
+		s3_error(
+			r, S3_InvalidRequest,
+			"Checksum algorithm provided is unsupported. Please try "
+			"again with any of the valid types: [CRC32, CRC32C, "
+			"CRC64NVME, SHA1, SHA256]",
+			NULL);
+		return false;
+	}
+	out->type = kura_checksum_default_type(out->algo);
+	if (t != NULL && kura_str_caseeq_cstr(*t, "FULL_OBJECT"))
+		out->type = KURA_CHECKSUM_FULL_OBJECT;
+	else if (t != NULL && kura_str_caseeq_cstr(*t, "COMPOSITE"))
+		out->type = KURA_CHECKSUM_COMPOSITE;
+	else if (t != NULL) {
+		s3_error(r, S3_InvalidRequest,
+			 "Value for x-amz-checksum-type header is invalid.",
+			 NULL);
+		return false;
+	}
+	if (!kura_checksum_type_allowed(out->algo, out->type)) {
+		char msg[128];
+		snprintf(msg, sizeof(msg),
+			 "The %s checksum type cannot be used with the %s "
+			 "checksum algorithm.",
+			 kura_checksum_type_name(out->type),
+			 kura_checksum_s3_name(out->algo));
+		s3_error(r, S3_InvalidRequest, kura_pstrdup(r->pool, msg),
+			 NULL);
+		return false;
+	}
+	return true;
+}
+
 void s3_create_multipart_upload(struct s3_req *r)
 {
 	struct kura_meta *meta = r->svc->meta;
@@ -147,6 +200,7 @@ void s3_create_multipart_upload(struct s3_req *r)
 	/* The default retention is the completion's to apply. */
 	struct s3_lock lock;
 	if (!s3_load_bucket(r) || !s3_check_unsupported_put_headers(r) ||
+	    !upload_checksum(r, &u.sum) ||
 	    !s3_object_headers_from_request(r, &o) ||
 	    !s3_sse_for_write(r, &r->sse) ||
 	    !s3_lock_for_write(r, &lock, false))
@@ -192,8 +246,17 @@ void s3_create_multipart_upload(struct s3_req *r)
 	s3_xml_elem(&b, "Key", r->key, r->key_len);
 	s3_xml_elem_str(&b, "UploadId", u.id);
 	s3_xml_close(&b, "InitiateMultipartUploadResult");
-	if (s3_respond_xml(r, &b))
+	if (s3_respond_xml(r, &b)) {
 		s3_sse_respond_headers(r, &r->sse);
+		if (u.sum.algo != KURA_CHECKSUM_NONE) {
+			kura_http_resp_header(
+				r->http, "x-amz-checksum-algorithm",
+				kura_checksum_s3_name(u.sum.algo));
+			kura_http_resp_header(
+				r->http, "x-amz-checksum-type",
+				kura_checksum_type_name(u.sum.type));
+		}
+	}
 	kura_buf_release(&b);
 }
 
@@ -229,8 +292,14 @@ void s3_commit_part(struct s3_req *r, struct kura_upload *u,
 {
 	struct kura_meta *meta = r->svc->meta;
 	struct kura_error err = { 0 };
-	enum kura_err rc = kura_seal_part(&r->seal, &r->bucket, u->version_uid,
-					  &blob->part, &err);
+	struct kura_checksum_value shown = blob->part.sum;
+	enum kura_err rc = KURA_OK;
+	if (u->sse != KURA_SSE_S3)
+		rc = s3_sum_mask(blob->dek, S3_SUM_PART, u->version_uid,
+				 blob->part.part_no, &blob->part.sum, &err);
+	if (rc == KURA_OK)
+		rc = kura_seal_part(&r->seal, &r->bucket, u->version_uid,
+				    &blob->part, &err);
 	if (rc == KURA_OK)
 		rc = kura_meta_upload_put_part(meta, r->bucket.id, u->id,
 					       &blob->part, &err);
@@ -239,7 +308,7 @@ void s3_commit_part(struct s3_req *r, struct kura_upload *u,
 	s3_blob_publish(blob, r->http->id);
 	s3_collect_garbage(r);
 	if (!copy_result) {
-		s3_respond_stored(r, blob->part.etag);
+		s3_respond_stored(r, blob->part.etag, &shown);
 		return;
 	}
 	struct kura_buf b;
@@ -250,6 +319,7 @@ void s3_commit_part(struct s3_req *r, struct kura_upload *u,
 	s3_xml_root(&b, "CopyPartResult");
 	s3_xml_elem_str(&b, "LastModified", ts);
 	s3_xml_elem_str(&b, "ETag", etag);
+	s3_checksum_xml(&b, &shown, 1, false);
 	s3_xml_close(&b, "CopyPartResult");
 	/* As UploadPart, and as AWS: the encryption of the part written (the
 	 * upload's), never the copy source's. */
@@ -261,8 +331,10 @@ void s3_commit_part(struct s3_req *r, struct kura_upload *u,
 static void part_finish(struct s3_req *r)
 {
 	struct part_state *st = r->op_state;
-	if (s3_blob_op_stage(r))
-		s3_commit_part(r, st->upload, &st->blob, false);
+	if (!s3_blob_op_stage(r))
+		return;
+	st->blob.part.sum = r->sum; /* the body's, verified (payload.c) */
+	s3_commit_part(r, st->upload, &st->blob, false);
 }
 
 /* Shared start of UploadPart and UploadPartCopy: bucket, part number,
@@ -299,6 +371,9 @@ void s3_upload_part(struct s3_req *r)
 		return;
 	r->max_body = MAX_PART_SIZE;
 	r->op_finish = part_finish;
+	/* Parts of an upload that declared a checksum carry one of that
+	 * algorithm: the client's, verified, or kura's own. */
+	r->checksum_want = st->upload->sum.algo;
 	s3_payload_begin(r);
 }
 
@@ -308,7 +383,37 @@ struct wanted_part {
 	uint32_t part_no;
 	const char *etag; /* without quotes */
 	size_t etag_len;
+	struct kura_checksum_value sum; /* a Checksum* element, if any */
 };
+
+/* The Checksum* element of a Part, if any, into w->sum; responds and
+ * returns false for more than one or a malformed value. */
+static bool parse_part_checksum(struct s3_req *r, const struct s3_xml_node *p,
+				struct wanted_part *w)
+{
+	struct kura_error err = { 0 };
+	memset(&w->sum, 0, sizeof(w->sum));
+	for (int a = 1; a <= KURA_CHECKSUM_ALGO_MAX; a++) {
+		enum kura_checksum_algo algo = (enum kura_checksum_algo)a;
+		const struct s3_xml_node *c =
+			s3_xml_child(p, kura_checksum_xml_name(algo));
+		if (c == NULL)
+			continue;
+		if (w->sum.algo != KURA_CHECKSUM_NONE) {
+			s3_error(r, S3_MalformedXML, NULL,
+				 "two checksums for one part");
+			return false;
+		}
+		struct kura_str v = { c->text, c->text_len };
+		if (kura_checksum_parse(algo, v, &w->sum, &err) != KURA_OK) {
+			s3_error(r, S3_InvalidRequest,
+				 "Value for the part checksum is invalid.",
+				 err.msg);
+			return false;
+		}
+	}
+	return true;
+}
 
 /* Parse the CompleteMultipartUpload document; responds on error. */
 static bool parse_complete(struct s3_req *r, struct wanted_part **out,
@@ -359,6 +464,8 @@ static bool parse_complete(struct s3_req *r, struct wanted_part **out,
 		w[i].part_no = (uint32_t)num;
 		w[i].etag = e;
 		w[i].etag_len = el;
+		if (!parse_part_checksum(r, c, &w[i]))
+			return false;
 		i++;
 	}
 	*out = w;
@@ -429,8 +536,10 @@ static bool wanted_etag(const struct wanted_part *w, size_t n,
 	return ok;
 }
 
-/* The successful answer for object o, the completed upload. */
-static void complete_respond(struct s3_req *r, const struct kura_object *o)
+/* The successful answer for object o, the completed upload; sum: its
+ * checksum in the clear. */
+static void complete_respond(struct s3_req *r, const struct kura_object *o,
+			     const struct kura_checksum_value *sum)
 {
 	struct kura_buf b;
 	char etag[KURA_ETAG_MAX + 2];
@@ -446,6 +555,7 @@ static void complete_respond(struct s3_req *r, const struct kura_object *o)
 	s3_xml_elem_str(&b, "Bucket", r->bucket.name);
 	s3_xml_elem(&b, "Key", r->key, r->key_len);
 	s3_xml_elem_str(&b, "ETag", etag);
+	s3_checksum_xml(&b, sum, o->part_count, true);
 	s3_xml_close(&b, "CompleteMultipartUploadResult");
 	if (s3_respond_xml(r, &b)) {
 		r->sse.mode = o->sse;
@@ -490,7 +600,14 @@ static void complete_retry(struct s3_req *r, const uint8_t uid[KURA_UID_LEN],
 	}
 	s3_note_version(r, o->version_uid);
 	s3_note_row(r, r->bucket.tenant_id, o);
-	complete_respond(r, o);
+	/* An SSE-C object's checksum needs the customer's key, which a retry
+	 * need not send: then the answer has none. */
+	struct kura_object clear = *o;
+	struct kura_error e2 = { 0 };
+	if (o->sse == KURA_SSE_C ||
+	    s3_sum_unmask_object(r, &clear, NULL, &e2) != KURA_OK)
+		memset(&clear.sum, 0, sizeof(clear.sum));
+	complete_respond(r, o, &clear.sum);
 }
 
 /* What CompleteMultipartUpload carries from its start to its finish. */
@@ -543,6 +660,183 @@ static bool choose_parts(struct s3_req *r, const struct wanted_part *want,
 	return true;
 }
 
+/* The chosen parts' checksums in the clear (those of SSE-KMS and SSE-C
+ * data are stored masked; an SSE-C upload's need its customer key), each
+ * checked against the one the request names for it, as its ETag is.
+ * Responds and returns false on failure. */
+static bool chosen_sums(struct s3_req *r, const struct kura_upload *u,
+			const struct wanted_part *want,
+			struct kura_part *chosen, size_t n)
+{
+	struct kura_error err = { 0 };
+	bool any = false;
+	for (size_t i = 0; i < n; i++)
+		any |= chosen[i].sum.algo != KURA_CHECKSUM_NONE;
+	if (any && u->sse == KURA_SSE_C && r->sse.customer_key == NULL &&
+	    !s3_sse_match(r, u->sse, u->kms_key_id, u->ssec_hmac,
+			  u->version_uid, false, &r->sse))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		enum kura_err rc =
+			s3_sum_unmask_part(r, u->version_uid, &chosen[i],
+					   u->sse, r->sse.customer_key, &err);
+		if (rc != KURA_OK) {
+			s3_error_from(r, rc, &err);
+			return false;
+		}
+		const struct kura_checksum_value *ws = &want[i].sum;
+		if (ws->algo != KURA_CHECKSUM_NONE &&
+		    (chosen[i].sum.algo != ws->algo ||
+		     memcmp(chosen[i].sum.digest, ws->digest,
+			    kura_checksum_len(ws->algo)) != 0)) {
+			s3_error(r, S3_InvalidPart, NULL, "part checksum");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Mask the object's checksum, when its data is SSE-KMS or SSE-C, with
+ * its first part's DEK. */
+static enum kura_err mask_object_sum(struct s3_req *r, struct kura_object *o,
+				     struct kura_error *err)
+{
+	struct kura_secret *dek = NULL;
+	if (o->sse == KURA_SSE_S3 || o->sum.algo == KURA_CHECKSUM_NONE)
+		return KURA_OK;
+	enum kura_err rc = s3_part_dek(r, o->version_uid, &o->parts[0],
+				       r->sse.customer_key, &dek, err);
+	if (rc == KURA_OK)
+		rc = s3_sum_mask(dek, S3_SUM_OBJECT, o->version_uid,
+				 o->parts[0].part_no, &o->sum, err);
+	kura_secret_free(dek);
+	return rc;
+}
+
+/* The part's checksum must be there: every part of an upload that
+ * declared one has it (UploadPart computes it when the client sends
+ * none), and a composite upload's Complete must name them all, as S3
+ * requires. */
+static bool part_sum_missing(struct s3_req *r, const struct kura_upload *u,
+			     const struct wanted_part *w,
+			     const struct kura_part *p)
+{
+	char msg[192];
+	if (p->sum.algo == u->sum.algo &&
+	    (u->sum.type != KURA_CHECKSUM_COMPOSITE ||
+	     w->sum.algo != KURA_CHECKSUM_NONE))
+		return false;
+	snprintf(msg, sizeof(msg),
+		 "The upload was created using a %s checksum. The complete "
+		 "request must include the checksum for each part. It was "
+		 "missing for part %u in the request.",
+		 kura_checksum_s3_name(u->sum.algo), w->part_no);
+	s3_error(r, S3_InvalidRequest, kura_pstrdup(r->pool, msg), NULL);
+	return true;
+}
+
+/* The object's checksum from its parts' (composite or full-object, as
+ * the upload declared), checked against an x-amz-checksum-* header and
+ * x-amz-checksum-type if the client sent them.  Responds and returns
+ * false on failure. */
+static bool complete_checksum(struct s3_req *r, const struct kura_upload *u,
+			      const struct wanted_part *want,
+			      const struct kura_part *chosen, size_t n,
+			      struct kura_checksum_value *out)
+{
+	struct kura_error err = { 0 };
+	enum kura_checksum_algo hdr = KURA_CHECKSUM_NONE;
+	struct kura_str value = { 0 };
+	struct kura_http_req *h = r->http;
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < h->nheaders; i++) {
+		enum kura_checksum_algo a =
+			kura_checksum_algo_of(h->headers[i].name);
+		if (a == KURA_CHECKSUM_NONE)
+			continue;
+		if (hdr != KURA_CHECKSUM_NONE) {
+			s3_error(r, S3_InvalidRequest,
+				 "Expecting a single x-amz-checksum- header",
+				 NULL);
+			return false;
+		}
+		hdr = a;
+		value = h->headers[i].value;
+	}
+	const struct kura_str *t = s3_header(r, "x-amz-checksum-type");
+	if (u->sum.algo == KURA_CHECKSUM_NONE) {
+		if (hdr == KURA_CHECKSUM_NONE && t == NULL)
+			return true;
+		s3_error(r, S3_InvalidRequest,
+			 "The upload was created without a checksum "
+			 "algorithm: the complete request cannot name one.",
+			 NULL);
+		return false;
+	}
+	if (t != NULL &&
+	    !kura_str_caseeq_cstr(*t, kura_checksum_type_name(u->sum.type))) {
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+			 "The upload was created using the %s checksum mode. "
+			 "The complete request must use the same checksum "
+			 "mode.",
+			 kura_checksum_type_name(u->sum.type));
+		s3_error(r, S3_InvalidRequest, kura_pstrdup(r->pool, msg),
+			 NULL);
+		return false;
+	}
+	if (hdr != KURA_CHECKSUM_NONE && hdr != u->sum.algo) {
+		s3_error(r, S3_InvalidRequest,
+			 "The checksum algorithm of the complete request "
+			 "is not the upload's.",
+			 NULL);
+		return false;
+	}
+	struct kura_checksum_value *sums =
+		kura_palloc(r->pool, n * sizeof(*sums));
+	uint64_t *sizes = kura_palloc(r->pool, n * sizeof(*sizes));
+	if (sums == NULL || sizes == NULL) {
+		s3_error(r, S3_InternalError, NULL, "out of memory");
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (part_sum_missing(r, u, &want[i], &chosen[i]))
+			return false;
+		sums[i] = chosen[i].sum;
+		sizes[i] = chosen[i].size;
+	}
+	enum kura_err rc = u->sum.type == KURA_CHECKSUM_COMPOSITE ?
+				   kura_checksum_composite(u->sum.algo, sums, n,
+							   out, &err) :
+				   kura_checksum_combine(u->sum.algo, sums,
+							 sizes, n, out, &err);
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return false;
+	}
+	if (hdr == KURA_CHECKSUM_NONE)
+		return true;
+	/* A composite value may come with its "-N". */
+	const char *dash = memchr(value.p, '-', value.len);
+	if (dash != NULL && u->sum.type == KURA_CHECKSUM_COMPOSITE)
+		value.len = (size_t)(dash - value.p);
+	struct kura_checksum_value sent;
+	if (kura_checksum_parse(hdr, value, &sent, &err) != KURA_OK) {
+		s3_error(r, S3_InvalidRequest,
+			 "Value for the x-amz-checksum- header is invalid.",
+			 NULL);
+		return false;
+	}
+	if (memcmp(sent.digest, out->digest, kura_checksum_len(hdr)) != 0) {
+		s3_error(r, S3_BadDigest,
+			 "The checksum you specified did not match the "
+			 "calculated checksum.",
+			 NULL);
+		return false;
+	}
+	return true;
+}
+
 static void complete_finish(struct s3_req *r)
 {
 	struct kura_error err = { 0 };
@@ -559,7 +853,8 @@ static void complete_finish(struct s3_req *r)
 		return;
 	}
 	if (!load_all_parts(r, u, &have, &nhave) ||
-	    !choose_parts(r, want, nwant, have, nhave, &chosen, &size))
+	    !choose_parts(r, want, nwant, have, nhave, &chosen, &size) ||
+	    !chosen_sums(r, u, want, chosen, nwant))
 		return;
 
 	struct kura_object o = { 0 };
@@ -592,9 +887,19 @@ static void complete_finish(struct s3_req *r)
 	memcpy(o.ssec_hmac, u->ssec_hmac, sizeof(o.ssec_hmac));
 	o.part_count = (uint32_t)nwant;
 	o.parts = chosen;
+	if (!complete_checksum(r, u, want, chosen, nwant, &o.sum))
+		return;
+	struct kura_checksum_value shown = o.sum;
+	enum kura_err rc = mask_object_sum(r, &o, &err);
+	if (rc != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return;
+	}
+	/* The object's parts keep no ETag or checksum of their own. */
+	for (size_t i = 0; i < nwant; i++)
+		memset(&chosen[i].sum, 0, sizeof(chosen[i].sum));
 	s3_version_prepare(r, &o);
-	enum kura_err rc =
-		s3_version_write(r, &o, st->cond, complete_row, u, &err);
+	rc = s3_version_write(r, &o, st->cond, complete_row, u, &err);
 	if (rc == KURA_ECONFLICT && st->cond != NULL) {
 		s3_write_cond_conflict(r);
 		return;
@@ -614,7 +919,7 @@ static void complete_finish(struct s3_req *r)
 	}
 	s3_note_version(r, o.version_uid);
 	s3_collect_garbage(r);
-	complete_respond(r, &o);
+	complete_respond(r, &o, &shown);
 }
 
 void s3_complete_multipart_upload(struct s3_req *r)
@@ -648,6 +953,8 @@ void s3_complete_multipart_upload(struct s3_req *r)
 		return;
 	}
 	r->op_state = st;
+	/* x-amz-checksum-* here is the object's, not the XML body's. */
+	r->checksum_not_body = true;
 	uint64_t max = r->svc->max_xml_body > S3_BODY_COMPLETE_MIN ?
 			       r->svc->max_xml_body :
 			       S3_BODY_COMPLETE_MIN;
@@ -672,6 +979,39 @@ void s3_abort_multipart_upload(struct s3_req *r)
 }
 
 /* ---- ListParts ---- */
+
+/* The listed parts' checksums in the clear.  Those of SSE-KMS data are
+ * unmasked with the parts' DEKs; those of SSE-C data only when the
+ * request carries the upload's customer key (as S3 takes it on ListParts),
+ * else they are not shown.  Responds and returns false on failure. */
+static bool listed_sums(struct s3_req *r, const struct kura_upload *u,
+			struct kura_part *parts, size_t n)
+{
+	struct kura_error err = { 0 };
+	if (u->sse == KURA_SSE_S3)
+		return true;
+	if (u->sse == KURA_SSE_C &&
+	    s3_header(r, "x-amz-server-side-encryption-customer-algorithm") ==
+		    NULL) {
+		for (size_t i = 0; i < n; i++)
+			memset(&parts[i].sum, 0, sizeof(parts[i].sum));
+		return true;
+	}
+	if (u->sse == KURA_SSE_C &&
+	    !s3_sse_match(r, u->sse, u->kms_key_id, u->ssec_hmac,
+			  u->version_uid, false, &r->sse))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		enum kura_err rc =
+			s3_sum_unmask_part(r, u->version_uid, &parts[i], u->sse,
+					   r->sse.customer_key, &err);
+		if (rc != KURA_OK) {
+			s3_error_from(r, rc, &err);
+			return false;
+		}
+	}
+	return true;
+}
 
 void s3_list_parts(struct s3_req *r)
 {
@@ -707,7 +1047,8 @@ void s3_list_parts(struct s3_req *r)
 						 (uint32_t)marker,
 						 (size_t)max + 1, r->pool,
 						 &parts, &n, &err);
-	if (!s3_ok(r, rc, &err, S3_NoSuchUpload) || !open_parts(r, u, parts, n))
+	if (!s3_ok(r, rc, &err, S3_NoSuchUpload) ||
+	    !open_parts(r, u, parts, n) || !listed_sums(r, u, parts, n))
 		return;
 	bool truncated = n > max;
 	if (truncated)
@@ -722,6 +1063,12 @@ void s3_list_parts(struct s3_req *r)
 	write_owner(r, &b, "Initiator");
 	write_owner(r, &b, "Owner");
 	s3_xml_elem_str(&b, "StorageClass", "STANDARD");
+	if (u->sum.algo != KURA_CHECKSUM_NONE) {
+		s3_xml_elem_str(&b, "ChecksumAlgorithm",
+				kura_checksum_s3_name(u->sum.algo));
+		s3_xml_elem_str(&b, "ChecksumType",
+				kura_checksum_type_name(u->sum.type));
+	}
 	s3_xml_elem_u64(&b, "PartNumberMarker", marker);
 	s3_xml_elem_u64(&b, "NextPartNumberMarker",
 			n ? parts[n - 1].part_no : 0);
@@ -735,6 +1082,7 @@ void s3_list_parts(struct s3_req *r)
 		s3_xml_elem_str(&b, "LastModified", ts);
 		s3_xml_elem_str(&b, "ETag", etag);
 		s3_xml_elem_u64(&b, "Size", parts[i].size);
+		s3_checksum_xml(&b, &parts[i].sum, 1, false);
 		s3_xml_close(&b, "Part");
 	}
 	s3_xml_close(&b, "ListPartsResult");

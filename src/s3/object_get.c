@@ -416,8 +416,20 @@ static bool get_attempt(struct s3_req *r, bool last_attempt)
 			   o->version_uid);
 		return true;
 	}
+	/* The stored checksum describes the whole object: not shown for a
+	 * range or a part, as S3 does. */
+	bool sums = status == 200 && pn == NULL && s3_checksum_mode(r);
+	if (sums && (rc = s3_sum_unmask_object(r, o, r->sse.customer_key,
+					       &err)) != KURA_OK) {
+		stream_free(gs);
+		s3_seal_ok(r, rc, &err, r->bucket.name, o->key, o->key_len,
+			   o->version_uid);
+		return true;
+	}
 	if (s3_respond(r, status) != KURA_OK ||
-	    object_headers(r, o) != KURA_OK) {
+	    object_headers(r, o) != KURA_OK ||
+	    (sums &&
+	     s3_checksum_headers(r, &o->sum, o->part_count) != KURA_OK)) {
 		stream_free(gs);
 		s3_error(r, S3_InternalError, NULL, "out of memory");
 		return true;

@@ -29,13 +29,16 @@ struct put_state {
 	const struct kura_put_cond *cond; /* If-Match / If-None-Match */
 };
 
-/* Respond 200 with the ETag and encryption headers of a stored object. */
-void s3_respond_stored(struct s3_req *r, const char *etag_hex)
+/* Respond 200 with the ETag, encryption and checksum headers of a stored
+ * object. */
+void s3_respond_stored(struct s3_req *r, const char *etag_hex,
+		       const struct kura_checksum_value *sum)
 {
 	char etag[KURA_ETAG_MAX + 2];
 	snprintf(etag, sizeof(etag), "\"%s\"", etag_hex);
 	if (s3_respond(r, 200) != KURA_OK ||
-	    kura_http_resp_header(r->http, "ETag", etag) != KURA_OK) {
+	    kura_http_resp_header(r->http, "ETag", etag) != KURA_OK ||
+	    (sum != NULL && s3_checksum_headers(r, sum, 1) != KURA_OK)) {
 		s3_error(r, S3_InternalError, NULL, "out of memory");
 		return;
 	}
@@ -45,20 +48,29 @@ void s3_respond_stored(struct s3_req *r, const char *etag_hex)
 static void put_finish(struct s3_req *r)
 {
 	struct put_state *st = r->op_state;
+	struct kura_error err = { 0 };
+	enum kura_err rc;
 	if (!s3_blob_op_stage(r))
 		return;
 	st->obj.parts = &st->blob.part;
 	st->obj.part_count = 1;
 	st->obj.size = st->blob.part.size;
 	memcpy(st->obj.etag, st->blob.part.etag, sizeof(st->obj.etag));
+	st->obj.sum = r->sum; /* the body's, verified (payload.c) */
 	st->obj.mtime_ms = kura_now_ms();
 	s3_version_prepare(r, &st->obj);
+	if (st->obj.sse != KURA_SSE_S3 &&
+	    (rc = s3_sum_mask(st->blob.dek, S3_SUM_OBJECT, st->obj.version_uid,
+			      0, &st->obj.sum, &err)) != KURA_OK) {
+		s3_error_from(r, rc, &err);
+		return;
+	}
 	if (!s3_version_put(r, &st->obj, st->cond))
 		return;
 	s3_blob_publish(&st->blob, r->http->id);
 	s3_note_version(r, st->obj.version_uid);
 	s3_collect_garbage(r);
-	s3_respond_stored(r, st->obj.etag);
+	s3_respond_stored(r, st->obj.etag, &r->sum);
 	/* A null version has no id to tell (S3 sends none for it). */
 	if (!st->obj.null_version)
 		s3_version_headers(r, &st->obj);

@@ -1,12 +1,15 @@
 /*
  * payload.c — the request body between the wire and an operation:
  * aws-chunked decoding (with chunk signatures), the x-amz-content-sha256
- * and Content-MD5 checks, and the length checks.
+ * and Content-MD5 checks, the additional checksums (x-amz-checksum-*
+ * headers or trailers; the result kept in r->sum for the operation to
+ * store), and the length checks.
  *
  * Bytes reach the operation as they arrive; an operation must therefore not
  * commit anything before s3_payload_end() has succeeded — PUT stages its
  * blob and commits metadata only after this point.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -67,28 +70,150 @@ static bool content_md5(struct s3_req *r)
 	return true;
 }
 
-/* An x-amz-checksum-* request header is verified against the decoded body. */
-static bool checksum_header(struct s3_req *r)
+/* The algorithm an x-amz-trailer header announces, or NONE; only a
+ * STREAMING-*-TRAILER body has trailers (the decoder checks them). */
+static enum kura_checksum_algo trailer_algo(struct s3_req *r,
+					    struct kura_str mode)
+{
+	const struct kura_str *h = s3_header(r, "x-amz-trailer");
+	struct kura_str t;
+	if (h == NULL ||
+	    (!kura_str_eq_cstr(mode, KURA_SIGV4_STREAMING_SIGNED_TRAILER) &&
+	     !kura_str_eq_cstr(mode, KURA_SIGV4_STREAMING_UNSIGNED_TRAILER)))
+		return KURA_CHECKSUM_NONE;
+	t = *h;
+	while (t.len > 0 && (t.p[0] == ' ' || t.p[0] == '\t')) {
+		t.p++;
+		t.len--;
+	}
+	while (t.len > 0 && (t.p[t.len - 1] == ' ' || t.p[t.len - 1] == '\t'))
+		t.len--;
+	return kura_checksum_algo_of(t);
+}
+
+/* The algorithm x-amz-sdk-checksum-algorithm (PutObject, UploadPart) or
+ * x-amz-checksum-algorithm names, NONE when neither is sent; responds
+ * InvalidRequest and returns false for an unknown one. */
+static bool declared_algo(struct s3_req *r, enum kura_checksum_algo *out)
+{
+	const struct kura_str *h = s3_header(r, "x-amz-sdk-checksum-algorithm");
+	*out = KURA_CHECKSUM_NONE;
+	if (h == NULL)
+		h = s3_header(r, "x-amz-checksum-algorithm");
+	if (h == NULL)
+		return true;
+	*out = kura_checksum_algo_by_s3_name(*h);
+	if (*out == KURA_CHECKSUM_NONE) {
+		s3_error(
+			r, S3_InvalidRequest,
+			"Checksum algorithm provided is unsupported. Please try "
+			"again with any of the valid types: [CRC32, CRC32C, "
+			"CRC64NVME, SHA1, SHA256]",
+			NULL);
+		return false;
+	}
+	return true;
+}
+
+/* The single x-amz-checksum-* request header, if any (*algo NONE when
+ * there is none); responds and returns false for more than one. */
+static bool checksum_value_header(struct s3_req *r,
+				  enum kura_checksum_algo *algo,
+				  struct kura_str *value)
 {
 	struct kura_http_req *h = r->http;
-	struct kura_error err = { 0 };
+	*algo = KURA_CHECKSUM_NONE;
 	for (size_t i = 0; i < h->nheaders; i++) {
 		enum kura_checksum_algo a =
 			kura_checksum_algo_of(h->headers[i].name);
 		if (a == KURA_CHECKSUM_NONE)
 			continue;
-		if (r->checksum.algo != KURA_CHECKSUM_NONE) {
+		if (*algo != KURA_CHECKSUM_NONE) {
 			s3_error(r, S3_InvalidRequest,
 				 "Expecting a single x-amz-checksum- header",
 				 NULL);
 			return false;
 		}
-		if (kura_checksum_init(&r->checksum, a, &err) != KURA_OK) {
-			s3_error(r, S3_InternalError, NULL, err.msg);
+		*algo = a;
+		*value = h->headers[i].value;
+	}
+	return true;
+}
+
+static void checksum_mismatch(struct s3_req *r, enum kura_checksum_algo want,
+			      enum kura_checksum_algo got)
+{
+	char msg[128];
+	const char *w = kura_checksum_s3_name(want);
+	const char *g = kura_checksum_s3_name(got);
+	snprintf(msg, sizeof(msg),
+		 "Checksum Type mismatch occurred, expected checksum Type: "
+		 "%s, actual checksum Type: %s",
+		 w ? w : "null", g ? g : "null");
+	s3_error(r, S3_InvalidRequest, kura_pstrdup(r->pool, msg), NULL);
+}
+
+/*
+ * Which checksum covers the body: an x-amz-checksum-* header (verified
+ * at the end), a trailer (verified by the aws-chunked decoder), or the
+ * algorithm the operation wants (computed).  The algorithm a client
+ * declares must be the one it sends, as S3 requires.
+ */
+static bool checksum_header(struct s3_req *r, struct kura_str mode)
+{
+	struct kura_error err = { 0 };
+	enum kura_checksum_algo hdr = KURA_CHECKSUM_NONE, decl;
+	enum kura_checksum_algo trl = trailer_algo(r, mode);
+	struct kura_str value = { 0 };
+	if (!r->checksum_not_body && !checksum_value_header(r, &hdr, &value))
+		return false;
+	/* An empty value is no digest (and would read as "compute"). */
+	if (hdr != KURA_CHECKSUM_NONE && value.len == 0) {
+		s3_error(r, S3_InvalidRequest,
+			 "Value for the x-amz-checksum- header is invalid.",
+			 NULL);
+		return false;
+	}
+	if (!declared_algo(r, &decl))
+		return false;
+	if (hdr != KURA_CHECKSUM_NONE && trl != KURA_CHECKSUM_NONE) {
+		s3_error(r, S3_InvalidRequest,
+			 "Expecting a single x-amz-checksum- header", NULL);
+		return false;
+	}
+	enum kura_checksum_algo sent = hdr != KURA_CHECKSUM_NONE ? hdr : trl;
+	if (decl != KURA_CHECKSUM_NONE && !r->checksum_not_body) {
+		if (sent == KURA_CHECKSUM_NONE) {
+			s3_error(r, S3_InvalidRequest,
+				 "x-amz-sdk-checksum-algorithm specified, but "
+				 "no corresponding x-amz-checksum-* or "
+				 "x-amz-trailer headers were found.",
+				 NULL);
 			return false;
 		}
-		r->checksum_value = h->headers[i].value;
+		if (sent != decl) {
+			s3_error(r, S3_InvalidRequest,
+				 "Value for x-amz-sdk-checksum-algorithm "
+				 "header is invalid.",
+				 NULL);
+			return false;
+		}
 	}
+	if (r->checksum_want != KURA_CHECKSUM_NONE &&
+	    sent != KURA_CHECKSUM_NONE && sent != r->checksum_want) {
+		checksum_mismatch(r, r->checksum_want, sent);
+		return false;
+	}
+	enum kura_checksum_algo run = hdr;
+	if (run == KURA_CHECKSUM_NONE && sent == KURA_CHECKSUM_NONE)
+		run = r->checksum_want;
+	if (run == KURA_CHECKSUM_NONE)
+		return true;
+	if (kura_checksum_init(&r->checksum, run, &err) != KURA_OK) {
+		s3_error(r, S3_InternalError, NULL, err.msg);
+		return false;
+	}
+	r->checksum_value = value;
 	return true;
 }
 
@@ -154,7 +279,7 @@ bool s3_payload_begin(struct s3_req *r)
 	r->payload_started = true;
 	if (r->max_body == 0)
 		r->max_body = UINT64_MAX;
-	if (!content_md5(r) || !checksum_header(r))
+	if (!content_md5(r) || !checksum_header(r, mode))
 		return false;
 	if (r->have_content_md5 && !r->md5_by_op &&
 	    !digest_init(r, &r->md5, EVP_md5()))
@@ -296,9 +421,14 @@ bool s3_payload_end(struct s3_req *r)
 			return false;
 		}
 	}
+	if (r->chunked)
+		kura_chunked_checksum(r->chunked, &r->sum);
 	if (r->checksum.algo != KURA_CHECKSUM_NONE) {
-		enum kura_err rc = kura_checksum_verify(
-			&r->checksum, r->checksum_value, &err);
+		enum kura_err rc =
+			r->checksum_value.len == 0 ?
+				kura_checksum_finish(&r->checksum, &err) :
+				kura_checksum_verify(&r->checksum,
+						     r->checksum_value, &err);
 		if (rc == KURA_EINVAL) {
 			s3_error(
 				r, S3_InvalidRequest,
@@ -314,6 +444,7 @@ bool s3_payload_end(struct s3_req *r)
 				err.msg);
 			return false;
 		}
+		kura_checksum_result(&r->checksum, &r->sum);
 	}
 	if (r->md5) {
 		unsigned len = 0;

@@ -322,6 +322,9 @@ static enum s3_op route(struct s3_req *r, const char **why)
 					 S3_OP_NONE;
 	if (op != S3_OP_NONE)
 		return op;
+	/* The one operation of the object sub-resource kura implements. */
+	if (r->key != NULL && m == M_GET && has(r, "attributes"))
+		return S3_OP_GetObjectAttributes;
 	if ((*why = s3_unimplemented_op(r)) != NULL)
 		return S3_OP_NONE;
 	return r->key == NULL ? route_bucket(r, m, why) : route_object(r, m);
@@ -359,6 +362,7 @@ static const s3_op_fn op_handlers[S3_OP_COUNT_] = {
 	[S3_OP_CopyObject] = s3_copy_object,
 	[S3_OP_UploadPartCopy] = s3_upload_part_copy,
 	[S3_OP_DeleteObjects] = s3_delete_objects,
+	[S3_OP_GetObjectAttributes] = s3_get_object_attributes,
 	[S3_OP_GetObjectTagging] = s3_get_object_tagging,
 	[S3_OP_PutObjectTagging] = s3_put_object_tagging,
 	[S3_OP_DeleteObjectTagging] = s3_delete_object_tagging,

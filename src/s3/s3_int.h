@@ -186,6 +186,7 @@ enum s3_error {
 	X(CopyObject)              \
 	X(UploadPartCopy)          \
 	X(DeleteObjects)           \
+	X(GetObjectAttributes)     \
 	X(GetObjectTagging)        \
 	X(PutObjectTagging)        \
 	X(DeleteObjectTagging)     \
@@ -269,8 +270,17 @@ struct s3_req {
 	bool md5_by_op;	    /* the operation checks Content-MD5 itself */
 	bool have_content_md5;
 	uint8_t content_md5[16];
-	struct kura_checksum checksum; /* x-amz-checksum-* header, if any */
-	struct kura_str checksum_value;
+	struct kura_checksum checksum;	/* x-amz-checksum-* header, if any */
+	struct kura_str checksum_value; /* len 0: computed, not compared */
+	/* Set by the operation before s3_payload_begin: the x-amz-checksum-*
+	 * headers describe the object, not the body (Complete), and the
+	 * algorithm the body must be checksummed with (an upload part of an
+	 * upload that declared one: computed when the client sends none). */
+	bool checksum_not_body;
+	enum kura_checksum_algo checksum_want;
+	/* The body's checksum, verified (header or trailer) or computed,
+	 * after s3_payload_end; algo NONE for none. */
+	struct kura_checksum_value sum;
 	uint64_t declared_len; /* decoded length announced, if any */
 	bool have_declared_len;
 	uint64_t decoded_len; /* decoded bytes seen */
@@ -384,9 +394,56 @@ unsigned s3_error_status(enum s3_error code);
 
 /* Start a successful response with the common headers. */
 enum kura_err s3_respond(struct s3_req *r, unsigned status);
-/* Respond 200 with the ETag and the SSE headers (r->sse) of a stored
- * object or part. */
-void s3_respond_stored(struct s3_req *r, const char *etag_hex);
+/* Respond 200 with the ETag, the SSE headers (r->sse) and the checksum
+ * (sum, may be NULL; a simple object's or a part's) of a stored object or
+ * part. */
+void s3_respond_stored(struct s3_req *r, const char *etag_hex,
+		       const struct kura_checksum_value *sum);
+
+/* ---- additional checksums shown (checksums.c) ---- */
+
+/* Did the request ask for checksums (x-amz-checksum-mode: ENABLED)? */
+bool s3_checksum_mode(struct s3_req *r);
+/* x-amz-checksum-<algo> and x-amz-checksum-type for v (nothing when v has
+ * no algorithm); parts: the part count shown after a composite value. */
+enum kura_err s3_checksum_headers(struct s3_req *r,
+				  const struct kura_checksum_value *v,
+				  uint32_t parts);
+/* <ChecksumXXX> (and <ChecksumType> when with_type) for v, if any. */
+void s3_checksum_xml(struct kura_buf *b, const struct kura_checksum_value *v,
+		     uint32_t parts, bool with_type);
+
+/*
+ * The digest of an SSE-KMS or SSE-C checksum is stored masked with a pad
+ * derived from a DEK of the data (docs/FORMAT.md §10): an object's with
+ * its first part's DEK, an upload part's with its own.  Masking twice
+ * unmasks.  SSE-S3 checksums are stored as they are.
+ */
+enum s3_sum_kind {
+	S3_SUM_OBJECT = 1,
+	S3_SUM_PART = 2,
+};
+enum kura_err s3_sum_mask(const struct kura_secret *dek, enum s3_sum_kind kind,
+			  const uint8_t version_uid[KURA_UID_LEN],
+			  uint32_t part_no, struct kura_checksum_value *v,
+			  struct kura_error *err);
+/* The DEK of part p of version uid in r->bucket (customer_key: an SSE-C
+ * object's, else NULL); the caller frees it. */
+enum kura_err s3_part_dek(struct s3_req *r, const uint8_t uid[KURA_UID_LEN],
+			  const struct kura_part *p,
+			  const struct kura_secret *customer_key,
+			  struct kura_secret **dek, struct kura_error *err);
+/* Unmask in place the checksum of an upload part (data encrypted as sse)
+ * or of an object, as read from its seal; nothing for SSE-S3 data or no
+ * checksum.  Errors as the DEK's unwrapping. */
+enum kura_err s3_sum_unmask_part(struct s3_req *r,
+				 const uint8_t uid[KURA_UID_LEN],
+				 struct kura_part *p, enum kura_sse sse,
+				 const struct kura_secret *customer_key,
+				 struct kura_error *err);
+enum kura_err s3_sum_unmask_object(struct s3_req *r, struct kura_object *o,
+				   const struct kura_secret *customer_key,
+				   struct kura_error *err);
 /* Respond 200 with the XML document xml; when building it failed
  * (kura_buf_error: its cap reached, out of memory) respond InternalError
  * instead.  True when the document is the answer, so that headers about it
@@ -964,6 +1021,7 @@ void s3_list_multipart_uploads(struct s3_req *r);
 void s3_copy_object(struct s3_req *r);
 void s3_upload_part_copy(struct s3_req *r);
 void s3_delete_objects(struct s3_req *r);
+void s3_get_object_attributes(struct s3_req *r);
 void s3_get_object_tagging(struct s3_req *r);
 void s3_put_object_tagging(struct s3_req *r);
 void s3_delete_object_tagging(struct s3_req *r);

@@ -128,8 +128,10 @@ static const struct unimplemented subresources[] = {
 	  { NULL, NULL, NULL, NULL, "SelectObjectContent" },
 	  "S3 Select" },
 	{ "torrent", true, GPD("GetObjectTorrent", NULL, NULL), "BitTorrent" },
-	{ "attributes", true, GPD("GetObjectAttributes", NULL, NULL),
-	  "GetObjectAttributes" },
+	/* GetObjectAttributes is routed before this table is asked: what
+	 * remains is any other method on the sub-resource. */
+	{ "attributes", true, GPD(NULL, NULL, NULL),
+	  "Object attributes other than GetObjectAttributes" },
 	{ "renameObject", true, GPD(NULL, "RenameObject", NULL),
 	  "RenameObject" },
 };

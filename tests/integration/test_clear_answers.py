@@ -267,7 +267,7 @@ def test_unimplemented_bucket_operations_are_named(srv, method, query, op):
     ("GET", "retention", "GetObjectRetention"),
     ("PUT", "legal-hold", "PutObjectLegalHold"),
     ("POST", "restore", "RestoreObject"),
-    ("GET", "attributes", "GetObjectAttributes"),
+    ("PUT", "attributes", "Object attributes other than GetObjectAttributes"),
     ("PUT", "renameObject", "RenameObject"),
     ("GET", "torrent", "GetObjectTorrent"),
 ])
