@@ -518,14 +518,18 @@ OBJECTS_V5_COLS = ("bucket_id, key, version_uid, size, etag, mtime_ms, content_t
 
 def undo_versions(con):
     """Schema 6 -> 5: objects keyed by (bucket, key) again, no versioning
-    column on buckets (the test's keys each have one version)."""
+    or Object Lock columns (the test's keys each have one version)."""
     con.execute("DROP INDEX objects_null")
     con.execute(OBJECTS_V5)
     con.execute(f"INSERT INTO objects_v5 SELECT {OBJECTS_V5_COLS} FROM objects")
     con.execute("DROP TABLE objects")
     con.execute("ALTER TABLE objects_v5 RENAME TO objects")
     con.execute("CREATE INDEX objects_seal_bk ON objects(seal_bk_id, bucket_id)")
-    con.execute("ALTER TABLE buckets DROP COLUMN versioning")
+    for table, cols in (("buckets", ("versioning", "object_lock", "lock_default_mode",
+                                     "lock_default_days", "lock_default_years")),
+                        ("uploads", ("lock_mode", "lock_until_ms", "legal_hold"))):
+        for col in cols:
+            con.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
 
 
 def make_legacy(server, etags, part_etags, upload_part_etags):
