@@ -782,7 +782,8 @@ struct kura_meta_ops {
 	 * the one read with seal old_seal (KURA_ESTATE otherwise). */
 	enum kura_err (*object_set_lock)(void *priv,
 					 const struct kura_object *o,
-					 const uint8_t *old_seal, size_t old_len,
+					 const uint8_t *old_seal,
+					 size_t old_len,
 					 struct kura_error *err);
 
 	/* -- multipart uploads -- */
@@ -1149,9 +1150,9 @@ enum kura_err kura_meta_object_delete(struct kura_meta *meta,
 				      bool bypass_governance,
 				      struct kura_error *err);
 enum kura_err kura_meta_object_set_lock(struct kura_meta *meta,
-				       const struct kura_object *o,
-				       const uint8_t *old_seal, size_t old_len,
-				       struct kura_error *err);
+					const struct kura_object *o,
+					const uint8_t *old_seal, size_t old_len,
+					struct kura_error *err);
 enum kura_err kura_meta_object_list_versions(
 	struct kura_meta *meta, uint64_t bucket_id, const char *prefix,
 	size_t prefix_len, const char *after, size_t after_len,

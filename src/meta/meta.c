@@ -450,9 +450,9 @@ enum kura_err kura_meta_object_delete(struct kura_meta *meta,
 }
 
 enum kura_err kura_meta_object_set_lock(struct kura_meta *meta,
-				       const struct kura_object *o,
-				       const uint8_t *old_seal, size_t old_len,
-				       struct kura_error *err)
+					const struct kura_object *o,
+					const uint8_t *old_seal, size_t old_len,
+					struct kura_error *err)
 {
 	KURA_HOOK_BEFORE(meta, "object_set_lock", err);
 	return meta->ops->object_set_lock(meta->priv, o, old_seal, old_len,

@@ -90,7 +90,8 @@ void s3_put_object(struct s3_req *r)
 	st->obj.key_len = r->key_len;
 	struct s3_lock lock;
 	if (!s3_object_headers_from_request(r, &st->obj) ||
-	    !s3_sse_for_write(r, &r->sse) || !s3_lock_for_write(r, &lock, true) ||
+	    !s3_sse_for_write(r, &r->sse) ||
+	    !s3_lock_for_write(r, &lock, true) ||
 	    !s3_write_cond(r, &st->cond_storage, &st->cond))
 		return;
 	st->obj.lock_mode = lock.mode;

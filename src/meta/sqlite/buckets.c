@@ -38,8 +38,9 @@ void sq_bucket_fields(struct sq_stmt *st, int base, struct kura_bucket *b)
 		"default lock mode");
 	b->lock_default_days = (uint32_t)sq_col_range(
 		st, base + 11, 0, KURA_LOCK_DAYS_MAX, "default lock days");
-	b->lock_default_years = (uint32_t)sq_col_range(
-		st, base + 12, 0, KURA_LOCK_DAYS_MAX / 365, "default lock years");
+	b->lock_default_years = (uint32_t)sq_col_range(st, base + 12, 0,
+						       KURA_LOCK_DAYS_MAX / 365,
+						       "default lock years");
 }
 
 void sq_bucket_row(struct sq_stmt *st, int base, struct kura_bucket *b)

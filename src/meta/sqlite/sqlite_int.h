@@ -475,7 +475,7 @@ enum kura_err sq_blob_state(struct sq_conn *c,
 	"content_encoding, content_language, content_disposition, "       \
 	"cache_control, expires, user_meta_json, tags_json, part_count, " \
 	"sse, kms_key_id, ssec_hmac, seal, seal_bk_id, parts_digest, "    \
-	"vseq, null_version, delete_marker, lock_mode, lock_until_ms, "    \
+	"vseq, null_version, delete_marker, lock_mode, lock_until_ms, "   \
 	"legal_hold FROM objects "
 /* A whole upload row, as sq_upload_row reads it. */
 #define SQ_UPLOAD_COLS                                                       \
