@@ -6,6 +6,7 @@ fail, and succeed once the retention has ended or the hold is lifted.
 Every retention change and refused deletion is in the audit log."""
 
 import datetime
+import json
 import sqlite3
 import time
 import uuid
@@ -13,7 +14,7 @@ import uuid
 import pytest
 
 import helpers as H
-from conftest import server_fixture, client_fixture
+from conftest import aws_fixture, client_fixture, server_fixture
 from tools_helpers import expect_error, raw_request
 
 lkura = server_fixture(scope="module")
@@ -289,3 +290,27 @@ def test_lock_changes_and_refusals_are_audited(lkura, ls3):
     den = recs[refused]
     assert den["op"] == "DeleteObject" and den["error"] == "AccessDenied"
     assert den["refused"] == "object lock"
+
+
+laws = aws_fixture("lkura", scope="module")
+
+
+def test_aws_cli_worm_round_trip(laws, tmp_path):
+    """The README's example: aws-cli creates a lock bucket, stores a
+    COMPLIANCE version, and cannot delete it."""
+    b = "cli-" + uuid.uuid4().hex[:8]
+    f = tmp_path / "report.pdf"
+    f.write_bytes(b"%PDF report")
+    laws("s3api", "create-bucket", "--bucket", b, "--object-lock-enabled-for-bucket",
+         check=True)
+    until = in_(3600).strftime("%Y-%m-%dT%H:%M:%SZ")
+    r = laws("s3api", "put-object", "--bucket", b, "--key", "report.pdf", "--body", str(f),
+             "--object-lock-mode", "COMPLIANCE", "--object-lock-retain-until-date", until,
+             check=True)
+    vid = json.loads(r.stdout)["VersionId"]
+    r = laws("s3api", "delete-object", "--bucket", b, "--key", "report.pdf",
+             "--version-id", vid, "--bypass-governance-retention")
+    assert r.returncode != 0 and "AccessDenied" in r.stderr, r.stderr
+    r = laws("s3api", "get-object-retention", "--bucket", b, "--key", "report.pdf",
+             "--version-id", vid, check=True)
+    assert json.loads(r.stdout)["Retention"]["Mode"] == "COMPLIANCE"
