@@ -536,6 +536,13 @@ struct kura_meta_ops {
 	enum kura_err (*bucket_set_object_lock)(void *priv,
 						const struct kura_bucket *b,
 						struct kura_error *err);
+	/* Whether kura key key_id protects a version locked now (Object
+	 * Lock: a legal hold or retention not ended at the store's clock):
+	 * the SSE-KMS key of such a version, or the key of its bucket.
+	 * Destroying that key would destroy the version. */
+	enum kura_err (*key_protects_locked)(void *priv, uint64_t key_id,
+					     bool *locked,
+					     struct kura_error *err);
 	/*
 	 * Crypto-shredding support: delete the bucket with everything in it —
 	 * objects, parts, uploads, upload parts, bucket keys — in one
@@ -1052,6 +1059,9 @@ enum kura_err kura_meta_bucket_set_versioning(struct kura_meta *meta,
 enum kura_err kura_meta_bucket_set_object_lock(struct kura_meta *meta,
 					       const struct kura_bucket *b,
 					       struct kura_error *err);
+enum kura_err kura_meta_key_protects_locked(struct kura_meta *meta,
+					    uint64_t key_id, bool *locked,
+					    struct kura_error *err);
 enum kura_err kura_meta_bucket_purge(struct kura_meta *meta, uint64_t bucket_id,
 				     struct kura_error *err);
 enum kura_err kura_meta_bucket_blobs(

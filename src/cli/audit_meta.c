@@ -248,9 +248,12 @@ static enum effect object_write(json_t *rec, const char **version)
 	*version = v;
 	if (op == NULL)
 		return NO_EFFECT;
-	/* A tagging request writes the row of the version it names anew. */
+	/* A tagging or Object Lock request writes the row of the version it
+	 * names anew. */
 	if (strcmp(op, "PutObjectTagging") == 0 ||
-	    strcmp(op, "DeleteObjectTagging") == 0)
+	    strcmp(op, "DeleteObjectTagging") == 0 ||
+	    strcmp(op, "PutObjectRetention") == 0 ||
+	    strcmp(op, "PutObjectLegalHold") == 0)
 		return !is_version(v) ? NO_EFFECT :
 		       json_is_true(json_object_get(rec, "version_named")) ?
 					RETAGGED :

@@ -649,10 +649,21 @@ enum kura_err kura_kms_key_destroy(struct kura_kms *kms, uint64_t key_id,
 		return kura_fail(err, KURA_ENOMEM, "destroy");
 	if (report)
 		report->count = 0;
+	/* Object Lock: destroying the key would destroy locked versions
+	 * (a crypto-shred), whoever asks. */
+	bool locked = false;
+	enum kura_err rc =
+		kura_meta_key_protects_locked(kms->meta, key_id, &locked, err);
+	if (rc == KURA_OK && locked)
+		rc = kura_fail(err, KURA_EPERM,
+			       "the key protects versions under Object Lock");
+	if (rc != KURA_OK) {
+		kura_pool_free(pool);
+		return rc;
+	}
 	/* Stop serving first: nothing cached survives the destruction. */
 	kura_keycache_clear(kms->cache);
-	enum kura_err rc =
-		kura_meta_key_versions(kms->meta, key_id, pool, &vs, &n, err);
+	rc = kura_meta_key_versions(kms->meta, key_id, pool, &vs, &n, err);
 	for (size_t i = 0; rc == KURA_OK && i < n; i++) {
 		if (vs[i].state != KURA_KEYVER_DESTROYED)
 			rc = kms_destroy_version(kms, key_id, &vs[i], err);

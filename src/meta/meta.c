@@ -210,6 +210,14 @@ enum kura_err kura_meta_bucket_set_object_lock(struct kura_meta *meta,
 	return meta->ops->bucket_set_object_lock(meta->priv, b, err);
 }
 
+enum kura_err kura_meta_key_protects_locked(struct kura_meta *meta,
+					    uint64_t key_id, bool *locked,
+					    struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "key_protects_locked", err);
+	return meta->ops->key_protects_locked(meta->priv, key_id, locked, err);
+}
+
 enum kura_err kura_meta_bucket_purge(struct kura_meta *meta, uint64_t bucket_id,
 				     struct kura_error *err)
 {

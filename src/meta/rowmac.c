@@ -141,7 +141,9 @@ bool kura_row_mac_bucket(const uint8_t key[KURA_ROW_KEY_LEN],
 	/* Schema 6.  Only when set, so the MACs of rows written before it
 	 * still hold; a row's field count is fixed, so this cannot make two
 	 * rows encode alike. */
-	if (b->versioning != KURA_VERSIONING_OFF || b->object_lock) {
+	if (b->versioning != KURA_VERSIONING_OFF || b->object_lock ||
+	    b->lock_default_mode != KURA_LOCK_NONE ||
+	    b->lock_default_days != 0 || b->lock_default_years != 0) {
 		put_u64(&e, (uint64_t)b->versioning);
 		put_u64(&e, b->object_lock ? 1 : 0);
 		put_u64(&e, (uint64_t)b->lock_default_mode);

@@ -73,11 +73,13 @@ static void record_key(struct s3_req *r, const struct s3_xml_node *k,
 		snprintf(d, 64, "{\"key_length\":%zu,\"result\":\"%s\"}",
 			 k->text_len, outcome_names[what]);
 		rec.detail_json = d;
-	} else if (what == ABSENT && named) {
+	} else if (what == ABSENT && named &&
+		   r->bucket.versioning != KURA_VERSIONING_OFF) {
 		/* No such version: nothing happened to the key. */
 		rec.detail_json =
 			"{\"result\":\"absent\",\"version_effect\":\"none\"}";
-	} else if (what == DELETED && del->versioned) {
+	} else if (what == DELETED && del->versioned &&
+		   r->bucket.versioning != KURA_VERSIONING_OFF) {
 		char *dj = kura_palloc(r->pool, 128);
 		char uid[2 * KURA_UID_LEN + 1];
 		if (dj == NULL) {

@@ -115,11 +115,14 @@ void s3_delete_object(struct s3_req *r)
 	}
 	/* What the audit replay (kura audit verify --against-meta) needs
 	 * to know about the version noted. */
-	if (rc == KURA_OK && d.versioned)
+	/* A bucket never versioned: its only version went, the key is gone
+	 * (no version effect). */
+	bool versioned_bucket = r->bucket.versioning != KURA_VERSIONING_OFF;
+	if (rc == KURA_OK && d.versioned && versioned_bucket)
 		r->audit_detail = d.marker && !sel.given ?
 					  "{\"version_effect\":\"marker\"}" :
 					  "{\"version_effect\":\"removed\"}";
-	else if (rc == KURA_ENOENT && sel.given) /* no such version */
+	else if (rc == KURA_ENOENT && sel.given && versioned_bucket)
 		r->audit_detail = "{\"version_effect\":\"none\"}";
 	s3_collect_garbage(r);
 	if (s3_respond(r, 204) != KURA_OK)

@@ -135,7 +135,7 @@ void s3_lock_default(struct s3_req *r, struct s3_lock *out)
 	const struct kura_bucket *b = &r->bucket;
 	/* The bucket's default retention, unless the write names its own;
 	 * counted from now, when the version is made. */
-	if (out->mode == KURA_LOCK_NONE &&
+	if (out->mode == KURA_LOCK_NONE && b->object_lock &&
 	    b->lock_default_mode != KURA_LOCK_NONE) {
 		int64_t days = b->lock_default_days > 0 ?
 				       (int64_t)b->lock_default_days :
@@ -341,18 +341,23 @@ static enum kura_err store_lock(struct s3_req *r, struct kura_object *o,
 static void record_lock(struct s3_req *r, const struct kura_object *o)
 {
 	char until[KURA_TIME_ISO8601_LEN] = "";
-	char *d = kura_palloc(r->pool, 160);
+	char *d = kura_palloc(r->pool, 192);
 	if (o->lock_mode != KURA_LOCK_NONE)
 		kura_time_iso8601(o->lock_until_ms, until);
 	if (d == NULL) {
 		r->audit_lost = true;
 		return;
 	}
-	snprintf(d, 160,
+	/* version_named: the audit replay must not take a named older
+	 * version for the newest (src/cli/audit_meta.c). */
+	snprintf(d, 192,
 		 "{\"lock_mode\":\"%s\",\"retain_until\":\"%s\","
-		 "\"legal_hold\":%s}",
+		 "\"legal_hold\":%s%s}",
 		 mode_name(o->lock_mode), until,
-		 o->legal_hold ? "true" : "false");
+		 o->legal_hold ? "true" : "false",
+		 s3_param_get(r, "versionId") != NULL ?
+			 ",\"version_named\":true" :
+			 "");
 	r->audit_detail = d;
 }
 

@@ -27,6 +27,7 @@ struct put_state {
 	struct kura_object obj;
 	struct kura_put_cond cond_storage;
 	const struct kura_put_cond *cond; /* If-Match / If-None-Match */
+	struct s3_lock lock; /* the request's; the default at the commit */
 };
 
 /* Respond 200 with the ETag, encryption and checksum headers of a stored
@@ -58,6 +59,12 @@ static void put_finish(struct s3_req *r)
 	memcpy(st->obj.etag, st->blob.part.etag, sizeof(st->obj.etag));
 	st->obj.sum = r->sum; /* the body's, verified (payload.c) */
 	st->obj.mtime_ms = kura_now_ms();
+	/* The bucket's default retention counts from the version's
+	 * creation, not from the start of a long upload. */
+	s3_lock_default(r, &st->lock);
+	st->obj.lock_mode = st->lock.mode;
+	st->obj.lock_until_ms = st->lock.until_ms;
+	st->obj.legal_hold = st->lock.legal_hold;
 	s3_version_prepare(r, &st->obj);
 	if (st->obj.sse != KURA_SSE_S3 &&
 	    (rc = s3_sum_mask(st->blob.dek, S3_SUM_OBJECT, st->obj.version_uid,
@@ -88,15 +95,11 @@ void s3_put_object(struct s3_req *r)
 	st->obj.bucket_id = r->bucket.id;
 	st->obj.key = r->key;
 	st->obj.key_len = r->key_len;
-	struct s3_lock lock;
 	if (!s3_object_headers_from_request(r, &st->obj) ||
 	    !s3_sse_for_write(r, &r->sse) ||
-	    !s3_lock_for_write(r, &lock, true) ||
+	    !s3_lock_for_write(r, &st->lock, false) ||
 	    !s3_write_cond(r, &st->cond_storage, &st->cond))
 		return;
-	st->obj.lock_mode = lock.mode;
-	st->obj.lock_until_ms = lock.until_ms;
-	st->obj.legal_hold = lock.legal_hold;
 	st->obj.sse = r->sse.mode;
 	st->obj.kms_key_id = r->sse.kms_key_id;
 	enum kura_err rc =

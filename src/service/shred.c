@@ -88,19 +88,6 @@ static enum kura_err add_objects(struct kura_service *svc,
 						    after_vseq, LIST_PAGE, pool,
 						    &es, &n, err);
 		for (size_t i = 0; rc == KURA_OK && i < n; i++) {
-			if (es[i].delete_marker)
-				continue;
-			/* Object Lock: a version under a legal hold or
-			 * retention stops the shred before any key is
-			 * destroyed (the store refuses the purge too, but
-			 * by then the data would be unreadable). */
-			if (kura_version_locked(&es[i], kura_now_ms(), false)) {
-				rc = kura_fail(err, KURA_EPERM,
-					       "bucket '%s' holds versions "
-					       "protected by Object Lock",
-					       b->name);
-				break;
-			}
 			struct kura_error e = { 0 };
 			enum kura_err v = kura_seal_object_open(
 				&sc, b->tenant_id, &es[i], false, &e);
@@ -110,8 +97,8 @@ static enum kura_err add_objects(struct kura_service *svc,
 				break;
 			}
 			/* A bucket with Object Lock: a row whose seal fails
-			 * may have had its lock taken out of the metadata;
-			 * nothing proves it may go. */
+			 * (a marker too) may have had its lock taken out of
+			 * the metadata; nothing proves it may go. */
 			if (v == KURA_EINTEGRITY && b->object_lock) {
 				rc = kura_fail(
 					err, KURA_EPERM,
@@ -126,6 +113,19 @@ static enum kura_err add_objects(struct kura_service *svc,
 					NULL,
 					"shred: an object row fails its seal: %s",
 					e.msg);
+			/* Object Lock: a version under a legal hold or
+			 * retention stops the shred before any key is
+			 * destroyed (the store refuses the purge too, but
+			 * by then the data would be unreadable). */
+			if (kura_version_locked(&es[i], kura_now_ms(), false)) {
+				rc = kura_fail(err, KURA_EPERM,
+					       "bucket '%s' holds versions "
+					       "protected by Object Lock",
+					       b->name);
+				break;
+			}
+			if (es[i].delete_marker)
+				continue; /* no data: not in the certificate */
 			rc = kura_cert_add_object(cert, es[i].key,
 						  es[i].key_len, es[i].size,
 						  es[i].version_uid,

@@ -254,8 +254,11 @@ def test_a_lock_edited_out_of_the_metadata_unlocks_nothing(lkura, ls3):
     b = new_lock_bucket(ls3)
     vid = put_locked(ls3, b, "k", mode="COMPLIANCE")
     con = sqlite3.connect(str(lkura.data_dir / "meta.db"))
+    uid = bytes.fromhex(vid)
+    (mode, until), = con.execute("SELECT lock_mode, lock_until_ms FROM objects "
+                                 "WHERE version_uid = ?", (uid,)).fetchall()
     con.execute("UPDATE objects SET lock_mode = 0, lock_until_ms = 0 "
-                "WHERE version_uid = ?", (bytes.fromhex(vid),))
+                "WHERE version_uid = ?", (uid,))
     con.commit()
     con.close()
     # The row fails its seal: refused (500 and an integrity record),
@@ -266,8 +269,14 @@ def test_a_lock_edited_out_of_the_metadata_unlocks_nothing(lkura, ls3):
     assert r.returncode != 0
     con = sqlite3.connect(str(lkura.data_dir / "meta.db"))
     assert con.execute("SELECT count(*) FROM objects WHERE version_uid = ?",
-                       (bytes.fromhex(vid),)).fetchone()[0] == 1
+                       (uid,)).fetchone()[0] == 1
+    # Put the lock back: the row opens again (for the module's later
+    # checks of the whole metadata).
+    con.execute("UPDATE objects SET lock_mode = ?, lock_until_ms = ? "
+                "WHERE version_uid = ?", (mode, until, uid))
+    con.commit()
     con.close()
+    assert read(ls3, b, "k", vid) == b"kept"
 
 
 def test_lock_changes_and_refusals_are_audited(lkura, ls3):
@@ -290,6 +299,9 @@ def test_lock_changes_and_refusals_are_audited(lkura, ls3):
     den = recs[refused]
     assert den["op"] == "DeleteObject" and den["error"] == "AccessDenied"
     assert den["refused"] == "object lock"
+    # The replay knows lock changes rewrite a version's row.
+    r = lkura.cli("audit", "verify", "--against-meta")
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 laws = aws_fixture("lkura", scope="module")
@@ -314,3 +326,42 @@ def test_aws_cli_worm_round_trip(laws, tmp_path):
     r = laws("s3api", "get-object-retention", "--bucket", b, "--key", "report.pdf",
              "--version-id", vid, check=True)
     assert json.loads(r.stdout)["Retention"]["Mode"] == "COMPLIANCE"
+
+
+def test_destroying_a_key_of_locked_versions_is_refused(lkura, ls3):
+    """Crypto-shredding by key: neither the SSE-KMS key of a locked
+    version nor its bucket's own key can be destroyed while it is locked."""
+    b = new_lock_bucket(ls3)
+    r = lkura.cli("key", "create", "worm-kms")
+    assert r.returncode == 0, r.stderr
+    vid = ls3.put_object(Bucket=b, Key="k", Body=b"kms data",
+                         ServerSideEncryption="aws:kms", SSEKMSKeyId="worm-kms",
+                         ObjectLockMode="COMPLIANCE",
+                         ObjectLockRetainUntilDate=in_(3600))["VersionId"]
+    for key in ("worm-kms", f"bucket/{b}"):
+        r = lkura.cli("key", "destroy", key, "--yes")
+        assert r.returncode != 0, (key, r.stdout + r.stderr)
+        assert "Object Lock" in r.stdout + r.stderr, r.stderr
+    assert read(ls3, b, "k", vid) == b"kms data"
+
+
+def test_a_planted_default_retention_is_detected(lkura, ls3):
+    """A default retention written into a plain bucket's row behind kura's
+    back (which would lock every later write for a century) fails the
+    bucket's row MAC: writes are refused, nothing gets locked."""
+    plain = "plant-" + uuid.uuid4().hex[:8]
+    ls3.create_bucket(Bucket=plain)
+    con = sqlite3.connect(str(lkura.data_dir / "meta.db"))
+    con.execute("UPDATE buckets SET lock_default_mode = 2, lock_default_days = 36500 "
+                "WHERE name = ?", (plain,))
+    con.commit()
+    con.close()
+    r = raw_request(lkura, "PUT", f"/{plain}/k", body=b"x")
+    assert r.status == 500, r
+    con = sqlite3.connect(str(lkura.data_dir / "meta.db"))
+    assert con.execute("SELECT count(*) FROM objects o JOIN buckets b ON "
+                       "o.bucket_id = b.id WHERE b.name = ?", (plain,)).fetchone()[0] == 0
+    con.execute("UPDATE buckets SET lock_default_mode = 0, lock_default_days = 0 "
+                "WHERE name = ?", (plain,))
+    con.commit()
+    con.close()

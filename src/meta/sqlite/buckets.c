@@ -12,6 +12,8 @@
  * Threading: any thread; each call takes its own connection, writes go
  * through sq_write_tx.
  */
+#include <stdlib.h>
+
 #include "kura/timefmt.h"
 #include "sqlite_int.h"
 #include "kura/banned.h"
@@ -689,6 +691,72 @@ enum kura_err sq_bucket_set_object_lock(void *priv, const struct kura_bucket *b,
 	if (b == NULL || !sq_lock_default_ok(b))
 		return kura_fail(err, KURA_EINVAL, "bad default retention");
 	return sq_write_tx(priv, set_object_lock_body, (void *)b, err);
+}
+
+static const struct sq_sql sql_key_buckets = {
+	.what = "buckets of a key",
+	.text = "SELECT id FROM buckets WHERE key_id = ?1",
+};
+static const struct sq_sql sql_kms_locked = {
+	.what = "find locked versions",
+	.text = "SELECT 1 FROM objects WHERE (legal_hold = 1 OR lock_mode != "
+		"0) AND kms_key_id = ?1 AND (legal_hold = 1 OR lock_until_ms > "
+		"?2) LIMIT 1",
+};
+
+static enum kura_err key_locked_body(struct sq_conn *c, uint64_t key_id,
+				     bool *locked, struct kura_error *err)
+{
+	struct sq_stmt st;
+	uint64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	enum kura_err r;
+
+	sq_begin(&st, c, &sql_kms_locked, err);
+	sq_bind_u64(&st, 1, key_id);
+	sq_bind_i64(&st, 2, kura_now_ms());
+	*locked = sq_row(&st);
+	r = sq_end(&st);
+	if (r != KURA_OK || *locked)
+		return r;
+	sq_begin(&st, c, &sql_key_buckets, err);
+	sq_bind_u64(&st, 1, key_id);
+	while (sq_row(&st)) {
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			uint64_t *v = realloc(ids, nc * sizeof(*v));
+			if (v == NULL) {
+				sq_fail(&st, KURA_ENOMEM, "out of memory");
+				break;
+			}
+			ids = v;
+			cap = nc;
+		}
+		ids[n++] = sq_col_u64(&st, 0);
+	}
+	r = sq_end(&st);
+	for (size_t i = 0; r == KURA_OK && i < n && !*locked; i++)
+		r = bucket_locked(c, ids[i], locked, err);
+	free(ids);
+	return r;
+}
+
+enum kura_err sq_key_protects_locked(void *priv, uint64_t key_id, bool *locked,
+				     struct kura_error *err)
+{
+	struct sq_store *m = priv;
+	struct sq_conn *c = NULL;
+	enum kura_err r = sq_conn_acquire(m, &c, err);
+
+	*locked = false;
+	if (r == KURA_OK)
+		r = sq_tx_begin(c, false, err);
+	if (r == KURA_OK)
+		r = key_locked_body(c, key_id, locked, err);
+	if (r == KURA_OK)
+		r = sq_tx_end_read(c, err);
+	sq_conn_release(m, c);
+	return r;
 }
 
 /* ---- the inventory of a bucket's blobs ---- */

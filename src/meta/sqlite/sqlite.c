@@ -84,6 +84,7 @@ const struct kura_meta_ops kura_meta_sqlite = {
 	.bucket_set_encryption = sq_bucket_set_encryption,
 	.bucket_set_versioning = sq_bucket_set_versioning,
 	.bucket_set_object_lock = sq_bucket_set_object_lock,
+	.key_protects_locked = sq_key_protects_locked,
 	.bucket_purge = sq_bucket_purge,
 	.bucket_blobs = sq_bucket_blobs,
 	.key_create = sq_key_create,

@@ -633,6 +633,7 @@ SQ_OP(bucket_delete);
 SQ_OP(bucket_set_encryption);
 SQ_OP(bucket_set_versioning);
 SQ_OP(bucket_set_object_lock);
+SQ_OP(key_protects_locked);
 SQ_OP(bucket_purge);
 SQ_OP(bucket_blobs);
 SQ_OP(key_create);
