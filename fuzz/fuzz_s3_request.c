@@ -8,7 +8,10 @@
  * SSE-C headers, list parameters and continuation tokens, aws-chunked
  * bodies with trailers, and the XML bodies (CompleteMultipartUpload,
  * DeleteObjects, Tagging, AccessControlPolicy, CreateBucketConfiguration,
- * ServerSideEncryptionConfiguration).
+ * ServerSideEncryptionConfiguration, VersioningConfiguration,
+ * ObjectLockConfiguration, Retention, LegalHold), version ids and
+ * version-id markers, If-None-Match/If-Match on writes and the
+ * x-amz-object-lock-* headers.
  *
  * Input: an HTTP/1.1 request head without the version,
  *   METHOD SP TARGET LF (Name: value LF)* LF body
