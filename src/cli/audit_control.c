@@ -1,7 +1,7 @@
 /*
  * audit_control.c — the control-plane half of `kura audit verify
- * --against-meta`: does the metadata hold each tenant, access key and key
- * in the state the audit log's last change of it left?
+ * --against-meta`: does the metadata hold each tenant, access key, key and
+ * bucket in the state the audit log's last change of it left?
  *
  * Row MACs (meta.h) stop anyone without the key provider from editing a
  * tenant, access key or key row, but not from putting back the whole row
@@ -9,7 +9,9 @@
  * suspended tenant's active one — which every MAC accepts.  The log saw
  * the change: every suspension, resumption, revocation, rotation and key
  * state change is recorded with its result.  The last successful one of
- * each subject is what the metadata must show.
+ * each subject is what the metadata must show.  So for buckets: their
+ * versioning and Object Lock state (a bucket row put back from before
+ * versioning was enabled would replace data in place again).
  *
  * A change made after the log was read (a command running meanwhile)
  * shows as a disagreement; run the check again to tell.
@@ -26,14 +28,15 @@
 enum subject_kind {
 	SUBJECT_TENANT,
 	SUBJECT_ACCESS_KEY,
-	SUBJECT_KEY
+	SUBJECT_KEY,
+	SUBJECT_BUCKET /* its versioning and Object Lock state */
 };
 
 struct fact {
 	enum subject_kind kind;
 	uint64_t tenant_id;	      /* SUBJECT_KEY: the key's tenant */
 	char name[KURA_KEY_NAME_MAX]; /* tenant or key name, access key id */
-	char state[16];		      /* what the last change left */
+	char state[24];		      /* what the last change left */
 };
 
 struct audit_control {
@@ -117,6 +120,68 @@ bool audit_control_note(struct audit_control *ac, const char *op,
 	return !ac->failed;
 }
 
+/*
+ * Buckets: a versioned bucket put back as it was before versioning (or
+ * Object Lock) was enabled would replace data in place again, and its row
+ * MAC accepts the older row.  The log records each change (S3 records of
+ * CreateBucket, PutBucketVersioning, PutObjectLockConfiguration, with the
+ * state set in their detail; DeleteBucket, bucket.shred): the state is
+ * "versioning/lock", e.g. "Enabled/locked", "off/-", or "deleted".
+ */
+static void bucket_part(struct audit_control *ac, const char *bucket,
+			const char *versioning, const char *lock)
+{
+	char state[24] = "off/-";
+	for (size_t i = 0; i < ac->n; i++)
+		if (ac->v[i].kind == SUBJECT_BUCKET &&
+		    strcmp(ac->v[i].name, bucket) == 0 &&
+		    strcmp(ac->v[i].state, "deleted") != 0)
+			snprintf(state, sizeof(state), "%s", ac->v[i].state);
+	char *slash = strchr(state, '/');
+	char v[16], l[8];
+	snprintf(v, sizeof(v), "%.*s", (int)(slash - state), state);
+	snprintf(l, sizeof(l), "%s", slash + 1);
+	snprintf(state, sizeof(state), "%s/%s", versioning ? versioning : v,
+		 lock ? lock : l);
+	set_fact(ac, SUBJECT_BUCKET, 0, bucket, state);
+}
+
+bool audit_control_note_bucket(struct audit_control *ac, const char *op,
+			       const char *bucket, const char *versioning,
+			       bool locked)
+{
+	if (bucket == NULL)
+		return !ac->failed;
+	if (strcmp(op, "CreateBucket") == 0)
+		set_fact(ac, SUBJECT_BUCKET, 0, bucket,
+			 locked ? "Enabled/locked" : "off/-");
+	else if (strcmp(op, "PutBucketVersioning") == 0 && versioning != NULL)
+		bucket_part(ac, bucket, versioning, NULL);
+	else if (strcmp(op, "PutObjectLockConfiguration") == 0)
+		bucket_part(ac, bucket, NULL, "locked");
+	else if (strcmp(op, "DeleteBucket") == 0 ||
+		 strcmp(op, "bucket.shred") == 0)
+		set_fact(ac, SUBJECT_BUCKET, 0, bucket, "deleted");
+	return !ac->failed;
+}
+
+static const char *bucket_state(struct kura_meta *meta, const char *name,
+				char buf[24], struct kura_error *err)
+{
+	struct kura_bucket b;
+	enum kura_err rc = kura_meta_bucket_get(meta, name, &b, err);
+	if (rc == KURA_ENOENT)
+		return "deleted";
+	if (rc != KURA_OK)
+		return NULL;
+	snprintf(buf, 24, "%s/%s",
+		 b.versioning == KURA_VERSIONING_ENABLED   ? "Enabled" :
+		 b.versioning == KURA_VERSIONING_SUSPENDED ? "Suspended" :
+							     "off",
+		 b.object_lock ? "locked" : "-");
+	return buf;
+}
+
 static const char *tenant_state(struct kura_meta *meta, const char *name,
 				struct kura_error *err)
 {
@@ -159,7 +224,8 @@ static const char *key_state(struct kura_meta *meta, uint64_t tenant_id,
 					      "destroyed";
 }
 
-static const char *const kind_names[] = { "tenant", "access key", "key" };
+static const char *const kind_names[] = { "tenant", "access key", "key",
+					  "bucket" };
 
 size_t audit_control_check(const struct audit_control *ac,
 			   struct kura_service *svc)
@@ -168,11 +234,14 @@ size_t audit_control_check(const struct audit_control *ac,
 	for (size_t i = 0; i < ac->n; i++) {
 		const struct fact *f = &ac->v[i];
 		struct kura_error err = { 0 };
+		char buf[24];
 		const char *have =
 			f->kind == SUBJECT_TENANT ?
 				tenant_state(svc->meta, f->name, &err) :
 			f->kind == SUBJECT_ACCESS_KEY ?
 				access_key_state(svc->meta, f->name, &err) :
+			f->kind == SUBJECT_BUCKET ?
+				bucket_state(svc->meta, f->name, buf, &err) :
 				key_state(svc->meta, f->tenant_id, f->name,
 					  &err);
 		if (have == NULL) {
@@ -186,8 +255,8 @@ size_t audit_control_check(const struct audit_control *ac,
 			bad++;
 		}
 	}
-	printf("%zu tenants, access keys and keys changed in the audit log checked "
-	       "against the metadata: %zu disagree\n",
+	printf("%zu tenants, access keys, keys and buckets changed in the audit "
+	       "log checked against the metadata: %zu disagree\n",
 	       ac->n, bad);
 	return bad;
 }

@@ -343,8 +343,19 @@ static enum kura_err replay_one(void *ctx, uint64_t seq, const char *json,
 		       op != NULL && phase != NULL &&
 		       strcmp(phase, "result") == 0 &&
 		       json_object_get(rec, "error") == NULL && subject != NULL;
-	if (changed && strcmp(op, "bucket.shred") == 0)
+	if (changed && strcmp(op, "bucket.shred") == 0) {
 		bucket_gone(rp, subject, end);
+		if (!audit_control_note_bucket(rp->control, op, subject, NULL,
+					       false))
+			rp->failed = true;
+	}
+	if (type != NULL && strcmp(type, "s3") == 0 && op != NULL &&
+	    is_ok_status(rec) &&
+	    !audit_control_note_bucket(
+		    rp->control, op, bucket,
+		    json_string_value(json_object_get(rec, "versioning")),
+		    json_is_true(json_object_get(rec, "object_lock"))))
+		rp->failed = true;
 	if (changed &&
 	    !audit_control_note(rp->control, op,
 				(uint64_t)json_integer_value(

@@ -88,6 +88,12 @@ bool audit_control_note(struct audit_control *ac, const char *op,
 			uint64_t tenant_id, const char *subject);
 /* Compare each subject's last recorded state with the metadata; prints
  * every disagreement and returns how many. */
+/* An S3 bucket change (CreateBucket, PutBucketVersioning with the new
+ * status, PutObjectLockConfiguration, DeleteBucket) or bucket.shred that
+ * succeeded. */
+bool audit_control_note_bucket(struct audit_control *ac, const char *op,
+			       const char *bucket, const char *versioning,
+			       bool locked);
 size_t audit_control_check(const struct audit_control *ac,
 			   struct kura_service *svc);
 

@@ -359,6 +359,7 @@ static void create_bucket_finish(struct s3_req *r)
 	    strncasecmp(lock->p, "true", 4) == 0) {
 		b.object_lock = true;
 		b.versioning = KURA_VERSIONING_ENABLED;
+		r->audit_detail = "{\"object_lock\":true}";
 	}
 	/* The bucket's own key (a new KEK in the provider) and its first
 	 * bucket key, created with the bucket in one transaction. */

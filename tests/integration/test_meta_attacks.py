@@ -497,6 +497,34 @@ def test_versions_cannot_be_reordered_and_a_dropped_newest_is_found(server):
     assert "ROLLED BACK vorder/k" in r.stdout, r.stdout
 
 
+def test_a_bucket_put_back_from_before_versioning_is_reported(server):
+    """A bucket row put back as it was before versioning was enabled (its
+    old MAC still holds) would make writes replace data in place again:
+    --against-meta compares it with the log's last PutBucketVersioning."""
+    s3 = server.client()
+    s3.create_bucket(Bucket="vback")
+    con = sqlite3.connect(db_path(server))
+    (old_mac,) = con.execute("SELECT mac FROM buckets WHERE name = 'vback'").fetchone()
+    con.close()
+    s3.put_bucket_versioning(Bucket="vback", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="vback", Key="k", Body=b"1")
+    r = server.cli("audit", "verify", "--against-meta")
+    assert r.returncode == 0, r.stdout + r.stderr
+    server.stop()
+    con = sqlite3.connect(db_path(server))
+    con.execute("UPDATE buckets SET versioning = 0, mac = ? WHERE name = 'vback'",
+                (old_mac,))
+    con.commit()
+    con.close()
+    server.start()
+    # The row is one kura wrote: requests take it.
+    assert "Status" not in server.client().get_bucket_versioning(Bucket="vback")
+    r = server.cli("audit", "verify", "--against-meta")
+    assert r.returncode != 0
+    assert "ROLLED BACK bucket 'vback'" in r.stdout, r.stdout
+    assert "Enabled/-" in r.stdout and "off/-" in r.stdout, r.stdout
+
+
 # -- the upgrade of metadata written before seals existed -----------------------
 
 # objects as schema 5 had it (one row per key), for make_legacy.
