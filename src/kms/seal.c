@@ -33,7 +33,7 @@
 
 #define SEAL_LABEL "kura-meta-seal-v1"
 #define MAGIC_OBJECT "KURAOBJ1"
-#define MAGIC_VERSION "KURAOBJ2" /* an object version (schema 6) */
+#define MAGIC_VERSION "KURAOBJ2"       /* an object version (schema 6) */
 #define MAGIC_UPLOAD_LOCKED "KURAUPL2" /* an upload with Object Lock */
 #define MAGIC_UPLOAD "KURAUPL1"
 #define MAGIC_PART "KURAUPT1"

@@ -114,8 +114,7 @@ static bool lock_headers(struct s3_req *r, struct s3_lock *out, bool *any)
 	return true;
 }
 
-bool s3_lock_for_write(struct s3_req *r, struct s3_lock *out,
-		       bool with_default)
+bool s3_lock_for_write(struct s3_req *r, struct s3_lock *out, bool with_default)
 {
 	bool any = false;
 	memset(out, 0, sizeof(*out));
@@ -153,9 +152,9 @@ void s3_lock_headers(struct s3_req *r, const struct kura_object *o)
 	 * leaves the object itself right. */
 	if (o->lock_mode != KURA_LOCK_NONE) {
 		kura_time_iso8601(o->lock_until_ms, until);
-		KURA_IGNORE(kura_http_resp_header(
-			r->http, "x-amz-object-lock-mode",
-			mode_name(o->lock_mode)));
+		KURA_IGNORE(kura_http_resp_header(r->http,
+						  "x-amz-object-lock-mode",
+						  mode_name(o->lock_mode)));
 		KURA_IGNORE(kura_http_resp_header(
 			r->http, "x-amz-object-lock-retain-until-date", until));
 	}

@@ -113,11 +113,12 @@ static enum kura_err add_objects(struct kura_service *svc,
 			 * may have had its lock taken out of the metadata;
 			 * nothing proves it may go. */
 			if (v == KURA_EINTEGRITY && b->object_lock) {
-				rc = kura_fail(err, KURA_EPERM,
-					       "bucket '%s' has Object Lock and "
-					       "a row that fails its seal (%s): "
-					       "not shredded",
-					       b->name, e.msg);
+				rc = kura_fail(
+					err, KURA_EPERM,
+					"bucket '%s' has Object Lock and "
+					"a row that fails its seal (%s): "
+					"not shredded",
+					b->name, e.msg);
 				break;
 			}
 			if (v == KURA_EINTEGRITY)

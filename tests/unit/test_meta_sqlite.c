@@ -1638,7 +1638,8 @@ static void workload_objects(struct fx *f)
 	OK(f->ops->object_set_tags(f->priv, f->bucket, "a/two", 5,
 				   got->version_uid, NULL, 0, "{}", NULL, 0, 0,
 				   &err));
-	OK(f->ops->object_delete(f->priv, f->bucket, "z", 1, NULL, NULL, false, &err));
+	OK(f->ops->object_delete(f->priv, f->bucket, "z", 1, NULL, NULL, false,
+				 &err));
 }
 
 /* Uploads: parts replaced, listed, completed, aborted; every listing

@@ -187,7 +187,8 @@ static void test_delete_markers(void **state)
 	assert_string_equal(list, "a@10* k@20*m k@10 z@10*");
 	/* Removing the marker brings the key back. */
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1,
-					       dm.version_uid, NULL, false, &err),
+					       dm.version_uid, NULL, false,
+					       &err),
 			 KURA_OK);
 	assert_int_equal(f->ops->object_list(f->priv, f->bucket, NULL, 0, NULL,
 					     0, 10, pool, &e, &n, &err),
@@ -213,28 +214,33 @@ static void test_delete_version(void **state)
 			 KURA_OK);
 	/* With a condition on the newest: refused while it is not 20. */
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1,
-					       v2.version_uid, &cond, false, &err),
+					       v2.version_uid, &cond, false,
+					       &err),
 			 KURA_ECONFLICT);
 	kura_error_clear(&err);
 	assert_false(gc_contains(f, p2.blob_id));
 	cond.expect_vseq = 30;
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1,
-					       v2.version_uid, &cond, false, &err),
+					       v2.version_uid, &cond, false,
+					       &err),
 			 KURA_OK);
 	assert_true(gc_contains(f, p2.blob_id));
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1,
-					       v2.version_uid, NULL, false, &err),
+					       v2.version_uid, NULL, false,
+					       &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	/* The newest removed: the one before is current again. */
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "k", 1,
-					       v3.version_uid, NULL, false, &err),
+					       v3.version_uid, NULL, false,
+					       &err),
 			 KURA_OK);
 	all_versions(f, "", list, sizeof(list));
 	assert_string_equal(list, "k@10*");
 	/* A version uid of another key is not this key's. */
 	assert_int_equal(f->ops->object_delete(f->priv, f->bucket, "other", 5,
-					       v1.version_uid, NULL, false, &err),
+					       v1.version_uid, NULL, false,
+					       &err),
 			 KURA_ENOENT);
 	kura_error_clear(&err);
 	/* No null version to delete. */
@@ -369,9 +375,9 @@ static void test_object_lock(void **state)
 	assert_int_equal(f->ops->bucket_set_object_lock(f->priv, &b, &err),
 			 KURA_ESTATE);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->bucket_set_versioning(
-				 f->priv, f->bucket, KURA_VERSIONING_ENABLED,
-				 &err),
+	assert_int_equal(f->ops->bucket_set_versioning(f->priv, f->bucket,
+						       KURA_VERSIONING_ENABLED,
+						       &err),
 			 KURA_OK);
 	b.lock_default_mode = KURA_LOCK_GOVERNANCE;
 	b.lock_default_days = 1;
@@ -382,10 +388,10 @@ static void test_object_lock(void **state)
 	b.lock_default_years = 0;
 	assert_int_equal(f->ops->bucket_set_object_lock(f->priv, &b, &err),
 			 KURA_OK);
-	assert_int_equal(f->ops->bucket_set_versioning(
-				 f->priv, f->bucket, KURA_VERSIONING_SUSPENDED,
-				 &err),
-			 KURA_ESTATE);
+	assert_int_equal(
+		f->ops->bucket_set_versioning(f->priv, f->bucket,
+					      KURA_VERSIONING_SUSPENDED, &err),
+		KURA_ESTATE);
 	kura_error_clear(&err);
 
 	make_object(&gov, &pg, 1, f->bucket, "gov", 3, 1);
@@ -393,7 +399,8 @@ static void test_object_lock(void **state)
 	gov.null_version = false;
 	gov.lock_mode = KURA_LOCK_GOVERNANCE;
 	gov.lock_until_ms = later;
-	assert_int_equal(f->ops->object_put(f->priv, &gov, NULL, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &gov, NULL, &err),
+			 KURA_OK);
 	make_object(&comp, &pc, 1, f->bucket, "comp", 4, 2);
 	comp.vseq = 10;
 	comp.null_version = false;
@@ -434,8 +441,8 @@ static void test_object_lock(void **state)
 	assert_int_equal(f->ops->bucket_purge(f->priv, f->bucket, &err),
 			 KURA_EPERM);
 	kura_error_clear(&err);
-	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "comp", 4,
-					    pool, &got, &err),
+	assert_int_equal(f->ops->object_get(f->priv, f->bucket, "comp", 4, pool,
+					    &got, &err),
 			 KURA_OK);
 	assert_int_equal(got->lock_mode, KURA_LOCK_COMPLIANCE);
 	assert_int_equal(got->lock_until_ms, later);
@@ -462,7 +469,8 @@ static void test_object_lock(void **state)
 	old.vseq = 10;
 	old.lock_mode = KURA_LOCK_COMPLIANCE;
 	old.lock_until_ms = later;
-	assert_int_equal(f->ops->object_put(f->priv, &old, NULL, &err), KURA_OK);
+	assert_int_equal(f->ops->object_put(f->priv, &old, NULL, &err),
+			 KURA_OK);
 	make_object(&n2, &pn, 1, f->bucket, "nul", 3, 5);
 	n2.vseq = 20;
 	assert_int_equal(f->ops->object_put(f->priv, &n2, NULL, &err),

@@ -148,9 +148,8 @@ void sq_object_row(struct sq_stmt *st, uint64_t bucket_id,
 void sq_col_lock(struct sq_stmt *st, int i, enum kura_lock_mode *mode,
 		 int64_t *until_ms, bool *legal_hold)
 {
-	*mode = (enum kura_lock_mode)sq_col_range(st, i, KURA_LOCK_NONE,
-						  KURA_LOCK_COMPLIANCE,
-						  "lock mode");
+	*mode = (enum kura_lock_mode)sq_col_range(
+		st, i, KURA_LOCK_NONE, KURA_LOCK_COMPLIANCE, "lock mode");
 	*until_ms = sq_col_i64(st, i + 1);
 	*legal_hold = sq_col_range(st, i + 2, 0, 1, "legal hold") == 1;
 }
@@ -658,7 +657,7 @@ enum kura_err sq_object_delete(void *priv, uint64_t bucket_id, const char *key,
 			       const struct kura_put_cond *cond,
 			       bool bypass_governance, struct kura_error *err)
 {
-	struct delete_arg a = { bucket_id, key,	 key_len,
+	struct delete_arg a = { bucket_id,   key,  key_len,
 				version_uid, cond, bypass_governance };
 	enum kura_err r = sq_check_key(key, key_len, err);
 
@@ -1314,15 +1313,15 @@ enum kura_err sq_object_set_lock(void *priv, const struct kura_object *o,
 				 struct kura_error *err)
 {
 	struct lock_arg a = { o, old_seal, old_len };
-	enum kura_err r = o != NULL ?
-				  sq_check_key(o->key, o->key_len, err) :
-				  kura_fail(err, KURA_EINVAL, "no object");
+	enum kura_err r = o != NULL ? sq_check_key(o->key, o->key_len, err) :
+				      kura_fail(err, KURA_EINVAL, "no object");
 
 	if (r == KURA_OK)
 		r = sq_check_lock(o->lock_mode, o->lock_until_ms, err);
 	if (r != KURA_OK)
 		return r;
-	if (o->seal_len > KURA_SEAL_MAX || (o->seal_len > 0 && o->seal_bk_id == 0) ||
+	if (o->seal_len > KURA_SEAL_MAX ||
+	    (o->seal_len > 0 && o->seal_bk_id == 0) ||
 	    old_len > KURA_SEAL_MAX || (old_len > 0 && old_seal == NULL))
 		return kura_fail(err, KURA_EINVAL, "bad lock update");
 	return sq_write_tx(priv, set_lock_body, &a, err);
