@@ -210,6 +210,25 @@ enum kura_err kura_meta_bucket_set_object_lock(struct kura_meta *meta,
 	return meta->ops->bucket_set_object_lock(meta->priv, b, err);
 }
 
+enum kura_err kura_meta_bucket_set_lifecycle(struct kura_meta *meta,
+					     uint64_t bucket_id,
+					     const char *text,
+					     struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "bucket_set_lifecycle", err);
+	return meta->ops->bucket_set_lifecycle(meta->priv, bucket_id, text,
+					       err);
+}
+
+enum kura_err kura_meta_bucket_get_lifecycle(struct kura_meta *meta,
+					     uint64_t bucket_id, char **text,
+					     struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "bucket_get_lifecycle", err);
+	return meta->ops->bucket_get_lifecycle(meta->priv, bucket_id, text,
+					       err);
+}
+
 enum kura_err kura_meta_bucket_purge(struct kura_meta *meta, uint64_t bucket_id,
 				     struct kura_error *err)
 {
@@ -450,9 +469,9 @@ enum kura_err kura_meta_object_delete(struct kura_meta *meta,
 }
 
 enum kura_err kura_meta_object_set_lock(struct kura_meta *meta,
-				       const struct kura_object *o,
-				       const uint8_t *old_seal, size_t old_len,
-				       struct kura_error *err)
+					const struct kura_object *o,
+					const uint8_t *old_seal, size_t old_len,
+					struct kura_error *err)
 {
 	KURA_HOOK_BEFORE(meta, "object_set_lock", err);
 	return meta->ops->object_set_lock(meta->priv, o, old_seal, old_len,

@@ -74,6 +74,7 @@ static void put_finish(struct s3_req *r)
 	/* A null version has no id to tell (S3 sends none for it). */
 	if (!st->obj.null_version)
 		s3_version_headers(r, &st->obj);
+	s3_expiration_header(r, &st->obj);
 }
 
 void s3_put_object(struct s3_req *r)
@@ -90,7 +91,8 @@ void s3_put_object(struct s3_req *r)
 	st->obj.key_len = r->key_len;
 	struct s3_lock lock;
 	if (!s3_object_headers_from_request(r, &st->obj) ||
-	    !s3_sse_for_write(r, &r->sse) || !s3_lock_for_write(r, &lock, true) ||
+	    !s3_sse_for_write(r, &r->sse) ||
+	    !s3_lock_for_write(r, &lock, true) ||
 	    !s3_write_cond(r, &st->cond_storage, &st->cond))
 		return;
 	st->obj.lock_mode = lock.mode;

@@ -38,8 +38,14 @@ void sq_bucket_fields(struct sq_stmt *st, int base, struct kura_bucket *b)
 		"default lock mode");
 	b->lock_default_days = (uint32_t)sq_col_range(
 		st, base + 11, 0, KURA_LOCK_DAYS_MAX, "default lock days");
-	b->lock_default_years = (uint32_t)sq_col_range(
-		st, base + 12, 0, KURA_LOCK_DAYS_MAX / 365, "default lock years");
+	b->lock_default_years = (uint32_t)sq_col_range(st, base + 12, 0,
+						       KURA_LOCK_DAYS_MAX / 365,
+						       "default lock years");
+	b->has_lifecycle = !sq_col_null(st, base + 13);
+	if (b->has_lifecycle)
+		sq_col_blob(st, base + 13, b->lifecycle_digest,
+			    sizeof(b->lifecycle_digest), NULL,
+			    "lifecycle digest");
 }
 
 void sq_bucket_row(struct sq_stmt *st, int base, struct kura_bucket *b)
@@ -81,6 +87,12 @@ static enum kura_err bucket_fetch(struct sq_conn *c, uint64_t id,
 		r = kura_fail(err, KURA_ENOENT, "no bucket %016llx",
 			      (unsigned long long)id);
 	return r;
+}
+
+enum kura_err sq_bucket_fetch(struct sq_conn *c, uint64_t id,
+			      struct kura_bucket *b, struct kura_error *err)
+{
+	return bucket_fetch(c, id, b, err);
 }
 
 enum kura_err sq_bucket_check(struct sq_conn *c, uint64_t id,

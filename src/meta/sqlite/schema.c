@@ -397,7 +397,10 @@ static const char *const migrations[] = {
 	 "ALTER TABLE uploads ADD COLUMN lock_mode INTEGER NOT NULL DEFAULT 0;\n"
 	 "ALTER TABLE uploads ADD COLUMN lock_until_ms INTEGER NOT NULL "
 	 "DEFAULT 0;\n"
-	 "ALTER TABLE uploads ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0;\n"),
+	 "ALTER TABLE uploads ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0;\n"
+	 "ALTER TABLE buckets ADD COLUMN lifecycle TEXT;\n"
+	 "ALTER TABLE buckets ADD COLUMN lifecycle_digest BLOB CHECK "
+	 "(lifecycle_digest IS NULL OR length(lifecycle_digest) = 32);\n"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

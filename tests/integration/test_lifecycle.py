@@ -1,0 +1,306 @@
+"""Bucket lifecycle configuration (Put/Get/DeleteBucketLifecycleConfiguration)
+as S3 answers it — round trips of every rule form and every refusal with
+AWS's code and message — its protection under the bucket's row MAC, and the
+x-amz-expiration header of PUT, HEAD and GET."""
+
+import datetime
+import sqlite3
+import uuid
+
+import pytest
+
+from conftest import server_fixture, client_fixture
+from tools_helpers import expect_error, raw_request
+
+lckura = server_fixture(scope="module")
+lcs3 = client_fixture("lckura", scope="module")
+
+
+def new_bucket(s3, versioning=None):
+    name = "lc-" + uuid.uuid4().hex[:10]
+    s3.create_bucket(Bucket=name)
+    if versioning:
+        s3.put_bucket_versioning(Bucket=name,
+                                 VersioningConfiguration={"Status": versioning})
+    return name
+
+
+def put_rules(s3, bucket, rules):
+    return s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+
+
+def put_raw(server, bucket, body):
+    """PUT a lifecycle document exactly as given (what boto3 would refuse
+    to build); returns the RawResponse."""
+    if isinstance(body, str):
+        body = body.encode()
+    return raw_request(server, "PUT", f"/{bucket}", query="lifecycle",
+                       body=body)
+
+
+def doc(*rules):
+    return ("<LifecycleConfiguration xmlns=\"http://s3.amazonaws.com/doc/"
+            "2006-03-01/\">" + "".join(f"<Rule>{r}</Rule>" for r in rules) +
+            "</LifecycleConfiguration>")
+
+
+def error_of(resp):
+    from tools_helpers import parse_xml
+    root = parse_xml(resp.body)
+    return resp.status, root.findtext("Code"), root.findtext("Message")
+
+
+# -- round trips ---------------------------------------------------------------
+
+ROUND_TRIPS = [
+    {"ID": "all", "Status": "Enabled", "Filter": {},
+     "Expiration": {"Days": 30}},
+    {"ID": "pre", "Status": "Disabled", "Filter": {"Prefix": "logs/"},
+     "Expiration": {"Date": datetime.datetime(2031, 1, 1,
+                                              tzinfo=datetime.timezone.utc)}},
+    {"ID": "tag", "Status": "Enabled",
+     "Filter": {"Tag": {"Key": "class", "Value": "tmp"}},
+     "Expiration": {"Days": 1}},
+    {"ID": "sizes", "Status": "Enabled",
+     "Filter": {"ObjectSizeGreaterThan": 10},
+     "NoncurrentVersionExpiration": {"NoncurrentDays": 3}},
+    {"ID": "and", "Status": "Enabled",
+     "Filter": {"And": {"Prefix": "a/", "Tags": [
+         {"Key": "k1", "Value": "v1"}, {"Key": "k2", "Value": "v2"}],
+         "ObjectSizeGreaterThan": 1, "ObjectSizeLessThan": 1000}},
+     "NoncurrentVersionExpiration": {"NoncurrentDays": 5,
+                                     "NewerNoncurrentVersions": 2}},
+    {"ID": "marker", "Status": "Enabled", "Filter": {"Prefix": "m/"},
+     "Expiration": {"ExpiredObjectDeleteMarker": True},
+     "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}},
+]
+
+
+def test_round_trip_every_form(lcs3):
+    b = new_bucket(lcs3)
+    put_rules(lcs3, b, ROUND_TRIPS)
+    got = lcs3.get_bucket_lifecycle_configuration(Bucket=b)["Rules"]
+    assert got == ROUND_TRIPS
+
+
+def test_legacy_prefix_round_trip(lcs3, lckura):
+    b = new_bucket(lcs3)
+    r = put_raw(lckura, b, doc(
+        "<ID>v1</ID><Prefix>old/</Prefix><Status>Enabled</Status>"
+        "<Expiration><Days>2</Days></Expiration>"))
+    assert r.status == 200, r
+    got = lcs3.get_bucket_lifecycle_configuration(Bucket=b)["Rules"]
+    assert got == [{"ID": "v1", "Prefix": "old/", "Status": "Enabled",
+                    "Expiration": {"Days": 2}}]
+
+
+def test_missing_id_is_given_one(lcs3):
+    b = new_bucket(lcs3)
+    put_rules(lcs3, b, [
+        {"Status": "Enabled", "Filter": {"Prefix": "x"},
+         "Expiration": {"Days": 1}},
+        {"ID": "rule-1", "Status": "Enabled", "Filter": {"Prefix": "y"},
+         "Expiration": {"Days": 1}}])
+    ids = [r["ID"] for r in
+           lcs3.get_bucket_lifecycle_configuration(Bucket=b)["Rules"]]
+    assert ids[1] == "rule-1" and ids[0] and ids[0] != "rule-1"
+
+
+def test_replace_and_delete(lcs3):
+    b = new_bucket(lcs3)
+    expect_error(lcs3.get_bucket_lifecycle_configuration,
+                 "NoSuchLifecycleConfiguration", 404, Bucket=b)
+    put_rules(lcs3, b, ROUND_TRIPS[:1])
+    put_rules(lcs3, b, ROUND_TRIPS[1:2])
+    got = lcs3.get_bucket_lifecycle_configuration(Bucket=b)["Rules"]
+    assert [r["ID"] for r in got] == ["pre"]
+    lcs3.delete_bucket_lifecycle(Bucket=b)
+    expect_error(lcs3.get_bucket_lifecycle_configuration,
+                 "NoSuchLifecycleConfiguration", 404, Bucket=b)
+    lcs3.delete_bucket_lifecycle(Bucket=b)  # none: still 204
+
+
+def test_thousand_rules(lcs3, lckura):
+    b = new_bucket(lcs3)
+    rules = [{"ID": f"r{i}", "Status": "Enabled",
+              "Filter": {"Prefix": f"p{i}/"}, "Expiration": {"Days": i + 1}}
+             for i in range(1000)]
+    put_rules(lcs3, b, rules)
+    got = lcs3.get_bucket_lifecycle_configuration(Bucket=b)["Rules"]
+    assert len(got) == 1000 and got[999]["Expiration"]["Days"] == 1000
+    r = put_raw(lckura, b, doc(*[
+        f"<ID>r{i}</ID><Filter><Prefix>p{i}</Prefix></Filter>"
+        "<Status>Enabled</Status><Expiration><Days>1</Days></Expiration>"
+        for i in range(1001)]))
+    assert error_of(r) == (
+        400, "InvalidRequest", "The number of lifecycle rules must not "
+        "exceed the allowed limit of 1000 rules.")
+
+
+def test_no_such_bucket(lcs3):
+    expect_error(lcs3.get_bucket_lifecycle_configuration, "NoSuchBucket",
+                 404, Bucket="lc-none-" + uuid.uuid4().hex[:8])
+
+
+# -- refusals ------------------------------------------------------------------
+
+F = "<Filter></Filter>"
+ON = "<Status>Enabled</Status>"
+EXP1 = "<Expiration><Days>1</Days></Expiration>"
+
+REFUSALS = [
+    # (rules, status, code, message or None)
+    ([f"<ID>{'x' * 256}</ID>{F}{ON}{EXP1}"], 400, "InvalidArgument",
+     "ID length should not exceed allowed limit of 255"),
+    ([f"<ID>a</ID>{F}{ON}{EXP1}", f"<ID>a</ID>{F}{ON}{EXP1}"], 400,
+     "InvalidArgument",
+     "Rule ID must be unique. Found same ID for more than one rule"),
+    ([f"<ID>a</ID>{F}<Status>On</Status>{EXP1}"], 400, "MalformedXML", None),
+    ([f"<ID>a</ID>{F}{EXP1}"], 400, "MalformedXML", None),
+    ([f"<ID>a</ID>{ON}{EXP1}"], 400, "MalformedXML", None),
+    ([f"<ID>a</ID>{F}{ON}"], 400, "InvalidRequest",
+     "At least one action needs to be specified in a rule"),
+    ([f"<ID>a</ID>{F}{ON}<Expiration><Days>0</Days></Expiration>"], 400,
+     "InvalidArgument", "'Days' for Expiration action must be a positive "
+     "integer"),
+    ([f"<ID>a</ID>{F}{ON}<Expiration><Days>x</Days></Expiration>"], 400,
+     "MalformedXML", None),
+    ([f"<ID>a</ID>{F}{ON}<Expiration><Date>2030-01-01T10:00:00Z</Date>"
+      "</Expiration>"], 400, "InvalidArgument",
+     "'Date' must be at midnight GMT"),
+    ([f"<ID>a</ID>{F}{ON}<Expiration><Days>1</Days><ExpiredObjectDelete"
+      "Marker>true</ExpiredObjectDeleteMarker></Expiration>"], 400,
+     "MalformedXML", None),
+    ([f"<ID>a</ID>{F}{ON}<Expiration></Expiration>"], 400, "MalformedXML",
+     None),
+    ([f"<ID>a</ID>{F}{ON}<NoncurrentVersionExpiration><NoncurrentDays>0"
+      "</NoncurrentDays></NoncurrentVersionExpiration>"], 400,
+     "InvalidArgument", "'NoncurrentDays' for NoncurrentVersionExpiration "
+     "action must be a positive integer"),
+    ([f"<ID>a</ID>{F}{ON}<NoncurrentVersionExpiration>"
+      "<NewerNoncurrentVersions>1</NewerNoncurrentVersions>"
+      "</NoncurrentVersionExpiration>"], 400, "MalformedXML", None),
+    ([f"<ID>a</ID>{F}{ON}<NoncurrentVersionExpiration><NoncurrentDays>1"
+      "</NoncurrentDays><NewerNoncurrentVersions>0</NewerNoncurrentVersions>"
+      "</NoncurrentVersionExpiration>"], 400, "InvalidArgument",
+     "'NewerNoncurrentVersions' must be a positive integer"),
+    ([f"<ID>a</ID>{F}{ON}<AbortIncompleteMultipartUpload><DaysAfter"
+      "Initiation>0</DaysAfterInitiation></AbortIncompleteMultipartUpload>"],
+     400, "InvalidArgument", "'DaysAfterInitiation' for "
+     "AbortIncompleteMultipartUpload action must be a positive integer"),
+    ([f"<ID>a</ID><Filter><Tag><Key>k</Key><Value>v</Value></Tag></Filter>"
+      f"{ON}<Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDelete"
+      "Marker></Expiration>"], 400, "InvalidRequest",
+     "ExpiredObjectDeleteMarker cannot be specified with Tags."),
+    ([f"<ID>a</ID><Filter><ObjectSizeLessThan>5</ObjectSizeLessThan>"
+      f"</Filter>{ON}<AbortIncompleteMultipartUpload><DaysAfterInitiation>1"
+      "</DaysAfterInitiation></AbortIncompleteMultipartUpload>"], 400,
+     "InvalidRequest",
+     "AbortIncompleteMultipartUpload cannot be specified with Object Size."),
+    ([f"<ID>a</ID><Filter><Tag><Key>k</Key><Value>v</Value></Tag></Filter>"
+      f"{ON}<AbortIncompleteMultipartUpload><DaysAfterInitiation>1"
+      "</DaysAfterInitiation></AbortIncompleteMultipartUpload>"], 400,
+     "InvalidRequest",
+     "AbortIncompleteMultipartUpload cannot be specified with Tags."),
+    ([f"<ID>a</ID><Filter><Prefix>a</Prefix><Tag><Key>k</Key><Value>v"
+      f"</Value></Tag></Filter>{ON}{EXP1}"], 400, "MalformedXML", None),
+    ([f"<ID>a</ID><Filter><And><Tag><Key>k</Key><Value>1</Value></Tag>"
+      "<Tag><Key>k</Key><Value>2</Value></Tag></And></Filter>"
+      f"{ON}{EXP1}"], 400, "InvalidRequest",
+     "Duplicate Tag Keys are not allowed."),
+    ([f"<ID>a</ID><Filter><And><ObjectSizeGreaterThan>10</ObjectSize"
+      "GreaterThan><ObjectSizeLessThan>10</ObjectSizeLessThan></And>"
+      f"</Filter>{ON}{EXP1}"], 400, "InvalidRequest",
+     "'ObjectSizeLessThan' has to be a value greater than "
+     "'ObjectSizeGreaterThan'."),
+    ([f"<ID>a</ID><Filter><ObjectSizeLessThan>0</ObjectSizeLessThan>"
+      f"</Filter>{ON}{EXP1}"], 400, "InvalidRequest",
+     "'ObjectSizeLessThan' should be between 1 and 1099511627776000."),
+    ([f"<ID>a</ID>{F}<Prefix>x</Prefix>{ON}{EXP1}"], 400, "InvalidRequest",
+     "Base level prefix cannot be used in Lifecycle V2, prefixes are only "
+     "supported in the Filter."),
+    ([f"<ID>a</ID>{F}{ON}{EXP1}", f"<ID>b</ID><Prefix>x</Prefix>{ON}{EXP1}"],
+     400, "InvalidRequest", "Base level prefix cannot be used in Lifecycle "
+     "V2, prefixes are only supported in the Filter."),
+    ([f"<ID>a</ID><Prefix>x</Prefix>{ON}{EXP1}", f"<ID>b</ID>{F}{ON}{EXP1}"],
+     400, "InvalidRequest",
+     "Filter element can only be used in Lifecycle V2."),
+    ([f"<ID>a</ID><Prefix>x</Prefix>{ON}{EXP1}",
+      f"<ID>b</ID><Prefix>xy</Prefix>{ON}{EXP1}"], 400, "InvalidRequest",
+     "Found overlapping prefixes 'x' and 'xy' for same action type "
+     "'Expiration'"),
+    ([f"<ID>a</ID>{F}{ON}<Transition><Days>30</Days><StorageClass>GLACIER"
+      "</StorageClass></Transition>"], 501, "NotImplemented", None),
+    ([f"<ID>a</ID>{F}{ON}<NoncurrentVersionTransition><NoncurrentDays>30"
+      "</NoncurrentDays><StorageClass>GLACIER</StorageClass>"
+      "</NoncurrentVersionTransition>"], 501, "NotImplemented", None),
+    ([f"<ID>a</ID>{F}{ON}{EXP1}<Bogus/>"], 400, "MalformedXML", None),
+]
+
+
+@pytest.mark.parametrize("rules,status,code,message", REFUSALS)
+def test_refusals(lcs3, lckura, rules, status, code, message):
+    b = new_bucket(lcs3)
+    r = put_raw(lckura, b, doc(*rules))
+    got = error_of(r)
+    assert got[:2] == (status, code), r
+    if message is not None:
+        assert got[2] == message
+    # Nothing was stored.
+    expect_error(lcs3.get_bucket_lifecycle_configuration,
+                 "NoSuchLifecycleConfiguration", 404, Bucket=b)
+
+
+def test_refusals_of_the_document(lcs3, lckura):
+    b = new_bucket(lcs3)
+    for body in (b"", b"<LifecycleConfiguration/>", b"<Other/>",
+                 b"<LifecycleConfiguration><Rule>"):
+        r = put_raw(lckura, b, body)
+        assert error_of(r)[:2] == (400, "MalformedXML"), (body, r)
+
+
+# -- protection ----------------------------------------------------------------
+
+def test_planted_rule_is_an_integrity_failure(lcs3, lckura):
+    """Someone who can only write meta.db cannot add a rule: the text's
+    digest is under the bucket's row MAC."""
+    b = new_bucket(lcs3)
+    put_rules(lcs3, b, ROUND_TRIPS[:1])
+    db = sqlite3.connect(str(lckura.data_dir / "meta.db"))
+    try:
+        db.execute("UPDATE buckets SET lifecycle = replace(lifecycle, "
+                   "'\"days\":30', '\"days\":1') WHERE name = ?", (b,))
+        db.commit()
+    finally:
+        db.close()
+    r = raw_request(lckura, "GET", f"/{b}", query="lifecycle")
+    assert r.status == 500, r
+
+
+# -- x-amz-expiration ----------------------------------------------------------
+
+def test_expiration_header(lcs3):
+    b = new_bucket(lcs3)
+    put_rules(lcs3, b, [
+        {"ID": "soon \"quoted\"", "Status": "Enabled",
+         "Filter": {"Prefix": "e/"}, "Expiration": {"Days": 2}},
+        {"ID": "later", "Status": "Enabled", "Filter": {"Prefix": "e/"},
+         "Expiration": {"Days": 9}},
+        {"ID": "off", "Status": "Disabled", "Filter": {"Prefix": "e/"},
+         "Expiration": {"Days": 1}}])
+    put = lcs3.put_object(Bucket=b, Key="e/1", Body=b"x")
+    head = lcs3.head_object(Bucket=b, Key="e/1")
+    mtime = head["LastModified"]
+    day = (mtime + datetime.timedelta(days=2)).replace(
+        hour=0, minute=0, second=0, microsecond=0)
+    if day < mtime + datetime.timedelta(days=2):
+        day += datetime.timedelta(days=1)
+    want = ('expiry-date="' + day.strftime("%a, %d %b %Y %H:%M:%S GMT") +
+            '", rule-id="soon %22quoted%22"')
+    assert put["ResponseMetadata"]["HTTPHeaders"]["x-amz-expiration"] == want
+    assert head["ResponseMetadata"]["HTTPHeaders"]["x-amz-expiration"] == want
+    get = lcs3.get_object(Bucket=b, Key="e/1")
+    assert get["ResponseMetadata"]["HTTPHeaders"]["x-amz-expiration"] == want
+    other = lcs3.put_object(Bucket=b, Key="f/1", Body=b"x")
+    assert "x-amz-expiration" not in other["ResponseMetadata"]["HTTPHeaders"]
