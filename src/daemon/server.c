@@ -283,6 +283,38 @@ static void record_integrity(struct kura_service *svc,
 	free(detail);
 }
 
+void kura_daemon_record_integrity(struct kura_service *svc,
+				  const struct kura_error *err)
+{
+	record_integrity(svc, err, true);
+}
+
+/* One step of the lifecycle job; true when its round is over. */
+static bool lifecycle(struct kura_service *svc, struct kura_lc_stats *st)
+{
+	struct kura_error err = { 0 };
+	bool finished = true;
+	if (kura_daemon_lifecycle_step(svc, st, &finished, &err) != KURA_OK) {
+		kura_warn(NULL, "lifecycle: %s", err.msg);
+		record_integrity(svc, &err, true);
+		return true;
+	}
+	if (finished && (st->markers || st->removed || st->aborted ||
+			 st->locked || st->failed)) {
+		kura_info(NULL,
+			  "lifecycle: %llu expired, %llu removed, %llu "
+			  "uploads aborted, %llu locked left alone, %llu "
+			  "failed",
+			  (unsigned long long)st->markers,
+			  (unsigned long long)st->removed,
+			  (unsigned long long)st->aborted,
+			  (unsigned long long)st->locked,
+			  (unsigned long long)st->failed);
+		memset(st, 0, sizeof(*st));
+	}
+	return finished;
+}
+
 /* Move DEKs of rotated keys to their new bucket keys. */
 static void rewrap(struct kura_service *svc)
 {
@@ -328,9 +360,16 @@ static const char *run_loop(struct kura_service *svc, const sigset_t *sigs,
 	uint64_t now = kura_mono_ns();
 	uint64_t next_work = now + interval * s;
 	uint64_t next_checkpoint = now + checkpoint_every * s;
+	uint64_t lc_interval =
+		kura_config_get_u64(svc->cfg, "lifecycle", "interval");
+	/* The first round soon after start: one interrupted resumes. */
+	uint64_t next_lc = now + s;
+	struct kura_lc_stats lc_stats = { 0 };
 	for (;;) {
 		uint64_t next = next_work < next_checkpoint ? next_work :
 							      next_checkpoint;
+		if (next_lc < next)
+			next = next_lc;
 		uint64_t wait = next > now ? next - now : 0;
 		struct timespec ts = { (time_t)(wait / s), (long)(wait % s) };
 		int sig = sigtimedwait(sigs, NULL, &ts);
@@ -356,6 +395,13 @@ static const char *run_loop(struct kura_service *svc, const sigset_t *sigs,
 			collect_garbage(svc);
 			now = kura_mono_ns();
 			next_work = now + interval * s;
+		}
+		if (now >= next_lc) {
+			/* A round goes on step after step, signals checked
+			 * in between; then it waits its interval. */
+			bool done = lifecycle(svc, &lc_stats);
+			now = kura_mono_ns();
+			next_lc = done ? now + lc_interval * s : now;
 		}
 	}
 }

@@ -304,3 +304,264 @@ def test_expiration_header(lcs3):
     assert get["ResponseMetadata"]["HTTPHeaders"]["x-amz-expiration"] == want
     other = lcs3.put_object(Bucket=b, Key="f/1", Body=b"x")
     assert "x-amz-expiration" not in other["ResponseMetadata"]["HTTPHeaders"]
+
+
+# -- the job -------------------------------------------------------------------
+#
+# [lifecycle] day_seconds = 1 makes a rule's day one second, interval = 1
+# runs a round every second: what takes days on S3 takes seconds here.
+
+import os
+import json
+import time
+
+from conftest import running_server
+
+FAST = "[lifecycle]\nday_seconds = 1\ninterval = 1\n"
+jobkura = server_fixture(FAST, scope="module")
+jobs3 = client_fixture("jobkura", scope="module")
+
+
+def wait_for(cond, timeout=30, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def versions(s3, bucket, prefix=""):
+    r = s3.list_object_versions(Bucket=bucket, Prefix=prefix)
+    return ([(v["Key"], v["VersionId"]) for v in r.get("Versions", [])],
+            [(m["Key"], m["VersionId"]) for m in r.get("DeleteMarkers", [])])
+
+
+def lifecycle_records(server):
+    out = server.cli("audit", "export").stdout.splitlines()
+    return [json.loads(line) for line in out if '"lifecycle"' in line]
+
+
+def test_job_unversioned_removes(jobs3, jobkura):
+    b = new_bucket(jobs3)
+    jobs3.put_object(Bucket=b, Key="e/a", Body=b"x")
+    jobs3.put_object(Bucket=b, Key="keep/b", Body=b"y")
+    put_rules(jobs3, b, [{"ID": "exp", "Status": "Enabled",
+                          "Filter": {"Prefix": "e/"},
+                          "Expiration": {"Days": 1}}])
+    wait_for(lambda: versions(jobs3, b, "e/") == ([], []), what="e/a gone")
+    assert versions(jobs3, b, "keep/")[0][0][0] == "keep/b"
+    recs = [r for r in lifecycle_records(jobkura) if r.get("bucket") == b]
+    assert [(r["op"], r["key"], r.get("version_effect")) for r in recs] == [
+        ("lifecycle.expire", "e/a", "gone")]
+    assert recs[0]["rule"] == "exp"
+
+
+def test_job_versioned_marker_noncurrent_and_lone_marker(jobs3):
+    b = new_bucket(jobs3, "Enabled")
+    for body in (b"1", b"2"):
+        jobs3.put_object(Bucket=b, Key="e/k", Body=body)
+    put_rules(jobs3, b, [
+        {"ID": "exp", "Status": "Enabled", "Filter": {"Prefix": "e/"},
+         "Expiration": {"Days": 1},
+         "NoncurrentVersionExpiration": {"NoncurrentDays": 1}},
+        {"ID": "markers", "Status": "Enabled", "Filter": {"Prefix": "e/"},
+         "Expiration": {"ExpiredObjectDeleteMarker": True}}])
+    # First a marker over the current version ...
+    wait_for(lambda: versions(jobs3, b)[1] != [], what="a delete marker")
+    # ... then the noncurrent versions go, then the lone marker.
+    wait_for(lambda: versions(jobs3, b) == ([], []), what="everything gone")
+
+
+def test_job_newer_noncurrent_versions_kept(jobs3):
+    b = new_bucket(jobs3, "Enabled")
+    ids = [jobs3.put_object(Bucket=b, Key="n/k", Body=str(i).encode())
+           ["VersionId"] for i in range(5)]
+    put_rules(jobs3, b, [{"ID": "nc", "Status": "Enabled", "Filter": {},
+                          "NoncurrentVersionExpiration": {
+                              "NoncurrentDays": 1,
+                              "NewerNoncurrentVersions": 2}}])
+    wait_for(lambda: len(versions(jobs3, b)[0]) == 3, what="two kept")
+    time.sleep(2.5)
+    got = [v for _, v in versions(jobs3, b)[0]]
+    assert got == ids[::-1][:3]
+
+
+def test_job_suspended_null_marker(jobs3):
+    b = new_bucket(jobs3, "Enabled")
+    jobs3.put_bucket_versioning(Bucket=b,
+                                VersioningConfiguration={"Status": "Suspended"})
+    jobs3.put_object(Bucket=b, Key="s/k", Body=b"x")
+    put_rules(jobs3, b, [{"ID": "exp", "Status": "Enabled", "Filter": {},
+                          "Expiration": {"Days": 1}}])
+    wait_for(lambda: versions(jobs3, b) == ([], [("s/k", "null")]),
+             what="a null delete marker")
+
+
+def test_job_filters_tags_and_sizes(jobs3):
+    b = new_bucket(jobs3)
+    jobs3.put_object(Bucket=b, Key="t/tagged", Body=b"x" * 20,
+                     Tagging="class=tmp")
+    jobs3.put_object(Bucket=b, Key="t/small", Body=b"x", Tagging="class=tmp")
+    jobs3.put_object(Bucket=b, Key="t/other", Body=b"x" * 20,
+                     Tagging="class=keep")
+    put_rules(jobs3, b, [{"ID": "tag", "Status": "Enabled",
+                          "Filter": {"And": {"Prefix": "t/", "Tags": [
+                              {"Key": "class", "Value": "tmp"}],
+                              "ObjectSizeGreaterThan": 10}},
+                          "Expiration": {"Days": 1}},
+                         {"ID": "off", "Status": "Disabled", "Filter": {},
+                          "Expiration": {"Days": 1}}])
+    wait_for(lambda: "t/tagged" not in [k for k, _ in versions(jobs3, b)[0]],
+             what="tagged object gone")
+    time.sleep(2.5)
+    assert sorted(k for k, _ in versions(jobs3, b)[0]) == ["t/other",
+                                                           "t/small"]
+
+
+def test_job_aborts_uploads(jobs3):
+    b = new_bucket(jobs3)
+    up = jobs3.create_multipart_upload(Bucket=b, Key="u/k")["UploadId"]
+    keep = jobs3.create_multipart_upload(Bucket=b, Key="v/k")["UploadId"]
+    put_rules(jobs3, b, [{"ID": "ab", "Status": "Enabled",
+                          "Filter": {"Prefix": "u/"},
+                          "AbortIncompleteMultipartUpload": {
+                              "DaysAfterInitiation": 1}}])
+    wait_for(lambda: [u["UploadId"] for u in jobs3.list_multipart_uploads(
+        Bucket=b).get("Uploads", [])] == [keep], what="upload aborted")
+    assert up != keep
+
+
+def test_job_never_removes_locked_versions(jobs3, jobkura):
+    b = "lc-lock-" + uuid.uuid4().hex[:8]
+    jobs3.create_bucket(Bucket=b, ObjectLockEnabledForBucket=True)
+    until = (datetime.datetime.now(datetime.timezone.utc) +
+             datetime.timedelta(seconds=6))
+    locked = jobs3.put_object(Bucket=b, Key="l/k", Body=b"old",
+                              ObjectLockMode="COMPLIANCE",
+                              ObjectLockRetainUntilDate=until)["VersionId"]
+    held = jobs3.put_object(Bucket=b, Key="l/h", Body=b"held",
+                            ObjectLockLegalHoldStatus="ON")["VersionId"]
+    jobs3.put_object(Bucket=b, Key="l/k", Body=b"new")
+    jobs3.put_object(Bucket=b, Key="l/h", Body=b"new")
+    put_rules(jobs3, b, [{"ID": "nc", "Status": "Enabled", "Filter": {},
+                          "NoncurrentVersionExpiration": {
+                              "NoncurrentDays": 1}}])
+    wait_for(lambda: any(r.get("bucket") == b and r["op"] ==
+                         "lifecycle.locked" for r in
+                         lifecycle_records(jobkura)), what="a skip record")
+    assert ("l/k", locked) in versions(jobs3, b)[0]
+    # Retention over: the version goes; the legal hold still keeps its.
+    wait_for(lambda: ("l/k", locked) not in versions(jobs3, b)[0],
+             timeout=30, what="expired retention removed")
+    assert ("l/h", held) in versions(jobs3, b)[0]
+    jobs3.put_object_legal_hold(Bucket=b, Key="l/h", VersionId=held,
+                                LegalHold={"Status": "OFF"})
+    wait_for(lambda: ("l/h", held) not in versions(jobs3, b)[0],
+             what="released hold removed")
+
+
+def test_job_audit_verifies_against_meta(jobs3, jobkura):
+    # After the tests above: every lifecycle action replays.
+    r = jobkura.cli("audit", "verify")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = jobkura.cli("audit", "verify", "--against-meta")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def window_away():
+    """A maintenance window that does not hold now: two hours on."""
+    t = datetime.datetime.now(datetime.timezone.utc)
+    a = t + datetime.timedelta(hours=2)
+    z = t + datetime.timedelta(hours=3)
+    return f"{a:%H:%M}-{z:%H:%M}"
+
+
+def test_job_waits_for_maintenance_window(tmp_path):
+    cfg = FAST + f"[maintenance]\nwindow = {window_away()}\n"
+    with running_server(tmp_path / "w", cfg) as srv:
+        s3 = srv.root_client()
+        b = new_bucket(s3)
+        s3.put_object(Bucket=b, Key="a", Body=b"x")
+        put_rules(s3, b, [{"ID": "exp", "Status": "Enabled", "Filter": {},
+                           "Expiration": {"Days": 1}}])
+        time.sleep(5)
+        assert versions(s3, b)[0] == [("a", "null")]
+        assert lifecycle_records(srv) == []
+
+
+@pytest.mark.parametrize("window", ["25:00-01:00", "10:00-10:00", "1:00-2:00",
+                                    "10:00"])
+def test_bad_window_refused(tmp_path, window):
+    from conftest import run_cli
+    cfg = write_cfg(tmp_path, f"[maintenance]\nwindow = {window}\n")
+    r = run_cli("check", "--config", cfg, "--data-dir", tmp_path / "d")
+    assert r.returncode != 0 and "window" in (r.stdout + r.stderr)
+
+
+def write_cfg(tmp_path, text):
+    p = tmp_path / "kura.ini"
+    p.write_text(text)
+    return p
+
+
+def many_objects(s3, bucket, n):
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(8) as ex:
+        list(ex.map(lambda i: s3.put_object(Bucket=bucket, Key=f"o/{i:06d}",
+                                            Body=b"x"), range(n)))
+
+
+def cursor_of(server):
+    db = sqlite3.connect(str(server.data_dir / "meta.db"), timeout=10)
+    try:
+        row = db.execute("SELECT value FROM settings WHERE name = "
+                         "'lifecycle_cursor'").fetchone()
+        return row[0] if row else None
+    finally:
+        db.close()
+
+
+# The issue asks for 100,000 objects; creating them through S3 takes far
+# longer than the normal suite may (minutes on two shared cores), so the
+# normal run uses 3,000 and KURA_LIFECYCLE_OBJECTS=100000 runs the full one.
+N_OBJECTS = int(os.environ.get("KURA_LIFECYCLE_OBJECTS", "3000"))
+
+
+def test_job_resumes_after_kill9(tmp_path):
+    window = window_away()
+    cfg = FAST + f"[maintenance]\nwindow = {window}\n"
+    with running_server(tmp_path / "k", cfg) as srv:
+        s3 = srv.root_client()
+        b = new_bucket(s3)
+        many_objects(s3, b, N_OBJECTS)
+        put_rules(s3, b, [{"ID": "exp", "Status": "Enabled", "Filter": {},
+                           "Expiration": {"Days": 1}}])
+        # Open the window: restart with none, kill -9 mid-round.
+        srv.stop()
+        srv.config.write_text(FAST)
+        srv.start()
+        wait_for(lambda: cursor_of(srv) is not None, what="a cursor")
+        srv.kill9()
+        left = s3_count(srv, b)
+        assert 0 < left < N_OBJECTS, left
+        srv.start()
+        wait_for(lambda: s3_count(srv, b) == 0, timeout=600,
+                 what="all expired")
+        recs = [r for r in lifecycle_records(srv) if r.get("bucket") == b]
+        # Each object expired once: a repeated page repeats nothing but
+        # the removal cut by the kill, recorded before it was done.
+        assert N_OBJECTS <= len(recs) <= N_OBJECTS + 1
+        assert len({r["key"] for r in recs}) == N_OBJECTS
+        r = srv.cli("audit", "verify", "--against-meta")
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+def s3_count(srv, bucket):
+    db = sqlite3.connect(str(srv.data_dir / "meta.db"), timeout=10)
+    try:
+        return db.execute("SELECT count(*) FROM objects WHERE bucket_id = "
+                          "(SELECT id FROM buckets WHERE name = ?)",
+                          (bucket,)).fetchone()[0]
+    finally:
+        db.close()
