@@ -614,12 +614,14 @@ enum kura_err kura_daemon_lifecycle_step(struct kura_service *svc,
 	kura_seal_ctx_init(&j.seal, svc->kms, svc->meta);
 	rc = bucket_step(&j, &c, &bucket_done, err);
 	kura_seal_ctx_release(&j.seal);
+	if (rc == KURA_OK && bucket_done && j.b.id == UINT64_MAX) {
+		/* No id follows: the round is over. */
+		rc = kura_meta_setting_delete(svc->meta, CURSOR_NAME, err);
+		goto out;
+	}
 	if (rc == KURA_OK && bucket_done) {
 		cursor_release(&c);
 		c.bucket_id = j.b.id + 1;
-		/* The last bucket's successor: the round ends next step. */
-		if (c.bucket_id == 0)
-			c.bucket_id = UINT64_MAX;
 	}
 	if (rc == KURA_OK)
 		cursor_save(svc->meta, &c);

@@ -461,6 +461,28 @@ def test_job_never_removes_locked_versions(jobs3, jobkura):
              what="released hold removed")
 
 
+def test_job_ignores_planted_rule(jobs3, jobkura):
+    """A rule edited in meta.db to expire sooner is an integrity failure
+    for the job too: it deletes nothing."""
+    b = new_bucket(jobs3)
+    jobs3.put_object(Bucket=b, Key="p/k", Body=b"x")
+    put_rules(jobs3, b, [{"ID": "slow", "Status": "Enabled", "Filter": {},
+                          "Expiration": {"Days": 100000}}])
+    db = sqlite3.connect(str(jobkura.data_dir / "meta.db"), timeout=10)
+    try:
+        db.execute("UPDATE buckets SET lifecycle = replace(lifecycle, "
+                   "'\"days\":100000', '\"days\":1') WHERE name = ?", (b,))
+        db.commit()
+    finally:
+        db.close()
+    out = jobkura.cli("audit", "export").stdout
+    wait_for(lambda: jobkura.cli("audit", "export").stdout.count(
+        "integrity.failure") > out.count("integrity.failure"),
+        what="an integrity record")
+    time.sleep(2)
+    assert versions(jobs3, b)[0] == [("p/k", "null")]
+
+
 def test_job_audit_verifies_against_meta(jobs3, jobkura):
     # After the tests above: every lifecycle action replays.
     r = jobkura.cli("audit", "verify")
@@ -488,6 +510,20 @@ def test_job_waits_for_maintenance_window(tmp_path):
         time.sleep(5)
         assert versions(s3, b)[0] == [("a", "null")]
         assert lifecycle_records(srv) == []
+
+
+def test_job_acts_inside_window(tmp_path):
+    t = datetime.datetime.now(datetime.timezone.utc)
+    a = t - datetime.timedelta(hours=1)
+    z = t + datetime.timedelta(hours=1)
+    cfg = FAST + f"[maintenance]\nwindow = {a:%H:%M}-{z:%H:%M}\n"
+    with running_server(tmp_path / "w", cfg) as srv:
+        s3 = srv.root_client()
+        b = new_bucket(s3)
+        s3.put_object(Bucket=b, Key="a", Body=b"x")
+        put_rules(s3, b, [{"ID": "exp", "Status": "Enabled", "Filter": {},
+                           "Expiration": {"Days": 1}}])
+        wait_for(lambda: versions(s3, b) == ([], []), what="expired")
 
 
 @pytest.mark.parametrize("window", ["25:00-01:00", "10:00-10:00", "1:00-2:00",

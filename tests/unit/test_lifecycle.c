@@ -16,6 +16,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "kura/daemon.h"
 #include "kura/lifecycle.h"
 #include "kura/pool.h"
 #include "../../src/s3/s3_int.h"
@@ -184,6 +185,32 @@ static void test_expiry(void **state)
 	assert_int_equal(kura_lc_expiry_ms(&r, 999999999, 1000), 3 * day);
 }
 
+/* [maintenance] window (src/daemon/lifecycle_job.c). */
+static void test_window(void **state)
+{
+	(void)state;
+	const int64_t min = 60000;
+	int a, b;
+	assert_true(kura_daemon_window_parse("01:30-02:45", &a, &b));
+	assert_int_equal(a, 90);
+	assert_int_equal(b, 165);
+	assert_false(kura_daemon_window_parse("24:00-01:00", &a, &b));
+	assert_false(kura_daemon_window_parse("01:60-02:00", &a, &b));
+	assert_false(kura_daemon_window_parse("01:00-01:00", &a, &b));
+	assert_false(kura_daemon_window_parse("1:00-02:00", &a, &b));
+	assert_false(kura_daemon_window_parse("01:00-02:00 ", &a, &b));
+	assert_true(kura_daemon_in_window(NULL, 0));
+	assert_true(kura_daemon_in_window("01:00-02:00", 61 * min));
+	assert_false(kura_daemon_in_window("01:00-02:00", 120 * min));
+	assert_false(kura_daemon_in_window("01:00-02:00", 59 * min));
+	/* Wrapping midnight: both sides of it, a later day too. */
+	assert_true(kura_daemon_in_window("22:00-02:00", 23 * 60 * min));
+	assert_true(
+		kura_daemon_in_window("22:00-02:00", (3 * 1440 + 60) * min));
+	assert_false(kura_daemon_in_window("22:00-02:00", 12 * 60 * min));
+	assert_false(kura_daemon_in_window("bad", 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -192,6 +219,7 @@ int main(void)
 		cmocka_unit_test(test_stored_limits),
 		cmocka_unit_test(test_matching),
 		cmocka_unit_test(test_expiry),
+		cmocka_unit_test(test_window),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
