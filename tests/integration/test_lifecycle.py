@@ -304,6 +304,18 @@ def test_expiration_header(lcs3):
     assert get["ResponseMetadata"]["HTTPHeaders"]["x-amz-expiration"] == want
     other = lcs3.put_object(Bucket=b, Key="f/1", Body=b"x")
     assert "x-amz-expiration" not in other["ResponseMetadata"]["HTTPHeaders"]
+    # CopyObject and CompleteMultipartUpload say it as well.
+    cp = lcs3.copy_object(Bucket=b, Key="e/2", CopySource=f"{b}/f/1")
+    assert cp["ResponseMetadata"]["HTTPHeaders"]["x-amz-expiration"].endswith(
+        'rule-id="soon %22quoted%22"')
+    up = lcs3.create_multipart_upload(Bucket=b, Key="e/3")["UploadId"]
+    part = lcs3.upload_part(Bucket=b, Key="e/3", UploadId=up, PartNumber=1,
+                            Body=b"z")
+    done = lcs3.complete_multipart_upload(
+        Bucket=b, Key="e/3", UploadId=up, MultipartUpload={
+            "Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    assert done["ResponseMetadata"]["HTTPHeaders"][
+        "x-amz-expiration"].endswith('rule-id="soon %22quoted%22"')
 
 
 # -- the job -------------------------------------------------------------------
@@ -558,9 +570,11 @@ def cursor_of(server):
         db.close()
 
 
-# The issue asks for 100,000 objects; creating them through S3 takes far
-# longer than the normal suite may (minutes on two shared cores), so the
-# normal run uses 3,000 and KURA_LIFECYCLE_OBJECTS=100000 runs the full one.
+# The issue asks for 100,000 objects; creating them through S3 and
+# expiring them (each removal its own durable transaction and audit
+# record) takes far longer than the normal suite may on two shared cores,
+# so `make test` runs 3,000 and KURA_LIFECYCLE_OBJECTS=100000 runs the
+# issue's size (tens of minutes).
 N_OBJECTS = int(os.environ.get("KURA_LIFECYCLE_OBJECTS", "3000"))
 
 
@@ -582,8 +596,8 @@ def test_job_resumes_after_kill9(tmp_path):
         left = s3_count(srv, b)
         assert 0 < left < N_OBJECTS, left
         srv.start()
-        wait_for(lambda: s3_count(srv, b) == 0, timeout=600,
-                 what="all expired")
+        wait_for(lambda: s3_count(srv, b) == 0,
+                 timeout=max(600, N_OBJECTS // 20), what="all expired")
         recs = [r for r in lifecycle_records(srv) if r.get("bucket") == b]
         # Each object expired once: a repeated page repeats nothing but
         # the removal cut by the kill, recorded before it was done.
