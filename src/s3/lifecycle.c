@@ -46,7 +46,7 @@ static void put_lifecycle_finish(struct s3_req *r)
 
 void s3_put_bucket_lifecycle(struct s3_req *r)
 {
-	if (s3_load_bucket(r))
+	if (s3_load_bucket(r) && s3_body_digest_required(r))
 		s3_expect_xml(r, S3_BODY_LIFECYCLE_MAX, put_lifecycle_finish);
 }
 

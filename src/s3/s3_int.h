@@ -694,6 +694,11 @@ void s3_expect_xml(struct s3_req *r, uint64_t max,
 /* The request's XML body parsed, with root element root_name; responds
  * MalformedXML and returns NULL otherwise (also for an empty body). */
 const struct s3_xml_node *s3_xml_body(struct s3_req *r, const char *root_name);
+/* Operations S3 takes only with a digest of the body (DeleteObjects,
+ * PutBucketLifecycleConfiguration): Content-MD5 or an x-amz-checksum-*
+ * header (checked against the body by s3_payload_end); answers
+ * InvalidRequest and returns false without one. */
+bool s3_body_digest_required(struct s3_req *r);
 
 /* ---- server-side encryption headers (sse.c) ---- */
 

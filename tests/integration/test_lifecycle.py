@@ -30,13 +30,18 @@ def put_rules(s3, bucket, rules):
         Bucket=bucket, LifecycleConfiguration={"Rules": rules})
 
 
-def put_raw(server, bucket, body):
+def put_raw(server, bucket, body, md5=True):
     """PUT a lifecycle document exactly as given (what boto3 would refuse
-    to build); returns the RawResponse."""
+    to build), with its Content-MD5 as S3 requires; returns the
+    RawResponse."""
+    import base64
+    import hashlib
     if isinstance(body, str):
         body = body.encode()
+    headers = {"Content-MD5": base64.b64encode(
+        hashlib.md5(body).digest()).decode()} if md5 else {}
     return raw_request(server, "PUT", f"/{bucket}", query="lifecycle",
-                       body=body)
+                       body=body, headers=headers)
 
 
 def doc(*rules):
@@ -250,6 +255,16 @@ def test_refusals(lcs3, lckura, rules, status, code, message):
     # Nothing was stored.
     expect_error(lcs3.get_bucket_lifecycle_configuration,
                  "NoSuchLifecycleConfiguration", 404, Bucket=b)
+
+
+def test_content_md5_required(lcs3, lckura):
+    b = new_bucket(lcs3)
+    body = doc(f"<ID>a</ID>{F}{ON}{EXP1}")
+    assert error_of(put_raw(lckura, b, body, md5=False)) == (
+        400, "InvalidRequest",
+        "Missing required header for this request: Content-Md5")
+    r = put_raw(lckura, b, body)
+    assert r.status == 200, r
 
 
 def test_refusals_of_the_document(lcs3, lckura):
