@@ -364,6 +364,15 @@ static const char *run_loop(struct kura_service *svc, const sigset_t *sigs,
 		kura_config_get_u64(svc->cfg, "lifecycle", "interval");
 	/* The first round soon after start: one interrupted resumes. */
 	uint64_t next_lc = now + s;
+	uint64_t day =
+		kura_config_get_u64(svc->cfg, "lifecycle", "day_seconds");
+	/* A shorter day makes every rule delete sooner: say so at every
+	 * start (the audit log's server.start holds the value too). */
+	if (day != 86400)
+		kura_warn(NULL,
+			  "[lifecycle] day_seconds is %llu: lifecycle rules "
+			  "count days of that many seconds (for tests only)",
+			  (unsigned long long)day);
 	struct kura_lc_stats lc_stats = { 0 };
 	for (;;) {
 		uint64_t next = next_work < next_checkpoint ? next_work :
