@@ -461,15 +461,18 @@ static const struct kura_lc_rule *abort_rule(struct job *j,
 	return NULL;
 }
 
-/* Abort the bucket's uploads that are due (a page of them: the rest in
- * the next round). */
-static enum kura_err uploads_step(struct job *j, struct kura_error *err)
+/* Abort the bucket's due uploads, one page after (*key, id). */
+static enum kura_err uploads_page(struct job *j, const char **key,
+				  size_t *key_len, char id[KURA_UPLOAD_ID_MAX],
+				  bool *more, struct kura_error *err)
 {
 	struct kura_upload *u = NULL;
 	size_t count = 0;
 	enum kura_err rc = kura_meta_upload_list(j->svc->meta, j->b.id, "", 0,
-						 "", 0, "", UPLOAD_PAGE,
-						 j->pool, &u, &count, err);
+						 *key, *key_len, id,
+						 UPLOAD_PAGE, j->pool, &u,
+						 &count, err);
+	*more = rc == KURA_OK && count == UPLOAD_PAGE;
 	for (size_t i = 0; rc == KURA_OK && i < count; i++) {
 		const struct kura_lc_rule *r = abort_rule(j, &u[i]);
 		struct kura_error e = { 0 };
@@ -491,6 +494,25 @@ static enum kura_err uploads_step(struct job *j, struct kura_error *err)
 				  e.msg);
 		}
 	}
+	if (*more) {
+		*key = u[count - 1].key;
+		*key_len = u[count - 1].key_len;
+		snprintf(id, KURA_UPLOAD_ID_MAX, "%s", u[count - 1].id);
+	}
+	return rc;
+}
+
+/* Abort every due upload of the bucket, page by page (uploads are few
+ * beside versions; a restart lists them again, which repeats nothing). */
+static enum kura_err uploads_step(struct job *j, struct kura_error *err)
+{
+	const char *key = "";
+	size_t key_len = 0;
+	char id[KURA_UPLOAD_ID_MAX] = "";
+	bool more = true;
+	enum kura_err rc = KURA_OK;
+	while (rc == KURA_OK && more)
+		rc = uploads_page(j, &key, &key_len, id, &more, err);
 	return rc;
 }
 
