@@ -43,8 +43,9 @@
 
 #define CURSOR_NAME "lifecycle_cursor"
 #define CURSOR_MAX 4096
-#define PAGE 500	 /* versions per step */
-#define UPLOAD_PAGE 1000 /* uploads per step */
+#define PAGE 500		      /* versions per step */
+#define UPLOAD_PAGE 1000	      /* uploads per step */
+#define KEY_VERSIONS_MAX (PAGE * 256) /* versions of one key judged together */
 
 enum phase {
 	PHASE_VERSIONS = 0,
@@ -409,16 +410,26 @@ static enum kura_err versions_page(struct job *j, struct cursor *c, bool *done,
 				   struct kura_error *err)
 {
 	struct kura_object *v = NULL;
-	size_t count = 0;
-	enum kura_err rc = kura_meta_object_list_versions(
-		j->svc->meta, j->b.id, "", 0, c->key ? c->key : "", c->key_len,
-		0, PAGE, j->pool, &v, &count, err);
-	if (rc != KURA_OK)
-		return rc;
-	*done = count < PAGE;
+	size_t count = 0, limit = PAGE;
+	enum kura_err rc;
+	/* A page holding one key only is read again larger, so that a key's
+	 * versions are judged together (up to KEY_VERSIONS_MAX of them). */
+	for (;;) {
+		rc = kura_meta_object_list_versions(j->svc->meta, j->b.id, "",
+						    0, c->key ? c->key : "",
+						    c->key_len, 0, limit,
+						    j->pool, &v, &count, err);
+		if (rc != KURA_OK)
+			return rc;
+		if (count < limit || !same_key(&v[0], &v[count - 1]) ||
+		    limit >= KEY_VERSIONS_MAX)
+			break;
+		limit *= 4;
+	}
+	*done = count < limit;
 	/* A full page may end inside a key: leave that key to the next page
-	 * (unless it is the only one: then its first PAGE versions are all
-	 * this round sees of it). */
+	 * (unless it is the only one: then its first KEY_VERSIONS_MAX
+	 * versions are all this round sees of it). */
 	size_t end = count;
 	if (!*done) {
 		while (end > 0 && same_key(&v[end - 1], &v[count - 1]))

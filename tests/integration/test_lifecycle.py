@@ -414,6 +414,19 @@ def test_job_newer_noncurrent_versions_kept(jobs3):
     assert got == ids[::-1][:3]
 
 
+def test_job_key_with_more_versions_than_a_page(jobs3):
+    """A key's versions are judged together even beyond a page (500)."""
+    b = new_bucket(jobs3, "Enabled")
+    for i in range(620):
+        jobs3.put_object(Bucket=b, Key="many", Body=b"%d" % i)
+    put_rules(jobs3, b, [{"ID": "nc", "Status": "Enabled", "Filter": {},
+                          "NoncurrentVersionExpiration": {
+                              "NoncurrentDays": 1,
+                              "NewerNoncurrentVersions": 1}}])
+    wait_for(lambda: len(versions(jobs3, b)[0]) == 2, timeout=60,
+             what="all but two versions gone")
+
+
 def test_job_suspended_null_marker(jobs3):
     b = new_bucket(jobs3, "Enabled")
     jobs3.put_bucket_versioning(Bucket=b,
