@@ -89,10 +89,11 @@ bool kura_daemon_window_parse(const char *s, int *start_min, int *end_min);
 /* Whether now_ms lies in window (NULL: always); a window that wraps
  * midnight (22:00-02:00) holds on both sides of it. */
 bool kura_daemon_in_window(const char *window, int64_t now_ms);
-/* Log, count and record an integrity failure a background job met (once
- * while the same one repeats). */
+/* Log, count and record (integrity.failure) an integrity failure found
+ * with no request to name — at start or by a background job; with once,
+ * the same one met again and again is recorded once (server_audit.c). */
 void kura_daemon_record_integrity(struct kura_service *svc,
-				  const struct kura_error *err);
+				  const struct kura_error *err, bool once);
 
 /* Told about each problem kura_daemon_check_config finds (msg names the
  * key and what is wrong). */

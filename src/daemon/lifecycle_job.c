@@ -361,7 +361,7 @@ static bool sealed(struct job *j, struct kura_object *o)
 	    KURA_OK)
 		return true;
 	j->stats->failed++;
-	kura_daemon_record_integrity(j->svc, &err);
+	kura_daemon_record_integrity(j->svc, &err, true);
 	return false;
 }
 
@@ -592,7 +592,7 @@ static enum kura_err bucket_step(struct job *j, struct cursor *c,
 	if (rc == KURA_EINTEGRITY || rc == KURA_ENOENT) {
 		/* Planted or gone: never rules; the next bucket. */
 		if (rc == KURA_EINTEGRITY)
-			kura_daemon_record_integrity(j->svc, err);
+			kura_daemon_record_integrity(j->svc, err, true);
 		*bucket_done = true;
 		return KURA_OK;
 	}

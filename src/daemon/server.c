@@ -252,43 +252,6 @@ static void print_banner(const struct kura_service *svc, const char *scheme,
 		scheme, listen, svc->region, creds, scheme, listen);
 }
 
-/*
- * An integrity failure found with no request to name — at start, or by a
- * background job — is logged, counted and recorded as well.  A job that
- * meets the same one every round (once a second, say) records it once.
- * Main thread only.
- */
-static void record_integrity(struct kura_service *svc,
-			     const struct kura_error *err, bool once)
-{
-	static char last[KURA_ERROR_MSG_MAX];
-	if (err->code != KURA_EINTEGRITY || svc == NULL)
-		return;
-	if (once && strcmp(last, err->msg) == 0)
-		return;
-	snprintf(last, sizeof(last), "%s", err->msg);
-	uint64_t n = __atomic_add_fetch(&svc->integrity_failures, 1,
-					__ATOMIC_RELAXED);
-	kura_error(NULL, "integrity failure #%llu: %s", (unsigned long long)n,
-		   err->msg);
-	struct kura_error e = { 0 };
-	json_t *d = json_pack("{s:s}", "what", err->msg);
-	char *detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
-	json_decref(d);
-	if (kura_service_audit_event(svc, "integrity", "integrity.failure", 0,
-				     NULL, detail, KURA_EINTEGRITY,
-				     &e) != KURA_OK)
-		kura_error(NULL, "audit log refused the integrity record: %s",
-			   e.msg);
-	free(detail);
-}
-
-void kura_daemon_record_integrity(struct kura_service *svc,
-				  const struct kura_error *err)
-{
-	record_integrity(svc, err, true);
-}
-
 /* One step of the lifecycle job; true when its round is over. */
 static bool lifecycle(struct kura_service *svc, struct kura_lc_stats *st)
 {
@@ -296,7 +259,7 @@ static bool lifecycle(struct kura_service *svc, struct kura_lc_stats *st)
 	bool finished = true;
 	if (kura_daemon_lifecycle_step(svc, st, &finished, &err) != KURA_OK) {
 		kura_warn(NULL, "lifecycle: %s", err.msg);
-		record_integrity(svc, &err, true);
+		kura_daemon_record_integrity(svc, &err, true);
 		return true;
 	}
 	if (finished && (st->markers || st->removed || st->aborted ||
@@ -322,7 +285,7 @@ static void rewrap(struct kura_service *svc)
 	size_t n = 0;
 	if (kura_kms_rewrap_step(svc->kms, REWRAP_BATCH, &n, &err) != KURA_OK) {
 		kura_warn(NULL, "key rotation: %s", err.msg);
-		record_integrity(svc, &err, true);
+		kura_daemon_record_integrity(svc, &err, true);
 	} else if (n > 0)
 		kura_info(NULL, "key rotation: re-wrapped %zu data keys", n);
 }
@@ -333,7 +296,7 @@ static void collect_garbage(struct kura_service *svc)
 	size_t n = 0;
 	if (kura_service_collect(svc, GC_BATCH, &n, &err) != KURA_OK) {
 		kura_warn(NULL, "garbage collection: %s", err.msg);
-		record_integrity(svc, &err, true);
+		kura_daemon_record_integrity(svc, &err, true);
 	} else if (n > 0)
 		kura_debug(NULL, "garbage collection removed %zu blobs", n);
 }
@@ -346,7 +309,7 @@ static void seal_upgrade(struct kura_service *svc, struct kura_seal_wait *wait)
 	if (!wait->done &&
 	    kura_daemon_seal_upgrade(svc, wait, &err) != KURA_OK) {
 		kura_warn(NULL, "metadata seal upgrade: %s", err.msg);
-		record_integrity(svc, &err, true);
+		kura_daemon_record_integrity(svc, &err, true);
 	}
 }
 
@@ -450,7 +413,7 @@ static int open_log(const struct kura_config *cfg)
 static void start_failed(struct kura_service *svc, const struct kura_error *err)
 {
 	kura_error(NULL, "cannot start: %s", err->msg);
-	record_integrity(svc, err, false);
+	kura_daemon_record_integrity(svc, err, false);
 }
 
 int kura_daemon_run(const struct kura_config *cfg)
