@@ -63,6 +63,38 @@ enum kura_err kura_daemon_seal_upgrade(struct kura_service *svc,
 				       struct kura_seal_wait *wait,
 				       struct kura_error *err);
 
+/* What the lifecycle job did (lifecycle_job.c), added up over steps. */
+struct kura_lc_stats {
+	uint64_t markers; /* current versions expired behind a delete marker */
+	uint64_t removed; /* versions and delete markers removed */
+	uint64_t aborted; /* incomplete multipart uploads aborted */
+	uint64_t locked;  /* locked versions left alone */
+	uint64_t failed;  /* actions that failed (logged) */
+};
+
+/*
+ * One step of the lifecycle job: a page of one bucket's versions (or its
+ * uploads), the position kept in the settings table so that a restart
+ * continues there.  *finished when the round is over (or the time is
+ * outside [maintenance] window): the caller waits [lifecycle] interval
+ * before the next; otherwise it calls again soon.  Main thread only.
+ */
+enum kura_err kura_daemon_lifecycle_step(struct kura_service *svc,
+					 struct kura_lc_stats *stats,
+					 bool *finished,
+					 struct kura_error *err);
+/* "HH:MM-HH:MM" ([maintenance] window, UTC): its minutes of the day;
+ * false when malformed or empty (start equal to end). */
+bool kura_daemon_window_parse(const char *s, int *start_min, int *end_min);
+/* Whether now_ms lies in window (NULL: always); a window that wraps
+ * midnight (22:00-02:00) holds on both sides of it. */
+bool kura_daemon_in_window(const char *window, int64_t now_ms);
+/* Log, count and record (integrity.failure) an integrity failure found
+ * with no request to name — at start or by a background job; with once,
+ * the same one met again and again is recorded once (server_audit.c). */
+void kura_daemon_record_integrity(struct kura_service *svc,
+				  const struct kura_error *err, bool once);
+
 /* Told about each problem kura_daemon_check_config finds (msg names the
  * key and what is wrong). */
 typedef void (*kura_config_problem_fn)(void *ctx, const char *msg);

@@ -188,7 +188,21 @@ struct kura_bucket {
 	enum kura_lock_mode lock_default_mode;
 	uint32_t lock_default_days;
 	uint32_t lock_default_years;
+	/* Lifecycle configuration (schema 6): whether the bucket has one,
+	 * and the digest of its text (KURA_LC_DIGEST_LEN bytes,
+	 * kura_lc_digest), which is under the row MAC; the text itself is
+	 * read with bucket_get_lifecycle, checked against it. */
+	bool has_lifecycle;
+	uint8_t lifecycle_digest[32];
 };
+
+#define KURA_LC_DIGEST_LEN 32
+#define KURA_LC_TEXT_MAX (16u << 20)
+/* The digest of a lifecycle configuration's stored text: HMAC-SHA256 under
+ * a fixed domain string (a plain hash; the row MAC is what is keyed).
+ * False on a crypto failure. */
+bool kura_lc_digest(const char *text, size_t len,
+		    uint8_t out[KURA_LC_DIGEST_LEN]);
 
 /*
  * Metadata seals (docs/FORMAT.md §10).  Rows that shape what a client
@@ -543,6 +557,21 @@ struct kura_meta_ops {
 	enum kura_err (*key_protects_locked)(void *priv, uint64_t key_id,
 					     bool *locked,
 					     struct kura_error *err);
+	/* Replace the bucket's lifecycle configuration with text (its
+	 * canonical JSON, kura/lifecycle.h; at most KURA_LC_TEXT_MAX bytes,
+	 * KURA_ETOOBIG beyond), or remove it (text NULL).  The text's digest
+	 * goes under the bucket's row MAC.  KURA_ENOENT without the bucket. */
+	enum kura_err (*bucket_set_lifecycle)(void *priv, uint64_t bucket_id,
+					      const char *text,
+					      struct kura_error *err);
+	/* The bucket's lifecycle text into *text (malloc'ed, NUL-terminated;
+	 * the caller frees).  KURA_ENOENT when the bucket has none (or does
+	 * not exist); KURA_EINTEGRITY when the text does not match the
+	 * digest under the row MAC (a configuration planted or altered in the
+	 * database). */
+	enum kura_err (*bucket_get_lifecycle)(void *priv, uint64_t bucket_id,
+					      char **text,
+					      struct kura_error *err);
 	/*
 	 * Crypto-shredding support: delete the bucket with everything in it —
 	 * objects, parts, uploads, upload parts, bucket keys — in one
@@ -1056,6 +1085,13 @@ enum kura_err kura_meta_bucket_set_versioning(struct kura_meta *meta,
 					      uint64_t bucket_id,
 					      enum kura_versioning state,
 					      struct kura_error *err);
+enum kura_err kura_meta_bucket_set_lifecycle(struct kura_meta *meta,
+					     uint64_t bucket_id,
+					     const char *text,
+					     struct kura_error *err);
+enum kura_err kura_meta_bucket_get_lifecycle(struct kura_meta *meta,
+					     uint64_t bucket_id, char **text,
+					     struct kura_error *err);
 enum kura_err kura_meta_bucket_set_object_lock(struct kura_meta *meta,
 					       const struct kura_bucket *b,
 					       struct kura_error *err);

@@ -64,6 +64,9 @@ struct kura_service {
 	uint64_t clock_skew;
 	bool tls;	     /* the S3 listener speaks TLS */
 	bool ssec_over_http; /* [server] allow_ssec_over_http */
+	/* [lifecycle] day_seconds in ms: the length of a lifecycle rule's
+	 * day (86400000 unless a test shortens it). */
+	int64_t lifecycle_day_ms;
 	char vhost_domains[KURA_MAX_VHOST_DOMAINS][256];
 	size_t n_vhost_domains;
 };

@@ -279,6 +279,27 @@ static enum effect batch_delete(json_t *rec, const char **version)
 	return deletion(rec, *version);
 }
 
+/* A lifecycle action (src/daemon/lifecycle_job.c, docs/AUDIT.md): its
+ * "version_effect" says what it did to the key's versions — a delete
+ * marker written, a version removed, or (a never-versioned bucket) the key
+ * gone; a record without one (a locked version left alone, an upload
+ * aborted) changed none. */
+static enum effect lifecycle_action(json_t *rec, const char **version)
+{
+	const char *e =
+		json_string_value(json_object_get(rec, "version_effect"));
+	*version = json_string_value(json_object_get(rec, "version"));
+	if (e == NULL || json_object_get(rec, "error") != NULL)
+		return NO_EFFECT;
+	if (strcmp(e, "marker") == 0 && is_version(*version))
+		return WRITTEN;
+	if (strcmp(e, "removed") == 0 && is_version(*version))
+		return REMOVED;
+	if (strcmp(e, "gone") == 0)
+		return GONE;
+	return NO_EFFECT;
+}
+
 /* Apply what rec did to the versions of key k. */
 static void apply(struct replay *rp, struct key_state *k, enum effect e,
 		  const char *version, const char *row, int64_t start,
@@ -327,6 +348,9 @@ static enum kura_err replay_one(void *ctx, uint64_t seq, const char *json,
 		if (e == NO_EFFECT)
 			e = batch_delete(rec, &version);
 	}
+	if (type != NULL && strcmp(type, "lifecycle") == 0 && bucket != NULL &&
+	    json_is_string(key))
+		e = lifecycle_action(rec, &version);
 	if (e != NO_EFFECT) {
 		struct key_state *k = lookup(rp, bucket, json_string_value(key),
 					     json_string_length(key));

@@ -78,6 +78,16 @@ static const struct kura_config_key keys[] = {
 	{ "storage", "abandoned_upload_age", KURA_CFG_U64, "604800",
 	  "seconds after which an incomplete multipart upload is aborted and "
 	  "its parts deleted (0: never)" },
+	{ "lifecycle", "interval", KURA_CFG_U64, "3600",
+	  "seconds between runs of the lifecycle job (bucket lifecycle rules: "
+	  "expirations, noncurrent versions, incomplete uploads)" },
+	{ "lifecycle", "day_seconds", KURA_CFG_U64, "86400",
+	  "seconds in a lifecycle rule's day; for tests only (a shorter day "
+	  "makes rules act sooner, and x-amz-expiration report dates on its "
+	  "boundaries)" },
+	{ "maintenance", "window", KURA_CFG_STRING, NULL,
+	  "HH:MM-HH:MM (UTC, may wrap midnight): the lifecycle job acts only "
+	  "inside this window; unset: at any time" },
 	{ "meta", "driver", KURA_CFG_STRING, "sqlite",
 	  "metadata store: sqlite" },
 	{ "meta", "path", KURA_CFG_STRING, NULL,
@@ -166,6 +176,8 @@ static const struct {
 	{ "limits", "clock_skew", 1, 86400 },
 	{ "storage", "segment_size", 4 * KIB, 16 * MIB },
 	{ "storage", "background_interval", 1, 3600 },
+	{ "lifecycle", "interval", 1, 86400 },
+	{ "lifecycle", "day_seconds", 1, 86400 },
 	{ "storage", "abandoned_upload_age", 0, 100 * YEAR_S },
 	{ "keys", "bucket_key_ttl", 0, 86400 },
 	{ "keys", "rotation_grace", 0, 10 * YEAR_S },

@@ -95,10 +95,26 @@ static enum kura_err check_env_root(const struct kura_config *cfg,
 	return KURA_OK;
 }
 
+/* [maintenance] window: "HH:MM-HH:MM", UTC; a bad one would silently
+ * keep the lifecycle job from ever running. */
+static enum kura_err check_window(const struct kura_config *cfg,
+				  struct kura_error *err)
+{
+	const char *w = kura_config_get(cfg, "maintenance", "window");
+	int start, end;
+	if (w == NULL || kura_daemon_window_parse(w, &start, &end))
+		return KURA_OK;
+	return kura_fail(err, KURA_ECONFIG,
+			 "[maintenance] window '%s' is not HH:MM-HH:MM (UTC, "
+			 "two different times)",
+			 w);
+}
+
 static const check_fn checks[] = {
-	check_log_level,	kura_service_check_config, check_backends,
-	kura_http_check_config, check_kek_scope,	   check_provider,
-	check_env_root,
+	check_log_level, kura_service_check_config,
+	check_backends,	 kura_http_check_config,
+	check_kek_scope, check_provider,
+	check_env_root,	 check_window,
 };
 
 enum kura_err kura_daemon_check_config(const struct kura_config *cfg,

@@ -252,35 +252,30 @@ static void print_banner(const struct kura_service *svc, const char *scheme,
 		scheme, listen, svc->region, creds, scheme, listen);
 }
 
-/*
- * An integrity failure found with no request to name — at start, or by a
- * background job — is logged, counted and recorded as well.  A job that
- * meets the same one every round (once a second, say) records it once.
- * Main thread only.
- */
-static void record_integrity(struct kura_service *svc,
-			     const struct kura_error *err, bool once)
+/* One step of the lifecycle job; true when its round is over. */
+static bool lifecycle(struct kura_service *svc, struct kura_lc_stats *st)
 {
-	static char last[KURA_ERROR_MSG_MAX];
-	if (err->code != KURA_EINTEGRITY || svc == NULL)
-		return;
-	if (once && strcmp(last, err->msg) == 0)
-		return;
-	snprintf(last, sizeof(last), "%s", err->msg);
-	uint64_t n = __atomic_add_fetch(&svc->integrity_failures, 1,
-					__ATOMIC_RELAXED);
-	kura_error(NULL, "integrity failure #%llu: %s", (unsigned long long)n,
-		   err->msg);
-	struct kura_error e = { 0 };
-	json_t *d = json_pack("{s:s}", "what", err->msg);
-	char *detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
-	json_decref(d);
-	if (kura_service_audit_event(svc, "integrity", "integrity.failure", 0,
-				     NULL, detail, KURA_EINTEGRITY,
-				     &e) != KURA_OK)
-		kura_error(NULL, "audit log refused the integrity record: %s",
-			   e.msg);
-	free(detail);
+	struct kura_error err = { 0 };
+	bool finished = true;
+	if (kura_daemon_lifecycle_step(svc, st, &finished, &err) != KURA_OK) {
+		kura_warn(NULL, "lifecycle: %s", err.msg);
+		kura_daemon_record_integrity(svc, &err, true);
+		return true;
+	}
+	if (finished && (st->markers || st->removed || st->aborted ||
+			 st->locked || st->failed)) {
+		kura_info(NULL,
+			  "lifecycle: %llu expired, %llu removed, %llu "
+			  "uploads aborted, %llu locked left alone, %llu "
+			  "failed",
+			  (unsigned long long)st->markers,
+			  (unsigned long long)st->removed,
+			  (unsigned long long)st->aborted,
+			  (unsigned long long)st->locked,
+			  (unsigned long long)st->failed);
+		memset(st, 0, sizeof(*st));
+	}
+	return finished;
 }
 
 /* Move DEKs of rotated keys to their new bucket keys. */
@@ -290,7 +285,7 @@ static void rewrap(struct kura_service *svc)
 	size_t n = 0;
 	if (kura_kms_rewrap_step(svc->kms, REWRAP_BATCH, &n, &err) != KURA_OK) {
 		kura_warn(NULL, "key rotation: %s", err.msg);
-		record_integrity(svc, &err, true);
+		kura_daemon_record_integrity(svc, &err, true);
 	} else if (n > 0)
 		kura_info(NULL, "key rotation: re-wrapped %zu data keys", n);
 }
@@ -301,7 +296,7 @@ static void collect_garbage(struct kura_service *svc)
 	size_t n = 0;
 	if (kura_service_collect(svc, GC_BATCH, &n, &err) != KURA_OK) {
 		kura_warn(NULL, "garbage collection: %s", err.msg);
-		record_integrity(svc, &err, true);
+		kura_daemon_record_integrity(svc, &err, true);
 	} else if (n > 0)
 		kura_debug(NULL, "garbage collection removed %zu blobs", n);
 }
@@ -314,7 +309,7 @@ static void seal_upgrade(struct kura_service *svc, struct kura_seal_wait *wait)
 	if (!wait->done &&
 	    kura_daemon_seal_upgrade(svc, wait, &err) != KURA_OK) {
 		kura_warn(NULL, "metadata seal upgrade: %s", err.msg);
-		record_integrity(svc, &err, true);
+		kura_daemon_record_integrity(svc, &err, true);
 	}
 }
 
@@ -328,9 +323,25 @@ static const char *run_loop(struct kura_service *svc, const sigset_t *sigs,
 	uint64_t now = kura_mono_ns();
 	uint64_t next_work = now + interval * s;
 	uint64_t next_checkpoint = now + checkpoint_every * s;
+	uint64_t lc_interval =
+		kura_config_get_u64(svc->cfg, "lifecycle", "interval");
+	/* The first round soon after start: one interrupted resumes. */
+	uint64_t next_lc = now + s;
+	uint64_t day =
+		kura_config_get_u64(svc->cfg, "lifecycle", "day_seconds");
+	/* A shorter day makes every rule delete sooner: say so at every
+	 * start (the audit log's server.start holds the value too). */
+	if (day != 86400)
+		kura_warn(NULL,
+			  "[lifecycle] day_seconds is %llu: lifecycle rules "
+			  "count days of that many seconds (for tests only)",
+			  (unsigned long long)day);
+	struct kura_lc_stats lc_stats = { 0 };
 	for (;;) {
 		uint64_t next = next_work < next_checkpoint ? next_work :
 							      next_checkpoint;
+		if (next_lc < next)
+			next = next_lc;
 		uint64_t wait = next > now ? next - now : 0;
 		struct timespec ts = { (time_t)(wait / s), (long)(wait % s) };
 		int sig = sigtimedwait(sigs, NULL, &ts);
@@ -356,6 +367,13 @@ static const char *run_loop(struct kura_service *svc, const sigset_t *sigs,
 			collect_garbage(svc);
 			now = kura_mono_ns();
 			next_work = now + interval * s;
+		}
+		if (now >= next_lc) {
+			/* A round goes on step after step, signals checked
+			 * in between; then it waits its interval. */
+			bool done = lifecycle(svc, &lc_stats);
+			now = kura_mono_ns();
+			next_lc = done ? now + lc_interval * s : now;
 		}
 	}
 }
@@ -395,7 +413,7 @@ static int open_log(const struct kura_config *cfg)
 static void start_failed(struct kura_service *svc, const struct kura_error *err)
 {
 	kura_error(NULL, "cannot start: %s", err->msg);
-	record_integrity(svc, err, false);
+	kura_daemon_record_integrity(svc, err, false);
 }
 
 int kura_daemon_run(const struct kura_config *cfg)

@@ -1,11 +1,14 @@
 /*
  * server_audit.c — the server's own entries in the audit log: start (with
  * the effective configuration, so that an auditor sees every change of
- * settings between runs), stop, and the periodic signed checkpoints.
+ * settings between runs), stop, the periodic signed checkpoints, and the
+ * integrity failures found with no request to name.
  *
  * Called from the main thread only.
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -97,4 +100,35 @@ void kura_daemon_audit_stop(struct kura_service *svc, const char *reason)
 		kura_error(NULL, "audit log: cannot record the stop: %s",
 			   err.msg);
 	kura_daemon_audit_checkpoint(svc);
+}
+
+/*
+ * An integrity failure found with no request to name — at start, or by a
+ * background job — is logged, counted and recorded as well.  A job that
+ * meets the same one every round (once a second, say) records it once.
+ * Main thread only.
+ */
+void kura_daemon_record_integrity(struct kura_service *svc,
+				  const struct kura_error *err, bool once)
+{
+	static char last[KURA_ERROR_MSG_MAX];
+	if (err->code != KURA_EINTEGRITY || svc == NULL)
+		return;
+	if (once && strcmp(last, err->msg) == 0)
+		return;
+	snprintf(last, sizeof(last), "%s", err->msg);
+	uint64_t n = __atomic_add_fetch(&svc->integrity_failures, 1,
+					__ATOMIC_RELAXED);
+	kura_error(NULL, "integrity failure #%llu: %s", (unsigned long long)n,
+		   err->msg);
+	struct kura_error e = { 0 };
+	json_t *d = json_pack("{s:s}", "what", err->msg);
+	char *detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
+	json_decref(d);
+	if (kura_service_audit_event(svc, "integrity", "integrity.failure", 0,
+				     NULL, detail, KURA_EINTEGRITY,
+				     &e) != KURA_OK)
+		kura_error(NULL, "audit log refused the integrity record: %s",
+			   e.msg);
+	free(detail);
 }

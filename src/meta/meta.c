@@ -218,6 +218,25 @@ enum kura_err kura_meta_key_protects_locked(struct kura_meta *meta,
 	return meta->ops->key_protects_locked(meta->priv, key_id, locked, err);
 }
 
+enum kura_err kura_meta_bucket_set_lifecycle(struct kura_meta *meta,
+					     uint64_t bucket_id,
+					     const char *text,
+					     struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "bucket_set_lifecycle", err);
+	return meta->ops->bucket_set_lifecycle(meta->priv, bucket_id, text,
+					       err);
+}
+
+enum kura_err kura_meta_bucket_get_lifecycle(struct kura_meta *meta,
+					     uint64_t bucket_id, char **text,
+					     struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "bucket_get_lifecycle", err);
+	return meta->ops->bucket_get_lifecycle(meta->priv, bucket_id, text,
+					       err);
+}
+
 enum kura_err kura_meta_bucket_purge(struct kura_meta *meta, uint64_t bucket_id,
 				     struct kura_error *err)
 {

@@ -368,6 +368,7 @@ void s3_copy_object(struct s3_req *r)
 		s3_sse_respond_headers(r, &r->sse);
 		s3_version_headers(r, &o);
 		copy_source_version_header(r, &src);
+		s3_expiration_header(r, &o);
 	}
 	kura_buf_release(&b);
 out:

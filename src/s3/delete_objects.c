@@ -214,19 +214,6 @@ static void delete_finish(struct s3_req *r)
 
 void s3_delete_objects(struct s3_req *r)
 {
-	if (!s3_load_bucket(r))
-		return;
-	if (s3_header(r, "Content-MD5") == NULL &&
-	    s3_header(r, "x-amz-checksum-crc32") == NULL &&
-	    s3_header(r, "x-amz-checksum-crc32c") == NULL &&
-	    s3_header(r, "x-amz-checksum-crc64nvme") == NULL &&
-	    s3_header(r, "x-amz-checksum-sha1") == NULL &&
-	    s3_header(r, "x-amz-checksum-sha256") == NULL) {
-		s3_error(
-			r, S3_InvalidRequest,
-			"Missing required header for this request: Content-Md5",
-			NULL);
-		return;
-	}
-	s3_expect_xml(r, S3_BODY_DELETE_MAX, delete_finish);
+	if (s3_load_bucket(r) && s3_body_digest_required(r))
+		s3_expect_xml(r, S3_BODY_DELETE_MAX, delete_finish);
 }

@@ -563,6 +563,7 @@ static void complete_respond(struct s3_req *r, const struct kura_object *o,
 		s3_sse_respond_headers(r, &r->sse);
 		if (!o->null_version)
 			s3_version_headers(r, o);
+		s3_expiration_header(r, o);
 	}
 	kura_buf_release(&b);
 }

@@ -204,6 +204,10 @@ static enum kura_err object_headers(struct s3_req *r,
 		s3_sse_respond_headers(r, &r->sse);
 		s3_version_headers(r, o);
 		s3_lock_headers(r, o);
+		/* Expiration acts on current versions: a version asked for
+		 * by id may be a noncurrent one. */
+		if (s3_param_get(r, "versionId") == NULL)
+			s3_expiration_header(r, o);
 	}
 	if (rc == KURA_OK && o->tags_json != NULL) {
 		json_t *tags = json_loads(o->tags_json, 0, NULL);

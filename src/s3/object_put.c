@@ -81,6 +81,7 @@ static void put_finish(struct s3_req *r)
 	/* A null version has no id to tell (S3 sends none for it). */
 	if (!st->obj.null_version)
 		s3_version_headers(r, &st->obj);
+	s3_expiration_header(r, &st->obj);
 }
 
 void s3_put_object(struct s3_req *r)

@@ -479,6 +479,20 @@ void s3_expect_xml(struct s3_req *r, uint64_t max,
 	s3_payload_begin(r);
 }
 
+bool s3_body_digest_required(struct s3_req *r)
+{
+	if (s3_header(r, "Content-MD5") != NULL ||
+	    s3_header(r, "x-amz-checksum-crc32") != NULL ||
+	    s3_header(r, "x-amz-checksum-crc32c") != NULL ||
+	    s3_header(r, "x-amz-checksum-crc64nvme") != NULL ||
+	    s3_header(r, "x-amz-checksum-sha1") != NULL ||
+	    s3_header(r, "x-amz-checksum-sha256") != NULL)
+		return true;
+	s3_error(r, S3_InvalidRequest,
+		 "Missing required header for this request: Content-Md5", NULL);
+	return false;
+}
+
 const struct s3_xml_node *s3_xml_body(struct s3_req *r, const char *root_name)
 {
 	struct s3_xml_node *root;

@@ -242,6 +242,11 @@ static enum s3_op route_bucket(struct s3_req *r, enum method m,
 				       S3_OP_NONE;
 	if (has(r, "delete"))
 		return m == M_POST ? S3_OP_DeleteObjects : S3_OP_NONE;
+	if (has(r, "lifecycle"))
+		return m == M_GET    ? S3_OP_GetBucketLifecycleConfiguration :
+		       m == M_PUT    ? S3_OP_PutBucketLifecycleConfiguration :
+		       m == M_DELETE ? S3_OP_DeleteBucketLifecycle :
+				       S3_OP_NONE;
 	switch (m) {
 	case M_GET: {
 		const struct s3_param *lt = s3_param_get(r, "list-type");
@@ -373,6 +378,9 @@ static const s3_op_fn op_handlers[S3_OP_COUNT_] = {
 	[S3_OP_GetBucketEncryption] = s3_get_bucket_encryption,
 	[S3_OP_PutBucketEncryption] = s3_put_bucket_encryption,
 	[S3_OP_DeleteBucketEncryption] = s3_delete_bucket_encryption,
+	[S3_OP_GetBucketLifecycleConfiguration] = s3_get_bucket_lifecycle,
+	[S3_OP_PutBucketLifecycleConfiguration] = s3_put_bucket_lifecycle,
+	[S3_OP_DeleteBucketLifecycle] = s3_delete_bucket_lifecycle,
 	[S3_OP_GetBucketPolicy] = s3_get_bucket_policy,
 	[S3_OP_DeleteBucketPolicy] = s3_delete_bucket_policy,
 };

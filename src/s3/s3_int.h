@@ -24,6 +24,7 @@
 #include "kura/buf.h"
 #include "kura/checksum.h"
 #include "kura/http.h"
+#include "kura/lifecycle.h"
 #include "kura/meta.h"
 #include "kura/seal.h"
 #include "kura/service.h"
@@ -116,6 +117,8 @@
 	X(NoSuchBucketPolicy, "NoSuchBucketPolicy", 404,                           \
 	  "The bucket policy does not exist")                                      \
 	X(NoSuchKey, "NoSuchKey", 404, "The specified key does not exist.")        \
+	X(NoSuchLifecycleConfiguration, "NoSuchLifecycleConfiguration", 404,       \
+	  "The lifecycle configuration does not exist")                            \
 	X(NoSuchTagSet, "NoSuchTagSet", 404,                                       \
 	  "There is no tag set associated with the object.")                       \
 	X(NoSuchUpload, "NoSuchUpload", 404,                                       \
@@ -156,49 +159,52 @@ enum s3_error {
 
 /* ---- operations ---- */
 
-#define S3_OP_TABLE(X)                \
-	X(ListBuckets)                \
-	X(CreateBucket)               \
-	X(HeadBucket)                 \
-	X(DeleteBucket)               \
-	X(GetBucketLocation)          \
-	X(GetBucketVersioning)        \
-	X(PutBucketVersioning)        \
-	X(ListObjectVersions)         \
-	X(PutObjectLockConfiguration) \
-	X(GetObjectLockConfiguration) \
-	X(PutObjectRetention)         \
-	X(GetObjectRetention)         \
-	X(PutObjectLegalHold)         \
-	X(GetObjectLegalHold)         \
-	X(ListObjects)                \
-	X(ListObjectsV2)              \
-	X(PutObject)                  \
-	X(GetObject)                  \
-	X(HeadObject)                 \
-	X(DeleteObject)               \
-	X(CreateMultipartUpload)      \
-	X(UploadPart)                 \
-	X(CompleteMultipartUpload)    \
-	X(AbortMultipartUpload)       \
-	X(ListParts)                  \
-	X(ListMultipartUploads)       \
-	X(CopyObject)                 \
-	X(UploadPartCopy)             \
-	X(DeleteObjects)              \
-	X(GetObjectAttributes)        \
-	X(GetObjectTagging)           \
-	X(PutObjectTagging)           \
-	X(DeleteObjectTagging)        \
-	X(GetBucketAcl)               \
-	X(PutBucketAcl)               \
-	X(GetObjectAcl)               \
-	X(PutObjectAcl)               \
-	X(GetBucketEncryption)        \
-	X(PutBucketEncryption)        \
-	X(DeleteBucketEncryption)     \
-	X(GetBucketPolicy)            \
-	X(DeleteBucketPolicy)
+#define S3_OP_TABLE(X)                     \
+	X(ListBuckets)                     \
+	X(CreateBucket)                    \
+	X(HeadBucket)                      \
+	X(DeleteBucket)                    \
+	X(GetBucketLocation)               \
+	X(GetBucketVersioning)             \
+	X(PutBucketVersioning)             \
+	X(ListObjectVersions)              \
+	X(PutObjectLockConfiguration)      \
+	X(GetObjectLockConfiguration)      \
+	X(PutObjectRetention)              \
+	X(GetObjectRetention)              \
+	X(PutObjectLegalHold)              \
+	X(GetObjectLegalHold)              \
+	X(ListObjects)                     \
+	X(ListObjectsV2)                   \
+	X(PutObject)                       \
+	X(GetObject)                       \
+	X(HeadObject)                      \
+	X(DeleteObject)                    \
+	X(CreateMultipartUpload)           \
+	X(UploadPart)                      \
+	X(CompleteMultipartUpload)         \
+	X(AbortMultipartUpload)            \
+	X(ListParts)                       \
+	X(ListMultipartUploads)            \
+	X(CopyObject)                      \
+	X(UploadPartCopy)                  \
+	X(DeleteObjects)                   \
+	X(GetObjectAttributes)             \
+	X(GetObjectTagging)                \
+	X(PutObjectTagging)                \
+	X(DeleteObjectTagging)             \
+	X(GetBucketAcl)                    \
+	X(PutBucketAcl)                    \
+	X(GetObjectAcl)                    \
+	X(PutObjectAcl)                    \
+	X(GetBucketEncryption)             \
+	X(PutBucketEncryption)             \
+	X(DeleteBucketEncryption)          \
+	X(GetBucketPolicy)                 \
+	X(DeleteBucketPolicy)              \
+	X(GetBucketLifecycleConfiguration) \
+	X(PutBucketLifecycleConfiguration) \
+	X(DeleteBucketLifecycle)
 
 enum s3_op {
 	S3_OP_NONE = 0,
@@ -489,6 +495,10 @@ bool s3_bucket_name_valid(const char *name);
 #define S3_BODY_CONFIG_MAX \
 	(64u << 10) /* PutBucketAcl, -Encryption, PutObjectTagging */
 #define S3_BODY_DELETE_MAX (8u << 20) /* DeleteObjects request: 1000 keys */
+/* PutBucketLifecycleConfiguration: 1000 rules of a few KiB at most, and
+ * GetBucketLifecycleConfiguration's answer, escaped. */
+#define S3_BODY_LIFECYCLE_MAX (8u << 20)
+#define S3_DOC_LIFECYCLE_MAX (32u << 20)
 /* CompleteMultipartUpload request: 10000 parts of about 100 bytes each,
  * or [limits] max_xml_body when that is larger. */
 #define S3_BODY_COMPLETE_MIN (2u << 20)
@@ -684,6 +694,11 @@ void s3_expect_xml(struct s3_req *r, uint64_t max,
 /* The request's XML body parsed, with root element root_name; responds
  * MalformedXML and returns NULL otherwise (also for an empty body). */
 const struct s3_xml_node *s3_xml_body(struct s3_req *r, const char *root_name);
+/* Operations S3 takes only with a digest of the body (DeleteObjects,
+ * PutBucketLifecycleConfiguration): Content-MD5 or an x-amz-checksum-*
+ * header (checked against the body by s3_payload_end); answers
+ * InvalidRequest and returns false without one. */
+bool s3_body_digest_required(struct s3_req *r);
 
 /* ---- server-side encryption headers (sse.c) ---- */
 
@@ -1032,6 +1047,27 @@ void s3_get_bucket_encryption(struct s3_req *r);
 void s3_delete_bucket_encryption(struct s3_req *r);
 void s3_get_bucket_policy(struct s3_req *r);
 void s3_delete_bucket_policy(struct s3_req *r);
+void s3_put_bucket_lifecycle(struct s3_req *r);
+void s3_get_bucket_lifecycle(struct s3_req *r);
+void s3_delete_bucket_lifecycle(struct s3_req *r);
+
+/* ---- lifecycle (lifecycle_xml.c, lifecycle.c) ---- */
+
+/* The first fault found in a lifecycle document: S3's code and message. */
+struct s3_lc_fault {
+	bool set;
+	enum s3_error code;
+	char msg[256];
+};
+/* Read a <LifecycleConfiguration> into out (strings from pool); false with
+ * *f set when S3 would refuse it (or it asks for a transition: 501). */
+bool s3_lc_from_xml(const struct s3_xml_node *root, struct kura_pool *pool,
+		    struct kura_lc_config *out, struct s3_lc_fault *f);
+/* GetBucketLifecycleConfiguration's document for c. */
+void s3_lc_to_xml(struct kura_buf *b, const struct kura_lc_config *c);
+/* Add x-amz-expiration for the current version o of r->bucket when an
+ * enabled Expiration rule (Days or Date) selects it. */
+void s3_expiration_header(struct s3_req *r, const struct kura_object *o);
 
 /* Shared by UploadPart and UploadPartCopy (multipart.c). */
 bool s3_part_begin(struct s3_req *r, struct kura_upload **upload,

@@ -155,6 +155,9 @@ static enum kura_err read_settings(struct kura_service *svc,
 	svc->max_url_bytes =
 		kura_config_get_u64(cfg, "limits", "max_url_bytes");
 	svc->max_xml_body = kura_config_get_u64(cfg, "limits", "max_xml_body");
+	svc->lifecycle_day_ms =
+		(int64_t)kura_config_get_u64(cfg, "lifecycle", "day_seconds") *
+		1000;
 	svc->max_list_response =
 		kura_config_get_u64(cfg, "limits", "max_list_response");
 	svc->clock_skew = kura_config_get_u64(cfg, "limits", "clock_skew");

@@ -247,7 +247,7 @@ def test_get_bucket_policy_without_policy(srv, s3, tenant_module):
 
 @pytest.mark.parametrize("method,query,op", [
     ("GET", "cors", "GetBucketCors"),
-    ("PUT", "lifecycle", "PutBucketLifecycle"),
+    ("PUT", "replication", "PutBucketReplication"),
     ("DELETE", "website", "DeleteBucketWebsite"),
     ("GET", "replication", "GetBucketReplication"),
     ("GET", "policyStatus", "GetBucketPolicyStatus"),

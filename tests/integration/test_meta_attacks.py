@@ -553,11 +553,14 @@ def undo_versions(con):
     con.execute("DROP TABLE objects")
     con.execute("ALTER TABLE objects_v5 RENAME TO objects")
     con.execute("CREATE INDEX objects_seal_bk ON objects(seal_bk_id, bucket_id)")
-    for table, cols in (("buckets", ("versioning", "object_lock", "lock_default_mode",
-                                     "lock_default_days", "lock_default_years")),
-                        ("uploads", ("lock_mode", "lock_until_ms", "legal_hold"))):
-        for col in cols:
-            con.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
+    con.execute("ALTER TABLE buckets DROP COLUMN versioning")
+    # The rest of schema 6: Object Lock and lifecycle columns.
+    con.execute("DROP INDEX IF EXISTS objects_locked")
+    for col in ("object_lock", "lock_default_mode", "lock_default_days",
+                "lock_default_years", "lifecycle", "lifecycle_digest"):
+        con.execute(f"ALTER TABLE buckets DROP COLUMN {col}")
+    for col in ("lock_mode", "lock_until_ms", "legal_hold"):
+        con.execute(f"ALTER TABLE uploads DROP COLUMN {col}")
 
 
 def make_legacy(server, etags, part_etags, upload_part_etags):

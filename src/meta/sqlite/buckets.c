@@ -43,6 +43,16 @@ void sq_bucket_fields(struct sq_stmt *st, int base, struct kura_bucket *b)
 	b->lock_default_years = (uint32_t)sq_col_range(st, base + 12, 0,
 						       KURA_LOCK_DAYS_MAX / 365,
 						       "default lock years");
+	b->has_lifecycle = !sq_col_null(st, base + 13);
+	if (b->has_lifecycle)
+		sq_col_blob(st, base + 13, b->lifecycle_digest,
+			    sizeof(b->lifecycle_digest), NULL,
+			    "lifecycle digest");
+	/* kura never writes a default retention without Object Lock. */
+	if (!sq_lock_default_ok(b))
+		sq_fail(st, KURA_EINTEGRITY,
+			"sqlite: bucket %llu: bad default retention",
+			(unsigned long long)b->id);
 }
 
 void sq_bucket_row(struct sq_stmt *st, int base, struct kura_bucket *b)
@@ -84,6 +94,12 @@ static enum kura_err bucket_fetch(struct sq_conn *c, uint64_t id,
 		r = kura_fail(err, KURA_ENOENT, "no bucket %016llx",
 			      (unsigned long long)id);
 	return r;
+}
+
+enum kura_err sq_bucket_fetch(struct sq_conn *c, uint64_t id,
+			      struct kura_bucket *b, struct kura_error *err)
+{
+	return bucket_fetch(c, id, b, err);
 }
 
 enum kura_err sq_bucket_check(struct sq_conn *c, uint64_t id,

@@ -15,7 +15,7 @@
  *           default_sse (v3), default_kms_key_id -> keys (v3),
            versioning (v6: 0 off, 1 enabled, 2 suspended),
            object_lock, lock_default_mode, lock_default_days,
-           lock_default_years (v6))
+           lock_default_years, lifecycle TEXT, lifecycle_digest BLOB (v6))
  *   retired_buckets(id INTEGER PK)     ids of deleted buckets, never reused
  *   objects(bucket_id -> buckets, key BLOB, version_uid BLOB UNIQUE, size,
  *           etag, mtime_ms, content_type, content_encoding,
@@ -397,7 +397,10 @@ static const char *const migrations[] = {
 	 "ALTER TABLE uploads ADD COLUMN lock_mode INTEGER NOT NULL DEFAULT 0;\n"
 	 "ALTER TABLE uploads ADD COLUMN lock_until_ms INTEGER NOT NULL "
 	 "DEFAULT 0;\n"
-	 "ALTER TABLE uploads ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0;\n"),
+	 "ALTER TABLE uploads ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0;\n"
+	 "ALTER TABLE buckets ADD COLUMN lifecycle TEXT;\n"
+	 "ALTER TABLE buckets ADD COLUMN lifecycle_digest BLOB CHECK "
+	 "(lifecycle_digest IS NULL OR length(lifecycle_digest) = 32);\n"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -13,6 +13,7 @@
  *   settings.c     small named values
  *   tenants.c      tenants and access keys, with their lifecycle
  *   buckets.c      buckets: create, read, list, delete, purge, encryption
+ *   bucket_lifecycle.c  a bucket's lifecycle text, its digest under the MAC
  *   keys.c         kura keys, their versions, the key generation
  *   bucket_keys.c  bucket keys, re-wrapping after a rotation
  *   objects.c      objects, their parts and tags, key ranges of listings
@@ -375,7 +376,10 @@ bool sq_str_ok(const char *s, size_t cap, bool may_be_empty);
 enum kura_err sq_tenant_check(struct sq_conn *c, uint64_t id,
 			      struct kura_error *err);
 
-/* buckets.c: KURA_ENOENT unless bucket id exists; its tenant. */
+/* buckets.c: KURA_ENOENT unless bucket id exists; its row (MAC checked);
+ * its tenant. */
+enum kura_err sq_bucket_fetch(struct sq_conn *c, uint64_t id,
+			      struct kura_bucket *b, struct kura_error *err);
 enum kura_err sq_bucket_check(struct sq_conn *c, uint64_t id,
 			      struct kura_error *err);
 enum kura_err sq_bucket_tenant(struct sq_conn *c, uint64_t bucket_id,
@@ -393,8 +397,9 @@ enum kura_err sq_bucket_tenant(struct sq_conn *c, uint64_t bucket_id,
 	p "id, " p "tenant_id, " p "name, " p "region, " p "created_ms, " p \
 	  "key_id, " p "default_sse, " p "default_kms_key_id, " p           \
 	  "versioning, " p "object_lock, " p "lock_default_mode, " p        \
-	  "lock_default_days, " p "lock_default_years, " p "mac"
-#define SQ_BUCKET_NCOLS 14
+	  "lock_default_days, " p "lock_default_years, " p                  \
+	  "lifecycle_digest, " p "mac"
+#define SQ_BUCKET_NCOLS 15
 
 #define SQ_KEYVER_FIELDS(p)                                                    \
 	p "key_id, " p "version, " p "kek_id, " p "state, " p "created_ms, " p \
@@ -634,6 +639,8 @@ SQ_OP(bucket_set_encryption);
 SQ_OP(bucket_set_versioning);
 SQ_OP(bucket_set_object_lock);
 SQ_OP(key_protects_locked);
+SQ_OP(bucket_set_lifecycle);
+SQ_OP(bucket_get_lifecycle);
 SQ_OP(bucket_purge);
 SQ_OP(bucket_blobs);
 SQ_OP(key_create);
