@@ -65,6 +65,12 @@ struct key_state {
 	 * have seen written), so the key is not checked until written
 	 * again. */
 	bool newest_unknown;
+	/* Versions whose Object Lock settings the log changed: each must
+	 * still hold the row the last change left, newest or not (a
+	 * noncurrent version's row put back from before a legal hold would
+	 * lift the hold unseen). */
+	struct write *locked;
+	size_t nlocked, caplocked;
 };
 
 struct replay {
@@ -157,6 +163,56 @@ static void add_write(struct replay *rp, struct key_state *k,
 	w->end_ms = end;
 }
 
+/* The locked-row expectation of `version` in k, or NULL. */
+static struct write *locked_of(struct key_state *k, const char *version)
+{
+	for (size_t i = 0; i < k->nlocked; i++)
+		if (strcmp(k->locked[i].version, version) == 0)
+			return &k->locked[i];
+	return NULL;
+}
+
+/* A retention or legal-hold change left `version` with row `row`. */
+static void lock_changed(struct replay *rp, struct key_state *k,
+			 const char *version, const char *row)
+{
+	struct write *w = locked_of(k, version);
+	if (row == NULL || strlen(row) != ROW_HEX - 1)
+		return;
+	if (w == NULL) {
+		if (k->nlocked == k->caplocked) {
+			size_t cap = k->caplocked ? k->caplocked * 2 : 2;
+			struct write *v = realloc(k->locked, cap * sizeof(*v));
+			if (v == NULL) {
+				rp->failed = true;
+				return;
+			}
+			k->locked = v;
+			k->caplocked = cap;
+		}
+		w = &k->locked[k->nlocked++];
+		memset(w, 0, sizeof(*w));
+		snprintf(w->version, sizeof(w->version), "%s", version);
+	}
+	snprintf(w->row, sizeof(w->row), "%s", row);
+}
+
+/* A later write of the row of `version` (tags) moves its expectation. */
+static void locked_rewritten(struct key_state *k, const char *version,
+			     const char *row)
+{
+	struct write *w = locked_of(k, version);
+	if (w != NULL && row != NULL && strlen(row) == ROW_HEX - 1)
+		snprintf(w->row, sizeof(w->row), "%s", row);
+}
+
+static void locked_removed(struct key_state *k, const char *version)
+{
+	struct write *w = locked_of(k, version);
+	if (w != NULL)
+		*w = k->locked[--k->nlocked];
+}
+
 /* Version `version` of k was removed for good (versioned buckets): when it
  * may have been the newest, the newest is now unknown; an older one's
  * removal changes nothing the check looks at. */
@@ -184,8 +240,10 @@ static void bucket_gone(struct replay *rp, const char *bucket, int64_t t)
 {
 	for (size_t i = 0; i < rp->nslots; i++)
 		for (struct key_state *k = rp->slots[i]; k; k = k->next)
-			if (strcmp(k->bucket, bucket) == 0)
+			if (strcmp(k->bucket, bucket) == 0) {
 				add_write(rp, k, "", NULL, t, t);
+				k->nlocked = 0;
+			}
 }
 
 /* A record's time in milliseconds ("...:SS.fffZ"). */
@@ -308,19 +366,30 @@ static void apply(struct replay *rp, struct key_state *k, enum effect e,
 	switch (e) {
 	case WRITTEN:
 		add_write(rp, k, version, row, start, end);
+		locked_rewritten(k, version, row);
 		break;
 	case GONE:
 		add_write(rp, k, "", NULL, start, end);
+		k->nlocked = 0;
 		break;
 	case REMOVED:
 		remove_version(k, version);
+		locked_removed(k, version);
 		break;
 	case RETAGGED:
 		retag_version(k, version, row);
+		locked_rewritten(k, version, row);
 		break;
 	case NO_EFFECT:
 		break;
 	}
+}
+
+static bool is_lock_change(json_t *rec)
+{
+	const char *op = json_string_value(json_object_get(rec, "op"));
+	return op != NULL && (strcmp(op, "PutObjectRetention") == 0 ||
+			      strcmp(op, "PutObjectLegalHold") == 0);
 }
 
 static enum kura_err replay_one(void *ctx, uint64_t seq, const char *json,
@@ -354,10 +423,12 @@ static enum kura_err replay_one(void *ctx, uint64_t seq, const char *json,
 	if (e != NO_EFFECT) {
 		struct key_state *k = lookup(rp, bucket, json_string_value(key),
 					     json_string_length(key));
+		const char *row =
+			json_string_value(json_object_get(rec, "row"));
 		if (k != NULL)
-			apply(rp, k, e, version,
-			      json_string_value(json_object_get(rec, "row")),
-			      start, end);
+			apply(rp, k, e, version, row, start, end);
+		if (k != NULL && is_lock_change(rec))
+			lock_changed(rp, k, version, row);
 	}
 	const char *op = json_string_value(json_object_get(rec, "op"));
 	const char *phase = json_string_value(json_object_get(rec, "phase"));
@@ -464,6 +535,62 @@ static bool check_key(struct kura_service *svc, struct kura_pool *pool,
 	return false;
 }
 
+/* The versions of k whose Object Lock settings the log changed: each must
+ * hold the row the last change (or a later tagging) left.  Returns how
+ * many disagree, printing each. */
+static size_t check_locked(struct kura_service *svc, struct kura_pool *pool,
+			   const struct key_state *k)
+{
+	struct kura_meta *meta = svc->meta;
+	struct kura_bucket b;
+	size_t bad = 0;
+	for (size_t i = 0; i < k->nlocked; i++) {
+		const struct write *w = &k->locked[i];
+		struct kura_error err = { 0 };
+		struct kura_object *o = NULL;
+		uint8_t uid[KURA_UID_LEN];
+		char row[ROW_HEX] = "";
+		enum kura_err rc = kura_hex_decode(
+			w->version, strlen(w->version), uid, KURA_UID_LEN);
+		if (rc == KURA_OK)
+			rc = kura_meta_bucket_get(meta, k->bucket, &b, &err);
+		if (rc == KURA_OK)
+			rc = kura_meta_object_get_version(meta, b.id, k->key,
+							  k->key_len, uid, pool,
+							  &o, &err);
+		if (rc == KURA_ENOENT) {
+			printf("MISSING %s/%s: version %s, whose Object Lock "
+			       "settings the audit log changed, is gone\n",
+			       k->bucket, k->key, w->version);
+			bad++;
+			continue;
+		}
+		struct kura_seal_ctx sc;
+		kura_seal_ctx_init(&sc, svc->kms, meta);
+		if (rc == KURA_OK)
+			rc = kura_seal_object_open(&sc, b.tenant_id, o, true,
+						   &err);
+		kura_seal_ctx_release(&sc);
+		if (rc == KURA_OK)
+			rc = kura_seal_object_digest(svc->row_digest_key,
+						     b.tenant_id, o, row, &err);
+		if (rc != KURA_OK) {
+			printf("%s %s/%s: version %s: %s\n",
+			       rc == KURA_EINTEGRITY ? "TAMPERED" :
+						       "UNREADABLE",
+			       k->bucket, k->key, w->version, err.msg);
+			bad++;
+		} else if (strcmp(row, w->row) != 0) {
+			printf("ROLLED BACK %s/%s: version %s holds other Object Lock "
+			       "settings, tags or headers than the audit log's last "
+			       "change of it left\n",
+			       k->bucket, k->key, w->version);
+			bad++;
+		}
+	}
+	return bad;
+}
+
 /* The objects of bucket b the log never saw written, page by page; each
  * row's seal is opened, so its time cannot be forged to look recent. */
 static size_t unrecorded_in(struct kura_service *svc, const struct replay *rp,
@@ -562,6 +689,7 @@ static void replay_free(struct replay *rp)
 			free(k->bucket);
 			free(k->key);
 			free(k->cand);
+			free(k->locked);
 			free(k);
 			k = next;
 		}
@@ -594,6 +722,7 @@ int cli_audit_against_meta(const struct kura_config *cfg, const char *dir)
 				goto out;
 			if (!check_key(svc, pool, &rp, k))
 				bad++;
+			bad += check_locked(svc, pool, k);
 			kura_pool_free(pool);
 		}
 	if (first > 0)

@@ -365,3 +365,36 @@ def test_a_planted_default_retention_is_detected(lkura, ls3):
                 "WHERE name = ?", (plain,))
     con.commit()
     con.close()
+
+
+def test_a_noncurrent_version_put_back_from_before_its_hold_is_reported(lkura, ls3):
+    """An older row of a noncurrent version put back (its legal hold gone,
+    its old seal still valid) is consistent under every key; the audit log
+    saw the hold placed: --against-meta reports the version."""
+    b = new_lock_bucket(ls3)
+    v1 = ls3.put_object(Bucket=b, Key="k", Body=b"evidence")["VersionId"]
+    uid = bytes.fromhex(v1)
+    con = sqlite3.connect(str(lkura.data_dir / "meta.db"))
+    old = con.execute("SELECT seal, seal_bk_id, legal_hold FROM objects "
+                      "WHERE version_uid = ?", (uid,)).fetchone()
+    con.close()
+    ls3.put_object_legal_hold(Bucket=b, Key="k", VersionId=v1, LegalHold={"Status": "ON"})
+    ls3.put_object(Bucket=b, Key="k", Body=b"newer")        # v1 now noncurrent
+    r = lkura.cli("audit", "verify", "--against-meta")
+    assert r.returncode == 0, r.stdout + r.stderr
+    con = sqlite3.connect(str(lkura.data_dir / "meta.db"))
+    con.execute("UPDATE objects SET seal = ?, seal_bk_id = ?, legal_hold = ? "
+                "WHERE version_uid = ?", (*old, uid))
+    con.commit()
+    con.close()
+    # The old row opens: the hold is gone as far as requests can tell...
+    assert ls3.get_object_legal_hold(Bucket=b, Key="k", VersionId=v1)[
+        "LegalHold"]["Status"] == "OFF"
+    # ...but the log saw it placed.
+    r = lkura.cli("audit", "verify", "--against-meta")
+    assert r.returncode != 0
+    assert f"ROLLED BACK {b}/k: version {v1}" in r.stdout, r.stdout
+    # Put the hold back for the module's later checks.
+    ls3.put_object_legal_hold(Bucket=b, Key="k", VersionId=v1, LegalHold={"Status": "ON"})
+    r = lkura.cli("audit", "verify", "--against-meta")
+    assert r.returncode == 0, r.stdout + r.stderr
