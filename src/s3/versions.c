@@ -88,9 +88,12 @@ static void delete_marker_answer(struct s3_req *r, const struct kura_object *o,
 		s3_error(r, S3_NoSuchKey, NULL,
 			 "the newest is a delete marker");
 	kura_time_http(o->mtime_ms, lm);
-	/* Extra detail only; the status already says it all. */
-	KURA_IGNORE(
-		kura_http_resp_header(r->http, "x-amz-delete-marker", "true"));
+	/* Extra detail only; the status already says it all.  The version
+	 * headers carry x-amz-delete-marker when r->bucket is versioned (a
+	 * copy source's bucket may be, when the target is not). */
+	if (r->bucket.versioning == KURA_VERSIONING_OFF)
+		KURA_IGNORE(kura_http_resp_header(
+			r->http, "x-amz-delete-marker", "true"));
 	if (named)
 		KURA_IGNORE(
 			kura_http_resp_header(r->http, "Last-Modified", lm));
