@@ -130,6 +130,26 @@ static struct key_state *lookup(struct replay *rp, const char *bucket,
 	return k;
 }
 
+/* Room for one more write at the end of *v (n of cap), zeroed; NULL (and
+ * rp->failed) when out of memory. */
+static struct write *push_write(struct replay *rp, struct write **v, size_t *n,
+				size_t *cap)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 2;
+		struct write *grown = realloc(*v, nc * sizeof(**v));
+		if (grown == NULL) {
+			rp->failed = true;
+			return NULL;
+		}
+		*v = grown;
+		*cap = nc;
+	}
+	struct write *w = &(*v)[(*n)++];
+	memset(w, 0, sizeof(*w));
+	return w;
+}
+
 /* Add a write; keep only the writes that may still be the last. */
 static void add_write(struct replay *rp, struct key_state *k,
 		      const char *version, const char *row, int64_t start,
@@ -145,17 +165,9 @@ static void add_write(struct replay *rp, struct key_state *k,
 	k->ncand = n;
 	if (end < k->max_start)
 		return;
-	if (k->ncand == k->cap) {
-		size_t cap = k->cap ? k->cap * 2 : 2;
-		struct write *w = realloc(k->cand, cap * sizeof(*w));
-		if (w == NULL) {
-			rp->failed = true;
-			return;
-		}
-		k->cand = w;
-		k->cap = cap;
-	}
-	struct write *w = &k->cand[k->ncand++];
+	struct write *w = push_write(rp, &k->cand, &k->ncand, &k->cap);
+	if (w == NULL)
+		return;
 	snprintf(w->version, sizeof(w->version), "%s", version);
 	snprintf(w->row, sizeof(w->row), "%s",
 		 row != NULL && strlen(row) == ROW_HEX - 1 ? row : "");
@@ -180,18 +192,9 @@ static void lock_changed(struct replay *rp, struct key_state *k,
 	if (row == NULL || strlen(row) != ROW_HEX - 1)
 		return;
 	if (w == NULL) {
-		if (k->nlocked == k->caplocked) {
-			size_t cap = k->caplocked ? k->caplocked * 2 : 2;
-			struct write *v = realloc(k->locked, cap * sizeof(*v));
-			if (v == NULL) {
-				rp->failed = true;
-				return;
-			}
-			k->locked = v;
-			k->caplocked = cap;
-		}
-		w = &k->locked[k->nlocked++];
-		memset(w, 0, sizeof(*w));
+		w = push_write(rp, &k->locked, &k->nlocked, &k->caplocked);
+		if (w == NULL)
+			return;
 		snprintf(w->version, sizeof(w->version), "%s", version);
 	}
 	snprintf(w->row, sizeof(w->row), "%s", row);

@@ -180,7 +180,7 @@ static void delete_finish(struct s3_req *r)
 				what = ABSENT;
 			if (rc == KURA_EPERM) {
 				code = "AccessDenied";
-				msg = "Access Denied because object protected by object lock.";
+				msg = S3_LOCK_DENIED;
 			} else if (rc != KURA_OK && rc != KURA_ENOENT) {
 				kura_error(r->http->id, "DeleteObjects: %s",
 					   err.msg);

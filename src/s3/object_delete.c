@@ -102,11 +102,7 @@ void s3_delete_object(struct s3_req *r)
 		return;
 	}
 	if (rc == KURA_EPERM) {
-		s3_error(r, S3_AccessDenied,
-			 "Access Denied because object protected by object "
-			 "lock.",
-			 err.msg);
-		r->audit_detail = "{\"refused\":\"object lock\"}";
+		s3_lock_denied(r, err.msg);
 		return;
 	}
 	if (rc != KURA_OK && rc != KURA_ENOENT) {

@@ -3,7 +3,8 @@
  * retention (Put/GetObjectLockConfiguration), a version's retention and
  * legal hold (Put/GetObjectRetention, Put/GetObjectLegalHold, the
  * x-amz-object-lock-* headers of writes), and the rule every path that
- * removes a version checks (s3_lock_refuses).
+ * removes a version checks (kura_version_locked, answered by
+ * s3_lock_denied).
  *
  * Enforcement, not a stored setting: a locked version — a legal hold, or
  * retention not yet ended — is never removed by any S3 call; the metadata
@@ -164,15 +165,10 @@ void s3_lock_headers(struct s3_req *r, const struct kura_object *o)
 			o->legal_hold ? "ON" : "OFF"));
 }
 
-bool s3_lock_refuses(struct s3_req *r, const struct kura_object *o)
+void s3_lock_denied(struct s3_req *r, const char *detail)
 {
-	if (!kura_version_locked(o, kura_now_ms(), s3_bypass_governance(r)))
-		return false;
-	s3_error(r, S3_AccessDenied,
-		 "Access Denied because object protected by object lock.",
-		 "object lock");
+	s3_error(r, S3_AccessDenied, S3_LOCK_DENIED, detail);
 	r->audit_detail = "{\"refused\":\"object lock\"}";
-	return true;
 }
 
 /* ---- the bucket's configuration ---- */
@@ -312,10 +308,7 @@ static bool retention_change_ok(struct s3_req *r, const struct kura_object *o,
 	if (!active || !weaker ||
 	    (o->lock_mode == KURA_LOCK_GOVERNANCE && s3_bypass_governance(r)))
 		return true;
-	s3_error(r, S3_AccessDenied,
-		 "Access Denied because object protected by object lock.",
-		 "retention may not be shortened or removed");
-	r->audit_detail = "{\"refused\":\"object lock\"}";
+	s3_lock_denied(r, "retention may not be shortened or removed");
 	return false;
 }
 

@@ -884,9 +884,11 @@ void s3_lock_default(struct s3_req *r, struct s3_lock *out);
 void s3_lock_headers(struct s3_req *r, const struct kura_object *o);
 /* x-amz-bypass-governance-retention: true. */
 bool s3_bypass_governance(struct s3_req *r);
-/* Whether removing version o for good is refused now: responds 403
- * AccessDenied (and notes it for the audit record) and returns true. */
-bool s3_lock_refuses(struct s3_req *r, const struct kura_object *o);
+/* S3's message for a change Object Lock refuses. */
+#define S3_LOCK_DENIED "Access Denied because object protected by object lock."
+/* Respond 403 AccessDenied for a change Object Lock refuses (detail: why,
+ * for the log) and note the refusal for the audit record. */
+void s3_lock_denied(struct s3_req *r, const char *detail);
 
 /* What deleting a key did (DeleteObject, DeleteObjects). */
 struct s3_deleted {

@@ -724,8 +724,8 @@ static enum kura_err key_locked_body(struct sq_conn *c, uint64_t key_id,
 				     bool *locked, struct kura_error *err)
 {
 	struct sq_stmt st;
-	uint64_t *ids = NULL;
-	size_t n = 0, cap = 0;
+	struct sq_array a;
+	uint64_t *id;
 	enum kura_err r;
 
 	sq_begin(&st, c, &sql_kms_locked, err);
@@ -735,25 +735,15 @@ static enum kura_err key_locked_body(struct sq_conn *c, uint64_t key_id,
 	r = sq_end(&st);
 	if (r != KURA_OK || *locked)
 		return r;
+	sq_array_init(&a, sizeof(uint64_t), 8, false);
 	sq_begin(&st, c, &sql_key_buckets, err);
 	sq_bind_u64(&st, 1, key_id);
-	while (sq_row(&st)) {
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			uint64_t *v = realloc(ids, nc * sizeof(*v));
-			if (v == NULL) {
-				sq_fail(&st, KURA_ENOMEM, "out of memory");
-				break;
-			}
-			ids = v;
-			cap = nc;
-		}
-		ids[n++] = sq_col_u64(&st, 0);
-	}
+	while (sq_row(&st) && (id = sq_array_add(&a, &st)) != NULL)
+		*id = sq_col_u64(&st, 0);
 	r = sq_end(&st);
-	for (size_t i = 0; r == KURA_OK && i < n && !*locked; i++)
-		r = bucket_locked(c, ids[i], locked, err);
-	free(ids);
+	for (size_t i = 0; r == KURA_OK && i < a.n && !*locked; i++)
+		r = bucket_locked(c, ((const uint64_t *)a.v)[i], locked, err);
+	free(a.v);
 	return r;
 }
 

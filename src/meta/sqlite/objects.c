@@ -1038,11 +1038,6 @@ static const struct sq_sql sql_key_older = {
 	.text = SQ_OBJECT_COLS "WHERE bucket_id = ?1 AND key = ?2 AND "
 			       "vseq < ?3 ORDER BY vseq DESC",
 };
-static const struct sq_sql sql_key_newest = {
-	.what = "list object versions",
-	.text = "SELECT vseq FROM objects WHERE bucket_id = ?1 AND key = ?2 "
-		"ORDER BY vseq DESC LIMIT 1",
-};
 
 struct versions_page {
 	uint64_t bucket_id;
@@ -1074,18 +1069,13 @@ static enum kura_err versions_of_marker(struct sq_conn *c,
 					struct kura_error *err)
 {
 	struct sq_stmt st;
+	struct version_ref newest;
 	bool first = true;
-	uint64_t newest = 0;
-	enum kura_err r;
-
 	/* The marker's version may be gone: then the first older one
 	 * may be the newest. */
-	sq_begin(&st, c, &sql_key_newest, err);
-	sq_bind_u64(&st, 1, pg->bucket_id);
-	sq_bind_blob(&st, 2, after, after_len);
-	if (sq_row(&st))
-		newest = (uint64_t)sqlite3_column_int64(st.s, 0);
-	r = sq_end(&st);
+	enum kura_err r = version_find(c, &sql_newest, pg->bucket_id, after,
+				       after_len, NULL, &newest, err);
+
 	if (r != KURA_OK)
 		return r;
 	sq_begin(&st, c, &sql_key_older, err);
@@ -1094,9 +1084,9 @@ static enum kura_err versions_of_marker(struct sq_conn *c,
 	sq_bind_i64(&st, 3,
 		    after_vseq > INT64_MAX ? INT64_MAX : (int64_t)after_vseq);
 	while (pg->a.n < pg->limit && sq_row(&st)) {
-		bool latest = first &&
+		bool latest = first && newest.found &&
 			      (uint64_t)sqlite3_column_int64(st.s, 20) ==
-				      newest;
+				      newest.vseq;
 		if (!version_take(&st, pg, latest))
 			break;
 		first = false;
