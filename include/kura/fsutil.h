@@ -29,9 +29,8 @@ enum kura_err kura_pread_all(int fd, void *p, size_t n, off_t off,
 			     struct kura_error *err);
 
 /* Replace path atomically and durably with p[0..n), file mode `mode`. */
-enum kura_err kura_write_file_atomic(const char *path, const void *p,
-				     size_t n, mode_t mode,
-				     struct kura_error *err);
+enum kura_err kura_write_file_atomic(const char *path, const void *p, size_t n,
+				     mode_t mode, struct kura_error *err);
 
 /* A file holding a secret must be a regular file owned by the current
  * user with no access for group or others.  fd is the open file; what

@@ -31,31 +31,31 @@
 #include "kura/err.h"
 
 #define KURA_TTLV_HDR_LEN 8
-#define KURA_TTLV_DEPTH_MAX 16		/* nesting of structures */
-#define KURA_TTLV_SIZE_MAX (1024u * 1024u)	/* whole message */
+#define KURA_TTLV_DEPTH_MAX 16		   /* nesting of structures */
+#define KURA_TTLV_SIZE_MAX (1024u * 1024u) /* whole message */
 
 enum kura_ttlv_type {
 	KURA_TTLV_STRUCT = 0x01,
-	KURA_TTLV_INT = 0x02,		/* 4 bytes, signed */
-	KURA_TTLV_LONG = 0x03,		/* 8 bytes, signed */
-	KURA_TTLV_BIGINT = 0x04,	/* multiple of 8 bytes, two's complement */
-	KURA_TTLV_ENUM = 0x05,		/* 4 bytes, unsigned */
-	KURA_TTLV_BOOL = 0x06,		/* 8 bytes, 0 or 1 */
-	KURA_TTLV_TEXT = 0x07,		/* UTF-8, not NUL-terminated */
+	KURA_TTLV_INT = 0x02,	 /* 4 bytes, signed */
+	KURA_TTLV_LONG = 0x03,	 /* 8 bytes, signed */
+	KURA_TTLV_BIGINT = 0x04, /* multiple of 8 bytes, two's complement */
+	KURA_TTLV_ENUM = 0x05,	 /* 4 bytes, unsigned */
+	KURA_TTLV_BOOL = 0x06,	 /* 8 bytes, 0 or 1 */
+	KURA_TTLV_TEXT = 0x07,	 /* UTF-8, not NUL-terminated */
 	KURA_TTLV_BYTES = 0x08,
-	KURA_TTLV_DATETIME = 0x09,	/* 8 bytes, POSIX seconds, signed */
-	KURA_TTLV_INTERVAL = 0x0A,	/* 4 bytes, unsigned seconds */
+	KURA_TTLV_DATETIME = 0x09, /* 8 bytes, POSIX seconds, signed */
+	KURA_TTLV_INTERVAL = 0x0A, /* 4 bytes, unsigned seconds */
 };
 
 /* ---- encoder ---- */
 
 struct kura_ttlv_enc {
-	struct kura_buf *buf;		/* bounded sink, or NULL */
-	uint8_t *fixed;			/* fixed sink when buf is NULL */
-	size_t cap, len;		/* fixed sink only */
-	size_t open[KURA_TTLV_DEPTH_MAX];	/* offsets of open structures */
+	struct kura_buf *buf;		  /* bounded sink, or NULL */
+	uint8_t *fixed;			  /* fixed sink when buf is NULL */
+	size_t cap, len;		  /* fixed sink only */
+	size_t open[KURA_TTLV_DEPTH_MAX]; /* offsets of open structures */
 	unsigned depth;
-	enum kura_err rc;		/* first failure, sticky */
+	enum kura_err rc; /* first failure, sticky */
 };
 
 /* Encode by appending to b (its max bounds the message). */
@@ -90,9 +90,9 @@ const uint8_t *kura_ttlv_enc_data(const struct kura_ttlv_enc *e);
 /* One validated item: a view into the parsed bytes. */
 struct kura_ttlv {
 	uint32_t tag;
-	uint8_t type;		/* enum kura_ttlv_type */
-	uint32_t len;		/* value length without padding */
-	const uint8_t *val;	/* len bytes (children for a Structure) */
+	uint8_t type;	    /* enum kura_ttlv_type */
+	uint32_t len;	    /* value length without padding */
+	const uint8_t *val; /* len bytes (children for a Structure) */
 };
 
 /* Validate p[0..n) as exactly one item (normally a whole message) and
@@ -126,8 +126,8 @@ enum kura_err kura_ttlv_get_datetime(const struct kura_ttlv *it, int64_t *out);
 /* Text and byte strings as views. */
 enum kura_err kura_ttlv_get_text(const struct kura_ttlv *it,
 				 struct kura_str *out);
-enum kura_err kura_ttlv_get_bytes(const struct kura_ttlv *it,
-				  const uint8_t **p, size_t *n);
+enum kura_err kura_ttlv_get_bytes(const struct kura_ttlv *it, const uint8_t **p,
+				  size_t *n);
 
 /* ---- KMIP 1.4 constants (values cross-checked with PyKMIP 0.10's
  * kmip/core/enums.py and the KMIP 1.4 specification, section 9.1.3) ---- */
@@ -196,7 +196,7 @@ enum kura_kmip_result_status {
 };
 
 enum kura_kmip_result_reason {
-	KURA_KMIP_REASON_NONE = 0,		/* not sent */
+	KURA_KMIP_REASON_NONE = 0, /* not sent */
 	KURA_KMIP_REASON_ITEM_NOT_FOUND = 0x01,
 	KURA_KMIP_REASON_AUTH_NOT_SUCCESSFUL = 0x03,
 	KURA_KMIP_REASON_INVALID_MESSAGE = 0x04,
@@ -222,8 +222,8 @@ enum kura_kmip_state {
 #define KURA_KMIP_ALG_AES 0x03
 #define KURA_KMIP_MODE_GCM 0x09
 #define KURA_KMIP_KEY_FORMAT_RAW 0x01
-#define KURA_KMIP_NAME_TEXT 0x01		/* Uninterpreted Text String */
-#define KURA_KMIP_REVOKE_CESSATION 0x06	/* Cessation of Operation */
+#define KURA_KMIP_NAME_TEXT 0x01	/* Uninterpreted Text String */
+#define KURA_KMIP_REVOKE_CESSATION 0x06 /* Cessation of Operation */
 /* Encrypt | Decrypt | Wrap Key | Unwrap Key */
 #define KURA_KMIP_USAGE_KEK (0x04 | 0x08 | 0x10 | 0x20)
 
@@ -248,8 +248,8 @@ enum kura_err kura_kmip_req_discover(struct kura_ttlv_enc *e,
  * AES-256 KEK with usage Encrypt|Decrypt|WrapKey|UnwrapKey and a Name. */
 enum kura_err kura_kmip_req_symmetric(struct kura_ttlv_enc *e,
 				      struct kura_kmip_version v,
-				      struct kura_str label,
-				      const uint8_t *key, size_t key_len);
+				      struct kura_str label, const uint8_t *key,
+				      size_t key_len);
 /* Activate, Destroy, Get, or Revoke (reason Cessation of Operation). */
 enum kura_err kura_kmip_req_uid_op(struct kura_ttlv_enc *e,
 				   struct kura_kmip_version v, uint32_t op,
@@ -270,11 +270,11 @@ enum kura_err kura_kmip_req_gcm(struct kura_ttlv_enc *e,
 
 struct kura_kmip_result {
 	struct kura_kmip_version version;
-	uint32_t status;		/* enum kura_kmip_result_status */
-	uint32_t reason;		/* enum kura_kmip_result_reason, 0: none */
-	struct kura_str message;	/* Result Message, may be empty */
+	uint32_t status;	 /* enum kura_kmip_result_status */
+	uint32_t reason;	 /* enum kura_kmip_result_reason, 0: none */
+	struct kura_str message; /* Result Message, may be empty */
 	bool has_payload;
-	struct kura_ttlv payload;	/* Response Payload when has_payload */
+	struct kura_ttlv payload; /* Response Payload when has_payload */
 };
 
 /* Parse a whole response message with exactly one batch item for op.

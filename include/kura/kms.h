@@ -41,8 +41,8 @@ struct kura_kms;
 
 /* A kms over meta and keys ([keys] bucket_key_ttl, kek_scope from cfg). */
 enum kura_err kura_kms_new(struct kura_meta *meta, struct kura_keys *keys,
-			   const struct kura_config *cfg,
-			   struct kura_kms **out, struct kura_error *err);
+			   const struct kura_config *cfg, struct kura_kms **out,
+			   struct kura_error *err);
 
 /* Start the watcher thread (servers only: CLI commands do not cache). */
 enum kura_err kura_kms_watch(struct kura_kms *kms, struct kura_error *err);
@@ -99,8 +99,7 @@ enum kura_err kura_kms_key_create(struct kura_kms *kms, uint64_t tenant_id,
 enum kura_err kura_kms_key_import(struct kura_kms *kms, uint64_t tenant_id,
 				  const char *name,
 				  const struct kura_secret *material,
-				  struct kura_key *out,
-				  struct kura_error *err);
+				  struct kura_key *out, struct kura_error *err);
 
 /*
  * Rotate: a new KEK version in the provider and, for every bucket using the
@@ -158,14 +157,12 @@ enum kura_err kura_kms_rewrap_step(struct kura_kms *kms, size_t limit,
  * alg receives "ECDSA-P256-SHA256" or "RSA-PSS-SHA256"; pub the signer's DER
  * SubjectPublicKeyInfo.
  */
-enum kura_err kura_kms_sign(struct kura_kms *kms,
-			    const struct kura_secret *system_key,
-			    const uint8_t digest[32],
-			    uint8_t sig[KURA_SIGNATURE_MAX], size_t *sig_len,
-			    char alg[KURA_SIG_ALG_MAX],
-			    uint8_t pub[KURA_PUBKEY_MAX], size_t *pub_len,
-			    char signer_id[KURA_KEK_ID_MAX],
-			    struct kura_error *err);
+enum kura_err
+kura_kms_sign(struct kura_kms *kms, const struct kura_secret *system_key,
+	      const uint8_t digest[32], uint8_t sig[KURA_SIGNATURE_MAX],
+	      size_t *sig_len, char alg[KURA_SIG_ALG_MAX],
+	      uint8_t pub[KURA_PUBKEY_MAX], size_t *pub_len,
+	      char signer_id[KURA_KEK_ID_MAX], struct kura_error *err);
 
 /* The signer's public key (DER SPKI), creating the signer if needed. */
 enum kura_err kura_kms_signer_public_key(struct kura_kms *kms,

@@ -46,10 +46,13 @@ struct kura_store_ops {
 	unsigned caps;	  /* reserved, 0 */
 	size_t priv_size; /* state the core allocates (zeroed) */
 
-	/* Prepare the backend (create directories, connect).  data_dir is
-	 * kura's data directory. */
+	/* Prepare the backend (create directories, connect).  section is the
+	 * configuration section describing it: "storage" for the implicit
+	 * local store, "backend.NAME" for a declared one.  data_dir is kura's
+	 * data directory. */
 	enum kura_err (*open)(void *priv, const struct kura_config *cfg,
-			      const char *data_dir, struct kura_error *err);
+			      const char *section, const char *data_dir,
+			      struct kura_error *err);
 	void (*close)(void *priv);
 
 	/* Start a new staged blob.  The id is fresh and random (the caller
@@ -127,6 +130,18 @@ extern const struct kura_store_ops *const kura_stores[];
 enum kura_err kura_store_open(const struct kura_config *cfg,
 			      const char *data_dir, struct kura_store **out,
 			      struct kura_error *err);
+
+/* Open the store a section describes: "storage" as kura_store_open,
+ * "backend.NAME" by its type key (required). */
+enum kura_err kura_store_open_section(const struct kura_config *cfg,
+				      const char *section, const char *data_dir,
+				      struct kura_store **out,
+				      struct kura_error *err);
+
+/* Check that section names a compiled-in store; opens nothing. */
+enum kura_err kura_store_check_section(const struct kura_config *cfg,
+				       const char *section,
+				       struct kura_error *err);
 
 /* Close and free.  NULL is a no-op. */
 void kura_store_close(struct kura_store *store);

@@ -17,9 +17,9 @@ int64_t kura_now_ms(void);
 /* Monotonic clock in nanoseconds (for latencies and TTLs). */
 uint64_t kura_mono_ns(void);
 
-#define KURA_TIME_ISO8601_LEN 25	/* "2026-11-22T02:36:27.123Z" + NUL */
-#define KURA_TIME_HTTP_LEN 30		/* "Sun, 22 Nov 2026 02:36:27 GMT" + NUL */
-#define KURA_TIME_AMZ_LEN 17		/* "20261122T023627Z" + NUL */
+#define KURA_TIME_ISO8601_LEN 25 /* "2026-11-22T02:36:27.123Z" + NUL */
+#define KURA_TIME_HTTP_LEN 30	 /* "Sun, 22 Nov 2026 02:36:27 GMT" + NUL */
+#define KURA_TIME_AMZ_LEN 17	 /* "20261122T023627Z" + NUL */
 
 /* "2026-11-22T02:36:27.123Z" (S3 XML timestamps). */
 void kura_time_iso8601(int64_t ms, char out[KURA_TIME_ISO8601_LEN]);

@@ -50,6 +50,9 @@ static const struct kura_config_key keys[] = {
 	  "debug, info, warn or error" },
 	{ "server", "log_file", KURA_CFG_STRING, NULL,
 	  "append log lines to this file instead of standard error" },
+	{ "server", "home_jurisdiction", KURA_CFG_STRING, "JP",
+	  "ISO 3166-1 alpha-2 code of the owner's jurisdiction: a copy on a "
+	  "backend labelled otherwise is foreign (docs/PLACEMENT.md)" },
 	{ "limits", "max_object_size", KURA_CFG_SIZE, "5G",
 	  "largest single PUT body (EntityTooLarge above)" },
 	{ "limits", "max_header_bytes", KURA_CFG_SIZE, "16K",
@@ -78,6 +81,71 @@ static const struct kura_config_key keys[] = {
 	{ "storage", "abandoned_upload_age", KURA_CFG_U64, "604800",
 	  "seconds after which an incomplete multipart upload is aborted and "
 	  "its parts deleted (0: never)" },
+	{ "storage", "placement", KURA_CFG_STRING, "default",
+	  "placement policy of new buckets that name none; \"default\" is the "
+	  "implicit policy holding one copy on the local backend" },
+	{ "storage", "site", KURA_CFG_STRING, "local",
+	  "site label of the implicit local backend (\"local\", [storage] "
+	  "path)" },
+	{ "storage", "region", KURA_CFG_STRING, NULL,
+	  "region label of the implicit local backend" },
+	{ "storage", "jurisdiction", KURA_CFG_STRING, NULL,
+	  "jurisdiction label (ISO 3166-1 alpha-2) of the implicit local "
+	  "backend (default: [server] home_jurisdiction)" },
+	{ "storage", "replication_interval", KURA_CFG_U64, "5",
+	  "seconds between passes over the queue of asynchronous replicas" },
+	{ "scrub", "interval", KURA_CFG_U64, "86400",
+	  "seconds between scheduled scrubs (every replica re-read and "
+	  "authenticated, bad ones repaired; inside [maintenance] window when "
+	  "set); 0: only on demand (kura scrub)" },
+	{ "backend.*", "type", KURA_CFG_STRING, NULL,
+	  "fs (a local directory) or s3 (a remote S3 service); required" },
+	{ "backend.*", "path", KURA_CFG_STRING, NULL,
+	  "fs: the directory holding the blobs" },
+	{ "backend.*", "endpoint", KURA_CFG_STRING, NULL,
+	  "s3: https://HOST[:PORT] (http only to a loopback host)" },
+	{ "backend.*", "bucket", KURA_CFG_STRING, NULL,
+	  "s3: the remote bucket, which must exist" },
+	{ "backend.*", "prefix", KURA_CFG_STRING, "",
+	  "s3: prefix of the remote object names (then 32 hex digits of the "
+	  "blob id)" },
+	{ "backend.*", "access_key_id", KURA_CFG_STRING, NULL,
+	  "s3: access key id for the remote" },
+	{ "backend.*", "secret_key_file", KURA_CFG_STRING, NULL,
+	  "s3: file holding the secret access key (mode 0600 or stricter)" },
+	{ "backend.*", "ca_file", KURA_CFG_STRING, NULL,
+	  "s3: PEM CA bundle that signs the remote's certificate (default: "
+	  "the system's)" },
+	{ "backend.*", "signing_region", KURA_CFG_STRING, "us-east-1",
+	  "s3: region in the SigV4 credential scope" },
+	{ "backend.*", "part_size", KURA_CFG_SIZE, "16M",
+	  "s3: multipart part size; a larger blob is uploaded in parts, and a "
+	  "writer holds at most one part in memory" },
+	{ "backend.*", "timeout", KURA_CFG_U64, "30",
+	  "s3: seconds one request to the remote may take" },
+	{ "backend.*", "retries", KURA_CFG_U64, "4",
+	  "s3: retries of a failed request, with exponential back-off" },
+	{ "backend.*", "site", KURA_CFG_STRING, NULL,
+	  "site label (data centre), shown by kura object locate" },
+	{ "backend.*", "region", KURA_CFG_STRING, NULL, "region label" },
+	{ "backend.*", "jurisdiction", KURA_CFG_STRING, NULL,
+	  "ISO 3166-1 alpha-2 code of the country holding the media; "
+	  "required" },
+	{ "backend.*", "dedicated_to", KURA_CFG_STRING, NULL,
+	  "a tenant name: the backend holds only that tenant's data (its "
+	  "media can be destroyed without touching anyone else's)" },
+	{ "placement.*", "sync", KURA_CFG_STRING, NULL,
+	  "comma-separated backends that hold a copy before a write is "
+	  "acknowledged; required" },
+	{ "placement.*", "async", KURA_CFG_STRING, NULL,
+	  "comma-separated backends that get a copy after the write, from a "
+	  "durable queue" },
+	{ "placement.*", "jurisdictions", KURA_CFG_STRING, NULL,
+	  "comma-separated jurisdictions the policy may place copies in "
+	  "(default: [server] home_jurisdiction only)" },
+	{ "placement.*", "foreign", KURA_CFG_STRING, "allow",
+	  "allow or forbid copies outside [server] home_jurisdiction (allowed "
+	  "ones still need keys at home in PKCS#11 or KMIP)" },
 	{ "lifecycle", "interval", KURA_CFG_U64, "3600",
 	  "seconds between runs of the lifecycle job (bucket lifecycle rules: "
 	  "expirations, noncurrent versions, incomplete uploads)" },
@@ -94,6 +162,9 @@ static const struct kura_config_key keys[] = {
 	  "SQLite database file (default DATA_DIR/meta.db)" },
 	{ "keys", "provider", KURA_CFG_STRING, "local",
 	  "key provider: local (keystore file sealed by a master key)" },
+	{ "keys", "jurisdiction", KURA_CFG_STRING, NULL,
+	  "ISO 3166-1 alpha-2 code of where the key provider keeps the keys; "
+	  "foreign copies need it to be [server] home_jurisdiction" },
 	{ "keys", "master_key_file", KURA_CFG_STRING, NULL,
 	  "local provider: 32-byte master key file, mode 0600 (default "
 	  "DATA_DIR/keys/master.key; keep it on other media than the data)" },
@@ -176,6 +247,11 @@ static const struct {
 	{ "limits", "clock_skew", 1, 86400 },
 	{ "storage", "segment_size", 4 * KIB, 16 * MIB },
 	{ "storage", "background_interval", 1, 3600 },
+	{ "storage", "replication_interval", 1, 3600 },
+	{ "scrub", "interval", 0, 10 * YEAR_S },
+	{ "backend.*", "part_size", 5 * MIB, 5 * GIB },
+	{ "backend.*", "timeout", 1, 3600 },
+	{ "backend.*", "retries", 0, 20 },
 	{ "lifecycle", "interval", 1, 86400 },
 	{ "lifecycle", "day_seconds", 1, 86400 },
 	{ "storage", "abandoned_upload_age", 0, 100 * YEAR_S },
@@ -246,8 +322,17 @@ static enum kura_err check_bounds(const struct kura_config_key *k,
 			 k->key, v, lo, hi);
 }
 
+/* A named section ([backend.tokyo]): its own value of every key of the
+ * table's "backend.*" section. */
+struct named_section {
+	char name[KURA_CONFIG_SECTION_MAX]; /* "backend.tokyo" */
+	char *values[NKEYS];		    /* only "PREFIX.*" keys used */
+};
+
 struct kura_config {
 	char *values[NKEYS]; /* NULL: not set */
+	struct named_section named[KURA_CONFIG_NAMED_MAX];
+	size_t nnamed;
 };
 
 const struct kura_config_key *kura_config_keys(void)
@@ -255,13 +340,86 @@ const struct kura_config_key *kura_config_keys(void)
 	return keys;
 }
 
+/* Does the table's section name match section?  "backend.*" matches
+ * "backend.NAME" for any NAME (checked by named_ok when set). */
+static bool section_matches(const char *table, const char *section)
+{
+	size_t n = strlen(table);
+	if (n >= 2 && strcmp(table + n - 2, ".*") == 0)
+		return strncmp(table, section, n - 1) == 0 &&
+		       section[n - 1] != '\0';
+	return strcmp(table, section) == 0;
+}
+
+static bool is_named(const struct kura_config_key *k)
+{
+	size_t n = strlen(k->section);
+	return n >= 2 && strcmp(k->section + n - 2, ".*") == 0;
+}
+
 static int find(const char *section, const char *key)
 {
 	for (size_t i = 0; i < NKEYS; i++)
-		if (strcmp(keys[i].section, section) == 0 &&
+		if (section_matches(keys[i].section, section) &&
 		    strcmp(keys[i].key, key) == 0)
 			return (int)i;
 	return -1;
+}
+
+/* NAME of [PREFIX.NAME]: 1 to 32 of a-z, 0-9 and '-'. */
+static bool named_ok(const char *section)
+{
+	const char *dot = strchr(section, '.');
+	if (dot == NULL)
+		return true;
+	size_t n = strlen(dot + 1);
+	if (n == 0 || n > 32)
+		return false;
+	for (const char *p = dot + 1; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		      *p == '-'))
+			return false;
+	return true;
+}
+
+static struct named_section *named_find(const struct kura_config *cfg,
+					const char *section)
+{
+	for (size_t i = 0; i < cfg->nnamed; i++)
+		if (strcmp(cfg->named[i].name, section) == 0)
+			return (struct named_section *)&cfg->named[i];
+	return NULL;
+}
+
+/* Where key i's value for section lives (NULL: a named section not
+ * configured, or no room for another when create). */
+static char **value_slot(struct kura_config *cfg, const char *section, size_t i,
+			 bool create)
+{
+	if (!is_named(&keys[i]))
+		return &cfg->values[i];
+	struct named_section *ns = named_find(cfg, section);
+	if (ns == NULL && create && cfg->nnamed < KURA_CONFIG_NAMED_MAX &&
+	    strlen(section) < sizeof(ns->name)) {
+		ns = &cfg->named[cfg->nnamed++];
+		snprintf(ns->name, sizeof(ns->name), "%s", section);
+	}
+	return ns ? &ns->values[i] : NULL;
+}
+
+size_t kura_config_names(const struct kura_config *cfg, const char *prefix,
+			 const char **names, size_t max)
+{
+	size_t n = 0, plen = strlen(prefix);
+	for (size_t i = 0; i < cfg->nnamed; i++) {
+		const char *s = cfg->named[i].name;
+		if (strncmp(s, prefix, plen) != 0 || s[plen] != '.')
+			continue;
+		if (n < max)
+			names[n] = s + plen + 1;
+		n++;
+	}
+	return n;
 }
 
 enum kura_err kura_config_new(struct kura_config **out, struct kura_error *err)
@@ -279,6 +437,9 @@ void kura_config_free(struct kura_config *cfg)
 		return;
 	for (size_t i = 0; i < NKEYS; i++)
 		free(cfg->values[i]);
+	for (size_t n = 0; n < cfg->nnamed; n++)
+		for (size_t i = 0; i < NKEYS; i++)
+			free(cfg->named[n].values[i]);
 	free(cfg);
 }
 
@@ -391,14 +552,24 @@ enum kura_err kura_config_set(struct kura_config *cfg, const char *section,
 		return kura_fail(err, KURA_ECONFIG,
 				 "unknown key '%s' in section [%s]", key,
 				 section);
+	if (!named_ok(section))
+		return kura_fail(err, KURA_ECONFIG,
+				 "section [%s]: a name is 1 to 32 of a-z, 0-9 "
+				 "and '-'",
+				 section);
 	enum kura_err rc = validate(&keys[i], value, err);
 	if (rc != KURA_OK)
 		return rc;
+	char **slot = value_slot(cfg, section, (size_t)i, true);
+	if (slot == NULL)
+		return kura_fail(err, KURA_ECONFIG,
+				 "section [%s]: more than %d named sections",
+				 section, KURA_CONFIG_NAMED_MAX);
 	char *copy = strdup(value);
 	if (copy == NULL)
 		return kura_fail(err, KURA_ENOMEM, "configuration value");
-	free(cfg->values[i]);
-	cfg->values[i] = copy;
+	free(*slot);
+	*slot = copy;
 	return KURA_OK;
 }
 
@@ -543,7 +714,9 @@ const char *kura_config_get(const struct kura_config *cfg, const char *section,
 	assert(i >= 0 && "configuration key missing from the table");
 	if (i < 0)
 		return NULL;
-	return cfg->values[i] ? cfg->values[i] : keys[i].default_value;
+	char **slot = value_slot((struct kura_config *)cfg, section, (size_t)i,
+				 false);
+	return slot && *slot ? *slot : keys[i].default_value;
 }
 
 uint64_t kura_config_get_u64(const struct kura_config *cfg, const char *section,
@@ -575,7 +748,11 @@ bool kura_config_is_set(const struct kura_config *cfg, const char *section,
 			const char *key)
 {
 	int i = find(section, key);
-	return i >= 0 && cfg->values[i] != NULL;
+	if (i < 0)
+		return false;
+	char **slot = value_slot((struct kura_config *)cfg, section, (size_t)i,
+				 false);
+	return slot && *slot != NULL;
 }
 
 void kura_config_write_doc(FILE *out)
@@ -586,9 +763,11 @@ void kura_config_write_doc(FILE *out)
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (strcmp(section, keys[i].section) != 0) {
 			section = keys[i].section;
+			size_t sl = strlen(section);
 			fprintf(out,
-				"\n### [%s]\n\n| key | type | default | meaning |\n|---|---|---|---|\n",
-				section);
+				"\n### [%.*s%s]\n\n| key | type | default | meaning |\n|---|---|---|---|\n",
+				(int)(is_named(&keys[i]) ? sl - 1 : sl),
+				section, is_named(&keys[i]) ? "NAME" : "");
 		}
 		uint64_t min, max;
 		char range[80] = "", lo[32], hi[32];

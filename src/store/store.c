@@ -7,6 +7,7 @@
  * threads (each store is itself thread-safe, see store.h).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "kura/registry.h"
 #include "kura/store.h"
@@ -22,39 +23,80 @@ static bool store_entry(size_t i, struct kura_backend *out)
 	const struct kura_store_ops *o = kura_stores[i];
 	if (o == NULL)
 		return false;
-	*out = (struct kura_backend){ o,       o->name, o->caps, o->priv_size,
-				      o->open, o->close };
+	/* The registry only finds stores by name: their open takes the
+	 * section too, so store.c opens them itself. */
+	*out = (struct kura_backend){ o,    o->name, o->caps, o->priv_size,
+				      NULL, o->close };
 	return true;
 }
 
-static const struct kura_registry registry = {
-	"data store", "storage", "backend", "fs", store_entry,
-};
+/* The registry that section's name key picks from: [storage] backend
+ * (default fs) or [backend.NAME] type (required). */
+static struct kura_registry registry_for(const char *section)
+{
+	if (strcmp(section, "storage") == 0)
+		return (struct kura_registry){ "data store", "storage",
+					       "backend", "fs", store_entry };
+	return (struct kura_registry){ "data store", section, "type", NULL,
+				       store_entry };
+}
+
+enum kura_err kura_store_check_section(const struct kura_config *cfg,
+				       const char *section,
+				       struct kura_error *err)
+{
+	struct kura_registry r = registry_for(section);
+	struct kura_backend be;
+	if (r.fallback == NULL &&
+	    (cfg == NULL || kura_config_get(cfg, section, "type") == NULL))
+		return kura_fail(err, KURA_ECONFIG,
+				 "[%s] type: required (fs or s3)", section);
+	return kura_registry_find(&r, cfg, &be, err);
+}
 
 enum kura_err kura_store_check_config(const struct kura_config *cfg,
 				      struct kura_error *err)
 {
+	return kura_store_check_section(cfg, "storage", err);
+}
+
+enum kura_err kura_store_open_section(const struct kura_config *cfg,
+				      const char *section, const char *data_dir,
+				      struct kura_store **out,
+				      struct kura_error *err)
+{
+	struct kura_registry r = registry_for(section);
 	struct kura_backend be;
-	return kura_registry_find(&registry, cfg, &be, err);
+	enum kura_err rc = kura_store_check_section(cfg, section, err);
+	if (rc == KURA_OK)
+		rc = kura_registry_find(&r, cfg, &be, err);
+	if (rc != KURA_OK)
+		return rc;
+	const struct kura_store_ops *ops = be.ops;
+	struct kura_store *store = calloc(1, sizeof(*store));
+	void *priv = calloc(1, ops->priv_size ? ops->priv_size : 1);
+	if (store == NULL || priv == NULL) {
+		free(store);
+		free(priv);
+		return kura_fail(err, KURA_ENOMEM, "data store '%s'", section);
+	}
+	rc = ops->open(priv, cfg, section, data_dir, err);
+	if (rc != KURA_OK) {
+		free(priv);
+		free(store);
+		return rc;
+	}
+	store->ops = ops;
+	store->priv = priv;
+	*out = store;
+	return KURA_OK;
 }
 
 enum kura_err kura_store_open(const struct kura_config *cfg,
 			      const char *data_dir, struct kura_store **out,
 			      struct kura_error *err)
 {
-	struct kura_backend be;
-	struct kura_store *store = calloc(1, sizeof(*store));
-	if (store == NULL)
-		return kura_fail(err, KURA_ENOMEM, "data store");
-	enum kura_err rc = kura_registry_open(&registry, cfg, data_dir, &be,
-					      &store->priv, err);
-	if (rc != KURA_OK) {
-		free(store);
-		return rc;
-	}
-	store->ops = be.ops;
-	*out = store;
-	return KURA_OK;
+	return kura_store_open_section(cfg, "storage", data_dir, out, err);
 }
 
 void kura_store_close(struct kura_store *store)
