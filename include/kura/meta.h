@@ -36,8 +36,9 @@
 #define KURA_SEALED_SECRET_MAX 256
 #define KURA_BUCKET_NAME_MAX 64 /* 3..63 chars + NUL */
 #define KURA_REGION_MAX 64
-#define KURA_ETAG_MAX 48	 /* "<32 hex>-10000" + NUL */
-#define KURA_OBJECT_KEY_MAX 1024 /* bytes, as S3 */
+#define KURA_PLACEMENT_NAME_MAX 33 /* [a-z0-9-]{1,32} and NUL */
+#define KURA_ETAG_MAX 48	   /* "<32 hex>-10000" + NUL */
+#define KURA_OBJECT_KEY_MAX 1024   /* bytes, as S3 */
 #define KURA_SETTING_MAX 4096
 #define KURA_UPLOAD_ID_MAX 65 /* including NUL */
 #define KURA_KEY_NAME_MAX 257 /* kura key names: 1..256 + NUL */
@@ -194,7 +195,66 @@ struct kura_bucket {
 	 * read with bucket_get_lifecycle, checked against it. */
 	bool has_lifecycle;
 	uint8_t lifecycle_digest[32];
+	/* Placement policy (schema 7): the [placement.NAME] its blobs follow;
+	 * empty for buckets made before placement ("default"). */
+	char placement[KURA_PLACEMENT_NAME_MAX];
 };
+
+/*
+ * Replicas (schema 7): where every copy of every blob is, with the labels
+ * the backend had when the copy was made, and the history of each copy's
+ * states (docs/PLACEMENT.md).  Rows are written before the metadata that
+ * references the blob commits (a crash leaves rows of an unreferenced blob:
+ * replica_orphans finds them), kept after deletion (state deleted).
+ */
+enum kura_replica_state {
+	KURA_REPLICA_PENDING,  /* queued: an async copy not made yet */
+	KURA_REPLICA_STORED,   /* written, acknowledged durable */
+	KURA_REPLICA_VERIFIED, /* read back and authenticated by a scrub */
+	KURA_REPLICA_FAILED,   /* missing or corrupt when last read */
+	KURA_REPLICA_DELETED,  /* removed from the backend */
+};
+#define KURA_REPLICA_STATES 5
+const char *kura_replica_state_name(enum kura_replica_state s);
+
+#define KURA_LABEL_MAX 64
+#define KURA_JURISDICTION_LEN 3 /* two letters and NUL */
+#define KURA_REMOTE_ID_MAX 192
+#define KURA_REPLICA_NOTE_MAX 200
+
+struct kura_replica {
+	uint8_t blob_id[KURA_BLOB_ID_LEN];
+	char backend[KURA_PLACEMENT_NAME_MAX];
+	char type[8]; /* fs, s3 */
+	char site[KURA_LABEL_MAX];
+	char region[KURA_LABEL_MAX];
+	char jurisdiction[KURA_JURISDICTION_LEN];
+	char remote_id[KURA_REMOTE_ID_MAX]; /* its name on the backend */
+	uint64_t bytes;			    /* ciphertext */
+	enum kura_replica_state state;
+	int64_t stored_ms, verified_ms; /* 0: never */
+	int64_t changed_ms;		/* when state last changed */
+	uint32_t attempts;		/* failed copy attempts (queue) */
+	int64_t next_try_ms;		/* queue: not before */
+};
+
+struct kura_replica_event {
+	enum kura_replica_state state;
+	int64_t at_ms;
+	char note[KURA_REPLICA_NOTE_MAX];
+};
+
+/* One group of a bucket's replicas: backend (with its labels) and state. */
+struct kura_replica_group {
+	char backend[KURA_PLACEMENT_NAME_MAX];
+	char site[KURA_LABEL_MAX];
+	char region[KURA_LABEL_MAX];
+	char jurisdiction[KURA_JURISDICTION_LEN];
+	enum kura_replica_state state;
+	uint64_t count, bytes;
+};
+typedef enum kura_err (*kura_replica_group_fn)(
+	void *ctx, const struct kura_replica_group *g, struct kura_error *err);
 
 #define KURA_LC_DIGEST_LEN 32
 #define KURA_LC_TEXT_MAX (16u << 20)
@@ -240,6 +300,14 @@ struct kura_part {
 	uint8_t seal[KURA_SEAL_MAX];
 	size_t seal_len;
 	uint64_t seal_bk_id;
+};
+
+/* A blob as a scrub needs it: what binds and wraps its data. */
+struct kura_scrub_blob {
+	uint64_t tenant_id, bucket_id;
+	uint8_t version_uid[KURA_UID_LEN];
+	bool ssec; /* SSE-C: cannot be authenticated without the client */
+	struct kura_part part;
 };
 
 struct kura_object {
@@ -947,6 +1015,51 @@ struct kura_meta_ops {
 					 bool *referenced,
 					 struct kura_error *err);
 
+	/* -- replicas (v7) -- */
+
+	/* Insert or replace the rows (blob_id, backend) of rows[0..n) and
+	 * append an event (state, changed_ms, note) to each one's history,
+	 * in one transaction. */
+	enum kura_err (*replica_set)(void *priv,
+				     const struct kura_replica *rows, size_t n,
+				     const char *note, struct kura_error *err);
+	/* The rows of one blob, in backend name order (up to max). */
+	enum kura_err (*replica_list)(void *priv,
+				      const uint8_t blob_id[KURA_BLOB_ID_LEN],
+				      struct kura_replica *out, size_t max,
+				      size_t *count, struct kura_error *err);
+	/* The history of one replica, oldest first (up to max). */
+	enum kura_err (*replica_history)(
+		void *priv, const uint8_t blob_id[KURA_BLOB_ID_LEN],
+		const char *backend, struct kura_replica_event *out, size_t max,
+		size_t *count, struct kura_error *err);
+	/* Pending replicas due by now_ms whose blob metadata references
+	 * (committed), soonest first (up to max). */
+	enum kura_err (*replica_due)(void *priv, int64_t now_ms,
+				     struct kura_replica *out, size_t max,
+				     size_t *count, struct kura_error *err);
+	/* Replicas (not deleted) of blobs nothing references nor queues
+	 * for gc: left by a crash between the copy and the commit. */
+	enum kura_err (*replica_orphans)(void *priv, struct kura_replica *out,
+					 size_t max, size_t *count,
+					 struct kura_error *err);
+	/* A bucket's replicas (blobs of its versions and upload parts),
+	 * grouped by backend and state. */
+	enum kura_err (*replica_groups)(void *priv, uint64_t bucket_id,
+					kura_replica_group_fn fn, void *ctx,
+					struct kura_error *err);
+	/* How many replicas on backend are pending, and the oldest one's
+	 * changed_ms (0 when none). */
+	enum kura_err (*replica_queue)(void *priv, const char *backend,
+				       uint64_t *count, int64_t *oldest_ms,
+				       struct kura_error *err);
+	/* The blobs of a bucket (0: every bucket) in blob id order after
+	 * `after` (all zero: from the start), up to max. */
+	enum kura_err (*scrub_blobs)(void *priv, uint64_t bucket_id,
+				     const uint8_t after[KURA_BLOB_ID_LEN],
+				     struct kura_scrub_blob *out, size_t max,
+				     size_t *count, struct kura_error *err);
+
 	/* -- tenant and access-key lifecycle (v4) -- */
 
 	/* Every tenant in name order; *out is allocated from pool (NULL when
@@ -1290,6 +1403,39 @@ enum kura_err kura_meta_blob_referenced(struct kura_meta *meta,
 					const uint8_t id[KURA_BLOB_ID_LEN],
 					bool *referenced,
 					struct kura_error *err);
+
+/* replicas (v7) */
+enum kura_err kura_meta_replica_set(struct kura_meta *meta,
+				    const struct kura_replica *rows, size_t n,
+				    const char *note, struct kura_error *err);
+enum kura_err kura_meta_replica_list(struct kura_meta *meta,
+				     const uint8_t blob_id[KURA_BLOB_ID_LEN],
+				     struct kura_replica *out, size_t max,
+				     size_t *count, struct kura_error *err);
+enum kura_err kura_meta_replica_history(struct kura_meta *meta,
+					const uint8_t blob_id[KURA_BLOB_ID_LEN],
+					const char *backend,
+					struct kura_replica_event *out,
+					size_t max, size_t *count,
+					struct kura_error *err);
+enum kura_err kura_meta_replica_due(struct kura_meta *meta, int64_t now_ms,
+				    struct kura_replica *out, size_t max,
+				    size_t *count, struct kura_error *err);
+enum kura_err kura_meta_replica_orphans(struct kura_meta *meta,
+					struct kura_replica *out, size_t max,
+					size_t *count, struct kura_error *err);
+enum kura_err kura_meta_replica_groups(struct kura_meta *meta,
+				       uint64_t bucket_id,
+				       kura_replica_group_fn fn, void *ctx,
+				       struct kura_error *err);
+enum kura_err kura_meta_replica_queue(struct kura_meta *meta,
+				      const char *backend, uint64_t *count,
+				      int64_t *oldest_ms,
+				      struct kura_error *err);
+enum kura_err kura_meta_scrub_blobs(struct kura_meta *meta, uint64_t bucket_id,
+				    const uint8_t after[KURA_BLOB_ID_LEN],
+				    struct kura_scrub_blob *out, size_t max,
+				    size_t *count, struct kura_error *err);
 
 /* tenant and access-key lifecycle (v4) */
 enum kura_err kura_meta_tenant_list(struct kura_meta *meta,

@@ -34,6 +34,10 @@ struct kura_service {
 	const struct kura_config *cfg;
 	char data_dir[4096];
 	struct kura_meta *meta;
+	/* Backends, policies and their stores (placement.h).  store is the
+	 * placement's "all" store: reads and removes on every backend; a
+	 * bucket's writes go through kura_service_bucket_store. */
+	struct kura_placement *placement;
 	struct kura_store *store;
 	struct kura_keys *keys;
 	struct kura_kms *kms; /* kura keys, bucket keys and their cache */
@@ -166,6 +170,46 @@ enum kura_err kura_service_collect(struct kura_service *svc, size_t max,
 enum kura_err kura_service_shred(struct kura_service *svc, const char *bucket,
 				 char *cert_path, size_t cap,
 				 struct kura_error *err);
+
+/* The store a bucket's new blobs are written through: its placement
+ * policy's.  KURA_ECONFIG when the policy is no longer configured. */
+enum kura_err kura_service_bucket_store(struct kura_service *svc,
+					const struct kura_bucket *bucket,
+					struct kura_store **out,
+					struct kura_error *err);
+
+/*
+ * Keeping copies healthy (scrub.c, replicate.c; docs/PLACEMENT.md).
+ */
+struct kura_scrub_report {
+	uint64_t blobs;	       /* blobs examined */
+	uint64_t replicas;     /* replicas read */
+	uint64_t ok;	       /* read back and authenticated */
+	uint64_t missing;      /* not on their backend */
+	uint64_t corrupt;      /* there, but failing authentication */
+	uint64_t repaired;     /* missing or corrupt, copied from a good one */
+	uint64_t unrepairable; /* no good replica to copy from */
+};
+
+/* Re-read every replica of the blobs of bucket (NULL: every bucket),
+ * authenticate every segment, repair a missing or corrupt replica from a
+ * good one; record what was found in the replica history and the audit
+ * log.  Works while a server runs. */
+enum kura_err kura_service_scrub(struct kura_service *svc, const char *bucket,
+				 struct kura_scrub_report *rep,
+				 struct kura_error *err);
+
+/* Make up to max pending (async) replicas that are due; *copied receives
+ * how many were made.  A failure is recorded and retried later with
+ * back-off, never dropped. */
+enum kura_err kura_service_replicate(struct kura_service *svc, size_t max,
+				     size_t *copied, struct kura_error *err);
+
+/* Remove the replicas of blobs nothing references (a crash between a
+ * write and its commit).  Owner only, before it accepts writes. */
+enum kura_err kura_service_sweep_replicas(struct kura_service *svc,
+					  size_t *removed,
+					  struct kura_error *err);
 
 void kura_service_close(struct kura_service *svc);
 

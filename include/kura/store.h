@@ -98,6 +98,13 @@ struct kura_store_ops {
 	/* NULL is a no-op. */
 	void (*reader_close)(struct kura_store_reader *r);
 
+	/* Optional: move the reader to the blob's next copy, after the
+	 * caller found the bytes of this one wrong (an integrity failure);
+	 * *size receives its length.  KURA_ENOENT when there is none
+	 * (also when the slot is NULL). */
+	enum kura_err (*reader_next)(struct kura_store_reader *r,
+				     uint64_t *size, struct kura_error *err);
+
 	/* Delete a blob, staged or published.  Deleting a missing blob is
 	 * success.  Durable when it returns. */
 	enum kura_err (*remove)(void *priv, const uint8_t id[KURA_BLOB_ID_LEN],
@@ -187,6 +194,9 @@ enum kura_err kura_store_reader_pread(struct kura_store *store,
 				      struct kura_error *err);
 void kura_store_reader_close(struct kura_store *store,
 			     struct kura_store_reader *r);
+enum kura_err kura_store_reader_next(struct kura_store *store,
+				     struct kura_store_reader *r,
+				     uint64_t *size, struct kura_error *err);
 enum kura_err kura_store_remove(struct kura_store *store,
 				const uint8_t id[KURA_BLOB_ID_LEN],
 				struct kura_error *err);

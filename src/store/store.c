@@ -182,6 +182,15 @@ void kura_store_reader_close(struct kura_store *store,
 	store->ops->reader_close(r);
 }
 
+enum kura_err kura_store_reader_next(struct kura_store *store,
+				     struct kura_store_reader *r,
+				     uint64_t *size, struct kura_error *err)
+{
+	if (store->ops->reader_next == NULL)
+		return kura_fail(err, KURA_ENOENT, "no other copy");
+	return store->ops->reader_next(r, size, err);
+}
+
 enum kura_err kura_store_remove(struct kura_store *store,
 				const uint8_t id[KURA_BLOB_ID_LEN],
 				struct kura_error *err)
