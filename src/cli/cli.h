@@ -29,9 +29,12 @@ struct cli {
 	const char *request_id; /* --request-id ID */
 	const char *published;	/* --published DIR */
 	const char *limit;	/* --limit N */
-	bool yes;		/* --yes: confirm a destructive command */
-	bool against_meta;	/* --against-meta (audit verify) */
-	bool shred_buckets;	/* --shred-buckets: tenant delete shreds them */
+	/* --version V of `object locate` (elsewhere --version prints kura's) */
+	const char *object_version;
+	bool json;	    /* --json: a JSON document instead of text */
+	bool yes;	    /* --yes: confirm a destructive command */
+	bool against_meta;  /* --against-meta (audit verify) */
+	bool shred_buckets; /* --shred-buckets: tenant delete shreds them */
 	const char *words[CLI_MAX_WORDS]; /* positional arguments */
 	int nwords;
 };
@@ -68,6 +71,11 @@ int cli_tenant_cmd(const struct kura_config *cfg, const struct cli *c);
 int cli_access_key(const struct kura_config *cfg, const struct cli *c);
 int cli_key(const struct kura_config *cfg, const struct cli *c);
 int cli_bucket(const struct kura_config *cfg, const struct cli *c);
+/* Location evidence (cmd_locate.c): `object locate`, `bucket locate`. */
+int cli_object(const struct kura_config *cfg, const struct cli *c);
+int cli_bucket_locate(const struct kura_config *cfg, const struct cli *c);
+int cli_scrub(const struct kura_config *cfg, const struct cli *c);
+int cli_status(const struct kura_config *cfg, const struct cli *c);
 int cli_cert(const struct kura_config *cfg, const struct cli *c);
 int cli_check(const struct kura_config *cfg, const struct cli *c);
 int cli_audit(const struct kura_config *cfg, const struct cli *c);

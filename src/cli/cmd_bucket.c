@@ -2,6 +2,7 @@
  * cmd_bucket.c — `kura bucket shred BUCKET --yes`: crypto-shredding with a
  * deletion certificate (src/service/shred.c does the work).  Also used by
  * `kura tenant delete --shred-buckets` for each of the tenant's buckets.
+ * `kura bucket locate` is cmd_locate.c's.
  */
 #include <stdio.h>
 #include <string.h>
@@ -38,8 +39,11 @@ bool cli_shred_bucket(struct kura_service *svc, const char *bucket)
 
 int cli_bucket(const struct kura_config *cfg, const struct cli *c)
 {
+	if (c->nwords == 3 && strcmp(c->words[1], "locate") == 0)
+		return cli_bucket_locate(cfg, c);
 	if (c->nwords != 3 || strcmp(c->words[1], "shred") != 0) {
-		fprintf(stderr, "usage: kura bucket shred BUCKET --yes\n");
+		fprintf(stderr, "usage: kura bucket shred BUCKET --yes\n"
+				"       kura bucket locate BUCKET [--json]\n");
 		return 2;
 	}
 	const char *bucket = c->words[2];

@@ -42,6 +42,15 @@ static void usage(FILE *out)
 		"buckets\n"
 		"  bucket shred BUCKET --yes     destroy the bucket's key and data; write a deletion\n"
 		"                                certificate (its path is printed)\n"
+		"location and health (docs/PLACEMENT.md; --json for a JSON document)\n"
+		"  object locate BUCKET KEY [--version V] [--json]\n"
+		"                                every replica of the object's blobs: backend, site,\n"
+		"                                region, jurisdiction, state, times, history\n"
+		"                                (V: a version id, or null)\n"
+		"  bucket locate BUCKET [--json] the bucket's replicas per backend and jurisdiction\n"
+		"  scrub [BUCKET] [--json]       re-read and authenticate every replica now, repair\n"
+		"                                bad ones from good ones; exit 1 if some cannot be\n"
+		"  status [--json]               backends: reachable, latency, queue, replication lag\n"
 		"certificates\n"
 		"  cert verify FILE [--public-key PEM]\n"
 		"                                check a deletion certificate (against the pinned\n"
@@ -113,6 +122,17 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			c->against_meta = true;
 		} else if (strcmp(a, "--shred-buckets") == 0) {
 			c->shred_buckets = true;
+		} else if (strcmp(a, "--json") == 0) {
+			c->json = true;
+		} else if (strcmp(a, "--version") == 0 && c->nwords > 0 &&
+			   strcmp(c->words[0], "object") == 0) {
+			/* `object locate ... --version V`: a version id */
+			if (i + 1 >= argc) {
+				fprintf(stderr,
+					"kura: option '%s' needs a value\n", a);
+				return -1;
+			}
+			c->object_version = argv[++i];
 		} else if (strcmp(a, "--version") == 0) {
 			printf("kura %s\n", KURA_VERSION);
 			exit(0);
@@ -181,6 +201,12 @@ static int run(int argc, char **argv)
 		code = cli_key(cfg, &c);
 	else if (strcmp(cmd, "bucket") == 0)
 		code = cli_bucket(cfg, &c);
+	else if (strcmp(cmd, "object") == 0)
+		code = cli_object(cfg, &c);
+	else if (strcmp(cmd, "scrub") == 0)
+		code = cli_scrub(cfg, &c);
+	else if (strcmp(cmd, "status") == 0)
+		code = cli_status(cfg, &c);
 	else if (strcmp(cmd, "cert") == 0)
 		code = cli_cert(cfg, &c);
 	else if (strcmp(cmd, "check") == 0)
