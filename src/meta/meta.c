@@ -731,3 +731,88 @@ enum kura_err kura_meta_access_key_replace(struct kura_meta *meta,
 	KURA_HOOK_BEFORE(meta, "access_key_replace", err);
 	return meta->ops->access_key_replace(meta->priv, old_id, k, err);
 }
+
+/* -- replicas (v7) -- */
+
+const char *kura_replica_state_name(enum kura_replica_state s)
+{
+	static const char *const names[KURA_REPLICA_STATES] = {
+		"pending", "stored", "verified", "failed", "deleted"
+	};
+	return (unsigned)s < KURA_REPLICA_STATES ? names[s] : "unknown";
+}
+
+enum kura_err kura_meta_replica_set(struct kura_meta *meta,
+				    const struct kura_replica *rows, size_t n,
+				    const char *note, struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "replica_set", err);
+	return meta->ops->replica_set(meta->priv, rows, n, note, err);
+}
+
+enum kura_err kura_meta_replica_list(struct kura_meta *meta,
+				     const uint8_t blob_id[KURA_BLOB_ID_LEN],
+				     struct kura_replica *out, size_t max,
+				     size_t *count, struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "replica_list", err);
+	return meta->ops->replica_list(meta->priv, blob_id, out, max, count,
+				       err);
+}
+
+enum kura_err kura_meta_replica_history(struct kura_meta *meta,
+					const uint8_t blob_id[KURA_BLOB_ID_LEN],
+					const char *backend,
+					struct kura_replica_event *out,
+					size_t max, size_t *count,
+					struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "replica_history", err);
+	return meta->ops->replica_history(meta->priv, blob_id, backend, out,
+					  max, count, err);
+}
+
+enum kura_err kura_meta_replica_due(struct kura_meta *meta, int64_t now_ms,
+				    struct kura_replica *out, size_t max,
+				    size_t *count, struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "replica_due", err);
+	return meta->ops->replica_due(meta->priv, now_ms, out, max, count, err);
+}
+
+enum kura_err kura_meta_replica_orphans(struct kura_meta *meta,
+					struct kura_replica *out, size_t max,
+					size_t *count, struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "replica_orphans", err);
+	return meta->ops->replica_orphans(meta->priv, out, max, count, err);
+}
+
+enum kura_err kura_meta_replica_groups(struct kura_meta *meta,
+				       uint64_t bucket_id,
+				       kura_replica_group_fn fn, void *ctx,
+				       struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "replica_groups", err);
+	return meta->ops->replica_groups(meta->priv, bucket_id, fn, ctx, err);
+}
+
+enum kura_err kura_meta_replica_queue(struct kura_meta *meta,
+				      const char *backend, uint64_t *count,
+				      int64_t *oldest_ms,
+				      struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "replica_queue", err);
+	return meta->ops->replica_queue(meta->priv, backend, count, oldest_ms,
+					err);
+}
+
+enum kura_err kura_meta_scrub_blobs(struct kura_meta *meta, uint64_t bucket_id,
+				    const uint8_t after[KURA_BLOB_ID_LEN],
+				    struct kura_scrub_blob *out, size_t max,
+				    size_t *count, struct kura_error *err)
+{
+	KURA_HOOK_BEFORE(meta, "scrub_blobs", err);
+	return meta->ops->scrub_blobs(meta->priv, bucket_id, after, out, max,
+				      count, err);
+}

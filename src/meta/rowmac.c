@@ -157,6 +157,14 @@ bool kura_row_mac_bucket(const uint8_t key[KURA_ROW_KEY_LEN],
 	 * bytes, so the two cases cannot encode alike). */
 	if (b->has_lifecycle)
 		put_blob(&e, b->lifecycle_digest, KURA_LC_DIGEST_LEN);
+	/* Schema 7: the placement policy, only when named (older rows keep
+	 * their MACs).  Where the data may go is the owner's word: a policy
+	 * swapped in the database fails the MAC.  The tag keeps the tail
+	 * distinct from a lifecycle digest's. */
+	if (b->placement[0] != '\0') {
+		put_str(&e, "placement", sizeof("placement"));
+		put_str(&e, b->placement, sizeof(b->placement));
+	}
 	return finish(&e, key, out);
 }
 

@@ -44,7 +44,7 @@
 
 /* The schema version this code writes (migrations[] in
  * src/meta/sqlite/schema.c). */
-#define SCHEMA_NOW 6
+#define SCHEMA_NOW 7
 #define STR_(x) #x
 #define STR(x) STR_(x)
 

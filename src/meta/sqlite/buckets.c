@@ -48,6 +48,9 @@ void sq_bucket_fields(struct sq_stmt *st, int base, struct kura_bucket *b)
 		sq_col_blob(st, base + 13, b->lifecycle_digest,
 			    sizeof(b->lifecycle_digest), NULL,
 			    "lifecycle digest");
+	if (!sq_col_null(st, base + 14))
+		sq_col_text(st, base + 14, b->placement, sizeof(b->placement),
+			    "placement");
 	/* kura never writes a default retention without Object Lock. */
 	if (!sq_lock_default_ok(b))
 		sq_fail(st, KURA_EINTEGRITY,
@@ -132,8 +135,8 @@ static const struct sq_sql sql_bucket_insert = {
 	.text = "INSERT INTO buckets (id, tenant_id, name, region, "
 		"created_ms, key_id, default_sse, default_kms_key_id, "
 		"versioning, object_lock, lock_default_mode, lock_default_days, "
-		"lock_default_years, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, "
-		"NULL, ?8, ?9, ?10, ?11, ?12, ?7)",
+		"lock_default_years, placement, mac) VALUES (?1, ?2, ?3, ?4, "
+		"?5, ?6, 0, NULL, ?8, ?9, ?10, ?11, ?12, NULLIF(?13, ''), ?7)",
 };
 
 struct bucket_create_arg {
@@ -220,6 +223,7 @@ static enum kura_err bucket_create_body(struct sq_conn *c, void *arg,
 	sq_bind_i64(&st, 10, (int)row.lock_default_mode);
 	sq_bind_i64(&st, 11, row.lock_default_days);
 	sq_bind_i64(&st, 12, row.lock_default_years);
+	sq_bind_text(&st, 13, row.placement);
 	sq_run(&st);
 	r = sq_end_unique(&st, "bucket '%s' exists", b->name);
 	if (r == KURA_OK)

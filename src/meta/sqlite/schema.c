@@ -2,7 +2,7 @@
  * schema.c — the schema of the SQLite metadata store: the file, WAL mode,
  * and the migrations that bring any older database to the current version.
  *
- * Schema (version 6; docs/METADATA.md describes every column).  All tables
+ * Schema (version 7; docs/METADATA.md describes every column).  All tables
  * are STRICT, so a key can never be stored as TEXT and sort out of byte
  * order; 64-bit unsigned ids are stored bit-for-bit in signed INTEGERs.
  *   settings(name TEXT PK, value BLOB)
@@ -15,7 +15,8 @@
  *           default_sse (v3), default_kms_key_id -> keys (v3),
            versioning (v6: 0 off, 1 enabled, 2 suspended),
            object_lock, lock_default_mode, lock_default_days,
-           lock_default_years, lifecycle TEXT, lifecycle_digest BLOB (v6))
+           lock_default_years, lifecycle TEXT, lifecycle_digest BLOB (v6),
+           placement TEXT (v7))
  *   retired_buckets(id INTEGER PK)     ids of deleted buckets, never reused
  *   objects(bucket_id -> buckets, key BLOB, version_uid BLOB UNIQUE, size,
  *           etag, mtime_ms, content_type, content_encoding,
@@ -57,6 +58,12 @@
  *     indexes (bucket_id), (key_id, current), (key_id, key_version),
  *     (retired_ms) WHERE NOT current
  *   key_generation(one = 1, gen)       bumped by every key change    (v3)
+ *   replicas(blob_id, backend, type, site, region, jurisdiction,
+ *            remote_id, bytes, state, stored_ms, verified_ms, changed_ms,
+ *            attempts, next_try_ms, PK(blob_id, backend)) WITHOUT ROWID
+ *     index (next_try_ms) WHERE state = pending: the async queue   (v7)
+ *   replica_events(seq INTEGER PK, blob_id, backend, state, at_ms, note)
+ *     index (blob_id, backend, seq): each replica's history       (v7)
  * Object keys are BLOBs: SQLite compares BLOBs with memcmp (then length),
  * which is exactly S3's UTF-8 byte order; objects is clustered on
  * (bucket_id, key, vseq DESC) so a listing page is one range scan of the
@@ -401,6 +408,44 @@ static const char *const migrations[] = {
 	 "ALTER TABLE buckets ADD COLUMN lifecycle TEXT;\n"
 	 "ALTER TABLE buckets ADD COLUMN lifecycle_digest BLOB CHECK "
 	 "(lifecycle_digest IS NULL OR length(lifecycle_digest) = 32);\n"),
+
+	/* 6 -> 7: placement.  Buckets name their policy (NULL: made before
+	 * placement, the "default" one); every copy of every blob gets a
+	 * row, and each change of its state an event (the location
+	 * evidence of A-10).  Blobs written before keep no rows: they are
+	 * on the local backend. */
+	("ALTER TABLE buckets ADD COLUMN placement TEXT CHECK (placement IS "
+	 "NULL OR length(placement) BETWEEN 1 AND 32);\n"
+	 "CREATE TABLE replicas (\n"
+	 "  blob_id BLOB NOT NULL CHECK (length(blob_id) = 16),\n"
+	 "  backend TEXT NOT NULL CHECK (length(backend) BETWEEN 1 AND 32),\n"
+	 "  type TEXT NOT NULL,\n"
+	 "  site TEXT NOT NULL,\n"
+	 "  region TEXT NOT NULL,\n"
+	 "  jurisdiction TEXT NOT NULL,\n"
+	 "  remote_id TEXT NOT NULL,\n"
+	 "  bytes INTEGER NOT NULL CHECK (bytes >= 0),\n"
+	 "  state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 4),\n"
+	 "  stored_ms INTEGER NOT NULL,\n"
+	 "  verified_ms INTEGER NOT NULL,\n"
+	 "  changed_ms INTEGER NOT NULL,\n"
+	 "  attempts INTEGER NOT NULL,\n"
+	 "  next_try_ms INTEGER NOT NULL,\n"
+	 "  PRIMARY KEY (blob_id, backend)\n"
+	 ") WITHOUT ROWID, STRICT;\n"
+	 "CREATE INDEX replicas_pending ON replicas(next_try_ms) WHERE "
+	 "state = 0;\n"
+	 "CREATE INDEX replicas_live ON replicas(blob_id) WHERE state != 4;\n"
+	 "CREATE TABLE replica_events (\n"
+	 "  seq INTEGER PRIMARY KEY,\n"
+	 "  blob_id BLOB NOT NULL CHECK (length(blob_id) = 16),\n"
+	 "  backend TEXT NOT NULL,\n"
+	 "  state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 4),\n"
+	 "  at_ms INTEGER NOT NULL,\n"
+	 "  note TEXT NOT NULL\n"
+	 ") STRICT;\n"
+	 "CREATE INDEX replica_events_blob ON replica_events(blob_id, backend, "
+	 "seq);\n"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -398,8 +398,8 @@ enum kura_err sq_bucket_tenant(struct sq_conn *c, uint64_t bucket_id,
 	  "key_id, " p "default_sse, " p "default_kms_key_id, " p           \
 	  "versioning, " p "object_lock, " p "lock_default_mode, " p        \
 	  "lock_default_days, " p "lock_default_years, " p                  \
-	  "lifecycle_digest, " p "mac"
-#define SQ_BUCKET_NCOLS 15
+	  "lifecycle_digest, " p "placement, " p "mac"
+#define SQ_BUCKET_NCOLS 16
 
 #define SQ_KEYVER_FIELDS(p)                                                    \
 	p "key_id, " p "version, " p "kek_id, " p "state, " p "created_ms, " p \
@@ -641,6 +641,14 @@ SQ_OP(bucket_set_object_lock);
 SQ_OP(key_protects_locked);
 SQ_OP(bucket_set_lifecycle);
 SQ_OP(bucket_get_lifecycle);
+SQ_OP(replica_set);
+SQ_OP(replica_list);
+SQ_OP(replica_history);
+SQ_OP(replica_due);
+SQ_OP(replica_orphans);
+SQ_OP(replica_groups);
+SQ_OP(replica_queue);
+SQ_OP(scrub_blobs);
 SQ_OP(bucket_purge);
 SQ_OP(bucket_blobs);
 SQ_OP(key_create);
