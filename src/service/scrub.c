@@ -104,13 +104,53 @@ static enum kura_err failure(struct scrub *s, const char *backend,
 		     KURA_EINTEGRITY, err);
 }
 
-/* Move row i to state with note in its history. */
+/* Is replica i still one to judge (not deleted or made pending by the
+ * server since it was listed)?  A blob from before placement has no rows
+ * yet: its local copy is. */
+static enum kura_err row_live(struct scrub *s, size_t i, bool *live,
+			      struct kura_error *err)
+{
+	struct kura_replica now[COPIES];
+	size_t n = 0;
+	enum kura_err rc = kura_meta_replica_list(
+		s->svc->meta, s->blob->part.blob_id, now, COPIES, &n, err);
+	if (rc != KURA_OK)
+		return rc;
+	*live = n == 0;
+	for (size_t k = 0; k < n; k++)
+		if (strcmp(now[k].backend, s->rows[i].backend) == 0)
+			*live = now[k].state != KURA_REPLICA_DELETED &&
+				now[k].state != KURA_REPLICA_PENDING;
+	return KURA_OK;
+}
+
+/* Is the blob still referenced, and replica i live? */
+static enum kura_err still_there(struct scrub *s, size_t i, bool *yes,
+				 struct kura_error *err)
+{
+	bool ref = false;
+	enum kura_err rc = kura_meta_blob_referenced(
+		s->svc->meta, s->blob->part.blob_id, &ref, err);
+	*yes = false;
+	if (rc == KURA_OK && ref)
+		rc = row_live(s, i, yes, err);
+	return rc;
+}
+
+/* Move row i to state with note in its history — unless the server
+ * deleted it meanwhile, which must not be overwritten.  (The check and
+ * the write are two statements: a deletion between them leaves a row
+ * that a later deletion pass or scrub corrects.) */
 static enum kura_err set_state(struct scrub *s, size_t i,
 			       enum kura_replica_state state, const char *note,
 			       struct kura_error *err)
 {
 	struct kura_replica *row = &s->rows[i];
 	int64_t now = kura_now_ms();
+	bool live = false;
+	enum kura_err rc = row_live(s, i, &live, err);
+	if (rc != KURA_OK || !live)
+		return rc;
 	row->state = state;
 	row->changed_ms = now;
 	if (state == KURA_REPLICA_VERIFIED)
@@ -157,28 +197,6 @@ static enum kura_err load_rows(struct scrub *s, struct kura_error *err)
 	s->rows[0].state = KURA_REPLICA_STORED;
 	s->nrows = 1;
 	return KURA_OK;
-}
-
-/* Is the blob still referenced, and replica i not deleted meanwhile? */
-static enum kura_err still_there(struct scrub *s, size_t i, bool *yes,
-				 struct kura_error *err)
-{
-	struct kura_replica now[COPIES];
-	size_t n = 0;
-	bool ref = false;
-	const uint8_t *id = s->blob->part.blob_id;
-	enum kura_err rc =
-		kura_meta_blob_referenced(s->svc->meta, id, &ref, err);
-	if (rc == KURA_OK && ref)
-		rc = kura_meta_replica_list(s->svc->meta, id, now, COPIES, &n,
-					    err);
-	*yes = false;
-	for (size_t k = 0; rc == KURA_OK && ref && k < n; k++)
-		if (strcmp(now[k].backend, s->rows[i].backend) == 0)
-			*yes = now[k].state != KURA_REPLICA_DELETED;
-	if (rc == KURA_OK && ref && n == 0)
-		*yes = true; /* a blob from before placement: no rows yet */
-	return rc;
 }
 
 /* Read every replica that should be there. */
