@@ -117,10 +117,13 @@ static enum kura_err implicit_backend(struct kura_placement *p,
 		rc = copy_label(d->region, sizeof(d->region),
 				kura_config_get(cfg, "storage", "region"),
 				"storage", "region", err);
-	if (rc == KURA_OK)
-		rc = copy_label(d->location, sizeof(d->location),
-				kura_config_get(cfg, "storage", "path"),
+	const char *path = kura_config_get(cfg, "storage", "path");
+	if (rc == KURA_OK && path != NULL)
+		rc = copy_label(d->location, sizeof(d->location), path,
 				"storage", "path", err);
+	else if (rc == KURA_OK)
+		snprintf(d->location, sizeof(d->location), "%.400s/blobs",
+			 kura_config_get(cfg, "server", "data_dir"));
 	return rc;
 }
 
