@@ -58,9 +58,18 @@ enum kura_err kura_cert_add_key_retained(struct kura_cert *c,
 					 const char *reason,
 					 struct kura_error *err);
 
+/* Where a removed replica was: the store type and location, and the
+ * backend with its labels (placement.h). */
+struct kura_cert_place {
+	const char *store;    /* fs, s3 */
+	const char *location; /* path or endpoint/bucket/prefix */
+	const char *backend;
+	const char *site, *region, *jurisdiction;
+};
+
 /* A ciphertext replica removed from a data store. */
-enum kura_err kura_cert_add_replica(struct kura_cert *c, const char *store,
-				    const char *location,
+enum kura_err kura_cert_add_replica(struct kura_cert *c,
+				    const struct kura_cert_place *at,
 				    const uint8_t blob_id[16], uint64_t bytes,
 				    int64_t removed_ms, struct kura_error *err);
 

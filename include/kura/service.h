@@ -205,6 +205,14 @@ enum kura_err kura_service_scrub(struct kura_service *svc, const char *bucket,
 enum kura_err kura_service_replicate(struct kura_service *svc, size_t max,
 				     size_t *copied, struct kura_error *err);
 
+/* Copy blob id's ciphertext, as it is, from backend index from to backend
+ * index to (kura_placement_backend_store), published there; *bytes
+ * receives its length.  Replication and scrub repairs use it. */
+enum kura_err kura_service_copy_replica(struct kura_service *svc,
+					const uint8_t id[KURA_BLOB_ID_LEN],
+					size_t from, size_t to, uint64_t *bytes,
+					struct kura_error *err);
+
 /* Remove the replicas of blobs nothing references (a crash between a
  * write and its commit).  Owner only, before it accepts writes. */
 enum kura_err kura_service_sweep_replicas(struct kura_service *svc,

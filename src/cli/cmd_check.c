@@ -23,6 +23,7 @@
 #include "kura/dirlock.h"
 #include "kura/fsutil.h"
 #include "cli.h"
+#include "kura/placement.h"
 #include "kura/banned.h"
 
 struct findings {
@@ -233,6 +234,23 @@ static void config_problem(void *ctx, const char *msg)
 	    msg);
 }
 
+/* Every backend and placement policy with its jurisdictions, so the
+ * owner sees where copies may go (A-10, F-3); refusals are reported by
+ * the configuration check above. */
+static void check_placement(struct findings *f, const struct kura_config *cfg)
+{
+	struct kura_placement *p = NULL;
+	struct kura_error err = { 0 };
+	if (kura_placement_load(cfg, &p, &err) != KURA_OK)
+		return;
+	say(f, "OK", "placement", "A-10",
+	    "%zu backends, %zu policies, home jurisdiction %s",
+	    kura_placement_nbackends(p), kura_placement_npolicies(p),
+	    kura_config_get(cfg, "server", "home_jurisdiction"));
+	kura_placement_report(p, stdout);
+	kura_placement_free(p);
+}
+
 int cli_check(const struct kura_config *cfg, const struct cli *c)
 {
 	struct findings f = { 0 };
@@ -247,6 +265,7 @@ int cli_check(const struct kura_config *cfg, const struct cli *c)
 	check_keys(&f, cfg, data_dir);
 	check_root_credentials(&f, cfg, data_dir);
 	check_audit(&f, cfg);
+	check_placement(&f, cfg);
 	printf("%d errors, %d warnings\n", f.errors, f.warnings);
 	return f.errors > 0 ? 1 : 0;
 }

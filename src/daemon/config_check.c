@@ -17,6 +17,7 @@
 
 #include "kura/auth.h"
 #include "kura/daemon.h"
+#include "kura/placement.h"
 #include "kura/http.h"
 #include "kura/log.h"
 #include "kura/banned.h"
@@ -110,11 +111,22 @@ static enum kura_err check_window(const struct kura_config *cfg,
 			 w);
 }
 
+/* Backends, placement policies and the seed-001 rule. */
+static enum kura_err check_placement(const struct kura_config *cfg,
+				     struct kura_error *err)
+{
+	struct kura_placement *p = NULL;
+	enum kura_err rc = kura_placement_load(cfg, &p, err);
+	kura_placement_free(p);
+	return rc;
+}
+
 static const check_fn checks[] = {
 	check_log_level, kura_service_check_config,
 	check_backends,	 kura_http_check_config,
 	check_kek_scope, check_provider,
 	check_env_root,	 check_window,
+	check_placement,
 };
 
 enum kura_err kura_daemon_check_config(const struct kura_config *cfg,

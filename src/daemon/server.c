@@ -290,6 +290,16 @@ static void rewrap(struct kura_service *svc)
 		kura_info(NULL, "key rotation: re-wrapped %zu data keys", n);
 }
 
+static void replicate(struct kura_service *svc)
+{
+	struct kura_error err = { 0 };
+	size_t n = 0;
+	if (kura_service_replicate(svc, 64, &n, &err) != KURA_OK)
+		kura_warn(NULL, "replication: %s", err.msg);
+	else if (n > 0)
+		kura_info(NULL, "replication: made %zu copies", n);
+}
+
 static void collect_garbage(struct kura_service *svc)
 {
 	struct kura_error err = { 0 };
@@ -337,11 +347,16 @@ static const char *run_loop(struct kura_service *svc, const sigset_t *sigs,
 			  "count days of that many seconds (for tests only)",
 			  (unsigned long long)day);
 	struct kura_lc_stats lc_stats = { 0 };
+	uint64_t repl_interval = kura_config_get_u64(svc->cfg, "storage",
+						     "replication_interval");
+	uint64_t next_repl = now + s;
 	for (;;) {
 		uint64_t next = next_work < next_checkpoint ? next_work :
 							      next_checkpoint;
 		if (next_lc < next)
 			next = next_lc;
+		if (next_repl < next)
+			next = next_repl;
 		uint64_t wait = next > now ? next - now : 0;
 		struct timespec ts = { (time_t)(wait / s), (long)(wait % s) };
 		int sig = sigtimedwait(sigs, NULL, &ts);
@@ -367,6 +382,11 @@ static const char *run_loop(struct kura_service *svc, const sigset_t *sigs,
 			collect_garbage(svc);
 			now = kura_mono_ns();
 			next_work = now + interval * s;
+		}
+		if (now >= next_repl) {
+			replicate(svc);
+			now = kura_mono_ns();
+			next_repl = now + repl_interval * s;
 		}
 		if (now >= next_lc) {
 			/* A round goes on step after step, signals checked

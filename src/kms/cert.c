@@ -208,18 +208,26 @@ enum kura_err kura_cert_add_key_retained(struct kura_cert *c,
 	return rc;
 }
 
-enum kura_err kura_cert_add_replica(struct kura_cert *c, const char *store,
-				    const char *location,
+enum kura_err kura_cert_add_replica(struct kura_cert *c,
+				    const struct kura_cert_place *at,
 				    const uint8_t blob_id[16], uint64_t bytes,
 				    int64_t removed_ms, struct kura_error *err)
 {
 	char hex[33];
 	kura_hex_encode(blob_id, 16, hex);
 	json_t *o = json_object();
-	enum kura_err rc = o ? put(o, "store", json_string(store), err) :
+	enum kura_err rc = o ? put(o, "store", json_string(at->store), err) :
 			       kura_fail(err, KURA_ENOMEM, "certificate");
 	if (rc == KURA_OK)
-		rc = put(o, "location", json_string(location), err);
+		rc = put(o, "location", json_string(at->location), err);
+	if (rc == KURA_OK)
+		rc = put(o, "backend", json_string(at->backend), err);
+	if (rc == KURA_OK)
+		rc = put(o, "site", json_string(at->site), err);
+	if (rc == KURA_OK)
+		rc = put(o, "region", json_string(at->region), err);
+	if (rc == KURA_OK)
+		rc = put(o, "jurisdiction", json_string(at->jurisdiction), err);
 	if (rc == KURA_OK)
 		rc = put(o, "blob", json_string(hex), err);
 	if (rc == KURA_OK)

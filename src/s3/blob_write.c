@@ -35,7 +35,11 @@ enum kura_err s3_blob_begin(struct s3_blob *b, struct kura_service *svc,
 {
 	struct kura_secret *bucket_key = NULL, *wrap_key = NULL;
 	memset(b, 0, sizeof(*b));
-	b->store = svc->store;
+	/* The bucket's placement policy says where the copies go. */
+	enum kura_err placed =
+		kura_service_bucket_store(svc, bucket, &b->store, err);
+	if (placed != KURA_OK)
+		return placed;
 	b->binding.tenant_id = bucket->tenant_id;
 	b->binding.bucket_id = bucket->id;
 	memcpy(b->binding.version_uid, version_uid, KURA_UID_LEN);

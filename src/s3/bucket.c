@@ -18,6 +18,7 @@
 #include "kura/log.h"
 #include "kura/parse.h"
 #include "kura/timefmt.h"
+#include "kura/placement.h"
 #include "s3_int.h"
 #include "kura/banned.h"
 
@@ -282,11 +283,13 @@ void s3_list_buckets(struct s3_req *r)
 
 /* ---- CreateBucket ---- */
 
-/* CreateBucketConfiguration: a LocationConstraint naming the server's
- * region.  Its other elements (a directory bucket's Bucket and Location,
- * Tags) ask for what kura does not build; ignoring them would create a
- * bucket other than the one asked for.  Responds on failure. */
-static bool bucket_configuration_ok(struct s3_req *r)
+/* CreateBucketConfiguration: a LocationConstraint naming a placement
+ * policy (docs/PLACEMENT.md), or the server's region for the default one.
+ * Its other elements (a directory bucket's Bucket and Location, Tags) ask
+ * for what kura does not build; ignoring them would create a bucket other
+ * than the one asked for.  Responds on failure. */
+static bool bucket_configuration_ok(struct s3_req *r, char *placement,
+				    size_t cap)
 {
 	const char *region = r->svc->region;
 	const struct s3_xml_node *root =
@@ -301,14 +304,53 @@ static bool bucket_configuration_ok(struct s3_req *r)
 			s3_not_implemented(r, what);
 			return false;
 		}
-		if (c->text_len > 0 &&
-		    (c->text_len != strlen(region) ||
-		     memcmp(c->text, region, c->text_len) != 0)) {
+		if (c->text_len == 0 ||
+		    (c->text_len == strlen(region) &&
+		     memcmp(c->text, region, c->text_len) == 0))
+			continue;
+		char name[KURA_PLACEMENT_NAME_MAX];
+		if (c->text_len >= sizeof(name) ||
+		    memchr(c->text, '\0', c->text_len) != NULL) {
 			s3_error(r, S3_InvalidLocationConstraint, NULL, NULL);
 			return false;
 		}
+		memcpy(name, c->text, c->text_len);
+		name[c->text_len] = '\0';
+		if (kura_placement_policy(r->svc->placement, name) == NULL) {
+			s3_error(r, S3_InvalidLocationConstraint, NULL,
+				 "names neither this region nor a placement "
+				 "policy");
+			return false;
+		}
+		snprintf(placement, cap, "%s", name);
 	}
 	return true;
+}
+
+/* May the requesting tenant put a bucket under the policy?  Every rule
+ * again (seed 001, jurisdictions) and the dedicated backends.  Responds
+ * on failure. */
+static bool placement_allowed(struct s3_req *r, const char *placement)
+{
+	struct kura_tenant t;
+	struct kura_error err = { 0 };
+	const struct kura_policy *pol =
+		kura_placement_policy(r->svc->placement, placement);
+	enum kura_err rc = pol ? kura_meta_tenant_get(r->svc->meta,
+						      r->tenant_id, &t, &err) :
+				 KURA_ENOENT;
+	if (rc == KURA_OK)
+		rc = kura_placement_allows(r->svc->placement, pol, t.name,
+					   &err);
+	if (rc == KURA_OK)
+		return true;
+	if (rc == KURA_EPERM || rc == KURA_ECONFIG || rc == KURA_ENOENT)
+		s3_error(r, S3_InvalidLocationConstraint, NULL,
+			 rc == KURA_ENOENT ? "no such placement policy" :
+					     err.msg);
+	else
+		s3_error_from(r, rc, &err);
+	return false;
 }
 
 static void create_bucket_finish(struct s3_req *r)
@@ -318,7 +360,14 @@ static void create_bucket_finish(struct s3_req *r)
 	struct kura_error err = { 0 };
 	struct kura_bucket b = { 0 };
 
-	if (r->xml_body.len > 0 && !bucket_configuration_ok(r))
+	char placement[KURA_PLACEMENT_NAME_MAX];
+	const struct kura_policy *dflt =
+		kura_placement_policy(svc->placement, NULL);
+	snprintf(placement, sizeof(placement), "%s", dflt->name);
+	if (r->xml_body.len > 0 &&
+	    !bucket_configuration_ok(r, placement, sizeof(placement)))
+		return;
+	if (!placement_allowed(r, placement))
 		return;
 
 	/* Answer a clash before creating any key material. */
@@ -350,6 +399,10 @@ static void create_bucket_finish(struct s3_req *r)
 	b.tenant_id = r->tenant_id;
 	snprintf(b.name, sizeof(b.name), "%s", r->bucket_name);
 	snprintf(b.region, sizeof(b.region), "%s", svc->region);
+	/* The implicit policy stays unnamed, as for buckets made before
+	 * placement: both follow [storage]'s local backend. */
+	if (strcmp(placement, "default") != 0)
+		snprintf(b.placement, sizeof(b.placement), "%s", placement);
 	b.created_ms = kura_now_ms();
 	b.default_sse = KURA_SSE_S3;
 	/* Object Lock at creation turns versioning on, as on S3. */
@@ -444,8 +497,12 @@ void s3_get_bucket_location(struct s3_req *r)
 	struct kura_buf b;
 	kura_buf_init(&b, S3_DOC_SMALL_MAX);
 	s3_xml_root(&b, "LocationConstraint");
+	/* A placement policy the bucket follows is its location. */
+	if (r->bucket.placement[0] != '\0')
+		s3_xml_escape(&b, r->bucket.placement,
+			      strlen(r->bucket.placement));
 	/* S3 reports us-east-1 as an empty constraint. */
-	if (strcmp(r->bucket.region, "us-east-1") != 0)
+	else if (strcmp(r->bucket.region, "us-east-1") != 0)
 		s3_xml_escape(&b, r->bucket.region, strlen(r->bucket.region));
 	s3_xml_close(&b, "LocationConstraint");
 	s3_respond_xml(r, &b);

@@ -37,6 +37,9 @@ struct s3_objread {
 	uint32_t part_idx;
 	uint64_t part_start; /* object offset of the part's first byte */
 	bool part_open;
+	/* The bucket's placement store: reads its policy's backends in
+	 * order and moves to the next copy on a failure. */
+	struct kura_store *store;
 	struct kura_store_reader *reader;
 	struct kura_opener *opener;
 	/* The segment currently decrypted, in place: ciphertext is read into
@@ -51,7 +54,7 @@ struct s3_objread {
 static void part_close(struct s3_objread * or)
 {
 	if (or->reader)
-		kura_store_reader_close(or->svc->store, or->reader);
+		kura_store_reader_close(or->store, or->reader);
 	or->reader = NULL;
 	kura_opener_free(or->opener);
 	or->opener = NULL;
@@ -146,11 +149,27 @@ static enum kura_err grow_buffers(struct s3_objread * or, size_t need,
 }
 
 /* Open part idx: unwrap its DEK, open the blob, check header and size. */
+/* After an integrity failure: move the reader to the blob's next copy
+ * (the placement store records the bad one).  False when there is none. */
+static bool next_copy(struct s3_objread * or, uint64_t *size)
+{
+	struct kura_error e = { 0 };
+	__atomic_add_fetch(& or->svc->integrity_failures, 1, __ATOMIC_RELAXED);
+	if (kura_store_reader_next(or->store, or->reader, size, &e) != KURA_OK)
+		return false;
+	kura_warn(NULL, "a copy failed authentication; reading another");
+	return true;
+}
+
 static enum kura_err part_open(struct s3_objread * or, uint32_t idx,
 			       struct kura_error *err)
 {
 	const struct kura_part *p = & or->obj->parts[idx];
-	struct kura_store *store = or->svc->store;
+	if (or->store == NULL &&
+		      kura_service_bucket_store(or->svc, & or->bucket,
+						& or->store, NULL) != KURA_OK)
+		or->store = or->svc->store; /* every backend, in turn */
+	struct kura_store *store = or->store;
 	struct kura_secret *bk = NULL, *wk = NULL, *dek = NULL;
 	struct kura_binding b = {
 		or->bucket.tenant_id, or->bucket.id, { 0 }, p->part_no
@@ -193,17 +212,24 @@ static enum kura_err part_open(struct s3_objread * or, uint32_t idx,
 				 p->part_no);
 	if (rc != KURA_OK)
 		return rc;
-	if (size != kura_blob_size(p->size, p->seg_size))
-		return kura_fail(
-			err, KURA_EINTEGRITY,
-			"blob of part %u has %llu bytes, expected %llu",
-			p->part_no, (unsigned long long)size,
-			(unsigned long long)kura_blob_size(p->size,
-							   p->seg_size));
-	rc = kura_store_reader_pread(store, or->reader, hdr, sizeof(hdr), 0,
-				     err);
-	if (rc == KURA_OK)
-		rc = kura_blob_header_check(hdr, p->seg_size, p->blob_id, err);
+	/* A copy of the wrong size or with a bad header: the next copy. */
+	for (;;) {
+		if (size != kura_blob_size(p->size, p->seg_size))
+			rc = kura_fail(
+				err, KURA_EINTEGRITY,
+				"blob of part %u has %llu bytes, expected %llu",
+				p->part_no, (unsigned long long)size,
+				(unsigned long long)kura_blob_size(
+					p->size, p->seg_size));
+		else
+			rc = kura_store_reader_pread(store, or->reader, hdr,
+						     sizeof(hdr), 0, err);
+		if (rc == KURA_OK)
+			rc = kura_blob_header_check(hdr, p->seg_size,
+						    p->blob_id, err);
+		if (rc != KURA_EINTEGRITY || !next_copy(or, &size))
+			break;
+	}
 	if (rc != KURA_OK)
 		return rc;
 	or->part_idx = idx;
@@ -252,12 +278,20 @@ static enum kura_err load_segment(struct s3_objread * or, uint64_t off,
 	bool to_dst = dst != NULL && off == start + seg * p->seg_size &&
 		      plen <= dst_cap;
 	or->seg_valid = false;
-	enum kura_err rc = kura_store_reader_pread(
-		or->svc->store, or->reader, or->buf, clen,
-		kura_seg_offset(seg, p->seg_size), err);
-	if (rc == KURA_OK)
-		rc = kura_opener_segment(or->opener, seg, or->buf, clen,
-					 to_dst ? dst : or->buf, err);
+	enum kura_err rc;
+	uint64_t size;
+	do {
+		rc = kura_store_reader_pread(or->store, or->reader, or->buf,
+					     clen,
+					     kura_seg_offset(seg, p->seg_size),
+					     err);
+		if (rc == KURA_OK)
+			rc = kura_opener_segment(or->opener, seg, or->buf, clen,
+						 to_dst ? dst : or->buf, err);
+		/* A segment that fails authentication on one copy may be
+		 * whole on another: the client still gets the right bytes. */
+	} while (rc == KURA_EINTEGRITY && next_copy(or, &size) &&
+		 size == kura_blob_size(p->size, p->seg_size));
 	if (rc != KURA_OK)
 		return rc;
 	if (to_dst) {

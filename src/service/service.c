@@ -26,6 +26,7 @@
 #include "kura/fsutil.h"
 #include "kura/hmac.h"
 #include "kura/log.h"
+#include "kura/placement.h"
 #include "kura/service.h"
 #include "service_int.h"
 #include "kura/banned.h"
@@ -422,9 +423,12 @@ enum kura_err kura_service_open(const struct kura_config *cfg, unsigned flags,
 	if ((rc = kura_kms_new(svc->meta, svc->keys, cfg, &svc->kms, err)) !=
 	    KURA_OK)
 		goto fail;
-	if ((rc = kura_store_open(cfg, svc->data_dir, &svc->store, err)) !=
-	    KURA_OK)
+	if ((rc = kura_placement_load(cfg, &svc->placement, err)) != KURA_OK)
 		goto fail;
+	if ((rc = kura_placement_open(svc->placement, cfg, svc->data_dir,
+				      svc->meta, err)) != KURA_OK)
+		goto fail;
+	svc->store = kura_placement_store(svc->placement, NULL);
 	*out = svc;
 	return KURA_OK;
 fail:
@@ -504,6 +508,15 @@ enum kura_err kura_service_recover(struct kura_service *svc,
 	rc = kura_service_collect(svc, SIZE_MAX, &collected, err);
 	if (rc != KURA_OK)
 		return rc;
+	size_t swept = 0;
+	rc = kura_service_sweep_replicas(svc, &swept, err);
+	if (rc != KURA_OK)
+		return rc;
+	if (swept)
+		kura_info(NULL,
+			  "recovery: removed %zu copies of blobs written but "
+			  "never committed",
+			  swept);
 	if (staged || collected)
 		kura_info(NULL,
 			  "recovery: removed %llu unreferenced staged blobs "
@@ -512,11 +525,31 @@ enum kura_err kura_service_recover(struct kura_service *svc,
 	return KURA_OK;
 }
 
+enum kura_err kura_service_bucket_store(struct kura_service *svc,
+					const struct kura_bucket *bucket,
+					struct kura_store **out,
+					struct kura_error *err)
+{
+	/* Unnamed: the implicit "default" (one copy on the local backend),
+	 * whatever [storage] placement says for new buckets now. */
+	const struct kura_policy *pol = kura_placement_policy(
+		svc->placement,
+		bucket->placement[0] ? bucket->placement : "default");
+	if (pol == NULL)
+		return kura_fail(
+			err, KURA_ECONFIG,
+			"bucket '%s': its placement policy '%s' is not "
+			"configured",
+			bucket->name, bucket->placement);
+	*out = kura_placement_store(svc->placement, pol);
+	return KURA_OK;
+}
+
 void kura_service_close(struct kura_service *svc)
 {
 	if (svc == NULL)
 		return;
-	kura_store_close(svc->store);
+	kura_placement_free(svc->placement);
 	kura_kms_free(svc->kms);
 	kura_secret_free(svc->system_key);
 	kura_secret_free(svc->row_digest_key);

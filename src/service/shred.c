@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "kura/cert.h"
+#include "kura/placement.h"
 #include "kura/seal.h"
 #include "kura/service.h"
 #include "kura/fsutil.h"
@@ -202,28 +203,65 @@ static enum kura_err handle_keys(struct kura_service *svc,
 	return rc;
 }
 
-/* Remove the blobs from the store, recording each in the certificate, then
- * forget them in the gc queue. */
+/* Record in the certificate every copy of the blob that was there before
+ * the removal: one per recorded replica not already deleted, or the local
+ * backend's for a blob written before placement (no rows). */
+static enum kura_err certify_copies(struct kura_service *svc,
+				    const struct blob_entry *e,
+				    const struct kura_replica *rows, size_t n,
+				    struct kura_cert *cert,
+				    struct kura_error *err)
+{
+	int64_t now = kura_now_ms();
+	size_t listed = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct kura_replica *r = &rows[i];
+		if (r->state == KURA_REPLICA_DELETED)
+			continue;
+		int b = kura_placement_backend_index(svc->placement,
+						     r->backend);
+		const struct kura_backend_desc *d =
+			b < 0 ? NULL :
+				kura_placement_backend(svc->placement,
+						       (size_t)b);
+		struct kura_cert_place at = {
+			r->type,   d ? d->location : "", r->backend, r->site,
+			r->region, r->jurisdiction,
+		};
+		enum kura_err rc = kura_cert_add_replica(cert, &at, e->id,
+							 r->bytes, now, err);
+		if (rc != KURA_OK)
+			return rc;
+		listed++;
+	}
+	if (listed > 0)
+		return KURA_OK;
+	const struct kura_backend_desc *d =
+		kura_placement_backend(svc->placement, 0); /* "local" */
+	struct kura_cert_place at = { d->type, d->location, d->name,
+				      d->site, d->region,   d->jurisdiction };
+	return kura_cert_add_replica(cert, &at, e->id, e->size, now, err);
+}
+
+/* Remove the blobs from every backend, recording each copy in the
+ * certificate, then forget them in the gc queue. */
 static enum kura_err remove_blobs(struct kura_service *svc,
 				  const struct blob_list *blobs,
 				  struct kura_cert *cert,
 				  struct kura_error *err)
 {
-	char location[4200];
-	const char *path = kura_config_get(svc->cfg, "storage", "path");
-	if (path != NULL)
-		snprintf(location, sizeof(location), "%s", path);
-	else
-		snprintf(location, sizeof(location), "%s/blobs", svc->data_dir);
 	uint8_t done[GC_BATCH][KURA_BLOB_ID_LEN];
+	struct kura_replica rows[KURA_BACKENDS_MAX];
 	size_t nd = 0;
 	for (size_t i = 0; i < blobs->n; i++) {
 		const struct blob_entry *e = &blobs->v[i];
-		enum kura_err rc = kura_store_remove(svc->store, e->id, err);
+		size_t n = 0;
+		enum kura_err rc = kura_meta_replica_list(
+			svc->meta, e->id, rows, KURA_BACKENDS_MAX, &n, err);
 		if (rc == KURA_OK)
-			rc = kura_cert_add_replica(cert, svc->store->ops->name,
-						   location, e->id, e->size,
-						   kura_now_ms(), err);
+			rc = kura_store_remove(svc->store, e->id, err);
+		if (rc == KURA_OK)
+			rc = certify_copies(svc, e, rows, n, cert, err);
 		if (rc != KURA_OK)
 			return rc;
 		memcpy(done[nd++], e->id, KURA_BLOB_ID_LEN);

@@ -544,9 +544,17 @@ OBJECTS_V5_COLS = ("bucket_id, key, version_uid, size, etag, mtime_ms, content_t
                    "kms_key_id, ssec_hmac, seal, seal_bk_id, parts_digest")
 
 
+def undo_placement(con):
+    """Schema 7 -> 6: no placement column, no replica tables."""
+    con.execute("ALTER TABLE buckets DROP COLUMN placement")
+    con.execute("DROP TABLE replicas")
+    con.execute("DROP TABLE replica_events")
+
+
 def undo_versions(con):
-    """Schema 6 -> 5: objects keyed by (bucket, key) again, no versioning
+    """Schema 7 -> 5: objects keyed by (bucket, key) again, no versioning
     or Object Lock columns (the test's keys each have one version)."""
+    undo_placement(con)
     con.execute("DROP INDEX objects_null")
     con.execute(OBJECTS_V5)
     con.execute(f"INSERT INTO objects_v5 SELECT {OBJECTS_V5_COLS} FROM objects")

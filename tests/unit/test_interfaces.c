@@ -24,6 +24,7 @@
 
 #include "kura/config.h"
 #include "kura/hook.h"
+#include "kura/placement.h"
 #include "kura/kms.h"
 #include "kura/registry.h"
 #include "kura/service.h"
@@ -336,7 +337,11 @@ static void put_blob(struct kura_store *st, const uint8_t *id)
 static void test_store_fails_nth_write(void **state)
 {
 	struct fixture *f = *state;
-	struct kura_store *st = f->svc->store;
+	/* The local backend's own store: the service's store is the
+	 * placement's "all" store, which reads and removes but never
+	 * writes (writes go through a bucket's policy). */
+	struct kura_store *st =
+		kura_placement_backend_store(f->svc->placement, 0);
 	struct kura_fault fault = { .slot = "writer_write",
 				    .skip = 2,
 				    .times = 1,
@@ -407,7 +412,8 @@ static void queue_garbage(struct fixture *f, uint8_t ids[3][KURA_BLOB_ID_LEN])
 	memset(o.version_uid, 0xab, sizeof(o.version_uid));
 	for (uint8_t i = 0; i < 3; i++) {
 		make_id(ids[i], (uint8_t)(10 + i));
-		put_blob(svc->store, ids[i]);
+		put_blob(kura_placement_backend_store(svc->placement, 0),
+			 ids[i]);
 		parts[i].part_no = i + 1u;
 		memcpy(parts[i].blob_id, ids[i], KURA_BLOB_ID_LEN);
 		parts[i].size = 4;

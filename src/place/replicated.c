@@ -1,0 +1,518 @@
+/*
+ * replicated.c — the store a placement policy writes and reads through
+ * (placement.h), and opening the backends under it.
+ *
+ * Writes go to every sync backend of the policy; the writer finishes only
+ * when each one's copy is durable, then records the replicas (stored for
+ * sync, pending for async: the async queue) before the caller commits the
+ * metadata that references the blob.  If one sync copy fails, the copies
+ * already made are removed and the write fails: nothing half-placed
+ * remains.  Reads take the first backend holding the blob, in policy order
+ * then every other backend, and move on when one fails or when the caller
+ * says its bytes were wrong (reader_next).  Removal removes the blob from
+ * every backend.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kura/encode.h"
+#include "kura/log.h"
+#include "kura/secret.h"
+#include "kura/timefmt.h"
+#include "place_int.h"
+#include "kura/banned.h"
+
+/* ---- replica records ---- */
+
+void kura_placement_replica_row(const struct kura_placement *p, size_t i,
+				const uint8_t blob_id[KURA_BLOB_ID_LEN],
+				uint64_t bytes, struct kura_replica *row)
+{
+	const struct kura_backend_desc *d = &p->backends[i].desc;
+	char hex[2 * KURA_BLOB_ID_LEN + 1];
+	memset(row, 0, sizeof(*row));
+	memcpy(row->blob_id, blob_id, KURA_BLOB_ID_LEN);
+	snprintf(row->backend, sizeof(row->backend), "%s", d->name);
+	snprintf(row->type, sizeof(row->type), "%s", d->type);
+	snprintf(row->site, sizeof(row->site), "%s", d->site);
+	snprintf(row->region, sizeof(row->region), "%s", d->region);
+	snprintf(row->jurisdiction, sizeof(row->jurisdiction), "%s",
+		 d->jurisdiction);
+	kura_hex_encode(blob_id, KURA_BLOB_ID_LEN, hex);
+	snprintf(row->remote_id, sizeof(row->remote_id), "%s%s",
+		 d->remote_prefix, hex);
+	row->bytes = bytes;
+}
+
+/* Change the state of the replica of blob on backend i (a row made from
+ * the backend's labels when there is none yet). */
+static void mark(struct kura_placement *p, size_t i,
+		 const uint8_t blob_id[KURA_BLOB_ID_LEN], uint64_t bytes,
+		 enum kura_replica_state state, const char *note)
+{
+	struct kura_replica rows[KURA_BACKENDS_MAX], row;
+	struct kura_error err = { 0 };
+	size_t n = 0;
+	if (p->meta == NULL)
+		return;
+	kura_placement_replica_row(p, i, blob_id, bytes, &row);
+	if (kura_meta_replica_list(p->meta, blob_id, rows, KURA_BACKENDS_MAX,
+				   &n, &err) == KURA_OK)
+		for (size_t k = 0; k < n; k++)
+			if (strcmp(rows[k].backend, row.backend) == 0)
+				row = rows[k];
+	if (row.state == state && state == KURA_REPLICA_DELETED)
+		return;
+	row.state = state;
+	row.changed_ms = kura_now_ms();
+	if (kura_meta_replica_set(p->meta, &row, 1, note, &err) != KURA_OK)
+		kura_warn(NULL,
+			  "placement: cannot record a replica on '%s': %s",
+			  row.backend, err.msg);
+}
+
+/* The rows of a new blob: stored on the sync backends, pending on the
+ * async ones (the durable queue). */
+static enum kura_err record_write(struct place_repl *r,
+				  const uint8_t id[KURA_BLOB_ID_LEN],
+				  uint64_t bytes, struct kura_error *err)
+{
+	const struct kura_policy *pol = r->policy;
+	struct kura_replica rows[2 * KURA_POLICY_BACKENDS];
+	size_t n = 0;
+	int64_t now = kura_now_ms();
+	if (r->p->meta == NULL)
+		return KURA_OK;
+	for (size_t i = 0; i < pol->nsync + pol->nasync; i++) {
+		bool sync = i < pol->nsync;
+		size_t b = sync ? pol->sync[i] : pol->async[i - pol->nsync];
+		struct kura_replica *row = &rows[n++];
+		kura_placement_replica_row(r->p, b, id, bytes, row);
+		row->state = sync ? KURA_REPLICA_STORED : KURA_REPLICA_PENDING;
+		row->stored_ms = sync ? now : 0;
+		row->changed_ms = now;
+		row->next_try_ms = now;
+	}
+	return kura_meta_replica_set(r->p->meta, rows, n, "written", err);
+}
+
+/* ---- writing ---- */
+
+struct repl_writer {
+	struct place_repl *r;
+	uint8_t id[KURA_BLOB_ID_LEN];
+	size_t n; /* sync backends with an open writer */
+	struct kura_store_writer *w[KURA_POLICY_BACKENDS];
+	uint64_t bytes;
+};
+
+static struct kura_store *sync_store(const struct place_repl *r, size_t i)
+{
+	return r->p->backends[r->policy->sync[i]].store;
+}
+
+static void repl_writer_abort(struct kura_store_writer *sw)
+{
+	struct repl_writer *w = (struct repl_writer *)sw;
+	if (w == NULL)
+		return;
+	for (size_t i = 0; i < w->n; i++)
+		if (w->w[i] != NULL)
+			kura_store_writer_abort(sync_store(w->r, i), w->w[i]);
+	free(w);
+}
+
+static enum kura_err repl_writer_open(void *priv,
+				      const uint8_t id[KURA_BLOB_ID_LEN],
+				      struct kura_store_writer **out,
+				      struct kura_error *err)
+{
+	struct place_repl *r = priv;
+	if (r->policy == NULL)
+		return kura_fail(err, KURA_EINVAL,
+				 "the all-backends store does not write");
+	struct repl_writer *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return kura_fail(err, KURA_ENOMEM, "replicated writer");
+	w->r = r;
+	memcpy(w->id, id, KURA_BLOB_ID_LEN);
+	for (; w->n < r->policy->nsync; w->n++) {
+		enum kura_err rc = kura_store_writer_open(sync_store(r, w->n),
+							  id, &w->w[w->n], err);
+		if (rc != KURA_OK) {
+			repl_writer_abort((struct kura_store_writer *)w);
+			return rc;
+		}
+	}
+	*out = (struct kura_store_writer *)w;
+	return KURA_OK;
+}
+
+static enum kura_err repl_writer_write(struct kura_store_writer *sw,
+				       const void *p, size_t n,
+				       struct kura_error *err)
+{
+	struct repl_writer *w = (struct repl_writer *)sw;
+	for (size_t i = 0; i < w->n; i++) {
+		enum kura_err rc = kura_store_writer_write(sync_store(w->r, i),
+							   w->w[i], p, n, err);
+		if (rc != KURA_OK)
+			return rc;
+	}
+	w->bytes += n;
+	return KURA_OK;
+}
+
+static enum kura_err repl_writer_finish(struct kura_store_writer *sw,
+					struct kura_error *err)
+{
+	struct repl_writer *w = (struct repl_writer *)sw;
+	struct place_repl *r = w->r;
+	enum kura_err rc = KURA_OK;
+	size_t done = 0;
+	for (; done < w->n && rc == KURA_OK; done++) {
+		struct kura_store_writer *bw = w->w[done];
+		w->w[done] = NULL; /* finish frees it, on success or not */
+		rc = kura_store_writer_finish(sync_store(r, done), bw, err);
+	}
+	if (rc == KURA_OK)
+		rc = record_write(r, w->id, w->bytes, err);
+	if (rc != KURA_OK) {
+		/* No copy of a failed write may stay behind. */
+		for (size_t i = 0; i < done; i++)
+			(void)kura_store_remove(sync_store(r, i), w->id, NULL);
+	}
+	repl_writer_abort(sw); /* frees w and any writer not finished */
+	return rc;
+}
+
+static enum kura_err repl_publish(void *priv,
+				  const uint8_t id[KURA_BLOB_ID_LEN],
+				  struct kura_error *err)
+{
+	struct place_repl *r = priv;
+	enum kura_err first = KURA_OK;
+	for (size_t i = 0; r->policy && i < r->policy->nsync; i++) {
+		enum kura_err rc =
+			kura_store_publish(sync_store(r, i), id, err);
+		if (rc != KURA_OK && first == KURA_OK)
+			first = rc;
+	}
+	return first;
+}
+
+/* ---- reading ---- */
+
+struct repl_reader {
+	struct place_repl *r;
+	uint8_t id[KURA_BLOB_ID_LEN];
+	size_t pos; /* index into r->order of the backend being read */
+	struct kura_store_reader *cur;
+	uint64_t size; /* of the first copy found: every copy must match */
+	bool sized;
+};
+
+static struct kura_store *order_store(const struct place_repl *r, size_t pos)
+{
+	return r->p->backends[r->order[pos]].store;
+}
+
+/* Open the first copy at or after position from; KURA_ENOENT when no
+ * backend from there has one of the right size. */
+static enum kura_err open_from(struct repl_reader *rd, size_t from,
+			       struct kura_error *err)
+{
+	enum kura_err last = KURA_ENOENT;
+	struct kura_error e = { 0 };
+	for (size_t pos = from; pos < rd->r->norder; pos++) {
+		uint64_t size = 0;
+		struct kura_store_reader *sr = NULL;
+		kura_error_clear(&e);
+		enum kura_err rc = kura_store_reader_open(
+			order_store(rd->r, pos), rd->id, &sr, &size, &e);
+		if (rc == KURA_OK && rd->sized && size != rd->size) {
+			kura_store_reader_close(order_store(rd->r, pos), sr);
+			mark(rd->r->p, rd->r->order[pos], rd->id, size,
+			     KURA_REPLICA_FAILED, "read: wrong size");
+			continue;
+		}
+		if (rc == KURA_OK) {
+			rd->pos = pos;
+			rd->cur = sr;
+			rd->size = size;
+			rd->sized = true;
+			return KURA_OK;
+		}
+		if (rc != KURA_ENOENT) {
+			kura_warn(
+				NULL, "placement: backend '%s': %s",
+				rd->r->p->backends[rd->r->order[pos]].desc.name,
+				e.msg);
+			last = rc;
+		}
+	}
+	if (last == KURA_ENOENT)
+		return kura_fail(err, KURA_ENOENT, "no copy of the blob");
+	return kura_fail(err, last, "%s", e.msg);
+}
+
+static enum kura_err repl_reader_open(void *priv,
+				      const uint8_t id[KURA_BLOB_ID_LEN],
+				      struct kura_store_reader **out,
+				      uint64_t *size, struct kura_error *err)
+{
+	struct repl_reader *rd = calloc(1, sizeof(*rd));
+	if (rd == NULL)
+		return kura_fail(err, KURA_ENOMEM, "replicated reader");
+	rd->r = priv;
+	memcpy(rd->id, id, KURA_BLOB_ID_LEN);
+	enum kura_err rc = open_from(rd, 0, err);
+	if (rc != KURA_OK) {
+		free(rd);
+		return rc;
+	}
+	*size = rd->size;
+	*out = (struct kura_store_reader *)rd;
+	return KURA_OK;
+}
+
+static void close_current(struct repl_reader *rd)
+{
+	if (rd->cur != NULL)
+		kura_store_reader_close(order_store(rd->r, rd->pos), rd->cur);
+	rd->cur = NULL;
+}
+
+static enum kura_err repl_reader_next(struct kura_store_reader *sr,
+				      uint64_t *size, struct kura_error *err)
+{
+	struct repl_reader *rd = (struct repl_reader *)sr;
+	size_t bad = rd->pos;
+	close_current(rd);
+	mark(rd->r->p, rd->r->order[bad], rd->id, rd->size, KURA_REPLICA_FAILED,
+	     "read: failed authentication");
+	/* The caller judges the size too: the bad copy's may be the wrong
+	 * one. */
+	rd->sized = false;
+	enum kura_err rc = open_from(rd, bad + 1, err);
+	if (rc == KURA_OK)
+		kura_warn(NULL,
+			  "placement: a copy on '%s' failed; reading '%s'",
+			  rd->r->p->backends[rd->r->order[bad]].desc.name,
+			  rd->r->p->backends[rd->r->order[rd->pos]].desc.name);
+	*size = rd->size;
+	return rc;
+}
+
+static enum kura_err repl_reader_pread(struct kura_store_reader *sr, void *p,
+				       size_t n, uint64_t off,
+				       struct kura_error *err)
+{
+	struct repl_reader *rd = (struct repl_reader *)sr;
+	for (;;) {
+		if (rd->cur == NULL)
+			return kura_fail(err, KURA_EIO, "no copy left to read");
+		enum kura_err rc = kura_store_reader_pread(
+			order_store(rd->r, rd->pos), rd->cur, p, n, off, err);
+		if (rc == KURA_OK)
+			return KURA_OK;
+		/* This copy cannot be read: the next one, transparently. */
+		uint64_t size;
+		size_t bad = rd->pos;
+		close_current(rd);
+		mark(rd->r->p, rd->r->order[bad], rd->id, rd->size,
+		     KURA_REPLICA_FAILED, "read: I/O error");
+		if (open_from(rd, bad + 1, NULL) != KURA_OK)
+			return rc;
+		(void)size;
+	}
+}
+
+static void repl_reader_close(struct kura_store_reader *sr)
+{
+	struct repl_reader *rd = (struct repl_reader *)sr;
+	if (rd == NULL)
+		return;
+	close_current(rd);
+	free(rd);
+}
+
+/* ---- removing and recovering ---- */
+
+static enum kura_err repl_remove(void *priv, const uint8_t id[KURA_BLOB_ID_LEN],
+				 struct kura_error *err)
+{
+	struct place_repl *r = priv;
+	struct kura_placement *p = r->p;
+	enum kura_err first = KURA_OK;
+	for (size_t i = 0; i < p->nbackends; i++) {
+		struct kura_error e = { 0 };
+		enum kura_err rc =
+			kura_store_remove(p->backends[i].store, id, &e);
+		if (rc != KURA_OK && first == KURA_OK)
+			first = kura_fail(err, rc, "backend '%s': %s",
+					  p->backends[i].desc.name, e.msg);
+	}
+	if (first != KURA_OK || p->meta == NULL)
+		return first;
+	/* Every recorded copy is gone now. */
+	struct kura_replica rows[KURA_BACKENDS_MAX];
+	size_t n = 0;
+	struct kura_error e = { 0 };
+	if (kura_meta_replica_list(p->meta, id, rows, KURA_BACKENDS_MAX, &n,
+				   &e) != KURA_OK)
+		return KURA_OK;
+	size_t live = 0;
+	for (size_t k = 0; k < n; k++)
+		if (rows[k].state != KURA_REPLICA_DELETED) {
+			rows[live] = rows[k];
+			rows[live].state = KURA_REPLICA_DELETED;
+			rows[live].changed_ms = kura_now_ms();
+			live++;
+		}
+	if (live > 0 && kura_meta_replica_set(p->meta, rows, live, "removed",
+					      &e) != KURA_OK)
+		kura_warn(NULL, "placement: cannot record a removal: %s",
+			  e.msg);
+	return KURA_OK;
+}
+
+static enum kura_err repl_recover(void *priv,
+				  kura_store_referenced_fn referenced,
+				  void *ctx, uint64_t *removed,
+				  struct kura_error *err)
+{
+	struct place_repl *r = priv;
+	uint64_t total = 0;
+	for (size_t i = 0; i < r->p->nbackends; i++) {
+		uint64_t n = 0;
+		enum kura_err rc = kura_store_recover(r->p->backends[i].store,
+						      referenced, ctx, &n, err);
+		if (rc != KURA_OK)
+			return rc;
+		total += n;
+	}
+	*removed = total;
+	return KURA_OK;
+}
+
+static enum kura_err repl_open(void *priv, const struct kura_config *cfg,
+			       const char *section, const char *data_dir,
+			       struct kura_error *err)
+{
+	(void)priv;
+	(void)cfg;
+	(void)data_dir;
+	return kura_fail(err, KURA_ECONFIG,
+			 "[%s]: the replicated store is built by placement",
+			 section);
+}
+
+const struct kura_store_ops place_repl_ops = {
+	.name = "replicated",
+	.open = repl_open,
+	.writer_open = repl_writer_open,
+	.writer_write = repl_writer_write,
+	.writer_finish = repl_writer_finish,
+	.writer_abort = repl_writer_abort,
+	.publish = repl_publish,
+	.reader_open = repl_reader_open,
+	.reader_pread = repl_reader_pread,
+	.reader_close = repl_reader_close,
+	.reader_next = repl_reader_next,
+	.remove = repl_remove,
+	.recover = repl_recover,
+};
+
+/* ---- opening ---- */
+
+static void build_order(struct kura_placement *p, struct place_repl *r,
+			const struct kura_policy *pol)
+{
+	bool taken[KURA_BACKENDS_MAX] = { false };
+	r->p = p;
+	r->policy = pol;
+	r->norder = 0;
+	for (size_t i = 0; pol && i < pol->nsync + pol->nasync; i++) {
+		size_t b = i < pol->nsync ? pol->sync[i] :
+					    pol->async[i - pol->nsync];
+		r->order[r->norder++] = b;
+		taken[b] = true;
+	}
+	for (size_t b = 0; b < p->nbackends; b++)
+		if (!taken[b])
+			r->order[r->norder++] = b;
+}
+
+enum kura_err kura_placement_open(struct kura_placement *p,
+				  const struct kura_config *cfg,
+				  const char *data_dir, struct kura_meta *meta,
+				  struct kura_error *err)
+{
+	for (size_t i = 0; i < p->nbackends; i++) {
+		struct place_backend *b = &p->backends[i];
+		enum kura_err rc = kura_store_open_section(
+			cfg, b->section, data_dir, &b->store, err);
+		if (rc != KURA_OK)
+			return rc;
+	}
+	p->meta = meta;
+	for (size_t i = 0; i < p->npolicies; i++) {
+		struct place_policy *pp = &p->policies[i];
+		build_order(p, &pp->repl, &pp->policy);
+		pp->store =
+			(struct kura_store){ &place_repl_ops, &pp->repl, NULL };
+	}
+	build_order(p, &p->all_repl, NULL);
+	p->all_store =
+		(struct kura_store){ &place_repl_ops, &p->all_repl, NULL };
+	return KURA_OK;
+}
+
+void kura_placement_free(struct kura_placement *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < p->nbackends; i++)
+		kura_store_close(p->backends[i].store);
+	free(p);
+}
+
+struct kura_store *kura_placement_store(const struct kura_placement *p,
+					const struct kura_policy *policy)
+{
+	struct kura_placement *mp = (struct kura_placement *)p;
+	if (policy == NULL)
+		return &mp->all_store;
+	for (size_t i = 0; i < p->npolicies; i++)
+		if (&p->policies[i].policy == policy)
+			return &mp->policies[i].store;
+	return NULL;
+}
+
+enum kura_err kura_placement_probe(const struct kura_placement *p, size_t i,
+				   double *latency_ms, struct kura_error *err)
+{
+	/* A round trip every backend answers: open a blob that cannot
+	 * exist (a fresh random id); "not found" is a healthy answer. */
+	uint8_t id[KURA_BLOB_ID_LEN];
+	struct kura_store_reader *r = NULL;
+	uint64_t size = 0;
+	struct timespec a, b;
+	enum kura_err rc = kura_random_bytes(id, sizeof(id), err);
+	if (rc != KURA_OK)
+		return rc;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	rc = kura_store_reader_open(p->backends[i].store, id, &r, &size, err);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	if (rc == KURA_OK)
+		kura_store_reader_close(p->backends[i].store, r);
+	*latency_ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
+		      (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	if (rc == KURA_ENOENT) {
+		kura_error_clear(err);
+		return KURA_OK;
+	}
+	return rc;
+}

@@ -1,0 +1,243 @@
+/*
+ * replicate.c — the async queue and the start-up sweep of the placement
+ * layer (docs/PLACEMENT.md).
+ *
+ * A pending replica row is the durable queue entry: written with the
+ * blob's sync copies, before the object commits, so a copy is never
+ * forgotten across a crash or restart.  Each pass copies due rows whose
+ * blob is committed: the ciphertext bytes as they are (the copy needs no
+ * key, and a backend abroad receives exactly what the home one holds),
+ * read from a stored copy, written to the target, then checked by size.
+ * A failure stays pending with a back-off; nothing is dropped.
+ *
+ * The sweep removes the copies of blobs nothing references: a write that
+ * crashed after its copies and before its commit.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kura/log.h"
+#include "kura/placement.h"
+#include "kura/service.h"
+#include "kura/timefmt.h"
+#include "kura/banned.h"
+
+#define COPY_CHUNK (1u << 20)
+#define DUE_BATCH 64
+#define BACKOFF_MAX_S 300
+
+/* The backend of row, or -1 (no longer configured). */
+static int backend_of(const struct kura_service *svc,
+		      const struct kura_replica *row)
+{
+	return kura_placement_backend_index(svc->placement, row->backend);
+}
+
+/* Copy blob id's bytes from store src to store dst, in chunks. */
+static enum kura_err copy_blob(struct kura_store *src, struct kura_store *dst,
+			       const uint8_t id[KURA_BLOB_ID_LEN],
+			       uint64_t *bytes, struct kura_error *err)
+{
+	struct kura_store_reader *r = NULL;
+	struct kura_store_writer *w = NULL;
+	uint64_t size = 0;
+	uint8_t *buf = malloc(COPY_CHUNK);
+	if (buf == NULL)
+		return kura_fail(err, KURA_ENOMEM, "copy buffer");
+	enum kura_err rc = kura_store_reader_open(src, id, &r, &size, err);
+	if (rc == KURA_OK)
+		rc = kura_store_writer_open(dst, id, &w, err);
+	for (uint64_t off = 0; rc == KURA_OK && off < size;) {
+		size_t n = size - off < COPY_CHUNK ? (size_t)(size - off) :
+						     COPY_CHUNK;
+		rc = kura_store_reader_pread(src, r, buf, n, off, err);
+		if (rc == KURA_OK)
+			rc = kura_store_writer_write(dst, w, buf, n, err);
+		off += n;
+	}
+	if (w != NULL) {
+		if (rc == KURA_OK)
+			rc = kura_store_writer_finish(dst, w, err);
+		else
+			kura_store_writer_abort(dst, w);
+	}
+	if (rc == KURA_OK)
+		rc = kura_store_publish(dst, id, err);
+	kura_store_reader_close(src, r);
+	free(buf);
+	if (rc == KURA_OK)
+		*bytes = size;
+	return rc;
+}
+
+enum kura_err kura_service_copy_replica(struct kura_service *svc,
+					const uint8_t id[KURA_BLOB_ID_LEN],
+					size_t from, size_t to, uint64_t *bytes,
+					struct kura_error *err)
+{
+	struct kura_store *src =
+		kura_placement_backend_store(svc->placement, from);
+	struct kura_store *dst =
+		kura_placement_backend_store(svc->placement, to);
+	if (src == NULL || dst == NULL)
+		return kura_fail(err, KURA_EINVAL, "no such backend");
+	return copy_blob(src, dst, id, bytes, err);
+}
+
+/* A stored copy of the row's blob to copy from: its backend index, or -1. */
+static int source_of(struct kura_service *svc, const struct kura_replica *row)
+{
+	struct kura_replica rows[KURA_BACKENDS_MAX];
+	size_t n = 0;
+	struct kura_error e = { 0 };
+	if (kura_meta_replica_list(svc->meta, row->blob_id, rows,
+				   KURA_BACKENDS_MAX, &n, &e) != KURA_OK)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (rows[i].state == KURA_REPLICA_STORED ||
+		    rows[i].state == KURA_REPLICA_VERIFIED) {
+			int b = backend_of(svc, &rows[i]);
+			if (b >= 0)
+				return b;
+		}
+	return -1;
+}
+
+static void record(struct kura_service *svc, struct kura_replica *row,
+		   const char *note)
+{
+	struct kura_error e = { 0 };
+	if (kura_meta_replica_set(svc->meta, row, 1, note, &e) != KURA_OK)
+		kura_warn(NULL, "replication: cannot record: %s", e.msg);
+}
+
+/* Make one pending copy; false when it failed (recorded, retried). */
+static bool replicate_one(struct kura_service *svc, struct kura_replica *row)
+{
+	struct kura_error err = { 0 };
+	char note[KURA_REPLICA_NOTE_MAX];
+	int to = backend_of(svc, row);
+	int from = source_of(svc, row);
+	uint64_t bytes = 0;
+	enum kura_err rc =
+		to < 0 ?
+			kura_fail(&err, KURA_ECONFIG,
+				  "backend '%s' is not configured",
+				  row->backend) :
+		from < 0 ?
+			kura_fail(&err, KURA_ENOENT, "no stored copy to copy") :
+			kura_service_copy_replica(svc, row->blob_id,
+						  (size_t)from, (size_t)to,
+						  &bytes, &err);
+	if (rc == KURA_OK && bytes != row->bytes)
+		rc = kura_fail(&err, KURA_EINTEGRITY,
+			       "copied %llu bytes, expected %llu",
+			       (unsigned long long)bytes,
+			       (unsigned long long)row->bytes);
+	int64_t now = kura_now_ms();
+	if (rc == KURA_OK) {
+		row->state = KURA_REPLICA_STORED;
+		row->stored_ms = now;
+		row->changed_ms = now;
+		row->attempts = 0;
+		snprintf(note, sizeof(note), "replicated from %s",
+			 kura_placement_backend(svc->placement, (size_t)from)
+				 ->name);
+		record(svc, row, note);
+		return true;
+	}
+	/* Stays pending: the back-off doubles up to BACKOFF_MAX_S. */
+	uint32_t shift = row->attempts < 8 ? row->attempts : 8;
+	int64_t wait_s = (int64_t)1 << shift;
+	if (wait_s > BACKOFF_MAX_S)
+		wait_s = BACKOFF_MAX_S;
+	row->attempts++;
+	row->next_try_ms = now + wait_s * 1000;
+	row->changed_ms = now;
+	snprintf(note, sizeof(note), "copy failed (attempt %u): %.150s",
+		 row->attempts, err.msg);
+	/* The queue keeps its entry; only a changed note is worth a row in
+	 * the history, so a long outage does not flood it. */
+	if (row->attempts == 1 || row->attempts % 16 == 0)
+		record(svc, row, note);
+	else {
+		struct kura_error e = { 0 };
+		(void)kura_meta_replica_set(svc->meta, row, 1, note, &e);
+	}
+	kura_warn(NULL, "replication to '%s': %s", row->backend, err.msg);
+	return false;
+}
+
+enum kura_err kura_service_replicate(struct kura_service *svc, size_t max,
+				     size_t *copied, struct kura_error *err)
+{
+	struct kura_replica rows[DUE_BATCH];
+	size_t done = 0, n = 0;
+	size_t want = max < DUE_BATCH ? max : DUE_BATCH;
+	enum kura_err rc = kura_meta_replica_due(svc->meta, kura_now_ms(), rows,
+						 want, &n, err);
+	if (rc != KURA_OK)
+		return rc;
+	/* One failure per backend per pass: the rest of its queue waits
+	 * rather than each entry timing out in turn. */
+	char down[KURA_BACKENDS_MAX][KURA_PLACEMENT_NAME_MAX];
+	size_t ndown = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool skip = false;
+		for (size_t k = 0; k < ndown; k++)
+			skip = skip || strcmp(down[k], rows[i].backend) == 0;
+		if (skip)
+			continue;
+		if (replicate_one(svc, &rows[i]))
+			done++;
+		else if (ndown < KURA_BACKENDS_MAX)
+			snprintf(down[ndown++], sizeof(down[0]), "%s",
+				 rows[i].backend);
+	}
+	*copied = done;
+	return KURA_OK;
+}
+
+enum kura_err kura_service_sweep_replicas(struct kura_service *svc,
+					  size_t *removed,
+					  struct kura_error *err)
+{
+	struct kura_replica rows[64];
+	size_t total = 0;
+	for (;;) {
+		size_t n = 0, gone = 0;
+		enum kura_err rc =
+			kura_meta_replica_orphans(svc->meta, rows, 64, &n, err);
+		if (rc != KURA_OK)
+			return rc;
+		for (size_t i = 0; i < n; i++) {
+			int b = backend_of(svc, &rows[i]);
+			struct kura_error e = { 0 };
+			if (b < 0 || kura_store_remove(
+					     kura_placement_backend_store(
+						     svc->placement, (size_t)b),
+					     rows[i].blob_id, &e) != KURA_OK) {
+				kura_warn(NULL,
+					  "sweep: cannot remove an orphan copy "
+					  "on '%s': %s",
+					  rows[i].backend,
+					  b < 0 ? "not configured" : e.msg);
+				continue;
+			}
+			rows[i].state = KURA_REPLICA_DELETED;
+			rows[i].changed_ms = kura_now_ms();
+			rc = kura_meta_replica_set(
+				svc->meta, &rows[i], 1,
+				"removed: written but never committed", err);
+			if (rc != KURA_OK)
+				return rc;
+			gone++;
+		}
+		total += gone;
+		/* Stop when done, or when what is left cannot be removed. */
+		if (n < 64 || gone == 0)
+			break;
+	}
+	*removed = total;
+	return KURA_OK;
+}
