@@ -224,13 +224,15 @@ void cli_scrub_text(FILE *out, const struct kura_scrub_report *r)
 
 json_t *cli_health_json(const struct cli_backend_health *h)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:f, s:I, s:f}",
-			 "backend", h->backend, "type", h->type, "site",
-			 h->site, "region", h->region, "jurisdiction",
-			 h->jurisdiction, "reachable", h->reachable,
-			 "latency_ms", h->reachable ? h->latency_ms : 0.0,
-			 "queue", (json_int_t)h->queue, "lag_seconds",
-			 h->lag_seconds);
+	return json_pack(
+		"{s:s, s:s, s:s, s:s, s:s, s:b, s:f, s:I, s:f}", "backend",
+		h->backend, "type", h->type, "site", h->site, "region",
+		h->region, "jurisdiction", h->jurisdiction, "reachable",
+		h->reachable, "latency_ms",
+		h->reachable ?
+			(double)(int64_t)(h->latency_ms * 1000 + 0.5) / 1000 :
+			0.0,
+		"queue", (json_int_t)h->queue, "lag_seconds", h->lag_seconds);
 }
 
 #define HEALTH_ROW "%-12s %-4s %-12s %-12s %-4s %-11s %10s %8s %10s\n"
@@ -245,7 +247,7 @@ void cli_health_text(FILE *out, const struct cli_backend_health *h)
 {
 	char lat[32], q[32], lag[32];
 	if (h->reachable)
-		snprintf(lat, sizeof(lat), "%.1fms", h->latency_ms);
+		snprintf(lat, sizeof(lat), "%.2fms", h->latency_ms);
 	else
 		snprintf(lat, sizeof(lat), "-");
 	snprintf(q, sizeof(q), "%llu", (unsigned long long)h->queue);
@@ -263,7 +265,9 @@ bool cli_json_print(FILE *out, json_t *doc)
 		fprintf(stderr, "kura: out of memory\n");
 		return false;
 	}
-	int rc = json_dumpf(doc, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	int rc = json_dumpf(doc, out,
+			    JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+				    JSON_REAL_PRECISION(10));
 	json_decref(doc);
 	fputc('\n', out);
 	return rc == 0;

@@ -120,13 +120,15 @@ static bool read_segments(struct scrub_reader *r, struct kura_store *store,
 			continue;
 		enum kura_err rc =
 			kura_opener_segment(op, i, r->buf, clen, r->buf, &e);
-		if (rc != KURA_OK) {
-			snprintf(what, sizeof(what), "segment %llu",
+		if (rc == KURA_EINTEGRITY) {
+			snprintf(what, sizeof(what),
+				 "segment %llu does not authenticate",
 				 (unsigned long long)i);
-			verdict(c,
-				rc == KURA_EINTEGRITY ? SCRUB_CORRUPT :
-							SCRUB_UNREACHABLE,
-				what, e.msg);
+			verdict(c, SCRUB_CORRUPT, what, "");
+			return false;
+		}
+		if (rc != KURA_OK) {
+			verdict(c, SCRUB_UNREACHABLE, "decrypt", e.msg);
 			return false;
 		}
 	}

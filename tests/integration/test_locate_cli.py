@@ -16,21 +16,18 @@ import secrets
 
 import pytest
 
-from conftest import run_cli
+from conftest import client_fixture, run_cli, server_fixture
 
 SUMMARY = re.compile(r"^scrub: (\d+) blobs, (\d+) replicas, (\d+) ok, "
                      r"(\d+) missing, (\d+) corrupt, (\d+) repaired, "
                      r"(\d+) unrepairable$")
 
 
-@pytest.fixture(scope="module")
-def srv(kura_server_module):
-    return kura_server_module
-
-
-@pytest.fixture(scope="module")
-def client(s3_module):
-    return s3_module
+# The default configuration; SSE-C over plain HTTP only so that an SSE-C
+# object can be written without a TLS listener.
+srv = server_fixture("[server]\nallow_ssec_over_http = true\n",
+                     scope="module")
+client = client_fixture("srv", scope="module")
 
 
 def unique(prefix):
