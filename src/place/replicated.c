@@ -112,6 +112,21 @@ static struct kura_store *sync_store(const struct place_repl *r, size_t i)
 	return r->p->backends[r->policy->sync[i]].store;
 }
 
+/* A sync backend failed: the write cannot be acknowledged.  Out of
+ * space stays itself; any other failure of a backend is "unavailable"
+ * (503: the client may retry), naming the backend. */
+static enum kura_err sync_failed(const struct place_repl *r, size_t i,
+				 enum kura_err rc, struct kura_error *err)
+{
+	if (rc == KURA_ENOSPC || rc == KURA_ENOMEM || err == NULL)
+		return rc;
+	char msg[KURA_ERROR_MSG_MAX];
+	snprintf(msg, sizeof(msg), "%s", err->msg);
+	kura_error_clear(err);
+	return kura_fail(err, KURA_EBUSY, "backend '%s' is unavailable: %.180s",
+			 r->p->backends[r->policy->sync[i]].desc.name, msg);
+}
+
 static void repl_writer_abort(struct kura_store_writer *sw)
 {
 	struct repl_writer *w = (struct repl_writer *)sw;
@@ -140,6 +155,8 @@ static enum kura_err repl_writer_open(void *priv,
 	for (; w->n < r->policy->nsync; w->n++) {
 		enum kura_err rc = kura_store_writer_open(sync_store(r, w->n),
 							  id, &w->w[w->n], err);
+		if (rc != KURA_OK)
+			rc = sync_failed(r, w->n, rc, err);
 		if (rc != KURA_OK) {
 			repl_writer_abort((struct kura_store_writer *)w);
 			return rc;
@@ -158,7 +175,7 @@ static enum kura_err repl_writer_write(struct kura_store_writer *sw,
 		enum kura_err rc = kura_store_writer_write(sync_store(w->r, i),
 							   w->w[i], p, n, err);
 		if (rc != KURA_OK)
-			return rc;
+			return sync_failed(w->r, i, rc, err);
 	}
 	w->bytes += n;
 	return KURA_OK;
@@ -175,6 +192,8 @@ static enum kura_err repl_writer_finish(struct kura_store_writer *sw,
 		struct kura_store_writer *bw = w->w[done];
 		w->w[done] = NULL; /* finish frees it, on success or not */
 		rc = kura_store_writer_finish(sync_store(r, done), bw, err);
+		if (rc != KURA_OK)
+			rc = sync_failed(r, done, rc, err);
 	}
 	if (rc == KURA_OK)
 		rc = record_write(r, w->id, w->bytes, err);
