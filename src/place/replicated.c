@@ -237,14 +237,37 @@ static struct kura_store *order_store(const struct place_repl *r, size_t pos)
 	return r->p->backends[r->order[pos]].store;
 }
 
+/* How long reads pass over a backend that failed. */
+#define DOWN_MS 30000
+
+static bool is_down(const struct place_backend *b, int64_t now)
+{
+	return __atomic_load_n(&b->down_until_ms, __ATOMIC_RELAXED) > now;
+}
+
+static void set_down(struct place_backend *b, bool down)
+{
+	__atomic_store_n(&b->down_until_ms, down ? kura_now_ms() + DOWN_MS : 0,
+			 __ATOMIC_RELAXED);
+}
+
 /* Open the first copy at or after position from; KURA_ENOENT when no
- * backend from there has one of the right size. */
+ * backend from there has one of the right size.  Backends that failed
+ * lately are tried after the others. */
 static enum kura_err open_from(struct repl_reader *rd, size_t from,
 			       struct kura_error *err)
 {
 	enum kura_err last = KURA_ENOENT;
 	struct kura_error e = { 0 };
-	for (size_t pos = from; pos < rd->r->norder; pos++) {
+	int64_t now = kura_now_ms();
+	for (size_t k = from; k < 2 * rd->r->norder - from; k++) {
+		/* First pass: healthy backends; second: the others. */
+		bool second = k >= rd->r->norder;
+		size_t pos = second ? k - rd->r->norder + from : k;
+		struct place_backend *b =
+			&rd->r->p->backends[rd->r->order[pos]];
+		if (is_down(b, now) != second)
+			continue;
 		uint64_t size = 0;
 		struct kura_store_reader *sr = NULL;
 		kura_error_clear(&e);
@@ -257,6 +280,8 @@ static enum kura_err open_from(struct repl_reader *rd, size_t from,
 			continue;
 		}
 		if (rc == KURA_OK) {
+			if (second)
+				set_down(b, false); /* it is back */
 			rd->pos = pos;
 			rd->cur = sr;
 			rd->size = size;
@@ -264,6 +289,7 @@ static enum kura_err open_from(struct repl_reader *rd, size_t from,
 			return KURA_OK;
 		}
 		if (rc != KURA_ENOENT) {
+			set_down(b, true);
 			kura_warn(
 				NULL, "placement: backend '%s': %s",
 				rd->r->p->backends[rd->r->order[pos]].desc.name,
@@ -339,6 +365,7 @@ static enum kura_err repl_reader_pread(struct kura_store_reader *sr, void *p,
 		/* This copy cannot be read: the next one, transparently. */
 		uint64_t size;
 		size_t bad = rd->pos;
+		set_down(&rd->r->p->backends[rd->r->order[bad]], true);
 		close_current(rd);
 		mark(rd->r->p, rd->r->order[bad], rd->id, rd->size,
 		     KURA_REPLICA_FAILED, "read: I/O error");
