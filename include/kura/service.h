@@ -213,6 +213,15 @@ enum kura_err kura_service_copy_replica(struct kura_service *svc,
 					size_t from, size_t to, uint64_t *bytes,
 					struct kura_error *err);
 
+/* Record a replica event in the audit log (type "replica": op
+ * "replica.stored", "replica.repaired", "replica.copy_failed",
+ * "replica.removed", ...): blob id, backend and its labels, state, note. */
+enum kura_err kura_service_audit_replica(struct kura_service *svc,
+					 const char *op,
+					 const struct kura_replica *row,
+					 const char *note,
+					 enum kura_err outcome);
+
 /* Remove the replicas of blobs nothing references (a crash between a
  * write and its commit).  Owner only, before it accepts writes. */
 enum kura_err kura_service_sweep_replicas(struct kura_service *svc,

@@ -24,6 +24,10 @@ struct place_backend {
 	struct kura_backend_desc desc;
 	char section[KURA_CONFIG_SECTION_MAX]; /* "storage", "backend.X" */
 	struct kura_store *store;	       /* NULL until opened */
+	/* Until when reads skip it (kura_now_ms; atomic): set when it
+	 * failed other than "not found", so one backend that is down does
+	 * not cost every read its timeouts. */
+	int64_t down_until_ms;
 };
 
 struct place_policy {

@@ -112,6 +112,21 @@ static struct kura_store *sync_store(const struct place_repl *r, size_t i)
 	return r->p->backends[r->policy->sync[i]].store;
 }
 
+/* A sync backend failed: the write cannot be acknowledged.  Out of
+ * space stays itself; any other failure of a backend is "unavailable"
+ * (503: the client may retry), naming the backend. */
+static enum kura_err sync_failed(const struct place_repl *r, size_t i,
+				 enum kura_err rc, struct kura_error *err)
+{
+	if (rc == KURA_ENOSPC || rc == KURA_ENOMEM || err == NULL)
+		return rc;
+	char msg[KURA_ERROR_MSG_MAX];
+	snprintf(msg, sizeof(msg), "%s", err->msg);
+	kura_error_clear(err);
+	return kura_fail(err, KURA_EBUSY, "backend '%s' is unavailable: %.180s",
+			 r->p->backends[r->policy->sync[i]].desc.name, msg);
+}
+
 static void repl_writer_abort(struct kura_store_writer *sw)
 {
 	struct repl_writer *w = (struct repl_writer *)sw;
@@ -140,6 +155,8 @@ static enum kura_err repl_writer_open(void *priv,
 	for (; w->n < r->policy->nsync; w->n++) {
 		enum kura_err rc = kura_store_writer_open(sync_store(r, w->n),
 							  id, &w->w[w->n], err);
+		if (rc != KURA_OK)
+			rc = sync_failed(r, w->n, rc, err);
 		if (rc != KURA_OK) {
 			repl_writer_abort((struct kura_store_writer *)w);
 			return rc;
@@ -158,7 +175,7 @@ static enum kura_err repl_writer_write(struct kura_store_writer *sw,
 		enum kura_err rc = kura_store_writer_write(sync_store(w->r, i),
 							   w->w[i], p, n, err);
 		if (rc != KURA_OK)
-			return rc;
+			return sync_failed(w->r, i, rc, err);
 	}
 	w->bytes += n;
 	return KURA_OK;
@@ -175,6 +192,8 @@ static enum kura_err repl_writer_finish(struct kura_store_writer *sw,
 		struct kura_store_writer *bw = w->w[done];
 		w->w[done] = NULL; /* finish frees it, on success or not */
 		rc = kura_store_writer_finish(sync_store(r, done), bw, err);
+		if (rc != KURA_OK)
+			rc = sync_failed(r, done, rc, err);
 	}
 	if (rc == KURA_OK)
 		rc = record_write(r, w->id, w->bytes, err);
@@ -218,14 +237,37 @@ static struct kura_store *order_store(const struct place_repl *r, size_t pos)
 	return r->p->backends[r->order[pos]].store;
 }
 
+/* How long reads pass over a backend that failed. */
+#define DOWN_MS 30000
+
+static bool is_down(const struct place_backend *b, int64_t now)
+{
+	return __atomic_load_n(&b->down_until_ms, __ATOMIC_RELAXED) > now;
+}
+
+static void set_down(struct place_backend *b, bool down)
+{
+	__atomic_store_n(&b->down_until_ms, down ? kura_now_ms() + DOWN_MS : 0,
+			 __ATOMIC_RELAXED);
+}
+
 /* Open the first copy at or after position from; KURA_ENOENT when no
- * backend from there has one of the right size. */
+ * backend from there has one of the right size.  Backends that failed
+ * lately are tried after the others. */
 static enum kura_err open_from(struct repl_reader *rd, size_t from,
 			       struct kura_error *err)
 {
 	enum kura_err last = KURA_ENOENT;
 	struct kura_error e = { 0 };
-	for (size_t pos = from; pos < rd->r->norder; pos++) {
+	int64_t now = kura_now_ms();
+	for (size_t k = from; k < 2 * rd->r->norder - from; k++) {
+		/* First pass: healthy backends; second: the others. */
+		bool second = k >= rd->r->norder;
+		size_t pos = second ? k - rd->r->norder + from : k;
+		struct place_backend *b =
+			&rd->r->p->backends[rd->r->order[pos]];
+		if (is_down(b, now) != second)
+			continue;
 		uint64_t size = 0;
 		struct kura_store_reader *sr = NULL;
 		kura_error_clear(&e);
@@ -238,6 +280,8 @@ static enum kura_err open_from(struct repl_reader *rd, size_t from,
 			continue;
 		}
 		if (rc == KURA_OK) {
+			if (second)
+				set_down(b, false); /* it is back */
 			rd->pos = pos;
 			rd->cur = sr;
 			rd->size = size;
@@ -245,6 +289,7 @@ static enum kura_err open_from(struct repl_reader *rd, size_t from,
 			return KURA_OK;
 		}
 		if (rc != KURA_ENOENT) {
+			set_down(b, true);
 			kura_warn(
 				NULL, "placement: backend '%s': %s",
 				rd->r->p->backends[rd->r->order[pos]].desc.name,
@@ -320,6 +365,7 @@ static enum kura_err repl_reader_pread(struct kura_store_reader *sr, void *p,
 		/* This copy cannot be read: the next one, transparently. */
 		uint64_t size;
 		size_t bad = rd->pos;
+		set_down(&rd->r->p->backends[rd->r->order[bad]], true);
 		close_current(rd);
 		mark(rd->r->p, rd->r->order[bad], rd->id, rd->size,
 		     KURA_REPLICA_FAILED, "read: I/O error");

@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "kura/encode.h"
 #include "kura/log.h"
 #include "kura/placement.h"
 #include "kura/service.h"
@@ -103,6 +106,34 @@ static int source_of(struct kura_service *svc, const struct kura_replica *row)
 	return -1;
 }
 
+enum kura_err kura_service_audit_replica(struct kura_service *svc,
+					 const char *op,
+					 const struct kura_replica *row,
+					 const char *note,
+					 enum kura_err outcome)
+{
+	char hex[2 * KURA_BLOB_ID_LEN + 1];
+	struct kura_error e = { 0 };
+	kura_hex_encode(row->blob_id, KURA_BLOB_ID_LEN, hex);
+	json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "blob", hex,
+			      "backend", row->backend, "site", row->site,
+			      "region", row->region, "jurisdiction",
+			      row->jurisdiction, "state",
+			      kura_replica_state_name(row->state), "note",
+			      note ? note : "");
+	char *detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
+	json_decref(d);
+	enum kura_err rc = detail ? kura_service_audit_event(svc, "replica", op,
+							     0, NULL, detail,
+							     outcome, &e) :
+				    kura_fail(&e, KURA_ENOMEM, "audit detail");
+	if (rc != KURA_OK)
+		kura_error(NULL, "audit log refused the %s record: %s", op,
+			   e.msg);
+	free(detail);
+	return rc;
+}
+
 static void record(struct kura_service *svc, struct kura_replica *row,
 		   const char *note)
 {
@@ -144,6 +175,8 @@ static bool replicate_one(struct kura_service *svc, struct kura_replica *row)
 			 kura_placement_backend(svc->placement, (size_t)from)
 				 ->name);
 		record(svc, row, note);
+		(void)kura_service_audit_replica(svc, "replica.stored", row,
+						 note, KURA_OK);
 		return true;
 	}
 	/* Stays pending: the back-off doubles up to BACKOFF_MAX_S. */
@@ -158,9 +191,11 @@ static bool replicate_one(struct kura_service *svc, struct kura_replica *row)
 		 row->attempts, err.msg);
 	/* The queue keeps its entry; only a changed note is worth a row in
 	 * the history, so a long outage does not flood it. */
-	if (row->attempts == 1 || row->attempts % 16 == 0)
+	if (row->attempts == 1 || row->attempts % 16 == 0) {
 		record(svc, row, note);
-	else {
+		(void)kura_service_audit_replica(svc, "replica.copy_failed",
+						 row, note, rc);
+	} else {
 		struct kura_error e = { 0 };
 		(void)kura_meta_replica_set(svc->meta, row, 1, note, &e);
 	}
@@ -226,11 +261,14 @@ enum kura_err kura_service_sweep_replicas(struct kura_service *svc,
 			}
 			rows[i].state = KURA_REPLICA_DELETED;
 			rows[i].changed_ms = kura_now_ms();
-			rc = kura_meta_replica_set(
-				svc->meta, &rows[i], 1,
-				"removed: written but never committed", err);
+			const char *why =
+				"removed: written but never committed";
+			rc = kura_meta_replica_set(svc->meta, &rows[i], 1, why,
+						   err);
 			if (rc != KURA_OK)
 				return rc;
+			(void)kura_service_audit_replica(
+				svc, "replica.removed", &rows[i], why, KURA_OK);
 			gone++;
 		}
 		total += gone;

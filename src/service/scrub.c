@@ -10,9 +10,9 @@
  * stored with "scrub: repaired from BACKEND" once the copy made from a
  * good one was read back and judged good itself.  Every bad copy is also
  * an integrity.failure record in the audit log (and counted in
- * svc->integrity_failures), every repair a replica.repair record, each
- * written before the repair it announces, so a log that refuses the
- * record stops the scrub before it acts.
+ * svc->integrity_failures), written before the repair, so a log that
+ * refuses it stops the scrub before it acts; what became of the copy is
+ * a replica.repaired or replica.unrepairable record (docs/AUDIT.md).
  *
  * Judging by majority: copies that cannot be authenticated (SSE-C, a key
  * disabled or destroyed) are compared by the SHA-256 of their bytes; a
@@ -28,7 +28,8 @@
  * unreachable) is logged and left as it is, for the next pass.
  *
  * Memory: a page of blobs, one blob's replica rows, one segment buffer and
- * one copy chunk.  Single-threaded (one scrub per call).
+ * one copy chunk (kura_service_copy_replica).  Single-threaded (one scrub
+ * per call).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,34 +66,9 @@ struct scrub {
 
 /* ---- records ---- */
 
-static enum kura_err audit(struct scrub *s, const char *op, const char *what,
-			   const char *backend, const char *from,
-			   enum kura_err outcome, struct kura_error *err)
-{
-	json_t *d = json_pack("{s:s, s:s, s:s}", "what", what, "backend",
-			      backend, "blob", s->blob_hex);
-	if (d != NULL && from != NULL)
-		json_object_set_new(d, "from", json_string(from));
-	char *detail = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	json_decref(d);
-	if (detail == NULL)
-		return kura_fail(err, KURA_ENOMEM, "scrub: audit record");
-	struct kura_audit_record r = {
-		.type = "integrity",
-		.op = op,
-		.tenant_id = s->blob->tenant_id,
-		.bucket = s->bucket[0] ? s->bucket : NULL,
-		.version = s->version_hex,
-		.actor = kura_service_actor(),
-		.error = outcome == KURA_OK ? NULL : kura_errname(outcome),
-		.detail_json = detail,
-	};
-	enum kura_err rc = kura_service_audit(s->svc, &r, err);
-	free(detail);
-	return rc;
-}
-
-/* An integrity failure: logged, counted and recorded. */
+/* A bad copy is an integrity failure: logged, counted and recorded as
+ * one (type "integrity", with the bucket and version it belongs to), so
+ * the count a server.stop record carries matches the records. */
 static enum kura_err failure(struct scrub *s, const char *backend,
 			     const char *what, struct kura_error *err)
 {
@@ -100,8 +76,39 @@ static enum kura_err failure(struct scrub *s, const char *backend,
 					__ATOMIC_RELAXED);
 	kura_error(NULL, "integrity failure #%llu: blob %s on '%s': %s",
 		   (unsigned long long)n, s->blob_hex, backend, what);
-	return audit(s, "integrity.failure", what, backend, NULL,
-		     KURA_EINTEGRITY, err);
+	json_t *d = json_pack("{s:s, s:s, s:s}", "what", what, "backend",
+			      backend, "blob", s->blob_hex);
+	char *detail = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(d);
+	if (detail == NULL)
+		return kura_fail(err, KURA_ENOMEM, "scrub: audit record");
+	struct kura_audit_record r = {
+		.type = "integrity",
+		.op = "integrity.failure",
+		.tenant_id = s->blob->tenant_id,
+		.bucket = s->bucket[0] ? s->bucket : NULL,
+		.version = s->version_hex,
+		.actor = kura_service_actor(),
+		.error = kura_errname(KURA_EINTEGRITY),
+		.detail_json = detail,
+	};
+	enum kura_err rc = kura_service_audit(s->svc, &r, err);
+	free(detail);
+	return rc;
+}
+
+/* What became of a bad copy (type "replica": replica.repaired,
+ * replica.unrepairable), with the row as it now is. */
+static enum kura_err outcome(struct scrub *s, size_t i, const char *op,
+			     const char *note, enum kura_err result,
+			     struct kura_error *err)
+{
+	enum kura_err rc = kura_service_audit_replica(s->svc, op, &s->rows[i],
+						      note, result);
+	if (rc != KURA_OK)
+		return kura_fail(err, rc, "audit log refused the %s record",
+				 op);
+	return KURA_OK;
 }
 
 /* Is replica i still one to judge (not deleted or made pending by the
@@ -279,6 +286,19 @@ static int good_copy(const struct scrub *s)
 	return -1;
 }
 
+/* A repair that did not work: the replica stays failed. */
+static enum kura_err not_repaired(struct scrub *s, size_t i, const char *note,
+				  enum kura_err why, struct kura_error *err)
+{
+	s->rep->unrepairable++;
+	kura_warn(NULL, "scrub: blob %s on '%s': %s", s->blob_hex,
+		  s->rows[i].backend, note + 7);
+	enum kura_err rc = set_state(s, i, KURA_REPLICA_FAILED, note, err);
+	return rc == KURA_OK ?
+		       outcome(s, i, "replica.unrepairable", note, why, err) :
+		       rc;
+}
+
 /* After the copy: judge it; drop it again if the blob went meanwhile. */
 static enum kura_err after_copy(struct scrub *s, size_t i, const char *from,
 				struct kura_store *to, struct kura_error *err)
@@ -294,51 +314,50 @@ static enum kura_err after_copy(struct scrub *s, size_t i, const char *from,
 	if (!there) /* deleted while we copied: no resurrection */
 		return kura_store_remove(to, s->blob->part.blob_id, err);
 	if (c.verdict != SCRUB_OK) {
-		s->rep->unrepairable++;
 		snprintf(note, sizeof(note),
 			 "scrub: repair from %s failed: %.120s", from,
 			 c.reason);
-		rc = audit(s, "replica.repair", note, s->rows[i].backend, from,
-			   KURA_EINTEGRITY, err);
-		return rc == KURA_OK ?
-			       set_state(s, i, KURA_REPLICA_FAILED, note, err) :
-			       rc;
+		return not_repaired(s, i, note, KURA_EINTEGRITY, err);
 	}
 	s->rep->repaired++;
 	snprintf(note, sizeof(note), "scrub: repaired from %s", from);
 	kura_info(NULL, "scrub: blob %s on '%s' %s", s->blob_hex,
 		  s->rows[i].backend, note + 7);
-	return set_state(s, i, KURA_REPLICA_STORED, note, err);
+	rc = set_state(s, i, KURA_REPLICA_STORED, note, err);
+	return rc == KURA_OK ?
+		       outcome(s, i, "replica.repaired", note, KURA_OK, err) :
+		       rc;
 }
 
 /* Copy row src's good copy over row i's bad one. */
 static enum kura_err repair(struct scrub *s, size_t i, size_t src,
 			    struct kura_error *err)
 {
-	const struct kura_placement *p = s->svc->placement;
-	struct kura_store *from =
-		kura_placement_backend_store(p, (size_t)s->backend[src]);
-	struct kura_store *to =
-		kura_placement_backend_store(p, (size_t)s->backend[i]);
+	const uint8_t *id = s->blob->part.blob_id;
+	size_t from = (size_t)s->backend[src], to = (size_t)s->backend[i];
+	struct kura_store *dst =
+		kura_placement_backend_store(s->svc->placement, to);
 	const char *name = s->rows[src].backend;
 	struct kura_error e = { 0 };
 	char note[KURA_REPLICA_NOTE_MAX];
-	enum kura_err rc = audit(s, "replica.repair", "copying a good replica",
-				 s->rows[i].backend, name, KURA_OK, err);
-	if (rc != KURA_OK)
-		return rc;
-	if (scrub_copy(&s->reader, from, to, &e) == KURA_OK)
-		return after_copy(s, i, name, to, err);
+	uint64_t bytes = 0;
+	enum kura_err rc =
+		kura_service_copy_replica(s->svc, id, from, to, &bytes, &e);
+	if (rc != KURA_OK) {
+		/* A damaged staged copy of the id may be in the way (fs
+		 * stages exclusively): it is bad anyway; remove it, once. */
+		kura_error_clear(&e);
+		rc = kura_store_remove(dst, id, &e);
+		if (rc == KURA_OK)
+			rc = kura_service_copy_replica(s->svc, id, from, to,
+						       &bytes, &e);
+	}
+	if (rc == KURA_OK)
+		return after_copy(s, i, name, dst, err);
 	/* A backend that refuses the copy now may take it next pass. */
-	s->rep->unrepairable++;
 	snprintf(note, sizeof(note), "scrub: repair from %s failed: %.120s",
 		 name, e.msg);
-	kura_warn(NULL, "scrub: blob %s on '%s': %s", s->blob_hex,
-		  s->rows[i].backend, note + 7);
-	rc = audit(s, "replica.repair", note, s->rows[i].backend, name,
-		   e.code ? e.code : KURA_EIO, err);
-	return rc == KURA_OK ? set_state(s, i, KURA_REPLICA_FAILED, note, err) :
-			       rc;
+	return not_repaired(s, i, note, rc, err);
 }
 
 /* A missing or corrupt copy: recorded, then repaired when it can be. */
@@ -367,7 +386,9 @@ static enum kura_err bad_copy(struct scrub *s, size_t i, int src,
 	s->rep->unrepairable++;
 	kura_error(NULL, "scrub: blob %s on '%s': no good copy to repair from",
 		   s->blob_hex, s->rows[i].backend);
-	return KURA_OK;
+	return outcome(s, i, "replica.unrepairable",
+		       "scrub: no good copy to repair from", KURA_EINTEGRITY,
+		       err);
 }
 
 /* Record what the checks found, and repair. */

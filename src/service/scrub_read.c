@@ -1,7 +1,7 @@
 /*
  * scrub_read.c — what a scrub does to one copy of a blob: read it whole
- * from one backend's own store and judge it (scrub_check_copy), and copy a
- * good one's ciphertext to another backend (scrub_copy).
+ * from one backend's own store and judge it (scrub_check_copy).  Repairs
+ * copy a good one with kura_service_copy_replica (replicate.c).
  *
  * A copy is judged as a GET would judge it, and more: its size must be
  * kura_blob_size of the part, the header must name the blob and its
@@ -12,8 +12,8 @@
  * compares across copies.  So are the copies of a blob whose key is
  * disabled or destroyed.
  *
- * Memory is bounded by one segment (plaintext, wiped after each copy) and
- * one copy chunk; never by the blob's size.  Single-threaded: one reader
+ * Memory is bounded by one segment (plaintext, wiped after each copy),
+ * never by the blob's size.  Single-threaded: one reader
  * per scrub.
  */
 #include <stdio.h>
@@ -25,8 +25,6 @@
 #include "kura/crypt.h"
 #include "service_int.h"
 #include "kura/banned.h"
-
-#define COPY_CHUNK (1u << 20)
 
 enum kura_err scrub_reader_init(struct scrub_reader *r,
 				struct kura_service *svc,
@@ -214,64 +212,5 @@ out:
 	EVP_MD_CTX_free(md);
 	if (rd != NULL)
 		kura_store_reader_close(store, rd);
-	return rc;
-}
-
-/* Write the open source's size bytes to a new writer on to. */
-static enum kura_err copy_bytes(struct kura_store *from,
-				struct kura_store_reader *rd, uint64_t size,
-				struct kura_store *to,
-				struct kura_store_writer *w, uint8_t *chunk,
-				struct kura_error *err)
-{
-	for (uint64_t off = 0; off < size;) {
-		size_t n = size - off < COPY_CHUNK ? (size_t)(size - off) :
-						     COPY_CHUNK;
-		enum kura_err rc =
-			kura_store_reader_pread(from, rd, chunk, n, off, err);
-		if (rc == KURA_OK)
-			rc = kura_store_writer_write(to, w, chunk, n, err);
-		if (rc != KURA_OK)
-			return rc;
-		off += n;
-	}
-	return KURA_OK;
-}
-
-enum kura_err scrub_copy(struct scrub_reader *r, struct kura_store *from,
-			 struct kura_store *to, struct kura_error *err)
-{
-	const uint8_t *id = r->blob->part.blob_id;
-	struct kura_store_reader *rd = NULL;
-	struct kura_store_writer *w = NULL;
-	uint64_t size = 0;
-	uint8_t *chunk = malloc(COPY_CHUNK);
-	if (chunk == NULL)
-		return kura_fail(err, KURA_ENOMEM, "scrub: copy buffer");
-	enum kura_err rc = kura_store_reader_open(from, id, &rd, &size, err);
-	if (rc != KURA_OK)
-		goto out;
-	struct kura_error e = { 0 };
-	if (kura_store_writer_open(to, id, &w, &e) != KURA_OK) {
-		/* A damaged staged copy of the same id is in the way (fs
-		 * creates staged files exclusively): remove it, once. */
-		rc = kura_store_remove(to, id, err);
-		if (rc == KURA_OK)
-			rc = kura_store_writer_open(to, id, &w, err);
-		if (rc != KURA_OK)
-			goto out;
-	}
-	rc = copy_bytes(from, rd, size, to, w, chunk, err);
-	if (rc != KURA_OK) {
-		kura_store_writer_abort(to, w);
-		goto out;
-	}
-	rc = kura_store_writer_finish(to, w, err);
-	if (rc == KURA_OK)
-		rc = kura_store_publish(to, id, err);
-out:
-	if (rd != NULL)
-		kura_store_reader_close(from, rd);
-	free(chunk);
 	return rc;
 }

@@ -61,9 +61,4 @@ void scrub_reader_release(struct scrub_reader *r);
 enum kura_err scrub_check_copy(struct scrub_reader *r, struct kura_store *store,
 			       struct scrub_check *c, struct kura_error *err);
 
-/* Copy the blob's ciphertext from one store to another in bounded chunks
- * and publish it there (replacing a damaged copy). */
-enum kura_err scrub_copy(struct scrub_reader *r, struct kura_store *from,
-			 struct kura_store *to, struct kura_error *err);
-
 #endif
