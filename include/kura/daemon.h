@@ -83,6 +83,17 @@ enum kura_err kura_daemon_lifecycle_step(struct kura_service *svc,
 					 struct kura_lc_stats *stats,
 					 bool *finished,
 					 struct kura_error *err);
+/* The scheduled scrub (scrub_job.c): every [scrub] interval seconds,
+ * inside [maintenance] window, in a thread of its own.  *out is NULL when
+ * scheduled scrubs are off ([scrub] interval = 0). */
+struct kura_scrub_job;
+enum kura_err kura_daemon_scrub_start(struct kura_service *svc,
+				      struct kura_scrub_job **out,
+				      struct kura_error *err);
+/* Stop it — a round in progress stops at its next blob — and free it.
+ * NULL is a no-op. */
+void kura_daemon_scrub_stop(struct kura_scrub_job *job);
+
 /* "HH:MM-HH:MM" ([maintenance] window, UTC): its minutes of the day;
  * false when malformed or empty (start equal to end). */
 bool kura_daemon_window_parse(const char *s, int *start_min, int *end_min);

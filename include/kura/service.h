@@ -51,6 +51,9 @@ struct kura_service {
 	/* Stored data or metadata that failed authentication since start
 	 * (read and bumped with __atomic builtins). */
 	uint64_t integrity_failures;
+	/* Nonzero: a kura_service_scrub running in another thread stops at
+	 * its next blob (the server shutting down).  __atomic builtins. */
+	int scrub_stop;
 	/* Held by the owner (KURA_SERVICE_OWNER) for the service's life: the
 	 * data directory's lock and, when [storage] path puts the blobs
 	 * elsewhere, that directory's.  NULL in CLI commands. */
@@ -194,7 +197,8 @@ struct kura_scrub_report {
 /* Re-read every replica of the blobs of bucket (NULL: every bucket),
  * authenticate every segment, repair a missing or corrupt replica from a
  * good one; record what was found in the replica history and the audit
- * log.  Works while a server runs. */
+ * log.  Works while a server runs.  KURA_ENOENT: no such bucket;
+ * KURA_EBUSY when svc->scrub_stop stopped it (*rep is not written). */
 enum kura_err kura_service_scrub(struct kura_service *svc, const char *bucket,
 				 struct kura_scrub_report *rep,
 				 struct kura_error *err);

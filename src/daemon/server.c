@@ -444,6 +444,7 @@ int kura_daemon_run(const struct kura_config *cfg)
 	struct kura_http_handler handler;
 	sigset_t sigs;
 	struct kura_seal_wait seals;
+	struct kura_scrub_job *scrub = NULL;
 	int code = 1;
 
 	/* Nothing is created before the configuration is known to be good
@@ -499,9 +500,12 @@ int kura_daemon_run(const struct kura_config *cfg)
 		goto out;
 	}
 	print_banner(svc, tls ? "https" : "http", listen);
+	if (kura_daemon_scrub_start(svc, &scrub, &err) != KURA_OK)
+		kura_warn(NULL, "no scheduled scrubs: %s", err.msg);
 
 	const char *reason =
 		run_loop(svc, &sigs, interval, checkpoint_every, &seals);
+	kura_daemon_scrub_stop(scrub);
 	kura_http_stop(srv, SHUTDOWN_GRACE_MS);
 	srv = NULL;
 	collect_garbage(svc);

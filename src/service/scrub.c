@@ -478,8 +478,15 @@ enum kura_err kura_service_scrub(struct kura_service *svc, const char *bucket,
 		size_t n = 0;
 		rc = kura_meta_scrub_blobs(svc->meta, bucket_id, after, page,
 					   PAGE, &n, err);
-		for (size_t i = 0; rc == KURA_OK && i < n; i++)
+		for (size_t i = 0; rc == KURA_OK && i < n; i++) {
+			if (__atomic_load_n(&svc->scrub_stop,
+					    __ATOMIC_RELAXED)) {
+				rc = kura_fail(err, KURA_EBUSY,
+					       "scrub stopped");
+				break;
+			}
 			rc = scrub_blob(s, &page[i], err);
+		}
 		if (rc != KURA_OK || n < PAGE)
 			break;
 		memcpy(after, page[n - 1].part.blob_id, KURA_BLOB_ID_LEN);

@@ -9,14 +9,15 @@ it from with one backend: the replica becomes "failed", the scrub exits
 1, and the audit log holds an integrity.failure record for it.  The
 multi-backend cases (repairs, failover) are test_placement.py's."""
 
+import datetime
 import json
 import os
 import re
 import secrets
-
-import pytest
+import time
 
 from conftest import client_fixture, run_cli, server_fixture
+from helpers import eventually
 
 SUMMARY = re.compile(r"^scrub: (\d+) blobs, (\d+) replicas, (\d+) ok, "
                      r"(\d+) missing, (\d+) corrupt, (\d+) repaired, "
@@ -248,3 +249,51 @@ def test_version_flag_and_usage():
     for cmd in ("object locate", "bucket locate", "scrub [BUCKET]",
                 "status [--json]"):
         assert cmd in r.stdout, cmd
+
+
+# -- the scheduled scrub ---------------------------------------------------
+
+def far_window():
+    """A maintenance window (UTC) that starts two hours from now."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    a, b = now + datetime.timedelta(hours=2), now + datetime.timedelta(hours=3)
+    return f"{a:%H:%M}-{b:%H:%M}"
+
+
+scheduled = server_fixture("[scrub]\ninterval = 1\n")
+scheduled_closed = server_fixture(
+    f"[scrub]\ninterval = 1\n[maintenance]\nwindow = {far_window()}\n")
+
+
+def test_scheduled_scrub_verifies_and_finds_damage(scheduled):
+    s3 = scheduled.client()
+    s3.create_bucket(Bucket="sched")
+    s3.put_object(Bucket="sched", Key="k", Body=b"scheduled" * 100)
+    part, _ = only_replica(locate(scheduled, "sched", "k"))
+
+    def verified():
+        _, r = only_replica(locate(scheduled, "sched", "k"))
+        assert r["state"] == "verified", r
+    eventually(verified, timeout=15)
+    with open(blob_path(scheduled, part["blob_id"]), "r+b") as f:
+        f.seek(60)
+        byte = f.read(1)
+        f.seek(60)
+        f.write(bytes([byte[0] ^ 0x80]))
+
+    def failed():
+        _, r = only_replica(locate(scheduled, "sched", "k"))
+        assert r["state"] == "failed", r
+        assert r["history"][-1]["note"].startswith("scrub: corrupt"), r
+    eventually(failed, timeout=15)
+    assert "scheduled scrub:" in scheduled.stderr_text()
+
+
+def test_scheduled_scrub_waits_for_the_window(scheduled_closed):
+    s3 = scheduled_closed.client()
+    s3.create_bucket(Bucket="later")
+    s3.put_object(Bucket="later", Key="k", Body=b"not now")
+    time.sleep(3)       # three intervals: every one of them outside
+    _, r = only_replica(locate(scheduled_closed, "later", "k"))
+    assert r["state"] == "stored", r
+    assert "scheduled scrub: 1 blobs" not in scheduled_closed.stderr_text()
