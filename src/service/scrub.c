@@ -16,8 +16,8 @@
  *
  * Judging by majority: copies that cannot be authenticated (SSE-C, a key
  * disabled or destroyed) are compared by the SHA-256 of their bytes; a
- * copy that differs from the majority is corrupt, and when no digest has
- * a majority none of them is taken as good.
+ * copy that differs from the digest most copies share is corrupt, and when
+ * two digests tie (two copies that differ) neither is taken as good.
  *
  * Runs beside a server: a blob deleted while the scrub reads it looks
  * missing, so before a bad copy is recorded or repaired the blob must
@@ -235,8 +235,8 @@ static enum kura_err check_all(struct scrub *s, struct kura_error *err)
 	return KURA_OK;
 }
 
-/* Copies judged only by their bytes: the majority digest is the good
- * one; without a strict majority no copy is. */
+/* Copies judged only by their bytes: the digest most copies share is the
+ * good one; when two digests tie for that, no copy is. */
 static void judge_by_majority(struct scrub *s)
 {
 	size_t best = 0, best_n = 0;
