@@ -191,7 +191,8 @@ struct kura_scrub_report {
 	uint64_t missing;      /* not on their backend */
 	uint64_t corrupt;      /* there, but failing authentication */
 	uint64_t repaired;     /* missing or corrupt, copied from a good one */
-	uint64_t unrepairable; /* no good replica to copy from */
+	uint64_t unrepairable; /* blobs left with a bad replica: no good
+				* one to copy from, or the copy failed */
 };
 
 /* Re-read every replica of the blobs of bucket (NULL: every bucket),

@@ -62,6 +62,9 @@ struct scrub {
 	struct scrub_check checks[COPIES];
 	int backend[COPIES]; /* index in the placement; -1: not read */
 	size_t nrows;
+	/* A bad copy of the blob stays bad: the blob counts as unrepairable
+	 * (once, however many of its copies are bad). */
+	bool unrepaired;
 };
 
 /* ---- records ---- */
@@ -290,7 +293,7 @@ static int good_copy(const struct scrub *s)
 static enum kura_err not_repaired(struct scrub *s, size_t i, const char *note,
 				  enum kura_err why, struct kura_error *err)
 {
-	s->rep->unrepairable++;
+	s->unrepaired = true;
 	kura_warn(NULL, "scrub: blob %s on '%s': %s", s->blob_hex,
 		  s->rows[i].backend, note + 7);
 	enum kura_err rc = set_state(s, i, KURA_REPLICA_FAILED, note, err);
@@ -383,7 +386,7 @@ static enum kura_err bad_copy(struct scrub *s, size_t i, int src,
 		return rc;
 	if (src >= 0)
 		return repair(s, i, (size_t)src, err);
-	s->rep->unrepairable++;
+	s->unrepaired = true;
 	kura_error(NULL, "scrub: blob %s on '%s': no good copy to repair from",
 		   s->blob_hex, s->rows[i].backend);
 	return outcome(s, i, "replica.unrepairable",
@@ -431,6 +434,7 @@ static enum kura_err scrub_blob(struct scrub *s,
 				struct kura_error *err)
 {
 	s->blob = blob;
+	s->unrepaired = false;
 	s->rep->blobs++;
 	kura_hex_encode(blob->part.blob_id, KURA_BLOB_ID_LEN, s->blob_hex);
 	kura_hex_encode(blob->version_uid, KURA_UID_LEN, s->version_hex);
@@ -447,6 +451,8 @@ static enum kura_err scrub_blob(struct scrub *s,
 		judge_by_majority(s);
 	if (rc == KURA_OK)
 		rc = conclude(s, err);
+	if (s->unrepaired)
+		s->rep->unrepairable++;
 	scrub_reader_release(&s->reader);
 	return rc;
 }
