@@ -13,6 +13,7 @@
 #define KURA_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -20,17 +21,17 @@
 
 enum kura_config_type {
 	KURA_CFG_STRING,
-	KURA_CFG_U64,	/* decimal */
-	KURA_CFG_SIZE,	/* decimal with optional K/M/G/T suffix (binary) */
-	KURA_CFG_BOOL,	/* true/false/yes/no/on/off/1/0 */
-	KURA_CFG_ADDR,	/* HOST:PORT, IPv4 or [IPv6] */
+	KURA_CFG_U64,  /* decimal */
+	KURA_CFG_SIZE, /* decimal with optional K/M/G/T suffix (binary) */
+	KURA_CFG_BOOL, /* true/false/yes/no/on/off/1/0 */
+	KURA_CFG_ADDR, /* HOST:PORT, IPv4 or [IPv6] */
 };
 
 struct kura_config_key {
 	const char *section;
 	const char *key;
 	enum kura_config_type type;
-	const char *default_value;	/* NULL: unset unless configured */
+	const char *default_value; /* NULL: unset unless configured */
 	const char *description;
 };
 
@@ -53,10 +54,10 @@ enum kura_err kura_config_set(struct kura_config *cfg, const char *section,
 
 /* The value as configured, else the default, else NULL.  Asking for a key
  * that is not in the table is a programming error (assert). */
-const char *kura_config_get(const struct kura_config *cfg,
-			    const char *section, const char *key);
-uint64_t kura_config_get_u64(const struct kura_config *cfg,
-			     const char *section, const char *key);
+const char *kura_config_get(const struct kura_config *cfg, const char *section,
+			    const char *key);
+uint64_t kura_config_get_u64(const struct kura_config *cfg, const char *section,
+			     const char *key);
 bool kura_config_get_bool(const struct kura_config *cfg, const char *section,
 			  const char *key);
 /* Was the key set explicitly (file or override)? */
@@ -67,6 +68,17 @@ bool kura_config_is_set(const struct kura_config *cfg, const char *section,
 enum kura_err kura_config_split_addr(const char *addr, char *host,
 				     size_t host_cap, uint16_t *port,
 				     struct kura_error *err);
+
+/*
+ * Named sections: a key declared for section "backend.*" is set and read
+ * as [backend.NAME] (NAME: 1..32 of a-z 0-9 -), each NAME with its own
+ * values.  kura_config_names lists the NAMEs of the sections "PREFIX.NAME"
+ * the configuration set, in the order it first set them (file order):
+ * the first max go to names (valid as long as cfg), the return value is
+ * how many there are.
+ */
+size_t kura_config_names(const struct kura_config *cfg, const char *prefix,
+			 const char **names, size_t max);
 
 /* The table of known keys, terminated by an entry with section == NULL. */
 const struct kura_config_key *kura_config_keys(void);

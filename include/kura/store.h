@@ -4,7 +4,7 @@
  * A store keeps blobs: opaque, immutable byte strings (always ciphertext)
  * named by a random 16-byte id.  It knows nothing of buckets, keys, tenants
  * or plaintext.  Implementations: local filesystem (src/store/fs.c); remote
- * S3 and RADOS follow the same contract.
+ * S3 (src/store/s3/, store_s3.h) and RADOS follow the same contract.
  *
  * Life of a blob, and why it is shaped so:
  *   writer_open -> writer_write* -> writer_finish   data durable, *staged*
@@ -46,10 +46,14 @@ struct kura_store_ops {
 	unsigned caps;	  /* reserved, 0 */
 	size_t priv_size; /* state the core allocates (zeroed) */
 
-	/* Prepare the backend (create directories, connect).  data_dir is
-	 * kura's data directory. */
+	/* Prepare the backend (create directories, connect).  section is
+	 * the configuration section that describes this instance: "storage"
+	 * for the implicit local store, "backend.NAME" for a named one; the
+	 * backend reads its keys there.  data_dir is kura's data
+	 * directory.  KURA_ECONFIG for a configuration it cannot use. */
 	enum kura_err (*open)(void *priv, const struct kura_config *cfg,
-			      const char *data_dir, struct kura_error *err);
+			      const char *section, const char *data_dir,
+			      struct kura_error *err);
 	void (*close)(void *priv);
 
 	/* Start a new staged blob.  The id is fresh and random (the caller

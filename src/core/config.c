@@ -5,6 +5,11 @@
  * Invariant: every value held has been validated against its key's type.
  * Values are looked up by (section, key) with a linear scan of a small
  * table; lookups happen at start-up, not per request.
+ *
+ * Named sections: a table entry whose section ends in ".*" ("backend.*")
+ * stands for every section "backend.NAME" (NAME: 1..32 of a-z 0-9 -); each
+ * such section seen keeps its own values, in the order the file names
+ * them (kura_config_names), and falls back to the entry's default.
  */
 #include <assert.h>
 #include <stdbool.h>
@@ -134,6 +139,45 @@ static const struct kura_config_key keys[] = {
 	  "kmip provider: when the server cannot encrypt, allow fetching the KEK "
 	  "into locked memory for at most bucket_key_ttl seconds (weaker: the KEK "
 	  "then exists on this host)" },
+	{ "backend.*", "type", KURA_CFG_STRING, NULL,
+	  "data backend NAME: fs (local directory) or s3 (a remote S3 "
+	  "service)" },
+	{ "backend.*", "path", KURA_CFG_STRING, NULL,
+	  "fs: root directory of the backend's blobs" },
+	{ "backend.*", "endpoint", KURA_CFG_STRING, NULL,
+	  "s3: http(s)://HOST[:PORT] of the remote service; plain http only "
+	  "for 127.0.0.1, ::1 or localhost" },
+	{ "backend.*", "bucket", KURA_CFG_STRING, NULL,
+	  "s3: bucket on the remote (must exist)" },
+	{ "backend.*", "prefix", KURA_CFG_STRING, "",
+	  "s3: prefix of every object name on the remote (the rest is the "
+	  "blob id in hex)" },
+	{ "backend.*", "access_key_id", KURA_CFG_STRING, NULL,
+	  "s3: access key id kura signs with" },
+	{ "backend.*", "secret_key_file", KURA_CFG_STRING, NULL,
+	  "s3: file holding the secret access key (mode 0600 or stricter, "
+	  "owned by kura's user)" },
+	{ "backend.*", "ca_file", KURA_CFG_STRING, NULL,
+	  "s3: PEM CA bundle that signs the remote's certificate (default: "
+	  "the system's)" },
+	{ "backend.*", "signing_region", KURA_CFG_STRING, "us-east-1",
+	  "s3: region of the SigV4 credential scope" },
+	{ "backend.*", "part_size", KURA_CFG_SIZE, "16M",
+	  "s3: multipart part size; a blob larger than one part is uploaded "
+	  "in parts" },
+	{ "backend.*", "timeout", KURA_CFG_U64, "30",
+	  "s3: seconds one request to the remote may take" },
+	{ "backend.*", "retries", KURA_CFG_U64, "4",
+	  "s3: retries of a request that failed on the connection or with a "
+	  "5xx, with exponential back-off" },
+	{ "backend.*", "site", KURA_CFG_STRING, NULL,
+	  "label: the site (data centre) of the backend" },
+	{ "backend.*", "region", KURA_CFG_STRING, NULL,
+	  "label: the region of the backend" },
+	{ "backend.*", "jurisdiction", KURA_CFG_STRING, NULL,
+	  "label: ISO 3166-1 alpha-2 country whose law governs the backend" },
+	{ "backend.*", "dedicated_to", KURA_CFG_STRING, NULL,
+	  "the only tenant whose data the backend holds" },
 	{ "audit", "enabled", KURA_CFG_BOOL, "true",
 	  "record every operation in the tamper-evident audit log (DATA_DIR/audit)" },
 	{ "audit", "checkpoint_interval", KURA_CFG_U64, "60",
@@ -185,6 +229,9 @@ static const struct {
 	{ "audit", "checkpoint_interval", 1, 86400 },
 	{ "audit", "segment_max", 64 * KIB, 16 * GIB },
 	{ "audit", "segment_max_age", 1, 10 * YEAR_S },
+	{ "backend.*", "part_size", 5 * MIB, 5 * GIB },
+	{ "backend.*", "timeout", 1, 3600 },
+	{ "backend.*", "retries", 0, 20 },
 };
 
 static bool bounds_of(const struct kura_config_key *k, uint64_t *min,
@@ -246,8 +293,18 @@ static enum kura_err check_bounds(const struct kura_config_key *k,
 			 k->key, v, lo, hi);
 }
 
+#define NAME_MAX_LEN 32
+
+/* The values of one named section ("backend.virginia"). */
+struct named {
+	char *section;
+	char *values[NKEYS]; /* NULL: not set; only wildcard keys are used */
+};
+
 struct kura_config {
 	char *values[NKEYS]; /* NULL: not set */
+	struct named *named; /* in the order first set */
+	size_t nnamed;
 };
 
 const struct kura_config_key *kura_config_keys(void)
@@ -255,13 +312,98 @@ const struct kura_config_key *kura_config_keys(void)
 	return keys;
 }
 
+/* NAME of "PREFIX.NAME" when section is one (NAME well-formed), else
+ * NULL. */
+static const char *named_part(const char *prefix, size_t plen,
+			      const char *section)
+{
+	if (strncmp(section, prefix, plen) != 0 || section[plen] != '.')
+		return NULL;
+	const char *name = section + plen + 1;
+	size_t n = strlen(name);
+	if (n == 0 || n > NAME_MAX_LEN)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') ||
+		      (name[i] >= '0' && name[i] <= '9') || name[i] == '-'))
+			return NULL;
+	return name;
+}
+
+/* Does table section pattern (exact, or "backend.*") cover section? */
+static bool section_matches(const char *pattern, const char *section)
+{
+	size_t n = strlen(pattern);
+	if (n >= 2 && strcmp(pattern + n - 2, ".*") == 0)
+		return named_part(pattern, n - 2, section) != NULL;
+	return strcmp(pattern, section) == 0;
+}
+
+static bool is_wildcard(const struct kura_config_key *k)
+{
+	size_t n = strlen(k->section);
+	return n >= 2 && strcmp(k->section + n - 2, ".*") == 0;
+}
+
 static int find(const char *section, const char *key)
 {
 	for (size_t i = 0; i < NKEYS; i++)
-		if (strcmp(keys[i].section, section) == 0 &&
+		if (section_matches(keys[i].section, section) &&
 		    strcmp(keys[i].key, key) == 0)
 			return (int)i;
 	return -1;
+}
+
+static struct named *named_find(const struct kura_config *cfg,
+				const char *section)
+{
+	for (size_t i = 0; i < cfg->nnamed; i++)
+		if (strcmp(cfg->named[i].section, section) == 0)
+			return &cfg->named[i];
+	return NULL;
+}
+
+static struct named *named_add(struct kura_config *cfg, const char *section)
+{
+	struct named *grown =
+		realloc(cfg->named, (cfg->nnamed + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return NULL;
+	cfg->named = grown;
+	struct named *n = &grown[cfg->nnamed];
+	memset(n, 0, sizeof(*n));
+	n->section = strdup(section);
+	if (n->section == NULL)
+		return NULL;
+	cfg->nnamed++;
+	return n;
+}
+
+/* Where the value of table entry i for section is kept. */
+static char **value_slot(const struct kura_config *cfg, int i,
+			 const char *section)
+{
+	if (!is_wildcard(&keys[i]))
+		return (char **)&cfg->values[i];
+	struct named *n = named_find(cfg, section);
+	return n != NULL ? &n->values[i] : NULL;
+}
+
+size_t kura_config_names(const struct kura_config *cfg, const char *prefix,
+			 const char **names, size_t max)
+{
+	size_t count = 0;
+	size_t plen = strlen(prefix);
+	for (size_t i = 0; i < cfg->nnamed; i++) {
+		const char *name =
+			named_part(prefix, plen, cfg->named[i].section);
+		if (name == NULL)
+			continue;
+		if (count < max)
+			names[count] = name;
+		count++;
+	}
+	return count;
 }
 
 enum kura_err kura_config_new(struct kura_config **out, struct kura_error *err)
@@ -279,6 +421,12 @@ void kura_config_free(struct kura_config *cfg)
 		return;
 	for (size_t i = 0; i < NKEYS; i++)
 		free(cfg->values[i]);
+	for (size_t j = 0; j < cfg->nnamed; j++) {
+		for (size_t i = 0; i < NKEYS; i++)
+			free(cfg->named[j].values[i]);
+		free(cfg->named[j].section);
+	}
+	free(cfg->named);
 	free(cfg);
 }
 
@@ -394,11 +542,15 @@ enum kura_err kura_config_set(struct kura_config *cfg, const char *section,
 	enum kura_err rc = validate(&keys[i], value, err);
 	if (rc != KURA_OK)
 		return rc;
+	if (is_wildcard(&keys[i]) && named_find(cfg, section) == NULL &&
+	    named_add(cfg, section) == NULL)
+		return kura_fail(err, KURA_ENOMEM, "configuration section");
 	char *copy = strdup(value);
 	if (copy == NULL)
 		return kura_fail(err, KURA_ENOMEM, "configuration value");
-	free(cfg->values[i]);
-	cfg->values[i] = copy;
+	char **slot = value_slot(cfg, i, section);
+	free(*slot);
+	*slot = copy;
 	return KURA_OK;
 }
 
@@ -543,7 +695,8 @@ const char *kura_config_get(const struct kura_config *cfg, const char *section,
 	assert(i >= 0 && "configuration key missing from the table");
 	if (i < 0)
 		return NULL;
-	return cfg->values[i] ? cfg->values[i] : keys[i].default_value;
+	char **slot = value_slot(cfg, i, section);
+	return slot != NULL && *slot != NULL ? *slot : keys[i].default_value;
 }
 
 uint64_t kura_config_get_u64(const struct kura_config *cfg, const char *section,
@@ -575,7 +728,10 @@ bool kura_config_is_set(const struct kura_config *cfg, const char *section,
 			const char *key)
 {
 	int i = find(section, key);
-	return i >= 0 && cfg->values[i] != NULL;
+	if (i < 0)
+		return false;
+	char **slot = value_slot(cfg, i, section);
+	return slot != NULL && *slot != NULL;
 }
 
 void kura_config_write_doc(FILE *out)

@@ -112,10 +112,11 @@ static enum kura_err make_dir(const char *dir, const char *parent,
 }
 
 static enum kura_err fs_open(void *priv, const struct kura_config *cfg,
-			     const char *data_dir, struct kura_error *err)
+			     const char *section, const char *data_dir,
+			     struct kura_error *err)
 {
 	struct fs *fs = priv;
-	const char *path = kura_config_get(cfg, "storage", "path");
+	const char *path = kura_config_get(cfg, section, "path");
 	int n;
 	if (path != NULL && path[0] != '\0') {
 		n = snprintf(fs->root, sizeof(fs->root), "%s", path);
@@ -123,11 +124,13 @@ static enum kura_err fs_open(void *priv, const struct kura_config *cfg,
 		if (data_dir == NULL || data_dir[0] == '\0')
 			return kura_fail(
 				err, KURA_ECONFIG,
-				"[storage] path is unset and there is no data directory");
+				"[%s] path is unset and there is no data directory",
+				section);
 		n = snprintf(fs->root, sizeof(fs->root), "%s/blobs", data_dir);
 	}
 	if (n < 0 || (size_t)n + sizeof("/" STAGING) > sizeof(fs->root))
-		return kura_fail(err, KURA_ECONFIG, "[storage] path: too long");
+		return kura_fail(err, KURA_ECONFIG, "[%s] path: too long",
+				 section);
 	snprintf(fs->staging, sizeof(fs->staging), "%s/%s", fs->root, STAGING);
 	enum kura_err rc = kura_mkdirs(fs->staging, 0700, err);
 	if (rc == KURA_OK)

@@ -10,20 +10,28 @@
 
 #include "kura/registry.h"
 #include "kura/store.h"
+#ifdef KURA_HAVE_S3
+#include "kura/store_s3.h"
+#endif
 #include "kura/banned.h"
 
 const struct kura_store_ops *const kura_stores[] = {
 	&kura_store_fs,
+#ifdef KURA_HAVE_S3
+	&kura_store_s3,
+#endif
 	NULL,
 };
 
+/* A store's open also takes its section, so the registry only finds it
+ * (open NULL); kura_store_open allocates and opens. */
 static bool store_entry(size_t i, struct kura_backend *out)
 {
 	const struct kura_store_ops *o = kura_stores[i];
 	if (o == NULL)
 		return false;
-	*out = (struct kura_backend){ o,       o->name, o->caps, o->priv_size,
-				      o->open, o->close };
+	*out = (struct kura_backend){ o,    o->name, o->caps, o->priv_size,
+				      NULL, o->close };
 	return true;
 }
 
@@ -43,16 +51,25 @@ enum kura_err kura_store_open(const struct kura_config *cfg,
 			      struct kura_error *err)
 {
 	struct kura_backend be;
+	enum kura_err rc = kura_registry_find(&registry, cfg, &be, err);
+	if (rc != KURA_OK)
+		return rc;
+	const struct kura_store_ops *ops = be.ops;
 	struct kura_store *store = calloc(1, sizeof(*store));
-	if (store == NULL)
+	void *priv = calloc(1, ops->priv_size ? ops->priv_size : 1);
+	if (store == NULL || priv == NULL) {
+		free(store);
+		free(priv);
 		return kura_fail(err, KURA_ENOMEM, "data store");
-	enum kura_err rc = kura_registry_open(&registry, cfg, data_dir, &be,
-					      &store->priv, err);
+	}
+	rc = ops->open(priv, cfg, "storage", data_dir, err);
 	if (rc != KURA_OK) {
+		free(priv);
 		free(store);
 		return rc;
 	}
-	store->ops = be.ops;
+	store->ops = ops;
+	store->priv = priv;
 	*out = store;
 	return KURA_OK;
 }

@@ -1652,6 +1652,18 @@ static void test_box_open_secret(void **state)
 /* ------------------------------------------------------------------ */
 /* config                                                              */
 
+/* A section a table entry can be set in: "backend.*" stands for any
+ * [backend.NAME]. */
+static const char *concrete(const char *section)
+{
+	static char buf[64];
+	size_t n = strlen(section);
+	if (n < 2 || strcmp(section + n - 2, ".*") != 0)
+		return section;
+	snprintf(buf, sizeof(buf), "%.*s.t1", (int)(n - 2), section);
+	return buf;
+}
+
 static void test_config_defaults(void **state)
 {
 	(void)state;
@@ -1692,7 +1704,7 @@ static void test_config_defaults(void **state)
 		struct kura_config *tmp = NULL;
 		assert_int_equal(kura_config_new(&tmp, NULL), KURA_OK);
 		kura_error_clear(&err);
-		if (kura_config_set(tmp, k->section, k->key, k->default_value,
+		if (kura_config_set(tmp, concrete(k->section), k->key, k->default_value,
 				    &err) != KURA_OK)
 			fail_msg("default of [%s] %s is invalid: %s",
 				 k->section, k->key, err.msg);
@@ -1701,6 +1713,56 @@ static void test_config_defaults(void **state)
 	assert_true(n >= 10);
 	kura_config_free(cfg);
 	kura_config_free(NULL);
+}
+
+/* [backend.NAME]: one table entry, values kept per NAME, names listed in
+ * the order first set, defaults per NAME, bad NAMEs refused. */
+static void test_config_named_sections(void **state)
+{
+	(void)state;
+	struct kura_config *cfg = NULL;
+	struct kura_error err = { 0 };
+	assert_int_equal(kura_config_new(&cfg, NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "backend.virginia", "endpoint",
+					 "https://s3.example.net", &err),
+			 KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "backend.tokyo", "path",
+					 "/srv/kura-tokyo", &err),
+			 KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "backend.virginia", "part_size",
+					 "8M", &err),
+			 KURA_OK);
+	assert_string_equal(kura_config_get(cfg, "backend.virginia",
+					    "endpoint"),
+			    "https://s3.example.net");
+	assert_null(kura_config_get(cfg, "backend.tokyo", "endpoint"));
+	assert_string_equal(kura_config_get(cfg, "backend.tokyo", "path"),
+			    "/srv/kura-tokyo");
+	assert_int_equal(kura_config_get_u64(cfg, "backend.virginia",
+					     "part_size"),
+			 8u << 20);
+	assert_int_equal(kura_config_get_u64(cfg, "backend.tokyo",
+					     "part_size"),
+			 16u << 20);
+	assert_true(kura_config_is_set(cfg, "backend.tokyo", "path"));
+	assert_false(kura_config_is_set(cfg, "backend.other", "path"));
+	assert_string_equal(kura_config_get(cfg, "backend.other", "prefix"),
+			    "");
+	const char *names[4];
+	assert_int_equal(kura_config_names(cfg, "backend", names, 4), 2);
+	assert_string_equal(names[0], "virginia");
+	assert_string_equal(names[1], "tokyo");
+	assert_int_equal(kura_config_names(cfg, "backend", names, 1), 2);
+	assert_int_equal(kura_config_names(cfg, "placement", names, 4), 0);
+	assert_int_equal(kura_config_set(cfg, "backend.Bad", "path", "/x",
+					 NULL),
+			 KURA_ECONFIG);
+	assert_int_equal(kura_config_set(cfg, "backend.", "path", "/x", NULL),
+			 KURA_ECONFIG);
+	assert_int_equal(kura_config_set(cfg, "backend.virginia", "part_size",
+					 "1M", NULL),
+			 KURA_ECONFIG);
+	kura_config_free(cfg);
 }
 
 static void test_config_set_get(void **state)
@@ -1769,6 +1831,24 @@ static void test_config_set_get(void **state)
 
 /* For each type, values that must be refused and one that must be
  * accepted; applied to every key of that type in the table. */
+/* The value of a type every key accepts, except for the keys whose range
+ * leaves it out (an S3 part is at least 5M; retries are few). */
+static const char *good_value(const struct kura_config_key *k,
+			      const char *good)
+{
+	static const struct {
+		const char *section, *key, *good;
+	} special[] = {
+		{ "backend.*", "part_size", "16M" },
+		{ "backend.*", "retries", "3" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(special); i++)
+		if (strcmp(special[i].section, k->section) == 0 &&
+		    strcmp(special[i].key, k->key) == 0)
+			return special[i].good;
+	return good;
+}
+
 static void test_config_bad_values(void **state)
 {
 	(void)state;
@@ -1823,7 +1903,7 @@ static void test_config_bad_values(void **state)
 			for (size_t i = 0; i < types[t].nbad; i++) {
 				struct kura_error err = { 0 };
 				enum kura_err rc =
-					kura_config_set(cfg, k->section, k->key,
+					kura_config_set(cfg, concrete(k->section), k->key,
 							types[t].bad[i], &err);
 				if (rc != KURA_ECONFIG)
 					fail_msg("[%s] %s accepted '%s'",
@@ -1834,18 +1914,19 @@ static void test_config_bad_values(void **state)
 					fail_msg(
 						"message '%s' does not name %s",
 						err.msg, k->key);
-				assert_false(kura_config_is_set(cfg, k->section,
+				assert_false(kura_config_is_set(cfg, concrete(k->section),
 								k->key));
 				checked++;
 			}
 			struct kura_error err = { 0 };
-			if (kura_config_set(cfg, k->section, k->key,
-					    types[t].good, &err) != KURA_OK)
+			const char *good = good_value(k, types[t].good);
+			if (kura_config_set(cfg, concrete(k->section), k->key,
+					    good, &err) != KURA_OK)
 				fail_msg("[%s] %s refused '%s': %s", k->section,
-					 k->key, types[t].good, err.msg);
+					 k->key, good, err.msg);
 			if (k->type == KURA_CFG_BOOL)
 				assert_true(kura_config_get_bool(
-					cfg, k->section, k->key));
+					cfg, concrete(k->section), k->key));
 			kura_config_free(cfg);
 		}
 	}
@@ -2614,6 +2695,7 @@ int main(void)
 		cmocka_unit_test(test_box_open_secret),
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_set_get),
+		cmocka_unit_test(test_config_named_sections),
 		cmocka_unit_test(test_config_bad_values),
 		cmocka_unit_test(test_config_load),
 		cmocka_unit_test(test_config_errors_in_words),
