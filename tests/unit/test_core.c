@@ -1704,8 +1704,8 @@ static void test_config_defaults(void **state)
 		struct kura_config *tmp = NULL;
 		assert_int_equal(kura_config_new(&tmp, NULL), KURA_OK);
 		kura_error_clear(&err);
-		if (kura_config_set(tmp, concrete(k->section), k->key, k->default_value,
-				    &err) != KURA_OK)
+		if (kura_config_set(tmp, concrete(k->section), k->key,
+				    k->default_value, &err) != KURA_OK)
 			fail_msg("default of [%s] %s is invalid: %s",
 				 k->section, k->key, err.msg);
 		kura_config_free(tmp);
@@ -1741,8 +1741,7 @@ static void test_config_named_sections(void **state)
 	assert_int_equal(kura_config_get_u64(cfg, "backend.virginia",
 					     "part_size"),
 			 8u << 20);
-	assert_int_equal(kura_config_get_u64(cfg, "backend.tokyo",
-					     "part_size"),
+	assert_int_equal(kura_config_get_u64(cfg, "backend.tokyo", "part_size"),
 			 16u << 20);
 	assert_true(kura_config_is_set(cfg, "backend.tokyo", "path"));
 	assert_false(kura_config_is_set(cfg, "backend.other", "path"));
@@ -1833,8 +1832,7 @@ static void test_config_set_get(void **state)
  * accepted; applied to every key of that type in the table. */
 /* The value of a type every key accepts, except for the keys whose range
  * leaves it out (an S3 part is at least 5M; retries are few). */
-static const char *good_value(const struct kura_config_key *k,
-			      const char *good)
+static const char *good_value(const struct kura_config_key *k, const char *good)
 {
 	static const struct {
 		const char *section, *key, *good;
@@ -1902,9 +1900,9 @@ static void test_config_bad_values(void **state)
 			assert_int_equal(kura_config_new(&cfg, NULL), KURA_OK);
 			for (size_t i = 0; i < types[t].nbad; i++) {
 				struct kura_error err = { 0 };
-				enum kura_err rc =
-					kura_config_set(cfg, concrete(k->section), k->key,
-							types[t].bad[i], &err);
+				enum kura_err rc = kura_config_set(
+					cfg, concrete(k->section), k->key,
+					types[t].bad[i], &err);
 				if (rc != KURA_ECONFIG)
 					fail_msg("[%s] %s accepted '%s'",
 						 k->section, k->key,
@@ -1914,8 +1912,8 @@ static void test_config_bad_values(void **state)
 					fail_msg(
 						"message '%s' does not name %s",
 						err.msg, k->key);
-				assert_false(kura_config_is_set(cfg, concrete(k->section),
-								k->key));
+				assert_false(kura_config_is_set(
+					cfg, concrete(k->section), k->key));
 				checked++;
 			}
 			struct kura_error err = { 0 };
