@@ -1,5 +1,5 @@
 /*
- * test_chunked.c — unit tests of the aws-chunked decoder (src/core/chunked.c)
+ * test_chunked.c — unit tests of the aws-chunked decoder (src/auth/chunked.c)
  * and of the flow the S3 layer runs: parse the Authorization header, verify
  * the seed request, then decode the body with the signing key verify handed
  * out.
