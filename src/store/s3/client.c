@@ -515,9 +515,7 @@ enum kura_err rs3_client_fail(const struct rs3_client *c, const char *what,
 	if (resp->xml_len > 0)
 		KURA_IGNORE(rs3_answer_parse(resp->xml, resp->xml_len, &f,
 					     &ignored)); /* best effort */
-	enum kura_err code = resp->status == 403 ? KURA_EAUTH :
-			     resp->status == 404 ? KURA_ENOENT :
-						   KURA_EIO;
+	enum kura_err code = resp->status == 403 ? KURA_EAUTH : KURA_EIO;
 	const char *hint = resp->status == 403 && f.code[0] == '\0' ?
 				   " (check access_key_id and "
 				   "secret_key_file)" :

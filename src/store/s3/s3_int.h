@@ -1,16 +1,17 @@
 /*
  * s3_int.h — what the files of the remote S3 data store share.
  *
- * The store is one unit in five files, one concept each:
- *   conf.c    [backend.NAME] read and checked: endpoint rules, the secret
+ * The store is one unit, one concept per file:
+ *   conf.c    [backend.NAME] read and checked: endpoint rules, the secret,
+ *             the remote name of a blob
  *   sign.c    SigV4 signing of one request (core/sigv4.c canonicalises)
- *   client.c  libcurl: the handle pool, one request with retries, limits
  *   xml.c     the few fields kura reads from the remote's XML, bounded
+ *   client.c  libcurl: the handle pool, one request with retries, limits
  *   writer.c  single PUT or multipart upload, one part buffer per writer
  *   reader.c  HEAD for the size, ranged GETs through a read-ahead window
- *   store.c   the ops table, remove, recover, the probe
- * Calls go down that list only (store/writer/reader -> client -> sign, xml
- * -> core), so no file needs another that needs it back.
+ *   store.c   the ops table, open/close, remove, recover, the probe
+ * Each file calls only files above it in this list, so no two need each
+ * other.
  *
  * Threading: a struct rs3_client is shared by every thread of the store;
  * its pool and curl's share object are locked inside client.c.  A
@@ -178,10 +179,11 @@ void rs3_client_free(struct rs3_client *c);
 enum kura_err rs3_client_do(struct rs3_client *c, const struct rs3_req *req,
 			    struct rs3_resp *resp, struct kura_error *err);
 
-/* Record the failure a non-2xx answer stands for: 403 is KURA_EAUTH (the
- * credentials or the signature were refused), 404 KURA_ENOENT, others
- * KURA_EIO; the message names the backend, what was done, the status and
- * the remote's Code and Message. */
+/* Record the failure an unexpected answer stands for: 403 is KURA_EAUTH
+ * (the credentials or the signature were refused), anything else
+ * KURA_EIO (a caller for whom 404 means "missing" checks it first); the
+ * message names the backend, what was done, the status and the remote's
+ * Code and Message. */
 enum kura_err rs3_client_fail(const struct rs3_client *c, const char *what,
 			      const struct rs3_resp *resp,
 			      struct kura_error *err);
