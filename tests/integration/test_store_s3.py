@@ -26,7 +26,7 @@ BUCKET = "kura-dr"
 PREFIX = "blobs/"
 REMOTE_TESTS = ("test_small_round_trip", "test_multipart_and_ranges",
                 "test_missing_and_remove", "test_abort_leaves_nothing",
-                "test_probe", "test_wrong_secret")
+                "test_probe", "test_wrong_secret", "test_concurrent")
 
 
 def unit_binary():

@@ -29,6 +29,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -674,6 +675,72 @@ static void test_wrong_secret(void **state)
 	remove_file(secret);
 }
 
+#define THREADS 6
+
+struct worker {
+	struct kura_store *st;
+	enum kura_err rc;
+	char msg[KURA_ERROR_MSG_MAX];
+};
+
+/* Write, read back and remove blobs of sizes around a part, compare. */
+static void *work(void *arg)
+{
+	struct worker *wk = arg;
+	struct kura_error err = { 0 };
+	const size_t sizes[] = { 1, 300 * 1024, 5 * MIB + 1 };
+	for (size_t i = 0; i < 3 && wk->rc == KURA_OK; i++) {
+		uint8_t id[KURA_BLOB_ID_LEN], *back = NULL;
+		uint8_t *p = random_bytes(sizes[i]);
+		struct kura_store_reader *r = NULL;
+		uint64_t size = 0;
+		wk->rc = kura_random_bytes(id, sizeof(id), &err);
+		if (wk->rc == KURA_OK)
+			wk->rc =
+				put_blob(wk->st, id, p, sizes[i], 100000, &err);
+		if (wk->rc == KURA_OK)
+			wk->rc = kura_store_reader_open(wk->st, id, &r, &size,
+							&err);
+		if (wk->rc == KURA_OK && (back = malloc(sizes[i])) == NULL)
+			wk->rc = KURA_ENOMEM;
+		if (wk->rc == KURA_OK)
+			wk->rc = kura_store_reader_pread(wk->st, r, back,
+							 sizes[i], 0, &err);
+		if (wk->rc == KURA_OK &&
+		    (size != sizes[i] || memcmp(back, p, sizes[i]) != 0))
+			wk->rc = kura_fail(&err, KURA_EINTEGRITY,
+					   "bytes differ");
+		kura_store_reader_close(wk->st, r);
+		if (wk->rc == KURA_OK)
+			wk->rc = kura_store_remove(wk->st, id, &err);
+		free(back);
+		free(p);
+	}
+	snprintf(wk->msg, sizeof(wk->msg), "%s", err.msg);
+	return NULL;
+}
+
+/* One store shared by several threads: its handle pool and share object
+ * under load. */
+static void test_concurrent(void **state)
+{
+	(void)state;
+	NEED_REMOTE();
+	struct kura_store *st = remote_store();
+	pthread_t t[THREADS];
+	struct worker wk[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		wk[i] = (struct worker){ st, KURA_OK, "" };
+		assert_int_equal(pthread_create(&t[i], NULL, work, &wk[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		if (wk[i].rc != KURA_OK)
+			fail_msg("thread %d: %s", i, wk[i].msg);
+	}
+	store_close(st);
+}
+
 /* https: verified with ca_file; without it the remote's self-signed
  * certificate is refused, with no retry (a certificate does not mend). */
 static void test_tls_verification(void **state)
@@ -723,6 +790,7 @@ int main(void)
 		cmocka_unit_test(test_abort_leaves_nothing),
 		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_wrong_secret),
+		cmocka_unit_test(test_concurrent),
 	};
 	const struct CMUnitTest remote_tls[] = {
 		cmocka_unit_test(test_small_round_trip),
@@ -731,6 +799,7 @@ int main(void)
 		cmocka_unit_test(test_abort_leaves_nothing),
 		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_wrong_secret),
+		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_tls_verification),
 	};
 	if (!have_remote())
