@@ -345,6 +345,20 @@ static bool is_wildcard(const struct kura_config_key *k)
 	return n >= 2 && strcmp(k->section + n - 2, ".*") == 0;
 }
 
+/* Does section look like "PREFIX.NAME" of named sections, with a NAME
+ * they do not accept? */
+static bool bad_name(const char *section)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		size_t n = strlen(keys[i].section);
+		if (n >= 2 && strcmp(keys[i].section + n - 2, ".*") == 0 &&
+		    strncmp(section, keys[i].section, n - 1) == 0)
+			return named_part(keys[i].section, n - 2, section) ==
+			       NULL;
+	}
+	return false;
+}
+
 static int find(const char *section, const char *key)
 {
 	for (size_t i = 0; i < NKEYS; i++)
@@ -535,6 +549,11 @@ enum kura_err kura_config_set(struct kura_config *cfg, const char *section,
 			      struct kura_error *err)
 {
 	int i = find(section, key);
+	if (i < 0 && bad_name(section))
+		return kura_fail(err, KURA_ECONFIG,
+				 "section [%s]: the name after the '.' must be "
+				 "1 to %d of a-z 0-9 -",
+				 section, NAME_MAX_LEN);
 	if (i < 0)
 		return kura_fail(err, KURA_ECONFIG,
 				 "unknown key '%s' in section [%s]", key,

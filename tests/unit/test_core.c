@@ -1754,8 +1754,9 @@ static void test_config_named_sections(void **state)
 	assert_int_equal(kura_config_names(cfg, "backend", names, 1), 2);
 	assert_int_equal(kura_config_names(cfg, "placement", names, 4), 0);
 	assert_int_equal(kura_config_set(cfg, "backend.Bad", "path", "/x",
-					 NULL),
+					 &err),
 			 KURA_ECONFIG);
+	assert_non_null(strstr(err.msg, "section [backend.Bad]: the name"));
 	assert_int_equal(kura_config_set(cfg, "backend.", "path", "/x", NULL),
 			 KURA_ECONFIG);
 	assert_int_equal(kura_config_set(cfg, "backend.virginia", "part_size",
