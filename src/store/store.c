@@ -11,10 +11,16 @@
 
 #include "kura/registry.h"
 #include "kura/store.h"
+#ifdef KURA_HAVE_S3
+#include "kura/store_s3.h"
+#endif
 #include "kura/banned.h"
 
 const struct kura_store_ops *const kura_stores[] = {
 	&kura_store_fs,
+#ifdef KURA_HAVE_S3
+	&kura_store_s3,
+#endif
 	NULL,
 };
 
