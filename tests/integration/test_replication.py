@@ -216,7 +216,6 @@ def test_async_queue_survives_crash_and_drains(topo):
             st = states_on(gw.locate(bucket, k), "virginia")
             assert st and all(s in ("pending", "failed") for s in st), (k, st)
         assert gw.backend_status()["virginia"]["queue"] >= len(blobs)
-        assert not set(blobs) & set(bk.virginia.blob_ids())
 
     # virginia is back: the queue drains.
     locs = wait_replicated(gw, bucket, bodies, timeout=90)

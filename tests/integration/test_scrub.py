@@ -97,6 +97,11 @@ def test_failover_then_scrub_repairs_corrupt_and_missing(topo):
     for name in ALL3:
         assert "failed" not in history_states(ireps[name]), ireps[name]
 
+    # The scrub read and authenticated every replica: verified now.
+    for name in ALL3:
+        assert ireps[name]["state"] == "verified", ireps[name]
+        assert ireps[name]["verified_at"], ireps[name]
+
     # A second scrub finds nothing to do.
     rc, doc = gw.scrub(bucket)
     assert rc == 0, doc
