@@ -351,6 +351,11 @@ def local_keys(jurisdiction="JP"):
 
 # -- the gateway -------------------------------------------------------------------
 
+class CliError(Exception):
+    """A kura command failed (not an AssertionError: eventually() and
+    wait_for() do not retry it, so a missing or broken command fails the
+    test at once instead of after the whole wait)."""
+
 class Gateway:
     """A gateway kura server with its configuration file and environment."""
 
@@ -377,9 +382,9 @@ class Gateway:
 
     def cli_ok(self, *args, timeout=120):
         r = self.cli(*args, timeout=timeout)
-        assert r.returncode == 0, \
-            f"kura {' '.join(map(str, args))} -> {r.returncode}:\n" \
-            f"{r.stdout}\n{r.stderr}"
+        if r.returncode != 0:
+            raise CliError(f"kura {' '.join(map(str, args))} -> "
+                           f"{r.returncode}:\n{r.stdout}\n{r.stderr}")
         return r
 
     def cli_json(self, *args, timeout=120):
@@ -387,8 +392,8 @@ class Gateway:
         try:
             return json.loads(r.stdout)
         except ValueError as e:
-            raise AssertionError(f"kura {' '.join(map(str, args))} --json: "
-                                 f"not JSON ({e}):\n{r.stdout}") from None
+            raise CliError(f"kura {' '.join(map(str, args))} --json: "
+                           f"not JSON ({e}):\n{r.stdout}") from None
 
     def locate(self, bucket, key, version=None):
         args = ["object", "locate", bucket, key]
@@ -414,9 +419,19 @@ class Gateway:
         try:
             doc = json.loads(r.stdout)
         except ValueError:
-            raise AssertionError(f"kura scrub --json -> {r.returncode}, "
-                                 f"not JSON:\n{r.stdout}\n{r.stderr}") from None
+            raise CliError(f"kura scrub --json -> {r.returncode}, "
+                           f"not JSON:\n{r.stdout}\n{r.stderr}") from None
         return r.returncode, doc
+
+    def new_tenant(self, name=None):
+        """A client of a tenant added with `kura tenant add` (through the
+        gateway's configuration: its keys are in the token)."""
+        name = name or f"t-{os.urandom(3).hex()}"
+        r = self.cli_ok("tenant", "add", name)
+        access, secret = parse_credentials(r.stdout)
+        client = self.server.client(access, secret)
+        client.kura_tenant = name
+        return client
 
     def crash_and_restart(self):
         """kill -9 the gateway and start it again (same port and data)."""
@@ -437,12 +452,9 @@ def gateway(workdir, bk, hsm, config_text=None):
     with running_server(workdir / "gw", config_file=cfg, env=hsm.env,
                         start=False) as server:
         gw = Gateway(server, cfg, hsm.env, bk)
-        r = gw.cli("tenant", "add", DEDICATED_TENANT)
-        assert r.returncode == 0, f"tenant add: {r.stdout}\n{r.stderr}"
-        access, secret = parse_credentials(r.stdout)
+        acme = gw.new_tenant(DEDICATED_TENANT)
         server.start()
-        gw.acme = server.client(access, secret)
-        gw.acme.kura_tenant = DEDICATED_TENANT
+        gw.acme = acme
         yield gw
 
 

@@ -17,7 +17,7 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import new_tenant, running_server, write_config
+from conftest import running_server, write_config
 from helpers import eventually
 from placement_helpers import (backends, check_config, gateway_config,
                                hsm_keys, local_keys, replicas,
@@ -276,7 +276,7 @@ def test_location_constraint_chooses_the_policy(topo):
 
 def test_dedicated_backend_only_for_its_tenant(topo):
     bk, _, gw = topo
-    other = new_tenant(gw.server)
+    other = gw.new_tenant()
     for client in (other, gw.client()):
         with pytest.raises(ClientError) as e:
             create_in(client, unique("notmine"), "acme-vault")
