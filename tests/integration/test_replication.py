@@ -265,6 +265,7 @@ def test_foreign_backend_sees_only_ciphertext_under_random_names(topo):
                                 f"x-METAMARK{tag}": "yes"},
                       ContentType=f"text/CTMARK{tag}",
                       Tagging=f"class=TAGMARK{tag}&who=METAMARK{tag}")
+    needles |= {n.lower() for n in needles}     # header names fold case
     locs = wait_replicated(gw, bucket, objects)
     blobs = {p["blob_id"] for loc in locs.values() for p in loc["parts"]}
 
