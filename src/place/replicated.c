@@ -19,6 +19,9 @@
 #include "kura/encode.h"
 #include "kura/log.h"
 #include "kura/secret.h"
+#ifdef KURA_HAVE_S3
+#include "kura/store_s3.h"
+#endif
 #include "kura/timefmt.h"
 #include "place_int.h"
 #include "kura/banned.h"
@@ -540,6 +543,12 @@ struct kura_store *kura_placement_store(const struct kura_placement *p,
 enum kura_err kura_placement_probe(const struct kura_placement *p, size_t i,
 				   double *latency_ms, struct kura_error *err)
 {
+#ifdef KURA_HAVE_S3
+	/* A remote: one HEAD of its bucket, no retries. */
+	if (strcmp(p->backends[i].desc.type, "s3") == 0)
+		return kura_store_s3_probe(p->backends[i].store->priv,
+					   latency_ms, err);
+#endif
 	/* A round trip every backend answers: open a blob that cannot
 	 * exist (a fresh random id); "not found" is a healthy answer. */
 	uint8_t id[KURA_BLOB_ID_LEN];

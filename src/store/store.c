@@ -57,7 +57,11 @@ enum kura_err kura_store_check_section(const struct kura_config *cfg,
 	    (cfg == NULL || kura_config_get(cfg, section, "type") == NULL))
 		return kura_fail(err, KURA_ECONFIG,
 				 "[%s] type: required (fs or s3)", section);
-	return kura_registry_find(&r, cfg, &be, err);
+	enum kura_err rc = kura_registry_find(&r, cfg, &be, err);
+	const struct kura_store_ops *ops = be.ops;
+	if (rc == KURA_OK && cfg != NULL && ops->check != NULL)
+		rc = ops->check(cfg, section, err);
+	return rc;
 }
 
 enum kura_err kura_store_check_config(const struct kura_config *cfg,

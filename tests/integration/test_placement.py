@@ -113,7 +113,7 @@ def allowed_with(bk, tmp_path, keys, env):
     text, prefix = own_config(bk, tmp_path, keys)
     c = check_config(tmp_path / "chk", text, env=env)
     assert c.returncode == 0, c.stdout + c.stderr
-    assert (f"placement {DR}: sync=tokyo async=virginia "
+    assert (f"policy {DR}: sync=tokyo async=virginia "
             f"jurisdictions=JP,US (default)") in c.stdout, c.stdout
     cfg = write_config(tmp_path, text, "allowed.ini")
     with running_server(tmp_path / "gw", config_file=cfg, env=env) as srv:
@@ -157,7 +157,7 @@ def test_home_jurisdiction_decides_what_is_foreign(bk, tmp_path):
     c = check_config(tmp_path / "chk", text)
     assert c.returncode == 0, c.stdout + c.stderr
     # (Whether a line without async copies says "async=" is not fixed.)
-    assert re.search(r"placement us-only: sync=virginia( async=\S*)? "
+    assert re.search(r"policy us-only: sync=virginia( async=\S*)? "
                      r"jurisdictions=US \(default\)", c.stdout), c.stdout
     text, _ = own_config(bk, tmp_path, local_keys("US"), home="US",
                          placements={"to-japan": {"sync": ["virginia"],

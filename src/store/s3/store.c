@@ -28,6 +28,19 @@ static enum kura_err rs3_open(void *priv, const struct kura_config *cfg,
 	return rc;
 }
 
+/* The settings as open reads them (endpoint and its TLS rule, names,
+ * the secret file's mode and owner), without connecting. */
+static enum kura_err rs3_check(const struct kura_config *cfg,
+			       const char *section, struct kura_error *err)
+{
+	struct rs3_conf conf;
+	memset(&conf, 0, sizeof(conf));
+	enum kura_err rc = rs3_conf_load(&conf, cfg, section, err);
+	if (rc == KURA_OK)
+		rs3_conf_release(&conf);
+	return rc;
+}
+
 static void rs3_close(void *priv)
 {
 	struct rs3_store *s = priv;
@@ -93,6 +106,7 @@ const struct kura_store_ops kura_store_s3 = {
 	.priv_size = sizeof(struct rs3_store),
 	.open = rs3_open,
 	.close = rs3_close,
+	.check = rs3_check,
 	.writer_open = rs3_writer_open,
 	.writer_write = rs3_writer_write,
 	.writer_finish = rs3_writer_finish,
