@@ -17,6 +17,37 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Setting a loaded value again must succeed: it was validated once
+ * already. */
+static void reset_value(struct kura_config *cfg, const char *section,
+			const char *key)
+{
+	const char *v = kura_config_get(cfg, section, key);
+	struct kura_error e2 = { 0 };
+	if (v != NULL && kura_config_is_set(cfg, section, key)) {
+		char *copy = strdup(v);
+		if (copy &&
+		    kura_config_set(cfg, section, key, copy, &e2) != KURA_OK)
+			abort();
+		free(copy);
+	}
+}
+
+/* A key of named sections ("backend.*"), in each section configured. */
+static void reset_named(struct kura_config *cfg,
+			const struct kura_config_key *k)
+{
+	char prefix[64], section[128];
+	const char *names[64];
+	snprintf(prefix, sizeof(prefix), "%.*s", (int)strlen(k->section) - 2,
+		 k->section);
+	size_t n = kura_config_names(cfg, prefix, names, 64);
+	for (size_t i = 0; i < n && i < 64; i++) {
+		snprintf(section, sizeof(section), "%s.%s", prefix, names[i]);
+		reset_value(cfg, section, k->key);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *path = fuzz_file_write("config.ini", data, size);
@@ -27,20 +58,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (kura_config_new(&cfg, &err) != KURA_OK)
 		return 0;
 	if (kura_config_load(cfg, path, &err) == KURA_OK) {
-		for (const struct kura_config_key *k = kura_config_keys(); k->section; k++) {
-			const char *v = kura_config_get(cfg, k->section, k->key);
-			struct kura_error e2 = { 0 };
-			/* Setting a loaded value again must succeed: it was
-			 * validated once already. */
-			if (v != NULL && kura_config_is_set(cfg, k->section, k->key)) {
-				char *copy = strdup(v);
-				if (copy && kura_config_set(cfg, k->section, k->key, copy, &e2) != KURA_OK)
-					abort();
-				free(copy);
-			}
+		for (const struct kura_config_key *k = kura_config_keys();
+		     k->section; k++) {
+			size_t len = strlen(k->section);
+			if (len >= 2 && strcmp(k->section + len - 2, ".*") == 0)
+				reset_named(cfg, k);
+			else
+				reset_value(cfg, k->section, k->key);
 		}
 	} else if (err.code == KURA_OK || err.msg[0] == '\0') {
-		abort();	/* a failure must say why */
+		abort(); /* a failure must say why */
 	}
 	kura_config_free(cfg);
 	return 0;

@@ -81,6 +81,17 @@ enum kura_err kura_config_split_addr(const char *addr, char *host,
 				     size_t host_cap, uint16_t *port,
 				     struct kura_error *err);
 
+/*
+ * Named sections: a key declared for section "backend.*" is set and read
+ * as [backend.NAME] (NAME: 1..32 of a-z 0-9 -), each NAME with its own
+ * values.  kura_config_names lists the NAMEs of the sections "PREFIX.NAME"
+ * the configuration set, in the order it first set them (file order):
+ * the first max go to names (valid as long as cfg), the return value is
+ * how many there are.
+ */
+size_t kura_config_names(const struct kura_config *cfg, const char *prefix,
+			 const char **names, size_t max);
+
 /* The table of known keys, terminated by an entry with section == NULL. */
 const struct kura_config_key *kura_config_keys(void);
 

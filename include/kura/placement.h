@@ -82,9 +82,15 @@ enum kura_err kura_placement_open(struct kura_placement *p,
 /* Close the stores and free.  NULL is a no-op. */
 void kura_placement_free(struct kura_placement *p);
 
-/* One line per policy: "placement NAME: sync=a,b async=c
- * jurisdictions=JP,US (default)". */
-void kura_placement_report(const struct kura_placement *p, FILE *out);
+/* Backend i in words: "NAME: type=fs site=S region=R jurisdiction=JP
+ * [(foreign)] [dedicated_to=T]". */
+void kura_placement_describe_backend(const struct kura_placement *p, size_t i,
+				     char *buf, size_t cap);
+/* A policy in words: "NAME: sync=a,b async=c jurisdictions=JP,US
+ * [(default)]". */
+void kura_placement_describe_policy(const struct kura_placement *p,
+				    const struct kura_policy *pol, char *buf,
+				    size_t cap);
 
 size_t kura_placement_nbackends(const struct kura_placement *p);
 const struct kura_backend_desc *

@@ -43,6 +43,14 @@ enum kura_err kura_secret_random(size_t len, struct kura_secret **out,
 /* Wipe and free.  NULL is a no-op. */
 void kura_secret_free(struct kura_secret *s);
 
+/* The content of a secret file: a regular file owned by the current user
+ * with no access for group or others (else KURA_EPERM, naming it by what,
+ * e.g. "[backend.dr] secret_key_file"), holding 1..max bytes (else
+ * KURA_ECONFIG), one trailing newline (or CRLF) dropped (secretfile.c). */
+enum kura_err kura_secret_from_file(const char *path, const char *what,
+				    size_t max, struct kura_secret **out,
+				    struct kura_error *err);
+
 /* Wipe an ordinary buffer in a way the compiler cannot elide. */
 void kura_wipe(void *p, size_t n);
 

@@ -4,6 +4,9 @@
  * deriving the signing key and verifying signatures; and the decoder of
  * aws-chunked request bodies with per-chunk signatures.
  *
+ * Core, not auth: the S3 listener verifies with these and the remote S3
+ * data store (src/store/s3/) signs with the same canonical request.
+ *
  * These functions are pure (no I/O, no global state) so that they can be
  * tested against the published AWS vectors and fuzzed.  They know nothing of
  * S3 error codes: failures are reported as enum kura_sigv4_result values,

@@ -55,6 +55,12 @@ struct kura_store_ops {
 			      struct kura_error *err);
 	void (*close)(void *priv);
 
+	/* Optional: check section's settings (files, addresses) without
+	 * connecting or creating anything; what `kura check` and start-up
+	 * run before open.  NULL: nothing beyond the type to check. */
+	enum kura_err (*check)(const struct kura_config *cfg,
+			       const char *section, struct kura_error *err);
+
 	/* Start a new staged blob.  The id is fresh and random (the caller
 	 * guarantees uniqueness).  KURA_ENOSPC / KURA_EIO on failure. */
 	enum kura_err (*writer_open)(void *priv,

@@ -243,11 +243,21 @@ static void check_placement(struct findings *f, const struct kura_config *cfg)
 	struct kura_error err = { 0 };
 	if (kura_placement_load(cfg, &p, &err) != KURA_OK)
 		return;
-	say(f, "OK", "placement", "A-10",
+	char line[1024];
+	say(f, "OK", "placement", "A-10, E-1",
 	    "%zu backends, %zu policies, home jurisdiction %s",
 	    kura_placement_nbackends(p), kura_placement_npolicies(p),
 	    kura_config_get(cfg, "server", "home_jurisdiction"));
-	kura_placement_report(p, stdout);
+	for (size_t i = 0; i < kura_placement_nbackends(p); i++) {
+		kura_placement_describe_backend(p, i, line, sizeof(line));
+		say(f, "INFO", "backend", "A-10", "%s", line);
+	}
+	for (size_t i = 0; i < kura_placement_npolicies(p); i++) {
+		kura_placement_describe_policy(
+			p, kura_placement_policy_at(p, i), line, sizeof(line));
+		say(f, "INFO", "placement", "E-1, A-14",
+		    "policy %s; copies of its buckets go there", line);
+	}
 	kura_placement_free(p);
 }
 

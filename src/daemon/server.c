@@ -290,6 +290,21 @@ static void rewrap(struct kura_service *svc)
 		kura_info(NULL, "key rotation: re-wrapped %zu data keys", n);
 }
 
+/* Copies of blobs written but never committed (a crash in between), on
+ * every backend: removed before the first request. */
+static enum kura_err sweep_replicas(struct kura_service *svc,
+				    struct kura_error *err)
+{
+	size_t swept = 0;
+	enum kura_err rc = kura_service_sweep_replicas(svc, &swept, err);
+	if (rc == KURA_OK && swept > 0)
+		kura_info(NULL,
+			  "recovery: removed %zu copies of blobs written but "
+			  "never committed",
+			  swept);
+	return rc;
+}
+
 static void replicate(struct kura_service *svc)
 {
 	struct kura_error err = { 0 };
@@ -474,6 +489,7 @@ int kura_daemon_run(const struct kura_config *cfg)
 	    kura_daemon_row_mac_upgrade(svc, &seals, &err) != KURA_OK ||
 	    kura_daemon_bootstrap(svc, &err) != KURA_OK ||
 	    kura_service_recover(svc, &err) != KURA_OK ||
+	    sweep_replicas(svc, &err) != KURA_OK ||
 	    kura_daemon_seal_upgrade(svc, &seals, &err) != KURA_OK) {
 		start_failed(svc, &err);
 		goto out;

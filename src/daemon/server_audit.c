@@ -16,6 +16,33 @@
 #include "kura/log.h"
 #include "kura/banned.h"
 
+#define NAMED_MAX 64
+
+static void config_value(json_t *c, const struct kura_config *cfg,
+			 const char *section, const char *key)
+{
+	const char *v = kura_config_get(cfg, section, key);
+	char name[128];
+	snprintf(name, sizeof(name), "%s.%s", section, key);
+	json_object_set_new(c, name, v ? json_string(v) : json_null());
+}
+
+/* A key of named sections ("backend.*"): its value in each one configured
+ * ("backend.NAME.key"). */
+static void named_values(json_t *c, const struct kura_config *cfg,
+			 const struct kura_config_key *k)
+{
+	char prefix[64], section[128];
+	snprintf(prefix, sizeof(prefix), "%.*s", (int)strlen(k->section) - 2,
+		 k->section);
+	const char *names[NAMED_MAX];
+	size_t n = kura_config_names(cfg, prefix, names, NAMED_MAX);
+	for (size_t i = 0; i < n && i < NAMED_MAX; i++) {
+		snprintf(section, sizeof(section), "%s.%s", prefix, names[i]);
+		config_value(c, cfg, section, k->key);
+	}
+}
+
 /* Every configuration key with its effective value: the table holds no
  * secrets, only paths to where they are kept. */
 static json_t *effective_config(const struct kura_config *cfg)
@@ -25,10 +52,11 @@ static json_t *effective_config(const struct kura_config *cfg)
 		return NULL;
 	for (const struct kura_config_key *k = kura_config_keys(); k->section;
 	     k++) {
-		const char *v = kura_config_get(cfg, k->section, k->key);
-		char name[128];
-		snprintf(name, sizeof(name), "%s.%s", k->section, k->key);
-		json_object_set_new(c, name, v ? json_string(v) : json_null());
+		size_t len = strlen(k->section);
+		if (len >= 2 && strcmp(k->section + len - 2, ".*") == 0)
+			named_values(c, cfg, k);
+		else
+			config_value(c, cfg, k->section, k->key);
 	}
 	return c;
 }

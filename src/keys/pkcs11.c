@@ -110,53 +110,8 @@
 static enum kura_err pin_from_file(const char *path, struct kura_secret **out,
 				   struct kura_error *err)
 {
-	enum kura_err rc = KURA_OK;
-	struct kura_secret *raw = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return kura_fail_errno(err, KURA_ECONFIG, errno,
-				       "[keys] pin_file '%s'", path);
-	struct stat st;
-	if ((rc = kura_check_private_file(fd, "[keys] pin_file", path, err)) !=
-	    KURA_OK)
-		goto out;
-	if (fstat(fd, &st) != 0) {
-		rc = kura_fail_errno(err, KURA_EIO, errno, "stat '%s'", path);
-		goto out;
-	}
-	if (st.st_size <= 0 || st.st_size > PIN_MAX) {
-		rc = kura_fail(
-			err, KURA_ECONFIG,
-			"[keys] pin_file '%s' must hold 1..%d bytes (it has %lld)",
-			path, PIN_MAX, (long long)st.st_size);
-		goto out;
-	}
-	size_t n = (size_t)st.st_size;
-	raw = kura_secret_new(n);
-	if (raw == NULL) {
-		rc = kura_fail(err, KURA_ENOMEM, "locked memory for the PIN");
-		goto out;
-	}
-	rc = kura_pread_all(fd, raw->data, n, 0, err);
-	if (rc != KURA_OK)
-		goto out;
-	if (raw->data[n - 1] == '\n') {
-		n--;
-		if (n > 0 && raw->data[n - 1] == '\r')
-			n--;
-	}
-	if (n == 0) {
-		rc = kura_fail(err, KURA_ECONFIG,
-			       "[keys] pin_file '%s' is empty", path);
-		goto out;
-	}
-	*out = kura_secret_from(raw->data, n);
-	if (*out == NULL)
-		rc = kura_fail(err, KURA_ENOMEM, "locked memory for the PIN");
-out:
-	kura_secret_free(raw);
-	close(fd);
-	return rc;
+	return kura_secret_from_file(path, "[keys] pin_file", PIN_MAX, out,
+				     err);
 }
 
 static enum kura_err pin_load(const struct kura_config *cfg,

@@ -507,33 +507,42 @@ enum kura_err kura_placement_allows(const struct kura_placement *p,
 	return rc;
 }
 
-static void print_list(FILE *out, const struct kura_placement *p,
-		       const size_t *idx, size_t n)
+/* "a,b" of backend indexes, appended at *used. */
+static void name_list(const struct kura_placement *p, const size_t *idx,
+		      size_t n, char *buf, size_t cap, size_t *used)
 {
-	for (size_t i = 0; i < n; i++)
-		fprintf(out, "%s%s", i ? "," : "",
-			p->backends[idx[i]].desc.name);
+	for (size_t i = 0; i < n && *used < cap; i++) {
+		int k = snprintf(buf + *used, cap - *used, "%s%s", i ? "," : "",
+				 p->backends[idx[i]].desc.name);
+		*used += k > 0 ? (size_t)k : 0;
+	}
 }
 
-void kura_placement_report(const struct kura_placement *p, FILE *out)
+void kura_placement_describe_backend(const struct kura_placement *p, size_t i,
+				     char *buf, size_t cap)
 {
-	for (size_t i = 0; i < p->nbackends; i++) {
-		const struct kura_backend_desc *d = &p->backends[i].desc;
-		fprintf(out,
-			"backend %s: type=%s site=%s region=%s "
-			"jurisdiction=%s%s%s%s\n",
-			d->name, d->type, d->site, d->region, d->jurisdiction,
-			strcmp(d->jurisdiction, p->home) ? " (foreign)" : "",
-			d->dedicated_to[0] ? " dedicated_to=" : "",
-			d->dedicated_to);
-	}
-	for (size_t i = 0; i < p->npolicies; i++) {
-		const struct kura_policy *pol = &p->policies[i].policy;
-		fprintf(out, "placement %s: sync=", pol->name);
-		print_list(out, p, pol->sync, pol->nsync);
-		fprintf(out, " async=");
-		print_list(out, p, pol->async, pol->nasync);
-		fprintf(out, " jurisdictions=%s%s\n", pol->jurisdictions,
-			pol->is_default ? " (default)" : "");
-	}
+	const struct kura_backend_desc *d = &p->backends[i].desc;
+	snprintf(buf, cap,
+		 "%s: type=%s site=%s region=%s jurisdiction=%s%s%s%s", d->name,
+		 d->type, d->site, d->region[0] ? d->region : "-",
+		 d->jurisdiction,
+		 strcmp(d->jurisdiction, p->home) ? " (foreign)" : "",
+		 d->dedicated_to[0] ? " dedicated_to=" : "", d->dedicated_to);
+}
+
+void kura_placement_describe_policy(const struct kura_placement *p,
+				    const struct kura_policy *pol, char *buf,
+				    size_t cap)
+{
+	size_t used = 0;
+	int k = snprintf(buf, cap, "%s: sync=", pol->name);
+	used = k > 0 ? (size_t)k : 0;
+	name_list(p, pol->sync, pol->nsync, buf, cap, &used);
+	if (used < cap)
+		used += (size_t)snprintf(buf + used, cap - used, " async=");
+	name_list(p, pol->async, pol->nasync, buf, cap, &used);
+	if (used < cap)
+		snprintf(buf + used, cap - used, " jurisdictions=%s%s",
+			 pol->jurisdictions,
+			 pol->is_default ? " (default)" : "");
 }

@@ -19,6 +19,9 @@
 #include "kura/encode.h"
 #include "kura/log.h"
 #include "kura/secret.h"
+#ifdef KURA_HAVE_S3
+#include "kura/store_s3.h"
+#endif
 #include "kura/timefmt.h"
 #include "place_int.h"
 #include "kura/banned.h"
@@ -386,29 +389,48 @@ static void repl_reader_close(struct kura_store_reader *sr)
 
 /* ---- removing and recovering ---- */
 
+/* Remove the blob from backend i; the first failure goes to err. */
+static void remove_on(struct kura_placement *p, size_t i,
+		      const uint8_t id[KURA_BLOB_ID_LEN], enum kura_err *first,
+		      struct kura_error *err)
+{
+	struct kura_error e = { 0 };
+	enum kura_err rc = kura_store_remove(p->backends[i].store, id, &e);
+	if (rc != KURA_OK && *first == KURA_OK)
+		*first = kura_fail(err, rc, "backend '%s': %s",
+				   p->backends[i].desc.name, e.msg);
+}
+
+/* Remove the blob from every backend its replica rows name, or from
+ * every backend when it has none (written before placement, or without
+ * records); then record the removal. */
 static enum kura_err repl_remove(void *priv, const uint8_t id[KURA_BLOB_ID_LEN],
 				 struct kura_error *err)
 {
 	struct place_repl *r = priv;
 	struct kura_placement *p = r->p;
+	struct kura_replica rows[KURA_BACKENDS_MAX];
+	bool on[KURA_BACKENDS_MAX] = { false };
+	size_t n = 0, named = 0;
+	struct kura_error e = { 0 };
 	enum kura_err first = KURA_OK;
-	for (size_t i = 0; i < p->nbackends; i++) {
-		struct kura_error e = { 0 };
-		enum kura_err rc =
-			kura_store_remove(p->backends[i].store, id, &e);
-		if (rc != KURA_OK && first == KURA_OK)
-			first = kura_fail(err, rc, "backend '%s': %s",
-					  p->backends[i].desc.name, e.msg);
+	if (p->meta == NULL ||
+	    kura_meta_replica_list(p->meta, id, rows, KURA_BACKENDS_MAX, &n,
+				   &e) != KURA_OK)
+		n = 0;
+	for (size_t k = 0; k < n; k++) {
+		int b = kura_placement_backend_index(p, rows[k].backend);
+		if (b >= 0) {
+			on[b] = true;
+			named++;
+		}
 	}
-	if (first != KURA_OK || p->meta == NULL)
+	for (size_t i = 0; i < p->nbackends; i++)
+		if (named == 0 || on[i])
+			remove_on(p, i, id, &first, err);
+	if (first != KURA_OK || n == 0)
 		return first;
 	/* Every recorded copy is gone now. */
-	struct kura_replica rows[KURA_BACKENDS_MAX];
-	size_t n = 0;
-	struct kura_error e = { 0 };
-	if (kura_meta_replica_list(p->meta, id, rows, KURA_BACKENDS_MAX, &n,
-				   &e) != KURA_OK)
-		return KURA_OK;
 	size_t live = 0;
 	for (size_t k = 0; k < n; k++)
 		if (rows[k].state != KURA_REPLICA_DELETED) {
@@ -540,6 +562,12 @@ struct kura_store *kura_placement_store(const struct kura_placement *p,
 enum kura_err kura_placement_probe(const struct kura_placement *p, size_t i,
 				   double *latency_ms, struct kura_error *err)
 {
+#ifdef KURA_HAVE_S3
+	/* A remote: one HEAD of its bucket, no retries. */
+	if (strcmp(p->backends[i].desc.type, "s3") == 0)
+		return kura_store_s3_probe(p->backends[i].store->priv,
+					   latency_ms, err);
+#endif
 	/* A round trip every backend answers: open a blob that cannot
 	 * exist (a fresh random id); "not found" is a healthy answer. */
 	uint8_t id[KURA_BLOB_ID_LEN];

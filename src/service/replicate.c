@@ -150,6 +150,11 @@ static bool replicate_one(struct kura_service *svc, struct kura_replica *row)
 	int to = backend_of(svc, row);
 	int from = source_of(svc, row);
 	uint64_t bytes = 0;
+	/* Pinned while copied: garbage collection of a blob deleted
+	 * meanwhile waits for the copy, then removes it everywhere. */
+	const uint8_t(*ids)[KURA_BLOB_ID_LEN] =
+		(const uint8_t(*)[KURA_BLOB_ID_LEN])row->blob_id;
+	bool pinned = kura_service_pin(svc, ids, 1, NULL) == KURA_OK;
 	enum kura_err rc =
 		to < 0 ?
 			kura_fail(&err, KURA_ECONFIG,
@@ -165,6 +170,8 @@ static bool replicate_one(struct kura_service *svc, struct kura_replica *row)
 			       "copied %llu bytes, expected %llu",
 			       (unsigned long long)bytes,
 			       (unsigned long long)row->bytes);
+	if (pinned)
+		kura_service_unpin(svc, ids, 1);
 	int64_t now = kura_now_ms();
 	if (rc == KURA_OK) {
 		row->state = KURA_REPLICA_STORED;

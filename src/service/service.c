@@ -508,15 +508,7 @@ enum kura_err kura_service_recover(struct kura_service *svc,
 	rc = kura_service_collect(svc, SIZE_MAX, &collected, err);
 	if (rc != KURA_OK)
 		return rc;
-	size_t swept = 0;
-	rc = kura_service_sweep_replicas(svc, &swept, err);
-	if (rc != KURA_OK)
-		return rc;
-	if (swept)
-		kura_info(NULL,
-			  "recovery: removed %zu copies of blobs written but "
-			  "never committed",
-			  swept);
+
 	if (staged || collected)
 		kura_info(NULL,
 			  "recovery: removed %llu unreferenced staged blobs "

@@ -11,10 +11,16 @@
 
 #include "kura/registry.h"
 #include "kura/store.h"
+#ifdef KURA_HAVE_S3
+#include "kura/store_s3.h"
+#endif
 #include "kura/banned.h"
 
 const struct kura_store_ops *const kura_stores[] = {
 	&kura_store_fs,
+#ifdef KURA_HAVE_S3
+	&kura_store_s3,
+#endif
 	NULL,
 };
 
@@ -51,7 +57,11 @@ enum kura_err kura_store_check_section(const struct kura_config *cfg,
 	    (cfg == NULL || kura_config_get(cfg, section, "type") == NULL))
 		return kura_fail(err, KURA_ECONFIG,
 				 "[%s] type: required (fs or s3)", section);
-	return kura_registry_find(&r, cfg, &be, err);
+	enum kura_err rc = kura_registry_find(&r, cfg, &be, err);
+	const struct kura_store_ops *ops = be.ops;
+	if (rc == KURA_OK && cfg != NULL && ops->check != NULL)
+		rc = ops->check(cfg, section, err);
+	return rc;
 }
 
 enum kura_err kura_store_check_config(const struct kura_config *cfg,

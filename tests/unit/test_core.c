@@ -1874,6 +1874,54 @@ static void test_config_bad_values(void **state)
 	assert_true(checked > 20);
 }
 
+static void test_config_named_sections(void **state)
+{
+	(void)state;
+	struct kura_config *cfg = NULL;
+	struct kura_error err = { 0 };
+	assert_int_equal(kura_config_new(&cfg, NULL), KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "backend.virginia", "endpoint",
+					 "https://s3.example.net", &err),
+			 KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "backend.tokyo", "path",
+					 "/srv/kura-tokyo", &err),
+			 KURA_OK);
+	assert_int_equal(kura_config_set(cfg, "backend.virginia", "part_size",
+					 "8M", &err),
+			 KURA_OK);
+	assert_string_equal(kura_config_get(cfg, "backend.virginia",
+					    "endpoint"),
+			    "https://s3.example.net");
+	assert_null(kura_config_get(cfg, "backend.tokyo", "endpoint"));
+	assert_string_equal(kura_config_get(cfg, "backend.tokyo", "path"),
+			    "/srv/kura-tokyo");
+	assert_int_equal(kura_config_get_u64(cfg, "backend.virginia",
+					     "part_size"),
+			 8u << 20);
+	assert_int_equal(kura_config_get_u64(cfg, "backend.tokyo", "part_size"),
+			 16u << 20);
+	assert_true(kura_config_is_set(cfg, "backend.tokyo", "path"));
+	assert_false(kura_config_is_set(cfg, "backend.other", "path"));
+	assert_string_equal(kura_config_get(cfg, "backend.other", "prefix"),
+			    "");
+	const char *names[4];
+	assert_int_equal(kura_config_names(cfg, "backend", names, 4), 2);
+	assert_string_equal(names[0], "virginia");
+	assert_string_equal(names[1], "tokyo");
+	assert_int_equal(kura_config_names(cfg, "backend", names, 1), 2);
+	assert_int_equal(kura_config_names(cfg, "placement", names, 4), 0);
+	assert_int_equal(kura_config_set(cfg, "backend.Bad", "path", "/x",
+					 &err),
+			 KURA_ECONFIG);
+	assert_non_null(strstr(err.msg, "section [backend.Bad]: a name"));
+	assert_int_equal(kura_config_set(cfg, "backend.", "path", "/x", NULL),
+			 KURA_ECONFIG);
+	assert_int_equal(kura_config_set(cfg, "backend.virginia", "part_size",
+					 "1M", NULL),
+			 KURA_ECONFIG);
+	kura_config_free(cfg);
+}
+
 static void test_config_load(void **state)
 {
 	(void)state;
@@ -2641,6 +2689,7 @@ int main(void)
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_set_get),
 		cmocka_unit_test(test_config_bad_values),
+		cmocka_unit_test(test_config_named_sections),
 		cmocka_unit_test(test_config_load),
 		cmocka_unit_test(test_config_errors_in_words),
 		cmocka_unit_test(test_config_split_addr),

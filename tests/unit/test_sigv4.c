@@ -1,5 +1,5 @@
 /*
- * test_sigv4.c — unit tests of src/auth/sigv4.c against published vectors.
+ * test_sigv4.c — unit tests of src/core/sigv4.c against published vectors.
  *
  * Sources of the expected values (never computed by this code):
  *  - Amazon S3 API Reference, "Signature Calculations for the Authorization

@@ -3,6 +3,11 @@
  * and presigned query parameters, the canonical request, the string to sign,
  * the signing key and verification.
  *
+ * It lives in core, not auth, because two layers need the same
+ * canonicalisation: the S3 listener verifies requests with it and the
+ * remote S3 data store (src/store/s3/) signs its own with it; one copy
+ * means a client and a server that cannot disagree about a byte.
+ *
  * Invariants: every input is a (pointer, length) view checked against an
  * explicit limit below before it is used; outputs are written only on
  * success; the secret key, the "AWS4"+secret key and every intermediate key
