@@ -303,9 +303,10 @@ static enum kura_err not_repaired(struct scrub *s, size_t i, const char *note,
 }
 
 /* After the copy: judge it; drop it again if the blob went meanwhile. */
-static enum kura_err after_copy(struct scrub *s, size_t i, const char *from,
+static enum kura_err after_copy(struct scrub *s, size_t i, size_t src,
 				struct kura_store *to, struct kura_error *err)
 {
+	const char *from = s->rows[src].backend;
 	struct scrub_check c;
 	char note[KURA_REPLICA_NOTE_MAX];
 	bool there = false;
@@ -316,6 +317,13 @@ static enum kura_err after_copy(struct scrub *s, size_t i, const char *from,
 		return rc;
 	if (!there) /* deleted while we copied: no resurrection */
 		return kura_store_remove(to, s->blob->part.blob_id, err);
+	/* Copies judged by their bytes: the new one must be the good one's. */
+	if (c.verdict == SCRUB_OK && s->reader.dek == NULL &&
+	    memcmp(c.digest, s->checks[src].digest, sizeof(c.digest)) != 0) {
+		c.verdict = SCRUB_CORRUPT;
+		snprintf(c.reason, sizeof(c.reason),
+			 "the copy's bytes differ from its source's");
+	}
 	if (c.verdict != SCRUB_OK) {
 		snprintf(note, sizeof(note),
 			 "scrub: repair from %s failed: %.120s", from,
@@ -356,7 +364,7 @@ static enum kura_err repair(struct scrub *s, size_t i, size_t src,
 						       &bytes, &e);
 	}
 	if (rc == KURA_OK)
-		return after_copy(s, i, name, dst, err);
+		return after_copy(s, i, src, dst, err);
 	/* A backend that refuses the copy now may take it next pass. */
 	snprintf(note, sizeof(note), "scrub: repair from %s failed: %.120s",
 		 name, e.msg);
