@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kura/config.h"
+#include "kura/placement.h"
 #include "fuzz_file.h"
 #include "kura/banned.h"
 
@@ -66,6 +67,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			else
 				reset_value(cfg, k->section, k->key);
 		}
+		/* Backends, policies and their rules, read from what
+		 * loaded: accepted or refused with a reason. */
+		struct kura_placement *p = NULL;
+		struct kura_error pe = { 0 };
+		if (kura_placement_load(cfg, &p, &pe) == KURA_OK)
+			kura_placement_free(p);
+		else if (pe.code == KURA_OK || pe.msg[0] == '\0')
+			abort();
 	} else if (err.code == KURA_OK || err.msg[0] == '\0') {
 		abort(); /* a failure must say why */
 	}

@@ -94,6 +94,16 @@ enum kura_err kura_daemon_scrub_start(struct kura_service *svc,
  * NULL is a no-op. */
 void kura_daemon_scrub_stop(struct kura_scrub_job *job);
 
+/* The async replication queue's worker (replication_job.c), in a thread
+ * of its own: copies what placement policies queued, every [storage]
+ * replication_interval seconds and at once while a backlog lasts. */
+struct kura_replication_job;
+enum kura_err kura_daemon_replication_start(struct kura_service *svc,
+					    struct kura_replication_job **out,
+					    struct kura_error *err);
+/* Stop it after the copy in progress, and free it.  NULL is a no-op. */
+void kura_daemon_replication_stop(struct kura_replication_job *job);
+
 /* "HH:MM-HH:MM" ([maintenance] window, UTC): its minutes of the day;
  * false when malformed or empty (start equal to end). */
 bool kura_daemon_window_parse(const char *s, int *start_min, int *end_min);

@@ -1017,9 +1017,9 @@ struct kura_meta_ops {
 
 	/* -- replicas (v7) -- */
 
-	/* Insert or replace the rows (blob_id, backend) of rows[0..n) and
-	 * append an event (state, changed_ms, note) to each one's history,
-	 * in one transaction. */
+	/* Insert or replace the rows (blob_id, backend) of rows[0..n) and,
+	 * for each whose state changed (or that is new), append an event
+	 * (state, changed_ms, note) to its history; one transaction. */
 	enum kura_err (*replica_set)(void *priv,
 				     const struct kura_replica *rows, size_t n,
 				     const char *note, struct kura_error *err);
@@ -1033,16 +1033,18 @@ struct kura_meta_ops {
 		void *priv, const uint8_t blob_id[KURA_BLOB_ID_LEN],
 		const char *backend, struct kura_replica_event *out, size_t max,
 		size_t *count, struct kura_error *err);
-	/* Pending replicas due by now_ms whose blob metadata references
-	 * (committed), soonest first (up to max). */
-	enum kura_err (*replica_due)(void *priv, int64_t now_ms,
-				     struct kura_replica *out, size_t max,
-				     size_t *count, struct kura_error *err);
-	/* Replicas (not deleted) of blobs nothing references nor queues
-	 * for gc: left by a crash between the copy and the commit. */
-	enum kura_err (*replica_orphans)(void *priv, struct kura_replica *out,
-					 size_t max, size_t *count,
-					 struct kura_error *err);
+	/* Pending replicas on backend due by now_ms whose blob metadata
+	 * references (committed), soonest first (up to max). */
+	enum kura_err (*replica_due)(void *priv, const char *backend,
+				     int64_t now_ms, struct kura_replica *out,
+				     size_t max, size_t *count,
+				     struct kura_error *err);
+	/* Replicas (not deleted) changed since since_ms of blobs nothing
+	 * references nor queues for gc: left by a crash between the copy
+	 * and the commit (up to max). */
+	enum kura_err (*replica_orphans)(void *priv, int64_t since_ms,
+					 struct kura_replica *out, size_t max,
+					 size_t *count, struct kura_error *err);
 	/* A bucket's replicas (blobs of its versions and upload parts),
 	 * grouped by backend and state. */
 	enum kura_err (*replica_groups)(void *priv, uint64_t bucket_id,
@@ -1418,10 +1420,12 @@ enum kura_err kura_meta_replica_history(struct kura_meta *meta,
 					struct kura_replica_event *out,
 					size_t max, size_t *count,
 					struct kura_error *err);
-enum kura_err kura_meta_replica_due(struct kura_meta *meta, int64_t now_ms,
-				    struct kura_replica *out, size_t max,
-				    size_t *count, struct kura_error *err);
+enum kura_err kura_meta_replica_due(struct kura_meta *meta, const char *backend,
+				    int64_t now_ms, struct kura_replica *out,
+				    size_t max, size_t *count,
+				    struct kura_error *err);
 enum kura_err kura_meta_replica_orphans(struct kura_meta *meta,
+					int64_t since_ms,
 					struct kura_replica *out, size_t max,
 					size_t *count, struct kura_error *err);
 enum kura_err kura_meta_replica_groups(struct kura_meta *meta,

@@ -305,16 +305,6 @@ static enum kura_err sweep_replicas(struct kura_service *svc,
 	return rc;
 }
 
-static void replicate(struct kura_service *svc)
-{
-	struct kura_error err = { 0 };
-	size_t n = 0;
-	if (kura_service_replicate(svc, 64, &n, &err) != KURA_OK)
-		kura_warn(NULL, "replication: %s", err.msg);
-	else if (n > 0)
-		kura_info(NULL, "replication: made %zu copies", n);
-}
-
 static void collect_garbage(struct kura_service *svc)
 {
 	struct kura_error err = { 0 };
@@ -362,16 +352,11 @@ static const char *run_loop(struct kura_service *svc, const sigset_t *sigs,
 			  "count days of that many seconds (for tests only)",
 			  (unsigned long long)day);
 	struct kura_lc_stats lc_stats = { 0 };
-	uint64_t repl_interval = kura_config_get_u64(svc->cfg, "storage",
-						     "replication_interval");
-	uint64_t next_repl = now + s;
 	for (;;) {
 		uint64_t next = next_work < next_checkpoint ? next_work :
 							      next_checkpoint;
 		if (next_lc < next)
 			next = next_lc;
-		if (next_repl < next)
-			next = next_repl;
 		uint64_t wait = next > now ? next - now : 0;
 		struct timespec ts = { (time_t)(wait / s), (long)(wait % s) };
 		int sig = sigtimedwait(sigs, NULL, &ts);
@@ -397,11 +382,6 @@ static const char *run_loop(struct kura_service *svc, const sigset_t *sigs,
 			collect_garbage(svc);
 			now = kura_mono_ns();
 			next_work = now + interval * s;
-		}
-		if (now >= next_repl) {
-			replicate(svc);
-			now = kura_mono_ns();
-			next_repl = now + repl_interval * s;
 		}
 		if (now >= next_lc) {
 			/* A round goes on step after step, signals checked
@@ -460,6 +440,7 @@ int kura_daemon_run(const struct kura_config *cfg)
 	sigset_t sigs;
 	struct kura_seal_wait seals;
 	struct kura_scrub_job *scrub = NULL;
+	struct kura_replication_job *repl = NULL;
 	int code = 1;
 
 	/* Nothing is created before the configuration is known to be good
@@ -518,12 +499,18 @@ int kura_daemon_run(const struct kura_config *cfg)
 	print_banner(svc, tls ? "https" : "http", listen);
 	if (kura_daemon_scrub_start(svc, &scrub, &err) != KURA_OK)
 		kura_warn(NULL, "no scheduled scrubs: %s", err.msg);
+	if (kura_daemon_replication_start(svc, &repl, &err) != KURA_OK) {
+		kura_error(NULL, "cannot start: %s", err.msg);
+		kura_daemon_scrub_stop(scrub);
+		goto out;
+	}
 
 	const char *reason =
 		run_loop(svc, &sigs, interval, checkpoint_every, &seals);
 	kura_daemon_scrub_stop(scrub);
 	kura_http_stop(srv, SHUTDOWN_GRACE_MS);
 	srv = NULL;
+	kura_daemon_replication_stop(repl);
 	collect_garbage(svc);
 	kura_daemon_audit_stop(svc, reason);
 	kura_info(NULL, "kura stopped");

@@ -772,20 +772,24 @@ enum kura_err kura_meta_replica_history(struct kura_meta *meta,
 					  max, count, err);
 }
 
-enum kura_err kura_meta_replica_due(struct kura_meta *meta, int64_t now_ms,
-				    struct kura_replica *out, size_t max,
-				    size_t *count, struct kura_error *err)
+enum kura_err kura_meta_replica_due(struct kura_meta *meta, const char *backend,
+				    int64_t now_ms, struct kura_replica *out,
+				    size_t max, size_t *count,
+				    struct kura_error *err)
 {
 	KURA_HOOK_BEFORE(meta, "replica_due", err);
-	return meta->ops->replica_due(meta->priv, now_ms, out, max, count, err);
+	return meta->ops->replica_due(meta->priv, backend, now_ms, out, max,
+				      count, err);
 }
 
 enum kura_err kura_meta_replica_orphans(struct kura_meta *meta,
+					int64_t since_ms,
 					struct kura_replica *out, size_t max,
 					size_t *count, struct kura_error *err)
 {
 	KURA_HOOK_BEFORE(meta, "replica_orphans", err);
-	return meta->ops->replica_orphans(meta->priv, out, max, count, err);
+	return meta->ops->replica_orphans(meta->priv, since_ms, out, max, count,
+					  err);
 }
 
 enum kura_err kura_meta_replica_groups(struct kura_meta *meta,

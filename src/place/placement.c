@@ -312,6 +312,26 @@ static enum kura_err check_backend_rules(const struct kura_placement *p,
 	return KURA_OK;
 }
 
+/* Seed 001 for a backend no policy names yet: a copy can reach any
+ * declared backend (a replica row names it), so a foreign one needs the
+ * keys at home in an external provider whether a policy uses it or not. */
+static enum kura_err check_foreign_backend(const struct kura_placement *p,
+					   const struct kura_backend_desc *d,
+					   struct kura_error *err)
+{
+	if (strcmp(d->jurisdiction, p->home) == 0 ||
+	    (p->keys_external && strcmp(p->keys_jurisdiction, p->home) == 0))
+		return KURA_OK;
+	return kura_fail(
+		err, KURA_ECONFIG,
+		"backend '%s' (%s) is outside home jurisdiction %s: "
+		"refused by the seed-001 rule (a foreign backend needs "
+		"the keys in an external PKCS#11/KMIP provider in %s; "
+		"[keys] provider is %s, jurisdiction %s)",
+		d->name, d->jurisdiction, p->home, p->home, p->keys_provider,
+		p->keys_jurisdiction[0] ? p->keys_jurisdiction : "unset");
+}
+
 static enum kura_err check_policy(const struct kura_placement *p,
 				  const struct kura_policy *pol,
 				  struct kura_error *err)
@@ -479,6 +499,8 @@ enum kura_err kura_placement_load(const struct kura_config *cfg,
 		rc = declared_policy(p, cfg, names[i], err);
 	if (rc == KURA_OK)
 		rc = choose_default(p, cfg, err);
+	for (size_t i = 0; rc == KURA_OK && i < p->nbackends; i++)
+		rc = check_foreign_backend(p, &p->backends[i].desc, err);
 	if (rc != KURA_OK) {
 		free(p);
 		return rc;

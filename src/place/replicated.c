@@ -60,12 +60,17 @@ static void mark(struct kura_placement *p, size_t i,
 	if (p->meta == NULL)
 		return;
 	kura_placement_replica_row(p, i, blob_id, bytes, &row);
+	bool found = false;
 	if (kura_meta_replica_list(p->meta, blob_id, rows, KURA_BACKENDS_MAX,
 				   &n, &err) == KURA_OK)
 		for (size_t k = 0; k < n; k++)
-			if (strcmp(rows[k].backend, row.backend) == 0)
+			if (strcmp(rows[k].backend, row.backend) == 0) {
 				row = rows[k];
-	if (row.state == state && state == KURA_REPLICA_DELETED)
+				found = true;
+			}
+	/* Only a change is written: a bad copy read again and again (a
+	 * hostile remote) costs no metadata write per read. */
+	if (found && row.state == state)
 		return;
 	row.state = state;
 	row.changed_ms = kura_now_ms();
@@ -102,12 +107,47 @@ static enum kura_err record_write(struct place_repl *r,
 
 /* ---- writing ---- */
 
+/* Before a copy goes to a backend that stages nothing (a remote: the
+ * object is written under its final name), its row is recorded pending
+ * ("writing"): a crash before the commit leaves a row the start-up sweep
+ * finds, never a copy nothing knows of.  fs backends stage, and their
+ * recovery removes what was never committed. */
+static enum kura_err record_intent(struct place_repl *r,
+				   const uint8_t id[KURA_BLOB_ID_LEN],
+				   enum kura_replica_state state,
+				   const char *note, bool *recorded,
+				   struct kura_error *err)
+{
+	const struct kura_policy *pol = r->policy;
+	struct kura_replica rows[KURA_POLICY_BACKENDS];
+	size_t n = 0;
+	int64_t now = kura_now_ms();
+	if (r->p->meta == NULL)
+		return KURA_OK;
+	for (size_t i = 0; i < pol->nsync; i++) {
+		size_t b = pol->sync[i];
+		if (strcmp(r->p->backends[b].desc.type, "fs") == 0)
+			continue;
+		struct kura_replica *row = &rows[n++];
+		kura_placement_replica_row(r->p, b, id, 0, row);
+		row->state = state;
+		row->changed_ms = now;
+		row->next_try_ms = INT64_MAX; /* not the async queue's */
+	}
+	if (recorded != NULL)
+		*recorded = n > 0;
+	if (n == 0)
+		return KURA_OK;
+	return kura_meta_replica_set(r->p->meta, rows, n, note, err);
+}
+
 struct repl_writer {
 	struct place_repl *r;
 	uint8_t id[KURA_BLOB_ID_LEN];
 	size_t n; /* sync backends with an open writer */
 	struct kura_store_writer *w[KURA_POLICY_BACKENDS];
 	uint64_t bytes;
+	bool intent; /* rows recorded pending before the copies */
 };
 
 static struct kura_store *sync_store(const struct place_repl *r, size_t i)
@@ -130,14 +170,37 @@ static enum kura_err sync_failed(const struct place_repl *r, size_t i,
 			 r->p->backends[r->policy->sync[i]].desc.name, msg);
 }
 
+/* Abort the writers not finished (their staged data goes). */
+static void abort_writers(struct repl_writer *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (w->w[i] != NULL) {
+			kura_store_writer_abort(sync_store(w->r, i), w->w[i]);
+			w->w[i] = NULL;
+		}
+}
+
+/* A write that will not be committed: the pending rows recorded before
+ * its remote copies say so (the copies are gone). */
+static void forget_intent(struct repl_writer *w)
+{
+	struct kura_error e = { 0 };
+	if (w->intent &&
+	    record_intent(w->r, w->id, KURA_REPLICA_DELETED,
+			  "write failed or abandoned", NULL, &e) != KURA_OK)
+		kura_warn(NULL,
+			  "placement: cannot record an abandoned write: %s "
+			  "(the start-up sweep will)",
+			  e.msg);
+}
+
 static void repl_writer_abort(struct kura_store_writer *sw)
 {
 	struct repl_writer *w = (struct repl_writer *)sw;
 	if (w == NULL)
 		return;
-	for (size_t i = 0; i < w->n; i++)
-		if (w->w[i] != NULL)
-			kura_store_writer_abort(sync_store(w->r, i), w->w[i]);
+	abort_writers(w);
+	forget_intent(w);
 	free(w);
 }
 
@@ -150,9 +213,15 @@ static enum kura_err repl_writer_open(void *priv,
 	if (r->policy == NULL)
 		return kura_fail(err, KURA_EINVAL,
 				 "the all-backends store does not write");
+	bool intent = false;
+	enum kura_err rc0 = record_intent(r, id, KURA_REPLICA_PENDING,
+					  "writing", &intent, err);
+	if (rc0 != KURA_OK)
+		return rc0;
 	struct repl_writer *w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return kura_fail(err, KURA_ENOMEM, "replicated writer");
+	w->intent = intent;
 	w->r = r;
 	memcpy(w->id, id, KURA_BLOB_ID_LEN);
 	for (; w->n < r->policy->nsync; w->n++) {
@@ -204,8 +273,10 @@ static enum kura_err repl_writer_finish(struct kura_store_writer *sw,
 		/* No copy of a failed write may stay behind. */
 		for (size_t i = 0; i < done; i++)
 			(void)kura_store_remove(sync_store(r, i), w->id, NULL);
+		forget_intent(w);
 	}
-	repl_writer_abort(sw); /* frees w and any writer not finished */
+	abort_writers(w); /* any not finished */
+	free(w);
 	return rc;
 }
 
@@ -233,6 +304,7 @@ struct repl_reader {
 	struct kura_store_reader *cur;
 	uint64_t size; /* of the first copy found: every copy must match */
 	bool sized;
+	uint32_t tried; /* positions already opened (or failed to) */
 };
 
 static struct kura_store *order_store(const struct place_repl *r, size_t pos)
@@ -254,23 +326,24 @@ static void set_down(struct place_backend *b, bool down)
 			 __ATOMIC_RELAXED);
 }
 
-/* Open the first copy at or after position from; KURA_ENOENT when no
- * backend from there has one of the right size.  Backends that failed
- * lately are tried after the others. */
-static enum kura_err open_from(struct repl_reader *rd, size_t from,
-			       struct kura_error *err)
+/* Open a copy at a position not tried yet: the healthy backends in
+ * order first, then those that failed lately.  KURA_ENOENT when no
+ * untried backend has a copy (of the size the reader expects, once it
+ * knows one). */
+static enum kura_err open_next(struct repl_reader *rd, struct kura_error *err)
 {
 	enum kura_err last = KURA_ENOENT;
 	struct kura_error e = { 0 };
 	int64_t now = kura_now_ms();
-	for (size_t k = from; k < 2 * rd->r->norder - from; k++) {
-		/* First pass: healthy backends; second: the others. */
-		bool second = k >= rd->r->norder;
-		size_t pos = second ? k - rd->r->norder + from : k;
+	size_t n = rd->r->norder;
+	for (size_t k = 0; k < 2 * n; k++) {
+		bool second = k >= n; /* the pass over backends marked down */
+		size_t pos = second ? k - n : k;
 		struct place_backend *b =
 			&rd->r->p->backends[rd->r->order[pos]];
-		if (is_down(b, now) != second)
+		if ((rd->tried & (1u << pos)) || is_down(b, now) != second)
 			continue;
+		rd->tried |= 1u << pos;
 		uint64_t size = 0;
 		struct kura_store_reader *sr = NULL;
 		kura_error_clear(&e);
@@ -293,10 +366,8 @@ static enum kura_err open_from(struct repl_reader *rd, size_t from,
 		}
 		if (rc != KURA_ENOENT) {
 			set_down(b, true);
-			kura_warn(
-				NULL, "placement: backend '%s': %s",
-				rd->r->p->backends[rd->r->order[pos]].desc.name,
-				e.msg);
+			kura_warn(NULL, "placement: backend '%s': %s",
+				  b->desc.name, e.msg);
 			last = rc;
 		}
 	}
@@ -315,7 +386,7 @@ static enum kura_err repl_reader_open(void *priv,
 		return kura_fail(err, KURA_ENOMEM, "replicated reader");
 	rd->r = priv;
 	memcpy(rd->id, id, KURA_BLOB_ID_LEN);
-	enum kura_err rc = open_from(rd, 0, err);
+	enum kura_err rc = open_next(rd, err);
 	if (rc != KURA_OK) {
 		free(rd);
 		return rc;
@@ -343,7 +414,7 @@ static enum kura_err repl_reader_next(struct kura_store_reader *sr,
 	/* The caller judges the size too: the bad copy's may be the wrong
 	 * one. */
 	rd->sized = false;
-	enum kura_err rc = open_from(rd, bad + 1, err);
+	enum kura_err rc = open_next(rd, err);
 	if (rc == KURA_OK)
 		kura_warn(NULL,
 			  "placement: a copy on '%s' failed; reading '%s'",
@@ -372,7 +443,7 @@ static enum kura_err repl_reader_pread(struct kura_store_reader *sr, void *p,
 		close_current(rd);
 		mark(rd->r->p, rd->r->order[bad], rd->id, rd->size,
 		     KURA_REPLICA_FAILED, "read: I/O error");
-		if (open_from(rd, bad + 1, NULL) != KURA_OK)
+		if (open_next(rd, NULL) != KURA_OK)
 			return rc;
 		(void)size;
 	}
@@ -432,13 +503,24 @@ static enum kura_err repl_remove(void *priv, const uint8_t id[KURA_BLOB_ID_LEN],
 		return first;
 	/* Every recorded copy is gone now. */
 	size_t live = 0;
-	for (size_t k = 0; k < n; k++)
+	for (size_t k = 0; k < n; k++) {
+		/* A copy on a backend no longer configured was not
+		 * removed: its row stays as it is, and says so. */
+		if (kura_placement_backend_index(p, rows[k].backend) < 0) {
+			kura_warn(
+				NULL,
+				"placement: a copy on backend '%s', no longer "
+				"configured, was not removed",
+				rows[k].backend);
+			continue;
+		}
 		if (rows[k].state != KURA_REPLICA_DELETED) {
 			rows[live] = rows[k];
 			rows[live].state = KURA_REPLICA_DELETED;
 			rows[live].changed_ms = kura_now_ms();
 			live++;
 		}
+	}
 	if (live > 0 && kura_meta_replica_set(p->meta, rows, live, "removed",
 					      &e) != KURA_OK)
 		kura_warn(NULL, "placement: cannot record a removal: %s",

@@ -296,7 +296,14 @@ static bool bucket_configuration_ok(struct s3_req *r, char *placement,
 		s3_xml_body(r, "CreateBucketConfiguration");
 	if (root == NULL)
 		return false;
+	size_t seen = 0;
 	for (const struct s3_xml_node *c = root->child; c; c = c->next) {
+		if (strcmp(c->name, "LocationConstraint") == 0 && seen++ > 0) {
+			/* Two constraints: which one was meant? */
+			s3_error(r, S3_MalformedXML, NULL,
+				 "more than one LocationConstraint");
+			return false;
+		}
 		if (strcmp(c->name, "LocationConstraint") != 0) {
 			char what[96];
 			snprintf(what, sizeof(what),

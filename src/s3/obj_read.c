@@ -161,6 +161,16 @@ static bool next_copy(struct s3_objread * or, uint64_t *size)
 	return true;
 }
 
+/* The next copy whose size is the part's blob's; false when none. */
+static bool next_good_size(struct s3_objread * or, const struct kura_part *p)
+{
+	uint64_t size = 0;
+	while (next_copy(or, &size))
+		if (size == kura_blob_size(p->size, p->seg_size))
+			return true;
+	return false;
+}
+
 static enum kura_err part_open(struct s3_objread * or, uint32_t idx,
 			       struct kura_error *err)
 {
@@ -279,8 +289,7 @@ static enum kura_err load_segment(struct s3_objread * or, uint64_t off,
 		      plen <= dst_cap;
 	or->seg_valid = false;
 	enum kura_err rc;
-	uint64_t size;
-	do {
+	for (;;) {
 		rc = kura_store_reader_pread(or->store, or->reader, or->buf,
 					     clen,
 					     kura_seg_offset(seg, p->seg_size),
@@ -290,8 +299,9 @@ static enum kura_err load_segment(struct s3_objread * or, uint64_t off,
 						 to_dst ? dst : or->buf, err);
 		/* A segment that fails authentication on one copy may be
 		 * whole on another: the client still gets the right bytes. */
-	} while (rc == KURA_EINTEGRITY && next_copy(or, &size) &&
-		 size == kura_blob_size(p->size, p->seg_size));
+		if (rc != KURA_EINTEGRITY || !next_good_size(or, p))
+			break;
+	}
 	if (rc != KURA_OK)
 		return rc;
 	if (to_dst) {

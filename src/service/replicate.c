@@ -142,6 +142,22 @@ static void record(struct kura_service *svc, struct kura_replica *row,
 		kura_warn(NULL, "replication: cannot record: %s", e.msg);
 }
 
+/* Is the row still pending as listed?  (Removed, or copied by another
+ * pass, meanwhile: nothing to do, and nothing to write back over it.) */
+static bool still_pending(struct kura_service *svc,
+			  const struct kura_replica *row)
+{
+	struct kura_replica rows[KURA_BACKENDS_MAX];
+	size_t n = 0;
+	if (kura_meta_replica_list(svc->meta, row->blob_id, rows,
+				   KURA_BACKENDS_MAX, &n, NULL) != KURA_OK)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(rows[i].backend, row->backend) == 0)
+			return rows[i].state == KURA_REPLICA_PENDING;
+	return false;
+}
+
 /* Make one pending copy; false when it failed (recorded, retried). */
 static bool replicate_one(struct kura_service *svc, struct kura_replica *row)
 {
@@ -155,6 +171,11 @@ static bool replicate_one(struct kura_service *svc, struct kura_replica *row)
 	const uint8_t(*ids)[KURA_BLOB_ID_LEN] =
 		(const uint8_t(*)[KURA_BLOB_ID_LEN])row->blob_id;
 	bool pinned = kura_service_pin(svc, ids, 1, NULL) == KURA_OK;
+	if (!pinned || !still_pending(svc, row)) {
+		if (pinned)
+			kura_service_unpin(svc, ids, 1);
+		return true; /* nothing to copy any more */
+	}
 	enum kura_err rc =
 		to < 0 ?
 			kura_fail(&err, KURA_ECONFIG,
@@ -170,8 +191,7 @@ static bool replicate_one(struct kura_service *svc, struct kura_replica *row)
 			       "copied %llu bytes, expected %llu",
 			       (unsigned long long)bytes,
 			       (unsigned long long)row->bytes);
-	if (pinned)
-		kura_service_unpin(svc, ids, 1);
+	kura_service_unpin(svc, ids, 1);
 	int64_t now = kura_now_ms();
 	if (rc == KURA_OK) {
 		row->state = KURA_REPLICA_STORED;
@@ -210,34 +230,97 @@ static bool replicate_one(struct kura_service *svc, struct kura_replica *row)
 	return false;
 }
 
+/* Make up to max due copies to backend b, stopping at its first failure
+ * (the rest of its queue waits for the next pass rather than each entry
+ * timing out in turn); *copied counts them. */
+static enum kura_err replicate_to(struct kura_service *svc, size_t b,
+				  size_t max, size_t *copied,
+				  struct kura_error *err)
+{
+	struct kura_replica rows[DUE_BATCH];
+	size_t n = 0;
+	const char *name = kura_placement_backend(svc->placement, b)->name;
+	enum kura_err rc = kura_meta_replica_due(
+		svc->meta, name, kura_now_ms(), rows,
+		max < DUE_BATCH ? max : DUE_BATCH, &n, err);
+	for (size_t i = 0; rc == KURA_OK && i < n; i++) {
+		if (!replicate_one(svc, &rows[i]))
+			break;
+		(*copied)++;
+	}
+	return rc;
+}
+
 enum kura_err kura_service_replicate(struct kura_service *svc, size_t max,
 				     size_t *copied, struct kura_error *err)
 {
-	struct kura_replica rows[DUE_BATCH];
-	size_t done = 0, n = 0;
-	size_t want = max < DUE_BATCH ? max : DUE_BATCH;
-	enum kura_err rc = kura_meta_replica_due(svc->meta, kura_now_ms(), rows,
-						 want, &n, err);
-	if (rc != KURA_OK)
-		return rc;
-	/* One failure per backend per pass: the rest of its queue waits
-	 * rather than each entry timing out in turn. */
-	char down[KURA_BACKENDS_MAX][KURA_PLACEMENT_NAME_MAX];
-	size_t ndown = 0;
-	for (size_t i = 0; i < n; i++) {
-		bool skip = false;
-		for (size_t k = 0; k < ndown; k++)
-			skip = skip || strcmp(down[k], rows[i].backend) == 0;
-		if (skip)
-			continue;
-		if (replicate_one(svc, &rows[i]))
-			done++;
-		else if (ndown < KURA_BACKENDS_MAX)
-			snprintf(down[ndown++], sizeof(down[0]), "%s",
-				 rows[i].backend);
+	/* Each backend's queue on its own: one backend that is down does
+	 * not hold up the copies to the others. */
+	size_t nb = kura_placement_nbackends(svc->placement);
+	size_t share = max / nb > 0 ? max / nb : 1, done = 0;
+	for (size_t b = 0; b < nb; b++) {
+		enum kura_err rc = replicate_to(svc, b, share, &done, err);
+		if (rc != KURA_OK)
+			return rc;
 	}
 	*copied = done;
 	return KURA_OK;
+}
+
+#define SWEEP_NAME "replica_sweep_ms"
+/* Rows written this long before the last sweep began are looked at again
+ * (a clock that stepped back). */
+#define SWEEP_MARGIN_MS (3600 * 1000)
+
+/* When the last sweep began (0: never: every row). */
+static int64_t last_sweep(struct kura_service *svc)
+{
+	uint8_t v[8];
+	size_t n = 0;
+	int64_t ms = 0;
+	if (kura_meta_setting_get(svc->meta, SWEEP_NAME, v, sizeof(v), &n,
+				  NULL) != KURA_OK ||
+	    n != sizeof(v))
+		return 0;
+	for (size_t i = 0; i < sizeof(v); i++)
+		ms = (int64_t)((uint64_t)ms << 8 | v[i]);
+	return ms;
+}
+
+static enum kura_err set_last_sweep(struct kura_service *svc, int64_t ms,
+				    struct kura_error *err)
+{
+	uint8_t v[8];
+	for (size_t i = 0; i < sizeof(v); i++)
+		v[i] = (uint8_t)((uint64_t)ms >> (56 - 8 * i));
+	(void)kura_meta_setting_delete(svc->meta, SWEEP_NAME, NULL);
+	return kura_meta_setting_insert(svc->meta, SWEEP_NAME, v, sizeof(v),
+					err);
+}
+
+/* Remove one orphan copy; false when it could not be (left for the next
+ * start). */
+static bool sweep_one(struct kura_service *svc, struct kura_replica *row,
+		      struct kura_error *err, enum kura_err *rc)
+{
+	int b = backend_of(svc, row);
+	struct kura_error e = { 0 };
+	if (b < 0 || kura_store_remove(kura_placement_backend_store(
+					       svc->placement, (size_t)b),
+				       row->blob_id, &e) != KURA_OK) {
+		kura_warn(NULL,
+			  "sweep: cannot remove an orphan copy on '%s': %s",
+			  row->backend, b < 0 ? "not configured" : e.msg);
+		return false;
+	}
+	const char *why = "removed: written but never committed";
+	row->state = KURA_REPLICA_DELETED;
+	row->changed_ms = kura_now_ms();
+	*rc = kura_meta_replica_set(svc->meta, row, 1, why, err);
+	if (*rc == KURA_OK)
+		(void)kura_service_audit_replica(svc, "replica.removed", row,
+						 why, KURA_OK);
+	return *rc == KURA_OK;
 }
 
 enum kura_err kura_service_sweep_replicas(struct kura_service *svc,
@@ -246,43 +329,29 @@ enum kura_err kura_service_sweep_replicas(struct kura_service *svc,
 {
 	struct kura_replica rows[64];
 	size_t total = 0;
+	int64_t began = kura_now_ms(), since = last_sweep(svc);
+	since = since > SWEEP_MARGIN_MS ? since - SWEEP_MARGIN_MS : 0;
+	bool all_gone = true;
 	for (;;) {
 		size_t n = 0, gone = 0;
-		enum kura_err rc =
-			kura_meta_replica_orphans(svc->meta, rows, 64, &n, err);
+		enum kura_err rc = kura_meta_replica_orphans(svc->meta, since,
+							     rows, 64, &n, err);
 		if (rc != KURA_OK)
 			return rc;
 		for (size_t i = 0; i < n; i++) {
-			int b = backend_of(svc, &rows[i]);
-			struct kura_error e = { 0 };
-			if (b < 0 || kura_store_remove(
-					     kura_placement_backend_store(
-						     svc->placement, (size_t)b),
-					     rows[i].blob_id, &e) != KURA_OK) {
-				kura_warn(NULL,
-					  "sweep: cannot remove an orphan copy "
-					  "on '%s': %s",
-					  rows[i].backend,
-					  b < 0 ? "not configured" : e.msg);
-				continue;
-			}
-			rows[i].state = KURA_REPLICA_DELETED;
-			rows[i].changed_ms = kura_now_ms();
-			const char *why =
-				"removed: written but never committed";
-			rc = kura_meta_replica_set(svc->meta, &rows[i], 1, why,
-						   err);
-			if (rc != KURA_OK)
+			if (sweep_one(svc, &rows[i], err, &rc))
+				gone++;
+			else if (rc != KURA_OK)
 				return rc;
-			(void)kura_service_audit_replica(
-				svc, "replica.removed", &rows[i], why, KURA_OK);
-			gone++;
 		}
 		total += gone;
+		all_gone = all_gone && gone == n;
 		/* Stop when done, or when what is left cannot be removed. */
 		if (n < 64 || gone == 0)
 			break;
 	}
 	*removed = total;
-	return KURA_OK;
+	/* The next start looks only at rows changed since this one began,
+	 * unless some orphan stayed (then at them again). */
+	return all_gone ? set_last_sweep(svc, began, err) : KURA_OK;
 }

@@ -277,6 +277,7 @@ static void judge_by_majority(struct scrub *s)
 		else
 			continue;
 		c->verdict = SCRUB_CORRUPT;
+		c->by_majority = true;
 	}
 }
 
@@ -425,7 +426,11 @@ static enum kura_err conclude(struct scrub *s, struct kura_error *err)
 			break;
 		case SCRUB_MISSING:
 		case SCRUB_CORRUPT:
-			rc = bad_copy(s, i, src, err);
+			/* Bytes that merely disagree with copies that cannot
+			 * be authenticated either are marked, not replaced:
+			 * two copies altered alike would outvote a good one. */
+			rc = bad_copy(s, i, s->checks[i].by_majority ? -1 : src,
+				      err);
 			break;
 		case SCRUB_UNREACHABLE:
 			kura_warn(NULL, "scrub: blob %s on '%s' not read: %s",

@@ -31,6 +31,10 @@ struct scrub_check {
 	enum scrub_verdict verdict;
 	char reason[160];   /* what was wrong, for the history and the log */
 	uint8_t digest[32]; /* SHA-256 of the copy's bytes (SCRUB_OK) */
+	/* Corrupt only because its bytes differ from the others' (the
+	 * copies could not be authenticated): never overwritten, since the
+	 * majority may be what was altered. */
+	bool by_majority;
 };
 
 /* What checking the copies of one blob needs: its binding, its DEK and

@@ -220,13 +220,22 @@ static enum kura_err certify_copies(struct kura_service *svc,
 			continue;
 		int b = kura_placement_backend_index(svc->placement,
 						     r->backend);
+		/* Only what was removed: a copy on a backend no longer
+		 * configured was not, and is not certified as removed. */
+		if (b < 0) {
+			kura_warn(NULL,
+				  "shred: a copy on backend '%s' (not "
+				  "configured) was not removed and is not in "
+				  "the certificate",
+				  r->backend);
+			listed++;
+			continue;
+		}
 		const struct kura_backend_desc *d =
-			b < 0 ? NULL :
-				kura_placement_backend(svc->placement,
-						       (size_t)b);
+			kura_placement_backend(svc->placement, (size_t)b);
 		struct kura_cert_place at = {
-			r->type,   d ? d->location : "", r->backend, r->site,
-			r->region, r->jurisdiction,
+			r->type, d->location, r->backend,
+			r->site, r->region,   r->jurisdiction,
 		};
 		enum kura_err rc = kura_cert_add_replica(cert, &at, e->id,
 							 r->bytes, now, err);

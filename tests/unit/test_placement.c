@@ -122,6 +122,20 @@ static void test_seed001_refuses_the_local_keystore(void **state)
 						 "'virginia'", "local", NULL });
 }
 
+/* A foreign backend no policy names is refused too: a replica row (the
+ * metadata is the operator's) could still send a copy there. */
+static void test_seed001_covers_unused_backends(void **state)
+{
+	struct fixture *f = *state;
+	struct kura_error err = { 0 };
+	fs_backend(f, "virginia", "US");
+	expect_refused(f,
+		       (const char *const[]){ "seed-001", "'virginia'", NULL });
+	set(f, "keys", "provider", "kmip");
+	set(f, "keys", "jurisdiction", "JP");
+	assert_int_equal(load(f, &err), KURA_OK);
+}
+
 static void test_seed001_wants_external_keys_at_home(void **state)
 {
 	struct fixture *f = *state;
@@ -334,6 +348,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_seed001_wants_external_keys_at_home, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_seed001_covers_unused_backends, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_jurisdictions_are_an_allowed_set, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_declarations, setup,

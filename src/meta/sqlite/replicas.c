@@ -65,11 +65,35 @@ struct set_arg {
 	const char *note;
 };
 
+static const struct sq_sql sql_replica_state = {
+	.what = "replica state",
+	.text = "SELECT state FROM replicas WHERE blob_id = ?1 AND backend = ?2",
+};
+
+/* Has the replica's state changed (or is it new)?  Only a change goes
+ * into the history: a copy verified by every scrub, or a queued copy
+ * retried through an outage, does not grow it without bound. */
+static enum kura_err state_changes(struct sq_conn *c,
+				   const struct kura_replica *r, bool *changes,
+				   struct kura_error *err)
+{
+	struct sq_stmt st;
+	sq_begin(&st, c, &sql_replica_state, err);
+	sq_bind_blob(&st, 1, r->blob_id, KURA_BLOB_ID_LEN);
+	sq_bind_text(&st, 2, r->backend);
+	*changes = !sq_row(&st) || sq_col_int(&st, 0) != (int)r->state;
+	return sq_end(&st);
+}
+
 static enum kura_err replica_put(struct sq_conn *c,
 				 const struct kura_replica *r, const char *note,
 				 struct kura_error *err)
 {
 	struct sq_stmt st;
+	bool changes = true;
+	enum kura_err rc = state_changes(c, r, &changes, err);
+	if (rc != KURA_OK)
+		return rc;
 	sq_begin(&st, c, &sql_replica_upsert, err);
 	sq_bind_blob(&st, 1, r->blob_id, KURA_BLOB_ID_LEN);
 	sq_bind_text(&st, 2, r->backend);
@@ -85,8 +109,8 @@ static enum kura_err replica_put(struct sq_conn *c,
 	sq_bind_i64(&st, 12, r->changed_ms);
 	sq_bind_i64(&st, 13, r->attempts);
 	sq_bind_i64(&st, 14, r->next_try_ms);
-	enum kura_err rc = sq_exec(&st);
-	if (rc != KURA_OK)
+	rc = sq_exec(&st);
+	if (rc != KURA_OK || !changes)
 		return rc;
 	sq_begin(&st, c, &sql_replica_event, err);
 	sq_bind_blob(&st, 1, r->blob_id, KURA_BLOB_ID_LEN);
@@ -183,42 +207,61 @@ enum kura_err sq_replica_list(void *priv,
 static const struct sq_sql sql_replica_due = {
 	.what = "replication queue",
 	.text = "SELECT " REPLICA_COLS " FROM replicas r WHERE state = 0 AND "
-		"next_try_ms <= ?1 AND " REFERENCED(
-			"r.blob_id") " ORDER BY next_try_ms LIMIT 512",
+		"backend = ?2 AND next_try_ms <= ?1 AND " REFERENCED(
+			"r.blob_id") " ORDER BY next_try_ms LIMIT ?3",
 };
 
-static void bind_now(struct sq_stmt *st, const void *ctx)
+struct due_arg {
+	const char *backend;
+	int64_t now_ms;
+	size_t max;
+};
+
+static void bind_due(struct sq_stmt *st, const void *ctx)
 {
-	sq_bind_i64(st, 1, *(const int64_t *)ctx);
+	const struct due_arg *a = ctx;
+	sq_bind_i64(st, 1, a->now_ms);
+	sq_bind_text(st, 2, a->backend);
+	sq_bind_i64(st, 3, (int64_t)a->max);
 }
 
-enum kura_err sq_replica_due(void *priv, int64_t now_ms,
+enum kura_err sq_replica_due(void *priv, const char *backend, int64_t now_ms,
 			     struct kura_replica *out, size_t max,
 			     size_t *count, struct kura_error *err)
 {
-	return replica_rows(priv, &sql_replica_due, bind_now, &now_ms, out, max,
+	struct due_arg a = { backend, now_ms, max };
+	return replica_rows(priv, &sql_replica_due, bind_due, &a, out, max,
 			    count, err);
 }
 
+/* The sweep reads only rows changed since the last one (the index on
+ * changed_ms): not every replica of the store at every start. */
 static const struct sq_sql sql_replica_orphans = {
 	.what = "orphan replicas",
 	.text = "SELECT " REPLICA_COLS " FROM replicas r WHERE state != 4 AND "
-		"NOT " REFERENCED("r.blob_id") " AND NOT EXISTS (SELECT 1 FROM "
-					       "gc WHERE blob_id = r.blob_id) "
-					       "LIMIT 512",
+		"changed_ms >= ?1 AND NOT " REFERENCED(
+			"r.blob_id") " AND NOT EXISTS (SELECT 1 FROM gc WHERE "
+				     "blob_id = r.blob_id) LIMIT ?2",
 };
 
-static void bind_nothing(struct sq_stmt *st, const void *ctx)
+struct orphan_arg {
+	int64_t since_ms;
+	size_t max;
+};
+
+static void bind_orphans(struct sq_stmt *st, const void *ctx)
 {
-	(void)st;
-	(void)ctx;
+	const struct orphan_arg *a = ctx;
+	sq_bind_i64(st, 1, a->since_ms);
+	sq_bind_i64(st, 2, (int64_t)a->max);
 }
 
-enum kura_err sq_replica_orphans(void *priv, struct kura_replica *out,
-				 size_t max, size_t *count,
-				 struct kura_error *err)
+enum kura_err sq_replica_orphans(void *priv, int64_t since_ms,
+				 struct kura_replica *out, size_t max,
+				 size_t *count, struct kura_error *err)
 {
-	return replica_rows(priv, &sql_replica_orphans, bind_nothing, NULL, out,
+	struct orphan_arg a = { since_ms, max };
+	return replica_rows(priv, &sql_replica_orphans, bind_orphans, &a, out,
 			    max, count, err);
 }
 

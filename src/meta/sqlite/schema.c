@@ -61,7 +61,8 @@
  *   replicas(blob_id, backend, type, site, region, jurisdiction,
  *            remote_id, bytes, state, stored_ms, verified_ms, changed_ms,
  *            attempts, next_try_ms, PK(blob_id, backend)) WITHOUT ROWID
- *     index (next_try_ms) WHERE state = pending: the async queue   (v7)
+ *     index (backend, next_try_ms) WHERE state = pending: the async
+ *     queue; (changed_ms) WHERE state != deleted: the start-up sweep (v7)
  *   replica_events(seq INTEGER PK, blob_id, backend, state, at_ms, note)
  *     index (blob_id, backend, seq): each replica's history       (v7)
  * Object keys are BLOBs: SQLite compares BLOBs with memcmp (then length),
@@ -433,9 +434,10 @@ static const char *const migrations[] = {
 	 "  next_try_ms INTEGER NOT NULL,\n"
 	 "  PRIMARY KEY (blob_id, backend)\n"
 	 ") WITHOUT ROWID, STRICT;\n"
-	 "CREATE INDEX replicas_pending ON replicas(next_try_ms) WHERE "
-	 "state = 0;\n"
-	 "CREATE INDEX replicas_live ON replicas(blob_id) WHERE state != 4;\n"
+	 "CREATE INDEX replicas_pending ON replicas(backend, next_try_ms) "
+	 "WHERE state = 0;\n"
+	 "CREATE INDEX replicas_recent ON replicas(changed_ms) WHERE "
+	 "state != 4;\n"
 	 "CREATE TABLE replica_events (\n"
 	 "  seq INTEGER PRIMARY KEY,\n"
 	 "  blob_id BLOB NOT NULL CHECK (length(blob_id) = 16),\n"

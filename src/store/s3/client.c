@@ -348,6 +348,10 @@ static void set_transport(CURL *h, const struct rs3_client *c)
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, conf->timeout_s);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, connect);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	/* Straight to the endpoint configured: never through a proxy the
+	 * environment names. */
+	curl_easy_setopt(h, CURLOPT_PROXY, "");
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (conf->ca_file[0] != '\0')

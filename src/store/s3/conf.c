@@ -194,6 +194,30 @@ static enum kura_err required(const struct kura_config *cfg,
 	return KURA_OK;
 }
 
+/* A prefix is a path of plain segments: letters, digits and "-_.", each
+ * segment neither empty nor "." or "..", so the path signed is the path
+ * sent (curl would fold dot segments) and stays under the prefix. */
+static bool prefix_valid(const char *p)
+{
+	size_t seg = 0, dots = 0;
+	for (; *p; p++) {
+		char ch = *p;
+		if (ch == '/') {
+			if (seg == 0 || seg == dots)
+				return false;
+			seg = dots = 0;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
+		      ch == '.'))
+			return false;
+		seg++;
+		dots += ch == '.';
+	}
+	return seg == 0 || seg != dots;
+}
+
 static enum kura_err names_load(struct rs3_conf *c,
 				const struct kura_config *cfg,
 				const char *section, struct kura_error *err)
@@ -225,6 +249,12 @@ static enum kura_err names_load(struct rs3_conf *c,
 	    strlen(prefix) >= sizeof(c->prefix))
 		rc = kura_fail(err, KURA_ECONFIG, "[%s] prefix: too long",
 			       section);
+	if (rc == KURA_OK && prefix != NULL && !prefix_valid(prefix))
+		rc = kura_fail(err, KURA_ECONFIG,
+			       "[%s] prefix '%s': want segments of letters, "
+			       "digits and -_. separated by '/', none empty, "
+			       "'.' or '..'",
+			       section, prefix);
 	if (rc == KURA_OK && prefix != NULL)
 		memcpy(c->prefix, prefix, strlen(prefix) + 1);
 	return rc;
