@@ -37,7 +37,7 @@ PY=/usr/bin/python3
 KURA_TEST_BUILDS=${KURA_TEST_BUILDS:-san normal}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}	# budget: see fuzz_stage
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
-INTEGRATION_TIMEOUT=${INTEGRATION_TIMEOUT:-900}
+INTEGRATION_TIMEOUT=${INTEGRATION_TIMEOUT:-1800}
 LOGS=$ROOT/build-logs
 
 SAN_OPTS=(-Db_sanitize=address,undefined -Db_lundef=false)

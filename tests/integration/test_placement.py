@@ -148,14 +148,20 @@ def test_seed001_with_kmip(bk, tmp_path):
 
 
 def test_home_jurisdiction_decides_what_is_foreign(bk, tmp_path):
-    """With home US and the local keystore, a US-only policy is fine and
-    a copy in Japan is what the rule refuses."""
+    """With home US a copy in Japan is what the rule refuses: under the
+    local keystore even a Japanese backend no policy names is (a replica
+    row could still send a copy there); with the keys in a provider in
+    the US, a US-only policy is listed as the default."""
     text, _ = own_config(bk, tmp_path, local_keys("US"), home="US",
                          placements={"us-only": {"sync": ["virginia"],
                                                  "jurisdictions": ["US"]}},
                          default="us-only")
     c = check_config(tmp_path / "chk", text)
-    assert c.returncode == 0, c.stdout + c.stderr
+    assert c.returncode == 1, c.stdout + c.stderr
+    one_line_names(c.stdout, "seed-001", "tokyo", "outside home "
+                   "jurisdiction US")
+    text = text.replace("provider = local", "provider = kmip", 1)
+    c = check_config(tmp_path / "chk2", text)
     # (Whether a line without async copies says "async=" is not fixed.)
     assert re.search(r"policy us-only: sync=virginia( async=\S*)? "
                      r"jurisdictions=US \(default\)", c.stdout), c.stdout
