@@ -15,7 +15,7 @@
  *   - recover has nothing staged to sweep and returns *removed = 0 (a
  *     blob the metadata never referenced is the placement layer's to
  *     find through its own records);
- *   - a writer holds at most one part (part_size bytes) in memory, a
+ *   - a writer holds at most two parts (part_size bytes each) in memory, a
  *     reader at most a 4 MiB read-ahead window.
  * Failures: KURA_EIO when the remote cannot be reached after the
  * configured retries or answers with an error, KURA_EAUTH when it refuses

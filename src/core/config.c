@@ -120,7 +120,8 @@ static const struct kura_config_key keys[] = {
 	  "s3: region in the SigV4 credential scope" },
 	{ "backend.*", "part_size", KURA_CFG_SIZE, "16M",
 	  "s3: multipart part size; a larger blob is uploaded in parts, and a "
-	  "writer holds at most one part in memory" },
+	  "writer holds at most two parts in memory (one in flight while "
+	  "the next fills)" },
 	{ "backend.*", "timeout", KURA_CFG_U64, "30",
 	  "s3: seconds one request to the remote may take" },
 	{ "backend.*", "retries", KURA_CFG_U64, "4",

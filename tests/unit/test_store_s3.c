@@ -183,7 +183,7 @@ static uint8_t *random_bytes(size_t n)
 }
 
 /* Write p[0..n) as blob id in pieces of `piece`, checking after every
- * write that the writer holds at most one part. */
+ * write that the writer holds at most two parts. */
 static enum kura_err put_blob(struct kura_store *st,
 			      const uint8_t id[KURA_BLOB_ID_LEN],
 			      const uint8_t *p, size_t n, size_t piece,
@@ -200,7 +200,7 @@ static enum kura_err put_blob(struct kura_store *st,
 			kura_store_writer_abort(st, w);
 			return rc;
 		}
-		assert_true(kura_store_s3_writer_memory(w) <= 5 * MIB);
+		assert_true(kura_store_s3_writer_memory(w) <= 2 * 5 * MIB);
 	}
 	return kura_store_writer_finish(st, w, err);
 }

@@ -7,7 +7,7 @@
  *   sign.c    SigV4 signing of one request (core/sigv4.c canonicalises)
  *   xml.c     the few fields kura reads from the remote's XML, bounded
  *   client.c  libcurl: the handle pool, one request with retries, limits
- *   writer.c  single PUT or multipart upload, one part buffer per writer
+ *   writer.c  single PUT or multipart upload, one part in flight while the next fills
  *   reader.c  HEAD for the size, ranged GETs through a read-ahead window
  *   store.c   the ops table, open/close, remove, recover, the probe
  * Each file calls only files above it in this list, so no two need each

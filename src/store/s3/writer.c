@@ -2,12 +2,16 @@
  * writer.c — writing a blob to the remote: one PutObject when it fits in
  * one part, else a multipart upload.
  *
- * The writer holds one part buffer, grown as bytes arrive up to
- * part_size and never beyond, so memory does not grow with the blob.  When
- * the buffer fills, the upload is started (CreateMultipartUpload) if it is
- * not yet, and the buffer goes out as the next part; writer_finish sends
- * what is left (the whole blob as one PutObject when no part went yet, or
- * the last part) and completes the upload.  The remote has acknowledged
+ * The writer fills one part buffer, grown as bytes arrive up to part_size
+ * and never beyond, so memory does not grow with the blob.  When it is
+ * full, the upload is started (CreateMultipartUpload) if it is not yet,
+ * and the buffer goes out as the next part from a thread of its own while
+ * the writer fills a second buffer: the caller's bytes keep coming (to
+ * the other copies of a sync policy too) while a part travels.  One part
+ * at most is in flight, so a writer holds at most two part buffers.
+ * writer_finish waits for it, sends what is left (the whole blob as one
+ * PutObject when no part went yet, or the last part) and completes the
+ * upload.  The remote has acknowledged
  * every byte when writer_finish returns KURA_OK: an S3 PUT or
  * CompleteMultipartUpload answers only when the object is stored.
  *
@@ -24,6 +28,7 @@
  *
  * Threading: a writer is used by one thread at a time (store.h).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +54,14 @@ struct kura_store_writer {
 	char *upload_query;		  /* "uploadId=<encoded>" */
 	unsigned parts;			  /* parts sent so far */
 	struct kura_buf complete;	  /* the completion document's parts */
+	/* The part in flight: its buffer, the thread sending it and what
+	 * came of it (read only after the thread is joined). */
+	uint8_t *fbuf;
+	size_t flen, fcap;
+	pthread_t thread;
+	bool in_flight;
+	enum kura_err frc;
+	struct kura_error ferr;
 };
 
 enum kura_err rs3_writer_open(void *priv, const uint8_t id[KURA_BLOB_ID_LEN],
@@ -68,12 +81,13 @@ enum kura_err rs3_writer_open(void *priv, const uint8_t id[KURA_BLOB_ID_LEN],
 
 size_t rs3_writer_capacity(const struct kura_store_writer *w)
 {
-	return w->cap;
+	return w->cap + w->fcap;
 }
 
 static void writer_free(struct kura_store_writer *w)
 {
 	free(w->buf);
+	free(w->fbuf);
 	free(w->upload_query);
 	kura_buf_release(&w->complete);
 	free(w);
@@ -146,9 +160,9 @@ static bool etag_valid(const char *e)
 	return true;
 }
 
-/* UploadPart: the buffer as part number parts + 1. */
-static enum kura_err part_send(struct kura_store_writer *w,
-			       struct kura_error *err)
+/* UploadPart: buf[0..len) as part number parts + 1. */
+static enum kura_err part_send(struct kura_store_writer *w, const uint8_t *buf,
+			       size_t len, struct kura_error *err)
 {
 	if (w->parts >= S3_MAX_PARTS)
 		return kura_fail(err, KURA_ETOOBIG,
@@ -162,8 +176,8 @@ static enum kura_err part_send(struct kura_store_writer *w,
 	struct rs3_req req = { .method = "PUT",
 			       .key = w->key,
 			       .query = query,
-			       .body = w->buf,
-			       .body_len = w->len };
+			       .body = buf,
+			       .body_len = len };
 	struct rs3_resp resp = { 0 };
 	enum kura_err rc = rs3_client_do(w->s->client, &req, &resp, err);
 	if (rc == KURA_OK && resp.status != 200)
@@ -182,19 +196,61 @@ static enum kura_err part_send(struct kura_store_writer *w,
 	if (rc != KURA_OK)
 		return rc;
 	w->parts++;
-	w->len = 0;
 	return KURA_OK;
 }
 
-/* The buffer is full: send it as the next part. */
+static void *part_thread(void *arg)
+{
+	struct kura_store_writer *w = arg;
+	w->frc = part_send(w, w->fbuf, w->flen, &w->ferr);
+	return NULL;
+}
+
+/* Wait for the part in flight; its failure is the writer's. */
+static enum kura_err land(struct kura_store_writer *w, struct kura_error *err)
+{
+	if (!w->in_flight)
+		return KURA_OK;
+	pthread_join(w->thread, NULL);
+	w->in_flight = false;
+	if (w->frc != KURA_OK)
+		return kura_fail(err, w->frc, "%s", w->ferr.msg);
+	return KURA_OK;
+}
+
+/* Send the full buffer as the next part from a thread of its own, and
+ * fill the other buffer meanwhile (swapped; grown as bytes come). */
+static enum kura_err part_launch(struct kura_store_writer *w,
+				 struct kura_error *err)
+{
+	uint8_t *b = w->fbuf;
+	size_t cap = w->fcap;
+	w->fbuf = w->buf;
+	w->fcap = w->cap;
+	w->flen = w->len;
+	w->buf = b;
+	w->cap = cap;
+	w->len = 0;
+	kura_error_clear(&w->ferr);
+	int e = pthread_create(&w->thread, NULL, part_thread, w);
+	if (e == 0) {
+		w->in_flight = true;
+		return KURA_OK;
+	}
+	/* No thread: send it here and now. */
+	return part_send(w, w->fbuf, w->flen, err);
+}
+
+/* The buffer is full: send it as the next part (one in flight at most:
+ * the previous one lands first). */
 static enum kura_err flush_part(struct kura_store_writer *w,
 				struct kura_error *err)
 {
-	enum kura_err rc = KURA_OK;
-	if (w->upload_id[0] == '\0')
+	enum kura_err rc = land(w, err);
+	if (rc == KURA_OK && w->upload_id[0] == '\0')
 		rc = upload_start(w, err);
 	if (rc == KURA_OK)
-		rc = part_send(w, err);
+		rc = part_launch(w, err);
 	return rc;
 }
 
@@ -312,11 +368,13 @@ static void object_forget(struct kura_store_writer *w)
 enum kura_err rs3_writer_finish(struct kura_store_writer *w,
 				struct kura_error *err)
 {
-	enum kura_err rc;
-	if (w->upload_id[0] == '\0') {
+	enum kura_err rc = land(w, err);
+	if (rc != KURA_OK) {
+		/* a part failed: the upload is aborted below */
+	} else if (w->upload_id[0] == '\0') {
 		rc = put_whole(w, err);
 	} else {
-		rc = w->len > 0 ? part_send(w, err) : KURA_OK;
+		rc = w->len > 0 ? part_send(w, w->buf, w->len, err) : KURA_OK;
 		if (rc == KURA_OK)
 			rc = upload_complete(w, err);
 	}
@@ -332,6 +390,7 @@ void rs3_writer_abort(struct kura_store_writer *w)
 {
 	if (w == NULL)
 		return;
+	(void)land(w, NULL);
 	upload_abort(w);
 	writer_free(w);
 }
