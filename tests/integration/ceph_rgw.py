@@ -11,7 +11,8 @@ Everything lives in one temporary directory and listens on 127.0.0.1 only:
   mon.a       ceph-mon -f, msgr2 and msgr1 on two free ports
   osd.0       ceph-osd -f on memstore (RAM, 1 GiB cap): no disk set-up,
               nothing to clean up but the process
-  rgw         radosgw -f, `rgw frontends = beast endpoint=127.0.0.1:PORT`;
+  rgw         radosgw -f, `rgw frontends = beast endpoint=127.0.0.1:PORT`
+              (and ssl_endpoint=127.0.0.1:PORT2 with a certificate given);
               it makes its own pools (.rgw.root, default.rgw.*) at first
               start
   user        `radosgw-admin user create` (keys from its JSON)
@@ -119,7 +120,7 @@ osd memory target = 536870912
 ; give (it then fails every mon connection with -13)
 ms mon client mode = crc
 rgw data = {dir}/rgw
-rgw frontends = beast endpoint=127.0.0.1:{rgw}
+rgw frontends = beast endpoint=127.0.0.1:{rgw}{tls}
 rgw thread pool size = 64
 rgw gc processor period = 5
 rgw gc obj min wait = 5
@@ -130,7 +131,9 @@ rgw dns name = 127.0.0.1
 class Cluster:
     """One throwaway cluster; use cluster() (a context manager)."""
 
-    def __init__(self, workdir=None):
+    def __init__(self, workdir=None, tls=None):
+        """tls: (certificate file, key file) for a second, https listener
+        (beast's ssl_endpoint) at https_endpoint."""
         self.own_dir = workdir is None
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="kura-ceph-"))
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -141,6 +144,11 @@ class Cluster:
         self.procs = {}     # name -> Popen
         self.timings = {}
         self.endpoint = f"http://127.0.0.1:{self.ports['rgw']}"
+        self.tls = tls
+        self.https_endpoint = None
+        if tls:
+            self.ports["rgw_tls"] = free_port()
+            self.https_endpoint = f"https://127.0.0.1:{self.ports['rgw_tls']}"
         self.access_key = None
         self.secret_key = None
         self.region = REGION
@@ -216,8 +224,13 @@ class Cluster:
         t0 = time.monotonic()
         for d in ("run", "log", "mon", "osd/ceph-0", "rgw", "crash"):
             (self.dir / d).mkdir(parents=True, exist_ok=True)
+        tls = ""
+        if self.tls:
+            tls = (f" ssl_endpoint=127.0.0.1:{self.ports['rgw_tls']}"
+                   f" ssl_certificate={self.tls[0]}"
+                   f" ssl_private_key={self.tls[1]}")
         self.conf.write_text(CONF.format(fsid=self.fsid, dir=self.dir,
-                                         **self.ports))
+                                         tls=tls, **self.ports))
         (self.dir / "keyring").write_text("")
         # mon
         monmap = self.dir / "monmap"
@@ -339,10 +352,10 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def cluster(workdir=None, keep=False):
+def cluster(workdir=None, keep=False, tls=None):
     """A started cluster; stopped (and its own temp dir removed unless
     keep) on exit, also when start-up fails."""
-    c = Cluster(workdir)
+    c = Cluster(workdir, tls)
     try:
         c.start()
         yield c

@@ -12,6 +12,9 @@ machine), one S3 user made with radosgw-admin.
       wrong secret, concurrency, remote down) with RGW as the remote, then
       the bucket holds only blobs/ + 32 hex and no multipart upload is left
       behind: what test_store_s3.py checks with kura as the remote.
+  test_store_client_against_rgw_over_https
+      the same over beast's https listener (a self-signed certificate):
+      verified with ca_file, refused without.
   test_gateway_on_rgw
       a kura gateway whose default policy is `sync = rgw` (the RGW backend
       labelled JP); boto3 PUTs a small and a 20 MiB multipart object
@@ -33,7 +36,7 @@ import re
 import pytest
 
 import ceph_rgw
-from conftest import running_server, write_config
+from conftest import make_cert, running_server, write_config
 from helpers import eventually
 from placement_helpers import (HEX32, MiB, local_keys, put_multipart,
                                section)
@@ -53,12 +56,21 @@ def rgw(tmp_path_factory):
                     f"Debian packages ceph-mon ceph-osd radosgw are in "
                     f"scripts/packages.txt: make setup)")
     work = tmp_path_factory.mktemp("ceph")
-    with ceph_rgw.cluster(work) as c:
+    cert, key = make_cert(work)
+    with ceph_rgw.cluster(work, tls=(cert, key)) as c:
+        c.ca_file = cert
         print(f"ceph cluster started in {c.timings['total']:.1f} s "
               f"({', '.join(f'{k} {v:.1f} s' for k, v in c.timings.items())})")
         yield c
         assert c.rgw_alive(), "radosgw died during the tests\n" + \
             c.log_tail("rgw")
+
+
+def ensure_bucket(rgw, bucket):
+    """The bucket exists (made by the first test that needs it)."""
+    if bucket not in [b["Name"] for b in
+                      rgw.client().list_buckets()["Buckets"]]:
+        rgw.client().create_bucket(Bucket=bucket)
 
 
 def blob_names(rgw, bucket, prefix=""):
@@ -70,7 +82,7 @@ def blob_names(rgw, bucket, prefix=""):
 
 def test_store_client_against_rgw(rgw, tmp_path):
     s3 = rgw.client()
-    s3.create_bucket(Bucket=STORE_BUCKET)
+    ensure_bucket(rgw, STORE_BUCKET)
     out = run_client(rgw, tmp_path)
     for name in REMOTE_TESTS + ("test_remote_down", "test_config_refusals"):
         assert ran(out, name), f"{name} did not run:\n{out}"
@@ -80,6 +92,29 @@ def test_store_client_against_rgw(rgw, tmp_path):
         assert re.fullmatch(re.escape(STORE_PREFIX) + r"[0-9a-f]{32}", n), n
     uploads = s3.list_multipart_uploads(Bucket=STORE_BUCKET)
     assert not uploads.get("Uploads"), uploads
+    assert rgw.rgw_alive(), rgw.log_tail("rgw")
+
+
+class HttpsRgw:
+    """What run_client needs of a remote: RGW's https listener."""
+
+    def __init__(self, rgw):
+        self.endpoint = rgw.https_endpoint
+        self.access_key = rgw.access_key
+        self.secret_key = rgw.secret_key
+
+
+def test_store_client_against_rgw_over_https(rgw, tmp_path):
+    """The same over beast's TLS listener with a self-signed certificate:
+    verified with ca_file, refused without (test_tls_verification)."""
+    s3 = rgw.client()
+    ensure_bucket(rgw, STORE_BUCKET)
+    out = run_client(HttpsRgw(rgw), tmp_path, ca_file=rgw.ca_file)
+    for name in REMOTE_TESTS + ("test_tls_verification",):
+        assert ran(out, name), f"{name} did not run:\n{out}"
+    for n in rgw.names(STORE_BUCKET):
+        assert re.fullmatch(re.escape(STORE_PREFIX) + r"[0-9a-f]{32}", n), n
+    assert not s3.list_multipart_uploads(Bucket=STORE_BUCKET).get("Uploads")
     assert rgw.rgw_alive(), rgw.log_tail("rgw")
 
 
@@ -186,6 +221,7 @@ def test_gateway_on_rgw(rgw, tmp_path):
             left = gone & set(blob_names(rgw, GW_BUCKET))
             assert not left, f"still on RGW: {sorted(left)}"
         eventually(collected, timeout=60, interval=1)
+        assert rgw.names(GW_BUCKET) == [], "RGW's bucket is empty again"
         assert rgw.rgw_alive(), rgw.log_tail("rgw")
 
 
