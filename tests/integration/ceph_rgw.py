@@ -20,7 +20,8 @@ Everything lives in one temporary directory and listens on 127.0.0.1 only:
 No mgr: RADOS and RGW work without one (the health is HEALTH_WARN for
 that, which nothing here reads).  Every daemon runs in the foreground as a
 child of this process, so teardown kills exactly the PIDs started here
-(SIGTERM, then SIGKILL) and removes the directory.
+(SIGTERM, then SIGKILL) and removes the directory if it made it (a
+directory given to it, a pytest tmp dir, is kept with the logs).
 
     with ceph_rgw.cluster() as rgw:
         rgw.endpoint, rgw.access_key, rgw.secret_key, rgw.client()

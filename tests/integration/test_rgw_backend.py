@@ -22,7 +22,12 @@ machine), one S3 user made with radosgw-admin.
       the blobs on RGW (names = 32 hex, bodies = ciphertext, not the
       plaintext), `kura object locate` names the rgw backend; deleting the
       objects removes RGW's copies once the background garbage collector
-      has run ([storage] background_interval = 1).
+      has run ([storage] background_interval = 1) and RGW's bucket is
+      empty again.
+  test_async_copy_on_rgw
+      `sync = local, async = rgw`: the replication queue copies a 6 MiB
+      object to RGW (locate: stored or verified on rgw), the GET still
+      answers, the delete removes the copy from RGW.
 
 The tests skip (with the reason) when the Ceph packages are not installed
 (they are in scripts/packages.txt) and when KURA_TEST_RGW=0.
