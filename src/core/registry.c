@@ -22,6 +22,9 @@ enum kura_err kura_registry_find(const struct kura_registry *r,
 	struct kura_buf known;
 	if (name == NULL || name[0] == '\0')
 		name = r->fallback;
+	if (name == NULL) /* nothing named and nothing to fall back to */
+		return kura_fail(err, KURA_ECONFIG, "[%s] %s: required",
+				 r->section, r->key);
 	for (size_t i = 0; r->entry(i, &be); i++) {
 		if (strcmp(be.name, name) == 0) {
 			*out = be;

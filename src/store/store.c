@@ -52,9 +52,11 @@ enum kura_err kura_store_check_section(const struct kura_config *cfg,
 				       struct kura_error *err)
 {
 	struct kura_registry r = registry_for(section);
-	struct kura_backend be;
-	if (r.fallback == NULL &&
-	    (cfg == NULL || kura_config_get(cfg, section, "type") == NULL))
+	struct kura_backend be = { 0 };
+	const char *type = cfg && r.fallback == NULL ?
+				   kura_config_get(cfg, section, "type") :
+				   NULL;
+	if (r.fallback == NULL && (type == NULL || type[0] == '\0'))
 		return kura_fail(err, KURA_ECONFIG,
 				 "[%s] type: required (fs or s3)", section);
 	enum kura_err rc = kura_registry_find(&r, cfg, &be, err);

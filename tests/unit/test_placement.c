@@ -186,6 +186,10 @@ static void test_bad_declarations(void **state)
 	set(f, "backend.bad", "type", "tape");
 	expect_refused(f, (const char *const[]){ "unknown data store 'tape'",
 						 NULL });
+	/* An empty type names nothing (found by fuzz_config). */
+	set(f, "backend.bad", "type", "");
+	expect_refused(f, (const char *const[]){ "[backend.bad] type",
+						 "required", NULL });
 	struct kura_error err = { 0 };
 	assert_int_equal(kura_config_set(f->cfg, "backend.Bad", "type", "fs",
 					 &err),
