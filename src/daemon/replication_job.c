@@ -6,8 +6,9 @@
  * lifecycle, checkpoints, signals).
  *
  * A pass copies up to BATCH due entries, each backend's queue on its own;
- * a full pass is followed at once by the next, so a backlog drains as fast
- * as copies can be made; otherwise the thread waits [storage]
+ * a pass that copied anything is followed at once by the next, so a
+ * backlog drains as fast as copies can be made; a pass that found nothing
+ * due (or only copies that failed, now backing off) waits [storage]
  * replication_interval seconds.  At shutdown it stops after the copy in
  * progress; what is left stays queued in the metadata.
  *
@@ -63,8 +64,8 @@ static void *job_main(void *arg)
 		else if (n > 0)
 			kura_info(NULL, "replication: made %zu copies", n);
 		pthread_mutex_lock(&job->mu);
-		if (rc == KURA_OK && n >= BATCH)
-			continue; /* a backlog: on at once */
+		if (rc == KURA_OK && n > 0)
+			continue; /* perhaps a backlog: on at once */
 		(void)wait_until(job, kura_now_ms() + job->interval_ms);
 	}
 	pthread_mutex_unlock(&job->mu);
