@@ -150,11 +150,12 @@ static enum kura_err grow_buffers(struct s3_objread * or, size_t need,
 
 /* Open part idx: unwrap its DEK, open the blob, check header and size. */
 /* After an integrity failure: move the reader to the blob's next copy
- * (the placement store records the bad one).  False when there is none. */
+ * (the placement store records the bad one as failed; the scrub records
+ * it as an integrity failure and repairs it).  False when there is none:
+ * then the request's own integrity failure is recorded and counted. */
 static bool next_copy(struct s3_objread * or, uint64_t *size)
 {
 	struct kura_error e = { 0 };
-	__atomic_add_fetch(& or->svc->integrity_failures, 1, __ATOMIC_RELAXED);
 	if (kura_store_reader_next(or->store, or->reader, size, &e) != KURA_OK)
 		return false;
 	kura_warn(NULL, "a copy failed authentication; reading another");
