@@ -25,8 +25,9 @@
 	"(EXISTS (SELECT 1 FROM parts WHERE blob_id = " col ") OR EXISTS " \
 	"(SELECT 1 FROM upload_parts WHERE blob_id = " col "))"
 
-static void replica_row(struct sq_stmt *st, struct kura_replica *r)
+static void replica_row(struct sq_stmt *st, void *row)
 {
+	struct kura_replica *r = row;
 	memset(r, 0, sizeof(*r));
 	sq_col_blob(st, 0, r->blob_id, KURA_BLOB_ID_LEN, NULL, "blob id");
 	sq_col_text(st, 1, r->backend, sizeof(r->backend), "backend");
@@ -159,13 +160,14 @@ enum kura_err sq_replica_set(void *priv, const struct kura_replica *rows,
 
 /* ---- reading ---- */
 
-/* Run a SELECT of REPLICA_COLS bound by bind(st, ctx) and collect up to
- * max rows; outputs written only on success. */
-static enum kura_err replica_rows(struct sq_store *m, const struct sq_sql *sql,
-				  void (*bind)(struct sq_stmt *, const void *),
-				  const void *ctx, struct kura_replica *out,
-				  size_t max, size_t *count,
-				  struct kura_error *err)
+/* Run sql bound by bind(st, ctx) and read up to max rows of elem bytes
+ * into out with row(st, one); *count receives how many. */
+static enum kura_err read_rows(struct sq_store *m, const struct sq_sql *sql,
+			       void (*bind)(struct sq_stmt *, const void *),
+			       const void *ctx,
+			       void (*row)(struct sq_stmt *, void *),
+			       size_t elem, void *out, size_t max,
+			       size_t *count, struct kura_error *err)
 {
 	struct sq_conn *c = NULL;
 	struct sq_stmt st;
@@ -176,12 +178,23 @@ static enum kura_err replica_rows(struct sq_store *m, const struct sq_sql *sql,
 	sq_begin(&st, c, sql, err);
 	bind(&st, ctx);
 	while (n < max && sq_row(&st))
-		replica_row(&st, &out[n++]);
+		row(&st, (unsigned char *)out + elem * n++);
 	rc = sq_end(&st);
 	sq_conn_release(m, c);
 	if (rc == KURA_OK)
 		*count = n;
 	return rc;
+}
+
+/* A SELECT of REPLICA_COLS. */
+static enum kura_err replica_rows(struct sq_store *m, const struct sq_sql *sql,
+				  void (*bind)(struct sq_stmt *, const void *),
+				  const void *ctx, struct kura_replica *out,
+				  size_t max, size_t *count,
+				  struct kura_error *err)
+{
+	return read_rows(m, sql, bind, ctx, replica_row, sizeof(*out), out, max,
+			 count, err);
 }
 
 static const struct sq_sql sql_replica_list = {
@@ -271,36 +284,37 @@ static const struct sq_sql sql_replica_history = {
 		"blob_id = ?1 AND backend = ?2 ORDER BY seq",
 };
 
+struct history_arg {
+	const uint8_t *blob_id;
+	const char *backend;
+};
+
+static void bind_history(struct sq_stmt *st, const void *ctx)
+{
+	const struct history_arg *a = ctx;
+	sq_bind_blob(st, 1, a->blob_id, KURA_BLOB_ID_LEN);
+	sq_bind_text(st, 2, a->backend);
+}
+
+static void event_row(struct sq_stmt *st, void *row)
+{
+	struct kura_replica_event *e = row;
+	memset(e, 0, sizeof(*e));
+	e->state = (enum kura_replica_state)sq_col_range(
+		st, 0, KURA_REPLICA_PENDING, KURA_REPLICA_DELETED, "state");
+	e->at_ms = sq_col_i64(st, 1);
+	sq_col_text(st, 2, e->note, sizeof(e->note), "note");
+}
+
 enum kura_err sq_replica_history(void *priv,
 				 const uint8_t blob_id[KURA_BLOB_ID_LEN],
 				 const char *backend,
 				 struct kura_replica_event *out, size_t max,
 				 size_t *count, struct kura_error *err)
 {
-	struct sq_store *m = priv;
-	struct sq_conn *c = NULL;
-	struct sq_stmt st;
-	size_t n = 0;
-	enum kura_err rc = sq_conn_acquire(m, &c, err);
-	if (rc != KURA_OK)
-		return rc;
-	sq_begin(&st, c, &sql_replica_history, err);
-	sq_bind_blob(&st, 1, blob_id, KURA_BLOB_ID_LEN);
-	sq_bind_text(&st, 2, backend);
-	while (n < max && sq_row(&st)) {
-		struct kura_replica_event *e = &out[n++];
-		memset(e, 0, sizeof(*e));
-		e->state = (enum kura_replica_state)sq_col_range(
-			&st, 0, KURA_REPLICA_PENDING, KURA_REPLICA_DELETED,
-			"state");
-		e->at_ms = sq_col_i64(&st, 1);
-		sq_col_text(&st, 2, e->note, sizeof(e->note), "note");
-	}
-	rc = sq_end(&st);
-	sq_conn_release(m, c);
-	if (rc == KURA_OK)
-		*count = n;
-	return rc;
+	struct history_arg a = { blob_id, backend };
+	return read_rows(priv, &sql_replica_history, bind_history, &a,
+			 event_row, sizeof(*out), out, max, count, err);
 }
 
 /* ---- summaries ---- */
@@ -400,8 +414,9 @@ static const struct sq_sql sql_scrub_blobs = {
 		"p.blob_id > ?2 ORDER BY 2 LIMIT ?3",
 };
 
-static void scrub_row(struct sq_stmt *st, struct kura_scrub_blob *b)
+static void scrub_row(struct sq_stmt *st, void *row)
 {
+	struct kura_scrub_blob *b = row;
 	memset(b, 0, sizeof(*b));
 	struct kura_part *p = &b->part;
 	p->part_no = (uint32_t)sq_col_range(st, 0, 0, UINT32_MAX, "part");
@@ -418,27 +433,26 @@ static void scrub_row(struct sq_stmt *st, struct kura_scrub_blob *b)
 	b->ssec = sq_col_int(st, 10) == (int)KURA_SSE_C;
 }
 
+struct scrub_arg {
+	uint64_t bucket_id;
+	const uint8_t *after;
+	size_t max;
+};
+
+static void bind_scrub(struct sq_stmt *st, const void *ctx)
+{
+	const struct scrub_arg *a = ctx;
+	sq_bind_u64(st, 1, a->bucket_id);
+	sq_bind_blob(st, 2, a->after, KURA_BLOB_ID_LEN);
+	sq_bind_i64(st, 3, (int64_t)a->max);
+}
+
 enum kura_err sq_scrub_blobs(void *priv, uint64_t bucket_id,
 			     const uint8_t after[KURA_BLOB_ID_LEN],
 			     struct kura_scrub_blob *out, size_t max,
 			     size_t *count, struct kura_error *err)
 {
-	struct sq_store *m = priv;
-	struct sq_conn *c = NULL;
-	struct sq_stmt st;
-	size_t n = 0;
-	enum kura_err rc = sq_conn_acquire(m, &c, err);
-	if (rc != KURA_OK)
-		return rc;
-	sq_begin(&st, c, &sql_scrub_blobs, err);
-	sq_bind_u64(&st, 1, bucket_id);
-	sq_bind_blob(&st, 2, after, KURA_BLOB_ID_LEN);
-	sq_bind_i64(&st, 3, (int64_t)max);
-	while (n < max && sq_row(&st))
-		scrub_row(&st, &out[n++]);
-	rc = sq_end(&st);
-	sq_conn_release(m, c);
-	if (rc == KURA_OK)
-		*count = n;
-	return rc;
+	struct scrub_arg a = { bucket_id, after, max };
+	return read_rows(priv, &sql_scrub_blobs, bind_scrub, &a, scrub_row,
+			 sizeof(*out), out, max, count, err);
 }
