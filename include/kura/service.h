@@ -195,6 +195,11 @@ struct kura_scrub_report {
 				* one to copy from, or the copy failed */
 };
 
+/* The report in words: "N blobs, N replicas, N ok, N missing, N corrupt,
+ * N repaired, N unrepairable" (the server's log and `kura scrub`). */
+void kura_scrub_report_format(const struct kura_scrub_report *r, char *buf,
+			      size_t cap);
+
 /* Re-read every replica of the blobs of bucket (NULL: every bucket),
  * authenticate every segment, repair a missing or corrupt replica from a
  * good one; record what was found in the replica history and the audit

@@ -211,13 +211,9 @@ json_t *cli_scrub_json(const struct kura_scrub_report *r)
 
 void cli_scrub_text(FILE *out, const struct kura_scrub_report *r)
 {
-	fprintf(out,
-		"scrub: %llu blobs, %llu replicas, %llu ok, %llu missing, "
-		"%llu corrupt, %llu repaired, %llu unrepairable\n",
-		(unsigned long long)r->blobs, (unsigned long long)r->replicas,
-		(unsigned long long)r->ok, (unsigned long long)r->missing,
-		(unsigned long long)r->corrupt, (unsigned long long)r->repaired,
-		(unsigned long long)r->unrepairable);
+	char text[256];
+	kura_scrub_report_format(r, text, sizeof(text));
+	fprintf(out, "scrub: %s\n", text);
 }
 
 /* ---- status ---- */

@@ -186,17 +186,9 @@ static void *job_main(void *arg)
 			break;
 		last = kura_now_ms();
 		save_round(svc, last);
-		kura_info(NULL,
-			  "scheduled scrub: %llu blobs, %llu replicas, %llu "
-			  "ok, %llu missing, %llu corrupt, %llu repaired, "
-			  "%llu unrepairable",
-			  (unsigned long long)sum.blobs,
-			  (unsigned long long)sum.replicas,
-			  (unsigned long long)sum.ok,
-			  (unsigned long long)sum.missing,
-			  (unsigned long long)sum.corrupt,
-			  (unsigned long long)sum.repaired,
-			  (unsigned long long)sum.unrepairable);
+		char text[256];
+		kura_scrub_report_format(&sum, text, sizeof(text));
+		kura_info(NULL, "scheduled scrub: %s", text);
 	}
 	pthread_mutex_unlock(&job->mu);
 	return NULL;

@@ -470,6 +470,19 @@ static enum kura_err scrub_blob(struct scrub *s,
 	return rc;
 }
 
+void kura_scrub_report_format(const struct kura_scrub_report *r, char *buf,
+			      size_t cap)
+{
+	snprintf(buf, cap,
+		 "%llu blobs, %llu replicas, %llu ok, %llu missing, %llu "
+		 "corrupt, %llu repaired, %llu unrepairable",
+		 (unsigned long long)r->blobs, (unsigned long long)r->replicas,
+		 (unsigned long long)r->ok, (unsigned long long)r->missing,
+		 (unsigned long long)r->corrupt,
+		 (unsigned long long)r->repaired,
+		 (unsigned long long)r->unrepairable);
+}
+
 enum kura_err kura_service_scrub(struct kura_service *svc, const char *bucket,
 				 struct kura_scrub_report *rep,
 				 struct kura_error *err)
@@ -510,18 +523,11 @@ enum kura_err kura_service_scrub(struct kura_service *svc, const char *bucket,
 			break;
 		memcpy(after, page[n - 1].part.blob_id, KURA_BLOB_ID_LEN);
 	}
-	if (rc == KURA_OK)
-		kura_info(NULL,
-			  "scrub: %llu blobs, %llu replicas, %llu ok, %llu "
-			  "missing, %llu corrupt, %llu repaired, %llu "
-			  "unrepairable",
-			  (unsigned long long)r.blobs,
-			  (unsigned long long)r.replicas,
-			  (unsigned long long)r.ok,
-			  (unsigned long long)r.missing,
-			  (unsigned long long)r.corrupt,
-			  (unsigned long long)r.repaired,
-			  (unsigned long long)r.unrepairable);
+	if (rc == KURA_OK) {
+		char text[256];
+		kura_scrub_report_format(&r, text, sizeof(text));
+		kura_info(NULL, "scrub: %s", text);
+	}
 out:
 	if (page != NULL)
 		kura_wipe(page, PAGE * sizeof(*page)); /* wrapped DEKs */
