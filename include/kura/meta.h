@@ -1157,6 +1157,12 @@ enum kura_err kura_meta_setting_insert(struct kura_meta *meta, const char *name,
 				       struct kura_error *err);
 enum kura_err kura_meta_setting_delete(struct kura_meta *meta, const char *name,
 				       struct kura_error *err);
+/* A time in milliseconds kept as a setting (8 bytes, big-endian): read it
+ * (KURA_ENOENT when unset), or replace it. */
+enum kura_err kura_meta_setting_get_ms(struct kura_meta *meta, const char *name,
+				       int64_t *ms, struct kura_error *err);
+enum kura_err kura_meta_setting_put_ms(struct kura_meta *meta, const char *name,
+				       int64_t ms, struct kura_error *err);
 
 /* tenants and access keys */
 enum kura_err kura_meta_tenant_create(struct kura_meta *meta,

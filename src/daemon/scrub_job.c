@@ -45,32 +45,22 @@ struct kura_scrub_job {
 
 static int64_t last_round(struct kura_service *svc)
 {
-	uint8_t v[8];
-	size_t n = 0;
 	struct kura_error err = { 0 };
 	int64_t ms = 0;
-	enum kura_err rc = kura_meta_setting_get(svc->meta, LAST_NAME, v,
-						 sizeof(v), &n, &err);
-	if (rc == KURA_OK && n == sizeof(v)) {
-		for (size_t i = 0; i < sizeof(v); i++)
-			ms = (int64_t)((uint64_t)ms << 8 | v[i]);
+	enum kura_err rc =
+		kura_meta_setting_get_ms(svc->meta, LAST_NAME, &ms, &err);
+	if (rc == KURA_OK)
 		return ms;
-	}
 	if (rc != KURA_ENOENT)
 		kura_warn(NULL, "scrub: cannot read '%s': %s", LAST_NAME,
-			  rc == KURA_OK ? "bad length" : err.msg);
+			  err.msg);
 	return -1;
 }
 
 static void save_round(struct kura_service *svc, int64_t ms)
 {
-	uint8_t v[8];
 	struct kura_error err = { 0 };
-	for (size_t i = 0; i < sizeof(v); i++)
-		v[i] = (uint8_t)((uint64_t)ms >> (56 - 8 * i));
-	if (kura_meta_setting_delete(svc->meta, LAST_NAME, &err) != KURA_OK ||
-	    kura_meta_setting_insert(svc->meta, LAST_NAME, v, sizeof(v),
-				     &err) != KURA_OK)
+	if (kura_meta_setting_put_ms(svc->meta, LAST_NAME, ms, &err) != KURA_OK)
 		kura_warn(NULL, "scrub: cannot record the round: %s", err.msg);
 }
 

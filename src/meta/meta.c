@@ -104,6 +104,38 @@ enum kura_err kura_meta_setting_delete(struct kura_meta *meta, const char *name,
 	return meta->ops->setting_delete(meta->priv, name, err);
 }
 
+enum kura_err kura_meta_setting_get_ms(struct kura_meta *meta, const char *name,
+				       int64_t *ms, struct kura_error *err)
+{
+	uint8_t v[8];
+	size_t n = 0;
+	uint64_t t = 0;
+	enum kura_err rc =
+		kura_meta_setting_get(meta, name, v, sizeof(v), &n, err);
+	if (rc != KURA_OK)
+		return rc;
+	if (n != sizeof(v))
+		return kura_fail(err, KURA_EINTEGRITY,
+				 "setting '%s': %zu bytes, not a time", name,
+				 n);
+	for (size_t i = 0; i < sizeof(v); i++)
+		t = t << 8 | v[i];
+	*ms = (int64_t)t;
+	return KURA_OK;
+}
+
+enum kura_err kura_meta_setting_put_ms(struct kura_meta *meta, const char *name,
+				       int64_t ms, struct kura_error *err)
+{
+	uint8_t v[8];
+	for (size_t i = 0; i < sizeof(v); i++)
+		v[i] = (uint8_t)((uint64_t)ms >> (56 - 8 * i));
+	enum kura_err rc = kura_meta_setting_delete(meta, name, err);
+	return rc != KURA_OK ?
+		       rc :
+		       kura_meta_setting_insert(meta, name, v, sizeof(v), err);
+}
+
 enum kura_err kura_meta_tenant_create(struct kura_meta *meta,
 				      struct kura_tenant *t,
 				      struct kura_error *err)

@@ -275,27 +275,11 @@ enum kura_err kura_service_replicate(struct kura_service *svc, size_t max,
 /* When the last sweep began (0: never: every row). */
 static int64_t last_sweep(struct kura_service *svc)
 {
-	uint8_t v[8];
-	size_t n = 0;
 	int64_t ms = 0;
-	if (kura_meta_setting_get(svc->meta, SWEEP_NAME, v, sizeof(v), &n,
-				  NULL) != KURA_OK ||
-	    n != sizeof(v))
+	if (kura_meta_setting_get_ms(svc->meta, SWEEP_NAME, &ms, NULL) !=
+	    KURA_OK)
 		return 0;
-	for (size_t i = 0; i < sizeof(v); i++)
-		ms = (int64_t)((uint64_t)ms << 8 | v[i]);
 	return ms;
-}
-
-static enum kura_err set_last_sweep(struct kura_service *svc, int64_t ms,
-				    struct kura_error *err)
-{
-	uint8_t v[8];
-	for (size_t i = 0; i < sizeof(v); i++)
-		v[i] = (uint8_t)((uint64_t)ms >> (56 - 8 * i));
-	(void)kura_meta_setting_delete(svc->meta, SWEEP_NAME, NULL);
-	return kura_meta_setting_insert(svc->meta, SWEEP_NAME, v, sizeof(v),
-					err);
 }
 
 /* Remove one orphan copy; false when it could not be (left for the next
@@ -353,5 +337,7 @@ enum kura_err kura_service_sweep_replicas(struct kura_service *svc,
 	*removed = total;
 	/* The next start looks only at rows changed since this one began,
 	 * unless some orphan stayed (then at them again). */
-	return all_gone ? set_last_sweep(svc, began, err) : KURA_OK;
+	return all_gone ? kura_meta_setting_put_ms(svc->meta, SWEEP_NAME, began,
+						   err) :
+			  KURA_OK;
 }
