@@ -18,12 +18,11 @@
  * (metadata, stores, keys, audit log); start and stop are the main
  * thread's.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "daemon_int.h"
 #include "kura/daemon.h"
 #include "kura/log.h"
 #include "kura/timefmt.h"
@@ -35,10 +34,7 @@
 struct kura_scrub_job {
 	struct kura_service *svc;
 	int64_t interval_ms;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool stop; /* under mu */
+	struct job_thread t;
 };
 
 /* ---- the time of the last round ---- */
@@ -66,29 +62,17 @@ static void save_round(struct kura_service *svc, int64_t ms)
 
 /* ---- waiting ---- */
 
-/* Wait until wall-clock time until_ms or a stop; true when stopped.
- * Called with mu held. */
-static bool wait_until(struct kura_scrub_job *job, int64_t until_ms)
-{
-	struct timespec ts = { (time_t)(until_ms / 1000),
-			       (long)(until_ms % 1000) * 1000000 };
-	while (!job->stop && kura_now_ms() < until_ms)
-		if (pthread_cond_timedwait(&job->cv, &job->mu, &ts) ==
-		    ETIMEDOUT)
-			break;
-	return job->stop;
-}
-
 /* Wait for the maintenance window (none set: at once); true when
  * stopped.  Called with mu held. */
 static bool wait_window(struct kura_scrub_job *job)
 {
 	const char *window =
 		kura_config_get(job->svc->cfg, "maintenance", "window");
-	while (!job->stop && !kura_daemon_in_window(window, kura_now_ms()))
-		if (wait_until(job, kura_now_ms() + WINDOW_POLL_MS))
+	while (!job->t.stop && !kura_daemon_in_window(window, kura_now_ms()))
+		if (job_thread_wait_until(&job->t,
+					  kura_now_ms() + WINDOW_POLL_MS))
 			break;
-	return job->stop;
+	return job->t.stop;
 }
 
 /* ---- a round ---- */
@@ -114,10 +98,10 @@ static bool one_bucket(struct kura_scrub_job *job, const char *name,
 	struct kura_error err = { 0 };
 	if (wait_window(job))
 		return false;
-	pthread_mutex_unlock(&job->mu);
+	pthread_mutex_unlock(&job->t.mu);
 	enum kura_err rc = kura_service_scrub(job->svc, name, &r, &err);
-	pthread_mutex_lock(&job->mu);
-	if (rc == KURA_EBUSY && job->stop)
+	pthread_mutex_lock(&job->t.mu);
+	if (rc == KURA_EBUSY && job->t.stop)
 		return false;
 	if (rc == KURA_OK)
 		add(sum, &r);
@@ -163,13 +147,13 @@ static void *job_main(void *arg)
 {
 	struct kura_scrub_job *job = arg;
 	struct kura_service *svc = job->svc;
-	pthread_mutex_lock(&job->mu);
+	pthread_mutex_lock(&job->t.mu);
 	int64_t last = last_round(svc);
 	if (last < 0) {
 		last = kura_now_ms();
 		save_round(svc, last);
 	}
-	while (!wait_until(job, last + job->interval_ms)) {
+	while (!job_thread_wait_until(&job->t, last + job->interval_ms)) {
 		struct kura_scrub_report sum = { 0 };
 		kura_info(NULL, "scheduled scrub: starting");
 		if (!round_all(job, &sum))
@@ -180,7 +164,7 @@ static void *job_main(void *arg)
 		kura_scrub_report_format(&sum, text, sizeof(text));
 		kura_info(NULL, "scheduled scrub: %s", text);
 	}
-	pthread_mutex_unlock(&job->mu);
+	pthread_mutex_unlock(&job->t.mu);
 	return NULL;
 }
 
@@ -197,15 +181,11 @@ enum kura_err kura_daemon_scrub_start(struct kura_service *svc,
 		return kura_fail(err, KURA_ENOMEM, "scrub job");
 	job->svc = svc;
 	job->interval_ms = (int64_t)interval * 1000;
-	pthread_mutex_init(&job->mu, NULL);
-	pthread_cond_init(&job->cv, NULL);
-	int e = pthread_create(&job->thread, NULL, job_main, job);
-	if (e != 0) {
-		pthread_cond_destroy(&job->cv);
-		pthread_mutex_destroy(&job->mu);
+	enum kura_err rc =
+		job_thread_start(&job->t, job_main, job, "scrub job", err);
+	if (rc != KURA_OK) {
 		free(job);
-		return kura_fail_errno(err, KURA_EINTERNAL, e,
-				       "start the scrub job");
+		return rc;
 	}
 	*out = job;
 	return KURA_OK;
@@ -216,12 +196,6 @@ void kura_daemon_scrub_stop(struct kura_scrub_job *job)
 	if (job == NULL)
 		return;
 	__atomic_store_n(&job->svc->scrub_stop, 1, __ATOMIC_RELAXED);
-	pthread_mutex_lock(&job->mu);
-	job->stop = true;
-	pthread_cond_broadcast(&job->cv);
-	pthread_mutex_unlock(&job->mu);
-	pthread_join(job->thread, NULL);
-	pthread_cond_destroy(&job->cv);
-	pthread_mutex_destroy(&job->mu);
+	job_thread_stop(&job->t);
 	free(job);
 }
