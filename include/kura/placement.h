@@ -26,7 +26,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
 
 #include "kura/config.h"
 #include "kura/err.h"
@@ -59,6 +58,19 @@ struct kura_policy {
 	bool forbid_foreign;
 	bool is_default; /* [storage] placement names it */
 };
+
+/* How many backends pol names, and the k-th of them (its sync backends
+ * first, then its async ones): a backend index. */
+static inline size_t kura_policy_nbackends(const struct kura_policy *pol)
+{
+	return pol->nsync + pol->nasync;
+}
+
+static inline size_t kura_policy_backend(const struct kura_policy *pol,
+					 size_t k)
+{
+	return k < pol->nsync ? pol->sync[k] : pol->async[k - pol->nsync];
+}
 
 struct kura_placement;
 

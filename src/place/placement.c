@@ -337,27 +337,23 @@ static enum kura_err check_policy(const struct kura_placement *p,
 				  struct kura_error *err)
 {
 	enum kura_err rc = KURA_OK;
-	for (size_t i = 0; rc == KURA_OK && i < pol->nsync; i++)
-		rc = check_backend_rules(p, pol,
-					 &p->backends[pol->sync[i]].desc, err);
-	for (size_t i = 0; rc == KURA_OK && i < pol->nasync; i++)
-		rc = check_backend_rules(p, pol,
-					 &p->backends[pol->async[i]].desc, err);
+	size_t n = kura_policy_nbackends(pol);
+	for (size_t i = 0; rc == KURA_OK && i < n; i++)
+		rc = check_backend_rules(
+			p, pol, &p->backends[kura_policy_backend(pol, i)].desc,
+			err);
 	/* A backend twice in one policy would be one copy counted as two. */
-	size_t all[2 * KURA_POLICY_BACKENDS], n = 0;
-	for (size_t i = 0; i < pol->nsync; i++)
-		all[n++] = pol->sync[i];
-	for (size_t i = 0; i < pol->nasync; i++)
-		all[n++] = pol->async[i];
 	for (size_t i = 0; rc == KURA_OK && i < n; i++)
 		for (size_t j = 0; j < i; j++)
-			if (all[i] == all[j])
+			if (kura_policy_backend(pol, i) ==
+			    kura_policy_backend(pol, j))
 				return kura_fail(
 					err, KURA_ECONFIG,
 					"placement '%s': backend '%s' is "
 					"named twice",
 					pol->name,
-					p->backends[all[i]].desc.name);
+					p->backends[kura_policy_backend(pol, i)]
+						.desc.name);
 	return rc;
 }
 
@@ -448,10 +444,9 @@ static enum kura_err choose_default(struct kura_placement *p,
 			/* A dedicated backend holds one tenant's data; every
 			 * tenant's buckets may land in the default. */
 			const struct kura_policy *pol = &p->policies[i].policy;
-			for (size_t k = 0; k < pol->nsync + pol->nasync; k++) {
-				size_t b = k < pol->nsync ?
-						   pol->sync[k] :
-						   pol->async[k - pol->nsync];
+			for (size_t k = 0; k < kura_policy_nbackends(pol);
+			     k++) {
+				size_t b = kura_policy_backend(pol, k);
 				if (p->backends[b].desc.dedicated_to[0])
 					return kura_fail(
 						err, KURA_ECONFIG,
@@ -515,9 +510,9 @@ enum kura_err kura_placement_allows(const struct kura_placement *p,
 				    struct kura_error *err)
 {
 	enum kura_err rc = check_policy(p, pol, err);
-	for (size_t k = 0; rc == KURA_OK && k < pol->nsync + pol->nasync; k++) {
-		size_t b = k < pol->nsync ? pol->sync[k] :
-					    pol->async[k - pol->nsync];
+	for (size_t k = 0; rc == KURA_OK && k < kura_policy_nbackends(pol);
+	     k++) {
+		size_t b = kura_policy_backend(pol, k);
 		const struct kura_backend_desc *d = &p->backends[b].desc;
 		if (d->dedicated_to[0] &&
 		    strcmp(d->dedicated_to, tenant_name) != 0)

@@ -92,9 +92,9 @@ static enum kura_err record_write(struct place_repl *r,
 	int64_t now = kura_now_ms();
 	if (r->p->meta == NULL)
 		return KURA_OK;
-	for (size_t i = 0; i < pol->nsync + pol->nasync; i++) {
+	for (size_t i = 0; i < kura_policy_nbackends(pol); i++) {
 		bool sync = i < pol->nsync;
-		size_t b = sync ? pol->sync[i] : pol->async[i - pol->nsync];
+		size_t b = kura_policy_backend(pol, i);
 		struct kura_replica *row = &rows[n++];
 		kura_placement_replica_row(r->p, b, id, bytes, row);
 		row->state = sync ? KURA_REPLICA_STORED : KURA_REPLICA_PENDING;
@@ -584,9 +584,8 @@ static void build_order(struct kura_placement *p, struct place_repl *r,
 	r->p = p;
 	r->policy = pol;
 	r->norder = 0;
-	for (size_t i = 0; pol && i < pol->nsync + pol->nasync; i++) {
-		size_t b = i < pol->nsync ? pol->sync[i] :
-					    pol->async[i - pol->nsync];
+	for (size_t i = 0; pol && i < kura_policy_nbackends(pol); i++) {
+		size_t b = kura_policy_backend(pol, i);
 		r->order[r->norder++] = b;
 		taken[b] = true;
 	}
