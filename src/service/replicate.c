@@ -87,23 +87,28 @@ enum kura_err kura_service_copy_replica(struct kura_service *svc,
 	return copy_blob(src, dst, id, bytes, err);
 }
 
-/* A stored copy of the row's blob to copy from: its backend index, or -1. */
-static int source_of(struct kura_service *svc, const struct kura_replica *row)
+/* The blob's rows, read once the blob is pinned: is row still pending
+ * (not removed, nor copied by another pass, meanwhile: then there is
+ * nothing to do and nothing to write back over it), and *from the backend
+ * of a stored copy to copy from (-1: none). */
+static bool still_pending(struct kura_service *svc,
+			  const struct kura_replica *row, int *from)
 {
 	struct kura_replica rows[KURA_BACKENDS_MAX];
 	size_t n = 0;
-	struct kura_error e = { 0 };
+	bool pending = false;
+	*from = -1;
 	if (kura_meta_replica_list(svc->meta, row->blob_id, rows,
-				   KURA_BACKENDS_MAX, &n, &e) != KURA_OK)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (rows[i].state == KURA_REPLICA_STORED ||
-		    rows[i].state == KURA_REPLICA_VERIFIED) {
-			int b = backend_of(svc, &rows[i]);
-			if (b >= 0)
-				return b;
-		}
-	return -1;
+				   KURA_BACKENDS_MAX, &n, NULL) != KURA_OK)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(rows[i].backend, row->backend) == 0)
+			pending = rows[i].state == KURA_REPLICA_PENDING;
+		else if (*from < 0 && (rows[i].state == KURA_REPLICA_STORED ||
+				       rows[i].state == KURA_REPLICA_VERIFIED))
+			*from = backend_of(svc, &rows[i]);
+	}
+	return pending;
 }
 
 enum kura_err kura_service_audit_replica(struct kura_service *svc,
@@ -142,36 +147,19 @@ static void record(struct kura_service *svc, struct kura_replica *row,
 		kura_warn(NULL, "replication: cannot record: %s", e.msg);
 }
 
-/* Is the row still pending as listed?  (Removed, or copied by another
- * pass, meanwhile: nothing to do, and nothing to write back over it.) */
-static bool still_pending(struct kura_service *svc,
-			  const struct kura_replica *row)
-{
-	struct kura_replica rows[KURA_BACKENDS_MAX];
-	size_t n = 0;
-	if (kura_meta_replica_list(svc->meta, row->blob_id, rows,
-				   KURA_BACKENDS_MAX, &n, NULL) != KURA_OK)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(rows[i].backend, row->backend) == 0)
-			return rows[i].state == KURA_REPLICA_PENDING;
-	return false;
-}
-
 /* Make one pending copy; false when it failed (recorded, retried). */
 static bool replicate_one(struct kura_service *svc, struct kura_replica *row)
 {
 	struct kura_error err = { 0 };
 	char note[KURA_REPLICA_NOTE_MAX];
-	int to = backend_of(svc, row);
-	int from = source_of(svc, row);
+	int to = backend_of(svc, row), from = -1;
 	uint64_t bytes = 0;
 	/* Pinned while copied: garbage collection of a blob deleted
 	 * meanwhile waits for the copy, then removes it everywhere. */
 	const uint8_t(*ids)[KURA_BLOB_ID_LEN] =
 		(const uint8_t(*)[KURA_BLOB_ID_LEN])row->blob_id;
 	bool pinned = kura_service_pin(svc, ids, 1, NULL) == KURA_OK;
-	if (!pinned || !still_pending(svc, row)) {
+	if (!pinned || !still_pending(svc, row, &from)) {
 		if (pinned)
 			kura_service_unpin(svc, ids, 1);
 		return true; /* nothing to copy any more */
