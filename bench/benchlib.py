@@ -20,7 +20,7 @@ local urls = {}
 for line in io.lines("%(urls)s") do urls[#urls + 1] = line end
 local counter = 0
 function setup(thread)
-  thread:set("offset", counter * 7919)
+  thread:set("offset", %(offset)s)
   counter = counter + 1
 end
 local i = 0
@@ -80,7 +80,7 @@ def wrk_script(work, s3, endpoint, name, method, bucket, keys, size):
         "urls": urls, "method": method,
         "body": (f'payload = string.rep("x", {size})' if method == "PUT"
                  else "payload = nil"),
-        "bodyvar": "payload"})
+        "bodyvar": "payload", "offset": "counter * 7919"})
     return lua
 
 

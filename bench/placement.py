@@ -55,7 +55,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from benchlib import AK, SK, free_port, s3_client, start_kura, wrk  # noqa: E402
+from benchlib import (AK, LUA, SK, free_port, s3_client,  # noqa: E402
+                      start_kura, wrk)
 
 MiB = 1 << 20
 SMALL, LARGE = 4096, 64 * MiB
@@ -66,6 +67,9 @@ LARGE_CONNS = 4
 CONNS = 16
 SERIAL = 3                # 64 MiB PUTs one at a time (latency)
 PLACEMENTS = ("local", "async", "sync")
+# Each wrk thread starts half the URL list further on: PUTs to distinct
+# new keys never collide between its two threads.
+OFFSET = "counter * math.floor(#urls / 2)"
 DR_BUCKET = "kura-dr"
 
 # Targets (issue 13): (case, placement) -> (minimum ratio to local, what)
@@ -78,26 +82,6 @@ TARGETS = {
     ("GET-4K", "sync"): (0.9, "GETs from the local replica unchanged"),
     ("GET-64M", "sync"): (0.9, "GETs from the local replica unchanged"),
 }
-
-LUA = r"""
-local urls = {}
-for line in io.lines("%(urls)s") do urls[#urls + 1] = line end
-local counter = 0
-function setup(thread)
-  thread:set("offset", counter * math.floor(#urls / 2))
-  counter = counter + 1
-end
-local i = 0
-function init(args)
-  i = tonumber(offset) or 0
-  %(body)s
-end
-function request()
-  i = i + 1
-  return wrk.format("%(method)s", urls[(i %% #urls) + 1], nil, payload)
-end
-"""
-
 
 def log(msg):
     print(f"[placement {time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -219,13 +203,15 @@ class Urls:
             lua = work / f"{name}.lua"
             lua.write_text(LUA % {"urls": urls, "method": method,
                                   "body": (f'payload = string.rep("x", {SMALL})'
-                                           if method == "PUT" else "payload = nil")})
+                                           if method == "PUT" else "payload = nil"),
+                                  "bodyvar": "payload", "offset": OFFSET})
             self.lua[name] = lua
         self.large_get = [f"l/get-{i}" for i in range(LARGE_GET_KEYS)]
         urls = work / "GET-64M.urls"
         urls.write_text("".join(sign("get_object", k) + "\n" for k in self.large_get))
         lua = work / "GET-64M.lua"
-        lua.write_text(LUA % {"urls": urls, "method": "GET", "body": "payload = nil"})
+        lua.write_text(LUA % {"urls": urls, "method": "GET", "body": "payload = nil",
+                              "bodyvar": "payload", "offset": OFFSET})
         self.lua["GET-64M"] = lua
         self.large_put = [sign("put_object", f"l/put-{i}") for i in range(LARGE_OBJECTS)]
         self.large_warm = sign("put_object", "l/warm")
